@@ -1,0 +1,69 @@
+//! The Otto protocol: frame codec and message types, `no_std` and allocation-free.
+//!
+//! A frame is a 12-byte [`Header`] (three big-endian `u32`: protocol version, message type, body
+//! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the two messages that
+//! move bulk bytes, [`RunScript`] and [`UploadFile`] — *additional data* whose length the body
+//! declares. The additional data is raw bytes, never buffered by the codec: the [`Decoder`] hands it
+//! to the receiver in chunks as they arrive, so a script or a file of any size moves through a
+//! fixed amount of memory.
+//!
+//! ```
+//! use otto_proto::{encode, ActionRef, Decoder, Item, Message};
+//!
+//! let mut wire = [0u8; 64];
+//! let n = encode(&Message::Keepalive(ActionRef { action: 7 }), &mut wire).unwrap();
+//!
+//! let mut decoder = Decoder::<1024>::new();
+//! let mut input = &wire[..n];
+//! while !input.is_empty() {
+//!     let decoded = decoder.decode(input).unwrap();
+//!     if let Some(Item::Frame(message)) = decoded.item {
+//!         assert_eq!(message, Message::Keepalive(ActionRef { action: 7 }));
+//!     }
+//!     input = &input[decoded.consumed..];
+//! }
+//! ```
+//!
+//! The wire format is pinned by golden vectors (`tests/vectors/*.hex`) and described in
+//! `proto-nostd/README.md`. Nothing in this crate panics or allocates on any input.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod decoder;
+mod encoder;
+mod environment;
+mod error;
+mod header;
+mod message;
+
+pub use decoder::{Decoded, Decoder, Item};
+pub use encoder::{encode, encode_to_vec};
+pub use environment::{Environment, EnvironmentBuilder};
+pub use error::Error;
+pub use header::{HEADER_LEN, Header};
+pub use message::{
+    ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, GeneralFailure,
+    HeartbeatRequest, HeartbeatResponse, HostFacts, Message, MessageType, Outcome,
+    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+};
+
+/// The protocol version this crate speaks. Frames of any other version are refused with
+/// [`Error::UnsupportedVersion`].
+///
+/// The Go Otto speaks version 5 with `gob` bodies; this protocol (postcard bodies, action ids,
+/// streamed additional data) is not wire-compatible with it, so it has its own number.
+pub const PROTOCOL_VERSION: u32 = 6;
+
+/// The body size every receiver must accept: senders keep each frame's body at or below it
+/// (an [`ActionOutput`] chunk carries at most [`MAX_OUTPUT_CHUNK`] bytes of output to fit).
+pub const MAX_BODY_LEN: usize = 16 * 1024;
+
+/// The most output bytes one [`ActionOutput`] frame carries.
+pub const MAX_OUTPUT_CHUNK: usize = 8 * 1024;

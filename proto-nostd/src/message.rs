@@ -1,0 +1,468 @@
+//! The 16 Otto message types and their bodies.
+//!
+//! Bodies are postcard-encoded structs whose text and byte fields borrow from the frame they were
+//! decoded from. Every request that starts work on the agent carries an [`ActionId`] chosen by the
+//! server, and every answer names the action it belongs to, so several actions can run at once on
+//! one connection and a cancel names exactly one of them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+use crate::error::Error;
+
+/// Identifies one action (a script run, an upload, a control request) for its whole life. Chosen
+/// by the server, unique among the actions it has running on one agent.
+pub type ActionId = u64;
+
+/// The message type numbers of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum MessageType {
+    /// Agent → server: something went wrong outside any action.
+    GeneralFailure = 0,
+    /// Agent → server: a running script has been silent for a while but is alive.
+    Keepalive = 1,
+    /// Server → agent: are you there, and what are you?
+    HeartbeatRequest = 2,
+    /// Agent → server: the answer to a heartbeat.
+    HeartbeatResponse = 3,
+    /// Server → agent: trust this new server key and make a new key of your own.
+    RotateIdentityRequest = 4,
+    /// Agent → server: the agent's new public key, or why it could not rotate.
+    RotateIdentityResponse = 5,
+    /// Server → agent: run a script; the script's bytes follow as additional data.
+    RunScript = 6,
+    /// Server → agent: read the configuration file again.
+    ReloadConfig = 7,
+    /// Server → agent: write a file; its bytes follow as additional data.
+    UploadFile = 8,
+    /// Server → agent: exit (the service manager restarts the agent).
+    ExitAgent = 9,
+    /// Server → agent: reboot the device.
+    Reboot = 10,
+    /// Server → agent: shut the device down.
+    Shutdown = 11,
+    /// Server → agent: cancel a running action.
+    CancelAction = 12,
+    /// Agent → server: a chunk of a running script's output.
+    ActionOutput = 13,
+    /// Agent → server: how an action ended.
+    ActionResult = 14,
+    /// Agent → server: the agent is ready for an action's additional data.
+    ReadyForData = 15,
+}
+
+impl MessageType {
+    /// Every message type, in wire-number order.
+    pub const ALL: [MessageType; 16] = [
+        MessageType::GeneralFailure,
+        MessageType::Keepalive,
+        MessageType::HeartbeatRequest,
+        MessageType::HeartbeatResponse,
+        MessageType::RotateIdentityRequest,
+        MessageType::RotateIdentityResponse,
+        MessageType::RunScript,
+        MessageType::ReloadConfig,
+        MessageType::UploadFile,
+        MessageType::ExitAgent,
+        MessageType::Reboot,
+        MessageType::Shutdown,
+        MessageType::CancelAction,
+        MessageType::ActionOutput,
+        MessageType::ActionResult,
+        MessageType::ReadyForData,
+    ];
+
+    /// The message type with this wire number, if there is one.
+    pub fn from_u32(value: u32) -> Option<MessageType> {
+        Self::ALL.into_iter().find(|t| *t as u32 == value)
+    }
+
+    /// The message type's name, as used in errors and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::GeneralFailure => "GeneralFailure",
+            MessageType::Keepalive => "Keepalive",
+            MessageType::HeartbeatRequest => "HeartbeatRequest",
+            MessageType::HeartbeatResponse => "HeartbeatResponse",
+            MessageType::RotateIdentityRequest => "RotateIdentityRequest",
+            MessageType::RotateIdentityResponse => "RotateIdentityResponse",
+            MessageType::RunScript => "RunScript",
+            MessageType::ReloadConfig => "ReloadConfig",
+            MessageType::UploadFile => "UploadFile",
+            MessageType::ExitAgent => "ExitAgent",
+            MessageType::Reboot => "Reboot",
+            MessageType::Shutdown => "Shutdown",
+            MessageType::CancelAction => "CancelAction",
+            MessageType::ActionOutput => "ActionOutput",
+            MessageType::ActionResult => "ActionResult",
+            MessageType::ReadyForData => "ReadyForData",
+        }
+    }
+}
+
+/// Body of `GeneralFailure`: an error outside any action, e.g. a frame the agent could not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneralFailure<'a> {
+    /// What went wrong, for a person to read.
+    pub message: &'a str,
+}
+
+/// A body that only names an action: `Keepalive`, `ReadyForData`, and the control requests
+/// `ReloadConfig`, `ExitAgent`, `Reboot` and `Shutdown` (each answered by an [`ActionResult`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRef {
+    /// The action this message belongs to.
+    pub action: ActionId,
+}
+
+/// Body of `HeartbeatRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatRequest<'a> {
+    /// The server's version.
+    pub server_version: &'a str,
+    /// A value the agent echoes, to pair the answer with the request.
+    pub nonce: u64,
+}
+
+/// Body of `HeartbeatResponse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse<'a> {
+    /// The agent's version.
+    pub agent_version: &'a str,
+    /// The nonce of the request this answers.
+    pub nonce: u64,
+    /// What the agent knows about its host.
+    #[serde(borrow)]
+    pub facts: HostFacts<'a>,
+}
+
+/// Facts about an agent's host, reported with every heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts<'a> {
+    /// The host name.
+    pub hostname: &'a str,
+    /// Kernel name (`uname -s`).
+    pub kernel_name: &'a str,
+    /// Kernel version (`uname -r`).
+    pub kernel_version: &'a str,
+    /// Machine architecture (`uname -m`).
+    pub arch: &'a str,
+    /// Distribution name (e.g. `OpenWrt`, `Debian GNU/Linux`).
+    pub distribution_name: &'a str,
+    /// Distribution version.
+    pub distribution_version: &'a str,
+    /// Seconds since boot.
+    pub uptime_secs: u64,
+    /// The 1, 5 and 15 minute load averages, times 100.
+    pub load_centi: [u32; 3],
+    /// Total memory in KiB.
+    pub mem_total_kib: u64,
+    /// Memory available for new work in KiB.
+    pub mem_available_kib: u64,
+}
+
+/// Body of `RotateIdentityRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateIdentityRequest {
+    /// The Ed25519 public key the agent trusts from now on, instead of the current one.
+    pub server_public_key: [u8; 32],
+}
+
+/// Body of `RotateIdentityResponse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotateIdentityResponse<'a> {
+    /// The agent stored the new server key and made a new key of its own.
+    Rotated {
+        /// The agent's new Ed25519 public key.
+        agent_public_key: [u8; 32],
+    },
+    /// The agent kept its old keys.
+    Failed {
+        /// Why.
+        error: &'a str,
+    },
+}
+
+/// Whose identity a script runs as, or who owns an uploaded file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Credentials {
+    /// The agent's own user and group.
+    Inherit,
+    /// These numeric ids (the agent must be root to switch to them).
+    Ids {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+    },
+}
+
+/// How long a script may run before its process group is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptTimeout {
+    /// The agent's configured default.
+    AgentDefault,
+    /// No limit.
+    Unlimited,
+    /// This many seconds.
+    Seconds(u32),
+}
+
+/// Body of `RunScript`. The agent answers `ReadyForData`, receives `script_len` bytes of script
+/// as additional data, and reports with `ActionOutput`, `Keepalive` and finally `ActionResult`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunScript<'a> {
+    /// The action this run is.
+    pub action: ActionId,
+    /// The script's name, for logs.
+    pub name: &'a str,
+    /// The program that runs the script file (e.g. `/bin/sh`).
+    pub interpreter: &'a str,
+    /// Who the script runs as.
+    pub run_as: Credentials,
+    /// Working directory; `None` means the agent's temporary directory.
+    #[serde(borrow)]
+    pub working_dir: Option<&'a str>,
+    /// The script's whole environment, apart from `PATH`, which the agent adds.
+    #[serde(borrow)]
+    pub env: Environment<'a>,
+    /// When to give up on the script.
+    pub timeout: ScriptTimeout,
+    /// Length of the script, which follows as additional data.
+    pub script_len: u64,
+}
+
+/// Body of `UploadFile`. The agent answers `ReadyForData`, receives `len` bytes of file as
+/// additional data, and reports with `ActionResult`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadFile<'a> {
+    /// The action this upload is.
+    pub action: ActionId,
+    /// Absolute path of the file on the agent's host.
+    pub path: &'a str,
+    /// Who owns the file.
+    pub owner: Credentials,
+    /// Permission bits of the file (e.g. `0o644`).
+    pub mode: u32,
+    /// SHA-256 of the file's contents.
+    pub sha256: [u8; 32],
+    /// Length of the file, which follows as additional data.
+    pub len: u64,
+}
+
+/// Body of `CancelAction`, answered by an `ActionResult` for `action` (whether the target was
+/// found); the target's own channel then ends with `Outcome::Cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelAction {
+    /// This cancel request's own action id.
+    pub action: ActionId,
+    /// The action to cancel.
+    pub target: ActionId,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Body of `ActionOutput`: a chunk of output, in the order it was produced within its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionOutput<'a> {
+    /// The action that produced the output.
+    pub action: ActionId,
+    /// Which stream.
+    pub stream: Stream,
+    /// The bytes (at most [`MAX_OUTPUT_CHUNK`](crate::MAX_OUTPUT_CHUNK)).
+    pub data: &'a [u8],
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome<'a> {
+    /// The script exited with this status.
+    Exited {
+        /// Exit status.
+        code: i32,
+    },
+    /// The script was killed by this signal (not by the agent).
+    Signaled {
+        /// Signal number.
+        signal: i32,
+    },
+    /// The script ran past its timeout and its process group was killed.
+    TimedOut,
+    /// The action was cancelled.
+    Cancelled,
+    /// The upload or control request did what it asked.
+    Completed,
+    /// The action could not be carried out (bad request, exec failure, checksum mismatch, …).
+    Failed {
+        /// Why.
+        error: &'a str,
+    },
+}
+
+impl Outcome<'_> {
+    /// Whether the action succeeded: a script that exited 0, or a completed request.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Exited { code: 0 } | Outcome::Completed)
+    }
+}
+
+/// Body of `ActionResult`: the last message of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult<'a> {
+    /// The action that ended.
+    pub action: ActionId,
+    /// How it ended.
+    #[serde(borrow)]
+    pub outcome: Outcome<'a>,
+    /// Milliseconds from the start of the action to its end.
+    pub elapsed_ms: u64,
+    /// Bytes the script wrote to standard output.
+    pub stdout_len: u64,
+    /// Bytes the script wrote to standard error.
+    pub stderr_len: u64,
+}
+
+/// A decoded message: its type and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant is documented on its MessageType
+pub enum Message<'a> {
+    GeneralFailure(GeneralFailure<'a>),
+    Keepalive(ActionRef),
+    HeartbeatRequest(HeartbeatRequest<'a>),
+    HeartbeatResponse(HeartbeatResponse<'a>),
+    RotateIdentityRequest(RotateIdentityRequest),
+    RotateIdentityResponse(RotateIdentityResponse<'a>),
+    RunScript(RunScript<'a>),
+    ReloadConfig(ActionRef),
+    UploadFile(UploadFile<'a>),
+    ExitAgent(ActionRef),
+    Reboot(ActionRef),
+    Shutdown(ActionRef),
+    CancelAction(CancelAction),
+    ActionOutput(ActionOutput<'a>),
+    ActionResult(ActionResult<'a>),
+    ReadyForData(ActionRef),
+}
+
+impl<'a> Message<'a> {
+    /// This message's type.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Message::GeneralFailure(_) => MessageType::GeneralFailure,
+            Message::Keepalive(_) => MessageType::Keepalive,
+            Message::HeartbeatRequest(_) => MessageType::HeartbeatRequest,
+            Message::HeartbeatResponse(_) => MessageType::HeartbeatResponse,
+            Message::RotateIdentityRequest(_) => MessageType::RotateIdentityRequest,
+            Message::RotateIdentityResponse(_) => MessageType::RotateIdentityResponse,
+            Message::RunScript(_) => MessageType::RunScript,
+            Message::ReloadConfig(_) => MessageType::ReloadConfig,
+            Message::UploadFile(_) => MessageType::UploadFile,
+            Message::ExitAgent(_) => MessageType::ExitAgent,
+            Message::Reboot(_) => MessageType::Reboot,
+            Message::Shutdown(_) => MessageType::Shutdown,
+            Message::CancelAction(_) => MessageType::CancelAction,
+            Message::ActionOutput(_) => MessageType::ActionOutput,
+            Message::ActionResult(_) => MessageType::ActionResult,
+            Message::ReadyForData(_) => MessageType::ReadyForData,
+        }
+    }
+
+    /// The action this message belongs to, if it belongs to one.
+    pub fn action(&self) -> Option<ActionId> {
+        match self {
+            Message::Keepalive(r)
+            | Message::ReloadConfig(r)
+            | Message::ExitAgent(r)
+            | Message::Reboot(r)
+            | Message::Shutdown(r)
+            | Message::ReadyForData(r) => Some(r.action),
+            Message::RunScript(m) => Some(m.action),
+            Message::UploadFile(m) => Some(m.action),
+            Message::CancelAction(m) => Some(m.action),
+            Message::ActionOutput(m) => Some(m.action),
+            Message::ActionResult(m) => Some(m.action),
+            Message::GeneralFailure(_)
+            | Message::HeartbeatRequest(_)
+            | Message::HeartbeatResponse(_)
+            | Message::RotateIdentityRequest(_)
+            | Message::RotateIdentityResponse(_) => None,
+        }
+    }
+
+    /// Length of the additional data that follows this message's frame.
+    pub fn data_len(&self) -> u64 {
+        match self {
+            Message::RunScript(m) => m.script_len,
+            Message::UploadFile(m) => m.len,
+            _ => 0,
+        }
+    }
+
+    /// Encodes the body into `out`, returning its length.
+    pub(crate) fn encode_body(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let written = match self {
+            Message::GeneralFailure(b) => postcard::to_slice(b, out),
+            Message::Keepalive(b)
+            | Message::ReloadConfig(b)
+            | Message::ExitAgent(b)
+            | Message::Reboot(b)
+            | Message::Shutdown(b)
+            | Message::ReadyForData(b) => postcard::to_slice(b, out),
+            Message::HeartbeatRequest(b) => postcard::to_slice(b, out),
+            Message::HeartbeatResponse(b) => postcard::to_slice(b, out),
+            Message::RotateIdentityRequest(b) => postcard::to_slice(b, out),
+            Message::RotateIdentityResponse(b) => postcard::to_slice(b, out),
+            Message::RunScript(b) => postcard::to_slice(b, out),
+            Message::UploadFile(b) => postcard::to_slice(b, out),
+            Message::CancelAction(b) => postcard::to_slice(b, out),
+            Message::ActionOutput(b) => postcard::to_slice(b, out),
+            Message::ActionResult(b) => postcard::to_slice(b, out),
+        };
+        // Running out of room is the only way serializing these types can fail.
+        written
+            .map(|body| body.len())
+            .map_err(|_| Error::BufferTooSmall)
+    }
+
+    /// Decodes a body of type `ty`; the body must be consumed exactly.
+    pub(crate) fn decode_body(ty: MessageType, body: &'a [u8]) -> Result<Message<'a>, Error> {
+        Ok(match ty {
+            MessageType::GeneralFailure => Message::GeneralFailure(parse(ty, body)?),
+            MessageType::Keepalive => Message::Keepalive(parse(ty, body)?),
+            MessageType::HeartbeatRequest => Message::HeartbeatRequest(parse(ty, body)?),
+            MessageType::HeartbeatResponse => Message::HeartbeatResponse(parse(ty, body)?),
+            MessageType::RotateIdentityRequest => Message::RotateIdentityRequest(parse(ty, body)?),
+            MessageType::RotateIdentityResponse => {
+                Message::RotateIdentityResponse(parse(ty, body)?)
+            }
+            MessageType::RunScript => Message::RunScript(parse(ty, body)?),
+            MessageType::ReloadConfig => Message::ReloadConfig(parse(ty, body)?),
+            MessageType::UploadFile => Message::UploadFile(parse(ty, body)?),
+            MessageType::ExitAgent => Message::ExitAgent(parse(ty, body)?),
+            MessageType::Reboot => Message::Reboot(parse(ty, body)?),
+            MessageType::Shutdown => Message::Shutdown(parse(ty, body)?),
+            MessageType::CancelAction => Message::CancelAction(parse(ty, body)?),
+            MessageType::ActionOutput => Message::ActionOutput(parse(ty, body)?),
+            MessageType::ActionResult => Message::ActionResult(parse(ty, body)?),
+            MessageType::ReadyForData => Message::ReadyForData(parse(ty, body)?),
+        })
+    }
+}
+
+/// Decodes one body, refusing bytes left over after it.
+fn parse<'a, T: Deserialize<'a>>(ty: MessageType, body: &'a [u8]) -> Result<T, Error> {
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|_| Error::MalformedBody(ty))?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(Error::TrailingBytes(ty))
+    }
+}
