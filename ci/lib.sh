@@ -1,0 +1,57 @@
+# Shared by ci/test.sh, ci/cross-check.sh and ci/build-agents.sh (source it; it runs nothing).
+# One place for: section headers and timings, the agent's cross-build invocation, and reading
+# an ELF file to tell whether it is a static executable and how big it is stripped.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Cross builds (Debian's cargo via ci/env.sh) get their own target directory so they never
+# invalidate the host build cache; env.sh reads the same variable.
+export CROSS_TARGET_DIR=${CROSS_TARGET_DIR:-$ROOT/target/cross}
+
+# The agent's router targets, in the order the table lists them.
+AGENT_TARGETS=(mips-unknown-linux-musl mipsel-unknown-linux-musl armv7-unknown-linux-musleabihf
+    aarch64-unknown-linux-musl x86_64-unknown-linux-musl)
+
+# Seconds since the epoch, with microseconds.
+now() { echo "${EPOCHREALTIME/,/.}"; }
+
+# elapsed START -> "12.3 s" since START (a value of `now`).
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
+
+# section TITLE: a header that stands out in a long CI log.
+section() { printf '\n==== %s ====\n' "$*"; }
+
+# fail MESSAGE: says what failed, on stderr, and exits non-zero.
+fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+
+# cross CMD...: runs CMD in the cross-build environment (Debian's cargo/rustc with the std source,
+# RUSTC_BOOTSTRAP=1, zig for cargo-zigbuild, CARGO_TARGET_DIR=$CROSS_TARGET_DIR).
+cross() { "$ROOT/ci/env.sh" "$@"; }
+
+# build_agent TARGET: builds otto-agent with the `size` profile as a static executable for TARGET.
+# std is rebuilt from source with panic=abort and its optimize_for_size feature; the per-target
+# rustflags (crt-static, relocation model) come from .cargo/config.toml.
+build_agent() {
+    cross cargo zigbuild -p otto-agent --profile size \
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target "$1"
+}
+
+# agent_binary TARGET: where build_agent leaves the executable.
+agent_binary() { echo "$CROSS_TARGET_DIR/$1/size/otto-agent"; }
+
+# elf_kind FILE -> static | static-pie | dynamic (see ci/elf-info.py).
+elf_kind() { python3 "$ROOT/ci/elf-info.py" "$1" | cut -d' ' -f1; }
+
+# stripped_size FILE -> size in bytes without symbols. The size profile strips already; a file
+# that still has a symbol table is measured from a copy stripped by zig's objcopy.
+stripped_size() {
+    local info tmp size
+    info=$(python3 "$ROOT/ci/elf-info.py" "$1") || return 1
+    if [ "${info#* }" = stripped ]; then
+        stat -c %s "$1"
+    else
+        tmp=$(mktemp)
+        cross zig objcopy --strip-all "$1" "$tmp" && size=$(stat -c %s "$tmp")
+        rm -f "$tmp"
+        echo "${size:?could not strip $1}"
+    fi
+}
