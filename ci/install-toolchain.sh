@@ -2,25 +2,34 @@
 # Installs the cross toolchain of shared/docs/toolchain.md: Debian's Rust with the standard
 # library's source (for -Zbuild-std), QEMU user-mode emulators, zig (cross C compiler, linker and
 # musl for every target) and cargo-zigbuild. Safe to run any number of times: each step is skipped
-# when what it installs is already there.
+# when what it installs is already there. Needs rustup's cargo in PATH; uses sudo unless root.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+
+# zig comes from PyPI (package `ziglang`). If no python3 in PATH has it, it goes into a virtualenv
+# of its own, which ci/env.sh also looks in (Debian's python refuses system-wide pip installs).
+zig_venv=${OTTO_ZIG_VENV:-$HOME/.local/share/otto-ziglang}
+have_zig() { "$here/env.sh" zig version >/dev/null 2>&1; }
 
 need_apt=()
 [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rustc-web cargo-web rust-web-src)
 command -v qemu-mips-static >/dev/null || need_apt+=(qemu-user-static)
-command -v file >/dev/null || need_apt+=(file)
+if ! have_zig && ! python3 -c 'import ensurepip' 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${need_apt[@]}"
 fi
 
-if ! python3 -c 'import ziglang' 2>/dev/null; then
-    python3 -m pip install --quiet ziglang
+if ! have_zig; then
+    python3 -m venv "$zig_venv"
+    "$zig_venv/bin/python" -m pip install --quiet ziglang
 fi
 
 if ! command -v cargo-zigbuild >/dev/null; then
     cargo install cargo-zigbuild --locked
 fi
 
-echo "cross toolchain ready: $(/usr/bin/rustc --version), zig $("$(dirname "$0")/env.sh" zig version)"
+echo "cross toolchain ready: $(/usr/bin/rustc --version), zig $("$here/env.sh" zig version), $(cargo-zigbuild --version)"

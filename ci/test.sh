@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# THE test command: everything CI checks, in order, stopping at the first failure.
+#   ci/test.sh
+# 1. installs the cross toolchain if anything is missing (ci/install-toolchain.sh; a no-op after);
+# 2. host checks with the rustup toolchain: rustfmt, clippy (warnings are errors), cargo test;
+# 3. the cross checks of ci/cross-check.sh (no_std build, MIPS tests under QEMU, static agents).
+# Host builds use target/ (or $CARGO_TARGET_DIR); cross builds use target/cross ($CROSS_TARGET_DIR).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+timings=()
+# step NAME CMD...: runs CMD under a header, records its time, stops the run if it fails.
+step() {
+    local name=$1 start
+    shift
+    section "$name"
+    start=$(now)
+    "$@" || fail "$name  (command: $*)"
+    timings+=("$(printf '%-44s %10s' "$name" "$(elapsed "$start")")")
+}
+
+step "cross toolchain (ci/install-toolchain.sh)" "$ROOT/ci/install-toolchain.sh"
+step "format (cargo fmt --check)" cargo fmt --all -- --check
+step "lint (cargo clippy -D warnings)" cargo clippy --workspace --all-targets -- -D warnings
+step "host tests (cargo test --workspace)" cargo test --workspace
+step "cross checks (ci/cross-check.sh)" "$ROOT/ci/cross-check.sh"
+
+section "all checks passed"
+printf '%s\n' "${timings[@]}"
