@@ -1,0 +1,224 @@
+//! Messages shared by the codec's tests: one of every type, with values that exercise the
+//! encoding (empty and non-ASCII text, large and negative numbers, every enum variant somewhere).
+
+use otto_proto::{
+    ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
+    GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message, Outcome,
+    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+};
+
+/// One message of every type, named for its golden vector file.
+pub fn samples() -> Vec<(&'static str, Message<'static>)> {
+    vec![
+        (
+            "general_failure",
+            Message::GeneralFailure(GeneralFailure {
+                message: "frame: malformed RunScript body",
+            }),
+        ),
+        ("keepalive", Message::Keepalive(ActionRef { action: 300 })),
+        (
+            "heartbeat_request",
+            Message::HeartbeatRequest(HeartbeatRequest {
+                server_version: "0.1.0",
+                nonce: u64::MAX,
+            }),
+        ),
+        (
+            "heartbeat_response",
+            Message::HeartbeatResponse(HeartbeatResponse {
+                agent_version: "0.1.0",
+                nonce: 0x0102_0304_0506_0708,
+                facts: HostFacts {
+                    hostname: "gw-lab-01",
+                    kernel_name: "Linux",
+                    kernel_version: "5.15.167",
+                    arch: "mips",
+                    distribution_name: "OpenWrt",
+                    distribution_version: "23.05.5",
+                    uptime_secs: 86_400,
+                    load_centi: [12, 8, 500],
+                    mem_total_kib: 124_000,
+                    mem_available_kib: 0,
+                },
+            }),
+        ),
+        (
+            "rotate_identity_request",
+            Message::RotateIdentityRequest(RotateIdentityRequest {
+                server_public_key: [0x11; 32],
+            }),
+        ),
+        (
+            "rotate_identity_response",
+            Message::RotateIdentityResponse(RotateIdentityResponse::Rotated {
+                agent_public_key: [0xfe; 32],
+            }),
+        ),
+        (
+            "run_script",
+            Message::RunScript(RunScript {
+                action: 1,
+                name: "uptime",
+                interpreter: "/bin/sh",
+                run_as: Credentials::Ids {
+                    uid: 1000,
+                    gid: 100,
+                },
+                working_dir: Some("/tmp"),
+                env: Environment::new("OTTO_HOST_ADDRESS=10.0.0.1\0GREETING=grüß dich\0").unwrap(),
+                timeout: ScriptTimeout::Seconds(30),
+                script_len: 7,
+            }),
+        ),
+        (
+            "reload_config",
+            Message::ReloadConfig(ActionRef { action: 2 }),
+        ),
+        (
+            "upload_file",
+            Message::UploadFile(UploadFile {
+                action: 3,
+                path: "/etc/config/network",
+                owner: Credentials::Inherit,
+                mode: 0o644,
+                sha256: [0xab; 32],
+                len: 1 << 20,
+            }),
+        ),
+        ("exit_agent", Message::ExitAgent(ActionRef { action: 4 })),
+        ("reboot", Message::Reboot(ActionRef { action: 5 })),
+        ("shutdown", Message::Shutdown(ActionRef { action: 6 })),
+        (
+            "cancel_action",
+            Message::CancelAction(CancelAction {
+                action: 7,
+                target: 1,
+            }),
+        ),
+        (
+            "action_output",
+            Message::ActionOutput(ActionOutput {
+                action: 1,
+                stream: Stream::Stderr,
+                data: b"warn: \x00\xff\n",
+            }),
+        ),
+        (
+            "action_result",
+            Message::ActionResult(ActionResult {
+                action: 1,
+                outcome: Outcome::Exited { code: -1 },
+                elapsed_ms: 1234,
+                stdout_len: 10 << 20,
+                stderr_len: 0,
+            }),
+        ),
+        (
+            "ready_for_data",
+            Message::ReadyForData(ActionRef { action: 1 }),
+        ),
+    ]
+}
+
+/// Variants the samples do not cover, for round-trip tests.
+pub fn more_samples() -> Vec<Message<'static>> {
+    let result = |outcome| {
+        Message::ActionResult(ActionResult {
+            action: u64::MAX,
+            outcome,
+            elapsed_ms: 0,
+            stdout_len: 0,
+            stderr_len: 0,
+        })
+    };
+    vec![
+        result(Outcome::Signaled { signal: 9 }),
+        result(Outcome::TimedOut),
+        result(Outcome::Cancelled),
+        result(Outcome::Completed),
+        result(Outcome::Failed {
+            error: "checksum mismatch",
+        }),
+        result(Outcome::Exited { code: i32::MIN }),
+        Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error: "" }),
+        Message::ActionOutput(ActionOutput {
+            action: 0,
+            stream: Stream::Stdout,
+            data: b"",
+        }),
+        Message::GeneralFailure(GeneralFailure { message: "" }),
+        Message::RunScript(RunScript {
+            action: 0,
+            name: "",
+            interpreter: "",
+            run_as: Credentials::Inherit,
+            working_dir: None,
+            env: Environment::default(),
+            timeout: ScriptTimeout::AgentDefault,
+            script_len: 0,
+        }),
+        Message::RunScript(RunScript {
+            action: 9,
+            name: "n",
+            interpreter: "/usr/bin/python3",
+            run_as: Credentials::Ids {
+                uid: u32::MAX,
+                gid: 0,
+            },
+            working_dir: Some(""),
+            env: Environment::new("A=\0").unwrap(),
+            timeout: ScriptTimeout::Unlimited,
+            script_len: u64::MAX,
+        }),
+    ]
+}
+
+/// What a decoder produced, owned, so whole streams can be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A frame, re-encoded to its canonical bytes.
+    Frame(Vec<u8>),
+    /// Additional data bytes (chunks joined).
+    Data(Vec<u8>),
+}
+
+/// Encodes a message into a fresh buffer.
+pub fn frame(message: &Message<'_>) -> Vec<u8> {
+    let mut buf = vec![0xa5; otto_proto::HEADER_LEN + otto_proto::MAX_BODY_LEN];
+    let n = otto_proto::encode(message, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// Feeds `pieces` to a decoder and returns what came out, data chunks joined, and the first
+/// error, if any.
+pub fn decode_pieces<'p>(
+    pieces: impl IntoIterator<Item = &'p [u8]>,
+) -> (Vec<Decoded>, Option<otto_proto::Error>) {
+    let mut decoder = Decoder::<{ otto_proto::MAX_BODY_LEN }>::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        let mut input = piece;
+        while !input.is_empty() {
+            let decoded = match decoder.decode(input) {
+                Ok(d) => d,
+                Err(e) => return (out, Some(e)),
+            };
+            assert!(
+                decoded.consumed > 0 && decoded.consumed <= input.len(),
+                "progress on non-empty input"
+            );
+            match decoded.item {
+                Some(Item::Frame(message)) => out.push(Decoded::Frame(frame(&message))),
+                Some(Item::Data { chunk, .. }) => match out.last_mut() {
+                    Some(Decoded::Data(bytes)) => bytes.extend_from_slice(chunk),
+                    _ => out.push(Decoded::Data(chunk.to_vec())),
+                },
+                None => {}
+            }
+            input = &input[decoded.consumed..];
+        }
+    }
+    (out, None)
+}
