@@ -1,5 +1,7 @@
 //! Messages shared by the codec's tests: one of every type, with values that exercise the
 //! encoding (empty and non-ASCII text, large and negative numbers, every enum variant somewhere).
+// Each test file uses its own part of this module.
+#![allow(dead_code)]
 
 use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
