@@ -57,7 +57,7 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
     let [a, b, c, d] = s.ids;
     let [w, x, y, z] = s.small;
     let t = &s.texts;
-    let creds = if w % 2 == 0 {
+    let creds = if w.is_multiple_of(2) {
         Credentials::Inherit
     } else {
         Credentials::Ids { uid: x, gid: y }
@@ -93,16 +93,18 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
         4 => Message::RotateIdentityRequest(RotateIdentityRequest {
             server_public_key: s.key,
         }),
-        5 if w % 2 == 0 => Message::RotateIdentityResponse(RotateIdentityResponse::Rotated {
-            agent_public_key: s.key,
-        }),
+        5 if w.is_multiple_of(2) => {
+            Message::RotateIdentityResponse(RotateIdentityResponse::Rotated {
+                agent_public_key: s.key,
+            })
+        }
         5 => Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error: &t[1] }),
         6 => Message::RunScript(RunScript {
             action: a,
             name: &t[0],
             interpreter: &t[1],
             run_as: creds,
-            working_dir: (x % 2 == 0).then_some(t[2].as_str()),
+            working_dir: x.is_multiple_of(2).then_some(t[2].as_str()),
             env,
             timeout: match y % 3 {
                 0 => ScriptTimeout::AgentDefault,
@@ -129,7 +131,7 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
         }),
         13 => Message::ActionOutput(ActionOutput {
             action: a,
-            stream: if w % 2 == 0 {
+            stream: if w.is_multiple_of(2) {
                 Stream::Stdout
             } else {
                 Stream::Stderr
