@@ -171,23 +171,9 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
         }
     }
 
-    /// Validates a header: version first, then type, then length against the buffer.
+    /// Validates a header against this decoder's capacity.
     fn check(&self, header: &[u8; HEADER_LEN]) -> Result<(MessageType, usize), Error> {
-        let header = Header::parse(header);
-        if header.version != crate::PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: header.version,
-            });
-        }
-        let message_type = MessageType::from_u32(header.message_type)
-            .ok_or(Error::UnknownMessageType(header.message_type))?;
-        match usize::try_from(header.body_len) {
-            Ok(len) if len <= MAX_BODY => Ok((message_type, len)),
-            _ => Err(Error::BodyTooLong {
-                declared: header.body_len,
-                max: MAX_BODY,
-            }),
-        }
+        check_header(&Header::parse(header), MAX_BODY)
     }
 
     /// Records that an error was returned, so that every later call reports it.
@@ -230,6 +216,37 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
         self.state = after(&message);
         Ok((take, Some(Item::Frame(message))))
     }
+}
+
+/// Validates a header: version first, then type, then length against `max_body`.
+fn check_header(header: &Header, max_body: usize) -> Result<(MessageType, usize), Error> {
+    if header.version != crate::PROTOCOL_VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: header.version,
+        });
+    }
+    let message_type = MessageType::from_u32(header.message_type)
+        .ok_or(Error::UnknownMessageType(header.message_type))?;
+    match usize::try_from(header.body_len) {
+        Ok(len) if len <= max_body => Ok((message_type, len)),
+        _ => Err(Error::BodyTooLong {
+            declared: header.body_len,
+            max: max_body,
+        }),
+    }
+}
+
+/// Decodes the one whole frame at the start of `input`, without a [`Decoder`]: the message
+/// borrows from `input` alone. Returns the message and the frame's length (the caller handles any
+/// additional data that follows); [`Error::Incomplete`] if `input` ends before the frame does.
+pub fn decode_frame(input: &[u8], max_body: usize) -> Result<(Message<'_>, usize), Error> {
+    let (header, rest) = input
+        .split_at_checked(HEADER_LEN)
+        .ok_or(Error::Incomplete)?;
+    let (header, _) = split_header(header);
+    let (message_type, len) = check_header(&Header::parse(&header), max_body)?;
+    let body = rest.get(..len).ok_or(Error::Incomplete)?;
+    Ok((Message::decode_body(message_type, body)?, HEADER_LEN + len))
 }
 
 /// The state that follows a decoded message.

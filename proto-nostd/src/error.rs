@@ -30,6 +30,8 @@ pub enum Error {
     TrailingBytes(MessageType),
     /// An environment block or variable is malformed (empty name, `=` in a name, a NUL byte).
     InvalidEnvironment,
+    /// The input ends before the frame does (from [`decode_frame`](crate::decode_frame)).
+    Incomplete,
     /// The output buffer is too small for the frame being encoded.
     BufferTooSmall,
     /// An earlier call returned an error; the decoder must be reset before further use.
@@ -54,6 +56,7 @@ impl fmt::Display for Error {
             Error::MalformedBody(t) => write!(f, "malformed {} body", t.name()),
             Error::TrailingBytes(t) => write!(f, "trailing bytes after a {} body", t.name()),
             Error::InvalidEnvironment => f.write_str("malformed environment variable"),
+            Error::Incomplete => f.write_str("the input ends inside a frame"),
             Error::BufferTooSmall => f.write_str("output buffer too small for the frame"),
             Error::Desynchronized => f.write_str("decoder used after an error without a reset"),
         }

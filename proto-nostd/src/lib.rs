@@ -43,7 +43,7 @@ mod error;
 mod header;
 mod message;
 
-pub use decoder::{Decoded, Decoder, Item};
+pub use decoder::{Decoded, Decoder, Item, decode_frame};
 pub use encoder::{encode, encode_to_vec};
 pub use environment::{Environment, EnvironmentBuilder};
 pub use error::Error;

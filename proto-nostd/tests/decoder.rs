@@ -252,3 +252,34 @@ fn empty_input_consumes_nothing() {
     assert_eq!((decoded.consumed, decoded.item), (0, None));
     assert!(decoder.is_idle());
 }
+
+#[test]
+fn decode_frame_decodes_one_whole_frame_and_reports_incomplete_input() {
+    let message = Message::ActionOutput(ActionOutput {
+        action: 9,
+        stream: Stream::Stderr,
+        data: b"abc",
+    });
+    let mut bytes = frame(&message);
+    let len = bytes.len();
+    bytes.extend_from_slice(b"trailing data");
+    assert_eq!(otto_proto::decode_frame(&bytes, CAP), Ok((message, len)));
+    for cut in 0..len {
+        assert_eq!(
+            otto_proto::decode_frame(&bytes[..cut], CAP),
+            Err(Error::Incomplete),
+            "{cut}"
+        );
+    }
+    assert_eq!(
+        otto_proto::decode_frame(&header(PROTOCOL_VERSION, 13, 100), 64),
+        Err(Error::BodyTooLong {
+            declared: 100,
+            max: 64
+        })
+    );
+    assert_eq!(
+        otto_proto::decode_frame(&header(1, 13, 0), 64),
+        Err(Error::UnsupportedVersion { found: 1 })
+    );
+}
