@@ -1,9 +1,257 @@
-//! `otto-agent`: the Otto agent.
+//! `otto-agent`: the Otto agent, an SSH server that runs what its one trusted server asks.
+//!
+//! ```text
+//! otto-agent [--config FILE] run          serve (the service)
+//! otto-agent [--config FILE] pubkey       print the agent's public key (made on first use)
+//! otto-agent [--config FILE] trust KEY    trust this server key, replacing any other
+//! otto-agent --version | --help
+//! ```
+//!
+//! Exit codes (for procd and systemd): 0 stopped by SIGTERM/SIGINT; 1 a runtime failure (e.g.
+//! the port is taken); 64 bad usage; 75 the server asked the agent to exit (restart it); 78 the
+//! configuration or key is unusable (restarting will not help).
 
-fn main() {
+mod cidr;
+mod config;
+mod facts;
+mod fsutil;
+mod identity;
+mod link;
+mod log;
+mod script;
+mod server;
+mod session;
+mod state;
+mod upload;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use config::Config;
+use log::{error, info};
+
+const USAGE: &str =
+    "usage: otto-agent [--config FILE] run | pubkey | trust 'ssh-ed25519 AAAA…' | --version
+  run      serve the Otto protocol (the service)
+  pubkey   print this agent's public key, making the key on first use
+  trust    trust this server public key, replacing any other
+  --config FILE   the configuration file (default /etc/otto/agent.conf)";
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_USAGE: u8 = 64;
+const EXIT_RESTART: u8 = 75;
+const EXIT_CONFIG: u8 = 78;
+
+/// A command line, parsed.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Run,
+    Pubkey,
+    Trust(String),
+    Version,
+    Help,
+}
+
+/// Parses the arguments after the program name.
+fn parse_args(args: &[String]) -> Result<(PathBuf, Command), String> {
+    let mut config = PathBuf::from(config::DEFAULT_PATH);
+    let mut rest = args;
+    while let Some((first, tail)) = rest.split_first() {
+        match first.as_str() {
+            "--config" | "-c" => {
+                let (path, tail) = tail.split_first().ok_or("--config needs a file")?;
+                config = PathBuf::from(path);
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    let command = match rest {
+        [c] if c == "run" => Command::Run,
+        [c] if c == "pubkey" => Command::Pubkey,
+        [c, key] if c == "trust" => Command::Trust(key.clone()),
+        [c] if c == "--version" || c == "version" => Command::Version,
+        [c] if c == "--help" || c == "-h" || c == "help" => Command::Help,
+        [] => return Err("no command given".into()),
+        other => return Err(format!("unknown command `{}`", other.join(" "))),
+    };
+    Ok((config, command))
+}
+
+/// A failure with its exit code.
+struct Failure(u8, String);
+
+/// Reads the configuration; a missing file means the defaults.
+fn load_config(path: &Path) -> Result<(Config, String), Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Failure(EXIT_CONFIG, format!("{}: {e}", path.display()))),
+    };
+    let config = Config::parse(&text)
+        .map_err(|e| Failure(EXIT_CONFIG, format!("{}: {e}", path.display())))?;
+    Ok((config, text))
+}
+
+fn key_failure(e: identity::KeyError) -> Failure {
+    let code = if matches!(e, identity::KeyError::Io(..)) {
+        EXIT_RUNTIME
+    } else {
+        EXIT_CONFIG
+    };
+    Failure(code, e.to_string())
+}
+
+fn pubkey(config_path: &Path) -> Result<(), Failure> {
+    let (config, _) = load_config(config_path)?;
+    let key = identity::load_or_create(&config.key_path).map_err(key_failure)?;
+    println!("{}", identity::openssh_public(key.public_key()));
+    Ok(())
+}
+
+fn trust(config_path: &Path, key_text: &str) -> Result<(), Failure> {
+    let (_, text) = load_config(config_path)?;
+    let key = config::parse_server_key(key_text).map_err(|e| Failure(EXIT_USAGE, e))?;
+    let text = config::with_setting(&text, "server_key", &identity::openssh_public(&key));
+    if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure(EXIT_RUNTIME, format!("{}: {e}", dir.display())))?;
+    }
+    fsutil::write_atomic(config_path, text.as_bytes(), 0o600)
+        .map_err(|e| Failure(EXIT_RUNTIME, format!("{}: {e}", config_path.display())))?;
     println!(
-        "otto-agent {} (protocol {})",
-        env!("CARGO_PKG_VERSION"),
-        otto_proto::PROTOCOL_VERSION
+        "trusting {} (in {})",
+        key.fingerprint(Default::default()),
+        config_path.display()
     );
+    Ok(())
+}
+
+fn run(config_path: &Path) -> Result<(), Failure> {
+    let (config, _) = load_config(config_path)?;
+    log::set_level(config.log_level);
+    if config.server_key.is_none() {
+        return Err(Failure(
+            EXIT_CONFIG,
+            format!(
+                "{}: no server key is trusted yet; run: otto-agent trust 'ssh-ed25519 AAAA…'",
+                config_path.display()
+            ),
+        ));
+    }
+    let key = identity::load_or_create(&config.key_path).map_err(key_failure)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(EXIT_RUNTIME, format!("cannot start: {e}")))?;
+    runtime.block_on(async {
+        let listen = config.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Failure(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
+        info!(
+            "otto-agent {} listening on {}, agent key {}",
+            env!("CARGO_PKG_VERSION"),
+            listener.local_addr().unwrap_or(listen),
+            key.public_key().fingerprint(Default::default())
+        );
+        let agent = state::Agent::new(config_path.to_path_buf(), config, key);
+        let signals = shutdown_signal();
+        tokio::select! {
+            result = server::serve(agent.clone(), listener) => {
+                result.map_err(|e| Failure(EXIT_RUNTIME, format!("listener failed: {e}")))
+            }
+            () = agent.exit_requested.notified() => Err(Failure(EXIT_RESTART, "exiting at the server's request".into())),
+            result = signals => {
+                info!("stopping");
+                result.map_err(|e| Failure(EXIT_RUNTIME, e))
+            }
+        }
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (config_path, command) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("otto-agent: {e}\n{USAGE}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let result = match command {
+        Command::Run => run(&config_path),
+        Command::Pubkey => pubkey(&config_path),
+        Command::Trust(key) => trust(&config_path, &key),
+        Command::Version => {
+            println!(
+                "otto-agent {} (Otto protocol {})",
+                env!("CARGO_PKG_VERSION"),
+                otto_proto::PROTOCOL_VERSION
+            );
+            Ok(())
+        }
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            if command_is_service(&args) {
+                error!("{message}");
+            } else {
+                eprintln!("otto-agent: {message}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn command_is_service(args: &[String]) -> bool {
+    args.iter().any(|a| a == "run")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_commands_and_the_config_option() {
+        assert_eq!(
+            parse_args(&args(&["run"])).unwrap(),
+            (PathBuf::from(config::DEFAULT_PATH), Command::Run)
+        );
+        assert_eq!(
+            parse_args(&args(&["--config", "/c", "pubkey"])).unwrap(),
+            (PathBuf::from("/c"), Command::Pubkey)
+        );
+        assert_eq!(
+            parse_args(&args(&["-c", "x", "trust", "ssh-ed25519 AAAA"]))
+                .unwrap()
+                .1,
+            Command::Trust("ssh-ed25519 AAAA".into())
+        );
+        assert!(parse_args(&args(&[])).is_err());
+        assert!(parse_args(&args(&["--config"])).is_err());
+        assert!(parse_args(&args(&["trust"])).is_err());
+        assert!(parse_args(&args(&["frobnicate"])).is_err());
+    }
 }

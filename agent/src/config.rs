@@ -1,0 +1,289 @@
+//! The agent's configuration file.
+//!
+//! One setting per line, `key = value`; blank lines and lines starting with `#` are ignored.
+//! Every key has a default, so an empty file is a valid configuration (apart from the trusted
+//! server key, which `otto-agent trust` adds). Parsing is pure; the agent only ever rewrites the
+//! file atomically, changing single lines and keeping the rest (comments included) as it was.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use russh::keys::PublicKey;
+
+use crate::cidr::Cidr;
+use crate::log::Level;
+
+/// Where the configuration is read from when `--config` is not given (OpenWrt and systemd alike).
+pub const DEFAULT_PATH: &str = "/etc/otto/agent.conf";
+
+/// The agent's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `listen`: the address the SSH server listens on.
+    pub listen: SocketAddr,
+    /// `key`: the agent's private key file.
+    pub key_path: PathBuf,
+    /// `server_key`: the one server public key the agent accepts (OpenSSH form).
+    pub server_key: Option<PublicKey>,
+    /// `allow_from`: address ranges that may connect, separated by spaces or commas.
+    pub allow_from: Vec<Cidr>,
+    /// `path`: the `PATH` scripts run with.
+    pub path: String,
+    /// `script_timeout`: seconds a script may run unless the server says otherwise; 0 = no limit.
+    pub script_timeout: Option<Duration>,
+    /// `reboot_command`: the command run for a Reboot request.
+    pub reboot_command: Vec<String>,
+    /// `shutdown_command`: the command run for a Shutdown request.
+    pub shutdown_command: Vec<String>,
+    /// `log_level`: error, warn, info or debug.
+    pub log_level: Level,
+    /// `temp_dir`: where scripts are written before they run.
+    pub temp_dir: PathBuf,
+    /// `idle_timeout`: seconds a channel may wait for the rest of a frame or of its data.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 12444)),
+            key_path: PathBuf::from("/etc/otto/agent.key"),
+            server_key: None,
+            allow_from: Cidr::everything().to_vec(),
+            path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            script_timeout: Some(Duration::from_secs(30)),
+            reboot_command: vec!["reboot".into()],
+            shutdown_command: vec!["poweroff".into()],
+            log_level: Level::Info,
+            temp_dir: PathBuf::from("/tmp"),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A configuration file that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Splits a line into key and value; `None` for blank lines and comments.
+fn setting(line: &str) -> Option<Result<(&str, &str), String>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    Some(match line.split_once('=') {
+        Some((key, value)) => Ok((key.trim(), value.trim())),
+        None => Err(format!("expected `key = value`, found `{line}`")),
+    })
+}
+
+fn seconds(value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a whole number of seconds"))
+}
+
+fn command(value: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = value.split_whitespace().map(String::from).collect();
+    if words.is_empty() {
+        Err("the command is empty".into())
+    } else {
+        Ok(words)
+    }
+}
+
+impl Config {
+    /// Parses a configuration file's text.
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
+        let mut config = Config::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let at = |message: String| ParseError {
+                line: index + 1,
+                message,
+            };
+            let Some(parsed) = setting(line) else {
+                continue;
+            };
+            let (key, value) = parsed.map_err(at)?;
+            if seen.contains(&key) {
+                return Err(at(format!("`{key}` is set twice")));
+            }
+            seen.push(key);
+            config.set(key, value).map_err(at)?;
+        }
+        Ok(config)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "listen" => {
+                self.listen = value
+                    .parse()
+                    .map_err(|_| format!("`{value}` is not an address:port"))?
+            }
+            "key" => self.key_path = PathBuf::from(value),
+            "server_key" => {
+                self.server_key = if value.is_empty() {
+                    None
+                } else {
+                    Some(parse_server_key(value)?)
+                }
+            }
+            "allow_from" => {
+                self.allow_from = value
+                    .split([' ', ',', '\t'])
+                    .filter(|s| !s.is_empty())
+                    .map(Cidr::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "path" => self.path = value.into(),
+            "script_timeout" => {
+                self.script_timeout = match seconds(value)? {
+                    0 => None,
+                    s => Some(Duration::from_secs(s)),
+                }
+            }
+            "reboot_command" => self.reboot_command = command(value)?,
+            "shutdown_command" => self.shutdown_command = command(value)?,
+            "log_level" => {
+                self.log_level = Level::parse(value).ok_or_else(|| {
+                    format!("log_level must be error, warn, info or debug, not `{value}`")
+                })?
+            }
+            "temp_dir" => self.temp_dir = PathBuf::from(value),
+            "idle_timeout" => match seconds(value)? {
+                0 => return Err("idle_timeout must be at least 1 second".into()),
+                s => self.idle_timeout = Duration::from_secs(s),
+            },
+            _ => return Err(format!("unknown setting `{key}`")),
+        }
+        Ok(())
+    }
+}
+
+/// Parses an OpenSSH public key line and requires it to be Ed25519.
+pub fn parse_server_key(text: &str) -> Result<PublicKey, String> {
+    let key = PublicKey::from_openssh(text.trim())
+        .map_err(|e| format!("not an OpenSSH public key: {e}"))?;
+    if key.algorithm() != russh::keys::Algorithm::Ed25519 {
+        return Err(format!(
+            "the server key must be ssh-ed25519, not {}",
+            key.algorithm()
+        ));
+    }
+    Ok(key)
+}
+
+/// Returns `text` with `key` set to `value`: the existing line is replaced, or a line appended.
+/// Everything else, comments included, stays as it was.
+pub fn with_setting(text: &str, key: &str, value: &str) -> String {
+    let new_line = format!("{key} = {value}");
+    let mut replaced = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|line| match setting(line) {
+            Some(Ok((k, _))) if k == key && !replaced => {
+                replaced = true;
+                new_line.clone()
+            }
+            _ => line.to_string(),
+        })
+        .collect();
+    if !replaced {
+        out.push(new_line);
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEDwV4BKXmx5Sbu2F0Fbd0Y3vQJt7fVgUqFCB7XPdzlS otto";
+
+    #[test]
+    fn empty_text_gives_the_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:12444".parse().unwrap());
+        assert!(c.server_key.is_none());
+        assert_eq!(c.script_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn parses_every_setting() {
+        let text = format!(
+            "# agent\nlisten = 127.0.0.1:2222\nkey = /data/k\nserver_key = {KEY}\n\
+             allow_from = 10.0.0.0/8, fd00::/8\npath = /bin\nscript_timeout = 0\n\
+             reboot_command = /sbin/reboot -f\nshutdown_command = halt\nlog_level = debug\n\
+             temp_dir = /var/tmp\nidle_timeout = 5\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(c.key_path, PathBuf::from("/data/k"));
+        assert_eq!(c.server_key.unwrap().to_openssh().unwrap(), KEY);
+        assert_eq!(c.allow_from.len(), 2);
+        assert_eq!(c.path, "/bin");
+        assert_eq!(c.script_timeout, None);
+        assert_eq!(c.reboot_command, ["/sbin/reboot", "-f"]);
+        assert_eq!(c.shutdown_command, ["halt"]);
+        assert_eq!(c.log_level, Level::Debug);
+        assert_eq!(c.temp_dir, PathBuf::from("/var/tmp"));
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            ("listen = nowhere", 1, "not an address"),
+            ("\n\nbogus = 1", 3, "unknown setting `bogus`"),
+            ("# c\nno equals sign", 2, "expected `key = value`"),
+            ("path = /a\npath = /b", 2, "set twice"),
+            ("allow_from = 10.0.0.0/40", 1, "prefix length"),
+            (
+                "server_key = ssh-ed25519 garbage",
+                1,
+                "not an OpenSSH public key",
+            ),
+            ("script_timeout = soon", 1, "whole number"),
+            ("log_level = loud", 1, "log_level must be"),
+            ("reboot_command =", 1, "empty"),
+            ("idle_timeout = 0", 1, "at least 1"),
+        ];
+        for (text, line, message) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert_eq!(err.line, line, "{text}");
+            assert!(err.message.contains(message), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn with_setting_replaces_or_appends_and_keeps_comments() {
+        let text = "# my agent\nlisten = 0.0.0.0:1\nserver_key = old\n";
+        assert_eq!(
+            with_setting(text, "server_key", "new"),
+            "# my agent\nlisten = 0.0.0.0:1\nserver_key = new\n"
+        );
+        assert_eq!(
+            with_setting("# only\n", "server_key", KEY),
+            format!("# only\nserver_key = {KEY}\n")
+        );
+        assert_eq!(with_setting("", "key", "/k"), "key = /k\n");
+    }
+}

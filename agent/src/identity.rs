@@ -1,0 +1,150 @@
+//! The agent's own Ed25519 key: made on first start from the operating system's randomness, kept
+//! in OpenSSH's private key format with mode 0600, and refused if anyone else could read it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use getrandom::SysRng;
+use rand_core::TryRng;
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey};
+use russh::keys::ssh_key::public::Ed25519PublicKey;
+use russh::keys::{PrivateKey, PublicKey};
+
+use crate::fsutil;
+
+/// Why the key could not be loaded or saved.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The key file is readable by group or others.
+    NotPrivate(String),
+    /// Reading or writing the file failed.
+    Io(PathBuf, std::io::Error),
+    /// The file is not an OpenSSH Ed25519 private key.
+    Format(PathBuf, String),
+    /// The operating system gave no randomness.
+    Random(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotPrivate(why) => f.write_str(why),
+            KeyError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            KeyError::Format(path, why) => write!(f, "{}: {why}", path.display()),
+            KeyError::Random(why) => write!(f, "no randomness from the operating system: {why}"),
+        }
+    }
+}
+
+/// Makes a new Ed25519 key.
+pub fn generate() -> Result<PrivateKey, KeyError> {
+    let mut seed = [0u8; 32];
+    SysRng
+        .try_fill_bytes(&mut seed)
+        .map_err(|e| KeyError::Random(e.to_string()))?;
+    let signing = SigningKey::from_bytes(&seed);
+    let keypair = Ed25519Keypair {
+        public: Ed25519PublicKey(signing.verifying_key().to_bytes()),
+        private: Ed25519PrivateKey::from_bytes(&seed),
+    };
+    Ok(PrivateKey::from(keypair))
+}
+
+/// Loads the key at `path`, refusing a file that group or others can read.
+pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
+    fsutil::check_private(path).map_err(KeyError::NotPrivate)?;
+    let text = std::fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
+    let key =
+        PrivateKey::from_openssh(text).map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
+    if key.algorithm() != russh::keys::Algorithm::Ed25519 {
+        return Err(KeyError::Format(
+            path.into(),
+            format!("an Ed25519 key is required, not {}", key.algorithm()),
+        ));
+    }
+    Ok(key)
+}
+
+/// Saves `key` at `path` atomically with mode 0600.
+pub fn save(path: &Path, key: &PrivateKey) -> Result<(), KeyError> {
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| KeyError::Io(dir.into(), e))?;
+    }
+    fsutil::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| KeyError::Io(path.into(), e))
+}
+
+/// Loads the key at `path`, or makes and saves one if there is no file yet.
+pub fn load_or_create(path: &Path) -> Result<PrivateKey, KeyError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => load(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = generate()?;
+            save(path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(KeyError::Io(path.into(), e)),
+    }
+}
+
+/// The public half in OpenSSH form, `ssh-ed25519 AAAA…`.
+pub fn openssh_public(key: &PublicKey) -> String {
+    // Encoding a valid Ed25519 public key cannot fail; an empty string would be refused anyway.
+    key.to_openssh().unwrap_or_default()
+}
+
+/// The raw 32 bytes of an Ed25519 public key, as the protocol carries them.
+pub fn raw_public(key: &PublicKey) -> Option<[u8; 32]> {
+    key.key_data().ed25519().map(|k| k.0)
+}
+
+/// A public key from the protocol's raw 32 bytes.
+pub fn public_from_raw(bytes: [u8; 32]) -> Result<PublicKey, String> {
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "not a valid Ed25519 public key".to_string())?;
+    Ok(PublicKey::from(Ed25519PublicKey(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_once_with_mode_0600_then_loads_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/agent.key");
+        let first = load_or_create(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(first.public_key(), again.public_key());
+        assert!(openssh_public(first.public_key()).starts_with("ssh-ed25519 AAAA"));
+        assert_ne!(generate().unwrap().public_key(), first.public_key());
+    }
+
+    #[test]
+    fn refuses_a_readable_key_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.key");
+        load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(load(&path), Err(KeyError::NotPrivate(_))));
+        std::fs::write(&path, "not a key").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(load(&path), Err(KeyError::Format(..))));
+    }
+
+    #[test]
+    fn raw_public_keys_round_trip() {
+        let key = generate().unwrap();
+        let raw = raw_public(key.public_key()).unwrap();
+        assert_eq!(&public_from_raw(raw).unwrap(), key.public_key());
+    }
+}

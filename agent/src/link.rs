@@ -1,0 +1,272 @@
+//! One Otto channel as a sequence of frames: reads decoded requests and additional data from
+//! the SSH channel, writes encoded answers to it. A peer that stalls in the middle of a frame
+//! or of its data, or sends what the codec refuses, ends the channel with an error.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use otto_proto::{Credentials, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout};
+use russh::server::Msg;
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+
+/// A request from the server, owned (the frame it came in is gone once it is read).
+#[derive(Debug)]
+pub enum Request {
+    /// HeartbeatRequest.
+    Heartbeat { nonce: u64 },
+    /// RotateIdentityRequest.
+    RotateIdentity { server_public_key: [u8; 32] },
+    /// RunScript; the script follows as data.
+    RunScript(Script),
+    /// UploadFile; the file follows as data.
+    Upload(Upload),
+    /// CancelAction.
+    Cancel { action: u64, target: u64 },
+    /// ReloadConfig, ExitAgent, Reboot, Shutdown.
+    Control { action: u64, kind: Control },
+}
+
+/// The control requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Read the configuration again.
+    Reload,
+    /// Exit, to be restarted.
+    Exit,
+    /// Reboot the device.
+    Reboot,
+    /// Shut the device down.
+    Shutdown,
+}
+
+/// A RunScript request.
+#[derive(Debug)]
+pub struct Script {
+    pub action: u64,
+    pub name: String,
+    pub interpreter: String,
+    pub run_as: Credentials,
+    pub working_dir: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: ScriptTimeout,
+    pub len: u64,
+}
+
+/// An UploadFile request.
+#[derive(Debug)]
+pub struct Upload {
+    pub action: u64,
+    pub path: String,
+    pub owner: Credentials,
+    pub mode: u32,
+    pub sha256: [u8; 32],
+    pub len: u64,
+}
+
+impl Request {
+    fn from_message(message: Message<'_>) -> Result<Request, LinkError> {
+        Ok(match message {
+            Message::HeartbeatRequest(m) => Request::Heartbeat { nonce: m.nonce },
+            Message::RotateIdentityRequest(m) => Request::RotateIdentity {
+                server_public_key: m.server_public_key,
+            },
+            Message::RunScript(m) => Request::RunScript(Script {
+                action: m.action,
+                name: m.name.into(),
+                interpreter: m.interpreter.into(),
+                run_as: m.run_as,
+                working_dir: m.working_dir.map(String::from),
+                env: m
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                timeout: m.timeout,
+                len: m.script_len,
+            }),
+            Message::UploadFile(m) => Request::Upload(Upload {
+                action: m.action,
+                path: m.path.into(),
+                owner: m.owner,
+                mode: m.mode,
+                sha256: m.sha256,
+                len: m.len,
+            }),
+            Message::CancelAction(m) => Request::Cancel {
+                action: m.action,
+                target: m.target,
+            },
+            Message::ReloadConfig(m) => Request::Control {
+                action: m.action,
+                kind: Control::Reload,
+            },
+            Message::ExitAgent(m) => Request::Control {
+                action: m.action,
+                kind: Control::Exit,
+            },
+            Message::Reboot(m) => Request::Control {
+                action: m.action,
+                kind: Control::Reboot,
+            },
+            Message::Shutdown(m) => Request::Control {
+                action: m.action,
+                kind: Control::Shutdown,
+            },
+            other => return Err(LinkError::Unexpected(other.message_type().name())),
+        })
+    }
+}
+
+/// What came in.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A request frame.
+    Request(Request),
+    /// A chunk of the last request's additional data.
+    Data(Bytes),
+    /// The server ended the channel between frames.
+    End,
+}
+
+/// Why a channel stopped.
+#[derive(Debug)]
+pub enum LinkError {
+    /// The codec refused the input.
+    Protocol(otto_proto::Error),
+    /// A frame the agent does not accept from a server.
+    Unexpected(&'static str),
+    /// The peer sent nothing for the idle timeout in the middle of a frame or its data.
+    Stalled,
+    /// The peer closed the channel in the middle of a frame or its data.
+    Truncated,
+    /// The channel can no longer be written to.
+    Closed,
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::Protocol(e) => write!(f, "{e}"),
+            LinkError::Unexpected(name) => write!(f, "unexpected {name} message from the server"),
+            LinkError::Stalled => {
+                f.write_str("the server stopped sending in the middle of a request")
+            }
+            LinkError::Truncated => f.write_str("the channel closed in the middle of a request"),
+            LinkError::Closed => f.write_str("the channel is closed"),
+        }
+    }
+}
+
+/// The reading half of an Otto channel.
+pub struct Reader {
+    rx: ChannelReadHalf,
+    decoder: Decoder<MAX_BODY_LEN>,
+    pending: Bytes,
+    idle: Duration,
+}
+
+impl Reader {
+    /// Reads frames from `rx`; the peer may pause for at most `idle` inside a request.
+    pub fn new(rx: ChannelReadHalf, idle: Duration) -> Reader {
+        Reader {
+            rx,
+            decoder: Decoder::new(),
+            pending: Bytes::new(),
+            idle,
+        }
+    }
+
+    /// The next request or data chunk. Waits at most `wait` (between frames) or the idle timeout
+    /// (inside one) for input.
+    pub async fn next(&mut self, wait: Duration) -> Result<Incoming, LinkError> {
+        loop {
+            if !self.pending.is_empty() {
+                let decoded = self
+                    .decoder
+                    .decode(&self.pending)
+                    .map_err(LinkError::Protocol)?;
+                let consumed = decoded.consumed;
+                let incoming = match decoded.item {
+                    Some(Item::Frame(message)) => {
+                        Some(Incoming::Request(Request::from_message(message)?))
+                    }
+                    Some(Item::Data { chunk, .. }) => {
+                        Some(Incoming::Data(self.pending.slice_ref(chunk)))
+                    }
+                    None => None,
+                };
+                self.pending.advance(consumed);
+                match incoming {
+                    Some(incoming) => return Ok(incoming),
+                    None => continue,
+                }
+            }
+            let limit = if self.decoder.is_idle() {
+                wait
+            } else {
+                self.idle
+            };
+            match tokio::time::timeout(limit, self.rx.wait()).await {
+                Err(_) => return Err(LinkError::Stalled),
+                Ok(Some(ChannelMsg::Data { data })) => self.pending = data,
+                Ok(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => {
+                    return if self.decoder.is_idle() {
+                        Ok(Incoming::End)
+                    } else {
+                        Err(LinkError::Truncated)
+                    };
+                }
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+}
+
+/// The writing half of an Otto channel.
+pub struct Writer {
+    tx: ChannelWriteHalf<Msg>,
+    buf: Vec<u8>,
+    /// Set once a write failed or timed out: later writes are skipped.
+    closed: bool,
+    idle: Duration,
+}
+
+impl Writer {
+    /// Writes to `tx`; a write that waits longer than `idle` for the peer's window fails.
+    pub fn new(tx: ChannelWriteHalf<Msg>, idle: Duration) -> Writer {
+        Writer {
+            tx,
+            buf: vec![0; HEADER_LEN + MAX_BODY_LEN],
+            closed: false,
+            idle,
+        }
+    }
+
+    /// Sends one frame, waiting for the peer's window (backpressure).
+    pub async fn send(&mut self, message: &Message<'_>) -> Result<(), LinkError> {
+        if self.closed {
+            return Err(LinkError::Closed);
+        }
+        let n = otto_proto::encode(message, &mut self.buf).map_err(LinkError::Protocol)?;
+        let frame = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
+        match tokio::time::timeout(self.idle, self.tx.data_bytes(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.closed = true;
+                Err(LinkError::Closed)
+            }
+        }
+    }
+
+    /// Whether writes still reach the peer.
+    pub fn is_open(&self) -> bool {
+        !self.closed
+    }
+
+    /// Ends the channel: EOF, then close.
+    pub async fn close(&mut self) {
+        let _ = self.tx.eof().await;
+        let _ = self.tx.close().await;
+        self.closed = true;
+    }
+}

@@ -1,0 +1,272 @@
+//! Serving one Otto channel: read one request, carry it out, answer, close the channel — the
+//! conversations of `proto-nostd/README.md`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use otto_proto::{
+    ActionRef, GeneralFailure, HeartbeatResponse, Message, Outcome, RotateIdentityResponse,
+};
+use russh::Channel;
+use russh::server::Msg;
+
+use crate::config::{Config, with_setting};
+use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
+use crate::log::{debug, error, info, warning};
+use crate::state::Agent;
+use crate::{facts, identity, script, upload};
+
+/// How long a new channel may take to send its request.
+const FIRST_REQUEST: Duration = Duration::from_secs(30);
+
+/// Serves `channel` until its one request is answered.
+pub async fn serve(channel: Channel<Msg>, agent: Arc<Agent>) {
+    let idle = agent.config().idle_timeout;
+    let (rx, tx) = channel.split();
+    let mut reader = Reader::new(rx, idle);
+    let mut writer = Writer::new(tx, idle);
+    match reader.next(FIRST_REQUEST).await {
+        Ok(Incoming::Request(request)) => handle(request, &mut reader, &mut writer, &agent).await,
+        Ok(Incoming::End | Incoming::Data(_)) => {}
+        Err(e) => {
+            warning!("channel refused: {e}");
+            let _ = writer
+                .send(&Message::GeneralFailure(GeneralFailure {
+                    message: &e.to_string(),
+                }))
+                .await;
+        }
+    }
+    writer.close().await;
+}
+
+async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {
+    match request {
+        Request::Heartbeat { nonce } => {
+            let facts = facts::gather();
+            let response = HeartbeatResponse {
+                agent_version: env!("CARGO_PKG_VERSION"),
+                nonce,
+                facts: facts.as_message(),
+            };
+            let _ = writer.send(&Message::HeartbeatResponse(response)).await;
+        }
+        Request::RotateIdentity { server_public_key } => {
+            let response = match rotate(agent, server_public_key) {
+                Ok(key) => RotateIdentityResponse::Rotated {
+                    agent_public_key: key,
+                },
+                Err(e) => {
+                    error!("rotating keys failed: {e}");
+                    let _ = writer
+                        .send(&Message::RotateIdentityResponse(
+                            RotateIdentityResponse::Failed { error: &e },
+                        ))
+                        .await;
+                    return;
+                }
+            };
+            let _ = writer
+                .send(&Message::RotateIdentityResponse(response))
+                .await;
+        }
+        Request::RunScript(script) => run_script(script, reader, writer, agent).await,
+        Request::Upload(upload) => run_upload(upload, reader, writer, agent).await,
+        Request::Cancel { action, target } => {
+            let outcome = if agent.actions.cancel(target) {
+                Outcome::Completed
+            } else {
+                Outcome::Failed {
+                    error: "no action with that id is running",
+                }
+            };
+            finish(writer, action, outcome, Instant::now()).await;
+        }
+        Request::Control { action, kind } => control(action, kind, writer, agent).await,
+    }
+}
+
+/// Sends the ActionResult of a request that produced no output.
+async fn finish(writer: &mut Writer, action: u64, outcome: Outcome<'_>, started: Instant) {
+    let result = script::result(action, outcome, &script::Report::default(), started);
+    let _ = writer.send(&result).await;
+}
+
+async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {
+    let started = Instant::now();
+    let action = request.action;
+    let Some(registration) = agent.actions.register(action) else {
+        return finish(
+            writer,
+            action,
+            Outcome::Failed {
+                error: "an action with that id is already running",
+            },
+            started,
+        )
+        .await;
+    };
+    if let Err(e) = script::check(&request) {
+        return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+    }
+    let config = agent.config().clone();
+    if writer
+        .send(&Message::ReadyForData(ActionRef { action }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let file = match script::receive(reader, &request, &config.temp_dir).await {
+        Ok(file) => file,
+        Err(e) => {
+            warning!("action {action}: {e}");
+            return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+        }
+    };
+    // The server may close its side now; the script runs on either way.
+    match script::run(&request, &file, &config, &registration.cancelled, writer).await {
+        Ok((outcome, report)) => {
+            info!(
+                "action {action}: {outcome:?} after {} ms",
+                started.elapsed().as_millis()
+            );
+            let _ = writer
+                .send(&script::result(action, outcome, &report, started))
+                .await;
+        }
+        Err(e) => {
+            warning!("action {action}: {e}");
+            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+        }
+    }
+}
+
+async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {
+    let started = Instant::now();
+    let action = request.action;
+    let Some(_registration) = agent.actions.register(action) else {
+        return finish(
+            writer,
+            action,
+            Outcome::Failed {
+                error: "an action with that id is already running",
+            },
+            started,
+        )
+        .await;
+    };
+    let temp = match upload::check(&request).and_then(|dir| upload::prepare(&request, dir)) {
+        Ok(temp) => temp,
+        Err(e) => return finish(writer, action, Outcome::Failed { error: &e }, started).await,
+    };
+    if writer
+        .send(&Message::ReadyForData(ActionRef { action }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    match upload::receive(reader, &request, temp).await {
+        Ok(()) => {
+            info!(
+                "action {action}: wrote {} ({} bytes, mode {:o})",
+                request.path, request.len, request.mode
+            );
+            finish(writer, action, Outcome::Completed, started).await;
+        }
+        Err(e) => {
+            warning!("action {action}: upload of {} failed: {e}", request.path);
+            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+        }
+    }
+}
+
+async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Agent>) {
+    let started = Instant::now();
+    match kind {
+        Control::Reload => {
+            let outcome = match reload(agent) {
+                Ok(()) => Outcome::Completed,
+                Err(e) => {
+                    warning!("reload refused: {e}");
+                    return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+                }
+            };
+            finish(writer, action, outcome, started).await;
+        }
+        Control::Exit | Control::Reboot | Control::Shutdown => {
+            let command = match kind {
+                Control::Reboot => Some(agent.config().reboot_command.clone()),
+                Control::Shutdown => Some(agent.config().shutdown_command.clone()),
+                _ => None,
+            };
+            finish(writer, action, Outcome::Completed, started).await;
+            writer.close().await;
+            // Let the answer reach the server before the agent or the device goes away.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            match command {
+                None => {
+                    info!("exiting at the server's request");
+                    agent.exit_requested.notify_one();
+                }
+                Some(argv) => spawn_detached(&argv),
+            }
+        }
+    }
+}
+
+/// Starts a reboot or shutdown command without waiting for it.
+fn spawn_detached(argv: &[String]) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    info!("running {}", argv.join(" "));
+    match std::process::Command::new(program).args(args).spawn() {
+        // Reaped by nobody on purpose: the device is going down.
+        Ok(child) => debug!("started {program} as pid {}", child.id()),
+        Err(e) => error!("cannot run {program}: {e}"),
+    }
+}
+
+/// Reads the configuration file again and puts it in force.
+fn reload(agent: &Agent) -> Result<(), String> {
+    let text = std::fs::read_to_string(&agent.config_path)
+        .map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
+    let new = Config::parse(&text).map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
+    if new.server_key.is_none() {
+        return Err("the new configuration trusts no server key".into());
+    }
+    let old = agent.config().clone();
+    if new.listen != old.listen || new.key_path != old.key_path {
+        warning!("new listen address or key path take effect at the next start");
+    }
+    agent.set_config(new);
+    info!("configuration reloaded");
+    Ok(())
+}
+
+/// Trusts `server_public_key` instead of the current server key and makes a new agent key;
+/// returns the new agent key's public half. The new agent key is saved first: if the agent
+/// stops between the two writes, it still trusts the old server key, and the server sees only a
+/// changed agent key, which its administrator can approve — never a lock-out.
+fn rotate(agent: &Agent, server_public_key: [u8; 32]) -> Result<[u8; 32], String> {
+    let server_key = identity::public_from_raw(server_public_key)?;
+    let new_key = identity::generate().map_err(|e| e.to_string())?;
+    let public = identity::raw_public(new_key.public_key()).ok_or("the new key is not Ed25519")?;
+    let key_path = agent.config().key_path.clone();
+    identity::save(&key_path, &new_key).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&agent.config_path).unwrap_or_default();
+    let text = with_setting(&text, "server_key", &identity::openssh_public(&server_key));
+    crate::fsutil::write_atomic(&agent.config_path, text.as_bytes(), 0o600)
+        .map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
+    let mut config = agent.config().clone();
+    config.server_key = Some(server_key);
+    agent.set_config(config);
+    agent.set_host_key(new_key);
+    info!(
+        "keys rotated: new server key trusted, new agent key {}",
+        identity::openssh_public(&identity::public_from_raw(public)?)
+    );
+    Ok(public)
+}

@@ -1,0 +1,173 @@
+//! What every connection of the agent shares: the configuration, the SSH settings with the
+//! current host key, the registry of running actions, and the way to ask the agent to exit.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use otto_proto::ActionId;
+use russh::keys::{PrivateKey, PublicKey};
+use russh::{MethodKind, MethodSet, Preferred, cipher, compression, kex, mac};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+
+/// The agent's shared state.
+pub struct Agent {
+    /// Where the configuration was read from (reload and rotation rewrite it).
+    pub config_path: PathBuf,
+    config: Mutex<Config>,
+    ssh: Mutex<Arc<russh::server::Config>>,
+    /// Actions running now, by id.
+    pub actions: Registry,
+    /// Signalled when the server asked the agent to exit.
+    pub exit_requested: Notify,
+}
+
+impl Agent {
+    /// Shared state for `config`, serving with `host_key`.
+    pub fn new(config_path: PathBuf, config: Config, host_key: PrivateKey) -> Arc<Agent> {
+        Arc::new(Agent {
+            config_path,
+            config: Mutex::new(config),
+            ssh: Mutex::new(Arc::new(ssh_config(host_key))),
+            actions: Registry::default(),
+            exit_requested: Notify::new(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> MutexGuard<'_, Config> {
+        // A poisoned lock only means a panic elsewhere; the configuration itself is whole.
+        self.config.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the configuration in force.
+    pub fn set_config(&self, config: Config) {
+        crate::log::set_level(config.log_level);
+        *self.config() = config;
+    }
+
+    /// Whether `key` is the server key the agent trusts.
+    pub fn trusts(&self, key: &PublicKey) -> bool {
+        self.config()
+            .server_key
+            .as_ref()
+            .is_some_and(|trusted| trusted.key_data() == key.key_data())
+    }
+
+    /// The SSH settings for a new connection.
+    pub fn ssh(&self) -> Arc<russh::server::Config> {
+        self.ssh.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Serves new connections with `host_key` from now on.
+    pub fn set_host_key(&self, host_key: PrivateKey) {
+        *self.ssh.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(ssh_config(host_key));
+    }
+}
+
+/// The SSH server's settings: the Otto algorithm set only, public-key authentication only.
+fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        keys: vec![host_key],
+        preferred: Preferred {
+            kex: (&[
+                kex::CURVE25519,
+                kex::EXTENSION_SUPPORT_AS_SERVER,
+                kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+            ][..])
+                .into(),
+            key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
+            cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+            // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
+            mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
+            compression: (&[compression::NONE][..]).into(),
+            host_key_certificates: (&[][..]).into(),
+        },
+        auth_rejection_time: Duration::from_secs(1),
+        // OpenSSH clients probe with "none" first; answering that at once costs nothing.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        max_auth_attempts: 3,
+        // The server keeps one connection open for days; keepalives find a vanished peer.
+        keepalive_interval: Some(Duration::from_secs(60)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        // Bounds what one channel can make the agent buffer: 256 KiB on a 64 MB router.
+        window_size: 256 * 1024,
+        ..Default::default()
+    }
+}
+
+/// The running actions, so that a cancel from any channel finds its target.
+#[derive(Default)]
+pub struct Registry {
+    running: Mutex<HashMap<ActionId, Arc<Notify>>>,
+}
+
+/// A registered action; leaving the registry when dropped.
+pub struct Registration<'a> {
+    registry: &'a Registry,
+    id: ActionId,
+    /// Notified when the action is cancelled.
+    pub cancelled: Arc<Notify>,
+}
+
+impl Registry {
+    fn running(&self) -> MutexGuard<'_, HashMap<ActionId, Arc<Notify>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `id`; `None` if an action with that id is already running.
+    pub fn register(&self, id: ActionId) -> Option<Registration<'_>> {
+        let mut running = self.running();
+        if running.contains_key(&id) {
+            return None;
+        }
+        let cancelled = Arc::new(Notify::new());
+        running.insert(id, cancelled.clone());
+        Some(Registration {
+            registry: self,
+            id,
+            cancelled,
+        })
+    }
+
+    /// Asks the action `id` to stop; false if no such action is running.
+    pub fn cancel(&self, id: ActionId) -> bool {
+        match self.running().get(&id) {
+            // notify_one keeps the signal even if the action is not waiting for it yet.
+            Some(cancelled) => {
+                cancelled.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.registry.running().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_refuses_duplicates_and_forgets_finished_actions() {
+        let registry = Registry::default();
+        let first = registry.register(7).unwrap();
+        assert!(registry.register(7).is_none());
+        assert!(registry.cancel(7));
+        assert!(!registry.cancel(8));
+        drop(first);
+        assert!(!registry.cancel(7));
+        assert!(registry.register(7).is_some());
+    }
+}

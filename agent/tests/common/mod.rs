@@ -1,0 +1,399 @@
+//! Test harness: spawns the real `otto-agent` binary with its own configuration, key and
+//! loopback port in a temporary directory, and talks to it over real SSH (russh client) with the
+//! Otto codec. The agent process is killed when the harness is dropped.
+#![allow(dead_code)] // each test file uses part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use otto_proto::{Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message};
+use russh::client;
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelMsg, Preferred, cipher, compression, kex, mac};
+
+/// Generous limit for anything to happen on a loaded machine.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A fresh Ed25519 key.
+pub fn new_key() -> PrivateKey {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).unwrap();
+    PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+}
+
+/// A running agent.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub addr: SocketAddr,
+    pub agent_key: PublicKey,
+    pub server_key: PrivateKey,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Runs `otto-agent` with arguments and returns (status, stdout, stderr).
+pub fn agent_cli(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_otto-agent"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+impl Agent {
+    /// Starts an agent that trusts a new server key; `extra` is appended to its configuration.
+    pub fn start(extra: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("agent.conf");
+        let server_key = new_key();
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        std::fs::write(
+            &config_path,
+            format!(
+                "listen = 127.0.0.1:0\nkey = {}\ntemp_dir = {}\nidle_timeout = 2\nlog_level = debug\n{extra}\n",
+                dir.path().join("agent.key").display(),
+                dir.path().join("tmp").display(),
+            ),
+        )
+        .unwrap();
+        let config = config_path.to_str().unwrap();
+        let (status, _, err) = agent_cli(&[
+            "--config",
+            config,
+            "trust",
+            &server_key.public_key().to_openssh().unwrap(),
+        ]);
+        assert!(status.success(), "trust failed: {err}");
+        let (status, out, err) = agent_cli(&["--config", config, "pubkey"]);
+        assert!(status.success(), "pubkey failed: {err}");
+        let agent_key = PublicKey::from_openssh(out.trim()).unwrap();
+        Self::spawn(dir, config_path, agent_key, server_key)
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        agent_key: PublicKey,
+        server_key: PrivateKey,
+    ) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_otto-agent"))
+            .args(["--config", config_path.to_str().unwrap(), "run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(PATIENCE) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("agent did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Agent {
+            dir,
+            config_path,
+            addr,
+            agent_key,
+            server_key,
+            child,
+            log,
+        }
+    }
+
+    /// Everything the agent logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A field of /proc/<pid>/status in kB (VmRSS, VmHWM).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap()
+    }
+
+    /// Waits for the agent to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        for _ in 0..(PATIENCE.as_millis() / 50) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent did not exit");
+    }
+
+    /// Connects with the trusted server key.
+    pub async fn connect(&self) -> Connection {
+        self.connect_with(&self.server_key).await.expect("connect")
+    }
+
+    /// Connects with `key`; the agent's host key must be the pinned one.
+    pub async fn connect_with(&self, key: &PrivateKey) -> Result<Connection, String> {
+        connect(self.addr, &self.agent_key, key).await
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The client side's check of the agent's host key.
+pub struct Pinned(pub PublicKey);
+
+impl client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(
+            matches!(key, russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == self.0.key_data()),
+        )
+    }
+}
+
+/// An authenticated SSH connection to an agent.
+pub struct Connection {
+    pub handle: client::Handle<Pinned>,
+}
+
+/// Connects to `addr`, expecting host key `agent_key`, authenticating with `key`.
+pub async fn connect(
+    addr: SocketAddr,
+    agent_key: &PublicKey,
+    key: &PrivateKey,
+) -> Result<Connection, String> {
+    let config = client::Config {
+        preferred: Preferred {
+            kex: (&[
+                kex::CURVE25519,
+                kex::EXTENSION_SUPPORT_AS_CLIENT,
+                kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            ][..])
+                .into(),
+            key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
+            cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+            mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
+            compression: (&[compression::NONE][..]).into(),
+            host_key_certificates: (&[][..]).into(),
+        },
+        nodelay: true,
+        ..Default::default()
+    };
+    let mut handle = tokio::time::timeout(
+        PATIENCE,
+        client::connect(Arc::new(config), addr, Pinned(agent_key.clone())),
+    )
+    .await
+    .map_err(|_| "connect timed out".to_string())?
+    .map_err(|e| format!("connect: {e}"))?;
+    let auth = handle
+        .authenticate_publickey(
+            "otto",
+            PrivateKeyWithHashAlg::new(Arc::new(key.clone()), None),
+        )
+        .await
+        .map_err(|e| format!("auth: {e}"))?;
+    if !auth.success() {
+        return Err("authentication refused".into());
+    }
+    Ok(Connection { handle })
+}
+
+impl Connection {
+    /// Opens a channel and asks for the `otto` subsystem.
+    pub async fn channel(&self) -> OttoChannel {
+        self.channel_for("otto").await.expect("otto subsystem")
+    }
+
+    /// Opens a channel and asks for `subsystem`; Err if the agent refuses.
+    pub async fn channel_for(&self, subsystem: &str) -> Result<OttoChannel, String> {
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| e.to_string())?;
+        channel
+            .request_subsystem(true, subsystem)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            match tokio::time::timeout(PATIENCE, channel.wait()).await {
+                Ok(Some(ChannelMsg::Success)) => break,
+                Ok(Some(ChannelMsg::Failure)) => return Err("subsystem refused".into()),
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err("channel closed".into()),
+                Err(_) => return Err("no answer to the subsystem request".into()),
+            }
+        }
+        Ok(OttoChannel {
+            channel,
+            decoder: Decoder::new(),
+            pending: Vec::new(),
+            partial: Vec::new(),
+            data_msgs: 0,
+        })
+    }
+}
+
+/// A decoded frame, owned.
+#[derive(Clone)]
+pub struct Frame(pub Vec<u8>);
+
+impl Frame {
+    /// The message in the frame.
+    pub fn message(&self) -> Message<'_> {
+        otto_proto::decode_frame(&self.0, MAX_BODY_LEN).unwrap().0
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.message())
+    }
+}
+
+/// One Otto channel.
+pub struct OttoChannel {
+    pub channel: russh::Channel<client::Msg>,
+    decoder: Decoder<MAX_BODY_LEN>,
+    pending: Vec<u8>,
+    /// Bytes of a frame that arrived in earlier data messages.
+    partial: Vec<u8>,
+    /// SSH data messages received (for statistics).
+    pub data_msgs: usize,
+}
+
+/// What [`OttoChannel::recv`] got.
+#[derive(Debug)]
+pub enum Received {
+    Frame(Frame),
+    /// The agent closed the channel.
+    Closed,
+}
+
+impl OttoChannel {
+    /// Sends one message.
+    pub async fn send(&mut self, message: &Message<'_>) {
+        let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
+        let n = otto_proto::encode(message, &mut buf).unwrap();
+        self.send_raw(&buf[..n]).await;
+    }
+
+    /// Sends bytes as they are.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.channel.data(bytes).await.unwrap();
+    }
+
+    /// The next frame from the agent, or Closed.
+    pub async fn recv(&mut self) -> Received {
+        loop {
+            if !self.pending.is_empty() {
+                let decoded = self
+                    .decoder
+                    .decode(&self.pending)
+                    .expect("agent sent a bad frame");
+                let consumed = decoded.consumed;
+                let frame = match decoded.item {
+                    Some(Item::Frame(_)) => Some(Frame(self.frame_bytes(consumed))),
+                    Some(Item::Data { .. }) => panic!("agent sent additional data"),
+                    None => None,
+                };
+                if frame.is_none() {
+                    self.partial.extend_from_slice(&self.pending[..consumed]);
+                }
+                self.pending.drain(..consumed);
+                if let Some(frame) = frame {
+                    return Received::Frame(frame);
+                }
+                continue;
+            }
+            match tokio::time::timeout(PATIENCE, self.channel.wait()).await {
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    self.data_msgs += 1;
+                    self.pending.extend_from_slice(&data);
+                }
+                Ok(Some(ChannelMsg::Eof | ChannelMsg::Close)) | Ok(None) => {
+                    return Received::Closed;
+                }
+                Ok(Some(_)) => {}
+                Err(_) => panic!("agent sent nothing for {PATIENCE:?}"),
+            }
+        }
+    }
+
+    fn frame_bytes(&mut self, consumed: usize) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.partial);
+        bytes.extend_from_slice(&self.pending[..consumed]);
+        bytes
+    }
+
+    /// The next frame; panics if the channel closed.
+    pub async fn frame(&mut self) -> Frame {
+        match self.recv().await {
+            Received::Frame(f) => f,
+            Received::Closed => panic!("channel closed"),
+        }
+    }
+
+    /// Frames until the channel closes.
+    pub async fn until_closed(&mut self) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        while let Received::Frame(f) = self.recv().await {
+            frames.push(f);
+        }
+        frames
+    }
+}
+
+/// The contents of a directory (names).
+pub fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

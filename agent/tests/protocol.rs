@@ -1,0 +1,213 @@
+//! The agent as an SSH server and protocol peer: heartbeats, who may connect, what channels it
+//! accepts, and how it treats malformed and hostile input.
+
+mod common;
+
+use common::{Agent, Received, new_key};
+use otto_proto::{
+    GeneralFailure, HEADER_LEN, Header, HeartbeatRequest, Message, MessageType, PROTOCOL_VERSION,
+};
+
+#[tokio::test]
+async fn heartbeat_echoes_the_nonce_and_reports_facts() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    for nonce in [1u64, u64::MAX] {
+        let mut ch = conn.channel().await;
+        ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
+            server_version: "test",
+            nonce,
+        }))
+        .await;
+        let frame = ch.frame().await;
+        let Message::HeartbeatResponse(hb) = frame.message() else {
+            panic!("{frame:?}")
+        };
+        assert_eq!(hb.nonce, nonce);
+        assert_eq!(hb.agent_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(hb.facts.kernel_name, "Linux");
+        assert!(
+            hb.facts.arch.starts_with(std::env::consts::ARCH),
+            "{}",
+            hb.facts.arch
+        );
+        assert!(!hb.facts.hostname.is_empty());
+        assert!(hb.facts.mem_total_kib > 0 && hb.facts.mem_available_kib <= hb.facts.mem_total_kib);
+        assert!(
+            matches!(ch.recv().await, Received::Closed),
+            "the agent closes the channel after answering"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_client_key_is_refused() {
+    let agent = Agent::start("");
+    let err = agent.connect_with(&new_key()).await.err().expect("refused");
+    assert!(err.contains("refused") || err.contains("auth"), "{err}");
+    // The right key still works afterwards.
+    agent.connect().await;
+    assert!(
+        agent.log().iter().any(|l| l.contains("refused key")),
+        "{:?}",
+        agent.log()
+    );
+}
+
+#[tokio::test]
+async fn an_address_outside_allow_from_is_dropped_before_the_handshake() {
+    let agent = Agent::start("allow_from = 10.0.0.0/8, fd00::/8");
+    // A plain TCP connection gets no SSH banner: the agent closes it at once.
+    let mut stream = tokio::net::TcpStream::connect(agent.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(
+        common::PATIENCE,
+        tokio::io::AsyncReadExt::read(&mut stream, &mut buf),
+    )
+    .await
+    .expect("closed promptly")
+    .unwrap_or(0);
+    assert_eq!(n, 0, "got {:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(agent.connect_with(&agent.server_key).await.is_err());
+    assert!(agent.log().iter().any(|l| l.contains("not in allow_from")));
+}
+
+#[tokio::test]
+async fn only_the_otto_subsystem_is_served() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    assert!(conn.channel_for("sftp").await.is_err());
+    let channel = conn.handle.channel_open_session().await.unwrap();
+    channel.exec(true, "id").await.unwrap();
+    let mut channel = channel;
+    let mut refused = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(common::PATIENCE, channel.wait()).await {
+        match msg {
+            russh::ChannelMsg::Failure => {
+                refused = true;
+                break;
+            }
+            russh::ChannelMsg::Data { .. } | russh::ChannelMsg::Success => {
+                panic!("exec was served")
+            }
+            _ => {}
+        }
+    }
+    assert!(refused);
+    assert!(
+        conn.handle
+            .channel_open_direct_tcpip("127.0.0.1", 22, "127.0.0.1", 1)
+            .await
+            .is_err()
+    );
+    // The connection still serves Otto channels.
+    conn.channel().await;
+}
+
+async fn expect_general_failure(agent: &Agent, bytes: &[u8], contains: &str) {
+    let conn = agent.connect().await;
+    let mut ch = conn.channel().await;
+    ch.send_raw(bytes).await;
+    let frames = ch.until_closed().await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    let Message::GeneralFailure(GeneralFailure { message }) = frames[0].message() else {
+        panic!("{frames:?}")
+    };
+    assert!(message.contains(contains), "{message}");
+}
+
+#[tokio::test]
+async fn bad_frames_get_general_failure_and_the_agent_serves_on() {
+    let agent = Agent::start("");
+    let header = |version, ty, len| {
+        Header {
+            version,
+            message_type: ty,
+            body_len: len,
+        }
+        .emit()
+    };
+    expect_general_failure(&agent, &header(5, 2, 0), "unsupported protocol version 5").await;
+    expect_general_failure(
+        &agent,
+        &header(PROTOCOL_VERSION, 99, 0),
+        "unknown message type 99",
+    )
+    .await;
+    let mut malformed = header(PROTOCOL_VERSION, MessageType::HeartbeatRequest as u32, 3).to_vec();
+    malformed.extend_from_slice(&[9, b'x', b'y']);
+    expect_general_failure(&agent, &malformed, "malformed HeartbeatRequest").await;
+    // A message only an agent sends.
+    let mut keepalive = header(PROTOCOL_VERSION, MessageType::Keepalive as u32, 1).to_vec();
+    keepalive.push(1);
+    expect_general_failure(&agent, &keepalive, "unexpected Keepalive").await;
+
+    // And after all that, a heartbeat still works on a new connection.
+    let conn = agent.connect().await;
+    let mut ch = conn.channel().await;
+    ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
+        server_version: "t",
+        nonce: 5,
+    }))
+    .await;
+    assert!(matches!(ch.frame().await.message(), Message::HeartbeatResponse(h) if h.nonce == 5));
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_refused_without_the_agent_growing() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    // Warm up, then measure.
+    let mut ch = conn.channel().await;
+    ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
+        server_version: "t",
+        nonce: 1,
+    }))
+    .await;
+    ch.frame().await;
+    let before = agent.memory_kib("VmRSS");
+    for _ in 0..5 {
+        let mut ch = conn.channel().await;
+        let mut bytes = Header {
+            version: PROTOCOL_VERSION,
+            message_type: MessageType::RunScript as u32,
+            body_len: u32::MAX,
+        }
+        .emit()
+        .to_vec();
+        bytes.extend_from_slice(&vec![0x41; 64 * 1024]);
+        ch.send_raw(&bytes[..HEADER_LEN]).await;
+        let frames = ch.until_closed().await;
+        let Message::GeneralFailure(f) = frames[0].message() else {
+            panic!("{frames:?}")
+        };
+        assert!(f.message.contains("exceeds the limit"), "{}", f.message);
+    }
+    let after = agent.memory_kib("VmRSS");
+    assert!(
+        after < before + 1024,
+        "resident memory grew from {before} to {after} KiB"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_mid_frame_is_dropped_after_the_idle_timeout() {
+    let agent = Agent::start(""); // idle_timeout = 2 in the test configuration
+    let conn = agent.connect().await;
+    let mut ch = conn.channel().await;
+    let mut buf = [0u8; 64];
+    let n = otto_proto::encode(
+        &Message::HeartbeatRequest(HeartbeatRequest {
+            server_version: "t",
+            nonce: 1,
+        }),
+        &mut buf,
+    )
+    .unwrap();
+    ch.send_raw(&buf[..n - 1]).await;
+    let frames = ch.until_closed().await;
+    let Message::GeneralFailure(f) = frames[0].message() else {
+        panic!("{frames:?}")
+    };
+    assert!(f.message.contains("stopped sending"), "{}", f.message);
+}
