@@ -397,3 +397,69 @@ pub fn list(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Sends a RunScript for `body` and its data; returns the channel to read the run from.
+pub async fn start_script(
+    conn: &Connection,
+    action: u64,
+    body: &str,
+    env: &[(&str, &str)],
+    timeout: otto_proto::ScriptTimeout,
+) -> OttoChannel {
+    let mut env_buf = vec![0u8; 4096];
+    let mut builder = otto_proto::EnvironmentBuilder::new(&mut env_buf);
+    for (k, v) in env {
+        builder.push(k, v).unwrap();
+    }
+    let env = builder.finish();
+    let mut ch = conn.channel().await;
+    ch.send(&Message::RunScript(otto_proto::RunScript {
+        action,
+        name: "test",
+        interpreter: "/bin/sh",
+        run_as: otto_proto::Credentials::Inherit,
+        working_dir: None,
+        env,
+        timeout,
+        script_len: body.len() as u64,
+    }))
+    .await;
+    let ready = ch.frame().await;
+    assert!(matches!(ready.message(), Message::ReadyForData(r) if r.action == action), "{ready:?}");
+    ch.send_raw(body.as_bytes()).await;
+    ch
+}
+
+/// The output and the final result of a script run.
+pub struct Run {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub keepalives: usize,
+    pub result: Frame,
+}
+
+/// Reads a run to its ActionResult, checking every frame names `action`.
+pub async fn finish_run(ch: &mut OttoChannel, action: u64) -> Run {
+    let (mut stdout, mut stderr, mut keepalives) = (Vec::new(), Vec::new(), 0);
+    loop {
+        let frame = ch.frame().await;
+        assert_eq!(frame.message().action(), Some(action), "{frame:?}");
+        match frame.message() {
+            Message::ActionOutput(o) => match o.stream {
+                otto_proto::Stream::Stdout => stdout.extend_from_slice(o.data),
+                otto_proto::Stream::Stderr => stderr.extend_from_slice(o.data),
+            },
+            Message::Keepalive(_) => keepalives += 1,
+            Message::ActionResult(_) => return Run { stdout, stderr, keepalives, result: frame },
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The outcome of a run's result.
+pub fn outcome(run: &Run) -> String {
+    match run.result.message() {
+        Message::ActionResult(r) => format!("{:?}", r.outcome),
+        other => panic!("{other:?}"),
+    }
+}
