@@ -11,11 +11,26 @@ use otto_proto::{ActionResult, CancelAction, Message, ScriptTimeout};
 async fn output_streams_are_kept_apart_and_the_exit_code_is_reported() {
     let agent = Agent::start("");
     let conn = agent.connect().await;
-    let mut ch = start_script(&conn, 1, "echo out1; echo err1 >&2; echo out2; exit 3\n", &[], ScriptTimeout::AgentDefault).await;
+    let mut ch = start_script(
+        &conn,
+        1,
+        "echo out1; echo err1 >&2; echo out2; exit 3\n",
+        &[],
+        ScriptTimeout::AgentDefault,
+    )
+    .await;
     let run = finish_run(&mut ch, 1).await;
     assert_eq!(run.stdout, b"out1\nout2\n");
     assert_eq!(run.stderr, b"err1\n");
-    let Message::ActionResult(ActionResult { outcome, stdout_len, stderr_len, .. }) = run.result.message() else { panic!() };
+    let Message::ActionResult(ActionResult {
+        outcome,
+        stdout_len,
+        stderr_len,
+        ..
+    }) = run.result.message()
+    else {
+        panic!()
+    };
     assert_eq!(outcome, otto_proto::Outcome::Exited { code: 3 });
     assert_eq!((stdout_len, stderr_len), (10, 5));
     assert!(ch.until_closed().await.is_empty());
@@ -28,23 +43,45 @@ async fn the_environment_is_exactly_what_was_sent_plus_path() {
     let agent = Agent::start("path = /usr/bin:/bin");
     let conn = agent.connect().await;
     let script = "env | sort; pwd\n";
-    let mut ch = start_script(&conn, 2, script, &[("OTTO_A", "1"), ("GREETING", "a=b c")], ScriptTimeout::AgentDefault).await;
+    let mut ch = start_script(
+        &conn,
+        2,
+        script,
+        &[("OTTO_A", "1"), ("GREETING", "a=b c")],
+        ScriptTimeout::AgentDefault,
+    )
+    .await;
     let run = finish_run(&mut ch, 2).await;
     let text = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let tmp = agent.dir.path().join("tmp");
     // sh itself may add PWD, SHLVL and _; nothing else from the agent's environment may leak in.
-    let from_shell = |l: &&str| l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=");
-    let vars: Vec<&str> = lines[..lines.len() - 1].iter().copied().filter(|l| !from_shell(l)).collect();
+    let from_shell =
+        |l: &&str| l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=");
+    let vars: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .copied()
+        .filter(|l| !from_shell(l))
+        .collect();
     assert_eq!(vars, ["GREETING=a=b c", "OTTO_A=1", "PATH=/usr/bin:/bin"]);
-    assert_eq!(lines.last().unwrap(), &tmp.canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        lines.last().unwrap(),
+        &tmp.canonicalize().unwrap().to_str().unwrap()
+    );
 }
 
 #[tokio::test]
 async fn a_timeout_kills_the_script() {
     let agent = Agent::start("");
     let conn = agent.connect().await;
-    let mut ch = start_script(&conn, 3, "echo started; sleep 60\n", &[], ScriptTimeout::Seconds(1)).await;
+    let mut ch = start_script(
+        &conn,
+        3,
+        "echo started; sleep 60\n",
+        &[],
+        ScriptTimeout::Seconds(1),
+    )
+    .await;
     let run = finish_run(&mut ch, 3).await;
     assert_eq!(run.stdout, b"started\n");
     assert_eq!(outcome(&run), "TimedOut");
@@ -76,13 +113,25 @@ async fn cancel_kills_the_script_and_its_children() {
     );
     let mut ch = start_script(&conn, 10, &script, &[], ScriptTimeout::Unlimited).await;
     let first = ch.frame().await;
-    assert!(matches!(first.message(), Message::ActionOutput(o) if o.data == b"ready\n"), "{first:?}");
-    let children: Vec<i32> = std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        matches!(first.message(), Message::ActionOutput(o) if o.data == b"ready\n"),
+        "{first:?}"
+    );
+    let children: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
     assert_eq!(children.len(), 2);
     assert!(children.iter().all(|&p| alive(p)));
 
     let mut cancel = conn.channel().await;
-    cancel.send(&Message::CancelAction(CancelAction { action: 11, target: 10 })).await;
+    cancel
+        .send(&Message::CancelAction(CancelAction {
+            action: 11,
+            target: 10,
+        }))
+        .await;
     let answer = cancel.frame().await;
     assert!(
         matches!(answer.message(), Message::ActionResult(r) if r.action == 11 && r.outcome == otto_proto::Outcome::Completed),
@@ -96,12 +145,22 @@ async fn cancel_kills_the_script_and_its_children() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(children.iter().all(|&p| !alive(p)), "children survived: {children:?}");
+    assert!(
+        children.iter().all(|&p| !alive(p)),
+        "children survived: {children:?}"
+    );
 
     // Cancelling something that is not running says so.
     let mut again = conn.channel().await;
-    again.send(&Message::CancelAction(CancelAction { action: 12, target: 10 })).await;
-    assert!(matches!(again.frame().await.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { .. })));
+    again
+        .send(&Message::CancelAction(CancelAction {
+            action: 12,
+            target: 10,
+        }))
+        .await;
+    assert!(
+        matches!(again.frame().await.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { .. }))
+    );
 }
 
 #[tokio::test]
@@ -150,15 +209,28 @@ async fn a_running_action_id_cannot_be_reused() {
         }))
         .await;
     let answer = second.frame().await;
-    assert!(matches!(answer.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("already running"))), "{answer:?}");
-    assert_eq!(outcome(&finish_run(&mut first, 40).await), "Exited { code: 0 }");
+    assert!(
+        matches!(answer.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("already running"))),
+        "{answer:?}"
+    );
+    assert_eq!(
+        outcome(&finish_run(&mut first, 40).await),
+        "Exited { code: 0 }"
+    );
 }
 
 #[tokio::test]
 async fn silence_brings_keepalives() {
     let agent = Agent::start("");
     let conn = agent.connect().await;
-    let mut ch = start_script(&conn, 50, "sleep 11; echo done\n", &[], ScriptTimeout::Unlimited).await;
+    let mut ch = start_script(
+        &conn,
+        50,
+        "sleep 11; echo done\n",
+        &[],
+        ScriptTimeout::Unlimited,
+    )
+    .await;
     let run = finish_run(&mut ch, 50).await;
     assert!(run.keepalives >= 1);
     assert_eq!(run.stdout, b"done\n");
@@ -180,8 +252,14 @@ async fn a_missing_interpreter_is_reported() {
         script_len: 5,
     }))
     .await;
-    assert!(matches!(ch.frame().await.message(), Message::ReadyForData(_)));
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
     ch.send_raw(b"true\n").await;
     let result = ch.frame().await;
-    assert!(matches!(result.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("/nonexistent/sh"))), "{result:?}");
+    assert!(
+        matches!(result.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("/nonexistent/sh"))),
+        "{result:?}"
+    );
 }

@@ -425,7 +425,10 @@ pub async fn start_script(
     }))
     .await;
     let ready = ch.frame().await;
-    assert!(matches!(ready.message(), Message::ReadyForData(r) if r.action == action), "{ready:?}");
+    assert!(
+        matches!(ready.message(), Message::ReadyForData(r) if r.action == action),
+        "{ready:?}"
+    );
     ch.send_raw(body.as_bytes()).await;
     ch
 }
@@ -450,7 +453,14 @@ pub async fn finish_run(ch: &mut OttoChannel, action: u64) -> Run {
                 otto_proto::Stream::Stderr => stderr.extend_from_slice(o.data),
             },
             Message::Keepalive(_) => keepalives += 1,
-            Message::ActionResult(_) => return Run { stdout, stderr, keepalives, result: frame },
+            Message::ActionResult(_) => {
+                return Run {
+                    stdout,
+                    stderr,
+                    keepalives,
+                    result: frame,
+                };
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

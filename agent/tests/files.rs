@@ -1,0 +1,322 @@
+//! Uploads and the control requests: reload, rotate identity, exit, reboot, shutdown.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::{Agent, Received, list, new_key};
+use otto_proto::{
+    ActionRef, Credentials, HeartbeatRequest, Message, RotateIdentityRequest,
+    RotateIdentityResponse, UploadFile,
+};
+use sha2::{Digest, Sha256};
+
+fn upload_message(action: u64, path: &str, data_len: u64, sha256: [u8; 32]) -> Message<'_> {
+    Message::UploadFile(UploadFile {
+        action,
+        path,
+        owner: Credentials::Inherit,
+        mode: 0o640,
+        sha256,
+        len: data_len,
+    })
+}
+
+fn result_outcome(frame: &common::Frame) -> String {
+    match frame.message() {
+        Message::ActionResult(r) => format!("{:?}", r.outcome),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_upload_lands_with_its_mode_and_checksum() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    let target = agent.dir.path().join("new/dir/file.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let mut ch = conn.channel().await;
+    ch.send(&upload_message(
+        1,
+        target.to_str().unwrap(),
+        data.len() as u64,
+        sha,
+    ))
+    .await;
+    assert!(matches!(ch.frame().await.message(), Message::ReadyForData(r) if r.action == 1));
+    for piece in data.chunks(10_000) {
+        ch.send_raw(piece).await;
+    }
+    assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(list(target.parent().unwrap()), ["file.bin"]);
+}
+
+#[tokio::test]
+async fn a_bad_checksum_leaves_the_old_file_and_no_temp_file() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    let target = agent.dir.path().join("config");
+    std::fs::write(&target, "old").unwrap();
+    let mut ch = conn.channel().await;
+    ch.send(&upload_message(2, target.to_str().unwrap(), 3, [0; 32]))
+        .await;
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
+    ch.send_raw(b"new").await;
+    let outcome = result_outcome(&ch.frame().await);
+    assert!(outcome.contains("checksum mismatch"), "{outcome}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+    assert_eq!(
+        list(agent.dir.path())
+            .iter()
+            .filter(|n| n.ends_with(".tmp"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    let dir = agent.dir.path().join("target");
+    std::fs::create_dir(&dir).unwrap();
+    let target = dir.join("firmware.bin");
+    std::fs::write(&target, "old").unwrap();
+    let data = vec![7u8; 200_000];
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let mut ch = conn.channel().await;
+    ch.send(&upload_message(
+        3,
+        target.to_str().unwrap(),
+        data.len() as u64,
+        sha,
+    ))
+    .await;
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
+    ch.send_raw(&data[..100_000]).await;
+    // Wait until the agent has written part of the data, then vanish.
+    for _ in 0..100 {
+        if list(&dir).len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        list(&dir).len(),
+        2,
+        "a temporary file beside the target while receiving"
+    );
+    drop(ch);
+    drop(conn);
+    for _ in 0..200 {
+        if list(&dir) == ["firmware.bin"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(list(&dir), ["firmware.bin"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+}
+
+#[tokio::test]
+async fn uploads_to_relative_paths_or_directories_are_refused_before_the_data() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    for path in [
+        "relative/file",
+        "/tmp/../etc/passwd",
+        agent.dir.path().to_str().unwrap(),
+    ] {
+        let mut ch = conn.channel().await;
+        ch.send(&upload_message(4, path, 1, [0; 32])).await;
+        let outcome = result_outcome(&ch.frame().await);
+        assert!(outcome.starts_with("Failed"), "{path}: {outcome}");
+    }
+}
+
+#[tokio::test]
+async fn reload_applies_a_good_config_and_refuses_a_broken_one() {
+    let agent = Agent::start("path = /bin");
+    let conn = agent.connect().await;
+    let text = std::fs::read_to_string(&agent.config_path).unwrap();
+    std::fs::write(
+        &agent.config_path,
+        text.replace("path = /bin", "path = /usr/bin:/bin"),
+    )
+    .unwrap();
+    let mut ch = conn.channel().await;
+    ch.send(&Message::ReloadConfig(ActionRef { action: 1 }))
+        .await;
+    assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    let mut run = common::start_script(
+        &conn,
+        2,
+        "echo $PATH\n",
+        &[],
+        otto_proto::ScriptTimeout::AgentDefault,
+    )
+    .await;
+    assert_eq!(
+        common::finish_run(&mut run, 2).await.stdout,
+        b"/usr/bin:/bin\n"
+    );
+
+    std::fs::write(&agent.config_path, format!("{text}\nbogus = 1\n")).unwrap();
+    let mut ch = conn.channel().await;
+    ch.send(&Message::ReloadConfig(ActionRef { action: 3 }))
+        .await;
+    let outcome = result_outcome(&ch.frame().await);
+    assert!(
+        outcome.contains("unknown setting `bogus`") && outcome.contains("line"),
+        "{outcome}"
+    );
+}
+
+#[tokio::test]
+async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    let new_server = new_key();
+    let raw = new_server.public_key().key_data().ed25519().unwrap().0;
+    let mut ch = conn.channel().await;
+    ch.send(&Message::RotateIdentityRequest(RotateIdentityRequest {
+        server_public_key: raw,
+    }))
+    .await;
+    let frame = ch.frame().await;
+    let Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) =
+        frame.message()
+    else {
+        panic!("{frame:?}")
+    };
+    let new_agent_key = russh::keys::PublicKey::from(
+        russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
+    );
+    assert_ne!(new_agent_key.key_data(), agent.agent_key.key_data());
+    // The connection it was asked on keeps working.
+    let mut hb = conn.channel().await;
+    hb.send(&Message::HeartbeatRequest(HeartbeatRequest {
+        server_version: "t",
+        nonce: 1,
+    }))
+    .await;
+    assert!(matches!(
+        hb.frame().await.message(),
+        Message::HeartbeatResponse(_)
+    ));
+    // New connections: the old server key is refused, the new one works with the new host key.
+    assert!(
+        common::connect(agent.addr, &new_agent_key, &agent.server_key)
+            .await
+            .is_err()
+    );
+    assert!(
+        common::connect(agent.addr, &agent.agent_key, &new_server)
+            .await
+            .is_err(),
+        "old host key still served"
+    );
+    common::connect(agent.addr, &new_agent_key, &new_server)
+        .await
+        .unwrap();
+    // Both are on disk: `pubkey` prints the new agent key, the config trusts the new server key.
+    let (_, out, _) =
+        common::agent_cli(&["--config", agent.config_path.to_str().unwrap(), "pubkey"]);
+    assert_eq!(
+        russh::keys::PublicKey::from_openssh(out.trim())
+            .unwrap()
+            .key_data(),
+        new_agent_key.key_data()
+    );
+    let config = std::fs::read_to_string(&agent.config_path).unwrap();
+    assert!(config.contains(&new_server.public_key().to_openssh().unwrap()));
+}
+
+#[tokio::test]
+async fn exit_answers_then_exits_for_a_restart() {
+    let mut agent = Agent::start("");
+    let conn = agent.connect().await;
+    let mut ch = conn.channel().await;
+    ch.send(&Message::ExitAgent(ActionRef { action: 9 })).await;
+    assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    assert!(matches!(ch.recv().await, Received::Closed));
+    assert_eq!(agent.wait_exit(), Some(75));
+}
+
+#[tokio::test]
+async fn reboot_and_shutdown_run_their_configured_commands() {
+    let marker = tempfile::tempdir().unwrap();
+    let reboot = marker.path().join("rebooted");
+    let shutdown = marker.path().join("shut-down");
+    let agent = Agent::start(&format!(
+        "reboot_command = /usr/bin/touch {}\nshutdown_command = /usr/bin/touch {}",
+        reboot.display(),
+        shutdown.display()
+    ));
+    let conn = agent.connect().await;
+    for (message, file) in [
+        (Message::Reboot(ActionRef { action: 1 }), &reboot),
+        (Message::Shutdown(ActionRef { action: 2 }), &shutdown),
+    ] {
+        let mut ch = conn.channel().await;
+        ch.send(&message).await;
+        assert_eq!(result_outcome(&ch.frame().await), "Completed");
+        for _ in 0..100 {
+            if file.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(file.exists(), "{} not run", file.display());
+    }
+}
+
+#[test]
+fn the_agent_refuses_a_key_file_others_can_read_and_a_config_without_server_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.conf");
+    let key = dir.path().join("agent.key");
+    std::fs::write(&config, format!("key = {}\n", key.display())).unwrap();
+    let c = config.to_str().unwrap();
+    let (status, _, err) = common::agent_cli(&["--config", c, "run"]);
+    assert_eq!(status.code(), Some(78));
+    assert!(err.contains("no server key is trusted"), "{err}");
+
+    let (status, out, _) = common::agent_cli(&["--config", c, "pubkey"]);
+    assert!(status.success() && out.starts_with("ssh-ed25519 "));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = new_key().public_key().to_openssh().unwrap();
+    assert!(
+        common::agent_cli(&["--config", c, "trust", &server])
+            .0
+            .success()
+    );
+    let (status, _, err) = common::agent_cli(&["--config", c, "run"]);
+    assert_eq!(status.code(), Some(78));
+    assert!(err.contains("mode 644"), "{err}");
+
+    let (status, _, _) = common::agent_cli(&["--config", c, "trust", "ssh-rsa AAAA"]);
+    assert_eq!(status.code(), Some(64));
+
+    std::fs::write(&config, "listen = 1.2.3\n").unwrap();
+    let (status, _, err) = common::agent_cli(&["--config", c, "run"]);
+    assert_eq!(status.code(), Some(78));
+    assert!(err.contains("line 1"), "{err}");
+}
