@@ -1,0 +1,130 @@
+//! Server keys: one Ed25519 key pair per host, kept in OpenSSH's format with mode 0600 and
+//! written atomically; OpenSSH public-key text in and out.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{PrivateKey, PublicKey};
+
+/// Why a key could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The operating system gave no randomness.
+    #[error("no randomness from the operating system: {0}")]
+    Random(getrandom::Error),
+    /// Reading or writing failed.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The file is readable by group or others.
+    #[error("{0} has mode {1:03o}: a private key must not be accessible by group or others")]
+    NotPrivate(PathBuf, u32),
+    /// Not an OpenSSH Ed25519 key.
+    #[error("{0}: {1}")]
+    Format(String, String),
+}
+
+/// A new Ed25519 key.
+pub fn generate() -> Result<PrivateKey, KeyError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(KeyError::Random)?;
+    Ok(PrivateKey::from(Ed25519Keypair::from_seed(&seed)))
+}
+
+/// Saves `key` at `path` atomically (temporary file, fsync, rename) with mode 0600.
+pub fn save(path: &Path, key: &PrivateKey) -> Result<(), KeyError> {
+    let io = |e| KeyError::Io(path.to_path_buf(), e);
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| KeyError::Format(path.display().to_string(), e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let temp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("key")
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.map_err(io)
+}
+
+/// Loads the key at `path`, refusing a file that group or others can read.
+pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
+    let io = |e| KeyError::Io(path.to_path_buf(), e);
+    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::NotPrivate(path.to_path_buf(), mode));
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    PrivateKey::from_openssh(text)
+        .map_err(|e| KeyError::Format(path.display().to_string(), e.to_string()))
+}
+
+/// A public key as OpenSSH text, `ssh-ed25519 AAAA…`.
+pub fn to_openssh(key: &PublicKey) -> String {
+    key.to_openssh().unwrap_or_default()
+}
+
+/// Parses OpenSSH public-key text, requiring Ed25519.
+pub fn parse_public(text: &str) -> Result<PublicKey, KeyError> {
+    let key = PublicKey::from_openssh(text.trim())
+        .map_err(|e| KeyError::Format(text.into(), e.to_string()))?;
+    if key.algorithm() != russh::keys::Algorithm::Ed25519 {
+        return Err(KeyError::Format(
+            text.into(),
+            "not an ssh-ed25519 key".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// The short form people compare: `SHA256:…`.
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(Default::default()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_saved_private_and_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/host.key");
+        let key = generate().unwrap();
+        save(&path, &key).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(load(&path).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(load(&path), Err(KeyError::NotPrivate(_, 0o644))));
+        let text = to_openssh(key.public_key());
+        assert_eq!(
+            parse_public(&text).unwrap().key_data(),
+            key.public_key().key_data()
+        );
+        assert!(parse_public("ssh-rsa AAAA").is_err());
+    }
+}
