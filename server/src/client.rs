@@ -262,7 +262,9 @@ impl Connection {
         match tokio::time::timeout(dial.timeout, attempt).await {
             Err(_) => Err(ClientError::Timeout(dial.timeout)),
             Ok(Err(russh::Error::UnknownKey)) => match seen() {
-                Some(presented) => Err(ClientError::AgentKeyMismatch { presented: Box::new(presented) }),
+                Some(presented) => Err(ClientError::AgentKeyMismatch {
+                    presented: Box::new(presented),
+                }),
                 None => Err(ClientError::Ssh(russh::Error::UnknownKey)),
             },
             Ok(Err(e)) => Err(e.into()),
