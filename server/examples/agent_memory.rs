@@ -1,0 +1,103 @@
+//! Prints the agent's peak resident memory (VmHWM) after 100 heartbeats and one script that
+//! writes 10 MB of output — a figure for the agent's memory budget, not a test.
+//!
+//! `cargo run --release -p otto-server --example agent_memory -- [path/to/otto-agent]`
+//! (default: the otto-agent beside this example's target directory).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use otto_proto::{Credentials, ScriptTimeout};
+use otto_server::client::{Connection, Script, ScriptEvent, new_action_id};
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let agent_bin = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap_or_default();
+            exe.parent()
+                .and_then(|d| d.parent())
+                .map(|d| d.join("otto-agent"))
+                .unwrap_or_default()
+        });
+    let dir = tempfile::tempdir()?;
+    let server_key = Arc::new(keys::generate()?);
+    let agent = LocalAgent::start(
+        &agent_bin,
+        dir.path(),
+        server_key.public_key(),
+        "log_level = warn",
+    )
+    .await?;
+    let pid = agent.pid().ok_or("agent has no pid")?;
+    let conn = Connection::connect(&agent.dial(server_key)).await?;
+    println!("agent {} (pid {pid})", agent_bin.display());
+    println!(
+        "after start:          VmRSS {:>6} KiB  VmHWM {:>6} KiB",
+        status_kib(pid, "VmRSS"),
+        status_kib(pid, "VmHWM")
+    );
+
+    let started = Instant::now();
+    for _ in 0..100 {
+        conn.heartbeat().await?;
+    }
+    println!(
+        "after 100 heartbeats: VmRSS {:>6} KiB  VmHWM {:>6} KiB  ({:.2} ms per heartbeat)",
+        status_kib(pid, "VmRSS"),
+        status_kib(pid, "VmHWM"),
+        started.elapsed().as_secs_f64() * 10.0
+    );
+
+    let script = Script {
+        name: "10MB".into(),
+        interpreter: "/bin/sh".into(),
+        body: b"head -c 10485760 /dev/zero | tr '\\0' x\n".to_vec(),
+        env: Vec::new(),
+        run_as: Credentials::Inherit,
+        working_dir: None,
+        timeout: ScriptTimeout::Unlimited,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let count = tokio::spawn(async move {
+        let mut bytes = 0usize;
+        while let Some(event) = rx.recv().await {
+            if let ScriptEvent::Output { data, .. } = event {
+                bytes += data.len();
+            }
+        }
+        bytes
+    });
+    let started = Instant::now();
+    let report = conn.run_script(&script, new_action_id(), tx).await?;
+    let bytes = count.await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "after 10 MB output:   VmRSS {:>6} KiB  VmHWM {:>6} KiB  ({bytes} bytes received, {}, {:.1} MB/s)",
+        status_kib(pid, "VmRSS"),
+        status_kib(pid, "VmHWM"),
+        report.outcome,
+        bytes as f64 / secs / 1e6
+    );
+    Ok(())
+}
