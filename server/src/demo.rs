@@ -1,25 +1,27 @@
 //! `otto-server demo`: a real `otto-agent` on this machine, set up and driven the way a fleet
-//! would be — keys exchanged, a heartbeat, a script with streamed output, an upload verified on
-//! disk, a cancel, a key rotation — with a history of what happened. Everything lives in a
-//! temporary directory that is removed at the end.
+//! is — a data directory with its database, keys exchanged, a heartbeat, a stored script with
+//! an attachment and a secret, streamed output, an upload verified on disk, a cancel, a key
+//! rotation — then the history and event log from the database. Everything lives in a temporary
+//! directory that is removed at the end. [`LocalAgent`] is also what tests and benches use to
+//! start agents.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use otto_proto::{Credentials, ScriptTimeout, Stream};
+use otto_proto::Stream;
 use russh::keys::{PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 
-use crate::client::{
-    ActionReport, AgentKeyCheck, ClientError, Connection, Dial, Outcome, Script, ScriptEvent,
-    UploadSpec,
-};
+use crate::actions::{self, Job, Targets, Upload};
+use crate::client::{AgentKeyCheck, ClientError, Connection, Dial};
+use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
+use crate::output::{self, Table};
+use crate::store::{AfterRun, NewHost, Phase, Scope, Script, StoreError};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,12 @@ pub enum DemoError {
     /// Talking to the agent failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The fleet.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// The demo's database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A key could not be made or stored.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -161,303 +169,337 @@ async fn cli(binary: &Path, args: &[&str]) -> Result<String, DemoError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Splits a stream of output chunks into whole lines (the last partial line is kept until the
-/// next chunk or [`LineSplitter::finish`]).
-#[derive(Default)]
-pub struct LineSplitter {
-    partial: Vec<u8>,
-}
-
-impl LineSplitter {
-    /// Adds a chunk; returns the lines it completed, without their newlines.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.partial.extend_from_slice(chunk);
-        let mut lines = Vec::new();
-        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            lines.push(String::from_utf8_lossy(&line[..end]).into_owned());
-        }
-        lines
-    }
-
-    /// The last line if it had no newline.
-    pub fn finish(&mut self) -> Option<String> {
-        (!self.partial.is_empty())
-            .then(|| String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned())
-    }
-}
-
-/// One row of the demo's history.
-struct Entry {
-    what: String,
-    outcome: String,
-    elapsed: Duration,
-}
-
 const HOST: &str = "demo-router";
 
 fn section(n: u32, title: &str) {
     println!("\n{n}. {title}");
 }
 
-fn human_kib(kib: u64) -> String {
-    match kib {
-        k if k >= 1024 * 1024 => format!("{:.1} GiB", k as f64 / (1024.0 * 1024.0)),
-        k if k >= 1024 => format!("{:.0} MiB", k as f64 / 1024.0),
-        k => format!("{k} KiB"),
+fn check(ok: bool, what: &str) -> Result<(), DemoError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(DemoError::Check(what.into()))
     }
 }
 
-fn ms(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
+/// Prints each output line, indented and prefixed by its host.
+fn printed() -> actions::LineSink {
+    Arc::new(|host, stream, line| {
+        let mark = if stream == Stream::Stderr { '!' } else { '|' };
+        println!("  {host} {mark} {line}");
+    })
 }
 
 /// Runs the demo with the agent binary at `agent_bin`.
 pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let dir = tempfile::Builder::new().prefix("otto-demo-").tempdir()?;
+    let data_dir = dir.path().join("server");
+    let device = dir.path().join("device");
     println!("Otto demo: a real otto-agent on this machine, driven over SSH by the server");
     println!(
         "  working directory  {} (removed at the end)",
         dir.path().display()
     );
     println!("  agent binary       {}", agent_bin.display());
-    let mut history: Vec<Entry> = Vec::new();
+    println!(
+        "  server data        {} (SQLite database and keys)",
+        data_dir.display()
+    );
 
-    section(1, "Keys");
-    let server_key = keys::generate()?;
-    let key_path = dir.path().join("server/keys").join(format!("{HOST}.key"));
-    keys::save(&key_path, &server_key)?;
-    println!(
-        "  server key for {HOST}  {} (mode 0600, {})",
-        keys::fingerprint(server_key.public_key()),
-        key_path.display()
+    section(
+        1,
+        "Keys: the host gets its own server key; the agent trusts it, the server pins the agent's",
     );
-    let agent_dir = dir.path().join("agent");
-    let mut agent = LocalAgent::start(agent_bin, &agent_dir, server_key.public_key(), "").await?;
+    let fleet = Arc::new(Fleet::open(&data_dir, FleetOptions::default())?);
+    let server_key = fleet.create_host_key(HOST)?;
     println!(
-        "  the agent trusts it         otto-agent trust '{}'",
-        keys::to_openssh(server_key.public_key())
+        "  otto-server host add {HOST} …   server key {} (0600)",
+        keys::fingerprint(&server_key)
     );
+    let mut agent =
+        LocalAgent::start(agent_bin, &dir.path().join("agent"), &server_key, "").await?;
     println!(
-        "  agent key, pinned           {}",
+        "  otto-agent trust 'ssh-ed25519 …'   done; the agent listens on {}:{}",
+        agent.address, agent.port
+    );
+    fleet.store().add_host(&NewHost {
+        name: HOST.into(),
+        address: agent.address.clone(),
+        port: agent.port,
+        agent_key: Some(keys::to_openssh(&agent.agent_key)),
+        pin_on_first_contact: false,
+    })?;
+    println!(
+        "  agent key pinned                  {}",
         keys::fingerprint(&agent.agent_key)
     );
+    let hosts = Targets {
+        all: true,
+        ..Targets::default()
+    }
+    .resolve(&fleet)?;
 
-    section(2, "Connect");
+    section(2, "Heartbeat");
     let started = Instant::now();
-    let server_key = Arc::new(server_key);
-    let conn = Connection::connect(&agent.dial(server_key.clone())).await?;
+    let ping = actions::ping(&fleet, hosts.clone()).await.pop();
+    let Some(actions::Ping {
+        facts: Some(f),
+        agent_version: Some(version),
+        round_trip_ms,
+        ..
+    }) = ping
+    else {
+        return Err(DemoError::Check(format!(
+            "no heartbeat: {:?}",
+            ping.and_then(|p| p.error)
+        )));
+    };
     println!(
-        "  otto-agent pid {} on {}:{}; SSH (curve25519-sha256, chacha20-poly1305, ed25519) up in {}",
-        agent.pid().unwrap_or(0),
-        agent.address,
-        agent.port,
-        ms(started.elapsed())
+        "  connected (SSH: curve25519-sha256, chacha20-poly1305, ed25519) and answered in {}",
+        actions::human_duration(started.elapsed())
     );
-    history.push(Entry {
-        what: "connect".into(),
-        outcome: "done".into(),
-        elapsed: started.elapsed(),
-    });
-
-    section(3, "Heartbeat");
-    let hb = conn.heartbeat().await?;
-    println!("  host      {}", hb.hostname);
+    println!("  host      {}", f.hostname);
     println!(
         "  system    {} {} {}, {} {}",
-        hb.kernel_name, hb.kernel_version, hb.arch, hb.distribution_name, hb.distribution_version
+        f.kernel_name, f.kernel_version, f.arch, f.distribution_name, f.distribution_version
     );
-    let [l1, l5, l15] = hb.load_centi.map(|l| format!("{}.{:02}", l / 100, l % 100));
+    let [l1, l5, l15] = f.load_centi.map(|l| format!("{}.{:02}", l / 100, l % 100));
     println!(
         "  uptime    {} h {} min   load {l1} {l5} {l15}   memory {} free of {}",
-        hb.uptime_secs / 3600,
-        hb.uptime_secs % 3600 / 60,
-        human_kib(hb.mem_available_kib),
-        human_kib(hb.mem_total_kib)
+        f.uptime_secs / 3600,
+        f.uptime_secs % 3600 / 60,
+        output::kib(f.mem_available_kib),
+        output::kib(f.mem_total_kib)
     );
     println!(
-        "  agent     otto-agent {}, answered in {}",
-        hb.agent_version,
-        ms(hb.round_trip)
+        "  agent     otto-agent {version}; heartbeat round trip {:.1} ms on the kept connection",
+        round_trip_ms.unwrap_or_default()
     );
-    history.push(Entry {
-        what: "heartbeat".into(),
-        outcome: "done".into(),
-        elapsed: hb.round_trip,
-    });
 
-    section(4, "Run a script (output streamed as it is produced)");
-    let script = Script {
-        name: "hello".into(),
-        interpreter: "/bin/sh".into(),
-        body: b"echo \"Hello from $(hostname), $(uname -sm)\"\n\
-                echo \"OTTO_HOST_ADDRESS=$OTTO_HOST_ADDRESS\"\n\
-                for i in 1 2 3; do echo \"step $i of 3\"; sleep 0.3; done\n\
-                echo 'a warning on stderr' >&2\n\
-                df -h / | tail -n 1\n"
-            .to_vec(),
-        env: vec![
-            ("OTTO_HOST_ADDRESS".into(), agent.address.clone()),
-            ("OTTO_HOST_PORT".into(), agent.port.to_string()),
-        ],
-        run_as: Credentials::Inherit,
-        working_dir: None,
-        timeout: ScriptTimeout::Seconds(60),
-    };
-    let report = run_printed(&conn, &script).await?;
-    println!(
-        "  → {} in {}, {} bytes of stdout, {} of stderr",
-        report.outcome,
-        ms(report.elapsed),
-        report.stdout_len,
-        report.stderr_len
+    section(
+        3,
+        "A stored script with an attachment, a variable and a secret; output streamed as it is produced",
     );
-    if report.outcome != Outcome::Exited(0) {
-        return Err(DemoError::Check(format!(
-            "the script ended with {}",
-            report.outcome
-        )));
+    let config_path = device.join("etc/otto-demo.conf");
+    {
+        let store = fleet.store();
+        store.put_script(
+            &Script {
+                name: "hello".into(),
+                interpreter: "/bin/sh".into(),
+                body: format!(
+                    "echo \"Hello from $(hostname), $(uname -sm)\"\n\
+                 echo \"greeting: $GREETING; token: $DEMO_TOKEN\"\n\
+                 echo \"attachment: $(cat {})\"\n\
+                 for i in 1 2 3; do echo \"step $i of 3\"; sleep 0.3; done\n\
+                 echo 'a warning on stderr' >&2\n",
+                    config_path.display()
+                )
+                .into_bytes(),
+                run_as: None,
+                working_dir: None,
+                timeout_secs: Some(60),
+                after_run: AfterRun::None,
+            },
+            false,
+        )?;
+        store.put_attachment(&actions::attachment(
+            "hello",
+            &config_path.to_string_lossy(),
+            b"mode=demo".to_vec(),
+            None,
+            0o600,
+            Phase::Before,
+        ))?;
+        store.set_env(&Scope::Global, "GREETING", "hi from the server", false)?;
+        store.set_env(
+            &Scope::Host(HOST.into()),
+            "DEMO_TOKEN",
+            "s3cr3t-demo-token",
+            true,
+        )?;
     }
-    history.push(Entry {
-        what: "run hello".into(),
-        outcome: report.outcome.to_string(),
-        elapsed: report.elapsed,
-    });
+    println!(
+        "  script hello (/bin/sh), attachment {} before it, GREETING (global), DEMO_TOKEN (host, secret)",
+        config_path.display()
+    );
+    let result = actions::run(
+        &fleet,
+        hosts.clone(),
+        Job::stored(&fleet, "hello")?,
+        1 << 20,
+        printed(),
+    )
+    .await;
+    let r = result
+        .first()
+        .ok_or_else(|| DemoError::Check("no result".into()))?;
+    println!(
+        "  → {} in {}; the secret's value was never shown",
+        r.outcome,
+        r.elapsed_ms.map_or("-".into(), output::millis)
+    );
+    check(r.success, "the script failed")?;
 
-    section(5, "Upload a file");
+    section(
+        4,
+        "Upload a file (streamed from disk, SHA-256 checked by the agent)",
+    );
     let data: Vec<u8> = (0..1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    let sha256: [u8; 32] = Sha256::digest(&data).into();
-    let target = dir.path().join("device/etc/otto-demo.bin");
-    let spec = UploadSpec {
-        path: target.to_string_lossy().into_owned(),
-        owner: Credentials::Inherit,
-        mode: 0o640,
-        sha256,
-        len: data.len() as u64,
-    };
-    let report = conn
-        .upload(&spec, crate::client::new_action_id(), &data[..], |_| {})
-        .await?;
+    let local = dir.path().join("firmware.bin");
+    std::fs::write(&local, &data)?;
+    let target = device.join("lib/firmware.bin");
+    let started = Instant::now();
+    let done = actions::upload(
+        &fleet,
+        hosts.clone(),
+        Upload {
+            source: local,
+            path: target.to_string_lossy().into_owned(),
+            owner: None,
+            mode: 0o640,
+        },
+        Arc::new(|_| {}),
+    )
+    .await?;
     let on_disk: [u8; 32] = Sha256::digest(std::fs::read(&target)?).into();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&target)?.permissions()) & 0o777;
+    let verified = on_disk == <[u8; 32]>::from(Sha256::digest(&data)) && mode == 0o640;
     println!(
-        "  1 MiB → {} : {} in {}",
+        "  1 MiB → {} in {}: {}",
         target.display(),
-        report.outcome,
-        ms(report.elapsed)
+        actions::human_duration(started.elapsed()),
+        done.first().map_or("", |d| d.detail.as_str())
     );
     println!(
         "  on disk: sha256 {}…, mode {mode:o} — {}",
         hex(&on_disk[..8]),
-        if on_disk == sha256 && mode == 0o640 {
-            "verified"
-        } else {
-            "MISMATCH"
+        if verified { "verified" } else { "MISMATCH" }
+    );
+    check(
+        verified && done.iter().all(|d| d.success),
+        "the uploaded file is not what was sent",
+    )?;
+
+    section(
+        5,
+        "Cancel a running script by its run id (as `otto-server cancel RUN` does from another shell)",
+    );
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    let sink: actions::LineSink = Arc::new(move |host, _, line| {
+        println!("  {host} | {line}");
+        if let Some(tx) = started_tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
         }
-    );
-    if on_disk != sha256 || mode != 0o640 || !report.outcome.is_success() {
-        return Err(DemoError::Check(
-            "the uploaded file is not what was sent".into(),
-        ));
-    }
-    history.push(Entry {
-        what: "upload 1 MiB".into(),
-        outcome: report.outcome.to_string(),
-        elapsed: report.elapsed,
     });
-
-    section(6, "Cancel a running script");
-    let sleeper = Script {
-        name: "sleep".into(),
-        body: b"echo sleeping; sleep 300\n".to_vec(),
-        timeout: ScriptTimeout::Unlimited,
-        ..script.clone()
-    };
-    let action = crate::client::new_action_id();
-    let (tx, mut rx) = mpsc::channel(16);
     let running = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&sleeper, action, tx).await })
+        let (fleet, hosts) = (fleet.clone(), hosts.clone());
+        tokio::spawn(async move {
+            actions::run(
+                &fleet,
+                hosts,
+                Job::command("echo sleeping; sleep 300", Some(0)),
+                1 << 20,
+                sink,
+            )
+            .await
+        })
     };
-    // Wait until it has started, then cancel it by its action id on another channel.
-    let _ = rx.recv().await;
-    println!("  started `sleep 300` as action {action:016x}");
+    let _ = started_rx.await;
+    let run_id = fleet
+        .store()
+        .runs(Some(HOST), 1)?
+        .pop()
+        .map(|r| r.id)
+        .unwrap_or_default();
     let cancelled_at = Instant::now();
-    let found = conn.cancel(action).await?;
-    let report: ActionReport = running
-        .await
-        .map_err(|e| DemoError::Check(e.to_string()))??;
+    let cancel = actions::cancel(&fleet, run_id).await?;
+    let result = running.await.map_err(|e| DemoError::Check(e.to_string()))?;
+    let outcome = result
+        .first()
+        .map(|r| r.outcome.clone())
+        .unwrap_or_default();
     println!(
-        "  cancel {} → the script ended: {} ({} after the cancel)",
-        if found { "delivered" } else { "found nothing" },
-        report.outcome,
-        ms(cancelled_at.elapsed())
+        "  cancel run {run_id}: {} → the script ended: {outcome} ({} after the cancel)",
+        cancel.detail,
+        actions::human_duration(cancelled_at.elapsed())
     );
-    if report.outcome != Outcome::Cancelled {
-        return Err(DemoError::Check(format!(
-            "expected a cancelled script, got {}",
-            report.outcome
-        )));
-    }
-    history.push(Entry {
-        what: "run sleep 300, cancel".into(),
-        outcome: report.outcome.to_string(),
-        elapsed: report.elapsed,
-    });
+    check(outcome == "cancelled", "the script was not cancelled")?;
 
-    section(7, "Rotate keys");
-    let started = Instant::now();
-    let new_server_key = Arc::new(keys::generate()?);
-    let new_agent_key = conn.rotate_identity(new_server_key.public_key()).await?;
-    keys::save(&key_path, &new_server_key)?;
-    agent.agent_key = new_agent_key;
-    let fresh = Connection::connect(&agent.dial(new_server_key.clone())).await?;
-    let refused = Connection::connect(&agent.dial(server_key.clone()))
-        .await
-        .is_err();
-    fresh.heartbeat().await?;
+    section(6, "Rotate keys");
+    let old_key = Arc::new(fleet.host_key(HOST)?);
+    let rotated = actions::rotate(&fleet, hosts.clone()).await;
+    let rotated = rotated
+        .first()
+        .ok_or_else(|| DemoError::Check("no rotation result".into()))?;
+    check(
+        rotated.success,
+        &format!("rotation failed: {}", rotated.detail),
+    )?;
+    agent.agent_key = keys::parse_public(
+        fleet
+            .store()
+            .host(HOST)?
+            .trust
+            .agent_key
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
+    let refused = Connection::connect(&agent.dial(old_key)).await.is_err();
+    let again = actions::ping(&fleet, hosts.clone()).await;
     println!(
-        "  new server key {}, new agent key {}",
-        keys::fingerprint(new_server_key.public_key()),
-        keys::fingerprint(&agent.agent_key)
+        "  new server key {}, {}",
+        keys::fingerprint(fleet.host_key(HOST)?.public_key()),
+        rotated.detail
     );
     println!(
-        "  a new connection with the new keys works; the old server key is {}",
+        "  heartbeat with the new keys: {}; the old server key is {}",
+        if again.iter().all(|p| p.reachable) {
+            "ok"
+        } else {
+            "FAILED"
+        },
         if refused { "refused" } else { "STILL ACCEPTED" }
     );
-    if !refused {
-        return Err(DemoError::Check(
-            "the old server key still works after rotation".into(),
-        ));
-    }
-    history.push(Entry {
-        what: "rotate keys".into(),
-        outcome: "done".into(),
-        elapsed: started.elapsed(),
-    });
+    check(
+        refused && again.iter().all(|p| p.reachable),
+        "rotation did not take effect",
+    )?;
 
-    section(8, "History");
-    println!(
-        "  {:<3} {:<12} {:<24} {:<14} {:>8}",
-        "#", "host", "action", "outcome", "elapsed"
-    );
-    for (i, entry) in history.iter().enumerate() {
-        println!(
-            "  {:<3} {:<12} {:<24} {:<14} {:>8}",
-            i + 1,
-            HOST,
-            entry.what,
-            entry.outcome,
-            ms(entry.elapsed)
-        );
+    section(7, "History (otto-server history)");
+    let mut t = Table::new(&["run", "host", "what", "outcome", "elapsed"]);
+    for r in fleet.store().runs(None, 50)? {
+        t.row(vec![
+            r.id.to_string(),
+            r.host,
+            r.what,
+            r.outcome.unwrap_or_default(),
+            r.elapsed_ms.map_or("-".into(), output::millis),
+        ]);
     }
+    print!("{}", t.render("  "));
+    let stored = fleet.store().runs(Some(HOST), 50)?;
+    let secret_kept = stored
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.stdout).contains("s3cr3t-demo-token"));
+    println!(
+        "  output is kept per run (`otto-server history --run 1`); secret in stored output: {}",
+        if secret_kept { "YES (bug)" } else { "no" }
+    );
+    check(!secret_kept, "a secret reached the history")?;
+
+    section(8, "Events (otto-server events)");
+    let mut t = Table::new(&["time (UTC)", "event", "detail"]);
+    for e in fleet.store().events(None, 50)? {
+        t.row(vec![output::utc(e.at), e.kind, e.detail]);
+    }
+    print!("{}", t.render("  "));
+
     agent.stop().await;
     println!(
         "\nAll steps succeeded; the agent was stopped and {} is removed.",
@@ -466,49 +508,6 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Runs `script`, printing each output line prefixed by the host as it arrives.
-async fn run_printed(conn: &Connection, script: &Script) -> Result<ActionReport, DemoError> {
-    let (tx, mut rx) = mpsc::channel(64);
-    let action = crate::client::new_action_id();
-    let run = conn.run_script(script, action, tx);
-    let print = async {
-        let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
-        while let Some(event) = rx.recv().await {
-            if let ScriptEvent::Output { stream, data } = event {
-                let (splitter, mark) = match stream {
-                    Stream::Stdout => (&mut out, '|'),
-                    Stream::Stderr => (&mut err, '!'),
-                };
-                for line in splitter.push(&data) {
-                    println!("  {HOST} {mark} {line}");
-                }
-            }
-        }
-        for (splitter, mark) in [(&mut out, '|'), (&mut err, '!')] {
-            if let Some(line) = splitter.finish() {
-                println!("  {HOST} {mark} {line}");
-            }
-        }
-    };
-    let (report, ()) = tokio::join!(run, print);
-    Ok(report?)
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_split_across_chunks() {
-        let mut s = LineSplitter::default();
-        assert!(s.push(b"hel").is_empty());
-        assert_eq!(s.push(b"lo\nwor"), ["hello"]);
-        assert_eq!(s.push(b"ld\n\nx"), ["world", ""]);
-        assert_eq!(s.finish().as_deref(), Some("x"));
-        assert_eq!(s.finish(), None);
-    }
 }

@@ -1,9 +1,23 @@
-//! The Otto server: keeps a key per agent and drives agents over SSH with the Otto protocol.
+//! The Otto server: keeps the fleet's state in SQLite, a key per host, one live SSH
+//! connection per agent, and drives agents with the Otto protocol.
 //!
+//! - [`store`]: all state and all SQL (hosts, trust, groups, scripts, environment, history,
+//!   events).
 //! - [`keys`]: per-host Ed25519 server keys, stored 0600.
 //! - [`client`]: one SSH connection to one agent, many operations at once, one channel each.
+//! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
+//! - [`environment`]: a run's environment with the original precedence, and secret redaction.
+//! - [`actions`]: heartbeats, runs, uploads, control, rotation and cancel over many hosts.
+//! - [`serve`]: the daemon; [`cli`]: the command line; [`output`]: tables and times.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
+pub mod actions;
+pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod environment;
+pub mod fleet;
 pub mod keys;
+pub mod output;
+pub mod serve;
+pub mod store;

@@ -1,53 +1,22 @@
-//! `otto-server`: drives Otto agents over SSH.
+//! `otto-server`: drives a fleet of Otto agents over SSH (see `otto-server --help`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-/// The Otto server.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Start a real otto-agent on this machine and drive it: keys, heartbeat, script, upload,
-    /// cancel, key rotation, history.
-    Demo {
-        /// The otto-agent binary (default: beside this executable).
-        #[arg(long)]
-        agent_bin: Option<PathBuf>,
-    },
-}
+use clap::Parser;
+use otto_server::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log_filter()));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(cli.run()),
         Err(e) => {
             eprintln!("otto-server: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = match cli.command {
-        Command::Demo { agent_bin } => {
-            let agent_bin = agent_bin.unwrap_or_else(|| {
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|exe| exe.parent().map(|dir| dir.join("otto-agent")))
-                    .unwrap_or_else(|| PathBuf::from("otto-agent"))
-            });
-            runtime.block_on(otto_server::demo::run(&agent_bin))
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("otto-server: {e}");
             ExitCode::FAILURE
         }
     }

@@ -26,6 +26,10 @@ fn the_demo_runs_every_step_against_a_real_agent() {
         "mode 640 — verified",
         "the script ended: cancelled",
         "the old server key is refused",
+        "token: ********",
+        "secret in stored output: no",
+        "run-finished  run 2: cancelled",
+        "key-rotated",
         "All steps succeeded",
     ] {
         assert!(

@@ -1,0 +1,1397 @@
+//! The command line: arguments (clap) and what each subcommand does and prints. Listings print
+//! as aligned tables, or as JSON with `--json`; a run prints each host's output live.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use otto_proto::Stream;
+use serde::Serialize;
+
+use crate::actions::{self, Done, Job, Targets, Upload};
+use crate::client::Control;
+use crate::fleet::{Fleet, FleetError, FleetOptions};
+use crate::keys;
+use crate::output::{self, Table};
+use crate::serve::{self, ServeOptions};
+use crate::store::{AfterRun, Ids, NewHost, Phase, Scope, Script, StoreError};
+
+/// The Otto server: manages a fleet of Otto agents over SSH.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where the fleet's database and keys live.
+    #[arg(long, global = true, env = "OTTO_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print listings and results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds allowed for connecting to one agent (TCP, SSH handshake, authentication).
+    #[arg(long, global = true, default_value_t = 15, value_name = "SECS")]
+    dial_timeout: u64,
+    /// How many agents may be dialled at once.
+    #[arg(long, global = true, default_value_t = 64, value_name = "N")]
+    dial_limit: usize,
+    /// Log more (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hosts: add, list, trust, enable, remove.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Groups of hosts, with scripts.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Stored scripts.
+    #[command(subcommand)]
+    Script(ScriptCommand),
+    /// Files uploaded with a script, before or after it runs.
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
+    /// Environment variables: global, per group, host or script.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Heartbeat: version and facts of hosts (all when none are named).
+    Ping(TargetArgs),
+    /// Run a stored script or a command on hosts, with live output.
+    Run(RunArgs),
+    /// Cancel a running run by its id (as `run` and `history` print it).
+    Cancel {
+        /// The run's id.
+        run: i64,
+    },
+    /// Upload a file to hosts, with a progress bar.
+    Upload(UploadArgs),
+    /// Make agents reload their configuration.
+    Reload(TargetArgs),
+    /// Give hosts new keys (server and agent).
+    RotateKeys(TargetArgs),
+    /// Make agents exit (their service manager restarts them).
+    ExitAgent(TargetArgs),
+    /// Reboot hosts.
+    Reboot(TargetArgs),
+    /// Shut hosts down.
+    Shutdown(TargetArgs),
+    /// Past runs, or one run with its output.
+    History {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Show this run in full, with its output.
+        #[arg(long)]
+        run: Option<i64>,
+        /// How many of the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The event log.
+    Events {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// How many of the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
+    Serve(ServeArgs),
+    /// Start a real otto-agent on this machine and drive it end to end.
+    Demo {
+        /// The otto-agent binary (default: beside this executable).
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
+    },
+}
+
+/// Which hosts.
+#[derive(Args, Clone, Default)]
+struct TargetArgs {
+    /// A host (repeatable).
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// The members of a group (repeatable).
+    #[arg(short, long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+    /// Every enabled host.
+    #[arg(short, long)]
+    all: bool,
+}
+
+impl TargetArgs {
+    fn targets(&self) -> Targets {
+        Targets {
+            all: self.all,
+            hosts: self.hosts.clone(),
+            groups: self.groups.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The stored script to run.
+    #[arg(required_unless_present = "command", conflicts_with = "command")]
+    script: Option<String>,
+    /// An ad-hoc shell command instead of a stored script.
+    #[arg(short, long)]
+    command: Option<String>,
+    /// Timeout in seconds for the ad-hoc command (0: none; default: the agent's).
+    #[arg(long)]
+    timeout: Option<u32>,
+    /// Bytes of each stream's output kept in the history per run.
+    #[arg(long, default_value_t = 1 << 20)]
+    output_cap: usize,
+    #[command(flatten)]
+    targets: TargetArgs,
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    /// The local file.
+    file: PathBuf,
+    /// Absolute path on the hosts.
+    #[arg(long)]
+    path: String,
+    /// Owner on the hosts, UID:GID (default: the agent's user).
+    #[arg(long, value_parser = parse_ids)]
+    owner: Option<Ids>,
+    /// Mode, octal.
+    #[arg(long, default_value = "644", value_parser = parse_mode)]
+    mode: u32,
+    #[command(flatten)]
+    targets: TargetArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Time between heartbeats to every host (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// Rotate each host's keys this often (e.g. 7d; 0 turns rotation off).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    rotate_every: Duration,
+}
+
+#[derive(Subcommand)]
+enum HostCommand {
+    /// Add a host; prints the server key to give its agent (`otto-agent trust …`).
+    Add {
+        /// A unique name.
+        name: String,
+        /// Address or DNS name.
+        address: String,
+        /// The agent's SSH port.
+        #[arg(long, default_value_t = 12444)]
+        port: u16,
+        /// The agent's key, from `otto-agent pubkey`.
+        #[arg(long, conflicts_with = "pin_on_first_contact")]
+        agent_key: Option<String>,
+        /// Trust whatever key the agent presents the first time (only on a network you trust).
+        #[arg(long)]
+        pin_on_first_contact: bool,
+        /// Put it in these groups (repeatable; created if missing).
+        #[arg(short, long = "group")]
+        groups: Vec<String>,
+    },
+    /// List hosts.
+    List,
+    /// One host in full.
+    Show {
+        /// The host.
+        name: String,
+    },
+    /// Remove a host and its server key (its history stays).
+    Remove {
+        /// The host.
+        name: String,
+    },
+    /// Include a host in actions again.
+    Enable {
+        /// The host.
+        name: String,
+    },
+    /// Leave a host out of every action.
+    Disable {
+        /// The host.
+        name: String,
+    },
+    /// Pin an agent key given by hand.
+    Trust {
+        /// The host.
+        name: String,
+        /// The agent's key, `ssh-ed25519 AAAA…`.
+        key: String,
+    },
+    /// Pin the pending key the agent presented (after checking it).
+    Approve {
+        /// The host.
+        name: String,
+    },
+    /// Print the server key to give this host's agent.
+    Key {
+        /// The host.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// Add a group.
+    Add {
+        /// Its name.
+        name: String,
+    },
+    /// Remove a group (its hosts stay).
+    Remove {
+        /// The group.
+        name: String,
+    },
+    /// List groups with their hosts and scripts.
+    List,
+    /// Put hosts in a group.
+    AddHost {
+        /// The group.
+        group: String,
+        /// Hosts.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Take hosts out of a group.
+    RemoveHost {
+        /// The group.
+        group: String,
+        /// Hosts.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Assign a script to a group.
+    AddScript {
+        /// The group.
+        group: String,
+        /// The script.
+        script: String,
+    },
+    /// Take a script from a group.
+    RemoveScript {
+        /// The group.
+        group: String,
+        /// The script.
+        script: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScriptCommand {
+    /// Add (or with --replace, change) a script.
+    Add {
+        /// A unique name.
+        name: String,
+        /// Read the script from this file (`-`: standard input).
+        #[arg(long, required_unless_present = "body", conflicts_with = "body")]
+        file: Option<PathBuf>,
+        /// The script text itself.
+        #[arg(long)]
+        body: Option<String>,
+        /// The program that runs it.
+        #[arg(long, default_value = "/bin/sh")]
+        interpreter: String,
+        /// Run as UID:GID (the agent must be root).
+        #[arg(long, value_parser = parse_ids)]
+        run_as: Option<Ids>,
+        /// Working directory on the host.
+        #[arg(long)]
+        workdir: Option<String>,
+        /// Timeout in seconds (0: none; default: the agent's).
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// What to do after a successful run.
+        #[arg(long, value_enum, default_value = "none")]
+        after: AfterRun,
+        /// Replace a script of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List scripts.
+    List,
+    /// One script with its text.
+    Show {
+        /// The script.
+        name: String,
+    },
+    /// Remove a script and its attachments.
+    Remove {
+        /// The script.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AttachmentCommand {
+    /// Attach a local file to a script (replaces one with the same path).
+    Add {
+        /// The script.
+        script: String,
+        /// The local file.
+        file: PathBuf,
+        /// Absolute path on the hosts.
+        #[arg(long)]
+        path: String,
+        /// Owner on the hosts, UID:GID.
+        #[arg(long, value_parser = parse_ids)]
+        owner: Option<Ids>,
+        /// Mode, octal.
+        #[arg(long, default_value = "644", value_parser = parse_mode)]
+        mode: u32,
+        /// Upload it before or after the script.
+        #[arg(long, value_enum, default_value = "before")]
+        phase: Phase,
+    },
+    /// List attachments.
+    List {
+        /// Only this script's.
+        script: Option<String>,
+    },
+    /// Remove an attachment.
+    Remove {
+        /// The script.
+        script: String,
+        /// Its path on the hosts.
+        path: String,
+    },
+}
+
+/// Where a variable applies (global when none is given).
+#[derive(Args, Clone, Default)]
+struct ScopeArgs {
+    /// For members of this group.
+    #[arg(long, conflicts_with_all = ["host", "script"])]
+    group: Option<String>,
+    /// For this host.
+    #[arg(long, conflicts_with = "script")]
+    host: Option<String>,
+    /// For this script.
+    #[arg(long)]
+    script: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Option<Scope> {
+        match (&self.group, &self.host, &self.script) {
+            (Some(g), _, _) => Some(Scope::Group(g.clone())),
+            (_, Some(h), _) => Some(Scope::Host(h.clone())),
+            (_, _, Some(s)) => Some(Scope::Script(s.clone())),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum EnvCommand {
+    /// Set a variable; without VALUE it is read from standard input (keeps secrets out of
+    /// shell history and `ps`).
+    Set {
+        /// Its name.
+        name: String,
+        /// Its value.
+        value: Option<String>,
+        /// Never print its value.
+        #[arg(long)]
+        secret: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Remove a variable.
+    Unset {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// List variables (secret values masked).
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Every scope (the default when no scope is given).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The fleet.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// The demo.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+    /// The daemon.
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    /// A local file.
+    #[error("{0}: {1}")]
+    File(PathBuf, std::io::Error),
+    /// Arguments that do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// Some hosts failed (already reported).
+    #[error("{0} of {1} hosts failed")]
+    HostsFailed(usize, usize),
+}
+
+fn parse_ids(text: &str) -> Result<Ids, String> {
+    let (uid, gid) = text.split_once(':').ok_or("expected UID:GID, e.g. 0:0")?;
+    Ok(Ids {
+        uid: uid.parse().map_err(|e| format!("uid {uid}: {e}"))?,
+        gid: gid.parse().map_err(|e| format!("gid {gid}: {e}"))?,
+    })
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .map_err(|e| format!("mode {text}: {e} (octal, e.g. 644)"))?;
+    if mode > 0o7777 {
+        return Err(format!("mode {text} is more than 7777"));
+    }
+    Ok(mode)
+}
+
+/// `30s`, `5m`, `2h`, `7d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a number and a unit, e.g. 30s, 5m, 2h, 7d"))?;
+    let unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("`{text}`: unknown unit `{other}` (s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(unit)))
+}
+
+/// The data directory when none is given: /var/lib/otto-server for root, else under
+/// `$XDG_DATA_HOME` or `~/.local/share`.
+fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/otto-server");
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("otto-server")
+}
+
+impl Cli {
+    /// How much to log by default.
+    pub fn log_filter(&self) -> &'static str {
+        match (self.verbose, &self.command) {
+            (0, Command::Serve(_)) => "info",
+            (0, _) => "warn",
+            (1, _) => "info",
+            _ => "debug",
+        }
+    }
+
+    /// Runs the command.
+    pub async fn run(self) -> ExitCode {
+        let json = self.json;
+        match self.execute().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(CliError::HostsFailed(failed, of)) => {
+                if !json {
+                    eprintln!("otto-server: {failed} of {of} hosts failed");
+                }
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("otto-server: {e}");
+                ExitCode::from(match e {
+                    CliError::Usage(_) => 2,
+                    _ => 1,
+                })
+            }
+        }
+    }
+
+    async fn execute(self) -> Result<(), CliError> {
+        if let Command::Demo { agent_bin } = &self.command {
+            let agent_bin = agent_bin.clone().unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|dir| dir.join("otto-agent")))
+                    .unwrap_or_else(|| PathBuf::from("otto-agent"))
+            });
+            return Ok(crate::demo::run(&agent_bin).await?);
+        }
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let fleet = Arc::new(Fleet::open(
+            &data_dir,
+            FleetOptions {
+                dial_timeout: Duration::from_secs(self.dial_timeout),
+                dial_limit: self.dial_limit,
+            },
+        )?);
+        let out = Printer { json: self.json };
+        match self.command {
+            Command::Host(c) => host(&fleet, &out, c),
+            Command::Group(c) => group(&fleet, &out, c),
+            Command::Script(c) => script(&fleet, &out, c),
+            Command::Attachment(c) => attachment(&fleet, &out, c),
+            Command::Env(c) => env(&fleet, &out, c),
+            Command::Ping(t) => {
+                let targets = if t.targets().is_empty() {
+                    Targets {
+                        all: true,
+                        ..Targets::default()
+                    }
+                } else {
+                    t.targets()
+                };
+                let results = actions::ping(&fleet, targets.resolve(&fleet)?).await;
+                out.ping(&results);
+                failures(results.iter().map(|p| p.reachable))
+            }
+            Command::Run(args) => run(&fleet, &out, args).await,
+            Command::Cancel { run } => {
+                let result = actions::cancel(&fleet, run).await?;
+                let ok = result.success;
+                out.done(&[result]);
+                failures([ok].into_iter())
+            }
+            Command::Upload(args) => upload(&fleet, &out, args).await,
+            Command::Reload(t) => control(&fleet, &out, t, Control::Reload).await,
+            Command::ExitAgent(t) => control(&fleet, &out, t, Control::Exit).await,
+            Command::Reboot(t) => control(&fleet, &out, t, Control::Reboot).await,
+            Command::Shutdown(t) => control(&fleet, &out, t, Control::Shutdown).await,
+            Command::RotateKeys(t) => {
+                let hosts = resolve(&fleet, &t)?;
+                let results = actions::rotate(&fleet, hosts).await;
+                out.done(&results);
+                failures(results.iter().map(|d| d.success))
+            }
+            Command::History { host, run, limit } => {
+                let store = fleet.store();
+                match run {
+                    Some(id) => out.run_detail(&store.run(id)?),
+                    None => out.history(&store.runs(host.as_deref(), limit)?),
+                }
+                Ok(())
+            }
+            Command::Events { host, limit } => {
+                out.events(&fleet.store().events(host.as_deref(), limit)?);
+                Ok(())
+            }
+            Command::Serve(args) => Ok(serve::serve(
+                fleet,
+                ServeOptions {
+                    heartbeat_interval: args.heartbeat_interval,
+                    rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
+                },
+            )
+            .await?),
+            Command::Demo { .. } => Ok(()),
+        }
+    }
+}
+
+fn resolve(fleet: &Fleet, t: &TargetArgs) -> Result<Vec<crate::store::Host>, CliError> {
+    let targets = t.targets();
+    if targets.is_empty() {
+        return Err(CliError::Usage(
+            "name the hosts: --host HOST, --group GROUP or --all".into(),
+        ));
+    }
+    let hosts = targets.resolve(fleet)?;
+    if hosts.is_empty() {
+        return Err(CliError::Usage("no enabled host matches".into()));
+    }
+    Ok(hosts)
+}
+
+fn failures(results: impl Iterator<Item = bool>) -> Result<(), CliError> {
+    let (mut failed, mut total) = (0, 0);
+    for ok in results {
+        total += 1;
+        failed += usize::from(!ok);
+    }
+    if failed > 0 {
+        Err(CliError::HostsFailed(failed, total))
+    } else {
+        Ok(())
+    }
+}
+
+fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    let io = |e| CliError::File(path.clone(), e);
+    if path.as_os_str() == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data).map_err(io)?;
+        return Ok(data);
+    }
+    std::fs::read(path).map_err(io)
+}
+
+fn host(fleet: &Fleet, out: &Printer, command: HostCommand) -> Result<(), CliError> {
+    match command {
+        HostCommand::Add {
+            name,
+            address,
+            port,
+            agent_key,
+            pin_on_first_contact,
+            groups,
+        } => {
+            let agent_key = agent_key
+                .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
+                .transpose()?;
+            let store = fleet.store();
+            if store.host(&name).is_ok() {
+                return Err(StoreError::Exists("host", name).into());
+            }
+            let server_key = fleet.create_host_key(&name)?;
+            let added = store.add_host(&NewHost {
+                name: name.clone(),
+                address,
+                port,
+                agent_key,
+                pin_on_first_contact,
+            });
+            if let Err(e) = added {
+                fleet.remove_host_key(&name);
+                return Err(e.into());
+            }
+            for g in &groups {
+                if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g) {
+                    store.set_membership(g, &name, true)?;
+                }
+            }
+            let server_key = keys::to_openssh(&server_key);
+            if out.json {
+                out.json(&serde_json::json!({ "host": name, "server_key": server_key }));
+            } else {
+                println!("added {name}; on its agent run:\n  otto-agent trust '{server_key}'");
+            }
+        }
+        HostCommand::List => out.hosts(&fleet.store().hosts()?),
+        HostCommand::Show { name } => {
+            let host = fleet.store().host(&name)?;
+            let key = fleet.host_key(&name)?;
+            out.host_detail(&host, &keys::to_openssh(key.public_key()));
+        }
+        HostCommand::Remove { name } => {
+            fleet.store().remove_host(&name)?;
+            fleet.remove_host_key(&name);
+            out.say(&format!("removed {name}"));
+        }
+        HostCommand::Enable { name } => {
+            fleet.store().set_enabled(&name, true)?;
+            out.say(&format!("{name} enabled"));
+        }
+        HostCommand::Disable { name } => {
+            fleet.store().set_enabled(&name, false)?;
+            out.say(&format!("{name} disabled"));
+        }
+        HostCommand::Trust { name, key } => {
+            let key = keys::parse_public(&key)?;
+            fleet.store().pin_agent_key(
+                &name,
+                &keys::to_openssh(&key),
+                &format!("agent key {} set by hand", keys::fingerprint(&key)),
+            )?;
+            out.say(&format!(
+                "{name}: agent key {} pinned",
+                keys::fingerprint(&key)
+            ));
+        }
+        HostCommand::Approve { name } => {
+            let store = fleet.store();
+            let host = store.host(&name)?;
+            let pending = host
+                .trust
+                .pending_key
+                .ok_or_else(|| CliError::Usage(format!("{name} has no pending key")))?;
+            let key = keys::parse_public(&pending)?;
+            store.pin_agent_key(
+                &name,
+                &pending,
+                &format!("pending agent key {} approved", keys::fingerprint(&key)),
+            )?;
+            out.say(&format!(
+                "{name}: agent key {} pinned",
+                keys::fingerprint(&key)
+            ));
+        }
+        HostCommand::Key { name } => {
+            fleet.store().host(&name)?;
+            let key = keys::to_openssh(fleet.host_key(&name)?.public_key());
+            if out.json {
+                out.json(&serde_json::json!({ "host": name, "server_key": key }));
+            } else {
+                println!("{key}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn group(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
+    let store = fleet.store();
+    match command {
+        GroupCommand::Add { name } => {
+            store.add_group(&name)?;
+            out.say(&format!("group {name} added"));
+        }
+        GroupCommand::Remove { name } => {
+            store.remove_group(&name)?;
+            out.say(&format!("group {name} removed"));
+        }
+        GroupCommand::List => out.groups(&store.groups()?),
+        GroupCommand::AddHost { group, hosts } => {
+            for host in &hosts {
+                store.set_membership(&group, host, true)?;
+            }
+            out.say(&format!("{} added to {group}", hosts.join(", ")));
+        }
+        GroupCommand::RemoveHost { group, hosts } => {
+            for host in &hosts {
+                store.set_membership(&group, host, false)?;
+            }
+            out.say(&format!("{} taken out of {group}", hosts.join(", ")));
+        }
+        GroupCommand::AddScript { group, script } => {
+            store.set_group_script(&group, &script, true)?;
+            out.say(&format!("{script} assigned to {group}"));
+        }
+        GroupCommand::RemoveScript { group, script } => {
+            store.set_group_script(&group, &script, false)?;
+            out.say(&format!("{script} taken from {group}"));
+        }
+    }
+    Ok(())
+}
+
+fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+    match command {
+        ScriptCommand::Add {
+            name,
+            file,
+            body,
+            interpreter,
+            run_as,
+            workdir,
+            timeout,
+            after,
+            replace,
+        } => {
+            let body = match (file, body) {
+                (Some(file), _) => read_file(&file)?,
+                (None, Some(body)) => body.into_bytes(),
+                (None, None) => return Err(CliError::Usage("give --file or --body".into())),
+            };
+            fleet.store().put_script(
+                &Script {
+                    name: name.clone(),
+                    interpreter,
+                    body,
+                    run_as,
+                    working_dir: workdir,
+                    timeout_secs: timeout,
+                    after_run: after,
+                },
+                replace,
+            )?;
+            out.say(&format!("script {name} saved"));
+        }
+        ScriptCommand::List => out.scripts(&fleet.store().scripts()?),
+        ScriptCommand::Show { name } => {
+            let store = fleet.store();
+            let script = store.script(&name)?;
+            let attachments = store.attachments(Some(&name))?;
+            out.script_detail(&script, &attachments);
+        }
+        ScriptCommand::Remove { name } => {
+            fleet.store().remove_script(&name)?;
+            out.say(&format!("script {name} removed"));
+        }
+    }
+    Ok(())
+}
+
+fn attachment(fleet: &Fleet, out: &Printer, command: AttachmentCommand) -> Result<(), CliError> {
+    match command {
+        AttachmentCommand::Add {
+            script,
+            file,
+            path,
+            owner,
+            mode,
+            phase,
+        } => {
+            if !path.starts_with('/') {
+                return Err(CliError::Usage(format!(
+                    "{path}: the path on the hosts must be absolute"
+                )));
+            }
+            let content = read_file(&file)?;
+            let a = actions::attachment(&script, &path, content, owner, mode, phase);
+            fleet.store().put_attachment(&a)?;
+            out.say(
+                &format!(
+                    "{} ({} bytes, sha256 {}) attached to {script} as {path}, {:?} the script",
+                    file.display(),
+                    a.size,
+                    &a.sha256[..16],
+                    phase
+                )
+                .to_lowercase(),
+            );
+        }
+        AttachmentCommand::List { script } => {
+            out.attachments(&fleet.store().attachments(script.as_deref())?)
+        }
+        AttachmentCommand::Remove { script, path } => {
+            fleet.store().remove_attachment(&script, &path)?;
+            out.say(&format!("attachment {path} removed from {script}"));
+        }
+    }
+    Ok(())
+}
+
+fn env(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
+    match command {
+        EnvCommand::Set {
+            name,
+            value,
+            secret,
+            scope,
+        } => {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(CliError::Usage(format!("`{name}` is not a variable name")));
+            }
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut v = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut v)
+                        .map_err(|e| CliError::File("<stdin>".into(), e))?;
+                    v.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            let scope = scope.scope().unwrap_or(Scope::Global);
+            fleet.store().set_env(&scope, &name, &value, secret)?;
+            out.say(&format!(
+                "{name} set ({scope}{})",
+                if secret { ", secret" } else { "" }
+            ));
+        }
+        EnvCommand::Unset { name, scope } => {
+            let scope = scope.scope().unwrap_or(Scope::Global);
+            fleet.store().unset_env(&scope, &name)?;
+            out.say(&format!("{name} removed ({scope})"));
+        }
+        EnvCommand::List { scope, all } => {
+            let scope = if all { None } else { scope.scope() };
+            out.env(&fleet.store().env(scope.as_ref())?);
+        }
+    }
+    Ok(())
+}
+
+async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), CliError> {
+    let hosts = resolve(fleet, &args.targets)?;
+    let job = match (&args.script, &args.command) {
+        (Some(name), _) => Job::stored(fleet, name)?,
+        (None, Some(command)) => Job::command(command, args.timeout),
+        (None, None) => return Err(CliError::Usage("give a script or --command".into())),
+    };
+    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let json = out.json;
+    let sink: actions::LineSink = Arc::new(move |host, stream, line| {
+        if !json {
+            let mark = if stream == Stream::Stderr { '!' } else { '|' };
+            println!("{host:<width$} {mark} {line}");
+        }
+    });
+    let results = actions::run(fleet, hosts, job, args.output_cap, sink).await;
+    out.run_summary(&results);
+    failures(results.iter().map(|r| r.success))
+}
+
+async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
+    if !args.path.starts_with('/') {
+        return Err(CliError::Usage(format!(
+            "{}: the path on the hosts must be absolute",
+            args.path
+        )));
+    }
+    let hosts = resolve(fleet, &args.targets)?;
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| CliError::File(args.file.clone(), e))?
+        .len();
+    let bar = if out.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(size * hosts.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        Arc::new(move |n| bar.inc(n))
+    };
+    let results = actions::upload(
+        fleet,
+        hosts,
+        Upload {
+            source: args.file.clone(),
+            path: args.path,
+            owner: args.owner,
+            mode: args.mode,
+        },
+        progress,
+    )
+    .await
+    .map_err(|e| CliError::File(args.file, e))?;
+    bar.finish_and_clear();
+    out.done(&results);
+    failures(results.iter().map(|d| d.success))
+}
+
+async fn control(
+    fleet: &Arc<Fleet>,
+    out: &Printer,
+    targets: TargetArgs,
+    request: Control,
+) -> Result<(), CliError> {
+    let hosts = resolve(fleet, &targets)?;
+    let results = actions::control(fleet, hosts, request).await;
+    out.done(&results);
+    failures(results.iter().map(|d| d.success))
+}
+
+/// Prints results as tables for people or JSON for programs.
+struct Printer {
+    json: bool,
+}
+
+fn yes_no(b: Option<bool>, yes: &str, no: &str) -> String {
+    match b {
+        Some(true) => yes.into(),
+        Some(false) => no.into(),
+        None => "-".into(),
+    }
+}
+
+fn fingerprint_of(key: &str) -> String {
+    keys::parse_public(key).map_or_else(|_| "(unreadable key)".into(), |k| keys::fingerprint(&k))
+}
+
+impl Printer {
+    fn json(&self, value: &impl Serialize) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("otto-server: cannot write JSON: {e}"),
+        }
+    }
+
+    fn say(&self, message: &str) {
+        if self.json {
+            self.json(&serde_json::json!({ "ok": true, "message": message }));
+        } else {
+            println!("{message}");
+        }
+    }
+
+    fn hosts(&self, hosts: &[crate::store::Host]) {
+        if self.json {
+            return self.json(&hosts);
+        }
+        let mut t = Table::new(&[
+            "host",
+            "address",
+            "enabled",
+            "groups",
+            "trust",
+            "reachable",
+            "last seen",
+            "version",
+        ]);
+        for h in hosts {
+            let trust = match (
+                &h.trust.agent_key,
+                &h.trust.pending_key,
+                h.trust.pin_on_first_contact,
+            ) {
+                (_, Some(_), _) => "PENDING KEY".to_string(),
+                (Some(k), None, _) => fingerprint_of(k).chars().take(20).collect(),
+                (None, None, true) => "pin on first contact".into(),
+                (None, None, false) => "no agent key".into(),
+            };
+            t.row(vec![
+                h.name.clone(),
+                format!("{}:{}", h.address, h.port),
+                if h.enabled { "yes" } else { "no" }.into(),
+                h.groups.join(","),
+                trust,
+                yes_no(h.status.reachable, "yes", "NO"),
+                output::utc_or_dash(h.status.last_seen),
+                h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn host_detail(&self, h: &crate::store::Host, server_key: &str) {
+        if self.json {
+            let mut value = serde_json::to_value(h).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("server_key".into(), server_key.into());
+            }
+            return self.json(&value);
+        }
+        println!(
+            "{}  {}:{}  {}",
+            h.name,
+            h.address,
+            h.port,
+            if h.enabled { "enabled" } else { "DISABLED" }
+        );
+        println!(
+            "  groups         {}",
+            if h.groups.is_empty() {
+                "-".into()
+            } else {
+                h.groups.join(", ")
+            }
+        );
+        println!("  server key     {server_key}");
+        match &h.trust.agent_key {
+            Some(k) => println!("  agent key      {}", fingerprint_of(k)),
+            None if h.trust.pin_on_first_contact => {
+                println!("  agent key      pinned on first contact")
+            }
+            None => println!(
+                "  agent key      none: `otto-server host trust {} KEY`",
+                h.name
+            ),
+        }
+        if let Some(p) = &h.trust.pending_key {
+            println!(
+                "  PENDING key    {} (approve: `otto-server host approve {}`)",
+                fingerprint_of(p),
+                h.name
+            );
+        }
+        println!(
+            "  last rotation  {}",
+            output::utc_or_dash(h.trust.last_rotation)
+        );
+        println!(
+            "  reachable      {}",
+            yes_no(h.status.reachable, "yes", "no")
+        );
+        println!(
+            "  last seen      {}",
+            output::utc_or_dash(h.status.last_seen)
+        );
+        if let Some(e) = &h.status.last_error {
+            println!("  last error     {e}");
+        }
+        if let Some(f) = &h.status.facts {
+            println!(
+                "  agent          otto-agent {}",
+                h.status.agent_version.as_deref().unwrap_or("?")
+            );
+            println!(
+                "  system         {} {} {}, {} {}",
+                f.kernel_name,
+                f.kernel_version,
+                f.arch,
+                f.distribution_name,
+                f.distribution_version
+            );
+            println!("  hostname       {}", f.hostname);
+            println!(
+                "  memory         {} free of {}",
+                output::kib(f.mem_available_kib),
+                output::kib(f.mem_total_kib)
+            );
+        }
+    }
+
+    fn groups(&self, groups: &[crate::store::Group]) {
+        if self.json {
+            return self.json(&groups);
+        }
+        let mut t = Table::new(&["group", "hosts", "scripts"]);
+        for g in groups {
+            t.row(vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]);
+        }
+        print!("{t}");
+    }
+
+    fn scripts(&self, scripts: &[Script]) {
+        if self.json {
+            return self.json(&scripts);
+        }
+        let mut t = Table::new(&[
+            "script",
+            "interpreter",
+            "lines",
+            "run as",
+            "timeout",
+            "after",
+        ]);
+        for s in scripts {
+            t.row(vec![
+                s.name.clone(),
+                s.interpreter.clone(),
+                s.body
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+                    .to_string(),
+                s.run_as
+                    .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
+                match s.timeout_secs {
+                    None => "agent's".into(),
+                    Some(0) => "none".into(),
+                    Some(n) => format!("{n} s"),
+                },
+                format!("{:?}", s.after_run).to_lowercase(),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn script_detail(&self, s: &Script, attachments: &[crate::store::Attachment]) {
+        if self.json {
+            let mut value = serde_json::to_value(s).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert(
+                    "attachments".into(),
+                    serde_json::to_value(attachments).unwrap_or_default(),
+                );
+            }
+            return self.json(&value);
+        }
+        self.scripts(std::slice::from_ref(s));
+        if !attachments.is_empty() {
+            println!();
+            self.attachments(attachments);
+        }
+        println!("\n{}", String::from_utf8_lossy(&s.body));
+    }
+
+    fn attachments(&self, attachments: &[crate::store::Attachment]) {
+        if self.json {
+            return self.json(&attachments);
+        }
+        let mut t = Table::new(&["script", "path", "size", "mode", "owner", "when", "sha256"]);
+        for a in attachments {
+            t.row(vec![
+                a.script.clone(),
+                a.path.clone(),
+                a.size.to_string(),
+                format!("{:o}", a.mode),
+                a.owner
+                    .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
+                format!("{:?}", a.phase).to_lowercase(),
+                a.sha256.chars().take(16).collect(),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn env(&self, vars: &[crate::store::EnvVar]) {
+        if self.json {
+            return self.json(&vars);
+        }
+        let mut t = Table::new(&["scope", "name", "value"]);
+        for v in vars {
+            t.row(vec![
+                v.scope.to_string(),
+                v.name.clone(),
+                v.value.shown().to_string(),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn ping(&self, results: &[actions::Ping]) {
+        if self.json {
+            return self.json(&results);
+        }
+        let mut t = Table::new(&[
+            "host",
+            "reachable",
+            "version",
+            "system",
+            "uptime",
+            "load",
+            "memory free",
+            "heartbeat",
+        ]);
+        for p in results {
+            match (&p.facts, &p.error) {
+                (Some(f), _) => t.row(vec![
+                    p.host.clone(),
+                    "yes".into(),
+                    p.agent_version.clone().unwrap_or_default(),
+                    format!(
+                        "{} {} {} {}",
+                        f.distribution_name, f.distribution_version, f.kernel_name, f.arch
+                    ),
+                    format!("{}h{:02}m", f.uptime_secs / 3600, f.uptime_secs % 3600 / 60),
+                    format!("{}.{:02}", f.load_centi[0] / 100, f.load_centi[0] % 100),
+                    format!(
+                        "{} of {}",
+                        output::kib(f.mem_available_kib),
+                        output::kib(f.mem_total_kib)
+                    ),
+                    p.round_trip_ms
+                        .map_or("-".into(), |ms| format!("{ms:.1} ms")),
+                ]),
+                (None, error) => t.row(vec![
+                    p.host.clone(),
+                    "NO".into(),
+                    "-".into(),
+                    error.clone().unwrap_or_default(),
+                ]),
+            }
+        }
+        print!("{t}");
+    }
+
+    fn run_summary(&self, results: &[actions::RunResult]) {
+        if self.json {
+            return self.json(&results);
+        }
+        let ok = results.iter().filter(|r| r.success).count();
+        println!();
+        let mut t = Table::new(&["host", "result", "outcome", "elapsed", "run"]);
+        for r in results {
+            t.row(vec![
+                r.host.clone(),
+                if r.success { "ok" } else { "FAILED" }.into(),
+                r.outcome.clone(),
+                r.elapsed_ms.map_or("-".into(), output::millis),
+                r.run.map_or("-".into(), |id| id.to_string()),
+            ]);
+        }
+        print!("{t}");
+        println!("{ok} of {} hosts succeeded", results.len());
+    }
+
+    fn done(&self, results: &[Done]) {
+        if self.json {
+            return self.json(&results);
+        }
+        let mut t = Table::new(&["host", "result", "detail"]);
+        for d in results {
+            t.row(vec![
+                d.host.clone(),
+                if d.success { "ok" } else { "FAILED" }.into(),
+                d.detail.clone(),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn history(&self, runs: &[crate::store::Run]) {
+        if self.json {
+            return self.json(&runs);
+        }
+        let mut t = Table::new(&[
+            "run",
+            "started (UTC)",
+            "host",
+            "what",
+            "result",
+            "outcome",
+            "elapsed",
+        ]);
+        for r in runs {
+            t.row(vec![
+                r.id.to_string(),
+                output::utc(r.started),
+                r.host.clone(),
+                r.what.chars().take(40).collect(),
+                yes_no(r.success, "ok", "FAILED"),
+                r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
+                r.elapsed_ms.map_or("-".into(), output::millis),
+            ]);
+        }
+        print!("{t}");
+    }
+
+    fn run_detail(&self, r: &crate::store::Run) {
+        if self.json {
+            return self.json(r);
+        }
+        println!("run {} on {}: {}", r.id, r.host, r.what);
+        println!("  action    {}", r.action);
+        println!("  started   {} UTC", output::utc(r.started));
+        println!("  finished  {}", output::utc_or_dash(r.finished));
+        println!(
+            "  outcome   {} ({})",
+            r.outcome.as_deref().unwrap_or("unfinished"),
+            yes_no(r.success, "ok", "failed")
+        );
+        if let Some(ms) = r.elapsed_ms {
+            println!("  elapsed   {}", output::millis(ms));
+        }
+        for (name, data) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            if !data.is_empty() {
+                println!("--- {name}");
+                print!("{}", String::from_utf8_lossy(data));
+            }
+        }
+        if r.truncated {
+            println!("--- (output beyond the cap was not kept)");
+        }
+    }
+
+    fn events(&self, events: &[crate::store::Event]) {
+        if self.json {
+            return self.json(&events);
+        }
+        let mut t = Table::new(&["time (UTC)", "host", "event", "detail"]);
+        for e in events {
+            t.row(vec![
+                output::utc(e.at),
+                e.host.clone().unwrap_or_else(|| "-".into()),
+                e.kind.clone(),
+                e.detail.clone(),
+            ]);
+        }
+        print!("{t}");
+    }
+}

@@ -1,0 +1,293 @@
+//! The fleet: the store, each host's server key, and one live SSH connection per agent.
+//!
+//! A connection is dialled on first use and reused for every later operation (one channel
+//! each); a lost one is dialled again, after a failure only once its backoff has passed (1 s,
+//! doubling, at most 5 minutes). Dials have a timeout, and at most `dial_limit` run at once.
+//! Trust is enforced here: an agent must present its pinned key; a different key is refused
+//! and recorded as pending, and a key is pinned on first contact only when the administrator
+//! asked for that when adding the host.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use russh::keys::{PrivateKey, PublicKey};
+use tokio::sync::Semaphore;
+
+use crate::client::{AgentKeyCheck, ClientError, Connection, Dial};
+use crate::keys::{self, KeyError};
+use crate::store::{Host, Store, StoreError};
+
+/// What went wrong reaching a host.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The fleet's state.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A server key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The data directory.
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    /// No agent key is known and pinning on first contact was not asked for.
+    #[error(
+        "{0} has no agent key: give it with `otto-server host trust {0} 'ssh-ed25519 …'` (from `otto-agent pubkey`)"
+    )]
+    NoAgentKey(String),
+    /// The agent presented another key than the pinned one.
+    #[error(
+        "{host}: the agent presented key {presented}, not the pinned one; refused and recorded as pending (approve with `otto-server host approve {host}`)"
+    )]
+    KeyRefused {
+        /// The host.
+        host: String,
+        /// The presented key's fingerprint.
+        presented: String,
+    },
+    /// The host is disabled.
+    #[error("{0} is disabled")]
+    Disabled(String),
+    /// Dialling failed recently; the next try is later.
+    #[error("{host}: {last_error} (next try in {}s)", .retry_in.as_secs())]
+    BackingOff {
+        /// The host.
+        host: String,
+        /// Why the last dial failed.
+        last_error: String,
+        /// When the next dial is allowed.
+        retry_in: Duration,
+    },
+    /// Talking to the agent failed.
+    #[error("{0}: {1}")]
+    Client(String, ClientError),
+}
+
+/// How the fleet dials.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Limit for TCP connect, SSH handshake and authentication.
+    pub dial_timeout: Duration,
+    /// How many dials may be in progress at once.
+    pub dial_limit: usize,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            dial_timeout: Duration::from_secs(15),
+            dial_limit: 64,
+        }
+    }
+}
+
+/// The longest wait between two dials of an unreachable host.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+struct Link {
+    connection: Option<Connection>,
+    failures: u32,
+    retry_at: Option<(Instant, String)>,
+}
+
+/// The fleet's state and its connections.
+pub struct Fleet {
+    data_dir: PathBuf,
+    store: Mutex<Store>,
+    options: FleetOptions,
+    dials: Semaphore,
+    links: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Link>>>>,
+}
+
+impl Fleet {
+    /// Opens the fleet kept in `data_dir` (created, mode 0700, if missing).
+    pub fn open(data_dir: &Path, options: FleetOptions) -> Result<Fleet, FleetError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let io = |e| FleetError::DataDir(data_dir.to_path_buf(), e);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir.join("keys"))
+            .map_err(io)?;
+        let store = Store::open(&data_dir.join("otto.db"))?;
+        Ok(Fleet {
+            data_dir: data_dir.to_path_buf(),
+            store: Mutex::new(store),
+            dials: Semaphore::new(options.dial_limit.max(1)),
+            options,
+            links: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The store. Hold it only briefly, never across an `.await`.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where a host's server key lives.
+    pub fn key_path(&self, host: &str) -> PathBuf {
+        self.data_dir.join("keys").join(format!("{host}.key"))
+    }
+
+    /// Makes and saves a new server key for `host`; returns its public half.
+    pub fn create_host_key(&self, host: &str) -> Result<PublicKey, FleetError> {
+        let key = keys::generate()?;
+        keys::save(&self.key_path(host), &key)?;
+        Ok(key.public_key().clone())
+    }
+
+    /// The server key of `host`.
+    pub fn host_key(&self, host: &str) -> Result<PrivateKey, FleetError> {
+        Ok(keys::load(&self.key_path(host))?)
+    }
+
+    /// Removes a host's server key.
+    pub fn remove_host_key(&self, host: &str) {
+        let _ = std::fs::remove_file(self.key_path(host));
+    }
+
+    fn link(&self, host: &str) -> Arc<tokio::sync::Mutex<Link>> {
+        self.links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The live connection to `host`, dialled if there is none (or it was lost).
+    pub async fn connect(&self, host: &Host) -> Result<Connection, FleetError> {
+        if !host.enabled {
+            return Err(FleetError::Disabled(host.name.clone()));
+        }
+        let link = self.link(&host.name);
+        let mut link = link.lock().await;
+        if let Some(conn) = link.connection.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(conn.clone());
+        }
+        link.connection = None;
+        if let Some((at, why)) = &link.retry_at {
+            let now = Instant::now();
+            if *at > now {
+                return Err(FleetError::BackingOff {
+                    host: host.name.clone(),
+                    last_error: why.clone(),
+                    retry_in: *at - now,
+                });
+            }
+        }
+        match self.dial(host).await {
+            Ok(conn) => {
+                link.failures = 0;
+                link.retry_at = None;
+                link.connection = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                link.failures = link.failures.saturating_add(1);
+                let backoff = Duration::from_secs(1 << link.failures.min(9)).min(MAX_BACKOFF);
+                link.retry_at = Some((Instant::now() + backoff, e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the cached connection to `host` (after its keys changed, say).
+    pub async fn forget(&self, host: &str) {
+        let link = self.link(host);
+        let mut link = link.lock().await;
+        *link = Link::default();
+    }
+
+    async fn dial(&self, host: &Host) -> Result<Connection, FleetError> {
+        // The caller's copy may predate a rotation or an approval: trust what is stored now.
+        let host = &self.store().host(&host.name)?;
+        let check = match (&host.trust.agent_key, host.trust.pin_on_first_contact) {
+            (Some(key), _) => AgentKeyCheck::Pinned(keys::parse_public(key)?),
+            (None, true) => AgentKeyCheck::PinOnFirstContact,
+            (None, false) => return Err(FleetError::NoAgentKey(host.name.clone())),
+        };
+        let dial = Dial {
+            address: host.address.clone(),
+            port: host.port,
+            server_key: Arc::new(self.host_key(&host.name)?),
+            agent_key: check.clone(),
+            timeout: self.options.dial_timeout,
+        };
+        let result = {
+            let _permit = self.dials.acquire().await;
+            Connection::connect(&dial).await
+        };
+        match result {
+            Ok(conn) => {
+                if let AgentKeyCheck::PinOnFirstContact = check {
+                    self.store().pin_agent_key(
+                        &host.name,
+                        &keys::to_openssh(conn.agent_key()),
+                        &format!(
+                            "agent key {} pinned on first contact",
+                            keys::fingerprint(conn.agent_key())
+                        ),
+                    )?;
+                }
+                tracing::debug!(host = %host.name, "connected");
+                Ok(conn)
+            }
+            Err(ClientError::AgentKeyMismatch { presented }) => {
+                let fingerprint = keys::fingerprint(&presented);
+                self.store().set_pending_key(
+                    &host.name,
+                    &keys::to_openssh(&presented),
+                    &fingerprint,
+                )?;
+                tracing::warn!(host = %host.name, key = %fingerprint, "agent key refused, pending approval");
+                Err(FleetError::KeyRefused {
+                    host: host.name.clone(),
+                    presented: fingerprint,
+                })
+            }
+            Err(e) => Err(FleetError::Client(host.name.clone(), e)),
+        }
+    }
+
+    /// Rotates the keys of `host`: a new server key goes to the agent, which answers with its own
+    /// new key; both are then stored (the new server key on disk with mode 0600, the agent key
+    /// pinned) and the old connection is dropped. Returns the new agent key.
+    ///
+    /// The new server key is written beside the old one before the agent is asked and renamed
+    /// into place after it answered, so an interrupted rotation leaves both on disk
+    /// (`<host>.key` and `<host>.key.next`) for an administrator to pick from.
+    pub async fn rotate(&self, host: &Host) -> Result<PublicKey, FleetError> {
+        let conn = self.connect(host).await?;
+        let new_key = keys::generate()?;
+        let current = self.key_path(&host.name);
+        let next = current.with_extension("key.next");
+        keys::save(&next, &new_key)?;
+        let agent_key = match conn.rotate_identity(new_key.public_key()).await {
+            Ok(key) => key,
+            Err(e) => {
+                let _ = std::fs::remove_file(&next);
+                return Err(FleetError::Client(host.name.clone(), e));
+            }
+        };
+        std::fs::rename(&next, &current).map_err(|e| KeyError::Io(current.clone(), e))?;
+        self.store().rotated(
+            &host.name,
+            &keys::to_openssh(&agent_key),
+            &format!(
+                "server key {}, agent key {}",
+                keys::fingerprint(new_key.public_key()),
+                keys::fingerprint(&agent_key)
+            ),
+        )?;
+        self.forget(&host.name).await;
+        Ok(agent_key)
+    }
+}
