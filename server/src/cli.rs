@@ -213,6 +213,17 @@ enum HostCommand {
         /// The host.
         name: String,
     },
+    /// Change where a host is reached.
+    Set {
+        /// The host.
+        name: String,
+        /// New address or DNS name.
+        #[arg(long)]
+        address: Option<String>,
+        /// New agent port.
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Include a host in actions again.
     Enable {
         /// The host.
@@ -504,6 +515,11 @@ fn default_data_dir() -> PathBuf {
 }
 
 impl Cli {
+    /// Whether this is the daemon (which must outlive its log reader), not a one-shot command.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
     /// How much to log by default.
     pub fn log_filter(&self) -> &'static str {
         match (self.verbose, &self.command) {
@@ -704,6 +720,15 @@ fn host(fleet: &Fleet, out: &Printer, command: HostCommand) -> Result<(), CliErr
             fleet.store().remove_host(&name)?;
             fleet.remove_host_key(&name);
             out.say(&format!("removed {name}"));
+        }
+        HostCommand::Set {
+            name,
+            address,
+            port,
+        } => {
+            fleet.store().set_address(&name, address.as_deref(), port)?;
+            let host = fleet.store().host(&name)?;
+            out.say(&format!("{name} is at {}:{}", host.address, host.port));
         }
         HostCommand::Enable { name } => {
             fleet.store().set_enabled(&name, true)?;

@@ -1,5 +1,6 @@
 //! `otto-server`: drives a fleet of Otto agents over SSH (see `otto-server --help`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -7,11 +8,18 @@ use otto_server::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !cli.is_daemon() {
+        // Like every Unix tool, end quietly when the reader of our output goes away
+        // (`otto-server history | head`) instead of failing on the next write.
+        // SAFETY: restoring the default disposition of a signal at start-up, before any thread.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log_filter()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(cli.run()),
@@ -19,5 +27,21 @@ fn main() -> ExitCode {
             eprintln!("otto-server: cannot start: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Standard error for logs, ignoring write errors: a daemon whose log reader went away (a closed
+/// pipe) keeps working instead of failing on its next log line.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }

@@ -676,6 +676,15 @@ impl Store {
         self.log(Some(name), EventKind::HostRemoved, "removed")
     }
 
+    /// Changes where a host is reached.
+    pub fn set_address(&self, name: &str, address: Option<&str>, port: Option<u16>) -> Result<()> {
+        self.update_host(
+            name,
+            "UPDATE hosts SET address = coalesce(?2, address), port = coalesce(?3, port) WHERE name = ?1",
+            params![name, address, port],
+        )
+    }
+
     /// Enables or disables a host.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
         self.update_host(

@@ -1,0 +1,585 @@
+//! The fleet end to end: the real `otto-server` binary with a real SQLite file in a temporary
+//! data directory, driving several real `otto-agent` processes on loopback at once.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use serde_json::Value;
+
+mod support;
+
+/// A data directory and the server binary.
+struct Server {
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    fn new() -> Server {
+        Server {
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
+        cmd.arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs a command; returns its output whatever the exit status.
+    fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "otto-server {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command with `--json` that must succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// Adds host `name`, starts its agent trusting the host's server key, and points the host
+    /// at it with its key pinned (`host add`, `otto-agent trust`, `host set`, `host trust`).
+    async fn agent(&self, name: &str, dir: &Path, groups: &[&str]) -> LocalAgent {
+        let mut args = vec!["host", "add", name, "127.0.0.1"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let added = self.json(&args);
+        let server_key = keys::parse_public(added["server_key"].as_str().unwrap()).unwrap();
+        let agent = LocalAgent::start(&support::agent_bin(), &dir.join(name), &server_key, "")
+            .await
+            .unwrap();
+        self.ok(&["host", "set", name, "--port", &agent.port.to_string()]);
+        self.ok(&["host", "trust", name, &keys::to_openssh(&agent.agent_key)]);
+        agent
+    }
+
+    fn runs(&self) -> Vec<Value> {
+        self.json(&["history"]).as_array().unwrap().clone()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Reads a child's stdout lines until `done` says so (or the child ends); returns them.
+fn read_until(child: &mut Child, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line).trim_end().to_string());
+        if done(&lines) {
+            break;
+        }
+    }
+    // Keep draining in the background so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_run_with_one_agent_killed_midway() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = server.agent("r1", dir.path(), &["lab"]).await;
+    let mut a2 = server.agent("r2", dir.path(), &["lab"]).await;
+    let a3 = server.agent("r3", dir.path(), &["lab"]).await;
+
+    let mut run = server
+        .command(&[
+            "run",
+            "--group",
+            "lab",
+            "--command",
+            "echo started; sleep 2; echo finished",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = read_until(&mut run, |lines| {
+        lines.iter().filter(|l| l.ends_with("| started")).count() == 3
+    });
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    a2.stop().await;
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "one host failed, so the run fails");
+
+    let runs = server.runs();
+    assert_eq!(runs.len(), 3, "{runs:#?}");
+    for run in &runs {
+        let host = run["host"].as_str().unwrap();
+        if host == "r2" {
+            assert_eq!(run["success"], false);
+            assert!(
+                run["outcome"].as_str().unwrap().contains("connection lost"),
+                "{run}"
+            );
+            assert_eq!(run["stdout"], "started\n", "what arrived before is kept");
+        } else {
+            assert_eq!(run["success"], true, "{run}");
+            assert_eq!(run["exit_code"], 0);
+            assert_eq!(run["stdout"], "started\nfinished\n");
+        }
+    }
+    drop((a1, a3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_output_is_prefixed_and_the_summary_says_who_failed() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("alpha", dir.path(), &[]).await;
+    let _b = server.agent("b", dir.path(), &[]).await;
+    let out = server.output(&[
+        "run",
+        "--all",
+        "--command",
+        "echo out-$OTTO_HOST_NAME; echo err-$OTTO_HOST_NAME >&2; test $OTTO_HOST_NAME = alpha",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stdout.contains("alpha | out-alpha"), "{stdout}");
+    assert!(stdout.contains("alpha ! err-alpha"), "{stdout}");
+    assert!(stdout.contains("b     | out-b"), "{stdout}");
+    let summary: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("host "))
+        .collect();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("alpha") && l.contains(" ok ")),
+        "{stdout}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.starts_with("b ") && l.contains("FAILED") && l.contains("exit 1")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 2 hosts succeeded"), "{stdout}");
+
+    // The same run as JSON: no live lines, one result per host.
+    let out = server.output(&["run", "--all", "--command", "true", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.as_array().unwrap().len(), 2);
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["success"] == true)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_agent_key_is_refused_and_becomes_pending() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path(), &[]).await;
+    // Pin some other key: the real agent's key is now "wrong".
+    let other = keys::generate().unwrap();
+    server.ok(&["host", "trust", "r1", &keys::to_openssh(other.public_key())]);
+
+    let out = server.output(&["ping", "--host", "r1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("pending"), "{}", text(&out));
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(
+        host["trust"]["pending_key"],
+        keys::to_openssh(&agent.agent_key),
+        "{host:#}"
+    );
+    assert_eq!(
+        host["trust"]["agent_key"],
+        keys::to_openssh(other.public_key())
+    );
+    // Nothing ran on it.
+    let out = server.output(&["run", "--host", "r1", "--command", "touch /tmp/never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let events = server.json(&["events", "--host", "r1"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "key-pending"),
+        "{events:#}"
+    );
+
+    server.ok(&["host", "approve", "r1"]);
+    let pings = server.json(&["ping", "--host", "r1"]);
+    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    assert_eq!(
+        server.json(&["host", "show", "r1"])["trust"]["pending_key"],
+        Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let added = server.json(&["host", "add", "r1", "127.0.0.1", "--pin-on-first-contact"]);
+    let server_key = keys::parse_public(added["server_key"].as_str().unwrap()).unwrap();
+    let agent = LocalAgent::start(&support::agent_bin(), dir.path(), &server_key, "")
+        .await
+        .unwrap();
+    server.ok(&["host", "set", "r1", "--port", &agent.port.to_string()]);
+    server.ok(&["ping"]);
+    assert_eq!(
+        server.json(&["host", "show", "r1"])["trust"]["agent_key"],
+        keys::to_openssh(&agent.agent_key)
+    );
+
+    server.ok(&[
+        "host",
+        "add",
+        "r2",
+        "127.0.0.1",
+        "--port",
+        &agent.port.to_string(),
+    ]);
+    let out = server.output(&["ping", "--host", "r2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("has no agent key"), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_and_history_survive_a_killed_server() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[]).await;
+    server.ok(&["run", "--host", "r1", "--command", "echo first"]);
+
+    // Kill the server with SIGKILL in the middle of a run.
+    let mut run = server
+        .command(&["run", "--host", "r1", "--command", "echo begun; sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    read_until(&mut run, |lines| lines.iter().any(|l| l.ends_with("begun")));
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    // A new server process finds everything: hosts, trust, heartbeat state, both runs.
+    let runs = server.runs();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert_eq!(runs[0]["stdout"], "first\n");
+    assert_eq!(runs[0]["success"], true);
+    assert_eq!(
+        runs[1]["finished"],
+        Value::Null,
+        "the killed run is unfinished"
+    );
+    let detail = server.ok(&["history", "--run", &runs[1]["id"].to_string()]);
+    assert!(detail.contains("unfinished"), "{detail}");
+    let host = server.json(&["host", "show", "r1"]);
+    assert!(host["trust"]["agent_key"].is_string());
+    server.ok(&["run", "--host", "r1", "--command", "true"]);
+    assert_eq!(server.runs().len(), 3);
+    let db = rusqlite::Connection::open(server.data.path().join("otto.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_follows_the_precedence() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _r1 = server.agent("r1", dir.path(), &["a", "b"]).await;
+    let _r2 = server.agent("r2", dir.path(), &["a"]).await;
+    server.ok(&[
+        "script",
+        "add",
+        "show",
+        "--body",
+        "echo \"V1=$V1 V2=$V2 V3=$V3 V4=$V4 V5=$V5 PORT=$OTTO_HOST_PORT\"",
+    ]);
+    for (name, value, scope) in [
+        ("V1", "global", vec![]),
+        ("V2", "global", vec![]),
+        ("V2", "script", vec!["--script", "show"]),
+        ("V3", "script", vec!["--script", "show"]),
+        ("V3", "group-a", vec!["--group", "a"]),
+        ("V4", "group-a", vec!["--group", "a"]),
+        ("V4", "group-b", vec!["--group", "b"]),
+        ("V5", "group-b", vec!["--group", "b"]),
+        ("V5", "host", vec!["--host", "r1"]),
+        ("OTTO_HOST_PORT", "overridden", vec![]),
+    ] {
+        let mut args = vec!["env", "set", name, value];
+        args.extend(scope);
+        server.ok(&args);
+    }
+    let out = server.ok(&["run", "show", "--all"]);
+    assert!(
+        out.contains("r1 | V1=global V2=script V3=group-a V4=group-b V5=host PORT=overridden"),
+        "{out}"
+    );
+    assert!(
+        out.contains("r2 | V1=global V2=script V3=group-a V4=group-a V5= PORT=overridden"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attachments_go_before_and_after_the_script() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[]).await;
+    let device = dir.path().join("device");
+    let before = device.join("etc/app.conf");
+    let after = device.join("etc/app.done");
+    let local = dir.path().join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("conf"), b"setting=1\n").unwrap();
+    std::fs::write(local.join("done"), b"deployed\n").unwrap();
+    server.ok(&[
+        "script",
+        "add",
+        "deploy",
+        "--body",
+        &format!(
+            "cat {b}; test -e {a} && echo 'after-file too early'; exit 0",
+            b = before.display(),
+            a = after.display()
+        ),
+    ]);
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    server.ok(&[
+        "attachment",
+        "add",
+        "deploy",
+        &path(&local.join("conf")),
+        "--path",
+        &path(&before),
+        "--mode",
+        "600",
+    ]);
+    server.ok(&[
+        "attachment",
+        "add",
+        "deploy",
+        &path(&local.join("done")),
+        "--path",
+        &path(&after),
+        "--phase",
+        "after",
+    ]);
+    let listed = server.json(&["attachment", "list", "deploy"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let out = server.ok(&["run", "deploy", "--host", "r1"]);
+    assert!(out.contains("r1 | setting=1"), "{out}");
+    assert!(!out.contains("too early"), "{out}");
+    assert_eq!(std::fs::read(&after).unwrap(), b"deployed\n");
+    assert_eq!(
+        std::fs::metadata(&before).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A failing script does not get its after-attachments.
+    std::fs::remove_file(&after).unwrap();
+    server.ok(&["script", "add", "deploy", "--replace", "--body", "exit 3"]);
+    let out = server.output(&["run", "deploy", "--host", "r1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!after.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_appear_in_output_or_logs() {
+    const SECRET: &str = "pa55-w0rd-XYZZY";
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[]).await;
+    let mut set = server
+        .command(&["env", "set", "API_TOKEN", "--secret", "--host", "r1"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(SECRET.as_bytes())
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+
+    let out = server.output(&[
+        "-vv",
+        "run",
+        "--host",
+        "r1",
+        "--command",
+        "echo token=$API_TOKEN; echo $API_TOKEN >&2; test ${#API_TOKEN} -eq 15",
+    ]);
+    let all = text(&out);
+    assert!(out.status.success(), "the agent got the real value: {all}");
+    assert!(all.contains("token=********"), "{all}");
+    let mut shown = all;
+    for args in [
+        vec!["env", "list"],
+        vec!["env", "list", "--json"],
+        vec!["history", "--json"],
+        vec!["history", "--run", "1"],
+        vec!["events", "--json"],
+        vec!["host", "show", "r1", "--json"],
+    ] {
+        shown.push_str(&text(&server.output(&args)));
+    }
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("API_TOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_upload_rotation_and_cancel_from_the_command_line() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &["g"]).await;
+    let _b = server.agent("r2", dir.path(), &["g"]).await;
+
+    let local = dir.path().join("blob");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    let target = dir.path().join("uploaded/blob");
+    let done = server.json(&[
+        "upload",
+        &local.to_string_lossy(),
+        "--path",
+        &target.to_string_lossy(),
+        "--mode",
+        "640",
+        "--group",
+        "g",
+    ]);
+    assert!(
+        done.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["success"] == true),
+        "{done:#}"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+
+    assert!(server.json(&["reload", "--all"])[0]["success"] == true);
+
+    let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
+    let rotated = server.json(&["rotate-keys", "--all"]);
+    assert!(
+        rotated
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["success"] == true),
+        "{rotated:#}"
+    );
+    assert_ne!(
+        server.json(&["host", "show", "r1"])["trust"]["agent_key"],
+        before
+    );
+    let pings = server.json(&["ping"]);
+    assert!(
+        pings
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["reachable"] == true),
+        "{pings:#}"
+    );
+
+    // Cancel a run started by another server process.
+    let mut run = server
+        .command(&["run", "--host", "r2", "--command", "echo up; sleep 100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    read_until(&mut run, |lines| lines.iter().any(|l| l.ends_with("up")));
+    let id = server.runs().last().unwrap()["id"].to_string();
+    let started = Instant::now();
+    server.ok(&["cancel", &id]);
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(server.runs().last().unwrap()["outcome"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_heartbeats_rotates_and_stops_on_sigterm() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[]).await;
+    let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut serve = server
+        .command(&[
+            "serve",
+            "--heartbeat-interval",
+            "1s",
+            "--rotate-every",
+            "1s",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut rotated = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.contains("keys rotated") {
+            rotated = true;
+            break;
+        }
+        assert!(!line.contains("ERROR"), "{line}");
+    }
+    assert!(rotated);
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) }, 0);
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(host["status"]["reachable"], true, "{host:#}");
+    assert_ne!(host["trust"]["agent_key"], before);
+    let events = server.json(&["events"]);
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"reachability") && kinds.contains(&"key-rotated"),
+        "{kinds:?}"
+    );
+    server.ok(&["ping"]);
+}
