@@ -1,0 +1,266 @@
+//! End to end on the router architectures: the host's server library drives the cross-built
+//! agents in `dist/` (made by `ci/build-agents.sh`), each running under its QEMU user-mode
+//! emulator on loopback. Per architecture: the heartbeat reports the emulated machine, a script's
+//! output streams back while it runs, an upload arrives with a matching checksum, a cancel kills
+//! the script and its child, and a key rotation takes effect. Each test prints the emulated
+//! agent's peak RSS (VmHWM, QEMU's own memory included).
+//!
+//! Without the binaries or the emulators the tests are skipped with a message on stderr; with
+//! `OTTO_QEMU_E2E=require` (ci/cross-check.sh) a missing one is a failure instead.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use otto_proto::{Credentials, ScriptTimeout, Stream};
+use otto_server::client::{
+    ClientError, Connection, Outcome, Script, ScriptEvent, UploadSpec, new_action_id,
+};
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+#[tokio::test]
+async fn mips_big_endian() {
+    end_to_end("mips-unknown-linux-musl", "qemu-mips-static", "mips").await;
+}
+
+#[tokio::test]
+async fn mips_little_endian() {
+    end_to_end("mipsel-unknown-linux-musl", "qemu-mipsel-static", "mips").await;
+}
+
+#[tokio::test]
+async fn armv7() {
+    end_to_end(
+        "armv7-unknown-linux-musleabihf",
+        "qemu-arm-static",
+        "armv7l",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn aarch64() {
+    end_to_end(
+        "aarch64-unknown-linux-musl",
+        "qemu-aarch64-static",
+        "aarch64",
+    )
+    .await;
+}
+
+/// Where `ci/build-agents.sh` leaves the agent for `target`.
+fn dist_binary(target: &str) -> PathBuf {
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
+    server
+        .parent()
+        .unwrap_or(server)
+        .join("dist")
+        .join(format!("otto-agent-{target}"))
+}
+
+/// The emulator's path, looked up in `PATH`.
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Skips (says why) or, when `OTTO_QEMU_E2E=require`, fails. The message is written to stderr
+/// directly, not with `eprintln!`, so the test harness's output capture does not hide it.
+fn missing(what: &str) {
+    if std::env::var("OTTO_QEMU_E2E").as_deref() == Ok("require") {
+        panic!("{what} (OTTO_QEMU_E2E=require)");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what}; build it with ci/build-agents.sh (OTTO_QEMU_E2E=require makes this a failure)"
+    );
+}
+
+/// A shell wrapper that runs the agent under its emulator, so `LocalAgent` can start it like a
+/// native binary; `exec` keeps the process id (the emulator's) the one `LocalAgent` reports.
+fn emulated_agent(dir: &Path, qemu: &Path, agent: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = dir.join("otto-agent");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            qemu.display(),
+            agent.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+/// Whether a process is running (a zombie counts as gone).
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+/// A `/bin/sh` script with no limit on its run time.
+fn shell(body: String) -> Script {
+    Script {
+        name: "e2e".into(),
+        interpreter: "/bin/sh".into(),
+        body: body.into_bytes(),
+        env: Vec::new(),
+        run_as: Credentials::Inherit,
+        working_dir: None,
+        timeout: ScriptTimeout::Unlimited,
+    }
+}
+
+/// Waits for the next output event, skipping keepalives.
+async fn next_output(events: &mut mpsc::Receiver<ScriptEvent>) -> (Stream, Vec<u8>) {
+    loop {
+        match events.recv().await {
+            Some(ScriptEvent::Output { stream, data }) => return (stream, data),
+            Some(ScriptEvent::Keepalive) => {}
+            None => panic!("the script ended before its next output"),
+        }
+    }
+}
+
+async fn end_to_end(target: &str, emulator: &str, arch: &str) {
+    let agent_path = dist_binary(target);
+    if !agent_path.is_file() {
+        return missing(&format!("no {}", agent_path.display()));
+    }
+    let Some(qemu) = find_in_path(emulator) else {
+        return missing(&format!("no {emulator} in PATH"));
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = emulated_agent(dir.path(), &qemu, &agent_path);
+    let device = dir.path().join("device");
+    std::fs::create_dir(&device).unwrap();
+    let server_key = Arc::new(keys::generate().unwrap());
+    let mut agent = LocalAgent::start(&wrapper, &device, server_key.public_key(), "")
+        .await
+        .unwrap();
+    let pid = agent.pid().unwrap();
+    let conn = Connection::connect(&agent.dial(server_key.clone()))
+        .await
+        .unwrap();
+
+    // The heartbeat reports the emulated machine.
+    let beat = conn.heartbeat().await.unwrap();
+    assert_eq!(
+        (beat.arch.as_str(), beat.kernel_name.as_str()),
+        (arch, "Linux")
+    );
+    assert_eq!(beat.agent_version, env!("CARGO_PKG_VERSION"));
+
+    // Output streams back while the script runs: its second line waits for a file the test only
+    // makes after it has received the first.
+    let go = dir.path().join("go");
+    let script = shell(format!(
+        "echo one; while [ ! -e '{go}' ]; do sleep 0.05; done; echo two >&2; exit 3\n",
+        go = go.display()
+    ));
+    let (tx, mut events) = mpsc::channel(16);
+    let run = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.run_script(&script, new_action_id(), tx).await })
+    };
+    assert_eq!(
+        next_output(&mut events).await,
+        (Stream::Stdout, b"one\n".to_vec())
+    );
+    std::fs::write(&go, b"").unwrap();
+    assert_eq!(
+        next_output(&mut events).await,
+        (Stream::Stderr, b"two\n".to_vec())
+    );
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        (report.outcome, report.stdout_len, report.stderr_len),
+        (Outcome::Exited(3), 4, 4)
+    );
+
+    // An upload of 1 MiB arrives whole, its checksum checked by the agent and here.
+    let content: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let target_file = dir.path().join("uploaded.bin");
+    let spec = UploadSpec {
+        path: target_file.to_string_lossy().into(),
+        owner: Credentials::Inherit,
+        mode: 0o640,
+        sha256: Sha256::digest(&content).into(),
+        len: content.len() as u64,
+    };
+    let report = conn
+        .upload(&spec, new_action_id(), &content[..], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    let on_disk = std::fs::read(&target_file).unwrap();
+    assert_eq!(Sha256::digest(&on_disk), Sha256::digest(&content));
+
+    // A cancel kills the script and its child.
+    let child_pid = dir.path().join("child.pid");
+    let script = shell(format!(
+        "sleep 600 & echo $! > '{p}'; echo ready; wait\n",
+        p = child_pid.display()
+    ));
+    let action = new_action_id();
+    let (tx, mut events) = mpsc::channel(16);
+    let run = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.run_script(&script, action, tx).await })
+    };
+    assert_eq!(next_output(&mut events).await.1, b"ready\n");
+    let child: i32 = std::fs::read_to_string(&child_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(child));
+    assert!(
+        conn.cancel(action).await.unwrap(),
+        "the agent had no such action"
+    );
+    assert_eq!(run.await.unwrap().unwrap().outcome, Outcome::Cancelled);
+    for _ in 0..100 {
+        if !alive(child) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !alive(child),
+        "the script's child {child} survived the cancel"
+    );
+
+    // Key rotation: the agent trusts only the new server key and presents a new key of its own.
+    let new_server_key = Arc::new(keys::generate().unwrap());
+    let new_agent_key = conn
+        .rotate_identity(new_server_key.public_key())
+        .await
+        .unwrap();
+    assert_ne!(new_agent_key.key_data(), agent.agent_key.key_data());
+    agent.agent_key = new_agent_key;
+    let rotated = Connection::connect(&agent.dial(new_server_key))
+        .await
+        .unwrap();
+    assert_eq!(rotated.heartbeat().await.unwrap().arch, arch);
+    assert!(matches!(
+        Connection::connect(&agent.dial(server_key)).await,
+        Err(ClientError::AuthRejected)
+    ));
+
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or("VmHWM: unknown");
+    println!("{target} under {emulator}: peak RSS {hwm} (QEMU's own memory included)");
+    agent.stop().await;
+}
