@@ -37,12 +37,24 @@ pub struct Agent {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// A command that runs the `otto-agent` under test. Cross-built agents run under QEMU user-mode
+/// emulation: `OTTO_AGENT_RUNNER=qemu-mips-static` makes it `qemu-mips-static otto-agent …`
+/// (cargo's `runner` only wraps the test binary itself, and binfmt_misc may not be set up).
+pub fn agent_command() -> Command {
+    let agent = env!("CARGO_BIN_EXE_otto-agent");
+    match std::env::var("OTTO_AGENT_RUNNER") {
+        Ok(runner) if !runner.is_empty() => {
+            let mut command = Command::new(runner);
+            command.arg(agent);
+            command
+        }
+        _ => Command::new(agent),
+    }
+}
+
 /// Runs `otto-agent` with arguments and returns (status, stdout, stderr).
 pub fn agent_cli(args: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_otto-agent"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = agent_command().args(args).output().unwrap();
     (
         out.status,
         String::from_utf8_lossy(&out.stdout).into(),
@@ -86,7 +98,7 @@ impl Agent {
         agent_key: PublicKey,
         server_key: PrivateKey,
     ) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_otto-agent"))
+        let mut child = agent_command()
             .args(["--config", config_path.to_str().unwrap(), "run"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
