@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &agent_bin,
         dir.path(),
         server_key.public_key(),
-        "log_level = warn",
+        "",
     )
     .await?;
     let pid = agent.pid().ok_or("agent has no pid")?;

@@ -1,0 +1,156 @@
+//! Figures for the server at fleet scale, not a test: N real local agents (default 200), then
+//!
+//! 1. the wall time and peak resident memory (the child's own rusage) of
+//!    `otto-server run --all --command true`, a fresh process dialling every agent at once;
+//! 2. the resident memory of `otto-server serve` holding one live connection to every agent,
+//!    against the same daemon with no hosts: the memory per connected agent.
+//!
+//! `cargo build --release -p otto-agent -p otto-server --examples &&
+//!  target/release/examples/fleet_bench [AGENTS]` (binaries are taken from beside the example's
+//! directory).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::fleet::{Fleet, FleetOptions};
+use otto_server::keys;
+use otto_server::store::NewHost;
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the server with `args`, waits for it, and returns (wall time, peak RSS KiB, success).
+fn timed(
+    server: &Path,
+    data: &Path,
+    args: &[&str],
+) -> Result<(Duration, i64, bool), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let child = Command::new(server)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers to locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok((
+        started.elapsed(),
+        usage.ru_maxrss,
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    ))
+}
+
+/// Starts `serve`, waits for its first heartbeat round, returns its VmRSS in KiB, and stops it.
+fn serve_rss(server: &Path, data: &Path) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut child = Command::new(server)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--heartbeat-interval", "1h", "--rotate-every", "0"])
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    for line in BufReader::new(stderr).lines() {
+        let line = line?;
+        if line.contains("hosts reachable") {
+            println!(
+                "  serve: {}",
+                line.split("otto_server::serve: ").nth(1).unwrap_or(&line)
+            );
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = status_kib(child.id(), "VmRSS");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait()?;
+    Ok(rss)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let count: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
+    let bin_dir: PathBuf = std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no binary directory")?
+        .to_path_buf();
+    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("server");
+    let empty = dir.path().join("empty");
+    let fleet = Fleet::open(&data, FleetOptions::default())?;
+    Fleet::open(&empty, FleetOptions::default())?;
+
+    let started = Instant::now();
+    let mut agents = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("agent-{i:03}");
+        let server_key = fleet.create_host_key(&name)?;
+        let agent = LocalAgent::start(
+            &agent_bin,
+            &dir.path().join(&name),
+            &server_key,
+            "",
+        )
+        .await?;
+        fleet.store().add_host(&NewHost {
+            name,
+            address: agent.address.clone(),
+            port: agent.port,
+            agent_key: Some(keys::to_openssh(&agent.agent_key)),
+            pin_on_first_contact: false,
+        })?;
+        agents.push(agent);
+    }
+    drop(fleet);
+    println!(
+        "{count} agents started in {:.1} s ({})",
+        started.elapsed().as_secs_f64(),
+        agent_bin.display()
+    );
+
+    for round in 1..=3 {
+        let (took, peak, ok) = timed(&server_bin, &data, &["run", "--all", "--command", "true"])?;
+        println!(
+            "run --all --command true on {count} agents (try {round}): {:.2} s, peak RSS {} KiB{}",
+            took.as_secs_f64(),
+            peak,
+            if ok { "" } else { ", SOME HOSTS FAILED" }
+        );
+    }
+    let idle = serve_rss(&server_bin, &empty)?;
+    let busy = serve_rss(&server_bin, &data)?;
+    println!("serve with no hosts: VmRSS {idle} KiB");
+    println!("serve holding {count} connections: VmRSS {busy} KiB");
+    println!(
+        "memory per connected agent: {:.1} KiB",
+        busy.saturating_sub(idle) as f64 / count as f64
+    );
+    for mut agent in agents {
+        agent.stop().await;
+    }
+    Ok(())
+}
