@@ -42,13 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     let dir = tempfile::tempdir()?;
     let server_key = Arc::new(keys::generate()?);
-    let agent = LocalAgent::start(
-        &agent_bin,
-        dir.path(),
-        server_key.public_key(),
-        "",
-    )
-    .await?;
+    let agent = LocalAgent::start(&agent_bin, dir.path(), server_key.public_key(), "").await?;
     let pid = agent.pid().ok_or("agent has no pid")?;
     let conn = Connection::connect(&agent.dial(server_key)).await?;
     println!("agent {} (pid {pid})", agent_bin.display());

@@ -109,13 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..count {
         let name = format!("agent-{i:03}");
         let server_key = fleet.create_host_key(&name)?;
-        let agent = LocalAgent::start(
-            &agent_bin,
-            &dir.path().join(&name),
-            &server_key,
-            "",
-        )
-        .await?;
+        let agent = LocalAgent::start(&agent_bin, &dir.path().join(&name), &server_key, "").await?;
         fleet.store().add_host(&NewHost {
             name,
             address: agent.address.clone(),

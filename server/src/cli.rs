@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::actions::{self, Done, Job, Targets, Upload};
 use crate::client::Control;
+use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
 use crate::output::{self, Table};
@@ -201,6 +202,10 @@ enum HostCommand {
         #[arg(short, long = "group")]
         groups: Vec<String>,
     },
+    /// Install the agent on a device over its own SSH server (dropbear or OpenSSH) and add
+    /// it: CPU detected, static binary copied, configuration written, service installed and
+    /// started, keys exchanged.
+    Deploy(DeployArgs),
     /// List hosts.
     List,
     /// One host in full.
@@ -251,6 +256,41 @@ enum HostCommand {
         /// The host.
         name: String,
     },
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The host's name in the fleet.
+    name: String,
+    /// `[user@]device`, as for ssh.
+    destination: String,
+    /// The device's SSH port.
+    #[arg(long, default_value_t = 22)]
+    ssh_port: u16,
+    /// An ssh option (`-o`), e.g. `StrictHostKeyChecking=accept-new` (repeatable).
+    #[arg(short = 'o', long = "ssh-option", value_name = "OPTION")]
+    ssh_options: Vec<String>,
+    /// The ssh identity file (`-i`).
+    #[arg(short, long)]
+    identity: Option<PathBuf>,
+    /// The address the server dials (default: the device part of DESTINATION).
+    #[arg(long)]
+    address: Option<String>,
+    /// The agent's port on the device.
+    #[arg(long, default_value_t = 12444)]
+    agent_port: u16,
+    /// The directory of static agents, `otto-agent-<target>` (from `ci/build-agents.sh`).
+    #[arg(long)]
+    dist: Option<PathBuf>,
+    /// The service manager on the device.
+    #[arg(long, value_enum, default_value = "auto")]
+    service: deploy::Service,
+    /// Install under this directory of the device instead of `/`.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Put the host in these groups (repeatable; created if missing).
+    #[arg(short, long = "group")]
+    groups: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -454,6 +494,9 @@ pub enum CliError {
     /// The daemon.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    /// A deployment.
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
     /// A local file.
     #[error("{0}: {1}")]
     File(PathBuf, std::io::Error),
@@ -571,7 +614,7 @@ impl Cli {
         )?);
         let out = Printer { json: self.json };
         match self.command {
-            Command::Host(c) => host(&fleet, &out, c),
+            Command::Host(c) => host(&fleet, &out, c).await,
             Command::Group(c) => group(&fleet, &out, c),
             Command::Script(c) => script(&fleet, &out, c),
             Command::Attachment(c) => attachment(&fleet, &out, c),
@@ -669,8 +712,63 @@ fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(io)
 }
 
-fn host(fleet: &Fleet, out: &Printer, command: HostCommand) -> Result<(), CliError> {
+async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(), CliError> {
+    let mut ssh_args: Vec<String> = args
+        .ssh_options
+        .iter()
+        .flat_map(|o| ["-o".to_string(), o.clone()])
+        .collect();
+    if let Some(identity) = &args.identity {
+        ssh_args.extend(["-i".to_string(), identity.display().to_string()]);
+    }
+    let options = deploy::DeployOptions {
+        name: args.name.clone(),
+        destination: args.destination,
+        ssh_port: args.ssh_port,
+        address: args.address,
+        agent_port: args.agent_port,
+        dist: args.dist.unwrap_or_else(deploy::default_dist),
+        service: args.service,
+        prefix: args.prefix,
+        ssh: "ssh".into(),
+        ssh_args,
+    };
+    let deployed = deploy::deploy(fleet, &options).await?;
+    {
+        let store = fleet.store();
+        for g in &args.groups {
+            if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g) {
+                store.set_membership(g, &args.name, true)?;
+            }
+        }
+    }
+    let hosts = Targets {
+        hosts: vec![args.name.clone()],
+        ..Targets::default()
+    }
+    .resolve(fleet)?;
+    let ping = actions::ping(fleet, hosts).await;
+    let reachable = ping.iter().all(|p| p.reachable);
+    if out.json {
+        out.json(&serde_json::json!({ "deployed": deployed, "heartbeat": ping }));
+    } else {
+        println!(
+            "{}: {} → otto-agent for {} ({} bytes), {} service, agent key {} pinned",
+            deployed.host,
+            deployed.cpu,
+            deployed.target,
+            deployed.bytes,
+            deployed.service,
+            fingerprint_of(&deployed.agent_key)
+        );
+        out.ping(&ping);
+    }
+    failures([reachable].into_iter())
+}
+
+async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result<(), CliError> {
     match command {
+        HostCommand::Deploy(args) => return deploy(fleet, out, args).await,
         HostCommand::Add {
             name,
             address,

@@ -8,6 +8,7 @@
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
 //! - [`actions`]: heartbeats, runs, uploads, control, rotation and cancel over many hosts.
+//! - [`deploy`]: installing the agent on a device over its own SSH server.
 //! - [`serve`]: the daemon; [`cli`]: the command line; [`output`]: tables and times.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
@@ -15,6 +16,7 @@ pub mod actions;
 pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod deploy;
 pub mod environment;
 pub mod fleet;
 pub mod keys;

@@ -1,0 +1,234 @@
+//! `otto-server host deploy` against a real dropbear (OpenWrt's SSH server) on loopback.
+//!
+//! dropbear reads the login user's `~/.ssh/authorized_keys` and has no option for another file,
+//! so this test adds a key of its own there for the duration of the test (and removes it after).
+//! It therefore runs only when asked: `OTTO_DEPLOY_E2E=1` (CI sets it; it runs as root on a
+//! throwaway machine), with `dropbear` installed (Debian: dropbear-bin). Otherwise it says why
+//! and does nothing.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::keys;
+
+mod support;
+
+/// Removes the line it added to authorized_keys when dropped.
+struct AuthorizedKey {
+    file: PathBuf,
+    line: String,
+}
+
+impl Drop for AuthorizedKey {
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read_to_string(&self.file) {
+            let kept: String = text
+                .lines()
+                .filter(|l| *l != self.line)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = std::fs::write(&self.file, kept);
+        }
+    }
+}
+
+struct Dropbear(Child);
+
+impl Drop for Dropbear {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A program of the dropbear-bin package.
+fn dropbear_tool(name: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+fn wait_for_port(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn server(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otto-server"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn deploy_over_dropbear_makes_a_managed_host() {
+    if std::env::var_os("OTTO_DEPLOY_E2E").is_none() {
+        eprintln!(
+            "SKIPPED: set OTTO_DEPLOY_E2E=1 to run (adds a key to ~/.ssh/authorized_keys while it runs)"
+        );
+        return;
+    }
+    let (Some(dropbear), Some(dropbearkey)) =
+        (dropbear_tool("dropbear"), dropbear_tool("dropbearkey"))
+    else {
+        panic!("OTTO_DEPLOY_E2E is set but dropbear is not installed (Debian: dropbear-bin)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    // The administrator's SSH key, authorized on the "device".
+    let client_key = keys::generate().unwrap();
+    let identity = dir.path().join("id_ed25519");
+    keys::save(&identity, &client_key).unwrap();
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let line = format!(
+        "{} otto-deploy-test-{}",
+        keys::to_openssh(client_key.public_key()),
+        std::process::id()
+    );
+    let _authorized = AuthorizedKey {
+        file: ssh_dir.join("authorized_keys"),
+        line: line.clone(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ssh_dir.join("authorized_keys"))
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+    drop(file);
+
+    let host_key = dir.path().join("dropbear_ed25519_host_key");
+    let made = Command::new(dropbearkey)
+        .args(["-t", "ed25519", "-f"])
+        .arg(&host_key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let ssh_port = free_port();
+    let _dropbear = Dropbear(
+        Command::new(dropbear)
+            .args(["-F", "-E", "-s", "-p"])
+            .arg(format!("127.0.0.1:{ssh_port}"))
+            .arg("-r")
+            .arg(&host_key)
+            .arg("-P")
+            .arg(dir.path().join("dropbear.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(ssh_port);
+
+    // The "dist" directory holds this machine's agent under the name of its CPU's build.
+    let dist = dir.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::copy(
+        support::agent_bin(),
+        dist.join("otto-agent-x86_64-unknown-linux-musl"),
+    )
+    .unwrap();
+    let device = dir.path().join("device");
+    let data = dir.path().join("server");
+    let agent_port = free_port().to_string();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let out = server(
+        &data,
+        &[
+            "host",
+            "deploy",
+            "router",
+            &format!("{user}@127.0.0.1"),
+            "--ssh-port",
+            &ssh_port.to_string(),
+            "-i",
+            &identity.to_string_lossy(),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "--agent-port",
+            &agent_port,
+            "--dist",
+            &dist.to_string_lossy(),
+            "--service",
+            "none",
+            "--prefix",
+            &device.to_string_lossy(),
+            "--group",
+            "lab",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("x86_64 (little-endian) → otto-agent for x86_64-unknown-linux-musl"),
+        "{said}"
+    );
+    // On the device: the binary, a private configuration trusting the host's server key.
+    let conf = std::fs::read_to_string(device.join("etc/otto/agent.conf")).unwrap();
+    let shown = server(&data, &["host", "show", "router", "--json"]);
+    let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let server_key = host["server_key"].as_str().unwrap();
+    assert!(conf.contains(server_key), "{conf}");
+    assert!(
+        conf.contains(&format!("listen = 0.0.0.0:{agent_port}")),
+        "{conf}"
+    );
+    assert!(device.join("usr/local/bin/otto-agent").is_file());
+    assert_eq!(host["groups"], serde_json::json!(["lab"]));
+    assert!(host["trust"]["agent_key"].is_string());
+
+    // It is a managed host now.
+    let out = server(
+        &data,
+        &[
+            "run",
+            "--group",
+            "lab",
+            "--command",
+            "echo deployed-and-running",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("router | deployed-and-running"));
+    // Deploying the same name again is refused before touching the device.
+    let again = server(&data, &["host", "deploy", "router", "nobody@192.0.2.1"]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    // Stop the agent (no service manager restarts it).
+    let out = server(&data, &["exit-agent", "--host", "router"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
