@@ -263,3 +263,69 @@ async fn a_missing_interpreter_is_reported() {
         "{result:?}"
     );
 }
+
+/// Sends a RunScript of `body` as `uid:gid`; returns the channel.
+async fn start_as(
+    conn: &common::Connection,
+    action: u64,
+    body: &str,
+    uid: u32,
+    gid: u32,
+) -> common::OttoChannel {
+    let mut ch = conn.channel().await;
+    ch.send(&Message::RunScript(otto_proto::RunScript {
+        action,
+        name: "as-user",
+        interpreter: "/bin/sh",
+        run_as: otto_proto::Credentials::Ids { uid, gid },
+        working_dir: Some("/"),
+        env: otto_proto::Environment::default(),
+        timeout: ScriptTimeout::AgentDefault,
+        script_len: body.len() as u64,
+    }))
+    .await;
+    ch
+}
+
+#[tokio::test]
+async fn a_script_runs_as_the_given_user_only_when_the_agent_is_root() {
+    let agent = Agent::start("");
+    let conn = agent.connect().await;
+    let body = "id -u; id -g; id -G\n";
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root: the request is refused before any data is taken.
+        let mut ch = start_as(&conn, 70, body, 65534, 65534).await;
+        let answer = ch.frame().await;
+        assert!(
+            matches!(answer.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("needs the agent to run as root"))),
+            "{answer:?}"
+        );
+        eprintln!("not root: only the refusal was checked");
+        return;
+    }
+    // The script file lives in the agent's temp dir: let the other user through its parent.
+    std::fs::set_permissions(
+        agent.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let mut ch = start_as(&conn, 71, body, 65534, 65533).await;
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
+    ch.send_raw(body.as_bytes()).await;
+    let run = finish_run(&mut ch, 71).await;
+    assert_eq!(
+        outcome(&run),
+        "Exited { code: 0 }",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // uid, gid, and no supplementary groups but the primary one (root's are dropped).
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "65534\n65533\n65533\n"
+    );
+}
