@@ -291,3 +291,49 @@ impl Fleet {
         Ok(agent_key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewHost;
+
+    #[tokio::test]
+    async fn an_unreachable_host_is_retried_only_after_its_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+        // A port nothing listens on: bind, learn the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        fleet.create_host_key("gone").unwrap();
+        fleet
+            .store()
+            .add_host(&NewHost {
+                name: "gone".into(),
+                address: "127.0.0.1".into(),
+                port,
+                agent_key: None,
+                pin_on_first_contact: true,
+            })
+            .unwrap();
+        let host = fleet.store().host("gone").unwrap();
+        assert!(matches!(
+            fleet.connect(&host).await,
+            Err(FleetError::Client(_, _))
+        ));
+        match fleet.connect(&host).await {
+            Err(FleetError::BackingOff { retry_in, .. }) => {
+                assert!(retry_in <= Duration::from_secs(2), "{retry_in:?}")
+            }
+            other => panic!("expected a backoff, got {:?}", other.err()),
+        }
+        // Forgetting the host (as after a key change) allows an immediate new dial.
+        fleet.forget("gone").await;
+        assert!(matches!(
+            fleet.connect(&host).await,
+            Err(FleetError::Client(_, _))
+        ));
+    }
+}

@@ -410,6 +410,21 @@ async fn attachments_go_before_and_after_the_script() {
         0o600
     );
 
+    // An after-run action runs after a successful script.
+    server.ok(&[
+        "script",
+        "add",
+        "deploy",
+        "--replace",
+        "--body",
+        "true",
+        "--after",
+        "reload",
+    ]);
+    server.ok(&["run", "deploy", "--host", "r1"]);
+    let last = server.runs().pop().unwrap();
+    assert_eq!(last["outcome"], "exit 0, then reload", "{last}");
+
     // A failing script does not get its after-attachments.
     std::fs::remove_file(&after).unwrap();
     server.ok(&["script", "add", "deploy", "--replace", "--body", "exit 3"]);
