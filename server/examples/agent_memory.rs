@@ -4,6 +4,8 @@
 //! `cargo run --release -p otto-server --example agent_memory -- [path/to/otto-agent]`
 //! (default: the otto-agent beside this example's target directory).
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,21 +14,6 @@ use otto_proto::{Credentials, ScriptTimeout};
 use otto_server::client::{Connection, Script, ScriptEvent, new_action_id};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .strip_prefix(':')?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,8 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("agent {} (pid {pid})", agent_bin.display());
     println!(
         "after start:          VmRSS {:>6} KiB  VmHWM {:>6} KiB",
-        status_kib(pid, "VmRSS"),
-        status_kib(pid, "VmHWM")
+        common::status_kib(pid, "VmRSS"),
+        common::status_kib(pid, "VmHWM")
     );
 
     let started = Instant::now();
@@ -58,8 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "after 100 heartbeats: VmRSS {:>6} KiB  VmHWM {:>6} KiB  ({:.2} ms per heartbeat)",
-        status_kib(pid, "VmRSS"),
-        status_kib(pid, "VmHWM"),
+        common::status_kib(pid, "VmRSS"),
+        common::status_kib(pid, "VmHWM"),
         started.elapsed().as_secs_f64() * 10.0
     );
 
@@ -88,8 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = started.elapsed().as_secs_f64();
     println!(
         "after 10 MB output:   VmRSS {:>6} KiB  VmHWM {:>6} KiB  ({bytes} bytes received, {}, {:.1} MB/s)",
-        status_kib(pid, "VmRSS"),
-        status_kib(pid, "VmHWM"),
+        common::status_kib(pid, "VmRSS"),
+        common::status_kib(pid, "VmHWM"),
         report.outcome,
         bytes as f64 / secs / 1e6
     );

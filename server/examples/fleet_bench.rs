@@ -9,6 +9,8 @@
 //!  target/release/examples/fleet_bench [AGENTS]` (binaries are taken from beside the example's
 //! directory).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,21 +20,6 @@ use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::store::NewHost;
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .strip_prefix(':')?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
 
 /// Runs the server with `args`, waits for it, and returns (wall time, peak RSS KiB, success).
 fn timed(
@@ -82,7 +69,7 @@ fn serve_rss(server: &Path, data: &Path) -> Result<u64, Box<dyn std::error::Erro
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let rss = status_kib(child.id(), "VmRSS");
+    let rss = common::status_kib(child.id(), "VmRSS");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait()?;

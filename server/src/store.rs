@@ -866,17 +866,21 @@ impl Store {
 
     /// Removes a group (its hosts stay).
     pub fn remove_group(&self, name: &str) -> Result<()> {
-        if self
-            .db
-            .execute("DELETE FROM groups WHERE name = ?1", [name])?
-            == 0
-        {
-            return Err(StoreError::NotFound("group", name.into()));
+        self.remove_with_env("groups", "group", name)
+    }
+
+    /// Deletes row `name` of `table` with the variables of its scope (`what`), in one
+    /// transaction.
+    fn remove_with_env(&self, table: &str, what: &'static str, name: &str) -> Result<()> {
+        let tx = self.db.unchecked_transaction()?;
+        if tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])? == 0 {
+            return Err(StoreError::NotFound(what, name.into()));
         }
-        self.db.execute(
-            "DELETE FROM env WHERE scope = 'group' AND owner = ?1",
-            [name],
+        tx.execute(
+            "DELETE FROM env WHERE scope = ?1 AND owner = ?2",
+            [what, name],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -990,18 +994,7 @@ impl Store {
 
     /// Removes a script with its attachments.
     pub fn remove_script(&self, name: &str) -> Result<()> {
-        if self
-            .db
-            .execute("DELETE FROM scripts WHERE name = ?1", [name])?
-            == 0
-        {
-            return Err(StoreError::NotFound("script", name.into()));
-        }
-        self.db.execute(
-            "DELETE FROM env WHERE scope = 'script' AND owner = ?1",
-            [name],
-        )?;
-        Ok(())
+        self.remove_with_env("scripts", "script", name)
     }
 
     /// One script.
