@@ -2,7 +2,12 @@
 # The cross checks CI runs after the host tests (ci/test.sh calls this):
 #   1. the codec crate builds for a bare-metal target with only `core`: it really is no_std;
 #   2. the codec's tests pass on big-endian 32-bit MIPS, run under qemu-mips-static;
-#   3. the agent builds as a static executable for MIPS and ARMv7 routers (sizes printed).
+#   3. the agent's own tests pass on MIPS and ARMv7 under QEMU (the test binary under cargo's
+#      runner, the agent it starts under $OTTO_AGENT_RUNNER: no binfmt_misc needed);
+#   4. the agent builds as a static executable for all five router targets (sizes printed), and
+#      MIPS stays within its 1.5 MiB budget;
+#   5. end to end: the host's server library drives each cross-built agent under its emulator
+#      (server/tests/qemu.rs, which must not skip here: OTTO_QEMU_E2E=require).
 # Needs the cross toolchain (ci/install-toolchain.sh). Stops at the first failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +28,24 @@ PROPTEST_CASES=${PROPTEST_CASES:-32} \
     fail "otto-proto tests on mips-unknown-linux-musl (big-endian) under QEMU"
 echo "took $(elapsed "$start")"
 
-section "otto-agent static executables for MIPS and ARMv7"
-"$ROOT/ci/build-agents.sh" mips-unknown-linux-musl armv7-unknown-linux-musleabihf ||
-    fail "otto-agent cross build for mips/armv7 (see the table above)"
+for t in mips-unknown-linux-musl:qemu-mips-static armv7-unknown-linux-musleabihf:qemu-arm-static; do
+    section "otto-agent tests on ${t%%:*} under ${t#*:}"
+    start=$(now)
+    OTTO_AGENT_RUNNER=${t#*:} cross cargo-zigbuild test -p otto-agent -Zbuild-std --target "${t%%:*}" ||
+        fail "otto-agent tests on ${t%%:*} under QEMU"
+    echo "took $(elapsed "$start")"
+done
+
+section "otto-agent static executables for every router target"
+"$ROOT/ci/build-agents.sh" || fail "otto-agent cross builds (see the table above)"
+budget=$((3 * 1024 * 1024 / 2))
+mips=$(stripped_size "$ROOT/dist/otto-agent-mips-unknown-linux-musl")
+[ "$mips" -le "$budget" ] || fail "otto-agent for MIPS is $mips bytes, over its budget of $budget"
+echo "MIPS agent: $mips bytes of a $budget-byte budget"
+
+section "end to end: the server library drives each agent under QEMU (server/tests/qemu.rs)"
+start=$(now)
+# Host build (rustup's toolchain, the host target dir); prints each emulated agent's peak RSS.
+OTTO_QEMU_E2E=require cargo test -p otto-server --test qemu -- --nocapture ||
+    fail "end-to-end tests of the cross-built agents under QEMU"
+echo "took $(elapsed "$start")"

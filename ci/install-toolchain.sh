@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the cross toolchain of shared/docs/toolchain.md: Debian's Rust with the standard
 # library's source (for -Zbuild-std), QEMU user-mode emulators, zig (cross C compiler, linker and
-# musl for every target) and cargo-zigbuild. Safe to run any number of times: each step is skipped
+# musl for every target), cargo-zigbuild, and llvm-objcopy (drops MIPS's `.pdr` section, which
+# zig's linker keeps: see ci/lib.sh). Safe to run any number of times: each step is skipped
 # when what it installs is already there. Needs rustup's cargo in PATH; uses sudo unless root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,7 @@ have_zig() { "$here/env.sh" zig version >/dev/null 2>&1; }
 need_apt=()
 [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rustc-web cargo-web rust-web-src)
 command -v qemu-mips-static >/dev/null || need_apt+=(qemu-user-static)
+command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
 if ! have_zig && ! python3 -c 'import ensurepip' 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -32,4 +34,4 @@ if ! command -v cargo-zigbuild >/dev/null; then
     cargo install cargo-zigbuild --locked
 fi
 
-echo "cross toolchain ready: $(/usr/bin/rustc --version), zig $("$here/env.sh" zig version), $(cargo-zigbuild --version)"
+echo "cross toolchain ready: $(/usr/bin/rustc --version), zig $("$here/env.sh" zig version), $(cargo-zigbuild --version), $(llvm-objcopy --version | grep -m1 -o 'LLVM version [0-9.]*')"

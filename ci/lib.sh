@@ -27,12 +27,27 @@ fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 # RUSTC_BOOTSTRAP=1, zig for cargo-zigbuild, CARGO_TARGET_DIR=$CROSS_TARGET_DIR).
 cross() { "$ROOT/ci/env.sh" "$@"; }
 
-# build_agent TARGET: builds otto-agent with the `size` profile as a static executable for TARGET.
-# std is rebuilt from source with panic=abort and its optimize_for_size feature; the per-target
-# rustflags (crt-static, relocation model) come from .cargo/config.toml.
+# The agent's size flags, on top of the per-target rustflags of .cargo/config.toml (cargo joins
+# the two lists). They apply to the shipped build only, never to tests, which need unwinding:
+#   -Cpanic=immediate-abort      a panic aborts at once: no message, no backtrace printer, no
+#                                unwinder in the binary (the service manager restarts the agent);
+#   -Cforce-unwind-tables=no     no .eh_frame: nothing unwinds any more;
+#   -Zlocation-detail=none       no file/line strings for panics and #[track_caller].
+# docs/size.md has what each one saves.
+AGENT_SIZE_RUSTFLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Cforce-unwind-tables=no", "-Zlocation-detail=none"]'
+
+# build_agent TARGET: builds otto-agent with the `size` profile as a static executable for TARGET
+# and leaves it at `agent_binary TARGET`. std is rebuilt from source with the same flags and its
+# optimize_for_size feature; the per-target rustflags (crt-static, relocation model) come from
+# .cargo/config.toml. On MIPS, the `.pdr` section (procedure descriptors for debuggers, ~9% of
+# the file) is removed afterwards: GNU ld drops it, but zig's linker (lld) keeps it.
 build_agent() {
     cross cargo zigbuild -p otto-agent --profile size \
-        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target "$1"
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target "$1" \
+        --config "target.$1.rustflags=$AGENT_SIZE_RUSTFLAGS" || return
+    case $1 in
+    mips*) llvm-objcopy --remove-section=.pdr "$(agent_binary "$1")" ;;
+    esac
 }
 
 # agent_binary TARGET: where build_agent leaves the executable.
