@@ -3,7 +3,8 @@
 //! emulator on loopback. Per architecture: the heartbeat reports the emulated machine, a script's
 //! output streams back while it runs, an upload arrives with a matching checksum, a cancel kills
 //! the script and its child, and a key rotation takes effect. Each test prints the emulated
-//! agent's peak RSS (VmHWM, QEMU's own memory included).
+//! agent's peak RSS (VmHWM, QEMU's own memory included); the x86_64 build, run natively on an
+//! x86_64 machine, gives the reference without an emulator.
 //!
 //! Without the binaries or the emulators the tests are skipped with a message on stderr; with
 //! `OTTO_QEMU_E2E=require` (ci/cross-check.sh) a missing one is a failure instead.
@@ -24,6 +25,17 @@ use tokio::sync::mpsc;
 #[tokio::test]
 async fn mips_big_endian() {
     end_to_end("mips-unknown-linux-musl", "qemu-mips-static", "mips").await;
+}
+
+/// The same checks on the static x86_64 build, run natively on an x86_64 machine: the reference
+/// for the peak memory the emulated runs print.
+#[tokio::test]
+async fn x86_64_native() {
+    if std::env::consts::ARCH != "x86_64" {
+        let _ = writeln!(std::io::stderr(), "SKIPPED: not an x86_64 machine");
+        return;
+    }
+    end_to_end("x86_64-unknown-linux-musl", "", "x86_64").await;
 }
 
 #[tokio::test]
@@ -80,18 +92,18 @@ fn missing(what: &str) {
     );
 }
 
-/// A shell wrapper that runs the agent under its emulator, so `LocalAgent` can start it like a
-/// native binary; `exec` keeps the process id (the emulator's) the one `LocalAgent` reports.
-fn emulated_agent(dir: &Path, qemu: &Path, agent: &Path) -> PathBuf {
+/// A shell wrapper that runs the agent under its emulator (`None`: natively), so `LocalAgent` can
+/// start it like a native binary; `exec` keeps the process id (the emulator's) the one
+/// `LocalAgent` reports.
+fn emulated_agent(dir: &Path, qemu: Option<&Path>, agent: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let wrapper = dir.join("otto-agent");
+    let runner = qemu
+        .map(|q| format!("'{}' ", q.display()))
+        .unwrap_or_default();
     std::fs::write(
         &wrapper,
-        format!(
-            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
-            qemu.display(),
-            agent.display()
-        ),
+        format!("#!/bin/sh\nexec {runner}'{}' \"$@\"\n", agent.display()),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -128,16 +140,23 @@ async fn next_output(events: &mut mpsc::Receiver<ScriptEvent>) -> (Stream, Vec<u
     }
 }
 
+/// Runs the checks on `dist/otto-agent-TARGET` under `emulator` ("": natively); the heartbeat
+/// must report `arch`.
 async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     let agent_path = dist_binary(target);
     if !agent_path.is_file() {
         return missing(&format!("no {}", agent_path.display()));
     }
-    let Some(qemu) = find_in_path(emulator) else {
-        return missing(&format!("no {emulator} in PATH"));
+    let qemu = if emulator.is_empty() {
+        None
+    } else {
+        let Some(qemu) = find_in_path(emulator) else {
+            return missing(&format!("no {emulator} in PATH"));
+        };
+        Some(qemu)
     };
     let dir = tempfile::tempdir().unwrap();
-    let wrapper = emulated_agent(dir.path(), &qemu, &agent_path);
+    let wrapper = emulated_agent(dir.path(), qemu.as_deref(), &agent_path);
     let device = dir.path().join("device");
     std::fs::create_dir(&device).unwrap();
     let server_key = Arc::new(keys::generate().unwrap());
@@ -261,6 +280,10 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
         .unwrap_or("VmHWM: unknown");
-    println!("{target} under {emulator}: peak RSS {hwm} (QEMU's own memory included)");
+    if emulator.is_empty() {
+        println!("{target} natively: peak RSS {hwm}");
+    } else {
+        println!("{target} under {emulator}: peak RSS {hwm} (QEMU's own memory included)");
+    }
     agent.stop().await;
 }
