@@ -32,9 +32,10 @@ cross() { "$ROOT/ci/env.sh" "$@"; }
 #   -Cpanic=immediate-abort      a panic aborts at once: no message, no backtrace printer, no
 #                                unwinder in the binary (the service manager restarts the agent);
 #   -Cforce-unwind-tables=no     no .eh_frame: nothing unwinds any more;
-#   -Zlocation-detail=none       no file/line strings for panics and #[track_caller].
+#   -Zlocation-detail=none       no file/line strings for panics and #[track_caller];
+#   sha2_backend_soft="compact"  the sha2 crate's portable SHA-256/512 with rolled-up rounds.
 # docs/size.md has what each one saves.
-AGENT_SIZE_RUSTFLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Cforce-unwind-tables=no", "-Zlocation-detail=none"]'
+AGENT_SIZE_RUSTFLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Cforce-unwind-tables=no", "-Zlocation-detail=none", "--cfg", "sha2_backend_soft=\"compact\""]'
 
 # build_agent TARGET: builds otto-agent with the `size` profile as a static executable for TARGET
 # and leaves it at `agent_binary TARGET`. std is rebuilt from source with the same flags and its

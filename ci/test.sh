@@ -3,7 +3,8 @@
 #   ci/test.sh
 # 1. installs the cross toolchain if anything is missing (ci/install-toolchain.sh; a no-op after);
 # 2. host checks with the rustup toolchain: rustfmt, clippy (warnings are errors), cargo test;
-# 3. the cross checks of ci/cross-check.sh (no_std build, MIPS tests under QEMU, static agents).
+# 3. the cross checks of ci/cross-check.sh (no_std build, codec and agent tests under QEMU, the
+#    five static agents and the MIPS size budget, the server driving each agent under QEMU).
 # Host builds use target/ (or $CARGO_TARGET_DIR); cross builds use target/cross ($CROSS_TARGET_DIR).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
