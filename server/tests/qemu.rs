@@ -13,14 +13,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use otto_proto::{Credentials, ScriptTimeout, Stream};
-use otto_server::client::{
-    ClientError, Connection, Outcome, Script, ScriptEvent, UploadSpec, new_action_id,
-};
+use emulated::{find_in_path, next_output, shell, workspace};
+use otto_proto::{Credentials, Stream};
+use otto_server::client::{ClientError, Connection, Outcome, UploadSpec, new_action_id};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+
+mod emulated;
 
 #[tokio::test]
 async fn mips_big_endian() {
@@ -65,31 +66,14 @@ async fn aarch64() {
 
 /// Where `ci/build-agents.sh` leaves the agent for `target`.
 fn dist_binary(target: &str) -> PathBuf {
-    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
-    server
-        .parent()
-        .unwrap_or(server)
+    workspace()
         .join("dist")
         .join(format!("otto-agent-{target}"))
 }
 
-/// The emulator's path, looked up in `PATH`.
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
-/// Skips (says why) or, when `OTTO_QEMU_E2E=require`, fails. The message is written to stderr
-/// directly, not with `eprintln!`, so the test harness's output capture does not hide it.
+/// Skips, or fails under `OTTO_QEMU_E2E=require`.
 fn missing(what: &str) {
-    if std::env::var("OTTO_QEMU_E2E").as_deref() == Ok("require") {
-        panic!("{what} (OTTO_QEMU_E2E=require)");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {what}; build it with ci/build-agents.sh (OTTO_QEMU_E2E=require makes this a failure)"
-    );
+    emulated::missing("OTTO_QEMU_E2E", what, "build it with ci/build-agents.sh");
 }
 
 /// A shell wrapper that runs the agent under its emulator (`None`: natively), so `LocalAgent` can
@@ -114,30 +98,6 @@ fn emulated_agent(dir: &Path, qemu: Option<&Path>, agent: &Path) -> PathBuf {
 fn alive(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     !stat.is_empty() && !stat.contains(") Z ")
-}
-
-/// A `/bin/sh` script with no limit on its run time.
-fn shell(body: String) -> Script {
-    Script {
-        name: "e2e".into(),
-        interpreter: "/bin/sh".into(),
-        body: body.into_bytes(),
-        env: Vec::new(),
-        run_as: Credentials::Inherit,
-        working_dir: None,
-        timeout: ScriptTimeout::Unlimited,
-    }
-}
-
-/// Waits for the next output event, skipping keepalives.
-async fn next_output(events: &mut mpsc::Receiver<ScriptEvent>) -> (Stream, Vec<u8>) {
-    loop {
-        match events.recv().await {
-            Some(ScriptEvent::Output { stream, data }) => return (stream, data),
-            Some(ScriptEvent::Keepalive) => {}
-            None => panic!("the script ended before its next output"),
-        }
-    }
 }
 
 /// Runs the checks on `dist/otto-agent-TARGET` under `emulator` ("": natively); the heartbeat

@@ -1,0 +1,59 @@
+//! Shared by the tests that drive agents under QEMU: `qemu.rs` (user-mode emulation) and
+//! `qemu_system.rs` (a whole emulated device).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use otto_proto::{Credentials, ScriptTimeout, Stream};
+use otto_server::client::{Script, ScriptEvent};
+use tokio::sync::mpsc;
+
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
+    server.parent().unwrap_or(server).to_path_buf()
+}
+
+/// A program's path, looked up in `PATH`.
+pub fn find_in_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Skips (says why and how to make what is missing) or, when the variable `require` is set to
+/// `require`, fails. The message is written to stderr directly, not with `eprintln!`, so the
+/// test harness's output capture does not hide it.
+pub fn missing(require: &str, what: &str, make_it: &str) {
+    if std::env::var(require).as_deref() == Ok("require") {
+        panic!("{what} ({require}=require)");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what}; {make_it} ({require}=require makes this a failure)"
+    );
+}
+
+/// A `/bin/sh` script with no limit on its run time.
+pub fn shell(body: String) -> Script {
+    Script {
+        name: "e2e".into(),
+        interpreter: "/bin/sh".into(),
+        body: body.into_bytes(),
+        env: Vec::new(),
+        run_as: Credentials::Inherit,
+        working_dir: None,
+        timeout: ScriptTimeout::Unlimited,
+    }
+}
+
+/// Waits for the next output event, skipping keepalives.
+pub async fn next_output(events: &mut mpsc::Receiver<ScriptEvent>) -> (Stream, Vec<u8>) {
+    loop {
+        match events.recv().await {
+            Some(ScriptEvent::Output { stream, data }) => return (stream, data),
+            Some(ScriptEvent::Keepalive) => {}
+            None => panic!("the script ended before its next output"),
+        }
+    }
+}
