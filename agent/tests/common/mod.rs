@@ -140,6 +140,19 @@ impl Agent {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether the agent logs a line containing `text` within `PATIENCE` (its stderr is read by
+    /// another thread, so a line written just now may not be in `log` yet).
+    pub async fn logged(&self, text: &str) -> bool {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while tokio::time::Instant::now() < deadline {
+            if self.log().iter().any(|l| l.contains(text)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// The agent's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
