@@ -86,18 +86,7 @@ pub async fn ping(fleet: &Arc<Fleet>, hosts: Vec<Host>) -> Vec<Ping> {
         .await;
         match answer {
             Ok(hb) => {
-                let facts = Facts {
-                    hostname: hb.hostname,
-                    kernel_name: hb.kernel_name,
-                    kernel_version: hb.kernel_version,
-                    arch: hb.arch,
-                    distribution_name: hb.distribution_name,
-                    distribution_version: hb.distribution_version,
-                    uptime_secs: hb.uptime_secs,
-                    load_centi: hb.load_centi,
-                    mem_total_kib: hb.mem_total_kib,
-                    mem_available_kib: hb.mem_available_kib,
-                };
+                let facts = hb.facts;
                 let stored = fleet
                     .store()
                     .heartbeat_ok(&host.name, &hb.agent_version, &facts);

@@ -15,6 +15,8 @@ use russh::{ChannelMsg, Preferred, cipher, client, compression, kex, mac};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use crate::store::Facts;
+
 /// How the agent's host key is checked.
 #[derive(Debug, Clone)]
 pub enum AgentKeyCheck {
@@ -74,20 +76,13 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
 }
 
-/// A host's facts from a heartbeat, owned.
+/// An agent's answer to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
+    /// The agent's version.
     pub agent_version: String,
-    pub hostname: String,
-    pub kernel_name: String,
-    pub kernel_version: String,
-    pub arch: String,
-    pub distribution_name: String,
-    pub distribution_version: String,
-    pub uptime_secs: u64,
-    pub load_centi: [u32; 3],
-    pub mem_total_kib: u64,
-    pub mem_available_kib: u64,
+    /// The facts it reported about its host.
+    pub facts: Facts,
     /// Request to answer.
     pub round_trip: Duration,
 }
@@ -327,16 +322,7 @@ impl Connection {
         ch.next(|message| match message {
             Message::HeartbeatResponse(r) if r.nonce == nonce => Ok(Some(Heartbeat {
                 agent_version: r.agent_version.into(),
-                hostname: r.facts.hostname.into(),
-                kernel_name: r.facts.kernel_name.into(),
-                kernel_version: r.facts.kernel_version.into(),
-                arch: r.facts.arch.into(),
-                distribution_name: r.facts.distribution_name.into(),
-                distribution_version: r.facts.distribution_version.into(),
-                uptime_secs: r.facts.uptime_secs,
-                load_centi: r.facts.load_centi,
-                mem_total_kib: r.facts.mem_total_kib,
-                mem_available_kib: r.facts.mem_available_kib,
+                facts: Facts::from(&r.facts),
                 round_trip: started.elapsed(),
             })),
             other => Err(unexpected(&other)),

@@ -194,6 +194,23 @@ pub struct Facts {
     pub mem_available_kib: u64,
 }
 
+impl From<&otto_proto::HostFacts<'_>> for Facts {
+    fn from(f: &otto_proto::HostFacts<'_>) -> Facts {
+        Facts {
+            hostname: f.hostname.into(),
+            kernel_name: f.kernel_name.into(),
+            kernel_version: f.kernel_version.into(),
+            arch: f.arch.into(),
+            distribution_name: f.distribution_name.into(),
+            distribution_version: f.distribution_version.into(),
+            uptime_secs: f.uptime_secs,
+            load_centi: f.load_centi,
+            mem_total_kib: f.mem_total_kib,
+            mem_available_kib: f.mem_available_kib,
+        }
+    }
+}
+
 /// One managed host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Host {

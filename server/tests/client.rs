@@ -81,7 +81,7 @@ async fn operations_share_one_connection() {
         }));
     }
     for _ in 0..10 {
-        assert_eq!(conn.heartbeat().await.unwrap().kernel_name, "Linux");
+        assert_eq!(conn.heartbeat().await.unwrap().facts.kernel_name, "Linux");
     }
     for task in tasks {
         assert_eq!(task.await.unwrap(), (Outcome::Exited(4), b"hi\n".to_vec()));

@@ -131,7 +131,7 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     // The heartbeat reports the emulated machine.
     let beat = conn.heartbeat().await.unwrap();
     assert_eq!(
-        (beat.arch.as_str(), beat.kernel_name.as_str()),
+        (beat.facts.arch.as_str(), beat.facts.kernel_name.as_str()),
         (arch, "Linux")
     );
     assert_eq!(beat.agent_version, env!("CARGO_PKG_VERSION"));
@@ -229,7 +229,7 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     let rotated = Connection::connect(&agent.dial(new_server_key))
         .await
         .unwrap();
-    assert_eq!(rotated.heartbeat().await.unwrap().arch, arch);
+    assert_eq!(rotated.heartbeat().await.unwrap().facts.arch, arch);
     assert!(matches!(
         Connection::connect(&agent.dial(server_key)).await,
         Err(ClientError::AuthRejected)

@@ -248,11 +248,11 @@ async fn device(board: &Board) {
     let beat = conn.heartbeat().await.unwrap();
     assert_eq!(
         (
-            beat.kernel_name.as_str(),
-            beat.kernel_version.as_str(),
-            beat.arch.as_str(),
-            beat.hostname.as_str(),
-            beat.distribution_name.as_str(),
+            beat.facts.kernel_name.as_str(),
+            beat.facts.kernel_version.as_str(),
+            beat.facts.arch.as_str(),
+            beat.facts.hostname.as_str(),
+            beat.facts.distribution_name.as_str(),
         ),
         (
             "Linux",
@@ -263,9 +263,9 @@ async fn device(board: &Board) {
         )
     );
     assert!(
-        beat.mem_total_kib > 0 && beat.mem_total_kib <= 64 * 1024,
+        beat.facts.mem_total_kib > 0 && beat.facts.mem_total_kib <= 64 * 1024,
         "memory {} KiB on a 64 MiB device",
-        beat.mem_total_kib
+        beat.facts.mem_total_kib
     );
 
     // Output streams back while the script runs: its second line waits for a file that a second
@@ -359,7 +359,7 @@ async fn device(board: &Board) {
     let rotated = Connection::connect(&dial(port, new_server_key, &new_agent_key))
         .await
         .unwrap();
-    assert_eq!(rotated.heartbeat().await.unwrap().arch, board.arch);
+    assert_eq!(rotated.heartbeat().await.unwrap().facts.arch, board.arch);
     assert!(matches!(
         Connection::connect(&dial(port, server_key, &new_agent_key)).await,
         Err(ClientError::AuthRejected)
