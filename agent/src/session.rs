@@ -13,7 +13,7 @@ use russh::server::Msg;
 use crate::config::{Config, with_setting};
 use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
-use crate::state::Agent;
+use crate::state::{Agent, Registration};
 use crate::{facts, identity, script, upload};
 
 /// How long a new channel may take to send its request.
@@ -92,19 +92,26 @@ async fn finish(writer: &mut Writer, action: u64, outcome: Outcome<'_>, started:
     let _ = writer.send(&result).await;
 }
 
+/// Registers `action` as running, or answers that an action with that id already is.
+async fn register<'a>(
+    agent: &'a Agent,
+    writer: &mut Writer,
+    action: u64,
+    started: Instant,
+) -> Option<Registration<'a>> {
+    let registration = agent.actions.register(action);
+    if registration.is_none() {
+        let error = "an action with that id is already running";
+        finish(writer, action, Outcome::Failed { error }, started).await;
+    }
+    registration
+}
+
 async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {
     let started = Instant::now();
     let action = request.action;
-    let Some(registration) = agent.actions.register(action) else {
-        return finish(
-            writer,
-            action,
-            Outcome::Failed {
-                error: "an action with that id is already running",
-            },
-            started,
-        )
-        .await;
+    let Some(registration) = register(agent, writer, action, started).await else {
+        return;
     };
     if let Err(e) = script::check(&request) {
         return finish(writer, action, Outcome::Failed { error: &e }, started).await;
@@ -145,16 +152,8 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
 async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {
     let started = Instant::now();
     let action = request.action;
-    let Some(_registration) = agent.actions.register(action) else {
-        return finish(
-            writer,
-            action,
-            Outcome::Failed {
-                error: "an action with that id is already running",
-            },
-            started,
-        )
-        .await;
+    let Some(_registration) = register(agent, writer, action, started).await else {
+        return;
     };
     let temp = match upload::check(&request).and_then(|dir| upload::prepare(&request, dir)) {
         Ok(temp) => temp,

@@ -1144,6 +1144,18 @@ impl Printer {
         }
     }
 
+    /// Prints `items` as JSON, or as a table with `headers` and one `row` per item.
+    fn list<T: Serialize>(&self, items: &[T], headers: &[&str], row: impl Fn(&T) -> Vec<String>) {
+        if self.json {
+            return self.json(&items);
+        }
+        let mut t = Table::new(headers);
+        for item in items {
+            t.row(row(item));
+        }
+        print!("{t}");
+    }
+
     fn say(&self, message: &str) {
         if self.json {
             self.json(&serde_json::json!({ "ok": true, "message": message }));
@@ -1153,42 +1165,41 @@ impl Printer {
     }
 
     fn hosts(&self, hosts: &[crate::store::Host]) {
-        if self.json {
-            return self.json(&hosts);
-        }
-        let mut t = Table::new(&[
-            "host",
-            "address",
-            "enabled",
-            "groups",
-            "trust",
-            "reachable",
-            "last seen",
-            "version",
-        ]);
-        for h in hosts {
-            let trust = match (
-                &h.trust.agent_key,
-                &h.trust.pending_key,
-                h.trust.pin_on_first_contact,
-            ) {
-                (_, Some(_), _) => "PENDING KEY".to_string(),
-                (Some(k), None, _) => fingerprint_of(k).chars().take(20).collect(),
-                (None, None, true) => "pin on first contact".into(),
-                (None, None, false) => "no agent key".into(),
-            };
-            t.row(vec![
-                h.name.clone(),
-                format!("{}:{}", h.address, h.port),
-                if h.enabled { "yes" } else { "no" }.into(),
-                h.groups.join(","),
-                trust,
-                yes_no(h.status.reachable, "yes", "NO"),
-                output::utc_or_dash(h.status.last_seen),
-                h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
-            ]);
-        }
-        print!("{t}");
+        self.list(
+            hosts,
+            &[
+                "host",
+                "address",
+                "enabled",
+                "groups",
+                "trust",
+                "reachable",
+                "last seen",
+                "version",
+            ],
+            |h| {
+                let trust = match (
+                    &h.trust.agent_key,
+                    &h.trust.pending_key,
+                    h.trust.pin_on_first_contact,
+                ) {
+                    (_, Some(_), _) => "PENDING KEY".to_string(),
+                    (Some(k), None, _) => fingerprint_of(k).chars().take(20).collect(),
+                    (None, None, true) => "pin on first contact".into(),
+                    (None, None, false) => "no agent key".into(),
+                };
+                vec![
+                    h.name.clone(),
+                    format!("{}:{}", h.address, h.port),
+                    if h.enabled { "yes" } else { "no" }.into(),
+                    h.groups.join(","),
+                    trust,
+                    yes_no(h.status.reachable, "yes", "NO"),
+                    output::utc_or_dash(h.status.last_seen),
+                    h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
+                ]
+            },
+        );
     }
 
     fn host_detail(&self, h: &crate::store::Host, server_key: &str) {
@@ -1270,48 +1281,42 @@ impl Printer {
     }
 
     fn groups(&self, groups: &[crate::store::Group]) {
-        if self.json {
-            return self.json(&groups);
-        }
-        let mut t = Table::new(&["group", "hosts", "scripts"]);
-        for g in groups {
-            t.row(vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]);
-        }
-        print!("{t}");
+        self.list(groups, &["group", "hosts", "scripts"], |g| {
+            vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]
+        });
     }
 
     fn scripts(&self, scripts: &[Script]) {
-        if self.json {
-            return self.json(&scripts);
-        }
-        let mut t = Table::new(&[
-            "script",
-            "interpreter",
-            "lines",
-            "run as",
-            "timeout",
-            "after",
-        ]);
-        for s in scripts {
-            t.row(vec![
-                s.name.clone(),
-                s.interpreter.clone(),
-                s.body
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .count()
-                    .to_string(),
-                s.run_as
-                    .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
-                match s.timeout_secs {
-                    None => "agent's".into(),
-                    Some(0) => "none".into(),
-                    Some(n) => format!("{n} s"),
-                },
-                format!("{:?}", s.after_run).to_lowercase(),
-            ]);
-        }
-        print!("{t}");
+        self.list(
+            scripts,
+            &[
+                "script",
+                "interpreter",
+                "lines",
+                "run as",
+                "timeout",
+                "after",
+            ],
+            |s| {
+                vec![
+                    s.name.clone(),
+                    s.interpreter.clone(),
+                    s.body
+                        .split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .count()
+                        .to_string(),
+                    s.run_as
+                        .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
+                    match s.timeout_secs {
+                        None => "agent's".into(),
+                        Some(0) => "none".into(),
+                        Some(n) => format!("{n} s"),
+                    },
+                    format!("{:?}", s.after_run).to_lowercase(),
+                ]
+            },
+        );
     }
 
     fn script_detail(&self, s: &Script, attachments: &[crate::store::Attachment]) {
@@ -1334,57 +1339,49 @@ impl Printer {
     }
 
     fn attachments(&self, attachments: &[crate::store::Attachment]) {
-        if self.json {
-            return self.json(&attachments);
-        }
-        let mut t = Table::new(&["script", "path", "size", "mode", "owner", "when", "sha256"]);
-        for a in attachments {
-            t.row(vec![
-                a.script.clone(),
-                a.path.clone(),
-                a.size.to_string(),
-                format!("{:o}", a.mode),
-                a.owner
-                    .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
-                format!("{:?}", a.phase).to_lowercase(),
-                a.sha256.chars().take(16).collect(),
-            ]);
-        }
-        print!("{t}");
+        self.list(
+            attachments,
+            &["script", "path", "size", "mode", "owner", "when", "sha256"],
+            |a| {
+                vec![
+                    a.script.clone(),
+                    a.path.clone(),
+                    a.size.to_string(),
+                    format!("{:o}", a.mode),
+                    a.owner
+                        .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
+                    format!("{:?}", a.phase).to_lowercase(),
+                    a.sha256.chars().take(16).collect(),
+                ]
+            },
+        );
     }
 
     fn env(&self, vars: &[crate::store::EnvVar]) {
-        if self.json {
-            return self.json(&vars);
-        }
-        let mut t = Table::new(&["scope", "name", "value"]);
-        for v in vars {
-            t.row(vec![
+        self.list(vars, &["scope", "name", "value"], |v| {
+            vec![
                 v.scope.to_string(),
                 v.name.clone(),
                 v.value.shown().to_string(),
-            ]);
-        }
-        print!("{t}");
+            ]
+        });
     }
 
     fn ping(&self, results: &[actions::Ping]) {
-        if self.json {
-            return self.json(&results);
-        }
-        let mut t = Table::new(&[
-            "host",
-            "reachable",
-            "version",
-            "system",
-            "uptime",
-            "load",
-            "memory free",
-            "heartbeat",
-        ]);
-        for p in results {
-            match (&p.facts, &p.error) {
-                (Some(f), _) => t.row(vec![
+        self.list(
+            results,
+            &[
+                "host",
+                "reachable",
+                "version",
+                "system",
+                "uptime",
+                "load",
+                "memory free",
+                "heartbeat",
+            ],
+            |p| match (&p.facts, &p.error) {
+                (Some(f), _) => vec![
                     p.host.clone(),
                     "yes".into(),
                     p.agent_version.clone().unwrap_or_default(),
@@ -1401,16 +1398,15 @@ impl Printer {
                     ),
                     p.round_trip_ms
                         .map_or("-".into(), |ms| format!("{ms:.1} ms")),
-                ]),
-                (None, error) => t.row(vec![
+                ],
+                (None, error) => vec![
                     p.host.clone(),
                     "NO".into(),
                     "-".into(),
                     error.clone().unwrap_or_default(),
-                ]),
-            }
-        }
-        print!("{t}");
+                ],
+            },
+        );
     }
 
     fn run_summary(&self, results: &[actions::RunResult]) {
@@ -1419,60 +1415,56 @@ impl Printer {
         }
         let ok = results.iter().filter(|r| r.success).count();
         println!();
-        let mut t = Table::new(&["host", "result", "outcome", "elapsed", "run"]);
-        for r in results {
-            t.row(vec![
-                r.host.clone(),
-                if r.success { "ok" } else { "FAILED" }.into(),
-                r.outcome.clone(),
-                r.elapsed_ms.map_or("-".into(), output::millis),
-                r.run.map_or("-".into(), |id| id.to_string()),
-            ]);
-        }
-        print!("{t}");
+        self.list(
+            results,
+            &["host", "result", "outcome", "elapsed", "run"],
+            |r| {
+                vec![
+                    r.host.clone(),
+                    if r.success { "ok" } else { "FAILED" }.into(),
+                    r.outcome.clone(),
+                    r.elapsed_ms.map_or("-".into(), output::millis),
+                    r.run.map_or("-".into(), |id| id.to_string()),
+                ]
+            },
+        );
         println!("{ok} of {} hosts succeeded", results.len());
     }
 
     fn done(&self, results: &[Done]) {
-        if self.json {
-            return self.json(&results);
-        }
-        let mut t = Table::new(&["host", "result", "detail"]);
-        for d in results {
-            t.row(vec![
+        self.list(results, &["host", "result", "detail"], |d| {
+            vec![
                 d.host.clone(),
                 if d.success { "ok" } else { "FAILED" }.into(),
                 d.detail.clone(),
-            ]);
-        }
-        print!("{t}");
+            ]
+        });
     }
 
     fn history(&self, runs: &[crate::store::Run]) {
-        if self.json {
-            return self.json(&runs);
-        }
-        let mut t = Table::new(&[
-            "run",
-            "started (UTC)",
-            "host",
-            "what",
-            "result",
-            "outcome",
-            "elapsed",
-        ]);
-        for r in runs {
-            t.row(vec![
-                r.id.to_string(),
-                output::utc(r.started),
-                r.host.clone(),
-                r.what.chars().take(40).collect(),
-                yes_no(r.success, "ok", "FAILED"),
-                r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
-                r.elapsed_ms.map_or("-".into(), output::millis),
-            ]);
-        }
-        print!("{t}");
+        self.list(
+            runs,
+            &[
+                "run",
+                "started (UTC)",
+                "host",
+                "what",
+                "result",
+                "outcome",
+                "elapsed",
+            ],
+            |r| {
+                vec![
+                    r.id.to_string(),
+                    output::utc(r.started),
+                    r.host.clone(),
+                    r.what.chars().take(40).collect(),
+                    yes_no(r.success, "ok", "FAILED"),
+                    r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
+                    r.elapsed_ms.map_or("-".into(), output::millis),
+                ]
+            },
+        );
     }
 
     fn run_detail(&self, r: &crate::store::Run) {
@@ -1503,18 +1495,13 @@ impl Printer {
     }
 
     fn events(&self, events: &[crate::store::Event]) {
-        if self.json {
-            return self.json(&events);
-        }
-        let mut t = Table::new(&["time (UTC)", "host", "event", "detail"]);
-        for e in events {
-            t.row(vec![
+        self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
+            vec![
                 output::utc(e.at),
                 e.host.clone().unwrap_or_else(|| "-".into()),
                 e.kind.clone(),
                 e.detail.clone(),
-            ]);
-        }
-        print!("{t}");
+            ]
+        });
     }
 }

@@ -13,13 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use emulated::{find_in_path, next_output, shell, workspace};
+use emulated::{find_in_path, next_output, workspace};
 use otto_proto::{Credentials, Stream};
 use otto_server::client::{ClientError, Connection, Outcome, UploadSpec, new_action_id};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 mod emulated;
 
@@ -139,15 +138,14 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     // Output streams back while the script runs: its second line waits for a file the test only
     // makes after it has received the first.
     let go = dir.path().join("go");
-    let script = shell(format!(
-        "echo one; while [ ! -e '{go}' ]; do sleep 0.05; done; echo two >&2; exit 3\n",
-        go = go.display()
-    ));
-    let (tx, mut events) = mpsc::channel(16);
-    let run = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&script, new_action_id(), tx).await })
-    };
+    let (run, mut events) = emulated::start(
+        &conn,
+        format!(
+            "echo one; while [ ! -e '{go}' ]; do sleep 0.05; done; echo two >&2; exit 3\n",
+            go = go.display()
+        ),
+        new_action_id(),
+    );
     assert_eq!(
         next_output(&mut events).await,
         (Stream::Stdout, b"one\n".to_vec())
@@ -185,16 +183,15 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
 
     // A cancel kills the script and its child.
     let child_pid = dir.path().join("child.pid");
-    let script = shell(format!(
-        "sleep 600 & echo $! > '{p}'; echo ready; wait\n",
-        p = child_pid.display()
-    ));
     let action = new_action_id();
-    let (tx, mut events) = mpsc::channel(16);
-    let run = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&script, action, tx).await })
-    };
+    let (run, mut events) = emulated::start(
+        &conn,
+        format!(
+            "sleep 600 & echo $! > '{p}'; echo ready; wait\n",
+            p = child_pid.display()
+        ),
+        action,
+    );
     assert_eq!(next_output(&mut events).await.1, b"ready\n");
     let child: i32 = std::fs::read_to_string(&child_pid)
         .unwrap()

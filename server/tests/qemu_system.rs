@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use emulated::{find_in_path, next_output, shell, workspace};
+use emulated::{find_in_path, next_output, workspace};
 use otto_proto::{Credentials, Stream};
 use otto_server::client::{
     AgentKeyCheck, ClientError, Connection, Control, Dial, Outcome, UploadSpec, new_action_id,
@@ -144,12 +144,7 @@ fn free_port() -> u16 {
 
 /// Runs `body` on the device and returns its exit code and standard output.
 async fn on_device(conn: &Connection, body: &str) -> (Outcome, String) {
-    let (tx, mut events) = mpsc::channel(16);
-    let script = shell(body.to_string());
-    let run = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&script, new_action_id(), tx).await })
-    };
+    let (run, mut events) = emulated::start(conn, body.to_string(), new_action_id());
     let mut stdout = Vec::new();
     while let Some(event) = events.recv().await {
         if let otto_server::client::ScriptEvent::Output {
@@ -270,14 +265,11 @@ async fn device(board: &Board) {
 
     // Output streams back while the script runs: its second line waits for a file that a second
     // action makes only after the first line has arrived here.
-    let script = shell(
+    let (run, mut events) = emulated::start(
+        &conn,
         "echo one; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo two >&2; exit 3\n".into(),
+        new_action_id(),
     );
-    let (tx, mut events) = mpsc::channel(16);
-    let run = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&script, new_action_id(), tx).await })
-    };
     assert_eq!(
         next_output(&mut events).await,
         (Stream::Stdout, b"one\n".to_vec())
@@ -316,13 +308,8 @@ async fn device(board: &Board) {
     );
 
     // A cancel kills the script and its child.
-    let script = shell("sleep 600 & echo $!; wait\n".into());
     let action = new_action_id();
-    let (tx, mut events) = mpsc::channel(16);
-    let run = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.run_script(&script, action, tx).await })
-    };
+    let (run, mut events) = emulated::start(&conn, "sleep 600 & echo $!; wait\n".into(), action);
     let child = String::from_utf8(next_output(&mut events).await.1).unwrap();
     let child: u32 = child.trim().parse().unwrap();
     assert!(

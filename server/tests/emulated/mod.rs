@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use otto_proto::{Credentials, ScriptTimeout, Stream};
-use otto_server::client::{Script, ScriptEvent};
+use otto_proto::{ActionId, Credentials, ScriptTimeout, Stream};
+use otto_server::client::{ActionReport, ClientError, Connection, Script, ScriptEvent};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// The workspace's root directory.
 pub fn workspace() -> PathBuf {
@@ -35,7 +36,7 @@ pub fn missing(require: &str, what: &str, make_it: &str) {
 }
 
 /// A `/bin/sh` script with no limit on its run time.
-pub fn shell(body: String) -> Script {
+fn shell(body: String) -> Script {
     Script {
         name: "e2e".into(),
         interpreter: "/bin/sh".into(),
@@ -45,6 +46,23 @@ pub fn shell(body: String) -> Script {
         working_dir: None,
         timeout: ScriptTimeout::Unlimited,
     }
+}
+
+/// Starts a `/bin/sh` script as action `action`: its report when it ends, and its events as
+/// they arrive.
+pub fn start(
+    conn: &Connection,
+    body: String,
+    action: ActionId,
+) -> (
+    JoinHandle<Result<ActionReport, ClientError>>,
+    mpsc::Receiver<ScriptEvent>,
+) {
+    let (tx, events) = mpsc::channel(16);
+    let conn = conn.clone();
+    let script = shell(body);
+    let run = tokio::spawn(async move { conn.run_script(&script, action, tx).await });
+    (run, events)
 }
 
 /// Waits for the next output event, skipping keepalives.
