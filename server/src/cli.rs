@@ -154,12 +154,13 @@ struct RunArgs {
     targets: TargetArgs,
 }
 
+/// A local file and how it is to be written on the hosts.
 #[derive(Args)]
-struct UploadArgs {
+struct FileArgs {
     /// The local file.
     file: PathBuf,
     /// Absolute path on the hosts.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_absolute)]
     path: String,
     /// Owner on the hosts, UID:GID (default: the agent's user).
     #[arg(long, value_parser = parse_ids)]
@@ -167,6 +168,12 @@ struct UploadArgs {
     /// Mode, octal.
     #[arg(long, default_value = "644", value_parser = parse_mode)]
     mode: u32,
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    #[command(flatten)]
+    file: FileArgs,
     #[command(flatten)]
     targets: TargetArgs,
 }
@@ -390,17 +397,8 @@ enum AttachmentCommand {
     Add {
         /// The script.
         script: String,
-        /// The local file.
-        file: PathBuf,
-        /// Absolute path on the hosts.
-        #[arg(long)]
-        path: String,
-        /// Owner on the hosts, UID:GID.
-        #[arg(long, value_parser = parse_ids)]
-        owner: Option<Ids>,
-        /// Mode, octal.
-        #[arg(long, default_value = "644", value_parser = parse_mode)]
-        mode: u32,
+        #[command(flatten)]
+        file: FileArgs,
         /// Upload it before or after the script.
         #[arg(long, value_enum, default_value = "before")]
         phase: Phase,
@@ -514,6 +512,14 @@ fn parse_ids(text: &str) -> Result<Ids, String> {
         uid: uid.parse().map_err(|e| format!("uid {uid}: {e}"))?,
         gid: gid.parse().map_err(|e| format!("gid {gid}: {e}"))?,
     })
+}
+
+fn parse_absolute(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text}: the path on the hosts must be absolute"))
+    }
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -966,17 +972,15 @@ fn attachment(fleet: &Fleet, out: &Printer, command: AttachmentCommand) -> Resul
     match command {
         AttachmentCommand::Add {
             script,
-            file,
-            path,
-            owner,
-            mode,
+            file:
+                FileArgs {
+                    file,
+                    path,
+                    owner,
+                    mode,
+                },
             phase,
         } => {
-            if !path.starts_with('/') {
-                return Err(CliError::Usage(format!(
-                    "{path}: the path on the hosts must be absolute"
-                )));
-            }
             let content = read_file(&file)?;
             let a = actions::attachment(&script, &path, content, owner, mode, phase);
             fleet.store().put_attachment(&a)?;
@@ -1064,15 +1068,10 @@ async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), Cli
 }
 
 async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
-    if !args.path.starts_with('/') {
-        return Err(CliError::Usage(format!(
-            "{}: the path on the hosts must be absolute",
-            args.path
-        )));
-    }
-    let hosts = resolve(fleet, &args.targets)?;
-    let size = std::fs::metadata(&args.file)
-        .map_err(|e| CliError::File(args.file.clone(), e))?
+    let UploadArgs { file, targets } = args;
+    let hosts = resolve(fleet, &targets)?;
+    let size = std::fs::metadata(&file.file)
+        .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
     let bar = if out.json || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
@@ -1093,15 +1092,15 @@ async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(
         fleet,
         hosts,
         Upload {
-            source: args.file.clone(),
-            path: args.path,
-            owner: args.owner,
-            mode: args.mode,
+            source: file.file.clone(),
+            path: file.path,
+            owner: file.owner,
+            mode: file.mode,
         },
         progress,
     )
     .await
-    .map_err(|e| CliError::File(args.file, e))?;
+    .map_err(|e| CliError::File(file.file, e))?;
     bar.finish_and_clear();
     out.done(&results);
     failures(results.iter().map(|d| d.success))
