@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use emulated::{find_in_path, next_output, workspace};
-use otto_proto::{Credentials, Stream};
-use otto_server::client::{ClientError, Connection, Outcome, UploadSpec, new_action_id};
+use otto_proto::Stream;
+use otto_server::client::{ClientError, Connection, Outcome, new_action_id};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
@@ -162,24 +162,10 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     );
 
     // An upload of 1 MiB arrives whole, its checksum checked by the agent and here.
-    let content: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
     let target_file = dir.path().join("uploaded.bin");
-    let spec = UploadSpec {
-        path: target_file.to_string_lossy().into(),
-        owner: Credentials::Inherit,
-        mode: 0o640,
-        sha256: Sha256::digest(&content).into(),
-        len: content.len() as u64,
-    };
-    let report = conn
-        .upload(&spec, new_action_id(), &content[..], |_| {})
-        .await
-        .unwrap();
-    assert_eq!(report.outcome, Outcome::Completed);
+    let sha256 = emulated::upload_1mib(&conn, &target_file.to_string_lossy()).await;
     let on_disk = std::fs::read(&target_file).unwrap();
-    assert_eq!(Sha256::digest(&on_disk), Sha256::digest(&content));
+    assert_eq!(<[u8; 32]>::from(Sha256::digest(&on_disk)), sha256);
 
     // A cancel kills the script and its child.
     let child_pid = dir.path().join("child.pid");

@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use emulated::{find_in_path, next_output, workspace};
-use otto_proto::{Credentials, Stream};
+use otto_proto::Stream;
 use otto_server::client::{
-    AgentKeyCheck, ClientError, Connection, Control, Dial, Outcome, UploadSpec, new_action_id,
+    AgentKeyCheck, ClientError, Connection, Control, Dial, Outcome, new_action_id,
 };
 use otto_server::keys;
 use russh::keys::{PrivateKey, PublicKey};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -285,22 +284,7 @@ async fn device(board: &Board) {
     assert_eq!(run.await.unwrap().unwrap().outcome, Outcome::Exited(3));
 
     // An upload of 1 MiB: the agent checks its checksum, and so does the device's sha256sum.
-    let content: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let digest = Sha256::digest(&content);
-    let spec = UploadSpec {
-        path: "/tmp/uploaded.bin".into(),
-        owner: Credentials::Inherit,
-        mode: 0o640,
-        sha256: digest.into(),
-        len: content.len() as u64,
-    };
-    let report = conn
-        .upload(&spec, new_action_id(), &content[..], |_| {})
-        .await
-        .unwrap();
-    assert_eq!(report.outcome, Outcome::Completed);
+    let digest = emulated::upload_1mib(&conn, "/tmp/uploaded.bin").await;
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
         on_device(&conn, "sha256sum /tmp/uploaded.bin").await,

@@ -5,7 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use otto_proto::{ActionId, Credentials, ScriptTimeout, Stream};
-use otto_server::client::{ActionReport, ClientError, Connection, Script, ScriptEvent};
+use otto_server::client::{
+    ActionReport, ClientError, Connection, Outcome, Script, ScriptEvent, UploadSpec, new_action_id,
+};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -74,4 +77,26 @@ pub async fn next_output(events: &mut mpsc::Receiver<ScriptEvent>) -> (Stream, V
             None => panic!("the script ended before its next output"),
         }
     }
+}
+
+/// Uploads 1 MiB of varied bytes to `path` on the agent (mode 0640), which must report it
+/// complete with a matching checksum; returns the bytes' SHA-256 for the test's own check.
+pub async fn upload_1mib(conn: &Connection, path: &str) -> [u8; 32] {
+    let content: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let sha256: [u8; 32] = Sha256::digest(&content).into();
+    let spec = UploadSpec {
+        path: path.into(),
+        owner: Credentials::Inherit,
+        mode: 0o640,
+        sha256,
+        len: content.len() as u64,
+    };
+    let report = conn
+        .upload(&spec, new_action_id(), &content[..], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    sha256
 }
