@@ -79,9 +79,13 @@ pub async fn ping(fleet: &Arc<Fleet>, hosts: Vec<Host>) -> Vec<Ping> {
     for_each(fleet, hosts, |fleet, host| async move {
         let answer = async {
             let conn = fleet.connect(&host).await?;
-            conn.heartbeat()
-                .await
-                .map_err(|e| FleetError::Client(host.name.clone(), e))
+            match conn.heartbeat().await {
+                Ok(hb) => Ok(hb),
+                Err(e) => {
+                    fleet.failed(&host.name, &conn, &e).await;
+                    Err(FleetError::Client(host.name.clone(), e))
+                }
+            }
         }
         .await;
         match answer {
@@ -344,7 +348,7 @@ async fn execute(
         Err(e) => return failed(e, &env.secrets),
     };
     for a in job.attachments.iter().filter(|a| a.phase == Phase::Before) {
-        if let Err(e) = upload_attachment(&conn, a).await {
+        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
             return failed(format!("attachment {}: {e}", a.path), &env.secrets);
         }
     }
@@ -402,18 +406,26 @@ async fn execute(
             stderr: stderr.data,
             truncated,
         },
-        Err(e) => RunEnd {
-            stdout: stdout.data,
-            stderr: stderr.data,
-            truncated,
-            ..failed(format!("connection lost: {e}"), &env.secrets)
-        },
+        Err(e) => {
+            fleet.failed(&host.name, &conn, &e).await;
+            let why = if e.missed_deadline() {
+                e.to_string()
+            } else {
+                format!("connection lost: {e}")
+            };
+            RunEnd {
+                stdout: stdout.data,
+                stderr: stderr.data,
+                truncated,
+                ..failed(why, &env.secrets)
+            }
+        }
     };
     if !end.success {
         return end;
     }
     for a in job.attachments.iter().filter(|a| a.phase == Phase::After) {
-        if let Err(e) = upload_attachment(&conn, a).await {
+        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
             end.success = false;
             end.outcome = format!("{}, then attachment {} failed: {e}", end.outcome, a.path);
             return end;
@@ -436,6 +448,7 @@ async fn execute(
                 end.outcome = format!("{}, then {control:?} {}", end.outcome, r.outcome);
             }
             Err(e) => {
+                fleet.failed(&host.name, &conn, &e).await;
                 end.success = false;
                 end.outcome = format!("{}, then {control:?} failed: {e}", end.outcome);
             }
@@ -452,7 +465,12 @@ fn new_capture(cap: usize) -> Capture {
     }
 }
 
-async fn upload_attachment(conn: &client::Connection, a: &Attachment) -> Result<(), String> {
+async fn upload_attachment(
+    fleet: &Fleet,
+    host: &str,
+    conn: &client::Connection,
+    a: &Attachment,
+) -> Result<(), String> {
     let sha256 = parse_sha256(&a.sha256)?;
     let spec = UploadSpec {
         path: a.path.clone(),
@@ -461,10 +479,16 @@ async fn upload_attachment(conn: &client::Connection, a: &Attachment) -> Result<
         sha256,
         len: a.content.len() as u64,
     };
-    let report = conn
+    let report = match conn
         .upload(&spec, new_action_id(), &a.content[..], |_| {})
         .await
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(report) => report,
+        Err(e) => {
+            fleet.failed(host, conn, &e).await;
+            return Err(e.to_string());
+        }
+    };
     if report.outcome.is_success() {
         Ok(())
     } else {
@@ -525,7 +549,13 @@ pub async fn control(fleet: &Arc<Fleet>, hosts: Vec<Host>, request: Control) -> 
     for_each(fleet, hosts, move |fleet, host| async move {
         let result = async {
             let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
-            let report = conn.control(request).await.map_err(|e| e.to_string())?;
+            let report = match conn.control(request).await {
+                Ok(report) => report,
+                Err(e) => {
+                    fleet.failed(&host.name, &conn, &e).await;
+                    return Err(e.to_string());
+                }
+            };
             if request == Control::Exit {
                 fleet.forget(&host.name).await;
             }
@@ -571,10 +601,13 @@ pub async fn cancel(fleet: &Arc<Fleet>, id: i64) -> Result<Done, FleetError> {
     let action = u64::from_str_radix(&run.action, 16)
         .map_err(|e| StoreError::Corrupt("action id", e.to_string()))?;
     let conn = fleet.connect(&host).await?;
-    let found = conn
-        .cancel(action)
-        .await
-        .map_err(|e| FleetError::Client(host.name.clone(), e))?;
+    let found = match conn.cancel(action).await {
+        Ok(found) => found,
+        Err(e) => {
+            fleet.failed(&host.name, &conn, &e).await;
+            return Err(FleetError::Client(host.name.clone(), e));
+        }
+    };
     Ok(done(
         host.name,
         if found {
@@ -624,13 +657,19 @@ pub async fn upload(
                     .await
                     .map_err(|e| format!("{}: {e}", source.display()))?;
                 let mut last = 0;
-                let report = conn
+                let uploaded = conn
                     .upload(&spec, new_action_id(), file, |sent| {
                         progress(sent - last);
                         last = sent;
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await;
+                let report = match uploaded {
+                    Ok(report) => report,
+                    Err(e) => {
+                        fleet.failed(&host.name, &conn, &e).await;
+                        return Err(e.to_string());
+                    }
+                };
                 if report.outcome.is_success() {
                     Ok(format!("{} bytes, sha256 verified", spec.len))
                 } else {

@@ -12,7 +12,7 @@ use otto_proto::Stream;
 use serde::Serialize;
 
 use crate::actions::{self, Done, Job, Targets, Upload};
-use crate::client::Control;
+use crate::client::{Control, Limits};
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
@@ -36,6 +36,14 @@ pub struct Cli {
     /// How many agents may be dialled at once.
     #[arg(long, global = true, default_value_t = 64, value_name = "N")]
     dial_limit: usize,
+    /// Seconds an agent has for each answer (and, after a run's own timeout, for its result).
+    #[arg(long, global = true, default_value_t = Limits::default().answer.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    answer_timeout: u64,
+    /// Seconds an upload may make no progress, and a run may go without any sign of life.
+    #[arg(long, global = true, default_value_t = Limits::default().stall.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stall_timeout: u64,
     /// Log more (-v: info, -vv: debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -616,6 +624,12 @@ impl Cli {
             FleetOptions {
                 dial_timeout: Duration::from_secs(self.dial_timeout),
                 dial_limit: self.dial_limit,
+                limits: Limits {
+                    answer: Duration::from_secs(self.answer_timeout),
+                    stall: Duration::from_secs(self.stall_timeout),
+                    grace: Duration::from_secs(self.answer_timeout),
+                    silence: Duration::from_secs(self.stall_timeout),
+                },
             },
         )?);
         let out = Printer { json: self.json };

@@ -1,21 +1,57 @@
 //! The server's side of the Otto protocol: one SSH connection to one agent, authenticated with
 //! that host's own server key, the agent's host key checked against the pinned one. Each
 //! operation opens its own channel (subsystem `otto`), so many run at once on one connection.
+//!
+//! Every wait on the agent has a deadline ([`Limits`]): the connection, opening a channel, each
+//! answer, progress while data is sent, and a run (its own timeout plus a grace period, and a
+//! bound on silence). A missed deadline is an error that names the wait
+//! ([`ClientError::missed_deadline`]); the channel is then abandoned.
+
+pub mod frames;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otto_proto::{
     ActionId, ActionRef, CancelAction, Credentials, EnvironmentBuilder, HEADER_LEN,
-    HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RotateIdentityResponse,
-    RunScript, ScriptTimeout, Stream, UploadFile,
+    HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
+    Stream, UploadFile,
 };
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Preferred, cipher, client, compression, kex, mac};
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Preferred, cipher, client};
+use russh::{compression, kex, mac};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use crate::store::Facts;
+use frames::{FrameError, Frames, Reply};
+
+/// How long the server waits for an agent once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Opening a channel, and each answer to a request (heartbeat, ReadyForData, a control,
+    /// rotation or cancel result, the result after an upload).
+    pub answer: Duration,
+    /// Sending data: the agent must accept more (open its window) within this, or the transfer
+    /// has stalled.
+    pub stall: Duration,
+    /// Added to a run's own timeout before the server stops waiting for its result.
+    pub grace: Duration,
+    /// The longest a run may go without output or a keepalive (the agent sends one after 10 s
+    /// of silence), whatever its timeout.
+    pub silence: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            answer: Duration::from_secs(10),
+            stall: Duration::from_secs(35),
+            grace: Duration::from_secs(10),
+            silence: Duration::from_secs(35),
+        }
+    }
+}
 
 /// How the agent's host key is checked.
 #[derive(Debug, Clone)]
@@ -39,14 +75,51 @@ pub struct Dial {
     pub agent_key: AgentKeyCheck,
     /// Limit for TCP connect, handshake and authentication together.
     pub timeout: Duration,
+    /// The limits of every later wait on this agent.
+    pub limits: Limits,
 }
 
 /// What went wrong talking to an agent.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The connection could not be made in time.
-    #[error("no answer within {0:?}")]
+    #[error("no connection within {} (TCP, SSH handshake, authentication)", secs(.0))]
     Timeout(Duration),
+    /// The agent did not answer a request in time.
+    #[error("no answer to the {what} within {}", secs(.within))]
+    NoAnswer {
+        /// The request.
+        what: &'static str,
+        /// The limit.
+        within: Duration,
+    },
+    /// Sending stalled: the agent accepted no more data within the limit.
+    #[error("{what} stalled: no progress for {} after {}", secs(.within), bytes(*.sent))]
+    Stalled {
+        /// What was being sent.
+        what: &'static str,
+        /// Bytes of it sent before.
+        sent: u64,
+        /// The limit.
+        within: Duration,
+    },
+    /// A run outlived its own timeout plus the grace period without a result.
+    #[error("no result of the run within its timeout of {} plus {} grace", secs(.timeout), secs(.grace))]
+    RunOverdue {
+        /// The run's timeout.
+        timeout: Duration,
+        /// The grace period.
+        grace: Duration,
+    },
+    /// A run went silent: no output, keepalive or result within the limit.
+    #[error("the run went silent: nothing from the agent for {}", secs(.within))]
+    RunSilent {
+        /// The limit.
+        within: Duration,
+    },
+    /// The agent's bytes are not a valid frame stream.
+    #[error("protocol: {0}")]
+    Frames(#[from] FrameError),
     /// The agent presented another key than the pinned one.
     #[error("the agent presented key {} instead of the pinned one", crate::keys::fingerprint(.presented))]
     AgentKeyMismatch {
@@ -74,6 +147,40 @@ pub enum ClientError {
     /// Reading the local data to send failed.
     #[error("reading local data: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// Whether a deadline was missed: the agent (or the way to it) stopped answering, so its
+    /// connection should not be reused.
+    pub fn missed_deadline(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Timeout(_)
+                | ClientError::NoAnswer { .. }
+                | ClientError::Stalled { .. }
+                | ClientError::RunOverdue { .. }
+                | ClientError::RunSilent { .. }
+        )
+    }
+}
+
+/// A duration for people: `10 s`, `2.5 s`.
+fn secs(d: &Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// A size for people: `812 bytes`, `12.0 MiB`.
+fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match n as f64 {
+        b if b < KIB => format!("{n} bytes"),
+        b if b < KIB * KIB => format!("{:.1} KiB", b / KIB),
+        b => format!("{:.1} MiB", b / (KIB * KIB)),
+    }
 }
 
 /// An agent's answer to a heartbeat.
@@ -225,6 +332,7 @@ impl client::Handler for Verifier {
 pub struct Connection {
     handle: Arc<client::Handle<Verifier>>,
     agent_key: PublicKey,
+    limits: Limits,
 }
 
 impl Connection {
@@ -270,6 +378,7 @@ impl Connection {
                 Ok(Connection {
                     handle: Arc::new(handle),
                     agent_key,
+                    limits: dial.limits,
                 })
             }
         }
@@ -285,28 +394,50 @@ impl Connection {
         self.handle.is_closed()
     }
 
+    /// Whether `other` is this very connection (not merely one to the same agent).
+    pub fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
+    }
+
+    /// The limits of this connection's waits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Opens a channel with the otto subsystem, within the answer limit.
     async fn channel(&self) -> Result<Channel, ClientError> {
-        let mut channel = self.handle.channel_open_session().await?;
-        channel.request_subsystem(true, "otto").await?;
-        loop {
-            match channel.wait().await {
-                Some(ChannelMsg::Success) => {
-                    return Ok(Channel {
-                        channel,
-                        pending: Vec::new(),
-                    });
+        let open = async {
+            let channel = self.handle.channel_open_session().await?;
+            channel.request_subsystem(true, "otto").await?;
+            let (mut read, write) = channel.split();
+            loop {
+                match read.wait().await {
+                    Some(ChannelMsg::Success) => return Ok((read, write)),
+                    Some(ChannelMsg::Failure) => {
+                        return Err(ClientError::Protocol(
+                            "the agent refused the otto subsystem".into(),
+                        ));
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                        return Err(ClientError::ChannelClosed);
+                    }
+                    Some(_) => {}
                 }
-                Some(ChannelMsg::Failure) => {
-                    return Err(ClientError::Protocol(
-                        "the agent refused the otto subsystem".into(),
-                    ));
-                }
-                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                    return Err(ClientError::ChannelClosed);
-                }
-                Some(_) => {}
             }
-        }
+        };
+        let (read, write) = tokio::time::timeout(self.limits.answer, open)
+            .await
+            .map_err(|_| ClientError::NoAnswer {
+                what: "request for an otto channel",
+                within: self.limits.answer,
+            })??;
+        Ok(Channel {
+            read,
+            write,
+            frames: Frames::new(),
+            buf: vec![0u8; HEADER_LEN + MAX_BODY_LEN],
+            limits: self.limits,
+        })
     }
 
     /// Asks for the agent's version and facts.
@@ -319,18 +450,23 @@ impl Connection {
             nonce,
         }))
         .await?;
-        ch.next(|message| match message {
-            Message::HeartbeatResponse(r) if r.nonce == nonce => Ok(Some(Heartbeat {
-                agent_version: r.agent_version.into(),
-                facts: Facts::from(&r.facts),
+        match ch.answer("heartbeat").await? {
+            Reply::Heartbeat {
+                nonce: n,
+                agent_version,
+                facts,
+            } if n == nonce => Ok(Heartbeat {
+                agent_version,
+                facts,
                 round_trip: started.elapsed(),
-            })),
+            }),
             other => Err(unexpected(&other)),
-        })
-        .await
+        }
     }
 
-    /// Runs a script; output and keepalives go to `events` as they arrive.
+    /// Runs a script; output and keepalives go to `events` as they arrive. Waits for the result
+    /// at most the script's own timeout plus the grace period, and fails as soon as the agent
+    /// has been silent (no output, no keepalive) for the silence limit.
     pub async fn run_script(
         &self,
         script: &Script,
@@ -356,43 +492,70 @@ impl Connection {
         });
         let mut ch = self.channel().await?;
         ch.send(&request).await?;
-        if let Some(report) = ch.ready_or_result(action).await? {
+        if let Some(report) = ch.ready_or_result(action, "run request").await? {
             return Ok(report);
         }
-        ch.channel.data(&script.body[..]).await?;
-        loop {
-            let event = ch
-                .next(|message| match message {
-                    Message::ActionOutput(o) if o.action == action => {
-                        Ok(Some(Err(ScriptEvent::Output {
-                            stream: o.stream,
-                            data: o.data.to_vec(),
-                        })))
-                    }
-                    Message::Keepalive(k) if k.action == action => {
-                        Ok(Some(Err(ScriptEvent::Keepalive)))
-                    }
-                    Message::ActionResult(r) if r.action == action => Ok(Some(Ok(report(&r)))),
-                    other => Err(unexpected(&other)),
-                })
-                .await?;
-            match event {
-                Ok(report) => return Ok(report),
-                // A caller that stopped listening does not stop the script.
-                Err(event) => {
-                    let _ = events.send(event).await;
-                }
+        let body = &script.body[..];
+        if let Some(report) = ch
+            .send_data(
+                "sending the script",
+                action,
+                body,
+                body.len() as u64,
+                |_| {},
+            )
+            .await?
+        {
+            return Ok(report);
+        }
+        let limits = self.limits;
+        let overdue = match script.timeout {
+            ScriptTimeout::Seconds(s) => {
+                let timeout = Duration::from_secs(s.into());
+                Some((Instant::now() + timeout + limits.grace, timeout))
             }
+            ScriptTimeout::AgentDefault | ScriptTimeout::Unlimited => None,
+        };
+        let mut heard = Instant::now();
+        loop {
+            let silent_at = heard + limits.silence;
+            let until = overdue.map_or(silent_at, |(at, _)| at.min(silent_at));
+            let event = match ch.reply(until).await? {
+                None => {
+                    return Err(match overdue {
+                        Some((at, timeout)) if at <= silent_at => ClientError::RunOverdue {
+                            timeout,
+                            grace: limits.grace,
+                        },
+                        _ => ClientError::RunSilent {
+                            within: limits.silence,
+                        },
+                    });
+                }
+                Some(Reply::Result { action: a, report }) if a == action => return Ok(report),
+                Some(Reply::Output {
+                    action: a,
+                    stream,
+                    data,
+                }) if a == action => ScriptEvent::Output { stream, data },
+                Some(Reply::Keepalive { action: a }) if a == action => ScriptEvent::Keepalive,
+                Some(other) => return Err(unexpected(&other)),
+            };
+            heard = Instant::now();
+            // A caller that stopped listening does not stop the script.
+            let _ = events.send(event).await;
         }
     }
 
     /// Uploads `spec.len` bytes from `source`, calling `progress` with the bytes sent so far.
+    /// The agent must accept more data within the stall limit, and answer within the answer
+    /// limit once it has everything.
     pub async fn upload(
         &self,
         spec: &UploadSpec,
         action: ActionId,
-        mut source: impl AsyncRead + Unpin,
-        mut progress: impl FnMut(u64),
+        source: impl AsyncRead + Unpin,
+        progress: impl FnMut(u64),
     ) -> Result<ActionReport, ClientError> {
         let mut ch = self.channel().await?;
         ch.send(&Message::UploadFile(UploadFile {
@@ -404,28 +567,16 @@ impl Connection {
             len: spec.len,
         }))
         .await?;
-        if let Some(report) = ch.ready_or_result(action).await? {
+        if let Some(report) = ch.ready_or_result(action, "upload request").await? {
             return Ok(report);
         }
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut sent = 0u64;
-        while sent < spec.len {
-            let want = usize::try_from(spec.len - sent)
-                .unwrap_or(usize::MAX)
-                .min(buf.len());
-            let n = source.read(&mut buf[..want]).await?;
-            if n == 0 {
-                // The agent sees a short upload, removes its temporary file and keeps the old one.
-                return Err(ClientError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the source ended after {sent} of {} bytes", spec.len),
-                )));
-            }
-            ch.channel.data(&buf[..n]).await?; // waits for the agent's window: backpressure
-            sent += n as u64;
-            progress(sent);
+        if let Some(report) = ch
+            .send_data("upload", action, source, spec.len, progress)
+            .await?
+        {
+            return Ok(report);
         }
-        ch.result(action).await
+        ch.result(action, "completed upload").await
     }
 
     /// Cancels a running action; false if the agent had no such action running.
@@ -434,7 +585,7 @@ impl Connection {
         let mut ch = self.channel().await?;
         ch.send(&Message::CancelAction(CancelAction { action, target }))
             .await?;
-        Ok(ch.result(action).await?.outcome == Outcome::Completed)
+        Ok(ch.result(action, "cancel request").await?.outcome == Outcome::Completed)
     }
 
     /// Gives the agent a new server key to trust; returns the agent's new key.
@@ -452,43 +603,35 @@ impl Connection {
             server_public_key: raw,
         }))
         .await?;
-        ch.next(|message| match message {
-            Message::RotateIdentityResponse(RotateIdentityResponse::Rotated {
-                agent_public_key,
-            }) => Ok(Some(PublicKey::from(
+        match ch.answer("key rotation request").await? {
+            Reply::Rotated { agent_public_key } => Ok(PublicKey::from(
                 russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
-            ))),
-            Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => {
-                Err(ClientError::AgentFailure(error.into()))
-            }
+            )),
+            Reply::RotateFailed { error } => Err(ClientError::AgentFailure(error)),
             other => Err(unexpected(&other)),
-        })
-        .await
+        }
     }
 
     /// Sends a control request and waits for its answer.
     pub async fn control(&self, request: Control) -> Result<ActionReport, ClientError> {
         let action = new_action_id();
         let r = ActionRef { action };
-        let message = match request {
-            Control::Reload => Message::ReloadConfig(r),
-            Control::Exit => Message::ExitAgent(r),
-            Control::Reboot => Message::Reboot(r),
-            Control::Shutdown => Message::Shutdown(r),
+        let (message, what) = match request {
+            Control::Reload => (Message::ReloadConfig(r), "reload request"),
+            Control::Exit => (Message::ExitAgent(r), "exit request"),
+            Control::Reboot => (Message::Reboot(r), "reboot request"),
+            Control::Shutdown => (Message::Shutdown(r), "shutdown request"),
         };
         let mut ch = self.channel().await?;
         ch.send(&message).await?;
-        ch.result(action).await
+        ch.result(action, what).await
     }
 }
 
-fn unexpected(message: &Message<'_>) -> ClientError {
-    match message {
-        Message::GeneralFailure(f) => ClientError::AgentFailure(f.message.into()),
-        other => ClientError::Protocol(format!(
-            "unexpected {} from the agent",
-            other.message_type().name()
-        )),
+fn unexpected(reply: &Reply) -> ClientError {
+    match reply {
+        Reply::Failure { message } => ClientError::AgentFailure(message.clone()),
+        other => ClientError::Protocol(format!("unexpected {} from the agent", other.name())),
     }
 }
 
@@ -509,69 +652,144 @@ fn report(r: &otto_proto::ActionResult<'_>) -> ActionReport {
     }
 }
 
-/// One Otto channel: frames out, frames in.
+/// Bytes of additional data sent per write; the agent's window must open for each in time.
+const DATA_CHUNK: usize = 32 * 1024;
+
+/// One Otto channel: frames out through one reusable buffer, replies in through [`Frames`].
 struct Channel {
-    channel: russh::Channel<client::Msg>,
-    pending: Vec<u8>,
+    read: ChannelReadHalf,
+    write: ChannelWriteHalf<client::Msg>,
+    frames: Frames,
+    buf: Vec<u8>,
+    limits: Limits,
 }
 
 impl Channel {
+    /// Sends one frame; the agent must take it within the stall limit.
     async fn send(&mut self, message: &Message<'_>) -> Result<(), ClientError> {
-        let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
-        let n = otto_proto::encode(message, &mut buf).map_err(|_| {
-            ClientError::TooLarge(format!(
-                "{} exceeds {MAX_BODY_LEN} bytes",
-                message.message_type().name()
-            ))
-        })?;
-        self.channel.data(&buf[..n]).await?;
+        let name = message.message_type().name();
+        let n = otto_proto::encode(message, &mut self.buf)
+            .map_err(|_| ClientError::TooLarge(format!("{name} exceeds {MAX_BODY_LEN} bytes")))?;
+        let frame = self.buf.get(..n).unwrap_or_default();
+        tokio::time::timeout(self.limits.stall, self.write.data(frame))
+            .await
+            .map_err(|_| ClientError::Stalled {
+                what: "sending the request",
+                sent: 0,
+                within: self.limits.stall,
+            })??;
         Ok(())
     }
 
-    /// Reads the next frame and hands it to `take`, which turns it into a value or an error.
-    async fn next<T>(
+    /// Sends `len` bytes of additional data from `source` for `action`. Each chunk must be taken
+    /// within the stall limit; meanwhile the channel is watched, so an agent that goes away or
+    /// ends the action early is noticed at once. Returns the agent's early result, if any.
+    async fn send_data(
         &mut self,
-        mut take: impl FnMut(Message<'_>) -> Result<Option<T>, ClientError>,
-    ) -> Result<T, ClientError> {
-        loop {
-            match otto_proto::decode_frame(&self.pending, MAX_BODY_LEN) {
-                Ok((message, len)) => {
-                    let value = take(message)?;
-                    self.pending.drain(..len);
-                    if let Some(value) = value {
-                        return Ok(value);
+        what: &'static str,
+        action: ActionId,
+        mut source: impl AsyncRead + Unpin,
+        len: u64,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Option<ActionReport>, ClientError> {
+        let stall = self.limits.stall;
+        let mut buf = vec![0u8; DATA_CHUNK];
+        let mut sent = 0u64;
+        while sent < len {
+            let want = usize::try_from(len - sent)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let n = source.read(buf.get_mut(..want).unwrap_or_default()).await?;
+            if n == 0 {
+                // The agent sees a short transfer, removes its temporary file, keeps the old one.
+                return Err(ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the source ended after {sent} of {len} bytes"),
+                )));
+            }
+            let write = self.write.data(buf.get(..n).unwrap_or_default());
+            let deadline = tokio::time::sleep(stall);
+            tokio::pin!(write, deadline);
+            loop {
+                tokio::select! {
+                    written = &mut write => {
+                        written?;
+                        break;
                     }
+                    _ = &mut deadline => {
+                        return Err(ClientError::Stalled { what, sent, within: stall });
+                    }
+                    message = self.read.wait() => match message {
+                        Some(ChannelMsg::Data { data }) => {
+                            self.frames.push(&data);
+                            match self.frames.next()? {
+                                None => {}
+                                Some(Reply::Result { action: a, report }) if a == action => {
+                                    return Ok(Some(report));
+                                }
+                                Some(other) => return Err(unexpected(&other)),
+                            }
+                        }
+                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                            return Err(ClientError::ChannelClosed);
+                        }
+                        Some(_) => {}
+                    },
                 }
-                Err(otto_proto::Error::Incomplete) => match self.channel.wait().await {
-                    Some(ChannelMsg::Data { data }) => self.pending.extend_from_slice(&data),
-                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                        return Err(ClientError::ChannelClosed);
-                    }
-                    Some(_) => {}
-                },
-                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+            sent += n as u64;
+            progress(sent);
+        }
+        Ok(None)
+    }
+
+    /// The next reply, or None once `deadline` has passed without one.
+    async fn reply(&mut self, deadline: Instant) -> Result<Option<Reply>, ClientError> {
+        loop {
+            if let Some(reply) = self.frames.next()? {
+                return Ok(Some(reply));
+            }
+            match tokio::time::timeout_at(deadline.into(), self.read.wait()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(ChannelMsg::Data { data })) => self.frames.push(&data),
+                Ok(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => {
+                    return Err(ClientError::ChannelClosed);
+                }
+                Ok(Some(_)) => {}
             }
         }
+    }
+
+    /// The answer to the `what` just sent, within the answer limit.
+    async fn answer(&mut self, what: &'static str) -> Result<Reply, ClientError> {
+        let within = self.limits.answer;
+        self.reply(Instant::now() + within)
+            .await?
+            .ok_or(ClientError::NoAnswer { what, within })
     }
 
     /// Waits for ReadyForData (None) or an early ActionResult (the request was refused).
     async fn ready_or_result(
         &mut self,
         action: ActionId,
+        what: &'static str,
     ) -> Result<Option<ActionReport>, ClientError> {
-        self.next(|message| match message {
-            Message::ReadyForData(r) if r.action == action => Ok(Some(None)),
-            Message::ActionResult(r) if r.action == action => Ok(Some(Some(report(&r)))),
+        match self.answer(what).await? {
+            Reply::Ready { action: a } if a == action => Ok(None),
+            Reply::Result { action: a, report } if a == action => Ok(Some(report)),
             other => Err(unexpected(&other)),
-        })
-        .await
+        }
     }
 
-    async fn result(&mut self, action: ActionId) -> Result<ActionReport, ClientError> {
-        self.next(|message| match message {
-            Message::ActionResult(r) if r.action == action => Ok(Some(report(&r))),
+    /// The ActionResult of `action`, within the answer limit.
+    async fn result(
+        &mut self,
+        action: ActionId,
+        what: &'static str,
+    ) -> Result<ActionReport, ClientError> {
+        match self.answer(what).await? {
+            Reply::Result { action: a, report } if a == action => Ok(report),
             other => Err(unexpected(&other)),
-        })
-        .await
+        }
     }
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::actions::{self, Job, Targets, Upload};
-use crate::client::{AgentKeyCheck, ClientError, Connection, Dial};
+use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::output::{self, Table};
@@ -144,6 +144,12 @@ impl LocalAgent {
             server_key,
             agent_key: AgentKeyCheck::Pinned(self.agent_key.clone()),
             timeout: Duration::from_secs(30),
+            // Generous: the agent may run under a user-mode emulator.
+            limits: Limits {
+                answer: Duration::from_secs(30),
+                stall: Duration::from_secs(60),
+                ..Limits::default()
+            },
         }
     }
 

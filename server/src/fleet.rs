@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use russh::keys::{PrivateKey, PublicKey};
 use tokio::sync::Semaphore;
 
-use crate::client::{AgentKeyCheck, ClientError, Connection, Dial};
+use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::keys::{self, KeyError};
 use crate::store::{Host, Store, StoreError};
 
@@ -71,6 +71,8 @@ pub struct FleetOptions {
     pub dial_timeout: Duration,
     /// How many dials may be in progress at once.
     pub dial_limit: usize,
+    /// The limits of every wait on an agent once connected.
+    pub limits: Limits,
 }
 
 impl Default for FleetOptions {
@@ -78,6 +80,7 @@ impl Default for FleetOptions {
         FleetOptions {
             dial_timeout: Duration::from_secs(15),
             dial_limit: 64,
+            limits: Limits::default(),
         }
     }
 }
@@ -199,6 +202,20 @@ impl Fleet {
         }
     }
 
+    /// After `error` on `conn`: if the agent missed a deadline, drops the kept connection to
+    /// `host` (when it is still `conn`), so the next use dials again instead of waiting on it.
+    pub async fn failed(&self, host: &str, conn: &Connection, error: &ClientError) {
+        if !error.missed_deadline() {
+            return;
+        }
+        let link = self.link(host);
+        let mut link = link.lock().await;
+        if link.connection.as_ref().is_some_and(|c| c.same(conn)) {
+            link.connection = None;
+            tracing::debug!(host, "connection dropped: {error}");
+        }
+    }
+
     /// Drops the cached connection to `host` (after its keys changed, say).
     pub async fn forget(&self, host: &str) {
         let link = self.link(host);
@@ -220,6 +237,7 @@ impl Fleet {
             server_key: Arc::new(self.host_key(&host.name)?),
             agent_key: check.clone(),
             timeout: self.options.dial_timeout,
+            limits: self.options.limits,
         };
         let result = {
             let _permit = self.dials.acquire().await;
@@ -274,6 +292,7 @@ impl Fleet {
             Ok(key) => key,
             Err(e) => {
                 let _ = std::fs::remove_file(&next);
+                self.failed(&host.name, &conn, &e).await;
                 return Err(FleetError::Client(host.name.clone(), e));
             }
         };

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use emulated::{find_in_path, next_output, workspace};
 use otto_proto::Stream;
 use otto_server::client::{
-    AgentKeyCheck, ClientError, Connection, Control, Dial, Outcome, new_action_id,
+    AgentKeyCheck, ClientError, Connection, Control, Dial, Limits, Outcome, new_action_id,
 };
 use otto_server::keys;
 use russh::keys::{PrivateKey, PublicKey};
@@ -170,6 +170,12 @@ fn dial(port: u16, server_key: Arc<PrivateKey>, agent_key: &PublicKey) -> Dial {
         agent_key: AgentKeyCheck::Pinned(agent_key.clone()),
         // Key exchange on an emulated CPU is slow; CI machines are slower still.
         timeout: Duration::from_secs(60),
+        limits: Limits {
+            answer: Duration::from_secs(120),
+            stall: Duration::from_secs(120),
+            grace: Duration::from_secs(60),
+            silence: Duration::from_secs(120),
+        },
     }
 }
 

@@ -1,0 +1,279 @@
+//! The agent's answers as a sequence of owned [`Reply`] values: bytes from the channel go in
+//! as they arrive, split anywhere, and are decoded with the incremental [`otto_proto::Decoder`]
+//! (each byte looked at once, no re-parsing). Pure: no IO, no clock.
+//!
+//! Memory is bounded whatever the input: the decoder's fixed body buffer (16 KiB) plus the bytes
+//! pushed and not yet decoded, which is at most one chunk when the caller pushes only after
+//! [`Frames::next`] answered `Ok(None)`.
+
+use otto_proto::{ActionId, Decoder, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream};
+
+use super::{ActionReport, report};
+use crate::store::Facts;
+
+/// One message from the agent, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// HeartbeatResponse.
+    Heartbeat {
+        /// The nonce of the request it answers.
+        nonce: u64,
+        /// The agent's version.
+        agent_version: String,
+        /// Its host's facts.
+        facts: Facts,
+    },
+    /// RotateIdentityResponse: the agent's new public key.
+    Rotated {
+        /// Raw Ed25519 public key.
+        agent_public_key: [u8; 32],
+    },
+    /// RotateIdentityResponse: why the agent could not rotate.
+    RotateFailed {
+        /// Why.
+        error: String,
+    },
+    /// ReadyForData: the agent waits for an action's additional data.
+    Ready {
+        /// The action.
+        action: ActionId,
+    },
+    /// ActionOutput: a chunk of a script's output.
+    Output {
+        /// The action.
+        action: ActionId,
+        /// Which stream.
+        stream: Stream,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Keepalive: a silent script is still running.
+    Keepalive {
+        /// The action.
+        action: ActionId,
+    },
+    /// ActionResult: how an action ended.
+    Result {
+        /// The action.
+        action: ActionId,
+        /// The outcome and counters.
+        report: ActionReport,
+    },
+    /// GeneralFailure.
+    Failure {
+        /// What the agent said.
+        message: String,
+    },
+}
+
+impl Reply {
+    /// The protocol's name of the message it came in.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reply::Heartbeat { .. } => "HeartbeatResponse",
+            Reply::Rotated { .. } | Reply::RotateFailed { .. } => "RotateIdentityResponse",
+            Reply::Ready { .. } => "ReadyForData",
+            Reply::Output { .. } => "ActionOutput",
+            Reply::Keepalive { .. } => "Keepalive",
+            Reply::Result { .. } => "ActionResult",
+            Reply::Failure { .. } => "GeneralFailure",
+        }
+    }
+}
+
+/// Why the agent's byte stream cannot be read further. Final: the channel must be dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The codec refused the input.
+    #[error("{0}")]
+    Codec(#[from] otto_proto::Error),
+    /// A message only a server sends (or its additional data) came from the agent.
+    #[error("unexpected {0} from the agent")]
+    Unexpected(&'static str),
+}
+
+/// Decodes the agent's side of one channel.
+#[derive(Debug)]
+pub struct Frames {
+    // Boxed: its 16 KiB body buffer would otherwise live inside every future that owns a channel.
+    decoder: Box<Decoder<MAX_BODY_LEN>>,
+    pending: Vec<u8>,
+    start: usize,
+}
+
+impl Default for Frames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Frames {
+    /// A reader waiting for the first frame.
+    pub fn new() -> Frames {
+        Frames {
+            decoder: Box::new(Decoder::new()),
+            pending: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Adds bytes that arrived from the agent.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.start == self.pending.len() {
+            self.pending.clear();
+        } else {
+            self.pending.drain(..self.start);
+        }
+        self.start = 0;
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed. An error is final.
+    pub fn next(&mut self) -> Result<Option<Reply>, FrameError> {
+        while let Some(input) = self.pending.get(self.start..).filter(|i| !i.is_empty()) {
+            let decoded = self.decoder.decode(input)?;
+            let consumed = decoded.consumed;
+            let reply = match decoded.item {
+                None => None,
+                Some(Item::Frame(message)) => Some(reply(message)?),
+                Some(Item::Data { .. }) => return Err(FrameError::Unexpected("additional data")),
+            };
+            self.start += consumed;
+            if reply.is_some() {
+                return Ok(reply);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the stream stands between frames, nothing half-received.
+    pub fn is_idle(&self) -> bool {
+        self.decoder.is_idle() && self.start == self.pending.len()
+    }
+}
+
+fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
+    Ok(match message {
+        Message::HeartbeatResponse(r) => Reply::Heartbeat {
+            nonce: r.nonce,
+            agent_version: r.agent_version.into(),
+            facts: Facts::from(&r.facts),
+        },
+        Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) => {
+            Reply::Rotated { agent_public_key }
+        }
+        Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => {
+            Reply::RotateFailed {
+                error: error.into(),
+            }
+        }
+        Message::ReadyForData(r) => Reply::Ready { action: r.action },
+        Message::ActionOutput(o) => Reply::Output {
+            action: o.action,
+            stream: o.stream,
+            data: o.data.to_vec(),
+        },
+        Message::Keepalive(k) => Reply::Keepalive { action: k.action },
+        Message::ActionResult(r) => Reply::Result {
+            action: r.action,
+            report: report(&r),
+        },
+        Message::GeneralFailure(f) => Reply::Failure {
+            message: f.message.into(),
+        },
+        other => return Err(FrameError::Unexpected(other.message_type().name())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otto_proto::{ActionOutput, ActionRef, HEADER_LEN, HeartbeatRequest, encode};
+
+    fn wire(messages: &[Message<'_>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
+        for m in messages {
+            let n = encode(m, &mut buf).unwrap();
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    fn read_all(frames: &mut Frames) -> Vec<Reply> {
+        let mut out = Vec::new();
+        while let Some(reply) = frames.next().unwrap() {
+            out.push(reply);
+        }
+        out
+    }
+
+    #[test]
+    fn frames_split_anywhere_come_out_whole_and_in_order() {
+        let bytes = wire(&[
+            Message::Keepalive(ActionRef { action: 1 }),
+            Message::ActionOutput(ActionOutput {
+                action: 1,
+                stream: Stream::Stderr,
+                data: &[7; 9000],
+            }),
+            Message::ReadyForData(ActionRef { action: 2 }),
+        ]);
+        let whole = read_all(&mut {
+            let mut f = Frames::new();
+            f.push(&bytes);
+            f
+        });
+        assert_eq!(whole.len(), 3);
+        for size in [1, 5, 12, 13, 4096] {
+            let mut frames = Frames::new();
+            let mut got = Vec::new();
+            for chunk in bytes.chunks(size) {
+                frames.push(chunk);
+                got.extend(read_all(&mut frames));
+            }
+            assert_eq!(got, whole, "chunks of {size}");
+            assert!(frames.is_idle());
+        }
+        assert_eq!(
+            whole[1],
+            Reply::Output {
+                action: 1,
+                stream: Stream::Stderr,
+                data: vec![7; 9000]
+            }
+        );
+    }
+
+    #[test]
+    fn a_half_frame_is_not_idle_and_a_server_message_is_refused() {
+        let bytes = wire(&[Message::Keepalive(ActionRef { action: 1 })]);
+        let mut frames = Frames::new();
+        frames.push(&bytes[..bytes.len() - 1]);
+        assert_eq!(frames.next(), Ok(None));
+        assert!(!frames.is_idle());
+
+        let mut frames = Frames::new();
+        frames.push(&wire(&[Message::HeartbeatRequest(HeartbeatRequest {
+            server_version: "x",
+            nonce: 1,
+        })]));
+        assert_eq!(
+            frames.next(),
+            Err(FrameError::Unexpected("HeartbeatRequest"))
+        );
+    }
+
+    #[test]
+    fn garbage_and_oversized_frames_are_typed_errors_and_stay_errors() {
+        let mut frames = Frames::new();
+        // Version 6, type Keepalive, body length 1 MiB: refused from the header alone.
+        frames.push(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0x10, 0, 0]);
+        assert!(matches!(
+            frames.next(),
+            Err(FrameError::Codec(otto_proto::Error::BodyTooLong { .. }))
+        ));
+        frames.push(&wire(&[Message::Keepalive(ActionRef { action: 1 })]));
+        assert!(frames.next().is_err(), "an error is final");
+    }
+}
