@@ -587,10 +587,11 @@ impl Cli {
         }
     }
 
-    /// Runs the command.
-    pub async fn run(self) -> ExitCode {
+    /// Runs the command; `shutdown` completing stops the daemon (`serve`), and is ignored by
+    /// every other command.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
         let json = self.json;
-        match self.execute().await {
+        match self.execute(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(CliError::HostsFailed(failed, of)) => {
                 if !json {
@@ -608,7 +609,10 @@ impl Cli {
         }
     }
 
-    async fn execute(self) -> Result<(), CliError> {
+    async fn execute(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), CliError> {
         if let Command::Demo { agent_bin } = &self.command {
             let agent_bin = agent_bin.clone().unwrap_or_else(|| {
                 std::env::current_exe()
@@ -688,6 +692,7 @@ impl Cli {
                     heartbeat_interval: args.heartbeat_interval,
                     rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
                 },
+                shutdown,
             )
             .await?),
             Command::Demo { .. } => Ok(()),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use otto_server::cli::Cli;
+use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,13 +22,37 @@ fn main() -> ExitCode {
         .with_writer(|| LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(cli.run()),
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("otto-server: cannot start: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    runtime.block_on(async {
+        if !cli.is_daemon() {
+            // Every other command keeps the default SIGTERM and SIGINT: they end the process.
+            return cli.run(std::future::pending()).await;
+        }
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                let shutdown = async move {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                    }
+                };
+                cli.run(shutdown).await
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("otto-server: cannot handle signals: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 /// Standard error for logs, ignoring write errors: a daemon whose log reader went away (a closed

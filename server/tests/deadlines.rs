@@ -1,0 +1,308 @@
+//! The server never waits on an agent without a deadline: the real `otto-server` binary with a
+//! real SQLite file, against real agents and fake ones (real SSH servers on loopback) that
+//! accept a channel and then answer nothing, trickle, or only send keepalives.
+//!
+//! Every command runs under an outer bound far above its deadlines, so code that waits forever
+//! fails here instead of hanging the test suite.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use russh::keys::PublicKey;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+mod fake_agent;
+mod support;
+
+use fake_agent::{Behaviour, FakeAgent};
+
+/// Far above every deadline the commands below have (10 s answers, 5 s + 10 s runs).
+const BOUND: Duration = Duration::from_secs(60);
+
+/// A data directory and the server binary.
+struct Server {
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    fn new() -> Server {
+        Server {
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
+        cmd.arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs a command to its end within [`BOUND`]; returns its output and how long it took.
+    async fn output(&self, args: &[&str]) -> (Output, Duration) {
+        let started = Instant::now();
+        let out = tokio::time::timeout(BOUND, self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("otto-server {args:?} did not end within {BOUND:?}"))
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    /// Runs a command with `--json` that must succeed.
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let (out, _) = self.output(&args).await;
+        assert!(out.status.success(), "otto-server {args:?}: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Adds host `name` on 127.0.0.1; returns its server key.
+    async fn add(&self, name: &str) -> PublicKey {
+        let added = self.json(&["host", "add", name, "127.0.0.1"]).await;
+        keys::parse_public(added["server_key"].as_str().unwrap()).unwrap()
+    }
+
+    /// Points host `name` at `port` with `key` pinned.
+    async fn point(&self, name: &str, port: u16, key: &PublicKey) {
+        self.json(&["host", "set", name, "--port", &port.to_string()])
+            .await;
+        self.json(&["host", "trust", name, &keys::to_openssh(key)])
+            .await;
+    }
+
+    /// A real agent for a new host `name`.
+    async fn agent(&self, name: &str, dir: &Path) -> LocalAgent {
+        let server_key = self.add(name).await;
+        let agent = LocalAgent::start(&support::agent_bin(), &dir.join(name), &server_key, "")
+            .await
+            .unwrap();
+        self.point(name, agent.port, &agent.agent_key).await;
+        agent
+    }
+
+    /// A fake agent for a new host `name`.
+    async fn fake(&self, name: &str, behaviour: Behaviour) -> FakeAgent {
+        let server_key = self.add(name).await;
+        let fake = FakeAgent::start(server_key, behaviour).await;
+        self.point(name, fake.port, &fake.key).await;
+        fake
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The entry of `host` in a JSON list of per-host results.
+fn entry<'a>(list: &'a Value, host: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["host"] == host)
+        .unwrap_or_else(|| panic!("no {host} in {list:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_fails_silent_and_trickling_agents_and_still_reaches_the_healthy_one() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _ok = server.agent("ok", dir.path()).await;
+    let _silent = server.fake("silent", Behaviour::Silent).await;
+    let _trickle = server.fake("trickle", Behaviour::Trickle).await;
+
+    let (out, took) = server.output(&["ping", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let pings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entry(&pings, "ok")["reachable"], true, "{pings:#}");
+    for bad in ["silent", "trickle"] {
+        let p = entry(&pings, bad);
+        assert_eq!(p["reachable"], false, "{pings:#}");
+        let error = p["error"].as_str().unwrap();
+        assert!(
+            error.contains("no answer to the heartbeat within 10 s"),
+            "{error}"
+        );
+    }
+    // The deadline is the answer limit, not the outer bound: generous, but far below a hang.
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    let host = server.json(&["host", "show", "silent"]).await;
+    assert_eq!(host["status"]["reachable"], false, "{host:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_ends_at_its_timeout_plus_grace_when_the_agent_only_sends_keepalives() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _ok = server.agent("ok", dir.path()).await;
+    let _keep = server.fake("keep", Behaviour::KeepalivesOnly).await;
+    let _silent = server.fake("silent", Behaviour::Silent).await;
+
+    let (out, took) = server
+        .output(&[
+            "run",
+            "--host",
+            "ok",
+            "--host",
+            "keep",
+            "--host",
+            "silent",
+            "--command",
+            "echo hi",
+            "--timeout",
+            "5",
+            "--json",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entry(&runs, "ok")["success"], true, "{runs:#}");
+    let outcome = |host| entry(&runs, host)["outcome"].as_str().unwrap().to_string();
+    assert!(
+        outcome("keep").contains("no result of the run within its timeout of 5 s plus 10 s grace"),
+        "{runs:#}"
+    );
+    assert!(
+        outcome("silent").contains("no answer to the run request within 10 s"),
+        "{runs:#}"
+    );
+    assert!(took < Duration::from_secs(45), "{took:?}");
+    // The history says the same, and the runs are finished.
+    let history = server.json(&["history"]).await;
+    let keep = entry(&history, "keep");
+    assert_eq!(keep["success"], false);
+    assert!(keep["finished"].is_number(), "{keep:#}");
+}
+
+/// `last_seen` of `host`, from the store through the CLI.
+async fn last_seen(server: &Server, host: &str) -> Option<i64> {
+    server.json(&["host", "show", host]).await["status"]["last_seen"].as_i64()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _ok = server.agent("ok", dir.path()).await;
+    let _silent = server.fake("silent", Behaviour::Silent).await;
+    let log = dir.path().join("serve.log");
+    let mut serve: Child = server
+        .command(&["serve", "--heartbeat-interval", "1s", "--rotate-every", "0"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    // The healthy host is heartbeaten every second even though the silent one never answers
+    // (and holds each of its heartbeats for the whole 10 s answer limit).
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while seen.len() < 5 && started.elapsed() < Duration::from_secs(30) {
+        if let Some(at) = last_seen(&server, "ok").await
+            && seen.last() != Some(&at)
+        {
+            seen.push(at);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        seen.len() >= 5,
+        "the healthy host's heartbeats stalled: {seen:?}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    // Let the silent host's heartbeat miss its deadline once, and start another that is cut
+    // short below.
+    let mut failed = false;
+    while !failed && started.elapsed() < Duration::from_secs(40) {
+        let silent = server.json(&["host", "show", "silent"]).await;
+        failed = silent["status"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer to the heartbeat within 10 s"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(failed, "{}", std::fs::read_to_string(&log).unwrap());
+    // The next tick (1 s) starts its next heartbeat, which then waits up to 10 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(serve.id().unwrap() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), serve.wait())
+        .await
+        .expect("serve did not stop within 10 s of SIGTERM")
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("cut short") && l.contains("silent")),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = server.agent("r1", dir.path()).await;
+    let local = dir.path().join("big");
+    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    drop(data);
+    let target_dir = dir.path().join("up");
+    let target = target_dir.join("big");
+    let mut upload = server
+        .command(&[
+            "upload",
+            &local.to_string_lossy(),
+            "--path",
+            &target.to_string_lossy(),
+            "--host",
+            "r1",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Kill the agent once some of the file has arrived (its temporary file beside the target).
+    let arrived = |dir: &Path| {
+        std::fs::read_dir(dir).ok().is_some_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
+        })
+    };
+    let started = Instant::now();
+    while !arrived(&target_dir) {
+        assert!(started.elapsed() < BOUND, "the upload never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    agent.stop().await;
+    let killed = Instant::now();
+
+    let out = tokio::time::timeout(Duration::from_secs(30), upload.wait_with_output())
+        .await
+        .expect("the upload did not end within 30 s of the agent's death")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entry(&done, "r1")["success"], false, "{done:#}");
+    // Noticed from the channel closing, not from the (35 s) stall limit.
+    assert!(killed.elapsed() < Duration::from_secs(20), "{done:#}");
+    assert!(!target.exists());
+}

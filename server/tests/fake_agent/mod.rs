@@ -1,0 +1,196 @@
+//! A misbehaving agent: a real russh SSH server on 127.0.0.1 that authenticates exactly one
+//! server key, grants the `otto` subsystem, and then answers badly in one chosen way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use otto_proto::{ActionRef, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, encode};
+use russh::keys::{PrivateKey, PublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelMsg};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How the fake agent misbehaves once a channel is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Reads every request and never answers.
+    Silent,
+    /// Answers every request with a frame that declares a 16 KiB body and then sends that body
+    /// one byte per second.
+    Trickle,
+    /// Answers a RunScript with ReadyForData, reads the script, then sends only a Keepalive
+    /// every second, forever. A heartbeat gets no answer.
+    KeepalivesOnly,
+}
+
+/// A running fake agent; stops when dropped.
+pub struct FakeAgent {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its host key (to pin on the server).
+    pub key: PublicKey,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FakeAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeAgent {
+    /// Listens on a free loopback port, trusting only `server_key`.
+    pub async fn start(server_key: PublicKey, behaviour: Behaviour) -> FakeAgent {
+        let host_key: PrivateKey = otto_server::keys::generate().unwrap();
+        let key = host_key.public_key().clone();
+        let config = Arc::new(russh::server::Config {
+            keys: vec![host_key],
+            auth_rejection_time: Duration::from_millis(10),
+            inactivity_timeout: None,
+            ..Default::default()
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            // Every connection's task ends with the test: they are children of this runtime.
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = Conn {
+                    trusted: server_key.clone(),
+                    behaviour,
+                    pending: HashMap::new(),
+                };
+                let config = config.clone();
+                tokio::spawn(async move {
+                    if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
+                        let _ = running.await;
+                    }
+                });
+            }
+        });
+        FakeAgent { port, key, task }
+    }
+}
+
+struct Conn {
+    trusted: PublicKey,
+    behaviour: Behaviour,
+    pending: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl Conn {
+    fn check(&self, key: &PublicKey) -> Auth {
+        if key.key_data() == self.trusted.key_data() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        }
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(self.check(offer.public_key))
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(self.check(key.public_key))
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        self.pending.insert(channel.id(), channel);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.pending.remove(&id) {
+            Some(channel) if name == "otto" => {
+                session.channel_success(id)?;
+                tokio::spawn(misbehave(channel, self.behaviour));
+                Ok(())
+            }
+            _ => session.channel_failure(id),
+        }
+    }
+}
+
+/// Serves one channel the bad way.
+async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
+    let (mut read, write) = channel.split();
+    let mut decoder = Decoder::<MAX_BODY_LEN>::new();
+    let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
+    // The first request (and for a run, its script) decides what happens.
+    let mut action = None;
+    'read: while let Some(msg) = read.wait().await {
+        let ChannelMsg::Data { data } = msg else {
+            continue;
+        };
+        let mut input = &data[..];
+        while !input.is_empty() {
+            let decoded = decoder.decode(&input).unwrap();
+            let consumed = decoded.consumed;
+            match decoded.item {
+                Some(Item::Frame(Message::RunScript(r))) => action = Some((r.action, true)),
+                Some(Item::Frame(Message::UploadFile(u))) => action = Some((u.action, true)),
+                Some(Item::Frame(_)) => break 'read,
+                Some(Item::Data { remaining: 0, .. }) => break 'read,
+                _ => {}
+            }
+            input = &input[consumed..];
+            if let Some((id, true)) = action {
+                action = Some((id, false));
+                if behaviour == Behaviour::KeepalivesOnly {
+                    let n = encode(&Message::ReadyForData(ActionRef { action: id }), &mut buf);
+                    write.data(&buf[..n.unwrap()]).await.unwrap();
+                } else {
+                    break 'read;
+                }
+            }
+        }
+    }
+    match behaviour {
+        Behaviour::Silent => {}
+        Behaviour::Trickle => {
+            // Version 6, HeartbeatResponse, a 16 KiB body: then one byte a second.
+            let header = [0, 0, 0, 6, 0, 0, 0, 3, 0, 0, 0x40, 0];
+            for byte in header.into_iter().chain(std::iter::repeat(1)) {
+                if write.data(&[byte][..]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        Behaviour::KeepalivesOnly => {
+            if let Some((action, _)) = action {
+                let n = encode(&Message::Keepalive(ActionRef { action }), &mut buf).unwrap();
+                while write.data(&buf[..n]).await.is_ok() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    // Keep the channel open, reading and ignoring, until the server goes away.
+    while read.wait().await.is_some() {}
+}
