@@ -13,6 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+mod owner;
+
+use owner::{Liveness, Owner};
+
+/// The outcome recorded for a run whose server process ended before the run did.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// What went wrong with the fleet's state.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,7 +59,8 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The schema, one migration per entry; entry `i` brings the file to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE hosts (
     name          TEXT PRIMARY KEY,
     address       TEXT NOT NULL,
@@ -132,7 +140,13 @@ CREATE TABLE events (
     detail TEXT NOT NULL
 );
 CREATE INDEX events_by_host ON events (host, id);
-"#];
+"#,
+    r#"
+-- The process that started a run (`pid:start:boot`, see `owner`), to find interrupted runs.
+ALTER TABLE runs ADD COLUMN owner TEXT;
+CREATE INDEX runs_open ON runs (id) WHERE finished IS NULL AND outcome IS NULL;
+"#,
+];
 
 /// Milliseconds since the Unix epoch, the unit of every time in the store.
 pub fn now_ms() -> i64 {
@@ -458,7 +472,8 @@ pub struct Run {
     pub action: String,
     /// When it started (ms since the epoch).
     pub started: i64,
-    /// When it finished; None while running, or if the server died first.
+    /// When it finished; None while running, or if the server died first (then its outcome
+    /// says [`INTERRUPTED`]).
     pub finished: Option<i64>,
     /// Whether it succeeded.
     pub success: Option<bool>,
@@ -1187,11 +1202,12 @@ impl Store {
 
     // ---- runs ----
 
-    /// Records the start of a run; returns its id.
+    /// Records the start of a run by this process; returns its id.
     pub fn start_run(&self, host: &str, what: &str, action: &str) -> Result<i64> {
+        let owner = Owner::current().map(|o| o.to_string());
         self.db.execute(
-            "INSERT INTO runs (host, what, action, started) VALUES (?1, ?2, ?3, ?4)",
-            params![host, what, action, now_ms()],
+            "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![host, what, action, now_ms(), owner],
         )?;
         let id = self.db.last_insert_rowid();
         self.log(
@@ -1202,7 +1218,40 @@ impl Store {
         Ok(id)
     }
 
-    /// Records how a run ended.
+    /// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
+    /// gone. Its owner, if it was alive after all, still records the real end with
+    /// [`finish_run`](Store::finish_run).
+    fn settle_interrupted(&self) -> Result<()> {
+        let open: Vec<(i64, String, String)> = self
+            .db
+            .prepare(
+                "SELECT id, host, owner FROM runs
+                 WHERE finished IS NULL AND outcome IS NULL AND owner IS NOT NULL",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, host, owner) in open {
+            let gone = Owner::parse(&owner).is_some_and(|o| o.liveness() == Liveness::Gone);
+            if !gone {
+                continue;
+            }
+            let changed = self.db.execute(
+                "UPDATE runs SET success = 0, outcome = ?2
+                 WHERE id = ?1 AND finished IS NULL AND outcome IS NULL",
+                params![id, INTERRUPTED],
+            )?;
+            if changed > 0 {
+                self.log(
+                    Some(&host),
+                    EventKind::RunFinished,
+                    &format!("run {id}: {INTERRUPTED} (its server process ended first)"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records how a run ended (also over an [`INTERRUPTED`] mark).
     pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
         let host: String = self
             .db
@@ -1233,6 +1282,7 @@ impl Store {
 
     /// One run.
     pub fn run(&self, id: i64) -> Result<Run> {
+        self.settle_interrupted()?;
         self.runs_where("WHERE id = ?1", params![id])?
             .pop()
             .ok_or_else(|| StoreError::NotFound("run", id.to_string()))
@@ -1240,6 +1290,7 @@ impl Store {
 
     /// The newest `limit` runs, oldest first, optionally of one host.
     pub fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        self.settle_interrupted()?;
         let mut runs = self.runs_where(
             "WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
             params![host, limit],
@@ -1456,5 +1507,73 @@ mod tests {
         assert_eq!(run.elapsed_ms, Some(12));
         assert_eq!(store.runs(Some("r1"), 5).unwrap().len(), 1);
         assert!(store.runs(Some("r2"), 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
+        let (_dir, store) = store();
+        let mine = store.start_run("r1", "mine", "01").unwrap();
+        let orphan = store.start_run("r1", "orphan", "02").unwrap();
+        // The orphan's owner: a process that has ended.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        child.wait().unwrap();
+        let me = Owner::current().unwrap().to_string();
+        let (_, boot) = me.split_at(me.rfind(':').unwrap());
+        let start = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(19)
+            .unwrap();
+        store
+            .db
+            .execute(
+                "UPDATE runs SET owner = ?2 WHERE id = ?1",
+                params![orphan, format!("{pid}:{start}{boot}")],
+            )
+            .unwrap();
+
+        let runs = store.runs(None, 10).unwrap();
+        assert_eq!(runs[0].outcome, None, "this process's run is still going");
+        assert_eq!(runs[1].outcome.as_deref(), Some(INTERRUPTED));
+        assert_eq!(runs[1].success, Some(false));
+        assert_eq!(runs[1].finished, None);
+        // Persisted: read straight from the table, and logged once.
+        let outcome: String = store
+            .db
+            .query_row("SELECT outcome FROM runs WHERE id = ?1", [orphan], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(outcome, INTERRUPTED);
+        store.runs(None, 10).unwrap();
+        let logged = store.events(Some("r1"), 50).unwrap();
+        assert_eq!(
+            logged
+                .iter()
+                .filter(|e| e.detail.contains(INTERRUPTED))
+                .count(),
+            1
+        );
+
+        // Its owner was alive after all (another pid namespace, say): the real end wins.
+        let end = RunEnd {
+            success: true,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed: Some(Duration::from_millis(5)),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            truncated: false,
+        };
+        store.finish_run(orphan, &end).unwrap();
+        let run = store.run(orphan).unwrap();
+        assert_eq!(run.outcome.as_deref(), Some("exit 0"));
+        assert_eq!(run.success, Some(true));
+        assert!(run.finished.is_some());
+        assert_eq!(store.run(mine).unwrap().outcome, None);
     }
 }

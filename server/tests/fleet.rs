@@ -296,13 +296,14 @@ async fn state_and_history_survive_a_killed_server() {
     assert_eq!(runs.len(), 2, "{runs:#?}");
     assert_eq!(runs[0]["stdout"], "first\n");
     assert_eq!(runs[0]["success"], true);
-    assert_eq!(
-        runs[1]["finished"],
-        Value::Null,
-        "the killed run is unfinished"
-    );
+    // Its server process is gone, so it is shown (and kept) as interrupted, not unfinished.
+    assert_eq!(runs[1]["finished"], Value::Null, "{runs:#?}");
+    assert_eq!(runs[1]["outcome"], "interrupted", "{runs:#?}");
+    assert_eq!(runs[1]["success"], false, "{runs:#?}");
     let detail = server.ok(&["history", "--run", &runs[1]["id"].to_string()]);
-    assert!(detail.contains("unfinished"), "{detail}");
+    assert!(detail.contains("outcome   interrupted"), "{detail}");
+    let table = server.ok(&["history"]);
+    assert!(table.contains("interrupted"), "{table}");
     let host = server.json(&["host", "show", "r1"]);
     assert!(host["trust"]["agent_key"].is_string());
     server.ok(&["run", "--host", "r1", "--command", "true"]);
