@@ -722,7 +722,7 @@ impl Channel {
                     message = self.read.wait() => match message {
                         Some(ChannelMsg::Data { data }) => {
                             self.frames.push(&data);
-                            match self.frames.next()? {
+                            match self.frames.next_reply()? {
                                 None => {}
                                 Some(Reply::Result { action: a, report }) if a == action => {
                                     return Ok(Some(report));
@@ -746,7 +746,7 @@ impl Channel {
     /// The next reply, or None once `deadline` has passed without one.
     async fn reply(&mut self, deadline: Instant) -> Result<Option<Reply>, ClientError> {
         loop {
-            if let Some(reply) = self.frames.next()? {
+            if let Some(reply) = self.frames.next_reply()? {
                 return Ok(Some(reply));
             }
             match tokio::time::timeout_at(deadline.into(), self.read.wait()).await {

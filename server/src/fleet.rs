@@ -290,9 +290,15 @@ impl Fleet {
         keys::save(&next, &new_key)?;
         let agent_key = match conn.rotate_identity(new_key.public_key()).await {
             Ok(key) => key,
+            Err(e) if e.missed_deadline() => {
+                // The agent may have rotated without its answer arriving: keep the new key
+                // beside the old one, as after an interruption.
+                tracing::warn!(host = %host.name, "rotation unanswered; {} kept", next.display());
+                self.failed(&host.name, &conn, &e).await;
+                return Err(FleetError::Client(host.name.clone(), e));
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&next);
-                self.failed(&host.name, &conn, &e).await;
                 return Err(FleetError::Client(host.name.clone(), e));
             }
         };

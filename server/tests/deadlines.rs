@@ -9,8 +9,14 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use otto_server::actions;
+use otto_server::client::Limits;
 use otto_server::demo::LocalAgent;
+use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
+use otto_server::store::NewHost;
 use russh::keys::PublicKey;
 use serde_json::Value;
 use tokio::process::{Child, Command};
@@ -264,7 +270,7 @@ async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
     drop(data);
     let target_dir = dir.path().join("up");
     let target = target_dir.join("big");
-    let mut upload = server
+    let upload = server
         .command(&[
             "upload",
             &local.to_string_lossy(),
@@ -305,4 +311,46 @@ async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
     // Noticed from the channel closing, not from the (35 s) stall limit.
     assert!(killed.elapsed() < Duration::from_secs(20), "{done:#}");
     assert!(!target.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missed_deadline_drops_the_kept_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FleetOptions {
+        limits: Limits {
+            answer: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..FleetOptions::default()
+    };
+    let fleet = Arc::new(Fleet::open(dir.path(), options).unwrap());
+    let server_key = fleet.create_host_key("silent").unwrap();
+    let fake = FakeAgent::start(server_key, Behaviour::Silent).await;
+    fleet
+        .store()
+        .add_host(&NewHost {
+            name: "silent".into(),
+            address: "127.0.0.1".into(),
+            port: fake.port,
+            agent_key: Some(keys::to_openssh(&fake.key)),
+            pin_on_first_contact: false,
+        })
+        .unwrap();
+    let host = fleet.store().host("silent").unwrap();
+    let first = fleet.connect(&host).await.unwrap();
+    assert!(fleet.connect(&host).await.unwrap().same(&first), "kept");
+
+    let pings = tokio::time::timeout(BOUND, actions::ping(&fleet, vec![host.clone()]))
+        .await
+        .expect("the heartbeat has a deadline");
+    let error = pings[0].error.as_deref().unwrap();
+    assert!(
+        error.contains("no answer to the heartbeat within 1 s"),
+        "{error}"
+    );
+    let next = fleet.connect(&host).await.unwrap();
+    assert!(
+        !next.same(&first),
+        "dialled again after the missed deadline"
+    );
 }

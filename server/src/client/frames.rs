@@ -4,7 +4,7 @@
 //!
 //! Memory is bounded whatever the input: the decoder's fixed body buffer (16 KiB) plus the bytes
 //! pushed and not yet decoded, which is at most one chunk when the caller pushes only after
-//! [`Frames::next`] answered `Ok(None)`.
+//! [`Frames::next_reply`] answered `Ok(None)`.
 
 use otto_proto::{ActionId, Decoder, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream};
 
@@ -129,7 +129,7 @@ impl Frames {
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed. An error is final.
-    pub fn next(&mut self) -> Result<Option<Reply>, FrameError> {
+    pub fn next_reply(&mut self) -> Result<Option<Reply>, FrameError> {
         while let Some(input) = self.pending.get(self.start..).filter(|i| !i.is_empty()) {
             let decoded = self.decoder.decode(input)?;
             let consumed = decoded.consumed;
@@ -202,7 +202,7 @@ mod tests {
 
     fn read_all(frames: &mut Frames) -> Vec<Reply> {
         let mut out = Vec::new();
-        while let Some(reply) = frames.next().unwrap() {
+        while let Some(reply) = frames.next_reply().unwrap() {
             out.push(reply);
         }
         out
@@ -250,7 +250,7 @@ mod tests {
         let bytes = wire(&[Message::Keepalive(ActionRef { action: 1 })]);
         let mut frames = Frames::new();
         frames.push(&bytes[..bytes.len() - 1]);
-        assert_eq!(frames.next(), Ok(None));
+        assert_eq!(frames.next_reply(), Ok(None));
         assert!(!frames.is_idle());
 
         let mut frames = Frames::new();
@@ -259,7 +259,7 @@ mod tests {
             nonce: 1,
         })]));
         assert_eq!(
-            frames.next(),
+            frames.next_reply(),
             Err(FrameError::Unexpected("HeartbeatRequest"))
         );
     }
@@ -270,10 +270,10 @@ mod tests {
         // Version 6, type Keepalive, body length 1 MiB: refused from the header alone.
         frames.push(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0x10, 0, 0]);
         assert!(matches!(
-            frames.next(),
+            frames.next_reply(),
             Err(FrameError::Codec(otto_proto::Error::BodyTooLong { .. }))
         ));
         frames.push(&wire(&[Message::Keepalive(ActionRef { action: 1 })]));
-        assert!(frames.next().is_err(), "an error is final");
+        assert!(frames.next_reply().is_err(), "an error is final");
     }
 }

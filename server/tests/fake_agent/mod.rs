@@ -149,7 +149,7 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
         };
         let mut input = &data[..];
         while !input.is_empty() {
-            let decoded = decoder.decode(&input).unwrap();
+            let decoded = decoder.decode(input).unwrap();
             let consumed = decoded.consumed;
             match decoded.item {
                 Some(Item::Frame(Message::RunScript(r))) => action = Some((r.action, true)),
