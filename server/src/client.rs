@@ -399,11 +399,6 @@ impl Connection {
         Arc::ptr_eq(&self.handle, &other.handle)
     }
 
-    /// The limits of this connection's waits.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Opens a channel with the otto subsystem, within the answer limit.
     async fn channel(&self) -> Result<Channel, ClientError> {
         let open = async {

@@ -7,7 +7,7 @@
 //! ticks and never delays the others. When the shutdown future completes, the daemon aborts the
 //! work in flight, logs which hosts it cut short, and returns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +44,9 @@ pub async fn serve(
     let mut tick = tokio::time::interval(options.heartbeat_interval.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut work = JoinSet::new();
-    // The host each task in flight works for.
-    let mut busy: HashMap<Id, String> = HashMap::new();
+    // The host each task in flight works for, and those hosts.
+    let mut tasks: HashMap<Id, String> = HashMap::new();
+    let mut busy: HashSet<String> = HashSet::new();
     tracing::info!(
         data_dir = %fleet.data_dir().display(),
         interval = ?options.heartbeat_interval,
@@ -65,13 +66,14 @@ pub async fn serve(
                     }
                 };
                 for host in hosts.into_iter().filter(|h| h.enabled) {
-                    if busy.values().any(|name| *name == host.name) {
+                    if busy.contains(&host.name) {
                         tracing::debug!(host = %host.name, "still busy; skipping this tick");
                         continue;
                     }
+                    busy.insert(host.name.clone());
                     let name = host.name.clone();
                     let task = work.spawn(tend(fleet.clone(), host, options.rotate_every));
-                    busy.insert(task.id(), name);
+                    tasks.insert(task.id(), name);
                 }
             }
             Some(done) = work.join_next_with_id(), if !work.is_empty() => {
@@ -82,11 +84,13 @@ pub async fn serve(
                         e.id()
                     }
                 };
-                busy.remove(&id);
+                if let Some(host) = tasks.remove(&id) {
+                    busy.remove(&host);
+                }
             }
         }
     }
-    let mut cut: Vec<&String> = busy.values().collect();
+    let mut cut: Vec<&String> = busy.iter().collect();
     cut.sort();
     for host in cut {
         tracing::warn!(host = %host, "stopping: cut short the heartbeat or key rotation in flight for {host}");
