@@ -354,3 +354,103 @@ async fn a_missed_deadline_drops_the_kept_connection() {
         "dialled again after the missed deadline"
     );
 }
+
+/// Sends `signal` to `agent`'s process.
+fn signal(agent: &LocalAgent, signal: i32) {
+    let pid = agent.pid().unwrap() as i32;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path()).await;
+    let local = dir.path().join("big");
+    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    drop(data);
+    let target_dir = dir.path().join("up");
+    let target = target_dir.join("big");
+    let upload = server
+        .command(&[
+            "upload",
+            &local.to_string_lossy(),
+            "--path",
+            &target.to_string_lossy(),
+            "--host",
+            "r1",
+            "--stall-timeout",
+            "3",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop (SIGSTOP) the agent once some of the file has arrived: its window never opens again.
+    let arrived = |dir: &Path| {
+        std::fs::read_dir(dir).ok().is_some_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
+        })
+    };
+    let started = Instant::now();
+    while !arrived(&target_dir) {
+        assert!(started.elapsed() < BOUND, "the upload never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&agent, libc::SIGSTOP);
+    let out = tokio::time::timeout(Duration::from_secs(30), upload.wait_with_output())
+        .await
+        .expect("the upload did not end within 30 s of the agent's stop")
+        .unwrap();
+    signal(&agent, libc::SIGCONT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let detail = entry(&done, "r1")["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("upload stalled: no progress for 3 s after ") && detail.ends_with("MiB"),
+        "{detail}"
+    );
+
+    // A run without a timeout: the agent stops while its script sleeps, so no keepalive comes.
+    let marker = dir.path().join("started");
+    let command = format!("touch {}; sleep 100", marker.display());
+    let run = server
+        .command(&[
+            "run",
+            "--host",
+            "r1",
+            "--command",
+            &command,
+            "--timeout",
+            "0",
+            "--stall-timeout",
+            "3",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !marker.exists() {
+        assert!(started.elapsed() < BOUND * 2, "the run never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&agent, libc::SIGSTOP);
+    let out = tokio::time::timeout(Duration::from_secs(30), run.wait_with_output())
+        .await
+        .expect("the run did not end within 30 s of the agent's stop")
+        .unwrap();
+    signal(&agent, libc::SIGCONT);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = entry(&runs, "r1")["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains("the run went silent: nothing from the agent for 3 s"),
+        "{outcome}"
+    );
+}
