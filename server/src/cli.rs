@@ -40,7 +40,8 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = Limits::default().answer.as_secs(), value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     answer_timeout: u64,
-    /// Seconds an upload may make no progress, and a run may go without any sign of life.
+    /// Seconds an upload may make no progress (or take to be confirmed once sent), and a run
+    /// may go without any sign of life.
     #[arg(long, global = true, default_value_t = Limits::default().stall.as_secs(), value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     stall_timeout: u64,

@@ -30,10 +30,11 @@ use frames::{FrameError, Frames, Reply};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Opening a channel, and each answer to a request (heartbeat, ReadyForData, a control,
-    /// rotation or cancel result, the result after an upload).
+    /// rotation or cancel result).
     pub answer: Duration,
     /// Sending data: the agent must accept more (open its window) within this, or the transfer
-    /// has stalled.
+    /// has stalled; also the wait for an upload's result once all was sent (the agent checks
+    /// and syncs the file).
     pub stall: Duration,
     /// Added to a run's own timeout before the server stops waiting for its result.
     pub grace: Duration,
@@ -571,7 +572,10 @@ impl Connection {
         {
             return Ok(report);
         }
-        ch.result(action, "completed upload").await
+        // Checking and syncing a large file on slow flash takes time: the stall limit, not the
+        // (shorter) answer limit.
+        let within = self.limits.stall.max(self.limits.answer);
+        ch.result(action, "completed upload", within).await
     }
 
     /// Cancels a running action; false if the agent had no such action running.
@@ -580,7 +584,10 @@ impl Connection {
         let mut ch = self.channel().await?;
         ch.send(&Message::CancelAction(CancelAction { action, target }))
             .await?;
-        Ok(ch.result(action, "cancel request").await?.outcome == Outcome::Completed)
+        let report = ch
+            .result(action, "cancel request", self.limits.answer)
+            .await?;
+        Ok(report.outcome == Outcome::Completed)
     }
 
     /// Gives the agent a new server key to trust; returns the agent's new key.
@@ -619,7 +626,7 @@ impl Connection {
         };
         let mut ch = self.channel().await?;
         ch.send(&message).await?;
-        ch.result(action, what).await
+        ch.result(action, what, self.limits.answer).await
     }
 }
 
@@ -757,7 +764,15 @@ impl Channel {
 
     /// The answer to the `what` just sent, within the answer limit.
     async fn answer(&mut self, what: &'static str) -> Result<Reply, ClientError> {
-        let within = self.limits.answer;
+        self.answer_within(what, self.limits.answer).await
+    }
+
+    /// The answer to the `what` just sent, within `within`.
+    async fn answer_within(
+        &mut self,
+        what: &'static str,
+        within: Duration,
+    ) -> Result<Reply, ClientError> {
         self.reply(Instant::now() + within)
             .await?
             .ok_or(ClientError::NoAnswer { what, within })
@@ -776,13 +791,14 @@ impl Channel {
         }
     }
 
-    /// The ActionResult of `action`, within the answer limit.
+    /// The ActionResult of `action`, within `within`.
     async fn result(
         &mut self,
         action: ActionId,
         what: &'static str,
+        within: Duration,
     ) -> Result<ActionReport, ClientError> {
-        match self.answer(what).await? {
+        match self.answer_within(what, within).await? {
             Reply::Result { action: a, report } if a == action => Ok(report),
             other => Err(unexpected(&other)),
         }
