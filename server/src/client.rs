@@ -15,6 +15,7 @@ use russh::{ChannelMsg, Preferred, cipher, client, compression, kex, mac};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use crate::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
 use crate::store::Facts;
 
 /// How the agent's host key is checked.
@@ -62,7 +63,7 @@ pub enum ClientError {
     /// The agent broke the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
-    /// The agent answered with GeneralFailure.
+    /// The agent answered with GeneralFailure (its message made safe to show, see [`sanitize`]).
     #[error("the agent reported: {0}")]
     AgentFailure(String),
     /// The channel closed before the final answer.
@@ -321,7 +322,7 @@ impl Connection {
         .await?;
         ch.next(|message| match message {
             Message::HeartbeatResponse(r) if r.nonce == nonce => Ok(Some(Heartbeat {
-                agent_version: r.agent_version.into(),
+                agent_version: sanitize::field(r.agent_version, FIELD_MAX),
                 facts: Facts::from(&r.facts),
                 round_trip: started.elapsed(),
             })),
@@ -458,9 +459,9 @@ impl Connection {
             }) => Ok(Some(PublicKey::from(
                 russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
             ))),
-            Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => {
-                Err(ClientError::AgentFailure(error.into()))
-            }
+            Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => Err(
+                ClientError::AgentFailure(sanitize::field(error, MESSAGE_MAX)),
+            ),
             other => Err(unexpected(&other)),
         })
         .await
@@ -484,7 +485,9 @@ impl Connection {
 
 fn unexpected(message: &Message<'_>) -> ClientError {
     match message {
-        Message::GeneralFailure(f) => ClientError::AgentFailure(f.message.into()),
+        Message::GeneralFailure(f) => {
+            ClientError::AgentFailure(sanitize::field(f.message, MESSAGE_MAX))
+        }
         other => ClientError::Protocol(format!(
             "unexpected {} from the agent",
             other.message_type().name()
@@ -501,7 +504,7 @@ fn report(r: &otto_proto::ActionResult<'_>) -> ActionReport {
             O::TimedOut => Outcome::TimedOut,
             O::Cancelled => Outcome::Cancelled,
             O::Completed => Outcome::Completed,
-            O::Failed { error } => Outcome::Failed(error.into()),
+            O::Failed { error } => Outcome::Failed(sanitize::field(error, MESSAGE_MAX)),
         },
         elapsed: Duration::from_millis(r.elapsed_ms),
         stdout_len: r.stdout_len,

@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A stored value does not parse.
     #[error("stored {0} is corrupt: {1}")]
     Corrupt(&'static str, String),
+    /// A host name that breaks the rule.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
 }
 
 /// Shorthand for this module's results.
@@ -194,15 +197,18 @@ pub struct Facts {
     pub mem_available_kib: u64,
 }
 
+/// Facts as an agent reported them, made safe: control characters escaped and each text cut
+/// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
 impl From<&otto_proto::HostFacts<'_>> for Facts {
     fn from(f: &otto_proto::HostFacts<'_>) -> Facts {
+        let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
         Facts {
-            hostname: f.hostname.into(),
-            kernel_name: f.kernel_name.into(),
-            kernel_version: f.kernel_version.into(),
-            arch: f.arch.into(),
-            distribution_name: f.distribution_name.into(),
-            distribution_version: f.distribution_version.into(),
+            hostname: safe(f.hostname),
+            kernel_name: safe(f.kernel_name),
+            kernel_version: safe(f.kernel_version),
+            arch: safe(f.arch),
+            distribution_name: safe(f.distribution_name),
+            distribution_version: safe(f.distribution_version),
             uptime_secs: f.uptime_secs,
             load_centi: f.load_centi,
             mem_total_kib: f.mem_total_kib,
@@ -653,8 +659,9 @@ impl Store {
 
     // ---- hosts ----
 
-    /// Adds a host.
+    /// Adds a host; its name must follow the rule of [`crate::names`].
     pub fn add_host(&self, host: &NewHost) -> Result<()> {
+        crate::names::HostName::parse(&host.name)?;
         self.db
             .execute(
                 "INSERT INTO hosts (name, address, port, agent_key, pin_first, last_rotation)
