@@ -65,6 +65,10 @@ enum Command {
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
+    ///
+    /// Each line is shown as `HOST | line` (`!` for standard error), with control characters
+    /// escaped (`\u{1b}` for ESC) and lines longer than 64 KiB shown in pieces; the history
+    /// keeps the bytes as they came (`history --run ID --json`).
     Run(RunArgs),
     /// Cancel a running run by its id (as `run` and `history` print it).
     Cancel {
@@ -833,7 +837,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
             Err(bad) => match fleet.store().remove_host(&name) {
                 Ok(()) => out.say(&format!(
                     "removed {} from the database; its name breaks the rule, so no key file was touched",
-                    crate::sanitize::field(&name, 80)
+                    sanitize::field(&name, 80)
                 )),
                 Err(StoreError::NotFound(..)) => return Err(CliError::Usage(bad.to_string())),
                 Err(e) => return Err(e.into()),

@@ -311,6 +311,30 @@ mod tests {
     use super::*;
     use crate::store::NewHost;
 
+    #[test]
+    fn no_key_file_is_made_read_or_removed_for_a_name_outside_the_rule() {
+        let top = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default()).unwrap();
+        let outside = top.path().join("x.key");
+        std::fs::write(&outside, "precious").unwrap();
+        assert!(matches!(
+            fleet.create_host_key("../../x"),
+            Err(FleetError::BadName(_))
+        ));
+        assert!(matches!(
+            fleet.host_key("../../x"),
+            Err(FleetError::BadName(_))
+        ));
+        fleet.remove_host_key("../../x");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_dir(top.path().join("data/keys"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
     #[tokio::test]
     async fn an_unreachable_host_is_retried_only_after_its_backoff() {
         let dir = tempfile::tempdir().unwrap();

@@ -1383,6 +1383,18 @@ mod tests {
     }
 
     #[test]
+    fn a_host_name_outside_the_rule_is_refused() {
+        let (_dir, store) = store();
+        for name in ["../x", "a/b", "", "a\u{1b}b"] {
+            assert!(
+                matches!(store.add_host(&host(name)), Err(StoreError::Name(_))),
+                "{name:?}"
+            );
+        }
+        assert!(store.hosts().unwrap().is_empty());
+    }
+
+    #[test]
     fn reachability_changes_are_logged_once() {
         let (_dir, store) = store();
         store.add_host(&host("r1")).unwrap();
