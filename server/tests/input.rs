@@ -497,3 +497,33 @@ async fn facts_and_messages_from_a_hostile_agent_are_escaped_and_bounded() {
     assert_eq!(facts["arch"], escaped);
     assert_eq!(host["status"]["agent_version"], escaped);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_across_the_cut_of_a_long_line_is_still_redacted() {
+    const SECRET: &str = "pa55-w0rd-XYZZY";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server { data: &data };
+    let _agent = server.agent("r1", dir.path(), "").await;
+    server.ok(&["env", "set", "TOKEN", SECRET, "--secret"]);
+    // The secret starts 6 bytes before the 64 KiB cut, in lines of several lengths around it,
+    // arriving in whatever chunks the agent reads.
+    let out = server.output(&[
+        "run",
+        "--host",
+        "r1",
+        "--command",
+        "for n in 65530 65525 65536 131066; do head -c $n /dev/zero | tr '\\0' a; echo \"$TOKEN\"; done",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut shown = text(&out);
+    shown.push_str(&server.ok(&["history", "--run", "1"]));
+    shown.push_str(&server.ok(&["history", "--run", "1", "--json"]));
+    assert!(!shown.contains("XYZZY"), "a piece of the secret was shown");
+    assert!(!shown.contains("pa55"), "a piece of the secret was shown");
+    let run = server.json(&["history", "--run", "1"]);
+    assert_eq!(
+        run["stdout"].as_str().unwrap().matches("********").count(),
+        4
+    );
+}
