@@ -16,7 +16,7 @@ use crate::client::{self, Control, Outcome, ScriptEvent, UploadSpec, new_action_
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
 use crate::keys;
-use crate::output::LineSplitter;
+use crate::output::{Line, LineSplitter, MAX_LINE};
 use crate::store::{self, AfterRun, Attachment, Facts, Host, Ids, Phase, RunEnd, StoreError};
 
 /// Which hosts an operation addresses.
@@ -313,7 +313,8 @@ fn failed(why: impl std::fmt::Display, secrets: &[String]) -> RunEnd {
     }
 }
 
-/// Output kept for the history: redacted lines up to a cap.
+/// Output kept for the history: redacted lines up to a cap, each with its newline if it had
+/// one (the pieces of a line too long for the splitter go back together).
 struct Capture {
     data: Vec<u8>,
     cap: usize,
@@ -321,14 +322,22 @@ struct Capture {
 }
 
 impl Capture {
-    fn keep(&mut self, line: &str) {
+    fn keep(&mut self, text: &str, newline: bool) {
+        if self.truncated {
+            return;
+        }
         let room = self.cap.saturating_sub(self.data.len());
-        let bytes = line.as_bytes();
-        if bytes.len() < room {
-            self.data.extend_from_slice(bytes);
-            self.data.push(b'\n');
+        if text.len() + usize::from(newline) <= room {
+            self.data.extend_from_slice(text.as_bytes());
+            if newline {
+                self.data.push(b'\n');
+            }
         } else {
-            self.data.extend_from_slice(&bytes[..room.min(bytes.len())]);
+            let mut end = room.min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.data.extend_from_slice(&text.as_bytes()[..end]);
             self.truncated = true;
         }
     }
@@ -364,12 +373,12 @@ async fn execute(
     let (tx, mut rx) = mpsc::channel(64);
     let run = conn.run_script(&script, action, tx);
     let capture = async {
-        let mut out = (LineSplitter::default(), new_capture(cap));
-        let mut err = (LineSplitter::default(), new_capture(cap));
-        let emit = |stream: Stream, line: &str, capture: &mut Capture| {
-            let line = environment::redact(line, &env.secrets);
-            sink(&host.name, stream, &line);
-            capture.keep(&line);
+        let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+        let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+        let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
+            let text = environment::redact(&line.text, &env.secrets);
+            sink(&host.name, stream, &text);
+            capture.keep(&text, line.newline);
         };
         while let Some(event) = rx.recv().await {
             if let ScriptEvent::Output { stream, data } = event {
@@ -385,7 +394,7 @@ async fn execute(
         for (stream, (splitter, capture)) in
             [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
         {
-            if let Some(line) = splitter.finish() {
+            for line in splitter.finish() {
                 emit(stream, &line, capture);
             }
         }

@@ -16,7 +16,9 @@ use crate::client::{Control, Limits};
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
+use crate::names::HostName;
 use crate::output::{self, Table};
+use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 use crate::store::{AfterRun, Ids, NewHost, Phase, Scope, Script, StoreError};
 
@@ -72,6 +74,10 @@ enum Command {
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
+    ///
+    /// Each line is shown as `HOST | line` (`!` for standard error), with control characters
+    /// escaped (`\u{1b}` for ESC) and lines longer than 64 KiB shown in pieces; the history
+    /// keeps the bytes as they came (`history --run ID --json`).
     Run(RunArgs),
     /// Cancel a running run by its id (as `run` and `history` print it).
     Cancel {
@@ -126,7 +132,7 @@ enum Command {
 struct TargetArgs {
     /// A host (repeatable).
     #[arg(short = 'H', long = "host", value_name = "HOST")]
-    hosts: Vec<String>,
+    hosts: Vec<HostName>,
     /// The members of a group (repeatable).
     #[arg(short, long = "group", value_name = "GROUP")]
     groups: Vec<String>,
@@ -139,7 +145,7 @@ impl TargetArgs {
     fn targets(&self) -> Targets {
         Targets {
             all: self.all,
-            hosts: self.hosts.clone(),
+            hosts: self.hosts.iter().map(HostName::to_string).collect(),
             groups: self.groups.clone(),
         }
     }
@@ -201,8 +207,8 @@ struct ServeArgs {
 enum HostCommand {
     /// Add a host; prints the server key to give its agent (`otto-agent trust …`).
     Add {
-        /// A unique name.
-        name: String,
+        /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
+        name: HostName,
         /// Address or DNS name.
         address: String,
         /// The agent's SSH port.
@@ -227,9 +233,10 @@ enum HostCommand {
     /// One host in full.
     Show {
         /// The host.
-        name: String,
+        name: HostName,
     },
-    /// Remove a host and its server key (its history stays).
+    /// Remove a host and its server key (its history stays). A host whose name breaks the rule
+    /// (from an older database) is removed from the database only.
     Remove {
         /// The host.
         name: String,
@@ -237,7 +244,7 @@ enum HostCommand {
     /// Change where a host is reached.
     Set {
         /// The host.
-        name: String,
+        name: HostName,
         /// New address or DNS name.
         #[arg(long)]
         address: Option<String>,
@@ -248,36 +255,36 @@ enum HostCommand {
     /// Include a host in actions again.
     Enable {
         /// The host.
-        name: String,
+        name: HostName,
     },
     /// Leave a host out of every action.
     Disable {
         /// The host.
-        name: String,
+        name: HostName,
     },
     /// Pin an agent key given by hand.
     Trust {
         /// The host.
-        name: String,
+        name: HostName,
         /// The agent's key, `ssh-ed25519 AAAA…`.
         key: String,
     },
     /// Pin the pending key the agent presented (after checking it).
     Approve {
         /// The host.
-        name: String,
+        name: HostName,
     },
     /// Print the server key to give this host's agent.
     Key {
         /// The host.
-        name: String,
+        name: HostName,
     },
 }
 
 #[derive(Args)]
 struct DeployArgs {
     /// The host's name in the fleet.
-    name: String,
+    name: HostName,
     /// `[user@]device`, as for ssh.
     destination: String,
     /// The device's SSH port.
@@ -329,7 +336,7 @@ enum GroupCommand {
         group: String,
         /// Hosts.
         #[arg(required = true)]
-        hosts: Vec<String>,
+        hosts: Vec<HostName>,
     },
     /// Take hosts out of a group.
     RemoveHost {
@@ -337,7 +344,7 @@ enum GroupCommand {
         group: String,
         /// Hosts.
         #[arg(required = true)]
-        hosts: Vec<String>,
+        hosts: Vec<HostName>,
     },
     /// Assign a script to a group.
     AddScript {
@@ -434,7 +441,7 @@ struct ScopeArgs {
     group: Option<String>,
     /// For this host.
     #[arg(long, conflicts_with = "script")]
-    host: Option<String>,
+    host: Option<HostName>,
     /// For this script.
     #[arg(long)]
     script: Option<String>,
@@ -444,7 +451,7 @@ impl ScopeArgs {
     fn scope(&self) -> Option<Scope> {
         match (&self.group, &self.host, &self.script) {
             (Some(g), _, _) => Some(Scope::Group(g.clone())),
-            (_, Some(h), _) => Some(Scope::Host(h.clone())),
+            (_, Some(h), _) => Some(Scope::Host(h.to_string())),
             (_, _, Some(s)) => Some(Scope::Script(s.clone())),
             _ => None,
         }
@@ -601,7 +608,7 @@ impl Cli {
                 ExitCode::from(1)
             }
             Err(e) => {
-                eprintln!("otto-server: {e}");
+                eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
                 ExitCode::from(match e {
                     CliError::Usage(_) => 2,
                     _ => 1,
@@ -748,7 +755,7 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
         ssh_args.extend(["-i".to_string(), identity.display().to_string()]);
     }
     let options = deploy::DeployOptions {
-        name: args.name.clone(),
+        name: args.name.to_string(),
         destination: args.destination,
         ssh_port: args.ssh_port,
         address: args.address,
@@ -769,7 +776,7 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
         }
     }
     let hosts = Targets {
-        hosts: vec![args.name.clone()],
+        hosts: vec![args.name.to_string()],
         ..Targets::default()
     }
     .resolve(fleet)?;
@@ -781,7 +788,7 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
         println!(
             "{}: {} → otto-agent for {} ({} bytes), {} service, agent key {} pinned",
             deployed.host,
-            deployed.cpu,
+            sanitize::field(&deployed.cpu, usize::MAX),
             deployed.target,
             deployed.bytes,
             deployed.service,
@@ -808,11 +815,11 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 .transpose()?;
             let store = fleet.store();
             if store.host(&name).is_ok() {
-                return Err(StoreError::Exists("host", name).into());
+                return Err(StoreError::Exists("host", name.to_string()).into());
             }
             let server_key = fleet.create_host_key(&name)?;
             let added = store.add_host(&NewHost {
-                name: name.clone(),
+                name: name.to_string(),
                 address,
                 port,
                 agent_key,
@@ -840,11 +847,22 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
             let key = fleet.host_key(&name)?;
             out.host_detail(&host, &keys::to_openssh(key.public_key()));
         }
-        HostCommand::Remove { name } => {
-            fleet.store().remove_host(&name)?;
-            fleet.remove_host_key(&name);
-            out.say(&format!("removed {name}"));
-        }
+        HostCommand::Remove { name } => match HostName::parse(&name) {
+            Ok(name) => {
+                fleet.store().remove_host(&name)?;
+                fleet.remove_host_key(&name);
+                out.say(&format!("removed {name}"));
+            }
+            // Only a row of an older database can have such a name: it goes, no file is touched.
+            Err(bad) => match fleet.store().remove_host(&name) {
+                Ok(()) => out.say(&format!(
+                    "removed {} from the database; its name breaks the rule, so no key file was touched",
+                    sanitize::field(&name, 80)
+                )),
+                Err(StoreError::NotFound(..)) => return Err(CliError::Usage(bad.to_string())),
+                Err(e) => return Err(e.into()),
+            },
+        },
         HostCommand::Set {
             name,
             address,
@@ -905,6 +923,15 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
     Ok(())
 }
 
+/// Host names as a list for people.
+fn names(hosts: &[HostName]) -> String {
+    hosts
+        .iter()
+        .map(HostName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn group(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
     let store = fleet.store();
     match command {
@@ -921,13 +948,13 @@ fn group(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliE
             for host in &hosts {
                 store.set_membership(&group, host, true)?;
             }
-            out.say(&format!("{} added to {group}", hosts.join(", ")));
+            out.say(&format!("{} added to {group}", names(&hosts)));
         }
         GroupCommand::RemoveHost { group, hosts } => {
             for host in &hosts {
                 store.set_membership(&group, host, false)?;
             }
-            out.say(&format!("{} taken out of {group}", hosts.join(", ")));
+            out.say(&format!("{} taken out of {group}", names(&hosts)));
         }
         GroupCommand::AddScript { group, script } => {
             store.set_group_script(&group, &script, true)?;
@@ -1079,7 +1106,7 @@ async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), Cli
     let sink: actions::LineSink = Arc::new(move |host, stream, line| {
         if !json {
             let mark = if stream == Stream::Stderr { '!' } else { '|' };
-            println!("{host:<width$} {mark} {line}");
+            println!("{host:<width$} {mark} {}", sanitize::line(line));
         }
     });
     let results = actions::run(fleet, hosts, job, args.output_cap, sink).await;
@@ -1179,7 +1206,7 @@ impl Printer {
         if self.json {
             self.json(&serde_json::json!({ "ok": true, "message": message }));
         } else {
-            println!("{message}");
+            println!("{}", sanitize::text(message));
         }
     }
 
@@ -1232,7 +1259,7 @@ impl Printer {
         println!(
             "{}  {}:{}  {}",
             h.name,
-            h.address,
+            sanitize::field(&h.address, usize::MAX),
             h.port,
             if h.enabled { "enabled" } else { "DISABLED" }
         );
@@ -1274,23 +1301,25 @@ impl Printer {
             "  last seen      {}",
             output::utc_or_dash(h.status.last_seen)
         );
+        // What the agent said, from a database older than the checks at ingestion too.
+        let shown = |text: &str| sanitize::field(text, usize::MAX);
         if let Some(e) = &h.status.last_error {
-            println!("  last error     {e}");
+            println!("  last error     {}", shown(e));
         }
         if let Some(f) = &h.status.facts {
             println!(
                 "  agent          otto-agent {}",
-                h.status.agent_version.as_deref().unwrap_or("?")
+                shown(h.status.agent_version.as_deref().unwrap_or("?"))
             );
             println!(
                 "  system         {} {} {}, {} {}",
-                f.kernel_name,
-                f.kernel_version,
-                f.arch,
-                f.distribution_name,
-                f.distribution_version
+                shown(&f.kernel_name),
+                shown(&f.kernel_version),
+                shown(&f.arch),
+                shown(&f.distribution_name),
+                shown(&f.distribution_version)
             );
-            println!("  hostname       {}", f.hostname);
+            println!("  hostname       {}", shown(&f.hostname));
             println!(
                 "  memory         {} free of {}",
                 output::kib(f.mem_available_kib),
@@ -1490,13 +1519,18 @@ impl Printer {
         if self.json {
             return self.json(r);
         }
-        println!("run {} on {}: {}", r.id, r.host, r.what);
+        println!(
+            "run {} on {}: {}",
+            r.id,
+            sanitize::field(&r.host, usize::MAX),
+            sanitize::field(&r.what, usize::MAX)
+        );
         println!("  action    {}", r.action);
         println!("  started   {} UTC", output::utc(r.started));
         println!("  finished  {}", output::utc_or_dash(r.finished));
         println!(
             "  outcome   {} ({})",
-            r.outcome.as_deref().unwrap_or("unfinished"),
+            sanitize::field(r.outcome.as_deref().unwrap_or("unfinished"), usize::MAX),
             yes_no(r.success, "ok", "failed")
         );
         if let Some(ms) = r.elapsed_ms {
@@ -1505,7 +1539,7 @@ impl Printer {
         for (name, data) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
             if !data.is_empty() {
                 println!("--- {name}");
-                print!("{}", String::from_utf8_lossy(data));
+                print!("{}", sanitize::text(&String::from_utf8_lossy(data)));
             }
         }
         if r.truncated {

@@ -23,6 +23,7 @@ use russh::{compression, kex, mac};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use crate::sanitize::{self, MESSAGE_MAX};
 use crate::store::Facts;
 use frames::{FrameError, Frames, Reply};
 
@@ -136,7 +137,7 @@ pub enum ClientError {
     /// The agent broke the protocol.
     #[error("protocol: {0}")]
     Protocol(String),
-    /// The agent answered with GeneralFailure.
+    /// The agent answered with GeneralFailure (its message made safe to show, see [`sanitize`]).
     #[error("the agent reported: {0}")]
     AgentFailure(String),
     /// The channel closed before the final answer.
@@ -646,7 +647,7 @@ fn report(r: &otto_proto::ActionResult<'_>) -> ActionReport {
             O::TimedOut => Outcome::TimedOut,
             O::Cancelled => Outcome::Cancelled,
             O::Completed => Outcome::Completed,
-            O::Failed { error } => Outcome::Failed(error.into()),
+            O::Failed { error } => Outcome::Failed(sanitize::field(error, MESSAGE_MAX)),
         },
         elapsed: Duration::from_millis(r.elapsed_ms),
         stdout_len: r.stdout_len,

@@ -193,7 +193,7 @@ fn check(ok: bool, what: &str) -> Result<(), DemoError> {
 fn printed() -> actions::LineSink {
     Arc::new(|host, stream, line| {
         let mark = if stream == Stream::Stderr { '!' } else { '|' };
-        println!("  {host} {mark} {line}");
+        println!("  {host} {mark} {}", crate::sanitize::line(line));
     })
 }
 
@@ -398,7 +398,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let started_tx = std::sync::Mutex::new(Some(started_tx));
     let sink: actions::LineSink = Arc::new(move |host, _, line| {
-        println!("  {host} | {line}");
+        println!("  {host} | {}", crate::sanitize::line(line));
         if let Some(tx) = started_tx.lock().ok().and_then(|mut t| t.take()) {
             let _ = tx.send(());
         }

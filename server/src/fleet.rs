@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::keys::{self, KeyError};
+use crate::names::{HostName, NameError};
 use crate::store::{Host, Store, StoreError};
 
 /// What went wrong reaching a host.
@@ -62,6 +63,11 @@ pub enum FleetError {
     /// Talking to the agent failed.
     #[error("{0}: {1}")]
     Client(String, ClientError),
+    /// A host name that may not name a key file (from a database older than the rule).
+    #[error(
+        "{0}; no key file is read or written for it (remove it with `otto-server host remove`)"
+    )]
+    BadName(#[from] NameError),
 }
 
 /// How the fleet dials.
@@ -134,26 +140,34 @@ impl Fleet {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Where a host's server key lives.
-    pub fn key_path(&self, host: &str) -> PathBuf {
+    /// Where a host's server key lives: `keys/<host>.key`, always inside the data directory.
+    pub fn key_path(&self, host: &HostName) -> PathBuf {
         self.data_dir.join("keys").join(format!("{host}.key"))
+    }
+
+    /// [`Fleet::key_path`] of a name not checked yet; a name that breaks the rule is refused.
+    fn checked_key_path(&self, host: &str) -> Result<PathBuf, FleetError> {
+        Ok(self.key_path(&HostName::parse(host)?))
     }
 
     /// Makes and saves a new server key for `host`; returns its public half.
     pub fn create_host_key(&self, host: &str) -> Result<PublicKey, FleetError> {
+        let path = self.checked_key_path(host)?;
         let key = keys::generate()?;
-        keys::save(&self.key_path(host), &key)?;
+        keys::save(&path, &key)?;
         Ok(key.public_key().clone())
     }
 
     /// The server key of `host`.
     pub fn host_key(&self, host: &str) -> Result<PrivateKey, FleetError> {
-        Ok(keys::load(&self.key_path(host))?)
+        Ok(keys::load(&self.checked_key_path(host)?)?)
     }
 
-    /// Removes a host's server key.
+    /// Removes a host's server key (nothing, for a name that breaks the rule).
     pub fn remove_host_key(&self, host: &str) {
-        let _ = std::fs::remove_file(self.key_path(host));
+        if let Ok(path) = self.checked_key_path(host) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn link(&self, host: &str) -> Arc<tokio::sync::Mutex<Link>> {
@@ -285,7 +299,7 @@ impl Fleet {
     pub async fn rotate(&self, host: &Host) -> Result<PublicKey, FleetError> {
         let conn = self.connect(host).await?;
         let new_key = keys::generate()?;
-        let current = self.key_path(&host.name);
+        let current = self.checked_key_path(&host.name)?;
         let next = current.with_extension("key.next");
         keys::save(&next, &new_key)?;
         let agent_key = match conn.rotate_identity(new_key.public_key()).await {
@@ -321,6 +335,30 @@ impl Fleet {
 mod tests {
     use super::*;
     use crate::store::NewHost;
+
+    #[test]
+    fn no_key_file_is_made_read_or_removed_for_a_name_outside_the_rule() {
+        let top = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default()).unwrap();
+        let outside = top.path().join("x.key");
+        std::fs::write(&outside, "precious").unwrap();
+        assert!(matches!(
+            fleet.create_host_key("../../x"),
+            Err(FleetError::BadName(_))
+        ));
+        assert!(matches!(
+            fleet.host_key("../../x"),
+            Err(FleetError::BadName(_))
+        ));
+        fleet.remove_host_key("../../x");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_dir(top.path().join("data/keys"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 
     #[tokio::test]
     async fn an_unreachable_host_is_retried_only_after_its_backoff() {

@@ -9,7 +9,9 @@
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
 //! - [`actions`]: heartbeats, runs, uploads, control, rotation and cancel over many hosts.
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
-//! - [`serve`]: the daemon; [`cli`]: the command line; [`output`]: tables and times.
+//! - [`serve`]: the daemon; [`cli`]: the command line; [`output`]: tables, times, output lines.
+//! - [`names`]: host names, checked (they name key files); [`sanitize`]: text from agents made
+//!   safe to show.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
 pub mod actions;
@@ -20,6 +22,8 @@ pub mod deploy;
 pub mod environment;
 pub mod fleet;
 pub mod keys;
+pub mod names;
 pub mod output;
+pub mod sanitize;
 pub mod serve;
 pub mod store;

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// A stored value does not parse.
     #[error("stored {0} is corrupt: {1}")]
     Corrupt(&'static str, String),
+    /// A host name that breaks the rule.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
 }
 
 /// Shorthand for this module's results.
@@ -208,15 +211,18 @@ pub struct Facts {
     pub mem_available_kib: u64,
 }
 
+/// Facts as an agent reported them, made safe: control characters escaped and each text cut
+/// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
 impl From<&otto_proto::HostFacts<'_>> for Facts {
     fn from(f: &otto_proto::HostFacts<'_>) -> Facts {
+        let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
         Facts {
-            hostname: f.hostname.into(),
-            kernel_name: f.kernel_name.into(),
-            kernel_version: f.kernel_version.into(),
-            arch: f.arch.into(),
-            distribution_name: f.distribution_name.into(),
-            distribution_version: f.distribution_version.into(),
+            hostname: safe(f.hostname),
+            kernel_name: safe(f.kernel_name),
+            kernel_version: safe(f.kernel_version),
+            arch: safe(f.arch),
+            distribution_name: safe(f.distribution_name),
+            distribution_version: safe(f.distribution_version),
             uptime_secs: f.uptime_secs,
             load_centi: f.load_centi,
             mem_total_kib: f.mem_total_kib,
@@ -668,8 +674,9 @@ impl Store {
 
     // ---- hosts ----
 
-    /// Adds a host.
+    /// Adds a host; its name must follow the rule of [`crate::names`].
     pub fn add_host(&self, host: &NewHost) -> Result<()> {
+        crate::names::HostName::parse(&host.name)?;
         self.db
             .execute(
                 "INSERT INTO hosts (name, address, port, agent_key, pin_first, last_rotation)
@@ -1424,6 +1431,18 @@ mod tests {
         ));
         store.remove_host("r2").unwrap();
         assert!(store.group_hosts("lab").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_host_name_outside_the_rule_is_refused() {
+        let (_dir, store) = store();
+        for name in ["../x", "a/b", "", "a\u{1b}b"] {
+            assert!(
+                matches!(store.add_host(&host(name)), Err(StoreError::Name(_))),
+                "{name:?}"
+            );
+        }
+        assert!(store.hosts().unwrap().is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use otto_proto::{ActionId, Decoder, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream};
 
 use super::{ActionReport, report};
+use crate::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
 use crate::store::Facts;
 
 /// One message from the agent, owned.
@@ -156,7 +157,7 @@ fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
     Ok(match message {
         Message::HeartbeatResponse(r) => Reply::Heartbeat {
             nonce: r.nonce,
-            agent_version: r.agent_version.into(),
+            agent_version: sanitize::field(r.agent_version, FIELD_MAX),
             facts: Facts::from(&r.facts),
         },
         Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) => {
@@ -164,7 +165,7 @@ fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
         }
         Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => {
             Reply::RotateFailed {
-                error: error.into(),
+                error: sanitize::field(error, MESSAGE_MAX),
             }
         }
         Message::ReadyForData(r) => Reply::Ready { action: r.action },
@@ -179,7 +180,7 @@ fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
             report: report(&r),
         },
         Message::GeneralFailure(f) => Reply::Failure {
-            message: f.message.into(),
+            message: sanitize::field(f.message, MESSAGE_MAX),
         },
         other => return Err(FrameError::Unexpected(other.message_type().name())),
     })

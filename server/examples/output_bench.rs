@@ -1,0 +1,101 @@
+//! Figures for output handling, not a test: one real local agent prints the same number of bytes
+//! (default 20 MB) without a newline, in lines of 100 bytes, and in lines of 1 MB,
+//! through `otto-server run`, a fresh process each time; for each shape it prints the wall time
+//! and the peak resident memory of that process (its own rusage). Output handling is linear and
+//! bounded when the three take about the same time and memory.
+//!
+//! `cargo build --release -p otto-agent -p otto-server --examples &&
+//!  target/release/examples/output_bench [BYTES]` (binaries are taken from beside the example's
+//! directory).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::fleet::{Fleet, FleetOptions};
+use otto_server::keys;
+use otto_server::store::NewHost;
+
+/// Runs the server with `args`, its output thrown away; returns (wall time, peak RSS KiB,
+/// success).
+fn timed(server: &Path, data: &Path, args: &[&str]) -> std::io::Result<(Duration, i64, bool)> {
+    let started = Instant::now();
+    let child = Command::new(server)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers to locals.
+    if unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((
+        started.elapsed(),
+        usage.ru_maxrss,
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let bytes: u64 = std::env::args()
+        .nth(1)
+        .map_or(Ok(20_000_000), |a| a.parse())?;
+    let bin_dir: PathBuf = std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no binary directory")?
+        .to_path_buf();
+    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("server");
+    let fleet = Fleet::open(&data, FleetOptions::default())?;
+    let server_key = fleet.create_host_key("r1")?;
+    let mut agent = LocalAgent::start(
+        &agent_bin,
+        &dir.path().join("agent"),
+        &server_key,
+        "script_timeout = 0",
+    )
+    .await?;
+    fleet.store().add_host(&NewHost {
+        name: "r1".into(),
+        address: agent.address.clone(),
+        port: agent.port,
+        agent_key: Some(keys::to_openssh(&agent.agent_key)),
+        pin_on_first_contact: false,
+    })?;
+    drop(fleet);
+
+    let bytes_of_a = format!("head -c {bytes} /dev/zero | tr '\\0' a");
+    for (shape, command) in [
+        ("no output (reference)".to_string(), "true".to_string()),
+        (format!("{bytes} bytes in one line"), bytes_of_a.clone()),
+        (
+            format!("{bytes} bytes in lines of 100"),
+            format!("{bytes_of_a} | fold -w 99"),
+        ),
+        (
+            format!("{bytes} bytes in lines of 1 MB"),
+            format!("{bytes_of_a} | fold -w 999999"),
+        ),
+    ] {
+        let (took, peak, ok) = timed(
+            &server_bin,
+            &data,
+            &["run", "--host", "r1", "--command", &command],
+        )?;
+        println!(
+            "{shape:<36} {:>6.2} s, peak RSS {peak:>7} KiB{}",
+            took.as_secs_f64(),
+            if ok { "" } else { ", FAILED" }
+        );
+    }
+    agent.stop().await;
+    Ok(())
+}
