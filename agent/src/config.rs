@@ -25,8 +25,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `key`: the agent's private key file.
     pub key_path: PathBuf,
-    /// `server_key`: the one server public key the agent accepts (OpenSSH form).
+    /// `server_key`: the server public key the agent accepts (OpenSSH form).
     pub server_key: Option<PublicKey>,
+    /// `server_key_previous`: the server key trusted before the last rotation, still accepted
+    /// until `server_key` has authenticated once (the agent sets and clears it itself).
+    pub server_key_previous: Option<PublicKey>,
     /// `allow_from`: address ranges that may connect, separated by spaces or commas.
     pub allow_from: Vec<Cidr>,
     /// `path`: the `PATH` scripts run with.
@@ -51,6 +54,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 12444)),
             key_path: PathBuf::from("/etc/otto/agent.key"),
             server_key: None,
+            server_key_previous: None,
             allow_from: Cidr::everything().to_vec(),
             path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             script_timeout: Some(Duration::from_secs(30)),
@@ -136,13 +140,8 @@ impl Config {
                     .map_err(|_| format!("`{value}` is not an address:port"))?
             }
             "key" => self.key_path = PathBuf::from(value),
-            "server_key" => {
-                self.server_key = if value.is_empty() {
-                    None
-                } else {
-                    Some(parse_server_key(value)?)
-                }
-            }
+            "server_key" => self.server_key = optional_server_key(value)?,
+            "server_key_previous" => self.server_key_previous = optional_server_key(value)?,
             "allow_from" => {
                 self.allow_from = value
                     .split([' ', ',', '\t'])
@@ -175,7 +174,16 @@ impl Config {
     }
 }
 
-/// Parses an OpenSSH public key line and requires it to be Ed25519.
+/// A server key setting: empty means none.
+fn optional_server_key(value: &str) -> Result<Option<PublicKey>, String> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse_server_key(value).map(Some)
+    }
+}
+
+/// Parses an OpenSSH public key line and requires it to be a usable Ed25519 key.
 pub fn parse_server_key(text: &str) -> Result<PublicKey, String> {
     let key = PublicKey::from_openssh(text.trim())
         .map_err(|e| format!("not an OpenSSH public key: {e}"))?;
@@ -185,6 +193,9 @@ pub fn parse_server_key(text: &str) -> Result<PublicKey, String> {
             key.algorithm()
         ));
     }
+    // A key no one can hold (off the curve, small order) would lock the server out.
+    let raw = crate::identity::raw_public(&key).ok_or("not an Ed25519 key")?;
+    crate::identity::public_from_raw(raw)?;
     Ok(key)
 }
 
@@ -211,6 +222,14 @@ pub fn with_setting(text: &str, key: &str, value: &str) -> String {
     text
 }
 
+/// Returns `text` without the lines that set `key`; everything else stays as it was.
+pub fn without_setting(text: &str, key: &str) -> String {
+    text.lines()
+        .filter(|line| !matches!(setting(line), Some(Ok((k, _))) if k == key))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,12 +251,13 @@ mod tests {
             "# agent\nlisten = 127.0.0.1:2222\nkey = /data/k\nserver_key = {KEY}\n\
              allow_from = 10.0.0.0/8, fd00::/8\npath = /bin\nscript_timeout = 0\n\
              reboot_command = /sbin/reboot -f\nshutdown_command = halt\nlog_level = debug\n\
-             temp_dir = /var/tmp\nidle_timeout = 5\n"
+             temp_dir = /var/tmp\nidle_timeout = 5\nserver_key_previous = {KEY}\n"
         );
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.listen, "127.0.0.1:2222".parse().unwrap());
         assert_eq!(c.key_path, PathBuf::from("/data/k"));
         assert_eq!(c.server_key.unwrap().to_openssh().unwrap(), KEY);
+        assert_eq!(c.server_key_previous.unwrap().to_openssh().unwrap(), KEY);
         assert_eq!(c.allow_from.len(), 2);
         assert_eq!(c.path, "/bin");
         assert_eq!(c.script_timeout, None);
@@ -260,6 +280,11 @@ mod tests {
                 "server_key = ssh-ed25519 garbage",
                 1,
                 "not an OpenSSH public key",
+            ),
+            (
+                "server_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                1,
+                "small order",
             ),
             ("script_timeout = soon", 1, "whole number"),
             ("log_level = loud", 1, "log_level must be"),
@@ -285,5 +310,15 @@ mod tests {
             format!("# only\nserver_key = {KEY}\n")
         );
         assert_eq!(with_setting("", "key", "/k"), "key = /k\n");
+    }
+
+    #[test]
+    fn without_setting_removes_only_that_key() {
+        let text = "# server_key = in a comment\nserver_key_previous = a\nserver_key = b\n";
+        assert_eq!(
+            without_setting(text, "server_key_previous"),
+            "# server_key = in a comment\nserver_key = b\n"
+        );
+        assert_eq!(without_setting("listen = x", "server_key"), "listen = x\n");
     }
 }

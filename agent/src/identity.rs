@@ -102,10 +102,15 @@ pub fn raw_public(key: &PublicKey) -> Option<[u8; 32]> {
     key.key_data().ed25519().map(|k| k.0)
 }
 
-/// A public key from the protocol's raw 32 bytes.
+/// A public key from the protocol's raw 32 bytes. Refuses bytes that are not a point on the
+/// curve, and the weak keys (points of small order, such as all zeros), which no real key
+/// pair has and which would let anyone forge signatures.
 pub fn public_from_raw(bytes: [u8; 32]) -> Result<PublicKey, String> {
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| "not a valid Ed25519 public key".to_string())?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "not a valid Ed25519 public key (not a point on the curve)".to_string())?;
+    if key.is_weak() {
+        return Err("not a usable Ed25519 public key (a point of small order)".into());
+    }
     Ok(PublicKey::from(Ed25519PublicKey(bytes)))
 }
 
@@ -146,5 +151,21 @@ mod tests {
         let key = generate().unwrap();
         let raw = raw_public(key.public_key()).unwrap();
         assert_eq!(&public_from_raw(raw).unwrap(), key.public_key());
+    }
+
+    #[test]
+    fn raw_public_keys_off_the_curve_or_of_small_order_are_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2; // y = 2 is not the y of any point
+        for (raw, why) in [
+            ([0u8; 32], "small order"),
+            (identity, "small order"),
+            (off_curve, "not a point"),
+        ] {
+            let error = public_from_raw(raw).unwrap_err();
+            assert!(error.contains(why), "{raw:?}: {error}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod script;
 mod server;
 mod session;
 mod state;
+mod trust;
 mod upload;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +114,8 @@ fn trust(config_path: &Path, key_text: &str) -> Result<(), Failure> {
     let (_, text) = load_config(config_path)?;
     let key = config::parse_server_key(key_text).map_err(|e| Failure(EXIT_USAGE, e))?;
     let text = config::with_setting(&text, "server_key", &identity::openssh_public(&key));
+    // The administrator's choice replaces any key a rotation kept.
+    let text = config::without_setting(&text, "server_key_previous");
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure(EXIT_RUNTIME, format!("{}: {e}", dir.display())))?;
@@ -140,6 +143,7 @@ fn run(config_path: &Path) -> Result<(), Failure> {
         ));
     }
     let key = identity::load_or_create(&config.key_path).map_err(key_failure)?;
+    remove_leftovers(config_path, &config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,6 +172,34 @@ fn run(config_path: &Path) -> Result<(), Failure> {
             }
         }
     })
+}
+
+/// Removes the named temporary files a killed agent left (where the file system had no
+/// anonymous files): uploads in progress, scripts, and rewrites of the configuration and key.
+fn remove_leftovers(config_path: &Path, config: &Config) {
+    let records = upload::records(config_path);
+    let mut done = vec![(records.clone(), fsutil::remove_recorded(&records))];
+    let mut named = vec![(config.temp_dir.clone(), script::FILE_STEM)];
+    for file in [config_path, config.key_path.as_path()] {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(name) = file.file_name().and_then(|n| n.to_str()) {
+            named.push((dir.unwrap_or(Path::new(".")).to_path_buf(), name));
+        }
+    }
+    for (dir, stem) in named {
+        let result = fsutil::remove_stale(&dir, stem);
+        done.push((dir, result));
+    }
+    for (place, result) in done {
+        match result {
+            Ok(0) => {}
+            Ok(n) => info!(
+                "removed {n} temporary files a killed agent left in {}",
+                place.display()
+            ),
+            Err(e) => log::warning!("cleaning up {}: {e}", place.display()),
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.

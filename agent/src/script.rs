@@ -1,10 +1,16 @@
-//! Running a script: its bytes go to a temporary file (mode 0700) that the interpreter runs, in
-//! a process group of its own, with exactly the environment the server sent plus `PATH`. Output
-//! is streamed as it comes, each stream in order; silence gets a Keepalive every 10 s; a timeout
-//! or a cancel ends the whole process group, SIGTERM first and SIGKILL after a grace period.
+//! Running a script: its bytes go to a temporary file (mode 0700) in `temp_dir` that the
+//! interpreter runs, in a process group of its own, with exactly the environment the server sent
+//! plus `PATH`. Output is streamed as it comes, each stream in order; silence gets a Keepalive
+//! every 10 s; a timeout or a cancel ends the whole process group, SIGTERM first and SIGKILL
+//! after a grace period.
+//!
+//! The file has no name where the file system allows it (see `fsutil`): the interpreter opens it
+//! as `/proc/self/fd/N`, inheriting the descriptor, and it vanishes once the agent and the script
+//! have closed it, even if the agent is killed. Otherwise it is a named file, removed after the
+//! run, and at the next start if the agent was killed.
 
 use std::io::Write;
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::fs::{PermissionsExt, fchown};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -54,9 +60,12 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The stem of the scripts' temporary files (in `temp_dir`).
+pub const FILE_STEM: &str = "otto-script";
+
 /// Receives the script's bytes into a new temporary file in `dir`.
 pub async fn receive(reader: &mut Reader, script: &Script, dir: &Path) -> Result<TempFile, String> {
-    let mut file = TempFile::create_in(dir, "otto-script", 0o700)
+    let mut file = TempFile::create_in(dir, FILE_STEM, 0o700)
         .map_err(|e| format!("cannot create a script file in {}: {e}", dir.display()))?;
     let mut received = 0u64;
     while received < script.len {
@@ -64,20 +73,19 @@ pub async fn receive(reader: &mut Reader, script: &Script, dir: &Path) -> Result
             Ok(Incoming::Data(chunk)) => {
                 received += chunk.len() as u64;
                 file.file()
-                    .and_then(|f| f.write_all(&chunk))
+                    .write_all(&chunk)
                     .map_err(|e| format!("writing the script: {e}"))?;
             }
             Ok(_) => return Err("the script's data ended early".into()),
             Err(e) => return Err(e.to_string()),
         }
     }
-    file.sync_and_close()
-        .map_err(|e| format!("writing the script: {e}"))?;
     // The mode given at creation is filtered by the umask.
-    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o700))
+    file.file()
+        .set_permissions(std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("script file: {e}"))?;
     if let Credentials::Ids { uid, gid } = script.run_as {
-        chown(file.path(), Some(uid), Some(gid)).map_err(|e| format!("script file: {e}"))?;
+        fchown(&*file.file(), Some(uid), Some(gid)).map_err(|e| format!("script file: {e}"))?;
     }
     Ok(file)
 }
@@ -111,6 +119,18 @@ pub async fn run(
     if let Credentials::Ids { uid, gid } = script.run_as {
         // std drops supplementary groups (setgroups(0)) when root switches uid.
         command.gid(gid).uid(uid);
+    }
+    if let Some(fd) = file.inheritable_fd() {
+        // SAFETY: between fork and exec the closure only calls fcntl, which is async-signal-safe,
+        // on a descriptor the child has (fork copies the descriptor table).
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
     }
     let mut child = command
         .spawn()

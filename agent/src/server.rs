@@ -113,6 +113,7 @@ impl russh::server::Handler for Connection {
         let auth = self.check_key(key.public_key);
         if auth == Auth::Accept {
             info!("{}: server authenticated", self.peer);
+            crate::trust::authenticated(&self.agent, key.public_key);
         }
         Ok(auth)
     }

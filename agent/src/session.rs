@@ -10,11 +10,11 @@ use otto_proto::{
 use russh::Channel;
 use russh::server::Msg;
 
-use crate::config::{Config, with_setting};
+use crate::config::Config;
 use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
-use crate::{facts, identity, script, upload};
+use crate::{facts, script, trust, upload};
 
 /// How long a new channel may take to send its request.
 const FIRST_REQUEST: Duration = Duration::from_secs(30);
@@ -52,7 +52,7 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
             let _ = writer.send(&Message::HeartbeatResponse(response)).await;
         }
         Request::RotateIdentity { server_public_key } => {
-            let response = match rotate(agent, server_public_key) {
+            let response = match trust::rotate(agent, server_public_key) {
                 Ok(key) => RotateIdentityResponse::Rotated {
                     agent_public_key: key,
                 },
@@ -155,7 +155,7 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
     let Some(_registration) = register(agent, writer, action, started).await else {
         return;
     };
-    let temp = match upload::check(&request).and_then(|dir| upload::prepare(&request, dir)) {
+    let temp = match upload::prepare(&request, &agent.config_path) {
         Ok(temp) => temp,
         Err(e) => return finish(writer, action, Outcome::Failed { error: &e }, started).await,
     };
@@ -243,29 +243,4 @@ fn reload(agent: &Agent) -> Result<(), String> {
     agent.set_config(new);
     info!("configuration reloaded");
     Ok(())
-}
-
-/// Trusts `server_public_key` instead of the current server key and makes a new agent key;
-/// returns the new agent key's public half. The new agent key is saved first: if the agent
-/// stops between the two writes, it still trusts the old server key, and the server sees only a
-/// changed agent key, which its administrator can approve — never a lock-out.
-fn rotate(agent: &Agent, server_public_key: [u8; 32]) -> Result<[u8; 32], String> {
-    let server_key = identity::public_from_raw(server_public_key)?;
-    let new_key = identity::generate().map_err(|e| e.to_string())?;
-    let public = identity::raw_public(new_key.public_key()).ok_or("the new key is not Ed25519")?;
-    let key_path = agent.config().key_path.clone();
-    identity::save(&key_path, &new_key).map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(&agent.config_path).unwrap_or_default();
-    let text = with_setting(&text, "server_key", &identity::openssh_public(&server_key));
-    crate::fsutil::write_atomic(&agent.config_path, text.as_bytes(), 0o600)
-        .map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
-    let mut config = agent.config().clone();
-    config.server_key = Some(server_key);
-    agent.set_config(config);
-    agent.set_host_key(new_key);
-    info!(
-        "keys rotated: new server key trusted, new agent key {}",
-        identity::openssh_public(&identity::public_from_raw(public)?)
-    );
-    Ok(public)
 }

@@ -49,12 +49,14 @@ impl Agent {
         *self.config() = config;
     }
 
-    /// Whether `key` is the server key the agent trusts.
+    /// Whether `key` is the server key the agent trusts, or the previous one while a rotation
+    /// is not confirmed yet (see `trust`).
     pub fn trusts(&self, key: &PublicKey) -> bool {
-        self.config()
-            .server_key
-            .as_ref()
-            .is_some_and(|trusted| trusted.key_data() == key.key_data())
+        let config = self.config();
+        [&config.server_key, &config.server_key_previous]
+            .into_iter()
+            .flatten()
+            .any(|trusted| trusted.key_data() == key.key_data())
     }
 
     /// The SSH settings for a new connection.

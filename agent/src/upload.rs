@@ -1,11 +1,12 @@
-//! Receiving a file: streamed into a temporary file beside the target while it is hashed (never
-//! held whole in memory), SHA-256 checked, fsynced, given its owner and mode, and only then
-//! renamed over the target. On any failure the temporary file is removed and the old target is
-//! untouched.
+//! Receiving a file: streamed into a temporary file in the target's directory while it is hashed
+//! (never held whole in memory), SHA-256 checked, fsynced, given its owner and mode, and only
+//! then put in place over the target. The temporary file has no name where the file system
+//! allows it (see `fsutil`), so not even a killed agent leaves it behind; on any other failure it
+//! is removed, and the old target is untouched.
 
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, fchown};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use otto_proto::Credentials;
@@ -16,7 +17,7 @@ use crate::link::{Incoming, Reader, Upload};
 use crate::script::is_root;
 
 /// Checks a request before its data is accepted; returns the target's directory.
-pub fn check(upload: &Upload) -> Result<&Path, String> {
+fn check(upload: &Upload) -> Result<&Path, String> {
     let path = Path::new(&upload.path);
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err(format!(
@@ -38,14 +39,26 @@ pub fn check(upload: &Upload) -> Result<&Path, String> {
         .ok_or_else(|| format!("`{}` has no directory", upload.path))
 }
 
-/// Prepares the temporary file beside the target, creating missing directories.
-pub fn prepare(upload: &Upload, dir: &Path) -> Result<TempFile, String> {
+/// Where the named temporary files of uploads in progress are recorded (for file systems without
+/// anonymous files), so that the next start removes those a killed agent left: beside the
+/// configuration file, which survives reboots.
+pub fn records(config_path: &Path) -> PathBuf {
+    let mut name = config_path.as_os_str().to_owned();
+    name.push(".uploads");
+    PathBuf::from(name)
+}
+
+/// Checks the request and prepares the temporary file in the target's directory, creating
+/// missing directories; a named one is recorded in [`records`] of `config_path`.
+pub fn prepare(upload: &Upload, config_path: &Path) -> Result<TempFile, String> {
+    let dir = check(upload)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let stem = Path::new(&upload.path)
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("upload");
-    TempFile::create_in(dir, stem, 0o600).map_err(|e| format!("{}: {e}", dir.display()))
+    TempFile::create_recorded(dir, stem, 0o600, &records(config_path))
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// Receives the data into `temp` and puts it in place. Errors leave the target as it was (the
@@ -63,7 +76,7 @@ pub async fn receive(
                 received += chunk.len() as u64;
                 hasher.update(&chunk);
                 temp.file()
-                    .and_then(|f| f.write_all(&chunk))
+                    .write_all(&chunk)
                     .map_err(|e| format!("writing {}: {e}", upload.path))?;
             }
             Ok(_) => return Err("the file's data ended early".into()),
@@ -78,7 +91,7 @@ pub async fn receive(
             hex(&digest)
         ));
     }
-    let file = temp.file().map_err(|e| e.to_string())?;
+    let file = temp.file();
     if let Credentials::Ids { uid, gid } = upload.owner {
         fchown(&*file, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", upload.path))?;
     }

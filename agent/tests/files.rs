@@ -108,25 +108,27 @@ async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
     ));
     ch.send_raw(&data[..100_000]).await;
     // Wait until the agent has written part of the data, then vanish.
+    let writing = || {
+        common::open_files_under(agent.pid(), &dir)
+            .iter()
+            .any(|(_, size)| *size > 0)
+    };
     for _ in 0..100 {
-        if list(&dir).len() == 2 {
+        if writing() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        list(&dir).len(),
-        2,
-        "a temporary file beside the target while receiving"
-    );
+    assert!(writing(), "a temporary file in the target's directory");
     drop(ch);
     drop(conn);
     for _ in 0..200 {
-        if list(&dir) == ["firmware.bin"] {
+        if common::open_files_under(agent.pid(), &dir).is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(common::open_files_under(agent.pid(), &dir).is_empty());
     assert_eq!(list(&dir), ["firmware.bin"]);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
 }
@@ -217,12 +219,8 @@ async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
         hb.frame().await.message(),
         Message::HeartbeatResponse(_)
     ));
-    // New connections: the old server key is refused, the new one works with the new host key.
-    assert!(
-        common::connect(agent.addr, &new_agent_key, &agent.server_key)
-            .await
-            .is_err()
-    );
+    // New connections: the new server key works with the new host key; once it has, the old
+    // server key is refused.
     assert!(
         common::connect(agent.addr, &agent.agent_key, &new_server)
             .await
@@ -232,6 +230,11 @@ async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
     common::connect(agent.addr, &new_agent_key, &new_server)
         .await
         .unwrap();
+    assert!(
+        common::connect(agent.addr, &new_agent_key, &agent.server_key)
+            .await
+            .is_err()
+    );
     // Both are on disk: `pubkey` prints the new agent key, the config trusts the new server key.
     let (_, out, _) =
         common::agent_cli(&["--config", agent.config_path.to_str().unwrap(), "pubkey"]);

@@ -456,8 +456,9 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             .as_deref()
             .unwrap_or_default(),
     )?;
-    let refused = Connection::connect(&agent.dial(old_key)).await.is_err();
+    // The agent accepts the old server key until the new one has authenticated.
     let again = actions::ping(&fleet, hosts.clone()).await;
+    let refused = Connection::connect(&agent.dial(old_key)).await.is_err();
     println!(
         "  new server key {}, {}",
         keys::fingerprint(fleet.host_key(HOST)?.public_key()),

@@ -201,7 +201,8 @@ async fn end_to_end(target: &str, emulator: &str, arch: &str) {
         "the script's child {child} survived the cancel"
     );
 
-    // Key rotation: the agent trusts only the new server key and presents a new key of its own.
+    // Key rotation: once the new server key has connected the old one is refused; the agent
+    // presents a new key of its own.
     let new_server_key = Arc::new(keys::generate().unwrap());
     let new_agent_key = conn
         .rotate_identity(new_server_key.public_key())

@@ -98,6 +98,21 @@ impl Agent {
         agent_key: PublicKey,
         server_key: PrivateKey,
     ) -> Agent {
+        let (child, addr, log) = Self::run(&config_path);
+        Agent {
+            dir,
+            config_path,
+            addr,
+            agent_key,
+            server_key,
+            child,
+            log,
+        }
+    }
+
+    /// Starts `otto-agent run` and waits for it to listen; returns the process, its address and
+    /// its log.
+    fn run(config_path: &Path) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
         let mut child = agent_command()
             .args(["--config", config_path.to_str().unwrap(), "run"])
             .stdin(Stdio::null())
@@ -124,15 +139,22 @@ impl Agent {
                 panic!("agent did not start: {:?}", log.lock().unwrap());
             }
         };
-        Agent {
-            dir,
-            config_path,
-            addr,
-            agent_key,
-            server_key,
-            child,
-            log,
-        }
+        (child, addr, log)
+    }
+
+    /// Kills the agent with SIGKILL, as a crash or a power cut would stop it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Kills the agent (SIGKILL) and starts it again with the same files; it listens on a new
+    /// port. `agent_key` is kept: set it first if the agent's key changed.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, log) = Self::run(&self.config_path);
+        (self.child, self.addr, self.log) = (child, addr, log);
     }
 
     /// Everything the agent logged so far.
@@ -411,6 +433,21 @@ impl OttoChannel {
         }
         frames
     }
+}
+
+/// The files under `dir` that process `pid` holds open, with their sizes: named files and
+/// anonymous ones (`O_TMPFILE`, shown by the kernel as `dir/#inode (deleted)`) alike.
+pub fn open_files_under(pid: u32, dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| {
+        let fd = fd.ok()?.path();
+        let target = std::fs::read_link(&fd).ok()?;
+        let size = std::fs::metadata(&fd).ok()?.len();
+        target.starts_with(dir).then_some((target, size))
+    })
+    .collect()
 }
 
 /// The contents of a directory (names).
