@@ -327,6 +327,15 @@ impl Fleet {
             ),
         )?;
         self.forget(&host.name).await;
+        // The agent keeps accepting the old server key until the new one has logged in: log
+        // in with it now, so the old key stops working at once rather than at the next use.
+        if let Err(e) = self.connect(host).await {
+            tracing::warn!(
+                host = %host.name,
+                "keys rotated, but the first login with the new key failed ({e}); the agent \
+                 accepts the old key until the new one has logged in"
+            );
+        }
         Ok(agent_key)
     }
 }

@@ -5,8 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use otto_server::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::Value;
@@ -512,6 +514,7 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
     assert!(server.json(&["reload", "--all"])[0]["success"] == true);
 
     let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
+    let old_key = keys::load(&server.data.path().join("keys/r1.key")).unwrap();
     let rotated = server.json(&["rotate-keys", "--all"]);
     assert!(
         rotated
@@ -521,9 +524,22 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
             .all(|d| d["success"] == true),
         "{rotated:#}"
     );
-    assert_ne!(
-        server.json(&["host", "show", "r1"])["trust"]["agent_key"],
-        before
+    let r1 = server.json(&["host", "show", "r1"]);
+    assert_ne!(r1["trust"]["agent_key"], before);
+    // The rotation logged in with the new key, so the agent refuses the old one at once.
+    let old_login = Connection::connect(&Dial {
+        address: r1["address"].as_str().unwrap().into(),
+        port: r1["port"].as_u64().unwrap() as u16,
+        server_key: Arc::new(old_key),
+        agent_key: AgentKeyCheck::PinOnFirstContact,
+        timeout: Duration::from_secs(20),
+        limits: Limits::default(),
+    })
+    .await;
+    assert!(
+        matches!(old_login, Err(ClientError::AuthRejected)),
+        "{:?}",
+        old_login.err()
     );
     let pings = server.json(&["ping"]);
     assert!(
