@@ -132,17 +132,15 @@ async fn connections_opened_without_end_do_not_keep_the_server_out() {
 
 #[tokio::test]
 async fn an_unauthenticated_connection_is_dropped_after_the_login_grace_time() {
-    let agent = Agent::start("login_grace_time = 1");
-    // Silent from the start: it gets the banner, then the agent closes it.
+    // Long enough for the server's own login under QEMU.
+    let agent = Agent::start("login_grace_time = 3");
+    // Silent from the start.
     let mut quiet = silent(agent.addr, 1).await;
-    let got = until_closed(&mut quiet).await.unwrap();
-    assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
     // Stalled in the handshake: the version line sent, nothing after it.
     let mut stalled = silent(agent.addr, 1).await;
     tokio::io::AsyncWriteExt::write_all(&mut stalled, b"SSH-2.0-stall\r\n")
         .await
         .unwrap();
-    until_closed(&mut stalled).await.unwrap();
     // Handshake done, but no authentication ever tried.
     let handle = russh::client::connect(
         std::sync::Arc::new(russh::client::Config::default()),
@@ -151,14 +149,20 @@ async fn an_unauthenticated_connection_is_dropped_after_the_login_grace_time() {
     )
     .await
     .unwrap();
+    // Each gets the banner, then the agent closes it.
+    let got = until_closed(&mut quiet).await.unwrap();
+    assert!(got.starts_with(b"SSH-2.0-"), "{got:?}");
+    until_closed(&mut stalled).await.unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !handle.is_closed() {
         assert!(tokio::time::Instant::now() < deadline, "still open");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(agent.logged("not authenticated within 1 s").await);
-    // The server is not affected.
-    heartbeat(&agent, 1).await;
+    assert!(agent.logged("not authenticated within 3 s").await);
+    // The server is not affected, before or after its grace time.
+    let conn = heartbeat(&agent, 1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    heartbeat_on(&conn, 2).await;
 }
 
 /// An Otto channel that never sends a request.
