@@ -11,12 +11,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelOpenFailure};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -31,6 +32,13 @@ use crate::state::Agent;
 pub const SUBSYSTEM: &str = "otto";
 /// Channels one connection may have open at once (waiting for their subsystem, or served).
 const CHANNELS_PER_CONNECTION: usize = 16;
+/// russh remembers every channel the agent closed first (as it closes every Otto channel) until
+/// the connection ends, about 3 KiB each. So a connection that has had this many channels is
+/// closed once it has been without channels for the idle timeout (the server connects again
+/// when it next needs to)...
+const RECYCLE_AFTER: usize = 128;
+/// ... and one that has had this many accepts no more until then: under 2 MiB each.
+const CHANNELS_PER_CONNECTION_EVER: usize = 512;
 /// Channels being served at once, on all connections. Each holds up to the SSH window
 /// (256 KiB) of unread data and about 40 KiB of its own: 32 of them stay under 10 MiB.
 const CHANNELS: usize = 32;
@@ -150,7 +158,10 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
             peer,
             id,
             shared: shared.clone(),
-            channels: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+            channels: Arc::new(Channels {
+                slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+                opened: AtomicUsize::new(0),
+            }),
             starting: HashMap::new(),
         };
         let config = agent.ssh();
@@ -188,10 +199,44 @@ struct Connection {
     /// Its id in the admissions.
     id: u64,
     shared: Arc<Shared>,
-    /// Its slots for channels.
-    channels: Arc<Semaphore>,
+    /// Its channels.
+    channels: Arc<Channels>,
     /// What starts each channel waiting for its subsystem request.
     starting: HashMap<ChannelId, oneshot::Sender<()>>,
+}
+
+/// A connection's channels, shared with its recycler.
+struct Channels {
+    /// Slots for channels open at once.
+    slots: Arc<Semaphore>,
+    /// Channels opened since the connection began.
+    opened: AtomicUsize,
+}
+
+impl Channels {
+    /// Channels opened so far, if none is open now.
+    fn idle(&self) -> Option<usize> {
+        let opened = self.opened.load(Ordering::Relaxed);
+        (self.slots.available_permits() == CHANNELS_PER_CONNECTION).then_some(opened)
+    }
+}
+
+/// Closes a connection once it has had no channel for `quiet` (two checks in a row find it
+/// idle with no channel opened in between).
+async fn recycle(handle: russh::server::Handle, channels: Arc<Channels>, quiet: Duration) {
+    let mut last = None;
+    loop {
+        tokio::time::sleep(quiet).await;
+        let now = channels.idle();
+        if now.is_some() && now == last {
+            break;
+        }
+        last = now;
+    }
+    let reason = "idle after many channels; connect again";
+    let _ = handle
+        .disconnect(Disconnect::ByApplication, reason.into(), String::new())
+        .await;
 }
 
 impl Connection {
@@ -268,19 +313,30 @@ impl russh::server::Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Starters of channels that gave up waiting.
         self.starting.retain(|_, start| !start.is_closed());
-        let slots = self.channels.clone().try_acquire_owned().and_then(|own| {
-            let any = self.shared.channels.clone().try_acquire_owned()?;
-            Ok([own, any])
-        });
-        let Ok(slots) = slots else {
+        let opened = self.channels.opened.load(Ordering::Relaxed);
+        let slots = self
+            .channels
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .and_then(|own| {
+                let any = self.shared.channels.clone().try_acquire_owned()?;
+                Ok([own, any])
+            });
+        let Some(slots) = slots.ok().filter(|_| opened < CHANNELS_PER_CONNECTION_EVER) else {
             debug!("{}: channel refused, too many open", self.peer);
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
         };
+        self.channels.opened.store(opened + 1, Ordering::Relaxed);
+        if opened + 1 == RECYCLE_AFTER {
+            let quiet = self.agent.config().idle_timeout;
+            tokio::spawn(recycle(session.handle(), self.channels.clone(), quiet));
+        }
         reply.accept().await;
         let (start, started) = oneshot::channel();
         self.starting.insert(channel.id(), start);

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Agent, Connection, PATIENCE};
+use common::{Agent, Connection, PATIENCE, Received};
 use otto_proto::{HeartbeatRequest, Message};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -286,4 +286,55 @@ async fn channels_that_never_ask_for_the_subsystem_are_closed() {
         }
     }
     heartbeat_on(&conn, 2).await;
+}
+
+/// One heartbeat on `conn` the way the server does it: on a closed connection, connect again;
+/// while channels are refused for lack of resources, wait a little and try again.
+async fn heartbeat_reconnecting(agent: &Agent, conn: &mut Connection, nonce: u64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "heartbeat {nonce}");
+        if conn.handle.is_closed() {
+            *conn = heartbeat(agent, nonce).await;
+            return;
+        }
+        // Refused for lack of resources, or the connection is closing: try again.
+        if let Ok(mut ch) = conn.channel_for("otto").await {
+            ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
+                server_version: "t",
+                nonce,
+            }))
+            .await;
+            if let Received::Frame(frame) = ch.recv().await {
+                assert!(
+                    matches!(frame.message(), Message::HeartbeatResponse(h) if h.nonce == nonce),
+                    "{frame:?}"
+                );
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn channels_one_after_another_do_not_grow_the_agent() {
+    let agent = Agent::start(""); // idle_timeout = 2 in the test configuration
+    let mut conn = heartbeat(&agent, 0).await;
+    // Warm up, then measure.
+    for nonce in 1..300 {
+        heartbeat_reconnecting(&agent, &mut conn, nonce).await;
+    }
+    let before = agent.memory_kib("VmRSS");
+    for nonce in 300..1500 {
+        heartbeat_reconnecting(&agent, &mut conn, nonce).await;
+    }
+    let after = agent.memory_kib("VmRSS");
+    eprintln!("VmRSS {before} -> {after} KiB over 1200 channels");
+    // russh keeps about 3.3 KiB for every channel the agent closed first until the connection
+    // ends: 1200 channels on one connection took 3.9 MiB before connections were recycled.
+    assert!(
+        after < before + 2048,
+        "resident memory grew from {before} to {after} KiB"
+    );
 }
