@@ -240,6 +240,13 @@ async fn recycle(handle: russh::server::Handle, channels: Arc<Channels>, quiet: 
 }
 
 impl Connection {
+    /// A slot for a new channel of this connection and one of the agent's, if both are free.
+    fn take_slots(&self) -> Option<[OwnedSemaphorePermit; 2]> {
+        let own = self.channels.slots.clone().try_acquire_owned().ok()?;
+        let any = self.shared.channels.clone().try_acquire_owned().ok()?;
+        Some([own, any])
+    }
+
     fn check_key(&self, key: &russh::keys::PublicKey) -> Auth {
         if self.agent.trusts(key) {
             Auth::Accept
@@ -318,17 +325,13 @@ impl russh::server::Handler for Connection {
         // Starters of channels that gave up waiting.
         self.starting.retain(|_, start| !start.is_closed());
         let opened = self.channels.opened.load(Ordering::Relaxed);
-        let slots = self
-            .channels
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .and_then(|own| {
-                let any = self.shared.channels.clone().try_acquire_owned()?;
-                Ok([own, any])
-            });
-        let Some(slots) = slots.ok().filter(|_| opened < CHANNELS_PER_CONNECTION_EVER) else {
-            debug!("{}: channel refused, too many open", self.peer);
+        let slots = if opened < CHANNELS_PER_CONNECTION_EVER {
+            self.take_slots()
+        } else {
+            None
+        };
+        let Some(slots) = slots else {
+            debug!("{}: channel refused, too many", self.peer);
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return Ok(());
         };
