@@ -46,6 +46,8 @@ pub struct Config {
     pub temp_dir: PathBuf,
     /// `idle_timeout`: seconds a channel may wait for the rest of a frame or of its data.
     pub idle_timeout: Duration,
+    /// `login_grace_time`: seconds a connection may take from its TCP accept to authentication.
+    pub login_grace_time: Duration,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             log_level: Level::Info,
             temp_dir: PathBuf::from("/tmp"),
             idle_timeout: Duration::from_secs(30),
+            login_grace_time: Duration::from_secs(20),
         }
     }
 }
@@ -168,6 +171,10 @@ impl Config {
                 0 => return Err("idle_timeout must be at least 1 second".into()),
                 s => self.idle_timeout = Duration::from_secs(s),
             },
+            "login_grace_time" => match seconds(value)? {
+                0 => return Err("login_grace_time must be at least 1 second".into()),
+                s => self.login_grace_time = Duration::from_secs(s),
+            },
             _ => return Err(format!("unknown setting `{key}`")),
         }
         Ok(())
@@ -243,6 +250,7 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:12444".parse().unwrap());
         assert!(c.server_key.is_none());
         assert_eq!(c.script_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.login_grace_time, Duration::from_secs(20));
     }
 
     #[test]
@@ -251,7 +259,8 @@ mod tests {
             "# agent\nlisten = 127.0.0.1:2222\nkey = /data/k\nserver_key = {KEY}\n\
              allow_from = 10.0.0.0/8, fd00::/8\npath = /bin\nscript_timeout = 0\n\
              reboot_command = /sbin/reboot -f\nshutdown_command = halt\nlog_level = debug\n\
-             temp_dir = /var/tmp\nidle_timeout = 5\nserver_key_previous = {KEY}\n"
+             temp_dir = /var/tmp\nidle_timeout = 5\nserver_key_previous = {KEY}\n\
+             login_grace_time = 7\n"
         );
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.listen, "127.0.0.1:2222".parse().unwrap());
@@ -266,6 +275,7 @@ mod tests {
         assert_eq!(c.log_level, Level::Debug);
         assert_eq!(c.temp_dir, PathBuf::from("/var/tmp"));
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.login_grace_time, Duration::from_secs(7));
     }
 
     #[test]
@@ -290,6 +300,7 @@ mod tests {
             ("log_level = loud", 1, "log_level must be"),
             ("reboot_command =", 1, "empty"),
             ("idle_timeout = 0", 1, "at least 1"),
+            ("login_grace_time = 0", 1, "at least 1"),
         ];
         for (text, line, message) in cases {
             let err = Config::parse(text).unwrap_err();

@@ -11,6 +11,7 @@
 //! the port is taken); 64 bad usage; 75 the server asked the agent to exit (restart it); 78 the
 //! configuration or key is unusable (restarting will not help).
 
+mod admission;
 mod cidr;
 mod config;
 mod facts;

@@ -1,17 +1,28 @@
 //! The SSH server: accepts TCP connections from `allow_from` addresses only (others are dropped
 //! before the handshake), authenticates the one trusted server key, and serves session channels
 //! that ask for the `otto` subsystem; every other channel type and request is refused.
+//!
+//! Every resource a peer can make the agent hold is bounded: connections before and after
+//! authentication ([`admission`]), the time to authenticate (`login_grace_time`), channels per
+//! connection and in total, and what each channel may buffer (the SSH window).
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::admission::{self, Admissions};
 use crate::cidr::allowed;
 use crate::log::{debug, info, warning};
 use crate::session;
@@ -19,14 +30,108 @@ use crate::state::Agent;
 
 /// The subsystem an Otto channel asks for.
 pub const SUBSYSTEM: &str = "otto";
-/// Connections served at once; more are dropped at accept (bounds memory on a small device).
-const MAX_CONNECTIONS: usize = 32;
-/// Session channels opened but not yet given the Otto subsystem, per connection.
-const MAX_PENDING_CHANNELS: usize = 16;
+/// Channels one connection may have open at once (waiting for their subsystem, or served).
+const CHANNELS_PER_CONNECTION: usize = 16;
+/// russh remembers every channel the agent closed first (as it closes every Otto channel) until
+/// the connection ends, about 3 KiB each. So a connection that has had this many channels is
+/// closed once it has been without channels for the idle timeout (the server connects again
+/// when it next needs to)...
+const RECYCLE_AFTER: usize = 128;
+/// ... and one that has had this many accepts no more until then: under 2 MiB each.
+const CHANNELS_PER_CONNECTION_EVER: usize = 512;
+/// Channels being served at once, on all connections. Each holds up to the SSH window
+/// (256 KiB) of unread data and about 40 KiB of its own: 32 of them stay under 10 MiB.
+const CHANNELS: usize = 32;
+
+/// What the connections share: the admission bookkeeping and the channel slots.
+struct Shared {
+    admissions: Mutex<Admissions<RawFd>>,
+    channels: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn admissions(&self) -> MutexGuard<'_, Admissions<RawFd>> {
+        self.admissions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection, cutting off the one it displaces; returns its id.
+    fn admit(&self, peer: SocketAddr, stream: &TcpStream) -> u64 {
+        let mut admissions = self.admissions();
+        let (id, displaced) = admissions.admit(peer, stream.as_raw_fd());
+        if let Some((victim, fd)) = displaced {
+            cut(fd);
+            info!("{victim}: dropped, unauthenticated connections over the limit");
+        }
+        id
+    }
+
+    /// Cuts `id` off if it has not authenticated; true if it had not.
+    fn expire(&self, id: u64) -> bool {
+        let mut admissions = self.admissions();
+        let expired = admissions.expire(id);
+        if let Some(fd) = expired {
+            cut(fd);
+        }
+        expired.is_some()
+    }
+}
+
+/// Shuts a registered connection's socket down; the task serving it then ends and closes it.
+fn cut(fd: RawFd) {
+    // SAFETY: shutdown(2) only acts on the descriptor. It is still open: a connection leaves
+    // the admissions (under the lock held by the caller) before its socket is closed
+    // (`Tracked::drop`), so the number cannot belong to another file yet.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// A connection's socket, registered in the admissions for as long as it is open.
+struct Tracked {
+    stream: TcpStream,
+    id: u64,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // Runs before `stream` closes the descriptor.
+        self.shared.admissions().remove(self.id);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
 
 /// Accepts connections until the listener fails for good.
-pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> std::io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        admissions: Mutex::new(Admissions::new(admission::LIMITS)),
+        channels: Arc::new(Semaphore::new(CHANNELS)),
+    });
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -41,28 +146,48 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> std::io::Result<
             info!("{peer}: refused, not in allow_from");
             continue;
         }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warning!("{peer}: refused, {MAX_CONNECTIONS} connections already open");
-            continue;
-        };
         let _ = stream.set_nodelay(true);
+        let id = shared.admit(peer, &stream);
+        let stream = Tracked {
+            stream,
+            id,
+            shared: shared.clone(),
+        };
         let handler = Connection {
             agent: agent.clone(),
             peer,
-            pending: HashMap::new(),
+            id,
+            shared: shared.clone(),
+            channels: Arc::new(Channels {
+                slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+                opened: AtomicUsize::new(0),
+            }),
+            starting: HashMap::new(),
         };
         let config = agent.ssh();
+        let grace = agent.config().login_grace_time;
+        let shared = shared.clone();
         tokio::spawn(async move {
             debug!("{peer}: connected");
-            let result = match russh::server::run_stream(config, stream, handler).await {
-                Ok(running) => running.await,
-                Err(e) => Err(e),
+            let session = async move {
+                russh::server::run_stream(config, stream, handler)
+                    .await?
+                    .await
+            };
+            tokio::pin!(session);
+            let result = tokio::select! {
+                result = &mut session => result,
+                () = tokio::time::sleep(grace) => {
+                    if shared.expire(id) {
+                        info!("{peer}: dropped, not authenticated within {} s", grace.as_secs());
+                    }
+                    session.await
+                }
             };
             match result {
                 Ok(()) => debug!("{peer}: disconnected"),
                 Err(e) => debug!("{peer}: connection ended: {e}"),
             }
-            drop(slot);
         });
     }
 }
@@ -71,10 +196,57 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> std::io::Result<
 struct Connection {
     agent: Arc<Agent>,
     peer: SocketAddr,
-    pending: HashMap<ChannelId, Channel<Msg>>,
+    /// Its id in the admissions.
+    id: u64,
+    shared: Arc<Shared>,
+    /// Its channels.
+    channels: Arc<Channels>,
+    /// What starts each channel waiting for its subsystem request.
+    starting: HashMap<ChannelId, oneshot::Sender<()>>,
+}
+
+/// A connection's channels, shared with its recycler.
+struct Channels {
+    /// Slots for channels open at once.
+    slots: Arc<Semaphore>,
+    /// Channels opened since the connection began.
+    opened: AtomicUsize,
+}
+
+impl Channels {
+    /// Channels opened so far, if none is open now.
+    fn idle(&self) -> Option<usize> {
+        let opened = self.opened.load(Ordering::Relaxed);
+        (self.slots.available_permits() == CHANNELS_PER_CONNECTION).then_some(opened)
+    }
+}
+
+/// Closes a connection once it has had no channel for `quiet` (two checks in a row find it
+/// idle with no channel opened in between).
+async fn recycle(handle: russh::server::Handle, channels: Arc<Channels>, quiet: Duration) {
+    let mut last = None;
+    loop {
+        tokio::time::sleep(quiet).await;
+        let now = channels.idle();
+        if now.is_some() && now == last {
+            break;
+        }
+        last = now;
+    }
+    let reason = "idle after many channels; connect again";
+    let _ = handle
+        .disconnect(Disconnect::ByApplication, reason.into(), String::new())
+        .await;
 }
 
 impl Connection {
+    /// A slot for a new channel of this connection and one of the agent's, if both are free.
+    fn take_slots(&self) -> Option<[OwnedSemaphorePermit; 2]> {
+        let own = self.channels.slots.clone().try_acquire_owned().ok()?;
+        let any = self.shared.channels.clone().try_acquire_owned().ok()?;
+        Some([own, any])
+    }
+
     fn check_key(&self, key: &russh::keys::PublicKey) -> Auth {
         if self.agent.trusts(key) {
             Auth::Accept
@@ -85,6 +257,24 @@ impl Connection {
                 key.fingerprint(Default::default())
             );
             Auth::reject()
+        }
+    }
+}
+
+/// Serves one channel: waits (at most the idle timeout) for its `otto` subsystem request, then
+/// answers its request. Holds its slots (the connection's and the agent's) until done.
+async fn run_channel(
+    channel: Channel<Msg>,
+    start: oneshot::Receiver<()>,
+    agent: Arc<Agent>,
+    _slots: [OwnedSemaphorePermit; 2],
+) {
+    let wait = agent.config().idle_timeout;
+    match tokio::time::timeout(wait, start).await {
+        Ok(Ok(())) => session::serve(channel, agent).await,
+        _ => {
+            debug!("channel {}: no otto subsystem, closed", channel.id());
+            let _ = channel.close().await;
         }
     }
 }
@@ -111,10 +301,19 @@ impl russh::server::Handler for Connection {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let auth = self.check_key(key.public_key);
-        if auth == Auth::Accept {
-            info!("{}: server authenticated", self.peer);
-            crate::trust::authenticated(&self.agent, key.public_key);
+        if auth != Auth::Accept {
+            return Ok(auth);
         }
+        if !self.shared.admissions().authenticate(self.id) {
+            warning!(
+                "{}: refused, {} authenticated connections already open",
+                self.peer,
+                admission::LIMITS.authenticated
+            );
+            return Ok(Auth::reject());
+        }
+        info!("{}: server authenticated", self.peer);
+        crate::trust::authenticated(&self.agent, key.public_key);
         Ok(auth)
     }
 
@@ -122,16 +321,30 @@ impl russh::server::Handler for Connection {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.pending.len() >= MAX_PENDING_CHANNELS {
-            reply
-                .reject(russh::ChannelOpenFailure::ResourceShortage)
-                .await;
+        // Starters of channels that gave up waiting.
+        self.starting.retain(|_, start| !start.is_closed());
+        let opened = self.channels.opened.load(Ordering::Relaxed);
+        let slots = if opened < CHANNELS_PER_CONNECTION_EVER {
+            self.take_slots()
         } else {
-            reply.accept().await;
-            self.pending.insert(channel.id(), channel);
+            None
+        };
+        let Some(slots) = slots else {
+            debug!("{}: channel refused, too many", self.peer);
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        };
+        self.channels.opened.store(opened + 1, Ordering::Relaxed);
+        if opened + 1 == RECYCLE_AFTER {
+            let quiet = self.agent.config().idle_timeout;
+            tokio::spawn(recycle(session.handle(), self.channels.clone(), quiet));
         }
+        reply.accept().await;
+        let (start, started) = oneshot::channel();
+        self.starting.insert(channel.id(), start);
+        tokio::spawn(run_channel(channel, started, self.agent.clone(), slots));
         Ok(())
     }
 
@@ -141,12 +354,14 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        match self.pending.remove(&id) {
-            Some(channel) if name == SUBSYSTEM => {
-                session.channel_success(id)?;
-                tokio::spawn(session::serve(channel, self.agent.clone()));
-                Ok(())
-            }
+        // Taking the starter away refuses the channel for good: its task closes it.
+        let start = self.starting.remove(&id);
+        // The send fails if the channel's task has given up waiting and closed it.
+        match start
+            .filter(|_| name == SUBSYSTEM)
+            .map(|start| start.send(()))
+        {
+            Some(Ok(())) => session.channel_success(id),
             _ => {
                 debug!("{}: refused subsystem {name:?}", self.peer);
                 refuse(id, session)
@@ -159,7 +374,7 @@ impl russh::server::Handler for Connection {
         id: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.pending.remove(&id);
+        self.starting.remove(&id);
         Ok(())
     }
 
