@@ -285,16 +285,10 @@ async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
         .spawn()
         .unwrap();
 
-    // Kill the agent once some of the file has arrived (its temporary file beside the target).
-    let arrived = |dir: &Path| {
-        std::fs::read_dir(dir).ok().is_some_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
-        })
-    };
+    // Kill the agent once some of the file has arrived (in its nameless file in the target's
+    // directory).
     let started = Instant::now();
-    while !arrived(&target_dir) {
+    while !receiving(&agent, &target_dir) {
         assert!(started.elapsed() < BOUND, "the upload never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -390,15 +384,8 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
         .spawn()
         .unwrap();
     // Stop (SIGSTOP) the agent once some of the file has arrived: its window never opens again.
-    let arrived = |dir: &Path| {
-        std::fs::read_dir(dir).ok().is_some_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
-        })
-    };
     let started = Instant::now();
-    while !arrived(&target_dir) {
+    while !receiving(&agent, &target_dir) {
         assert!(started.elapsed() < BOUND, "the upload never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -453,4 +440,19 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
         outcome.contains("the run went silent: nothing from the agent for 3 s"),
         "{outcome}"
     );
+}
+
+/// Whether the agent holds a file of more than 1 MiB open in `dir`: an upload under way (the
+/// agent writes it without a name, so only its open descriptors show it).
+fn receiving(agent: &LocalAgent, dir: &Path) -> bool {
+    let Some(fds) = agent
+        .pid()
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+    else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir))
+            && std::fs::metadata(fd.path()).is_ok_and(|m| m.len() > 1 << 20)
+    })
 }
