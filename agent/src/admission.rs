@@ -145,22 +145,29 @@ impl<T: Copy> Admissions<T> {
         best.map(|(index, _)| index)
     }
 
-    /// Marks `id` authenticated; false if the authenticated connections are at their limit or
-    /// `id` is no longer open.
-    pub fn authenticate(&mut self, id: u64) -> bool {
-        let authenticated = self.entries.iter().filter(|e| e.authenticated).count();
-        let Some(entry) = self.entries.iter_mut().find(|e| e.id == id) else {
-            return false;
-        };
+    /// Marks `id` authenticated; None if `id` is no longer open. At the limit of authenticated
+    /// connections, the oldest authenticated one makes room and is returned (already forgotten:
+    /// the caller closes it): every authenticated peer holds the server's key, and the newest
+    /// is the one surely alive, while an old one may be half-open after a network cut or a
+    /// killed server and would otherwise keep the server out until keepalives notice.
+    pub fn authenticate(&mut self, id: u64) -> Option<Option<Displaced<T>>> {
+        let index = self.entries.iter().position(|e| e.id == id)?;
+        let entry = self.entries.get_mut(index)?;
         if entry.authenticated {
-            return true;
-        }
-        if authenticated >= self.limits.authenticated {
-            return false;
+            return Some(None);
         }
         entry.authenticated = true;
         self.trusted = Some(entry.source);
-        true
+        let authenticated = self.entries.iter().filter(|e| e.authenticated).count();
+        if authenticated <= self.limits.authenticated {
+            return Some(None);
+        }
+        let oldest = self
+            .entries
+            .iter()
+            .position(|e| e.authenticated && e.id != id)?;
+        let entry = self.entries.remove(oldest);
+        Some(Some((entry.peer, entry.handle)))
     }
 
     /// Forgets `id` if it has not authenticated, returning its handle to close.
@@ -233,7 +240,7 @@ mod tests {
     fn the_trusted_source_is_not_displaced_by_others() {
         let mut a = Admissions::new(SMALL);
         let (server, _) = admit(&mut a, "10.0.0.9", 1);
-        assert!(a.authenticate(server));
+        assert_eq!(a.authenticate(server), Some(None));
         a.remove(server);
         // The server's new connection is the oldest, and every source holds one.
         admit(&mut a, "10.0.0.9", 2);
@@ -251,25 +258,33 @@ mod tests {
     }
 
     #[test]
-    fn authenticated_connections_are_bounded_and_never_displaced() {
+    fn authenticated_connections_are_bounded_by_displacing_the_oldest() {
         let mut a = Admissions::new(SMALL);
-        let ids: Vec<u64> = (0..3)
-            .map(|n| admit(&mut a, &format!("10.0.0.{n}"), n).0)
+        // From three sources: a source's own limit (2) must not displace them first.
+        let ids: Vec<u64> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .into_iter()
+            .zip(0..)
+            .map(|(ip, n)| admit(&mut a, ip, n).0)
             .collect();
-        assert!(a.authenticate(ids[0]));
-        assert!(a.authenticate(ids[1]));
-        assert!(a.authenticate(ids[1]), "twice is still once");
-        assert!(!a.authenticate(ids[2]), "over the limit");
-        // Authenticated ones count neither in the pool nor as victims.
+        assert_eq!(a.authenticate(ids[0]), Some(None));
+        assert_eq!(a.authenticate(ids[1]), Some(None));
+        assert_eq!(a.authenticate(ids[1]), Some(None), "twice is still once");
+        let displaced = a.authenticate(ids[2]).map(|d| d.map(|(_, h)| h));
+        assert_eq!(
+            displaced,
+            Some(Some(0)),
+            "over the limit: the oldest makes room"
+        );
+        // Authenticated ones count neither in the pool nor as victims of unauthenticated ones.
         for n in 10..30 {
             let (_, displaced) = admit(&mut a, "10.0.1.1", n);
-            assert!(!matches!(displaced, Some(0 | 1)));
+            assert!(!matches!(displaced, Some(1 | 2)));
         }
-        assert_eq!(a.expire(ids[0]), None, "authenticated in time");
-        a.remove(ids[0]);
+        assert_eq!(a.expire(ids[1]), None, "authenticated in time");
+        a.remove(ids[1]);
         let (late, _) = admit(&mut a, "10.0.0.7", 99);
         assert_eq!(a.expire(late), Some(99));
         assert_eq!(a.expire(late), None, "already gone");
-        assert!(!a.authenticate(late), "gone");
+        assert_eq!(a.authenticate(late), None, "gone");
     }
 }

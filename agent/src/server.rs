@@ -65,6 +65,16 @@ impl Shared {
         id
     }
 
+    /// Marks `id` authenticated, cutting off the oldest authenticated connection if that makes
+    /// one too many; returns its address, or None if `id` is gone.
+    fn authenticate(&self, id: u64) -> Option<Option<SocketAddr>> {
+        let displaced = self.admissions().authenticate(id)?;
+        Some(displaced.map(|(peer, fd)| {
+            cut(fd);
+            peer
+        }))
+    }
+
     /// Cuts `id` off if it has not authenticated; true if it had not.
     fn expire(&self, id: u64) -> bool {
         let mut admissions = self.admissions();
@@ -304,13 +314,14 @@ impl russh::server::Handler for Connection {
         if auth != Auth::Accept {
             return Ok(auth);
         }
-        if !self.shared.admissions().authenticate(self.id) {
-            warning!(
-                "{}: refused, {} authenticated connections already open",
-                self.peer,
-                admission::LIMITS.authenticated
-            );
-            return Ok(Auth::reject());
+        match self.shared.authenticate(self.id) {
+            None => return Ok(Auth::reject()),
+            Some(Some(oldest)) => warning!(
+                "{oldest}: dropped, {} authenticated connections already open and {} logged in",
+                admission::LIMITS.authenticated,
+                self.peer
+            ),
+            Some(None) => {}
         }
         info!("{}: server authenticated", self.peer);
         crate::trust::authenticated(&self.agent, key.public_key);

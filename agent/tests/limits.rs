@@ -197,6 +197,32 @@ async fn close(channels: Vec<Silent>) {
     }
 }
 
+/// A ninth login (a server whose old connections are half-open after a network cut or a kill)
+/// is never refused: the oldest authenticated connection makes room. Before, it was refused
+/// until keepalives noticed the old ones, minutes later.
+#[tokio::test]
+async fn a_login_past_the_limit_displaces_the_oldest_authenticated_connection() {
+    let agent = Agent::start("");
+    let mut logins = Vec::new();
+    for nonce in 0..8 {
+        logins.push(heartbeat(&agent, nonce).await);
+    }
+    let newest = heartbeat(&agent, 8).await;
+    heartbeat_on(&newest, 9).await;
+    let oldest = logins.remove(0);
+    let closed = tokio::time::timeout(PATIENCE, async {
+        while !oldest.handle.is_closed() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the oldest login is still open");
+    // The others were left alone.
+    for (nonce, conn) in (10..).zip(&logins) {
+        heartbeat_on(conn, nonce).await;
+    }
+}
+
 /// A heartbeat on a new channel of `conn`, tried again while the agent refuses the channel for
 /// lack of resources (closed channels free their slots a moment after the close).
 async fn heartbeat_on(conn: &Connection, nonce: u64) {
