@@ -257,6 +257,21 @@ async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm()
             .any(|l| l.contains("cut short") && l.contains("silent")),
         "{log}"
     );
+    // The store records what was cut short, for `events` and whoever reads the history later.
+    let events = server.json(&["events", "--host", "silent"]).await;
+    let cut: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "cut-short")
+        .collect();
+    assert_eq!(cut.len(), 1, "{events:#}\n{log}");
+    assert!(
+        cut[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("heartbeat")),
+        "{events:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
