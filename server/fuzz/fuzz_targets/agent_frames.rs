@@ -33,8 +33,12 @@ use otto_server::store::Facts;
 const MAX_WIRE: usize = 256 * 1024;
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&mode, rest)) = input.split_first() else { return };
-    let Some((&count, rest)) = rest.split_first() else { return };
+    let Some((&mode, rest)) = input.split_first() else {
+        return;
+    };
+    let Some((&count, rest)) = rest.split_first() else {
+        return;
+    };
     let (sizes, rest) = rest.split_at(usize::from(count % 8).min(rest.len()));
     let script = if mode & 1 == 0 {
         Script {
@@ -47,7 +51,11 @@ fuzz_target!(|input: &[u8]| {
     let pieces = cut(&script.wire, sizes);
     let got = read(&pieces);
     let whole = read(&[&script.wire[..]]);
-    assert_eq!(got.replies(), whole.replies(), "the cut changed the replies");
+    assert_eq!(
+        got.replies(),
+        whole.replies(),
+        "the cut changed the replies"
+    );
     assert_eq!(
         got.error.as_ref().map(|e| &e.1),
         whole.error.as_ref().map(|e| &e.1),
@@ -109,7 +117,10 @@ fn read(pieces: &[&[u8]]) -> Read {
     for piece in pieces {
         frames.push(piece);
         pushed += piece.len();
-        assert!(frames.buffered() <= piece.len(), "holds more than one piece");
+        assert!(
+            frames.buffered() <= piece.len(),
+            "holds more than one piece"
+        );
         loop {
             match frames.next_reply() {
                 Ok(Some(reply)) => {
@@ -209,7 +220,10 @@ impl Script {
                 })
                 .find(|&pushed| pushed >= end)
         };
-        assert!(read.replies.len() >= self.expected.len(), "a valid reply is missing");
+        assert!(
+            read.replies.len() >= self.expected.len(),
+            "a valid reply is missing"
+        );
         for ((end, want), (at, got)) in self.expected.iter().zip(&read.replies) {
             assert_eq!(got, want);
             assert_eq!(Some(*at), pushed_at(*end), "a reply came late");
@@ -313,7 +327,11 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
         }
         1 => {
             let action = u.arbitrary()?;
-            let stream = if u.arbitrary()? { Stream::Stderr } else { Stream::Stdout };
+            let stream = if u.arbitrary()? {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
             let data = output(u)?;
             let message = Message::ActionOutput(p::ActionOutput {
                 action,
