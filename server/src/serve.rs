@@ -116,7 +116,7 @@ pub async fn serve(
     cut.sort();
     for (host, rotating) in cut {
         let detail = cut_short(&host, rotating);
-        tracing::warn!(host = %host, "stopping: {detail}");
+        tracing::warn!(host = %host, "{detail}");
         if let Err(e) = fleet.store().log(Some(&host), EventKind::CutShort, &detail) {
             tracing::error!(host = %host, "cannot record what was cut short: {e}");
         }
@@ -129,8 +129,8 @@ pub async fn serve(
 fn cut_short(host: &str, rotating: bool) -> String {
     if rotating {
         format!(
-            "serve stopped: cut short the key rotation in flight for {host} (the agent may have \
-             rotated; a new server key may be kept beside the old as keys/{host}.key.next)"
+            "serve stopped: cut short the key rotation in flight (the agent may have rotated; \
+             a new server key may be kept beside the old as keys/{host}.key.next)"
         )
     } else {
         "serve stopped: cut short the heartbeat in flight".into()
