@@ -5,18 +5,20 @@
 //! Hosts are independent: each tick starts a task for every host whose previous one has ended,
 //! and every wait in such a task has a deadline, so a slow or silent host only skips its own
 //! ticks and never delays the others. When the shutdown future completes, the daemon aborts the
-//! work in flight, logs which hosts it cut short, and returns.
+//! work in flight, records for each host it cut short what that was (a `cut-short` event), and
+//! returns.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::{Id, JoinSet};
 
 use crate::actions;
 use crate::fleet::Fleet;
-use crate::store::{Host, StoreError, now_ms};
+use crate::store::{EventKind, Host, StoreError, now_ms};
 
 /// The daemon's schedule.
 #[derive(Debug, Clone)]
@@ -44,8 +46,8 @@ pub async fn serve(
     let mut tick = tokio::time::interval(options.heartbeat_interval.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut work = JoinSet::new();
-    // The host each task in flight works for, and those hosts.
-    let mut tasks: HashMap<Id, String> = HashMap::new();
+    // The host each task in flight works for with whether it is rotating keys, and those hosts.
+    let mut tasks: HashMap<Id, (String, Arc<AtomicBool>)> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
     tracing::info!(
         data_dir = %fleet.data_dir().display(),
@@ -72,8 +74,14 @@ pub async fn serve(
                     }
                     busy.insert(host.name.clone());
                     let name = host.name.clone();
-                    let task = work.spawn(tend(fleet.clone(), host, options.rotate_every));
-                    tasks.insert(task.id(), name);
+                    let rotating = Arc::new(AtomicBool::new(false));
+                    let task = work.spawn(tend(
+                        fleet.clone(),
+                        host,
+                        options.rotate_every,
+                        rotating.clone(),
+                    ));
+                    tasks.insert(task.id(), (name, rotating));
                 }
             }
             Some(done) = work.join_next_with_id(), if !work.is_empty() => {
@@ -84,24 +92,58 @@ pub async fn serve(
                         e.id()
                     }
                 };
-                if let Some(host) = tasks.remove(&id) {
+                if let Some((host, _)) = tasks.remove(&id) {
                     busy.remove(&host);
                 }
             }
         }
     }
-    let mut cut: Vec<&String> = busy.iter().collect();
-    cut.sort();
-    for host in cut {
-        tracing::warn!(host = %host, "stopping: cut short the heartbeat or key rotation in flight for {host}");
+    // Abort what is in flight and learn which tasks the abort really cut short (a task may
+    // have ended on its own meanwhile).
+    work.abort_all();
+    let mut cut = Vec::new();
+    while let Some(done) = work.join_next().await {
+        match done {
+            Ok(()) => {}
+            Err(e) if e.is_cancelled() => {
+                if let Some((host, rotating)) = tasks.remove(&e.id()) {
+                    cut.push((host, rotating.load(Ordering::Relaxed)));
+                }
+            }
+            Err(e) => tracing::error!("a host's task failed: {e}"),
+        }
     }
-    work.shutdown().await;
+    cut.sort();
+    for (host, rotating) in cut {
+        let detail = cut_short(&host, rotating);
+        tracing::warn!(host = %host, "{detail}");
+        if let Err(e) = fleet.store().log(Some(&host), EventKind::CutShort, &detail) {
+            tracing::error!(host = %host, "cannot record what was cut short: {e}");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// One host's turn: a heartbeat, then a key rotation if one is due.
-async fn tend(fleet: Arc<Fleet>, host: Host, rotate_every: Option<Duration>) {
+/// In words, what stopping the daemon cut short for a host.
+fn cut_short(host: &str, rotating: bool) -> String {
+    if rotating {
+        format!(
+            "serve stopped: cut short the key rotation in flight (the agent may have rotated; \
+             a new server key may be kept beside the old as keys/{host}.key.next)"
+        )
+    } else {
+        "serve stopped: cut short the heartbeat in flight".into()
+    }
+}
+
+/// One host's turn: a heartbeat, then a key rotation if one is due (`rotating` is set then).
+async fn tend(
+    fleet: Arc<Fleet>,
+    host: Host,
+    rotate_every: Option<Duration>,
+    rotating: Arc<AtomicBool>,
+) {
     let name = host.name.clone();
     let reachable = actions::ping(&fleet, vec![host])
         .await
@@ -133,6 +175,7 @@ async fn tend(fleet: Arc<Fleet>, host: Host, rotate_every: Option<Duration>) {
             return;
         }
     };
+    rotating.store(true, Ordering::Relaxed);
     for done in actions::rotate(&fleet, vec![host]).await {
         if done.success {
             tracing::info!(host = %done.host, "keys rotated: {}", done.detail);

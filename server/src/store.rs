@@ -538,6 +538,8 @@ pub enum EventKind {
     Reachability,
     /// Keys were rotated.
     KeyRotated,
+    /// Work in flight for a host (a heartbeat, a key rotation) was cut short by `serve` stopping.
+    CutShort,
 }
 
 impl EventKind {
@@ -551,6 +553,7 @@ impl EventKind {
             EventKind::RunFinished => "run-finished",
             EventKind::Reachability => "reachability",
             EventKind::KeyRotated => "key-rotated",
+            EventKind::CutShort => "cut-short",
         }
     }
 }

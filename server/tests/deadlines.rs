@@ -257,6 +257,72 @@ async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm()
             .any(|l| l.contains("cut short") && l.contains("silent")),
         "{log}"
     );
+    // The store records what was cut short, for `events` and whoever reads the history later.
+    let events = server.json(&["events", "--host", "silent"]).await;
+    let cut: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "cut-short")
+        .collect();
+    assert_eq!(cut.len(), 1, "{events:#}\n{log}");
+    assert!(
+        cut[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("heartbeat")),
+        "{events:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_records_a_key_rotation_it_cut_short() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _fake = server.fake("r1", Behaviour::HeartbeatsOnly).await;
+    let log = dir.path().join("serve.log");
+    let mut serve: Child = server
+        .command(&[
+            "serve",
+            "--heartbeat-interval",
+            "1s",
+            "--rotate-every",
+            "1s",
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The rotation keeps the new server key beside the old before it asks the agent, which
+    // never answers: wait for the key, then give the request time to go out.
+    let next = server.data.path().join("keys/r1.key.next");
+    let started = Instant::now();
+    while !next.exists() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(next.exists(), "{}", std::fs::read_to_string(&log).unwrap());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(serve.id().unwrap() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), serve.wait())
+        .await
+        .expect("serve did not stop within 10 s of SIGTERM")
+        .unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    let events = server.json(&["events", "--host", "r1"]).await;
+    let cut: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "cut-short")
+        .filter_map(|e| e["detail"].as_str())
+        .collect();
+    assert_eq!(cut.len(), 1, "{events:#}\n{log}");
+    assert!(cut[0].contains("key rotation"), "{cut:?}");
+    assert!(next.exists(), "the new key is kept, as the event says");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -100,6 +100,9 @@ pub struct Frames {
     decoder: Box<Decoder<MAX_BODY_LEN>>,
     pending: Vec<u8>,
     start: usize,
+    /// The error returned, answered again to every later call: the bytes after a refused
+    /// frame could otherwise be read as new frames.
+    failed: Option<FrameError>,
 }
 
 impl Default for Frames {
@@ -115,11 +118,15 @@ impl Frames {
             decoder: Box::new(Decoder::new()),
             pending: Vec::new(),
             start: 0,
+            failed: None,
         }
     }
 
-    /// Adds bytes that arrived from the agent.
+    /// Adds bytes that arrived from the agent; none once an error was returned.
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
         if self.start == self.pending.len() {
             self.pending.clear();
         } else {
@@ -129,8 +136,22 @@ impl Frames {
         self.pending.extend_from_slice(chunk);
     }
 
-    /// The next complete message, `Ok(None)` when more bytes are needed. An error is final.
+    /// The next complete message, `Ok(None)` when more bytes are needed. An error is final:
+    /// every later call returns it again.
     pub fn next_reply(&mut self) -> Result<Option<Reply>, FrameError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let next = self.decode_next();
+        if let Err(error) = &next {
+            self.failed = Some(error.clone());
+            self.pending = Vec::new();
+            self.start = 0;
+        }
+        next
+    }
+
+    fn decode_next(&mut self) -> Result<Option<Reply>, FrameError> {
         while let Some(input) = self.pending.get(self.start..).filter(|i| !i.is_empty()) {
             let decoded = self.decoder.decode(input)?;
             let consumed = decoded.consumed;
@@ -147,9 +168,15 @@ impl Frames {
         Ok(None)
     }
 
-    /// Whether the stream stands between frames, nothing half-received.
+    /// Bytes pushed and not yet decoded: all the memory the reader holds besides the decoder's
+    /// fixed buffer. At most the last chunk when the caller pushes only after `Ok(None)`.
+    pub fn buffered(&self) -> usize {
+        self.pending.len() - self.start
+    }
+
+    /// Whether the stream stands between frames, nothing half-received (never after an error).
     pub fn is_idle(&self) -> bool {
-        self.decoder.is_idle() && self.start == self.pending.len()
+        self.failed.is_none() && self.decoder.is_idle() && self.start == self.pending.len()
     }
 }
 
@@ -276,5 +303,35 @@ mod tests {
         ));
         frames.push(&wire(&[Message::Keepalive(ActionRef { action: 1 })]));
         assert!(frames.next_reply().is_err(), "an error is final");
+    }
+
+    #[test]
+    fn a_refused_message_stays_refused_even_when_its_tail_is_a_valid_frame() {
+        // An UploadFile (server-only) whose last 13 bytes (the end of its checksum and its
+        // length, 0) are themselves a whole Keepalive frame for action 0.
+        let keepalive = wire(&[Message::Keepalive(ActionRef { action: 0 })]);
+        assert_eq!(keepalive.len(), 13);
+        let mut sha256 = [9u8; 32];
+        sha256[20..].copy_from_slice(&keepalive[..12]);
+        let upload = wire(&[Message::UploadFile(otto_proto::UploadFile {
+            action: 1,
+            path: "/x",
+            owner: otto_proto::Credentials::Inherit,
+            mode: 0o644,
+            sha256,
+            len: 0,
+        })]);
+        let (head, tail) = upload.split_at(upload.len() - 13);
+        assert_eq!(tail, keepalive);
+        let mut frames = Frames::new();
+        frames.push(head);
+        assert_eq!(frames.next_reply(), Ok(None));
+        frames.push(tail);
+        let refused = Err(FrameError::Unexpected("UploadFile"));
+        assert_eq!(frames.next_reply(), refused);
+        assert_eq!(frames.next_reply(), refused, "an error is final");
+        frames.push(&keepalive);
+        assert_eq!(frames.next_reply(), refused, "an error is final");
+        assert_eq!(frames.buffered(), 0, "nothing is kept after an error");
     }
 }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use otto_proto::{ActionRef, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, encode};
+use otto_proto::{
+    ActionRef, Decoder, HEADER_LEN, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message,
+    encode,
+};
 use russh::keys::{PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg};
@@ -23,6 +26,8 @@ pub enum Behaviour {
     /// Answers a RunScript with ReadyForData, reads the script, then sends only a Keepalive
     /// every second, forever. A heartbeat gets no answer.
     KeepalivesOnly,
+    /// Answers a heartbeat; anything else (a key rotation) gets no answer.
+    HeartbeatsOnly,
 }
 
 /// A running fake agent; stops when dropped.
@@ -143,6 +148,7 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
     let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
     // The first request (and for a run, its script) decides what happens.
     let mut action = None;
+    let mut heartbeat = None;
     'read: while let Some(msg) = read.wait().await {
         let ChannelMsg::Data { data } = msg else {
             continue;
@@ -154,6 +160,10 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
             match decoded.item {
                 Some(Item::Frame(Message::RunScript(r))) => action = Some((r.action, true)),
                 Some(Item::Frame(Message::UploadFile(u))) => action = Some((u.action, true)),
+                Some(Item::Frame(Message::HeartbeatRequest(h))) => {
+                    heartbeat = Some(h.nonce);
+                    break 'read;
+                }
                 Some(Item::Frame(_)) => break 'read,
                 Some(Item::Data { remaining: 0, .. }) => break 'read,
                 _ => {}
@@ -172,6 +182,28 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
     }
     match behaviour {
         Behaviour::Silent => {}
+        Behaviour::HeartbeatsOnly => {
+            if let Some(nonce) = heartbeat {
+                let answer = Message::HeartbeatResponse(HeartbeatResponse {
+                    agent_version: "fake",
+                    nonce,
+                    facts: HostFacts {
+                        hostname: "fake",
+                        kernel_name: "Linux",
+                        kernel_version: "6.1",
+                        arch: "x86_64",
+                        distribution_name: "Fake",
+                        distribution_version: "1",
+                        uptime_secs: 1,
+                        load_centi: [0; 3],
+                        mem_total_kib: 1024,
+                        mem_available_kib: 512,
+                    },
+                });
+                let n = encode(&answer, &mut buf).unwrap();
+                let _ = write.data(&buf[..n]).await;
+            }
+        }
         Behaviour::Trickle => {
             // Version 6, HeartbeatResponse, a 16 KiB body: then one byte a second.
             let header = [0, 0, 0, 6, 0, 0, 0, 3, 0, 0, 0x40, 0];
