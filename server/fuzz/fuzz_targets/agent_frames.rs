@@ -111,7 +111,8 @@ impl Read {
 /// any input.
 fn read(pieces: &[&[u8]]) -> Read {
     let mut frames = Frames::new();
-    let mut lines = [LineSplitter::default(), LineSplitter::default()];
+    let splitter = || LineSplitter::new(SPLIT_MAX, &[SECRET.to_string()]);
+    let mut lines = [splitter(), splitter()];
     let mut read = Read::default();
     let mut pushed = 0;
     for piece in pieces {
@@ -146,20 +147,35 @@ fn read(pieces: &[&[u8]]) -> Read {
         assert!(frames.next_reply().is_err(), "no error after an error");
     }
     for splitter in &mut lines {
-        if let Some(last) = splitter.finish() {
-            assert!(!last.contains('\n'));
-        }
+        let last = splitter.finish();
+        assert!(last.iter().all(|l| !l.newline), "a newline after the end");
+        check_lines(&last);
     }
     read.idle = frames.is_idle();
     read
 }
 
+/// The splitter's line limit here: small, so that output frames are cut into pieces often.
+const SPLIT_MAX: usize = 64;
+/// A string the splitter must never cut (as it keeps a run's secrets whole for redaction).
+const SECRET: &str = "s3cr3t-value";
+
 /// Passes an output chunk through the server's line splitter, as a run does.
 fn split(splitter: &mut LineSplitter, data: &[u8]) {
     let lines = splitter.push(data);
     let newlines = data.iter().filter(|&&b| b == b'\n').count();
-    assert_eq!(lines.len(), newlines, "one line per newline");
-    assert!(lines.iter().all(|l| !l.contains('\n')));
+    let ended = lines.iter().filter(|l| l.newline).count();
+    assert_eq!(ended, newlines, "one ended line per newline");
+    check_lines(&lines);
+}
+
+/// What holds for every line or piece the splitter passes on.
+fn check_lines(lines: &[otto_server::output::Line]) {
+    for line in lines {
+        assert!(!line.text.contains('\n'), "a newline inside a line");
+        // Each character comes from at least one byte (U+FFFD stands for one or more).
+        assert!(line.text.chars().count() <= SPLIT_MAX, "a piece over the limit");
+    }
 }
 
 /// An agent's byte stream and what reading it must give.
