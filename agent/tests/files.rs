@@ -1,5 +1,13 @@
 //! Uploads and the control requests: reload, rotate identity, exit, reboot, shutdown.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
