@@ -1,6 +1,8 @@
 //! Serving one Otto channel: read one request, carry it out, answer, close the channel — the
 //! conversations of `proto-nostd/README.md`.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use otto_proto::{
 use russh::Channel;
 use russh::server::Msg;
 
-use crate::config::Config;
+use crate::config::{Config, ParseError};
 use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
@@ -58,9 +60,10 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
                 },
                 Err(e) => {
                     error!("rotating keys failed: {e}");
+                    let error = &e.to_string();
                     let _ = writer
                         .send(&Message::RotateIdentityResponse(
-                            RotateIdentityResponse::Failed { error: &e },
+                            RotateIdentityResponse::Failed { error },
                         ))
                         .await;
                     return;
@@ -92,6 +95,17 @@ async fn finish(writer: &mut Writer, action: u64, outcome: Outcome<'_>, started:
     let _ = writer.send(&result).await;
 }
 
+/// Sends the ActionResult of a request that failed: `error` in words.
+async fn failed(
+    writer: &mut Writer,
+    action: u64,
+    error: &(dyn fmt::Display + Sync),
+    started: Instant,
+) {
+    let error = &error.to_string();
+    finish(writer, action, Outcome::Failed { error }, started).await;
+}
+
 /// Registers `action` as running, or answers that an action with that id already is.
 async fn register<'a>(
     agent: &'a Agent,
@@ -114,7 +128,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         return;
     };
     if let Err(e) = script::check(&request) {
-        return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+        return failed(writer, action, &e, started).await;
     }
     let config = agent.config().clone();
     if writer
@@ -128,7 +142,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         Ok(file) => file,
         Err(e) => {
             warning!("action {action}: {e}");
-            return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            return failed(writer, action, &e, started).await;
         }
     };
     // The server may close its side now; the script runs on either way.
@@ -144,7 +158,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         }
         Err(e) => {
             warning!("action {action}: {e}");
-            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            failed(writer, action, &e, started).await;
         }
     }
 }
@@ -157,7 +171,7 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
     };
     let temp = match upload::prepare(&request, &agent.config_path) {
         Ok(temp) => temp,
-        Err(e) => return finish(writer, action, Outcome::Failed { error: &e }, started).await,
+        Err(e) => return failed(writer, action, &e, started).await,
     };
     if writer
         .send(&Message::ReadyForData(ActionRef { action }))
@@ -176,7 +190,7 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
         }
         Err(e) => {
             warning!("action {action}: upload of {} failed: {e}", request.path);
-            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            failed(writer, action, &e, started).await;
         }
     }
 }
@@ -189,7 +203,7 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
                 Ok(()) => Outcome::Completed,
                 Err(e) => {
                     warning!("reload refused: {e}");
-                    return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+                    return failed(writer, action, &e, started).await;
                 }
             };
             finish(writer, action, outcome, started).await;
@@ -228,13 +242,34 @@ fn spawn_detached(argv: &[String]) {
     }
 }
 
+/// Why a reload was refused; the configuration in force stays.
+#[derive(Debug)]
+enum ReloadError {
+    /// The configuration file (given) could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The configuration file (given) is malformed.
+    Parse(PathBuf, ParseError),
+    /// The new configuration has no server key.
+    NoServerKey,
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            ReloadError::Parse(path, e) => write!(f, "{}: {e}", path.display()),
+            ReloadError::NoServerKey => f.write_str("the new configuration trusts no server key"),
+        }
+    }
+}
+
 /// Reads the configuration file again and puts it in force.
-fn reload(agent: &Agent) -> Result<(), String> {
-    let text = std::fs::read_to_string(&agent.config_path)
-        .map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
-    let new = Config::parse(&text).map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
+fn reload(agent: &Agent) -> Result<(), ReloadError> {
+    let path = &agent.config_path;
+    let text = std::fs::read_to_string(path).map_err(|e| ReloadError::Read(path.clone(), e))?;
+    let new = Config::parse(&text).map_err(|e| ReloadError::Parse(path.clone(), e))?;
     if new.server_key.is_none() {
-        return Err("the new configuration trusts no server key".into());
+        return Err(ReloadError::NoServerKey);
     }
     let old = agent.config().clone();
     if new.listen != old.listen || new.key_path != old.key_path {
