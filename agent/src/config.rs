@@ -141,8 +141,8 @@ impl std::error::Error for ConfigError {}
 /// Why a server key was refused.
 #[derive(Debug)]
 pub enum ServerKeyError {
-    /// The text is not an OpenSSH public key.
-    Format(russh::keys::ssh_key::Error),
+    /// The text is not an OpenSSH public key: the key parser's words.
+    Format(String),
     /// The key is of another algorithm than Ed25519.
     Algorithm(Algorithm),
     /// The Ed25519 key is one no one can hold.
@@ -276,7 +276,8 @@ fn optional_server_key(value: &str) -> Result<Option<PublicKey>, ConfigError> {
 
 /// Parses an OpenSSH public key line and requires it to be a usable Ed25519 key.
 pub fn parse_server_key(text: &str) -> Result<PublicKey, ServerKeyError> {
-    let key = PublicKey::from_openssh(text.trim()).map_err(ServerKeyError::Format)?;
+    let key =
+        PublicKey::from_openssh(text.trim()).map_err(|e| ServerKeyError::Format(e.to_string()))?;
     let Some(raw) = crate::identity::raw_public(&key) else {
         return Err(ServerKeyError::Algorithm(key.algorithm()));
     };

@@ -22,8 +22,9 @@ pub enum KeyError {
     NotPrivate(fsutil::PrivateError),
     /// Reading or writing the file failed.
     Io(PathBuf, std::io::Error),
-    /// The file is not an OpenSSH private key, or the key cannot be written as one.
-    Format(PathBuf, russh::keys::ssh_key::Error),
+    /// The file is not an OpenSSH private key, or the key cannot be written as one: the key
+    /// parser's words (kept as text: holding its error type costs the agent ~400 bytes).
+    Format(PathBuf, String),
     /// The file holds a key of another algorithm than Ed25519.
     Algorithm(PathBuf, Algorithm),
     /// The operating system gave no randomness.
@@ -84,7 +85,8 @@ pub fn generate() -> Result<PrivateKey, KeyError> {
 pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
     fsutil::check_private(path).map_err(KeyError::NotPrivate)?;
     let text = std::fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
-    let key = PrivateKey::from_openssh(text).map_err(|e| KeyError::Format(path.into(), e))?;
+    let key =
+        PrivateKey::from_openssh(text).map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
     if key.algorithm() != Algorithm::Ed25519 {
         return Err(KeyError::Algorithm(path.into(), key.algorithm()));
     }
@@ -95,7 +97,7 @@ pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
 pub fn save(path: &Path, key: &PrivateKey) -> Result<(), KeyError> {
     let text = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| KeyError::Format(path.into(), e))?;
+        .map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| KeyError::Io(dir.into(), e))?;
     }

@@ -46,7 +46,7 @@ pub struct Report {
 
 /// Why a script was refused or could not start.
 #[derive(Debug)]
-pub enum ScriptError {
+pub enum ScriptError<'a> {
     /// The request names no interpreter.
     NoInterpreter,
     /// A user was given, but the agent does not run as root.
@@ -62,10 +62,10 @@ pub enum ScriptError {
     /// Giving the script's file its mode or owner failed.
     File(io::Error),
     /// The interpreter (given) could not be started.
-    Start(String, io::Error),
+    Start(&'a str, io::Error),
 }
 
-impl fmt::Display for ScriptError {
+impl fmt::Display for ScriptError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScriptError::NoInterpreter => f.write_str("no interpreter given"),
@@ -84,10 +84,10 @@ impl fmt::Display for ScriptError {
     }
 }
 
-impl std::error::Error for ScriptError {}
+impl std::error::Error for ScriptError<'_> {}
 
 /// Checks a request before its data is accepted.
-pub fn check(script: &Script) -> Result<(), ScriptError> {
+pub fn check(script: &Script) -> Result<(), ScriptError<'_>> {
     if script.interpreter.is_empty() {
         return Err(ScriptError::NoInterpreter);
     }
@@ -111,7 +111,7 @@ pub async fn receive(
     reader: &mut Reader,
     script: &Script,
     dir: &Path,
-) -> Result<TempFile, ScriptError> {
+) -> Result<TempFile, ScriptError<'static>> {
     let mut file = TempFile::create_in(dir, FILE_STEM, 0o700)
         .map_err(|e| ScriptError::Create(dir.into(), e))?;
     let mut received = 0u64;
@@ -138,13 +138,13 @@ pub async fn receive(
 /// Runs the script in `file` and streams its output to `writer`; returns how it ended, or why it
 /// could not start. The script keeps running if the channel goes away; only a timeout or a cancel
 /// stops it.
-pub async fn run(
-    script: &Script,
+pub async fn run<'a>(
+    script: &'a Script,
     file: &TempFile,
     config: &Config,
     cancelled: &Notify,
     writer: &mut Writer,
-) -> Result<(Outcome<'static>, Report), ScriptError> {
+) -> Result<(Outcome<'static>, Report), ScriptError<'a>> {
     let mut command = Command::new(&script.interpreter);
     command
         .arg(file.path())
@@ -179,7 +179,7 @@ pub async fn run(
     }
     let mut child = command
         .spawn()
-        .map_err(|e| ScriptError::Start(script.interpreter.clone(), e))?;
+        .map_err(|e| ScriptError::Start(&script.interpreter, e))?;
     let timeout = match script.timeout {
         ScriptTimeout::AgentDefault => config.script_timeout,
         ScriptTimeout::Unlimited => None,

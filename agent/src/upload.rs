@@ -19,21 +19,21 @@ use crate::script::is_root;
 
 /// Why an upload was refused or failed; the target is as it was.
 #[derive(Debug)]
-pub enum UploadError {
+pub enum UploadError<'a> {
     /// The target path (given) is relative or has a `..`.
-    NotAbsolute(String),
+    NotAbsolute(&'a str),
     /// The mode (given) has bits beyond 0o7777.
     Mode(u32),
     /// An owner was given, but the agent does not run as root.
     OwnerNeedsRoot,
     /// The target (given) is a directory.
-    IsDirectory(String),
+    IsDirectory(&'a str),
     /// The target (given) has no directory part.
-    NoDirectory(String),
+    NoDirectory(&'a str),
     /// The target's directory (given) could not be made, or the temporary file in it.
     Directory(PathBuf, io::Error),
     /// Writing the data to the temporary file for the target (given) failed.
-    Write(String, io::Error),
+    Write(&'a str, io::Error),
     /// The server sent a frame where the file's data was still due.
     EndedEarly,
     /// The channel failed while the data came in.
@@ -46,14 +46,14 @@ pub enum UploadError {
         received: [u8; 32],
     },
     /// Giving the file (the target, given) its owner failed.
-    Chown(String, io::Error),
+    Chown(&'a str, io::Error),
     /// Giving the file (the target, given) its mode failed.
-    Chmod(String, io::Error),
+    Chmod(&'a str, io::Error),
     /// Putting the file in place as the target (given) failed.
-    Commit(String, io::Error),
+    Commit(&'a str, io::Error),
 }
 
-impl fmt::Display for UploadError {
+impl fmt::Display for UploadError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UploadError::NotAbsolute(path) => {
@@ -82,7 +82,7 @@ impl fmt::Display for UploadError {
     }
 }
 
-impl std::error::Error for UploadError {}
+impl std::error::Error for UploadError<'_> {}
 
 /// Writes `bytes` in lower-case hexadecimal.
 fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
@@ -90,10 +90,10 @@ fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
 }
 
 /// Checks a request before its data is accepted; returns the target's directory.
-fn check(upload: &Upload) -> Result<&Path, UploadError> {
+fn check(upload: &Upload) -> Result<&Path, UploadError<'_>> {
     let path = Path::new(&upload.path);
     if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(UploadError::NotAbsolute(upload.path.clone()));
+        return Err(UploadError::NotAbsolute(&upload.path));
     }
     if upload.mode > 0o7777 {
         return Err(UploadError::Mode(upload.mode));
@@ -102,11 +102,11 @@ fn check(upload: &Upload) -> Result<&Path, UploadError> {
         return Err(UploadError::OwnerNeedsRoot);
     }
     if path.is_dir() {
-        return Err(UploadError::IsDirectory(upload.path.clone()));
+        return Err(UploadError::IsDirectory(&upload.path));
     }
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .ok_or_else(|| UploadError::NoDirectory(upload.path.clone()))
+        .ok_or_else(|| UploadError::NoDirectory(&upload.path))
 }
 
 /// Where the named temporary files of uploads in progress are recorded (for file systems without
@@ -120,7 +120,7 @@ pub fn records(config_path: &Path) -> PathBuf {
 
 /// Checks the request and prepares the temporary file in the target's directory, creating
 /// missing directories; a named one is recorded in [`records`] of `config_path`.
-pub fn prepare(upload: &Upload, config_path: &Path) -> Result<TempFile, UploadError> {
+pub fn prepare<'a>(upload: &'a Upload, config_path: &Path) -> Result<TempFile, UploadError<'a>> {
     let dir = check(upload)?;
     std::fs::create_dir_all(dir).map_err(|e| UploadError::Directory(dir.into(), e))?;
     let stem = Path::new(&upload.path)
@@ -133,11 +133,11 @@ pub fn prepare(upload: &Upload, config_path: &Path) -> Result<TempFile, UploadEr
 
 /// Receives the data into `temp` and puts it in place. Errors leave the target as it was (the
 /// temporary file is removed when `temp` is dropped).
-pub async fn receive(
+pub async fn receive<'a>(
     reader: &mut Reader,
-    upload: &Upload,
+    upload: &'a Upload,
     mut temp: TempFile,
-) -> Result<(), UploadError> {
+) -> Result<(), UploadError<'a>> {
     let mut hasher = Sha256::new();
     let mut received = 0u64;
     while received < upload.len {
@@ -147,7 +147,7 @@ pub async fn receive(
                 hasher.update(&chunk);
                 temp.file()
                     .write_all(&chunk)
-                    .map_err(|e| UploadError::Write(upload.path.clone(), e))?;
+                    .map_err(|e| UploadError::Write(&upload.path, e))?;
             }
             Ok(_) => return Err(UploadError::EndedEarly),
             Err(e) => return Err(UploadError::Link(e)),
@@ -162,13 +162,12 @@ pub async fn receive(
     }
     let file = temp.file();
     if let Credentials::Ids { uid, gid } = upload.owner {
-        fchown(&*file, Some(uid), Some(gid))
-            .map_err(|e| UploadError::Chown(upload.path.clone(), e))?;
+        fchown(&*file, Some(uid), Some(gid)).map_err(|e| UploadError::Chown(&upload.path, e))?;
     }
     file.set_permissions(std::fs::Permissions::from_mode(upload.mode))
-        .map_err(|e| UploadError::Chmod(upload.path.clone(), e))?;
+        .map_err(|e| UploadError::Chmod(&upload.path, e))?;
     temp.commit(Path::new(&upload.path))
-        .map_err(|e| UploadError::Commit(upload.path.clone(), e))
+        .map_err(|e| UploadError::Commit(&upload.path, e))
 }
 
 #[cfg(test)]
