@@ -337,3 +337,48 @@ pub fn result<'a>(
         stderr_len: report.stderr_len,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_the_server_has_always_seen_them() {
+        let io = || io::Error::from(io::ErrorKind::NotFound);
+        let missing = io().to_string();
+        let cases = [
+            (
+                ScriptError::NoInterpreter,
+                "no interpreter given".to_string(),
+            ),
+            (
+                ScriptError::RunAsNeedsRoot,
+                "running as another user needs the agent to run as root".into(),
+            ),
+            (
+                ScriptError::Create("/tmp".into(), io()),
+                format!("cannot create a script file in /tmp: {missing}"),
+            ),
+            (
+                ScriptError::Write(io()),
+                format!("writing the script: {missing}"),
+            ),
+            (
+                ScriptError::EndedEarly,
+                "the script's data ended early".into(),
+            ),
+            (
+                ScriptError::Link(LinkError::Stalled),
+                "the server stopped sending in the middle of a request".into(),
+            ),
+            (ScriptError::File(io()), format!("script file: {missing}")),
+            (
+                ScriptError::Start("/bin/nosh", io()),
+                format!("cannot run /bin/nosh: {missing}"),
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+}

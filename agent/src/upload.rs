@@ -175,6 +175,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_read_as_the_server_has_always_seen_them() {
+        let io = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let denied = io().to_string();
+        let cases = [
+            (
+                UploadError::NotAbsolute("a/../b"),
+                "`a/../b` is not an absolute path without `..`".to_string(),
+            ),
+            (
+                UploadError::Mode(0o17777),
+                "mode 17777 is not a file mode".into(),
+            ),
+            (
+                UploadError::OwnerNeedsRoot,
+                "setting a file's owner needs the agent to run as root".into(),
+            ),
+            (
+                UploadError::IsDirectory("/etc"),
+                "/etc is a directory".into(),
+            ),
+            (UploadError::NoDirectory("/"), "`/` has no directory".into()),
+            (
+                UploadError::Directory("/d".into(), io()),
+                format!("/d: {denied}"),
+            ),
+            (
+                UploadError::Write("/f", io()),
+                format!("writing /f: {denied}"),
+            ),
+            (
+                UploadError::EndedEarly,
+                "the file's data ended early".into(),
+            ),
+            (
+                UploadError::Chown("/f", io()),
+                format!("chown /f: {denied}"),
+            ),
+            (
+                UploadError::Chmod("/f", io()),
+                format!("chmod /f: {denied}"),
+            ),
+            (UploadError::Commit("/f", io()), format!("/f: {denied}")),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
     fn a_checksum_mismatch_names_both_sums_in_hex() {
         let mut received = [0u8; 32];
         received[0] = 0xab;
