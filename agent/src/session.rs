@@ -76,34 +76,30 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
         Request::RunScript(script) => run_script(script, reader, writer, agent).await,
         Request::Upload(upload) => run_upload(upload, reader, writer, agent).await,
         Request::Cancel { action, target } => {
-            let outcome = if agent.actions.cancel(target) {
-                Outcome::Completed
+            let failure: Option<&Words<'_>> = if agent.actions.cancel(target) {
+                None
             } else {
-                Outcome::Failed {
-                    error: "no action with that id is running",
-                }
+                Some(&"no action with that id is running")
             };
-            finish(writer, action, outcome, Instant::now()).await;
+            finish(writer, action, failure, Instant::now()).await;
         }
         Request::Control { action, kind } => control(action, kind, writer, agent).await,
     }
 }
 
-/// Sends the ActionResult of a request that produced no output.
-async fn finish(writer: &mut Writer, action: u64, outcome: Outcome<'_>, started: Instant) {
+/// An error as the server gets it: its words.
+type Words<'a> = dyn fmt::Display + Sync + 'a;
+
+/// Sends the ActionResult of a request that produced no output: Completed, or Failed with the
+/// words of `failure`.
+async fn finish(writer: &mut Writer, action: u64, failure: Option<&Words<'_>>, started: Instant) {
+    let error = failure.map(ToString::to_string);
+    let outcome = match &error {
+        None => Outcome::Completed,
+        Some(error) => Outcome::Failed { error },
+    };
     let result = script::result(action, outcome, &script::Report::default(), started);
     let _ = writer.send(&result).await;
-}
-
-/// Sends the ActionResult of a request that failed: `error` in words.
-async fn failed(
-    writer: &mut Writer,
-    action: u64,
-    error: &(dyn fmt::Display + Sync),
-    started: Instant,
-) {
-    let error = &error.to_string();
-    finish(writer, action, Outcome::Failed { error }, started).await;
 }
 
 /// Registers `action` as running, or answers that an action with that id already is.
@@ -116,7 +112,7 @@ async fn register<'a>(
     let registration = agent.actions.register(action);
     if registration.is_none() {
         let error = "an action with that id is already running";
-        finish(writer, action, Outcome::Failed { error }, started).await;
+        finish(writer, action, Some(&error), started).await;
     }
     registration
 }
@@ -128,7 +124,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         return;
     };
     if let Err(e) = script::check(&request) {
-        return failed(writer, action, &e, started).await;
+        return finish(writer, action, Some(&e), started).await;
     }
     let config = agent.config().clone();
     if writer
@@ -142,7 +138,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         Ok(file) => file,
         Err(e) => {
             warning!("action {action}: {e}");
-            return failed(writer, action, &e, started).await;
+            return finish(writer, action, Some(&e), started).await;
         }
     };
     // The server may close its side now; the script runs on either way.
@@ -158,7 +154,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         }
         Err(e) => {
             warning!("action {action}: {e}");
-            failed(writer, action, &e, started).await;
+            finish(writer, action, Some(&e), started).await;
         }
     }
 }
@@ -171,7 +167,7 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
     };
     let temp = match upload::prepare(&request, &agent.config_path) {
         Ok(temp) => temp,
-        Err(e) => return failed(writer, action, &e, started).await,
+        Err(e) => return finish(writer, action, Some(&e), started).await,
     };
     if writer
         .send(&Message::ReadyForData(ActionRef { action }))
@@ -186,11 +182,11 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
                 "action {action}: wrote {} ({} bytes, mode {:o})",
                 request.path, request.len, request.mode
             );
-            finish(writer, action, Outcome::Completed, started).await;
+            finish(writer, action, None, started).await;
         }
         Err(e) => {
             warning!("action {action}: upload of {} failed: {e}", request.path);
-            failed(writer, action, &e, started).await;
+            finish(writer, action, Some(&e), started).await;
         }
     }
 }
@@ -199,14 +195,12 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
     let started = Instant::now();
     match kind {
         Control::Reload => {
-            let outcome = match reload(agent) {
-                Ok(()) => Outcome::Completed,
-                Err(e) => {
-                    warning!("reload refused: {e}");
-                    return failed(writer, action, &e, started).await;
-                }
-            };
-            finish(writer, action, outcome, started).await;
+            let result = reload(agent);
+            if let Err(e) = &result {
+                warning!("reload refused: {e}");
+            }
+            let failure = result.as_ref().err().map(|e| e as &Words<'_>);
+            finish(writer, action, failure, started).await;
         }
         Control::Exit | Control::Reboot | Control::Shutdown => {
             let command = match kind {
@@ -214,7 +208,7 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
                 Control::Shutdown => Some(agent.config().shutdown_command.clone()),
                 _ => None,
             };
-            finish(writer, action, Outcome::Completed, started).await;
+            finish(writer, action, None, started).await;
             writer.close().await;
             // Let the answer reach the server before the agent or the device goes away.
             tokio::time::sleep(Duration::from_millis(300)).await;
