@@ -26,20 +26,18 @@ impl Cidr {
     }
 
     /// Parses `ADDRESS[/PREFIX]`.
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
         };
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP address range"))?;
+        let network: IpAddr = addr.parse().map_err(|_| CidrError::Address(text.into()))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
             Some(p) => match p.parse::<u8>() {
                 Ok(p) if p <= max => p,
-                _ => return Err(format!("`{text}`: the prefix length must be 0 to {max}")),
+                _ => return Err(CidrError::Prefix(text.into(), max)),
             },
         };
         Ok(Cidr { network, prefix })
@@ -70,6 +68,28 @@ fn prefix_match(net: u128, addr: u128, prefix: u8) -> bool {
     let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
     net & mask == addr & mask
 }
+
+/// Why an `allow_from` range was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CidrError {
+    /// The text (given) does not start with an IP address.
+    Address(String),
+    /// The text's prefix length is not a number up to the address's bits (the most).
+    Prefix(String, u8),
+}
+
+impl fmt::Display for CidrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CidrError::Address(text) => write!(f, "`{text}` is not an IP address range"),
+            CidrError::Prefix(text, max) => {
+                write!(f, "`{text}`: the prefix length must be 0 to {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CidrError {}
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,6 +144,14 @@ mod tests {
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Cidr::parse("example.com").unwrap_err().to_string(),
+            "`example.com` is not an IP address range"
+        );
+        assert_eq!(
+            Cidr::parse("fd00::/129").unwrap_err().to_string(),
+            "`fd00::/129`: the prefix length must be 0 to 128"
+        );
         assert_eq!(
             Cidr::parse("10.1.0.0/16").unwrap().to_string(),
             "10.1.0.0/16"

@@ -11,8 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use russh::keys::PublicKey;
+use russh::keys::ssh_key::Algorithm;
 
-use crate::cidr::Cidr;
+use crate::cidr::{Cidr, CidrError};
+use crate::identity::RawKeyError;
 use crate::log::Level;
 
 /// Where the configuration is read from when `--config` is not given (OpenWrt and systemd alike).
@@ -71,42 +73,126 @@ impl Default for Config {
 }
 
 /// A configuration file that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ParseError {
     /// 1-based line number.
     pub line: usize,
     /// What is wrong with it.
-    pub message: String,
+    pub error: ConfigError,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        write!(f, "line {}: {}", self.line, self.error)
     }
 }
 
+impl std::error::Error for ParseError {}
+
+/// What is wrong with a line of the configuration.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The line (given) is not a comment and has no `=`.
+    NotASetting(String),
+    /// The key (given) was set on an earlier line already.
+    SetTwice(String),
+    /// The key (given) is not a setting.
+    Unknown(String),
+    /// The `listen` value (given) is not an address and port.
+    Address(String),
+    /// The value (given) is not a whole number of seconds.
+    Seconds(String),
+    /// A command setting has no words.
+    EmptyCommand,
+    /// The `log_level` value (given) is not a level.
+    LogLevel(String),
+    /// The setting (named) is 0, but must be at least 1 second.
+    Zero(&'static str),
+    /// An `allow_from` range is malformed.
+    Range(CidrError),
+    /// A server key setting is unusable.
+    ServerKey(ServerKeyError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotASetting(line) => write!(f, "expected `key = value`, found `{line}`"),
+            ConfigError::SetTwice(key) => write!(f, "`{key}` is set twice"),
+            ConfigError::Unknown(key) => write!(f, "unknown setting `{key}`"),
+            ConfigError::Address(value) => write!(f, "`{value}` is not an address:port"),
+            ConfigError::Seconds(value) => {
+                write!(f, "`{value}` is not a whole number of seconds")
+            }
+            ConfigError::EmptyCommand => f.write_str("the command is empty"),
+            ConfigError::LogLevel(value) => write!(
+                f,
+                "log_level must be error, warn, info or debug, not `{value}`"
+            ),
+            ConfigError::Zero(key) => write!(f, "{key} must be at least 1 second"),
+            ConfigError::Range(e) => e.fmt(f),
+            ConfigError::ServerKey(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a server key was refused.
+#[derive(Debug)]
+pub enum ServerKeyError {
+    /// The text is not an OpenSSH public key: the key parser's words.
+    Format(String),
+    /// The key is of another algorithm than Ed25519.
+    Algorithm(Algorithm),
+    /// The Ed25519 key is one no one can hold.
+    Unusable(RawKeyError),
+}
+
+impl fmt::Display for ServerKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerKeyError::Format(e) => write!(f, "not an OpenSSH public key: {e}"),
+            ServerKeyError::Algorithm(algorithm) => {
+                write!(f, "the server key must be ssh-ed25519, not {algorithm}")
+            }
+            ServerKeyError::Unusable(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ServerKeyError {}
+
 /// Splits a line into key and value; `None` for blank lines and comments.
-fn setting(line: &str) -> Option<Result<(&str, &str), String>> {
+fn setting(line: &str) -> Option<Result<(&str, &str), ConfigError>> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
     Some(match line.split_once('=') {
         Some((key, value)) => Ok((key.trim(), value.trim())),
-        None => Err(format!("expected `key = value`, found `{line}`")),
+        None => Err(ConfigError::NotASetting(line.into())),
     })
 }
 
-fn seconds(value: &str) -> Result<u64, String> {
+fn seconds(value: &str) -> Result<u64, ConfigError> {
     value
         .parse()
-        .map_err(|_| format!("`{value}` is not a whole number of seconds"))
+        .map_err(|_| ConfigError::Seconds(value.into()))
 }
 
-fn command(value: &str) -> Result<Vec<String>, String> {
+/// A number of seconds that must not be 0 (for the setting `key`).
+fn nonzero_seconds(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match seconds(value)? {
+        0 => Err(ConfigError::Zero(key)),
+        s => Ok(Duration::from_secs(s)),
+    }
+}
+
+fn command(value: &str) -> Result<Vec<String>, ConfigError> {
     let words: Vec<String> = value.split_whitespace().map(String::from).collect();
     if words.is_empty() {
-        Err("the command is empty".into())
+        Err(ConfigError::EmptyCommand)
     } else {
         Ok(words)
     }
@@ -118,16 +204,16 @@ impl Config {
         let mut config = Config::default();
         let mut seen: Vec<&str> = Vec::new();
         for (index, line) in text.lines().enumerate() {
-            let at = |message: String| ParseError {
+            let at = |error: ConfigError| ParseError {
                 line: index + 1,
-                message,
+                error,
             };
             let Some(parsed) = setting(line) else {
                 continue;
             };
             let (key, value) = parsed.map_err(at)?;
             if seen.contains(&key) {
-                return Err(at(format!("`{key}` is set twice")));
+                return Err(at(ConfigError::SetTwice(key.into())));
             }
             seen.push(key);
             config.set(key, value).map_err(at)?;
@@ -135,12 +221,12 @@ impl Config {
         Ok(config)
     }
 
-    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         match key {
             "listen" => {
                 self.listen = value
                     .parse()
-                    .map_err(|_| format!("`{value}` is not an address:port"))?
+                    .map_err(|_| ConfigError::Address(value.into()))?
             }
             "key" => self.key_path = PathBuf::from(value),
             "server_key" => self.server_key = optional_server_key(value)?,
@@ -150,7 +236,8 @@ impl Config {
                     .split([' ', ',', '\t'])
                     .filter(|s| !s.is_empty())
                     .map(Cidr::parse)
-                    .collect::<Result<_, _>>()?
+                    .collect::<Result<_, _>>()
+                    .map_err(ConfigError::Range)?
             }
             "path" => self.path = value.into(),
             "script_timeout" => {
@@ -162,47 +249,40 @@ impl Config {
             "reboot_command" => self.reboot_command = command(value)?,
             "shutdown_command" => self.shutdown_command = command(value)?,
             "log_level" => {
-                self.log_level = Level::parse(value).ok_or_else(|| {
-                    format!("log_level must be error, warn, info or debug, not `{value}`")
-                })?
+                self.log_level =
+                    Level::parse(value).ok_or_else(|| ConfigError::LogLevel(value.into()))?
             }
             "temp_dir" => self.temp_dir = PathBuf::from(value),
-            "idle_timeout" => match seconds(value)? {
-                0 => return Err("idle_timeout must be at least 1 second".into()),
-                s => self.idle_timeout = Duration::from_secs(s),
-            },
-            "login_grace_time" => match seconds(value)? {
-                0 => return Err("login_grace_time must be at least 1 second".into()),
-                s => self.login_grace_time = Duration::from_secs(s),
-            },
-            _ => return Err(format!("unknown setting `{key}`")),
+            "idle_timeout" => self.idle_timeout = nonzero_seconds("idle_timeout", value)?,
+            "login_grace_time" => {
+                self.login_grace_time = nonzero_seconds("login_grace_time", value)?
+            }
+            _ => return Err(ConfigError::Unknown(key.into())),
         }
         Ok(())
     }
 }
 
 /// A server key setting: empty means none.
-fn optional_server_key(value: &str) -> Result<Option<PublicKey>, String> {
+fn optional_server_key(value: &str) -> Result<Option<PublicKey>, ConfigError> {
     if value.is_empty() {
         Ok(None)
     } else {
-        parse_server_key(value).map(Some)
+        parse_server_key(value)
+            .map(Some)
+            .map_err(ConfigError::ServerKey)
     }
 }
 
 /// Parses an OpenSSH public key line and requires it to be a usable Ed25519 key.
-pub fn parse_server_key(text: &str) -> Result<PublicKey, String> {
-    let key = PublicKey::from_openssh(text.trim())
-        .map_err(|e| format!("not an OpenSSH public key: {e}"))?;
-    if key.algorithm() != russh::keys::Algorithm::Ed25519 {
-        return Err(format!(
-            "the server key must be ssh-ed25519, not {}",
-            key.algorithm()
-        ));
-    }
+pub fn parse_server_key(text: &str) -> Result<PublicKey, ServerKeyError> {
+    let key =
+        PublicKey::from_openssh(text.trim()).map_err(|e| ServerKeyError::Format(e.to_string()))?;
+    let Some(raw) = crate::identity::raw_public(&key) else {
+        return Err(ServerKeyError::Algorithm(key.algorithm()));
+    };
     // A key no one can hold (off the curve, small order) would lock the server out.
-    let raw = crate::identity::raw_public(&key).ok_or("not an Ed25519 key")?;
-    crate::identity::public_from_raw(raw)?;
+    crate::identity::public_from_raw(raw).map_err(ServerKeyError::Unusable)?;
     Ok(key)
 }
 
@@ -279,33 +359,63 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_line() {
+    fn errors_name_the_line_in_the_same_words_as_ever() {
         let cases = [
-            ("listen = nowhere", 1, "not an address"),
-            ("\n\nbogus = 1", 3, "unknown setting `bogus`"),
-            ("# c\nno equals sign", 2, "expected `key = value`"),
-            ("path = /a\npath = /b", 2, "set twice"),
-            ("allow_from = 10.0.0.0/40", 1, "prefix length"),
+            (
+                "listen = nowhere",
+                "line 1: `nowhere` is not an address:port",
+            ),
+            ("\n\nbogus = 1", "line 3: unknown setting `bogus`"),
+            (
+                "# c\nno equals sign",
+                "line 2: expected `key = value`, found `no equals sign`",
+            ),
+            ("path = /a\npath = /b", "line 2: `path` is set twice"),
+            (
+                "allow_from = 10.0.0.0/8, 10.0.0.0/40",
+                "line 1: `10.0.0.0/40`: the prefix length must be 0 to 32",
+            ),
+            (
+                "allow_from = example.com",
+                "line 1: `example.com` is not an IP address range",
+            ),
             (
                 "server_key = ssh-ed25519 garbage",
-                1,
-                "not an OpenSSH public key",
+                "line 1: not an OpenSSH public key: ",
             ),
             (
                 "server_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                1,
-                "small order",
+                "line 1: not a usable Ed25519 public key (a point of small order)",
             ),
-            ("script_timeout = soon", 1, "whole number"),
-            ("log_level = loud", 1, "log_level must be"),
-            ("reboot_command =", 1, "empty"),
-            ("idle_timeout = 0", 1, "at least 1"),
-            ("login_grace_time = 0", 1, "at least 1"),
+            (
+                "script_timeout = soon",
+                "line 1: `soon` is not a whole number of seconds",
+            ),
+            (
+                "log_level = loud",
+                "line 1: log_level must be error, warn, info or debug, not `loud`",
+            ),
+            ("reboot_command =", "line 1: the command is empty"),
+            (
+                "idle_timeout = 0",
+                "line 1: idle_timeout must be at least 1 second",
+            ),
+            (
+                "login_grace_time = 0",
+                "line 1: login_grace_time must be at least 1 second",
+            ),
         ];
-        for (text, line, message) in cases {
-            let err = Config::parse(text).unwrap_err();
-            assert_eq!(err.line, line, "{text}");
-            assert!(err.message.contains(message), "{text}: {err}");
+        for (text, message) in cases {
+            let err = Config::parse(text).unwrap_err().to_string();
+            // The key parser's own words follow the prefix; the rest is ours, word for word.
+            if message.ends_with(": ") {
+                assert!(
+                    err.starts_with(message) && err.len() > message.len(),
+                    "{err}"
+                );
+            } else {
+                assert_eq!(err, message, "{text}");
+            }
         }
     }
 

@@ -338,15 +338,36 @@ pub fn write_atomic(dest: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     temp.commit(dest)
 }
 
+/// Why a file is not known to be private.
+#[derive(Debug)]
+pub enum PrivateError {
+    /// Its mode could not be read.
+    Unreadable(PathBuf, io::Error),
+    /// Its mode (the permission bits) lets group or others in.
+    Mode(PathBuf, u32),
+}
+
+impl std::fmt::Display for PrivateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrivateError::Unreadable(path, e) => write!(f, "{}: {e}", path.display()),
+            PrivateError::Mode(path, mode) => write!(
+                f,
+                "{} has mode {mode:03o}: a private key must not be accessible by group or others (chmod 600 it)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PrivateError {}
+
 /// Fails unless `path` is readable by its owner only (no group or other bits).
-pub fn check_private(path: &Path) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn check_private(path: &Path) -> Result<(), PrivateError> {
+    let meta = fs::metadata(path).map_err(|e| PrivateError::Unreadable(path.into(), e))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} has mode {mode:03o}: a private key must not be accessible by group or others (chmod 600 it)",
-            path.display()
-        ));
+        return Err(PrivateError::Mode(path.into(), mode));
     }
     Ok(())
 }
@@ -487,7 +508,13 @@ mod tests {
         let path = dir.path().join("k");
         fs::write(&path, "k").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(check_private(&path).unwrap_err().contains("mode 640"));
+        assert_eq!(
+            check_private(&path).unwrap_err().to_string(),
+            format!(
+                "{} has mode 640: a private key must not be accessible by group or others (chmod 600 it)",
+                path.display()
+            )
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(check_private(&path).is_ok());
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use getrandom::SysRng;
 use rand_core::TryRng;
+use russh::keys::ssh_key::Algorithm;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey};
 use russh::keys::ssh_key::public::Ed25519PublicKey;
@@ -17,33 +18,61 @@ use crate::fsutil;
 /// Why the key could not be loaded or saved.
 #[derive(Debug)]
 pub enum KeyError {
-    /// The key file is readable by group or others.
-    NotPrivate(String),
+    /// The key file is readable by group or others, or its mode cannot be read.
+    NotPrivate(fsutil::PrivateError),
     /// Reading or writing the file failed.
     Io(PathBuf, std::io::Error),
-    /// The file is not an OpenSSH Ed25519 private key.
+    /// The file is not an OpenSSH private key, or the key cannot be written as one: the key
+    /// parser's words (kept as text: holding its error type costs the agent ~400 bytes).
     Format(PathBuf, String),
+    /// The file holds a key of another algorithm than Ed25519.
+    Algorithm(PathBuf, Algorithm),
     /// The operating system gave no randomness.
-    Random(String),
+    Random(getrandom::Error),
 }
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::NotPrivate(why) => f.write_str(why),
+            KeyError::NotPrivate(e) => e.fmt(f),
             KeyError::Io(path, e) => write!(f, "{}: {e}", path.display()),
-            KeyError::Format(path, why) => write!(f, "{}: {why}", path.display()),
-            KeyError::Random(why) => write!(f, "no randomness from the operating system: {why}"),
+            KeyError::Format(path, e) => write!(f, "{}: {e}", path.display()),
+            KeyError::Algorithm(path, algorithm) => write!(
+                f,
+                "{}: an Ed25519 key is required, not {algorithm}",
+                path.display()
+            ),
+            KeyError::Random(e) => write!(f, "no randomness from the operating system: {e}"),
         }
     }
 }
 
+impl std::error::Error for KeyError {}
+
+/// Why 32 bytes are not a usable Ed25519 public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawKeyError {
+    /// The bytes are not the encoding of a point on the curve.
+    OffCurve,
+    /// The point has small order (a weak key, such as all zeros): anyone could sign for it.
+    SmallOrder,
+}
+
+impl fmt::Display for RawKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RawKeyError::OffCurve => "not a valid Ed25519 public key (not a point on the curve)",
+            RawKeyError::SmallOrder => "not a usable Ed25519 public key (a point of small order)",
+        })
+    }
+}
+
+impl std::error::Error for RawKeyError {}
+
 /// Makes a new Ed25519 key.
 pub fn generate() -> Result<PrivateKey, KeyError> {
     let mut seed = [0u8; 32];
-    SysRng
-        .try_fill_bytes(&mut seed)
-        .map_err(|e| KeyError::Random(e.to_string()))?;
+    SysRng.try_fill_bytes(&mut seed).map_err(KeyError::Random)?;
     let signing = SigningKey::from_bytes(&seed);
     let keypair = Ed25519Keypair {
         public: Ed25519PublicKey(signing.verifying_key().to_bytes()),
@@ -58,11 +87,8 @@ pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
     let text = std::fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
     let key =
         PrivateKey::from_openssh(text).map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
-    if key.algorithm() != russh::keys::Algorithm::Ed25519 {
-        return Err(KeyError::Format(
-            path.into(),
-            format!("an Ed25519 key is required, not {}", key.algorithm()),
-        ));
+    if key.algorithm() != Algorithm::Ed25519 {
+        return Err(KeyError::Algorithm(path.into(), key.algorithm()));
     }
     Ok(key)
 }
@@ -105,11 +131,10 @@ pub fn raw_public(key: &PublicKey) -> Option<[u8; 32]> {
 /// A public key from the protocol's raw 32 bytes. Refuses bytes that are not a point on the
 /// curve, and the weak keys (points of small order, such as all zeros), which no real key
 /// pair has and which would let anyone forge signatures.
-pub fn public_from_raw(bytes: [u8; 32]) -> Result<PublicKey, String> {
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| "not a valid Ed25519 public key (not a point on the curve)".to_string())?;
+pub fn public_from_raw(bytes: [u8; 32]) -> Result<PublicKey, RawKeyError> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| RawKeyError::OffCurve)?;
     if key.is_weak() {
-        return Err("not a usable Ed25519 public key (a point of small order)".into());
+        return Err(RawKeyError::SmallOrder);
     }
     Ok(PublicKey::from(Ed25519PublicKey(bytes)))
 }
@@ -160,12 +185,20 @@ mod tests {
         let mut off_curve = [0u8; 32];
         off_curve[0] = 2; // y = 2 is not the y of any point
         for (raw, why) in [
-            ([0u8; 32], "small order"),
-            (identity, "small order"),
-            (off_curve, "not a point"),
+            ([0u8; 32], RawKeyError::SmallOrder),
+            (identity, RawKeyError::SmallOrder),
+            (off_curve, RawKeyError::OffCurve),
         ] {
-            let error = public_from_raw(raw).unwrap_err();
-            assert!(error.contains(why), "{raw:?}: {error}");
+            assert_eq!(public_from_raw(raw).unwrap_err(), why, "{raw:?}");
         }
+        // The texts the server reports.
+        assert_eq!(
+            RawKeyError::OffCurve.to_string(),
+            "not a valid Ed25519 public key (not a point on the curve)"
+        );
+        assert_eq!(
+            RawKeyError::SmallOrder.to_string(),
+            "not a usable Ed25519 public key (a point of small order)"
+        );
     }
 }

@@ -26,10 +26,13 @@ mod state;
 mod trust;
 mod upload;
 
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use config::Config;
+use config::{Config, ParseError, ServerKeyError};
 use log::{error, info};
 
 const USAGE: &str =
@@ -54,14 +57,35 @@ enum Command {
     Help,
 }
 
+/// A command line that makes no sense.
+#[derive(Debug, PartialEq, Eq)]
+enum UsageError {
+    /// `--config` is the last argument.
+    NoConfigFile,
+    /// No command follows the options.
+    NoCommand,
+    /// The arguments (given) are no command.
+    Unknown(String),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::NoConfigFile => f.write_str("--config needs a file"),
+            UsageError::NoCommand => f.write_str("no command given"),
+            UsageError::Unknown(command) => write!(f, "unknown command `{command}`"),
+        }
+    }
+}
+
 /// Parses the arguments after the program name.
-fn parse_args(args: &[String]) -> Result<(PathBuf, Command), String> {
+fn parse_args(args: &[String]) -> Result<(PathBuf, Command), UsageError> {
     let mut config = PathBuf::from(config::DEFAULT_PATH);
     let mut rest = args;
     while let Some((first, tail)) = rest.split_first() {
         match first.as_str() {
             "--config" | "-c" => {
-                let (path, tail) = tail.split_first().ok_or("--config needs a file")?;
+                let (path, tail) = tail.split_first().ok_or(UsageError::NoConfigFile)?;
                 config = PathBuf::from(path);
                 rest = tail;
             }
@@ -74,55 +98,111 @@ fn parse_args(args: &[String]) -> Result<(PathBuf, Command), String> {
         [c, key] if c == "trust" => Command::Trust(key.clone()),
         [c] if c == "--version" || c == "version" => Command::Version,
         [c] if c == "--help" || c == "-h" || c == "help" => Command::Help,
-        [] => return Err("no command given".into()),
-        other => return Err(format!("unknown command `{}`", other.join(" "))),
+        [] => return Err(UsageError::NoCommand),
+        other => return Err(UsageError::Unknown(other.join(" "))),
     };
     Ok((config, command))
 }
 
-/// A failure with its exit code.
-struct Failure(u8, String);
+/// Why a command failed; each kind has its exit code.
+#[derive(Debug)]
+enum Failure {
+    /// The configuration file (given) exists but cannot be read.
+    ConfigRead(PathBuf, io::Error),
+    /// The configuration file (given) is malformed.
+    ConfigParse(PathBuf, ParseError),
+    /// The configuration (in the file given) trusts no server key, so no one could log in.
+    NoServerKey(PathBuf),
+    /// The agent's key cannot be loaded or made.
+    Key(identity::KeyError),
+    /// The key given to `trust` is unusable.
+    ServerKey(ServerKeyError),
+    /// The configuration file or its directory (given) cannot be written.
+    Write(PathBuf, io::Error),
+    /// The runtime cannot be made.
+    Start(io::Error),
+    /// The listening socket cannot be opened on the address (given).
+    Listen(SocketAddr, io::Error),
+    /// The listening socket failed for good.
+    Listener(io::Error),
+    /// The signal handlers cannot be installed.
+    Signals(io::Error),
+    /// The server asked the agent to exit (to be restarted).
+    ExitRequested,
+}
+
+impl Failure {
+    /// The exit code: whether restarting can help (see the exit codes at the top).
+    fn code(&self) -> u8 {
+        match self {
+            Failure::ConfigRead(..) | Failure::ConfigParse(..) | Failure::NoServerKey(_) => {
+                EXIT_CONFIG
+            }
+            Failure::Key(identity::KeyError::Io(..)) => EXIT_RUNTIME,
+            Failure::Key(_) => EXIT_CONFIG,
+            Failure::ServerKey(_) => EXIT_USAGE,
+            Failure::Write(..)
+            | Failure::Start(_)
+            | Failure::Listen(..)
+            | Failure::Listener(_)
+            | Failure::Signals(_) => EXIT_RUNTIME,
+            Failure::ExitRequested => EXIT_RESTART,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::ConfigRead(path, e) | Failure::Write(path, e) => {
+                write!(f, "{}: {e}", path.display())
+            }
+            Failure::ConfigParse(path, e) => write!(f, "{}: {e}", path.display()),
+            Failure::NoServerKey(path) => write!(
+                f,
+                "{}: no server key is trusted yet; run: otto-agent trust 'ssh-ed25519 AAAA…'",
+                path.display()
+            ),
+            Failure::Key(e) => e.fmt(f),
+            Failure::ServerKey(e) => e.fmt(f),
+            Failure::Start(e) => write!(f, "cannot start: {e}"),
+            Failure::Listen(listen, e) => write!(f, "cannot listen on {listen}: {e}"),
+            Failure::Listener(e) => write!(f, "listener failed: {e}"),
+            Failure::Signals(e) => e.fmt(f),
+            Failure::ExitRequested => f.write_str("exiting at the server's request"),
+        }
+    }
+}
 
 /// Reads the configuration; a missing file means the defaults.
 fn load_config(path: &Path) -> Result<(Config, String), Failure> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Failure(EXIT_CONFIG, format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Failure::ConfigRead(path.into(), e)),
     };
-    let config = Config::parse(&text)
-        .map_err(|e| Failure(EXIT_CONFIG, format!("{}: {e}", path.display())))?;
+    let config = Config::parse(&text).map_err(|e| Failure::ConfigParse(path.into(), e))?;
     Ok((config, text))
-}
-
-fn key_failure(e: identity::KeyError) -> Failure {
-    let code = if matches!(e, identity::KeyError::Io(..)) {
-        EXIT_RUNTIME
-    } else {
-        EXIT_CONFIG
-    };
-    Failure(code, e.to_string())
 }
 
 fn pubkey(config_path: &Path) -> Result<(), Failure> {
     let (config, _) = load_config(config_path)?;
-    let key = identity::load_or_create(&config.key_path).map_err(key_failure)?;
+    let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
     println!("{}", identity::openssh_public(key.public_key()));
     Ok(())
 }
 
 fn trust(config_path: &Path, key_text: &str) -> Result<(), Failure> {
     let (_, text) = load_config(config_path)?;
-    let key = config::parse_server_key(key_text).map_err(|e| Failure(EXIT_USAGE, e))?;
+    let key = config::parse_server_key(key_text).map_err(Failure::ServerKey)?;
     let text = config::with_setting(&text, "server_key", &identity::openssh_public(&key));
     // The administrator's choice replaces any key a rotation kept.
     let text = config::without_setting(&text, "server_key_previous");
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure(EXIT_RUNTIME, format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Write(dir.into(), e))?;
     }
     fsutil::write_atomic(config_path, text.as_bytes(), 0o600)
-        .map_err(|e| Failure(EXIT_RUNTIME, format!("{}: {e}", config_path.display())))?;
+        .map_err(|e| Failure::Write(config_path.into(), e))?;
     println!(
         "trusting {} (in {})",
         key.fingerprint(Default::default()),
@@ -135,25 +215,19 @@ fn run(config_path: &Path) -> Result<(), Failure> {
     let (config, _) = load_config(config_path)?;
     log::set_level(config.log_level);
     if config.server_key.is_none() {
-        return Err(Failure(
-            EXIT_CONFIG,
-            format!(
-                "{}: no server key is trusted yet; run: otto-agent trust 'ssh-ed25519 AAAA…'",
-                config_path.display()
-            ),
-        ));
+        return Err(Failure::NoServerKey(config_path.into()));
     }
-    let key = identity::load_or_create(&config.key_path).map_err(key_failure)?;
+    let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
     remove_leftovers(config_path, &config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure(EXIT_RUNTIME, format!("cannot start: {e}")))?;
+        .map_err(Failure::Start)?;
     runtime.block_on(async {
         let listen = config.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| Failure(EXIT_RUNTIME, format!("cannot listen on {listen}: {e}")))?;
+            .map_err(|e| Failure::Listen(listen, e))?;
         info!(
             "otto-agent {} listening on {}, agent key {}",
             env!("CARGO_PKG_VERSION"),
@@ -163,13 +237,11 @@ fn run(config_path: &Path) -> Result<(), Failure> {
         let agent = state::Agent::new(config_path.to_path_buf(), config, key);
         let signals = shutdown_signal();
         tokio::select! {
-            result = server::serve(agent.clone(), listener) => {
-                result.map_err(|e| Failure(EXIT_RUNTIME, format!("listener failed: {e}")))
-            }
-            () = agent.exit_requested.notified() => Err(Failure(EXIT_RESTART, "exiting at the server's request".into())),
+            result = server::serve(agent.clone(), listener) => result.map_err(Failure::Listener),
+            () = agent.exit_requested.notified() => Err(Failure::ExitRequested),
             result = signals => {
                 info!("stopping");
-                result.map_err(|e| Failure(EXIT_RUNTIME, e))
+                result.map_err(Failure::Signals)
             }
         }
     })
@@ -204,10 +276,10 @@ fn remove_leftovers(config_path: &Path, config: &Config) {
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() -> Result<(), String> {
+async fn shutdown_signal() -> io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -243,13 +315,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(code, message)) => {
+        Err(failure) => {
             if command_is_service(&args) {
-                error!("{message}");
+                error!("{failure}");
             } else {
-                eprintln!("otto-agent: {message}");
+                eprintln!("otto-agent: {failure}");
             }
-            ExitCode::from(code)
+            ExitCode::from(failure.code())
         }
     }
 }
@@ -282,9 +354,13 @@ mod tests {
                 .1,
             Command::Trust("ssh-ed25519 AAAA".into())
         );
-        assert!(parse_args(&args(&[])).is_err());
-        assert!(parse_args(&args(&["--config"])).is_err());
+        assert_eq!(parse_args(&args(&[])), Err(UsageError::NoCommand));
+        assert_eq!(
+            parse_args(&args(&["--config"])),
+            Err(UsageError::NoConfigFile)
+        );
         assert!(parse_args(&args(&["trust"])).is_err());
-        assert!(parse_args(&args(&["frobnicate"])).is_err());
+        let unknown = parse_args(&args(&["frobnicate", "now"])).unwrap_err();
+        assert_eq!(unknown.to_string(), "unknown command `frobnicate now`");
     }
 }

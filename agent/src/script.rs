@@ -9,10 +9,11 @@
 //! have closed it, even if the agent is killed. Otherwise it is a named file, removed after the
 //! run, and at the next start if the agent was killed.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::os::unix::fs::{PermissionsExt, fchown};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use tokio::time::sleep_until;
 
 use crate::config::Config;
 use crate::fsutil::TempFile;
-use crate::link::{Incoming, Reader, Script, Writer};
+use crate::link::{Incoming, LinkError, Reader, Script, Writer};
 use crate::log::{debug, info, warning};
 
 /// Silence after which a Keepalive is sent.
@@ -43,13 +44,55 @@ pub struct Report {
     pub stderr_len: u64,
 }
 
+/// Why a script was refused or could not start.
+#[derive(Debug)]
+pub enum ScriptError<'a> {
+    /// The request names no interpreter.
+    NoInterpreter,
+    /// A user was given, but the agent does not run as root.
+    RunAsNeedsRoot,
+    /// The script's file could not be made in the directory (given).
+    Create(PathBuf, io::Error),
+    /// Writing the script's bytes to its file failed.
+    Write(io::Error),
+    /// The server sent a frame where the script's data was still due.
+    EndedEarly,
+    /// The channel failed while the data came in.
+    Link(LinkError),
+    /// Giving the script's file its mode or owner failed.
+    File(io::Error),
+    /// The interpreter (given) could not be started.
+    Start(&'a str, io::Error),
+}
+
+impl fmt::Display for ScriptError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScriptError::NoInterpreter => f.write_str("no interpreter given"),
+            ScriptError::RunAsNeedsRoot => {
+                f.write_str("running as another user needs the agent to run as root")
+            }
+            ScriptError::Create(dir, e) => {
+                write!(f, "cannot create a script file in {}: {e}", dir.display())
+            }
+            ScriptError::Write(e) => write!(f, "writing the script: {e}"),
+            ScriptError::EndedEarly => f.write_str("the script's data ended early"),
+            ScriptError::Link(e) => e.fmt(f),
+            ScriptError::File(e) => write!(f, "script file: {e}"),
+            ScriptError::Start(interpreter, e) => write!(f, "cannot run {interpreter}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError<'_> {}
+
 /// Checks a request before its data is accepted.
-pub fn check(script: &Script) -> Result<(), String> {
+pub fn check(script: &Script) -> Result<(), ScriptError<'_>> {
     if script.interpreter.is_empty() {
-        return Err("no interpreter given".into());
+        return Err(ScriptError::NoInterpreter);
     }
     if matches!(script.run_as, Credentials::Ids { .. }) && !is_root() {
-        return Err("running as another user needs the agent to run as root".into());
+        return Err(ScriptError::RunAsNeedsRoot);
     }
     Ok(())
 }
@@ -64,28 +107,30 @@ pub fn is_root() -> bool {
 pub const FILE_STEM: &str = "otto-script";
 
 /// Receives the script's bytes into a new temporary file in `dir`.
-pub async fn receive(reader: &mut Reader, script: &Script, dir: &Path) -> Result<TempFile, String> {
+pub async fn receive(
+    reader: &mut Reader,
+    script: &Script,
+    dir: &Path,
+) -> Result<TempFile, ScriptError<'static>> {
     let mut file = TempFile::create_in(dir, FILE_STEM, 0o700)
-        .map_err(|e| format!("cannot create a script file in {}: {e}", dir.display()))?;
+        .map_err(|e| ScriptError::Create(dir.into(), e))?;
     let mut received = 0u64;
     while received < script.len {
         match reader.next(Duration::MAX).await {
             Ok(Incoming::Data(chunk)) => {
                 received += chunk.len() as u64;
-                file.file()
-                    .write_all(&chunk)
-                    .map_err(|e| format!("writing the script: {e}"))?;
+                file.file().write_all(&chunk).map_err(ScriptError::Write)?;
             }
-            Ok(_) => return Err("the script's data ended early".into()),
-            Err(e) => return Err(e.to_string()),
+            Ok(_) => return Err(ScriptError::EndedEarly),
+            Err(e) => return Err(ScriptError::Link(e)),
         }
     }
     // The mode given at creation is filtered by the umask.
     file.file()
         .set_permissions(std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("script file: {e}"))?;
+        .map_err(ScriptError::File)?;
     if let Credentials::Ids { uid, gid } = script.run_as {
-        fchown(&*file.file(), Some(uid), Some(gid)).map_err(|e| format!("script file: {e}"))?;
+        fchown(&*file.file(), Some(uid), Some(gid)).map_err(ScriptError::File)?;
     }
     Ok(file)
 }
@@ -93,13 +138,13 @@ pub async fn receive(reader: &mut Reader, script: &Script, dir: &Path) -> Result
 /// Runs the script in `file` and streams its output to `writer`; returns how it ended, or why it
 /// could not start. The script keeps running if the channel goes away; only a timeout or a cancel
 /// stops it.
-pub async fn run(
-    script: &Script,
+pub async fn run<'a>(
+    script: &'a Script,
     file: &TempFile,
     config: &Config,
     cancelled: &Notify,
     writer: &mut Writer,
-) -> Result<(Outcome<'static>, Report), String> {
+) -> Result<(Outcome<'static>, Report), ScriptError<'a>> {
     let mut command = Command::new(&script.interpreter);
     command
         .arg(file.path())
@@ -134,7 +179,7 @@ pub async fn run(
     }
     let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", script.interpreter))?;
+        .map_err(|e| ScriptError::Start(&script.interpreter, e))?;
     let timeout = match script.timeout {
         ScriptTimeout::AgentDefault => config.script_timeout,
         ScriptTimeout::Unlimited => None,
@@ -291,4 +336,49 @@ pub fn result<'a>(
         stdout_len: report.stdout_len,
         stderr_len: report.stderr_len,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_the_server_has_always_seen_them() {
+        let io = || io::Error::from(io::ErrorKind::NotFound);
+        let missing = io().to_string();
+        let cases = [
+            (
+                ScriptError::NoInterpreter,
+                "no interpreter given".to_string(),
+            ),
+            (
+                ScriptError::RunAsNeedsRoot,
+                "running as another user needs the agent to run as root".into(),
+            ),
+            (
+                ScriptError::Create("/tmp".into(), io()),
+                format!("cannot create a script file in /tmp: {missing}"),
+            ),
+            (
+                ScriptError::Write(io()),
+                format!("writing the script: {missing}"),
+            ),
+            (
+                ScriptError::EndedEarly,
+                "the script's data ended early".into(),
+            ),
+            (
+                ScriptError::Link(LinkError::Stalled),
+                "the server stopped sending in the middle of a request".into(),
+            ),
+            (ScriptError::File(io()), format!("script file: {missing}")),
+            (
+                ScriptError::Start("/bin/nosh", io()),
+                format!("cannot run /bin/nosh: {missing}"),
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Serving one Otto channel: read one request, carry it out, answer, close the channel — the
 //! conversations of `proto-nostd/README.md`.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use otto_proto::{
 use russh::Channel;
 use russh::server::Msg;
 
-use crate::config::Config;
+use crate::config::{Config, ParseError};
 use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
@@ -58,9 +60,10 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
                 },
                 Err(e) => {
                     error!("rotating keys failed: {e}");
+                    let error = &e.to_string();
                     let _ = writer
                         .send(&Message::RotateIdentityResponse(
-                            RotateIdentityResponse::Failed { error: &e },
+                            RotateIdentityResponse::Failed { error },
                         ))
                         .await;
                     return;
@@ -73,21 +76,28 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
         Request::RunScript(script) => run_script(script, reader, writer, agent).await,
         Request::Upload(upload) => run_upload(upload, reader, writer, agent).await,
         Request::Cancel { action, target } => {
-            let outcome = if agent.actions.cancel(target) {
-                Outcome::Completed
+            let failure: Option<&Words<'_>> = if agent.actions.cancel(target) {
+                None
             } else {
-                Outcome::Failed {
-                    error: "no action with that id is running",
-                }
+                Some(&"no action with that id is running")
             };
-            finish(writer, action, outcome, Instant::now()).await;
+            finish(writer, action, failure, Instant::now()).await;
         }
         Request::Control { action, kind } => control(action, kind, writer, agent).await,
     }
 }
 
-/// Sends the ActionResult of a request that produced no output.
-async fn finish(writer: &mut Writer, action: u64, outcome: Outcome<'_>, started: Instant) {
+/// An error as the server gets it: its words.
+type Words<'a> = dyn fmt::Display + Sync + 'a;
+
+/// Sends the ActionResult of a request that produced no output: Completed, or Failed with the
+/// words of `failure`.
+async fn finish(writer: &mut Writer, action: u64, failure: Option<&Words<'_>>, started: Instant) {
+    let error = failure.map(ToString::to_string);
+    let outcome = match &error {
+        None => Outcome::Completed,
+        Some(error) => Outcome::Failed { error },
+    };
     let result = script::result(action, outcome, &script::Report::default(), started);
     let _ = writer.send(&result).await;
 }
@@ -102,7 +112,7 @@ async fn register<'a>(
     let registration = agent.actions.register(action);
     if registration.is_none() {
         let error = "an action with that id is already running";
-        finish(writer, action, Outcome::Failed { error }, started).await;
+        finish(writer, action, Some(&error), started).await;
     }
     registration
 }
@@ -114,7 +124,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         return;
     };
     if let Err(e) = script::check(&request) {
-        return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+        return finish(writer, action, Some(&e), started).await;
     }
     let config = agent.config().clone();
     if writer
@@ -128,7 +138,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         Ok(file) => file,
         Err(e) => {
             warning!("action {action}: {e}");
-            return finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            return finish(writer, action, Some(&e), started).await;
         }
     };
     // The server may close its side now; the script runs on either way.
@@ -144,7 +154,7 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
         }
         Err(e) => {
             warning!("action {action}: {e}");
-            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            finish(writer, action, Some(&e), started).await;
         }
     }
 }
@@ -157,7 +167,7 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
     };
     let temp = match upload::prepare(&request, &agent.config_path) {
         Ok(temp) => temp,
-        Err(e) => return finish(writer, action, Outcome::Failed { error: &e }, started).await,
+        Err(e) => return finish(writer, action, Some(&e), started).await,
     };
     if writer
         .send(&Message::ReadyForData(ActionRef { action }))
@@ -172,11 +182,11 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
                 "action {action}: wrote {} ({} bytes, mode {:o})",
                 request.path, request.len, request.mode
             );
-            finish(writer, action, Outcome::Completed, started).await;
+            finish(writer, action, None, started).await;
         }
         Err(e) => {
             warning!("action {action}: upload of {} failed: {e}", request.path);
-            finish(writer, action, Outcome::Failed { error: &e }, started).await;
+            finish(writer, action, Some(&e), started).await;
         }
     }
 }
@@ -185,14 +195,12 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
     let started = Instant::now();
     match kind {
         Control::Reload => {
-            let outcome = match reload(agent) {
-                Ok(()) => Outcome::Completed,
-                Err(e) => {
-                    warning!("reload refused: {e}");
-                    return finish(writer, action, Outcome::Failed { error: &e }, started).await;
-                }
-            };
-            finish(writer, action, outcome, started).await;
+            let result = reload(agent);
+            if let Err(e) = &result {
+                warning!("reload refused: {e}");
+            }
+            let failure = result.as_ref().err().map(|e| e as &Words<'_>);
+            finish(writer, action, failure, started).await;
         }
         Control::Exit | Control::Reboot | Control::Shutdown => {
             let command = match kind {
@@ -200,7 +208,7 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
                 Control::Shutdown => Some(agent.config().shutdown_command.clone()),
                 _ => None,
             };
-            finish(writer, action, Outcome::Completed, started).await;
+            finish(writer, action, None, started).await;
             writer.close().await;
             // Let the answer reach the server before the agent or the device goes away.
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -228,13 +236,34 @@ fn spawn_detached(argv: &[String]) {
     }
 }
 
+/// Why a reload was refused; the configuration in force stays.
+#[derive(Debug)]
+enum ReloadError {
+    /// The configuration file (given) could not be read.
+    Read(PathBuf, std::io::Error),
+    /// The configuration file (given) is malformed.
+    Parse(PathBuf, ParseError),
+    /// The new configuration has no server key.
+    NoServerKey,
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            ReloadError::Parse(path, e) => write!(f, "{}: {e}", path.display()),
+            ReloadError::NoServerKey => f.write_str("the new configuration trusts no server key"),
+        }
+    }
+}
+
 /// Reads the configuration file again and puts it in force.
-fn reload(agent: &Agent) -> Result<(), String> {
-    let text = std::fs::read_to_string(&agent.config_path)
-        .map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
-    let new = Config::parse(&text).map_err(|e| format!("{}: {e}", agent.config_path.display()))?;
+fn reload(agent: &Agent) -> Result<(), ReloadError> {
+    let path = &agent.config_path;
+    let text = std::fs::read_to_string(path).map_err(|e| ReloadError::Read(path.clone(), e))?;
+    let new = Config::parse(&text).map_err(|e| ReloadError::Parse(path.clone(), e))?;
     if new.server_key.is_none() {
-        return Err("the new configuration trusts no server key".into());
+        return Err(ReloadError::NoServerKey);
     }
     let old = agent.config().clone();
     if new.listen != old.listen || new.key_path != old.key_path {

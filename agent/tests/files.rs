@@ -1,5 +1,13 @@
 //! Uploads and the control requests: reload, rotate identity, exit, reboot, shutdown.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -322,4 +330,47 @@ fn the_agent_refuses_a_key_file_others_can_read_and_a_config_without_server_key(
     let (status, _, err) = common::agent_cli(&["--config", c, "run"]);
     assert_eq!(status.code(), Some(78));
     assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn the_agent_exits_with_1_naming_the_address_when_its_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.conf");
+    let server = new_key().public_key().to_openssh().unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "listen = {address}\nkey = {}\nserver_key = {server}\n",
+            dir.path().join("agent.key").display()
+        ),
+    )
+    .unwrap();
+    let mut agent = common::agent_command()
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: an agent that listened after all is killed, and the test fails.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            agent.kill().unwrap();
+            agent.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {address}: ")),
+        "{err}"
+    );
+    drop(taken);
 }

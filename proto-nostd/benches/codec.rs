@@ -1,6 +1,14 @@
 //! Encoding and decoding speed of the two frames an agent sends most: a heartbeat response and a
 //! 1 KiB chunk of action output. `cargo bench -p otto-proto`.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use otto_proto::{
     ActionOutput, Decoder, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message, Stream,

@@ -5,6 +5,14 @@
 //! To regenerate the files after a deliberate change of the wire format (which also needs a new
 //! PROTOCOL_VERSION): `OTTO_BLESS=1 cargo test -p otto-proto --test golden`, then review the diff.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use otto_proto::{Decoder, HEADER_LEN, Item, MAX_BODY_LEN, MessageType, encode};

@@ -2,6 +2,14 @@
 //! what was sent; arbitrary bytes never panic and, after the first error, only `Desynchronized`
 //! follows. `PROPTEST_CASES` sets the number of cases (fewer under QEMU).
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::{Decoded, decode_pieces, frame};

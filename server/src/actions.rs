@@ -337,7 +337,9 @@ impl Capture {
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            self.data.extend_from_slice(&text.as_bytes()[..end]);
+            // `end` is a character boundary within `text`.
+            self.data
+                .extend_from_slice(text.get(..end).unwrap_or_default().as_bytes());
             self.truncated = true;
         }
     }
@@ -703,7 +705,7 @@ async fn hash_file(path: &std::path::Path) -> Result<([u8; 32], u64), std::io::E
         if n == 0 {
             return Ok((hasher.finalize().into(), len));
         }
-        hasher.update(&buf[..n]);
+        hasher.update(buf.get(..n).unwrap_or_default());
         len += n as u64;
     }
 }

@@ -163,9 +163,10 @@ impl LineSplitter {
         self.partial.extend_from_slice(chunk);
         let mut lines = Vec::new();
         let mut start = 0;
-        while let Some(at) = self.partial[start + self.scanned..]
-            .iter()
-            .position(|&b| b == b'\n')
+        while let Some(at) = self
+            .partial
+            .get(start + self.scanned..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
         {
             let end = start + self.scanned + at;
             self.pieces(start, end, true, &mut lines);
@@ -175,8 +176,9 @@ impl LineSplitter {
         // What is left has no newline: pass on pieces while enough follows each cut to see
         // whether a secret straddles it.
         while self.partial.len() - start > self.max + self.guard {
-            let cut = self.cut(&self.partial[start..]);
-            lines.push(piece(&self.partial[start..start + cut], false));
+            let rest = self.partial.get(start..).unwrap_or_default();
+            let cut = self.cut(rest);
+            lines.push(piece(rest.get(..cut).unwrap_or_default(), false));
             start += cut;
         }
         self.partial.drain(..start);
@@ -198,12 +200,14 @@ impl LineSplitter {
     /// Passes on `partial[start..end]` as pieces of at most `max` bytes, the last one ending
     /// with a newline or not.
     fn pieces(&self, mut start: usize, end: usize, newline: bool, lines: &mut Vec<Line>) {
+        let line = self.partial.get(..end).unwrap_or_default();
         while end - start > self.max {
-            let cut = self.cut(&self.partial[start..end]);
-            lines.push(piece(&self.partial[start..start + cut], false));
+            let rest = line.get(start..).unwrap_or_default();
+            let cut = self.cut(rest);
+            lines.push(piece(rest.get(..cut).unwrap_or_default(), false));
             start += cut;
         }
-        lines.push(piece(&self.partial[start..end], newline));
+        lines.push(piece(line.get(start..).unwrap_or_default(), newline));
     }
 
     /// Where to cut `buf` (longer than `max`): at `max`, moved back to the start of a UTF-8
@@ -212,7 +216,8 @@ impl LineSplitter {
     /// push it there; it is then cut).
     fn cut(&self, buf: &[u8]) -> usize {
         let mut cut = self.max;
-        if let Some(back) = (0..4).find(|&b| buf[cut - b] & 0xC0 != 0x80) {
+        let starts_char = |at: usize| buf.get(at).is_some_and(|&b| b & 0xC0 != 0x80);
+        if let Some(back) = (0..4).find(|&b| starts_char(cut - b)) {
             cut -= back;
         }
         let floor = self.max / 2;
@@ -220,7 +225,9 @@ impl LineSplitter {
             for s in &self.keep_whole {
                 let from = cut + 1 - s.len();
                 let to = (cut + s.len() - 1).min(buf.len());
-                let found = buf[from..to].windows(s.len()).position(|w| w == s);
+                let found = buf
+                    .get(from..to)
+                    .and_then(|near| near.windows(s.len()).position(|w| w == s));
                 if let Some(at) = found.filter(|at| from + at > floor) {
                     cut = from + at;
                     continue 'moved;

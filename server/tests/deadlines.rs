@@ -5,6 +5,14 @@
 //! Every command runs under an outer bound far above its deadlines, so code that waits forever
 //! fails here instead of hanging the test suite.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};

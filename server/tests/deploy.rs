@@ -6,6 +6,14 @@
 //! throwaway machine), with `dropbear` installed (Debian: dropbear-bin). Otherwise it says why
 //! and does nothing.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

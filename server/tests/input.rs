@@ -3,6 +3,14 @@
 //! `otto-server` binary with a real SQLite file, real `otto-agent` processes on loopback, and
 //! for facts no real agent would send, a hostile agent: a real russh server in this test.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;

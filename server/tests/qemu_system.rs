@@ -12,6 +12,14 @@
 //! Without the images or the emulator the tests are skipped with a message on stderr; with
 //! `OTTO_QEMU_SYSTEM=require` (ci/cross-check.sh) a missing one is a failure instead.
 
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
