@@ -42,6 +42,7 @@ mod environment;
 mod error;
 mod header;
 mod message;
+pub mod profile;
 
 pub use decoder::{Decoded, Decoder, Item, decode_frame};
 pub use encoder::{encode, encode_to_vec};

@@ -17,6 +17,7 @@ use otto_proto::{
     HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
     Stream, UploadFile,
 };
+use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Preferred, cipher, client};
 use russh::{compression, kex, mac};
@@ -288,7 +289,9 @@ pub fn new_action_id() -> ActionId {
     u64::from_le_bytes(bytes)
 }
 
-/// The Otto algorithm set: curve25519-sha256, chacha20-poly1305, ssh-ed25519.
+/// The Otto SSH profile ([`otto_proto::profile`]) as the server, the SSH client, offers it.
+/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
+/// so these are russh's constants for the profile's names, in its order, which a test checks.
 fn preferred() -> Preferred {
     Preferred {
         kex: (&[
@@ -297,8 +300,9 @@ fn preferred() -> Preferred {
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
         ][..])
             .into(),
-        key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
+        key: (&[Algorithm::Ed25519][..]).into(),
         cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
         mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
         compression: (&[compression::NONE][..]).into(),
         host_key_certificates: (&[][..]).into(),
@@ -803,5 +807,28 @@ impl Channel {
             Reply::Result { action: a, report } if a == action => Ok(report),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// russh's constants are the profile's names, in its order.
+    #[test]
+    fn preferred_offers_exactly_the_profile() {
+        use otto_proto::profile;
+
+        fn strs<N: AsRef<str>>(names: &[N]) -> Vec<&str> {
+            names.iter().map(AsRef::as_ref).collect()
+        }
+        let p = preferred();
+        assert_eq!(strs(&p.kex), profile::CLIENT_KEX);
+        let keys: Vec<&str> = p.key.iter().map(Algorithm::as_str).collect();
+        assert_eq!(keys, [profile::HOST_KEY]);
+        assert_eq!(strs(&p.cipher), [profile::CIPHER]);
+        assert_eq!(strs(&p.mac), [profile::MAC]);
+        assert_eq!(strs(&p.compression), [profile::COMPRESSION]);
+        assert!(p.host_key_certificates.is_empty());
     }
 }
