@@ -36,6 +36,7 @@
     clippy::panic
 )]
 
+mod control;
 mod decoder;
 mod encoder;
 mod environment;
@@ -44,6 +45,7 @@ mod header;
 mod message;
 pub mod profile;
 
+pub use control::Control;
 pub use decoder::{Decoded, Decoder, Item, decode_frame};
 pub use encoder::{encode, encode_to_vec};
 pub use environment::{Environment, EnvironmentBuilder};

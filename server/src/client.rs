@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionId, ActionRef, CancelAction, Credentials, EnvironmentBuilder, HEADER_LEN,
-    HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
-    Stream, UploadFile,
+    ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, HEADER_LEN, HeartbeatRequest,
+    MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout, Stream, UploadFile,
 };
 use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -266,15 +265,6 @@ pub struct ActionReport {
     pub elapsed: Duration,
     pub stdout_len: u64,
     pub stderr_len: u64,
-}
-
-/// The control requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Reload,
-    Exit,
-    Reboot,
-    Shutdown,
 }
 
 /// A new action id: random, so ids from several servers or restarts do not collide in practice.
@@ -622,15 +612,14 @@ impl Connection {
     /// Sends a control request and waits for its answer.
     pub async fn control(&self, request: Control) -> Result<ActionReport, ClientError> {
         let action = new_action_id();
-        let r = ActionRef { action };
-        let (message, what) = match request {
-            Control::Reload => (Message::ReloadConfig(r), "reload request"),
-            Control::Exit => (Message::ExitAgent(r), "exit request"),
-            Control::Reboot => (Message::Reboot(r), "reboot request"),
-            Control::Shutdown => (Message::Shutdown(r), "shutdown request"),
+        let what = match request {
+            Control::Reload => "reload request",
+            Control::Exit => "exit request",
+            Control::Reboot => "reboot request",
+            Control::Shutdown => "shutdown request",
         };
         let mut ch = self.channel().await?;
-        ch.send(&message).await?;
+        ch.send(&request.message(action)).await?;
         ch.result(action, what, self.limits.answer).await
     }
 }

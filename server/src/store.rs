@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use otto_proto::Control;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -282,6 +283,17 @@ pub enum AfterRun {
 }
 
 impl AfterRun {
+    /// The control request it makes, if any.
+    pub fn control(self) -> Option<Control> {
+        match self {
+            AfterRun::None => None,
+            AfterRun::Reload => Some(Control::Reload),
+            AfterRun::Exit => Some(Control::Exit),
+            AfterRun::Reboot => Some(Control::Reboot),
+            AfterRun::Shutdown => Some(Control::Shutdown),
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AfterRun::None => "none",
