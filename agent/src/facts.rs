@@ -3,50 +3,7 @@
 //! parsers are pure; [`gather`] does the reading. A file that is missing or odd gives an empty or
 //! zero fact, never an error: a heartbeat must always be answered.
 
-use otto_proto::HostFacts;
-
-/// The facts, owned.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// Host name.
-    pub hostname: String,
-    /// `uname -s`.
-    pub kernel_name: String,
-    /// `uname -r`.
-    pub kernel_version: String,
-    /// `uname -m`.
-    pub arch: String,
-    /// Distribution name.
-    pub distribution_name: String,
-    /// Distribution version.
-    pub distribution_version: String,
-    /// Seconds since boot.
-    pub uptime_secs: u64,
-    /// Load averages × 100.
-    pub load_centi: [u32; 3],
-    /// Total memory, KiB.
-    pub mem_total_kib: u64,
-    /// Available memory, KiB.
-    pub mem_available_kib: u64,
-}
-
-impl Facts {
-    /// The protocol's borrowed view.
-    pub fn as_message(&self) -> HostFacts<'_> {
-        HostFacts {
-            hostname: &self.hostname,
-            kernel_name: &self.kernel_name,
-            kernel_version: &self.kernel_version,
-            arch: &self.arch,
-            distribution_name: &self.distribution_name,
-            distribution_version: &self.distribution_version,
-            uptime_secs: self.uptime_secs,
-            load_centi: self.load_centi,
-            mem_total_kib: self.mem_total_kib,
-            mem_available_kib: self.mem_available_kib,
-        }
-    }
-}
+use otto_proto::Facts;
 
 /// Reads every fact from the running system.
 pub fn gather() -> Facts {

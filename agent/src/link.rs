@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use otto_proto::{Credentials, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout};
+use otto_proto::{
+    Control, Credentials, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout,
+};
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 
@@ -24,19 +26,6 @@ pub enum Request {
     Cancel { action: u64, target: u64 },
     /// ReloadConfig, ExitAgent, Reboot, Shutdown.
     Control { action: u64, kind: Control },
-}
-
-/// The control requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// Read the configuration again.
-    Reload,
-    /// Exit, to be restarted.
-    Exit,
-    /// Reboot the device.
-    Reboot,
-    /// Shut the device down.
-    Shutdown,
 }
 
 /// A RunScript request.
@@ -96,23 +85,10 @@ impl Request {
                 action: m.action,
                 target: m.target,
             },
-            Message::ReloadConfig(m) => Request::Control {
-                action: m.action,
-                kind: Control::Reload,
+            other => match Control::of(&other) {
+                Some((kind, action)) => Request::Control { action, kind },
+                None => return Err(LinkError::Unexpected(other.message_type().name())),
             },
-            Message::ExitAgent(m) => Request::Control {
-                action: m.action,
-                kind: Control::Exit,
-            },
-            Message::Reboot(m) => Request::Control {
-                action: m.action,
-                kind: Control::Reboot,
-            },
-            Message::Shutdown(m) => Request::Control {
-                action: m.action,
-                kind: Control::Shutdown,
-            },
-            other => return Err(LinkError::Unexpected(other.message_type().name())),
         })
     }
 }

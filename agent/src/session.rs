@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionRef, GeneralFailure, HeartbeatResponse, Message, Outcome, RotateIdentityResponse,
+    ActionRef, Control, GeneralFailure, HeartbeatResponse, Message, Outcome, RotateIdentityResponse,
 };
 use russh::Channel;
 use russh::server::Msg;
 
 use crate::config::{Config, ParseError};
-use crate::link::{Control, Incoming, Reader, Request, Script, Upload, Writer};
+use crate::link::{Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
 use crate::{facts, script, trust, upload};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use otto_proto::ActionId;
+use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PublicKey};
 use russh::{MethodKind, MethodSet, Preferred, cipher, compression, kex, mac};
 use tokio::sync::Notify;
@@ -75,20 +76,7 @@ fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
         methods: MethodSet::from(&[MethodKind::PublicKey][..]),
         keys: vec![host_key],
-        preferred: Preferred {
-            kex: (&[
-                kex::CURVE25519,
-                kex::EXTENSION_SUPPORT_AS_SERVER,
-                kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-            ][..])
-                .into(),
-            key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
-            cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
-            // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
-            mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
-            compression: (&[compression::NONE][..]).into(),
-            host_key_certificates: (&[][..]).into(),
-        },
+        preferred: preferred(),
         auth_rejection_time: Duration::from_secs(1),
         // OpenSSH clients probe with "none" first; answering that at once costs nothing.
         auth_rejection_time_initial: Some(Duration::ZERO),
@@ -101,6 +89,26 @@ fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
         // Bounds what one channel can make the agent buffer: 256 KiB on a 64 MB router.
         window_size: 256 * 1024,
         ..Default::default()
+    }
+}
+
+/// The Otto SSH profile ([`otto_proto::profile`]) as the agent, the SSH server, offers it.
+/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
+/// so these are russh's constants for the profile's names, in its order, which a test checks.
+fn preferred() -> Preferred {
+    Preferred {
+        kex: (&[
+            kex::CURVE25519,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ][..])
+            .into(),
+        key: (&[Algorithm::Ed25519][..]).into(),
+        cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
+        mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
+        compression: (&[compression::NONE][..]).into(),
+        host_key_certificates: (&[][..]).into(),
     }
 }
 
@@ -171,5 +179,23 @@ mod tests {
         drop(first);
         assert!(!registry.cancel(7));
         assert!(registry.register(7).is_some());
+    }
+
+    /// russh's constants are the profile's names, in its order.
+    #[test]
+    fn preferred_offers_exactly_the_profile() {
+        use otto_proto::profile;
+
+        fn strs<N: AsRef<str>>(names: &[N]) -> Vec<&str> {
+            names.iter().map(AsRef::as_ref).collect()
+        }
+        let p = preferred();
+        assert_eq!(strs(&p.kex), profile::SERVER_KEX);
+        let keys: Vec<&str> = p.key.iter().map(Algorithm::as_str).collect();
+        assert_eq!(keys, [profile::HOST_KEY]);
+        assert_eq!(strs(&p.cipher), [profile::CIPHER]);
+        assert_eq!(strs(&p.mac), [profile::MAC]);
+        assert_eq!(strs(&p.compression), [profile::COMPRESSION]);
+        assert!(p.host_key_certificates.is_empty());
     }
 }

@@ -11,10 +11,12 @@
 
 mod common;
 
-use common::{Agent, Received, new_key};
+use common::{Agent, Received, connect_offering, new_key, preferred};
 use otto_proto::{
     GeneralFailure, HEADER_LEN, Header, HeartbeatRequest, Message, MessageType, PROTOCOL_VERSION,
+    profile,
 };
+use russh::{Preferred, cipher, kex};
 
 #[tokio::test]
 async fn heartbeat_echoes_the_nonce_and_reports_facts() {
@@ -46,6 +48,47 @@ async fn heartbeat_echoes_the_nonce_and_reports_facts() {
             "the agent closes the channel after answering"
         );
     }
+}
+
+/// The test client offers the profile as `otto_proto::profile` names it; the agent negotiates
+/// it, and nothing else: a key exchange or cipher outside it, offered alone, gets no connection.
+#[tokio::test]
+async fn the_agent_speaks_only_the_otto_ssh_profile() {
+    fn strs<N: AsRef<str>>(names: &[N]) -> Vec<&str> {
+        names.iter().map(AsRef::as_ref).collect()
+    }
+    let offered = preferred();
+    assert_eq!(strs(&offered.kex), profile::CLIENT_KEX);
+    let keys: Vec<&str> = offered.key.iter().map(|k| k.as_str()).collect();
+    assert_eq!(keys, [profile::HOST_KEY]);
+    assert_eq!(strs(&offered.cipher), [profile::CIPHER]);
+    assert_eq!(strs(&offered.mac), [profile::MAC]);
+    assert_eq!(strs(&offered.compression), [profile::COMPRESSION]);
+    assert!(offered.host_key_certificates.is_empty());
+
+    let agent = Agent::start("");
+    let outside = [
+        (
+            "ecdh-sha2-nistp256",
+            Preferred {
+                kex: (&[kex::ECDH_SHA2_NISTP256, kex::EXTENSION_SUPPORT_AS_CLIENT][..]).into(),
+                ..preferred()
+            },
+        ),
+        (
+            "aes256-gcm",
+            Preferred {
+                cipher: (&[cipher::AES_256_GCM][..]).into(),
+                ..preferred()
+            },
+        ),
+    ];
+    for (what, offer) in outside {
+        let refused =
+            connect_offering(agent.addr, &agent.agent_key, &agent.server_key, offer).await;
+        assert!(refused.is_err(), "{what} was accepted");
+    }
+    agent.connect().await;
 }
 
 #[tokio::test]

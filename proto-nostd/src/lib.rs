@@ -1,5 +1,8 @@
 //! The Otto protocol: frame codec and message types, `no_std` and allocation-free.
 //!
+//! With the feature `alloc` (off by default) it also has owned forms of protocol values: `Facts`,
+//! the owned [`HostFacts`].
+//!
 //! A frame is a 12-byte [`Header`] (three big-endian `u32`: protocol version, message type, body
 //! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the two messages that
 //! move bulk bytes, [`RunScript`] and [`UploadFile`] — *additional data* whose length the body
@@ -36,17 +39,27 @@
     clippy::panic
 )]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod control;
 mod decoder;
 mod encoder;
 mod environment;
 mod error;
+#[cfg(feature = "alloc")]
+mod facts;
 mod header;
 mod message;
+pub mod profile;
 
+pub use control::Control;
 pub use decoder::{Decoded, Decoder, Item, decode_frame};
 pub use encoder::{encode, encode_to_vec};
 pub use environment::{Environment, EnvironmentBuilder};
 pub use error::Error;
+#[cfg(feature = "alloc")]
+pub use facts::Facts;
 pub use header::{HEADER_LEN, Header};
 pub use message::{
     ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, GeneralFailure,

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use otto_proto::{Credentials, ScriptTimeout, Stream};
+use otto_proto::{Control, Credentials, ScriptTimeout, Stream};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::client::{self, Control, Outcome, ScriptEvent, UploadSpec, new_action_id};
+use crate::client::{self, Outcome, ScriptEvent, UploadSpec, new_action_id};
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
 use crate::keys;
@@ -442,14 +442,7 @@ async fn execute(
             return end;
         }
     }
-    let control = match job.after_run {
-        AfterRun::None => None,
-        AfterRun::Reload => Some(Control::Reload),
-        AfterRun::Exit => Some(Control::Exit),
-        AfterRun::Reboot => Some(Control::Reboot),
-        AfterRun::Shutdown => Some(Control::Shutdown),
-    };
-    if let Some(control) = control {
+    if let Some(control) = job.after_run.control() {
         match conn.control(control).await {
             Ok(r) if r.outcome.is_success() => {
                 end.outcome = format!("{}, then {control:?}", end.outcome).to_lowercase();

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use otto_proto::Stream;
+use otto_proto::{Control, Stream};
 use serde::Serialize;
 
 use crate::actions::{self, Done, Job, Targets, Upload};
-use crate::client::{Control, Limits};
+use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;

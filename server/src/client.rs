@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionId, ActionRef, CancelAction, Credentials, EnvironmentBuilder, HEADER_LEN,
-    HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
-    Stream, UploadFile,
+    ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, HEADER_LEN, HeartbeatRequest,
+    MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout, Stream, UploadFile,
 };
+use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Preferred, cipher, client};
 use russh::{compression, kex, mac};
@@ -267,15 +267,6 @@ pub struct ActionReport {
     pub stderr_len: u64,
 }
 
-/// The control requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Reload,
-    Exit,
-    Reboot,
-    Shutdown,
-}
-
 /// A new action id: random, so ids from several servers or restarts do not collide in practice.
 pub fn new_action_id() -> ActionId {
     let mut bytes = [0u8; 8];
@@ -288,7 +279,9 @@ pub fn new_action_id() -> ActionId {
     u64::from_le_bytes(bytes)
 }
 
-/// The Otto algorithm set: curve25519-sha256, chacha20-poly1305, ssh-ed25519.
+/// The Otto SSH profile ([`otto_proto::profile`]) as the server, the SSH client, offers it.
+/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
+/// so these are russh's constants for the profile's names, in its order, which a test checks.
 fn preferred() -> Preferred {
     Preferred {
         kex: (&[
@@ -297,8 +290,9 @@ fn preferred() -> Preferred {
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
         ][..])
             .into(),
-        key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
+        key: (&[Algorithm::Ed25519][..]).into(),
         cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
         mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
         compression: (&[compression::NONE][..]).into(),
         host_key_certificates: (&[][..]).into(),
@@ -618,15 +612,14 @@ impl Connection {
     /// Sends a control request and waits for its answer.
     pub async fn control(&self, request: Control) -> Result<ActionReport, ClientError> {
         let action = new_action_id();
-        let r = ActionRef { action };
-        let (message, what) = match request {
-            Control::Reload => (Message::ReloadConfig(r), "reload request"),
-            Control::Exit => (Message::ExitAgent(r), "exit request"),
-            Control::Reboot => (Message::Reboot(r), "reboot request"),
-            Control::Shutdown => (Message::Shutdown(r), "shutdown request"),
+        let what = match request {
+            Control::Reload => "reload request",
+            Control::Exit => "exit request",
+            Control::Reboot => "reboot request",
+            Control::Shutdown => "shutdown request",
         };
         let mut ch = self.channel().await?;
-        ch.send(&message).await?;
+        ch.send(&request.message(action)).await?;
         ch.result(action, what, self.limits.answer).await
     }
 }
@@ -803,5 +796,28 @@ impl Channel {
             Reply::Result { action: a, report } if a == action => Ok(report),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// russh's constants are the profile's names, in its order.
+    #[test]
+    fn preferred_offers_exactly_the_profile() {
+        use otto_proto::profile;
+
+        fn strs<N: AsRef<str>>(names: &[N]) -> Vec<&str> {
+            names.iter().map(AsRef::as_ref).collect()
+        }
+        let p = preferred();
+        assert_eq!(strs(&p.kex), profile::CLIENT_KEX);
+        let keys: Vec<&str> = p.key.iter().map(Algorithm::as_str).collect();
+        assert_eq!(keys, [profile::HOST_KEY]);
+        assert_eq!(strs(&p.cipher), [profile::CIPHER]);
+        assert_eq!(strs(&p.mac), [profile::MAC]);
+        assert_eq!(strs(&p.compression), [profile::COMPRESSION]);
+        assert!(p.host_key_certificates.is_empty());
     }
 }

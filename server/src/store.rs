@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use otto_proto::Control;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -186,48 +187,24 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// A host's facts from its heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Facts {
-    /// Host name.
-    pub hostname: String,
-    /// Kernel name, e.g. Linux.
-    pub kernel_name: String,
-    /// Kernel release.
-    pub kernel_version: String,
-    /// CPU architecture (`uname -m`).
-    pub arch: String,
-    /// Distribution name.
-    pub distribution_name: String,
-    /// Distribution version.
-    pub distribution_version: String,
-    /// Seconds since boot.
-    pub uptime_secs: u64,
-    /// Load averages ×100.
-    pub load_centi: [u32; 3],
-    /// Total memory, KiB.
-    pub mem_total_kib: u64,
-    /// Available memory, KiB.
-    pub mem_available_kib: u64,
-}
+/// A host's facts from its heartbeat: the protocol's owned form.
+pub use otto_proto::Facts;
 
 /// Facts as an agent reported them, made safe: control characters escaped and each text cut
 /// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
-impl From<&otto_proto::HostFacts<'_>> for Facts {
-    fn from(f: &otto_proto::HostFacts<'_>) -> Facts {
-        let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
-        Facts {
-            hostname: safe(f.hostname),
-            kernel_name: safe(f.kernel_name),
-            kernel_version: safe(f.kernel_version),
-            arch: safe(f.arch),
-            distribution_name: safe(f.distribution_name),
-            distribution_version: safe(f.distribution_version),
-            uptime_secs: f.uptime_secs,
-            load_centi: f.load_centi,
-            mem_total_kib: f.mem_total_kib,
-            mem_available_kib: f.mem_available_kib,
-        }
+pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
+    let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
+    Facts {
+        hostname: safe(f.hostname),
+        kernel_name: safe(f.kernel_name),
+        kernel_version: safe(f.kernel_version),
+        arch: safe(f.arch),
+        distribution_name: safe(f.distribution_name),
+        distribution_version: safe(f.distribution_version),
+        uptime_secs: f.uptime_secs,
+        load_centi: f.load_centi,
+        mem_total_kib: f.mem_total_kib,
+        mem_available_kib: f.mem_available_kib,
     }
 }
 
@@ -282,6 +259,17 @@ pub enum AfterRun {
 }
 
 impl AfterRun {
+    /// The control request it makes, if any.
+    pub fn control(self) -> Option<Control> {
+        match self {
+            AfterRun::None => None,
+            AfterRun::Reload => Some(Control::Reload),
+            AfterRun::Exit => Some(Control::Exit),
+            AfterRun::Reboot => Some(Control::Reboot),
+            AfterRun::Shutdown => Some(Control::Shutdown),
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AfterRun::None => "none",

@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use emulated::{find_in_path, next_output, workspace};
-use otto_proto::Stream;
+use otto_proto::{Control, Stream};
 use otto_server::client::{
-    AgentKeyCheck, ClientError, Connection, Control, Dial, Limits, Outcome, new_action_id,
+    AgentKeyCheck, ClientError, Connection, Dial, Limits, Outcome, new_action_id,
 };
 use otto_server::keys;
 use russh::keys::{PrivateKey, PublicKey};

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use otto_proto::{Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message};
 use russh::client;
+use russh::keys::Algorithm;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, Preferred, cipher, compression, kex, mac};
@@ -252,20 +253,18 @@ pub async fn connect(
     agent_key: &PublicKey,
     key: &PrivateKey,
 ) -> Result<Connection, String> {
+    connect_offering(addr, agent_key, key, preferred()).await
+}
+
+/// [`connect`], offering the algorithms of `preferred`.
+pub async fn connect_offering(
+    addr: SocketAddr,
+    agent_key: &PublicKey,
+    key: &PrivateKey,
+    preferred: Preferred,
+) -> Result<Connection, String> {
     let config = client::Config {
-        preferred: Preferred {
-            kex: (&[
-                kex::CURVE25519,
-                kex::EXTENSION_SUPPORT_AS_CLIENT,
-                kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-            ][..])
-                .into(),
-            key: (&[russh::keys::Algorithm::Ed25519][..]).into(),
-            cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
-            mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
-            compression: (&[compression::NONE][..]).into(),
-            host_key_certificates: (&[][..]).into(),
-        },
+        preferred,
         nodelay: true,
         ..Default::default()
     };
@@ -533,5 +532,25 @@ pub fn outcome(run: &Run) -> String {
     match run.result.message() {
         Message::ActionResult(r) => format!("{:?}", r.outcome),
         other => panic!("{other:?}"),
+    }
+}
+
+/// The Otto SSH profile ([`otto_proto::profile`]) as the test client, the SSH client, offers it.
+/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
+/// so these are russh's constants for the profile's names, in its order, which a test checks.
+pub fn preferred() -> Preferred {
+    Preferred {
+        kex: (&[
+            kex::CURVE25519,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ][..])
+            .into(),
+        key: (&[Algorithm::Ed25519][..]).into(),
+        cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
+        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
+        mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
+        compression: (&[compression::NONE][..]).into(),
+        host_key_certificates: (&[][..]).into(),
     }
 }
