@@ -44,13 +44,19 @@ pub struct Agent {
 pub fn agent_command() -> Command {
     let agent = env!("CARGO_BIN_EXE_otto-agent");
     match std::env::var("OTTO_AGENT_RUNNER") {
-        Ok(runner) if !runner.is_empty() => {
+        Ok(runner) if emulated() => {
             let mut command = Command::new(runner);
             command.arg(agent);
             command
         }
         _ => Command::new(agent),
     }
+}
+
+/// Whether the agent runs under an emulator (`OTTO_AGENT_RUNNER`), whose own memory (its code
+/// cache grows as it translates more of the agent) is then part of the agent's figures.
+pub fn emulated() -> bool {
+    std::env::var_os("OTTO_AGENT_RUNNER").is_some_and(|r| !r.is_empty())
 }
 
 /// Runs `otto-agent` with arguments and returns (status, stdout, stderr).
