@@ -26,7 +26,18 @@ use otto_proto::{HEADER_LEN, MAX_BODY_LEN, Message, Stream, encode};
 use otto_server::client::frames::{FrameError, Frames, Reply};
 use otto_server::client::{ActionReport, Outcome};
 use otto_server::output::LineSplitter;
-use otto_server::store::Facts;
+use otto_server::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
+use otto_server::store::safe_facts;
+
+/// A fact or version as the server keeps it: made safe to show and bounded.
+fn field(text: &str) -> String {
+    sanitize::field(text, FIELD_MAX)
+}
+
+/// An agent's error message as the server keeps it.
+fn message(text: &str) -> String {
+    sanitize::field(text, MESSAGE_MAX)
+}
 
 /// The longest stream built in structured mode (repeated output makes it far longer than the
 /// input).
@@ -174,7 +185,10 @@ fn check_lines(lines: &[otto_server::output::Line]) {
     for line in lines {
         assert!(!line.text.contains('\n'), "a newline inside a line");
         // Each character comes from at least one byte (U+FFFD stands for one or more).
-        assert!(line.text.chars().count() <= SPLIT_MAX, "a piece over the limit");
+        assert!(
+            line.text.chars().count() <= SPLIT_MAX,
+            "a piece over the limit"
+        );
     }
 }
 
@@ -336,8 +350,8 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
             };
             let reply = Reply::Heartbeat {
                 nonce: r.nonce,
-                agent_version: r.agent_version.into(),
-                facts: Facts::from(&facts),
+                agent_version: field(r.agent_version),
+                facts: safe_facts(&facts),
             };
             return Ok(put(&Message::HeartbeatResponse(r), buf).map(|n| (n, reply)));
         }
@@ -390,7 +404,10 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
                 4 => (p::Outcome::Completed, Outcome::Completed),
                 _ => {
                     let error = u.arbitrary()?;
-                    (p::Outcome::Failed { error }, Outcome::Failed(error.into()))
+                    (
+                        p::Outcome::Failed { error },
+                        Outcome::Failed(message(error)),
+                    )
                 }
             };
             let r = p::ActionResult {
@@ -425,7 +442,7 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
                 (
                     Message::RotateIdentityResponse(p::RotateIdentityResponse::Failed { error }),
                     Reply::RotateFailed {
-                        error: error.into(),
+                        error: message(error),
                     },
                 )
             }
@@ -435,7 +452,7 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
             (
                 Message::GeneralFailure(p::GeneralFailure { message }),
                 Reply::Failure {
-                    message: message.into(),
+                    message: self::message(message),
                 },
             )
         }
