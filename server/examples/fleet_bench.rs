@@ -21,34 +21,6 @@ use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::store::NewHost;
 
-/// Runs the server with `args`, waits for it, and returns (wall time, peak RSS KiB, success).
-fn timed(
-    server: &Path,
-    data: &Path,
-    args: &[&str],
-) -> Result<(Duration, i64, bool), Box<dyn std::error::Error>> {
-    let started = Instant::now();
-    let child = Command::new(server)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers to locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    Ok((
-        started.elapsed(),
-        usage.ru_maxrss,
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-    ))
-}
-
 /// Starts `serve`, waits for its first heartbeat round, returns its VmRSS in KiB, and stops it.
 fn serve_rss(server: &Path, data: &Path) -> Result<u64, Box<dyn std::error::Error>> {
     let mut child = Command::new(server)
@@ -114,7 +86,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     for round in 1..=3 {
-        let (took, peak, ok) = timed(&server_bin, &data, &["run", "--all", "--command", "true"])?;
+        let (took, peak, ok) =
+            common::timed(&server_bin, &data, &["run", "--all", "--command", "true"])?;
         println!(
             "run --all --command true on {count} agents (try {round}): {:.2} s, peak RSS {} KiB{}",
             took.as_secs_f64(),

@@ -8,38 +8,14 @@
 //!  target/release/examples/output_bench [BYTES]` (binaries are taken from beside the example's
 //! directory).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::store::NewHost;
-
-/// Runs the server with `args`, its output thrown away; returns (wall time, peak RSS KiB,
-/// success).
-fn timed(server: &Path, data: &Path, args: &[&str]) -> std::io::Result<(Duration, i64, bool)> {
-    let started = Instant::now();
-    let child = Command::new(server)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers to locals.
-    if unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((
-        started.elapsed(),
-        usage.ru_maxrss,
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-    ))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -85,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{bytes_of_a} | fold -w 999999"),
         ),
     ] {
-        let (took, peak, ok) = timed(
+        let (took, peak, ok) = common::timed(
             &server_bin,
             &data,
             &["run", "--host", "r1", "--command", &command],
