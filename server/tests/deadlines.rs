@@ -249,37 +249,16 @@ async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm()
     // The next tick (1 s) starts its next heartbeat, which then waits up to 10 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(serve.id().unwrap() as i32, libc::SIGTERM) },
-        0
-    );
-    let status = tokio::time::timeout(Duration::from_secs(10), serve.wait())
-        .await
-        .expect("serve did not stop within 10 s of SIGTERM")
-        .unwrap();
-    let log = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{status:?}\n{log}");
+    let log = stop_serve(&mut serve, &log).await;
     assert!(
         log.lines()
             .any(|l| l.contains("cut short") && l.contains("silent")),
         "{log}"
     );
     // The store records what was cut short, for `events` and whoever reads the history later.
-    let events = server.json(&["events", "--host", "silent"]).await;
-    let cut: Vec<&Value> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "cut-short")
-        .collect();
-    assert_eq!(cut.len(), 1, "{events:#}\n{log}");
-    assert!(
-        cut[0]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("heartbeat")),
-        "{events:#}"
-    );
+    let cut = cut_short(&server, "silent").await;
+    assert_eq!(cut.len(), 1, "{cut:?}\n{log}");
+    assert!(cut[0].contains("heartbeat"), "{cut:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -309,26 +288,9 @@ async fn serve_records_a_key_rotation_it_cut_short() {
     assert!(next.exists(), "{}", std::fs::read_to_string(&log).unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(serve.id().unwrap() as i32, libc::SIGTERM) },
-        0
-    );
-    let status = tokio::time::timeout(Duration::from_secs(10), serve.wait())
-        .await
-        .expect("serve did not stop within 10 s of SIGTERM")
-        .unwrap();
-    let log = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{status:?}\n{log}");
-    let events = server.json(&["events", "--host", "r1"]).await;
-    let cut: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "cut-short")
-        .filter_map(|e| e["detail"].as_str())
-        .collect();
-    assert_eq!(cut.len(), 1, "{events:#}\n{log}");
+    let log = stop_serve(&mut serve, &log).await;
+    let cut = cut_short(&server, "r1").await;
+    assert_eq!(cut.len(), 1, "{cut:?}\n{log}");
     assert!(cut[0].contains("key rotation"), "{cut:?}");
     assert!(next.exists(), "the new key is kept, as the event says");
 }
@@ -512,4 +474,32 @@ fn receiving(agent: &LocalAgent, dir: &Path) -> bool {
         std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(dir))
             && std::fs::metadata(fd.path()).is_ok_and(|m| m.len() > 1 << 20)
     })
+}
+
+/// Sends SIGTERM to `serve`, which must exit successfully within 10 s; returns its log.
+async fn stop_serve(serve: &mut Child, log: &Path) -> String {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(serve.id().unwrap() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), serve.wait())
+        .await
+        .expect("serve did not stop within 10 s of SIGTERM")
+        .unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    log
+}
+
+/// The details of the `cut-short` events recorded for `host`.
+async fn cut_short(server: &Server, host: &str) -> Vec<String> {
+    let events = server.json(&["events", "--host", host]).await;
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "cut-short")
+        .filter_map(|e| e["detail"].as_str().map(String::from))
+        .collect()
 }
