@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
-use otto_server::store::NewHost;
+use otto_server::model::NewHost;
 
 /// Starts `serve`, waits for its first heartbeat round, returns its VmRSS in KiB, and stops it.
 fn serve_rss(server: &Path, data: &Path) -> Result<u64, Box<dyn std::error::Error>> {
@@ -69,13 +69,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = format!("agent-{i:03}");
         let server_key = fleet.create_host_key(&name)?;
         let agent = LocalAgent::start(&agent_bin, &dir.path().join(&name), &server_key, "").await?;
-        fleet.store().add_host(&NewHost {
-            name,
-            address: agent.address.clone(),
-            port: agent.port,
-            agent_key: Some(keys::to_openssh(&agent.agent_key)),
-            pin_on_first_contact: false,
-        })?;
+        fleet
+            .store()
+            .add_host(&NewHost {
+                name,
+                address: agent.address.clone(),
+                port: agent.port,
+                agent_key: Some(keys::to_openssh(&agent.agent_key)),
+                pin_on_first_contact: false,
+            })
+            .await?;
         agents.push(agent);
     }
     drop(fleet);

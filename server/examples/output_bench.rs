@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
-use otto_server::store::NewHost;
+use otto_server::model::NewHost;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,13 +39,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "script_timeout = 0",
     )
     .await?;
-    fleet.store().add_host(&NewHost {
-        name: "r1".into(),
-        address: agent.address.clone(),
-        port: agent.port,
-        agent_key: Some(keys::to_openssh(&agent.agent_key)),
-        pin_on_first_contact: false,
-    })?;
+    fleet
+        .store()
+        .add_host(&NewHost {
+            name: "r1".into(),
+            address: agent.address.clone(),
+            port: agent.port,
+            agent_key: Some(keys::to_openssh(&agent.agent_key)),
+            pin_on_first_contact: false,
+        })
+        .await?;
     drop(fleet);
 
     let bytes_of_a = format!("head -c {bytes} /dev/zero | tr '\\0' a");

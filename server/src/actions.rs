@@ -16,8 +16,9 @@ use crate::client::{self, Outcome, ScriptEvent, UploadSpec, new_action_id};
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
 use crate::keys;
+use crate::model::{self, AfterRun, Attachment, Facts, Host, Ids, Phase, RunEnd};
 use crate::output::{Line, LineSplitter, MAX_LINE};
-use crate::store::{self, AfterRun, Attachment, Facts, Host, Ids, Phase, RunEnd, StoreError};
+use crate::store::StoreError;
 
 /// Which hosts an operation addresses.
 #[derive(Debug, Clone, Default)]
@@ -33,14 +34,18 @@ pub struct Targets {
 impl Targets {
     /// The enabled hosts addressed, each once, by name. Names that do not exist are errors;
     /// disabled hosts are left out.
-    pub fn resolve(&self, fleet: &Fleet) -> Result<Vec<Host>, StoreError> {
+    pub async fn resolve(&self, fleet: &Fleet) -> Result<Vec<Host>, StoreError> {
         let store = fleet.store();
-        let mut hosts = if self.all { store.hosts()? } else { Vec::new() };
+        let mut hosts = if self.all {
+            store.hosts().await?
+        } else {
+            Vec::new()
+        };
         for name in &self.hosts {
-            hosts.push(store.host(name)?);
+            hosts.push(store.host(name).await?);
         }
         for group in &self.groups {
-            hosts.extend(store.group_hosts(group)?);
+            hosts.extend(store.group_hosts(group).await?);
         }
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         hosts.dedup_by(|a, b| a.name == b.name);
@@ -93,7 +98,8 @@ pub async fn ping(fleet: &Arc<Fleet>, hosts: Vec<Host>) -> Vec<Ping> {
                 let facts = hb.facts;
                 let stored = fleet
                     .store()
-                    .heartbeat_ok(&host.name, &hb.agent_version, &facts);
+                    .heartbeat_ok(&host.name, &hb.agent_version, &facts)
+                    .await;
                 Ping {
                     host: host.name,
                     reachable: true,
@@ -105,7 +111,7 @@ pub async fn ping(fleet: &Arc<Fleet>, hosts: Vec<Host>) -> Vec<Ping> {
             }
             Err(e) => {
                 let error = e.to_string();
-                if let Err(e) = fleet.store().heartbeat_failed(&host.name, &error) {
+                if let Err(e) = fleet.store().heartbeat_failed(&host.name, &error).await {
                     tracing::error!(host = %host.name, "cannot record heartbeat: {e}");
                 }
                 Ping {
@@ -174,9 +180,9 @@ pub struct Job {
 
 impl Job {
     /// The stored script `name` with its attachments.
-    pub fn stored(fleet: &Fleet, name: &str) -> Result<Job, StoreError> {
+    pub async fn stored(fleet: &Fleet, name: &str) -> Result<Job, StoreError> {
         let store = fleet.store();
-        let script = store.script(name)?;
+        let script = store.script(name).await?;
         Ok(Job {
             label: script.name.clone(),
             script: Some(script.name.clone()),
@@ -186,7 +192,7 @@ impl Job {
             working_dir: script.working_dir,
             timeout: timeout(script.timeout_secs),
             after_run: script.after_run,
-            attachments: store.attachments(Some(name))?,
+            attachments: store.attachments(Some(name)).await?,
         })
     }
 
@@ -249,7 +255,7 @@ pub async fn run(
     sink: LineSink,
 ) -> Vec<RunResult> {
     let job = Arc::new(job);
-    let all_env = match fleet.store().env(None) {
+    let all_env = match fleet.store().env(None).await {
         Ok(env) => Arc::new(env),
         Err(e) => {
             return hosts
@@ -270,13 +276,13 @@ pub async fn run(
         async move {
             let env = environment::assemble(&all_env, job.script.as_deref(), &host);
             let action = new_action_id();
-            let recorded =
-                fleet
-                    .store()
-                    .start_run(&host.name, &job.label, &format!("{action:016x}"));
+            let recorded = fleet
+                .store()
+                .start_run(&host.name, &job.label, &format!("{action:016x}"))
+                .await;
             let end = execute(&fleet, &host, &job, &env, action, output_cap, &sink).await;
             let run = match recorded {
-                Ok(id) => match fleet.store().finish_run(id, &end) {
+                Ok(id) => match fleet.store().finish_run(id, &end).await {
                     Ok(()) => Some(id),
                     Err(e) => {
                         tracing::error!(host = %host.name, "cannot record the run: {e}");
@@ -592,8 +598,8 @@ pub async fn rotate(fleet: &Arc<Fleet>, hosts: Vec<Host>) -> Vec<Done> {
 pub async fn cancel(fleet: &Arc<Fleet>, id: i64) -> Result<Done, FleetError> {
     let (run, host) = {
         let store = fleet.store();
-        let run = store.run(id)?;
-        let host = store.host(&run.host)?;
+        let run = store.run(id).await?;
+        let host = store.host(&run.host).await?;
         (run, host)
     };
     if run.finished.is_some() {
@@ -711,8 +717,8 @@ pub fn attachment(
     owner: Option<Ids>,
     mode: u32,
     phase: Phase,
-) -> store::Attachment {
-    store::Attachment {
+) -> model::Attachment {
+    model::Attachment {
         script: script.into(),
         path: path.into(),
         size: content.len() as u64,

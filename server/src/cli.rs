@@ -16,11 +16,12 @@ use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
+use crate::model::{AfterRun, Ids, NewHost, Phase, Scope, Script};
 use crate::names::HostName;
 use crate::output::{self, Table};
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
-use crate::store::{AfterRun, Ids, NewHost, Phase, Scope, Script, StoreError};
+use crate::store::StoreError;
 
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
@@ -647,10 +648,10 @@ impl Cli {
         let out = Printer { json: self.json };
         match self.command {
             Command::Host(c) => host(&fleet, &out, c).await,
-            Command::Group(c) => group(&fleet, &out, c),
-            Command::Script(c) => script(&fleet, &out, c),
-            Command::Attachment(c) => attachment(&fleet, &out, c),
-            Command::Env(c) => env(&fleet, &out, c),
+            Command::Group(c) => group(&fleet, &out, c).await,
+            Command::Script(c) => script(&fleet, &out, c).await,
+            Command::Attachment(c) => attachment(&fleet, &out, c).await,
+            Command::Env(c) => env(&fleet, &out, c).await,
             Command::Ping(t) => {
                 let targets = if t.targets().is_empty() {
                     Targets {
@@ -660,7 +661,7 @@ impl Cli {
                 } else {
                     t.targets()
                 };
-                let results = actions::ping(&fleet, targets.resolve(&fleet)?).await;
+                let results = actions::ping(&fleet, targets.resolve(&fleet).await?).await;
                 out.ping(&results);
                 failures(results.iter().map(|p| p.reachable))
             }
@@ -677,7 +678,7 @@ impl Cli {
             Command::Reboot(t) => control(&fleet, &out, t, Control::Reboot).await,
             Command::Shutdown(t) => control(&fleet, &out, t, Control::Shutdown).await,
             Command::RotateKeys(t) => {
-                let hosts = resolve(&fleet, &t)?;
+                let hosts = resolve(&fleet, &t).await?;
                 let results = actions::rotate(&fleet, hosts).await;
                 out.done(&results);
                 failures(results.iter().map(|d| d.success))
@@ -685,13 +686,13 @@ impl Cli {
             Command::History { host, run, limit } => {
                 let store = fleet.store();
                 match run {
-                    Some(id) => out.run_detail(&store.run(id)?),
-                    None => out.history(&store.runs(host.as_deref(), limit)?),
+                    Some(id) => out.run_detail(&store.run(id).await?),
+                    None => out.history(&store.runs(host.as_deref(), limit).await?),
                 }
                 Ok(())
             }
             Command::Events { host, limit } => {
-                out.events(&fleet.store().events(host.as_deref(), limit)?);
+                out.events(&fleet.store().events(host.as_deref(), limit).await?);
                 Ok(())
             }
             Command::Serve(args) => Ok(serve::serve(
@@ -708,14 +709,14 @@ impl Cli {
     }
 }
 
-fn resolve(fleet: &Fleet, t: &TargetArgs) -> Result<Vec<crate::store::Host>, CliError> {
+async fn resolve(fleet: &Fleet, t: &TargetArgs) -> Result<Vec<crate::model::Host>, CliError> {
     let targets = t.targets();
     if targets.is_empty() {
         return Err(CliError::Usage(
             "name the hosts: --host HOST, --group GROUP or --all".into(),
         ));
     }
-    let hosts = targets.resolve(fleet)?;
+    let hosts = targets.resolve(fleet).await?;
     if hosts.is_empty() {
         return Err(CliError::Usage("no enabled host matches".into()));
     }
@@ -770,8 +771,8 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
     {
         let store = fleet.store();
         for g in &args.groups {
-            if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g) {
-                store.set_membership(g, &args.name, true)?;
+            if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g).await {
+                store.set_membership(g, &args.name, true).await?;
             }
         }
     }
@@ -779,7 +780,8 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
         hosts: vec![args.name.to_string()],
         ..Targets::default()
     }
-    .resolve(fleet)?;
+    .resolve(fleet)
+    .await?;
     let ping = actions::ping(fleet, hosts).await;
     let reachable = ping.iter().all(|p| p.reachable);
     if out.json {
@@ -814,7 +816,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
                 .transpose()?;
             let store = fleet.store();
-            if store.host(&name).is_ok() {
+            if store.host(&name).await.is_ok() {
                 return Err(StoreError::Exists("host", name.to_string()).into());
             }
             let server_key = fleet.create_host_key(&name)?;
@@ -824,14 +826,14 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 port,
                 agent_key,
                 pin_on_first_contact,
-            });
+            }).await;
             if let Err(e) = added {
                 fleet.remove_host_key(&name);
                 return Err(e.into());
             }
             for g in &groups {
-                if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g) {
-                    store.set_membership(g, &name, true)?;
+                if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g).await {
+                    store.set_membership(g, &name, true).await?;
                 }
             }
             let server_key = keys::to_openssh(&server_key);
@@ -841,20 +843,20 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 println!("added {name}; on its agent run:\n  otto-agent trust '{server_key}'");
             }
         }
-        HostCommand::List => out.hosts(&fleet.store().hosts()?),
+        HostCommand::List => out.hosts(&fleet.store().hosts().await?),
         HostCommand::Show { name } => {
-            let host = fleet.store().host(&name)?;
+            let host = fleet.store().host(&name).await?;
             let key = fleet.host_key(&name)?;
             out.host_detail(&host, &keys::to_openssh(key.public_key()));
         }
         HostCommand::Remove { name } => match HostName::parse(&name) {
             Ok(name) => {
-                fleet.store().remove_host(&name)?;
+                fleet.store().remove_host(&name).await?;
                 fleet.remove_host_key(&name);
                 out.say(&format!("removed {name}"));
             }
             // Only a row of an older database can have such a name: it goes, no file is touched.
-            Err(bad) => match fleet.store().remove_host(&name) {
+            Err(bad) => match fleet.store().remove_host(&name).await {
                 Ok(()) => out.say(&format!(
                     "removed {} from the database; its name breaks the rule, so no key file was touched",
                     sanitize::field(&name, 80)
@@ -868,16 +870,16 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
             address,
             port,
         } => {
-            fleet.store().set_address(&name, address.as_deref(), port)?;
-            let host = fleet.store().host(&name)?;
+            fleet.store().set_address(&name, address.as_deref(), port).await?;
+            let host = fleet.store().host(&name).await?;
             out.say(&format!("{name} is at {}:{}", host.address, host.port));
         }
         HostCommand::Enable { name } => {
-            fleet.store().set_enabled(&name, true)?;
+            fleet.store().set_enabled(&name, true).await?;
             out.say(&format!("{name} enabled"));
         }
         HostCommand::Disable { name } => {
-            fleet.store().set_enabled(&name, false)?;
+            fleet.store().set_enabled(&name, false).await?;
             out.say(&format!("{name} disabled"));
         }
         HostCommand::Trust { name, key } => {
@@ -886,7 +888,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 &name,
                 &keys::to_openssh(&key),
                 &format!("agent key {} set by hand", keys::fingerprint(&key)),
-            )?;
+            ).await?;
             out.say(&format!(
                 "{name}: agent key {} pinned",
                 keys::fingerprint(&key)
@@ -894,7 +896,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
         }
         HostCommand::Approve { name } => {
             let store = fleet.store();
-            let host = store.host(&name)?;
+            let host = store.host(&name).await?;
             let pending = host
                 .trust
                 .pending_key
@@ -904,14 +906,14 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 &name,
                 &pending,
                 &format!("pending agent key {} approved", keys::fingerprint(&key)),
-            )?;
+            ).await?;
             out.say(&format!(
                 "{name}: agent key {} pinned",
                 keys::fingerprint(&key)
             ));
         }
         HostCommand::Key { name } => {
-            fleet.store().host(&name)?;
+            fleet.store().host(&name).await?;
             let key = keys::to_openssh(fleet.host_key(&name)?.public_key());
             if out.json {
                 out.json(&serde_json::json!({ "host": name, "server_key": key }));
@@ -932,43 +934,43 @@ fn names(hosts: &[HostName]) -> String {
         .join(", ")
 }
 
-fn group(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
+async fn group(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
     let store = fleet.store();
     match command {
         GroupCommand::Add { name } => {
-            store.add_group(&name)?;
+            store.add_group(&name).await?;
             out.say(&format!("group {name} added"));
         }
         GroupCommand::Remove { name } => {
-            store.remove_group(&name)?;
+            store.remove_group(&name).await?;
             out.say(&format!("group {name} removed"));
         }
-        GroupCommand::List => out.groups(&store.groups()?),
+        GroupCommand::List => out.groups(&store.groups().await?),
         GroupCommand::AddHost { group, hosts } => {
             for host in &hosts {
-                store.set_membership(&group, host, true)?;
+                store.set_membership(&group, host, true).await?;
             }
             out.say(&format!("{} added to {group}", names(&hosts)));
         }
         GroupCommand::RemoveHost { group, hosts } => {
             for host in &hosts {
-                store.set_membership(&group, host, false)?;
+                store.set_membership(&group, host, false).await?;
             }
             out.say(&format!("{} taken out of {group}", names(&hosts)));
         }
         GroupCommand::AddScript { group, script } => {
-            store.set_group_script(&group, &script, true)?;
+            store.set_group_script(&group, &script, true).await?;
             out.say(&format!("{script} assigned to {group}"));
         }
         GroupCommand::RemoveScript { group, script } => {
-            store.set_group_script(&group, &script, false)?;
+            store.set_group_script(&group, &script, false).await?;
             out.say(&format!("{script} taken from {group}"));
         }
     }
     Ok(())
 }
 
-fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+async fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
     match command {
         ScriptCommand::Add {
             name,
@@ -986,36 +988,43 @@ fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), Cl
                 (None, Some(body)) => body.into_bytes(),
                 (None, None) => return Err(CliError::Usage("give --file or --body".into())),
             };
-            fleet.store().put_script(
-                &Script {
-                    name: name.clone(),
-                    interpreter,
-                    body,
-                    run_as,
-                    working_dir: workdir,
-                    timeout_secs: timeout,
-                    after_run: after,
-                },
-                replace,
-            )?;
+            fleet
+                .store()
+                .put_script(
+                    &Script {
+                        name: name.clone(),
+                        interpreter,
+                        body,
+                        run_as,
+                        working_dir: workdir,
+                        timeout_secs: timeout,
+                        after_run: after,
+                    },
+                    replace,
+                )
+                .await?;
             out.say(&format!("script {name} saved"));
         }
-        ScriptCommand::List => out.scripts(&fleet.store().scripts()?),
+        ScriptCommand::List => out.scripts(&fleet.store().scripts().await?),
         ScriptCommand::Show { name } => {
             let store = fleet.store();
-            let script = store.script(&name)?;
-            let attachments = store.attachments(Some(&name))?;
+            let script = store.script(&name).await?;
+            let attachments = store.attachments(Some(&name)).await?;
             out.script_detail(&script, &attachments);
         }
         ScriptCommand::Remove { name } => {
-            fleet.store().remove_script(&name)?;
+            fleet.store().remove_script(&name).await?;
             out.say(&format!("script {name} removed"));
         }
     }
     Ok(())
 }
 
-fn attachment(fleet: &Fleet, out: &Printer, command: AttachmentCommand) -> Result<(), CliError> {
+async fn attachment(
+    fleet: &Fleet,
+    out: &Printer,
+    command: AttachmentCommand,
+) -> Result<(), CliError> {
     match command {
         AttachmentCommand::Add {
             script,
@@ -1030,7 +1039,7 @@ fn attachment(fleet: &Fleet, out: &Printer, command: AttachmentCommand) -> Resul
         } => {
             let content = read_file(&file)?;
             let a = actions::attachment(&script, &path, content, owner, mode, phase);
-            fleet.store().put_attachment(&a)?;
+            fleet.store().put_attachment(&a).await?;
             out.say(
                 &format!(
                     "{} ({} bytes, sha256 {}) attached to {script} as {path}, {:?} the script",
@@ -1043,17 +1052,17 @@ fn attachment(fleet: &Fleet, out: &Printer, command: AttachmentCommand) -> Resul
             );
         }
         AttachmentCommand::List { script } => {
-            out.attachments(&fleet.store().attachments(script.as_deref())?)
+            out.attachments(&fleet.store().attachments(script.as_deref()).await?)
         }
         AttachmentCommand::Remove { script, path } => {
-            fleet.store().remove_attachment(&script, &path)?;
+            fleet.store().remove_attachment(&script, &path).await?;
             out.say(&format!("attachment {path} removed from {script}"));
         }
     }
     Ok(())
 }
 
-fn env(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
+async fn env(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
     match command {
         EnvCommand::Set {
             name,
@@ -1075,7 +1084,7 @@ fn env(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError
                 }
             };
             let scope = scope.scope().unwrap_or(Scope::Global);
-            fleet.store().set_env(&scope, &name, &value, secret)?;
+            fleet.store().set_env(&scope, &name, &value, secret).await?;
             out.say(&format!(
                 "{name} set ({scope}{})",
                 if secret { ", secret" } else { "" }
@@ -1083,21 +1092,21 @@ fn env(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError
         }
         EnvCommand::Unset { name, scope } => {
             let scope = scope.scope().unwrap_or(Scope::Global);
-            fleet.store().unset_env(&scope, &name)?;
+            fleet.store().unset_env(&scope, &name).await?;
             out.say(&format!("{name} removed ({scope})"));
         }
         EnvCommand::List { scope, all } => {
             let scope = if all { None } else { scope.scope() };
-            out.env(&fleet.store().env(scope.as_ref())?);
+            out.env(&fleet.store().env(scope.as_ref()).await?);
         }
     }
     Ok(())
 }
 
 async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), CliError> {
-    let hosts = resolve(fleet, &args.targets)?;
+    let hosts = resolve(fleet, &args.targets).await?;
     let job = match (&args.script, &args.command) {
-        (Some(name), _) => Job::stored(fleet, name)?,
+        (Some(name), _) => Job::stored(fleet, name).await?,
         (None, Some(command)) => Job::command(command, args.timeout),
         (None, None) => return Err(CliError::Usage("give a script or --command".into())),
     };
@@ -1116,7 +1125,7 @@ async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), Cli
 
 async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
     let UploadArgs { file, targets } = args;
-    let hosts = resolve(fleet, &targets)?;
+    let hosts = resolve(fleet, &targets).await?;
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
@@ -1159,7 +1168,7 @@ async fn control(
     targets: TargetArgs,
     request: Control,
 ) -> Result<(), CliError> {
-    let hosts = resolve(fleet, &targets)?;
+    let hosts = resolve(fleet, &targets).await?;
     let results = actions::control(fleet, hosts, request).await;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
@@ -1210,7 +1219,7 @@ impl Printer {
         }
     }
 
-    fn hosts(&self, hosts: &[crate::store::Host]) {
+    fn hosts(&self, hosts: &[crate::model::Host]) {
         self.list(
             hosts,
             &[
@@ -1248,7 +1257,7 @@ impl Printer {
         );
     }
 
-    fn host_detail(&self, h: &crate::store::Host, server_key: &str) {
+    fn host_detail(&self, h: &crate::model::Host, server_key: &str) {
         if self.json {
             let mut value = serde_json::to_value(h).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
@@ -1328,7 +1337,7 @@ impl Printer {
         }
     }
 
-    fn groups(&self, groups: &[crate::store::Group]) {
+    fn groups(&self, groups: &[crate::model::Group]) {
         self.list(groups, &["group", "hosts", "scripts"], |g| {
             vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]
         });
@@ -1367,7 +1376,7 @@ impl Printer {
         );
     }
 
-    fn script_detail(&self, s: &Script, attachments: &[crate::store::Attachment]) {
+    fn script_detail(&self, s: &Script, attachments: &[crate::model::Attachment]) {
         if self.json {
             let mut value = serde_json::to_value(s).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
@@ -1386,7 +1395,7 @@ impl Printer {
         println!("\n{}", String::from_utf8_lossy(&s.body));
     }
 
-    fn attachments(&self, attachments: &[crate::store::Attachment]) {
+    fn attachments(&self, attachments: &[crate::model::Attachment]) {
         self.list(
             attachments,
             &["script", "path", "size", "mode", "owner", "when", "sha256"],
@@ -1405,7 +1414,7 @@ impl Printer {
         );
     }
 
-    fn env(&self, vars: &[crate::store::EnvVar]) {
+    fn env(&self, vars: &[crate::model::EnvVar]) {
         self.list(vars, &["scope", "name", "value"], |v| {
             vec![
                 v.scope.to_string(),
@@ -1489,7 +1498,7 @@ impl Printer {
         });
     }
 
-    fn history(&self, runs: &[crate::store::Run]) {
+    fn history(&self, runs: &[crate::model::Run]) {
         self.list(
             runs,
             &[
@@ -1515,7 +1524,7 @@ impl Printer {
         );
     }
 
-    fn run_detail(&self, r: &crate::store::Run) {
+    fn run_detail(&self, r: &crate::model::Run) {
         if self.json {
             return self.json(r);
         }
@@ -1547,7 +1556,7 @@ impl Printer {
         }
     }
 
-    fn events(&self, events: &[crate::store::Event]) {
+    fn events(&self, events: &[crate::model::Event]) {
         self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
             vec![
                 output::utc(e.at),

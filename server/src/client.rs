@@ -23,8 +23,8 @@ use russh::{compression, kex, mac};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use crate::model::Facts;
 use crate::sanitize::{self, MESSAGE_MAX};
-use crate::store::Facts;
 use frames::{FrameError, Frames, Reply};
 
 /// How long the server waits for an agent once connected.

@@ -20,8 +20,9 @@ use crate::actions::{self, Job, Targets, Upload};
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
+use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
 use crate::output::{self, Table};
-use crate::store::{AfterRun, NewHost, Phase, Scope, Script, StoreError};
+use crate::store::StoreError;
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -229,13 +230,16 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  otto-agent trust 'ssh-ed25519 …'   done; the agent listens on {}:{}",
         agent.address, agent.port
     );
-    fleet.store().add_host(&NewHost {
-        name: HOST.into(),
-        address: agent.address.clone(),
-        port: agent.port,
-        agent_key: Some(keys::to_openssh(&agent.agent_key)),
-        pin_on_first_contact: false,
-    })?;
+    fleet
+        .store()
+        .add_host(&NewHost {
+            name: HOST.into(),
+            address: agent.address.clone(),
+            port: agent.port,
+            agent_key: Some(keys::to_openssh(&agent.agent_key)),
+            pin_on_first_contact: false,
+        })
+        .await?;
     println!(
         "  agent key pinned                  {}",
         keys::fingerprint(&agent.agent_key)
@@ -244,7 +248,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         all: true,
         ..Targets::default()
     }
-    .resolve(&fleet)?;
+    .resolve(&fleet)
+    .await?;
 
     section(2, "Heartbeat");
     let started = Instant::now();
@@ -290,41 +295,49 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let config_path = device.join("etc/otto-demo.conf");
     {
         let store = fleet.store();
-        store.put_script(
-            &Script {
-                name: "hello".into(),
-                interpreter: "/bin/sh".into(),
-                body: format!(
-                    "echo \"Hello from $(hostname), $(uname -sm)\"\n\
+        store
+            .put_script(
+                &Script {
+                    name: "hello".into(),
+                    interpreter: "/bin/sh".into(),
+                    body: format!(
+                        "echo \"Hello from $(hostname), $(uname -sm)\"\n\
                  echo \"greeting: $GREETING; token: $DEMO_TOKEN\"\n\
                  echo \"attachment: $(cat {})\"\n\
                  for i in 1 2 3; do echo \"step $i of 3\"; sleep 0.3; done\n\
                  echo 'a warning on stderr' >&2\n",
-                    config_path.display()
-                )
-                .into_bytes(),
-                run_as: None,
-                working_dir: None,
-                timeout_secs: Some(60),
-                after_run: AfterRun::None,
-            },
-            false,
-        )?;
-        store.put_attachment(&actions::attachment(
-            "hello",
-            &config_path.to_string_lossy(),
-            b"mode=demo".to_vec(),
-            None,
-            0o600,
-            Phase::Before,
-        ))?;
-        store.set_env(&Scope::Global, "GREETING", "hi from the server", false)?;
-        store.set_env(
-            &Scope::Host(HOST.into()),
-            "DEMO_TOKEN",
-            "s3cr3t-demo-token",
-            true,
-        )?;
+                        config_path.display()
+                    )
+                    .into_bytes(),
+                    run_as: None,
+                    working_dir: None,
+                    timeout_secs: Some(60),
+                    after_run: AfterRun::None,
+                },
+                false,
+            )
+            .await?;
+        store
+            .put_attachment(&actions::attachment(
+                "hello",
+                &config_path.to_string_lossy(),
+                b"mode=demo".to_vec(),
+                None,
+                0o600,
+                Phase::Before,
+            ))
+            .await?;
+        store
+            .set_env(&Scope::Global, "GREETING", "hi from the server", false)
+            .await?;
+        store
+            .set_env(
+                &Scope::Host(HOST.into()),
+                "DEMO_TOKEN",
+                "s3cr3t-demo-token",
+                true,
+            )
+            .await?;
     }
     println!(
         "  script hello (/bin/sh), attachment {} before it, GREETING (global), DEMO_TOKEN (host, secret)",
@@ -333,7 +346,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let result = actions::run(
         &fleet,
         hosts.clone(),
-        Job::stored(&fleet, "hello")?,
+        Job::stored(&fleet, "hello").await?,
         1 << 20,
         printed(),
     )
@@ -419,7 +432,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let _ = started_rx.await;
     let run_id = fleet
         .store()
-        .runs(Some(HOST), 1)?
+        .runs(Some(HOST), 1)
+        .await?
         .pop()
         .map(|r| r.id)
         .unwrap_or_default();
@@ -450,7 +464,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     agent.agent_key = keys::parse_public(
         fleet
             .store()
-            .host(HOST)?
+            .host(HOST)
+            .await?
             .trust
             .agent_key
             .as_deref()
@@ -480,7 +495,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 
     section(7, "History (otto-server history)");
     let mut t = Table::new(&["run", "host", "what", "outcome", "elapsed"]);
-    for r in fleet.store().runs(None, 50)? {
+    for r in fleet.store().runs(None, 50).await? {
         t.row(vec![
             r.id.to_string(),
             r.host,
@@ -490,7 +505,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         ]);
     }
     print!("{}", t.render("  "));
-    let stored = fleet.store().runs(Some(HOST), 50)?;
+    let stored = fleet.store().runs(Some(HOST), 50).await?;
     let secret_kept = stored
         .iter()
         .any(|r| String::from_utf8_lossy(&r.stdout).contains("s3cr3t-demo-token"));
@@ -502,7 +517,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 
     section(8, "Events (otto-server events)");
     let mut t = Table::new(&["time (UTC)", "event", "detail"]);
-    for e in fleet.store().events(None, 50)? {
+    for e in fleet.store().events(None, 50).await? {
         t.row(vec![output::utc(e.at), e.kind, e.detail]);
     }
     print!("{}", t.render("  "));

@@ -17,7 +17,8 @@ use tokio::process::Command;
 
 use crate::fleet::{Fleet, FleetError};
 use crate::keys::{self, KeyError};
-use crate::store::{NewHost, StoreError};
+use crate::model::NewHost;
+use crate::store::StoreError;
 
 /// The procd init script, as kept in the repository.
 const PROCD_INIT: &str = include_str!("../../packaging/openwrt/otto-agent.init");
@@ -255,7 +256,7 @@ fn quote(text: &str) -> String {
 
 /// Deploys an agent to a device and adds it to the fleet as `options.name`.
 pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, DeployError> {
-    if fleet.store().host(&options.name).is_ok() {
+    if fleet.store().host(&options.name).await.is_ok() {
         return Err(StoreError::Exists("host", options.name.clone()).into());
     }
     let control_dir = tempfile::tempdir().map_err(|e| DeployError::Ssh("tempdir".into(), e))?;
@@ -334,13 +335,16 @@ pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, 
             .trim_end_matches(']')
             .to_string()
     });
-    fleet.store().add_host(&NewHost {
-        name: options.name.clone(),
-        address: address.clone(),
-        port: options.agent_port,
-        agent_key: Some(keys::to_openssh(&agent_key)),
-        pin_on_first_contact: false,
-    })?;
+    fleet
+        .store()
+        .add_host(&NewHost {
+            name: options.name.clone(),
+            address: address.clone(),
+            port: options.agent_port,
+            agent_key: Some(keys::to_openssh(&agent_key)),
+            pin_on_first_contact: false,
+        })
+        .await?;
     Ok(Deployed {
         host: options.name.clone(),
         cpu: format!("{} ({endian}-endian)", probe.machine),

@@ -2,7 +2,7 @@
 //! wins): built-ins, global, script, each of the host's groups (by name), the host. Also the
 //! redaction of secret values from anything shown to a person.
 
-use crate::store::{EnvVar, Host, Scope};
+use crate::model::{EnvVar, Host, Scope};
 
 /// The assembled environment, in a stable order, and the values that must never be shown.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,7 +52,7 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Secretish, Status, Trust};
+    use crate::model::{Secretish, Status, Trust};
 
     fn var(scope: Scope, name: &str, value: &str, secret: bool) -> EnvVar {
         EnvVar {

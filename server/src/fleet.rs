@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use russh::keys::{PrivateKey, PublicKey};
@@ -17,8 +17,9 @@ use tokio::sync::Semaphore;
 
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::keys::{self, KeyError};
+use crate::model::Host;
 use crate::names::{HostName, NameError};
-use crate::store::{Host, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What went wrong reaching a host.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +105,7 @@ struct Link {
 /// The fleet's state and its connections.
 pub struct Fleet {
     data_dir: PathBuf,
-    store: Mutex<Store>,
+    store: Store,
     options: FleetOptions,
     dials: Semaphore,
     links: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Link>>>>,
@@ -120,10 +121,10 @@ impl Fleet {
             .mode(0o700)
             .create(data_dir.join("keys"))
             .map_err(io)?;
-        let store = Store::open(&data_dir.join("otto.db"))?;
+        let store = Store::open_sqlite(&data_dir.join("otto.db"))?;
         Ok(Fleet {
             data_dir: data_dir.to_path_buf(),
-            store: Mutex::new(store),
+            store,
             dials: Semaphore::new(options.dial_limit.max(1)),
             options,
             links: Mutex::new(HashMap::new()),
@@ -135,9 +136,9 @@ impl Fleet {
         &self.data_dir
     }
 
-    /// The store. Hold it only briefly, never across an `.await`.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    /// The fleet's state.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Where a host's server key lives: `keys/<host>.key`, always inside the data directory.
@@ -239,7 +240,7 @@ impl Fleet {
 
     async fn dial(&self, host: &Host) -> Result<Connection, FleetError> {
         // The caller's copy may predate a rotation or an approval: trust what is stored now.
-        let host = &self.store().host(&host.name)?;
+        let host = &self.store.host(&host.name).await?;
         let check = match (&host.trust.agent_key, host.trust.pin_on_first_contact) {
             (Some(key), _) => AgentKeyCheck::Pinned(keys::parse_public(key)?),
             (None, true) => AgentKeyCheck::PinOnFirstContact,
@@ -260,25 +261,25 @@ impl Fleet {
         match result {
             Ok(conn) => {
                 if let AgentKeyCheck::PinOnFirstContact = check {
-                    self.store().pin_agent_key(
-                        &host.name,
-                        &keys::to_openssh(conn.agent_key()),
-                        &format!(
-                            "agent key {} pinned on first contact",
-                            keys::fingerprint(conn.agent_key())
-                        ),
-                    )?;
+                    self.store
+                        .pin_agent_key(
+                            &host.name,
+                            &keys::to_openssh(conn.agent_key()),
+                            &format!(
+                                "agent key {} pinned on first contact",
+                                keys::fingerprint(conn.agent_key())
+                            ),
+                        )
+                        .await?;
                 }
                 tracing::debug!(host = %host.name, "connected");
                 Ok(conn)
             }
             Err(ClientError::AgentKeyMismatch { presented }) => {
                 let fingerprint = keys::fingerprint(&presented);
-                self.store().set_pending_key(
-                    &host.name,
-                    &keys::to_openssh(&presented),
-                    &fingerprint,
-                )?;
+                self.store
+                    .set_pending_key(&host.name, &keys::to_openssh(&presented), &fingerprint)
+                    .await?;
                 tracing::warn!(host = %host.name, key = %fingerprint, "agent key refused, pending approval");
                 Err(FleetError::KeyRefused {
                     host: host.name.clone(),
@@ -317,15 +318,17 @@ impl Fleet {
             }
         };
         std::fs::rename(&next, &current).map_err(|e| KeyError::Io(current.clone(), e))?;
-        self.store().rotated(
-            &host.name,
-            &keys::to_openssh(&agent_key),
-            &format!(
-                "server key {}, agent key {}",
-                keys::fingerprint(new_key.public_key()),
-                keys::fingerprint(&agent_key)
-            ),
-        )?;
+        self.store
+            .rotated(
+                &host.name,
+                &keys::to_openssh(&agent_key),
+                &format!(
+                    "server key {}, agent key {}",
+                    keys::fingerprint(new_key.public_key()),
+                    keys::fingerprint(&agent_key)
+                ),
+            )
+            .await?;
         self.forget(&host.name).await;
         // The agent keeps accepting the old server key until the new one has logged in: log
         // in with it now, so the old key stops working at once rather than at the next use.
@@ -343,7 +346,7 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewHost;
+    use crate::model::NewHost;
 
     #[test]
     fn no_key_file_is_made_read_or_removed_for_a_name_outside_the_rule() {
@@ -389,8 +392,9 @@ mod tests {
                 agent_key: None,
                 pin_on_first_contact: true,
             })
+            .await
             .unwrap();
-        let host = fleet.store().host("gone").unwrap();
+        let host = fleet.store().host("gone").await.unwrap();
         assert!(matches!(
             fleet.connect(&host).await,
             Err(FleetError::Client(_, _))

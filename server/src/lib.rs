@@ -1,8 +1,10 @@
 //! The Otto server: keeps the fleet's state in SQLite, a key per host, one live SSH
 //! connection per agent, and drives agents with the Otto protocol.
 //!
-//! - [`store`]: all state and all SQL (hosts, trust, groups, scripts, environment, history,
-//!   events).
+//! - [`model`]: the domain types (hosts, trust, groups, scripts, attachments, environment,
+//!   runs, events), as the store keeps them and the command line prints them.
+//! - [`store`]: the fleet's state behind an async interface, a cheap cloneable handle on a
+//!   backend; the SQLite backend holds all the SQL and runs it on blocking threads.
 //! - [`keys`]: per-host Ed25519 server keys, stored 0600.
 //! - [`client`]: one SSH connection to one agent, many operations at once, one channel each.
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
@@ -22,6 +24,7 @@ pub mod deploy;
 pub mod environment;
 pub mod fleet;
 pub mod keys;
+pub mod model;
 pub mod names;
 pub mod output;
 pub mod sanitize;

@@ -1,7 +1,7 @@
 //! Host names, checked. A host's name also names its server key file (`keys/<name>.key` in the
 //! data directory), so only a safe set is accepted: 1 to 63 ASCII letters, digits, `.`, `_`
 //! and `-`, not starting with `.` or `-`. Names are checked once at the edge (the command line's
-//! argument parser, [`Store::add_host`](crate::store::Store::add_host)), and every path built
+//! argument parser, [`HostStore::add_host`](crate::store::HostStore::add_host)), and every path built
 //! from a name takes a [`HostName`], so a name from an older database that breaks the rule is
 //! refused where it would become a path.
 

@@ -18,7 +18,8 @@ use tokio::task::{Id, JoinSet};
 
 use crate::actions;
 use crate::fleet::Fleet;
-use crate::store::{EventKind, Host, StoreError, now_ms};
+use crate::model::{EventKind, Host, now_ms};
+use crate::store::StoreError;
 
 /// The daemon's schedule.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick() => {
-                let hosts = match fleet.store().hosts() {
+                let hosts = match fleet.store().hosts().await {
                     Ok(hosts) => hosts,
                     Err(e) => {
                         tracing::error!("cannot read the hosts: {e}");
@@ -117,7 +118,11 @@ pub async fn serve(
     for (host, rotating) in cut {
         let detail = cut_short(&host, rotating);
         tracing::warn!(host = %host, "{detail}");
-        if let Err(e) = fleet.store().log(Some(&host), EventKind::CutShort, &detail) {
+        if let Err(e) = fleet
+            .store()
+            .log(Some(&host), EventKind::CutShort, &detail)
+            .await
+        {
             tracing::error!(host = %host, "cannot record what was cut short: {e}");
         }
     }
@@ -167,7 +172,7 @@ async fn tend(
         return;
     };
     let due_before = now_ms() - i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-    let host = match fleet.store().host(&name) {
+    let host = match fleet.store().host(&name).await {
         Ok(host) if host.trust.last_rotation.is_none_or(|at| at <= due_before) => host,
         Ok(_) => return,
         Err(e) => {

@@ -24,7 +24,7 @@ use otto_server::client::Limits;
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
-use otto_server::store::NewHost;
+use otto_server::model::NewHost;
 use russh::keys::PublicKey;
 use serde_json::Value;
 use tokio::process::{Child, Command};
@@ -340,8 +340,9 @@ async fn a_missed_deadline_drops_the_kept_connection() {
             agent_key: Some(keys::to_openssh(&fake.key)),
             pin_on_first_contact: false,
         })
+        .await
         .unwrap();
-    let host = fleet.store().host("silent").unwrap();
+    let host = fleet.store().host("silent").await.unwrap();
     let first = fleet.connect(&host).await.unwrap();
     assert!(fleet.connect(&host).await.unwrap().same(&first), "kept");
 

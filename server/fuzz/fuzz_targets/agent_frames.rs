@@ -27,7 +27,7 @@ use otto_server::client::frames::{FrameError, Frames, Reply};
 use otto_server::client::{ActionReport, Outcome};
 use otto_server::output::LineSplitter;
 use otto_server::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
-use otto_server::store::safe_facts;
+use otto_server::model::safe_facts;
 
 /// A fact or version as the server keeps it: made safe to show and bounded.
 fn field(text: &str) -> String {

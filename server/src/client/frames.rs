@@ -9,8 +9,8 @@
 use otto_proto::{ActionId, Decoder, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream};
 
 use super::{ActionReport, report};
+use crate::model::{self, Facts};
 use crate::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
-use crate::store::{self, Facts};
 
 /// One message from the agent, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
         Message::HeartbeatResponse(r) => Reply::Heartbeat {
             nonce: r.nonce,
             agent_version: sanitize::field(r.agent_version, FIELD_MAX),
-            facts: store::safe_facts(&r.facts),
+            facts: model::safe_facts(&r.facts),
         },
         Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) => {
             Reply::Rotated { agent_public_key }

@@ -1,0 +1,437 @@
+//! The fleet's domain types: hosts and their trust, groups, scripts, attachments, environment
+//! variables, runs and events. The store keeps them, the fleet and the actions work on them, the
+//! command line prints them (their serde form is its JSON output).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use otto_proto::Control;
+use serde::{Deserialize, Serialize};
+
+/// The outcome recorded for a run whose server process ended before the run did.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// Milliseconds since the Unix epoch, the unit of every time in the store.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// How a host's agent key is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trust {
+    /// The pinned agent key (OpenSSH text), if any.
+    pub agent_key: Option<String>,
+    /// Pin whatever key the agent presents on the first successful contact.
+    pub pin_on_first_contact: bool,
+    /// A different key the agent presented, waiting for `host approve`.
+    pub pending_key: Option<String>,
+    /// When keys were last made or rotated (ms since the epoch).
+    pub last_rotation: Option<i64>,
+}
+
+/// What the last heartbeat said, persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Whether the last attempt reached the agent; None before the first.
+    pub reachable: Option<bool>,
+    /// The last successful heartbeat (ms since the epoch).
+    pub last_seen: Option<i64>,
+    /// The agent's version.
+    pub agent_version: Option<String>,
+    /// The host's facts.
+    pub facts: Option<Facts>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// A host's facts from its heartbeat: the protocol's owned form.
+pub use otto_proto::Facts;
+
+/// Facts as an agent reported them, made safe: control characters escaped and each text cut
+/// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
+pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
+    let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
+    Facts {
+        hostname: safe(f.hostname),
+        kernel_name: safe(f.kernel_name),
+        kernel_version: safe(f.kernel_version),
+        arch: safe(f.arch),
+        distribution_name: safe(f.distribution_name),
+        distribution_version: safe(f.distribution_version),
+        uptime_secs: f.uptime_secs,
+        load_centi: f.load_centi,
+        mem_total_kib: f.mem_total_kib,
+        mem_available_kib: f.mem_available_kib,
+    }
+}
+
+/// One managed host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    /// Its unique name.
+    pub name: String,
+    /// Address or DNS name the server dials.
+    pub address: String,
+    /// The agent's SSH port.
+    pub port: u16,
+    /// Disabled hosts are skipped by every action.
+    pub enabled: bool,
+    /// Its agent key.
+    pub trust: Trust,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+    /// Heartbeat state.
+    pub status: Status,
+}
+
+/// A new host.
+#[derive(Debug, Clone)]
+pub struct NewHost {
+    /// Unique name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// The agent key, if known.
+    pub agent_key: Option<String>,
+    /// Pin on first contact when no key is given.
+    pub pin_on_first_contact: bool,
+}
+
+/// What happens on the host after a script ran successfully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterRun {
+    /// Nothing.
+    None,
+    /// Reload the agent's configuration.
+    Reload,
+    /// Make the agent exit (its service manager restarts it).
+    Exit,
+    /// Reboot the host.
+    Reboot,
+    /// Shut the host down.
+    Shutdown,
+}
+
+impl AfterRun {
+    /// The control request it makes, if any.
+    pub fn control(self) -> Option<Control> {
+        match self {
+            AfterRun::None => None,
+            AfterRun::Reload => Some(Control::Reload),
+            AfterRun::Exit => Some(Control::Exit),
+            AfterRun::Reboot => Some(Control::Reboot),
+            AfterRun::Shutdown => Some(Control::Shutdown),
+        }
+    }
+
+    /// Its name, as stored and as `parse` reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterRun::None => "none",
+            AfterRun::Reload => "reload",
+            AfterRun::Exit => "exit",
+            AfterRun::Reboot => "reboot",
+            AfterRun::Shutdown => "shutdown",
+        }
+    }
+
+    /// The action named `text`, if it is one.
+    pub fn parse(text: &str) -> Option<AfterRun> {
+        Some(match text {
+            "none" => AfterRun::None,
+            "reload" => AfterRun::Reload,
+            "exit" => AfterRun::Exit,
+            "reboot" => AfterRun::Reboot,
+            "shutdown" => AfterRun::Shutdown,
+            _ => return None,
+        })
+    }
+}
+
+/// A user and group id pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ids {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+/// A stored script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// Unique name.
+    pub name: String,
+    /// The program that runs it, e.g. `/bin/sh`.
+    pub interpreter: String,
+    /// The script text.
+    #[serde(serialize_with = "lossy_text")]
+    pub body: Vec<u8>,
+    /// Run as this user and group (agent must be root), else as the agent.
+    pub run_as: Option<Ids>,
+    /// Working directory on the host.
+    pub working_dir: Option<String>,
+    /// Timeout in seconds; None means the agent's default, 0 means none.
+    pub timeout_secs: Option<u32>,
+    /// What happens after a successful run.
+    pub after_run: AfterRun,
+}
+
+fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// Whether an attachment goes up before or after its script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Uploaded before the script runs.
+    Before,
+    /// Uploaded after it succeeded.
+    After,
+}
+
+impl Phase {
+    /// Its name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Before => "before",
+            Phase::After => "after",
+        }
+    }
+}
+
+/// A file uploaded with a script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    /// The script it belongs to.
+    pub script: String,
+    /// Absolute path on the host.
+    pub path: String,
+    /// Its bytes (not listed in JSON; `size` and `sha256` are).
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Owner; None keeps the agent's user.
+    pub owner: Option<Ids>,
+    /// Permission bits.
+    pub mode: u32,
+    /// Before or after the script.
+    pub phase: Phase,
+}
+
+/// Where an environment variable applies. Later scopes win: global, script, group, host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "scope", content = "owner", rename_all = "lowercase")]
+pub enum Scope {
+    /// Every run.
+    Global,
+    /// Runs on members of this group.
+    Group(String),
+    /// Runs on this host.
+    Host(String),
+    /// Runs of this script.
+    Script(String),
+}
+
+impl Scope {
+    /// Its kind (`global`, `group`, `host`, `script`) and its owner's name (empty for global).
+    pub fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Scope::Global => ("global", ""),
+            Scope::Group(g) => ("group", g),
+            Scope::Host(h) => ("host", h),
+            Scope::Script(s) => ("script", s),
+        }
+    }
+
+    /// The scope of kind `scope` owned by `owner`, if `scope` is a kind.
+    pub fn from_parts(scope: &str, owner: String) -> Option<Scope> {
+        Some(match scope {
+            "global" => Scope::Global,
+            "group" => Scope::Group(owner),
+            "host" => Scope::Host(owner),
+            "script" => Scope::Script(owner),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.parts() {
+            (scope, "") => f.write_str(scope),
+            (scope, owner) => write!(f, "{scope} {owner}"),
+        }
+    }
+}
+
+/// One environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    /// Where it applies.
+    #[serde(flatten)]
+    pub scope: Scope,
+    /// Its name.
+    pub name: String,
+    /// Its value (serialized masked when secret).
+    #[serde(serialize_with = "masked_value")]
+    pub value: Secretish,
+}
+
+/// A value that may be secret: secret ones print as `********` everywhere.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secretish {
+    /// The value itself: only ever sent to agents.
+    pub value: String,
+    /// Whether it is secret.
+    pub secret: bool,
+}
+
+impl Secretish {
+    /// What may be shown to a person or a log.
+    pub fn shown(&self) -> &str {
+        if self.secret { "********" } else { &self.value }
+    }
+}
+
+impl std::fmt::Debug for Secretish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+fn masked_value<S: serde::Serializer>(v: &Secretish, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("value", 2)?;
+    st.serialize_field("value", v.shown())?;
+    st.serialize_field("secret", &v.secret)?;
+    st.end()
+}
+
+/// One run of a script or command on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    /// Its id.
+    pub id: i64,
+    /// The host.
+    pub host: String,
+    /// The script's name, or the ad-hoc command.
+    pub what: String,
+    /// The action id on the agent (hex), for `cancel`.
+    pub action: String,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it finished; None while running, or if the server died first (then its outcome
+    /// says [`INTERRUPTED`]).
+    pub finished: Option<i64>,
+    /// Whether it succeeded.
+    pub success: Option<bool>,
+    /// How it ended, in words.
+    pub outcome: Option<String>,
+    /// The script's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// How long it ran on the agent.
+    pub elapsed_ms: Option<u64>,
+    /// Standard output, up to the cap.
+    #[serde(serialize_with = "lossy_text")]
+    pub stdout: Vec<u8>,
+    /// Standard error, up to the cap.
+    #[serde(serialize_with = "lossy_text")]
+    pub stderr: Vec<u8>,
+    /// Whether output beyond the cap was dropped.
+    pub truncated: bool,
+}
+
+/// How a run ended, as recorded.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// Success.
+    pub success: bool,
+    /// In words.
+    pub outcome: String,
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Time on the agent.
+    pub elapsed: Option<Duration>,
+    /// Kept stdout.
+    pub stdout: Vec<u8>,
+    /// Kept stderr.
+    pub stderr: Vec<u8>,
+    /// Whether output was dropped at the cap.
+    pub truncated: bool,
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A host was added.
+    HostAdded,
+    /// A host was removed.
+    HostRemoved,
+    /// A host's trusted agent key changed (pinned, approved, set).
+    TrustChanged,
+    /// An agent presented a key that is not the pinned one.
+    KeyPending,
+    /// A run started.
+    RunStarted,
+    /// A run finished.
+    RunFinished,
+    /// A host became reachable or unreachable.
+    Reachability,
+    /// Keys were rotated.
+    KeyRotated,
+    /// Work in flight for a host (a heartbeat, a key rotation) was cut short by `serve` stopping.
+    CutShort,
+}
+
+impl EventKind {
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::HostAdded => "host-added",
+            EventKind::HostRemoved => "host-removed",
+            EventKind::TrustChanged => "trust-changed",
+            EventKind::KeyPending => "key-pending",
+            EventKind::RunStarted => "run-started",
+            EventKind::RunFinished => "run-finished",
+            EventKind::Reachability => "reachability",
+            EventKind::KeyRotated => "key-rotated",
+            EventKind::CutShort => "cut-short",
+        }
+    }
+}
+
+/// One entry of the event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Its id, increasing.
+    pub id: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// The host it concerns, if one.
+    pub host: Option<String>,
+    /// What kind.
+    pub kind: String,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+/// A group with its members and scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
+    /// Its hosts.
+    pub hosts: Vec<String>,
+    /// Its scripts.
+    pub scripts: Vec<String>,
+}

@@ -1,0 +1,197 @@
+//! The fleet's state behind one async interface: hosts and their trust, groups, scripts,
+//! attachments, environment variables, heartbeat state, run history and the event log.
+//!
+//! Callers hold a [`Store`], a cheap cloneable handle on a [`Backend`]. Its methods are async
+//! and grouped by subject ([`HostStore`], [`GroupStore`], [`ScriptStore`], [`EnvStore`],
+//! [`RunStore`], [`EventStore`]); no database type appears in them, so no lock is held across
+//! an `.await` and a PostgreSQL backend, for several servers sharing one fleet, can join the
+//! [`sqlite`] one without touching a caller. Nothing outside a backend writes SQL.
+
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Attachment, EnvVar, Event, EventKind, Facts, Group, Host, NewHost, Run, RunEnd, Scope, Script,
+};
+
+mod owner;
+pub mod sqlite;
+
+/// A backend's own error, kept as the cause.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong with the fleet's state.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or upgraded.
+    #[error("database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// Why.
+        source: BackendError,
+    },
+    /// The database is newer than this program.
+    #[error(
+        "the database has schema version {found}; this otto-server knows up to {known}: use a newer otto-server"
+    )]
+    TooNew {
+        /// The file's version.
+        found: i64,
+        /// The newest this program knows.
+        known: i64,
+    },
+    /// A statement failed.
+    #[error("database: {0}")]
+    Sql(#[source] BackendError),
+    /// The backend could not take the request (its connection's lock was poisoned, its worker
+    /// thread failed).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// No such thing.
+    #[error("no {0} named `{1}`")]
+    NotFound(&'static str, String),
+    /// The name is taken.
+    #[error("a {0} named `{1}` already exists")]
+    Exists(&'static str, String),
+    /// A stored value does not parse.
+    #[error("stored {0} is corrupt: {1}")]
+    Corrupt(&'static str, String),
+    /// A host name that breaks the rule.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
+}
+
+/// Shorthand for this module's results.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Hosts, their trust and their heartbeat state.
+#[async_trait]
+pub trait HostStore: Send + Sync {
+    /// Adds a host; its name must follow the rule of [`crate::names`].
+    async fn add_host(&self, host: &NewHost) -> Result<()>;
+    /// Removes a host (its history stays).
+    async fn remove_host(&self, name: &str) -> Result<()>;
+    /// Changes where a host is reached.
+    async fn set_address(&self, name: &str, address: Option<&str>, port: Option<u16>)
+    -> Result<()>;
+    /// Enables or disables a host.
+    async fn set_enabled(&self, name: &str, enabled: bool) -> Result<()>;
+    /// One host.
+    async fn host(&self, name: &str) -> Result<Host>;
+    /// Every host, by name.
+    async fn hosts(&self) -> Result<Vec<Host>>;
+    /// The members of a group.
+    async fn group_hosts(&self, group: &str) -> Result<Vec<Host>>;
+    /// Pins `key` as the host's agent key (clearing any pending key), logging why.
+    async fn pin_agent_key(&self, name: &str, key: &str, why: &str) -> Result<()>;
+    /// Records a key the agent presented that is not the pinned one. Logs only when it is new.
+    async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()>;
+    /// Records a completed key rotation: the new agent key is pinned.
+    async fn rotated(&self, name: &str, agent_key: &str, detail: &str) -> Result<()>;
+    /// Records a successful heartbeat; logs a reachability change.
+    async fn heartbeat_ok(&self, name: &str, version: &str, facts: &Facts) -> Result<()>;
+    /// Records a failed attempt to reach the host; logs a reachability change.
+    async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()>;
+}
+
+/// Groups, their members and their scripts.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Adds a group.
+    async fn add_group(&self, name: &str) -> Result<()>;
+    /// Removes a group (its hosts stay) with the variables of its scope.
+    async fn remove_group(&self, name: &str) -> Result<()>;
+    /// Every group with its hosts and scripts.
+    async fn groups(&self) -> Result<Vec<Group>>;
+    /// Puts a host in a group, or takes it out.
+    async fn set_membership(&self, group: &str, host: &str, member: bool) -> Result<()>;
+    /// Assigns a script to a group, or takes it away.
+    async fn set_group_script(&self, group: &str, script: &str, assigned: bool) -> Result<()>;
+}
+
+/// Scripts and their attachments.
+#[async_trait]
+pub trait ScriptStore: Send + Sync {
+    /// Adds a script, or replaces one of the same name when `replace` (keeping its attachments
+    /// and group assignments).
+    async fn put_script(&self, script: &Script, replace: bool) -> Result<()>;
+    /// Removes a script with its attachments and the variables of its scope.
+    async fn remove_script(&self, name: &str) -> Result<()>;
+    /// One script.
+    async fn script(&self, name: &str) -> Result<Script>;
+    /// Every script, by name.
+    async fn scripts(&self) -> Result<Vec<Script>>;
+    /// Adds (or replaces, same script and path) an attachment.
+    async fn put_attachment(&self, attachment: &Attachment) -> Result<()>;
+    /// Removes an attachment.
+    async fn remove_attachment(&self, script: &str, path: &str) -> Result<()>;
+    /// A script's attachments (with their content), by path; or every attachment.
+    async fn attachments(&self, script: Option<&str>) -> Result<Vec<Attachment>>;
+}
+
+/// Environment variables.
+#[async_trait]
+pub trait EnvStore: Send + Sync {
+    /// Sets a variable (replacing one of the same scope and name).
+    async fn set_env(&self, scope: &Scope, name: &str, value: &str, secret: bool) -> Result<()>;
+    /// Removes a variable.
+    async fn unset_env(&self, scope: &Scope, name: &str) -> Result<()>;
+    /// Variables of one scope, or all, by scope and name.
+    async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>>;
+}
+
+/// The run history.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Records the start of a run by this process; returns its id.
+    async fn start_run(&self, host: &str, what: &str, action: &str) -> Result<i64>;
+    /// Records how a run ended (also over an [`INTERRUPTED`](crate::model::INTERRUPTED) mark).
+    async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()>;
+    /// One run. Runs whose server process is gone read as interrupted.
+    async fn run(&self, id: i64) -> Result<Run>;
+    /// The newest `limit` runs, oldest first, optionally of one host.
+    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+}
+
+/// The event log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends an event.
+    async fn log(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()>;
+    /// The newest `limit` events, oldest first, optionally for one host.
+    async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
+}
+
+/// Everything a store backend does.
+pub trait Backend: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore {}
+
+impl<T: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore> Backend for T {}
+
+/// A handle on the fleet's state: cheap to clone, usable from any task; its methods are the
+/// [`Backend`]'s.
+#[derive(Clone)]
+pub struct Store(Arc<dyn Backend>);
+
+impl Store {
+    /// A handle on `backend`.
+    pub fn new(backend: impl Backend + 'static) -> Store {
+        Store(Arc::new(backend))
+    }
+
+    /// Opens (creating and migrating) the SQLite database at `path`.
+    pub fn open_sqlite(path: &Path) -> Result<Store> {
+        Ok(Store::new(sqlite::Sqlite::open(path)?))
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.0
+    }
+}

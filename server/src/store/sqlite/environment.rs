@@ -1,0 +1,119 @@
+//! Environment variables.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::{Sqlite, groups, hosts, scripts};
+use crate::model::{EnvVar, Scope, Secretish};
+use crate::store::{EnvStore, Result, StoreError};
+
+/// Deletes row `name` of `table` with the variables of its scope (`what`), in one
+/// transaction.
+pub(super) fn remove_with_env(
+    db: &Connection,
+    table: &str,
+    what: &'static str,
+    name: &str,
+) -> Result<()> {
+    let tx = db.unchecked_transaction()?;
+    if tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])? == 0 {
+        return Err(StoreError::NotFound(what, name.into()));
+    }
+    tx.execute(
+        "DELETE FROM env WHERE scope = ?1 AND owner = ?2",
+        [what, name],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Sets a variable (replacing one of the same scope and name).
+pub fn set_env(
+    db: &Connection,
+    scope: &Scope,
+    name: &str,
+    value: &str,
+    secret: bool,
+) -> Result<()> {
+    match scope {
+        Scope::Global => {}
+        Scope::Group(g) => groups::group_exists(db, g)?,
+        Scope::Host(h) => drop(hosts::host(db, h)?),
+        Scope::Script(s) => drop(scripts::script(db, s)?),
+    }
+    let (scope, owner) = scope.parts();
+    db.execute(
+        "INSERT OR REPLACE INTO env (scope, owner, name, value, secret) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![scope, owner, name, value, secret],
+    )?;
+    Ok(())
+}
+
+/// Removes a variable.
+pub fn unset_env(db: &Connection, scope: &Scope, name: &str) -> Result<()> {
+    let (kind, owner) = scope.parts();
+    if db.execute(
+        "DELETE FROM env WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+        params![kind, owner, name],
+    )? == 0
+    {
+        return Err(StoreError::NotFound(
+            "variable",
+            format!("{name} ({scope})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Variables of one scope, or all, by scope and name.
+pub fn env(db: &Connection, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
+    let (kind, owner) = scope.map(Scope::parts).unzip();
+    let mut stmt = db.prepare(
+        "SELECT scope, owner, name, value, secret FROM env
+         WHERE (?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR owner = ?2)
+         ORDER BY CASE scope WHEN 'global' THEN 0 WHEN 'script' THEN 1 WHEN 'group' THEN 2 ELSE 3 END,
+                  owner, name",
+    )?;
+    let rows = stmt
+        .query_map(params![kind, owner], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                Secretish {
+                    value: r.get(3)?,
+                    secret: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(scope, owner, name, value)| {
+            Ok(EnvVar {
+                scope: Scope::from_parts(&scope, owner)
+                    .ok_or_else(|| StoreError::Corrupt("environment scope", scope.clone()))?,
+                name,
+                value,
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl EnvStore for Sqlite {
+    async fn set_env(&self, scope: &Scope, name: &str, value: &str, secret: bool) -> Result<()> {
+        let (scope, name, value) = (scope.clone(), name.to_owned(), value.to_owned());
+        self.call(move |db| set_env(db, &scope, &name, &value, secret))
+            .await
+    }
+
+    async fn unset_env(&self, scope: &Scope, name: &str) -> Result<()> {
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.call(move |db| unset_env(db, &scope, &name)).await
+    }
+
+    async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
+        let scope = scope.cloned();
+        self.call(move |db| env(db, scope.as_ref())).await
+    }
+}

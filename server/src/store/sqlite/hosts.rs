@@ -1,0 +1,318 @@
+//! Hosts, their trust and their heartbeat state.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Sqlite, events, exists, groups};
+use crate::model::{EventKind, Facts, Host, NewHost, Status, Trust, now_ms};
+use crate::store::{HostStore, Result, StoreError};
+
+/// Adds a host; its name must follow the rule of [`crate::names`].
+pub fn add_host(db: &Connection, host: &NewHost) -> Result<()> {
+    crate::names::HostName::parse(&host.name)?;
+    db.execute(
+        "INSERT INTO hosts (name, address, port, agent_key, pin_first, last_rotation)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            host.name,
+            host.address,
+            host.port,
+            host.agent_key,
+            host.pin_on_first_contact,
+            now_ms()
+        ],
+    )
+    .map_err(exists("host", &host.name))?;
+    let trust = match (&host.agent_key, host.pin_on_first_contact) {
+        (Some(_), _) => "agent key given",
+        (None, true) => "agent key to be pinned on first contact",
+        (None, false) => "no agent key yet",
+    };
+    events::log(
+        db,
+        Some(&host.name),
+        EventKind::HostAdded,
+        &format!("{}:{}, {trust}", host.address, host.port),
+    )
+}
+
+/// Removes a host (its history stays).
+pub fn remove_host(db: &Connection, name: &str) -> Result<()> {
+    if db.execute("DELETE FROM hosts WHERE name = ?1", [name])? == 0 {
+        return Err(StoreError::NotFound("host", name.into()));
+    }
+    events::log(db, Some(name), EventKind::HostRemoved, "removed")
+}
+
+/// Changes where a host is reached.
+pub fn set_address(
+    db: &Connection,
+    name: &str,
+    address: Option<&str>,
+    port: Option<u16>,
+) -> Result<()> {
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET address = coalesce(?2, address), port = coalesce(?3, port) WHERE name = ?1",
+        params![name, address, port],
+    )
+}
+
+/// Enables or disables a host.
+pub fn set_enabled(db: &Connection, name: &str, enabled: bool) -> Result<()> {
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET enabled = ?2 WHERE name = ?1",
+        params![name, enabled],
+    )
+}
+
+pub(super) fn update_host(
+    db: &Connection,
+    name: &str,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
+    if db.execute(sql, params)? == 0 {
+        return Err(StoreError::NotFound("host", name.into()));
+    }
+    Ok(())
+}
+
+/// One host.
+pub fn host(db: &Connection, name: &str) -> Result<Host> {
+    hosts_where(db, "WHERE name = ?1", params![name])?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound("host", name.into()))
+}
+
+/// Every host, by name.
+pub fn hosts(db: &Connection) -> Result<Vec<Host>> {
+    hosts_where(db, "", params![])
+}
+
+/// The members of a group.
+pub fn group_hosts(db: &Connection, group: &str) -> Result<Vec<Host>> {
+    groups::group_exists(db, group)?;
+    hosts_where(
+        db,
+        "WHERE name IN (SELECT host FROM host_groups WHERE grp = ?1)",
+        params![group],
+    )
+}
+
+pub(super) fn hosts_where(
+    db: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Host>> {
+    let sql = format!(
+        "SELECT name, address, port, enabled, agent_key, pin_first, pending_key, last_rotation,
+                reachable, last_seen, agent_version, facts, last_error,
+                (SELECT group_concat(grp, char(10)) FROM
+                    (SELECT grp FROM host_groups WHERE host = name ORDER BY grp))
+         FROM hosts {filter} ORDER BY name"
+    );
+    let mut stmt = db.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                Host {
+                    name: r.get(0)?,
+                    address: r.get(1)?,
+                    port: r.get(2)?,
+                    enabled: r.get(3)?,
+                    trust: Trust {
+                        agent_key: r.get(4)?,
+                        pin_on_first_contact: r.get(5)?,
+                        pending_key: r.get(6)?,
+                        last_rotation: r.get(7)?,
+                    },
+                    groups: r
+                        .get::<_, Option<String>>(13)?
+                        .map(|g| g.lines().map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    status: Status {
+                        reachable: r.get(8)?,
+                        last_seen: r.get(9)?,
+                        agent_version: r.get(10)?,
+                        facts: None,
+                        last_error: r.get(12)?,
+                    },
+                },
+                r.get::<_, Option<String>>(11)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(mut host, facts)| {
+            host.status.facts = facts
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt("host facts", e.to_string()))?;
+            Ok(host)
+        })
+        .collect()
+}
+
+/// Pins `key` as the host's agent key (clearing any pending key), logging why.
+pub fn pin_agent_key(db: &Connection, name: &str, key: &str, why: &str) -> Result<()> {
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET agent_key = ?2, pending_key = NULL, pin_first = 0 WHERE name = ?1",
+        params![name, key],
+    )?;
+    events::log(db, Some(name), EventKind::TrustChanged, why)
+}
+
+/// Records a key the agent presented that is not the pinned one. Logs only when it is new.
+pub fn set_pending_key(db: &Connection, name: &str, key: &str, fingerprint: &str) -> Result<()> {
+    let changed = db.execute(
+        "UPDATE hosts SET pending_key = ?2 WHERE name = ?1 AND pending_key IS NOT ?2",
+        params![name, key],
+    )?;
+    if changed > 0 {
+        events::log(
+            db,
+            Some(name),
+            EventKind::KeyPending,
+            &format!(
+                "the agent presented an unknown key {fingerprint}; refused, pending approval (`otto-server host approve {name}`)"
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a completed key rotation: the new agent key is pinned.
+pub fn rotated(db: &Connection, name: &str, agent_key: &str, detail: &str) -> Result<()> {
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET agent_key = ?2, pending_key = NULL, last_rotation = ?3 WHERE name = ?1",
+        params![name, agent_key, now_ms()],
+    )?;
+    events::log(db, Some(name), EventKind::KeyRotated, detail)
+}
+
+/// Records a successful heartbeat; logs a reachability change.
+pub fn heartbeat_ok(db: &Connection, name: &str, version: &str, facts: &Facts) -> Result<()> {
+    let facts = serde_json::to_string(facts)
+        .map_err(|e| StoreError::Corrupt("host facts", e.to_string()))?;
+    let before = reachable(db, name)?;
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET reachable = 1, last_seen = ?2, agent_version = ?3, facts = ?4,
+             last_error = NULL WHERE name = ?1",
+        params![name, now_ms(), version, facts],
+    )?;
+    if before != Some(true) {
+        events::log(db, Some(name), EventKind::Reachability, "reachable")?;
+    }
+    Ok(())
+}
+
+/// Records a failed attempt to reach the host; logs a reachability change.
+pub fn heartbeat_failed(db: &Connection, name: &str, error: &str) -> Result<()> {
+    let before = reachable(db, name)?;
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET reachable = 0, last_error = ?2 WHERE name = ?1",
+        params![name, error],
+    )?;
+    if before != Some(false) {
+        events::log(
+            db,
+            Some(name),
+            EventKind::Reachability,
+            &format!("unreachable: {error}"),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn reachable(db: &Connection, name: &str) -> Result<Option<bool>> {
+    db.query_row("SELECT reachable FROM hosts WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound("host", name.into()))
+}
+
+#[async_trait]
+impl HostStore for Sqlite {
+    async fn add_host(&self, host: &NewHost) -> Result<()> {
+        let host = host.clone();
+        self.call(move |db| add_host(db, &host)).await
+    }
+
+    async fn remove_host(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |db| remove_host(db, &name)).await
+    }
+
+    async fn set_address(
+        &self,
+        name: &str,
+        address: Option<&str>,
+        port: Option<u16>,
+    ) -> Result<()> {
+        let (name, address) = (name.to_owned(), address.map(str::to_owned));
+        self.call(move |db| set_address(db, &name, address.as_deref(), port))
+            .await
+    }
+
+    async fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |db| set_enabled(db, &name, enabled)).await
+    }
+
+    async fn host(&self, name: &str) -> Result<Host> {
+        let name = name.to_owned();
+        self.call(move |db| host(db, &name)).await
+    }
+
+    async fn hosts(&self) -> Result<Vec<Host>> {
+        self.call(hosts).await
+    }
+
+    async fn group_hosts(&self, group: &str) -> Result<Vec<Host>> {
+        let group = group.to_owned();
+        self.call(move |db| group_hosts(db, &group)).await
+    }
+
+    async fn pin_agent_key(&self, name: &str, key: &str, why: &str) -> Result<()> {
+        let (name, key, why) = (name.to_owned(), key.to_owned(), why.to_owned());
+        self.call(move |db| pin_agent_key(db, &name, &key, &why))
+            .await
+    }
+
+    async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()> {
+        let (name, key, fingerprint) = (name.to_owned(), key.to_owned(), fingerprint.to_owned());
+        self.call(move |db| set_pending_key(db, &name, &key, &fingerprint))
+            .await
+    }
+
+    async fn rotated(&self, name: &str, agent_key: &str, detail: &str) -> Result<()> {
+        let (name, agent_key, detail) = (name.to_owned(), agent_key.to_owned(), detail.to_owned());
+        self.call(move |db| rotated(db, &name, &agent_key, &detail))
+            .await
+    }
+
+    async fn heartbeat_ok(&self, name: &str, version: &str, facts: &Facts) -> Result<()> {
+        let (name, version, facts) = (name.to_owned(), version.to_owned(), facts.clone());
+        self.call(move |db| heartbeat_ok(db, &name, &version, &facts))
+            .await
+    }
+
+    async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()> {
+        let (name, error) = (name.to_owned(), error.to_owned());
+        self.call(move |db| heartbeat_failed(db, &name, &error))
+            .await
+    }
+}

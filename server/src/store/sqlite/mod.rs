@@ -1,0 +1,104 @@
+//! The SQLite backend: one file in the data directory, in WAL mode with full synchronous
+//! commits, so a kill at any moment loses at most the statement in flight and never corrupts
+//! what was committed.
+//!
+//! The queries are plain synchronous functions over a [`Connection`], one module per subject;
+//! [`Sqlite`] runs them on tokio's blocking threads, one at a time on its one connection, so
+//! the async threads never wait on the disk.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+
+use crate::store::{Result, StoreError};
+
+mod environment;
+mod events;
+mod groups;
+mod hosts;
+mod runs;
+pub mod schema;
+mod scripts;
+
+#[cfg(test)]
+mod tests;
+
+/// The fleet's state in one SQLite file.
+pub struct Sqlite {
+    db: Arc<Mutex<Connection>>,
+}
+
+impl Sqlite {
+    /// Opens (creating and migrating) the database at `path`, and makes it owner-only.
+    pub fn open(path: &Path) -> Result<Sqlite> {
+        Ok(Sqlite {
+            db: Arc::new(Mutex::new(connect(path)?)),
+        })
+    }
+
+    /// Runs `query` on the connection, on a blocking thread.
+    async fn call<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let db = db
+                .lock()
+                .map_err(|_| StoreError::Unavailable("its connection's lock is poisoned".into()))?;
+            query(&db)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+/// Opens the database at `path`: WAL, full synchronous commits, foreign keys, the newest schema.
+fn connect(path: &Path) -> Result<Connection> {
+    let open = |source: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: source.into(),
+    };
+    let mut db = Connection::open(path).map_err(open)?;
+    db.busy_timeout(Duration::from_secs(10)).map_err(open)?;
+    let mode: String = db
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(open)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt("journal mode", mode));
+    }
+    db.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(open)?;
+    schema::migrate(&mut db)?;
+    // The database holds secrets (environment values marked secret): owner only.
+    restrict(path);
+    Ok(db)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sql(e.into())
+    }
+}
+
+/// Maps a constraint violation to "already exists".
+fn exists(what: &'static str, name: &str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    let name = name.to_string();
+    move |e| match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Exists(what, name),
+        _ => StoreError::from(e),
+    }
+}
+
+/// Makes the database and its WAL files owner-only (best effort: they may not exist yet).
+fn restrict(db: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+}

@@ -1,0 +1,164 @@
+//! The run history, and the settling of runs whose server process ended first.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Sqlite, events};
+use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
+use crate::store::owner::{Liveness, Owner};
+use crate::store::{Result, RunStore, StoreError};
+
+/// Records the start of a run by this process; returns its id.
+pub fn start_run(db: &Connection, host: &str, what: &str, action: &str) -> Result<i64> {
+    let owner = Owner::current().map(|o| o.to_string());
+    db.execute(
+        "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![host, what, action, now_ms(), owner],
+    )?;
+    let id = db.last_insert_rowid();
+    events::log(
+        db,
+        Some(host),
+        EventKind::RunStarted,
+        &format!("run {id}: {what} (action {action})"),
+    )?;
+    Ok(id)
+}
+
+/// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
+/// gone. Its owner, if it was alive after all, still records the real end with
+/// [`finish_run`].
+pub(super) fn settle_interrupted(db: &Connection) -> Result<()> {
+    let open: Vec<(i64, String, String)> = db
+        .prepare(
+            "SELECT id, host, owner FROM runs
+             WHERE finished IS NULL AND outcome IS NULL AND owner IS NOT NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, host, owner) in open {
+        let gone = Owner::parse(&owner).is_some_and(|o| o.liveness() == Liveness::Gone);
+        if !gone {
+            continue;
+        }
+        let changed = db.execute(
+            "UPDATE runs SET success = 0, outcome = ?2
+             WHERE id = ?1 AND finished IS NULL AND outcome IS NULL",
+            params![id, INTERRUPTED],
+        )?;
+        if changed > 0 {
+            events::log(
+                db,
+                Some(&host),
+                EventKind::RunFinished,
+                &format!("run {id}: {INTERRUPTED} (its server process ended first)"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Records how a run ended (also over an [`INTERRUPTED`] mark).
+pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
+    let host: String = db
+        .query_row("SELECT host FROM runs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?;
+    db.execute(
+        "UPDATE runs SET finished = ?2, success = ?3, outcome = ?4, exit_code = ?5, elapsed_ms = ?6,
+             stdout = ?7, stderr = ?8, truncated = ?9 WHERE id = ?1",
+        params![
+            id,
+            now_ms(),
+            end.success,
+            end.outcome,
+            end.exit_code,
+            end.elapsed.map(|d| d.as_millis() as i64),
+            end.stdout,
+            end.stderr,
+            end.truncated
+        ],
+    )?;
+    events::log(
+        db,
+        Some(&host),
+        EventKind::RunFinished,
+        &format!("run {id}: {}", end.outcome),
+    )
+}
+
+/// One run.
+pub fn run(db: &Connection, id: i64) -> Result<Run> {
+    settle_interrupted(db)?;
+    runs_where(db, "WHERE id = ?1", params![id])?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound("run", id.to_string()))
+}
+
+/// The newest `limit` runs, oldest first, optionally of one host.
+pub fn runs(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+    settle_interrupted(db)?;
+    let mut runs = runs_where(
+        db,
+        "WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
+        params![host, limit],
+    )?;
+    runs.reverse();
+    Ok(runs)
+}
+
+pub(super) fn runs_where(
+    db: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Run>> {
+    let mut stmt = db.prepare(&format!(
+        "SELECT id, host, what, action, started, finished, success, outcome, exit_code, elapsed_ms,
+                stdout, stderr, truncated FROM runs {filter}"
+    ))?;
+    let runs = stmt
+        .query_map(params, run_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(runs)
+}
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        what: r.get(2)?,
+        action: r.get(3)?,
+        started: r.get(4)?,
+        finished: r.get(5)?,
+        success: r.get(6)?,
+        outcome: r.get(7)?,
+        exit_code: r.get(8)?,
+        elapsed_ms: r.get::<_, Option<i64>>(9)?.map(|ms| ms.max(0) as u64),
+        stdout: r.get(10)?,
+        stderr: r.get(11)?,
+        truncated: r.get(12)?,
+    })
+}
+
+#[async_trait]
+impl RunStore for Sqlite {
+    async fn start_run(&self, host: &str, what: &str, action: &str) -> Result<i64> {
+        let (host, what, action) = (host.to_owned(), what.to_owned(), action.to_owned());
+        self.call(move |db| start_run(db, &host, &what, &action))
+            .await
+    }
+
+    async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
+        let end = end.clone();
+        self.call(move |db| finish_run(db, id, &end)).await
+    }
+
+    async fn run(&self, id: i64) -> Result<Run> {
+        self.call(move |db| run(db, id)).await
+    }
+
+    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        let host = host.map(str::to_owned);
+        self.call(move |db| runs(db, host.as_deref(), limit)).await
+    }
+}

@@ -1,0 +1,122 @@
+//! The SQLite schema: numbered migrations, recorded in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::store::{Result, StoreError};
+
+/// The schema, one migration per entry; entry `i` brings the file to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE hosts (
+    name          TEXT PRIMARY KEY,
+    address       TEXT NOT NULL,
+    port          INTEGER NOT NULL,
+    enabled       INTEGER NOT NULL DEFAULT 1,
+    agent_key     TEXT,
+    pin_first     INTEGER NOT NULL DEFAULT 0,
+    pending_key   TEXT,
+    last_rotation INTEGER,
+    reachable     INTEGER,
+    last_seen     INTEGER,
+    agent_version TEXT,
+    facts         TEXT,
+    last_error    TEXT
+);
+CREATE TABLE groups (name TEXT PRIMARY KEY);
+CREATE TABLE host_groups (
+    host  TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+    grp   TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+    PRIMARY KEY (host, grp)
+);
+CREATE TABLE scripts (
+    name         TEXT PRIMARY KEY,
+    interpreter  TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    run_as_uid   INTEGER,
+    run_as_gid   INTEGER,
+    working_dir  TEXT,
+    timeout_secs INTEGER,
+    after_run    TEXT NOT NULL DEFAULT 'none'
+);
+CREATE TABLE group_scripts (
+    grp    TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+    script TEXT NOT NULL REFERENCES scripts(name) ON DELETE CASCADE,
+    PRIMARY KEY (grp, script)
+);
+CREATE TABLE attachments (
+    script    TEXT NOT NULL REFERENCES scripts(name) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    content   BLOB NOT NULL,
+    sha256    TEXT NOT NULL,
+    owner_uid INTEGER,
+    owner_gid INTEGER,
+    mode      INTEGER NOT NULL,
+    phase     TEXT NOT NULL CHECK (phase IN ('before', 'after')),
+    PRIMARY KEY (script, path)
+);
+CREATE TABLE env (
+    scope  TEXT NOT NULL CHECK (scope IN ('global', 'group', 'host', 'script')),
+    owner  TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    secret INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, owner, name)
+);
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    host        TEXT NOT NULL,
+    what        TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    started     INTEGER NOT NULL,
+    finished    INTEGER,
+    success     INTEGER,
+    outcome     TEXT,
+    exit_code   INTEGER,
+    elapsed_ms  INTEGER,
+    stdout      BLOB NOT NULL DEFAULT x'',
+    stderr      BLOB NOT NULL DEFAULT x'',
+    truncated   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_host ON runs (host, id);
+CREATE TABLE events (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    host   TEXT,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX events_by_host ON events (host, id);
+"#,
+    r#"
+-- The process that started a run (`pid:start:boot`, see `owner`), to find interrupted runs.
+ALTER TABLE runs ADD COLUMN owner TEXT;
+CREATE INDEX runs_open ON runs (id) WHERE finished IS NULL AND outcome IS NULL;
+"#,
+];
+
+/// The newest schema version this program knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the file to [`SCHEMA_VERSION`], one transaction per migration; a file of a newer
+/// version is refused.
+pub fn migrate(db: &mut Connection) -> Result<()> {
+    let found = schema_version(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = db.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version of the open file.
+pub fn schema_version(db: &Connection) -> Result<i64> {
+    Ok(db.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}

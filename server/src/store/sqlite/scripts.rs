@@ -1,0 +1,206 @@
+//! Scripts and their attachments.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+
+use super::{Sqlite, environment, exists};
+use crate::model::{AfterRun, Attachment, Ids, Phase, Script};
+use crate::store::{Result, ScriptStore, StoreError};
+
+/// Adds a script, or replaces one of the same name when `replace`.
+pub fn put_script(db: &Connection, script: &Script, replace: bool) -> Result<()> {
+    // Updated in place, so its attachments and group assignments stay.
+    if replace && self::script(db, &script.name).is_ok() {
+        db.execute(
+            "UPDATE scripts SET interpreter = ?2, body = ?3, run_as_uid = ?4, run_as_gid = ?5,
+                 working_dir = ?6, timeout_secs = ?7, after_run = ?8 WHERE name = ?1",
+            params![
+                script.name,
+                script.interpreter,
+                script.body,
+                script.run_as.map(|i| i.uid),
+                script.run_as.map(|i| i.gid),
+                script.working_dir,
+                script.timeout_secs,
+                script.after_run.as_str()
+            ],
+        )?;
+        return Ok(());
+    }
+    db.execute(
+        "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid, working_dir,
+                 timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            script.name,
+            script.interpreter,
+            script.body,
+            script.run_as.map(|i| i.uid),
+            script.run_as.map(|i| i.gid),
+            script.working_dir,
+            script.timeout_secs,
+            script.after_run.as_str()
+        ],
+    )
+    .map_err(exists("script", &script.name))?;
+    Ok(())
+}
+
+/// Removes a script with its attachments.
+pub fn remove_script(db: &Connection, name: &str) -> Result<()> {
+    environment::remove_with_env(db, "scripts", "script", name)
+}
+
+/// One script.
+pub fn script(db: &Connection, name: &str) -> Result<Script> {
+    scripts_where(db, "WHERE name = ?1", params![name])?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound("script", name.into()))
+}
+
+/// Every script.
+pub fn scripts(db: &Connection) -> Result<Vec<Script>> {
+    scripts_where(db, "", params![])
+}
+
+pub(super) fn scripts_where(
+    db: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Script>> {
+    let mut stmt = db.prepare(&format!(
+        "SELECT name, interpreter, body, run_as_uid, run_as_gid, working_dir, timeout_secs, after_run
+         FROM scripts {filter} ORDER BY name"
+    ))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                Script {
+                    name: r.get(0)?,
+                    interpreter: r.get(1)?,
+                    body: r.get(2)?,
+                    run_as: ids(r.get(3)?, r.get(4)?),
+                    working_dir: r.get(5)?,
+                    timeout_secs: r.get(6)?,
+                    after_run: AfterRun::None,
+                },
+                r.get::<_, String>(7)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(mut script, after)| {
+            script.after_run =
+                AfterRun::parse(&after).ok_or(StoreError::Corrupt("after-run action", after))?;
+            Ok(script)
+        })
+        .collect()
+}
+
+/// Adds (or replaces, same script and path) an attachment.
+pub fn put_attachment(db: &Connection, a: &Attachment) -> Result<()> {
+    script(db, &a.script)?;
+    db.execute(
+        "INSERT OR REPLACE INTO attachments (script, path, content, sha256, owner_uid, owner_gid, mode, phase)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.script,
+            a.path,
+            a.content,
+            a.sha256,
+            a.owner.map(|i| i.uid),
+            a.owner.map(|i| i.gid),
+            a.mode,
+            a.phase.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes an attachment.
+pub fn remove_attachment(db: &Connection, script: &str, path: &str) -> Result<()> {
+    if db.execute(
+        "DELETE FROM attachments WHERE script = ?1 AND path = ?2",
+        [script, path],
+    )? == 0
+    {
+        return Err(StoreError::NotFound(
+            "attachment",
+            format!("{script}:{path}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A script's attachments (with their content), by path; or every attachment.
+pub fn attachments(db: &Connection, script: Option<&str>) -> Result<Vec<Attachment>> {
+    let mut stmt = db.prepare(
+        "SELECT script, path, content, sha256, owner_uid, owner_gid, mode, phase FROM attachments
+         WHERE ?1 IS NULL OR script = ?1 ORDER BY script, path",
+    )?;
+    let rows = stmt
+        .query_map(params![script], |r| {
+            let content: Vec<u8> = r.get(2)?;
+            Ok(Attachment {
+                script: r.get(0)?,
+                path: r.get(1)?,
+                size: content.len() as u64,
+                content,
+                sha256: r.get(3)?,
+                owner: ids(r.get(4)?, r.get(5)?),
+                mode: r.get(6)?,
+                phase: if r.get::<_, String>(7)? == "after" {
+                    Phase::After
+                } else {
+                    Phase::Before
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn ids(uid: Option<u32>, gid: Option<u32>) -> Option<Ids> {
+    Some(Ids {
+        uid: uid?,
+        gid: gid?,
+    })
+}
+
+#[async_trait]
+impl ScriptStore for Sqlite {
+    async fn put_script(&self, script: &Script, replace: bool) -> Result<()> {
+        let script = script.clone();
+        self.call(move |db| put_script(db, &script, replace)).await
+    }
+
+    async fn remove_script(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |db| remove_script(db, &name)).await
+    }
+
+    async fn script(&self, name: &str) -> Result<Script> {
+        let name = name.to_owned();
+        self.call(move |db| script(db, &name)).await
+    }
+
+    async fn scripts(&self) -> Result<Vec<Script>> {
+        self.call(scripts).await
+    }
+
+    async fn put_attachment(&self, attachment: &Attachment) -> Result<()> {
+        let attachment = attachment.clone();
+        self.call(move |db| put_attachment(db, &attachment)).await
+    }
+
+    async fn remove_attachment(&self, script: &str, path: &str) -> Result<()> {
+        let (script, path) = (script.to_owned(), path.to_owned());
+        self.call(move |db| remove_attachment(db, &script, &path))
+            .await
+    }
+
+    async fn attachments(&self, script: Option<&str>) -> Result<Vec<Attachment>> {
+        let script = script.map(str::to_owned);
+        self.call(move |db| attachments(db, script.as_deref()))
+            .await
+    }
+}

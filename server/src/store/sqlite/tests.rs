@@ -1,0 +1,258 @@
+//! The SQLite backend's tests: the query functions on a real file, and the async handle from
+//! many tasks at once.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+
+use super::{connect, environment, events, groups, hosts, runs, schema};
+use crate::model::{Facts, INTERRUPTED, NewHost, RunEnd, Scope};
+use crate::store::owner::Owner;
+use crate::store::{Store, StoreError};
+
+fn store() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    (dir, db)
+}
+
+fn host(name: &str) -> NewHost {
+    NewHost {
+        name: name.into(),
+        address: "192.0.2.1".into(),
+        port: 12444,
+        agent_key: None,
+        pin_on_first_contact: true,
+    }
+}
+
+#[test]
+fn schema_is_created_once_and_reopened() {
+    let (dir, db) = store();
+    assert_eq!(schema::schema_version(&db).unwrap(), schema::SCHEMA_VERSION);
+    hosts::add_host(&db, &host("r1")).unwrap();
+    drop(db);
+    let again = connect(&dir.path().join("otto.db")).unwrap();
+    assert_eq!(hosts::hosts(&again).unwrap().len(), 1);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("otto.db"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let (dir, db) = store();
+    db.pragma_update(None, "user_version", 99).unwrap();
+    drop(db);
+    assert!(matches!(
+        connect(&dir.path().join("otto.db")),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn hosts_groups_and_duplicates() {
+    let (_dir, db) = store();
+    hosts::add_host(&db, &host("r1")).unwrap();
+    hosts::add_host(&db, &host("r2")).unwrap();
+    assert!(matches!(
+        hosts::add_host(&db, &host("r1")),
+        Err(StoreError::Exists("host", _))
+    ));
+    groups::add_group(&db, "lab").unwrap();
+    groups::set_membership(&db, "lab", "r2", true).unwrap();
+    assert_eq!(hosts::host(&db, "r2").unwrap().groups, ["lab"]);
+    assert_eq!(
+        hosts::group_hosts(&db, "lab")
+            .unwrap()
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>(),
+        ["r2"]
+    );
+    assert!(matches!(
+        groups::set_membership(&db, "nope", "r1", true),
+        Err(StoreError::NotFound("group", _))
+    ));
+    hosts::remove_host(&db, "r2").unwrap();
+    assert!(hosts::group_hosts(&db, "lab").unwrap().is_empty());
+}
+
+#[test]
+fn a_host_name_outside_the_rule_is_refused() {
+    let (_dir, db) = store();
+    for name in ["../x", "a/b", "", "a\u{1b}b"] {
+        assert!(
+            matches!(hosts::add_host(&db, &host(name)), Err(StoreError::Name(_))),
+            "{name:?}"
+        );
+    }
+    assert!(hosts::hosts(&db).unwrap().is_empty());
+}
+
+#[test]
+fn reachability_changes_are_logged_once() {
+    let (_dir, db) = store();
+    hosts::add_host(&db, &host("r1")).unwrap();
+    let facts = Facts {
+        hostname: "r1".into(),
+        kernel_name: "Linux".into(),
+        kernel_version: "6.1".into(),
+        arch: "mips".into(),
+        distribution_name: "OpenWrt".into(),
+        distribution_version: "23.05".into(),
+        uptime_secs: 5,
+        load_centi: [1, 2, 3],
+        mem_total_kib: 1,
+        mem_available_kib: 1,
+    };
+    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
+    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
+    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
+    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
+    let kinds: Vec<_> = events::events(&db, Some("r1"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "192.0.2.1:12444, agent key to be pinned on first contact",
+            "reachable",
+            "unreachable: timeout"
+        ]
+    );
+    let r1 = hosts::host(&db, "r1").unwrap();
+    assert_eq!(r1.status.facts, Some(facts));
+    assert_eq!(r1.status.reachable, Some(false));
+}
+
+#[test]
+fn secrets_are_masked_when_shown() {
+    let (_dir, db) = store();
+    environment::set_env(&db, &Scope::Global, "TOKEN", "hunter2", true).unwrap();
+    environment::set_env(&db, &Scope::Global, "MODE", "fast", false).unwrap();
+    let vars = environment::env(&db, None).unwrap();
+    let json = serde_json::to_string(&vars).unwrap();
+    assert!(!json.contains("hunter2"), "{json}");
+    assert!(json.contains("fast"));
+    assert!(!format!("{vars:?}").contains("hunter2"));
+    assert_eq!(vars[1].value.value, "hunter2");
+}
+
+#[test]
+fn runs_are_recorded() {
+    let (_dir, db) = store();
+    let id = runs::start_run(&db, "r1", "hello", "00ff").unwrap();
+    assert_eq!(runs::run(&db, id).unwrap().finished, None);
+    runs::finish_run(
+        &db,
+        id,
+        &RunEnd {
+            success: true,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed: Some(Duration::from_millis(12)),
+            stdout: b"hi\n".to_vec(),
+            stderr: Vec::new(),
+            truncated: false,
+        },
+    )
+    .unwrap();
+    let run = runs::run(&db, id).unwrap();
+    assert_eq!(run.success, Some(true));
+    assert_eq!(run.stdout, b"hi\n");
+    assert_eq!(run.elapsed_ms, Some(12));
+    assert_eq!(runs::runs(&db, Some("r1"), 5).unwrap().len(), 1);
+    assert!(runs::runs(&db, Some("r2"), 5).unwrap().is_empty());
+}
+
+#[test]
+fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
+    let (_dir, db) = store();
+    let mine = runs::start_run(&db, "r1", "mine", "01").unwrap();
+    let orphan = runs::start_run(&db, "r1", "orphan", "02").unwrap();
+    // The orphan's owner: a process that has ended.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.wait().unwrap();
+    let me = Owner::current().unwrap().to_string();
+    let (_, boot) = me.split_at(me.rfind(':').unwrap());
+    let start = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap();
+    db.execute(
+        "UPDATE runs SET owner = ?2 WHERE id = ?1",
+        params![orphan, format!("{pid}:{start}{boot}")],
+    )
+    .unwrap();
+
+    let runs = runs::runs(&db, None, 10).unwrap();
+    assert_eq!(runs[0].outcome, None, "this process's run is still going");
+    assert_eq!(runs[1].outcome.as_deref(), Some(INTERRUPTED));
+    assert_eq!(runs[1].success, Some(false));
+    assert_eq!(runs[1].finished, None);
+    // Persisted: read straight from the table, and logged once.
+    let outcome: String = db
+        .query_row("SELECT outcome FROM runs WHERE id = ?1", [orphan], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(outcome, INTERRUPTED);
+    runs::runs(&db, None, 10).unwrap();
+    let logged = events::events(&db, Some("r1"), 50).unwrap();
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|e| e.detail.contains(INTERRUPTED))
+            .count(),
+        1
+    );
+
+    // Its owner was alive after all (another pid namespace, say): the real end wins.
+    let end = RunEnd {
+        success: true,
+        outcome: "exit 0".into(),
+        exit_code: Some(0),
+        elapsed: Some(Duration::from_millis(5)),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+    };
+    runs::finish_run(&db, orphan, &end).unwrap();
+    let run = runs::run(&db, orphan).unwrap();
+    assert_eq!(run.outcome.as_deref(), Some("exit 0"));
+    assert_eq!(run.success, Some(true));
+    assert!(run.finished.is_some());
+    assert_eq!(runs::run(&db, mine).unwrap().outcome, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_handle_serves_many_tasks_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("otto.db")).unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.add_host(&host(&format!("r{i}"))).await.unwrap();
+                store.hosts().await.unwrap().len()
+            })
+        })
+        .collect();
+    for task in tasks {
+        let seen = task.await.unwrap();
+        assert!((1..=50).contains(&seen), "{seen}");
+    }
+    assert_eq!(store.hosts().await.unwrap().len(), 50);
+    assert_eq!(store.events(None, 100).await.unwrap().len(), 50);
+}
