@@ -25,9 +25,9 @@ use otto_proto as p;
 use otto_proto::{HEADER_LEN, MAX_BODY_LEN, Message, Stream, encode};
 use otto_server::client::frames::{FrameError, Frames, Reply};
 use otto_server::client::{ActionReport, Outcome};
+use otto_server::model::safe_facts;
 use otto_server::output::LineSplitter;
 use otto_server::sanitize::{self, FIELD_MAX, MESSAGE_MAX};
-use otto_server::model::safe_facts;
 
 /// A fact or version as the server keeps it: made safe to show and bounded.
 fn field(text: &str) -> String {

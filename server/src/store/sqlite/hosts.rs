@@ -69,7 +69,7 @@ pub fn set_enabled(db: &Connection, name: &str, enabled: bool) -> Result<()> {
     )
 }
 
-pub(super) fn update_host(
+fn update_host(
     db: &Connection,
     name: &str,
     sql: &str,
@@ -103,7 +103,7 @@ pub fn group_hosts(db: &Connection, group: &str) -> Result<Vec<Host>> {
     )
 }
 
-pub(super) fn hosts_where(
+fn hosts_where(
     db: &Connection,
     filter: &str,
     params: &[&dyn rusqlite::ToSql],
@@ -236,7 +236,7 @@ pub fn heartbeat_failed(db: &Connection, name: &str, error: &str) -> Result<()> 
     Ok(())
 }
 
-pub(super) fn reachable(db: &Connection, name: &str) -> Result<Option<bool>> {
+fn reachable(db: &Connection, name: &str) -> Result<Option<bool>> {
     db.query_row("SELECT reachable FROM hosts WHERE name = ?1", [name], |r| {
         r.get(0)
     })

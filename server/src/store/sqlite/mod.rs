@@ -19,7 +19,7 @@ mod events;
 mod groups;
 mod hosts;
 mod runs;
-pub mod schema;
+mod schema;
 mod scripts;
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub fn start_run(db: &Connection, host: &str, what: &str, action: &str) -> Resul
 /// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
 /// gone. Its owner, if it was alive after all, still records the real end with
 /// [`finish_run`].
-pub(super) fn settle_interrupted(db: &Connection) -> Result<()> {
+fn settle_interrupted(db: &Connection) -> Result<()> {
     let open: Vec<(i64, String, String)> = db
         .prepare(
             "SELECT id, host, owner FROM runs
@@ -107,11 +107,7 @@ pub fn runs(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Run>>
     Ok(runs)
 }
 
-pub(super) fn runs_where(
-    db: &Connection,
-    filter: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<Run>> {
+fn runs_where(db: &Connection, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Run>> {
     let mut stmt = db.prepare(&format!(
         "SELECT id, host, what, action, started, finished, success, outcome, exit_code, elapsed_ms,
                 stdout, stderr, truncated FROM runs {filter}"

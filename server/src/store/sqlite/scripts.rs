@@ -62,7 +62,7 @@ pub fn scripts(db: &Connection) -> Result<Vec<Script>> {
     scripts_where(db, "", params![])
 }
 
-pub(super) fn scripts_where(
+fn scripts_where(
     db: &Connection,
     filter: &str,
     params: &[&dyn rusqlite::ToSql],
