@@ -48,7 +48,7 @@ fn a_newer_schema_is_refused() {
     db.pragma_update(None, "user_version", 99).unwrap();
     drop(db);
     assert!(matches!(
-        connect(&dir.path().join("otto.db")),
+        Store::open_sqlite(&dir.path().join("otto.db")),
         Err(StoreError::TooNew { found: 99, .. })
     ));
 }
