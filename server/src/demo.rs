@@ -20,7 +20,7 @@ use crate::actions::{self, Job, Targets, Upload};
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
-use crate::output::{self, Table};
+use crate::print::{Table, units};
 use crate::store::{AfterRun, NewHost, Phase, Scope, Script, StoreError};
 
 /// Why the demo stopped.
@@ -275,8 +275,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  uptime    {} h {} min   load {l1} {l5} {l15}   memory {} free of {}",
         f.uptime_secs / 3600,
         f.uptime_secs % 3600 / 60,
-        output::kib(f.mem_available_kib),
-        output::kib(f.mem_total_kib)
+        units::kib(f.mem_available_kib),
+        units::kib(f.mem_total_kib)
     );
     println!(
         "  agent     otto-agent {version}; heartbeat round trip {:.1} ms on the kept connection",
@@ -344,7 +344,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     println!(
         "  → {} in {}; the secret's value was never shown",
         r.outcome,
-        r.elapsed_ms.map_or("-".into(), output::millis)
+        r.elapsed_ms.map_or("-".into(), units::millis)
     );
     check(r.success, "the script failed")?;
 
@@ -486,7 +486,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             r.host,
             r.what,
             r.outcome.unwrap_or_default(),
-            r.elapsed_ms.map_or("-".into(), output::millis),
+            r.elapsed_ms.map_or("-".into(), units::millis),
         ]);
     }
     print!("{}", t.render("  "));
@@ -503,7 +503,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     section(8, "Events (otto-server events)");
     let mut t = Table::new(&["time (UTC)", "event", "detail"]);
     for e in fleet.store().events(None, 50)? {
-        t.row(vec![output::utc(e.at), e.kind, e.detail]);
+        t.row(vec![units::utc(e.at), e.kind, e.detail]);
     }
     print!("{}", t.render("  "));
 
