@@ -2,8 +2,7 @@
 //! programs (`--json`). A [`Printer`] takes values already fetched (hosts, scripts, runs,
 //! events, the results of actions) and writes them; it does no other IO and knows nothing of
 //! where they came from. Its methods are split by subject, one file each, like smoltcp's
-//! interface: [`hosts`](self::hosts), [`scripts`](self::scripts), [`runs`](self::runs) and
-//! [`history`](self::history).
+//! interface: `hosts`, `scripts`, `runs` and `history`.
 //!
 //! A printer writes to any [`Write`] (ripgrep's printers do the same): standard output for the
 //! command line, a buffer in tests.

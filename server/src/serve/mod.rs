@@ -1,5 +1,5 @@
 //! `otto-server serve`: the daemon. It runs a set of periodic jobs on every enabled host, on
-//! one [`scheduler`]: heartbeats over the fleet's kept-alive connections (re-dialled with
+//! one scheduler: heartbeats over the fleet's kept-alive connections (re-dialled with
 //! backoff when lost) and, if asked, key rotation of hosts whose keys are older than the
 //! rotation period.
 //!
