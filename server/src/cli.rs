@@ -1,24 +1,23 @@
 //! The command line: arguments (clap) and what each subcommand does and prints. Listings print
 //! as aligned tables, or as JSON with `--json`; a run prints each host's output live.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use otto_proto::{Control, Stream};
-use serde::Serialize;
+use otto_proto::Control;
 
-use crate::actions::{self, Done, Job, Targets, Upload};
+use crate::actions::{self, Job, Targets, Upload};
 use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
 use crate::model::{AfterRun, Ids, NewHost, Phase, Scope, Script};
 use crate::names::HostName;
-use crate::output::{self, Table};
+use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 use crate::store::StoreError;
@@ -645,7 +644,7 @@ impl Cli {
                 },
             },
         )?);
-        let out = Printer { json: self.json };
+        let out = Printer::stdout(self.json);
         match self.command {
             Command::Host(c) => host(&fleet, &out, c).await,
             Command::Group(c) => group(&fleet, &out, c).await,
@@ -784,20 +783,7 @@ async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(
     .await?;
     let ping = actions::ping(fleet, hosts).await;
     let reachable = ping.iter().all(|p| p.reachable);
-    if out.json {
-        out.json(&serde_json::json!({ "deployed": deployed, "heartbeat": ping }));
-    } else {
-        println!(
-            "{}: {} → otto-agent for {} ({} bytes), {} service, agent key {} pinned",
-            deployed.host,
-            sanitize::field(&deployed.cpu, usize::MAX),
-            deployed.target,
-            deployed.bytes,
-            deployed.service,
-            fingerprint_of(&deployed.agent_key)
-        );
-        out.ping(&ping);
-    }
+    out.deployed(&deployed, &ping);
     failures([reachable].into_iter())
 }
 
@@ -837,11 +823,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
                 }
             }
             let server_key = keys::to_openssh(&server_key);
-            if out.json {
-                out.json(&serde_json::json!({ "host": name, "server_key": server_key }));
-            } else {
-                println!("added {name}; on its agent run:\n  otto-agent trust '{server_key}'");
-            }
+            out.host_added(name.as_str(), &server_key);
         }
         HostCommand::List => out.hosts(&fleet.store().hosts().await?),
         HostCommand::Show { name } => {
@@ -915,11 +897,7 @@ async fn host(fleet: &Arc<Fleet>, out: &Printer, command: HostCommand) -> Result
         HostCommand::Key { name } => {
             fleet.store().host(&name).await?;
             let key = keys::to_openssh(fleet.host_key(&name)?.public_key());
-            if out.json {
-                out.json(&serde_json::json!({ "host": name, "server_key": key }));
-            } else {
-                println!("{key}");
-            }
+            out.server_key(name.as_str(), &key);
         }
     }
     Ok(())
@@ -1111,14 +1089,7 @@ async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), Cli
         (None, None) => return Err(CliError::Usage("give a script or --command".into())),
     };
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let json = out.json;
-    let sink: actions::LineSink = Arc::new(move |host, stream, line| {
-        if !json {
-            let mark = if stream == Stream::Stderr { '!' } else { '|' };
-            println!("{host:<width$} {mark} {}", sanitize::line(line));
-        }
-    });
-    let results = actions::run(fleet, hosts, job, args.output_cap, sink).await;
+    let results = actions::run(fleet, hosts, job, args.output_cap, out.live_output(width)).await;
     out.run_summary(&results);
     failures(results.iter().map(|r| r.success))
 }
@@ -1129,17 +1100,7 @@ async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
-    let bar = if out.json || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(size * hosts.len() as u64)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = out.progress(size * hosts.len() as u64);
     let progress = {
         let bar = bar.clone();
         Arc::new(move |n| bar.inc(n))
@@ -1172,398 +1133,4 @@ async fn control(
     let results = actions::control(fleet, hosts, request).await;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
-}
-
-/// Prints results as tables for people or JSON for programs.
-struct Printer {
-    json: bool,
-}
-
-fn yes_no(b: Option<bool>, yes: &str, no: &str) -> String {
-    match b {
-        Some(true) => yes.into(),
-        Some(false) => no.into(),
-        None => "-".into(),
-    }
-}
-
-fn fingerprint_of(key: &str) -> String {
-    keys::parse_public(key).map_or_else(|_| "(unreadable key)".into(), |k| keys::fingerprint(&k))
-}
-
-impl Printer {
-    fn json(&self, value: &impl Serialize) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("otto-server: cannot write JSON: {e}"),
-        }
-    }
-
-    /// Prints `items` as JSON, or as a table with `headers` and one `row` per item.
-    fn list<T: Serialize>(&self, items: &[T], headers: &[&str], row: impl Fn(&T) -> Vec<String>) {
-        if self.json {
-            return self.json(&items);
-        }
-        let mut t = Table::new(headers);
-        for item in items {
-            t.row(row(item));
-        }
-        print!("{t}");
-    }
-
-    fn say(&self, message: &str) {
-        if self.json {
-            self.json(&serde_json::json!({ "ok": true, "message": message }));
-        } else {
-            println!("{}", sanitize::text(message));
-        }
-    }
-
-    fn hosts(&self, hosts: &[crate::model::Host]) {
-        self.list(
-            hosts,
-            &[
-                "host",
-                "address",
-                "enabled",
-                "groups",
-                "trust",
-                "reachable",
-                "last seen",
-                "version",
-            ],
-            |h| {
-                let trust = match (
-                    &h.trust.agent_key,
-                    &h.trust.pending_key,
-                    h.trust.pin_on_first_contact,
-                ) {
-                    (_, Some(_), _) => "PENDING KEY".to_string(),
-                    (Some(k), None, _) => fingerprint_of(k).chars().take(20).collect(),
-                    (None, None, true) => "pin on first contact".into(),
-                    (None, None, false) => "no agent key".into(),
-                };
-                vec![
-                    h.name.clone(),
-                    format!("{}:{}", h.address, h.port),
-                    if h.enabled { "yes" } else { "no" }.into(),
-                    h.groups.join(","),
-                    trust,
-                    yes_no(h.status.reachable, "yes", "NO"),
-                    output::utc_or_dash(h.status.last_seen),
-                    h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
-                ]
-            },
-        );
-    }
-
-    fn host_detail(&self, h: &crate::model::Host, server_key: &str) {
-        if self.json {
-            let mut value = serde_json::to_value(h).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert("server_key".into(), server_key.into());
-            }
-            return self.json(&value);
-        }
-        println!(
-            "{}  {}:{}  {}",
-            h.name,
-            sanitize::field(&h.address, usize::MAX),
-            h.port,
-            if h.enabled { "enabled" } else { "DISABLED" }
-        );
-        println!(
-            "  groups         {}",
-            if h.groups.is_empty() {
-                "-".into()
-            } else {
-                h.groups.join(", ")
-            }
-        );
-        println!("  server key     {server_key}");
-        match &h.trust.agent_key {
-            Some(k) => println!("  agent key      {}", fingerprint_of(k)),
-            None if h.trust.pin_on_first_contact => {
-                println!("  agent key      pinned on first contact")
-            }
-            None => println!(
-                "  agent key      none: `otto-server host trust {} KEY`",
-                h.name
-            ),
-        }
-        if let Some(p) = &h.trust.pending_key {
-            println!(
-                "  PENDING key    {} (approve: `otto-server host approve {}`)",
-                fingerprint_of(p),
-                h.name
-            );
-        }
-        println!(
-            "  last rotation  {}",
-            output::utc_or_dash(h.trust.last_rotation)
-        );
-        println!(
-            "  reachable      {}",
-            yes_no(h.status.reachable, "yes", "no")
-        );
-        println!(
-            "  last seen      {}",
-            output::utc_or_dash(h.status.last_seen)
-        );
-        // What the agent said, from a database older than the checks at ingestion too.
-        let shown = |text: &str| sanitize::field(text, usize::MAX);
-        if let Some(e) = &h.status.last_error {
-            println!("  last error     {}", shown(e));
-        }
-        if let Some(f) = &h.status.facts {
-            println!(
-                "  agent          otto-agent {}",
-                shown(h.status.agent_version.as_deref().unwrap_or("?"))
-            );
-            println!(
-                "  system         {} {} {}, {} {}",
-                shown(&f.kernel_name),
-                shown(&f.kernel_version),
-                shown(&f.arch),
-                shown(&f.distribution_name),
-                shown(&f.distribution_version)
-            );
-            println!("  hostname       {}", shown(&f.hostname));
-            println!(
-                "  memory         {} free of {}",
-                output::kib(f.mem_available_kib),
-                output::kib(f.mem_total_kib)
-            );
-        }
-    }
-
-    fn groups(&self, groups: &[crate::model::Group]) {
-        self.list(groups, &["group", "hosts", "scripts"], |g| {
-            vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]
-        });
-    }
-
-    fn scripts(&self, scripts: &[Script]) {
-        self.list(
-            scripts,
-            &[
-                "script",
-                "interpreter",
-                "lines",
-                "run as",
-                "timeout",
-                "after",
-            ],
-            |s| {
-                vec![
-                    s.name.clone(),
-                    s.interpreter.clone(),
-                    s.body
-                        .split(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .count()
-                        .to_string(),
-                    s.run_as
-                        .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
-                    match s.timeout_secs {
-                        None => "agent's".into(),
-                        Some(0) => "none".into(),
-                        Some(n) => format!("{n} s"),
-                    },
-                    format!("{:?}", s.after_run).to_lowercase(),
-                ]
-            },
-        );
-    }
-
-    fn script_detail(&self, s: &Script, attachments: &[crate::model::Attachment]) {
-        if self.json {
-            let mut value = serde_json::to_value(s).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert(
-                    "attachments".into(),
-                    serde_json::to_value(attachments).unwrap_or_default(),
-                );
-            }
-            return self.json(&value);
-        }
-        self.scripts(std::slice::from_ref(s));
-        if !attachments.is_empty() {
-            println!();
-            self.attachments(attachments);
-        }
-        println!("\n{}", String::from_utf8_lossy(&s.body));
-    }
-
-    fn attachments(&self, attachments: &[crate::model::Attachment]) {
-        self.list(
-            attachments,
-            &["script", "path", "size", "mode", "owner", "when", "sha256"],
-            |a| {
-                vec![
-                    a.script.clone(),
-                    a.path.clone(),
-                    a.size.to_string(),
-                    format!("{:o}", a.mode),
-                    a.owner
-                        .map_or("agent".into(), |i| format!("{}:{}", i.uid, i.gid)),
-                    format!("{:?}", a.phase).to_lowercase(),
-                    a.sha256.chars().take(16).collect(),
-                ]
-            },
-        );
-    }
-
-    fn env(&self, vars: &[crate::model::EnvVar]) {
-        self.list(vars, &["scope", "name", "value"], |v| {
-            vec![
-                v.scope.to_string(),
-                v.name.clone(),
-                v.value.shown().to_string(),
-            ]
-        });
-    }
-
-    fn ping(&self, results: &[actions::Ping]) {
-        self.list(
-            results,
-            &[
-                "host",
-                "reachable",
-                "version",
-                "system",
-                "uptime",
-                "load",
-                "memory free",
-                "heartbeat",
-            ],
-            |p| match (&p.facts, &p.error) {
-                (Some(f), _) => vec![
-                    p.host.clone(),
-                    "yes".into(),
-                    p.agent_version.clone().unwrap_or_default(),
-                    format!(
-                        "{} {} {} {}",
-                        f.distribution_name, f.distribution_version, f.kernel_name, f.arch
-                    ),
-                    format!("{}h{:02}m", f.uptime_secs / 3600, f.uptime_secs % 3600 / 60),
-                    format!("{}.{:02}", f.load_centi[0] / 100, f.load_centi[0] % 100),
-                    format!(
-                        "{} of {}",
-                        output::kib(f.mem_available_kib),
-                        output::kib(f.mem_total_kib)
-                    ),
-                    p.round_trip_ms
-                        .map_or("-".into(), |ms| format!("{ms:.1} ms")),
-                ],
-                (None, error) => vec![
-                    p.host.clone(),
-                    "NO".into(),
-                    "-".into(),
-                    error.clone().unwrap_or_default(),
-                ],
-            },
-        );
-    }
-
-    fn run_summary(&self, results: &[actions::RunResult]) {
-        if self.json {
-            return self.json(&results);
-        }
-        let ok = results.iter().filter(|r| r.success).count();
-        println!();
-        self.list(
-            results,
-            &["host", "result", "outcome", "elapsed", "run"],
-            |r| {
-                vec![
-                    r.host.clone(),
-                    if r.success { "ok" } else { "FAILED" }.into(),
-                    r.outcome.clone(),
-                    r.elapsed_ms.map_or("-".into(), output::millis),
-                    r.run.map_or("-".into(), |id| id.to_string()),
-                ]
-            },
-        );
-        println!("{ok} of {} hosts succeeded", results.len());
-    }
-
-    fn done(&self, results: &[Done]) {
-        self.list(results, &["host", "result", "detail"], |d| {
-            vec![
-                d.host.clone(),
-                if d.success { "ok" } else { "FAILED" }.into(),
-                d.detail.clone(),
-            ]
-        });
-    }
-
-    fn history(&self, runs: &[crate::model::Run]) {
-        self.list(
-            runs,
-            &[
-                "run",
-                "started (UTC)",
-                "host",
-                "what",
-                "result",
-                "outcome",
-                "elapsed",
-            ],
-            |r| {
-                vec![
-                    r.id.to_string(),
-                    output::utc(r.started),
-                    r.host.clone(),
-                    r.what.chars().take(40).collect(),
-                    yes_no(r.success, "ok", "FAILED"),
-                    r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
-                    r.elapsed_ms.map_or("-".into(), output::millis),
-                ]
-            },
-        );
-    }
-
-    fn run_detail(&self, r: &crate::model::Run) {
-        if self.json {
-            return self.json(r);
-        }
-        println!(
-            "run {} on {}: {}",
-            r.id,
-            sanitize::field(&r.host, usize::MAX),
-            sanitize::field(&r.what, usize::MAX)
-        );
-        println!("  action    {}", r.action);
-        println!("  started   {} UTC", output::utc(r.started));
-        println!("  finished  {}", output::utc_or_dash(r.finished));
-        println!(
-            "  outcome   {} ({})",
-            sanitize::field(r.outcome.as_deref().unwrap_or("unfinished"), usize::MAX),
-            yes_no(r.success, "ok", "failed")
-        );
-        if let Some(ms) = r.elapsed_ms {
-            println!("  elapsed   {}", output::millis(ms));
-        }
-        for (name, data) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
-            if !data.is_empty() {
-                println!("--- {name}");
-                print!("{}", sanitize::text(&String::from_utf8_lossy(data)));
-            }
-        }
-        if r.truncated {
-            println!("--- (output beyond the cap was not kept)");
-        }
-    }
-
-    fn events(&self, events: &[crate::model::Event]) {
-        self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
-            vec![
-                output::utc(e.at),
-                e.host.clone().unwrap_or_else(|| "-".into()),
-                e.kind.clone(),
-                e.detail.clone(),
-            ]
-        });
-    }
 }

@@ -21,7 +21,7 @@ use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
-use crate::output::{self, Table};
+use crate::print::{Table, units};
 use crate::store::StoreError;
 
 /// Why the demo stopped.
@@ -280,8 +280,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  uptime    {} h {} min   load {l1} {l5} {l15}   memory {} free of {}",
         f.uptime_secs / 3600,
         f.uptime_secs % 3600 / 60,
-        output::kib(f.mem_available_kib),
-        output::kib(f.mem_total_kib)
+        units::kib(f.mem_available_kib),
+        units::kib(f.mem_total_kib)
     );
     println!(
         "  agent     otto-agent {version}; heartbeat round trip {:.1} ms on the kept connection",
@@ -357,7 +357,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     println!(
         "  → {} in {}; the secret's value was never shown",
         r.outcome,
-        r.elapsed_ms.map_or("-".into(), output::millis)
+        r.elapsed_ms.map_or("-".into(), units::millis)
     );
     check(r.success, "the script failed")?;
 
@@ -501,7 +501,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             r.host,
             r.what,
             r.outcome.unwrap_or_default(),
-            r.elapsed_ms.map_or("-".into(), output::millis),
+            r.elapsed_ms.map_or("-".into(), units::millis),
         ]);
     }
     print!("{}", t.render("  "));
@@ -518,7 +518,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     section(8, "Events (otto-server events)");
     let mut t = Table::new(&["time (UTC)", "event", "detail"]);
     for e in fleet.store().events(None, 50).await? {
-        t.row(vec![output::utc(e.at), e.kind, e.detail]);
+        t.row(vec![units::utc(e.at), e.kind, e.detail]);
     }
     print!("{}", t.render("  "));
 

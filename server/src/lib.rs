@@ -11,7 +11,8 @@
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
 //! - [`actions`]: heartbeats, runs, uploads, control, rotation and cancel over many hosts.
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
-//! - [`serve`]: the daemon; [`cli`]: the command line; [`output`]: tables, times, output lines.
+//! - [`serve`]: the daemon; [`cli`]: the command line; [`print`](mod@print): results as tables
+//!   or JSON; [`output`]: a run's output split into lines.
 //! - [`names`]: host names, checked (they name key files); [`sanitize`]: text from agents made
 //!   safe to show.
 //! - [`demo`]: a real agent on this machine, driven end to end.
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod model;
 pub mod names;
 pub mod output;
+pub mod print;
 pub mod sanitize;
 pub mod serve;
 pub mod store;

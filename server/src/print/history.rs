@@ -1,0 +1,85 @@
+//! What the store kept: past runs, one run with its output, and the event log.
+
+use std::io::Write;
+
+use super::{Printer, units, yes_no};
+use crate::sanitize;
+
+impl<W: Write + Send + 'static> Printer<W> {
+    /// Past runs, one row each.
+    pub fn history(&self, runs: &[crate::model::Run]) {
+        self.list(
+            runs,
+            &[
+                "run",
+                "started (UTC)",
+                "host",
+                "what",
+                "result",
+                "outcome",
+                "elapsed",
+            ],
+            |r| {
+                vec![
+                    r.id.to_string(),
+                    units::utc(r.started),
+                    r.host.clone(),
+                    r.what.chars().take(40).collect(),
+                    yes_no(r.success, "ok", "FAILED"),
+                    r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
+                    r.elapsed_ms.map_or("-".into(), units::millis),
+                ]
+            },
+        );
+    }
+
+    /// One run in full, with its kept output.
+    pub fn run_detail(&self, r: &crate::model::Run) {
+        if self.json {
+            return self.json(r);
+        }
+        self.print(|out| {
+            writeln!(
+                out,
+                "run {} on {}: {}",
+                r.id,
+                sanitize::field(&r.host, usize::MAX),
+                sanitize::field(&r.what, usize::MAX)
+            )?;
+            writeln!(out, "  action    {}", r.action)?;
+            writeln!(out, "  started   {} UTC", units::utc(r.started))?;
+            writeln!(out, "  finished  {}", units::utc_or_dash(r.finished))?;
+            writeln!(
+                out,
+                "  outcome   {} ({})",
+                sanitize::field(r.outcome.as_deref().unwrap_or("unfinished"), usize::MAX),
+                yes_no(r.success, "ok", "failed")
+            )?;
+            if let Some(ms) = r.elapsed_ms {
+                writeln!(out, "  elapsed   {}", units::millis(ms))?;
+            }
+            for (name, data) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+                if !data.is_empty() {
+                    writeln!(out, "--- {name}")?;
+                    write!(out, "{}", sanitize::text(&String::from_utf8_lossy(data)))?;
+                }
+            }
+            if r.truncated {
+                writeln!(out, "--- (output beyond the cap was not kept)")?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Events, one row each.
+    pub fn events(&self, events: &[crate::model::Event]) {
+        self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
+            vec![
+                units::utc(e.at),
+                e.host.clone().unwrap_or_else(|| "-".into()),
+                e.kind.clone(),
+                e.detail.clone(),
+            ]
+        });
+    }
+}

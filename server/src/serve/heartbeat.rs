@@ -1,0 +1,51 @@
+//! The heartbeat job: asks each host for its version and facts, which the store records with
+//! whether it answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::scheduler::{Job, Work};
+use crate::actions;
+use crate::fleet::Fleet;
+use crate::model::Host;
+
+/// A heartbeat of every host, every `every`.
+pub struct Heartbeat {
+    /// Time between two heartbeats of a host.
+    pub every: Duration,
+}
+
+impl Job for Heartbeat {
+    fn name(&self) -> &'static str {
+        "heartbeat"
+    }
+
+    fn period(&self) -> Duration {
+        self.every
+    }
+
+    fn due(&self, _host: &Host, _now: i64) -> bool {
+        true
+    }
+
+    fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a> {
+        Box::pin(async move {
+            let name = host.name.clone();
+            for p in actions::ping(fleet, vec![host]).await {
+                match p.error {
+                    // Reached, though the answer could not be stored.
+                    Some(e) if p.reachable => {
+                        tracing::error!(host = %name, "cannot record the heartbeat: {e}")
+                    }
+                    Some(e) => tracing::warn!(host = %name, "unreachable: {e}"),
+                    None => tracing::debug!(host = %name, "heartbeat answered"),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn cut_short(&self, _host: &str) -> String {
+        "serve stopped: cut short the heartbeat in flight".into()
+    }
+}
