@@ -5,14 +5,7 @@
 //! Every command runs under an outer bound far above its deadlines, so code that waits forever
 //! fails here instead of hanging the test suite.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
+use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,8 +22,8 @@ use russh::keys::PublicKey;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-mod fake_agent;
-mod support;
+use crate::fake_agent;
+use crate::support;
 
 use fake_agent::{Behaviour, FakeAgent};
 
@@ -439,9 +432,16 @@ async fn upload_under_way(
 ) -> Child {
     let local = target.with_file_name("source");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
-    std::fs::write(&local, &data).unwrap();
-    drop(data);
+    // Written 1 MiB at a time: the tests share this process, and one measures the peak memory
+    // of a server process it starts (which includes what this process holds at the time).
+    let mut file = std::fs::File::create(&local).unwrap();
+    for start in (0..64u32 << 20).step_by(1 << 20) {
+        let chunk: Vec<u8> = (start..start + (1 << 20))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        file.write_all(&chunk).unwrap();
+    }
+    drop(file);
     let (local, target) = (local.to_string_lossy(), target.to_string_lossy());
     let mut args = vec![
         "upload", &local, "--path", &target, "--host", "r1", "--json",

@@ -1,16 +1,8 @@
 //! README's main command: `otto-server demo` drives a real agent through every step.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::process::Command;
 
-mod support;
+use crate::support;
 
 #[test]
 fn the_demo_runs_every_step_against_a_real_agent() {

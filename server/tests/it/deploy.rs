@@ -6,14 +6,6 @@
 //! throwaway machine), with `dropbear` installed (Debian: dropbear-bin). Otherwise it says why
 //! and does nothing.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use otto_server::keys;
 
-mod support;
+use crate::support;
 
 /// Removes the line it added to authorized_keys when dropped.
 struct AuthorizedKey {

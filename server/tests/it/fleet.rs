@@ -1,14 +1,6 @@
 //! The fleet end to end: the real `otto-server` binary with a real SQLite file in a temporary
 //! data directory, driving several real `otto-agent` processes on loopback at once.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +13,7 @@ use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::Value;
 
-mod support;
+use crate::support;
 
 /// A data directory and the server binary.
 struct Server {
