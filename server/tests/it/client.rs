@@ -9,9 +9,8 @@ use otto_server::client::{
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
-use support::agent_bin;
 
-use crate::support;
+use crate::harness::agent_bin;
 
 #[tokio::test]
 async fn a_different_agent_key_is_refused_and_reported() {

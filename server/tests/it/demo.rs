@@ -2,12 +2,12 @@
 
 use std::process::Command;
 
-use crate::support;
+use crate::harness::agent_bin;
 
 #[test]
 fn the_demo_runs_every_step_against_a_real_agent() {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_otto-server"));
-    let agent = support::agent_bin();
+    let agent = agent_bin();
     let out = Command::new(&exe)
         .args(["demo", "--agent-bin"])
         .arg(&agent)

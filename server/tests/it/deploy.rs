@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use otto_server::keys;
 
-use crate::support;
+use crate::harness::agent_bin;
 
 /// Removes the line it added to authorized_keys when dropped.
 struct AuthorizedKey {
@@ -154,7 +154,7 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     let dist = dir.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
     std::fs::copy(
-        support::agent_bin(),
+        agent_bin(),
         dist.join("otto-agent-x86_64-unknown-linux-musl"),
     )
     .unwrap();

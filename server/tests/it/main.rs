@@ -21,4 +21,4 @@ mod qemu_system;
 
 mod emulated;
 mod fake_agent;
-mod support;
+mod harness;
