@@ -7,10 +7,11 @@
 #   4. the agent builds as a static executable for all five router targets (sizes printed), and
 #      MIPS stays within its 1.5 MiB budget;
 #   5. end to end: the host's server library drives each cross-built agent under its emulator
-#      (server/tests/qemu.rs, which must not skip here: OTTO_QEMU_E2E=require);
+#      (server/tests/it/qemu.rs, which must not skip here: OTTO_QEMU_E2E=require);
 #   6. whole devices: Debian's kernel boots in qemu-system-mipsel (Malta) and qemu-system-arm
 #      (virt) with the agent as the only service, and the server drives it over QEMU's network
-#      (ci/qemu-system.sh makes the images; server/tests/qemu_system.rs, OTTO_QEMU_SYSTEM=require).
+#      (ci/qemu-system.sh makes the images; server/tests/it/qemu_system.rs,
+#      OTTO_QEMU_SYSTEM=require).
 # Needs the cross toolchain (ci/install-toolchain.sh). Stops at the first failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -46,16 +47,16 @@ mips=$(stripped_size "$ROOT/dist/otto-agent-mips-unknown-linux-musl")
 [ "$mips" -le "$budget" ] || fail "otto-agent for MIPS is $mips bytes, over its budget of $budget"
 echo "MIPS agent: $mips bytes of a $budget-byte budget"
 
-section "end to end: the server library drives each agent under QEMU (server/tests/qemu.rs)"
+section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)
 # Host build (rustup's toolchain, the host target dir); prints each emulated agent's peak RSS.
-OTTO_QEMU_E2E=require cargo test -p otto-server --test qemu -- --nocapture ||
+OTTO_QEMU_E2E=require cargo test -p otto-server --test it qemu:: -- --nocapture ||
     fail "end-to-end tests of the cross-built agents under QEMU"
 echo "took $(elapsed "$start")"
 
-section "whole devices: Debian's kernel and the agent in qemu-system (server/tests/qemu_system.rs)"
+section "whole devices: Debian's kernel and the agent in qemu-system (tests/it/qemu_system.rs)"
 start=$(now)
 "$ROOT/ci/qemu-system.sh" || fail "ci/qemu-system.sh (kernels, busybox and initramfs images)"
-OTTO_QEMU_SYSTEM=require cargo test -p otto-server --test qemu_system -- --nocapture ||
+OTTO_QEMU_SYSTEM=require cargo test -p otto-server --test it qemu_system:: -- --nocapture ||
     fail "end-to-end tests of the agent on emulated devices"
 echo "took $(elapsed "$start")"

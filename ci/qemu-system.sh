@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes bootable test devices for QEMU's full-system emulators (issue #5, server/tests/qemu_system.rs):
+# Makes bootable test devices for QEMU's full-system emulators (issue #5,
+# server/tests/it/qemu_system.rs):
 #   ci/qemu-system.sh [BOARD...]      boards: mipsel (Malta), armhf (virt); default: both
 # For each board: Debian 12's kernel and busybox for that architecture (downloaded with apt from
 # Debian's archive into target/qemu-system/apt, once), and an initramfs holding busybox, the

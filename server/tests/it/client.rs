@@ -1,13 +1,5 @@
 //! The client against real agents on loopback: key pinning, refusals and the operations.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::Arc;
 
 use otto_proto::{Credentials, ScriptTimeout};
@@ -17,9 +9,8 @@ use otto_server::client::{
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
-use support::agent_bin;
 
-mod support;
+use crate::harness::agent_bin;
 
 #[tokio::test]
 async fn a_different_agent_key_is_refused_and_reported() {

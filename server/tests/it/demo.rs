@@ -1,21 +1,13 @@
 //! README's main command: `otto-server demo` drives a real agent through every step.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::process::Command;
 
-mod support;
+use crate::harness::agent_bin;
 
 #[test]
 fn the_demo_runs_every_step_against_a_real_agent() {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_otto-server"));
-    let agent = support::agent_bin();
+    let agent = agent_bin();
     let out = Command::new(&exe)
         .args(["demo", "--agent-bin"])
         .arg(&agent)

@@ -9,14 +9,6 @@
 //! Without the binaries or the emulators the tests are skipped with a message on stderr; with
 //! `OTTO_QEMU_E2E=require` (ci/cross-check.sh) a missing one is a failure instead.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,7 +20,7 @@ use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use sha2::{Digest, Sha256};
 
-mod emulated;
+use crate::emulated;
 
 #[tokio::test]
 async fn mips_big_endian() {

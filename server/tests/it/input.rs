@@ -3,16 +3,9 @@
 //! `otto-server` binary with a real SQLite file, real `otto-agent` processes on loopback, and
 //! for facts no real agent would send, a hostile agent: a real russh server in this test.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,65 +13,12 @@ use std::time::Duration;
 use otto_proto::{
     ActionResult, GeneralFailure, HeartbeatResponse, HostFacts, MAX_BODY_LEN, Message, Outcome,
 };
-use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId};
 use serde_json::Value;
 
-mod support;
-
-/// The server binary with a data directory.
-struct Server<'a> {
-    data: &'a Path,
-}
-
-impl Server<'_> {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
-        cmd.arg("--data-dir")
-            .arg(self.data)
-            .args(args)
-            .env_remove("RUST_LOG");
-        cmd
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// Adds host `name` with a real agent (configured with `extra`), its keys exchanged.
-    async fn agent(&self, name: &str, dir: &Path, extra: &str) -> LocalAgent {
-        let added = self.json(&["host", "add", name, "127.0.0.1"]);
-        let server_key = keys::parse_public(added["server_key"].as_str().unwrap()).unwrap();
-        let agent = LocalAgent::start(&support::agent_bin(), &dir.join(name), &server_key, extra)
-            .await
-            .unwrap();
-        self.ok(&["host", "set", name, "--port", &agent.port.to_string()]);
-        self.ok(&["host", "trust", name, &keys::to_openssh(&agent.agent_key)]);
-        agent
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::harness::{Server, text};
 
 /// Everything in a directory tree, as paths relative to it.
 fn tree(dir: &Path) -> Vec<String> {
@@ -104,7 +44,7 @@ fn host_names_outside_the_safe_set_are_refused_and_touch_no_file() {
     // Where `keys/<name>.key` of `../../x` and `../x` would land.
     let outside = top.path().join("x.key");
     let inside = data.join("x.key");
-    let server = Server { data: &data };
+    let server = Server::at(&data);
     server.ok(&["host", "list"]);
     std::fs::write(&outside, "precious").unwrap();
     std::fs::write(&inside, "precious too").unwrap();
@@ -165,7 +105,7 @@ fn host_names_outside_the_safe_set_are_refused_and_touch_no_file() {
 fn a_stored_host_name_that_breaks_the_rule_never_becomes_a_path() {
     let top = tempfile::tempdir().unwrap();
     let data = top.path().join("data");
-    let server = Server { data: &data };
+    let server = Server::at(&data);
     server.ok(&["host", "list"]);
     // A database from before the rule: names written directly.
     let db = rusqlite::Connection::open(data.join("otto.db")).unwrap();
@@ -247,23 +187,28 @@ async fn twenty_megabytes_in_one_line_take_linear_time_and_bounded_memory() {
     const CAP: usize = 1_000_000;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server { data: &data };
-    let _agent = server.agent("r1", dir.path(), "script_timeout = 0").await;
+    let server = Server::at(&data);
+    let _agent = server
+        .agent("r1", dir.path(), &[], "script_timeout = 0")
+        .await;
     let printed = dir.path().join("printed");
-    let child = server
-        .command(&[
-            "run",
-            "--host",
-            "r1",
-            "--output-cap",
-            &CAP.to_string(),
-            "--command",
-            &format!("head -c {SIZE} /dev/zero | tr '\\0' a; echo; echo end"),
-        ])
-        .stdout(std::fs::File::create(&printed).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = server.command(&[
+        "run",
+        "--host",
+        "r1",
+        "--output-cap",
+        &CAP.to_string(),
+        "--command",
+        &format!("head -c {SIZE} /dev/zero | tr '\\0' a; echo; echo end"),
+    ]);
+    run.stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::null());
+    // The peak RSS wait4 reports for a child includes the memory it was started from: with
+    // posix_spawn (vfork), the peak of this whole test process, other tests included. A hook
+    // makes `spawn` fork instead, from a copy of what this process holds at this moment.
+    // SAFETY: the hook does nothing, so it is safe in the forked child.
+    unsafe { run.pre_exec(|| Ok(())) };
+    let child = run.spawn().unwrap();
     // Before, this took minutes in a debug build (every chunk re-scanned the whole partial
     // line); now seconds. The limit only turns a hang into a failure.
     let pid = child.id();
@@ -319,8 +264,8 @@ fn unsafe_chars(shown: &str) -> Vec<char> {
 async fn script_output_reaches_the_terminal_escaped_and_json_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server { data: &data };
-    let _agent = server.agent("r1", dir.path(), "").await;
+    let server = Server::at(&data);
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
     // ESC sequences (colour, window title, clear screen), BEL, CR, a C1 CSI, tab kept.
     let script = r"printf 'red \033[31mX\033[0m title \033]0;pwned\007 cr \r c1 \302\233 tab\tend\n'; printf 'err \033[2J\n' >&2";
     let out = server.output(&["run", "--host", "r1", "--command", script]);
@@ -466,7 +411,7 @@ async fn hostile_agent() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facts_and_messages_from_a_hostile_agent_are_escaped_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server { data: dir.path() };
+    let server = Server::at(dir.path());
     let port = hostile_agent().await.to_string();
     let add = ["host", "add", "evil", "127.0.0.1", "--port", &port];
     server.ok(&[&add[..], &["--pin-on-first-contact"]].concat());
@@ -511,8 +456,8 @@ async fn a_secret_across_the_cut_of_a_long_line_is_still_redacted() {
     const SECRET: &str = "pa55-w0rd-XYZZY";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server { data: &data };
-    let _agent = server.agent("r1", dir.path(), "").await;
+    let server = Server::at(&data);
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
     server.ok(&["env", "set", "TOKEN", SECRET, "--secret"]);
     // The secret starts 6 bytes before the 64 KiB cut, in lines of several lengths around it,
     // arriving in whatever chunks the agent reads.

@@ -12,14 +12,6 @@
 //! Without the images or the emulator the tests are skipped with a message on stderr; with
 //! `OTTO_QEMU_SYSTEM=require` (ci/cross-check.sh) a missing one is a failure instead.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,7 +27,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-mod emulated;
+use crate::emulated;
 
 /// How to boot one board.
 struct Board {

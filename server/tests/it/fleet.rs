@@ -1,18 +1,10 @@
 //! The fleet end to end: the real `otto-server` binary with a real SQLite file in a temporary
 //! data directory, driving several real `otto-agent` processes on loopback at once.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,107 +13,15 @@ use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::Value;
 
-mod support;
-
-/// A data directory and the server binary.
-struct Server {
-    data: tempfile::TempDir,
-}
-
-impl Server {
-    fn new() -> Server {
-        Server {
-            data: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
-        cmd.arg("--data-dir")
-            .arg(self.data.path())
-            .args(args)
-            .env_remove("RUST_LOG");
-        cmd
-    }
-
-    /// Runs a command; returns its output whatever the exit status.
-    fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "otto-server {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command with `--json` that must succeed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// Adds host `name`, starts its agent trusting the host's server key, and points the host
-    /// at it with its key pinned (`host add`, `otto-agent trust`, `host set`, `host trust`).
-    async fn agent(&self, name: &str, dir: &Path, groups: &[&str]) -> LocalAgent {
-        let mut args = vec!["host", "add", name, "127.0.0.1"];
-        for g in groups {
-            args.extend(["--group", g]);
-        }
-        let added = self.json(&args);
-        let server_key = keys::parse_public(added["server_key"].as_str().unwrap()).unwrap();
-        let agent = LocalAgent::start(&support::agent_bin(), &dir.join(name), &server_key, "")
-            .await
-            .unwrap();
-        self.ok(&["host", "set", name, "--port", &agent.port.to_string()]);
-        self.ok(&["host", "trust", name, &keys::to_openssh(&agent.agent_key)]);
-        agent
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        self.json(&["history"]).as_array().unwrap().clone()
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Reads a child's stdout lines until `done` says so (or the child ends); returns them.
-fn read_until(child: &mut Child, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        lines.push(std::mem::take(&mut line).trim_end().to_string());
-        if done(&lines) {
-            break;
-        }
-    }
-    // Keep draining in the background so the child never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    lines
-}
+use crate::harness::{Server, agent_bin, read_until, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_run_with_one_agent_killed_midway() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let a1 = server.agent("r1", dir.path(), &["lab"]).await;
-    let mut a2 = server.agent("r2", dir.path(), &["lab"]).await;
-    let a3 = server.agent("r3", dir.path(), &["lab"]).await;
+    let a1 = server.agent("r1", dir.path(), &["lab"], "").await;
+    let mut a2 = server.agent("r2", dir.path(), &["lab"], "").await;
+    let a3 = server.agent("r3", dir.path(), &["lab"], "").await;
 
     let mut run = server
         .command(&[
@@ -166,8 +66,8 @@ async fn a_group_run_with_one_agent_killed_midway() {
 async fn live_output_is_prefixed_and_the_summary_says_who_failed() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _a = server.agent("alpha", dir.path(), &[]).await;
-    let _b = server.agent("b", dir.path(), &[]).await;
+    let _a = server.agent("alpha", dir.path(), &[], "").await;
+    let _b = server.agent("b", dir.path(), &[], "").await;
     let out = server.output(&[
         "run",
         "--all",
@@ -215,7 +115,7 @@ async fn live_output_is_prefixed_and_the_summary_says_who_failed() {
 async fn a_wrong_agent_key_is_refused_and_becomes_pending() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let agent = server.agent("r1", dir.path(), &[]).await;
+    let agent = server.agent("r1", dir.path(), &[], "").await;
     // Pin some other key: the real agent's key is now "wrong".
     let other = keys::generate().unwrap();
     server.ok(&["host", "trust", "r1", &keys::to_openssh(other.public_key())]);
@@ -261,7 +161,7 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let added = server.json(&["host", "add", "r1", "127.0.0.1", "--pin-on-first-contact"]);
     let server_key = keys::parse_public(added["server_key"].as_str().unwrap()).unwrap();
-    let agent = LocalAgent::start(&support::agent_bin(), dir.path(), &server_key, "")
+    let agent = LocalAgent::start(&agent_bin(), dir.path(), &server_key, "")
         .await
         .unwrap();
     server.ok(&["host", "set", "r1", "--port", &agent.port.to_string()]);
@@ -288,7 +188,7 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
 async fn state_and_history_survive_a_killed_server() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _agent = server.agent("r1", dir.path(), &[]).await;
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
     server.ok(&["run", "--host", "r1", "--command", "echo first"]);
 
     // Kill the server with SIGKILL in the middle of a run.
@@ -318,7 +218,7 @@ async fn state_and_history_survive_a_killed_server() {
     assert!(host["trust"]["agent_key"].is_string());
     server.ok(&["run", "--host", "r1", "--command", "true"]);
     assert_eq!(server.runs().len(), 3);
-    let db = rusqlite::Connection::open(server.data.path().join("otto.db")).unwrap();
+    let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
     let check: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -329,8 +229,8 @@ async fn state_and_history_survive_a_killed_server() {
 async fn environment_follows_the_precedence() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _r1 = server.agent("r1", dir.path(), &["a", "b"]).await;
-    let _r2 = server.agent("r2", dir.path(), &["a"]).await;
+    let _r1 = server.agent("r1", dir.path(), &["a", "b"], "").await;
+    let _r2 = server.agent("r2", dir.path(), &["a"], "").await;
     server.ok(&[
         "script",
         "add",
@@ -369,7 +269,7 @@ async fn environment_follows_the_precedence() {
 async fn attachments_go_before_and_after_the_script() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _agent = server.agent("r1", dir.path(), &[]).await;
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
     let device = dir.path().join("device");
     let before = device.join("etc/app.conf");
     let after = device.join("etc/app.done");
@@ -449,7 +349,7 @@ async fn secrets_never_appear_in_output_or_logs() {
     const SECRET: &str = "pa55-w0rd-XYZZY";
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _agent = server.agent("r1", dir.path(), &[]).await;
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
     let mut set = server
         .command(&["env", "set", "API_TOKEN", "--secret", "--host", "r1"])
         .stdin(Stdio::piped())
@@ -493,8 +393,8 @@ async fn secrets_never_appear_in_output_or_logs() {
 async fn control_upload_rotation_and_cancel_from_the_command_line() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _a = server.agent("r1", dir.path(), &["g"]).await;
-    let _b = server.agent("r2", dir.path(), &["g"]).await;
+    let _a = server.agent("r1", dir.path(), &["g"], "").await;
+    let _b = server.agent("r2", dir.path(), &["g"], "").await;
 
     let local = dir.path().join("blob");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
@@ -522,7 +422,7 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
     assert!(server.json(&["reload", "--all"])[0]["success"] == true);
 
     let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
-    let old_key = keys::load(&server.data.path().join("keys/r1.key")).unwrap();
+    let old_key = keys::load(&server.data().join("keys/r1.key")).unwrap();
     let rotated = server.json(&["rotate-keys", "--all"]);
     assert!(
         rotated
@@ -578,7 +478,7 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
 async fn serve_heartbeats_rotates_and_stops_on_sigterm() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _a = server.agent("r1", dir.path(), &[]).await;
+    let _a = server.agent("r1", dir.path(), &[], "").await;
     let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
     std::thread::sleep(Duration::from_millis(1100));
     let mut serve = server

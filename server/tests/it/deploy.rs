@@ -6,14 +6,6 @@
 //! throwaway machine), with `dropbear` installed (Debian: dropbear-bin). Otherwise it says why
 //! and does nothing.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use otto_server::keys;
 
-mod support;
+use crate::harness::agent_bin;
 
 /// Removes the line it added to authorized_keys when dropped.
 struct AuthorizedKey {
@@ -162,7 +154,7 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     let dist = dir.path().join("dist");
     std::fs::create_dir_all(&dist).unwrap();
     std::fs::copy(
-        support::agent_bin(),
+        agent_bin(),
         dist.join("otto-agent-x86_64-unknown-linux-musl"),
     )
     .unwrap();

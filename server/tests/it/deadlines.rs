@@ -5,16 +5,9 @@
 //! Every command runs under an outer bound far above its deadlines, so code that waits forever
 //! fails here instead of hanging the test suite.
 
-// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
+use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -25,100 +18,11 @@ use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::model::NewHost;
-use russh::keys::PublicKey;
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-mod fake_agent;
-mod support;
-
-use fake_agent::{Behaviour, FakeAgent};
-
-/// Far above every deadline the commands below have (10 s answers, 5 s + 10 s runs).
-const BOUND: Duration = Duration::from_secs(60);
-
-/// A data directory and the server binary.
-struct Server {
-    data: tempfile::TempDir,
-}
-
-impl Server {
-    fn new() -> Server {
-        Server {
-            data: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
-        cmd.arg("--data-dir")
-            .arg(self.data.path())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    /// Runs a command to its end within [`BOUND`]; returns its output and how long it took.
-    async fn output(&self, args: &[&str]) -> (Output, Duration) {
-        let started = Instant::now();
-        let out = tokio::time::timeout(BOUND, self.command(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("otto-server {args:?} did not end within {BOUND:?}"))
-            .unwrap();
-        (out, started.elapsed())
-    }
-
-    /// Runs a command with `--json` that must succeed.
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let (out, _) = self.output(&args).await;
-        assert!(out.status.success(), "otto-server {args:?}: {}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// Adds host `name` on 127.0.0.1; returns its server key.
-    async fn add(&self, name: &str) -> PublicKey {
-        let added = self.json(&["host", "add", name, "127.0.0.1"]).await;
-        keys::parse_public(added["server_key"].as_str().unwrap()).unwrap()
-    }
-
-    /// Points host `name` at `port` with `key` pinned.
-    async fn point(&self, name: &str, port: u16, key: &PublicKey) {
-        self.json(&["host", "set", name, "--port", &port.to_string()])
-            .await;
-        self.json(&["host", "trust", name, &keys::to_openssh(key)])
-            .await;
-    }
-
-    /// A real agent for a new host `name`.
-    async fn agent(&self, name: &str, dir: &Path) -> LocalAgent {
-        let server_key = self.add(name).await;
-        let agent = LocalAgent::start(&support::agent_bin(), &dir.join(name), &server_key, "")
-            .await
-            .unwrap();
-        self.point(name, agent.port, &agent.agent_key).await;
-        agent
-    }
-
-    /// A fake agent for a new host `name`.
-    async fn fake(&self, name: &str, behaviour: Behaviour) -> FakeAgent {
-        let server_key = self.add(name).await;
-        let fake = FakeAgent::start(server_key, behaviour).await;
-        self.point(name, fake.port, &fake.key).await;
-        fake
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use crate::fake_agent::{Behaviour, FakeAgent};
+use crate::harness::{BOUND, Server, text};
 
 /// The entry of `host` in a JSON list of per-host results.
 fn entry<'a>(list: &'a Value, host: &str) -> &'a Value {
@@ -133,11 +37,11 @@ fn entry<'a>(list: &'a Value, host: &str) -> &'a Value {
 async fn ping_fails_silent_and_trickling_agents_and_still_reaches_the_healthy_one() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _ok = server.agent("ok", dir.path()).await;
+    let _ok = server.agent("ok", dir.path(), &[], "").await;
     let _silent = server.fake("silent", Behaviour::Silent).await;
     let _trickle = server.fake("trickle", Behaviour::Trickle).await;
 
-    let (out, took) = server.output(&["ping", "--json"]).await;
+    let (out, took) = server.bounded(&["ping", "--json"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let pings: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(entry(&pings, "ok")["reachable"], true, "{pings:#}");
@@ -152,7 +56,7 @@ async fn ping_fails_silent_and_trickling_agents_and_still_reaches_the_healthy_on
     }
     // The deadline is the answer limit, not the outer bound: generous, but far below a hang.
     assert!(took < Duration::from_secs(40), "{took:?}");
-    let host = server.json(&["host", "show", "silent"]).await;
+    let host = server.bounded_json(&["host", "show", "silent"]).await;
     assert_eq!(host["status"]["reachable"], false, "{host:#}");
 }
 
@@ -160,12 +64,12 @@ async fn ping_fails_silent_and_trickling_agents_and_still_reaches_the_healthy_on
 async fn a_run_ends_at_its_timeout_plus_grace_when_the_agent_only_sends_keepalives() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _ok = server.agent("ok", dir.path()).await;
+    let _ok = server.agent("ok", dir.path(), &[], "").await;
     let _keep = server.fake("keep", Behaviour::KeepalivesOnly).await;
     let _silent = server.fake("silent", Behaviour::Silent).await;
 
     let (out, took) = server
-        .output(&[
+        .bounded(&[
             "run",
             "--host",
             "ok",
@@ -194,7 +98,7 @@ async fn a_run_ends_at_its_timeout_plus_grace_when_the_agent_only_sends_keepaliv
     );
     assert!(took < Duration::from_secs(45), "{took:?}");
     // The history says the same, and the runs are finished.
-    let history = server.json(&["history"]).await;
+    let history = server.bounded_json(&["history"]).await;
     let keep = entry(&history, "keep");
     assert_eq!(keep["success"], false);
     assert!(keep["finished"].is_number(), "{keep:#}");
@@ -202,18 +106,18 @@ async fn a_run_ends_at_its_timeout_plus_grace_when_the_agent_only_sends_keepaliv
 
 /// `last_seen` of `host`, from the store through the CLI.
 async fn last_seen(server: &Server, host: &str) -> Option<i64> {
-    server.json(&["host", "show", host]).await["status"]["last_seen"].as_i64()
+    server.bounded_json(&["host", "show", host]).await["status"]["last_seen"].as_i64()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _ok = server.agent("ok", dir.path()).await;
+    let _ok = server.agent("ok", dir.path(), &[], "").await;
     let _silent = server.fake("silent", Behaviour::Silent).await;
     let log = dir.path().join("serve.log");
     let mut serve: Child = server
-        .command(&["serve", "--heartbeat-interval", "1s", "--rotate-every", "0"])
+        .async_command(&["serve", "--heartbeat-interval", "1s", "--rotate-every", "0"])
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -239,7 +143,7 @@ async fn serve_heartbeats_healthy_hosts_past_a_silent_one_and_stops_on_sigterm()
     // short below.
     let mut failed = false;
     while !failed && started.elapsed() < Duration::from_secs(40) {
-        let silent = server.json(&["host", "show", "silent"]).await;
+        let silent = server.bounded_json(&["host", "show", "silent"]).await;
         failed = silent["status"]["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("no answer to the heartbeat within 10 s"));
@@ -268,7 +172,7 @@ async fn serve_records_a_key_rotation_it_cut_short() {
     let _fake = server.fake("r1", Behaviour::HeartbeatsOnly).await;
     let log = dir.path().join("serve.log");
     let mut serve: Child = server
-        .command(&[
+        .async_command(&[
             "serve",
             "--heartbeat-interval",
             "1s",
@@ -280,7 +184,7 @@ async fn serve_records_a_key_rotation_it_cut_short() {
         .unwrap();
     // The rotation keeps the new server key beside the old before it asks the agent, which
     // never answers: wait for the key, then give the request time to go out.
-    let next = server.data.path().join("keys/r1.key.next");
+    let next = server.data().join("keys/r1.key.next");
     let started = Instant::now();
     while !next.exists() && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -299,7 +203,7 @@ async fn serve_records_a_key_rotation_it_cut_short() {
 async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = server.agent("r1", dir.path()).await;
+    let mut agent = server.agent("r1", dir.path(), &[], "").await;
     let target = dir.path().join("up/big");
     // Kill the agent once some of the file has arrived.
     let upload = upload_under_way(&server, &agent, &target, &[]).await;
@@ -372,7 +276,7 @@ fn signal(agent: &LocalAgent, signal: i32) {
 async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let agent = server.agent("r1", dir.path()).await;
+    let agent = server.agent("r1", dir.path(), &[], "").await;
     let target = dir.path().join("up/big");
     // Stop (SIGSTOP) the agent once some of the file has arrived: its window never opens again.
     let upload = upload_under_way(&server, &agent, &target, &["--stall-timeout", "3"]).await;
@@ -394,7 +298,7 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
     let marker = dir.path().join("started");
     let command = format!("touch {}; sleep 100", marker.display());
     let run = server
-        .command(&[
+        .async_command(&[
             "run",
             "--host",
             "r1",
@@ -440,16 +344,23 @@ async fn upload_under_way(
 ) -> Child {
     let local = target.with_file_name("source");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    let data: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
-    std::fs::write(&local, &data).unwrap();
-    drop(data);
+    // Written 1 MiB at a time: the tests share this process, and one measures the peak memory
+    // of a server process it starts (which includes what this process holds at the time).
+    let mut file = std::fs::File::create(&local).unwrap();
+    for start in (0..64u32 << 20).step_by(1 << 20) {
+        let chunk: Vec<u8> = (start..start + (1 << 20))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        file.write_all(&chunk).unwrap();
+    }
+    drop(file);
     let (local, target) = (local.to_string_lossy(), target.to_string_lossy());
     let mut args = vec![
         "upload", &local, "--path", &target, "--host", "r1", "--json",
     ];
     args.extend_from_slice(extra);
     let upload = server
-        .command(&args)
+        .async_command(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -495,7 +406,7 @@ async fn stop_serve(serve: &mut Child, log: &Path) -> String {
 
 /// The details of the `cut-short` events recorded for `host`.
 async fn cut_short(server: &Server, host: &str) -> Vec<String> {
-    let events = server.json(&["events", "--host", host]).await;
+    let events = server.bounded_json(&["events", "--host", host]).await;
     events
         .as_array()
         .unwrap()

@@ -1,0 +1,203 @@
+//! The harness the tests share: the `otto-server` binary run on a data directory of its own,
+//! hosts added to it with real agents (the `otto-agent` binary of this build) or fake ones on
+//! loopback, and the commands' output captured.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use russh::keys::PublicKey;
+use serde_json::Value;
+
+use crate::fake_agent::{Behaviour, FakeAgent};
+
+/// The outer bound of a [`Server::bounded`] command: far above every deadline the commands
+/// have (10 s answers, 5 s + 10 s runs), so code that waits forever fails instead of hanging.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// The `otto-agent` binary of this build (built first when it is missing).
+pub fn agent_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf();
+    let bin = profile_dir.join("otto-agent");
+    if !bin.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "otto-agent", "--target-dir"])
+            .arg(profile_dir.join("agent-for-tests"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        return profile_dir.join("agent-for-tests/debug/otto-agent");
+    }
+    bin
+}
+
+/// The server binary with its data directory.
+pub struct Server {
+    data: PathBuf,
+    /// The temporary directory that is `data`, removed with the server (none when given one).
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A server on a new temporary data directory.
+    pub fn new() -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        Server {
+            data: temp.path().to_path_buf(),
+            _temp: Some(temp),
+        }
+    }
+
+    /// A server on the data directory `data` (made by the server if missing, left in place).
+    pub fn at(data: &Path) -> Server {
+        Server {
+            data: data.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    /// Its data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// The command `otto-server --data-dir DATA ARGS…`, without `RUST_LOG`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
+        cmd.arg("--data-dir")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs a command; returns its output whatever the exit status.
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "otto-server {args:?} failed:\n{}",
+            text(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command with `--json` that must succeed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(&with_json(args))).unwrap()
+    }
+
+    /// The run history, oldest first.
+    pub fn runs(&self) -> Vec<Value> {
+        self.json(&["history"]).as_array().unwrap().clone()
+    }
+
+    /// [`Server::command`] for tokio, with no standard input, killed when dropped.
+    pub fn async_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::from(self.command(args));
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs a command to its end within [`BOUND`]; returns its output and how long it took.
+    pub async fn bounded(&self, args: &[&str]) -> (Output, Duration) {
+        let started = Instant::now();
+        let out = tokio::time::timeout(BOUND, self.async_command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("otto-server {args:?} did not end within {BOUND:?}"))
+            .unwrap();
+        (out, started.elapsed())
+    }
+
+    /// Runs a command with `--json` that must succeed, within [`BOUND`].
+    pub async fn bounded_json(&self, args: &[&str]) -> Value {
+        let args = with_json(args);
+        let (out, _) = self.bounded(&args).await;
+        assert!(out.status.success(), "otto-server {args:?}: {}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Adds host `name` on 127.0.0.1 in `groups`; returns its server key.
+    pub async fn add(&self, name: &str, groups: &[&str]) -> PublicKey {
+        let mut args = vec!["host", "add", name, "127.0.0.1"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let added = self.bounded_json(&args).await;
+        keys::parse_public(added["server_key"].as_str().unwrap()).unwrap()
+    }
+
+    /// Points host `name` at `port` with the agent key `key` pinned.
+    pub async fn point(&self, name: &str, port: u16, key: &PublicKey) {
+        self.bounded_json(&["host", "set", name, "--port", &port.to_string()])
+            .await;
+        self.bounded_json(&["host", "trust", name, &keys::to_openssh(key)])
+            .await;
+    }
+
+    /// Adds host `name` in `groups`, starts its agent in `dir/name` (configured with the lines
+    /// `config`) trusting the host's server key, and points the host at it with its key pinned
+    /// (`host add`, `otto-agent trust`, `host set`, `host trust`).
+    pub async fn agent(&self, name: &str, dir: &Path, groups: &[&str], config: &str) -> LocalAgent {
+        let server_key = self.add(name, groups).await;
+        let agent = LocalAgent::start(&agent_bin(), &dir.join(name), &server_key, config)
+            .await
+            .unwrap();
+        self.point(name, agent.port, &agent.agent_key).await;
+        agent
+    }
+
+    /// Adds host `name` with a fake agent that misbehaves as `behaviour`.
+    pub async fn fake(&self, name: &str, behaviour: Behaviour) -> FakeAgent {
+        let server_key = self.add(name, &[]).await;
+        let fake = FakeAgent::start(server_key, behaviour).await;
+        self.point(name, fake.port, &fake.key).await;
+        fake
+    }
+}
+
+/// `args` and `--json`.
+fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut args = args.to_vec();
+    args.push("--json");
+    args
+}
+
+/// A command's stdout and stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Reads a child's stdout lines until `done` says so (or the child ends); returns them.
+pub fn read_until(child: &mut Child, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line).trim_end().to_string());
+        if done(&lines) {
+            break;
+        }
+    }
+    // Keep draining in the background so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    lines
+}

@@ -1,0 +1,24 @@
+//! The server's integration tests, linked into one test binary (`cargo test -p otto-server
+//! --test it`); each module is one subject, and a name filter picks a subject's tests:
+//! `cargo test -p otto-server --test it qemu::`.
+
+// Helpers outside #[test] functions may unwrap and index too: a failing test stops there.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod client;
+mod deadlines;
+mod demo;
+mod deploy;
+mod fleet;
+mod input;
+mod qemu;
+mod qemu_system;
+
+mod emulated;
+mod fake_agent;
+mod harness;
