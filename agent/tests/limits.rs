@@ -38,7 +38,7 @@ async fn silent(agent: SocketAddr, last: u8) -> TcpStream {
 /// `PATIENCE` (a bound that only proves "does not hang": before the fix, connecting failed).
 async fn heartbeat(agent: &Agent, nonce: u64) -> Connection {
     let attempt = async {
-        let conn = agent.connect_with(&agent.server_key).await?;
+        let conn = common::connect(agent.addr, &agent.agent_key, &agent.server_key).await?;
         let mut ch = conn.channel_for("otto").await?;
         ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
             server_version: "t",
