@@ -11,11 +11,12 @@
 
 mod common;
 
-use common::{Agent, Received, connect_offering, new_key, preferred};
+use common::{Agent, Received, connect_offering, new_key};
 use otto_proto::{
     GeneralFailure, HEADER_LEN, Header, HeartbeatRequest, Message, MessageType, PROTOCOL_VERSION,
     profile,
 };
+use otto_server::client::preferred;
 use russh::{Preferred, cipher, kex};
 
 #[tokio::test]
@@ -51,7 +52,7 @@ async fn heartbeat_echoes_the_nonce_and_reports_facts() {
     }
 }
 
-/// The test client offers the profile as `otto_proto::profile` names it; the agent negotiates
+/// The server's client offers the profile as `otto_proto::profile` names it; the agent negotiates
 /// it, and nothing else: a key exchange or cipher outside it, offered alone, gets no connection.
 #[tokio::test]
 async fn the_agent_speaks_only_the_otto_ssh_profile() {

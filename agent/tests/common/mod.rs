@@ -17,10 +17,9 @@ use otto_server::client::{
     ActionReport, AgentKeyCheck, ClientError, Dial, Limits, Script, ScriptEvent,
 };
 use russh::client;
-use russh::keys::Algorithm;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
-use russh::{ChannelMsg, Preferred, cipher, compression, kex, mac};
+use russh::{ChannelMsg, Preferred};
 
 /// Generous limit for anything to happen on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -355,7 +354,7 @@ pub async fn connect(
     agent_key: &PublicKey,
     key: &PrivateKey,
 ) -> Result<Connection, String> {
-    connect_offering(addr, agent_key, key, preferred()).await
+    connect_offering(addr, agent_key, key, otto_server::client::preferred()).await
 }
 
 /// [`connect`], offering the algorithms of `preferred`.
@@ -539,24 +538,4 @@ pub fn list(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// The Otto SSH profile ([`otto_proto::profile`]) as the raw client offers it.
-/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
-/// so these are russh's constants for the profile's names, in its order, which a test checks.
-pub fn preferred() -> Preferred {
-    Preferred {
-        kex: (&[
-            kex::CURVE25519,
-            kex::EXTENSION_SUPPORT_AS_CLIENT,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-        ][..])
-            .into(),
-        key: (&[Algorithm::Ed25519][..]).into(),
-        cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
-        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
-        mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
-        compression: (&[compression::NONE][..]).into(),
-        host_key_certificates: (&[][..]).into(),
-    }
 }
