@@ -171,7 +171,7 @@ type Silent = russh::Channel<russh::client::Msg>;
 
 /// Opens `count` Otto channels on `conn` that never send a request; returns the ones the agent
 /// accepted and how many it refused for lack of resources (any other failure panics).
-async fn silent_channels(conn: &common::Connection, count: usize) -> (Vec<Silent>, usize) {
+async fn silent_channels(conn: &common::RawConnection, count: usize) -> (Vec<Silent>, usize) {
     let (mut open, mut refused) = (Vec::new(), 0);
     for _ in 0..count {
         let mut channel = match conn.handle.channel_open_session().await {
@@ -251,7 +251,7 @@ async fn heartbeat_on(conn: &Connection, nonce: u64) {
 
 /// A raw connection (to flood with channels the server never opens) whose first heartbeat is
 /// answered.
-async fn raw_login(agent: &Agent, nonce: u64) -> common::Connection {
+async fn raw_login(agent: &Agent, nonce: u64) -> common::RawConnection {
     let conn = agent.raw().await;
     raw_heartbeat_on(&conn, nonce).await;
     conn
@@ -259,7 +259,7 @@ async fn raw_login(agent: &Agent, nonce: u64) -> common::Connection {
 
 /// A heartbeat on a new raw channel of `conn`, tried again while the agent refuses the channel
 /// for lack of resources.
-async fn raw_heartbeat_on(conn: &common::Connection, nonce: u64) {
+async fn raw_heartbeat_on(conn: &common::RawConnection, nonce: u64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut ch = loop {
         match conn.channel_for("otto").await {

@@ -232,7 +232,7 @@ impl Agent {
     }
 
     /// A raw SSH connection with the trusted server key, for what the server never sends.
-    pub async fn raw(&self) -> Connection {
+    pub async fn raw(&self) -> RawConnection {
         connect(self.addr, &self.agent_key, &self.server_key)
             .await
             .expect("connect")
@@ -344,16 +344,16 @@ impl client::Handler for Pinned {
 }
 
 /// An authenticated raw SSH connection to an agent.
-pub struct Connection {
+pub struct RawConnection {
     pub handle: client::Handle<Pinned>,
 }
 
-/// Connects to `addr`, expecting host key `agent_key`, authenticating with `key`.
+/// A raw connection to `addr`, expecting host key `agent_key`, authenticating with `key`.
 pub async fn connect(
     addr: SocketAddr,
     agent_key: &PublicKey,
     key: &PrivateKey,
-) -> Result<Connection, String> {
+) -> Result<RawConnection, String> {
     connect_offering(addr, agent_key, key, otto_server::client::preferred()).await
 }
 
@@ -363,7 +363,7 @@ pub async fn connect_offering(
     agent_key: &PublicKey,
     key: &PrivateKey,
     preferred: Preferred,
-) -> Result<Connection, String> {
+) -> Result<RawConnection, String> {
     let config = client::Config {
         preferred,
         nodelay: true,
@@ -386,10 +386,10 @@ pub async fn connect_offering(
     if !auth.success() {
         return Err("authentication refused".into());
     }
-    Ok(Connection { handle })
+    Ok(RawConnection { handle })
 }
 
-impl Connection {
+impl RawConnection {
     /// Opens a channel and asks for the `otto` subsystem.
     pub async fn channel(&self) -> OttoChannel {
         self.channel_for("otto").await.expect("otto subsystem")
