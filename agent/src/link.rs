@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use otto_proto::{
-    Control, Credentials, Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout,
+    Control, Credentials, FrameReader, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout,
 };
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
@@ -136,7 +136,8 @@ impl std::fmt::Display for LinkError {
 /// The reading half of an Otto channel.
 pub struct Reader {
     rx: ChannelReadHalf,
-    decoder: Decoder<MAX_BODY_LEN>,
+    frames: FrameReader<MAX_BODY_LEN>,
+    /// The chunk that arrived last, read by `frames` until it is used up.
     pending: Bytes,
     idle: Duration,
 }
@@ -146,7 +147,7 @@ impl Reader {
     pub fn new(rx: ChannelReadHalf, idle: Duration) -> Reader {
         Reader {
             rx,
-            decoder: Decoder::new(),
+            frames: FrameReader::new(),
             pending: Bytes::new(),
             idle,
         }
@@ -156,28 +157,20 @@ impl Reader {
     /// (inside one) for input.
     pub async fn next(&mut self, wait: Duration) -> Result<Incoming, LinkError> {
         loop {
-            if !self.pending.is_empty() {
-                let decoded = self
-                    .decoder
-                    .decode(&self.pending)
-                    .map_err(LinkError::Protocol)?;
-                let consumed = decoded.consumed;
-                let incoming = match decoded.item {
-                    Some(Item::Frame(message)) => {
-                        Some(Incoming::Request(Request::from_message(message)?))
-                    }
-                    Some(Item::Data { chunk, .. }) => {
-                        Some(Incoming::Data(self.pending.slice_ref(chunk)))
-                    }
-                    None => None,
-                };
-                self.pending.advance(consumed);
-                match incoming {
-                    Some(incoming) => return Ok(incoming),
-                    None => continue,
+            match self
+                .frames
+                .next(&self.pending)
+                .map_err(LinkError::Protocol)?
+            {
+                Some(Item::Frame(message)) => {
+                    return Ok(Incoming::Request(Request::from_message(message)?));
                 }
+                Some(Item::Data { chunk, .. }) => {
+                    return Ok(Incoming::Data(self.pending.slice_ref(chunk)));
+                }
+                None => {}
             }
-            let limit = if self.decoder.is_idle() {
+            let limit = if self.frames.is_idle() {
                 wait
             } else {
                 self.idle
@@ -186,7 +179,7 @@ impl Reader {
                 Err(_) => return Err(LinkError::Stalled),
                 Ok(Some(ChannelMsg::Data { data })) => self.pending = data,
                 Ok(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => {
-                    return if self.decoder.is_idle() {
+                    return if self.frames.is_idle() {
                         Ok(Incoming::End)
                     } else {
                         Err(LinkError::Truncated)

@@ -14,10 +14,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::{Agent, Received, list, new_key};
-use otto_proto::{
-    ActionRef, Credentials, HeartbeatRequest, Message, RotateIdentityRequest,
-    RotateIdentityResponse, UploadFile,
-};
+use otto_proto::{Control, Credentials, Message, ScriptTimeout, UploadFile};
+use otto_server::client::{ActionReport, Connection, Outcome, UploadSpec};
 use sha2::{Digest, Sha256};
 
 fn upload_message(action: u64, path: &str, data_len: u64, sha256: [u8; 32]) -> Message<'_> {
@@ -31,9 +29,28 @@ fn upload_message(action: u64, path: &str, data_len: u64, sha256: [u8; 32]) -> M
     })
 }
 
-fn result_outcome(frame: &common::Frame) -> String {
-    match frame.message() {
-        Message::ActionResult(r) => format!("{:?}", r.outcome),
+/// Uploads `data` to `path` (mode 0640) with checksum `sha256` through the server's client.
+async fn upload(
+    conn: &Connection,
+    action: u64,
+    path: &str,
+    data: &[u8],
+    sha256: [u8; 32],
+) -> ActionReport {
+    let spec = UploadSpec {
+        path: path.into(),
+        owner: Credentials::Inherit,
+        mode: 0o640,
+        sha256,
+        len: data.len() as u64,
+    };
+    conn.upload(&spec, action, data, |_| {}).await.unwrap()
+}
+
+/// The error of a failed outcome.
+fn failure(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Failed(error) => error,
         other => panic!("{other:?}"),
     }
 }
@@ -41,23 +58,12 @@ fn result_outcome(frame: &common::Frame) -> String {
 #[tokio::test]
 async fn an_upload_lands_with_its_mode_and_checksum() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let target = agent.dir.path().join("new/dir/file.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let sha: [u8; 32] = Sha256::digest(&data).into();
-    let mut ch = conn.channel().await;
-    ch.send(&upload_message(
-        1,
-        target.to_str().unwrap(),
-        data.len() as u64,
-        sha,
-    ))
-    .await;
-    assert!(matches!(ch.frame().await.message(), Message::ReadyForData(r) if r.action == 1));
-    for piece in data.chunks(10_000) {
-        ch.send_raw(piece).await;
-    }
-    assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    let report = upload(&conn, 1, target.to_str().unwrap(), &data, sha).await;
+    assert_eq!(report.outcome, Outcome::Completed);
     assert_eq!(std::fs::read(&target).unwrap(), data);
     assert_eq!(
         std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
@@ -69,19 +75,12 @@ async fn an_upload_lands_with_its_mode_and_checksum() {
 #[tokio::test]
 async fn a_bad_checksum_leaves_the_old_file_and_no_temp_file() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let target = agent.dir.path().join("config");
     std::fs::write(&target, "old").unwrap();
-    let mut ch = conn.channel().await;
-    ch.send(&upload_message(2, target.to_str().unwrap(), 3, [0; 32]))
-        .await;
-    assert!(matches!(
-        ch.frame().await.message(),
-        Message::ReadyForData(_)
-    ));
-    ch.send_raw(b"new").await;
-    let outcome = result_outcome(&ch.frame().await);
-    assert!(outcome.contains("checksum mismatch"), "{outcome}");
+    let report = upload(&conn, 2, target.to_str().unwrap(), b"new", [0; 32]).await;
+    let error = failure(&report.outcome);
+    assert!(error.contains("checksum mismatch"), "{error}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
     assert_eq!(
         list(agent.dir.path())
@@ -95,13 +94,14 @@ async fn a_bad_checksum_leaves_the_old_file_and_no_temp_file() {
 #[tokio::test]
 async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.raw().await;
     let dir = agent.dir.path().join("target");
     std::fs::create_dir(&dir).unwrap();
     let target = dir.join("firmware.bin");
     std::fs::write(&target, "old").unwrap();
     let data = vec![7u8; 200_000];
     let sha: [u8; 32] = Sha256::digest(&data).into();
+    // Half a request's data, then gone: on the wire.
     let mut ch = conn.channel().await;
     ch.send(&upload_message(
         3,
@@ -144,102 +144,80 @@ async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
 #[tokio::test]
 async fn uploads_to_relative_paths_or_directories_are_refused_before_the_data() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     for path in [
         "relative/file",
         "/tmp/../etc/passwd",
         agent.dir.path().to_str().unwrap(),
     ] {
-        let mut ch = conn.channel().await;
-        ch.send(&upload_message(4, path, 1, [0; 32])).await;
-        let outcome = result_outcome(&ch.frame().await);
-        assert!(outcome.starts_with("Failed"), "{path}: {outcome}");
+        // A source with no data at all: had the agent asked for the data, the client would
+        // have failed reading it.
+        let spec = UploadSpec {
+            path: path.into(),
+            owner: Credentials::Inherit,
+            mode: 0o640,
+            sha256: [0; 32],
+            len: 1,
+        };
+        let report = conn.upload(&spec, 4, &b""[..], |_| {}).await;
+        assert!(
+            matches!(&report, Ok(r) if matches!(r.outcome, Outcome::Failed(_))),
+            "{path}: {report:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn reload_applies_a_good_config_and_refuses_a_broken_one() {
     let agent = Agent::start("path = /bin");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let text = std::fs::read_to_string(&agent.config_path).unwrap();
     std::fs::write(
         &agent.config_path,
         text.replace("path = /bin", "path = /usr/bin:/bin"),
     )
     .unwrap();
-    let mut ch = conn.channel().await;
-    ch.send(&Message::ReloadConfig(ActionRef { action: 1 }))
-        .await;
-    assert_eq!(result_outcome(&ch.frame().await), "Completed");
-    let mut run = common::start_script(
+    let report = conn.control(Control::Reload).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    let run = common::run(
         &conn,
         2,
-        "echo $PATH\n",
-        &[],
-        otto_proto::ScriptTimeout::AgentDefault,
+        &common::script("echo $PATH\n", &[], ScriptTimeout::AgentDefault),
     )
     .await;
-    assert_eq!(
-        common::finish_run(&mut run, 2).await.stdout,
-        b"/usr/bin:/bin\n"
-    );
+    assert_eq!(run.stdout, b"/usr/bin:/bin\n");
 
     std::fs::write(&agent.config_path, format!("{text}\nbogus = 1\n")).unwrap();
-    let mut ch = conn.channel().await;
-    ch.send(&Message::ReloadConfig(ActionRef { action: 3 }))
-        .await;
-    let outcome = result_outcome(&ch.frame().await);
+    let report = conn.control(Control::Reload).await.unwrap();
+    let error = failure(&report.outcome);
     assert!(
-        outcome.contains("unknown setting `bogus`") && outcome.contains("line"),
-        "{outcome}"
+        error.contains("unknown setting `bogus`") && error.contains("line"),
+        "{error}"
     );
 }
 
 #[tokio::test]
 async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let new_server = new_key();
-    let raw = new_server.public_key().key_data().ed25519().unwrap().0;
-    let mut ch = conn.channel().await;
-    ch.send(&Message::RotateIdentityRequest(RotateIdentityRequest {
-        server_public_key: raw,
-    }))
-    .await;
-    let frame = ch.frame().await;
-    let Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) =
-        frame.message()
-    else {
-        panic!("{frame:?}")
-    };
-    let new_agent_key = russh::keys::PublicKey::from(
-        russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
-    );
+    let new_agent_key = conn.rotate_identity(new_server.public_key()).await.unwrap();
     assert_ne!(new_agent_key.key_data(), agent.agent_key.key_data());
     // The connection it was asked on keeps working.
-    let mut hb = conn.channel().await;
-    hb.send(&Message::HeartbeatRequest(HeartbeatRequest {
-        server_version: "t",
-        nonce: 1,
-    }))
-    .await;
-    assert!(matches!(
-        hb.frame().await.message(),
-        Message::HeartbeatResponse(_)
-    ));
+    conn.heartbeat().await.unwrap();
     // New connections: the new server key works with the new host key; once it has, the old
     // server key is refused.
     assert!(
-        common::connect(agent.addr, &agent.agent_key, &new_server)
+        common::dial(agent.addr, &agent.agent_key, &new_server)
             .await
             .is_err(),
         "old host key still served"
     );
-    common::connect(agent.addr, &new_agent_key, &new_server)
+    common::dial(agent.addr, &new_agent_key, &new_server)
         .await
         .unwrap();
     assert!(
-        common::connect(agent.addr, &new_agent_key, &agent.server_key)
+        common::dial(agent.addr, &new_agent_key, &agent.server_key)
             .await
             .is_err()
     );
@@ -258,11 +236,17 @@ async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
 
 #[tokio::test]
 async fn exit_answers_then_exits_for_a_restart() {
+    // On the wire: the agent closes the channel after its answer.
     let mut agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.raw().await;
     let mut ch = conn.channel().await;
-    ch.send(&Message::ExitAgent(ActionRef { action: 9 })).await;
-    assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    ch.send(&Message::ExitAgent(otto_proto::ActionRef { action: 9 }))
+        .await;
+    let result = ch.frame().await;
+    assert!(
+        matches!(result.message(), Message::ActionResult(r) if r.outcome == otto_proto::Outcome::Completed),
+        "{result:?}"
+    );
     assert!(matches!(ch.recv().await, Received::Closed));
     assert_eq!(agent.wait_exit(), Some(75));
 }
@@ -277,14 +261,10 @@ async fn reboot_and_shutdown_run_their_configured_commands() {
         reboot.display(),
         shutdown.display()
     ));
-    let conn = agent.connect().await;
-    for (message, file) in [
-        (Message::Reboot(ActionRef { action: 1 }), &reboot),
-        (Message::Shutdown(ActionRef { action: 2 }), &shutdown),
-    ] {
-        let mut ch = conn.channel().await;
-        ch.send(&message).await;
-        assert_eq!(result_outcome(&ch.frame().await), "Completed");
+    let conn = agent.client().await;
+    for (request, file) in [(Control::Reboot, &reboot), (Control::Shutdown, &shutdown)] {
+        let report = conn.control(request).await.unwrap();
+        assert_eq!(report.outcome, Outcome::Completed);
         for _ in 0..100 {
             if file.exists() {
                 break;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::{Agent, PATIENCE, list, open_files_under};
 use otto_proto::{Credentials, Message, ScriptTimeout, UploadFile};
+use otto_server::client::ScriptEvent;
 use sha2::{Digest, Sha256};
 
 /// Waits until the agent holds a file under `dir` open with at least `bytes` in it.
@@ -47,7 +48,8 @@ async fn an_upload_cut_off_by_sigkill_leaves_nothing_behind() {
     std::fs::write(&target, "old").unwrap();
     let data = vec![7u8; 8 << 20];
     let sha: [u8; 32] = Sha256::digest(&data).into();
-    let conn = agent.connect().await;
+    // Part of the data, then the agent dies: on the wire.
+    let conn = agent.raw().await;
     let mut ch = conn.channel().await;
     ch.send(&Message::UploadFile(UploadFile {
         action: 1,
@@ -73,7 +75,7 @@ async fn an_upload_cut_off_by_sigkill_leaves_nothing_behind() {
     drop(conn);
 
     agent.restart();
-    agent.connect().await;
+    agent.client().await;
     assert_eq!(list(&dir), ["firmware.bin"]);
     assert_eq!(list(&temp_dir), Vec::<String>::new());
 }
@@ -82,25 +84,19 @@ async fn an_upload_cut_off_by_sigkill_leaves_nothing_behind() {
 async fn a_script_killed_with_the_agent_leaves_nothing_behind() {
     let mut agent = Agent::start("");
     let temp_dir = agent.dir.path().join("tmp");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     // The script prints its process group (its own pid) so that the test can end it.
-    let mut ch = common::start_script(
-        &conn,
-        1,
-        "echo $$; exec sleep 60\n",
-        &[],
-        ScriptTimeout::Unlimited,
-    )
-    .await;
-    let frame = ch.frame().await;
-    let Message::ActionOutput(output) = frame.message() else {
-        panic!("{frame:?}")
+    let (tx, mut events) = tokio::sync::mpsc::channel(16);
+    let script = common::script("echo $$; exec sleep 60\n", &[], ScriptTimeout::Unlimited);
+    let running = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.run_script(&script, 1, tx).await })
     };
-    let pgid: i32 = std::str::from_utf8(output.data)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let event = events.recv().await;
+    let Some(ScriptEvent::Output { data, .. }) = event else {
+        panic!("{event:?}")
+    };
+    let pgid: i32 = std::str::from_utf8(&data).unwrap().trim().parse().unwrap();
     agent.kill();
     let leftovers = list(&temp_dir);
     agent.restart();
@@ -109,6 +105,10 @@ async fn a_script_killed_with_the_agent_leaves_nothing_behind() {
     unsafe { libc::killpg(pgid, libc::SIGKILL) };
     assert_eq!(leftovers, Vec::<String>::new());
     assert_eq!(after_restart, Vec::<String>::new());
+    assert!(
+        running.await.unwrap().is_err(),
+        "the run ended with its agent"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +140,7 @@ async fn named_temporary_files_of_a_killed_agent_are_removed_at_the_next_start()
     std::fs::write(temp_dir.join("keep.tmp"), "x").unwrap();
 
     agent.restart();
-    agent.connect().await;
+    agent.client().await;
     assert_eq!(list(&dir), ["firmware.bin"]);
     assert_eq!(list(&records), Vec::<String>::new());
     assert_eq!(list(&temp_dir), ["keep.tmp"]);

@@ -17,8 +17,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Agent, Connection, PATIENCE, Received};
+use common::{Agent, PATIENCE};
 use otto_proto::{HeartbeatRequest, Message};
+use otto_server::client::{ClientError, Connection};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -34,21 +35,13 @@ async fn silent(agent: SocketAddr, last: u8) -> TcpStream {
     socket.connect(agent).await.unwrap()
 }
 
-/// Connects with the trusted key, sends a heartbeat and checks its answer, all within
+/// Connects as the server does, with the trusted key, and checks a heartbeat, all within
 /// `PATIENCE` (a bound that only proves "does not hang": before the fix, connecting failed).
 async fn heartbeat(agent: &Agent, nonce: u64) -> Connection {
     let attempt = async {
-        let conn = agent.connect_with(&agent.server_key).await?;
-        let mut ch = conn.channel_for("otto").await?;
-        ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
-            server_version: "t",
-            nonce,
-        }))
-        .await;
-        match ch.frame().await.message() {
-            Message::HeartbeatResponse(h) if h.nonce == nonce => Ok(conn),
-            other => Err(format!("{other:?}")),
-        }
+        let conn = agent.client_with(&agent.server_key).await?;
+        conn.heartbeat().await?;
+        Ok::<_, ClientError>(conn)
     };
     match tokio::time::timeout(PATIENCE, attempt).await {
         Ok(Ok(conn)) => conn,
@@ -178,7 +171,7 @@ type Silent = russh::Channel<russh::client::Msg>;
 
 /// Opens `count` Otto channels on `conn` that never send a request; returns the ones the agent
 /// accepted and how many it refused for lack of resources (any other failure panics).
-async fn silent_channels(conn: &Connection, count: usize) -> (Vec<Silent>, usize) {
+async fn silent_channels(conn: &common::RawConnection, count: usize) -> (Vec<Silent>, usize) {
     let (mut open, mut refused) = (Vec::new(), 0);
     for _ in 0..count {
         let mut channel = match conn.handle.channel_open_session().await {
@@ -219,7 +212,7 @@ async fn a_login_past_the_limit_displaces_the_oldest_authenticated_connection() 
     heartbeat_on(&newest, 9).await;
     let oldest = logins.remove(0);
     let closed = tokio::time::timeout(PATIENCE, async {
-        while !oldest.handle.is_closed() {
+        while !oldest.is_closed() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -231,9 +224,42 @@ async fn a_login_past_the_limit_displaces_the_oldest_authenticated_connection() 
     }
 }
 
+/// Whether the agent refused a channel for lack of resources.
+fn resource_shortage(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Ssh(russh::Error::ChannelOpenFailure(
+            russh::ChannelOpenFailure::ResourceShortage
+        ))
+    )
+}
+
 /// A heartbeat on a new channel of `conn`, tried again while the agent refuses the channel for
 /// lack of resources (closed channels free their slots a moment after the close).
 async fn heartbeat_on(conn: &Connection, nonce: u64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match conn.heartbeat().await {
+            Ok(_) => return,
+            Err(e) if resource_shortage(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("heartbeat {nonce}: {e}"),
+        }
+    }
+}
+
+/// A raw connection (to flood with channels the server never opens) whose first heartbeat is
+/// answered.
+async fn raw_login(agent: &Agent, nonce: u64) -> common::RawConnection {
+    let conn = agent.raw().await;
+    raw_heartbeat_on(&conn, nonce).await;
+    conn
+}
+
+/// A heartbeat on a new raw channel of `conn`, tried again while the agent refuses the channel
+/// for lack of resources.
+async fn raw_heartbeat_on(conn: &common::RawConnection, nonce: u64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut ch = loop {
         match conn.channel_for("otto").await {
@@ -260,14 +286,14 @@ async fn heartbeat_on(conn: &Connection, nonce: u64) {
 async fn channels_are_bounded_per_connection_and_in_total() {
     let agent = Agent::start("");
     let conns = [
-        heartbeat(&agent, 1).await,
-        heartbeat(&agent, 2).await,
-        heartbeat(&agent, 3).await,
+        raw_login(&agent, 1).await,
+        raw_login(&agent, 2).await,
+        raw_login(&agent, 3).await,
     ];
     // Warm up (every code path once, up to the limits), then measure.
     let (open, _) = silent_channels(&conns[0], 20).await;
     close(open).await;
-    heartbeat_on(&conns[0], 4).await;
+    raw_heartbeat_on(&conns[0], 4).await;
     let before = agent.memory_kib("VmHWM");
     let (mut open, mut refused) = (Vec::new(), 0);
     for conn in &conns {
@@ -296,14 +322,14 @@ async fn channels_are_bounded_per_connection_and_in_total() {
     // No connection was dropped: once the channels are closed, each serves again.
     close(open).await;
     for (conn, nonce) in conns.iter().zip(10..) {
-        heartbeat_on(conn, nonce).await;
+        raw_heartbeat_on(conn, nonce).await;
     }
 }
 
 #[tokio::test]
 async fn channels_that_never_ask_for_the_subsystem_are_closed() {
     let agent = Agent::start(""); // idle_timeout = 2 in the test configuration
-    let conn = heartbeat(&agent, 1).await;
+    let conn = raw_login(&agent, 1).await;
     let mut bare = Vec::new();
     while let Ok(channel) = conn.handle.channel_open_session().await {
         bare.push(channel);
@@ -319,7 +345,7 @@ async fn channels_that_never_ask_for_the_subsystem_are_closed() {
             }
         }
     }
-    heartbeat_on(&conn, 2).await;
+    raw_heartbeat_on(&conn, 2).await;
 }
 
 /// One heartbeat on `conn` the way the server does it: on a closed connection, connect again;
@@ -328,24 +354,19 @@ async fn heartbeat_reconnecting(agent: &Agent, conn: &mut Connection, nonce: u64
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         assert!(tokio::time::Instant::now() < deadline, "heartbeat {nonce}");
-        if conn.handle.is_closed() {
+        if conn.is_closed() {
             *conn = heartbeat(agent, nonce).await;
             return;
         }
-        // Refused for lack of resources, or the connection is closing: try again.
-        if let Ok(mut ch) = conn.channel_for("otto").await {
-            ch.send(&Message::HeartbeatRequest(HeartbeatRequest {
-                server_version: "t",
-                nonce,
-            }))
-            .await;
-            if let Received::Frame(frame) = ch.recv().await {
-                assert!(
-                    matches!(frame.message(), Message::HeartbeatResponse(h) if h.nonce == nonce),
-                    "{frame:?}"
-                );
-                return;
-            }
+        match conn.heartbeat().await {
+            Ok(_) => return,
+            // A wrong answer is a failure; a refused channel or a closing connection is not.
+            Err(
+                e @ (ClientError::Protocol(_)
+                | ClientError::AgentFailure(_)
+                | ClientError::Frames(_)),
+            ) => panic!("heartbeat {nonce}: {e}"),
+            Err(_) => {}
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -13,33 +13,26 @@
 mod common;
 
 use common::{Agent, new_key};
-use otto_proto::{Message, RotateIdentityRequest, RotateIdentityResponse};
+use otto_server::client::ClientError;
 use russh::keys::PublicKey;
 use russh::keys::ssh_key::public::Ed25519PublicKey;
 
 /// What the agent answered to a rotation to `raw`: Ok(its new key) or Err(its error).
 async fn rotate(agent: &Agent, raw: [u8; 32]) -> Result<PublicKey, String> {
-    let conn = agent.connect().await;
-    let mut ch = conn.channel().await;
-    ch.send(&Message::RotateIdentityRequest(RotateIdentityRequest {
-        server_public_key: raw,
-    }))
-    .await;
-    let frame = ch.frame().await;
-    match frame.message() {
-        Message::RotateIdentityResponse(RotateIdentityResponse::Rotated { agent_public_key }) => {
-            Ok(PublicKey::from(Ed25519PublicKey(agent_public_key)))
-        }
-        Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error }) => {
-            Err(error.to_string())
-        }
-        other => panic!("{other:?}"),
+    let conn = agent.client().await;
+    match conn
+        .rotate_identity(&PublicKey::from(Ed25519PublicKey(raw)))
+        .await
+    {
+        Ok(key) => Ok(key),
+        Err(ClientError::AgentFailure(error)) => Err(error),
+        Err(other) => panic!("{other}"),
     }
 }
 
 /// Whether a new connection with `key` is accepted (the agent must present `agent.agent_key`).
 async fn accepted(agent: &Agent, key: &russh::keys::PrivateKey) -> bool {
-    agent.connect_with(key).await.is_ok()
+    agent.client_with(key).await.is_ok()
 }
 
 /// 32 bytes that are not the encoding of any point on the curve.

@@ -12,54 +12,88 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, finish_run, outcome, start_script};
-use otto_proto::{ActionResult, CancelAction, Message, ScriptTimeout};
+use common::{Agent, run, script};
+use otto_proto::{ActionResult, Message, ScriptTimeout, Stream};
+use otto_server::client::{Outcome, ScriptEvent};
 
 #[tokio::test]
 async fn output_streams_are_kept_apart_and_the_exit_code_is_reported() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
-    let mut ch = start_script(
+    let conn = agent.client().await;
+    let run = run(
         &conn,
         1,
-        "echo out1; echo err1 >&2; echo out2; exit 3\n",
-        &[],
-        ScriptTimeout::AgentDefault,
+        &script(
+            "echo out1; echo err1 >&2; echo out2; exit 3\n",
+            &[],
+            ScriptTimeout::AgentDefault,
+        ),
     )
     .await;
-    let run = finish_run(&mut ch, 1).await;
     assert_eq!(run.stdout, b"out1\nout2\n");
     assert_eq!(run.stderr, b"err1\n");
-    let Message::ActionResult(ActionResult {
-        outcome,
-        stdout_len,
-        stderr_len,
-        ..
-    }) = run.result.message()
-    else {
-        panic!()
-    };
-    assert_eq!(outcome, otto_proto::Outcome::Exited { code: 3 });
-    assert_eq!((stdout_len, stderr_len), (10, 5));
-    assert!(ch.until_closed().await.is_empty());
+    assert_eq!(run.report.outcome, Outcome::Exited(3));
+    assert_eq!((run.report.stdout_len, run.report.stderr_len), (10, 5));
     // The script file is gone.
     assert!(common::list(&agent.dir.path().join("tmp")).is_empty());
+}
+
+/// On the wire: the result is the run's last frame, and the agent closes the channel after it.
+#[tokio::test]
+async fn the_result_ends_the_run_and_its_channel() {
+    let agent = Agent::start("");
+    let conn = agent.raw().await;
+    let body = b"echo out1; exit 3\n";
+    let mut ch = conn.channel().await;
+    ch.send(&Message::RunScript(otto_proto::RunScript {
+        action: 1,
+        name: "test",
+        interpreter: "/bin/sh",
+        run_as: otto_proto::Credentials::Inherit,
+        working_dir: None,
+        env: otto_proto::Environment::default(),
+        timeout: ScriptTimeout::AgentDefault,
+        script_len: body.len() as u64,
+    }))
+    .await;
+    let ready = ch.frame().await;
+    assert!(
+        matches!(ready.message(), Message::ReadyForData(r) if r.action == 1),
+        "{ready:?}"
+    );
+    ch.send_raw(body).await;
+    let frames = ch.until_closed().await;
+    let (result, output) = frames.split_last().expect("a result");
+    assert!(
+        output
+            .iter()
+            .all(|f| matches!(f.message(), Message::ActionOutput(o) if o.action == 1)),
+        "{frames:?}"
+    );
+    let Message::ActionResult(ActionResult {
+        action, outcome, ..
+    }) = result.message()
+    else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(action, 1);
+    assert_eq!(outcome, otto_proto::Outcome::Exited { code: 3 });
 }
 
 #[tokio::test]
 async fn the_environment_is_exactly_what_was_sent_plus_path() {
     let agent = Agent::start("path = /usr/bin:/bin");
-    let conn = agent.connect().await;
-    let script = "env | sort; pwd\n";
-    let mut ch = start_script(
+    let conn = agent.client().await;
+    let run = run(
         &conn,
         2,
-        script,
-        &[("OTTO_A", "1"), ("GREETING", "a=b c")],
-        ScriptTimeout::AgentDefault,
+        &script(
+            "env | sort; pwd\n",
+            &[("OTTO_A", "1"), ("GREETING", "a=b c")],
+            ScriptTimeout::AgentDefault,
+        ),
     )
     .await;
-    let run = finish_run(&mut ch, 2).await;
     let text = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let tmp = agent.dir.path().join("tmp");
@@ -81,26 +115,28 @@ async fn the_environment_is_exactly_what_was_sent_plus_path() {
 #[tokio::test]
 async fn a_timeout_kills_the_script() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
-    let mut ch = start_script(
+    let conn = agent.client().await;
+    let run = run(
         &conn,
         3,
-        "echo started; sleep 60\n",
-        &[],
-        ScriptTimeout::Seconds(1),
+        &script("echo started; sleep 60\n", &[], ScriptTimeout::Seconds(1)),
     )
     .await;
-    let run = finish_run(&mut ch, 3).await;
     assert_eq!(run.stdout, b"started\n");
-    assert_eq!(outcome(&run), "TimedOut");
+    assert_eq!(run.report.outcome, Outcome::TimedOut);
 }
 
 #[tokio::test]
 async fn the_agent_default_timeout_applies() {
     let agent = Agent::start("script_timeout = 1");
-    let conn = agent.connect().await;
-    let mut ch = start_script(&conn, 4, "sleep 60\n", &[], ScriptTimeout::AgentDefault).await;
-    assert_eq!(outcome(&finish_run(&mut ch, 4).await), "TimedOut");
+    let conn = agent.client().await;
+    let run = run(
+        &conn,
+        4,
+        &script("sleep 60\n", &[], ScriptTimeout::AgentDefault),
+    )
+    .await;
+    assert_eq!(run.report.outcome, Outcome::TimedOut);
 }
 
 fn alive(pid: i32) -> bool {
@@ -112,18 +148,26 @@ fn alive(pid: i32) -> bool {
 #[tokio::test]
 async fn cancel_kills_the_script_and_its_children() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let pids = agent.dir.path().join("pids");
     // A child that ignores SIGTERM must still die (SIGKILL after the grace period).
-    let script = format!(
+    let body = format!(
         "sleep 100 & echo $! > {p}; sh -c 'trap \"\" TERM; sleep 100' & echo $! >> {p}; echo ready; sleep 100\n",
         p = pids.display()
     );
-    let mut ch = start_script(&conn, 10, &script, &[], ScriptTimeout::Unlimited).await;
-    let first = ch.frame().await;
-    assert!(
-        matches!(first.message(), Message::ActionOutput(o) if o.data == b"ready\n"),
-        "{first:?}"
+    let (tx, mut events) = tokio::sync::mpsc::channel(16);
+    let running = {
+        let conn = conn.clone();
+        let script = script(&body, &[], ScriptTimeout::Unlimited);
+        tokio::spawn(async move { conn.run_script(&script, 10, tx).await })
+    };
+    let first = events.recv().await;
+    assert_eq!(
+        first,
+        Some(ScriptEvent::Output {
+            stream: Stream::Stdout,
+            data: b"ready\n".to_vec()
+        })
     );
     let children: Vec<i32> = std::fs::read_to_string(&pids)
         .unwrap()
@@ -133,20 +177,13 @@ async fn cancel_kills_the_script_and_its_children() {
     assert_eq!(children.len(), 2);
     assert!(children.iter().all(|&p| alive(p)));
 
-    let mut cancel = conn.channel().await;
-    cancel
-        .send(&Message::CancelAction(CancelAction {
-            action: 11,
-            target: 10,
-        }))
-        .await;
-    let answer = cancel.frame().await;
+    // Completed: the client checks the answer names its own cancel request.
     assert!(
-        matches!(answer.message(), Message::ActionResult(r) if r.action == 11 && r.outcome == otto_proto::Outcome::Completed),
-        "{answer:?}"
+        conn.cancel(10).await.unwrap(),
+        "the cancel was not completed"
     );
-    let run = finish_run(&mut ch, 10).await;
-    assert_eq!(outcome(&run), "Cancelled");
+    let (report, _) = tokio::join!(running, common::collect(events));
+    assert_eq!(report.unwrap().unwrap().outcome, Outcome::Cancelled);
     for _ in 0..100 {
         if children.iter().all(|&p| !alive(p)) {
             break;
@@ -158,10 +195,11 @@ async fn cancel_kills_the_script_and_its_children() {
         "children survived: {children:?}"
     );
 
-    // Cancelling something that is not running says so.
-    let mut again = conn.channel().await;
+    // Cancelling something that is not running says so: a failure, on the wire.
+    let raw = agent.raw().await;
+    let mut again = raw.channel().await;
     again
-        .send(&Message::CancelAction(CancelAction {
+        .send(&Message::CancelAction(otto_proto::CancelAction {
             action: 12,
             target: 10,
         }))
@@ -169,17 +207,17 @@ async fn cancel_kills_the_script_and_its_children() {
     assert!(
         matches!(again.frame().await.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { .. }))
     );
+    assert!(!conn.cancel(10).await.unwrap());
 }
 
 #[tokio::test]
 async fn ten_megabytes_of_output_arrive_complete_and_in_order() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.client().await;
     let lines = 1_200_000u32; // 9 bytes each: 10.8 MB
-    let script = format!("awk 'BEGIN {{ for (i = 0; i < {lines}; i++) printf \"%08d\\n\", i }}'\n");
-    let mut ch = start_script(&conn, 20, &script, &[], ScriptTimeout::Unlimited).await;
-    let run = finish_run(&mut ch, 20).await;
-    assert_eq!(outcome(&run), "Exited { code: 0 }");
+    let body = format!("awk 'BEGIN {{ for (i = 0; i < {lines}; i++) printf \"%08d\\n\", i }}'\n");
+    let run = run(&conn, 20, &script(&body, &[], ScriptTimeout::Unlimited)).await;
+    assert_eq!(run.report.outcome, Outcome::Exited(0));
     assert_eq!(run.stdout.len(), lines as usize * 9);
     for (i, line) in run.stdout.chunks(9).enumerate() {
         assert_eq!(line, format!("{i:08}\n").as_bytes(), "line {i}");
@@ -189,11 +227,16 @@ async fn ten_megabytes_of_output_arrive_complete_and_in_order() {
 #[tokio::test]
 async fn two_scripts_run_at_once_and_are_told_apart() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
-    let body = |name: &str| format!("for i in 1 2 3 4 5; do echo {name}$i; sleep 0.2; done\n");
-    let mut a = start_script(&conn, 31, &body("a"), &[], ScriptTimeout::AgentDefault).await;
-    let mut b = start_script(&conn, 32, &body("b"), &[], ScriptTimeout::AgentDefault).await;
-    let (ra, rb) = tokio::join!(finish_run(&mut a, 31), finish_run(&mut b, 32));
+    let conn = agent.client().await;
+    let body = |name: &str| {
+        script(
+            &format!("for i in 1 2 3 4 5; do echo {name}$i; sleep 0.2; done\n"),
+            &[],
+            ScriptTimeout::AgentDefault,
+        )
+    };
+    let (a, b) = (body("a"), body("b"));
+    let (ra, rb) = tokio::join!(run(&conn, 31, &a), run(&conn, 32, &b));
     assert_eq!(ra.stdout, b"a1\na2\na3\na4\na5\n");
     assert_eq!(rb.stdout, b"b1\nb2\nb3\nb4\nb5\n");
 }
@@ -201,53 +244,49 @@ async fn two_scripts_run_at_once_and_are_told_apart() {
 #[tokio::test]
 async fn a_running_action_id_cannot_be_reused() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
-    let mut first = start_script(&conn, 40, "sleep 2\n", &[], ScriptTimeout::AgentDefault).await;
-    let mut second = conn.channel().await;
-    second
-        .send(&Message::RunScript(otto_proto::RunScript {
-            action: 40,
-            name: "dup",
-            interpreter: "/bin/sh",
-            run_as: otto_proto::Credentials::Inherit,
-            working_dir: None,
-            env: otto_proto::Environment::default(),
-            timeout: ScriptTimeout::AgentDefault,
-            script_len: 1,
-        }))
+    let conn = agent.client().await;
+    let (tx, mut events) = tokio::sync::mpsc::channel(16);
+    let first = {
+        let conn = conn.clone();
+        let script = script("echo started; sleep 2\n", &[], ScriptTimeout::AgentDefault);
+        tokio::spawn(async move { conn.run_script(&script, 40, tx).await })
+    };
+    // Running: it has spoken.
+    assert!(events.recv().await.is_some());
+    let dup = otto_server::client::Script {
+        name: "dup".into(),
+        ..script("x", &[], ScriptTimeout::AgentDefault)
+    };
+    let answer = conn
+        .run_script(&dup, 40, tokio::sync::mpsc::channel(1).0)
         .await;
-    let answer = second.frame().await;
     assert!(
-        matches!(answer.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("already running"))),
+        matches!(&answer, Ok(r) if matches!(&r.outcome, Outcome::Failed(error) if error.contains("already running"))),
         "{answer:?}"
     );
-    assert_eq!(
-        outcome(&finish_run(&mut first, 40).await),
-        "Exited { code: 0 }"
-    );
+    let (first, _) = tokio::join!(first, common::collect(events));
+    assert_eq!(first.unwrap().unwrap().outcome, Outcome::Exited(0));
 }
 
 #[tokio::test]
 async fn silence_brings_keepalives() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
-    let mut ch = start_script(
+    let conn = agent.client().await;
+    let run = run(
         &conn,
         50,
-        "sleep 11; echo done\n",
-        &[],
-        ScriptTimeout::Unlimited,
+        &script("sleep 11; echo done\n", &[], ScriptTimeout::Unlimited),
     )
     .await;
-    let run = finish_run(&mut ch, 50).await;
     assert!(run.keepalives >= 1);
     assert_eq!(run.stdout, b"done\n");
 }
 
 #[tokio::test]
 async fn a_missing_interpreter_is_reported() {
+    // On the wire: the interpreter is looked for once the script has arrived.
     let agent = Agent::start("");
-    let conn = agent.connect().await;
+    let conn = agent.raw().await;
     let mut ch = conn.channel().await;
     ch.send(&Message::RunScript(otto_proto::RunScript {
         action: 60,
@@ -272,38 +311,29 @@ async fn a_missing_interpreter_is_reported() {
     );
 }
 
-/// Sends a RunScript of `body` as `uid:gid`; returns the channel.
-async fn start_as(
-    conn: &common::Connection,
-    action: u64,
-    body: &str,
-    uid: u32,
-    gid: u32,
-) -> common::OttoChannel {
-    let mut ch = conn.channel().await;
-    ch.send(&Message::RunScript(otto_proto::RunScript {
-        action,
-        name: "as-user",
-        interpreter: "/bin/sh",
-        run_as: otto_proto::Credentials::Ids { uid, gid },
-        working_dir: Some("/"),
-        env: otto_proto::Environment::default(),
-        timeout: ScriptTimeout::AgentDefault,
-        script_len: body.len() as u64,
-    }))
-    .await;
-    ch
-}
-
 #[tokio::test]
 async fn a_script_runs_as_the_given_user_only_when_the_agent_is_root() {
     let agent = Agent::start("");
-    let conn = agent.connect().await;
     let body = "id -u; id -g; id -G\n";
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        // Not root: the request is refused before any data is taken.
-        let mut ch = start_as(&conn, 70, body, 65534, 65534).await;
+        // Not root: the request is refused before any data is taken (on the wire).
+        let conn = agent.raw().await;
+        let mut ch = conn.channel().await;
+        ch.send(&Message::RunScript(otto_proto::RunScript {
+            action: 70,
+            name: "as-user",
+            interpreter: "/bin/sh",
+            run_as: otto_proto::Credentials::Ids {
+                uid: 65534,
+                gid: 65534,
+            },
+            working_dir: Some("/"),
+            env: otto_proto::Environment::default(),
+            timeout: ScriptTimeout::AgentDefault,
+            script_len: body.len() as u64,
+        }))
+        .await;
         let answer = ch.frame().await;
         assert!(
             matches!(answer.message(), Message::ActionResult(r) if matches!(r.outcome, otto_proto::Outcome::Failed { error } if error.contains("needs the agent to run as root"))),
@@ -318,16 +348,21 @@ async fn a_script_runs_as_the_given_user_only_when_the_agent_is_root() {
         std::os::unix::fs::PermissionsExt::from_mode(0o711),
     )
     .unwrap();
-    let mut ch = start_as(&conn, 71, body, 65534, 65533).await;
-    assert!(matches!(
-        ch.frame().await.message(),
-        Message::ReadyForData(_)
-    ));
-    ch.send_raw(body.as_bytes()).await;
-    let run = finish_run(&mut ch, 71).await;
+    let conn = agent.client().await;
+    let as_user = otto_server::client::Script {
+        name: "as-user".into(),
+        run_as: otto_proto::Credentials::Ids {
+            uid: 65534,
+            gid: 65533,
+        },
+        working_dir: Some("/".into()),
+        ..script(body, &[], ScriptTimeout::AgentDefault)
+    };
+    // The agent took the script (ReadyForData) and ran it: it exited 0.
+    let run = run(&conn, 71, &as_user).await;
     assert_eq!(
-        outcome(&run),
-        "Exited { code: 0 }",
+        run.report.outcome,
+        Outcome::Exited(0),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );

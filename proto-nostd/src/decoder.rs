@@ -95,8 +95,8 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
         }
     }
 
-    /// Decodes from `input`. Uses at least one byte of a non-empty input unless it returns an
-    /// error.
+    /// Decodes from `input`. Unless it returns an error, it either returns an item or uses the
+    /// whole input (so it uses at least one byte of a non-empty input).
     pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> Result<Decoded<'a>, Error> {
         // Every error path below passes through `self.failed`, so an error is final.
         match self.state {
@@ -143,7 +143,7 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
             State::Header { filled } => {
                 let unfilled = self.header.get_mut(filled..).unwrap_or_default();
                 let take = unfilled.len().min(input.len());
-                let (head, _) = input.split_at_checked(take).unwrap_or((input, &[]));
+                let (head, rest) = input.split_at_checked(take).unwrap_or((input, &[]));
                 unfilled
                     .get_mut(..take)
                     .unwrap_or_default()
@@ -158,9 +158,9 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
                 }
                 let (message_type, len) = self.check(&self.header).map_err(|e| self.failed(e))?;
                 self.start_body(message_type, len);
-                let (_, item) = self.fill_body(&[])?;
+                let (taken, item) = self.fill_body(rest)?;
                 Ok(Decoded {
-                    consumed: take,
+                    consumed: take + taken,
                     item,
                 })
             }

@@ -8,7 +8,8 @@
 //! move bulk bytes, [`RunScript`] and [`UploadFile`] — *additional data* whose length the body
 //! declares. The additional data is raw bytes, never buffered by the codec: the [`Decoder`] hands it
 //! to the receiver in chunks as they arrive, so a script or a file of any size moves through a
-//! fixed amount of memory.
+//! fixed amount of memory. A [`FrameReader`] is the decoder with its loop: it yields the items of
+//! each chunk that arrives, one at a time.
 //!
 //! ```
 //! use otto_proto::{encode, ActionRef, Decoder, Item, Message};
@@ -52,6 +53,7 @@ mod facts;
 mod header;
 mod message;
 pub mod profile;
+mod reader;
 
 pub use control::Control;
 pub use decoder::{Decoded, Decoder, Item, decode_frame};
@@ -66,6 +68,7 @@ pub use message::{
     HeartbeatRequest, HeartbeatResponse, HostFacts, Message, MessageType, Outcome,
     RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
 };
+pub use reader::FrameReader;
 
 /// The protocol version this crate speaks. Frames of any other version are refused with
 /// [`Error::UnsupportedVersion`].

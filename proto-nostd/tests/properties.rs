@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Decoded, decode_pieces, frame};
+use common::{Decoded, decode_pieces, frame, read_pieces};
 use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
     EnvironmentBuilder, Error, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts,
@@ -197,16 +197,22 @@ proptest! {
                 expected.push(Decoded::Data(data));
             }
         }
-        let (out, error) = if bytewise {
-            decode_pieces(stream.chunks(1))
+        let pieces: Vec<&[u8]> = if bytewise {
+            stream.chunks(1).collect()
         } else {
             let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
             points.extend([0, stream.len()]);
             points.sort_unstable();
-            decode_pieces(points.windows(2).map(|w| &stream[w[0]..w[1]]))
+            points.windows(2).map(|w| &stream[w[0]..w[1]]).collect()
         };
+        let (out, error) = decode_pieces(pieces.iter().copied());
         prop_assert_eq!(error, None);
-        prop_assert_eq!(out, expected);
+        prop_assert_eq!(&out, &expected);
+        // The frame reader, over the same pieces, yields the same and ends between frames.
+        let (read, error, idle) = read_pieces(pieces.iter().copied());
+        prop_assert_eq!(error, None);
+        prop_assert_eq!(read, expected);
+        prop_assert!(idle);
     }
 
     #[test]
@@ -232,6 +238,9 @@ proptest! {
                     Ok(d) => {
                         prop_assert!(!failed, "a success after an error");
                         prop_assert!(d.consumed > 0 && d.consumed <= input.len());
+                        if d.item.is_none() {
+                            prop_assert_eq!(d.consumed, input.len(), "an item or the whole input");
+                        }
                         input = &input[d.consumed..];
                     }
                     Err(e) => {

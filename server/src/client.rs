@@ -282,7 +282,7 @@ pub fn new_action_id() -> ActionId {
 /// The Otto SSH profile ([`otto_proto::profile`]) as the server, the SSH client, offers it.
 /// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
 /// so these are russh's constants for the profile's names, in its order, which a test checks.
-fn preferred() -> Preferred {
+pub fn preferred() -> Preferred {
     Preferred {
         kex: (&[
             kex::CURVE25519,

@@ -1,6 +1,8 @@
 //! Test harness: spawns the real `otto-agent` binary with its own configuration, key and
-//! loopback port in a temporary directory, and talks to it over real SSH (russh client) with the
-//! Otto codec. The agent process is killed when the harness is dropped.
+//! loopback port in a temporary directory, and talks to it over real SSH as the server does,
+//! through the server's own client (`otto_server::client`). A raw channel (russh client and the
+//! Otto codec) is kept for what the server never sends: malformed frames, half-written requests,
+//! other subsystems, floods. The agent process is killed when the harness is dropped.
 #![allow(dead_code)] // each test file uses part of the harness
 
 use std::io::{BufRead, BufReader};
@@ -10,12 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otto_proto::{Decoder, HEADER_LEN, Item, MAX_BODY_LEN, Message};
+use otto_proto::{FrameReader, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout, Stream};
+use otto_server::client::{
+    ActionReport, AgentKeyCheck, ClientError, Dial, Limits, Script, ScriptEvent,
+};
 use russh::client;
-use russh::keys::Algorithm;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
-use russh::{ChannelMsg, Preferred, cipher, compression, kex, mac};
+use russh::{ChannelMsg, Preferred};
 
 /// Generous limit for anything to happen on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -214,14 +218,24 @@ impl Agent {
         panic!("agent did not exit");
     }
 
-    /// Connects with the trusted server key.
-    pub async fn connect(&self) -> Connection {
-        self.connect_with(&self.server_key).await.expect("connect")
+    /// Connects as the server does, with the trusted server key.
+    pub async fn client(&self) -> otto_server::client::Connection {
+        self.client_with(&self.server_key).await.expect("connect")
     }
 
-    /// Connects with `key`; the agent's host key must be the pinned one.
-    pub async fn connect_with(&self, key: &PrivateKey) -> Result<Connection, String> {
-        connect(self.addr, &self.agent_key, key).await
+    /// Connects as the server does, with `key`; the agent's host key must be the pinned one.
+    pub async fn client_with(
+        &self,
+        key: &PrivateKey,
+    ) -> Result<otto_server::client::Connection, ClientError> {
+        dial(self.addr, &self.agent_key, key).await
+    }
+
+    /// A raw SSH connection with the trusted server key, for what the server never sends.
+    pub async fn raw(&self) -> RawConnection {
+        connect(self.addr, &self.agent_key, &self.server_key)
+            .await
+            .expect("connect")
     }
 }
 
@@ -232,7 +246,88 @@ impl Drop for Agent {
     }
 }
 
-/// The client side's check of the agent's host key.
+/// Connects to `addr` with the server's client, expecting host key `agent_key`,
+/// authenticating with `key`. Every limit is [`PATIENCE`]: a loaded or emulated machine is slow.
+pub async fn dial(
+    addr: SocketAddr,
+    agent_key: &PublicKey,
+    key: &PrivateKey,
+) -> Result<otto_server::client::Connection, ClientError> {
+    otto_server::client::Connection::connect(&Dial {
+        address: addr.ip().to_string(),
+        port: addr.port(),
+        server_key: Arc::new(key.clone()),
+        agent_key: AgentKeyCheck::Pinned(agent_key.clone()),
+        timeout: PATIENCE,
+        limits: Limits {
+            answer: PATIENCE,
+            stall: PATIENCE,
+            grace: PATIENCE,
+            silence: PATIENCE,
+        },
+    })
+    .await
+}
+
+/// A script for `/bin/sh` with environment `env`, run as the agent's own user.
+pub fn script(body: &str, env: &[(&str, &str)], timeout: ScriptTimeout) -> Script {
+    Script {
+        name: "test".into(),
+        interpreter: "/bin/sh".into(),
+        body: body.as_bytes().to_vec(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        run_as: otto_proto::Credentials::Inherit,
+        working_dir: None,
+        timeout,
+    }
+}
+
+/// The output and the final report of a script run.
+pub struct Run {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub keepalives: usize,
+    pub report: ActionReport,
+}
+
+/// Runs `script` as `action` through the server's client and collects what it produced.
+pub async fn run(conn: &otto_server::client::Connection, action: u64, script: &Script) -> Run {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (report, (stdout, stderr, keepalives)) =
+        tokio::join!(conn.run_script(script, action, tx), collect(rx));
+    Run {
+        stdout,
+        stderr,
+        keepalives,
+        report: report.expect("run"),
+    }
+}
+
+/// Stdout, stderr and the number of keepalives among `events`, until the run drops its sender.
+pub async fn collect(
+    mut events: tokio::sync::mpsc::Receiver<ScriptEvent>,
+) -> (Vec<u8>, Vec<u8>, usize) {
+    let (mut stdout, mut stderr, mut keepalives) = (Vec::new(), Vec::new(), 0);
+    while let Some(event) = events.recv().await {
+        match event {
+            ScriptEvent::Output {
+                stream: Stream::Stdout,
+                data,
+            } => stdout.extend_from_slice(&data),
+            ScriptEvent::Output {
+                stream: Stream::Stderr,
+                data,
+            } => stderr.extend_from_slice(&data),
+            ScriptEvent::Keepalive => keepalives += 1,
+        }
+    }
+    (stdout, stderr, keepalives)
+}
+
+/// The client side's check of the agent's host key, for raw connections.
 pub struct Pinned(pub PublicKey);
 
 impl client::Handler for Pinned {
@@ -248,18 +343,18 @@ impl client::Handler for Pinned {
     }
 }
 
-/// An authenticated SSH connection to an agent.
-pub struct Connection {
+/// An authenticated raw SSH connection to an agent.
+pub struct RawConnection {
     pub handle: client::Handle<Pinned>,
 }
 
-/// Connects to `addr`, expecting host key `agent_key`, authenticating with `key`.
+/// A raw connection to `addr`, expecting host key `agent_key`, authenticating with `key`.
 pub async fn connect(
     addr: SocketAddr,
     agent_key: &PublicKey,
     key: &PrivateKey,
-) -> Result<Connection, String> {
-    connect_offering(addr, agent_key, key, preferred()).await
+) -> Result<RawConnection, String> {
+    connect_offering(addr, agent_key, key, otto_server::client::preferred()).await
 }
 
 /// [`connect`], offering the algorithms of `preferred`.
@@ -268,7 +363,7 @@ pub async fn connect_offering(
     agent_key: &PublicKey,
     key: &PrivateKey,
     preferred: Preferred,
-) -> Result<Connection, String> {
+) -> Result<RawConnection, String> {
     let config = client::Config {
         preferred,
         nodelay: true,
@@ -291,10 +386,10 @@ pub async fn connect_offering(
     if !auth.success() {
         return Err("authentication refused".into());
     }
-    Ok(Connection { handle })
+    Ok(RawConnection { handle })
 }
 
-impl Connection {
+impl RawConnection {
     /// Opens a channel and asks for the `otto` subsystem.
     pub async fn channel(&self) -> OttoChannel {
         self.channel_for("otto").await.expect("otto subsystem")
@@ -322,10 +417,8 @@ impl Connection {
         }
         Ok(OttoChannel {
             channel,
-            decoder: Decoder::new(),
+            reader: FrameReader::new(),
             pending: Vec::new(),
-            partial: Vec::new(),
-            data_msgs: 0,
         })
     }
 }
@@ -347,15 +440,12 @@ impl std::fmt::Debug for Frame {
     }
 }
 
-/// One Otto channel.
+/// One raw Otto channel.
 pub struct OttoChannel {
     pub channel: russh::Channel<client::Msg>,
-    decoder: Decoder<MAX_BODY_LEN>,
+    reader: FrameReader<MAX_BODY_LEN>,
+    /// The data that arrived last, read by `reader` until it is used up.
     pending: Vec<u8>,
-    /// Bytes of a frame that arrived in earlier data messages.
-    partial: Vec<u8>,
-    /// SSH data messages received (for statistics).
-    pub data_msgs: usize,
 }
 
 /// What [`OttoChannel::recv`] got.
@@ -379,34 +469,25 @@ impl OttoChannel {
         self.channel.data(bytes).await.unwrap();
     }
 
-    /// The next frame from the agent, or Closed.
+    /// The next frame from the agent (re-encoded), or Closed.
     pub async fn recv(&mut self) -> Received {
         loop {
-            if !self.pending.is_empty() {
-                let decoded = self
-                    .decoder
-                    .decode(&self.pending)
-                    .expect("agent sent a bad frame");
-                let consumed = decoded.consumed;
-                let frame = match decoded.item {
-                    Some(Item::Frame(_)) => Some(Frame(self.frame_bytes(consumed))),
-                    Some(Item::Data { .. }) => panic!("agent sent additional data"),
-                    None => None,
-                };
-                if frame.is_none() {
-                    self.partial.extend_from_slice(&self.pending[..consumed]);
+            match self
+                .reader
+                .next(&self.pending)
+                .expect("agent sent a bad frame")
+            {
+                Some(Item::Frame(message)) => {
+                    let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
+                    let n = otto_proto::encode(&message, &mut buf).unwrap();
+                    buf.truncate(n);
+                    return Received::Frame(Frame(buf));
                 }
-                self.pending.drain(..consumed);
-                if let Some(frame) = frame {
-                    return Received::Frame(frame);
-                }
-                continue;
+                Some(Item::Data { .. }) => panic!("agent sent additional data"),
+                None => {}
             }
             match tokio::time::timeout(PATIENCE, self.channel.wait()).await {
-                Ok(Some(ChannelMsg::Data { data })) => {
-                    self.data_msgs += 1;
-                    self.pending.extend_from_slice(&data);
-                }
+                Ok(Some(ChannelMsg::Data { data })) => self.pending = data.to_vec(),
                 Ok(Some(ChannelMsg::Eof | ChannelMsg::Close)) | Ok(None) => {
                     return Received::Closed;
                 }
@@ -414,12 +495,6 @@ impl OttoChannel {
                 Err(_) => panic!("agent sent nothing for {PATIENCE:?}"),
             }
         }
-    }
-
-    fn frame_bytes(&mut self, consumed: usize) -> Vec<u8> {
-        let mut bytes = std::mem::take(&mut self.partial);
-        bytes.extend_from_slice(&self.pending[..consumed]);
-        bytes
     }
 
     /// The next frame; panics if the channel closed.
@@ -463,100 +538,4 @@ pub fn list(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Sends a RunScript for `body` and its data; returns the channel to read the run from.
-pub async fn start_script(
-    conn: &Connection,
-    action: u64,
-    body: &str,
-    env: &[(&str, &str)],
-    timeout: otto_proto::ScriptTimeout,
-) -> OttoChannel {
-    let mut env_buf = vec![0u8; 4096];
-    let mut builder = otto_proto::EnvironmentBuilder::new(&mut env_buf);
-    for (k, v) in env {
-        builder.push(k, v).unwrap();
-    }
-    let env = builder.finish();
-    let mut ch = conn.channel().await;
-    ch.send(&Message::RunScript(otto_proto::RunScript {
-        action,
-        name: "test",
-        interpreter: "/bin/sh",
-        run_as: otto_proto::Credentials::Inherit,
-        working_dir: None,
-        env,
-        timeout,
-        script_len: body.len() as u64,
-    }))
-    .await;
-    let ready = ch.frame().await;
-    assert!(
-        matches!(ready.message(), Message::ReadyForData(r) if r.action == action),
-        "{ready:?}"
-    );
-    ch.send_raw(body.as_bytes()).await;
-    ch
-}
-
-/// The output and the final result of a script run.
-pub struct Run {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub keepalives: usize,
-    pub result: Frame,
-}
-
-/// Reads a run to its ActionResult, checking every frame names `action`.
-pub async fn finish_run(ch: &mut OttoChannel, action: u64) -> Run {
-    let (mut stdout, mut stderr, mut keepalives) = (Vec::new(), Vec::new(), 0);
-    loop {
-        let frame = ch.frame().await;
-        assert_eq!(frame.message().action(), Some(action), "{frame:?}");
-        match frame.message() {
-            Message::ActionOutput(o) => match o.stream {
-                otto_proto::Stream::Stdout => stdout.extend_from_slice(o.data),
-                otto_proto::Stream::Stderr => stderr.extend_from_slice(o.data),
-            },
-            Message::Keepalive(_) => keepalives += 1,
-            Message::ActionResult(_) => {
-                return Run {
-                    stdout,
-                    stderr,
-                    keepalives,
-                    result: frame,
-                };
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-/// The outcome of a run's result.
-pub fn outcome(run: &Run) -> String {
-    match run.result.message() {
-        Message::ActionResult(r) => format!("{:?}", r.outcome),
-        other => panic!("{other:?}"),
-    }
-}
-
-/// The Otto SSH profile ([`otto_proto::profile`]) as the test client, the SSH client, offers it.
-/// russh has constants, not names: looking the names up at run time would cost the agent 3 KiB,
-/// so these are russh's constants for the profile's names, in its order, which a test checks.
-pub fn preferred() -> Preferred {
-    Preferred {
-        kex: (&[
-            kex::CURVE25519,
-            kex::EXTENSION_SUPPORT_AS_CLIENT,
-            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-        ][..])
-            .into(),
-        key: (&[Algorithm::Ed25519][..]).into(),
-        cipher: (&[cipher::CHACHA20_POLY1305][..]).into(),
-        // chacha20-poly1305 authenticates by itself; a MAC is still negotiated, never used.
-        mac: (&[mac::HMAC_SHA256_ETM][..]).into(),
-        compression: (&[compression::NONE][..]).into(),
-        host_key_certificates: (&[][..]).into(),
-    }
 }

@@ -5,8 +5,9 @@
 
 use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
-    GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message, Outcome,
-    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+    FrameReader, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message,
+    Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream,
+    UploadFile,
 };
 
 /// One message of every type, named for its golden vector file.
@@ -223,4 +224,39 @@ pub fn decode_pieces<'p>(
         }
     }
     (out, None)
+}
+
+/// Feeds `pieces` to a [`FrameReader`] and returns what came out, as [`decode_pieces`] does, and
+/// whether the reader ended idle (between frames).
+pub fn read_pieces<'p>(
+    pieces: impl IntoIterator<Item = &'p [u8]>,
+) -> (Vec<Decoded>, Option<otto_proto::Error>, bool) {
+    let mut reader = FrameReader::<{ otto_proto::MAX_BODY_LEN }>::new();
+    let mut out = Vec::new();
+    for piece in pieces {
+        loop {
+            match reader.next(piece) {
+                Ok(None) => break,
+                Ok(Some(Item::Frame(message))) => out.push(Decoded::Frame(frame(&message))),
+                Ok(Some(Item::Data { chunk, .. })) => {
+                    assert!(
+                        piece.as_ptr_range().contains(&chunk.as_ptr()),
+                        "data is a slice of the chunk"
+                    );
+                    match out.last_mut() {
+                        Some(Decoded::Data(bytes)) => bytes.extend_from_slice(chunk),
+                        _ => out.push(Decoded::Data(chunk.to_vec())),
+                    }
+                }
+                Err(e) => return (out, Some(e), false),
+            }
+        }
+        assert_eq!(
+            reader.used(),
+            0,
+            "a chunk is used up once the reader says so"
+        );
+    }
+    let idle = reader.is_idle();
+    (out, None, idle)
 }

@@ -1,12 +1,14 @@
 //! The agent's answers as a sequence of owned [`Reply`] values: bytes from the channel go in
-//! as they arrive, split anywhere, and are decoded with the incremental [`otto_proto::Decoder`]
-//! (each byte looked at once, no re-parsing). Pure: no IO, no clock.
+//! as they arrive, split anywhere, and are read with the protocol's [`FrameReader`] (each byte
+//! looked at once, no re-parsing). Pure: no IO, no clock.
 //!
-//! Memory is bounded whatever the input: the decoder's fixed body buffer (16 KiB) plus the bytes
+//! Memory is bounded whatever the input: the reader's fixed body buffer (16 KiB) plus the bytes
 //! pushed and not yet decoded, which is at most one chunk when the caller pushes only after
 //! [`Frames::next_reply`] answered `Ok(None)`.
 
-use otto_proto::{ActionId, Decoder, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream};
+use otto_proto::{
+    ActionId, FrameReader, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream,
+};
 
 use super::{ActionReport, report};
 use crate::model::{self, Facts};
@@ -97,9 +99,9 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct Frames {
     // Boxed: its 16 KiB body buffer would otherwise live inside every future that owns a channel.
-    decoder: Box<Decoder<MAX_BODY_LEN>>,
+    reader: Box<FrameReader<MAX_BODY_LEN>>,
+    /// The bytes pushed since the reader last used up what it had; it has read `reader.used()`.
     pending: Vec<u8>,
-    start: usize,
     /// The error returned, answered again to every later call: the bytes after a refused
     /// frame could otherwise be read as new frames.
     failed: Option<FrameError>,
@@ -115,25 +117,17 @@ impl Frames {
     /// A reader waiting for the first frame.
     pub fn new() -> Frames {
         Frames {
-            decoder: Box::new(Decoder::new()),
+            reader: Box::new(FrameReader::new()),
             pending: Vec::new(),
-            start: 0,
             failed: None,
         }
     }
 
     /// Adds bytes that arrived from the agent; none once an error was returned.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.failed.is_some() {
-            return;
+        if self.failed.is_none() {
+            self.pending.extend_from_slice(chunk);
         }
-        if self.start == self.pending.len() {
-            self.pending.clear();
-        } else {
-            self.pending.drain(..self.start);
-        }
-        self.start = 0;
-        self.pending.extend_from_slice(chunk);
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed. An error is final:
@@ -146,37 +140,30 @@ impl Frames {
         if let Err(error) = &next {
             self.failed = Some(error.clone());
             self.pending = Vec::new();
-            self.start = 0;
         }
         next
     }
 
     fn decode_next(&mut self) -> Result<Option<Reply>, FrameError> {
-        while let Some(input) = self.pending.get(self.start..).filter(|i| !i.is_empty()) {
-            let decoded = self.decoder.decode(input)?;
-            let consumed = decoded.consumed;
-            let reply = match decoded.item {
-                None => None,
-                Some(Item::Frame(message)) => Some(reply(message)?),
-                Some(Item::Data { .. }) => return Err(FrameError::Unexpected("additional data")),
-            };
-            self.start += consumed;
-            if reply.is_some() {
-                return Ok(reply);
+        match self.reader.next(&self.pending)? {
+            None => {
+                self.pending.clear();
+                Ok(None)
             }
+            Some(Item::Frame(message)) => Ok(Some(reply(message)?)),
+            Some(Item::Data { .. }) => Err(FrameError::Unexpected("additional data")),
         }
-        Ok(None)
     }
 
-    /// Bytes pushed and not yet decoded: all the memory the reader holds besides the decoder's
-    /// fixed buffer. At most the last chunk when the caller pushes only after `Ok(None)`.
+    /// Bytes pushed and not yet decoded: all the memory the reader holds besides its fixed
+    /// buffer. At most the last chunk when the caller pushes only after `Ok(None)`.
     pub fn buffered(&self) -> usize {
-        self.pending.len() - self.start
+        self.pending.len().saturating_sub(self.reader.used())
     }
 
     /// Whether the stream stands between frames, nothing half-received (never after an error).
     pub fn is_idle(&self) -> bool {
-        self.failed.is_none() && self.decoder.is_idle() && self.start == self.pending.len()
+        self.failed.is_none() && self.reader.is_idle() && self.buffered() == 0
     }
 }
 
