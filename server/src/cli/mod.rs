@@ -1,0 +1,299 @@
+//! The command line: clap definitions and dispatch, one module per group of commands. What a
+//! command prints is [`crate::print`]'s; what it does, the service layer's.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use otto_proto::Control;
+
+use crate::client::Limits;
+use crate::deploy;
+use crate::fleet::{Fleet, FleetError, FleetOptions};
+use crate::keys;
+use crate::print::Printer;
+use crate::sanitize;
+use crate::serve::{self, ServeOptions};
+use crate::store::StoreError;
+
+mod env;
+mod groups;
+mod history;
+mod hosts;
+mod parse;
+mod runs;
+mod scripts;
+mod targets;
+
+pub use parse::parse_duration;
+
+use env::EnvCommand;
+use groups::GroupCommand;
+use hosts::HostCommand;
+use runs::{RunArgs, UploadArgs};
+use scripts::{AttachmentCommand, ScriptCommand};
+use targets::TargetArgs;
+
+/// The Otto server: manages a fleet of Otto agents over SSH.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where the fleet's database and keys live.
+    #[arg(long, global = true, env = "OTTO_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print listings and results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds allowed for connecting to one agent (TCP, SSH handshake, authentication).
+    #[arg(long, global = true, default_value_t = 15, value_name = "SECS")]
+    dial_timeout: u64,
+    /// How many agents may be dialled at once.
+    #[arg(long, global = true, default_value_t = 64, value_name = "N")]
+    dial_limit: usize,
+    /// Seconds an agent has for each answer (and, after a run's own timeout, for its result).
+    #[arg(long, global = true, default_value_t = Limits::default().answer.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    answer_timeout: u64,
+    /// Seconds an upload may make no progress (or take to be confirmed once sent), and a run
+    /// may go without any sign of life.
+    #[arg(long, global = true, default_value_t = Limits::default().stall.as_secs(), value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    stall_timeout: u64,
+    /// Log more (-v: info, -vv: debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hosts: add, list, trust, enable, remove.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Groups of hosts, with scripts.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Stored scripts.
+    #[command(subcommand)]
+    Script(ScriptCommand),
+    /// Files uploaded with a script, before or after it runs.
+    #[command(subcommand)]
+    Attachment(AttachmentCommand),
+    /// Environment variables: global, per group, host or script.
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Heartbeat: version and facts of hosts (all when none are named).
+    Ping(TargetArgs),
+    /// Run a stored script or a command on hosts, with live output.
+    ///
+    /// Each line is shown as `HOST | line` (`!` for standard error), with control characters
+    /// escaped (`\u{1b}` for ESC) and lines longer than 64 KiB shown in pieces; the history
+    /// keeps the bytes as they came (`history --run ID --json`).
+    Run(RunArgs),
+    /// Cancel a running run by its id (as `run` and `history` print it).
+    Cancel {
+        /// The run's id.
+        run: i64,
+    },
+    /// Upload a file to hosts, with a progress bar.
+    Upload(UploadArgs),
+    /// Make agents reload their configuration.
+    Reload(TargetArgs),
+    /// Give hosts new keys (server and agent).
+    RotateKeys(TargetArgs),
+    /// Make agents exit (their service manager restarts them).
+    ExitAgent(TargetArgs),
+    /// Reboot hosts.
+    Reboot(TargetArgs),
+    /// Shut hosts down.
+    Shutdown(TargetArgs),
+    /// Past runs, or one run with its output.
+    History {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Show this run in full, with its output.
+        #[arg(long)]
+        run: Option<i64>,
+        /// How many of the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The event log.
+    Events {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// How many of the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
+    Serve(ServeArgs),
+    /// Start a real otto-agent on this machine and drive it end to end.
+    Demo {
+        /// The otto-agent binary (default: beside this executable).
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Time between heartbeats to every host (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// Rotate each host's keys this often (e.g. 7d; 0 turns rotation off).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    rotate_every: Duration,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The fleet.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    /// The demo.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+    /// The daemon.
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    /// A deployment.
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    /// A local file.
+    #[error("{0}: {1}")]
+    File(PathBuf, std::io::Error),
+    /// Arguments that do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+    /// Some hosts failed (already reported).
+    #[error("{0} of {1} hosts failed")]
+    HostsFailed(usize, usize),
+}
+
+/// The data directory when none is given: /var/lib/otto-server for root, else under
+/// `$XDG_DATA_HOME` or `~/.local/share`.
+fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/otto-server");
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("otto-server")
+}
+
+impl Cli {
+    /// Whether this is the daemon (which must outlive its log reader), not a one-shot command.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
+    /// How much to log by default.
+    pub fn log_filter(&self) -> &'static str {
+        match (self.verbose, &self.command) {
+            (0, Command::Serve(_)) => "info",
+            (0, _) => "warn",
+            (1, _) => "info",
+            _ => "debug",
+        }
+    }
+
+    /// Runs the command; `shutdown` completing stops the daemon (`serve`), and is ignored by
+    /// every other command.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
+        let json = self.json;
+        match self.execute(shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(CliError::HostsFailed(failed, of)) => {
+                if !json {
+                    eprintln!("otto-server: {failed} of {of} hosts failed");
+                }
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
+                ExitCode::from(match e {
+                    CliError::Usage(_) => 2,
+                    _ => 1,
+                })
+            }
+        }
+    }
+
+    async fn execute(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), CliError> {
+        if let Command::Demo { agent_bin } = &self.command {
+            let agent_bin = agent_bin.clone().unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|dir| dir.join("otto-agent")))
+                    .unwrap_or_else(|| PathBuf::from("otto-agent"))
+            });
+            return Ok(crate::demo::run(&agent_bin).await?);
+        }
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        let fleet = Arc::new(Fleet::open(
+            &data_dir,
+            FleetOptions {
+                dial_timeout: Duration::from_secs(self.dial_timeout),
+                dial_limit: self.dial_limit,
+                limits: Limits {
+                    answer: Duration::from_secs(self.answer_timeout),
+                    stall: Duration::from_secs(self.stall_timeout),
+                    grace: Duration::from_secs(self.answer_timeout),
+                    silence: Duration::from_secs(self.stall_timeout),
+                },
+            },
+        )?);
+        let out = Printer::stdout(self.json);
+        match self.command {
+            Command::Host(c) => hosts::execute(&fleet, &out, c).await,
+            Command::Group(c) => groups::execute(&fleet, &out, c).await,
+            Command::Script(c) => scripts::script(&fleet, &out, c).await,
+            Command::Attachment(c) => scripts::attachment(&fleet, &out, c).await,
+            Command::Env(c) => env::execute(&fleet, &out, c).await,
+            Command::Ping(t) => runs::ping(&fleet, &out, t).await,
+            Command::Run(args) => runs::run(&fleet, &out, args).await,
+            Command::Cancel { run } => runs::cancel(&fleet, &out, run).await,
+            Command::Upload(args) => runs::upload(&fleet, &out, args).await,
+            Command::Reload(t) => runs::control(&fleet, &out, t, Control::Reload).await,
+            Command::ExitAgent(t) => runs::control(&fleet, &out, t, Control::Exit).await,
+            Command::Reboot(t) => runs::control(&fleet, &out, t, Control::Reboot).await,
+            Command::Shutdown(t) => runs::control(&fleet, &out, t, Control::Shutdown).await,
+            Command::RotateKeys(t) => runs::rotate(&fleet, &out, t).await,
+            Command::History { host, run, limit } => {
+                history::runs(&fleet, &out, host.as_deref(), run, limit).await
+            }
+            Command::Events { host, limit } => {
+                history::events(&fleet, &out, host.as_deref(), limit).await
+            }
+            Command::Serve(args) => Ok(serve::serve(
+                fleet,
+                ServeOptions {
+                    heartbeat_interval: args.heartbeat_interval,
+                    rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
+                },
+                shutdown,
+            )
+            .await?),
+            Command::Demo { .. } => Ok(()),
+        }
+    }
+}

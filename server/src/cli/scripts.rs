@@ -1,0 +1,203 @@
+//! `script …` and `attachment …`: stored scripts and the files that go with them.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::actions::{self};
+use crate::fleet::Fleet;
+use crate::model::{AfterRun, Ids, Phase, Script};
+use crate::print::Printer;
+
+use super::CliError;
+use super::parse::{parse_absolute, parse_ids, parse_mode};
+
+/// A local file and how it is to be written on the hosts.
+#[derive(Args)]
+pub struct FileArgs {
+    /// The local file.
+    pub file: PathBuf,
+    /// Absolute path on the hosts.
+    #[arg(long, value_parser = parse_absolute)]
+    pub path: String,
+    /// Owner on the hosts, UID:GID (default: the agent's user).
+    #[arg(long, value_parser = parse_ids)]
+    pub owner: Option<Ids>,
+    /// Mode, octal.
+    #[arg(long, default_value = "644", value_parser = parse_mode)]
+    pub mode: u32,
+}
+
+#[derive(Subcommand)]
+pub enum ScriptCommand {
+    /// Add (or with --replace, change) a script.
+    Add {
+        /// A unique name.
+        name: String,
+        /// Read the script from this file (`-`: standard input).
+        #[arg(long, required_unless_present = "body", conflicts_with = "body")]
+        file: Option<PathBuf>,
+        /// The script text itself.
+        #[arg(long)]
+        body: Option<String>,
+        /// The program that runs it.
+        #[arg(long, default_value = "/bin/sh")]
+        interpreter: String,
+        /// Run as UID:GID (the agent must be root).
+        #[arg(long, value_parser = parse_ids)]
+        run_as: Option<Ids>,
+        /// Working directory on the host.
+        #[arg(long)]
+        workdir: Option<String>,
+        /// Timeout in seconds (0: none; default: the agent's).
+        #[arg(long)]
+        timeout: Option<u32>,
+        /// What to do after a successful run.
+        #[arg(long, value_enum, default_value = "none")]
+        after: AfterRun,
+        /// Replace a script of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List scripts.
+    List,
+    /// One script with its text.
+    Show {
+        /// The script.
+        name: String,
+    },
+    /// Remove a script and its attachments.
+    Remove {
+        /// The script.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AttachmentCommand {
+    /// Attach a local file to a script (replaces one with the same path).
+    Add {
+        /// The script.
+        script: String,
+        #[command(flatten)]
+        file: FileArgs,
+        /// Upload it before or after the script.
+        #[arg(long, value_enum, default_value = "before")]
+        phase: Phase,
+    },
+    /// List attachments.
+    List {
+        /// Only this script's.
+        script: Option<String>,
+    },
+    /// Remove an attachment.
+    Remove {
+        /// The script.
+        script: String,
+        /// Its path on the hosts.
+        path: String,
+    },
+}
+
+pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    let io = |e| CliError::File(path.clone(), e);
+    if path.as_os_str() == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data).map_err(io)?;
+        return Ok(data);
+    }
+    std::fs::read(path).map_err(io)
+}
+
+pub async fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+    match command {
+        ScriptCommand::Add {
+            name,
+            file,
+            body,
+            interpreter,
+            run_as,
+            workdir,
+            timeout,
+            after,
+            replace,
+        } => {
+            let body = match (file, body) {
+                (Some(file), _) => read_file(&file)?,
+                (None, Some(body)) => body.into_bytes(),
+                (None, None) => return Err(CliError::Usage("give --file or --body".into())),
+            };
+            fleet
+                .store()
+                .put_script(
+                    &Script {
+                        name: name.clone(),
+                        interpreter,
+                        body,
+                        run_as,
+                        working_dir: workdir,
+                        timeout_secs: timeout,
+                        after_run: after,
+                    },
+                    replace,
+                )
+                .await?;
+            out.say(&format!("script {name} saved"));
+        }
+        ScriptCommand::List => out.scripts(&fleet.store().scripts().await?),
+        ScriptCommand::Show { name } => {
+            let store = fleet.store();
+            let script = store.script(&name).await?;
+            let attachments = store.attachments(Some(&name)).await?;
+            out.script_detail(&script, &attachments);
+        }
+        ScriptCommand::Remove { name } => {
+            fleet.store().remove_script(&name).await?;
+            out.say(&format!("script {name} removed"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn attachment(
+    fleet: &Fleet,
+    out: &Printer,
+    command: AttachmentCommand,
+) -> Result<(), CliError> {
+    match command {
+        AttachmentCommand::Add {
+            script,
+            file:
+                FileArgs {
+                    file,
+                    path,
+                    owner,
+                    mode,
+                },
+            phase,
+        } => {
+            let content = read_file(&file)?;
+            let a = actions::attachment(&script, &path, content, owner, mode, phase);
+            fleet.store().put_attachment(&a).await?;
+            out.say(
+                &format!(
+                    "{} ({} bytes, sha256 {}) attached to {script} as {path}, {:?} the script",
+                    file.display(),
+                    a.size,
+                    &a.sha256[..16],
+                    phase
+                )
+                .to_lowercase(),
+            );
+        }
+        AttachmentCommand::List { script } => {
+            out.attachments(&fleet.store().attachments(script.as_deref()).await?)
+        }
+        AttachmentCommand::Remove { script, path } => {
+            fleet.store().remove_attachment(&script, &path).await?;
+            out.say(&format!("attachment {path} removed from {script}"));
+        }
+    }
+    Ok(())
+}
