@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use otto_proto::{
     Control, Credentials, FrameReader, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout,
 };
@@ -192,9 +192,13 @@ impl Reader {
 }
 
 /// The writing half of an Otto channel.
+///
+/// A frame is encoded in place in `buf` and handed to russh as a `Bytes` view of it, with no
+/// copy; once russh has sent it and let go, the next frame reuses the same memory
+/// (`BytesMut::reserve` takes the allocation back), so sending allocates nothing per frame.
 pub struct Writer {
     tx: ChannelWriteHalf<Msg>,
-    buf: Vec<u8>,
+    buf: BytesMut,
     /// Set once a write failed or timed out: later writes are skipped.
     closed: bool,
     idle: Duration,
@@ -205,7 +209,7 @@ impl Writer {
     pub fn new(tx: ChannelWriteHalf<Msg>, idle: Duration) -> Writer {
         Writer {
             tx,
-            buf: vec![0; HEADER_LEN + MAX_BODY_LEN],
+            buf: BytesMut::new(),
             closed: false,
             idle,
         }
@@ -216,8 +220,11 @@ impl Writer {
         if self.closed {
             return Err(LinkError::Closed);
         }
+        self.buf.clear();
+        self.buf.resize(HEADER_LEN + MAX_BODY_LEN, 0);
         let n = otto_proto::encode(message, &mut self.buf).map_err(LinkError::Protocol)?;
-        let frame = Bytes::copy_from_slice(self.buf.get(..n).unwrap_or_default());
+        self.buf.truncate(n);
+        let frame = self.buf.split().freeze();
         match tokio::time::timeout(self.idle, self.tx.data_bytes(frame)).await {
             Ok(Ok(())) => Ok(()),
             _ => {
