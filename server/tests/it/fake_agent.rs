@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use otto_proto::{
-    ActionRef, Decoder, HEADER_LEN, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message,
+    ActionRef, FrameReader, HEADER_LEN, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message,
     encode,
 };
 use russh::keys::{PrivateKey, PublicKey};
@@ -144,7 +144,7 @@ impl russh::server::Handler for Conn {
 /// Serves one channel the bad way.
 async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
     let (mut read, write) = channel.split();
-    let mut decoder = Decoder::<MAX_BODY_LEN>::new();
+    let mut reader = FrameReader::<MAX_BODY_LEN>::new();
     let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
     // The first request (and for a run, its script) decides what happens.
     let mut action = None;
@@ -153,22 +153,17 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
         let ChannelMsg::Data { data } = msg else {
             continue;
         };
-        let mut input = &data[..];
-        while !input.is_empty() {
-            let decoded = decoder.decode(input).unwrap();
-            let consumed = decoded.consumed;
-            match decoded.item {
-                Some(Item::Frame(Message::RunScript(r))) => action = Some((r.action, true)),
-                Some(Item::Frame(Message::UploadFile(u))) => action = Some((u.action, true)),
-                Some(Item::Frame(Message::HeartbeatRequest(h))) => {
+        while let Some(item) = reader.next(&data).unwrap() {
+            match item {
+                Item::Frame(Message::RunScript(r)) => action = Some((r.action, true)),
+                Item::Frame(Message::UploadFile(u)) => action = Some((u.action, true)),
+                Item::Frame(Message::HeartbeatRequest(h)) => {
                     heartbeat = Some(h.nonce);
                     break 'read;
                 }
-                Some(Item::Frame(_)) => break 'read,
-                Some(Item::Data { remaining: 0, .. }) => break 'read,
-                _ => {}
+                Item::Frame(_) | Item::Data { remaining: 0, .. } => break 'read,
+                Item::Data { .. } => {}
             }
-            input = &input[consumed..];
             if let Some((id, true)) = action {
                 action = Some((id, false));
                 if behaviour == Behaviour::KeepalivesOnly {
