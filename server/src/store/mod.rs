@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Attachment, EnvVar, Event, EventKind, Facts, Group, Host, NewHost, Run, RunEnd, Scope, Script,
+    Attachment, EnvVar, Event, Facts, Group, Host, NewEvent, NewHost, Run, RunEnd, Scope, Script,
 };
 
 mod owner;
@@ -161,7 +161,7 @@ pub trait RunStore: Send + Sync {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Appends an event.
-    async fn log(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()>;
+    async fn log(&self, event: &NewEvent) -> Result<()>;
     /// The newest `limit` events, oldest first, optionally for one host.
     async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
 }
