@@ -13,6 +13,7 @@ use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
+use crate::ops::OpsError;
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -154,6 +155,9 @@ struct ServeArgs {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// An operation.
+    #[error(transparent)]
+    Ops(#[from] OpsError),
     /// The fleet.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -229,6 +233,7 @@ impl Cli {
                 eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
                 ExitCode::from(match e {
                     CliError::Usage(_) => 2,
+                    CliError::Ops(e) => e.kind().exit_code(),
                     _ => 1,
                 })
             }
