@@ -13,7 +13,7 @@ use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
-use crate::ops::OpsError;
+use crate::ops::{Actor, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -268,12 +268,13 @@ impl Cli {
             },
         )?);
         let out = Printer::stdout(self.json);
+        let ops = Ops::new(fleet.clone(), Actor::local_user());
         match self.command {
-            Command::Host(c) => hosts::execute(&fleet, &out, c).await,
-            Command::Group(c) => groups::execute(&fleet, &out, c).await,
-            Command::Script(c) => scripts::script(&fleet, &out, c).await,
-            Command::Attachment(c) => scripts::attachment(&fleet, &out, c).await,
-            Command::Env(c) => env::execute(&fleet, &out, c).await,
+            Command::Host(c) => hosts::execute(&ops, &out, c).await,
+            Command::Group(c) => groups::execute(&ops, &out, c).await,
+            Command::Script(c) => scripts::script(&ops, &out, c).await,
+            Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
+            Command::Env(c) => env::execute(&ops, &out, c).await,
             Command::Ping(t) => runs::ping(&fleet, &out, t).await,
             Command::Run(args) => runs::run(&fleet, &out, args).await,
             Command::Cancel { run } => runs::cancel(&fleet, &out, run).await,
@@ -284,10 +285,10 @@ impl Cli {
             Command::Shutdown(t) => runs::control(&fleet, &out, t, Control::Shutdown).await,
             Command::RotateKeys(t) => runs::rotate(&fleet, &out, t).await,
             Command::History { host, run, limit } => {
-                history::runs(&fleet, &out, host.as_deref(), run, limit).await
+                history::runs(&ops, &out, host.as_deref(), run, limit).await
             }
             Command::Events { host, limit } => {
-                history::events(&fleet, &out, host.as_deref(), limit).await
+                history::events(&ops, &out, host.as_deref(), limit).await
             }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,

@@ -16,6 +16,18 @@ use crate::model::{EventKind, NewEvent};
 use crate::names::NameError;
 use crate::store::StoreError;
 
+mod environment;
+mod groups;
+mod history;
+mod hosts;
+mod scripts;
+
+pub use environment::SetEnv;
+pub use hosts::{
+    AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
+};
+pub use scripts::{NewAttachment, ScriptDetail};
+
 /// Who asks for an operation: recorded with every change it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
@@ -134,9 +146,7 @@ impl OpsError {
                 ErrorKind::Invalid
             }
             OpsError::Deploy(DeployError::Remote { .. }) => ErrorKind::Unavailable,
-            OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
+            OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }
     }
@@ -191,6 +201,42 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::FleetOptions;
+
+    /// Operations by `cli:alice` on a new fleet in a temporary directory (real SQLite file,
+    /// real key files).
+    pub(super) fn fixture() -> (tempfile::TempDir, Ops) {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+        (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
+    }
+
+    /// The event log as (actor, host, kind, detail), oldest first.
+    pub(super) async fn logged(ops: &Ops) -> Vec<(String, String, String, String)> {
+        ops.events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.actor.unwrap_or_default(),
+                    e.host.unwrap_or_default(),
+                    e.kind,
+                    e.detail,
+                )
+            })
+            .collect()
+    }
+
+    /// The last event as (actor, host, kind, detail).
+    pub(super) async fn last(ops: &Ops) -> (String, String, String, String) {
+        logged(ops).await.pop().unwrap()
+    }
+
+    /// `(actor, host, kind, detail)` as the log has it, for comparing.
+    pub(super) fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, String) {
+        ("cli:alice".into(), host.into(), kind.into(), detail.into())
+    }
 
     #[test]
     fn kinds_map_to_exit_codes_and_statuses() {
