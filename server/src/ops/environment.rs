@@ -58,3 +58,75 @@ impl Ops {
         Ok(self.fleet.store().env(scope).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::HostName;
+    use crate::ops::tests::{ev, fixture, last, logged};
+    use crate::ops::{AddHost, ErrorKind};
+
+    #[tokio::test]
+    async fn variables_are_set_and_unset_and_recorded_without_their_value() {
+        let (_dir, ops) = fixture();
+        ops.add_host(AddHost {
+            name: HostName::parse("r1").unwrap(),
+            address: "192.0.2.1".into(),
+            port: 12444,
+            agent_key: None,
+            pin_on_first_contact: true,
+            groups: Vec::new(),
+        })
+        .await
+        .unwrap();
+        let host = Scope::Host("r1".into());
+        ops.set_env(&SetEnv {
+            scope: host.clone(),
+            name: "TOKEN".into(),
+            value: "hunter2".into(),
+            secret: true,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "env-changed", "TOKEN set (host r1, secret)")
+        );
+        ops.set_env(&SetEnv {
+            scope: Scope::Global,
+            name: "MODE".into(),
+            value: "fast".into(),
+            secret: false,
+        })
+        .await
+        .unwrap();
+        assert_eq!(last(&ops).await, ev("", "env-changed", "MODE set (global)"));
+        let vars = ops.env(None).await.unwrap();
+        assert_eq!(vars.len(), 2);
+        assert_eq!(
+            ops.env(Some(&host)).await.unwrap()[0].value.value,
+            "hunter2"
+        );
+        assert!(!format!("{:?}", logged(&ops).await).contains("hunter2"));
+
+        for name in ["", "A=B", "A\0"] {
+            let bad = ops
+                .set_env(&SetEnv {
+                    scope: Scope::Global,
+                    name: name.into(),
+                    value: "v".into(),
+                    secret: false,
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(bad.kind(), ErrorKind::Invalid, "{name:?}");
+        }
+
+        ops.unset_env(&host, "TOKEN").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "env-changed", "TOKEN removed (host r1)")
+        );
+        assert!(ops.env(Some(&host)).await.unwrap().is_empty());
+    }
+}

@@ -71,3 +71,87 @@ impl Ops {
         self.record(None, EventKind::GroupChanged, &detail).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{AfterRun, Script};
+    use crate::names::HostName;
+    use crate::ops::tests::{ev, fixture, last};
+    use crate::ops::{AddHost, ErrorKind};
+
+    #[tokio::test]
+    async fn groups_get_hosts_and_scripts_and_each_change_is_recorded() {
+        let (_dir, ops) = fixture();
+        let r1 = HostName::parse("r1").unwrap();
+        ops.add_host(AddHost {
+            name: r1.clone(),
+            address: "192.0.2.1".into(),
+            port: 12444,
+            agent_key: None,
+            pin_on_first_contact: true,
+            groups: Vec::new(),
+        })
+        .await
+        .unwrap();
+        let script = Script {
+            name: "hello".into(),
+            interpreter: "/bin/sh".into(),
+            body: b"echo hi".to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+        };
+        ops.save_script(&script, false).await.unwrap();
+
+        ops.add_group("lab").await.unwrap();
+        assert_eq!(last(&ops).await, ev("", "group-changed", "group lab added"));
+        let taken = ops.add_group("lab").await.unwrap_err();
+        assert_eq!(taken.kind(), ErrorKind::Conflict);
+
+        ops.set_membership("lab", std::slice::from_ref(&r1), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "group-changed", "r1 added to lab")
+        );
+        ops.set_group_script("lab", "hello", true).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "script hello assigned to lab")
+        );
+        let groups = ops.groups().await.unwrap();
+        assert_eq!(
+            (groups[0].hosts.as_slice(), groups[0].scripts.as_slice()),
+            (&["r1".to_string()][..], &["hello".to_string()][..])
+        );
+
+        ops.set_membership("lab", std::slice::from_ref(&r1), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "group-changed", "r1 taken out of lab")
+        );
+        ops.set_group_script("lab", "hello", false).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "script hello taken from lab")
+        );
+        let missing = ops
+            .set_membership("nope", std::slice::from_ref(&r1), true)
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+        ops.remove_group("lab").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "group lab removed")
+        );
+        assert!(ops.groups().await.unwrap().is_empty());
+        let gone = ops.remove_group("lab").await.unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+    }
+}

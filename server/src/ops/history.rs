@@ -20,3 +20,28 @@ impl Ops {
         Ok(self.fleet.store().events(host, limit).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::ErrorKind;
+    use crate::ops::tests::fixture;
+
+    #[tokio::test]
+    async fn runs_and_events_are_read_and_reading_records_nothing() {
+        let (_dir, ops) = fixture();
+        let id = ops
+            .fleet
+            .store()
+            .start_run("r1", "hello", "00ff")
+            .await
+            .unwrap();
+        assert_eq!(ops.run(id).await.unwrap().id, id);
+        assert_eq!(ops.runs(Some("r1"), 10).await.unwrap().len(), 1);
+        assert!(ops.runs(Some("r2"), 10).await.unwrap().is_empty());
+        let missing = ops.run(id + 1).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let before = ops.events(None, 100).await.unwrap();
+        ops.events(Some("r1"), 100).await.unwrap();
+        assert_eq!(ops.events(None, 100).await.unwrap(), before);
+    }
+}

@@ -110,3 +110,101 @@ impl Ops {
         self.record(None, EventKind::ScriptChanged, &detail).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AfterRun;
+    use crate::ops::ErrorKind;
+    use crate::ops::tests::{ev, fixture, last};
+
+    fn script(body: &str) -> Script {
+        Script {
+            name: "hello".into(),
+            interpreter: "/bin/sh".into(),
+            body: body.as_bytes().to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: Some(5),
+            after_run: AfterRun::None,
+        }
+    }
+
+    #[tokio::test]
+    async fn scripts_are_saved_replaced_shown_and_removed_and_recorded() {
+        let (_dir, ops) = fixture();
+        ops.save_script(&script("echo 1"), false).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "script-changed", "script hello saved (6 bytes)")
+        );
+        let taken = ops.save_script(&script("echo 2"), false).await.unwrap_err();
+        assert_eq!(taken.kind(), ErrorKind::Conflict);
+        ops.save_script(&script("echo 22"), true).await.unwrap();
+        assert_eq!(ops.scripts().await.unwrap(), [script("echo 22")]);
+
+        let attached = ops
+            .add_attachment(NewAttachment {
+                script: "hello".into(),
+                path: "/etc/x.conf".into(),
+                content: b"abc".to_vec(),
+                owner: None,
+                mode: 0o600,
+                phase: Phase::Before,
+            })
+            .await
+            .unwrap();
+        let sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!((attached.size, attached.sha256.as_str()), (3, sha256));
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "",
+                "script-changed",
+                &format!(
+                    "/etc/x.conf attached to script hello (3 bytes, sha256 {sha256}, mode 600, Before)"
+                )
+            )
+        );
+        let detail = ops.script("hello").await.unwrap();
+        assert_eq!(detail.script, script("echo 22"));
+        assert_eq!(detail.attachments, [attached.clone()]);
+        assert_eq!(ops.attachments(None).await.unwrap(), [attached]);
+        let orphan = ops
+            .add_attachment(NewAttachment {
+                script: "nope".into(),
+                path: "/x".into(),
+                content: Vec::new(),
+                owner: None,
+                mode: 0o644,
+                phase: Phase::After,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(orphan.kind(), ErrorKind::NotFound);
+
+        ops.remove_attachment("hello", "/etc/x.conf").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "",
+                "script-changed",
+                "/etc/x.conf removed from script hello"
+            )
+        );
+        assert!(ops.attachments(Some("hello")).await.unwrap().is_empty());
+        let gone = ops
+            .remove_attachment("hello", "/etc/x.conf")
+            .await
+            .unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+
+        ops.remove_script("hello").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "script-changed", "script hello removed")
+        );
+        let missing = ops.script("hello").await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+}
