@@ -155,9 +155,9 @@ struct ServeArgs {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// An operation.
+    /// An operation (boxed: it is the largest error, and every command returns this one).
     #[error(transparent)]
-    Ops(#[from] OpsError),
+    Ops(Box<OpsError>),
     /// The fleet.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -185,6 +185,12 @@ pub enum CliError {
     /// Some hosts failed (already reported).
     #[error("{0} of {1} hosts failed")]
     HostsFailed(usize, usize),
+}
+
+impl From<OpsError> for CliError {
+    fn from(e: OpsError) -> CliError {
+        CliError::Ops(Box::new(e))
+    }
 }
 
 /// The data directory when none is given: /var/lib/otto-server for root, else under

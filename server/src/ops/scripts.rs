@@ -168,7 +168,7 @@ mod tests {
         );
         let detail = ops.script("hello").await.unwrap();
         assert_eq!(detail.script, script("echo 22"));
-        assert_eq!(detail.attachments, [attached.clone()]);
+        assert_eq!(detail.attachments, std::slice::from_ref(&attached));
         assert_eq!(ops.attachments(None).await.unwrap(), [attached]);
         let orphan = ops
             .add_attachment(NewAttachment {
