@@ -10,9 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use otto_proto::Control;
 
 use crate::client::Limits;
-use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
-use crate::keys;
 use crate::ops::{Actor, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
@@ -164,18 +162,12 @@ pub enum CliError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A key.
-    #[error(transparent)]
-    Key(#[from] keys::KeyError),
     /// The demo.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
     /// The daemon.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
-    /// A deployment.
-    #[error(transparent)]
-    Deploy(#[from] deploy::DeployError),
     /// A local file.
     #[error("{0}: {1}")]
     File(PathBuf, std::io::Error),
