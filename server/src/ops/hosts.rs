@@ -485,6 +485,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_host_the_store_refuses_leaves_no_key_file() {
+        let (dir, ops) = fixture();
+        rusqlite::Connection::open(dir.path().join("otto.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON hosts BEGIN SELECT RAISE(ABORT, 'full'); END;",
+            )
+            .unwrap();
+        assert!(ops.add_host(new_r1()).await.is_err());
+        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(logged(&ops).await.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_row_whose_name_breaks_the_rule_is_removed_without_touching_a_file() {
         let (dir, ops) = fixture();
         let outside = dir.path().join("x.key");
