@@ -21,6 +21,7 @@ use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
+use crate::ops::NewAttachment;
 use crate::print::{Table, units};
 use crate::store::StoreError;
 
@@ -318,14 +319,17 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             )
             .await?;
         store
-            .put_attachment(&actions::attachment(
-                "hello",
-                &config_path.to_string_lossy(),
-                b"mode=demo".to_vec(),
-                None,
-                0o600,
-                Phase::Before,
-            ))
+            .put_attachment(
+                &NewAttachment {
+                    script: "hello".into(),
+                    path: config_path.to_string_lossy().into_owned(),
+                    content: b"mode=demo".to_vec(),
+                    owner: None,
+                    mode: 0o600,
+                    phase: Phase::Before,
+                }
+                .into_attachment(),
+            )
             .await?;
         store
             .set_env(&Scope::Global, "GREETING", "hi from the server", false)

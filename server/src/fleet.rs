@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::keys::{self, KeyError};
-use crate::model::Host;
+use crate::model::{EventKind, Host, NewEvent};
 use crate::names::{HostName, NameError};
 use crate::store::{Store, StoreError};
 
@@ -262,14 +262,18 @@ impl Fleet {
             Ok(conn) => {
                 if let AgentKeyCheck::PinOnFirstContact = check {
                     self.store
-                        .pin_agent_key(
-                            &host.name,
-                            &keys::to_openssh(conn.agent_key()),
-                            &format!(
+                        .pin_agent_key(&host.name, &keys::to_openssh(conn.agent_key()))
+                        .await?;
+                    self.store
+                        .log(&NewEvent {
+                            actor: None,
+                            host: Some(host.name.clone()),
+                            kind: EventKind::TrustChanged,
+                            detail: format!(
                                 "agent key {} pinned on first contact",
                                 keys::fingerprint(conn.agent_key())
                             ),
-                        )
+                        })
                         .await?;
                 }
                 tracing::debug!(host = %host.name, "connected");

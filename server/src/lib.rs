@@ -27,6 +27,7 @@ pub mod fleet;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod ops;
 pub mod output;
 pub mod print;
 pub mod sanitize;

@@ -391,6 +391,20 @@ pub enum EventKind {
     KeyRotated,
     /// Work in flight for a host (a heartbeat, a key rotation) was cut short by `serve` stopping.
     CutShort,
+    /// A host's address or enabled state changed.
+    HostChanged,
+    /// A group, its members or its scripts changed.
+    GroupChanged,
+    /// A script or one of its attachments was saved or removed.
+    ScriptChanged,
+    /// An environment variable was set or removed (its value is never recorded).
+    EnvChanged,
+    /// A file was uploaded to a host.
+    Uploaded,
+    /// A control request (reload, exit, reboot, shutdown) was sent to a host.
+    ControlSent,
+    /// A running action was asked to stop.
+    RunCancelled,
 }
 
 impl EventKind {
@@ -406,6 +420,13 @@ impl EventKind {
             EventKind::Reachability => "reachability",
             EventKind::KeyRotated => "key-rotated",
             EventKind::CutShort => "cut-short",
+            EventKind::HostChanged => "host-changed",
+            EventKind::GroupChanged => "group-changed",
+            EventKind::ScriptChanged => "script-changed",
+            EventKind::EnvChanged => "env-changed",
+            EventKind::Uploaded => "uploaded",
+            EventKind::ControlSent => "control-sent",
+            EventKind::RunCancelled => "run-cancelled",
         }
     }
 }
@@ -421,6 +442,23 @@ pub struct Event {
     pub host: Option<String>,
     /// What kind.
     pub kind: String,
+    /// What happened, in words.
+    pub detail: String,
+    /// Who made it happen ([`crate::ops::Actor`] as text); none for what the server saw by
+    /// itself (a heartbeat, a run's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+/// An event to append to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Who made it happen, if someone did.
+    pub actor: Option<String>,
+    /// The host it concerns, if one.
+    pub host: Option<String>,
+    /// What kind.
+    pub kind: EventKind,
     /// What happened, in words.
     pub detail: String,
 }

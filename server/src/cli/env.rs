@@ -4,9 +4,9 @@ use std::io::Read;
 
 use clap::{Args, Subcommand};
 
-use crate::fleet::Fleet;
 use crate::model::Scope;
 use crate::names::HostName;
+use crate::ops::{Ops, SetEnv};
 use crate::print::Printer;
 
 use super::CliError;
@@ -68,7 +68,7 @@ pub enum EnvCommand {
     },
 }
 
-pub async fn execute(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
+pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
     match command {
         EnvCommand::Set {
             name,
@@ -76,9 +76,6 @@ pub async fn execute(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Resul
             secret,
             scope,
         } => {
-            if name.is_empty() || name.contains(['=', '\0']) {
-                return Err(CliError::Usage(format!("`{name}` is not a variable name")));
-            }
             let value = match value {
                 Some(v) => v,
                 None => {
@@ -90,20 +87,28 @@ pub async fn execute(fleet: &Fleet, out: &Printer, command: EnvCommand) -> Resul
                 }
             };
             let scope = scope.scope().unwrap_or(Scope::Global);
-            fleet.store().set_env(&scope, &name, &value, secret).await?;
+            let set = SetEnv {
+                scope,
+                name,
+                value,
+                secret,
+            };
+            ops.set_env(&set).await?;
             out.say(&format!(
-                "{name} set ({scope}{})",
+                "{} set ({}{})",
+                set.name,
+                set.scope,
                 if secret { ", secret" } else { "" }
             ));
         }
         EnvCommand::Unset { name, scope } => {
             let scope = scope.scope().unwrap_or(Scope::Global);
-            fleet.store().unset_env(&scope, &name).await?;
+            ops.unset_env(&scope, &name).await?;
             out.say(&format!("{name} removed ({scope})"));
         }
         EnvCommand::List { scope, all } => {
             let scope = if all { None } else { scope.scope() };
-            out.env(&fleet.store().env(scope.as_ref()).await?);
+            out.env(&ops.env(scope.as_ref()).await?);
         }
     }
     Ok(())

@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
-use crate::fleet::Fleet;
 use crate::names::HostName;
+use crate::ops::Ops;
 use crate::print::Printer;
 
 use super::CliError;
@@ -54,36 +54,31 @@ pub enum GroupCommand {
     },
 }
 
-pub async fn execute(fleet: &Fleet, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
-    let store = fleet.store();
+pub async fn execute(ops: &Ops, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
     match command {
         GroupCommand::Add { name } => {
-            store.add_group(&name).await?;
+            ops.add_group(&name).await?;
             out.say(&format!("group {name} added"));
         }
         GroupCommand::Remove { name } => {
-            store.remove_group(&name).await?;
+            ops.remove_group(&name).await?;
             out.say(&format!("group {name} removed"));
         }
-        GroupCommand::List => out.groups(&store.groups().await?),
+        GroupCommand::List => out.groups(&ops.groups().await?),
         GroupCommand::AddHost { group, hosts } => {
-            for host in &hosts {
-                store.set_membership(&group, host, true).await?;
-            }
+            ops.set_membership(&group, &hosts, true).await?;
             out.say(&format!("{} added to {group}", names(&hosts)));
         }
         GroupCommand::RemoveHost { group, hosts } => {
-            for host in &hosts {
-                store.set_membership(&group, host, false).await?;
-            }
+            ops.set_membership(&group, &hosts, false).await?;
             out.say(&format!("{} taken out of {group}", names(&hosts)));
         }
         GroupCommand::AddScript { group, script } => {
-            store.set_group_script(&group, &script, true).await?;
+            ops.set_group_script(&group, &script, true).await?;
             out.say(&format!("{script} assigned to {group}"));
         }
         GroupCommand::RemoveScript { group, script } => {
-            store.set_group_script(&group, &script, false).await?;
+            ops.set_group_script(&group, &script, false).await?;
             out.say(&format!("{script} taken from {group}"));
         }
     }

@@ -1,19 +1,13 @@
 //! `host …`: adding, trusting, enabling, removing and deploying hosts.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
-use crate::actions::{self, Targets};
-use crate::deploy;
-use crate::fleet::Fleet;
-use crate::keys;
-use crate::model::NewHost;
 use crate::names::HostName;
+use crate::ops::{AddHost, DeployHost, Ops, Removal, Service};
 use crate::print::Printer;
 use crate::sanitize;
-use crate::store::StoreError;
 
 use super::CliError;
 use super::targets::failures;
@@ -122,7 +116,7 @@ pub struct DeployArgs {
     pub dist: Option<PathBuf>,
     /// The service manager on the device.
     #[arg(long, value_enum, default_value = "auto")]
-    pub service: deploy::Service,
+    pub service: Service,
     /// Install under this directory of the device instead of `/`.
     #[arg(long, default_value = "")]
     pub prefix: String,
@@ -131,7 +125,7 @@ pub struct DeployArgs {
     pub groups: Vec<String>,
 }
 
-pub async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Result<(), CliError> {
+pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), CliError> {
     let mut ssh_args: Vec<String> = args
         .ssh_options
         .iter()
@@ -140,46 +134,28 @@ pub async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Resu
     if let Some(identity) = &args.identity {
         ssh_args.extend(["-i".to_string(), identity.display().to_string()]);
     }
-    let options = deploy::DeployOptions {
-        name: args.name.to_string(),
-        destination: args.destination,
-        ssh_port: args.ssh_port,
-        address: args.address,
-        agent_port: args.agent_port,
-        dist: args.dist.unwrap_or_else(deploy::default_dist),
-        service: args.service,
-        prefix: args.prefix,
-        ssh: "ssh".into(),
-        ssh_args,
-    };
-    let deployed = deploy::deploy(fleet, &options).await?;
-    {
-        let store = fleet.store();
-        for g in &args.groups {
-            if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g).await {
-                store.set_membership(g, &args.name, true).await?;
-            }
-        }
-    }
-    let hosts = Targets {
-        hosts: vec![args.name.to_string()],
-        ..Targets::default()
-    }
-    .resolve(fleet)
-    .await?;
-    let ping = actions::ping(fleet, hosts).await;
-    let reachable = ping.iter().all(|p| p.reachable);
-    out.deployed(&deployed, &ping);
+    let done = ops
+        .deploy_host(DeployHost {
+            name: args.name,
+            destination: args.destination,
+            ssh_port: args.ssh_port,
+            ssh_args,
+            address: args.address,
+            agent_port: args.agent_port,
+            dist: args.dist,
+            service: args.service,
+            prefix: args.prefix,
+            groups: args.groups,
+        })
+        .await?;
+    let reachable = done.heartbeat.iter().all(|p| p.reachable);
+    out.deployed(&done.deployed, &done.heartbeat);
     failures([reachable].into_iter())
 }
 
-pub async fn execute(
-    fleet: &Arc<Fleet>,
-    out: &Printer,
-    command: HostCommand,
-) -> Result<(), CliError> {
+pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(), CliError> {
     match command {
-        HostCommand::Deploy(args) => return deploy(fleet, out, args).await,
+        HostCommand::Deploy(args) => return deploy(ops, out, args).await,
         HostCommand::Add {
             name,
             address,
@@ -188,105 +164,56 @@ pub async fn execute(
             pin_on_first_contact,
             groups,
         } => {
-            let agent_key = agent_key
-                .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
-                .transpose()?;
-            let store = fleet.store();
-            if store.host(&name).await.is_ok() {
-                return Err(StoreError::Exists("host", name.to_string()).into());
-            }
-            let server_key = fleet.create_host_key(&name)?;
-            let added = store.add_host(&NewHost {
-                name: name.to_string(),
-                address,
-                port,
-                agent_key,
-                pin_on_first_contact,
-            }).await;
-            if let Err(e) = added {
-                fleet.remove_host_key(&name);
-                return Err(e.into());
-            }
-            for g in &groups {
-                if let Err(StoreError::Exists(..)) | Ok(()) = store.add_group(g).await {
-                    store.set_membership(g, &name, true).await?;
-                }
-            }
-            let server_key = keys::to_openssh(&server_key);
-            out.host_added(name.as_str(), &server_key);
+            let added = ops
+                .add_host(AddHost {
+                    name,
+                    address,
+                    port,
+                    agent_key,
+                    pin_on_first_contact,
+                    groups,
+                })
+                .await?;
+            out.host_added(&added.host, &added.server_key);
         }
-        HostCommand::List => out.hosts(&fleet.store().hosts().await?),
+        HostCommand::List => out.hosts(&ops.hosts().await?),
         HostCommand::Show { name } => {
-            let host = fleet.store().host(&name).await?;
-            let key = fleet.host_key(&name)?;
-            out.host_detail(&host, &keys::to_openssh(key.public_key()));
+            let detail = ops.host(&name).await?;
+            out.host_detail(&detail.host, &detail.server_key);
         }
-        HostCommand::Remove { name } => match HostName::parse(&name) {
-            Ok(name) => {
-                fleet.store().remove_host(&name).await?;
-                fleet.remove_host_key(&name);
-                out.say(&format!("removed {name}"));
-            }
-            // Only a row of an older database can have such a name: it goes, no file is touched.
-            Err(bad) => match fleet.store().remove_host(&name).await {
-                Ok(()) => out.say(&format!(
-                    "removed {} from the database; its name breaks the rule, so no key file was touched",
-                    sanitize::field(&name, 80)
-                )),
-                Err(StoreError::NotFound(..)) => return Err(CliError::Usage(bad.to_string())),
-                Err(e) => return Err(e.into()),
-            },
+        HostCommand::Remove { name } => match ops.remove_host(&name).await? {
+            Removal::Host => out.say(&format!("removed {name}")),
+            Removal::RowOnly => out.say(&format!(
+                "removed {} from the database; its name breaks the rule, so no key file was touched",
+                sanitize::field(&name, 80)
+            )),
         },
         HostCommand::Set {
             name,
             address,
             port,
         } => {
-            fleet.store().set_address(&name, address.as_deref(), port).await?;
-            let host = fleet.store().host(&name).await?;
+            let host = ops.set_address(&name, address, port).await?;
             out.say(&format!("{name} is at {}:{}", host.address, host.port));
         }
         HostCommand::Enable { name } => {
-            fleet.store().set_enabled(&name, true).await?;
+            ops.set_enabled(&name, true).await?;
             out.say(&format!("{name} enabled"));
         }
         HostCommand::Disable { name } => {
-            fleet.store().set_enabled(&name, false).await?;
+            ops.set_enabled(&name, false).await?;
             out.say(&format!("{name} disabled"));
         }
         HostCommand::Trust { name, key } => {
-            let key = keys::parse_public(&key)?;
-            fleet.store().pin_agent_key(
-                &name,
-                &keys::to_openssh(&key),
-                &format!("agent key {} set by hand", keys::fingerprint(&key)),
-            ).await?;
-            out.say(&format!(
-                "{name}: agent key {} pinned",
-                keys::fingerprint(&key)
-            ));
+            let fingerprint = ops.trust(&name, &key).await?;
+            out.say(&format!("{name}: agent key {fingerprint} pinned"));
         }
         HostCommand::Approve { name } => {
-            let store = fleet.store();
-            let host = store.host(&name).await?;
-            let pending = host
-                .trust
-                .pending_key
-                .ok_or_else(|| CliError::Usage(format!("{name} has no pending key")))?;
-            let key = keys::parse_public(&pending)?;
-            store.pin_agent_key(
-                &name,
-                &pending,
-                &format!("pending agent key {} approved", keys::fingerprint(&key)),
-            ).await?;
-            out.say(&format!(
-                "{name}: agent key {} pinned",
-                keys::fingerprint(&key)
-            ));
+            let fingerprint = ops.approve(&name).await?;
+            out.say(&format!("{name}: agent key {fingerprint} pinned"));
         }
         HostCommand::Key { name } => {
-            fleet.store().host(&name).await?;
-            let key = keys::to_openssh(fleet.host_key(&name)?.public_key());
+            let key = ops.server_key(&name).await?;
             out.server_key(name.as_str(), &key);
         }
     }

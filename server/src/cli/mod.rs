@@ -10,9 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use otto_proto::Control;
 
 use crate::client::Limits;
-use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
-use crate::keys;
+use crate::ops::{Actor, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -154,24 +153,21 @@ struct ServeArgs {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// An operation (boxed: it is the largest error, and every command returns this one).
+    #[error(transparent)]
+    Ops(Box<OpsError>),
     /// The fleet.
     #[error(transparent)]
     Fleet(#[from] FleetError),
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A key.
-    #[error(transparent)]
-    Key(#[from] keys::KeyError),
     /// The demo.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
     /// The daemon.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
-    /// A deployment.
-    #[error(transparent)]
-    Deploy(#[from] deploy::DeployError),
     /// A local file.
     #[error("{0}: {1}")]
     File(PathBuf, std::io::Error),
@@ -181,6 +177,12 @@ pub enum CliError {
     /// Some hosts failed (already reported).
     #[error("{0} of {1} hosts failed")]
     HostsFailed(usize, usize),
+}
+
+impl From<OpsError> for CliError {
+    fn from(e: OpsError) -> CliError {
+        CliError::Ops(Box::new(e))
+    }
 }
 
 /// The data directory when none is given: /var/lib/otto-server for root, else under
@@ -229,6 +231,7 @@ impl Cli {
                 eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
                 ExitCode::from(match e {
                     CliError::Usage(_) => 2,
+                    CliError::Ops(e) => e.kind().exit_code(),
                     _ => 1,
                 })
             }
@@ -263,12 +266,13 @@ impl Cli {
             },
         )?);
         let out = Printer::stdout(self.json);
+        let ops = Ops::new(fleet.clone(), Actor::local_user());
         match self.command {
-            Command::Host(c) => hosts::execute(&fleet, &out, c).await,
-            Command::Group(c) => groups::execute(&fleet, &out, c).await,
-            Command::Script(c) => scripts::script(&fleet, &out, c).await,
-            Command::Attachment(c) => scripts::attachment(&fleet, &out, c).await,
-            Command::Env(c) => env::execute(&fleet, &out, c).await,
+            Command::Host(c) => hosts::execute(&ops, &out, c).await,
+            Command::Group(c) => groups::execute(&ops, &out, c).await,
+            Command::Script(c) => scripts::script(&ops, &out, c).await,
+            Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
+            Command::Env(c) => env::execute(&ops, &out, c).await,
             Command::Ping(t) => runs::ping(&fleet, &out, t).await,
             Command::Run(args) => runs::run(&fleet, &out, args).await,
             Command::Cancel { run } => runs::cancel(&fleet, &out, run).await,
@@ -279,10 +283,10 @@ impl Cli {
             Command::Shutdown(t) => runs::control(&fleet, &out, t, Control::Shutdown).await,
             Command::RotateKeys(t) => runs::rotate(&fleet, &out, t).await,
             Command::History { host, run, limit } => {
-                history::runs(&fleet, &out, host.as_deref(), run, limit).await
+                history::runs(&ops, &out, host.as_deref(), run, limit).await
             }
             Command::Events { host, limit } => {
-                history::events(&fleet, &out, host.as_deref(), limit).await
+                history::events(&ops, &out, host.as_deref(), limit).await
             }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::actions::{self};
-use crate::fleet::Fleet;
 use crate::model::{AfterRun, Ids, Phase, Script};
+use crate::ops::{NewAttachment, Ops};
 use crate::print::Printer;
 
 use super::CliError;
@@ -110,7 +109,7 @@ pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(io)
 }
 
-pub async fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
     match command {
         ScriptCommand::Add {
             name,
@@ -128,32 +127,28 @@ pub async fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Res
                 (None, Some(body)) => body.into_bytes(),
                 (None, None) => return Err(CliError::Usage("give --file or --body".into())),
             };
-            fleet
-                .store()
-                .put_script(
-                    &Script {
-                        name: name.clone(),
-                        interpreter,
-                        body,
-                        run_as,
-                        working_dir: workdir,
-                        timeout_secs: timeout,
-                        after_run: after,
-                    },
-                    replace,
-                )
-                .await?;
+            ops.save_script(
+                &Script {
+                    name: name.clone(),
+                    interpreter,
+                    body,
+                    run_as,
+                    working_dir: workdir,
+                    timeout_secs: timeout,
+                    after_run: after,
+                },
+                replace,
+            )
+            .await?;
             out.say(&format!("script {name} saved"));
         }
-        ScriptCommand::List => out.scripts(&fleet.store().scripts().await?),
+        ScriptCommand::List => out.scripts(&ops.scripts().await?),
         ScriptCommand::Show { name } => {
-            let store = fleet.store();
-            let script = store.script(&name).await?;
-            let attachments = store.attachments(Some(&name)).await?;
-            out.script_detail(&script, &attachments);
+            let detail = ops.script(&name).await?;
+            out.script_detail(&detail.script, &detail.attachments);
         }
         ScriptCommand::Remove { name } => {
-            fleet.store().remove_script(&name).await?;
+            ops.remove_script(&name).await?;
             out.say(&format!("script {name} removed"));
         }
     }
@@ -161,7 +156,7 @@ pub async fn script(fleet: &Fleet, out: &Printer, command: ScriptCommand) -> Res
 }
 
 pub async fn attachment(
-    fleet: &Fleet,
+    ops: &Ops,
     out: &Printer,
     command: AttachmentCommand,
 ) -> Result<(), CliError> {
@@ -178,8 +173,16 @@ pub async fn attachment(
             phase,
         } => {
             let content = read_file(&file)?;
-            let a = actions::attachment(&script, &path, content, owner, mode, phase);
-            fleet.store().put_attachment(&a).await?;
+            let a = ops
+                .add_attachment(NewAttachment {
+                    script: script.clone(),
+                    path: path.clone(),
+                    content,
+                    owner,
+                    mode,
+                    phase,
+                })
+                .await?;
             out.say(
                 &format!(
                     "{} ({} bytes, sha256 {}) attached to {script} as {path}, {:?} the script",
@@ -192,10 +195,10 @@ pub async fn attachment(
             );
         }
         AttachmentCommand::List { script } => {
-            out.attachments(&fleet.store().attachments(script.as_deref()).await?)
+            out.attachments(&ops.attachments(script.as_deref()).await?)
         }
         AttachmentCommand::Remove { script, path } => {
-            fleet.store().remove_attachment(&script, &path).await?;
+            ops.remove_attachment(&script, &path).await?;
             out.say(&format!("attachment {path} removed from {script}"));
         }
     }

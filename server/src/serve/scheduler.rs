@@ -22,7 +22,7 @@ use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::fleet::Fleet;
-use crate::model::{EventKind, Host, now_ms};
+use crate::model::{EventKind, Host, NewEvent, now_ms};
 
 /// A job's work on one host.
 pub type Work<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
@@ -180,11 +180,13 @@ pub async fn run(fleet: Arc<Fleet>, jobs: Vec<Arc<dyn Job>>, shutdown: impl Futu
     cut.sort();
     for (host, detail) in cut {
         tracing::warn!(host = %host, "{detail}");
-        if let Err(e) = fleet
-            .store()
-            .log(Some(&host), EventKind::CutShort, &detail)
-            .await
-        {
+        let event = NewEvent {
+            actor: None,
+            host: Some(host.clone()),
+            kind: EventKind::CutShort,
+            detail: detail.clone(),
+        };
+        if let Err(e) = fleet.store().log(&event).await {
             tracing::error!(host = %host, "cannot record what was cut short: {e}");
         }
     }

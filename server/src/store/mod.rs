@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Attachment, EnvVar, Event, EventKind, Facts, Group, Host, NewHost, Run, RunEnd, Scope, Script,
+    Attachment, EnvVar, Event, Facts, Group, Host, NewEvent, NewHost, Run, RunEnd, Scope, Script,
 };
 
 mod owner;
@@ -71,9 +71,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Hosts, their trust and their heartbeat state.
 #[async_trait]
 pub trait HostStore: Send + Sync {
-    /// Adds a host; its name must follow the rule of [`crate::names`].
+    /// Adds a host; its name must follow the rule of [`crate::names`]. Logs nothing: the
+    /// operation that asked logs it with its actor.
     async fn add_host(&self, host: &NewHost) -> Result<()>;
-    /// Removes a host (its history stays).
+    /// Removes a host (its history stays). Logs nothing, as [`HostStore::add_host`].
     async fn remove_host(&self, name: &str) -> Result<()>;
     /// Changes where a host is reached.
     async fn set_address(&self, name: &str, address: Option<&str>, port: Option<u16>)
@@ -86,8 +87,9 @@ pub trait HostStore: Send + Sync {
     async fn hosts(&self) -> Result<Vec<Host>>;
     /// The members of a group.
     async fn group_hosts(&self, group: &str) -> Result<Vec<Host>>;
-    /// Pins `key` as the host's agent key (clearing any pending key), logging why.
-    async fn pin_agent_key(&self, name: &str, key: &str, why: &str) -> Result<()>;
+    /// Pins `key` as the host's agent key (clearing any pending key). Who pinned it and why is
+    /// the caller's to log.
+    async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()>;
     /// Records a key the agent presented that is not the pinned one. Logs only when it is new.
     async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()>;
     /// Records a completed key rotation: the new agent key is pinned.
@@ -161,7 +163,7 @@ pub trait RunStore: Send + Sync {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Appends an event.
-    async fn log(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()>;
+    async fn log(&self, event: &NewEvent) -> Result<()>;
     /// The newest `limit` events, oldest first, optionally for one host.
     async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
 }

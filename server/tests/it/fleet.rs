@@ -170,6 +170,24 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
         server.json(&["host", "show", "r1"])["trust"]["agent_key"],
         keys::to_openssh(&agent.agent_key)
     );
+    // The server pinned it by itself (no actor); the operator added the host.
+    let events = server.json(&["events", "--host", "r1"]);
+    let events = events.as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "trust-changed"
+            && e["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("pinned on first contact")
+            && e.get("actor").is_none()),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "host-added" && e["actor"].as_str().unwrap().starts_with("cli:")),
+        "{events:#?}"
+    );
 
     server.ok(&[
         "host",

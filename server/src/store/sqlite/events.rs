@@ -4,14 +4,24 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::Sqlite;
-use crate::model::{Event, EventKind, now_ms};
+use crate::model::{Event, EventKind, NewEvent, now_ms};
 use crate::store::{EventStore, Result};
 
-/// Appends an event.
+/// Appends an event the server saw by itself (no actor).
 pub fn log(db: &Connection, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()> {
+    insert(db, None, host, kind, detail)
+}
+
+fn insert(
+    db: &Connection,
+    actor: Option<&str>,
+    host: Option<&str>,
+    kind: EventKind,
+    detail: &str,
+) -> Result<()> {
     db.execute(
-        "INSERT INTO events (at, host, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![now_ms(), host, kind.as_str(), detail],
+        "INSERT INTO events (at, host, kind, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms(), host, kind.as_str(), detail, actor],
     )?;
     Ok(())
 }
@@ -19,7 +29,7 @@ pub fn log(db: &Connection, host: Option<&str>, kind: EventKind, detail: &str) -
 /// The newest `limit` events, oldest first, optionally for one host.
 pub fn events(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
     let mut stmt = db.prepare(
-        "SELECT id, at, host, kind, detail FROM events
+        "SELECT id, at, host, kind, detail, actor FROM events
          WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let mut events = stmt
@@ -30,6 +40,7 @@ pub fn events(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Eve
                 host: r.get(2)?,
                 kind: r.get(3)?,
                 detail: r.get(4)?,
+                actor: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -39,10 +50,18 @@ pub fn events(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Eve
 
 #[async_trait]
 impl EventStore for Sqlite {
-    async fn log(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()> {
-        let (host, detail) = (host.map(str::to_owned), detail.to_owned());
-        self.call(move |db| log(db, host.as_deref(), kind, &detail))
-            .await
+    async fn log(&self, event: &NewEvent) -> Result<()> {
+        let event = event.clone();
+        self.call(move |db| {
+            insert(
+                db,
+                event.actor.as_deref(),
+                event.host.as_deref(),
+                event.kind,
+                &event.detail,
+            )
+        })
+        .await
     }
 
     async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {

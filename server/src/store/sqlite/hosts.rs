@@ -23,17 +23,7 @@ pub fn add_host(db: &Connection, host: &NewHost) -> Result<()> {
         ],
     )
     .map_err(exists("host", &host.name))?;
-    let trust = match (&host.agent_key, host.pin_on_first_contact) {
-        (Some(_), _) => "agent key given",
-        (None, true) => "agent key to be pinned on first contact",
-        (None, false) => "no agent key yet",
-    };
-    events::log(
-        db,
-        Some(&host.name),
-        EventKind::HostAdded,
-        &format!("{}:{}, {trust}", host.address, host.port),
-    )
+    Ok(())
 }
 
 /// Removes a host (its history stays).
@@ -41,7 +31,7 @@ pub fn remove_host(db: &Connection, name: &str) -> Result<()> {
     if db.execute("DELETE FROM hosts WHERE name = ?1", [name])? == 0 {
         return Err(StoreError::NotFound("host", name.into()));
     }
-    events::log(db, Some(name), EventKind::HostRemoved, "removed")
+    Ok(())
 }
 
 /// Changes where a host is reached.
@@ -157,15 +147,14 @@ fn hosts_where(
         .collect()
 }
 
-/// Pins `key` as the host's agent key (clearing any pending key), logging why.
-pub fn pin_agent_key(db: &Connection, name: &str, key: &str, why: &str) -> Result<()> {
+/// Pins `key` as the host's agent key (clearing any pending key).
+pub fn pin_agent_key(db: &Connection, name: &str, key: &str) -> Result<()> {
     update_host(
         db,
         name,
         "UPDATE hosts SET agent_key = ?2, pending_key = NULL, pin_first = 0 WHERE name = ?1",
         params![name, key],
-    )?;
-    events::log(db, Some(name), EventKind::TrustChanged, why)
+    )
 }
 
 /// Records a key the agent presented that is not the pinned one. Logs only when it is new.
@@ -286,10 +275,9 @@ impl HostStore for Sqlite {
         self.call(move |db| group_hosts(db, &group)).await
     }
 
-    async fn pin_agent_key(&self, name: &str, key: &str, why: &str) -> Result<()> {
-        let (name, key, why) = (name.to_owned(), key.to_owned(), why.to_owned());
-        self.call(move |db| pin_agent_key(db, &name, &key, &why))
-            .await
+    async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()> {
+        let (name, key) = (name.to_owned(), key.to_owned());
+        self.call(move |db| pin_agent_key(db, &name, &key)).await
     }
 
     async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()> {

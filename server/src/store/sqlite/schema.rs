@@ -92,6 +92,10 @@ CREATE INDEX events_by_host ON events (host, id);
 ALTER TABLE runs ADD COLUMN owner TEXT;
 CREATE INDEX runs_open ON runs (id) WHERE finished IS NULL AND outcome IS NULL;
 "#,
+    r#"
+-- Who made an event happen (`cli:alice`, later API users and keys): the audit trail.
+ALTER TABLE events ADD COLUMN actor TEXT;
+"#,
 ];
 
 /// The newest schema version this program knows.

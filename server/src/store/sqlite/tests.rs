@@ -118,14 +118,7 @@ fn reachability_changes_are_logged_once() {
         .into_iter()
         .map(|e| e.detail)
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "192.0.2.1:12444, agent key to be pinned on first contact",
-            "reachable",
-            "unreachable: timeout"
-        ]
-    );
+    assert_eq!(kinds, ["reachable", "unreachable: timeout"]);
     let r1 = hosts::host(&db, "r1").unwrap();
     assert_eq!(r1.status.facts, Some(facts));
     assert_eq!(r1.status.reachable, Some(false));
@@ -254,5 +247,4 @@ async fn the_handle_serves_many_tasks_at_once() {
         assert!((1..=50).contains(&seen), "{seen}");
     }
     assert_eq!(store.hosts().await.unwrap().len(), 50);
-    assert_eq!(store.events(None, 100).await.unwrap().len(), 50);
 }

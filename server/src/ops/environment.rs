@@ -1,0 +1,132 @@
+//! Environment variables: global, or for a group, a host or a script.
+
+use crate::model::{EnvVar, EventKind, Scope};
+
+use super::{Ops, OpsError, Result};
+
+/// A variable to set.
+#[derive(Debug, Clone)]
+pub struct SetEnv {
+    /// Where it applies.
+    pub scope: Scope,
+    /// Its name: not empty, without `=` or NUL.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// Whether its value is never shown.
+    pub secret: bool,
+}
+
+/// The host a scope's change concerns, for the event log.
+fn scope_host(scope: &Scope) -> Option<&str> {
+    match scope {
+        Scope::Host(h) => Some(h),
+        _ => None,
+    }
+}
+
+impl Ops {
+    /// Sets a variable (replacing one of the same scope and name). The event names it and its
+    /// scope, never its value.
+    pub async fn set_env(&self, set: &SetEnv) -> Result<()> {
+        if set.name.is_empty() || set.name.contains(['=', '\0']) {
+            return Err(OpsError::Invalid(format!(
+                "`{}` is not a variable name",
+                set.name
+            )));
+        }
+        self.fleet
+            .store()
+            .set_env(&set.scope, &set.name, &set.value, set.secret)
+            .await?;
+        let secret = if set.secret { ", secret" } else { "" };
+        let detail = format!("{} set ({}{secret})", set.name, set.scope);
+        self.record(scope_host(&set.scope), EventKind::EnvChanged, &detail)
+            .await
+    }
+
+    /// Removes a variable.
+    pub async fn unset_env(&self, scope: &Scope, name: &str) -> Result<()> {
+        self.fleet.store().unset_env(scope, name).await?;
+        let detail = format!("{name} removed ({scope})");
+        self.record(scope_host(scope), EventKind::EnvChanged, &detail)
+            .await
+    }
+
+    /// Variables of one scope, or all, by scope and name (secret values masked when shown).
+    pub async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
+        Ok(self.fleet.store().env(scope).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::HostName;
+    use crate::ops::tests::{ev, fixture, last, logged};
+    use crate::ops::{AddHost, ErrorKind};
+
+    #[tokio::test]
+    async fn variables_are_set_and_unset_and_recorded_without_their_value() {
+        let (_dir, ops) = fixture();
+        ops.add_host(AddHost {
+            name: HostName::parse("r1").unwrap(),
+            address: "192.0.2.1".into(),
+            port: 12444,
+            agent_key: None,
+            pin_on_first_contact: true,
+            groups: Vec::new(),
+        })
+        .await
+        .unwrap();
+        let host = Scope::Host("r1".into());
+        ops.set_env(&SetEnv {
+            scope: host.clone(),
+            name: "TOKEN".into(),
+            value: "hunter2".into(),
+            secret: true,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "env-changed", "TOKEN set (host r1, secret)")
+        );
+        ops.set_env(&SetEnv {
+            scope: Scope::Global,
+            name: "MODE".into(),
+            value: "fast".into(),
+            secret: false,
+        })
+        .await
+        .unwrap();
+        assert_eq!(last(&ops).await, ev("", "env-changed", "MODE set (global)"));
+        let vars = ops.env(None).await.unwrap();
+        assert_eq!(vars.len(), 2);
+        assert_eq!(
+            ops.env(Some(&host)).await.unwrap()[0].value.value,
+            "hunter2"
+        );
+        assert!(!format!("{:?}", logged(&ops).await).contains("hunter2"));
+
+        for name in ["", "A=B", "A\0"] {
+            let bad = ops
+                .set_env(&SetEnv {
+                    scope: Scope::Global,
+                    name: name.into(),
+                    value: "v".into(),
+                    secret: false,
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(bad.kind(), ErrorKind::Invalid, "{name:?}");
+        }
+
+        ops.unset_env(&host, "TOKEN").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "env-changed", "TOKEN removed (host r1)")
+        );
+        assert!(ops.env(Some(&host)).await.unwrap().is_empty());
+    }
+}

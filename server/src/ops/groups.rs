@@ -1,0 +1,157 @@
+//! Groups of hosts, with the scripts assigned to them.
+
+use crate::model::{EventKind, Group};
+use crate::names::HostName;
+
+use super::{Ops, Result};
+
+impl Ops {
+    /// Adds a group.
+    pub async fn add_group(&self, name: &str) -> Result<()> {
+        self.fleet.store().add_group(name).await?;
+        self.record(
+            None,
+            EventKind::GroupChanged,
+            &format!("group {name} added"),
+        )
+        .await
+    }
+
+    /// Removes a group (its hosts stay) with the variables of its scope.
+    pub async fn remove_group(&self, name: &str) -> Result<()> {
+        self.fleet.store().remove_group(name).await?;
+        self.record(
+            None,
+            EventKind::GroupChanged,
+            &format!("group {name} removed"),
+        )
+        .await
+    }
+
+    /// Every group with its hosts and scripts.
+    pub async fn groups(&self) -> Result<Vec<Group>> {
+        Ok(self.fleet.store().groups().await?)
+    }
+
+    /// Puts hosts in a group (`member`), or takes them out, one at a time: the first failure
+    /// stops it, the hosts before it stay changed.
+    pub async fn set_membership(
+        &self,
+        group: &str,
+        hosts: &[HostName],
+        member: bool,
+    ) -> Result<()> {
+        for host in hosts {
+            self.fleet
+                .store()
+                .set_membership(group, host, member)
+                .await?;
+            let detail = if member {
+                format!("{host} added to {group}")
+            } else {
+                format!("{host} taken out of {group}")
+            };
+            self.record(Some(host), EventKind::GroupChanged, &detail)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Assigns a script to a group (`assigned`), or takes it away.
+    pub async fn set_group_script(&self, group: &str, script: &str, assigned: bool) -> Result<()> {
+        self.fleet
+            .store()
+            .set_group_script(group, script, assigned)
+            .await?;
+        let detail = if assigned {
+            format!("script {script} assigned to {group}")
+        } else {
+            format!("script {script} taken from {group}")
+        };
+        self.record(None, EventKind::GroupChanged, &detail).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{AfterRun, Script};
+    use crate::names::HostName;
+    use crate::ops::tests::{ev, fixture, last};
+    use crate::ops::{AddHost, ErrorKind};
+
+    #[tokio::test]
+    async fn groups_get_hosts_and_scripts_and_each_change_is_recorded() {
+        let (_dir, ops) = fixture();
+        let r1 = HostName::parse("r1").unwrap();
+        ops.add_host(AddHost {
+            name: r1.clone(),
+            address: "192.0.2.1".into(),
+            port: 12444,
+            agent_key: None,
+            pin_on_first_contact: true,
+            groups: Vec::new(),
+        })
+        .await
+        .unwrap();
+        let script = Script {
+            name: "hello".into(),
+            interpreter: "/bin/sh".into(),
+            body: b"echo hi".to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+        };
+        ops.save_script(&script, false).await.unwrap();
+
+        ops.add_group("lab").await.unwrap();
+        assert_eq!(last(&ops).await, ev("", "group-changed", "group lab added"));
+        let taken = ops.add_group("lab").await.unwrap_err();
+        assert_eq!(taken.kind(), ErrorKind::Conflict);
+
+        ops.set_membership("lab", std::slice::from_ref(&r1), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "group-changed", "r1 added to lab")
+        );
+        ops.set_group_script("lab", "hello", true).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "script hello assigned to lab")
+        );
+        let groups = ops.groups().await.unwrap();
+        assert_eq!(
+            (groups[0].hosts.as_slice(), groups[0].scripts.as_slice()),
+            (&["r1".to_string()][..], &["hello".to_string()][..])
+        );
+
+        ops.set_membership("lab", std::slice::from_ref(&r1), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "group-changed", "r1 taken out of lab")
+        );
+        ops.set_group_script("lab", "hello", false).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "script hello taken from lab")
+        );
+        let missing = ops
+            .set_membership("nope", std::slice::from_ref(&r1), true)
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+        ops.remove_group("lab").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "group-changed", "group lab removed")
+        );
+        assert!(ops.groups().await.unwrap().is_empty());
+        let gone = ops.remove_group("lab").await.unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,47 @@
+//! What was run, and what happened: the run history and the event log.
+
+use crate::model::{Event, Run};
+
+use super::{Ops, Result};
+
+impl Ops {
+    /// The newest `limit` runs, oldest first, optionally of one host.
+    pub async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        Ok(self.fleet.store().runs(host, limit).await?)
+    }
+
+    /// One run, with its kept output.
+    pub async fn run(&self, id: i64) -> Result<Run> {
+        Ok(self.fleet.store().run(id).await?)
+    }
+
+    /// The newest `limit` events, oldest first, optionally for one host.
+    pub async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
+        Ok(self.fleet.store().events(host, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::ErrorKind;
+    use crate::ops::tests::fixture;
+
+    #[tokio::test]
+    async fn runs_and_events_are_read_and_reading_records_nothing() {
+        let (_dir, ops) = fixture();
+        let id = ops
+            .fleet
+            .store()
+            .start_run("r1", "hello", "00ff")
+            .await
+            .unwrap();
+        assert_eq!(ops.run(id).await.unwrap().id, id);
+        assert_eq!(ops.runs(Some("r1"), 10).await.unwrap().len(), 1);
+        assert!(ops.runs(Some("r2"), 10).await.unwrap().is_empty());
+        let missing = ops.run(id + 1).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let before = ops.events(None, 100).await.unwrap();
+        ops.events(Some("r1"), 100).await.unwrap();
+        assert_eq!(ops.events(None, 100).await.unwrap(), before);
+    }
+}

@@ -1,0 +1,528 @@
+//! Hosts and their trust: adding (by hand or by deploying the agent), listing, changing,
+//! trusting and removing them.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::actions::{self, Ping, Targets};
+use crate::deploy::{self, DeployOptions};
+use crate::keys;
+use crate::model::{EventKind, Host, NewHost};
+use crate::names::HostName;
+use crate::store::StoreError;
+
+pub use crate::deploy::{Deployed, Service};
+
+use super::{Ops, OpsError, Result};
+
+/// A host to add by hand.
+#[derive(Debug, Clone)]
+pub struct AddHost {
+    /// Its name.
+    pub name: HostName,
+    /// Address or DNS name.
+    pub address: String,
+    /// The agent's SSH port.
+    pub port: u16,
+    /// The agent's key (`ssh-ed25519 …`), if known.
+    pub agent_key: Option<String>,
+    /// Whether to trust the key the agent presents first.
+    pub pin_on_first_contact: bool,
+    /// Groups to put it in (created if missing).
+    pub groups: Vec<String>,
+}
+
+/// A host just added.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostAdded {
+    /// Its name.
+    pub host: String,
+    /// The server key its agent must trust, in OpenSSH form.
+    pub server_key: String,
+}
+
+/// One host in full, with its server key.
+#[derive(Debug, Clone)]
+pub struct HostDetail {
+    /// The host.
+    pub host: Host,
+    /// Its server key, in OpenSSH form.
+    pub server_key: String,
+}
+
+/// What removing a host removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// The host and its server key.
+    Host,
+    /// Only the row of a name that breaks the rule (from an older database); no file touched.
+    RowOnly,
+}
+
+/// A device to install the agent on, and the host it becomes.
+#[derive(Debug, Clone)]
+pub struct DeployHost {
+    /// The host's name in the fleet.
+    pub name: HostName,
+    /// `[user@]device`, as for ssh.
+    pub destination: String,
+    /// The device's SSH port.
+    pub ssh_port: u16,
+    /// Extra arguments for ssh (`-o …`, `-i …`).
+    pub ssh_args: Vec<String>,
+    /// The address the server dials (default: the device part of `destination`).
+    pub address: Option<String>,
+    /// The agent's port on the device.
+    pub agent_port: u16,
+    /// The directory of static agents (default: `dist` here or beside this program).
+    pub dist: Option<PathBuf>,
+    /// The service manager on the device.
+    pub service: Service,
+    /// Install under this directory of the device instead of `/`.
+    pub prefix: String,
+    /// Groups to put the host in (created if missing).
+    pub groups: Vec<String>,
+}
+
+/// A deployment and the heartbeat that followed it.
+#[derive(Debug, Clone)]
+pub struct DeployOutcome {
+    /// What was installed.
+    pub deployed: Deployed,
+    /// The first heartbeat of the new agent.
+    pub heartbeat: Vec<Ping>,
+}
+
+impl Ops {
+    /// Adds a host with a new server key (removed again if the store refuses the host).
+    pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
+        let agent_key = add
+            .agent_key
+            .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
+            .transpose()?;
+        let store = self.fleet.store();
+        if store.host(&add.name).await.is_ok() {
+            return Err(StoreError::Exists("host", add.name.to_string()).into());
+        }
+        let server_key = self.fleet.create_host_key(&add.name)?;
+        let host = NewHost {
+            name: add.name.to_string(),
+            address: add.address,
+            port: add.port,
+            agent_key,
+            pin_on_first_contact: add.pin_on_first_contact,
+        };
+        if let Err(e) = store.add_host(&host).await {
+            self.fleet.remove_host_key(&add.name);
+            return Err(e.into());
+        }
+        self.record(Some(&add.name), EventKind::HostAdded, &added_detail(&host))
+            .await?;
+        self.join_groups(&add.name, &add.groups).await?;
+        Ok(HostAdded {
+            host: add.name.to_string(),
+            server_key: keys::to_openssh(&server_key),
+        })
+    }
+
+    /// Installs the agent on a device over its own SSH server and adds it as a host, in
+    /// `groups`; then asks it for a heartbeat.
+    pub async fn deploy_host(&self, d: DeployHost) -> Result<DeployOutcome> {
+        let options = DeployOptions {
+            name: d.name.to_string(),
+            destination: d.destination,
+            ssh_port: d.ssh_port,
+            address: d.address,
+            agent_port: d.agent_port,
+            dist: d.dist.unwrap_or_else(deploy::default_dist),
+            service: d.service,
+            prefix: d.prefix,
+            ssh: "ssh".into(),
+            ssh_args: d.ssh_args,
+        };
+        let deployed = deploy::deploy(&self.fleet, &options).await?;
+        let detail = format!(
+            "{}:{}, agent key given (deployed: {})",
+            deployed.address, options.agent_port, deployed.target
+        );
+        self.record(Some(&d.name), EventKind::HostAdded, &detail)
+            .await?;
+        self.join_groups(&d.name, &d.groups).await?;
+        let hosts = Targets {
+            hosts: vec![d.name.to_string()],
+            ..Targets::default()
+        }
+        .resolve(&self.fleet)
+        .await?;
+        let heartbeat = actions::ping(&self.fleet, hosts).await;
+        Ok(DeployOutcome {
+            deployed,
+            heartbeat,
+        })
+    }
+
+    /// Puts `host` in each of `groups`, creating those missing.
+    async fn join_groups(&self, host: &HostName, groups: &[String]) -> Result<()> {
+        let store = self.fleet.store();
+        for g in groups {
+            match store.add_group(g).await {
+                Ok(()) => {
+                    self.record(None, EventKind::GroupChanged, &format!("group {g} added"))
+                        .await?
+                }
+                Err(StoreError::Exists(..)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            store.set_membership(g, host, true).await?;
+            self.record(
+                Some(host),
+                EventKind::GroupChanged,
+                &format!("{host} added to {g}"),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every host, by name.
+    pub async fn hosts(&self) -> Result<Vec<Host>> {
+        Ok(self.fleet.store().hosts().await?)
+    }
+
+    /// One host, with its server key.
+    pub async fn host(&self, name: &HostName) -> Result<HostDetail> {
+        let host = self.fleet.store().host(name).await?;
+        let key = self.fleet.host_key(name)?;
+        Ok(HostDetail {
+            host,
+            server_key: keys::to_openssh(key.public_key()),
+        })
+    }
+
+    /// Removes a host and its server key (its history stays). A name that breaks the rule can
+    /// only be a row of an older database: the row goes, no file is touched.
+    pub async fn remove_host(&self, name: &str) -> Result<Removal> {
+        let store = self.fleet.store();
+        let removal = match HostName::parse(name) {
+            Ok(checked) => {
+                store.remove_host(&checked).await?;
+                self.fleet.remove_host_key(&checked);
+                Removal::Host
+            }
+            Err(bad) => match store.remove_host(name).await {
+                Ok(()) => Removal::RowOnly,
+                Err(StoreError::NotFound(..)) => return Err(bad.into()),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let detail = match removal {
+            Removal::Host => "removed",
+            Removal::RowOnly => "removed from the database only (its name breaks the rule)",
+        };
+        self.record(Some(name), EventKind::HostRemoved, detail)
+            .await?;
+        Ok(removal)
+    }
+
+    /// Changes where a host is reached; returns the host as it is now.
+    pub async fn set_address(
+        &self,
+        name: &HostName,
+        address: Option<String>,
+        port: Option<u16>,
+    ) -> Result<Host> {
+        let store = self.fleet.store();
+        store.set_address(name, address.as_deref(), port).await?;
+        let host = store.host(name).await?;
+        let detail = format!("address {}:{}", host.address, host.port);
+        self.record(Some(name), EventKind::HostChanged, &detail)
+            .await?;
+        Ok(host)
+    }
+
+    /// Includes a host in actions again (`true`), or leaves it out of every action.
+    pub async fn set_enabled(&self, name: &HostName, enabled: bool) -> Result<()> {
+        self.fleet.store().set_enabled(name, enabled).await?;
+        let detail = if enabled { "enabled" } else { "disabled" };
+        self.record(Some(name), EventKind::HostChanged, detail)
+            .await
+    }
+
+    /// Pins an agent key given by hand; returns its fingerprint.
+    pub async fn trust(&self, name: &HostName, key: &str) -> Result<String> {
+        let key = keys::parse_public(key)?;
+        let fingerprint = keys::fingerprint(&key);
+        self.fleet
+            .store()
+            .pin_agent_key(name, &keys::to_openssh(&key))
+            .await?;
+        let detail = format!("agent key {fingerprint} set by hand");
+        self.record(Some(name), EventKind::TrustChanged, &detail)
+            .await?;
+        Ok(fingerprint)
+    }
+
+    /// Pins the key the agent presented and was refused; returns its fingerprint.
+    pub async fn approve(&self, name: &HostName) -> Result<String> {
+        let store = self.fleet.store();
+        let pending = store
+            .host(name)
+            .await?
+            .trust
+            .pending_key
+            .ok_or_else(|| OpsError::Conflict(format!("{name} has no pending key")))?;
+        let fingerprint = keys::fingerprint(&keys::parse_public(&pending)?);
+        store.pin_agent_key(name, &pending).await?;
+        let detail = format!("pending agent key {fingerprint} approved");
+        self.record(Some(name), EventKind::TrustChanged, &detail)
+            .await?;
+        Ok(fingerprint)
+    }
+
+    /// The server key a host's agent must trust, in OpenSSH form.
+    pub async fn server_key(&self, name: &HostName) -> Result<String> {
+        self.fleet.store().host(name).await?;
+        Ok(keys::to_openssh(self.fleet.host_key(name)?.public_key()))
+    }
+}
+
+/// The `host-added` detail: where it is, and how its agent key will be known.
+fn added_detail(host: &NewHost) -> String {
+    let trust = match (&host.agent_key, host.pin_on_first_contact) {
+        (Some(_), _) => "agent key given",
+        (None, true) => "agent key to be pinned on first contact",
+        (None, false) => "no agent key yet",
+    };
+    format!("{}:{}, {trust}", host.address, host.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::ErrorKind;
+    use crate::ops::tests::{ev, fixture, last, logged};
+
+    fn new_r1() -> AddHost {
+        AddHost {
+            name: HostName::parse("r1").unwrap(),
+            address: "192.0.2.1".into(),
+            port: 12444,
+            agent_key: None,
+            pin_on_first_contact: true,
+            groups: Vec::new(),
+        }
+    }
+
+    fn agent_key() -> String {
+        keys::to_openssh(keys::generate().unwrap().public_key())
+    }
+
+    #[tokio::test]
+    async fn a_host_is_added_with_its_key_and_groups_and_recorded() {
+        let (dir, ops) = fixture();
+        let added = ops
+            .add_host(AddHost {
+                groups: vec!["lab".into()],
+                ..new_r1()
+            })
+            .await
+            .unwrap();
+        assert_eq!(added.host, "r1");
+        assert!(dir.path().join("keys/r1.key").exists());
+        let r1 = HostName::parse("r1").unwrap();
+        let detail = ops.host(&r1).await.unwrap();
+        assert_eq!(detail.server_key, added.server_key);
+        assert_eq!(detail.host.groups, ["lab"]);
+        assert_eq!(ops.server_key(&r1).await.unwrap(), added.server_key);
+        assert_eq!(
+            logged(&ops).await,
+            [
+                ev(
+                    "r1",
+                    "host-added",
+                    "192.0.2.1:12444, agent key to be pinned on first contact"
+                ),
+                ev("", "group-changed", "group lab added"),
+                ev("r1", "group-changed", "r1 added to lab"),
+            ]
+        );
+
+        // Taken: refused, and the first host's key is kept.
+        let again = ops.add_host(new_r1()).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::Conflict);
+        assert_eq!(ops.server_key(&r1).await.unwrap(), added.server_key);
+        // A key that does not parse: refused before anything is made.
+        let bad = ops
+            .add_host(AddHost {
+                name: HostName::parse("r2").unwrap(),
+                agent_key: Some("ssh-ed25519 nonsense".into()),
+                ..new_r1()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+        assert!(!dir.path().join("keys/r2.key").exists());
+        assert_eq!(logged(&ops).await.len(), 3);
+        let missing = HostName::parse("r9").unwrap();
+        assert_eq!(
+            ops.host(&missing).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            ops.server_key(&missing).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn adds_from_many_tasks_are_each_recorded() {
+        let (_dir, ops) = fixture();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let ops = ops.clone();
+                tokio::spawn(async move {
+                    let name = HostName::parse(&format!("r{i}")).unwrap();
+                    ops.add_host(AddHost { name, ..new_r1() }).await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(ops.hosts().await.unwrap().len(), 50);
+        let events = logged(&ops).await;
+        assert_eq!(events.len(), 50);
+        assert!(
+            events
+                .iter()
+                .all(|(actor, _, kind, _)| actor == "cli:alice" && kind == "host-added")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_is_changed_trusted_and_removed_and_each_is_recorded() {
+        let (dir, ops) = fixture();
+        ops.add_host(new_r1()).await.unwrap();
+        let r1 = HostName::parse("r1").unwrap();
+
+        let host = ops.set_address(&r1, None, Some(2222)).await.unwrap();
+        assert_eq!((host.address.as_str(), host.port), ("192.0.2.1", 2222));
+        assert_eq!(
+            last(&ops).await,
+            ev("r1", "host-changed", "address 192.0.2.1:2222")
+        );
+        ops.set_enabled(&r1, false).await.unwrap();
+        assert!(!ops.host(&r1).await.unwrap().host.enabled);
+        assert_eq!(last(&ops).await, ev("r1", "host-changed", "disabled"));
+        ops.set_enabled(&r1, true).await.unwrap();
+        assert_eq!(last(&ops).await, ev("r1", "host-changed", "enabled"));
+
+        let key = agent_key();
+        let fingerprint = ops.trust(&r1, &key).await.unwrap();
+        assert_eq!(
+            ops.host(&r1).await.unwrap().host.trust.agent_key.as_deref(),
+            Some(key.as_str())
+        );
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "r1",
+                "trust-changed",
+                &format!("agent key {fingerprint} set by hand")
+            )
+        );
+        let bad = ops.trust(&r1, "not a key").await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+
+        // Approving needs a pending key.
+        let none = ops.approve(&r1).await.unwrap_err();
+        assert_eq!(none.kind(), ErrorKind::Conflict);
+        let presented = agent_key();
+        ops.fleet
+            .store()
+            .set_pending_key("r1", &presented, "SHA256:x")
+            .await
+            .unwrap();
+        let fingerprint = ops.approve(&r1).await.unwrap();
+        let trust = ops.host(&r1).await.unwrap().host.trust;
+        assert_eq!(trust.agent_key.as_deref(), Some(presented.as_str()));
+        assert_eq!(trust.pending_key, None);
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "r1",
+                "trust-changed",
+                &format!("pending agent key {fingerprint} approved")
+            )
+        );
+
+        let r9 = HostName::parse("r9").unwrap();
+        let kind = |e: OpsError| e.kind();
+        assert_eq!(
+            ops.set_address(&r9, Some("x".into()), None)
+                .await
+                .map_err(kind)
+                .err(),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(
+            ops.set_enabled(&r9, true).await.map_err(kind).err(),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(
+            ops.trust(&r9, &key).await.map_err(kind).err(),
+            Some(ErrorKind::NotFound)
+        );
+
+        assert_eq!(ops.remove_host("r1").await.unwrap(), Removal::Host);
+        assert!(!dir.path().join("keys/r1.key").exists());
+        assert_eq!(last(&ops).await, ev("r1", "host-removed", "removed"));
+        assert_eq!(
+            ops.remove_host("r1").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_the_store_refuses_leaves_no_key_file() {
+        let (dir, ops) = fixture();
+        rusqlite::Connection::open(dir.path().join("otto.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON hosts BEGIN SELECT RAISE(ABORT, 'full'); END;",
+            )
+            .unwrap();
+        assert!(ops.add_host(new_r1()).await.is_err());
+        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(logged(&ops).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_name_breaks_the_rule_is_removed_without_touching_a_file() {
+        let (dir, ops) = fixture();
+        let outside = dir.path().join("x.key");
+        std::fs::write(&outside, "precious").unwrap();
+        rusqlite::Connection::open(dir.path().join("otto.db"))
+            .unwrap()
+            .execute(
+                "INSERT INTO hosts (name, address, port) VALUES ('../x', 'h', 1)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(ops.remove_host("../x").await.unwrap(), Removal::RowOnly);
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(ops.hosts().await.unwrap().is_empty());
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "../x",
+                "host-removed",
+                "removed from the database only (its name breaks the rule)"
+            )
+        );
+        // Gone now: the name is refused as a name.
+        let again = ops.remove_host("../x").await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::Invalid);
+    }
+}

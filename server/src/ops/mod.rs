@@ -1,0 +1,260 @@
+//! The service layer: every operation the server offers, one module per capability, shared by
+//! the command line and the coming HTTP API.
+//!
+//! An operation is an async method of [`Ops`]: typed input, a typed result or an [`OpsError`],
+//! and a record in the event log of every change it made, naming its [`Actor`]. Callers never
+//! reach below this layer (the store, the fleet's connections, the key files); printing and
+//! reading local files are theirs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::deploy::DeployError;
+use crate::fleet::{Fleet, FleetError};
+use crate::keys::KeyError;
+use crate::model::{EventKind, NewEvent};
+use crate::names::NameError;
+use crate::store::StoreError;
+
+mod environment;
+mod groups;
+mod history;
+mod hosts;
+mod scripts;
+
+pub use environment::SetEnv;
+pub use hosts::{
+    AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
+};
+pub use scripts::{NewAttachment, ScriptDetail};
+
+/// Who asks for an operation: recorded with every change it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A person at the command line, by their login name.
+    Cli(String),
+    /// The server itself (the daemon's jobs).
+    Server,
+}
+
+impl Actor {
+    /// The person running this process, as the operating system names them.
+    pub fn local_user() -> Actor {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let name = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("uid {uid}"));
+        Actor::Cli(name)
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Cli(user) => write!(f, "cli:{user}"),
+            Actor::Server => f.write_str("server"),
+        }
+    }
+}
+
+/// What kind of failure an [`OpsError`] is: what a front end needs to answer it (an exit code
+/// now, an HTTP status next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request does not make sense (bad name, missing argument, bad key text).
+    Invalid,
+    /// What it names does not exist.
+    NotFound,
+    /// It clashes with what exists (a name taken, no pending key to approve).
+    Conflict,
+    /// A host or the state could not be reached; trying later may work.
+    Unavailable,
+    /// Anything else: the server's own failure.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The process exit code for the command line: 2 for a request that cannot work as given,
+    /// 1 for every other failure.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Invalid => 2,
+            _ => 1,
+        }
+    }
+
+    /// The HTTP status an API answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Invalid => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The request does not make sense as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// It clashes with the fleet's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The fleet's state.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The fleet: keys, connections, trust.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// A key given or stored.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A host name that breaks the rule.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Installing an agent on a device.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// A file on this machine.
+    #[error("{0}: {1}")]
+    File(PathBuf, std::io::Error),
+}
+
+impl OpsError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OpsError::Invalid(_) | OpsError::Name(_) => ErrorKind::Invalid,
+            OpsError::Conflict(_) => ErrorKind::Conflict,
+            OpsError::Store(e) | OpsError::Fleet(FleetError::Store(e)) => store_kind(e),
+            OpsError::Key(KeyError::Format(..)) => ErrorKind::Invalid,
+            OpsError::Fleet(FleetError::BadName(_)) => ErrorKind::Invalid,
+            OpsError::Fleet(
+                FleetError::Client(..)
+                | FleetError::BackingOff { .. }
+                | FleetError::KeyRefused { .. }
+                | FleetError::NoAgentKey(_)
+                | FleetError::Disabled(_),
+            ) => ErrorKind::Unavailable,
+            OpsError::Deploy(DeployError::NoBinary(..) | DeployError::UnknownCpu { .. }) => {
+                ErrorKind::Invalid
+            }
+            OpsError::Deploy(DeployError::Remote { .. }) => ErrorKind::Unavailable,
+            OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::NotFound(..) => ErrorKind::NotFound,
+        StoreError::Exists(..) => ErrorKind::Conflict,
+        StoreError::Name(_) => ErrorKind::Invalid,
+        StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    }
+}
+
+/// Shorthand for an operation's result.
+pub type Result<T> = std::result::Result<T, OpsError>;
+
+/// The server's operations, for one [`Actor`].
+#[derive(Clone)]
+pub struct Ops {
+    fleet: Arc<Fleet>,
+    actor: Actor,
+}
+
+impl Ops {
+    /// Operations on `fleet` on behalf of `actor`.
+    pub fn new(fleet: Arc<Fleet>, actor: Actor) -> Ops {
+        Ops { fleet, actor }
+    }
+
+    /// Who asks.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// Records a change this operation made, naming the actor.
+    async fn record(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()> {
+        self.fleet
+            .store()
+            .log(&NewEvent {
+                actor: Some(self.actor.to_string()),
+                host: host.map(str::to_owned),
+                kind,
+                detail: detail.to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::FleetOptions;
+
+    /// Operations by `cli:alice` on a new fleet in a temporary directory (real SQLite file,
+    /// real key files).
+    pub(super) fn fixture() -> (tempfile::TempDir, Ops) {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+        (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
+    }
+
+    /// The event log as (actor, host, kind, detail), oldest first.
+    pub(super) async fn logged(ops: &Ops) -> Vec<(String, String, String, String)> {
+        ops.events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                (
+                    e.actor.unwrap_or_default(),
+                    e.host.unwrap_or_default(),
+                    e.kind,
+                    e.detail,
+                )
+            })
+            .collect()
+    }
+
+    /// The last event as (actor, host, kind, detail).
+    pub(super) async fn last(ops: &Ops) -> (String, String, String, String) {
+        logged(ops).await.pop().unwrap()
+    }
+
+    /// `(actor, host, kind, detail)` as the log has it, for comparing.
+    pub(super) fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, String) {
+        ("cli:alice".into(), host.into(), kind.into(), detail.into())
+    }
+
+    #[test]
+    fn kinds_map_to_exit_codes_and_statuses() {
+        let missing = OpsError::Store(StoreError::NotFound("host", "a".into()));
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert_eq!(missing.kind().http_status(), 404);
+        assert_eq!(missing.kind().exit_code(), 1);
+        let taken = OpsError::Store(StoreError::Exists("group", "g".into()));
+        assert_eq!(taken.kind().http_status(), 409);
+        let bad = OpsError::Invalid("give --file or --body".into());
+        assert_eq!((bad.kind().exit_code(), bad.kind().http_status()), (2, 400));
+        let gone = OpsError::Fleet(FleetError::Disabled("a".into()));
+        assert_eq!(gone.kind().http_status(), 503);
+    }
+
+    #[test]
+    fn actors_read_as_recorded() {
+        assert_eq!(Actor::Cli("alice".into()).to_string(), "cli:alice");
+        assert_eq!(Actor::Server.to_string(), "server");
+    }
+}

@@ -1,0 +1,210 @@
+//! Stored scripts and the files attached to them.
+
+use crate::actions::sha256_hex;
+use crate::model::{Attachment, EventKind, Ids, Phase, Script};
+
+use super::{Ops, Result};
+
+/// A script with its attachments.
+#[derive(Debug, Clone)]
+pub struct ScriptDetail {
+    /// The script.
+    pub script: Script,
+    /// Its attachments, by path.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file to attach to a script.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// The script.
+    pub script: String,
+    /// Absolute path on the hosts.
+    pub path: String,
+    /// What the file holds.
+    pub content: Vec<u8>,
+    /// Owner on the hosts (default: the agent's user).
+    pub owner: Option<Ids>,
+    /// Mode.
+    pub mode: u32,
+    /// Uploaded before or after the script.
+    pub phase: Phase,
+}
+
+impl NewAttachment {
+    /// The attachment as stored: its size and SHA-256 computed from its content.
+    pub fn into_attachment(self) -> Attachment {
+        Attachment {
+            size: self.content.len() as u64,
+            sha256: sha256_hex(&self.content),
+            script: self.script,
+            path: self.path,
+            content: self.content,
+            owner: self.owner,
+            mode: self.mode,
+            phase: self.phase,
+        }
+    }
+}
+
+impl Ops {
+    /// Saves a script; one of the same name is replaced (keeping its attachments and groups)
+    /// only when `replace`.
+    pub async fn save_script(&self, script: &Script, replace: bool) -> Result<()> {
+        self.fleet.store().put_script(script, replace).await?;
+        let detail = format!("script {} saved ({} bytes)", script.name, script.body.len());
+        self.record(None, EventKind::ScriptChanged, &detail).await
+    }
+
+    /// Every script, by name.
+    pub async fn scripts(&self) -> Result<Vec<Script>> {
+        Ok(self.fleet.store().scripts().await?)
+    }
+
+    /// One script with its attachments.
+    pub async fn script(&self, name: &str) -> Result<ScriptDetail> {
+        let store = self.fleet.store();
+        Ok(ScriptDetail {
+            script: store.script(name).await?,
+            attachments: store.attachments(Some(name)).await?,
+        })
+    }
+
+    /// Removes a script with its attachments and the variables of its scope.
+    pub async fn remove_script(&self, name: &str) -> Result<()> {
+        self.fleet.store().remove_script(name).await?;
+        self.record(
+            None,
+            EventKind::ScriptChanged,
+            &format!("script {name} removed"),
+        )
+        .await
+    }
+
+    /// Attaches a file to a script (replacing one with the same path); returns it as stored.
+    pub async fn add_attachment(&self, new: NewAttachment) -> Result<Attachment> {
+        let attachment = new.into_attachment();
+        self.fleet.store().put_attachment(&attachment).await?;
+        let detail = format!(
+            "{} attached to script {} ({} bytes, sha256 {}, mode {:o}, {:?})",
+            attachment.path,
+            attachment.script,
+            attachment.size,
+            attachment.sha256,
+            attachment.mode,
+            attachment.phase
+        );
+        self.record(None, EventKind::ScriptChanged, &detail).await?;
+        Ok(attachment)
+    }
+
+    /// A script's attachments, by path; or every attachment.
+    pub async fn attachments(&self, script: Option<&str>) -> Result<Vec<Attachment>> {
+        Ok(self.fleet.store().attachments(script).await?)
+    }
+
+    /// Removes an attachment.
+    pub async fn remove_attachment(&self, script: &str, path: &str) -> Result<()> {
+        self.fleet.store().remove_attachment(script, path).await?;
+        let detail = format!("{path} removed from script {script}");
+        self.record(None, EventKind::ScriptChanged, &detail).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AfterRun;
+    use crate::ops::ErrorKind;
+    use crate::ops::tests::{ev, fixture, last};
+
+    fn script(body: &str) -> Script {
+        Script {
+            name: "hello".into(),
+            interpreter: "/bin/sh".into(),
+            body: body.as_bytes().to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: Some(5),
+            after_run: AfterRun::None,
+        }
+    }
+
+    #[tokio::test]
+    async fn scripts_are_saved_replaced_shown_and_removed_and_recorded() {
+        let (_dir, ops) = fixture();
+        ops.save_script(&script("echo 1"), false).await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "script-changed", "script hello saved (6 bytes)")
+        );
+        let taken = ops.save_script(&script("echo 2"), false).await.unwrap_err();
+        assert_eq!(taken.kind(), ErrorKind::Conflict);
+        ops.save_script(&script("echo 22"), true).await.unwrap();
+        assert_eq!(ops.scripts().await.unwrap(), [script("echo 22")]);
+
+        let attached = ops
+            .add_attachment(NewAttachment {
+                script: "hello".into(),
+                path: "/etc/x.conf".into(),
+                content: b"abc".to_vec(),
+                owner: None,
+                mode: 0o600,
+                phase: Phase::Before,
+            })
+            .await
+            .unwrap();
+        let sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!((attached.size, attached.sha256.as_str()), (3, sha256));
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "",
+                "script-changed",
+                &format!(
+                    "/etc/x.conf attached to script hello (3 bytes, sha256 {sha256}, mode 600, Before)"
+                )
+            )
+        );
+        let detail = ops.script("hello").await.unwrap();
+        assert_eq!(detail.script, script("echo 22"));
+        assert_eq!(detail.attachments, std::slice::from_ref(&attached));
+        assert_eq!(ops.attachments(None).await.unwrap(), [attached]);
+        let orphan = ops
+            .add_attachment(NewAttachment {
+                script: "nope".into(),
+                path: "/x".into(),
+                content: Vec::new(),
+                owner: None,
+                mode: 0o644,
+                phase: Phase::After,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(orphan.kind(), ErrorKind::NotFound);
+
+        ops.remove_attachment("hello", "/etc/x.conf").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "",
+                "script-changed",
+                "/etc/x.conf removed from script hello"
+            )
+        );
+        assert!(ops.attachments(Some("hello")).await.unwrap().is_empty());
+        let gone = ops
+            .remove_attachment("hello", "/etc/x.conf")
+            .await
+            .unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+
+        ops.remove_script("hello").await.unwrap();
+        assert_eq!(
+            last(&ops).await,
+            ev("", "script-changed", "script hello removed")
+        );
+        let missing = ops.script("hello").await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+}
