@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
-use crate::actions::{self, Targets};
 use crate::deploy;
 use crate::fleet::Fleet;
 use crate::keys;
 use crate::model::NewHost;
 use crate::names::HostName;
+use crate::ops::{Actor, Ops, Targets};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::store::StoreError;
@@ -161,13 +161,9 @@ pub async fn deploy(fleet: &Arc<Fleet>, out: &Printer, args: DeployArgs) -> Resu
             }
         }
     }
-    let hosts = Targets {
-        hosts: vec![args.name.to_string()],
-        ..Targets::default()
-    }
-    .resolve(fleet)
-    .await?;
-    let ping = actions::ping(fleet, hosts).await;
+    let ping = Ops::new(fleet.clone(), Actor::local_user())
+        .ping(&Targets::hosts([args.name.to_string()]))
+        .await?;
     let reachable = ping.iter().all(|p| p.reachable);
     out.deployed(&deployed, &ping);
     failures([reachable].into_iter())

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use otto_proto::Control;
 
 use crate::client::Limits;
 use crate::deploy;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys;
-use crate::ops::OpsError;
+use crate::ops::{Actor, Control, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -155,9 +154,9 @@ struct ServeArgs {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// An operation.
+    /// An operation (boxed: the largest error by far).
     #[error(transparent)]
-    Ops(#[from] OpsError),
+    Ops(Box<OpsError>),
     /// The fleet.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -185,6 +184,12 @@ pub enum CliError {
     /// Some hosts failed (already reported).
     #[error("{0} of {1} hosts failed")]
     HostsFailed(usize, usize),
+}
+
+impl From<OpsError> for CliError {
+    fn from(e: OpsError) -> CliError {
+        CliError::Ops(Box::new(e))
+    }
 }
 
 /// The data directory when none is given: /var/lib/otto-server for root, else under
@@ -268,21 +273,22 @@ impl Cli {
             },
         )?);
         let out = Printer::stdout(self.json);
+        let ops = Ops::new(fleet.clone(), Actor::local_user());
         match self.command {
             Command::Host(c) => hosts::execute(&fleet, &out, c).await,
             Command::Group(c) => groups::execute(&fleet, &out, c).await,
             Command::Script(c) => scripts::script(&fleet, &out, c).await,
             Command::Attachment(c) => scripts::attachment(&fleet, &out, c).await,
             Command::Env(c) => env::execute(&fleet, &out, c).await,
-            Command::Ping(t) => runs::ping(&fleet, &out, t).await,
-            Command::Run(args) => runs::run(&fleet, &out, args).await,
-            Command::Cancel { run } => runs::cancel(&fleet, &out, run).await,
-            Command::Upload(args) => runs::upload(&fleet, &out, args).await,
-            Command::Reload(t) => runs::control(&fleet, &out, t, Control::Reload).await,
-            Command::ExitAgent(t) => runs::control(&fleet, &out, t, Control::Exit).await,
-            Command::Reboot(t) => runs::control(&fleet, &out, t, Control::Reboot).await,
-            Command::Shutdown(t) => runs::control(&fleet, &out, t, Control::Shutdown).await,
-            Command::RotateKeys(t) => runs::rotate(&fleet, &out, t).await,
+            Command::Ping(t) => runs::ping(&ops, &out, t).await,
+            Command::Run(args) => runs::run(&ops, &out, args).await,
+            Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
+            Command::Upload(args) => runs::upload(&ops, &out, args).await,
+            Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
+            Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
+            Command::Reboot(t) => runs::control(&ops, &out, t, Control::Reboot).await,
+            Command::Shutdown(t) => runs::control(&ops, &out, t, Control::Shutdown).await,
+            Command::RotateKeys(t) => runs::rotate(&ops, &out, t).await,
             Command::History { host, run, limit } => {
                 history::runs(&fleet, &out, host.as_deref(), run, limit).await
             }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::actions::{self};
 use crate::fleet::Fleet;
 use crate::model::{AfterRun, Ids, Phase, Script};
+use crate::ops;
 use crate::print::Printer;
 
 use super::CliError;
@@ -178,7 +178,7 @@ pub async fn attachment(
             phase,
         } => {
             let content = read_file(&file)?;
-            let a = actions::attachment(&script, &path, content, owner, mode, phase);
+            let a = ops::attachment(&script, &path, content, owner, mode, phase);
             fleet.store().put_attachment(&a).await?;
             out.say(
                 &format!(

@@ -6,6 +6,18 @@
 //! reach below this layer (the store, the fleet's connections, the key files); printing and
 //! reading local files are theirs.
 
+mod control;
+mod ping;
+mod runs;
+mod targets;
+mod uploads;
+
+pub use control::Control;
+pub use ping::Ping;
+pub use runs::{Job, LineSink, RunResult};
+pub use targets::{Done, Targets};
+pub use uploads::{Upload, attachment};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -134,9 +146,7 @@ impl OpsError {
                 ErrorKind::Invalid
             }
             OpsError::Deploy(DeployError::Remote { .. }) => ErrorKind::Unavailable,
-            OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
+            OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }
     }
