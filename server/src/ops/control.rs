@@ -59,3 +59,25 @@ impl Ops {
             .await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    #[tokio::test]
+    async fn control_and_rotation_record_nothing_when_the_host_is_down() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let done = ops.control(&Targets::all(), Control::Reload).await.unwrap();
+        assert!(done.len() == 1 && !done[0].success, "{done:?}");
+        assert!(events(&ops, "control-sent").await.is_empty());
+        let done = ops.rotate(&Targets::hosts(["a"])).await.unwrap();
+        assert!(done.len() == 1 && !done[0].success, "{done:?}");
+        assert!(events(&ops, "key-rotated").await.is_empty());
+        let err = ops.rotate(&Targets::default()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let err = ops.control(&Targets::hosts(["b"]), Control::Exit).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+    }
+}

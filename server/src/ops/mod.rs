@@ -10,6 +10,8 @@ mod control;
 mod ping;
 mod runs;
 mod targets;
+#[cfg(test)]
+mod testing;
 mod uploads;
 
 pub use control::Control;

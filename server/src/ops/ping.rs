@@ -85,3 +85,26 @@ impl Ops {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    #[tokio::test]
+    async fn no_targets_ping_every_enabled_host_and_record_no_change() {
+        let (_dir, ops) = fleet(&["a", "b"]).await;
+        let pings = ops.ping(&Targets::default()).await.unwrap();
+        let hosts: Vec<_> = pings.iter().map(|p| p.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b"]);
+        assert!(pings.iter().all(|p| !p.reachable && p.error.is_some()));
+        let a = ops.fleet.store().host("a").await.unwrap();
+        assert_eq!(a.status.reachable, Some(false));
+        let all = ops.fleet.store().events(None, 100).await.unwrap();
+        assert!(all.iter().all(|e| e.actor.is_none()), "{all:?}");
+        assert!(events(&ops, "reachability").await.len() >= 2, "{all:?}");
+        // Named hosts only, disabled ones left out: no error.
+        ops.fleet.store().set_enabled("b", false).await.unwrap();
+        assert!(ops.ping(&Targets::hosts(["b"])).await.unwrap().is_empty());
+    }
+}

@@ -395,3 +395,60 @@ fn new_capture(cap: usize) -> Capture {
         truncated: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    fn quiet() -> LineSink {
+        Arc::new(|_, _, _| {})
+    }
+
+    #[tokio::test]
+    async fn a_run_is_recorded_once_naming_its_actor_even_when_the_host_is_down() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let job = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let results = ops.run(&Targets::all(), &job, 1024, quiet()).await.unwrap();
+        assert_eq!(results.len(), 1);
+        let r = &results[0];
+        assert!(!r.success && r.outcome.starts_with("failed: "), "{r:?}");
+        let id = r.run.unwrap();
+        let started = events(&ops, "run-started").await;
+        assert_eq!(started.len(), 1, "{started:?}");
+        assert_eq!(started[0].actor.as_deref(), Some("cli:alice"));
+        assert_eq!(started[0].host.as_deref(), Some("a"));
+        assert!(
+            started[0]
+                .detail
+                .starts_with(&format!("run {id}: command: true (action ")),
+            "{started:?}"
+        );
+        assert_eq!(events(&ops, "run-finished").await.len(), 1);
+
+        // A finished run cannot be cancelled: nothing is recorded.
+        let done = ops.cancel(id).await.unwrap();
+        assert!(!done.success);
+        assert_eq!(done.detail, format!("run {id} has already finished"));
+        assert!(events(&ops, "run-cancelled").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_scripts_and_runs_are_not_found() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let job = Job::Script("missing".into());
+        let err = ops.run(&Targets::all(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(events(&ops, "run-started").await.is_empty());
+        assert_eq!(
+            ops.cancel(99).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        let err = ops.run(&Targets::default(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+}

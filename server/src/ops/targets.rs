@@ -146,3 +146,43 @@ impl Ops {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::testing::fleet;
+    use super::*;
+
+    #[tokio::test]
+    async fn targets_resolve_to_enabled_hosts_each_once_by_name() {
+        let (_dir, ops) = fleet(&["b", "a", "off"]).await;
+        let store = ops.fleet.store();
+        store.add_group("g").await.unwrap();
+        store.set_membership("g", "b", true).await.unwrap();
+        store.set_membership("g", "off", true).await.unwrap();
+        store.set_enabled("off", false).await.unwrap();
+        let both = Targets {
+            hosts: vec!["b".into(), "a".into()],
+            groups: vec!["g".into()],
+            ..Targets::default()
+        };
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        assert_eq!(names(ops.resolve(&both).await.unwrap()), ["a", "b"]);
+        assert_eq!(
+            names(ops.resolve(&Targets::all()).await.unwrap()),
+            ["a", "b"]
+        );
+
+        let none = ops.resolve(&Targets::default()).await.unwrap_err();
+        assert_eq!(none.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            none.to_string(),
+            "name the hosts: --host HOST, --group GROUP or --all"
+        );
+        let disabled = ops.resolve(&Targets::hosts(["off"])).await.unwrap_err();
+        assert_eq!(disabled.kind(), ErrorKind::Invalid);
+        assert_eq!(disabled.to_string(), "no enabled host matches");
+        let missing = ops.resolve(&Targets::hosts(["nope"])).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+}

@@ -188,3 +188,61 @@ async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
         len += n as u64;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    fn upload(source: PathBuf) -> Upload {
+        Upload {
+            source,
+            path: "/tmp/x".into(),
+            owner: None,
+            mode: 0o644,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_recorded_only_where_it_arrived() {
+        let (dir, ops) = fleet(&["a"]).await;
+        let local = dir.path().join("blob");
+        std::fs::write(&local, b"abc").unwrap();
+        let done = ops
+            .upload(&Targets::all(), upload(local), Arc::new(|_| {}))
+            .await
+            .unwrap();
+        assert_eq!(done.len(), 1);
+        assert!(!done[0].success, "{done:?}");
+        assert!(events(&ops, "uploaded").await.is_empty());
+
+        let missing = dir.path().join("missing");
+        let err = ops
+            .upload(&Targets::all(), upload(missing), Arc::new(|_| {}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let err = ops
+            .upload(
+                &Targets::default(),
+                upload(dir.path().into()),
+                Arc::new(|_| {}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn attachments_carry_their_size_and_checksum() {
+        let a = attachment("s", "/etc/x", b"abc".to_vec(), None, 0o600, Phase::Before);
+        assert_eq!(a.size, 3);
+        assert_eq!(
+            a.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(parse_sha256(&a.sha256).unwrap()[..2], [0xba, 0x78]);
+        assert!(parse_sha256("xyz").is_err());
+    }
+}
