@@ -16,12 +16,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::actions::{self, Job, Targets, Upload};
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
-use crate::ops::NewAttachment;
+use crate::ops::{Actor, Job, LineSink, NewAttachment, Ops, OpsError, Ping, Targets, Upload};
 use crate::print::{Table, units};
 use crate::store::StoreError;
 
@@ -48,12 +47,21 @@ pub enum DemoError {
     /// A key could not be made or stored.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// An operation on the fleet.
+    #[error(transparent)]
+    Ops(Box<OpsError>),
     /// Local files.
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// Something the demo checks was not so.
     #[error("check failed: {0}")]
     Check(String),
+}
+
+impl From<OpsError> for DemoError {
+    fn from(e: OpsError) -> DemoError {
+        DemoError::Ops(Box::new(e))
+    }
 }
 
 /// An `otto-agent` process started in a directory of its own, trusting one server key.
@@ -192,7 +200,7 @@ fn check(ok: bool, what: &str) -> Result<(), DemoError> {
 }
 
 /// Prints each output line, indented and prefixed by its host.
-fn printed() -> actions::LineSink {
+fn printed() -> LineSink {
     Arc::new(|host, stream, line| {
         let mark = if stream == Stream::Stderr { '!' } else { '|' };
         println!("  {host} {mark} {}", crate::sanitize::line(line));
@@ -245,17 +253,13 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  agent key pinned                  {}",
         keys::fingerprint(&agent.agent_key)
     );
-    let hosts = Targets {
-        all: true,
-        ..Targets::default()
-    }
-    .resolve(&fleet)
-    .await?;
+    let ops = Ops::new(fleet.clone(), Actor::local_user());
+    let everyone = Targets::all();
 
     section(2, "Heartbeat");
     let started = Instant::now();
-    let ping = actions::ping(&fleet, hosts.clone()).await.pop();
-    let Some(actions::Ping {
+    let ping = ops.ping(&everyone).await?.pop();
+    let Some(Ping {
         facts: Some(f),
         agent_version: Some(version),
         round_trip_ms,
@@ -269,7 +273,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     };
     println!(
         "  connected (SSH: curve25519-sha256, chacha20-poly1305, ed25519) and answered in {}",
-        actions::human_duration(started.elapsed())
+        human_duration(started.elapsed())
     );
     println!("  host      {}", f.hostname);
     println!(
@@ -347,14 +351,9 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  script hello (/bin/sh), attachment {} before it, GREETING (global), DEMO_TOKEN (host, secret)",
         config_path.display()
     );
-    let result = actions::run(
-        &fleet,
-        hosts.clone(),
-        Job::stored(&fleet, "hello").await?,
-        1 << 20,
-        printed(),
-    )
-    .await;
+    let result = ops
+        .run(&everyone, &Job::Script("hello".into()), 1 << 20, printed())
+        .await?;
     let r = result
         .first()
         .ok_or_else(|| DemoError::Check("no result".into()))?;
@@ -376,18 +375,18 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     std::fs::write(&local, &data)?;
     let target = device.join("lib/firmware.bin");
     let started = Instant::now();
-    let done = actions::upload(
-        &fleet,
-        hosts.clone(),
-        Upload {
-            source: local,
-            path: target.to_string_lossy().into_owned(),
-            owner: None,
-            mode: 0o640,
-        },
-        Arc::new(|_| {}),
-    )
-    .await?;
+    let done = ops
+        .upload(
+            &everyone,
+            Upload {
+                source: local,
+                path: target.to_string_lossy().into_owned(),
+                owner: None,
+                mode: 0o640,
+            },
+            Arc::new(|_| {}),
+        )
+        .await?;
     let on_disk: [u8; 32] = Sha256::digest(std::fs::read(&target)?).into();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&target)?.permissions()) & 0o777;
@@ -395,7 +394,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     println!(
         "  1 MiB → {} in {}: {}",
         target.display(),
-        actions::human_duration(started.elapsed()),
+        human_duration(started.elapsed()),
         done.first().map_or("", |d| d.detail.as_str())
     );
     println!(
@@ -414,23 +413,20 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     );
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let started_tx = std::sync::Mutex::new(Some(started_tx));
-    let sink: actions::LineSink = Arc::new(move |host, _, line| {
+    let sink: LineSink = Arc::new(move |host, _, line| {
         println!("  {host} | {}", crate::sanitize::line(line));
         if let Some(tx) = started_tx.lock().ok().and_then(|mut t| t.take()) {
             let _ = tx.send(());
         }
     });
     let running = {
-        let (fleet, hosts) = (fleet.clone(), hosts.clone());
+        let ops = ops.clone();
         tokio::spawn(async move {
-            actions::run(
-                &fleet,
-                hosts,
-                Job::command("echo sleeping; sleep 300", Some(0)),
-                1 << 20,
-                sink,
-            )
-            .await
+            let sleeper = Job::Command {
+                command: "echo sleeping; sleep 300".into(),
+                timeout_secs: Some(0),
+            };
+            ops.run(&Targets::all(), &sleeper, 1 << 20, sink).await
         })
     };
     let _ = started_rx.await;
@@ -442,8 +438,10 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         .map(|r| r.id)
         .unwrap_or_default();
     let cancelled_at = Instant::now();
-    let cancel = actions::cancel(&fleet, run_id).await?;
-    let result = running.await.map_err(|e| DemoError::Check(e.to_string()))?;
+    let cancel = ops.cancel(run_id).await?;
+    let result = running
+        .await
+        .map_err(|e| DemoError::Check(e.to_string()))??;
     let outcome = result
         .first()
         .map(|r| r.outcome.clone())
@@ -451,13 +449,13 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     println!(
         "  cancel run {run_id}: {} → the script ended: {outcome} ({} after the cancel)",
         cancel.detail,
-        actions::human_duration(cancelled_at.elapsed())
+        human_duration(cancelled_at.elapsed())
     );
     check(outcome == "cancelled", "the script was not cancelled")?;
 
     section(6, "Rotate keys");
     let old_key = Arc::new(fleet.host_key(HOST)?);
-    let rotated = actions::rotate(&fleet, hosts.clone()).await;
+    let rotated = ops.rotate(&everyone).await?;
     let rotated = rotated
         .first()
         .ok_or_else(|| DemoError::Check("no rotation result".into()))?;
@@ -476,7 +474,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             .unwrap_or_default(),
     )?;
     // The agent accepts the old server key until the new one has authenticated.
-    let again = actions::ping(&fleet, hosts.clone()).await;
+    let again = ops.ping(&everyone).await?;
     let refused = Connection::connect(&agent.dial(old_key)).await.is_err();
     println!(
         "  new server key {}, {}",
@@ -532,6 +530,15 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         dir.path().display()
     );
     Ok(())
+}
+
+/// How long a step took, for people.
+fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -9,7 +9,7 @@
 //! - [`client`]: one SSH connection to one agent, many operations at once, one channel each.
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
-//! - [`actions`]: heartbeats, runs, uploads, control, rotation and cancel over many hosts.
+//! - [`ops`]: the service layer, every operation the server offers (hosts, runs, uploads…).
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
 //! - [`serve`]: the daemon; [`cli`]: the command line; [`print`](mod@print): results as tables
 //!   or JSON; [`output`]: a run's output split into lines.
@@ -17,7 +17,6 @@
 //!   safe to show.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
-pub mod actions;
 pub mod cli;
 pub mod client;
 pub mod demo;

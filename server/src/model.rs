@@ -1,6 +1,6 @@
 //! The fleet's domain types: hosts and their trust, groups, scripts, attachments, environment
-//! variables, runs and events. The store keeps them, the fleet and the actions work on them, the
-//! command line prints them (their serde form is its JSON output).
+//! variables, runs and events. The store keeps them, the fleet and the operations work on them,
+//! the command line prints them (their serde form is its JSON output).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -14,8 +14,8 @@ pub async fn runs(
     limit: u32,
 ) -> Result<(), CliError> {
     match run {
-        Some(id) => out.run_detail(&ops.run(id).await?),
-        None => out.history(&ops.runs(host, limit).await?),
+        Some(id) => out.run_detail(&ops.past_run(id).await?),
+        None => out.history(&ops.history(host, limit).await?),
     }
     Ok(())
 }

@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use otto_proto::Control;
 
 use crate::client::Limits;
 use crate::fleet::{Fleet, FleetError, FleetOptions};
-use crate::ops::{Actor, Ops, OpsError};
+use crate::ops::{Actor, Control, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
-use crate::store::StoreError;
 
 mod env;
 mod groups;
@@ -159,9 +157,6 @@ pub enum CliError {
     /// The fleet.
     #[error(transparent)]
     Fleet(#[from] FleetError),
-    /// The store.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The demo.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
@@ -273,15 +268,15 @@ impl Cli {
             Command::Script(c) => scripts::script(&ops, &out, c).await,
             Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
             Command::Env(c) => env::execute(&ops, &out, c).await,
-            Command::Ping(t) => runs::ping(&fleet, &out, t).await,
-            Command::Run(args) => runs::run(&fleet, &out, args).await,
-            Command::Cancel { run } => runs::cancel(&fleet, &out, run).await,
-            Command::Upload(args) => runs::upload(&fleet, &out, args).await,
-            Command::Reload(t) => runs::control(&fleet, &out, t, Control::Reload).await,
-            Command::ExitAgent(t) => runs::control(&fleet, &out, t, Control::Exit).await,
-            Command::Reboot(t) => runs::control(&fleet, &out, t, Control::Reboot).await,
-            Command::Shutdown(t) => runs::control(&fleet, &out, t, Control::Shutdown).await,
-            Command::RotateKeys(t) => runs::rotate(&fleet, &out, t).await,
+            Command::Ping(t) => runs::ping(&ops, &out, t).await,
+            Command::Run(args) => runs::run(&ops, &out, args).await,
+            Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
+            Command::Upload(args) => runs::upload(&ops, &out, args).await,
+            Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
+            Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
+            Command::Reboot(t) => runs::control(&ops, &out, t, Control::Reboot).await,
+            Command::Shutdown(t) => runs::control(&ops, &out, t, Control::Shutdown).await,
+            Command::RotateKeys(t) => runs::rotate(&ops, &out, t).await,
             Command::History { host, run, limit } => {
                 history::runs(&ops, &out, host.as_deref(), run, limit).await
             }

@@ -3,15 +3,13 @@
 use std::sync::Arc;
 
 use clap::Args;
-use otto_proto::Control;
 
-use crate::actions::{self, Job, Targets, Upload};
-use crate::fleet::Fleet;
+use crate::ops::{Control, Job, Ops, Upload};
 use crate::print::Printer;
 
 use super::CliError;
 use super::scripts::FileArgs;
-use super::targets::{TargetArgs, failures, resolve};
+use super::targets::{TargetArgs, failures};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -39,22 +37,30 @@ pub struct UploadArgs {
     pub targets: TargetArgs,
 }
 
-pub async fn run(fleet: &Arc<Fleet>, out: &Printer, args: RunArgs) -> Result<(), CliError> {
-    let hosts = resolve(fleet, &args.targets).await?;
-    let job = match (&args.script, &args.command) {
-        (Some(name), _) => Job::stored(fleet, name).await?,
-        (None, Some(command)) => Job::command(command, args.timeout),
+pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError> {
+    let targets = args.targets.targets();
+    // The hosts' names, to line their output up.
+    let hosts = ops.resolve(&targets).await?;
+    let job = match (args.script, args.command) {
+        (Some(name), _) => Job::Script(name),
+        (None, Some(command)) => Job::Command {
+            command,
+            timeout_secs: args.timeout,
+        },
         (None, None) => return Err(CliError::Usage("give a script or --command".into())),
     };
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let results = actions::run(fleet, hosts, job, args.output_cap, out.live_output(width)).await;
+    let results = ops
+        .run(&targets, &job, args.output_cap, out.live_output(width))
+        .await?;
     out.run_summary(&results);
     failures(results.iter().map(|r| r.success))
 }
 
-pub async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
+pub async fn upload(ops: &Ops, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
     let UploadArgs { file, targets } = args;
-    let hosts = resolve(fleet, &targets).await?;
+    let targets = targets.targets();
+    let hosts = ops.resolve(&targets).await?;
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
@@ -63,63 +69,47 @@ pub async fn upload(fleet: &Arc<Fleet>, out: &Printer, args: UploadArgs) -> Resu
         let bar = bar.clone();
         Arc::new(move |n| bar.inc(n))
     };
-    let results = actions::upload(
-        fleet,
-        hosts,
-        Upload {
-            source: file.file.clone(),
-            path: file.path,
-            owner: file.owner,
-            mode: file.mode,
-        },
-        progress,
-    )
-    .await
-    .map_err(|e| CliError::File(file.file, e))?;
+    let upload = Upload {
+        source: file.file,
+        path: file.path,
+        owner: file.owner,
+        mode: file.mode,
+    };
+    let results = ops.upload(&targets, upload, progress).await?;
     bar.finish_and_clear();
     out.done(&results);
     failures(results.iter().map(|d| d.success))
 }
 
 pub async fn control(
-    fleet: &Arc<Fleet>,
+    ops: &Ops,
     out: &Printer,
     targets: TargetArgs,
     request: Control,
 ) -> Result<(), CliError> {
-    let hosts = resolve(fleet, &targets).await?;
-    let results = actions::control(fleet, hosts, request).await;
+    let results = ops.control(&targets.targets(), request).await?;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
 }
 
 /// `ping`: a heartbeat to the hosts named, or to all.
-pub async fn ping(fleet: &Arc<Fleet>, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
-    let targets = if t.targets().is_empty() {
-        Targets {
-            all: true,
-            ..Targets::default()
-        }
-    } else {
-        t.targets()
-    };
-    let results = actions::ping(fleet, targets.resolve(fleet).await?).await;
+pub async fn ping(ops: &Ops, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
+    let results = ops.ping(&t.targets()).await?;
     out.ping(&results);
     failures(results.iter().map(|p| p.reachable))
 }
 
 /// `cancel`: stops a running run.
-pub async fn cancel(fleet: &Arc<Fleet>, out: &Printer, run: i64) -> Result<(), CliError> {
-    let result = actions::cancel(fleet, run).await?;
+pub async fn cancel(ops: &Ops, out: &Printer, run: i64) -> Result<(), CliError> {
+    let result = ops.cancel(run).await?;
     let ok = result.success;
     out.done(&[result]);
     failures([ok].into_iter())
 }
 
 /// `rotate-keys`: new server and agent keys.
-pub async fn rotate(fleet: &Arc<Fleet>, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
-    let hosts = resolve(fleet, &t).await?;
-    let results = actions::rotate(fleet, hosts).await;
+pub async fn rotate(ops: &Ops, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
+    let results = ops.rotate(&t.targets()).await?;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
 }

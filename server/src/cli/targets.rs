@@ -2,9 +2,8 @@
 
 use clap::Args;
 
-use crate::actions::Targets;
-use crate::fleet::Fleet;
 use crate::names::HostName;
+use crate::ops::Targets;
 
 use super::CliError;
 
@@ -30,20 +29,6 @@ impl TargetArgs {
             groups: self.groups.clone(),
         }
     }
-}
-
-pub async fn resolve(fleet: &Fleet, t: &TargetArgs) -> Result<Vec<crate::model::Host>, CliError> {
-    let targets = t.targets();
-    if targets.is_empty() {
-        return Err(CliError::Usage(
-            "name the hosts: --host HOST, --group GROUP or --all".into(),
-        ));
-    }
-    let hosts = targets.resolve(fleet).await?;
-    if hosts.is_empty() {
-        return Err(CliError::Usage("no enabled host matches".into()));
-    }
-    Ok(hosts)
 }
 
 pub fn failures(results: impl Iterator<Item = bool>) -> Result<(), CliError> {

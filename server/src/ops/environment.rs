@@ -63,7 +63,7 @@ impl Ops {
 mod tests {
     use super::*;
     use crate::names::HostName;
-    use crate::ops::tests::{ev, fixture, last, logged};
+    use crate::ops::testing::{ev, fixture, last, logged};
     use crate::ops::{AddHost, ErrorKind};
 
     #[tokio::test]

@@ -76,7 +76,7 @@ impl Ops {
 mod tests {
     use crate::model::{AfterRun, Script};
     use crate::names::HostName;
-    use crate::ops::tests::{ev, fixture, last};
+    use crate::ops::testing::{ev, fixture, last};
     use crate::ops::{AddHost, ErrorKind};
 
     #[tokio::test]

@@ -5,13 +5,13 @@ use crate::model::{Event, Run};
 use super::{Ops, Result};
 
 impl Ops {
-    /// The newest `limit` runs, oldest first, optionally of one host.
-    pub async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+    /// The run history: the newest `limit` runs, oldest first, optionally of one host.
+    pub async fn history(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
         Ok(self.fleet.store().runs(host, limit).await?)
     }
 
-    /// One run, with its kept output.
-    pub async fn run(&self, id: i64) -> Result<Run> {
+    /// One past (or running) run, with its kept output.
+    pub async fn past_run(&self, id: i64) -> Result<Run> {
         Ok(self.fleet.store().run(id).await?)
     }
 
@@ -24,7 +24,7 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use crate::ops::ErrorKind;
-    use crate::ops::tests::fixture;
+    use crate::ops::testing::fixture;
 
     #[tokio::test]
     async fn runs_and_events_are_read_and_reading_records_nothing() {
@@ -32,13 +32,13 @@ mod tests {
         let id = ops
             .fleet
             .store()
-            .start_run("r1", "hello", "00ff")
+            .start_run("r1", "hello", "00ff", "cli:alice")
             .await
             .unwrap();
-        assert_eq!(ops.run(id).await.unwrap().id, id);
-        assert_eq!(ops.runs(Some("r1"), 10).await.unwrap().len(), 1);
-        assert!(ops.runs(Some("r2"), 10).await.unwrap().is_empty());
-        let missing = ops.run(id + 1).await.unwrap_err();
+        assert_eq!(ops.past_run(id).await.unwrap().id, id);
+        assert_eq!(ops.history(Some("r1"), 10).await.unwrap().len(), 1);
+        assert!(ops.history(Some("r2"), 10).await.unwrap().is_empty());
+        let missing = ops.past_run(id + 1).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
         let before = ops.events(None, 100).await.unwrap();
         ops.events(Some("r1"), 100).await.unwrap();

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::actions::{self, Ping, Targets};
 use crate::deploy::{self, DeployOptions};
 use crate::keys;
 use crate::model::{EventKind, Host, NewHost};
@@ -15,6 +14,7 @@ use crate::store::StoreError;
 pub use crate::deploy::{Deployed, Service};
 
 use super::{Ops, OpsError, Result};
+use super::{Ping, Targets};
 
 /// A host to add by hand.
 #[derive(Debug, Clone)]
@@ -149,13 +149,7 @@ impl Ops {
         self.record(Some(&d.name), EventKind::HostAdded, &detail)
             .await?;
         self.join_groups(&d.name, &d.groups).await?;
-        let hosts = Targets {
-            hosts: vec![d.name.to_string()],
-            ..Targets::default()
-        }
-        .resolve(&self.fleet)
-        .await?;
-        let heartbeat = actions::ping(&self.fleet, hosts).await;
+        let heartbeat = self.ping(&Targets::hosts([d.name.to_string()])).await?;
         Ok(DeployOutcome {
             deployed,
             heartbeat,
@@ -301,7 +295,7 @@ fn added_detail(host: &NewHost) -> String {
 mod tests {
     use super::*;
     use crate::ops::ErrorKind;
-    use crate::ops::tests::{ev, fixture, last, logged};
+    use crate::ops::testing::{ev, fixture, last, logged};
 
     fn new_r1() -> AddHost {
         AddHost {

@@ -6,6 +6,20 @@
 //! reach below this layer (the store, the fleet's connections, the key files); printing and
 //! reading local files are theirs.
 
+mod control;
+mod ping;
+mod runs;
+mod targets;
+#[cfg(test)]
+mod testing;
+mod uploads;
+
+pub use control::Control;
+pub use ping::Ping;
+pub use runs::{Job, LineSink, RunResult};
+pub use targets::{Done, Targets};
+pub use uploads::Upload;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -201,42 +215,6 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::FleetOptions;
-
-    /// Operations by `cli:alice` on a new fleet in a temporary directory (real SQLite file,
-    /// real key files).
-    pub(super) fn fixture() -> (tempfile::TempDir, Ops) {
-        let dir = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
-        (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
-    }
-
-    /// The event log as (actor, host, kind, detail), oldest first.
-    pub(super) async fn logged(ops: &Ops) -> Vec<(String, String, String, String)> {
-        ops.events(None, 1000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| {
-                (
-                    e.actor.unwrap_or_default(),
-                    e.host.unwrap_or_default(),
-                    e.kind,
-                    e.detail,
-                )
-            })
-            .collect()
-    }
-
-    /// The last event as (actor, host, kind, detail).
-    pub(super) async fn last(ops: &Ops) -> (String, String, String, String) {
-        logged(ops).await.pop().unwrap()
-    }
-
-    /// `(actor, host, kind, detail)` as the log has it, for comparing.
-    pub(super) fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, String) {
-        ("cli:alice".into(), host.into(), kind.into(), detail.into())
-    }
 
     #[test]
     fn kinds_map_to_exit_codes_and_statuses() {

@@ -1,8 +1,8 @@
 //! Stored scripts and the files attached to them.
 
-use crate::actions::sha256_hex;
 use crate::model::{Attachment, EventKind, Ids, Phase, Script};
 
+use super::uploads::sha256_hex;
 use super::{Ops, Result};
 
 /// A script with its attachments.
@@ -116,7 +116,7 @@ mod tests {
     use super::*;
     use crate::model::AfterRun;
     use crate::ops::ErrorKind;
-    use crate::ops::tests::{ev, fixture, last};
+    use crate::ops::testing::{ev, fixture, last};
 
     fn script(body: &str) -> Script {
         Script {

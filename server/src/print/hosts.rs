@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use super::{Printer, units, yes_no};
-use crate::actions;
 use crate::deploy::Deployed;
 use crate::keys;
+use crate::ops;
 use crate::sanitize;
 
 /// A key's fingerprint, or a word saying it cannot be read.
@@ -171,7 +171,7 @@ impl<W: Write + Send + 'static> Printer<W> {
     }
 
     /// A deployment and the heartbeat that followed it.
-    pub fn deployed(&self, deployed: &Deployed, ping: &[actions::Ping]) {
+    pub fn deployed(&self, deployed: &Deployed, ping: &[ops::Ping]) {
         if self.json {
             return self.json(&serde_json::json!({ "deployed": deployed, "heartbeat": ping }));
         }
@@ -191,7 +191,7 @@ impl<W: Write + Send + 'static> Printer<W> {
     }
 
     /// Heartbeats: each host's version and facts, or why it did not answer.
-    pub fn ping(&self, results: &[actions::Ping]) {
+    pub fn ping(&self, results: &[ops::Ping]) {
         self.list(
             results,
             &[

@@ -7,13 +7,13 @@ use std::sync::{Arc, PoisonError};
 use otto_proto::Stream;
 
 use super::{Printer, units};
-use crate::actions::{self, Done};
+use crate::ops::{self, Done};
 use crate::sanitize;
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// Where a run's output goes as it arrives: `HOST | line` (`!` for standard error), host
     /// names padded to `width`; nothing with JSON, which has only the summary.
-    pub fn live_output(&self, width: usize) -> actions::LineSink {
+    pub fn live_output(&self, width: usize) -> ops::LineSink {
         let json = self.json;
         let out = Arc::clone(&self.out);
         Arc::new(move |host, stream, line| {
@@ -45,7 +45,7 @@ impl<W: Write + Send + 'static> Printer<W> {
     }
 
     /// How a run ended on each host, and how many succeeded.
-    pub fn run_summary(&self, results: &[actions::RunResult]) {
+    pub fn run_summary(&self, results: &[ops::RunResult]) {
         if self.json {
             return self.json(&results);
         }

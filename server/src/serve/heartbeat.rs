@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::scheduler::{Job, Work};
-use crate::actions;
+use super::scheduler::{Job, JobError, Work};
 use crate::fleet::Fleet;
 use crate::model::Host;
+use crate::ops::{Actor, Ops, Targets};
 
 /// A heartbeat of every host, every `every`.
 pub struct Heartbeat {
@@ -30,8 +30,12 @@ impl Job for Heartbeat {
 
     fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a> {
         Box::pin(async move {
-            let name = host.name.clone();
-            for p in actions::ping(fleet, vec![host]).await {
+            let name = host.name;
+            let pings = Ops::new(fleet.clone(), Actor::Server)
+                .ping(&Targets::hosts([name.clone()]))
+                .await
+                .map_err(|e| JobError::Failed(format!("heartbeat: {e}")))?;
+            for p in pings {
                 match p.error {
                     // Reached, though the answer could not be stored.
                     Some(e) if p.reachable => {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::scheduler::{Job, JobError, Work};
-use crate::actions;
 use crate::fleet::Fleet;
 use crate::model::Host;
+use crate::ops::{Actor, Ops, Targets};
 
 /// Rotation of keys older than `every`, looked for every `check_every`.
 pub struct Rotation {
@@ -41,7 +41,11 @@ impl Job for Rotation {
     fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a> {
         Box::pin(async move {
             let mut failed = None;
-            for done in actions::rotate(fleet, vec![host]).await {
+            let rotated = Ops::new(fleet.clone(), Actor::Server)
+                .rotate(&Targets::hosts([host.name]))
+                .await
+                .map_err(|e| JobError::Failed(format!("key rotation failed: {e}")))?;
+            for done in rotated {
                 if done.success {
                     tracing::info!(host = %done.host, "keys rotated: {}", done.detail);
                 } else {

@@ -149,8 +149,9 @@ pub trait EnvStore: Send + Sync {
 /// The run history.
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    /// Records the start of a run by this process; returns its id.
-    async fn start_run(&self, host: &str, what: &str, action: &str) -> Result<i64>;
+    /// Records the start of a run by this process, asked for by `actor` (logged with its
+    /// `run-started` event); returns its id.
+    async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64>;
     /// Records how a run ended (also over an [`INTERRUPTED`](crate::model::INTERRUPTED) mark).
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()>;
     /// One run. Runs whose server process is gone read as interrupted.

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use otto_server::actions;
 use otto_server::client::Limits;
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::model::NewHost;
+use otto_server::ops::{Actor, Ops, Targets};
 use serde_json::Value;
 use tokio::process::Child;
 
@@ -250,9 +250,11 @@ async fn a_missed_deadline_drops_the_kept_connection() {
     let first = fleet.connect(&host).await.unwrap();
     assert!(fleet.connect(&host).await.unwrap().same(&first), "kept");
 
-    let pings = tokio::time::timeout(BOUND, actions::ping(&fleet, vec![host.clone()]))
+    let ops = Ops::new(fleet.clone(), Actor::Server);
+    let pings = tokio::time::timeout(BOUND, ops.ping(&Targets::hosts(["silent"])))
         .await
-        .expect("the heartbeat has a deadline");
+        .expect("the heartbeat has a deadline")
+        .unwrap();
     let error = pings[0].error.as_deref().unwrap();
     assert!(
         error.contains("no answer to the heartbeat within 1 s"),

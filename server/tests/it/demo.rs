@@ -28,7 +28,9 @@ fn the_demo_runs_every_step_against_a_real_agent() {
         "the old server key is refused",
         "token: ********",
         "secret in stored output: no",
-        "run-finished  run 2: cancelled",
+        // The kinds' column is as wide as its longest, `run-cancelled`.
+        "run-cancelled  run 2: command: echo sleeping; sleep 300",
+        "run-finished   run 2: cancelled",
         "key-rotated",
         "All steps succeeded",
     ] {

@@ -490,6 +490,48 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
     assert_eq!(run.wait().unwrap().code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(server.runs().last().unwrap()["outcome"], "cancelled");
+
+    // Each change is in the event log, naming who asked.
+    let events = server.json(&["events", "--limit", "200"]);
+    let by_cli = |kind: &str| -> Vec<String> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .inspect(|e| assert!(e["actor"].as_str().unwrap().starts_with("cli:"), "{e:#}"))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["host"].as_str().unwrap(),
+                    e["detail"].as_str().unwrap()
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let blob = target.to_string_lossy();
+    assert_eq!(
+        by_cli("uploaded"),
+        [
+            format!("r1 {blob}, 300000 bytes"),
+            format!("r2 {blob}, 300000 bytes")
+        ]
+    );
+    assert_eq!(by_cli("control-sent").len(), 2, "{events:#}");
+    assert!(
+        by_cli("control-sent")[0].starts_with("r1 reload: "),
+        "{events:#}"
+    );
+    assert_eq!(
+        by_cli("run-cancelled"),
+        [format!(
+            "r2 run {id}: command: echo up; sleep 100 (action {})",
+            server.runs().last().unwrap()["action"].as_str().unwrap()
+        )]
+    );
+    assert_eq!(by_cli("run-started").len(), 1, "{events:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

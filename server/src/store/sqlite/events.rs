@@ -12,6 +12,17 @@ pub fn log(db: &Connection, host: Option<&str>, kind: EventKind, detail: &str) -
     insert(db, None, host, kind, detail)
 }
 
+/// Appends an event `actor` made happen.
+pub fn log_by(
+    db: &Connection,
+    actor: &str,
+    host: Option<&str>,
+    kind: EventKind,
+    detail: &str,
+) -> Result<()> {
+    insert(db, Some(actor), host, kind, detail)
+}
+
 fn insert(
     db: &Connection,
     actor: Option<&str>,

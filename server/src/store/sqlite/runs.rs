@@ -8,16 +8,23 @@ use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
 use crate::store::owner::{Liveness, Owner};
 use crate::store::{Result, RunStore, StoreError};
 
-/// Records the start of a run by this process; returns its id.
-pub fn start_run(db: &Connection, host: &str, what: &str, action: &str) -> Result<i64> {
+/// Records the start of a run by this process, asked for by `actor`; returns its id.
+pub fn start_run(
+    db: &Connection,
+    host: &str,
+    what: &str,
+    action: &str,
+    actor: &str,
+) -> Result<i64> {
     let owner = Owner::current().map(|o| o.to_string());
     db.execute(
         "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![host, what, action, now_ms(), owner],
     )?;
     let id = db.last_insert_rowid();
-    events::log(
+    events::log_by(
         db,
+        actor,
         Some(host),
         EventKind::RunStarted,
         &format!("run {id}: {what} (action {action})"),
@@ -138,9 +145,14 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
 
 #[async_trait]
 impl RunStore for Sqlite {
-    async fn start_run(&self, host: &str, what: &str, action: &str) -> Result<i64> {
-        let (host, what, action) = (host.to_owned(), what.to_owned(), action.to_owned());
-        self.call(move |db| start_run(db, &host, &what, &action))
+    async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64> {
+        let (host, what, action, actor) = (
+            host.to_owned(),
+            what.to_owned(),
+            action.to_owned(),
+            actor.to_owned(),
+        );
+        self.call(move |db| start_run(db, &host, &what, &action, &actor))
             .await
     }
 

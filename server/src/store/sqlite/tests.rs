@@ -140,8 +140,13 @@ fn secrets_are_masked_when_shown() {
 #[test]
 fn runs_are_recorded() {
     let (_dir, db) = store();
-    let id = runs::start_run(&db, "r1", "hello", "00ff").unwrap();
+    let id = runs::start_run(&db, "r1", "hello", "00ff", "cli:alice").unwrap();
     assert_eq!(runs::run(&db, id).unwrap().finished, None);
+    let started = events::events(&db, Some("r1"), 5).unwrap();
+    assert_eq!(started.len(), 1, "one run-started event per run");
+    assert_eq!(started[0].kind, "run-started");
+    assert_eq!(started[0].detail, format!("run {id}: hello (action 00ff)"));
+    assert_eq!(started[0].actor.as_deref(), Some("cli:alice"));
     runs::finish_run(
         &db,
         id,
@@ -167,8 +172,8 @@ fn runs_are_recorded() {
 #[test]
 fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
     let (_dir, db) = store();
-    let mine = runs::start_run(&db, "r1", "mine", "01").unwrap();
-    let orphan = runs::start_run(&db, "r1", "orphan", "02").unwrap();
+    let mine = runs::start_run(&db, "r1", "mine", "01", "server").unwrap();
+    let orphan = runs::start_run(&db, "r1", "orphan", "02", "server").unwrap();
     // The orphan's owner: a process that has ended.
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();

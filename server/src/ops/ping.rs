@@ -1,0 +1,110 @@
+//! Heartbeats: many hosts at once answer with their agent's version and facts, which the store
+//! keeps with whether they answered.
+
+use serde::Serialize;
+
+use super::{Ops, Result, Targets};
+use crate::fleet::FleetError;
+use crate::model::{Facts, Host};
+
+/// One host's answer to a heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ping {
+    /// The host.
+    pub host: String,
+    /// Whether it answered.
+    pub reachable: bool,
+    /// Agent version.
+    pub agent_version: Option<String>,
+    /// Its facts.
+    pub facts: Option<Facts>,
+    /// Round trip of the heartbeat itself (connection set-up excluded).
+    pub round_trip_ms: Option<f64>,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+impl Ops {
+    /// Sends a heartbeat to the enabled hosts `targets` names (all when it names none) at
+    /// once, and has the store keep the answers. Heartbeats change no setting: nothing is
+    /// recorded in the event log but what the store notes of reachability.
+    pub async fn ping(&self, targets: &Targets) -> Result<Vec<Ping>> {
+        let hosts = if targets.is_empty() {
+            self.enabled(&Targets::all()).await?
+        } else {
+            self.enabled(targets).await?
+        };
+        Ok(self
+            .for_each(hosts, |ops, host| async move { ops.ping_one(host).await })
+            .await)
+    }
+
+    async fn ping_one(&self, host: Host) -> Ping {
+        let fleet = &self.fleet;
+        let answer = async {
+            let conn = fleet.connect(&host).await?;
+            match conn.heartbeat().await {
+                Ok(hb) => Ok(hb),
+                Err(e) => {
+                    fleet.failed(&host.name, &conn, &e).await;
+                    Err(FleetError::Client(host.name.clone(), e))
+                }
+            }
+        }
+        .await;
+        match answer {
+            Ok(hb) => {
+                let facts = hb.facts;
+                let stored = fleet
+                    .store()
+                    .heartbeat_ok(&host.name, &hb.agent_version, &facts)
+                    .await;
+                Ping {
+                    host: host.name,
+                    reachable: true,
+                    agent_version: Some(hb.agent_version),
+                    facts: Some(facts),
+                    round_trip_ms: Some(hb.round_trip.as_secs_f64() * 1000.0),
+                    error: stored.err().map(|e| e.to_string()),
+                }
+            }
+            Err(e) => {
+                let error = e.to_string();
+                if let Err(e) = fleet.store().heartbeat_failed(&host.name, &error).await {
+                    tracing::error!(host = %host.name, "cannot record heartbeat: {e}");
+                }
+                Ping {
+                    host: host.name,
+                    reachable: false,
+                    agent_version: None,
+                    facts: None,
+                    round_trip_ms: None,
+                    error: Some(error),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    #[tokio::test]
+    async fn no_targets_ping_every_enabled_host_and_record_no_change() {
+        let (_dir, ops) = fleet(&["a", "b"]).await;
+        let pings = ops.ping(&Targets::default()).await.unwrap();
+        let hosts: Vec<_> = pings.iter().map(|p| p.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b"]);
+        assert!(pings.iter().all(|p| !p.reachable && p.error.is_some()));
+        let a = ops.fleet.store().host("a").await.unwrap();
+        assert_eq!(a.status.reachable, Some(false));
+        let all = ops.fleet.store().events(None, 100).await.unwrap();
+        assert!(all.iter().all(|e| e.actor.is_none()), "{all:?}");
+        assert!(events(&ops, "reachability").await.len() >= 2, "{all:?}");
+        // Named hosts only, disabled ones left out: no error.
+        ops.fleet.store().set_enabled("b", false).await.unwrap();
+        assert!(ops.ping(&Targets::hosts(["b"])).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,454 @@
+//! Runs: a stored script (with its attachments and after-run action) or an ad-hoc command on
+//! many hosts at once, output streamed to a [`LineSink`] with secrets redacted and kept in the
+//! history; and the cancel of a run by its id.
+
+use std::sync::Arc;
+
+use otto_proto::{ScriptTimeout, Stream};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::uploads::{credentials, upload_attachment};
+use super::{Done, Ops, OpsError, Result, Targets};
+use crate::client::{self, Outcome, ScriptEvent, new_action_id};
+use crate::environment::{self, Assembled};
+use crate::fleet::{Fleet, FleetError};
+use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd};
+use crate::output::{Line, LineSplitter, MAX_LINE};
+use crate::store::StoreError;
+
+/// Receives each line of output as it arrives: host, stream, line (secrets already redacted).
+pub type LineSink = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// A stored script, by name, with its attachments and after-run action.
+    Script(String),
+    /// An ad-hoc shell command.
+    Command {
+        /// The command line, for `/bin/sh`.
+        command: String,
+        /// Its timeout in seconds (0: none; None: the agent's default).
+        timeout_secs: Option<u32>,
+    },
+}
+
+/// A [`Job`] with everything it needs from the store.
+#[derive(Debug, Clone)]
+struct Prepared {
+    /// What the history calls it: the script's name or `command: …`.
+    label: String,
+    /// The stored script's name (its environment layer), None for an ad-hoc command.
+    script: Option<String>,
+    interpreter: String,
+    body: Vec<u8>,
+    run_as: Option<Ids>,
+    working_dir: Option<String>,
+    timeout: ScriptTimeout,
+    after_run: AfterRun,
+    /// Files uploaded before and after.
+    attachments: Vec<Attachment>,
+}
+
+impl Prepared {
+    /// The stored script `name` with its attachments.
+    async fn stored(fleet: &Fleet, name: &str) -> Result<Prepared> {
+        let store = fleet.store();
+        let script = store.script(name).await?;
+        Ok(Prepared {
+            label: script.name.clone(),
+            script: Some(script.name.clone()),
+            interpreter: script.interpreter,
+            body: script.body,
+            run_as: script.run_as,
+            working_dir: script.working_dir,
+            timeout: timeout(script.timeout_secs),
+            after_run: script.after_run,
+            attachments: store.attachments(Some(name)).await?,
+        })
+    }
+
+    /// An ad-hoc shell command.
+    fn command(command: &str, timeout_secs: Option<u32>) -> Prepared {
+        Prepared {
+            label: format!("command: {command}"),
+            script: None,
+            interpreter: "/bin/sh".into(),
+            body: format!("{command}\n").into_bytes(),
+            run_as: None,
+            working_dir: None,
+            timeout: timeout(timeout_secs),
+            after_run: AfterRun::None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// A stored timeout (None: the agent's default; 0: none) as the protocol says it.
+fn timeout(secs: Option<u32>) -> ScriptTimeout {
+    match secs {
+        None => ScriptTimeout::AgentDefault,
+        Some(0) => ScriptTimeout::Unlimited,
+        Some(s) => ScriptTimeout::Seconds(s),
+    }
+}
+
+/// How one host's run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// The host.
+    pub host: String,
+    /// Its history entry, if one could be written.
+    pub run: Option<i64>,
+    /// Whether everything succeeded: attachments, script, after-run action.
+    pub success: bool,
+    /// How it ended, in words.
+    pub outcome: String,
+    /// Exit code, if the script exited.
+    pub exit_code: Option<i32>,
+    /// Time on the agent.
+    pub elapsed_ms: Option<u64>,
+}
+
+impl Ops {
+    /// Runs `job` on the enabled hosts `targets` names, all at once; lines go to `sink` as they
+    /// arrive; each run is recorded (`run-started` naming the actor, then `run-finished`) with
+    /// up to `output_cap` bytes of each stream.
+    pub async fn run(
+        &self,
+        targets: &Targets,
+        job: &Job,
+        output_cap: usize,
+        sink: LineSink,
+    ) -> Result<Vec<RunResult>> {
+        let hosts = self.resolve(targets).await?;
+        let job = Arc::new(match job {
+            Job::Script(name) => Prepared::stored(&self.fleet, name).await?,
+            Job::Command {
+                command,
+                timeout_secs,
+            } => Prepared::command(command, *timeout_secs),
+        });
+        let all_env = match self.fleet.store().env(None).await {
+            Ok(env) => Arc::new(env),
+            Err(e) => {
+                return Ok(hosts
+                    .into_iter()
+                    .map(|h| RunResult {
+                        host: h.name,
+                        run: None,
+                        success: false,
+                        outcome: format!("failed: {e}"),
+                        exit_code: None,
+                        elapsed_ms: None,
+                    })
+                    .collect());
+            }
+        };
+        let actor = self.actor.to_string();
+        Ok(self
+            .for_each(hosts, move |ops, host| {
+                let (job, all_env, sink, actor) =
+                    (job.clone(), all_env.clone(), sink.clone(), actor.clone());
+                async move {
+                    let fleet = &ops.fleet;
+                    let env = environment::assemble(&all_env, job.script.as_deref(), &host);
+                    let action = new_action_id();
+                    let recorded = fleet
+                        .store()
+                        .start_run(&host.name, &job.label, &format!("{action:016x}"), &actor)
+                        .await;
+                    let end = execute(fleet, &host, &job, &env, action, output_cap, &sink).await;
+                    let run = match recorded {
+                        Ok(id) => match fleet.store().finish_run(id, &end).await {
+                            Ok(()) => Some(id),
+                            Err(e) => {
+                                tracing::error!(host = %host.name, "cannot record the run: {e}");
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            tracing::error!(host = %host.name, "cannot record the run: {e}");
+                            None
+                        }
+                    };
+                    RunResult {
+                        host: host.name.clone(),
+                        run,
+                        success: end.success,
+                        outcome: end.outcome,
+                        exit_code: end.exit_code,
+                        elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
+                    }
+                }
+            })
+            .await)
+    }
+
+    /// Cancels run `id` (recorded by a `run` that may be in another process); records
+    /// `run-cancelled` when the agent stopped it.
+    pub async fn cancel(&self, id: i64) -> Result<Done> {
+        let fleet = &self.fleet;
+        let (run, host) = {
+            let store = fleet.store();
+            let run = store.run(id).await?;
+            let host = store.host(&run.host).await?;
+            (run, host)
+        };
+        if run.finished.is_some() {
+            return Ok(Done::new(
+                host.name,
+                Err(format!("run {id} has already finished")),
+            ));
+        }
+        let action = u64::from_str_radix(&run.action, 16)
+            .map_err(|e| StoreError::Corrupt("action id", e.to_string()))?;
+        let conn = fleet.connect(&host).await?;
+        let found = match conn.cancel(action).await {
+            Ok(found) => found,
+            Err(e) => {
+                fleet.failed(&host.name, &conn, &e).await;
+                return Err(OpsError::Fleet(FleetError::Client(host.name.clone(), e)));
+            }
+        };
+        if !found {
+            return Ok(Done::new(
+                host.name,
+                Err(format!("the agent has no running action for run {id}")),
+            ));
+        }
+        self.record(
+            Some(&host.name),
+            EventKind::RunCancelled,
+            &format!("run {id}: {} (action {})", run.what, run.action),
+        )
+        .await?;
+        Ok(Done::new(host.name, Ok(format!("run {id} cancelled"))))
+    }
+}
+
+fn failed(why: impl std::fmt::Display, secrets: &[String]) -> RunEnd {
+    RunEnd {
+        success: false,
+        outcome: environment::redact(&format!("failed: {why}"), secrets),
+        exit_code: None,
+        elapsed: None,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+    }
+}
+
+/// Output kept for the history: redacted lines up to a cap, each with its newline if it had
+/// one (the pieces of a line too long for the splitter go back together).
+struct Capture {
+    data: Vec<u8>,
+    cap: usize,
+    truncated: bool,
+}
+
+impl Capture {
+    fn keep(&mut self, text: &str, newline: bool) {
+        if self.truncated {
+            return;
+        }
+        let room = self.cap.saturating_sub(self.data.len());
+        if text.len() + usize::from(newline) <= room {
+            self.data.extend_from_slice(text.as_bytes());
+            if newline {
+                self.data.push(b'\n');
+            }
+        } else {
+            let mut end = room.min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            // `end` is a character boundary within `text`.
+            self.data
+                .extend_from_slice(text.get(..end).unwrap_or_default().as_bytes());
+            self.truncated = true;
+        }
+    }
+}
+
+async fn execute(
+    fleet: &Fleet,
+    host: &Host,
+    job: &Prepared,
+    env: &Assembled,
+    action: otto_proto::ActionId,
+    cap: usize,
+    sink: &LineSink,
+) -> RunEnd {
+    let conn = match fleet.connect(host).await {
+        Ok(conn) => conn,
+        Err(e) => return failed(e, &env.secrets),
+    };
+    for a in job.attachments.iter().filter(|a| a.phase == Phase::Before) {
+        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
+            return failed(format!("attachment {}: {e}", a.path), &env.secrets);
+        }
+    }
+    let script = client::Script {
+        name: job.label.clone(),
+        interpreter: job.interpreter.clone(),
+        body: job.body.clone(),
+        env: env.vars.clone(),
+        run_as: credentials(job.run_as),
+        working_dir: job.working_dir.clone(),
+        timeout: job.timeout,
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let run = conn.run_script(&script, action, tx);
+    let capture = async {
+        let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+        let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+        let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
+            let text = environment::redact(&line.text, &env.secrets);
+            sink(&host.name, stream, &text);
+            capture.keep(&text, line.newline);
+        };
+        while let Some(event) = rx.recv().await {
+            if let ScriptEvent::Output { stream, data } = event {
+                let (splitter, capture) = match stream {
+                    Stream::Stdout => (&mut out.0, &mut out.1),
+                    Stream::Stderr => (&mut err.0, &mut err.1),
+                };
+                for line in splitter.push(&data) {
+                    emit(stream, &line, capture);
+                }
+            }
+        }
+        for (stream, (splitter, capture)) in
+            [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
+        {
+            for line in splitter.finish() {
+                emit(stream, &line, capture);
+            }
+        }
+        (out.1, err.1)
+    };
+    let (report, (stdout, stderr)) = tokio::join!(run, capture);
+    let truncated = stdout.truncated || stderr.truncated;
+    let mut end = match report {
+        Ok(report) => RunEnd {
+            success: report.outcome.is_success(),
+            outcome: environment::redact(&report.outcome.to_string(), &env.secrets),
+            exit_code: match report.outcome {
+                Outcome::Exited(code) => Some(code),
+                _ => None,
+            },
+            elapsed: Some(report.elapsed),
+            stdout: stdout.data,
+            stderr: stderr.data,
+            truncated,
+        },
+        Err(e) => {
+            fleet.failed(&host.name, &conn, &e).await;
+            let why = if e.missed_deadline() {
+                e.to_string()
+            } else {
+                format!("connection lost: {e}")
+            };
+            RunEnd {
+                stdout: stdout.data,
+                stderr: stderr.data,
+                truncated,
+                ..failed(why, &env.secrets)
+            }
+        }
+    };
+    if !end.success {
+        return end;
+    }
+    for a in job.attachments.iter().filter(|a| a.phase == Phase::After) {
+        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
+            end.success = false;
+            end.outcome = format!("{}, then attachment {} failed: {e}", end.outcome, a.path);
+            return end;
+        }
+    }
+    if let Some(control) = job.after_run.control() {
+        match conn.control(control).await {
+            Ok(r) if r.outcome.is_success() => {
+                end.outcome = format!("{}, then {control:?}", end.outcome).to_lowercase();
+            }
+            Ok(r) => {
+                end.success = false;
+                end.outcome = format!("{}, then {control:?} {}", end.outcome, r.outcome);
+            }
+            Err(e) => {
+                fleet.failed(&host.name, &conn, &e).await;
+                end.success = false;
+                end.outcome = format!("{}, then {control:?} failed: {e}", end.outcome);
+            }
+        }
+    }
+    end
+}
+
+fn new_capture(cap: usize) -> Capture {
+    Capture {
+        data: Vec::new(),
+        cap,
+        truncated: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::testing::{events, fleet};
+    use super::*;
+
+    fn quiet() -> LineSink {
+        Arc::new(|_, _, _| {})
+    }
+
+    #[tokio::test]
+    async fn a_run_is_recorded_once_naming_its_actor_even_when_the_host_is_down() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let job = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let results = ops.run(&Targets::all(), &job, 1024, quiet()).await.unwrap();
+        assert_eq!(results.len(), 1);
+        let r = &results[0];
+        assert!(!r.success && r.outcome.starts_with("failed: "), "{r:?}");
+        let id = r.run.unwrap();
+        let started = events(&ops, "run-started").await;
+        assert_eq!(started.len(), 1, "{started:?}");
+        assert_eq!(started[0].actor.as_deref(), Some("cli:alice"));
+        assert_eq!(started[0].host.as_deref(), Some("a"));
+        assert!(
+            started[0]
+                .detail
+                .starts_with(&format!("run {id}: command: true (action ")),
+            "{started:?}"
+        );
+        assert_eq!(events(&ops, "run-finished").await.len(), 1);
+
+        // A finished run cannot be cancelled: nothing is recorded.
+        let done = ops.cancel(id).await.unwrap();
+        assert!(!done.success);
+        assert_eq!(done.detail, format!("run {id} has already finished"));
+        assert!(events(&ops, "run-cancelled").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unknown_scripts_and_runs_are_not_found() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let job = Job::Script("missing".into());
+        let err = ops.run(&Targets::all(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(events(&ops, "run-started").await.is_empty());
+        assert_eq!(
+            ops.cancel(99).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        let err = ops.run(&Targets::default(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+}

@@ -1,0 +1,76 @@
+//! What the ops tests share: a real fleet (SQLite file, key files) in a temporary directory,
+//! whose hosts point at a port nothing listens on, and its event log.
+
+use std::sync::Arc;
+
+use super::{Actor, Ops};
+use crate::fleet::{Fleet, FleetOptions};
+use crate::model::{Event, NewHost};
+
+/// Operations by `cli:alice` on a new fleet with these hosts (enabled, no agent behind them).
+pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+    // A port nothing listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for name in hosts {
+        fleet.create_host_key(name).unwrap();
+        fleet
+            .store()
+            .add_host(&NewHost {
+                name: (*name).into(),
+                address: "127.0.0.1".into(),
+                port,
+                agent_key: None,
+                pin_on_first_contact: true,
+            })
+            .await
+            .unwrap();
+    }
+    (dir, Ops::new(fleet, Actor::Cli("alice".into())))
+}
+
+/// The events of `kind` in the log.
+pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
+    let all = ops.fleet.store().events(None, 100).await.unwrap();
+    all.into_iter().filter(|e| e.kind == kind).collect()
+}
+
+/// Operations by `cli:alice` on a new fleet in a temporary directory (real SQLite file,
+/// real key files).
+pub fn fixture() -> (tempfile::TempDir, Ops) {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+    (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
+}
+
+/// The event log as (actor, host, kind, detail), oldest first.
+pub async fn logged(ops: &Ops) -> Vec<(String, String, String, String)> {
+    ops.events(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.actor.unwrap_or_default(),
+                e.host.unwrap_or_default(),
+                e.kind,
+                e.detail,
+            )
+        })
+        .collect()
+}
+
+/// The last event as (actor, host, kind, detail).
+pub async fn last(ops: &Ops) -> (String, String, String, String) {
+    logged(ops).await.pop().unwrap()
+}
+
+/// `(actor, host, kind, detail)` as the log has it, for comparing.
+pub fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, String) {
+    ("cli:alice".into(), host.into(), kind.into(), detail.into())
+}

@@ -1,0 +1,237 @@
+//! Uploads: a local file to many hosts at once, streamed from disk and checked by the agents
+//! against its SHA-256; a script's attachments, uploaded around its run; and attachments made
+//! from local bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use otto_proto::Credentials;
+use sha2::{Digest, Sha256};
+
+use super::{Done, Ops, OpsError, Result, Targets};
+use crate::client::{self, UploadSpec, new_action_id};
+use crate::fleet::Fleet;
+use crate::model::{Attachment, EventKind, Ids};
+
+/// A file to upload to many hosts.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The local file.
+    pub source: PathBuf,
+    /// The path on the hosts.
+    pub path: String,
+    /// Owner.
+    pub owner: Option<Ids>,
+    /// Mode.
+    pub mode: u32,
+}
+
+impl Ops {
+    /// Uploads a local file to the enabled hosts `targets` names, all at once, streaming it
+    /// from disk; `progress` gets the bytes sent to any host since its last call. Records
+    /// `uploaded` (path and size) for each host that has the file.
+    pub async fn upload(
+        &self,
+        targets: &Targets,
+        upload: Upload,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<Vec<Done>> {
+        let hosts = self.resolve(targets).await?;
+        let (sha256, len) = hash_file(&upload.source)
+            .await
+            .map_err(|e| OpsError::File(upload.source.clone(), e))?;
+        let spec = Arc::new(UploadSpec {
+            path: upload.path.clone(),
+            owner: credentials(upload.owner),
+            mode: upload.mode,
+            sha256,
+            len,
+        });
+        let source = Arc::new(upload.source);
+        Ok(self
+            .for_each(hosts, move |ops, host| {
+                let (spec, source, progress) = (spec.clone(), source.clone(), progress.clone());
+                async move {
+                    let fleet = &ops.fleet;
+                    let result = async {
+                        let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
+                        let file = tokio::fs::File::open(&*source)
+                            .await
+                            .map_err(|e| format!("{}: {e}", source.display()))?;
+                        let mut last = 0;
+                        let uploaded = conn
+                            .upload(&spec, new_action_id(), file, |sent| {
+                                progress(sent - last);
+                                last = sent;
+                            })
+                            .await;
+                        let report = match uploaded {
+                            Ok(report) => report,
+                            Err(e) => {
+                                fleet.failed(&host.name, &conn, &e).await;
+                                return Err(e.to_string());
+                            }
+                        };
+                        if report.outcome.is_success() {
+                            Ok(format!("{} bytes, sha256 verified", spec.len))
+                        } else {
+                            Err(report.outcome.to_string())
+                        }
+                    }
+                    .await;
+                    if result.is_ok() {
+                        let detail = format!("{}, {} bytes", spec.path, spec.len);
+                        ops.note(&host.name, EventKind::Uploaded, &detail).await;
+                    }
+                    Done::new(host.name, result)
+                }
+            })
+            .await)
+    }
+}
+
+/// SHA-256 of `data`, hex.
+pub(super) fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Owner ids as the protocol says them (None: the agent's own).
+pub(super) fn credentials(ids: Option<Ids>) -> Credentials {
+    ids.map_or(Credentials::Inherit, |i| Credentials::Ids {
+        uid: i.uid,
+        gid: i.gid,
+    })
+}
+
+/// Uploads attachment `a` over `conn`; why not, in words.
+pub(super) async fn upload_attachment(
+    fleet: &Fleet,
+    host: &str,
+    conn: &client::Connection,
+    a: &Attachment,
+) -> std::result::Result<(), String> {
+    let sha256 = parse_sha256(&a.sha256)?;
+    let spec = UploadSpec {
+        path: a.path.clone(),
+        owner: credentials(a.owner),
+        mode: a.mode,
+        sha256,
+        len: a.content.len() as u64,
+    };
+    let report = match conn
+        .upload(&spec, new_action_id(), &a.content[..], |_| {})
+        .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            fleet.failed(host, conn, &e).await;
+            return Err(e.to_string());
+        }
+    };
+    if report.outcome.is_success() {
+        Ok(())
+    } else {
+        Err(report.outcome.to_string())
+    }
+}
+
+fn parse_sha256(hex: &str) -> std::result::Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return Err(format!("bad stored checksum {hex}"));
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = hex
+            .get(i * 2..i * 2 + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("bad stored checksum {hex}"))?;
+    }
+    Ok(out)
+}
+
+async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((hasher.finalize().into(), len));
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        len += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ErrorKind;
+    use super::super::NewAttachment;
+    use super::super::testing::{events, fleet};
+    use super::*;
+    use crate::model::Phase;
+
+    fn upload(source: PathBuf) -> Upload {
+        Upload {
+            source,
+            path: "/tmp/x".into(),
+            owner: None,
+            mode: 0o644,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_recorded_only_where_it_arrived() {
+        let (dir, ops) = fleet(&["a"]).await;
+        let local = dir.path().join("blob");
+        std::fs::write(&local, b"abc").unwrap();
+        let done = ops
+            .upload(&Targets::all(), upload(local), Arc::new(|_| {}))
+            .await
+            .unwrap();
+        assert_eq!(done.len(), 1);
+        assert!(!done[0].success, "{done:?}");
+        assert!(events(&ops, "uploaded").await.is_empty());
+
+        let missing = dir.path().join("missing");
+        let err = ops
+            .upload(&Targets::all(), upload(missing), Arc::new(|_| {}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let err = ops
+            .upload(
+                &Targets::default(),
+                upload(dir.path().into()),
+                Arc::new(|_| {}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn attachments_carry_their_size_and_checksum() {
+        let a = NewAttachment {
+            script: "s".into(),
+            path: "/etc/x".into(),
+            content: b"abc".to_vec(),
+            owner: None,
+            mode: 0o600,
+            phase: Phase::Before,
+        }
+        .into_attachment();
+        assert_eq!(a.size, 3);
+        assert_eq!(
+            a.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(parse_sha256(&a.sha256).unwrap()[..2], [0xba, 0x78]);
+        assert!(parse_sha256("xyz").is_err());
+    }
+}
