@@ -296,12 +296,13 @@ impl Fleet {
 
     /// Rotates the keys of `host`: a new server key goes to the agent, which answers with its own
     /// new key; both are then stored (the new server key on disk with mode 0600, the agent key
-    /// pinned) and the old connection is dropped. Returns the new agent key.
+    /// pinned, the event naming `actor`) and the old connection is dropped. Returns the new
+    /// agent key.
     ///
     /// The new server key is written beside the old one before the agent is asked and renamed
     /// into place after it answered, so an interrupted rotation leaves both on disk
     /// (`<host>.key` and `<host>.key.next`) for an administrator to pick from.
-    pub async fn rotate(&self, host: &Host) -> Result<PublicKey, FleetError> {
+    pub async fn rotate(&self, host: &Host, actor: &str) -> Result<PublicKey, FleetError> {
         let conn = self.connect(host).await?;
         let new_key = keys::generate()?;
         let current = self.checked_key_path(&host.name)?;
@@ -331,6 +332,7 @@ impl Fleet {
                     keys::fingerprint(new_key.public_key()),
                     keys::fingerprint(&agent_key)
                 ),
+                actor,
             )
             .await?;
         self.forget(&host.name).await;

@@ -48,9 +48,10 @@ impl Ops {
         let hosts = self.resolve(targets).await?;
         Ok(self
             .for_each(hosts, |ops, host| async move {
+                let actor = ops.actor.to_string();
                 let result = ops
                     .fleet
-                    .rotate(&host)
+                    .rotate(&host, &actor)
                     .await
                     .map(|key| format!("new agent key {}", keys::fingerprint(&key)))
                     .map_err(|e| e.to_string());

@@ -92,8 +92,8 @@ pub trait HostStore: Send + Sync {
     async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()>;
     /// Records a key the agent presented that is not the pinned one. Logs only when it is new.
     async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()>;
-    /// Records a completed key rotation: the new agent key is pinned.
-    async fn rotated(&self, name: &str, agent_key: &str, detail: &str) -> Result<()>;
+    /// Records a completed key rotation asked for by `actor`: the new agent key is pinned.
+    async fn rotated(&self, name: &str, agent_key: &str, detail: &str, actor: &str) -> Result<()>;
     /// Records a successful heartbeat; logs a reachability change.
     async fn heartbeat_ok(&self, name: &str, version: &str, facts: &Facts) -> Result<()>;
     /// Records a failed attempt to reach the host; logs a reachability change.

@@ -532,6 +532,13 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
         )]
     );
     assert_eq!(by_cli("run-started").len(), 1, "{events:#}");
+    // `rotate-keys --all` above rotated both hosts' keys.
+    let rotated = by_cli("key-rotated");
+    assert_eq!(rotated.len(), 2, "{events:#}");
+    assert!(
+        rotated[0].starts_with("r1 server key SHA256:"),
+        "{rotated:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -580,6 +587,16 @@ async fn serve_heartbeats_rotates_and_stops_on_sigterm() {
     assert!(
         kinds.contains(&"reachability") && kinds.contains(&"key-rotated"),
         "{kinds:?}"
+    );
+    // The daemon's rotation is the server's own doing.
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "key-rotated")
+            .all(|e| e["actor"] == "server"),
+        "{events:#}"
     );
     server.ok(&["ping"]);
 }

@@ -176,15 +176,21 @@ pub fn set_pending_key(db: &Connection, name: &str, key: &str, fingerprint: &str
     Ok(())
 }
 
-/// Records a completed key rotation: the new agent key is pinned.
-pub fn rotated(db: &Connection, name: &str, agent_key: &str, detail: &str) -> Result<()> {
+/// Records a completed key rotation asked for by `actor`: the new agent key is pinned.
+pub fn rotated(
+    db: &Connection,
+    name: &str,
+    agent_key: &str,
+    detail: &str,
+    actor: &str,
+) -> Result<()> {
     update_host(
         db,
         name,
         "UPDATE hosts SET agent_key = ?2, pending_key = NULL, last_rotation = ?3 WHERE name = ?1",
         params![name, agent_key, now_ms()],
     )?;
-    events::log(db, Some(name), EventKind::KeyRotated, detail)
+    events::log_by(db, actor, Some(name), EventKind::KeyRotated, detail)
 }
 
 /// Records a successful heartbeat; logs a reachability change.
@@ -286,9 +292,10 @@ impl HostStore for Sqlite {
             .await
     }
 
-    async fn rotated(&self, name: &str, agent_key: &str, detail: &str) -> Result<()> {
-        let (name, agent_key, detail) = (name.to_owned(), agent_key.to_owned(), detail.to_owned());
-        self.call(move |db| rotated(db, &name, &agent_key, &detail))
+    async fn rotated(&self, name: &str, agent_key: &str, detail: &str, actor: &str) -> Result<()> {
+        let (name, agent_key) = (name.to_owned(), agent_key.to_owned());
+        let (detail, actor) = (detail.to_owned(), actor.to_owned());
+        self.call(move |db| rotated(db, &name, &agent_key, &detail, &actor))
             .await
     }
 
