@@ -20,7 +20,9 @@ use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
-use crate::ops::{Actor, Job, LineSink, NewAttachment, Ops, OpsError, Ping, Targets, Upload};
+use crate::ops::{
+    Actor, Job, LineSink, NewAttachment, Ops, OpsError, Ping, SetEnv, Targets, Upload,
+};
 use crate::print::{Table, units};
 use crate::store::StoreError;
 
@@ -298,55 +300,50 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "A stored script with an attachment, a variable and a secret; output streamed as it is produced",
     );
     let config_path = device.join("etc/otto-demo.conf");
-    {
-        let store = fleet.store();
-        store
-            .put_script(
-                &Script {
-                    name: "hello".into(),
-                    interpreter: "/bin/sh".into(),
-                    body: format!(
-                        "echo \"Hello from $(hostname), $(uname -sm)\"\n\
+    ops.save_script(
+        &Script {
+            name: "hello".into(),
+            interpreter: "/bin/sh".into(),
+            body: format!(
+                "echo \"Hello from $(hostname), $(uname -sm)\"\n\
                  echo \"greeting: $GREETING; token: $DEMO_TOKEN\"\n\
                  echo \"attachment: $(cat {})\"\n\
                  for i in 1 2 3; do echo \"step $i of 3\"; sleep 0.3; done\n\
                  echo 'a warning on stderr' >&2\n",
-                        config_path.display()
-                    )
-                    .into_bytes(),
-                    run_as: None,
-                    working_dir: None,
-                    timeout_secs: Some(60),
-                    after_run: AfterRun::None,
-                },
-                false,
+                config_path.display()
             )
-            .await?;
-        store
-            .put_attachment(
-                &NewAttachment {
-                    script: "hello".into(),
-                    path: config_path.to_string_lossy().into_owned(),
-                    content: b"mode=demo".to_vec(),
-                    owner: None,
-                    mode: 0o600,
-                    phase: Phase::Before,
-                }
-                .into_attachment(),
-            )
-            .await?;
-        store
-            .set_env(&Scope::Global, "GREETING", "hi from the server", false)
-            .await?;
-        store
-            .set_env(
-                &Scope::Host(HOST.into()),
-                "DEMO_TOKEN",
-                "s3cr3t-demo-token",
-                true,
-            )
-            .await?;
-    }
+            .into_bytes(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: Some(60),
+            after_run: AfterRun::None,
+        },
+        false,
+    )
+    .await?;
+    ops.add_attachment(NewAttachment {
+        script: "hello".into(),
+        path: config_path.to_string_lossy().into_owned(),
+        content: b"mode=demo".to_vec(),
+        owner: None,
+        mode: 0o600,
+        phase: Phase::Before,
+    })
+    .await?;
+    ops.set_env(&SetEnv {
+        scope: Scope::Global,
+        name: "GREETING".into(),
+        value: "hi from the server".into(),
+        secret: false,
+    })
+    .await?;
+    ops.set_env(&SetEnv {
+        scope: Scope::Host(HOST.into()),
+        name: "DEMO_TOKEN".into(),
+        value: "s3cr3t-demo-token".into(),
+        secret: true,
+    })
+    .await?;
     println!(
         "  script hello (/bin/sh), attachment {} before it, GREETING (global), DEMO_TOKEN (host, secret)",
         config_path.display()
@@ -430,9 +427,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         })
     };
     let _ = started_rx.await;
-    let run_id = fleet
-        .store()
-        .runs(Some(HOST), 1)
+    let run_id = ops
+        .history(Some(HOST), 1)
         .await?
         .pop()
         .map(|r| r.id)
@@ -497,7 +493,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 
     section(7, "History (otto-server history)");
     let mut t = Table::new(&["run", "host", "what", "outcome", "elapsed"]);
-    for r in fleet.store().runs(None, 50).await? {
+    for r in ops.history(None, 50).await? {
         t.row(vec![
             r.id.to_string(),
             r.host,
@@ -507,7 +503,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         ]);
     }
     print!("{}", t.render("  "));
-    let stored = fleet.store().runs(Some(HOST), 50).await?;
+    let stored = ops.history(Some(HOST), 50).await?;
     let secret_kept = stored
         .iter()
         .any(|r| String::from_utf8_lossy(&r.stdout).contains("s3cr3t-demo-token"));
@@ -519,7 +515,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 
     section(8, "Events (otto-server events)");
     let mut t = Table::new(&["time (UTC)", "event", "detail"]);
-    for e in fleet.store().events(None, 50).await? {
+    for e in ops.events(None, 50).await? {
         t.row(vec![units::utc(e.at), e.kind, e.detail]);
     }
     print!("{}", t.render("  "));

@@ -28,9 +28,12 @@ fn the_demo_runs_every_step_against_a_real_agent() {
         "the old server key is refused",
         "token: ********",
         "secret in stored output: no",
-        // The kinds' column is as wide as its longest, `run-cancelled`.
-        "run-cancelled  run 2: command: echo sleeping; sleep 300",
-        "run-finished   run 2: cancelled",
+        // The event log, as a table whose kinds' column is as wide as its longest,
+        // `script-changed`: every change the demo made, and what the server saw.
+        "script-changed  script hello saved",
+        "env-changed     DEMO_TOKEN set (host demo-router, secret)",
+        "run-cancelled   run 2: command: echo sleeping; sleep 300",
+        "run-finished    run 2: cancelled",
         "key-rotated",
         "All steps succeeded",
     ] {
