@@ -235,6 +235,13 @@ async fn sighup_reloads_the_config_and_sigterm_stops_the_agent() {
     assert_eq!(agent.wait_exit(), Some(0), "{:?}", agent.log());
 }
 
+#[test]
+fn sigint_stops_the_agent_with_0() {
+    let mut agent = Agent::start("");
+    agent.signal(libc::SIGINT);
+    assert_eq!(agent.wait_exit(), Some(0), "{:?}", agent.log());
+}
+
 #[tokio::test]
 async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
     let agent = Agent::start("");
