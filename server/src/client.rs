@@ -132,14 +132,13 @@ pub enum ClientError {
     /// The agent does not trust this server key.
     #[error("the agent refused this server's key")]
     AuthRejected,
-    /// The agent closed the connection before the SSH handshake (what russh saw is given): it
-    /// drops addresses outside its `allow_from` at once, and cuts connections over its limits.
+    /// The agent closed the connection before the SSH handshake: it drops addresses outside its
+    /// `allow_from` at once, and cuts connections over its limits.
     #[error(
-        "the agent closed the connection before the SSH handshake (ssh: {0}); usually its \
-         allow_from does not include this server's address, or it has too many connections \
-         from this address"
+        "the agent closed the connection before the SSH handshake; usually its allow_from does \
+         not include this server's address, or it has too many connections from this address"
     )]
-    ClosedBeforeHandshake(russh::Error),
+    ClosedBeforeHandshake,
     /// SSH failed.
     #[error("ssh: {0}")]
     Ssh(#[from] russh::Error),
@@ -394,7 +393,7 @@ impl Connection {
             },
             // The handshake had not reached the agent's key.
             Ok(Err(e)) if closed_by_peer(&e) && seen().is_none() => {
-                Err(ClientError::ClosedBeforeHandshake(e))
+                Err(ClientError::ClosedBeforeHandshake)
             }
             Ok(Err(e)) => Err(e.into()),
             Ok(Ok((_, false))) => Err(ClientError::AuthRejected),
