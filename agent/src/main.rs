@@ -7,6 +7,8 @@
 //! otto-agent --version | --help
 //! ```
 //!
+//! SIGHUP reloads the configuration, as the server's Reload request does.
+//!
 //! Exit codes (for procd and systemd): 0 stopped by SIGTERM/SIGINT; 1 a runtime failure (e.g.
 //! the port is taken); 64 bad usage; 75 the server asked the agent to exit (restart it); 78 the
 //! configuration or key is unusable (restarting will not help).
@@ -19,6 +21,7 @@ mod fsutil;
 mod identity;
 mod link;
 mod log;
+mod reload;
 mod script;
 mod server;
 mod session;
@@ -224,6 +227,8 @@ fn run(config_path: &Path) -> Result<(), Failure> {
         .build()
         .map_err(Failure::Start)?;
     runtime.block_on(async {
+        // Before the agent says it listens, so that no signal sent from then on kills it.
+        let signals = Signals::install().map_err(Failure::Signals)?;
         let listen = config.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -235,13 +240,12 @@ fn run(config_path: &Path) -> Result<(), Failure> {
             key.public_key().fingerprint(Default::default())
         );
         let agent = state::Agent::new(config_path.to_path_buf(), config, key);
-        let signals = shutdown_signal();
         tokio::select! {
             result = server::serve(agent.clone(), listener) => result.map_err(Failure::Listener),
             () = agent.exit_requested.notified() => Err(Failure::ExitRequested),
-            result = signals => {
+            () = signals.serve(&agent) => {
                 info!("stopping");
-                result.map_err(Failure::Signals)
+                Ok(())
             }
         }
     })
@@ -275,16 +279,38 @@ fn remove_leftovers(config_path: &Path, config: &Config) {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() -> io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// The signals a daemon answers: SIGTERM and SIGINT stop it, SIGHUP reloads its configuration.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; the signals' default actions (ending the process) no longer apply.
+    fn install() -> io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
-    Ok(())
+
+    /// Reloads `agent`'s configuration on every SIGHUP; completes on SIGTERM or SIGINT.
+    async fn serve(mut self, agent: &state::Agent) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                Some(()) = self.hup.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    // Refused or not, it is logged and the agent runs on.
+                    let _ = reload::reload(agent);
+                }
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,6 @@
 //! conversations of `proto-nostd/README.md`.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,11 +11,10 @@ use otto_proto::{
 use russh::Channel;
 use russh::server::Msg;
 
-use crate::config::{Config, ParseError};
 use crate::link::{Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
-use crate::{facts, script, trust, upload};
+use crate::{facts, reload, script, trust, upload};
 
 /// How long a new channel may take to send its request.
 const FIRST_REQUEST: Duration = Duration::from_secs(30);
@@ -195,10 +193,7 @@ async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Ag
     let started = Instant::now();
     match kind {
         Control::Reload => {
-            let result = reload(agent);
-            if let Err(e) = &result {
-                warning!("reload refused: {e}");
-            }
+            let result = reload::reload(agent);
             let failure = result.as_ref().err().map(|e| e as &Words<'_>);
             finish(writer, action, failure, started).await;
         }
@@ -234,42 +229,4 @@ fn spawn_detached(argv: &[String]) {
         Ok(child) => debug!("started {program} as pid {}", child.id()),
         Err(e) => error!("cannot run {program}: {e}"),
     }
-}
-
-/// Why a reload was refused; the configuration in force stays.
-#[derive(Debug)]
-enum ReloadError {
-    /// The configuration file (given) could not be read.
-    Read(PathBuf, std::io::Error),
-    /// The configuration file (given) is malformed.
-    Parse(PathBuf, ParseError),
-    /// The new configuration has no server key.
-    NoServerKey,
-}
-
-impl fmt::Display for ReloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReloadError::Read(path, e) => write!(f, "{}: {e}", path.display()),
-            ReloadError::Parse(path, e) => write!(f, "{}: {e}", path.display()),
-            ReloadError::NoServerKey => f.write_str("the new configuration trusts no server key"),
-        }
-    }
-}
-
-/// Reads the configuration file again and puts it in force.
-fn reload(agent: &Agent) -> Result<(), ReloadError> {
-    let path = &agent.config_path;
-    let text = std::fs::read_to_string(path).map_err(|e| ReloadError::Read(path.clone(), e))?;
-    let new = Config::parse(&text).map_err(|e| ReloadError::Parse(path.clone(), e))?;
-    if new.server_key.is_none() {
-        return Err(ReloadError::NoServerKey);
-    }
-    let old = agent.config().clone();
-    if new.listen != old.listen || new.key_path != old.key_path {
-        warning!("new listen address or key path take effect at the next start");
-    }
-    agent.set_config(new);
-    info!("configuration reloaded");
-    Ok(())
 }

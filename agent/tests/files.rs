@@ -196,6 +196,52 @@ async fn reload_applies_a_good_config_and_refuses_a_broken_one() {
     );
 }
 
+/// SIGHUP does what the Reload request does: a good configuration is put in force, a broken
+/// one is refused and the old one kept; the agent runs on. SIGTERM still stops it with 0.
+#[tokio::test]
+async fn sighup_reloads_the_config_and_sigterm_stops_the_agent() {
+    let mut agent = Agent::start("path = /bin");
+    let conn = agent.client().await;
+    let text = std::fs::read_to_string(&agent.config_path).unwrap();
+    std::fs::write(
+        &agent.config_path,
+        text.replace("path = /bin", "path = /usr/bin:/bin"),
+    )
+    .unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(
+        agent.logged("configuration reloaded").await,
+        "{:?}",
+        agent.log()
+    );
+    let echo_path = common::script("echo $PATH\n", &[], ScriptTimeout::AgentDefault);
+    assert_eq!(
+        common::run(&conn, 2, &echo_path).await.stdout,
+        b"/usr/bin:/bin\n"
+    );
+
+    std::fs::write(&agent.config_path, format!("{text}\nbogus = 1\n")).unwrap();
+    agent.signal(libc::SIGHUP);
+    assert!(agent.logged("reload refused").await, "{:?}", agent.log());
+    assert!(agent.alive(), "{:?}", agent.log());
+    assert_eq!(
+        common::run(&conn, 3, &echo_path).await.stdout,
+        b"/usr/bin:/bin\n"
+    );
+    // New connections are served too.
+    agent.client().await.heartbeat().await.unwrap();
+
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit(), Some(0), "{:?}", agent.log());
+}
+
+#[test]
+fn sigint_stops_the_agent_with_0() {
+    let mut agent = Agent::start("");
+    agent.signal(libc::SIGINT);
+    assert_eq!(agent.wait_exit(), Some(0), "{:?}", agent.log());
+}
+
 #[tokio::test]
 async fn rotation_switches_both_keys_and_the_old_server_key_stops_working() {
     let agent = Agent::start("");

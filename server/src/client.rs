@@ -132,6 +132,13 @@ pub enum ClientError {
     /// The agent does not trust this server key.
     #[error("the agent refused this server's key")]
     AuthRejected,
+    /// The agent closed the connection before the SSH handshake: it drops addresses outside its
+    /// `allow_from` at once, and cuts connections over its limits.
+    #[error(
+        "the agent closed the connection before the SSH handshake; usually its allow_from does \
+         not include this server's address, or it has too many connections from this address"
+    )]
+    ClosedBeforeHandshake,
     /// SSH failed.
     #[error("ssh: {0}")]
     Ssh(#[from] russh::Error),
@@ -164,6 +171,23 @@ impl ClientError {
                 | ClientError::RunOverdue { .. }
                 | ClientError::RunSilent { .. }
         )
+    }
+}
+
+/// Whether `e` says the peer closed the connection (not that it refused it, was unreachable,
+/// or broke the protocol).
+fn closed_by_peer(e: &russh::Error) -> bool {
+    use std::io::ErrorKind;
+    match e {
+        russh::Error::Disconnect | russh::Error::HUP => true,
+        russh::Error::IO(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::BrokenPipe
+        ),
+        _ => false,
     }
 }
 
@@ -367,6 +391,10 @@ impl Connection {
                 }),
                 None => Err(ClientError::Ssh(russh::Error::UnknownKey)),
             },
+            // The handshake had not reached the agent's key.
+            Ok(Err(e)) if closed_by_peer(&e) && seen().is_none() => {
+                Err(ClientError::ClosedBeforeHandshake)
+            }
             Ok(Err(e)) => Err(e.into()),
             Ok(Ok((_, false))) => Err(ClientError::AuthRejected),
             Ok(Ok((handle, true))) => {

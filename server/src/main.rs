@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogWriter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colours(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::io::stderr().is_terminal(),
+        ))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -55,6 +58,12 @@ fn main() -> ExitCode {
     })
 }
 
+/// Whether to colour what goes to a stream: only a terminal, and not when `NO_COLOR` (its value
+/// given) is set to anything but the empty string (<https://no-color.org>).
+fn colours(no_color: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
 /// Standard error for logs, ignoring write errors: a daemon whose log reader went away (a closed
 /// pipe) keeps working instead of failing on its next log line.
 struct LogWriter;
@@ -68,5 +77,21 @@ impl std::io::Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         let _ = std::io::stderr().flush();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colours;
+
+    #[test]
+    fn colours_only_on_a_terminal_and_never_with_no_color() {
+        let set = Some(std::ffi::OsStr::new("1"));
+        let empty = Some(std::ffi::OsStr::new(""));
+        assert!(colours(None, true));
+        assert!(colours(empty, true));
+        assert!(!colours(set, true));
+        assert!(!colours(None, false));
+        assert!(!colours(empty, false));
     }
 }

@@ -207,6 +207,18 @@ impl Agent {
             .unwrap()
     }
 
+    /// Sends `signal` (`libc::SIGHUP`, …) to the agent's process.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.pid()).unwrap();
+        // SAFETY: kill(2) only sends a signal, to a child this harness owns and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+    }
+
+    /// Whether the agent's process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Waits for the agent to exit and returns its exit code.
     pub fn wait_exit(&mut self) -> Option<i32> {
         for _ in 0..(PATIENCE.as_millis() / 50) {

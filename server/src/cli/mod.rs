@@ -35,9 +35,16 @@ use targets::TargetArgs;
 
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
-#[command(version, about, propagate_version = true)]
+// The options every command takes are listed apart, after each command's own.
+#[command(
+    version,
+    about,
+    propagate_version = true,
+    next_help_heading = "Global options"
+)]
 pub struct Cli {
-    /// Where the fleet's database and keys live.
+    /// Where the fleet's database and keys live (default: /var/lib/otto-server for root, else
+    /// ~/.local/share/otto-server).
     #[arg(long, global = true, env = "OTTO_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Print listings and results as JSON.
@@ -58,7 +65,8 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = Limits::default().stall.as_secs(), value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     stall_timeout: u64,
-    /// Log more (-v: info, -vv: debug); RUST_LOG overrides.
+    /// Log more of the server's own work (-v: info, -vv: debug); RUST_LOG overrides, e.g.
+    /// RUST_LOG=debug for the libraries' too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -200,13 +208,13 @@ impl Cli {
         matches!(self.command, Command::Serve(_))
     }
 
-    /// How much to log by default.
+    /// How much to log by default (without `RUST_LOG`): `-v` and `-vv` (and `serve`) raise the
+    /// server's own level only; the libraries (russh's every packet) stay at warnings.
     pub fn log_filter(&self) -> &'static str {
         match (self.verbose, &self.command) {
-            (0, Command::Serve(_)) => "info",
+            (0, Command::Serve(_)) | (1, _) => "otto_server=info,warn",
             (0, _) => "warn",
-            (1, _) => "info",
-            _ => "debug",
+            _ => "otto_server=debug,warn",
         }
     }
 

@@ -600,3 +600,27 @@ async fn serve_heartbeats_rotates_and_stops_on_sigterm() {
     );
     server.ok(&["ping"]);
 }
+
+/// An agent whose `allow_from` leaves this server out closes the connection before the SSH
+/// handshake: the operator is told so, and what usually causes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_refuses_this_address_is_explained() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server
+        .agent("r1", dir.path(), &[], "allow_from = 10.0.0.0/8")
+        .await;
+
+    let (out, _) = server.bounded(&["ping", "--host", "r1", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let pings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pings[0]["reachable"], false, "{pings:#}");
+    let error = pings[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("closed the connection before the SSH handshake")
+            && error.contains("allow_from"),
+        "{error}"
+    );
+    let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
+    assert!(text(&out).contains("allow_from"), "{}", text(&out));
+}

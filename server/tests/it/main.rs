@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod cli;
 mod client;
 mod deadlines;
 mod demo;

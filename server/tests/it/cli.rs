@@ -1,0 +1,140 @@
+//! The command line as an operator meets it: the real `otto-server` binary's help, and its logs
+//! (which crates speak at `-v`/`-vv`, colours on a terminal) while it drives a real agent.
+
+use std::process::Output;
+
+use crate::harness::{BOUND, Server, text};
+
+/// The lines of a help text's section `heading` (up to the next blank line).
+fn section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
+    help.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+/// Whether one of `lines` documents the option `flag`.
+fn lists(lines: &[&str], flag: &str) -> bool {
+    lines.iter().any(|l| {
+        l.split_whitespace()
+            .any(|w| w.trim_end_matches([',', '.']) == flag)
+    })
+}
+
+#[test]
+fn a_subcommands_help_shows_its_own_options_first_and_the_global_ones_apart() {
+    let help = Server::new().ok(&["host", "add", "--help"]);
+    let own = section(&help, "Options:");
+    let global = section(&help, "Global options:");
+    for flag in ["--port", "--agent-key", "--group", "--pin-on-first-contact"] {
+        assert!(lists(&own, flag), "{flag} not under Options:\n{help}");
+        assert!(
+            !lists(&global, flag),
+            "{flag} under Global options:\n{help}"
+        );
+    }
+    for flag in [
+        "--data-dir",
+        "--json",
+        "--dial-timeout",
+        "--dial-limit",
+        "--answer-timeout",
+        "--stall-timeout",
+        "--verbose",
+    ] {
+        assert!(
+            lists(&global, flag),
+            "{flag} not under Global options:\n{help}"
+        );
+        assert!(!lists(&own, flag), "{flag} under Options:\n{help}");
+    }
+    let at = |heading: &str| help.find(&format!("\n{heading}\n")).unwrap();
+    assert!(at("Options:") < at("Global options:"), "{help}");
+}
+
+/// `otto-server ARGS` with `RUST_LOG` set to `rust_log` (or unset), within [`BOUND`].
+async fn with_rust_log(server: &Server, args: &[&str], rust_log: Option<&str>) -> Output {
+    let mut command = server.async_command(args);
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    }
+    tokio::time::timeout(BOUND, command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Log lines from the crate `target` (its own or one of its modules).
+fn from(out: &Output, target: &str) -> usize {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .any(|w| w.trim_end_matches(':') == target || w.starts_with(&format!("{target}::")))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_logs_are_the_servers_own_unless_rust_log_asks_for_more() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+
+    let out = with_rust_log(&server, &["-vv", "ping"], None).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(from(&out, "otto_server") > 0, "{}", text(&out));
+    assert_eq!(from(&out, "russh"), 0, "{}", text(&out));
+
+    let out = with_rust_log(&server, &["-vv", "ping"], Some("russh=debug")).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(from(&out, "russh") > 0, "{}", text(&out));
+}
+
+/// `otto-server ARGS` on a terminal (a pseudo-terminal from util-linux's `script`), with
+/// `NO_COLOR` set to `no_color` (or unset); returns what the terminal showed.
+async fn on_a_terminal(server: &Server, args: &[&str], no_color: Option<&str>) -> String {
+    let mut line = format!(
+        "'{}' --data-dir '{}'",
+        env!("CARGO_BIN_EXE_otto-server"),
+        server.data().display()
+    );
+    for arg in args {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    let mut command = tokio::process::Command::new("script");
+    command
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(value) = no_color {
+        command.env("NO_COLOR", value);
+    }
+    let out = tokio::time::timeout(BOUND, command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_color_makes_the_logs_plain_even_on_a_terminal() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+
+    let shown = on_a_terminal(&server, &["-vv", "ping"], None).await;
+    assert!(shown.contains("otto_server"), "{shown}");
+    assert!(
+        shown.contains('\u{1b}'),
+        "no colours on a terminal: {shown:?}"
+    );
+
+    let shown = on_a_terminal(&server, &["-vv", "ping"], Some("1")).await;
+    assert!(shown.contains("otto_server"), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+}
