@@ -9,27 +9,17 @@ use crate::store::{Result, ScriptStore, StoreError};
 
 /// Adds a script, or replaces one of the same name when `replace`.
 pub fn put_script(db: &Connection, script: &Script, replace: bool) -> Result<()> {
+    const INSERT: &str = "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid,
+        working_dir, timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     // Updated in place, so its attachments and group assignments stay.
-    if replace && self::script(db, &script.name).is_ok() {
-        db.execute(
-            "UPDATE scripts SET interpreter = ?2, body = ?3, run_as_uid = ?4, run_as_gid = ?5,
-                 working_dir = ?6, timeout_secs = ?7, after_run = ?8 WHERE name = ?1",
-            params![
-                script.name,
-                script.interpreter,
-                script.body,
-                script.run_as.map(|i| i.uid),
-                script.run_as.map(|i| i.gid),
-                script.working_dir,
-                script.timeout_secs,
-                script.after_run.as_str()
-            ],
-        )?;
-        return Ok(());
-    }
+    const UPSERT: &str = "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid,
+        working_dir, timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        ON CONFLICT (name) DO UPDATE SET interpreter = excluded.interpreter,
+            body = excluded.body, run_as_uid = excluded.run_as_uid,
+            run_as_gid = excluded.run_as_gid, working_dir = excluded.working_dir,
+            timeout_secs = excluded.timeout_secs, after_run = excluded.after_run";
     db.execute(
-        "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid, working_dir,
-                 timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        if replace { UPSERT } else { INSERT },
         params![
             script.name,
             script.interpreter,

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::{connect, environment, events, groups, hosts, runs, schema};
-use crate::model::{Facts, INTERRUPTED, NewHost, RunEnd, Scope};
+use super::{connect, environment, events, groups, hosts, runs, schema, scripts};
+use crate::model::{
+    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, Phase, RunEnd, Scope, Script,
+};
 use crate::store::owner::Owner;
 use crate::store::{Store, StoreError};
 
@@ -79,6 +81,55 @@ fn hosts_groups_and_duplicates() {
     ));
     hosts::remove_host(&db, "r2").unwrap();
     assert!(hosts::group_hosts(&db, "lab").unwrap().is_empty());
+}
+
+#[test]
+fn a_script_is_added_once_and_replaced_in_place() {
+    let (_dir, db) = store();
+    let script = |body: &str| Script {
+        name: "deploy".into(),
+        interpreter: "/bin/sh".into(),
+        body: body.into(),
+        run_as: None,
+        working_dir: None,
+        timeout_secs: Some(60),
+        after_run: AfterRun::None,
+    };
+    scripts::put_script(&db, &script("true"), false).unwrap();
+    assert!(matches!(
+        scripts::put_script(&db, &script("false"), false),
+        Err(StoreError::Exists("script", _))
+    ));
+    assert_eq!(scripts::script(&db, "deploy").unwrap().body, b"true");
+    let content = b"x".to_vec();
+    scripts::put_attachment(
+        &db,
+        &Attachment {
+            script: "deploy".into(),
+            path: "/etc/x".into(),
+            size: 1,
+            sha256: "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881".into(),
+            content,
+            owner: None,
+            mode: 0o644,
+            phase: Phase::Before,
+        },
+    )
+    .unwrap();
+    groups::add_group(&db, "lab").unwrap();
+    groups::set_group_script(&db, "lab", "deploy", true).unwrap();
+    let mut replaced = script("exit 3");
+    replaced.after_run = AfterRun::Reload;
+    scripts::put_script(&db, &replaced, true).unwrap();
+    assert_eq!(scripts::script(&db, "deploy").unwrap(), replaced);
+    // Replaced in place: its attachments and group assignments stay.
+    assert_eq!(scripts::attachments(&db, Some("deploy")).unwrap().len(), 1);
+    assert_eq!(groups::groups(&db).unwrap()[0].scripts, ["deploy"]);
+    // Replacing one that does not exist adds it.
+    let mut other = script("true");
+    other.name = "other".into();
+    scripts::put_script(&db, &other, true).unwrap();
+    assert_eq!(scripts::scripts(&db).unwrap().len(), 2);
 }
 
 #[test]
