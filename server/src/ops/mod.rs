@@ -7,16 +7,26 @@
 //! reading local files are theirs.
 
 mod control;
+mod environment;
+mod groups;
+mod history;
+mod hosts;
 mod ping;
 mod runs;
+mod scripts;
 mod targets;
 #[cfg(test)]
 mod testing;
 mod uploads;
 
 pub use control::Control;
+pub use environment::SetEnv;
+pub use hosts::{
+    AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
+};
 pub use ping::Ping;
 pub use runs::{Job, LineSink, RunResult};
+pub use scripts::{NewAttachment, ScriptDetail};
 pub use targets::{Done, Targets};
 pub use uploads::Upload;
 
@@ -29,18 +39,6 @@ use crate::keys::KeyError;
 use crate::model::{EventKind, NewEvent};
 use crate::names::NameError;
 use crate::store::StoreError;
-
-mod environment;
-mod groups;
-mod history;
-mod hosts;
-mod scripts;
-
-pub use environment::SetEnv;
-pub use hosts::{
-    AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
-};
-pub use scripts::{NewAttachment, ScriptDetail};
 
 /// Who asks for an operation: recorded with every change it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
