@@ -165,11 +165,19 @@ mod tests {
     #[test]
     fn globs_match_whole_names() {
         let cases: &[(&str, &[&str], &[&str])] = &[
-            ("ap-*", &["ap-", "ap-1", "ap-12.lan"], &["ap", "xap-1", "AP-1"]),
+            (
+                "ap-*",
+                &["ap-", "ap-1", "ap-12.lan"],
+                &["ap", "xap-1", "AP-1"],
+            ),
             ("*", &["a", "router"], &[]),
             ("r?", &["r1", "rx"], &["r", "r12"]),
             ("*-1", &["ap-1", "a-b-1"], &["ap-12", "ap-1x"]),
-            ("a*b*c", &["abc", "aXbYc", "abbc", "acbc"], &["ab", "acb", "abcx"]),
+            (
+                "a*b*c",
+                &["abc", "aXbYc", "abbc", "acbc"],
+                &["ab", "acb", "abcx"],
+            ),
             ("r[12]", &["r1", "r2"], &["r3", "r12"]),
             ("r[0-9]*", &["r0", "r9x"], &["ra", "r"]),
             ("r[!0-9]", &["ra"], &["r1", "r"]),
