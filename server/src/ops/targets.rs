@@ -340,4 +340,57 @@ mod tests {
         let missing = ops.resolve(&Targets::hosts(["nope"])).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
     }
+
+    #[tokio::test]
+    async fn globs_lists_and_exclusions_resolve() {
+        let (_dir, ops) = fleet(&["ap-1", "ap-2", "core", "off"]).await;
+        let store = ops.fleet.store();
+        store.add_group("aps").await.unwrap();
+        store.set_membership("aps", "ap-2", true).await.unwrap();
+        store.set_enabled("off", false).await.unwrap();
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let resolve = |targets: Targets| {
+            let ops = ops.clone();
+            async move { ops.resolve(&targets).await.map(names) }
+        };
+        let text = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let globs = Targets::hosts(["ap-*", "[co]*"]);
+        assert_eq!(resolve(globs).await.unwrap(), ["ap-1", "ap-2", "core"]);
+        let but = Targets {
+            exclude: text(&["*-1"]),
+            exclude_groups: text(&["aps"]),
+            ..Targets::all()
+        };
+        assert_eq!(resolve(but).await.unwrap(), ["core"]);
+        let nothing_left = Targets {
+            exclude: text(&["*"]),
+            ..Targets::all()
+        };
+        let err = resolve(nothing_left).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let no_match = resolve(Targets::hosts(["ap-1", "zz*"])).await.unwrap_err();
+        assert_eq!(no_match.kind(), ErrorKind::NotFound);
+        assert_eq!(no_match.to_string(), "no host matches `zz*`");
+        let bad = resolve(Targets::hosts(["ap-[1"])).await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn too_many_failures_skip_the_batches_not_started() {
+        use super::super::{Control, Rollout, Share};
+        let (_dir, ops) = fleet(&["a", "b", "c"]).await;
+        let ops = ops.rolling(Rollout {
+            batch: Some(Share::Count(2)),
+            max_failures: Some(Share::Count(1)),
+        });
+        let done = ops.control(&Targets::all(), Control::Reload).await.unwrap();
+        let hosts: Vec<_> = done.iter().map(|d| d.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
+        assert!(done.iter().all(|d| !d.success), "{done:?}");
+        assert!(!done[1].detail.starts_with("skipped"), "{done:?}");
+        assert_eq!(
+            done[2].detail,
+            "skipped: 2 of 3 hosts had failed, more than allowed"
+        );
+    }
 }

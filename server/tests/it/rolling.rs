@@ -38,6 +38,11 @@ async fn hosts_are_named_by_globs_lists_groups_and_exclusions() {
     assert_eq!(ping(&["--all", "--exclude", "ap-*"]), ["core"]);
     assert_eq!(ping(&["--all", "--exclude-group", "aps"]), ["core"]);
     assert_eq!(
+        ping(&["--exclude", "ap-*"]),
+        ["core"],
+        "ping's default is all"
+    );
+    assert_eq!(
         ping(&["-g", "aps", "-H", "core", "--exclude", "ap-1"]),
         ["ap-2", "core"]
     );
