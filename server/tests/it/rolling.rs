@@ -78,7 +78,7 @@ fn logged_run(server: &Server, log: &std::path::Path, args: &[&str]) -> Vec<Stri
 
 /// Whether every host's `start` is followed by its own `end` before another starts.
 fn one_at_a_time(lines: &[String]) -> bool {
-    lines.len() % 2 == 0
+    lines.len().is_multiple_of(2)
         && lines.chunks(2).all(|pair| {
             let host = pair[0].strip_prefix("start ");
             host.is_some() && pair[1].strip_prefix("end ") == host
