@@ -167,7 +167,8 @@ async fn max_failures_zero_stops_after_the_first_failing_batch() {
 async fn reboot_of_several_hosts_needs_yes_off_a_terminal() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = "reboot_command = true\n";
+    // Never the real commands, whatever the server does.
+    let config = "reboot_command = true\nshutdown_command = true\n";
     let _agents = [
         server.agent("r1", dir.path(), &[], config).await,
         server.agent("r2", dir.path(), &[], config).await,
@@ -200,4 +201,65 @@ async fn reboot_of_several_hosts_needs_yes_off_a_terminal() {
         .output()
         .unwrap();
     assert!(both.status.success(), "{}", text(&both));
+}
+
+/// `otto-server ARGS` on a terminal (`script`'s pseudo-terminal) given the keystrokes `typed`;
+/// returns its exit code and what the terminal showed.
+fn on_a_terminal(server: &Server, args: &str, typed: &[u8]) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+    let line = format!(
+        "{} --data-dir {} {args}",
+        env!("CARGO_BIN_EXE_otto-server"),
+        server.data().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open until the command ends: `script` may stop at the end of its input.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(typed).unwrap();
+    let mut shown = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut shown)
+        .unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    (status.code(), shown)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reboot_of_several_hosts_asks_on_a_terminal() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Never the real commands, whatever the server does.
+    let config = "reboot_command = true\nshutdown_command = true\n";
+    let _agents = [
+        server.agent("r1", dir.path(), &[], config).await,
+        server.agent("r2", dir.path(), &[], config).await,
+    ];
+    let (code, shown) = on_a_terminal(&server, "shutdown --all", b"n\n");
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("shut down 2 hosts (r1, r2)? [y/N]"),
+        "{shown}"
+    );
+    let events = server.json(&["events"]);
+    assert!(!events.to_string().contains("control-sent"), "{events}");
+
+    let (code, shown) = on_a_terminal(&server, "reboot --all", b"y\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("reboot 2 hosts (r1, r2)? [y/N]"), "{shown}");
+    let events = server.json(&["events"]);
+    assert_eq!(
+        events.to_string().matches("control-sent").count(),
+        2,
+        "{events}"
+    );
 }
