@@ -76,7 +76,8 @@ pub enum FleetError {
 pub struct FleetOptions {
     /// Limit for TCP connect, SSH handshake and authentication.
     pub dial_timeout: Duration,
-    /// How many dials may be in progress at once.
+    /// How many dials may be in progress at once, and hosts worked on at once by one
+    /// operation.
     pub dial_limit: usize,
     /// The limits of every wait on an agent once connected.
     pub limits: Limits,
@@ -129,6 +130,11 @@ impl Fleet {
             options,
             links: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How many hosts one operation works on at once ([`FleetOptions::dial_limit`], at least 1).
+    pub fn dial_limit(&self) -> usize {
+        self.options.dial_limit.max(1)
     }
 
     /// The data directory.

@@ -13,8 +13,8 @@
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
 //! - [`serve`]: the daemon; [`cli`]: the command line; [`print`](mod@print): results as tables
 //!   or JSON; [`output`]: a run's output split into lines.
-//! - [`names`]: host names, checked (they name key files); [`sanitize`]: text from agents made
-//!   safe to show.
+//! - [`names`]: host names, checked (they name key files); [`patterns`]: globs over host names;
+//!   [`sanitize`]: text from agents made safe to show.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
 pub mod cli;
@@ -28,6 +28,7 @@ pub mod model;
 pub mod names;
 pub mod ops;
 pub mod output;
+pub mod patterns;
 pub mod print;
 pub mod sanitize;
 pub mod serve;

@@ -29,9 +29,9 @@ pub use parse::parse_duration;
 use env::EnvCommand;
 use groups::GroupCommand;
 use hosts::HostCommand;
-use runs::{RunArgs, UploadArgs};
+use runs::{PowerArgs, RunArgs, UploadArgs};
 use scripts::{AttachmentCommand, ScriptCommand};
-use targets::TargetArgs;
+use targets::{ActionArgs, TargetArgs};
 
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
@@ -53,7 +53,7 @@ pub struct Cli {
     /// Seconds allowed for connecting to one agent (TCP, SSH handshake, authentication).
     #[arg(long, global = true, default_value_t = 15, value_name = "SECS")]
     dial_timeout: u64,
-    /// How many agents may be dialled at once.
+    /// How many agents may be dialled at once, and hosts worked on at once by one command.
     #[arg(long, global = true, default_value_t = 64, value_name = "N")]
     dial_limit: usize,
     /// Seconds an agent has for each answer (and, after a run's own timeout, for its result).
@@ -106,15 +106,15 @@ enum Command {
     /// Upload a file to hosts, with a progress bar.
     Upload(UploadArgs),
     /// Make agents reload their configuration.
-    Reload(TargetArgs),
+    Reload(ActionArgs),
     /// Give hosts new keys (server and agent).
-    RotateKeys(TargetArgs),
+    RotateKeys(ActionArgs),
     /// Make agents exit (their service manager restarts them).
-    ExitAgent(TargetArgs),
-    /// Reboot hosts.
-    Reboot(TargetArgs),
-    /// Shut hosts down.
-    Shutdown(TargetArgs),
+    ExitAgent(ActionArgs),
+    /// Reboot hosts (more than one only with --yes or confirmed on the terminal).
+    Reboot(PowerArgs),
+    /// Shut hosts down (more than one only with --yes or confirmed on the terminal).
+    Shutdown(PowerArgs),
     /// Past runs, or one run with its output.
     History {
         /// Only this host.
@@ -282,8 +282,8 @@ impl Cli {
             Command::Upload(args) => runs::upload(&ops, &out, args).await,
             Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
             Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
-            Command::Reboot(t) => runs::control(&ops, &out, t, Control::Reboot).await,
-            Command::Shutdown(t) => runs::control(&ops, &out, t, Control::Shutdown).await,
+            Command::Reboot(a) => runs::power(&ops, &out, a, Control::Reboot).await,
+            Command::Shutdown(a) => runs::power(&ops, &out, a, Control::Shutdown).await,
             Command::RotateKeys(t) => runs::rotate(&ops, &out, t).await,
             Command::History { host, run, limit } => {
                 history::runs(&ops, &out, host.as_deref(), run, limit).await

@@ -1,15 +1,17 @@
 //! `run`, `upload` and the control commands: work on hosts, with live output.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Args;
 
 use crate::ops::{Control, Job, Ops, Upload};
 use crate::print::Printer;
+use crate::sanitize;
 
 use super::CliError;
 use super::scripts::FileArgs;
-use super::targets::{TargetArgs, failures};
+use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -27,6 +29,8 @@ pub struct RunArgs {
     pub output_cap: usize,
     #[command(flatten)]
     pub targets: TargetArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 #[derive(Args)]
@@ -35,9 +39,23 @@ pub struct UploadArgs {
     pub file: FileArgs,
     #[command(flatten)]
     pub targets: TargetArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `reboot` and `shutdown`: an action that asks first when it takes down several hosts.
+#[derive(Args)]
+pub struct PowerArgs {
+    #[command(flatten)]
+    pub action: ActionArgs,
+    /// Do not ask for confirmation (required for more than one host when standard input is
+    /// not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError> {
+    let ops = &ops.clone().rolling(args.rollout.rollout());
     let targets = args.targets.targets();
     // The hosts' names, to line their output up.
     let hosts = ops.resolve(&targets).await?;
@@ -58,7 +76,12 @@ pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError
 }
 
 pub async fn upload(ops: &Ops, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
-    let UploadArgs { file, targets } = args;
+    let UploadArgs {
+        file,
+        targets,
+        rollout,
+    } = args;
+    let ops = &ops.clone().rolling(rollout.rollout());
     let targets = targets.targets();
     let hosts = ops.resolve(&targets).await?;
     let size = std::fs::metadata(&file.file)
@@ -84,12 +107,46 @@ pub async fn upload(ops: &Ops, out: &Printer, args: UploadArgs) -> Result<(), Cl
 pub async fn control(
     ops: &Ops,
     out: &Printer,
-    targets: TargetArgs,
+    args: ActionArgs,
     request: Control,
 ) -> Result<(), CliError> {
-    let results = ops.control(&targets.targets(), request).await?;
+    let ops = ops.clone().rolling(args.rollout.rollout());
+    let results = ops.control(&args.targets.targets(), request).await?;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
+}
+
+/// `reboot` or `shutdown` (`request`): of more than one host only once confirmed, by `--yes`
+/// or on the terminal.
+pub async fn power(
+    ops: &Ops,
+    out: &Printer,
+    args: PowerArgs,
+    request: Control,
+) -> Result<(), CliError> {
+    let hosts = ops.resolve(&args.action.targets.targets()).await?;
+    if hosts.len() > 1 && !args.yes {
+        let what = match request {
+            Control::Shutdown => "shut down",
+            _ => "reboot",
+        };
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let question = format!("{what} {} hosts ({})?", hosts.len(), names.join(", "));
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Usage(format!(
+                "{question} Standard input is not a terminal: confirm with --yes"
+            )));
+        }
+        eprint!("{} [y/N] ", sanitize::text(&question));
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| CliError::File("standard input".into(), e))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Err(CliError::Usage("not confirmed; nothing done".into()));
+        }
+    }
+    control(ops, out, args.action, request).await
 }
 
 /// `ping`: a heartbeat to the hosts named, or to all.
@@ -108,8 +165,9 @@ pub async fn cancel(ops: &Ops, out: &Printer, run: i64) -> Result<(), CliError> 
 }
 
 /// `rotate-keys`: new server and agent keys.
-pub async fn rotate(ops: &Ops, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
-    let results = ops.rotate(&t.targets()).await?;
+pub async fn rotate(ops: &Ops, out: &Printer, args: ActionArgs) -> Result<(), CliError> {
+    let ops = ops.clone().rolling(args.rollout.rollout());
+    let results = ops.rotate(&args.targets.targets()).await?;
     out.done(&results);
     failures(results.iter().map(|d| d.success))
 }

@@ -1,33 +1,100 @@
-//! Which hosts a command addresses, and how many of them failed.
+//! Which hosts a command addresses, how it goes through them, and how many of them failed.
 
 use clap::Args;
 
-use crate::names::HostName;
-use crate::ops::Targets;
+use crate::ops::{Rollout, Share, Targets};
+use crate::patterns;
 
 use super::CliError;
 
 /// Which hosts.
 #[derive(Args, Clone, Default)]
 pub struct TargetArgs {
-    /// A host (repeatable).
-    #[arg(short = 'H', long = "host", value_name = "HOST")]
-    pub hosts: Vec<HostName>,
-    /// The members of a group (repeatable).
-    #[arg(short, long = "group", value_name = "GROUP")]
+    /// Hosts by name or glob (`ap-*`, `r?`, `r[0-9]`), or a comma list of them (repeatable).
+    #[arg(short = 'H', long = "host", value_name = "PATTERN", value_delimiter = ',',
+          value_parser = parse_pattern)]
+    pub hosts: Vec<String>,
+    /// The members of a group, or a comma list of groups (repeatable).
+    #[arg(short, long = "group", value_name = "GROUP", value_delimiter = ',')]
     pub groups: Vec<String>,
     /// Every enabled host.
     #[arg(short, long)]
     pub all: bool,
+    /// Leave out hosts by name or glob, or a comma list of them (repeatable; one that matches
+    /// nothing is no error).
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',', value_parser = parse_pattern)]
+    pub exclude: Vec<String>,
+    /// Leave out the members of a group, or a comma list of groups (repeatable).
+    #[arg(long, value_name = "GROUP", value_delimiter = ',')]
+    pub exclude_group: Vec<String>,
 }
 
 impl TargetArgs {
     pub fn targets(&self) -> Targets {
         Targets {
             all: self.all,
-            hosts: self.hosts.iter().map(HostName::to_string).collect(),
+            hosts: self.hosts.clone(),
             groups: self.groups.clone(),
+            exclude: self.exclude.clone(),
+            exclude_groups: self.exclude_group.clone(),
         }
+    }
+}
+
+/// A host's name or a glob, checked.
+fn parse_pattern(text: &str) -> Result<String, String> {
+    patterns::check(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// How the hosts go: in batches, up to a number of failures.
+#[derive(Args, Clone, Default)]
+pub struct RolloutArgs {
+    /// Work on N hosts (or N% of them) at a time, the next batch once one is done.
+    #[arg(long, value_name = "N|N%", value_parser = parse_batch)]
+    pub batch: Option<Share>,
+    /// Start no further batch once more than N hosts (or N% of them) have failed; the hosts
+    /// not started are reported as skipped.
+    #[arg(long, value_name = "N|N%", value_parser = parse_share)]
+    pub max_failures: Option<Share>,
+}
+
+impl RolloutArgs {
+    pub fn rollout(&self) -> Rollout {
+        Rollout {
+            batch: self.batch,
+            max_failures: self.max_failures,
+        }
+    }
+}
+
+/// Hosts and how they go, for an action on many hosts.
+#[derive(Args, Clone, Default)]
+pub struct ActionArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// `N` or `N%` (0 to 100).
+fn parse_share(text: &str) -> Result<Share, String> {
+    let bad = |_| format!("`{text}`: expected a number of hosts or a percentage, e.g. 2 or 25%");
+    match text.strip_suffix('%') {
+        Some(p) => match p.parse::<u8>().map_err(bad)? {
+            p @ 0..=100 => Ok(Share::Percent(p)),
+            _ => Err(format!("`{text}`: a percentage is at most 100%")),
+        },
+        None => text.parse().map(Share::Count).map_err(bad),
+    }
+}
+
+/// [`parse_share`], but not none.
+fn parse_batch(text: &str) -> Result<Share, String> {
+    match parse_share(text)? {
+        Share::Count(0) | Share::Percent(0) => Err(format!("`{text}`: a batch has hosts")),
+        share => Ok(share),
     }
 }
 
@@ -41,5 +108,22 @@ pub fn failures(results: impl Iterator<Item = bool>) -> Result<(), CliError> {
         Err(CliError::HostsFailed(failed, total))
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_counts_or_percentages() {
+        assert_eq!(parse_share("0"), Ok(Share::Count(0)));
+        assert_eq!(parse_share("3"), Ok(Share::Count(3)));
+        assert_eq!(parse_share("25%"), Ok(Share::Percent(25)));
+        assert!(parse_share("101%").is_err());
+        assert!(parse_share("x").is_err());
+        assert!(parse_share("-1").is_err());
+        assert_eq!(parse_batch("1"), Ok(Share::Count(1)));
+        assert!(parse_batch("0").is_err() && parse_batch("0%").is_err());
     }
 }

@@ -7,7 +7,7 @@ use crate::keys;
 use crate::model::EventKind;
 
 impl Ops {
-    /// Sends `request` to the enabled hosts `targets` names, all at once; records
+    /// Sends `request` to the enabled hosts `targets` names, as the rollout goes; records
     /// `control-sent` for each host that did what was asked.
     pub async fn control(&self, targets: &Targets, request: Control) -> Result<Vec<Done>> {
         let hosts = self.resolve(targets).await?;
@@ -42,7 +42,7 @@ impl Ops {
             .await)
     }
 
-    /// Gives the enabled hosts `targets` names new keys (server and agent), all at once; the
+    /// Gives the enabled hosts `targets` names new keys (server and agent), as the rollout goes; the
     /// store records each rotation (`key-rotated`).
     pub async fn rotate(&self, targets: &Targets) -> Result<Vec<Done>> {
         let hosts = self.resolve(targets).await?;

@@ -12,6 +12,7 @@ mod groups;
 mod history;
 mod hosts;
 mod ping;
+mod rollout;
 mod runs;
 mod scripts;
 mod targets;
@@ -25,6 +26,7 @@ pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
 };
 pub use ping::Ping;
+pub use rollout::{Rollout, Share};
 pub use runs::{Job, LineSink, RunResult};
 pub use scripts::{NewAttachment, ScriptDetail};
 pub use targets::{Done, Targets};
@@ -118,6 +120,9 @@ pub enum OpsError {
     /// It clashes with the fleet's state.
     #[error("{0}")]
     Conflict(String),
+    /// A glob that matches no host.
+    #[error("no host matches `{0}`")]
+    NoMatch(String),
     /// The fleet's state.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -144,6 +149,7 @@ impl OpsError {
         match self {
             OpsError::Invalid(_) | OpsError::Name(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
+            OpsError::NoMatch(_) => ErrorKind::NotFound,
             OpsError::Store(e) | OpsError::Fleet(FleetError::Store(e)) => store_kind(e),
             OpsError::Key(KeyError::Format(..)) => ErrorKind::Invalid,
             OpsError::Fleet(FleetError::BadName(_)) => ErrorKind::Invalid,
@@ -182,12 +188,23 @@ pub type Result<T> = std::result::Result<T, OpsError>;
 pub struct Ops {
     fleet: Arc<Fleet>,
     actor: Actor,
+    rollout: Rollout,
 }
 
 impl Ops {
     /// Operations on `fleet` on behalf of `actor`.
     pub fn new(fleet: Arc<Fleet>, actor: Actor) -> Ops {
-        Ops { fleet, actor }
+        Ops {
+            fleet,
+            actor,
+            rollout: Rollout::default(),
+        }
+    }
+
+    /// These operations, working on many hosts in batches as `rollout` says.
+    pub fn rolling(mut self, rollout: Rollout) -> Ops {
+        self.rollout = rollout;
+        self
     }
 
     /// Who asks.

@@ -25,12 +25,16 @@ pub struct Ping {
 }
 
 impl Ops {
-    /// Sends a heartbeat to the enabled hosts `targets` names (all when it names none) at
-    /// once, and has the store keep the answers. Heartbeats change no setting: nothing is
+    /// Sends a heartbeat to the enabled hosts `targets` names (all but those it excludes when
+    /// it names none) at once, and has the store keep the answers. Heartbeats change no setting: nothing is
     /// recorded in the event log but what the store notes of reachability.
     pub async fn ping(&self, targets: &Targets) -> Result<Vec<Ping>> {
         let hosts = if targets.is_empty() {
-            self.enabled(&Targets::all()).await?
+            let all = Targets {
+                all: true,
+                ..targets.clone()
+            };
+            self.enabled(&all).await?
         } else {
             self.enabled(targets).await?
         };

@@ -1,23 +1,32 @@
 //! Which hosts an operation addresses, resolved to the enabled hosts it names, and the fan-out
-//! that works on all of them at once.
+//! that works on them: at most the fleet's dial limit at once, in the batches of the
+//! operation's [`Rollout`](super::Rollout), skipping the rest once too many have failed.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{Ops, OpsError, Result};
+use super::{Ops, OpsError, Ping, Result, RunResult};
 use crate::model::{EventKind, Host};
+use crate::patterns::{self, Glob};
 
-/// Which hosts an operation addresses.
+/// Which hosts an operation addresses. A host is named by its name or by a glob over names
+/// (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Targets {
     /// Every enabled host.
     pub all: bool,
-    /// These hosts.
+    /// These hosts: names or globs.
     pub hosts: Vec<String>,
     /// The members of these groups.
     pub groups: Vec<String>,
+    /// But not these hosts: names or globs (one that matches nothing is no error).
+    pub exclude: Vec<String>,
+    /// Nor the members of these groups.
+    pub exclude_groups: Vec<String>,
 }
 
 impl Targets {
@@ -37,15 +46,40 @@ impl Targets {
         }
     }
 
-    /// Whether nothing was named.
+    /// Whether nothing was named (exclusions alone name nothing).
     pub fn is_empty(&self) -> bool {
         !self.all && self.hosts.is_empty() && self.groups.is_empty()
     }
 }
 
+/// A host's name or a glob, as [`Targets`] gives them.
+enum Pattern<'a> {
+    Name(&'a str),
+    Glob(&'a str, Glob),
+}
+
+impl Pattern<'_> {
+    fn parse(text: &str) -> Result<Pattern<'_>> {
+        if patterns::is_glob(text) {
+            let glob = Glob::parse(text).map_err(|e| OpsError::Invalid(e.to_string()))?;
+            Ok(Pattern::Glob(text, glob))
+        } else {
+            Ok(Pattern::Name(text))
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Pattern::Name(n) => *n == name,
+            Pattern::Glob(_, glob) => glob.matches(name),
+        }
+    }
+}
+
 impl Ops {
     /// The enabled hosts `targets` names, each once, by name: at least one. Naming nothing, or
-    /// only disabled hosts, is [`OpsError::Invalid`]; a name that does not exist, NotFound.
+    /// only disabled or excluded hosts, is [`OpsError::Invalid`]; a name that does not exist,
+    /// or a glob that matches no host, NotFound.
     pub async fn resolve(&self, targets: &Targets) -> Result<Vec<Host>> {
         if targets.is_empty() {
             return Err(OpsError::Invalid(
@@ -62,36 +96,105 @@ impl Ops {
     /// The enabled hosts `targets` names, each once, by name (perhaps none).
     pub(super) async fn enabled(&self, targets: &Targets) -> Result<Vec<Host>> {
         let store = self.fleet.store();
-        let mut hosts = if targets.all {
+        let named = targets
+            .hosts
+            .iter()
+            .map(|t| Pattern::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let excluded = targets
+            .exclude
+            .iter()
+            .map(|t| Pattern::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let every = if targets.all || named.iter().any(|p| matches!(p, Pattern::Glob(..))) {
             store.hosts().await?
         } else {
             Vec::new()
         };
-        for name in &targets.hosts {
-            hosts.push(store.host(name).await?);
+        let mut hosts = if targets.all {
+            every.clone()
+        } else {
+            Vec::new()
+        };
+        for pattern in &named {
+            match pattern {
+                Pattern::Name(name) => hosts.push(store.host(name).await?),
+                Pattern::Glob(text, glob) => {
+                    let before = hosts.len();
+                    hosts.extend(every.iter().filter(|h| glob.matches(&h.name)).cloned());
+                    if hosts.len() == before {
+                        return Err(OpsError::NoMatch(text.to_string()));
+                    }
+                }
+            }
         }
         for group in &targets.groups {
             hosts.extend(store.group_hosts(group).await?);
         }
+        let mut left_out = Vec::new();
+        for group in &targets.exclude_groups {
+            left_out.extend(store.group_hosts(group).await?.into_iter().map(|h| h.name));
+        }
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         hosts.dedup_by(|a, b| a.name == b.name);
-        hosts.retain(|h| h.enabled);
+        hosts.retain(|h| {
+            h.enabled && !excluded.iter().any(|p| p.matches(&h.name)) && !left_out.contains(&h.name)
+        });
         Ok(hosts)
     }
 
-    /// Runs `f` for every host concurrently, each with its own handle on these operations;
-    /// results in the hosts' order.
+    /// Runs `f` for every host, each with its own handle on these operations: at most the
+    /// fleet's dial limit at once, batch after batch as the rollout says; once more hosts have
+    /// failed than it allows, the hosts not started are [`Outcome::skipped`]. Results in the
+    /// hosts' order.
     pub(super) async fn for_each<T, F, Fut>(&self, hosts: Vec<Host>, f: F) -> Vec<T>
+    where
+        T: Outcome + Send + 'static,
+        F: Fn(Ops, Host) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let total = hosts.len();
+        let slots = Arc::new(Semaphore::new(self.fleet.dial_limit()));
+        let mut results = Vec::with_capacity(total);
+        let mut failed = 0;
+        let mut hosts = hosts.into_iter();
+        for size in self.rollout.batches(total) {
+            if self.rollout.exceeded(failed, total) {
+                break;
+            }
+            let batch = self.batch(hosts.by_ref().take(size), &f, &slots).await;
+            failed += batch.iter().filter(|r| !r.succeeded()).count();
+            results.extend(batch);
+        }
+        let why = format!("skipped: {failed} of {total} hosts had failed, more than allowed");
+        results.extend(hosts.map(|h| T::skipped(h.name, &why)));
+        results
+    }
+
+    /// Runs `f` for `hosts` concurrently, each once it has one of `slots`; results in the
+    /// hosts' order.
+    async fn batch<T, F, Fut>(
+        &self,
+        hosts: impl Iterator<Item = Host>,
+        f: &F,
+        slots: &Arc<Semaphore>,
+    ) -> Vec<T>
     where
         T: Send + 'static,
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
         let mut tasks = JoinSet::new();
-        let count = hosts.len();
-        for (i, host) in hosts.into_iter().enumerate() {
+        let mut count = 0;
+        for (i, host) in hosts.enumerate() {
             let fut = f(self.clone(), host);
-            tasks.spawn(async move { (i, fut.await) });
+            let slots = slots.clone();
+            tasks.spawn(async move {
+                // The semaphore is never closed, so a permit always comes.
+                let _slot = slots.acquire_owned().await;
+                (i, fut.await)
+            });
+            count += 1;
         }
         let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
@@ -105,6 +208,58 @@ impl Ops {
             }
         }
         results.into_iter().flatten().collect()
+    }
+}
+
+/// What a fan-out needs of one host's result.
+pub trait Outcome {
+    /// Whether the host did what was asked.
+    fn succeeded(&self) -> bool;
+    /// The result of a host that was not started, and why.
+    fn skipped(host: String, why: &str) -> Self;
+}
+
+impl Outcome for Done {
+    fn succeeded(&self) -> bool {
+        self.success
+    }
+
+    fn skipped(host: String, why: &str) -> Done {
+        Done::new(host, Err(why.to_string()))
+    }
+}
+
+impl Outcome for RunResult {
+    fn succeeded(&self) -> bool {
+        self.success
+    }
+
+    fn skipped(host: String, why: &str) -> RunResult {
+        RunResult {
+            host,
+            run: None,
+            success: false,
+            outcome: why.to_string(),
+            exit_code: None,
+            elapsed_ms: None,
+        }
+    }
+}
+
+impl Outcome for Ping {
+    fn succeeded(&self) -> bool {
+        self.reachable
+    }
+
+    fn skipped(host: String, why: &str) -> Ping {
+        Ping {
+            host,
+            reachable: false,
+            agent_version: None,
+            facts: None,
+            round_trip_ms: None,
+            error: Some(why.to_string()),
+        }
     }
 }
 
@@ -184,5 +339,58 @@ mod tests {
         assert_eq!(disabled.to_string(), "no enabled host matches");
         let missing = ops.resolve(&Targets::hosts(["nope"])).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn globs_lists_and_exclusions_resolve() {
+        let (_dir, ops) = fleet(&["ap-1", "ap-2", "core", "off"]).await;
+        let store = ops.fleet.store();
+        store.add_group("aps").await.unwrap();
+        store.set_membership("aps", "ap-2", true).await.unwrap();
+        store.set_enabled("off", false).await.unwrap();
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let resolve = |targets: Targets| {
+            let ops = ops.clone();
+            async move { ops.resolve(&targets).await.map(names) }
+        };
+        let text = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let globs = Targets::hosts(["ap-*", "[co]*"]);
+        assert_eq!(resolve(globs).await.unwrap(), ["ap-1", "ap-2", "core"]);
+        let but = Targets {
+            exclude: text(&["*-1"]),
+            exclude_groups: text(&["aps"]),
+            ..Targets::all()
+        };
+        assert_eq!(resolve(but).await.unwrap(), ["core"]);
+        let nothing_left = Targets {
+            exclude: text(&["*"]),
+            ..Targets::all()
+        };
+        let err = resolve(nothing_left).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        let no_match = resolve(Targets::hosts(["ap-1", "zz*"])).await.unwrap_err();
+        assert_eq!(no_match.kind(), ErrorKind::NotFound);
+        assert_eq!(no_match.to_string(), "no host matches `zz*`");
+        let bad = resolve(Targets::hosts(["ap-[1"])).await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn too_many_failures_skip_the_batches_not_started() {
+        use super::super::{Control, Rollout, Share};
+        let (_dir, ops) = fleet(&["a", "b", "c"]).await;
+        let ops = ops.rolling(Rollout {
+            batch: Some(Share::Count(2)),
+            max_failures: Some(Share::Count(1)),
+        });
+        let done = ops.control(&Targets::all(), Control::Reload).await.unwrap();
+        let hosts: Vec<_> = done.iter().map(|d| d.host.as_str()).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
+        assert!(done.iter().all(|d| !d.success), "{done:?}");
+        assert!(!done[1].detail.starts_with("skipped"), "{done:?}");
+        assert_eq!(
+            done[2].detail,
+            "skipped: 2 of 3 hosts had failed, more than allowed"
+        );
     }
 }

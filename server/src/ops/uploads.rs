@@ -27,7 +27,7 @@ pub struct Upload {
 }
 
 impl Ops {
-    /// Uploads a local file to the enabled hosts `targets` names, all at once, streaming it
+    /// Uploads a local file to the enabled hosts `targets` names, as the rollout goes, streaming it
     /// from disk; `progress` gets the bytes sent to any host since its last call. Records
     /// `uploaded` (path and size) for each host that has the file.
     pub async fn upload(

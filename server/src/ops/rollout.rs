@@ -1,0 +1,90 @@
+//! Rolling execution, as Ansible's `serial` and `max_fail_percentage`: the hosts of a fan-out
+//! go in batches, the next once the previous one is done, and no batch starts once the
+//! failures so far exceed the limit. Pure planning; [`Ops::for_each`](super::Ops) follows it.
+
+/// A number of hosts, or a share of all the hosts addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// This many hosts.
+    Count(usize),
+    /// This percentage (0 to 100) of the hosts.
+    Percent(u8),
+}
+
+/// How a fan-out proceeds. The default: every host in one batch, whatever fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rollout {
+    /// Hosts per batch (at least one; a percentage is rounded down, but is at least one).
+    pub batch: Option<Share>,
+    /// The failures allowed: once more than this many (or this share of all the hosts) have
+    /// failed, no further batch starts.
+    pub max_failures: Option<Share>,
+}
+
+impl Rollout {
+    /// The sizes of the batches for `total` hosts, in order (none for none).
+    pub fn batches(&self, total: usize) -> Vec<usize> {
+        let size = match self.batch {
+            None => total,
+            Some(Share::Count(n)) => n,
+            Some(Share::Percent(p)) => total * usize::from(p.min(100)) / 100,
+        }
+        .max(1);
+        let mut sizes = Vec::new();
+        let mut left = total;
+        while left > 0 {
+            let n = size.min(left);
+            sizes.push(n);
+            left -= n;
+        }
+        sizes
+    }
+
+    /// Whether `failed` failures among `total` hosts exceed the limit.
+    pub fn exceeded(&self, failed: usize, total: usize) -> bool {
+        match self.max_failures {
+            None => false,
+            Some(Share::Count(n)) => failed > n,
+            Some(Share::Percent(p)) => failed * 100 > usize::from(p) * total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_host_in_order() {
+        let by = |batch| Rollout {
+            batch,
+            max_failures: None,
+        };
+        assert_eq!(by(None).batches(5), [5]);
+        assert_eq!(by(None).batches(0), Vec::<usize>::new());
+        assert_eq!(by(Some(Share::Count(1))).batches(3), [1, 1, 1]);
+        assert_eq!(by(Some(Share::Count(2))).batches(5), [2, 2, 1]);
+        assert_eq!(by(Some(Share::Count(9))).batches(3), [3]);
+        assert_eq!(by(Some(Share::Count(0))).batches(2), [1, 1]);
+        assert_eq!(by(Some(Share::Percent(50))).batches(5), [2, 2, 1]);
+        assert_eq!(by(Some(Share::Percent(10))).batches(3), [1, 1, 1]);
+        assert_eq!(by(Some(Share::Percent(100))).batches(4), [4]);
+    }
+
+    #[test]
+    fn the_limit_is_exceeded_by_more_failures_than_allowed() {
+        let max = |max_failures| Rollout {
+            batch: None,
+            max_failures,
+        };
+        assert!(!max(None).exceeded(10, 10));
+        assert!(!max(Some(Share::Count(0))).exceeded(0, 3));
+        assert!(max(Some(Share::Count(0))).exceeded(1, 3));
+        assert!(!max(Some(Share::Count(2))).exceeded(2, 3));
+        assert!(max(Some(Share::Count(2))).exceeded(3, 3));
+        assert!(!max(Some(Share::Percent(40))).exceeded(1, 3));
+        assert!(max(Some(Share::Percent(30))).exceeded(1, 3));
+        assert!(!max(Some(Share::Percent(50))).exceeded(2, 4));
+        assert!(max(Some(Share::Percent(0))).exceeded(1, 100));
+    }
+}
