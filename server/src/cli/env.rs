@@ -1,6 +1,7 @@
 //! `env …`: environment variables, global or per group, host or script.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
@@ -39,7 +40,7 @@ impl ScopeArgs {
 #[derive(Subcommand)]
 pub enum EnvCommand {
     /// Set a variable; without VALUE it is read from standard input (keeps secrets out of
-    /// shell history and `ps`).
+    /// shell history and `ps`): a secret typed on a terminal is not shown.
     Set {
         /// Its name.
         name: String,
@@ -78,6 +79,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
         } => {
             let value = match value {
                 Some(v) => v,
+                None if secret && std::io::stdin().is_terminal() => read_hidden(&name).await?,
                 None => {
                     let mut v = String::new();
                     std::io::stdin()
@@ -112,4 +114,66 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Reads one line typed on the terminal (standard input) without showing it, after a prompt on
+/// standard error. The terminal's settings are restored on every path, Ctrl-C included.
+async fn read_hidden(name: &str) -> Result<String, CliError> {
+    let terminal = |e| CliError::File(PathBuf::from("<terminal>"), e);
+    // Ctrl-C is ours (taken before the echo goes off) and still ends the command, below.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(terminal)?;
+    let _echo_off = EchoOff::new().map_err(terminal)?;
+    eprint!("{name} (secret, not shown): ");
+    let _ = std::io::stderr().flush();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A plain thread, not a blocking task: the runtime need not wait for it on Ctrl-C.
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = tx.send(std::io::stdin().read_line(&mut line).map(|_| line));
+    });
+    tokio::select! {
+        line = rx => {
+            let line = line
+                .map_err(|_| terminal(std::io::ErrorKind::UnexpectedEof.into()))?
+                .map_err(terminal)?;
+            Ok(line.trim_end_matches(['\n', '\r']).to_string())
+        }
+        _ = interrupt.recv() => {
+            eprintln!();
+            Err(terminal(std::io::ErrorKind::Interrupted.into()))
+        }
+    }
+}
+
+/// The terminal on standard input with its echo off, until dropped.
+struct EchoOff {
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    fn new() -> std::io::Result<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it and reports failure by its result.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a termios we own.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut hidden = saved;
+        // No echo, but the Enter that ends the line still moves to the next one.
+        hidden.c_lflag &= !(libc::ECHO | libc::ECHOE | libc::ECHOK);
+        hidden.c_lflag |= libc::ECHONL;
+        // SAFETY: a valid pointer to a termios we own.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &hidden) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `new`, from a termios we own.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved) };
+    }
 }
