@@ -121,9 +121,9 @@ async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
     run_sees(&server, dir.path(), "r1", "OLD_TOKEN", SECRET);
 }
 
-/// `otto-server ARGS; stty -a` on a pseudo-terminal (util-linux's `script`): once the prompt
+/// `otto-server ARGS; stty -a` on a pseudo-terminal (util-linux's `script`): once `prompt`
 /// has shown, `typed` is typed; returns what the terminal showed.
-async fn typed_on_a_terminal(server: &Server, args: &[&str], typed: &[u8]) -> String {
+async fn typed_on_a_terminal(server: &Server, args: &[&str], prompt: &str, typed: &[u8]) -> String {
     // The shell ignores Ctrl-C so that `stty` still runs after it (otto-server takes it).
     let mut line = format!(
         "trap '' INT; '{}' --data-dir '{}'",
@@ -147,7 +147,7 @@ async fn typed_on_a_terminal(server: &Server, args: &[&str], typed: &[u8]) -> St
     let session = async {
         let mut shown = Vec::new();
         let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&shown).contains("(secret, not shown): ") {
+        while !String::from_utf8_lossy(&shown).contains(prompt) {
             let n = stdout.read(&mut buf).await.unwrap();
             assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&shown));
             shown.extend_from_slice(&buf[..n]);
@@ -161,6 +161,9 @@ async fn typed_on_a_terminal(server: &Server, args: &[&str], typed: &[u8]) -> St
     };
     tokio::time::timeout(BOUND, session).await.unwrap()
 }
+
+/// The prompt for a secret typed on a terminal.
+const HIDDEN: &str = "(secret, not shown): ";
 
 /// Whether `stty -a` output says the echo is on.
 fn echo_on(shown: &str) -> bool {
@@ -176,7 +179,7 @@ async fn a_secret_typed_on_a_terminal_is_not_shown_and_is_stored() {
 
     let typed = format!("{SECRET}\n");
     let set = ["env", "set", "TYPED", "--secret", "--host", "r1"];
-    let shown = typed_on_a_terminal(&server, &set, typed.as_bytes()).await;
+    let shown = typed_on_a_terminal(&server, &set, HIDDEN, typed.as_bytes()).await;
     assert!(
         !shown.contains(SECRET),
         "the terminal showed the secret: {shown}"
@@ -187,8 +190,57 @@ async fn a_secret_typed_on_a_terminal_is_not_shown_and_is_stored() {
 
     // Ctrl-C at the prompt: nothing is set and the terminal echoes again.
     let set = ["env", "set", "NEVER", "--secret", "--host", "r1"];
-    let shown = typed_on_a_terminal(&server, &set, b"half\x03").await;
+    let shown = typed_on_a_terminal(&server, &set, HIDDEN, b"half\x03").await;
     assert!(echo_on(&shown), "the echo was left off: {shown}");
     assert!(!shown.contains("NEVER set"), "{shown}");
     assert!(!server.ok(&["env", "list"]).contains("NEVER"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_group_or_script_with_variables_asks_first() {
+    let server = Server::new();
+    server.ok(&["group", "add", "lab"]);
+    server.ok(&["group", "add", "empty"]);
+    server.ok(&["script", "add", "job", "--body", "true"]);
+    server.ok(&["host", "add", "r1", "127.0.0.1", "--group", "lab"]);
+    set_piped(&server, "API_TOKEN", "r1", SECRET);
+    server.ok(&["env", "set", "API_TOKEN", "x", "--secret", "--group", "lab"]);
+    server.ok(&["env", "set", "MODE", "fast", "--group", "lab"]);
+    server.ok(&["env", "set", "LEVEL", "3", "--script", "job"]);
+    let lab_vars = || server.ok(&["env", "list", "--group", "lab"]);
+
+    // Not on a terminal: refused with the list, nothing removed.
+    let out = server.output(&["group", "remove", "lab"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("its 2 variables: API_TOKEN (secret), MODE") && said.contains("--force"),
+        "{said}"
+    );
+    assert!(server.ok(&["group", "list"]).contains("lab"));
+    assert!(lab_vars().contains("MODE"));
+    let out = server.output(&["script", "remove", "job"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("its variable: LEVEL"), "{}", text(&out));
+    assert!(server.ok(&["script", "list"]).contains("job"));
+
+    // On a terminal: a no keeps it, a yes removes it.
+    let ask = "Remove? [y/N] ";
+    let shown = typed_on_a_terminal(&server, &["group", "remove", "lab"], ask, b"n\n").await;
+    assert!(shown.contains("API_TOKEN (secret), MODE"), "{shown}");
+    assert!(lab_vars().contains("MODE"));
+    let shown = typed_on_a_terminal(&server, &["group", "remove", "lab"], ask, b"y\n").await;
+    assert!(shown.contains("group lab removed"), "{shown}");
+    assert!(!lab_vars().contains("MODE"));
+    assert!(
+        server
+            .ok(&["env", "list", "--host", "r1"])
+            .contains("API_TOKEN"),
+        "the host's own variable stays"
+    );
+
+    // --force, and a group without variables: no question.
+    server.ok(&["script", "remove", "job", "--force"]);
+    assert!(!server.ok(&["script", "list"]).contains("job"));
+    server.ok(&["group", "remove", "empty"]);
 }
