@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+use crate::model::Scope;
 use crate::names::HostName;
 use crate::ops::Ops;
 use crate::print::Printer;
@@ -15,10 +16,14 @@ pub enum GroupCommand {
         /// Its name.
         name: String,
     },
-    /// Remove a group (its hosts stay).
+    /// Remove a group (its hosts stay) with its variables: they are listed first, and must be
+    /// confirmed on a terminal or with --force.
     Remove {
         /// The group.
         name: String,
+        /// Remove its variables without asking.
+        #[arg(long)]
+        force: bool,
     },
     /// List groups with their hosts and scripts.
     List,
@@ -60,7 +65,8 @@ pub async fn execute(ops: &Ops, out: &Printer, command: GroupCommand) -> Result<
             ops.add_group(&name).await?;
             out.say(&format!("group {name} added"));
         }
-        GroupCommand::Remove { name } => {
+        GroupCommand::Remove { name, force } => {
+            super::env::confirm_removal(ops, &Scope::Group(name.clone()), force).await?;
             ops.remove_group(&name).await?;
             out.say(&format!("group {name} removed"));
         }

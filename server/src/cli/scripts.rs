@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Ids, Phase, Script};
+use crate::model::{AfterRun, Ids, Phase, Scope, Script};
 use crate::ops::{NewAttachment, Ops};
 use crate::print::Printer;
 
@@ -66,10 +66,14 @@ pub enum ScriptCommand {
         /// The script.
         name: String,
     },
-    /// Remove a script and its attachments.
+    /// Remove a script with its attachments and variables: the variables are listed first,
+    /// and must be confirmed on a terminal or with --force.
     Remove {
         /// The script.
         name: String,
+        /// Remove its variables without asking.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -147,7 +151,8 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
             let detail = ops.script(&name).await?;
             out.script_detail(&detail.script, &detail.attachments);
         }
-        ScriptCommand::Remove { name } => {
+        ScriptCommand::Remove { name, force } => {
+            super::env::confirm_removal(ops, &Scope::Script(name.clone()), force).await?;
             ops.remove_script(&name).await?;
             out.say(&format!("script {name} removed"));
         }

@@ -18,6 +18,7 @@ use crate::model::{
 };
 
 mod owner;
+pub mod secrets;
 pub mod sqlite;
 
 /// A backend's own error, kept as the cause.
@@ -63,6 +64,9 @@ pub enum StoreError {
     /// A host name that breaks the rule.
     #[error(transparent)]
     Name(#[from] crate::names::NameError),
+    /// A secret variable could not be encrypted or decrypted.
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
 }
 
 /// Shorthand for this module's results.
@@ -185,7 +189,8 @@ impl Store {
         Store(Arc::new(backend))
     }
 
-    /// Opens (creating and migrating) the SQLite database at `path`.
+    /// Opens (creating and migrating) the SQLite database at `path`; secret variables are
+    /// encrypted with the key [`secrets::KEY_FILE`] beside it.
     pub fn open_sqlite(path: &Path) -> Result<Store> {
         Ok(Store::new(sqlite::Sqlite::open(path)?))
     }

@@ -20,6 +20,7 @@ mod input;
 mod qemu;
 mod qemu_system;
 mod rolling;
+mod secrets;
 
 mod emulated;
 mod fake_agent;

@@ -1,11 +1,48 @@
 //! Environment variables.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::{Sqlite, groups, hosts, scripts};
 use crate::model::{EnvVar, Scope, Secretish};
+use crate::store::secrets::Keyring;
 use crate::store::{EnvStore, Result, StoreError};
+
+/// What a sealed value is bound to: the variable's scope, owner and name.
+fn label(scope: &str, owner: &str, name: &str) -> String {
+    format!("{scope}\0{owner}\0{name}")
+}
+
+/// Encrypts the secrets an older version stored in plain text (none: nothing is read), in one
+/// transaction.
+pub(super) fn seal_plain_secrets(db: &Connection, keys: &Keyring) -> Result<()> {
+    let tx = db.unchecked_transaction()?;
+    let plain = tx
+        .prepare("SELECT scope, owner, name, value FROM env WHERE secret AND NOT sealed")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if plain.is_empty() {
+        return Ok(());
+    }
+    for (scope, owner, name, value) in plain {
+        let sealed = keys.seal(&label(&scope, &owner, &name), &value)?;
+        tx.execute(
+            "UPDATE env SET value = ?4, sealed = 1 WHERE scope = ?1 AND owner = ?2 AND name = ?3",
+            params![scope, owner, name, sealed],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// Deletes row `name` of `table` with the variables of its scope (`what`), in one
 /// transaction.
@@ -24,12 +61,15 @@ pub(super) fn remove_with_env(
         [what, name],
     )?;
     tx.commit()?;
+    // The plain values are still in the write-ahead log until it is copied back and emptied.
+    db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 
-/// Sets a variable (replacing one of the same scope and name).
+/// Sets a variable (replacing one of the same scope and name); a secret is stored encrypted.
 pub fn set_env(
     db: &Connection,
+    keys: &Keyring,
     scope: &Scope,
     name: &str,
     value: &str,
@@ -42,8 +82,14 @@ pub fn set_env(
         Scope::Script(s) => drop(scripts::script(db, s)?),
     }
     let (scope, owner) = scope.parts();
+    let value = if secret {
+        keys.seal(&label(scope, owner, name), value)?
+    } else {
+        value.to_owned()
+    };
     db.execute(
-        "INSERT OR REPLACE INTO env (scope, owner, name, value, secret) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO env (scope, owner, name, value, secret, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         params![scope, owner, name, value, secret],
     )?;
     Ok(())
@@ -65,11 +111,11 @@ pub fn unset_env(db: &Connection, scope: &Scope, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Variables of one scope, or all, by scope and name.
-pub fn env(db: &Connection, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
+/// Variables of one scope, or all, by scope and name; secrets decrypted.
+pub fn env(db: &Connection, keys: &Keyring, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
     let (kind, owner) = scope.map(Scope::parts).unzip();
     let mut stmt = db.prepare(
-        "SELECT scope, owner, name, value, secret FROM env
+        "SELECT scope, owner, name, value, secret, sealed FROM env
          WHERE (?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR owner = ?2)
          ORDER BY CASE scope WHEN 'global' THEN 0 WHEN 'script' THEN 1 WHEN 'group' THEN 2 ELSE 3 END,
                   owner, name",
@@ -80,20 +126,24 @@ pub fn env(db: &Connection, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                Secretish {
-                    value: r.get(3)?,
-                    secret: r.get(4)?,
-                },
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, bool>(5)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
-        .map(|(scope, owner, name, value)| {
+        .map(|(scope, owner, name, value, secret, sealed)| {
+            let value = if sealed {
+                keys.open(&label(&scope, &owner, &name), &value)?
+            } else {
+                value
+            };
             Ok(EnvVar {
+                value: Secretish { value, secret },
                 scope: Scope::from_parts(&scope, owner)
                     .ok_or_else(|| StoreError::Corrupt("environment scope", scope.clone()))?,
                 name,
-                value,
             })
         })
         .collect()
@@ -103,7 +153,8 @@ pub fn env(db: &Connection, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
 impl EnvStore for Sqlite {
     async fn set_env(&self, scope: &Scope, name: &str, value: &str, secret: bool) -> Result<()> {
         let (scope, name, value) = (scope.clone(), name.to_owned(), value.to_owned());
-        self.call(move |db| set_env(db, &scope, &name, &value, secret))
+        let keys = Arc::clone(&self.keys);
+        self.call(move |db| set_env(db, &keys, &scope, &name, &value, secret))
             .await
     }
 
@@ -114,6 +165,7 @@ impl EnvStore for Sqlite {
 
     async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
         let scope = scope.cloned();
-        self.call(move |db| env(db, scope.as_ref())).await
+        let keys = Arc::clone(&self.keys);
+        self.call(move |db| env(db, &keys, scope.as_ref())).await
     }
 }

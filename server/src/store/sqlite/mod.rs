@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
 
+use crate::store::secrets::{KEY_FILE, Keyring};
 use crate::store::{Result, StoreError};
 
 mod environment;
@@ -28,13 +29,21 @@ mod tests;
 /// The fleet's state in one SQLite file.
 pub struct Sqlite {
     db: Arc<Mutex<Connection>>,
+    keys: Arc<Keyring>,
 }
 
 impl Sqlite {
-    /// Opens (creating and migrating) the database at `path`, and makes it owner-only.
+    /// Opens (creating and migrating) the database at `path`, and makes it owner-only. Secret
+    /// variables are encrypted with the key [`KEY_FILE`] in the same directory; any stored in
+    /// plain text by an older version are encrypted now.
     pub fn open(path: &Path) -> Result<Sqlite> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let keys = Keyring::new(dir.join(KEY_FILE));
+        let db = connect(path)?;
+        environment::seal_plain_secrets(&db, &keys)?;
         Ok(Sqlite {
-            db: Arc::new(Mutex::new(connect(path)?)),
+            db: Arc::new(Mutex::new(db)),
+            keys: Arc::new(keys),
         })
     }
 
@@ -70,8 +79,11 @@ fn connect(path: &Path) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Corrupt("journal mode", mode));
     }
-    db.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(open)?;
+    // secure_delete: what a row held before (a secret before it was encrypted) is zeroed.
+    db.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )
+    .map_err(open)?;
     schema::migrate(&mut db)?;
     // The database holds secrets (environment values marked secret): owner only.
     restrict(path);

@@ -96,6 +96,11 @@ CREATE INDEX runs_open ON runs (id) WHERE finished IS NULL AND outcome IS NULL;
 -- Who made an event happen (`cli:alice`, later API users and keys): the audit trail.
 ALTER TABLE events ADD COLUMN actor TEXT;
 "#,
+    r#"
+-- Whether `value` is encrypted (`store::secrets`). Secrets stored before in plain text are
+-- encrypted when the database is next opened (`environment::seal_plain_secrets`).
+ALTER TABLE env ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The newest schema version this program knows.

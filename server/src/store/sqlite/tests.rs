@@ -10,6 +10,7 @@ use crate::model::{
     AfterRun, Attachment, Facts, INTERRUPTED, NewHost, Phase, RunEnd, Scope, Script,
 };
 use crate::store::owner::Owner;
+use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
 use crate::store::{Store, StoreError};
 
 fn store() -> (tempfile::TempDir, Connection) {
@@ -176,16 +177,63 @@ fn reachability_changes_are_logged_once() {
 }
 
 #[test]
-fn secrets_are_masked_when_shown() {
-    let (_dir, db) = store();
-    environment::set_env(&db, &Scope::Global, "TOKEN", "hunter2", true).unwrap();
-    environment::set_env(&db, &Scope::Global, "MODE", "fast", false).unwrap();
-    let vars = environment::env(&db, None).unwrap();
+fn secrets_are_masked_when_shown_and_stored_encrypted() {
+    let (dir, db) = store();
+    let keys = Keyring::new(dir.path().join(KEY_FILE));
+    environment::set_env(&db, &keys, &Scope::Global, "TOKEN", "hunter2", true).unwrap();
+    environment::set_env(&db, &keys, &Scope::Global, "MODE", "fast", false).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT value FROM env ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(stored[0], "fast");
+    assert!(!stored[1].contains("hunter2"), "{stored:?}");
+    let vars = environment::env(&db, &keys, None).unwrap();
     let json = serde_json::to_string(&vars).unwrap();
     assert!(!json.contains("hunter2"), "{json}");
     assert!(json.contains("fast"));
     assert!(!format!("{vars:?}").contains("hunter2"));
     assert_eq!(vars[1].value.value, "hunter2");
+
+    std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
+    let lost = environment::env(&db, &keys, None).unwrap_err();
+    assert!(
+        matches!(lost, StoreError::Secret(SecretError::Missing(_))),
+        "{lost}"
+    );
+}
+
+#[tokio::test]
+async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
+    let (dir, db) = store();
+    // A database of schema version 3, before secrets were encrypted.
+    db.execute_batch(
+        "ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
+         INSERT INTO env (scope, owner, name, value, secret) VALUES
+           ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
+    )
+    .unwrap();
+    drop(db);
+    let path = dir.path().join("otto.db");
+    let store = Store::open_sqlite(&path).unwrap();
+    let vars = store.env(None).await.unwrap();
+    assert_eq!(vars[0].value.value, "fast");
+    assert_eq!(vars[1].value.value, "hunter2");
+    assert!(vars[1].value.secret);
+    drop(store);
+    for file in ["otto.db", "otto.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(7).any(|w| w == b"hunter2"),
+            "{file} holds the secret"
+        );
+    }
+    // Opened again: nothing left to encrypt, the value still opens.
+    let store = Store::open_sqlite(&path).unwrap();
+    assert_eq!(store.env(None).await.unwrap()[1].value.value, "hunter2");
 }
 
 #[test]

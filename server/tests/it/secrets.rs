@@ -1,0 +1,246 @@
+//! Secret variables: typed without echo on a terminal, encrypted at rest in the database (old
+//! plain ones too), and still given to runs in clear.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{BOUND, Server, text};
+
+const SECRET: &str = "pa55-w0rd-XYZZY";
+
+/// Whether the database's files hold `needle` anywhere.
+fn database_holds(data: &Path, needle: &str) -> bool {
+    ["otto.db", "otto.db-wal"].iter().any(|file| {
+        std::fs::read(data.join(file))
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    })
+}
+
+/// Sets secret `name` for host `host` from standard input.
+fn set_piped(server: &Server, name: &str, host: &str, value: &str) {
+    let mut set = server
+        .command(&["env", "set", name, "--secret", "--host", host])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    assert!(set.wait().unwrap().success());
+}
+
+/// Whether a run on `host` sees `$name` equal to `expected` (compared on the agent with a file,
+/// so the value is in no command line).
+fn run_sees(server: &Server, dir: &Path, host: &str, name: &str, expected: &str) -> String {
+    let file = dir.join(format!("expected-{name}"));
+    std::fs::write(&file, expected).unwrap();
+    let command = format!("printf %s \"${name}\" | cmp -s - '{}'", file.display());
+    let out = server.output(&["run", "--host", host, "--command", &command]);
+    assert!(
+        out.status.success(),
+        "the run did not get the value: {}",
+        text(&out)
+    );
+    text(&out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_is_stored_encrypted_and_runs_get_it_in_clear() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    set_piped(&server, "API_TOKEN", "r1", SECRET);
+
+    assert!(!database_holds(server.data(), SECRET));
+    let key = server.data().join("secrets.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    run_sees(&server, dir.path(), "r1", "API_TOKEN", SECRET);
+    let listed = server.ok(&["env", "list"]);
+    assert!(
+        listed.contains("API_TOKEN") && !listed.contains(SECRET),
+        "{listed}"
+    );
+
+    // A key others can read, another key, no key: a clear error, never a panic or garbage.
+    let good = std::fs::read(&key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = server.output(&["env", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("must not be accessible"),
+        "{}",
+        text(&out)
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let out = server.output(&["run", "--host", "r1", "--command", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("secret host r1 API_TOKEN cannot be decrypted"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&key).unwrap();
+    let out = server.output(&["env", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is missing"), "{}", text(&out));
+    std::fs::write(&key, good).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    run_sees(&server, dir.path(), "r1", "API_TOKEN", SECRET);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    {
+        // What an older otto-server (schema version 3) left: the secret in plain text.
+        let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
+        db.execute_batch(&format!(
+            "ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
+             INSERT INTO env (scope, owner, name, value, secret)
+             VALUES ('host', 'r1', 'OLD_TOKEN', '{SECRET}', 1);"
+        ))
+        .unwrap();
+    }
+    assert!(database_holds(server.data(), SECRET));
+    run_sees(&server, dir.path(), "r1", "OLD_TOKEN", SECRET);
+    assert!(!database_holds(server.data(), SECRET));
+    run_sees(&server, dir.path(), "r1", "OLD_TOKEN", SECRET);
+}
+
+/// `otto-server ARGS; stty -a` on a pseudo-terminal (util-linux's `script`): once `prompt`
+/// has shown, `typed` is typed; returns what the terminal showed.
+async fn typed_on_a_terminal(server: &Server, args: &[&str], prompt: &str, typed: &[u8]) -> String {
+    // The shell ignores Ctrl-C so that `stty` still runs after it (otto-server takes it).
+    let mut line = format!(
+        "trap '' INT; '{}' --data-dir '{}'",
+        env!("CARGO_BIN_EXE_otto-server"),
+        server.data().display()
+    );
+    for arg in args {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    line.push_str("; stty -a");
+    let mut child = tokio::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let session = async {
+        let mut shown = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&shown).contains(prompt) {
+            let n = stdout.read(&mut buf).await.unwrap();
+            assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&shown));
+            shown.extend_from_slice(&buf[..n]);
+        }
+        stdin.write_all(typed).await.unwrap();
+        stdin.flush().await.unwrap();
+        stdout.read_to_end(&mut shown).await.unwrap();
+        drop(stdin);
+        assert!(child.wait().await.unwrap().success());
+        String::from_utf8_lossy(&shown).into_owned()
+    };
+    tokio::time::timeout(BOUND, session).await.unwrap()
+}
+
+/// The prompt for a secret typed on a terminal.
+const HIDDEN: &str = "(secret, not shown): ";
+
+/// Whether `stty -a` output says the echo is on.
+fn echo_on(shown: &str) -> bool {
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    words.contains(&"echo") && !words.contains(&"-echo")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_typed_on_a_terminal_is_not_shown_and_is_stored() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+
+    let typed = format!("{SECRET}\n");
+    let set = ["env", "set", "TYPED", "--secret", "--host", "r1"];
+    let shown = typed_on_a_terminal(&server, &set, HIDDEN, typed.as_bytes()).await;
+    assert!(
+        !shown.contains(SECRET),
+        "the terminal showed the secret: {shown}"
+    );
+    assert!(shown.contains("TYPED set (host r1, secret)"), "{shown}");
+    assert!(echo_on(&shown), "the echo was left off: {shown}");
+    run_sees(&server, dir.path(), "r1", "TYPED", SECRET);
+
+    // Ctrl-C at the prompt: nothing is set and the terminal echoes again.
+    let set = ["env", "set", "NEVER", "--secret", "--host", "r1"];
+    let shown = typed_on_a_terminal(&server, &set, HIDDEN, b"half\x03").await;
+    assert!(echo_on(&shown), "the echo was left off: {shown}");
+    assert!(!shown.contains("NEVER set"), "{shown}");
+    assert!(!server.ok(&["env", "list"]).contains("NEVER"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_group_or_script_with_variables_asks_first() {
+    let server = Server::new();
+    server.ok(&["group", "add", "lab"]);
+    server.ok(&["group", "add", "empty"]);
+    server.ok(&["script", "add", "job", "--body", "true"]);
+    server.ok(&["host", "add", "r1", "127.0.0.1", "--group", "lab"]);
+    set_piped(&server, "API_TOKEN", "r1", SECRET);
+    server.ok(&["env", "set", "API_TOKEN", "x", "--secret", "--group", "lab"]);
+    server.ok(&["env", "set", "MODE", "fast", "--group", "lab"]);
+    server.ok(&["env", "set", "LEVEL", "3", "--script", "job"]);
+    let lab_vars = || server.ok(&["env", "list", "--group", "lab"]);
+
+    // Not on a terminal: refused with the list, nothing removed.
+    let out = server.output(&["group", "remove", "lab"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("its 2 variables: API_TOKEN (secret), MODE") && said.contains("--force"),
+        "{said}"
+    );
+    assert!(server.ok(&["group", "list"]).contains("lab"));
+    assert!(lab_vars().contains("MODE"));
+    let out = server.output(&["script", "remove", "job"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("its variable: LEVEL"), "{}", text(&out));
+    assert!(server.ok(&["script", "list"]).contains("job"));
+
+    // On a terminal: a no keeps it, a yes removes it.
+    let ask = "Remove? [y/N] ";
+    let shown = typed_on_a_terminal(&server, &["group", "remove", "lab"], ask, b"n\n").await;
+    assert!(shown.contains("API_TOKEN (secret), MODE"), "{shown}");
+    assert!(lab_vars().contains("MODE"));
+    let shown = typed_on_a_terminal(&server, &["group", "remove", "lab"], ask, b"y\n").await;
+    assert!(shown.contains("group lab removed"), "{shown}");
+    assert!(!lab_vars().contains("MODE"));
+    assert!(
+        server
+            .ok(&["env", "list", "--host", "r1"])
+            .contains("API_TOKEN"),
+        "the host's own variable stays"
+    );
+
+    // --force, and a group without variables: no question.
+    server.ok(&["script", "remove", "job", "--force"]);
+    assert!(!server.ok(&["script", "list"]).contains("job"));
+    server.ok(&["group", "remove", "empty"]);
+}
