@@ -29,7 +29,7 @@ pub enum Job {
     Command {
         /// The command line, for `/bin/sh`.
         command: String,
-        /// Its timeout in seconds (0: none; None: the agent's default).
+        /// Its timeout in seconds (0: none; None: [`ScriptTimeout::DEFAULT_SECS`]).
         timeout_secs: Option<u32>,
     },
 }
@@ -85,10 +85,12 @@ impl Prepared {
     }
 }
 
-/// A stored timeout (None: the agent's default; 0: none) as the protocol says it.
+/// A stored or given timeout (0: none) as the protocol says it. Without one, the default hour
+/// ([`ScriptTimeout::DEFAULT_SECS`]) is said explicitly, whatever the agent's own configuration
+/// (an older agent's default was 30 s), so every run's end is bounded by the server too.
 fn timeout(secs: Option<u32>) -> ScriptTimeout {
     match secs {
-        None => ScriptTimeout::AgentDefault,
+        None => ScriptTimeout::Seconds(ScriptTimeout::DEFAULT_SECS),
         Some(0) => ScriptTimeout::Unlimited,
         Some(s) => ScriptTimeout::Seconds(s),
     }
@@ -450,5 +452,12 @@ mod tests {
         );
         let err = ops.run(&Targets::default(), &job, 1024, quiet()).await;
         assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn without_a_timeout_the_default_hour_is_said_explicitly() {
+        assert_eq!(timeout(None), ScriptTimeout::Seconds(3600));
+        assert_eq!(timeout(Some(0)), ScriptTimeout::Unlimited);
+        assert_eq!(timeout(Some(90)), ScriptTimeout::Seconds(90));
     }
 }
