@@ -96,6 +96,9 @@ enum Command {
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
     ///
+    /// The hosts are those --host, --group and --all name; when none are named, a stored script
+    /// runs on the enabled members of the groups it is assigned to (`group add-script`).
+    ///
     /// A script runs until its timeout (the script's own, or --timeout for a command): without
     /// one, 1h, whatever the agent's configuration says; then its process group is killed.
     ///

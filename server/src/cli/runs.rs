@@ -50,7 +50,7 @@ pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError
         (None, None) => return Err(CliError::Usage("give a script or --command".into())),
     };
     // The hosts' names, to line their output up.
-    let hosts = ops.resolve(&targets).await?;
+    let hosts = ops.run_hosts(&targets, &job).await?;
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
     let results = ops
         .run(&targets, &job, args.output_cap, out.live_output(width))

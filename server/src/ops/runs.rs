@@ -114,7 +114,36 @@ pub struct RunResult {
 }
 
 impl Ops {
-    /// Runs `job` on the enabled hosts `targets` names, all at once; lines go to `sink` as they
+    /// The hosts a run of `job` addresses: the enabled hosts `targets` names, or, when it names
+    /// none, for a stored script the enabled members of the groups the script is assigned to.
+    pub async fn run_hosts(&self, targets: &Targets, job: &Job) -> Result<Vec<Host>> {
+        let name = match job {
+            Job::Script(name) if targets.is_empty() => name,
+            _ => return self.resolve(targets).await,
+        };
+        let store = self.fleet.store();
+        store.script(name).await?;
+        let groups: Vec<String> = store
+            .groups()
+            .await?
+            .into_iter()
+            .filter(|g| g.scripts.contains(name))
+            .map(|g| g.name)
+            .collect();
+        if groups.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "name the hosts: --host HOST, --group GROUP or --all \
+                 (script {name} is assigned to no group)"
+            )));
+        }
+        self.resolve(&Targets {
+            groups,
+            ..Targets::default()
+        })
+        .await
+    }
+
+    /// Runs `job` on the hosts [`Ops::run_hosts`] finds, all at once; lines go to `sink` as they
     /// arrive; each run is recorded (`run-started` naming the actor, then `run-finished`) with
     /// up to `output_cap` bytes of each stream.
     pub async fn run(
@@ -124,7 +153,7 @@ impl Ops {
         output_cap: usize,
         sink: LineSink,
     ) -> Result<Vec<RunResult>> {
-        let hosts = self.resolve(targets).await?;
+        let hosts = self.run_hosts(targets, job).await?;
         let job = Arc::new(match job {
             Job::Script(name) => Prepared::stored(&self.fleet, name).await?,
             Job::Command {
@@ -403,6 +432,7 @@ mod tests {
     use super::super::ErrorKind;
     use super::super::testing::{events, fleet};
     use super::*;
+    use crate::names::HostName;
 
     fn quiet() -> LineSink {
         Arc::new(|_, _, _| {})
@@ -451,6 +481,59 @@ mod tests {
             ErrorKind::NotFound
         );
         let err = ops.run(&Targets::default(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+        let command = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let err = ops.run(&Targets::default(), &command, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_script_named_alone_addresses_the_enabled_members_of_its_groups() {
+        let (_dir, ops) = fleet(&["a", "b", "c", "off"]).await;
+        let script = crate::model::Script {
+            name: "s".into(),
+            interpreter: "/bin/sh".into(),
+            body: b"true".to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+        };
+        ops.save_script(&script, false).await.unwrap();
+        let job = Job::Script("s".into());
+        let none = ops.run_hosts(&Targets::default(), &job).await.unwrap_err();
+        assert_eq!(none.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            none.to_string(),
+            "name the hosts: --host HOST, --group GROUP or --all \
+             (script s is assigned to no group)"
+        );
+
+        for (group, hosts) in [("g1", ["a", "off"]), ("g2", ["b", "off"])] {
+            ops.add_group(group).await.unwrap();
+            let hosts: Vec<HostName> = hosts.iter().map(|h| h.parse().unwrap()).collect();
+            ops.set_membership(group, &hosts, true).await.unwrap();
+            ops.set_group_script(group, "s", true).await.unwrap();
+        }
+        ops.add_group("other").await.unwrap();
+        ops.set_membership("other", &["c".parse().unwrap()], true)
+            .await
+            .unwrap();
+        ops.fleet.store().set_enabled("off", false).await.unwrap();
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let hosts = ops.run_hosts(&Targets::default(), &job).await.unwrap();
+        assert_eq!(names(hosts), ["a", "b"]);
+        // Hosts named are the hosts run on, for a script as for a command.
+        let named = ops.run_hosts(&Targets::hosts(["c"]), &job).await.unwrap();
+        assert_eq!(names(named), ["c"]);
+        let command = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let err = ops.run_hosts(&Targets::default(), &command).await;
         assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
     }
 

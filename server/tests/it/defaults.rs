@@ -117,3 +117,58 @@ async fn without_a_timeout_a_run_gets_the_documented_hour_not_the_agents_config(
     let help = server.ok(&["run", "--help"]);
     assert!(help.contains("1h"), "run --help says the default:\n{help}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_runs_on_its_groups_when_no_host_is_named() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &["lab"], "").await;
+    let _b = server.agent("r2", dir.path(), &["lab", "edge"], "").await;
+    // No agent behind these two: a run that reached either would fail.
+    server.add("outside", &[]).await;
+    server.add("off", &["lab"]).await;
+    server.bounded_json(&["host", "disable", "off"]).await;
+
+    server
+        .bounded_json(&[
+            "script",
+            "add",
+            "hello",
+            "--body",
+            "echo hi-$OTTO_HOST_NAME",
+        ])
+        .await;
+    server
+        .bounded_json(&["group", "add-script", "lab", "hello"])
+        .await;
+    server
+        .bounded_json(&["group", "add-script", "edge", "hello"])
+        .await;
+
+    let (out, _) = server.bounded(&["run", "hello"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("r1 | hi-r1"), "{stdout}");
+    assert!(stdout.contains("r2 | hi-r2"), "{stdout}");
+    let hosts: Vec<Value> = server.runs().iter().map(|r| r["host"].clone()).collect();
+    assert_eq!(
+        hosts.len(),
+        2,
+        "each member once, enabled ones only: {hosts:?}"
+    );
+
+    // Naming hosts still picks exactly those.
+    let results = server.bounded_json(&["run", "hello", "-H", "r2"]).await;
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results:#}");
+
+    // A script of no group, with nothing named, still asks for hosts.
+    server
+        .bounded_json(&["script", "add", "lonely", "--body", "true"])
+        .await;
+    let (out, _) = server.bounded(&["run", "lonely"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("name the hosts"), "{}", text(&out));
+    assert!(text(&out).contains("lonely"), "{}", text(&out));
+    let help = server.ok(&["run", "--help"]);
+    assert!(help.contains("assigned to"), "run --help says so:\n{help}");
+}
