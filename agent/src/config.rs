@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use otto_proto::ScriptTimeout;
 use russh::keys::PublicKey;
 use russh::keys::ssh_key::Algorithm;
 
@@ -36,7 +37,8 @@ pub struct Config {
     pub allow_from: Vec<Cidr>,
     /// `path`: the `PATH` scripts run with.
     pub path: String,
-    /// `script_timeout`: seconds a script may run unless the server says otherwise; 0 = no limit.
+    /// `script_timeout`: seconds a script may run unless the server says otherwise (default
+    /// [`ScriptTimeout::DEFAULT_SECS`]); 0 = no limit.
     pub script_timeout: Option<Duration>,
     /// `reboot_command`: the command run for a Reboot request.
     pub reboot_command: Vec<String>,
@@ -61,7 +63,7 @@ impl Default for Config {
             server_key_previous: None,
             allow_from: Cidr::everything().to_vec(),
             path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            script_timeout: Some(Duration::from_secs(30)),
+            script_timeout: Some(Duration::from_secs(ScriptTimeout::DEFAULT_SECS.into())),
             reboot_command: vec!["reboot".into()],
             shutdown_command: vec!["poweroff".into()],
             log_level: Level::Info,
@@ -329,7 +331,7 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.listen, "0.0.0.0:12444".parse().unwrap());
         assert!(c.server_key.is_none());
-        assert_eq!(c.script_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.script_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(c.login_grace_time, Duration::from_secs(20));
     }
 

@@ -209,6 +209,12 @@ pub enum ScriptTimeout {
     Seconds(u32),
 }
 
+impl ScriptTimeout {
+    /// The default both sides use when nothing else is said: one hour, room for a package
+    /// install over a slow link or a firmware write, yet a bound on a script that hangs.
+    pub const DEFAULT_SECS: u32 = 3600;
+}
+
 /// Body of `RunScript`. The agent answers `ReadyForData`, receives `script_len` bytes of script
 /// as additional data, and reports with `ActionOutput`, `Keepalive` and finally `ActionResult`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

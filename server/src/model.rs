@@ -175,7 +175,7 @@ pub struct Script {
     pub run_as: Option<Ids>,
     /// Working directory on the host.
     pub working_dir: Option<String>,
-    /// Timeout in seconds; None means the agent's default, 0 means none.
+    /// Timeout in seconds; None means the default hour (`ScriptTimeout::DEFAULT_SECS`), 0 none.
     pub timeout_secs: Option<u32>,
     /// What happens after a successful run.
     pub after_run: AfterRun,

@@ -24,7 +24,7 @@ mod runs;
 mod scripts;
 mod targets;
 
-pub use parse::parse_duration;
+use parse::{parse_duration, parse_nonzero_duration};
 
 use env::EnvCommand;
 use groups::GroupCommand;
@@ -50,21 +50,23 @@ pub struct Cli {
     /// Print listings and results as JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds allowed for connecting to one agent (TCP, SSH handshake, authentication).
-    #[arg(long, global = true, default_value_t = 15, value_name = "SECS")]
-    dial_timeout: u64,
+    /// Time allowed for connecting to one agent (TCP, SSH handshake, authentication), e.g. 15s
+    /// or 1m (plain numbers are seconds).
+    #[arg(long, global = true, default_value = "15s", value_name = "DURATION",
+          value_parser = parse_nonzero_duration)]
+    dial_timeout: Duration,
     /// How many agents may be dialled at once, and hosts worked on at once by one command.
     #[arg(long, global = true, default_value_t = 64, value_name = "N")]
     dial_limit: usize,
-    /// Seconds an agent has for each answer (and, after a run's own timeout, for its result).
-    #[arg(long, global = true, default_value_t = Limits::default().answer.as_secs(), value_name = "SECS",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    answer_timeout: u64,
-    /// Seconds an upload may make no progress (or take to be confirmed once sent), and a run
-    /// may go without any sign of life.
-    #[arg(long, global = true, default_value_t = Limits::default().stall.as_secs(), value_name = "SECS",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    stall_timeout: u64,
+    /// Time an agent has for each answer (and, after a run's own timeout, for its result).
+    #[arg(long, global = true, default_value = "10s", value_name = "DURATION",
+          value_parser = parse_nonzero_duration)]
+    answer_timeout: Duration,
+    /// Time an upload may make no progress (or take to be confirmed once sent), and a run may
+    /// go without any sign of life.
+    #[arg(long, global = true, default_value = "35s", value_name = "DURATION",
+          value_parser = parse_nonzero_duration)]
+    stall_timeout: Duration,
     /// Log more of the server's own work (-v: info, -vv: debug); RUST_LOG overrides, e.g.
     /// RUST_LOG=debug for the libraries' too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -93,6 +95,12 @@ enum Command {
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
+    ///
+    /// The hosts are those --host, --group and --all name; when none are named, a stored script
+    /// runs on the enabled members of the groups it is assigned to (`group add-script`).
+    ///
+    /// A script runs until its timeout (the script's own, or --timeout for a command): without
+    /// one, 1h, whatever the agent's configuration says; then its process group is killed.
     ///
     /// Each line is shown as `HOST | line` (`!` for standard error), with control characters
     /// escaped (`\u{1b}` for ESC) and lines longer than 64 KiB shown in pieces; the history
@@ -148,11 +156,11 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Time between heartbeats to every host (e.g. 30s, 5m, 1h).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// Time between heartbeats to every host (e.g. 30s, 5m, 1h; plain numbers are seconds).
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_nonzero_duration)]
     heartbeat_interval: Duration,
-    /// Rotate each host's keys this often (e.g. 7d; 0 turns rotation off).
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    /// Rotate each host's keys this often (e.g. 7d, 12h; 0 turns rotation off).
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = parse_duration)]
     rotate_every: Duration,
 }
 
@@ -258,13 +266,13 @@ impl Cli {
         let fleet = Arc::new(Fleet::open(
             &data_dir,
             FleetOptions {
-                dial_timeout: Duration::from_secs(self.dial_timeout),
+                dial_timeout: self.dial_timeout,
                 dial_limit: self.dial_limit,
                 limits: Limits {
-                    answer: Duration::from_secs(self.answer_timeout),
-                    stall: Duration::from_secs(self.stall_timeout),
-                    grace: Duration::from_secs(self.answer_timeout),
-                    silence: Duration::from_secs(self.stall_timeout),
+                    answer: self.answer_timeout,
+                    stall: self.stall_timeout,
+                    grace: self.answer_timeout,
+                    silence: self.stall_timeout,
                 },
             },
         )?);
@@ -301,6 +309,50 @@ impl Cli {
             )
             .await?),
             Command::Demo { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `otto-server ARGS…` parsed.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("otto-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_duration_flags_default_to_the_fleets_defaults() {
+        let cli = parse(&["ping"]).unwrap();
+        let (fleet, limits) = (FleetOptions::default(), Limits::default());
+        assert_eq!(cli.dial_timeout, fleet.dial_timeout);
+        assert_eq!(cli.answer_timeout, limits.answer);
+        assert_eq!(cli.stall_timeout, limits.stall);
+    }
+
+    #[test]
+    fn durations_are_human_and_zero_only_where_it_means_none() {
+        let cli = parse(&["--answer-timeout", "1m30s", "serve", "--rotate-every", "0"]).unwrap();
+        assert_eq!(cli.answer_timeout, Duration::from_secs(90));
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve")
+        };
+        assert!(serve.rotate_every.is_zero());
+        assert!(parse(&["run", "-c", "true", "--all", "--timeout", "0"]).is_ok());
+        for args in [
+            &["serve", "--heartbeat-interval", "0"][..],
+            &["--dial-timeout", "0", "ping"],
+            &["--answer-timeout", "0s", "ping"],
+            &["--stall-timeout", "0m", "ping"],
+        ] {
+            let err = parse(args).err().unwrap();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{args:?}"
+            );
+            assert!(err.to_string().contains("must be more than zero"), "{err}");
         }
     }
 }

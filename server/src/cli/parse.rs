@@ -29,20 +29,85 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
-/// `30s`, `5m`, `2h`, `7d`, or plain seconds.
+/// A duration as people write it: `90s`, `5m`, `1h30m`, `7d` (humantime's units), or plain
+/// seconds (`30`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, ""), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: expected a number and a unit, e.g. 30s, 5m, 2h, 7d"))?;
-    let unit = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        other => return Err(format!("`{text}`: unknown unit `{other}` (s, m, h or d)")),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(unit)))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (e.g. 90s, 5m, 1h30m, 7d, or plain seconds)"))
+}
+
+/// [`parse_duration`] for a wait or an interval, where zero has no meaning.
+pub fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
+}
+
+/// A script's timeout ([`parse_duration`]) in the whole seconds the agent counts; 0 means none.
+pub fn parse_timeout_secs(text: &str) -> Result<u32, String> {
+    let duration = parse_duration(text)?;
+    if duration.subsec_nanos() != 0 {
+        return Err("a script's timeout is whole seconds".into());
+    }
+    u32::try_from(duration.as_secs()).map_err(|_| format!("more than {} seconds", u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_human_or_plain_seconds() {
+        let secs = Duration::from_secs;
+        for (text, expected) in [
+            ("30", secs(30)),
+            ("0", secs(0)),
+            ("90s", secs(90)),
+            ("5m", secs(300)),
+            ("1h30m", secs(5400)),
+            ("1h 30m", secs(5400)),
+            ("1.5h", secs(5400)),
+            ("7d", secs(7 * 86_400)),
+            ("250ms", Duration::from_millis(250)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+        for text in ["", "soon", "5 parsecs", "-5s", "99999999999999999999"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+        assert!(parse_duration("soon").unwrap_err().contains("1h30m"));
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_has_no_meaning() {
+        assert_eq!(parse_nonzero_duration("2m"), Ok(Duration::from_secs(120)));
+        for zero in ["0", "0s", "0m"] {
+            let err = parse_nonzero_duration(zero).unwrap_err();
+            assert!(err.contains("must be more than zero"), "{err}");
+        }
+    }
+
+    #[test]
+    fn script_timeouts_are_whole_seconds_that_fit_the_protocol() {
+        assert_eq!(parse_timeout_secs("0"), Ok(0));
+        assert_eq!(parse_timeout_secs("1h30m"), Ok(5400));
+        assert!(
+            parse_timeout_secs("1500ms")
+                .unwrap_err()
+                .contains("whole seconds")
+        );
+        assert!(
+            parse_timeout_secs("200years")
+                .unwrap_err()
+                .contains("more than")
+        );
+    }
 }

@@ -10,6 +10,7 @@ use crate::print::Printer;
 use crate::sanitize;
 
 use super::CliError;
+use super::parse::parse_timeout_secs;
 use super::scripts::FileArgs;
 use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
 
@@ -21,8 +22,9 @@ pub struct RunArgs {
     /// An ad-hoc shell command instead of a stored script.
     #[arg(short, long)]
     pub command: Option<String>,
-    /// Timeout in seconds for the ad-hoc command (0: none; default: the agent's).
-    #[arg(long)]
+    /// Timeout of the ad-hoc command, e.g. 90s, 30m, 2h (plain numbers are seconds; 0: none).
+    /// Without it: 1h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout_secs)]
     pub timeout: Option<u32>,
     /// Bytes of each stream's output kept in the history per run.
     #[arg(long, default_value_t = 1 << 20)]
@@ -57,8 +59,6 @@ pub struct PowerArgs {
 pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError> {
     let ops = &ops.clone().rolling(args.rollout.rollout());
     let targets = args.targets.targets();
-    // The hosts' names, to line their output up.
-    let hosts = ops.resolve(&targets).await?;
     let job = match (args.script, args.command) {
         (Some(name), _) => Job::Script(name),
         (None, Some(command)) => Job::Command {
@@ -67,6 +67,8 @@ pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError
         },
         (None, None) => return Err(CliError::Usage("give a script or --command".into())),
     };
+    // The hosts' names, to line their output up.
+    let hosts = ops.run_hosts(&targets, &job).await?;
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
     let results = ops
         .run(&targets, &job, args.output_cap, out.live_output(width))

@@ -10,7 +10,7 @@ use crate::ops::{NewAttachment, Ops};
 use crate::print::Printer;
 
 use super::CliError;
-use super::parse::{parse_absolute, parse_ids, parse_mode};
+use super::parse::{parse_absolute, parse_ids, parse_mode, parse_timeout_secs};
 
 /// A local file and how it is to be written on the hosts.
 #[derive(Args)]
@@ -49,8 +49,8 @@ pub enum ScriptCommand {
         /// Working directory on the host.
         #[arg(long)]
         workdir: Option<String>,
-        /// Timeout in seconds (0: none; default: the agent's).
-        #[arg(long)]
+        /// Timeout, e.g. 90s, 30m, 2h (plain numbers are seconds; 0: none). Without it: 1h.
+        #[arg(long, value_name = "DURATION", value_parser = parse_timeout_secs)]
         timeout: Option<u32>,
         /// What to do after a successful run.
         #[arg(long, value_enum, default_value = "none")]

@@ -29,7 +29,7 @@ pub enum Job {
     Command {
         /// The command line, for `/bin/sh`.
         command: String,
-        /// Its timeout in seconds (0: none; None: the agent's default).
+        /// Its timeout in seconds (0: none; None: [`ScriptTimeout::DEFAULT_SECS`]).
         timeout_secs: Option<u32>,
     },
 }
@@ -85,10 +85,12 @@ impl Prepared {
     }
 }
 
-/// A stored timeout (None: the agent's default; 0: none) as the protocol says it.
+/// A stored or given timeout (0: none) as the protocol says it. Without one, the default hour
+/// ([`ScriptTimeout::DEFAULT_SECS`]) is said explicitly, whatever the agent's own configuration
+/// (an older agent's default was 30 s), so every run's end is bounded by the server too.
 fn timeout(secs: Option<u32>) -> ScriptTimeout {
     match secs {
-        None => ScriptTimeout::AgentDefault,
+        None => ScriptTimeout::Seconds(ScriptTimeout::DEFAULT_SECS),
         Some(0) => ScriptTimeout::Unlimited,
         Some(s) => ScriptTimeout::Seconds(s),
     }
@@ -112,7 +114,36 @@ pub struct RunResult {
 }
 
 impl Ops {
-    /// Runs `job` on the enabled hosts `targets` names, all at once; lines go to `sink` as they
+    /// The hosts a run of `job` addresses: the enabled hosts `targets` names, or, when it names
+    /// none, for a stored script the enabled members of the groups the script is assigned to.
+    pub async fn run_hosts(&self, targets: &Targets, job: &Job) -> Result<Vec<Host>> {
+        let name = match job {
+            Job::Script(name) if targets.is_empty() => name,
+            _ => return self.resolve(targets).await,
+        };
+        let store = self.fleet.store();
+        store.script(name).await?;
+        let groups: Vec<String> = store
+            .groups()
+            .await?
+            .into_iter()
+            .filter(|g| g.scripts.contains(name))
+            .map(|g| g.name)
+            .collect();
+        if groups.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "name the hosts: --host HOST, --group GROUP or --all \
+                 (script {name} is assigned to no group)"
+            )));
+        }
+        self.resolve(&Targets {
+            groups,
+            ..Targets::default()
+        })
+        .await
+    }
+
+    /// Runs `job` on the hosts [`Ops::run_hosts`] finds, all at once; lines go to `sink` as they
     /// arrive; each run is recorded (`run-started` naming the actor, then `run-finished`) with
     /// up to `output_cap` bytes of each stream.
     pub async fn run(
@@ -122,7 +153,7 @@ impl Ops {
         output_cap: usize,
         sink: LineSink,
     ) -> Result<Vec<RunResult>> {
-        let hosts = self.resolve(targets).await?;
+        let hosts = self.run_hosts(targets, job).await?;
         let job = Arc::new(match job {
             Job::Script(name) => Prepared::stored(&self.fleet, name).await?,
             Job::Command {
@@ -401,6 +432,7 @@ mod tests {
     use super::super::ErrorKind;
     use super::super::testing::{events, fleet};
     use super::*;
+    use crate::names::HostName;
 
     fn quiet() -> LineSink {
         Arc::new(|_, _, _| {})
@@ -449,6 +481,66 @@ mod tests {
             ErrorKind::NotFound
         );
         let err = ops.run(&Targets::default(), &job, 1024, quiet()).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+        let command = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let err = ops.run(&Targets::default(), &command, 1024, quiet()).await;
         assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_script_named_alone_addresses_the_enabled_members_of_its_groups() {
+        let (_dir, ops) = fleet(&["a", "b", "c", "off"]).await;
+        let script = crate::model::Script {
+            name: "s".into(),
+            interpreter: "/bin/sh".into(),
+            body: b"true".to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+        };
+        ops.save_script(&script, false).await.unwrap();
+        let job = Job::Script("s".into());
+        let none = ops.run_hosts(&Targets::default(), &job).await.unwrap_err();
+        assert_eq!(none.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            none.to_string(),
+            "name the hosts: --host HOST, --group GROUP or --all \
+             (script s is assigned to no group)"
+        );
+
+        for (group, hosts) in [("g1", ["a", "off"]), ("g2", ["b", "off"])] {
+            ops.add_group(group).await.unwrap();
+            let hosts: Vec<HostName> = hosts.iter().map(|h| h.parse().unwrap()).collect();
+            ops.set_membership(group, &hosts, true).await.unwrap();
+            ops.set_group_script(group, "s", true).await.unwrap();
+        }
+        ops.add_group("other").await.unwrap();
+        ops.set_membership("other", &["c".parse().unwrap()], true)
+            .await
+            .unwrap();
+        ops.fleet.store().set_enabled("off", false).await.unwrap();
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let hosts = ops.run_hosts(&Targets::default(), &job).await.unwrap();
+        assert_eq!(names(hosts), ["a", "b"]);
+        // Hosts named are the hosts run on, for a script as for a command.
+        let named = ops.run_hosts(&Targets::hosts(["c"]), &job).await.unwrap();
+        assert_eq!(names(named), ["c"]);
+        let command = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let err = ops.run_hosts(&Targets::default(), &command).await;
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn without_a_timeout_the_default_hour_is_said_explicitly() {
+        assert_eq!(timeout(None), ScriptTimeout::Seconds(3600));
+        assert_eq!(timeout(Some(0)), ScriptTimeout::Unlimited);
+        assert_eq!(timeout(Some(90)), ScriptTimeout::Seconds(90));
     }
 }

@@ -13,6 +13,7 @@
 mod cli;
 mod client;
 mod deadlines;
+mod defaults;
 mod demo;
 mod deploy;
 mod fleet;
