@@ -19,6 +19,7 @@ mod fleet;
 mod input;
 mod qemu;
 mod qemu_system;
+mod times;
 
 mod emulated;
 mod fake_agent;
