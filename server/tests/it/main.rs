@@ -15,6 +15,7 @@ mod client;
 mod deadlines;
 mod demo;
 mod deploy;
+mod exit_codes;
 mod fleet;
 mod input;
 mod qemu;
