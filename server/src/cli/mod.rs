@@ -15,6 +15,7 @@ use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
+mod docs;
 mod env;
 mod groups;
 mod history;
@@ -24,6 +25,7 @@ mod runs;
 mod scripts;
 mod targets;
 
+pub use docs::agent_command;
 pub use parse::parse_duration;
 
 use env::EnvCommand;
@@ -151,6 +153,13 @@ enum Command {
     },
     /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
     Serve(ServeArgs),
+    /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
+    ///
+    /// For example `otto-server completions bash > /etc/bash_completion.d/otto-server`, or
+    /// `otto-server completions fish > ~/.config/fish/completions/otto-server.fish`.
+    Completions(docs::CompletionsArgs),
+    /// The man page (roff), to standard output: `otto-server man | man -l -`.
+    Man(docs::ManArgs),
     /// Start a real otto-agent on this machine and drive it end to end.
     Demo {
         /// The otto-agent binary (default: beside this executable).
@@ -270,6 +279,12 @@ impl Cli {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), CliError> {
+        // What needs no data directory.
+        match &self.command {
+            Command::Completions(args) => return docs::completions(args),
+            Command::Man(args) => return docs::man(args),
+            _ => {}
+        }
         if let Command::Demo { agent_bin } = &self.command {
             let agent_bin = agent_bin.clone().unwrap_or_else(|| {
                 std::env::current_exe()
@@ -328,7 +343,7 @@ impl Cli {
                 shutdown,
             )
             .await?),
-            Command::Demo { .. } => Ok(()),
+            Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
         };
         match result {
             Err(CliError::HostsFailed(failed, of))

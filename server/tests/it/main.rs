@@ -12,6 +12,7 @@
 
 mod cli;
 mod client;
+mod completions;
 mod deadlines;
 mod demo;
 mod deploy;
