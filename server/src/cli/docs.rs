@@ -52,7 +52,8 @@ pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
 
 /// `man`: the program's man page (roff) to standard output, or every page into a directory.
 pub fn man(args: &ManArgs) -> Result<(), CliError> {
-    let cmd = program(args.agent);
+    // Every command has its own page; a `help` command would only repeat them.
+    let cmd = program(args.agent).disable_help_subcommand(true);
     match &args.dir {
         Some(dir) => clap_mangen::generate_to(cmd, dir).map_err(|e| CliError::File(dir.clone(), e)),
         None => {
