@@ -223,6 +223,23 @@ impl Fleet {
         }
     }
 
+    /// How many hosts this fleet failed to connect to at its last try (unreachable, refused,
+    /// another agent key than the pinned one, none pinned), and has not reached since.
+    pub async fn unreached(&self) -> usize {
+        let links: Vec<_> = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut unreached = 0;
+        for link in links {
+            unreached += usize::from(link.lock().await.failures > 0);
+        }
+        unreached
+    }
+
     /// After `error` on `conn`: if the agent missed a deadline, drops the kept connection to
     /// `host` (when it is still `conn`), so the next use dials again instead of waiting on it.
     pub async fn failed(&self, host: &str, conn: &Connection, error: &ClientError) {

@@ -1,6 +1,7 @@
 //! The fleet's domain types: hosts and their trust, groups, scripts, attachments, environment
 //! variables, runs and events. The store keeps them, the fleet and the operations work on them,
-//! the command line prints them (their serde form is its JSON output).
+//! the command line prints them (their serde form is its JSON output, where every time is
+//! RFC 3339 in UTC: [`utc`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,44 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The instant `ms` milliseconds after the Unix epoch, brought within the years -9999 to 9999
+/// that a calendar date can show (only a corrupt database holds a time outside them).
+pub fn instant(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
+}
+
+/// A time of the store (ms since the epoch), or one that may be missing.
+pub trait Millis {
+    /// The time in ms since the epoch, if there is one.
+    fn millis(&self) -> Option<i64>;
+}
+
+impl Millis for i64 {
+    fn millis(&self) -> Option<i64> {
+        Some(*self)
+    }
+}
+
+impl Millis for Option<i64> {
+    fn millis(&self) -> Option<i64> {
+        *self
+    }
+}
+
+/// Serializes a time of the store as RFC 3339 in UTC to the millisecond
+/// (`2026-11-25T20:08:42.123Z`), and a missing one as null: the form of every time in the JSON
+/// output.
+pub fn utc<T: Millis, S: serde::Serializer>(t: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match t.millis() {
+        Some(ms) => s.collect_str(&format_args!("{:.3}", instant(ms))),
+        None => s.serialize_none(),
+    }
+}
+
 /// How a host's agent key is trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Trust {
@@ -26,7 +65,8 @@ pub struct Trust {
     pub pin_on_first_contact: bool,
     /// A different key the agent presented, waiting for `host approve`.
     pub pending_key: Option<String>,
-    /// When keys were last made or rotated (ms since the epoch).
+    /// When keys were last made or rotated (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc")]
     pub last_rotation: Option<i64>,
 }
 
@@ -35,7 +75,8 @@ pub struct Trust {
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
-    /// The last successful heartbeat (ms since the epoch).
+    /// The last successful heartbeat (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc")]
     pub last_seen: Option<i64>,
     /// The agent's version.
     pub agent_version: Option<String>,
@@ -327,10 +368,12 @@ pub struct Run {
     pub what: String,
     /// The action id on the agent (hex), for `cancel`.
     pub action: String,
-    /// When it started (ms since the epoch).
+    /// When it started (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc")]
     pub started: i64,
     /// When it finished; None while running, or if the server died first (then its outcome
     /// says [`INTERRUPTED`]).
+    #[serde(serialize_with = "utc")]
     pub finished: Option<i64>,
     /// Whether it succeeded.
     pub success: Option<bool>,
@@ -436,7 +479,8 @@ impl EventKind {
 pub struct Event {
     /// Its id, increasing.
     pub id: i64,
-    /// When (ms since the epoch).
+    /// When (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc")]
     pub at: i64,
     /// The host it concerns, if one.
     pub host: Option<String>,
@@ -472,4 +516,28 @@ pub struct Group {
     pub hosts: Vec<String>,
     /// Its scripts.
     pub scripts: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_serialize_as_rfc3339_in_utc_to_the_millisecond() {
+        let at = |ms: Option<i64>| {
+            let status = Status {
+                reachable: None,
+                last_seen: ms,
+                agent_version: None,
+                facts: None,
+                last_error: None,
+            };
+            serde_json::to_value(&status).unwrap()["last_seen"].clone()
+        };
+        assert_eq!(at(Some(1_795_000_000_123)), "2026-11-18T11:06:40.123Z");
+        assert_eq!(at(Some(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(None), serde_json::Value::Null);
+        // Out of range (a corrupt database): the latest time jiff has.
+        assert_eq!(at(Some(i64::MAX)), "9999-12-30T22:00:00.999Z");
+    }
 }

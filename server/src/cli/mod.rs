@@ -15,6 +15,7 @@ use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
+mod docs;
 mod env;
 mod groups;
 mod history;
@@ -24,7 +25,9 @@ mod runs;
 mod scripts;
 mod targets;
 
-use parse::{parse_duration, parse_nonzero_duration};
+pub use docs::agent_command;
+pub use parse::parse_duration;
+use parse::parse_nonzero_duration;
 
 use env::EnvCommand;
 use groups::GroupCommand;
@@ -33,6 +36,18 @@ use runs::{PowerArgs, RunArgs, UploadArgs};
 use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
 
+/// The exit codes, as `--help` ends (and the README lists them).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  some hosts failed (their results say why)
+  2  bad usage: arguments or a request that cannot work as given
+  3  no host could be connected to (unreachable, refused, wrong or no agent key)
+  4  not found: a host, group, script, run, variable or file named does not exist
+  5  conflict: a name is taken, no pending key to approve
+  6  the data directory is unusable (cannot be made, or its database opened)
+  7  internal error";
+
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
 // The options every command takes are listed apart, after each command's own.
@@ -40,7 +55,8 @@ use targets::{ActionArgs, TargetArgs};
     version,
     about,
     propagate_version = true,
-    next_help_heading = "Global options"
+    next_help_heading = "Global options",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     /// Where the fleet's database and keys live (default: /var/lib/otto-server for root, else
@@ -146,6 +162,13 @@ enum Command {
     },
     /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
     Serve(ServeArgs),
+    /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
+    ///
+    /// For example `otto-server completions bash > /etc/bash_completion.d/otto-server`, or
+    /// `otto-server completions fish > ~/.config/fish/completions/otto-server.fish`.
+    Completions(docs::CompletionsArgs),
+    /// The man page (roff), to standard output: `otto-server man | man -l -`.
+    Man(docs::ManArgs),
     /// Start a real otto-agent on this machine and drive it end to end.
     Demo {
         /// The otto-agent binary (default: beside this executable).
@@ -170,9 +193,9 @@ pub enum CliError {
     /// An operation (boxed: it is the largest error, and every command returns this one).
     #[error(transparent)]
     Ops(Box<OpsError>),
-    /// The fleet.
+    /// The data directory (its database, its keys) cannot be used.
     #[error(transparent)]
-    Fleet(#[from] FleetError),
+    DataDir(FleetError),
     /// The demo.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
@@ -188,6 +211,24 @@ pub enum CliError {
     /// Some hosts failed (already reported).
     #[error("{0} of {1} hosts failed")]
     HostsFailed(usize, usize),
+    /// No host could be connected to (each one's failure already reported).
+    #[error("none of the {0} hosts could be connected to")]
+    Unreached(usize),
+}
+
+impl CliError {
+    /// The process exit code: the table of [`EXIT_CODES`].
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::HostsFailed(..) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Unreached(_) => 3,
+            CliError::DataDir(_) => 6,
+            CliError::Ops(e) => e.kind().exit_code(),
+            CliError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => 4,
+            CliError::Demo(_) | CliError::Serve(_) | CliError::File(..) => 7,
+        }
+    }
 }
 
 impl From<OpsError> for CliError {
@@ -232,19 +273,13 @@ impl Cli {
         let json = self.json;
         match self.execute(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(CliError::HostsFailed(failed, of)) => {
-                if !json {
-                    eprintln!("otto-server: {failed} of {of} hosts failed");
-                }
-                ExitCode::from(1)
-            }
             Err(e) => {
-                eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
-                ExitCode::from(match e {
-                    CliError::Usage(_) => 2,
-                    CliError::Ops(e) => e.kind().exit_code(),
-                    _ => 1,
-                })
+                // The hosts' failures are in the results printed; JSON says it all.
+                let reported = matches!(e, CliError::HostsFailed(..) | CliError::Unreached(_));
+                if !(json && reported) {
+                    eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
+                }
+                ExitCode::from(e.exit_code())
             }
         }
     }
@@ -253,6 +288,12 @@ impl Cli {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), CliError> {
+        // What needs no data directory.
+        match &self.command {
+            Command::Completions(args) => return docs::completions(args),
+            Command::Man(args) => return docs::man(args),
+            _ => {}
+        }
         if let Command::Demo { agent_bin } = &self.command {
             let agent_bin = agent_bin.clone().unwrap_or_else(|| {
                 std::env::current_exe()
@@ -263,22 +304,25 @@ impl Cli {
             return Ok(crate::demo::run(&agent_bin).await?);
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
-        let fleet = Arc::new(Fleet::open(
-            &data_dir,
-            FleetOptions {
-                dial_timeout: self.dial_timeout,
-                dial_limit: self.dial_limit,
-                limits: Limits {
-                    answer: self.answer_timeout,
-                    stall: self.stall_timeout,
-                    grace: self.answer_timeout,
-                    silence: self.stall_timeout,
+        let fleet = Arc::new(
+            Fleet::open(
+                &data_dir,
+                FleetOptions {
+                    dial_timeout: self.dial_timeout,
+                    dial_limit: self.dial_limit,
+                    limits: Limits {
+                        answer: self.answer_timeout,
+                        stall: self.stall_timeout,
+                        grace: self.answer_timeout,
+                        silence: self.stall_timeout,
+                    },
                 },
-            },
-        )?);
+            )
+            .map_err(CliError::DataDir)?,
+        );
         let out = Printer::stdout(self.json);
         let ops = Ops::new(fleet.clone(), Actor::local_user());
-        match self.command {
+        let result = match self.command {
             Command::Host(c) => hosts::execute(&ops, &out, c).await,
             Command::Group(c) => groups::execute(&ops, &out, c).await,
             Command::Script(c) => scripts::script(&ops, &out, c).await,
@@ -308,7 +352,15 @@ impl Cli {
                 shutdown,
             )
             .await?),
-            Command::Demo { .. } => Ok(()),
+            Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
+        };
+        match result {
+            Err(CliError::HostsFailed(failed, of))
+                if failed == of && ops.unreached().await >= of =>
+            {
+                Err(CliError::Unreached(of))
+            }
+            result => result,
         }
     }
 }

@@ -85,17 +85,26 @@ pub enum ErrorKind {
     Conflict,
     /// A host or the state could not be reached; trying later may work.
     Unavailable,
+    /// The server's own files cannot be used as they are (the database, the secrets key): an
+    /// administrator must look.
+    DataDir,
     /// Anything else: the server's own failure.
     Internal,
 }
 
 impl ErrorKind {
-    /// The process exit code for the command line: 2 for a request that cannot work as given,
-    /// 1 for every other failure.
+    /// The process exit code for the command line (the table in `otto-server --help`): 2 for a
+    /// request that cannot work as given, 3 for a host that could not be reached, 4 for a name
+    /// that does not exist, 5 for a clash, 6 for the data directory's files, 7 for the server's
+    /// own failure.
     pub fn exit_code(self) -> u8 {
         match self {
             ErrorKind::Invalid => 2,
-            _ => 1,
+            ErrorKind::Unavailable => 3,
+            ErrorKind::NotFound => 4,
+            ErrorKind::Conflict => 5,
+            ErrorKind::DataDir => 6,
+            ErrorKind::Internal => 7,
         }
     }
 
@@ -106,7 +115,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
-            ErrorKind::Internal => 500,
+            ErrorKind::DataDir | ErrorKind::Internal => 500,
         }
     }
 }
@@ -176,6 +185,9 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         StoreError::Exists(..) => ErrorKind::Conflict,
         StoreError::Name(_) => ErrorKind::Invalid,
         StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        StoreError::Secret(_) | StoreError::Open { .. } | StoreError::TooNew { .. } => {
+            ErrorKind::DataDir
+        }
         _ => ErrorKind::Internal,
     }
 }
@@ -212,6 +224,12 @@ impl Ops {
         &self.actor
     }
 
+    /// How many hosts this process could not connect to at its last try, and has not reached
+    /// since: a front end tells "no host reachable" from "some hosts failed" by it.
+    pub async fn unreached(&self) -> usize {
+        self.fleet.unreached().await
+    }
+
     /// Records a change this operation made, naming the actor.
     async fn record(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()> {
         self.fleet
@@ -236,7 +254,7 @@ mod tests {
         let missing = OpsError::Store(StoreError::NotFound("host", "a".into()));
         assert_eq!(missing.kind(), ErrorKind::NotFound);
         assert_eq!(missing.kind().http_status(), 404);
-        assert_eq!(missing.kind().exit_code(), 1);
+        assert_eq!(missing.kind().exit_code(), 4);
         let taken = OpsError::Store(StoreError::Exists("group", "g".into()));
         assert_eq!(taken.kind().http_status(), 409);
         let bad = OpsError::Invalid("give --file or --body".into());

@@ -121,7 +121,7 @@ async fn a_wrong_agent_key_is_refused_and_becomes_pending() {
     server.ok(&["host", "trust", "r1", &keys::to_openssh(other.public_key())]);
 
     let out = server.output(&["ping", "--host", "r1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("pending"), "{}", text(&out));
     let host = server.json(&["host", "show", "r1"]);
     assert_eq!(
@@ -135,7 +135,7 @@ async fn a_wrong_agent_key_is_refused_and_becomes_pending() {
     );
     // Nothing ran on it.
     let out = server.output(&["run", "--host", "r1", "--command", "touch /tmp/never"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let events = server.json(&["events", "--host", "r1"]);
     assert!(
         events
@@ -198,7 +198,7 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
         &agent.port.to_string(),
     ]);
     let out = server.output(&["ping", "--host", "r2"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains("has no agent key"), "{}", text(&out));
 }
 
@@ -612,7 +612,7 @@ async fn an_agent_that_refuses_this_address_is_explained() {
         .await;
 
     let (out, _) = server.bounded(&["ping", "--host", "r1", "--json"]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let pings: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pings[0]["reachable"], false, "{pings:#}");
     let error = pings[0]["error"].as_str().unwrap();

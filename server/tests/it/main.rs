@@ -12,16 +12,19 @@
 
 mod cli;
 mod client;
+mod completions;
 mod deadlines;
 mod defaults;
 mod demo;
 mod deploy;
+mod exit_codes;
 mod fleet;
 mod input;
 mod qemu;
 mod qemu_system;
 mod rolling;
 mod secrets;
+mod times;
 
 mod emulated;
 mod fake_agent;

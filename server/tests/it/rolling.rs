@@ -50,10 +50,10 @@ async fn hosts_are_named_by_globs_lists_groups_and_exclusions() {
     assert_eq!(hosts(&run), ["ap-1", "ap-2"]);
 
     let none = server.output(&["run", "-H", "zz-*", "--command", "true"]);
-    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert_eq!(none.status.code(), Some(4), "{}", text(&none));
     assert!(text(&none).contains("zz-*"), "{}", text(&none));
     let missing = server.output(&["reload", "-H", "ap-1,nope"]);
-    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert_eq!(missing.status.code(), Some(4), "{}", text(&missing));
     assert!(text(&missing).contains("nope"), "{}", text(&missing));
     let bad = server.output(&["reload", "-H", "ap/1"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));

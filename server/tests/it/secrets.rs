@@ -76,7 +76,7 @@ async fn a_secret_is_stored_encrypted_and_runs_get_it_in_clear() {
     let good = std::fs::read(&key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = server.output(&["env", "list"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
         text(&out).contains("must not be accessible"),
         "{}",
@@ -93,7 +93,7 @@ async fn a_secret_is_stored_encrypted_and_runs_get_it_in_clear() {
     );
     std::fs::remove_file(&key).unwrap();
     let out = server.output(&["env", "list"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(text(&out).contains("is missing"), "{}", text(&out));
     std::fs::write(&key, good).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
