@@ -1,13 +1,13 @@
 //! Server keys: one Ed25519 key pair per host, kept in OpenSSH's format with mode 0600 and
 //! written atomically; OpenSSH public-key text in and out.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PublicKey};
+
+use crate::private_file::{self, Existing, ReadError};
 
 /// Why a key could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -35,42 +35,19 @@ pub fn generate() -> Result<PrivateKey, KeyError> {
 
 /// Saves `key` at `path` atomically (temporary file, fsync, rename) with mode 0600.
 pub fn save(path: &Path, key: &PrivateKey) -> Result<(), KeyError> {
-    let io = |e| KeyError::Io(path.to_path_buf(), e);
     let text = key
         .to_openssh(LineEnding::LF)
         .map_err(|e| KeyError::Format(path.display().to_string(), e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let temp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("key")
-    ));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io)
+    private_file::write(path, text.as_bytes(), Existing::Replace)
+        .map_err(|e| KeyError::Io(path.to_path_buf(), e))
 }
 
 /// Loads the key at `path`, refusing a file that group or others can read.
 pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
-    let io = |e| KeyError::Io(path.to_path_buf(), e);
-    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::NotPrivate(path.to_path_buf(), mode));
-    }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let text = private_file::read(path).map_err(|e| match e {
+        ReadError::Io(e) => KeyError::Io(path.to_path_buf(), e),
+        ReadError::NotPrivate(mode) => KeyError::NotPrivate(path.to_path_buf(), mode),
+    })?;
     PrivateKey::from_openssh(text)
         .map_err(|e| KeyError::Format(path.display().to_string(), e.to_string()))
 }
@@ -100,6 +77,8 @@ pub fn fingerprint(key: &PublicKey) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -5,7 +5,8 @@
 //!   runs, events), as the store keeps them and the command line prints them.
 //! - [`store`]: the fleet's state behind an async interface, a cheap cloneable handle on a
 //!   backend; the SQLite backend holds all the SQL and runs it on blocking threads.
-//! - [`keys`]: per-host Ed25519 server keys, stored 0600.
+//! - [`keys`]: per-host Ed25519 server keys, stored 0600 ([`private_file`]: files only their
+//!   owner may read).
 //! - [`client`]: one SSH connection to one agent, many operations at once, one channel each.
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
@@ -30,6 +31,7 @@ pub mod ops;
 pub mod output;
 pub mod patterns;
 pub mod print;
+pub mod private_file;
 pub mod sanitize;
 pub mod serve;
 pub mod store;

@@ -4,12 +4,12 @@
 //! nonce ‖ ciphertext ‖ tag; the variable's scope, owner and name are its associated data, so
 //! a value copied to another variable does not open.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+
+use crate::private_file::{self, Existing, ReadError};
 
 /// The key file's name, in the data directory.
 pub const KEY_FILE: &str = "secrets.key";
@@ -98,53 +98,33 @@ impl Keyring {
 
     /// The cipher of the key file, made first when `create` and there is none.
     fn cipher(&self, create: bool) -> Result<Aes256Gcm, SecretError> {
-        let io = |e| SecretError::Io(self.path.clone(), e);
-        let meta = match std::fs::metadata(&self.path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let text = match private_file::read(&self.path) {
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !create {
                     return Err(SecretError::Missing(self.path.clone()));
                 }
                 self.create()?;
-                std::fs::metadata(&self.path).map_err(io)?
+                private_file::read(&self.path)
             }
-            other => other.map_err(io)?,
-        };
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(SecretError::NotPrivate(self.path.clone(), mode));
+            other => other,
         }
-        let text = std::fs::read_to_string(&self.path).map_err(io)?;
+        .map_err(|e| match e {
+            ReadError::Io(e) => SecretError::Io(self.path.clone(), e),
+            ReadError::NotPrivate(mode) => SecretError::NotPrivate(self.path.clone(), mode),
+        })?;
         let key = unhex(text.trim_end_matches('\n'))
             .filter(|k| k.len() == 32)
             .ok_or_else(|| SecretError::Format(self.path.clone()))?;
         Aes256Gcm::new_from_slice(&key).map_err(|_| SecretError::Format(self.path.clone()))
     }
 
-    /// Writes a new random key, whole or not at all: a temporary file linked to its name, so a
-    /// key another process made first is kept.
+    /// Writes a new random key, whole or not at all; a key another process made first is kept.
     fn create(&self) -> Result<(), SecretError> {
-        let io = |e| SecretError::Io(self.path.clone(), e);
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(SecretError::Random)?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let temp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(format!("{}\n", hex(&key)).as_bytes())?;
-            file.sync_all()?;
-            match std::fs::hard_link(&temp, &self.path) {
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-                other => other,
-            }
-        })();
-        let _ = std::fs::remove_file(&temp);
-        result.map_err(io)
+        let text = format!("{}\n", hex(&key));
+        private_file::write(&self.path, text.as_bytes(), Existing::Keep)
+            .map_err(|e| SecretError::Io(self.path.clone(), e))
     }
 }
 
@@ -167,6 +147,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
