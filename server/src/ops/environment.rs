@@ -62,23 +62,13 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::HostName;
-    use crate::ops::testing::{ev, fixture, last, logged};
-    use crate::ops::{AddHost, ErrorKind};
+    use crate::ops::ErrorKind;
+    use crate::ops::testing::{ev, fixture, last, logged, new_r1};
 
     #[tokio::test]
     async fn variables_are_set_and_unset_and_recorded_without_their_value() {
         let (_dir, ops) = fixture();
-        ops.add_host(AddHost {
-            name: HostName::parse("r1").unwrap(),
-            address: "192.0.2.1".into(),
-            port: 12444,
-            agent_key: None,
-            pin_on_first_contact: true,
-            groups: Vec::new(),
-        })
-        .await
-        .unwrap();
+        ops.add_host(new_r1()).await.unwrap();
         let host = Scope::Host("r1".into());
         ops.set_env(&SetEnv {
             scope: host.clone(),

@@ -76,23 +76,14 @@ impl Ops {
 mod tests {
     use crate::model::{AfterRun, Script};
     use crate::names::HostName;
-    use crate::ops::testing::{ev, fixture, last};
-    use crate::ops::{AddHost, ErrorKind};
+    use crate::ops::ErrorKind;
+    use crate::ops::testing::{ev, fixture, last, new_r1};
 
     #[tokio::test]
     async fn groups_get_hosts_and_scripts_and_each_change_is_recorded() {
         let (_dir, ops) = fixture();
         let r1 = HostName::parse("r1").unwrap();
-        ops.add_host(AddHost {
-            name: r1.clone(),
-            address: "192.0.2.1".into(),
-            port: 12444,
-            agent_key: None,
-            pin_on_first_contact: true,
-            groups: Vec::new(),
-        })
-        .await
-        .unwrap();
+        ops.add_host(new_r1()).await.unwrap();
         let script = Script {
             name: "hello".into(),
             interpreter: "/bin/sh".into(),

@@ -295,18 +295,7 @@ fn added_detail(host: &NewHost) -> String {
 mod tests {
     use super::*;
     use crate::ops::ErrorKind;
-    use crate::ops::testing::{ev, fixture, last, logged};
-
-    fn new_r1() -> AddHost {
-        AddHost {
-            name: HostName::parse("r1").unwrap(),
-            address: "192.0.2.1".into(),
-            port: 12444,
-            agent_key: None,
-            pin_on_first_contact: true,
-            groups: Vec::new(),
-        }
-    }
+    use crate::ops::testing::{ev, fixture, last, logged, new_r1};
 
     fn agent_key() -> String {
         keys::to_openssh(keys::generate().unwrap().public_key())

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use super::{Actor, Ops};
+use super::{Actor, AddHost, Ops};
 use crate::fleet::{Fleet, FleetOptions};
 use crate::model::{Event, NewHost};
+use crate::names::HostName;
 
 /// Operations by `cli:alice` on a new fleet with these hosts (enabled, no agent behind them).
 pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
@@ -73,4 +74,16 @@ pub async fn last(ops: &Ops) -> (String, String, String, String) {
 /// `(actor, host, kind, detail)` as the log has it, for comparing.
 pub fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, String) {
     ("cli:alice".into(), host.into(), kind.into(), detail.into())
+}
+
+/// Host r1 to add, pinning its agent's key on first contact.
+pub fn new_r1() -> AddHost {
+    AddHost {
+        name: HostName::parse("r1").unwrap(),
+        address: "192.0.2.1".into(),
+        port: 12444,
+        agent_key: None,
+        pin_on_first_contact: true,
+        groups: Vec::new(),
+    }
 }
