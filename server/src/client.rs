@@ -487,12 +487,20 @@ impl Connection {
     /// Runs a script; output and keepalives go to `events` as they arrive. Waits for the result
     /// at most the script's own timeout plus the grace period, and fails as soon as the agent
     /// has been silent (no output, no keepalive) for the silence limit.
+    ///
+    /// `stop` completing cancels the run: before the agent is ready for the script, by leaving
+    /// (it never gets the whole script, so never starts it), and the outcome is
+    /// [`Outcome::Cancelled`]; after, by asking the agent to cancel the action (it registered
+    /// the action before saying it was ready, so the cancel finds it, even before the script
+    /// starts), and the run goes on to the agent's answer.
     pub async fn run_script(
         &self,
         script: &Script,
         action: ActionId,
         events: mpsc::Sender<ScriptEvent>,
+        stop: impl Future<Output = ()>,
     ) -> Result<ActionReport, ClientError> {
+        let started = Instant::now();
         let mut env_buf = vec![0u8; MAX_BODY_LEN];
         let mut builder = EnvironmentBuilder::new(&mut env_buf);
         for (name, value) in &script.env {
@@ -510,11 +518,59 @@ impl Connection {
             timeout: script.timeout,
             script_len: script.body.len() as u64,
         });
-        let mut ch = self.channel().await?;
-        ch.send(&request).await?;
-        if let Some(report) = ch.ready_or_result(action, "run request").await? {
-            return Ok(report);
+        tokio::pin!(stop);
+        let ready = async {
+            let mut ch = self.channel().await?;
+            ch.send(&request).await?;
+            let ready = ch.ready_or_result(action, "run request").await?;
+            Ok::<_, ClientError>((ch, ready))
+        };
+        let mut ch = tokio::select! {
+            ready = ready => match ready? {
+                (_, Some(report)) => return Ok(report),
+                (ch, None) => ch,
+            },
+            () = &mut stop => {
+                return Ok(ActionReport {
+                    outcome: Outcome::Cancelled,
+                    elapsed: started.elapsed(),
+                    stdout_len: 0,
+                    stderr_len: 0,
+                });
+            }
+        };
+        let run = self.follow_script(&mut ch, script, action, events);
+        let cancel = async {
+            stop.await;
+            self.cancel(action).await
+        };
+        tokio::pin!(run, cancel);
+        let mut asked = false;
+        loop {
+            tokio::select! {
+                report = &mut run => return report,
+                cancelled = &mut cancel, if !asked => {
+                    asked = true;
+                    match cancelled {
+                        Ok(true) => tracing::debug!("action {action:016x}: cancel sent"),
+                        Ok(false) => tracing::debug!("action {action:016x}: ended before the cancel"),
+                        // The run's own channel tells how the connection fares.
+                        Err(e) => tracing::warn!("action {action:016x}: cannot cancel: {e}"),
+                    }
+                }
+            }
         }
+    }
+
+    /// Sends the script to an agent ready for it, then streams its output to `events` until
+    /// the result (see [`Connection::run_script`]).
+    async fn follow_script(
+        &self,
+        ch: &mut Channel,
+        script: &Script,
+        action: ActionId,
+        events: mpsc::Sender<ScriptEvent>,
+    ) -> Result<ActionReport, ClientError> {
         let body = &script.body[..];
         if let Some(report) = ch
             .send_data(

@@ -6,6 +6,7 @@
 //! reach below this layer (the store, the fleet's connections, the key files); printing and
 //! reading local files are theirs.
 
+mod cancellation;
 mod control;
 mod environment;
 mod groups;
@@ -20,6 +21,7 @@ mod targets;
 mod testing;
 mod uploads;
 
+pub use cancellation::Cancellation;
 pub use control::Control;
 pub use environment::SetEnv;
 pub use hosts::{
@@ -201,6 +203,7 @@ pub struct Ops {
     fleet: Arc<Fleet>,
     actor: Actor,
     rollout: Rollout,
+    cancellation: Cancellation,
 }
 
 impl Ops {
@@ -210,12 +213,20 @@ impl Ops {
             fleet,
             actor,
             rollout: Rollout::default(),
+            cancellation: Cancellation::new(),
         }
     }
 
     /// These operations, working on many hosts in batches as `rollout` says.
     pub fn rolling(mut self, rollout: Rollout) -> Ops {
         self.rollout = rollout;
+        self
+    }
+
+    /// These operations, stopped when `cancellation` is set: a fan-out starts no further host,
+    /// and a run cancels its scripts on the hosts (see [`Ops::run`]).
+    pub fn cancellable(mut self, cancellation: Cancellation) -> Ops {
+        self.cancellation = cancellation;
         self
     }
 

@@ -146,6 +146,11 @@ impl Ops {
     /// Runs `job` on the hosts [`Ops::run_hosts`] finds, all at once; lines go to `sink` as they
     /// arrive; each run is recorded (`run-started` naming the actor, then `run-finished`) with
     /// up to `output_cap` bytes of each stream.
+    ///
+    /// Once these operations' [`Cancellation`](super::Cancellation) is set, the scripts
+    /// running are cancelled on their hosts (a run not at its script yet stops there), each
+    /// such run recorded with the outcome `cancelled` and a `run-cancelled` event, and the
+    /// hosts not started are skipped.
     pub async fn run(
         &self,
         targets: &Targets,
@@ -190,7 +195,12 @@ impl Ops {
                         .store()
                         .start_run(&host.name, &job.label, &format!("{action:016x}"), &actor)
                         .await;
-                    let end = execute(fleet, &host, &job, &env, action, output_cap, &sink).await;
+                    let (end, cancelled) =
+                        execute(&ops, &host, &job, &env, action, output_cap, &sink).await;
+                    if let (Ok(id), true) = (&recorded, cancelled) {
+                        let detail = format!("run {id}: {} (action {action:016x})", job.label);
+                        ops.note(&host.name, EventKind::RunCancelled, &detail).await;
+                    }
                     let run = match recorded {
                         Ok(id) => match fleet.store().finish_run(id, &end).await {
                             Ok(()) => Some(id),
@@ -303,120 +313,149 @@ impl Capture {
     }
 }
 
+/// The end of a run cancelled before its script started.
+fn cancelled_before() -> RunEnd {
+    RunEnd {
+        outcome: "cancelled before the script started".into(),
+        ..failed("", &[])
+    }
+}
+
+/// Runs `job` on `host`: its attachments, script and after-run action. Returns how it ended,
+/// and whether `ops`' cancellation stopped it.
 async fn execute(
-    fleet: &Fleet,
+    ops: &Ops,
     host: &Host,
     job: &Prepared,
     env: &Assembled,
     action: otto_proto::ActionId,
     cap: usize,
     sink: &LineSink,
-) -> RunEnd {
-    let conn = match fleet.connect(host).await {
-        Ok(conn) => conn,
-        Err(e) => return failed(e, &env.secrets),
-    };
-    for a in job.attachments.iter().filter(|a| a.phase == Phase::Before) {
-        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
-            return failed(format!("attachment {}: {e}", a.path), &env.secrets);
+) -> (RunEnd, bool) {
+    let (fleet, cancellation) = (&ops.fleet, &ops.cancellation);
+    // Until the script is sent, a cancel stops at once: an upload cut short leaves no file.
+    let before = async {
+        let conn = fleet
+            .connect(host)
+            .await
+            .map_err(|e| failed(e, &env.secrets))?;
+        for a in job.attachments.iter().filter(|a| a.phase == Phase::Before) {
+            if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
+                return Err(failed(format!("attachment {}: {e}", a.path), &env.secrets));
+            }
         }
-    }
-    let script = client::Script {
-        name: job.label.clone(),
-        interpreter: job.interpreter.clone(),
-        body: job.body.clone(),
-        env: env.vars.clone(),
-        run_as: credentials(job.run_as),
-        working_dir: job.working_dir.clone(),
-        timeout: job.timeout,
+        Ok(conn)
     };
-    let (tx, mut rx) = mpsc::channel(64);
-    let run = conn.run_script(&script, action, tx);
-    let capture = async {
-        let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
-        let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
-        let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
-            let text = environment::redact(&line.text, &env.secrets);
-            sink(&host.name, stream, &text);
-            capture.keep(&text, line.newline);
+    let conn = tokio::select! {
+        conn = before => match conn {
+            Ok(conn) => conn,
+            Err(end) => return (end, false),
+        },
+        () = cancellation.cancelled() => return (cancelled_before(), true),
+    };
+    let conn = &conn;
+    // The script, then, if it succeeded, its after-run attachments and action.
+    let end = async {
+        let script = client::Script {
+            name: job.label.clone(),
+            interpreter: job.interpreter.clone(),
+            body: job.body.clone(),
+            env: env.vars.clone(),
+            run_as: credentials(job.run_as),
+            working_dir: job.working_dir.clone(),
+            timeout: job.timeout,
         };
-        while let Some(event) = rx.recv().await {
-            if let ScriptEvent::Output { stream, data } = event {
-                let (splitter, capture) = match stream {
-                    Stream::Stdout => (&mut out.0, &mut out.1),
-                    Stream::Stderr => (&mut err.0, &mut err.1),
-                };
-                for line in splitter.push(&data) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let run = conn.run_script(&script, action, tx, cancellation.cancelled());
+        let capture = async {
+            let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+            let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+            let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
+                let text = environment::redact(&line.text, &env.secrets);
+                sink(&host.name, stream, &text);
+                capture.keep(&text, line.newline);
+            };
+            while let Some(event) = rx.recv().await {
+                if let ScriptEvent::Output { stream, data } = event {
+                    let (splitter, capture) = match stream {
+                        Stream::Stdout => (&mut out.0, &mut out.1),
+                        Stream::Stderr => (&mut err.0, &mut err.1),
+                    };
+                    for line in splitter.push(&data) {
+                        emit(stream, &line, capture);
+                    }
+                }
+            }
+            for (stream, (splitter, capture)) in
+                [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
+            {
+                for line in splitter.finish() {
                     emit(stream, &line, capture);
                 }
             }
-        }
-        for (stream, (splitter, capture)) in
-            [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
-        {
-            for line in splitter.finish() {
-                emit(stream, &line, capture);
-            }
-        }
-        (out.1, err.1)
-    };
-    let (report, (stdout, stderr)) = tokio::join!(run, capture);
-    let truncated = stdout.truncated || stderr.truncated;
-    let mut end = match report {
-        Ok(report) => RunEnd {
-            success: report.outcome.is_success(),
-            outcome: environment::redact(&report.outcome.to_string(), &env.secrets),
-            exit_code: match report.outcome {
-                Outcome::Exited(code) => Some(code),
-                _ => None,
-            },
-            elapsed: Some(report.elapsed),
-            stdout: stdout.data,
-            stderr: stderr.data,
-            truncated,
-        },
-        Err(e) => {
-            fleet.failed(&host.name, &conn, &e).await;
-            let why = if e.missed_deadline() {
-                e.to_string()
-            } else {
-                format!("connection lost: {e}")
-            };
-            RunEnd {
+            (out.1, err.1)
+        };
+        let (report, (stdout, stderr)) = tokio::join!(run, capture);
+        let truncated = stdout.truncated || stderr.truncated;
+        let mut end = match report {
+            Ok(report) => RunEnd {
+                success: report.outcome.is_success(),
+                outcome: environment::redact(&report.outcome.to_string(), &env.secrets),
+                exit_code: match report.outcome {
+                    Outcome::Exited(code) => Some(code),
+                    _ => None,
+                },
+                elapsed: Some(report.elapsed),
                 stdout: stdout.data,
                 stderr: stderr.data,
                 truncated,
-                ..failed(why, &env.secrets)
+            },
+            Err(e) => {
+                fleet.failed(&host.name, conn, &e).await;
+                let why = if e.missed_deadline() {
+                    e.to_string()
+                } else {
+                    format!("connection lost: {e}")
+                };
+                RunEnd {
+                    stdout: stdout.data,
+                    stderr: stderr.data,
+                    truncated,
+                    ..failed(why, &env.secrets)
+                }
             }
-        }
-    };
-    if !end.success {
-        return end;
-    }
-    for a in job.attachments.iter().filter(|a| a.phase == Phase::After) {
-        if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
-            end.success = false;
-            end.outcome = format!("{}, then attachment {} failed: {e}", end.outcome, a.path);
+        };
+        if !end.success {
             return end;
         }
-    }
-    if let Some(control) = job.after_run.control() {
-        match conn.control(control).await {
-            Ok(r) if r.outcome.is_success() => {
-                end.outcome = format!("{}, then {control:?}", end.outcome).to_lowercase();
-            }
-            Ok(r) => {
+        for a in job.attachments.iter().filter(|a| a.phase == Phase::After) {
+            if let Err(e) = upload_attachment(fleet, &host.name, conn, a).await {
                 end.success = false;
-                end.outcome = format!("{}, then {control:?} {}", end.outcome, r.outcome);
-            }
-            Err(e) => {
-                fleet.failed(&host.name, &conn, &e).await;
-                end.success = false;
-                end.outcome = format!("{}, then {control:?} failed: {e}", end.outcome);
+                end.outcome = format!("{}, then attachment {} failed: {e}", end.outcome, a.path);
+                return end;
             }
         }
+        if let Some(control) = job.after_run.control() {
+            match conn.control(control).await {
+                Ok(r) if r.outcome.is_success() => {
+                    end.outcome = format!("{}, then {control:?}", end.outcome).to_lowercase();
+                }
+                Ok(r) => {
+                    end.success = false;
+                    end.outcome = format!("{}, then {control:?} {}", end.outcome, r.outcome);
+                }
+                Err(e) => {
+                    fleet.failed(&host.name, conn, &e).await;
+                    end.success = false;
+                    end.outcome = format!("{}, then {control:?} failed: {e}", end.outcome);
+                }
+            }
+        }
+        end
     }
-    end
+    .await;
+    let cancelled = cancellation.is_cancelled() && end.outcome == Outcome::Cancelled.to_string();
+    (end, cancelled)
 }
 
 fn new_capture(cap: usize) -> Capture {
@@ -429,6 +468,7 @@ fn new_capture(cap: usize) -> Capture {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Cancellation;
     use super::super::ErrorKind;
     use super::super::testing::{events, fleet};
     use super::*;
@@ -467,6 +507,32 @@ mod tests {
         assert!(!done.success);
         assert_eq!(done.detail, format!("run {id} has already finished"));
         assert!(events(&ops, "run-cancelled").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_starts_no_host_and_records_nothing() {
+        let (_dir, ops) = fleet(&["a", "b"]).await;
+        let cancellation = Cancellation::new();
+        cancellation.cancel();
+        let ops = ops.cancellable(cancellation);
+        let job = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let results = ops.run(&Targets::all(), &job, 1024, quiet()).await.unwrap();
+        let outcomes: Vec<(&str, &str)> = results
+            .iter()
+            .map(|r| (r.host.as_str(), r.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("a", "not started: cancelled"),
+                ("b", "not started: cancelled")
+            ]
+        );
+        assert!(results.iter().all(|r| !r.success && r.run.is_none()));
+        assert!(events(&ops, "run-started").await.is_empty());
     }
 
     #[tokio::test]

@@ -145,8 +145,8 @@ impl Ops {
 
     /// Runs `f` for every host, each with its own handle on these operations: at most the
     /// fleet's dial limit at once, batch after batch as the rollout says; once more hosts have
-    /// failed than it allows, the hosts not started are [`Outcome::skipped`]. Results in the
-    /// hosts' order.
+    /// failed than it allows, or once the operation is cancelled, the hosts not started are
+    /// [`Outcome::skipped`]. Results in the hosts' order.
     pub(super) async fn for_each<T, F, Fut>(&self, hosts: Vec<Host>, f: F) -> Vec<T>
     where
         T: Outcome + Send + 'static,
@@ -159,20 +159,24 @@ impl Ops {
         let mut failed = 0;
         let mut hosts = hosts.into_iter();
         for size in self.rollout.batches(total) {
-            if self.rollout.exceeded(failed, total) {
+            if self.rollout.exceeded(failed, total) || self.cancellation.is_cancelled() {
                 break;
             }
             let batch = self.batch(hosts.by_ref().take(size), &f, &slots).await;
             failed += batch.iter().filter(|r| !r.succeeded()).count();
             results.extend(batch);
         }
-        let why = format!("skipped: {failed} of {total} hosts had failed, more than allowed");
+        let why = if self.cancellation.is_cancelled() {
+            NOT_STARTED.to_string()
+        } else {
+            format!("skipped: {failed} of {total} hosts had failed, more than allowed")
+        };
         results.extend(hosts.map(|h| T::skipped(h.name, &why)));
         results
     }
 
-    /// Runs `f` for `hosts` concurrently, each once it has one of `slots`; results in the
-    /// hosts' order.
+    /// Runs `f` for `hosts` concurrently, each once it has one of `slots` (or skips it if the
+    /// operation was cancelled meanwhile); results in the hosts' order.
     async fn batch<T, F, Fut>(
         &self,
         hosts: impl Iterator<Item = Host>,
@@ -180,18 +184,22 @@ impl Ops {
         slots: &Arc<Semaphore>,
     ) -> Vec<T>
     where
-        T: Send + 'static,
+        T: Outcome + Send + 'static,
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
         let mut tasks = JoinSet::new();
         let mut count = 0;
         for (i, host) in hosts.enumerate() {
+            let name = host.name.clone();
             let fut = f(self.clone(), host);
-            let slots = slots.clone();
+            let (slots, cancellation) = (slots.clone(), self.cancellation.clone());
             tasks.spawn(async move {
                 // The semaphore is never closed, so a permit always comes.
                 let _slot = slots.acquire_owned().await;
+                if cancellation.is_cancelled() {
+                    return (i, T::skipped(name, NOT_STARTED));
+                }
                 (i, fut.await)
             });
             count += 1;
@@ -210,6 +218,9 @@ impl Ops {
         results.into_iter().flatten().collect()
     }
 }
+
+/// Why a host of a cancelled operation was not worked on.
+const NOT_STARTED: &str = "not started: cancelled";
 
 /// What a fan-out needs of one host's result.
 pub trait Outcome {

@@ -29,7 +29,9 @@ pub struct Upload {
 impl Ops {
     /// Uploads a local file to the enabled hosts `targets` names, as the rollout goes, streaming it
     /// from disk; `progress` gets the bytes sent to any host since its last call. Records
-    /// `uploaded` (path and size) for each host that has the file.
+    /// `uploaded` (path and size) for each host that has the file. Once these operations'
+    /// [`Cancellation`](super::Cancellation) is set, the uploads still going stop (an agent
+    /// keeps no file cut short) and the hosts not started are skipped.
     pub async fn upload(
         &self,
         targets: &Targets,
@@ -77,8 +79,14 @@ impl Ops {
                         } else {
                             Err(report.outcome.to_string())
                         }
-                    }
-                    .await;
+                    };
+                    let result = tokio::select! {
+                        result = result => result,
+                        () = ops.cancellation.cancelled() => Err(
+                            "cancelled before the agent confirmed it (a file cut short is not kept)"
+                                .to_string(),
+                        ),
+                    };
                     if result.is_ok() {
                         let detail = format!("{}, {} bytes", spec.path, spec.len);
                         ops.note(&host.name, EventKind::Uploaded, &detail).await;
