@@ -33,7 +33,8 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        if !cli.is_daemon() {
+        let interruptible = cli.is_interruptible();
+        if !cli.is_daemon() && !interruptible {
             // Every other command keeps the default SIGTERM and SIGINT: they end the process.
             return cli.run(std::future::pending()).await;
         }
@@ -46,6 +47,21 @@ fn main() -> ExitCode {
                     tokio::select! {
                         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
                         _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                    }
+                    if interruptible {
+                        // `run` and `upload` are cancelling their work on the hosts; a second
+                        // signal ends the process at once.
+                        tokio::spawn(async move {
+                            tokio::select! {
+                                _ = term.recv() => {}
+                                _ = int.recv() => {}
+                            }
+                            eprintln!(
+                                "otto-server: interrupted again: exiting now; \
+                                 runs on the hosts may stay unfinished"
+                            );
+                            std::process::exit(130);
+                        });
                     }
                 };
                 cli.run(shutdown).await

@@ -39,14 +39,16 @@ use targets::{ActionArgs, TargetArgs};
 /// The exit codes, as `--help` ends (and the README lists them).
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  some hosts failed (their results say why)
-  2  bad usage: arguments or a request that cannot work as given
-  3  no host could be connected to (unreachable, refused, wrong or no agent key)
-  4  not found: a host, group, script, run, variable or file named does not exist
-  5  conflict: a name is taken, no pending key to approve
-  6  the data directory is unusable (cannot be made, or its database opened)
-  7  internal error";
+    0  success
+    1  some hosts failed (their results say why)
+    2  bad usage: arguments or a request that cannot work as given
+    3  no host could be connected to (unreachable, refused, wrong or no agent key)
+    4  not found: a host, group, script, run, variable or file named does not exist
+    5  conflict: a name is taken, no pending key to approve
+    6  the data directory is unusable (cannot be made, or its database opened)
+    7  internal error
+  130  interrupted (Ctrl-C or SIGTERM) during run or upload: the runs were cancelled on the
+       hosts, the uploads stopped; a second interrupt exits at once (runs may stay unfinished)";
 
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
@@ -121,6 +123,10 @@ enum Command {
     /// Each line is shown as `HOST | line` (`!` for standard error), with control characters
     /// escaped (`\u{1b}` for ESC) and lines longer than 64 KiB shown in pieces; the history
     /// keeps the bytes as they came (`history --run ID --json`).
+    ///
+    /// Ctrl-C (or SIGTERM) cancels the run on every host, as `cancel` does, records each run
+    /// as cancelled, prints the summary and exits 130; a second Ctrl-C exits at once, leaving
+    /// runs that had not answered unfinished.
     Run(RunArgs),
     /// Cancel a running run by its id (as `run` and `history` print it).
     Cancel {
@@ -128,6 +134,8 @@ enum Command {
         run: i64,
     },
     /// Upload a file to hosts, with a progress bar.
+    ///
+    /// Ctrl-C (or SIGTERM) stops the uploads (an agent keeps no file cut short) and exits 130.
     Upload(UploadArgs),
     /// Make agents reload their configuration.
     Reload(ActionArgs),
@@ -214,6 +222,9 @@ pub enum CliError {
     /// No host could be connected to (each one's failure already reported).
     #[error("none of the {0} hosts could be connected to")]
     Unreached(usize),
+    /// Interrupted (Ctrl-C): the work on the hosts cancelled, as said.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -227,6 +238,7 @@ impl CliError {
             CliError::Ops(e) => e.kind().exit_code(),
             CliError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => 4,
             CliError::Demo(_) | CliError::Serve(_) | CliError::File(..) => 7,
+            CliError::Interrupted(_) => 130,
         }
     }
 }
@@ -267,8 +279,14 @@ impl Cli {
         }
     }
 
-    /// Runs the command; `shutdown` completing stops the daemon (`serve`), and is ignored by
-    /// every other command.
+    /// Whether the command stops cleanly on an interrupt (see [`Cli::run`]): `run` and `upload`.
+    pub fn is_interruptible(&self) -> bool {
+        matches!(self.command, Command::Run(_) | Command::Upload(_))
+    }
+
+    /// Runs the command; `shutdown` completing stops the daemon (`serve`), cancels what `run`
+    /// and `upload` are doing on the hosts (they then exit 130), and is ignored by every other
+    /// command.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> ExitCode {
         let json = self.json;
         match self.execute(shutdown).await {
@@ -329,9 +347,9 @@ impl Cli {
             Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
             Command::Env(c) => env::execute(&ops, &out, c).await,
             Command::Ping(t) => runs::ping(&ops, &out, t).await,
-            Command::Run(args) => runs::run(&ops, &out, args).await,
+            Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
-            Command::Upload(args) => runs::upload(&ops, &out, args).await,
+            Command::Upload(args) => runs::upload(&ops, &out, args, shutdown).await,
             Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
             Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
             Command::Reboot(a) => runs::power(&ops, &out, a, Control::Reboot).await,

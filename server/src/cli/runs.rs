@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::ops::{Control, Job, Ops, Upload};
+use crate::ops::{Cancellation, Control, Job, Ops, Upload};
 use crate::print::Printer;
 use crate::sanitize;
 
@@ -56,8 +56,18 @@ pub struct PowerArgs {
     pub yes: bool,
 }
 
-pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError> {
-    let ops = &ops.clone().rolling(args.rollout.rollout());
+/// `run`; `interrupt` completing (Ctrl-C) cancels the runs on their hosts.
+pub async fn run(
+    ops: &Ops,
+    out: &Printer,
+    args: RunArgs,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), CliError> {
+    let cancellation = Cancellation::new();
+    let ops = &ops
+        .clone()
+        .rolling(args.rollout.rollout())
+        .cancellable(cancellation.clone());
     let targets = args.targets.targets();
     let job = match (args.script, args.command) {
         (Some(name), _) => Job::Script(name),
@@ -70,20 +80,63 @@ pub async fn run(ops: &Ops, out: &Printer, args: RunArgs) -> Result<(), CliError
     // The hosts' names, to line their output up.
     let hosts = ops.run_hosts(&targets, &job).await?;
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let results = ops
-        .run(&targets, &job, args.output_cap, out.live_output(width))
-        .await?;
+    let results = until_interrupted(
+        ops.run(&targets, &job, args.output_cap, out.live_output(width)),
+        interrupt,
+        &cancellation,
+        "cancelling the runs on their hosts",
+    )
+    .await?;
     out.run_summary(&results);
+    if cancellation.is_cancelled() {
+        let cancelled = results
+            .iter()
+            .filter(|r| r.outcome.starts_with("cancelled"))
+            .count();
+        return Err(CliError::Interrupted(format!(
+            "the run was cancelled on {cancelled} of {} hosts",
+            results.len()
+        )));
+    }
     failures(results.iter().map(|r| r.success))
 }
 
-pub async fn upload(ops: &Ops, out: &Printer, args: UploadArgs) -> Result<(), CliError> {
+/// Awaits `work`; if `interrupt` completes first, says so, sets `cancellation` (which `work`
+/// follows) and awaits the rest of `work`.
+async fn until_interrupted<T>(
+    work: impl Future<Output = T>,
+    interrupt: impl Future<Output = ()>,
+    cancellation: &Cancellation,
+    what: &str,
+) -> T {
+    tokio::pin!(work, interrupt);
+    tokio::select! {
+        done = &mut work => return done,
+        () = &mut interrupt => {}
+    }
+    eprintln!("otto-server: interrupted: {what} (interrupt again to exit at once)");
+    cancellation.cancel();
+    work.await
+}
+
+/// `upload`; `interrupt` completing (Ctrl-C) stops the uploads (an agent keeps no partial
+/// file).
+pub async fn upload(
+    ops: &Ops,
+    out: &Printer,
+    args: UploadArgs,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), CliError> {
     let UploadArgs {
         file,
         targets,
         rollout,
     } = args;
-    let ops = &ops.clone().rolling(rollout.rollout());
+    let cancellation = Cancellation::new();
+    let ops = &ops
+        .clone()
+        .rolling(rollout.rollout())
+        .cancellable(cancellation.clone());
     let targets = targets.targets();
     let hosts = ops.resolve(&targets).await?;
     let size = std::fs::metadata(&file.file)
@@ -100,9 +153,22 @@ pub async fn upload(ops: &Ops, out: &Printer, args: UploadArgs) -> Result<(), Cl
         owner: file.owner,
         mode: file.mode,
     };
-    let results = ops.upload(&targets, upload, progress).await?;
+    let results = until_interrupted(
+        ops.upload(&targets, upload, progress),
+        interrupt,
+        &cancellation,
+        "stopping the uploads",
+    )
+    .await?;
     bar.finish_and_clear();
     out.done(&results);
+    if cancellation.is_cancelled() {
+        let done = results.iter().filter(|d| d.success).count();
+        return Err(CliError::Interrupted(format!(
+            "the upload was stopped; {done} of {} hosts had it already",
+            results.len()
+        )));
+    }
     failures(results.iter().map(|d| d.success))
 }
 

@@ -340,7 +340,7 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
 
 /// Starts uploading 64 MiB to `target` on host r1 (with `extra` arguments) and returns once
 /// more than 1 MiB of it has arrived at `agent`.
-async fn upload_under_way(
+pub async fn upload_under_way(
     server: &Server,
     agent: &LocalAgent,
     target: &Path,

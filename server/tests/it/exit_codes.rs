@@ -116,6 +116,7 @@ fn help_lists_the_exit_codes() {
         "5  conflict",
         "6  the data directory is unusable",
         "7  internal error",
+        "130  interrupted",
     ] {
         assert!(table.contains(line), "{line:?} missing from:\n{help}");
     }

@@ -20,6 +20,7 @@ mod deploy;
 mod exit_codes;
 mod fleet;
 mod input;
+mod interrupt;
 mod qemu;
 mod qemu_system;
 mod rolling;
