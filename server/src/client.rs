@@ -487,13 +487,22 @@ impl Connection {
     /// Runs a script; output and keepalives go to `events` as they arrive. Waits for the result
     /// at most the script's own timeout plus the grace period, and fails as soon as the agent
     /// has been silent (no output, no keepalive) for the silence limit.
-    ///
-    /// `stop` completing cancels the run: before the agent is ready for the script, by leaving
-    /// (it never gets the whole script, so never starts it), and the outcome is
-    /// [`Outcome::Cancelled`]; after, by asking the agent to cancel the action (it registered
-    /// the action before saying it was ready, so the cancel finds it, even before the script
-    /// starts), and the run goes on to the agent's answer.
     pub async fn run_script(
+        &self,
+        script: &Script,
+        action: ActionId,
+        events: mpsc::Sender<ScriptEvent>,
+    ) -> Result<ActionReport, ClientError> {
+        self.run_script_until(script, action, events, std::future::pending())
+            .await
+    }
+
+    /// [`Connection::run_script`], cancelled once `stop` completes: before the agent is ready
+    /// for the script, by leaving (it never gets the whole script, so never starts it), with
+    /// the outcome [`Outcome::Cancelled`]; after, by asking the agent to cancel the action (it
+    /// registered the action before saying it was ready, so the cancel finds it, even before
+    /// the script starts), and the run goes on to the agent's answer.
+    pub async fn run_script_until(
         &self,
         script: &Script,
         action: ActionId,

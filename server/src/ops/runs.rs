@@ -366,7 +366,7 @@ async fn execute(
             timeout: job.timeout,
         };
         let (tx, mut rx) = mpsc::channel(64);
-        let run = conn.run_script(&script, action, tx, cancellation.cancelled());
+        let run = conn.run_script_until(&script, action, tx, cancellation.cancelled());
         let capture = async {
             let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
             let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));

@@ -71,10 +71,7 @@ async fn operations_share_one_connection() {
         let (conn, script) = (conn.clone(), script.clone());
         tasks.push(tokio::spawn(async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-            let report = conn
-                .run_script(&script, new_action_id(), tx, std::future::pending())
-                .await
-                .unwrap();
+            let report = conn.run_script(&script, new_action_id(), tx).await.unwrap();
             let mut out = Vec::new();
             while let Ok(otto_server::client::ScriptEvent::Output { data, .. }) = rx.try_recv() {
                 out.extend(data);

@@ -64,10 +64,7 @@ pub fn start(
     let (tx, events) = mpsc::channel(16);
     let conn = conn.clone();
     let script = shell(body);
-    let run = tokio::spawn(async move {
-        conn.run_script(&script, action, tx, std::future::pending())
-            .await
-    });
+    let run = tokio::spawn(async move { conn.run_script(&script, action, tx).await });
     (run, events)
 }
 
