@@ -176,14 +176,19 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
 /// The text of an inventory file (`-`: standard input) and its format, given or from the
 /// file's extension.
 fn read_inventory(file: &Path, format: Option<Format>) -> Result<(String, Format), CliError> {
+    let stdin = file == Path::new("-");
     let format = format.or_else(|| Format::from_path(file)).ok_or_else(|| {
-        CliError::Usage(format!(
-            "cannot tell the format of {} from its name: give --format ini|yaml|csv|json",
-            file.display()
-        ))
+        CliError::Usage(if stdin {
+            "an inventory on standard input needs --format ini|yaml|csv|json".into()
+        } else {
+            format!(
+                "cannot tell the format of {} from its name: give --format ini|yaml|csv|json",
+                file.display()
+            )
+        })
     })?;
     let mut text = String::new();
-    let read = if file == Path::new("-") {
+    let read = if stdin {
         std::io::stdin().read_to_string(&mut text)
     } else {
         std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))

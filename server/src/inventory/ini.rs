@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ANSIBLE_PORT_NOTE, Entry, Inventory, Problem, unquote};
+use super::{Entry, Inventory, Problem, ansible_port_note, unquote};
 
 enum Section {
     Hosts(Option<String>),
@@ -24,6 +24,7 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut section = Section::Hosts(None);
+    let mut ansible_ports = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let place = format!("line {}", i + 1);
         let line = raw.trim();
@@ -78,9 +79,7 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
                             Ok(p) if p > 0 => entry.port = Some(p),
                             _ => problems.push(problem(format!("otto_port {v} is not a port"))),
                         },
-                        Some(("ansible_port", _)) => inventory
-                            .notes
-                            .push(format!("{place}: {ANSIBLE_PORT_NOTE}")),
+                        Some(("ansible_port", _)) => ansible_ports.push(place.clone()),
                         Some(_) => {}
                         None => problems.push(problem(format!("`{word}` is not key=value"))),
                     }
@@ -89,6 +88,7 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
             }
         }
     }
+    inventory.notes.extend(ansible_port_note(&ansible_ports));
     for entry in &mut inventory.entries {
         entry.groups = with_ancestors(&entry.groups, &parents);
     }
@@ -187,11 +187,11 @@ ansible_user=root
             ]
         );
         assert_eq!(inv.notes.len(), 2);
-        assert!(inv.notes[0].starts_with("line 5: ansible_port ignored"));
         assert_eq!(
-            inv.notes[1],
+            inv.notes[0],
             "line 18: [all:vars] ignored (Ansible's variables)"
         );
+        assert!(inv.notes[1].starts_with("line 5: ansible_port ignored"));
     }
 
     #[test]

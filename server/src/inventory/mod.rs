@@ -210,9 +210,19 @@ fn unquote(v: &str) -> &str {
     v
 }
 
-/// The note said when an inventory gives `ansible_port`.
-const ANSIBLE_PORT_NOTE: &str = "ansible_port ignored: it is the device's SSH port; the agent's \
-     is otto_port (default 12444)";
+/// The one note on the `ansible_port`s an inventory gives at `places`, naming the first few.
+fn ansible_port_note(places: &[String]) -> Option<String> {
+    let (first, more) = (places.first()?, places.len() - 1);
+    let also = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{first}{also}: ansible_port ignored: it is the device's SSH port; the agent's is \
+         otto_port (default 12444)"
+    ))
+}
 
 #[cfg(test)]
 mod tests {
@@ -227,6 +237,16 @@ mod tests {
             port: None,
             groups: groups.iter().map(|g| g.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn ansible_ports_get_one_note() {
+        assert_eq!(ansible_port_note(&[]), None);
+        let note = ansible_port_note(&["line 2".into(), "line 3".into()]).unwrap();
+        assert!(
+            note.starts_with("line 2 and 1 more: ansible_port ignored"),
+            "{note}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use serde_norway::{Mapping, Value};
 
-use super::{ANSIBLE_PORT_NOTE, Entry, Inventory, Problem, unquote};
+use super::{Entry, Inventory, Problem, ansible_port_note};
 
 /// Reads a YAML inventory.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
@@ -27,6 +27,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
         Value::Null => {}
         _ => reader.problem("the top", "not a map of groups"),
     }
+    let note = ansible_port_note(&reader.ansible_ports);
+    reader.inventory.notes.extend(note);
     if reader.problems.is_empty() {
         Ok(reader.inventory)
     } else {
@@ -38,6 +40,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
 struct Reader {
     inventory: Inventory,
     problems: Vec<Problem>,
+    /// Where `ansible_port` was given (one note for all of them).
+    ansible_ports: Vec<String>,
 }
 
 impl Reader {
@@ -120,10 +124,7 @@ impl Reader {
                         Ok(p) if p > 0 => entry.port = Some(p),
                         _ => self.problem(&here, &format!("otto_port {} is not a port", key(v))),
                     },
-                    "ansible_port" => self
-                        .inventory
-                        .notes
-                        .push(format!("{here}: {ANSIBLE_PORT_NOTE}")),
+                    "ansible_port" => self.ansible_ports.push(here.clone()),
                     _ => {}
                 }
             }
@@ -135,7 +136,7 @@ impl Reader {
 /// A scalar as text (names and values may be numbers in YAML).
 fn key(v: &Value) -> String {
     match v {
-        Value::String(s) => unquote(s).to_string(),
+        Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => "?".into(),
