@@ -11,6 +11,8 @@
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
 //! - [`ops`]: the service layer, every operation the server offers (hosts, runs, uploads…).
+//! - [`inventory`]: inventories of other tools (Ansible's INI and YAML, CSV, JSON) read, and
+//!   the plan of importing them.
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
 //! - [`serve`]: the daemon; [`cli`]: the command line; [`print`](mod@print): results as tables
 //!   or JSON; [`output`]: a run's output split into lines.
@@ -24,6 +26,7 @@ pub mod demo;
 pub mod deploy;
 pub mod environment;
 pub mod fleet;
+pub mod inventory;
 pub mod keys;
 pub mod model;
 pub mod names;

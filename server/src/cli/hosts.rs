@@ -1,11 +1,12 @@
 //! `host …`: adding, trusting, enabling, removing and deploying hosts.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use crate::names::HostName;
-use crate::ops::{AddHost, DeployHost, Ops, Removal, Service};
+use crate::ops::{AddHost, DeployHost, Format, ImportHosts, Ops, Removal, Service};
 use crate::print::Printer;
 use crate::sanitize;
 
@@ -32,6 +33,25 @@ pub enum HostCommand {
         /// Put it in these groups (repeatable; created if missing).
         #[arg(short, long = "group")]
         groups: Vec<String>,
+    },
+    /// Add many hosts at once, with their groups, from an inventory: Ansible's (INI or YAML;
+    /// the address is `ansible_host`, the agent's port `otto_port`, default 12444), a CSV with
+    /// a header `name,address,port,groups` (groups `;`-separated) or a JSON list of objects with
+    /// those fields. Re-importing changes nothing; an import removes nothing; a host at another
+    /// address is moved. Any bad line: nothing is imported.
+    Import {
+        /// The inventory file (`-`: standard input, with `--format`).
+        file: PathBuf,
+        /// Its format (default: from the file's extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// New hosts trust whatever key their agent presents first (only on a network you
+        /// trust).
+        #[arg(long)]
+        pin_on_first_contact: bool,
     },
     /// Install the agent on a device over its own SSH server (dropbear or OpenSSH) and add
     /// it: CPU detected, static binary copied, configuration written, service installed and
@@ -153,6 +173,30 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
     failures([reachable].into_iter())
 }
 
+/// The text of an inventory file (`-`: standard input) and its format, given or from the
+/// file's extension.
+fn read_inventory(file: &Path, format: Option<Format>) -> Result<(String, Format), CliError> {
+    let stdin = file == Path::new("-");
+    let format = format.or_else(|| Format::from_path(file)).ok_or_else(|| {
+        CliError::Usage(if stdin {
+            "an inventory on standard input needs --format ini|yaml|csv|json".into()
+        } else {
+            format!(
+                "cannot tell the format of {} from its name: give --format ini|yaml|csv|json",
+                file.display()
+            )
+        })
+    })?;
+    let mut text = String::new();
+    let read = if stdin {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| CliError::File(file.to_path_buf(), e))?;
+    Ok((text, format))
+}
+
 pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(), CliError> {
     match command {
         HostCommand::Deploy(args) => return deploy(ops, out, args).await,
@@ -175,6 +219,23 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
                 })
                 .await?;
             out.host_added(&added.host, &added.server_key);
+        }
+        HostCommand::Import {
+            file,
+            format,
+            dry_run,
+            pin_on_first_contact,
+        } => {
+            let (text, format) = read_inventory(&file, format)?;
+            let imported = ops
+                .import_hosts(ImportHosts {
+                    text,
+                    format,
+                    dry_run,
+                    pin_on_first_contact,
+                })
+                .await?;
+            out.imported(&imported);
         }
         HostCommand::List => out.hosts(&ops.hosts().await?),
         HostCommand::Show { name } => {

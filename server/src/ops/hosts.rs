@@ -157,7 +157,7 @@ impl Ops {
     }
 
     /// Puts `host` in each of `groups`, creating those missing.
-    async fn join_groups(&self, host: &HostName, groups: &[String]) -> Result<()> {
+    pub(super) async fn join_groups(&self, host: &HostName, groups: &[String]) -> Result<()> {
         let store = self.fleet.store();
         for g in groups {
             match store.add_group(g).await {

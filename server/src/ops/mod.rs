@@ -12,6 +12,7 @@ mod environment;
 mod groups;
 mod history;
 mod hosts;
+mod import;
 mod ping;
 mod rollout;
 mod runs;
@@ -21,12 +22,14 @@ mod targets;
 mod testing;
 mod uploads;
 
+pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::Control;
 pub use environment::SetEnv;
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
 };
+pub use import::{ImportHosts, Imported};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, LineSink, RunResult};
@@ -39,6 +42,7 @@ use std::sync::Arc;
 
 use crate::deploy::DeployError;
 use crate::fleet::{Fleet, FleetError};
+use crate::inventory::InventoryError;
 use crate::keys::KeyError;
 use crate::model::{EventKind, NewEvent};
 use crate::names::NameError;
@@ -149,6 +153,9 @@ pub enum OpsError {
     /// Installing an agent on a device.
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    /// An inventory that cannot be imported.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
     /// A file on this machine.
     #[error("{0}: {1}")]
     File(PathBuf, std::io::Error),
@@ -158,7 +165,7 @@ impl OpsError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpsError::Invalid(_) | OpsError::Name(_) => ErrorKind::Invalid,
+            OpsError::Invalid(_) | OpsError::Name(_) | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
             OpsError::NoMatch(_) => ErrorKind::NotFound,
             OpsError::Store(e) | OpsError::Fleet(FleetError::Store(e)) => store_kind(e),

@@ -2,13 +2,14 @@
 //! programs (`--json`). A [`Printer`] takes values already fetched (hosts, scripts, runs,
 //! events, the results of actions) and writes them; it does no other IO and knows nothing of
 //! where they came from. Its methods are split by subject, one file each, like smoltcp's
-//! interface: `hosts`, `scripts`, `runs` and `history`.
+//! interface: `hosts`, `import`, `scripts`, `runs` and `history`.
 //!
 //! A printer writes to any [`Write`] (ripgrep's printers do the same): standard output for the
 //! command line, a buffer in tests.
 
 mod history;
 mod hosts;
+mod import;
 mod runs;
 mod scripts;
 mod table;

@@ -19,6 +19,7 @@ mod demo;
 mod deploy;
 mod exit_codes;
 mod fleet;
+mod import;
 mod input;
 mod interrupt;
 mod qemu;

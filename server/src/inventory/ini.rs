@@ -1,0 +1,209 @@
+//! Ansible's INI inventory: hosts under `[group]` sections (before any, in no group), each
+//! `name key=value…`; `[group:children]` lists groups whose hosts are in `group` too;
+//! `[group:vars]` sections are left out with a note. The address is `ansible_host` (else the
+//! name), the agent's port `otto_port`.
+
+use std::collections::BTreeMap;
+
+use super::{Entry, Inventory, Problem, ansible_port_note, unquote};
+
+enum Section {
+    Hosts(Option<String>),
+    Children(String),
+    Vars,
+}
+
+/// `all` and `ungrouped` are Ansible's own, not groups of hosts.
+fn real_group(name: &str) -> Option<String> {
+    (!matches!(name, "all" | "ungrouped")).then(|| name.to_string())
+}
+
+/// Reads an INI inventory.
+pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
+    let mut inventory = Inventory::default();
+    let mut problems = Vec::new();
+    let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut section = Section::Hosts(None);
+    let mut ansible_ports = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let place = format!("line {}", i + 1);
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let problem = |message: String| Problem {
+            place: place.clone(),
+            message,
+        };
+        if let Some(head) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = match head.split_once(':') {
+                None => Section::Hosts(real_group(head.trim())),
+                Some((g, "children")) => Section::Children(g.trim().to_string()),
+                Some((_, "vars")) => {
+                    inventory
+                        .notes
+                        .push(format!("{place}: [{head}] ignored (Ansible's variables)"));
+                    Section::Vars
+                }
+                Some(_) => {
+                    problems.push(problem(format!("unknown section [{head}]")));
+                    Section::Vars
+                }
+            };
+            continue;
+        }
+        // A comment may follow the host.
+        let mut words = line
+            .split_whitespace()
+            .take_while(|w| !w.starts_with('#') && !w.starts_with(';'));
+        let Some(name) = words.next() else { continue };
+        match &section {
+            Section::Vars => {}
+            Section::Children(parent) => {
+                if let Some(child) = real_group(name) {
+                    parents.entry(child).or_default().push(parent.clone());
+                }
+            }
+            Section::Hosts(group) => {
+                let mut entry = Entry {
+                    place: place.clone(),
+                    name: name.to_string(),
+                    address: None,
+                    port: None,
+                    groups: group.iter().cloned().collect(),
+                };
+                for word in words {
+                    match word.split_once('=').map(|(k, v)| (k, unquote(v))) {
+                        Some(("ansible_host", v)) => entry.address = Some(v.to_string()),
+                        Some(("otto_port", v)) => match v.parse() {
+                            Ok(p) if p > 0 => entry.port = Some(p),
+                            _ => problems.push(problem(format!("otto_port {v} is not a port"))),
+                        },
+                        Some(("ansible_port", _)) => ansible_ports.push(place.clone()),
+                        Some(_) => {}
+                        None => problems.push(problem(format!("`{word}` is not key=value"))),
+                    }
+                }
+                inventory.entries.push(entry);
+            }
+        }
+    }
+    inventory.notes.extend(ansible_port_note(&ansible_ports));
+    for entry in &mut inventory.entries {
+        entry.groups = with_ancestors(&entry.groups, &parents);
+    }
+    if problems.is_empty() {
+        Ok(inventory)
+    } else {
+        Err(problems)
+    }
+}
+
+/// `groups` and every group that has one of them as a child, however deep (a cycle ends).
+fn with_ancestors(groups: &[String], parents: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = groups.to_vec();
+    while let Some(g) = todo.pop() {
+        if all.contains(&g) {
+            continue;
+        }
+        if let Some(ps) = parents.get(&g) {
+            todo.extend(ps.iter().filter_map(|p| real_group(p)));
+        }
+        all.push(g);
+    }
+    all.sort();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const INVENTORY: &str = "\
+# The lab
+bastion ansible_host=192.0.2.1
+
+[routers]
+r1 ansible_host=10.0.0.5 ansible_port=22 otto_port=2222
+r2 ansible_host='10.0.0.6'   # the spare
+
+[aps]
+ap1 ansible_host=10.0.1.10 ansible_user=root
+
+[wifi:children]
+aps
+
+[site:children]
+wifi
+routers
+
+[all:vars]
+ansible_user=root
+";
+
+    #[test]
+    fn sections_children_and_variables() {
+        let inv = parse(INVENTORY).unwrap();
+        let got: Vec<_> = inv
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.place.as_str(),
+                    e.name.as_str(),
+                    e.address.as_deref(),
+                    e.port,
+                    e.groups.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("line 2", "bastion", Some("192.0.2.1"), None, String::new()),
+                (
+                    "line 5",
+                    "r1",
+                    Some("10.0.0.5"),
+                    Some(2222),
+                    "routers,site".into()
+                ),
+                (
+                    "line 6",
+                    "r2",
+                    Some("10.0.0.6"),
+                    None,
+                    "routers,site".into()
+                ),
+                (
+                    "line 9",
+                    "ap1",
+                    Some("10.0.1.10"),
+                    None,
+                    "aps,site,wifi".into()
+                ),
+            ]
+        );
+        assert_eq!(inv.notes.len(), 2);
+        assert_eq!(
+            inv.notes[0],
+            "line 18: [all:vars] ignored (Ansible's variables)"
+        );
+        assert!(inv.notes[1].starts_with("line 5: ansible_port ignored"));
+    }
+
+    #[test]
+    fn bad_lines_are_listed() {
+        let problems = parse("[g]\nr1 otto_port=99999\nr2 junk\n[g:weird]\n").unwrap_err();
+        let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
+        assert_eq!(places, ["line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn a_cycle_of_children_ends() {
+        let inv = parse("[a:children]\nb\n[b:children]\na\n[a]\nh1\n").unwrap();
+        assert_eq!(inv.entries[0].groups, ["a", "b"]);
+    }
+}

@@ -1,0 +1,295 @@
+//! Inventories from other tools, read into the hosts Otto should have: one parser per format
+//! (`ini` and `yaml` for Ansible's, `csv`, `json`), a check that merges a host named twice and
+//! validates every name, and a [`plan`] of what importing them changes. All of it is pure: the
+//! text comes in, values go out; `ops` reads the fleet and applies the plan.
+//!
+//! Ports: `ansible_port` is the port of the device's SSH server, not the agent's, so Ansible's
+//! inventories give the agent's port as `otto_port` (default 12444); CSV and JSON name it `port`.
+
+mod csv;
+mod ini;
+mod json;
+pub mod plan;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::names::HostName;
+
+pub use plan::{Change, Step, plan};
+
+/// The agent's port when an inventory gives none.
+pub const DEFAULT_PORT: u16 = 12444;
+
+/// The format of an inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Ansible's INI inventory (`[group]` sections, `host ansible_host=… otto_port=…`).
+    Ini,
+    /// Ansible's YAML inventory (`all: children: GROUP: hosts: HOST: {ansible_host: …}`).
+    Yaml,
+    /// A header `name,address,port,groups`, groups `;`-separated.
+    Csv,
+    /// A list of objects with the fields `name`, `address`, `port`, `groups`.
+    Json,
+}
+
+impl Format {
+    /// The format a file's extension names (`.ini`/`.cfg`, `.yaml`/`.yml`, `.csv`, `.json`).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "ini" | "cfg" => Some(Format::Ini),
+            "yaml" | "yml" => Some(Format::Yaml),
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A host as one place of an inventory gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Where it is: `line 4`, `item 2`, `all.children.routers`.
+    pub place: String,
+    /// Its name, unchecked.
+    pub name: String,
+    /// Its address, if given (else its name).
+    pub address: Option<String>,
+    /// The agent's port, if given.
+    pub port: Option<u16>,
+    /// Its groups here.
+    pub groups: Vec<String>,
+}
+
+/// An inventory as read: its hosts, place by place, and notes on what was left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// The hosts, in the order of the file (a host may come more than once).
+    pub entries: Vec<Entry>,
+    /// What was read but not used (variables, `ansible_port`).
+    pub notes: Vec<String>,
+}
+
+/// A host the inventory wants, checked and merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    /// Its name.
+    pub name: HostName,
+    /// Its address.
+    pub address: String,
+    /// The agent's port.
+    pub port: u16,
+    /// Its groups, sorted.
+    pub groups: Vec<String>,
+}
+
+/// One thing wrong in an inventory, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `line 4`, `item 2`, …
+    pub place: String,
+    /// What.
+    pub message: String,
+}
+
+/// Why an inventory cannot be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    /// Every problem found, by place; nothing is imported.
+    #[error("the inventory cannot be imported, nothing was changed:{}", list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("\n  {}: {}", p.place, p.message))
+        .collect()
+}
+
+/// Reads `text` as an inventory of `format`, and checks it (see [`check`]).
+pub fn read(format: Format, text: &str) -> Result<(Vec<Wanted>, Vec<String>), InventoryError> {
+    let inventory = match format {
+        Format::Ini => ini::parse(text),
+        Format::Yaml => yaml::parse(text),
+        Format::Csv => csv::parse(text),
+        Format::Json => json::parse(text),
+    }
+    .map_err(InventoryError::Invalid)?;
+    Ok((check(&inventory.entries)?, inventory.notes))
+}
+
+/// A host's entries merged so far: where it came first, and what has been given.
+struct Merged<'a> {
+    first: &'a Entry,
+    name: HostName,
+    address: Option<&'a str>,
+    port: Option<u16>,
+    groups: Vec<String>,
+}
+
+/// Merges the entries of each host (their groups joined) and checks their names; a host given
+/// two different addresses or ports is a problem, as is a name that breaks the rule.
+pub fn check(entries: &[Entry]) -> Result<Vec<Wanted>, InventoryError> {
+    let mut problems = Vec::new();
+    let mut merged: Vec<Merged> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in entries {
+        let name = match HostName::parse(&e.name) {
+            Ok(name) => name,
+            Err(bad) => {
+                problems.push(Problem {
+                    place: e.place.clone(),
+                    message: bad.to_string(),
+                });
+                continue;
+            }
+        };
+        let i = *index.entry(&e.name).or_insert_with(|| {
+            merged.push(Merged {
+                first: e,
+                name,
+                address: None,
+                port: None,
+                groups: Vec::new(),
+            });
+            merged.len() - 1
+        });
+        let Some(m) = merged.get_mut(i) else { continue };
+        let mut clash = |what: String| {
+            problems.push(Problem {
+                place: e.place.clone(),
+                message: format!("{} {what} at {}", e.name, m.first.place),
+            })
+        };
+        if let Some(a) = &e.address {
+            match m.address {
+                Some(was) if was != a => clash(format!("is at {a} here but at {was}")),
+                _ => m.address = Some(a),
+            }
+        }
+        if let Some(p) = e.port {
+            match m.port {
+                Some(was) if was != p => clash(format!("has port {p} here but {was}")),
+                _ => m.port = Some(p),
+            }
+        }
+        m.groups.extend(e.groups.iter().cloned());
+    }
+    if !problems.is_empty() {
+        return Err(InventoryError::Invalid(problems));
+    }
+    Ok(merged
+        .into_iter()
+        .map(|mut m| {
+            m.groups.sort();
+            m.groups.dedup();
+            Wanted {
+                address: m.address.unwrap_or(m.name.as_str()).to_string(),
+                name: m.name,
+                port: m.port.unwrap_or(DEFAULT_PORT),
+                groups: m.groups,
+            }
+        })
+        .collect())
+}
+
+/// `"x"` or `'x'` without its quotes.
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
+}
+
+/// The one note on the `ansible_port`s an inventory gives at `places`, naming the first few.
+fn ansible_port_note(places: &[String]) -> Option<String> {
+    let (first, more) = (places.first()?, places.len() - 1);
+    let also = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{first}{also}: ansible_port ignored: it is the device's SSH port; the agent's is \
+         otto_port (default 12444)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn entry(place: &str, name: &str, address: Option<&str>, groups: &[&str]) -> Entry {
+        Entry {
+            place: place.into(),
+            name: name.into(),
+            address: address.map(Into::into),
+            port: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn ansible_ports_get_one_note() {
+        assert_eq!(ansible_port_note(&[]), None);
+        let note = ansible_port_note(&["line 2".into(), "line 3".into()]).unwrap();
+        assert!(
+            note.starts_with("line 2 and 1 more: ansible_port ignored"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn formats_come_from_extensions() {
+        assert_eq!(Format::from_path(Path::new("hosts.ini")), Some(Format::Ini));
+        assert_eq!(
+            Format::from_path(Path::new("a/inv.YML")),
+            Some(Format::Yaml)
+        );
+        assert_eq!(Format::from_path(Path::new("f.csv")), Some(Format::Csv));
+        assert_eq!(Format::from_path(Path::new("f.json")), Some(Format::Json));
+        assert_eq!(Format::from_path(Path::new("hosts")), None);
+    }
+
+    #[test]
+    fn a_host_named_twice_is_merged_and_defaults_filled() {
+        let wanted = check(&[
+            entry("line 2", "r1", Some("10.0.0.5"), &["routers"]),
+            entry("line 5", "ap1", None, &[]),
+            entry("line 8", "r1", None, &["core", "routers"]),
+        ])
+        .unwrap();
+        assert_eq!(wanted.len(), 2);
+        assert_eq!(wanted[0].name.as_str(), "r1");
+        assert_eq!(wanted[0].address, "10.0.0.5");
+        assert_eq!(wanted[0].port, 12444);
+        assert_eq!(wanted[0].groups, ["core", "routers"]);
+        assert_eq!((wanted[1].address.as_str(), wanted[1].port), ("ap1", 12444));
+    }
+
+    #[test]
+    fn bad_names_and_clashes_are_listed_by_place() {
+        let err = check(&[
+            entry("line 2", "r1", Some("10.0.0.5"), &[]),
+            entry("line 3", "../x", None, &[]),
+            entry("line 4", "r1", Some("10.0.0.6"), &[]),
+            entry("line 5", "-bad", None, &[]),
+        ])
+        .unwrap_err();
+        let InventoryError::Invalid(problems) = &err;
+        let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
+        assert_eq!(places, ["line 3", "line 4", "line 5"]);
+        assert!(problems[1].message.contains("10.0.0.6"));
+        assert!(err.to_string().contains("nothing was changed"));
+    }
+}

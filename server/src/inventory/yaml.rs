@@ -1,0 +1,213 @@
+//! Ansible's YAML inventory: groups at the top (usually only `all`), each with `hosts` (a map of
+//! name to its variables, or nothing), `children` (groups in it) and `vars` (left out with a
+//! note). A host of a child group is in its parents too. The address is `ansible_host` (else
+//! the name), the agent's port `otto_port`.
+
+use serde_norway::{Mapping, Value};
+
+use super::{Entry, Inventory, Problem, ansible_port_note};
+
+/// Reads a YAML inventory.
+pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
+    let root: Value = serde_norway::from_str(text).map_err(|e| {
+        vec![Problem {
+            place: e
+                .location()
+                .map_or_else(|| "the file".into(), |l| format!("line {}", l.line())),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut reader = Reader::default();
+    match &root {
+        Value::Mapping(groups) => {
+            for (name, group) in groups {
+                reader.group(&key(name), group, &[]);
+            }
+        }
+        Value::Null => {}
+        _ => reader.problem("the top", "not a map of groups"),
+    }
+    let note = ansible_port_note(&reader.ansible_ports);
+    reader.inventory.notes.extend(note);
+    if reader.problems.is_empty() {
+        Ok(reader.inventory)
+    } else {
+        Err(reader.problems)
+    }
+}
+
+#[derive(Default)]
+struct Reader {
+    inventory: Inventory,
+    problems: Vec<Problem>,
+    /// Where `ansible_port` was given (one note for all of them).
+    ansible_ports: Vec<String>,
+}
+
+impl Reader {
+    fn problem(&mut self, place: &str, message: &str) {
+        self.problems.push(Problem {
+            place: place.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    /// The group `name` at `node`, inside the groups `outer` (outermost first).
+    fn group(&mut self, name: &str, node: &Value, outer: &[String]) {
+        let mut path = outer.to_vec();
+        path.push(name.to_string());
+        let place = path.join(".");
+        if path.len() > 32 {
+            return self.problem(&place, "groups nested too deep");
+        }
+        let map = match node {
+            Value::Mapping(m) => m,
+            Value::Null => return,
+            _ => return self.problem(&place, "a group is a map of hosts, children and vars"),
+        };
+        for (k, v) in map {
+            match key(k).as_str() {
+                "hosts" => self.hosts(&place, &path, v),
+                "children" => match v {
+                    Value::Mapping(children) => {
+                        for (child, node) in children {
+                            self.group(&key(child), node, &path);
+                        }
+                    }
+                    Value::Null => {}
+                    _ => self.problem(&place, "children is not a map of groups"),
+                },
+                "vars" => self
+                    .inventory
+                    .notes
+                    .push(format!("{place}: vars ignored (Ansible's variables)")),
+                other => self.problem(&place, &format!("unknown key `{other}`")),
+            }
+        }
+    }
+
+    /// The hosts of the group at `path`.
+    fn hosts(&mut self, place: &str, path: &[String], node: &Value) {
+        let hosts = match node {
+            Value::Mapping(m) => m,
+            Value::Null => return,
+            _ => return self.problem(place, "hosts is not a map of host names"),
+        };
+        let groups: Vec<String> = path
+            .iter()
+            .filter(|g| !matches!(g.as_str(), "all" | "ungrouped"))
+            .cloned()
+            .collect();
+        for (name, vars) in hosts {
+            let name = key(name);
+            let here = format!("{place}.hosts.{name}");
+            let mut entry = Entry {
+                place: here.clone(),
+                name,
+                address: None,
+                port: None,
+                groups: groups.clone(),
+            };
+            let empty = Mapping::new();
+            let vars = match vars {
+                Value::Mapping(m) => m,
+                Value::Null => &empty,
+                _ => {
+                    self.problem(&here, "a host's variables are a map");
+                    continue;
+                }
+            };
+            for (k, v) in vars {
+                match key(k).as_str() {
+                    "ansible_host" => entry.address = Some(key(v)),
+                    "otto_port" => match key(v).parse() {
+                        Ok(p) if p > 0 => entry.port = Some(p),
+                        _ => self.problem(&here, &format!("otto_port {} is not a port", key(v))),
+                    },
+                    "ansible_port" => self.ansible_ports.push(here.clone()),
+                    _ => {}
+                }
+            }
+            self.inventory.entries.push(entry);
+        }
+    }
+}
+
+/// A scalar as text (names and values may be numbers in YAML).
+fn key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => "?".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const INVENTORY: &str = "\
+all:
+  hosts:
+    bastion:
+      ansible_host: 192.0.2.1
+  vars:
+    ansible_user: root
+  children:
+    routers:
+      hosts:
+        r1:
+          ansible_host: 10.0.0.5
+          ansible_port: 22
+          otto_port: 2222
+        r2: {ansible_host: 10.0.0.6}
+    site:
+      children:
+        wifi:
+          hosts:
+            ap1:
+";
+
+    #[test]
+    fn groups_children_and_variables() {
+        let inv = parse(INVENTORY).unwrap();
+        let got: Vec<_> = inv
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    e.address.as_deref(),
+                    e.port,
+                    e.groups.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bastion", Some("192.0.2.1"), None, String::new()),
+                ("r1", Some("10.0.0.5"), Some(2222), "routers".into()),
+                ("r2", Some("10.0.0.6"), None, "routers".into()),
+                ("ap1", None, None, "site,wifi".into()),
+            ]
+        );
+        assert_eq!(inv.entries[1].place, "all.routers.hosts.r1");
+        assert_eq!(inv.notes.len(), 2);
+        assert_eq!(inv.notes[0], "all: vars ignored (Ansible's variables)");
+        assert!(inv.notes[1].contains("ansible_port ignored"));
+    }
+
+    #[test]
+    fn bad_yaml_and_shapes_are_problems() {
+        let syntax = parse("all:\n  hosts: [\n").unwrap_err();
+        assert!(syntax[0].place.starts_with("line "));
+        let shape = parse("all:\n  hosts: [r1, r2]\n  children: 3\n").unwrap_err();
+        assert_eq!(shape.len(), 2);
+        assert_eq!(shape[0].place, "all");
+        let port = parse("all:\n  hosts:\n    r1: {otto_port: 0}\n").unwrap_err();
+        assert_eq!(port[0].place, "all.hosts.r1");
+    }
+}

@@ -1,0 +1,147 @@
+//! Importing an inventory: many hosts at once, with their groups, from another tool's
+//! inventory (see [`crate::inventory`]). The plan is made against the fleet as it is; a dry run
+//! stops there, else each step is applied through the hosts' own operations, so every change
+//! is recorded as if made by hand. A second import of the same inventory changes nothing.
+
+use serde::Serialize;
+
+use crate::inventory::{self, Change, Format, Step};
+use crate::names::HostName;
+
+use super::{AddHost, Ops, Result};
+
+/// An inventory to import.
+#[derive(Debug, Clone)]
+pub struct ImportHosts {
+    /// Its text.
+    pub text: String,
+    /// Its format.
+    pub format: Format,
+    /// Only make the plan; change nothing.
+    pub dry_run: bool,
+    /// New hosts trust the key their agent presents first.
+    pub pin_on_first_contact: bool,
+}
+
+/// What an import did, or would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Imported {
+    /// One step per host of the inventory.
+    pub steps: Vec<Step>,
+    /// What the inventory held that was not used.
+    pub notes: Vec<String>,
+    /// Whether the steps were applied (false for a dry run).
+    pub applied: bool,
+}
+
+impl Ops {
+    /// Reads an inventory and brings the fleet to what it says (adds hosts, moves them, puts
+    /// them in groups; removes nothing). Any problem in it fails the whole import before
+    /// anything is changed.
+    pub async fn import_hosts(&self, import: ImportHosts) -> Result<Imported> {
+        let (wanted, notes) = inventory::read(import.format, &import.text)?;
+        let steps = inventory::plan(&wanted, &self.hosts().await?);
+        if !import.dry_run {
+            for step in &steps {
+                self.apply(step, import.pin_on_first_contact).await?;
+            }
+        }
+        Ok(Imported {
+            steps,
+            notes,
+            applied: !import.dry_run,
+        })
+    }
+
+    async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<()> {
+        let name = HostName::parse(&step.host)?;
+        match step.change {
+            Change::Add => {
+                self.add_host(AddHost {
+                    name,
+                    address: step.address.clone(),
+                    port: step.port,
+                    agent_key: None,
+                    pin_on_first_contact,
+                    groups: step.join.clone(),
+                })
+                .await?;
+            }
+            Change::Update | Change::Join => {
+                if step.change == Change::Update {
+                    self.set_address(&name, Some(step.address.clone()), Some(step.port))
+                        .await?;
+                }
+                self.join_groups(&name, &step.join).await?;
+            }
+            Change::Unchanged => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::ErrorKind;
+    use crate::ops::testing::{fixture, logged, new_r1};
+
+    fn ini(text: &str, dry_run: bool) -> ImportHosts {
+        ImportHosts {
+            text: text.into(),
+            format: Format::Ini,
+            dry_run,
+            pin_on_first_contact: true,
+        }
+    }
+
+    const INVENTORY: &str = "[routers]\nr1 ansible_host=10.0.0.5\nr2 ansible_host=10.0.0.6\n";
+
+    #[tokio::test]
+    async fn an_import_is_planned_applied_and_then_changes_nothing() {
+        let (_dir, ops) = fixture();
+        ops.add_host(new_r1()).await.unwrap();
+        let before = logged(&ops).await.len();
+
+        let dry = ops.import_hosts(ini(INVENTORY, true)).await.unwrap();
+        let changes: Vec<_> = dry.steps.iter().map(|s| s.change).collect();
+        assert_eq!(changes, [Change::Update, Change::Add]);
+        assert_eq!(dry.steps[0].was.as_deref(), Some("192.0.2.1:12444"));
+        assert!(!dry.applied);
+        assert_eq!(logged(&ops).await.len(), before);
+
+        ops.import_hosts(ini(INVENTORY, false)).await.unwrap();
+        let hosts = ops.hosts().await.unwrap();
+        let got: Vec<_> = hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h.address.as_str(), h.groups.join(",")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r1", "10.0.0.5", "routers".into()),
+                ("r2", "10.0.0.6", "routers".into())
+            ]
+        );
+        assert!(hosts[1].trust.pin_on_first_contact);
+        let events = logged(&ops).await.len();
+
+        let again = ops.import_hosts(ini(INVENTORY, false)).await.unwrap();
+        assert!(again.steps.iter().all(|s| s.change == Change::Unchanged));
+        assert_eq!(ops.hosts().await.unwrap(), hosts);
+        assert_eq!(logged(&ops).await.len(), events);
+    }
+
+    #[tokio::test]
+    async fn a_bad_line_changes_nothing() {
+        let (_dir, ops) = fixture();
+        let err = ops
+            .import_hosts(ini("[g]\nr1\n../x\nr2\n", false))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("line 3"));
+        assert!(ops.hosts().await.unwrap().is_empty());
+        assert!(logged(&ops).await.is_empty());
+    }
+}

@@ -1,0 +1,66 @@
+//! An inventory import: its plan as a table, its notes, and what the new hosts still need.
+
+use std::io::Write;
+
+use super::{Printer, Table};
+use crate::inventory::Change;
+use crate::ops::Imported;
+
+impl<W: Write + Send + 'static> Printer<W> {
+    /// The plan of an import (done or not), the notes on what was left out, and how to give
+    /// each new host's agent its server key.
+    pub fn imported(&self, imported: &Imported) {
+        if self.json {
+            return self.json(imported);
+        }
+        let mut t = Table::new(&["host", "address", "change", "groups"]);
+        for s in &imported.steps {
+            let change = match (s.change, &s.was) {
+                (Change::Add, _) => "add".to_string(),
+                (Change::Update, Some(was)) => format!("UPDATE (was {was})"),
+                (Change::Update, None) => "UPDATE".into(),
+                (Change::Join, _) => "join groups".into(),
+                (Change::Unchanged, _) => "unchanged".into(),
+            };
+            let groups = if s.join.is_empty() {
+                "-".into()
+            } else {
+                format!("+{}", s.join.join(",+"))
+            };
+            t.row(vec![
+                s.host.clone(),
+                format!("{}:{}", s.address, s.port),
+                change,
+                groups,
+            ]);
+        }
+        let count = |c: Change| imported.steps.iter().filter(|s| s.change == c).count();
+        let added: Vec<&str> = imported
+            .steps
+            .iter()
+            .filter(|s| s.change == Change::Add)
+            .map(|s| s.host.as_str())
+            .collect();
+        self.print(|out| {
+            write!(out, "{t}")?;
+            for note in &imported.notes {
+                writeln!(out, "note: {}", crate::sanitize::text(note))?;
+            }
+            let (add, update, join) = (count(Change::Add), count(Change::Update), count(Change::Join));
+            let unchanged = count(Change::Unchanged);
+            if imported.applied {
+                writeln!(out, "{add} added, {update} updated, {join} joined groups, {unchanged} unchanged")?;
+                if !added.is_empty() {
+                    writeln!(
+                        out,
+                        "each new host's agent must trust its server key: `otto-server host key NAME` prints it ({})",
+                        added.join(", ")
+                    )?;
+                }
+            } else {
+                writeln!(out, "dry run, nothing changed: {add} to add, {update} to update, {join} to join groups, {unchanged} unchanged")?;
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,215 @@
+//! `host import`: an Ansible INI inventory imported by the real binary into a real SQLite
+//! file — a dry run that changes nothing, the import, a second one that changes nothing, and a
+//! host moved by a later import to where its real agent listens, then reached.
+
+use std::path::Path;
+
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use serde_json::Value;
+
+use crate::harness::{Server, agent_bin};
+
+/// The hosts (name, address, port), their groups (group, host) and the number of events, as
+/// the database holds them.
+#[derive(Debug, PartialEq)]
+struct State {
+    hosts: Vec<(String, String, u16)>,
+    groups: Vec<(String, String)>,
+    events: i64,
+}
+
+fn state(data: &Path) -> State {
+    let db = rusqlite::Connection::open(data.join("otto.db")).unwrap();
+    let hosts = db
+        .prepare("SELECT name, address, port FROM hosts ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let groups = db
+        .prepare("SELECT grp, host FROM host_groups ORDER BY 1, 2")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let events = db
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    State {
+        hosts,
+        groups,
+        events,
+    }
+}
+
+fn changes(imported: &Value) -> Vec<(String, String)> {
+    imported["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["host"].as_str().unwrap().to_string(),
+                s["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+const INVENTORY: &str = "\
+# Ansible's inventory of the lab
+[routers]
+r1 ansible_host=127.0.0.1 ansible_port=22 otto_port=1
+r2 ansible_host=127.0.0.2
+
+[aps]
+ap1 ansible_host=127.0.0.3 otto_port=2222
+r2
+
+[all:vars]
+ansible_user=root
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ansible_inventory_is_imported_once() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hosts.ini");
+    std::fs::write(&file, INVENTORY).unwrap();
+    let file = file.to_str().unwrap();
+    server.ok(&["host", "list"]);
+    let empty = state(server.data());
+
+    // A dry run shows the plan and changes nothing.
+    let dry = server.json(&[
+        "host",
+        "import",
+        file,
+        "--dry-run",
+        "--pin-on-first-contact",
+    ]);
+    assert_eq!(
+        changes(&dry),
+        pairs(&[("r1", "add"), ("r2", "add"), ("ap1", "add")])
+    );
+    assert_eq!(dry["applied"], false);
+    let notes = dry["notes"].to_string();
+    assert!(notes.contains("line 3: ansible_port ignored"), "{notes}");
+    assert!(notes.contains("[all:vars] ignored"), "{notes}");
+    assert_eq!(state(server.data()), empty);
+
+    // The import: the hosts, their ports (otto_port, else 12444) and groups.
+    let done = server.ok(&["host", "import", file, "--pin-on-first-contact"]);
+    assert!(done.contains("3 added, 0 updated"), "{done}");
+    assert!(done.contains("`otto-server host key NAME`"), "{done}");
+    let listed = server.json(&["host", "list"]);
+    let hosts: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["address"].as_str().unwrap().to_string(),
+                h["port"].as_u64().unwrap(),
+                h["groups"].clone(),
+                h["trust"]["pin_on_first_contact"].clone(),
+            )
+        })
+        .collect();
+    let yes = Value::Bool(true);
+    assert_eq!(
+        hosts,
+        [
+            (
+                "ap1".into(),
+                "127.0.0.3".into(),
+                2222,
+                serde_json::json!(["aps"]),
+                yes.clone()
+            ),
+            (
+                "r1".into(),
+                "127.0.0.1".into(),
+                1,
+                serde_json::json!(["routers"]),
+                yes.clone()
+            ),
+            (
+                "r2".into(),
+                "127.0.0.2".into(),
+                12444,
+                serde_json::json!(["aps", "routers"]),
+                yes
+            ),
+        ]
+    );
+    let imported = state(server.data());
+
+    // Again: everything unchanged, and nothing is.
+    let again = server.json(&["host", "import", file]);
+    assert_eq!(
+        changes(&again),
+        pairs(&[
+            ("r1", "unchanged"),
+            ("r2", "unchanged"),
+            ("ap1", "unchanged")
+        ])
+    );
+    assert_eq!(state(server.data()), imported);
+
+    // r1's agent starts, on a port of its own; the inventory is changed to say so, and
+    // imported from standard input: r1 is moved (reported as an update) and reached.
+    let key = server.ok(&["host", "key", "r1"]);
+    let key = keys::parse_public(key.trim()).unwrap();
+    let agent = LocalAgent::start(&agent_bin(), &dir.path().join("r1"), &key, "")
+        .await
+        .unwrap();
+    let moved = INVENTORY.replace("otto_port=1\n", &format!("otto_port={}\n", agent.port));
+    let mut import = server.command(&["host", "import", "-", "--format", "ini", "--json"]);
+    import
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = import.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), moved.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let update: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        changes(&update),
+        pairs(&[("r1", "update"), ("r2", "unchanged"), ("ap1", "unchanged")])
+    );
+    assert_eq!(update["steps"][0]["was"], "127.0.0.1:1");
+    let pings = server.bounded_json(&["ping", "--host", "r1"]).await;
+    assert_eq!(pings[0]["reachable"], true, "{pings}");
+}
+
+#[test]
+fn a_bad_line_imports_nothing() {
+    let server = Server::new();
+    server.ok(&["host", "list"]);
+    let empty = state(server.data());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hosts.csv");
+    std::fs::write(&file, "name,address\nr1,10.0.0.1\n../etc,10.0.0.2\n").unwrap();
+    let out = server.output(&["host", "import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(state(server.data()), empty);
+    // Without an extension the format must be given.
+    let plain = dir.path().join("hosts");
+    std::fs::write(&plain, "r1\n").unwrap();
+    let out = server.output(&["host", "import", plain.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
