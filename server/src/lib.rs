@@ -14,6 +14,7 @@
 //! - [`inventory`]: inventories of other tools (Ansible's INI and YAML, CSV, JSON) read, and
 //!   the plan of importing them.
 //! - [`deploy`]: installing the agent on a device over its own SSH server.
+//! - [`config`]: the configuration file (`server.toml`), under the flags.
 //! - [`serve`]: the daemon; [`cli`]: the command line; [`print`](mod@print): results as tables
 //!   or JSON; [`output`]: a run's output split into lines.
 //! - [`names`]: host names, checked (they name key files); [`patterns`]: globs over host names;
@@ -22,6 +23,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod demo;
 pub mod deploy;
 pub mod environment;

@@ -3,12 +3,18 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use otto_server::cli::Cli;
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::parse_with_config() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A configuration file that cannot be used is bad usage, as a bad flag is.
+            eprintln!("otto-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !cli.is_daemon() {
         // Like every Unix tool, end quietly when the reader of our output goes away
         // (`otto-server history | head`) instead of failing on the next write.

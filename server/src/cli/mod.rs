@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::client::Limits;
+use crate::config::{self, Config, ConfigError};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::ops::{Actor, Control, Ops, OpsError};
 use crate::print::Printer;
@@ -61,6 +63,11 @@ Exit codes:
     after_help = EXIT_CODES
 )]
 pub struct Cli {
+    /// The configuration file: settings for the options below and serve's, which flags given
+    /// here override (default: /etc/otto/server.toml for root, else
+    /// ~/.config/otto/server.toml, when it exists).
+    #[arg(long, global = true, env = "OTTO_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Where the fleet's database and keys live (default: /var/lib/otto-server for root, else
     /// ~/.local/share/otto-server).
     #[arg(long, global = true, env = "OTTO_DATA_DIR", value_name = "DIR")]
@@ -249,11 +256,16 @@ impl From<OpsError> for CliError {
     }
 }
 
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The data directory when none is given: /var/lib/otto-server for root, else under
 /// `$XDG_DATA_HOME` or `~/.local/share`.
 fn default_data_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         return PathBuf::from("/var/lib/otto-server");
     }
     std::env::var_os("XDG_DATA_HOME")
@@ -264,6 +276,80 @@ fn default_data_dir() -> PathBuf {
 }
 
 impl Cli {
+    /// Parses the command line, then takes what it left to the defaults from the configuration
+    /// file, if there is one: a flag (or its environment variable) wins over the file, the file
+    /// over the default. Bad arguments end the process as clap does (usage, exit 2); a file
+    /// that cannot be used is the error.
+    pub fn parse_with_config() -> Result<Cli, ConfigError> {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.configure(&matches)?;
+        Ok(cli)
+    }
+
+    /// Applies the configuration file to what `matches` left to defaults.
+    fn configure(&mut self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => match config::default_path(is_root()) {
+                Some(path) if path.exists() => path,
+                _ => return Ok(()),
+            },
+        };
+        let file = config::load(&path)?;
+        let defaulted = |m: &ArgMatches, id: &str| {
+            !matches!(
+                m.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        let duration = |key: &'static str, value: &config::Duration, zero_ok: bool| {
+            let parse = if zero_ok {
+                parse_duration
+            } else {
+                parse_nonzero_duration
+            };
+            parse(&value.as_arg()).map_err(|e| ConfigError::Value(path.clone(), key, e))
+        };
+        let Config {
+            data_dir,
+            dial_timeout,
+            dial_limit,
+            answer_timeout,
+            stall_timeout,
+            serve,
+        } = file;
+        if let Some(dir) = data_dir.filter(|_| defaulted(matches, "data_dir")) {
+            self.data_dir = Some(dir);
+        }
+        if let Some(v) = dial_timeout.filter(|_| defaulted(matches, "dial_timeout")) {
+            self.dial_timeout = duration("dial_timeout", &v, false)?;
+        }
+        if let Some(n) = dial_limit.filter(|_| defaulted(matches, "dial_limit")) {
+            self.dial_limit = n;
+        }
+        if let Some(v) = answer_timeout.filter(|_| defaulted(matches, "answer_timeout")) {
+            self.answer_timeout = duration("answer_timeout", &v, false)?;
+        }
+        if let Some(v) = stall_timeout.filter(|_| defaulted(matches, "stall_timeout")) {
+            self.stall_timeout = duration("stall_timeout", &v, false)?;
+        }
+        if let (Command::Serve(args), Some(m)) =
+            (&mut self.command, matches.subcommand_matches("serve"))
+        {
+            if let Some(v) = serve
+                .heartbeat_interval
+                .filter(|_| defaulted(m, "heartbeat_interval"))
+            {
+                args.heartbeat_interval = duration("serve.heartbeat_interval", &v, false)?;
+            }
+            if let Some(v) = serve.rotate_every.filter(|_| defaulted(m, "rotate_every")) {
+                args.rotate_every = duration("serve.rotate_every", &v, true)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether this is the daemon (which must outlive its log reader), not a one-shot command.
     pub fn is_daemon(&self) -> bool {
         matches!(self.command, Command::Serve(_))
@@ -390,6 +476,64 @@ mod tests {
     /// `otto-server ARGS…` parsed.
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("otto-server").chain(args.iter().copied()))
+    }
+
+    /// `otto-server ARGS…` parsed, with `config` as its configuration file applied.
+    fn configured(config: &str, args: &[&str]) -> Result<Cli, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, config).unwrap();
+        let argv = ["otto-server", "--config", path.to_str().unwrap()];
+        let matches = Cli::command()
+            .try_get_matches_from(argv.iter().chain(args.iter()))
+            .unwrap();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap();
+        cli.configure(&matches).map(|()| cli)
+    }
+
+    #[test]
+    fn the_configuration_file_fills_in_what_no_flag_gives() {
+        let file = "data_dir = \"/srv/otto\"\ndial_timeout = \"1m\"\ndial_limit = 3\n\
+                    answer_timeout = 20\nstall_timeout = \"2m\"\n\
+                    [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n";
+        let cli = configured(file, &["serve"]).unwrap();
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/srv/otto")));
+        assert_eq!(cli.dial_timeout, Duration::from_secs(60));
+        assert_eq!(cli.dial_limit, 3);
+        assert_eq!(cli.answer_timeout, Duration::from_secs(20));
+        assert_eq!(cli.stall_timeout, Duration::from_secs(120));
+        let Command::Serve(serve) = &cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(serve.rotate_every, Duration::ZERO);
+        // Flags win, each on its own.
+        let cli = configured(
+            file,
+            &[
+                "--dial-limit",
+                "9",
+                "--stall-timeout",
+                "5s",
+                "serve",
+                "--rotate-every",
+                "1d",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (cli.dial_limit, cli.dial_timeout),
+            (9, Duration::from_secs(60))
+        );
+        assert_eq!(cli.stall_timeout, Duration::from_secs(5));
+        let Command::Serve(serve) = &cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(serve.rotate_every, Duration::from_secs(86_400));
+        assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
+        // Zero where it means nothing is refused, as the flags refuse it.
+        let e = configured("dial_timeout = 0\n", &["ping"]).err().unwrap();
+        assert!(e.to_string().contains("dial_timeout: "), "{e}");
     }
 
     #[test]

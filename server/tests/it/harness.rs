@@ -75,7 +75,9 @@ impl Server {
         cmd.arg("--data-dir")
             .arg(&self.data)
             .args(args)
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // No configuration file of this machine's: an empty one.
+            .env("OTTO_CONFIG", "/dev/null");
         cmd
     }
 

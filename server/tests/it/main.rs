@@ -13,6 +13,7 @@
 mod cli;
 mod client;
 mod completions;
+mod config;
 mod deadlines;
 mod defaults;
 mod demo;
