@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use otto_proto::{
-    Control, Credentials, FrameReader, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout,
+    Control, Credentials, FrameReader, FrameWriter, Item, MAX_BODY_LEN, Message, ScriptTimeout,
 };
 use russh::server::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
@@ -192,13 +192,11 @@ impl Reader {
 }
 
 /// The writing half of an Otto channel.
-///
-/// A frame is encoded in place in `buf` and handed to russh as a `Bytes` view of it, with no
-/// copy; once russh has sent it and let go, the next frame reuses the same memory
-/// (`BytesMut::reserve` takes the allocation back), so sending allocates nothing per frame.
+/// Frames go out through a [`FrameWriter`]: each holds only its own bytes while russh has it,
+/// and no allocation is made per frame.
 pub struct Writer {
     tx: ChannelWriteHalf<Msg>,
-    buf: BytesMut,
+    out: FrameWriter,
     /// Set once a write failed or timed out: later writes are skipped.
     closed: bool,
     idle: Duration,
@@ -209,7 +207,7 @@ impl Writer {
     pub fn new(tx: ChannelWriteHalf<Msg>, idle: Duration) -> Writer {
         Writer {
             tx,
-            buf: BytesMut::new(),
+            out: FrameWriter::new(),
             closed: false,
             idle,
         }
@@ -220,11 +218,7 @@ impl Writer {
         if self.closed {
             return Err(LinkError::Closed);
         }
-        self.buf.clear();
-        self.buf.resize(HEADER_LEN + MAX_BODY_LEN, 0);
-        let n = otto_proto::encode(message, &mut self.buf).map_err(LinkError::Protocol)?;
-        self.buf.truncate(n);
-        let frame = self.buf.split().freeze();
+        let frame = self.out.frame(message).map_err(LinkError::Protocol)?;
         match tokio::time::timeout(self.idle, self.tx.data_bytes(frame)).await {
             Ok(Ok(())) => Ok(()),
             _ => {

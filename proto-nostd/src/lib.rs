@@ -1,7 +1,8 @@
 //! The Otto protocol: frame codec and message types, `no_std` and allocation-free.
 //!
 //! With the feature `alloc` (off by default) it also has owned forms of protocol values: `Facts`,
-//! the owned [`HostFacts`].
+//! the owned [`HostFacts`]; and the `FrameWriter`, the one way both sides turn frames into the
+//! owned `Bytes` an SSH channel takes.
 //!
 //! A frame is a 12-byte [`Header`] (three big-endian `u32`: protocol version, message type, body
 //! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the two messages that
@@ -54,6 +55,8 @@ mod header;
 mod message;
 pub mod profile;
 mod reader;
+#[cfg(feature = "alloc")]
+mod writer;
 
 pub use control::Control;
 pub use decoder::{Decoded, Decoder, Item, decode_frame};
@@ -69,6 +72,8 @@ pub use message::{
     RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
 };
 pub use reader::FrameReader;
+#[cfg(feature = "alloc")]
+pub use writer::FrameWriter;
 
 /// The protocol version this crate speaks. Frames of any other version are refused with
 /// [`Error::UnsupportedVersion`].
