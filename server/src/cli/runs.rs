@@ -80,6 +80,8 @@ pub async fn run(
     // The hosts' names, to line their output up.
     let hosts = ops.run_hosts(&targets, &job).await?;
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    out.started(&names, serde_json::json!({ "job": job.label() }));
     let results = until_interrupted(
         ops.run(&targets, &job, args.output_cap, out.live_output(width)),
         interrupt,
@@ -142,6 +144,11 @@ pub async fn upload(
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    out.started(
+        &names,
+        serde_json::json!({ "file": file.file, "path": file.path, "bytes": size }),
+    );
     let bar = out.progress(size * hosts.len() as u64);
     let progress = {
         let bar = bar.clone();
@@ -161,7 +168,7 @@ pub async fn upload(
     )
     .await?;
     bar.finish_and_clear();
-    out.done(&results);
+    out.uploaded(&results);
     if cancellation.is_cancelled() {
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(
