@@ -29,6 +29,16 @@ pub enum RunEvent<'a> {
         /// The line, without its newline.
         text: &'a str,
     },
+    /// Output as the agent sent it, before it is split into lines or redacted: for whoever
+    /// keeps the bytes themselves (per-host output files).
+    Data {
+        /// The host.
+        host: &'a str,
+        /// Standard output or error.
+        stream: Stream,
+        /// The bytes of one chunk, in order.
+        data: &'a [u8],
+    },
     /// A host's run has ended, as the summary will have it.
     Done(&'a RunResult),
 }
@@ -414,6 +424,11 @@ async fn execute(
             };
             while let Some(event) = rx.recv().await {
                 if let ScriptEvent::Output { stream, data } = event {
+                    sink(RunEvent::Data {
+                        host: &host.name,
+                        stream,
+                        data: &data,
+                    });
                     let (splitter, capture) = match stream {
                         Stream::Stdout => (&mut out.0, &mut out.1),
                         Stream::Stderr => (&mut err.0, &mut err.1),

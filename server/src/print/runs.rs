@@ -48,6 +48,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     "text": text,
                 }),
                 ops::RunEvent::Done(result) => tagged("done", result),
+                ops::RunEvent::Data { .. } => return,
             };
             let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
             let _ = writeln!(out, "{value}").and_then(|()| out.flush());

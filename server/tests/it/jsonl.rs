@@ -1,6 +1,8 @@
 //! Output for scripts: `run --json` and `upload --json` as JSON lines, one event per line,
 //! with the real binary and two real agents.
 
+use std::os::unix::fs::PermissionsExt;
+
 use serde_json::Value;
 
 use crate::harness::{Server, text};
@@ -95,4 +97,50 @@ async fn upload_json_is_a_stream_of_events_with_the_summary_last() {
     assert_eq!(last["type"], "summary", "{events:?}");
     assert_eq!(last["succeeded"], 2);
     assert_eq!(last["failed"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_dir_holds_each_hosts_bytes_as_sent_and_no_temporary_file() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    let _b = server.agent("r2", dir.path(), &[], "").await;
+    let out_dir = dir.path().join("out/run1");
+    // A line longer than 64 KiB, bytes that are not UTF-8, a control character, and a last
+    // line without a newline; on standard error a line only for r2.
+    let command = "head -c 70000 /dev/zero | tr '\\0' x; printf '\\n\\377\\376 \\033[31m\\nend'; \
+                   test $OTTO_HOST_NAME = r2 && printf 'err\\n' >&2; true";
+    let out = server.output(&[
+        "run",
+        "--all",
+        "--command",
+        command,
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut expected = vec![b'x'; 70_000];
+    expected.extend_from_slice(b"\n\xff\xfe \x1b[31m\nend");
+    for host in ["r1", "r2"] {
+        let stdout = std::fs::read(out_dir.join(format!("{host}.stdout"))).unwrap();
+        assert!(stdout == expected, "{host}: {} bytes", stdout.len());
+        let stderr = std::fs::read(out_dir.join(format!("{host}.stderr"))).unwrap();
+        let want: &[u8] = if host == "r2" { b"err\n" } else { b"" };
+        assert_eq!(stderr, want, "{host}");
+        let mode = std::fs::metadata(out_dir.join(format!("{host}.stdout")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0o044,
+            "{host}: readable by all, as 0644 under umask 022"
+        );
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["r1.stderr", "r1.stdout", "r2.stderr", "r2.stdout"]);
 }
