@@ -21,7 +21,7 @@ use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
 use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
 use crate::ops::{
-    Actor, Job, LineSink, NewAttachment, Ops, OpsError, Ping, SetEnv, Targets, Upload,
+    Actor, Job, NewAttachment, Ops, OpsError, Ping, RunEvent, RunSink, SetEnv, Targets, Upload,
 };
 use crate::print::{Table, units};
 use crate::store::StoreError;
@@ -202,10 +202,12 @@ fn check(ok: bool, what: &str) -> Result<(), DemoError> {
 }
 
 /// Prints each output line, indented and prefixed by its host.
-fn printed() -> LineSink {
-    Arc::new(|host, stream, line| {
-        let mark = if stream == Stream::Stderr { '!' } else { '|' };
-        println!("  {host} {mark} {}", crate::sanitize::line(line));
+fn printed() -> RunSink {
+    Arc::new(|event| {
+        if let RunEvent::Line { host, stream, text } = event {
+            let mark = if stream == Stream::Stderr { '!' } else { '|' };
+            println!("  {host} {mark} {}", crate::sanitize::line(text));
+        }
     })
 }
 
@@ -410,8 +412,11 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     );
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let started_tx = std::sync::Mutex::new(Some(started_tx));
-    let sink: LineSink = Arc::new(move |host, _, line| {
-        println!("  {host} | {}", crate::sanitize::line(line));
+    let sink: RunSink = Arc::new(move |event| {
+        let RunEvent::Line { host, text, .. } = event else {
+            return;
+        };
+        println!("  {host} | {}", crate::sanitize::line(text));
         if let Some(tx) = started_tx.lock().ok().and_then(|mut t| t.take()) {
             let _ = tx.send(());
         }

@@ -1,12 +1,13 @@
 //! `run`, `upload` and the control commands: work on hosts, with live output.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 
 use crate::ops::{Cancellation, Control, Job, Ops, Upload};
-use crate::print::Printer;
+use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
 use super::CliError;
@@ -26,6 +27,10 @@ pub struct RunArgs {
     /// Without it: 1h.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout_secs)]
     pub timeout: Option<u32>,
+    /// Also write each host's output, as the agent sent it, to DIR/HOST.stdout and
+    /// DIR/HOST.stderr (DIR made if missing; a file there replaced when the host's run ends).
+    #[arg(short, long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
     /// Bytes of each stream's output kept in the history per run.
     #[arg(long, default_value_t = 1 << 20)]
     pub output_cap: usize,
@@ -80,8 +85,25 @@ pub async fn run(
     // The hosts' names, to line their output up.
     let hosts = ops.run_hosts(&targets, &job).await?;
     let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let files = match &args.output_dir {
+        Some(dir) => Some(OutputFiles::create(dir).map_err(|e| CliError::File(dir.clone(), e))?),
+        None => None,
+    };
+    out.started(&names, serde_json::json!({ "job": job.label() }));
+    let live = out.live_output(width);
+    let sink: crate::ops::RunSink = match files {
+        Some(files) => {
+            let files = files.sink();
+            Arc::new(move |event| {
+                live(event);
+                files(event);
+            })
+        }
+        None => live,
+    };
     let results = until_interrupted(
-        ops.run(&targets, &job, args.output_cap, out.live_output(width)),
+        ops.run(&targets, &job, args.output_cap, sink),
         interrupt,
         &cancellation,
         "cancelling the runs on their hosts",
@@ -142,6 +164,11 @@ pub async fn upload(
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    out.started(
+        &names,
+        serde_json::json!({ "file": file.file, "path": file.path, "bytes": size }),
+    );
     let bar = out.progress(size * hosts.len() as u64);
     let progress = {
         let bar = bar.clone();
@@ -161,7 +188,7 @@ pub async fn upload(
     )
     .await?;
     bar.finish_and_clear();
-    out.done(&results);
+    out.uploaded(&results);
     if cancellation.is_cancelled() {
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(

@@ -32,7 +32,7 @@ pub use hosts::{
 pub use import::{ImportHosts, Imported};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
-pub use runs::{Job, LineSink, RunResult};
+pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{NewAttachment, ScriptDetail};
 pub use targets::{Done, Targets};
 pub use uploads::Upload;

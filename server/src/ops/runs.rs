@@ -1,6 +1,6 @@
 //! Runs: a stored script (with its attachments and after-run action) or an ad-hoc command on
-//! many hosts at once, output streamed to a [`LineSink`] with secrets redacted and kept in the
-//! history; and the cancel of a run by its id.
+//! many hosts at once, output and each host's end streamed to a [`RunSink`] with secrets
+//! redacted, output kept in the history; and the cancel of a run by its id.
 
 use std::sync::Arc;
 
@@ -17,8 +17,34 @@ use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd};
 use crate::output::{Line, LineSplitter, MAX_LINE};
 use crate::store::StoreError;
 
-/// Receives each line of output as it arrives: host, stream, line (secrets already redacted).
-pub type LineSink = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
+/// What a run reports as it goes, to whoever follows it live.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEvent<'a> {
+    /// A line of output as it arrives (secrets already redacted).
+    Line {
+        /// The host.
+        host: &'a str,
+        /// Standard output or error.
+        stream: Stream,
+        /// The line, without its newline.
+        text: &'a str,
+    },
+    /// Output as the agent sent it, before it is split into lines or redacted: for whoever
+    /// keeps the bytes themselves (per-host output files).
+    Data {
+        /// The host.
+        host: &'a str,
+        /// Standard output or error.
+        stream: Stream,
+        /// The bytes of one chunk, in order.
+        data: &'a [u8],
+    },
+    /// A host's run has ended, as the summary will have it.
+    Done(&'a RunResult),
+}
+
+/// Receives a run's [`RunEvent`]s as they happen.
+pub type RunSink = Arc<dyn Fn(RunEvent<'_>) + Send + Sync>;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +58,21 @@ pub enum Job {
         /// Its timeout in seconds (0: none; None: [`ScriptTimeout::DEFAULT_SECS`]).
         timeout_secs: Option<u32>,
     },
+}
+
+impl Job {
+    /// What the history calls it: the script's name or `command: …`.
+    pub fn label(&self) -> String {
+        match self {
+            Job::Script(name) => name.clone(),
+            Job::Command { command, .. } => command_label(command),
+        }
+    }
+}
+
+/// What the history calls an ad-hoc command.
+fn command_label(command: &str) -> String {
+    format!("command: {command}")
 }
 
 /// A [`Job`] with everything it needs from the store.
@@ -72,7 +113,7 @@ impl Prepared {
     /// An ad-hoc shell command.
     fn command(command: &str, timeout_secs: Option<u32>) -> Prepared {
         Prepared {
-            label: format!("command: {command}"),
+            label: command_label(command),
             script: None,
             interpreter: "/bin/sh".into(),
             body: format!("{command}\n").into_bytes(),
@@ -156,7 +197,7 @@ impl Ops {
         targets: &Targets,
         job: &Job,
         output_cap: usize,
-        sink: LineSink,
+        sink: RunSink,
     ) -> Result<Vec<RunResult>> {
         let hosts = self.run_hosts(targets, job).await?;
         let job = Arc::new(match job {
@@ -214,14 +255,16 @@ impl Ops {
                             None
                         }
                     };
-                    RunResult {
+                    let result = RunResult {
                         host: host.name.clone(),
                         run,
                         success: end.success,
                         outcome: end.outcome,
                         exit_code: end.exit_code,
                         elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
-                    }
+                    };
+                    sink(RunEvent::Done(&result));
+                    result
                 }
             })
             .await)
@@ -330,7 +373,7 @@ async fn execute(
     env: &Assembled,
     action: otto_proto::ActionId,
     cap: usize,
-    sink: &LineSink,
+    sink: &RunSink,
 ) -> (RunEnd, bool) {
     let (fleet, cancellation) = (&ops.fleet, &ops.cancellation);
     // Until the script is sent, a cancel stops at once: an upload cut short leaves no file.
@@ -372,11 +415,20 @@ async fn execute(
             let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
             let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
                 let text = environment::redact(&line.text, &env.secrets);
-                sink(&host.name, stream, &text);
+                sink(RunEvent::Line {
+                    host: &host.name,
+                    stream,
+                    text: &text,
+                });
                 capture.keep(&text, line.newline);
             };
             while let Some(event) = rx.recv().await {
                 if let ScriptEvent::Output { stream, data } = event {
+                    sink(RunEvent::Data {
+                        host: &host.name,
+                        stream,
+                        data: &data,
+                    });
                     let (splitter, capture) = match stream {
                         Stream::Stdout => (&mut out.0, &mut out.1),
                         Stream::Stderr => (&mut err.0, &mut err.1),
@@ -474,8 +526,8 @@ mod tests {
     use super::*;
     use crate::names::HostName;
 
-    fn quiet() -> LineSink {
-        Arc::new(|_, _, _| {})
+    fn quiet() -> RunSink {
+        Arc::new(|_| {})
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! A printer writes to any [`Write`] (ripgrep's printers do the same): standard output for the
 //! command line, a buffer in tests.
 
+mod files;
 mod history;
 mod hosts;
 mod import;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::sanitize;
 
+pub use files::OutputFiles;
 pub use table::Table;
 
 /// Prints results as tables for people or JSON for programs, to `W`.

@@ -5,26 +5,94 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, PoisonError};
 
 use otto_proto::Stream;
+use serde::Serialize;
 
 use super::{Printer, units};
 use crate::ops::{self, Done};
 use crate::sanitize;
 
 impl<W: Write + Send + 'static> Printer<W> {
-    /// Where a run's output goes as it arrives: `HOST | line` (`!` for standard error), host
-    /// names padded to `width`; nothing with JSON, which has only the summary.
-    pub fn live_output(&self, width: usize) -> ops::LineSink {
-        let json = self.json;
+    /// Where a run's events go as they happen: with JSON, each output line and each host's
+    /// end as a JSON line (see [`Printer::event`]); else each output line as `HOST | line`
+    /// (`!` for standard error), host names padded to `width`.
+    pub fn live_output(&self, width: usize) -> ops::RunSink {
+        if self.json {
+            return self.json_events();
+        }
         let out = Arc::clone(&self.out);
-        Arc::new(move |host, stream, line| {
-            if !json {
-                let mark = if stream == Stream::Stderr { '!' } else { '|' };
-                let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
-                // Like `println!`, whose place this takes: a closed pipe ends the process.
-                let _ = writeln!(out, "{host:<width$} {mark} {}", sanitize::line(line))
-                    .and_then(|()| out.flush());
-            }
+        Arc::new(move |event| {
+            let ops::RunEvent::Line { host, stream, text } = event else {
+                return;
+            };
+            let mark = if stream == Stream::Stderr { '!' } else { '|' };
+            let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
+            // Like `println!`, whose place this takes: a closed pipe ends the process.
+            let _ = writeln!(out, "{host:<width$} {mark} {}", sanitize::line(text))
+                .and_then(|()| out.flush());
         })
+    }
+
+    /// A run's events as JSON lines: `output` (host, stream, text) and `done` (the host's
+    /// result, as the summary has it).
+    fn json_events(&self) -> ops::RunSink {
+        let out = Arc::clone(&self.out);
+        Arc::new(move |event| {
+            let value = match event {
+                ops::RunEvent::Line { host, stream, text } => serde_json::json!({
+                    "type": "output",
+                    "host": host,
+                    "stream": match stream {
+                        Stream::Stdout => "stdout",
+                        Stream::Stderr => "stderr",
+                    },
+                    "text": text,
+                }),
+                ops::RunEvent::Done(result) => tagged("done", result),
+                ops::RunEvent::Data { .. } => return,
+            };
+            let mut out = out.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+        })
+    }
+
+    /// With JSON, the first line of a run or upload: `{"type": "started", "hosts": […], …}`
+    /// with `fields` (the job, or the file); nothing for people.
+    pub fn started(&self, hosts: &[&str], fields: serde_json::Value) {
+        if !self.json {
+            return;
+        }
+        let mut value = serde_json::json!({ "type": "started", "hosts": hosts });
+        if let (Some(map), serde_json::Value::Object(fields)) = (value.as_object_mut(), fields) {
+            map.extend(fields);
+        }
+        self.event(&value);
+    }
+
+    /// One JSON line, written at once.
+    fn event(&self, value: &serde_json::Value) {
+        self.print(|out| writeln!(out, "{value}"));
+    }
+
+    /// The last JSON line of a run or upload: how many hosts succeeded and failed, and each
+    /// host's result.
+    fn json_summary<T: Serialize>(&self, results: &[T], succeeded: usize) {
+        self.event(&serde_json::json!({
+            "type": "summary",
+            "succeeded": succeeded,
+            "failed": results.len() - succeeded,
+            "results": results,
+        }));
+    }
+
+    /// An upload's results: with JSON, a `done` line per host and the summary; else the table.
+    pub fn uploaded(&self, results: &[Done]) {
+        if !self.json {
+            return self.done(results);
+        }
+        for result in results {
+            self.event(&tagged("done", result));
+        }
+        self.json_summary(results, results.iter().filter(|d| d.success).count());
     }
 
     /// A progress bar on standard error for `total` bytes, hidden with JSON or when standard
@@ -46,10 +114,10 @@ impl<W: Write + Send + 'static> Printer<W> {
 
     /// How a run ended on each host, and how many succeeded.
     pub fn run_summary(&self, results: &[ops::RunResult]) {
-        if self.json {
-            return self.json(&results);
-        }
         let ok = results.iter().filter(|r| r.success).count();
+        if self.json {
+            return self.json_summary(results, ok);
+        }
         self.print(|out| writeln!(out));
         self.list(
             results,
@@ -77,6 +145,17 @@ impl<W: Write + Send + 'static> Printer<W> {
             ]
         });
     }
+}
+
+/// `value`'s fields (an object) after `"type": kind`.
+fn tagged(kind: &str, value: &impl Serialize) -> serde_json::Value {
+    let mut tagged = serde_json::json!({ "type": kind });
+    if let (Some(map), Ok(serde_json::Value::Object(fields))) =
+        (tagged.as_object_mut(), serde_json::to_value(value))
+    {
+        map.extend(fields);
+    }
+    tagged
 }
 
 #[cfg(test)]
@@ -129,12 +208,53 @@ mod tests {
     fn live_output_marks_standard_error_and_pads_hosts() {
         let p = Printer::new(false, Vec::new());
         let sink = p.live_output(8);
-        sink("r1", Stream::Stdout, "hello");
-        sink("router-2", Stream::Stderr, "oops\u{1b}");
+        sink(line("r1", Stream::Stdout, "hello"));
+        sink(line("router-2", Stream::Stderr, "oops\u{1b}"));
         assert_eq!(printed(&p), "r1       | hello\nrouter-2 ! oops\\u{1b}\n");
-        // JSON has only the summary.
+    }
+
+    fn line<'a>(host: &'a str, stream: Stream, text: &'a str) -> ops::RunEvent<'a> {
+        ops::RunEvent::Line { host, stream, text }
+    }
+
+    #[test]
+    fn a_run_in_json_is_one_event_per_line() {
         let p = Printer::new(true, Vec::new());
-        p.live_output(8)("r1", Stream::Stdout, "hello");
-        assert_eq!(printed(&p), "");
+        p.started(&["r1"], serde_json::json!({ "job": "backup" }));
+        let sink = p.live_output(8);
+        sink(line("r1", Stream::Stderr, "oops\u{1b}"));
+        let result = ops::RunResult {
+            host: "r1".into(),
+            run: Some(4),
+            success: false,
+            outcome: "exit 1".into(),
+            exit_code: Some(1),
+            elapsed_ms: Some(12),
+        };
+        sink(ops::RunEvent::Done(&result));
+        p.run_summary(std::slice::from_ref(&result));
+        let lines: Vec<serde_json::Value> = printed(&p)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let done = serde_json::json!({
+            "host": "r1", "run": 4, "success": false, "outcome": "exit 1",
+            "exit_code": 1, "elapsed_ms": 12,
+        });
+        let mut tagged_done = done.clone();
+        tagged_done["type"] = "done".into();
+        assert_eq!(
+            lines,
+            [
+                serde_json::json!({ "type": "started", "hosts": ["r1"], "job": "backup" }),
+                serde_json::json!({
+                    "type": "output", "host": "r1", "stream": "stderr", "text": "oops\u{1b}",
+                }),
+                tagged_done,
+                serde_json::json!({
+                    "type": "summary", "succeeded": 0, "failed": 1, "results": [done],
+                }),
+            ]
+        );
     }
 }

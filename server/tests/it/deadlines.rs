@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::process::Child;
 
 use crate::fake_agent::{Behaviour, FakeAgent};
-use crate::harness::{BOUND, Server, text};
+use crate::harness::{BOUND, Server, results, text};
 
 /// The entry of `host` in a JSON list of per-host results.
 fn entry<'a>(list: &'a Value, host: &str) -> &'a Value {
@@ -85,7 +85,7 @@ async fn a_run_ends_at_its_timeout_plus_grace_when_the_agent_only_sends_keepaliv
         ])
         .await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = results(&out.stdout);
     assert_eq!(entry(&runs, "ok")["success"], true, "{runs:#}");
     let outcome = |host| entry(&runs, host)["outcome"].as_str().unwrap().to_string();
     assert!(
@@ -217,7 +217,7 @@ async fn an_upload_fails_promptly_when_the_agent_is_killed_midway() {
         .expect("the upload did not end within 30 s of the agent's death")
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let done = results(&out.stdout);
     assert_eq!(entry(&done, "r1")["success"], false, "{done:#}");
     // Noticed from the channel closing, not from the (35 s) stall limit.
     assert!(killed.elapsed() < Duration::from_secs(20), "{done:#}");
@@ -291,7 +291,7 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
         .unwrap();
     signal(&agent, libc::SIGCONT);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let done = results(&out.stdout);
     let detail = entry(&done, "r1")["detail"].as_str().unwrap();
     assert!(
         detail.starts_with("upload stalled: no progress for 3 s after ") && detail.ends_with("MiB"),
@@ -330,7 +330,7 @@ async fn a_stopped_agent_stalls_an_upload_and_silences_a_run() {
         .unwrap();
     signal(&agent, libc::SIGCONT);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = results(&out.stdout);
     let outcome = entry(&runs, "r1")["outcome"].as_str().unwrap();
     assert!(
         outcome.contains("the run went silent: nothing from the agent for 3 s"),

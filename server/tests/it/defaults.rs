@@ -41,7 +41,7 @@ async fn durations_are_written_as_people_write_them_and_zero_only_where_it_means
             "--stall-timeout",
             waits[2],
         ];
-        let results = server.bounded_json(&args).await;
+        let results = server.bounded_results(&args).await;
         assert!(all_succeeded(&results), "{args:?}: {results:#}");
     }
     server
@@ -89,13 +89,13 @@ async fn without_a_timeout_a_run_gets_the_documented_hour_not_the_agents_config(
         .await;
 
     let results = server
-        .bounded_json(&["run", "-H", "r1", "--command", "sleep 2; echo done"])
+        .bounded_results(&["run", "-H", "r1", "--command", "sleep 2; echo done"])
         .await;
     assert!(all_succeeded(&results), "{results:#}");
     server
         .bounded_json(&["script", "add", "slow", "--body", "sleep 2; echo done"])
         .await;
-    let results = server.bounded_json(&["run", "slow", "-H", "r1"]).await;
+    let results = server.bounded_results(&["run", "slow", "-H", "r1"]).await;
     assert!(all_succeeded(&results), "{results:#}");
     let runs = server.runs();
     assert!(runs.iter().all(|r| r["stdout"] == "done\n"), "{runs:#?}");
@@ -158,7 +158,7 @@ async fn a_script_runs_on_its_groups_when_no_host_is_named() {
     );
 
     // Naming hosts still picks exactly those.
-    let results = server.bounded_json(&["run", "hello", "-H", "r2"]).await;
+    let results = server.bounded_results(&["run", "hello", "-H", "r2"]).await;
     assert_eq!(results.as_array().unwrap().len(), 1, "{results:#}");
 
     // A script of no group, with nothing named, still asks for hosts.

@@ -97,10 +97,10 @@ async fn live_output_is_prefixed_and_the_summary_says_who_failed() {
     );
     assert!(stdout.contains("1 of 2 hosts succeeded"), "{stdout}");
 
-    // The same run as JSON: no live lines, one result per host.
+    // The same run as JSON lines: the summary last, one result per host.
     let out = server.output(&["run", "--all", "--command", "true", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
-    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = crate::harness::results(&out.stdout);
     assert_eq!(results.as_array().unwrap().len(), 2);
     assert!(
         results
@@ -418,7 +418,7 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
     std::fs::write(&local, &data).unwrap();
     let target = dir.path().join("uploaded/blob");
-    let done = server.json(&[
+    let done = server.results(&[
         "upload",
         &local.to_string_lossy(),
         "--path",

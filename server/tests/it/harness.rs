@@ -102,6 +102,12 @@ impl Server {
         serde_json::from_str(&self.ok(&with_json(args))).unwrap()
     }
 
+    /// Runs a `run` or `upload` with `--json` that must succeed; returns each host's result
+    /// (see [`results`]).
+    pub fn results(&self, args: &[&str]) -> Value {
+        results(self.ok(&with_json(args)).as_bytes())
+    }
+
     /// The run history, oldest first.
     pub fn runs(&self) -> Vec<Value> {
         self.json(&["history"]).as_array().unwrap().clone()
@@ -130,6 +136,14 @@ impl Server {
         let (out, _) = self.bounded(&args).await;
         assert!(out.status.success(), "otto-server {args:?}: {}", text(&out));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// [`Server::results`] within [`BOUND`].
+    pub async fn bounded_results(&self, args: &[&str]) -> Value {
+        let args = with_json(args);
+        let (out, _) = self.bounded(&args).await;
+        assert!(out.status.success(), "otto-server {args:?}: {}", text(&out));
+        results(&out.stdout)
     }
 
     /// Adds host `name` on 127.0.0.1 in `groups`; returns its server key.
@@ -176,6 +190,16 @@ fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut args = args.to_vec();
     args.push("--json");
     args
+}
+
+/// The results of a `run` or `upload` with `--json` (JSON lines): those of its last line,
+/// the summary.
+pub fn results(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().unwrap_or_else(|| panic!("no output"));
+    let summary: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(summary["type"], "summary", "{text}");
+    summary["results"].clone()
 }
 
 /// A command's stdout and stderr, as text.

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::deadlines::upload_under_way;
-use crate::harness::{BOUND, Server, read_until, text};
+use crate::harness::{BOUND, Server, read_until, results, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_a_run_cancels_it_on_every_host() {
@@ -174,7 +174,7 @@ async fn ctrl_c_during_an_upload_stops_it() {
         .unwrap();
     assert_eq!(unsafe { libc::kill(agent_pid, libc::SIGCONT) }, 0);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let done = results(&out.stdout);
     assert_eq!(done[0]["success"], false, "{done:#}");
     assert!(
         done[0]["detail"]

@@ -23,6 +23,7 @@ mod fleet;
 mod import;
 mod input;
 mod interrupt;
+mod jsonl;
 mod qemu;
 mod qemu_system;
 mod rolling;

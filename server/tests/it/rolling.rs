@@ -46,7 +46,7 @@ async fn hosts_are_named_by_globs_lists_groups_and_exclusions() {
         ping(&["-g", "aps", "-H", "core", "--exclude", "ap-1"]),
         ["ap-2", "core"]
     );
-    let run = server.json(&["run", "-H", "ap-*", "--command", "true"]);
+    let run = server.results(&["run", "-H", "ap-*", "--command", "true"]);
     assert_eq!(hosts(&run), ["ap-1", "ap-2"]);
 
     let none = server.output(&["run", "-H", "zz-*", "--command", "true"]);
@@ -130,7 +130,7 @@ async fn max_failures_zero_stops_after_the_first_failing_batch() {
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = crate::harness::results(&out.stdout);
     assert_eq!(hosts(&results), ["r1", "r2", "r3"]);
     assert_eq!(results[0]["success"], false);
     for skipped in &results.as_array().unwrap()[1..] {
@@ -153,7 +153,7 @@ async fn max_failures_zero_stops_after_the_first_failing_batch() {
         "test $OTTO_HOST_NAME != r1",
         "--json",
     ]);
-    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = crate::harness::results(&out.stdout);
     let ok: Vec<bool> = results
         .as_array()
         .unwrap()

@@ -32,7 +32,7 @@ async fn json_times_are_rfc3339_strings_of_the_stored_instant() {
     let dir = tempfile::tempdir().unwrap();
     let _agent = server.agent("r1", dir.path(), &[], "").await;
     server
-        .bounded_json(&["run", "-c", "true", "-H", "r1"])
+        .bounded_results(&["run", "-c", "true", "-H", "r1"])
         .await;
     server.bounded_json(&["ping", "-H", "r1"]).await;
 
