@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -100,14 +100,18 @@ impl OutputFiles {
     }
 }
 
-/// A new, empty file at `path` (replacing one left there), mode 0644 before the umask.
+/// A new, empty file at `path` (replacing one left there), mode 0600: the raw output may
+/// carry what the live output redacts.
 fn new_file(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
-        .open(path)
+        .mode(0o600)
+        .open(path)?;
+    // Whatever mode a file left there had.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 fn stream_name(stream: Stream) -> &'static str {
