@@ -1,5 +1,5 @@
 //! Aligned tables for people: a header row, then rows of cells, each column as wide as its
-//! widest cell.
+//! widest cell, or on a terminal wrapped to its width.
 
 use std::fmt::Write as _;
 
@@ -54,11 +54,40 @@ impl Table {
         }
         out
     }
+
+    /// The table as text for a terminal `width` columns wide: long cells wrap inside their
+    /// column instead of stretching the table past the edge.
+    pub fn render_wrapped(&self, width: u16) -> String {
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(width)
+            .set_header(&self.header);
+        for row in &self.rows {
+            t.add_row(row);
+        }
+        for column in t.column_iter_mut() {
+            column.set_padding((0, 2));
+        }
+        let mut out: String = t.lines().map(|l| l.trim_end().to_string() + "\n").collect();
+        if out.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
 }
 
+/// On a terminal (of a usable width), the table wrapped to its width; otherwise one aligned
+/// line per row, for scripts that read it.
 impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.render(""))
+        let terminal = comfy_table::Table::new().width();
+        match terminal {
+            Some(width @ 20..) if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+                f.write_str(&self.render_wrapped(width))
+            }
+            _ => f.write_str(&self.render("")),
+        }
     }
 }
 
@@ -79,6 +108,16 @@ mod tests {
         let mut t = Table::new(&["host", "said"]);
         t.row(vec!["r1".into(), "a\nb\u{1b}[2J".into()]);
         assert_eq!(t.to_string(), "host  said\nr1    a\\u{a}b\\u{1b}[2J\n");
+    }
+
+    #[test]
+    fn long_cells_wrap_within_the_width() {
+        let mut t = Table::new(&["host", "said"]);
+        t.row(vec!["r1".into(), "word ".repeat(20)]);
+        let text = t.render_wrapped(40);
+        assert!(text.lines().count() > 2, "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
+        assert!(text.contains("r1"), "{text}");
     }
 
     #[test]

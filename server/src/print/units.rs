@@ -12,12 +12,13 @@ pub fn utc_or_dash(ms: Option<i64>) -> String {
     ms.map_or_else(|| "-".into(), utc)
 }
 
-/// Milliseconds in words: `12 ms`, `3.4 s`, `2 min 5 s`.
+/// Milliseconds in words: `12 ms`, `3.4 s`, `2 min 5 s`, `2 h 05 min`.
 pub fn millis(ms: u64) -> String {
     match ms {
         0..1000 => format!("{ms} ms"),
         1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        _ => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {:02} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
     }
 }
 
@@ -40,5 +41,14 @@ mod tests {
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_795_000_000_123), "2026-11-18 11:06:40");
         assert_eq!(utc(i64::MIN), "-9999-01-02 01:59:59");
+    }
+
+    #[test]
+    fn durations_read_humanly() {
+        assert_eq!(millis(12), "12 ms");
+        assert_eq!(millis(1_234), "1.2 s");
+        assert_eq!(millis(192_000), "3 min 12 s");
+        assert_eq!(millis(7_500_000), "2 h 05 min");
+        assert_eq!(millis(u64::MAX), "5124095576030 h 25 min");
     }
 }

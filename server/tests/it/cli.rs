@@ -95,8 +95,18 @@ async fn verbose_logs_are_the_servers_own_unless_rust_log_asks_for_more() {
 /// `otto-server ARGS` on a terminal (a pseudo-terminal from util-linux's `script`), with
 /// `NO_COLOR` set to `no_color` (or unset); returns what the terminal showed.
 async fn on_a_terminal(server: &Server, args: &[&str], no_color: Option<&str>) -> String {
+    on_a_terminal_of(server, "", args, no_color).await
+}
+
+/// As [`on_a_terminal`], on a terminal first set up by the shell command `setup`.
+async fn on_a_terminal_of(
+    server: &Server,
+    setup: &str,
+    args: &[&str],
+    no_color: Option<&str>,
+) -> String {
     let mut line = format!(
-        "'{}' --data-dir '{}'",
+        "{setup}'{}' --data-dir '{}'",
         env!("CARGO_BIN_EXE_otto-server"),
         server.data().display()
     );
@@ -137,4 +147,34 @@ async fn no_color_makes_the_logs_plain_even_on_a_terminal() {
     let shown = on_a_terminal(&server, &["-vv", "ping"], Some("1")).await;
     assert!(shown.contains("otto_server"), "{shown}");
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_wraps_long_cells_within_the_terminal_and_keeps_one_line_per_row_otherwise() {
+    let server = Server::new();
+    let groups = [
+        "a-rather-long-group-name",
+        "another-long-group-name",
+        "and-a-third-one",
+    ];
+    server.add("r1", &groups).await;
+
+    let shown = on_a_terminal_of(&server, "stty cols 100; ", &["host", "list"], None).await;
+    let lines: Vec<&str> = shown.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.iter().all(|l| l.trim_end().chars().count() <= 100),
+        "{shown}"
+    );
+    // The short columns keep their width; the long cell continues on the next line.
+    assert!(lines.len() > 2, "{shown}");
+    assert!(shown.contains("127.0.0.1:"), "{shown}");
+    assert!(shown.contains("last seen"), "{shown}");
+
+    let piped = server.ok(&["host", "list"]);
+    let row: Vec<&str> = piped.lines().filter(|l| l.starts_with("r1")).collect();
+    assert_eq!(row.len(), 1, "{piped}");
+    assert!(
+        groups.iter().all(|g| row.iter().any(|r| r.contains(g))),
+        "{piped}"
+    );
 }
