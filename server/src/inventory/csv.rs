@@ -99,19 +99,7 @@ mod tests {
              sw1,,,\n",
         )
         .unwrap();
-        let got: Vec<_> = inv
-            .entries
-            .iter()
-            .map(|e| {
-                (
-                    e.place.as_str(),
-                    e.name.as_str(),
-                    e.address.as_deref(),
-                    e.port,
-                    e.groups.join(","),
-                )
-            })
-            .collect();
+        let got = inv.rows();
         assert_eq!(
             got,
             [

@@ -146,19 +146,7 @@ ansible_user=root
     #[test]
     fn sections_children_and_variables() {
         let inv = parse(INVENTORY).unwrap();
-        let got: Vec<_> = inv
-            .entries
-            .iter()
-            .map(|e| {
-                (
-                    e.place.as_str(),
-                    e.name.as_str(),
-                    e.address.as_deref(),
-                    e.port,
-                    e.groups.join(","),
-                )
-            })
-            .collect();
+        let got = inv.rows();
         assert_eq!(
             got,
             [

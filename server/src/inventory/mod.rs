@@ -76,6 +76,29 @@ pub struct Inventory {
     pub notes: Vec<String>,
 }
 
+/// An entry as (place, name, address, port, groups joined by commas).
+#[cfg(test)]
+pub type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<u16>, String);
+
+#[cfg(test)]
+impl Inventory {
+    /// Each entry as a [`Row`]: what the parsers' tests compare.
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        self.entries
+            .iter()
+            .map(|e| {
+                (
+                    e.place.as_str(),
+                    e.name.as_str(),
+                    e.address.as_deref(),
+                    e.port,
+                    e.groups.join(","),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A host the inventory wants, checked and merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {

@@ -174,16 +174,9 @@ all:
     fn groups_children_and_variables() {
         let inv = parse(INVENTORY).unwrap();
         let got: Vec<_> = inv
-            .entries
-            .iter()
-            .map(|e| {
-                (
-                    e.name.as_str(),
-                    e.address.as_deref(),
-                    e.port,
-                    e.groups.join(","),
-                )
-            })
+            .rows()
+            .into_iter()
+            .map(|(_, name, address, port, groups)| (name, address, port, groups))
             .collect();
         assert_eq!(
             got,
