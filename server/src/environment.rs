@@ -52,7 +52,7 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Secretish, Status, Trust};
+    use crate::model::Secretish;
 
     fn var(scope: Scope, name: &str, value: &str, secret: bool) -> EnvVar {
         EnvVar {
@@ -66,26 +66,7 @@ mod tests {
     }
 
     fn host() -> Host {
-        Host {
-            name: "r1".into(),
-            address: "10.0.0.1".into(),
-            port: 12444,
-            enabled: true,
-            trust: Trust {
-                agent_key: None,
-                pin_on_first_contact: false,
-                pending_key: None,
-                last_rotation: None,
-            },
-            groups: vec!["a".into(), "b".into()],
-            status: Status {
-                reachable: None,
-                last_seen: None,
-                agent_version: None,
-                facts: None,
-                last_error: None,
-            },
-        }
+        Host::example("r1", "10.0.0.1", 12444, &["a", "b"])
     }
 
     fn get<'a>(a: &'a Assembled, name: &str) -> Option<&'a str> {

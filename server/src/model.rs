@@ -57,7 +57,7 @@ pub fn utc<T: Millis, S: serde::Serializer>(t: &T, s: S) -> std::result::Result<
 }
 
 /// How a host's agent key is trusted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Trust {
     /// The pinned agent key (OpenSSH text), if any.
     pub agent_key: Option<String>,
@@ -71,7 +71,7 @@ pub struct Trust {
 }
 
 /// What the last heartbeat said, persisted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
@@ -124,6 +124,22 @@ pub struct Host {
     pub groups: Vec<String>,
     /// Heartbeat state.
     pub status: Status,
+}
+
+#[cfg(test)]
+impl Host {
+    /// An enabled host in `groups`, no key known, never heard from.
+    pub fn example(name: &str, address: &str, port: u16, groups: &[&str]) -> Host {
+        Host {
+            name: name.into(),
+            address: address.into(),
+            port,
+            enabled: true,
+            trust: Trust::default(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            status: Status::default(),
+        }
+    }
 }
 
 /// A new host.

@@ -75,7 +75,6 @@ pub fn plan(wanted: &[Wanted], existing: &[Host]) -> Vec<Step> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::model::{Status, Trust};
     use crate::names::HostName;
 
     fn wanted(name: &str, address: &str, groups: &[&str]) -> Wanted {
@@ -88,26 +87,7 @@ mod tests {
     }
 
     fn host(name: &str, address: &str, port: u16, groups: &[&str]) -> Host {
-        Host {
-            name: name.into(),
-            address: address.into(),
-            port,
-            enabled: true,
-            trust: Trust {
-                agent_key: None,
-                pin_on_first_contact: false,
-                pending_key: None,
-                last_rotation: None,
-            },
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            status: Status {
-                reachable: None,
-                last_seen: None,
-                agent_version: None,
-                facts: None,
-                last_error: None,
-            },
-        }
+        Host::example(name, address, port, groups)
     }
 
     #[test]

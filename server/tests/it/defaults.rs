@@ -3,16 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Server, text};
-
-/// Whether every result of a `--json` action succeeded.
-fn all_succeeded(results: &Value) -> bool {
-    results
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| r["success"] == true)
-}
+use crate::harness::{Server, all_succeeded, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn durations_are_written_as_people_write_them_and_zero_only_where_it_means_none() {

@@ -102,13 +102,7 @@ async fn live_output_is_prefixed_and_the_summary_says_who_failed() {
     assert!(out.status.success(), "{}", text(&out));
     let results = crate::harness::results(&out.stdout);
     assert_eq!(results.as_array().unwrap().len(), 2);
-    assert!(
-        results
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["success"] == true)
-    );
+    assert!(crate::harness::all_succeeded(&results), "{results:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -368,18 +362,7 @@ async fn secrets_never_appear_in_output_or_logs() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agent = server.agent("r1", dir.path(), &[], "").await;
-    let mut set = server
-        .command(&["env", "set", "API_TOKEN", "--secret", "--host", "r1"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    set.stdin
-        .take()
-        .unwrap()
-        .write_all(SECRET.as_bytes())
-        .unwrap();
-    assert!(set.wait().unwrap().success());
+    server.set_secret("API_TOKEN", "r1", SECRET);
 
     let out = server.output(&[
         "-vv",

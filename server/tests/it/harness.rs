@@ -81,6 +81,17 @@ impl Server {
         cmd
     }
 
+    /// Sets secret variable `name` for `host`, its value given on standard input.
+    pub fn set_secret(&self, name: &str, host: &str, value: &str) {
+        let mut set = self
+            .command(&["env", "set", name, "--secret", "--host", host])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut set.stdin.take().unwrap(), value.as_bytes()).unwrap();
+        assert!(set.wait().unwrap().success());
+    }
+
     /// Runs a command; returns its output whatever the exit status.
     pub fn output(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
@@ -200,6 +211,15 @@ pub fn results(stdout: &[u8]) -> Value {
     let summary: Value = serde_json::from_str(last).unwrap();
     assert_eq!(summary["type"], "summary", "{text}");
     summary["results"].clone()
+}
+
+/// Whether every result of a `--json` action succeeded.
+pub fn all_succeeded(results: &Value) -> bool {
+    results
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["success"] == true)
 }
 
 /// A command's stdout and stderr, as text.

@@ -5,6 +5,8 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
+use otto_server::demo::LocalAgent;
+
 use crate::harness::{Server, text};
 
 /// The hosts a `--json` result array names, in order.
@@ -165,14 +167,8 @@ async fn max_failures_zero_stops_after_the_first_failing_batch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reboot_of_several_hosts_needs_yes_off_a_terminal() {
-    let server = Server::new();
-    let dir = tempfile::tempdir().unwrap();
-    // Never the real commands, whatever the server does.
-    let config = "reboot_command = true\nshutdown_command = true\n";
-    let _agents = [
-        server.agent("r1", dir.path(), &[], config).await,
-        server.agent("r2", dir.path(), &[], config).await,
-    ];
+    let (server, dir) = (Server::new(), tempfile::tempdir().unwrap());
+    let _agents = harmless_pair(&server, dir.path()).await;
     let refused = server
         .command(&["reboot", "--all"])
         .stdin(Stdio::null())
@@ -236,14 +232,8 @@ fn on_a_terminal(server: &Server, args: &str, typed: &[u8]) -> (Option<i32>, Str
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reboot_of_several_hosts_asks_on_a_terminal() {
-    let server = Server::new();
-    let dir = tempfile::tempdir().unwrap();
-    // Never the real commands, whatever the server does.
-    let config = "reboot_command = true\nshutdown_command = true\n";
-    let _agents = [
-        server.agent("r1", dir.path(), &[], config).await,
-        server.agent("r2", dir.path(), &[], config).await,
-    ];
+    let (server, dir) = (Server::new(), tempfile::tempdir().unwrap());
+    let _agents = harmless_pair(&server, dir.path()).await;
     let (code, shown) = on_a_terminal(&server, "shutdown --all", b"n\n");
     assert_eq!(code, Some(2), "{shown}");
     assert!(
@@ -262,4 +252,14 @@ async fn reboot_of_several_hosts_asks_on_a_terminal() {
         2,
         "{events}"
     );
+}
+
+/// Agents r1 and r2 whose reboot and shutdown commands are `true`: never the real ones,
+/// whatever the server does.
+async fn harmless_pair(server: &Server, dir: &std::path::Path) -> [LocalAgent; 2] {
+    let config = "reboot_command = true\nshutdown_command = true\n";
+    [
+        server.agent("r1", dir, &[], config).await,
+        server.agent("r2", dir, &[], config).await,
+    ]
 }

@@ -1,7 +1,6 @@
 //! Secret variables: typed without echo on a terminal, encrypted at rest in the database (old
 //! plain ones too), and still given to runs in clear.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -20,21 +19,6 @@ fn database_holds(data: &Path, needle: &str) -> bool {
             .windows(needle.len())
             .any(|w| w == needle.as_bytes())
     })
-}
-
-/// Sets secret `name` for host `host` from standard input.
-fn set_piped(server: &Server, name: &str, host: &str, value: &str) {
-    let mut set = server
-        .command(&["env", "set", name, "--secret", "--host", host])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    set.stdin
-        .take()
-        .unwrap()
-        .write_all(value.as_bytes())
-        .unwrap();
-    assert!(set.wait().unwrap().success());
 }
 
 /// Whether a run on `host` sees `$name` equal to `expected` (compared on the agent with a file,
@@ -57,7 +41,7 @@ async fn a_secret_is_stored_encrypted_and_runs_get_it_in_clear() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agent = server.agent("r1", dir.path(), &[], "").await;
-    set_piped(&server, "API_TOKEN", "r1", SECRET);
+    server.set_secret("API_TOKEN", "r1", SECRET);
 
     assert!(!database_holds(server.data(), SECRET));
     let key = server.data().join("secrets.key");
@@ -203,7 +187,7 @@ async fn removing_a_group_or_script_with_variables_asks_first() {
     server.ok(&["group", "add", "empty"]);
     server.ok(&["script", "add", "job", "--body", "true"]);
     server.ok(&["host", "add", "r1", "127.0.0.1", "--group", "lab"]);
-    set_piped(&server, "API_TOKEN", "r1", SECRET);
+    server.set_secret("API_TOKEN", "r1", SECRET);
     server.ok(&["env", "set", "API_TOKEN", "x", "--secret", "--group", "lab"]);
     server.ok(&["env", "set", "MODE", "fast", "--group", "lab"]);
     server.ok(&["env", "set", "LEVEL", "3", "--script", "job"]);
