@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use otto_proto::ScriptTimeout;
 use russh::keys::PublicKey;
-use russh::keys::ssh_key::Algorithm;
 
 use crate::cidr::{Cidr, CidrError};
 use crate::identity::RawKeyError;
 use crate::log::Level;
+use crate::openssh::FormatError;
 
 /// Where the configuration is read from when `--config` is not given (OpenWrt and systemd alike).
 pub const DEFAULT_PATH: &str = "/etc/otto/agent.conf";
@@ -143,10 +143,8 @@ impl std::error::Error for ConfigError {}
 /// Why a server key was refused.
 #[derive(Debug)]
 pub enum ServerKeyError {
-    /// The text is not an OpenSSH public key: the key parser's words.
-    Format(String),
-    /// The key is of another algorithm than Ed25519.
-    Algorithm(Algorithm),
+    /// The text is not an OpenSSH Ed25519 public key line.
+    Format(FormatError),
     /// The Ed25519 key is one no one can hold.
     Unusable(RawKeyError),
 }
@@ -154,10 +152,7 @@ pub enum ServerKeyError {
 impl fmt::Display for ServerKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerKeyError::Format(e) => write!(f, "not an OpenSSH public key: {e}"),
-            ServerKeyError::Algorithm(algorithm) => {
-                write!(f, "the server key must be ssh-ed25519, not {algorithm}")
-            }
+            ServerKeyError::Format(e) => e.fmt(f),
             ServerKeyError::Unusable(e) => e.fmt(f),
         }
     }
@@ -278,14 +273,9 @@ fn optional_server_key(value: &str) -> Result<Option<PublicKey>, ConfigError> {
 
 /// Parses an OpenSSH public key line and requires it to be a usable Ed25519 key.
 pub fn parse_server_key(text: &str) -> Result<PublicKey, ServerKeyError> {
-    let key =
-        PublicKey::from_openssh(text.trim()).map_err(|e| ServerKeyError::Format(e.to_string()))?;
-    let Some(raw) = crate::identity::raw_public(&key) else {
-        return Err(ServerKeyError::Algorithm(key.algorithm()));
-    };
+    let raw = crate::openssh::parse_public_line(text).map_err(ServerKeyError::Format)?;
     // A key no one can hold (off the curve, small order) would lock the server out.
-    crate::identity::public_from_raw(raw).map_err(ServerKeyError::Unusable)?;
-    Ok(key)
+    crate::identity::public_from_raw(raw).map_err(ServerKeyError::Unusable)
 }
 
 /// Returns `text` with `key` set to `value`: the existing line is replaced, or a line appended.
@@ -347,8 +337,10 @@ mod tests {
         let c = Config::parse(&text).unwrap();
         assert_eq!(c.listen, "127.0.0.1:2222".parse().unwrap());
         assert_eq!(c.key_path, PathBuf::from("/data/k"));
-        assert_eq!(c.server_key.unwrap().to_openssh().unwrap(), KEY);
-        assert_eq!(c.server_key_previous.unwrap().to_openssh().unwrap(), KEY);
+        // The key, without its comment.
+        let key = KEY.strip_suffix(" otto").unwrap();
+        assert_eq!(c.server_key.unwrap().to_openssh().unwrap(), key);
+        assert_eq!(c.server_key_previous.unwrap().to_openssh().unwrap(), key);
         assert_eq!(c.allow_from.len(), 2);
         assert_eq!(c.path, "/bin");
         assert_eq!(c.script_timeout, None);
@@ -383,7 +375,7 @@ mod tests {
             ),
             (
                 "server_key = ssh-ed25519 garbage",
-                "line 1: not an OpenSSH public key: ",
+                "line 1: not an OpenSSH key: the key data is not base64",
             ),
             (
                 "server_key = ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

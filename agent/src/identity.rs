@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use getrandom::SysRng;
 use rand_core::TryRng;
-use russh::keys::ssh_key::Algorithm;
-use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey};
 use russh::keys::ssh_key::public::Ed25519PublicKey;
 use russh::keys::{PrivateKey, PublicKey};
 
 use crate::fsutil;
+use crate::openssh::{self, FormatError};
 
 /// Why the key could not be loaded or saved.
 #[derive(Debug)]
@@ -22,11 +21,10 @@ pub enum KeyError {
     NotPrivate(fsutil::PrivateError),
     /// Reading or writing the file failed.
     Io(PathBuf, std::io::Error),
-    /// The file is not an OpenSSH private key, or the key cannot be written as one: the key
-    /// parser's words (kept as text: holding its error type costs the agent ~400 bytes).
-    Format(PathBuf, String),
-    /// The file holds a key of another algorithm than Ed25519.
-    Algorithm(PathBuf, Algorithm),
+    /// The file is not an unencrypted OpenSSH Ed25519 private key.
+    Format(PathBuf, FormatError),
+    /// The file's public key does not belong to its private key.
+    Mismatch(PathBuf),
     /// The operating system gave no randomness.
     Random(getrandom::Error),
 }
@@ -37,9 +35,9 @@ impl fmt::Display for KeyError {
             KeyError::NotPrivate(e) => e.fmt(f),
             KeyError::Io(path, e) => write!(f, "{}: {e}", path.display()),
             KeyError::Format(path, e) => write!(f, "{}: {e}", path.display()),
-            KeyError::Algorithm(path, algorithm) => write!(
+            KeyError::Mismatch(path) => write!(
                 f,
-                "{}: an Ed25519 key is required, not {algorithm}",
+                "{}: the public key in the file does not belong to its private key",
                 path.display()
             ),
             KeyError::Random(e) => write!(f, "no randomness from the operating system: {e}"),
@@ -73,31 +71,49 @@ impl std::error::Error for RawKeyError {}
 pub fn generate() -> Result<PrivateKey, KeyError> {
     let mut seed = [0u8; 32];
     SysRng.try_fill_bytes(&mut seed).map_err(KeyError::Random)?;
-    let signing = SigningKey::from_bytes(&seed);
-    let keypair = Ed25519Keypair {
-        public: Ed25519PublicKey(signing.verifying_key().to_bytes()),
-        private: Ed25519PrivateKey::from_bytes(&seed),
-    };
-    Ok(PrivateKey::from(keypair))
+    Ok(from_seed(&seed))
+}
+
+/// The key pair of a 32-byte Ed25519 seed.
+fn from_seed(seed: &[u8; 32]) -> PrivateKey {
+    let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
+    PrivateKey::from(Ed25519Keypair {
+        public: Ed25519PublicKey(public),
+        private: Ed25519PrivateKey::from_bytes(seed),
+    })
 }
 
 /// Loads the key at `path`, refusing a file that group or others can read.
 pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
     fsutil::check_private(path).map_err(KeyError::NotPrivate)?;
     let text = std::fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
-    let key =
-        PrivateKey::from_openssh(text).map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
-    if key.algorithm() != Algorithm::Ed25519 {
-        return Err(KeyError::Algorithm(path.into(), key.algorithm()));
+    let (seed, public) =
+        openssh::parse_private_file(&text).map_err(|e| KeyError::Format(path.into(), e))?;
+    let key = from_seed(&seed);
+    if raw_public(key.public_key()) != Some(public) {
+        return Err(KeyError::Mismatch(path.into()));
     }
     Ok(key)
 }
 
 /// Saves `key` at `path` atomically with mode 0600.
 pub fn save(path: &Path, key: &PrivateKey) -> Result<(), KeyError> {
-    let text = key
-        .to_openssh(LineEnding::LF)
-        .map_err(|e| KeyError::Format(path.into(), e.to_string()))?;
+    // Every key the agent holds is Ed25519 (`generate`, `load`); the server sends raw Ed25519.
+    let Some(pair) = key.key_data().ed25519() else {
+        return Err(KeyError::Format(
+            path.into(),
+            FormatError::Algorithm(key.algorithm().as_str().into()),
+        ));
+    };
+    let mut check = [0u8; 4];
+    SysRng
+        .try_fill_bytes(&mut check)
+        .map_err(KeyError::Random)?;
+    let text = openssh::private_file(
+        &pair.private.to_bytes(),
+        &pair.public.0,
+        u32::from_ne_bytes(check),
+    );
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| KeyError::Io(dir.into(), e))?;
     }
@@ -119,8 +135,8 @@ pub fn load_or_create(path: &Path) -> Result<PrivateKey, KeyError> {
 
 /// The public half in OpenSSH form, `ssh-ed25519 AAAA…`.
 pub fn openssh_public(key: &PublicKey) -> String {
-    // Encoding a valid Ed25519 public key cannot fail; an empty string would be refused anyway.
-    key.to_openssh().unwrap_or_default()
+    // Every key the agent handles is Ed25519; an empty string would be refused anyway.
+    raw_public(key).map_or_else(String::new, |raw| openssh::public_line(&raw))
 }
 
 /// The raw 32 bytes of an Ed25519 public key, as the protocol carries them.

@@ -21,6 +21,7 @@ mod fsutil;
 mod identity;
 mod link;
 mod log;
+mod openssh;
 mod reload;
 mod script;
 mod server;
