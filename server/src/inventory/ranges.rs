@@ -54,50 +54,68 @@ pub fn expand(name: &str) -> Result<Vec<String>, RangeError> {
 /// The items of one range, `START:END` or `START:END:STEP` (without its brackets).
 fn range(inside: &str) -> Result<Vec<String>, RangeError> {
     let malformed = || RangeError::Malformed(inside.to_string());
-    let parts: Vec<&str> = inside.split(':').collect();
-    let (start, end, step) = match parts.as_slice() {
+    let (start, end, step) = match inside.split(':').collect::<Vec<_>>().as_slice() {
         [start, end] => (*start, *end, 1),
         [start, end, step] => (*start, *end, step.parse().map_err(|_| malformed())?),
         _ => return Err(malformed()),
     };
+    let (first, last, kind) = bounds(start, end).ok_or_else(malformed)?;
     if step == 0 {
         return Err(malformed());
     }
-    let numbers = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let letter = |s: &str| match s.as_bytes() {
-        [b] if b.is_ascii_alphabetic() => Some(*b),
-        _ => None,
-    };
-    let (first, last, show): (u64, u64, Box<dyn Fn(u64) -> String>) =
-        if numbers(start) && numbers(end) {
-            let first: u64 = start.parse().map_err(|_| malformed())?;
-            let last: u64 = end.parse().map_err(|_| malformed())?;
-            let width = if start.starts_with('0') {
-                start.len()
-            } else {
-                0
-            };
-            (first, last, Box::new(move |n| format!("{n:0width$}")))
-        } else {
-            match (letter(start), letter(end)) {
-                (Some(a), Some(b)) if a.is_ascii_lowercase() == b.is_ascii_lowercase() => (
-                    u64::from(a),
-                    u64::from(b),
-                    Box::new(|n| char::from(u8::try_from(n).unwrap_or(b'?')).to_string()),
-                ),
-                _ => return Err(malformed()),
-            }
-        };
     if last < first {
         return Err(RangeError::Backwards(inside.to_string()));
     }
     if (last - first) / step >= MAX_HOSTS as u64 {
         return Err(RangeError::TooMany(inside.to_string()));
     }
+    let step = usize::try_from(step).unwrap_or(usize::MAX);
     Ok((first..=last)
-        .step_by(usize::try_from(step).unwrap_or(usize::MAX))
-        .map(show)
+        .step_by(step)
+        .map(|n| match kind {
+            Kind::Number { width } => format!("{n:0width$}"),
+            Kind::Letter => {
+                char::from_u32(u32::try_from(n).unwrap_or(0)).map_or_else(String::new, String::from)
+            }
+        })
         .collect())
+}
+
+/// What a range counts.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Numbers, written at least `width` digits wide (the width of a start with leading zeros).
+    Number { width: usize },
+    /// Letters of one case.
+    Letter,
+}
+
+/// A range's first and last item as numbers, and what they count: two numbers, or two letters
+/// of one case.
+fn bounds(start: &str, end: &str) -> Option<(u64, u64, Kind)> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(start) && digits(end) {
+        let width = if start.starts_with('0') {
+            start.len()
+        } else {
+            0
+        };
+        return Some((
+            start.parse().ok()?,
+            end.parse().ok()?,
+            Kind::Number { width },
+        ));
+    }
+    match (start.as_bytes(), end.as_bytes()) {
+        ([a], [b])
+            if a.is_ascii_alphabetic()
+                && b.is_ascii_alphabetic()
+                && a.is_ascii_lowercase() == b.is_ascii_lowercase() =>
+        {
+            Some((u64::from(*a), u64::from(*b), Kind::Letter))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
