@@ -519,7 +519,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     check(!secret_kept, "a secret reached the history")?;
 
     section(8, "Events (otto-server events)");
-    let mut t = Table::new(&["time (UTC)", "event", "detail"]);
+    let mut t = Table::new(&["time", "event", "detail"]);
     for e in ops.events(None, 50).await? {
         t.row(vec![units::utc(e.at), e.kind, e.detail]);
     }

@@ -179,7 +179,7 @@ impl Drop for EchoOff {
     }
 }
 
-/// Before removing what owns `scope` (a group or a script), says which variables go with it and
+/// Before removing what owns `scope` (a host, group or script), says which variables go with it and
 /// asks: a yes on a terminal, or `force`. Without variables there is nothing to ask; with
 /// `force` nothing is read (so a lost secrets key does not stand in the way).
 pub(super) async fn confirm_removal(ops: &Ops, scope: &Scope, force: bool) -> Result<(), CliError> {

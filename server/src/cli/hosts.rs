@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use crate::model::Scope;
 use crate::names::HostName;
 use crate::ops::{AddHost, DeployHost, Format, ImportHosts, Ops, Removal, Service};
 use crate::print::Printer;
@@ -64,11 +65,15 @@ pub enum HostCommand {
         /// The host.
         name: HostName,
     },
-    /// Remove a host and its server key (its history stays). A host whose name breaks the rule
-    /// (from an older database) is removed from the database only.
+    /// Remove a host with its server key and its variables (its history stays): the variables
+    /// are listed first, and must be confirmed on a terminal or with --force. A host whose name
+    /// breaks the rule (from an older database) is removed from the database only.
     Remove {
         /// The host.
         name: String,
+        /// Remove its variables without asking.
+        #[arg(long)]
+        force: bool,
     },
     /// Change where a host is reached.
     Set {
@@ -242,13 +247,17 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             let detail = ops.host(&name).await?;
             out.host_detail(&detail.host, &detail.server_key);
         }
-        HostCommand::Remove { name } => match ops.remove_host(&name).await? {
-            Removal::Host => out.say(&format!("removed {name}")),
-            Removal::RowOnly => out.say(&format!(
-                "removed {} from the database; its name breaks the rule, so no key file was touched",
-                sanitize::field(&name, 80)
-            )),
-        },
+        HostCommand::Remove { name, force } => {
+            super::env::confirm_removal(ops, &Scope::Host(name.clone()), force).await?;
+            match ops.remove_host(&name).await? {
+                Removal::Host => out.say(&format!("removed {name}")),
+                Removal::RowOnly => out.say(&format!(
+                    "removed {} from the database; its name breaks the rule, so no key file was \
+                     touched",
+                    sanitize::field(&name, 80)
+                )),
+            }
+        }
         HostCommand::Set {
             name,
             address,

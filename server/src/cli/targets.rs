@@ -14,7 +14,8 @@ pub struct TargetArgs {
     #[arg(short = 'H', long = "host", value_name = "PATTERN", value_delimiter = ',',
           value_parser = parse_pattern)]
     pub hosts: Vec<String>,
-    /// The members of a group, or a comma list of groups (repeatable).
+    /// The members of groups by name or glob (`lab-*`), or a comma list of them (repeatable;
+    /// one that matches no group is an error).
     #[arg(short, long = "group", value_name = "GROUP", value_delimiter = ',')]
     pub groups: Vec<String>,
     /// Every enabled host.
@@ -24,7 +25,8 @@ pub struct TargetArgs {
     /// nothing is no error).
     #[arg(long, value_name = "PATTERN", value_delimiter = ',', value_parser = parse_pattern)]
     pub exclude: Vec<String>,
-    /// Leave out the members of a group, or a comma list of groups (repeatable).
+    /// Leave out the members of groups by name or glob, or a comma list of them (repeatable;
+    /// a glob that matches nothing is no error).
     #[arg(long, value_name = "GROUP", value_delimiter = ',')]
     pub exclude_group: Vec<String>,
 }

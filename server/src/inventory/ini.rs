@@ -1,11 +1,12 @@
 //! Ansible's INI inventory: hosts under `[group]` sections (before any, in no group), each
 //! `name key=value…`; `[group:children]` lists groups whose hosts are in `group` too;
 //! `[group:vars]` sections are left out with a note. The address is `ansible_host` (else the
-//! name), the agent's port `otto_port`.
+//! name), the agent's port `otto_port`. A host's name may hold ranges (`web[01:50]`: see
+//! [`ranges`]), one entry per host it makes.
 
 use std::collections::BTreeMap;
 
-use super::{Entry, Inventory, Problem, ansible_port_note, unquote};
+use super::{Entry, Inventory, Problem, ansible_port_note, ranges, unquote};
 
 enum Section {
     Hosts(Option<String>),
@@ -67,7 +68,7 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
             Section::Hosts(group) => {
                 let mut entry = Entry {
                     place: place.clone(),
-                    name: name.to_string(),
+                    name: String::new(),
                     address: None,
                     port: None,
                     groups: group.iter().cloned().collect(),
@@ -84,7 +85,15 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
                         None => problems.push(problem(format!("`{word}` is not key=value"))),
                     }
                 }
-                inventory.entries.push(entry);
+                match ranges::expand(name) {
+                    Ok(names) => inventory
+                        .entries
+                        .extend(names.into_iter().map(|name| Entry {
+                            name,
+                            ..entry.clone()
+                        })),
+                    Err(e) => problems.push(problem(e.to_string())),
+                }
             }
         }
     }
@@ -187,6 +196,33 @@ ansible_user=root
         let problems = parse("[g]\nr1 otto_port=99999\nr2 junk\n[g:weird]\n").unwrap_err();
         let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
         assert_eq!(places, ["line 2", "line 3", "line 4"]);
+    }
+
+    #[test]
+    fn ranges_make_one_entry_per_host_and_a_bad_one_is_a_problem() {
+        let inv = parse("[web]\nweb[01:03] otto_port=2222\ndb-[a:b]\n").unwrap();
+        assert_eq!(
+            inv.rows(),
+            [
+                ("line 2", "web01", None, Some(2222), "web".into()),
+                ("line 2", "web02", None, Some(2222), "web".into()),
+                ("line 2", "web03", None, Some(2222), "web".into()),
+                ("line 3", "db-a", None, None, "web".into()),
+                ("line 3", "db-b", None, None, "web".into()),
+            ]
+        );
+        let problems = parse("w[1:5000]\nok\nw[3:1]\n").unwrap_err();
+        let said: Vec<_> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.place, p.message))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "line 1: `w[1:5000]` makes more than 1000 hosts",
+                "line 3: `[3:1]` ends before it starts"
+            ]
+        );
     }
 
     #[test]

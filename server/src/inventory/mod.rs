@@ -10,6 +10,7 @@ mod csv;
 mod ini;
 mod json;
 pub mod plan;
+mod ranges;
 mod yaml;
 
 use std::collections::BTreeMap;

@@ -1,11 +1,12 @@
 //! Ansible's YAML inventory: groups at the top (usually only `all`), each with `hosts` (a map of
 //! name to its variables, or nothing), `children` (groups in it) and `vars` (left out with a
 //! note). A host of a child group is in its parents too. The address is `ansible_host` (else
-//! the name), the agent's port `otto_port`.
+//! the name), the agent's port `otto_port`. A host's name may hold ranges (`web[01:50]`: see
+//! [`ranges`]), one entry per host it makes.
 
 use serde_norway::{Mapping, Value};
 
-use super::{Entry, Inventory, Problem, ansible_port_note};
+use super::{Entry, Inventory, Problem, ansible_port_note, ranges};
 
 /// Reads a YAML inventory.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
@@ -128,7 +129,16 @@ impl Reader {
                     _ => {}
                 }
             }
-            self.inventory.entries.push(entry);
+            match ranges::expand(&entry.name) {
+                Ok(names) => {
+                    let entries = names.into_iter().map(|name| Entry {
+                        name,
+                        ..entry.clone()
+                    });
+                    self.inventory.entries.extend(entries);
+                }
+                Err(e) => self.problem(&here, &e.to_string()),
+            }
         }
     }
 }
@@ -202,5 +212,22 @@ all:
         assert_eq!(shape[0].place, "all");
         let port = parse("all:\n  hosts:\n    r1: {otto_port: 0}\n").unwrap_err();
         assert_eq!(port[0].place, "all.hosts.r1");
+    }
+
+    #[test]
+    fn ranges_make_one_entry_per_host() {
+        let inv = parse("all:\n  hosts:\n    ap[08:10]: {otto_port: 2222}\n").unwrap();
+        let names: Vec<_> = inv.rows().into_iter().map(|r| (r.1, r.3)).collect();
+        assert_eq!(
+            names,
+            [
+                ("ap08", Some(2222)),
+                ("ap09", Some(2222)),
+                ("ap10", Some(2222))
+            ]
+        );
+        let many = parse("all:\n  hosts:\n    ap[1:2000]:\n").unwrap_err();
+        assert_eq!(many[0].place, "all.hosts.ap[1:2000]");
+        assert_eq!(many[0].message, "`ap[1:2000]` makes more than 1000 hosts");
     }
 }

@@ -194,7 +194,7 @@ impl Ops {
         })
     }
 
-    /// Removes a host and its server key (its history stays). A name that breaks the rule can
+    /// Removes a host with its server key and its variables (its history stays). A name that breaks the rule can
     /// only be a row of an older database: the row goes, no file is touched.
     pub async fn remove_host(&self, name: &str) -> Result<Removal> {
         let store = self.fleet.store();

@@ -138,6 +138,9 @@ pub enum OpsError {
     /// A glob that matches no host.
     #[error("no host matches `{0}`")]
     NoMatch(String),
+    /// A glob that matches no group.
+    #[error("no group matches `{0}`")]
+    NoGroupMatch(String),
     /// The fleet's state.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -167,7 +170,7 @@ impl OpsError {
         match self {
             OpsError::Invalid(_) | OpsError::Name(_) | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
-            OpsError::NoMatch(_) => ErrorKind::NotFound,
+            OpsError::NoMatch(_) | OpsError::NoGroupMatch(_) => ErrorKind::NotFound,
             OpsError::Store(e) | OpsError::Fleet(FleetError::Store(e)) => store_kind(e),
             OpsError::Key(KeyError::Format(..)) => ErrorKind::Invalid,
             OpsError::Fleet(FleetError::BadName(_)) => ErrorKind::Invalid,

@@ -13,19 +13,19 @@ use super::{Ops, OpsError, Ping, Result, RunResult};
 use crate::model::{EventKind, Host};
 use crate::patterns::{self, Glob};
 
-/// Which hosts an operation addresses. A host is named by its name or by a glob over names
-/// (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]).
+/// Which hosts an operation addresses. A host or a group is named by its name or by a glob
+/// over names (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Targets {
     /// Every enabled host.
     pub all: bool,
     /// These hosts: names or globs.
     pub hosts: Vec<String>,
-    /// The members of these groups.
+    /// The members of these groups: names or globs (one that matches no group is an error).
     pub groups: Vec<String>,
     /// But not these hosts: names or globs (one that matches nothing is no error).
     pub exclude: Vec<String>,
-    /// Nor the members of these groups.
+    /// Nor the members of these groups: names or globs (one that matches nothing is no error).
     pub exclude_groups: Vec<String>,
 }
 
@@ -128,12 +128,12 @@ impl Ops {
                 }
             }
         }
-        for group in &targets.groups {
-            hosts.extend(store.group_hosts(group).await?);
+        for group in self.groups_named(&targets.groups, true).await? {
+            hosts.extend(store.group_hosts(&group).await?);
         }
         let mut left_out = Vec::new();
-        for group in &targets.exclude_groups {
-            left_out.extend(store.group_hosts(group).await?.into_iter().map(|h| h.name));
+        for group in self.groups_named(&targets.exclude_groups, false).await? {
+            left_out.extend(store.group_hosts(&group).await?.into_iter().map(|h| h.name));
         }
         hosts.sort_by(|a, b| a.name.cmp(&b.name));
         hosts.dedup_by(|a, b| a.name == b.name);
@@ -141,6 +141,42 @@ impl Ops {
             h.enabled && !excluded.iter().any(|p| p.matches(&h.name)) && !left_out.contains(&h.name)
         });
         Ok(hosts)
+    }
+
+    /// The groups `patterns` name (names or globs), each once. A glob that matches no group is
+    /// [`OpsError::NoGroupMatch`] if `required`, else nothing; a name is checked where it is
+    /// used.
+    async fn groups_named(&self, patterns: &[String], required: bool) -> Result<Vec<String>> {
+        let patterns = patterns
+            .iter()
+            .map(|t| Pattern::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let every = if patterns.iter().any(|p| matches!(p, Pattern::Glob(..))) {
+            self.fleet.store().groups().await?
+        } else {
+            Vec::new()
+        };
+        let mut groups = Vec::new();
+        for pattern in &patterns {
+            match pattern {
+                Pattern::Name(name) => groups.push(name.to_string()),
+                Pattern::Glob(text, glob) => {
+                    let before = groups.len();
+                    groups.extend(
+                        every
+                            .iter()
+                            .filter(|g| glob.matches(&g.name))
+                            .map(|g| g.name.clone()),
+                    );
+                    if required && groups.len() == before {
+                        return Err(OpsError::NoGroupMatch(text.to_string()));
+                    }
+                }
+            }
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
     }
 
     /// Runs `f` for every host, each with its own handle on these operations: at most the
@@ -383,6 +419,38 @@ mod tests {
         assert_eq!(no_match.kind(), ErrorKind::NotFound);
         assert_eq!(no_match.to_string(), "no host matches `zz*`");
         let bad = resolve(Targets::hosts(["ap-[1"])).await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn group_globs_resolve_and_one_that_matches_nothing_is_named() {
+        let (_dir, ops) = fleet(&["a", "b", "c"]).await;
+        let store = ops.fleet.store();
+        for (group, host) in [("lab-1", "a"), ("lab-2", "b"), ("core", "c")] {
+            store.add_group(group).await.unwrap();
+            store.set_membership(group, host, true).await.unwrap();
+        }
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let resolve = |groups: &[&str], exclude_groups: &[&str]| {
+            let ops = ops.clone();
+            let text = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let targets = Targets {
+                groups: text(groups),
+                exclude_groups: text(exclude_groups),
+                ..Targets::default()
+            };
+            async move { ops.resolve(&targets).await.map(names) }
+        };
+        assert_eq!(resolve(&["lab-*"], &[]).await.unwrap(), ["a", "b"]);
+        assert_eq!(resolve(&["*"], &["lab-[!1]"]).await.unwrap(), ["a", "c"]);
+        assert_eq!(
+            resolve(&["core", "lab-?"], &["zz*"]).await.unwrap(),
+            ["a", "b", "c"]
+        );
+        let none = resolve(&["lab-*", "zz*"], &[]).await.unwrap_err();
+        assert_eq!(none.kind(), ErrorKind::NotFound);
+        assert_eq!(none.to_string(), "no group matches `zz*`");
+        let bad = resolve(&["lab-[1"], &[]).await.unwrap_err();
         assert_eq!(bad.kind(), ErrorKind::Invalid);
     }
 

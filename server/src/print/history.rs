@@ -11,18 +11,12 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.list(
             runs,
             &[
-                "run",
-                "started (UTC)",
-                "host",
-                "what",
-                "result",
-                "outcome",
-                "elapsed",
+                "run", "started", "host", "what", "result", "outcome", "elapsed",
             ],
             |r| {
                 vec![
                     r.id.to_string(),
-                    units::utc(r.started),
+                    self.time(r.started),
                     r.host.clone(),
                     r.what.chars().take(40).collect(),
                     yes_no(r.success, "ok", "FAILED"),
@@ -47,8 +41,8 @@ impl<W: Write + Send + 'static> Printer<W> {
                 sanitize::field(&r.what, usize::MAX)
             )?;
             writeln!(out, "  action    {}", r.action)?;
-            writeln!(out, "  started   {} UTC", units::utc(r.started))?;
-            writeln!(out, "  finished  {}", units::utc_or_dash(r.finished))?;
+            writeln!(out, "  started   {}", self.time(r.started))?;
+            writeln!(out, "  finished  {}", self.time_or_dash(r.finished))?;
             writeln!(
                 out,
                 "  outcome   {} ({})",
@@ -73,9 +67,9 @@ impl<W: Write + Send + 'static> Printer<W> {
 
     /// Events, one row each.
     pub fn events(&self, events: &[crate::model::Event]) {
-        self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
+        self.list(events, &["time", "host", "event", "detail"], |e| {
             vec![
-                units::utc(e.at),
+                self.time(e.at),
                 e.host.clone().unwrap_or_else(|| "-".into()),
                 e.kind.clone(),
                 e.detail.clone(),

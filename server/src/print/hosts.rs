@@ -43,10 +43,10 @@ impl<W: Write + Send + 'static> Printer<W> {
                     h.name.clone(),
                     format!("{}:{}", h.address, h.port),
                     if h.enabled { "yes" } else { "no" }.into(),
-                    h.groups.join(","),
+                    h.groups.join(", "),
                     trust,
                     yes_no(h.status.reachable, "yes", "NO"),
-                    units::utc_or_dash(h.status.last_seen),
+                    self.time_or_dash(h.status.last_seen),
                     h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
                 ]
             },
@@ -103,7 +103,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             writeln!(
                 out,
                 "  last rotation  {}",
-                units::utc_or_dash(h.trust.last_rotation)
+                self.time_or_dash(h.trust.last_rotation)
             )?;
             writeln!(
                 out,
@@ -113,7 +113,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             writeln!(
                 out,
                 "  last seen      {}",
-                units::utc_or_dash(h.status.last_seen)
+                self.time_or_dash(h.status.last_seen)
             )?;
             // What the agent said, from a database older than the checks at ingestion too.
             let shown = |text: &str| sanitize::field(text, usize::MAX);
@@ -236,7 +236,7 @@ impl<W: Write + Send + 'static> Printer<W> {
     /// Groups with their hosts and scripts.
     pub fn groups(&self, groups: &[crate::model::Group]) {
         self.list(groups, &["group", "hosts", "scripts"], |g| {
-            vec![g.name.clone(), g.hosts.join(","), g.scripts.join(",")]
+            vec![g.name.clone(), g.hosts.join(", "), g.scripts.join(", ")]
         });
     }
 }

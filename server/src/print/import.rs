@@ -25,7 +25,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             let groups = if s.join.is_empty() {
                 "-".into()
             } else {
-                format!("+{}", s.join.join(",+"))
+                format!("+{}", s.join.join(", +"))
             };
             t.row(vec![
                 s.host.clone(),

@@ -29,14 +29,21 @@ pub use table::Table;
 /// Prints results as tables for people or JSON for programs, to `W`.
 pub struct Printer<W = std::io::Stdout> {
     json: bool,
+    /// On a terminal, the instant times are shown relative to (`3 min ago`); else they are
+    /// shown as RFC 3339 in UTC, for scripts.
+    now: Option<jiff::Timestamp>,
     /// Shared with the live output of a run, whose lines come from many tasks.
     out: Arc<Mutex<W>>,
 }
 
 impl Printer {
-    /// A printer to standard output.
+    /// A printer to standard output; on a terminal its times read as how long ago they were.
     pub fn stdout(json: bool) -> Printer {
-        Printer::new(json, std::io::stdout())
+        let terminal = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        Printer {
+            now: terminal.then(jiff::Timestamp::now),
+            ..Printer::new(json, std::io::stdout())
+        }
     }
 }
 
@@ -45,8 +52,22 @@ impl<W: Write + Send + 'static> Printer<W> {
     pub fn new(json: bool, out: W) -> Printer<W> {
         Printer {
             json,
+            now: None,
             out: Arc::new(Mutex::new(out)),
         }
+    }
+
+    /// A time (ms since the epoch) for people: how long ago on a terminal, else RFC 3339 UTC.
+    fn time(&self, ms: i64) -> String {
+        match self.now {
+            Some(now) => units::ago(ms, now),
+            None => units::utc(ms),
+        }
+    }
+
+    /// An optional time as [`Printer::time`], or `-`.
+    fn time_or_dash(&self, ms: Option<i64>) -> String {
+        ms.map_or_else(|| "-".into(), |ms| self.time(ms))
     }
 
     /// Whether it prints JSON.

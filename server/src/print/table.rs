@@ -1,9 +1,47 @@
 //! Aligned tables for people: a header row, then rows of cells, each column as wide as its
-//! widest cell, or on a terminal wrapped to its width.
+//! widest cell, or on a terminal wrapped to its width. There only the long columns of free text
+//! (groups, errors, what a host said) wrap, between words; the short ones (states, ports,
+//! counts, times, ids) and every title keep their width. A list in a cell is written `a, b` so
+//! that it breaks between its items.
 
 use std::fmt::Write as _;
 
+use comfy_table::{ColumnConstraint, Width};
+
 use crate::sanitize;
+
+/// A column whose cells and title are all at most this wide keeps its width on a terminal:
+/// yes/no, ports, counts, ids, and the longest time or duration shown there (`59 min ago`,
+/// `2 h 05 min`). Wider cells of one word keep their width too, as below.
+const SHORT: usize = 10;
+/// A longer column is never narrower than its title, nor than its longest word up to this
+/// width (only a longer word may break).
+const LONGEST_WORD: usize = 30;
+/// The spaces after each column.
+const GAP: u16 = 2;
+
+/// How a column of `title` over `cells` may be sized on a terminal: short, at its content's
+/// width; else wrapping, but not narrower than its title or (up to [`LONGEST_WORD`]) a word.
+fn constraint<'a>(title: &str, cells: impl Iterator<Item = &'a str> + Clone) -> ColumnConstraint {
+    let width = |text: &str| text.chars().count();
+    let widest = cells
+        .clone()
+        .map(width)
+        .max()
+        .unwrap_or(0)
+        .max(width(title));
+    if widest <= SHORT {
+        return ColumnConstraint::ContentWidth;
+    }
+    let word = cells
+        .flat_map(str::split_whitespace)
+        .map(width)
+        .max()
+        .unwrap_or(0)
+        .min(LONGEST_WORD);
+    let least = u16::try_from(word.max(width(title))).unwrap_or(u16::MAX);
+    ColumnConstraint::LowerBoundary(Width::Fixed(least.saturating_add(GAP)))
+}
 
 /// A table: a header row and rows of cells, printed with aligned columns.
 pub struct Table {
@@ -67,7 +105,16 @@ impl Table {
             t.add_row(row);
         }
         for column in t.column_iter_mut() {
-            column.set_padding((0, 2));
+            let i = column.index;
+            let cells = self
+                .rows
+                .iter()
+                .filter_map(move |r| r.get(i))
+                .map(String::as_str);
+            let title = self.header.get(i).map_or("", String::as_str);
+            column
+                .set_padding((0, GAP))
+                .set_constraint(constraint(title, cells));
         }
         let mut out: String = t.lines().map(|l| l.trim_end().to_string() + "\n").collect();
         if out.is_empty() {
@@ -118,6 +165,77 @@ mod tests {
         assert!(text.lines().count() > 2, "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
         assert!(text.contains("r1"), "{text}");
+    }
+
+    #[test]
+    fn on_a_narrow_terminal_only_long_text_wraps_and_between_words() {
+        let groups = "a-rather-long-group-name, another-long-group-name, and-a-third-one";
+        let mut t = Table::new(&["host", "address", "groups", "last seen", "trust"]);
+        t.row(vec![
+            "r1".into(),
+            "127.0.0.1:40000".into(),
+            groups.into(),
+            "3 min ago".into(),
+            "pin on first contact".into(),
+        ]);
+        t.row(vec![
+            "router-2".into(),
+            "10.0.0.2:12444".into(),
+            "core".into(),
+            "yesterday".into(),
+            "no agent key".into(),
+        ]);
+        let text = t.render_wrapped(60);
+        let lines: Vec<&str> = text.lines().collect();
+        // The titles and the short cells stay whole, on the first line of their row.
+        for title in ["host", "address", "groups", "last seen", "trust"] {
+            assert!(lines[0].contains(title), "{text}");
+        }
+        for short in ["127.0.0.1:40000", "3 min ago"] {
+            assert!(lines[1].contains(short), "{text}");
+        }
+        // The groups wrap, between names.
+        assert!(lines.len() > 3, "{text}");
+        for group in groups.split(", ") {
+            assert!(
+                lines.iter().any(|l| l.contains(group)),
+                "{group} split: {text}"
+            );
+        }
+        let router = lines.iter().find(|l| l.starts_with("router-2")).unwrap();
+        assert!(router.contains("yesterday"), "{text}");
+    }
+
+    #[test]
+    fn columns_keep_their_width_unless_long() {
+        let cells = |c: &'static [&'static str]| c.iter().copied();
+        assert_eq!(
+            constraint("last seen", cells(&["59 min ago", "yesterday"])),
+            ColumnConstraint::ContentWidth
+        );
+        assert_eq!(
+            constraint("address", cells(&["127.0.0.1:40000", "r1:22"])),
+            ColumnConstraint::LowerBoundary(Width::Fixed(15 + GAP))
+        );
+        assert_eq!(
+            constraint(
+                "detail",
+                cells(&["cannot connect: connection refused by the agent"])
+            ),
+            ColumnConstraint::LowerBoundary(Width::Fixed(10 + GAP))
+        );
+        assert_eq!(
+            constraint(
+                "memory free",
+                cells(&["free: 1 KiB of 2 KiB, a lot less than before"])
+            ),
+            ColumnConstraint::LowerBoundary(Width::Fixed(11 + GAP))
+        );
+        let long_word = "x".repeat(100);
+        assert_eq!(
+            constraint("said", [long_word.as_str()].into_iter()),
+            ColumnConstraint::LowerBoundary(Width::Fixed(30 + GAP))
+        );
     }
 
     #[test]

@@ -78,7 +78,8 @@ pub trait HostStore: Send + Sync {
     /// Adds a host; its name must follow the rule of [`crate::names`]. Logs nothing: the
     /// operation that asked logs it with its actor.
     async fn add_host(&self, host: &NewHost) -> Result<()>;
-    /// Removes a host (its history stays). Logs nothing, as [`HostStore::add_host`].
+    /// Removes a host with the variables of its scope (its history stays). Logs nothing, as
+    /// [`HostStore::add_host`].
     async fn remove_host(&self, name: &str) -> Result<()>;
     /// Changes where a host is reached.
     async fn set_address(&self, name: &str, address: Option<&str>, port: Option<u16>)

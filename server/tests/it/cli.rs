@@ -171,10 +171,91 @@ async fn a_table_wraps_long_cells_within_the_terminal_and_keeps_one_line_per_row
     assert!(shown.contains("last seen"), "{shown}");
 
     let piped = server.ok(&["host", "list"]);
+    // A list in a cell is written `a, b` (sorted).
+    assert!(
+        piped.contains("a-rather-long-group-name, and-a-third-one, another-long-group-name"),
+        "{piped}"
+    );
     let row: Vec<&str> = piped.lines().filter(|l| l.starts_with("r1")).collect();
     assert_eq!(row.len(), 1, "{piped}");
     assert!(
         groups.iter().all(|g| row.iter().any(|r| r.contains(g))),
         "{piped}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_narrow_terminal_no_name_or_title_is_split() {
+    let server = Server::new();
+    let groups = [
+        "a-rather-long-group-name",
+        "another-long-group-name",
+        "and-a-third-one",
+    ];
+    server.add("r1", &groups).await;
+    server.add("router-2", &["core"]).await;
+
+    for (args, address) in [
+        (&["host", "list"][..], true),
+        (&["group", "list"], false),
+        (&["events"], true),
+    ] {
+        let shown = on_a_terminal_of(&server, "stty cols 60; ", args, None).await;
+        let words: Vec<&str> = shown
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .collect();
+        for name in groups.iter().chain(&["router-2"]) {
+            assert!(words.contains(name), "{name} split by {args:?}: {shown}");
+        }
+        assert_eq!(
+            words.iter().any(|w| w.starts_with("127.0.0.1:")),
+            address,
+            "{args:?}: {shown}"
+        );
+    }
+    let shown = on_a_terminal_of(&server, "stty cols 60; ", &["host", "list"], None).await;
+    let titles = shown.lines().next().unwrap();
+    for title in [
+        "host",
+        "address",
+        "enabled",
+        "groups",
+        "trust",
+        "reachable",
+        "last seen",
+    ] {
+        assert!(titles.contains(title), "{title}: {shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn times_read_as_how_long_ago_on_a_terminal_and_in_rfc3339_when_piped() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "127.0.0.1"]);
+    // Three hours and five minutes ago, a time no slow test makes read otherwise.
+    let then = jiff::Timestamp::now().as_millisecond() - (3 * 60 + 5) * 60 * 1000;
+    let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
+    db.execute("UPDATE events SET at = ?1", [then]).unwrap();
+    db.execute("UPDATE hosts SET last_seen = ?1", [then])
+        .unwrap();
+    drop(db);
+
+    for args in [&["events"][..], &["host", "list"], &["host", "show", "r1"]] {
+        let shown = on_a_terminal_of(&server, "", args, None).await;
+        assert!(shown.contains("3 h ago"), "{args:?}: {shown}");
+        assert!(!shown.contains("UTC"), "{args:?}: {shown}");
+        let piped = server.ok(args);
+        assert!(!piped.contains(" ago"), "{args:?}: {piped}");
+        // The first time shown, but a host's last rotation (made when it was added).
+        let stamp = piped
+            .lines()
+            .filter(|l| !l.contains("last rotation"))
+            .flat_map(str::split_whitespace)
+            .find_map(|w| w.parse::<jiff::Timestamp>().ok())
+            .unwrap_or_else(|| panic!("no RFC 3339 time in {args:?}: {piped}"));
+        assert_eq!(stamp.as_millisecond(), then / 1000 * 1000, "{piped}");
+        assert!(piped.contains(&format!("{stamp}")), "{piped}");
+    }
+    let json = server.ok(&["events", "--json"]);
+    assert!(!json.contains(" ago"), "{json}");
 }

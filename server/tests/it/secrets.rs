@@ -228,3 +228,41 @@ async fn removing_a_group_or_script_with_variables_asks_first() {
     assert!(!server.ok(&["script", "list"]).contains("job"));
     server.ok(&["group", "remove", "empty"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_host_removes_its_variables_after_asking() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "127.0.0.1"]);
+    server.ok(&["host", "add", "r2", "127.0.0.1"]);
+    server.set_secret("API_TOKEN", "r1", SECRET);
+    server.ok(&["env", "set", "MODE", "fast", "--host", "r1"]);
+    server.ok(&["env", "set", "MODE", "slow", "--host", "r2"]);
+
+    // Not on a terminal: refused with the list, nothing removed.
+    let out = server.output(&["host", "remove", "r1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("host r1 also removes its 2 variables: API_TOKEN (secret), MODE")
+            && said.contains("--force"),
+        "{said}"
+    );
+    assert!(server.ok(&["host", "list"]).contains("r1"));
+
+    // On a terminal a yes removes it, and --force without asking; their variables go with
+    // them: a new host of the same name starts without any.
+    let ask = "Remove? [y/N] ";
+    let shown = typed_on_a_terminal(&server, &["host", "remove", "r1"], ask, b"y\n").await;
+    assert!(shown.contains("removed r1"), "{shown}");
+    server.ok(&["host", "remove", "r2", "--force"]);
+    server.ok(&["host", "add", "r1", "127.0.0.1"]);
+    server.ok(&["host", "add", "r2", "127.0.0.1"]);
+    let left = server.ok(&["env", "list"]);
+    assert!(
+        !left.contains("MODE") && !left.contains("API_TOKEN"),
+        "{left}"
+    );
+
+    // A host without variables goes without a question.
+    server.ok(&["host", "remove", "r2"]);
+}

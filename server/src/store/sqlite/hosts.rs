@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Sqlite, events, exists, groups};
+use super::{Sqlite, environment, events, exists, groups};
 use crate::model::{EventKind, Facts, Host, NewHost, Status, Trust, now_ms};
 use crate::store::{HostStore, Result, StoreError};
 
@@ -26,12 +26,9 @@ pub fn add_host(db: &Connection, host: &NewHost) -> Result<()> {
     Ok(())
 }
 
-/// Removes a host (its history stays).
+/// Removes a host with the variables of its scope, in one transaction (its history stays).
 pub fn remove_host(db: &Connection, name: &str) -> Result<()> {
-    if db.execute("DELETE FROM hosts WHERE name = ?1", [name])? == 0 {
-        return Err(StoreError::NotFound("host", name.into()));
-    }
-    Ok(())
+    environment::remove_with_env(db, "hosts", "host", name)
 }
 
 /// Changes where a host is reached.

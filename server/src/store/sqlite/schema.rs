@@ -101,6 +101,11 @@ ALTER TABLE events ADD COLUMN actor TEXT;
 -- encrypted when the database is next opened (`environment::seal_plain_secrets`).
 ALTER TABLE env ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- The variables of hosts removed before `host remove` took them along: a new host of the same
+-- name would get them.
+DELETE FROM env WHERE scope = 'host' AND owner NOT IN (SELECT name FROM hosts);
+"#,
 ];
 
 /// The newest schema version this program knows.

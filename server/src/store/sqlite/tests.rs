@@ -237,6 +237,38 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
 }
 
 #[test]
+fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
+    let (dir, db) = store();
+    let keys = Keyring::new(dir.path().join(KEY_FILE));
+    for name in ["r1", "r2"] {
+        hosts::add_host(&db, &host(name)).unwrap();
+        let scope = Scope::Host(name.into());
+        environment::set_env(&db, &keys, &scope, "MODE", "fast", false).unwrap();
+    }
+    hosts::remove_host(&db, "r2").unwrap();
+    let owners = |db: &Connection| {
+        db.prepare("SELECT owner FROM env ORDER BY owner")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+    };
+    assert_eq!(owners(&db), ["r1"]);
+
+    // An older version removed the host alone: its variables are dropped on the upgrade.
+    db.execute_batch(&format!(
+        "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
+         PRAGMA user_version = {};",
+        schema::SCHEMA_VERSION - 1
+    ))
+    .unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    assert_eq!(owners(&db), ["r1"]);
+}
+
+#[test]
 fn runs_are_recorded() {
     let (_dir, db) = store();
     let id = runs::start_run(&db, "r1", "hello", "00ff", "cli:alice").unwrap();
