@@ -20,7 +20,7 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, Verif
 use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::admission::{self, Admissions};
 use crate::cidr::allowed;
@@ -171,9 +171,11 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
             channels: Arc::new(Channels {
                 slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
                 opened: AtomicUsize::new(0),
+                ended: Notify::new(),
             }),
             starting: HashMap::new(),
         };
+        let channels = handler.channels.clone();
         let config = agent.ssh();
         let grace = agent.config().login_grace_time;
         let shared = shared.clone();
@@ -194,6 +196,7 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
                     session.await
                 }
             };
+            channels.ended.notify_one();
             match result {
                 Ok(()) => debug!("{peer}: disconnected"),
                 Err(e) => debug!("{peer}: connection ended: {e}"),
@@ -221,6 +224,8 @@ struct Channels {
     slots: Arc<Semaphore>,
     /// Channels opened since the connection began.
     opened: AtomicUsize,
+    /// Notified when the connection has ended, so that its recycler lets go of it at once.
+    ended: Notify,
 }
 
 impl Channels {
@@ -232,11 +237,14 @@ impl Channels {
 }
 
 /// Closes a connection once it has had no channel for `quiet` (two checks in a row find it
-/// idle with no channel opened in between).
+/// idle with no channel opened in between); returns at once if the connection ends first.
 async fn recycle(handle: russh::server::Handle, channels: Arc<Channels>, quiet: Duration) {
     let mut last = None;
     loop {
-        tokio::time::sleep(quiet).await;
+        tokio::select! {
+            () = tokio::time::sleep(quiet) => {}
+            () = channels.ended.notified() => return,
+        }
         let now = channels.idle();
         if now.is_some() && now == last {
             break;
