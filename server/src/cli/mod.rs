@@ -26,6 +26,7 @@ mod parse;
 mod runs;
 mod scripts;
 mod targets;
+mod users;
 
 pub use docs::agent_command;
 pub use parse::parse_duration;
@@ -37,6 +38,7 @@ use hosts::HostCommand;
 use runs::{PowerArgs, RunArgs, UploadArgs};
 use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
+use users::{ApiKeyCommand, UserCommand};
 
 /// The exit codes, as `--help` ends (and the README lists them).
 const EXIT_CODES: &str = "\
@@ -49,6 +51,7 @@ Exit codes:
     5  conflict: a name is taken, no pending key to approve
     6  the data directory is unusable (cannot be made, or its database opened)
     7  internal error
+    8  not allowed: the API key is unknown, expired or revoked, or lacks the permission
   130  interrupted (Ctrl-C or SIGTERM) during run or upload: the runs were cancelled on the
        hosts, the uploads stopped; a second interrupt exits at once (runs may stay unfinished)";
 
@@ -117,6 +120,12 @@ enum Command {
     /// Environment variables: global, per group, host or script.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Users of the HTTP API, with their permissions.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys: the HTTP API's credentials, each acting for one user.
+    #[command(subcommand, name = "apikey")]
+    ApiKey(ApiKeyCommand),
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
@@ -432,6 +441,8 @@ impl Cli {
             Command::Script(c) => scripts::script(&ops, &out, c).await,
             Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
             Command::Env(c) => env::execute(&ops, &out, c).await,
+            Command::User(c) => users::user(&ops, &out, c).await,
+            Command::ApiKey(c) => users::api_key(&ops, &out, c).await,
             Command::Ping(t) => runs::ping(&ops, &out, t).await,
             Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,

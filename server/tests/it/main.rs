@@ -29,6 +29,7 @@ mod qemu_system;
 mod rolling;
 mod secrets;
 mod times;
+mod users;
 
 mod emulated;
 mod fake_agent;
