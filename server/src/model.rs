@@ -57,7 +57,7 @@ pub fn utc<T: Millis, S: serde::Serializer>(t: &T, s: S) -> std::result::Result<
 }
 
 /// How a host's agent key is trusted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Trust {
     /// The pinned agent key (OpenSSH text), if any.
     pub agent_key: Option<String>,
@@ -67,20 +67,24 @@ pub struct Trust {
     pub pending_key: Option<String>,
     /// When keys were last made or rotated (ms since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "utc")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_rotation: Option<i64>,
 }
 
 /// What the last heartbeat said, persisted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
     /// The last successful heartbeat (ms since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "utc")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<i64>,
     /// The agent's version.
     pub agent_version: Option<String>,
-    /// The host's facts.
+    /// The host's facts (`otto_proto::Facts`: names and versions of its system, uptime, load
+    /// and memory).
+    #[schema(value_type = Option<Object>)]
     pub facts: Option<Facts>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
@@ -108,7 +112,7 @@ pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
 }
 
 /// One managed host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Host {
     /// Its unique name.
     pub name: String,
@@ -497,12 +501,13 @@ impl EventKind {
 }
 
 /// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Its id, increasing.
     pub id: i64,
     /// When (ms since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// The host it concerns, if one.
     pub host: Option<String>,

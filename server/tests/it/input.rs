@@ -280,7 +280,11 @@ async fn script_output_reaches_the_terminal_escaped_and_json_keeps_it() {
     let out = server.output(&["run", "--host", "r1", "--command", script]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(unsafe_chars(&stdout.replace('\t', "")), [], "{stdout:?}");
+    assert_eq!(
+        unsafe_chars(&stdout.replace('\t', "")),
+        Vec::<char>::new(),
+        "{stdout:?}"
+    );
     assert!(
         stdout.contains(
             "r1 | red \\u{1b}[31mX\\u{1b}[0m title \\u{1b}]0;pwned\\u{7} cr \\u{d} c1 \\u{9b} tab\tend"
@@ -289,7 +293,11 @@ async fn script_output_reaches_the_terminal_escaped_and_json_keeps_it() {
     );
     assert!(stdout.contains("r1 ! err \\u{1b}[2J"), "{stdout:?}");
     let detail = server.ok(&["history", "--run", "1"]);
-    assert_eq!(unsafe_chars(&detail.replace('\t', "")), [], "{detail:?}");
+    assert_eq!(
+        unsafe_chars(&detail.replace('\t', "")),
+        Vec::<char>::new(),
+        "{detail:?}"
+    );
     assert!(detail.contains("\\u{1b}]0;pwned"), "{detail}");
     // JSON has the text itself (JSON-escaped, so just as safe).
     let run = server.json(&["history", "--run", "1"]);
@@ -440,7 +448,7 @@ async fn facts_and_messages_from_a_hostile_agent_are_escaped_and_bounded() {
         let out = server.output(args);
         shown.push_str(&text(&out));
     }
-    assert_eq!(unsafe_chars(&shown), [], "{shown}");
+    assert_eq!(unsafe_chars(&shown), Vec::<char>::new(), "{shown}");
     // Escaped visibly, not dropped: ping's table, the run's outcome, the reload's error.
     let escaped = "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{d}\\u{a}FAKE \\u{9b}31m\\u{202e}gnp.exe";
     assert!(shown.matches(escaped).count() >= 4, "{shown}");

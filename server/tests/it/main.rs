@@ -20,6 +20,7 @@ mod demo;
 mod deploy;
 mod exit_codes;
 mod fleet;
+mod http;
 mod import;
 mod input;
 mod interrupt;
