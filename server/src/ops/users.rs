@@ -419,7 +419,11 @@ mod tests {
         ops.set_user_disabled("bob", false).await.unwrap();
         ops.authenticate(&through.secret).await.unwrap();
 
-        for bad in ["", "otto_", "Bearer x", &through.secret.replace('a', "b")] {
+        // The real secret with its last digit changed: well formed, unknown.
+        let mut other = through.secret.clone();
+        let last = other.pop().unwrap();
+        other.push(if last == '0' { '1' } else { '0' });
+        for bad in ["", "otto_", "Bearer x", &other] {
             let e = ops.authenticate(bad).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{bad}");
         }
