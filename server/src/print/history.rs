@@ -71,14 +71,16 @@ impl<W: Write + Send + 'static> Printer<W> {
         });
     }
 
-    /// Events, one row each.
+    /// Events, one row each, with who made each happen.
     pub fn events(&self, events: &[crate::model::Event]) {
-        self.list(events, &["time (UTC)", "host", "event", "detail"], |e| {
+        let headers = ["time (UTC)", "host", "event", "detail", "by"];
+        self.list(events, &headers, |e| {
             vec![
                 units::utc(e.at),
                 e.host.clone().unwrap_or_else(|| "-".into()),
                 e.kind.clone(),
                 e.detail.clone(),
+                e.actor.clone().unwrap_or_else(|| "-".into()),
             ]
         });
     }

@@ -465,6 +465,8 @@ async fn a_host_added_through_the_api_is_the_clis_and_its_event_names_the_user()
     let events = server.json(&["events", "--host", "r1"]);
     assert_eq!(events[0]["kind"], "host-added");
     assert_eq!(events[0]["actor"], actor.as_str());
+    let table = server.ok(&["events", "--host", "r1"]);
+    assert!(table.contains(&actor), "{table}");
 
     // Pages by name, filtered by group.
     let (_, first) = daemon
