@@ -229,10 +229,10 @@ async fn twenty_megabytes_in_one_line_take_linear_time_and_bounded_memory() {
     assert!(ok, "the run failed or was killed after 300 s");
 
     // Memory: the whole line is never held. This debug build peaks at about 32 MiB here (its
-    // code: about 19 MiB are pages of the executable, 25 MiB in all before the HTTP API's
-    // libraries joined it; the 1 MB
-    // kept for the history, a 64 KiB piece, buffers); holding the line even once would add
-    // 19 MiB, over the bound. Before, the server held it several times over: 77 MiB.
+    // code, about 19 MiB of pages of the executable, 25 MiB in all before the HTTP API's
+    // libraries joined it; the 1 MB kept for the history, a 64 KiB piece, buffers); holding
+    // the line even once would add 19 MiB, over the bound. Before, the server held it several
+    // times over: 77 MiB.
     println!("peak RSS of `otto-server run`: {peak_kib} KiB");
     assert!(peak_kib < 40 * 1024, "peak RSS {peak_kib} KiB");
 
