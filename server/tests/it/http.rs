@@ -119,6 +119,23 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Stops serve with SIGTERM; returns whether it exited cleanly (within the harness's
+    /// bound, which only turns a hang into a failure).
+    fn terminate(&mut self) -> bool {
+        // SAFETY: sending a signal to our own child, still unreaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = std::time::Instant::now();
+        while started.elapsed() < crate::harness::BOUND {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("serve did not stop on SIGTERM");
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -551,6 +568,10 @@ async fn a_host_added_through_the_api_is_the_clis_and_its_event_names_the_user()
             ("host-removed", actor.as_str())
         ]
     );
+
+    // SIGTERM stops serve, its API included, with a clean exit.
+    let mut daemon = daemon;
+    assert!(daemon.terminate());
 }
 
 #[tokio::test(flavor = "multi_thread")]
