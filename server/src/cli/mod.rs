@@ -12,7 +12,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::client::Limits;
 use crate::config::{self, Config, ConfigError};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
-use crate::http::{HttpOptions, Tls};
+use crate::http::{ConnectionLimits, HttpOptions, Tls};
 use crate::ops::{Actor, Control, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
@@ -254,7 +254,12 @@ impl ServeArgs {
                 return Err(CliError::Usage("give both --tls-cert and --tls-key".into()));
             }
         };
-        Ok(Some(HttpOptions { listen, tls }))
+        let limits = ConnectionLimits::default();
+        Ok(Some(HttpOptions {
+            listen,
+            tls,
+            limits,
+        }))
     }
 }
 
@@ -579,7 +584,7 @@ mod tests {
         };
         assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(serve.rotate_every, Duration::ZERO);
-        let Some(HttpOptions { listen, tls }) = serve.http().unwrap() else {
+        let Some(HttpOptions { listen, tls, .. }) = serve.http().unwrap() else {
             panic!("no HTTP")
         };
         assert_eq!(listen.to_string(), "127.0.0.1:8443");

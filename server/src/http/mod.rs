@@ -8,13 +8,15 @@
 //!   the operations only by naming the permission it needs (403 without it).
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
 //!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.
-//! - `tls`: the certificate (given, or self-signed and kept in the data directory) and the
-//!   listener that makes the handshakes.
+//! - `tls`: the certificate (given, or self-signed and kept in the data directory);
+//!   `listen`: the connections, each in its own task, capped in number and in the time a
+//!   client may take to say what it wants.
 
 mod auth;
 mod error;
 mod events;
 mod hosts;
+mod listen;
 mod openapi;
 mod tls;
 
@@ -27,12 +29,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::fleet::Fleet;
 use error::ApiError;
 
+pub use listen::ConnectionLimits;
 pub use tls::{CERT_FILE, KEY_FILE, TlsError};
 
 /// The largest request body a JSON route takes.
@@ -45,6 +48,8 @@ pub struct HttpOptions {
     pub listen: SocketAddr,
     /// HTTPS or plain HTTP.
     pub tls: Tls,
+    /// What its connections may take.
+    pub limits: ConnectionLimits,
 }
 
 /// How connections are secured.
@@ -106,7 +111,8 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
 /// The API, listening and ready to serve.
 pub struct Bound {
     tcp: TcpListener,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
     fleet: Arc<Fleet>,
 }
 
@@ -125,6 +131,7 @@ pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, Htt
             return Ok(Bound {
                 tcp,
                 tls: None,
+                limits: options.limits,
                 fleet,
             });
         }
@@ -135,33 +142,22 @@ pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, Htt
     tracing::info!(address = %local, %fingerprint, "HTTPS API listening");
     Ok(Bound {
         tcp,
-        tls: Some(config),
+        tls: Some(TlsAcceptor::from(config)),
+        limits: options.limits,
         fleet,
     })
 }
 
 impl Bound {
     /// Serves until `shutdown` completes, then lets requests in flight finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let app = router(self.fleet).into_make_service_with_connect_info::<SocketAddr>();
-        let served = match self.tls {
-            None => {
-                axum::serve(self.tcp, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Some(config) => match tls::TlsListener::new(self.tcp, config) {
-                Ok(listener) => {
-                    // `tap_io` only to get axum's client address for any listener.
-                    axum::serve(listener.tap_io(|_| {}), app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-        };
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the HTTP API stopped");
-        }
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        listen::serve(
+            self.tcp,
+            self.tls,
+            router(self.fleet),
+            self.limits,
+            shutdown,
+        )
+        .await;
     }
 }

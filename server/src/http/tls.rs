@@ -1,23 +1,15 @@
-//! HTTPS: the certificate (given, or self-signed, made on first start and kept in the data
-//! directory) and a listener that hands axum connections once their TLS handshake is done.
-//!
-//! The handshakes run in tasks of their own, at most [`HANDSHAKES`] at once and each within
-//! [`HANDSHAKE_TIMEOUT`], so a client that connects and stays silent delays nobody else.
+//! HTTPS: the certificate, given or self-signed (made on first start and kept in the data
+//! directory), and the TLS configuration made of it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::server::TlsStream;
 
 use crate::private_file::{self, Existing};
 
@@ -25,11 +17,6 @@ use crate::private_file::{self, Existing};
 pub const CERT_FILE: &str = "http.crt";
 /// Its private key's file in the data directory (0600).
 pub const KEY_FILE: &str = "http.key";
-
-/// Most TLS handshakes in progress at once; a connection beyond them is closed at once.
-const HANDSHAKES: usize = 256;
-/// Time a client has for its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why HTTPS cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -140,83 +127,4 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
     let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
     hex.join(":")
-}
-
-/// Connections whose TLS handshake is done, for `axum::serve`.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Accepts connections on `tcp` and makes their handshakes with `config`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let accepting = tokio::spawn(accept(tcp, TlsAcceptor::from(config), tx));
-        Ok(TlsListener {
-            ready,
-            local,
-            accepting,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-    }
-}
-
-/// Accepts TCP connections and hands each one, once its handshake is done, to `ready`.
-async fn accept(
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(HANDSHAKES));
-    loop {
-        let (stream, peer) = match tcp.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, most likely: give the open ones time to close.
-                tracing::warn!(error = %e, "HTTPS: cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "HTTPS: too many handshakes at once; connection closed");
-            continue;
-        };
-        let (acceptor, ready) = (acceptor.clone(), ready.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = ready.send((tls, peer)).await;
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS: handshake failed"),
-                Err(_) => tracing::debug!(%peer, "HTTPS: handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accepting task ended (it never does before the listener is dropped).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }
