@@ -660,6 +660,7 @@ impl RunLevel {
 
 /// What a user, or an API key, may do. An administrator may do everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Permissions {
     /// May do everything, now and whatever permissions come later.
     pub admin: bool,

@@ -1,10 +1,10 @@
 //! Serving the API's connections: each accepted connection in a task of its own, through TLS
 //! when asked, then HTTP/1.1 by hyper, until the daemon stops.
 //!
-//! No client can hold more than its share: at most [`ConnectionLimits::connections`] connections are
-//! open at once (one more is closed as it comes), and a client must finish its TLS handshake,
-//! and each request's head, within [`ConnectionLimits::header_timeout`] (so a connection kept open
-//! without a request is closed then too).
+//! No client can hold more than its share: at most [`ConnectionLimits::connections`]
+//! connections are open at once (one more is closed as it comes), and a client must finish its
+//! TLS handshake, and each request's head, within [`ConnectionLimits::header_timeout`] (so a
+//! connection kept open without a request is closed then too).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The HTTP API, served by `serve`: JSON resources under `/api/v1`, over HTTPS (or plain HTTP
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
-//! - One module per resource (`hosts`, `events`), its handlers annotated for the OpenAPI
+//! - One module per resource (`hosts`, `events`, `apikeys`), its handlers annotated for the OpenAPI
 //!   document (`openapi`); a new route is a handler there, a line in [`router`] and one in
 //!   the document's list.
 //! - `auth`: every route takes an `Auth` (401 without a working API key), and a handler gets
@@ -12,6 +12,7 @@
 //!   `listen`: the connections, each in its own task, capped in number and in the time a
 //!   client may take to say what it wants.
 
+mod apikeys;
 mod auth;
 mod error;
 mod events;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -95,6 +96,8 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             get(hosts::show).delete(hosts::remove),
         )
         .route("/api/v1/events", get(events::list))
+        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
+        .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -6,14 +6,28 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{events, hosts};
-use crate::model::{Event, Host, Permission, Permissions, RunLevel, Status, Trust};
+use super::{apikeys, events, hosts};
+use crate::model::{ApiKey, Event, Host, Permission, Permissions, RunLevel, Status, Trust};
+use crate::ops::CreatedApiKey;
 
 /// The API's description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Otto server API", description = "The fleet of an Otto server: hosts, events."),
-    paths(hosts::list, hosts::show, hosts::add, hosts::remove, events::list, document),
+    info(
+        title = "Otto server API",
+        description = "The fleet of an Otto server: hosts, events, API keys."
+    ),
+    paths(
+        hosts::list,
+        hosts::show,
+        hosts::add,
+        hosts::remove,
+        events::list,
+        apikeys::list,
+        apikeys::create,
+        apikeys::revoke,
+        document
+    ),
     components(schemas(
         Host,
         Trust,
@@ -27,6 +41,9 @@ use crate::model::{Event, Host, Permission, Permissions, RunLevel, Status, Trust
         hosts::NewHost,
         hosts::AddedHost,
         hosts::HostState,
+        ApiKey,
+        CreatedApiKey,
+        apikeys::NewApiKey,
         ErrorBody,
         ErrorDetail,
     )),

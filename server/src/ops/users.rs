@@ -274,7 +274,8 @@ fn check_user_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(OpsError::Invalid(format!(
-            "bad user name `{name}`: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, not starting with `-`"
+            "bad user name `{name}`: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, \
+             not starting with `-`"
         )))
     }
 }

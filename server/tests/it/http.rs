@@ -194,6 +194,15 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (Method::GET, "/api/v1/events", Value::Null, Some("audit")),
         (Method::GET, "/api/v1/openapi.json", Value::Null, None),
+        (Method::GET, "/api/v1/apikeys", Value::Null, None),
+        // One's own key needs no permission; another's (999 is nobody's) needs `users`.
+        (Method::POST, "/api/v1/apikeys", json!({}), None),
+        (
+            Method::DELETE,
+            "/api/v1/apikeys/999",
+            Value::Null,
+            Some("users"),
+        ),
     ]
 }
 
@@ -244,7 +253,7 @@ async fn every_route_needs_a_working_key_and_its_permission() {
             let message = answer["error"]["message"].as_str().unwrap();
             assert!(message.contains(permission), "{message}");
         } else {
-            assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+            assert!(status.is_success(), "{method} {path}: {status} {answer}");
         }
     }
     // Nothing was changed by the refused requests.
@@ -594,10 +603,10 @@ async fn the_openapi_document_lists_each_route_the_server_answers() {
     let mut listed: Vec<(String, String)> = paths
         .iter()
         .flat_map(|(path, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |method| (method.to_uppercase(), path.replace("{name}", "r1")))
+            ops.as_object().unwrap().keys().map(move |method| {
+                let path = path.replace("{name}", "r1").replace("{id}", "999");
+                (method.to_uppercase(), path)
+            })
         })
         .collect();
     listed.sort();
@@ -664,4 +673,119 @@ async fn a_given_certificate_is_served_and_plain_http_must_be_asked_for() {
             crate::harness::text(&out)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
+    let server = Server::new();
+    add_user(&server, "bob", &["--permission", "hosts"]);
+    add_user(&server, "carol", &[]);
+    let bob = create_key(&server, &["--user", "bob"]);
+    let (bob_id, bob) = (
+        bob["id"].as_i64().unwrap(),
+        bob["secret"].as_str().unwrap().to_string(),
+    );
+    let carol = key_of(&server, "carol");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+
+    // A narrower key of his own, expiring: made, shown once, working.
+    let nothing = json!({"admin": false, "run": "none", "modify": []});
+    let narrow = json!({"permissions": nothing, "expires_in_secs": 3600});
+    let (status, made) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &narrow)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["user"], "bob");
+    assert!(made["expires"].is_string());
+    let second = made["secret"].as_str().unwrap().to_string();
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // It has no `hosts`: it cannot add one, though bob can.
+    let host = json!({"name": "r1", "address": "192.0.2.1"});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/hosts", Some(&second), &host)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Refused: wider than bob, for carol, carol's keys.
+    let wider = json!({"permissions": {"admin": true, "run": "read-write", "modify": []}});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &wider)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let for_carol = json!({"user": "carol"});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &for_carol)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/apikeys?user=carol",
+            Some(&bob),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let typo = json!({"expires_in": 60});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &typo)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // His list: his two keys only, no secrets.
+    let (_, listed) = daemon
+        .call(Method::GET, "/api/v1/apikeys", Some(&bob), &Value::Null)
+        .await;
+    let ids: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [bob_id, made["id"].as_i64().unwrap()]);
+    assert!(!listed.to_string().contains(&second));
+    assert!(listed[0].get("secret").is_none());
+
+    // Carol cannot revoke his key; he can, through the other one, and it stops at once.
+    let path_of_bob = format!("/api/v1/apikeys/{bob_id}");
+    let (status, _) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&carol), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, revoked) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert!(revoked["revoked"].is_string());
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&bob), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Each change names bob and the key he used.
+    let events = server.json(&["events"]);
+    let by_api: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("user:")))
+        .map(|e| (e["detail"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    let made_id = made["id"].as_i64().unwrap();
+    assert_eq!(
+        by_api,
+        [
+            (
+                &format!("API key {made_id} made for bob (run none)")[..],
+                &format!("user:bob (API key {bob_id} from 127.0.0.1)")[..]
+            ),
+            (
+                &format!("API key {bob_id} of bob revoked"),
+                &format!("user:bob (API key {made_id} from 127.0.0.1)")
+            ),
+        ]
+    );
 }
