@@ -12,6 +12,8 @@
 //! [serve]
 //! heartbeat_interval = "5m"
 //! rotate_every = "7d"        # "0": no rotation
+//! http_listen = "0.0.0.0:8443"
+//! tls_cert = "/etc/otto/cert.pem"   # and tls_key; without them a self-signed certificate
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,14 @@ pub struct ServeConfig {
     pub heartbeat_interval: Option<Duration>,
     /// `serve --rotate-every`.
     pub rotate_every: Option<Duration>,
+    /// `serve --http-listen`.
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// `serve --http-plain`.
+    pub http_plain: Option<bool>,
+    /// `serve --tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `serve --tls-key`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A duration as written in the file: `"1h30m"`, or a number of seconds. Kept as the flags'

@@ -28,6 +28,7 @@ pub mod demo;
 pub mod deploy;
 pub mod environment;
 pub mod fleet;
+pub mod http;
 pub mod inventory;
 pub mod keys;
 pub mod model;

@@ -80,7 +80,9 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
         } => {
             let value = match value {
                 Some(v) => v,
-                None if secret && std::io::stdin().is_terminal() => read_hidden(&name).await?,
+                None if secret && std::io::stdin().is_terminal() => {
+                    read_hidden(&format!("{name} (secret, not shown)")).await?
+                }
                 None => {
                     let mut v = String::new();
                     std::io::stdin()
@@ -117,15 +119,15 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
     Ok(())
 }
 
-/// Reads one line typed on the terminal (standard input) without showing it, after a prompt on
+/// Reads one line typed on the terminal (standard input) without showing it, after `prompt` on
 /// standard error. The terminal's settings are restored on every path, Ctrl-C included.
-async fn read_hidden(name: &str) -> Result<String, CliError> {
+pub(super) async fn read_hidden(prompt: &str) -> Result<String, CliError> {
     let terminal = |e| CliError::File(PathBuf::from("<terminal>"), e);
     // Ctrl-C is ours (taken before the echo goes off) and still ends the command, below.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(terminal)?;
     let _echo_off = EchoOff::new().map_err(terminal)?;
-    eprint!("{name} (secret, not shown): ");
+    eprint!("{prompt}: ");
     let _ = std::io::stderr().flush();
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A plain thread, not a blocking task: the runtime need not wait for it on Ctrl-C.

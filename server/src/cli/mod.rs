@@ -12,6 +12,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::client::Limits;
 use crate::config::{self, Config, ConfigError};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
+use crate::http::{ConnectionLimits, HttpOptions, Tls};
 use crate::ops::{Actor, Control, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
@@ -26,6 +27,7 @@ mod parse;
 mod runs;
 mod scripts;
 mod targets;
+mod users;
 
 pub use docs::agent_command;
 pub use parse::parse_duration;
@@ -37,6 +39,7 @@ use hosts::HostCommand;
 use runs::{PowerArgs, RunArgs, UploadArgs};
 use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
+use users::{ApiKeyCommand, UserCommand};
 
 /// The exit codes, as `--help` ends (and the README lists them).
 const EXIT_CODES: &str = "\
@@ -49,6 +52,7 @@ Exit codes:
     5  conflict: a name is taken, no pending key to approve
     6  the data directory is unusable (cannot be made, or its database opened)
     7  internal error
+    8  not allowed: the API key is unknown, expired or revoked, or lacks the permission
   130  interrupted (Ctrl-C or SIGTERM) during run or upload: the runs were cancelled on the
        hosts, the uploads stopped; a second interrupt exits at once (runs may stay unfinished)";
 
@@ -117,6 +121,12 @@ enum Command {
     /// Environment variables: global, per group, host or script.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Users of the HTTP API, with their permissions.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API keys: the HTTP API's credentials, each acting for one user.
+    #[command(subcommand, name = "apikey")]
+    ApiKey(ApiKeyCommand),
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output.
@@ -200,6 +210,57 @@ struct ServeArgs {
     /// Rotate each host's keys this often (e.g. 7d, 12h; 0 turns rotation off).
     #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = parse_duration)]
     rotate_every: Duration,
+    /// Serve the HTTP API on this address and port (e.g. 0.0.0.0:8443), over HTTPS unless
+    /// --http-plain; its users and keys are made with `user` and `apikey`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// The HTTPS certificate, PEM, any intermediates after it (default: a self-signed one,
+    /// made on first start as http.crt and http.key in the data directory).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "http_listen"])]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Plain HTTP instead of HTTPS: API keys then cross the network readable, so only behind
+    /// something that secures the connection (a reverse proxy on this machine).
+    #[arg(long, requires = "http_listen", conflicts_with = "tls_cert")]
+    http_plain: bool,
+}
+
+impl ServeArgs {
+    /// Where and how to serve the HTTP API, if at all.
+    fn http(&self) -> Result<Option<HttpOptions>, CliError> {
+        let Some(listen) = self.http_listen else {
+            if self.http_plain || self.tls_cert.is_some() || self.tls_key.is_some() {
+                return Err(CliError::Usage(
+                    "--http-plain, --tls-cert and --tls-key need --http-listen".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        let tls = match (self.http_plain, &self.tls_cert, &self.tls_key) {
+            (true, None, None) => Tls::Plain,
+            (false, None, None) => Tls::SelfSigned,
+            (false, Some(cert), Some(key)) => Tls::Given {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (true, _, _) => {
+                return Err(CliError::Usage(
+                    "plain HTTP (--http-plain) takes no certificate".into(),
+                ));
+            }
+            _ => {
+                return Err(CliError::Usage("give both --tls-cert and --tls-key".into()));
+            }
+        };
+        let limits = ConnectionLimits::default();
+        Ok(Some(HttpOptions {
+            listen,
+            tls,
+            limits,
+        }))
+    }
 }
 
 /// Why a command failed.
@@ -346,6 +407,18 @@ impl Cli {
             if let Some(v) = serve.rotate_every.filter(|_| defaulted(m, "rotate_every")) {
                 args.rotate_every = duration("serve.rotate_every", &v, true)?;
             }
+            if let Some(listen) = serve.http_listen.filter(|_| defaulted(m, "http_listen")) {
+                args.http_listen = Some(listen);
+            }
+            if let Some(plain) = serve.http_plain.filter(|_| defaulted(m, "http_plain")) {
+                args.http_plain = plain;
+            }
+            if let Some(cert) = serve.tls_cert.filter(|_| defaulted(m, "tls_cert")) {
+                args.tls_cert = Some(cert);
+            }
+            if let Some(key) = serve.tls_key.filter(|_| defaulted(m, "tls_key")) {
+                args.tls_key = Some(key);
+            }
         }
         Ok(())
     }
@@ -432,6 +505,8 @@ impl Cli {
             Command::Script(c) => scripts::script(&ops, &out, c).await,
             Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
             Command::Env(c) => env::execute(&ops, &out, c).await,
+            Command::User(c) => users::user(&ops, &out, c).await,
+            Command::ApiKey(c) => users::api_key(&ops, &out, c).await,
             Command::Ping(t) => runs::ping(&ops, &out, t).await,
             Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
@@ -452,6 +527,7 @@ impl Cli {
                 ServeOptions {
                     heartbeat_interval: args.heartbeat_interval,
                     rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
+                    http: args.http()?,
                 },
                 shutdown,
             )
@@ -495,7 +571,8 @@ mod tests {
     fn the_configuration_file_fills_in_what_no_flag_gives() {
         let file = "data_dir = \"/srv/otto\"\ndial_timeout = \"1m\"\ndial_limit = 3\n\
                     answer_timeout = 20\nstall_timeout = \"2m\"\n\
-                    [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n";
+                    [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n\
+                    http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
         let cli = configured(file, &["serve"]).unwrap();
         assert_eq!(cli.data_dir, Some(PathBuf::from("/srv/otto")));
         assert_eq!(cli.dial_timeout, Duration::from_secs(60));
@@ -507,6 +584,11 @@ mod tests {
         };
         assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(serve.rotate_every, Duration::ZERO);
+        let Some(HttpOptions { listen, tls, .. }) = serve.http().unwrap() else {
+            panic!("no HTTP")
+        };
+        assert_eq!(listen.to_string(), "127.0.0.1:8443");
+        assert!(matches!(tls, Tls::Given { cert, .. } if cert == std::path::Path::new("/c.pem")));
         // Flags win, each on its own.
         let cli = configured(
             file,

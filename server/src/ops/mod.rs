@@ -21,6 +21,7 @@ mod targets;
 #[cfg(test)]
 mod testing;
 mod uploads;
+mod users;
 
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
@@ -36,7 +37,9 @@ pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{NewAttachment, ScriptDetail};
 pub use targets::{Done, Targets};
 pub use uploads::Upload;
+pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,7 +47,7 @@ use crate::deploy::DeployError;
 use crate::fleet::{Fleet, FleetError};
 use crate::inventory::InventoryError;
 use crate::keys::KeyError;
-use crate::model::{EventKind, NewEvent};
+use crate::model::{EventKind, NewEvent, Permission, Permissions};
 use crate::names::NameError;
 use crate::store::StoreError;
 
@@ -55,6 +58,15 @@ pub enum Actor {
     Cli(String),
     /// The server itself (the daemon's jobs).
     Server,
+    /// A user of the HTTP API, by the API key they used, from the client's address.
+    Api {
+        /// The user's name.
+        user: String,
+        /// The id of their API key.
+        key: i64,
+        /// Where the request came from.
+        address: IpAddr,
+    },
 }
 
 impl Actor {
@@ -75,6 +87,9 @@ impl std::fmt::Display for Actor {
         match self {
             Actor::Cli(user) => write!(f, "cli:{user}"),
             Actor::Server => f.write_str("server"),
+            Actor::Api { user, key, address } => {
+                write!(f, "user:{user} (API key {key} from {address})")
+            }
         }
     }
 }
@@ -91,6 +106,11 @@ pub enum ErrorKind {
     Conflict,
     /// A host or the state could not be reached; trying later may work.
     Unavailable,
+    /// Who asks could not be told: no credentials, or ones that do not work (unknown, expired,
+    /// revoked, of a disabled user).
+    Unauthenticated,
+    /// Who asks may not do this.
+    Forbidden,
     /// The server's own files cannot be used as they are (the database, the secrets key): an
     /// administrator must look.
     DataDir,
@@ -102,9 +122,10 @@ impl ErrorKind {
     /// The process exit code for the command line (the table in `otto-server --help`): 2 for a
     /// request that cannot work as given, 3 for a host that could not be reached, 4 for a name
     /// that does not exist, 5 for a clash, 6 for the data directory's files, 7 for the server's
-    /// own failure.
+    /// own failure, 8 for a request refused for who asks.
     pub fn exit_code(self) -> u8 {
         match self {
+            ErrorKind::Unauthenticated | ErrorKind::Forbidden => 8,
             ErrorKind::Invalid => 2,
             ErrorKind::Unavailable => 3,
             ErrorKind::NotFound => 4,
@@ -118,6 +139,8 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::Invalid => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::Unavailable => 503,
@@ -135,6 +158,12 @@ pub enum OpsError {
     /// It clashes with the fleet's state.
     #[error("{0}")]
     Conflict(String),
+    /// No credentials, or ones that do not work.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Who asks may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// A glob that matches no host.
     #[error("no host matches `{0}`")]
     NoMatch(String),
@@ -162,6 +191,9 @@ pub enum OpsError {
     /// A file on this machine.
     #[error("{0}: {1}")]
     File(PathBuf, std::io::Error),
+    /// The server's own failure (no randomness, a hash that cannot be made).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl OpsError {
@@ -170,6 +202,8 @@ impl OpsError {
         match self {
             OpsError::Invalid(_) | OpsError::Name(_) | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
+            OpsError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            OpsError::Forbidden(_) => ErrorKind::Forbidden,
             OpsError::NoMatch(_) | OpsError::NoGroupMatch(_) => ErrorKind::NotFound,
             OpsError::Store(e) | OpsError::Fleet(FleetError::Store(e)) => store_kind(e),
             OpsError::Key(KeyError::Format(..)) => ErrorKind::Invalid,
@@ -212,6 +246,9 @@ pub type Result<T> = std::result::Result<T, OpsError>;
 pub struct Ops {
     fleet: Arc<Fleet>,
     actor: Actor,
+    /// What the actor may do; None: everything (the command line on the server's own machine,
+    /// which holds the database anyway, and the daemon).
+    permissions: Option<Permissions>,
     rollout: Rollout,
     cancellation: Cancellation,
 }
@@ -222,6 +259,7 @@ impl Ops {
         Ops {
             fleet,
             actor,
+            permissions: None,
             rollout: Rollout::default(),
             cancellation: Cancellation::new(),
         }
@@ -240,9 +278,26 @@ impl Ops {
         self
     }
 
+    /// These operations, only as far as `permissions` allow (an API user's, through their key).
+    pub fn limited_to(mut self, permissions: Permissions) -> Ops {
+        self.permissions = Some(permissions);
+        self
+    }
+
     /// Who asks.
     pub fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    /// `Forbidden` unless the actor has `permission`.
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        match &self.permissions {
+            Some(p) if !p.allows(permission) => Err(OpsError::Forbidden(format!(
+                "this needs the permission `{}`",
+                permission.as_str()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// How many hosts this process could not connect to at its last try, and has not reached
@@ -288,5 +343,11 @@ mod tests {
     fn actors_read_as_recorded() {
         assert_eq!(Actor::Cli("alice".into()).to_string(), "cli:alice");
         assert_eq!(Actor::Server.to_string(), "server");
+        let api = Actor::Api {
+            user: "bob".into(),
+            key: 3,
+            address: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert_eq!(api.to_string(), "user:bob (API key 3 from 127.0.0.1)");
     }
 }

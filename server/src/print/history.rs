@@ -65,14 +65,15 @@ impl<W: Write + Send + 'static> Printer<W> {
         });
     }
 
-    /// Events, one row each.
+    /// Events, one row each, with who made each happen.
     pub fn events(&self, events: &[crate::model::Event]) {
-        self.list(events, &["time", "host", "event", "detail"], |e| {
+        self.list(events, &["time", "host", "event", "detail", "by"], |e| {
             vec![
                 self.time(e.at),
                 e.host.clone().unwrap_or_else(|| "-".into()),
                 e.kind.clone(),
                 e.detail.clone(),
+                e.actor.clone().unwrap_or_else(|| "-".into()),
             ]
         });
     }

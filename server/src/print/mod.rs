@@ -15,6 +15,7 @@ mod runs;
 mod scripts;
 mod table;
 pub mod units;
+mod users;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};

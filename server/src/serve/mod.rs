@@ -4,7 +4,8 @@
 //! rotation period.
 //!
 //! A job is a module with a type implementing `scheduler::Job`; adding one is one line in
-//! [`serve`].
+//! [`serve`]. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
+//! fleet, so API requests use the connections the daemon keeps.
 
 mod heartbeat;
 mod rotation;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fleet::Fleet;
+use crate::http::{self, HttpError, HttpOptions};
 use crate::store::StoreError;
 
 use scheduler::Job;
@@ -26,7 +28,12 @@ pub struct ServeOptions {
     pub heartbeat_interval: Duration,
     /// Rotate keys older than this; None: never.
     pub rotate_every: Option<Duration>,
+    /// Where to serve the HTTP API; None: nowhere.
+    pub http: Option<HttpOptions>,
 }
+
+/// Time requests in flight have to finish once the daemon is told to stop.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +41,9 @@ pub enum ServeError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The HTTP API cannot be served.
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 /// Runs until `shutdown` completes.
@@ -59,7 +69,30 @@ pub async fn serve(
             check_every: options.heartbeat_interval,
         }));
     }
-    scheduler::run(fleet, jobs, shutdown).await;
+    // Listening (and the certificate) first: a daemon that cannot serve says so at once.
+    let api = match &options.http {
+        Some(http) => Some(http::bind(fleet.clone(), http).await?),
+        None => None,
+    };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
+    };
+    let api = api.map(|api| tokio::spawn(api.run(stopped())));
+    let signal = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    tokio::join!(scheduler::run(fleet, jobs, stopped()), signal);
+    if let Some(mut api) = api
+        && tokio::time::timeout(HTTP_GRACE, &mut api).await.is_err()
+    {
+        tracing::info!("HTTP requests still in flight after {HTTP_GRACE:?}: cut short");
+        api.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

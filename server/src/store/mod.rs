@@ -1,9 +1,10 @@
 //! The fleet's state behind one async interface: hosts and their trust, groups, scripts,
-//! attachments, environment variables, heartbeat state, run history and the event log.
+//! attachments, environment variables, heartbeat state, run history, the event log, and the
+//! API's users and keys.
 //!
 //! Callers hold a [`Store`], a cheap cloneable handle on a [`Backend`]. Its methods are async
 //! and grouped by subject ([`HostStore`], [`GroupStore`], [`ScriptStore`], [`EnvStore`],
-//! [`RunStore`], [`EventStore`]); no database type appears in them, so no lock is held across
+//! [`RunStore`], [`EventStore`], [`UserStore`]); no database type appears in them, so no lock is held across
 //! an `.await` and a PostgreSQL backend, for several servers sharing one fleet, can join the
 //! [`sqlite`] one without touching a caller. Nothing outside a backend writes SQL.
 
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    Attachment, EnvVar, Event, Facts, Group, Host, NewEvent, NewHost, Run, RunEnd, Scope, Script,
+    ApiKey, Attachment, EnvVar, Event, Facts, Group, Host, NewApiKey, NewEvent, NewHost, NewUser,
+    Run, RunEnd, Scope, Script, User,
 };
 
 mod owner;
@@ -174,10 +176,42 @@ pub trait EventStore: Send + Sync {
     async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
 }
 
-/// Everything a store backend does.
-pub trait Backend: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore {}
+/// The API's users and their API keys. Logs nothing: the operation that asked logs it.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user.
+    async fn add_user(&self, user: &NewUser) -> Result<()>;
+    /// One user.
+    async fn user(&self, name: &str) -> Result<User>;
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<User>>;
+    /// A user's password hash (an Argon2id PHC string).
+    async fn password_hash(&self, name: &str) -> Result<String>;
+    /// Replaces a user's password hash.
+    async fn set_password(&self, name: &str, hash: &str) -> Result<()>;
+    /// Disables a user (`true`) or enables them again.
+    async fn set_disabled(&self, name: &str, disabled: bool) -> Result<()>;
+    /// Stores an API key; returns its id.
+    async fn add_api_key(&self, key: &NewApiKey) -> Result<i64>;
+    /// The API keys of one user, or every key, by id.
+    async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKey>>;
+    /// Marks an API key revoked (from now on); a key already revoked stays as it was.
+    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey>;
+    /// The key whose secret hashes to `hash`, with its user, if there is one (revoked and
+    /// expired keys included: the caller decides).
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKey, User)>>;
+}
 
-impl<T: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore> Backend for T {}
+/// Everything a store backend does.
+pub trait Backend:
+    HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore
+{
+}
+
+impl<T: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore> Backend
+    for T
+{
+}
 
 /// A handle on the fleet's state: cheap to clone, usable from any task; its methods are the
 /// [`Backend`]'s.

@@ -228,12 +228,13 @@ async fn twenty_megabytes_in_one_line_take_linear_time_and_bounded_memory() {
     drop(child);
     assert!(ok, "the run failed or was killed after 300 s");
 
-    // Memory: the whole line is never held. This debug build peaks at about 25 MiB here (its
-    // code, the 1 MB kept for the history, a 64 KiB piece, buffers); holding the line even
-    // once would add 19 MiB, over the bound. Before, the server held it several times over:
-    // 77 MiB.
+    // Memory: the whole line is never held. This debug build peaks at about 32 MiB here (its
+    // code, about 19 MiB of pages of the executable, 25 MiB in all before the HTTP API's
+    // libraries joined it; the 1 MB kept for the history, a 64 KiB piece, buffers); holding
+    // the line even once would add 19 MiB, over the bound. Before, the server held it several
+    // times over: 77 MiB.
     println!("peak RSS of `otto-server run`: {peak_kib} KiB");
-    assert!(peak_kib < 30 * 1024, "peak RSS {peak_kib} KiB");
+    assert!(peak_kib < 40 * 1024, "peak RSS {peak_kib} KiB");
 
     // What was printed: the line in pieces of at most 64 KiB, every byte of it, then `end`.
     let printed = std::fs::read_to_string(&printed).unwrap();
@@ -280,7 +281,11 @@ async fn script_output_reaches_the_terminal_escaped_and_json_keeps_it() {
     let out = server.output(&["run", "--host", "r1", "--command", script]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(unsafe_chars(&stdout.replace('\t', "")), [], "{stdout:?}");
+    assert_eq!(
+        unsafe_chars(&stdout.replace('\t', "")),
+        Vec::<char>::new(),
+        "{stdout:?}"
+    );
     assert!(
         stdout.contains(
             "r1 | red \\u{1b}[31mX\\u{1b}[0m title \\u{1b}]0;pwned\\u{7} cr \\u{d} c1 \\u{9b} tab\tend"
@@ -289,7 +294,11 @@ async fn script_output_reaches_the_terminal_escaped_and_json_keeps_it() {
     );
     assert!(stdout.contains("r1 ! err \\u{1b}[2J"), "{stdout:?}");
     let detail = server.ok(&["history", "--run", "1"]);
-    assert_eq!(unsafe_chars(&detail.replace('\t', "")), [], "{detail:?}");
+    assert_eq!(
+        unsafe_chars(&detail.replace('\t', "")),
+        Vec::<char>::new(),
+        "{detail:?}"
+    );
     assert!(detail.contains("\\u{1b}]0;pwned"), "{detail}");
     // JSON has the text itself (JSON-escaped, so just as safe).
     let run = server.json(&["history", "--run", "1"]);
@@ -440,7 +449,7 @@ async fn facts_and_messages_from_a_hostile_agent_are_escaped_and_bounded() {
         let out = server.output(args);
         shown.push_str(&text(&out));
     }
-    assert_eq!(unsafe_chars(&shown), [], "{shown}");
+    assert_eq!(unsafe_chars(&shown), Vec::<char>::new(), "{shown}");
     // Escaped visibly, not dropped: ping's table, the run's outcome, the reload's error.
     let escaped = "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{d}\\u{a}FAKE \\u{9b}31m\\u{202e}gnp.exe";
     assert!(shown.matches(escaped).count() >= 4, "{shown}");

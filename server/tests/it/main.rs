@@ -20,6 +20,7 @@ mod demo;
 mod deploy;
 mod exit_codes;
 mod fleet;
+mod http;
 mod import;
 mod input;
 mod interrupt;
@@ -29,6 +30,7 @@ mod qemu_system;
 mod rolling;
 mod secrets;
 mod times;
+mod users;
 
 mod emulated;
 mod fake_agent;

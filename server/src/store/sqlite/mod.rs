@@ -22,6 +22,7 @@ mod hosts;
 mod runs;
 mod schema;
 mod scripts;
+mod users;
 
 #[cfg(test)]
 mod tests;

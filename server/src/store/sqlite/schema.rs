@@ -102,6 +102,27 @@ ALTER TABLE events ADD COLUMN actor TEXT;
 ALTER TABLE env ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
 "#,
     r#"
+-- The API's users (`permissions`: `model::Permissions` as JSON) and their API keys, kept as the
+-- SHA-256 of their secret: a key is looked up by it, and its secret is never stored.
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    permissions   TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created       INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+    id          INTEGER PRIMARY KEY,
+    user        TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    hash        TEXT NOT NULL UNIQUE,
+    permissions TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    expires     INTEGER,
+    revoked     INTEGER
+);
+CREATE INDEX api_keys_by_user ON api_keys (user, id);
+"#,
+    r#"
 -- The variables of hosts removed before `host remove` took them along: a new host of the same
 -- name would get them.
 DELETE FROM env WHERE scope = 'host' AND owner NOT IN (SELECT name FROM hosts);

@@ -211,7 +211,8 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
+        "DROP TABLE api_keys; DROP TABLE users;
+         ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
            ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
     )

@@ -1,0 +1,111 @@
+//! `/api/v1/apikeys`: API keys, made by a user for themself (or by a user with the permission
+//! `users` for another), listed without their secrets, revoked. The operations decide who may
+//! touch which key (their own, or any with `users`), so these routes need only a user.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::model::{ApiKey, Permissions};
+use crate::ops::{CreateApiKey, CreatedApiKey};
+
+/// Whose keys to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// Only this user's (another user's needs the permission `users`); without it, one's own,
+    /// or every key with `users`.
+    user: Option<String>,
+}
+
+/// An API key to make.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    /// For this user (default: oneself; another needs the permission `users`).
+    pub user: Option<String>,
+    /// What it may do, within its user's permissions and the key making it (default: all of
+    /// that).
+    pub permissions: Option<Permissions>,
+    /// It stops working this many seconds from now (default: never).
+    pub expires_in_secs: Option<u64>,
+}
+
+/// API keys, without their secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apikeys",
+    tag = "apikeys",
+    params(KeyQuery),
+    responses(
+        (status = 200, description = "Keys, by id", body = Vec<ApiKey>),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Another user's, without the permission `users`", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    auth: Auth,
+    Query(query): Query<KeyQuery>,
+) -> Result<axum::Json<Vec<ApiKey>>, ApiError> {
+    let keys = auth.read().api_keys(query.user.as_deref()).await?;
+    Ok(axum::Json(keys))
+}
+
+/// Makes an API key: its secret is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apikeys",
+    tag = "apikeys",
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "Made", body = CreatedApiKey),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (
+            status = 403,
+            description = "Wider than its user or the key making it, or for another user \
+                           without `users`",
+            body = ErrorBody
+        ),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    auth: Auth,
+    Json(new): Json<NewApiKey>,
+) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
+    let created = auth
+        .read()
+        .create_api_key(CreateApiKey {
+            user: new.user,
+            permissions: new.permissions,
+            expires_in: new.expires_in_secs.map(Duration::from_secs),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Revokes an API key: it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apikeys/{id}",
+    tag = "apikeys",
+    params(("id" = i64, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "Revoked", body = ApiKey),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Another user's, without the permission `users`", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn revoke(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<ApiKey>, ApiError> {
+    Ok(axum::Json(auth.read().revoke_api_key(id).await?))
+}

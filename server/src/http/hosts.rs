@@ -1,0 +1,293 @@
+//! `/api/v1/hosts`: the fleet's hosts, listed page by page and filtered, one in full, added
+//! and removed.
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::model::{Host, Permission};
+use crate::names::HostName;
+use crate::ops::{AddHost, OpsError};
+
+/// Hosts on one page when the request says no `limit`.
+const DEFAULT_LIMIT: usize = 100;
+/// Most hosts on one page.
+const MAX_LIMIT: usize = 1000;
+
+/// Which hosts to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HostQuery {
+    /// At most this many (1 to 1000; default 100).
+    limit: Option<usize>,
+    /// Those whose name comes after this one: the `next` of the page before.
+    after: Option<String>,
+    /// Only the members of this group.
+    group: Option<String>,
+    /// Only the hosts in this state.
+    state: Option<HostState>,
+}
+
+/// What can be said of a host at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    /// Enabled, and its last heartbeat was answered.
+    Reachable,
+    /// Enabled, and its last heartbeat failed.
+    Unreachable,
+    /// Enabled, and never tried yet.
+    Unknown,
+    /// Its agent presented a key waiting for approval.
+    Pending,
+    /// Left out of every action.
+    Disabled,
+}
+
+impl HostState {
+    /// Whether `host` is in this state.
+    fn holds(self, host: &Host) -> bool {
+        match self {
+            HostState::Pending => host.trust.pending_key.is_some(),
+            HostState::Disabled => !host.enabled,
+            HostState::Reachable => host.enabled && host.status.reachable == Some(true),
+            HostState::Unreachable => host.enabled && host.status.reachable == Some(false),
+            HostState::Unknown => host.enabled && host.status.reachable.is_none(),
+        }
+    }
+}
+
+/// One page of hosts, by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostPage {
+    /// The hosts.
+    pub hosts: Vec<Host>,
+    /// The `after` of the next page; none on the last.
+    pub next: Option<String>,
+}
+
+/// One host in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostView {
+    /// The host.
+    #[serde(flatten)]
+    pub host: Host,
+    /// The server key its agent must trust, in OpenSSH form.
+    pub server_key: String,
+}
+
+/// A host to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHost {
+    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
+    pub name: String,
+    /// Address or DNS name.
+    pub address: String,
+    /// The agent's port (default 12444).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The agent's key (`ssh-ed25519 …`), if known.
+    pub agent_key: Option<String>,
+    /// Trust whatever key the agent presents first (only on a network you trust).
+    #[serde(default)]
+    pub pin_on_first_contact: bool,
+    /// Groups to put it in (created if missing).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    12444
+}
+
+/// A host just added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddedHost {
+    /// Its name.
+    pub host: String,
+    /// The server key its agent must trust (`otto-agent trust …`), in OpenSSH form.
+    pub server_key: String,
+}
+
+/// The page of `hosts` (sorted by name) that `query` asks for.
+fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        let message = format!("limit must be 1 to {MAX_LIMIT}");
+        return Err(OpsError::Invalid(message).into());
+    }
+    let mut chosen = hosts.into_iter().filter(|h| {
+        query.after.as_ref().is_none_or(|after| h.name > *after)
+            && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
+            && query.state.is_none_or(|s| s.holds(h))
+    });
+    let hosts: Vec<Host> = chosen.by_ref().take(limit).collect();
+    let next = match chosen.next() {
+        Some(_) => hosts.last().map(|h| h.name.clone()),
+        None => None,
+    };
+    Ok(HostPage { hosts, next })
+}
+
+/// Lists hosts by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts",
+    tag = "hosts",
+    params(HostQuery),
+    responses(
+        (status = 200, description = "A page of hosts", body = HostPage),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    auth: Auth,
+    Query(query): Query<HostQuery>,
+) -> Result<axum::Json<HostPage>, ApiError> {
+    let hosts = auth.read().hosts().await?;
+    Ok(axum::Json(page(hosts, &query)?))
+}
+
+/// One host in full, with its server key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{name}",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "The host", body = HostView),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn show(auth: Auth, Path(name): Path<String>) -> Result<axum::Json<HostView>, ApiError> {
+    let name = HostName::parse(&name).map_err(OpsError::from)?;
+    let detail = auth.read().host(&name).await?;
+    Ok(axum::Json(HostView {
+        host: detail.host,
+        server_key: detail.server_key,
+    }))
+}
+
+/// Adds a host with a new server key, for its agent to trust.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts",
+    tag = "hosts",
+    request_body = NewHost,
+    responses(
+        (status = 201, description = "Added", body = AddedHost),
+        (status = 400, description = "Malformed JSON, or a bad name or key", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add(
+    auth: Auth,
+    Json(new): Json<NewHost>,
+) -> Result<(StatusCode, axum::Json<AddedHost>), ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let added = ops
+        .add_host(AddHost {
+            name: HostName::parse(&new.name).map_err(OpsError::from)?,
+            address: new.address,
+            port: new.port,
+            agent_key: new.agent_key,
+            pin_on_first_contact: new.pin_on_first_contact,
+            groups: new.groups,
+        })
+        .await?;
+    let added = AddedHost {
+        host: added.host,
+        server_key: added.server_key,
+    };
+    Ok((StatusCode::CREATED, axum::Json(added)))
+}
+
+/// Removes a host and its server key (its history stays).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/hosts/{name}",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    auth.with(Permission::Hosts)?.remove_host(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> Vec<Host> {
+        let mut hosts: Vec<Host> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| Host::example(n, "192.0.2.1", 12444, &["lab"]))
+            .collect();
+        hosts[1].status.reachable = Some(true);
+        hosts[2].enabled = false;
+        hosts[3].groups.clear();
+        hosts
+    }
+
+    fn names(page: &HostPage) -> Vec<&str> {
+        page.hosts.iter().map(|h| h.name.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_follow_each_other_by_name_and_filters_apply_before_the_limit() {
+        let two = |after: Option<&str>| HostQuery {
+            limit: Some(2),
+            after: after.map(str::to_owned),
+            ..HostQuery::default()
+        };
+        let first = page(hosts(), &two(None)).unwrap();
+        assert_eq!(
+            (names(&first), first.next.as_deref()),
+            (vec!["a", "b"], Some("b"))
+        );
+        let second = page(hosts(), &two(first.next.as_deref())).unwrap();
+        assert_eq!(
+            (names(&second), second.next.as_deref()),
+            (vec!["c", "d"], None)
+        );
+
+        let lab = HostQuery {
+            group: Some("lab".into()),
+            state: Some(HostState::Unknown),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(hosts(), &lab).unwrap()), ["a"]);
+        let disabled = HostQuery {
+            state: Some(HostState::Disabled),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(hosts(), &disabled).unwrap()), ["c"]);
+        for limit in [0, MAX_LIMIT + 1] {
+            let bad = HostQuery {
+                limit: Some(limit),
+                ..HostQuery::default()
+            };
+            assert!(page(hosts(), &bad).is_err());
+        }
+    }
+}

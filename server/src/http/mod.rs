@@ -1,0 +1,166 @@
+//! The HTTP API, served by `serve`: JSON resources under `/api/v1`, over HTTPS (or plain HTTP
+//! when asked for), each route a few lines over the service layer ([`crate::ops`]).
+//!
+//! - One module per resource (`hosts`, `events`, `apikeys`), its handlers annotated for the OpenAPI
+//!   document (`openapi`); a new route is a handler there, a line in [`router`] and one in
+//!   the document's list.
+//! - `auth`: every route takes an `Auth` (401 without a working API key), and a handler gets
+//!   the operations only by naming the permission it needs (403 without it).
+//! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
+//!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.
+//! - `tls`: the certificate (given, or self-signed and kept in the data directory);
+//!   `listen`: the connections, each in its own task, capped in number and in the time a
+//!   client may take to say what it wants.
+
+mod apikeys;
+mod auth;
+mod error;
+mod events;
+mod hosts;
+mod listen;
+mod openapi;
+mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::fleet::Fleet;
+use error::ApiError;
+
+pub use listen::ConnectionLimits;
+pub use tls::{CERT_FILE, KEY_FILE, TlsError};
+
+/// The largest request body a JSON route takes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Where and how the API is served.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The address and port to listen on.
+    pub listen: SocketAddr,
+    /// HTTPS or plain HTTP.
+    pub tls: Tls,
+    /// What its connections may take.
+    pub limits: ConnectionLimits,
+}
+
+/// How connections are secured.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// HTTPS with a self-signed certificate kept in the data directory ([`CERT_FILE`],
+    /// [`KEY_FILE`]), made on first start.
+    SelfSigned,
+    /// HTTPS with this certificate (chain) and key, PEM files.
+    Given {
+        /// The certificate, then any intermediates.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP: only where something else secures the connection.
+    Plain,
+}
+
+/// Why the API cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The address cannot be listened on.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    /// The certificate.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The state every handler shares.
+#[derive(Clone)]
+pub struct Api {
+    fleet: Arc<Fleet>,
+}
+
+/// The API's routes over `fleet`.
+pub fn router(fleet: Arc<Fleet>) -> Router {
+    Router::new()
+        .route("/api/v1/hosts", get(hosts::list).post(hosts::add))
+        .route(
+            "/api/v1/hosts/{name}",
+            get(hosts::show).delete(hosts::remove),
+        )
+        .route("/api/v1/events", get(events::list))
+        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
+        .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Api { fleet })
+}
+
+/// The API, listening and ready to serve.
+pub struct Bound {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    fleet: Arc<Fleet>,
+}
+
+/// Listens as `options` say, with the certificate ready (made if it is the self-signed one and
+/// missing); logs the address and the certificate's fingerprint.
+pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, HttpError> {
+    let tcp = TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| HttpError::Listen(options.listen, e))?;
+    let local = tcp
+        .local_addr()
+        .map_err(|e| HttpError::Listen(options.listen, e))?;
+    let given = match &options.tls {
+        Tls::Plain => {
+            tracing::info!(address = %local, "HTTP API listening (plain HTTP)");
+            return Ok(Bound {
+                tcp,
+                tls: None,
+                limits: options.limits,
+                fleet,
+            });
+        }
+        Tls::SelfSigned => None,
+        Tls::Given { cert, key } => Some((cert.as_path(), key.as_path())),
+    };
+    let (config, fingerprint) = tls::server_config(given, fleet.data_dir(), local)?;
+    tracing::info!(address = %local, %fingerprint, "HTTPS API listening");
+    Ok(Bound {
+        tcp,
+        tls: Some(TlsAcceptor::from(config)),
+        limits: options.limits,
+        fleet,
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        listen::serve(
+            self.tcp,
+            self.tls,
+            router(self.fleet),
+            self.limits,
+            shutdown,
+        )
+        .await;
+    }
+}

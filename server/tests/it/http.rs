@@ -1,0 +1,791 @@
+//! The HTTP API of `serve`, over real loopback HTTPS (its self-signed certificate pinned from
+//! the data directory, as a client of a private server would) and plain HTTP: every route
+//! refuses a request without a working key (401) or without its permission (403), bad input
+//! gets a 4xx JSON error, a change made through it is the CLI's too and names its user.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+use crate::harness::Server;
+use crate::users::{add_user, create_key};
+
+/// A running `serve` with its API, killed when dropped.
+struct Daemon {
+    child: Child,
+    /// `https://127.0.0.1:PORT` (or `http://`).
+    base: String,
+    /// The certificate's fingerprint, as logged (HTTPS only).
+    fingerprint: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    /// `serve --http-listen 127.0.0.1:0` (`extra` after it) on `server`'s data directory, once
+    /// it says where it listens.
+    fn start(server: &Server, extra: &[&str]) -> Daemon {
+        let mut args = vec![
+            "serve",
+            "--heartbeat-interval",
+            "1h",
+            "--http-listen",
+            "127.0.0.1:0",
+        ];
+        args.extend(extra);
+        let mut child = server
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let listening = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "serve ended");
+            if line.contains("API listening") {
+                break line.clone();
+            }
+        };
+        // Keep draining, so that serve never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let field = |name: &str| {
+            listening
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let address = field("address=").unwrap();
+        let plain = extra.contains(&"--http-plain");
+        // Plain HTTP: a client that trusts no certificate at all; HTTPS: the one given, or
+        // else the one serve made in the data directory.
+        let given = extra.iter().position(|a| *a == "--tls-cert");
+        let client = client(match given.and_then(|i| extra.get(i + 1)) {
+            _ if plain => rustls::RootCertStore::empty(),
+            Some(cert) => pinned(std::path::Path::new(cert)),
+            None => pinned(&server.data().join("http.crt")),
+        });
+        Daemon {
+            child,
+            base: format!("{}://{address}", if plain { "http" } else { "https" }),
+            fingerprint: field("fingerprint="),
+            client,
+        }
+    }
+
+    /// A request to `path` with `key` (none: no `Authorization`).
+    fn request(&self, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// Sends `request`; returns its status and JSON body (null when it has none).
+    async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        };
+        (status, body)
+    }
+
+    /// `method path` with `key` and a JSON `body` (if not null).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, key);
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        Daemon::send(request).await
+    }
+}
+
+impl Daemon {
+    /// Stops serve with SIGTERM; returns whether it exited cleanly (within the harness's
+    /// bound, which only turns a hang into a failure).
+    fn terminate(&mut self) -> bool {
+        // SAFETY: sending a signal to our own child, still unreaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = std::time::Instant::now();
+        while started.elapsed() < crate::harness::BOUND {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("serve did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Exactly the certificate in the PEM file `cert`: what a client of a private server pins.
+fn pinned(cert: &std::path::Path) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
+}
+
+/// A client that trusts only `roots`, with ring as the server uses it.
+fn client(roots: rustls::RootCertStore) -> reqwest::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap()
+}
+
+/// The secret of a new key of `user`.
+fn key_of(server: &Server, user: &str) -> String {
+    create_key(server, &["--user", user])["secret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Every route: method, path, a body it would take, and the permission it needs (none: any
+/// user).
+fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
+    vec![
+        (Method::GET, "/api/v1/hosts", Value::Null, None),
+        (Method::GET, "/api/v1/hosts/r1", Value::Null, None),
+        (
+            Method::POST,
+            "/api/v1/hosts",
+            json!({"name": "r9", "address": "192.0.2.9"}),
+            Some("hosts"),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/hosts/r1",
+            Value::Null,
+            Some("hosts"),
+        ),
+        (Method::GET, "/api/v1/events", Value::Null, Some("audit")),
+        (Method::GET, "/api/v1/openapi.json", Value::Null, None),
+        (Method::GET, "/api/v1/apikeys", Value::Null, None),
+        // One's own key needs no permission; another's (999 is nobody's) needs `users`.
+        (Method::POST, "/api/v1/apikeys", json!({}), None),
+        (
+            Method::DELETE,
+            "/api/v1/apikeys/999",
+            Value::Null,
+            Some("users"),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_needs_a_working_key_and_its_permission() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    add_user(&server, "reader", &[]);
+    let reader = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &[]);
+
+    // The self-signed certificate: kept in the data directory, its key owner-only, and the
+    // fingerprint logged is the certificate's.
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(server.data().join("http.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    let pem = std::fs::read(server.data().join("http.crt")).unwrap();
+    let der = CertificateDer::from_pem_slice(&pem).unwrap();
+    let digest: Vec<String> = Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert_eq!(
+        daemon.fingerprint.as_deref(),
+        Some(digest.join(":").as_str())
+    );
+
+    let wrong = format!("otto_{}", "0".repeat(64));
+    for (method, path, body, permission) in routes() {
+        for key in [None, Some("not a key"), Some(wrong.as_str())] {
+            let (status, answer) = daemon.call(method.clone(), path, key, &body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {key:?}: {answer}"
+            );
+            assert_eq!(answer["error"]["kind"], "unauthenticated", "{answer}");
+        }
+        let (status, answer) = daemon
+            .call(method.clone(), path, Some(&reader), &body)
+            .await;
+        if let Some(permission) = permission {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+            assert_eq!(answer["error"]["kind"], "forbidden");
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(message.contains(permission), "{message}");
+        } else {
+            assert!(status.is_success(), "{method} {path}: {status} {answer}");
+        }
+    }
+    // Nothing was changed by the refused requests.
+    let hosts = server.json(&["host", "list"]);
+    assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+
+    // Verification is on: a client that does not trust the certificate cannot connect.
+    let stranger = client(rustls::RootCertStore::empty());
+    let url = format!("{}/api/v1/hosts", daemon.base);
+    assert!(stranger.get(url).send().await.is_err());
+
+    // The 401 says how to authenticate.
+    let response = daemon
+        .request(Method::GET, "/api/v1/hosts", None)
+        .send()
+        .await
+        .unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
+    let server = Server::new();
+    add_user(&server, "bob", &["--permission", "hosts"]);
+    let expiring = create_key(&server, &["--user", "bob", "--expires", "1ms"]);
+    let revoked = create_key(&server, &["--user", "bob"]);
+    let working = key_of(&server, "bob");
+    server.ok(&["apikey", "revoke", &revoked["id"].to_string()]);
+    let daemon = Daemon::start(&server, &[]);
+    // Past its expiry by now (1 ms after it was made, and a process start ago).
+    let expires = expiring["expires"].as_str().unwrap();
+    for (secret, says) in [
+        (expiring["secret"].as_str().unwrap(), "expired"),
+        (revoked["secret"].as_str().unwrap(), "revoked"),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::GET, "/api/v1/hosts", Some(secret), &Value::Null)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{answer} (expiry {expires})"
+        );
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Disabling the user ends the use of every key of theirs, at once; enabling restores it.
+    server.ok(&["user", "disable", "bob"]);
+    let (status, answer) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{answer}"
+    );
+    server.ok(&["user", "enable", "bob"]);
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_4xx_json_error_and_never_a_500() {
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let key = key_of(&server, "admin");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let raw = |body: &str, content_type: Option<&str>| {
+        let mut request = daemon
+            .request(Method::POST, "/api/v1/hosts", Some(&key))
+            .body(body.to_string());
+        if let Some(t) = content_type {
+            request = request.header("content-type", t);
+        }
+        request
+    };
+    let json_type = Some("application/json");
+    let huge = format!(
+        "{{\"name\": \"r1\", \"address\": \"{}\"}}",
+        "a".repeat(100 * 1024)
+    );
+    let cases = [
+        ("malformed JSON", raw("{\"name\": ", json_type), 400),
+        (
+            "unknown field",
+            raw(r#"{"name":"r1","address":"a","colour":"red"}"#, json_type),
+            422,
+        ),
+        (
+            "wrong type",
+            raw(r#"{"name":"r1","address":"a","port":"high"}"#, json_type),
+            422,
+        ),
+        ("missing field", raw(r#"{"name":"r1"}"#, json_type), 422),
+        (
+            "port out of range",
+            raw(r#"{"name":"r1","address":"a","port":70000}"#, json_type),
+            422,
+        ),
+        (
+            "not JSON at all",
+            raw("name=r1", Some("application/x-www-form-urlencoded")),
+            415,
+        ),
+        (
+            "no content type",
+            raw(r#"{"name":"r1","address":"a"}"#, None),
+            415,
+        ),
+        ("oversized body", raw(&huge, json_type), 413),
+        (
+            "bad host name",
+            raw(r#"{"name":"-r1","address":"a"}"#, json_type),
+            400,
+        ),
+        (
+            "bad agent key",
+            raw(
+                r#"{"name":"r1","address":"a","agent_key":"ssh-ed25519 x"}"#,
+                json_type,
+            ),
+            400,
+        ),
+        (
+            "bad limit",
+            daemon.request(Method::GET, "/api/v1/hosts?limit=many", Some(&key)),
+            400,
+        ),
+        (
+            "zero limit",
+            daemon.request(Method::GET, "/api/v1/hosts?limit=0", Some(&key)),
+            400,
+        ),
+        (
+            "unknown query",
+            daemon.request(Method::GET, "/api/v1/hosts?colour=red", Some(&key)),
+            400,
+        ),
+        (
+            "unknown state",
+            daemon.request(Method::GET, "/api/v1/hosts?state=asleep", Some(&key)),
+            400,
+        ),
+        (
+            "unknown host",
+            daemon.request(Method::GET, "/api/v1/hosts/r7", Some(&key)),
+            404,
+        ),
+        (
+            "unknown route",
+            daemon.request(Method::GET, "/api/v1/nothing", Some(&key)),
+            404,
+        ),
+        (
+            "wrong method",
+            daemon.request(Method::PUT, "/api/v1/hosts", Some(&key)),
+            405,
+        ),
+    ];
+    for (what, request, code) in cases {
+        let (status, answer) = Daemon::send(request).await;
+        assert_eq!(status.as_u16(), code, "{what}: {answer}");
+        assert!(answer["error"]["kind"].is_string(), "{what}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{what}: {answer}");
+    }
+    // Nothing was added, and the server still answers.
+    let (status, answer) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&key), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["hosts"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_added_through_the_api_is_the_clis_and_its_event_names_the_user() {
+    let server = Server::new();
+    add_user(&server, "alice", &["--permission", "hosts,audit"]);
+    let key = create_key(&server, &["--user", "alice"]);
+    let (id, key) = (
+        key["id"].to_string(),
+        key["secret"].as_str().unwrap().to_string(),
+    );
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+
+    for (name, group) in [("r1", "lab"), ("r2", "lab"), ("r3", "office")] {
+        let new = json!({"name": name, "address": "192.0.2.1", "groups": [group]});
+        let (status, added) = daemon
+            .call(Method::POST, "/api/v1/hosts", Some(&key), &new)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{added}");
+        assert_eq!(added["host"], name);
+        assert!(
+            added["server_key"]
+                .as_str()
+                .unwrap()
+                .starts_with("ssh-ed25519 ")
+        );
+    }
+    let taken = json!({"name": "r1", "address": "192.0.2.1"});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/hosts", Some(&key), &taken)
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["kind"]),
+        (StatusCode::CONFLICT, &json!("conflict"))
+    );
+
+    // The CLI sees them, and the events name alice, her key and her address.
+    let listed = server.json(&["host", "list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["r1", "r2", "r3"]);
+    let actor = format!("user:alice (API key {id} from 127.0.0.1)");
+    let events = server.json(&["events", "--host", "r1"]);
+    assert_eq!(events[0]["kind"], "host-added");
+    assert_eq!(events[0]["actor"], actor.as_str());
+    let table = server.ok(&["events", "--host", "r1"]);
+    assert!(table.contains(&actor), "{table}");
+
+    // Pages by name, filtered by group.
+    let (_, first) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts?limit=2",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (first["hosts"].as_array().unwrap().len(), &first["next"]),
+        (2, &json!("r2"))
+    );
+    let (_, second) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts?limit=2&after=r2",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (&second["hosts"][0]["name"], &second["next"]),
+        (&json!("r3"), &Value::Null)
+    );
+    let (_, lab) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts?group=office",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(lab["hosts"].as_array().unwrap().len(), 1);
+    let (_, one) = daemon
+        .call(Method::GET, "/api/v1/hosts/r2", Some(&key), &Value::Null)
+        .await;
+    assert_eq!(
+        (&one["name"], &one["groups"]),
+        (&json!("r2"), &json!(["lab"]))
+    );
+    assert_eq!(one["server_key"], server.ok(&["host", "key", "r2"]).trim());
+
+    // Removed through the API: gone from the CLI's list; a second removal is 404.
+    let (status, _) = daemon
+        .call(Method::DELETE, "/api/v1/hosts/r1", Some(&key), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = daemon
+        .call(Method::DELETE, "/api/v1/hosts/r1", Some(&key), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(server.json(&["host", "list"]).as_array().unwrap().len(), 2);
+
+    // The audit trail through the API says the same.
+    let (status, events) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/events?host=r1",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["actor"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("host-added", actor.as_str()),
+            ("group-changed", actor.as_str()),
+            ("host-removed", actor.as_str())
+        ]
+    );
+
+    // SIGTERM stops serve, its API included, with a clean exit.
+    let mut daemon = daemon;
+    assert!(daemon.terminate());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_each_route_the_server_answers() {
+    let server = Server::new();
+    add_user(&server, "reader", &[]);
+    let key = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &[]);
+    let (status, doc) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object().unwrap().keys().map(move |method| {
+                let path = path.replace("{name}", "r1").replace("{id}", "999");
+                (method.to_uppercase(), path)
+            })
+        })
+        .collect();
+    listed.sort();
+    let mut routes: Vec<(String, String)> = routes()
+        .into_iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    assert_eq!(listed, routes);
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Host"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_given_certificate_is_served_and_plain_http_must_be_asked_for() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let daemon = Daemon::start(&server, &["--tls-cert", cert, "--tls-key", key]);
+    let digest: Vec<String> = Sha256::digest(made.cert.der().as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert_eq!(
+        daemon.fingerprint.as_deref(),
+        Some(digest.join(":").as_str())
+    );
+    assert!(
+        !server.data().join("http.crt").exists(),
+        "no self-signed one made"
+    );
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", None, &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Only with --http-listen, and never plain with a certificate: bad usage.
+    for args in [
+        &["serve", "--http-plain"][..],
+        &[
+            "serve",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--http-plain",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ],
+        &["serve", "--http-listen", "127.0.0.1:0", "--tls-cert", cert],
+    ] {
+        let out = server.output(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            crate::harness::text(&out)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
+    let server = Server::new();
+    add_user(&server, "bob", &["--permission", "hosts"]);
+    add_user(&server, "carol", &[]);
+    let bob = create_key(&server, &["--user", "bob"]);
+    let (bob_id, bob) = (
+        bob["id"].as_i64().unwrap(),
+        bob["secret"].as_str().unwrap().to_string(),
+    );
+    let carol = key_of(&server, "carol");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+
+    // A narrower key of his own, expiring: made, shown once, working.
+    let nothing = json!({"admin": false, "run": "none", "modify": []});
+    let narrow = json!({"permissions": nothing, "expires_in_secs": 3600});
+    let (status, made) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &narrow)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["user"], "bob");
+    assert!(made["expires"].is_string());
+    let second = made["secret"].as_str().unwrap().to_string();
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // It has no `hosts`: it cannot add one, though bob can.
+    let host = json!({"name": "r1", "address": "192.0.2.1"});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/hosts", Some(&second), &host)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Refused: wider than bob, for carol, carol's keys.
+    let wider = json!({"permissions": {"admin": true, "run": "read-write", "modify": []}});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &wider)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let for_carol = json!({"user": "carol"});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &for_carol)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/apikeys?user=carol",
+            Some(&bob),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let typo = json!({"expires_in": 60});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/apikeys", Some(&bob), &typo)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // His list: his two keys only, no secrets.
+    let (_, listed) = daemon
+        .call(Method::GET, "/api/v1/apikeys", Some(&bob), &Value::Null)
+        .await;
+    let ids: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [bob_id, made["id"].as_i64().unwrap()]);
+    assert!(!listed.to_string().contains(&second));
+    assert!(listed[0].get("secret").is_none());
+
+    // Carol cannot revoke his key; he can, through the other one, and it stops at once.
+    let path_of_bob = format!("/api/v1/apikeys/{bob_id}");
+    let (status, _) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&carol), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, revoked) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert!(revoked["revoked"].is_string());
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&bob), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Each change names bob and the key he used.
+    let events = server.json(&["events"]);
+    let by_api: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("user:")))
+        .map(|e| (e["detail"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    let made_id = made["id"].as_i64().unwrap();
+    assert_eq!(
+        by_api,
+        [
+            (
+                &format!("API key {made_id} made for bob (run none)")[..],
+                &format!("user:bob (API key {bob_id} from 127.0.0.1)")[..]
+            ),
+            (
+                &format!("API key {bob_id} of bob revoked"),
+                &format!("user:bob (API key {made_id} from 127.0.0.1)")
+            ),
+        ]
+    );
+}
