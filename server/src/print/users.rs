@@ -2,25 +2,21 @@
 
 use std::io::Write;
 
-use super::{Printer, units};
+use super::Printer;
 use crate::model::{ApiKey, User, now_ms};
 use crate::ops::CreatedApiKey;
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// Users, one row each.
     pub fn users(&self, users: &[User]) {
-        self.list(
-            users,
-            &["user", "permissions", "state", "added (UTC)"],
-            |u| {
-                vec![
-                    u.name.clone(),
-                    u.permissions.to_string(),
-                    if u.disabled { "disabled" } else { "enabled" }.into(),
-                    units::utc(u.created),
-                ]
-            },
-        );
+        self.list(users, &["user", "permissions", "state", "added"], |u| {
+            vec![
+                u.name.clone(),
+                u.permissions.to_string(),
+                if u.disabled { "disabled" } else { "enabled" }.into(),
+                self.time(u.created),
+            ]
+        });
     }
 
     /// API keys, one row each, without secrets.
@@ -28,14 +24,7 @@ impl<W: Write + Send + 'static> Printer<W> {
         let now = now_ms();
         self.list(
             keys,
-            &[
-                "id",
-                "user",
-                "permissions",
-                "state",
-                "made (UTC)",
-                "expires (UTC)",
-            ],
+            &["id", "user", "permissions", "state", "made", "expires"],
             |k| {
                 let state = match (k.revoked, k.expires) {
                     (Some(_), _) => "revoked",
@@ -47,8 +36,8 @@ impl<W: Write + Send + 'static> Printer<W> {
                     k.user.clone(),
                     k.permissions.to_string(),
                     state.into(),
-                    units::utc(k.created),
-                    units::utc_or_dash(k.expires),
+                    self.time(k.created),
+                    self.time_or_dash(k.expires),
                 ]
             },
         );
@@ -67,7 +56,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                 key.id,
                 key.user,
                 key.permissions,
-                units::utc_or_dash(key.expires)
+                self.time_or_dash(key.expires)
             )?;
             writeln!(out, "{}", created.secret)?;
             writeln!(out, "Keep it now: it is not shown again.")
