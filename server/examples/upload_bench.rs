@@ -133,7 +133,15 @@ impl Sshd {
         run(Command::new("scp")
             .args(["-q", "-o", "StrictHostKeyChecking=no", "-o"])
             .arg("UserKnownHostsFile=/dev/null")
-            .args(["-o", "BatchMode=yes", "-c", CIPHER, "-P", &self.port.to_string(), "-i"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-c",
+                CIPHER,
+                "-P",
+                &self.port.to_string(),
+                "-i",
+            ])
             .arg(&self.client_key)
             .arg(file)
             .arg(format!("{user}@127.0.0.1:{}", dest.display())))?;
@@ -165,7 +173,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = dir.path().join("server");
     let fleet = Fleet::open(&data, FleetOptions::default())?;
     let server_key = fleet.create_host_key("bench")?;
-    let mut agent = LocalAgent::start(&agent_bin, &dir.path().join("agent"), &server_key, "").await?;
+    let mut agent =
+        LocalAgent::start(&agent_bin, &dir.path().join("agent"), &server_key, "").await?;
     fleet
         .store()
         .add_host(&NewHost {
