@@ -18,7 +18,9 @@ use bytes::Bytes;
 use log::debug;
 use rand_core::Rng;
 use ssh_encoding::{Decode, Encode};
-use ssh_key::{Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey};
+#[cfg(feature = "ecdsa")]
+use ssh_key::EcdsaCurve;
+use ssh_key::{Algorithm, Certificate, HashAlg, PrivateKey};
 
 use crate::cipher::CIPHERS;
 use crate::helpers::{AlgorithmExt, NameList};
@@ -215,12 +217,15 @@ impl Preferred {
         host_key_certificates: Cow::Borrowed(&[]),
         key: Cow::Borrowed(&[
             Algorithm::Ed25519,
+            #[cfg(feature = "ecdsa")]
             Algorithm::Ecdsa {
                 curve: EcdsaCurve::NistP256,
             },
+            #[cfg(feature = "ecdsa")]
             Algorithm::Ecdsa {
                 curve: EcdsaCurve::NistP384,
             },
+            #[cfg(feature = "ecdsa")]
             Algorithm::Ecdsa {
                 curve: EcdsaCurve::NistP521,
             },

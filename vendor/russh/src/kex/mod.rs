@@ -17,6 +17,7 @@
 //! This module exports kex algorithm names for use with [Preferred].
 mod curve25519;
 pub mod dh;
+#[cfg(feature = "ecdsa")]
 mod ecdh_nistp;
 mod hybrid_mlkem;
 mod none;
@@ -35,14 +36,20 @@ use dh::{
     DhGroup18Sha512KexType,
 };
 use digest::Digest;
+#[cfg(feature = "ecdsa")]
 use ecdh_nistp::{EcdhNistP256KexType, EcdhNistP384KexType, EcdhNistP521KexType};
 use enum_dispatch::enum_dispatch;
 use hybrid_mlkem::MlKem768X25519KexType;
+#[cfg(feature = "ecdsa")]
 use p256::NistP256;
+#[cfg(feature = "ecdsa")]
 use p384::NistP384;
+#[cfg(feature = "ecdsa")]
 use p521::NistP521;
 use sha1::Sha1;
-use sha2::{Sha256, Sha384, Sha512};
+#[cfg(feature = "ecdsa")]
+use sha2::Sha384;
+use sha2::{Sha256, Sha512};
 use ssh_encoding::{Encode, Writer};
 use ssh_key::{Certificate, PublicKey};
 
@@ -142,8 +149,11 @@ pub(crate) enum KexAlgorithm {
     DhGroupKexSha256(dh::DhGroupKex<Sha256>),
     DhGroupKexSha512(dh::DhGroupKex<Sha512>),
     Curve25519Kex(curve25519::Curve25519Kex),
+    #[cfg(feature = "ecdsa")]
     EcdhNistP256Kex(ecdh_nistp::EcdhNistPKex<NistP256, Sha256>),
+    #[cfg(feature = "ecdsa")]
     EcdhNistP384Kex(ecdh_nistp::EcdhNistPKex<NistP384, Sha384>),
+    #[cfg(feature = "ecdsa")]
     EcdhNistP521Kex(ecdh_nistp::EcdhNistPKex<NistP521, Sha512>),
     MlKem768X25519Kex(hybrid_mlkem::MlKem768X25519Kex),
     None(none::NoneKexAlgorithm),
@@ -264,10 +274,13 @@ pub const DH_G17_SHA512: Name = Name("diffie-hellman-group17-sha512");
 /// `diffie-hellman-group18-sha512`
 pub const DH_G18_SHA512: Name = Name("diffie-hellman-group18-sha512");
 /// `ecdh-sha2-nistp256`
+#[cfg(feature = "ecdsa")]
 pub const ECDH_SHA2_NISTP256: Name = Name("ecdh-sha2-nistp256");
 /// `ecdh-sha2-nistp384`
+#[cfg(feature = "ecdsa")]
 pub const ECDH_SHA2_NISTP384: Name = Name("ecdh-sha2-nistp384");
 /// `ecdh-sha2-nistp521`
+#[cfg(feature = "ecdsa")]
 pub const ECDH_SHA2_NISTP521: Name = Name("ecdh-sha2-nistp521");
 /// `none`
 pub const NONE: Name = Name("none");
@@ -290,8 +303,11 @@ const _DH_G15_SHA512: DhGroup15Sha512KexType = DhGroup15Sha512KexType {};
 const _DH_G16_SHA512: DhGroup16Sha512KexType = DhGroup16Sha512KexType {};
 const _DH_G17_SHA512: DhGroup17Sha512KexType = DhGroup17Sha512KexType {};
 const _DH_G18_SHA512: DhGroup18Sha512KexType = DhGroup18Sha512KexType {};
+#[cfg(feature = "ecdsa")]
 const _ECDH_SHA2_NISTP256: EcdhNistP256KexType = EcdhNistP256KexType {};
+#[cfg(feature = "ecdsa")]
 const _ECDH_SHA2_NISTP384: EcdhNistP384KexType = EcdhNistP384KexType {};
+#[cfg(feature = "ecdsa")]
 const _ECDH_SHA2_NISTP521: EcdhNistP521KexType = EcdhNistP521KexType {};
 const _MLKEM768X25519_SHA256: MlKem768X25519KexType = MlKem768X25519KexType {};
 const _NONE: none::NoneKexType = none::NoneKexType {};
@@ -309,8 +325,11 @@ pub const ALL_KEX_ALGORITHMS: &[&Name] = &[
     &DH_G16_SHA512,
     &DH_G17_SHA512,
     &DH_G18_SHA512,
+    #[cfg(feature = "ecdsa")]
     &ECDH_SHA2_NISTP256,
+    #[cfg(feature = "ecdsa")]
     &ECDH_SHA2_NISTP384,
+    #[cfg(feature = "ecdsa")]
     &ECDH_SHA2_NISTP521,
     &NONE,
 ];
@@ -330,8 +349,11 @@ pub(crate) static KEXES: LazyLock<HashMap<&'static Name, &(dyn KexType + Send + 
         h.insert(&DH_G14_SHA256, &_DH_G14_SHA256);
         h.insert(&DH_G14_SHA1, &_DH_G14_SHA1);
         h.insert(&DH_G1_SHA1, &_DH_G1_SHA1);
+        #[cfg(feature = "ecdsa")]
         h.insert(&ECDH_SHA2_NISTP256, &_ECDH_SHA2_NISTP256);
+        #[cfg(feature = "ecdsa")]
         h.insert(&ECDH_SHA2_NISTP384, &_ECDH_SHA2_NISTP384);
+        #[cfg(feature = "ecdsa")]
         h.insert(&ECDH_SHA2_NISTP521, &_ECDH_SHA2_NISTP521);
         h.insert(&NONE, &_NONE);
         assert_eq!(ALL_KEX_ALGORITHMS.len(), h.len());

@@ -1,9 +1,14 @@
 use std::convert::{TryFrom, TryInto};
 
+#[cfg(feature = "ecdsa")]
 use p256::NistP256;
+#[cfg(feature = "ecdsa")]
 use p384::NistP384;
+#[cfg(feature = "ecdsa")]
 use p521::NistP521;
-use pkcs8::{AssociatedOid, EncodePrivateKey, PrivateKeyInfoRef, SecretDocument};
+#[cfg(feature = "ecdsa")]
+use pkcs8::AssociatedOid;
+use pkcs8::{EncodePrivateKey, PrivateKeyInfoRef, SecretDocument};
 use spki::ObjectIdentifier;
 use ssh_key::PrivateKey;
 use ssh_key::private::{EcdsaKeypair, Ed25519Keypair, Ed25519PrivateKey, KeypairData};
@@ -34,6 +39,7 @@ pub fn decode_pkcs8(
     }
 
     // SEC1 key with full domain parameters (not a named curve OID)
+    #[cfg(feature = "ecdsa")]
     if let Ok(kp) = explicit_curve_params::decode_sec1_with_full_domain_params(ciphertext) {
         return Ok(PrivateKey::new(KeypairData::Ecdsa(kp), "")?);
     }
@@ -75,6 +81,7 @@ fn pkcs8_pki_into_keypair_data(pki: PrivateKeyInfoRef<'_>) -> Result<KeypairData
     }
 }
 
+#[cfg(feature = "ecdsa")]
 fn ec_key_data_into_keypair<K, E>(
     curve_oid: ObjectIdentifier,
     private_key: K,
@@ -111,6 +118,19 @@ where
     })
 }
 
+/// Without the `ecdsa` feature, EC private keys are recognised but not supported.
+#[cfg(not(feature = "ecdsa"))]
+fn ec_key_data_into_keypair<K>(
+    _curve_oid: ObjectIdentifier,
+    _private_key: K,
+) -> Result<EcdsaKeypair, Error> {
+    Err(Error::UnsupportedKeyType {
+        key_type_string: "ECDSA".to_string(),
+        key_type_raw: vec![],
+    })
+}
+
+#[cfg(feature = "ecdsa")]
 mod explicit_curve_params {
     use super::*;
 
@@ -247,6 +267,7 @@ pub fn encode_pkcs8(key: &ssh_key::PrivateKey) -> Result<Vec<u8>, Error> {
             let sk: rsa::RsaPrivateKey = pair.try_into()?;
             sk.to_pkcs8_der()?.as_bytes().to_vec()
         }
+        #[cfg(feature = "ecdsa")]
         ssh_key::private::KeypairData::Ecdsa(pair) => match pair {
             EcdsaKeypair::NistP256 { private, .. } => {
                 let sk = p256::SecretKey::from_slice(private.as_slice())?;
