@@ -621,6 +621,7 @@ abw8VeY2goORjpBXsfydBETbgQ==
         test_decode_encode_symmetry(key);
     }
 
+    #[cfg(feature = "ecdsa")]
     #[test]
     fn test_decode_pkcs8_p256_secret_key() {
         // Generated using: ssh-keygen -t ecdsa -b 256 -m pkcs8 -f $file
@@ -639,6 +640,7 @@ qa92U3p4fkJToKXku5eq/32OBj23YMtz76jO3yfMbtG3l1JWLowPA8tV
         test_decode_encode_symmetry(key);
     }
 
+    #[cfg(feature = "ecdsa")]
     #[test]
     fn test_decode_pkcs8_p384_secret_key() {
         // Generated using: ssh-keygen -t ecdsa -b 384 -m pkcs8 -f $file
@@ -658,6 +660,7 @@ CI3WfCsQvVjoC7m8qRyxuvR3Rv8gGXR1coQciIoCurLnn9zOFvXCS2Y=
         test_decode_encode_symmetry(key);
     }
 
+    #[cfg(feature = "ecdsa")]
     #[test]
     fn test_decode_pkcs8_p521_secret_key() {
         // Generated using: ssh-keygen -t ecdsa -b 521 -m pkcs8 -f $file

@@ -4,6 +4,7 @@ use crate::keys::pkcs8::{decode_pkcs8, encode_pkcs8_encrypted};
 
 use super::decode_secret_key;
 
+#[cfg(feature = "ecdsa")]
 #[test]
 fn test_ec_private_key() {
     let key = r#"-----BEGIN EC PRIVATE KEY-----
@@ -13,6 +14,23 @@ MIGkAgEBBDBNK0jwKqqf8zkM+Z2l++9r8bzdTS/XCoB4N1J07dPxpByyJyGbhvIy
 lpQg5vf23Fc9fFrQ9AnQKrb1dgTkoxQ=
 -----END EC PRIVATE KEY-----"#;
     decode_secret_key(key, None).unwrap();
+}
+
+/// Without the `ecdsa` feature an EC private key is recognised and refused as unsupported.
+#[cfg(not(feature = "ecdsa"))]
+#[test]
+fn test_ec_private_key_unsupported_without_ecdsa() {
+    let key = r#"-----BEGIN EC PRIVATE KEY-----
+MIGkAgEBBDBNK0jwKqqf8zkM+Z2l++9r8bzdTS/XCoB4N1J07dPxpByyJyGbhvIy
+1kLvY2gIvlmgBwYFK4EEACKhZANiAAQvPxAK2RhvH/k5inDa9oMxUZPvvb9fq8G3
+9dKW1tS+ywhejnKeu/48HXAXgx2g6qMJjEPpcTy/DaYm12r3GTaRzOBQmxSItStk
+lpQg5vf23Fc9fFrQ9AnQKrb1dgTkoxQ=
+-----END EC PRIVATE KEY-----"#;
+    let result = decode_secret_key(key, None);
+    assert!(
+        matches!(result, Err(crate::keys::Error::UnsupportedKeyType { ref key_type_string, .. }) if key_type_string == "ECDSA"),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -25,6 +43,7 @@ fn test_pkcs8_roundtrip() {
     assert_eq!(decrypted, original_key);
 }
 
+#[cfg(feature = "ecdsa")]
 #[test]
 fn test_ec_private_key_with_full_domain_params() {
     // This key uses full EC domain parameters instead of a named curve OID.
@@ -48,6 +67,7 @@ b6KBhA+L9No0qBbsdpwaMewJChyf5AIft0Un3A==\n\
     });
 }
 
+#[cfg(feature = "ecdsa")]
 #[test]
 fn test_ec_p521_private_key_with_full_domain_params() {
     // P-521 key with full EC domain parameters (not named curve OID).
