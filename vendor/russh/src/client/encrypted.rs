@@ -527,6 +527,10 @@ impl Session {
                 let channel_num = map_err!(ChannelId::decode(&mut r))?;
                 map_err!(ensure_end(&r))?;
                 if !self.common.is_established_channel(channel_num) {
+                    // The peer's answer to a CHANNEL_CLOSE of ours (`Encrypted::close` has
+                    // already forgotten the channel's parameters): forget its sender too, or it
+                    // stays in `channels` for as long as the connection lives.
+                    self.channels.remove(&channel_num);
                     return Ok(());
                 }
                 if let Some(ref mut enc) = self.common.encrypted {
