@@ -11,6 +11,7 @@ mod files;
 mod history;
 mod hosts;
 mod import;
+mod progress;
 mod runs;
 mod scripts;
 mod table;
