@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use crate::model::Scope;
 use crate::names::HostName;
-use crate::ops::{AddHost, DeployHost, Format, ImportHosts, Ops, Removal, Service};
+use crate::ops::{AddHost, DeployHost, Format, ImportHosts, Ops, Removal, Service, Status};
 use crate::print::Printer;
 use crate::sanitize;
 
@@ -175,7 +175,7 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
         .await?;
     let reachable = done.heartbeat.iter().all(|p| p.reachable);
     out.deployed(&done.deployed, &done.heartbeat);
-    failures([reachable].into_iter())
+    failures([Status::of(reachable)].into_iter())
 }
 
 /// The text of an inventory file (`-`: standard input) and its format, given or from the

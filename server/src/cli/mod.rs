@@ -129,7 +129,8 @@ enum Command {
     ApiKey(ApiKeyCommand),
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
-    /// Run a stored script or a command on hosts, with live output.
+    /// Run a stored script or a command on hosts, with live output (and on a terminal a count
+    /// of the hosts done, failed and running).
     ///
     /// The hosts are those --host, --group and --all name; when none are named, a stored script
     /// runs on the enabled members of the groups it is assigned to (`group add-script`).
@@ -150,7 +151,7 @@ enum Command {
         /// The run's id.
         run: i64,
     },
-    /// Upload a file to hosts, with a progress bar.
+    /// Upload a file to hosts, with a progress bar per host on a terminal.
     ///
     /// Ctrl-C (or SIGTERM) stops the uploads (an agent keeps no file cut short) and exits 130.
     Upload(UploadArgs),
@@ -284,9 +285,16 @@ pub enum CliError {
     /// Arguments that do not make sense together.
     #[error("{0}")]
     Usage(String),
-    /// Some hosts failed (already reported).
-    #[error("{0} of {1} hosts failed")]
-    HostsFailed(usize, usize),
+    /// Some hosts failed, or were skipped once too many had (already reported).
+    #[error("{failed} of {total} hosts failed{}", and_skipped(*skipped))]
+    HostsFailed {
+        /// Hosts that failed.
+        failed: usize,
+        /// Hosts not started.
+        skipped: usize,
+        /// All the hosts.
+        total: usize,
+    },
     /// No host could be connected to (each one's failure already reported).
     #[error("none of the {0} hosts could be connected to")]
     Unreached(usize),
@@ -295,11 +303,19 @@ pub enum CliError {
     Interrupted(String),
 }
 
+/// `, N skipped` when hosts were skipped.
+fn and_skipped(skipped: usize) -> String {
+    match skipped {
+        0 => String::new(),
+        n => format!(", {n} skipped"),
+    }
+}
+
 impl CliError {
     /// The process exit code: the table of [`EXIT_CODES`].
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::HostsFailed(..) => 1,
+            CliError::HostsFailed { .. } => 1,
             CliError::Usage(_) => 2,
             CliError::Unreached(_) => 3,
             CliError::DataDir(_) => 6,
@@ -452,7 +468,7 @@ impl Cli {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 // The hosts' failures are in the results printed; JSON says it all.
-                let reported = matches!(e, CliError::HostsFailed(..) | CliError::Unreached(_));
+                let reported = matches!(e, CliError::HostsFailed { .. } | CliError::Unreached(_));
                 if !(json && reported) {
                     eprintln!("otto-server: {}", sanitize::text(&e.to_string()));
                 }
@@ -535,10 +551,10 @@ impl Cli {
             Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
         };
         match result {
-            Err(CliError::HostsFailed(failed, of))
-                if failed == of && ops.unreached().await >= of =>
+            Err(CliError::HostsFailed { failed, total, .. })
+                if failed == total && ops.unreached().await >= total =>
             {
-                Err(CliError::Unreached(of))
+                Err(CliError::Unreached(total))
             }
             result => result,
         }

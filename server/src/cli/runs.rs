@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::ops::{Cancellation, Control, Job, Ops, Upload};
+use crate::ops::{Cancellation, Control, Job, Ops, Status, Upload};
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
@@ -91,7 +91,7 @@ pub async fn run(
         None => None,
     };
     out.started(&names, serde_json::json!({ "job": job.label() }));
-    let live = out.live_output(width);
+    let live = out.live_run(width, hosts.len());
     let sink: crate::ops::RunSink = match files {
         Some(files) => {
             let files = files.sink();
@@ -120,7 +120,7 @@ pub async fn run(
             results.len()
         )));
     }
-    failures(results.iter().map(|r| r.success))
+    failures(results.iter().map(|r| r.status))
 }
 
 /// Awaits `work`; if `interrupt` completes first, says so, sets `cancellation` (which `work`
@@ -169,11 +169,7 @@ pub async fn upload(
         &names,
         serde_json::json!({ "file": file.file, "path": file.path, "bytes": size }),
     );
-    let bar = out.progress(size * hosts.len() as u64);
-    let progress = {
-        let bar = bar.clone();
-        Arc::new(move |n| bar.inc(n))
-    };
+    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
     let upload = Upload {
         source: file.file,
         path: file.path,
@@ -181,13 +177,12 @@ pub async fn upload(
         mode: file.mode,
     };
     let results = until_interrupted(
-        ops.upload(&targets, upload, progress),
+        ops.upload(&targets, upload, out.upload_progress(width)),
         interrupt,
         &cancellation,
         "stopping the uploads",
     )
     .await?;
-    bar.finish_and_clear();
     out.uploaded(&results);
     if cancellation.is_cancelled() {
         let done = results.iter().filter(|d| d.success).count();
@@ -196,7 +191,7 @@ pub async fn upload(
             results.len()
         )));
     }
-    failures(results.iter().map(|d| d.success))
+    failures(results.iter().map(|d| d.status))
 }
 
 pub async fn control(
@@ -208,7 +203,7 @@ pub async fn control(
     let ops = ops.clone().rolling(args.rollout.rollout());
     let results = ops.control(&args.targets.targets(), request).await?;
     out.done(&results);
-    failures(results.iter().map(|d| d.success))
+    failures(results.iter().map(|d| d.status))
 }
 
 /// `reboot` or `shutdown` (`request`): of more than one host only once confirmed, by `--yes`
@@ -248,15 +243,15 @@ pub async fn power(
 pub async fn ping(ops: &Ops, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
     let results = ops.ping(&t.targets()).await?;
     out.ping(&results);
-    failures(results.iter().map(|p| p.reachable))
+    failures(results.iter().map(|p| Status::of(p.reachable)))
 }
 
 /// `cancel`: stops a running run.
 pub async fn cancel(ops: &Ops, out: &Printer, run: i64) -> Result<(), CliError> {
     let result = ops.cancel(run).await?;
-    let ok = result.success;
+    let status = result.status;
     out.done(&[result]);
-    failures([ok].into_iter())
+    failures([status].into_iter())
 }
 
 /// `rotate-keys`: new server and agent keys.
@@ -264,5 +259,5 @@ pub async fn rotate(ops: &Ops, out: &Printer, args: ActionArgs) -> Result<(), Cl
     let ops = ops.clone().rolling(args.rollout.rollout());
     let results = ops.rotate(&args.targets.targets()).await?;
     out.done(&results);
-    failures(results.iter().map(|d| d.success))
+    failures(results.iter().map(|d| d.status))
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::ops::{Rollout, Share, Targets};
+use crate::ops::{Rollout, Share, Status, Targets};
 use crate::patterns;
 
 use super::CliError;
@@ -100,14 +100,20 @@ fn parse_batch(text: &str) -> Result<Share, String> {
     }
 }
 
-pub fn failures(results: impl Iterator<Item = bool>) -> Result<(), CliError> {
-    let (mut failed, mut total) = (0, 0);
-    for ok in results {
+/// Ok if every host succeeded, else how many failed and how many were skipped.
+pub fn failures(results: impl Iterator<Item = Status>) -> Result<(), CliError> {
+    let (mut failed, mut skipped, mut total) = (0, 0, 0);
+    for status in results {
         total += 1;
-        failed += usize::from(!ok);
+        failed += usize::from(status == Status::Failed);
+        skipped += usize::from(status == Status::Skipped);
     }
-    if failed > 0 {
-        Err(CliError::HostsFailed(failed, total))
+    if failed + skipped > 0 {
+        Err(CliError::HostsFailed {
+            failed,
+            skipped,
+            total,
+        })
     } else {
         Ok(())
     }

@@ -35,8 +35,8 @@ pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{NewAttachment, ScriptDetail};
-pub use targets::{Done, Targets};
-pub use uploads::Upload;
+pub use targets::{Done, Status, Targets};
+pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
 
 use std::net::IpAddr;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::uploads::{credentials, upload_attachment};
-use super::{Done, Ops, OpsError, Result, Targets};
+use super::{Done, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
@@ -146,6 +146,8 @@ pub struct RunResult {
     pub run: Option<i64>,
     /// Whether everything succeeded: attachments, script, after-run action.
     pub success: bool,
+    /// Whether it succeeded, failed or was not started.
+    pub status: Status,
     /// How it ended, in words.
     pub outcome: String,
     /// Exit code, if the script exited.
@@ -185,7 +187,7 @@ impl Ops {
     }
 
     /// Runs `job` on the hosts [`Ops::run_hosts`] finds, all at once; lines go to `sink` as they
-    /// arrive; each run is recorded (`run-started` naming the actor, then `run-finished`) with
+    /// arrive, and each host's end (a host skipped too) as it comes; each run is recorded (`run-started` naming the actor, then `run-finished`) with
     /// up to `output_cap` bytes of each stream.
     ///
     /// Once these operations' [`Cancellation`](super::Cancellation) is set, the scripts
@@ -210,62 +212,70 @@ impl Ops {
         let all_env = match self.fleet.store().env(None).await {
             Ok(env) => Arc::new(env),
             Err(e) => {
-                return Ok(hosts
+                let results: Vec<RunResult> = hosts
                     .into_iter()
                     .map(|h| RunResult {
                         host: h.name,
                         run: None,
                         success: false,
+                        status: Status::Failed,
                         outcome: format!("failed: {e}"),
                         exit_code: None,
                         elapsed_ms: None,
                     })
-                    .collect());
+                    .collect();
+                for result in &results {
+                    sink(RunEvent::Done(result));
+                }
+                return Ok(results);
             }
         };
         let actor = self.actor.to_string();
-        Ok(self
-            .for_each(hosts, move |ops, host| {
-                let (job, all_env, sink, actor) =
-                    (job.clone(), all_env.clone(), sink.clone(), actor.clone());
-                async move {
-                    let fleet = &ops.fleet;
-                    let env = environment::assemble(&all_env, job.script.as_deref(), &host);
-                    let action = new_action_id();
-                    let recorded = fleet
-                        .store()
-                        .start_run(&host.name, &job.label, &format!("{action:016x}"), &actor)
-                        .await;
-                    let (end, cancelled) =
-                        execute(&ops, &host, &job, &env, action, output_cap, &sink).await;
-                    if let (Ok(id), true) = (&recorded, cancelled) {
-                        let detail = format!("run {id}: {} (action {action:016x})", job.label);
-                        ops.note(&host.name, EventKind::RunCancelled, &detail).await;
-                    }
-                    let run = match recorded {
-                        Ok(id) => match fleet.store().finish_run(id, &end).await {
-                            Ok(()) => Some(id),
-                            Err(e) => {
-                                tracing::error!(host = %host.name, "cannot record the run: {e}");
-                                None
-                            }
-                        },
+        let ended = sink.clone();
+        let run_one = move |ops: Ops, host: Host| {
+            let (job, all_env, sink, actor) =
+                (job.clone(), all_env.clone(), sink.clone(), actor.clone());
+            async move {
+                let fleet = &ops.fleet;
+                let env = environment::assemble(&all_env, job.script.as_deref(), &host);
+                let action = new_action_id();
+                let recorded = fleet
+                    .store()
+                    .start_run(&host.name, &job.label, &format!("{action:016x}"), &actor)
+                    .await;
+                let (end, cancelled) =
+                    execute(&ops, &host, &job, &env, action, output_cap, &sink).await;
+                if let (Ok(id), true) = (&recorded, cancelled) {
+                    let detail = format!("run {id}: {} (action {action:016x})", job.label);
+                    ops.note(&host.name, EventKind::RunCancelled, &detail).await;
+                }
+                let run = match recorded {
+                    Ok(id) => match fleet.store().finish_run(id, &end).await {
+                        Ok(()) => Some(id),
                         Err(e) => {
                             tracing::error!(host = %host.name, "cannot record the run: {e}");
                             None
                         }
-                    };
-                    let result = RunResult {
-                        host: host.name.clone(),
-                        run,
-                        success: end.success,
-                        outcome: end.outcome,
-                        exit_code: end.exit_code,
-                        elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
-                    };
-                    sink(RunEvent::Done(&result));
-                    result
+                    },
+                    Err(e) => {
+                        tracing::error!(host = %host.name, "cannot record the run: {e}");
+                        None
+                    }
+                };
+                RunResult {
+                    host: host.name.clone(),
+                    run,
+                    success: end.success,
+                    status: Status::of(end.success),
+                    outcome: end.outcome,
+                    exit_code: end.exit_code,
+                    elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
                 }
+            }
+        };
+        Ok(self
+            .for_each_reporting(hosts, run_one, |result| {
+                ended(RunEvent::Done(result));
             })
             .await)
     }

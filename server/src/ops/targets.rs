@@ -189,6 +189,22 @@ impl Ops {
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
+        self.for_each_reporting(hosts, f, |_| {}).await
+    }
+
+    /// [`Ops::for_each`], giving each host's result to `ended` as soon as the host is done
+    /// with, skipped hosts included: whoever follows the operation sees every host end.
+    pub(super) async fn for_each_reporting<T, F, Fut>(
+        &self,
+        hosts: Vec<Host>,
+        f: F,
+        ended: impl Fn(&T),
+    ) -> Vec<T>
+    where
+        T: Outcome + Send + 'static,
+        F: Fn(Ops, Host) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
         let total = hosts.len();
         let slots = Arc::new(Semaphore::new(self.fleet.dial_limit()));
         let mut results = Vec::with_capacity(total);
@@ -198,7 +214,9 @@ impl Ops {
             if self.rollout.exceeded(failed, total) || self.cancellation.is_cancelled() {
                 break;
             }
-            let batch = self.batch(hosts.by_ref().take(size), &f, &slots).await;
+            let batch = self
+                .batch(hosts.by_ref().take(size), &f, &slots, &ended)
+                .await;
             failed += batch.iter().filter(|r| !r.succeeded()).count();
             results.extend(batch);
         }
@@ -207,17 +225,23 @@ impl Ops {
         } else {
             format!("skipped: {failed} of {total} hosts had failed, more than allowed")
         };
-        results.extend(hosts.map(|h| T::skipped(h.name, &why)));
+        for host in hosts {
+            let skipped = T::skipped(host.name, &why);
+            ended(&skipped);
+            results.push(skipped);
+        }
         results
     }
 
     /// Runs `f` for `hosts` concurrently, each once it has one of `slots` (or skips it if the
-    /// operation was cancelled meanwhile); results in the hosts' order.
+    /// operation was cancelled meanwhile), giving each result to `ended` as it comes; results
+    /// in the hosts' order.
     async fn batch<T, F, Fut>(
         &self,
         hosts: impl Iterator<Item = Host>,
         f: &F,
         slots: &Arc<Semaphore>,
+        ended: &impl Fn(&T),
     ) -> Vec<T>
     where
         T: Outcome + Send + 'static,
@@ -244,6 +268,7 @@ impl Ops {
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((i, value)) => {
+                    ended(&value);
                     if let Some(slot) = results.get_mut(i) {
                         *slot = Some(value);
                     }
@@ -272,7 +297,10 @@ impl Outcome for Done {
     }
 
     fn skipped(host: String, why: &str) -> Done {
-        Done::new(host, Err(why.to_string()))
+        Done {
+            status: Status::Skipped,
+            ..Done::new(host, Err(why.to_string()))
+        }
     }
 }
 
@@ -286,6 +314,7 @@ impl Outcome for RunResult {
             host,
             run: None,
             success: false,
+            status: Status::Skipped,
             outcome: why.to_string(),
             exit_code: None,
             elapsed_ms: None,
@@ -310,6 +339,25 @@ impl Outcome for Ping {
     }
 }
 
+/// How a host's part of an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It did what was asked.
+    Ok,
+    /// It was tried, and failed.
+    Failed,
+    /// It was not started: too many hosts had failed, or the operation was cancelled.
+    Skipped,
+}
+
+impl Status {
+    /// [`Status::Ok`] or [`Status::Failed`], as `success` says.
+    pub fn of(success: bool) -> Status {
+        if success { Status::Ok } else { Status::Failed }
+    }
+}
+
 /// The result of a simple operation on one host.
 #[derive(Debug, Clone, Serialize)]
 pub struct Done {
@@ -317,6 +365,8 @@ pub struct Done {
     pub host: String,
     /// Whether it worked.
     pub success: bool,
+    /// Whether it worked, failed or was not started.
+    pub status: Status,
     /// What happened, in words.
     pub detail: String,
 }
@@ -328,11 +378,13 @@ impl Done {
             Ok(detail) => Done {
                 host,
                 success: true,
+                status: Status::Ok,
                 detail,
             },
             Err(detail) => Done {
                 host,
                 success: false,
+                status: Status::Failed,
                 detail,
             },
         }
@@ -471,5 +523,7 @@ mod tests {
             done[2].detail,
             "skipped: 2 of 3 hosts had failed, more than allowed"
         );
+        let status: Vec<Status> = done.iter().map(|d| d.status).collect();
+        assert_eq!(status, [Status::Failed, Status::Failed, Status::Skipped]);
     }
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{Done, Ops, OpsError, Result, Targets};
 use crate::client::{self, UploadSpec, new_action_id};
 use crate::fleet::Fleet;
-use crate::model::{Attachment, EventKind, Ids};
+use crate::model::{Attachment, EventKind, Host, Ids};
 
 /// A file to upload to many hosts.
 #[derive(Debug, Clone)]
@@ -26,9 +26,34 @@ pub struct Upload {
     pub mode: u32,
 }
 
+/// What an upload reports as it goes, host by host, to whoever follows it live.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadEvent<'a> {
+    /// The upload to `host` begins: `bytes` to send.
+    Started {
+        /// The host.
+        host: &'a str,
+        /// The size of the file.
+        bytes: u64,
+    },
+    /// `sent` bytes of the file have gone to `host` so far.
+    Sent {
+        /// The host.
+        host: &'a str,
+        /// Bytes sent so far.
+        sent: u64,
+    },
+    /// A host's upload has ended, or was skipped, as the results will have it.
+    Done(&'a Done),
+}
+
+/// Receives an upload's [`UploadEvent`]s as they happen.
+pub type UploadSink = Arc<dyn Fn(UploadEvent<'_>) + Send + Sync>;
+
 impl Ops {
     /// Uploads a local file to the enabled hosts `targets` names, as the rollout goes, streaming it
-    /// from disk; `progress` gets the bytes sent to any host since its last call. Records
+    /// from disk; `events` hears each host start, the bytes sent to it so far, and its end (a
+    /// host skipped too) as it comes. Records
     /// `uploaded` (path and size) for each host that has the file. Once these operations'
     /// [`Cancellation`](super::Cancellation) is set, the uploads still going stop (an agent
     /// keeps no file cut short) and the hosts not started are skipped.
@@ -36,7 +61,7 @@ impl Ops {
         &self,
         targets: &Targets,
         upload: Upload,
-        progress: Arc<dyn Fn(u64) + Send + Sync>,
+        events: UploadSink,
     ) -> Result<Vec<Done>> {
         let hosts = self.resolve(targets).await?;
         let (sha256, len) = hash_file(&upload.source)
@@ -50,50 +75,55 @@ impl Ops {
             len,
         });
         let source = Arc::new(upload.source);
-        Ok(self
-            .for_each(hosts, move |ops, host| {
-                let (spec, source, progress) = (spec.clone(), source.clone(), progress.clone());
-                async move {
-                    let fleet = &ops.fleet;
-                    let result = async {
-                        let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
-                        let file = tokio::fs::File::open(&*source)
-                            .await
-                            .map_err(|e| format!("{}: {e}", source.display()))?;
-                        let mut last = 0;
-                        let uploaded = conn
-                            .upload(&spec, new_action_id(), file, |sent| {
-                                progress(sent - last);
-                                last = sent;
-                            })
-                            .await;
-                        let report = match uploaded {
-                            Ok(report) => report,
-                            Err(e) => {
-                                fleet.failed(&host.name, &conn, &e).await;
-                                return Err(e.to_string());
-                            }
-                        };
-                        if report.outcome.is_success() {
-                            Ok(format!("{} bytes, sha256 verified", spec.len))
-                        } else {
-                            Err(report.outcome.to_string())
+        let ended = events.clone();
+        let upload_one = move |ops: Ops, host: Host| {
+            let (spec, source, events) = (spec.clone(), source.clone(), events.clone());
+            async move {
+                let fleet = &ops.fleet;
+                let name = host.name.as_str();
+                events(UploadEvent::Started {
+                    host: name,
+                    bytes: spec.len,
+                });
+                let result = async {
+                    let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
+                    let file = tokio::fs::File::open(&*source)
+                        .await
+                        .map_err(|e| format!("{}: {e}", source.display()))?;
+                    let uploaded = conn
+                        .upload(&spec, new_action_id(), file, |sent| {
+                            events(UploadEvent::Sent { host: name, sent });
+                        })
+                        .await;
+                    let report = match uploaded {
+                        Ok(report) => report,
+                        Err(e) => {
+                            fleet.failed(&host.name, &conn, &e).await;
+                            return Err(e.to_string());
                         }
                     };
-                    let result = tokio::select! {
-                        result = result => result,
-                        () = ops.cancellation.cancelled() => Err(
-                            "cancelled before the agent confirmed it (a file cut short is not kept)"
-                                .to_string(),
-                        ),
-                    };
-                    if result.is_ok() {
-                        let detail = format!("{}, {} bytes", spec.path, spec.len);
-                        ops.note(&host.name, EventKind::Uploaded, &detail).await;
+                    if report.outcome.is_success() {
+                        Ok(format!("{} bytes, sha256 verified", spec.len))
+                    } else {
+                        Err(report.outcome.to_string())
                     }
-                    Done::new(host.name, result)
+                };
+                let result = tokio::select! {
+                    result = result => result,
+                    () = ops.cancellation.cancelled() => Err(
+                        "cancelled before the agent confirmed it (a file cut short is not kept)"
+                            .to_string(),
+                    ),
+                };
+                if result.is_ok() {
+                    let detail = format!("{}, {} bytes", spec.path, spec.len);
+                    ops.note(&host.name, EventKind::Uploaded, &detail).await;
                 }
-            })
+                Done::new(host.name.clone(), result)
+            }
+        };
+        Ok(self
+            .for_each_reporting(hosts, upload_one, |done| ended(UploadEvent::Done(done)))
             .await)
     }
 }
@@ -198,17 +228,35 @@ mod tests {
         let (dir, ops) = fleet(&["a"]).await;
         let local = dir.path().join("blob");
         std::fs::write(&local, b"abc").unwrap();
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink: UploadSink = {
+            let heard = heard.clone();
+            Arc::new(move |event| {
+                let said = match event {
+                    UploadEvent::Started { host, bytes } => format!("{host} started, {bytes}"),
+                    UploadEvent::Sent { host, sent } => format!("{host} sent {sent}"),
+                    UploadEvent::Done(done) => format!("{} {:?}", done.host, done.status),
+                };
+                heard.lock().unwrap().push(said);
+            })
+        };
         let done = ops
-            .upload(&Targets::all(), upload(local), Arc::new(|_| {}))
+            .upload(&Targets::all(), upload(local), sink)
             .await
             .unwrap();
         assert_eq!(done.len(), 1);
         assert!(!done[0].success, "{done:?}");
+        // The host is down: it starts and fails, and is heard doing so.
+        assert_eq!(*heard.lock().unwrap(), ["a started, 3", "a Failed"]);
         assert!(events(&ops, "uploaded").await.is_empty());
 
         let missing = dir.path().join("missing");
         let err = ops
-            .upload(&Targets::all(), upload(missing), Arc::new(|_| {}))
+            .upload(
+                &Targets::all(),
+                upload(missing),
+                Arc::new(|_: UploadEvent<'_>| {}),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -216,7 +264,7 @@ mod tests {
             .upload(
                 &Targets::default(),
                 upload(dir.path().into()),
-                Arc::new(|_| {}),
+                Arc::new(|_: UploadEvent<'_>| {}),
             )
             .await
             .unwrap_err();

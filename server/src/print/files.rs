@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use otto_proto::Stream;
 
-use crate::ops::{RunEvent, RunSink};
+use crate::ops::{RunEvent, RunSink, Status};
 
 /// The per-host output files of one run, in one directory.
 pub struct OutputFiles {
@@ -37,6 +37,8 @@ impl OutputFiles {
         let files = Arc::new(self);
         Arc::new(move |event| match event {
             RunEvent::Data { host, stream, data } => files.write(host, stream, data),
+            // A host skipped ran nothing: it has no files.
+            RunEvent::Done(result) if result.status == Status::Skipped => {}
             RunEvent::Done(result) => {
                 for stream in [Stream::Stdout, Stream::Stderr] {
                     files.finish(&result.host, stream);

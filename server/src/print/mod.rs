@@ -2,7 +2,8 @@
 //! programs (`--json`). A [`Printer`] takes values already fetched (hosts, scripts, runs,
 //! events, the results of actions) and writes them; it does no other IO and knows nothing of
 //! where they came from. Its methods are split by subject, one file each, like smoltcp's
-//! interface: `hosts`, `import`, `scripts`, `runs` and `history`.
+//! interface: `hosts`, `import`, `scripts`, `runs` and `history`; `progress` draws bars and a
+//! run's status line on a terminal's standard error while the work goes on.
 //!
 //! A printer writes to any [`Write`] (ripgrep's printers do the same): standard output for the
 //! command line, a buffer in tests.
@@ -11,6 +12,7 @@ mod files;
 mod history;
 mod hosts;
 mod import;
+mod progress;
 mod runs;
 mod scripts;
 mod table;

@@ -1,14 +1,14 @@
 //! Actions as they happen and when they end: a run's live output, an upload's progress bar,
 //! a run's summary, and the results of other actions.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::{Arc, PoisonError};
 
 use otto_proto::Stream;
 use serde::Serialize;
 
 use super::{Printer, units};
-use crate::ops::{self, Done};
+use crate::ops::{self, Done, Status};
 use crate::sanitize;
 
 impl<W: Write + Send + 'static> Printer<W> {
@@ -73,51 +73,34 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.print(|out| writeln!(out, "{value}"));
     }
 
-    /// The last JSON line of a run or upload: how many hosts succeeded and failed, and each
-    /// host's result.
-    fn json_summary<T: Serialize>(&self, results: &[T], succeeded: usize) {
+    /// The last JSON line of a run or upload: how many hosts succeeded, failed and were
+    /// skipped (`statuses`), and each host's result.
+    fn json_summary<T: Serialize>(&self, results: &[T], statuses: impl Iterator<Item = Status>) {
+        let count = Count::of(statuses);
         self.event(&serde_json::json!({
             "type": "summary",
-            "succeeded": succeeded,
-            "failed": results.len() - succeeded,
+            "succeeded": count.ok,
+            "failed": count.failed,
+            "skipped": count.skipped,
             "results": results,
         }));
     }
 
-    /// An upload's results: with JSON, a `done` line per host and the summary; else the table.
+    /// An upload's results: with JSON, the summary (each host's `done` line came as it ended,
+    /// see [`Printer::upload_progress`]); else the table.
     pub fn uploaded(&self, results: &[Done]) {
         if !self.json {
             return self.done(results);
         }
-        for result in results {
-            self.event(&tagged("done", result));
-        }
-        self.json_summary(results, results.iter().filter(|d| d.success).count());
-    }
-
-    /// A progress bar on standard error for `total` bytes, hidden with JSON or when standard
-    /// error is not a terminal.
-    pub fn progress(&self, total: u64) -> indicatif::ProgressBar {
-        let bar = if self.json || !std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::new(total)
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
+        self.json_summary(results, results.iter().map(|d| d.status));
     }
 
     /// How a run ended on each host, and how many succeeded.
     pub fn run_summary(&self, results: &[ops::RunResult]) {
-        let ok = results.iter().filter(|r| r.success).count();
         if self.json {
-            return self.json_summary(results, ok);
+            return self.json_summary(results, results.iter().map(|r| r.status));
         }
+        let count = Count::of(results.iter().map(|r| r.status));
         self.print(|out| writeln!(out));
         self.list(
             results,
@@ -125,30 +108,68 @@ impl<W: Write + Send + 'static> Printer<W> {
             |r| {
                 vec![
                     r.host.clone(),
-                    if r.success { "ok" } else { "FAILED" }.into(),
+                    word(r.status).into(),
                     r.outcome.clone(),
                     r.elapsed_ms.map_or("-".into(), units::millis),
                     r.run.map_or("-".into(), |id| id.to_string()),
                 ]
             },
         );
-        self.print(|out| writeln!(out, "{ok} of {} hosts succeeded", results.len()));
+        let skipped = match count.skipped {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        self.print(|out| {
+            writeln!(
+                out,
+                "{} of {} hosts succeeded{skipped}",
+                count.ok,
+                results.len()
+            )
+        });
     }
 
     /// The results of an action (upload, control, rotation, cancel), one row per host.
     pub fn done(&self, results: &[Done]) {
         self.list(results, &["host", "result", "detail"], |d| {
-            vec![
-                d.host.clone(),
-                if d.success { "ok" } else { "FAILED" }.into(),
-                d.detail.clone(),
-            ]
+            vec![d.host.clone(), word(d.status).into(), d.detail.clone()]
         });
     }
 }
 
+/// A host's result in a table: `ok`, `FAILED` or `skipped`.
+fn word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// How many hosts succeeded, failed and were skipped.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Count {
+    ok: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+impl Count {
+    fn of(statuses: impl Iterator<Item = Status>) -> Count {
+        let mut count = Count::default();
+        for status in statuses {
+            match status {
+                Status::Ok => count.ok += 1,
+                Status::Failed => count.failed += 1,
+                Status::Skipped => count.skipped += 1,
+            }
+        }
+        count
+    }
+}
+
 /// `value`'s fields (an object) after `"type": kind`.
-fn tagged(kind: &str, value: &impl Serialize) -> serde_json::Value {
+pub(super) fn tagged(kind: &str, value: &impl Serialize) -> serde_json::Value {
     let mut tagged = serde_json::json!({ "type": kind });
     if let (Some(map), Ok(serde_json::Value::Object(fields))) =
         (tagged.as_object_mut(), serde_json::to_value(value))
@@ -168,11 +189,13 @@ mod tests {
             Done {
                 host: "r1".into(),
                 success: true,
+                status: Status::Ok,
                 detail: "reloaded".into(),
             },
             Done {
                 host: "router-2".into(),
                 success: false,
+                status: Status::Failed,
                 detail: "no answer".into(),
             },
         ]
@@ -198,8 +221,11 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!([
-                { "host": "r1", "success": true, "detail": "reloaded" },
-                { "host": "router-2", "success": false, "detail": "no answer" },
+                { "host": "r1", "success": true, "status": "ok", "detail": "reloaded" },
+                {
+                    "host": "router-2", "success": false, "status": "failed",
+                    "detail": "no answer",
+                },
             ])
         );
     }
@@ -227,6 +253,7 @@ mod tests {
             host: "r1".into(),
             run: Some(4),
             success: false,
+            status: Status::Failed,
             outcome: "exit 1".into(),
             exit_code: Some(1),
             elapsed_ms: Some(12),
@@ -238,7 +265,7 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let done = serde_json::json!({
-            "host": "r1", "run": 4, "success": false, "outcome": "exit 1",
+            "host": "r1", "run": 4, "success": false, "status": "failed", "outcome": "exit 1",
             "exit_code": 1, "elapsed_ms": 12,
         });
         let mut tagged_done = done.clone();
@@ -252,7 +279,7 @@ mod tests {
                 }),
                 tagged_done,
                 serde_json::json!({
-                    "type": "summary", "succeeded": 0, "failed": 1, "results": [done],
+                    "type": "summary", "succeeded": 0, "failed": 1, "skipped": 0, "results": [done],
                 }),
             ]
         );

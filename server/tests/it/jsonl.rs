@@ -2,10 +2,12 @@
 //! with the real binary and two real agents.
 
 use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::harness::{Server, text};
+use crate::fake_agent::Behaviour;
+use crate::harness::{BOUND, Server, read_until, text};
 
 /// Each line of `stdout` as JSON (every line must parse).
 fn events(stdout: &[u8]) -> Vec<Value> {
@@ -140,4 +142,53 @@ async fn output_dir_holds_each_hosts_bytes_as_sent_and_no_temporary_file() {
         .collect();
     names.sort();
     assert_eq!(names, ["r1.stderr", "r1.stdout", "r2.stderr", "r2.stdout"]);
+}
+
+/// Each host's `done` line comes as the host ends, not with the others at the end: a host whose
+/// agent never answers (`a0`, first in the hosts' order) holds the upload, and `r1`'s line is
+/// already out.
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_json_says_each_host_done_as_it_ends() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _silent = server.fake("a0", Behaviour::Silent).await;
+    let _r1 = server.agent("r1", dir.path(), &[], "").await;
+    let local = dir.path().join("blob");
+    std::fs::write(&local, b"payload").unwrap();
+    let target = dir.path().join("uploaded");
+    let mut upload = server
+        .command(&[
+            "upload",
+            local.to_str().unwrap(),
+            "--path",
+            target.to_str().unwrap(),
+            "--all",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = tokio::time::timeout(
+        BOUND,
+        tokio::task::spawn_blocking(move || {
+            let lines = read_until(&mut upload, |lines| {
+                lines.iter().any(|l| l.contains(r#""type":"done""#))
+            });
+            // The silent host would hold it for its answer timeout: no need to wait.
+            upload.kill().unwrap();
+            upload.wait().unwrap();
+            lines
+        }),
+    )
+    .await
+    .expect("no done line")
+    .unwrap();
+    let events = events(lines.join("\n").as_bytes());
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "done"], "{events:?}");
+    assert_eq!(events[0]["hosts"], serde_json::json!(["a0", "r1"]));
+    assert_eq!(events[1]["host"], "r1", "{events:?}");
+    assert_eq!(events[1]["success"], true, "{events:?}");
+    assert_eq!(events[1]["status"], "ok", "{events:?}");
 }

@@ -25,6 +25,7 @@ mod import;
 mod input;
 mod interrupt;
 mod jsonl;
+mod progress;
 mod qemu;
 mod qemu_system;
 mod rolling;

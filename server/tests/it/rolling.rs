@@ -142,6 +142,55 @@ async fn max_failures_zero_stops_after_the_first_failing_batch() {
         assert!(outcome.starts_with("skipped"), "{skipped}");
     }
     assert_eq!(server.runs().len(), 1, "only r1 ran");
+    // Each host skipped has its `done` line, as each host run has.
+    let done: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "done")
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap().to_string();
+            (field("host"), field("status"))
+        })
+        .collect();
+    let want = [("r1", "failed"), ("r2", "skipped"), ("r3", "skipped")];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(h, s)| (h.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(done, want, "{}", text(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&summary["failed"], &summary["skipped"]),
+        (&1.into(), &2.into())
+    );
+
+    // Without JSON, the table and the exit message say skipped, not failed; the exit code is
+    // that of hosts that failed.
+    let out = server.output(&[
+        "run",
+        "--all",
+        "--batch",
+        "1",
+        "--max-failures",
+        "0",
+        "--command",
+        "test $OTTO_HOST_NAME != r1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 of 3 hosts failed, 2 skipped"),
+        "{}",
+        text(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r3 = stdout.lines().find(|l| l.starts_with("r3 ")).unwrap();
+    assert!(r3.contains(" skipped "), "{stdout}");
+    assert!(
+        stdout.contains("0 of 3 hosts succeeded, 2 skipped"),
+        "{stdout}"
+    );
 
     // A percentage: 50% of 3 hosts is 1 host per batch; one failure in three is within 40%.
     let out = server.output(&[
