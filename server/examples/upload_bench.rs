@@ -7,6 +7,8 @@
 //!  target/release/examples/upload_bench [MIB]` (binaries are taken from beside the example's
 //! directory; needs `sshd`, `ssh-keygen` and `scp` from Debian's openssh-server and
 //! openssh-client; sshd listens on loopback only, on a free port, and stops with the benchmark).
+//! Beside the speed, the CPU time both ends spent (otto-server and the agent; scp with its ssh
+//! and sshd with its session processes), which does not depend on what else the machine runs.
 //! Ends with the agent's peak memory (VmHWM) over the three uploads.
 
 mod common;
@@ -62,6 +64,49 @@ fn sha256_of(path: &Path) -> std::io::Result<[u8; 32]> {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Runs `cmd` to its end: (wall time, CPU time of it and the children it waited for, success).
+fn run_timed(cmd: &mut Command) -> std::io::Result<(Duration, Duration, bool)> {
+    let started = Instant::now();
+    let child = cmd.stdout(Stdio::null()).spawn()?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers to locals.
+    if unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok((
+        started.elapsed(),
+        time(usage.ru_utime) + time(usage.ru_stime),
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    ))
+}
+
+/// CPU time of process `pid` from `/proc/PID/stat`: its own, plus that of the children it has
+/// reaped when `children`.
+fn process_cpu(pid: u32, children: bool) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // utime, stime, cutime, cstime are fields 14 to 17; `rest` starts at field 3.
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    let mut ticks = field(14) + field(15);
+    if children {
+        ticks += field(16) + field(17);
+    }
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
 }
 
 fn run(cmd: &mut Command) -> Result<(), Box<dyn std::error::Error>> {
@@ -126,26 +171,39 @@ impl Sshd {
         })
     }
 
-    /// Copies `file` to `dest` with scp; returns the wall time.
-    fn scp(&self, file: &Path, dest: &Path) -> Result<Duration, Box<dyn std::error::Error>> {
+    /// Copies `file` to `dest` with scp; returns the wall time and the CPU time of scp (with
+    /// its ssh) and sshd (with the session's processes).
+    fn scp(
+        &self,
+        file: &Path,
+        dest: &Path,
+    ) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-        let started = Instant::now();
-        run(Command::new("scp")
-            .args(["-q", "-o", "StrictHostKeyChecking=no", "-o"])
-            .arg("UserKnownHostsFile=/dev/null")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-c",
-                CIPHER,
-                "-P",
-                &self.port.to_string(),
-                "-i",
-            ])
-            .arg(&self.client_key)
-            .arg(file)
-            .arg(format!("{user}@127.0.0.1:{}", dest.display())))?;
-        Ok(started.elapsed())
+        let sshd_before = process_cpu(self.child.id(), true);
+        let (wall, cpu, ok) = run_timed(
+            Command::new("scp")
+                .args(["-q", "-o", "StrictHostKeyChecking=no", "-o"])
+                .arg("UserKnownHostsFile=/dev/null")
+                .args([
+                    "-o",
+                    "BatchMode=yes",
+                    "-c",
+                    CIPHER,
+                    "-P",
+                    &self.port.to_string(),
+                    "-i",
+                ])
+                .arg(&self.client_key)
+                .arg(file)
+                .arg(format!("{user}@127.0.0.1:{}", dest.display())),
+        )?;
+        if !ok {
+            return Err("scp failed".into());
+        }
+        // The session's processes are reaped by the time scp has its answer, almost always;
+        // a moment more makes sure.
+        std::thread::sleep(Duration::from_millis(200));
+        Ok((wall, cpu + process_cpu(self.child.id(), true) - sshd_before))
     }
 }
 
@@ -189,39 +247,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sshd = Sshd::start(&dir.path().join("sshd"))?;
 
     println!("{mib} MiB, {} and scp -c {CIPHER}", agent_bin.display());
-    println!("| run | otto-server upload MiB/s | scp MiB/s | ratio |");
-    println!("|-|-:|-:|-:|");
+    println!(
+        "| run | otto-server upload MiB/s | scp MiB/s | ratio | otto CPU s (server + agent) | scp CPU s (scp + sshd) |"
+    );
+    println!("|-|-:|-:|-:|-:|-:|");
+    let agent_pid = agent.pid().ok_or("the agent has no pid")?;
     let dest_arg = dest.to_string_lossy().into_owned();
     let file_arg = file.to_string_lossy().into_owned();
     for round in 1..=3 {
-        let (otto, _, ok) = common::timed(
-            &server_bin,
-            &data,
-            &["upload", "-H", "bench", "--path", &dest_arg, &file_arg],
+        let agent_before = process_cpu(agent_pid, false);
+        let (otto, server_cpu, ok) = run_timed(
+            Command::new(&server_bin)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["upload", "-H", "bench", "--path", &dest_arg, &file_arg]),
         )?;
+        let otto_cpu = server_cpu + process_cpu(agent_pid, false) - agent_before;
         if !ok || sha256_of(&dest)? != want {
             return Err("the upload failed or the file differs".into());
         }
         std::fs::remove_file(&dest)?;
-        let scp = sshd.scp(&file, &dest)?;
+        let (scp, scp_cpu) = sshd.scp(&file, &dest)?;
         if sha256_of(&dest)? != want {
             return Err("scp's copy differs".into());
         }
         std::fs::remove_file(&dest)?;
         let rate = |d: Duration| mib as f64 / d.as_secs_f64();
         println!(
-            "| {round} | {:.1} | {:.1} | {:.2} |",
+            "| {round} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
             rate(otto),
             rate(scp),
-            rate(otto) / rate(scp)
+            rate(otto) / rate(scp),
+            otto_cpu.as_secs_f64(),
+            scp_cpu.as_secs_f64()
         );
     }
-    if let Some(pid) = agent.pid() {
-        println!(
-            "agent's peak memory: VmHWM {} KiB",
-            common::status_kib(pid, "VmHWM")
-        );
-    }
+    println!(
+        "agent's peak memory: VmHWM {} KiB",
+        common::status_kib(agent_pid, "VmHWM")
+    );
     agent.stop().await;
     Ok(())
 }
