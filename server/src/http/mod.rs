@@ -14,12 +14,17 @@
 
 mod apikeys;
 mod auth;
+mod environment;
 mod error;
 mod events;
+mod groups;
 mod hosts;
 mod listen;
 mod openapi;
+mod scripts;
+mod spool;
 mod tls;
+mod uploads;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +34,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -98,6 +103,33 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
+        .route("/api/v1/groups", get(groups::list).post(groups::add))
+        .route("/api/v1/groups/{name}", delete(groups::remove))
+        .route(
+            "/api/v1/groups/{name}/hosts/{host}",
+            put(groups::add_host).delete(groups::remove_host),
+        )
+        .route(
+            "/api/v1/groups/{name}/scripts/{script}",
+            put(groups::add_script).delete(groups::remove_script),
+        )
+        .route("/api/v1/scripts", get(scripts::list).post(scripts::add))
+        .route(
+            "/api/v1/scripts/{name}",
+            get(scripts::show)
+                .put(scripts::replace)
+                .delete(scripts::remove),
+        )
+        .route(
+            "/api/v1/scripts/{name}/attachments",
+            put(scripts::attach).delete(scripts::detach),
+        )
+        .route("/api/v1/env", get(environment::list))
+        .route(
+            "/api/v1/env/{name}",
+            put(environment::set).delete(environment::unset),
+        )
+        .route("/api/v1/uploads", post(uploads::upload))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -6,16 +6,20 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, events, hosts};
-use crate::model::{ApiKey, Event, Host, Permission, Permissions, RunLevel, Status, Trust};
-use crate::ops::CreatedApiKey;
+use super::{apikeys, environment, events, groups, hosts, scripts, uploads};
+use crate::model::{
+    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase,
+    RunLevel, Script, Status, Trust,
+};
+use crate::ops::{CreatedApiKey, Done};
 
 /// The API's description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Otto server API",
-        description = "The fleet of an Otto server: hosts, events, API keys."
+        description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
+                       environment variables, uploads, events, API keys."
     ),
     paths(
         hosts::list,
@@ -26,6 +30,24 @@ use crate::ops::CreatedApiKey;
         apikeys::list,
         apikeys::create,
         apikeys::revoke,
+        groups::list,
+        groups::add,
+        groups::remove,
+        groups::add_host,
+        groups::remove_host,
+        groups::add_script,
+        groups::remove_script,
+        scripts::list,
+        scripts::show,
+        scripts::add,
+        scripts::replace,
+        scripts::remove,
+        scripts::attach,
+        scripts::detach,
+        environment::list,
+        environment::set,
+        environment::unset,
+        uploads::upload,
         document
     ),
     components(schemas(
@@ -44,6 +66,18 @@ use crate::ops::CreatedApiKey;
         ApiKey,
         CreatedApiKey,
         apikeys::NewApiKey,
+        Group,
+        groups::NewGroup,
+        Script,
+        Attachment,
+        Ids,
+        AfterRun,
+        Phase,
+        scripts::NewScript,
+        scripts::ScriptView,
+        environment::Variable,
+        environment::NewValue,
+        Done,
         ErrorBody,
         ErrorDetail,
     )),

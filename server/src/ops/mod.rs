@@ -34,7 +34,7 @@ pub use import::{ImportHosts, Imported};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
-pub use scripts::{NewAttachment, ScriptDetail};
+pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
 pub use targets::{Done, Targets};
 pub use uploads::Upload;
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
@@ -47,7 +47,7 @@ use crate::deploy::DeployError;
 use crate::fleet::{Fleet, FleetError};
 use crate::inventory::InventoryError;
 use crate::keys::KeyError;
-use crate::model::{EventKind, NewEvent, Permission, Permissions};
+use crate::model::{EventKind, NewEvent, Permission, Permissions, RunLevel};
 use crate::names::NameError;
 use crate::store::StoreError;
 
@@ -295,6 +295,17 @@ impl Ops {
             Some(p) if !p.allows(permission) => Err(OpsError::Forbidden(format!(
                 "this needs the permission `{}`",
                 permission.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `Forbidden` unless the actor may run scripts of `level`.
+    pub fn require_run(&self, level: RunLevel) -> Result<()> {
+        match &self.permissions {
+            Some(p) if p.run_level() < level => Err(OpsError::Forbidden(format!(
+                "this needs the run level `{}`",
+                level.as_str()
             ))),
             _ => Ok(()),
         }

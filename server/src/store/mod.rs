@@ -69,6 +69,9 @@ pub enum StoreError {
     /// A secret variable could not be encrypted or decrypted.
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+    /// A local file to be stored could not be read.
+    #[error("reading what was to be stored: {0}")]
+    Read(#[source] std::io::Error),
 }
 
 /// Shorthand for this module's results.
@@ -136,6 +139,13 @@ pub trait ScriptStore: Send + Sync {
     async fn scripts(&self) -> Result<Vec<Script>>;
     /// Adds (or replaces, same script and path) an attachment.
     async fn put_attachment(&self, attachment: &Attachment) -> Result<()>;
+    /// Adds (or replaces) an attachment whose content is the first `attachment.size` bytes of
+    /// `source` (its `content` is ignored), copied a piece at a time, never whole in memory.
+    async fn put_attachment_file(
+        &self,
+        attachment: &Attachment,
+        source: std::fs::File,
+    ) -> Result<()>;
     /// Removes an attachment.
     async fn remove_attachment(&self, script: &str, path: &str) -> Result<()>;
     /// A script's attachments (with their content), by path; or every attachment.
