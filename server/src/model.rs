@@ -787,6 +787,32 @@ pub struct ApiKey {
     pub revoked: Option<i64>,
 }
 
+/// A browser session of a user, as stored: never its tokens, only their hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Its id.
+    pub id: i64,
+    /// Whose it is.
+    pub user: String,
+    /// The SHA-256 of its CSRF token, hex.
+    pub csrf_hash: String,
+    /// When it ends (ms since the epoch).
+    pub expires: i64,
+}
+
+/// A browser session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Whose it is.
+    pub user: String,
+    /// The SHA-256 of its cookie's token, hex.
+    pub hash: String,
+    /// The SHA-256 of its CSRF token, hex.
+    pub csrf_hash: String,
+    /// When it ends (ms since the epoch).
+    pub expires: i64,
+}
+
 /// An API key to store.
 #[derive(Debug, Clone)]
 pub struct NewApiKey {

@@ -22,9 +22,11 @@ mod hosts;
 mod listen;
 mod openapi;
 mod scripts;
+mod session;
 mod spool;
 mod tls;
 mod uploads;
+mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -90,6 +92,8 @@ pub enum HttpError {
 #[derive(Clone)]
 pub struct Api {
     fleet: Arc<Fleet>,
+    /// Recent failed sign-ins.
+    limiter: Arc<session::Limiter>,
 }
 
 /// The API's routes over `fleet`.
@@ -130,6 +134,18 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             put(environment::set).delete(environment::unset),
         )
         .route("/api/v1/uploads", post(uploads::upload))
+        .route("/api/v1/users", get(users::list).post(users::add))
+        .route("/api/v1/users/{name}/disable", post(users::disable))
+        .route("/api/v1/users/{name}/enable", post(users::enable))
+        .route(
+            "/api/v1/users/{name}/permissions",
+            put(users::set_permissions),
+        )
+        .route("/api/v1/users/me/password", post(session::change_password))
+        .route(
+            "/api/v1/session",
+            post(session::sign_in).delete(session::sign_out),
+        )
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -140,7 +156,10 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Api { fleet })
+        .with_state(Api {
+            fleet,
+            limiter: Arc::default(),
+        })
 }
 
 /// The API, listening and ready to serve.

@@ -1,15 +1,17 @@
 //! `/api/v1/openapi.json`: the API described as OpenAPI 3, made from the handlers' own
 //! annotations, so it lists what the router serves (a test holds the two together).
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, environment, events, groups, hosts, scripts, uploads};
+use super::{apikeys, environment, events, groups, hosts, scripts, session, uploads, users};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase,
-    RunLevel, Script, Status, Trust,
+    RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{CreatedApiKey, Done};
 
@@ -48,6 +50,14 @@ use crate::ops::{CreatedApiKey, Done};
         environment::set,
         environment::unset,
         uploads::upload,
+        users::list,
+        users::add,
+        users::disable,
+        users::enable,
+        users::set_permissions,
+        session::sign_in,
+        session::sign_out,
+        session::change_password,
         document
     ),
     components(schemas(
@@ -78,6 +88,11 @@ use crate::ops::{CreatedApiKey, Done};
         environment::Variable,
         environment::NewValue,
         Done,
+        User,
+        users::NewUser,
+        session::Credentials,
+        session::Started,
+        session::PasswordChange,
         ErrorBody,
         ErrorDetail,
     )),
@@ -86,7 +101,8 @@ use crate::ops::{CreatedApiKey, Done};
 )]
 pub struct ApiDoc;
 
-/// Declares the `api_key` scheme the routes name: `Authorization: Bearer <API key>`.
+/// Declares the schemes the routes name: `api_key`, `Authorization: Bearer <API key>`; and
+/// `session`, the cookie of a browser signed in (with `X-CSRF-Token` on changes).
 struct BearerKey;
 
 impl Modify for BearerKey {
@@ -95,6 +111,10 @@ impl Modify for BearerKey {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKeyIn::Cookie(ApiKeyValue::new(session::SESSION_COOKIE))),
         );
     }
 }

@@ -17,6 +17,7 @@ mod ping;
 mod rollout;
 mod runs;
 mod scripts;
+mod sessions;
 mod targets;
 #[cfg(test)]
 mod testing;
@@ -35,6 +36,7 @@ pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
+pub use sessions::{SESSION_LIFETIME, SessionUser, SignedIn};
 pub use targets::{Done, Targets};
 pub use uploads::Upload;
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
@@ -67,6 +69,15 @@ pub enum Actor {
         /// Where the request came from.
         address: IpAddr,
     },
+    /// A user of the HTTP API signed in through a browser session.
+    Session {
+        /// The user's name.
+        user: String,
+        /// The session's id.
+        session: i64,
+        /// Where the request came from.
+        address: IpAddr,
+    },
 }
 
 impl Actor {
@@ -90,6 +101,11 @@ impl std::fmt::Display for Actor {
             Actor::Api { user, key, address } => {
                 write!(f, "user:{user} (API key {key} from {address})")
             }
+            Actor::Session {
+                user,
+                session,
+                address,
+            } => write!(f, "user:{user} (session {session} from {address})"),
         }
     }
 }

@@ -103,9 +103,42 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         (
             Method::POST,
             "/api/v1/uploads?path=/tmp/x&all=true",
-            null,
+            null.clone(),
             Some("read-write"),
         ),
+        (Method::GET, "/api/v1/users", null.clone(), Some("users")),
+        (
+            Method::POST,
+            "/api/v1/users",
+            json!({"name": "eve", "password": "long enough"}),
+            Some("users"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/r1/disable",
+            null.clone(),
+            Some("users"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/r1/enable",
+            null.clone(),
+            Some("users"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/users/r1/permissions",
+            json!({"admin": true, "run": "read-write", "modify": []}),
+            Some("users"),
+        ),
+        // One's own password (the tests' users all have this one) and session: no permission.
+        (
+            Method::POST,
+            "/api/v1/users/me/password",
+            json!({"current": "correct horse battery", "password": "correct horse battery"}),
+            None,
+        ),
+        (Method::DELETE, "/api/v1/session", null, None),
     ]
 }
 
@@ -379,4 +412,260 @@ async fn a_file_uploaded_through_the_api_reaches_the_hosts_named() {
             Daemon::send(daemon.request(Method::POST, &path, Some(&key)).body("x")).await;
         assert_eq!(status.as_u16(), code, "{query}: {answer}");
     }
+}
+
+/// Signs `name` in with `password`: the status, and the session's token (from the cookie) and
+/// CSRF token when it worked, with the whole `Set-Cookie`.
+async fn sign_in(
+    daemon: &Daemon,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Option<(String, String, String)>) {
+    let response = daemon
+        .request(Method::POST, "/api/v1/session", None)
+        .json(&json!({"name": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body: Value = response.json().await.unwrap();
+    let session = cookie.map(|cookie| {
+        let token = cookie
+            .strip_prefix("otto_session=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .to_string();
+        let csrf = body["csrf_token"].as_str().unwrap().to_string();
+        (token, csrf, cookie)
+    });
+    (status, session)
+}
+
+/// A request with the session cookie `token`, and `csrf` as `X-CSRF-Token` if given.
+fn in_session(
+    daemon: &Daemon,
+    method: Method,
+    path: &str,
+    token: &str,
+    csrf: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut request = daemon
+        .request(method, path, None)
+        .header("cookie", format!("theme=dark; otto_session={token}"));
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_session_needs_its_csrf_token_to_change_things_and_ends_when_it_should() {
+    const PASSWORD: &str = "correct horse battery";
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    add_user(&server, "alice", &["--permission", "groups"]);
+    add_user(&server, "bob", &[]);
+    let admin = key_of(&server, "admin");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+
+    let (status, session) = sign_in(&daemon, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (token, csrf, cookie) = session.unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let (status, _) = Daemon::send(in_session(
+        &daemon,
+        Method::GET,
+        "/api/v1/groups",
+        &token,
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A change with the cookie alone, or a wrong token, is refused; with the token it is made
+    // and recorded as the session's.
+    let add = |csrf: Option<&str>| {
+        in_session(&daemon, Method::POST, "/api/v1/groups", &token, csrf)
+            .json(&json!({"name": "lab"}))
+    };
+    for wrong in [None, Some("0".repeat(64).as_str()), Some("x")] {
+        let (status, answer) = Daemon::send(add(wrong)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{wrong:?}: {answer}");
+    }
+    assert_eq!(server.json(&["group", "list"]), json!([]));
+    let (status, _) = Daemon::send(add(Some(&csrf))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let events = server.json(&["events"]);
+    let actor = events.as_array().unwrap().last().unwrap()["actor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        actor.starts_with("user:alice (session ") && actor.ends_with("from 127.0.0.1)"),
+        "{actor}"
+    );
+    // The session has alice's permissions, no more.
+    let (status, _) = Daemon::send(in_session(
+        &daemon,
+        Method::GET,
+        "/api/v1/users",
+        &token,
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Disabling alice ends her session; enabling her does not bring it back.
+    for action in ["disable", "enable"] {
+        let path = format!("/api/v1/users/alice/{action}");
+        let (status, _) = daemon
+            .call(Method::POST, &path, Some(&admin), &Value::Null)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, _) = Daemon::send(in_session(
+        &daemon,
+        Method::GET,
+        "/api/v1/groups",
+        &token,
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Two sessions; a password change in one ends the other.
+    let (_, one) = sign_in(&daemon, "alice", PASSWORD).await;
+    let (_, two) = sign_in(&daemon, "alice", PASSWORD).await;
+    let ((one, one_csrf, _), (two, _, _)) = (one.unwrap(), two.unwrap());
+    let change = json!({"current": PASSWORD, "password": "a new long password"});
+    let (status, answer) = Daemon::send(
+        in_session(
+            &daemon,
+            Method::POST,
+            "/api/v1/users/me/password",
+            &one,
+            Some(&one_csrf),
+        )
+        .json(&change),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    for (token, expected) in [(&one, StatusCode::OK), (&two, StatusCode::UNAUTHORIZED)] {
+        let (status, _) = Daemon::send(in_session(
+            &daemon,
+            Method::GET,
+            "/api/v1/groups",
+            token,
+            None,
+        ))
+        .await;
+        assert_eq!(status, expected);
+    }
+    assert_eq!(
+        sign_in(&daemon, "alice", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&daemon, "alice", "a new long password").await.0,
+        StatusCode::CREATED
+    );
+
+    // Signing out ends the session and clears the cookie.
+    let response = in_session(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/session",
+        &one,
+        Some(&one_csrf),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cleared = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let (status, _) = Daemon::send(in_session(
+        &daemon,
+        Method::GET,
+        "/api/v1/groups",
+        &one,
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Users through the API: added, given permissions, listed.
+    let new = json!({"name": "carol", "password": "long enough", "permissions": {"admin": false, "run": "none", "modify": ["hosts"]}});
+    let (status, added) = daemon
+        .call(Method::POST, "/api/v1/users", Some(&admin), &new)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let wider = json!({"admin": false, "run": "read-only", "modify": ["hosts", "audit"]});
+    let (status, _) = daemon
+        .call(
+            Method::PUT,
+            "/api/v1/users/carol/permissions",
+            Some(&admin),
+            &wider,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, users) = daemon
+        .call(Method::GET, "/api/v1/users", Some(&admin), &Value::Null)
+        .await;
+    let carol = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "carol")
+        .unwrap();
+    assert_eq!(carol["permissions"], wider);
+    assert!(!users.to_string().contains("argon2"), "{users}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_sign_ins_are_limited_per_user_and_per_address() {
+    const PASSWORD: &str = "correct horse battery";
+    let server = Server::new();
+    add_user(&server, "alice", &[]);
+    add_user(&server, "bob", &[]);
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&daemon, "bob", "wrong password").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Bob is refused even with his password; alice, from the same address, is not.
+    let (status, session) = sign_in(&daemon, "bob", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(session.is_none());
+    assert_eq!(
+        sign_in(&daemon, "alice", PASSWORD).await.0,
+        StatusCode::CREATED
+    );
+    // Failures for any names from one address block it too, within 20 of them.
+    let mut tries = 5;
+    while sign_in(&daemon, &format!("nobody{tries}"), "wrong password")
+        .await
+        .0
+        == StatusCode::UNAUTHORIZED
+    {
+        tries += 1;
+        assert!(tries <= 20, "the address was never limited");
+    }
+    assert_eq!(
+        sign_in(&daemon, "alice", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

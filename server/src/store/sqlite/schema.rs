@@ -147,6 +147,19 @@ INSERT INTO attachments_new (script, path, sha256, owner_uid, owner_gid, mode, p
 DROP TABLE attachments;
 ALTER TABLE attachments_new RENAME TO attachments;
 "#,
+    r#"
+-- Browser sessions of the API's users, kept as the SHA-256 of their cookie's token and of
+-- their CSRF token (neither is stored), until they expire, end, or their user is disabled.
+CREATE TABLE sessions (
+    id        INTEGER PRIMARY KEY,
+    user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    hash      TEXT NOT NULL UNIQUE,
+    csrf_hash TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user, id);
+"#,
 ];
 
 /// The newest schema version this program knows.

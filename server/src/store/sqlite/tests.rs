@@ -211,7 +211,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP TABLE api_keys; DROP TABLE users;
+        "DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
            ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
@@ -260,7 +260,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         PRAGMA user_version = 5;",
+         DROP TABLE sessions; PRAGMA user_version = 5;",
     )
     .unwrap();
     drop(db);
@@ -312,7 +312,8 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     );
 
     // Brought again from schema 6 to the newest: the attachment stays as it was.
-    db.execute_batch("PRAGMA user_version = 6;").unwrap();
+    db.execute_batch("DROP TABLE sessions; PRAGMA user_version = 6;")
+        .unwrap();
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert_eq!(scripts::attachments(&db, None).unwrap(), [stored]);
