@@ -1,11 +1,14 @@
 //! The HTTP API, served by `serve`: JSON resources under `/api/v1`, over HTTPS (or plain HTTP
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
-//! - One module per resource (`hosts`, `events`, `apikeys`), its handlers annotated for the OpenAPI
-//!   document (`openapi`); a new route is a handler there, a line in [`router`] and one in
-//!   the document's list.
-//! - `auth`: every route takes an `Auth` (401 without a working API key), and a handler gets
-//!   the operations only by naming the permission it needs (403 without it).
+//! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
+//!   `session`, `events`, `apikeys`), its handlers annotated for the OpenAPI document
+//!   (`openapi`); a new route is a handler there, a line in [`router`] and one in the
+//!   document's list.
+//! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
+//!   session), and a handler gets the operations only by naming the permission it needs (403
+//!   without it).
+//! - `spool`: bodies too large for memory (attachments, uploads), streamed to a temporary file.
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
 //!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.
 //! - `tls`: the certificate (given, or self-signed and kept in the data directory);
