@@ -17,6 +17,9 @@ use super::{Actor, Ops, OpsError, Result};
 /// How long a session lasts from signing in.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
+/// A hash to check the password of a user who does not exist against.
+static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
 /// A session just started: its tokens are in this answer only.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -63,7 +66,14 @@ impl Ops {
         let store = self.fleet.store();
         let hash = match store.password_hash(name).await {
             Ok(hash) => hash,
-            Err(StoreError::NotFound(..)) => return Err(refused()),
+            Err(StoreError::NotFound(..)) => {
+                // As long as for a user who exists, so that the time tells nothing.
+                let decoy = DECOY
+                    .get_or_try_init(|| hash_password("not anyone's password".into()))
+                    .await?;
+                verify_password(password, decoy.clone()).await?;
+                return Err(refused());
+            }
             Err(e) => return Err(e.into()),
         };
         if !verify_password(password, hash).await? {
@@ -154,5 +164,97 @@ impl Ops {
         let detail = format!("password of {name} changed ({ended} other sessions ended)");
         self.record(None, crate::model::EventKind::UserChanged, &detail)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::model::{Permission, Permissions, RunLevel};
+    use crate::ops::testing::fixture;
+    use crate::ops::{AddUser, ErrorKind};
+
+    const PASSWORD: &str = "correct horse";
+
+    #[tokio::test]
+    async fn a_session_works_until_it_expires_or_its_user_is_disabled() {
+        let (_dir, ops) = fixture();
+        let add = AddUser {
+            name: "bob".into(),
+            password: PASSWORD.into(),
+            permissions: Permissions {
+                admin: false,
+                run: RunLevel::None,
+                modify: BTreeSet::from([Permission::Users]),
+            },
+        };
+        ops.add_user(add).await.unwrap();
+        for (name, password) in [("bob", "wrong password"), ("nobody", PASSWORD)] {
+            let e = ops.sign_in(name, password.into()).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{name}");
+        }
+        let signed_in = ops.sign_in("bob", PASSWORD.into()).await.unwrap();
+        let (token, csrf) = (signed_in.token.as_str(), signed_in.csrf_token.as_str());
+        let who = ops.authenticate_session(token, None, false).await.unwrap();
+        assert_eq!(who.user.name, "bob");
+        let e = ops
+            .authenticate_session(token, None, true)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        ops.authenticate_session(token, Some(csrf), true)
+            .await
+            .unwrap();
+        for bad in ["", "x", csrf] {
+            let e = ops
+                .authenticate_session(bad, None, false)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{bad}");
+        }
+
+        // Bob, in his session, cannot give anyone more than he has.
+        let bob = Ops::new(
+            ops.fleet.clone(),
+            Actor::Session {
+                user: "bob".into(),
+                session: who.session.id,
+                address: IpAddr::from([127, 0, 0, 1]),
+            },
+        )
+        .limited_to(who.user.permissions.clone());
+        let wider = bob.set_user_permissions("bob", &Permissions::admin()).await;
+        assert_eq!(wider.unwrap_err().kind(), ErrorKind::Forbidden);
+
+        // An expired session is refused.
+        let stale = random_hex().unwrap();
+        let store = ops.fleet.store();
+        store
+            .add_session(&NewSession {
+                user: "bob".into(),
+                hash: secret_hash(&stale),
+                csrf_hash: secret_hash(csrf),
+                expires: now_ms() - 1,
+            })
+            .await
+            .unwrap();
+        let e = ops
+            .authenticate_session(&stale, None, false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+
+        // A disabled user can neither sign in nor use the sessions they had.
+        ops.set_user_disabled("bob", true).await.unwrap();
+        let e = ops
+            .authenticate_session(token, None, false)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        let e = ops.sign_in("bob", PASSWORD.into()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     }
 }
