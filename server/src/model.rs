@@ -162,7 +162,9 @@ pub struct NewHost {
 }
 
 /// What happens on the host after a script ran successfully.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AfterRun {
     /// Nothing.
@@ -214,7 +216,8 @@ impl AfterRun {
 }
 
 /// A user and group id pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Ids {
     /// User id.
     pub uid: u32,
@@ -223,7 +226,7 @@ pub struct Ids {
 }
 
 /// A stored script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Script {
     /// Unique name.
     pub name: String,
@@ -231,6 +234,7 @@ pub struct Script {
     pub interpreter: String,
     /// The script text.
     #[serde(serialize_with = "lossy_text")]
+    #[schema(value_type = String)]
     pub body: Vec<u8>,
     /// Run as this user and group (agent must be root), else as the agent.
     pub run_as: Option<Ids>,
@@ -247,7 +251,9 @@ fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S
 }
 
 /// Whether an attachment goes up before or after its script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Uploaded before the script runs.
@@ -267,7 +273,7 @@ impl Phase {
 }
 
 /// A file uploaded with a script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Attachment {
     /// The script it belongs to.
     pub script: String,
@@ -535,7 +541,7 @@ pub struct NewEvent {
 }
 
 /// A group with its members and scripts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     /// Its name.
     pub name: String,
@@ -779,6 +785,32 @@ pub struct ApiKey {
     #[serde(serialize_with = "utc")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked: Option<i64>,
+}
+
+/// A browser session of a user, as stored: never its tokens, only their hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Its id.
+    pub id: i64,
+    /// Whose it is.
+    pub user: String,
+    /// The SHA-256 of its CSRF token, hex.
+    pub csrf_hash: String,
+    /// When it ends (ms since the epoch).
+    pub expires: i64,
+}
+
+/// A browser session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Whose it is.
+    pub user: String,
+    /// The SHA-256 of its cookie's token, hex.
+    pub hash: String,
+    /// The SHA-256 of its CSRF token, hex.
+    pub csrf_hash: String,
+    /// When it ends (ms since the epoch).
+    pub expires: i64,
 }
 
 /// An API key to store.

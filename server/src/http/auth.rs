@@ -1,21 +1,25 @@
-//! Who asks: every route but none takes an [`Auth`], which reads `Authorization: Bearer <API
-//! key>` and answers 401 without a key that works. A handler reaches the service layer only
-//! through it, saying what it needs: [`Auth::read`] for what every user may see,
-//! [`Auth::with`] for a permission (403 without it). The operations it hands out act for the
-//! key's user, from the client's address, so every change they record names both.
+//! Who asks: every route but signing in takes an [`Auth`], which reads `Authorization: Bearer
+//! <API key>`, or else the session cookie of a browser signed in (with its `X-CSRF-Token` on
+//! every request but GET and HEAD), and answers 401 without credentials that work. A handler
+//! reaches the service layer only through it, saying what it needs: [`Auth::read`] for what
+//! every user may see, [`Auth::with`] for a permission (403 without it). The operations it
+//! hands out act for the key's or session's user, from the client's address, so every change
+//! they record names them.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
+use axum::http::Method;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 
 use super::Api;
 use super::error::ApiError;
+use super::session::{CSRF_HEADER, SESSION_COOKIE};
 use crate::model::Permission;
 use crate::ops::{Actor, Ops, OpsError};
 
-/// An authenticated request: the operations its API key may do.
+/// An authenticated request: the operations its API key or session may do.
 pub struct Auth {
     ops: Ops,
 }
@@ -37,25 +41,51 @@ impl FromRequestParts<Api> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Auth, ApiError> {
-        let secret = bearer(parts).ok_or_else(|| {
-            OpsError::Unauthenticated("give an API key: `Authorization: Bearer <key>`".into())
-        })?;
-        // The check records nothing; the server makes it, before anyone is known.
-        let checker = Ops::new(api.fleet.clone(), Actor::Server);
-        let who = checker.authenticate(secret).await?;
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(a)| a.ip())
             .ok_or_else(|| OpsError::Internal("the client's address is unknown".into()))?;
-        let actor = Actor::Api {
+        // The checks record nothing; the server makes them, before anyone is known.
+        let checker = Ops::new(api.fleet.clone(), Actor::Server);
+        if let Some(secret) = bearer(parts) {
+            let who = checker.authenticate(secret).await?;
+            let actor = Actor::Api {
+                user: who.user.name,
+                key: who.key.id,
+                address,
+            };
+            let ops = Ops::new(api.fleet.clone(), actor).limited_to(who.permissions);
+            return Ok(Auth { ops });
+        }
+        let token = cookie(parts, SESSION_COOKIE).ok_or_else(|| {
+            OpsError::Unauthenticated(
+                "give an API key (`Authorization: Bearer <key>`) or sign in".into(),
+            )
+        })?;
+        let changing = ![Method::GET, Method::HEAD].contains(&parts.method);
+        let csrf = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let who = checker.authenticate_session(token, csrf, changing).await?;
+        let actor = Actor::Session {
             user: who.user.name,
-            key: who.key.id,
+            session: who.session.id,
             address,
         };
-        let ops = Ops::new(api.fleet.clone(), actor).limited_to(who.permissions);
+        let ops = Ops::new(api.fleet.clone(), actor).limited_to(who.user.permissions);
         Ok(Auth { ops })
     }
+}
+
+/// The value of cookie `name`, if the request has it.
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
 /// The key of an `Authorization: Bearer <key>` header, if the request has one.

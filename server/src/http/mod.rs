@@ -1,11 +1,14 @@
 //! The HTTP API, served by `serve`: JSON resources under `/api/v1`, over HTTPS (or plain HTTP
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
-//! - One module per resource (`hosts`, `events`, `apikeys`), its handlers annotated for the OpenAPI
-//!   document (`openapi`); a new route is a handler there, a line in [`router`] and one in
-//!   the document's list.
-//! - `auth`: every route takes an `Auth` (401 without a working API key), and a handler gets
-//!   the operations only by naming the permission it needs (403 without it).
+//! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
+//!   `session`, `events`, `apikeys`), its handlers annotated for the OpenAPI document
+//!   (`openapi`); a new route is a handler there, a line in [`router`] and one in the
+//!   document's list.
+//! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
+//!   session), and a handler gets the operations only by naming the permission it needs (403
+//!   without it).
+//! - `spool`: bodies too large for memory (attachments, uploads), streamed to a temporary file.
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
 //!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.
 //! - `tls`: the certificate (given, or self-signed and kept in the data directory);
@@ -14,12 +17,19 @@
 
 mod apikeys;
 mod auth;
+mod environment;
 mod error;
 mod events;
+mod groups;
 mod hosts;
 mod listen;
 mod openapi;
+mod scripts;
+mod session;
+mod spool;
 mod tls;
+mod uploads;
+mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +39,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -85,6 +95,8 @@ pub enum HttpError {
 #[derive(Clone)]
 pub struct Api {
     fleet: Arc<Fleet>,
+    /// Recent failed sign-ins.
+    limiter: Arc<session::Limiter>,
 }
 
 /// The API's routes over `fleet`.
@@ -98,6 +110,45 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
+        .route("/api/v1/groups", get(groups::list).post(groups::add))
+        .route("/api/v1/groups/{name}", delete(groups::remove))
+        .route(
+            "/api/v1/groups/{name}/hosts/{host}",
+            put(groups::add_host).delete(groups::remove_host),
+        )
+        .route(
+            "/api/v1/groups/{name}/scripts/{script}",
+            put(groups::add_script).delete(groups::remove_script),
+        )
+        .route("/api/v1/scripts", get(scripts::list).post(scripts::add))
+        .route(
+            "/api/v1/scripts/{name}",
+            get(scripts::show)
+                .put(scripts::replace)
+                .delete(scripts::remove),
+        )
+        .route(
+            "/api/v1/scripts/{name}/attachments",
+            put(scripts::attach).delete(scripts::detach),
+        )
+        .route("/api/v1/env", get(environment::list))
+        .route(
+            "/api/v1/env/{name}",
+            put(environment::set).delete(environment::unset),
+        )
+        .route("/api/v1/uploads", post(uploads::upload))
+        .route("/api/v1/users", get(users::list).post(users::add))
+        .route("/api/v1/users/{name}/disable", post(users::disable))
+        .route("/api/v1/users/{name}/enable", post(users::enable))
+        .route(
+            "/api/v1/users/{name}/permissions",
+            put(users::set_permissions),
+        )
+        .route("/api/v1/users/me/password", post(session::change_password))
+        .route(
+            "/api/v1/session",
+            post(session::sign_in).delete(session::sign_out),
+        )
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -108,7 +159,10 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Api { fleet })
+        .with_state(Api {
+            fleet,
+            limiter: Arc::default(),
+        })
 }
 
 /// The API, listening and ready to serve.

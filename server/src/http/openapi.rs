@@ -1,21 +1,27 @@
 //! `/api/v1/openapi.json`: the API described as OpenAPI 3, made from the handlers' own
 //! annotations, so it lists what the router serves (a test holds the two together).
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, events, hosts};
-use crate::model::{ApiKey, Event, Host, Permission, Permissions, RunLevel, Status, Trust};
-use crate::ops::CreatedApiKey;
+use super::{apikeys, environment, events, groups, hosts, scripts, session, uploads, users};
+use crate::model::{
+    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase,
+    RunLevel, Script, Status, Trust, User,
+};
+use crate::ops::{CreatedApiKey, Done};
 
 /// The API's description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Otto server API",
-        description = "The fleet of an Otto server: hosts, events, API keys."
+        description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
+                       environment variables, uploads, events, API keys."
     ),
     paths(
         hosts::list,
@@ -26,6 +32,32 @@ use crate::ops::CreatedApiKey;
         apikeys::list,
         apikeys::create,
         apikeys::revoke,
+        groups::list,
+        groups::add,
+        groups::remove,
+        groups::add_host,
+        groups::remove_host,
+        groups::add_script,
+        groups::remove_script,
+        scripts::list,
+        scripts::show,
+        scripts::add,
+        scripts::replace,
+        scripts::remove,
+        scripts::attach,
+        scripts::detach,
+        environment::list,
+        environment::set,
+        environment::unset,
+        uploads::upload,
+        users::list,
+        users::add,
+        users::disable,
+        users::enable,
+        users::set_permissions,
+        session::sign_in,
+        session::sign_out,
+        session::change_password,
         document
     ),
     components(schemas(
@@ -44,6 +76,23 @@ use crate::ops::CreatedApiKey;
         ApiKey,
         CreatedApiKey,
         apikeys::NewApiKey,
+        Group,
+        groups::NewGroup,
+        Script,
+        Attachment,
+        Ids,
+        AfterRun,
+        Phase,
+        scripts::NewScript,
+        scripts::ScriptView,
+        environment::Variable,
+        environment::NewValue,
+        Done,
+        User,
+        users::NewUser,
+        session::Credentials,
+        session::Started,
+        session::PasswordChange,
         ErrorBody,
         ErrorDetail,
     )),
@@ -52,7 +101,8 @@ use crate::ops::CreatedApiKey;
 )]
 pub struct ApiDoc;
 
-/// Declares the `api_key` scheme the routes name: `Authorization: Bearer <API key>`.
+/// Declares the schemes the routes name: `api_key`, `Authorization: Bearer <API key>`; and
+/// `session`, the cookie of a browser signed in (with `X-CSRF-Token` on changes).
 struct BearerKey;
 
 impl Modify for BearerKey {
@@ -61,6 +111,10 @@ impl Modify for BearerKey {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKeyIn::Cookie(ApiKeyValue::new(session::SESSION_COOKIE))),
         );
     }
 }

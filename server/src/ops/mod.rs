@@ -17,6 +17,7 @@ mod ping;
 mod rollout;
 mod runs;
 mod scripts;
+mod sessions;
 mod targets;
 #[cfg(test)]
 mod testing;
@@ -34,7 +35,8 @@ pub use import::{ImportHosts, Imported};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
-pub use scripts::{NewAttachment, ScriptDetail};
+pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
+pub use sessions::{SESSION_LIFETIME, SessionUser, SignedIn};
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
@@ -47,7 +49,7 @@ use crate::deploy::DeployError;
 use crate::fleet::{Fleet, FleetError};
 use crate::inventory::InventoryError;
 use crate::keys::KeyError;
-use crate::model::{EventKind, NewEvent, Permission, Permissions};
+use crate::model::{EventKind, NewEvent, Permission, Permissions, RunLevel};
 use crate::names::NameError;
 use crate::store::StoreError;
 
@@ -64,6 +66,15 @@ pub enum Actor {
         user: String,
         /// The id of their API key.
         key: i64,
+        /// Where the request came from.
+        address: IpAddr,
+    },
+    /// A user of the HTTP API signed in through a browser session.
+    Session {
+        /// The user's name.
+        user: String,
+        /// The session's id.
+        session: i64,
         /// Where the request came from.
         address: IpAddr,
     },
@@ -90,6 +101,11 @@ impl std::fmt::Display for Actor {
             Actor::Api { user, key, address } => {
                 write!(f, "user:{user} (API key {key} from {address})")
             }
+            Actor::Session {
+                user,
+                session,
+                address,
+            } => write!(f, "user:{user} (session {session} from {address})"),
         }
     }
 }
@@ -295,6 +311,17 @@ impl Ops {
             Some(p) if !p.allows(permission) => Err(OpsError::Forbidden(format!(
                 "this needs the permission `{}`",
                 permission.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `Forbidden` unless the actor may run scripts of `level`.
+    pub fn require_run(&self, level: RunLevel) -> Result<()> {
+        match &self.permissions {
+            Some(p) if p.run_level() < level => Err(OpsError::Forbidden(format!(
+                "this needs the run level `{}`",
+                level.as_str()
             ))),
             _ => Ok(()),
         }

@@ -1,9 +1,11 @@
 //! Stored scripts and the files attached to them.
 
+use std::path::PathBuf;
+
 use crate::model::{Attachment, EventKind, Ids, Phase, Script};
 
-use super::uploads::sha256_hex;
-use super::{Ops, Result};
+use super::uploads::{hash_file, sha256_hex};
+use super::{Ops, OpsError, Result};
 
 /// A script with its attachments.
 #[derive(Debug, Clone)]
@@ -23,6 +25,23 @@ pub struct NewAttachment {
     pub path: String,
     /// What the file holds.
     pub content: Vec<u8>,
+    /// Owner on the hosts (default: the agent's user).
+    pub owner: Option<Ids>,
+    /// Mode.
+    pub mode: u32,
+    /// Uploaded before or after the script.
+    pub phase: Phase,
+}
+
+/// A local file to attach to a script: read as it is stored, never whole in memory.
+#[derive(Debug, Clone)]
+pub struct AttachFile {
+    /// The script.
+    pub script: String,
+    /// Absolute path on the hosts.
+    pub path: String,
+    /// The local file.
+    pub source: PathBuf,
     /// Owner on the hosts (default: the agent's user).
     pub owner: Option<Ids>,
     /// Mode.
@@ -85,16 +104,37 @@ impl Ops {
     pub async fn add_attachment(&self, new: NewAttachment) -> Result<Attachment> {
         let attachment = new.into_attachment();
         self.fleet.store().put_attachment(&attachment).await?;
-        let detail = format!(
-            "{} attached to script {} ({} bytes, sha256 {}, mode {:o}, {:?})",
-            attachment.path,
-            attachment.script,
-            attachment.size,
-            attachment.sha256,
-            attachment.mode,
-            attachment.phase
-        );
-        self.record(None, EventKind::ScriptChanged, &detail).await?;
+        self.record(None, EventKind::ScriptChanged, &attached(&attachment))
+            .await?;
+        Ok(attachment)
+    }
+
+    /// Attaches a local file to a script (replacing one with the same path), streamed from the
+    /// file into the store; returns it as stored (without its content).
+    pub async fn attach_file(&self, file: AttachFile) -> Result<Attachment> {
+        if !file.path.starts_with('/') {
+            let message = format!("{}: the path on the hosts must be absolute", file.path);
+            return Err(OpsError::Invalid(message));
+        }
+        let unreadable = |e| OpsError::File(file.source.clone(), e);
+        let (sha256, size) = hash_file(&file.source).await.map_err(unreadable)?;
+        let source = std::fs::File::open(&file.source).map_err(unreadable)?;
+        let attachment = Attachment {
+            script: file.script,
+            path: file.path,
+            content: Vec::new(),
+            size,
+            sha256: sha256.iter().map(|b| format!("{b:02x}")).collect(),
+            owner: file.owner,
+            mode: file.mode,
+            phase: file.phase,
+        };
+        self.fleet
+            .store()
+            .put_attachment_file(&attachment, source)
+            .await?;
+        self.record(None, EventKind::ScriptChanged, &attached(&attachment))
+            .await?;
         Ok(attachment)
     }
 
@@ -109,6 +149,14 @@ impl Ops {
         let detail = format!("{path} removed from script {script}");
         self.record(None, EventKind::ScriptChanged, &detail).await
     }
+}
+
+/// The event of an attachment stored.
+fn attached(a: &Attachment) -> String {
+    format!(
+        "{} attached to script {} ({} bytes, sha256 {}, mode {:o}, {:?})",
+        a.path, a.script, a.size, a.sha256, a.mode, a.phase
+    )
 }
 
 #[cfg(test)]

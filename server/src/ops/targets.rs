@@ -340,7 +340,7 @@ impl Outcome for Ping {
 }
 
 /// How a host's part of an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// It did what was asked.
@@ -359,7 +359,7 @@ impl Status {
 }
 
 /// The result of a simple operation on one host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Done {
     /// The host.
     pub host: String,

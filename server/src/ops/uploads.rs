@@ -190,7 +190,8 @@ fn parse_sha256(hex: &str) -> std::result::Result<[u8; 32], String> {
     Ok(out)
 }
 
-async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+/// The SHA-256 and length of the file at `path`, read a piece at a time.
+pub(super) async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     use tokio::io::AsyncReadExt;
     let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();

@@ -108,7 +108,11 @@ impl Ops {
     /// enables them.
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
         self.require(Permission::Users)?;
-        self.fleet.store().set_disabled(name, disabled).await?;
+        let store = self.fleet.store();
+        store.set_disabled(name, disabled).await?;
+        if disabled {
+            store.end_sessions(name, None).await?;
+        }
         let state = if disabled { "disabled" } else { "enabled" };
         self.record(
             None,
@@ -116,6 +120,24 @@ impl Ops {
             &format!("user {name} {state}"),
         )
         .await
+    }
+
+    /// Replaces a user's permissions: never with more than the actor's own.
+    pub async fn set_user_permissions(&self, name: &str, permissions: &Permissions) -> Result<()> {
+        self.require(Permission::Users)?;
+        if let Some(mine) = &self.permissions
+            && !permissions.within(mine)
+        {
+            return Err(OpsError::Forbidden(format!(
+                "you cannot give more than you have ({mine})"
+            )));
+        }
+        self.fleet
+            .store()
+            .set_permissions(name, permissions)
+            .await?;
+        let detail = format!("permissions of {name} set ({permissions})");
+        self.record(None, EventKind::UserChanged, &detail).await
     }
 
     /// Makes an API key; its secret is in the answer, and nowhere else.
@@ -253,9 +275,9 @@ impl Ops {
 
     /// The Otto user the actor is: an API user, or on the command line the user named as the
     /// login.
-    fn own_name(&self) -> Option<&str> {
+    pub(super) fn own_name(&self) -> Option<&str> {
         match &self.actor {
-            Actor::Api { user, .. } | Actor::Cli(user) => Some(user),
+            Actor::Api { user, .. } | Actor::Session { user, .. } | Actor::Cli(user) => Some(user),
             Actor::Server => None,
         }
     }
@@ -282,7 +304,7 @@ fn check_user_name(name: &str) -> Result<()> {
 
 /// The Argon2id hash of `password` (with OWASP's parameters, argon2's defaults), in PHC form,
 /// made on a blocking thread: it takes tens of milliseconds on purpose.
-async fn hash_password(password: String) -> Result<String> {
+pub(super) async fn hash_password(password: String) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(OpsError::Invalid(format!(
             "a password needs at least {MIN_PASSWORD} characters"
@@ -302,9 +324,14 @@ async fn hash_password(password: String) -> Result<String> {
 
 /// A new key's secret: the prefix and 256 random bits in hex.
 fn new_secret() -> Result<String> {
+    Ok(format!("{KEY_PREFIX}{}", random_hex()?))
+}
+
+/// 256 random bits in hex.
+pub(super) fn random_hex() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| OpsError::Internal(format!("no randomness: {e}")))?;
-    Ok(format!("{KEY_PREFIX}{}", hex(&bytes)))
+    Ok(hex(&bytes))
 }
 
 /// Whether `text` has the form of a key's secret (before any lookup).
@@ -314,7 +341,7 @@ fn looks_like_key(text: &str) -> bool {
 }
 
 /// A key's secret as stored: its SHA-256, hex.
-fn secret_hash(secret: &str) -> String {
+pub(super) fn secret_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 

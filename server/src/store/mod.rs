@@ -15,8 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, Facts, Group, Host, NewApiKey, NewEvent, NewHost, NewUser,
-    Run, RunEnd, Scope, Script, User,
+    ApiKey, Attachment, EnvVar, Event, Facts, Group, Host, NewApiKey, NewEvent, NewHost,
+    NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session, User,
 };
 
 mod owner;
@@ -69,6 +69,9 @@ pub enum StoreError {
     /// A secret variable could not be encrypted or decrypted.
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+    /// A local file to be stored could not be read.
+    #[error("reading what was to be stored: {0}")]
+    Read(#[source] std::io::Error),
 }
 
 /// Shorthand for this module's results.
@@ -136,6 +139,13 @@ pub trait ScriptStore: Send + Sync {
     async fn scripts(&self) -> Result<Vec<Script>>;
     /// Adds (or replaces, same script and path) an attachment.
     async fn put_attachment(&self, attachment: &Attachment) -> Result<()>;
+    /// Adds (or replaces) an attachment whose content is the first `attachment.size` bytes of
+    /// `source` (its `content` is ignored), copied a piece at a time, never whole in memory.
+    async fn put_attachment_file(
+        &self,
+        attachment: &Attachment,
+        source: std::fs::File,
+    ) -> Result<()>;
     /// Removes an attachment.
     async fn remove_attachment(&self, script: &str, path: &str) -> Result<()>;
     /// A script's attachments (with their content), by path; or every attachment.
@@ -200,16 +210,40 @@ pub trait UserStore: Send + Sync {
     /// The key whose secret hashes to `hash`, with its user, if there is one (revoked and
     /// expired keys included: the caller decides).
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKey, User)>>;
+    /// Replaces a user's permissions.
+    async fn set_permissions(&self, name: &str, permissions: &Permissions) -> Result<()>;
+}
+
+/// Users' browser sessions. Logs nothing: the operation that asked logs it.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session (and forgets those expired); returns its id.
+    async fn add_session(&self, session: &NewSession) -> Result<i64>;
+    /// The session whose token hashes to `hash`, with its user, if there is one (expired ones
+    /// included: the caller decides).
+    async fn session_by_hash(&self, hash: &str) -> Result<Option<(Session, User)>>;
+    /// Ends a user's sessions, all or all but `except`; returns how many ended.
+    async fn end_sessions(&self, user: &str, except: Option<i64>) -> Result<usize>;
+    /// Ends one session (none: nothing to do).
+    async fn end_session(&self, id: i64) -> Result<()>;
 }
 
 /// Everything a store backend does.
 pub trait Backend:
-    HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore
+    HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore + SessionStore
 {
 }
 
-impl<T: HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore> Backend
-    for T
+impl<
+    T: HostStore
+        + GroupStore
+        + ScriptStore
+        + EnvStore
+        + RunStore
+        + EventStore
+        + UserStore
+        + SessionStore,
+> Backend for T
 {
 }
 

@@ -18,7 +18,7 @@ use crate::harness::Server;
 use crate::users::{add_user, create_key};
 
 /// A running `serve` with its API, killed when dropped.
-struct Daemon {
+pub struct Daemon {
     child: Child,
     /// `https://127.0.0.1:PORT` (or `http://`).
     base: String,
@@ -30,7 +30,7 @@ struct Daemon {
 impl Daemon {
     /// `serve --http-listen 127.0.0.1:0` (`extra` after it) on `server`'s data directory, once
     /// it says where it listens.
-    fn start(server: &Server, extra: &[&str]) -> Daemon {
+    pub fn start(server: &Server, extra: &[&str]) -> Daemon {
         let mut args = vec![
             "serve",
             "--heartbeat-interval",
@@ -82,7 +82,12 @@ impl Daemon {
     }
 
     /// A request to `path` with `key` (none: no `Authorization`).
-    fn request(&self, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let request = self.client.request(method, format!("{}{path}", self.base));
         match key {
             Some(key) => request.bearer_auth(key),
@@ -91,7 +96,7 @@ impl Daemon {
     }
 
     /// Sends `request`; returns its status and JSON body (null when it has none).
-    async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    pub async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
@@ -104,7 +109,7 @@ impl Daemon {
     }
 
     /// `method path` with `key` and a JSON `body` (if not null).
-    async fn call(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -120,6 +125,11 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// The process id of serve.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops serve with SIGTERM; returns whether it exited cleanly (within the harness's
     /// bound, which only turns a hang into a failure).
     fn terminate(&mut self) -> bool {
@@ -167,7 +177,7 @@ fn client(roots: rustls::RootCertStore) -> reqwest::Client {
 }
 
 /// The secret of a new key of `user`.
-fn key_of(server: &Server, user: &str) -> String {
+pub fn key_of(server: &Server, user: &str) -> String {
     create_key(server, &["--user", user])["secret"]
         .as_str()
         .unwrap()
@@ -177,7 +187,8 @@ fn key_of(server: &Server, user: &str) -> String {
 /// Every route: method, path, a body it would take, and the permission it needs (none: any
 /// user).
 fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
-    vec![
+    let mut routes = crate::http_resources::routes();
+    routes.extend([
         (Method::GET, "/api/v1/hosts", Value::Null, None),
         (Method::GET, "/api/v1/hosts/r1", Value::Null, None),
         (
@@ -203,13 +214,15 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("users"),
         ),
-    ]
+    ]);
+    routes
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_needs_a_working_key_and_its_permission() {
     let server = Server::new();
     server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    server.ok(&["script", "add", "r1", "--body", "true"]);
     add_user(&server, "reader", &[]);
     let reader = key_of(&server, "reader");
     let daemon = Daemon::start(&server, &[]);
@@ -604,7 +617,11 @@ async fn the_openapi_document_lists_each_route_the_server_answers() {
         .iter()
         .flat_map(|(path, ops)| {
             ops.as_object().unwrap().keys().map(move |method| {
-                let path = path.replace("{name}", "r1").replace("{id}", "999");
+                let path = path
+                    .replace("{name}", "r1")
+                    .replace("{id}", "999")
+                    .replace("{host}", "r1")
+                    .replace("{script}", "r1");
                 (method.to_uppercase(), path)
             })
         })
@@ -612,8 +629,13 @@ async fn the_openapi_document_lists_each_route_the_server_answers() {
     listed.sort();
     let mut routes: Vec<(String, String)> = routes()
         .into_iter()
-        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .map(|(m, p, _, _)| {
+            let path = p.split('?').next().unwrap_or(p);
+            (m.to_string(), path.to_string())
+        })
         .collect();
+    // Signing in is the one route without credentials.
+    routes.push(("POST".into(), "/api/v1/session".into()));
     routes.sort();
     assert_eq!(listed, routes);
     assert_eq!(

@@ -21,6 +21,7 @@ mod deploy;
 mod exit_codes;
 mod fleet;
 mod http;
+mod http_resources;
 mod import;
 mod input;
 mod interrupt;

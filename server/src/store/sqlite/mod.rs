@@ -22,6 +22,7 @@ mod hosts;
 mod runs;
 mod schema;
 mod scripts;
+mod sessions;
 mod users;
 
 #[cfg(test)]

@@ -127,6 +127,39 @@ CREATE INDEX api_keys_by_user ON api_keys (user, id);
 -- name would get them.
 DELETE FROM env WHERE scope = 'host' AND owner NOT IN (SELECT name FROM hosts);
 "#,
+    r#"
+-- An attachment's content as the last column: SQLite keeps a `zeroblob` unwritten only there,
+-- so a large one can be reserved and then written a piece at a time (the HTTP API's uploads)
+-- instead of being built whole in memory.
+CREATE TABLE attachments_new (
+    script    TEXT NOT NULL REFERENCES scripts(name) ON DELETE CASCADE,
+    path      TEXT NOT NULL,
+    sha256    TEXT NOT NULL,
+    owner_uid INTEGER,
+    owner_gid INTEGER,
+    mode      INTEGER NOT NULL,
+    phase     TEXT NOT NULL CHECK (phase IN ('before', 'after')),
+    content   BLOB NOT NULL,
+    PRIMARY KEY (script, path)
+);
+INSERT INTO attachments_new (script, path, sha256, owner_uid, owner_gid, mode, phase, content)
+    SELECT script, path, sha256, owner_uid, owner_gid, mode, phase, content FROM attachments;
+DROP TABLE attachments;
+ALTER TABLE attachments_new RENAME TO attachments;
+"#,
+    r#"
+-- Browser sessions of the API's users, kept as the SHA-256 of their cookie's token and of
+-- their CSRF token (neither is stored), until they expire, end, or their user is disabled.
+CREATE TABLE sessions (
+    id        INTEGER PRIMARY KEY,
+    user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    hash      TEXT NOT NULL UNIQUE,
+    csrf_hash TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user, id);
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -1,5 +1,8 @@
 //! Scripts and their attachments.
 
+use std::fs::File;
+use std::io::Read;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
@@ -106,6 +109,40 @@ pub fn put_attachment(db: &Connection, a: &Attachment) -> Result<()> {
     Ok(())
 }
 
+/// Adds (or replaces) an attachment with the first `a.size` bytes of `source` as its content,
+/// written into the row a piece at a time (SQLite's incremental blob I/O), in one transaction.
+pub fn put_attachment_file(db: &Connection, a: &Attachment, mut source: impl Read) -> Result<()> {
+    script(db, &a.script)?;
+    let size = i64::try_from(a.size)
+        .map_err(|_| StoreError::Read(std::io::Error::other("the file is too large")))?;
+    let tx = db.unchecked_transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO attachments (script, path, sha256, owner_uid, owner_gid, mode, phase, content)
+         VALUES (?1, ?2, ?4, ?5, ?6, ?7, ?8, zeroblob(?3))",
+        params![
+            a.script,
+            a.path,
+            size,
+            a.sha256,
+            a.owner.map(|i| i.uid),
+            a.owner.map(|i| i.gid),
+            a.mode,
+            a.phase.as_str()
+        ],
+    )?;
+    let row = tx.last_insert_rowid();
+    let mut blob = tx.blob_open("main", "attachments", "content", row, false)?;
+    let copied =
+        std::io::copy(&mut (&mut source).take(a.size), &mut blob).map_err(StoreError::Read)?;
+    if copied != a.size {
+        let short = format!("the file ended after {copied} of {} bytes", a.size);
+        return Err(StoreError::Read(std::io::Error::other(short)));
+    }
+    blob.close()?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Removes an attachment.
 pub fn remove_attachment(db: &Connection, script: &str, path: &str) -> Result<()> {
     if db.execute(
@@ -180,6 +217,12 @@ impl ScriptStore for Sqlite {
     async fn put_attachment(&self, attachment: &Attachment) -> Result<()> {
         let attachment = attachment.clone();
         self.call(move |db| put_attachment(db, &attachment)).await
+    }
+
+    async fn put_attachment_file(&self, attachment: &Attachment, source: File) -> Result<()> {
+        let attachment = attachment.clone();
+        self.call(move |db| put_attachment_file(db, &attachment, source))
+            .await
     }
 
     async fn remove_attachment(&self, script: &str, path: &str) -> Result<()> {

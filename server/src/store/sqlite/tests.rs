@@ -211,7 +211,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP TABLE api_keys; DROP TABLE users;
+        "DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
            ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
@@ -258,15 +258,65 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     assert_eq!(owners(&db), ["r1"]);
 
     // An older version removed the host alone: its variables are dropped on the upgrade.
-    db.execute_batch(&format!(
+    db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         PRAGMA user_version = {};",
-        schema::SCHEMA_VERSION - 1
-    ))
+         DROP TABLE sessions; PRAGMA user_version = 5;",
+    )
     .unwrap();
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert_eq!(owners(&db), ["r1"]);
+}
+
+#[test]
+fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_content() {
+    let (dir, db) = store();
+    let script = Script {
+        name: "s".into(),
+        interpreter: "/bin/sh".into(),
+        body: b"true".to_vec(),
+        run_as: None,
+        working_dir: None,
+        timeout_secs: None,
+        after_run: AfterRun::None,
+    };
+    scripts::put_script(&db, &script, false).unwrap();
+    let attachment = Attachment {
+        script: "s".into(),
+        path: "/x".into(),
+        content: Vec::new(),
+        size: 5,
+        sha256: "ab".into(),
+        owner: None,
+        mode: 0o600,
+        phase: Phase::After,
+    };
+    // The first `size` bytes of the file; a file too short is refused and leaves nothing.
+    scripts::put_attachment_file(&db, &attachment, &b"hello, and more"[..]).unwrap();
+    let short = scripts::put_attachment_file(
+        &db,
+        &Attachment {
+            path: "/y".into(),
+            ..attachment.clone()
+        },
+        &b"hel"[..],
+    );
+    assert!(matches!(short, Err(StoreError::Read(_))), "{short:?}");
+    let stored = Attachment {
+        content: b"hello".to_vec(),
+        ..attachment
+    };
+    assert_eq!(
+        scripts::attachments(&db, None).unwrap(),
+        std::slice::from_ref(&stored)
+    );
+
+    // Brought again from schema 6 to the newest: the attachment stays as it was.
+    db.execute_batch("DROP TABLE sessions; PRAGMA user_version = 6;")
+        .unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    assert_eq!(scripts::attachments(&db, None).unwrap(), [stored]);
 }
 
 #[test]

@@ -238,4 +238,17 @@ impl UserStore for Sqlite {
         let hash = hash.to_owned();
         self.call(move |db| api_key_by_hash(db, &hash)).await
     }
+
+    async fn set_permissions(&self, name: &str, permissions: &Permissions) -> Result<()> {
+        let (name, text) = (name.to_owned(), permissions_text(permissions)?);
+        self.call(move |db| {
+            update_user(
+                db,
+                &name,
+                "UPDATE users SET permissions = ?1 WHERE name = ?2",
+                &text,
+            )
+        })
+        .await
+    }
 }

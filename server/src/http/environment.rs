@@ -1,0 +1,201 @@
+//! `/api/v1/env`: environment variables, global or for a group, a host or a script (`?group=`,
+//! `?host=`, `?script=`). Secret values are write-only: set here, sent to agents, never
+//! answered (a secret is listed as set, without its value).
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::model::{EnvVar, Permission, Scope};
+use crate::ops::{Ops, OpsError, SetEnv};
+
+/// Where variables apply: at most one of these; none is global (for a list: every scope).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScopeQuery {
+    /// The global scope (only for a list, where no scope means every one).
+    #[serde(default)]
+    global: bool,
+    /// This group's.
+    group: Option<String>,
+    /// This host's.
+    host: Option<String>,
+    /// This script's.
+    script: Option<String>,
+}
+
+impl ScopeQuery {
+    /// The one scope named, if any: `Invalid` for more than one.
+    fn scope(self) -> Result<Option<Scope>, OpsError> {
+        let named = [
+            self.global.then_some(Scope::Global),
+            self.group.map(Scope::Group),
+            self.host.map(Scope::Host),
+            self.script.map(Scope::Script),
+        ];
+        let mut named = named.into_iter().flatten();
+        let scope = named.next();
+        match named.next() {
+            Some(_) => Err(OpsError::Invalid(
+                "name at most one of global, group, host and script".into(),
+            )),
+            None => Ok(scope),
+        }
+    }
+}
+
+/// A variable as listed: a secret's value is never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Variable {
+    /// `global`, `group`, `host` or `script`.
+    pub scope: &'static str,
+    /// The group, host or script it belongs to (none when global).
+    pub owner: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its value; none when secret.
+    pub value: Option<String>,
+    /// Whether it is secret: set, and never shown.
+    pub secret: bool,
+}
+
+impl From<EnvVar> for Variable {
+    fn from(var: EnvVar) -> Variable {
+        let (scope, owner) = var.scope.parts();
+        Variable {
+            scope,
+            owner: (!owner.is_empty()).then(|| owner.to_string()),
+            name: var.name,
+            value: (!var.value.secret).then_some(var.value.value),
+            secret: var.value.secret,
+        }
+    }
+}
+
+/// A value to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewValue {
+    /// The value.
+    pub value: String,
+    /// Never show it again (default: false).
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// Whether to remove a group, host or script that has variables, with them.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Removal {
+    /// Remove its variables too (without it, a group or script with variables is not removed).
+    #[serde(default)]
+    force: bool,
+}
+
+/// `Conflict` when what owns `scope` has variables and `removal` does not say to remove them
+/// too: the API's form of the CLI's question (with `force`, nothing is read, so a lost secrets
+/// key does not stand in the way).
+pub async fn refuse_losing_variables(
+    ops: &Ops,
+    scope: &Scope,
+    removal: &Removal,
+) -> Result<(), ApiError> {
+    if removal.force {
+        return Ok(());
+    }
+    let vars = ops.env(Some(scope)).await?;
+    if vars.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+    let message = format!(
+        "{scope} has variables ({}); give force=true to remove them too",
+        names.join(", ")
+    );
+    Err(OpsError::Conflict(message).into())
+}
+
+/// Variables of one scope, or of all, by scope and name; secrets without their values.
+#[utoipa::path(
+    get,
+    path = "/api/v1/env",
+    tag = "env",
+    params(ScopeQuery),
+    responses(
+        (status = 200, description = "Variables", body = Vec<Variable>),
+        (status = 400, description = "More than one scope", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    auth: Auth,
+    Query(query): Query<ScopeQuery>,
+) -> Result<axum::Json<Vec<Variable>>, ApiError> {
+    let vars = auth.read().env(query.scope()?.as_ref()).await?;
+    Ok(axum::Json(vars.into_iter().map(Variable::from).collect()))
+}
+
+/// Sets a variable (global without a scope), replacing one of the same scope and name.
+#[utoipa::path(
+    put,
+    path = "/api/v1/env/{name}",
+    tag = "env",
+    params(("name" = String, Path, description = "The variable"), ScopeQuery),
+    request_body = NewValue,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, description = "A bad name, or more than one scope", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 404, description = "No such group, host or script", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn set(
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(query): Query<ScopeQuery>,
+    Json(new): Json<NewValue>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    let set = SetEnv {
+        scope: query.scope()?.unwrap_or(Scope::Global),
+        name,
+        value: new.value,
+        secret: new.secret,
+    };
+    ops.set_env(&set).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a variable (global without a scope).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/env/{name}",
+    tag = "env",
+    params(("name" = String, Path, description = "The variable"), ScopeQuery),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "More than one scope", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 404, description = "No such variable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn unset(
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(query): Query<ScopeQuery>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    let scope = query.scope()?.unwrap_or(Scope::Global);
+    ops.unset_env(&scope, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,196 @@
+//! `/api/v1/groups`: groups of hosts, with the scripts assigned to them: listed, added,
+//! removed (with their variables only when asked to, as the CLI's `--force`), their members
+//! and scripts put in and taken out.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::auth::Auth;
+use super::environment::{Removal, refuse_losing_variables};
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::model::{Group, Permission, Scope};
+use crate::names::HostName;
+use crate::ops::OpsError;
+
+/// A group to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    /// Its name.
+    pub name: String,
+}
+
+/// Every group with its hosts and scripts, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups",
+    tag = "groups",
+    responses(
+        (status = 200, description = "Groups, by name", body = Vec<Group>),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Group>>, ApiError> {
+    Ok(axum::Json(auth.read().groups().await?))
+}
+
+/// Adds a group.
+#[utoipa::path(
+    post,
+    path = "/api/v1/groups",
+    tag = "groups",
+    request_body = NewGroup,
+    responses(
+        (status = 201, description = "Added"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add(auth: Auth, Json(new): Json<NewGroup>) -> Result<StatusCode, ApiError> {
+    auth.with(Permission::Groups)?.add_group(&new.name).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Removes a group (its hosts stay). With variables of its own it is removed only with
+/// `force=true`, which removes them too.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{name}",
+    tag = "groups",
+    params(("name" = String, Path, description = "The group"), Removal),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove(
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(removal): Query<Removal>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Groups)?;
+    refuse_losing_variables(ops, &Scope::Group(name.clone()), &removal).await?;
+    ops.remove_group(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts a host in a group.
+#[utoipa::path(
+    put,
+    path = "/api/v1/groups/{name}/hosts/{host}",
+    tag = "groups",
+    params(
+        ("name" = String, Path, description = "The group"),
+        ("host" = String, Path, description = "The host"),
+    ),
+    responses(
+        (status = 204, description = "It is a member"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group or host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add_host(
+    auth: Auth,
+    Path((group, host)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    membership(auth, &group, &host, true).await
+}
+
+/// Takes a host out of a group.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{name}/hosts/{host}",
+    tag = "groups",
+    params(
+        ("name" = String, Path, description = "The group"),
+        ("host" = String, Path, description = "The host"),
+    ),
+    responses(
+        (status = 204, description = "It is not a member"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group or host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove_host(
+    auth: Auth,
+    Path((group, host)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    membership(auth, &group, &host, false).await
+}
+
+async fn membership(
+    auth: Auth,
+    group: &str,
+    host: &str,
+    member: bool,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Groups)?;
+    let host = HostName::parse(host).map_err(OpsError::from)?;
+    ops.set_membership(group, &[host], member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Assigns a script to a group.
+#[utoipa::path(
+    put,
+    path = "/api/v1/groups/{name}/scripts/{script}",
+    tag = "groups",
+    params(
+        ("name" = String, Path, description = "The group"),
+        ("script" = String, Path, description = "The script"),
+    ),
+    responses(
+        (status = 204, description = "Assigned"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group or script", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add_script(
+    auth: Auth,
+    Path((group, script)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Groups)?;
+    ops.set_group_script(&group, &script, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a script from a group.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups/{name}/scripts/{script}",
+    tag = "groups",
+    params(
+        ("name" = String, Path, description = "The group"),
+        ("script" = String, Path, description = "The script"),
+    ),
+    responses(
+        (status = 204, description = "Not assigned"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group or script", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove_script(
+    auth: Auth,
+    Path((group, script)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Groups)?;
+    ops.set_group_script(&group, &script, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,304 @@
+//! `/api/v1/scripts`: stored scripts, listed, shown with their attachments, added, replaced and
+//! removed (with their variables only when asked to); and their attachments, each uploaded as
+//! the raw request body, streamed to disk and into the store, never whole in memory.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::Api;
+use super::auth::Auth;
+use super::environment::{Removal, refuse_losing_variables};
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use super::spool::spool;
+use crate::model::{AfterRun, Attachment, Ids, Permission, Phase, Scope, Script};
+use crate::ops::{AttachFile, OpsError};
+
+/// The largest attachment taken: runs upload attachments from memory.
+pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A script to save.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewScript {
+    /// A unique name (for a replacement, the one in the path).
+    pub name: String,
+    /// The script text.
+    pub body: String,
+    /// The program that runs it (default `/bin/sh`).
+    #[serde(default = "default_interpreter")]
+    pub interpreter: String,
+    /// Run as this user and group (the agent must be root).
+    pub run_as: Option<Ids>,
+    /// Working directory on the host.
+    pub working_dir: Option<String>,
+    /// Timeout in seconds (default an hour; 0: none).
+    pub timeout_secs: Option<u32>,
+    /// What to do after a successful run (default `none`).
+    #[serde(default = "default_after_run")]
+    pub after_run: AfterRun,
+}
+
+fn default_interpreter() -> String {
+    "/bin/sh".into()
+}
+
+fn default_after_run() -> AfterRun {
+    AfterRun::None
+}
+
+impl From<NewScript> for Script {
+    fn from(new: NewScript) -> Script {
+        Script {
+            name: new.name,
+            interpreter: new.interpreter,
+            body: new.body.into_bytes(),
+            run_as: new.run_as,
+            working_dir: new.working_dir,
+            timeout_secs: new.timeout_secs,
+            after_run: new.after_run,
+        }
+    }
+}
+
+/// A script with its attachments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScriptView {
+    /// The script.
+    #[serde(flatten)]
+    pub script: Script,
+    /// Its attachments, by path (without their content).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file's place and metadata on the hosts, as query parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttachmentQuery {
+    /// Absolute path on the hosts.
+    path: String,
+    /// Mode, octal (default 644).
+    mode: Option<String>,
+    /// Owner on the hosts, `UID:GID` (default: the agent's user).
+    owner: Option<String>,
+    /// Uploaded `before` (the default) or `after` the script.
+    phase: Option<Phase>,
+}
+
+/// An attachment to remove.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PathQuery {
+    /// Its path on the hosts.
+    path: String,
+}
+
+/// A mode given as octal text (`644`, `0o600`), at most 7777.
+pub(super) fn file_mode(text: Option<&str>) -> Result<u32, OpsError> {
+    let Some(text) = text else { return Ok(0o644) };
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| OpsError::Invalid(format!("mode {text}: octal, at most 7777 (e.g. 644)")))
+}
+
+/// An owner given as `UID:GID`.
+pub(super) fn file_owner(text: Option<&str>) -> Result<Option<Ids>, OpsError> {
+    let Some(text) = text else { return Ok(None) };
+    let ids = text.split_once(':').and_then(|(uid, gid)| {
+        Some(Ids {
+            uid: uid.parse().ok()?,
+            gid: gid.parse().ok()?,
+        })
+    });
+    ids.map(Some)
+        .ok_or_else(|| OpsError::Invalid(format!("owner {text}: expected UID:GID, e.g. 0:0")))
+}
+
+/// Every script, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/scripts",
+    tag = "scripts",
+    responses(
+        (status = 200, description = "Scripts, by name", body = Vec<Script>),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Script>>, ApiError> {
+    Ok(axum::Json(auth.read().scripts().await?))
+}
+
+/// One script with its attachments.
+#[utoipa::path(
+    get,
+    path = "/api/v1/scripts/{name}",
+    tag = "scripts",
+    params(("name" = String, Path, description = "The script")),
+    responses(
+        (status = 200, description = "The script", body = ScriptView),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 404, description = "No such script", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn show(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<ScriptView>, ApiError> {
+    let detail = auth.read().script(&name).await?;
+    Ok(axum::Json(ScriptView {
+        script: detail.script,
+        attachments: detail.attachments,
+    }))
+}
+
+/// Adds a script.
+#[utoipa::path(
+    post,
+    path = "/api/v1/scripts",
+    tag = "scripts",
+    request_body = NewScript,
+    responses(
+        (status = 201, description = "Added"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add(auth: Auth, Json(new): Json<NewScript>) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    ops.save_script(&Script::from(new), false).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Adds or replaces a script (a replaced one keeps its attachments and groups).
+#[utoipa::path(
+    put,
+    path = "/api/v1/scripts/{name}",
+    tag = "scripts",
+    params(("name" = String, Path, description = "The script")),
+    request_body = NewScript,
+    responses(
+        (status = 204, description = "Saved"),
+        (status = 400, description = "The body names another script", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn replace(
+    auth: Auth,
+    Path(name): Path<String>,
+    Json(new): Json<NewScript>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    if new.name != name {
+        let message = format!("the body names script {}, the path {name}", new.name);
+        return Err(OpsError::Invalid(message).into());
+    }
+    ops.save_script(&Script::from(new), true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a script with its attachments. With variables of its own it is removed only with
+/// `force=true`, which removes them too.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/scripts/{name}",
+    tag = "scripts",
+    params(("name" = String, Path, description = "The script"), Removal),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 404, description = "No such script", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove(
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(removal): Query<Removal>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    refuse_losing_variables(ops, &Scope::Script(name.clone()), &removal).await?;
+    ops.remove_script(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Attaches a file, the raw request body (at most 64 MiB), to a script; one with the same path
+/// is replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/scripts/{name}/attachments",
+    tag = "scripts",
+    params(("name" = String, Path, description = "The script"), AttachmentQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Attached", body = Attachment),
+        (status = 400, description = "A bad path, mode or owner", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 404, description = "No such script", body = ErrorBody),
+        (status = 413, description = "Larger than 64 MiB", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn attach(
+    auth: Auth,
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Query(query): Query<AttachmentQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, axum::Json<Attachment>), ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    let mode = file_mode(query.mode.as_deref())?;
+    let owner = file_owner(query.owner.as_deref())?;
+    let file = spool(&headers, body, ATTACHMENT_LIMIT, api.fleet.data_dir()).await?;
+    let attachment = ops
+        .attach_file(AttachFile {
+            script: name,
+            path: query.path,
+            source: file.path().to_path_buf(),
+            owner,
+            mode,
+            phase: query.phase.unwrap_or(Phase::Before),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(attachment)))
+}
+
+/// Removes an attachment.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/scripts/{name}/attachments",
+    tag = "scripts",
+    params(("name" = String, Path, description = "The script"), PathQuery),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
+        (status = 404, description = "No such attachment", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn detach(
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Scripts)?;
+    ops.remove_attachment(&name, &query.path).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

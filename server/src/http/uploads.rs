@@ -1,0 +1,109 @@
+//! `/api/v1/uploads`: a file, the raw request body, copied to hosts, groups or every host; it
+//! is streamed to a temporary file in the data directory first, then to each host from there
+//! (checked by the agents against its SHA-256), and the answer is each host's result.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::Api;
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Query};
+use super::scripts::{file_mode, file_owner};
+use super::spool::spool;
+use crate::model::RunLevel;
+use crate::ops::{Done, OpsError, Targets, Upload};
+
+/// The largest file taken.
+pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// Where the file goes, and how it is written there.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Absolute path on the hosts.
+    path: String,
+    /// Mode, octal (default 644).
+    mode: Option<String>,
+    /// Owner on the hosts, `UID:GID` (default: the agent's user).
+    owner: Option<String>,
+    /// Hosts: names or globs, comma-separated.
+    hosts: Option<String>,
+    /// The members of these groups: names or globs, comma-separated.
+    groups: Option<String>,
+    /// Every enabled host.
+    #[serde(default)]
+    all: bool,
+    /// But not these hosts: names or globs, comma-separated.
+    exclude: Option<String>,
+}
+
+/// The items of a comma-separated list.
+fn items(list: Option<&str>) -> Vec<String> {
+    list.into_iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Copies the body (at most 1 GiB) to the hosts named, as `path`: each host's result.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads",
+    tag = "uploads",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Each host's result", body = Vec<Done>),
+        (status = 400, description = "No hosts named, or a bad path, mode or owner", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Below the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "A name or glob that matches no host or group", body = ErrorBody),
+        (status = 413, description = "Larger than 1 GiB", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn upload(
+    auth: Auth,
+    State(api): State<Api>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Vec<Done>>, ApiError> {
+    let ops = auth.read();
+    ops.require_run(RunLevel::ReadWrite)?;
+    let targets = Targets {
+        all: query.all,
+        hosts: items(query.hosts.as_deref()),
+        groups: items(query.groups.as_deref()),
+        exclude: items(query.exclude.as_deref()),
+        exclude_groups: Vec::new(),
+    };
+    if targets.is_empty() {
+        let message = "name hosts, groups, or all=true";
+        return Err(OpsError::Invalid(message.into()).into());
+    }
+    if !query.path.starts_with('/') {
+        let message = format!("{}: the path on the hosts must be absolute", query.path);
+        return Err(OpsError::Invalid(message).into());
+    }
+    let owner = file_owner(query.owner.as_deref())?;
+    let mode = file_mode(query.mode.as_deref())?;
+    let file = spool(&headers, body, UPLOAD_LIMIT, api.fleet.data_dir()).await?;
+    let upload = Upload {
+        source: file.path().to_path_buf(),
+        path: query.path,
+        owner,
+        mode,
+    };
+    Ok(axum::Json(
+        ops.upload(&targets, upload, Arc::new(|_| {})).await?,
+    ))
+}
