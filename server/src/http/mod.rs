@@ -19,6 +19,7 @@ mod events;
 mod hosts;
 mod listen;
 mod openapi;
+mod runs;
 mod tls;
 
 use std::future::Future;
@@ -29,11 +30,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::fleet::Fleet;
+use crate::ops::Launches;
 use error::ApiError;
 
 pub use listen::ConnectionLimits;
@@ -85,10 +87,20 @@ pub enum HttpError {
 #[derive(Clone)]
 pub struct Api {
     fleet: Arc<Fleet>,
+    /// The runs started through the API, followed live.
+    launches: Launches,
 }
 
 /// The API's routes over `fleet`.
 pub fn router(fleet: Arc<Fleet>) -> Router {
+    routes(Api {
+        fleet,
+        launches: Launches::default(),
+    })
+}
+
+/// The API's routes over `api`.
+fn routes(api: Api) -> Router {
     Router::new()
         .route("/api/v1/hosts", get(hosts::list).post(hosts::add))
         .route(
@@ -98,6 +110,11 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
+        .route("/api/v1/runs", get(runs::list).post(runs::start))
+        .route("/api/v1/runs/{id}", get(runs::show))
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/v1/launches/{id}/events", get(runs::events))
+        .route("/api/v1/launches/{id}/cancel", post(runs::cancel_launch))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -108,7 +125,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Api { fleet })
+        .with_state(api)
 }
 
 /// The API, listening and ready to serve.
@@ -152,15 +169,18 @@ pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, Htt
 }
 
 impl Bound {
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Serves until `shutdown` completes, then lets requests in flight finish (those
+    /// following a run live end at once; the run goes on).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        listen::serve(
-            self.tcp,
-            self.tls,
-            router(self.fleet),
-            self.limits,
-            shutdown,
-        )
-        .await;
+        let launches = Launches::default();
+        let app = routes(Api {
+            fleet: self.fleet,
+            launches: launches.clone(),
+        });
+        let shutdown = async move {
+            shutdown.await;
+            launches.close();
+        };
+        listen::serve(self.tcp, self.tls, app, self.limits, shutdown).await;
     }
 }

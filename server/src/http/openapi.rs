@@ -6,16 +6,16 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, events, hosts};
-use crate::model::{ApiKey, Event, Host, Permission, Permissions, RunLevel, Status, Trust};
-use crate::ops::CreatedApiKey;
+use super::{apikeys, events, hosts, runs};
+use crate::model::{ApiKey, Event, Host, Permission, Permissions, Run, RunLevel, Status, Trust};
+use crate::ops::{CreatedApiKey, Done, Launched};
 
 /// The API's description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Otto server API",
-        description = "The fleet of an Otto server: hosts, events, API keys."
+        description = "The fleet of an Otto server: hosts, events, API keys, runs."
     ),
     paths(
         hosts::list,
@@ -26,6 +26,12 @@ use crate::ops::CreatedApiKey;
         apikeys::list,
         apikeys::create,
         apikeys::revoke,
+        runs::start,
+        runs::events,
+        runs::cancel_launch,
+        runs::list,
+        runs::show,
+        runs::cancel,
         document
     ),
     components(schemas(
@@ -44,6 +50,10 @@ use crate::ops::CreatedApiKey;
         ApiKey,
         CreatedApiKey,
         apikeys::NewApiKey,
+        runs::NewRun,
+        Launched,
+        Run,
+        Done,
         ErrorBody,
         ErrorDetail,
     )),

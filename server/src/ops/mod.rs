@@ -13,6 +13,7 @@ mod groups;
 mod history;
 mod hosts;
 mod import;
+mod live;
 mod ping;
 mod rollout;
 mod runs;
@@ -31,6 +32,7 @@ pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
 };
 pub use import::{ImportHosts, Imported};
+pub use live::{Follower, Launched, Launches};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};

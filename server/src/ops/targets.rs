@@ -311,7 +311,7 @@ impl Outcome for Ping {
 }
 
 /// The result of a simple operation on one host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Done {
     /// The host.
     pub host: String,

@@ -18,7 +18,7 @@ use crate::harness::Server;
 use crate::users::{add_user, create_key};
 
 /// A running `serve` with its API, killed when dropped.
-struct Daemon {
+pub struct Daemon {
     child: Child,
     /// `https://127.0.0.1:PORT` (or `http://`).
     base: String,
@@ -30,7 +30,7 @@ struct Daemon {
 impl Daemon {
     /// `serve --http-listen 127.0.0.1:0` (`extra` after it) on `server`'s data directory, once
     /// it says where it listens.
-    fn start(server: &Server, extra: &[&str]) -> Daemon {
+    pub fn start(server: &Server, extra: &[&str]) -> Daemon {
         let mut args = vec![
             "serve",
             "--heartbeat-interval",
@@ -82,7 +82,12 @@ impl Daemon {
     }
 
     /// A request to `path` with `key` (none: no `Authorization`).
-    fn request(&self, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let request = self.client.request(method, format!("{}{path}", self.base));
         match key {
             Some(key) => request.bearer_auth(key),
@@ -104,7 +109,7 @@ impl Daemon {
     }
 
     /// `method path` with `key` and a JSON `body` (if not null).
-    async fn call(
+    pub async fn call(
         &self,
         method: Method,
         path: &str,
@@ -122,7 +127,7 @@ impl Daemon {
 impl Daemon {
     /// Stops serve with SIGTERM; returns whether it exited cleanly (within the harness's
     /// bound, which only turns a hang into a failure).
-    fn terminate(&mut self) -> bool {
+    pub fn terminate(&mut self) -> bool {
         // SAFETY: sending a signal to our own child, still unreaped.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let started = std::time::Instant::now();
@@ -167,7 +172,7 @@ fn client(roots: rustls::RootCertStore) -> reqwest::Client {
 }
 
 /// The secret of a new key of `user`.
-fn key_of(server: &Server, user: &str) -> String {
+pub fn key_of(server: &Server, user: &str) -> String {
     create_key(server, &["--user", user])["secret"]
         .as_str()
         .unwrap()
@@ -202,6 +207,34 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             "/api/v1/apikeys/999",
             Value::Null,
             Some("users"),
+        ),
+        // Running and cancelling need the run level read-write; reading needs nothing (999
+        // is no run: not found).
+        (
+            Method::POST,
+            "/api/v1/runs",
+            json!({"command": "true", "all": true}),
+            Some("read-write"),
+        ),
+        (Method::GET, "/api/v1/runs", Value::Null, None),
+        (Method::GET, "/api/v1/runs/999", Value::Null, None),
+        (
+            Method::POST,
+            "/api/v1/runs/999/cancel",
+            Value::Null,
+            Some("read-write"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/launches/999/events",
+            Value::Null,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/launches/999/cancel",
+            Value::Null,
+            Some("read-write"),
         ),
     ]
 }
@@ -252,6 +285,8 @@ async fn every_route_needs_a_working_key_and_its_permission() {
             assert_eq!(answer["error"]["kind"], "forbidden");
             let message = answer["error"]["message"].as_str().unwrap();
             assert!(message.contains(permission), "{message}");
+        } else if path.contains("999") {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
         } else {
             assert!(status.is_success(), "{method} {path}: {status} {answer}");
         }

@@ -1,0 +1,357 @@
+//! Runs started in the background, as the HTTP API starts them. A *launch* is one start of a
+//! job on many hosts (each host's part is a run of the history); it goes on in the daemon
+//! whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
+//! output, each host's end, the summary) in a bounded buffer, so that a follower who comes
+//! late first gets what was already produced; a finished launch leaves after [`KEEP`], and its
+//! runs' output stays in the history.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use otto_proto::Stream;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::{Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunSink, Targets};
+use crate::model::{EventKind, RunLevel};
+use crate::store::StoreError;
+
+/// How long a finished launch can still be followed.
+pub const KEEP: Duration = Duration::from_secs(600);
+
+/// Most bytes of events kept for one launch: beyond them the oldest output leaves (its start
+/// stays), and a late follower is told how many events it missed.
+const BUFFER_BYTES: usize = 4 << 20;
+
+/// The launches of this process, by id (from 1, in the order they were started).
+#[derive(Clone, Default)]
+pub struct Launches {
+    registry: Arc<Mutex<Registry>>,
+    /// Set when the server stops: every follower ends.
+    closed: Cancellation,
+}
+
+#[derive(Default)]
+struct Registry {
+    last: u64,
+    live: HashMap<u64, Arc<Launch>>,
+}
+
+impl Launches {
+    /// A new launch's id and its record.
+    fn add(&self) -> (u64, Arc<Launch>) {
+        let mut registry = lock(&self.registry);
+        registry.last += 1;
+        let id = registry.last;
+        let launch = Arc::new(Launch {
+            cancellation: Cancellation::new(),
+            log: Mutex::new(Log::default()),
+            progress: watch::Sender::new((0, false)),
+        });
+        registry.live.insert(id, launch.clone());
+        (id, launch)
+    }
+
+    fn get(&self, id: u64) -> Result<Arc<Launch>> {
+        lock(&self.registry)
+            .live
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound("launch", id.to_string()).into())
+    }
+
+    fn remove(&self, id: u64) {
+        lock(&self.registry).live.remove(&id);
+    }
+
+    /// Ends every follower (the server is stopping); the launches themselves go on.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// One launch: its events so far, and its cancel.
+struct Launch {
+    cancellation: Cancellation,
+    log: Mutex<Log>,
+    /// How many events were produced, and whether the launch has ended.
+    progress: watch::Sender<(u64, bool)>,
+}
+
+/// A launch's events, each with its number and size, the oldest output dropped first.
+#[derive(Default)]
+struct Log {
+    events: VecDeque<(u64, usize, Value)>,
+    produced: u64,
+    bytes: usize,
+}
+
+impl Launch {
+    fn push(&self, event: Value) {
+        let size = event.to_string().len();
+        let mut log = lock(&self.log);
+        let seq = log.produced;
+        log.produced += 1;
+        log.events.push_back((seq, size, event));
+        log.bytes += size;
+        // The start (first) and the newest event always stay.
+        while log.bytes > BUFFER_BYTES && log.events.len() > 2 {
+            if let Some((_, size, _)) = log.events.remove(1) {
+                log.bytes -= size;
+            }
+        }
+        self.progress.send_modify(|p| p.0 = seq + 1);
+    }
+
+    fn end(&self) {
+        self.progress.send_modify(|p| p.1 = true);
+    }
+
+    /// The events from number `next` on (a `gap` event first for those dropped); moves
+    /// `next` past them.
+    fn read(&self, next: &mut u64) -> VecDeque<Value> {
+        let log = lock(&self.log);
+        let mut out = VecDeque::new();
+        let from = *next;
+        for (seq, _, event) in log.events.iter().filter(|(s, _, _)| *s >= from) {
+            if *seq > *next {
+                out.push_back(json!({ "type": "gap", "dropped": seq - *next }));
+            }
+            out.push_back(event.clone());
+            *next = seq + 1;
+        }
+        out
+    }
+
+    /// What the run reports, as events of this launch.
+    fn sink(self: &Arc<Launch>) -> RunSink {
+        let launch = self.clone();
+        Arc::new(move |event| match event {
+            RunEvent::Line { host, stream, text } => launch.push(json!({
+                "type": "output",
+                "host": host,
+                "stream": match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                },
+                "text": text,
+            })),
+            RunEvent::Done(result) => launch.push(tagged("done", result)),
+            RunEvent::Data { .. } => {}
+        })
+    }
+}
+
+/// `value`'s fields with `"type": kind`.
+fn tagged(kind: &str, value: &impl Serialize) -> Value {
+    let mut tagged = json!({ "type": kind });
+    if let (Some(t), Ok(Value::Object(fields))) =
+        (tagged.as_object_mut(), serde_json::to_value(value))
+    {
+        t.extend(fields);
+    }
+    tagged
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads a launch's events in order, from its start, waiting for those still to come.
+pub struct Follower {
+    launch: Arc<Launch>,
+    next: u64,
+    pending: VecDeque<Value>,
+    progress: watch::Receiver<(u64, bool)>,
+    closed: Cancellation,
+}
+
+impl Follower {
+    /// The next event (JSON with its `type`), or None once the launch has ended and every
+    /// event was read, or the server is stopping.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            let (produced, ended) = *self.progress.borrow_and_update();
+            if self.next < produced {
+                self.pending = self.launch.read(&mut self.next);
+                continue;
+            }
+            if ended {
+                return None;
+            }
+            tokio::select! {
+                changed = self.progress.changed() => changed.ok()?,
+                () = self.closed.cancelled() => return None,
+            }
+        }
+    }
+}
+
+/// A launch just started: its id, and what it runs where.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Launched {
+    /// Its id, for its events and its cancel.
+    pub launch: u64,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+}
+
+impl Ops {
+    /// `Forbidden` unless the actor may run scripts and commands: the run level `read-write`
+    /// (scripts have no run level of their own yet, so each needs the highest).
+    pub fn require_run(&self) -> Result<()> {
+        match &self.permissions {
+            Some(p) if p.run_level() != RunLevel::ReadWrite => Err(OpsError::Forbidden(
+                "running scripts and commands needs the run level `read-write`".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts `job` on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but in the
+    /// background, as the rollout says, and answers at once: its events are followed with
+    /// [`Ops::follow`]. Needs the run level `read-write`.
+    pub async fn launch(
+        &self,
+        launches: &Launches,
+        targets: Targets,
+        job: Job,
+        rollout: Rollout,
+        output_cap: usize,
+    ) -> Result<Launched> {
+        self.require_run()?;
+        if let Job::Script(name) = &job {
+            self.fleet.store().script(name).await?;
+        }
+        let hosts: Vec<String> = self
+            .run_hosts(&targets, &job)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        let (id, launch) = launches.add();
+        let label = job.label();
+        launch.push(json!({ "type": "started", "launch": id, "hosts": hosts, "job": label }));
+        let ops = self
+            .clone()
+            .rolling(rollout)
+            .cancellable(launch.cancellation.clone());
+        let launches = launches.clone();
+        tokio::spawn(async move {
+            match ops.run(&targets, &job, output_cap, launch.sink()).await {
+                Ok(results) => {
+                    let succeeded = results.iter().filter(|r| r.success).count();
+                    launch.push(json!({
+                        "type": "summary",
+                        "succeeded": succeeded,
+                        "failed": results.len() - succeeded,
+                        "results": results,
+                    }));
+                }
+                Err(e) => launch.push(json!({ "type": "error", "message": e.to_string() })),
+            }
+            launch.end();
+            tokio::time::sleep(KEEP).await;
+            launches.remove(id);
+        });
+        Ok(Launched {
+            launch: id,
+            job: label,
+            hosts,
+        })
+    }
+
+    /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
+    /// and the hosts not started are skipped. Needs the run level `read-write`; recorded as
+    /// `run-cancelled`.
+    pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
+        self.require_run()?;
+        let launch = launches.get(id)?;
+        launch.cancellation.cancel();
+        self.record(None, EventKind::RunCancelled, &format!("launch {id}"))
+            .await
+    }
+
+    /// The events of launch `id`, from its start.
+    pub fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
+        let launch = launches.get(id)?;
+        Ok(Follower {
+            progress: launch.progress.subscribe(),
+            launch,
+            next: 0,
+            pending: VecDeque::new(),
+            closed: launches.closed.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::fixture;
+    use super::*;
+
+    fn line(n: usize) -> Value {
+        json!({ "type": "output", "text": "x".repeat(n) })
+    }
+
+    #[tokio::test]
+    async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
+        let (_dir, ops) = fixture();
+        let launches = Launches::default();
+        let (id, launch) = launches.add();
+        launch.push(json!({ "type": "started" }));
+        launch.push(line(1));
+        let mut early = ops.follow(&launches, id).unwrap();
+        assert_eq!(early.next().await.unwrap()["type"], "started");
+        assert_eq!(early.next().await.unwrap(), line(1));
+        // More than the buffer holds: the oldest output leaves, the start stays.
+        for _ in 0..5 {
+            launch.push(line(BUFFER_BYTES / 4));
+        }
+        launch.end();
+        let mut late = ops.follow(&launches, id).unwrap();
+        assert_eq!(late.next().await.unwrap()["type"], "started");
+        let gap = late.next().await.unwrap();
+        assert_eq!(gap, json!({ "type": "gap", "dropped": 3 }));
+        let mut rest = 0;
+        while let Some(event) = late.next().await {
+            assert_eq!(event, line(BUFFER_BYTES / 4));
+            rest += 1;
+        }
+        assert_eq!(rest, 3);
+        // The early follower, behind, is told of the gap too, then ends with the launch.
+        assert_eq!(early.next().await.unwrap()["type"], "gap");
+        let mut count = 0;
+        while early.next().await.is_some() {
+            count += 1;
+        }
+        assert_eq!(count, 3);
+        assert_eq!(
+            ops.follow(&launches, id + 1).err().map(|e| e.kind()),
+            Some(super::super::ErrorKind::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_ends_a_follower_waiting_for_more() {
+        let (_dir, ops) = fixture();
+        let launches = Launches::default();
+        let (id, launch) = launches.add();
+        launch.push(json!({ "type": "started" }));
+        let mut follower = ops.follow(&launches, id).unwrap();
+        assert!(follower.next().await.is_some());
+        let waiting = tokio::spawn(async move { follower.next().await });
+        launches.close();
+        assert_eq!(waiting.await.unwrap(), None);
+    }
+}
