@@ -14,12 +14,14 @@
 
 mod apikeys;
 mod auth;
+mod control;
 mod error;
 mod events;
 mod hosts;
 mod listen;
 mod openapi;
 mod runs;
+mod summary;
 mod tls;
 
 use std::future::Future;
@@ -115,6 +117,9 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/api/v1/launches/{id}/events", get(runs::events))
         .route("/api/v1/launches/{id}/cancel", post(runs::cancel_launch))
+        .route("/api/v1/control", post(control::control))
+        .route("/api/v1/ping", post(control::ping))
+        .route("/api/v1/summary", get(summary::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -6,16 +6,16 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, events, hosts, runs};
+use super::{apikeys, control, events, hosts, runs, summary};
 use crate::model::{ApiKey, Event, Host, Permission, Permissions, Run, RunLevel, Status, Trust};
-use crate::ops::{CreatedApiKey, Done, Launched};
+use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Otto server API",
-        description = "The fleet of an Otto server: hosts, events, API keys, runs."
+        description = "The fleet of an Otto server: hosts, events, API keys, runs, control, heartbeats, a summary."
     ),
     paths(
         hosts::list,
@@ -32,6 +32,9 @@ use crate::ops::{CreatedApiKey, Done, Launched};
         runs::list,
         runs::show,
         runs::cancel,
+        control::control,
+        control::ping,
+        summary::show,
         document
     ),
     components(schemas(
@@ -54,6 +57,10 @@ use crate::ops::{CreatedApiKey, Done, Launched};
         Launched,
         Run,
         Done,
+        control::HostsAction,
+        control::Action,
+        Ping,
+        Summary,
         ErrorBody,
         ErrorDetail,
     )),

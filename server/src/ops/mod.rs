@@ -18,6 +18,7 @@ mod ping;
 mod rollout;
 mod runs;
 mod scripts;
+mod summary;
 mod targets;
 #[cfg(test)]
 mod testing;
@@ -37,6 +38,7 @@ pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{NewAttachment, ScriptDetail};
+pub use summary::Summary;
 pub use targets::{Done, Targets};
 pub use uploads::Upload;
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};

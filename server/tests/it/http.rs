@@ -236,6 +236,20 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("read-write"),
         ),
+        (
+            Method::POST,
+            "/api/v1/control",
+            json!({"action": "reload", "all": true}),
+            Some("hosts"),
+        ),
+        // Every host but all of them: a heartbeat sent to none.
+        (
+            Method::POST,
+            "/api/v1/ping",
+            json!({"exclude": ["*"]}),
+            None,
+        ),
+        (Method::GET, "/api/v1/summary", Value::Null, None),
     ]
 }
 

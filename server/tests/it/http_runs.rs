@@ -344,3 +344,97 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     let mut daemon = daemon;
     assert!(daemon.terminate());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_control_and_the_summary_through_the_api() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&["host", "add", "off", "192.0.2.1"]);
+    server.ok(&["host", "disable", "off"]);
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "hal", &["--permission", "hosts"]);
+    let (ann, hal) = (key_of(&server, "ann"), key_of(&server, "hal"));
+    let daemon = Daemon::start(&server, &[]);
+
+    // A heartbeat (any user): every enabled host when none is named; the answer is kept.
+    let (status, pings) = daemon
+        .call(Method::POST, "/api/v1/ping", Some(&ann), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pings}");
+    assert_eq!(pings.as_array().unwrap().len(), 1, "{pings}");
+    assert_eq!(
+        (&pings[0]["host"], &pings[0]["reachable"]),
+        (&json!("r1"), &json!(true))
+    );
+    assert!(pings[0]["agent_version"].is_string(), "{pings}");
+    assert!(pings[0]["facts"].is_object(), "{pings}");
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/ping",
+            Some(&ann),
+            &json!({"action": "reload"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    // A failing run, then the summary.
+    let started = start(&daemon, &ann, json!({"command": "exit 3", "hosts": ["r1"]})).await;
+    let id = started["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    assert_eq!(events.last().unwrap()["failed"], 1, "{events:?}");
+    let (status, summary) = daemon
+        .call(Method::GET, "/api/v1/summary", Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        (
+            &summary["hosts"],
+            &summary["reachable"],
+            &summary["disabled"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{summary}"
+    );
+    assert_eq!(summary["recent_failures"][0]["exit_code"], 3, "{summary}");
+
+    // Control needs the permission `hosts`; it is recorded naming the user.
+    let reload = json!({"action": "reload", "hosts": ["r1"]});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/control", Some(&ann), &reload)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, done) = daemon
+        .call(Method::POST, "/api/v1/control", Some(&hal), &reload)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (&done[0]["host"], &done[0]["success"]),
+        (&json!("r1"), &json!(true)),
+        "{done}"
+    );
+    let events = server.json(&["events"]);
+    let sent = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "control-sent")
+        .unwrap();
+    assert!(
+        sent["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("user:hal (API key"),
+        "{sent}"
+    );
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/control",
+            Some(&hal),
+            &json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
