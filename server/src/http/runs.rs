@@ -195,9 +195,12 @@ pub struct RunQuery {
     host: Option<String>,
     /// The newest this many (1 to 10000; default 100), oldest first.
     limit: Option<u32>,
+    /// Only those older than this run: the first `id` of the page after, for the page before.
+    before: Option<i64>,
 }
 
-/// The newest runs, oldest first, without their output (`GET /api/v1/runs/{id}` has it).
+/// The newest runs, oldest first, without their output (`GET /api/v1/runs/{id}` has it); the
+/// page before with `before`, the first id of this one.
 #[utoipa::path(
     get,
     path = "/api/v1/runs",
@@ -219,7 +222,11 @@ pub async fn list(
         let message = format!("limit must be 1 to {MAX_LIMIT}");
         return Err(OpsError::Invalid(message).into());
     }
-    let mut runs = auth.read().history(query.host.as_deref(), limit).await?;
+    let (ops, host) = (auth.read(), query.host.as_deref());
+    let mut runs = match query.before {
+        Some(before) => ops.history_before(host, before, limit).await?,
+        None => ops.history(host, limit).await?,
+    };
     for run in &mut runs {
         run.stdout = Vec::new();
         run.stderr = Vec::new();

@@ -211,6 +211,20 @@ async fn a_run_through_the_api_is_followed_live_and_late_and_kept_in_the_history
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["host"], "r2");
+    // Page by page, newest first: the page before starts below the first id of this one.
+    let page = |query: String| {
+        let path = format!("/api/v1/runs?{query}");
+        let request = daemon.request(Method::GET, &path, Some(&rita));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let newest = page("limit=1".into()).await;
+    let newest_id = newest[0]["id"].as_i64().unwrap();
+    assert_eq!(newest[0]["stdout"], "", "the list leaves the output out");
+    let before = page(format!("limit=1&before={newest_id}")).await;
+    assert_eq!(before.as_array().unwrap().len(), 1, "{before}");
+    assert!(before[0]["id"].as_i64().unwrap() < newest_id);
+    let none = page(format!("before={}", before[0]["id"])).await;
+    assert_eq!(none, json!([]));
     // The CLI's history is the same.
     assert_eq!(server.runs().len(), 2);
 
