@@ -149,7 +149,7 @@ pub async fn events(
     State(api): State<Api>,
     Path(id): Path<u64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let follower = auth.read().follow(&api.launches, id)?;
+    let follower = auth.read().follow(&api.launches, id).await?;
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
         let kind = event

@@ -2,10 +2,11 @@
 //! job on many hosts (each host's part is a run of the history); it goes on in the daemon
 //! whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
 //! output, each host's end, the summary) in a bounded buffer, so that a follower who comes
-//! late first gets what was already produced; a finished launch leaves after [`KEEP`], and its
-//! runs' output stays in the history.
+//! late first gets what was already produced. A finished launch leaves the buffer after
+//! [`KEEP`]; it is then followed from the history (its runs' kept output), as long as this
+//! process remembers which runs were its own (the last [`REMEMBERED`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -14,42 +15,72 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::{Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunSink, Targets};
-use crate::model::{EventKind, RunLevel};
+use super::{
+    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Targets,
+};
+use crate::model::{EventKind, Run, RunLevel};
 use crate::store::StoreError;
 
-/// How long a finished launch can still be followed.
+/// How long a finished launch's events stay as they were produced.
 pub const KEEP: Duration = Duration::from_secs(600);
+
+/// Launches whose runs are remembered once their events have left.
+pub const REMEMBERED: usize = 1000;
 
 /// Most bytes of events kept for one launch: beyond them the oldest output leaves (its start
 /// stays), and a late follower is told how many events it missed.
 const BUFFER_BYTES: usize = 4 << 20;
 
 /// The launches of this process, by id (from 1, in the order they were started).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Launches {
     registry: Arc<Mutex<Registry>>,
     /// Set when the server stops: every follower ends.
     closed: Cancellation,
+    /// How long a finished launch's events stay.
+    keep: Duration,
+}
+
+impl Default for Launches {
+    fn default() -> Launches {
+        Launches::keeping(KEEP)
+    }
 }
 
 #[derive(Default)]
 struct Registry {
     last: u64,
     live: HashMap<u64, Arc<Launch>>,
+    /// Finished launches whose events have left: enough to tell them again from the history.
+    gone: BTreeMap<u64, Arc<Gone>>,
+}
+
+/// A finished launch, as told again from the history.
+struct Gone {
+    /// Its `started` event.
+    started: Value,
+    /// Each host's result (with its run's id, if it has one).
+    results: Vec<RunResult>,
+    /// Its last event: the summary, or why it failed.
+    last: Value,
 }
 
 impl Launches {
+    /// Launches whose events stay `keep` after they end.
+    pub fn keeping(keep: Duration) -> Launches {
+        Launches {
+            registry: Arc::default(),
+            closed: Cancellation::new(),
+            keep,
+        }
+    }
+
     /// A new launch's id and its record.
     fn add(&self) -> (u64, Arc<Launch>) {
         let mut registry = lock(&self.registry);
         registry.last += 1;
         let id = registry.last;
-        let launch = Arc::new(Launch {
-            cancellation: Cancellation::new(),
-            log: Mutex::new(Log::default()),
-            progress: watch::Sender::new((0, false)),
-        });
+        let launch = Launch::new();
         registry.live.insert(id, launch.clone());
         (id, launch)
     }
@@ -59,11 +90,18 @@ impl Launches {
             .live
             .get(&id)
             .cloned()
-            .ok_or_else(|| StoreError::NotFound("launch", id.to_string()).into())
+            .ok_or_else(|| not_found(id))
     }
 
-    fn remove(&self, id: u64) {
-        lock(&self.registry).live.remove(&id);
+    /// Drops launch `id`'s events, remembering `gone` instead (the oldest forgotten beyond
+    /// [`REMEMBERED`]).
+    fn retire(&self, id: u64, gone: Gone) {
+        let mut registry = lock(&self.registry);
+        registry.live.remove(&id);
+        registry.gone.insert(id, Arc::new(gone));
+        while registry.gone.len() > REMEMBERED {
+            registry.gone.pop_first();
+        }
     }
 
     /// Ends every follower (the server is stopping); the launches themselves go on.
@@ -89,6 +127,14 @@ struct Log {
 }
 
 impl Launch {
+    fn new() -> Arc<Launch> {
+        Arc::new(Launch {
+            cancellation: Cancellation::new(),
+            log: Mutex::new(Log::default()),
+            progress: watch::Sender::new((0, false)),
+        })
+    }
+
     fn push(&self, event: Value) {
         let size = event.to_string().len();
         let mut log = lock(&self.log);
@@ -153,6 +199,36 @@ fn tagged(kind: &str, value: &impl Serialize) -> Value {
         t.extend(fields);
     }
     tagged
+}
+
+fn not_found(id: u64) -> OpsError {
+    StoreError::NotFound("launch", id.to_string()).into()
+}
+
+/// The events of a finished launch told again from its runs in the history (`runs`, by id):
+/// its start, each run's kept lines (standard output, then error) and end, its last event.
+/// Lines of different hosts are no longer interleaved as they came.
+fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<Value> {
+    let mut events = vec![gone.started.clone()];
+    for result in &gone.results {
+        let Some(run) = result.run.and_then(|id| runs.get(&id)) else {
+            continue;
+        };
+        for (stream, data) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            for line in data.split_inclusive(|b| *b == b'\n') {
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                events.push(json!({
+                    "type": "output",
+                    "host": result.host,
+                    "stream": stream,
+                    "text": String::from_utf8_lossy(line),
+                }));
+            }
+        }
+        events.push(tagged("done", result));
+    }
+    events.push(gone.last.clone());
+    events
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,28 +317,39 @@ impl Ops {
             .collect();
         let (id, launch) = launches.add();
         let label = job.label();
-        launch.push(json!({ "type": "started", "launch": id, "hosts": hosts, "job": label }));
+        let started = json!({ "type": "started", "launch": id, "hosts": hosts, "job": label });
+        launch.push(started.clone());
         let ops = self
             .clone()
             .rolling(rollout)
             .cancellable(launch.cancellation.clone());
         let launches = launches.clone();
         tokio::spawn(async move {
-            match ops.run(&targets, &job, output_cap, launch.sink()).await {
+            let (results, last) = match ops.run(&targets, &job, output_cap, launch.sink()).await {
                 Ok(results) => {
                     let succeeded = results.iter().filter(|r| r.success).count();
-                    launch.push(json!({
+                    let summary = json!({
                         "type": "summary",
                         "succeeded": succeeded,
                         "failed": results.len() - succeeded,
                         "results": results,
-                    }));
+                    });
+                    (results, summary)
                 }
-                Err(e) => launch.push(json!({ "type": "error", "message": e.to_string() })),
-            }
+                Err(e) => (
+                    Vec::new(),
+                    json!({ "type": "error", "message": e.to_string() }),
+                ),
+            };
+            launch.push(last.clone());
             launch.end();
-            tokio::time::sleep(KEEP).await;
-            launches.remove(id);
+            tokio::time::sleep(launches.keep).await;
+            let gone = Gone {
+                started,
+                results,
+                last,
+            };
+            launches.retire(id, gone);
         });
         Ok(Launched {
             launch: id,
@@ -276,15 +363,30 @@ impl Ops {
     /// `run-cancelled`.
     pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
         self.require_run()?;
-        let launch = launches.get(id)?;
-        launch.cancellation.cancel();
+        launches.get(id)?.cancellation.cancel();
         self.record(None, EventKind::RunCancelled, &format!("launch {id}"))
             .await
     }
 
-    /// The events of launch `id`, from its start.
-    pub fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
-        let launch = launches.get(id)?;
+    /// The events of launch `id`, from its start (told again from the history once they have
+    /// left the buffer).
+    pub async fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
+        let gone = lock(&launches.registry).gone.get(&id).cloned();
+        let launch = match gone {
+            None => launches.get(id)?,
+            Some(gone) => {
+                let mut runs = HashMap::new();
+                for id in gone.results.iter().filter_map(|r| r.run) {
+                    runs.insert(id, self.fleet.store().run(id).await?);
+                }
+                let launch = Launch::new();
+                for event in replay(&gone, &runs) {
+                    launch.push(event);
+                }
+                launch.end();
+                launch
+            }
+        };
         Ok(Follower {
             progress: launch.progress.subscribe(),
             launch,
@@ -311,7 +413,7 @@ mod tests {
         let (id, launch) = launches.add();
         launch.push(json!({ "type": "started" }));
         launch.push(line(1));
-        let mut early = ops.follow(&launches, id).unwrap();
+        let mut early = ops.follow(&launches, id).await.unwrap();
         assert_eq!(early.next().await.unwrap()["type"], "started");
         assert_eq!(early.next().await.unwrap(), line(1));
         // More than the buffer holds: the oldest output leaves, the start stays.
@@ -319,7 +421,7 @@ mod tests {
             launch.push(line(BUFFER_BYTES / 4));
         }
         launch.end();
-        let mut late = ops.follow(&launches, id).unwrap();
+        let mut late = ops.follow(&launches, id).await.unwrap();
         assert_eq!(late.next().await.unwrap()["type"], "started");
         let gap = late.next().await.unwrap();
         assert_eq!(gap, json!({ "type": "gap", "dropped": 3 }));
@@ -337,8 +439,85 @@ mod tests {
         }
         assert_eq!(count, 3);
         assert_eq!(
-            ops.follow(&launches, id + 1).err().map(|e| e.kind()),
+            ops.follow(&launches, id + 1).await.err().map(|e| e.kind()),
             Some(super::super::ErrorKind::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_launch_whose_events_have_left_is_told_again_from_the_history() {
+        let (_dir, ops) = super::super::testing::fleet(&["a"]).await;
+        let launches = Launches::keeping(Duration::ZERO);
+        let job = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let launched = ops
+            .launch(&launches, Targets::all(), job, Rollout::default(), 1024)
+            .await
+            .unwrap();
+        let id = launched.launch;
+        let mut live = Vec::new();
+        let mut follower = ops.follow(&launches, id).await.unwrap();
+        while let Some(event) = follower.next().await {
+            live.push(event);
+        }
+        // Its events leave at once; until then it is followed as it was.
+        while !lock(&launches.registry).gone.contains_key(&id) {
+            tokio::task::yield_now().await;
+        }
+        let mut again = Vec::new();
+        let mut follower = ops.follow(&launches, id).await.unwrap();
+        while let Some(event) = follower.next().await {
+            again.push(event);
+        }
+        let kinds: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(kinds, ["started", "done", "summary"]);
+        assert_eq!(again, live);
+    }
+
+    #[test]
+    fn a_replay_has_each_runs_kept_lines_then_its_end() {
+        let result = |host: &str, run| RunResult {
+            host: host.into(),
+            run,
+            success: true,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+        };
+        let gone = Gone {
+            started: json!({ "type": "started" }),
+            results: vec![result("a", Some(7)), result("b", None)],
+            last: json!({ "type": "summary" }),
+        };
+        let run = Run {
+            id: 7,
+            host: "a".into(),
+            what: "command: x".into(),
+            action: "00".into(),
+            started: 0,
+            finished: Some(1),
+            success: Some(true),
+            outcome: Some("exit 0".into()),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+            stdout: b"one\ntwo".to_vec(),
+            stderr: b"oops\n".to_vec(),
+            truncated: false,
+        };
+        let events = replay(&gone, &HashMap::from([(7, run)]));
+        let output = |stream: &str, text: &str| json!({ "type": "output", "host": "a", "stream": stream, "text": text });
+        assert_eq!(
+            events,
+            [
+                json!({ "type": "started" }),
+                output("stdout", "one"),
+                output("stdout", "two"),
+                output("stderr", "oops"),
+                tagged("done", &result("a", Some(7))),
+                json!({ "type": "summary" }),
+            ]
         );
     }
 
@@ -348,7 +527,7 @@ mod tests {
         let launches = Launches::default();
         let (id, launch) = launches.add();
         launch.push(json!({ "type": "started" }));
-        let mut follower = ops.follow(&launches, id).unwrap();
+        let mut follower = ops.follow(&launches, id).await.unwrap();
         assert!(follower.next().await.is_some());
         let waiting = tokio::spawn(async move { follower.next().await });
         launches.close();
