@@ -1,9 +1,9 @@
 //! The HTTP API, served by `serve`: JSON resources under `/api/v1`, over HTTPS (or plain HTTP
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
-//! - One module per resource (`hosts`, `events`, `apikeys`), its handlers annotated for the OpenAPI
-//!   document (`openapi`); a new route is a handler there, a line in [`router`] and one in
-//!   the document's list.
+//! - One module per resource (`hosts`, `events`, `apikeys`, `runs`, `control`, `summary`), its
+//!   handlers annotated for the OpenAPI document (`openapi`); a new route is a handler there,
+//!   a line in [`router`] and one in the document's list.
 //! - `auth`: every route takes an `Auth` (401 without a working API key), and a handler gets
 //!   the operations only by naming the permission it needs (403 without it).
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
