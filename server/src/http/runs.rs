@@ -174,6 +174,7 @@ pub async fn events(
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
         (status = 404, description = "No such launch", body = ErrorBody),
+        (status = 409, description = "It has finished", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

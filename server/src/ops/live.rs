@@ -360,10 +360,15 @@ impl Ops {
 
     /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
     /// and the hosts not started are skipped. Needs the run level `read-write`; recorded as
-    /// `run-cancelled`.
+    /// `run-cancelled`. A launch that has finished is a conflict.
     pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
         self.require_run()?;
-        launches.get(id)?.cancellation.cancel();
+        let launch = launches.get(id)?;
+        if launch.progress.borrow().1 {
+            let message = format!("launch {id} has already finished");
+            return Err(OpsError::Conflict(message));
+        }
+        launch.cancellation.cancel();
         self.record(None, EventKind::RunCancelled, &format!("launch {id}"))
             .await
     }

@@ -345,6 +345,23 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
     let runs = server.runs();
     assert_eq!(runs[0]["outcome"], "cancelled", "{runs:?}");
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    // The cancel is recorded as ann's.
+    let events = server.json(&["events"]);
+    let cancelled = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["detail"] == format!("launch {id}"))
+        .unwrap();
+    assert_eq!(cancelled["kind"], "run-cancelled");
+    assert!(
+        cancelled["actor"].as_str().unwrap().starts_with("user:ann"),
+        "{cancelled}"
+    );
 
     // SIGTERM stops serve cleanly even while a client follows a run that goes on.
     let started = start(
