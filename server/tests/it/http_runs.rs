@@ -374,6 +374,9 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     events.until(|e| !lines(e, "r1").is_empty()).await;
     let mut daemon = daemon;
     assert!(daemon.terminate());
+    // Its stream was ended, not cut.
+    let rest = events.rest().await;
+    assert!(rest.iter().all(|e| e["type"] != "summary"), "{rest:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
