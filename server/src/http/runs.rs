@@ -110,6 +110,7 @@ impl NewRun {
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
         (status = 404, description = "No such script, host or group", body = ErrorBody),
+        (status = 409, description = "64 launches are still running", body = ErrorBody),
         (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
     ),
     security(("api_key" = []))

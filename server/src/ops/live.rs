@@ -27,6 +27,10 @@ pub const KEEP: Duration = Duration::from_secs(600);
 /// Launches whose runs are remembered once their events have left.
 pub const REMEMBERED: usize = 1000;
 
+/// Most launches whose events are kept: a new one makes room by letting the oldest finished
+/// one's events go early, and is refused while this many are still running.
+pub const BUFFERED: usize = 64;
+
 /// Most bytes of events kept for one launch: beyond them the oldest output leaves (its start
 /// stays), and a late follower is told how many events it missed.
 const BUFFER_BYTES: usize = 4 << 20;
@@ -39,6 +43,8 @@ pub struct Launches {
     closed: Cancellation,
     /// How long a finished launch's events stay.
     keep: Duration,
+    /// How many launches' events may be kept at once ([`BUFFERED`]).
+    room: usize,
 }
 
 impl Default for Launches {
@@ -53,6 +59,20 @@ struct Registry {
     live: HashMap<u64, Arc<Launch>>,
     /// Finished launches whose events have left: enough to tell them again from the history.
     gone: BTreeMap<u64, Arc<Gone>>,
+}
+
+impl Registry {
+    /// Drops launch `id`'s events, remembering what it was instead if it has finished (the
+    /// oldest forgotten beyond [`REMEMBERED`]).
+    fn retire(&mut self, id: u64) {
+        let gone = self.live.remove(&id).and_then(|l| lock(&l.gone).clone());
+        if let Some(gone) = gone {
+            self.gone.insert(id, gone);
+        }
+        while self.gone.len() > REMEMBERED {
+            self.gone.pop_first();
+        }
+    }
 }
 
 /// A finished launch, as told again from the history.
@@ -72,17 +92,38 @@ impl Launches {
             registry: Arc::default(),
             closed: Cancellation::new(),
             keep,
+            room: BUFFERED,
         }
     }
 
-    /// A new launch's id and its record.
-    fn add(&self) -> (u64, Arc<Launch>) {
+    /// A new launch's id and its record, room made for it; a conflict when every launch
+    /// kept is still running.
+    fn add(&self) -> Result<(u64, Arc<Launch>)> {
         let mut registry = lock(&self.registry);
+        if registry.live.len() >= self.room {
+            let mut finished: Vec<u64> = registry
+                .live
+                .iter()
+                .filter(|(_, l)| lock(&l.gone).is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            finished.sort_unstable();
+            let excess = registry.live.len() + 1 - self.room;
+            for id in finished.into_iter().take(excess) {
+                registry.retire(id);
+            }
+            if registry.live.len() >= self.room {
+                return Err(OpsError::Conflict(format!(
+                    "{} runs started through the API are still going: try again when one has ended",
+                    registry.live.len()
+                )));
+            }
+        }
         registry.last += 1;
         let id = registry.last;
         let launch = Launch::new();
         registry.live.insert(id, launch.clone());
-        (id, launch)
+        Ok((id, launch))
     }
 
     fn get(&self, id: u64) -> Result<Arc<Launch>> {
@@ -93,15 +134,8 @@ impl Launches {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Drops launch `id`'s events, remembering `gone` instead (the oldest forgotten beyond
-    /// [`REMEMBERED`]).
-    fn retire(&self, id: u64, gone: Gone) {
-        let mut registry = lock(&self.registry);
-        registry.live.remove(&id);
-        registry.gone.insert(id, Arc::new(gone));
-        while registry.gone.len() > REMEMBERED {
-            registry.gone.pop_first();
-        }
+    fn retire(&self, id: u64) {
+        lock(&self.registry).retire(id);
     }
 
     /// Ends every follower (the server is stopping); the launches themselves go on.
@@ -116,6 +150,8 @@ struct Launch {
     log: Mutex<Log>,
     /// How many events were produced, and whether the launch has ended.
     progress: watch::Sender<(u64, bool)>,
+    /// Once it has ended: what it was, to be told again from the history.
+    gone: Mutex<Option<Arc<Gone>>>,
 }
 
 /// A launch's events, each with its number and size, the oldest output dropped first.
@@ -132,6 +168,7 @@ impl Launch {
             cancellation: Cancellation::new(),
             log: Mutex::new(Log::default()),
             progress: watch::Sender::new((0, false)),
+            gone: Mutex::new(None),
         })
     }
 
@@ -153,6 +190,13 @@ impl Launch {
 
     fn end(&self) {
         self.progress.send_modify(|p| p.1 = true);
+    }
+
+    /// Ends the launch with its last event, keeping what it was.
+    fn finish(&self, gone: Gone) {
+        self.push(gone.last.clone());
+        *lock(&self.gone) = Some(Arc::new(gone));
+        self.end();
     }
 
     /// The events from number `next` on (a `gap` event first for those dropped); moves
@@ -315,7 +359,7 @@ impl Ops {
             .into_iter()
             .map(|h| h.name)
             .collect();
-        let (id, launch) = launches.add();
+        let (id, launch) = launches.add()?;
         let label = job.label();
         let started = json!({ "type": "started", "launch": id, "hosts": hosts, "job": label });
         launch.push(started.clone());
@@ -341,15 +385,13 @@ impl Ops {
                     json!({ "type": "error", "message": e.to_string() }),
                 ),
             };
-            launch.push(last.clone());
-            launch.end();
-            tokio::time::sleep(launches.keep).await;
-            let gone = Gone {
+            launch.finish(Gone {
                 started,
                 results,
                 last,
-            };
-            launches.retire(id, gone);
+            });
+            tokio::time::sleep(launches.keep).await;
+            launches.retire(id);
         });
         Ok(Launched {
             launch: id,
@@ -415,7 +457,7 @@ mod tests {
     async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add();
+        let (id, launch) = launches.add().unwrap();
         launch.push(json!({ "type": "started" }));
         launch.push(line(1));
         let mut early = ops.follow(&launches, id).await.unwrap();
@@ -526,11 +568,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_new_launch_makes_room_by_letting_finished_ones_go_and_is_refused_without() {
+        let launches = Launches {
+            room: 2,
+            ..Launches::default()
+        };
+        let (first, one) = launches.add().unwrap();
+        let (second, _) = launches.add().unwrap();
+        let err = launches.add().err().map(|e| e.kind());
+        assert_eq!(err, Some(super::super::ErrorKind::Conflict));
+        one.finish(Gone {
+            started: json!({ "type": "started" }),
+            results: Vec::new(),
+            last: json!({ "type": "summary" }),
+        });
+        let (third, _) = launches.add().unwrap();
+        let registry = lock(&launches.registry);
+        let mut live: Vec<u64> = registry.live.keys().copied().collect();
+        live.sort_unstable();
+        assert_eq!(live, [second, third]);
+        assert!(registry.gone.contains_key(&first));
+    }
+
     #[tokio::test]
     async fn closing_ends_a_follower_waiting_for_more() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add();
+        let (id, launch) = launches.add().unwrap();
         launch.push(json!({ "type": "started" }));
         let mut follower = ops.follow(&launches, id).await.unwrap();
         assert!(follower.next().await.is_some());
