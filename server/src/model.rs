@@ -384,7 +384,7 @@ fn masked_value<S: serde::Serializer>(v: &Secretish, s: S) -> std::result::Resul
 }
 
 /// One run of a script or command on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Run {
     /// Its id.
     pub id: i64,
@@ -396,10 +396,12 @@ pub struct Run {
     pub action: String,
     /// When it started (ms since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub started: i64,
     /// When it finished; None while running, or if the server died first (then its outcome
     /// says [`INTERRUPTED`]).
     #[serde(serialize_with = "utc")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished: Option<i64>,
     /// Whether it succeeded.
     pub success: Option<bool>,
@@ -411,9 +413,11 @@ pub struct Run {
     pub elapsed_ms: Option<u64>,
     /// Standard output, up to the cap.
     #[serde(serialize_with = "lossy_text")]
+    #[schema(value_type = String)]
     pub stdout: Vec<u8>,
     /// Standard error, up to the cap.
     #[serde(serialize_with = "lossy_text")]
+    #[schema(value_type = String)]
     pub stderr: Vec<u8>,
     /// Whether output beyond the cap was dropped.
     pub truncated: bool,

@@ -35,6 +35,13 @@ impl Auth {
         self.ops.require(permission)?;
         Ok(&self.ops)
     }
+
+    /// The operations of a request that runs scripts or commands: 403 without the run level
+    /// `read-write`.
+    pub fn runner(&self) -> Result<&Ops, ApiError> {
+        self.ops.require_run(crate::model::RunLevel::ReadWrite)?;
+        Ok(&self.ops)
+    }
 }
 
 impl FromRequestParts<Api> for Auth {

@@ -2,9 +2,9 @@
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
 //! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
-//!   `session`, `events`, `apikeys`), its handlers annotated for the OpenAPI document
-//!   (`openapi`); a new route is a handler there, a line in [`router`] and one in the
-//!   document's list.
+//!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`), its handlers annotated for
+//!   the OpenAPI document (`openapi`); a new route is a handler there, a line in [`router`] and
+//!   one in the document's list.
 //! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
 //!   session), and a handler gets the operations only by naming the permission it needs (403
 //!   without it).
@@ -17,6 +17,7 @@
 
 mod apikeys;
 mod auth;
+mod control;
 mod environment;
 mod error;
 mod events;
@@ -24,9 +25,11 @@ mod groups;
 mod hosts;
 mod listen;
 mod openapi;
+mod runs;
 mod scripts;
 mod session;
 mod spool;
+mod summary;
 mod tls;
 mod uploads;
 mod users;
@@ -44,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::fleet::Fleet;
+use crate::ops::Launches;
 use error::ApiError;
 
 pub use listen::ConnectionLimits;
@@ -97,10 +101,21 @@ pub struct Api {
     fleet: Arc<Fleet>,
     /// Recent failed sign-ins.
     limiter: Arc<session::Limiter>,
+    /// The runs started through the API, followed live.
+    launches: Launches,
 }
 
 /// The API's routes over `fleet`.
 pub fn router(fleet: Arc<Fleet>) -> Router {
+    routes(Api {
+        fleet,
+        limiter: Arc::default(),
+        launches: Launches::default(),
+    })
+}
+
+/// The API's routes over `api`.
+fn routes(api: Api) -> Router {
     Router::new()
         .route("/api/v1/hosts", get(hosts::list).post(hosts::add))
         .route(
@@ -149,6 +164,14 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             "/api/v1/session",
             post(session::sign_in).delete(session::sign_out),
         )
+        .route("/api/v1/runs", get(runs::list).post(runs::start))
+        .route("/api/v1/runs/{id}", get(runs::show))
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/v1/launches/{id}/events", get(runs::events))
+        .route("/api/v1/launches/{id}/cancel", post(runs::cancel_launch))
+        .route("/api/v1/control", post(control::control))
+        .route("/api/v1/ping", post(control::ping))
+        .route("/api/v1/summary", get(summary::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -159,10 +182,7 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Api {
-            fleet,
-            limiter: Arc::default(),
-        })
+        .with_state(api)
 }
 
 /// The API, listening and ready to serve.
@@ -206,15 +226,19 @@ pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, Htt
 }
 
 impl Bound {
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Serves until `shutdown` completes, then lets requests in flight finish (those
+    /// following a run live end at once; the run goes on).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        listen::serve(
-            self.tcp,
-            self.tls,
-            router(self.fleet),
-            self.limits,
-            shutdown,
-        )
-        .await;
+        let launches = Launches::default();
+        let app = routes(Api {
+            fleet: self.fleet,
+            limiter: Arc::default(),
+            launches: launches.clone(),
+        });
+        let shutdown = async move {
+            shutdown.await;
+            launches.close();
+        };
+        listen::serve(self.tcp, self.tls, app, self.limits, shutdown).await;
     }
 }

@@ -8,12 +8,15 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{apikeys, environment, events, groups, hosts, scripts, session, uploads, users};
+use super::{
+    apikeys, control, environment, events, groups, hosts, runs, scripts, session, summary, uploads,
+    users,
+};
 use crate::model::{
-    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase,
+    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase, Run,
     RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done};
+use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -21,7 +24,8 @@ use crate::ops::{CreatedApiKey, Done};
     info(
         title = "Otto server API",
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
-                       environment variables, uploads, events, API keys."
+                       environment variables, uploads, runs with live output, control, \
+                       heartbeats, a summary, events, users, sessions, API keys."
     ),
     paths(
         hosts::list,
@@ -58,6 +62,15 @@ use crate::ops::{CreatedApiKey, Done};
         session::sign_in,
         session::sign_out,
         session::change_password,
+        runs::start,
+        runs::events,
+        runs::cancel_launch,
+        runs::list,
+        runs::show,
+        runs::cancel,
+        control::control,
+        control::ping,
+        summary::show,
         document
     ),
     components(schemas(
@@ -93,6 +106,13 @@ use crate::ops::{CreatedApiKey, Done};
         session::Credentials,
         session::Started,
         session::PasswordChange,
+        runs::NewRun,
+        Launched,
+        Run,
+        control::HostsAction,
+        control::Action,
+        Ping,
+        Summary,
         ErrorBody,
         ErrorDetail,
     )),

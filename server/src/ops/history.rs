@@ -10,6 +10,17 @@ impl Ops {
         Ok(self.fleet.store().runs(host, limit).await?)
     }
 
+    /// The page of the history before run `before`: the newest `limit` runs older than it,
+    /// oldest first, optionally of one host.
+    pub async fn history_before(
+        &self,
+        host: Option<&str>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<Run>> {
+        Ok(self.fleet.store().runs_before(host, before, limit).await?)
+    }
+
     /// One past (or running) run, with its kept output.
     pub async fn past_run(&self, id: i64) -> Result<Run> {
         Ok(self.fleet.store().run(id).await?)
@@ -43,5 +54,23 @@ mod tests {
         let before = ops.events(None, 100).await.unwrap();
         ops.events(Some("r1"), 100).await.unwrap();
         assert_eq!(ops.events(None, 100).await.unwrap(), before);
+        // Pages go back from a run's id.
+        let store = ops.fleet.store();
+        let second = store.start_run("r2", "x", "01", "cli:alice").await.unwrap();
+        let third = store.start_run("r1", "x", "02", "cli:alice").await.unwrap();
+        let ids = |runs: Vec<crate::model::Run>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(ops.history_before(None, third, 1).await.unwrap()),
+            [second]
+        );
+        assert_eq!(
+            ids(ops.history_before(None, third, 5).await.unwrap()),
+            [id, second]
+        );
+        assert_eq!(
+            ids(ops.history_before(Some("r1"), third, 5).await.unwrap()),
+            [id]
+        );
+        assert!(ops.history_before(None, id, 5).await.unwrap().is_empty());
     }
 }

@@ -13,11 +13,13 @@ mod groups;
 mod history;
 mod hosts;
 mod import;
+mod live;
 mod ping;
 mod rollout;
 mod runs;
 mod scripts;
 mod sessions;
+mod summary;
 mod targets;
 #[cfg(test)]
 mod testing;
@@ -32,11 +34,13 @@ pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
 };
 pub use import::{ImportHosts, Imported};
+pub use live::{Follower, Launched, Launches};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
 pub use sessions::{SESSION_LIFETIME, SessionUser, SignedIn};
+pub use summary::Summary;
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};

@@ -8,7 +8,7 @@ use crate::fleet::FleetError;
 use crate::model::{Facts, Host};
 
 /// One host's answer to a heartbeat.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Ping {
     /// The host.
     pub host: String,
@@ -17,6 +17,7 @@ pub struct Ping {
     /// Agent version.
     pub agent_version: Option<String>,
     /// Its facts.
+    #[schema(value_type = Option<Object>)]
     pub facts: Option<Facts>,
     /// Round trip of the heartbeat itself (connection set-up excluded).
     pub round_trip_ms: Option<f64>,

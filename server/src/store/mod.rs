@@ -175,6 +175,9 @@ pub trait RunStore: Send + Sync {
     async fn run(&self, id: i64) -> Result<Run>;
     /// The newest `limit` runs, oldest first, optionally of one host.
     async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+    /// The newest `limit` runs older than run `before` (ids below it), oldest first,
+    /// optionally of one host: the page before.
+    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>>;
 }
 
 /// The event log.

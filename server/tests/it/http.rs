@@ -132,7 +132,7 @@ impl Daemon {
 
     /// Stops serve with SIGTERM; returns whether it exited cleanly (within the harness's
     /// bound, which only turns a hang into a failure).
-    fn terminate(&mut self) -> bool {
+    pub fn terminate(&mut self) -> bool {
         // SAFETY: sending a signal to our own child, still unreaped.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let started = std::time::Instant::now();
@@ -214,6 +214,48 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("users"),
         ),
+        // Running and cancelling need the run level read-write; reading needs nothing (999
+        // is no run: not found).
+        (
+            Method::POST,
+            "/api/v1/runs",
+            json!({"command": "true", "all": true}),
+            Some("read-write"),
+        ),
+        (Method::GET, "/api/v1/runs", Value::Null, None),
+        (Method::GET, "/api/v1/runs/999", Value::Null, None),
+        (
+            Method::POST,
+            "/api/v1/runs/999/cancel",
+            Value::Null,
+            Some("read-write"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/launches/999/events",
+            Value::Null,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/launches/999/cancel",
+            Value::Null,
+            Some("read-write"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/control",
+            json!({"action": "reload", "all": true}),
+            Some("hosts"),
+        ),
+        // Every host but all of them: a heartbeat sent to none.
+        (
+            Method::POST,
+            "/api/v1/ping",
+            json!({"exclude": ["*"]}),
+            None,
+        ),
+        (Method::GET, "/api/v1/summary", Value::Null, None),
     ]);
     routes
 }
@@ -265,6 +307,8 @@ async fn every_route_needs_a_working_key_and_its_permission() {
             assert_eq!(answer["error"]["kind"], "forbidden");
             let message = answer["error"]["message"].as_str().unwrap();
             assert!(message.contains(permission), "{message}");
+        } else if path.contains("999") {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
         } else {
             assert!(status.is_success(), "{method} {path}: {status} {answer}");
         }

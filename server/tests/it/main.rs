@@ -22,6 +22,7 @@ mod exit_codes;
 mod fleet;
 mod http;
 mod http_resources;
+mod http_runs;
 mod import;
 mod input;
 mod interrupt;

@@ -104,11 +104,21 @@ pub fn run(db: &Connection, id: i64) -> Result<Run> {
 
 /// The newest `limit` runs, oldest first, optionally of one host.
 pub fn runs(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+    runs_before(db, host, i64::MAX, limit)
+}
+
+/// The newest `limit` runs with ids below `before`, oldest first, optionally of one host.
+pub fn runs_before(
+    db: &Connection,
+    host: Option<&str>,
+    before: i64,
+    limit: u32,
+) -> Result<Vec<Run>> {
     settle_interrupted(db)?;
     let mut runs = runs_where(
         db,
-        "WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
-        params![host, limit],
+        "WHERE (?1 IS NULL OR host = ?1) AND id < ?3 ORDER BY id DESC LIMIT ?2",
+        params![host, limit, before],
     )?;
     runs.reverse();
     Ok(runs)
@@ -168,5 +178,11 @@ impl RunStore for Sqlite {
     async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
         let host = host.map(str::to_owned);
         self.call(move |db| runs(db, host.as_deref(), limit)).await
+    }
+
+    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>> {
+        let host = host.map(str::to_owned);
+        self.call(move |db| runs_before(db, host.as_deref(), before, limit))
+            .await
     }
 }

@@ -1,0 +1,139 @@
+//! `/api/v1/control` and `/api/v1/ping`: requests to the agents of many hosts at once, each
+//! answered per host. Control requests (reload, exit, reboot, shutdown, key rotation) need the
+//! permission `hosts`; a heartbeat changes no setting, so any user may send one.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json};
+use crate::model::Permission;
+use crate::ops::{Control, Done, OpsError, Ping, Rollout, Share, Targets};
+
+/// A request to the agents.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Reload the agent's configuration.
+    Reload,
+    /// Stop the agent (its service manager restarts it).
+    Exit,
+    /// Reboot the device.
+    Reboot,
+    /// Power the device off.
+    Shutdown,
+    /// Give the host new keys, the server's and the agent's.
+    RotateKey,
+}
+
+/// Which hosts, as a run names them: `all`, names or globs, groups, and exclusions.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostsAction {
+    /// What to do (not for a heartbeat).
+    pub action: Option<Action>,
+    /// Every enabled host.
+    #[serde(default)]
+    pub all: bool,
+    /// These hosts: names or globs.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The members of these groups: names or globs.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// But not these hosts.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Nor the members of these groups.
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
+    /// Hosts in batches of this many (control only).
+    pub batch: Option<usize>,
+    /// Once more than this many hosts have failed, no further batch starts (control only).
+    pub max_failures: Option<usize>,
+}
+
+impl HostsAction {
+    fn targets(&self) -> Targets {
+        Targets {
+            all: self.all,
+            hosts: self.hosts.clone(),
+            groups: self.groups.clone(),
+            exclude: self.exclude.clone(),
+            exclude_groups: self.exclude_groups.clone(),
+        }
+    }
+
+    fn rollout(&self) -> Result<Rollout, OpsError> {
+        if self.batch == Some(0) {
+            return Err(OpsError::Invalid("`batch` must be at least 1".into()));
+        }
+        Ok(Rollout {
+            batch: self.batch.map(Share::Count),
+            max_failures: self.max_failures.map(Share::Count),
+        })
+    }
+}
+
+/// Sends a control request to the hosts named, as the rollout goes; each host's result.
+#[utoipa::path(
+    post,
+    path = "/api/v1/control",
+    tag = "hosts",
+    request_body = HostsAction,
+    responses(
+        (status = 200, description = "Each host's result", body = Vec<Done>),
+        (status = 400, description = "No action or no hosts named, a bad pattern", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn control(
+    auth: Auth,
+    Json(request): Json<HostsAction>,
+) -> Result<axum::Json<Vec<Done>>, ApiError> {
+    let ops = auth
+        .with(Permission::Hosts)?
+        .clone()
+        .rolling(request.rollout()?);
+    let targets = request.targets();
+    let done = match request.action {
+        None => return Err(OpsError::Invalid("give an `action`".into()).into()),
+        Some(Action::RotateKey) => ops.rotate(&targets).await?,
+        Some(Action::Reload) => ops.control(&targets, Control::Reload).await?,
+        Some(Action::Exit) => ops.control(&targets, Control::Exit).await?,
+        Some(Action::Reboot) => ops.control(&targets, Control::Reboot).await?,
+        Some(Action::Shutdown) => ops.control(&targets, Control::Shutdown).await?,
+    };
+    Ok(axum::Json(done))
+}
+
+/// Sends a heartbeat to the hosts named (every enabled host when none is), and keeps their
+/// answers (agent version, facts) as `GET /api/v1/hosts` shows them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ping",
+    tag = "hosts",
+    request_body = HostsAction,
+    responses(
+        (status = 200, description = "Each host's answer", body = Vec<Ping>),
+        (status = 400, description = "An action given, a bad pattern", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn ping(
+    auth: Auth,
+    Json(request): Json<HostsAction>,
+) -> Result<axum::Json<Vec<Ping>>, ApiError> {
+    if request.action.is_some() || request.batch.is_some() || request.max_failures.is_some() {
+        let message = "a heartbeat takes only hosts: no `action`, `batch` or `max_failures`";
+        return Err(OpsError::Invalid(message.into()).into());
+    }
+    Ok(axum::Json(auth.read().ping(&request.targets()).await?))
+}

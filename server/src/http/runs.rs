@@ -1,0 +1,302 @@
+//! `/api/v1/runs` and `/api/v1/launches`: starting a stored script or a command on hosts (a
+//! *launch*, which goes on in the daemon and answers at once), following its output live as
+//! Server-Sent Events, cancelling it; and the history of runs (one per host), each with its
+//! kept output. Running and cancelling need the run level `read-write`.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::Api;
+use super::auth::Auth;
+use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use crate::model::Run;
+use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, Targets};
+
+/// Most runs in one answer.
+const MAX_LIMIT: u32 = 10_000;
+/// Output kept in the history per stream when the request says none: 1 MiB, as `run`'s.
+const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+
+/// What to run, and where.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// A stored script, by name (or give `command`).
+    pub script: Option<String>,
+    /// An ad-hoc command for `/bin/sh` (or give `script`).
+    pub command: Option<String>,
+    /// The command's timeout in seconds (0: none; default 1 hour). A script has its own.
+    pub timeout_secs: Option<u32>,
+    /// Every enabled host.
+    #[serde(default)]
+    pub all: bool,
+    /// These hosts: names or globs (`ap-*`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The members of these groups: names or globs.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// But not these hosts: names or globs.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Nor the members of these groups.
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
+    /// Hosts in batches of this many, a batch once the previous one is done.
+    pub batch: Option<usize>,
+    /// Once more than this many hosts have failed, no further batch starts.
+    pub max_failures: Option<usize>,
+    /// Bytes of each stream kept in the history per host (default 1 MiB).
+    pub output_cap: Option<usize>,
+}
+
+impl NewRun {
+    /// The operation's input: targets, job, rollout, output cap.
+    fn parts(self) -> Result<(Targets, Job, Rollout, usize), OpsError> {
+        let job = match (self.script, self.command, self.timeout_secs) {
+            (Some(_), Some(_), _) | (None, None, _) => {
+                return Err(OpsError::Invalid("give `script` or `command`".into()));
+            }
+            (Some(_), None, Some(_)) => {
+                return Err(OpsError::Invalid(
+                    "`timeout_secs` is for a command; a script has its own".into(),
+                ));
+            }
+            (Some(name), None, None) => Job::Script(name),
+            (None, Some(command), timeout_secs) => Job::Command {
+                command,
+                timeout_secs,
+            },
+        };
+        if self.batch == Some(0) {
+            return Err(OpsError::Invalid("`batch` must be at least 1".into()));
+        }
+        let targets = Targets {
+            all: self.all,
+            hosts: self.hosts,
+            groups: self.groups,
+            exclude: self.exclude,
+            exclude_groups: self.exclude_groups,
+        };
+        let rollout = Rollout {
+            batch: self.batch.map(Share::Count),
+            max_failures: self.max_failures.map(Share::Count),
+        };
+        Ok((
+            targets,
+            job,
+            rollout,
+            self.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP),
+        ))
+    }
+}
+
+/// Starts a stored script or a command on hosts, in the background: answers at once with the
+/// launch's id. Each host's run is in the history (its id in the host's `done` event).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs",
+    tag = "runs",
+    request_body = NewRun,
+    responses(
+        (status = 202, description = "Started", body = Launched),
+        (status = 400, description = "Malformed JSON, no hosts or job named, a bad pattern", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "No such script, host or group", body = ErrorBody),
+        (status = 409, description = "64 launches are still running", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn start(
+    auth: Auth,
+    State(api): State<Api>,
+    Json(new): Json<NewRun>,
+) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
+    let ops = auth.runner()?;
+    let (targets, job, rollout, cap) = new.parts()?;
+    let launched = ops
+        .launch(&api.launches, targets, job, rollout, cap)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(launched)))
+}
+
+/// A launch's events as Server-Sent Events, from its start (so a late client first gets what
+/// was produced): `started` (`launch`, `job`, `hosts`), `output` (`host`, `stream`, `text`,
+/// secrets redacted), `done` per host (`run`, `success`, `outcome`…), `summary` last
+/// (`succeeded`, `failed`, `results`), or `error`; `gap` (`dropped`) where output beyond the
+/// buffer was dropped (the history keeps it). Each event's data is JSON with its `type`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/launches/{id}/events",
+    tag = "runs",
+    params(("id" = u64, Path, description = "The launch's id")),
+    responses(
+        (status = 200, description = "The events, as `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such launch (or it ended long ago)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn events(
+    auth: Auth,
+    State(api): State<Api>,
+    Path(id): Path<u64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let follower = auth.read().follow(&api.launches, id).await?;
+    let stream = futures_util::stream::unfold(follower, |mut follower| async move {
+        let event = follower.next().await?;
+        let kind = event
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("message")
+            .to_owned();
+        let event = Event::default().event(kind).data(event.to_string());
+        Some((Ok(event), follower))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Cancels a launch: its scripts are stopped on their hosts, the hosts not started skipped.
+#[utoipa::path(
+    post,
+    path = "/api/v1/launches/{id}/cancel",
+    tag = "runs",
+    params(("id" = u64, Path, description = "The launch's id")),
+    responses(
+        (status = 204, description = "Cancelling: the summary will say how each host ended"),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "No such launch", body = ErrorBody),
+        (status = 409, description = "It has finished", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn cancel_launch(
+    auth: Auth,
+    State(api): State<Api>,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    auth.runner()?.cancel_launch(&api.launches, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which runs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunQuery {
+    /// Only those of this host.
+    host: Option<String>,
+    /// The newest this many (1 to 10000; default 100), oldest first.
+    limit: Option<u32>,
+    /// Only those older than this run: the first `id` of the page after, for the page before.
+    before: Option<i64>,
+}
+
+/// The newest runs, oldest first, without their output (`GET /api/v1/runs/{id}` has it); the
+/// page before with `before`, the first id of this one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs",
+    tag = "runs",
+    params(RunQuery),
+    responses(
+        (status = 200, description = "Runs, oldest first, `stdout` and `stderr` left empty", body = Vec<Run>),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    auth: Auth,
+    Query(query): Query<RunQuery>,
+) -> Result<axum::Json<Vec<Run>>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        let message = format!("limit must be 1 to {MAX_LIMIT}");
+        return Err(OpsError::Invalid(message).into());
+    }
+    let (ops, host) = (auth.read(), query.host.as_deref());
+    let mut runs = match query.before {
+        Some(before) => ops.history_before(host, before, limit).await?,
+        None => ops.history(host, limit).await?,
+    };
+    for run in &mut runs {
+        run.stdout = Vec::new();
+        run.stderr = Vec::new();
+    }
+    Ok(axum::Json(runs))
+}
+
+/// One run (of one host), with its kept output.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = Run),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such run", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn show(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Run>, ApiError> {
+    Ok(axum::Json(auth.read().past_run(id).await?))
+}
+
+/// Cancels one host's run, by its id (whichever process started it).
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "What the agent did", body = Done),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "No such run", body = ErrorBody),
+        (status = 503, description = "Its host cannot be reached", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn cancel(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Done>, ApiError> {
+    Ok(axum::Json(auth.runner()?.cancel(id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(json: serde_json::Value) -> NewRun {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_run_names_a_script_or_a_command_and_sane_batches() {
+        let (targets, job, rollout, cap) =
+            new(serde_json::json!({"command": "true", "hosts": ["a"], "batch": 2}))
+                .parts()
+                .unwrap();
+        assert_eq!(targets, Targets::hosts(["a"]));
+        assert_eq!(job.label(), "command: true");
+        assert_eq!(rollout.batch, Some(Share::Count(2)));
+        assert_eq!(cap, DEFAULT_OUTPUT_CAP);
+        for bad in [
+            serde_json::json!({"all": true}),
+            serde_json::json!({"script": "s", "command": "true"}),
+            serde_json::json!({"script": "s", "timeout_secs": 5}),
+            serde_json::json!({"command": "true", "batch": 0}),
+        ] {
+            assert!(new(bad.clone()).parts().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! Runs started in the background, as the HTTP API starts them. A *launch* is one start of a
+//! job on many hosts (each host's part is a run of the history); it goes on in the daemon
+//! whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
+//! output, each host's end, the summary) in a bounded buffer, so that a follower who comes
+//! late first gets what was already produced. A finished launch leaves the buffer after
+//! [`KEEP`]; it is then followed from the history (its runs' kept output), as long as this
+//! process remembers which runs were its own (the last [`REMEMBERED`]).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use otto_proto::Stream;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::{
+    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Targets,
+};
+use crate::model::{EventKind, Run, RunLevel};
+use crate::store::StoreError;
+
+/// How long a finished launch's events stay as they were produced.
+pub const KEEP: Duration = Duration::from_secs(600);
+
+/// Launches whose runs are remembered once their events have left.
+pub const REMEMBERED: usize = 1000;
+
+/// Most launches whose events are kept: a new one makes room by letting the oldest finished
+/// one's events go early, and is refused while this many are still running.
+pub const BUFFERED: usize = 64;
+
+/// Most bytes of events kept for one launch: beyond them the oldest output leaves (its start
+/// stays), and a late follower is told how many events it missed.
+const BUFFER_BYTES: usize = 4 << 20;
+
+/// The launches of this process, by id (from 1, in the order they were started).
+#[derive(Clone)]
+pub struct Launches {
+    registry: Arc<Mutex<Registry>>,
+    /// Set when the server stops: every follower ends.
+    closed: Cancellation,
+    /// How long a finished launch's events stay.
+    keep: Duration,
+    /// How many launches' events may be kept at once ([`BUFFERED`]).
+    room: usize,
+}
+
+impl Default for Launches {
+    fn default() -> Launches {
+        Launches::keeping(KEEP)
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    last: u64,
+    live: HashMap<u64, Arc<Launch>>,
+    /// Finished launches whose events have left: enough to tell them again from the history.
+    gone: BTreeMap<u64, Arc<Gone>>,
+}
+
+impl Registry {
+    /// Drops launch `id`'s events, remembering what it was instead if it has finished (the
+    /// oldest forgotten beyond [`REMEMBERED`]).
+    fn retire(&mut self, id: u64) {
+        let gone = self.live.remove(&id).and_then(|l| lock(&l.gone).clone());
+        if let Some(gone) = gone {
+            self.gone.insert(id, gone);
+        }
+        while self.gone.len() > REMEMBERED {
+            self.gone.pop_first();
+        }
+    }
+}
+
+/// A finished launch, as told again from the history.
+struct Gone {
+    /// Its `started` event.
+    started: Value,
+    /// Each host's result (with its run's id, if it has one).
+    results: Vec<RunResult>,
+    /// Its last event: the summary, or why it failed.
+    last: Value,
+}
+
+impl Launches {
+    /// Launches whose events stay `keep` after they end.
+    pub fn keeping(keep: Duration) -> Launches {
+        Launches {
+            registry: Arc::default(),
+            closed: Cancellation::new(),
+            keep,
+            room: BUFFERED,
+        }
+    }
+
+    /// A new launch's id and its record, room made for it; a conflict when every launch
+    /// kept is still running.
+    fn add(&self) -> Result<(u64, Arc<Launch>)> {
+        let mut registry = lock(&self.registry);
+        if registry.live.len() >= self.room {
+            let mut finished: Vec<u64> = registry
+                .live
+                .iter()
+                .filter(|(_, l)| lock(&l.gone).is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            finished.sort_unstable();
+            let excess = registry.live.len() + 1 - self.room;
+            for id in finished.into_iter().take(excess) {
+                registry.retire(id);
+            }
+            if registry.live.len() >= self.room {
+                return Err(OpsError::Conflict(format!(
+                    "{} runs started through the API are still going: try again when one has ended",
+                    registry.live.len()
+                )));
+            }
+        }
+        registry.last += 1;
+        let id = registry.last;
+        let launch = Launch::new();
+        registry.live.insert(id, launch.clone());
+        Ok((id, launch))
+    }
+
+    fn get(&self, id: u64) -> Result<Arc<Launch>> {
+        lock(&self.registry)
+            .live
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn retire(&self, id: u64) {
+        lock(&self.registry).retire(id);
+    }
+
+    /// Ends every follower (the server is stopping); the launches themselves go on.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// One launch: its events so far, and its cancel.
+struct Launch {
+    cancellation: Cancellation,
+    log: Mutex<Log>,
+    /// How many events were produced, and whether the launch has ended.
+    progress: watch::Sender<(u64, bool)>,
+    /// Once it has ended: what it was, to be told again from the history.
+    gone: Mutex<Option<Arc<Gone>>>,
+}
+
+/// A launch's events, each with its number and size, the oldest output dropped first.
+#[derive(Default)]
+struct Log {
+    events: VecDeque<(u64, usize, Value)>,
+    produced: u64,
+    bytes: usize,
+}
+
+impl Launch {
+    fn new() -> Arc<Launch> {
+        Arc::new(Launch {
+            cancellation: Cancellation::new(),
+            log: Mutex::new(Log::default()),
+            progress: watch::Sender::new((0, false)),
+            gone: Mutex::new(None),
+        })
+    }
+
+    fn push(&self, event: Value) {
+        let size = event.to_string().len();
+        let mut log = lock(&self.log);
+        let seq = log.produced;
+        log.produced += 1;
+        log.events.push_back((seq, size, event));
+        log.bytes += size;
+        // The start (first) and the newest event always stay.
+        while log.bytes > BUFFER_BYTES && log.events.len() > 2 {
+            if let Some((_, size, _)) = log.events.remove(1) {
+                log.bytes -= size;
+            }
+        }
+        self.progress.send_modify(|p| p.0 = seq + 1);
+    }
+
+    fn end(&self) {
+        self.progress.send_modify(|p| p.1 = true);
+    }
+
+    /// Ends the launch with its last event, keeping what it was.
+    fn finish(&self, gone: Gone) {
+        self.push(gone.last.clone());
+        *lock(&self.gone) = Some(Arc::new(gone));
+        self.end();
+    }
+
+    /// The events from number `next` on (a `gap` event first for those dropped); moves
+    /// `next` past them.
+    fn read(&self, next: &mut u64) -> VecDeque<Value> {
+        let log = lock(&self.log);
+        let mut out = VecDeque::new();
+        let from = *next;
+        for (seq, _, event) in log.events.iter().filter(|(s, _, _)| *s >= from) {
+            if *seq > *next {
+                out.push_back(json!({ "type": "gap", "dropped": seq - *next }));
+            }
+            out.push_back(event.clone());
+            *next = seq + 1;
+        }
+        out
+    }
+
+    /// What the run reports, as events of this launch.
+    fn sink(self: &Arc<Launch>) -> RunSink {
+        let launch = self.clone();
+        Arc::new(move |event| match event {
+            RunEvent::Line { host, stream, text } => launch.push(json!({
+                "type": "output",
+                "host": host,
+                "stream": match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                },
+                "text": text,
+            })),
+            RunEvent::Done(result) => launch.push(tagged("done", result)),
+            RunEvent::Data { .. } => {}
+        })
+    }
+}
+
+/// `value`'s fields with `"type": kind`.
+fn tagged(kind: &str, value: &impl Serialize) -> Value {
+    let mut tagged = json!({ "type": kind });
+    if let (Some(t), Ok(Value::Object(fields))) =
+        (tagged.as_object_mut(), serde_json::to_value(value))
+    {
+        t.extend(fields);
+    }
+    tagged
+}
+
+fn not_found(id: u64) -> OpsError {
+    StoreError::NotFound("launch", id.to_string()).into()
+}
+
+/// The events of a finished launch told again from its runs in the history (`runs`, by id):
+/// its start, each run's kept lines (standard output, then error) and end, its last event.
+/// Lines of different hosts are no longer interleaved as they came.
+fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<Value> {
+    let mut events = vec![gone.started.clone()];
+    for result in &gone.results {
+        let Some(run) = result.run.and_then(|id| runs.get(&id)) else {
+            continue;
+        };
+        for (stream, data) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            for line in data.split_inclusive(|b| *b == b'\n') {
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                events.push(json!({
+                    "type": "output",
+                    "host": result.host,
+                    "stream": stream,
+                    "text": String::from_utf8_lossy(line),
+                }));
+            }
+        }
+        events.push(tagged("done", result));
+    }
+    events.push(gone.last.clone());
+    events
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads a launch's events in order, from its start, waiting for those still to come.
+pub struct Follower {
+    launch: Arc<Launch>,
+    next: u64,
+    pending: VecDeque<Value>,
+    progress: watch::Receiver<(u64, bool)>,
+    closed: Cancellation,
+}
+
+impl Follower {
+    /// The next event (JSON with its `type`), or None once the launch has ended and every
+    /// event was read, or the server is stopping.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.closed.is_cancelled() {
+                return None;
+            }
+            let (produced, ended) = *self.progress.borrow_and_update();
+            if self.next < produced {
+                self.pending = self.launch.read(&mut self.next);
+                continue;
+            }
+            if ended {
+                return None;
+            }
+            tokio::select! {
+                changed = self.progress.changed() => changed.ok()?,
+                () = self.closed.cancelled() => return None,
+            }
+        }
+    }
+}
+
+/// A launch just started: its id, and what it runs where.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Launched {
+    /// Its id, for its events and its cancel.
+    pub launch: u64,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+}
+
+impl Ops {
+    /// Starts `job` on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but in the
+    /// background, as the rollout says, and answers at once: its events are followed with
+    /// [`Ops::follow`]. Needs the run level `read-write`.
+    pub async fn launch(
+        &self,
+        launches: &Launches,
+        targets: Targets,
+        job: Job,
+        rollout: Rollout,
+        output_cap: usize,
+    ) -> Result<Launched> {
+        self.require_run(RunLevel::ReadWrite)?;
+        if let Job::Script(name) = &job {
+            self.fleet.store().script(name).await?;
+        }
+        let hosts: Vec<String> = self
+            .run_hosts(&targets, &job)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        let (id, launch) = launches.add()?;
+        let label = job.label();
+        let started = json!({ "type": "started", "launch": id, "hosts": hosts, "job": label });
+        launch.push(started.clone());
+        let ops = self
+            .clone()
+            .rolling(rollout)
+            .cancellable(launch.cancellation.clone());
+        let launches = launches.clone();
+        tokio::spawn(async move {
+            let (results, last) = match ops.run(&targets, &job, output_cap, launch.sink()).await {
+                Ok(results) => {
+                    let succeeded = results.iter().filter(|r| r.success).count();
+                    let summary = json!({
+                        "type": "summary",
+                        "succeeded": succeeded,
+                        "failed": results.len() - succeeded,
+                        "results": results,
+                    });
+                    (results, summary)
+                }
+                Err(e) => (
+                    Vec::new(),
+                    json!({ "type": "error", "message": e.to_string() }),
+                ),
+            };
+            launch.finish(Gone {
+                started,
+                results,
+                last,
+            });
+            tokio::time::sleep(launches.keep).await;
+            launches.retire(id);
+        });
+        Ok(Launched {
+            launch: id,
+            job: label,
+            hosts,
+        })
+    }
+
+    /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
+    /// and the hosts not started are skipped. Needs the run level `read-write`; recorded as
+    /// `run-cancelled`. A launch that has finished is a conflict.
+    pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
+        self.require_run(RunLevel::ReadWrite)?;
+        let launch = launches.get(id)?;
+        if launch.progress.borrow().1 {
+            let message = format!("launch {id} has already finished");
+            return Err(OpsError::Conflict(message));
+        }
+        launch.cancellation.cancel();
+        self.record(None, EventKind::RunCancelled, &format!("launch {id}"))
+            .await
+    }
+
+    /// The events of launch `id`, from its start (told again from the history once they have
+    /// left the buffer).
+    pub async fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
+        let gone = lock(&launches.registry).gone.get(&id).cloned();
+        let launch = match gone {
+            None => launches.get(id)?,
+            Some(gone) => {
+                let mut runs = HashMap::new();
+                for id in gone.results.iter().filter_map(|r| r.run) {
+                    runs.insert(id, self.fleet.store().run(id).await?);
+                }
+                let launch = Launch::new();
+                for event in replay(&gone, &runs) {
+                    launch.push(event);
+                }
+                launch.end();
+                launch
+            }
+        };
+        Ok(Follower {
+            progress: launch.progress.subscribe(),
+            launch,
+            next: 0,
+            pending: VecDeque::new(),
+            closed: launches.closed.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::fixture;
+    use super::*;
+
+    fn line(n: usize) -> Value {
+        json!({ "type": "output", "text": "x".repeat(n) })
+    }
+
+    #[tokio::test]
+    async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
+        let (_dir, ops) = fixture();
+        let launches = Launches::default();
+        let (id, launch) = launches.add().unwrap();
+        launch.push(json!({ "type": "started" }));
+        launch.push(line(1));
+        let mut early = ops.follow(&launches, id).await.unwrap();
+        assert_eq!(early.next().await.unwrap()["type"], "started");
+        assert_eq!(early.next().await.unwrap(), line(1));
+        // More than the buffer holds: the oldest output leaves, the start stays.
+        for _ in 0..5 {
+            launch.push(line(BUFFER_BYTES / 4));
+        }
+        launch.end();
+        let mut late = ops.follow(&launches, id).await.unwrap();
+        assert_eq!(late.next().await.unwrap()["type"], "started");
+        let gap = late.next().await.unwrap();
+        assert_eq!(gap, json!({ "type": "gap", "dropped": 3 }));
+        let mut rest = 0;
+        while let Some(event) = late.next().await {
+            assert_eq!(event, line(BUFFER_BYTES / 4));
+            rest += 1;
+        }
+        assert_eq!(rest, 3);
+        // The early follower, behind, is told of the gap too, then ends with the launch.
+        assert_eq!(early.next().await.unwrap()["type"], "gap");
+        let mut count = 0;
+        while early.next().await.is_some() {
+            count += 1;
+        }
+        assert_eq!(count, 3);
+        assert_eq!(
+            ops.follow(&launches, id + 1).await.err().map(|e| e.kind()),
+            Some(super::super::ErrorKind::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_launch_whose_events_have_left_is_told_again_from_the_history() {
+        let (_dir, ops) = super::super::testing::fleet(&["a"]).await;
+        let launches = Launches::keeping(Duration::ZERO);
+        let job = Job::Command {
+            command: "true".into(),
+            timeout_secs: None,
+        };
+        let launched = ops
+            .launch(&launches, Targets::all(), job, Rollout::default(), 1024)
+            .await
+            .unwrap();
+        let id = launched.launch;
+        let mut live = Vec::new();
+        let mut follower = ops.follow(&launches, id).await.unwrap();
+        while let Some(event) = follower.next().await {
+            live.push(event);
+        }
+        // Its events leave at once; until then it is followed as it was.
+        while !lock(&launches.registry).gone.contains_key(&id) {
+            tokio::task::yield_now().await;
+        }
+        let mut again = Vec::new();
+        let mut follower = ops.follow(&launches, id).await.unwrap();
+        while let Some(event) = follower.next().await {
+            again.push(event);
+        }
+        let kinds: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
+        assert_eq!(kinds, ["started", "done", "summary"]);
+        assert_eq!(again, live);
+    }
+
+    #[test]
+    fn a_replay_has_each_runs_kept_lines_then_its_end() {
+        let result = |host: &str, run| RunResult {
+            host: host.into(),
+            run,
+            success: true,
+            status: crate::ops::Status::Ok,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+        };
+        let gone = Gone {
+            started: json!({ "type": "started" }),
+            results: vec![result("a", Some(7)), result("b", None)],
+            last: json!({ "type": "summary" }),
+        };
+        let run = Run {
+            id: 7,
+            host: "a".into(),
+            what: "command: x".into(),
+            action: "00".into(),
+            started: 0,
+            finished: Some(1),
+            success: Some(true),
+            outcome: Some("exit 0".into()),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+            stdout: b"one\ntwo".to_vec(),
+            stderr: b"oops\n".to_vec(),
+            truncated: false,
+        };
+        let events = replay(&gone, &HashMap::from([(7, run)]));
+        let output = |stream: &str, text: &str| json!({ "type": "output", "host": "a", "stream": stream, "text": text });
+        assert_eq!(
+            events,
+            [
+                json!({ "type": "started" }),
+                output("stdout", "one"),
+                output("stdout", "two"),
+                output("stderr", "oops"),
+                tagged("done", &result("a", Some(7))),
+                json!({ "type": "summary" }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_launch_makes_room_by_letting_finished_ones_go_and_is_refused_without() {
+        let launches = Launches {
+            room: 2,
+            ..Launches::default()
+        };
+        let (first, one) = launches.add().unwrap();
+        let (second, _) = launches.add().unwrap();
+        let err = launches.add().err().map(|e| e.kind());
+        assert_eq!(err, Some(super::super::ErrorKind::Conflict));
+        one.finish(Gone {
+            started: json!({ "type": "started" }),
+            results: Vec::new(),
+            last: json!({ "type": "summary" }),
+        });
+        let (third, _) = launches.add().unwrap();
+        let registry = lock(&launches.registry);
+        let mut live: Vec<u64> = registry.live.keys().copied().collect();
+        live.sort_unstable();
+        assert_eq!(live, [second, third]);
+        assert!(registry.gone.contains_key(&first));
+    }
+
+    #[tokio::test]
+    async fn closing_ends_a_follower_waiting_for_more() {
+        let (_dir, ops) = fixture();
+        let launches = Launches::default();
+        let (id, launch) = launches.add().unwrap();
+        launch.push(json!({ "type": "started" }));
+        let mut follower = ops.follow(&launches, id).await.unwrap();
+        assert!(follower.next().await.is_some());
+        let waiting = tokio::spawn(async move { follower.next().await });
+        launches.close();
+        assert_eq!(waiting.await.unwrap(), None);
+    }
+}

@@ -1,0 +1,474 @@
+//! Runs through the HTTP API of `serve`, on real local agents: started in the background,
+//! followed live as Server-Sent Events (late, twice at once, or dropped mid-stream), cancelled,
+//! and kept in the history; running needs the run level `read-write`.
+//!
+//! A script that must still be running when the test looks waits for a file the test makes
+//! (no timing): `echo first; until [ -e GO ]; do sleep 0.05; done; echo second`.
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+use crate::http::{Daemon, key_of};
+use crate::users::add_user;
+
+/// A launch's Server-Sent Events, read as they come.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    /// Follows launch `id`.
+    async fn follow(daemon: &Daemon, key: &str, id: u64) -> Events {
+        let path = format!("/api/v1/launches/{id}/events");
+        let response = daemon
+            .request(Method::GET, &path, Some(key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let kind = response.headers()["content-type"].to_str().unwrap();
+        assert!(kind.starts_with("text/event-stream"), "{kind}");
+        Events {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's JSON data (its SSE name checked against its `type`), or None at the
+    /// end of the stream.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event: ") {
+                        name = Some(n.to_string());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data.push_str(d);
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let event: Value = serde_json::from_str(&data).unwrap();
+                assert_eq!(name.as_deref(), event["type"].as_str(), "{event}");
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout(crate::harness::BOUND, self.response.chunk())
+                .await
+                .expect("no event within the bound")
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Every event up to the end of the stream.
+    async fn rest(mut self) -> Vec<Value> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+
+    /// The events until `done` holds for those read so far.
+    async fn until(&mut self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        let mut events = Vec::new();
+        while !done(&events) {
+            events.push(self.next().await.expect("the stream ended"));
+        }
+        events
+    }
+}
+
+/// The output lines of `host` among `events`.
+fn lines<'a>(events: &'a [Value], host: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "output" && e["host"] == host)
+        .map(|e| e["text"].as_str().unwrap())
+        .collect()
+}
+
+/// A command that prints `first`, waits for the file `go`, then prints `second`.
+fn gated(go: &Path) -> String {
+    format!(
+        "echo $OTTO_HOST_NAME first; until [ -e {} ]; do sleep 0.05; done; echo $OTTO_HOST_NAME second",
+        go.display()
+    )
+}
+
+/// Starts `body` as a launch; returns its answer.
+async fn start(daemon: &Daemon, key: &str, body: Value) -> Value {
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/runs", Some(key), &body)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_through_the_api_is_followed_live_and_late_and_kept_in_the_history() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    let _b = server.agent("r2", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "rita", &["--run-level", "read-only"]);
+    let ann = key_of(&server, "ann");
+    let rita = key_of(&server, "rita");
+    let daemon = Daemon::start(&server, &[]);
+
+    // Below read-write, nothing runs.
+    let go = dir.path().join("go");
+    let body = json!({"command": gated(&go), "all": true});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/runs", Some(&rita), &body)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    // Bad targets and jobs are refused at once.
+    for (bad, expected) in [
+        (json!({"command": "true"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"script": "nope", "all": true}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"command": "true", "hosts": ["r9"]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"command": "true", "all": true, "colour": "red"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&ann), &bad)
+            .await;
+        assert_eq!(status, expected, "{bad}: {answer}");
+    }
+    assert!(server.runs().is_empty());
+
+    let started = start(&daemon, &ann, body).await;
+    assert_eq!(started["hosts"], json!(["r1", "r2"]), "{started}");
+    let id = started["launch"].as_u64().unwrap();
+
+    // Live: each host's first line arrives while the script still waits for the file.
+    let mut live = Events::follow(&daemon, &ann, id).await;
+    let early = live
+        .until(|e| !lines(e, "r1").is_empty() && !lines(e, "r2").is_empty())
+        .await;
+    assert_eq!(early[0]["type"], "started", "{early:?}");
+    assert_eq!(early[0]["launch"], id);
+    assert!(early.iter().all(|e| e["type"] != "done"), "{early:?}");
+    std::fs::write(&go, "").unwrap();
+    let mut events = early;
+    events.extend(live.rest().await);
+    for host in ["r1", "r2"] {
+        assert_eq!(
+            lines(&events, host),
+            [format!("{host} first"), format!("{host} second")]
+        );
+    }
+    let summary = events.last().unwrap();
+    assert_eq!(summary["type"], "summary", "{events:?}");
+    assert_eq!(
+        (&summary["succeeded"], &summary["failed"]),
+        (&json!(2), &json!(0))
+    );
+    let done: Vec<&Value> = events.iter().filter(|e| e["type"] == "done").collect();
+    assert_eq!(done.len(), 2, "{events:?}");
+
+    // A late follower first gets everything that was produced, in the same order.
+    let late = Events::follow(&daemon, &rita, id).await.rest().await;
+    assert_eq!(late, events);
+
+    // Each host's run is in the history with its output, named by its `done`.
+    let run = done[0]["run"].as_i64().unwrap();
+    let path = format!("/api/v1/runs/{run}");
+    let (status, kept) = daemon
+        .call(Method::GET, &path, Some(&rita), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    let host = done[0]["host"].as_str().unwrap();
+    assert_eq!(kept["stdout"], format!("{host} first\n{host} second\n"));
+    assert_eq!(kept["success"], true);
+    let (status, listed) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/runs?host=r2",
+            Some(&rita),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["host"], "r2");
+    // Page by page, newest first: the page before starts below the first id of this one.
+    let page = |query: String| {
+        let path = format!("/api/v1/runs?{query}");
+        let request = daemon.request(Method::GET, &path, Some(&rita));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let newest = page("limit=1".into()).await;
+    let newest_id = newest[0]["id"].as_i64().unwrap();
+    assert_eq!(newest[0]["stdout"], "", "the list leaves the output out");
+    let before = page(format!("limit=1&before={newest_id}")).await;
+    assert_eq!(before.as_array().unwrap().len(), 1, "{before}");
+    assert!(before[0]["id"].as_i64().unwrap() < newest_id);
+    let none = page(format!("before={}", before[0]["id"])).await;
+    assert_eq!(none, json!([]));
+    // The CLI's history is the same.
+    assert_eq!(server.runs().len(), 2);
+
+    // A finished run cannot be cancelled; an unknown one is not found.
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            &format!("{path}/cancel"),
+            Some(&ann),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    let (status, _) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/launches/99/cancel",
+            Some(&ann),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The run was recorded as ann's, from the client's address.
+    let events = server.json(&["events"]);
+    let started = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "run-started")
+        .unwrap();
+    let actor = started["actor"].as_str().unwrap();
+    assert!(actor.starts_with("user:ann (API key"), "{actor}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_at_once_and_a_client_gone_mid_stream_leaves_its_run_going() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--admin"]);
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+
+    let (go1, go2) = (dir.path().join("go1"), dir.path().join("go2"));
+    let one = start(
+        &daemon,
+        &ann,
+        json!({"command": gated(&go1), "hosts": ["r1"]}),
+    )
+    .await;
+    let two = start(
+        &daemon,
+        &ann,
+        json!({"command": gated(&go2), "hosts": ["r*"]}),
+    )
+    .await;
+    let (one, two) = (
+        one["launch"].as_u64().unwrap(),
+        two["launch"].as_u64().unwrap(),
+    );
+    assert_ne!(one, two);
+    let mut first = Events::follow(&daemon, &ann, one).await;
+    let mut second = Events::follow(&daemon, &ann, two).await;
+    for events in [&mut first, &mut second] {
+        events.until(|e| !lines(e, "r1").is_empty()).await;
+    }
+    // The first launch's client goes away in the middle of its run.
+    drop(first);
+    std::fs::write(&go1, "").unwrap();
+    std::fs::write(&go2, "").unwrap();
+    let rest = second.rest().await;
+    assert_eq!(lines(&rest, "r1"), ["r1 second"]);
+    assert_eq!(rest.last().unwrap()["succeeded"], 1, "{rest:?}");
+
+    // The first run went on to its end, its output kept: a new follower reads all of it.
+    let again = Events::follow(&daemon, &ann, one).await.rest().await;
+    assert_eq!(lines(&again, "r1"), ["r1 first", "r1 second"]);
+    assert_eq!(again.last().unwrap()["succeeded"], 1, "{again:?}");
+    let runs = server.runs();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["success"] == true), "{runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_cancelled_through_the_api_stops_its_script() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "rita", &["--run-level", "read-only"]);
+    let (ann, rita) = (key_of(&server, "ann"), key_of(&server, "rita"));
+    let daemon = Daemon::start(&server, &[]);
+
+    let never = dir.path().join("never");
+    let started = start(
+        &daemon,
+        &ann,
+        json!({"command": gated(&never), "all": true}),
+    )
+    .await;
+    let id = started["launch"].as_u64().unwrap();
+    let mut events = Events::follow(&daemon, &ann, id).await;
+    events.until(|e| !lines(e, "r1").is_empty()).await;
+    let cancel = format!("/api/v1/launches/{id}/cancel");
+    let (status, _) = daemon
+        .call(Method::POST, &cancel, Some(&rita), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let rest = events.rest().await;
+    let summary = rest.last().unwrap();
+    assert_eq!(summary["type"], "summary", "{rest:?}");
+    assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    let runs = server.runs();
+    assert_eq!(runs[0]["outcome"], "cancelled", "{runs:?}");
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    // The cancel is recorded as ann's.
+    let events = server.json(&["events"]);
+    let cancelled = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["detail"] == format!("launch {id}"))
+        .unwrap();
+    assert_eq!(cancelled["kind"], "run-cancelled");
+    assert!(
+        cancelled["actor"].as_str().unwrap().starts_with("user:ann"),
+        "{cancelled}"
+    );
+
+    // SIGTERM stops serve cleanly even while a client follows a run that goes on.
+    let started = start(
+        &daemon,
+        &ann,
+        json!({"command": gated(&never), "all": true}),
+    )
+    .await;
+    let mut events = Events::follow(&daemon, &ann, started["launch"].as_u64().unwrap()).await;
+    events.until(|e| !lines(e, "r1").is_empty()).await;
+    let mut daemon = daemon;
+    assert!(daemon.terminate());
+    // Its stream was ended, not cut.
+    let rest = events.rest().await;
+    assert!(rest.iter().all(|e| e["type"] != "summary"), "{rest:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_control_and_the_summary_through_the_api() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&["host", "add", "off", "192.0.2.1"]);
+    server.ok(&["host", "disable", "off"]);
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "hal", &["--permission", "hosts"]);
+    let (ann, hal) = (key_of(&server, "ann"), key_of(&server, "hal"));
+    let daemon = Daemon::start(&server, &[]);
+
+    // A heartbeat (any user): every enabled host when none is named; the answer is kept.
+    let (status, pings) = daemon
+        .call(Method::POST, "/api/v1/ping", Some(&ann), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pings}");
+    assert_eq!(pings.as_array().unwrap().len(), 1, "{pings}");
+    assert_eq!(
+        (&pings[0]["host"], &pings[0]["reachable"]),
+        (&json!("r1"), &json!(true))
+    );
+    assert!(pings[0]["agent_version"].is_string(), "{pings}");
+    assert!(pings[0]["facts"].is_object(), "{pings}");
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/ping",
+            Some(&ann),
+            &json!({"action": "reload"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    // A failing run, then the summary.
+    let started = start(&daemon, &ann, json!({"command": "exit 3", "hosts": ["r1"]})).await;
+    let id = started["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    assert_eq!(events.last().unwrap()["failed"], 1, "{events:?}");
+    let (status, summary) = daemon
+        .call(Method::GET, "/api/v1/summary", Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        (
+            &summary["hosts"],
+            &summary["reachable"],
+            &summary["disabled"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{summary}"
+    );
+    assert_eq!(summary["recent_failures"][0]["exit_code"], 3, "{summary}");
+
+    // Control needs the permission `hosts`; it is recorded naming the user.
+    let reload = json!({"action": "reload", "hosts": ["r1"]});
+    let (status, _) = daemon
+        .call(Method::POST, "/api/v1/control", Some(&ann), &reload)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, done) = daemon
+        .call(Method::POST, "/api/v1/control", Some(&hal), &reload)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (&done[0]["host"], &done[0]["success"]),
+        (&json!("r1"), &json!(true)),
+        "{done}"
+    );
+    let events = server.json(&["events"]);
+    let sent = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "control-sent")
+        .unwrap();
+    assert!(
+        sent["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("user:hal (API key"),
+        "{sent}"
+    );
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/control",
+            Some(&hal),
+            &json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
