@@ -86,8 +86,11 @@ fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
         keepalive_max: 3,
         inactivity_timeout: None,
         nodelay: true,
-        // Bounds what one channel can make the agent buffer: 256 KiB on a 64 MB router.
-        window_size: 256 * 1024,
+        // OpenSSH's window (2 MiB): 256 KiB held uploads to about 0.8x scp's speed
+        // (`server/examples/upload_bench.rs`). It bounds what one channel can make the agent
+        // hold: up to 2 MiB queued, but only while a file is written slower than it arrives
+        // (a 256 MiB upload to a fast disk left the peak memory as it was).
+        window_size: 2048 * 1024,
         ..Default::default()
     }
 }
