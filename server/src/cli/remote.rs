@@ -1,0 +1,473 @@
+//! The command line as a client of a running `serve` (`--server URL`): a command sends the
+//! same typed input to its route of the HTTP API and reads the same typed result, so what it
+//! prints (`print/`) is as when it works on the data directory. The API key comes from the
+//! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use otto_proto::Stream;
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+use crate::ops::{Launched, RunEvent, RunResult, Share};
+use crate::print::Printer;
+
+use super::CliError;
+use super::runs::RunArgs;
+use super::targets::failures;
+
+/// The environment variable holding the API key.
+pub const API_KEY_VAR: &str = "OTTO_API_KEY";
+
+/// Why working through `serve` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No API key was given.
+    #[error(
+        "--server needs an API key: set {API_KEY_VAR} or give --api-key-file FILE \
+         (`otto-server apikey create` on the server's machine makes one)"
+    )]
+    NoKey,
+    /// The key file cannot be read, or holds no key.
+    #[error("API key file {0}: {1}")]
+    KeyFile(PathBuf, String),
+    /// The certificate to trust cannot be used.
+    #[error("certificate {0}: {1}")]
+    CaCert(PathBuf, String),
+    /// The URL cannot be used.
+    #[error("--server {0}: {1}")]
+    Url(String, String),
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the server at {0}: {1}")]
+    Unreachable(String, String),
+    /// The server refused the request, with its reason.
+    #[error("the server answered {status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The server's message.
+        message: String,
+    },
+    /// An answer that is not what the API promises.
+    #[error("the server's answer cannot be read: {0}")]
+    Answer(String),
+}
+
+impl RemoteError {
+    /// The process exit code, as for the same failure on the data directory: from the status
+    /// the API gives each kind of error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RemoteError::NoKey | RemoteError::KeyFile(..) | RemoteError::CaCert(..) => 2,
+            RemoteError::Url(..) => 2,
+            RemoteError::Unreachable(..) => 3,
+            RemoteError::Refused { status, .. } => exit_code_of(*status),
+            RemoteError::Answer(_) => 7,
+        }
+    }
+}
+
+/// The exit code for an API error's status (the inverse of `ErrorKind::http_status`).
+fn exit_code_of(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        401 | 403 => 8,
+        404 => 4,
+        409 => 5,
+        503 => 3,
+        400..=499 => 2,
+        _ => 7,
+    }
+}
+
+/// A client of one `serve`'s API, with its key.
+pub struct Remote {
+    client: reqwest::Client,
+    base: Url,
+    key: String,
+}
+
+impl Remote {
+    /// A client of the API at `url`, with the key from `key_file` (else `OTTO_API_KEY`),
+    /// trusting `ca_cert` (else the system's roots); `connect` is the time allowed to connect.
+    pub fn new(
+        url: &str,
+        key_file: Option<&Path>,
+        ca_cert: Option<&Path>,
+        connect: Duration,
+    ) -> Result<Remote, RemoteError> {
+        let base = base_url(url)?;
+        let key = match key_file {
+            Some(path) => read_key(path)?,
+            None => std::env::var(API_KEY_VAR)
+                .ok()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .ok_or(RemoteError::NoKey)?,
+        };
+        let roots = match ca_cert {
+            Some(path) => pinned(path)?,
+            None => system_roots(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| RemoteError::Url(url.into(), e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(connect)
+            .build()
+            .map_err(|e| RemoteError::Url(url.into(), e.to_string()))?;
+        Ok(Remote { client, base, key })
+    }
+
+    /// Sends `method path` with `body` (if not null); the answer, or the server's reason.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| RemoteError::Url(self.base.to_string(), e.to_string()))?;
+        let mut request = self.client.request(method, url).bearer_auth(&self.key);
+        if !body.is_null() {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| RemoteError::Unreachable(self.base.to_string(), chain(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(RemoteError::Refused {
+            status,
+            message: error_message(&text),
+        })
+    }
+
+    /// `method path` with `body`, its JSON answer read as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, RemoteError> {
+        self.send(method, path, body)
+            .await?
+            .json()
+            .await
+            .map_err(|e| RemoteError::Answer(chain(&e)))
+    }
+
+    /// `run` through the API: starts the launch, prints its events as a local run prints
+    /// them, and cancels it when `interrupt` completes (Ctrl-C).
+    pub async fn run(
+        &self,
+        out: &Printer,
+        args: RunArgs,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(), CliError> {
+        let request = new_run(&args)?;
+        let launched: Launched = self.call(Method::POST, "/api/v1/runs", &request).await?;
+        let width = launched.hosts.iter().map(String::len).max().unwrap_or(0);
+        let names: Vec<&str> = launched.hosts.iter().map(String::as_str).collect();
+        out.started(&names, json!({ "job": launched.job }));
+        let live = out.live_run(width, names.len());
+        let path = format!("/api/v1/launches/{}/events", launched.launch);
+        let mut response = self.send(Method::GET, &path, &Value::Null).await?;
+        let mut buffer = Vec::new();
+        let mut interrupt = std::pin::pin!(interrupt);
+        let mut interrupted = false;
+        let results = loop {
+            while let Some(data) = next_event(&mut buffer) {
+                match serde_json::from_str::<LaunchEvent>(&data) {
+                    Ok(LaunchEvent::Output { host, stream, text }) => live(RunEvent::Line {
+                        host: &host,
+                        stream: match stream.as_str() {
+                            "stderr" => Stream::Stderr,
+                            _ => Stream::Stdout,
+                        },
+                        text: &text,
+                    }),
+                    Ok(LaunchEvent::Done(result)) => live(RunEvent::Done(&result)),
+                    Ok(LaunchEvent::Gap { dropped }) => eprintln!(
+                        "otto-server: {dropped} events of output were dropped by the server \
+                         (`history` keeps the output)"
+                    ),
+                    Ok(LaunchEvent::Summary { results }) => {
+                        drop(response);
+                        return self.ended(out, results, interrupted);
+                    }
+                    Ok(LaunchEvent::Error { message }) => {
+                        return Err(RemoteError::Refused {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            message,
+                        }
+                        .into());
+                    }
+                    Ok(LaunchEvent::Started) => {}
+                    Err(e) => return Err(RemoteError::Answer(e.to_string()).into()),
+                }
+            }
+            let chunk = tokio::select! {
+                chunk = response.chunk() => chunk,
+                () = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    eprintln!(
+                        "otto-server: interrupted: cancelling the runs on their hosts \
+                         (interrupt again to exit at once)"
+                    );
+                    let cancel = format!("/api/v1/launches/{}/cancel", launched.launch);
+                    self.send(Method::POST, &cancel, &Value::Null).await?;
+                    continue;
+                }
+            };
+            match chunk {
+                Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+                Ok(None) => break None,
+                Err(e) => {
+                    return Err(RemoteError::Unreachable(self.base.to_string(), chain(&e)).into());
+                }
+            }
+        };
+        match results {
+            Some(results) => self.ended(out, results, interrupted),
+            None => Err(RemoteError::Answer(
+                "the live output ended before the run's summary (the server stopping?); \
+                 `history` will have how each host ended"
+                    .into(),
+            )
+            .into()),
+        }
+    }
+
+    /// The summary of a run that has ended, and how the command ends.
+    fn ended(
+        &self,
+        out: &Printer,
+        results: Vec<RunResult>,
+        interrupted: bool,
+    ) -> Result<(), CliError> {
+        out.run_summary(&results);
+        if interrupted {
+            let cancelled = results
+                .iter()
+                .filter(|r| r.outcome.starts_with("cancelled"))
+                .count();
+            return Err(CliError::Interrupted(format!(
+                "the run was cancelled on {cancelled} of {} hosts",
+                results.len()
+            )));
+        }
+        failures(results.iter().map(|r| r.status))
+    }
+}
+
+/// One event of a launch, as `GET /api/v1/launches/{id}/events` sends it.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum LaunchEvent {
+    Started,
+    Output {
+        host: String,
+        stream: String,
+        text: String,
+    },
+    Done(RunResult),
+    Gap {
+        dropped: u64,
+    },
+    Summary {
+        results: Vec<RunResult>,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// The body of `POST /api/v1/runs` for `args`; what the API cannot do is refused.
+fn new_run(args: &RunArgs) -> Result<Value, CliError> {
+    if args.output_dir.is_some() {
+        return Err(CliError::Usage(
+            "--output-dir is not available through --server yet".into(),
+        ));
+    }
+    let count = |share: Option<Share>, flag: &str| match share {
+        None => Ok(None),
+        Some(Share::Count(n)) => Ok(Some(n)),
+        Some(Share::Percent(_)) => Err(CliError::Usage(format!(
+            "{flag} as a percentage is not available through --server yet: give a number"
+        ))),
+    };
+    let t = args.targets.targets();
+    Ok(json!({
+        "script": args.script,
+        "command": args.command,
+        "timeout_secs": args.timeout,
+        "all": t.all,
+        "hosts": t.hosts,
+        "groups": t.groups,
+        "exclude": t.exclude,
+        "exclude_groups": t.exclude_groups,
+        "batch": count(args.rollout.batch, "--batch")?,
+        "max_failures": count(args.rollout.max_failures, "--max-failures")?,
+        "output_cap": args.output_cap,
+    }))
+}
+
+/// `url` as the base of the API's paths: HTTPS, or plain HTTP to this machine only (a key
+/// must not cross the network readable).
+fn base_url(url: &str) -> Result<Url, RemoteError> {
+    let bad = |why: &str| RemoteError::Url(url.into(), why.into());
+    let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(bad("plain http only to this machine; use https")),
+        _ => return Err(bad("give an https:// URL")),
+    }
+    Ok(parsed)
+}
+
+/// The key in the file at `path`: its text, trimmed.
+fn read_key(path: &Path) -> Result<String, RemoteError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RemoteError::KeyFile(path.into(), e.to_string()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(RemoteError::KeyFile(path.into(), "empty".into()));
+    }
+    Ok(key.to_string())
+}
+
+/// Exactly the certificates in the PEM file at `path`.
+fn pinned(path: &Path) -> Result<rustls::RootCertStore, RemoteError> {
+    let bad = |e: String| RemoteError::CaCert(path.into(), e);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    Ok(roots)
+}
+
+/// The system's root certificates (those it cannot read are left out, as a browser does).
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("system certificates: {error}");
+    }
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+/// The message of an API error body, or the body itself.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// An error with its causes: reqwest's own message alone rarely says what went wrong.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The data of the next complete Server-Sent Event in `buffer` (removed from it), skipping
+/// comments (keep-alives); None until one is complete.
+fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        let end = buffer.windows(2).position(|w| w == b"\n\n")?;
+        let block: Vec<u8> = buffer.drain(..end + 2).collect();
+        let block = String::from_utf8_lossy(&block);
+        let data: Vec<&str> = block
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if !data.is_empty() {
+            return Some(data.join("\n"));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_read_whole_keep_alives_skipped() {
+        let mut buffer = b": keep-alive\n\nevent: output\ndata: {\"a\":".to_vec();
+        assert_eq!(next_event(&mut buffer), None);
+        buffer.extend_from_slice(b"1}\n\nevent: done\ndata: 2\n\n");
+        assert_eq!(next_event(&mut buffer).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(next_event(&mut buffer).as_deref(), Some("2"));
+        assert_eq!(next_event(&mut buffer), None);
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        assert!(base_url("https://otto.example:8443").is_ok());
+        assert!(base_url("http://127.0.0.1:8080").is_ok());
+        assert!(base_url("http://localhost:8080").is_ok());
+        for bad in ["http://otto.example", "ftp://x", "otto.example", ""] {
+            assert_eq!(base_url(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_errors_exit_as_their_kind_does_locally() {
+        use crate::ops::ErrorKind::*;
+        for kind in [
+            Invalid,
+            NotFound,
+            Conflict,
+            Unavailable,
+            Unauthenticated,
+            Forbidden,
+        ] {
+            let status = StatusCode::from_u16(kind.http_status()).unwrap();
+            assert_eq!(exit_code_of(status), kind.exit_code(), "{kind:?}");
+        }
+        assert_eq!(exit_code_of(StatusCode::INTERNAL_SERVER_ERROR), 7);
+        assert_eq!(
+            error_message(r#"{"error":{"kind":"forbidden","message":"no"}}"#),
+            "no"
+        );
+    }
+}
