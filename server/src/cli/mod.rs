@@ -551,10 +551,17 @@ impl Cli {
             let out = Printer::stdout(self.json);
             return match self.command {
                 Command::Run(args) => remote.run(&out, args, shutdown).await,
-                _ => Err(CliError::Usage(format!(
-                    "`{}` is not available through --server yet: run it on the server's machine",
-                    self.name
-                ))),
+                Command::Host(c @ (HostCommand::List | HostCommand::Show { .. })) => {
+                    remote.host(&out, c).await
+                }
+                Command::Group(c @ GroupCommand::List) => remote.group(&out, c).await,
+                Command::Script(c @ ScriptCommand::List) => remote.script(&out, c).await,
+                Command::Ping(t) => remote.ping(&out, t).await,
+                Command::History { host, run, limit } => {
+                    remote.history(&out, host, run, limit).await
+                }
+                Command::Events { host, limit } => remote.events(&out, host, limit).await,
+                _ => Err(remote::not_yet(&format!("`{}`", self.name))),
             };
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);

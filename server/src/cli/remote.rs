@@ -16,12 +16,16 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
-use crate::ops::{Launched, RunEvent, RunResult, Share};
+use crate::model::{Event, Group, Host, Run, Script};
+use crate::ops::{Launched, Ping, RunEvent, RunResult, Share, Status};
 use crate::print::Printer;
 
 use super::CliError;
+use super::groups::GroupCommand;
+use super::hosts::HostCommand;
 use super::runs::RunArgs;
-use super::targets::failures;
+use super::scripts::ScriptCommand;
+use super::targets::{TargetArgs, failures};
 
 /// The environment variable holding the API key.
 pub const API_KEY_VAR: &str = "OTTO_API_KEY";
@@ -136,10 +140,24 @@ impl Remote {
         path: &str,
         body: &Value,
     ) -> Result<reqwest::Response, RemoteError> {
-        let url = self
+        self.send_query(method, path, &[], body).await
+    }
+
+    /// [`Remote::send`] with `query`'s pairs after the path.
+    async fn send_query(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let mut url = self
             .base
             .join(path)
             .map_err(|e| RemoteError::Url(self.base.to_string(), e.to_string()))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let mut request = self.client.request(method, url).bearer_auth(&self.key);
         if !body.is_null() {
             request = request.json(body);
@@ -166,11 +184,124 @@ impl Remote {
         path: &str,
         body: &Value,
     ) -> Result<T, RemoteError> {
-        self.send(method, path, body)
+        self.get_query(method, path, &[], body).await
+    }
+
+    /// `GET path?query`, its JSON answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, RemoteError> {
+        self.get_query(Method::GET, path, query, &Value::Null).await
+    }
+
+    /// [`Remote::call`] with a query.
+    async fn get_query<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: &Value,
+    ) -> Result<T, RemoteError> {
+        self.send_query(method, path, query, body)
             .await?
             .json()
             .await
             .map_err(|e| RemoteError::Answer(chain(&e)))
+    }
+
+    /// `host list` and `host show`.
+    pub async fn host(&self, out: &Printer, command: HostCommand) -> Result<(), CliError> {
+        match command {
+            HostCommand::List => {
+                let mut hosts = Vec::new();
+                let mut after = None;
+                loop {
+                    let mut query = vec![("limit", "1000".to_string())];
+                    query.extend(after.map(|a| ("after", a)));
+                    let page: HostPage = self.get("/api/v1/hosts", &query).await?;
+                    hosts.extend(page.hosts);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break,
+                    }
+                }
+                out.hosts(&hosts);
+            }
+            HostCommand::Show { name } => {
+                let path = format!("/api/v1/hosts/{name}");
+                let view: HostView = self.get(&path, &[]).await?;
+                out.host_detail(&view.host, &view.server_key);
+            }
+            _ => return Err(not_yet("this `host` command")),
+        }
+        Ok(())
+    }
+
+    /// `group list`.
+    pub async fn group(&self, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
+        let GroupCommand::List = command else {
+            return Err(not_yet("this `group` command"));
+        };
+        out.groups(&self.get::<Vec<Group>>("/api/v1/groups", &[]).await?);
+        Ok(())
+    }
+
+    /// `script list`.
+    pub async fn script(&self, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+        let ScriptCommand::List = command else {
+            return Err(not_yet("this `script` command"));
+        };
+        out.scripts(&self.get::<Vec<Script>>("/api/v1/scripts", &[]).await?);
+        Ok(())
+    }
+
+    /// `ping`: a heartbeat from the daemon to the hosts named, or to all.
+    pub async fn ping(&self, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
+        let t = t.targets();
+        let body = json!({
+            "all": t.all,
+            "hosts": t.hosts,
+            "groups": t.groups,
+            "exclude": t.exclude,
+            "exclude_groups": t.exclude_groups,
+        });
+        let results: Vec<Ping> = self.call(Method::POST, "/api/v1/ping", &body).await?;
+        out.ping(&results);
+        failures(results.iter().map(|p| Status::of(p.reachable)))
+    }
+
+    /// `history`: past runs (without their output: `--run ID` has it), or one run in full.
+    pub async fn history(
+        &self,
+        out: &Printer,
+        host: Option<String>,
+        run: Option<i64>,
+        limit: u32,
+    ) -> Result<(), CliError> {
+        match run {
+            Some(id) => out.run_detail(&self.get::<Run>(&format!("/api/v1/runs/{id}"), &[]).await?),
+            None => {
+                let mut query = vec![("limit", limit.to_string())];
+                query.extend(host.map(|h| ("host", h)));
+                out.history(&self.get::<Vec<Run>>("/api/v1/runs", &query).await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// `events`: the event log.
+    pub async fn events(
+        &self,
+        out: &Printer,
+        host: Option<String>,
+        limit: u32,
+    ) -> Result<(), CliError> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(host.map(|h| ("host", h)));
+        out.events(&self.get::<Vec<Event>>("/api/v1/events", &query).await?);
+        Ok(())
     }
 
     /// `run` through the API: starts the launch, prints its events as a local run prints
@@ -275,6 +406,28 @@ impl Remote {
         }
         failures(results.iter().map(|r| r.status))
     }
+}
+
+/// A page of `GET /api/v1/hosts`.
+#[derive(Deserialize)]
+struct HostPage {
+    hosts: Vec<Host>,
+    next: Option<String>,
+}
+
+/// `GET /api/v1/hosts/{name}`.
+#[derive(Deserialize)]
+struct HostView {
+    #[serde(flatten)]
+    host: Host,
+    server_key: String,
+}
+
+/// What a command says that works only on the server's machine so far.
+pub fn not_yet(what: &str) -> CliError {
+    CliError::Usage(format!(
+        "{what} is not available through --server yet: run it on the server's machine"
+    ))
 }
 
 /// One event of a launch, as `GET /api/v1/launches/{id}/events` sends it.

@@ -51,7 +51,11 @@ async fn the_cli_with_server_runs_through_the_daemons_connections_and_names_the_
     let dir = tempfile::tempdir().unwrap();
     let _a = server.agent("r1", dir.path(), &["lab"], "").await;
     let _b = server.agent("r2", dir.path(), &["lab"], "").await;
-    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(
+        &server,
+        "ann",
+        &["--run-level", "read-write", "--permission", "audit"],
+    );
     let ann = key_of(&server, "ann");
     let daemon = Daemon::start(&server, &[]);
     // The daemon dials both agents and keeps the connections.
@@ -119,6 +123,55 @@ async fn the_cli_with_server_runs_through_the_daemons_connections_and_names_the_
         let actor = event["actor"].as_str().unwrap();
         assert!(actor.starts_with("user:ann (API key "), "{event}");
     }
+    assert!(empty(elsewhere.path()));
+
+    // The listings through the daemon are the local ones, as JSON.
+    let remote = |args: &[&str]| {
+        let mut json = vec!["--json"];
+        json.extend(args);
+        let out = client(elsewhere.path(), &server, url, Some(&ann), &json)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    for args in [
+        &["host", "list"][..],
+        &["host", "show", "r2"],
+        &["group", "list"],
+        &["script", "list"],
+        &["events", "--limit", "500"],
+        &["events", "--host", "r1"],
+        &["history", "--run", "1"],
+    ] {
+        assert_eq!(remote(args), server.json(args), "{args:?}");
+    }
+    // The history's list leaves the output to `--run ID`.
+    let without_output = |mut runs: Value| {
+        for run in runs.as_array_mut().unwrap() {
+            run["stdout"] = Value::from("");
+            run["stderr"] = Value::from("");
+        }
+        runs
+    };
+    let history = ["history", "--host", "r2", "--limit", "1"];
+    let local = without_output(server.json(&history));
+    assert_eq!(remote(&history), local);
+    assert_eq!(local.as_array().unwrap().len(), 1);
+    // A heartbeat from the daemon.
+    let pinged = remote(&["ping", "-H", "r1,r2"]);
+    let reached: Vec<(&str, bool)> = pinged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["host"].as_str().unwrap(),
+                p["reachable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reached, [("r1", true), ("r2", true)], "{pinged}");
     assert!(empty(elsewhere.path()));
 }
 
@@ -212,9 +265,9 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         "r9",
     );
     // A command not offered remotely yet does not fall back to the local data directory.
-    let list = ["host", "list"];
-    let out = finish(client(e, &server, url, Some(&ann), &list)).await;
-    check(out, 2, "`host list` is not available through --server");
+    let remove = ["host", "remove", "r1", "--force"];
+    let out = finish(client(e, &server, url, Some(&ann), &remove)).await;
+    check(out, 2, "`host remove` is not available through --server");
     // The key from a file instead of the environment.
     let file = e.join("key");
     std::fs::write(&file, format!("{ann}\n")).unwrap();
