@@ -551,9 +551,12 @@ impl Cli {
             let out = Printer::stdout(self.json);
             return match self.command {
                 Command::Run(args) => remote.run(&out, args, shutdown).await,
-                Command::Host(c @ (HostCommand::List | HostCommand::Show { .. })) => {
-                    remote.host(&out, c).await
-                }
+                Command::Host(
+                    c @ (HostCommand::List
+                    | HostCommand::Show { .. }
+                    | HostCommand::Add { .. }
+                    | HostCommand::Remove { .. }),
+                ) => remote.host(&out, c).await,
                 Command::Group(c @ GroupCommand::List) => remote.group(&out, c).await,
                 Command::Script(c @ ScriptCommand::List) => remote.script(&out, c).await,
                 Command::Ping(t) => remote.ping(&out, t).await,

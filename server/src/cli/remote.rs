@@ -211,7 +211,7 @@ impl Remote {
             .map_err(|e| RemoteError::Answer(chain(&e)))
     }
 
-    /// `host list` and `host show`.
+    /// `host list`, `show`, `add` and `remove`.
     pub async fn host(&self, out: &Printer, command: HostCommand) -> Result<(), CliError> {
         match command {
             HostCommand::List => {
@@ -233,6 +233,41 @@ impl Remote {
                 let path = format!("/api/v1/hosts/{name}");
                 let view: HostView = self.get(&path, &[]).await?;
                 out.host_detail(&view.host, &view.server_key);
+            }
+            HostCommand::Add {
+                name,
+                address,
+                port,
+                agent_key,
+                pin_on_first_contact,
+                groups,
+            } => {
+                let body = json!({
+                    "name": name.as_str(),
+                    "address": address,
+                    "port": port,
+                    "agent_key": agent_key,
+                    "pin_on_first_contact": pin_on_first_contact,
+                    "groups": groups,
+                });
+                let added: AddedHost = self.call(Method::POST, "/api/v1/hosts", &body).await?;
+                out.host_added(&added.host, &added.server_key);
+            }
+            HostCommand::Remove { name, force } => {
+                if !force {
+                    let query = [("host", name.clone())];
+                    let vars: Vec<Variable> = self.get("/api/v1/env", &query).await?;
+                    if !vars.is_empty() {
+                        let names: Vec<String> = vars.into_iter().map(|v| v.name).collect();
+                        return Err(CliError::Usage(format!(
+                            "host {name} has variables ({}); give --force to remove them too",
+                            names.join(", ")
+                        )));
+                    }
+                }
+                let path = format!("/api/v1/hosts/{name}");
+                self.send(Method::DELETE, &path, &Value::Null).await?;
+                out.say(&format!("removed {name}"));
             }
             _ => return Err(not_yet("this `host` command")),
         }
@@ -421,6 +456,19 @@ struct HostView {
     #[serde(flatten)]
     host: Host,
     server_key: String,
+}
+
+/// `POST /api/v1/hosts`.
+#[derive(Deserialize)]
+struct AddedHost {
+    host: String,
+    server_key: String,
+}
+
+/// A variable of `GET /api/v1/env`, by name.
+#[derive(Deserialize)]
+struct Variable {
+    name: String,
 }
 
 /// What a command says that works only on the server's machine so far.

@@ -265,9 +265,13 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         "r9",
     );
     // A command not offered remotely yet does not fall back to the local data directory.
-    let remove = ["host", "remove", "r1", "--force"];
-    let out = finish(client(e, &server, url, Some(&ann), &remove)).await;
-    check(out, 2, "`host remove` is not available through --server");
+    let other = ["attachment", "list", "s"];
+    let out = finish(client(e, &server, url, Some(&ann), &other)).await;
+    check(
+        out,
+        2,
+        "`attachment list` is not available through --server",
+    );
     // The key from a file instead of the environment.
     let file = e.join("key");
     std::fs::write(&file, format!("{ann}\n")).unwrap();
@@ -296,5 +300,69 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         3,
         "cannot reach",
     );
+    assert!(empty(e));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_added_and_removed_through_the_server_name_the_user() {
+    let server = Server::new();
+    add_user(&server, "hal", &["--permission", "hosts"]);
+    add_user(&server, "rita", &[]);
+    let (hal, rita) = (key_of(&server, "hal"), key_of(&server, "rita"));
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (e, url) = (elsewhere.path(), daemon.base());
+
+    let add = [
+        "host",
+        "add",
+        "r5",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "-g",
+        "edge",
+    ];
+    let out = finish(client(e, &server, url, Some(&rita), &add)).await;
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    let out = finish(client(e, &server, url, Some(&hal), &add)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // The server key to give the agent, as a local `host add` prints it.
+    let key = server.ok(&["host", "key", "r5"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(key.trim()),
+        "{}",
+        text(&out)
+    );
+    let hosts = server.json(&["host", "list"]);
+    assert_eq!(hosts[0]["name"], "r5", "{hosts}");
+    assert_eq!(hosts[0]["groups"], serde_json::json!(["edge"]));
+
+    // A host with variables goes only with --force, as locally.
+    server.ok(&["env", "set", "V", "1", "--host", "r5"]);
+    let remove = ["host", "remove", "r5"];
+    let out = finish(client(e, &server, url, Some(&hal), &remove)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("give --force"), "{}", text(&out));
+    assert_eq!(server.json(&["host", "list"]).as_array().unwrap().len(), 1);
+    let remove = ["host", "remove", "r5", "--force"];
+    let out = finish(client(e, &server, url, Some(&hal), &remove)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.json(&["host", "list"]), serde_json::json!([]));
+
+    let events = server.json(&["events"]);
+    let by_hal: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user:hal "))
+        })
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(by_hal.contains(&"host-added"), "{events}");
+    assert!(by_hal.contains(&"host-removed"), "{events}");
     assert!(empty(e));
 }
