@@ -48,7 +48,8 @@ Exit codes:
     0  success
     1  some hosts failed (their results say why)
     2  bad usage: arguments or a request that cannot work as given
-    3  no host could be connected to (unreachable, refused, wrong or no agent key)
+    3  no host could be connected to (unreachable, refused, wrong or no agent key), or
+       with --server the server
     4  not found: a host, group, script, run, variable or file named does not exist
     5  conflict: a name is taken, no pending key to approve
     6  the data directory is unusable (cannot be made, or its database opened)
