@@ -39,6 +39,9 @@ pub enum RemoteError {
          (`otto-server apikey create` on the server's machine makes one)"
     )]
     NoKey,
+    /// The key given is not one (a key is printable ASCII: `otto_` and hex digits).
+    #[error("the API key from {0} is not one: it has spaces or control characters")]
+    BadKey(String),
     /// The key file cannot be read, or holds no key.
     #[error("API key file {0}: {1}")]
     KeyFile(PathBuf, String),
@@ -69,7 +72,8 @@ impl RemoteError {
     /// the API gives each kind of error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RemoteError::NoKey | RemoteError::KeyFile(..) | RemoteError::CaCert(..) => 2,
+            RemoteError::NoKey | RemoteError::BadKey(_) | RemoteError::KeyFile(..) => 2,
+            RemoteError::CaCert(..) => 2,
             RemoteError::Url(..) => 2,
             RemoteError::Unreachable(..) => 3,
             RemoteError::Refused { status, .. } => exit_code_of(*status),
@@ -115,6 +119,10 @@ impl Remote {
                 .filter(|k| !k.is_empty())
                 .ok_or(RemoteError::NoKey)?,
         };
+        if !key.chars().all(|c| c.is_ascii_graphic()) {
+            let from = key_file.map_or(API_KEY_VAR.into(), |p| p.display().to_string());
+            return Err(RemoteError::BadKey(from));
+        }
         let roots = match ca_cert {
             Some(path) => pinned(path)?,
             None => system_roots(),
@@ -376,7 +384,7 @@ impl Remote {
                     ),
                     Ok(LaunchEvent::Summary { results }) => {
                         drop(response);
-                        return self.ended(out, results, interrupted);
+                        return ended(out, results, interrupted);
                     }
                     Ok(LaunchEvent::Error { message }) => {
                         return Err(RemoteError::Refused {
@@ -411,7 +419,7 @@ impl Remote {
             }
         };
         match results {
-            Some(results) => self.ended(out, results, interrupted),
+            Some(results) => ended(out, results, interrupted),
             None => Err(RemoteError::Answer(
                 "the live output ended before the run's summary (the server stopping?); \
                  `history` will have how each host ended"
@@ -420,27 +428,22 @@ impl Remote {
             .into()),
         }
     }
+}
 
-    /// The summary of a run that has ended, and how the command ends.
-    fn ended(
-        &self,
-        out: &Printer,
-        results: Vec<RunResult>,
-        interrupted: bool,
-    ) -> Result<(), CliError> {
-        out.run_summary(&results);
-        if interrupted {
-            let cancelled = results
-                .iter()
-                .filter(|r| r.outcome.starts_with("cancelled"))
-                .count();
-            return Err(CliError::Interrupted(format!(
-                "the run was cancelled on {cancelled} of {} hosts",
-                results.len()
-            )));
-        }
-        failures(results.iter().map(|r| r.status))
+/// Prints the summary of a run that has ended; how the command ends.
+fn ended(out: &Printer, results: Vec<RunResult>, interrupted: bool) -> Result<(), CliError> {
+    out.run_summary(&results);
+    if interrupted {
+        let cancelled = results
+            .iter()
+            .filter(|r| r.outcome.starts_with("cancelled"))
+            .count();
+        return Err(CliError::Interrupted(format!(
+            "the run was cancelled on {cancelled} of {} hosts",
+            results.len()
+        )));
     }
+    failures(results.iter().map(|r| r.status))
 }
 
 /// A page of `GET /api/v1/hosts`.

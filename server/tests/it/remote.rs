@@ -248,6 +248,9 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         2,
         "OTTO_API_KEY",
     );
+    // A key that cannot be one is refused before anything is sent.
+    let out = finish(client(e, &server, url, Some("otto_a b"), &run)).await;
+    check(out, 2, "is not one");
     // A key the server does not know: its message.
     let out = finish(client(e, &server, url, Some("otto_nonsense"), &run)).await;
     check(out, 8, "401");
