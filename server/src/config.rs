@@ -8,6 +8,9 @@
 //! dial_limit = 32
 //! answer_timeout = "10s"
 //! stall_timeout = "35s"
+//! server = "https://otto.example:8443"   # work through this serve's API (--server)
+//! api_key_file = "/home/me/.config/otto/api-key"
+//! ca_cert = "/home/me/.config/otto/serve.crt"
 //!
 //! [serve]
 //! heartbeat_interval = "5m"
@@ -34,6 +37,12 @@ pub struct Config {
     pub answer_timeout: Option<Duration>,
     /// `--stall-timeout`.
     pub stall_timeout: Option<Duration>,
+    /// `--server`: the URL of a running `serve` to work through.
+    pub server: Option<String>,
+    /// `--api-key-file`.
+    pub api_key_file: Option<PathBuf>,
+    /// `--ca-cert`.
+    pub ca_cert: Option<PathBuf>,
     /// `serve`'s settings.
     #[serde(default)]
     pub serve: ServeConfig,

@@ -56,8 +56,42 @@ pub fn utc<T: Millis, S: serde::Serializer>(t: &T, s: S) -> std::result::Result<
     }
 }
 
+/// Reads a time as [`utc`] writes it (RFC 3339), or null: the API's answers read back by the
+/// command line (`--server`).
+pub fn from_utc<'de, T: FromMillis, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<T, D::Error> {
+    let text: Option<String> = Deserialize::deserialize(d)?;
+    let ms = text
+        .map(|t| {
+            t.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()?;
+    T::from_millis(ms).ok_or_else(|| serde::de::Error::custom("a time is missing"))
+}
+
+/// A time of the store made from one that may be missing: [`from_utc`]'s result.
+pub trait FromMillis: Sized {
+    /// The time, if `ms` is one this type can hold.
+    fn from_millis(ms: Option<i64>) -> Option<Self>;
+}
+
+impl FromMillis for i64 {
+    fn from_millis(ms: Option<i64>) -> Option<i64> {
+        ms
+    }
+}
+
+impl FromMillis for Option<i64> {
+    fn from_millis(ms: Option<i64>) -> Option<Option<i64>> {
+        Some(ms)
+    }
+}
+
 /// How a host's agent key is trusted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trust {
     /// The pinned agent key (OpenSSH text), if any.
     pub agent_key: Option<String>,
@@ -66,18 +100,18 @@ pub struct Trust {
     /// A different key the agent presented, waiting for `host approve`.
     pub pending_key: Option<String>,
     /// When keys were last made or rotated (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_rotation: Option<i64>,
 }
 
 /// What the last heartbeat said, persisted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
     /// The last successful heartbeat (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<i64>,
     /// The agent's version.
@@ -112,7 +146,7 @@ pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
 }
 
 /// One managed host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Host {
     /// Its unique name.
     pub name: String,
@@ -226,14 +260,14 @@ pub struct Ids {
 }
 
 /// A stored script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Script {
     /// Unique name.
     pub name: String,
     /// The program that runs it, e.g. `/bin/sh`.
     pub interpreter: String,
     /// The script text.
-    #[serde(serialize_with = "lossy_text")]
+    #[serde(serialize_with = "lossy_text", deserialize_with = "text_bytes")]
     #[schema(value_type = String)]
     pub body: Vec<u8>,
     /// Run as this user and group (agent must be root), else as the agent.
@@ -244,6 +278,11 @@ pub struct Script {
     pub timeout_secs: Option<u32>,
     /// What happens after a successful run.
     pub after_run: AfterRun,
+}
+
+/// Reads text as [`lossy_text`] writes it, as its bytes.
+fn text_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    String::deserialize(d).map(String::into_bytes)
 }
 
 fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -384,7 +423,7 @@ fn masked_value<S: serde::Serializer>(v: &Secretish, s: S) -> std::result::Resul
 }
 
 /// One run of a script or command on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     /// Its id.
     pub id: i64,
@@ -395,12 +434,12 @@ pub struct Run {
     /// The action id on the agent (hex), for `cancel`.
     pub action: String,
     /// When it started (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub started: i64,
     /// When it finished; None while running, or if the server died first (then its outcome
     /// says [`INTERRUPTED`]).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished: Option<i64>,
     /// Whether it succeeded.
@@ -412,11 +451,11 @@ pub struct Run {
     /// How long it ran on the agent.
     pub elapsed_ms: Option<u64>,
     /// Standard output, up to the cap.
-    #[serde(serialize_with = "lossy_text")]
+    #[serde(serialize_with = "lossy_text", deserialize_with = "text_bytes")]
     #[schema(value_type = String)]
     pub stdout: Vec<u8>,
     /// Standard error, up to the cap.
-    #[serde(serialize_with = "lossy_text")]
+    #[serde(serialize_with = "lossy_text", deserialize_with = "text_bytes")]
     #[schema(value_type = String)]
     pub stderr: Vec<u8>,
     /// Whether output beyond the cap was dropped.
@@ -511,12 +550,12 @@ impl EventKind {
 }
 
 /// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Its id, increasing.
     pub id: i64,
     /// When (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// The host it concerns, if one.
@@ -545,7 +584,7 @@ pub struct NewEvent {
 }
 
 /// A group with its members and scripts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Group {
     /// Its name.
     pub name: String,

@@ -24,6 +24,7 @@ mod groups;
 mod history;
 mod hosts;
 mod parse;
+mod remote;
 mod runs;
 mod scripts;
 mod targets;
@@ -47,7 +48,8 @@ Exit codes:
     0  success
     1  some hosts failed (their results say why)
     2  bad usage: arguments or a request that cannot work as given
-    3  no host could be connected to (unreachable, refused, wrong or no agent key)
+    3  no host could be connected to (unreachable, refused, wrong or no agent key), or
+       with --server the server
     4  not found: a host, group, script, run, variable or file named does not exist
     5  conflict: a name is taken, no pending key to approve
     6  the data directory is unusable (cannot be made, or its database opened)
@@ -96,12 +98,28 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "35s", value_name = "DURATION",
           value_parser = parse_nonzero_duration)]
     stall_timeout: Duration,
+    /// Work through the HTTP API of a running `serve` at this URL (e.g.
+    /// https://otto.example:8443) instead of the data directory, so runs use its kept
+    /// connections; the API key comes from OTTO_API_KEY or --api-key-file.
+    #[arg(long, global = true, env = "OTTO_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The file holding the API key for --server (else the environment's OTTO_API_KEY; never
+    /// an argument, which other users could read).
+    #[arg(long, global = true, env = "OTTO_API_KEY_FILE", value_name = "FILE")]
+    api_key_file: Option<PathBuf>,
+    /// The certificate (PEM) to trust for --server, e.g. serve's self-signed http.crt
+    /// (default: the system's root certificates).
+    #[arg(long, global = true, env = "OTTO_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Log more of the server's own work (-v: info, -vv: debug); RUST_LOG overrides, e.g.
     /// RUST_LOG=debug for the libraries' too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+    /// The command's name as typed (`host list`), for messages.
+    #[arg(skip)]
+    name: String,
 }
 
 #[derive(Subcommand)]
@@ -298,6 +316,9 @@ pub enum CliError {
     /// No host could be connected to (each one's failure already reported).
     #[error("none of the {0} hosts could be connected to")]
     Unreached(usize),
+    /// Working through a running `serve` (`--server`).
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
     /// Interrupted (Ctrl-C): the work on the hosts cancelled, as said.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -320,6 +341,7 @@ impl CliError {
             CliError::Unreached(_) => 3,
             CliError::DataDir(_) => 6,
             CliError::Ops(e) => e.kind().exit_code(),
+            CliError::Remote(e) => e.exit_code(),
             CliError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => 4,
             CliError::Demo(_) | CliError::Serve(_) | CliError::File(..) => 7,
             CliError::Interrupted(_) => 130,
@@ -331,6 +353,17 @@ impl From<OpsError> for CliError {
     fn from(e: OpsError) -> CliError {
         CliError::Ops(Box::new(e))
     }
+}
+
+/// The subcommands' names in `matches`, as typed: `host list`.
+fn command_name(matches: &ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut matches = matches;
+    while let Some((name, sub)) = matches.subcommand() {
+        names.push(name);
+        matches = sub;
+    }
+    names.join(" ")
 }
 
 /// Whether this process runs as root.
@@ -360,6 +393,7 @@ impl Cli {
     pub fn parse_with_config() -> Result<Cli, ConfigError> {
         let matches = Cli::command().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.name = command_name(&matches);
         cli.configure(&matches)?;
         Ok(cli)
     }
@@ -394,8 +428,20 @@ impl Cli {
             dial_limit,
             answer_timeout,
             stall_timeout,
+            server,
+            api_key_file,
+            ca_cert,
             serve,
         } = file;
+        if let Some(url) = server.filter(|_| defaulted(matches, "server")) {
+            self.server = Some(url);
+        }
+        if let Some(file) = api_key_file.filter(|_| defaulted(matches, "api_key_file")) {
+            self.api_key_file = Some(file);
+        }
+        if let Some(file) = ca_cert.filter(|_| defaulted(matches, "ca_cert")) {
+            self.ca_cert = Some(file);
+        }
         if let Some(dir) = data_dir.filter(|_| defaulted(matches, "data_dir")) {
             self.data_dir = Some(dir);
         }
@@ -496,6 +542,32 @@ impl Cli {
             });
             return Ok(crate::demo::run(&agent_bin).await?);
         }
+        if let Some(url) = &self.server {
+            let remote = remote::Remote::new(
+                url,
+                self.api_key_file.as_deref(),
+                self.ca_cert.as_deref(),
+                self.dial_timeout,
+            )?;
+            let out = Printer::stdout(self.json);
+            return match self.command {
+                Command::Run(args) => remote.run(&out, args, shutdown).await,
+                Command::Host(
+                    c @ (HostCommand::List
+                    | HostCommand::Show { .. }
+                    | HostCommand::Add { .. }
+                    | HostCommand::Remove { .. }),
+                ) => remote.host(&out, c).await,
+                Command::Group(c @ GroupCommand::List) => remote.group(&out, c).await,
+                Command::Script(c @ ScriptCommand::List) => remote.script(&out, c).await,
+                Command::Ping(t) => remote.ping(&out, t).await,
+                Command::History { host, run, limit } => {
+                    remote.history(&out, host, run, limit).await
+                }
+                Command::Events { host, limit } => remote.events(&out, host, limit).await,
+                _ => Err(remote::not_yet(&format!("`{}`", self.name))),
+            };
+        }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         let fleet = Arc::new(
             Fleet::open(
@@ -587,6 +659,7 @@ mod tests {
     fn the_configuration_file_fills_in_what_no_flag_gives() {
         let file = "data_dir = \"/srv/otto\"\ndial_timeout = \"1m\"\ndial_limit = 3\n\
                     answer_timeout = 20\nstall_timeout = \"2m\"\n\
+                    server = \"https://otto:8443\"\napi_key_file = \"/k\"\nca_cert = \"/ca.pem\"\n\
                     [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n\
                     http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
         let cli = configured(file, &["serve"]).unwrap();
@@ -595,6 +668,9 @@ mod tests {
         assert_eq!(cli.dial_limit, 3);
         assert_eq!(cli.answer_timeout, Duration::from_secs(20));
         assert_eq!(cli.stall_timeout, Duration::from_secs(120));
+        assert_eq!(cli.server.as_deref(), Some("https://otto:8443"));
+        assert_eq!(cli.api_key_file, Some(PathBuf::from("/k")));
+        assert_eq!(cli.ca_cert, Some(PathBuf::from("/ca.pem")));
         let Command::Serve(serve) = &cli.command else {
             panic!("not serve")
         };

@@ -8,7 +8,7 @@ use crate::fleet::FleetError;
 use crate::model::{Facts, Host};
 
 /// One host's answer to a heartbeat.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Ping {
     /// The host.
     pub host: String,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use otto_proto::{ScriptTimeout, Stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::uploads::{credentials, upload_attachment};
@@ -138,7 +138,7 @@ fn timeout(secs: Option<u32>) -> ScriptTimeout {
 }
 
 /// How one host's run ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     /// The host.
     pub host: String,

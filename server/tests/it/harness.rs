@@ -76,6 +76,8 @@ impl Server {
             .arg(&self.data)
             .args(args)
             .env_remove("RUST_LOG")
+            // This machine's data directory, never a running serve of the developer's.
+            .env_remove("OTTO_SERVER")
             // No configuration file of this machine's: an empty one.
             .env("OTTO_CONFIG", "/dev/null");
         cmd

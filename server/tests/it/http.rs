@@ -125,6 +125,11 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Its URL, `https://127.0.0.1:PORT` (or `http://`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The process id of serve.
     pub fn pid(&self) -> u32 {
         self.child.id()

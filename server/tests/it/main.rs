@@ -30,6 +30,7 @@ mod jsonl;
 mod progress;
 mod qemu;
 mod qemu_system;
+mod remote;
 mod rolling;
 mod secrets;
 mod times;

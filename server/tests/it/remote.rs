@@ -1,0 +1,371 @@
+//! The command line as a client of a running `serve` (`--server URL`): a run on real agents
+//! through the daemon's kept connections, from a client whose own data directory stays
+//! untouched; the key from `OTTO_API_KEY` or a file; each way it can fail, with its exit code.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::{BOUND, Server, read_until, results, text};
+use crate::http::{Daemon, key_of};
+use crate::users::add_user;
+
+/// `otto-server --server URL --ca-cert CERT ARGS…` on an empty data directory of its own
+/// (`elsewhere`), with `key` as `OTTO_API_KEY` (none: unset).
+fn client(
+    elsewhere: &Path,
+    server: &Server,
+    url: &str,
+    key: Option<&str>,
+    args: &[&str],
+) -> Command {
+    let cert = server.data().join("http.crt");
+    let mut cmd = Server::at(elsewhere).command(&["--server", url, "--ca-cert"]);
+    cmd.arg(&cert).args(args).stdin(Stdio::null());
+    match key {
+        Some(key) => cmd.env("OTTO_API_KEY", key),
+        None => cmd.env_remove("OTTO_API_KEY"),
+    };
+    cmd.env_remove("OTTO_API_KEY_FILE")
+        .env_remove("OTTO_CA_CERT");
+    cmd
+}
+
+/// Runs `cmd` to its end within the harness's bound (a hang guard, not a timing).
+async fn finish(mut cmd: Command) -> Output {
+    let run = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+    tokio::time::timeout(BOUND, run).await.unwrap().unwrap()
+}
+
+/// Whether `dir` is still empty.
+fn empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_with_server_runs_through_the_daemons_connections_and_names_the_user() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &["lab"], "").await;
+    let _b = server.agent("r2", dir.path(), &["lab"], "").await;
+    add_user(
+        &server,
+        "ann",
+        &["--run-level", "read-write", "--permission", "audit"],
+    );
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+    // The daemon dials both agents and keeps the connections.
+    let (status, pinged) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/ping",
+            Some(&ann),
+            &serde_json::json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pinged}");
+
+    // The client's own data directory holds nothing: no keys, no hosts, no database.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let url = daemon.base();
+    let run = [
+        "run",
+        "--group",
+        "lab",
+        "--command",
+        "echo $OTTO_HOST_NAME says hi; echo oops >&2",
+    ];
+    let out = finish(client(elsewhere.path(), &server, url, Some(&ann), &run)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "r1 | r1 says hi",
+        "r2 | r2 says hi",
+        "r1 ! oops",
+        "r2 ! oops",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} in:\n{stdout}");
+    }
+    assert!(stdout.contains("2 of 2 hosts succeeded"), "{stdout}");
+    assert!(
+        empty(elsewhere.path()),
+        "the client opened its data directory"
+    );
+
+    // With --json, the JSON lines of a local run; a failing host exits 1, as locally.
+    let mut json = vec!["--json"];
+    json.extend(["run", "-H", "r*", "--command", "test $OTTO_HOST_NAME = r1"]);
+    let out = finish(client(elsewhere.path(), &server, url, Some(&ann), &json)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let results = results(&out.stdout);
+    let success: Vec<(&str, bool)> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["host"].as_str().unwrap(), r["success"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(success, [("r1", true), ("r2", false)], "{results}");
+
+    // The runs are the daemon's, recorded naming the API user.
+    let events = server.json(&["events", "--limit", "500"]);
+    let started: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "run-started")
+        .collect();
+    assert_eq!(started.len(), 4, "{events}");
+    for event in started {
+        let actor = event["actor"].as_str().unwrap();
+        assert!(actor.starts_with("user:ann (API key "), "{event}");
+    }
+    assert!(empty(elsewhere.path()));
+
+    // The listings through the daemon are the local ones, as JSON.
+    let remote = |args: &[&str]| {
+        let mut json = vec!["--json"];
+        json.extend(args);
+        let out = client(elsewhere.path(), &server, url, Some(&ann), &json)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    for args in [
+        &["host", "list"][..],
+        &["host", "show", "r2"],
+        &["group", "list"],
+        &["script", "list"],
+        &["events", "--limit", "500"],
+        &["events", "--host", "r1"],
+        &["history", "--run", "1"],
+    ] {
+        assert_eq!(remote(args), server.json(args), "{args:?}");
+    }
+    // The history's list leaves the output to `--run ID`.
+    let without_output = |mut runs: Value| {
+        for run in runs.as_array_mut().unwrap() {
+            run["stdout"] = Value::from("");
+            run["stderr"] = Value::from("");
+        }
+        runs
+    };
+    let history = ["history", "--host", "r2", "--limit", "1"];
+    let local = without_output(server.json(&history));
+    assert_eq!(remote(&history), local);
+    assert_eq!(local.as_array().unwrap().len(), 1);
+    // A heartbeat from the daemon.
+    let pinged = remote(&["ping", "-H", "r1,r2"]);
+    let reached: Vec<(&str, bool)> = pinged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["host"].as_str().unwrap(),
+                p["reachable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reached, [("r1", true), ("r2", true)], "{pinged}");
+    assert!(empty(elsewhere.path()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_a_run_started_through_the_server() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    // A sleep this test alone starts, far longer than the test's bound.
+    let command = format!("echo up; sleep 100.1{}", std::process::id());
+    let args = ["run", "--host", "r1", "--command", &command];
+    let mut run = client(elsewhere.path(), &server, daemon.base(), Some(&ann), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = read_until(&mut run, |lines| lines.iter().any(|l| l == "r1 | up"));
+    assert!(lines.iter().any(|l| l == "r1 | up"), "{lines:?}");
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(run.id() as i32, libc::SIGINT) }, 0);
+    let (status, stderr) = tokio::time::timeout(
+        BOUND,
+        tokio::task::spawn_blocking(move || {
+            let status = run.wait().unwrap();
+            let mut stderr = String::new();
+            run.stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            (status, stderr)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled on 1 of 1 hosts"), "{stderr}");
+    let runs = server.runs();
+    assert!(
+        runs[0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled"),
+        "{runs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "rita", &["--run-level", "read-only"]);
+    let (ann, rita) = (key_of(&server, "ann"), key_of(&server, "rita"));
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (e, url) = (elsewhere.path(), daemon.base());
+    let run = ["run", "-H", "r1", "--command", "true"];
+
+    let check = |out: Output, code: i32, says: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(says), "{says:?} in {stderr}");
+    };
+    // No key at all.
+    check(
+        finish(client(e, &server, url, None, &run)).await,
+        2,
+        "OTTO_API_KEY",
+    );
+    // A key that cannot be one is refused before anything is sent.
+    let out = finish(client(e, &server, url, Some("otto_a b"), &run)).await;
+    check(out, 2, "is not one");
+    // A key the server does not know: its message.
+    let out = finish(client(e, &server, url, Some("otto_nonsense"), &run)).await;
+    check(out, 8, "401");
+    // A user below the run level read-write.
+    check(
+        finish(client(e, &server, url, Some(&rita), &run)).await,
+        8,
+        "403",
+    );
+    // A host that does not exist.
+    let nohost = ["run", "-H", "r9", "--command", "true"];
+    check(
+        finish(client(e, &server, url, Some(&ann), &nohost)).await,
+        4,
+        "r9",
+    );
+    // A command not offered remotely yet does not fall back to the local data directory.
+    let other = ["attachment", "list", "s"];
+    let out = finish(client(e, &server, url, Some(&ann), &other)).await;
+    check(
+        out,
+        2,
+        "`attachment list` is not available through --server",
+    );
+    // The key from a file instead of the environment.
+    let file = e.join("key");
+    std::fs::write(&file, format!("{ann}\n")).unwrap();
+    let mut from_file = client(e, &server, url, None, &run);
+    from_file.arg("--api-key-file").arg(&file);
+    let out = finish(from_file).await;
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_file(&file).unwrap();
+    // serve's self-signed certificate is not trusted without --ca-cert.
+    let mut untrusted = Server::at(e).command(&["--server", url]);
+    untrusted
+        .args(run)
+        .env("OTTO_API_KEY", &ann)
+        .env_remove("OTTO_CA_CERT");
+    check(finish(untrusted).await, 3, "certificate");
+    // Plain HTTP to another machine is refused before anything is sent.
+    let mut plain = Server::at(e).command(&["--server", "http://192.0.2.1:8080"]);
+    plain.args(run).env("OTTO_API_KEY", &ann);
+    check(finish(plain).await, 2, "plain http only to this machine");
+    // Nothing listening: unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    check(
+        finish(client(e, &server, &gone, Some(&ann), &run)).await,
+        3,
+        "cannot reach",
+    );
+    assert!(empty(e));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_added_and_removed_through_the_server_name_the_user() {
+    let server = Server::new();
+    add_user(&server, "hal", &["--permission", "hosts"]);
+    add_user(&server, "rita", &[]);
+    let (hal, rita) = (key_of(&server, "hal"), key_of(&server, "rita"));
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (e, url) = (elsewhere.path(), daemon.base());
+
+    let add = [
+        "host",
+        "add",
+        "r5",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "-g",
+        "edge",
+    ];
+    let out = finish(client(e, &server, url, Some(&rita), &add)).await;
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    let out = finish(client(e, &server, url, Some(&hal), &add)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // The server key to give the agent, as a local `host add` prints it.
+    let key = server.ok(&["host", "key", "r5"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(key.trim()),
+        "{}",
+        text(&out)
+    );
+    let hosts = server.json(&["host", "list"]);
+    assert_eq!(hosts[0]["name"], "r5", "{hosts}");
+    assert_eq!(hosts[0]["groups"], serde_json::json!(["edge"]));
+
+    // A host with variables goes only with --force, as locally.
+    server.ok(&["env", "set", "V", "1", "--host", "r5"]);
+    let remove = ["host", "remove", "r5"];
+    let out = finish(client(e, &server, url, Some(&hal), &remove)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("give --force"), "{}", text(&out));
+    assert_eq!(server.json(&["host", "list"]).as_array().unwrap().len(), 1);
+    let remove = ["host", "remove", "r5", "--force"];
+    let out = finish(client(e, &server, url, Some(&hal), &remove)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.json(&["host", "list"]), serde_json::json!([]));
+
+    let events = server.json(&["events"]);
+    let by_hal: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("user:hal "))
+        })
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(by_hal.contains(&"host-added"), "{events}");
+    assert!(by_hal.contains(&"host-removed"), "{events}");
+    assert!(empty(e));
+}
