@@ -237,8 +237,11 @@ async fn warm_run(daemon: &Daemon, key: &str) -> Result<Warm, Error> {
     if response.status() != reqwest::StatusCode::ACCEPTED {
         return Err(format!("POST /api/v1/runs: {}", response.text().await?).into());
     }
-    let launch = response.json::<Value>().await?["launch"]
-        .as_u64()
+    let launch = response
+        .json::<Value>()
+        .await?
+        .get("launch")
+        .and_then(Value::as_u64)
         .ok_or("no launch id")?;
     let path = format!("/api/v1/launches/{launch}/events");
     let mut events = daemon
@@ -253,14 +256,14 @@ async fn warm_run(daemon: &Daemon, key: &str) -> Result<Warm, Error> {
                 continue; // a keep-alive comment
             };
             let event: Value = serde_json::from_str(data)?;
-            match event["type"].as_str() {
+            match event.get("type").and_then(Value::as_str) {
                 Some("started") => first = Some(started.elapsed()),
                 Some("summary") => {
                     return Ok(Warm {
                         took: started.elapsed(),
                         first: first.unwrap_or_default(),
-                        succeeded: event["succeeded"].as_u64().unwrap_or(0),
-                        failed: event["failed"].as_u64().unwrap_or(0),
+                        succeeded: event.get("succeeded").and_then(Value::as_u64).unwrap_or(0),
+                        failed: event.get("failed").and_then(Value::as_u64).unwrap_or(0),
                     });
                 }
                 Some("error") => return Err(format!("the launch failed: {event}").into()),
@@ -291,7 +294,12 @@ async fn load(daemon: &Daemon, key: &str) -> Result<(Vec<Duration>, Duration), E
                 }
                 let took = sent.elapsed();
                 let page: Value = serde_json::from_slice(&body)?;
-                if page["hosts"].as_array().map_or(0, Vec::len) == 0 {
+                if page
+                    .get("hosts")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+                    == 0
+                {
                     return Err("an empty page of hosts".into());
                 }
                 Ok::<_, Error>(took)
@@ -384,7 +392,11 @@ async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
         &["apikey", "create", "--user", "bench", "--json"],
         "",
     )?)?;
-    let key = key["secret"].as_str().ok_or("no secret")?.to_owned();
+    let key = key
+        .get("secret")
+        .and_then(Value::as_str)
+        .ok_or("no secret")?
+        .to_owned();
 
     let mut cold = Vec::new();
     for _ in 0..3 {
@@ -396,7 +408,8 @@ async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
     let waiting = Instant::now();
     let answered = daemon.wait_for_heartbeats(count)?;
     println!(
-        "serve: first heartbeat round in {:.1} s, {answered} of {count} hosts reachable",
+        "serve (pid {}): first heartbeat round in {:.1} s, {answered} of {count} hosts reachable",
+        daemon.child.id(),
         waiting.elapsed().as_secs_f64()
     );
     let result = measure(&daemon, &key, &cold, count).await;
