@@ -17,18 +17,21 @@ pub fn start_run(
     actor: &str,
 ) -> Result<i64> {
     let owner = Owner::current().map(|o| o.to_string());
-    db.execute(
+    // The run and its event in one commit: one wait on the disk, not two.
+    let tx = db.unchecked_transaction()?;
+    tx.execute(
         "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![host, what, action, now_ms(), owner],
     )?;
-    let id = db.last_insert_rowid();
+    let id = tx.last_insert_rowid();
     events::log_by(
-        db,
+        &tx,
         actor,
         Some(host),
         EventKind::RunStarted,
         &format!("run {id}: {what} (action {action})"),
     )?;
+    tx.commit()?;
     Ok(id)
 }
 
@@ -67,11 +70,13 @@ fn settle_interrupted(db: &Connection) -> Result<()> {
 
 /// Records how a run ended (also over an [`INTERRUPTED`] mark).
 pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
-    let host: String = db
+    // The end and its event in one commit.
+    let tx = db.unchecked_transaction()?;
+    let host: String = tx
         .query_row("SELECT host FROM runs WHERE id = ?1", [id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?;
-    db.execute(
+    tx.execute(
         "UPDATE runs SET finished = ?2, success = ?3, outcome = ?4, exit_code = ?5, elapsed_ms = ?6,
              stdout = ?7, stderr = ?8, truncated = ?9 WHERE id = ?1",
         params![
@@ -87,11 +92,12 @@ pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
         ],
     )?;
     events::log(
-        db,
+        &tx,
         Some(&host),
         EventKind::RunFinished,
         &format!("run {id}: {}", end.outcome),
-    )
+    )?;
+    Ok(tx.commit()?)
 }
 
 /// One run.
