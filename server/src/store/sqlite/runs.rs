@@ -17,21 +17,18 @@ pub fn start_run(
     actor: &str,
 ) -> Result<i64> {
     let owner = Owner::current().map(|o| o.to_string());
-    // The run and its event in one commit: one wait on the disk, not two.
-    let tx = db.unchecked_transaction()?;
-    tx.execute(
+    db.execute(
         "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![host, what, action, now_ms(), owner],
     )?;
-    let id = tx.last_insert_rowid();
+    let id = db.last_insert_rowid();
     events::log_by(
-        &tx,
+        db,
         actor,
         Some(host),
         EventKind::RunStarted,
         &format!("run {id}: {what} (action {action})"),
     )?;
-    tx.commit()?;
     Ok(id)
 }
 
@@ -70,13 +67,11 @@ fn settle_interrupted(db: &Connection) -> Result<()> {
 
 /// Records how a run ended (also over an [`INTERRUPTED`] mark).
 pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
-    // The end and its event in one commit.
-    let tx = db.unchecked_transaction()?;
-    let host: String = tx
+    let host: String = db
         .query_row("SELECT host FROM runs WHERE id = ?1", [id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?;
-    tx.execute(
+    db.execute(
         "UPDATE runs SET finished = ?2, success = ?3, outcome = ?4, exit_code = ?5, elapsed_ms = ?6,
              stdout = ?7, stderr = ?8, truncated = ?9 WHERE id = ?1",
         params![
@@ -92,12 +87,11 @@ pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
         ],
     )?;
     events::log(
-        &tx,
+        db,
         Some(&host),
         EventKind::RunFinished,
         &format!("run {id}: {}", end.outcome),
-    )?;
-    Ok(tx.commit()?)
+    )
 }
 
 /// One run.
@@ -168,13 +162,14 @@ impl RunStore for Sqlite {
             action.to_owned(),
             actor.to_owned(),
         );
-        self.call(move |db| start_run(db, &host, &what, &action, &actor))
+        // With its event, one write committed with the other hosts' ([`Sqlite::write`]).
+        self.write(move |db| start_run(db, &host, &what, &action, &actor))
             .await
     }
 
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
         let end = end.clone();
-        self.call(move |db| finish_run(db, id, &end)).await
+        self.write(move |db| finish_run(db, id, &end)).await
     }
 
     async fn run(&self, id: i64) -> Result<Run> {
