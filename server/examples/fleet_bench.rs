@@ -21,25 +21,28 @@ use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
 use otto_server::model::NewHost;
 
-/// Starts `serve`, waits for its first heartbeat round, returns its VmRSS in KiB, and stops it.
-fn serve_rss(server: &Path, data: &Path) -> Result<u64, Box<dyn std::error::Error>> {
+/// Starts `serve` on `hosts` hosts, waits for its first heartbeat round (a log line per host),
+/// returns its VmRSS in KiB, and stops it.
+fn serve_rss(server: &Path, data: &Path, hosts: usize) -> Result<u64, Box<dyn std::error::Error>> {
     let mut child = Command::new(server)
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--heartbeat-interval", "1h", "--rotate-every", "0"])
+        .env("RUST_LOG", "otto_server::serve::heartbeat=debug")
         .stderr(Stdio::piped())
         .spawn()?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
-    for line in BufReader::new(stderr).lines() {
+    let mut lines = BufReader::new(stderr).lines();
+    let (mut answered, mut seen) = (0, 0);
+    while seen < hosts {
+        let Some(line) = lines.next() else { break };
         let line = line?;
-        if line.contains("hosts reachable") {
-            println!(
-                "  serve: {}",
-                line.split("otto_server::serve: ").nth(1).unwrap_or(&line)
-            );
-            break;
-        }
+        answered += usize::from(line.contains("heartbeat answered"));
+        seen += usize::from(line.contains("heartbeat answered") || line.contains("unreachable"));
     }
+    println!("  serve: {answered} of {hosts} hosts reachable");
+    // Keep draining, so that serve never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     std::thread::sleep(Duration::from_millis(500));
     let rss = common::status_kib(child.id(), "VmRSS");
     // SAFETY: signalling our own child.
@@ -98,8 +101,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if ok { "" } else { ", SOME HOSTS FAILED" }
         );
     }
-    let idle = serve_rss(&server_bin, &empty)?;
-    let busy = serve_rss(&server_bin, &data)?;
+    let idle = serve_rss(&server_bin, &empty, 0)?;
+    let busy = serve_rss(&server_bin, &data, count)?;
     println!("serve with no hosts: VmRSS {idle} KiB");
     println!("serve holding {count} connections: VmRSS {busy} KiB");
     println!(

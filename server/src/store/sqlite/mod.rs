@@ -1,10 +1,11 @@
 //! The SQLite backend: one file in the data directory, in WAL mode with full synchronous
-//! commits, so a kill at any moment loses at most the statement in flight and never corrupts
-//! what was committed.
+//! commits, so a kill at any moment loses at most the writes in flight (none yet answered)
+//! and never corrupts what was committed.
 //!
 //! The queries are plain synchronous functions over a [`Connection`], one module per subject;
 //! [`Sqlite`] runs them on tokio's blocking threads, one at a time on its one connection, so
-//! the async threads never wait on the disk.
+//! the async threads never wait on the disk. A run's start and end, which many hosts write at
+//! once, are committed in groups ([`group`]): one flush of the disk for all those waiting.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use crate::store::{Result, StoreError};
 
 mod environment;
 mod events;
+mod group;
 mod groups;
 mod hosts;
 mod runs;
@@ -32,6 +34,7 @@ mod tests;
 pub struct Sqlite {
     db: Arc<Mutex<Connection>>,
     keys: Arc<Keyring>,
+    writes: Arc<group::Queue>,
 }
 
 impl Sqlite {
@@ -46,6 +49,7 @@ impl Sqlite {
         Ok(Sqlite {
             db: Arc::new(Mutex::new(db)),
             keys: Arc::new(keys),
+            writes: Arc::default(),
         })
     }
 
@@ -64,6 +68,32 @@ impl Sqlite {
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    /// Runs the write `query` on a blocking thread, committed together with the other writes
+    /// waiting for the connection at the same time ([`group`]). For the frequent small writes
+    /// that many hosts make at once (a run's start and end).
+    async fn write<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writes.push(group::write(query, reply));
+        let (db, writes) = (Arc::clone(&self.db), Arc::clone(&self.writes));
+        // Whoever holds the connection first commits every write waiting, this one included.
+        tokio::task::spawn_blocking(move || {
+            let db = db
+                .lock()
+                .map_err(|_| StoreError::Unavailable("its connection's lock is poisoned".into()))?;
+            writes.commit(&db);
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the write was dropped".into()))?
     }
 }
 

@@ -162,13 +162,14 @@ impl RunStore for Sqlite {
             action.to_owned(),
             actor.to_owned(),
         );
-        self.call(move |db| start_run(db, &host, &what, &action, &actor))
+        // With its event, one write committed with the other hosts' ([`Sqlite::write`]).
+        self.write(move |db| start_run(db, &host, &what, &action, &actor))
             .await
     }
 
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
         let end = end.clone();
-        self.call(move |db| finish_run(db, id, &end)).await
+        self.write(move |db| finish_run(db, id, &end)).await
     }
 
     async fn run(&self, id: i64) -> Result<Run> {

@@ -1,0 +1,473 @@
+//! Figures for the HTTP API at fleet scale, not a test: N real local agents (default 1000), then
+//!
+//! 1. **cold**: `otto-server run --all --command true`, a fresh process dialling every agent,
+//!    three times;
+//! 2. **warm**: the same through the API of a `serve` that already holds a connection to every
+//!    agent: `POST /api/v1/runs`, then its Server-Sent Events read up to the `summary` (from the
+//!    request's start to the last result), three times;
+//! 3. **latency under load**: 1000 concurrent `GET /api/v1/hosts?limit=100` from one client,
+//!    over HTTPS with serve's self-signed certificate pinned: p50, p99, max and the total time,
+//!    with serve's VmRSS before and after.
+//!
+//! Everything is on loopback and stopped at the end (serve by SIGTERM, then SIGKILL if it has
+//! not gone within 10 s; the agents killed).
+//!
+//! `cargo build --release -p otto-agent -p otto-server --examples &&
+//!  target/release/examples/api_bench [AGENTS]` (binaries are taken from beside the example's
+//! directory). Each agent is a process with a few descriptors and the benchmark holds a pipe to
+//! each and a socket per request, so the soft open-file limit is raised to the hard one.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use otto_server::demo::LocalAgent;
+use otto_server::fleet::{Fleet, FleetOptions};
+use otto_server::keys;
+use otto_server::model::NewHost;
+use serde_json::{Value, json};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Concurrent requests in the latency test.
+const REQUESTS: usize = 1000;
+/// How long serve may take for its first heartbeat round, a run, or to stop.
+const BOUND: Duration = Duration::from_secs(300);
+
+/// Raises the soft limit on open files to the hard one; returns the new soft limit.
+fn raise_open_files() -> std::io::Result<u64> {
+    // SAFETY: an all-zero rlimit is a valid value for getrlimit to fill in.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: a valid pointer to a local.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// `otto-server --data-dir DATA ARGS` with `input` on its standard input; its standard output.
+fn cli(server: &Path, data: &Path, args: &[&str], input: &str) -> Result<String, Error> {
+    let mut child = Command::new(server)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("OTTO_CONFIG", "/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("otto-server {args:?}: {err}").into());
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A running `serve` with the HTTPS API, its log lines coming through `log`.
+struct Daemon {
+    child: Child,
+    log: Receiver<String>,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    /// Starts `serve` on `data` with the API on a free loopback port (its self-signed
+    /// certificate pinned by the client); returns once it listens.
+    fn start(server: &Path, data: &Path) -> Result<Daemon, Error> {
+        let mut child = Command::new(server)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--heartbeat-interval", "1h", "--rotate-every", "0"])
+            .args(["--http-listen", "127.0.0.1:0"])
+            .env("OTTO_CONFIG", "/dev/null")
+            // The heartbeat's per-host lines tell when serve holds every connection.
+            .env(
+                "RUST_LOG",
+                "otto_server=info,otto_server::serve::heartbeat=debug",
+            )
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (send, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Once nobody listens, keep draining so that serve never blocks on its pipe.
+                let _ = send.send(line);
+            }
+        });
+        let listening = match wait_for(&log, |line| line.contains("API listening")) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let address = listening
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("address="))
+            .ok_or("no address in serve's log")?;
+        Ok(Daemon {
+            child,
+            log,
+            base: format!("https://{address}"),
+            client: client(&data.join("http.crt"))?,
+        })
+    }
+
+    /// Waits for the first heartbeat of all `count` hosts; returns how many answered.
+    fn wait_for_heartbeats(&self, count: usize) -> Result<usize, Error> {
+        let (mut answered, mut seen) = (0, 0);
+        wait_for(&self.log, |line| {
+            if line.contains("heartbeat answered") {
+                answered += 1;
+                seen += 1;
+            } else if line.contains("unreachable") {
+                seen += 1;
+            }
+            seen == count
+        })?;
+        Ok(answered)
+    }
+
+    /// A request to `path` with the API key `key`.
+    fn request(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+    }
+
+    /// Stops serve: SIGTERM, then SIGKILL if it is still there after 10 s.
+    fn stop(&mut self) -> Result<(), Error> {
+        // SAFETY: signalling our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("serve did not stop within 10 s of SIGTERM: killed");
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    /// On an early return: serve never outlives the benchmark.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads serve's `log` until a line satisfies `found`; returns that line.
+fn wait_for(log: &Receiver<String>, mut found: impl FnMut(&str) -> bool) -> Result<String, Error> {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if found(&line) => return Ok(line),
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => return Err("serve's log: timed out".into()),
+            Err(RecvTimeoutError::Disconnected) => return Err("serve ended".into()),
+        }
+    }
+}
+
+/// A client trusting exactly the certificate in `cert`, with room for every request at once.
+fn client(cert: &Path) -> Result<reqwest::Client, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .pool_max_idle_per_host(REQUESTS)
+        .build()?)
+}
+
+/// What a warm run through the API came to.
+struct Warm {
+    took: Duration,
+    /// From the request's start to the `started` event.
+    first: Duration,
+    succeeded: u64,
+    failed: u64,
+}
+
+/// `true` on every host through the API: the launch, then its events up to the summary.
+async fn warm_run(daemon: &Daemon, key: &str) -> Result<Warm, Error> {
+    let started = Instant::now();
+    let response = daemon
+        .request(reqwest::Method::POST, "/api/v1/runs", key)
+        .json(&json!({"command": "true", "all": true}))
+        .send()
+        .await?;
+    if response.status() != reqwest::StatusCode::ACCEPTED {
+        return Err(format!("POST /api/v1/runs: {}", response.text().await?).into());
+    }
+    let launch = response
+        .json::<Value>()
+        .await?
+        .get("launch")
+        .and_then(Value::as_u64)
+        .ok_or("no launch id")?;
+    let path = format!("/api/v1/launches/{launch}/events");
+    let mut events = daemon
+        .request(reqwest::Method::GET, &path, key)
+        .send()
+        .await?;
+    let (mut buffer, mut first) = (String::new(), None);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue; // a keep-alive comment
+            };
+            let event: Value = serde_json::from_str(data)?;
+            match event.get("type").and_then(Value::as_str) {
+                Some("started") => first = Some(started.elapsed()),
+                Some("summary") => {
+                    return Ok(Warm {
+                        took: started.elapsed(),
+                        first: first.unwrap_or_default(),
+                        succeeded: event.get("succeeded").and_then(Value::as_u64).unwrap_or(0),
+                        failed: event.get("failed").and_then(Value::as_u64).unwrap_or(0),
+                    });
+                }
+                Some("error") => return Err(format!("the launch failed: {event}").into()),
+                _ => {}
+            }
+        }
+        let chunk = tokio::time::timeout(BOUND, events.chunk())
+            .await?
+            .map_err(|e| format!("the event stream: {e}"))?
+            .ok_or("the event stream ended before its summary")?;
+        buffer.push_str(std::str::from_utf8(&chunk)?);
+    }
+}
+
+/// Latencies of `REQUESTS` concurrent host listings, sorted; and the time for all of them.
+async fn load(daemon: &Daemon, key: &str) -> Result<(Vec<Duration>, Duration), Error> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let request = daemon.request(reqwest::Method::GET, "/api/v1/hosts?limit=100", key);
+            tokio::spawn(async move {
+                let sent = Instant::now();
+                let response = request.send().await?;
+                let status = response.status();
+                let body = response.bytes().await?;
+                if status != reqwest::StatusCode::OK {
+                    return Err(format!("GET /api/v1/hosts: {status}").into());
+                }
+                let took = sent.elapsed();
+                let page: Value = serde_json::from_slice(&body)?;
+                if page
+                    .get("hosts")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
+                    == 0
+                {
+                    return Err("an empty page of hosts".into());
+                }
+                Ok::<_, Error>(took)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(REQUESTS);
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    let total = started.elapsed();
+    latencies.sort();
+    Ok((latencies, total))
+}
+
+/// The `q` quantile (0 to 1) of the sorted `sorted`, in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
+    sorted
+        .get(rank.min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let count: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
+    let bin_dir: PathBuf = std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no binary directory")?
+        .to_path_buf();
+    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    println!("open files: soft limit raised to {}", raise_open_files()?);
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("server");
+    let fleet = Fleet::open(&data, FleetOptions::default())?;
+
+    let started = Instant::now();
+    let mut agents = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("agent-{i:04}");
+        let server_key = fleet.create_host_key(&name)?;
+        let agent = LocalAgent::start(&agent_bin, &dir.path().join(&name), &server_key, "").await?;
+        fleet
+            .store()
+            .add_host(&NewHost {
+                name,
+                address: agent.address.clone(),
+                port: agent.port,
+                agent_key: Some(keys::to_openssh(&agent.agent_key)),
+                pin_on_first_contact: false,
+            })
+            .await?;
+        agents.push(agent);
+    }
+    drop(fleet);
+    println!(
+        "{count} agents started in {:.1} s ({})",
+        started.elapsed().as_secs_f64(),
+        agent_bin.display()
+    );
+    let result = bench(&server_bin, &data, count).await;
+    let stopping = Instant::now();
+    for agent in &mut agents {
+        if tokio::time::timeout(Duration::from_secs(5), agent.stop())
+            .await
+            .is_err()
+        {
+            println!("an agent did not stop within 5 s");
+        }
+    }
+    println!(
+        "{count} agents stopped in {:.1} s",
+        stopping.elapsed().as_secs_f64()
+    );
+    result
+}
+
+/// The figures, on the data directory `data` of `count` hosts.
+async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
+    cli(
+        server,
+        data,
+        &["user", "add", "bench", "--admin"],
+        "bench password\n",
+    )?;
+    let key: Value = serde_json::from_str(&cli(
+        server,
+        data,
+        &["apikey", "create", "--user", "bench", "--json"],
+        "",
+    )?)?;
+    let key = key
+        .get("secret")
+        .and_then(Value::as_str)
+        .ok_or("no secret")?
+        .to_owned();
+
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let (took, peak, ok) = common::timed(server, data, &["run", "--all", "--command", "true"])?;
+        cold.push((took, peak, ok));
+    }
+
+    let mut daemon = Daemon::start(server, data)?;
+    let waiting = Instant::now();
+    let answered = daemon.wait_for_heartbeats(count)?;
+    println!(
+        "serve (pid {}): first heartbeat round in {:.1} s, {answered} of {count} hosts reachable",
+        daemon.child.id(),
+        waiting.elapsed().as_secs_f64()
+    );
+    let result = measure(&daemon, &key, &cold, count).await;
+    daemon.stop()?;
+    result
+}
+
+/// Warm runs beside `cold`, then the load test, on `daemon`.
+async fn measure(
+    daemon: &Daemon,
+    key: &str,
+    cold: &[(Duration, i64, bool)],
+    count: usize,
+) -> Result<(), Error> {
+    let mut warm = Vec::new();
+    for _ in 0..3 {
+        warm.push(warm_run(daemon, key).await?);
+    }
+    println!();
+    println!("`true` on {count} agents, start to last result:");
+    println!(
+        "| try | cold CLI `run --all` | its peak RSS | warm API (serve) | warm: `started` after | warm: ok / failed |"
+    );
+    println!("|-:|-:|-:|-:|-:|-:|");
+    for (i, ((took, peak, ok), w)) in cold.iter().zip(&warm).enumerate() {
+        println!(
+            "| {} | {:.2} s{} | {} MiB | {:.2} s | {:.0} ms | {} / {} |",
+            i + 1,
+            took.as_secs_f64(),
+            if *ok { "" } else { " (some failed)" },
+            peak / 1024,
+            w.took.as_secs_f64(),
+            w.first.as_secs_f64() * 1000.0,
+            w.succeeded,
+            w.failed
+        );
+    }
+
+    let pid = daemon.child.id();
+    let before = common::status_kib(pid, "VmRSS");
+    let (latencies, total) = load(daemon, key).await?;
+    let after = common::status_kib(pid, "VmRSS");
+    let peak = common::status_kib(pid, "VmHWM");
+    println!();
+    println!(
+        "{REQUESTS} concurrent `GET /api/v1/hosts?limit=100` (HTTPS, one client, a connection each):"
+    );
+    println!("| p50 | p99 | max | all done in | serve VmRSS before | after | serve VmHWM |");
+    println!("|-:|-:|-:|-:|-:|-:|-:|");
+    println!(
+        "| {:.1} ms | {:.1} ms | {:.1} ms | {:.2} s | {} MiB | {} MiB | {} MiB |",
+        quantile_ms(&latencies, 0.5),
+        quantile_ms(&latencies, 0.99),
+        quantile_ms(&latencies, 1.0),
+        total.as_secs_f64(),
+        before / 1024,
+        after / 1024,
+        peak / 1024
+    );
+    Ok(())
+}
