@@ -26,10 +26,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
-use otto_server::keys;
-use otto_server::model::NewHost;
 use serde_json::{Value, json};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -338,23 +335,13 @@ async fn main() -> Result<(), Error> {
     let fleet = Fleet::open(&data, FleetOptions::default())?;
 
     let started = Instant::now();
-    let mut agents = Vec::with_capacity(count);
-    for i in 0..count {
-        let name = format!("agent-{i:04}");
-        let server_key = fleet.create_host_key(&name)?;
-        let agent = LocalAgent::start(&agent_bin, &dir.path().join(&name), &server_key, "").await?;
-        fleet
-            .store()
-            .add_host(&NewHost {
-                name,
-                address: agent.address.clone(),
-                port: agent.port,
-                agent_key: Some(keys::to_openssh(&agent.agent_key)),
-                pin_on_first_contact: false,
-            })
-            .await?;
-        agents.push(agent);
-    }
+    let mut agents = common::start_agents(
+        &fleet,
+        &agent_bin,
+        dir.path(),
+        (0..count).map(|i| format!("agent-{i:04}")),
+    )
+    .await?;
     drop(fleet);
     println!(
         "{count} agents started in {:.1} s ({})",

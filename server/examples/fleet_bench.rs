@@ -16,14 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
-use otto_server::keys;
-use otto_server::model::NewHost;
 
 /// Starts `serve` on `hosts` hosts, waits for its first heartbeat round (a log line per host),
 /// returns its VmRSS in KiB, and stops it.
-fn serve_rss(server: &Path, data: &Path, hosts: usize) -> Result<u64, Box<dyn std::error::Error>> {
+fn serve_rss(
+    server: &Path,
+    data: &Path,
+    hosts: usize,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     let mut child = Command::new(server)
         .arg("--data-dir")
         .arg(data)
@@ -52,7 +53,7 @@ fn serve_rss(server: &Path, data: &Path, hosts: usize) -> Result<u64, Box<dyn st
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let count: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
     let bin_dir: PathBuf = std::env::current_exe()?
         .parent()
@@ -67,23 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Fleet::open(&empty, FleetOptions::default())?;
 
     let started = Instant::now();
-    let mut agents = Vec::with_capacity(count);
-    for i in 0..count {
-        let name = format!("agent-{i:03}");
-        let server_key = fleet.create_host_key(&name)?;
-        let agent = LocalAgent::start(&agent_bin, &dir.path().join(&name), &server_key, "").await?;
-        fleet
-            .store()
-            .add_host(&NewHost {
-                name,
-                address: agent.address.clone(),
-                port: agent.port,
-                agent_key: Some(keys::to_openssh(&agent.agent_key)),
-                pin_on_first_contact: false,
-            })
-            .await?;
-        agents.push(agent);
-    }
+    let agents = common::start_agents(
+        &fleet,
+        &agent_bin,
+        dir.path(),
+        (0..count).map(|i| format!("agent-{i:03}")),
+    )
+    .await?;
     drop(fleet);
     println!(
         "{count} agents started in {:.1} s ({})",

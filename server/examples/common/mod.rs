@@ -4,6 +4,11 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+
+use otto_server::demo::LocalAgent;
+use otto_server::fleet::Fleet;
+use otto_server::keys;
+use otto_server::model::NewHost;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,4 +50,31 @@ pub fn timed(server: &Path, data: &Path, args: &[&str]) -> std::io::Result<(Dura
         usage.ru_maxrss,
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     ))
+}
+
+/// Starts a local agent of `agent_bin` for each of `names` (each in `dir/NAME`), each trusting a
+/// server key of its own made in `fleet`, and adds each to `fleet` with its key pinned.
+pub async fn start_agents(
+    fleet: &Fleet,
+    agent_bin: &Path,
+    dir: &Path,
+    names: impl IntoIterator<Item = String>,
+) -> Result<Vec<LocalAgent>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut agents = Vec::new();
+    for name in names {
+        let server_key = fleet.create_host_key(&name)?;
+        let agent = LocalAgent::start(agent_bin, &dir.join(&name), &server_key, "").await?;
+        fleet
+            .store()
+            .add_host(&NewHost {
+                name,
+                address: agent.address.clone(),
+                port: agent.port,
+                agent_key: Some(keys::to_openssh(&agent.agent_key)),
+                pin_on_first_contact: false,
+            })
+            .await?;
+        agents.push(agent);
+    }
+    Ok(agents)
 }
