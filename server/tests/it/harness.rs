@@ -249,3 +249,25 @@ pub fn read_until(child: &mut Child, mut done: impl FnMut(&[String]) -> bool) ->
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     lines
 }
+
+/// Sends SIGINT to `child` (a CLI started with its stderr piped) and waits for it to end, within
+/// [`BOUND`] (a hang guard, not a speed assertion): its exit status and its stderr.
+pub async fn interrupt(mut child: Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    tokio::time::timeout(
+        BOUND,
+        tokio::task::spawn_blocking(move || {
+            let status = child.wait().unwrap();
+            let mut stderr = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                err.read_to_string(&mut stderr).unwrap();
+            }
+            (status, stderr)
+        }),
+    )
+    .await
+    .expect("the command did not end after SIGINT")
+    .unwrap()
+}

@@ -43,26 +43,8 @@ async fn ctrl_c_during_a_run_cancels_it_on_every_host() {
     };
     assert!(running(&sleep));
 
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(run.id() as i32, libc::SIGINT) }, 0);
     // A hang guard far below the sleep's 100 s, not a speed assertion.
-    let status = tokio::time::timeout(
-        BOUND,
-        tokio::task::spawn_blocking(move || {
-            let status = run.wait().unwrap();
-            let mut stderr = String::new();
-            run.stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            (status, stderr)
-        }),
-    )
-    .await
-    .expect("the run did not end after SIGINT")
-    .unwrap();
-    let (status, stderr) = status;
+    let (status, stderr) = crate::harness::interrupt(run).await;
     assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 

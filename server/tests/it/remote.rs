@@ -2,7 +2,6 @@
 //! through the daemon's kept connections, from a client whose own data directory stays
 //! untouched; the key from `OTTO_API_KEY` or a file; each way it can fail, with its exit code.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -194,24 +193,7 @@ async fn ctrl_c_cancels_a_run_started_through_the_server() {
         .unwrap();
     let lines = read_until(&mut run, |lines| lines.iter().any(|l| l == "r1 | up"));
     assert!(lines.iter().any(|l| l == "r1 | up"), "{lines:?}");
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(run.id() as i32, libc::SIGINT) }, 0);
-    let (status, stderr) = tokio::time::timeout(
-        BOUND,
-        tokio::task::spawn_blocking(move || {
-            let status = run.wait().unwrap();
-            let mut stderr = String::new();
-            run.stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            (status, stderr)
-        }),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (status, stderr) = crate::harness::interrupt(run).await;
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("cancelled on 1 of 1 hosts"), "{stderr}");
     let runs = server.runs();
