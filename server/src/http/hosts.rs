@@ -1,5 +1,7 @@
-//! `/api/v1/hosts`: the fleet's hosts, listed page by page and filtered, one in full, added
-//! and removed.
+//! `/api/v1/hosts`: the fleet's hosts, listed page by page and filtered, one in full (with the
+//! fingerprint of a key its agent presented that waits for approval), added, changed, enabled
+//! and disabled, trusted (a key given, or the pending one approved or denied), imported from an
+//! inventory, and removed.
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::{Host, Permission};
 use crate::names::HostName;
-use crate::ops::{AddHost, OpsError};
+use crate::ops::{AddHost, Format, ImportHosts, Imported, OpsError, pending_fingerprint};
 
 /// Hosts on one page when the request says no `limit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -60,11 +62,32 @@ impl HostState {
     }
 }
 
+/// A host as the API answers it: with the fingerprint of its pending key, if any.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostEntry {
+    /// The host.
+    #[serde(flatten)]
+    pub host: Host,
+    /// The fingerprint (`SHA256:…`) of the key its agent presented that is not the pinned
+    /// one, waiting to be approved or denied; none without one.
+    pub pending_fingerprint: Option<String>,
+}
+
+impl From<Host> for HostEntry {
+    fn from(host: Host) -> HostEntry {
+        let pending_fingerprint = host.trust.pending_key.as_deref().map(pending_fingerprint);
+        HostEntry {
+            host,
+            pending_fingerprint,
+        }
+    }
+}
+
 /// One page of hosts, by name.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HostPage {
     /// The hosts.
-    pub hosts: Vec<Host>,
+    pub hosts: Vec<HostEntry>,
     /// The `after` of the next page; none on the last.
     pub next: Option<String>,
 }
@@ -74,7 +97,7 @@ pub struct HostPage {
 pub struct HostView {
     /// The host.
     #[serde(flatten)]
-    pub host: Host,
+    pub host: HostEntry,
     /// The server key its agent must trust, in OpenSSH form.
     pub server_key: String,
 }
@@ -125,9 +148,9 @@ fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage, ApiError> {
             && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
             && query.state.is_none_or(|s| s.holds(h))
     });
-    let hosts: Vec<Host> = chosen.by_ref().take(limit).collect();
+    let hosts: Vec<HostEntry> = chosen.by_ref().take(limit).map(HostEntry::from).collect();
     let next = match chosen.next() {
-        Some(_) => hosts.last().map(|h| h.name.clone()),
+        Some(_) => hosts.last().map(|h| h.host.name.clone()),
         None => None,
     };
     Ok(HostPage { hosts, next })
@@ -171,7 +194,7 @@ pub async fn show(auth: Auth, Path(name): Path<String>) -> Result<axum::Json<Hos
     let name = HostName::parse(&name).map_err(OpsError::from)?;
     let detail = auth.read().host(&name).await?;
     Ok(axum::Json(HostView {
-        host: detail.host,
+        host: HostEntry::from(detail.host),
         server_key: detail.server_key,
     }))
 }
@@ -234,6 +257,279 @@ pub async fn remove(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Where a host is reached, changed: what is given.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostChange {
+    /// New address or DNS name.
+    pub address: Option<String>,
+    /// New agent port.
+    pub port: Option<u16>,
+}
+
+/// An agent key to pin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentKey {
+    /// The agent's key, `ssh-ed25519 AAAA…` (from `otto-agent pubkey`).
+    pub key: String,
+}
+
+/// A key pinned or dropped.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyFingerprint {
+    /// The host.
+    pub host: String,
+    /// The key's fingerprint, `SHA256:…`.
+    pub fingerprint: String,
+}
+
+/// The server key a host's agent must trust.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServerKey {
+    /// The host.
+    pub host: String,
+    /// The key, in OpenSSH form (`otto-agent trust '…'`).
+    pub server_key: String,
+}
+
+/// An inventory to import.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// Its format: `ini` or `yaml` (Ansible's), `csv` (header `name,address,port,groups`,
+    /// groups `;`-separated) or `json` (a list of objects with those fields).
+    pub format: Format,
+    /// Its text.
+    pub text: String,
+    /// Only answer the plan; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// New hosts trust whatever key their agent presents first (only on a network you trust).
+    #[serde(default)]
+    pub pin_on_first_contact: bool,
+}
+
+/// The largest inventory taken (its text in a JSON body).
+pub const INVENTORY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The host named in a path, checked.
+fn host_name(name: &str) -> Result<HostName, ApiError> {
+    Ok(HostName::parse(name).map_err(OpsError::from)?)
+}
+
+/// Changes where a host is reached; answers the host as it is now.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/hosts/{name}",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    request_body = HostChange,
+    responses(
+        (status = 200, description = "Changed", body = HostEntry),
+        (status = 400, description = "Malformed JSON, or a bad name", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 422, description = "An unknown field, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn change(
+    auth: Auth,
+    Path(name): Path<String>,
+    Json(change): Json<HostChange>,
+) -> Result<axum::Json<HostEntry>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let host = ops
+        .set_address(&host_name(&name)?, change.address, change.port)
+        .await?;
+    Ok(axum::Json(HostEntry::from(host)))
+}
+
+/// Includes a host in actions again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/enable",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 204, description = "Enabled"),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    ops.set_enabled(&host_name(&name)?, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Leaves a host out of every action.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/disable",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 204, description = "Disabled"),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    ops.set_enabled(&host_name(&name)?, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pins an agent key given by hand.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/trust",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    request_body = AgentKey,
+    responses(
+        (status = 200, description = "Pinned", body = KeyFingerprint),
+        (status = 400, description = "Malformed JSON, a bad name or key", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn trust(
+    auth: Auth,
+    Path(name): Path<String>,
+    Json(key): Json<AgentKey>,
+) -> Result<axum::Json<KeyFingerprint>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let fingerprint = ops.trust(&host_name(&name)?, &key.key).await?;
+    Ok(axum::Json(KeyFingerprint {
+        host: name,
+        fingerprint,
+    }))
+}
+
+/// Pins the pending key the agent presented.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/approve",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "Pinned", body = KeyFingerprint),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 409, description = "No pending key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn approve(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<KeyFingerprint>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let fingerprint = ops.approve(&host_name(&name)?).await?;
+    Ok(axum::Json(KeyFingerprint {
+        host: name,
+        fingerprint,
+    }))
+}
+
+/// Drops the pending key the agent presented: the host stays as it was (its pinned key, if
+/// any, kept), and the agent is refused again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/deny",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "Dropped", body = KeyFingerprint),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 409, description = "No pending key, or it changed meanwhile", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn deny(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<KeyFingerprint>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let fingerprint = ops.deny(&host_name(&name)?).await?;
+    Ok(axum::Json(KeyFingerprint {
+        host: name,
+        fingerprint,
+    }))
+}
+
+/// The server key a host's agent must trust (`otto-agent trust '…'`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{name}/key",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "The key", body = ServerKey),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn server_key(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<ServerKey>, ApiError> {
+    let server_key = auth.read().server_key(&host_name(&name)?).await?;
+    Ok(axum::Json(ServerKey {
+        host: name,
+        server_key,
+    }))
+}
+
+/// Adds many hosts at once, with their groups, from an inventory (at most 4 MiB); with
+/// `dry_run`, only the plan. Re-importing changes nothing; an import removes nothing; a host
+/// at another address is moved; any bad line, and nothing is imported.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/import",
+    tag = "hosts",
+    request_body = Inventory,
+    responses(
+        (status = 200, description = "The plan, applied unless a dry run", body = Imported),
+        (status = 400, description = "Malformed JSON, or an inventory that cannot be read", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn import(
+    auth: Auth,
+    Json(inventory): Json<Inventory>,
+) -> Result<axum::Json<Imported>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let imported = ops
+        .import_hosts(ImportHosts {
+            text: inventory.text,
+            format: inventory.format,
+            dry_run: inventory.dry_run,
+            pin_on_first_contact: inventory.pin_on_first_contact,
+        })
+        .await?;
+    Ok(axum::Json(imported))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +546,7 @@ mod tests {
     }
 
     fn names(page: &HostPage) -> Vec<&str> {
-        page.hosts.iter().map(|h| h.name.as_str()).collect()
+        page.hosts.iter().map(|h| h.host.name.as_str()).collect()
     }
 
     #[test]

@@ -120,7 +120,17 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/hosts", get(hosts::list).post(hosts::add))
         .route(
             "/api/v1/hosts/{name}",
-            get(hosts::show).delete(hosts::remove),
+            get(hosts::show).patch(hosts::change).delete(hosts::remove),
+        )
+        .route("/api/v1/hosts/{name}/enable", post(hosts::enable))
+        .route("/api/v1/hosts/{name}/disable", post(hosts::disable))
+        .route("/api/v1/hosts/{name}/trust", post(hosts::trust))
+        .route("/api/v1/hosts/{name}/approve", post(hosts::approve))
+        .route("/api/v1/hosts/{name}/deny", post(hosts::deny))
+        .route("/api/v1/hosts/{name}/key", get(hosts::server_key))
+        .route(
+            "/api/v1/hosts/import",
+            post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
         )
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))

@@ -12,11 +12,12 @@ use super::{
     apikeys, control, environment, events, groups, hosts, runs, scripts, session, summary, uploads,
     users,
 };
+use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase, Run,
     RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
+use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -32,6 +33,14 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         hosts::show,
         hosts::add,
         hosts::remove,
+        hosts::change,
+        hosts::enable,
+        hosts::disable,
+        hosts::trust,
+        hosts::approve,
+        hosts::deny,
+        hosts::server_key,
+        hosts::import,
         events::list,
         apikeys::list,
         apikeys::create,
@@ -86,6 +95,16 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         hosts::NewHost,
         hosts::AddedHost,
         hosts::HostState,
+        hosts::HostEntry,
+        hosts::HostChange,
+        hosts::AgentKey,
+        hosts::KeyFingerprint,
+        hosts::ServerKey,
+        hosts::Inventory,
+        Imported,
+        Step,
+        Change,
+        Format,
         ApiKey,
         CreatedApiKey,
         apikeys::NewApiKey,

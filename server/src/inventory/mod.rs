@@ -16,7 +16,7 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::names::HostName;
 
@@ -26,7 +26,9 @@ pub use plan::{Change, Step, plan};
 pub const DEFAULT_PORT: u16 = 12444;
 
 /// The format of an inventory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Ansible's INI inventory (`[group]` sections, `host ansible_host=… otto_port=…`).

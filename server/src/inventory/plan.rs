@@ -2,13 +2,13 @@
 //! another address or port, put it in more groups, or leave it. An import only adds: it takes
 //! no host out of a group and removes no host.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Wanted;
 use crate::model::Host;
 
 /// What happens to one host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     /// It is new: added, with its groups.
@@ -22,7 +22,7 @@ pub enum Change {
 }
 
 /// One host of an import's plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     /// The host.
     pub host: String,

@@ -219,7 +219,9 @@ impl Ops {
         Ok(removal)
     }
 
-    /// Changes where a host is reached; returns the host as it is now.
+    /// Changes where a host is reached; returns the host as it is now. A kept connection (in
+    /// `serve`) is dropped, so the next use dials the new address at once: likewise after
+    /// each change of trust below.
     pub async fn set_address(
         &self,
         name: &HostName,
@@ -228,6 +230,7 @@ impl Ops {
     ) -> Result<Host> {
         let store = self.fleet.store();
         store.set_address(name, address.as_deref(), port).await?;
+        self.fleet.forget(name).await;
         let host = store.host(name).await?;
         let detail = format!("address {}:{}", host.address, host.port);
         self.record(Some(name), EventKind::HostChanged, &detail)
@@ -251,6 +254,7 @@ impl Ops {
             .store()
             .pin_agent_key(name, &keys::to_openssh(&key))
             .await?;
+        self.fleet.forget(name).await;
         let detail = format!("agent key {fingerprint} set by hand");
         self.record(Some(name), EventKind::TrustChanged, &detail)
             .await?;
@@ -268,7 +272,33 @@ impl Ops {
             .ok_or_else(|| OpsError::Conflict(format!("{name} has no pending key")))?;
         let fingerprint = keys::fingerprint(&keys::parse_public(&pending)?);
         store.pin_agent_key(name, &pending).await?;
+        self.fleet.forget(name).await;
         let detail = format!("pending agent key {fingerprint} approved");
+        self.record(Some(name), EventKind::TrustChanged, &detail)
+            .await?;
+        Ok(fingerprint)
+    }
+
+    /// Drops the key the agent presented and was refused, leaving the host as it was (its
+    /// pinned key, if any, stays); returns the dropped key's fingerprint. The agent is refused
+    /// again, and its key held anew, the next time it presents it.
+    pub async fn deny(&self, name: &HostName) -> Result<String> {
+        let store = self.fleet.store();
+        let no_pending = || OpsError::Conflict(format!("{name} has no pending key"));
+        let pending = store
+            .host(name)
+            .await?
+            .trust
+            .pending_key
+            .ok_or_else(no_pending)?;
+        let fingerprint = pending_fingerprint(&pending);
+        if !store.drop_pending_key(name, &pending).await? {
+            return Err(OpsError::Conflict(format!(
+                "{name}'s pending key changed meanwhile: look again"
+            )));
+        }
+        self.fleet.forget(name).await;
+        let detail = format!("pending agent key {fingerprint} denied");
         self.record(Some(name), EventKind::TrustChanged, &detail)
             .await?;
         Ok(fingerprint)
@@ -279,6 +309,14 @@ impl Ops {
         self.fleet.store().host(name).await?;
         Ok(keys::to_openssh(self.fleet.host_key(name)?.public_key()))
     }
+}
+
+/// The fingerprint of a pending key as stored (it was parsed when the agent presented it; a
+/// row that does not parse says so instead).
+pub fn pending_fingerprint(key: &str) -> String {
+    keys::parse_public(key)
+        .map(|k| keys::fingerprint(&k))
+        .unwrap_or_else(|_| "(unreadable key)".into())
 }
 
 /// The `host-added` detail: where it is, and how its agent key will be known.
@@ -422,6 +460,26 @@ mod tests {
         let none = ops.approve(&r1).await.unwrap_err();
         assert_eq!(none.kind(), ErrorKind::Conflict);
         let presented = agent_key();
+        ops.fleet
+            .store()
+            .set_pending_key("r1", &presented, "SHA256:x")
+            .await
+            .unwrap();
+        // Denied: dropped, the pinned key kept, recorded; then nothing is left to deny.
+        let pinned = ops.host(&r1).await.unwrap().host.trust.agent_key;
+        let denied = ops.deny(&r1).await.unwrap();
+        assert_eq!(denied, pending_fingerprint(&presented));
+        let trust = ops.host(&r1).await.unwrap().host.trust;
+        assert_eq!((trust.pending_key, trust.agent_key), (None, pinned));
+        assert_eq!(
+            last(&ops).await,
+            ev(
+                "r1",
+                "trust-changed",
+                &format!("pending agent key {denied} denied")
+            )
+        );
+        assert_eq!(ops.deny(&r1).await.unwrap_err().kind(), ErrorKind::Conflict);
         ops.fleet
             .store()
             .set_pending_key("r1", &presented, "SHA256:x")

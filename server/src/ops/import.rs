@@ -3,7 +3,7 @@
 //! stops there, else each step is applied through the hosts' own operations, so every change
 //! is recorded as if made by hand. A second import of the same inventory changes nothing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::inventory::{self, Change, Format, Step};
 use crate::names::HostName;
@@ -24,7 +24,7 @@ pub struct ImportHosts {
 }
 
 /// What an import did, or would do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Imported {
     /// One step per host of the inventory.
     pub steps: Vec<Step>,

@@ -32,6 +32,7 @@ pub use control::Control;
 pub use environment::SetEnv;
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
+    pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};

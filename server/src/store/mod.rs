@@ -102,6 +102,8 @@ pub trait HostStore: Send + Sync {
     async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()>;
     /// Records a key the agent presented that is not the pinned one. Logs only when it is new.
     async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()>;
+    /// Drops the host's pending key if it is still `key`; whether it was. Logs nothing.
+    async fn drop_pending_key(&self, name: &str, key: &str) -> Result<bool>;
     /// Records a completed key rotation asked for by `actor`: the new agent key is pinned.
     async fn rotated(&self, name: &str, agent_key: &str, detail: &str, actor: &str) -> Result<()>;
     /// Records a successful heartbeat; logs a reachability change.

@@ -21,6 +21,7 @@ mod deploy;
 mod exit_codes;
 mod fleet;
 mod http;
+mod http_hosts;
 mod http_resources;
 mod http_runs;
 mod import;

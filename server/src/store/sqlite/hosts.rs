@@ -173,6 +173,15 @@ pub fn set_pending_key(db: &Connection, name: &str, key: &str, fingerprint: &str
     Ok(())
 }
 
+/// Drops the host's pending key if it is still `key`; whether it was.
+pub fn drop_pending_key(db: &Connection, name: &str, key: &str) -> Result<bool> {
+    let changed = db.execute(
+        "UPDATE hosts SET pending_key = NULL WHERE name = ?1 AND pending_key = ?2",
+        params![name, key],
+    )?;
+    Ok(changed > 0)
+}
+
 /// Records a completed key rotation asked for by `actor`: the new agent key is pinned.
 pub fn rotated(
     db: &Connection,
@@ -287,6 +296,11 @@ impl HostStore for Sqlite {
         let (name, key, fingerprint) = (name.to_owned(), key.to_owned(), fingerprint.to_owned());
         self.call(move |db| set_pending_key(db, &name, &key, &fingerprint))
             .await
+    }
+
+    async fn drop_pending_key(&self, name: &str, key: &str) -> Result<bool> {
+        let (name, key) = (name.to_owned(), key.to_owned());
+        self.call(move |db| drop_pending_key(db, &name, &key)).await
     }
 
     async fn rotated(&self, name: &str, agent_key: &str, detail: &str, actor: &str) -> Result<()> {
