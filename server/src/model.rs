@@ -312,7 +312,7 @@ impl Phase {
 }
 
 /// A file uploaded with a script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attachment {
     /// The script it belongs to.
     pub script: String,
@@ -782,7 +782,7 @@ impl std::fmt::Display for Permissions {
 }
 
 /// A person (or a service) who uses the server through its API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     /// Their unique name.
     pub name: String,
@@ -791,7 +791,7 @@ pub struct User {
     /// A disabled user cannot sign in, and none of their API keys work.
     pub disabled: bool,
     /// When they were added (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub created: i64,
 }
@@ -808,7 +808,7 @@ pub struct NewUser {
 }
 
 /// An API key, as listed: never its secret, which only its maker saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Its id.
     pub id: i64,
@@ -817,15 +817,15 @@ pub struct ApiKey {
     /// What it may do (never more than its user may, whatever this says).
     pub permissions: Permissions,
     /// When it was made (ms since the epoch; RFC 3339 in JSON).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub created: i64,
     /// When it stops working, if ever.
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires: Option<i64>,
     /// When it was revoked, if it was.
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked: Option<i64>,
 }

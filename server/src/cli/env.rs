@@ -78,19 +78,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
             secret,
             scope,
         } => {
-            let value = match value {
-                Some(v) => v,
-                None if secret && std::io::stdin().is_terminal() => {
-                    read_hidden(&format!("{name} (secret, not shown)")).await?
-                }
-                None => {
-                    let mut v = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut v)
-                        .map_err(|e| CliError::File("<stdin>".into(), e))?;
-                    v.trim_end_matches(['\n', '\r']).to_string()
-                }
-            };
+            let value = read_value(&name, value, secret).await?;
             let scope = scope.scope().unwrap_or(Scope::Global);
             let set = SetEnv {
                 scope,
@@ -117,6 +105,28 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The value of variable `name`: `value` if given, else standard input (typed without being
+/// shown when `secret` and on a terminal).
+pub(super) async fn read_value(
+    name: &str,
+    value: Option<String>,
+    secret: bool,
+) -> Result<String, CliError> {
+    Ok(match value {
+        Some(v) => v,
+        None if secret && std::io::stdin().is_terminal() => {
+            read_hidden(&format!("{name} (secret, not shown)")).await?
+        }
+        None => {
+            let mut v = String::new();
+            std::io::stdin()
+                .read_to_string(&mut v)
+                .map_err(|e| CliError::File("<stdin>".into(), e))?;
+            v.trim_end_matches(['\n', '\r']).to_string()
+        }
+    })
 }
 
 /// Reads one line typed on the terminal (standard input) without showing it, after `prompt` on

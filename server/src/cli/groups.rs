@@ -92,7 +92,8 @@ pub async fn execute(ops: &Ops, out: &Printer, command: GroupCommand) -> Result<
 }
 
 /// Host names as a list for people.
-fn names(hosts: &[HostName]) -> String {
+/// The names of `hosts`, as a comma list.
+pub(super) fn names(hosts: &[HostName]) -> String {
     hosts
         .iter()
         .map(HostName::as_str)

@@ -108,6 +108,12 @@ pub enum HostCommand {
         /// The host.
         name: HostName,
     },
+    /// Drop the pending key the agent presented (the host stays as it was: its agent is
+    /// refused until a key is pinned).
+    Deny {
+        /// The host.
+        name: HostName,
+    },
     /// Print the server key to give this host's agent.
     Key {
         /// The host.
@@ -180,7 +186,10 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
 
 /// The text of an inventory file (`-`: standard input) and its format, given or from the
 /// file's extension.
-fn read_inventory(file: &Path, format: Option<Format>) -> Result<(String, Format), CliError> {
+pub(super) fn read_inventory(
+    file: &Path,
+    format: Option<Format>,
+) -> Result<(String, Format), CliError> {
     let stdin = file == Path::new("-");
     let format = format.or_else(|| Format::from_path(file)).ok_or_else(|| {
         CliError::Usage(if stdin {
@@ -281,6 +290,10 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
         HostCommand::Approve { name } => {
             let fingerprint = ops.approve(&name).await?;
             out.say(&format!("{name}: agent key {fingerprint} pinned"));
+        }
+        HostCommand::Deny { name } => {
+            let fingerprint = ops.deny(&name).await?;
+            out.say(&format!("{name}: pending agent key {fingerprint} denied"));
         }
         HostCommand::Key { name } => {
             let key = ops.server_key(&name).await?;

@@ -551,21 +551,31 @@ impl Cli {
             )?;
             let out = Printer::stdout(self.json);
             return match self.command {
-                Command::Run(args) => remote.run(&out, args, shutdown).await,
-                Command::Host(
-                    c @ (HostCommand::List
-                    | HostCommand::Show { .. }
-                    | HostCommand::Add { .. }
-                    | HostCommand::Remove { .. }),
-                ) => remote.host(&out, c).await,
-                Command::Group(c @ GroupCommand::List) => remote.group(&out, c).await,
-                Command::Script(c @ ScriptCommand::List) => remote.script(&out, c).await,
+                Command::Host(c) => remote.host(&out, c).await,
+                Command::Group(c) => remote.group(&out, c).await,
+                Command::Script(c) => remote.script(&out, c).await,
+                Command::Attachment(c) => remote.attachment(&out, c).await,
+                Command::Env(c) => remote.env(&out, c).await,
+                Command::User(c) => remote.user(&out, c).await,
+                Command::ApiKey(c) => remote.api_key(&out, c).await,
                 Command::Ping(t) => remote.ping(&out, t).await,
+                Command::Run(args) => remote.run(&out, args, shutdown).await,
+                Command::Cancel { run } => remote.cancel(&out, run).await,
+                Command::Upload(args) => remote.upload(&out, args, shutdown).await,
+                Command::Reload(a) => remote.control(&out, a, Some(Control::Reload)).await,
+                Command::ExitAgent(a) => remote.control(&out, a, Some(Control::Exit)).await,
+                Command::RotateKeys(a) => remote.control(&out, a, None).await,
+                Command::Reboot(a) => remote.power(&out, a, Control::Reboot).await,
+                Command::Shutdown(a) => remote.power(&out, a, Control::Shutdown).await,
                 Command::History { host, run, limit } => {
                     remote.history(&out, host, run, limit).await
                 }
                 Command::Events { host, limit } => remote.events(&out, host, limit).await,
-                _ => Err(remote::not_yet(&format!("`{}`", self.name))),
+                Command::Serve(_) => Err(remote::local_only(
+                    "`serve`",
+                    "it is the server, over its own data directory",
+                )),
+                Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
             };
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Ids, Phase, Scope, Script};
+use crate::model::{AfterRun, Attachment, Ids, Phase, Scope, Script};
 use crate::ops::{NewAttachment, Ops};
 use crate::print::Printer;
 
@@ -113,6 +113,22 @@ pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(io)
 }
 
+/// What `attachment add` says of `file`, attached as `a`.
+pub(super) fn attached(file: &std::path::Path, a: &Attachment) -> String {
+    let phase = match a.phase {
+        Phase::Before => "before",
+        Phase::After => "after",
+    };
+    format!(
+        "{} ({} bytes, sha256 {}) attached to {} as {}, {phase} the script",
+        file.display(),
+        a.size,
+        a.sha256.get(..16).unwrap_or(&a.sha256),
+        a.script,
+        a.path,
+    )
+}
+
 pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
     match command {
         ScriptCommand::Add {
@@ -188,16 +204,7 @@ pub async fn attachment(
                     phase,
                 })
                 .await?;
-            out.say(
-                &format!(
-                    "{} ({} bytes, sha256 {}) attached to {script} as {path}, {:?} the script",
-                    file.display(),
-                    a.size,
-                    &a.sha256[..16],
-                    phase
-                )
-                .to_lowercase(),
-            );
+            out.say(&attached(&file, &a));
         }
         AttachmentCommand::List { script } => {
             out.attachments(&ops.attachments(script.as_deref()).await?)

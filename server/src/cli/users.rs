@@ -34,7 +34,7 @@ pub struct PermissionArgs {
 
 impl PermissionArgs {
     /// The permissions given, if any were.
-    fn given(&self) -> Option<Permissions> {
+    pub(super) fn given(&self) -> Option<Permissions> {
         if self.admin {
             return Some(Permissions::admin());
         }
@@ -163,7 +163,7 @@ pub async fn api_key(ops: &Ops, out: &Printer, command: ApiKeyCommand) -> Result
 
 /// A new password for `user`: typed twice on a terminal without being shown, else the first
 /// line of standard input.
-async fn read_password(user: &str) -> Result<String, CliError> {
+pub(super) async fn read_password(user: &str) -> Result<String, CliError> {
     if std::io::stdin().is_terminal() {
         let first = read_hidden(&format!("password for {user} (not shown)")).await?;
         let again = read_hidden("again").await?;

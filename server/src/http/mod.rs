@@ -169,6 +169,7 @@ fn routes(api: Api) -> Router {
             "/api/v1/users/{name}/permissions",
             put(users::set_permissions),
         )
+        .route("/api/v1/users/{name}/password", put(users::set_password))
         .route("/api/v1/users/me/password", post(session::change_password))
         .route(
             "/api/v1/session",

@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
 use super::spool::spool;
 use crate::model::RunLevel;
-use crate::ops::{Done, OpsError, Targets, Upload};
+use crate::ops::{Done, OpsError, Rollout, Share, Targets, Upload};
 
 /// The largest file taken.
 pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
@@ -41,6 +41,13 @@ pub struct UploadQuery {
     all: bool,
     /// But not these hosts: names or globs, comma-separated.
     exclude: Option<String>,
+    /// Nor the members of these groups: names or globs, comma-separated.
+    exclude_groups: Option<String>,
+    /// Upload to this many hosts at a time, the next batch once one is done.
+    batch: Option<usize>,
+    /// Start no further batch once more than this many hosts have failed (those not started
+    /// are skipped).
+    max_failures: Option<usize>,
 }
 
 /// The items of a comma-separated list.
@@ -84,8 +91,15 @@ pub async fn upload(
         hosts: items(query.hosts.as_deref()),
         groups: items(query.groups.as_deref()),
         exclude: items(query.exclude.as_deref()),
-        exclude_groups: Vec::new(),
+        exclude_groups: items(query.exclude_groups.as_deref()),
     };
+    if query.batch == Some(0) {
+        return Err(OpsError::Invalid("`batch` must be at least 1".into()).into());
+    }
+    let ops = ops.clone().rolling(Rollout {
+        batch: query.batch.map(Share::Count),
+        max_failures: query.max_failures.map(Share::Count),
+    });
     if targets.is_empty() {
         let message = "name hosts, groups, or all=true";
         return Err(OpsError::Invalid(message.into()).into());

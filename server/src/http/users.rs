@@ -136,3 +136,39 @@ pub async fn set_permissions(
     ops.set_user_permissions(&name, &permissions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A password to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The new password.
+    pub password: String,
+}
+
+/// Sets a user's password (an administrator's reset: one's own, with the current one, is
+/// `/api/v1/users/me/password`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{name}/password",
+    tag = "users",
+    params(("name" = String, Path, description = "The user")),
+    request_body = NewPassword,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, description = "Malformed JSON, or a password too short", body = ErrorBody),
+        (status = 401, description = "No API key or session that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `users`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("session" = []))
+)]
+pub async fn set_password(
+    auth: Auth,
+    Path(name): Path<String>,
+    Json(new): Json<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.with(Permission::Users)?;
+    ops.change_password(&name, new.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -359,7 +359,7 @@ impl Status {
 }
 
 /// The result of a simple operation on one host.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Done {
     /// The host.
     pub host: String,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{ApiKey, EventKind, NewApiKey, NewUser, Permission, Permissions, User, now_ms};
@@ -48,7 +48,7 @@ pub struct CreateApiKey {
 }
 
 /// An API key just made, with its secret: the only time the secret is seen.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key as listed.
     #[serde(flatten)]

@@ -32,6 +32,7 @@ mod progress;
 mod qemu;
 mod qemu_system;
 mod remote;
+mod remote_commands;
 mod rolling;
 mod secrets;
 mod times;

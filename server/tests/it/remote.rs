@@ -14,7 +14,7 @@ use crate::users::add_user;
 
 /// `otto-server --server URL --ca-cert CERT ARGS…` on an empty data directory of its own
 /// (`elsewhere`), with `key` as `OTTO_API_KEY` (none: unset).
-fn client(
+pub fn client(
     elsewhere: &Path,
     server: &Server,
     url: &str,
@@ -34,13 +34,13 @@ fn client(
 }
 
 /// Runs `cmd` to its end within the harness's bound (a hang guard, not a timing).
-async fn finish(mut cmd: Command) -> Output {
+pub async fn finish(mut cmd: Command) -> Output {
     let run = tokio::task::spawn_blocking(move || cmd.output().unwrap());
     tokio::time::timeout(BOUND, run).await.unwrap().unwrap()
 }
 
 /// Whether `dir` is still empty.
-fn empty(dir: &Path) -> bool {
+pub fn empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().next().is_none()
 }
 
@@ -249,14 +249,11 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         4,
         "r9",
     );
-    // A command not offered remotely yet does not fall back to the local data directory.
-    let other = ["attachment", "list", "s"];
-    let out = finish(client(e, &server, url, Some(&ann), &other)).await;
-    check(
-        out,
-        2,
-        "`attachment list` is not available through --server",
-    );
+    // A command that cannot work through serve says why, and does not fall back to the local
+    // data directory.
+    let deploy = ["host", "deploy", "r9", "root@192.0.2.9"];
+    let out = finish(client(e, &server, url, Some(&ann), &deploy)).await;
+    check(out, 2, "`host deploy` does not work through --server");
     // The key from a file instead of the environment.
     let file = e.join("key");
     std::fs::write(&file, format!("{ann}\n")).unwrap();

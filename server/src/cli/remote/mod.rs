@@ -1,0 +1,414 @@
+//! The command line as a client of a running `serve` (`--server URL`): a command sends the
+//! same typed input to its route of the HTTP API and reads the same typed result, so what it
+//! prints (`print/`) is as when it works on the data directory. The API key comes from the
+//! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
+//!
+//! This module is the client (its key, its certificate, requests and their errors); the
+//! commands are by subject: `hosts` (hosts and groups), `scripts` (scripts, attachments,
+//! variables), `runs` (runs, uploads, heartbeats, control, history, events), `users` (users
+//! and API keys).
+
+mod hosts;
+mod runs;
+mod scripts;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+use crate::model::Scope;
+
+use super::CliError;
+
+/// The environment variable holding the API key.
+pub const API_KEY_VAR: &str = "OTTO_API_KEY";
+
+/// Why working through `serve` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// No API key was given.
+    #[error(
+        "--server needs an API key: set {API_KEY_VAR} or give --api-key-file FILE \
+         (`otto-server apikey create` on the server's machine makes one)"
+    )]
+    NoKey,
+    /// The key given is not one (a key is printable ASCII: `otto_` and hex digits).
+    #[error("the API key from {0} is not one: it has spaces or control characters")]
+    BadKey(String),
+    /// The key file cannot be read, or holds no key.
+    #[error("API key file {0}: {1}")]
+    KeyFile(PathBuf, String),
+    /// The certificate to trust cannot be used.
+    #[error("certificate {0}: {1}")]
+    CaCert(PathBuf, String),
+    /// The URL cannot be used.
+    #[error("--server {0}: {1}")]
+    Url(String, String),
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the server at {0}: {1}")]
+    Unreachable(String, String),
+    /// The server refused the request, with its reason.
+    #[error("the server answered {status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The server's message.
+        message: String,
+    },
+    /// An answer that is not what the API promises.
+    #[error("the server's answer cannot be read: {0}")]
+    Answer(String),
+}
+
+impl RemoteError {
+    /// The process exit code, as for the same failure on the data directory: from the status
+    /// the API gives each kind of error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RemoteError::NoKey | RemoteError::BadKey(_) | RemoteError::KeyFile(..) => 2,
+            RemoteError::CaCert(..) => 2,
+            RemoteError::Url(..) => 2,
+            RemoteError::Unreachable(..) => 3,
+            RemoteError::Refused { status, .. } => exit_code_of(*status),
+            RemoteError::Answer(_) => 7,
+        }
+    }
+}
+
+/// The exit code for an API error's status (the inverse of `ErrorKind::http_status`).
+fn exit_code_of(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        401 | 403 => 8,
+        404 => 4,
+        409 => 5,
+        503 => 3,
+        400..=499 => 2,
+        _ => 7,
+    }
+}
+
+/// A client of one `serve`'s API, with its key.
+pub struct Remote {
+    client: reqwest::Client,
+    base: Url,
+    key: String,
+}
+
+impl Remote {
+    /// A client of the API at `url`, with the key from `key_file` (else `OTTO_API_KEY`),
+    /// trusting `ca_cert` (else the system's roots); `connect` is the time allowed to connect.
+    pub fn new(
+        url: &str,
+        key_file: Option<&Path>,
+        ca_cert: Option<&Path>,
+        connect: Duration,
+    ) -> Result<Remote, RemoteError> {
+        let base = base_url(url)?;
+        let key = match key_file {
+            Some(path) => read_key(path)?,
+            None => std::env::var(API_KEY_VAR)
+                .ok()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .ok_or(RemoteError::NoKey)?,
+        };
+        if !key.chars().all(|c| c.is_ascii_graphic()) {
+            let from = key_file.map_or(API_KEY_VAR.into(), |p| p.display().to_string());
+            return Err(RemoteError::BadKey(from));
+        }
+        let roots = match ca_cert {
+            Some(path) => pinned(path)?,
+            None => system_roots(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| RemoteError::Url(url.into(), e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(connect)
+            .build()
+            .map_err(|e| RemoteError::Url(url.into(), e.to_string()))?;
+        Ok(Remote { client, base, key })
+    }
+
+    /// Sends `method path` with `body` (if not null); the answer, or the server's reason.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let payload = match body {
+            Value::Null => Payload::Empty,
+            body => Payload::Json(body),
+        };
+        self.request(method, path, &[], payload).await
+    }
+
+    /// Sends `method path?query` with `payload`; the answer, or the server's reason.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        payload: Payload<'_>,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let mut url = self
+            .base
+            .join(path)
+            .map_err(|e| RemoteError::Url(self.base.to_string(), e.to_string()))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut request = self.client.request(method, url).bearer_auth(&self.key);
+        request = match payload {
+            Payload::Empty => request,
+            Payload::Json(body) => request.json(body),
+            Payload::Stream(body) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| RemoteError::Unreachable(self.base.to_string(), chain(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(RemoteError::Refused {
+            status,
+            message: error_message(&text),
+        })
+    }
+
+    /// `method path` with `body`, its JSON answer read as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, RemoteError> {
+        read(self.send(method, path, body).await?).await
+    }
+
+    /// `GET path?query`, its JSON answer read as `T`.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, RemoteError> {
+        read(
+            self.request(Method::GET, path, query, Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+
+    /// The names of the variables of `scope` (`GET /api/v1/env`).
+    async fn variables(&self, scope: &Scope) -> Result<Vec<String>, RemoteError> {
+        let vars: Vec<Variable> = self.get("/api/v1/env", &scope_query(scope)).await?;
+        Ok(vars.into_iter().map(|v| v.name).collect())
+    }
+
+    /// Before removing what owns `scope`: refused, as locally without a terminal, when it has
+    /// variables and `force` is not given.
+    async fn refuse_losing_variables(&self, scope: &Scope, force: bool) -> Result<(), CliError> {
+        if force {
+            return Ok(());
+        }
+        let names = self.variables(scope).await?;
+        if names.is_empty() {
+            return Ok(());
+        }
+        Err(CliError::Usage(format!(
+            "{scope} has variables ({}); give --force to remove them too",
+            names.join(", ")
+        )))
+    }
+}
+
+/// What a request carries.
+enum Payload<'a> {
+    /// Nothing.
+    Empty,
+    /// A JSON body.
+    Json(&'a Value),
+    /// Raw bytes, streamed (a file).
+    Stream(reqwest::Body),
+}
+
+/// The JSON answer of `response` read as `T`.
+async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, RemoteError> {
+    response
+        .json()
+        .await
+        .map_err(|e| RemoteError::Answer(chain(&e)))
+}
+
+/// A variable of `GET /api/v1/env`, by name.
+#[derive(Deserialize)]
+struct Variable {
+    name: String,
+}
+
+/// The query naming `scope` for `/api/v1/env`.
+fn scope_query(scope: &Scope) -> Vec<(&'static str, String)> {
+    match scope.parts() {
+        ("global", _) => vec![("global", "true".into())],
+        (kind, owner) => vec![(kind, owner.to_string())],
+    }
+}
+
+/// `name` as one segment of a path: every byte but letters, digits and `-._~` escaped.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What a command says that cannot work through `serve` by its nature, and why.
+pub fn local_only(what: &str, why: &str) -> CliError {
+    CliError::Usage(format!(
+        "{what} does not work through --server: {why}; run it on the server's machine"
+    ))
+}
+
+/// `url` as the base of the API's paths: HTTPS, or plain HTTP to this machine only (a key
+/// must not cross the network readable).
+fn base_url(url: &str) -> Result<Url, RemoteError> {
+    let bad = |why: &str| RemoteError::Url(url.into(), why.into());
+    let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(bad("plain http only to this machine; use https")),
+        _ => return Err(bad("give an https:// URL")),
+    }
+    Ok(parsed)
+}
+
+/// The key in the file at `path`: its text, trimmed.
+fn read_key(path: &Path) -> Result<String, RemoteError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RemoteError::KeyFile(path.into(), e.to_string()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(RemoteError::KeyFile(path.into(), "empty".into()));
+    }
+    Ok(key.to_string())
+}
+
+/// Exactly the certificates in the PEM file at `path`.
+fn pinned(path: &Path) -> Result<rustls::RootCertStore, RemoteError> {
+    let bad = |e: String| RemoteError::CaCert(path.into(), e);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    Ok(roots)
+}
+
+/// The system's root certificates (those it cannot read are left out, as a browser does).
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("system certificates: {error}");
+    }
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+/// The message of an API error body, or the body itself.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// An error with its causes: reqwest's own message alone rarely says what went wrong.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_paths_are_escaped() {
+        assert_eq!(segment("lab-1.x_y~"), "lab-1.x_y~");
+        assert_eq!(segment("a b/c?d%"), "a%20b%2Fc%3Fd%25");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        assert!(base_url("https://otto.example:8443").is_ok());
+        assert!(base_url("http://127.0.0.1:8080").is_ok());
+        assert!(base_url("http://localhost:8080").is_ok());
+        for bad in ["http://otto.example", "ftp://x", "otto.example", ""] {
+            assert_eq!(base_url(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_errors_exit_as_their_kind_does_locally() {
+        use crate::ops::ErrorKind::*;
+        for kind in [
+            Invalid,
+            NotFound,
+            Conflict,
+            Unavailable,
+            Unauthenticated,
+            Forbidden,
+        ] {
+            let status = StatusCode::from_u16(kind.http_status()).unwrap();
+            assert_eq!(exit_code_of(status), kind.exit_code(), "{kind:?}");
+        }
+        assert_eq!(exit_code_of(StatusCode::INTERNAL_SERVER_ERROR), 7);
+        assert_eq!(
+            error_message(r#"{"error":{"kind":"forbidden","message":"no"}}"#),
+            "no"
+        );
+    }
+}
