@@ -131,6 +131,12 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             json!({"admin": true, "run": "read-write", "modify": []}),
             Some("users"),
         ),
+        (
+            Method::PUT,
+            "/api/v1/users/r1/password",
+            json!({"password": "correct horse battery"}),
+            Some("users"),
+        ),
         // One's own password (the tests' users all have this one) and session: no permission.
         (
             Method::POST,
