@@ -117,9 +117,6 @@ pub struct Cli {
     verbose: u8,
     #[command(subcommand)]
     command: Command,
-    /// The command's name as typed (`host list`), for messages.
-    #[arg(skip)]
-    name: String,
 }
 
 #[derive(Subcommand)]
@@ -355,17 +352,6 @@ impl From<OpsError> for CliError {
     }
 }
 
-/// The subcommands' names in `matches`, as typed: `host list`.
-fn command_name(matches: &ArgMatches) -> String {
-    let mut names = Vec::new();
-    let mut matches = matches;
-    while let Some((name, sub)) = matches.subcommand() {
-        names.push(name);
-        matches = sub;
-    }
-    names.join(" ")
-}
-
 /// Whether this process runs as root.
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -393,7 +379,6 @@ impl Cli {
     pub fn parse_with_config() -> Result<Cli, ConfigError> {
         let matches = Cli::command().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        cli.name = command_name(&matches);
         cli.configure(&matches)?;
         Ok(cli)
     }

@@ -140,6 +140,23 @@ async fn a_wrong_agent_key_is_refused_and_becomes_pending() {
         "{events:#}"
     );
 
+    // Denied: the key is dropped, the pinned one kept; the agent is refused again.
+    let denied = server.ok(&["host", "deny", "r1"]);
+    let presented = keys::fingerprint(&agent.agent_key);
+    assert_eq!(
+        denied,
+        format!("r1: pending agent key {presented} denied\n")
+    );
+    let trust = &server.json(&["host", "show", "r1"])["trust"];
+    assert_eq!(trust["pending_key"], Value::Null, "{trust:#}");
+    assert_eq!(trust["agent_key"], keys::to_openssh(other.public_key()));
+    assert_eq!(
+        server.output(&["host", "deny", "r1"]).status.code(),
+        Some(5)
+    );
+    let out = server.output(&["ping", "--host", "r1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
     server.ok(&["host", "approve", "r1"]);
     let pings = server.json(&["ping", "--host", "r1"]);
     assert_eq!(pings[0]["reachable"], true, "{pings:#}");
