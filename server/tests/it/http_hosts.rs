@@ -174,6 +174,16 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
     let bad = json!({"format": "csv", "text": "name,address\n-r8,192.0.2.8\n"});
     let (status, _) = call(Method::POST, "/api/v1/hosts/import", bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // An inventory larger than other JSON bodies may be (64 KiB) is taken.
+    let mut large = String::from("name,address\n");
+    for i in 0..4000 {
+        large.push_str(&format!("big{i},192.0.2.{}\n", i % 250 + 1));
+    }
+    assert!(large.len() > 64 * 1024);
+    let body = json!({"format": "csv", "text": large, "dry_run": true});
+    let (status, plan) = call(Method::POST, "/api/v1/hosts/import", body).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 4000);
     let bad = json!({"format": "toml", "text": ""});
     let (status, _) = call(Method::POST, "/api/v1/hosts/import", bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
