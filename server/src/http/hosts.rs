@@ -501,7 +501,7 @@ pub async fn server_key(
 /// at another address is moved; any bad line, and nothing is imported.
 #[utoipa::path(
     post,
-    path = "/api/v1/hosts/import",
+    path = "/api/v1/imports",
     tag = "hosts",
     request_body = Inventory,
     responses(

@@ -129,7 +129,7 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/hosts/{name}/deny", post(hosts::deny))
         .route("/api/v1/hosts/{name}/key", get(hosts::server_key))
         .route(
-            "/api/v1/hosts/import",
+            "/api/v1/imports",
             post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
         )
         .route("/api/v1/events", get(events::list))

@@ -54,7 +54,7 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         (Method::GET, "/api/v1/hosts/r1/key", null, None),
         (
             Method::POST,
-            "/api/v1/hosts/import",
+            "/api/v1/imports",
             json!({"format": "csv", "text": "name,address\nr7,192.0.2.7\n", "dry_run": true}),
             Some("hosts"),
         ),
@@ -154,7 +154,7 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
     // An import: the plan alone, then applied; a bad inventory changes nothing.
     let csv = "name,address,port,groups\nr7,192.0.2.7,12444,lab\nr1,127.0.0.1,2222,\n";
     let body = |dry_run: bool| json!({"format": "csv", "text": csv, "dry_run": dry_run});
-    let (status, plan) = call(Method::POST, "/api/v1/hosts/import", body(true)).await;
+    let (status, plan) = call(Method::POST, "/api/v1/imports", body(true)).await;
     assert_eq!(status, StatusCode::OK, "{plan}");
     let changes: Vec<(&str, &str)> = plan["steps"]
         .as_array()
@@ -165,14 +165,14 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
     assert_eq!(changes, [("r7", "add"), ("r1", "unchanged")], "{plan}");
     assert_eq!(plan["applied"], false);
     assert_eq!(server.json(&["host", "list"]).as_array().unwrap().len(), 1);
-    let (status, done) = call(Method::POST, "/api/v1/hosts/import", body(false)).await;
+    let (status, done) = call(Method::POST, "/api/v1/imports", body(false)).await;
     assert_eq!((status, &done["applied"]), (StatusCode::OK, &json!(true)));
     assert_eq!(
         server.json(&["host", "show", "r7"])["groups"],
         json!(["lab"])
     );
     let bad = json!({"format": "csv", "text": "name,address\n-r8,192.0.2.8\n"});
-    let (status, _) = call(Method::POST, "/api/v1/hosts/import", bad).await;
+    let (status, _) = call(Method::POST, "/api/v1/imports", bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // An inventory larger than other JSON bodies may be (64 KiB) is taken.
     let mut large = String::from("name,address\n");
@@ -181,11 +181,11 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
     }
     assert!(large.len() > 64 * 1024);
     let body = json!({"format": "csv", "text": large, "dry_run": true});
-    let (status, plan) = call(Method::POST, "/api/v1/hosts/import", body).await;
+    let (status, plan) = call(Method::POST, "/api/v1/imports", body).await;
     assert_eq!(status, StatusCode::OK, "{plan}");
     assert_eq!(plan["steps"].as_array().unwrap().len(), 4000);
     let bad = json!({"format": "toml", "text": ""});
-    let (status, _) = call(Method::POST, "/api/v1/hosts/import", bad).await;
+    let (status, _) = call(Method::POST, "/api/v1/imports", bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Each change names hank.

@@ -76,9 +76,7 @@ impl Remote {
                     "dry_run": dry_run,
                     "pin_on_first_contact": pin_on_first_contact,
                 });
-                let imported: Imported = self
-                    .call(Method::POST, "/api/v1/hosts/import", &body)
-                    .await?;
+                let imported: Imported = self.call(Method::POST, "/api/v1/imports", &body).await?;
                 out.imported(&imported);
             }
             HostCommand::Remove { name, force } => {
