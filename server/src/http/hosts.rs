@@ -1,5 +1,5 @@
 //! `/api/v1/hosts`: the fleet's hosts, listed page by page and filtered, one in full, added
-//! and removed.
+//! and removed; a pending agent key approved.
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,8 @@ pub struct HostQuery {
     limit: Option<usize>,
     /// Those whose name comes after this one: the `next` of the page before.
     after: Option<String>,
+    /// Only those whose name contains this.
+    name: Option<String>,
     /// Only the members of this group.
     group: Option<String>,
     /// Only the hosts in this state.
@@ -122,6 +124,10 @@ fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage, ApiError> {
     }
     let mut chosen = hosts.into_iter().filter(|h| {
         query.after.as_ref().is_none_or(|after| h.name > *after)
+            && query
+                .name
+                .as_ref()
+                .is_none_or(|n| h.name.contains(n.as_str()))
             && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
             && query.state.is_none_or(|s| s.holds(h))
     });
@@ -234,6 +240,43 @@ pub async fn remove(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A trust change: the fingerprint of the key now pinned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Approved {
+    /// The host.
+    pub host: String,
+    /// The SHA-256 fingerprint of the agent key it now trusts.
+    pub fingerprint: String,
+}
+
+/// Pins the key the host's agent presented and was refused (its pending key).
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{name}/approve",
+    tag = "hosts",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "Approved", body = Approved),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+        (status = 409, description = "No pending key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn approve(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Approved>, ApiError> {
+    let ops = auth.with(Permission::Hosts)?;
+    let name = HostName::parse(&name).map_err(OpsError::from)?;
+    let fingerprint = ops.approve(&name).await?;
+    Ok(axum::Json(Approved {
+        host: name.to_string(),
+        fingerprint,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +325,11 @@ mod tests {
             ..HostQuery::default()
         };
         assert_eq!(names(&page(hosts(), &disabled).unwrap()), ["c"]);
+        let named = HostQuery {
+            name: Some("b".into()),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(hosts(), &named).unwrap()), ["b"]);
         for limit in [0, MAX_LIMIT + 1] {
             let bad = HostQuery {
                 limit: Some(limit),
