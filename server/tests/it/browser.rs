@@ -293,6 +293,25 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     assert_eq!(browser.text_of("#host-state", |_| true).await, "reachable");
     browser.screenshot("host").await;
 
+    // At a phone's width: one column, nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.text_of("#hosts", |t| t.contains("gone")).await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "wider than the screen by {overflow}"
+    );
+    browser.screenshot("hosts-phone").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
     // Signing out: the sign-in form again, and the session is gone.
     browser.click("#signout").await;
     browser.find("#signin").await;
@@ -366,6 +385,10 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
             "echo first line; sleep 600; echo second line",
         )
         .await;
+    // A host that does not exist: the API's refusal, as a sentence on the page.
+    browser.fill("#run-hosts", "nosuch").await;
+    browser.click("#run-start").await;
+    browser.text_of("#alert", |t| t.contains("nosuch")).await;
     browser.fill("#run-hosts", "r1, r2").await;
     browser.click("#run-start").await;
     for host in ["r1", "r2"] {
@@ -397,6 +420,15 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
         .await;
     browser.screenshot("run-cancelled").await;
+
+    // The launch is in the address: reloaded, the page follows it again from its start.
+    browser.client.refresh().await.unwrap();
+    browser
+        .text_of("pre[data-output=r2]", |t| t.contains("first line"))
+        .await;
+    browser
+        .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
+        .await;
 
     // The history says the same.
     let runs = server.runs();

@@ -65,7 +65,8 @@ const ctx = {
   async signedIn(me) {
     this.me = me;
     setCsrf(me.csrf_token);
-    if (!location.hash || location.hash === '#/signin') location.hash = '#/';
+    // The address without a page event: this renders once.
+    if (!location.hash || location.hash === '#/signin') history.replaceState(null, '', '#/');
     await route();
   },
 };
@@ -99,7 +100,7 @@ async function signOut() {
   }
   ctx.me = null;
   setCsrf(null);
-  location.hash = '#/signin';
+  history.replaceState(null, '', '#/signin');
   start('You have signed out.');
 }
 

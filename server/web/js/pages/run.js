@@ -43,6 +43,7 @@ export default async function run(section, ctx, { params }) {
     if (script.value) body.script = script.value;
     else body.command = command.value;
     submit.disabled = true;
+    ctx.clear();
     try {
       const launched = await api('POST', '/api/v1/runs', body);
       history.replaceState(null, '', `#/run?launch=${launched.launch}`);
@@ -63,6 +64,7 @@ function follow(section, ctx, id, launched) {
   const title = h('h1', {}, `Run ${id}`);
   let job = launched ? launched.job : null;
   const perHost = new Map();
+  let finished = false;
 
   /** The section of `name`, made on first use. */
   const hostPart = (name) => {
@@ -102,7 +104,8 @@ function follow(section, ctx, id, launched) {
     cancelAll.disabled = true;
     try {
       await api('POST', `/api/v1/launches/${id}/cancel`);
-      summary.textContent = 'Cancelling…';
+      // The summary may have come meanwhile.
+      if (!finished) summary.textContent = 'Cancelling…';
     } catch (e) {
       cancelAll.disabled = false;
       ctx.alert(e);
@@ -113,7 +116,6 @@ function follow(section, ctx, id, launched) {
   if (launched) launched.hosts.forEach(hostPart);
 
   const events = new EventSource(`/api/v1/launches/${id}/events`);
-  let finished = false;
   const end = () => {
     finished = true;
     events.close();
