@@ -105,8 +105,9 @@ impl Browser {
     async fn sign_in(&self, url: &str, user: &str) {
         self.client.goto(url).await.unwrap();
         self.fill("#signin-name", user).await;
-        self.fill("#signin-password", PASSWORD).await;
-        self.click("#signin button[type=submit]").await;
+        // Submitted from the keyboard: Enter in the password field.
+        self.fill("#signin-password", &format!("{PASSWORD}\u{e007}"))
+            .await;
         self.text_of("#counts", |t| t.contains("Reachable")).await;
     }
 
@@ -440,6 +441,42 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
             "{run:#}"
         );
     }
+
+    // A stored script, picked from the list, run to its end.
+    server.ok(&[
+        "script",
+        "add",
+        "hello",
+        "--body",
+        "echo hello from $(hostname)",
+    ]);
+    browser.client.goto(&format!("{url}#/run")).await.unwrap();
+    browser
+        .find("#run-script")
+        .await
+        .select_by_value("hello")
+        .await
+        .unwrap();
+    browser.fill("#run-hosts", "r1").await;
+    browser.click("#run-start").await;
+    browser
+        .text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
+        .await;
+    browser
+        .text_of("pre[data-output=r1]", |t| t.contains("hello from"))
+        .await;
+
+    // The dashboard lists them: the newest runs, and the cancelled ones among the failures.
+    browser.click("nav a[href='#/']").await;
+    browser
+        .text_of("#recent-runs", |t| t.contains("hello"))
+        .await;
+    let failures = browser.text_of("#failures", |_| true).await;
+    assert!(
+        failures.contains("r1") && failures.contains("r2"),
+        "{failures}"
+    );
+    browser.screenshot("dashboard-runs").await;
     browser.close().await;
 }
 
