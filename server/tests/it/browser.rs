@@ -278,6 +278,13 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     browser.click("[data-count=reachable]").await;
     browser.text_of("#hosts", |t| t.contains("r2")).await;
     assert!(!browser.present("tr[data-host=gone]").await);
+    // The keyboard's focus went to the new page's content.
+    let focused = browser
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("main"));
     browser.fill("#host-filters input[name=name]", "1").await;
     browser.click("#host-filters button[type=submit]").await;
     browser

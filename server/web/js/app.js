@@ -104,8 +104,9 @@ async function signOut() {
   start('You have signed out.');
 }
 
-/** Renders the page `location.hash` names into a fresh section of <main>. */
-async function route() {
+/** Renders the page `location.hash` names into a fresh section of <main>; `navigated`: the
+ * user went there (rather than the app starting). */
+async function route(navigated = false) {
   for (const fn of ctx.leaving.splice(0)) fn();
   ctx.clear();
   renderNav();
@@ -126,6 +127,8 @@ async function route() {
     } catch (e) {
       ctx.alert(e);
     }
+    // Keyboard and screen reader users start at the new page's content.
+    if (navigated && !section.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   document.title = 'Not found · Otto';
@@ -146,5 +149,5 @@ async function start(message) {
   if (message) ctx.info(message);
 }
 
-window.addEventListener('hashchange', () => route());
+window.addEventListener('hashchange', () => route(true));
 start();
