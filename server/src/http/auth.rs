@@ -9,9 +9,9 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 
 use super::Api;
 use super::error::ApiError;
@@ -65,7 +65,7 @@ impl FromRequestParts<Api> for Auth {
             let ops = Ops::new(api.fleet.clone(), actor).limited_to(who.permissions);
             return Ok(Auth { ops });
         }
-        let token = cookie(parts, SESSION_COOKIE).ok_or_else(|| {
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| {
             OpsError::Unauthenticated(
                 "give an API key (`Authorization: Bearer <key>`) or sign in".into(),
             )
@@ -83,10 +83,9 @@ impl FromRequestParts<Api> for Auth {
     }
 }
 
-/// The value of cookie `name`, if the request has it.
-fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of cookie `name`, if the request's `headers` have it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -27,6 +27,8 @@ pub struct HostQuery {
     limit: Option<usize>,
     /// Those whose name comes after this one: the `next` of the page before.
     after: Option<String>,
+    /// Only those whose name contains this.
+    name: Option<String>,
     /// Only the members of this group.
     group: Option<String>,
     /// Only the hosts in this state.
@@ -145,6 +147,10 @@ fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage, ApiError> {
     }
     let mut chosen = hosts.into_iter().filter(|h| {
         query.after.as_ref().is_none_or(|after| h.name > *after)
+            && query
+                .name
+                .as_ref()
+                .is_none_or(|n| h.name.contains(n.as_str()))
             && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
             && query.state.is_none_or(|s| s.holds(h))
     });
@@ -578,6 +584,11 @@ mod tests {
             ..HostQuery::default()
         };
         assert_eq!(names(&page(hosts(), &disabled).unwrap()), ["c"]);
+        let named = HostQuery {
+            name: Some("b".into()),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(hosts(), &named).unwrap()), ["b"]);
         for limit in [0, MAX_LIMIT + 1] {
             let bad = HostQuery {
                 limit: Some(limit),

@@ -14,6 +14,7 @@
 //! - `tls`: the certificate (given, or self-signed and kept in the data directory);
 //!   `listen`: the connections, each in its own task, capped in number and in the time a
 //!   client may take to say what it wants.
+//! - `web`: the web UI's files (`/`, `/ui/…`), built into the binary.
 
 mod apikeys;
 mod auth;
@@ -33,6 +34,7 @@ mod summary;
 mod tls;
 mod uploads;
 mod users;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,6 +54,7 @@ use error::ApiError;
 
 pub use listen::ConnectionLimits;
 pub use tls::{CERT_FILE, KEY_FILE, TlsError};
+pub use web::{ASSETS, Asset, CSP};
 
 /// The largest request body a JSON route takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -132,6 +135,7 @@ fn routes(api: Api) -> Router {
             "/api/v1/imports",
             post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
         )
+        .route("/api/v1/hosts/{name}/approve", post(hosts::approve))
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
@@ -173,7 +177,9 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/users/me/password", post(session::change_password))
         .route(
             "/api/v1/session",
-            post(session::sign_in).delete(session::sign_out),
+            get(session::show)
+                .post(session::sign_in)
+                .delete(session::sign_out),
         )
         .route("/api/v1/runs", get(runs::list).post(runs::start))
         .route("/api/v1/runs/{id}", get(runs::show))
@@ -184,6 +190,8 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/ping", post(control::ping))
         .route("/api/v1/summary", get(summary::show))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/", get(web::index))
+        .route("/ui/{*path}", get(web::file))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,6 +1,7 @@
 //! `/api/v1/session`: a browser signs in with a name and a password and gets a session cookie
 //! (`Secure; HttpOnly; SameSite=Strict`) and a CSRF token to send as `X-CSRF-Token` with every
-//! request that changes something; signs out; and a user changes their own password
+//! request that changes something; tells who is signed in (and the CSRF token again, for a
+//! page reloaded); signs out; and a user changes their own password
 //! (`/api/v1/users/me/password`), which ends their other sessions. Failed sign-ins are limited
 //! per user and per address ([`Limiter`]): past the limit, 429 until a minute has passed.
 
@@ -11,16 +12,16 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Api;
-use super::auth::Auth;
+use super::auth::{Auth, cookie};
 use super::error::{ApiError, ErrorBody, Json};
-use crate::model::{User, instant};
-use crate::ops::{Actor, ErrorKind, Ops, SESSION_LIFETIME};
+use crate::model::{Permissions, User, instant};
+use crate::ops::{Actor, ErrorKind, Ops, SESSION_LIFETIME, csrf_token_of};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "otto_session";
@@ -114,6 +115,17 @@ pub struct Started {
     pub expires: String,
 }
 
+/// Who is signed in: what the web UI shows and offers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Current {
+    /// The user's name.
+    pub user: Option<String>,
+    /// What they may do (with an API key: the key's permissions).
+    pub permissions: Permissions,
+    /// The session's CSRF token, to send as `X-CSRF-Token` (none with an API key).
+    pub csrf_token: Option<String>,
+}
+
 /// A password change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -183,6 +195,32 @@ pub async fn sign_in(
     let mut response = (StatusCode::CREATED, axum::Json(started)).into_response();
     response.headers_mut().insert(SET_COOKIE, cookie);
     Ok(response)
+}
+
+/// Who is signed in, what they may do, and the session's CSRF token: how the web UI finds
+/// itself again after a reload.
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "session",
+    responses(
+        (status = 200, description = "Who is signed in", body = Current),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("session" = []))
+)]
+pub async fn show(auth: Auth, headers: HeaderMap) -> axum::Json<Current> {
+    let me = auth.read().me();
+    // The cookie's token, when it is what authenticated the request (an API key goes first).
+    let token = match auth.read().actor() {
+        Actor::Session { .. } => cookie(&headers, SESSION_COOKIE),
+        _ => None,
+    };
+    axum::Json(Current {
+        user: me.user,
+        permissions: me.permissions,
+        csrf_token: token.map(csrf_token_of),
+    })
 }
 
 /// Signs out: the session ends, and the cookie is cleared.

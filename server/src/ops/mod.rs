@@ -40,7 +40,7 @@ pub use ping::Ping;
 pub use rollout::{Rollout, Share};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
-pub use sessions::{SESSION_LIFETIME, SessionUser, SignedIn};
+pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::Summary;
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};

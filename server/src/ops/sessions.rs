@@ -8,7 +8,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::PasswordVerifier;
 
-use crate::model::{NewSession, Session, User, now_ms};
+use crate::model::{NewSession, Permissions, Session, User, now_ms};
 use crate::store::StoreError;
 
 use super::users::{hash_password, random_hex, secret_hash};
@@ -40,6 +40,22 @@ pub struct SessionUser {
     pub user: User,
     /// The session.
     pub session: Session,
+}
+
+/// The CSRF token of the session whose cookie holds `token`: derived from it, so that the
+/// session's own page can be told it again after a reload (`GET /api/v1/session`), while a
+/// page of another origin, which cannot read that answer, never learns it.
+pub fn csrf_token_of(token: &str) -> String {
+    secret_hash(&format!("otto-csrf:{token}"))
+}
+
+/// Who the actor is, and what they may do.
+#[derive(Debug, Clone)]
+pub struct Me {
+    /// Their user's name (none for the server itself).
+    pub user: Option<String>,
+    /// What they may do now: a user's permissions, or an API key's.
+    pub permissions: Permissions,
 }
 
 /// Whether `text` has the form of a token (before any lookup).
@@ -84,7 +100,8 @@ impl Ops {
             return Err(refused());
         }
         let lifetime = i64::try_from(SESSION_LIFETIME.as_millis()).unwrap_or(i64::MAX);
-        let (token, csrf_token) = (random_hex()?, random_hex()?);
+        let token = random_hex()?;
+        let csrf_token = csrf_token_of(&token);
         let expires = now_ms().saturating_add(lifetime);
         store
             .add_session(&NewSession {
@@ -132,6 +149,14 @@ impl Ops {
             ));
         }
         Ok(SessionUser { user, session })
+    }
+
+    /// Who the actor is and what they may do (so that a client offers only that).
+    pub fn me(&self) -> Me {
+        Me {
+            user: self.own_name().map(str::to_owned),
+            permissions: self.permissions.clone().unwrap_or_else(Permissions::admin),
+        }
     }
 
     /// Ends the actor's session, if they are in one (an API key has none to end).

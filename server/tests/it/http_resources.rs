@@ -422,7 +422,7 @@ async fn a_file_uploaded_through_the_api_reaches_the_hosts_named() {
 
 /// Signs `name` in with `password`: the status, and the session's token (from the cookie) and
 /// CSRF token when it worked, with the whole `Set-Cookie`.
-async fn sign_in(
+pub async fn sign_in(
     daemon: &Daemon,
     name: &str,
     password: &str,
@@ -452,7 +452,7 @@ async fn sign_in(
 }
 
 /// A request with the session cookie `token`, and `csrf` as `X-CSRF-Token` if given.
-fn in_session(
+pub fn in_session(
     daemon: &Daemon,
     method: Method,
     path: &str,

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod cli;
 mod client;
 mod completions;
@@ -37,6 +38,7 @@ mod rolling;
 mod secrets;
 mod times;
 mod users;
+mod web;
 
 mod emulated;
 mod fake_agent;

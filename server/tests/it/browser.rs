@@ -1,0 +1,559 @@
+//! The web UI in a real browser: Debian's Chromium, headless, driven through chromedriver
+//! (WebDriver) by fantoccini, against a real `serve` (plain HTTP on loopback) with real local
+//! agents. Runs when `/usr/bin/chromedriver` exists (Debian: chromium-driver); says SKIPPED
+//! otherwise, unless `OTTO_BROWSER_E2E=1` (CI) makes that a failure. Every wait is a bounded
+//! poll for what the page must come to show; screenshots of the main pages go to
+//! `target/screenshots/`.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use otto_server::demo::LocalAgent;
+use otto_server::keys;
+use serde_json::{Value, json};
+
+use crate::harness::{BOUND, Server, agent_bin};
+use crate::http::Daemon;
+use crate::users::add_user;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Every test user's password (as `users::add_user` gives it).
+const PASSWORD: &str = "correct horse battery";
+
+/// Whether the browser tests can run: chromedriver is installed; else SKIPPED, or a failure
+/// when `OTTO_BROWSER_E2E=1` says they must run.
+fn available() -> bool {
+    if Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("OTTO_BROWSER_E2E").is_none(),
+        "OTTO_BROWSER_E2E is set but {CHROMEDRIVER} is missing (Debian: chromium chromium-driver)"
+    );
+    eprintln!("SKIPPED: no {CHROMEDRIVER} (Debian: chromium chromium-driver)");
+    false
+}
+
+/// chromedriver on a free loopback port, killed when dropped, with the headless Chromium it
+/// drives (its profile in a fresh temporary directory).
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // It says when it listens.
+        let mut out = BufReader::new(driver.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("started successfully") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "chromedriver ended");
+        }
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Opens `url` and signs in as `user`, once the dashboard shows.
+    async fn sign_in(&self, url: &str, user: &str) {
+        self.client.goto(url).await.unwrap();
+        self.fill("#signin-name", user).await;
+        // Submitted from the keyboard: Enter in the password field.
+        self.fill("#signin-password", &format!("{PASSWORD}\u{e007}"))
+            .await;
+        self.text_of("#counts", |t| t.contains("Reachable")).await;
+    }
+
+    /// The element `css`, once it is on the page.
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(BOUND)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    /// The text of `css` once `ready` holds for it (polled, within the harness's bound).
+    async fn text_of(&self, css: &str, ready: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < BOUND {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                // An element replaced while it is read is read again.
+                if let Ok(text) = element.text().await {
+                    if ready(&text) {
+                        return text;
+                    }
+                    last = text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let alert = self.alert().await;
+        panic!("{css} never came to show what was expected; it shows {last:?} (alert: {alert:?})")
+    }
+
+    /// Whether `css` is on the page now.
+    async fn present(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    /// The alert region's text (empty when hidden).
+    async fn alert(&self) -> String {
+        match self.client.find(Locator::Css("#alert")).await {
+            Ok(alert) => alert.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Saves a PNG of the page as `target/screenshots/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn close(self) {
+        self.client.clone().close().await.unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The build's target directory: `CARGO_TARGET_DIR`, or the one this test binary is in.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/debug/deps/it-…
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+/// A server with the administrator `admin` and agents `names` (pinged, so their state is
+/// known), and its `serve` over plain HTTP.
+async fn fleet(dir: &Path, names: &[&str]) -> (Server, Vec<LocalAgent>, Daemon) {
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let mut agents = Vec::new();
+    for name in names {
+        agents.push(server.agent(name, dir, &["lab"], "").await);
+    }
+    if !names.is_empty() {
+        server.bounded(&["ping", "--all"]).await;
+    }
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    (server, agents, daemon)
+}
+
+/// Adds host `name` and starts its agent, but pins some other key (as an agent reinstalled
+/// with a new key would look): the server meets the agent's real key, which waits for
+/// approval. Returns the agent.
+async fn pending_host(server: &Server, dir: &Path, name: &str) -> LocalAgent {
+    let server_key = server.add(name, &[]).await;
+    let agent = LocalAgent::start(&agent_bin(), &dir.join(name), &server_key, "")
+        .await
+        .unwrap();
+    server
+        .bounded_json(&["host", "set", name, "--port", &agent.port.to_string()])
+        .await;
+    let other = keys::generate().unwrap();
+    server
+        .bounded_json(&["host", "trust", name, &keys::to_openssh(other.public_key())])
+        .await;
+    let (out, _) = server.bounded(&["ping", "--host", name]).await;
+    assert!(!out.status.success());
+    let host = server.json(&["host", "show", name]);
+    assert_eq!(
+        host["trust"]["pending_key"],
+        keys::to_openssh(&agent.agent_key)
+    );
+    agent
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    // One host whose agent is not there: unreachable.
+    server.add("gone", &[]).await;
+    server
+        .bounded_json(&["host", "set", "gone", "--port", "1"])
+        .await;
+    server.bounded(&["ping", "--host", "gone"]).await;
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+
+    // A wrong password: said on the page, and still the sign-in form.
+    browser.client.goto(&url).await.unwrap();
+    browser.fill("#signin-name", "admin").await;
+    browser.fill("#signin-password", "not the password").await;
+    browser.screenshot("signin").await;
+    browser.click("#signin button[type=submit]").await;
+    browser
+        .text_of("#alert", |t| t.contains("Wrong name or password"))
+        .await;
+
+    browser.sign_in(&url, "admin").await;
+    let count = |state: &'static str| format!("[data-count={state}]");
+    assert_eq!(browser.text_of(&count("reachable"), |_| true).await, "2");
+    assert_eq!(browser.text_of(&count("unreachable"), |_| true).await, "1");
+    assert_eq!(browser.text_of(&count("pending"), |_| true).await, "0");
+    assert_eq!(browser.text_of(&count("hosts"), |_| true).await, "3");
+    browser.screenshot("dashboard").await;
+
+    // The hosts, filtered by state through the API.
+    browser.click("[data-count=reachable]").await;
+    browser.text_of("#hosts", |t| t.contains("r2")).await;
+    assert!(!browser.present("tr[data-host=gone]").await);
+    // The keyboard's focus went to the new page's content.
+    let focused = browser
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("main"));
+    browser.fill("#host-filters input[name=name]", "1").await;
+    browser.click("#host-filters button[type=submit]").await;
+    browser
+        .text_of("#hosts", |t| t.contains("r1") && !t.contains("r2"))
+        .await;
+    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.text_of("#hosts", |t| t.contains("gone")).await;
+    browser.screenshot("hosts").await;
+
+    // A host's page: its facts as its agent reported them.
+    browser.click("tr[data-host=r1] a").await;
+    let facts = browser.text_of("#facts", |t| t.contains("Kernel")).await;
+    assert!(facts.contains("Linux"), "{facts}");
+    assert_eq!(browser.text_of("#host-state", |_| true).await, "reachable");
+    browser.screenshot("host").await;
+
+    // At a phone's width: one column, nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.text_of("#hosts", |t| t.contains("gone")).await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "wider than the screen by {overflow}"
+    );
+    browser.screenshot("hosts-phone").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
+    // Signing out: the sign-in form again, and the session is gone.
+    browser.click("#signout").await;
+    browser.find("#signin").await;
+    browser.client.refresh().await.unwrap();
+    browser.find("#signin").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_key_is_approved_from_the_host_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let agent = pending_host(&server, dir.path(), "p1").await;
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    assert_eq!(browser.text_of("[data-count=pending]", |_| true).await, "1");
+
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/p1"))
+        .await
+        .unwrap();
+    let fingerprint = keys::fingerprint(&agent.agent_key);
+    let shown = browser
+        .text_of("#pending-fingerprint", |t| !t.is_empty())
+        .await;
+    assert_eq!(
+        shown, fingerprint,
+        "the page shows the pending key's fingerprint"
+    );
+    browser.screenshot("host-pending").await;
+    browser.click("#host-approve").await;
+    browser.text_of("#agent-key", |t| t == fingerprint).await;
+    assert!(!browser.present("#pending").await);
+
+    // The server pinned it: the host answers.
+    let host = server.json(&["host", "show", "p1"]);
+    assert_eq!(
+        host["trust"]["agent_key"],
+        keys::to_openssh(&agent.agent_key)
+    );
+    assert_eq!(host["trust"]["pending_key"], Value::Null);
+    let pings = server.bounded_json(&["ping", "--host", "p1"]).await;
+    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+
+    browser.click("nav a[href='#/run']").await;
+    // The second line comes only after a sleep far longer than the test: seeing the first
+    // alone is seeing the run live.
+    browser
+        .fill(
+            "#run-command",
+            "echo first line; sleep 600; echo second line",
+        )
+        .await;
+    // A host that does not exist: the API's refusal, as a sentence on the page.
+    browser.fill("#run-hosts", "nosuch").await;
+    browser.click("#run-start").await;
+    browser.text_of("#alert", |t| t.contains("nosuch")).await;
+    browser.fill("#run-hosts", "r1, r2").await;
+    browser.click("#run-start").await;
+    for host in ["r1", "r2"] {
+        let output = browser
+            .text_of(&format!("pre[data-output={host}]"), |t| {
+                t.contains("first line")
+            })
+            .await;
+        assert!(!output.contains("second line"), "{output}");
+    }
+    assert_eq!(browser.text_of("#run-summary", |_| true).await, "Running…");
+    browser.screenshot("run").await;
+
+    // Cancel one host: it ends, the other goes on.
+    browser.click("button[data-cancel=r1]").await;
+    browser
+        .text_of("[data-status=r1]", |t| t.contains("cancelled"))
+        .await;
+    assert_eq!(
+        browser.text_of("[data-status=r2]", |_| true).await,
+        "running"
+    );
+    // Cancel all: the rest ends, and the summary says so.
+    browser.click("#cancel-all").await;
+    browser
+        .text_of("[data-status=r2]", |t| t.contains("cancelled"))
+        .await;
+    browser
+        .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
+        .await;
+    browser.screenshot("run-cancelled").await;
+
+    // The launch is in the address: reloaded, the page follows it again from its start.
+    browser.client.refresh().await.unwrap();
+    browser
+        .text_of("pre[data-output=r2]", |t| t.contains("first line"))
+        .await;
+    browser
+        .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
+        .await;
+
+    // The history says the same.
+    let runs = server.runs();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    for run in &runs {
+        assert_eq!(run["success"], false, "{run:#}");
+        assert!(
+            run["outcome"].as_str().unwrap().contains("cancelled"),
+            "{run:#}"
+        );
+    }
+
+    // A stored script, picked from the list, run to its end.
+    server.ok(&[
+        "script",
+        "add",
+        "hello",
+        "--body",
+        "echo hello from $(hostname)",
+    ]);
+    browser.client.goto(&format!("{url}#/run")).await.unwrap();
+    browser
+        .find("#run-script")
+        .await
+        .select_by_value("hello")
+        .await
+        .unwrap();
+    browser.fill("#run-hosts", "r1").await;
+    browser.click("#run-start").await;
+    browser
+        .text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
+        .await;
+    browser
+        .text_of("pre[data-output=r1]", |t| t.contains("hello from"))
+        .await;
+
+    // The dashboard lists them: the newest runs, and the cancelled ones among the failures.
+    browser.click("nav a[href='#/']").await;
+    browser
+        .text_of("#recent-runs", |t| t.contains("hello"))
+        .await;
+    let failures = browser.text_of("#failures", |_| true).await;
+    assert!(
+        failures.contains("r1") && failures.contains("r2"),
+        "{failures}"
+    );
+    browser.screenshot("dashboard-runs").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    pending_host(&server, dir.path(), "p1").await;
+    add_user(&server, "viewer", &["--run-level", "read-only"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "viewer").await;
+
+    // Not offered: no Run in the navigation, no such page, no Approve.
+    browser.text_of("nav", |t| t.contains("viewer")).await;
+    assert!(!browser.present("nav a[href='#/run']").await);
+    browser.client.goto(&format!("{url}#/run")).await.unwrap();
+    browser.text_of("main h1", |t| t == "Not found").await;
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/p1"))
+        .await
+        .unwrap();
+    browser
+        .text_of("#pending", |t| t.contains("needs the permission"))
+        .await;
+    assert!(!browser.present("#host-approve").await);
+    assert!(!browser.present("#host-disable").await);
+
+    // Refused: the same requests made with their session (cookie and CSRF token) are 403.
+    let statuses = browser
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            (async () => {
+              const me = await (await fetch('/api/v1/session')).json();
+              const post = (path, body) => fetch(path, {
+                method: 'POST',
+                headers: { 'X-CSRF-Token': me.csrf_token, 'Content-Type': 'application/json' },
+                body: JSON.stringify(body),
+              }).then((r) => r.status);
+              done([
+                await post('/api/v1/hosts/p1/approve', {}),
+                await post('/api/v1/runs', { command: 'true', all: true }),
+                await post('/api/v1/hosts', { name: 'x', address: '192.0.2.1' }),
+              ]);
+            })();"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses, json!([403, 403, 403]));
+    // And the CSRF token is what makes the session's requests work: without it, 403 too.
+    let without = browser
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            fetch('/api/v1/session', { method: 'DELETE' }).then((r) => done(r.status));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(without, json!(403));
+    assert_ne!(
+        server.json(&["host", "show", "p1"])["trust"]["pending_key"],
+        Value::Null,
+        "still pending"
+    );
+    browser.close().await;
+}

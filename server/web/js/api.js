@@ -1,0 +1,71 @@
+// The one way the UI talks to the server: the same JSON API the command line and scripts use,
+// so the server's permission checks are the only ones that matter. Requests that change
+// something carry the session's CSRF token; every failure becomes an ApiError whose message is
+// a sentence to show.
+
+let csrfToken = null;
+
+/** Sets the CSRF token sent with every request that changes something. */
+export function setCsrf(token) {
+  csrfToken = token;
+}
+
+/** A failed request: `message` is a sentence for the page, `status` the HTTP status (0: none). */
+export class ApiError extends Error {
+  constructor(status, kind, message) {
+    super(message);
+    this.status = status;
+    this.kind = kind;
+  }
+}
+
+/** `method path` with a JSON `body` (if given); the answer's JSON (null when it has none). */
+export async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', `The server could not be reached (${e.message}).`);
+  }
+  const text = await response.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+  }
+  if (!response.ok) {
+    const error = json && json.error;
+    const message = error && error.message
+      ? sentence(error.message)
+      : `The server answered ${response.status} ${response.statusText}.`;
+    throw new ApiError(response.status, error ? error.kind : 'http', message);
+  }
+  return json;
+}
+
+/** `text` with a capital first letter and a full stop. */
+function sentence(text) {
+  const s = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+/** `path` with the query `params` (empty ones left out). */
+export function query(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}

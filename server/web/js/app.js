@@ -1,0 +1,153 @@
+// The app's shell: who is signed in (GET /api/v1/session), the navigation (only what their
+// permissions allow), the alert region every error goes to, and the router: each page is a
+// module in pages/ whose default export renders into a fresh <section> of <main>.
+
+import { api, setCsrf, ApiError } from './api.js';
+import { h, replace } from './dom.js';
+import signin from './pages/signin.js';
+import dashboard from './pages/dashboard.js';
+import hosts from './pages/hosts.js';
+import host from './pages/host.js';
+import run from './pages/run.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const alertBox = document.getElementById('alert');
+
+/** Pages by the path of `location.hash`; `run` only for those who may run scripts. */
+const routes = [
+  { path: /^\/$/, page: dashboard, title: 'Dashboard' },
+  { path: /^\/hosts$/, page: hosts, title: 'Hosts' },
+  { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host' },
+  { path: /^\/run$/, page: run, title: 'Run', allowed: (c) => c.mayRun() },
+];
+
+/** What every page is given: who is signed in, what they may do, the alert region. */
+const ctx = {
+  me: null,
+  leaving: [],
+  /** Whether the user has the permission `name` (hosts, groups, scripts…). */
+  may(name) {
+    const p = this.me && this.me.permissions;
+    return Boolean(p && (p.admin || p.modify.includes(name)));
+  },
+  /** Whether the user may run scripts and commands (run level read-write). */
+  mayRun() {
+    const p = this.me && this.me.permissions;
+    return Boolean(p && (p.admin || p.run === 'read-write'));
+  },
+  /** Shows `error` (an ApiError, an Error or a sentence) in the alert region. */
+  alert(error) {
+    if (error instanceof ApiError && error.status === 401 && this.me) {
+      this.me = null;
+      start('Your session has ended: sign in again.');
+      return;
+    }
+    alertBox.className = 'alert';
+    alertBox.textContent = error instanceof Error ? error.message : String(error);
+    alertBox.hidden = false;
+  },
+  /** Shows a message that is not an error. */
+  info(text) {
+    alertBox.className = 'alert info';
+    alertBox.textContent = text;
+    alertBox.hidden = false;
+  },
+  clear() {
+    alertBox.hidden = true;
+    alertBox.textContent = '';
+  },
+  /** Runs `fn` when the user leaves the page (e.g. to stop following a run). */
+  onLeave(fn) {
+    this.leaving.push(fn);
+  },
+  /** Signed in as `me` (the answer of GET /api/v1/session or of signing in). */
+  async signedIn(me) {
+    this.me = me;
+    setCsrf(me.csrf_token);
+    // The address without a page event: this renders once.
+    if (!location.hash || location.hash === '#/signin') history.replaceState(null, '', '#/');
+    await route();
+  },
+};
+
+/** The navigation for the user signed in. */
+function renderNav() {
+  if (!ctx.me) {
+    nav.hidden = true;
+    replace(nav);
+    return;
+  }
+  const here = location.hash.replace(/\?.*$/, '') || '#/';
+  const link = (href, text) => h('a', { href, 'aria-current': here === href ? 'page' : null }, text);
+  replace(
+    nav,
+    link('#/', 'Dashboard'),
+    link('#/hosts', 'Hosts'),
+    ctx.mayRun() ? link('#/run', 'Run') : null,
+    h('span', { class: 'who' }, `Signed in as ${ctx.me.user}`),
+    h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'),
+  );
+  nav.hidden = false;
+}
+
+async function signOut() {
+  try {
+    await api('DELETE', '/api/v1/session');
+  } catch (e) {
+    ctx.alert(e);
+    return;
+  }
+  ctx.me = null;
+  setCsrf(null);
+  history.replaceState(null, '', '#/signin');
+  start('You have signed out.');
+}
+
+/** Renders the page `location.hash` names into a fresh section of <main>; `navigated`: the
+ * user went there (rather than the app starting). */
+async function route(navigated = false) {
+  for (const fn of ctx.leaving.splice(0)) fn();
+  ctx.clear();
+  renderNav();
+  const section = h('section');
+  replace(main, section);
+  if (!ctx.me) {
+    signin(section, ctx);
+    return;
+  }
+  const [path, search] = (location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(search || '');
+  for (const r of routes) {
+    const match = r.path.exec(path);
+    if (!match || (r.allowed && !r.allowed(ctx))) continue;
+    document.title = `${r.title} · Otto`;
+    try {
+      await r.page(section, ctx, { params, args: match.slice(1).map(decodeURIComponent) });
+    } catch (e) {
+      ctx.alert(e);
+    }
+    // Keyboard and screen reader users start at the new page's content.
+    if (navigated && !section.contains(document.activeElement)) main.focus({ preventScroll: true });
+    return;
+  }
+  document.title = 'Not found · Otto';
+  replace(section, h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. ', h('a', { href: '#/' }, 'Go to the dashboard.')));
+}
+
+/** Finds out who is signed in (if anyone), then shows the page; `message` on the sign-in page. */
+async function start(message) {
+  try {
+    const me = await api('GET', '/api/v1/session');
+    ctx.me = me;
+    setCsrf(me.csrf_token);
+  } catch (e) {
+    ctx.me = null;
+    if (!(e instanceof ApiError && e.status === 401)) message = e.message;
+  }
+  await route();
+  if (message) ctx.info(message);
+}
+
+window.addEventListener('hashchange', () => route(true));
+start();

@@ -1,0 +1,48 @@
+// The fleet at a glance: how many hosts are in each state (GET /api/v1/summary), the recent
+// failures it lists, and the newest runs (GET /api/v1/runs, one page).
+
+import { api, query } from '../api.js';
+import { h, replace } from '../dom.js';
+import { when } from '../time.js';
+
+const STATES = [
+  ['reachable', 'Reachable'],
+  ['unreachable', 'Unreachable'],
+  ['pending', 'Pending approval'],
+  ['unknown', 'Not tried yet'],
+  ['disabled', 'Disabled'],
+];
+
+export default async function dashboard(section, ctx) {
+  replace(section, h('h1', {}, 'Dashboard'), h('p', { class: 'muted' }, 'Loading…'));
+  const [summary, runs] = await Promise.all([
+    api('GET', '/api/v1/summary'),
+    api('GET', query('/api/v1/runs', { limit: 10 })),
+  ]);
+  const counts = h('ul', { class: 'counts', id: 'counts' },
+    h('li', {}, h('span', { class: 'n', 'data-count': 'hosts' }, summary.hosts), 'Hosts'),
+    STATES.map(([state, label]) => h('li', {},
+      h('a', { href: `#/hosts?state=${state}` },
+        h('span', { class: `n state-${state}`, 'data-count': state }, summary[state]), label))));
+  replace(section,
+    h('h1', {}, 'Dashboard'),
+    counts,
+    h('h2', {}, 'Recent failures'),
+    summary.recent_failures.length
+      ? runTable(summary.recent_failures, 'failures')
+      : h('p', { class: 'muted' }, 'No run has failed lately.'),
+    h('h2', {}, 'Recent runs'),
+    runs.length ? runTable(runs.slice().reverse(), 'recent-runs') : h('p', { class: 'muted' }, 'Nothing has run yet.'));
+}
+
+/** A table of runs, newest first. */
+export function runTable(runs, id) {
+  return h('table', { id },
+    h('thead', {}, h('tr', {}, ['Host', 'What', 'Started', 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, runs.map((r) => h('tr', {},
+      h('td', { 'data-label': 'Host' }, h('a', { href: `#/hosts/${encodeURIComponent(r.host)}` }, r.host)),
+      h('td', { 'data-label': 'What' }, r.what),
+      h('td', { 'data-label': 'Started' }, when(r.started)),
+      h('td', { 'data-label': 'Result', class: r.success === false ? 'bad' : r.success ? 'ok' : 'muted' },
+        r.finished ? (r.outcome || (r.success ? 'succeeded' : 'failed')) : 'running')))));
+}

@@ -1,0 +1,106 @@
+// One host: its state, trust (a pending key's fingerprint, to approve or deny), facts, groups,
+// environment (secrets shown as set, never their value) and its latest runs.
+
+import { api, query } from '../api.js';
+import { h, replace } from '../dom.js';
+import { when } from '../time.js';
+import { stateOf } from './hosts.js';
+import { runTable } from './dashboard.js';
+
+/** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
+ * shows it: `SHA256:` and the unpadded base64 of the digest of the key's blob. */
+export async function fingerprint(openssh) {
+  const blob = Uint8Array.from(atob(openssh.trim().split(/\s+/)[1] || ''), (c) => c.charCodeAt(0));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', blob));
+  return `SHA256:${btoa(String.fromCharCode(...digest)).replace(/=+$/, '')}`;
+}
+
+export default async function host(section, ctx, { args: [name] }) {
+  const path = `/api/v1/hosts/${encodeURIComponent(name)}`;
+  replace(section, h('h1', {}, name), h('p', { class: 'muted' }, 'Loading…'));
+  const [found, env, runs] = await Promise.all([
+    api('GET', path),
+    api('GET', query('/api/v1/env', { host: name })),
+    api('GET', query('/api/v1/runs', { host: name, limit: 20 })),
+  ]);
+  const state = stateOf(found);
+  const rerender = () => host(section, ctx, { args: [name] });
+
+  /** A button that posts `action` about this host, then shows the page again. */
+  const action = (label, verb, done, style) => h('button', {
+    type: 'button', class: style, id: `host-${verb}`,
+    onclick: async (event) => {
+      event.target.disabled = true;
+      try {
+        await api('POST', `${path}/${verb}`);
+        await rerender();
+        ctx.info(done);
+      } catch (e) {
+        event.target.disabled = false;
+        ctx.alert(e);
+      }
+    },
+  }, label);
+
+  const trust = [h('h2', {}, 'Trust')];
+  const pinned = found.trust.agent_key;
+  trust.push(h('p', {}, 'Agent key: ',
+    pinned ? h('code', { class: 'key', id: 'agent-key' }, await fingerprint(pinned)) : h('span', { class: 'muted' }, 'none pinned yet')));
+  if (found.trust.pending_key) {
+    trust.push(h('div', { class: 'card', id: 'pending' },
+      h('p', { class: 'warn' }, 'Its agent presented a key that waits for approval:'),
+      h('p', {}, h('code', { class: 'key', id: 'pending-fingerprint' }, await fingerprint(found.trust.pending_key))),
+      ctx.may('hosts')
+        ? h('div', { class: 'actions' },
+          action('Approve', 'approve', `The key of ${name} is approved.`, 'primary'),
+          action('Deny', 'deny', `The key of ${name} is denied.`, 'danger'))
+        : h('p', { class: 'muted' }, 'Approving it needs the permission “hosts”.')));
+  }
+  const controls = ctx.may('hosts')
+    ? h('div', { class: 'actions' }, found.enabled
+      ? action('Disable', 'disable', `${name} is disabled.`)
+      : action('Enable', 'enable', `${name} is enabled.`))
+    : null;
+
+  const facts = found.status.facts;
+  const factRows = facts ? [
+    ['Host name', facts.hostname],
+    ['System', `${facts.distribution_name} ${facts.distribution_version}`.trim()],
+    ['Kernel', `${facts.kernel_name} ${facts.kernel_version}`.trim()],
+    ['Architecture', facts.arch],
+    ['Up', `${Math.floor(facts.uptime_secs / 3600)} h ${Math.floor((facts.uptime_secs % 3600) / 60)} min`],
+    ['Load', facts.load_centi.map((l) => (l / 100).toFixed(2)).join(' ')],
+    ['Memory', `${Math.round(facts.mem_available_kib / 1024)} MiB free of ${Math.round(facts.mem_total_kib / 1024)} MiB`],
+  ] : [];
+  const vars = Array.isArray(env) ? env : env.variables || [];
+
+  replace(section,
+    h('h1', {}, name),
+    h('dl', { class: 'facts', id: 'host-status' },
+      h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, state),
+      h('dt', {}, 'Address'), h('dd', {}, `${found.address}:${found.port}`),
+      h('dt', {}, 'Last heartbeat'), h('dd', {}, when(found.status.last_seen)),
+      h('dt', {}, 'Agent'), h('dd', {}, found.status.agent_version || '—'),
+      found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad' }, found.status.last_error)] : null,
+      h('dt', {}, 'Groups'), h('dd', {}, found.groups.length
+        ? found.groups.map((g, i) => [i ? ', ' : '', h('a', { href: query('#/hosts', { group: g }) }, g)])
+        : '—')),
+    controls,
+    trust,
+    h('h2', {}, 'Facts'),
+    factRows.length
+      ? h('dl', { class: 'facts', id: 'facts' }, factRows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
+      : h('p', { class: 'muted' }, 'None reported yet.'),
+    h('h2', {}, 'Environment'),
+    vars.length
+      ? h('table', { id: 'environment' },
+        h('thead', {}, h('tr', {}, ['Name', 'Value', 'Scope'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, vars.map((v) => h('tr', {},
+          h('td', { 'data-label': 'Name' }, h('code', {}, v.name)),
+          h('td', { 'data-label': 'Value' }, v.secret ? h('span', { class: 'muted' }, 'secret (set)') : h('code', {}, v.value)),
+          h('td', { 'data-label': 'Scope' }, v.owner ? `${v.scope} ${v.owner}` : v.scope)))))
+      : h('p', { class: 'muted' }, 'No variables.'),
+    h('h2', {}, 'Runs'),
+    runs.length ? runTable(runs.slice().reverse(), 'host-runs') : h('p', { class: 'muted' }, 'Nothing has run here yet.'),
+    ctx.mayRun() ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
+}

@@ -1,0 +1,64 @@
+// The hosts, a page at a time (GET /api/v1/hosts: `limit`, `after`), filtered by name, group and
+// state; the filters and the page are in the address, so a page can be reloaded or shared.
+
+import { api, query } from '../api.js';
+import { h, field, replace } from '../dom.js';
+import { when } from '../time.js';
+
+const PAGE = 50;
+
+/** A host's state in a word, as the API's `state` filter names it. */
+export function stateOf(host) {
+  if (host.trust.pending_key) return 'pending';
+  if (!host.enabled) return 'disabled';
+  if (host.status.reachable === true) return 'reachable';
+  if (host.status.reachable === false) return 'unreachable';
+  return 'unknown';
+}
+
+export default async function hosts(section, ctx, { params }) {
+  const filters = {
+    name: params.get('name') || '',
+    group: params.get('group') || '',
+    state: params.get('state') || '',
+  };
+  const name = h('input', { name: 'name', value: filters.name, type: 'search' });
+  const group = h('input', { name: 'group', value: filters.group });
+  const state = h('select', { name: 'state' },
+    ['', 'reachable', 'unreachable', 'pending', 'unknown', 'disabled'].map((s) =>
+      h('option', { value: s, selected: s === filters.state }, s || 'any')));
+  const form = h('form', { class: 'card', role: 'search', id: 'host-filters' },
+    h('div', { class: 'row' }, field('Name contains', name), field('Group', group), field('State', state),
+      h('div', {}, h('button', { type: 'submit', class: 'primary' }, 'Filter'))));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    location.hash = query('#/hosts', { name: name.value.trim(), group: group.value.trim(), state: state.value });
+  });
+  replace(section, h('h1', {}, 'Hosts'), form, h('p', { class: 'muted' }, 'Loading…'));
+
+  const after = params.get('after') || '';
+  const page = await api('GET', query('/api/v1/hosts', { ...filters, after, limit: PAGE }));
+  const rows = page.hosts.map((host) => {
+    const s = stateOf(host);
+    const facts = host.status.facts;
+    return h('tr', { 'data-host': host.name },
+      h('td', { 'data-label': 'Name' }, h('a', { href: `#/hosts/${encodeURIComponent(host.name)}` }, host.name)),
+      h('td', { 'data-label': 'State', class: `state-${s}` }, s),
+      h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
+      h('td', { 'data-label': 'Last heartbeat' }, when(host.status.last_seen)),
+      h('td', { 'data-label': 'System', class: 'hide-narrow' },
+        facts ? [facts.hostname, facts.distribution_name, facts.arch].filter(Boolean).join(' · ') : '—'));
+  });
+  const next = page.next
+    ? h('a', { class: 'button', href: query('#/hosts', { ...filters, after: page.next }) }, 'Next page')
+    : null;
+  const first = after ? h('a', { class: 'button', href: query('#/hosts', filters) }, 'First page') : null;
+  replace(section, h('h1', {}, 'Hosts'), form,
+    rows.length
+      ? h('table', { id: 'hosts' },
+        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'System'].map((t, i) =>
+          h('th', { scope: 'col', class: i === 4 ? 'hide-narrow' : null }, t)))),
+        h('tbody', {}, rows))
+      : h('p', { class: 'muted' }, 'No host matches.'),
+    h('div', { class: 'actions' }, first, next));
+}

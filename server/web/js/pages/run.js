@@ -1,0 +1,170 @@
+// Running a stored script or a command: pick what and where, start it (POST /api/v1/runs),
+// then follow the launch's events (GET /api/v1/launches/{id}/events, Server-Sent Events):
+// each host's output as its lines arrive, each host's end, the summary. Cancel all of it
+// (POST /api/v1/launches/{id}/cancel) or one host (POST /api/v1/runs/{id}/cancel). The launch is
+// kept in the address (#/run?launch=ID): reloading the page follows it again from its start.
+
+import { api, query } from '../api.js';
+import { h, field, replace, append } from '../dom.js';
+
+/** Names from a comma- or space-separated list. */
+function names(text) {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
+export default async function run(section, ctx, { params }) {
+  const launch = params.get('launch');
+  if (launch) {
+    follow(section, ctx, Number(launch));
+    return;
+  }
+  const scripts = await api('GET', '/api/v1/scripts');
+  const script = h('select', { name: 'script', id: 'run-script' },
+    h('option', { value: '' }, '— a command instead —'),
+    scripts.map((s) => h('option', { value: s.name }, s.name)));
+  const command = h('textarea', { name: 'command', id: 'run-command', rows: 4, placeholder: 'uname -a' });
+  const all = h('input', { type: 'checkbox', name: 'all', id: 'run-all' });
+  const hosts = h('input', { name: 'hosts', id: 'run-hosts', value: params.get('host') || '', placeholder: 'ap-1, ap-*' });
+  const groups = h('input', { name: 'groups', id: 'run-groups', placeholder: 'lab' });
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'run-start' }, 'Start');
+  const form = h('form', { class: 'card', id: 'run-form' },
+    h('fieldset', {}, h('legend', {}, 'What'),
+      field('Stored script', script),
+      field('Or a command for /bin/sh', command)),
+    h('fieldset', {}, h('legend', {}, 'Where'),
+      h('label', { class: 'inline' }, all, 'Every enabled host'),
+      h('div', { class: 'row' },
+        field('Hosts (names or globs)', hosts),
+        field('Groups', groups))),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body = { all: all.checked, hosts: names(hosts.value), groups: names(groups.value) };
+    if (script.value) body.script = script.value;
+    else body.command = command.value;
+    submit.disabled = true;
+    ctx.clear();
+    try {
+      const launched = await api('POST', '/api/v1/runs', body);
+      history.replaceState(null, '', `#/run?launch=${launched.launch}`);
+      follow(section, ctx, launched.launch, launched);
+    } catch (e) {
+      submit.disabled = false;
+      ctx.alert(e);
+    }
+  });
+  replace(section, h('h1', {}, 'Run'), form);
+}
+
+/** Shows launch `id` live, from its start; `launched` is what starting it answered, if known. */
+function follow(section, ctx, id, launched) {
+  const hostsBox = h('div', { id: 'run-hosts-output' });
+  const summary = h('p', { id: 'run-summary', 'aria-live': 'polite' }, 'Running…');
+  const cancelAll = h('button', { type: 'button', class: 'danger', id: 'cancel-all' }, 'Cancel all');
+  const title = h('h1', {}, `Run ${id}`);
+  let job = launched ? launched.job : null;
+  const perHost = new Map();
+  let finished = false;
+
+  /** The section of `name`, made on first use. */
+  const hostPart = (name) => {
+    let part = perHost.get(name);
+    if (part) return part;
+    const status = h('span', { class: 'muted', 'data-status': name }, 'running');
+    const output = h('pre', { class: 'output', 'data-output': name });
+    const cancel = h('button', { type: 'button', 'data-cancel': name }, `Cancel ${name}`);
+    cancel.addEventListener('click', () => cancelHost(name, cancel));
+    const el = h('section', { class: 'hostrun', 'data-host': name, 'aria-label': name },
+      h('header', {}, h('h2', {}, h('a', { href: `#/hosts/${encodeURIComponent(name)}` }, name)), status,
+        ctx.mayRun() ? cancel : null),
+      output);
+    hostsBox.append(el);
+    part = { status, output, cancel, done: false };
+    perHost.set(name, part);
+    return part;
+  };
+
+  /** Cancels the run of `name` in this launch: its newest run, if it is still going. */
+  const cancelHost = async (name, button) => {
+    button.disabled = true;
+    try {
+      const [latest] = await api('GET', query('/api/v1/runs', { host: name, limit: 1 }));
+      if (!latest || latest.finished || (job && latest.what !== job)) {
+        ctx.info(`${name} has no run of this launch going.`);
+        return;
+      }
+      await api('POST', `/api/v1/runs/${latest.id}/cancel`);
+    } catch (e) {
+      button.disabled = false;
+      ctx.alert(e);
+    }
+  };
+
+  cancelAll.addEventListener('click', async () => {
+    cancelAll.disabled = true;
+    try {
+      await api('POST', `/api/v1/launches/${id}/cancel`);
+      // The summary may have come meanwhile.
+      if (!finished) summary.textContent = 'Cancelling…';
+    } catch (e) {
+      cancelAll.disabled = false;
+      ctx.alert(e);
+    }
+  });
+  replace(section, title, h('p', { class: 'muted', id: 'run-job' }, job || ''),
+    ctx.mayRun() ? h('div', { class: 'actions' }, cancelAll) : null, summary, hostsBox);
+  if (launched) launched.hosts.forEach(hostPart);
+
+  const events = new EventSource(`/api/v1/launches/${id}/events`);
+  const end = () => {
+    finished = true;
+    events.close();
+    cancelAll.disabled = true;
+    for (const part of perHost.values()) part.cancel.disabled = true;
+  };
+  ctx.onLeave(() => events.close());
+  const on = (type, fn) => events.addEventListener(type, (event) => {
+    if (!event.data) return;
+    fn(JSON.parse(event.data));
+  });
+  on('started', (e) => {
+    job = e.job;
+    replace(title, `Run ${id}: ${e.job}`);
+    replace(section.querySelector('#run-job'), `On ${e.hosts.length} host${e.hosts.length === 1 ? '' : 's'}: ${e.hosts.join(', ')}`);
+    e.hosts.forEach(hostPart);
+  });
+  on('output', (e) => {
+    const { output } = hostPart(e.host);
+    const line = e.text.endsWith('\n') ? e.text : `${e.text}\n`;
+    append(output, [e.stream === 'stderr' ? h('span', { class: 'stderr' }, line) : line]);
+    output.scrollTop = output.scrollHeight;
+  });
+  on('gap', (e) => {
+    for (const part of perHost.values()) {
+      append(part.output, [h('span', { class: 'muted' }, `[${e.dropped} events not shown here: the history keeps them]\n`)]);
+    }
+  });
+  on('done', (e) => {
+    const part = hostPart(e.host);
+    part.done = true;
+    part.cancel.disabled = true;
+    part.status.className = e.success ? 'ok' : 'bad';
+    part.status.textContent = e.outcome;
+  });
+  on('summary', (e) => {
+    summary.textContent = `${e.succeeded} succeeded, ${e.failed} failed.`;
+    summary.className = e.failed ? 'bad' : 'ok';
+    end();
+  });
+  events.addEventListener('error', (event) => {
+    if (finished) return;
+    if (event.data) {
+      const e = JSON.parse(event.data);
+      ctx.alert(e.message || 'The run failed.');
+    } else {
+      ctx.alert('The connection to the run was lost: reload the page to follow it again.');
+    }
+    summary.textContent = 'Not followed any more.';
+    end();
+  });
+}
