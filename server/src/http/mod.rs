@@ -135,7 +135,6 @@ fn routes(api: Api) -> Router {
             "/api/v1/imports",
             post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
         )
-        .route("/api/v1/hosts/{name}/approve", post(hosts::approve))
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))

@@ -263,12 +263,6 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (Method::GET, "/api/v1/summary", Value::Null, None),
         (Method::GET, "/api/v1/session", Value::Null, None),
-        (
-            Method::POST,
-            "/api/v1/hosts/r1/approve",
-            Value::Null,
-            Some("hosts"),
-        ),
     ]);
     routes
 }
