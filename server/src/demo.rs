@@ -319,6 +319,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             working_dir: None,
             timeout_secs: Some(60),
             after_run: AfterRun::None,
+            run_level: crate::model::RunLevel::ReadWrite,
         },
         false,
     )

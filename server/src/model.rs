@@ -278,6 +278,15 @@ pub struct Script {
     pub timeout_secs: Option<u32>,
     /// What happens after a successful run.
     pub after_run: AfterRun,
+    /// Who may run it: users of the run level `read-only` run only `read-only` scripts (which
+    /// look and change nothing); `read-write` (the default) needs that level.
+    #[serde(default = "read_write")]
+    pub run_level: RunLevel,
+}
+
+/// The run level of a script that does not say: read-write.
+fn read_write() -> RunLevel {
+    RunLevel::ReadWrite
 }
 
 /// Reads text as [`lossy_text`] writes it, as its bytes.

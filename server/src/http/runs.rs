@@ -1,7 +1,8 @@
 //! `/api/v1/runs` and `/api/v1/launches`: starting a stored script or a command on hosts (a
 //! *launch*, which goes on in the daemon and answers at once), following its output live as
 //! Server-Sent Events, cancelling it; and the history of runs (one per host), each with its
-//! kept output. Running and cancelling need the run level `read-write`.
+//! kept output. Running a stored script needs its run level (`read-only` or `read-write`), a
+//! command `read-write`; cancelling a launch the level it needed, a run by its id `read-write`.
 
 use std::convert::Infallible;
 
@@ -108,7 +109,7 @@ impl NewRun {
         (status = 202, description = "Started", body = Launched),
         (status = 400, description = "Malformed JSON, no hosts or job named, a bad pattern", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 403, description = "Without the run level the job needs: the script's (`read-only` or `read-write`), `read-write` for a command", body = ErrorBody),
         (status = 404, description = "No such script, host or group", body = ErrorBody),
         (status = 409, description = "64 launches are still running", body = ErrorBody),
         (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
@@ -120,7 +121,8 @@ pub async fn start(
     State(api): State<Api>,
     Json(new): Json<NewRun>,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
-    let ops = auth.runner()?;
+    // The operation checks the run level its job needs.
+    let ops = auth.read();
     let (targets, job, rollout, cap) = new.parts()?;
     let launched = ops
         .launch(&api.launches, targets, job, rollout, cap)
@@ -173,7 +175,7 @@ pub async fn events(
     responses(
         (status = 204, description = "Cancelling: the summary will say how each host ended"),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 403, description = "Without the run level its job needed", body = ErrorBody),
         (status = 404, description = "No such launch", body = ErrorBody),
         (status = 409, description = "It has finished", body = ErrorBody),
     ),
@@ -184,7 +186,8 @@ pub async fn cancel_launch(
     State(api): State<Api>,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
-    auth.runner()?.cancel_launch(&api.launches, id).await?;
+    // The operation checks the run level the launch's job needed.
+    auth.read().cancel_launch(&api.launches, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

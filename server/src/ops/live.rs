@@ -98,7 +98,7 @@ impl Launches {
 
     /// A new launch's id and its record, room made for it; a conflict when every launch
     /// kept is still running.
-    fn add(&self) -> Result<(u64, Arc<Launch>)> {
+    fn add(&self, level: RunLevel) -> Result<(u64, Arc<Launch>)> {
         let mut registry = lock(&self.registry);
         if registry.live.len() >= self.room {
             let mut finished: Vec<u64> = registry
@@ -121,7 +121,7 @@ impl Launches {
         }
         registry.last += 1;
         let id = registry.last;
-        let launch = Launch::new();
+        let launch = Launch::new(level);
         registry.live.insert(id, launch.clone());
         Ok((id, launch))
     }
@@ -146,6 +146,8 @@ impl Launches {
 
 /// One launch: its events so far, and its cancel.
 struct Launch {
+    /// The run level its job needs: cancelling it needs it too.
+    level: RunLevel,
     cancellation: Cancellation,
     log: Mutex<Log>,
     /// How many events were produced, and whether the launch has ended.
@@ -163,8 +165,9 @@ struct Log {
 }
 
 impl Launch {
-    fn new() -> Arc<Launch> {
+    fn new(level: RunLevel) -> Arc<Launch> {
         Arc::new(Launch {
+            level,
             cancellation: Cancellation::new(),
             log: Mutex::new(Log::default()),
             progress: watch::Sender::new((0, false)),
@@ -329,7 +332,7 @@ pub struct Launched {
 impl Ops {
     /// Starts `job` on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but in the
     /// background, as the rollout says, and answers at once: its events are followed with
-    /// [`Ops::follow`]. Needs the run level `read-write`.
+    /// [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
     pub async fn launch(
         &self,
         launches: &Launches,
@@ -338,17 +341,14 @@ impl Ops {
         rollout: Rollout,
         output_cap: usize,
     ) -> Result<Launched> {
-        self.require_run(RunLevel::ReadWrite)?;
-        if let Job::Script(name) = &job {
-            self.fleet.store().script(name).await?;
-        }
+        let level = self.require_job(&job).await?;
         let hosts: Vec<String> = self
             .run_hosts(&targets, &job)
             .await?
             .into_iter()
             .map(|h| h.name)
             .collect();
-        let (id, launch) = launches.add()?;
+        let (id, launch) = launches.add(level)?;
         let label = job.label();
         let started = json!({ "type": "started", "launch": id, "hosts": hosts, "job": label });
         launch.push(started.clone());
@@ -390,11 +390,13 @@ impl Ops {
     }
 
     /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
-    /// and the hosts not started are skipped. Needs the run level `read-write`; recorded as
+    /// and the hosts not started are skipped. Needs the run level its job needed; recorded as
     /// `run-cancelled`. A launch that has finished is a conflict.
     pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
-        self.require_run(RunLevel::ReadWrite)?;
+        // Who may run nothing may cancel nothing, whether the launch exists or not.
+        self.require_run(RunLevel::ReadOnly)?;
         let launch = launches.get(id)?;
+        self.require_run(launch.level)?;
         if launch.progress.borrow().1 {
             let message = format!("launch {id} has already finished");
             return Err(OpsError::Conflict(message));
@@ -415,7 +417,7 @@ impl Ops {
                 for id in gone.results.iter().filter_map(|r| r.run) {
                     runs.insert(id, self.fleet.store().run(id).await?);
                 }
-                let launch = Launch::new();
+                let launch = Launch::new(RunLevel::ReadWrite);
                 for event in replay(&gone, &runs) {
                     launch.push(event);
                 }
@@ -446,7 +448,7 @@ mod tests {
     async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add().unwrap();
+        let (id, launch) = launches.add(RunLevel::ReadWrite).unwrap();
         launch.push(json!({ "type": "started" }));
         launch.push(line(1));
         let mut early = ops.follow(&launches, id).await.unwrap();
@@ -564,16 +566,16 @@ mod tests {
             room: 2,
             ..Launches::default()
         };
-        let (first, one) = launches.add().unwrap();
-        let (second, _) = launches.add().unwrap();
-        let err = launches.add().err().map(|e| e.kind());
+        let (first, one) = launches.add(RunLevel::ReadWrite).unwrap();
+        let (second, _) = launches.add(RunLevel::ReadWrite).unwrap();
+        let err = launches.add(RunLevel::ReadWrite).err().map(|e| e.kind());
         assert_eq!(err, Some(super::super::ErrorKind::Conflict));
         one.finish(Gone {
             started: json!({ "type": "started" }),
             results: Vec::new(),
             last: json!({ "type": "summary" }),
         });
-        let (third, _) = launches.add().unwrap();
+        let (third, _) = launches.add(RunLevel::ReadWrite).unwrap();
         let registry = lock(&launches.registry);
         let mut live: Vec<u64> = registry.live.keys().copied().collect();
         live.sort_unstable();
@@ -585,7 +587,7 @@ mod tests {
     async fn closing_ends_a_follower_waiting_for_more() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add().unwrap();
+        let (id, launch) = launches.add(RunLevel::ReadWrite).unwrap();
         launch.push(json!({ "type": "started" }));
         let mut follower = ops.follow(&launches, id).await.unwrap();
         assert!(follower.next().await.is_some());

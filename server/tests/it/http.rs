@@ -219,8 +219,8 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("users"),
         ),
-        // Running and cancelling need the run level read-write; reading needs nothing (999
-        // is no run: not found).
+        // A command needs the run level read-write, cancelling a launch at least read-only;
+        // reading needs nothing (999 is no run: not found).
         (
             Method::POST,
             "/api/v1/runs",
@@ -245,7 +245,7 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Method::POST,
             "/api/v1/launches/999/cancel",
             Value::Null,
-            Some("read-write"),
+            Some("read-only"),
         ),
         (
             Method::POST,

@@ -1,6 +1,6 @@
 //! Runs through the HTTP API of `serve`, on real local agents: started in the background,
 //! followed live as Server-Sent Events (late, twice at once, or dropped mid-stream), cancelled,
-//! and kept in the history; running needs the run level `read-write`.
+//! and kept in the history; running needs the run level the script (or a command) needs.
 //!
 //! A script that must still be running when the test looks waits for a file the test makes
 //! (no timing): `echo first; until [ -e GO ]; do sleep 0.05; done; echo second`.
@@ -471,4 +471,145 @@ async fn heartbeats_control_and_the_summary_through_the_api() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_runs_for_users_at_its_run_level_through_the_cli_and_the_api() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&[
+        "script",
+        "add",
+        "look",
+        "--body",
+        "echo looked",
+        "--run-level",
+        "read-only",
+    ]);
+    server.ok(&["script", "add", "change", "--body", "echo changed"]);
+    // A script is read-only or read-write; read-write unless it says.
+    let refused = server.output(&[
+        "script",
+        "add",
+        "x",
+        "--body",
+        "true",
+        "--run-level",
+        "none",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let listed = server.json(&["script", "list"]);
+    let levels: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["run_level"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(levels, [("change", "read-write"), ("look", "read-only")]);
+    assert!(server.ok(&["script", "list"]).contains("read-only"));
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "rita", &["--run-level", "read-only"]);
+    add_user(&server, "nobody", &["--permission", "scripts"]);
+    let (ann, rita, nobody) = (
+        key_of(&server, "ann"),
+        key_of(&server, "rita"),
+        key_of(&server, "nobody"),
+    );
+    let daemon = Daemon::start(&server, &[]);
+
+    // The API's scripts carry their level: shown, made and replaced with it.
+    let (status, look) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/scripts/look",
+            Some(&rita),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{look}");
+    assert_eq!(look["run_level"], "read-only");
+    let new = json!({"name": "peek", "body": "echo peeked", "run_level": "read-only"});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/scripts", Some(&nobody), &new)
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let bad = json!({"name": "odd", "body": "true", "run_level": "none"});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/scripts", Some(&nobody), &bad)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let replaced = json!({"name": "peek", "body": "echo peeked"});
+    let (status, answer) = daemon
+        .call(
+            Method::PUT,
+            "/api/v1/scripts/peek",
+            Some(&nobody),
+            &replaced,
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let (_, peek) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/scripts/peek",
+            Some(&rita),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(peek["run_level"], "read-write", "{peek}");
+
+    // read-only runs read-only scripts, and nothing else; the 403 says what is needed.
+    let started = start(&daemon, &rita, json!({"script": "look", "all": true})).await;
+    let events = Events::follow(&daemon, &rita, started["launch"].as_u64().unwrap())
+        .await
+        .rest()
+        .await;
+    assert_eq!(lines(&events, "r1"), ["looked"]);
+    for (body, message) in [
+        (
+            json!({"script": "change", "all": true}),
+            "script change needs the run level `read-write`; yours is `read-only`",
+        ),
+        (
+            json!({"command": "true", "all": true}),
+            "a command needs the run level `read-write`",
+        ),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&rita), &body)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        let said = answer["error"]["message"].as_str().unwrap();
+        assert!(said.contains(message), "{said}");
+    }
+    // none runs nothing, read-only scripts neither.
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&nobody),
+            &json!({"script": "look", "all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let said = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("script look needs the run level `read-only`"),
+        "{said}"
+    );
+    // read-write runs anything.
+    let started = start(&daemon, &ann, json!({"script": "change", "all": true})).await;
+    let events = Events::follow(&daemon, &ann, started["launch"].as_u64().unwrap())
+        .await
+        .rest()
+        .await;
+    assert_eq!(lines(&events, "r1"), ["changed"]);
+    // Two runs in the history: the refused ones never started.
+    assert_eq!(server.runs().len(), 2);
 }

@@ -160,6 +160,11 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user, id);
 "#,
+    r#"
+-- Who may run a script (`model::RunLevel`): read-only or read-write, as in Go Otto.
+ALTER TABLE scripts ADD COLUMN run_level TEXT NOT NULL DEFAULT 'read-write'
+    CHECK (run_level IN ('read-only', 'read-write'));
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -95,6 +95,7 @@ fn a_script_is_added_once_and_replaced_in_place() {
         working_dir: None,
         timeout_secs: Some(60),
         after_run: AfterRun::None,
+        run_level: crate::model::RunLevel::ReadWrite,
     };
     scripts::put_script(&db, &script("true"), false).unwrap();
     assert!(matches!(
@@ -211,7 +212,8 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
+        "ALTER TABLE scripts DROP COLUMN run_level;
+         DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
            ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
@@ -260,7 +262,8 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         DROP TABLE sessions; PRAGMA user_version = 5;",
+         ALTER TABLE scripts DROP COLUMN run_level; DROP TABLE sessions;
+         PRAGMA user_version = 5;",
     )
     .unwrap();
     drop(db);
@@ -279,6 +282,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
         working_dir: None,
         timeout_secs: None,
         after_run: AfterRun::None,
+        run_level: crate::model::RunLevel::ReadWrite,
     };
     scripts::put_script(&db, &script, false).unwrap();
     let attachment = Attachment {
@@ -311,12 +315,17 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
         std::slice::from_ref(&stored)
     );
 
-    // Brought again from schema 6 to the newest: the attachment stays as it was.
-    db.execute_batch("DROP TABLE sessions; PRAGMA user_version = 6;")
-        .unwrap();
+    // Brought again from schema 6 to the newest: the attachment stays as it was, and the
+    // script, older than run levels, is read-write.
+    db.execute_batch(
+        "ALTER TABLE scripts DROP COLUMN run_level; DROP TABLE sessions;
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert_eq!(scripts::attachments(&db, None).unwrap(), [stored]);
+    assert_eq!(scripts::script(&db, "s").unwrap(), script);
 }
 
 #[test]
