@@ -471,6 +471,38 @@ pub struct Run {
     pub truncated: bool,
 }
 
+/// One start of a job on many hosts through the HTTP API (a *launch*), as kept: each host's
+/// part is a run of the history, named by its result in `last_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Its id, never reused.
+    pub id: u64,
+    /// Who started it ([`crate::ops::Actor`] as text).
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addressed, by name.
+    pub hosts: Vec<String>,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it ended; None while it runs, or if the server stopped first.
+    pub finished: Option<i64>,
+    /// Its last event as JSON text: the summary, with each host's result and run id, or why
+    /// it failed. None while it runs, or if the server stopped first.
+    pub last_event: Option<String>,
+}
+
+/// A launch to record.
+#[derive(Debug, Clone)]
+pub struct NewLaunch {
+    /// Who starts it.
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+}
+
 /// How a run ended, as recorded.
 #[derive(Debug, Clone)]
 pub struct RunEnd {

@@ -143,7 +143,7 @@ pub async fn start(
     responses(
         (status = 200, description = "The events, as `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 404, description = "No such launch (or it ended long ago)", body = ErrorBody),
+        (status = 404, description = "No such launch", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -177,7 +177,7 @@ pub async fn events(
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the run level its job needed", body = ErrorBody),
         (status = 404, description = "No such launch", body = ErrorBody),
-        (status = 409, description = "It has finished", body = ErrorBody),
+        (status = 409, description = "It has finished (or `serve` stopped in its middle)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

@@ -613,3 +613,65 @@ async fn a_script_runs_for_users_at_its_run_level_through_the_cli_and_the_api() 
     // Two runs in the history: the refused ones never started.
     assert_eq!(server.runs().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_is_told_again_after_serve_restarts_and_its_id_is_never_reused() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    let _b = server.agent("r2", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let mut daemon = Daemon::start(&server, &[]);
+    let body =
+        json!({"command": "echo $OTTO_HOST_NAME out; echo $OTTO_HOST_NAME err >&2", "all": true});
+    let first = start(&daemon, &ann, body.clone()).await["launch"]
+        .as_u64()
+        .unwrap();
+    let live = Events::follow(&daemon, &ann, first).await.rest().await;
+    assert_eq!(live.last().unwrap()["type"], "summary", "{live:?}");
+    assert!(daemon.terminate());
+
+    let daemon = Daemon::start(&server, &[]);
+    let again = Events::follow(&daemon, &ann, first).await.rest().await;
+    // Told from the store: its start, each host's kept output and end, the summary.
+    assert_eq!(again.first(), live.first(), "{again:?}");
+    assert_eq!(again.last(), live.last(), "{again:?}");
+    for host in ["r1", "r2"] {
+        let kept: Vec<&Value> = again.iter().filter(|e| e["host"] == host).collect();
+        let kinds: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap(),
+                    e["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let (out, err) = (format!("{host} out"), format!("{host} err"));
+        assert_eq!(
+            kinds,
+            [
+                ("output", out.as_str()),
+                ("output", err.as_str()),
+                ("done", "")
+            ]
+        );
+    }
+    // A finished launch cannot be cancelled; an unknown one is not found.
+    let cancel = format!("/api/v1/launches/{first}/cancel");
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let path = format!("/api/v1/launches/{}/events", first + 100);
+    let (status, _) = daemon
+        .call(Method::GET, &path, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The restarted serve numbers its launches after the first one's.
+    let second = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    assert!(second > first, "{second} after {first}");
+    let events = Events::follow(&daemon, &ann, second).await.rest().await;
+    assert_eq!(events.last().unwrap()["succeeded"], 2, "{events:?}");
+}

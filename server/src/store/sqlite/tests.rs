@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::{connect, environment, events, groups, hosts, runs, schema, scripts};
+use super::{connect, environment, events, groups, hosts, launches, runs, schema, scripts};
 use crate::model::{
-    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, Phase, RunEnd, Scope, Script,
+    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, NewLaunch, Phase, RunEnd, Scope, Script,
 };
 use crate::store::owner::Owner;
 use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
@@ -212,7 +212,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "ALTER TABLE scripts DROP COLUMN run_level;
+        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
@@ -262,8 +262,8 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         ALTER TABLE scripts DROP COLUMN run_level; DROP TABLE sessions;
-         PRAGMA user_version = 5;",
+         DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+         DROP TABLE sessions; PRAGMA user_version = 5;",
     )
     .unwrap();
     drop(db);
@@ -318,8 +318,8 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // Brought again from schema 6 to the newest: the attachment stays as it was, and the
     // script, older than run levels, is read-write.
     db.execute_batch(
-        "ALTER TABLE scripts DROP COLUMN run_level; DROP TABLE sessions;
-         PRAGMA user_version = 6;",
+        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+         DROP TABLE sessions; PRAGMA user_version = 6;",
     )
     .unwrap();
     drop(db);
@@ -443,4 +443,33 @@ async fn the_handle_serves_many_tasks_at_once() {
         assert!((1..=50).contains(&seen), "{seen}");
     }
     assert_eq!(store.hosts().await.unwrap().len(), 50);
+}
+
+#[test]
+fn launches_are_kept_with_their_end_and_their_ids_never_reused() {
+    let (dir, db) = store();
+    let new = NewLaunch {
+        actor: "user:ann".into(),
+        job: "command: true".into(),
+        hosts: vec!["r1".into(), "r2".into()],
+    };
+    let first = launches::start_launch(&db, &new).unwrap();
+    let kept = launches::launch(&db, first).unwrap();
+    assert_eq!(
+        (kept.hosts.as_slice(), kept.finished),
+        (&new.hosts[..], None)
+    );
+    launches::finish_launch(&db, first, r#"{"type":"summary"}"#).unwrap();
+    let kept = launches::launch(&db, first).unwrap();
+    assert!(kept.finished.is_some());
+    assert_eq!(kept.last_event.as_deref(), Some(r#"{"type":"summary"}"#));
+    assert!(matches!(
+        launches::launch(&db, first + 1),
+        Err(StoreError::NotFound("launch", _))
+    ));
+    // Even with the newest gone, a new launch, in a new process, gets a new id.
+    db.execute("DELETE FROM launches", []).unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    assert!(launches::start_launch(&db, &new).unwrap() > first);
 }
