@@ -523,7 +523,9 @@ pub struct RunEnd {
 }
 
 /// What an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// A host was added.
@@ -558,10 +560,21 @@ pub enum EventKind {
     ControlSent,
     /// A running action was asked to stop.
     RunCancelled,
-    /// A user was added, or their password or permissions changed, or they were disabled.
+    /// A user was added, or their permissions changed, or they were disabled or enabled.
     UserChanged,
     /// An API key was made or revoked.
     ApiKeyChanged,
+    /// A user signed in (a browser session started).
+    SignedIn,
+    /// A sign-in was refused (a wrong name or password, a disabled user); the name tried is
+    /// recorded, never the password.
+    SignInFailed,
+    /// A user signed out (their session ended).
+    SignedOut,
+    /// A user's password was changed (their own, or by someone with `users`).
+    PasswordChanged,
+    /// An API key that exists was refused: revoked, expired, or of a disabled user.
+    ApiKeyRefused,
 }
 
 impl EventKind {
@@ -586,6 +599,11 @@ impl EventKind {
             EventKind::RunCancelled => "run-cancelled",
             EventKind::UserChanged => "user-changed",
             EventKind::ApiKeyChanged => "api-key-changed",
+            EventKind::SignedIn => "signed-in",
+            EventKind::SignInFailed => "sign-in-failed",
+            EventKind::SignedOut => "signed-out",
+            EventKind::PasswordChanged => "password-changed",
+            EventKind::ApiKeyRefused => "api-key-refused",
         }
     }
 }

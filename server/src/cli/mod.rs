@@ -200,6 +200,9 @@ enum Command {
         /// Only this host.
         #[arg(long)]
         host: Option<String>,
+        /// Only events of this kind.
+        #[arg(long, value_enum)]
+        kind: Option<crate::model::EventKind>,
         /// How many of the newest.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -564,7 +567,11 @@ impl Cli {
                 Command::History { host, run, limit } => {
                     remote.history(&out, host, run, limit).await
                 }
-                Command::Events { host, limit } => remote.events(&out, host, limit).await,
+                Command::Events {
+                    host,
+                    kind: None,
+                    limit,
+                } => remote.events(&out, host, limit).await,
                 _ => Err(remote::not_yet(&format!("`{}`", self.name))),
             };
         }
@@ -607,8 +614,8 @@ impl Cli {
             Command::History { host, run, limit } => {
                 history::runs(&ops, &out, host.as_deref(), run, limit).await
             }
-            Command::Events { host, limit } => {
-                history::events(&ops, &out, host.as_deref(), limit).await
+            Command::Events { host, kind, limit } => {
+                history::events(&ops, &out, host.as_deref(), kind, limit).await
             }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,

@@ -13,8 +13,8 @@ use super::{
     users,
 };
 use crate::model::{
-    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase, Run,
-    RunLevel, Script, Status, Trust, User,
+    AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
+    Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
 
@@ -78,6 +78,7 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         Trust,
         Status,
         Event,
+        EventKind,
         Permission,
         Permissions,
         RunLevel,

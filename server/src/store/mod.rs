@@ -15,8 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, Facts, Group, Host, Launch, NewApiKey, NewEvent, NewHost,
-    NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session, User,
+    ApiKey, Attachment, EnvVar, Event, EventKind, Facts, Group, Host, Launch, NewApiKey, NewEvent,
+    NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session,
+    User,
 };
 
 mod owner;
@@ -197,8 +198,13 @@ pub trait LaunchStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     /// Appends an event.
     async fn log(&self, event: &NewEvent) -> Result<()>;
-    /// The newest `limit` events, oldest first, optionally for one host.
-    async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
+    /// The newest `limit` events, oldest first, optionally for one host, of one kind.
+    async fn events(
+        &self,
+        host: Option<&str>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
 }
 
 /// The API's users and their API keys. Logs nothing: the operation that asked logs it.

@@ -348,7 +348,8 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
     add_user(&server, "bob", &["--permission", "hosts"]);
     let expiring = create_key(&server, &["--user", "bob", "--expires", "1ms"]);
     let revoked = create_key(&server, &["--user", "bob"]);
-    let working = key_of(&server, "bob");
+    let working_key = create_key(&server, &["--user", "bob"]);
+    let working = working_key["secret"].as_str().unwrap();
     server.ok(&["apikey", "revoke", &revoked["id"].to_string()]);
     let daemon = Daemon::start(&server, &[]);
     // Past its expiry by now (1 ms after it was made, and a process start ago).
@@ -371,13 +372,13 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
         );
     }
     let (status, _) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK);
     // Disabling the user ends the use of every key of theirs, at once; enabling restores it.
     server.ok(&["user", "disable", "bob"]);
     let (status, answer) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert!(
@@ -389,9 +390,38 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
     );
     server.ok(&["user", "enable", "bob"]);
     let (status, _) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK);
+
+    // Each refusal of a key that exists is in the audit trail, as the key's use from the
+    // client's address; an unknown key is not (it names no one).
+    let wrong = format!("otto_{}", "0".repeat(64));
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&wrong), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let refused = server.json(&["events", "--kind", "api-key-refused"]);
+    let refused: Vec<(String, String)> = refused
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "api-key-refused", "{e}");
+            let actor = e["actor"].as_str().unwrap().to_string();
+            (actor, e["detail"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected = [
+        (&expiring["id"], "has expired"),
+        (&revoked["id"], "was revoked"),
+        (&working_key["id"], "user bob is disabled"),
+    ];
+    assert_eq!(refused.len(), expected.len(), "{refused:?}");
+    for ((actor, detail), (id, why)) in refused.iter().zip(expected) {
+        assert_eq!(actor, &format!("user:bob (API key {id} from 127.0.0.1)"));
+        assert!(detail.contains(why), "{detail}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

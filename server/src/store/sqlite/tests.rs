@@ -166,7 +166,7 @@ fn reachability_changes_are_logged_once() {
     hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    let kinds: Vec<_> = events::events(&db, Some("r1"), 10)
+    let kinds: Vec<_> = events::events(&db, Some("r1"), None, 10)
         .unwrap()
         .into_iter()
         .map(|e| e.detail)
@@ -333,7 +333,7 @@ fn runs_are_recorded() {
     let (_dir, db) = store();
     let id = runs::start_run(&db, "r1", "hello", "00ff", "cli:alice").unwrap();
     assert_eq!(runs::run(&db, id).unwrap().finished, None);
-    let started = events::events(&db, Some("r1"), 5).unwrap();
+    let started = events::events(&db, Some("r1"), None, 5).unwrap();
     assert_eq!(started.len(), 1, "one run-started event per run");
     assert_eq!(started[0].kind, "run-started");
     assert_eq!(started[0].detail, format!("run {id}: hello (action 00ff)"));
@@ -398,7 +398,7 @@ fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
         .unwrap();
     assert_eq!(outcome, INTERRUPTED);
     runs::runs(&db, None, 10).unwrap();
-    let logged = events::events(&db, Some("r1"), 50).unwrap();
+    let logged = events::events(&db, Some("r1"), None, 50).unwrap();
     assert_eq!(
         logged
             .iter()
