@@ -16,7 +16,7 @@ use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
+use crate::ops::{CreatedApiKey, Done, Launched, Ping, ShareInput, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -79,6 +79,7 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         Status,
         Event,
         EventKind,
+        ShareInput,
         Permission,
         Permissions,
         RunLevel,

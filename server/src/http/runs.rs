@@ -17,7 +17,7 @@ use super::Api;
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Run;
-use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, Targets};
+use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, ShareInput, Targets};
 
 /// Most runs in one answer.
 const MAX_LIMIT: u32 = 10_000;
@@ -49,10 +49,14 @@ pub struct NewRun {
     /// Nor the members of these groups.
     #[serde(default)]
     pub exclude_groups: Vec<String>,
-    /// Hosts in batches of this many, a batch once the previous one is done.
-    pub batch: Option<usize>,
-    /// Once more than this many hosts have failed, no further batch starts.
-    pub max_failures: Option<usize>,
+    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
+    /// down, at least 1), a batch once the previous one is done.
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
+    /// further batch starts.
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
     /// Bytes of each stream kept in the history per host (default 1 MiB).
     pub output_cap: Option<usize>,
 }
@@ -75,8 +79,10 @@ impl NewRun {
                 timeout_secs,
             },
         };
-        if self.batch == Some(0) {
-            return Err(OpsError::Invalid("`batch` must be at least 1".into()));
+        if self.batch.is_some_and(Share::is_zero) {
+            return Err(OpsError::Invalid(
+                "`batch` must be at least 1 (or 1%)".into(),
+            ));
         }
         let targets = Targets {
             all: self.all,
@@ -86,8 +92,8 @@ impl NewRun {
             exclude_groups: self.exclude_groups,
         };
         let rollout = Rollout {
-            batch: self.batch.map(Share::Count),
-            max_failures: self.max_failures.map(Share::Count),
+            batch: self.batch,
+            max_failures: self.max_failures,
         };
         Ok((
             targets,
@@ -292,12 +298,19 @@ mod tests {
         assert_eq!(targets, Targets::hosts(["a"]));
         assert_eq!(job.label(), "command: true");
         assert_eq!(rollout.batch, Some(Share::Count(2)));
+        let (_, _, rollout, _) =
+            new(serde_json::json!({"command": "true", "batch": "25%", "max_failures": "10%"}))
+                .parts()
+                .unwrap();
+        assert_eq!(rollout.batch, Some(Share::Percent(25)));
+        assert_eq!(rollout.max_failures, Some(Share::Percent(10)));
         assert_eq!(cap, DEFAULT_OUTPUT_CAP);
         for bad in [
             serde_json::json!({"all": true}),
             serde_json::json!({"script": "s", "command": "true"}),
             serde_json::json!({"script": "s", "timeout_secs": 5}),
             serde_json::json!({"command": "true", "batch": 0}),
+            serde_json::json!({"command": "true", "batch": "0%"}),
         ] {
             assert!(new(bad.clone()).parts().is_err(), "{bad}");
         }

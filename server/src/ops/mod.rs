@@ -36,7 +36,7 @@ pub use hosts::{
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
 pub use ping::Ping;
-pub use rollout::{Rollout, Share};
+pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
 pub use sessions::{SESSION_LIFETIME, SessionUser, SignedIn};

@@ -675,3 +675,66 @@ async fn a_launch_is_told_again_after_serve_restarts_and_its_id_is_never_reused(
     let events = Events::follow(&daemon, &ann, second).await.rest().await;
     assert_eq!(events.last().unwrap()["succeeded"], 2, "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_rolls_out_by_percentages_as_the_clis_flags_do() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for name in ["r1", "r2", "r3", "r4"] {
+        agents.push(server.agent(name, dir.path(), &[], "").await);
+    }
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+
+    // A quarter of the hosts at a time, none of them allowed to fail: r1 fails, so the
+    // other batches never start.
+    let body = json!({"command": "false", "all": true, "batch": "25%", "max_failures": "0%"});
+    let id = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    let summary = events.last().unwrap();
+    let statuses: Vec<(&str, &str)> = summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["host"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("r1", "failed"),
+            ("r2", "skipped"),
+            ("r3", "skipped"),
+            ("r4", "skipped")
+        ],
+        "{summary}"
+    );
+    assert_eq!(server.runs().len(), 1);
+
+    // Half of them at a time, up to half failing: every batch runs.
+    let body = json!({"command": "false", "all": true, "batch": "50%", "max_failures": "50%"});
+    let id = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    // Two failures of four are not more than half: the second batch starts, and then four are.
+    assert_eq!(events.last().unwrap()["failed"], 4, "{events:?}");
+    assert_eq!(server.runs().len(), 5);
+
+    // A share that is none, or not one, is refused with what is wrong.
+    for bad in [
+        json!({"command": "true", "all": true, "batch": "0%"}),
+        json!({"command": "true", "all": true, "batch": "150%"}),
+        json!({"command": "true", "all": true, "max_failures": "some"}),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&ann), &bad)
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("batch") || message.contains('%'),
+            "{bad}: {message}"
+        );
+    }
+    assert_eq!(server.runs().len(), 5);
+}
