@@ -36,7 +36,7 @@ const BUFFER_BYTES: usize = 4 << 20;
 /// The launches of this process whose events are kept, by id.
 #[derive(Clone)]
 pub struct Launches {
-    registry: Arc<Mutex<Registry>>,
+    live: Arc<Mutex<HashMap<u64, Arc<Launch>>>>,
     /// Held while a launch is added: its room is made and its record stored one at a time.
     adding: Arc<tokio::sync::Mutex<()>>,
     /// Set when the server stops: every follower ends.
@@ -53,11 +53,6 @@ impl Default for Launches {
     }
 }
 
-#[derive(Default)]
-struct Registry {
-    live: HashMap<u64, Arc<Launch>>,
-}
-
 /// A finished launch, as told again from the store.
 struct Gone {
     /// Its `started` event.
@@ -72,7 +67,7 @@ impl Launches {
     /// Launches whose events stay `keep` after they end.
     pub fn keeping(keep: Duration) -> Launches {
         Launches {
-            registry: Arc::default(),
+            live: Arc::default(),
             adding: Arc::default(),
             closed: Cancellation::new(),
             keep,
@@ -92,32 +87,31 @@ impl Launches {
         self.make_room()?;
         let id = store.start_launch(new).await?;
         let launch = Launch::new(level);
-        lock(&self.registry).live.insert(id, launch.clone());
+        lock(&self.live).insert(id, launch.clone());
         Ok((id, launch))
     }
 
     /// Lets the oldest finished launches' events go until there is room for one more; a
     /// conflict if there is none.
     fn make_room(&self) -> Result<()> {
-        let mut registry = lock(&self.registry);
-        if registry.live.len() < self.room {
+        let mut live = lock(&self.live);
+        if live.len() < self.room {
             return Ok(());
         }
-        let mut finished: Vec<u64> = registry
-            .live
+        let mut finished: Vec<u64> = live
             .iter()
             .filter(|(_, l)| l.progress.borrow().1)
             .map(|(id, _)| *id)
             .collect();
         finished.sort_unstable();
-        let excess = registry.live.len() + 1 - self.room;
+        let excess = live.len() + 1 - self.room;
         for id in finished.into_iter().take(excess) {
-            registry.live.remove(&id);
+            live.remove(&id);
         }
-        if registry.live.len() >= self.room {
+        if live.len() >= self.room {
             return Err(OpsError::Conflict(format!(
                 "{} runs started through the API are still going: try again when one has ended",
-                registry.live.len()
+                live.len()
             )));
         }
         Ok(())
@@ -125,11 +119,11 @@ impl Launches {
 
     /// Launch `id`, if its events are kept.
     fn get(&self, id: u64) -> Option<Arc<Launch>> {
-        lock(&self.registry).live.get(&id).cloned()
+        lock(&self.live).get(&id).cloned()
     }
 
     fn retire(&self, id: u64) {
-        lock(&self.registry).live.remove(&id);
+        lock(&self.live).remove(&id);
     }
 
     /// Ends every follower (the server is stopping); the launches themselves go on.
@@ -542,7 +536,7 @@ mod tests {
             live.push(event);
         }
         // Its events leave at once; until then it is followed as it was.
-        while lock(&launches.registry).live.contains_key(&id) {
+        while lock(&launches.live).contains_key(&id) {
             tokio::task::yield_now().await;
         }
         let all = |mut follower: Follower| async move {
@@ -635,8 +629,7 @@ mod tests {
         assert_eq!(err, Some(super::super::ErrorKind::Conflict));
         one.finish(json!({ "type": "summary" }));
         let (third, _) = add(&ops, &launches).await.unwrap();
-        let registry = lock(&launches.registry);
-        let mut live: Vec<u64> = registry.live.keys().copied().collect();
+        let mut live: Vec<u64> = lock(&launches.live).keys().copied().collect();
         live.sort_unstable();
         assert_eq!(live, [second, third]);
         assert!(first < second && second < third);

@@ -890,6 +890,11 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
                 &format!("API key {bob_id} of bob revoked"),
                 &format!("user:bob (API key {made_id} from 127.0.0.1)")
             ),
+            // The use of the revoked key, refused, is recorded as that key's.
+            (
+                &format!("API key {bob_id} of bob refused: API key {bob_id} was revoked"),
+                &format!("user:bob (API key {bob_id} from 127.0.0.1)")
+            ),
         ]
     );
 }
