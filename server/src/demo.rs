@@ -319,6 +319,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
             working_dir: None,
             timeout_secs: Some(60),
             after_run: AfterRun::None,
+            run_level: crate::model::RunLevel::ReadWrite,
         },
         false,
     )
@@ -520,7 +521,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 
     section(8, "Events (otto-server events)");
     let mut t = Table::new(&["time", "event", "detail"]);
-    for e in ops.events(None, 50).await? {
+    for e in ops.events(None, None, 50).await? {
         t.row(vec![units::utc(e.at), e.kind, e.detail]);
     }
     print!("{}", t.render("  "));

@@ -278,6 +278,15 @@ pub struct Script {
     pub timeout_secs: Option<u32>,
     /// What happens after a successful run.
     pub after_run: AfterRun,
+    /// Who may run it: users of the run level `read-only` run only `read-only` scripts (which
+    /// look and change nothing); `read-write` (the default) needs that level.
+    #[serde(default = "read_write")]
+    pub run_level: RunLevel,
+}
+
+/// The run level of a script that does not say: read-write.
+fn read_write() -> RunLevel {
+    RunLevel::ReadWrite
 }
 
 /// Reads text as [`lossy_text`] writes it, as its bytes.
@@ -462,6 +471,38 @@ pub struct Run {
     pub truncated: bool,
 }
 
+/// One start of a job on many hosts through the HTTP API (a *launch*), as kept: each host's
+/// part is a run of the history, named by its result in `last_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Its id, never reused.
+    pub id: u64,
+    /// Who started it ([`crate::ops::Actor`] as text).
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addressed, by name.
+    pub hosts: Vec<String>,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it ended; None while it runs, or if the server stopped first.
+    pub finished: Option<i64>,
+    /// Its last event as JSON text: the summary, with each host's result and run id, or why
+    /// it failed. None while it runs, or if the server stopped first.
+    pub last_event: Option<String>,
+}
+
+/// A launch to record.
+#[derive(Debug, Clone)]
+pub struct NewLaunch {
+    /// Who starts it.
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+}
+
 /// How a run ended, as recorded.
 #[derive(Debug, Clone)]
 pub struct RunEnd {
@@ -482,7 +523,9 @@ pub struct RunEnd {
 }
 
 /// What an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// A host was added.
@@ -517,10 +560,21 @@ pub enum EventKind {
     ControlSent,
     /// A running action was asked to stop.
     RunCancelled,
-    /// A user was added, or their password or permissions changed, or they were disabled.
+    /// A user was added, or their permissions changed, or they were disabled or enabled.
     UserChanged,
     /// An API key was made or revoked.
     ApiKeyChanged,
+    /// A user signed in (a browser session started).
+    SignedIn,
+    /// A sign-in was refused (a wrong name or password, a disabled user); the name tried is
+    /// recorded, never the password.
+    SignInFailed,
+    /// A user signed out (their session ended).
+    SignedOut,
+    /// A user's password was changed (their own, or by someone with `users`).
+    PasswordChanged,
+    /// An API key that exists was refused: revoked, expired, or of a disabled user.
+    ApiKeyRefused,
 }
 
 impl EventKind {
@@ -545,6 +599,11 @@ impl EventKind {
             EventKind::RunCancelled => "run-cancelled",
             EventKind::UserChanged => "user-changed",
             EventKind::ApiKeyChanged => "api-key-changed",
+            EventKind::SignedIn => "signed-in",
+            EventKind::SignInFailed => "sign-in-failed",
+            EventKind::SignedOut => "signed-out",
+            EventKind::PasswordChanged => "password-changed",
+            EventKind::ApiKeyRefused => "api-key-refused",
         }
     }
 }

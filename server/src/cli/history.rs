@@ -1,5 +1,6 @@
 //! `history` and `events`: what was run, and what happened.
 
+use crate::model::EventKind;
 use crate::ops::Ops;
 use crate::print::Printer;
 
@@ -25,8 +26,9 @@ pub async fn events(
     ops: &Ops,
     out: &Printer,
     host: Option<&str>,
+    kind: Option<EventKind>,
     limit: u32,
 ) -> Result<(), CliError> {
-    out.events(&ops.events(host, limit).await?);
+    out.events(&ops.events(host, kind, limit).await?);
     Ok(())
 }

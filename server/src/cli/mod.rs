@@ -197,6 +197,9 @@ enum Command {
         /// Only this host.
         #[arg(long)]
         host: Option<String>,
+        /// Only events of this kind.
+        #[arg(long, value_enum)]
+        kind: Option<crate::model::EventKind>,
         /// How many of the newest.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -555,7 +558,9 @@ impl Cli {
                 Command::History { host, run, limit } => {
                     remote.history(&out, host, run, limit).await
                 }
-                Command::Events { host, limit } => remote.events(&out, host, limit).await,
+                Command::Events { host, kind, limit } => {
+                    remote.events(&out, host, kind, limit).await
+                }
                 Command::Serve(_) => Err(remote::local_only(
                     "`serve`",
                     "it is the server, over its own data directory",
@@ -602,8 +607,8 @@ impl Cli {
             Command::History { host, run, limit } => {
                 history::runs(&ops, &out, host.as_deref(), run, limit).await
             }
-            Command::Events { host, limit } => {
-                history::events(&ops, &out, host.as_deref(), limit).await
+            Command::Events { host, kind, limit } => {
+                history::events(&ops, &out, host.as_deref(), kind, limit).await
             }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,

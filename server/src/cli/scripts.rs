@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Attachment, Ids, Phase, Scope, Script};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope, Script};
 use crate::ops::{NewAttachment, Ops};
 use crate::print::Printer;
 
@@ -55,6 +55,9 @@ pub enum ScriptCommand {
         /// What to do after a successful run.
         #[arg(long, value_enum, default_value = "none")]
         after: AfterRun,
+        /// Who may run it: users of the run level read-only run only read-only scripts.
+        #[arg(long, default_value = "read-write", value_parser = parse_script_level)]
+        run_level: RunLevel,
         /// Replace a script of the same name.
         #[arg(long)]
         replace: bool,
@@ -103,6 +106,15 @@ pub enum AttachmentCommand {
     },
 }
 
+/// A script's run level: `read-only` or `read-write` (a script every user may not run has no
+/// use).
+fn parse_script_level(text: &str) -> Result<RunLevel, String> {
+    match RunLevel::parse(text) {
+        Some(level @ (RunLevel::ReadOnly | RunLevel::ReadWrite)) => Ok(level),
+        _ => Err(format!("`{text}`: read-only or read-write")),
+    }
+}
+
 pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     let io = |e| CliError::File(path.clone(), e);
     if path.as_os_str() == "-" {
@@ -140,6 +152,7 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
             workdir,
             timeout,
             after,
+            run_level,
             replace,
         } => {
             let body = match (file, body) {
@@ -156,6 +169,7 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
                     working_dir: workdir,
                     timeout_secs: timeout,
                     after_run: after,
+                    run_level,
                 },
                 replace,
             )

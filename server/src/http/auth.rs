@@ -53,8 +53,8 @@ impl FromRequestParts<Api> for Auth {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(a)| a.ip())
             .ok_or_else(|| OpsError::Internal("the client's address is unknown".into()))?;
-        // The checks record nothing; the server makes them, before anyone is known.
-        let checker = Ops::new(api.fleet.clone(), Actor::Server);
+        // Before anyone is known: a refused API key that exists is recorded from the address.
+        let checker = Ops::new(api.fleet.clone(), Actor::Client(address));
         if let Some(secret) = bearer(parts) {
             let who = checker.authenticate(secret).await?;
             let actor = Actor::Api {

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json};
 use crate::model::Permission;
-use crate::ops::{Control, Done, OpsError, Ping, Rollout, Share, Targets};
+use crate::ops::{Control, Done, OpsError, Ping, Rollout, Share, ShareInput, Targets};
 
 /// A request to the agents.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -47,10 +47,13 @@ pub struct HostsAction {
     /// Nor the members of these groups.
     #[serde(default)]
     pub exclude_groups: Vec<String>,
-    /// Hosts in batches of this many (control only).
-    pub batch: Option<usize>,
-    /// Once more than this many hosts have failed, no further batch starts (control only).
-    pub max_failures: Option<usize>,
+    /// Hosts in batches of this many, or this share of them (`"25%"`) (control only).
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts, or this share of them (`"10%"`), have failed, no
+    /// further batch starts (control only).
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
 }
 
 impl HostsAction {
@@ -65,12 +68,14 @@ impl HostsAction {
     }
 
     fn rollout(&self) -> Result<Rollout, OpsError> {
-        if self.batch == Some(0) {
-            return Err(OpsError::Invalid("`batch` must be at least 1".into()));
+        if self.batch.is_some_and(Share::is_zero) {
+            return Err(OpsError::Invalid(
+                "`batch` must be at least 1 (or 1%)".into(),
+            ));
         }
         Ok(Rollout {
-            batch: self.batch.map(Share::Count),
-            max_failures: self.max_failures.map(Share::Count),
+            batch: self.batch,
+            max_failures: self.max_failures,
         })
     }
 }

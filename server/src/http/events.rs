@@ -5,7 +5,7 @@ use utoipa::IntoParams;
 
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Query};
-use crate::model::{Event, Permission};
+use crate::model::{Event, EventKind, Permission};
 use crate::ops::OpsError;
 
 /// Most events in one answer.
@@ -18,6 +18,8 @@ const MAX_LIMIT: u32 = 10_000;
 pub struct EventQuery {
     /// Only those of this host.
     host: Option<String>,
+    /// Only those of this kind (`sign-in-failed`, `run-started`…).
+    kind: Option<EventKind>,
     /// The newest this many (1 to 10000; default 100), oldest first.
     limit: Option<u32>,
 }
@@ -46,5 +48,7 @@ pub async fn list(
         let message = format!("limit must be 1 to {MAX_LIMIT}");
         return Err(OpsError::Invalid(message).into());
     }
-    Ok(axum::Json(ops.events(query.host.as_deref(), limit).await?))
+    Ok(axum::Json(
+        ops.events(query.host.as_deref(), query.kind, limit).await?,
+    ))
 }

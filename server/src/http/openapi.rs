@@ -14,10 +14,10 @@ use super::{
 };
 use crate::inventory::{Change, Step};
 use crate::model::{
-    AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase, Run,
-    RunLevel, Script, Status, Trust, User,
+    AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
+    Phase, Run, RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, Summary};
+use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, ShareInput, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -89,6 +89,8 @@ use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, Summary}
         Trust,
         Status,
         Event,
+        EventKind,
+        ShareInput,
         Permission,
         Permissions,
         RunLevel,

@@ -1,7 +1,8 @@
 //! `/api/v1/runs` and `/api/v1/launches`: starting a stored script or a command on hosts (a
 //! *launch*, which goes on in the daemon and answers at once), following its output live as
 //! Server-Sent Events, cancelling it; and the history of runs (one per host), each with its
-//! kept output. Running and cancelling need the run level `read-write`.
+//! kept output. Running a stored script needs its run level (`read-only` or `read-write`), a
+//! command `read-write`; cancelling a launch the level it needed, a run by its id `read-write`.
 
 use std::convert::Infallible;
 
@@ -16,7 +17,7 @@ use super::Api;
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Run;
-use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, Targets};
+use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, ShareInput, Targets};
 
 /// Most runs in one answer.
 const MAX_LIMIT: u32 = 10_000;
@@ -48,10 +49,14 @@ pub struct NewRun {
     /// Nor the members of these groups.
     #[serde(default)]
     pub exclude_groups: Vec<String>,
-    /// Hosts in batches of this many, a batch once the previous one is done.
-    pub batch: Option<usize>,
-    /// Once more than this many hosts have failed, no further batch starts.
-    pub max_failures: Option<usize>,
+    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
+    /// down, at least 1), a batch once the previous one is done.
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
+    /// further batch starts.
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
     /// Bytes of each stream kept in the history per host (default 1 MiB).
     pub output_cap: Option<usize>,
 }
@@ -74,8 +79,10 @@ impl NewRun {
                 timeout_secs,
             },
         };
-        if self.batch == Some(0) {
-            return Err(OpsError::Invalid("`batch` must be at least 1".into()));
+        if self.batch.is_some_and(Share::is_zero) {
+            return Err(OpsError::Invalid(
+                "`batch` must be at least 1 (or 1%)".into(),
+            ));
         }
         let targets = Targets {
             all: self.all,
@@ -85,8 +92,8 @@ impl NewRun {
             exclude_groups: self.exclude_groups,
         };
         let rollout = Rollout {
-            batch: self.batch.map(Share::Count),
-            max_failures: self.max_failures.map(Share::Count),
+            batch: self.batch,
+            max_failures: self.max_failures,
         };
         Ok((
             targets,
@@ -108,7 +115,7 @@ impl NewRun {
         (status = 202, description = "Started", body = Launched),
         (status = 400, description = "Malformed JSON, no hosts or job named, a bad pattern", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 403, description = "Without the run level the job needs: the script's (`read-only` or `read-write`), `read-write` for a command", body = ErrorBody),
         (status = 404, description = "No such script, host or group", body = ErrorBody),
         (status = 409, description = "64 launches are still running", body = ErrorBody),
         (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
@@ -120,7 +127,8 @@ pub async fn start(
     State(api): State<Api>,
     Json(new): Json<NewRun>,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
-    let ops = auth.runner()?;
+    // The operation checks the run level its job needs.
+    let ops = auth.read();
     let (targets, job, rollout, cap) = new.parts()?;
     let launched = ops
         .launch(&api.launches, targets, job, rollout, cap)
@@ -141,7 +149,7 @@ pub async fn start(
     responses(
         (status = 200, description = "The events, as `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 404, description = "No such launch (or it ended long ago)", body = ErrorBody),
+        (status = 404, description = "No such launch", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -173,9 +181,9 @@ pub async fn events(
     responses(
         (status = 204, description = "Cancelling: the summary will say how each host ended"),
         (status = 401, description = "No API key that works", body = ErrorBody),
-        (status = 403, description = "Without the run level `read-write`", body = ErrorBody),
+        (status = 403, description = "Without the run level its job needed", body = ErrorBody),
         (status = 404, description = "No such launch", body = ErrorBody),
-        (status = 409, description = "It has finished", body = ErrorBody),
+        (status = 409, description = "It has finished (or `serve` stopped in its middle)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -184,7 +192,8 @@ pub async fn cancel_launch(
     State(api): State<Api>,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
-    auth.runner()?.cancel_launch(&api.launches, id).await?;
+    // The operation checks the run level the launch's job needed.
+    auth.read().cancel_launch(&api.launches, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -289,12 +298,19 @@ mod tests {
         assert_eq!(targets, Targets::hosts(["a"]));
         assert_eq!(job.label(), "command: true");
         assert_eq!(rollout.batch, Some(Share::Count(2)));
+        let (_, _, rollout, _) =
+            new(serde_json::json!({"command": "true", "batch": "25%", "max_failures": "10%"}))
+                .parts()
+                .unwrap();
+        assert_eq!(rollout.batch, Some(Share::Percent(25)));
+        assert_eq!(rollout.max_failures, Some(Share::Percent(10)));
         assert_eq!(cap, DEFAULT_OUTPUT_CAP);
         for bad in [
             serde_json::json!({"all": true}),
             serde_json::json!({"script": "s", "command": "true"}),
             serde_json::json!({"script": "s", "timeout_secs": 5}),
             serde_json::json!({"command": "true", "batch": 0}),
+            serde_json::json!({"command": "true", "batch": "0%"}),
         ] {
             assert!(new(bad.clone()).parts().is_err(), "{bad}");
         }

@@ -13,7 +13,7 @@ use super::auth::Auth;
 use super::environment::{Removal, refuse_losing_variables};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
-use crate::model::{AfterRun, Attachment, Ids, Permission, Phase, Scope, Script};
+use crate::model::{AfterRun, Attachment, Ids, Permission, Phase, RunLevel, Scope, Script};
 use crate::ops::{AttachFile, OpsError};
 
 /// The largest attachment taken: runs upload attachments from memory.
@@ -39,6 +39,10 @@ pub struct NewScript {
     /// What to do after a successful run (default `none`).
     #[serde(default = "default_after_run")]
     pub after_run: AfterRun,
+    /// Who may run it: `read-only` (users of that run level may) or `read-write` (the
+    /// default: only users of that level).
+    #[serde(default = "default_run_level")]
+    pub run_level: RunLevel,
 }
 
 fn default_interpreter() -> String {
@@ -47,6 +51,10 @@ fn default_interpreter() -> String {
 
 fn default_after_run() -> AfterRun {
     AfterRun::None
+}
+
+fn default_run_level() -> RunLevel {
+    RunLevel::ReadWrite
 }
 
 impl From<NewScript> for Script {
@@ -59,6 +67,7 @@ impl From<NewScript> for Script {
             working_dir: new.working_dir,
             timeout_secs: new.timeout_secs,
             after_run: new.after_run,
+            run_level: new.run_level,
         }
     }
 }

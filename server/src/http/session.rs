@@ -176,7 +176,7 @@ pub async fn sign_in(
             "too many failed sign-ins: try again in a minute",
         ));
     }
-    let ops = Ops::new(api.fleet.clone(), Actor::Server);
+    let ops = Ops::new(api.fleet.clone(), Actor::Client(client.ip()));
     let signed_in = match ops.sign_in(&credentials.name, credentials.password).await {
         Ok(signed_in) => signed_in,
         Err(e) => {

@@ -43,11 +43,12 @@ pub struct UploadQuery {
     exclude: Option<String>,
     /// Nor the members of these groups: names or globs, comma-separated.
     exclude_groups: Option<String>,
-    /// Upload to this many hosts at a time, the next batch once one is done.
-    batch: Option<usize>,
-    /// Start no further batch once more than this many hosts have failed (those not started
-    /// are skipped).
-    max_failures: Option<usize>,
+    /// Upload to this many hosts at a time (`2`), or this share of them (`25%`), the next
+    /// batch once one is done.
+    batch: Option<String>,
+    /// Start no further batch once more than this many hosts (`0`), or this share of them
+    /// (`10%`), have failed (those not started are skipped).
+    max_failures: Option<String>,
 }
 
 /// The items of a comma-separated list.
@@ -93,12 +94,18 @@ pub async fn upload(
         exclude: items(query.exclude.as_deref()),
         exclude_groups: items(query.exclude_groups.as_deref()),
     };
-    if query.batch == Some(0) {
-        return Err(OpsError::Invalid("`batch` must be at least 1".into()).into());
+    let share = |text: Option<&str>| {
+        text.map(Share::parse)
+            .transpose()
+            .map_err(OpsError::Invalid)
+    };
+    let batch = share(query.batch.as_deref())?;
+    if batch.is_some_and(Share::is_zero) {
+        return Err(OpsError::Invalid("`batch` must be at least 1 (or 1%)".into()).into());
     }
     let ops = ops.clone().rolling(Rollout {
-        batch: query.batch.map(Share::Count),
-        max_failures: query.max_failures.map(Share::Count),
+        batch,
+        max_failures: share(query.max_failures.as_deref())?,
     });
     if targets.is_empty() {
         let message = "name hosts, groups, or all=true";

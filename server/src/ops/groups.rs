@@ -92,6 +92,7 @@ mod tests {
             working_dir: None,
             timeout_secs: None,
             after_run: AfterRun::None,
+            run_level: crate::model::RunLevel::ReadWrite,
         };
         ops.save_script(&script, false).await.unwrap();
 

@@ -1,6 +1,6 @@
 //! What was run, and what happened: the run history and the event log.
 
-use crate::model::{Event, Run};
+use crate::model::{Event, EventKind, Run};
 
 use super::{Ops, Result};
 
@@ -26,9 +26,14 @@ impl Ops {
         Ok(self.fleet.store().run(id).await?)
     }
 
-    /// The newest `limit` events, oldest first, optionally for one host.
-    pub async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
-        Ok(self.fleet.store().events(host, limit).await?)
+    /// The newest `limit` events, oldest first, optionally for one host, of one kind.
+    pub async fn events(
+        &self,
+        host: Option<&str>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        Ok(self.fleet.store().events(host, kind, limit).await?)
     }
 }
 
@@ -51,9 +56,9 @@ mod tests {
         assert!(ops.history(Some("r2"), 10).await.unwrap().is_empty());
         let missing = ops.past_run(id + 1).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
-        let before = ops.events(None, 100).await.unwrap();
-        ops.events(Some("r1"), 100).await.unwrap();
-        assert_eq!(ops.events(None, 100).await.unwrap(), before);
+        let before = ops.events(None, None, 100).await.unwrap();
+        ops.events(Some("r1"), None, 100).await.unwrap();
+        assert_eq!(ops.events(None, None, 100).await.unwrap(), before);
         // Pages go back from a run's id.
         let store = ops.fleet.store();
         let second = store.start_run("r2", "x", "01", "cli:alice").await.unwrap();

@@ -2,11 +2,12 @@
 //! job on many hosts (each host's part is a run of the history); it goes on in the daemon
 //! whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
 //! output, each host's end, the summary) in a bounded buffer, so that a follower who comes
-//! late first gets what was already produced. A finished launch leaves the buffer after
-//! [`KEEP`]; it is then followed from the history (its runs' kept output), as long as this
-//! process remembers which runs were its own (the last [`REMEMBERED`]).
+//! late first gets what was already produced. Each launch is recorded in the store (who, what,
+//! when, and at its end its summary with each host's run id), so that once it has left the
+//! buffer ([`KEEP`] after its end), or `serve` has restarted, it is told again from the store
+//! and the history (its runs' kept output). Its id is the store's, never reused.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -18,14 +19,11 @@ use tokio::sync::watch;
 use super::{
     Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Targets,
 };
-use crate::model::{EventKind, Run, RunLevel};
-use crate::store::StoreError;
+use crate::model::{EventKind, NewLaunch, Run, RunLevel};
+use crate::store::{Store, StoreError};
 
 /// How long a finished launch's events stay as they were produced.
 pub const KEEP: Duration = Duration::from_secs(600);
-
-/// Launches whose runs are remembered once their events have left.
-pub const REMEMBERED: usize = 1000;
 
 /// Most launches whose events are kept: a new one makes room by letting the oldest finished
 /// one's events go early, and is refused while this many are still running.
@@ -35,10 +33,12 @@ pub const BUFFERED: usize = 64;
 /// stays), and a late follower is told how many events it missed.
 const BUFFER_BYTES: usize = 4 << 20;
 
-/// The launches of this process, by id (from 1, in the order they were started).
+/// The launches of this process whose events are kept, by id.
 #[derive(Clone)]
 pub struct Launches {
-    registry: Arc<Mutex<Registry>>,
+    live: Arc<Mutex<HashMap<u64, Arc<Launch>>>>,
+    /// Held while a launch is added: its room is made and its record stored one at a time.
+    adding: Arc<tokio::sync::Mutex<()>>,
     /// Set when the server stops: every follower ends.
     closed: Cancellation,
     /// How long a finished launch's events stay.
@@ -53,29 +53,7 @@ impl Default for Launches {
     }
 }
 
-#[derive(Default)]
-struct Registry {
-    last: u64,
-    live: HashMap<u64, Arc<Launch>>,
-    /// Finished launches whose events have left: enough to tell them again from the history.
-    gone: BTreeMap<u64, Arc<Gone>>,
-}
-
-impl Registry {
-    /// Drops launch `id`'s events, remembering what it was instead if it has finished (the
-    /// oldest forgotten beyond [`REMEMBERED`]).
-    fn retire(&mut self, id: u64) {
-        let gone = self.live.remove(&id).and_then(|l| lock(&l.gone).clone());
-        if let Some(gone) = gone {
-            self.gone.insert(id, gone);
-        }
-        while self.gone.len() > REMEMBERED {
-            self.gone.pop_first();
-        }
-    }
-}
-
-/// A finished launch, as told again from the history.
+/// A finished launch, as told again from the store.
 struct Gone {
     /// Its `started` event.
     started: Value,
@@ -89,53 +67,63 @@ impl Launches {
     /// Launches whose events stay `keep` after they end.
     pub fn keeping(keep: Duration) -> Launches {
         Launches {
-            registry: Arc::default(),
+            live: Arc::default(),
+            adding: Arc::default(),
             closed: Cancellation::new(),
             keep,
             room: BUFFERED,
         }
     }
 
-    /// A new launch's id and its record, room made for it; a conflict when every launch
-    /// kept is still running.
-    fn add(&self) -> Result<(u64, Arc<Launch>)> {
-        let mut registry = lock(&self.registry);
-        if registry.live.len() >= self.room {
-            let mut finished: Vec<u64> = registry
-                .live
-                .iter()
-                .filter(|(_, l)| lock(&l.gone).is_some())
-                .map(|(id, _)| *id)
-                .collect();
-            finished.sort_unstable();
-            let excess = registry.live.len() + 1 - self.room;
-            for id in finished.into_iter().take(excess) {
-                registry.retire(id);
-            }
-            if registry.live.len() >= self.room {
-                return Err(OpsError::Conflict(format!(
-                    "{} runs started through the API are still going: try again when one has ended",
-                    registry.live.len()
-                )));
-            }
-        }
-        registry.last += 1;
-        let id = registry.last;
-        let launch = Launch::new();
-        registry.live.insert(id, launch.clone());
+    /// A new launch, recorded in `store`, and its events' record, room made for it; a
+    /// conflict when every launch kept is still running.
+    async fn add(
+        &self,
+        store: &Store,
+        new: &NewLaunch,
+        level: RunLevel,
+    ) -> Result<(u64, Arc<Launch>)> {
+        let _adding = self.adding.lock().await;
+        self.make_room()?;
+        let id = store.start_launch(new).await?;
+        let launch = Launch::new(level);
+        lock(&self.live).insert(id, launch.clone());
         Ok((id, launch))
     }
 
-    fn get(&self, id: u64) -> Result<Arc<Launch>> {
-        lock(&self.registry)
-            .live
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| not_found(id))
+    /// Lets the oldest finished launches' events go until there is room for one more; a
+    /// conflict if there is none.
+    fn make_room(&self) -> Result<()> {
+        let mut live = lock(&self.live);
+        if live.len() < self.room {
+            return Ok(());
+        }
+        let mut finished: Vec<u64> = live
+            .iter()
+            .filter(|(_, l)| l.progress.borrow().1)
+            .map(|(id, _)| *id)
+            .collect();
+        finished.sort_unstable();
+        let excess = live.len() + 1 - self.room;
+        for id in finished.into_iter().take(excess) {
+            live.remove(&id);
+        }
+        if live.len() >= self.room {
+            return Err(OpsError::Conflict(format!(
+                "{} runs started through the API are still going: try again when one has ended",
+                live.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Launch `id`, if its events are kept.
+    fn get(&self, id: u64) -> Option<Arc<Launch>> {
+        lock(&self.live).get(&id).cloned()
     }
 
     fn retire(&self, id: u64) {
-        lock(&self.registry).retire(id);
+        lock(&self.live).remove(&id);
     }
 
     /// Ends every follower (the server is stopping); the launches themselves go on.
@@ -146,12 +134,12 @@ impl Launches {
 
 /// One launch: its events so far, and its cancel.
 struct Launch {
+    /// The run level its job needs: cancelling it needs it too.
+    level: RunLevel,
     cancellation: Cancellation,
     log: Mutex<Log>,
     /// How many events were produced, and whether the launch has ended.
     progress: watch::Sender<(u64, bool)>,
-    /// Once it has ended: what it was, to be told again from the history.
-    gone: Mutex<Option<Arc<Gone>>>,
 }
 
 /// A launch's events, each with its number and size, the oldest output dropped first.
@@ -163,12 +151,12 @@ struct Log {
 }
 
 impl Launch {
-    fn new() -> Arc<Launch> {
+    fn new(level: RunLevel) -> Arc<Launch> {
         Arc::new(Launch {
+            level,
             cancellation: Cancellation::new(),
             log: Mutex::new(Log::default()),
             progress: watch::Sender::new((0, false)),
-            gone: Mutex::new(None),
         })
     }
 
@@ -192,10 +180,9 @@ impl Launch {
         self.progress.send_modify(|p| p.1 = true);
     }
 
-    /// Ends the launch with its last event, keeping what it was.
-    fn finish(&self, gone: Gone) {
-        self.push(gone.last.clone());
-        *lock(&self.gone) = Some(Arc::new(gone));
+    /// Ends the launch with its last event.
+    fn finish(&self, last: Value) {
+        self.push(last);
         self.end();
     }
 
@@ -245,8 +232,37 @@ fn tagged(kind: &str, value: &impl Serialize) -> Value {
     tagged
 }
 
-fn not_found(id: u64) -> OpsError {
-    StoreError::NotFound("launch", id.to_string()).into()
+/// The event that starts launch `id`.
+fn started(id: u64, job: &str, hosts: &[String]) -> Value {
+    json!({ "type": "started", "launch": id, "hosts": hosts, "job": job })
+}
+
+impl Gone {
+    /// Launch `kept` as the store has it. One that has no end was cut short by a stop of the
+    /// server that ran it: an `error` event says so.
+    fn kept(id: u64, kept: &crate::model::Launch) -> Result<Gone> {
+        let corrupt = |text: &str| StoreError::Corrupt("launch", text.to_owned());
+        let last = match &kept.last_event {
+            Some(text) => serde_json::from_str::<Value>(text).map_err(|_| corrupt(text))?,
+            None => json!({
+                "type": "error",
+                "message": format!(
+                    "launch {id} did not end: the server stopped while it ran \
+                     (its runs are in the history, as interrupted)"
+                ),
+            }),
+        };
+        let results = match last.get("results") {
+            Some(results) => serde_json::from_value(results.clone())
+                .map_err(|_| corrupt(&results.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok(Gone {
+            started: started(id, &kept.job, &kept.hosts),
+            results,
+            last,
+        })
+    }
 }
 
 /// The events of a finished launch told again from its runs in the history (`runs`, by id):
@@ -329,7 +345,7 @@ pub struct Launched {
 impl Ops {
     /// Starts `job` on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but in the
     /// background, as the rollout says, and answers at once: its events are followed with
-    /// [`Ops::follow`]. Needs the run level `read-write`.
+    /// [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
     pub async fn launch(
         &self,
         launches: &Launches,
@@ -338,47 +354,44 @@ impl Ops {
         rollout: Rollout,
         output_cap: usize,
     ) -> Result<Launched> {
-        self.require_run(RunLevel::ReadWrite)?;
-        if let Job::Script(name) = &job {
-            self.fleet.store().script(name).await?;
-        }
+        let level = self.require_job(&job).await?;
         let hosts: Vec<String> = self
             .run_hosts(&targets, &job)
             .await?
             .into_iter()
             .map(|h| h.name)
             .collect();
-        let (id, launch) = launches.add()?;
         let label = job.label();
-        let started = json!({ "type": "started", "launch": id, "hosts": hosts, "job": label });
-        launch.push(started.clone());
+        let new = NewLaunch {
+            actor: self.actor.to_string(),
+            job: label.clone(),
+            hosts: hosts.clone(),
+        };
+        let (id, launch) = launches.add(self.fleet.store(), &new, level).await?;
+        launch.push(started(id, &label, &hosts));
         let ops = self
             .clone()
             .rolling(rollout)
             .cancellable(launch.cancellation.clone());
         let launches = launches.clone();
         tokio::spawn(async move {
-            let (results, last) = match ops.run(&targets, &job, output_cap, launch.sink()).await {
+            let last = match ops.run(&targets, &job, output_cap, launch.sink()).await {
                 Ok(results) => {
                     let succeeded = results.iter().filter(|r| r.success).count();
-                    let summary = json!({
+                    json!({
                         "type": "summary",
                         "succeeded": succeeded,
                         "failed": results.len() - succeeded,
                         "results": results,
-                    });
-                    (results, summary)
+                    })
                 }
-                Err(e) => (
-                    Vec::new(),
-                    json!({ "type": "error", "message": e.to_string() }),
-                ),
+                Err(e) => json!({ "type": "error", "message": e.to_string() }),
             };
-            launch.finish(Gone {
-                started,
-                results,
-                last,
-            });
+            // Kept before it is told, so that whoever reads the end finds it in the store.
+            if let Err(e) = ops.fleet.store().finish_launch(id, &last.to_string()).await {
+                tracing::error!(launch = id, "cannot record the launch's end: {e}");
+            }
+            launch.finish(last);
             tokio::time::sleep(launches.keep).await;
             launches.retire(id);
         });
@@ -390,11 +403,18 @@ impl Ops {
     }
 
     /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
-    /// and the hosts not started are skipped. Needs the run level `read-write`; recorded as
-    /// `run-cancelled`. A launch that has finished is a conflict.
+    /// and the hosts not started are skipped. Needs the run level its job needed; recorded as
+    /// `run-cancelled`. A launch that has finished (or was cut short by a stop of the server)
+    /// is a conflict.
     pub async fn cancel_launch(&self, launches: &Launches, id: u64) -> Result<()> {
-        self.require_run(RunLevel::ReadWrite)?;
-        let launch = launches.get(id)?;
+        // Who may run nothing may cancel nothing, whether the launch exists or not.
+        self.require_run(RunLevel::ReadOnly)?;
+        let Some(launch) = launches.get(id) else {
+            self.kept_launch(id).await?;
+            let message = format!("launch {id} has already finished");
+            return Err(OpsError::Conflict(message));
+        };
+        self.require_run(launch.level)?;
         if launch.progress.borrow().1 {
             let message = format!("launch {id} has already finished");
             return Err(OpsError::Conflict(message));
@@ -404,18 +424,23 @@ impl Ops {
             .await
     }
 
-    /// The events of launch `id`, from its start (told again from the history once they have
-    /// left the buffer).
+    /// Launch `id` as the store keeps it.
+    async fn kept_launch(&self, id: u64) -> Result<crate::model::Launch> {
+        Ok(self.fleet.store().launch(id).await?)
+    }
+
+    /// The events of launch `id`, from its start (told again from the store and the history
+    /// once they have left the buffer, or after a restart).
     pub async fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
-        let gone = lock(&launches.registry).gone.get(&id).cloned();
-        let launch = match gone {
-            None => launches.get(id)?,
-            Some(gone) => {
+        let launch = match launches.get(id) {
+            Some(launch) => launch,
+            None => {
+                let gone = Gone::kept(id, &self.kept_launch(id).await?)?;
                 let mut runs = HashMap::new();
                 for id in gone.results.iter().filter_map(|r| r.run) {
                     runs.insert(id, self.fleet.store().run(id).await?);
                 }
-                let launch = Launch::new();
+                let launch = Launch::new(RunLevel::ReadWrite);
                 for event in replay(&gone, &runs) {
                     launch.push(event);
                 }
@@ -438,6 +463,18 @@ mod tests {
     use super::super::testing::fixture;
     use super::*;
 
+    /// A new launch of `launches`, recorded in `ops`'s store.
+    async fn add(ops: &Ops, launches: &Launches) -> Result<(u64, Arc<Launch>)> {
+        let new = NewLaunch {
+            actor: ops.actor.to_string(),
+            job: "command: true".into(),
+            hosts: Vec::new(),
+        };
+        launches
+            .add(ops.fleet.store(), &new, RunLevel::ReadWrite)
+            .await
+    }
+
     fn line(n: usize) -> Value {
         json!({ "type": "output", "text": "x".repeat(n) })
     }
@@ -446,7 +483,7 @@ mod tests {
     async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add().unwrap();
+        let (id, launch) = add(&ops, &launches).await.unwrap();
         launch.push(json!({ "type": "started" }));
         launch.push(line(1));
         let mut early = ops.follow(&launches, id).await.unwrap();
@@ -481,7 +518,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_launch_whose_events_have_left_is_told_again_from_the_history() {
+    async fn a_launch_whose_events_have_left_is_told_again_from_the_store_even_by_a_new_process() {
         let (_dir, ops) = super::super::testing::fleet(&["a"]).await;
         let launches = Launches::keeping(Duration::ZERO);
         let job = Job::Command {
@@ -499,17 +536,38 @@ mod tests {
             live.push(event);
         }
         // Its events leave at once; until then it is followed as it was.
-        while !lock(&launches.registry).gone.contains_key(&id) {
+        while lock(&launches.live).contains_key(&id) {
             tokio::task::yield_now().await;
         }
-        let mut again = Vec::new();
-        let mut follower = ops.follow(&launches, id).await.unwrap();
-        while let Some(event) = follower.next().await {
-            again.push(event);
-        }
+        let all = |mut follower: Follower| async move {
+            let mut events = Vec::new();
+            while let Some(event) = follower.next().await {
+                events.push(event);
+            }
+            events
+        };
+        let again = all(ops.follow(&launches, id).await.unwrap()).await;
         let kinds: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
         assert_eq!(kinds, ["started", "done", "summary"]);
         assert_eq!(again, live);
+        // A new process (a restarted serve) tells it from the store alike.
+        let restarted = Launches::default();
+        assert_eq!(all(ops.follow(&restarted, id).await.unwrap()).await, live);
+        // A launch that never ended (its server stopped first) is told with its start and an
+        // error saying so; it cannot be cancelled.
+        let new = NewLaunch {
+            actor: "user:ann".into(),
+            job: "command: sleep 9".into(),
+            hosts: vec!["a".into()],
+        };
+        let cut = ops.fleet.store().start_launch(&new).await.unwrap();
+        assert!(cut > id);
+        let events = all(ops.follow(&restarted, cut).await.unwrap()).await;
+        assert_eq!(events[0], started(cut, "command: sleep 9", &new.hosts));
+        assert_eq!(events[1]["type"], "error", "{events:?}");
+        assert_eq!(events.len(), 2, "{events:?}");
+        let refused = ops.cancel_launch(&restarted, cut).await.unwrap_err();
+        assert_eq!(refused.kind(), super::super::ErrorKind::Conflict);
     }
 
     #[test]
@@ -558,34 +616,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_new_launch_makes_room_by_letting_finished_ones_go_and_is_refused_without() {
+    #[tokio::test]
+    async fn a_new_launch_makes_room_by_letting_finished_ones_go_and_is_refused_without() {
+        let (_dir, ops) = fixture();
         let launches = Launches {
             room: 2,
             ..Launches::default()
         };
-        let (first, one) = launches.add().unwrap();
-        let (second, _) = launches.add().unwrap();
-        let err = launches.add().err().map(|e| e.kind());
+        let (first, one) = add(&ops, &launches).await.unwrap();
+        let (second, _) = add(&ops, &launches).await.unwrap();
+        let err = add(&ops, &launches).await.err().map(|e| e.kind());
         assert_eq!(err, Some(super::super::ErrorKind::Conflict));
-        one.finish(Gone {
-            started: json!({ "type": "started" }),
-            results: Vec::new(),
-            last: json!({ "type": "summary" }),
-        });
-        let (third, _) = launches.add().unwrap();
-        let registry = lock(&launches.registry);
-        let mut live: Vec<u64> = registry.live.keys().copied().collect();
+        one.finish(json!({ "type": "summary" }));
+        let (third, _) = add(&ops, &launches).await.unwrap();
+        let mut live: Vec<u64> = lock(&launches.live).keys().copied().collect();
         live.sort_unstable();
         assert_eq!(live, [second, third]);
-        assert!(registry.gone.contains_key(&first));
+        assert!(first < second && second < third);
     }
 
     #[tokio::test]
     async fn closing_ends_a_follower_waiting_for_more() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
-        let (id, launch) = launches.add().unwrap();
+        let (id, launch) = add(&ops, &launches).await.unwrap();
         launch.push(json!({ "type": "started" }));
         let mut follower = ops.follow(&launches, id).await.unwrap();
         assert!(follower.next().await.is_some());

@@ -37,7 +37,7 @@ pub use hosts::{
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
 pub use ping::Ping;
-pub use rollout::{Rollout, Share};
+pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
@@ -74,6 +74,9 @@ pub enum Actor {
         /// Where the request came from.
         address: IpAddr,
     },
+    /// A client of the HTTP API not known yet (signing in, or giving an API key that does not
+    /// work), by its address.
+    Client(IpAddr),
     /// A user of the HTTP API signed in through a browser session.
     Session {
         /// The user's name.
@@ -98,11 +101,24 @@ impl Actor {
     }
 }
 
+impl Actor {
+    /// Where the request came from, for a client of the HTTP API.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            Actor::Client(address)
+            | Actor::Api { address, .. }
+            | Actor::Session { address, .. } => Some(*address),
+            Actor::Cli(_) | Actor::Server => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Actor::Cli(user) => write!(f, "cli:{user}"),
             Actor::Server => f.write_str("server"),
+            Actor::Client(address) => write!(f, "client {address}"),
             Actor::Api { user, key, address } => {
                 write!(f, "user:{user} (API key {key} from {address})")
             }
@@ -338,6 +354,16 @@ impl Ops {
         self.fleet.unreached().await
     }
 
+    /// Records what happened as `actor` made it happen (a user just known, signing in).
+    async fn record_as(&self, actor: Actor, kind: EventKind, detail: &str) -> Result<()> {
+        Ops {
+            actor,
+            ..self.clone()
+        }
+        .record(None, kind, detail)
+        .await
+    }
+
     /// Records a change this operation made, naming the actor.
     async fn record(&self, host: Option<&str>, kind: EventKind, detail: &str) -> Result<()> {
         self.fleet
@@ -381,5 +407,9 @@ mod tests {
             address: IpAddr::from([127, 0, 0, 1]),
         };
         assert_eq!(api.to_string(), "user:bob (API key 3 from 127.0.0.1)");
+        let client = Actor::Client(IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(client.to_string(), "client 127.0.0.1");
+        assert_eq!(client.address(), api.address());
+        assert_eq!(Actor::Server.address(), None);
     }
 }

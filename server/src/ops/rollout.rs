@@ -2,13 +2,58 @@
 //! go in batches, the next once the previous one is done, and no batch starts once the
 //! failures so far exceed the limit. Pure planning; [`Ops::for_each`](super::Ops) follows it.
 
-/// A number of hosts, or a share of all the hosts addressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use serde::Deserialize;
+
+/// A number of hosts, or a share of all the hosts addressed. In JSON a [`ShareInput`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ShareInput")]
 pub enum Share {
     /// This many hosts.
     Count(usize),
     /// This percentage (0 to 100) of the hosts.
     Percent(u8),
+}
+
+impl Share {
+    /// `N` hosts or `N%` of them (0 to 100), as `--batch` and `--max-failures` take them.
+    pub fn parse(text: &str) -> Result<Share, String> {
+        let bad =
+            |_| format!("`{text}`: expected a number of hosts or a percentage, e.g. 2 or 25%");
+        match text.strip_suffix('%') {
+            Some(p) => match p.parse::<u8>().map_err(bad)? {
+                p @ 0..=100 => Ok(Share::Percent(p)),
+                _ => Err(format!("`{text}`: a percentage is at most 100%")),
+            },
+            None => text.parse().map(Share::Count).map_err(bad),
+        }
+    }
+
+    /// Whether it is no host at all (0 or 0%): no batch is that small.
+    pub fn is_zero(self) -> bool {
+        matches!(self, Share::Count(0) | Share::Percent(0))
+    }
+}
+
+/// A [`Share`] as the HTTP API takes it: a number of hosts (`2`), or text as the command
+/// line's flags take it (`"2"`, `"25%"`).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ShareInput {
+    /// This many hosts.
+    Count(usize),
+    /// `N` hosts or `N%` of them.
+    Text(String),
+}
+
+impl TryFrom<ShareInput> for Share {
+    type Error = String;
+
+    fn try_from(input: ShareInput) -> Result<Share, String> {
+        match input {
+            ShareInput::Count(n) => Ok(Share::Count(n)),
+            ShareInput::Text(text) => Share::parse(&text),
+        }
+    }
 }
 
 /// How a fan-out proceeds. The default: every host in one batch, whatever fails.
@@ -53,6 +98,24 @@ impl Rollout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_are_counts_or_percentages_as_text_or_json() {
+        assert_eq!(Share::parse("0"), Ok(Share::Count(0)));
+        assert_eq!(Share::parse("3"), Ok(Share::Count(3)));
+        assert_eq!(Share::parse("25%"), Ok(Share::Percent(25)));
+        for bad in ["101%", "x", "-1", "%", "2.5%"] {
+            assert!(Share::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Share::Count(0).is_zero() && Share::Percent(0).is_zero());
+        assert!(!Share::Count(1).is_zero());
+        let json = |text: &str| serde_json::from_str::<Share>(text).map_err(|e| e.to_string());
+        assert_eq!(json("2"), Ok(Share::Count(2)));
+        assert_eq!(json(r#""2""#), Ok(Share::Count(2)));
+        assert_eq!(json(r#""50%""#), Ok(Share::Percent(50)));
+        assert!(json(r#""150%""#).unwrap_err().contains("at most 100%"));
+        assert!(json("-1").is_err() && json("true").is_err());
+    }
 
     #[test]
     fn batches_cover_every_host_in_order() {

@@ -13,7 +13,7 @@ use super::{Done, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
-use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd};
+use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd, RunLevel};
 use crate::output::{Line, LineSplitter, MAX_LINE};
 use crate::store::StoreError;
 
@@ -157,6 +157,27 @@ pub struct RunResult {
 }
 
 impl Ops {
+    /// The run level `job` needs, `Forbidden` if the actor's is lower: a stored script's own
+    /// (read-only or read-write), read-write for an ad-hoc command. A stored script that does
+    /// not exist is not found.
+    pub async fn require_job(&self, job: &Job) -> Result<RunLevel> {
+        let (level, what) = match job {
+            Job::Script(name) => {
+                let script = self.fleet.store().script(name).await?;
+                (script.run_level, format!("script {name}"))
+            }
+            Job::Command { .. } => (RunLevel::ReadWrite, "a command".to_owned()),
+        };
+        match &self.permissions {
+            Some(p) if p.run_level() < level => Err(OpsError::Forbidden(format!(
+                "{what} needs the run level `{}`; yours is `{}`",
+                level.as_str(),
+                p.run_level().as_str()
+            ))),
+            _ => Ok(level),
+        }
+    }
+
     /// The hosts a run of `job` addresses: the enabled hosts `targets` names, or, when it names
     /// none, for a stored script the enabled members of the groups the script is assigned to.
     pub async fn run_hosts(&self, targets: &Targets, job: &Job) -> Result<Vec<Host>> {
@@ -187,8 +208,9 @@ impl Ops {
     }
 
     /// Runs `job` on the hosts [`Ops::run_hosts`] finds, all at once; lines go to `sink` as they
-    /// arrive, and each host's end (a host skipped too) as it comes; each run is recorded (`run-started` naming the actor, then `run-finished`) with
-    /// up to `output_cap` bytes of each stream.
+    /// arrive, and each host's end (a host skipped too) as it comes; each run is recorded
+    /// (`run-started` naming the actor, then `run-finished`) with up to `output_cap` bytes of
+    /// each stream. Needs the run level the job needs ([`Ops::require_job`]).
     ///
     /// Once these operations' [`Cancellation`](super::Cancellation) is set, the scripts
     /// running are cancelled on their hosts (a run not at its script yet stops there), each
@@ -201,6 +223,7 @@ impl Ops {
         output_cap: usize,
         sink: RunSink,
     ) -> Result<Vec<RunResult>> {
+        self.require_job(job).await?;
         let hosts = self.run_hosts(targets, job).await?;
         let job = Arc::new(match job {
             Job::Script(name) => Prepared::stored(&self.fleet, name).await?,
@@ -629,6 +652,7 @@ mod tests {
             working_dir: None,
             timeout_secs: None,
             after_run: AfterRun::None,
+            run_level: crate::model::RunLevel::ReadWrite,
         };
         ops.save_script(&script, false).await.unwrap();
         let job = Job::Script("s".into());

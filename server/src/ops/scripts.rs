@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Attachment, EventKind, Ids, Phase, Script};
+use crate::model::{Attachment, EventKind, Ids, Phase, RunLevel, Script};
 
 use super::uploads::{hash_file, sha256_hex};
 use super::{Ops, OpsError, Result};
@@ -70,8 +70,19 @@ impl Ops {
     /// Saves a script; one of the same name is replaced (keeping its attachments and groups)
     /// only when `replace`.
     pub async fn save_script(&self, script: &Script, replace: bool) -> Result<()> {
+        if script.run_level == RunLevel::None {
+            return Err(OpsError::Invalid(format!(
+                "script {}: its run level is read-only or read-write",
+                script.name
+            )));
+        }
         self.fleet.store().put_script(script, replace).await?;
-        let detail = format!("script {} saved ({} bytes)", script.name, script.body.len());
+        let detail = format!(
+            "script {} saved ({} bytes, {})",
+            script.name,
+            script.body.len(),
+            script.run_level.as_str()
+        );
         self.record(None, EventKind::ScriptChanged, &detail).await
     }
 
@@ -175,6 +186,7 @@ mod tests {
             working_dir: None,
             timeout_secs: Some(5),
             after_run: AfterRun::None,
+            run_level: crate::model::RunLevel::ReadWrite,
         }
     }
 
@@ -184,10 +196,27 @@ mod tests {
         ops.save_script(&script("echo 1"), false).await.unwrap();
         assert_eq!(
             last(&ops).await,
-            ev("", "script-changed", "script hello saved (6 bytes)")
+            ev(
+                "",
+                "script-changed",
+                "script hello saved (6 bytes, read-write)"
+            )
         );
         let taken = ops.save_script(&script("echo 2"), false).await.unwrap_err();
         assert_eq!(taken.kind(), ErrorKind::Conflict);
+        // A script is read-only or read-write: none would be run by no one.
+        let never = Script {
+            run_level: RunLevel::None,
+            ..script("echo 0")
+        };
+        let refused = ops.save_script(&never, true).await.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Invalid);
+        let looks = Script {
+            run_level: RunLevel::ReadOnly,
+            ..script("echo 21")
+        };
+        ops.save_script(&looks, true).await.unwrap();
+        assert_eq!(ops.scripts().await.unwrap(), [looks]);
         ops.save_script(&script("echo 22"), true).await.unwrap();
         assert_eq!(ops.scripts().await.unwrap(), [script("echo 22")]);
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::PasswordVerifier;
 
-use crate::model::{NewSession, Permissions, Session, User, now_ms};
+use crate::model::{EventKind, NewSession, Permissions, Session, User, now_ms};
 use crate::store::StoreError;
 
 use super::users::{hash_password, random_hex, secret_hash};
@@ -76,9 +76,22 @@ async fn verify_password(password: String, hash: String) -> Result<bool> {
 
 impl Ops {
     /// Starts a session for `name` if `password` is theirs and they are not disabled
-    /// (`Unauthenticated` otherwise, saying no more than that).
+    /// (`Unauthenticated` otherwise, saying no more than that). Recorded either way: a
+    /// `signed-in` event by the new session (from the actor's address), or `sign-in-failed`
+    /// by the actor (a [`Actor::Client`]) with the name tried and why, never the password.
     pub async fn sign_in(&self, name: &str, password: String) -> Result<SignedIn> {
-        let refused = || OpsError::Unauthenticated("wrong name or password".into());
+        let refused = |why: &str| {
+            let detail = format!(
+                "sign-in as `{}` refused: {why}",
+                crate::sanitize::field(name, crate::sanitize::FIELD_MAX)
+            );
+            async move {
+                if let Err(e) = self.record(None, EventKind::SignInFailed, &detail).await {
+                    tracing::error!("cannot record a failed sign-in: {e}");
+                }
+                OpsError::Unauthenticated("wrong name or password".into())
+            }
+        };
         let store = self.fleet.store();
         let hash = match store.password_hash(name).await {
             Ok(hash) => hash,
@@ -88,22 +101,22 @@ impl Ops {
                     .get_or_try_init(|| hash_password("not anyone's password".into()))
                     .await?;
                 verify_password(password, decoy.clone()).await?;
-                return Err(refused());
+                return Err(refused("no such user").await);
             }
             Err(e) => return Err(e.into()),
         };
         if !verify_password(password, hash).await? {
-            return Err(refused());
+            return Err(refused("wrong password").await);
         }
         let user = store.user(name).await?;
         if user.disabled {
-            return Err(refused());
+            return Err(refused("the user is disabled").await);
         }
         let lifetime = i64::try_from(SESSION_LIFETIME.as_millis()).unwrap_or(i64::MAX);
         let token = random_hex()?;
         let csrf_token = csrf_token_of(&token);
         let expires = now_ms().saturating_add(lifetime);
-        store
+        let session = store
             .add_session(&NewSession {
                 user: user.name.clone(),
                 hash: secret_hash(&token),
@@ -111,6 +124,16 @@ impl Ops {
                 expires,
             })
             .await?;
+        let actor = match self.actor.address() {
+            Some(address) => Actor::Session {
+                user: user.name.clone(),
+                session,
+                address,
+            },
+            None => self.actor.clone(),
+        };
+        let detail = format!("{} signed in (session {session})", user.name);
+        self.record_as(actor, EventKind::SignedIn, &detail).await?;
         Ok(SignedIn {
             user,
             token,
@@ -159,12 +182,15 @@ impl Ops {
         }
     }
 
-    /// Ends the actor's session, if they are in one (an API key has none to end).
+    /// Ends the actor's session, if they are in one (an API key has none to end); recorded
+    /// as `signed-out`.
     pub async fn sign_out(&self) -> Result<()> {
-        match &self.actor {
-            Actor::Session { session, .. } => Ok(self.fleet.store().end_session(*session).await?),
-            _ => Ok(()),
-        }
+        let Actor::Session { user, session, .. } = &self.actor else {
+            return Ok(());
+        };
+        self.fleet.store().end_session(*session).await?;
+        let detail = format!("{user} signed out (session {session})");
+        self.record(None, EventKind::SignedOut, &detail).await
     }
 
     /// Changes the actor's own password, given the current one, and ends their other
@@ -187,8 +213,7 @@ impl Ops {
         };
         let ended = store.end_sessions(&name, this).await?;
         let detail = format!("password of {name} changed ({ended} other sessions ended)");
-        self.record(None, crate::model::EventKind::UserChanged, &detail)
-            .await
+        self.record(None, EventKind::PasswordChanged, &detail).await
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
 
 /// The events of `kind` in the log.
 pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
-    let all = ops.fleet.store().events(None, 100).await.unwrap();
+    let all = ops.fleet.store().events(None, None, 100).await.unwrap();
     all.into_iter().filter(|e| e.kind == kind).collect()
 }
 
@@ -51,7 +51,7 @@ pub fn fixture() -> (tempfile::TempDir, Ops) {
 
 /// The event log as (actor, host, kind, detail), oldest first.
 pub async fn logged(ops: &Ops) -> Vec<(String, String, String, String)> {
-    ops.events(None, 1000)
+    ops.events(None, None, 1000)
         .await
         .unwrap()
         .into_iter()

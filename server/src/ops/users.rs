@@ -101,7 +101,7 @@ impl Ops {
         let hash = hash_password(password).await?;
         self.fleet.store().set_password(name, &hash).await?;
         let detail = format!("password of {name} changed");
-        self.record(None, EventKind::UserChanged, &detail).await
+        self.record(None, EventKind::PasswordChanged, &detail).await
     }
 
     /// Disables a user (`true`: none of their API keys work until they are enabled again), or
@@ -247,23 +247,33 @@ impl Ops {
             .api_key_by_hash(&secret_hash(secret))
             .await?;
         let (key, user) = found.ok_or_else(unknown)?;
-        if key.revoked.is_some() {
-            return Err(OpsError::Unauthenticated(format!(
-                "API key {} was revoked",
-                key.id
-            )));
-        }
-        if key.expires.is_some_and(|at| at <= now_ms()) {
-            return Err(OpsError::Unauthenticated(format!(
-                "API key {} has expired",
-                key.id
-            )));
-        }
-        if user.disabled {
-            return Err(OpsError::Unauthenticated(format!(
-                "user {} is disabled",
-                user.name
-            )));
+        let refused = if key.revoked.is_some() {
+            Some(format!("API key {} was revoked", key.id))
+        } else if key.expires.is_some_and(|at| at <= now_ms()) {
+            Some(format!("API key {} has expired", key.id))
+        } else if user.disabled {
+            Some(format!("user {} is disabled", user.name))
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            // Recorded as the key's use, from the client's address when known.
+            let actor = match self.actor.address() {
+                Some(address) => Actor::Api {
+                    user: user.name.clone(),
+                    key: key.id,
+                    address,
+                },
+                None => self.actor.clone(),
+            };
+            let detail = format!("API key {} of {} refused: {why}", key.id, user.name);
+            if let Err(e) = self
+                .record_as(actor, EventKind::ApiKeyRefused, &detail)
+                .await
+            {
+                tracing::error!("cannot record a refused API key: {e}");
+            }
+            return Err(OpsError::Unauthenticated(why));
         }
         let permissions = key.permissions.meet(&user.permissions);
         Ok(Authenticated {
@@ -278,7 +288,7 @@ impl Ops {
     pub(super) fn own_name(&self) -> Option<&str> {
         match &self.actor {
             Actor::Api { user, .. } | Actor::Session { user, .. } | Actor::Cli(user) => Some(user),
-            Actor::Server => None,
+            Actor::Server | Actor::Client(_) => None,
         }
     }
 }

@@ -17,6 +17,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                 "run as",
                 "timeout",
                 "after",
+                "run level",
             ],
             |s| {
                 vec![
@@ -35,6 +36,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                         Some(n) => format!("{n} s"),
                     },
                     format!("{:?}", s.after_run).to_lowercase(),
+                    s.run_level.as_str().to_owned(),
                 ]
             },
         );

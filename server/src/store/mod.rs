@@ -1,10 +1,10 @@
 //! The fleet's state behind one async interface: hosts and their trust, groups, scripts,
-//! attachments, environment variables, heartbeat state, run history, the event log, and the
-//! API's users and keys.
+//! attachments, environment variables, heartbeat state, run history, the API's launches, the
+//! event log, and the API's users, keys and sessions.
 //!
 //! Callers hold a [`Store`], a cheap cloneable handle on a [`Backend`]. Its methods are async
 //! and grouped by subject ([`HostStore`], [`GroupStore`], [`ScriptStore`], [`EnvStore`],
-//! [`RunStore`], [`EventStore`], [`UserStore`]); no database type appears in them, so no lock is held across
+//! [`RunStore`], [`LaunchStore`], [`EventStore`], [`UserStore`], [`SessionStore`]); no database type appears in them, so no lock is held across
 //! an `.await` and a PostgreSQL backend, for several servers sharing one fleet, can join the
 //! [`sqlite`] one without touching a caller. Nothing outside a backend writes SQL.
 
@@ -15,8 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, Facts, Group, Host, NewApiKey, NewEvent, NewHost,
-    NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session, User,
+    ApiKey, Attachment, EnvVar, Event, EventKind, Facts, Group, Host, Launch, NewApiKey, NewEvent,
+    NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session,
+    User,
 };
 
 mod owner;
@@ -182,13 +183,30 @@ pub trait RunStore: Send + Sync {
     async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>>;
 }
 
+/// The HTTP API's launches: a start of a job on many hosts, kept so that it can be told again
+/// after `serve` has restarted.
+#[async_trait]
+pub trait LaunchStore: Send + Sync {
+    /// Records a launch starting now; returns its id, never one used before.
+    async fn start_launch(&self, launch: &NewLaunch) -> Result<u64>;
+    /// Records how launch `id` ended: its last event, as JSON text.
+    async fn finish_launch(&self, id: u64, last_event: &str) -> Result<()>;
+    /// One launch.
+    async fn launch(&self, id: u64) -> Result<Launch>;
+}
+
 /// The event log.
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Appends an event.
     async fn log(&self, event: &NewEvent) -> Result<()>;
-    /// The newest `limit` events, oldest first, optionally for one host.
-    async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>>;
+    /// The newest `limit` events, oldest first, optionally for one host, of one kind.
+    async fn events(
+        &self,
+        host: Option<&str>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
 }
 
 /// The API's users and their API keys. Logs nothing: the operation that asked logs it.
@@ -235,7 +253,15 @@ pub trait SessionStore: Send + Sync {
 
 /// Everything a store backend does.
 pub trait Backend:
-    HostStore + GroupStore + ScriptStore + EnvStore + RunStore + EventStore + UserStore + SessionStore
+    HostStore
+    + GroupStore
+    + ScriptStore
+    + EnvStore
+    + RunStore
+    + LaunchStore
+    + EventStore
+    + UserStore
+    + SessionStore
 {
 }
 
@@ -245,6 +271,7 @@ impl<
         + ScriptStore
         + EnvStore
         + RunStore
+        + LaunchStore
         + EventStore
         + UserStore
         + SessionStore,

@@ -220,8 +220,8 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("users"),
         ),
-        // Running and cancelling need the run level read-write; reading needs nothing (999
-        // is no run: not found).
+        // A command needs the run level read-write, cancelling a launch at least read-only;
+        // reading needs nothing (999 is no run: not found).
         (
             Method::POST,
             "/api/v1/runs",
@@ -246,7 +246,7 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Method::POST,
             "/api/v1/launches/999/cancel",
             Value::Null,
-            Some("read-write"),
+            Some("read-only"),
         ),
         (
             Method::POST,
@@ -350,7 +350,8 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
     add_user(&server, "bob", &["--permission", "hosts"]);
     let expiring = create_key(&server, &["--user", "bob", "--expires", "1ms"]);
     let revoked = create_key(&server, &["--user", "bob"]);
-    let working = key_of(&server, "bob");
+    let working_key = create_key(&server, &["--user", "bob"]);
+    let working = working_key["secret"].as_str().unwrap();
     server.ok(&["apikey", "revoke", &revoked["id"].to_string()]);
     let daemon = Daemon::start(&server, &[]);
     // Past its expiry by now (1 ms after it was made, and a process start ago).
@@ -373,13 +374,13 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
         );
     }
     let (status, _) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK);
     // Disabling the user ends the use of every key of theirs, at once; enabling restores it.
     server.ok(&["user", "disable", "bob"]);
     let (status, answer) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     assert!(
@@ -391,9 +392,38 @@ async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
     );
     server.ok(&["user", "enable", "bob"]);
     let (status, _) = daemon
-        .call(Method::GET, "/api/v1/hosts", Some(&working), &Value::Null)
+        .call(Method::GET, "/api/v1/hosts", Some(working), &Value::Null)
         .await;
     assert_eq!(status, StatusCode::OK);
+
+    // Each refusal of a key that exists is in the audit trail, as the key's use from the
+    // client's address; an unknown key is not (it names no one).
+    let wrong = format!("otto_{}", "0".repeat(64));
+    let (status, _) = daemon
+        .call(Method::GET, "/api/v1/hosts", Some(&wrong), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let refused = server.json(&["events", "--kind", "api-key-refused"]);
+    let refused: Vec<(String, String)> = refused
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "api-key-refused", "{e}");
+            let actor = e["actor"].as_str().unwrap().to_string();
+            (actor, e["detail"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected = [
+        (&expiring["id"], "has expired"),
+        (&revoked["id"], "was revoked"),
+        (&working_key["id"], "user bob is disabled"),
+    ];
+    assert_eq!(refused.len(), expected.len(), "{refused:?}");
+    for ((actor, detail), (id, why)) in refused.iter().zip(expected) {
+        assert_eq!(actor, &format!("user:bob (API key {id} from 127.0.0.1)"));
+        assert!(detail.contains(why), "{detail}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -861,6 +891,11 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
             (
                 &format!("API key {bob_id} of bob revoked"),
                 &format!("user:bob (API key {made_id} from 127.0.0.1)")
+            ),
+            // The use of the revoked key, refused, is recorded as that key's.
+            (
+                &format!("API key {bob_id} of bob refused: API key {bob_id} was revoked"),
+                &format!("user:bob (API key {bob_id} from 127.0.0.1)")
             ),
         ]
     );

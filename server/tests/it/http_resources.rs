@@ -675,3 +675,113 @@ async fn failed_sign_ins_are_limited_per_user_and_per_address() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ins_sign_outs_and_password_changes_are_in_the_audit_trail_never_a_password() {
+    const PASSWORD: &str = "correct horse battery";
+    const GUESS: &str = "hunter2-guess";
+    let server = Server::new();
+    add_user(&server, "alice", &[]);
+    add_user(&server, "auditor", &["--permission", "audit"]);
+    let auditor = key_of(&server, "auditor");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+
+    for name in ["alice", "mallory"] {
+        assert_eq!(
+            sign_in(&daemon, name, GUESS).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, session) = sign_in(&daemon, "alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (token, csrf, _) = session.unwrap();
+    let change = json!({"current": PASSWORD, "password": "a new long password"});
+    let (status, answer) = Daemon::send(
+        in_session(
+            &daemon,
+            Method::POST,
+            "/api/v1/users/me/password",
+            &token,
+            Some(&csrf),
+        )
+        .json(&change),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let (status, _) = Daemon::send(in_session(
+        &daemon,
+        Method::DELETE,
+        "/api/v1/session",
+        &token,
+        Some(&csrf),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Each kind apart, through the API's filter: who, from where, what.
+    let of_kind = |kind: &'static str| {
+        let path = format!("/api/v1/events?kind={kind}");
+        let request = daemon.request(Method::GET, &path, Some(&auditor));
+        async move {
+            let (status, events) = Daemon::send(request).await;
+            assert_eq!(status, StatusCode::OK, "{events}");
+            let events = events.as_array().unwrap().clone();
+            assert!(events.iter().all(|e| e["kind"] == kind), "{events:?}");
+            events
+        }
+    };
+    let failed = of_kind("sign-in-failed").await;
+    let failed: Vec<(&str, &str)> = failed
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "client 127.0.0.1",
+                "sign-in as `alice` refused: wrong password"
+            ),
+            (
+                "client 127.0.0.1",
+                "sign-in as `mallory` refused: no such user"
+            ),
+        ]
+    );
+    let signed_in = of_kind("signed-in").await;
+    assert_eq!(signed_in.len(), 1, "{signed_in:?}");
+    let actor = signed_in[0]["actor"].as_str().unwrap();
+    assert!(
+        actor.starts_with("user:alice (session ") && actor.ends_with(" from 127.0.0.1)"),
+        "{actor}"
+    );
+    for kind in ["password-changed", "signed-out"] {
+        let events = of_kind(kind).await;
+        assert_eq!(events.len(), 1, "{kind}: {events:?}");
+        assert_eq!(events[0]["actor"], actor, "{kind}");
+    }
+    // The CLI filters alike; an unknown kind is refused by both.
+    let cli = server.json(&["events", "--kind", "sign-in-failed"]);
+    assert_eq!(cli.as_array().unwrap().len(), 2, "{cli}");
+    assert_eq!(
+        server
+            .output(&["events", "--kind", "nonsense"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let (status, answer) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/events?kind=nonsense",
+            Some(&auditor),
+            &Value::Null,
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {answer}");
+    // No password is anywhere in the log.
+    let all = server.json(&["events", "--limit", "1000"]).to_string();
+    for secret in [GUESS, PASSWORD, "a new long password"] {
+        assert!(!all.contains(secret), "{secret} in the log");
+    }
+}

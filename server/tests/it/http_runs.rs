@@ -1,6 +1,6 @@
 //! Runs through the HTTP API of `serve`, on real local agents: started in the background,
 //! followed live as Server-Sent Events (late, twice at once, or dropped mid-stream), cancelled,
-//! and kept in the history; running needs the run level `read-write`.
+//! and kept in the history; running needs the run level the script (or a command) needs.
 //!
 //! A script that must still be running when the test looks waits for a file the test makes
 //! (no timing): `echo first; until [ -e GO ]; do sleep 0.05; done; echo second`.
@@ -471,4 +471,270 @@ async fn heartbeats_control_and_the_summary_through_the_api() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_runs_for_users_at_its_run_level_through_the_cli_and_the_api() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&[
+        "script",
+        "add",
+        "look",
+        "--body",
+        "echo looked",
+        "--run-level",
+        "read-only",
+    ]);
+    server.ok(&["script", "add", "change", "--body", "echo changed"]);
+    // A script is read-only or read-write; read-write unless it says.
+    let refused = server.output(&[
+        "script",
+        "add",
+        "x",
+        "--body",
+        "true",
+        "--run-level",
+        "none",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    let listed = server.json(&["script", "list"]);
+    let levels: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["run_level"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(levels, [("change", "read-write"), ("look", "read-only")]);
+    assert!(server.ok(&["script", "list"]).contains("read-only"));
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "rita", &["--run-level", "read-only"]);
+    add_user(&server, "nobody", &["--permission", "scripts"]);
+    let (ann, rita, nobody) = (
+        key_of(&server, "ann"),
+        key_of(&server, "rita"),
+        key_of(&server, "nobody"),
+    );
+    let daemon = Daemon::start(&server, &[]);
+
+    // The API's scripts carry their level: shown, made and replaced with it.
+    let (status, look) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/scripts/look",
+            Some(&rita),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{look}");
+    assert_eq!(look["run_level"], "read-only");
+    let new = json!({"name": "peek", "body": "echo peeked", "run_level": "read-only"});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/scripts", Some(&nobody), &new)
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let bad = json!({"name": "odd", "body": "true", "run_level": "none"});
+    let (status, answer) = daemon
+        .call(Method::POST, "/api/v1/scripts", Some(&nobody), &bad)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let replaced = json!({"name": "peek", "body": "echo peeked"});
+    let (status, answer) = daemon
+        .call(
+            Method::PUT,
+            "/api/v1/scripts/peek",
+            Some(&nobody),
+            &replaced,
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    let (_, peek) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/scripts/peek",
+            Some(&rita),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(peek["run_level"], "read-write", "{peek}");
+
+    // read-only runs read-only scripts, and nothing else; the 403 says what is needed.
+    let started = start(&daemon, &rita, json!({"script": "look", "all": true})).await;
+    let events = Events::follow(&daemon, &rita, started["launch"].as_u64().unwrap())
+        .await
+        .rest()
+        .await;
+    assert_eq!(lines(&events, "r1"), ["looked"]);
+    for (body, message) in [
+        (
+            json!({"script": "change", "all": true}),
+            "script change needs the run level `read-write`; yours is `read-only`",
+        ),
+        (
+            json!({"command": "true", "all": true}),
+            "a command needs the run level `read-write`",
+        ),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&rita), &body)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        let said = answer["error"]["message"].as_str().unwrap();
+        assert!(said.contains(message), "{said}");
+    }
+    // none runs nothing, read-only scripts neither.
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&nobody),
+            &json!({"script": "look", "all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let said = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("script look needs the run level `read-only`"),
+        "{said}"
+    );
+    // read-write runs anything.
+    let started = start(&daemon, &ann, json!({"script": "change", "all": true})).await;
+    let events = Events::follow(&daemon, &ann, started["launch"].as_u64().unwrap())
+        .await
+        .rest()
+        .await;
+    assert_eq!(lines(&events, "r1"), ["changed"]);
+    // Two runs in the history: the refused ones never started.
+    assert_eq!(server.runs().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_is_told_again_after_serve_restarts_and_its_id_is_never_reused() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    let _b = server.agent("r2", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let mut daemon = Daemon::start(&server, &[]);
+    let body =
+        json!({"command": "echo $OTTO_HOST_NAME out; echo $OTTO_HOST_NAME err >&2", "all": true});
+    let first = start(&daemon, &ann, body.clone()).await["launch"]
+        .as_u64()
+        .unwrap();
+    let live = Events::follow(&daemon, &ann, first).await.rest().await;
+    assert_eq!(live.last().unwrap()["type"], "summary", "{live:?}");
+    assert!(daemon.terminate());
+
+    let daemon = Daemon::start(&server, &[]);
+    let again = Events::follow(&daemon, &ann, first).await.rest().await;
+    // Told from the store: its start, each host's kept output and end, the summary.
+    assert_eq!(again.first(), live.first(), "{again:?}");
+    assert_eq!(again.last(), live.last(), "{again:?}");
+    for host in ["r1", "r2"] {
+        let kept: Vec<&Value> = again.iter().filter(|e| e["host"] == host).collect();
+        let kinds: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap(),
+                    e["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let (out, err) = (format!("{host} out"), format!("{host} err"));
+        assert_eq!(
+            kinds,
+            [
+                ("output", out.as_str()),
+                ("output", err.as_str()),
+                ("done", "")
+            ]
+        );
+    }
+    // A finished launch cannot be cancelled; an unknown one is not found.
+    let cancel = format!("/api/v1/launches/{first}/cancel");
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let path = format!("/api/v1/launches/{}/events", first + 100);
+    let (status, _) = daemon
+        .call(Method::GET, &path, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The restarted serve numbers its launches after the first one's.
+    let second = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    assert!(second > first, "{second} after {first}");
+    let events = Events::follow(&daemon, &ann, second).await.rest().await;
+    assert_eq!(events.last().unwrap()["succeeded"], 2, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_rolls_out_by_percentages_as_the_clis_flags_do() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for name in ["r1", "r2", "r3", "r4"] {
+        agents.push(server.agent(name, dir.path(), &[], "").await);
+    }
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+
+    // A quarter of the hosts at a time, none of them allowed to fail: r1 fails, so the
+    // other batches never start.
+    let body = json!({"command": "false", "all": true, "batch": "25%", "max_failures": "0%"});
+    let id = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    let summary = events.last().unwrap();
+    let statuses: Vec<(&str, &str)> = summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["host"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("r1", "failed"),
+            ("r2", "skipped"),
+            ("r3", "skipped"),
+            ("r4", "skipped")
+        ],
+        "{summary}"
+    );
+    assert_eq!(server.runs().len(), 1);
+
+    // Half of them at a time, up to half failing: every batch runs.
+    let body = json!({"command": "false", "all": true, "batch": "50%", "max_failures": "50%"});
+    let id = start(&daemon, &ann, body).await["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, id).await.rest().await;
+    // Two failures of four are not more than half: the second batch starts, and then four are.
+    assert_eq!(events.last().unwrap()["failed"], 4, "{events:?}");
+    assert_eq!(server.runs().len(), 5);
+
+    // A share that is none, or not one, is refused with what is wrong.
+    for bad in [
+        json!({"command": "true", "all": true, "batch": "0%"}),
+        json!({"command": "true", "all": true, "batch": "150%"}),
+        json!({"command": "true", "all": true, "max_failures": "some"}),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&ann), &bad)
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("batch") || message.contains('%'),
+            "{bad}: {message}"
+        );
+    }
+    assert_eq!(server.runs().len(), 5);
 }

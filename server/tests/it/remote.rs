@@ -124,6 +124,25 @@ async fn the_cli_with_server_runs_through_the_daemons_connections_and_names_the_
     }
     assert!(empty(elsewhere.path()));
 
+    // Rollouts by percentage, as locally: r1 fails in the first half, so r2 is skipped.
+    let mut rolled = vec!["--json", "run", "-H", "r*", "--batch", "50%"];
+    rolled.extend([
+        "--max-failures",
+        "0%",
+        "--command",
+        "test $OTTO_HOST_NAME = r2",
+    ]);
+    let out = finish(client(elsewhere.path(), &server, url, Some(&ann), &rolled)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rolled = super::harness::results(&out.stdout);
+    let status: Vec<(&str, &str)> = rolled
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["host"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status, [("r1", "failed"), ("r2", "skipped")], "{rolled}");
+
     // The listings through the daemon are the local ones, as JSON.
     let remote = |args: &[&str]| {
         let mut json = vec!["--json"];

@@ -324,7 +324,10 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
             format!("pending agent key {presented} denied"),
         ),
         ("host-changed", "address 192.0.2.5:2222".to_string()),
-        ("script-changed", "script hello saved (14 bytes)".into()),
+        (
+            "script-changed",
+            "script hello saved (14 bytes, read-write)".into(),
+        ),
     ] {
         let event = events
             .as_array()

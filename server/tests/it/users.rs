@@ -94,20 +94,23 @@ fn users_are_added_with_hashed_passwords_and_their_permissions() {
     assert_eq!(missing.status.code(), Some(4), "{}", text(&missing));
 
     let events = server.json(&["events"]);
-    let details: Vec<&str> = events
+    let details: Vec<(&str, &str)> = events
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "user-changed")
-        .map(|e| e["detail"].as_str().unwrap())
+        .filter(|e| e["kind"] == "user-changed" || e["kind"] == "password-changed")
+        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
         .collect();
     assert_eq!(
         details,
         [
-            "user bob added (run read-only; hosts, audit)",
-            "user root added (admin)",
-            "password of bob changed",
-            "user bob disabled"
+            (
+                "user-changed",
+                "user bob added (run read-only; hosts, audit)"
+            ),
+            ("user-changed", "user root added (admin)"),
+            ("password-changed", "password of bob changed"),
+            ("user-changed", "user bob disabled")
         ]
     );
 }

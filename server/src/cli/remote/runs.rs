@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::model::{Event, Run};
+use crate::model::{Event, EventKind, Run};
 use crate::ops::{Control, Done, Launched, Ping, RunEvent, RunResult, Share, Status};
 use crate::print::Printer;
 use crate::sanitize;
@@ -57,10 +57,12 @@ impl Remote {
         &self,
         out: &Printer,
         host: Option<String>,
+        kind: Option<EventKind>,
         limit: u32,
     ) -> Result<(), CliError> {
         let mut query = vec![("limit", limit.to_string())];
         query.extend(host.map(|h| ("host", h)));
+        query.extend(kind.map(|k| ("kind", k.as_str().to_owned())));
         out.events(&self.get::<Vec<Event>>("/api/v1/events", &query).await?);
         Ok(())
     }
@@ -171,7 +173,7 @@ impl Remote {
             Some(Control::Shutdown) => "shutdown",
         };
         let mut body = targets(&args.targets);
-        let (batch, max_failures) = counts(&args.rollout)?;
+        let (batch, max_failures) = counts(&args.rollout);
         if let Some(map) = body.as_object_mut() {
             map.insert("action".into(), action.into());
             map.insert("batch".into(), json!(batch));
@@ -254,9 +256,9 @@ impl Remote {
             file.owner
                 .map(|o| ("owner", format!("{}:{}", o.uid, o.gid))),
         );
-        let (batch, max_failures) = counts(&rollout)?;
-        query.extend(batch.map(|n| ("batch", n.to_string())));
-        query.extend(max_failures.map(|n| ("max_failures", n.to_string())));
+        let (batch, max_failures) = counts(&rollout);
+        query.extend(batch.map(|n| ("batch", n)));
+        query.extend(max_failures.map(|n| ("max_failures", n)));
         query.retain(|(_, v)| !v.is_empty());
         let payload = Payload::Stream(reqwest::Body::from(source));
         let sent = self.request(Method::POST, "/api/v1/uploads", &query, payload);
@@ -309,19 +311,15 @@ fn described(t: &TargetArgs) -> String {
     parts.join(", ")
 }
 
-/// `--batch` and `--max-failures` as numbers of hosts: the API takes no percentage yet.
-fn counts(rollout: &RolloutArgs) -> Result<(Option<usize>, Option<usize>), CliError> {
-    let count = |share: Option<Share>, flag: &str| match share {
-        None => Ok(None),
-        Some(Share::Count(n)) => Ok(Some(n)),
-        Some(Share::Percent(_)) => Err(CliError::Usage(format!(
-            "{flag} as a percentage is not available through --server yet: give a number"
-        ))),
+/// `--batch` and `--max-failures` as the API takes them: the command line's text (`2`, `25%`).
+fn counts(rollout: &RolloutArgs) -> (Option<String>, Option<String>) {
+    let text = |share: Option<Share>| {
+        share.map(|share| match share {
+            Share::Count(n) => n.to_string(),
+            Share::Percent(p) => format!("{p}%"),
+        })
     };
-    Ok((
-        count(rollout.batch, "--batch")?,
-        count(rollout.max_failures, "--max-failures")?,
-    ))
+    (text(rollout.batch), text(rollout.max_failures))
 }
 
 /// Prints the summary of a run that has ended; how the command ends.
@@ -369,7 +367,7 @@ fn new_run(args: &RunArgs) -> Result<Value, CliError> {
             "--output-dir is not available through --server yet".into(),
         ));
     }
-    let (batch, max_failures) = counts(&args.rollout)?;
+    let (batch, max_failures) = counts(&args.rollout);
     let mut body = targets(&args.targets);
     if let Some(map) = body.as_object_mut() {
         map.extend([

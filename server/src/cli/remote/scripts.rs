@@ -34,6 +34,7 @@ impl Remote {
                 workdir,
                 timeout,
                 after,
+                run_level,
                 replace,
             } => {
                 let body = match (file, body) {
@@ -54,6 +55,7 @@ impl Remote {
                     "working_dir": workdir,
                     "timeout_secs": timeout,
                     "after_run": after,
+                    "run_level": run_level,
                 });
                 match replace {
                     true => self.send(Method::PUT, &script_path(&name), &script).await?,

@@ -37,14 +37,21 @@ fn insert(
     Ok(())
 }
 
-/// The newest `limit` events, oldest first, optionally for one host.
-pub fn events(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
+/// The newest `limit` events, oldest first, optionally for one host, of one kind.
+pub fn events(
+    db: &Connection,
+    host: Option<&str>,
+    kind: Option<EventKind>,
+    limit: u32,
+) -> Result<Vec<Event>> {
     let mut stmt = db.prepare(
         "SELECT id, at, host, kind, detail, actor FROM events
-         WHERE ?1 IS NULL OR host = ?1 ORDER BY id DESC LIMIT ?2",
+         WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR kind = ?2)
+         ORDER BY id DESC LIMIT ?3",
     )?;
+    let kind = kind.map(EventKind::as_str);
     let mut events = stmt
-        .query_map(params![host, limit], |r| {
+        .query_map(params![host, kind, limit], |r| {
             Ok(Event {
                 id: r.get(0)?,
                 at: r.get(1)?,
@@ -75,9 +82,14 @@ impl EventStore for Sqlite {
         .await
     }
 
-    async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
+    async fn events(
+        &self,
+        host: Option<&str>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
         let host = host.map(str::to_owned);
-        self.call(move |db| events(db, host.as_deref(), limit))
+        self.call(move |db| events(db, host.as_deref(), kind, limit))
             .await
     }
 }

@@ -21,6 +21,7 @@ mod events;
 mod group;
 mod groups;
 mod hosts;
+mod launches;
 mod runs;
 mod schema;
 mod scripts;

@@ -160,6 +160,25 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_user ON sessions (user, id);
 "#,
+    r#"
+-- Who may run a script (`model::RunLevel`): read-only or read-write, as in Go Otto.
+ALTER TABLE scripts ADD COLUMN run_level TEXT NOT NULL DEFAULT 'read-write'
+    CHECK (run_level IN ('read-only', 'read-write'));
+"#,
+    r#"
+-- The HTTP API's launches (`model::Launch`), so that their events outlive `serve`: `hosts` a
+-- JSON array, `last_event` the summary (with each host's run id) as JSON. AUTOINCREMENT: an id
+-- is never reused.
+CREATE TABLE launches (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor      TEXT NOT NULL,
+    job        TEXT NOT NULL,
+    hosts      TEXT NOT NULL,
+    started    INTEGER NOT NULL,
+    finished   INTEGER,
+    last_event TEXT
+);
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -7,20 +7,22 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::{Sqlite, environment, exists};
-use crate::model::{AfterRun, Attachment, Ids, Phase, Script};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Script};
 use crate::store::{Result, ScriptStore, StoreError};
 
 /// Adds a script, or replaces one of the same name when `replace`.
 pub fn put_script(db: &Connection, script: &Script, replace: bool) -> Result<()> {
     const INSERT: &str = "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid,
-        working_dir, timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        working_dir, timeout_secs, after_run, run_level) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
     // Updated in place, so its attachments and group assignments stay.
     const UPSERT: &str = "INSERT INTO scripts (name, interpreter, body, run_as_uid, run_as_gid,
-        working_dir, timeout_secs, after_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        working_dir, timeout_secs, after_run, run_level)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
         ON CONFLICT (name) DO UPDATE SET interpreter = excluded.interpreter,
             body = excluded.body, run_as_uid = excluded.run_as_uid,
             run_as_gid = excluded.run_as_gid, working_dir = excluded.working_dir,
-            timeout_secs = excluded.timeout_secs, after_run = excluded.after_run";
+            timeout_secs = excluded.timeout_secs, after_run = excluded.after_run,
+            run_level = excluded.run_level";
     db.execute(
         if replace { UPSERT } else { INSERT },
         params![
@@ -31,7 +33,8 @@ pub fn put_script(db: &Connection, script: &Script, replace: bool) -> Result<()>
             script.run_as.map(|i| i.gid),
             script.working_dir,
             script.timeout_secs,
-            script.after_run.as_str()
+            script.after_run.as_str(),
+            script.run_level.as_str()
         ],
     )
     .map_err(exists("script", &script.name))?;
@@ -61,7 +64,8 @@ fn scripts_where(
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<Script>> {
     let mut stmt = db.prepare(&format!(
-        "SELECT name, interpreter, body, run_as_uid, run_as_gid, working_dir, timeout_secs, after_run
+        "SELECT name, interpreter, body, run_as_uid, run_as_gid, working_dir, timeout_secs, after_run,
+            run_level
          FROM scripts {filter} ORDER BY name"
     ))?;
     let rows = stmt
@@ -75,15 +79,19 @@ fn scripts_where(
                     working_dir: r.get(5)?,
                     timeout_secs: r.get(6)?,
                     after_run: AfterRun::None,
+                    run_level: RunLevel::ReadWrite,
                 },
                 r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
-        .map(|(mut script, after)| {
+        .map(|(mut script, after, level)| {
             script.after_run =
                 AfterRun::parse(&after).ok_or(StoreError::Corrupt("after-run action", after))?;
+            script.run_level =
+                RunLevel::parse(&level).ok_or(StoreError::Corrupt("run level", level))?;
             Ok(script)
         })
         .collect()

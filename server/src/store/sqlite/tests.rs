@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::{connect, environment, events, groups, hosts, runs, schema, scripts};
+use super::{connect, environment, events, groups, hosts, launches, runs, schema, scripts};
 use crate::model::{
-    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, Phase, RunEnd, Scope, Script,
+    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, NewLaunch, Phase, RunEnd, Scope, Script,
 };
 use crate::store::owner::Owner;
 use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
@@ -95,6 +95,7 @@ fn a_script_is_added_once_and_replaced_in_place() {
         working_dir: None,
         timeout_secs: Some(60),
         after_run: AfterRun::None,
+        run_level: crate::model::RunLevel::ReadWrite,
     };
     scripts::put_script(&db, &script("true"), false).unwrap();
     assert!(matches!(
@@ -165,7 +166,7 @@ fn reachability_changes_are_logged_once() {
     hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    let kinds: Vec<_> = events::events(&db, Some("r1"), 10)
+    let kinds: Vec<_> = events::events(&db, Some("r1"), None, 10)
         .unwrap()
         .into_iter()
         .map(|e| e.detail)
@@ -211,7 +212,8 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
+        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+         DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
            ('global', '', 'TOKEN', 'hunter2', 1), ('global', '', 'MODE', 'fast', 0);",
@@ -260,6 +262,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
+         DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 5;",
     )
     .unwrap();
@@ -279,6 +282,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
         working_dir: None,
         timeout_secs: None,
         after_run: AfterRun::None,
+        run_level: crate::model::RunLevel::ReadWrite,
     };
     scripts::put_script(&db, &script, false).unwrap();
     let attachment = Attachment {
@@ -311,12 +315,17 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
         std::slice::from_ref(&stored)
     );
 
-    // Brought again from schema 6 to the newest: the attachment stays as it was.
-    db.execute_batch("DROP TABLE sessions; PRAGMA user_version = 6;")
-        .unwrap();
+    // Brought again from schema 6 to the newest: the attachment stays as it was, and the
+    // script, older than run levels, is read-write.
+    db.execute_batch(
+        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+         DROP TABLE sessions; PRAGMA user_version = 6;",
+    )
+    .unwrap();
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert_eq!(scripts::attachments(&db, None).unwrap(), [stored]);
+    assert_eq!(scripts::script(&db, "s").unwrap(), script);
 }
 
 #[test]
@@ -324,7 +333,7 @@ fn runs_are_recorded() {
     let (_dir, db) = store();
     let id = runs::start_run(&db, "r1", "hello", "00ff", "cli:alice").unwrap();
     assert_eq!(runs::run(&db, id).unwrap().finished, None);
-    let started = events::events(&db, Some("r1"), 5).unwrap();
+    let started = events::events(&db, Some("r1"), None, 5).unwrap();
     assert_eq!(started.len(), 1, "one run-started event per run");
     assert_eq!(started[0].kind, "run-started");
     assert_eq!(started[0].detail, format!("run {id}: hello (action 00ff)"));
@@ -389,7 +398,7 @@ fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
         .unwrap();
     assert_eq!(outcome, INTERRUPTED);
     runs::runs(&db, None, 10).unwrap();
-    let logged = events::events(&db, Some("r1"), 50).unwrap();
+    let logged = events::events(&db, Some("r1"), None, 50).unwrap();
     assert_eq!(
         logged
             .iter()
@@ -434,4 +443,33 @@ async fn the_handle_serves_many_tasks_at_once() {
         assert!((1..=50).contains(&seen), "{seen}");
     }
     assert_eq!(store.hosts().await.unwrap().len(), 50);
+}
+
+#[test]
+fn launches_are_kept_with_their_end_and_their_ids_never_reused() {
+    let (dir, db) = store();
+    let new = NewLaunch {
+        actor: "user:ann".into(),
+        job: "command: true".into(),
+        hosts: vec!["r1".into(), "r2".into()],
+    };
+    let first = launches::start_launch(&db, &new).unwrap();
+    let kept = launches::launch(&db, first).unwrap();
+    assert_eq!(
+        (kept.hosts.as_slice(), kept.finished),
+        (&new.hosts[..], None)
+    );
+    launches::finish_launch(&db, first, r#"{"type":"summary"}"#).unwrap();
+    let kept = launches::launch(&db, first).unwrap();
+    assert!(kept.finished.is_some());
+    assert_eq!(kept.last_event.as_deref(), Some(r#"{"type":"summary"}"#));
+    assert!(matches!(
+        launches::launch(&db, first + 1),
+        Err(StoreError::NotFound("launch", _))
+    ));
+    // Even with the newest gone, a new launch, in a new process, gets a new id.
+    db.execute("DELETE FROM launches", []).unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    assert!(launches::start_launch(&db, &new).unwrap() > first);
 }
