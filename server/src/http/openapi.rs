@@ -9,14 +9,14 @@ use utoipa::{Modify, OpenApi};
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
 use super::{
-    apikeys, control, environment, events, groups, hosts, runs, scripts, session, summary, uploads,
-    users,
+    apikeys, control, environment, events, groups, hosts, options, runs, scripts, session, summary,
+    uploads, users,
 };
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, Group, Host, Ids, Permission, Permissions, Phase, Run,
     RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
+use crate::ops::{CreatedApiKey, Done, Launched, Ping, ServerOptions, Summary};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -25,7 +25,7 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         title = "Otto server API",
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
                        environment variables, uploads, runs with live output, control, \
-                       heartbeats, a summary, events, users, sessions, API keys."
+                       heartbeats, a summary, events, users, sessions, API keys, the server's options."
     ),
     paths(
         hosts::list,
@@ -73,6 +73,7 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         control::control,
         control::ping,
         summary::show,
+        options::show,
         document
     ),
     components(schemas(
@@ -117,6 +118,7 @@ use crate::ops::{CreatedApiKey, Done, Launched, Ping, Summary};
         control::Action,
         Ping,
         Summary,
+        ServerOptions,
         ErrorBody,
         ErrorDetail,
     )),

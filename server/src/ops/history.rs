@@ -1,6 +1,6 @@
 //! What was run, and what happened: the run history and the event log.
 
-use crate::model::{Event, Run};
+use crate::model::{Event, EventFilter, Run};
 
 use super::{Ops, Result};
 
@@ -28,7 +28,12 @@ impl Ops {
 
     /// The newest `limit` events, oldest first, optionally for one host.
     pub async fn events(&self, host: Option<&str>, limit: u32) -> Result<Vec<Event>> {
-        Ok(self.fleet.store().events(host, limit).await?)
+        self.find_events(&EventFilter::newest(host, limit)).await
+    }
+
+    /// The newest events `filter` matches, oldest first.
+    pub async fn find_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        Ok(self.fleet.store().events(filter).await?)
     }
 }
 

@@ -22,6 +22,7 @@ mod deploy;
 mod exit_codes;
 mod fleet;
 mod http;
+mod http_admin;
 mod http_resources;
 mod http_runs;
 mod import;
