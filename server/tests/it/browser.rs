@@ -695,6 +695,7 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
     server.ok(&["script", "add", "backup", "--body", "echo hi"]);
+    add_user(&server, "helper", &["--permission", "hosts"]);
     let browser = Browser::start().await;
     let url = format!("{}/", daemon.base());
     browser.sign_in(&url, "admin").await;
@@ -717,17 +718,26 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
         .await;
     assert!(row.contains("runs: read-only; may change audit"), "{row}");
     browser.screenshot("users").await;
-    let users = server.json(&["user", "list"]);
-    let viewer = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "viewer")
-        .unwrap();
+    let user = |name: &str| {
+        let users = server.json(&["user", "list"]);
+        let found = users.as_array().unwrap().iter().find(|u| u["name"] == name);
+        found.unwrap().clone()
+    };
     assert_eq!(
-        viewer["permissions"],
+        user("viewer")["permissions"],
         json!({"admin": false, "run": "read-only", "modify": ["audit"]})
     );
+    // Another user disabled, then enabled again.
+    browser.click("[data-toggle=helper]").await;
+    browser
+        .text_of("tr[data-user=helper]", |t| t.contains("disabled"))
+        .await;
+    assert_eq!(user("helper")["disabled"], true);
+    browser.click("[data-toggle=helper]").await;
+    browser
+        .text_of("tr[data-user=helper]", |t| t.contains("enabled"))
+        .await;
+    assert_eq!(user("helper")["disabled"], false);
     browser.click("#signout").await;
     browser.find("#signin").await;
     browser.sign_in(&url, "viewer").await;
@@ -809,5 +819,20 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
             t.contains("user viewer added") && !t.contains("reachability")
         })
         .await;
+
+    // Their own password, changed on their account page: the new one signs in.
+    browser.click("nav .who a").await;
+    browser.fill("#password-current", PASSWORD).await;
+    browser.fill("#password-new", "a new long password").await;
+    browser.fill("#password-again", "a new long password").await;
+    browser.click("#password-change").await;
+    browser
+        .text_of("#alert", |t| t.contains("Your password is changed"))
+        .await;
+    let sign_in = |password: &str| json!([["POST", "/api/v1/session", {"name": "viewer", "password": password}]]);
+    let statuses = statuses_from_the_page(&browser, sign_in("a new long password")).await;
+    assert_eq!(statuses, json!([201]));
+    let statuses = statuses_from_the_page(&browser, sign_in(PASSWORD)).await;
+    assert_eq!(statuses, json!([401]));
     browser.close().await;
 }
