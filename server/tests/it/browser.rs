@@ -716,7 +716,10 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     let row = browser
         .text_of("tr[data-user=viewer]", |t| t.contains("enabled"))
         .await;
-    assert!(row.contains("runs: read-only; may change audit"), "{row}");
+    assert!(
+        row.contains("runs: read-only; changes nothing; reads the event log"),
+        "{row}"
+    );
     browser.screenshot("users").await;
     let user = |name: &str| {
         let users = server.json(&["user", "list"]);

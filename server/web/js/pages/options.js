@@ -15,12 +15,13 @@ function seconds(s) {
 export default async function options(section) {
   replace(section, h('h1', {}, 'Options'), h('p', { class: 'muted' }, 'Loading…'));
   const o = await api('GET', '/api/v1/options');
+  const code = (text) => h('code', { class: 'key' }, text);
   const rows = [
-    ['Configuration file', o.config_file || 'none (flags and defaults only)', 'config'],
-    ['Data directory', o.data_dir, 'data_dir'],
+    ['Configuration file', o.config_file ? code(o.config_file) : 'none (flags and defaults only)', 'config'],
+    ['Data directory', code(o.data_dir), 'data_dir'],
     ['HTTP API', o.http_listen ? `${o.http_scheme}://${o.http_listen}` : 'not served', 'http_listen'],
-    ['Certificate', o.tls_certificate || (o.http_scheme === 'http' ? 'none: plain HTTP, behind a TLS proxy' : '—'), 'tls_cert'],
-    ['Certificate fingerprint (SHA-256)', o.tls_fingerprint || '—', 'fingerprint'],
+    ['Certificate', o.tls_certificate ? code(o.tls_certificate) : 'none: plain HTTP, behind a TLS proxy', 'tls_cert'],
+    ['Certificate fingerprint (SHA-256)', o.tls_fingerprint ? code(o.tls_fingerprint) : '—', 'fingerprint'],
     ['Heartbeat interval', seconds(o.heartbeat_interval_secs), 'heartbeat_interval'],
     ['Key rotation', o.rotate_every_secs ? `every ${seconds(o.rotate_every_secs)}` : 'off', 'rotate_every'],
     ['Dial timeout', seconds(o.dial_timeout_secs), 'dial_timeout'],
@@ -38,7 +39,6 @@ export default async function options(section) {
       h('code', {}, 'serve'), '.'),
     h('dl', { class: 'facts', id: 'options' }, rows.map(([label, value, key]) => [
       h('dt', {}, label),
-      h('dd', { 'data-option': key }, key === 'fingerprint' || key === 'data_dir' || key === 'tls_cert' || key === 'config'
-        ? h('code', { class: 'key' }, value) : value),
+      h('dd', { 'data-option': key }, value),
     ])));
 }

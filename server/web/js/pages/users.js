@@ -26,11 +26,13 @@ export const RUN_LEVELS = [
   ['read-write', 'every script and commands'],
 ];
 
-/** Permissions in words. */
+/** Permissions in words: `runs: read-only; may change hosts; reads the event log`. */
 export function permissionText(p) {
   if (p.admin) return 'administrator';
-  const modify = p.modify.length ? `may change ${p.modify.join(', ')}` : 'changes nothing';
-  return `runs: ${p.run}; ${modify}`;
+  const changes = p.modify.filter((m) => m !== 'audit');
+  const words = [`runs: ${p.run}`, changes.length ? `may change ${changes.join(', ')}` : 'changes nothing'];
+  if (p.modify.includes('audit')) words.push('reads the event log');
+  return words.join('; ');
 }
 
 /** The controls choosing permissions (an administrator, a run level, what may be changed),
