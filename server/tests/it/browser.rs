@@ -684,6 +684,42 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .text_of(&format!("tr[data-key='{id}']"), |t| t.contains("revoked"))
         .await;
     assert_eq!(key_answers(secret).await, reqwest::StatusCode::UNAUTHORIZED);
+
+    // At a phone's width: nothing on these pages is wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let pages = [
+        ("scripts/backup", "#attachments"),
+        ("groups/office", "#group-hosts"),
+        ("history", "#history"),
+        ("events", "#events"),
+        ("users", "#users"),
+        ("account", "#apikeys"),
+        ("options", "#options"),
+    ];
+    for (page, shown) in pages {
+        browser
+            .client
+            .goto(&format!("{url}#/{page}"))
+            .await
+            .unwrap();
+        browser.find(shown).await;
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(overflow.as_i64().unwrap() <= 0, "{page}: {overflow}");
+    }
+    browser
+        .client
+        .goto(&format!("{url}#/scripts/backup"))
+        .await
+        .unwrap();
+    browser.find("#attachments").await;
+    browser.screenshot("script-phone").await;
     browser.close().await;
 }
 

@@ -34,7 +34,7 @@ export default async function events(section, ctx, { params }) {
     h('td', { 'data-label': 'When' }, when(e.at)),
     h('td', { 'data-label': 'Kind' }, e.kind),
     h('td', { 'data-label': 'Host' }, e.host ? h('a', { href: `#/hosts/${encodeURIComponent(e.host)}` }, e.host) : '—'),
-    h('td', { 'data-label': 'Who', class: 'actor' }, e.actor || h('span', { class: 'muted' }, 'the server')),
+    h('td', { 'data-label': 'Who' }, e.actor || h('span', { class: 'muted' }, 'the server')),
     h('td', { 'data-label': 'What' }, e.detail)));
   const older = list.length === PAGE
     ? h('a', { class: 'button', id: 'events-older', href: query('#/events', { ...filters, before: list[0].id }) }, 'Older events')
