@@ -777,6 +777,21 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
         .text_of("tr[data-user=helper]", |t| t.contains("enabled"))
         .await;
     assert_eq!(user("helper")["disabled"], false);
+    // And given one more permission.
+    browser.click("tr[data-user=helper] summary").await;
+    browser.click("#perm-helper-groups").await;
+    browser
+        .click("form[data-permissions=helper] button[type=submit]")
+        .await;
+    browser
+        .text_of("tr[data-user=helper]", |t| {
+            t.contains("may change hosts, groups")
+        })
+        .await;
+    assert_eq!(
+        user("helper")["permissions"]["modify"],
+        json!(["hosts", "groups"])
+    );
     browser.click("#signout").await;
     browser.find("#signin").await;
     browser.sign_in(&url, "viewer").await;

@@ -1,7 +1,7 @@
-// The API's users (GET /api/v1/users, permission `users`): their permissions, disabled or
-// not (POST …/disable, …/enable: a disabled user's sessions end and keys stop), and a new one
-// added with a password and permissions (POST /api/v1/users), never more than one's own (the
-// server refuses more).
+// The API's users (GET /api/v1/users, permission `users`): their permissions, changed (PUT
+// …/permissions), disabled or not (POST …/disable, …/enable: a disabled user's sessions end and
+// keys stop), and a new one added with a password and permissions (POST /api/v1/users), never
+// more than one's own (the server refuses more).
 
 import { api } from '../api.js';
 import { h, field, replace } from '../dom.js';
@@ -77,6 +77,26 @@ export default async function users(section, ctx) {
     }
   };
 
+  /** The form that changes `user`'s permissions, folded under their current ones. */
+  const editor = (user) => {
+    const picker = permissionPicker(ctx.me.permissions, user.permissions, `perm-${user.name}`);
+    const save = h('button', { type: 'submit', class: 'primary' }, 'Save permissions');
+    const form = h('form', { 'data-permissions': user.name }, picker.el, save);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      save.disabled = true;
+      try {
+        await api('PUT', `/api/v1/users/${encodeURIComponent(user.name)}/permissions`, picker.read());
+        await rerender();
+        ctx.info(`The permissions of ${user.name} are changed.`);
+      } catch (e) {
+        save.disabled = false;
+        ctx.alert(e);
+      }
+    });
+    return h('details', {}, h('summary', {}, 'Change'), form);
+  };
+
   const name = h('input', { name: 'name', id: 'new-user-name', required: true, autocomplete: 'off' });
   const password = h('input', { name: 'password', id: 'new-user-password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
   const picker = permissionPicker(ctx.me.permissions, { admin: false, run: 'none', modify: [] }, 'new-user');
@@ -105,7 +125,8 @@ export default async function users(section, ctx) {
       h('thead', {}, h('tr', {}, ['Name', 'Permissions', 'State', 'Added', 'Action'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.map((u) => h('tr', { 'data-user': u.name },
         h('td', { 'data-label': 'Name' }, u.name),
-        h('td', { 'data-label': 'Permissions' }, permissionText(u.permissions)),
+        h('td', { 'data-label': 'Permissions' }, permissionText(u.permissions),
+          u.name === ctx.me.user ? null : editor(u)),
         h('td', { 'data-label': 'State', class: u.disabled ? 'bad' : 'ok' }, u.disabled ? 'disabled' : 'enabled'),
         h('td', { 'data-label': 'Added' }, when(u.created)),
         h('td', {}, u.name === ctx.me.user ? h('span', { class: 'muted' }, 'you') : h('button', {
