@@ -587,9 +587,47 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .await;
     assert!(!browser.client.source().await.unwrap().contains("hunter2"));
     browser.screenshot("script").await;
+    // The attachment removed.
+    browser.click("[data-detach='/etc/backup.conf']").await;
+    browser
+        .text_of("main", |t| t.contains("No attachments."))
+        .await;
+    assert_eq!(server.json(&["attachment", "list", "backup"]), json!([]));
     browser.click("nav a[href='#/scripts']").await;
     browser.text_of("#scripts", |t| t.contains("backup")).await;
     browser.screenshot("scripts").await;
+
+    // The environment of every scope: the script's secret listed as set; a global one set.
+    browser.click("a[href='#/env']").await;
+    browser
+        .text_of(".variables table", |t| {
+            t.contains("script backup") && t.contains("secret (set)")
+        })
+        .await;
+    browser
+        .find(".variables form select[name=scope]")
+        .await
+        .select_by_value("global")
+        .await
+        .unwrap();
+    browser
+        .fill(".variables form input[name=name]", "GREETING")
+        .await;
+    browser
+        .fill(".variables form input[name=value]", "hello")
+        .await;
+    browser.click(".variables form button[type=submit]").await;
+    browser
+        .text_of("[data-variable=GREETING]", |t| {
+            t.contains("global") && t.contains("hello")
+        })
+        .await;
+    let vars = server.json(&["env", "list"]).to_string();
+    assert!(
+        vars.contains("GREETING") && vars.contains("hello"),
+        "{vars}"
+    );
+    browser.screenshot("env").await;
 
     // A group: made, a host put in, the script assigned.
     browser.click("nav a[href='#/groups']").await;
@@ -688,7 +726,8 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
     // At a phone's width: nothing on these pages is wider than the screen.
     browser.client.set_window_size(390, 844).await.unwrap();
     let pages = [
-        ("scripts/backup", "#attachments"),
+        ("scripts/backup", "#script-form"),
+        ("env", ".variables table"),
         ("groups/office", "#group-hosts"),
         ("history", "#history"),
         ("events", "#events"),
@@ -718,7 +757,7 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .goto(&format!("{url}#/scripts/backup"))
         .await
         .unwrap();
-    browser.find("#attachments").await;
+    browser.find("#script-form").await;
     browser.screenshot("script-phone").await;
     browser.close().await;
 }
