@@ -137,6 +137,11 @@ impl Fleet {
         self.options.dial_limit.max(1)
     }
 
+    /// How it dials, as it was opened.
+    pub fn options(&self) -> &FleetOptions {
+        &self.options
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -629,6 +629,35 @@ pub struct Event {
     pub actor: Option<String>,
 }
 
+/// Which events to read: the newest `limit` of those matching every filter given, oldest
+/// first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only those of this host.
+    pub host: Option<String>,
+    /// Only those of this kind.
+    pub kind: Option<EventKind>,
+    /// Only those this user made happen (through the API, or the command line as that login).
+    pub user: Option<String>,
+    /// Only those older than this event (the first id of the page after).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl EventFilter {
+    /// The newest `limit` events, optionally of one host.
+    pub fn newest(host: Option<&str>, limit: u32) -> EventFilter {
+        EventFilter {
+            host: host.map(str::to_owned),
+            kind: None,
+            user: None,
+            before: None,
+            limit,
+        }
+    }
+}
+
 /// An event to append to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {

@@ -396,6 +396,8 @@ impl Cli {
             },
         };
         let file = config::load(&path)?;
+        // The file in force, which serve shows with its options.
+        self.config = Some(path.clone());
         let defaulted = |m: &ArgMatches, id: &str| {
             !matches!(
                 m.value_source(id),
@@ -616,6 +618,7 @@ impl Cli {
                     heartbeat_interval: args.heartbeat_interval,
                     rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
                     http: args.http()?,
+                    config_file: self.config.clone(),
                 },
                 shutdown,
             )

@@ -1,11 +1,12 @@
-//! `/api/v1/events`: the audit trail, for users with the permission `audit`.
+//! `/api/v1/events`: the audit trail, for users with the permission `audit`, filtered and read
+//! a page at a time.
 
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Query};
-use crate::model::{Event, EventKind, Permission};
+use crate::model::{Event, EventFilter, EventKind, Permission};
 use crate::ops::OpsError;
 
 /// Most events in one answer.
@@ -18,13 +19,19 @@ const MAX_LIMIT: u32 = 10_000;
 pub struct EventQuery {
     /// Only those of this host.
     host: Option<String>,
-    /// Only those of this kind (`sign-in-failed`, `run-started`…).
+    /// Only those of this kind (`host-added`, `sign-in-failed`…).
     kind: Option<EventKind>,
+    /// Only those this user made happen (through the API, or the command line as that login).
+    user: Option<String>,
+    /// Only those older than this event: the first `id` of the page after, for the page
+    /// before.
+    before: Option<i64>,
     /// The newest this many (1 to 10000; default 100), oldest first.
     limit: Option<u32>,
 }
 
-/// The newest events, oldest first: who (user, API key, address), what, when.
+/// The newest events, oldest first: who (user, API key, address), what, when; filtered by
+/// host, kind and user, and a page before an event with `before`.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
@@ -48,7 +55,12 @@ pub async fn list(
         let message = format!("limit must be 1 to {MAX_LIMIT}");
         return Err(OpsError::Invalid(message).into());
     }
-    Ok(axum::Json(
-        ops.events(query.host.as_deref(), query.kind, limit).await?,
-    ))
+    let filter = EventFilter {
+        host: query.host,
+        kind: query.kind,
+        user: query.user,
+        before: query.before,
+        limit,
+    };
+    Ok(axum::Json(ops.find_events(&filter).await?))
 }

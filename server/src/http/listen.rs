@@ -126,7 +126,7 @@ mod tests {
         let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = tcp.local_addr().unwrap();
-        let app = super::super::router(fleet);
+        let app = super::super::router(fleet, crate::ops::ServeSettings::default());
         tokio::spawn(serve(tcp, None, app, limits, std::future::pending()));
         (dir, address)
     }

@@ -2,7 +2,7 @@
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
 //! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
-//!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`), its handlers annotated for
+//!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`, `options`), its handlers annotated for
 //!   the OpenAPI document (`openapi`); a new route is a handler there, a line in [`router`] and
 //!   one in the document's list.
 //! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
@@ -26,6 +26,7 @@ mod groups;
 mod hosts;
 mod listen;
 mod openapi;
+mod options;
 mod runs;
 mod scripts;
 mod session;
@@ -49,7 +50,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::fleet::Fleet;
-use crate::ops::Launches;
+use crate::ops::{HttpSecurity, Launches, ServeSettings};
 use error::ApiError;
 
 pub use listen::ConnectionLimits;
@@ -106,14 +107,17 @@ pub struct Api {
     limiter: Arc<session::Limiter>,
     /// The runs started through the API, followed live.
     launches: Launches,
+    /// What `serve` runs with, for the options it shows.
+    settings: Arc<ServeSettings>,
 }
 
-/// The API's routes over `fleet`.
-pub fn router(fleet: Arc<Fleet>) -> Router {
+/// The API's routes over `fleet`, for a `serve` started with `settings`.
+pub fn router(fleet: Arc<Fleet>, settings: ServeSettings) -> Router {
     routes(Api {
         fleet,
         limiter: Arc::default(),
         launches: Launches::default(),
+        settings: Arc::new(settings),
     })
 }
 
@@ -188,6 +192,7 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/control", post(control::control))
         .route("/api/v1/ping", post(control::ping))
         .route("/api/v1/summary", get(summary::show))
+        .route("/api/v1/options", get(options::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/", get(web::index))
         .route("/ui/{*path}", get(web::file))
@@ -209,25 +214,34 @@ pub struct Bound {
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     fleet: Arc<Fleet>,
+    settings: ServeSettings,
 }
 
 /// Listens as `options` say, with the certificate ready (made if it is the self-signed one and
-/// missing); logs the address and the certificate's fingerprint.
-pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, HttpError> {
+/// missing); logs the address and the certificate's fingerprint. `settings` are serve's, which
+/// the API shows with where it listens and its certificate.
+pub async fn bind(
+    fleet: Arc<Fleet>,
+    options: &HttpOptions,
+    mut settings: ServeSettings,
+) -> Result<Bound, HttpError> {
     let tcp = TcpListener::bind(options.listen)
         .await
         .map_err(|e| HttpError::Listen(options.listen, e))?;
     let local = tcp
         .local_addr()
         .map_err(|e| HttpError::Listen(options.listen, e))?;
+    settings.http_listen = Some(local);
     let given = match &options.tls {
         Tls::Plain => {
             tracing::info!(address = %local, "HTTP API listening (plain HTTP)");
+            settings.http_security = HttpSecurity::Plain;
             return Ok(Bound {
                 tcp,
                 tls: None,
                 limits: options.limits,
                 fleet,
+                settings,
             });
         }
         Tls::SelfSigned => None,
@@ -235,11 +249,20 @@ pub async fn bind(fleet: Arc<Fleet>, options: &HttpOptions) -> Result<Bound, Htt
     };
     let (config, fingerprint) = tls::server_config(given, fleet.data_dir(), local)?;
     tracing::info!(address = %local, %fingerprint, "HTTPS API listening");
+    let certificate = match given {
+        Some((cert, _)) => cert.to_path_buf(),
+        None => fleet.data_dir().join(CERT_FILE),
+    };
+    settings.http_security = HttpSecurity::Tls {
+        certificate,
+        fingerprint,
+    };
     Ok(Bound {
         tcp,
         tls: Some(TlsAcceptor::from(config)),
         limits: options.limits,
         fleet,
+        settings,
     })
 }
 
@@ -252,6 +275,7 @@ impl Bound {
             fleet: self.fleet,
             limiter: Arc::default(),
             launches: launches.clone(),
+            settings: Arc::new(self.settings),
         });
         let shutdown = async move {
             shutdown.await;

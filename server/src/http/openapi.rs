@@ -9,15 +9,17 @@ use utoipa::{Modify, OpenApi};
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
 use super::{
-    apikeys, control, environment, events, groups, hosts, runs, scripts, session, summary, uploads,
-    users,
+    apikeys, control, environment, events, groups, hosts, options, runs, scripts, session, summary,
+    uploads, users,
 };
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
-use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, ShareInput, Summary};
+use crate::ops::{
+    CreatedApiKey, Done, Format, Imported, Launched, Ping, ServerOptions, ShareInput, Summary,
+};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -26,7 +28,7 @@ use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, ShareInp
         title = "Otto server API",
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
                        environment variables, uploads, runs with live output, control, \
-                       heartbeats, a summary, events, users, sessions, API keys."
+                       heartbeats, a summary, events, users, sessions, API keys, the server's options."
     ),
     paths(
         hosts::list,
@@ -82,6 +84,7 @@ use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, ShareInp
         control::control,
         control::ping,
         summary::show,
+        options::show,
         document
     ),
     components(schemas(
@@ -138,6 +141,7 @@ use crate::ops::{CreatedApiKey, Done, Format, Imported, Launched, Ping, ShareInp
         control::Action,
         Ping,
         Summary,
+        ServerOptions,
         ErrorBody,
         ErrorDetail,
     )),

@@ -58,6 +58,17 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/pages/hosts.js", JS),
     asset!("js/pages/host.js", JS),
     asset!("js/pages/run.js", JS),
+    asset!("js/pages/scripts.js", JS),
+    asset!("js/pages/script.js", JS),
+    asset!("js/pages/env.js", JS),
+    asset!("js/pages/groups.js", JS),
+    asset!("js/pages/group.js", JS),
+    asset!("js/pages/history.js", JS),
+    asset!("js/pages/pastrun.js", JS),
+    asset!("js/pages/events.js", JS),
+    asset!("js/pages/users.js", JS),
+    asset!("js/pages/account.js", JS),
+    asset!("js/pages/options.js", JS),
 ];
 
 /// `GET /`: the app's page.

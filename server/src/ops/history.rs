@@ -1,6 +1,6 @@
 //! What was run, and what happened: the run history and the event log.
 
-use crate::model::{Event, EventKind, Run};
+use crate::model::{Event, EventFilter, EventKind, Run};
 
 use super::{Ops, Result};
 
@@ -33,7 +33,16 @@ impl Ops {
         kind: Option<EventKind>,
         limit: u32,
     ) -> Result<Vec<Event>> {
-        Ok(self.fleet.store().events(host, kind, limit).await?)
+        let filter = EventFilter {
+            kind,
+            ..EventFilter::newest(host, limit)
+        };
+        self.find_events(&filter).await
+    }
+
+    /// The newest events `filter` matches, oldest first.
+    pub async fn find_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        Ok(self.fleet.store().events(filter).await?)
     }
 }
 

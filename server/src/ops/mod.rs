@@ -14,6 +14,7 @@ mod history;
 mod hosts;
 mod import;
 mod live;
+mod options;
 mod ping;
 mod rollout;
 mod runs;
@@ -36,6 +37,7 @@ pub use hosts::{
 };
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
+pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};

@@ -105,7 +105,7 @@ mod tests {
         assert!(pings.iter().all(|p| !p.reachable && p.error.is_some()));
         let a = ops.fleet.store().host("a").await.unwrap();
         assert_eq!(a.status.reachable, Some(false));
-        let all = ops.fleet.store().events(None, None, 100).await.unwrap();
+        let all = ops.events(None, None, 100).await.unwrap();
         assert!(all.iter().all(|e| e.actor.is_none()), "{all:?}");
         assert!(events(&ops, "reachability").await.len() >= 2, "{all:?}");
         // Named hosts only, disabled ones left out: no error.

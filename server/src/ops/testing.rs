@@ -37,7 +37,7 @@ pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
 
 /// The events of `kind` in the log.
 pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
-    let all = ops.fleet.store().events(None, None, 100).await.unwrap();
+    let all = ops.events(None, None, 100).await.unwrap();
     all.into_iter().filter(|e| e.kind == kind).collect()
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::fleet::Fleet;
 use crate::http::{self, HttpError, HttpOptions};
+use crate::ops::ServeSettings;
 use crate::store::StoreError;
 
 use scheduler::Job;
@@ -30,6 +31,8 @@ pub struct ServeOptions {
     pub rotate_every: Option<Duration>,
     /// Where to serve the HTTP API; None: nowhere.
     pub http: Option<HttpOptions>,
+    /// The configuration file read, if any (the API shows it with the options).
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// Time requests in flight have to finish once the daemon is told to stop.
@@ -71,7 +74,15 @@ pub async fn serve(
     }
     // Listening (and the certificate) first: a daemon that cannot serve says so at once.
     let api = match &options.http {
-        Some(http) => Some(http::bind(fleet.clone(), http).await?),
+        Some(http) => {
+            let settings = ServeSettings {
+                config_file: options.config_file.clone(),
+                heartbeat_interval: options.heartbeat_interval,
+                rotate_every: options.rotate_every,
+                ..ServeSettings::default()
+            };
+            Some(http::bind(fleet.clone(), http, settings).await?)
+        }
         None => None,
     };
     let (stop, stopping) = tokio::sync::watch::channel(false);

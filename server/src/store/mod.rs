@@ -15,9 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, EventKind, Facts, Group, Host, Launch, NewApiKey, NewEvent,
-    NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script, Session,
-    User,
+    ApiKey, Attachment, EnvVar, Event, EventFilter, Facts, Group, Host, Launch, NewApiKey,
+    NewEvent, NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script,
+    Session, User,
 };
 
 mod owner;
@@ -200,13 +200,8 @@ pub trait LaunchStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     /// Appends an event.
     async fn log(&self, event: &NewEvent) -> Result<()>;
-    /// The newest `limit` events, oldest first, optionally for one host, of one kind.
-    async fn events(
-        &self,
-        host: Option<&str>,
-        kind: Option<EventKind>,
-        limit: u32,
-    ) -> Result<Vec<Event>>;
+    /// The newest events `filter` matches, oldest first.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
 }
 
 /// The API's users and their API keys. Logs nothing: the operation that asked logs it.

@@ -15,6 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 use crate::harness::{BOUND, Server, agent_bin};
 use crate::http::Daemon;
@@ -555,5 +556,452 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
         Value::Null,
         "still pending"
     );
+    browser.close().await;
+}
+
+/// The statuses of `requests` (method, path, JSON body or null) made from the page with the
+/// session of who is signed in (its cookie and CSRF token), as the UI makes them.
+async fn statuses_from_the_page(browser: &Browser, requests: Value) -> Value {
+    browser
+        .client
+        .execute_async(
+            r#"const [requests, done] = arguments;
+            (async () => {
+              const me = await (await fetch('/api/v1/session')).json();
+              const statuses = [];
+              for (const [method, path, body] of requests) {
+                const headers = { 'X-CSRF-Token': me.csrf_token };
+                if (body !== null) headers['Content-Type'] = 'application/json';
+                const response = await fetch(path, {
+                  method, headers, body: body === null ? undefined : JSON.stringify(body),
+                });
+                statuses.push(response.status);
+              }
+              done(statuses);
+            })();"#,
+            vec![requests],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    // A run to find in the history, with output kept.
+    let (out, _) = server
+        .bounded(&[
+            "run",
+            "-H",
+            "r1",
+            "-c",
+            "echo kept output; echo on stderr >&2",
+        ])
+        .await;
+    assert!(out.status.success());
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+
+    // A new script, its text edited and saved.
+    browser.click("nav a[href='#/scripts']").await;
+    browser.fill("#new-script-name", "backup").await;
+    browser.click("#new-script button[type=submit]").await;
+    browser.text_of("main h1", |t| t == "Script backup").await;
+    browser
+        .fill("#script-body", "#!/bin/sh\necho saved from the browser\n")
+        .await;
+    browser.fill("#script-timeout", "300").await;
+    browser.click("#script-save").await;
+    browser.text_of("#alert", |t| t == "backup is saved.").await;
+    let scripts = server.json(&["script", "list"]);
+    assert_eq!(
+        scripts[0]["body"], "#!/bin/sh\necho saved from the browser\n",
+        "{scripts:#}"
+    );
+    assert_eq!(scripts[0]["timeout_secs"], 300);
+
+    // A file attached: the File object streamed as the request's body, listed with its size;
+    // the server keeps the same bytes.
+    let file = dir.path().join("backup.conf");
+    let content: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    std::fs::write(&file, &content).unwrap();
+    let input = browser.find("#attach-file").await;
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    browser.fill("#attach-path", "/etc/backup.conf").await;
+    browser.fill("#attach-mode", "600").await;
+    browser.click("#attach-upload").await;
+    let row = browser
+        .text_of("tr[data-attachment='/etc/backup.conf']", |t| {
+            t.contains("195.3 KiB")
+        })
+        .await;
+    assert!(row.contains("600"), "{row}");
+    let attachments = server.json(&["attachment", "list", "backup"]);
+    let sha256: String = sha2::Sha256::digest(&content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(attachments[0]["sha256"], sha256, "{attachments:#}");
+    assert_eq!(attachments[0]["size"], 200_000);
+
+    // A secret variable of the script: listed as set, its value nowhere on the page.
+    browser
+        .fill(".variables form input[name=name]", "API_TOKEN")
+        .await;
+    browser
+        .fill(".variables form input[name=value]", "hunter2-secret")
+        .await;
+    browser.click(".variables form input[name=secret]").await;
+    browser.click(".variables form button[type=submit]").await;
+    browser
+        .text_of("[data-secret=API_TOKEN]", |t| t == "secret (set)")
+        .await;
+    assert!(!browser.client.source().await.unwrap().contains("hunter2"));
+    browser.screenshot("script").await;
+    // The attachment removed.
+    browser.click("[data-detach='/etc/backup.conf']").await;
+    browser
+        .text_of("main", |t| t.contains("No attachments."))
+        .await;
+    assert_eq!(server.json(&["attachment", "list", "backup"]), json!([]));
+    browser.click("nav a[href='#/scripts']").await;
+    browser.text_of("#scripts", |t| t.contains("backup")).await;
+    browser.screenshot("scripts").await;
+
+    // The environment of every scope: the script's secret listed as set; a global one set.
+    browser.click("a[href='#/env']").await;
+    browser
+        .text_of(".variables table", |t| {
+            t.contains("script backup") && t.contains("secret (set)")
+        })
+        .await;
+    browser
+        .find(".variables form select[name=scope]")
+        .await
+        .select_by_value("global")
+        .await
+        .unwrap();
+    browser
+        .fill(".variables form input[name=name]", "GREETING")
+        .await;
+    browser
+        .fill(".variables form input[name=value]", "hello")
+        .await;
+    browser.click(".variables form button[type=submit]").await;
+    browser
+        .text_of("[data-variable=GREETING]", |t| {
+            t.contains("global") && t.contains("hello")
+        })
+        .await;
+    let vars = server.json(&["env", "list"]).to_string();
+    assert!(
+        vars.contains("GREETING") && vars.contains("hello"),
+        "{vars}"
+    );
+    browser.screenshot("env").await;
+
+    // A group: made, a host put in, the script assigned.
+    browser.click("nav a[href='#/groups']").await;
+    browser.fill("#new-group-name", "office").await;
+    browser.click("#new-group button[type=submit]").await;
+    browser.fill("#group-host", "r2").await;
+    browser.click("#group-add-host button[type=submit]").await;
+    browser.text_of("#group-hosts", |t| t.contains("r2")).await;
+    browser.click("#group-add-script button[type=submit]").await;
+    browser
+        .text_of("#group-scripts", |t| t.contains("backup"))
+        .await;
+    browser.screenshot("group").await;
+    let groups = server.json(&["group", "list"]);
+    let office = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "office")
+        .unwrap();
+    assert_eq!(office["hosts"], json!(["r2"]), "{groups:#}");
+    assert_eq!(office["scripts"], json!(["backup"]), "{groups:#}");
+    browser.click("nav a[href='#/groups']").await;
+    browser.text_of("#groups", |t| t.contains("office")).await;
+    browser.screenshot("groups").await;
+
+    // The history, filtered by host, and a run's kept output.
+    browser.click("nav a[href='#/history']").await;
+    browser.fill("#history-host", "r2").await;
+    browser.click("#history-filters button[type=submit]").await;
+    browser
+        .text_of("main", |t| t.contains("No runs on r2."))
+        .await;
+    browser.fill("#history-host", "r1").await;
+    browser.click("#history-filters button[type=submit]").await;
+    browser.text_of("#history", |t| t.contains("r1")).await;
+    browser.screenshot("history").await;
+    browser.click("#history tbody tr a").await;
+    browser
+        .text_of("#pastrun-stdout", |t| t.contains("kept output"))
+        .await;
+    browser
+        .text_of("#pastrun-stderr", |t| t.contains("on stderr"))
+        .await;
+    browser
+        .text_of("#pastrun-result", |t| t.contains("exit 0"))
+        .await;
+    browser.screenshot("history-run").await;
+
+    // The options serve runs with.
+    browser.click("nav a[href='#/options']").await;
+    let data_dir = server.data().display().to_string();
+    browser
+        .text_of("[data-option=data_dir]", |t| t == data_dir)
+        .await;
+    let listen = daemon.base().strip_prefix("http://").unwrap().to_string();
+    browser
+        .text_of("[data-option=http_listen]", |t| t.ends_with(&listen))
+        .await;
+    browser.text_of("main", |t| t.contains("server.toml")).await;
+    browser.screenshot("options").await;
+
+    // An API key: its secret shown once, then listed without it, and revoked.
+    browser.click("nav .who a").await;
+    browser.fill("#new-key-days", "30").await;
+    browser.click("#new-key-create").await;
+    let secret = browser
+        .text_of("#new-key-secret", |t| t.starts_with("otto_"))
+        .await;
+    browser.screenshot("account").await;
+    let keys = server.json(&["apikey", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys:#}");
+    let id = keys[0]["id"].as_i64().unwrap();
+    let key_answers = |secret: String| {
+        let daemon = &daemon;
+        async move {
+            let hosts = "/api/v1/hosts";
+            let (status, _) = daemon
+                .call(reqwest::Method::GET, hosts, Some(&secret), &Value::Null)
+                .await;
+            status
+        }
+    };
+    assert_eq!(key_answers(secret.clone()).await, reqwest::StatusCode::OK);
+    browser.client.refresh().await.unwrap();
+    browser.find(&format!("[data-revoke='{id}']")).await;
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
+    // Revoking asks first.
+    browser.click(&format!("[data-revoke='{id}']")).await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .text_of(&format!("tr[data-key='{id}']"), |t| t.contains("revoked"))
+        .await;
+    assert_eq!(key_answers(secret).await, reqwest::StatusCode::UNAUTHORIZED);
+
+    // At a phone's width: nothing on these pages is wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let pages = [
+        ("scripts/backup", "#script-form"),
+        ("env", ".variables table"),
+        ("groups/office", "#group-hosts"),
+        ("history", "#history"),
+        ("events", "#events"),
+        ("users", "#users"),
+        ("account", "#apikeys"),
+        ("options", "#options"),
+    ];
+    for (page, shown) in pages {
+        browser
+            .client
+            .goto(&format!("{url}#/{page}"))
+            .await
+            .unwrap();
+        browser.find(shown).await;
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(overflow.as_i64().unwrap() <= 0, "{page}: {overflow}");
+    }
+    browser
+        .client
+        .goto(&format!("{url}#/scripts/backup"))
+        .await
+        .unwrap();
+    browser.find("#script-form").await;
+    browser.screenshot("script-phone").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_and_refused() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    server.ok(&["script", "add", "backup", "--body", "echo hi"]);
+    add_user(&server, "helper", &["--permission", "hosts"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+
+    // The administrator adds a user who runs read-only scripts and may read the event log,
+    // nothing more.
+    browser.click("nav a[href='#/users']").await;
+    browser.fill("#new-user-name", "viewer").await;
+    browser.fill("#new-user-password", PASSWORD).await;
+    browser
+        .find("#new-user-run")
+        .await
+        .select_by_value("read-only")
+        .await
+        .unwrap();
+    browser.click("#new-user-audit").await;
+    browser.click("#new-user-add").await;
+    let row = browser
+        .text_of("tr[data-user=viewer]", |t| t.contains("enabled"))
+        .await;
+    assert!(
+        row.contains("runs: read-only; changes nothing; reads the event log"),
+        "{row}"
+    );
+    browser.screenshot("users").await;
+    let user = |name: &str| {
+        let users = server.json(&["user", "list"]);
+        let found = users.as_array().unwrap().iter().find(|u| u["name"] == name);
+        found.unwrap().clone()
+    };
+    assert_eq!(
+        user("viewer")["permissions"],
+        json!({"admin": false, "run": "read-only", "modify": ["audit"]})
+    );
+    // Another user disabled, then enabled again.
+    browser.click("[data-toggle=helper]").await;
+    browser
+        .text_of("tr[data-user=helper]", |t| t.contains("disabled"))
+        .await;
+    assert_eq!(user("helper")["disabled"], true);
+    browser.click("[data-toggle=helper]").await;
+    browser
+        .text_of("tr[data-user=helper]", |t| t.contains("enabled"))
+        .await;
+    assert_eq!(user("helper")["disabled"], false);
+    // And given one more permission.
+    browser.click("tr[data-user=helper] summary").await;
+    browser.click("#perm-helper-groups").await;
+    browser
+        .click("form[data-permissions=helper] button[type=submit]")
+        .await;
+    browser
+        .text_of("tr[data-user=helper]", |t| {
+            t.contains("may change hosts, groups")
+        })
+        .await;
+    assert_eq!(
+        user("helper")["permissions"]["modify"],
+        json!(["hosts", "groups"])
+    );
+    browser.click("#signout").await;
+    browser.find("#signin").await;
+    browser.sign_in(&url, "viewer").await;
+
+    // Not offered: no Run, Users or Options in the navigation, nor their pages; no forms to
+    // add a group or a script, no Save on a script, which shows read-only.
+    browser.text_of("nav", |t| t.contains("viewer")).await;
+    for page in ["run", "users", "options"] {
+        assert!(
+            !browser.present(&format!("nav a[href='#/{page}']")).await,
+            "{page}"
+        );
+        browser
+            .client
+            .goto(&format!("{url}#/{page}"))
+            .await
+            .unwrap();
+        browser.text_of("main h1", |t| t == "Not found").await;
+    }
+    browser.click("nav a[href='#/groups']").await;
+    browser.text_of("main h1", |t| t == "Groups").await;
+    assert!(!browser.present("#new-group").await);
+    browser.click("nav a[href='#/scripts']").await;
+    browser.text_of("#scripts", |t| t.contains("backup")).await;
+    assert!(!browser.present("#new-script").await);
+    browser.click("tr[data-script=backup] a").await;
+    browser.text_of("main h1", |t| t == "Script backup").await;
+    assert!(!browser.present("#script-save").await);
+    assert!(!browser.present("#attach-form").await);
+    assert!(!browser.present(".variables form").await);
+    let readonly = browser
+        .find("#script-body")
+        .await
+        .attr("readonly")
+        .await
+        .unwrap();
+    assert!(readonly.is_some(), "the editor is read-only");
+    browser.screenshot("script-read-only").await;
+
+    // Refused: the same requests made with their session are 403.
+    let statuses = statuses_from_the_page(
+        &browser,
+        json!([
+            ["PUT", "/api/v1/scripts/backup", {"name": "backup", "body": "rm -rf /"}],
+            ["PUT", "/api/v1/scripts/backup/attachments?path=/tmp/x", "x"],
+            ["POST", "/api/v1/users", {"name": "eve", "password": "long enough pw"}],
+            ["POST", "/api/v1/groups", {"name": "g"}],
+            ["POST", "/api/v1/hosts", {"name": "x", "address": "192.0.2.1"}],
+            ["POST", "/api/v1/runs", {"command": "true", "all": true}],
+            ["GET", "/api/v1/options", null],
+        ]),
+    )
+    .await;
+    assert_eq!(statuses, json!([403, 403, 403, 403, 403, 403, 403]));
+    let scripts = server.json(&["script", "list"]);
+    assert_eq!(scripts[0]["body"], "echo hi", "unchanged");
+
+    // The events page: the administrator's changes, naming them and their session; a filter by
+    // user.
+    browser.click("nav a[href='#/events']").await;
+    let events = browser
+        .text_of("#events", |t| t.contains("user viewer added"))
+        .await;
+    let added = events
+        .lines()
+        .find(|l| l.contains("user viewer added"))
+        .unwrap();
+    assert!(added.contains("user:admin (session"), "{added}");
+    browser.screenshot("events").await;
+    browser
+        .fill("#event-filters input[name=kind]", "user-changed")
+        .await;
+    browser
+        .fill("#event-filters input[name=user]", "admin")
+        .await;
+    browser.click("#event-filters button[type=submit]").await;
+    browser
+        .text_of("#events", |t| {
+            t.contains("user viewer added") && !t.contains("reachability")
+        })
+        .await;
+
+    // Their own password, changed on their account page: the new one signs in.
+    browser.click("nav .who a").await;
+    browser.fill("#password-current", PASSWORD).await;
+    browser.fill("#password-new", "a new long password").await;
+    browser.fill("#password-again", "a new long password").await;
+    browser.click("#password-change").await;
+    browser
+        .text_of("#alert", |t| t.contains("Your password is changed"))
+        .await;
+    let sign_in = |password: &str| json!([["POST", "/api/v1/session", {"name": "viewer", "password": password}]]);
+    let statuses = statuses_from_the_page(&browser, sign_in("a new long password")).await;
+    assert_eq!(statuses, json!([201]));
+    let statuses = statuses_from_the_page(&browser, sign_in(PASSWORD)).await;
+    assert_eq!(statuses, json!([401]));
     browser.close().await;
 }

@@ -23,7 +23,7 @@ pub struct Daemon {
     /// `https://127.0.0.1:PORT` (or `http://`).
     base: String,
     /// The certificate's fingerprint, as logged (HTTPS only).
-    fingerprint: Option<String>,
+    pub fingerprint: Option<String>,
     client: reqwest::Client,
 }
 
@@ -210,6 +210,7 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Some("hosts"),
         ),
         (Method::GET, "/api/v1/events", Value::Null, Some("audit")),
+        (Method::GET, "/api/v1/options", Value::Null, Some("options")),
         (Method::GET, "/api/v1/openapi.json", Value::Null, None),
         (Method::GET, "/api/v1/apikeys", Value::Null, None),
         // One's own key needs no permission; another's (999 is nobody's) needs `users`.

@@ -22,6 +22,7 @@ mod deploy;
 mod exit_codes;
 mod fleet;
 mod http;
+mod http_admin;
 mod http_hosts;
 mod http_resources;
 mod http_runs;

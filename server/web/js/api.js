@@ -19,17 +19,19 @@ export class ApiError extends Error {
   }
 }
 
-/** `method path` with a JSON `body` (if given); the answer's JSON (null when it has none). */
+/** `method path` with a JSON `body` (if given; a Blob or File is sent as it is, streamed by the
+ * browser, never read into a string); the answer's JSON (null when it has none). */
 export async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers['Content-Type'] = raw ? 'application/octet-stream' : 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
       credentials: 'same-origin',
     });
   } catch (e) {

@@ -9,6 +9,17 @@ import dashboard from './pages/dashboard.js';
 import hosts from './pages/hosts.js';
 import host from './pages/host.js';
 import run from './pages/run.js';
+import scripts from './pages/scripts.js';
+import script from './pages/script.js';
+import env from './pages/env.js';
+import groups from './pages/groups.js';
+import group from './pages/group.js';
+import historyPage from './pages/history.js';
+import pastRun from './pages/pastrun.js';
+import events from './pages/events.js';
+import users from './pages/users.js';
+import account from './pages/account.js';
+import options from './pages/options.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -20,6 +31,17 @@ const routes = [
   { path: /^\/hosts$/, page: hosts, title: 'Hosts' },
   { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host' },
   { path: /^\/run$/, page: run, title: 'Run', allowed: (c) => c.mayRun() },
+  { path: /^\/scripts$/, page: scripts, title: 'Scripts' },
+  { path: /^\/scripts\/([^/]+)$/, page: script, title: 'Script' },
+  { path: /^\/env$/, page: env, title: 'Environment' },
+  { path: /^\/groups$/, page: groups, title: 'Groups' },
+  { path: /^\/groups\/([^/]+)$/, page: group, title: 'Group' },
+  { path: /^\/history$/, page: historyPage, title: 'History' },
+  { path: /^\/history\/(\d+)$/, page: pastRun, title: 'Run' },
+  { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit') },
+  { path: /^\/users$/, page: users, title: 'Users', allowed: (c) => c.may('users') },
+  { path: /^\/account$/, page: account, title: 'Your account', allowed: (c) => Boolean(c.me.user) },
+  { path: /^\/options$/, page: options, title: 'Options', allowed: (c) => c.may('options') },
 ];
 
 /** What every page is given: who is signed in, what they may do, the alert region. */
@@ -85,7 +107,13 @@ function renderNav() {
     link('#/', 'Dashboard'),
     link('#/hosts', 'Hosts'),
     ctx.mayRun() ? link('#/run', 'Run') : null,
-    h('span', { class: 'who' }, `Signed in as ${ctx.me.user}`),
+    link('#/groups', 'Groups'),
+    link('#/scripts', 'Scripts'),
+    link('#/history', 'History'),
+    ctx.may('audit') ? link('#/events', 'Events') : null,
+    ctx.may('users') ? link('#/users', 'Users') : null,
+    ctx.may('options') ? link('#/options', 'Options') : null,
+    h('span', { class: 'who' }, ctx.me.user ? link('#/account', `Signed in as ${ctx.me.user}`) : 'Signed in with an API key'),
     h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'),
   );
   nav.hidden = false;

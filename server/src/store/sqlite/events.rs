@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
 use super::Sqlite;
-use crate::model::{Event, EventKind, NewEvent, now_ms};
+use crate::model::{Event, EventFilter, EventKind, NewEvent, now_ms};
 use crate::store::{EventStore, Result};
 
 /// Appends an event the server saw by itself (no actor).
@@ -37,21 +37,26 @@ fn insert(
     Ok(())
 }
 
-/// The newest `limit` events, oldest first, optionally for one host, of one kind.
-pub fn events(
-    db: &Connection,
-    host: Option<&str>,
-    kind: Option<EventKind>,
-    limit: u32,
-) -> Result<Vec<Event>> {
+/// The newest events `filter` matches, oldest first. A user's are those of the API
+/// (`user:NAME (…)`) and of the command line run as that login (`cli:NAME`).
+pub fn events(db: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
     let mut stmt = db.prepare(
         "SELECT id, at, host, kind, detail, actor FROM events
          WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR kind = ?2)
-         ORDER BY id DESC LIMIT ?3",
+           AND (?3 IS NULL OR actor = 'cli:' || ?3
+                OR substr(actor, 1, length(?3) + 6) = 'user:' || ?3 || ' ')
+           AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5",
     )?;
-    let kind = kind.map(EventKind::as_str);
+    let query = params![
+        filter.host,
+        filter.kind.map(EventKind::as_str),
+        filter.user,
+        filter.before,
+        filter.limit
+    ];
     let mut events = stmt
-        .query_map(params![host, kind, limit], |r| {
+        .query_map(query, |r| {
             Ok(Event {
                 id: r.get(0)?,
                 at: r.get(1)?,
@@ -82,14 +87,8 @@ impl EventStore for Sqlite {
         .await
     }
 
-    async fn events(
-        &self,
-        host: Option<&str>,
-        kind: Option<EventKind>,
-        limit: u32,
-    ) -> Result<Vec<Event>> {
-        let host = host.map(str::to_owned);
-        self.call(move |db| events(db, host.as_deref(), kind, limit))
-            .await
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let filter = filter.clone();
+        self.call(move |db| events(db, &filter)).await
     }
 }

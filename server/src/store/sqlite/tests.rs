@@ -7,7 +7,8 @@ use rusqlite::{Connection, params};
 
 use super::{connect, environment, events, groups, hosts, launches, runs, schema, scripts};
 use crate::model::{
-    AfterRun, Attachment, Facts, INTERRUPTED, NewHost, NewLaunch, Phase, RunEnd, Scope, Script,
+    AfterRun, Attachment, EventFilter, EventKind, Facts, INTERRUPTED, NewHost, NewLaunch, Phase,
+    RunEnd, Scope, Script,
 };
 use crate::store::owner::Owner;
 use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
@@ -166,7 +167,7 @@ fn reachability_changes_are_logged_once() {
     hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    let kinds: Vec<_> = events::events(&db, Some("r1"), None, 10)
+    let kinds: Vec<_> = events::events(&db, &EventFilter::newest(Some("r1"), 10))
         .unwrap()
         .into_iter()
         .map(|e| e.detail)
@@ -333,7 +334,7 @@ fn runs_are_recorded() {
     let (_dir, db) = store();
     let id = runs::start_run(&db, "r1", "hello", "00ff", "cli:alice").unwrap();
     assert_eq!(runs::run(&db, id).unwrap().finished, None);
-    let started = events::events(&db, Some("r1"), None, 5).unwrap();
+    let started = events::events(&db, &EventFilter::newest(Some("r1"), 5)).unwrap();
     assert_eq!(started.len(), 1, "one run-started event per run");
     assert_eq!(started[0].kind, "run-started");
     assert_eq!(started[0].detail, format!("run {id}: hello (action 00ff)"));
@@ -398,7 +399,7 @@ fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
         .unwrap();
     assert_eq!(outcome, INTERRUPTED);
     runs::runs(&db, None, 10).unwrap();
-    let logged = events::events(&db, Some("r1"), None, 50).unwrap();
+    let logged = events::events(&db, &EventFilter::newest(Some("r1"), 50)).unwrap();
     assert_eq!(
         logged
             .iter()
@@ -472,4 +473,62 @@ fn launches_are_kept_with_their_end_and_their_ids_never_reused() {
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert!(launches::start_launch(&db, &new).unwrap() > first);
+}
+
+#[test]
+fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time() {
+    let (_dir, db) = store();
+    let log = |actor: Option<&str>, host: &str, kind: EventKind| match actor {
+        Some(actor) => events::log_by(&db, actor, Some(host), kind, "x").unwrap(),
+        None => events::log(&db, Some(host), kind, "x").unwrap(),
+    };
+    log(
+        Some("user:al (session 1 from 127.0.0.1)"),
+        "r1",
+        EventKind::HostAdded,
+    );
+    log(Some("cli:al"), "r2", EventKind::HostAdded);
+    // A name that begins like hers, and one whose `_` a LIKE would take for any character.
+    log(
+        Some("user:alice (API key 2 from ::1)"),
+        "r1",
+        EventKind::HostAdded,
+    );
+    log(
+        Some("user:a_ (API key 3 from ::1)"),
+        "r1",
+        EventKind::ScriptChanged,
+    );
+    log(None, "r1", EventKind::Reachability);
+    let ids = |filter: EventFilter| -> Vec<i64> {
+        events::events(&db, &filter)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let all = EventFilter::newest(None, 10);
+    assert_eq!(ids(all.clone()), [1, 2, 3, 4, 5]);
+    let user = |name: &str| EventFilter {
+        user: Some(name.into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(user("al")), [1, 2]);
+    assert_eq!(ids(user("a_")), [4]);
+    assert_eq!(ids(user("ax")), Vec::<i64>::new());
+    let kind = EventFilter {
+        kind: Some(EventKind::HostAdded),
+        host: Some("r1".into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(kind), [1, 3]);
+    // Pages: the newest two, then the two before the first of them.
+    let page = |before: Option<i64>| EventFilter {
+        before,
+        limit: 2,
+        ..all.clone()
+    };
+    assert_eq!(ids(page(None)), [4, 5]);
+    assert_eq!(ids(page(Some(4))), [2, 3]);
+    assert_eq!(ids(page(Some(2))), [1]);
 }
