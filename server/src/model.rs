@@ -106,7 +106,7 @@ pub struct Trust {
 }
 
 /// What the last heartbeat said, persisted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
@@ -114,6 +114,9 @@ pub struct Status {
     #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen: Option<i64>,
+    /// Round trip (ms) of the last successful heartbeat, connection set-up excluded.
+    #[serde(default)]
+    pub round_trip_ms: Option<f64>,
     /// The agent's version.
     pub agent_version: Option<String>,
     /// The host's facts (`otto_proto::Facts`: names and versions of its system, uptime, load
@@ -146,7 +149,7 @@ pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
 }
 
 /// One managed host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Host {
     /// Its unique name.
     pub name: String,
@@ -993,9 +996,7 @@ mod tests {
             let status = Status {
                 reachable: None,
                 last_seen: ms,
-                agent_version: None,
-                facts: None,
-                last_error: None,
+                ..Status::default()
             };
             serde_json::to_value(&status).unwrap()["last_seen"].clone()
         };

@@ -18,7 +18,8 @@ use crate::model::{
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    CreatedApiKey, Done, Format, Imported, Launched, Ping, ServerOptions, ShareInput, Summary,
+    CreatedApiKey, Done, Format, Heartbeat, Imported, Launched, Ping, ServerOptions, ShareInput,
+    Summary,
 };
 
 /// The API's description.
@@ -141,6 +142,7 @@ use crate::ops::{
         control::Action,
         Ping,
         Summary,
+        Heartbeat,
         ServerOptions,
         ErrorBody,
         ErrorDetail,

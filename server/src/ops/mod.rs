@@ -43,7 +43,7 @@ pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
-pub use summary::Summary;
+pub use summary::{Heartbeat, Summary};
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};

@@ -60,16 +60,17 @@ impl Ops {
         match answer {
             Ok(hb) => {
                 let facts = hb.facts;
+                let round_trip_ms = hb.round_trip.as_secs_f64() * 1000.0;
                 let stored = fleet
                     .store()
-                    .heartbeat_ok(&host.name, &hb.agent_version, &facts)
+                    .heartbeat_ok(&host.name, &hb.agent_version, &facts, round_trip_ms)
                     .await;
                 Ping {
                     host: host.name,
                     reachable: true,
                     agent_version: Some(hb.agent_version),
                     facts: Some(facts),
-                    round_trip_ms: Some(hb.round_trip.as_secs_f64() * 1000.0),
+                    round_trip_ms: Some(round_trip_ms),
                     error: stored.err().map(|e| e.to_string()),
                 }
             }

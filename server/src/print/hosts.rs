@@ -115,6 +115,9 @@ impl<W: Write + Send + 'static> Printer<W> {
                 "  last seen      {}",
                 self.time_or_dash(h.status.last_seen)
             )?;
+            if let Some(ms) = h.status.round_trip_ms {
+                writeln!(out, "  round trip     {ms:.1} ms")?;
+            }
             // What the agent said, from a database older than the checks at ingestion too.
             let shown = |text: &str| sanitize::field(text, usize::MAX);
             if let Some(e) = &h.status.last_error {

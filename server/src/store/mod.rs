@@ -107,8 +107,14 @@ pub trait HostStore: Send + Sync {
     async fn drop_pending_key(&self, name: &str, key: &str) -> Result<bool>;
     /// Records a completed key rotation asked for by `actor`: the new agent key is pinned.
     async fn rotated(&self, name: &str, agent_key: &str, detail: &str, actor: &str) -> Result<()>;
-    /// Records a successful heartbeat; logs a reachability change.
-    async fn heartbeat_ok(&self, name: &str, version: &str, facts: &Facts) -> Result<()>;
+    /// Records a successful heartbeat and its round trip (ms); logs a reachability change.
+    async fn heartbeat_ok(
+        &self,
+        name: &str,
+        version: &str,
+        facts: &Facts,
+        round_trip_ms: f64,
+    ) -> Result<()>;
     /// Records a failed attempt to reach the host; logs a reachability change.
     async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()>;
 }

@@ -273,6 +273,22 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     assert_eq!(browser.text_of(&count("unreachable"), |_| true).await, "1");
     assert_eq!(browser.text_of(&count("pending"), |_| true).await, "0");
     assert_eq!(browser.text_of(&count("hosts"), |_| true).await, "3");
+    // The slowest heartbeats: the two reachable hosts, with their stored round trips.
+    let slowest = browser.text_of("#slowest", |t| t.contains("ms")).await;
+    assert!(
+        slowest.contains("r1") && slowest.contains("r2"),
+        "{slowest}"
+    );
+    assert!(!slowest.contains("gone"), "{slowest}");
+    for name in ["r1", "r2"] {
+        let ms = server.json(&["host", "show", name])["status"]["round_trip_ms"]
+            .as_f64()
+            .unwrap();
+        let row = browser
+            .text_of(&format!("#slowest tr[data-host={name}]"), |_| true)
+            .await;
+        assert!(row.contains(&format!("{ms:.1} ms")), "{row} ({ms})");
+    }
     browser.screenshot("dashboard").await;
 
     // The hosts, filtered by state through the API.

@@ -432,6 +432,21 @@ async fn heartbeats_control_and_the_summary_through_the_api() {
         "{summary}"
     );
     assert_eq!(summary["recent_failures"][0]["exit_code"], 3, "{summary}");
+    // The heartbeat's round trip is kept: the host's, and the slowest on the summary.
+    let round_trip = pings[0]["round_trip_ms"].as_f64().unwrap();
+    let (_, host) = daemon
+        .call(Method::GET, "/api/v1/hosts/r1", Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(host["status"]["round_trip_ms"], round_trip, "{host}");
+    let shown = server.json(&["host", "show", "r1"]);
+    assert_eq!(shown["status"]["round_trip_ms"], round_trip, "{shown}");
+    let slowest = summary["slowest_heartbeats"].as_array().unwrap();
+    assert_eq!(slowest.len(), 1, "only the reachable host: {summary}");
+    assert_eq!(
+        (&slowest[0]["host"], &slowest[0]["round_trip_ms"]),
+        (&json!("r1"), &json!(round_trip))
+    );
+    assert_eq!(slowest[0]["at"], host["status"]["last_seen"], "{summary}");
 
     // Control needs the permission `hosts`; it is recorded naming the user.
     let reload = json!({"action": "reload", "hosts": ["r1"]});

@@ -97,7 +97,7 @@ fn hosts_where(
 ) -> Result<Vec<Host>> {
     let sql = format!(
         "SELECT name, address, port, enabled, agent_key, pin_first, pending_key, last_rotation,
-                reachable, last_seen, agent_version, facts, last_error,
+                reachable, last_seen, agent_version, facts, last_error, round_trip_ms,
                 (SELECT group_concat(grp, char(10)) FROM
                     (SELECT grp FROM host_groups WHERE host = name ORDER BY grp))
          FROM hosts {filter} ORDER BY name"
@@ -118,12 +118,13 @@ fn hosts_where(
                         last_rotation: r.get(7)?,
                     },
                     groups: r
-                        .get::<_, Option<String>>(13)?
+                        .get::<_, Option<String>>(14)?
                         .map(|g| g.lines().map(str::to_string).collect())
                         .unwrap_or_default(),
                     status: Status {
                         reachable: r.get(8)?,
                         last_seen: r.get(9)?,
+                        round_trip_ms: r.get(13)?,
                         agent_version: r.get(10)?,
                         facts: None,
                         last_error: r.get(12)?,
@@ -199,8 +200,14 @@ pub fn rotated(
     events::log_by(db, actor, Some(name), EventKind::KeyRotated, detail)
 }
 
-/// Records a successful heartbeat; logs a reachability change.
-pub fn heartbeat_ok(db: &Connection, name: &str, version: &str, facts: &Facts) -> Result<()> {
+/// Records a successful heartbeat and its round trip (ms); logs a reachability change.
+pub fn heartbeat_ok(
+    db: &Connection,
+    name: &str,
+    version: &str,
+    facts: &Facts,
+    round_trip_ms: f64,
+) -> Result<()> {
     let facts = serde_json::to_string(facts)
         .map_err(|e| StoreError::Corrupt("host facts", e.to_string()))?;
     let before = reachable(db, name)?;
@@ -208,8 +215,8 @@ pub fn heartbeat_ok(db: &Connection, name: &str, version: &str, facts: &Facts) -
         db,
         name,
         "UPDATE hosts SET reachable = 1, last_seen = ?2, agent_version = ?3, facts = ?4,
-             last_error = NULL WHERE name = ?1",
-        params![name, now_ms(), version, facts],
+             last_error = NULL, round_trip_ms = ?5 WHERE name = ?1",
+        params![name, now_ms(), version, facts, round_trip_ms],
     )?;
     if before != Some(true) {
         events::log(db, Some(name), EventKind::Reachability, "reachable")?;
@@ -310,9 +317,15 @@ impl HostStore for Sqlite {
             .await
     }
 
-    async fn heartbeat_ok(&self, name: &str, version: &str, facts: &Facts) -> Result<()> {
+    async fn heartbeat_ok(
+        &self,
+        name: &str,
+        version: &str,
+        facts: &Facts,
+        round_trip_ms: f64,
+    ) -> Result<()> {
         let (name, version, facts) = (name.to_owned(), version.to_owned(), facts.clone());
-        self.call(move |db| heartbeat_ok(db, &name, &version, &facts))
+        self.call(move |db| heartbeat_ok(db, &name, &version, &facts, round_trip_ms))
             .await
     }
 

@@ -179,6 +179,10 @@ CREATE TABLE launches (
     last_event TEXT
 );
 "#,
+    r#"
+-- The round trip (ms) of a host's last answered heartbeat, for the slowest on the dashboard.
+ALTER TABLE hosts ADD COLUMN round_trip_ms REAL;
+"#,
 ];
 
 /// The newest schema version this program knows.

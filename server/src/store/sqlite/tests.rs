@@ -163,8 +163,8 @@ fn reachability_changes_are_logged_once() {
         mem_total_kib: 1,
         mem_available_kib: 1,
     };
-    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
-    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts).unwrap();
+    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 2.5).unwrap();
+    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 1.5).unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
     hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
     let kinds: Vec<_> = events::events(&db, &EventFilter::newest(Some("r1"), 10))
@@ -176,6 +176,9 @@ fn reachability_changes_are_logged_once() {
     let r1 = hosts::host(&db, "r1").unwrap();
     assert_eq!(r1.status.facts, Some(facts));
     assert_eq!(r1.status.reachable, Some(false));
+    // The round trip of the last answered heartbeat stays, with when it was.
+    assert_eq!(r1.status.round_trip_ms, Some(1.5));
+    assert!(r1.status.last_seen.is_some());
 }
 
 #[test]
@@ -213,7 +216,8 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+        "ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+         ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
          INSERT INTO env (scope, owner, name, value, secret) VALUES
@@ -263,7 +267,8 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+         ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+         ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 5;",
     )
     .unwrap();
@@ -319,7 +324,8 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // Brought again from schema 6 to the newest: the attachment stays as it was, and the
     // script, older than run levels, is read-write.
     db.execute_batch(
-        "DROP TABLE launches; ALTER TABLE scripts DROP COLUMN run_level;
+        "ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+         ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 6;",
     )
     .unwrap();

@@ -1,5 +1,5 @@
 // The fleet at a glance: how many hosts are in each state (GET /api/v1/summary), the recent
-// failures it lists, and the newest runs (GET /api/v1/runs, one page).
+// failures and slowest heartbeats it lists, and the newest runs (GET /api/v1/runs, one page).
 
 import { api, query } from '../api.js';
 import { h, replace } from '../dom.js';
@@ -31,8 +31,22 @@ export default async function dashboard(section, ctx) {
     summary.recent_failures.length
       ? runTable(summary.recent_failures, 'failures')
       : h('p', { class: 'muted' }, 'No run has failed lately.'),
+    h('h2', {}, 'Slowest heartbeats'),
+    summary.slowest_heartbeats.length
+      ? heartbeatTable(summary.slowest_heartbeats)
+      : h('p', { class: 'muted' }, 'No host has answered a heartbeat yet.'),
     h('h2', {}, 'Recent runs'),
     runs.length ? runTable(runs.slice().reverse(), 'recent-runs') : h('p', { class: 'muted' }, 'Nothing has run yet.'));
+}
+
+/** The reachable hosts whose last heartbeat took longest, slowest first. */
+function heartbeatTable(beats) {
+  return h('table', { id: 'slowest' },
+    h('thead', {}, h('tr', {}, ['Host', 'Round trip', 'When'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, beats.map((b) => h('tr', { 'data-host': b.host },
+      h('td', { 'data-label': 'Host' }, h('a', { href: `#/hosts/${encodeURIComponent(b.host)}` }, b.host)),
+      h('td', { 'data-label': 'Round trip' }, `${b.round_trip_ms.toFixed(1)} ms`),
+      h('td', { 'data-label': 'When' }, when(b.at))))));
 }
 
 /** A table of runs, newest first. */

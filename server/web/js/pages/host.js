@@ -80,6 +80,8 @@ export default async function host(section, ctx, { args: [name] }) {
       h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, state),
       h('dt', {}, 'Address'), h('dd', {}, `${found.address}:${found.port}`),
       h('dt', {}, 'Last heartbeat'), h('dd', {}, when(found.status.last_seen)),
+      h('dt', {}, 'Round trip'), h('dd', { id: 'host-round-trip' },
+        found.status.round_trip_ms == null ? '—' : `${found.status.round_trip_ms.toFixed(1)} ms`),
       h('dt', {}, 'Agent'), h('dd', {}, found.status.agent_version || '—'),
       found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad' }, found.status.last_error)] : null,
       h('dt', {}, 'Groups'), h('dd', {}, found.groups.length
