@@ -391,6 +391,109 @@ async fn a_pending_key_is_approved_from_the_host_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_its_runs() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    let agent = pending_host(&server, dir.path(), "p1").await;
+    let pinned = server.json(&["host", "show", "p1"])["trust"]["agent_key"].clone();
+    // One run more than a page of the host's runs.
+    for n in 1..=21 {
+        let (out, _) = server
+            .bounded(&["run", "-H", "r1", "-c", &format!("echo run {n}")])
+            .await;
+        assert!(out.status.success());
+    }
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+
+    // Deny: the pending key is dropped, the host keeps the key it had, an event names admin.
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/p1"))
+        .await
+        .unwrap();
+    browser.find("#pending").await;
+    browser.click("#host-deny").await;
+    browser.text_of("#alert", |t| t.contains("denied")).await;
+    assert!(!browser.present("#pending").await);
+    let host = server.json(&["host", "show", "p1"]);
+    assert_eq!(host["trust"]["pending_key"], Value::Null, "{host:#}");
+    assert_eq!(host["trust"]["agent_key"], pinned, "{host:#}");
+    let denied = format!(
+        "pending agent key {} denied",
+        keys::fingerprint(&agent.agent_key)
+    );
+    let events = server.json(&["events", "--host", "p1"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"] == denied
+                && e["actor"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("user:admin "))),
+        "{events:#}"
+    );
+
+    // Disabled, then enabled again: the state shown follows.
+    browser.click("#host-disable").await;
+    browser.text_of("#host-state", |t| t == "disabled").await;
+    assert_eq!(server.json(&["host", "show", "p1"])["enabled"], false);
+    browser.click("#host-enable").await;
+    browser.text_of("#host-state", |t| t != "disabled").await;
+    assert_eq!(server.json(&["host", "show", "p1"])["enabled"], true);
+
+    // Where it is reached, changed from its form.
+    browser.fill("#host-address", "127.0.0.2").await;
+    browser.fill("#host-port", "2222").await;
+    browser.click("#host-edit button[type=submit]").await;
+    browser
+        .text_of("#host-status", |t| t.contains("127.0.0.2:2222"))
+        .await;
+    let host = server.json(&["host", "show", "p1"]);
+    assert_eq!(
+        (&host["address"], &host["port"]),
+        (&json!("127.0.0.2"), &json!(2222))
+    );
+    browser.screenshot("host-actions").await;
+
+    // Its runs a page at a time: the 20 newest, then the one before them.
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/r1"))
+        .await
+        .unwrap();
+    browser
+        .text_of("#host-runs", |t| t.contains("run 21"))
+        .await;
+    let rows = || async {
+        let rows = browser.client.find_all(Locator::Css("#host-runs tbody tr"));
+        rows.await.unwrap().len()
+    };
+    assert_eq!(rows().await, 20);
+    browser.click("#host-runs-older").await;
+    let older = browser
+        .text_of("#host-runs", |t| !t.contains("run 21"))
+        .await;
+    assert!(
+        older.contains("echo run 1") && !older.contains("run 2"),
+        "{older}"
+    );
+    assert_eq!(rows().await, 1);
+    assert!(!browser.present("#host-runs-older").await);
+    browser.click("#host-runs-newest").await;
+    browser
+        .text_of("#host-runs", |t| t.contains("run 21"))
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
     if !available() {
         return;
@@ -531,7 +634,9 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
         .text_of("#pending", |t| t.contains("needs the permission"))
         .await;
     assert!(!browser.present("#host-approve").await);
-    assert!(!browser.present("#host-disable").await);
+    for control in ["#host-deny", "#host-disable", "#host-enable", "#host-edit"] {
+        assert!(!browser.present(control).await, "{control} offered");
+    }
 
     // Refused: the same requests made with their session (cookie and CSRF token) are 403.
     let statuses = browser
@@ -549,13 +654,20 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
                 await post('/api/v1/hosts/p1/approve', {}),
                 await post('/api/v1/runs', { command: 'true', all: true }),
                 await post('/api/v1/hosts', { name: 'x', address: '192.0.2.1' }),
+                await post('/api/v1/hosts/p1/deny', {}),
+                await post('/api/v1/hosts/r1/disable', {}),
+                await fetch('/api/v1/hosts/r1', {
+                  method: 'PATCH',
+                  headers: { 'X-CSRF-Token': me.csrf_token, 'Content-Type': 'application/json' },
+                  body: JSON.stringify({ port: 2222 }),
+                }).then((r) => r.status),
               ]);
             })();"#,
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(statuses, json!([403, 403, 403]));
+    assert_eq!(statuses, json!([403, 403, 403, 403, 403, 403]));
     // And the CSRF token is what makes the session's requests work: without it, 403 too.
     let without = browser
         .client

@@ -1,8 +1,10 @@
-// One host: its state, trust (a pending key's fingerprint, to approve or deny), facts, groups,
-// environment (secrets shown as set, never their value) and its latest runs.
+// One host: its state (enabled or disabled, where it is reached: changed with the permission
+// `hosts`), trust (a pending key's fingerprint, to approve or deny), facts, groups, environment
+// (secrets shown as set, never their value) and its runs, a page at a time (`before` in the
+// address: the oldest run id of the page after).
 
 import { api, query } from '../api.js';
-import { h, replace } from '../dom.js';
+import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
 import { stateOf } from './hosts.js';
 import { runTable } from './dashboard.js';
@@ -15,16 +17,20 @@ export async function fingerprint(openssh) {
   return `SHA256:${btoa(String.fromCharCode(...digest)).replace(/=+$/, '')}`;
 }
 
-export default async function host(section, ctx, { args: [name] }) {
+/** Runs listed on a page. */
+const PAGE = 20;
+
+export default async function host(section, ctx, { args: [name], params }) {
   const path = `/api/v1/hosts/${encodeURIComponent(name)}`;
+  const before = (params && params.get('before')) || '';
   replace(section, h('h1', {}, name), h('p', { class: 'muted' }, 'Loading…'));
   const [found, env, runs] = await Promise.all([
     api('GET', path),
     api('GET', query('/api/v1/env', { host: name })),
-    api('GET', query('/api/v1/runs', { host: name, limit: 20 })),
+    api('GET', query('/api/v1/runs', { host: name, before, limit: PAGE })),
   ]);
   const state = stateOf(found);
-  const rerender = () => host(section, ctx, { args: [name] });
+  const rerender = () => host(section, ctx, { args: [name], params });
 
   /** A button that posts `action` about this host, then shows the page again. */
   const action = (label, verb, done, style) => h('button', {
@@ -57,9 +63,10 @@ export default async function host(section, ctx, { args: [name] }) {
         : h('p', { class: 'muted' }, 'Approving it needs the permission “hosts”.')));
   }
   const controls = ctx.may('hosts')
-    ? h('div', { class: 'actions' }, found.enabled
+    ? [h('div', { class: 'actions' }, found.enabled
       ? action('Disable', 'disable', `${name} is disabled.`)
-      : action('Enable', 'enable', `${name} is enabled.`))
+      : action('Enable', 'enable', `${name} is enabled.`)),
+    addressForm(found, path, rerender, ctx)]
     : null;
 
   const facts = found.status.facts;
@@ -104,5 +111,35 @@ export default async function host(section, ctx, { args: [name] }) {
       : h('p', { class: 'muted' }, 'No variables.'),
     h('h2', {}, 'Runs'),
     runs.length ? runTable(runs.slice().reverse(), 'host-runs') : h('p', { class: 'muted' }, 'Nothing has run here yet.'),
+    h('div', { class: 'actions' },
+      before ? h('a', { class: 'button', id: 'host-runs-newest', href: `#/hosts/${encodeURIComponent(name)}` }, 'Newest runs') : null,
+      // A full page may have older runs before it.
+      runs.length === PAGE
+        ? h('a', { class: 'button', id: 'host-runs-older', href: query(`#/hosts/${encodeURIComponent(name)}`, { before: runs[0].id }) }, 'Older runs')
+        : null),
     ctx.mayRun() ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
+}
+
+/** The form that changes where the host is reached (PATCH, the fields changed only). */
+function addressForm(found, path, rerender, ctx) {
+  const address = h('input', { name: 'address', id: 'host-address', value: found.address, required: true, autocomplete: 'off' });
+  const port = h('input', { name: 'port', id: 'host-port', type: 'number', min: 1, max: 65535, value: found.port, required: true });
+  const form = h('form', { class: 'card', id: 'host-edit', 'aria-label': 'Where it is reached' },
+    h('div', { class: 'row' }, field('Address', address), field('Port', port),
+      h('div', {}, h('button', { type: 'submit' }, 'Save'))));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const change = {};
+    if (address.value.trim() !== found.address) change.address = address.value.trim();
+    if (Number(port.value) !== found.port) change.port = Number(port.value);
+    if (!Object.keys(change).length) return;
+    try {
+      await api('PATCH', path, change);
+      await rerender();
+      ctx.info(`${found.name} is now reached at ${change.address || found.address}:${change.port || found.port}.`);
+    } catch (e) {
+      ctx.alert(e);
+    }
+  });
+  return form;
 }
