@@ -50,6 +50,16 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::launch(&[]).await
+    }
+
+    /// A browser that takes any certificate: for `serve`'s self-signed one, in its one test.
+    async fn trusting_any_certificate() -> Browser {
+        Browser::launch(&["--ignore-certificate-errors"]).await
+    }
+
+    /// chromedriver and Chromium with the usual arguments and `extra`.
+    async fn launch(extra: &[&str]) -> Browser {
         let port = {
             let probe = TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
@@ -70,7 +80,8 @@ impl Browser {
         }
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let profile = tempfile::tempdir().unwrap();
-        let args = [
+        let profile_dir = format!("--user-data-dir={}", profile.path().display());
+        let mut args = vec![
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -80,8 +91,9 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--window-size=1280,900",
-            &format!("--user-data-dir={}", profile.path().display()),
+            &profile_dir,
         ];
+        args.extend_from_slice(extra);
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
@@ -342,6 +354,45 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     browser.find("#signin").await;
     browser.client.refresh().await.unwrap();
     browser.find("#signin").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_over_serves_default_https_keeps_a_secure_session() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    server.bounded(&["ping", "--all"]).await;
+    // serve as a user starts it: HTTPS with its self-signed certificate.
+    let daemon = Daemon::start(&server, &[]);
+    assert!(daemon.base().starts_with("https://"), "{}", daemon.base());
+    let browser = Browser::trusting_any_certificate().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    assert_eq!(
+        browser.text_of("[data-count=reachable]", |_| true).await,
+        "1"
+    );
+
+    // The session cookie is Secure and HttpOnly, and kept: a reload is still signed in.
+    let cookies = browser.client.get_all_cookies().await.unwrap();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = &cookies[0];
+    assert_eq!(
+        (cookie.secure(), cookie.http_only()),
+        (Some(true), Some(true)),
+        "{cookie:?}"
+    );
+    browser.client.refresh().await.unwrap();
+    browser
+        .text_of("#counts", |t| t.contains("Reachable"))
+        .await;
+    assert!(!browser.present("#signin").await);
+    browser.screenshot("dashboard-https").await;
     browser.close().await;
 }
 
