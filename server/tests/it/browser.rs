@@ -667,15 +667,40 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
     let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
     pending_host(&server, dir.path(), "p1").await;
     add_user(&server, "viewer", &["--run-level", "read-only"]);
+    let read_only = ["--run-level", "read-only"];
+    server.ok(&[
+        &["script", "add", "look", "--body", "echo looked"],
+        &read_only[..],
+    ]
+    .concat());
+    server.ok(&["script", "add", "change", "--body", "echo changed"]);
     let browser = Browser::start().await;
     let url = format!("{}/", daemon.base());
     browser.sign_in(&url, "viewer").await;
 
-    // Not offered: no Run in the navigation, no such page, no Approve.
+    // The run page offers the read-only scripts only, and no command; one runs.
     browser.text_of("nav", |t| t.contains("viewer")).await;
-    assert!(!browser.present("nav a[href='#/run']").await);
-    browser.client.goto(&format!("{url}#/run")).await.unwrap();
-    browser.text_of("main h1", |t| t == "Not found").await;
+    browser.click("nav a[href='#/run']").await;
+    let offered = browser.text_of("#run-script", |t| t.contains("look")).await;
+    assert!(!offered.contains("change"), "{offered}");
+    assert!(!browser.present("#run-command").await);
+    browser
+        .find("#run-script")
+        .await
+        .select_by_value("look")
+        .await
+        .unwrap();
+    browser.fill("#run-hosts", "r1").await;
+    browser.click("#run-start").await;
+    browser
+        .text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
+        .await;
+    browser
+        .text_of("[data-output=r1]", |t| t.contains("looked"))
+        .await;
+    browser.screenshot("run-read-only").await;
+
+    // Not offered: no Approve.
     browser
         .client
         .goto(&format!("{url}#/hosts/p1"))
@@ -1090,10 +1115,10 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     browser.find("#signin").await;
     browser.sign_in(&url, "viewer").await;
 
-    // Not offered: no Run, Users or Options in the navigation, nor their pages; no forms to
+    // Not offered: no Users or Options in the navigation, nor their pages; no forms to
     // add a group or a script, no Save on a script, which shows read-only.
     browser.text_of("nav", |t| t.contains("viewer")).await;
-    for page in ["run", "users", "options"] {
+    for page in ["users", "options"] {
         assert!(
             !browser.present(&format!("nav a[href='#/{page}']")).await,
             "{page}"

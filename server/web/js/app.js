@@ -30,7 +30,7 @@ const routes = [
   { path: /^\/$/, page: dashboard, title: 'Dashboard' },
   { path: /^\/hosts$/, page: hosts, title: 'Hosts' },
   { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host' },
-  { path: /^\/run$/, page: run, title: 'Run', allowed: (c) => c.mayRun() },
+  { path: /^\/run$/, page: run, title: 'Run', allowed: (c) => c.mayRun('read-only') },
   { path: /^\/scripts$/, page: scripts, title: 'Scripts' },
   { path: /^\/scripts\/([^/]+)$/, page: script, title: 'Script' },
   { path: /^\/env$/, page: env, title: 'Environment' },
@@ -53,10 +53,12 @@ const ctx = {
     const p = this.me && this.me.permissions;
     return Boolean(p && (p.admin || p.modify.includes(name)));
   },
-  /** Whether the user may run scripts and commands (run level read-write). */
-  mayRun() {
+  /** Whether the user's run level allows running what needs `level`: 'read-write' (the
+   * default: every script and commands) or 'read-only' (read-only scripts). */
+  mayRun(level = 'read-write') {
     const p = this.me && this.me.permissions;
-    return Boolean(p && (p.admin || p.run === 'read-write'));
+    const allowed = level === 'read-only' ? ['read-only', 'read-write'] : ['read-write'];
+    return Boolean(p && (p.admin || allowed.includes(p.run)));
   },
   /** Shows `error` (an ApiError, an Error or a sentence) in the alert region. */
   alert(error) {
@@ -106,7 +108,7 @@ function renderNav() {
     nav,
     link('#/', 'Dashboard'),
     link('#/hosts', 'Hosts'),
-    ctx.mayRun() ? link('#/run', 'Run') : null,
+    ctx.mayRun('read-only') ? link('#/run', 'Run') : null,
     link('#/groups', 'Groups'),
     link('#/scripts', 'Scripts'),
     link('#/history', 'History'),

@@ -3,6 +3,8 @@
 // each host's output as its lines arrive, each host's end, the summary. Cancel all of it
 // (POST /api/v1/launches/{id}/cancel) or one host (POST /api/v1/runs/{id}/cancel). The launch is
 // kept in the address (#/run?launch=ID): reloading the page follows it again from its start.
+// Only what the user's run level allows is offered: a read-only user picks among the
+// read-only scripts, and types no command.
 
 import { api, query } from '../api.js';
 import { h, field, replace, append } from '../dom.js';
@@ -18,11 +20,14 @@ export default async function run(section, ctx, { params }) {
     follow(section, ctx, Number(launch));
     return;
   }
-  const scripts = await api('GET', '/api/v1/scripts');
-  const script = h('select', { name: 'script', id: 'run-script' },
-    h('option', { value: '' }, '— a command instead —'),
+  const scripts = (await api('GET', '/api/v1/scripts')).filter((s) => ctx.mayRun(s.run_level));
+  const commands = ctx.mayRun();
+  const script = h('select', { name: 'script', id: 'run-script', required: !commands },
+    h('option', { value: '' }, commands ? '— a command instead —' : '— a script —'),
     scripts.map((s) => h('option', { value: s.name }, s.name)));
-  const command = h('textarea', { name: 'command', id: 'run-command', rows: 4, placeholder: 'uname -a' });
+  const command = commands
+    ? h('textarea', { name: 'command', id: 'run-command', rows: 4, placeholder: 'uname -a' })
+    : null;
   const all = h('input', { type: 'checkbox', name: 'all', id: 'run-all' });
   const hosts = h('input', { name: 'hosts', id: 'run-hosts', value: params.get('host') || '', placeholder: 'ap-1, ap-*' });
   const groups = h('input', { name: 'groups', id: 'run-groups', placeholder: 'lab' });
@@ -30,7 +35,7 @@ export default async function run(section, ctx, { params }) {
   const form = h('form', { class: 'card', id: 'run-form' },
     h('fieldset', {}, h('legend', {}, 'What'),
       field('Stored script', script),
-      field('Or a command for /bin/sh', command)),
+      command ? field('Or a command for /bin/sh', command) : null),
     h('fieldset', {}, h('legend', {}, 'Where'),
       h('label', { class: 'inline' }, all, 'Every enabled host'),
       h('div', { class: 'row' },
@@ -41,7 +46,7 @@ export default async function run(section, ctx, { params }) {
     event.preventDefault();
     const body = { all: all.checked, hosts: names(hosts.value), groups: names(groups.value) };
     if (script.value) body.script = script.value;
-    else body.command = command.value;
+    else if (command) body.command = command.value;
     submit.disabled = true;
     ctx.clear();
     try {
@@ -65,6 +70,9 @@ function follow(section, ctx, id, launched) {
   let job = launched ? launched.job : null;
   const perHost = new Map();
   let finished = false;
+  // Who started it may cancel it; a launch followed again from the address needs read-write
+  // (its level is not known here).
+  const mayCancel = Boolean(launched) || ctx.mayRun();
 
   /** The section of `name`, made on first use. */
   const hostPart = (name) => {
@@ -76,7 +84,7 @@ function follow(section, ctx, id, launched) {
     cancel.addEventListener('click', () => cancelHost(name, cancel));
     const el = h('section', { class: 'hostrun', 'data-host': name, 'aria-label': name },
       h('header', {}, h('h2', {}, h('a', { href: `#/hosts/${encodeURIComponent(name)}` }, name)), status,
-        ctx.mayRun() ? cancel : null),
+        mayCancel ? cancel : null),
       output);
     hostsBox.append(el);
     part = { status, output, cancel, done: false };
@@ -112,7 +120,7 @@ function follow(section, ctx, id, launched) {
     }
   });
   replace(section, title, h('p', { class: 'muted', id: 'run-job' }, job || ''),
-    ctx.mayRun() ? h('div', { class: 'actions' }, cancelAll) : null, summary, hostsBox);
+    mayCancel ? h('div', { class: 'actions' }, cancelAll) : null, summary, hostsBox);
   if (launched) launched.hosts.forEach(hostPart);
 
   const events = new EventSource(`/api/v1/launches/${id}/events`);
