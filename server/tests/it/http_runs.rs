@@ -440,6 +440,11 @@ async fn heartbeats_control_and_the_summary_through_the_api() {
     assert_eq!(host["status"]["round_trip_ms"], round_trip, "{host}");
     let shown = server.json(&["host", "show", "r1"]);
     assert_eq!(shown["status"]["round_trip_ms"], round_trip, "{shown}");
+    let printed = server.ok(&["host", "show", "r1"]);
+    assert!(
+        printed.contains(&format!("round trip     {round_trip:.1} ms")),
+        "{printed}"
+    );
     let slowest = summary["slowest_heartbeats"].as_array().unwrap();
     assert_eq!(slowest.len(), 1, "only the reachable host: {summary}");
     assert_eq!(

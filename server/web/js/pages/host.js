@@ -117,7 +117,7 @@ export default async function host(section, ctx, { args: [name], params }) {
       runs.length === PAGE
         ? h('a', { class: 'button', id: 'host-runs-older', href: query(`#/hosts/${encodeURIComponent(name)}`, { before: runs[0].id }) }, 'Older runs')
         : null),
-    ctx.mayRun() ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
+    ctx.mayRun('read-only') ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
 }
 
 /** The form that changes where the host is reached (PATCH, the fields changed only). */
