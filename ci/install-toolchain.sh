@@ -2,8 +2,10 @@
 # Installs the cross toolchain of shared/docs/toolchain.md: Debian's Rust with the standard
 # library's source (for -Zbuild-std), QEMU user-mode emulators, zig (cross C compiler, linker and
 # musl for every target), cargo-zigbuild, and llvm-objcopy (drops MIPS's `.pdr` section, which
-# zig's linker keeps: see ci/lib.sh). Safe to run any number of times: each step is skipped
-# when what it installs is already there. Needs rustup's cargo in PATH; uses sudo unless root.
+# zig's linker keeps: see ci/lib.sh); and, for the web UI's tests in a real browser
+# (server/tests/it/browser.rs), Debian's Chromium and its WebDriver, with a font. Safe to run
+# any number of times: each step is skipped when what it installs is already there. Needs
+# rustup's cargo in PATH; uses sudo unless root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 sudo=
@@ -18,6 +20,7 @@ need_apt=()
 [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rustc-web cargo-web rust-web-src)
 command -v qemu-mips-static >/dev/null || need_apt+=(qemu-user-static)
 command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium chromium-driver fonts-liberation)
 if ! have_zig && ! python3 -c 'import ensurepip' 2>/dev/null; then need_apt+=(python3-venv); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
