@@ -12,9 +12,15 @@
 //! Everything is on loopback and stopped at the end (serve by SIGTERM, then SIGKILL if it has
 //! not gone within 10 s; the agents killed).
 //!
+//! Before them, **the floor**: `true` run by `sh` 1000 times with no server nor agent (64 at a
+//! time, as serve runs hosts, and all at once), three times: what the processes alone cost.
+//!
 //! `cargo build --release -p otto-agent -p otto-server --examples &&
-//!  target/release/examples/api_bench [AGENTS]` (binaries are taken from beside the example's
-//! directory). Each agent is a process with a few descriptors and the benchmark holds a pipe to
+//!  target/release/examples/api_bench [AGENTS] [--warm-only] [--tries N] [--pause SECS]`
+//! (binaries are taken from beside the example's directory). `--warm-only` leaves out the cold
+//! runs and the load test, `--tries` repeats each figure N times (3), `--pause` waits that long
+//! once serve holds every connection, so that a profiler can be attached to serve's pid
+//! (printed) before the warm runs, and `--serve-arg ARG` (repeated) gives serve more arguments. Each agent is a process with a few descriptors and the benchmark holds a pipe to
 //! each and a socket per request, so the soft open-file limit is raised to the hard one.
 
 mod common;
@@ -90,11 +96,12 @@ struct Daemon {
 impl Daemon {
     /// Starts `serve` on `data` with the API on a free loopback port (its self-signed
     /// certificate pinned by the client); returns once it listens.
-    fn start(server: &Path, data: &Path) -> Result<Daemon, Error> {
+    fn start(server: &Path, data: &Path, more: &[String]) -> Result<Daemon, Error> {
         let mut child = Command::new(server)
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--heartbeat-interval", "1h", "--rotate-every", "0"])
+            .args(more)
             .args(["--http-listen", "127.0.0.1:0"])
             .env("OTTO_CONFIG", "/dev/null")
             // The heartbeat's per-host lines tell when serve holds every connection.
@@ -214,11 +221,60 @@ fn client(cert: &Path) -> Result<reqwest::Client, Error> {
         .build()?)
 }
 
+/// CPU time in seconds used so far by process `pid` (all its threads, user and system), from
+/// `/proc/PID/stat` in clock ticks; 0 when it cannot be read.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's `(name)`, from the third (state) on: utime and stime are
+    // the 14th and 15th, so the 12th and 13th here.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    ticks as f64 / per_sec as f64
+}
+
+/// CPU time in seconds used so far by the main thread of `pid`, in nanoseconds from
+/// `/proc/PID/schedstat` (an agent has one thread, and uses less than a clock tick per run).
+fn thread_cpu_secs(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+/// CPU seconds used so far by serve, and by the agents themselves (not their scripts).
+fn cpu_used(serve: u32, agents: &[u32]) -> (f64, f64) {
+    let agents = agents.iter().map(|pid| thread_cpu_secs(*pid)).sum();
+    (cpu_secs(serve), agents)
+}
+
+/// CPU seconds used so far by this process's children that have ended.
+fn children_cpu_secs() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a local.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 /// What a warm run through the API came to.
 struct Warm {
     took: Duration,
     /// From the request's start to the `started` event.
     first: Duration,
+    /// From the request's start to the first host's end (`done`).
+    first_done: Duration,
     succeeded: u64,
     failed: u64,
 }
@@ -245,7 +301,7 @@ async fn warm_run(daemon: &Daemon, key: &str) -> Result<Warm, Error> {
         .request(reqwest::Method::GET, &path, key)
         .send()
         .await?;
-    let (mut buffer, mut first) = (String::new(), None);
+    let (mut buffer, mut first, mut first_done) = (String::new(), None, None);
     loop {
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
@@ -255,10 +311,12 @@ async fn warm_run(daemon: &Daemon, key: &str) -> Result<Warm, Error> {
             let event: Value = serde_json::from_str(data)?;
             match event.get("type").and_then(Value::as_str) {
                 Some("started") => first = Some(started.elapsed()),
+                Some("done") if first_done.is_none() => first_done = Some(started.elapsed()),
                 Some("summary") => {
                     return Ok(Warm {
                         took: started.elapsed(),
                         first: first.unwrap_or_default(),
+                        first_done: first_done.unwrap_or_default(),
                         succeeded: event.get("succeeded").and_then(Value::as_u64).unwrap_or(0),
                         failed: event.get("failed").and_then(Value::as_u64).unwrap_or(0),
                     });
@@ -320,9 +378,75 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
+/// What to measure, from the command line.
+struct Options {
+    count: usize,
+    warm_only: bool,
+    tries: usize,
+    pause: Duration,
+    /// More arguments for serve (`--serve-arg --dial-limit=256`).
+    serve_args: Vec<String>,
+}
+
+impl Options {
+    fn parse() -> Result<Options, Error> {
+        let mut options = Options {
+            count: 1000,
+            warm_only: false,
+            tries: 3,
+            pause: Duration::ZERO,
+            serve_args: Vec::new(),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--warm-only" => options.warm_only = true,
+                "--tries" => options.tries = args.next().ok_or("--tries N")?.parse()?,
+                "--pause" => {
+                    let secs: u64 = args.next().ok_or("--pause SECS")?.parse()?;
+                    options.pause = Duration::from_secs(secs);
+                }
+                "--serve-arg" => options
+                    .serve_args
+                    .push(args.next().ok_or("--serve-arg ARG")?),
+                count => options.count = count.parse()?,
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Time for `count` runs of `sh -c true`, at most `at_once` at a time: the floor of a fan-out
+/// of `true`, with no SSH, no agent and no server.
+async fn floor(count: usize, at_once: usize) -> Result<Duration, Error> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(at_once));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let slots = slots.clone();
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await?;
+            let status = tokio::process::Command::new("/bin/sh")
+                .args(["-c", "true"])
+                .stdin(Stdio::null())
+                .status()
+                .await?;
+            if !status.success() {
+                return Err::<(), Error>("sh -c true failed".into());
+            }
+            Ok(())
+        });
+    }
+    while let Some(task) = tasks.join_next().await {
+        task??;
+    }
+    Ok(started.elapsed())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let count: usize = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
+    let options = Options::parse()?;
+    let count = options.count;
     let bin_dir: PathBuf = std::env::current_exe()?
         .parent()
         .and_then(Path::parent)
@@ -330,6 +454,20 @@ async fn main() -> Result<(), Error> {
         .to_path_buf();
     let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
     println!("open files: soft limit raised to {}", raise_open_files()?);
+    println!("the floor: `sh -c true` {count} times, no server nor agent:");
+    println!("| try | 64 at a time | all at once | CPU of the `sh` (both) |");
+    println!("|-:|-:|-:|-:|");
+    for i in 0..options.tries {
+        let cpu = children_cpu_secs();
+        let (some, all) = (floor(count, 64).await?, floor(count, count).await?);
+        println!(
+            "| {} | {:.2} s | {:.2} s | {:.2} s |",
+            i + 1,
+            some.as_secs_f64(),
+            all.as_secs_f64(),
+            children_cpu_secs() - cpu
+        );
+    }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
     let fleet = Fleet::open(&data, FleetOptions::default())?;
@@ -348,7 +486,8 @@ async fn main() -> Result<(), Error> {
         started.elapsed().as_secs_f64(),
         agent_bin.display()
     );
-    let result = bench(&server_bin, &data, count).await;
+    let pids: Vec<u32> = agents.iter().filter_map(|a| a.pid()).collect();
+    let result = bench(&server_bin, &data, &options, &pids).await;
     let stopping = Instant::now();
     for agent in &mut agents {
         if tokio::time::timeout(Duration::from_secs(5), agent.stop())
@@ -365,8 +504,9 @@ async fn main() -> Result<(), Error> {
     result
 }
 
-/// The figures, on the data directory `data` of `count` hosts.
-async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
+/// The figures, on the data directory `data` of `options.count` hosts.
+async fn bench(server: &Path, data: &Path, options: &Options, agents: &[u32]) -> Result<(), Error> {
+    let count = options.count;
     cli(
         server,
         data,
@@ -386,12 +526,12 @@ async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
         .to_owned();
 
     let mut cold = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..if options.warm_only { 0 } else { options.tries } {
         let (took, peak, ok) = common::timed(server, data, &["run", "--all", "--command", "true"])?;
         cold.push((took, peak, ok));
     }
 
-    let mut daemon = Daemon::start(server, data)?;
+    let mut daemon = Daemon::start(server, data, &options.serve_args)?;
     let waiting = Instant::now();
     let answered = daemon.wait_for_heartbeats(count)?;
     println!(
@@ -399,7 +539,8 @@ async fn bench(server: &Path, data: &Path, count: usize) -> Result<(), Error> {
         daemon.child.id(),
         waiting.elapsed().as_secs_f64()
     );
-    let result = measure(&daemon, &key, &cold, count).await;
+    std::thread::sleep(options.pause);
+    let result = measure(&daemon, &key, &cold, options, agents).await;
     daemon.stop()?;
     result
 }
@@ -409,32 +550,49 @@ async fn measure(
     daemon: &Daemon,
     key: &str,
     cold: &[(Duration, i64, bool)],
-    count: usize,
+    options: &Options,
+    agents: &[u32],
 ) -> Result<(), Error> {
+    let count = options.count;
     let mut warm = Vec::new();
-    for _ in 0..3 {
-        warm.push(warm_run(daemon, key).await?);
+    for _ in 0..options.tries {
+        let before = cpu_used(daemon.child.id(), agents);
+        let run = warm_run(daemon, key).await?;
+        let after = cpu_used(daemon.child.id(), agents);
+        warm.push((run, after.0 - before.0, after.1 - before.1));
     }
     println!();
     println!("`true` on {count} agents, start to last result:");
     println!(
-        "| try | cold CLI `run --all` | its peak RSS | warm API (serve) | warm: `started` after | warm: ok / failed |"
+        "| try | cold CLI `run --all` | its peak RSS | warm API (serve) | warm: `started` after | first `done` after | warm: ok / failed | warm: CPU of serve | of the agents (without `sh`) |"
     );
-    println!("|-:|-:|-:|-:|-:|-:|");
-    for (i, ((took, peak, ok), w)) in cold.iter().zip(&warm).enumerate() {
+    println!("|-:|-:|-:|-:|-:|-:|-:|-:|-:|");
+    for (i, (w, serve_cpu, agents_cpu)) in warm.iter().enumerate() {
+        let (took, peak) = match cold.get(i) {
+            Some((took, peak, ok)) => (
+                format!(
+                    "{:.2} s{}",
+                    took.as_secs_f64(),
+                    if *ok { "" } else { " (some failed)" }
+                ),
+                format!("{} MiB", peak / 1024),
+            ),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "| {} | {:.2} s{} | {} MiB | {:.2} s | {:.0} ms | {} / {} |",
+            "| {} | {took} | {peak} | {:.2} s | {:.0} ms | {:.0} ms | {} / {} | {serve_cpu:.2} s | {agents_cpu:.2} s |",
             i + 1,
-            took.as_secs_f64(),
-            if *ok { "" } else { " (some failed)" },
-            peak / 1024,
             w.took.as_secs_f64(),
             w.first.as_secs_f64() * 1000.0,
+            w.first_done.as_secs_f64() * 1000.0,
             w.succeeded,
             w.failed
         );
     }
 
+    if options.warm_only {
+        return Ok(());
+    }
     let pid = daemon.child.id();
     let before = common::status_kib(pid, "VmRSS");
     let (latencies, total) = load(daemon, key).await?;

@@ -5,7 +5,8 @@
 //! The queries are plain synchronous functions over a [`Connection`], one module per subject;
 //! [`Sqlite`] runs them on tokio's blocking threads, one at a time on its one connection, so
 //! the async threads never wait on the disk. A run's start and end, which many hosts write at
-//! once, are committed in groups ([`group`]): one flush of the disk for all those waiting.
+//! once, are committed in groups by a thread of their own ([`group`]): one flush of the disk
+//! for all those waiting.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,7 @@ mod tests;
 pub struct Sqlite {
     db: Arc<Mutex<Connection>>,
     keys: Arc<Keyring>,
-    writes: Arc<group::Queue>,
+    writes: group::Committer,
 }
 
 impl Sqlite {
@@ -47,10 +48,13 @@ impl Sqlite {
         let keys = Keyring::new(dir.join(KEY_FILE));
         let db = connect(path)?;
         environment::seal_plain_secrets(&db, &keys)?;
+        let db = Arc::new(Mutex::new(db));
+        let writes = group::Committer::start(Arc::clone(&db))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start its committer: {e}")))?;
         Ok(Sqlite {
-            db: Arc::new(Mutex::new(db)),
+            db,
             keys: Arc::new(keys),
-            writes: Arc::default(),
+            writes,
         })
     }
 
@@ -71,9 +75,9 @@ impl Sqlite {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
-    /// Runs the write `query` on a blocking thread, committed together with the other writes
-    /// waiting for the connection at the same time ([`group`]). For the frequent small writes
-    /// that many hosts make at once (a run's start and end).
+    /// Runs the write `query` on the committing thread, committed together with the other
+    /// writes waiting for the connection at the same time ([`group`]); answers once committed.
+    /// For the frequent small writes that many hosts make at once (a run's start and end).
     async fn write<T, F>(&self, query: F) -> Result<T>
     where
         T: Send + 'static,
@@ -81,17 +85,6 @@ impl Sqlite {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writes.push(group::write(query, reply));
-        let (db, writes) = (Arc::clone(&self.db), Arc::clone(&self.writes));
-        // Whoever holds the connection first commits every write waiting, this one included.
-        tokio::task::spawn_blocking(move || {
-            let db = db
-                .lock()
-                .map_err(|_| StoreError::Unavailable("its connection's lock is poisoned".into()))?;
-            writes.commit(&db);
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the write was dropped".into()))?
