@@ -125,6 +125,20 @@ impl Browser {
     }
 
     /// The element `css`, once it is on the page.
+    /// Picks the stored script `name` on the run page, runs it on `hosts` and waits for the
+    /// summary of one host's success.
+    async fn run_script_on_one(&self, name: &str, hosts: &str) {
+        self.find("#run-script")
+            .await
+            .select_by_value(name)
+            .await
+            .unwrap();
+        self.fill("#run-hosts", hosts).await;
+        self.click("#run-start").await;
+        self.text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
+            .await;
+    }
+
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -636,17 +650,7 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         "echo hello from $(hostname)",
     ]);
     browser.client.goto(&format!("{url}#/run")).await.unwrap();
-    browser
-        .find("#run-script")
-        .await
-        .select_by_value("hello")
-        .await
-        .unwrap();
-    browser.fill("#run-hosts", "r1").await;
-    browser.click("#run-start").await;
-    browser
-        .text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
-        .await;
+    browser.run_script_on_one("hello", "r1").await;
     browser
         .text_of("pre[data-output=r1]", |t| t.contains("hello from"))
         .await;
@@ -691,17 +695,7 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
     let offered = browser.text_of("#run-script", |t| t.contains("look")).await;
     assert!(!offered.contains("change"), "{offered}");
     assert!(!browser.present("#run-command").await);
-    browser
-        .find("#run-script")
-        .await
-        .select_by_value("look")
-        .await
-        .unwrap();
-    browser.fill("#run-hosts", "r1").await;
-    browser.click("#run-start").await;
-    browser
-        .text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
-        .await;
+    browser.run_script_on_one("look", "r1").await;
     browser
         .text_of("[data-output=r1]", |t| t.contains("looked"))
         .await;
