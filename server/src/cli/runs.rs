@@ -222,21 +222,27 @@ pub async fn power(
         };
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         let question = format!("{what} {} hosts ({})?", hosts.len(), names.join(", "));
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::Usage(format!(
-                "{question} Standard input is not a terminal: confirm with --yes"
-            )));
-        }
-        eprint!("{} [y/N] ", sanitize::text(&question));
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::File("standard input".into(), e))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            return Err(CliError::Usage("not confirmed; nothing done".into()));
-        }
+        confirm(&question)?;
     }
     control(ops, out, args.action, request).await
+}
+
+/// Asks `question` on the terminal (a usage error without one, or unless answered yes).
+pub(super) fn confirm(question: &str) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "{question} Standard input is not a terminal: confirm with --yes"
+        )));
+    }
+    eprint!("{} [y/N] ", sanitize::text(question));
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::File("standard input".into(), e))?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        return Err(CliError::Usage("not confirmed; nothing done".into()));
+    }
+    Ok(())
 }
 
 /// `ping`: a heartbeat to the hosts named, or to all.

@@ -2,8 +2,6 @@
 //! `serve`: a run's output followed live from its event stream; an upload streamed from its
 //! file; each host's result printed as locally.
 
-use std::io::IsTerminal;
-
 use otto_proto::Stream;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -12,7 +10,6 @@ use serde_json::{Value, json};
 use crate::model::{Event, EventKind, Run};
 use crate::ops::{Control, Done, Launched, Ping, RunEvent, RunResult, Share, Status};
 use crate::print::Printer;
-use crate::sanitize;
 
 use super::super::CliError;
 use super::super::runs::{PowerArgs, RunArgs, UploadArgs};
@@ -203,19 +200,7 @@ impl Remote {
                 _ => "reboot",
             };
             let question = format!("{what} the hosts named ({})?", described(t));
-            if !std::io::stdin().is_terminal() {
-                return Err(CliError::Usage(format!(
-                    "{question} Standard input is not a terminal: confirm with --yes"
-                )));
-            }
-            eprint!("{} [y/N] ", sanitize::text(&question));
-            let mut answer = String::new();
-            std::io::stdin()
-                .read_line(&mut answer)
-                .map_err(|e| CliError::File("standard input".into(), e))?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-                return Err(CliError::Usage("not confirmed; nothing done".into()));
-            }
+            crate::cli::runs::confirm(&question)?;
         }
         self.control(out, args.action, Some(request)).await
     }
