@@ -254,6 +254,15 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// The address the server dials for a device deployed at `destination` (`[user@]device`):
+/// `address` if given, else the device part.
+pub fn dial_address(destination: &str, address: Option<&str>) -> String {
+    let device = destination.rsplit_once('@').map_or(destination, |(_, d)| d);
+    address
+        .unwrap_or(device.trim_start_matches('[').trim_end_matches(']'))
+        .to_string()
+}
+
 /// Deploys an agent to a device and adds it to the fleet as `options.name`.
 pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, DeployError> {
     if fleet.store().host(&options.name).await.is_ok() {
@@ -325,16 +334,7 @@ pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, 
             return Err(e);
         }
     };
-    let address = options.address.clone().unwrap_or_else(|| {
-        let device = options
-            .destination
-            .rsplit_once('@')
-            .map_or(options.destination.as_str(), |(_, d)| d);
-        device
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string()
-    });
+    let address = dial_address(&options.destination, options.address.as_deref());
     fleet
         .store()
         .add_host(&NewHost {

@@ -43,7 +43,7 @@ pub enum EnvCommand {
     /// Set a variable; without VALUE it is read from standard input (keeps secrets out of
     /// shell history and `ps`): a secret typed on a terminal is not shown.
     Set {
-        /// Its name.
+        /// Its name: letters, digits and `_`, not starting with a digit (as the shell's).
         name: String,
         /// Its value.
         value: Option<String>,

@@ -13,7 +13,7 @@ use super::CliError;
 pub enum GroupCommand {
     /// Add a group.
     Add {
-        /// Its name.
+        /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
         name: String,
     },
     /// Remove a group (its hosts stay) with its variables: they are listed first, and must be
@@ -31,16 +31,16 @@ pub enum GroupCommand {
     AddHost {
         /// The group.
         group: String,
-        /// Hosts.
-        #[arg(required = true)]
+        /// Hosts (or a comma list).
+        #[arg(required = true, value_delimiter = ',')]
         hosts: Vec<HostName>,
     },
     /// Take hosts out of a group.
     RemoveHost {
         /// The group.
         group: String,
-        /// Hosts.
-        #[arg(required = true)]
+        /// Hosts (or a comma list).
+        #[arg(required = true, value_delimiter = ',')]
         hosts: Vec<HostName>,
     },
     /// Assign a script to a group.

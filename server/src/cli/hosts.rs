@@ -20,9 +20,9 @@ pub enum HostCommand {
     Add {
         /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
         name: HostName,
-        /// Address or DNS name.
+        /// An IP address or a DNS name.
         address: String,
-        /// The agent's SSH port.
+        /// The agent's SSH port (1 to 65535).
         #[arg(long, default_value_t = 12444)]
         port: u16,
         /// The agent's key, from `otto-agent pubkey`.
@@ -31,9 +31,12 @@ pub enum HostCommand {
         /// Trust whatever key the agent presents the first time (only on a network you trust).
         #[arg(long)]
         pin_on_first_contact: bool,
-        /// Put it in these groups (repeatable; created if missing).
-        #[arg(short, long = "group")]
+        /// Put it in these groups (repeatable, or a comma list; created if missing).
+        #[arg(short, long = "group", value_delimiter = ',')]
         groups: Vec<String>,
+        /// Add it even if another host is at the same address and port.
+        #[arg(long)]
+        force: bool,
     },
     /// Add many hosts at once, with their groups, from an inventory: Ansible's (INI or YAML;
     /// the address is `ansible_host`, the agent's port `otto_port`, default 12444), a CSV with
@@ -65,12 +68,13 @@ pub enum HostCommand {
         /// The host.
         name: HostName,
     },
-    /// Remove a host with its server key and its variables (its history stays): the variables
-    /// are listed first, and must be confirmed on a terminal or with --force. A host whose name
-    /// breaks the rule (from an older database) is removed from the database only.
+    /// Remove hosts with their server keys and their variables (their history stays): the
+    /// variables are listed first, and must be confirmed on a terminal or with --force. A host
+    /// whose name breaks the rule (from an older database) is removed from the database only.
     Remove {
-        /// The host.
-        name: String,
+        /// The hosts (or a comma list), removed in turn; the first that fails stops it.
+        #[arg(required = true, value_delimiter = ',')]
+        names: Vec<String>,
         /// Remove its variables without asking.
         #[arg(long)]
         force: bool,
@@ -85,6 +89,9 @@ pub enum HostCommand {
         /// New agent port.
         #[arg(long)]
         port: Option<u16>,
+        /// Move it even if another host is at the same address and port.
+        #[arg(long)]
+        force: bool,
     },
     /// Include a host in actions again.
     Enable {
@@ -221,6 +228,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             agent_key,
             pin_on_first_contact,
             groups,
+            force,
         } => {
             let added = ops
                 .add_host(AddHost {
@@ -230,6 +238,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
                     agent_key,
                     pin_on_first_contact,
                     groups,
+                    force,
                 })
                 .await?;
             out.host_added(&added.host, &added.server_key);
@@ -256,23 +265,26 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             let detail = ops.host(&name).await?;
             out.host_detail(&detail.host, &detail.server_key);
         }
-        HostCommand::Remove { name, force } => {
-            super::env::confirm_removal(ops, &Scope::Host(name.clone()), force).await?;
-            match ops.remove_host(&name).await? {
-                Removal::Host => out.say(&format!("removed {name}")),
-                Removal::RowOnly => out.say(&format!(
-                    "removed {} from the database; its name breaks the rule, so no key file was \
-                     touched",
-                    sanitize::field(&name, 80)
-                )),
+        HostCommand::Remove { names, force } => {
+            for name in names {
+                super::env::confirm_removal(ops, &Scope::Host(name.clone()), force).await?;
+                match ops.remove_host(&name).await? {
+                    Removal::Host => out.say(&format!("removed {name}")),
+                    Removal::RowOnly => out.say(&format!(
+                        "removed {} from the database; its name breaks the rule, so no key file \
+                         was touched",
+                        sanitize::field(&name, 80)
+                    )),
+                }
             }
         }
         HostCommand::Set {
             name,
             address,
             port,
+            force,
         } => {
-            let host = ops.set_address(&name, address, port).await?;
+            let host = ops.set_address(&name, address, port, force).await?;
             out.say(&format!("{name} is at {}:{}", host.address, host.port));
         }
         HostCommand::Enable { name } => {

@@ -46,12 +46,13 @@ use users::{ApiKeyCommand, UserCommand};
 const EXIT_CODES: &str = "\
 Exit codes:
     0  success
-    1  some hosts failed (their results say why)
+    1  some hosts failed (their results say why); `check` found something
     2  bad usage: arguments or a request that cannot work as given
     3  no host could be connected to (unreachable, refused, wrong or no agent key), or
        with --server the server
     4  not found: a host, group, script, run, variable or file named does not exist
-    5  conflict: a name is taken, no pending key to approve
+    5  conflict: a name is taken (or one differing only in case, or an address and port),
+       no pending key to approve
     6  the data directory is unusable (cannot be made, or its database opened)
     7  internal error
     8  not allowed: the API key is unknown, expired or revoked, or lacks the permission
@@ -204,6 +205,12 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// List what the database holds that breaks today's rules, changing nothing: names of
+    /// hosts, groups, scripts, users and variables that an older version took, names of a kind
+    /// that differ only in letter case, hosts' addresses and ports, two hosts at one address
+    /// and port. Exit 1 if there is any. Such a host, group, script, user or variable can still
+    /// be removed (`host remove`, `group remove`, …).
+    Check,
     /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
     Serve(ServeArgs),
     /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
@@ -319,6 +326,9 @@ pub enum CliError {
     /// Working through a running `serve` (`--server`).
     #[error(transparent)]
     Remote(#[from] remote::RemoteError),
+    /// `check` found names, addresses or ports that break the rules (already listed).
+    #[error("{0} things in the database break the rules (listed above)")]
+    Broken(usize),
     /// Interrupted (Ctrl-C): the work on the hosts cancelled, as said.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -336,7 +346,7 @@ impl CliError {
     /// The process exit code: the table of [`EXIT_CODES`].
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::HostsFailed { .. } => 1,
+            CliError::HostsFailed { .. } | CliError::Broken(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Unreached(_) => 3,
             CliError::DataDir(_) => 6,
@@ -551,6 +561,7 @@ impl Cli {
                 Command::Ping(t) => remote.ping(&out, t).await,
                 Command::Run(args) => remote.run(&out, args, shutdown).await,
                 Command::Cancel { run } => remote.cancel(&out, run).await,
+                Command::Check => remote.check(&out).await,
                 Command::Upload(args) => remote.upload(&out, args, shutdown).await,
                 Command::Reload(a) => remote.control(&out, a, Some(Control::Reload)).await,
                 Command::ExitAgent(a) => remote.control(&out, a, Some(Control::Exit)).await,
@@ -600,6 +611,7 @@ impl Cli {
             Command::Ping(t) => runs::ping(&ops, &out, t).await,
             Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
+            Command::Check => check(&out, ops.check_names().await?),
             Command::Upload(args) => runs::upload(&ops, &out, args, shutdown).await,
             Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
             Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
@@ -633,6 +645,15 @@ impl Cli {
             }
             result => result,
         }
+    }
+}
+
+/// Prints what `check` found; `Broken` if anything.
+fn check(out: &Printer, findings: Vec<crate::ops::Finding>) -> Result<(), CliError> {
+    out.findings(&findings);
+    match findings.len() {
+        0 => Ok(()),
+        n => Err(CliError::Broken(n)),
     }
 }
 

@@ -32,7 +32,7 @@ pub struct FileArgs {
 pub enum ScriptCommand {
     /// Add (or with --replace, change) a script.
     Add {
-        /// A unique name.
+        /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
         name: String,
         /// Read the script from this file (`-`: standard input).
         #[arg(long, required_unless_present = "body", conflicts_with = "body")]

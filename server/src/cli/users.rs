@@ -54,7 +54,8 @@ pub enum UserCommand {
     /// Add a user of the HTTP API; the password is read from standard input, or typed twice
     /// on a terminal without being shown. Without permissions the user may only read.
     Add {
-        /// Their name: 1 to 64 letters, digits, `.`, `_`, `-` and `@`.
+        /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`,
+        /// `-` or `@`.
         name: String,
         #[command(flatten)]
         permissions: PermissionArgs,

@@ -17,7 +17,8 @@ use crate::ops::OpsError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
-    /// Its name.
+    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`; not one that
+    /// differs from another group's only in letter case.
     pub name: String,
 }
 

@@ -110,9 +110,9 @@ pub struct HostView {
 pub struct NewHost {
     /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
     pub name: String,
-    /// Address or DNS name.
+    /// An IP address or a DNS name.
     pub address: String,
-    /// The agent's port (default 12444).
+    /// The agent's port, 1 to 65535 (default 12444).
     #[serde(default = "default_port")]
     pub port: u16,
     /// The agent's key (`ssh-ed25519 …`), if known.
@@ -123,6 +123,9 @@ pub struct NewHost {
     /// Groups to put it in (created if missing).
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Add it even if another host is at the same address and port.
+    #[serde(default)]
+    pub force: bool,
 }
 
 fn default_port() -> u16 {
@@ -213,10 +216,10 @@ pub async fn show(auth: Auth, Path(name): Path<String>) -> Result<axum::Json<Hos
     request_body = NewHost,
     responses(
         (status = 201, description = "Added", body = AddedHost),
-        (status = 400, description = "Malformed JSON, or a bad name or key", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a bad name, address, port or key", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
-        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 409, description = "The name is taken (or one differing only in letter case), or another host is at that address and port (unless forced)", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
     ),
@@ -235,6 +238,7 @@ pub async fn add(
             agent_key: new.agent_key,
             pin_on_first_contact: new.pin_on_first_contact,
             groups: new.groups,
+            force: new.force,
         })
         .await?;
     let added = AddedHost {
@@ -267,10 +271,13 @@ pub async fn remove(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostChange {
-    /// New address or DNS name.
+    /// New IP address or DNS name.
     pub address: Option<String>,
-    /// New agent port.
+    /// New agent port, 1 to 65535.
     pub port: Option<u16>,
+    /// Move it even if another host is at the same address and port.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// An agent key to pin.
@@ -333,10 +340,11 @@ fn host_name(name: &str) -> Result<HostName, ApiError> {
     request_body = HostChange,
     responses(
         (status = 200, description = "Changed", body = HostEntry),
-        (status = 400, description = "Malformed JSON, or a bad name", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, a bad name, address or port", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
         (status = 404, description = "No such host", body = ErrorBody),
+        (status = 409, description = "Another host is at that address and port (unless forced)", body = ErrorBody),
         (status = 422, description = "An unknown field, or a wrong type", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -348,7 +356,12 @@ pub async fn change(
 ) -> Result<axum::Json<HostEntry>, ApiError> {
     let ops = auth.with(Permission::Hosts)?;
     let host = ops
-        .set_address(&host_name(&name)?, change.address, change.port)
+        .set_address(
+            &host_name(&name)?,
+            change.address,
+            change.port,
+            change.force,
+        )
         .await?;
     Ok(axum::Json(HostEntry::from(host)))
 }

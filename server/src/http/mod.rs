@@ -192,6 +192,7 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/control", post(control::control))
         .route("/api/v1/ping", post(control::ping))
         .route("/api/v1/summary", get(summary::show))
+        .route("/api/v1/check", get(summary::check))
         .route("/api/v1/options", get(options::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/", get(web::index))

@@ -18,8 +18,8 @@ use crate::model::{
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    CreatedApiKey, Done, Format, Heartbeat, Imported, Launched, Ping, ServerOptions, ShareInput,
-    Summary,
+    CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, Launched, Ping, ServerOptions,
+    ShareInput, Summary,
 };
 
 /// The API's description.
@@ -85,6 +85,7 @@ use crate::ops::{
         control::control,
         control::ping,
         summary::show,
+        summary::check,
         options::show,
         document
     ),
@@ -110,6 +111,7 @@ use crate::ops::{
         hosts::ServerKey,
         hosts::Inventory,
         Imported,
+        Finding,
         Step,
         Change,
         Format,

@@ -15,7 +15,8 @@ use crate::ops::AddUser;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    /// Their name: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, not starting with `-`.
+    /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`, `-`
+    /// or `@`.
     pub name: String,
     /// Their password (at least 8 characters).
     pub password: String,

@@ -13,7 +13,8 @@ struct Row {
     groups: Option<String>,
 }
 
-/// Reads a CSV inventory.
+/// Reads a CSV inventory; a row that cannot be read is a problem of the inventory, a header
+/// that cannot be read an error.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     let mut reader = ::csv::ReaderBuilder::new()
         .trim(::csv::Trim::All)
@@ -56,11 +57,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
             Err(e) => problems.push(problem(&place, &e)),
         }
     }
-    if problems.is_empty() {
-        Ok(inventory)
-    } else {
-        Err(problems)
-    }
+    inventory.problems = problems;
+    Ok(inventory)
 }
 
 /// `line N` of the record at `position`, counted here from its byte offset up to its first
@@ -127,9 +125,11 @@ mod tests {
 
     #[test]
     fn bad_rows_are_listed_by_line() {
-        let problems = parse("name,address,port\nr1,a,99999\nr2,b,12444\nr3,c,x\n").unwrap_err();
+        let problems = parse("name,address,port\nr1,a,99999\nr2,b,12444\nr3,c,x\n")
+            .unwrap()
+            .problems;
         let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
         assert_eq!(places, ["line 2", "line 4"]);
-        assert!(parse("address\n10.0.0.1\n").is_err());
+        assert!(!parse("address\n10.0.0.1\n").unwrap().problems.is_empty());
     }
 }

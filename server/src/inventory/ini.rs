@@ -19,7 +19,7 @@ fn real_group(name: &str) -> Option<String> {
     (!matches!(name, "all" | "ungrouped")).then(|| name.to_string())
 }
 
-/// Reads an INI inventory.
+/// Reads an INI inventory; a line that cannot be read is a problem of the inventory.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     let mut inventory = Inventory::default();
     let mut problems = Vec::new();
@@ -101,11 +101,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     for entry in &mut inventory.entries {
         entry.groups = with_ancestors(&entry.groups, &parents);
     }
-    if problems.is_empty() {
-        Ok(inventory)
-    } else {
-        Err(problems)
-    }
+    inventory.problems = problems;
+    Ok(inventory)
 }
 
 /// `groups` and every group that has one of them as a child, however deep (a cycle ends).
@@ -193,7 +190,9 @@ ansible_user=root
 
     #[test]
     fn bad_lines_are_listed() {
-        let problems = parse("[g]\nr1 otto_port=99999\nr2 junk\n[g:weird]\n").unwrap_err();
+        let problems = parse("[g]\nr1 otto_port=99999\nr2 junk\n[g:weird]\n")
+            .unwrap()
+            .problems;
         let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
         assert_eq!(places, ["line 2", "line 3", "line 4"]);
     }
@@ -211,7 +210,7 @@ ansible_user=root
                 ("line 3", "db-b", None, None, "web".into()),
             ]
         );
-        let problems = parse("w[1:5000]\nok\nw[3:1]\n").unwrap_err();
+        let problems = parse("w[1:5000]\nok\nw[3:1]\n").unwrap().problems;
         let said: Vec<_> = problems
             .iter()
             .map(|p| format!("{}: {}", p.place, p.message))

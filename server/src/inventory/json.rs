@@ -15,7 +15,8 @@ struct Item {
     groups: Vec<String>,
 }
 
-/// Reads a JSON inventory.
+/// Reads a JSON inventory; an item that cannot be read is a problem of the inventory, a text
+/// that is no JSON list an error.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
         vec![Problem {
@@ -41,11 +42,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
             }),
         }
     }
-    if problems.is_empty() {
-        Ok(inventory)
-    } else {
-        Err(problems)
-    }
+    inventory.problems = problems;
+    Ok(inventory)
 }
 
 #[cfg(test)]
@@ -74,8 +72,9 @@ mod tests {
 
     #[test]
     fn bad_items_are_listed() {
-        let problems =
-            parse(r#"[{"name": "r1", "port": 70000}, {"name": "r2"}, {"nam": "r3"}]"#).unwrap_err();
+        let problems = parse(r#"[{"name": "r1", "port": 70000}, {"name": "r2"}, {"nam": "r3"}]"#)
+            .unwrap()
+            .problems;
         let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
         assert_eq!(places, ["item 1", "item 3"]);
         assert_eq!(parse("{}").unwrap_err()[0].place, "line 1");

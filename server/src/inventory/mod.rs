@@ -1,7 +1,8 @@
 //! Inventories from other tools, read into the hosts Otto should have: one parser per format
 //! (`ini` and `yaml` for Ansible's, `csv`, `json`), a check that merges a host named twice and
-//! validates every name, and a [`plan`] of what importing them changes. All of it is pure: the
-//! text comes in, values go out; `ops` reads the fleet and applies the plan.
+//! validates every name, address and port, and a [`plan`] of what importing them changes. All
+//! of it is pure: the text comes in, values go out, with every problem found (not only the
+//! first); `ops` reads the fleet, adds the problems only it can see, and applies the plan.
 //!
 //! Ports: `ansible_port` is the port of the device's SSH server, not the agent's, so Ansible's
 //! inventories give the agent's port as `otto_port` (default 12444); CSV and JSON name it `port`.
@@ -18,7 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::HostName;
+use crate::names::{self, HostName, Kind};
 
 pub use plan::{Change, Step, plan};
 
@@ -77,6 +78,8 @@ pub struct Inventory {
     pub entries: Vec<Entry>,
     /// What was read but not used (variables, `ansible_port`).
     pub notes: Vec<String>,
+    /// What could not be read, by place.
+    pub problems: Vec<Problem>,
 }
 
 /// An entry as (place, name, address, port, groups joined by commas).
@@ -105,6 +108,8 @@ impl Inventory {
 /// A host the inventory wants, checked and merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {
+    /// Where the inventory names it first.
+    pub place: String,
     /// Its name.
     pub name: HostName,
     /// Its address.
@@ -132,6 +137,17 @@ pub enum InventoryError {
     Invalid(Vec<Problem>),
 }
 
+/// An inventory read and checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// The hosts it wants.
+    pub wanted: Vec<Wanted>,
+    /// What it held that was not used.
+    pub notes: Vec<String>,
+    /// Every problem found in it, by place.
+    pub problems: Vec<Problem>,
+}
+
 fn list(problems: &[Problem]) -> String {
     problems
         .iter()
@@ -139,8 +155,9 @@ fn list(problems: &[Problem]) -> String {
         .collect()
 }
 
-/// Reads `text` as an inventory of `format`, and checks it (see [`check`]).
-pub fn read(format: Format, text: &str) -> Result<(Vec<Wanted>, Vec<String>), InventoryError> {
+/// Reads `text` as an inventory of `format`, and checks it (see [`check`]): the problems of
+/// its lines and of its hosts together. An error only for a text that cannot be read at all.
+pub fn read(format: Format, text: &str) -> Result<Checked, InventoryError> {
     let inventory = match format {
         Format::Ini => ini::parse(text),
         Format::Yaml => yaml::parse(text),
@@ -148,7 +165,25 @@ pub fn read(format: Format, text: &str) -> Result<(Vec<Wanted>, Vec<String>), In
         Format::Json => json::parse(text),
     }
     .map_err(InventoryError::Invalid)?;
-    Ok((check(&inventory.entries)?, inventory.notes))
+    let (wanted, more) = check(&inventory.entries);
+    let mut problems = inventory.problems;
+    problems.extend(more);
+    Ok(Checked {
+        wanted,
+        notes: inventory.notes,
+        problems,
+    })
+}
+
+/// `problems` in the order of their places in the file (`line 3` before `line 12`, `item 2`
+/// before `item 10`); places without a number (YAML paths) keep their order.
+pub fn in_order(problems: &mut [Problem]) {
+    problems.sort_by_key(|p| {
+        p.place
+            .split_once(' ')
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    });
 }
 
 /// A host's entries merged so far: where it came first, and what has been given.
@@ -160,9 +195,11 @@ struct Merged<'a> {
     groups: Vec<String>,
 }
 
-/// Merges the entries of each host (their groups joined) and checks their names; a host given
-/// two different addresses or ports is a problem, as is a name that breaks the rule.
-pub fn check(entries: &[Entry]) -> Result<Vec<Wanted>, InventoryError> {
+/// Merges the entries of each host (their groups joined) and checks them: a host given two
+/// different addresses or ports is a problem, as is a name (of a host or a group) that breaks
+/// the rule, an address that is neither an IP address nor a DNS name, and port 0. Returns the
+/// hosts wanted, and the problems.
+pub fn check(entries: &[Entry]) -> (Vec<Wanted>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut merged: Vec<Merged> = Vec::new();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
@@ -206,24 +243,41 @@ pub fn check(entries: &[Entry]) -> Result<Vec<Wanted>, InventoryError> {
                 _ => m.port = Some(p),
             }
         }
-        m.groups.extend(e.groups.iter().cloned());
+        for g in &e.groups {
+            if !m.groups.contains(g) {
+                if let Err(bad) = Kind::Group.check(g) {
+                    problems.push(Problem {
+                        place: e.place.clone(),
+                        message: bad.to_string(),
+                    });
+                }
+                m.groups.push(g.clone());
+            }
+        }
     }
-    if !problems.is_empty() {
-        return Err(InventoryError::Invalid(problems));
-    }
-    Ok(merged
+    let wanted: Vec<Wanted> = merged
         .into_iter()
         .map(|mut m| {
             m.groups.sort();
-            m.groups.dedup();
             Wanted {
+                place: m.first.place.clone(),
                 address: m.address.unwrap_or(m.name.as_str()).to_string(),
                 name: m.name,
                 port: m.port.unwrap_or(DEFAULT_PORT),
                 groups: m.groups,
             }
         })
-        .collect())
+        .collect();
+    for w in &wanted {
+        let checked = names::check_address(&w.address).and(names::check_port(w.port));
+        if let Err(bad) = checked {
+            problems.push(Problem {
+                place: w.place.clone(),
+                message: format!("{}: {bad}", w.name),
+            });
+        }
+    }
+    (wanted, problems)
 }
 
 /// `"x"` or `'x'` without its quotes.
@@ -289,13 +343,14 @@ mod tests {
 
     #[test]
     fn a_host_named_twice_is_merged_and_defaults_filled() {
-        let wanted = check(&[
+        let (wanted, problems) = check(&[
             entry("line 2", "r1", Some("10.0.0.5"), &["routers"]),
             entry("line 5", "ap1", None, &[]),
             entry("line 8", "r1", None, &["core", "routers"]),
-        ])
-        .unwrap();
+        ]);
+        assert_eq!(problems, []);
         assert_eq!(wanted.len(), 2);
+        assert_eq!(wanted[0].place, "line 2");
         assert_eq!(wanted[0].name.as_str(), "r1");
         assert_eq!(wanted[0].address, "10.0.0.5");
         assert_eq!(wanted[0].port, 12444);
@@ -305,17 +360,40 @@ mod tests {
 
     #[test]
     fn bad_names_and_clashes_are_listed_by_place() {
-        let err = check(&[
+        let (_, problems) = check(&[
             entry("line 2", "r1", Some("10.0.0.5"), &[]),
             entry("line 3", "../x", None, &[]),
             entry("line 4", "r1", Some("10.0.0.6"), &[]),
             entry("line 5", "-bad", None, &[]),
-        ])
-        .unwrap_err();
-        let InventoryError::Invalid(problems) = &err;
+            entry(
+                "line 6",
+                "r2",
+                Some("a b\u{1b}[31m;rm -rf /"),
+                &["../g", "ok"],
+            ),
+            entry("line 7", "r3", Some(""), &[""]),
+            entry("line 8", "a_b..c", None, &[]),
+        ]);
         let places: Vec<_> = problems.iter().map(|p| p.place.as_str()).collect();
-        assert_eq!(places, ["line 3", "line 4", "line 5"]);
+        assert_eq!(
+            places,
+            [
+                "line 3", "line 4", "line 5", "line 6", "line 7", "line 6", "line 7", "line 8"
+            ]
+        );
         assert!(problems[1].message.contains("10.0.0.6"));
+        assert!(problems[3].message.contains("not a valid group name"));
+        assert!(
+            problems[5]
+                .message
+                .contains("r2: `a b\\u{1b}[31m;rm -rf /` is not an address")
+        );
+        assert!(
+            problems[7]
+                .message
+                .contains("a_b..c: `a_b..c` is not an address")
+        );
+        let err = InventoryError::Invalid(problems);
         assert!(err.to_string().contains("nothing was changed"));
     }
 }

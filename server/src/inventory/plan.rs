@@ -79,6 +79,7 @@ mod tests {
 
     fn wanted(name: &str, address: &str, groups: &[&str]) -> Wanted {
         Wanted {
+            place: "line 1".into(),
             name: HostName::parse(name).unwrap(),
             address: address.into(),
             port: 12444,

@@ -8,7 +8,8 @@ use serde_norway::{Mapping, Value};
 
 use super::{Entry, Inventory, Problem, ansible_port_note, ranges};
 
-/// Reads a YAML inventory.
+/// Reads a YAML inventory; a part that cannot be used is a problem of the inventory, a text
+/// that is no YAML an error.
 pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     let root: Value = serde_norway::from_str(text).map_err(|e| {
         vec![Problem {
@@ -30,11 +31,8 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
     }
     let note = ansible_port_note(&reader.ansible_ports);
     reader.inventory.notes.extend(note);
-    if reader.problems.is_empty() {
-        Ok(reader.inventory)
-    } else {
-        Err(reader.problems)
-    }
+    reader.inventory.problems = reader.problems;
+    Ok(reader.inventory)
 }
 
 #[derive(Default)]
@@ -207,10 +205,14 @@ all:
     fn bad_yaml_and_shapes_are_problems() {
         let syntax = parse("all:\n  hosts: [\n").unwrap_err();
         assert!(syntax[0].place.starts_with("line "));
-        let shape = parse("all:\n  hosts: [r1, r2]\n  children: 3\n").unwrap_err();
+        let shape = parse("all:\n  hosts: [r1, r2]\n  children: 3\n")
+            .unwrap()
+            .problems;
         assert_eq!(shape.len(), 2);
         assert_eq!(shape[0].place, "all");
-        let port = parse("all:\n  hosts:\n    r1: {otto_port: 0}\n").unwrap_err();
+        let port = parse("all:\n  hosts:\n    r1: {otto_port: 0}\n")
+            .unwrap()
+            .problems;
         assert_eq!(port[0].place, "all.hosts.r1");
     }
 
@@ -226,7 +228,7 @@ all:
                 ("ap10", Some(2222))
             ]
         );
-        let many = parse("all:\n  hosts:\n    ap[1:2000]:\n").unwrap_err();
+        let many = parse("all:\n  hosts:\n    ap[1:2000]:\n").unwrap().problems;
         assert_eq!(many[0].place, "all.hosts.ap[1:2000]");
         assert_eq!(many[0].message, "`ap[1:2000]` makes more than 1000 hosts");
     }

@@ -2,14 +2,16 @@
 
 use crate::model::{EnvVar, EventKind, Scope};
 
-use super::{Ops, OpsError, Result};
+use crate::names::Kind;
+
+use super::{Ops, Result};
 
 /// A variable to set.
 #[derive(Debug, Clone)]
 pub struct SetEnv {
     /// Where it applies.
     pub scope: Scope,
-    /// Its name: not empty, without `=` or NUL.
+    /// Its name: an environment variable's (see [`crate::names`]).
     pub name: String,
     /// Its value.
     pub value: String,
@@ -29,12 +31,7 @@ impl Ops {
     /// Sets a variable (replacing one of the same scope and name). The event names it and its
     /// scope, never its value.
     pub async fn set_env(&self, set: &SetEnv) -> Result<()> {
-        if set.name.is_empty() || set.name.contains(['=', '\0']) {
-            return Err(OpsError::Invalid(format!(
-                "`{}` is not a variable name",
-                set.name
-            )));
-        }
+        Kind::Variable.check(&set.name)?;
         self.fleet
             .store()
             .set_env(&set.scope, &set.name, &set.value, set.secret)
@@ -99,7 +96,7 @@ mod tests {
         );
         assert!(!format!("{:?}", logged(&ops).await).contains("hunter2"));
 
-        for name in ["", "A=B", "A\0"] {
+        for name in ["", "A=B", "A\0", "A.B", "1A", "a-b", "A B", "../x"] {
             let bad = ops
                 .set_env(&SetEnv {
                     scope: Scope::Global,

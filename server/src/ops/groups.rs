@@ -1,13 +1,15 @@
 //! Groups of hosts, with the scripts assigned to them.
 
 use crate::model::{EventKind, Group};
-use crate::names::HostName;
+use crate::names::{HostName, Kind};
 
 use super::{Ops, Result};
 
 impl Ops {
-    /// Adds a group.
+    /// Adds a group; its name follows the rule ([`crate::names`]) and differs from no other
+    /// group's only in letter case.
     pub async fn add_group(&self, name: &str) -> Result<()> {
+        self.check_new_name(Kind::Group, name).await?;
         self.fleet.store().add_group(name).await?;
         self.record(
             None,

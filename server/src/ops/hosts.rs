@@ -8,11 +8,12 @@ use serde::Serialize;
 use crate::deploy::{self, DeployOptions};
 use crate::keys;
 use crate::model::{EventKind, Host, NewHost};
-use crate::names::HostName;
+use crate::names::{self, HostName, Kind};
 use crate::store::StoreError;
 
 pub use crate::deploy::{Deployed, Service};
 
+use super::names::{case_clash, same_address};
 use super::{Ops, OpsError, Result};
 use super::{Ping, Targets};
 
@@ -31,6 +32,8 @@ pub struct AddHost {
     pub pin_on_first_contact: bool,
     /// Groups to put it in (created if missing).
     pub groups: Vec<String>,
+    /// Add it even if another host is at the same address and port.
+    pub force: bool,
 }
 
 /// A host just added.
@@ -102,9 +105,16 @@ impl Ops {
             .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
             .transpose()?;
         let store = self.fleet.store();
-        if store.host(&add.name).await.is_ok() {
-            return Err(StoreError::Exists("host", add.name.to_string()).into());
-        }
+        let hosts = store.hosts().await?;
+        check_new_host(&add.name, &hosts)?;
+        check_place(
+            &add.name,
+            &add.address,
+            add.port,
+            add.force,
+            hosts_at(&hosts),
+        )?;
+        check_new_groups(&add.groups, &self.group_names().await?)?;
         let server_key = self.fleet.create_host_key(&add.name)?;
         let host = NewHost {
             name: add.name.to_string(),
@@ -129,6 +139,12 @@ impl Ops {
     /// Installs the agent on a device over its own SSH server and adds it as a host, in
     /// `groups`; then asks it for a heartbeat.
     pub async fn deploy_host(&self, d: DeployHost) -> Result<DeployOutcome> {
+        let store = self.fleet.store();
+        let hosts = store.hosts().await?;
+        check_new_host(&d.name, &hosts)?;
+        let address = deploy::dial_address(&d.destination, d.address.as_deref());
+        check_place(&d.name, &address, d.agent_port, false, hosts_at(&hosts))?;
+        check_new_groups(&d.groups, &self.group_names().await?)?;
         let options = DeployOptions {
             name: d.name.to_string(),
             destination: d.destination,
@@ -179,6 +195,12 @@ impl Ops {
         Ok(())
     }
 
+    /// The name of every group.
+    pub(super) async fn group_names(&self) -> Result<Vec<String>> {
+        let groups = self.fleet.store().groups().await?;
+        Ok(groups.into_iter().map(|g| g.name).collect())
+    }
+
     /// Every host, by name.
     pub async fn hosts(&self) -> Result<Vec<Host>> {
         Ok(self.fleet.store().hosts().await?)
@@ -219,16 +241,29 @@ impl Ops {
         Ok(removal)
     }
 
-    /// Changes where a host is reached; returns the host as it is now. A kept connection (in
-    /// `serve`) is dropped, so the next use dials the new address at once: likewise after
-    /// each change of trust below.
+    /// Changes where a host is reached (to an address and port no other host has, unless
+    /// `force`); returns the host as it is now. A kept connection (in `serve`) is dropped, so
+    /// the next use dials the new address at once: likewise after each change of trust below.
     pub async fn set_address(
         &self,
         name: &HostName,
         address: Option<String>,
         port: Option<u16>,
+        force: bool,
     ) -> Result<Host> {
         let store = self.fleet.store();
+        let hosts = store.hosts().await?;
+        let now = hosts
+            .iter()
+            .find(|h| h.name == name.as_str())
+            .ok_or_else(|| StoreError::NotFound("host", name.to_string()))?;
+        check_place(
+            name,
+            address.as_deref().unwrap_or(&now.address),
+            port.unwrap_or(now.port),
+            force,
+            hosts_at(&hosts),
+        )?;
         store.set_address(name, address.as_deref(), port).await?;
         self.fleet.forget(name).await;
         let host = store.host(name).await?;
@@ -319,6 +354,70 @@ pub fn pending_fingerprint(key: &str) -> String {
         .unwrap_or_else(|_| "(unreadable key)".into())
 }
 
+/// Where each of `hosts` is: (name, address, port).
+pub(super) fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
+    hosts
+        .iter()
+        .map(|h| (h.name.as_str(), h.address.as_str(), h.port))
+}
+
+/// `Exists` if a host of the fleet (`hosts`) is named `name`, `Conflict` if one's name differs
+/// from it only in letter case.
+pub(super) fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
+    if hosts.iter().any(|h| h.name == name) {
+        return Err(StoreError::Exists("host", name.to_string()).into());
+    }
+    match names::case_clash(name, hosts.iter().map(|h| h.name.as_str())) {
+        Some(other) => Err(case_clash(Kind::Host, name, other)),
+        None => Ok(()),
+    }
+}
+
+/// Checks where the host `name` is to be reached: an address and port that can be dialled,
+/// and, unless `force`, that no other host of `hosts` (name, address, port) is there.
+pub(super) fn check_place<'a>(
+    name: &str,
+    address: &str,
+    port: u16,
+    force: bool,
+    mut hosts: impl Iterator<Item = (&'a str, &'a str, u16)>,
+) -> Result<()> {
+    names::check_address(address)?;
+    names::check_port(port)?;
+    let place = names::same_place(address);
+    let other =
+        hosts.find(|&(other, at, p)| other != name && p == port && names::same_place(at) == place);
+    match other {
+        Some((other, ..)) if !force => Err(shared_place(other, address, port)),
+        _ => Ok(()),
+    }
+}
+
+/// The conflict of a host at `address`:`port`, where the host `other` is already.
+pub(super) fn shared_place(other: &str, address: &str, port: u16) -> OpsError {
+    OpsError::Conflict(format!(
+        "{} (force it to have two hosts there)",
+        same_address(other, address, port)
+    ))
+}
+
+/// Checks the groups of `groups` that `existing` lacks, to be made: each name follows the
+/// rule and differs from no other group's (nor from one made before it) only in letter case.
+pub(super) fn check_new_groups(groups: &[String], existing: &[String]) -> Result<()> {
+    let mut known: Vec<&str> = existing.iter().map(String::as_str).collect();
+    for g in groups {
+        if known.contains(&g.as_str()) {
+            continue;
+        }
+        Kind::Group.check(g)?;
+        if let Some(other) = names::case_clash(g, known.iter().copied()) {
+            return Err(case_clash(Kind::Group, g, other));
+        }
+        known.push(g);
+    }
+    Ok(())
+}
+
 /// The `host-added` detail: where it is, and how its agent key will be known.
 fn added_detail(host: &NewHost) -> String {
     let trust = match (&host.agent_key, host.pin_on_first_contact) {
@@ -404,7 +503,13 @@ mod tests {
                 let ops = ops.clone();
                 tokio::spawn(async move {
                     let name = HostName::parse(&format!("r{i}")).unwrap();
-                    ops.add_host(AddHost { name, ..new_r1() }).await.unwrap();
+                    let address = format!("192.0.2.{i}");
+                    let add = AddHost {
+                        name,
+                        address,
+                        ..new_r1()
+                    };
+                    ops.add_host(add).await.unwrap();
                 })
             })
             .collect();
@@ -427,7 +532,7 @@ mod tests {
         ops.add_host(new_r1()).await.unwrap();
         let r1 = HostName::parse("r1").unwrap();
 
-        let host = ops.set_address(&r1, None, Some(2222)).await.unwrap();
+        let host = ops.set_address(&r1, None, Some(2222), false).await.unwrap();
         assert_eq!((host.address.as_str(), host.port), ("192.0.2.1", 2222));
         assert_eq!(
             last(&ops).await,
@@ -501,7 +606,7 @@ mod tests {
         let r9 = HostName::parse("r9").unwrap();
         let kind = |e: OpsError| e.kind();
         assert_eq!(
-            ops.set_address(&r9, Some("x".into()), None)
+            ops.set_address(&r9, Some("x".into()), None, false)
                 .await
                 .map_err(kind)
                 .err(),

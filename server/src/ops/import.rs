@@ -1,13 +1,21 @@
 //! Importing an inventory: many hosts at once, with their groups, from another tool's
-//! inventory (see [`crate::inventory`]). The plan is made against the fleet as it is; a dry run
-//! stops there, else each step is applied through the hosts' own operations, so every change
-//! is recorded as if made by hand. A second import of the same inventory changes nothing.
+//! inventory (see [`crate::inventory`]). The plan is made against the fleet as it is, and
+//! checked as `host add` and `host set` check a host (a name that differs from another only in
+//! letter case, two hosts at one address and port, a group's name): every problem is listed,
+//! with those of the file itself. A dry run stops there, else each step is applied through the
+//! hosts' own operations, so every change is recorded as if made by hand. A second import of
+//! the same inventory changes nothing.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{self, Change, Format, Step};
-use crate::names::HostName;
+use crate::inventory::{self, Change, Format, InventoryError, Problem, Step, Wanted};
+use crate::model::Host;
+use crate::names::{self, HostName, Kind};
 
+use super::hosts::shared_place;
+use super::names::case_clash;
 use super::{AddHost, Ops, Result};
 
 /// An inventory to import.
@@ -39,8 +47,17 @@ impl Ops {
     /// them in groups; removes nothing). Any problem in it fails the whole import before
     /// anything is changed.
     pub async fn import_hosts(&self, import: ImportHosts) -> Result<Imported> {
-        let (wanted, notes) = inventory::read(import.format, &import.text)?;
-        let steps = inventory::plan(&wanted, &self.hosts().await?);
+        let read = inventory::read(import.format, &import.text)?;
+        let hosts = self.hosts().await?;
+        let steps = inventory::plan(&read.wanted, &hosts);
+        let mut problems = read.problems;
+        let groups = self.group_names().await?;
+        problems.extend(fleet_problems(&read.wanted, &steps, &hosts, &groups));
+        if !problems.is_empty() {
+            inventory::in_order(&mut problems);
+            return Err(InventoryError::Invalid(problems).into());
+        }
+        let notes = read.notes;
         if !import.dry_run {
             for step in &steps {
                 self.apply(step, import.pin_on_first_contact).await?;
@@ -64,13 +81,14 @@ impl Ops {
                     agent_key: None,
                     pin_on_first_contact,
                     groups: step.join.clone(),
+                    force: false,
                 })
                 .await?;
             }
             Change::Update | Change::Join => {
                 if step.change == Change::Update {
-                    self.set_address(&name, Some(step.address.clone()), Some(step.port))
-                        .await?;
+                    let (address, port) = (Some(step.address.clone()), Some(step.port));
+                    self.set_address(&name, address, port, false).await?;
                 }
                 self.join_groups(&name, &step.join).await?;
             }
@@ -78,6 +96,81 @@ impl Ops {
         }
         Ok(())
     }
+}
+
+/// What the fleet (its `hosts` and `groups`) has against the `steps` that bring it to `wanted`
+/// (the rules of names, addresses and ports are the inventory's own check): a new host whose
+/// name differs from another's only in letter case, a host added or moved to an address and
+/// port another host has (or will have), a new group whose name differs from another's only in
+/// letter case.
+fn fleet_problems<'a>(
+    wanted: &'a [Wanted],
+    steps: &[Step],
+    hosts: &'a [Host],
+    groups: &[String],
+) -> Vec<Problem> {
+    // The fleet after the import (the hosts it leaves alone, and those it names), by name in
+    // lower case and by place, so that a large inventory is checked in linear time.
+    let named: HashSet<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
+    let after = hosts
+        .iter()
+        .filter(|h| !named.contains(h.name.as_str()))
+        .map(|h| (h.name.as_str(), h.address.as_str(), h.port))
+        .chain(
+            wanted
+                .iter()
+                .map(|w| (w.name.as_str(), w.address.as_str(), w.port)),
+        );
+    let mut by_case: HashMap<String, Vec<&str>> = HashMap::new();
+    let mut by_place: HashMap<(String, u16), Vec<&str>> = HashMap::new();
+    for (name, address, port) in after {
+        by_case
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(name);
+        let place = (names::same_place(address), port);
+        by_place.entry(place).or_default().push(name);
+    }
+    let other = |names: Option<&Vec<&'a str>>, name: &str| {
+        names.and_then(|ns| ns.iter().copied().find(|n| *n != name))
+    };
+    let mut known_groups = groups.to_vec();
+    let mut problems = Vec::new();
+    for (w, step) in wanted.iter().zip(steps) {
+        let checked = || -> Result<()> {
+            if step.change == Change::Add {
+                let same = by_case.get(&w.name.to_ascii_lowercase());
+                if let Some(other) = other(same, &w.name) {
+                    return Err(case_clash(Kind::Host, &w.name, other));
+                }
+            }
+            if matches!(step.change, Change::Add | Change::Update) {
+                let there = by_place.get(&(names::same_place(&w.address), w.port));
+                if let Some(other) = other(there, &w.name) {
+                    return Err(shared_place(other, &w.address, w.port));
+                }
+            }
+            for g in step.join.iter().filter(|g| !known_groups.contains(g)) {
+                let known = known_groups.iter().map(String::as_str);
+                if let Some(other) = names::case_clash(g, known) {
+                    return Err(case_clash(Kind::Group, g, other));
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = checked() {
+            problems.push(Problem {
+                place: w.place.clone(),
+                message: format!("{}: {e}", w.name),
+            });
+        }
+        for g in &step.join {
+            if !known_groups.contains(g) {
+                known_groups.push(g.clone());
+            }
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod history;
 mod hosts;
 mod import;
 mod live;
+mod names;
 mod options;
 mod ping;
 mod rollout;
@@ -37,6 +38,7 @@ pub use hosts::{
 };
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
+pub use names::Finding;
 pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
@@ -57,7 +59,7 @@ use crate::fleet::{Fleet, FleetError};
 use crate::inventory::InventoryError;
 use crate::keys::KeyError;
 use crate::model::{EventKind, NewEvent, Permission, Permissions, RunLevel};
-use crate::names::NameError;
+use crate::names::{AddressError, NameError};
 use crate::store::StoreError;
 
 /// Who asks for an operation: recorded with every change it makes.
@@ -218,9 +220,12 @@ pub enum OpsError {
     /// A key given or stored.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// A host name that breaks the rule.
+    /// A name that breaks the rule.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// A host's address or port that cannot be dialled.
+    #[error(transparent)]
+    Address(#[from] AddressError),
     /// Installing an agent on a device.
     #[error(transparent)]
     Deploy(#[from] DeployError),
@@ -239,7 +244,10 @@ impl OpsError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpsError::Invalid(_) | OpsError::Name(_) | OpsError::Inventory(_) => ErrorKind::Invalid,
+            OpsError::Invalid(_)
+            | OpsError::Name(_)
+            | OpsError::Address(_)
+            | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
             OpsError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             OpsError::Forbidden(_) => ErrorKind::Forbidden,

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use crate::model::{Attachment, EventKind, Ids, Phase, RunLevel, Script};
+use crate::names::Kind;
+use crate::store::StoreError;
 
 use super::uploads::{hash_file, sha256_hex};
 use super::{Ops, OpsError, Result};
@@ -68,15 +70,26 @@ impl NewAttachment {
 
 impl Ops {
     /// Saves a script; one of the same name is replaced (keeping its attachments and groups)
-    /// only when `replace`.
+    /// only when `replace`. A new script's name follows the rule ([`crate::names`]) and
+    /// differs from no other script's only in letter case (one of an older database that
+    /// breaks it can still be replaced).
     pub async fn save_script(&self, script: &Script, replace: bool) -> Result<()> {
+        let store = self.fleet.store();
+        let replaced = match store.script(&script.name).await {
+            Ok(_) => replace,
+            Err(StoreError::NotFound(..)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !replaced {
+            self.check_new_name(Kind::Script, &script.name).await?;
+        }
         if script.run_level == RunLevel::None {
             return Err(OpsError::Invalid(format!(
                 "script {}: its run level is read-only or read-write",
                 script.name
             )));
         }
-        self.fleet.store().put_script(script, replace).await?;
+        store.put_script(script, replace).await?;
         let detail = format!(
             "script {} saved ({} bytes, {})",
             script.name,

@@ -79,6 +79,7 @@ pub fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, Stri
 /// Host r1 to add, pinning its agent's key on first contact.
 pub fn new_r1() -> AddHost {
     AddHost {
+        force: false,
         name: HostName::parse("r1").unwrap(),
         address: "192.0.2.1".into(),
         port: 12444,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{ApiKey, EventKind, NewApiKey, NewUser, Permission, Permissions, User, now_ms};
+use crate::names::Kind;
 
 use super::{Actor, Ops, OpsError, Result};
 
@@ -27,7 +28,8 @@ const MIN_PASSWORD: usize = 8;
 /// A user to add.
 #[derive(Debug, Clone)]
 pub struct AddUser {
-    /// Their name: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, not starting with `-`.
+    /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`,
+    /// `-` or `@` (see [`crate::names`]).
     pub name: String,
     /// Their password (at least 8 characters).
     pub password: String,
@@ -72,7 +74,7 @@ impl Ops {
     /// Adds a user.
     pub async fn add_user(&self, add: AddUser) -> Result<User> {
         self.require(Permission::Users)?;
-        check_user_name(&add.name)?;
+        self.check_new_name(Kind::User, &add.name).await?;
         let password_hash = hash_password(add.password).await?;
         let store = self.fleet.store();
         store
@@ -290,25 +292,6 @@ impl Ops {
             Actor::Api { user, .. } | Actor::Session { user, .. } | Actor::Cli(user) => Some(user),
             Actor::Server | Actor::Client(_) => None,
         }
-    }
-}
-
-/// `Invalid` unless `name` is 1 to 64 letters, digits, `.`, `_`, `-` and `@`, not starting
-/// with `-` (so it never reads as an option).
-fn check_user_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(OpsError::Invalid(format!(
-            "bad user name `{name}`: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, \
-             not starting with `-`"
-        )))
     }
 }
 

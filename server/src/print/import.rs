@@ -1,10 +1,11 @@
-//! An inventory import: its plan as a table, its notes, and what the new hosts still need.
+//! An inventory import: its plan as a table, its notes, and what the new hosts still need; and
+//! what `check` found in the database.
 
 use std::io::Write;
 
 use super::{Printer, Table};
 use crate::inventory::Change;
-use crate::ops::Imported;
+use crate::ops::{Finding, Imported};
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// The plan of an import (done or not), the notes on what was left out, and how to give
@@ -62,5 +63,21 @@ impl<W: Write + Send + 'static> Printer<W> {
             }
             Ok(())
         });
+    }
+}
+impl<W: Write + Send + 'static> Printer<W> {
+    /// What `check` found: one row each (names shown escaped), or a line saying all is well.
+    pub fn findings(&self, findings: &[Finding]) {
+        if self.json {
+            return self.json(&findings);
+        }
+        if findings.is_empty() {
+            return self.say("every name, address and port follows the rules");
+        }
+        let mut t = Table::new(&["kind", "name", "problem"]);
+        for f in findings {
+            t.row(vec![f.kind.clone(), f.name.clone(), f.problem.clone()]);
+        }
+        self.print(|out| write!(out, "{t}"));
     }
 }

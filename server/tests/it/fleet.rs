@@ -200,6 +200,7 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
         "{events:#?}"
     );
 
+    // The same agent as r1's, added again by hand: forced, as it shares r1's address and port.
     server.ok(&[
         "host",
         "add",
@@ -207,6 +208,7 @@ async fn an_agent_key_is_pinned_on_first_contact_only_when_asked() {
         "127.0.0.1",
         "--port",
         &agent.port.to_string(),
+        "--force",
     ]);
     let out = server.output(&["ping", "--host", "r2"]);
     assert_eq!(out.status.code(), Some(3));

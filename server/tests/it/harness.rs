@@ -159,9 +159,10 @@ impl Server {
         results(&out.stdout)
     }
 
-    /// Adds host `name` on 127.0.0.1 in `groups`; returns its server key.
+    /// Adds host `name` on 127.0.0.1 in `groups`; returns its server key. Forced: every host
+    /// is added at the agent's default port, and [`Server::point`]ed at its own port next.
     pub async fn add(&self, name: &str, groups: &[&str]) -> PublicKey {
-        let mut args = vec!["host", "add", name, "127.0.0.1"];
+        let mut args = vec!["host", "add", name, "127.0.0.1", "--force"];
         for g in groups {
             args.extend(["--group", g]);
         }

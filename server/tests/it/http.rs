@@ -263,6 +263,7 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             None,
         ),
         (Method::GET, "/api/v1/summary", Value::Null, None),
+        (Method::GET, "/api/v1/check", Value::Null, None),
         (Method::GET, "/api/v1/session", Value::Null, None),
     ]);
     routes
@@ -550,8 +551,12 @@ async fn a_host_added_through_the_api_is_the_clis_and_its_event_names_the_user()
     );
     let daemon = Daemon::start(&server, &["--http-plain"]);
 
-    for (name, group) in [("r1", "lab"), ("r2", "lab"), ("r3", "office")] {
-        let new = json!({"name": name, "address": "192.0.2.1", "groups": [group]});
+    for (name, address, group) in [
+        ("r1", "192.0.2.1", "lab"),
+        ("r2", "192.0.2.2", "lab"),
+        ("r3", "192.0.2.3", "office"),
+    ] {
+        let new = json!({"name": name, "address": address, "groups": [group]});
         let (status, added) = daemon
             .call(Method::POST, "/api/v1/hosts", Some(&key), &new)
             .await;

@@ -177,7 +177,7 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
     // An inventory larger than other JSON bodies may be (64 KiB) is taken.
     let mut large = String::from("name,address\n");
     for i in 0..4000 {
-        large.push_str(&format!("big{i},192.0.2.{}\n", i % 250 + 1));
+        large.push_str(&format!("big{i},10.0.{}.{}\n", i / 250, i % 250 + 1));
     }
     assert!(large.len() > 64 * 1024);
     let body = json!({"format": "csv", "text": large, "dry_run": true});

@@ -236,7 +236,7 @@ async fn removing_a_group_or_script_with_variables_asks_first() {
 async fn removing_a_host_removes_its_variables_after_asking() {
     let server = Server::new();
     server.ok(&["host", "add", "r1", "127.0.0.1"]);
-    server.ok(&["host", "add", "r2", "127.0.0.1"]);
+    server.ok(&["host", "add", "r2", "127.0.0.2"]);
     server.set_secret("API_TOKEN", "r1", SECRET);
     server.ok(&["env", "set", "MODE", "fast", "--host", "r1"]);
     server.ok(&["env", "set", "MODE", "slow", "--host", "r2"]);
@@ -259,7 +259,7 @@ async fn removing_a_host_removes_its_variables_after_asking() {
     assert!(shown.contains("removed r1"), "{shown}");
     server.ok(&["host", "remove", "r2", "--force"]);
     server.ok(&["host", "add", "r1", "127.0.0.1"]);
-    server.ok(&["host", "add", "r2", "127.0.0.1"]);
+    server.ok(&["host", "add", "r2", "127.0.0.2"]);
     let left = server.ok(&["env", "list"]);
     assert!(
         !left.contains("MODE") && !left.contains("API_TOKEN"),

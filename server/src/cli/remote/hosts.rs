@@ -51,6 +51,7 @@ impl Remote {
                 agent_key,
                 pin_on_first_contact,
                 groups,
+                force,
             } => {
                 let body = json!({
                     "name": name.as_str(),
@@ -59,6 +60,7 @@ impl Remote {
                     "agent_key": agent_key,
                     "pin_on_first_contact": pin_on_first_contact,
                     "groups": groups,
+                    "force": force,
                 });
                 let added: AddedHost = self.call(Method::POST, "/api/v1/hosts", &body).await?;
                 out.host_added(&added.host, &added.server_key);
@@ -79,19 +81,22 @@ impl Remote {
                 let imported: Imported = self.call(Method::POST, "/api/v1/imports", &body).await?;
                 out.imported(&imported);
             }
-            HostCommand::Remove { name, force } => {
-                self.refuse_losing_variables(&Scope::Host(name.clone()), force)
-                    .await?;
-                self.send(Method::DELETE, &host_path(&name, ""), &Value::Null)
-                    .await?;
-                out.say(&format!("removed {name}"));
+            HostCommand::Remove { names, force } => {
+                for name in names {
+                    self.refuse_losing_variables(&Scope::Host(name.clone()), force)
+                        .await?;
+                    self.send(Method::DELETE, &host_path(&name, ""), &Value::Null)
+                        .await?;
+                    out.say(&format!("removed {name}"));
+                }
             }
             HostCommand::Set {
                 name,
                 address,
                 port,
+                force,
             } => {
-                let body = json!({ "address": address, "port": port });
+                let body = json!({ "address": address, "port": port, "force": force });
                 let path = host_path(name.as_str(), "");
                 let host: Host = self.call(Method::PATCH, &path, &body).await?;
                 out.say(&format!("{name} is at {}:{}", host.address, host.port));
@@ -130,6 +135,11 @@ impl Remote {
             }
         }
         Ok(())
+    }
+
+    /// `check`.
+    pub async fn check(&self, out: &Printer) -> Result<(), CliError> {
+        super::super::check(out, self.get("/api/v1/check", &[]).await?)
     }
 
     /// `group …`.
