@@ -213,3 +213,64 @@ fn a_bad_line_imports_nothing() {
     let out = server.output(&["host", "import", plain.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_problem_of_a_file_is_listed_and_nothing_is_imported() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r0", "192.0.2.1", "-g", "lab"]);
+    let before = state(server.data());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hosts.ini");
+    let inventory = "\
+[routers]
+r1 ansible_host=10.0.0.1 otto_port=0
+../x ansible_host=10.0.0.2
+r3 ansible_host=a/b
+R0 ansible_host=10.0.0.9
+r5 ansible_host=192.0.2.1
+r6 ansible_host=10.0.0.6
+[Lab]
+r6
+[bad/group]
+r7 ansible_host=10.0.0.7
+r8 ansible_host=10.0.0.8 otto_port=x
+";
+    std::fs::write(&file, inventory).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["host", "import", file.to_str().unwrap()];
+        args.extend(dry.then_some("--dry-run"));
+        let out = server.output(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", crate::harness::text(&out));
+        let err = String::from_utf8(out.stderr).unwrap();
+        let listed: Vec<&str> = err.lines().skip(1).map(str::trim).collect();
+        let expected = [
+            ("line 2: ", "otto_port 0 is not a port"),
+            ("line 3: ", "`../x` is not a valid host name"),
+            ("line 4: ", "r3: `a/b` is not an address"),
+            (
+                "line 5: ",
+                "R0: `R0` differs from the host `r0` only in letter case",
+            ),
+            (
+                "line 6: ",
+                "r5: the host `r0` is already at 192.0.2.1:12444",
+            ),
+            (
+                "line 7: ",
+                "r6: `Lab` differs from the group `lab` only in letter case",
+            ),
+            ("line 11: ", "`bad/group` is not a valid group name"),
+            ("line 12: ", "otto_port x is not a port"),
+            ("line 12: ", "`bad/group` is not a valid group name"),
+        ];
+        assert_eq!(listed.len(), expected.len(), "{err}");
+        for (line, (place, said)) in listed.iter().zip(expected) {
+            assert!(
+                line.starts_with(place) && line.contains(said),
+                "{line} ≠ {place}{said}: {err}"
+            );
+        }
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert_eq!(state(server.data()), before);
+    }
+}
