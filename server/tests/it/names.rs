@@ -193,6 +193,37 @@ async fn addresses_ports_and_names_in_other_letter_case_are_checked_and_a_shared
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(said.contains("only in letter case"), "{args:?}: {said}");
     }
+    // A deployment is checked before the device is touched (no ssh runs: none listens).
+    for (destination, more, said) in [
+        ("root@a b", vec![], "`a b` is not an address"),
+        (
+            "root@192.0.2.30",
+            vec!["--agent-port", "0"],
+            "port 0 is not a port",
+        ),
+        (
+            "root@router.lab",
+            vec![],
+            "`r1` is already at router.lab:12444",
+        ),
+        ("root@192.0.2.30", vec!["-g", "LAB"], "only in letter case"),
+        (
+            "root@192.0.2.30",
+            vec!["-g", "a/b"],
+            "not a valid group name",
+        ),
+    ] {
+        let mut args = vec!["host", "deploy", "d1", destination, "--ssh-port", "1"];
+        args.extend(more);
+        let out = server.output(&args);
+        assert!(
+            matches!(out.status.code(), Some(2 | 5)),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
+    }
+    assert!(!server.data().join("keys/d1.key").exists());
     server.ok(&["script", "add", "Hello", "--body", "true"]);
     let out = server.output(&["script", "add", "hello", "--body", "true"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
@@ -264,7 +295,8 @@ async fn an_older_database_is_reported_by_check_and_its_names_can_still_be_remov
             "INSERT INTO hosts (name, address, port) VALUES ('../x', 'a b', 0);
              INSERT INTO hosts (name, address, port) VALUES ('R1', '192.0.2.1', 12444);
              INSERT INTO groups (name) VALUES ('');
-             INSERT INTO groups (name) VALUES ('a/b');",
+             INSERT INTO groups (name) VALUES ('a/b');
+             INSERT INTO env (scope, owner, name, value) VALUES ('global', '', 'A.B', 'v');",
         )
         .unwrap();
     let out = server.output(&["check"]);
@@ -277,12 +309,13 @@ async fn an_older_database_is_reported_by_check_and_its_names_can_still_be_remov
         "the host `R1` is already at 192.0.2.1:12444",
         "`` is not a valid group name",
         "`a/b` is not a valid group name",
+        "`A.B` is not a valid variable name",
     ] {
         assert!(listed.contains(said), "{said}: {listed}");
     }
     let out = server.output(&["check", "--json"]);
     let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(findings.as_array().unwrap().len(), 6, "{findings}");
+    assert_eq!(findings.as_array().unwrap().len(), 7, "{findings}");
     // The API answers the same list.
     add_user(&server, "rita", &[]);
     let key = key_of(&server, "rita");
@@ -296,6 +329,7 @@ async fn an_older_database_is_reported_by_check_and_its_names_can_still_be_remov
     server.ok(&["group", "remove", ""]);
     server.ok(&["group", "remove", "a/b"]);
     server.ok(&["host", "remove", "../x", "R1"]);
+    server.ok(&["env", "unset", "A.B"]);
     assert_eq!(
         server.ok(&["check"]),
         "every name, address and port follows the rules\n"
@@ -357,6 +391,8 @@ async fn name_lists_are_taken_alike_locally_and_through_the_server() {
         "c, d, e taken out of g\n"
     );
     assert_eq!(members(&server), json!([]));
+    let said = remote(&["check"]).await;
+    assert_eq!(said, "every name, address and port follows the rules\n");
     assert_eq!(
         remote(&["host", "remove", "c,d", "e"]).await,
         "removed c\nremoved d\nremoved e\n"
