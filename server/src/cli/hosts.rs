@@ -158,8 +158,8 @@ pub struct DeployArgs {
     /// Install under this directory of the device instead of `/`.
     #[arg(long, default_value = "")]
     pub prefix: String,
-    /// Put the host in these groups (repeatable; created if missing).
-    #[arg(short, long = "group")]
+    /// Put the host in these groups (repeatable, or a comma list; created if missing).
+    #[arg(short, long = "group", value_delimiter = ',')]
     pub groups: Vec<String>,
 }
 
