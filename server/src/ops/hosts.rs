@@ -102,7 +102,8 @@ impl Ops {
     pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
         let agent_key = add
             .agent_key
-            .map(|k| keys::parse_public(&k).map(|k| keys::to_openssh(&k)))
+            .as_deref()
+            .map(|k| keys::parse_public(k).map(|k| keys::to_openssh(&k)))
             .transpose()?;
         let store = self.fleet.store();
         let hosts = store.hosts().await?;
@@ -115,6 +116,17 @@ impl Ops {
             hosts_at(&hosts),
         )?;
         check_new_groups(&add.groups, &self.group_names().await?)?;
+        self.make_host(add, agent_key).await
+    }
+
+    /// Adds a host checked already (its agent key parsed), with a new server key (removed
+    /// again if the store refuses the host).
+    pub(super) async fn make_host(
+        &self,
+        add: AddHost,
+        agent_key: Option<String>,
+    ) -> Result<HostAdded> {
+        let store = self.fleet.store();
         let server_key = self.fleet.create_host_key(&add.name)?;
         let host = NewHost {
             name: add.name.to_string(),
@@ -264,6 +276,17 @@ impl Ops {
             force,
             hosts_at(&hosts),
         )?;
+        self.move_host(name, address, port).await
+    }
+
+    /// Changes where a host is reached, checked already; returns the host as it is now.
+    pub(super) async fn move_host(
+        &self,
+        name: &HostName,
+        address: Option<String>,
+        port: Option<u16>,
+    ) -> Result<Host> {
+        let store = self.fleet.store();
         store.set_address(name, address.as_deref(), port).await?;
         self.fleet.forget(name).await;
         let host = store.host(name).await?;
@@ -355,7 +378,7 @@ pub fn pending_fingerprint(key: &str) -> String {
 }
 
 /// Where each of `hosts` is: (name, address, port).
-pub(super) fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
+fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
     hosts
         .iter()
         .map(|h| (h.name.as_str(), h.address.as_str(), h.port))
@@ -363,7 +386,7 @@ pub(super) fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)
 
 /// `Exists` if a host of the fleet (`hosts`) is named `name`, `Conflict` if one's name differs
 /// from it only in letter case.
-pub(super) fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
+fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
     if hosts.iter().any(|h| h.name == name) {
         return Err(StoreError::Exists("host", name.to_string()).into());
     }
@@ -375,7 +398,7 @@ pub(super) fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
 
 /// Checks where the host `name` is to be reached: an address and port that can be dialled,
 /// and, unless `force`, that no other host of `hosts` (name, address, port) is there.
-pub(super) fn check_place<'a>(
+fn check_place<'a>(
     name: &str,
     address: &str,
     port: u16,
@@ -403,7 +426,7 @@ pub(super) fn shared_place(other: &str, address: &str, port: u16) -> OpsError {
 
 /// Checks the groups of `groups` that `existing` lacks, to be made: each name follows the
 /// rule and differs from no other group's (nor from one made before it) only in letter case.
-pub(super) fn check_new_groups(groups: &[String], existing: &[String]) -> Result<()> {
+fn check_new_groups(groups: &[String], existing: &[String]) -> Result<()> {
     let mut known: Vec<&str> = existing.iter().map(String::as_str).collect();
     for g in groups {
         if known.contains(&g.as_str()) {

@@ -70,11 +70,12 @@ impl Ops {
         })
     }
 
+    /// Applies a step the import has checked (as `add_host` and `set_address` would).
     async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<()> {
         let name = HostName::parse(&step.host)?;
         match step.change {
             Change::Add => {
-                self.add_host(AddHost {
+                let add = AddHost {
                     name,
                     address: step.address.clone(),
                     port: step.port,
@@ -82,13 +83,13 @@ impl Ops {
                     pin_on_first_contact,
                     groups: step.join.clone(),
                     force: false,
-                })
-                .await?;
+                };
+                self.make_host(add, None).await?;
             }
             Change::Update | Change::Join => {
                 if step.change == Change::Update {
                     let (address, port) = (Some(step.address.clone()), Some(step.port));
-                    self.set_address(&name, address, port, false).await?;
+                    self.move_host(&name, address, port).await?;
                 }
                 self.join_groups(&name, &step.join).await?;
             }
