@@ -867,6 +867,12 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
         .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked"].is_string());
+    // Once only: again is a conflict, and no second event (the list below has one).
+    let (status, again) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["error"]["kind"], "conflict");
     let (status, _) = daemon
         .call(Method::GET, "/api/v1/hosts", Some(&bob), &Value::Null)
         .await;
