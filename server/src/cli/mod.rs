@@ -380,10 +380,28 @@ impl Cli {
     /// over the default. Bad arguments end the process as clap does (usage, exit 2); a file
     /// that cannot be used is the error.
     pub fn parse_with_config() -> Result<Cli, ConfigError> {
-        let matches = Cli::command().get_matches();
+        let matches = Cli::command_unset_if_empty().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.configure(&matches)?;
         Ok(cli)
+    }
+
+    /// The command line's definition, where an environment variable set to nothing counts as
+    /// unset (`OTTO_SERVER= otto-server …` works on the data directory), as in a shell.
+    fn command_unset_if_empty() -> clap::Command {
+        let mut command = Cli::command();
+        let empty: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                arg.get_env()
+                    .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()))
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        for id in empty {
+            command = command.mut_arg(id, |arg| arg.env(None));
+        }
+        command
     }
 
     /// Applies the configuration file to what `matches` left to defaults.
