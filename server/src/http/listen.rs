@@ -5,19 +5,29 @@
 //! connections are open at once (one more is closed as it comes), and a client must finish its
 //! TLS handshake, and each request's head, within [`ConnectionLimits::header_timeout`] (so a
 //! connection kept open without a request is closed then too).
+//!
+//! A connection the server ends while the client may still be sending (an answer given before
+//! the request's body was read, such as a 413) is closed lingering: the server stops writing,
+//! then reads and drops what still comes for a while ([`LINGER`], [`LINGER_QUIET`]), so that
+//! the client's kernel never gets a reset for data it sent, which would discard the answer
+//! before the client has read it.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
@@ -37,6 +47,90 @@ impl Default for ConnectionLimits {
             connections: 1024,
             header_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The longest a connection is read and drained after the server has ended it.
+pub const LINGER: Duration = Duration::from_secs(30);
+
+/// How long a lingering connection may stay silent before it is closed.
+pub const LINGER_QUIET: Duration = Duration::from_secs(2);
+
+/// A connection's TCP stream, closed lingering: its shutdown stops writing, then reads and
+/// drops what the client still sends until it closes its side, goes quiet for
+/// [`LINGER_QUIET`], or [`LINGER`] has passed.
+struct Lingering {
+    tcp: TcpStream,
+    state: Linger,
+}
+
+enum Linger {
+    Open,
+    Draining {
+        until: Pin<Box<Sleep>>,
+        quiet: Pin<Box<Sleep>>,
+    },
+    Closed,
+}
+
+impl Lingering {
+    fn new(tcp: TcpStream) -> Lingering {
+        Lingering {
+            tcp,
+            state: Linger::Open,
+        }
+    }
+}
+
+impl AsyncRead for Lingering {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Linger::Open = this.state {
+            ready!(Pin::new(&mut this.tcp).poll_shutdown(cx))?;
+            this.state = Linger::Draining {
+                until: Box::pin(tokio::time::sleep(LINGER)),
+                quiet: Box::pin(tokio::time::sleep(LINGER_QUIET)),
+            };
+        }
+        if let Linger::Draining { until, quiet } = &mut this.state {
+            let mut scrap = [0u8; 8192];
+            loop {
+                if until.as_mut().poll(cx).is_ready() || quiet.as_mut().poll(cx).is_ready() {
+                    break;
+                }
+                let mut read = ReadBuf::new(&mut scrap);
+                match Pin::new(&mut this.tcp).poll_read(cx, &mut read) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) if read.filled().is_empty() => break,
+                    Poll::Ready(Ok(())) => quiet.as_mut().reset(Instant::now() + LINGER_QUIET),
+                    Poll::Ready(Err(_)) => break,
+                }
+            }
+            this.state = Linger::Closed;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -84,6 +178,7 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let stream = Lingering::new(stream);
             let stream: Box<dyn Stream> = match tls {
                 None => Box::new(stream),
                 Some(tls) => {
@@ -116,19 +211,37 @@ mod tests {
 
     use super::*;
     use crate::fleet::{Fleet, FleetOptions};
+    use crate::model::Permissions;
+    use crate::ops::{Actor, AddUser, CreateApiKey, Ops};
 
     /// Bounds each wait below: it only turns a hang into a failure.
     const BOUND: Duration = Duration::from_secs(60);
 
-    /// The API on a loopback port with `limits`, plain HTTP, over a new fleet.
-    async fn start(limits: ConnectionLimits) -> (tempfile::TempDir, SocketAddr) {
+    /// The API on a loopback port with `limits`, plain HTTP, over a new fleet; with an admin's
+    /// API key.
+    async fn start(limits: ConnectionLimits) -> (tempfile::TempDir, SocketAddr, String) {
         let dir = tempfile::tempdir().unwrap();
         let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+        let ops = Ops::new(fleet.clone(), Actor::local_user());
+        let admin = AddUser {
+            name: "admin".into(),
+            password: "correct horse battery".into(),
+            permissions: Permissions::admin(),
+        };
+        ops.add_user(admin).await.unwrap();
+        let key = ops
+            .create_api_key(CreateApiKey {
+                user: Some("admin".into()),
+                ..CreateApiKey::default()
+            })
+            .await
+            .unwrap()
+            .secret;
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = tcp.local_addr().unwrap();
         let app = super::super::router(fleet, crate::ops::ServeSettings::default());
         tokio::spawn(serve(tcp, None, app, limits, std::future::pending()));
-        (dir, address)
+        (dir, address, key)
     }
 
     /// Sends `request` on `stream`; returns all it reads until the server closes it (within
@@ -162,7 +275,7 @@ mod tests {
             connections: 2,
             header_timeout: Duration::from_secs(3600),
         };
-        let (_dir, address) = start(limits).await;
+        let (_dir, address, _key) = start(limits).await;
         let _silent = TcpStream::connect(address).await.unwrap();
         let mut second = TcpStream::connect(address).await.unwrap();
         let answer = exchange(&mut second, GET, true).await;
@@ -189,7 +302,7 @@ mod tests {
             connections: 16,
             header_timeout: Duration::from_millis(200),
         };
-        let (_dir, address) = start(limits).await;
+        let (_dir, address, _key) = start(limits).await;
         let mut slow = TcpStream::connect(address).await.unwrap();
         // Half a head, then nothing: closed (with at most a 408), not held open.
         let answer = exchange(&mut slow, "GET /api/v1/hosts HTTP/1.1\r\n", false).await;
@@ -200,5 +313,56 @@ mod tests {
         // A silent connection likewise.
         let mut silent = TcpStream::connect(address).await.unwrap();
         assert!(!exchange(&mut silent, "", false).await.contains("200"));
+    }
+
+    /// Writes `head`, then `body` in full as `chunked` or not, then reads the answer's head.
+    async fn send_whole(address: SocketAddr, head: &str, body: &[u8], chunked: bool) -> String {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        if chunked {
+            for piece in body.chunks(64 * 1024) {
+                let size = format!("{:x}\r\n", piece.len());
+                stream.write_all(size.as_bytes()).await.unwrap();
+                stream.write_all(piece).await.unwrap();
+                stream.write_all(b"\r\n").await.unwrap();
+            }
+            stream.write_all(b"0\r\n\r\n").await.unwrap();
+        } else {
+            stream.write_all(body).await.unwrap();
+        }
+        exchange(&mut stream, "", true).await
+    }
+
+    #[tokio::test]
+    async fn a_413_is_read_by_a_client_that_sends_its_whole_body_first() {
+        let (_dir, address, key) = start(ConnectionLimits::default()).await;
+        let json =
+            "POST /api/v1/session HTTP/1.1\r\nHost: otto\r\nContent-Type: application/json\r\n";
+        let attach = format!(
+            "PUT /api/v1/scripts/s/attachments?path=/x HTTP/1.1\r\nHost: otto\r\n\
+             Authorization: Bearer {key}\r\n"
+        );
+        let upload = format!(
+            "POST /api/v1/uploads?path=/x&all=true HTTP/1.1\r\nHost: otto\r\n\
+             Authorization: Bearer {key}\r\n"
+        );
+        let small = vec![b' '; 100 * 1024];
+        let large = vec![b' '; 10 * 1024 * 1024];
+        for n in 0..20 {
+            // 100 KB for a JSON route, saying so.
+            let head = format!("{json}Content-Length: {}\r\n\r\n", small.len());
+            let answer = send_whole(address, &head, &small, false).await;
+            assert!(answer.starts_with("HTTP/1.1 413"), "try {n}: {answer:?}");
+            // 10 MB without saying so.
+            let head = format!("{json}Transfer-Encoding: chunked\r\n\r\n");
+            let answer = send_whole(address, &head, &large, true).await;
+            assert!(answer.starts_with("HTTP/1.1 413"), "try {n}: {answer:?}");
+            // Spooled routes, saying more than their limit, then sending 10 MB of it.
+            for (route, limit) in [(&attach, 64 << 20), (&upload, 1 << 30)] {
+                let head = format!("{route}Content-Length: {}\r\n\r\n", limit + 1);
+                let answer = send_whole(address, &head, &large, false).await;
+                assert!(answer.starts_with("HTTP/1.1 413"), "try {n}: {answer:?}");
+            }
+        }
     }
 }
