@@ -244,6 +244,16 @@ struct ServeArgs {
     /// something that secures the connection (a reverse proxy on this machine).
     #[arg(long, requires = "http_listen", conflicts_with = "tls_cert")]
     http_plain: bool,
+    /// Most connections to the HTTP API at once; past it, a new one takes the place of a
+    /// stalled one (in its handshake, or idle).
+    #[arg(long, default_value_t = ConnectionLimits::default().connections, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_connections: usize,
+    /// Most connections to the HTTP API at once from one address (an IPv6 /64); behind a
+    /// reverse proxy every connection is the proxy's: raise it to --http-connections.
+    #[arg(long, default_value_t = ConnectionLimits::default().per_source, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_connections_per_source: usize,
 }
 
 impl ServeArgs {
@@ -273,7 +283,11 @@ impl ServeArgs {
                 return Err(CliError::Usage("give both --tls-cert and --tls-key".into()));
             }
         };
-        let limits = ConnectionLimits::default();
+        let limits = ConnectionLimits {
+            connections: self.http_connections,
+            per_source: self.http_connections_per_source,
+            ..ConnectionLimits::default()
+        };
         Ok(Some(HttpOptions {
             listen,
             tls,
@@ -489,6 +503,26 @@ impl Cli {
             if let Some(key) = serve.tls_key.filter(|_| defaulted(m, "tls_key")) {
                 args.tls_key = Some(key);
             }
+            let count = |key: &'static str, n: usize| match n {
+                0 => Err(ConfigError::Value(
+                    path.clone(),
+                    key,
+                    "must be at least 1".into(),
+                )),
+                n => Ok(n),
+            };
+            if let Some(n) = serve
+                .http_connections
+                .filter(|_| defaulted(m, "http_connections"))
+            {
+                args.http_connections = count("serve.http_connections", n)?;
+            }
+            if let Some(n) = serve
+                .http_connections_per_source
+                .filter(|_| defaulted(m, "http_connections_per_source"))
+            {
+                args.http_connections_per_source = count("serve.http_connections_per_source", n)?;
+            }
         }
         Ok(())
     }
@@ -682,7 +716,8 @@ mod tests {
                     answer_timeout = 20\nstall_timeout = \"2m\"\n\
                     server = \"https://otto:8443\"\napi_key_file = \"/k\"\nca_cert = \"/ca.pem\"\n\
                     [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n\
-                    http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
+                    http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n\
+                    http_connections = 100\nhttp_connections_per_source = 10\n";
         let cli = configured(file, &["serve"]).unwrap();
         assert_eq!(cli.data_dir, Some(PathBuf::from("/srv/otto")));
         assert_eq!(cli.dial_timeout, Duration::from_secs(60));
@@ -697,10 +732,16 @@ mod tests {
         };
         assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(serve.rotate_every, Duration::ZERO);
-        let Some(HttpOptions { listen, tls, .. }) = serve.http().unwrap() else {
+        let Some(HttpOptions {
+            listen,
+            tls,
+            limits,
+        }) = serve.http().unwrap()
+        else {
             panic!("no HTTP")
         };
         assert_eq!(listen.to_string(), "127.0.0.1:8443");
+        assert_eq!((limits.connections, limits.per_source), (100, 10));
         assert!(matches!(tls, Tls::Given { cert, .. } if cert == std::path::Path::new("/c.pem")));
         // Flags win, each on its own.
         let cli = configured(
@@ -729,6 +770,10 @@ mod tests {
         // Zero where it means nothing is refused, as the flags refuse it.
         let e = configured("dial_timeout = 0\n", &["ping"]).err().unwrap();
         assert!(e.to_string().contains("dial_timeout: "), "{e}");
+        let e = configured("[serve]\nhttp_connections_per_source = 0\n", &["serve"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("per_source: must be"), "{e}");
     }
 
     #[test]

@@ -908,6 +908,59 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
     );
 }
 
+/// A TCP connection to `address` from the loopback address `from`.
+async fn connect_from(from: &str, address: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(address).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_from_one_address_cannot_lock_others_out() {
+    use tokio::io::AsyncReadExt;
+    let server = Server::new();
+    let limits = [
+        "--http-connections",
+        "8",
+        "--http-connections-per-source",
+        "4",
+    ];
+    let daemon = Daemon::start(&server, &limits);
+    let address = daemon
+        .base()
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    // From 127.0.0.2, more silent connections than the whole pool holds.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(connect_from("127.0.0.2", address).await);
+    }
+    // 127.0.0.1's TLS handshake and request are answered at once.
+    let call = daemon.call(Method::GET, "/api/v1/hosts", None, &Value::Null);
+    let (status, _) = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("locked out");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // 127.0.0.2 keeps its newest four; each older one was closed, without a byte, as a newer
+    // one came.
+    let mut buf = [0u8; 16];
+    for stream in &mut silent[..16] {
+        let read = tokio::time::timeout(crate::harness::BOUND, stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+    }
+    for stream in &mut silent[16..] {
+        let wait = std::time::Duration::from_millis(300);
+        assert!(
+            tokio::time::timeout(wait, stream.read(&mut buf))
+                .await
+                .is_err()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_413_over_https_is_read_by_a_client_that_sends_its_whole_body_first() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
