@@ -17,6 +17,8 @@
 //! rotate_every = "7d"        # "0": no rotation
 //! http_listen = "0.0.0.0:8443"
 //! tls_cert = "/etc/otto/cert.pem"   # and tls_key; without them a self-signed certificate
+//! http_connections = 1024             # the API's connections at once
+//! http_connections_per_source = 64    # of them from one address
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -64,6 +66,10 @@ pub struct ServeConfig {
     pub tls_cert: Option<PathBuf>,
     /// `serve --tls-key`.
     pub tls_key: Option<PathBuf>,
+    /// `serve --http-connections`.
+    pub http_connections: Option<usize>,
+    /// `serve --http-connections-per-source`.
+    pub http_connections_per_source: Option<usize>,
 }
 
 /// A duration as written in the file: `"1h30m"`, or a number of seconds. Kept as the flags'

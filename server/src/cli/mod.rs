@@ -251,6 +251,16 @@ struct ServeArgs {
     /// something that secures the connection (a reverse proxy on this machine).
     #[arg(long, requires = "http_listen", conflicts_with = "tls_cert")]
     http_plain: bool,
+    /// Most connections to the HTTP API at once; past it, a new one takes the place of a
+    /// stalled one (in its handshake, or idle).
+    #[arg(long, default_value_t = ConnectionLimits::default().connections, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_connections: usize,
+    /// Most connections to the HTTP API at once from one address (an IPv6 /64); behind a
+    /// reverse proxy every connection is the proxy's: raise it to --http-connections.
+    #[arg(long, default_value_t = ConnectionLimits::default().per_source, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    http_connections_per_source: usize,
 }
 
 impl ServeArgs {
@@ -280,7 +290,11 @@ impl ServeArgs {
                 return Err(CliError::Usage("give both --tls-cert and --tls-key".into()));
             }
         };
-        let limits = ConnectionLimits::default();
+        let limits = ConnectionLimits {
+            connections: self.http_connections,
+            per_source: self.http_connections_per_source,
+            ..ConnectionLimits::default()
+        };
         Ok(Some(HttpOptions {
             listen,
             tls,
@@ -390,10 +404,28 @@ impl Cli {
     /// over the default. Bad arguments end the process as clap does (usage, exit 2); a file
     /// that cannot be used is the error.
     pub fn parse_with_config() -> Result<Cli, ConfigError> {
-        let matches = Cli::command().get_matches();
+        let matches = Cli::command_unset_if_empty().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.configure(&matches)?;
         Ok(cli)
+    }
+
+    /// The command line's definition, where an environment variable set to nothing counts as
+    /// unset (`OTTO_SERVER= otto-server …` works on the data directory), as in a shell.
+    fn command_unset_if_empty() -> clap::Command {
+        let mut command = Cli::command();
+        let empty: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                arg.get_env()
+                    .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()))
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        for id in empty {
+            command = command.mut_arg(id, |arg| arg.env(None));
+        }
+        command
     }
 
     /// Applies the configuration file to what `matches` left to defaults.
@@ -480,6 +512,26 @@ impl Cli {
             }
             if let Some(key) = serve.tls_key.filter(|_| defaulted(m, "tls_key")) {
                 args.tls_key = Some(key);
+            }
+            let count = |key: &'static str, n: usize| match n {
+                0 => Err(ConfigError::Value(
+                    path.clone(),
+                    key,
+                    "must be at least 1".into(),
+                )),
+                n => Ok(n),
+            };
+            if let Some(n) = serve
+                .http_connections
+                .filter(|_| defaulted(m, "http_connections"))
+            {
+                args.http_connections = count("serve.http_connections", n)?;
+            }
+            if let Some(n) = serve
+                .http_connections_per_source
+                .filter(|_| defaulted(m, "http_connections_per_source"))
+            {
+                args.http_connections_per_source = count("serve.http_connections_per_source", n)?;
             }
         }
         Ok(())
@@ -685,7 +737,8 @@ mod tests {
                     answer_timeout = 20\nstall_timeout = \"2m\"\n\
                     server = \"https://otto:8443\"\napi_key_file = \"/k\"\nca_cert = \"/ca.pem\"\n\
                     [serve]\nheartbeat_interval = \"30s\"\nrotate_every = \"0\"\n\
-                    http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
+                    http_listen = \"127.0.0.1:8443\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n\
+                    http_connections = 100\nhttp_connections_per_source = 10\n";
         let cli = configured(file, &["serve"]).unwrap();
         assert_eq!(cli.data_dir, Some(PathBuf::from("/srv/otto")));
         assert_eq!(cli.dial_timeout, Duration::from_secs(60));
@@ -700,10 +753,16 @@ mod tests {
         };
         assert_eq!(serve.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(serve.rotate_every, Duration::ZERO);
-        let Some(HttpOptions { listen, tls, .. }) = serve.http().unwrap() else {
+        let Some(HttpOptions {
+            listen,
+            tls,
+            limits,
+        }) = serve.http().unwrap()
+        else {
             panic!("no HTTP")
         };
         assert_eq!(listen.to_string(), "127.0.0.1:8443");
+        assert_eq!((limits.connections, limits.per_source), (100, 10));
         assert!(matches!(tls, Tls::Given { cert, .. } if cert == std::path::Path::new("/c.pem")));
         // Flags win, each on its own.
         let cli = configured(
@@ -732,6 +791,10 @@ mod tests {
         // Zero where it means nothing is refused, as the flags refuse it.
         let e = configured("dial_timeout = 0\n", &["ping"]).err().unwrap();
         assert!(e.to_string().contains("dial_timeout: "), "{e}");
+        let e = configured("[serve]\nhttp_connections_per_source = 0\n", &["serve"])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("per_source: must be"), "{e}");
     }
 
     #[test]

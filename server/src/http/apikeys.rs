@@ -92,7 +92,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
-/// Revokes an API key: it stops working at once.
+/// Revokes an API key: it stops working at once. One revoked already is 409, and nothing is
+/// recorded.
 #[utoipa::path(
     delete,
     path = "/api/v1/apikeys/{id}",
@@ -103,6 +104,7 @@ pub async fn create(
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Another user's, without the permission `users`", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, description = "Revoked already", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

@@ -12,8 +12,9 @@
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
 //!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.
 //! - `tls`: the certificate (given, or self-signed and kept in the data directory);
-//!   `listen`: the connections, each in its own task, capped in number and in the time a
-//!   client may take to say what it wants.
+//!   `listen`: the connections, each in its own task, capped in number (in all and per
+//!   source, a newcomer displacing a stalled one) and in the time a client may take to say
+//!   what it wants.
 //! - `web`: the web UI's files (`/`, `/ui/…`), built into the binary.
 
 mod apikeys;

@@ -3,7 +3,8 @@
 //! request that changes something; tells who is signed in (and the CSRF token again, for a
 //! page reloaded); signs out; and a user changes their own password
 //! (`/api/v1/users/me/password`), which ends their other sessions. Failed sign-ins are limited
-//! per user and per address ([`Limiter`]): past the limit, 429 until a minute has passed.
+//! per user and per address ([`Limiter`]): past the limit, 429 until a minute has passed, with
+//! `Retry-After` saying how long is left.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -58,20 +59,32 @@ impl Who {
 }
 
 impl Limiter {
-    /// Whether any of `whom` has failed too often in the window before `now`.
-    fn blocked(&self, whom: &[Who], now: Instant) -> bool {
+    /// If any of `whom` has failed too often in the window before `now`: how long until the
+    /// window lets all of them in again.
+    fn blocked(&self, whom: &[Who], now: Instant) -> Option<Duration> {
         let Ok(failures) = self.failures.lock() else {
-            return true;
+            return Some(WINDOW);
         };
-        whom.iter().any(|who| {
-            failures.get(who).is_some_and(|times| {
-                times
-                    .iter()
-                    .filter(|t| now.duration_since(**t) < WINDOW)
-                    .count()
-                    >= who.limit()
-            })
-        })
+        let mut wait = None;
+        for who in whom {
+            let Some(times) = failures.get(who) else {
+                continue;
+            };
+            let recent: Vec<Instant> = times
+                .iter()
+                .copied()
+                .filter(|t| now.duration_since(*t) < WINDOW)
+                .collect();
+            // At or over the limit: in again once all but `limit - 1` have left the window.
+            let Some(index) = recent.len().checked_sub(who.limit()) else {
+                continue;
+            };
+            if let Some(t) = recent.get(index) {
+                let left = WINDOW.saturating_sub(now.duration_since(*t));
+                wait = wait.max(Some(left));
+            }
+        }
+        wait
     }
 
     /// Counts a failure at `now` against each of `whom`, forgetting those out of the window.
@@ -156,7 +169,12 @@ fn session_cookie(token: &str, max_age: Duration) -> Result<HeaderValue, ApiErro
         (status = 201, description = "Signed in; the cookie `otto_session` is set", body = Started),
         (status = 401, description = "A wrong name or password, or a disabled user", body = ErrorBody),
         (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
-        (status = 429, description = "Too many failures for this user or address in the last minute", body = ErrorBody),
+        (
+            status = 429,
+            description = "Too many failures for this user or address in the last minute",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a sign-in is taken again"))
+        ),
     ),
     security(())
 )]
@@ -169,12 +187,17 @@ pub async fn sign_in(
         Who::User(credentials.name.clone()),
         Who::Address(client.ip()),
     ];
-    if api.limiter.blocked(&whom, Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-requests",
-            "too many failed sign-ins: try again in a minute",
-        ));
+    if let Some(wait) = api.limiter.blocked(&whom, Instant::now()) {
+        // Whole seconds, rounded up: a client that waits that long is let in.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let message = format!("too many failed sign-ins: try again in {secs} s");
+        let mut response =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", message)
+                .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(response);
     }
     let ops = Ops::new(api.fleet.clone(), Actor::Client(client.ip()));
     let signed_in = match ops.sign_in(&credentials.name, credentials.password).await {
@@ -280,16 +303,25 @@ mod tests {
             Who::User("carol".into()),
             Who::Address([192, 0, 2, 1].into()),
         ];
-        for _ in 0..USER_FAILURES {
-            assert!(!limiter.blocked(&bob, start));
-            limiter.failed(&bob, start);
+        let second = Duration::from_secs(1);
+        for n in 0..USER_FAILURES {
+            assert_eq!(limiter.blocked(&bob, start), None);
+            limiter.failed(&bob, start + second * n as u32);
         }
-        assert!(limiter.blocked(&bob, start));
-        assert!(
-            !limiter.blocked(&carol, start),
+        // Blocked until the oldest failure has left the window.
+        let last = start + second * (USER_FAILURES as u32 - 1);
+        assert_eq!(limiter.blocked(&bob, last), Some(WINDOW - second * 4));
+        assert_eq!(limiter.blocked(&bob, start + WINDOW - second), Some(second));
+        assert_eq!(
+            limiter.blocked(&carol, last),
+            None,
             "the address is below its limit"
         );
-        assert!(!limiter.blocked(&bob, start + WINDOW), "a minute later");
+        assert_eq!(
+            limiter.blocked(&bob, start + WINDOW),
+            None,
+            "a minute later"
+        );
 
         // The address: failures of any user count.
         for i in 0..ADDRESS_FAILURES {
@@ -299,11 +331,11 @@ mod tests {
             ];
             limiter.failed(&someone, start);
         }
-        assert!(limiter.blocked(&carol, start));
+        assert_eq!(limiter.blocked(&carol, start), Some(WINDOW));
         let elsewhere = [
             Who::User("carol".into()),
             Who::Address([192, 0, 2, 2].into()),
         ];
-        assert!(!limiter.blocked(&elsewhere, start));
+        assert_eq!(limiter.blocked(&elsewhere, start), None);
     }
 }

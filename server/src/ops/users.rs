@@ -220,7 +220,8 @@ impl Ops {
         Ok(self.fleet.store().api_keys(user).await?)
     }
 
-    /// Revokes an API key: one's own, or anyone's with the permission `users`.
+    /// Revokes an API key: one's own, or anyone's with the permission `users`. A key revoked
+    /// already is a `Conflict`, and nothing is recorded.
     pub async fn revoke_api_key(&self, id: i64) -> Result<ApiKey> {
         let store = self.fleet.store();
         let mine = match self.own_name() {
@@ -230,7 +231,10 @@ impl Ops {
         if !mine {
             self.require(Permission::Users)?;
         }
-        let key = store.revoke_api_key(id).await?;
+        let key = store
+            .revoke_api_key(id)
+            .await?
+            .ok_or_else(|| OpsError::Conflict(format!("API key {id} was revoked already")))?;
         let detail = format!("API key {id} of {} revoked", key.user);
         self.record(None, EventKind::ApiKeyChanged, &detail).await?;
         Ok(key)
@@ -430,6 +434,18 @@ mod tests {
         assert_eq!(through.key.permissions, reader(&[Permission::Hosts]));
 
         bob.revoke_api_key(created.key.id).await.unwrap();
+        // Once: again is a conflict, and recorded once.
+        let again = bob.revoke_api_key(created.key.id).await.unwrap_err();
+        assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+        let events = ops
+            .find_events(&crate::model::EventFilter::newest(None, 100))
+            .await
+            .unwrap();
+        let revoked_text = format!("API key {} of bob revoked", created.key.id);
+        assert_eq!(
+            events.iter().filter(|e| e.detail == revoked_text).count(),
+            1
+        );
         let revoked = ops.authenticate(&created.secret).await.unwrap_err();
         assert_eq!(revoked.kind(), ErrorKind::Unauthenticated);
         assert!(revoked.to_string().contains("revoked"), "{revoked}");

@@ -229,8 +229,9 @@ pub trait UserStore: Send + Sync {
     async fn add_api_key(&self, key: &NewApiKey) -> Result<i64>;
     /// The API keys of one user, or every key, by id.
     async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKey>>;
-    /// Marks an API key revoked (from now on); a key already revoked stays as it was.
-    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey>;
+    /// Marks an API key revoked (from now on); None for a key revoked already, which stays as
+    /// it was.
+    async fn revoke_api_key(&self, id: i64) -> Result<Option<ApiKey>>;
     /// The key whose secret hashes to `hash`, with its user, if there is one (revoked and
     /// expired keys included: the caller decides).
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKey, User)>>;

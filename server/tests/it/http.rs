@@ -872,6 +872,12 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
         .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked"].is_string());
+    // Once only: again is a conflict, and no second event (the list below has one).
+    let (status, again) = daemon
+        .call(Method::DELETE, &path_of_bob, Some(&second), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["error"]["kind"], "conflict");
     let (status, _) = daemon
         .call(Method::GET, "/api/v1/hosts", Some(&bob), &Value::Null)
         .await;
@@ -905,4 +911,124 @@ async fn a_user_makes_lists_and_revokes_their_own_keys_through_the_api() {
             ),
         ]
     );
+}
+
+/// A TCP connection to `address` from the loopback address `from`.
+async fn connect_from(from: &str, address: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(address).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_from_one_address_cannot_lock_others_out() {
+    use tokio::io::AsyncReadExt;
+    let server = Server::new();
+    let limits = [
+        "--http-connections",
+        "8",
+        "--http-connections-per-source",
+        "4",
+    ];
+    let daemon = Daemon::start(&server, &limits);
+    let address = daemon
+        .base()
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    // From 127.0.0.2, more silent connections than the whole pool holds.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(connect_from("127.0.0.2", address).await);
+    }
+    // 127.0.0.1's TLS handshake and request are answered at once.
+    let call = daemon.call(Method::GET, "/api/v1/hosts", None, &Value::Null);
+    let (status, _) = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .expect("locked out");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // 127.0.0.2 keeps its newest four; each older one was closed, without a byte, as a newer
+    // one came.
+    let mut buf = [0u8; 16];
+    for stream in &mut silent[..16] {
+        let read = tokio::time::timeout(crate::harness::BOUND, stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+    }
+    for stream in &mut silent[16..] {
+        let wait = std::time::Duration::from_millis(300);
+        assert!(
+            tokio::time::timeout(wait, stream.read(&mut buf))
+                .await
+                .is_err()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_413_over_https_is_read_by_a_client_that_sends_its_whole_body_first() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::new();
+    let daemon = Daemon::start(&server, &[]);
+    let address: std::net::SocketAddr = daemon
+        .base()
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(pinned(&server.data().join("http.crt")))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+    let head = "POST /api/v1/session HTTP/1.1\r\nHost: otto\r\nContent-Type: application/json\r\n";
+    for n in 0..10 {
+        // 100 KB, said, or 10 MB in chunks, unsaid: written in full, then the answer read.
+        let chunked = n % 3 == 2;
+        let mut stream = connector
+            .connect(
+                name.clone(),
+                tokio::net::TcpStream::connect(address).await.unwrap(),
+            )
+            .await
+            .unwrap();
+        if chunked {
+            let head = format!("{head}Transfer-Encoding: chunked\r\n\r\n");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let piece = vec![b' '; 64 * 1024];
+            for _ in 0..160 {
+                stream.write_all(b"10000\r\n").await.unwrap();
+                stream.write_all(&piece).await.unwrap();
+                stream.write_all(b"\r\n").await.unwrap();
+            }
+            stream.write_all(b"0\r\n\r\n").await.unwrap();
+        } else {
+            let body = vec![b' '; 100 * 1024];
+            let head = format!("{head}Content-Length: {}\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(&body).await.unwrap();
+        }
+        stream.flush().await.unwrap();
+        // The answer's head (the connection may be kept alive after it).
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        let read = loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => break Ok(0),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) => break Err(e),
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break Ok(answer.len());
+            }
+        };
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "try {n}: {read:?} {answer}"
+        );
+    }
 }

@@ -652,10 +652,27 @@ async fn failed_sign_ins_are_limited_per_user_and_per_address() {
             StatusCode::UNAUTHORIZED
         );
     }
-    // Bob is refused even with his password; alice, from the same address, is not.
+    // Bob is refused even with his password, told when to come back (within the minute);
+    // alice, from the same address, is not.
     let (status, session) = sign_in(&daemon, "bob", PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(session.is_none());
+    let refused = daemon
+        .request(Method::POST, "/api/v1/session", None)
+        .json(&json!({"name": "bob", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("{retry_after} s")), "{message}");
     assert_eq!(
         sign_in(&daemon, "alice", PASSWORD).await.0,
         StatusCode::CREATED

@@ -287,7 +287,24 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
         .args(run)
         .env("OTTO_API_KEY", &ann)
         .env_remove("OTTO_CA_CERT");
-    check(finish(untrusted).await, 3, "certificate");
+    let out = finish(untrusted).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    check(out, 3, "--ca-cert <serve's data directory>/http.crt");
+    // An environment variable set to nothing is unset: the data directory, not a server.
+    for vars in [
+        &["OTTO_SERVER"][..],
+        &["OTTO_SERVER", "OTTO_CA_CERT", "OTTO_API_KEY_FILE"],
+    ] {
+        let local = tempfile::tempdir().unwrap();
+        let mut empty_env = Server::at(local.path()).command(&["host", "list"]);
+        for var in vars {
+            empty_env.env(var, "");
+        }
+        let out = finish(empty_env).await;
+        assert!(out.status.success(), "{vars:?}: {}", text(&out));
+        assert!(local.path().join("otto.db").exists());
+    }
     // Plain HTTP to another machine is refused before anything is sent.
     let mut plain = Server::at(e).command(&["--server", "http://192.0.2.1:8080"]);
     plain.args(run).env("OTTO_API_KEY", &ann);

@@ -180,10 +180,7 @@ impl Remote {
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .body(body),
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RemoteError::Unreachable(self.base.to_string(), chain(&e)))?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -193,6 +190,19 @@ impl Remote {
             status,
             message: error_message(&text),
         })
+    }
+
+    /// The server could not be reached: why, and for a certificate that no authority this
+    /// client trusts vouches for (serve's self-signed one), how to trust it.
+    fn unreachable(&self, e: &reqwest::Error) -> RemoteError {
+        let mut why = chain(e);
+        if unknown_issuer(e) {
+            why.push_str(
+                "; if it is serve's self-signed certificate, trust a copy of it: \
+                 --ca-cert <serve's data directory>/http.crt (or OTTO_CA_CERT)",
+            );
+        }
+        RemoteError::Unreachable(self.base.to_string(), why)
     }
 
     /// `method path` with `body`, its JSON answer read as `T`.
@@ -355,6 +365,30 @@ fn error_message(body: &str) -> String {
         .ok()
         .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// Whether `e` or one of its causes is rustls refusing a certificate signed by no authority
+/// the client trusts. A TLS error reaches reqwest inside an `io::Error` (in another one), whose
+/// `source` skips it: those are opened with `get_ref`.
+fn unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if matches!(
+            error.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        ) {
+            return true;
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 /// An error with its causes: reqwest's own message alone rarely says what went wrong.

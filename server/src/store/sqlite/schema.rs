@@ -183,6 +183,29 @@ CREATE TABLE launches (
 -- The round trip (ms) of a host's last answered heartbeat, for the slowest on the dashboard.
 ALTER TABLE hosts ADD COLUMN round_trip_ms REAL;
 "#,
+    r#"
+-- Session ids never reused (AUTOINCREMENT), so that "session 4" in the event log is one
+-- session. Ids handed out before and now only in the log (`signed-in` events) are skipped too.
+CREATE TABLE sessions_new (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    hash      TEXT NOT NULL UNIQUE,
+    csrf_hash TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    expires   INTEGER NOT NULL
+);
+INSERT INTO sessions_new (id, user, hash, csrf_hash, created, expires)
+    SELECT id, user, hash, csrf_hash, created, expires FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_new RENAME TO sessions;
+CREATE INDEX sessions_by_user ON sessions (user, id);
+DELETE FROM sqlite_sequence WHERE name = 'sessions';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'sessions', max(
+    (SELECT coalesce(max(id), 0) FROM sessions),
+    (SELECT coalesce(max(CAST(substr(detail, instr(detail, ' signed in (session ') + 20)
+                              AS INTEGER)), 0)
+     FROM events WHERE kind = 'signed-in'));
+"#,
 ];
 
 /// The newest schema version this program knows.

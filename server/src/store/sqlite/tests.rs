@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::{connect, environment, events, groups, hosts, launches, runs, schema, scripts};
+use super::{
+    connect, environment, events, groups, hosts, launches, runs, schema, scripts, sessions, users,
+};
 use crate::model::{
-    AfterRun, Attachment, EventFilter, EventKind, Facts, INTERRUPTED, NewHost, NewLaunch, Phase,
-    RunEnd, Scope, Script,
+    AfterRun, Attachment, EventFilter, EventKind, Facts, INTERRUPTED, NewHost, NewLaunch,
+    NewSession, Phase, RunEnd, Scope, Script, now_ms,
 };
 use crate::store::owner::Owner;
 use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
@@ -479,6 +481,67 @@ fn launches_are_kept_with_their_end_and_their_ids_never_reused() {
     drop(db);
     let db = connect(&dir.path().join("otto.db")).unwrap();
     assert!(launches::start_launch(&db, &new).unwrap() > first);
+}
+
+#[test]
+fn session_ids_are_never_reused() {
+    let (dir, db) = store();
+    let user = crate::model::NewUser {
+        name: "carol".into(),
+        password_hash: "x".into(),
+        permissions: crate::model::Permissions::default(),
+    };
+    users::add_user(&db, &user).unwrap();
+    let hour = 3_600_000;
+    let mut n = 0;
+    let mut add = |db: &Connection, expires: i64| {
+        n += 1;
+        let new = NewSession {
+            user: "carol".into(),
+            hash: format!("h{n}"),
+            csrf_hash: format!("c{n}"),
+            expires,
+        };
+        sessions::add_session(db, &new).unwrap()
+    };
+    // Signed in, out, in again.
+    let first = add(&db, now_ms() + hour);
+    sessions::end_sessions(&db, "carol", None).unwrap();
+    let second = add(&db, now_ms() + hour);
+    assert!(second > first, "{second} after {first}");
+    // One expired, forgotten as the next starts.
+    let expired = add(&db, now_ms() - 1);
+    sessions::end_sessions(&db, "carol", Some(expired)).unwrap();
+    let next = add(&db, now_ms() + hour);
+    assert!(next > expired, "{next} after {expired}");
+    // After a restart, every session ended.
+    sessions::end_sessions(&db, "carol", None).unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    let after_restart = add(&db, now_ms() + hour);
+    assert!(after_restart > next, "{after_restart} after {next}");
+
+    // A database of schema 11, whose sessions reused ids: upgraded, it skips the ids its
+    // table and its event log hold.
+    db.execute_batch(
+        "DROP TABLE sessions;
+         CREATE TABLE sessions (
+             id INTEGER PRIMARY KEY,
+             user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+             hash TEXT NOT NULL UNIQUE, csrf_hash TEXT NOT NULL,
+             created INTEGER NOT NULL, expires INTEGER NOT NULL);
+         CREATE INDEX sessions_by_user ON sessions (user, id);
+         INSERT INTO sessions VALUES (3, 'carol', 'old', 'old', 0, 9999999999999);
+         INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 41)');
+         INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 9)');
+         PRAGMA user_version = 11;",
+    )
+    .unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    let found = sessions::session_by_hash(&db, "old").unwrap().unwrap().0;
+    assert_eq!(found.id, 3, "kept");
+    assert_eq!(add(&db, now_ms() + hour), 42);
 }
 
 #[test]

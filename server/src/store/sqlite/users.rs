@@ -148,14 +148,17 @@ fn api_key(db: &Connection, id: i64) -> Result<ApiKey> {
     finish_key(row)
 }
 
-/// Revokes a key from now, unless it was already.
-pub fn revoke_api_key(db: &Connection, id: i64) -> Result<ApiKey> {
+/// Revokes a key from now; None if it was revoked already (and stays as it was).
+pub fn revoke_api_key(db: &Connection, id: i64) -> Result<Option<ApiKey>> {
     api_key(db, id)?;
-    db.execute(
+    let changed = db.execute(
         "UPDATE api_keys SET revoked = ?1 WHERE id = ?2 AND revoked IS NULL",
         params![now_ms(), id],
     )?;
-    api_key(db, id)
+    if changed == 0 {
+        return Ok(None);
+    }
+    api_key(db, id).map(Some)
 }
 
 /// The key of `hash`, with its user.
@@ -230,7 +233,7 @@ impl UserStore for Sqlite {
         self.call(move |db| api_keys(db, user.as_deref())).await
     }
 
-    async fn revoke_api_key(&self, id: i64) -> Result<ApiKey> {
+    async fn revoke_api_key(&self, id: i64) -> Result<Option<ApiKey>> {
         self.call(move |db| revoke_api_key(db, id)).await
     }
 
