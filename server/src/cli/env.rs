@@ -47,7 +47,7 @@ pub enum EnvCommand {
         name: String,
         /// Its value.
         value: Option<String>,
-        /// Never print its value.
+        /// Never print its value (a secret set again without it stays secret).
         #[arg(long)]
         secret: bool,
         #[command(flatten)]
@@ -84,7 +84,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
                 scope,
                 name,
                 value,
-                secret,
+                secret: secret.then_some(true),
             };
             ops.set_env(&set).await?;
             out.say(&format!(

@@ -81,9 +81,8 @@ impl From<EnvVar> for Variable {
 pub struct NewValue {
     /// The value.
     pub value: String,
-    /// Never show it again (default: false).
-    #[serde(default)]
-    pub secret: bool,
+    /// Never show it again. Left out: a secret variable stays secret, a new one is not.
+    pub secret: Option<bool>,
 }
 
 /// Whether to remove a group, host or script that has variables, with them.
@@ -140,7 +139,8 @@ pub async fn list(
     Ok(axum::Json(vars.into_iter().map(Variable::from).collect()))
 }
 
-/// Sets a variable (global without a scope), replacing one of the same scope and name.
+/// Sets a variable (global without a scope), replacing the value of one of the same scope and
+/// name (which stays secret unless `secret` says otherwise).
 #[utoipa::path(
     put,
     path = "/api/v1/env/{name}",

@@ -124,6 +124,7 @@ use crate::ops::{
         AfterRun,
         Phase,
         scripts::NewScript,
+        scripts::ScriptUpdate,
         scripts::ScriptView,
         environment::Variable,
         environment::NewValue,

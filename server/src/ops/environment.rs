@@ -13,8 +13,9 @@ pub struct SetEnv {
     pub name: String,
     /// Its value.
     pub value: String,
-    /// Whether its value is never shown.
-    pub secret: bool,
+    /// Whether its value is never shown; `None` keeps what the variable is (a new one: not
+    /// secret), so a secret set again without saying stays secret.
+    pub secret: Option<bool>,
 }
 
 /// The host a scope's change concerns, for the event log.
@@ -35,11 +36,19 @@ impl Ops {
                 set.name
             )));
         }
-        self.fleet
-            .store()
-            .set_env(&set.scope, &set.name, &set.value, set.secret)
+        let store = self.fleet.store();
+        let secret = match set.secret {
+            Some(secret) => secret,
+            None => store
+                .env(Some(&set.scope))
+                .await?
+                .iter()
+                .any(|v| v.name == set.name && v.value.secret),
+        };
+        store
+            .set_env(&set.scope, &set.name, &set.value, secret)
             .await?;
-        let secret = if set.secret { ", secret" } else { "" };
+        let secret = if secret { ", secret" } else { "" };
         let detail = format!("{} set ({}{secret})", set.name, set.scope);
         self.record(scope_host(&set.scope), EventKind::EnvChanged, &detail)
             .await
@@ -74,7 +83,7 @@ mod tests {
             scope: host.clone(),
             name: "TOKEN".into(),
             value: "hunter2".into(),
-            secret: true,
+            secret: Some(true),
         })
         .await
         .unwrap();
@@ -86,7 +95,7 @@ mod tests {
             scope: Scope::Global,
             name: "MODE".into(),
             value: "fast".into(),
-            secret: false,
+            secret: Some(false),
         })
         .await
         .unwrap();
@@ -105,7 +114,7 @@ mod tests {
                     scope: Scope::Global,
                     name: name.into(),
                     value: "v".into(),
-                    secret: false,
+                    secret: Some(false),
                 })
                 .await
                 .unwrap_err();
@@ -118,5 +127,32 @@ mod tests {
             ev("r1", "env-changed", "TOKEN removed (host r1)")
         );
         assert!(ops.env(Some(&host)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_secret_set_again_without_saying_stays_secret() {
+        let (_dir, ops) = fixture();
+        let set = |value: &str, secret| SetEnv {
+            scope: Scope::Global,
+            name: "TOKEN".into(),
+            value: value.into(),
+            secret,
+        };
+        // New and not said: not secret.
+        ops.set_env(&set("a", None)).await.unwrap();
+        assert!(!ops.env(None).await.unwrap()[0].value.secret);
+        ops.set_env(&set("b", Some(true))).await.unwrap();
+        ops.set_env(&set("c", None)).await.unwrap();
+        let vars = ops.env(None).await.unwrap();
+        assert_eq!(
+            (vars[0].value.value.as_str(), vars[0].value.secret),
+            ("c", true)
+        );
+        assert_eq!(
+            last(&ops).await,
+            ev("", "env-changed", "TOKEN set (global, secret)")
+        );
+        ops.set_env(&set("d", Some(false))).await.unwrap();
+        assert!(!ops.env(None).await.unwrap()[0].value.secret);
     }
 }

@@ -41,7 +41,7 @@ pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
-pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
+pub use scripts::{AttachFile, NewAttachment, ScriptChange, ScriptDetail};
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{Heartbeat, Summary};
 pub use targets::{Done, Status, Targets};

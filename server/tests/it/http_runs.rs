@@ -571,25 +571,33 @@ async fn a_script_runs_for_users_at_its_run_level_through_the_cli_and_the_api() 
         .call(Method::POST, "/api/v1/scripts", Some(&nobody), &bad)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    let replaced = json!({"name": "peek", "body": "echo peeked"});
-    let (status, answer) = daemon
-        .call(
-            Method::PUT,
-            "/api/v1/scripts/peek",
-            Some(&nobody),
-            &replaced,
-        )
-        .await;
-    assert!(status.is_success(), "{answer}");
-    let (_, peek) = daemon
-        .call(
-            Method::GET,
-            "/api/v1/scripts/peek",
-            Some(&rita),
-            &Value::Null,
-        )
-        .await;
-    assert_eq!(peek["run_level"], "read-write", "{peek}");
+    // Replaced without naming its level, it keeps it; named, it changes.
+    for (replaced, level) in [
+        (json!({"name": "peek", "body": "echo peeked"}), "read-only"),
+        (
+            json!({"body": "echo peeked", "run_level": "read-write"}),
+            "read-write",
+        ),
+    ] {
+        let (status, answer) = daemon
+            .call(
+                Method::PUT,
+                "/api/v1/scripts/peek",
+                Some(&nobody),
+                &replaced,
+            )
+            .await;
+        assert!(status.is_success(), "{answer}");
+        let (_, peek) = daemon
+            .call(
+                Method::GET,
+                "/api/v1/scripts/peek",
+                Some(&rita),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(peek["run_level"], level, "{peek}");
+    }
 
     // read-only runs read-only scripts, and nothing else; the 403 says what is needed.
     let started = start(&daemon, &rita, json!({"script": "look", "all": true})).await;

@@ -149,7 +149,11 @@ impl Remote {
             } => {
                 let value = read_value(&name, value, secret).await?;
                 let scope = scope.scope().unwrap_or(Scope::Global);
-                let body = json!({ "value": value, "secret": secret });
+                // Not secret unless said: left out, a secret stays one.
+                let body = match secret {
+                    true => json!({ "value": value, "secret": true }),
+                    false => json!({ "value": value }),
+                };
                 let payload = Payload::Json(&body);
                 self.request(Method::PUT, &var_path(&name), &scope_in(&scope), payload)
                     .await?;
