@@ -1210,3 +1210,55 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     assert_eq!(statuses, json!([401]));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saving_a_script_unchanged_keeps_its_run_level_and_the_editor_changes_it() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &[]).await;
+    let add = [
+        "script", "add", "look", "--body", "uptime", "--run-as", "0:0",
+    ];
+    server.ok(&[&add[..], &["--run-level", "read-only"]].concat());
+    let level = || server.json(&["script", "list"])[0]["run_level"].clone();
+    let browser = Browser::start().await;
+    browser
+        .sign_in(&format!("{}/", daemon.base()), "admin")
+        .await;
+
+    // The table shows the run level; the editor too, and saving unchanged keeps it (and what
+    // the editor does not show: run as).
+    browser.click("nav a[href='#/scripts']").await;
+    let row = browser
+        .text_of("tr[data-script=look]", |t| t.contains("look"))
+        .await;
+    assert!(row.contains("read-only"), "{row}");
+    browser.click("tr[data-script=look] a").await;
+    let shown = browser.find("#script-run-level").await.prop("value").await;
+    assert_eq!(shown.unwrap().as_deref(), Some("read-only"));
+    browser.click("#script-save").await;
+    browser.text_of("#alert", |t| t == "look is saved.").await;
+    assert_eq!(level(), "read-only");
+    assert_eq!(
+        server.json(&["script", "list"])[0]["run_as"],
+        json!({"uid": 0, "gid": 0})
+    );
+
+    // Changed in the editor: changed.
+    browser
+        .find("#script-run-level")
+        .await
+        .select_by_value("read-write")
+        .await
+        .unwrap();
+    browser.click("#script-save").await;
+    // The alert says the same as before: the store is what tells the save is done.
+    let start = Instant::now();
+    while level() != "read-write" && start.elapsed() < BOUND {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(level(), "read-write");
+    browser.close().await;
+}
