@@ -18,8 +18,8 @@ use crate::model::{
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    CreatedApiKey, Done, Format, Heartbeat, Imported, Launched, Ping, ServerOptions, ShareInput,
-    Summary,
+    CreatedApiKey, Done, Format, Heartbeat, Imported, Launched, Missing, Ping, ServerOptions,
+    ShareInput, Summary,
 };
 
 /// The API's description.
@@ -147,6 +147,7 @@ use crate::ops::{
         ServerOptions,
         ErrorBody,
         ErrorDetail,
+        Missing,
     )),
     modifiers(&BearerKey),
     security(("api_key" = []))

@@ -188,12 +188,46 @@ impl ErrorKind {
     }
 }
 
+/// What a request left out that it must name. Each front end asks for it in its own words (the
+/// command line by its flags, the API by its fields, the web UI by its form), from this; its
+/// `Display` names no front end's means.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Missing {
+    /// The hosts to act on. `script`: a stored script's run, asked for without hosts, that is
+    /// assigned to no group (whose members it would otherwise run on).
+    NoHosts {
+        /// The script.
+        script: Option<String>,
+    },
+    /// The user an API key is for (who asks is not a user: the command line on the server).
+    NoKeyUser,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::NoHosts { script: None } => f.write_str("name the hosts"),
+            Missing::NoHosts {
+                script: Some(script),
+            } => write!(
+                f,
+                "name the hosts (script {script} is assigned to no group)"
+            ),
+            Missing::NoKeyUser => f.write_str("name the user the key is for"),
+        }
+    }
+}
+
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// The request does not make sense as given.
     #[error("{0}")]
     Invalid(String),
+    /// The request leaves out what it must name.
+    #[error("{0}")]
+    Missing(Missing),
     /// It clashes with the fleet's state.
     #[error("{0}")]
     Conflict(String),
@@ -239,7 +273,10 @@ impl OpsError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpsError::Invalid(_) | OpsError::Name(_) | OpsError::Inventory(_) => ErrorKind::Invalid,
+            OpsError::Invalid(_)
+            | OpsError::Missing(_)
+            | OpsError::Name(_)
+            | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
             OpsError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             OpsError::Forbidden(_) => ErrorKind::Forbidden,
@@ -393,7 +430,7 @@ mod tests {
         assert_eq!(missing.kind().exit_code(), 4);
         let taken = OpsError::Store(StoreError::Exists("group", "g".into()));
         assert_eq!(taken.kind().http_status(), 409);
-        let bad = OpsError::Invalid("give --file or --body".into());
+        let bad = OpsError::Missing(Missing::NoHosts { script: None });
         assert_eq!((bad.kind().exit_code(), bad.kind().http_status()), (2, 400));
         let gone = OpsError::Fleet(FleetError::Disabled("a".into()));
         assert_eq!(gone.kind().http_status(), 503);

@@ -1260,5 +1260,21 @@ async fn saving_a_script_unchanged_keeps_its_run_level_and_the_editor_changes_it
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(level(), "read-write");
+
+    // A run that names no hosts is refused in the page's words, not the command line's flags.
+    browser.click("nav a[href='#/run']").await;
+    browser
+        .find("#run-script")
+        .await
+        .select_by_value("look")
+        .await
+        .unwrap();
+    browser.click("#run-start").await;
+    let said = browser.text_of("#alert", |t| !t.is_empty()).await;
+    assert_eq!(
+        said,
+        "Choose the hosts: by name, by group, or every enabled host. \
+         The script look is assigned to no group."
+    );
     browser.close().await;
 }
