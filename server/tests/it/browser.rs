@@ -1116,8 +1116,9 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     browser.find("#signin").await;
     browser.sign_in(&url, "viewer").await;
 
-    // Not offered: no Users or Options in the navigation, nor their pages; no forms to
-    // add a group or a script, no Save on a script, which shows read-only.
+    // Not offered: no Users or Options in the navigation, and their pages say which
+    // permission they need; no forms to add a group or a script, no Save on a script, which
+    // shows read-only.
     browser.text_of("nav", |t| t.contains("viewer")).await;
     for page in ["users", "options"] {
         assert!(
@@ -1129,8 +1130,19 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
             .goto(&format!("{url}#/{page}"))
             .await
             .unwrap();
-        browser.text_of("main h1", |t| t == "Not found").await;
+        browser.text_of("main h1", |t| t == "Not allowed").await;
+        let said = browser.text_of("#not-allowed", |t| !t.is_empty()).await;
+        assert!(
+            said.contains(&format!("needs the permission “{page}”")),
+            "{said}"
+        );
     }
+    browser
+        .client
+        .goto(&format!("{url}#/no-such-page"))
+        .await
+        .unwrap();
+    browser.text_of("main h1", |t| t == "Not found").await;
     browser.click("nav a[href='#/groups']").await;
     browser.text_of("main h1", |t| t == "Groups").await;
     assert!(!browser.present("#new-group").await);
