@@ -1,6 +1,10 @@
 //! Environment variables: global, or for a group, a host or a script.
 
+use serde::Serialize;
+
+use crate::environment::layers;
 use crate::model::{EnvVar, EventKind, Scope};
+use crate::names::HostName;
 
 use super::{Ops, OpsError, Result};
 
@@ -16,6 +20,17 @@ pub struct SetEnv {
     /// Whether its value is never shown; `None` keeps what the variable is (a new one: not
     /// secret), so a secret set again without saying stays secret.
     pub secret: Option<bool>,
+}
+
+/// A variable a host's runs get, with where it comes from (its scope: global, one of the
+/// host's groups, or the host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostVar {
+    /// The variable (a secret's value is masked when shown).
+    #[serde(flatten)]
+    pub var: EnvVar,
+    /// A later scope sets the same name: runs get that one's value instead.
+    pub overridden: bool,
 }
 
 /// The host a scope's change concerns, for the event log.
@@ -66,6 +81,27 @@ impl Ops {
     pub async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
         Ok(self.fleet.store().env(scope).await?)
     }
+
+    /// The variables every run on host `name` gets (a script's own come after the global ones
+    /// and before its groups'), in the order they apply: global, each of its groups by name,
+    /// its own; each marked when a later one sets the same name.
+    pub async fn host_env(&self, name: &HostName) -> Result<Vec<HostVar>> {
+        let store = self.fleet.store();
+        let host = store.host(name).await?;
+        let all = store.env(None).await?;
+        let applied: Vec<EnvVar> = layers(None, &host)
+            .flat_map(|layer| all.iter().filter(move |v| v.scope == layer))
+            .cloned()
+            .collect();
+        let vars = applied.iter().enumerate().map(|(i, var)| HostVar {
+            overridden: applied
+                .iter()
+                .skip(i + 1)
+                .any(|later| later.name == var.name),
+            var: var.clone(),
+        });
+        Ok(vars.collect())
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +109,61 @@ mod tests {
     use super::*;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, logged, new_r1};
+
+    #[tokio::test]
+    async fn a_hosts_variables_come_from_global_its_groups_and_itself_marked_when_overridden() {
+        let (_dir, ops) = fixture();
+        ops.add_host(new_r1()).await.unwrap();
+        for group in ["a", "b", "other"] {
+            ops.add_group(group).await.unwrap();
+        }
+        let r1: HostName = "r1".parse().unwrap();
+        for group in ["b", "a"] {
+            ops.set_membership(group, std::slice::from_ref(&r1), true)
+                .await
+                .unwrap();
+        }
+        let set = |scope: Scope, name: &str, secret| SetEnv {
+            scope,
+            name: name.into(),
+            value: format!("{name} value"),
+            secret: Some(secret),
+        };
+        for var in [
+            set(Scope::Host("r1".into()), "X", false),
+            set(Scope::Group("b".into()), "X", false),
+            set(Scope::Group("a".into()), "TOKEN", true),
+            set(Scope::Global, "X", false),
+            set(Scope::Global, "MODE", false),
+            set(Scope::Group("other".into()), "NOT_MINE", false),
+        ] {
+            ops.set_env(&var).await.unwrap();
+        }
+        let vars = ops.host_env(&r1).await.unwrap();
+        let seen: Vec<(String, &str, bool, bool)> = vars
+            .iter()
+            .map(|v| {
+                (
+                    v.var.scope.to_string(),
+                    v.var.name.as_str(),
+                    v.var.value.secret,
+                    v.overridden,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("global".to_string(), "MODE", false, false),
+                ("global".to_string(), "X", false, true),
+                ("group a".to_string(), "TOKEN", true, false),
+                ("group b".to_string(), "X", false, true),
+                ("host r1".to_string(), "X", false, false),
+            ]
+        );
+        let missing = ops.host_env(&"r9".parse().unwrap()).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
 
     #[tokio::test]
     async fn variables_are_set_and_unset_and_recorded_without_their_value() {

@@ -30,7 +30,7 @@ mod users;
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::Control;
-pub use environment::SetEnv;
+pub use environment::{HostVar, SetEnv};
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
     pending_fingerprint,

@@ -188,6 +188,15 @@ impl Browser {
             .is_empty()
     }
 
+    /// The text of each element `css` now.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.unwrap() {
+            texts.push(element.text().await.unwrap());
+        }
+        texts
+    }
+
     /// The alert region's text (empty when hidden).
     async fn alert(&self) -> String {
         match self.client.find(Locator::Css("#alert")).await {
@@ -1288,5 +1297,62 @@ async fn saving_a_script_unchanged_keeps_its_run_level_and_the_editor_changes_it
         "Choose the hosts: by name, by group, or every enabled host. \
          The script look is assigned to no group."
     );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_page_shows_the_variables_it_inherits_marked_by_where_they_come_from() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    server.ok(&["env", "set", "MODE", "fast"]);
+    server.ok(&["env", "set", "REGION", "eu", "--group", "lab"]);
+    server.ok(&[
+        "env",
+        "set",
+        "TOKEN",
+        "s3cr3t-of-the-lab",
+        "--secret",
+        "--group",
+        "lab",
+    ]);
+    server.ok(&["env", "set", "MODE", "careful", "--host", "r1"]);
+    let browser = Browser::start().await;
+    browser
+        .sign_in(&format!("{}/", daemon.base()), "admin")
+        .await;
+    browser
+        .client
+        .goto(&format!("{}/#/hosts/r1", daemon.base()))
+        .await
+        .unwrap();
+    let table = browser
+        .text_of("#environment", |t| t.contains("TOKEN"))
+        .await;
+    assert!(!table.contains("s3cr3t"), "{table}");
+    let region = browser.texts("#environment tr[data-variable=REGION]").await;
+    assert!(
+        region.len() == 1 && region[0].contains("eu") && region[0].ends_with("group lab"),
+        "{region:?}"
+    );
+    let token = browser.texts("#environment tr[data-variable=TOKEN]").await;
+    assert!(
+        token.len() == 1 && token[0].contains("secret (set)") && token[0].ends_with("group lab"),
+        "{token:?}"
+    );
+    // The global MODE is there, marked as overridden by the host's own.
+    let mode = browser.texts("#environment tr[data-variable=MODE]").await;
+    assert_eq!(mode.len(), 2, "{mode:?}");
+    assert!(
+        mode[0].contains("fast") && mode[0].contains("global (overridden below)"),
+        "{mode:?}"
+    );
+    assert!(
+        mode[1].contains("careful") && mode[1].ends_with("host r1"),
+        "{mode:?}"
+    );
+    browser.screenshot("host-environment").await;
     browser.close().await;
 }

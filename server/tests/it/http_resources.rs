@@ -88,6 +88,7 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Some("scripts"),
         ),
         (Method::GET, "/api/v1/env", null.clone(), None),
+        (Method::GET, "/api/v1/hosts/r1/env", null.clone(), None),
         (
             Method::PUT,
             "/api/v1/env/r1",
@@ -954,4 +955,78 @@ async fn a_put_or_patch_keeps_what_it_does_not_name() {
     assert_eq!(permissions(), kept);
     let (status, answer) = call(Method::PUT, "/api/v1/users/viewer/password", json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+
+/// A host's variables from every scope, through the API and the command line: labelled by where
+/// they come from, in the order they apply, the overridden marked, secrets without values.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_variables_from_every_scope_are_shown_by_where_they_come_from() {
+    const SECRET: &str = "s3cr3t-of-the-lab";
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1", "--group", "lab"]);
+    server.ok(&["group", "add", "other"]);
+    server.ok(&["env", "set", "MODE", "fast"]);
+    server.ok(&["env", "set", "TOKEN", SECRET, "--secret", "--group", "lab"]);
+    server.ok(&["env", "set", "ELSEWHERE", "x", "--group", "other"]);
+    server.ok(&["env", "set", "MODE", "careful", "--host", "r1"]);
+    add_user(&server, "reader", &[]);
+    let key = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let (status, vars) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r1/env",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{vars}");
+    assert_eq!(
+        vars,
+        json!([
+            {"scope": "global", "owner": null, "name": "MODE", "value": "fast", "secret": false, "overridden": true},
+            {"scope": "group", "owner": "lab", "name": "TOKEN", "value": null, "secret": true, "overridden": false},
+            {"scope": "host", "owner": "r1", "name": "MODE", "value": "careful", "secret": false, "overridden": false},
+        ])
+    );
+    let (status, _) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r9/env",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let shown = server.json(&["env", "show", "--host", "r1"]);
+    let from: Vec<(&str, &str, bool)> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["scope"].as_str().unwrap(),
+                v["name"].as_str().unwrap(),
+                v["overridden"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        from,
+        [
+            ("global", "MODE", true),
+            ("group", "TOKEN", false),
+            ("host", "MODE", false)
+        ]
+    );
+    let table = server.ok(&["env", "show", "--host", "r1"]);
+    assert!(
+        !table.contains(SECRET) && !shown.to_string().contains(SECRET),
+        "{table}"
+    );
+    assert!(
+        table.contains("group lab") && table.contains("overridden"),
+        "{table}"
+    );
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::{Attachment, EnvVar, Scope, Script, Secretish};
+use crate::ops::HostVar;
 use crate::print::Printer;
 
 use super::super::CliError;
@@ -167,6 +168,20 @@ impl Remote {
                     .await?;
                 out.say(&format!("{name} removed ({scope})"));
             }
+            EnvCommand::Show { host } => {
+                let path = format!("/api/v1/hosts/{}/env", segment(host.as_str()));
+                let listed: Vec<HostVariable> = self.get(&path, &[]).await?;
+                let vars = listed
+                    .into_iter()
+                    .map(|v| {
+                        Ok(HostVar {
+                            var: v.variable.into_var()?,
+                            overridden: v.overridden,
+                        })
+                    })
+                    .collect::<Result<Vec<HostVar>, RemoteError>>()?;
+                out.host_env(&vars);
+            }
             EnvCommand::List { scope, all } => {
                 let scope = if all { None } else { scope.scope() };
                 let query = scope.as_ref().map(scope_query).unwrap_or_default();
@@ -214,6 +229,14 @@ struct Variable {
     name: String,
     value: Option<String>,
     secret: bool,
+}
+
+/// A variable of `GET /api/v1/hosts/{name}/env`.
+#[derive(Deserialize)]
+struct HostVariable {
+    #[serde(flatten)]
+    variable: Variable,
+    overridden: bool,
 }
 
 impl Variable {
