@@ -337,14 +337,14 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         scope: Scope::Global,
         name: "GREETING".into(),
         value: "hi from the server".into(),
-        secret: false,
+        secret: Some(false),
     })
     .await?;
     ops.set_env(&SetEnv {
         scope: Scope::Host(HOST.into()),
         name: "DEMO_TOKEN".into(),
         value: "s3cr3t-demo-token".into(),
-        secret: true,
+        secret: Some(true),
     })
     .await?;
     println!(

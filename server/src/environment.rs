@@ -30,16 +30,21 @@ pub fn assemble(all: &[EnvVar], script: Option<&str>, host: &Host) -> Assembled 
     set("OTTO_HOST_NAME", &host.name, false);
     set("OTTO_HOST_ADDRESS", &host.address, false);
     set("OTTO_HOST_PORT", &host.port.to_string(), false);
-    let layers = std::iter::once(Scope::Global)
-        .chain(script.map(|s| Scope::Script(s.to_string())))
-        .chain(host.groups.iter().map(|g| Scope::Group(g.clone())))
-        .chain(std::iter::once(Scope::Host(host.name.clone())));
-    for layer in layers {
+    for layer in layers(script, host) {
         for var in all.iter().filter(|v| v.scope == layer) {
             set(&var.name, &var.value.value, var.value.secret);
         }
     }
     out
+}
+
+/// The scopes whose variables a run of `script` (None for an ad-hoc command) on `host` gets,
+/// the later winning: global, the script's, each of the host's groups, the host's.
+pub fn layers<'a>(script: Option<&str>, host: &'a Host) -> impl Iterator<Item = Scope> + 'a {
+    std::iter::once(Scope::Global)
+        .chain(script.map(|s| Scope::Script(s.to_string())))
+        .chain(host.groups.iter().map(|g| Scope::Group(g.clone())))
+        .chain(std::iter::once(Scope::Host(host.name.clone())))
 }
 
 /// `text` with every secret value replaced by `********`.

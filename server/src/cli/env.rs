@@ -47,7 +47,7 @@ pub enum EnvCommand {
         name: String,
         /// Its value.
         value: Option<String>,
-        /// Never print its value.
+        /// Never print its value (a secret set again without it stays secret).
         #[arg(long)]
         secret: bool,
         #[command(flatten)]
@@ -59,6 +59,13 @@ pub enum EnvCommand {
         name: String,
         #[command(flatten)]
         scope: ScopeArgs,
+    },
+    /// The variables a host's runs get, from every scope (global, its groups, its own), in
+    /// the order they apply, each with where it comes from (secret values masked).
+    Show {
+        /// The host.
+        #[arg(long)]
+        host: HostName,
     },
     /// List variables (secret values masked).
     List {
@@ -84,7 +91,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
                 scope,
                 name,
                 value,
-                secret,
+                secret: secret.then_some(true),
             };
             ops.set_env(&set).await?;
             out.say(&format!(
@@ -99,6 +106,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
             ops.unset_env(&scope, &name).await?;
             out.say(&format!("{name} removed ({scope})"));
         }
+        EnvCommand::Show { host } => out.host_env(&ops.host_env(&host).await?),
         EnvCommand::List { scope, all } => {
             let scope = if all { None } else { scope.scope() };
             out.env(&ops.env(scope.as_ref()).await?);

@@ -13,7 +13,7 @@ use crate::client::Limits;
 use crate::config::{self, Config, ConfigError};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::http::{ConnectionLimits, HttpOptions, Tls};
-use crate::ops::{Actor, Control, Ops, OpsError};
+use crate::ops::{Actor, Control, Missing, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -306,8 +306,9 @@ impl ServeArgs {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// An operation (boxed: it is the largest error, and every command returns this one).
-    #[error(transparent)]
+    /// An operation (boxed: it is the largest error, and every command returns this one), in
+    /// the command line's words.
+    #[error("{}", in_cli_words(.0))]
     Ops(Box<OpsError>),
     /// The data directory (its database, its keys) cannot be used.
     #[error(transparent)]
@@ -370,6 +371,30 @@ impl CliError {
             CliError::Demo(_) | CliError::Serve(_) | CliError::File(..) => 7,
             CliError::Interrupted(_) => 130,
         }
+    }
+}
+
+/// An operation's error as the command line says it: what a command must name, by its flags.
+fn in_cli_words(e: &OpsError) -> String {
+    match e {
+        OpsError::Missing(missing) => by_flags(missing),
+        e => e.to_string(),
+    }
+}
+
+/// What a command left out, asked for by the flags that give it.
+fn by_flags(missing: &Missing) -> String {
+    match missing {
+        Missing::NoHosts { script: None } => {
+            "name the hosts: --host HOST, --group GROUP or --all".into()
+        }
+        Missing::NoHosts {
+            script: Some(script),
+        } => format!(
+            "name the hosts: --host HOST, --group GROUP or --all \
+             (script {script} is assigned to no group)"
+        ),
+        Missing::NoKeyUser => "name the user the key is for (--user)".into(),
     }
 }
 

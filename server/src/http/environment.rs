@@ -1,6 +1,7 @@
 //! `/api/v1/env`: environment variables, global or for a group, a host or a script (`?group=`,
-//! `?host=`, `?script=`). Secret values are write-only: set here, sent to agents, never
-//! answered (a secret is listed as set, without its value).
+//! `?host=`, `?script=`); and `/api/v1/hosts/{name}/env`, those a host's runs get, from every
+//! scope. Secret values are write-only: set here, sent to agents, never answered (a secret is
+//! listed as set, without its value).
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::{EnvVar, Permission, Scope};
-use crate::ops::{Ops, OpsError, SetEnv};
+use crate::names::HostName;
+use crate::ops::{HostVar, Ops, OpsError, SetEnv};
 
 /// Where variables apply: at most one of these; none is global (for a list: every scope).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -75,15 +77,33 @@ impl From<EnvVar> for Variable {
     }
 }
 
+/// A variable a host's runs get, with the scope it comes from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostVariable {
+    /// The variable, with its scope: `global`, `group` (`owner`: which) or `host`.
+    #[serde(flatten)]
+    pub variable: Variable,
+    /// A later scope sets the same name: runs get that one's value instead.
+    pub overridden: bool,
+}
+
+impl From<HostVar> for HostVariable {
+    fn from(var: HostVar) -> HostVariable {
+        HostVariable {
+            variable: Variable::from(var.var),
+            overridden: var.overridden,
+        }
+    }
+}
+
 /// A value to set.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewValue {
     /// The value.
     pub value: String,
-    /// Never show it again (default: false).
-    #[serde(default)]
-    pub secret: bool,
+    /// Never show it again. Left out: a secret variable stays secret, a new one is not.
+    pub secret: Option<bool>,
 }
 
 /// Whether to remove a group, host or script that has variables, with them.
@@ -140,7 +160,35 @@ pub async fn list(
     Ok(axum::Json(vars.into_iter().map(Variable::from).collect()))
 }
 
-/// Sets a variable (global without a scope), replacing one of the same scope and name.
+/// The variables every run on a host gets (a script's own come after the global ones and
+/// before the groups'), in the order they apply: global, each of its groups by name, its own;
+/// secrets without their values.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{name}/env",
+    tag = "env",
+    params(("name" = String, Path, description = "The host's name")),
+    responses(
+        (status = 200, description = "Its variables, by scope as they apply", body = Vec<HostVariable>),
+        (status = 400, description = "A bad name", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn host(
+    auth: Auth,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Vec<HostVariable>>, ApiError> {
+    let name = HostName::parse(&name).map_err(OpsError::from)?;
+    let vars = auth.read().host_env(&name).await?;
+    Ok(axum::Json(
+        vars.into_iter().map(HostVariable::from).collect(),
+    ))
+}
+
+/// Sets a variable (global without a scope), replacing the value of one of the same scope and
+/// name (which stays secret unless `secret` says otherwise).
 #[utoipa::path(
     put,
     path = "/api/v1/env/{name}",

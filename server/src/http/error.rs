@@ -1,5 +1,6 @@
 //! Errors as the API answers them: a status from the operation's [`ErrorKind`] and a JSON body
-//! `{"error": {"kind": …, "message": …}}`; and the extractors (`Json`, `Query`, `Path`) whose
+//! `{"error": {"kind": …, "message": …}}` (with `detail` when the request left out what it
+//! must name: [`Missing`], which a client phrases in its own words); and the extractors (`Json`, `Query`, `Path`) whose
 //! rejections (malformed JSON, an unknown field, a wrong type, a body too large) answer the same
 //! way, never with a 500 or plain text.
 
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ops::{ErrorKind, OpsError};
+use crate::ops::{ErrorKind, Missing, OpsError};
 
 /// An error answer.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    detail: Option<Missing>,
 }
 
 /// The body of an error answer.
@@ -34,8 +36,12 @@ pub struct ErrorDetail {
     /// Its kind: `invalid`, `unauthenticated`, `forbidden`, `not-found`, `conflict`,
     /// `too-large`, `unavailable`, `internal`…
     pub kind: &'static str,
-    /// In words.
+    /// In words (the API's: the fields of its requests).
     pub message: String,
+    /// What the request left out that it must name, for a client to ask for in its own words:
+    /// `{"code": "no-hosts", "script": …}` or `{"code": "no-key-user"}`. Only on such errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Missing>,
 }
 
 impl ApiError {
@@ -45,6 +51,7 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -77,7 +84,26 @@ impl From<OpsError> for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %e, "API request failed");
         }
-        ApiError::new(status, name, e.to_string())
+        match e {
+            OpsError::Missing(missing) => ApiError {
+                message: by_fields(&missing),
+                detail: Some(missing),
+                ..ApiError::new(status, name, "")
+            },
+            e => ApiError::new(status, name, e.to_string()),
+        }
+    }
+}
+
+/// What a request left out, asked for by the fields that give it.
+fn by_fields(missing: &Missing) -> String {
+    let hosts = "name the hosts: `hosts`, `groups` or `all`";
+    match missing {
+        Missing::NoHosts { script: None } => hosts.into(),
+        Missing::NoHosts {
+            script: Some(script),
+        } => format!("{hosts} (script {script} is assigned to no group)"),
+        Missing::NoKeyUser => "name the user the key is for (`user`)".into(),
     }
 }
 
@@ -88,6 +114,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 kind: self.kind,
                 message: self.message,
+                detail: self.detail,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -136,6 +136,7 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/hosts/{name}/approve", post(hosts::approve))
         .route("/api/v1/hosts/{name}/deny", post(hosts::deny))
         .route("/api/v1/hosts/{name}/key", get(hosts::server_key))
+        .route("/api/v1/hosts/{name}/env", get(environment::host))
         .route(
             "/api/v1/imports",
             post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),

@@ -18,7 +18,8 @@ use crate::model::{
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, Launched, Ping, ServerOptions,
+    CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, Launched, Missing, Ping,
+    ServerOptions,
     ShareInput, Summary,
 };
 
@@ -63,6 +64,7 @@ use crate::ops::{
         scripts::attach,
         scripts::detach,
         environment::list,
+        environment::host,
         environment::set,
         environment::unset,
         uploads::upload,
@@ -126,8 +128,10 @@ use crate::ops::{
         AfterRun,
         Phase,
         scripts::NewScript,
+        scripts::ScriptUpdate,
         scripts::ScriptView,
         environment::Variable,
+        environment::HostVariable,
         environment::NewValue,
         Done,
         User,
@@ -148,6 +152,7 @@ use crate::ops::{
         ServerOptions,
         ErrorBody,
         ErrorDetail,
+        Missing,
     )),
     modifiers(&BearerKey),
     security(("api_key" = []))

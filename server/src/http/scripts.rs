@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Api;
@@ -14,7 +14,7 @@ use super::environment::{Removal, refuse_losing_variables};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
 use crate::model::{AfterRun, Attachment, Ids, Permission, Phase, RunLevel, Scope, Script};
-use crate::ops::{AttachFile, OpsError};
+use crate::ops::{AttachFile, OpsError, ScriptChange};
 
 /// The largest attachment taken: runs upload attachments from memory.
 pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
@@ -72,6 +72,56 @@ impl From<NewScript> for Script {
     }
 }
 
+/// A script's new settings: the fields given replace the stored ones, the fields left out are
+/// kept (`null` clears `run_as`, `working_dir` and `timeout_secs`). A script that does not exist
+/// yet is made, with the defaults of [`NewScript`] for what is left out; it needs `body`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptUpdate {
+    /// The path's name, if given.
+    pub name: Option<String>,
+    /// The script text.
+    pub body: Option<String>,
+    /// The program that runs it.
+    pub interpreter: Option<String>,
+    /// Run as this user and group (`null`: as the agent).
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<Ids>)]
+    pub run_as: Option<Option<Ids>>,
+    /// Working directory on the host (`null`: none).
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    pub working_dir: Option<Option<String>>,
+    /// Timeout in seconds (`null`: the default hour; 0: none).
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<u32>)]
+    pub timeout_secs: Option<Option<u32>>,
+    /// What to do after a successful run.
+    pub after_run: Option<AfterRun>,
+    /// Who may run it: `read-only` or `read-write`.
+    pub run_level: Option<RunLevel>,
+}
+
+/// A field that is present, even as `null` (`Some(None)`), told from one left out (`None`,
+/// through `#[serde(default)]`).
+fn given<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl From<ScriptUpdate> for ScriptChange {
+    fn from(update: ScriptUpdate) -> ScriptChange {
+        ScriptChange {
+            body: update.body.map(String::into_bytes),
+            interpreter: update.interpreter,
+            run_as: update.run_as,
+            working_dir: update.working_dir,
+            timeout_secs: update.timeout_secs,
+            after_run: update.after_run,
+            run_level: update.run_level,
+        }
+    }
+}
+
 /// A script with its attachments.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScriptView {
@@ -89,11 +139,13 @@ pub struct ScriptView {
 pub struct AttachmentQuery {
     /// Absolute path on the hosts.
     path: String,
-    /// Mode, octal (default 644).
+    /// Mode, octal (default: the replaced attachment's, else 644).
     mode: Option<String>,
-    /// Owner on the hosts, `UID:GID` (default: the agent's user).
+    /// Owner on the hosts, `UID:GID` (default: the replaced attachment's, else the agent's
+    /// user).
     owner: Option<String>,
-    /// Uploaded `before` (the default) or `after` the script.
+    /// Uploaded `before` or `after` the script (default: as the replaced attachment, else
+    /// `before`).
     phase: Option<Phase>,
 }
 
@@ -106,12 +158,18 @@ pub struct PathQuery {
     path: String,
 }
 
-/// A mode given as octal text (`644`, `0o600`), at most 7777.
+/// A mode given as octal text (`644`, `0o600`), at most 7777; 644 when none is.
 pub(super) fn file_mode(text: Option<&str>) -> Result<u32, OpsError> {
-    let Some(text) = text else { return Ok(0o644) };
+    Ok(given_mode(text)?.unwrap_or(0o644))
+}
+
+/// A mode given as octal text (`644`, `0o600`), at most 7777, if one is.
+fn given_mode(text: Option<&str>) -> Result<Option<u32>, OpsError> {
+    let Some(text) = text else { return Ok(None) };
     u32::from_str_radix(text.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o7777)
+        .map(Some)
         .ok_or_else(|| OpsError::Invalid(format!("mode {text}: octal, at most 7777 (e.g. 644)")))
 }
 
@@ -188,16 +246,17 @@ pub async fn add(auth: Auth, Json(new): Json<NewScript>) -> Result<StatusCode, A
     Ok(StatusCode::CREATED)
 }
 
-/// Adds or replaces a script (a replaced one keeps its attachments and groups).
+/// Changes a script: the fields given replace its own, the others are kept (and its attachments
+/// and groups); a script that does not exist yet is made, from at least its `body`.
 #[utoipa::path(
     put,
     path = "/api/v1/scripts/{name}",
     tag = "scripts",
     params(("name" = String, Path, description = "The script")),
-    request_body = NewScript,
+    request_body = ScriptUpdate,
     responses(
         (status = 204, description = "Saved"),
-        (status = 400, description = "The body names another script", body = ErrorBody),
+        (status = 400, description = "The body names another script, or a new script has no body", body = ErrorBody),
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
         (status = 422, description = "A missing field, an unknown one, or a wrong type", body = ErrorBody),
@@ -207,14 +266,14 @@ pub async fn add(auth: Auth, Json(new): Json<NewScript>) -> Result<StatusCode, A
 pub async fn replace(
     auth: Auth,
     Path(name): Path<String>,
-    Json(new): Json<NewScript>,
+    Json(update): Json<ScriptUpdate>,
 ) -> Result<StatusCode, ApiError> {
     let ops = auth.with(Permission::Scripts)?;
-    if new.name != name {
-        let message = format!("the body names script {}, the path {name}", new.name);
+    if let Some(named) = update.name.as_ref().filter(|named| **named != name) {
+        let message = format!("the body names script {named}, the path {name}");
         return Err(OpsError::Invalid(message).into());
     }
-    ops.save_script(&Script::from(new), true).await?;
+    ops.change_script(&name, ScriptChange::from(update)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,7 +305,7 @@ pub async fn remove(
 }
 
 /// Attaches a file, the raw request body (at most 64 MiB), to a script; one with the same path
-/// is replaced.
+/// is replaced, keeping the mode, owner and phase not given.
 #[utoipa::path(
     put,
     path = "/api/v1/scripts/{name}/attachments",
@@ -272,7 +331,7 @@ pub async fn attach(
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Attachment>), ApiError> {
     let ops = auth.with(Permission::Scripts)?;
-    let mode = file_mode(query.mode.as_deref())?;
+    let mode = given_mode(query.mode.as_deref())?;
     let owner = file_owner(query.owner.as_deref())?;
     let file = spool(&headers, body, ATTACHMENT_LIMIT, api.fleet.data_dir()).await?;
     let attachment = ops
@@ -282,7 +341,7 @@ pub async fn attach(
             source: file.path().to_path_buf(),
             owner,
             mode,
-            phase: query.phase.unwrap_or(Phase::Before),
+            phase: query.phase,
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(attachment)))

@@ -1,8 +1,10 @@
 //! Environment variables: global, or for a group, a host or a script.
 
-use crate::model::{EnvVar, EventKind, Scope};
+use serde::Serialize;
 
-use crate::names::Kind;
+use crate::environment::layers;
+use crate::model::{EnvVar, EventKind, Scope};
+use crate::names::{HostName, Kind};
 
 use super::{Ops, Result};
 
@@ -15,8 +17,20 @@ pub struct SetEnv {
     pub name: String,
     /// Its value.
     pub value: String,
-    /// Whether its value is never shown.
-    pub secret: bool,
+    /// Whether its value is never shown; `None` keeps what the variable is (a new one: not
+    /// secret), so a secret set again without saying stays secret.
+    pub secret: Option<bool>,
+}
+
+/// A variable a host's runs get, with where it comes from (its scope: global, one of the
+/// host's groups, or the host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostVar {
+    /// The variable (a secret's value is masked when shown).
+    #[serde(flatten)]
+    pub var: EnvVar,
+    /// A later scope sets the same name: runs get that one's value instead.
+    pub overridden: bool,
 }
 
 /// The host a scope's change concerns, for the event log.
@@ -32,11 +46,19 @@ impl Ops {
     /// scope, never its value.
     pub async fn set_env(&self, set: &SetEnv) -> Result<()> {
         Kind::Variable.check(&set.name)?;
-        self.fleet
-            .store()
-            .set_env(&set.scope, &set.name, &set.value, set.secret)
+        let store = self.fleet.store();
+        let secret = match set.secret {
+            Some(secret) => secret,
+            None => store
+                .env(Some(&set.scope))
+                .await?
+                .iter()
+                .any(|v| v.name == set.name && v.value.secret),
+        };
+        store
+            .set_env(&set.scope, &set.name, &set.value, secret)
             .await?;
-        let secret = if set.secret { ", secret" } else { "" };
+        let secret = if secret { ", secret" } else { "" };
         let detail = format!("{} set ({}{secret})", set.name, set.scope);
         self.record(scope_host(&set.scope), EventKind::EnvChanged, &detail)
             .await
@@ -54,6 +76,27 @@ impl Ops {
     pub async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
         Ok(self.fleet.store().env(scope).await?)
     }
+
+    /// The variables every run on host `name` gets (a script's own come after the global ones
+    /// and before its groups'), in the order they apply: global, each of its groups by name,
+    /// its own; each marked when a later one sets the same name.
+    pub async fn host_env(&self, name: &HostName) -> Result<Vec<HostVar>> {
+        let store = self.fleet.store();
+        let host = store.host(name).await?;
+        let all = store.env(None).await?;
+        let applied: Vec<EnvVar> = layers(None, &host)
+            .flat_map(|layer| all.iter().filter(move |v| v.scope == layer))
+            .cloned()
+            .collect();
+        let vars = applied.iter().enumerate().map(|(i, var)| HostVar {
+            overridden: applied
+                .iter()
+                .skip(i + 1)
+                .any(|later| later.name == var.name),
+            var: var.clone(),
+        });
+        Ok(vars.collect())
+    }
 }
 
 #[cfg(test)]
@@ -61,6 +104,61 @@ mod tests {
     use super::*;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, logged, new_r1};
+
+    #[tokio::test]
+    async fn a_hosts_variables_come_from_global_its_groups_and_itself_marked_when_overridden() {
+        let (_dir, ops) = fixture();
+        ops.add_host(new_r1()).await.unwrap();
+        for group in ["a", "b", "other"] {
+            ops.add_group(group).await.unwrap();
+        }
+        let r1: HostName = "r1".parse().unwrap();
+        for group in ["b", "a"] {
+            ops.set_membership(group, std::slice::from_ref(&r1), true)
+                .await
+                .unwrap();
+        }
+        let set = |scope: Scope, name: &str, secret| SetEnv {
+            scope,
+            name: name.into(),
+            value: format!("{name} value"),
+            secret: Some(secret),
+        };
+        for var in [
+            set(Scope::Host("r1".into()), "X", false),
+            set(Scope::Group("b".into()), "X", false),
+            set(Scope::Group("a".into()), "TOKEN", true),
+            set(Scope::Global, "X", false),
+            set(Scope::Global, "MODE", false),
+            set(Scope::Group("other".into()), "NOT_MINE", false),
+        ] {
+            ops.set_env(&var).await.unwrap();
+        }
+        let vars = ops.host_env(&r1).await.unwrap();
+        let seen: Vec<(String, &str, bool, bool)> = vars
+            .iter()
+            .map(|v| {
+                (
+                    v.var.scope.to_string(),
+                    v.var.name.as_str(),
+                    v.var.value.secret,
+                    v.overridden,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("global".to_string(), "MODE", false, false),
+                ("global".to_string(), "X", false, true),
+                ("group a".to_string(), "TOKEN", true, false),
+                ("group b".to_string(), "X", false, true),
+                ("host r1".to_string(), "X", false, false),
+            ]
+        );
+        let missing = ops.host_env(&"r9".parse().unwrap()).await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
 
     #[tokio::test]
     async fn variables_are_set_and_unset_and_recorded_without_their_value() {
@@ -71,7 +169,7 @@ mod tests {
             scope: host.clone(),
             name: "TOKEN".into(),
             value: "hunter2".into(),
-            secret: true,
+            secret: Some(true),
         })
         .await
         .unwrap();
@@ -83,7 +181,7 @@ mod tests {
             scope: Scope::Global,
             name: "MODE".into(),
             value: "fast".into(),
-            secret: false,
+            secret: Some(false),
         })
         .await
         .unwrap();
@@ -102,7 +200,7 @@ mod tests {
                     scope: Scope::Global,
                     name: name.into(),
                     value: "v".into(),
-                    secret: false,
+                    secret: Some(false),
                 })
                 .await
                 .unwrap_err();
@@ -115,5 +213,32 @@ mod tests {
             ev("r1", "env-changed", "TOKEN removed (host r1)")
         );
         assert!(ops.env(Some(&host)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_secret_set_again_without_saying_stays_secret() {
+        let (_dir, ops) = fixture();
+        let set = |value: &str, secret| SetEnv {
+            scope: Scope::Global,
+            name: "TOKEN".into(),
+            value: value.into(),
+            secret,
+        };
+        // New and not said: not secret.
+        ops.set_env(&set("a", None)).await.unwrap();
+        assert!(!ops.env(None).await.unwrap()[0].value.secret);
+        ops.set_env(&set("b", Some(true))).await.unwrap();
+        ops.set_env(&set("c", None)).await.unwrap();
+        let vars = ops.env(None).await.unwrap();
+        assert_eq!(
+            (vars[0].value.value.as_str(), vars[0].value.secret),
+            ("c", true)
+        );
+        assert_eq!(
+            last(&ops).await,
+            ev("", "env-changed", "TOKEN set (global, secret)")
+        );
+        ops.set_env(&set("d", Some(false))).await.unwrap();
+        assert!(!ops.env(None).await.unwrap()[0].value.secret);
     }
 }

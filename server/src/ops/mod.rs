@@ -31,7 +31,7 @@ mod users;
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::Control;
-pub use environment::SetEnv;
+pub use environment::{HostVar, SetEnv};
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
     pending_fingerprint,
@@ -43,7 +43,7 @@ pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
-pub use scripts::{AttachFile, NewAttachment, ScriptDetail};
+pub use scripts::{AttachFile, NewAttachment, ScriptChange, ScriptDetail};
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{Heartbeat, Summary};
 pub use targets::{Done, Status, Targets};
@@ -190,12 +190,46 @@ impl ErrorKind {
     }
 }
 
+/// What a request left out that it must name. Each front end asks for it in its own words (the
+/// command line by its flags, the API by its fields, the web UI by its form), from this; its
+/// `Display` names no front end's means.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Missing {
+    /// The hosts to act on. `script`: a stored script's run, asked for without hosts, that is
+    /// assigned to no group (whose members it would otherwise run on).
+    NoHosts {
+        /// The script.
+        script: Option<String>,
+    },
+    /// The user an API key is for (who asks is not a user: the command line on the server).
+    NoKeyUser,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::NoHosts { script: None } => f.write_str("name the hosts"),
+            Missing::NoHosts {
+                script: Some(script),
+            } => write!(
+                f,
+                "name the hosts (script {script} is assigned to no group)"
+            ),
+            Missing::NoKeyUser => f.write_str("name the user the key is for"),
+        }
+    }
+}
+
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// The request does not make sense as given.
     #[error("{0}")]
     Invalid(String),
+    /// The request leaves out what it must name.
+    #[error("{0}")]
+    Missing(Missing),
     /// It clashes with the fleet's state.
     #[error("{0}")]
     Conflict(String),
@@ -247,6 +281,7 @@ impl OpsError {
             OpsError::Invalid(_)
             | OpsError::Name(_)
             | OpsError::Address(_)
+            | OpsError::Missing(_)
             | OpsError::Inventory(_) => ErrorKind::Invalid,
             OpsError::Conflict(_) => ErrorKind::Conflict,
             OpsError::Unauthenticated(_) => ErrorKind::Unauthenticated,
@@ -401,7 +436,7 @@ mod tests {
         assert_eq!(missing.kind().exit_code(), 4);
         let taken = OpsError::Store(StoreError::Exists("group", "g".into()));
         assert_eq!(taken.kind().http_status(), 409);
-        let bad = OpsError::Invalid("give --file or --body".into());
+        let bad = OpsError::Missing(Missing::NoHosts { script: None });
         assert_eq!((bad.kind().exit_code(), bad.kind().http_status()), (2, 400));
         let gone = OpsError::Fleet(FleetError::Disabled("a".into()));
         assert_eq!(gone.kind().http_status(), 503);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::uploads::{credentials, upload_attachment};
-use super::{Done, Ops, OpsError, Result, Status, Targets};
+use super::{Done, Missing, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
 use crate::environment::{self, Assembled};
 use crate::fleet::{Fleet, FleetError};
@@ -195,10 +195,9 @@ impl Ops {
             .map(|g| g.name)
             .collect();
         if groups.is_empty() {
-            return Err(OpsError::Invalid(format!(
-                "name the hosts: --host HOST, --group GROUP or --all \
-                 (script {name} is assigned to no group)"
-            )));
+            return Err(OpsError::Missing(Missing::NoHosts {
+                script: Some(name.clone()),
+            }));
         }
         self.resolve(&Targets {
             groups,
@@ -658,10 +657,9 @@ mod tests {
         let job = Job::Script("s".into());
         let none = ops.run_hosts(&Targets::default(), &job).await.unwrap_err();
         assert_eq!(none.kind(), ErrorKind::Invalid);
-        assert_eq!(
-            none.to_string(),
-            "name the hosts: --host HOST, --group GROUP or --all \
-             (script s is assigned to no group)"
+        assert!(
+            matches!(&none, OpsError::Missing(Missing::NoHosts { script: Some(s) }) if s == "s"),
+            "{none:?}"
         );
 
         for (group, hosts) in [("g1", ["a", "off"]), ("g2", ["b", "off"])] {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Attachment, EventKind, Ids, Phase, RunLevel, Script};
+use crate::model::{AfterRun, Attachment, EventKind, Ids, Phase, RunLevel, Script};
 use crate::names::Kind;
 use crate::store::StoreError;
 
@@ -44,12 +44,50 @@ pub struct AttachFile {
     pub path: String,
     /// The local file.
     pub source: PathBuf,
-    /// Owner on the hosts (default: the agent's user).
+    /// Owner on the hosts (`None`: the replaced attachment's, else the agent's user).
     pub owner: Option<Ids>,
-    /// Mode.
-    pub mode: u32,
-    /// Uploaded before or after the script.
-    pub phase: Phase,
+    /// Mode (`None`: the replaced attachment's, else 644).
+    pub mode: Option<u32>,
+    /// Uploaded before or after the script (`None`: as the replaced attachment, else before).
+    pub phase: Option<Phase>,
+}
+
+/// A change to a stored script: what it names replaces the stored value, what it leaves out
+/// (`None`) is kept. A script that does not exist yet is made from it, with the defaults for
+/// what it leaves out (`/bin/sh`, no run-as user or working directory, the default timeout,
+/// nothing after a run, `read-write`); it must name the body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptChange {
+    /// The script text.
+    pub body: Option<Vec<u8>>,
+    /// The program that runs it.
+    pub interpreter: Option<String>,
+    /// Run as this user and group (`Some(None)`: as the agent).
+    pub run_as: Option<Option<Ids>>,
+    /// Working directory on the host (`Some(None)`: none).
+    pub working_dir: Option<Option<String>>,
+    /// Timeout in seconds (`Some(None)`: the default).
+    pub timeout_secs: Option<Option<u32>>,
+    /// What to do after a successful run.
+    pub after_run: Option<AfterRun>,
+    /// Who may run it.
+    pub run_level: Option<RunLevel>,
+}
+
+impl ScriptChange {
+    /// `script` with this change made.
+    fn apply(self, script: Script) -> Script {
+        Script {
+            name: script.name,
+            interpreter: self.interpreter.unwrap_or(script.interpreter),
+            body: self.body.unwrap_or(script.body),
+            run_as: self.run_as.unwrap_or(script.run_as),
+            working_dir: self.working_dir.unwrap_or(script.working_dir),
+            timeout_secs: self.timeout_secs.unwrap_or(script.timeout_secs),
+            after_run: self.after_run.unwrap_or(script.after_run),
+            run_level: self.run_level.unwrap_or(script.run_level),
+        }
+    }
 }
 
 impl NewAttachment {
@@ -99,6 +137,32 @@ impl Ops {
         self.record(None, EventKind::ScriptChanged, &detail).await
     }
 
+    /// Changes script `name` as `change` says, keeping what it leaves out; makes the script if
+    /// there is none (then `change` must name its body). Answers the script as saved.
+    pub async fn change_script(&self, name: &str, change: ScriptChange) -> Result<Script> {
+        let stored = match self.fleet.store().script(name).await {
+            Ok(script) => script,
+            Err(StoreError::NotFound(..)) if change.body.is_some() => Script {
+                name: name.to_string(),
+                interpreter: "/bin/sh".into(),
+                body: Vec::new(),
+                run_as: None,
+                working_dir: None,
+                timeout_secs: None,
+                after_run: AfterRun::None,
+                run_level: RunLevel::ReadWrite,
+            },
+            Err(StoreError::NotFound(..)) => {
+                let message = format!("there is no script {name}: a new one needs its body");
+                return Err(OpsError::Invalid(message));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let script = change.apply(stored);
+        self.save_script(&script, true).await?;
+        Ok(script)
+    }
+
     /// Every script, by name.
     pub async fn scripts(&self) -> Result<Vec<Script>> {
         Ok(self.fleet.store().scripts().await?)
@@ -133,8 +197,9 @@ impl Ops {
         Ok(attachment)
     }
 
-    /// Attaches a local file to a script (replacing one with the same path), streamed from the
-    /// file into the store; returns it as stored (without its content).
+    /// Attaches a local file to a script (replacing one with the same path, whose owner, mode
+    /// and phase it keeps when `file` does not give them), streamed from the file into the
+    /// store; returns it as stored (without its content).
     pub async fn attach_file(&self, file: AttachFile) -> Result<Attachment> {
         if !file.path.starts_with('/') {
             let message = format!("{}: the path on the hosts must be absolute", file.path);
@@ -143,20 +208,24 @@ impl Ops {
         let unreadable = |e| OpsError::File(file.source.clone(), e);
         let (sha256, size) = hash_file(&file.source).await.map_err(unreadable)?;
         let source = std::fs::File::open(&file.source).map_err(unreadable)?;
+        // What is not given is kept from the attachment this one replaces.
+        let store = self.fleet.store();
+        let replaced = store.attachment(&file.script, &file.path).await?;
         let attachment = Attachment {
+            owner: file.owner.or(replaced.as_ref().and_then(|a| a.owner)),
+            mode: (file.mode)
+                .or(replaced.as_ref().map(|a| a.mode))
+                .unwrap_or(0o644),
+            phase: (file.phase)
+                .or(replaced.as_ref().map(|a| a.phase))
+                .unwrap_or(Phase::Before),
             script: file.script,
             path: file.path,
             content: Vec::new(),
             size,
             sha256: sha256.iter().map(|b| format!("{b:02x}")).collect(),
-            owner: file.owner,
-            mode: file.mode,
-            phase: file.phase,
         };
-        self.fleet
-            .store()
-            .put_attachment_file(&attachment, source)
-            .await?;
+        store.put_attachment_file(&attachment, source).await?;
         self.record(None, EventKind::ScriptChanged, &attached(&attachment))
             .await?;
         Ok(attachment)
@@ -186,7 +255,6 @@ fn attached(a: &Attachment) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AfterRun;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last};
 
@@ -296,5 +364,73 @@ mod tests {
         );
         let missing = ops.script("hello").await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_change_keeps_what_it_does_not_name() {
+        let (_dir, ops) = fixture();
+        let missing = ops
+            .change_script("hello", ScriptChange::default())
+            .await
+            .unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::Invalid);
+        assert!(ops.scripts().await.unwrap().is_empty());
+        let made = ops
+            .change_script(
+                "hello",
+                ScriptChange {
+                    body: Some(b"echo 1".to_vec()),
+                    ..ScriptChange::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            made,
+            Script {
+                timeout_secs: None,
+                ..script("echo 1")
+            }
+        );
+        let looks = Script {
+            run_level: RunLevel::ReadOnly,
+            working_dir: Some("/tmp".into()),
+            run_as: Some(Ids { uid: 1, gid: 2 }),
+            ..script("echo 2")
+        };
+        ops.save_script(&looks, true).await.unwrap();
+        // Only the body named: the run level (and everything else) stays.
+        let changed = ops
+            .change_script(
+                "hello",
+                ScriptChange {
+                    body: Some(b"echo 3".to_vec()),
+                    ..ScriptChange::default()
+                },
+            )
+            .await
+            .unwrap();
+        let expected = Script {
+            body: b"echo 3".to_vec(),
+            ..looks.clone()
+        };
+        assert_eq!(
+            (&changed, ops.scripts().await.unwrap()),
+            (&expected, vec![expected.clone()])
+        );
+        // Named as none: cleared.
+        let cleared = ops
+            .change_script(
+                "hello",
+                ScriptChange {
+                    run_as: Some(None),
+                    working_dir: Some(None),
+                    run_level: Some(RunLevel::ReadWrite),
+                    ..ScriptChange::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cleared, script("echo 3"));
     }
 }

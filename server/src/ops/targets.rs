@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::{Ops, OpsError, Ping, Result, RunResult};
+use super::{Missing, Ops, OpsError, Ping, Result, RunResult};
 use crate::model::{EventKind, Host};
 use crate::patterns::{self, Glob};
 
@@ -82,9 +82,7 @@ impl Ops {
     /// or a glob that matches no host, NotFound.
     pub async fn resolve(&self, targets: &Targets) -> Result<Vec<Host>> {
         if targets.is_empty() {
-            return Err(OpsError::Invalid(
-                "name the hosts: --host HOST, --group GROUP or --all".into(),
-            ));
+            return Err(OpsError::Missing(Missing::NoHosts { script: None }));
         }
         let hosts = self.enabled(targets).await?;
         if hosts.is_empty() {
@@ -429,9 +427,9 @@ mod tests {
 
         let none = ops.resolve(&Targets::default()).await.unwrap_err();
         assert_eq!(none.kind(), ErrorKind::Invalid);
-        assert_eq!(
-            none.to_string(),
-            "name the hosts: --host HOST, --group GROUP or --all"
+        assert!(
+            matches!(none, OpsError::Missing(Missing::NoHosts { script: None })),
+            "{none:?}"
         );
         let disabled = ops.resolve(&Targets::hosts(["off"])).await.unwrap_err();
         assert_eq!(disabled.kind(), ErrorKind::Invalid);

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::model::{ApiKey, EventKind, NewApiKey, NewUser, Permission, Permissions, User, now_ms};
 use crate::names::Kind;
 
-use super::{Actor, Ops, OpsError, Result};
+use super::{Actor, Missing, Ops, OpsError, Result};
 
 /// What every API key's secret starts with, so that secret scanners and people can tell one.
 const KEY_PREFIX: &str = "otto_";
@@ -149,7 +149,7 @@ impl Ops {
             None => self
                 .own_name()
                 .map(str::to_owned)
-                .ok_or_else(|| OpsError::Invalid("name the user the key is for (--user)".into()))?,
+                .ok_or(OpsError::Missing(Missing::NoKeyUser))?,
         };
         if self.own_name() != Some(user.as_str()) {
             self.require(Permission::Users)?;

@@ -92,4 +92,21 @@ impl<W: Write + Send + 'static> Printer<W> {
             ]
         });
     }
+
+    /// The variables a host's runs get, in the order they apply, with where each comes from.
+    pub fn host_env(&self, vars: &[crate::ops::HostVar]) {
+        self.list(vars, &["from", "name", "value", "applies"], |v| {
+            vec![
+                v.var.scope.to_string(),
+                v.var.name.clone(),
+                v.var.value.shown().to_string(),
+                if v.overridden {
+                    "no: overridden"
+                } else {
+                    "yes"
+                }
+                .to_string(),
+            ]
+        });
+    }
 }

@@ -159,6 +159,8 @@ pub trait ScriptStore: Send + Sync {
     async fn remove_attachment(&self, script: &str, path: &str) -> Result<()>;
     /// A script's attachments (with their content), by path; or every attachment.
     async fn attachments(&self, script: Option<&str>) -> Result<Vec<Attachment>>;
+    /// The attachment of `script` at `path`, if any, without its content.
+    async fn attachment(&self, script: &str, path: &str) -> Result<Option<Attachment>>;
 }
 
 /// Environment variables.

@@ -188,6 +188,15 @@ impl Browser {
             .is_empty()
     }
 
+    /// The text of each element `css` now.
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.unwrap() {
+            texts.push(element.text().await.unwrap());
+        }
+        texts
+    }
+
     /// The alert region's text (empty when hidden).
     async fn alert(&self) -> String {
         match self.client.find(Locator::Css("#alert")).await {
@@ -1116,8 +1125,9 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     browser.find("#signin").await;
     browser.sign_in(&url, "viewer").await;
 
-    // Not offered: no Users or Options in the navigation, nor their pages; no forms to
-    // add a group or a script, no Save on a script, which shows read-only.
+    // Not offered: no Users or Options in the navigation, and their pages say which
+    // permission they need; no forms to add a group or a script, no Save on a script, which
+    // shows read-only.
     browser.text_of("nav", |t| t.contains("viewer")).await;
     for page in ["users", "options"] {
         assert!(
@@ -1129,8 +1139,19 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
             .goto(&format!("{url}#/{page}"))
             .await
             .unwrap();
-        browser.text_of("main h1", |t| t == "Not found").await;
+        browser.text_of("main h1", |t| t == "Not allowed").await;
+        let said = browser.text_of("#not-allowed", |t| !t.is_empty()).await;
+        assert!(
+            said.contains(&format!("needs the permission “{page}”")),
+            "{said}"
+        );
     }
+    browser
+        .client
+        .goto(&format!("{url}#/no-such-page"))
+        .await
+        .unwrap();
+    browser.text_of("main h1", |t| t == "Not found").await;
     browser.click("nav a[href='#/groups']").await;
     browser.text_of("main h1", |t| t == "Groups").await;
     assert!(!browser.present("#new-group").await);
@@ -1208,5 +1229,130 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     assert_eq!(statuses, json!([201]));
     let statuses = statuses_from_the_page(&browser, sign_in(PASSWORD)).await;
     assert_eq!(statuses, json!([401]));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saving_a_script_unchanged_keeps_its_run_level_and_the_editor_changes_it() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &[]).await;
+    let add = [
+        "script", "add", "look", "--body", "uptime", "--run-as", "0:0",
+    ];
+    server.ok(&[&add[..], &["--run-level", "read-only"]].concat());
+    let level = || server.json(&["script", "list"])[0]["run_level"].clone();
+    let browser = Browser::start().await;
+    browser
+        .sign_in(&format!("{}/", daemon.base()), "admin")
+        .await;
+
+    // The table shows the run level; the editor too, and saving unchanged keeps it (and what
+    // the editor does not show: run as).
+    browser.click("nav a[href='#/scripts']").await;
+    let row = browser
+        .text_of("tr[data-script=look]", |t| t.contains("look"))
+        .await;
+    assert!(row.contains("read-only"), "{row}");
+    browser.click("tr[data-script=look] a").await;
+    let shown = browser.find("#script-run-level").await.prop("value").await;
+    assert_eq!(shown.unwrap().as_deref(), Some("read-only"));
+    browser.click("#script-save").await;
+    browser.text_of("#alert", |t| t == "look is saved.").await;
+    assert_eq!(level(), "read-only");
+    assert_eq!(
+        server.json(&["script", "list"])[0]["run_as"],
+        json!({"uid": 0, "gid": 0})
+    );
+
+    // Changed in the editor: changed.
+    browser
+        .find("#script-run-level")
+        .await
+        .select_by_value("read-write")
+        .await
+        .unwrap();
+    browser.click("#script-save").await;
+    // The alert says the same as before: the store is what tells the save is done.
+    let start = Instant::now();
+    while level() != "read-write" && start.elapsed() < BOUND {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(level(), "read-write");
+
+    // A run that names no hosts is refused in the page's words, not the command line's flags.
+    browser.click("nav a[href='#/run']").await;
+    browser
+        .find("#run-script")
+        .await
+        .select_by_value("look")
+        .await
+        .unwrap();
+    browser.click("#run-start").await;
+    let said = browser.text_of("#alert", |t| !t.is_empty()).await;
+    assert_eq!(
+        said,
+        "Choose the hosts: by name, by group, or every enabled host. \
+         The script look is assigned to no group."
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_page_shows_the_variables_it_inherits_marked_by_where_they_come_from() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    server.ok(&["env", "set", "MODE", "fast"]);
+    server.ok(&["env", "set", "REGION", "eu", "--group", "lab"]);
+    server.ok(&[
+        "env",
+        "set",
+        "TOKEN",
+        "s3cr3t-of-the-lab",
+        "--secret",
+        "--group",
+        "lab",
+    ]);
+    server.ok(&["env", "set", "MODE", "careful", "--host", "r1"]);
+    let browser = Browser::start().await;
+    browser
+        .sign_in(&format!("{}/", daemon.base()), "admin")
+        .await;
+    browser
+        .client
+        .goto(&format!("{}/#/hosts/r1", daemon.base()))
+        .await
+        .unwrap();
+    let table = browser
+        .text_of("#environment", |t| t.contains("TOKEN"))
+        .await;
+    assert!(!table.contains("s3cr3t"), "{table}");
+    let region = browser.texts("#environment tr[data-variable=REGION]").await;
+    assert!(
+        region.len() == 1 && region[0].contains("eu") && region[0].ends_with("group lab"),
+        "{region:?}"
+    );
+    let token = browser.texts("#environment tr[data-variable=TOKEN]").await;
+    assert!(
+        token.len() == 1 && token[0].contains("secret (set)") && token[0].ends_with("group lab"),
+        "{token:?}"
+    );
+    // The global MODE is there, marked as overridden by the host's own.
+    let mode = browser.texts("#environment tr[data-variable=MODE]").await;
+    assert_eq!(mode.len(), 2, "{mode:?}");
+    assert!(
+        mode[0].contains("fast") && mode[0].contains("global (overridden below)"),
+        "{mode:?}"
+    );
+    assert!(
+        mode[1].contains("careful") && mode[1].ends_with("host r1"),
+        "{mode:?}"
+    );
+    browser.screenshot("host-environment").await;
     browser.close().await;
 }

@@ -88,6 +88,7 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Some("scripts"),
         ),
         (Method::GET, "/api/v1/env", null.clone(), None),
+        (Method::GET, "/api/v1/hosts/r1/env", null.clone(), None),
         (
             Method::PUT,
             "/api/v1/env/r1",
@@ -801,4 +802,248 @@ async fn sign_ins_sign_outs_and_password_changes_are_in_the_audit_trail_never_a_
     for secret in [GUESS, PASSWORD, "a new long password"] {
         assert!(!all.contains(secret), "{secret} in the log");
     }
+}
+
+/// Every PUT and PATCH route keeps what its body (or query) does not name: a script's run level
+/// and settings, a variable's secrecy, a host's port or address, an attachment's mode, owner
+/// and phase, a group's other members; a partial set of permissions or a password left out
+/// is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_or_patch_keeps_what_it_does_not_name() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1", "--port", "2222"]);
+    server.ok(&["host", "add", "r2", "192.0.2.2"]);
+    add_user(&server, "root", &["--admin"]);
+    add_user(&server, "viewer", &["--run-level", "read-only"]);
+    let key = key_of(&server, "root");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let call = async |method: Method, path: &str, body: Value| {
+        daemon.call(method, path, Some(&key), &body).await
+    };
+    let ok = async |method: Method, path: &str, body: Value| {
+        let (status, answer) = call(method, path, body).await;
+        assert!(status.is_success(), "{path}: {status} {answer}");
+        answer
+    };
+
+    // PUT /api/v1/scripts/{name}: only the body named; the rest stays; null clears.
+    server.ok(&[
+        "script",
+        "add",
+        "look",
+        "--body",
+        "uptime",
+        "--run-level",
+        "read-only",
+        "--run-as",
+        "0:0",
+        "--workdir",
+        "/tmp",
+        "--timeout",
+        "90",
+        "--after",
+        "reload",
+    ]);
+    let before = server.json(&["script", "list"])[0].clone();
+    ok(Method::PUT, "/api/v1/scripts/look", json!({"body": "df"})).await;
+    let after = server.json(&["script", "list"])[0].clone();
+    let mut expected = before.clone();
+    expected["body"] = json!("df");
+    assert_eq!(after, expected);
+    ok(
+        Method::PUT,
+        "/api/v1/scripts/look",
+        json!({"name": "look", "working_dir": null}),
+    )
+    .await;
+    expected["working_dir"] = Value::Null;
+    assert_eq!(server.json(&["script", "list"])[0], expected);
+    // A new one needs its body; made with the defaults.
+    let (status, answer) = call(Method::PUT, "/api/v1/scripts/new", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    ok(Method::PUT, "/api/v1/scripts/new", json!({"body": "true"})).await;
+    let (_, new) = call(Method::GET, "/api/v1/scripts/new", Value::Null).await;
+    assert_eq!(
+        (&new["interpreter"], &new["run_level"], &new["after_run"]),
+        (&json!("/bin/sh"), &json!("read-write"), &json!("none"))
+    );
+
+    // PUT /api/v1/env/{name}: a secret set again without `secret` stays secret.
+    ok(
+        Method::PUT,
+        "/api/v1/env/TOKEN",
+        json!({"value": "s3cr3t-1", "secret": true}),
+    )
+    .await;
+    ok(
+        Method::PUT,
+        "/api/v1/env/TOKEN",
+        json!({"value": "s3cr3t-2"}),
+    )
+    .await;
+    let (_, vars) = call(Method::GET, "/api/v1/env", Value::Null).await;
+    assert_eq!(
+        vars,
+        json!([{"scope": "global", "owner": null, "name": "TOKEN", "value": null, "secret": true}])
+    );
+    ok(
+        Method::PUT,
+        "/api/v1/env/TOKEN",
+        json!({"value": "plain", "secret": false}),
+    )
+    .await;
+    let (_, vars) = call(Method::GET, "/api/v1/env", Value::Null).await;
+    assert_eq!(vars[0]["value"], "plain");
+
+    // PATCH /api/v1/hosts/{name}: the port alone, then the address alone.
+    let host = ok(Method::PATCH, "/api/v1/hosts/r1", json!({"port": 2300})).await;
+    assert_eq!(
+        (&host["address"], &host["port"]),
+        (&json!("192.0.2.1"), &json!(2300))
+    );
+    let host = ok(
+        Method::PATCH,
+        "/api/v1/hosts/r1",
+        json!({"address": "192.0.2.9"}),
+    )
+    .await;
+    assert_eq!(
+        (&host["address"], &host["port"]),
+        (&json!("192.0.2.9"), &json!(2300))
+    );
+
+    // PUT /api/v1/scripts/{name}/attachments: replaced without mode, owner or phase, it keeps
+    // them.
+    let put = |query: &str| {
+        let path = format!("/api/v1/scripts/look/attachments?{query}");
+        Daemon::send(daemon.request(Method::PUT, &path, Some(&key)).body("v1"))
+    };
+    let (status, _) = put("path=/etc/x.conf&mode=600&owner=1:2&phase=after").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, attached) = put("path=/etc/x.conf").await;
+    assert_eq!(status, StatusCode::CREATED, "{attached}");
+    assert_eq!(
+        (&attached["mode"], &attached["owner"], &attached["phase"]),
+        (&json!(0o600), &json!({"uid": 1, "gid": 2}), &json!("after"))
+    );
+    let (status, fresh) = put("path=/etc/y.conf").await;
+    assert_eq!(status, StatusCode::CREATED, "{fresh}");
+    assert_eq!(
+        (&fresh["mode"], &fresh["owner"], &fresh["phase"]),
+        (&json!(0o644), &Value::Null, &json!("before"))
+    );
+
+    // PUT /api/v1/groups/{name}/hosts/{host} and …/scripts/{script}: one more member or script,
+    // the others stay.
+    ok(Method::POST, "/api/v1/groups", json!({"name": "lab"})).await;
+    for path in [
+        "/api/v1/groups/lab/hosts/r1",
+        "/api/v1/groups/lab/scripts/look",
+        "/api/v1/groups/lab/hosts/r2",
+        "/api/v1/groups/lab/scripts/new",
+    ] {
+        ok(Method::PUT, path, Value::Null).await;
+    }
+    let (_, groups) = call(Method::GET, "/api/v1/groups", Value::Null).await;
+    assert_eq!(
+        groups,
+        json!([{"name": "lab", "hosts": ["r1", "r2"], "scripts": ["look", "new"]}])
+    );
+
+    // PUT /api/v1/users/{name}/permissions and …/password: a body that leaves a field out is
+    // refused, and nothing changes.
+    let permissions = || {
+        let users = server.json(&["user", "list"]);
+        let found = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "viewer");
+        found.unwrap()["permissions"].clone()
+    };
+    let kept = permissions();
+    let (status, answer) = call(
+        Method::PUT,
+        "/api/v1/users/viewer/permissions",
+        json!({"modify": ["hosts"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(permissions(), kept);
+    let (status, answer) = call(Method::PUT, "/api/v1/users/viewer/password", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+
+/// A host's variables from every scope, through the API and the command line: labelled by where
+/// they come from, in the order they apply, the overridden marked, secrets without values.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_variables_from_every_scope_are_shown_by_where_they_come_from() {
+    const SECRET: &str = "s3cr3t-of-the-lab";
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1", "--group", "lab"]);
+    server.ok(&["group", "add", "other"]);
+    server.ok(&["env", "set", "MODE", "fast"]);
+    server.ok(&["env", "set", "TOKEN", SECRET, "--secret", "--group", "lab"]);
+    server.ok(&["env", "set", "ELSEWHERE", "x", "--group", "other"]);
+    server.ok(&["env", "set", "MODE", "careful", "--host", "r1"]);
+    add_user(&server, "reader", &[]);
+    let key = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let (status, vars) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r1/env",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{vars}");
+    assert_eq!(
+        vars,
+        json!([
+            {"scope": "global", "owner": null, "name": "MODE", "value": "fast", "secret": false, "overridden": true},
+            {"scope": "group", "owner": "lab", "name": "TOKEN", "value": null, "secret": true, "overridden": false},
+            {"scope": "host", "owner": "r1", "name": "MODE", "value": "careful", "secret": false, "overridden": false},
+        ])
+    );
+    let (status, _) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r9/env",
+            Some(&key),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let shown = server.json(&["env", "show", "--host", "r1"]);
+    let from: Vec<(&str, &str, bool)> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["scope"].as_str().unwrap(),
+                v["name"].as_str().unwrap(),
+                v["overridden"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        from,
+        [
+            ("global", "MODE", true),
+            ("group", "TOKEN", false),
+            ("host", "MODE", false)
+        ]
+    );
+    let table = server.ok(&["env", "show", "--host", "r1"]);
+    assert!(
+        !table.contains(SECRET) && !shown.to_string().contains(SECRET),
+        "{table}"
+    );
+    assert!(
+        table.contains("group lab") && table.contains("overridden"),
+        "{table}"
+    );
 }

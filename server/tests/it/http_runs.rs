@@ -571,25 +571,33 @@ async fn a_script_runs_for_users_at_its_run_level_through_the_cli_and_the_api() 
         .call(Method::POST, "/api/v1/scripts", Some(&nobody), &bad)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    let replaced = json!({"name": "peek", "body": "echo peeked"});
-    let (status, answer) = daemon
-        .call(
-            Method::PUT,
-            "/api/v1/scripts/peek",
-            Some(&nobody),
-            &replaced,
-        )
-        .await;
-    assert!(status.is_success(), "{answer}");
-    let (_, peek) = daemon
-        .call(
-            Method::GET,
-            "/api/v1/scripts/peek",
-            Some(&rita),
-            &Value::Null,
-        )
-        .await;
-    assert_eq!(peek["run_level"], "read-write", "{peek}");
+    // Replaced without naming its level, it keeps it; named, it changes.
+    for (replaced, level) in [
+        (json!({"name": "peek", "body": "echo peeked"}), "read-only"),
+        (
+            json!({"body": "echo peeked", "run_level": "read-write"}),
+            "read-write",
+        ),
+    ] {
+        let (status, answer) = daemon
+            .call(
+                Method::PUT,
+                "/api/v1/scripts/peek",
+                Some(&nobody),
+                &replaced,
+            )
+            .await;
+        assert!(status.is_success(), "{answer}");
+        let (_, peek) = daemon
+            .call(
+                Method::GET,
+                "/api/v1/scripts/peek",
+                Some(&rita),
+                &Value::Null,
+            )
+            .await;
+        assert_eq!(peek["run_level"], level, "{peek}");
+    }
 
     // read-only runs read-only scripts, and nothing else; the 403 says what is needed.
     let started = start(&daemon, &rita, json!({"script": "look", "all": true})).await;
@@ -764,4 +772,47 @@ async fn a_launch_rolls_out_by_percentages_as_the_clis_flags_do() {
         );
     }
     assert_eq!(server.runs().len(), 5);
+}
+
+/// A run that names no hosts is refused in the API's words (its fields, never the command
+/// line's flags), with what it left out as data for a client to phrase in its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_naming_no_hosts_is_refused_in_the_apis_words_with_its_detail() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    server.ok(&["script", "add", "lonely", "--body", "true"]);
+    add_user(&server, "root", &["--admin"]);
+    let key = key_of(&server, "root");
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    for (body, script) in [
+        (json!({"command": "true"}), Value::Null),
+        (json!({"script": "lonely"}), json!("lonely")),
+    ] {
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&key), &body)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let error = &answer["error"];
+        assert_eq!(
+            error["detail"],
+            json!({"code": "no-hosts", "script": script})
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("name the hosts: `hosts`, `groups` or `all`")
+                && !message.contains("--"),
+            "{message}"
+        );
+    }
+    // Other errors have no detail.
+    let (status, answer) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"script": "nope", "all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["error"].get("detail"), None, "{answer}");
 }

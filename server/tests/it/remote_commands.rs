@@ -221,9 +221,16 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
     c.ok(&["env", "set", "MODE", "fast"]).await;
     c.same(&["env", "list"]).await;
     c.same(&["env", "list", "--group", "lab"]).await;
+    c.same(&["env", "show", "--host", "r1"]).await;
+    let shown = c.ok(&["env", "show", "--host", "r1"]).await;
+    assert!(
+        shown.contains("TOKEN") && shown.contains("group lab"),
+        "{shown}"
+    );
     for listing in [
         c.ok(&["env", "list"]).await,
         c.ok(&["--json", "env", "list"]).await,
+        c.ok(&["env", "show", "--host", "r1"]).await,
     ] {
         assert!(!listing.contains("s3cret"), "{listing}");
     }

@@ -1,7 +1,7 @@
 // The one way the UI talks to the server: the same JSON API the command line and scripts use,
 // so the server's permission checks are the only ones that matter. Requests that change
 // something carry the session's CSRF token; every failure becomes an ApiError whose message is
-// a sentence to show.
+// a sentence to show (in the page's words where the API says what a request left out).
 
 let csrfToken = null;
 
@@ -48,12 +48,28 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const error = json && json.error;
-    const message = error && error.message
+    const asked = error && error.detail && missing(error.detail);
+    const message = asked || (error && error.message
       ? sentence(error.message)
-      : `The server answered ${response.status} ${response.statusText}.`;
+      : `The server answered ${response.status} ${response.statusText}.`);
     throw new ApiError(response.status, error ? error.kind : 'http', message);
   }
   return json;
+}
+
+/** What a request left out (the API's `error.detail`), asked for in the page's words rather
+ * than the API's fields; null for a code this page does not know (its message is shown). */
+function missing(detail) {
+  switch (detail.code) {
+    case 'no-hosts': {
+      const unassigned = detail.script ? ` The script ${detail.script} is assigned to no group.` : '';
+      return `Choose the hosts: by name, by group, or every enabled host.${unassigned}`;
+    }
+    case 'no-key-user':
+      return 'Choose the user the key is for.';
+    default:
+      return null;
+  }
 }
 
 /** `text` with a capital first letter and a full stop. */

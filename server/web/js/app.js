@@ -25,12 +25,16 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const alertBox = document.getElementById('alert');
 
-/** Pages by the path of `location.hash`; `run` only for those who may run scripts. */
+/** Pages by the path of `location.hash`. Some only for those `allowed`: to others, the page
+ * says what it `needs`. */
 const routes = [
   { path: /^\/$/, page: dashboard, title: 'Dashboard' },
   { path: /^\/hosts$/, page: hosts, title: 'Hosts' },
   { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host' },
-  { path: /^\/run$/, page: run, title: 'Run', allowed: (c) => c.mayRun('read-only') },
+  {
+    path: /^\/run$/, page: run, title: 'Run',
+    allowed: (c) => c.mayRun('read-only'), needs: 'the run level “read-only” or “read-write”',
+  },
   { path: /^\/scripts$/, page: scripts, title: 'Scripts' },
   { path: /^\/scripts\/([^/]+)$/, page: script, title: 'Script' },
   { path: /^\/env$/, page: env, title: 'Environment' },
@@ -38,10 +42,13 @@ const routes = [
   { path: /^\/groups\/([^/]+)$/, page: group, title: 'Group' },
   { path: /^\/history$/, page: historyPage, title: 'History' },
   { path: /^\/history\/(\d+)$/, page: pastRun, title: 'Run' },
-  { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit') },
-  { path: /^\/users$/, page: users, title: 'Users', allowed: (c) => c.may('users') },
-  { path: /^\/account$/, page: account, title: 'Your account', allowed: (c) => Boolean(c.me.user) },
-  { path: /^\/options$/, page: options, title: 'Options', allowed: (c) => c.may('options') },
+  { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit'), needs: 'the permission “audit”' },
+  { path: /^\/users$/, page: users, title: 'Users', allowed: (c) => c.may('users'), needs: 'the permission “users”' },
+  {
+    path: /^\/account$/, page: account, title: 'Your account',
+    allowed: (c) => Boolean(c.me.user), needs: 'signing in with a user’s name and password, not an API key',
+  },
+  { path: /^\/options$/, page: options, title: 'Options', allowed: (c) => c.may('options'), needs: 'the permission “options”' },
 ];
 
 /** What every page is given: who is signed in, what they may do, the alert region. */
@@ -150,7 +157,14 @@ async function route(navigated = false) {
   const params = new URLSearchParams(search || '');
   for (const r of routes) {
     const match = r.path.exec(path);
-    if (!match || (r.allowed && !r.allowed(ctx))) continue;
+    if (!match) continue;
+    if (r.allowed && !r.allowed(ctx)) {
+      document.title = 'Not allowed · Otto';
+      replace(section, h('h1', {}, 'Not allowed'),
+        h('p', { id: 'not-allowed' }, `The page ${r.title} needs ${r.needs}, which you do not have. `,
+          'An administrator can give it to you. ', h('a', { href: '#/' }, 'Go to the dashboard.')));
+      return;
+    }
     document.title = `${r.title} · Otto`;
     try {
       await r.page(section, ctx, { params, args: match.slice(1).map(decodeURIComponent) });

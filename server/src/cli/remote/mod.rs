@@ -359,11 +359,16 @@ fn system_roots() -> rustls::RootCertStore {
     roots
 }
 
-/// The message of an API error body, or the body itself.
+/// The message of an API error body, or the body itself; what a request left out
+/// (`error.detail`) is asked for by the command line's flags, as without `--server`.
 fn error_message(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
+    let json = serde_json::from_str::<Value>(body).ok();
+    let field = |name| json.as_ref()?.pointer(name).cloned();
+    if let Some(missing) = field("/error/detail").and_then(|d| serde_json::from_value(d).ok()) {
+        return super::by_flags(&missing);
+    }
+    field("/error/message")
+        .and_then(|m| m.as_str().map(str::to_owned))
         .unwrap_or_else(|| body.trim().to_string())
 }
 
@@ -443,6 +448,12 @@ mod tests {
         assert_eq!(
             error_message(r#"{"error":{"kind":"forbidden","message":"no"}}"#),
             "no"
+        );
+        let missing = r#"{"error":{"kind":"invalid","message":"name the hosts: `hosts`, `groups` or `all`",
+            "detail":{"code":"no-hosts","script":null}}}"#;
+        assert_eq!(
+            error_message(missing),
+            "name the hosts: --host HOST, --group GROUP or --all"
         );
     }
 }

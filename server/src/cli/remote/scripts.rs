@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::{Attachment, EnvVar, Scope, Script, Secretish};
+use crate::ops::HostVar;
 use crate::print::Printer;
 
 use super::super::CliError;
@@ -149,7 +150,11 @@ impl Remote {
             } => {
                 let value = read_value(&name, value, secret).await?;
                 let scope = scope.scope().unwrap_or(Scope::Global);
-                let body = json!({ "value": value, "secret": secret });
+                // Not secret unless said: left out, a secret stays one.
+                let body = match secret {
+                    true => json!({ "value": value, "secret": true }),
+                    false => json!({ "value": value }),
+                };
                 let payload = Payload::Json(&body);
                 self.request(Method::PUT, &var_path(&name), &scope_in(&scope), payload)
                     .await?;
@@ -162,6 +167,20 @@ impl Remote {
                 self.request(Method::DELETE, &var_path(&name), &query, Payload::Empty)
                     .await?;
                 out.say(&format!("{name} removed ({scope})"));
+            }
+            EnvCommand::Show { host } => {
+                let path = format!("/api/v1/hosts/{}/env", segment(host.as_str()));
+                let listed: Vec<HostVariable> = self.get(&path, &[]).await?;
+                let vars = listed
+                    .into_iter()
+                    .map(|v| {
+                        Ok(HostVar {
+                            var: v.variable.into_var()?,
+                            overridden: v.overridden,
+                        })
+                    })
+                    .collect::<Result<Vec<HostVar>, RemoteError>>()?;
+                out.host_env(&vars);
             }
             EnvCommand::List { scope, all } => {
                 let scope = if all { None } else { scope.scope() };
@@ -210,6 +229,14 @@ struct Variable {
     name: String,
     value: Option<String>,
     secret: bool,
+}
+
+/// A variable of `GET /api/v1/hosts/{name}/env`.
+#[derive(Deserialize)]
+struct HostVariable {
+    #[serde(flatten)]
+    variable: Variable,
+    overridden: bool,
 }
 
 impl Variable {

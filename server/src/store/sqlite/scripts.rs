@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::Read;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Sqlite, environment, exists};
 use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Script};
@@ -183,15 +183,44 @@ pub fn attachments(db: &Connection, script: Option<&str>) -> Result<Vec<Attachme
                 sha256: r.get(3)?,
                 owner: ids(r.get(4)?, r.get(5)?),
                 mode: r.get(6)?,
-                phase: if r.get::<_, String>(7)? == "after" {
-                    Phase::After
-                } else {
-                    Phase::Before
-                },
+                phase: phase(&r.get::<_, String>(7)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// A phase as stored.
+fn phase(text: &str) -> Phase {
+    if text == "after" {
+        Phase::After
+    } else {
+        Phase::Before
+    }
+}
+
+/// The attachment of `script` at `path`, if any, without its content (its size as stored).
+pub fn attachment(db: &Connection, script: &str, path: &str) -> Result<Option<Attachment>> {
+    let found = db
+        .query_row(
+            "SELECT length(content), sha256, owner_uid, owner_gid, mode, phase FROM attachments
+             WHERE script = ?1 AND path = ?2",
+            params![script, path],
+            |r| {
+                Ok(Attachment {
+                    script: script.to_owned(),
+                    path: path.to_owned(),
+                    content: Vec::new(),
+                    size: r.get::<_, i64>(0)?.unsigned_abs(),
+                    sha256: r.get(1)?,
+                    owner: ids(r.get(2)?, r.get(3)?),
+                    mode: r.get(4)?,
+                    phase: phase(&r.get::<_, String>(5)?),
+                })
+            },
+        )
+        .optional()?;
+    Ok(found)
 }
 
 fn ids(uid: Option<u32>, gid: Option<u32>) -> Option<Ids> {
@@ -243,5 +272,10 @@ impl ScriptStore for Sqlite {
         let script = script.map(str::to_owned);
         self.call(move |db| attachments(db, script.as_deref()))
             .await
+    }
+
+    async fn attachment(&self, script: &str, path: &str) -> Result<Option<Attachment>> {
+        let (script, path) = (script.to_owned(), path.to_owned());
+        self.call(move |db| attachment(db, &script, &path)).await
     }
 }

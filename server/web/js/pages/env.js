@@ -88,8 +88,9 @@ export function variables(ctx, fixed) {
       }
       submit.disabled = true;
       try {
+        // `secret` only when ticked: left out, a secret set again stays secret.
         await api('PUT', query(`/api/v1/env/${encodeURIComponent(name.value.trim())}`, scopeQuery(where, of)),
-          { value: value.value, secret: secret.checked });
+          { value: value.value, secret: secret.checked || undefined });
         const set = name.value.trim();
         await load();
         ctx.info(`${set} is set.`);

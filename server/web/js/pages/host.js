@@ -1,6 +1,7 @@
 // One host: its state (enabled or disabled, where it is reached: changed with the permission
 // `hosts`), trust (a pending key's fingerprint, to approve or deny), facts, groups, environment
-// (secrets shown as set, never their value) and its runs, a page at a time (`before` in the
+// (GET /api/v1/hosts/{name}/env: from every scope, each marked by where it comes from; secrets
+// shown as set, never their value) and its runs, a page at a time (`before` in the
 // address: the oldest run id of the page after).
 
 import { api, query } from '../api.js';
@@ -26,7 +27,7 @@ export default async function host(section, ctx, { args: [name], params }) {
   replace(section, h('h1', {}, name), h('p', { class: 'muted' }, 'Loading…'));
   const [found, env, runs] = await Promise.all([
     api('GET', path),
-    api('GET', query('/api/v1/env', { host: name })),
+    api('GET', `${path}/env`),
     api('GET', query('/api/v1/runs', { host: name, before, limit: PAGE })),
   ]);
   const state = stateOf(found);
@@ -79,7 +80,6 @@ export default async function host(section, ctx, { args: [name], params }) {
     ['Load', facts.load_centi.map((l) => (l / 100).toFixed(2)).join(' ')],
     ['Memory', `${Math.round(facts.mem_available_kib / 1024)} MiB free of ${Math.round(facts.mem_total_kib / 1024)} MiB`],
   ] : [];
-  const vars = Array.isArray(env) ? env : env.variables || [];
 
   replace(section,
     h('h1', {}, name),
@@ -101,13 +101,15 @@ export default async function host(section, ctx, { args: [name], params }) {
       ? h('dl', { class: 'facts', id: 'facts' }, factRows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
       : h('p', { class: 'muted' }, 'None reported yet.'),
     h('h2', {}, 'Environment'),
-    vars.length
-      ? h('table', { id: 'environment' },
-        h('thead', {}, h('tr', {}, ['Name', 'Value', 'Scope'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, vars.map((v) => h('tr', {},
-          h('td', { 'data-label': 'Name' }, h('code', {}, v.name)),
-          h('td', { 'data-label': 'Value' }, v.secret ? h('span', { class: 'muted' }, 'secret (set)') : h('code', {}, v.value)),
-          h('td', { 'data-label': 'Scope' }, v.owner ? `${v.scope} ${v.owner}` : v.scope)))))
+    env.length
+      ? [h('p', { class: 'muted' }, 'What every run here gets, in the order it applies (a script’s own come after the global ones).'),
+        h('table', { id: 'environment' },
+          h('thead', {}, h('tr', {}, ['Name', 'Value', 'From'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, env.map((v) => h('tr', { 'data-variable': v.name, class: v.overridden ? 'overridden' : null },
+            h('td', { 'data-label': 'Name' }, h('code', {}, v.name)),
+            h('td', { 'data-label': 'Value' }, v.secret ? h('span', { class: 'muted' }, 'secret (set)') : h('code', {}, v.value)),
+            h('td', { 'data-label': 'From', class: 'from' }, v.owner ? `${v.scope} ${v.owner}` : v.scope,
+              v.overridden ? h('span', { class: 'muted' }, ' (overridden below)') : null)))))]
       : h('p', { class: 'muted' }, 'No variables.'),
     h('h2', {}, 'Runs'),
     runs.length ? runTable(runs.slice().reverse(), 'host-runs') : h('p', { class: 'muted' }, 'Nothing has run here yet.'),

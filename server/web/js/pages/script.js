@@ -1,14 +1,20 @@
-// One script (GET /api/v1/scripts/{name}): its text in an editor and its settings, saved with
-// PUT /api/v1/scripts/{name}, removed with DELETE; its attachments, each uploaded straight from
-// the chosen file (the File object is the request's body: the browser streams it, the page
-// never reads it) with PUT …/attachments, and removed; and its environment variables. Without
-// the permission `scripts` all of it is shown read-only, nothing offered to change.
+// One script (GET /api/v1/scripts/{name}): its text in an editor and its settings (its run
+// level among them), saved with PUT /api/v1/scripts/{name} (what the form does not show is
+// kept), removed with DELETE; its attachments, each uploaded straight from the chosen file (the
+// File object is the request's body: the browser streams it, the page never reads it) with
+// PUT …/attachments, and removed; and its environment variables. Without the permission
+// `scripts` all of it is shown read-only, nothing offered to change.
 
 import { api, query, ApiError } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { variables } from './env.js';
 
 const AFTER_RUN = ['none', 'reload', 'exit', 'reboot', 'shutdown'];
+/** Who may run a script: its run level, and what it means. */
+const RUN_LEVELS = [
+  ['read-only', 'read-only: users of either run level may run it'],
+  ['read-write', 'read-write: only users of the run level read-write'],
+];
 
 /** A byte count in words: 512 B, 1.5 KiB, 3.2 MiB. */
 function bytes(n) {
@@ -37,6 +43,8 @@ export default async function script(section, ctx, { args: [name] }) {
   const workingDir = h('input', { name: 'working_dir', id: 'script-dir', value: found.working_dir || '', readonly: !editable });
   const afterRun = h('select', { name: 'after_run', id: 'script-after', disabled: !editable },
     AFTER_RUN.map((a) => h('option', { value: a, selected: a === found.after_run }, a)));
+  const runLevel = h('select', { name: 'run_level', id: 'script-run-level', disabled: !editable },
+    RUN_LEVELS.map(([level, text]) => h('option', { value: level, selected: level === found.run_level }, text)));
   const save = h('button', { type: 'submit', class: 'primary', id: 'script-save' }, 'Save');
   const remove = h('button', { type: 'button', class: 'danger', id: 'script-remove' }, 'Remove script');
   const editor = h('form', { class: 'card', id: 'script-form' },
@@ -45,20 +53,22 @@ export default async function script(section, ctx, { args: [name] }) {
       field('Interpreter', interpreter),
       field('Timeout, seconds (0: none)', timeout),
       field('Working directory', workingDir),
-      field('After a successful run', afterRun)),
+      field('After a successful run', afterRun),
+      field('Who may run it', runLevel)),
     editable ? h('div', { class: 'actions' }, save, remove) : null);
   editor.addEventListener('submit', async (event) => {
     event.preventDefault();
     save.disabled = true;
     try {
+      // What the form shows; the rest (run_as) the server keeps.
       await api('PUT', path, {
         name,
         body: body.value,
         interpreter: interpreter.value.trim() || '/bin/sh',
-        run_as: found.run_as,
         working_dir: workingDir.value.trim() || null,
         timeout_secs: timeout.value === '' ? null : Number(timeout.value),
         after_run: afterRun.value,
+        run_level: runLevel.value,
       });
       save.disabled = false;
       ctx.info(`${name} is saved.`);

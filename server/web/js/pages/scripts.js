@@ -40,13 +40,14 @@ export default async function scripts(section, ctx) {
     create,
     list.length
       ? h('table', { id: 'scripts' },
-        h('thead', {}, h('tr', {}, ['Name', 'Interpreter', 'Timeout', 'After a success', 'Lines'].map((t) =>
+        h('thead', {}, h('tr', {}, ['Name', 'Interpreter', 'Timeout', 'After a success', 'Run level', 'Lines'].map((t) =>
           h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.map((s) => h('tr', { 'data-script': s.name },
           h('td', { 'data-label': 'Name' }, h('a', { href: `#/scripts/${encodeURIComponent(s.name)}` }, s.name)),
           h('td', { 'data-label': 'Interpreter' }, h('code', {}, s.interpreter)),
           h('td', { 'data-label': 'Timeout' }, timeoutText(s.timeout_secs)),
           h('td', { 'data-label': 'After a success' }, s.after_run),
+          h('td', { 'data-label': 'Run level', class: 'run-level' }, s.run_level),
           h('td', { 'data-label': 'Lines' }, String(s.body.split('\n').filter(Boolean).length))))))
       : h('p', { class: 'muted' }, 'No scripts yet.'),
     h('p', {}, h('a', { href: '#/env' }, 'Environment variables of every scope')));
