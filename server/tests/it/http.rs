@@ -524,6 +524,13 @@ async fn bad_input_gets_a_4xx_json_error_and_never_a_500() {
             daemon.request(Method::PUT, "/api/v1/hosts", Some(&key)),
             405,
         ),
+        // serde reads an array as a struct's fields in order; the API takes objects only.
+        (
+            "an array",
+            raw(r#"["r1", "192.0.2.1", 22, null, false, []]"#, json_type),
+            422,
+        ),
+        ("a number", raw("12", json_type), 422),
     ];
     for (what, request, code) in cases {
         let (status, answer) = Daemon::send(request).await;
@@ -537,6 +544,15 @@ async fn bad_input_gets_a_4xx_json_error_and_never_a_500() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["hosts"], json!([]));
+
+    // A number without a fraction is an integer, as JSON Schema (and the document) say.
+    let (status, answer) = Daemon::send(raw(
+        r#"{"name": "r1", "address": "192.0.2.1", "port": 2222.0}"#,
+        json_type,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(server.json(&["host", "list"])[0]["port"], 2222);
 }
 
 #[tokio::test(flavor = "multi_thread")]
