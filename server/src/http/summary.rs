@@ -17,5 +17,5 @@ use crate::ops::Summary;
     security(("api_key" = []))
 )]
 pub async fn show(auth: Auth) -> Result<axum::Json<Summary>, ApiError> {
-    Ok(axum::Json(auth.read().summary().await?))
+    Ok(axum::Json(auth.ops().summary().await?))
 }

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path};
-use crate::model::{Permission, Permissions, User};
+use crate::model::{Permissions, User};
 use crate::ops::AddUser;
 
 /// A user to add.
@@ -16,8 +16,14 @@ use crate::ops::AddUser;
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Their name: 1 to 64 letters, digits, `.`, `_`, `-` and `@`, not starting with `-`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._@][A-Za-z0-9._@-]*$"
+    )]
     pub name: String,
-    /// Their password (at least 8 characters).
+    /// Their password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// What they may do (default: read only).
     #[serde(default)]
@@ -36,8 +42,8 @@ pub struct NewUser {
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn list(auth: Auth) -> Result<axum::Json<Vec<User>>, ApiError> {
-    Ok(axum::Json(auth.with(Permission::Users)?.users().await?))
+pub async fn list(auth: Auth<need::Users>) -> Result<axum::Json<Vec<User>>, ApiError> {
+    Ok(axum::Json(auth.ops().users().await?))
 }
 
 /// Adds a user.
@@ -57,10 +63,10 @@ pub async fn list(auth: Auth) -> Result<axum::Json<Vec<User>>, ApiError> {
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn add(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Json(new): Json<NewUser>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     let user = ops
         .add_user(AddUser {
             name: new.name,
@@ -85,8 +91,11 @@ pub async fn add(
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+pub async fn disable(
+    auth: Auth<need::Users>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_user_disabled(&name, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,8 +114,11 @@ pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode,
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+pub async fn enable(
+    auth: Auth<need::Users>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_user_disabled(&name, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -128,11 +140,11 @@ pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn set_permissions(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Path(name): Path<String>,
     Json(permissions): Json<Permissions>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     ops.set_user_permissions(&name, &permissions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -141,7 +153,8 @@ pub async fn set_permissions(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
-    /// The new password.
+    /// The new password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -164,11 +177,11 @@ pub struct NewPassword {
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn set_password(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Path(name): Path<String>,
     Json(new): Json<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     ops.change_password(&name, new.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
