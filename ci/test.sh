@@ -3,7 +3,9 @@
 #   ci/test.sh
 # 1. installs the cross toolchain if anything is missing (ci/install-toolchain.sh; a no-op after);
 # 2. host checks with the rustup toolchain: rustfmt, clippy (warnings are errors), cargo test;
-# 3. the cross checks of ci/cross-check.sh (no_std build, codec and agent tests under QEMU, the
+# 3. the API held to its OpenAPI document by schemathesis (ci/contract-test.sh), against a real
+#    serve and real agents;
+# 4. the cross checks of ci/cross-check.sh (no_std build, codec and agent tests under QEMU, the
 #    five static agents and the MIPS size budget, the server driving each agent under QEMU).
 # Host builds use target/ (or $CARGO_TARGET_DIR); cross builds use target/cross ($CROSS_TARGET_DIR).
 set -euo pipefail
@@ -25,6 +27,7 @@ step "cross toolchain (ci/install-toolchain.sh)" "$ROOT/ci/install-toolchain.sh"
 step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy -D warnings)" cargo clippy --workspace --all-targets -- -D warnings
 step "host tests (cargo test --workspace)" cargo test --workspace
+step "API contract (ci/contract-test.sh)" "$ROOT/ci/contract-test.sh"
 step "cross checks (ci/cross-check.sh)" "$ROOT/ci/cross-check.sh"
 
 section "all checks passed"

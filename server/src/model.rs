@@ -105,8 +105,10 @@ pub struct Trust {
     pub last_rotation: Option<i64>,
 }
 
-/// What the last heartbeat said, persisted.
+/// What the last heartbeat said, persisted (in the API's document, `HostStatus`: apart from
+/// the outcome of an operation on a host).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = HostStatus)]
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
@@ -806,7 +808,8 @@ pub struct Permissions {
     pub admin: bool,
     /// Which scripts it may run.
     pub run: RunLevel,
-    /// What it may change, beside reading the fleet.
+    /// What it may change, beside reading the fleet (one given twice counts once).
+    #[schema(value_type = Vec<Permission>)]
     pub modify: std::collections::BTreeSet<Permission>,
 }
 

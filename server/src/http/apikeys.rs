@@ -32,7 +32,8 @@ pub struct NewApiKey {
     /// What it may do, within its user's permissions and the key making it (default: all of
     /// that).
     pub permissions: Option<Permissions>,
-    /// It stops working this many seconds from now (default: never).
+    /// It stops working this many seconds from now, at most 100 years (default: never).
+    #[schema(maximum = 3_155_760_000_u64)]
     pub expires_in_secs: Option<u64>,
 }
 
@@ -53,7 +54,7 @@ pub async fn list(
     auth: Auth,
     Query(query): Query<KeyQuery>,
 ) -> Result<axum::Json<Vec<ApiKey>>, ApiError> {
-    let keys = auth.read().api_keys(query.user.as_deref()).await?;
+    let keys = auth.ops().api_keys(query.user.as_deref()).await?;
     Ok(axum::Json(keys))
 }
 
@@ -82,7 +83,7 @@ pub async fn create(
     Json(new): Json<NewApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
     let created = auth
-        .read()
+        .ops()
         .create_api_key(CreateApiKey {
             user: new.user,
             permissions: new.permissions,
@@ -98,7 +99,7 @@ pub async fn create(
     delete,
     path = "/api/v1/apikeys/{id}",
     tag = "apikeys",
-    params(("id" = i64, Path, description = "The key's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The key's id")),
     responses(
         (status = 200, description = "Revoked", body = ApiKey),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -109,5 +110,5 @@ pub async fn create(
     security(("api_key" = []))
 )]
 pub async fn revoke(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<ApiKey>, ApiError> {
-    Ok(axum::Json(auth.read().revoke_api_key(id).await?))
+    Ok(axum::Json(auth.ops().revoke_api_key(id).await?))
 }

@@ -5,9 +5,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json};
-use crate::model::Permission;
 use crate::ops::{Control, Done, OpsError, Ping, Rollout, Share, ShareInput, Targets};
 
 /// A request to the agents.
@@ -26,12 +25,13 @@ pub enum Action {
     RotateKey,
 }
 
-/// Which hosts, as a run names them: `all`, names or globs, groups, and exclusions.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// A request to the agents of hosts named as a run names them: `all`, names or globs, groups,
+/// and exclusions; in batches, if asked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct HostsAction {
-    /// What to do (not for a heartbeat).
-    pub action: Option<Action>,
+pub struct ControlRequest {
+    /// What to do.
+    pub action: Action,
     /// Every enabled host.
     #[serde(default)]
     pub all: bool,
@@ -47,16 +47,16 @@ pub struct HostsAction {
     /// Nor the members of these groups.
     #[serde(default)]
     pub exclude_groups: Vec<String>,
-    /// Hosts in batches of this many, or this share of them (`"25%"`) (control only).
+    /// Hosts in batches of this many, or this share of them (`"25%"`).
     #[schema(value_type = Option<ShareInput>)]
     pub batch: Option<Share>,
     /// Once more than this many hosts, or this share of them (`"10%"`), have failed, no
-    /// further batch starts (control only).
+    /// further batch starts.
     #[schema(value_type = Option<ShareInput>)]
     pub max_failures: Option<Share>,
 }
 
-impl HostsAction {
+impl ControlRequest {
     fn targets(&self) -> Targets {
         Targets {
             all: self.all,
@@ -80,15 +80,36 @@ impl HostsAction {
     }
 }
 
+/// The hosts a heartbeat goes to, as a run names them (every enabled host when none is).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingRequest {
+    /// Every enabled host.
+    #[serde(default)]
+    pub all: bool,
+    /// These hosts: names or globs.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The members of these groups: names or globs.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// But not these hosts.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Nor the members of these groups.
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
+}
+
 /// Sends a control request to the hosts named, as the rollout goes; each host's result.
 #[utoipa::path(
     post,
     path = "/api/v1/control",
     tag = "hosts",
-    request_body = HostsAction,
+    request_body = ControlRequest,
     responses(
         (status = 200, description = "Each host's result", body = Vec<Done>),
-        (status = 400, description = "No action or no hosts named, a bad pattern", body = ErrorBody),
+        (status = 400, description = "No hosts named, a bad pattern, a batch of 0", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 403, description = "Without the permission `hosts`", body = ErrorBody),
         (status = 404, description = "No such host or group", body = ErrorBody),
@@ -97,21 +118,17 @@ impl HostsAction {
     security(("api_key" = []))
 )]
 pub async fn control(
-    auth: Auth,
-    Json(request): Json<HostsAction>,
+    auth: Auth<need::Hosts>,
+    Json(request): Json<ControlRequest>,
 ) -> Result<axum::Json<Vec<Done>>, ApiError> {
-    let ops = auth
-        .with(Permission::Hosts)?
-        .clone()
-        .rolling(request.rollout()?);
+    let ops = auth.ops().clone().rolling(request.rollout()?);
     let targets = request.targets();
     let done = match request.action {
-        None => return Err(OpsError::Invalid("give an `action`".into()).into()),
-        Some(Action::RotateKey) => ops.rotate(&targets).await?,
-        Some(Action::Reload) => ops.control(&targets, Control::Reload).await?,
-        Some(Action::Exit) => ops.control(&targets, Control::Exit).await?,
-        Some(Action::Reboot) => ops.control(&targets, Control::Reboot).await?,
-        Some(Action::Shutdown) => ops.control(&targets, Control::Shutdown).await?,
+        Action::RotateKey => ops.rotate(&targets).await?,
+        Action::Reload => ops.control(&targets, Control::Reload).await?,
+        Action::Exit => ops.control(&targets, Control::Exit).await?,
+        Action::Reboot => ops.control(&targets, Control::Reboot).await?,
+        Action::Shutdown => ops.control(&targets, Control::Shutdown).await?,
     };
     Ok(axum::Json(done))
 }
@@ -122,10 +139,10 @@ pub async fn control(
     post,
     path = "/api/v1/ping",
     tag = "hosts",
-    request_body = HostsAction,
+    request_body = PingRequest,
     responses(
         (status = 200, description = "Each host's answer", body = Vec<Ping>),
-        (status = 400, description = "An action given, a bad pattern", body = ErrorBody),
+        (status = 400, description = "A bad pattern", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
         (status = 404, description = "No such host or group", body = ErrorBody),
         (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
@@ -134,11 +151,14 @@ pub async fn control(
 )]
 pub async fn ping(
     auth: Auth,
-    Json(request): Json<HostsAction>,
+    Json(request): Json<PingRequest>,
 ) -> Result<axum::Json<Vec<Ping>>, ApiError> {
-    if request.action.is_some() || request.batch.is_some() || request.max_failures.is_some() {
-        let message = "a heartbeat takes only hosts: no `action`, `batch` or `max_failures`";
-        return Err(OpsError::Invalid(message.into()).into());
-    }
-    Ok(axum::Json(auth.read().ping(&request.targets()).await?))
+    let targets = Targets {
+        all: request.all,
+        hosts: request.hosts,
+        groups: request.groups,
+        exclude: request.exclude,
+        exclude_groups: request.exclude_groups,
+    };
+    Ok(axum::Json(auth.ops().ping(&targets).await?))
 }

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{EnvVar, Permission, Scope};
+use crate::model::{EnvVar, Scope};
 use crate::names::HostName;
 use crate::ops::{HostVar, Ops, OpsError, SetEnv};
 
@@ -156,7 +156,7 @@ pub async fn list(
     auth: Auth,
     Query(query): Query<ScopeQuery>,
 ) -> Result<axum::Json<Vec<Variable>>, ApiError> {
-    let vars = auth.read().env(query.scope()?.as_ref()).await?;
+    let vars = auth.ops().env(query.scope()?.as_ref()).await?;
     Ok(axum::Json(vars.into_iter().map(Variable::from).collect()))
 }
 
@@ -206,12 +206,12 @@ pub async fn host(
     security(("api_key" = []))
 )]
 pub async fn set(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     Path(name): Path<String>,
     Query(query): Query<ScopeQuery>,
     Json(new): Json<NewValue>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     let set = SetEnv {
         scope: query.scope()?.unwrap_or(Scope::Global),
         name,
@@ -238,11 +238,11 @@ pub async fn set(
     security(("api_key" = []))
 )]
 pub async fn unset(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     Path(name): Path<String>,
     Query(query): Query<ScopeQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     let scope = query.scope()?.unwrap_or(Scope::Global);
     ops.unset_env(&scope, &name).await?;
     Ok(StatusCode::NO_CONTENT)

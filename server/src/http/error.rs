@@ -4,10 +4,11 @@
 //! rejections (malformed JSON, an unknown field, a wrong type, a body too large) answer the same
 //! way, never with a 500 or plain text.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,18 +129,75 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body, refused as an [`ApiError`] when it does not parse as `T`.
+/// A JSON object as a request's body, refused as an [`ApiError`] when it is not one that
+/// parses as `T`: 415 without `Content-Type: application/json`, 400 when it is not JSON, 422
+/// when it is JSON but not such an object (an array too, which serde would read as a struct's
+/// fields in order). A number with no fraction (`12444.0`) is an integer, as JSON Schema says.
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(req, state)
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::rejected(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
             .await
-            .map(|axum::Json(value)| Json(value))
-            .map_err(|e: JsonRejection| ApiError::rejected(e.status(), e.body_text()))
+            .map_err(|e| ApiError::rejected(e.status(), e.body_text()))?;
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let message = format!("Failed to parse the request body as JSON: {e}");
+            ApiError::rejected(StatusCode::BAD_REQUEST, message)
+        })?;
+        let invalid = |message| ApiError::rejected(StatusCode::UNPROCESSABLE_ENTITY, message);
+        if !value.is_object() {
+            return Err(invalid("the body must be a JSON object".into()));
+        }
+        integers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| invalid(format!("Failed to deserialize the JSON body: {e}")))
     }
+}
+
+/// Turns the numbers in `value` that have no fraction and fit an `i64` or `u64` into integers.
+fn integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let whole = n.as_f64().filter(|f| f.fract() == 0.0);
+            // The casts saturate; only a value that survives the round trip is taken.
+            let integer = whole.and_then(|f| match f {
+                f if f < 0.0 && (f as i64) as f64 == f => Some(serde_json::Number::from(f as i64)),
+                f if f >= 0.0 && (f as u64) as f64 == f => Some(serde_json::Number::from(f as u64)),
+                _ => None,
+            });
+            if let Some(integer) = integer {
+                *n = integer;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integers),
+        _ => {}
+    }
+}
+
+/// Whether `headers` say the body is JSON: `application/json`, or `application/…+json`.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 /// A query string, refused as an [`ApiError`] when it does not parse as `T`.

@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
-use crate::model::{Event, EventFilter, EventKind, Permission};
+use crate::model::{Event, EventFilter, EventKind};
 use crate::ops::OpsError;
 
 /// Most events in one answer.
@@ -27,6 +27,7 @@ pub struct EventQuery {
     /// before.
     before: Option<i64>,
     /// The newest this many (1 to 10000; default 100), oldest first.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -46,10 +47,10 @@ pub struct EventQuery {
     security(("api_key" = []))
 )]
 pub async fn list(
-    auth: Auth,
+    auth: Auth<need::Audit>,
     Query(query): Query<EventQuery>,
 ) -> Result<axum::Json<Vec<Event>>, ApiError> {
-    let ops = auth.with(Permission::Audit)?;
+    let ops = auth.ops();
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         let message = format!("limit must be 1 to {MAX_LIMIT}");

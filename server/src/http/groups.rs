@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::environment::{Removal, refuse_losing_variables};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{Group, Permission, Scope};
+use crate::model::{Group, Scope};
 use crate::names::HostName;
 use crate::ops::OpsError;
 
@@ -34,7 +34,7 @@ pub struct NewGroup {
     security(("api_key" = []))
 )]
 pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Group>>, ApiError> {
-    Ok(axum::Json(auth.read().groups().await?))
+    Ok(axum::Json(auth.ops().groups().await?))
 }
 
 /// Adds a group.
@@ -52,8 +52,11 @@ pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Group>>, ApiError> {
     ),
     security(("api_key" = []))
 )]
-pub async fn add(auth: Auth, Json(new): Json<NewGroup>) -> Result<StatusCode, ApiError> {
-    auth.with(Permission::Groups)?.add_group(&new.name).await?;
+pub async fn add(
+    auth: Auth<need::Groups>,
+    Json(new): Json<NewGroup>,
+) -> Result<StatusCode, ApiError> {
+    auth.ops().add_group(&new.name).await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -74,11 +77,11 @@ pub async fn add(auth: Auth, Json(new): Json<NewGroup>) -> Result<StatusCode, Ap
     security(("api_key" = []))
 )]
 pub async fn remove(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     Path(name): Path<String>,
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Groups)?;
+    let ops = auth.ops();
     refuse_losing_variables(ops, &Scope::Group(name.clone()), &removal).await?;
     ops.remove_group(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -91,7 +94,7 @@ pub async fn remove(
     tag = "groups",
     params(
         ("name" = String, Path, description = "The group"),
-        ("host" = String, Path, description = "The host"),
+        ("host" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host"),
     ),
     responses(
         (status = 204, description = "It is a member"),
@@ -102,7 +105,7 @@ pub async fn remove(
     security(("api_key" = []))
 )]
 pub async fn add_host(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     Path((group, host)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     membership(auth, &group, &host, true).await
@@ -115,7 +118,7 @@ pub async fn add_host(
     tag = "groups",
     params(
         ("name" = String, Path, description = "The group"),
-        ("host" = String, Path, description = "The host"),
+        ("host" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host"),
     ),
     responses(
         (status = 204, description = "It is not a member"),
@@ -126,19 +129,19 @@ pub async fn add_host(
     security(("api_key" = []))
 )]
 pub async fn remove_host(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     Path((group, host)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     membership(auth, &group, &host, false).await
 }
 
 async fn membership(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     group: &str,
     host: &str,
     member: bool,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Groups)?;
+    let ops = auth.ops();
     let host = HostName::parse(host).map_err(OpsError::from)?;
     ops.set_membership(group, &[host], member).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -162,10 +165,10 @@ async fn membership(
     security(("api_key" = []))
 )]
 pub async fn add_script(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     Path((group, script)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Groups)?;
+    let ops = auth.ops();
     ops.set_group_script(&group, &script, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -188,10 +191,10 @@ pub async fn add_script(
     security(("api_key" = []))
 )]
 pub async fn remove_script(
-    auth: Auth,
+    auth: Auth<need::Groups>,
     Path((group, script)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Groups)?;
+    let ops = auth.ops();
     ops.set_group_script(&group, &script, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{Host, Permission};
+use crate::model::Host;
 use crate::names::HostName;
 use crate::ops::{AddHost, Format, ImportHosts, Imported, OpsError, pending_fingerprint};
 
@@ -24,6 +24,7 @@ const MAX_LIMIT: usize = 1000;
 #[into_params(parameter_in = Query)]
 pub struct HostQuery {
     /// At most this many (1 to 1000; default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Those whose name comes after this one: the `next` of the page before.
     after: Option<String>,
@@ -109,11 +110,17 @@ pub struct HostView {
 #[serde(deny_unknown_fields)]
 pub struct NewHost {
     /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
     /// An IP address or a DNS name.
     pub address: String,
     /// The agent's port, 1 to 65535 (default 12444).
     #[serde(default = "default_port")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The agent's key (`ssh-ed25519 …`), if known.
     pub agent_key: Option<String>,
@@ -182,7 +189,7 @@ pub async fn list(
     auth: Auth,
     Query(query): Query<HostQuery>,
 ) -> Result<axum::Json<HostPage>, ApiError> {
-    let hosts = auth.read().hosts().await?;
+    let hosts = auth.ops().hosts().await?;
     Ok(axum::Json(page(hosts, &query)?))
 }
 
@@ -191,7 +198,7 @@ pub async fn list(
     get,
     path = "/api/v1/hosts/{name}",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 200, description = "The host", body = HostView),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -201,7 +208,7 @@ pub async fn list(
 )]
 pub async fn show(auth: Auth, Path(name): Path<String>) -> Result<axum::Json<HostView>, ApiError> {
     let name = HostName::parse(&name).map_err(OpsError::from)?;
-    let detail = auth.read().host(&name).await?;
+    let detail = auth.ops().host(&name).await?;
     Ok(axum::Json(HostView {
         host: HostEntry::from(detail.host),
         server_key: detail.server_key,
@@ -226,10 +233,10 @@ pub async fn show(auth: Auth, Path(name): Path<String>) -> Result<axum::Json<Hos
     security(("api_key" = []))
 )]
 pub async fn add(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Json(new): Json<NewHost>,
 ) -> Result<(StatusCode, axum::Json<AddedHost>), ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let added = ops
         .add_host(AddHost {
             name: HostName::parse(&new.name).map_err(OpsError::from)?,
@@ -253,7 +260,7 @@ pub async fn add(
     delete,
     path = "/api/v1/hosts/{name}",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -262,8 +269,11 @@ pub async fn add(
     ),
     security(("api_key" = []))
 )]
-pub async fn remove(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    auth.with(Permission::Hosts)?.remove_host(&name).await?;
+pub async fn remove(
+    auth: Auth<need::Hosts>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.ops().remove_host(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,6 +284,7 @@ pub struct HostChange {
     /// New IP address or DNS name.
     pub address: Option<String>,
     /// New agent port, 1 to 65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Move it even if another host is at the same address and port.
     #[serde(default)]
@@ -336,7 +347,7 @@ fn host_name(name: &str) -> Result<HostName, ApiError> {
     patch,
     path = "/api/v1/hosts/{name}",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     request_body = HostChange,
     responses(
         (status = 200, description = "Changed", body = HostEntry),
@@ -350,11 +361,11 @@ fn host_name(name: &str) -> Result<HostName, ApiError> {
     security(("api_key" = []))
 )]
 pub async fn change(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Path(name): Path<String>,
     Json(change): Json<HostChange>,
 ) -> Result<axum::Json<HostEntry>, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let host = ops
         .set_address(
             &host_name(&name)?,
@@ -371,7 +382,7 @@ pub async fn change(
     post,
     path = "/api/v1/hosts/{name}/enable",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 204, description = "Enabled"),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -380,8 +391,11 @@ pub async fn change(
     ),
     security(("api_key" = []))
 )]
-pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+pub async fn enable(
+    auth: Auth<need::Hosts>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_enabled(&host_name(&name)?, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -391,7 +405,7 @@ pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     post,
     path = "/api/v1/hosts/{name}/disable",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 204, description = "Disabled"),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -400,8 +414,11 @@ pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     ),
     security(("api_key" = []))
 )]
-pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+pub async fn disable(
+    auth: Auth<need::Hosts>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_enabled(&host_name(&name)?, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -411,7 +428,7 @@ pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode,
     post,
     path = "/api/v1/hosts/{name}/trust",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     request_body = AgentKey,
     responses(
         (status = 200, description = "Pinned", body = KeyFingerprint),
@@ -424,11 +441,11 @@ pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode,
     security(("api_key" = []))
 )]
 pub async fn trust(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Path(name): Path<String>,
     Json(key): Json<AgentKey>,
 ) -> Result<axum::Json<KeyFingerprint>, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let fingerprint = ops.trust(&host_name(&name)?, &key.key).await?;
     Ok(axum::Json(KeyFingerprint {
         host: name,
@@ -441,7 +458,7 @@ pub async fn trust(
     post,
     path = "/api/v1/hosts/{name}/approve",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 200, description = "Pinned", body = KeyFingerprint),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -452,10 +469,10 @@ pub async fn trust(
     security(("api_key" = []))
 )]
 pub async fn approve(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<KeyFingerprint>, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let fingerprint = ops.approve(&host_name(&name)?).await?;
     Ok(axum::Json(KeyFingerprint {
         host: name,
@@ -469,7 +486,7 @@ pub async fn approve(
     post,
     path = "/api/v1/hosts/{name}/deny",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 200, description = "Dropped", body = KeyFingerprint),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -480,10 +497,10 @@ pub async fn approve(
     security(("api_key" = []))
 )]
 pub async fn deny(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<KeyFingerprint>, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let fingerprint = ops.deny(&host_name(&name)?).await?;
     Ok(axum::Json(KeyFingerprint {
         host: name,
@@ -496,7 +513,7 @@ pub async fn deny(
     get,
     path = "/api/v1/hosts/{name}/key",
     tag = "hosts",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 200, description = "The key", body = ServerKey),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -508,7 +525,7 @@ pub async fn server_key(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<axum::Json<ServerKey>, ApiError> {
-    let server_key = auth.read().server_key(&host_name(&name)?).await?;
+    let server_key = auth.ops().server_key(&host_name(&name)?).await?;
     Ok(axum::Json(ServerKey {
         host: name,
         server_key,
@@ -534,10 +551,10 @@ pub async fn server_key(
     security(("api_key" = []))
 )]
 pub async fn import(
-    auth: Auth,
+    auth: Auth<need::Hosts>,
     Json(inventory): Json<Inventory>,
 ) -> Result<axum::Json<Imported>, ApiError> {
-    let ops = auth.with(Permission::Hosts)?;
+    let ops = auth.ops();
     let imported = ops
         .import_hosts(ImportHosts {
             text: inventory.text,

@@ -6,8 +6,8 @@
 //!   the OpenAPI document (`openapi`); a new route is a handler there, a line in [`router`] and
 //!   one in the document's list.
 //! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
-//!   session), and a handler gets the operations only by naming the permission it needs (403
-//!   without it).
+//!   session), and a handler gets the operations only by naming the permission it needs in
+//!   its type (`Auth<need::Hosts>`: 403 without it, before the request is read).
 //! - `spool`: bodies too large for memory (attachments, uploads), streamed to a temporary file.
 //! - `error`: every failure answers `{"error": {"kind", "message"}}` with the status of the
 //!   operation's error kind; bodies, queries and paths that do not parse are 4xx the same way.

@@ -1,9 +1,14 @@
 //! `/api/v1/openapi.json`: the API described as OpenAPI 3, made from the handlers' own
-//! annotations, so it lists what the router serves (a test holds the two together).
+//! annotations, so it lists what the router serves (a test holds the two together), with the
+//! answers every route can give whatever its handler (those of the extractors) added to each
+//! operation in one place, so that no operation leaves one out.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{
     ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
 };
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
@@ -144,7 +149,8 @@ use crate::ops::{
         runs::NewRun,
         Launched,
         Run,
-        control::HostsAction,
+        control::ControlRequest,
+        control::PingRequest,
         control::Action,
         Ping,
         Summary,
@@ -154,7 +160,7 @@ use crate::ops::{
         ErrorDetail,
         Missing,
     )),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &ExtractorAnswers),
     security(("api_key" = []))
 )]
 pub struct ApiDoc;
@@ -174,6 +180,103 @@ impl Modify for BearerKey {
             "session",
             SecurityScheme::ApiKey(ApiKeyIn::Cookie(ApiKeyValue::new(session::SESSION_COOKIE))),
         );
+    }
+}
+
+/// Adds to every operation the answers its extractors give, whatever its handler: 401 without
+/// credentials that work (every route but signing in), 403 to a change signed in without the
+/// session's `X-CSRF-Token`, 400 to a path or query that does not parse, and for a JSON body
+/// 400 (not JSON), 413 (too large), 415 (not `application/json`) and 422 (not of its schema).
+/// An answer an operation documents itself is kept as it says it.
+struct ExtractorAnswers;
+
+impl Modify for ExtractorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.head, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, changes) in operations {
+                if let Some(operation) = operation {
+                    add_extractor_answers(operation, changes);
+                }
+            }
+        }
+    }
+}
+
+/// The answers of [`ExtractorAnswers`] for `operation` (`changes`: not GET or HEAD).
+fn add_extractor_answers(operation: &mut Operation, changes: bool) {
+    let mut answers: Vec<(&str, &str)> = Vec::new();
+    // Signing in is the one operation open to anyone (an empty requirement).
+    let open = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|r| r == &Default::default()));
+    if !open {
+        answers.push(("401", "No credentials that work"));
+        if changes {
+            answers.push(("403", "Signed in, without the session's `X-CSRF-Token`"));
+        }
+    }
+    // A path parameter is never empty: an empty segment is another route (404).
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.parameter_in == ParameterIn::Path
+            && let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema
+            && schema.schema_type == SchemaType::Type(Type::String)
+        {
+            schema.min_length.get_or_insert(1);
+        }
+    }
+    let located = |place: ParameterIn| {
+        operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.parameter_in == place,
+            RefOr::Ref(_) => false,
+        })
+    };
+    if located(ParameterIn::Path) {
+        answers.push(("400", "A path parameter that does not parse"));
+    }
+    if located(ParameterIn::Query) {
+        answers.push((
+            "400",
+            "A query that does not parse, or with an unknown parameter",
+        ));
+    }
+    let json = match &operation.request_body {
+        Some(RefOr::T(body)) => body.content.contains_key("application/json"),
+        _ => false,
+    };
+    if json {
+        answers.extend([
+            ("400", "A body that is not JSON"),
+            ("413", "The body is too large"),
+            ("415", "A body that is not `application/json`"),
+            (
+                "422",
+                "A missing field, an unknown one, or a wrong type or value",
+            ),
+        ]);
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in answers {
+        responses.entry(status.to_string()).or_insert_with(|| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", body)
+                    .build(),
+            )
+        });
     }
 }
 

@@ -4,9 +4,8 @@
 use axum::extract::State;
 
 use super::Api;
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody};
-use crate::model::Permission;
 use crate::ops::ServerOptions;
 
 /// The server's options: data directory, where the API listens and its certificate's
@@ -23,9 +22,9 @@ use crate::ops::ServerOptions;
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn show(
-    auth: Auth,
+    auth: Auth<need::Options>,
     State(api): State<Api>,
 ) -> Result<axum::Json<ServerOptions>, ApiError> {
-    let ops = auth.with(Permission::Options)?;
+    let ops = auth.ops();
     Ok(axum::Json(ops.server_options(&api.settings)?))
 }

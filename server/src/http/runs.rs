@@ -14,7 +14,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::Api;
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Run;
 use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, ShareInput, Targets};
@@ -123,12 +123,12 @@ impl NewRun {
     security(("api_key" = []))
 )]
 pub async fn start(
-    auth: Auth,
+    auth: Auth<need::RunReadOnly>,
     State(api): State<Api>,
     Json(new): Json<NewRun>,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
-    // The operation checks the run level its job needs.
-    let ops = auth.read();
+    // Any run needs `read-only`; the operation checks the run level its job needs.
+    let ops = auth.ops();
     let (targets, job, rollout, cap) = new.parts()?;
     let launched = ops
         .launch(&api.launches, targets, job, rollout, cap)
@@ -145,7 +145,7 @@ pub async fn start(
     get,
     path = "/api/v1/launches/{id}/events",
     tag = "runs",
-    params(("id" = u64, Path, description = "The launch's id")),
+    params(("id" = u64, Path, minimum = 1, description = "The launch's id")),
     responses(
         (status = 200, description = "The events, as `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -158,7 +158,7 @@ pub async fn events(
     State(api): State<Api>,
     Path(id): Path<u64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let follower = auth.read().follow(&api.launches, id).await?;
+    let follower = auth.ops().follow(&api.launches, id).await?;
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
         let kind = event
@@ -177,7 +177,7 @@ pub async fn events(
     post,
     path = "/api/v1/launches/{id}/cancel",
     tag = "runs",
-    params(("id" = u64, Path, description = "The launch's id")),
+    params(("id" = u64, Path, minimum = 1, description = "The launch's id")),
     responses(
         (status = 204, description = "Cancelling: the summary will say how each host ended"),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -188,12 +188,12 @@ pub async fn events(
     security(("api_key" = []))
 )]
 pub async fn cancel_launch(
-    auth: Auth,
+    auth: Auth<need::RunReadOnly>,
     State(api): State<Api>,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
-    // The operation checks the run level the launch's job needed.
-    auth.read().cancel_launch(&api.launches, id).await?;
+    // Any launch needed `read-only`; the operation checks the level its job needed.
+    auth.ops().cancel_launch(&api.launches, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,6 +205,7 @@ pub struct RunQuery {
     /// Only those of this host.
     host: Option<String>,
     /// The newest this many (1 to 10000; default 100), oldest first.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
     /// Only those older than this run: the first `id` of the page after, for the page before.
     before: Option<i64>,
@@ -233,7 +234,7 @@ pub async fn list(
         let message = format!("limit must be 1 to {MAX_LIMIT}");
         return Err(OpsError::Invalid(message).into());
     }
-    let (ops, host) = (auth.read(), query.host.as_deref());
+    let (ops, host) = (auth.ops(), query.host.as_deref());
     let mut runs = match query.before {
         Some(before) => ops.history_before(host, before, limit).await?,
         None => ops.history(host, limit).await?,
@@ -250,7 +251,7 @@ pub async fn list(
     get,
     path = "/api/v1/runs/{id}",
     tag = "runs",
-    params(("id" = i64, Path, description = "The run's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The run's id")),
     responses(
         (status = 200, description = "The run", body = Run),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -259,7 +260,7 @@ pub async fn list(
     security(("api_key" = []))
 )]
 pub async fn show(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Run>, ApiError> {
-    Ok(axum::Json(auth.read().past_run(id).await?))
+    Ok(axum::Json(auth.ops().past_run(id).await?))
 }
 
 /// Cancels one host's run, by its id (whichever process started it).
@@ -267,7 +268,7 @@ pub async fn show(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Run>, Ap
     post,
     path = "/api/v1/runs/{id}/cancel",
     tag = "runs",
-    params(("id" = i64, Path, description = "The run's id")),
+    params(("id" = i64, Path, minimum = 1, description = "The run's id")),
     responses(
         (status = 200, description = "What the agent did", body = Done),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -277,8 +278,11 @@ pub async fn show(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Run>, Ap
     ),
     security(("api_key" = []))
 )]
-pub async fn cancel(auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Done>, ApiError> {
-    Ok(axum::Json(auth.runner()?.cancel(id).await?))
+pub async fn cancel(
+    auth: Auth<need::RunReadWrite>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Done>, ApiError> {
+    Ok(axum::Json(auth.ops().cancel(id).await?))
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Api;
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::environment::{Removal, refuse_losing_variables};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
-use crate::model::{AfterRun, Attachment, Ids, Permission, Phase, RunLevel, Scope, Script};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope, Script};
 use crate::ops::{AttachFile, OpsError, ScriptChange};
 
 /// The largest attachment taken: runs upload attachments from memory.
@@ -198,7 +198,7 @@ pub(super) fn file_owner(text: Option<&str>) -> Result<Option<Ids>, OpsError> {
     security(("api_key" = []))
 )]
 pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Script>>, ApiError> {
-    Ok(axum::Json(auth.read().scripts().await?))
+    Ok(axum::Json(auth.ops().scripts().await?))
 }
 
 /// One script with its attachments.
@@ -218,7 +218,7 @@ pub async fn show(
     auth: Auth,
     Path(name): Path<String>,
 ) -> Result<axum::Json<ScriptView>, ApiError> {
-    let detail = auth.read().script(&name).await?;
+    let detail = auth.ops().script(&name).await?;
     Ok(axum::Json(ScriptView {
         script: detail.script,
         attachments: detail.attachments,
@@ -240,8 +240,11 @@ pub async fn show(
     ),
     security(("api_key" = []))
 )]
-pub async fn add(auth: Auth, Json(new): Json<NewScript>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+pub async fn add(
+    auth: Auth<need::Scripts>,
+    Json(new): Json<NewScript>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.save_script(&Script::from(new), false).await?;
     Ok(StatusCode::CREATED)
 }
@@ -264,11 +267,11 @@ pub async fn add(auth: Auth, Json(new): Json<NewScript>) -> Result<StatusCode, A
     security(("api_key" = []))
 )]
 pub async fn replace(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     Path(name): Path<String>,
     Json(update): Json<ScriptUpdate>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     if let Some(named) = update.name.as_ref().filter(|named| **named != name) {
         let message = format!("the body names script {named}, the path {name}");
         return Err(OpsError::Invalid(message).into());
@@ -294,11 +297,11 @@ pub async fn replace(
     security(("api_key" = []))
 )]
 pub async fn remove(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     Path(name): Path<String>,
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     refuse_losing_variables(ops, &Scope::Script(name.clone()), &removal).await?;
     ops.remove_script(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -323,14 +326,14 @@ pub async fn remove(
     security(("api_key" = []))
 )]
 pub async fn attach(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     State(api): State<Api>,
     Path(name): Path<String>,
     Query(query): Query<AttachmentQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Attachment>), ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     let mode = given_mode(query.mode.as_deref())?;
     let owner = file_owner(query.owner.as_deref())?;
     let file = spool(&headers, body, ATTACHMENT_LIMIT, api.fleet.data_dir()).await?;
@@ -362,11 +365,11 @@ pub async fn attach(
     security(("api_key" = []))
 )]
 pub async fn detach(
-    auth: Auth,
+    auth: Auth<need::Scripts>,
     Path(name): Path<String>,
     Query(query): Query<PathQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Scripts)?;
+    let ops = auth.ops();
     ops.remove_attachment(&name, &query.path).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,7 +145,8 @@ pub struct Current {
 pub struct PasswordChange {
     /// The password now.
     pub current: String,
-    /// The new one (at least 8 characters).
+    /// The new one (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -233,9 +234,9 @@ pub async fn sign_in(
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn show(auth: Auth, headers: HeaderMap) -> axum::Json<Current> {
-    let me = auth.read().me();
+    let me = auth.ops().me();
     // The cookie's token, when it is what authenticated the request (an API key goes first).
-    let token = match auth.read().actor() {
+    let token = match auth.ops().actor() {
         Actor::Session { .. } => cookie(&headers, SESSION_COOKIE),
         _ => None,
     };
@@ -259,7 +260,7 @@ pub async fn show(auth: Auth, headers: HeaderMap) -> axum::Json<Current> {
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn sign_out(auth: Auth) -> Result<Response, ApiError> {
-    auth.read().sign_out().await?;
+    auth.ops().sign_out().await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let cookie = session_cookie("", Duration::ZERO)?;
     response.headers_mut().insert(SET_COOKIE, cookie);
@@ -284,7 +285,7 @@ pub async fn change_password(
     auth: Auth,
     Json(change): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    auth.read()
+    auth.ops()
         .change_own_password(change.current, change.password)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -18,7 +18,7 @@ use crate::ops::{Finding, Summary};
     security(("api_key" = []))
 )]
 pub async fn show(auth: Auth) -> Result<axum::Json<Summary>, ApiError> {
-    Ok(axum::Json(auth.read().summary().await?))
+    Ok(axum::Json(auth.ops().summary().await?))
 }
 
 /// What the database holds that breaks today's rules: names (of hosts, groups, scripts, users,

@@ -11,11 +11,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::Api;
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
 use super::spool::spool;
-use crate::model::RunLevel;
 use crate::ops::{Done, OpsError, Rollout, Share, Targets, Upload};
 
 /// The largest file taken.
@@ -79,14 +78,13 @@ fn items(list: Option<&str>) -> Vec<String> {
     security(("api_key" = []))
 )]
 pub async fn upload(
-    auth: Auth,
+    auth: Auth<need::RunReadWrite>,
     State(api): State<Api>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Vec<Done>>, ApiError> {
-    let ops = auth.read();
-    ops.require_run(RunLevel::ReadWrite)?;
+    let ops = auth.ops();
     let targets = Targets {
         all: query.all,
         hosts: items(query.hosts.as_deref()),

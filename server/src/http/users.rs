@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::Auth;
+use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path};
-use crate::model::{Permission, Permissions, User};
+use crate::model::{Permissions, User};
 use crate::ops::AddUser;
 
 /// A user to add.
@@ -17,8 +17,14 @@ use crate::ops::AddUser;
 pub struct NewUser {
     /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`, `-`
     /// or `@`.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._@-]*$"
+    )]
     pub name: String,
-    /// Their password (at least 8 characters).
+    /// Their password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// What they may do (default: read only).
     #[serde(default)]
@@ -37,8 +43,8 @@ pub struct NewUser {
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn list(auth: Auth) -> Result<axum::Json<Vec<User>>, ApiError> {
-    Ok(axum::Json(auth.with(Permission::Users)?.users().await?))
+pub async fn list(auth: Auth<need::Users>) -> Result<axum::Json<Vec<User>>, ApiError> {
+    Ok(axum::Json(auth.ops().users().await?))
 }
 
 /// Adds a user.
@@ -58,10 +64,10 @@ pub async fn list(auth: Auth) -> Result<axum::Json<Vec<User>>, ApiError> {
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn add(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Json(new): Json<NewUser>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     let user = ops
         .add_user(AddUser {
             name: new.name,
@@ -86,8 +92,11 @@ pub async fn add(
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+pub async fn disable(
+    auth: Auth<need::Users>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_user_disabled(&name, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -106,8 +115,11 @@ pub async fn disable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode,
     ),
     security(("api_key" = []), ("session" = []))
 )]
-pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+pub async fn enable(
+    auth: Auth<need::Users>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ops = auth.ops();
     ops.set_user_disabled(&name, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -129,11 +141,11 @@ pub async fn enable(auth: Auth, Path(name): Path<String>) -> Result<StatusCode, 
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn set_permissions(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Path(name): Path<String>,
     Json(permissions): Json<Permissions>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     ops.set_user_permissions(&name, &permissions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -142,7 +154,8 @@ pub async fn set_permissions(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
-    /// The new password.
+    /// The new password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -165,11 +178,11 @@ pub struct NewPassword {
     security(("api_key" = []), ("session" = []))
 )]
 pub async fn set_password(
-    auth: Auth,
+    auth: Auth<need::Users>,
     Path(name): Path<String>,
     Json(new): Json<NewPassword>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.with(Permission::Users)?;
+    let ops = auth.ops();
     ops.change_password(&name, new.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

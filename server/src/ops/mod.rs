@@ -48,7 +48,7 @@ pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{Heartbeat, Summary};
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
-pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey};
+pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey, MAX_KEY_LIFETIME_SECS};
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! failures so far exceed the limit. Pure planning; [`Ops::for_each`](super::Ops) follows it.
 
 use serde::Deserialize;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 /// A number of hosts, or a share of all the hosts addressed. In JSON a [`ShareInput`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -36,7 +38,7 @@ impl Share {
 
 /// A [`Share`] as the HTTP API takes it: a number of hosts (`2`), or text as the command
 /// line's flags take it (`"2"`, `"25%"`).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ShareInput {
     /// This many hosts.
@@ -44,6 +46,30 @@ pub enum ShareInput {
     /// `N` hosts or `N%` of them.
     Text(String),
 }
+
+/// What [`Share::parse`] takes, as the API's document says it (up to 999999999 hosts).
+const SHARE_PATTERN: &str = "^([0-9]{1,9}|(100|[1-9]?[0-9])%)$";
+
+impl utoipa::PartialSchema for ShareInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .description(Some("This many hosts.")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(SHARE_PATTERN))
+                    .description(Some("`N` hosts, or `N%` of them (0 to 100).")),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ShareInput {}
 
 impl TryFrom<ShareInput> for Share {
     type Error = String;

@@ -24,6 +24,10 @@ const KEY_PREFIX: &str = "otto_";
 
 /// The shortest password taken.
 const MIN_PASSWORD: usize = 8;
+/// The most characters of a password: beyond any passphrase, and a bound on the hashing.
+const MAX_PASSWORD: usize = 1024;
+/// The longest an API key can be made to last: a hundred years, in seconds.
+pub const MAX_KEY_LIFETIME_SECS: u64 = 3_155_760_000;
 
 /// A user to add.
 #[derive(Debug, Clone)]
@@ -31,7 +35,7 @@ pub struct AddUser {
     /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`,
     /// `-` or `@` (see [`crate::names`]).
     pub name: String,
-    /// Their password (at least 8 characters).
+    /// Their password (8 to 1024 characters).
     pub password: String,
     /// What they may do.
     pub permissions: Permissions,
@@ -45,7 +49,7 @@ pub struct CreateApiKey {
     pub user: Option<String>,
     /// What it may do (within its user's permissions); by default all its user may.
     pub permissions: Option<Permissions>,
-    /// How long it works; by default until revoked.
+    /// How long it works (at most [`MAX_KEY_LIFETIME_SECS`]); by default until revoked.
     pub expires_in: Option<Duration>,
 }
 
@@ -178,6 +182,11 @@ impl Ops {
             )));
         }
         let expires = match create.expires_in {
+            Some(d) if d.as_secs() > MAX_KEY_LIFETIME_SECS => {
+                return Err(OpsError::Invalid(
+                    "an API key lasts at most 100 years".into(),
+                ));
+            }
             Some(d) => Some(
                 i64::try_from(d.as_millis())
                     .ok()
@@ -302,9 +311,9 @@ impl Ops {
 /// The Argon2id hash of `password` (with OWASP's parameters, argon2's defaults), in PHC form,
 /// made on a blocking thread: it takes tens of milliseconds on purpose.
 pub(super) async fn hash_password(password: String) -> Result<String> {
-    if password.chars().count() < MIN_PASSWORD {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
         return Err(OpsError::Invalid(format!(
-            "a password needs at least {MIN_PASSWORD} characters"
+            "a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters"
         )));
     }
     let mut salt = [0u8; 16];
@@ -485,10 +494,12 @@ mod tests {
     #[tokio::test]
     async fn bad_names_and_short_passwords_are_refused_before_anything_is_stored() {
         let (_dir, ops) = fixture();
+        let too_long = "é".repeat(MAX_PASSWORD + 1);
         for (name, password) in [
             ("-x", "long enough"),
             ("a b", "long enough"),
             ("ok", "short"),
+            ("ok", too_long.as_str()),
         ] {
             let add = AddUser {
                 name: name.into(),
@@ -501,5 +512,28 @@ mod tests {
             );
         }
         assert!(ops.users().await.unwrap().is_empty());
+        // The longest is taken, counted in characters.
+        let longest = AddUser {
+            name: "ok".into(),
+            password: "é".repeat(MAX_PASSWORD),
+            permissions: Permissions::default(),
+        };
+        ops.add_user(longest).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_key_lasts_a_hundred_years_at_most() {
+        let (_dir, ops) = fixture();
+        add(&ops, "bob", Permissions::default()).await;
+        let key = |secs| CreateApiKey {
+            user: Some("bob".into()),
+            permissions: None,
+            expires_in: Some(Duration::from_secs(secs)),
+        };
+        let refused = ops.create_api_key(key(MAX_KEY_LIFETIME_SECS + 1)).await;
+        assert_eq!(refused.unwrap_err().kind(), ErrorKind::Invalid);
+        ops.create_api_key(key(MAX_KEY_LIFETIME_SECS))
+            .await
+            .unwrap();
     }
 }

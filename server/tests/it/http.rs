@@ -346,6 +346,52 @@ async fn every_route_needs_a_working_key_and_its_permission() {
     assert!(challenge.starts_with("Bearer"), "{challenge}");
 }
 
+/// A user without a route's permission is refused (403) before anything else of the request is
+/// read: whatever is wrong with its path, query or body, the answer is the one the README
+/// promises.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_permission_a_bad_request_is_refused_before_it_is_read() {
+    let server = Server::new();
+    add_user(&server, "reader", &[]);
+    let reader = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &[]);
+    let mut routes: Vec<(Method, String, &str)> = routes()
+        .into_iter()
+        .filter_map(|(method, path, _, permission)| {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let path = format!("{path}{separator}no-such-parameter=1");
+            Some((method, path, permission?))
+        })
+        .collect();
+    // Path parameters that do not parse.
+    routes.push((
+        Method::POST,
+        "/api/v1/runs/nine/cancel".into(),
+        "read-write",
+    ));
+    routes.push((Method::DELETE, "/api/v1/hosts/%00".into(), "hosts"));
+    for (method, path, permission) in routes {
+        for (content_type, body) in [
+            ("application/json", "{\"no such field\": ["),
+            ("application/json", "{\"no such field\": 1}"),
+            ("text/plain", "not JSON"),
+        ] {
+            let request = daemon
+                .request(method.clone(), &path, Some(&reader))
+                .header("content-type", content_type)
+                .body(body);
+            let (status, answer) = Daemon::send(request).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} ({content_type} {body}): {answer}"
+            );
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(message.contains(permission), "{method} {path}: {message}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_and_revoked_keys_and_disabled_users_are_refused() {
     let server = Server::new();
@@ -525,6 +571,13 @@ async fn bad_input_gets_a_4xx_json_error_and_never_a_500() {
             daemon.request(Method::PUT, "/api/v1/hosts", Some(&key)),
             405,
         ),
+        // serde reads an array as a struct's fields in order; the API takes objects only.
+        (
+            "an array",
+            raw(r#"["r1", "192.0.2.1", 22, null, false, []]"#, json_type),
+            422,
+        ),
+        ("a number", raw("12", json_type), 422),
     ];
     for (what, request, code) in cases {
         let (status, answer) = Daemon::send(request).await;
@@ -538,6 +591,15 @@ async fn bad_input_gets_a_4xx_json_error_and_never_a_500() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["hosts"], json!([]));
+
+    // A number without a fraction is an integer, as JSON Schema (and the document) say.
+    let (status, answer) = Daemon::send(raw(
+        r#"{"name": "r1", "address": "192.0.2.1", "port": 2222.0}"#,
+        json_type,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(server.json(&["host", "list"])[0]["port"], 2222);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -733,6 +795,135 @@ async fn the_openapi_document_lists_each_route_the_server_answers() {
         "bearer"
     );
     assert!(doc["components"]["schemas"]["Host"].is_object());
+}
+
+/// The document says what the server answers: a host's `status` is its heartbeat's (not the
+/// outcome of an operation, which has the same Rust name), each operation lists the answers
+/// its extractors give, and the limits the server keeps are in the schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_the_answers_and_the_limits() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    add_user(&server, "reader", &[]);
+    let key = key_of(&server, "reader");
+    let daemon = Daemon::start(&server, &[]);
+    let get = |path: &'static str| daemon.call(Method::GET, path, Some(&key), &Value::Null);
+    let (_, doc) = get("/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |schema: &Value| -> Value {
+        let reference = schema["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}"));
+        let name = reference.strip_prefix("#/components/schemas/").unwrap();
+        schemas[name].clone()
+    };
+
+    // A host as answered, held to its schema's `status`.
+    let host_status = resolve(&schemas["Host"]["properties"]["status"]);
+    let properties = host_status["properties"].as_object().unwrap();
+    let (status, host) = get("/api/v1/hosts/r1").await;
+    assert_eq!(status, StatusCode::OK);
+    let answered = host["status"].as_object().unwrap();
+    assert!(!answered.is_empty(), "{host}");
+    for field in answered.keys() {
+        assert!(
+            properties.contains_key(field),
+            "{field} not in {host_status}"
+        );
+    }
+    for field in host_status["required"].as_array().into_iter().flatten() {
+        assert!(answered.contains_key(field.as_str().unwrap()), "{field}");
+    }
+    let outcome = resolve(&schemas["Done"]["properties"]["status"]);
+    assert_eq!(
+        outcome["enum"],
+        json!(["ok", "failed", "skipped"]),
+        "{outcome}"
+    );
+
+    // Each operation's answers include its extractors'.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let documented = |status: &str| operation["responses"][status].is_object();
+            let what = format!("{method} {path}");
+            let open = operation["security"] == json!([{}]);
+            assert!(open || documented("401"), "{what}: no 401");
+            if !open && method != "get" {
+                assert!(documented("403"), "{what}: no 403");
+            }
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !parameters.is_empty() {
+                assert!(documented("400"), "{what}: no 400");
+            }
+            for parameter in parameters.iter().filter(|p| p["in"] == "path") {
+                if parameter["schema"]["type"] == "string" {
+                    assert_eq!(parameter["schema"]["minLength"], 1, "{what}: {parameter}");
+                }
+            }
+            if operation["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(documented(status), "{what}: no {status}");
+                }
+            }
+        }
+    }
+
+    // The limits.
+    let parameter = |path: &str, method: &str, name: &str| -> Value {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["schema"]
+            .clone()
+    };
+    let limit = parameter("/api/v1/hosts", "get", "limit");
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(1000))
+    );
+    for path in ["/api/v1/runs", "/api/v1/events"] {
+        let limit = parameter(path, "get", "limit");
+        assert_eq!(
+            (&limit["minimum"], &limit["maximum"]),
+            (&json!(1), &json!(10000))
+        );
+    }
+    for (path, method) in [
+        ("/api/v1/runs/{id}", "get"),
+        ("/api/v1/launches/{id}/events", "get"),
+        ("/api/v1/apikeys/{id}", "delete"),
+    ] {
+        assert_eq!(parameter(path, method, "id")["minimum"], 1, "{path}");
+    }
+    let name = &schemas["NewHost"]["properties"]["name"];
+    assert_eq!(
+        (&name["minLength"], &name["maxLength"]),
+        (&json!(1), &json!(63))
+    );
+    assert_eq!(name["pattern"], "^[A-Za-z0-9_][A-Za-z0-9._-]*$");
+    let host_path = parameter("/api/v1/hosts/{name}", "get", "name");
+    assert_eq!(host_path["pattern"], name["pattern"]);
+    for (schema, field) in [
+        ("NewUser", "password"),
+        ("NewPassword", "password"),
+        ("PasswordChange", "password"),
+    ] {
+        let password = &schemas[schema]["properties"][field];
+        assert_eq!(
+            (&password["minLength"], &password["maxLength"]),
+            (&json!(8), &json!(1024)),
+            "{schema}"
+        );
+    }
+    assert_eq!(
+        schemas["NewApiKey"]["properties"]["expires_in_secs"]["maximum"],
+        otto_server::ops::MAX_KEY_LIFETIME_SECS
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
