@@ -181,7 +181,7 @@ pub async fn host(
     Path(name): Path<String>,
 ) -> Result<axum::Json<Vec<HostVariable>>, ApiError> {
     let name = HostName::parse(&name).map_err(OpsError::from)?;
-    let vars = auth.read().host_env(&name).await?;
+    let vars = auth.ops().host_env(&name).await?;
     Ok(axum::Json(
         vars.into_iter().map(HostVariable::from).collect(),
     ))

@@ -35,5 +35,5 @@ pub async fn show(auth: Auth) -> Result<axum::Json<Summary>, ApiError> {
     security(("api_key" = []))
 )]
 pub async fn check(auth: Auth) -> Result<axum::Json<Vec<Finding>>, ApiError> {
-    Ok(axum::Json(auth.read().check_names().await?))
+    Ok(axum::Json(auth.ops().check_names().await?))
 }
