@@ -172,5 +172,26 @@ mod tests {
         assert!(clash.is_ok(), "`../x` is no case clash of `X`");
         let clash = ops.check_new_name(Kind::Script, "A/B").await.unwrap_err();
         assert_eq!(clash.kind(), crate::ops::ErrorKind::Invalid);
+
+        // What an older database holds can still be replaced and removed; nothing new like it
+        // can be made.
+        let mut script = ops.script("a/b").await.unwrap().script;
+        script.body = b"true".to_vec();
+        ops.save_script(&script, true).await.unwrap();
+        script.name = "c/d".into();
+        let refused = ops.save_script(&script, true).await.unwrap_err();
+        assert_eq!(refused.kind(), crate::ops::ErrorKind::Invalid);
+        ops.remove_script("a/b").await.unwrap();
+        ops.remove_group("").await.unwrap();
+        assert!(ops.add_group("").await.is_err());
+        assert_eq!(
+            ops.remove_host("../x").await.unwrap(),
+            super::super::Removal::RowOnly
+        );
+        assert_eq!(
+            ops.check_names().await.unwrap().len(),
+            2,
+            "R1 and r1 are left"
+        );
     }
 }
