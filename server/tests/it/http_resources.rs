@@ -695,6 +695,44 @@ async fn failed_sign_ins_are_limited_per_user_and_per_address() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_id_is_never_given_twice_even_after_sign_out_and_a_restart() {
+    const PASSWORD: &str = "correct horse battery";
+    let server = Server::new();
+    add_user(&server, "carol", &[]);
+    let mut daemon = Daemon::start(&server, &["--http-plain"]);
+    // In, out, in; then serve restarted, out, in.
+    let sign_out = |daemon: &Daemon, (token, csrf, _): (String, String, String)| {
+        let request = in_session(
+            daemon,
+            Method::DELETE,
+            "/api/v1/session",
+            &token,
+            Some(&csrf),
+        );
+        async move { assert_eq!(Daemon::send(request).await.0, StatusCode::NO_CONTENT) }
+    };
+    let session = sign_in(&daemon, "carol", PASSWORD).await.1.unwrap();
+    sign_out(&daemon, session).await;
+    let session = sign_in(&daemon, "carol", PASSWORD).await.1.unwrap();
+    assert!(daemon.terminate());
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    sign_out(&daemon, session).await;
+    sign_in(&daemon, "carol", PASSWORD).await.1.unwrap();
+    let ids: Vec<String> = server
+        .json(&["events", "--kind", "signed-in"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sign_ins_sign_outs_and_password_changes_are_in_the_audit_trail_never_a_password() {
     const PASSWORD: &str = "correct horse battery";
     const GUESS: &str = "hunter2-guess";

@@ -282,6 +282,12 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
     let id = created["id"].as_i64().unwrap().to_string();
     let revoked = c.ok(&["apikey", "revoke", &id]).await;
     assert_eq!(revoked, format!("API key {id} of bob revoked\n"));
+    // Again: a conflict (exit 5), through the server as locally.
+    let again = c.out(&["apikey", "revoke", &id]).await;
+    assert_eq!(again.status.code(), Some(5), "{}", text(&again));
+    assert!(text(&again).contains("revoked already"), "{}", text(&again));
+    let again = c.server.output(&["apikey", "revoke", &id]);
+    assert_eq!(again.status.code(), Some(5), "{}", text(&again));
 
     // Uploads: the file streamed, a done line per host; a run not found to cancel.
     let target = dir.path().join("uploaded.bin");
