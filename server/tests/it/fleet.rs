@@ -13,7 +13,7 @@ use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::Value;
 
-use crate::harness::{Server, agent_bin, read_until, text};
+use crate::harness::{BOUND, Server, agent_bin, read_until, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_run_with_one_agent_killed_midway() {
@@ -623,4 +623,35 @@ async fn an_agent_that_refuses_this_address_is_explained() {
     );
     let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
     assert!(text(&out).contains("allow_from"), "{}", text(&out));
+}
+
+/// Any number of processes may start at once on a new data directory: the first to take the
+/// database's write lock creates the schema, the others wait for it and find it made (they
+/// used to apply the migrations again: `duplicate column name: actor`).
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_processes_at_once_on_a_new_data_directory_all_succeed() {
+    let top = tempfile::tempdir().unwrap();
+    let server = Server::at(&top.path().join("data"));
+    // All eight started before any is waited for.
+    let adds: Vec<_> = (1..=8)
+        .map(|i| {
+            let (name, address) = (format!("r{i}"), format!("192.0.2.{i}"));
+            let child = server
+                .async_command(&["host", "add", &name, &address])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, child)
+        })
+        .collect();
+    for (name, child) in adds {
+        let out = tokio::time::timeout(BOUND, child.wait_with_output())
+            .await
+            .expect("host add within the bound")
+            .unwrap();
+        assert!(out.status.success(), "host add {name}: {}", text(&out));
+    }
+    let hosts = server.json(&["host", "list"]);
+    assert_eq!(hosts.as_array().unwrap().len(), 8, "{hosts:#}");
 }
