@@ -46,6 +46,7 @@ extern crate alloc;
 
 mod control;
 mod decoder;
+pub mod ed25519;
 mod encoder;
 mod environment;
 mod error;

@@ -129,6 +129,9 @@ pub enum ClientError {
         /// The key it presented (boxed: it is large, and errors travel often).
         presented: Box<PublicKey>,
     },
+    /// The agent presented (or answered a rotation with) a key no one should accept.
+    #[error("the agent's key is refused: {0}")]
+    UnusableAgentKey(otto_proto::ed25519::KeyEncodingError),
     /// The agent does not trust this server key.
     #[error("the agent refused this server's key")]
     AuthRejected,
@@ -341,6 +344,9 @@ impl client::Handler for Verifier {
             return Ok(false);
         };
         *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
+        if crate::keys::usable(key).is_err() {
+            return Ok(false);
+        }
         Ok(match &self.check {
             AgentKeyCheck::Pinned(pinned) => pinned.key_data() == key.key_data(),
             AgentKeyCheck::PinOnFirstContact => true,
@@ -386,8 +392,11 @@ impl Connection {
         match tokio::time::timeout(dial.timeout, attempt).await {
             Err(_) => Err(ClientError::Timeout(dial.timeout)),
             Ok(Err(russh::Error::UnknownKey)) => match seen() {
-                Some(presented) => Err(ClientError::AgentKeyMismatch {
-                    presented: Box::new(presented),
+                Some(presented) => Err(match crate::keys::usable(&presented) {
+                    Err(e) => ClientError::UnusableAgentKey(e),
+                    Ok(()) => ClientError::AgentKeyMismatch {
+                        presented: Box::new(presented),
+                    },
                 }),
                 None => Err(ClientError::Ssh(russh::Error::UnknownKey)),
             },
@@ -696,9 +705,13 @@ impl Connection {
         }))
         .await?;
         match ch.answer("key rotation request").await? {
-            Reply::Rotated { agent_public_key } => Ok(PublicKey::from(
-                russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
-            )),
+            Reply::Rotated { agent_public_key } => {
+                otto_proto::ed25519::check_public_key(&agent_public_key)
+                    .map_err(ClientError::UnusableAgentKey)?;
+                Ok(PublicKey::from(
+                    russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
+                ))
+            }
             Reply::RotateFailed { error } => Err(ClientError::AgentFailure(error)),
             other => Err(unexpected(&other)),
         }

@@ -655,3 +655,39 @@ async fn eight_processes_at_once_on_a_new_data_directory_all_succeed() {
     let hosts = server.json(&["host", "list"]);
     assert_eq!(hosts.as_array().unwrap().len(), 8, "{hosts:#}");
 }
+
+/// The server accepts no Ed25519 key that is not canonical (32 × 0xFF: y ≥ p), whether an
+/// administrator gives it (`host trust`, as `host approve` and imports read keys the same way)
+/// or an agent answers a key rotation with it: the pinned key stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_canonical_agent_key_is_refused_from_the_operator_and_from_a_rotation() {
+    use russh::keys::ssh_key::public::Ed25519PublicKey;
+
+    const NOT_CANONICAL: [u8; 32] = [0xff; 32];
+    let server = Server::new();
+    let _fake = server
+        .fake("r1", crate::fake_agent::Behaviour::RotatesTo(NOT_CANONICAL))
+        .await;
+    let pinned = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
+    let key_text = keys::to_openssh(&russh::keys::PublicKey::from(Ed25519PublicKey(
+        NOT_CANONICAL,
+    )));
+
+    let (out, _) = server.bounded(&["host", "trust", "r1", &key_text]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a valid Ed25519 public key (not a canonical encoding)"),
+        "{}",
+        text(&out)
+    );
+
+    let (out, _) = server.bounded(&["rotate-keys", "--host", "r1"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the agent's key is refused: not a valid Ed25519 public key"),
+        "{}",
+        text(&out)
+    );
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(host["trust"]["agent_key"], pinned, "{host:#}");
+}
