@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use getrandom::SysRng;
+use otto_proto::ed25519::KeyEncodingError;
 use rand_core::TryRng;
 use russh::keys::ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey};
 use russh::keys::ssh_key::public::Ed25519PublicKey;
@@ -50,18 +51,21 @@ impl std::error::Error for KeyError {}
 /// Why 32 bytes are not a usable Ed25519 public key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawKeyError {
+    /// Not a canonical encoding, or a point of small order (a weak key, such as all zeros):
+    /// the protocol's own check ([`otto_proto::ed25519`]).
+    Encoding(KeyEncodingError),
     /// The bytes are not the encoding of a point on the curve.
     OffCurve,
-    /// The point has small order (a weak key, such as all zeros): anyone could sign for it.
-    SmallOrder,
 }
 
 impl fmt::Display for RawKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RawKeyError::OffCurve => "not a valid Ed25519 public key (not a point on the curve)",
-            RawKeyError::SmallOrder => "not a usable Ed25519 public key (a point of small order)",
-        })
+        match self {
+            RawKeyError::Encoding(e) => e.fmt(f),
+            RawKeyError::OffCurve => {
+                f.write_str("not a valid Ed25519 public key (not a point on the curve)")
+            }
+        }
     }
 }
 
@@ -144,14 +148,13 @@ pub fn raw_public(key: &PublicKey) -> Option<[u8; 32]> {
     key.key_data().ed25519().map(|k| k.0)
 }
 
-/// A public key from the protocol's raw 32 bytes. Refuses bytes that are not a point on the
-/// curve, and the weak keys (points of small order, such as all zeros), which no real key
-/// pair has and which would let anyone forge signatures.
+/// A public key from the protocol's raw 32 bytes. Refuses encodings that are not canonical
+/// (several byte strings for one key), the weak keys (points of small order, such as all
+/// zeros), which no real key pair has and which would let anyone forge signatures, and bytes
+/// that are not a point on the curve.
 pub fn public_from_raw(bytes: [u8; 32]) -> Result<PublicKey, RawKeyError> {
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| RawKeyError::OffCurve)?;
-    if key.is_weak() {
-        return Err(RawKeyError::SmallOrder);
-    }
+    otto_proto::ed25519::check_public_key(&bytes).map_err(RawKeyError::Encoding)?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| RawKeyError::OffCurve)?;
     Ok(PublicKey::from(Ed25519PublicKey(bytes)))
 }
 
@@ -195,15 +198,19 @@ mod tests {
     }
 
     #[test]
-    fn raw_public_keys_off_the_curve_or_of_small_order_are_refused() {
+    fn raw_public_keys_off_the_curve_of_small_order_or_not_canonical_are_refused() {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let mut off_curve = [0u8; 32];
         off_curve[0] = 2; // y = 2 is not the y of any point
+        let small = RawKeyError::Encoding(KeyEncodingError::SmallOrder);
+        let not_canonical = RawKeyError::Encoding(KeyEncodingError::NotCanonical);
         for (raw, why) in [
-            ([0u8; 32], RawKeyError::SmallOrder),
-            (identity, RawKeyError::SmallOrder),
+            ([0u8; 32], small),
+            (identity, small),
             (off_curve, RawKeyError::OffCurve),
+            // y = 2^255 - 1 ≥ p, sign bit set: ed25519-dalek reads it as y = 18.
+            ([0xff; 32], not_canonical),
         ] {
             assert_eq!(public_from_raw(raw).unwrap_err(), why, "{raw:?}");
         }
@@ -213,8 +220,12 @@ mod tests {
             "not a valid Ed25519 public key (not a point on the curve)"
         );
         assert_eq!(
-            RawKeyError::SmallOrder.to_string(),
+            small.to_string(),
             "not a usable Ed25519 public key (a point of small order)"
+        );
+        assert_eq!(
+            not_canonical.to_string(),
+            "not a valid Ed25519 public key (not a canonical encoding)"
         );
     }
 }

@@ -429,3 +429,119 @@ async fn channels_the_agent_closed_leave_nothing_behind_on_a_kept_connection() {
         "resident memory grew from {before} to {after} KiB"
     );
 }
+
+/// The server's connection goes on over a new SSH connection before the agent's limit of
+/// channels per connection: more heartbeats than that on one `Connection` all succeed, and the
+/// agent never had to refuse a channel (the server did not wait for a refusal to dial again).
+#[tokio::test]
+async fn a_connection_is_renewed_before_the_agents_channel_limit() {
+    let agent = Agent::start("");
+    let conn = agent.client().await;
+    for nonce in 0..otto_proto::MAX_CHANNELS_PER_CONNECTION + 20 {
+        if let Err(e) = conn.heartbeat().await {
+            panic!("heartbeat {nonce}: {e}");
+        }
+    }
+    assert!(!conn.is_closed());
+    // The second login (the new connection) is logged after any refusal that led to it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let logins = || {
+        let log = agent.log();
+        log.iter()
+            .filter(|l| l.contains("server authenticated"))
+            .count()
+    };
+    while logins() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:#?}", agent.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = agent.log();
+    let refused: Vec<_> = log.iter().filter(|l| l.contains("refused")).collect();
+    assert!(refused.is_empty(), "{refused:#?}");
+    assert_eq!(logins(), 2);
+}
+
+/// A channel the agent refuses (here: its connection already has the 16 channels at once it
+/// may) carried no request yet: the server asks for it again on a new connection, so the
+/// heartbeat is answered instead of failing, and the runs in flight go on.
+#[tokio::test]
+async fn a_refused_channel_is_asked_for_again_on_a_new_connection() {
+    let agent = Agent::start("");
+    let conn = agent.client().await;
+    let started = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..16)
+        .map(|i| {
+            let conn = conn.clone();
+            let body = format!("touch {}/{i}; sleep 3", started.path().display());
+            tokio::spawn(async move {
+                let script = common::script(&body, &[], otto_proto::ScriptTimeout::Seconds(30));
+                common::run(&conn, 100 + i, &script).await
+            })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while std::fs::read_dir(started.path()).unwrap().count() < 16 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    conn.heartbeat().await.unwrap();
+    assert!(agent.logged("channel refused, too many").await);
+    for run in runs {
+        let run = run.await.unwrap();
+        assert_eq!(run.report.outcome, otto_server::client::Outcome::Exited(0));
+    }
+}
+
+/// When the agent as a whole serves all the channels it may at once (32: here 16 runs on each
+/// of two connections), another connection does not help: a refused channel is asked for on
+/// one new connection, and refusals on that one, which has had no channel, dial no more (past
+/// its number of connections the agent would cut the oldest, runs and all).
+#[tokio::test]
+async fn a_busy_agent_is_not_dialled_again_and_again() {
+    let agent = Agent::start("");
+    let conn = agent.client().await;
+    let started = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..32)
+        .map(|i| {
+            let conn = conn.clone();
+            let body = format!("touch {}/{i}; sleep 4", started.path().display());
+            tokio::spawn(async move {
+                let script = common::script(&body, &[], otto_proto::ScriptTimeout::Seconds(30));
+                common::run(&conn, 100 + i, &script).await
+            })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while std::fs::read_dir(started.path()).unwrap().count() < 32 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for nonce in 0..3 {
+        match conn.heartbeat().await {
+            Err(e) if resource_shortage(&e) => {}
+            other => panic!("heartbeat {nonce}: {:?}", other.map(|_| ())),
+        }
+    }
+    let logins = || {
+        let log = agent.log();
+        log.iter()
+            .filter(|l| l.contains("server authenticated"))
+            .count()
+    };
+    // The first, the one for the runs past 16, the one for the first heartbeat.
+    while logins() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "{:#?}", agent.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for run in runs {
+        let run = run.await.unwrap();
+        assert_eq!(run.report.outcome, otto_server::client::Outcome::Exited(0));
+    }
+    assert_eq!(logins(), 3, "{:#?}", agent.log());
+}

@@ -111,3 +111,42 @@ async fn a_second_rotation_before_the_first_was_used_keeps_the_key_the_server_ho
     assert!(accepted(&agent, &newest).await);
     assert!(!accepted(&agent, &old_server).await);
 }
+
+/// 32 × 0xFF: y = 2^255 − 1, at or above p = 2^255 − 19, so not a canonical encoding (read
+/// modulo p it is y = 18, a point of the curve, which a signature library accepts as such).
+const NOT_CANONICAL: [u8; 32] = [0xff; 32];
+
+#[tokio::test]
+async fn a_non_canonical_server_key_is_refused_by_a_rotation_and_changes_nothing() {
+    let agent = Agent::start("");
+    let config_before = std::fs::read(&agent.config_path).unwrap();
+    let key_before = std::fs::read(agent.dir.path().join("agent.key")).unwrap();
+    let error = rotate(&agent, NOT_CANONICAL).await.unwrap_err();
+    assert_eq!(
+        error,
+        "not a valid Ed25519 public key (not a canonical encoding)"
+    );
+    assert_eq!(std::fs::read(&agent.config_path).unwrap(), config_before);
+    assert_eq!(
+        std::fs::read(agent.dir.path().join("agent.key")).unwrap(),
+        key_before
+    );
+    assert!(accepted(&agent, &agent.server_key).await);
+}
+
+#[test]
+fn trust_refuses_a_non_canonical_server_key_and_keeps_the_old_one() {
+    let agent = Agent::start("");
+    let before = std::fs::read(&agent.config_path).unwrap();
+    let text = PublicKey::from(Ed25519PublicKey(NOT_CANONICAL))
+        .to_openssh()
+        .unwrap();
+    let config = agent.config_path.to_str().unwrap();
+    let (status, _, err) = common::agent_cli(&["--config", config, "trust", &text]);
+    assert_eq!(status.code(), Some(64), "{err}");
+    assert!(
+        err.contains("not a valid Ed25519 public key (not a canonical encoding)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&agent.config_path).unwrap(), before);
+}

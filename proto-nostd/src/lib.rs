@@ -46,6 +46,7 @@ extern crate alloc;
 
 mod control;
 mod decoder;
+pub mod ed25519;
 mod encoder;
 mod environment;
 mod error;
@@ -88,3 +89,8 @@ pub const MAX_BODY_LEN: usize = 16 * 1024;
 
 /// The most output bytes one [`ActionOutput`] frame carries.
 pub const MAX_OUTPUT_CHUNK: usize = 8 * 1024;
+
+/// The most channels an agent accepts on one SSH connection over its whole life (it must
+/// remember each until the connection ends); the server goes on with a new connection before
+/// it has asked for more.
+pub const MAX_CHANNELS_PER_CONNECTION: usize = 512;

@@ -129,6 +129,9 @@ pub enum ClientError {
         /// The key it presented (boxed: it is large, and errors travel often).
         presented: Box<PublicKey>,
     },
+    /// The agent presented (or answered a rotation with) a key no one should accept.
+    #[error("the agent's key is refused: {0}")]
+    UnusableAgentKey(otto_proto::ed25519::KeyEncodingError),
     /// The agent does not trust this server key.
     #[error("the agent refused this server's key")]
     AuthRejected,
@@ -341,6 +344,9 @@ impl client::Handler for Verifier {
             return Ok(false);
         };
         *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
+        if crate::keys::usable(key).is_err() {
+            return Ok(false);
+        }
         Ok(match &self.check {
             AgentKeyCheck::Pinned(pinned) => pinned.key_data() == key.key_data(),
             AgentKeyCheck::PinOnFirstContact => true,
@@ -348,65 +354,115 @@ impl client::Handler for Verifier {
     }
 }
 
-/// One authenticated SSH connection to an agent.
+/// Dials, checks the agent's key, authenticates; returns the session and the key the agent
+/// presented.
+async fn handshake(dial: &Dial) -> Result<(client::Handle<Verifier>, PublicKey), ClientError> {
+    let presented = Arc::new(Mutex::new(None));
+    let verifier = Verifier {
+        check: dial.agent_key.clone(),
+        presented: presented.clone(),
+    };
+    let config = Arc::new(client::Config {
+        preferred: preferred(),
+        nodelay: true,
+        keepalive_interval: Some(Duration::from_secs(60)),
+        inactivity_timeout: None,
+        ..Default::default()
+    });
+    let attempt = async {
+        let mut handle =
+            client::connect(config, (dial.address.as_str(), dial.port), verifier).await?;
+        let auth = handle
+            .authenticate_publickey(
+                "otto",
+                PrivateKeyWithHashAlg::new(dial.server_key.clone(), None),
+            )
+            .await?;
+        Ok::<_, russh::Error>((handle, auth.success()))
+    };
+    let seen = || presented.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match tokio::time::timeout(dial.timeout, attempt).await {
+        Err(_) => Err(ClientError::Timeout(dial.timeout)),
+        Ok(Err(russh::Error::UnknownKey)) => match seen() {
+            Some(presented) => Err(match crate::keys::usable(&presented) {
+                Err(e) => ClientError::UnusableAgentKey(e),
+                Ok(()) => ClientError::AgentKeyMismatch {
+                    presented: Box::new(presented),
+                },
+            }),
+            None => Err(ClientError::Ssh(russh::Error::UnknownKey)),
+        },
+        // The handshake had not reached the agent's key.
+        Ok(Err(e)) if closed_by_peer(&e) && seen().is_none() => {
+            Err(ClientError::ClosedBeforeHandshake)
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok((_, false))) => Err(ClientError::AuthRejected),
+        Ok(Ok((handle, true))) => {
+            let agent_key =
+                seen().ok_or(ClientError::Protocol("no host key was presented".into()))?;
+            Ok((handle, agent_key))
+        }
+    }
+}
+
+/// An authenticated SSH session with an agent.
+type Handle = Arc<client::Handle<Verifier>>;
+
+/// One authenticated SSH connection to an agent, as its users see it: underneath, a new SSH
+/// connection takes over before the agent's limit of channels per connection
+/// ([`otto_proto::MAX_CHANNELS_PER_CONNECTION`]) is reached, and the old one ends once its
+/// channels have (russh keeps a connection while a channel of it is open).
 #[derive(Clone)]
 pub struct Connection {
-    handle: Arc<client::Handle<Verifier>>,
+    shared: Arc<Shared>,
     agent_key: PublicKey,
     limits: Limits,
+}
+
+/// What the clones of a [`Connection`] share.
+struct Shared {
+    /// How to dial the agent again: as at first, its key now pinned.
+    dial: Dial,
+    /// The SSH connection new channels go on.
+    current: Mutex<Current>,
+    /// Held while a new SSH connection is dialled: one caller dials, the others wait for it.
+    renewing: tokio::sync::Mutex<()>,
+}
+
+/// The SSH connection new channels of a [`Connection`] go on.
+struct Current {
+    handle: Handle,
+    /// Channels asked for on it.
+    opened: usize,
+    /// Whether the agent has accepted a channel on it, or it was not dialled because of a
+    /// refusal. A refusal on one that was and has had none means the agent as a whole is
+    /// busy: another connection would not help (and the agent, past its number of
+    /// connections, would cut the oldest, runs and all).
+    proven: bool,
 }
 
 impl Connection {
     /// Dials, checks the agent's key, authenticates.
     pub async fn connect(dial: &Dial) -> Result<Connection, ClientError> {
-        let presented = Arc::new(Mutex::new(None));
-        let verifier = Verifier {
-            check: dial.agent_key.clone(),
-            presented: presented.clone(),
+        let (handle, agent_key) = handshake(dial).await?;
+        let dial = Dial {
+            agent_key: AgentKeyCheck::Pinned(agent_key.clone()),
+            ..dial.clone()
         };
-        let config = Arc::new(client::Config {
-            preferred: preferred(),
-            nodelay: true,
-            keepalive_interval: Some(Duration::from_secs(60)),
-            inactivity_timeout: None,
-            ..Default::default()
-        });
-        let attempt = async {
-            let mut handle =
-                client::connect(config, (dial.address.as_str(), dial.port), verifier).await?;
-            let auth = handle
-                .authenticate_publickey(
-                    "otto",
-                    PrivateKeyWithHashAlg::new(dial.server_key.clone(), None),
-                )
-                .await?;
-            Ok::<_, russh::Error>((handle, auth.success()))
-        };
-        let seen = || presented.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match tokio::time::timeout(dial.timeout, attempt).await {
-            Err(_) => Err(ClientError::Timeout(dial.timeout)),
-            Ok(Err(russh::Error::UnknownKey)) => match seen() {
-                Some(presented) => Err(ClientError::AgentKeyMismatch {
-                    presented: Box::new(presented),
-                }),
-                None => Err(ClientError::Ssh(russh::Error::UnknownKey)),
-            },
-            // The handshake had not reached the agent's key.
-            Ok(Err(e)) if closed_by_peer(&e) && seen().is_none() => {
-                Err(ClientError::ClosedBeforeHandshake)
-            }
-            Ok(Err(e)) => Err(e.into()),
-            Ok(Ok((_, false))) => Err(ClientError::AuthRejected),
-            Ok(Ok((handle, true))) => {
-                let agent_key =
-                    seen().ok_or(ClientError::Protocol("no host key was presented".into()))?;
-                Ok(Connection {
+        Ok(Connection {
+            limits: dial.limits,
+            shared: Arc::new(Shared {
+                dial,
+                current: Mutex::new(Current {
                     handle: Arc::new(handle),
-                    agent_key,
-                    limits: dial.limits,
-                })
-            }
-        }
+                    opened: 0,
+                    proven: true,
+                }),
+                renewing: tokio::sync::Mutex::new(()),
+            }),
+            agent_key,
+        })
     }
 
     /// The host key the agent presented.
@@ -416,18 +472,102 @@ impl Connection {
 
     /// Whether the connection has gone.
     pub fn is_closed(&self) -> bool {
-        self.handle.is_closed()
+        self.current().handle.is_closed()
     }
 
     /// Whether `other` is this very connection (not merely one to the same agent).
     pub fn same(&self, other: &Connection) -> bool {
-        Arc::ptr_eq(&self.handle, &other.handle)
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
-    /// Opens a channel with the otto subsystem, within the answer limit.
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.shared
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The SSH connection for one more channel, counted: a new one once the agent would
+    /// accept no more on the current one.
+    async fn handle(&self) -> Result<Handle, ClientError> {
+        let worn = {
+            let mut current = self.current();
+            if current.opened < otto_proto::MAX_CHANNELS_PER_CONNECTION {
+                current.opened += 1;
+                return Ok(current.handle.clone());
+            }
+            current.handle.clone()
+        };
+        self.renew(&worn, true).await
+    }
+
+    /// Dials a new SSH connection to replace `old` (unless another caller has just done so)
+    /// and counts one channel on it; `proven`: see [`Current::proven`].
+    async fn renew(&self, old: &Handle, proven: bool) -> Result<Handle, ClientError> {
+        let _one = self.shared.renewing.lock().await;
+        {
+            let mut current = self.current();
+            if !Arc::ptr_eq(&current.handle, old) && !current.handle.is_closed() {
+                current.opened += 1;
+                return Ok(current.handle.clone());
+            }
+        }
+        let (handle, _) = handshake(&self.shared.dial).await?;
+        let handle = Arc::new(handle);
+        let new = Current {
+            handle: handle.clone(),
+            opened: 1,
+            proven,
+        };
+        let opened = std::mem::replace(&mut *self.current(), new).opened;
+        tracing::debug!(
+            address = %self.shared.dial.address,
+            "new connection after {opened} channels on the last one"
+        );
+        Ok(handle)
+    }
+
+    /// Opens a channel with the otto subsystem, within the answer limit. A channel the agent
+    /// refuses (its limits of channels per connection and at once), or one the connection
+    /// went away under (the agent closes a connection idle after many channels), has carried
+    /// no request yet: it is asked for again, once, on a new connection (not if the agent
+    /// has accepted no channel on a connection dialled after a refusal: see
+    /// [`Current::proven`]).
     async fn channel(&self) -> Result<Channel, ClientError> {
+        let handle = self.handle().await?;
+        let channel = match self.open(&handle).await {
+            Err(ClientError::Ssh(e))
+                if (matches!(e, russh::Error::ChannelOpenFailure(_))
+                    || closed_by_peer(&e)
+                    || handle.is_closed())
+                    && self.may_renew(&handle) =>
+            {
+                let address = &self.shared.dial.address;
+                tracing::debug!(%address, "channel refused ({e}); asked again on a new connection");
+                let handle = self.renew(&handle, false).await?;
+                (self.open(&handle).await, handle)
+            }
+            opened => (opened, handle),
+        };
+        if let (Ok(_), handle) = &channel {
+            let mut current = self.current();
+            if Arc::ptr_eq(&current.handle, handle) {
+                current.proven = true;
+            }
+        }
+        channel.0
+    }
+
+    /// Whether a channel refused on `handle` may be asked for on a new connection.
+    fn may_renew(&self, handle: &Handle) -> bool {
+        let current = self.current();
+        current.proven || !Arc::ptr_eq(&current.handle, handle)
+    }
+
+    /// Opens a channel on `handle` and asks for the otto subsystem, within the answer limit.
+    async fn open(&self, handle: &Handle) -> Result<Channel, ClientError> {
         let open = async {
-            let channel = self.handle.channel_open_session().await?;
+            let channel = handle.channel_open_session().await?;
             channel.request_subsystem(true, "otto").await?;
             let (mut read, write) = channel.split();
             loop {
@@ -696,9 +836,13 @@ impl Connection {
         }))
         .await?;
         match ch.answer("key rotation request").await? {
-            Reply::Rotated { agent_public_key } => Ok(PublicKey::from(
-                russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
-            )),
+            Reply::Rotated { agent_public_key } => {
+                otto_proto::ed25519::check_public_key(&agent_public_key)
+                    .map_err(ClientError::UnusableAgentKey)?;
+                Ok(PublicKey::from(
+                    russh::keys::ssh_key::public::Ed25519PublicKey(agent_public_key),
+                ))
+            }
             Reply::RotateFailed { error } => Err(ClientError::AgentFailure(error)),
             other => Err(unexpected(&other)),
         }

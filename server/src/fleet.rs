@@ -1,7 +1,8 @@
 //! The fleet: the store, each host's server key, and one live SSH connection per agent.
 //!
 //! A connection is dialled on first use and reused for every later operation (one channel
-//! each); a lost one is dialled again, after a failure only once its backoff has passed (1 s,
+//! each; the client goes on over a new SSH connection before the agent's limit of channels per
+//! connection, see [`Connection`]); a lost one is dialled again, after a failure only once its backoff has passed (1 s,
 //! doubling, at most 5 minutes). Dials have a timeout, and at most `dial_limit` run at once.
 //! Trust is enforced here: an agent must present its pinned key; a different key is refused
 //! and recorded as pending, and a key is pinned on first contact only when the administrator

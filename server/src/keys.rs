@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use otto_proto::ed25519::KeyEncodingError;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{PrivateKey, PublicKey};
@@ -57,7 +58,8 @@ pub fn to_openssh(key: &PublicKey) -> String {
     key.to_openssh().unwrap_or_default()
 }
 
-/// Parses OpenSSH public-key text, requiring Ed25519.
+/// Parses OpenSSH public-key text, requiring a usable Ed25519 key: its encoding canonical and
+/// not of small order ([`usable`]).
 pub fn parse_public(text: &str) -> Result<PublicKey, KeyError> {
     let key = PublicKey::from_openssh(text.trim())
         .map_err(|e| KeyError::Format(text.into(), e.to_string()))?;
@@ -67,7 +69,17 @@ pub fn parse_public(text: &str) -> Result<PublicKey, KeyError> {
             "not an ssh-ed25519 key".into(),
         ));
     }
+    usable(&key).map_err(|e| KeyError::Format(text.into(), e.to_string()))?;
     Ok(key)
+}
+
+/// Whether an Ed25519 key is one either side accepts: the protocol's check of its 32 bytes
+/// ([`otto_proto::ed25519`]). Other algorithms are the caller's to refuse.
+pub fn usable(key: &PublicKey) -> Result<(), KeyEncodingError> {
+    match key.key_data().ed25519() {
+        Some(raw) => otto_proto::ed25519::check_public_key(&raw.0),
+        None => Ok(()),
+    }
 }
 
 /// The short form people compare: `SHA256:…`.
@@ -105,5 +117,25 @@ mod tests {
             key.public_key().key_data()
         );
         assert!(parse_public("ssh-rsa AAAA").is_err());
+    }
+
+    #[test]
+    fn keys_not_canonical_or_of_small_order_are_refused() {
+        use russh::keys::ssh_key::public::Ed25519PublicKey;
+
+        let text = |raw: [u8; 32]| to_openssh(&PublicKey::from(Ed25519PublicKey(raw)));
+        // y = 2^255 - 1 (at or above p), sign bit set: what a rotation once let through.
+        let error = parse_public(&text([0xff; 32])).unwrap_err().to_string();
+        assert!(
+            error.ends_with(": not a valid Ed25519 public key (not a canonical encoding)"),
+            "{error}"
+        );
+        let error = parse_public(&text([0; 32])).unwrap_err().to_string();
+        assert!(
+            error.ends_with(": not a usable Ed25519 public key (a point of small order)"),
+            "{error}"
+        );
+        let key = generate().unwrap();
+        assert!(usable(key.public_key()).is_ok());
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use otto_proto::{
     ActionRef, FrameReader, HEADER_LEN, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message,
-    encode,
+    RotateIdentityResponse, encode,
 };
 use russh::keys::{PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -28,6 +28,9 @@ pub enum Behaviour {
     KeepalivesOnly,
     /// Answers a heartbeat; anything else (a key rotation) gets no answer.
     HeartbeatsOnly,
+    /// Answers a key rotation with this new agent key (without changing its own); anything
+    /// else gets no answer.
+    RotatesTo([u8; 32]),
 }
 
 /// A running fake agent; stops when dropped.
@@ -198,6 +201,13 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                 let n = encode(&answer, &mut buf).unwrap();
                 let _ = write.data(&buf[..n]).await;
             }
+        }
+        Behaviour::RotatesTo(agent_public_key) => {
+            let answer = Message::RotateIdentityResponse(RotateIdentityResponse::Rotated {
+                agent_public_key,
+            });
+            let n = encode(&answer, &mut buf).unwrap();
+            let _ = write.data(&buf[..n]).await;
         }
         Behaviour::Trickle => {
             // Version 6, HeartbeatResponse, a 16 KiB body: then one byte a second.

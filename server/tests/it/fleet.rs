@@ -13,7 +13,7 @@ use otto_server::demo::LocalAgent;
 use otto_server::keys;
 use serde_json::Value;
 
-use crate::harness::{Server, agent_bin, read_until, text};
+use crate::harness::{BOUND, Server, agent_bin, read_until, text};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_run_with_one_agent_killed_midway() {
@@ -625,4 +625,156 @@ async fn an_agent_that_refuses_this_address_is_explained() {
     );
     let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
     assert!(text(&out).contains("allow_from"), "{}", text(&out));
+}
+
+/// Any number of processes may start at once on a new data directory: the first to take the
+/// database's write lock creates the schema, the others wait for it and find it made (they
+/// used to apply the migrations again: `duplicate column name: actor`).
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_processes_at_once_on_a_new_data_directory_all_succeed() {
+    let top = tempfile::tempdir().unwrap();
+    let server = Server::at(&top.path().join("data"));
+    // All eight started before any is waited for.
+    let adds: Vec<_> = (1..=8)
+        .map(|i| {
+            let (name, address) = (format!("r{i}"), format!("192.0.2.{i}"));
+            let child = server
+                .async_command(&["host", "add", &name, &address])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, child)
+        })
+        .collect();
+    for (name, child) in adds {
+        let out = tokio::time::timeout(BOUND, child.wait_with_output())
+            .await
+            .expect("host add within the bound")
+            .unwrap();
+        assert!(out.status.success(), "host add {name}: {}", text(&out));
+    }
+    let hosts = server.json(&["host", "list"]);
+    assert_eq!(hosts.as_array().unwrap().len(), 8, "{hosts:#}");
+}
+
+/// The agent accepts 512 channels on one connection over its life. A kept connection is
+/// renewed before that, so a fleet under steady use (here `serve`'s heartbeats every second,
+/// and pings and runs on the same fleet, more than twice the limit) never sees a channel
+/// refused: no heartbeat finds the host unreachable, no run fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_connections_are_renewed_before_the_agents_channel_limit() {
+    use otto_server::fleet::{Fleet, FleetOptions};
+    use otto_server::ops::{Actor, Job, Ops, RunSink, Targets};
+    use otto_server::serve::{ServeOptions, serve};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    let fleet = Arc::new(Fleet::open(server.data(), FleetOptions::default()).unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = ServeOptions {
+        heartbeat_interval: Duration::from_secs(1),
+        rotate_every: None,
+        http: None,
+        config_file: None,
+    };
+    let daemon = tokio::spawn(serve(fleet.clone(), options, async {
+        let _ = stopped.await;
+    }));
+
+    // Four callers at once, each a ping after another and every eighth time a run, until more
+    // than twice the limit of channels have been opened over at least three heartbeats.
+    const CHANNELS: usize = 2 * otto_proto::MAX_CHANNELS_PER_CONNECTION + 100;
+    let opened = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let ops = Ops::new(fleet.clone(), Actor::Server);
+            let opened = opened.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while opened.load(Ordering::Relaxed) < CHANNELS
+                    || started.elapsed() < Duration::from_secs(3)
+                {
+                    i += 1;
+                    if i % 8 == 0 {
+                        let job = Job::Command {
+                            command: "true".into(),
+                            timeout_secs: Some(30),
+                        };
+                        let sink: RunSink = Arc::new(|_| {});
+                        let results = ops
+                            .run(&Targets::hosts(["r1"]), &job, 1024, sink)
+                            .await
+                            .unwrap();
+                        assert!(results[0].success, "run {i}: {results:?}");
+                    } else {
+                        let pings = ops.ping(&Targets::hosts(["r1"])).await.unwrap();
+                        assert!(pings[0].reachable, "ping {i}: {pings:?}");
+                    }
+                    opened.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        tokio::time::timeout(BOUND, caller)
+            .await
+            .expect("the callers end within the bound")
+            .unwrap();
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(BOUND, daemon)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    let ops = Ops::new(fleet.clone(), Actor::Server);
+    let events = ops.events(Some("r1"), None, 1000).await.unwrap();
+    let unreachable: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "reachability" && e.detail.starts_with("unreachable"))
+        .collect();
+    assert!(unreachable.is_empty(), "{unreachable:#?}");
+    let host = fleet.store().host("r1").await.unwrap();
+    assert_eq!(host.status.reachable, Some(true), "{host:?}");
+}
+
+/// The server accepts no Ed25519 key that is not canonical (32 × 0xFF: y ≥ p), whether an
+/// administrator gives it (`host trust`, as `host approve` and imports read keys the same way)
+/// or an agent answers a key rotation with it: the pinned key stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_canonical_agent_key_is_refused_from_the_operator_and_from_a_rotation() {
+    use russh::keys::ssh_key::public::Ed25519PublicKey;
+
+    const NOT_CANONICAL: [u8; 32] = [0xff; 32];
+    let server = Server::new();
+    let _fake = server
+        .fake("r1", crate::fake_agent::Behaviour::RotatesTo(NOT_CANONICAL))
+        .await;
+    let pinned = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
+    let key_text = keys::to_openssh(&russh::keys::PublicKey::from(Ed25519PublicKey(
+        NOT_CANONICAL,
+    )));
+
+    let (out, _) = server.bounded(&["host", "trust", "r1", &key_text]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a valid Ed25519 public key (not a canonical encoding)"),
+        "{}",
+        text(&out)
+    );
+
+    let (out, _) = server.bounded(&["rotate-keys", "--host", "r1"]).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the agent's key is refused: not a valid Ed25519 public key"),
+        "{}",
+        text(&out)
+    );
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(host["trust"]["agent_key"], pinned, "{host:#}");
 }

@@ -1,6 +1,6 @@
 //! The SQLite schema: numbered migrations, recorded in `PRAGMA user_version`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::store::{Result, StoreError};
 
@@ -213,21 +213,31 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the file to [`SCHEMA_VERSION`], one transaction per migration; a file of a newer
 /// version is refused.
+///
+/// Any number of processes may open a new or older file at once: each migration runs in an
+/// IMMEDIATE transaction (the one writer, others wait for it within the busy timeout) that
+/// reads the version again inside it, so a migration another process has just applied is
+/// never applied twice.
 pub fn migrate(db: &mut Connection) -> Result<()> {
-    let found = schema_version(db)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
+    if schema_version(db)? == SCHEMA_VERSION {
+        return Ok(());
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = db.transaction()?;
+    loop {
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = schema_version(&tx)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let Some(sql) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 /// The schema version of the open file.
