@@ -23,7 +23,7 @@ pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewScript {
-    /// A unique name (for a replacement, the one in the path).
+    /// A unique name.
     pub name: String,
     /// The script text.
     pub body: String,
