@@ -77,11 +77,11 @@ impl ScriptChange {
     /// A new script `name` made from this change, with the defaults for what it leaves out;
     /// `None` without a body.
     pub fn new_script(self, name: &str) -> Option<Script> {
-        let body = self.body.clone()?;
+        self.body.as_ref()?;
         let defaults = Script {
             name: name.to_string(),
             interpreter: "/bin/sh".into(),
-            body,
+            body: Vec::new(),
             run_as: None,
             working_dir: None,
             timeout_secs: None,
