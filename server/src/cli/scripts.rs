@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope, Script};
-use crate::ops::{NewAttachment, Ops};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope};
+use crate::ops::{NewAttachment, Ops, ScriptChange};
 use crate::print::Printer;
 
 use super::CliError;
@@ -30,19 +30,19 @@ pub struct FileArgs {
 
 #[derive(Subcommand)]
 pub enum ScriptCommand {
-    /// Add (or with --replace, change) a script.
+    /// Add a script, or with --replace change one: what is not given then keeps its value.
     Add {
         /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
         name: String,
         /// Read the script from this file (`-`: standard input).
-        #[arg(long, required_unless_present = "body", conflicts_with = "body")]
+        #[arg(long, required_unless_present_any = ["body", "replace"], conflicts_with = "body")]
         file: Option<PathBuf>,
         /// The script text itself.
         #[arg(long)]
         body: Option<String>,
-        /// The program that runs it.
-        #[arg(long, default_value = "/bin/sh")]
-        interpreter: String,
+        /// The program that runs it (for a new script: /bin/sh).
+        #[arg(long)]
+        interpreter: Option<String>,
         /// Run as UID:GID (the agent must be root).
         #[arg(long, value_parser = parse_ids)]
         run_as: Option<Ids>,
@@ -52,13 +52,14 @@ pub enum ScriptCommand {
         /// Timeout, e.g. 90s, 30m, 2h (plain numbers are seconds; 0: none). Without it: 1h.
         #[arg(long, value_name = "DURATION", value_parser = parse_timeout_secs)]
         timeout: Option<u32>,
-        /// What to do after a successful run.
-        #[arg(long, value_enum, default_value = "none")]
-        after: AfterRun,
-        /// Who may run it: users of the run level read-only run only read-only scripts.
-        #[arg(long, default_value = "read-write", value_parser = parse_script_level)]
-        run_level: RunLevel,
-        /// Replace a script of the same name.
+        /// What to do after a successful run (for a new script: none).
+        #[arg(long, value_enum)]
+        after: Option<AfterRun>,
+        /// Who may run it: users of the run level read-only run only read-only scripts (for a
+        /// new script: read-write).
+        #[arg(long, value_parser = parse_script_level)]
+        run_level: Option<RunLevel>,
+        /// Change the script of this name (made if there is none), keeping what is not given.
         #[arg(long)]
         replace: bool,
     },
@@ -156,24 +157,26 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
             replace,
         } => {
             let body = match (file, body) {
-                (Some(file), _) => read_file(&file)?,
-                (None, Some(body)) => body.into_bytes(),
-                (None, None) => return Err(CliError::Usage("give --file or --body".into())),
+                (Some(file), _) => Some(read_file(&file)?),
+                (None, body) => body.map(String::into_bytes),
             };
-            ops.save_script(
-                &Script {
-                    name: name.clone(),
-                    interpreter,
-                    body,
-                    run_as,
-                    working_dir: workdir,
-                    timeout_secs: timeout,
-                    after_run: after,
-                    run_level,
-                },
-                replace,
-            )
-            .await?;
+            let change = ScriptChange {
+                body,
+                interpreter,
+                run_as: run_as.map(Some),
+                working_dir: workdir.map(Some),
+                timeout_secs: timeout.map(Some),
+                after_run: after,
+                run_level,
+            };
+            if replace {
+                ops.change_script(&name, change).await?;
+            } else {
+                let script = change
+                    .new_script(&name)
+                    .ok_or_else(|| CliError::Usage("give --file or --body".into()))?;
+                ops.save_script(&script, false).await?;
+            }
             out.say(&format!("script {name} saved"));
         }
         ScriptCommand::List => out.scripts(&ops.scripts().await?),

@@ -75,6 +75,23 @@ pub struct ScriptChange {
 }
 
 impl ScriptChange {
+    /// A new script `name` made from this change, with the defaults for what it leaves out;
+    /// `None` without a body.
+    pub fn new_script(self, name: &str) -> Option<Script> {
+        self.body.as_ref()?;
+        let defaults = Script {
+            name: name.to_string(),
+            interpreter: "/bin/sh".into(),
+            body: Vec::new(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+            run_level: RunLevel::ReadWrite,
+        };
+        Some(self.apply(defaults))
+    }
+
     /// `script` with this change made.
     fn apply(self, script: Script) -> Script {
         Script {
@@ -140,25 +157,15 @@ impl Ops {
     /// Changes script `name` as `change` says, keeping what it leaves out; makes the script if
     /// there is none (then `change` must name its body). Answers the script as saved.
     pub async fn change_script(&self, name: &str, change: ScriptChange) -> Result<Script> {
-        let stored = match self.fleet.store().script(name).await {
-            Ok(script) => script,
-            Err(StoreError::NotFound(..)) if change.body.is_some() => Script {
-                name: name.to_string(),
-                interpreter: "/bin/sh".into(),
-                body: Vec::new(),
-                run_as: None,
-                working_dir: None,
-                timeout_secs: None,
-                after_run: AfterRun::None,
-                run_level: RunLevel::ReadWrite,
-            },
-            Err(StoreError::NotFound(..)) => {
-                let message = format!("there is no script {name}: a new one needs its body");
-                return Err(OpsError::Invalid(message));
-            }
+        let script = match self.fleet.store().script(name).await {
+            Ok(stored) => change.apply(stored),
+            Err(StoreError::NotFound(..)) => change.new_script(name).ok_or_else(|| {
+                OpsError::Invalid(format!(
+                    "there is no script {name}: a new one needs its body"
+                ))
+            })?,
             Err(e) => return Err(e.into()),
         };
-        let script = change.apply(stored);
         self.save_script(&script, true).await?;
         Ok(script)
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use otto_server::keys;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::{Server, text};
 use crate::http::{Daemon, key_of};
@@ -180,6 +180,57 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
         ])
         .await;
     assert_eq!(saved, "script hello saved\n");
+    // --replace changes what it is given and keeps the rest, through the server and locally.
+    c.ok(&[
+        "script",
+        "add",
+        "hello",
+        "--replace",
+        "--run-level",
+        "read-only",
+    ])
+    .await;
+    c.ok(&[
+        "script",
+        "add",
+        "hello",
+        "--replace",
+        "--body",
+        "echo again",
+    ])
+    .await;
+    server.ok(&["script", "add", "hello", "--replace", "--after", "reload"]);
+    let scripts = server.json(&["script", "list"]);
+    let hello = scripts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hello");
+    let hello = hello.unwrap();
+    assert_eq!(
+        (
+            &hello["body"],
+            &hello["run_level"],
+            &hello["timeout_secs"],
+            &hello["after_run"]
+        ),
+        (
+            &json!("echo again"),
+            &json!("read-only"),
+            &json!(90),
+            &json!("reload")
+        ),
+        "{hello}"
+    );
+    let refused = c
+        .out(&["script", "add", "new-one", "--replace", "--timeout", "1m"])
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("needs its body"),
+        "{}",
+        text(&refused)
+    );
     let file = dir.path().join("blob.bin");
     let blob: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&file, &blob).unwrap();

@@ -39,25 +39,36 @@ impl Remote {
                 replace,
             } => {
                 let body = match (file, body) {
-                    (Some(file), _) => String::from_utf8(read_file(&file)?).map_err(|_| {
-                        CliError::Usage(format!(
-                            "{}: through --server a script must be UTF-8 text",
-                            file.display()
-                        ))
-                    })?,
-                    (None, Some(body)) => body,
-                    (None, None) => return Err(CliError::Usage("give --file or --body".into())),
+                    (Some(file), _) => {
+                        Some(String::from_utf8(read_file(&file)?).map_err(|_| {
+                            CliError::Usage(format!(
+                                "{}: through --server a script must be UTF-8 text",
+                                file.display()
+                            ))
+                        })?)
+                    }
+                    (None, body) => body,
                 };
-                let script = json!({
-                    "name": name,
-                    "body": body,
-                    "interpreter": interpreter,
-                    "run_as": run_as,
-                    "working_dir": workdir,
-                    "timeout_secs": timeout,
-                    "after_run": after,
-                    "run_level": run_level,
-                });
+                if body.is_none() && !replace {
+                    return Err(CliError::Usage("give --file or --body".into()));
+                }
+                // Only what is given: the server keeps the rest of a replaced script.
+                let given = [
+                    ("body", json!(body)),
+                    ("interpreter", json!(interpreter)),
+                    ("run_as", json!(run_as)),
+                    ("working_dir", json!(workdir)),
+                    ("timeout_secs", json!(timeout)),
+                    ("after_run", json!(after)),
+                    ("run_level", json!(run_level)),
+                ];
+                let mut script = serde_json::Map::from_iter([("name".into(), json!(name))]);
+                for (field, value) in given {
+                    if !value.is_null() {
+                        script.insert(field.into(), value);
+                    }
+                }
+                let script = Value::Object(script);
                 match replace {
                     true => self.send(Method::PUT, &script_path(&name), &script).await?,
                     false => self.send(Method::POST, "/api/v1/scripts", &script).await?,
