@@ -919,6 +919,25 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
         schemas["NewApiKey"]["properties"]["expires_in_secs"]["maximum"],
         otto_server::ops::MAX_KEY_LIFETIME_SECS
     );
+    for schema in ["NewHost", "HostChange"] {
+        assert_eq!(
+            schemas[schema]["properties"]["port"]["maximum"], 65535,
+            "{schema}"
+        );
+    }
+    // A share of hosts as text has its pattern; a permission given twice is taken once.
+    let share = schemas["ShareInput"]["oneOf"].as_array().unwrap();
+    assert!(share.iter().any(|s| s["pattern"].is_string()), "{share:?}");
+    let modify = &schemas["Permissions"]["properties"]["modify"];
+    assert!(modify["uniqueItems"].is_null(), "{modify}");
+    // The control request names its action; a heartbeat takes none.
+    assert!(
+        schemas["ControlRequest"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("action"))
+    );
+    assert!(schemas["PingRequest"]["properties"]["action"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread")]
