@@ -924,6 +924,57 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
         schemas["NewApiKey"]["properties"]["expires_in_secs"]["maximum"],
         otto_server::ops::MAX_KEY_LIFETIME_SECS
     );
+    for schema in ["NewHost", "HostChange"] {
+        assert_eq!(
+            schemas[schema]["properties"]["port"]["maximum"], 65535,
+            "{schema}"
+        );
+    }
+    // The patterns say what the server's own checks take.
+    let pattern = |schema: &Value| regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+    let host_name = pattern(name);
+    let long = "a".repeat(63);
+    for text in [
+        "r1", "A", "_x", "a..b", "9", &long, "", ".x", "-x", "a/b", "a b", "é", "a\nb",
+    ] {
+        assert_eq!(
+            host_name.is_match(text) && !text.is_empty(),
+            otto_server::names::HostName::parse(text).is_ok(),
+            "{text:?}"
+        );
+    }
+    // A share of hosts as text; a permission given twice is taken once.
+    let share = schemas["ShareInput"]["oneOf"].as_array().unwrap();
+    let share = pattern(share.iter().find(|s| s["pattern"].is_string()).unwrap());
+    for text in [
+        "0",
+        "2",
+        "999999999",
+        "0%",
+        "25%",
+        "100%",
+        "",
+        "101%",
+        "2.5",
+        "x%",
+        "-1",
+    ] {
+        assert_eq!(
+            share.is_match(text),
+            otto_server::ops::Share::parse(text).is_ok(),
+            "{text:?}"
+        );
+    }
+    let modify = &schemas["Permissions"]["properties"]["modify"];
+    assert!(modify["uniqueItems"].is_null(), "{modify}");
+    // The control request names its action; a heartbeat takes none.
+    assert!(
+        schemas["ControlRequest"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("action"))
+    );
+    assert!(schemas["PingRequest"]["properties"]["action"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread")]
