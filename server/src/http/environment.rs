@@ -193,7 +193,7 @@ pub async fn host(
     put,
     path = "/api/v1/env/{name}",
     tag = "env",
-    params(("name" = String, Path, description = "The variable"), ScopeQuery),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z_][A-Za-z0-9_]*$", description = "The variable"), ScopeQuery),
     request_body = NewValue,
     responses(
         (status = 204, description = "Set"),

@@ -19,6 +19,11 @@ use crate::ops::OpsError;
 pub struct NewGroup {
     /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`; not one that
     /// differs from another group's only in letter case.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
 }
 

@@ -24,8 +24,7 @@ use crate::model::{
 };
 use crate::ops::{
     CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, Launched, Missing, Ping,
-    ServerOptions,
-    ShareInput, Summary,
+    ServerOptions, ShareInput, Summary,
 };
 
 /// The API's description.

@@ -24,7 +24,11 @@ pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct NewScript {
     /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
-    #[schema(min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
     /// The script text.
     pub body: String,

@@ -943,6 +943,53 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
             "{text:?}"
         );
     }
+    // Every name's pattern and length say what the name rule of its kind takes.
+    use otto_server::names::Kind;
+    let variable = parameter("/api/v1/env/{name}", "put", "name");
+    for (schema, kind) in [
+        (&schemas["NewHost"]["properties"]["name"], Kind::Host),
+        (&schemas["NewGroup"]["properties"]["name"], Kind::Group),
+        (&schemas["NewScript"]["properties"]["name"], Kind::Script),
+        (&schemas["NewUser"]["properties"]["name"], Kind::User),
+        (&variable, Kind::Variable),
+    ] {
+        let rule = pattern(schema);
+        let too_long = "a".repeat(64);
+        for text in [
+            "r1",
+            "A",
+            "_x",
+            "a..b",
+            "9",
+            "9x",
+            "a@b",
+            "a.b",
+            "a-b",
+            &long,
+            &too_long,
+            "",
+            ".x",
+            "-x",
+            "@x",
+            "a/b",
+            "a b",
+            "é",
+            "a\nb",
+            "..",
+            "a\u{202e}b",
+        ] {
+            let fits = rule.is_match(text)
+                && text.len() as u64 >= schema["minLength"].as_u64().unwrap()
+                && text.len() as u64 <= schema["maxLength"].as_u64().unwrap();
+            assert_eq!(fits, kind.check(text).is_ok(), "{kind:?} {text:?}");
+        }
+    }
+    for schema in ["NewHost", "HostChange"] {
+        assert_eq!(
+            schemas[schema]["properties"]["port"]["minimum"], 1,
+            "{schema}"
+        );
+    }
     // A share of hosts as text; a permission given twice is taken once.
     let share = schemas["ShareInput"]["oneOf"].as_array().unwrap();
     let share = pattern(share.iter().find(|s| s["pattern"].is_string()).unwrap());
