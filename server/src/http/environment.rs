@@ -167,7 +167,7 @@ pub async fn list(
     get,
     path = "/api/v1/hosts/{name}/env",
     tag = "env",
-    params(("name" = String, Path, description = "The host's name")),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name")),
     responses(
         (status = 200, description = "Its variables, by scope as they apply", body = Vec<HostVariable>),
         (status = 400, description = "A bad name", body = ErrorBody),
