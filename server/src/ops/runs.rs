@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::uploads::{credentials, upload_attachment};
 use super::{Done, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
-use crate::environment::{self, Assembled};
+use crate::environment::{self, Assembled, Redactor};
 use crate::fleet::{Fleet, FleetError};
 use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd, RunLevel};
 use crate::output::{Line, LineSplitter, MAX_LINE};
@@ -444,16 +444,20 @@ async fn execute(
         let (tx, mut rx) = mpsc::channel(64);
         let run = conn.run_script_until(&script, action, tx, cancellation.cancelled());
         let capture = async {
-            let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
-            let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+            // Per stream: secrets redacted from the bytes as they come (a secret may span
+            // chunks and lines), then split into lines.
+            let stream = || {
+                let splitter = LineSplitter::new(MAX_LINE);
+                (Redactor::new(&env.secrets), splitter, new_capture(cap))
+            };
+            let (mut out, mut err) = (stream(), stream());
             let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
-                let text = environment::redact(&line.text, &env.secrets);
                 sink(RunEvent::Line {
                     host: &host.name,
                     stream,
-                    text: &text,
+                    text: &line.text,
                 });
-                capture.keep(&text, line.newline);
+                capture.keep(&line.text, line.newline);
             };
             while let Some(event) = rx.recv().await {
                 if let ScriptEvent::Output { stream, data } = event {
@@ -462,23 +466,25 @@ async fn execute(
                         stream,
                         data: &data,
                     });
-                    let (splitter, capture) = match stream {
-                        Stream::Stdout => (&mut out.0, &mut out.1),
-                        Stream::Stderr => (&mut err.0, &mut err.1),
+                    let (redactor, splitter, capture) = match stream {
+                        Stream::Stdout => (&mut out.0, &mut out.1, &mut out.2),
+                        Stream::Stderr => (&mut err.0, &mut err.1, &mut err.2),
                     };
-                    for line in splitter.push(&data) {
+                    for line in splitter.push(&redactor.push(&data)) {
                         emit(stream, &line, capture);
                     }
                 }
             }
-            for (stream, (splitter, capture)) in
+            for (stream, (redactor, splitter, capture)) in
                 [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
             {
-                for line in splitter.finish() {
+                let mut lines = splitter.push(&redactor.finish());
+                lines.extend(splitter.finish());
+                for line in lines {
                     emit(stream, &line, capture);
                 }
             }
-            (out.1, err.1)
+            (out.2, err.2)
         };
         let (report, (stdout, stderr)) = tokio::join!(run, capture);
         let truncated = stdout.truncated || stderr.truncated;
