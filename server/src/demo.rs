@@ -352,7 +352,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         config_path.display()
     );
     let result = ops
-        .run(&everyone, &Job::Script("hello".into()), 1 << 20, printed())
+        .run(&everyone, &Job::script("hello"), 1 << 20, printed())
         .await?;
     let r = result
         .first()

@@ -590,6 +590,21 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
     browser.click("#run-start").await;
     browser.text_of("#alert", |t| t.contains("nosuch")).await;
     browser.fill("#run-hosts", "r1, r2").await;
+    // An empty command is refused, with why (issue 21: it ran `command: ` on every host).
+    browser.fill("#run-command", "  ").await;
+    browser.click("#run-start").await;
+    browser
+        .text_of("#alert", |t| {
+            t.to_lowercase().contains("the command is empty")
+        })
+        .await;
+    assert!(server.runs().is_empty());
+    browser
+        .fill(
+            "#run-command",
+            "echo first line; sleep 600; echo second line",
+        )
+        .await;
     browser.click("#run-start").await;
     for host in ["r1", "r2"] {
         let output = browser

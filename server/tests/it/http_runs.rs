@@ -320,6 +320,18 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     let (ann, rita) = (key_of(&server, "ann"), key_of(&server, "rita"));
     let daemon = Daemon::start(&server, &[]);
 
+    // An empty command is refused, with why (issue 21: it ran `command: ` on every host).
+    for command in ["", " \n "] {
+        let body = json!({"command": command, "all": true});
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&ann), &body)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("the command is empty"), "{answer}");
+    }
+    assert!(server.runs().is_empty());
+
     let never = dir.path().join("never");
     let started = start(
         &daemon,
