@@ -40,8 +40,8 @@ pub enum DemoError {
     /// Talking to the agent failed.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The fleet.
-    #[error(transparent)]
+    /// The fleet (named with its host: see [`FleetError::named`]).
+    #[error("{}", .0.named())]
     Fleet(#[from] FleetError),
     /// The demo's database.
     #[error(transparent)]
