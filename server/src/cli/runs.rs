@@ -116,7 +116,7 @@ pub async fn run(
     if cancellation.is_cancelled() {
         let cancelled = results
             .iter()
-            .filter(|r| r.outcome.starts_with("cancelled"))
+            .filter(|r| r.status == Status::Cancelled)
             .count();
         return Err(CliError::Interrupted(format!(
             "the run was cancelled on {cancelled} of {} hosts",

@@ -320,7 +320,11 @@ impl Ops {
                     host: host.name.clone(),
                     run,
                     success: end.success,
-                    status: Status::of(end.success),
+                    status: if end.cancelled {
+                        Status::Cancelled
+                    } else {
+                        Status::of(end.success)
+                    },
                     outcome: end.outcome,
                     exit_code: end.exit_code,
                     elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
@@ -379,6 +383,7 @@ impl Ops {
 fn failed(why: impl std::fmt::Display, secrets: &[String]) -> RunEnd {
     RunEnd {
         success: false,
+        cancelled: false,
         outcome: environment::redact(&format!("failed: {why}"), secrets),
         exit_code: None,
         elapsed: None,
@@ -423,6 +428,7 @@ impl Capture {
 /// The end of a run cancelled before its script started.
 fn cancelled_before() -> RunEnd {
     RunEnd {
+        cancelled: true,
         outcome: "cancelled before the script started".into(),
         ..failed("", &[])
     }
@@ -522,6 +528,8 @@ async fn execute(
         let mut end = match report {
             Ok(report) => RunEnd {
                 success: report.outcome.is_success(),
+                // By this server's cancel, or by one from elsewhere (`cancel ID`).
+                cancelled: report.outcome == Outcome::Cancelled,
                 outcome: environment::redact(&report.outcome.to_string(), &env.secrets),
                 exit_code: match report.outcome {
                     Outcome::Exited(code) => Some(code),
@@ -576,7 +584,7 @@ async fn execute(
         end
     }
     .await;
-    let cancelled = cancellation.is_cancelled() && end.outcome == Outcome::Cancelled.to_string();
+    let cancelled = cancellation.is_cancelled() && end.cancelled;
     (end, cancelled)
 }
 

@@ -355,8 +355,19 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     let summary = rest.last().unwrap();
     assert_eq!(summary["type"], "summary", "{rest:?}");
     assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    // Cancelled is its own outcome, not a failure (issue 21): in the summary, the history and
+    // the fleet's summary.
+    assert_eq!(summary["results"][0]["status"], "cancelled", "{summary}");
+    let counts = ["succeeded", "failed", "cancelled", "skipped"].map(|k| &summary[k]);
+    assert_eq!(counts, [0, 0, 1, 0], "{summary}");
     let runs = server.runs();
     assert_eq!(runs[0]["outcome"], "cancelled", "{runs:?}");
+    assert_eq!(runs[0]["cancelled"], true, "{runs:?}");
+    let (status, fleet) = daemon
+        .call(Method::GET, "/api/v1/summary", Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fleet}");
+    assert_eq!(fleet["recent_failures"], json!([]), "{fleet}");
     let (status, answer) = daemon
         .call(Method::POST, &cancel, Some(&ann), &Value::Null)
         .await;

@@ -183,6 +183,13 @@ CREATE TABLE launches (
 -- The round trip (ms) of a host's last answered heartbeat, for the slowest on the dashboard.
 ALTER TABLE hosts ADD COLUMN round_trip_ms REAL;
 "#,
+    r#"
+-- Whether a cancel stopped a run (`model::Run::cancelled`): its own outcome, not a failure.
+-- Runs cancelled before were told by their outcome only.
+ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET cancelled = 1
+    WHERE outcome IN ('cancelled', 'cancelled before the script started');
+"#,
 ];
 
 /// The newest schema version this program knows.
