@@ -666,6 +666,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_empty_command_is_invalid_and_nothing_starts() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        for command in ["", " \t\n "] {
+            let job = Job::Command {
+                command: command.into(),
+                timeout_secs: None,
+            };
+            let err = ops.run(&Targets::all(), &job, 1024, quiet()).await;
+            assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid, "{command:?}");
+            let err = ops.run_hosts(&Targets::all(), &job).await.unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "the command is empty: give a command for /bin/sh"
+            );
+        }
+        assert!(events(&ops, "run-started").await.is_empty());
+    }
+
+    #[tokio::test]
     async fn unknown_scripts_and_runs_are_not_found() {
         let (_dir, ops) = fleet(&["a"]).await;
         let job = Job::script("missing");
