@@ -40,8 +40,8 @@ pub enum DemoError {
     /// Talking to the agent failed.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The fleet.
-    #[error(transparent)]
+    /// The fleet (named with its host: see [`FleetError::named`]).
+    #[error("{}", .0.named())]
     Fleet(#[from] FleetError),
     /// The demo's database.
     #[error(transparent)]
@@ -352,7 +352,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         config_path.display()
     );
     let result = ops
-        .run(&everyone, &Job::Script("hello".into()), 1 << 20, printed())
+        .run(&everyone, &Job::script("hello"), 1 << 20, printed())
         .await?;
     let r = result
         .first()

@@ -52,8 +52,8 @@ pub enum DeployError {
         "the device has neither procd nor systemd; use --service none to start the agent without a service manager"
     )]
     NoServiceManager,
-    /// The fleet.
-    #[error(transparent)]
+    /// The fleet (named with its host: see [`FleetError::named`]).
+    #[error("{}", .0.named())]
     Fleet(#[from] FleetError),
     /// The store.
     #[error(transparent)]

@@ -22,7 +22,9 @@ use crate::model::{EventKind, Host, NewEvent};
 use crate::names::{HostName, NameError};
 use crate::store::{Store, StoreError};
 
-/// What went wrong reaching a host.
+/// What went wrong reaching a host. Each such error is shown beside its host's name (a row of
+/// results, a host's outcome in a run), so a message names the host only where a sentence
+/// needs it; [`FleetError::named`] is the message for where it stands alone.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     /// The fleet's state.
@@ -41,7 +43,7 @@ pub enum FleetError {
     NoAgentKey(String),
     /// The agent presented another key than the pinned one.
     #[error(
-        "{host}: the agent presented key {presented}, not the pinned one; refused and recorded as pending (approve with `otto-server host approve {host}`)"
+        "the agent presented key {presented}, not the pinned one; refused and recorded as pending (approve with `otto-server host approve {host}`)"
     )]
     KeyRefused {
         /// The host.
@@ -53,7 +55,7 @@ pub enum FleetError {
     #[error("{0} is disabled")]
     Disabled(String),
     /// Dialling failed recently; the next try is later.
-    #[error("{host}: {last_error} (next try in {}s)", .retry_in.as_secs())]
+    #[error("{last_error} (next try in {}s)", .retry_in.as_secs())]
     BackingOff {
         /// The host.
         host: String,
@@ -62,14 +64,27 @@ pub enum FleetError {
         /// When the next dial is allowed.
         retry_in: Duration,
     },
-    /// Talking to the agent failed.
-    #[error("{0}: {1}")]
+    /// Talking to the agent (named) failed.
+    #[error("{1}")]
     Client(String, ClientError),
     /// A host name that may not name a key file (from a database older than the rule).
     #[error(
         "{0}; no key file is read or written for it (remove it with `otto-server host remove`)"
     )]
     BadName(#[from] NameError),
+}
+
+impl FleetError {
+    /// The message for where it is shown alone (the error of a command, or of an API
+    /// request): prefixed with the host's name when the message does not say it.
+    pub fn named(&self) -> String {
+        match self {
+            FleetError::KeyRefused { host, .. }
+            | FleetError::BackingOff { host, .. }
+            | FleetError::Client(host, _) => format!("{host}: {self}"),
+            _ => self.to_string(),
+        }
+    }
 }
 
 /// How the fleet dials.
@@ -430,15 +445,22 @@ mod tests {
             .await
             .unwrap();
         let host = fleet.store().host("gone").await.unwrap();
-        assert!(matches!(
-            fleet.connect(&host).await,
-            Err(FleetError::Client(_, _))
-        ));
-        match fleet.connect(&host).await {
-            Err(FleetError::BackingOff { retry_in, .. }) => {
-                assert!(retry_in <= Duration::from_secs(2), "{retry_in:?}")
+        let first = fleet.connect(&host).await.err().unwrap();
+        assert!(matches!(first, FleetError::Client(_, _)));
+        let again = fleet.connect(&host).await.err().unwrap();
+        match &again {
+            FleetError::BackingOff { retry_in, .. } => {
+                assert!(*retry_in <= Duration::from_secs(2), "{retry_in:?}")
             }
-            other => panic!("expected a backoff, got {:?}", other.err()),
+            other => panic!("expected a backoff, got {other:?}"),
+        }
+        // Shown beside the host's name, neither names it; alone, each names it once (issue 21:
+        // `gone: gone: ssh: …`).
+        for e in [first, again] {
+            let (beside, alone) = (e.to_string(), e.named());
+            assert!(!beside.contains("gone"), "{beside}");
+            assert_eq!(alone, format!("gone: {beside}"));
+            assert_eq!(crate::ops::OpsError::from(e).to_string(), alone);
         }
         // Forgetting the host (as after a key change) allows an immediate new dial.
         fleet.forget("gone").await;

@@ -458,6 +458,10 @@ pub struct Run {
     pub finished: Option<i64>,
     /// Whether it succeeded.
     pub success: Option<bool>,
+    /// Whether a cancel stopped it (before or while its script ran): it did not succeed, and
+    /// did not fail either.
+    #[serde(default)]
+    pub cancelled: bool,
     /// How it ended, in words.
     pub outcome: Option<String>,
     /// The script's exit code, when it exited.
@@ -513,6 +517,8 @@ pub struct NewLaunch {
 pub struct RunEnd {
     /// Success.
     pub success: bool,
+    /// Whether a cancel stopped it, before or while its script ran.
+    pub cancelled: bool,
     /// In words.
     pub outcome: String,
     /// Exit code, if it exited.

@@ -1,10 +1,8 @@
-//! A run's output split into lines, in time and memory linear in its size, never cutting a
-//! secret (see [`LineSplitter`]).
+//! A run's output split into lines, in time and memory linear in its size (see
+//! [`LineSplitter`]).
 
 /// The longest line of output passed on whole, in bytes; a longer one is passed on in pieces of
-/// at most this size. 64 KiB is far beyond any line a person reads, and four times the largest
-/// secret there can be (a run's whole environment fits in one 16 KiB frame), so a piece can
-/// always end before a secret instead of inside it.
+/// at most this size. 64 KiB is far beyond any line a person reads.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// A line of output without its newline, or a piece of a line longer than the splitter's limit.
@@ -19,36 +17,23 @@ pub struct Line {
 
 /// Splits a stream of output chunks into lines, in time and memory linear in the input whatever
 /// its shape: each byte is looked at once for a newline, and a line longer than the limit is
-/// passed on in pieces as it grows, so at most the limit plus one chunk (and the longest
-/// `keep_whole` string) is ever held. A piece is cut at the limit, moved back to the start of a
-/// UTF-8 character and out of any `keep_whole` string it would split (a run's secrets, so that
-/// redaction, which works on each piece, still finds each one whole).
+/// passed on in pieces as it grows, so at most the limit plus one chunk is ever held. A piece
+/// is cut at the limit, moved back to the start of a UTF-8 character. (A run's secrets are
+/// redacted before its output is split, by [`crate::environment::Redactor`].)
 pub struct LineSplitter {
     partial: Vec<u8>,
     /// How many bytes at the start of `partial` are known to hold no newline.
     scanned: usize,
     max: usize,
-    keep_whole: Vec<Vec<u8>>,
-    /// The length of the longest `keep_whole` string.
-    guard: usize,
 }
 
 impl LineSplitter {
-    /// A splitter passing on lines of at most `max` bytes (at least 16), never cutting inside
-    /// one of `keep_whole` (strings longer than a quarter of `max` are not considered).
-    pub fn new(max: usize, keep_whole: &[String]) -> LineSplitter {
-        let max = max.max(16);
-        let keep_whole: Vec<Vec<u8>> = keep_whole
-            .iter()
-            .filter(|s| !s.is_empty() && s.len() <= max / 4)
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
+    /// A splitter passing on lines of at most `max` bytes (at least 16).
+    pub fn new(max: usize) -> LineSplitter {
         LineSplitter {
             partial: Vec::new(),
             scanned: 0,
-            max,
-            guard: keep_whole.iter().map(Vec::len).max().unwrap_or(0),
-            keep_whole,
+            max: max.max(16),
         }
     }
 
@@ -67,9 +52,8 @@ impl LineSplitter {
             start = end + 1;
             self.scanned = 0;
         }
-        // What is left has no newline: pass on pieces while enough follows each cut to see
-        // whether a secret straddles it.
-        while self.partial.len() - start > self.max + self.guard {
+        // What is left has no newline: pass on the pieces it makes.
+        while self.partial.len() - start > self.max {
             let rest = self.partial.get(start..).unwrap_or_default();
             let cut = self.cut(rest);
             lines.push(piece(rest.get(..cut).unwrap_or_default(), false));
@@ -105,29 +89,12 @@ impl LineSplitter {
     }
 
     /// Where to cut `buf` (longer than `max`): at `max`, moved back to the start of a UTF-8
-    /// character, then to the start of any `keep_whole` string the cut would split, but never
-    /// below half of `max` (only a string repeated back to back, like `aa` in `aaaa…`, could
-    /// push it there; it is then cut).
+    /// character.
     fn cut(&self, buf: &[u8]) -> usize {
-        let mut cut = self.max;
         let starts_char = |at: usize| buf.get(at).is_some_and(|&b| b & 0xC0 != 0x80);
-        if let Some(back) = (0..4).find(|&b| starts_char(cut - b)) {
-            cut -= back;
-        }
-        let floor = self.max / 2;
-        'moved: loop {
-            for s in &self.keep_whole {
-                let from = cut + 1 - s.len();
-                let to = (cut + s.len() - 1).min(buf.len());
-                let found = buf
-                    .get(from..to)
-                    .and_then(|near| near.windows(s.len()).position(|w| w == s));
-                if let Some(at) = found.filter(|at| from + at > floor) {
-                    cut = from + at;
-                    continue 'moved;
-                }
-            }
-            return cut;
+        match (0..4).find(|&b| starts_char(self.max - b)) {
+            Some(back) => self.max - back,
+            None => self.max,
         }
     }
 }
@@ -149,7 +116,7 @@ mod tests {
 
     #[test]
     fn lines_are_split_across_chunks() {
-        let mut s = LineSplitter::new(MAX_LINE, &[]);
+        let mut s = LineSplitter::new(MAX_LINE);
         assert!(s.push(b"hel").is_empty());
         assert_eq!(texts(&s.push(b"lo\nwor")), [("hello", true)]);
         assert_eq!(texts(&s.push(b"ld\n\nx")), [("world", true), ("", true)]);
@@ -159,8 +126,8 @@ mod tests {
 
     /// Feeds `input` in chunks of `chunk` bytes; returns every line and piece, and the most
     /// bytes the splitter held between two chunks.
-    fn split(max: usize, secrets: &[String], input: &[u8], chunk: usize) -> (Vec<Line>, usize) {
-        let mut s = LineSplitter::new(max, secrets);
+    fn split(max: usize, input: &[u8], chunk: usize) -> (Vec<Line>, usize) {
+        let mut s = LineSplitter::new(max);
         let mut lines = Vec::new();
         let mut held = 0;
         for c in input.chunks(chunk) {
@@ -174,7 +141,7 @@ mod tests {
     #[test]
     fn a_long_line_comes_in_pieces_and_memory_stays_bounded() {
         let input = vec![b'a'; 1_000_000];
-        let (lines, held) = split(1000, &[], &input, 8192);
+        let (lines, held) = split(1000, &input, 8192);
         assert_eq!(lines.len(), 1000);
         assert!(lines.iter().all(|l| l.text.len() == 1000));
         assert!(lines.iter().all(|l| !l.newline), "no newline came");
@@ -183,7 +150,7 @@ mod tests {
         let joined: String = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(joined.as_bytes(), &input[..]);
         // A long line that does end is cut the same way, its last piece with the newline.
-        let (lines, _) = split(1000, &[], &[&input[..2500], b"\nz"].concat(), 8192);
+        let (lines, _) = split(1000, &[&input[..2500], b"\nz"].concat(), 8192);
         assert_eq!(
             lines
                 .iter()
@@ -194,23 +161,13 @@ mod tests {
     }
 
     #[test]
-    fn pieces_never_split_a_character_or_a_secret() {
+    fn pieces_never_split_a_character() {
         // 999 ASCII bytes then two-byte characters: the cut at 1000 would split one.
         let mut input = vec![b'x'; 999];
         input.extend("é".repeat(1000).as_bytes());
-        let (lines, _) = split(1000, &[], &input, 100);
+        let (lines, _) = split(1000, &input, 100);
         assert_eq!(lines[0].text.len(), 999);
         assert!(lines.iter().all(|l| !l.text.contains('\u{fffd}')));
-        // A secret across the cut at 1000 moves the cut to the secret's start, whatever the
-        // chunk size.
-        let secret = "SECRET-value".to_string();
-        for chunk in [1, 7, 100, 5000] {
-            let input = format!("{}{secret}{}", "y".repeat(995), "z".repeat(3000));
-            let (lines, _) = split(1000, std::slice::from_ref(&secret), input.as_bytes(), chunk);
-            assert_eq!(lines[0].text.len(), 995, "chunk {chunk}");
-            assert!(lines[1].text.starts_with(&secret));
-            assert!(lines.iter().all(|l| l.text.len() <= 1000));
-        }
     }
 
     #[test]
@@ -219,7 +176,7 @@ mod tests {
         // a few hundred milliseconds; re-scanning the partial line on every chunk, as before,
         // took minutes. (No time is asserted: a hang would show as a test that never ends.)
         let input = vec![b'a'; 20_000_000];
-        let (lines, held) = split(MAX_LINE, &[], &input, 8192);
+        let (lines, held) = split(MAX_LINE, &input, 8192);
         assert_eq!(
             lines.iter().map(|l| l.text.len()).sum::<usize>(),
             input.len()

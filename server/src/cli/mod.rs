@@ -57,7 +57,9 @@ Exit codes:
     7  internal error
     8  not allowed: the API key is unknown, expired or revoked, or lacks the permission
   130  interrupted (Ctrl-C or SIGTERM) during run or upload: the runs were cancelled on the
-       hosts, the uploads stopped; a second interrupt exits at once (runs may stay unfinished)";
+       hosts, the uploads stopped; a second interrupt exits at once (runs may stay unfinished).
+       Also a run cancelled on some hosts from elsewhere (cancel, the API, the web UI), none
+       failed";
 
 /// The Otto server: manages a fleet of Otto agents over SSH.
 #[derive(Parser)]
@@ -325,11 +327,14 @@ pub enum CliError {
     /// Arguments that do not make sense together.
     #[error("{0}")]
     Usage(String),
-    /// Some hosts failed, or were skipped once too many had (already reported).
-    #[error("{failed} of {total} hosts failed{}", and_skipped(*skipped))]
+    /// Some hosts failed, were cancelled, or were skipped once too many had failed (already
+    /// reported).
+    #[error("{}", hosts_failed(*failed, *cancelled, *skipped, *total))]
     HostsFailed {
         /// Hosts that failed.
         failed: usize,
+        /// Hosts whose run a cancel stopped (`cancel`, the API, the web UI).
+        cancelled: usize,
         /// Hosts not started.
         skipped: usize,
         /// All the hosts.
@@ -349,11 +354,23 @@ pub enum CliError {
     Interrupted(String),
 }
 
-/// `, N skipped` when hosts were skipped.
-fn and_skipped(skipped: usize) -> String {
-    match skipped {
+/// `N of M hosts failed, K cancelled, J skipped` (those there are), or, when none failed,
+/// `K of M hosts cancelled…`.
+fn hosts_failed(failed: usize, cancelled: usize, skipped: usize, total: usize) -> String {
+    let and = |n: usize, what: &str| match n {
         0 => String::new(),
-        n => format!(", {n} skipped"),
+        n => format!(", {n} {what}"),
+    };
+    match (failed, cancelled) {
+        (0, 1..) => format!(
+            "{cancelled} of {total} hosts cancelled{}",
+            and(skipped, "skipped")
+        ),
+        _ => format!(
+            "{failed} of {total} hosts failed{}{}",
+            and(cancelled, "cancelled"),
+            and(skipped, "skipped")
+        ),
     }
 }
 
@@ -361,6 +378,12 @@ impl CliError {
     /// The process exit code: the table of [`EXIT_CODES`].
     fn exit_code(&self) -> u8 {
         match self {
+            // Cancelled, and none failed: as an interrupt.
+            CliError::HostsFailed {
+                failed: 0,
+                cancelled: 1..,
+                ..
+            } => 130,
             CliError::HostsFailed { .. } | CliError::Broken(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Unreached(_) => 3,

@@ -23,8 +23,8 @@ pub struct RunArgs {
     /// An ad-hoc shell command instead of a stored script.
     #[arg(short, long)]
     pub command: Option<String>,
-    /// Timeout of the ad-hoc command, e.g. 90s, 30m, 2h (plain numbers are seconds; 0: none).
-    /// Without it: 1h.
+    /// Timeout of this run, e.g. 90s, 30m, 2h (plain numbers are seconds; 0: none), for a
+    /// script instead of its own. Without it: the script's own, else 1h.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout_secs)]
     pub timeout: Option<u32>,
     /// Also write each host's output, as the agent sent it, to DIR/HOST.stdout and
@@ -75,7 +75,10 @@ pub async fn run(
         .cancellable(cancellation.clone());
     let targets = args.targets.targets();
     let job = match (args.script, args.command) {
-        (Some(name), _) => Job::Script(name),
+        (Some(name), _) => Job::Script {
+            name,
+            timeout_secs: args.timeout,
+        },
         (None, Some(command)) => Job::Command {
             command,
             timeout_secs: args.timeout,
@@ -113,7 +116,7 @@ pub async fn run(
     if cancellation.is_cancelled() {
         let cancelled = results
             .iter()
-            .filter(|r| r.outcome.starts_with("cancelled"))
+            .filter(|r| r.status == Status::Cancelled)
             .count();
         return Err(CliError::Interrupted(format!(
             "the run was cancelled on {cancelled} of {} hosts",

@@ -88,17 +88,19 @@ fn parse_batch(text: &str) -> Result<Share, String> {
     }
 }
 
-/// Ok if every host succeeded, else how many failed and how many were skipped.
+/// Ok if every host succeeded, else how many failed, were cancelled and were skipped.
 pub fn failures(results: impl Iterator<Item = Status>) -> Result<(), CliError> {
-    let (mut failed, mut skipped, mut total) = (0, 0, 0);
+    let (mut failed, mut cancelled, mut skipped, mut total) = (0, 0, 0, 0);
     for status in results {
         total += 1;
         failed += usize::from(status == Status::Failed);
+        cancelled += usize::from(status == Status::Cancelled);
         skipped += usize::from(status == Status::Skipped);
     }
-    if failed + skipped > 0 {
+    if failed + cancelled + skipped > 0 {
         Err(CliError::HostsFailed {
             failed,
+            cancelled,
             skipped,
             total,
         })
@@ -110,6 +112,24 @@ pub fn failures(results: impl Iterator<Item = Status>) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cancelled_hosts_are_no_failures_and_exit_as_an_interrupt() {
+        use Status::{Cancelled, Failed, Ok, Skipped};
+        let err = failures([Ok, Cancelled].into_iter()).unwrap_err();
+        assert_eq!(err.to_string(), "1 of 2 hosts cancelled");
+        assert_eq!(err.exit_code(), 130);
+        let err = failures([Failed, Cancelled, Skipped].into_iter()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 of 3 hosts failed, 1 cancelled, 1 skipped"
+        );
+        assert_eq!(err.exit_code(), 1);
+        let err = failures([Ok, Skipped].into_iter()).unwrap_err();
+        assert_eq!(err.to_string(), "0 of 2 hosts failed, 1 skipped");
+        assert_eq!(err.exit_code(), 1);
+        assert!(failures([Ok, Ok].into_iter()).is_ok());
+    }
 
     #[test]
     fn a_batch_has_hosts() {

@@ -32,7 +32,8 @@ pub struct NewRun {
     pub script: Option<String>,
     /// An ad-hoc command for `/bin/sh` (or give `script`).
     pub command: Option<String>,
-    /// The command's timeout in seconds (0: none; default 1 hour). A script has its own.
+    /// This run's timeout in whole seconds (0: none): for a script instead of its own; without
+    /// one, the script's own, else 1 hour.
     pub timeout_secs: Option<u32>,
     /// Every enabled host.
     #[serde(default)]
@@ -64,17 +65,13 @@ pub struct NewRun {
 impl NewRun {
     /// The operation's input: targets, job, rollout, output cap.
     fn parts(self) -> Result<(Targets, Job, Rollout, usize), OpsError> {
-        let job = match (self.script, self.command, self.timeout_secs) {
-            (Some(_), Some(_), _) | (None, None, _) => {
+        let timeout_secs = self.timeout_secs;
+        let job = match (self.script, self.command) {
+            (Some(_), Some(_)) | (None, None) => {
                 return Err(OpsError::Invalid("give `script` or `command`".into()));
             }
-            (Some(_), None, Some(_)) => {
-                return Err(OpsError::Invalid(
-                    "`timeout_secs` is for a command; a script has its own".into(),
-                ));
-            }
-            (Some(name), None, None) => Job::Script(name),
-            (None, Some(command), timeout_secs) => Job::Command {
+            (Some(name), None) => Job::Script { name, timeout_secs },
+            (None, Some(command)) => Job::Command {
                 command,
                 timeout_secs,
             },
@@ -309,10 +306,21 @@ mod tests {
         assert_eq!(rollout.batch, Some(Share::Percent(25)));
         assert_eq!(rollout.max_failures, Some(Share::Percent(10)));
         assert_eq!(cap, DEFAULT_OUTPUT_CAP);
+        // A script's run may have its own timeout, as a command's.
+        let (_, job, _, _) = new(serde_json::json!({"script": "s", "timeout_secs": 5}))
+            .parts()
+            .unwrap();
+        let timeout_secs = Some(5);
+        assert_eq!(
+            job,
+            Job::Script {
+                name: "s".into(),
+                timeout_secs
+            }
+        );
         for bad in [
             serde_json::json!({"all": true}),
             serde_json::json!({"script": "s", "command": "true"}),
-            serde_json::json!({"script": "s", "timeout_secs": 5}),
             serde_json::json!({"command": "true", "batch": 0}),
             serde_json::json!({"command": "true", "batch": "0%"}),
         ] {

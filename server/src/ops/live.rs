@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{
-    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Targets,
+    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Status,
+    Targets,
 };
 use crate::model::{EventKind, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
@@ -377,11 +378,13 @@ impl Ops {
         tokio::spawn(async move {
             let last = match ops.run(&targets, &job, output_cap, launch.sink()).await {
                 Ok(results) => {
-                    let succeeded = results.iter().filter(|r| r.success).count();
+                    let count = |status| results.iter().filter(|r| r.status == status).count();
                     json!({
                         "type": "summary",
-                        "succeeded": succeeded,
-                        "failed": results.len() - succeeded,
+                        "succeeded": count(Status::Ok),
+                        "failed": count(Status::Failed),
+                        "cancelled": count(Status::Cancelled),
+                        "skipped": count(Status::Skipped),
                         "results": results,
                     })
                 }
@@ -594,6 +597,7 @@ mod tests {
             started: 0,
             finished: Some(1),
             success: Some(true),
+            cancelled: false,
             outcome: Some("exit 0".into()),
             exit_code: Some(0),
             elapsed_ms: Some(1),

@@ -248,8 +248,8 @@ pub enum OpsError {
     /// The fleet's state.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The fleet: keys, connections, trust.
-    #[error(transparent)]
+    /// The fleet: keys, connections, trust (named with its host: see [`FleetError::named`]).
+    #[error("{}", .0.named())]
     Fleet(#[from] FleetError),
     /// A key given or stored.
     #[error(transparent)]

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::uploads::{credentials, upload_attachment};
 use super::{Done, Missing, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
-use crate::environment::{self, Assembled};
+use crate::environment::{self, Assembled, Redactor};
 use crate::fleet::{Fleet, FleetError};
 use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd, RunLevel};
 use crate::output::{Line, LineSplitter, MAX_LINE};
@@ -50,22 +50,46 @@ pub type RunSink = Arc<dyn Fn(RunEvent<'_>) + Send + Sync>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     /// A stored script, by name, with its attachments and after-run action.
-    Script(String),
+    Script {
+        /// The script's name.
+        name: String,
+        /// This run's timeout in whole seconds (0: none) instead of the script's own, which
+        /// else applies (without one: 1 hour).
+        timeout_secs: Option<u32>,
+    },
     /// An ad-hoc shell command.
     Command {
-        /// The command line, for `/bin/sh`.
+        /// The command line, for `/bin/sh`: not empty, not only white space.
         command: String,
-        /// Its timeout in seconds (0: none; None: [`ScriptTimeout::DEFAULT_SECS`]).
+        /// Its timeout in whole seconds (0: none; without one: 1 hour).
         timeout_secs: Option<u32>,
     },
 }
 
 impl Job {
+    /// A stored script with its own timeout.
+    pub fn script(name: impl Into<String>) -> Job {
+        Job::Script {
+            name: name.into(),
+            timeout_secs: None,
+        }
+    }
+
     /// What the history calls it: the script's name or `command: …`.
     pub fn label(&self) -> String {
         match self {
-            Job::Script(name) => name.clone(),
+            Job::Script { name, .. } => name.clone(),
             Job::Command { command, .. } => command_label(command),
+        }
+    }
+
+    /// `Invalid` if the job cannot run: an empty command (or one of white space only).
+    fn check(&self) -> Result<()> {
+        match self {
+            Job::Command { command, .. } if command.trim().is_empty() => Err(OpsError::Invalid(
+                "the command is empty: give a command for /bin/sh".into(),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -93,8 +117,9 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// The stored script `name` with its attachments.
-    async fn stored(fleet: &Fleet, name: &str) -> Result<Prepared> {
+    /// The stored script `name` with its attachments; `timeout_secs`, if given, instead of its
+    /// own timeout.
+    async fn stored(fleet: &Fleet, name: &str, timeout_secs: Option<u32>) -> Result<Prepared> {
         let store = fleet.store();
         let script = store.script(name).await?;
         Ok(Prepared {
@@ -104,7 +129,7 @@ impl Prepared {
             body: script.body,
             run_as: script.run_as,
             working_dir: script.working_dir,
-            timeout: timeout(script.timeout_secs),
+            timeout: timeout(timeout_secs.or(script.timeout_secs)),
             after_run: script.after_run,
             attachments: store.attachments(Some(name)).await?,
         })
@@ -126,9 +151,11 @@ impl Prepared {
     }
 }
 
-/// A stored or given timeout (0: none) as the protocol says it. Without one, the default hour
-/// ([`ScriptTimeout::DEFAULT_SECS`]) is said explicitly, whatever the agent's own configuration
-/// (an older agent's default was 30 s), so every run's end is bounded by the server too.
+/// The one rule for a run's timeout, as the protocol says it: whole seconds, `0` for none,
+/// given for the run (`run --timeout`, `timeout_secs`) or else the stored script's own; without
+/// either, the default hour ([`ScriptTimeout::DEFAULT_SECS`]) is said explicitly, whatever the
+/// agent's own configuration (an older agent's default was 30 s), so every run's end is bounded
+/// by the server too.
 fn timeout(secs: Option<u32>) -> ScriptTimeout {
     match secs {
         None => ScriptTimeout::Seconds(ScriptTimeout::DEFAULT_SECS),
@@ -162,7 +189,7 @@ impl Ops {
     /// not exist is not found.
     pub async fn require_job(&self, job: &Job) -> Result<RunLevel> {
         let (level, what) = match job {
-            Job::Script(name) => {
+            Job::Script { name, .. } => {
                 let script = self.fleet.store().script(name).await?;
                 (script.run_level, format!("script {name}"))
             }
@@ -180,9 +207,11 @@ impl Ops {
 
     /// The hosts a run of `job` addresses: the enabled hosts `targets` names, or, when it names
     /// none, for a stored script the enabled members of the groups the script is assigned to.
+    /// A job that cannot run (an empty command) is refused first, `Invalid`.
     pub async fn run_hosts(&self, targets: &Targets, job: &Job) -> Result<Vec<Host>> {
+        job.check()?;
         let name = match job {
-            Job::Script(name) if targets.is_empty() => name,
+            Job::Script { name, .. } if targets.is_empty() => name,
             _ => return self.resolve(targets).await,
         };
         let store = self.fleet.store();
@@ -225,7 +254,9 @@ impl Ops {
         self.require_job(job).await?;
         let hosts = self.run_hosts(targets, job).await?;
         let job = Arc::new(match job {
-            Job::Script(name) => Prepared::stored(&self.fleet, name).await?,
+            Job::Script { name, timeout_secs } => {
+                Prepared::stored(&self.fleet, name, *timeout_secs).await?
+            }
             Job::Command {
                 command,
                 timeout_secs,
@@ -288,7 +319,11 @@ impl Ops {
                     host: host.name.clone(),
                     run,
                     success: end.success,
-                    status: Status::of(end.success),
+                    status: if end.cancelled {
+                        Status::Cancelled
+                    } else {
+                        Status::of(end.success)
+                    },
                     outcome: end.outcome,
                     exit_code: end.exit_code,
                     elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
@@ -347,6 +382,7 @@ impl Ops {
 fn failed(why: impl std::fmt::Display, secrets: &[String]) -> RunEnd {
     RunEnd {
         success: false,
+        cancelled: false,
         outcome: environment::redact(&format!("failed: {why}"), secrets),
         exit_code: None,
         elapsed: None,
@@ -391,6 +427,7 @@ impl Capture {
 /// The end of a run cancelled before its script started.
 fn cancelled_before() -> RunEnd {
     RunEnd {
+        cancelled: true,
         outcome: "cancelled before the script started".into(),
         ..failed("", &[])
     }
@@ -443,16 +480,20 @@ async fn execute(
         let (tx, mut rx) = mpsc::channel(64);
         let run = conn.run_script_until(&script, action, tx, cancellation.cancelled());
         let capture = async {
-            let mut out = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
-            let mut err = (LineSplitter::new(MAX_LINE, &env.secrets), new_capture(cap));
+            // Per stream: secrets redacted from the bytes as they come (a secret may span
+            // chunks and lines), then split into lines.
+            let stream = || {
+                let splitter = LineSplitter::new(MAX_LINE);
+                (Redactor::new(&env.secrets), splitter, new_capture(cap))
+            };
+            let (mut out, mut err) = (stream(), stream());
             let emit = |stream: Stream, line: &Line, capture: &mut Capture| {
-                let text = environment::redact(&line.text, &env.secrets);
                 sink(RunEvent::Line {
                     host: &host.name,
                     stream,
-                    text: &text,
+                    text: &line.text,
                 });
-                capture.keep(&text, line.newline);
+                capture.keep(&line.text, line.newline);
             };
             while let Some(event) = rx.recv().await {
                 if let ScriptEvent::Output { stream, data } = event {
@@ -461,29 +502,33 @@ async fn execute(
                         stream,
                         data: &data,
                     });
-                    let (splitter, capture) = match stream {
-                        Stream::Stdout => (&mut out.0, &mut out.1),
-                        Stream::Stderr => (&mut err.0, &mut err.1),
+                    let (redactor, splitter, capture) = match stream {
+                        Stream::Stdout => (&mut out.0, &mut out.1, &mut out.2),
+                        Stream::Stderr => (&mut err.0, &mut err.1, &mut err.2),
                     };
-                    for line in splitter.push(&data) {
+                    for line in splitter.push(&redactor.push(&data)) {
                         emit(stream, &line, capture);
                     }
                 }
             }
-            for (stream, (splitter, capture)) in
+            for (stream, (redactor, splitter, capture)) in
                 [(Stream::Stdout, &mut out), (Stream::Stderr, &mut err)]
             {
-                for line in splitter.finish() {
+                let mut lines = splitter.push(&redactor.finish());
+                lines.extend(splitter.finish());
+                for line in lines {
                     emit(stream, &line, capture);
                 }
             }
-            (out.1, err.1)
+            (out.2, err.2)
         };
         let (report, (stdout, stderr)) = tokio::join!(run, capture);
         let truncated = stdout.truncated || stderr.truncated;
         let mut end = match report {
             Ok(report) => RunEnd {
                 success: report.outcome.is_success(),
+                // By this server's cancel, or by one from elsewhere (`cancel ID`).
+                cancelled: report.outcome == Outcome::Cancelled,
                 outcome: environment::redact(&report.outcome.to_string(), &env.secrets),
                 exit_code: match report.outcome {
                     Outcome::Exited(code) => Some(code),
@@ -538,7 +583,7 @@ async fn execute(
         end
     }
     .await;
-    let cancelled = cancellation.is_cancelled() && end.outcome == Outcome::Cancelled.to_string();
+    let cancelled = cancellation.is_cancelled() && end.cancelled;
     (end, cancelled)
 }
 
@@ -620,9 +665,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_empty_command_is_invalid_and_nothing_starts() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        for command in ["", " \t\n "] {
+            let job = Job::Command {
+                command: command.into(),
+                timeout_secs: None,
+            };
+            let err = ops.run(&Targets::all(), &job, 1024, quiet()).await;
+            assert_eq!(err.unwrap_err().kind(), ErrorKind::Invalid, "{command:?}");
+            let err = ops.run_hosts(&Targets::all(), &job).await.unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "the command is empty: give a command for /bin/sh"
+            );
+        }
+        assert!(events(&ops, "run-started").await.is_empty());
+    }
+
+    #[tokio::test]
     async fn unknown_scripts_and_runs_are_not_found() {
         let (_dir, ops) = fleet(&["a"]).await;
-        let job = Job::Script("missing".into());
+        let job = Job::script("missing");
         let err = ops.run(&Targets::all(), &job, 1024, quiet()).await;
         assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
         assert!(events(&ops, "run-started").await.is_empty());
@@ -654,7 +718,7 @@ mod tests {
             run_level: crate::model::RunLevel::ReadWrite,
         };
         ops.save_script(&script, false).await.unwrap();
-        let job = Job::Script("s".into());
+        let job = Job::script("s");
         let none = ops.run_hosts(&Targets::default(), &job).await.unwrap_err();
         assert_eq!(none.kind(), ErrorKind::Invalid);
         assert!(

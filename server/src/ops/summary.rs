@@ -1,5 +1,5 @@
 //! The fleet at a glance: how many hosts are reachable, unreachable, waiting for a key's
-//! approval, the runs that failed lately and the slowest heartbeats.
+//! approval, the runs that failed lately (not those cancelled) and the slowest heartbeats.
 
 use serde::Serialize;
 
@@ -42,7 +42,7 @@ pub struct Summary {
     /// Left out of every action.
     pub disabled: usize,
     /// The newest failed runs among the last 100 (at most 10, newest first), without their
-    /// output.
+    /// output; a cancelled run did not fail.
     pub recent_failures: Vec<Run>,
     /// The enabled, reachable hosts whose last heartbeat took longest (at most 5, slowest
     /// first).
@@ -84,7 +84,7 @@ impl Summary {
             recent_failures: runs
                 .into_iter()
                 .rev()
-                .filter(|r| r.success == Some(false))
+                .filter(|r| r.success == Some(false) && !r.cancelled)
                 .take(MAX_FAILURES)
                 .map(|r| Run {
                     stdout: Vec::new(),
@@ -120,6 +120,7 @@ mod tests {
             started: 0,
             finished: success.map(|_| 1),
             success,
+            cancelled: false,
             outcome: None,
             exit_code: None,
             elapsed_ms: None,
@@ -146,6 +147,11 @@ mod tests {
         let mut runs: Vec<Run> = (1..=13).map(|id| run(id, Some(false))).collect();
         runs.push(run(14, Some(true)));
         runs.push(run(15, None));
+        // Cancelled runs are no failures (issue 21: the dashboard listed them so).
+        runs.push(Run {
+            cancelled: true,
+            ..run(16, Some(false))
+        });
         let summary = Summary::of(&hosts, runs);
         let counts = (
             summary.hosts,

@@ -347,6 +347,8 @@ pub enum Status {
     Failed,
     /// It was not started: too many hosts had failed, or the operation was cancelled.
     Skipped,
+    /// It was started, and a cancel stopped it (a run): neither done nor failed.
+    Cancelled,
 }
 
 impl Status {

@@ -19,7 +19,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     self.time(r.started),
                     r.host.clone(),
                     r.what.chars().take(40).collect(),
-                    yes_no(r.success, "ok", "FAILED"),
+                    result(r, "FAILED"),
                     r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
                     r.elapsed_ms.map_or("-".into(), units::millis),
                 ]
@@ -47,7 +47,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                 out,
                 "  outcome   {} ({})",
                 sanitize::field(r.outcome.as_deref().unwrap_or("unfinished"), usize::MAX),
-                yes_no(r.success, "ok", "failed")
+                result(r, "failed")
             )?;
             if let Some(ms) = r.elapsed_ms {
                 writeln!(out, "  elapsed   {}", units::millis(ms))?;
@@ -76,5 +76,14 @@ impl<W: Write + Send + 'static> Printer<W> {
                 e.actor.clone().unwrap_or_else(|| "-".into()),
             ]
         });
+    }
+}
+
+/// A run's result: `ok`, `failed` (as given), `cancelled`, or `-` while it runs.
+fn result(r: &crate::model::Run, failed: &str) -> String {
+    if r.cancelled {
+        "cancelled".into()
+    } else {
+        yes_no(r.success, "ok", failed)
     }
 }

@@ -143,6 +143,7 @@ fn ended(done: &Done) -> String {
         Status::Ok => "ok".into(),
         Status::Failed => format!("FAILED: {}", sanitize::text(&done.detail)),
         Status::Skipped => sanitize::text(&done.detail).into_owned(),
+        Status::Cancelled => "cancelled".into(),
     }
 }
 
@@ -152,6 +153,7 @@ struct Tally {
     hosts: usize,
     ok: usize,
     failed: usize,
+    cancelled: usize,
     skipped: usize,
 }
 
@@ -161,6 +163,7 @@ impl Tally {
             hosts,
             ok: 0,
             failed: 0,
+            cancelled: 0,
             skipped: 0,
         }
     }
@@ -170,13 +173,14 @@ impl Tally {
             Status::Ok => self.ok += 1,
             Status::Failed => self.failed += 1,
             Status::Skipped => self.skipped += 1,
+            Status::Cancelled => self.cancelled += 1,
         }
     }
 
     /// The hosts not ended yet (running, or waiting for their batch).
     fn running(&self) -> usize {
         self.hosts
-            .saturating_sub(self.ok + self.failed + self.skipped)
+            .saturating_sub(self.ok + self.failed + self.cancelled + self.skipped)
     }
 }
 
@@ -189,6 +193,9 @@ impl fmt::Display for Tally {
             self.failed,
             self.running()
         )?;
+        if self.cancelled > 0 {
+            write!(f, ", {} cancelled", self.cancelled)?;
+        }
         if self.skipped > 0 {
             write!(f, ", {} skipped", self.skipped)?;
         }
@@ -201,16 +208,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tally_counts_the_hosts_done_failed_running_and_skipped() {
-        let mut t = Tally::new(4);
-        assert_eq!(t.to_string(), "0 done, 0 failed, 4 running");
+    fn a_tally_counts_the_hosts_done_failed_running_cancelled_and_skipped() {
+        let mut t = Tally::new(5);
+        assert_eq!(t.to_string(), "0 done, 0 failed, 5 running");
         t.add(Status::Ok);
         t.add(Status::Failed);
-        assert_eq!(t.to_string(), "1 done, 1 failed, 2 running");
+        assert_eq!(t.to_string(), "1 done, 1 failed, 3 running");
+        t.add(Status::Cancelled);
+        assert_eq!(t.to_string(), "1 done, 1 failed, 2 running, 1 cancelled");
         t.add(Status::Skipped);
         t.add(Status::Skipped);
         assert_eq!(t.running(), 0);
-        assert_eq!(t.to_string(), "1 done, 1 failed, 0 running, 2 skipped");
+        assert_eq!(
+            t.to_string(),
+            "1 done, 1 failed, 0 running, 1 cancelled, 2 skipped"
+        );
     }
 
     #[test]

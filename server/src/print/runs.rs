@@ -81,6 +81,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             "type": "summary",
             "succeeded": count.ok,
             "failed": count.failed,
+            "cancelled": count.cancelled,
             "skipped": count.skipped,
             "results": results,
         }));
@@ -115,14 +116,18 @@ impl<W: Write + Send + 'static> Printer<W> {
                 ]
             },
         );
-        let skipped = match count.skipped {
+        let and = |n: usize, what: &str| match n {
             0 => String::new(),
-            n => format!(", {n} skipped"),
+            n => format!(", {n} {what}"),
         };
+        let (cancelled, skipped) = (
+            and(count.cancelled, "cancelled"),
+            and(count.skipped, "skipped"),
+        );
         self.print(|out| {
             writeln!(
                 out,
-                "{} of {} hosts succeeded{skipped}",
+                "{} of {} hosts succeeded{cancelled}{skipped}",
                 count.ok,
                 results.len()
             )
@@ -137,20 +142,22 @@ impl<W: Write + Send + 'static> Printer<W> {
     }
 }
 
-/// A host's result in a table: `ok`, `FAILED` or `skipped`.
+/// A host's result in a table: `ok`, `FAILED`, `skipped` or `cancelled`.
 fn word(status: Status) -> &'static str {
     match status {
         Status::Ok => "ok",
         Status::Failed => "FAILED",
         Status::Skipped => "skipped",
+        Status::Cancelled => "cancelled",
     }
 }
 
-/// How many hosts succeeded, failed and were skipped.
+/// How many hosts succeeded, failed, were cancelled and were skipped.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Count {
     ok: usize,
     failed: usize,
+    cancelled: usize,
     skipped: usize,
 }
 
@@ -162,6 +169,7 @@ impl Count {
                 Status::Ok => count.ok += 1,
                 Status::Failed => count.failed += 1,
                 Status::Skipped => count.skipped += 1,
+                Status::Cancelled => count.cancelled += 1,
             }
         }
         count
@@ -244,6 +252,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_host_is_counted_as_cancelled_not_failed() {
+        let result = |host: &str, status, outcome: &str| ops::RunResult {
+            host: host.into(),
+            run: None,
+            success: false,
+            status,
+            outcome: outcome.into(),
+            exit_code: None,
+            elapsed_ms: None,
+        };
+        let results = [
+            result("r1", Status::Failed, "exit 1"),
+            result("r2", Status::Cancelled, "cancelled"),
+        ];
+        let p = Printer::new(false, Vec::new());
+        p.run_summary(&results);
+        let shown = printed(&p);
+        assert!(shown.contains("r2    cancelled  cancelled"), "{shown}");
+        assert!(
+            shown.ends_with("0 of 2 hosts succeeded, 1 cancelled\n"),
+            "{shown}"
+        );
+        let p = Printer::new(true, Vec::new());
+        p.run_summary(&results);
+        let summary: serde_json::Value = serde_json::from_str(&printed(&p)).unwrap();
+        let counts = ["succeeded", "failed", "cancelled", "skipped"].map(|k| &summary[k]);
+        assert_eq!(counts, [0, 1, 1, 0]);
+    }
+
+    #[test]
     fn a_run_in_json_is_one_event_per_line() {
         let p = Printer::new(true, Vec::new());
         p.started(&["r1"], serde_json::json!({ "job": "backup" }));
@@ -279,7 +317,8 @@ mod tests {
                 }),
                 tagged_done,
                 serde_json::json!({
-                    "type": "summary", "succeeded": 0, "failed": 1, "skipped": 0, "results": [done],
+                    "type": "summary", "succeeded": 0, "failed": 1, "cancelled": 0, "skipped": 0,
+                    "results": [done],
                 }),
             ]
         );

@@ -599,6 +599,21 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
     browser.click("#run-start").await;
     browser.text_of("#alert", |t| t.contains("nosuch")).await;
     browser.fill("#run-hosts", "r1, r2").await;
+    // An empty command is refused, with why (issue 21: it ran `command: ` on every host).
+    browser.fill("#run-command", "  ").await;
+    browser.click("#run-start").await;
+    browser
+        .text_of("#alert", |t| {
+            t.to_lowercase().contains("the command is empty")
+        })
+        .await;
+    assert!(server.runs().is_empty());
+    browser
+        .fill(
+            "#run-command",
+            "echo first line; sleep 600; echo second line",
+        )
+        .await;
     browser.click("#run-start").await;
     for host in ["r1", "r2"] {
         let output = browser
@@ -620,14 +635,19 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         browser.text_of("[data-status=r2]", |_| true).await,
         "running"
     );
-    // Cancel all: the rest ends, and the summary says so.
+    // Cancel all: the rest ends, and the summary says so: cancelled, not failed (issue 21:
+    // "0 succeeded, 2 failed" in red).
     browser.click("#cancel-all").await;
     browser
         .text_of("[data-status=r2]", |t| t.contains("cancelled"))
         .await;
     browser
-        .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
+        .text_of("#run-summary", |t| {
+            t == "0 succeeded, 0 failed, 2 cancelled."
+        })
         .await;
+    assert!(browser.present("#run-summary.warn").await);
+    assert!(browser.present("[data-status=r1].warn").await);
     browser.screenshot("run-cancelled").await;
 
     // The launch is in the address: reloaded, the page follows it again from its start.
@@ -636,7 +656,7 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         .text_of("pre[data-output=r2]", |t| t.contains("first line"))
         .await;
     browser
-        .text_of("#run-summary", |t| t.contains("0 succeeded, 2 failed"))
+        .text_of("#run-summary", |t| t.contains("2 cancelled"))
         .await;
 
     // The history says the same.
@@ -644,6 +664,7 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
     assert_eq!(runs.len(), 2, "{runs:#?}");
     for run in &runs {
         assert_eq!(run["success"], false, "{run:#}");
+        assert_eq!(run["cancelled"], true, "{run:#}");
         assert!(
             run["outcome"].as_str().unwrap().contains("cancelled"),
             "{run:#}"
@@ -664,17 +685,20 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         .text_of("pre[data-output=r1]", |t| t.contains("hello from"))
         .await;
 
-    // The dashboard lists them: the newest runs, and the cancelled ones among the failures.
+    // The dashboard lists them among the newest runs, as cancelled, and not among the
+    // failures (issue 21: "Recent failures" listed them); the history page likewise.
     browser.click("nav a[href='#/']").await;
-    browser
+    let recent = browser
         .text_of("#recent-runs", |t| t.contains("hello"))
         .await;
-    let failures = browser.text_of("#failures", |_| true).await;
-    assert!(
-        failures.contains("r1") && failures.contains("r2"),
-        "{failures}"
-    );
+    assert_eq!(recent.matches("cancelled").count(), 2, "{recent}");
+    assert!(browser.present("#recent-runs td.warn").await);
+    assert!(!browser.present("#failures").await);
     browser.screenshot("dashboard-runs").await;
+    browser.click("nav a[href='#/history']").await;
+    let history = browser.text_of("#history", |t| t.contains("hello")).await;
+    assert_eq!(history.matches("cancelled").count(), 2, "{history}");
+    assert!(!browser.present("#history td.bad").await);
     browser.close().await;
 }
 

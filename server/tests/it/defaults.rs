@@ -105,6 +105,17 @@ async fn without_a_timeout_a_run_gets_the_documented_hour_not_the_agents_config(
         ])
         .await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // For a stored script too, instead of its own (issue 21: it was ignored): the script is
+    // stopped at 1 s, before it prints.
+    let (out, _) = server
+        .bounded(&["run", "slow", "-H", "r1", "--timeout", "1s", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let runs = server.runs();
+    let last = runs.last().unwrap();
+    assert_eq!(last["what"], "slow", "{last:#}");
+    assert_eq!(last["outcome"], "timed out", "{last:#}");
+    assert_eq!(last["stdout"], "", "{last:#}");
     let help = server.ok(&["run", "--help"]);
     assert!(help.contains("1h"), "run --help says the default:\n{help}");
 }
@@ -164,4 +175,23 @@ async fn a_script_runs_on_its_groups_when_no_host_is_named() {
     assert!(text(&out).contains(said), "{}", text(&out));
     let help = server.ok(&["run", "--help"]);
     assert!(help.contains("assigned to"), "run --help says so:\n{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_command_is_refused_before_anything_runs() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    for command in ["", "  \n\t "] {
+        let (out, _) = server
+            .bounded(&["run", "-H", "r1", "--command", command])
+            .await;
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("the command is empty"),
+            "{command:?}: {}",
+            text(&out)
+        );
+    }
+    assert!(server.runs().is_empty(), "{:#?}", server.runs());
 }

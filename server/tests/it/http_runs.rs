@@ -320,6 +320,18 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     let (ann, rita) = (key_of(&server, "ann"), key_of(&server, "rita"));
     let daemon = Daemon::start(&server, &[]);
 
+    // An empty command is refused, with why (issue 21: it ran `command: ` on every host).
+    for command in ["", " \n "] {
+        let body = json!({"command": command, "all": true});
+        let (status, answer) = daemon
+            .call(Method::POST, "/api/v1/runs", Some(&ann), &body)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("the command is empty"), "{answer}");
+    }
+    assert!(server.runs().is_empty());
+
     let never = dir.path().join("never");
     let started = start(
         &daemon,
@@ -343,8 +355,19 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     let summary = rest.last().unwrap();
     assert_eq!(summary["type"], "summary", "{rest:?}");
     assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    // Cancelled is its own outcome, not a failure (issue 21): in the summary, the history and
+    // the fleet's summary.
+    assert_eq!(summary["results"][0]["status"], "cancelled", "{summary}");
+    let counts = ["succeeded", "failed", "cancelled", "skipped"].map(|k| &summary[k]);
+    assert_eq!(counts, [0, 0, 1, 0], "{summary}");
     let runs = server.runs();
     assert_eq!(runs[0]["outcome"], "cancelled", "{runs:?}");
+    assert_eq!(runs[0]["cancelled"], true, "{runs:?}");
+    let (status, fleet) = daemon
+        .call(Method::GET, "/api/v1/summary", Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{fleet}");
+    assert_eq!(fleet["recent_failures"], json!([]), "{fleet}");
     let (status, answer) = daemon
         .call(Method::POST, &cancel, Some(&ann), &Value::Null)
         .await;

@@ -384,3 +384,45 @@ async fn hosts_added_and_removed_through_the_server_name_the_user() {
     assert!(by_hal.contains(&"host-removed"), "{events}");
     assert!(empty(e));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_failure_names_the_host_once_locally_and_through_the_server() {
+    // Issue 21: `ap2: ap2: ssh: Connection refused`: the error named its host, the printer did
+    // too, and a host backing off wrapped its last error, name and all.
+    let server = Server::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let add = ["host", "add", "ap2", "127.0.0.1", "--port", &port];
+    server.ok(&[&add[..], &["--pin-on-first-contact"]].concat());
+    add_user(&server, "ann", &["--permission", "hosts"]);
+    let ann = key_of(&server, "ann");
+    let once = |out: &Output| {
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<&str> = shown.lines().filter(|l| l.contains("ap2")).collect();
+        assert!(!lines.is_empty(), "{}", text(out));
+        for line in lines {
+            assert_eq!(line.matches("ap2").count(), 1, "{line}");
+        }
+    };
+    once(&server.output(&["reload", "-H", "ap2"]));
+    once(&server.output(&["ping", "-H", "ap2"]));
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (e, url) = (elsewhere.path(), daemon.base());
+    // The second try finds the host backing off.
+    for _ in 0..2 {
+        let out = finish(client(
+            e,
+            &server,
+            url,
+            Some(&ann),
+            &["reload", "-H", "ap2"],
+        ))
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        once(&out);
+    }
+    let out = finish(client(e, &server, url, Some(&ann), &["ping", "-H", "ap2"])).await;
+    once(&out);
+}

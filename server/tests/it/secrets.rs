@@ -93,7 +93,8 @@ async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
         // What an older otto-server (schema version 3) left: the secret in plain text.
         let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
         db.execute_batch(&format!(
-            "ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+            "ALTER TABLE runs DROP COLUMN cancelled;
+             ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
              ALTER TABLE scripts DROP COLUMN run_level;
              DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
              ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
@@ -268,4 +269,33 @@ async fn removing_a_host_removes_its_variables_after_asking() {
 
     // A host without variables goes without a question.
     server.ok(&["host", "remove", "r2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_part_of_a_secret_is_shown_however_secrets_overlap_or_output_is_cut() {
+    // Issue 21: with both secret, `env` printed `HOST_TOKEN=********-host`.
+    const API: &str = "S3cr3t-VALUE-zq81x";
+    const HOST: &str = "S3cr3t-VALUE-zq81x-host";
+    const LINES: &str = "first-line-QWERTY\nsecond-line-ASDFG";
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&["env", "set", "API_TOKEN", API, "--secret"]);
+    server.set_secret("HOST_TOKEN", "r1", HOST);
+    server.set_secret("PEM", "r1", LINES);
+    // `env`, a secret written in two pieces with a pause between (two chunks on the wire),
+    // and a secret of two lines.
+    let command = "env | grep TOKEN; printf %s \"$HOST_TOKEN\" | head -c 10; sleep 0.3; \
+                   printf '%s\\n' \"$HOST_TOKEN\" | tail -c +11; printf '%s\\n' \"$PEM\"";
+    let live = server.ok(&["run", "--host", "r1", "--command", command]);
+    let kept = server.ok(&["history", "--run", "1"]);
+    let json = server.ok(&["history", "--run", "1", "--json"]);
+    for shown in [&live, &kept, &json] {
+        for piece in ["zq81x", "-host", "QWERTY", "ASDFG", "S3cr3t"] {
+            assert!(!shown.contains(piece), "{piece} shown:\n{shown}");
+        }
+    }
+    assert!(live.contains("HOST_TOKEN=********\n"), "{live}");
+    assert!(live.contains("API_TOKEN=********\n"), "{live}");
+    assert_eq!(kept.matches("********").count(), 4, "{kept}");
 }

@@ -73,7 +73,7 @@ pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?;
     db.execute(
         "UPDATE runs SET finished = ?2, success = ?3, outcome = ?4, exit_code = ?5, elapsed_ms = ?6,
-             stdout = ?7, stderr = ?8, truncated = ?9 WHERE id = ?1",
+             stdout = ?7, stderr = ?8, truncated = ?9, cancelled = ?10 WHERE id = ?1",
         params![
             id,
             now_ms(),
@@ -83,7 +83,8 @@ pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
             end.elapsed.map(|d| d.as_millis() as i64),
             end.stdout,
             end.stderr,
-            end.truncated
+            end.truncated,
+            end.cancelled
         ],
     )?;
     events::log(
@@ -127,7 +128,7 @@ pub fn runs_before(
 fn runs_where(db: &Connection, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Run>> {
     let mut stmt = db.prepare(&format!(
         "SELECT id, host, what, action, started, finished, success, outcome, exit_code, elapsed_ms,
-                stdout, stderr, truncated FROM runs {filter}"
+                stdout, stderr, truncated, cancelled FROM runs {filter}"
     ))?;
     let runs = stmt
         .query_map(params, run_row)?
@@ -144,6 +145,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         started: r.get(4)?,
         finished: r.get(5)?,
         success: r.get(6)?,
+        cancelled: r.get(13)?,
         outcome: r.get(7)?,
         exit_code: r.get(8)?,
         elapsed_ms: r.get::<_, Option<i64>>(9)?.map(|ms| ms.max(0) as u64),

@@ -206,6 +206,13 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'sessions', max(
                               AS INTEGER)), 0)
      FROM events WHERE kind = 'signed-in'));
 "#,
+    r#"
+-- Whether a cancel stopped a run (`model::Run::cancelled`): its own outcome, not a failure.
+-- Runs cancelled before were told by their outcome only.
+ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET cancelled = 1
+    WHERE outcome IN ('cancelled', 'cancelled before the script started');
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -218,7 +218,8 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+        "ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
          ALTER TABLE env DROP COLUMN sealed; PRAGMA user_version = 3;
@@ -269,6 +270,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
+         ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 5;",
@@ -326,7 +328,8 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // Brought again from schema 6 to the newest: the attachment stays as it was, and the
     // script, older than run levels, is read-write.
     db.execute_batch(
-        "ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
+        "ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 6;",
     )
@@ -352,6 +355,7 @@ fn runs_are_recorded() {
         id,
         &RunEnd {
             success: true,
+            cancelled: false,
             outcome: "exit 0".into(),
             exit_code: Some(0),
             elapsed: Some(Duration::from_millis(12)),
@@ -367,6 +371,43 @@ fn runs_are_recorded() {
     assert_eq!(run.elapsed_ms, Some(12));
     assert_eq!(runs::runs(&db, Some("r1"), 5).unwrap().len(), 1);
     assert!(runs::runs(&db, Some("r2"), 5).unwrap().is_empty());
+}
+
+#[test]
+fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
+    let (dir, db) = store();
+    let end = |outcome: &str, cancelled: bool| RunEnd {
+        success: false,
+        cancelled,
+        outcome: outcome.into(),
+        exit_code: None,
+        elapsed: None,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        truncated: false,
+    };
+    for (outcome, cancelled) in [
+        ("cancelled", true),
+        ("exit 1", false),
+        ("cancelled before the script started", false),
+    ] {
+        let id = runs::start_run(&db, "r1", "job", "01", "server").unwrap();
+        runs::finish_run(&db, id, &end(outcome, cancelled)).unwrap();
+    }
+    let cancelled = |db: &Connection| -> Vec<bool> {
+        let runs = runs::runs(db, None, 10).unwrap();
+        runs.iter().map(|r| r.cancelled).collect()
+    };
+    assert_eq!(cancelled(&db), [true, false, false]);
+    // A database from before the column: its cancelled runs are told by their outcome.
+    let before = schema::SCHEMA_VERSION - 1;
+    db.execute_batch(&format!(
+        "ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};"
+    ))
+    .unwrap();
+    drop(db);
+    let db = connect(&dir.path().join("otto.db")).unwrap();
+    assert_eq!(cancelled(&db), [true, false, true]);
 }
 
 #[test]
@@ -419,6 +460,7 @@ fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives() {
     // Its owner was alive after all (another pid namespace, say): the real end wins.
     let end = RunEnd {
         success: true,
+        cancelled: false,
         outcome: "exit 0".into(),
         exit_code: Some(0),
         elapsed: Some(Duration::from_millis(5)),
@@ -534,7 +576,8 @@ fn session_ids_are_never_reused() {
          INSERT INTO sessions VALUES (3, 'carol', 'old', 'old', 0, 9999999999999);
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 41)');
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 9)');
-         PRAGMA user_version = 11;",
+         ALTER TABLE runs DROP COLUMN cancelled;
+         PRAGMA user_version = 11;
     )
     .unwrap();
     drop(db);

@@ -1,9 +1,11 @@
 // The fleet at a glance: how many hosts are in each state (GET /api/v1/summary), the recent
-// failures and slowest heartbeats it lists, and the newest runs (GET /api/v1/runs, one page).
+// failures (a cancelled run is none) and slowest heartbeats it lists, and the newest runs
+// (GET /api/v1/runs, one page).
 
 import { api, query } from '../api.js';
 import { h, replace } from '../dom.js';
 import { when } from '../time.js';
+import { result } from './history.js';
 
 const STATES = [
   ['reachable', 'Reachable'],
@@ -53,10 +55,12 @@ function heartbeatTable(beats) {
 export function runTable(runs, id) {
   return h('table', { id },
     h('thead', {}, h('tr', {}, ['Host', 'What', 'Started', 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, runs.map((r) => h('tr', {},
-      h('td', { 'data-label': 'Host' }, h('a', { href: `#/hosts/${encodeURIComponent(r.host)}` }, r.host)),
-      h('td', { 'data-label': 'What' }, r.what),
-      h('td', { 'data-label': 'Started' }, when(r.started)),
-      h('td', { 'data-label': 'Result', class: r.success === false ? 'bad' : r.success ? 'ok' : 'muted' },
-        r.finished ? (r.outcome || (r.success ? 'succeeded' : 'failed')) : 'running')))));
+    h('tbody', {}, runs.map((r) => {
+      const [text, cls] = result(r);
+      return h('tr', {},
+        h('td', { 'data-label': 'Host' }, h('a', { href: `#/hosts/${encodeURIComponent(r.host)}` }, r.host)),
+        h('td', { 'data-label': 'What' }, r.what),
+        h('td', { 'data-label': 'Started' }, when(r.started)),
+        h('td', { 'data-label': 'Result', class: cls }, text));
+    })));
 }

@@ -16,9 +16,10 @@ export function elapsed(ms) {
   return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
 }
 
-/** A run's result in words, and its class. */
+/** A run's result in words, and its class: a cancelled run did not fail. */
 export function result(run) {
   if (!run.finished && !run.outcome) return ['running', 'muted'];
+  if (run.cancelled) return [run.outcome || 'cancelled', 'warn'];
   return [run.outcome || (run.success ? 'succeeded' : 'failed'), run.success ? 'ok' : 'bad'];
 }
 

@@ -156,12 +156,16 @@ function follow(section, ctx, id, launched) {
     const part = hostPart(e.host);
     part.done = true;
     part.cancel.disabled = true;
-    part.status.className = e.success ? 'ok' : 'bad';
+    part.status.className = { ok: 'ok', cancelled: 'warn', skipped: 'muted' }[e.status] || 'bad';
     part.status.textContent = e.outcome;
   });
   on('summary', (e) => {
-    summary.textContent = `${e.succeeded} succeeded, ${e.failed} failed.`;
-    summary.className = e.failed ? 'bad' : 'ok';
+    // Cancelled and skipped hosts are their own counts, never failures.
+    const counts = [`${e.succeeded} succeeded`, `${e.failed} failed`];
+    if (e.cancelled) counts.push(`${e.cancelled} cancelled`);
+    if (e.skipped) counts.push(`${e.skipped} skipped`);
+    summary.textContent = `${counts.join(', ')}.`;
+    summary.className = e.failed ? 'bad' : e.cancelled || e.skipped ? 'warn' : 'ok';
     end();
   });
   events.addEventListener('error', (event) => {
