@@ -577,7 +577,7 @@ fn session_ids_are_never_reused() {
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 41)');
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 9)');
          ALTER TABLE runs DROP COLUMN cancelled;
-         PRAGMA user_version = 11;
+         PRAGMA user_version = 11;",
     )
     .unwrap();
     drop(db);
