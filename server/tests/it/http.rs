@@ -837,7 +837,7 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
     let outcome = resolve(&schemas["Done"]["properties"]["status"]);
     assert_eq!(
         outcome["enum"],
-        json!(["ok", "failed", "skipped"]),
+        json!(["ok", "failed", "skipped", "cancelled"]),
         "{outcome}"
     );
 
@@ -987,6 +987,19 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
     for schema in ["NewHost", "HostChange"] {
         assert_eq!(
             schemas[schema]["properties"]["port"]["minimum"], 1,
+            "{schema}"
+        );
+    }
+    // A timeout is any 32-bit number of seconds: the schema says so (not `int32`'s range).
+    for (schema, field) in [
+        ("NewScript", "timeout_secs"),
+        ("ScriptUpdate", "timeout_secs"),
+        ("NewRun", "timeout_secs"),
+    ] {
+        let timeout = &schemas[schema]["properties"][field];
+        assert_eq!(
+            (&timeout["maximum"], &timeout["format"]),
+            (&json!(u32::MAX), &json!("int64")),
             "{schema}"
         );
     }
