@@ -3,8 +3,9 @@
 //! answers every route can give whatever its handler (those of the extractors) added to each
 //! operation in one place, so that no operation leaves one out.
 
+use utoipa::Number;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{
     ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
 };
@@ -159,7 +160,7 @@ use crate::ops::{
         ErrorDetail,
         Missing,
     )),
-    modifiers(&BearerKey, &ExtractorAnswers),
+    modifiers(&BearerKey, &ExtractorAnswers, &IntegerRanges),
     security(("api_key" = []))
 )]
 pub struct ApiDoc;
@@ -276,6 +277,90 @@ fn add_extractor_answers(operation: &mut Operation, changes: bool) {
                     .build(),
             )
         });
+    }
+}
+
+/// Writes every integer of a width OpenAPI has no format for (`u8`, `u16`, `u32`, `u64`, `i8`,
+/// `i16`, which utoipa names `uint32`… with `non_strict_integers`) as a standard `int32` or
+/// `int64` with its range, unless the schema gives a narrower one. Without it a `u32` was an
+/// `int32`, whose range refuses half of what the server takes (the contract test sent 2^31 as
+/// a uid and a timeout, and they were taken).
+struct IntegerRanges;
+
+impl Modify for IntegerRanges {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.values_mut().for_each(integer_ranges);
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.head,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter {
+                        parameter.schema.iter_mut().for_each(integer_ranges);
+                    }
+                }
+                if let Some(RefOr::T(body)) = &mut operation.request_body {
+                    for content in body.content.values_mut() {
+                        if let RefOr::T(content) = content {
+                            content.schema.iter_mut().for_each(integer_ranges);
+                        }
+                    }
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        for content in response.content.values_mut() {
+                            if let RefOr::T(content) = content {
+                                content.schema.iter_mut().for_each(integer_ranges);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`IntegerRanges`] for one schema and the schemas within it.
+fn integer_ranges(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            let range: Option<(KnownFormat, isize, usize)> = match &object.format {
+                Some(SchemaFormat::KnownFormat(format)) => match format {
+                    KnownFormat::UInt8 => Some((KnownFormat::Int32, 0, u8::MAX.into())),
+                    KnownFormat::UInt16 => Some((KnownFormat::Int32, 0, u16::MAX.into())),
+                    KnownFormat::UInt32 => Some((KnownFormat::Int64, 0, u32::MAX as usize)),
+                    KnownFormat::UInt64 => Some((KnownFormat::Int64, 0, i64::MAX as usize)),
+                    KnownFormat::Int8 => Some((KnownFormat::Int32, i8::MIN.into(), 127)),
+                    KnownFormat::Int16 => Some((KnownFormat::Int32, i16::MIN.into(), 32767)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((format, minimum, maximum)) = range {
+                object.format = Some(SchemaFormat::KnownFormat(format));
+                object.minimum.get_or_insert(Number::Int(minimum));
+                object.maximum.get_or_insert(Number::UInt(maximum));
+            }
+            object.properties.values_mut().for_each(integer_ranges);
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                integer_ranges(items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(integer_ranges),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(integer_ranges),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(integer_ranges),
+        _ => {}
     }
 }
 

@@ -34,7 +34,6 @@ pub struct NewRun {
     pub command: Option<String>,
     /// This run's timeout in whole seconds (0: none): for a script instead of its own; without
     /// one, the script's own, else 1 hour.
-    #[schema(value_type = Option<u64>, maximum = 4294967295.0)]
     pub timeout_secs: Option<u32>,
     /// Every enabled host.
     #[serde(default)]

@@ -40,7 +40,6 @@ pub struct NewScript {
     /// Working directory on the host.
     pub working_dir: Option<String>,
     /// Timeout in seconds (default an hour; 0: none).
-    #[schema(value_type = Option<u64>, maximum = 4294967295.0)]
     pub timeout_secs: Option<u32>,
     /// What to do after a successful run (default `none`).
     #[serde(default = "default_after_run")]
@@ -100,7 +99,7 @@ pub struct ScriptUpdate {
     pub working_dir: Option<Option<String>>,
     /// Timeout in seconds (`null`: the default hour; 0: none).
     #[serde(default, deserialize_with = "given")]
-    #[schema(value_type = Option<u64>, maximum = 4294967295.0)]
+    #[schema(value_type = Option<u32>)]
     pub timeout_secs: Option<Option<u32>>,
     /// What to do after a successful run.
     pub after_run: Option<AfterRun>,

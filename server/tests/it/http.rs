@@ -990,18 +990,43 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
             "{schema}"
         );
     }
-    // A timeout is any 32-bit number of seconds: the schema says so (not `int32`'s range).
-    for (schema, field) in [
-        ("NewScript", "timeout_secs"),
-        ("ScriptUpdate", "timeout_secs"),
-        ("NewRun", "timeout_secs"),
+    // Integers OpenAPI has no format for carry their range: a timeout or a uid is any `u32`
+    // (an `int32` would refuse half of them), a port a `u16` (1 and up, as the schema says).
+    let ids = &schemas["Ids"]["properties"];
+    for (name, schema) in [
+        (
+            "NewScript",
+            &schemas["NewScript"]["properties"]["timeout_secs"],
+        ),
+        (
+            "ScriptUpdate",
+            &schemas["ScriptUpdate"]["properties"]["timeout_secs"],
+        ),
+        ("NewRun", &schemas["NewRun"]["properties"]["timeout_secs"]),
+        ("Ids.uid", &ids["uid"]),
+        ("Ids.gid", &ids["gid"]),
     ] {
-        let timeout = &schemas[schema]["properties"][field];
         assert_eq!(
-            (&timeout["maximum"], &timeout["format"]),
-            (&json!(u32::MAX), &json!("int64")),
-            "{schema}"
+            (&schema["format"], &schema["minimum"], &schema["maximum"]),
+            (&json!("int64"), &json!(0), &json!(u32::MAX)),
+            "{name}"
         );
+    }
+    let port = &schemas["NewHost"]["properties"]["port"];
+    assert_eq!(
+        (&port["format"], &port["minimum"], &port["maximum"]),
+        (&json!("int32"), &json!(1), &json!(65535))
+    );
+    let serialized = doc.to_string();
+    for format in [
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "\"int8\"",
+        "\"int16\"",
+    ] {
+        assert!(!serialized.contains(format), "{format} in the document");
     }
     // A share of hosts as text; a permission given twice is taken once.
     let share = schemas["ShareInput"]["oneOf"].as_array().unwrap();
