@@ -212,7 +212,10 @@ async fn cancel_kills_the_script_and_its_children() {
 
 #[tokio::test]
 async fn ten_megabytes_of_output_arrive_complete_and_in_order() {
-    let agent = Agent::start("");
+    // Not the stall tests' 2 s idle timeout: under QEMU, with the other tests of this file
+    // beside it, the (emulated) client can leave the window shut longer than that, and the
+    // agent rightly gives up on a peer that takes no output (a CI run failed so).
+    let agent = Agent::start("idle_timeout = 30");
     let conn = agent.client().await;
     let lines = 1_200_000u32; // 9 bytes each: 10.8 MB
     let body = format!("awk 'BEGIN {{ for (i = 0; i < {lines}; i++) printf \"%08d\\n\", i }}'\n");

@@ -75,6 +75,7 @@ pub fn agent_cli(args: &[&str]) -> (std::process::ExitStatus, String, String) {
 
 impl Agent {
     /// Starts an agent that trusts a new server key; `extra` is appended to its configuration.
+    /// Its `idle_timeout` is 2 s, so that the stall tests end soon, unless `extra` sets one.
     pub fn start(extra: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("agent.conf");
@@ -83,9 +84,14 @@ impl Agent {
         std::fs::write(
             &config_path,
             format!(
-                "listen = 127.0.0.1:0\nkey = {}\ntemp_dir = {}\nidle_timeout = 2\nlog_level = debug\n{extra}\n",
+                "listen = 127.0.0.1:0\nkey = {}\ntemp_dir = {}\n{}log_level = debug\n{extra}\n",
                 dir.path().join("agent.key").display(),
                 dir.path().join("tmp").display(),
+                if extra.contains("idle_timeout") {
+                    ""
+                } else {
+                    "idle_timeout = 2\n"
+                },
             ),
         )
         .unwrap();
