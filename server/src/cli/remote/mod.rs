@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -67,6 +67,9 @@ pub enum RemoteError {
     /// An answer that is not what the API promises.
     #[error("the server's answer cannot be read: {0}")]
     Answer(String),
+    /// A request body that cannot be written as JSON.
+    #[error("the request cannot be written: {0}")]
+    Request(String),
 }
 
 impl RemoteError {
@@ -79,7 +82,7 @@ impl RemoteError {
             RemoteError::Url(..) => 2,
             RemoteError::Unreachable(..) => 3,
             RemoteError::Refused { status, .. } => exit_code_of(*status),
-            RemoteError::Answer(_) => 7,
+            RemoteError::Answer(_) | RemoteError::Request(_) => 7,
         }
     }
 }
@@ -143,14 +146,16 @@ impl Remote {
         Ok(Remote { client, base, key })
     }
 
-    /// Sends `method path` with `body` (if not null); the answer, or the server's reason.
-    async fn send(
+    /// Sends `method path` with `body` as JSON (none when it serializes to null: `&()` or
+    /// `&None`); the answer, or the server's reason.
+    async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: &Value,
+        body: &B,
     ) -> Result<reqwest::Response, RemoteError> {
-        let payload = match body {
+        let body = serde_json::to_value(body).map_err(|e| RemoteError::Request(e.to_string()))?;
+        let payload = match &body {
             Value::Null => Payload::Empty,
             body => Payload::Json(body),
         };
@@ -205,12 +210,12 @@ impl Remote {
         RemoteError::Unreachable(self.base.to_string(), why)
     }
 
-    /// `method path` with `body`, its JSON answer read as `T`.
-    async fn call<T: DeserializeOwned>(
+    /// `method path` with `body` (as for [`Remote::send`]), its JSON answer read as `T`.
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: &Value,
+        body: &B,
     ) -> Result<T, RemoteError> {
         read(self.send(method, path, body).await?).await
     }

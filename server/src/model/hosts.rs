@@ -1,0 +1,149 @@
+//! Hosts: where they are, how their agent key is trusted, what their last heartbeat said;
+//! groups of them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{from_utc, utc};
+
+/// How a host's agent key is trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Trust {
+    /// The pinned agent key (OpenSSH text), if any.
+    pub agent_key: Option<String>,
+    /// Pin whatever key the agent presents on the first successful contact.
+    pub pin_on_first_contact: bool,
+    /// A different key the agent presented, waiting for `host approve`.
+    pub pending_key: Option<String>,
+    /// When keys were last made or rotated (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_rotation: Option<i64>,
+}
+
+/// What the last heartbeat said, persisted (in the API's document, `HostStatus`: apart from
+/// the outcome of an operation on a host).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = HostStatus)]
+pub struct Status {
+    /// Whether the last attempt reached the agent; None before the first.
+    pub reachable: Option<bool>,
+    /// The last successful heartbeat (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen: Option<i64>,
+    /// Round trip (ms) of the last successful heartbeat, connection set-up excluded.
+    #[serde(default)]
+    pub round_trip_ms: Option<f64>,
+    /// The agent's version.
+    pub agent_version: Option<String>,
+    /// The host's facts (`otto_proto::Facts`: names and versions of its system, uptime, load
+    /// and memory).
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<Facts>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// A host's facts from its heartbeat: the protocol's owned form.
+pub use otto_proto::Facts;
+
+/// Facts as an agent reported them, made safe: control characters escaped and each text cut
+/// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
+pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
+    let safe = |text: &str| crate::sanitize::field(text, crate::sanitize::FIELD_MAX);
+    Facts {
+        hostname: safe(f.hostname),
+        kernel_name: safe(f.kernel_name),
+        kernel_version: safe(f.kernel_version),
+        arch: safe(f.arch),
+        distribution_name: safe(f.distribution_name),
+        distribution_version: safe(f.distribution_version),
+        uptime_secs: f.uptime_secs,
+        load_centi: f.load_centi,
+        mem_total_kib: f.mem_total_kib,
+        mem_available_kib: f.mem_available_kib,
+    }
+}
+
+/// One managed host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Host {
+    /// Its unique name.
+    pub name: String,
+    /// Address or DNS name the server dials.
+    pub address: String,
+    /// The agent's SSH port.
+    pub port: u16,
+    /// Disabled hosts are skipped by every action.
+    pub enabled: bool,
+    /// Its agent key.
+    pub trust: Trust,
+    /// The groups it belongs to.
+    pub groups: Vec<String>,
+    /// Heartbeat state.
+    pub status: Status,
+}
+
+#[cfg(test)]
+impl Host {
+    /// An enabled host in `groups`, no key known, never heard from.
+    pub fn example(name: &str, address: &str, port: u16, groups: &[&str]) -> Host {
+        Host {
+            name: name.into(),
+            address: address.into(),
+            port,
+            enabled: true,
+            trust: Trust::default(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            status: Status::default(),
+        }
+    }
+}
+
+/// A new host.
+#[derive(Debug, Clone)]
+pub struct NewHost {
+    /// Unique name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// The agent key, if known.
+    pub agent_key: Option<String>,
+    /// Pin on first contact when no key is given.
+    pub pin_on_first_contact: bool,
+}
+
+/// A group with its members and scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Group {
+    /// Its name.
+    pub name: String,
+    /// Its hosts.
+    pub hosts: Vec<String>,
+    /// Its scripts.
+    pub scripts: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_serialize_as_rfc3339_in_utc_to_the_millisecond() {
+        let at = |ms: Option<i64>| {
+            let status = Status {
+                reachable: None,
+                last_seen: ms,
+                ..Status::default()
+            };
+            serde_json::to_value(&status).unwrap()["last_seen"].clone()
+        };
+        assert_eq!(at(Some(1_795_000_000_123)), "2026-11-18T11:06:40.123Z");
+        assert_eq!(at(Some(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(None), serde_json::Value::Null);
+        // Out of range (a corrupt database): the latest time jiff has.
+        assert_eq!(at(Some(i64::MAX)), "9999-12-30T22:00:00.999Z");
+    }
+}

@@ -1,0 +1,107 @@
+//! Runs of a script or command on a host: launched, ended.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{from_utc, lossy_text, text_bytes, utc};
+
+/// The outcome recorded for a run whose server process ended before the run did.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// One run of a script or command on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Run {
+    /// Its id.
+    pub id: i64,
+    /// The host.
+    pub host: String,
+    /// The script's name, or the ad-hoc command.
+    pub what: String,
+    /// The action id on the agent (hex), for `cancel`.
+    pub action: String,
+    /// When it started (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
+    #[schema(value_type = String, format = DateTime)]
+    pub started: i64,
+    /// When it finished; None while running, or if the server died first (then its outcome
+    /// says [`INTERRUPTED`]).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished: Option<i64>,
+    /// Whether it succeeded.
+    pub success: Option<bool>,
+    /// Whether a cancel stopped it (before or while its script ran): it did not succeed, and
+    /// did not fail either.
+    #[serde(default)]
+    pub cancelled: bool,
+    /// How it ended, in words.
+    pub outcome: Option<String>,
+    /// The script's exit code, when it exited.
+    pub exit_code: Option<i32>,
+    /// How long it ran on the agent.
+    pub elapsed_ms: Option<u64>,
+    /// Standard output, up to the cap.
+    #[serde(serialize_with = "lossy_text", deserialize_with = "text_bytes")]
+    #[schema(value_type = String)]
+    pub stdout: Vec<u8>,
+    /// Standard error, up to the cap.
+    #[serde(serialize_with = "lossy_text", deserialize_with = "text_bytes")]
+    #[schema(value_type = String)]
+    pub stderr: Vec<u8>,
+    /// Whether output beyond the cap was dropped.
+    pub truncated: bool,
+}
+
+/// One start of a job on many hosts through the HTTP API (a *launch*), as kept: each host's
+/// part is a run of the history, named by its result in `last_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Its id, never reused.
+    pub id: u64,
+    /// Who started it ([`crate::ops::Actor`] as text).
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addressed, by name.
+    pub hosts: Vec<String>,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it ended; None while it runs, or if the server stopped first.
+    pub finished: Option<i64>,
+    /// Its last event as JSON text: the summary, with each host's result and run id, or why
+    /// it failed. None while it runs, or if the server stopped first.
+    pub last_event: Option<String>,
+}
+
+/// A launch to record.
+#[derive(Debug, Clone)]
+pub struct NewLaunch {
+    /// Who starts it.
+    pub actor: String,
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+}
+
+/// How a run ended, as recorded.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// Success.
+    pub success: bool,
+    /// Whether a cancel stopped it, before or while its script ran.
+    pub cancelled: bool,
+    /// In words.
+    pub outcome: String,
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Time on the agent.
+    pub elapsed: Option<Duration>,
+    /// Kept stdout.
+    pub stdout: Vec<u8>,
+    /// Kept stderr.
+    pub stderr: Vec<u8>,
+    /// Whether output was dropped at the cap.
+    pub truncated: bool,
+}
