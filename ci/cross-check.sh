@@ -7,15 +7,16 @@
 #   4. the agent builds as a static executable for all five router targets (sizes printed), and
 #      each stays within its size budget (1 MiB for MIPS, the others in proportion);
 #   5. end to end: the host's server library drives each cross-built agent under its emulator
-#      (server/tests/it/qemu.rs, which must not skip here: OTTO_QEMU_E2E=require);
+#      (server/tests/it/qemu.rs);
 #   6. whole devices: Debian's kernel boots in qemu-system-mipsel (Malta) and qemu-system-arm
 #      (virt) with the agent as the only service, and the server drives it over QEMU's network
-#      (ci/qemu-system.sh makes the images; server/tests/it/qemu_system.rs,
-#      OTTO_QEMU_SYSTEM=require).
-# Needs the cross toolchain (ci/install-toolchain.sh). Stops at the first failure.
+#      (ci/qemu-system.sh makes the images; server/tests/it/qemu_system.rs).
+# Needs the cross toolchain (ci/install-toolchain.sh). Stops at the first failure. No test may
+# skip for want of a tool here: OTTO_REQUIRE_TOOLS=1 makes that a failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
+export OTTO_REQUIRE_TOOLS=1
 
 section "otto-proto is no_std: build for thumbv7em-none-eabihf with -Zbuild-std=core"
 start=$(now)
@@ -57,13 +58,13 @@ done
 section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)
 # Host build (rustup's toolchain, the host target dir); prints each emulated agent's peak RSS.
-OTTO_QEMU_E2E=require cargo test -p otto-server --test it qemu:: -- --nocapture ||
+cargo test -p otto-server --test it qemu:: -- --nocapture ||
     fail "end-to-end tests of the cross-built agents under QEMU"
 echo "took $(elapsed "$start")"
 
 section "whole devices: Debian's kernel and the agent in qemu-system (tests/it/qemu_system.rs)"
 start=$(now)
 "$ROOT/ci/qemu-system.sh" || fail "ci/qemu-system.sh (kernels, busybox and initramfs images)"
-OTTO_QEMU_SYSTEM=require cargo test -p otto-server --test it qemu_system:: -- --nocapture ||
+cargo test -p otto-server --test it qemu_system:: -- --nocapture ||
     fail "end-to-end tests of the agent on emulated devices"
 echo "took $(elapsed "$start")"

@@ -69,7 +69,7 @@ pub fn man(args: &ManArgs) -> Result<(), CliError> {
 /// What follows the agent's options in its man page.
 const AGENT_NOTES: &str = "\
 The configuration is `key = value` lines (listen, key, server_key, allow_from, path, \
-script_timeout, log_level, …); see the README of Otto.
+script_timeout, log_level, …); see docs/agent.md of Otto.
 
 Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop the agent.
 

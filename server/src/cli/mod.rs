@@ -42,7 +42,7 @@ use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
 use users::{ApiKeyCommand, UserCommand};
 
-/// The exit codes, as `--help` ends (and the README lists them).
+/// The exit codes, as `--help` ends (and docs/server.md lists them).
 const EXIT_CODES: &str = "\
 Exit codes:
     0  success

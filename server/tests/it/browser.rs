@@ -1,9 +1,9 @@
 //! The web UI in a real browser: Debian's Chromium, headless, driven through chromedriver
 //! (WebDriver) by fantoccini, against a real `serve` (plain HTTP on loopback) with real local
 //! agents. Runs when `/usr/bin/chromedriver` exists (Debian: chromium-driver); says SKIPPED
-//! otherwise, unless `OTTO_BROWSER_E2E=1` (CI) makes that a failure. Every wait is a bounded
-//! poll for what the page must come to show; screenshots of the main pages go to
-//! `target/screenshots/`.
+//! otherwise, unless `OTTO_REQUIRE_TOOLS=1` (CI) makes that a failure ([`tool_missing`]). Every
+//! wait is a bounded poll for what the page must come to show; screenshots of the main pages go
+//! to `target/screenshots/`.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -17,7 +17,7 @@ use otto_server::keys;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::harness::{BOUND, Server, agent_bin};
+use crate::harness::{BOUND, Server, agent_bin, tool_missing};
 use crate::http::Daemon;
 use crate::users::add_user;
 
@@ -27,16 +27,15 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const PASSWORD: &str = "correct horse battery";
 
 /// Whether the browser tests can run: chromedriver is installed; else SKIPPED, or a failure
-/// when `OTTO_BROWSER_E2E=1` says they must run.
+/// under `OTTO_REQUIRE_TOOLS=1`.
 fn available() -> bool {
     if Path::new(CHROMEDRIVER).exists() {
         return true;
     }
-    assert!(
-        std::env::var_os("OTTO_BROWSER_E2E").is_none(),
-        "OTTO_BROWSER_E2E is set but {CHROMEDRIVER} is missing (Debian: chromium chromium-driver)"
+    tool_missing(
+        &format!("no {CHROMEDRIVER}"),
+        "ci/install-toolchain.sh installs it (Debian: chromium chromium-driver)",
     );
-    eprintln!("SKIPPED: no {CHROMEDRIVER} (Debian: chromium chromium-driver)");
     false
 }
 

@@ -2,9 +2,9 @@
 //!
 //! dropbear reads the login user's `~/.ssh/authorized_keys` and has no option for another file,
 //! so this test adds a key of its own there for the duration of the test (and removes it after).
-//! It therefore runs only when asked: `OTTO_DEPLOY_E2E=1` (CI sets it; it runs as root on a
-//! throwaway machine), with `dropbear` installed (Debian: dropbear-bin). Otherwise it says why
-//! and does nothing.
+//! It therefore runs only when asked: `OTTO_DEPLOY_E2E=1` (`ci/test.sh` sets it), with `dropbear`
+//! installed (Debian: dropbear-bin, which `ci/install-toolchain.sh` installs). Otherwise it says
+//! why and does nothing, or fails under `OTTO_REQUIRE_TOOLS=1` (CI): [`tool_missing`].
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use otto_server::keys;
 
-use crate::harness::agent_bin;
+use crate::harness::{agent_bin, tool_missing};
 
 /// Removes the line it added to authorized_keys when dropped.
 struct AuthorizedKey {
@@ -91,15 +91,18 @@ fn text(out: &Output) -> String {
 #[test]
 fn deploy_over_dropbear_makes_a_managed_host() {
     if std::env::var_os("OTTO_DEPLOY_E2E").is_none() {
-        eprintln!(
-            "SKIPPED: set OTTO_DEPLOY_E2E=1 to run (adds a key to ~/.ssh/authorized_keys while it runs)"
+        return tool_missing(
+            "no OTTO_DEPLOY_E2E=1, the consent this test needs",
+            "set it to run the test (it adds a key to ~/.ssh/authorized_keys while it runs)",
         );
-        return;
     }
     let (Some(dropbear), Some(dropbearkey)) =
         (dropbear_tool("dropbear"), dropbear_tool("dropbearkey"))
     else {
-        panic!("OTTO_DEPLOY_E2E is set but dropbear is not installed (Debian: dropbear-bin)");
+        return tool_missing(
+            "no dropbear",
+            "ci/install-toolchain.sh installs it (Debian: dropbear-bin)",
+        );
     };
     let dir = tempfile::tempdir().unwrap();
 
@@ -231,4 +234,39 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     // Stop the agent (no service manager restarts it).
     let out = server(&data, &["exit-agent", "--host", "router"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// The switch for tests that need a tool: without `OTTO_REQUIRE_TOOLS` a test that lacks what it
+/// needs (here the deploy test's `OTTO_DEPLOY_E2E=1`) passes and says SKIPPED; with it, the same
+/// test fails and names what is missing. Runs this test binary again as a child process.
+#[test]
+fn a_missing_tool_is_skipped_here_and_a_failure_under_otto_require_tools() {
+    let run = |require: bool| {
+        let mut test = Command::new(std::env::current_exe().unwrap());
+        test.args([
+            "deploy::deploy_over_dropbear_makes_a_managed_host",
+            "--exact",
+            "--nocapture",
+        ])
+        .env_remove("OTTO_DEPLOY_E2E")
+        .env_remove(crate::harness::REQUIRE_TOOLS);
+        if require {
+            test.env(crate::harness::REQUIRE_TOOLS, "1");
+        }
+        test.output().unwrap()
+    };
+    let skipped = run(false);
+    assert!(skipped.status.success(), "{}", text(&skipped));
+    assert!(
+        text(&skipped).contains("SKIPPED: no OTTO_DEPLOY_E2E=1"),
+        "{}",
+        text(&skipped)
+    );
+    let failed = run(true);
+    assert!(!failed.status.success(), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("missing: no OTTO_DEPLOY_E2E=1"),
+        "{}",
+        text(&failed)
+    );
 }

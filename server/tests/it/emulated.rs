@@ -1,7 +1,6 @@
 //! Shared by the tests that drive agents under QEMU: `qemu.rs` (user-mode emulation) and
 //! `qemu_system.rs` (a whole emulated device).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use otto_proto::{ActionId, Credentials, ScriptTimeout, Stream};
@@ -23,19 +22,6 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
-}
-
-/// Skips (says why and how to make what is missing) or, when the variable `require` is set to
-/// `require`, fails. The message is written to stderr directly, not with `eprintln!`, so the
-/// test harness's output capture does not hide it.
-pub fn missing(require: &str, what: &str, make_it: &str) {
-    if std::env::var(require).as_deref() == Ok("require") {
-        panic!("{what} ({require}=require)");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {what}; {make_it} ({require}=require makes this a failure)"
-    );
 }
 
 /// A `/bin/sh` script with no limit on its run time.

@@ -1,5 +1,5 @@
-//! The exit codes of `otto-server`, one kind of failure each (the table in `--help` and the
-//! README), from the real binary.
+//! The exit codes of `otto-server`, one kind of failure each (the table in `--help` and
+//! docs/server.md), from the real binary.
 
 use std::process::Output;
 

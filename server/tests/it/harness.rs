@@ -1,8 +1,9 @@
 //! The harness the tests share: the `otto-server` binary run on a data directory of its own,
 //! hosts added to it with real agents (the `otto-agent` binary of this build) or fake ones on
-//! loopback, and the commands' output captured.
+//! loopback, and the commands' output captured; and the one switch for tests that need a tool
+//! this machine may lack ([`tool_missing`]).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +18,34 @@ use crate::fake_agent::{Behaviour, FakeAgent};
 /// The outer bound of a [`Server::bounded`] command: far above every deadline the commands
 /// have (10 s answers, 5 s + 10 s runs), so code that waits forever fails instead of hanging.
 pub const BOUND: Duration = Duration::from_secs(60);
+
+/// The switch that makes a missing tool a test failure instead of a skip: set to anything but
+/// `0` (`OTTO_REQUIRE_TOOLS=1`) by `ci/test.sh` and `ci/cross-check.sh`.
+pub const REQUIRE_TOOLS: &str = "OTTO_REQUIRE_TOOLS";
+
+/// Called, then returned from, by every test that cannot run because this machine lacks a tool:
+/// Chromium and chromedriver (`browser.rs`), a QEMU emulator, a cross-built agent or a device
+/// image (`qemu.rs`, `qemu_system.rs`), dropbear (`deploy.rs`). `what` names what is missing,
+/// `how` says how to get it.
+///
+/// On a developer's machine the test is skipped: it passes and says `SKIPPED: what; how` on
+/// stderr (written directly, not with `eprintln!`, so the test harness's capture does not hide
+/// it). Under [`REQUIRE_TOOLS`] (CI) it fails, naming what is missing, so a machine that lost a
+/// tool cannot stay green.
+///
+/// One opt-in switch remains, for a reason besides its tool: the deploy test adds a key to
+/// `~/.ssh/authorized_keys` while it runs, so it runs only with `OTTO_DEPLOY_E2E=1`; `ci/test.sh`
+/// sets it, and under [`REQUIRE_TOOLS`] its absence is a failure like a missing tool. The QEMU
+/// tests need what `ci/cross-check.sh` builds first (the agents in `dist/`, the device images),
+/// so `ci/test.sh`'s host step leaves them out by name and `ci/cross-check.sh` runs them.
+pub fn tool_missing(what: &str, how: &str) {
+    let required = std::env::var_os(REQUIRE_TOOLS).is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(!required, "missing: {what}; {how} ({REQUIRE_TOOLS} is set)");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what}; {how} ({REQUIRE_TOOLS}=1 makes this a failure)"
+    );
+}
 
 /// The `otto-agent` binary of this build (built first when it is missing).
 pub fn agent_bin() -> PathBuf {

@@ -347,7 +347,7 @@ async fn every_route_needs_a_working_key_and_its_permission() {
 }
 
 /// A user without a route's permission is refused (403) before anything else of the request is
-/// read: whatever is wrong with its path, query or body, the answer is the one the README
+/// read: whatever is wrong with its path, query or body, the answer is the one docs/security.md
 /// promises.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_its_permission_a_bad_request_is_refused_before_it_is_read() {

@@ -30,6 +30,7 @@ mod import;
 mod input;
 mod interrupt;
 mod jsonl;
+mod manual;
 mod names;
 mod progress;
 mod qemu;

@@ -6,8 +6,9 @@
 //! agent's peak RSS (VmHWM, QEMU's own memory included); the x86_64 build, run natively on an
 //! x86_64 machine, gives the reference without an emulator.
 //!
-//! Without the binaries or the emulators the tests are skipped with a message on stderr; with
-//! `OTTO_QEMU_E2E=require` (ci/cross-check.sh) a missing one is a failure instead.
+//! Without the binaries or the emulators the tests are skipped with a message on stderr; under
+//! `OTTO_REQUIRE_TOOLS=1` (ci/cross-check.sh) a missing one is a failure instead
+//! ([`tool_missing`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use otto_server::keys;
 use sha2::{Digest, Sha256};
 
 use crate::emulated;
+use crate::harness::tool_missing;
 
 #[tokio::test]
 async fn mips_big_endian() {
@@ -70,11 +72,6 @@ fn dist_binary(target: &str) -> PathBuf {
         .join(format!("otto-agent-{target}"))
 }
 
-/// Skips, or fails under `OTTO_QEMU_E2E=require`.
-fn missing(what: &str) {
-    emulated::missing("OTTO_QEMU_E2E", what, "build it with ci/build-agents.sh");
-}
-
 /// A shell wrapper that runs the agent under its emulator (`None`: natively), so `LocalAgent` can
 /// start it like a native binary; `exec` keeps the process id (the emulator's) the one
 /// `LocalAgent` reports.
@@ -104,13 +101,19 @@ fn alive(pid: i32) -> bool {
 async fn end_to_end(target: &str, emulator: &str, arch: &str) {
     let agent_path = dist_binary(target);
     if !agent_path.is_file() {
-        return missing(&format!("no {}", agent_path.display()));
+        return tool_missing(
+            &format!("no {}", agent_path.display()),
+            "build it with ci/build-agents.sh",
+        );
     }
     let qemu = if emulator.is_empty() {
         None
     } else {
         let Some(qemu) = find_in_path(emulator) else {
-            return missing(&format!("no {emulator} in PATH"));
+            return tool_missing(
+                &format!("no {emulator} in PATH"),
+                "ci/install-toolchain.sh installs it (Debian: qemu-user-static)",
+            );
         };
         Some(qemu)
     };

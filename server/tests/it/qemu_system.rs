@@ -9,8 +9,9 @@
 //! prints the boot time and the agent's own peak RSS as the device's kernel counts it (no
 //! emulator in that figure).
 //!
-//! Without the images or the emulator the tests are skipped with a message on stderr; with
-//! `OTTO_QEMU_SYSTEM=require` (ci/cross-check.sh) a missing one is a failure instead.
+//! Without the images or the emulator the tests are skipped with a message on stderr; under
+//! `OTTO_REQUIRE_TOOLS=1` (ci/cross-check.sh) a missing one is a failure instead
+//! ([`tool_missing`]).
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use crate::emulated;
+use crate::harness::tool_missing;
 
 /// How to boot one board.
 struct Board {
@@ -184,15 +186,13 @@ async fn device(board: &Board) {
     let dir = workspace().join("target/qemu-system").join(board.name);
     let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
     if !initrd.is_file() || !kernel.is_file() {
-        return emulated::missing(
-            "OTTO_QEMU_SYSTEM",
+        return tool_missing(
             &format!("no {}", initrd.display()),
             &format!("make it with ci/qemu-system.sh {}", board.name),
         );
     }
     let Some(qemu) = find_in_path(board.qemu) else {
-        return emulated::missing(
-            "OTTO_QEMU_SYSTEM",
+        return tool_missing(
             &format!("no {} in PATH", board.qemu),
             "ci/qemu-system.sh installs it",
         );
