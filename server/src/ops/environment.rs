@@ -243,6 +243,44 @@ mod tests {
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, logged, new_r1};
 
+    #[test]
+    fn the_apis_variable_types_carry_scopes_and_hide_secrets() {
+        // Each scope, and none (every scope), as the query names it and back.
+        let scopes = [
+            None,
+            Some(Scope::Global),
+            Some(Scope::Group("lab".into())),
+            Some(Scope::Host("r1".into())),
+            Some(Scope::Script("hello".into())),
+        ];
+        for scope in scopes {
+            let query = serde_json::to_value(ScopeQuery::from(scope.as_ref())).unwrap();
+            let read: ScopeQuery = serde_json::from_value(query).unwrap();
+            assert_eq!(read.scope().unwrap(), scope);
+        }
+        // A variable as listed reads back as itself; a secret without its value.
+        let var = |secret| EnvVar {
+            scope: Scope::Group("lab".into()),
+            name: "TOKEN".into(),
+            value: Secretish {
+                value: "s3cret".into(),
+                secret,
+            },
+        };
+        let plain = Variable::from(var(false));
+        assert_eq!(plain.into_var(), Some(var(false)));
+        let secret = serde_json::to_string(&Variable::from(var(true))).unwrap();
+        assert!(!secret.contains("s3cret"), "{secret}");
+        let read: Variable = serde_json::from_str(&secret).unwrap();
+        let read = read.into_var().unwrap();
+        assert_eq!((read.value.secret, read.value.value.as_str()), (true, ""));
+        let unknown = Variable {
+            scope: "galaxy".into(),
+            ..Variable::from(var(false))
+        };
+        assert_eq!(unknown.into_var(), None);
+    }
+
     #[tokio::test]
     async fn a_hosts_variables_come_from_global_its_groups_and_itself_marked_when_overridden() {
         let (_dir, ops) = fixture();

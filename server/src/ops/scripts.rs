@@ -496,6 +496,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_apis_script_types_carry_what_the_client_sends() {
+        // A change as the client sends it reads back as the same change: what is left out is
+        // not sent (kept), a cleared field is sent as null (cleared).
+        let change = ScriptChange {
+            body: Some(b"echo 1".to_vec()),
+            run_as: Some(None),
+            timeout_secs: Some(Some(90)),
+            run_level: Some(RunLevel::ReadOnly),
+            ..ScriptChange::default()
+        };
+        let sent = serde_json::to_value(ScriptUpdate::new("hello", change.clone()).unwrap());
+        assert_eq!(
+            sent.as_ref().unwrap(),
+            &serde_json::json!({"name": "hello", "body": "echo 1", "run_as": null,
+                "timeout_secs": 90, "run_level": "read-only"})
+        );
+        let read: ScriptUpdate = serde_json::from_value(sent.unwrap()).unwrap();
+        assert_eq!(ScriptChange::from(read), change);
+        // A new script reads back as itself; one whose text is not UTF-8 cannot be sent.
+        let new = script("echo 2");
+        let sent = serde_json::to_value(NewScript::try_from(new.clone()).unwrap()).unwrap();
+        let read: NewScript = serde_json::from_value(sent).unwrap();
+        assert_eq!(Script::from(read), new);
+        let binary = Script {
+            body: vec![0xff, 0xfe],
+            ..new
+        };
+        let refused = NewScript::try_from(binary).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Invalid);
+        let change = ScriptChange {
+            body: Some(vec![0xff]),
+            ..ScriptChange::default()
+        };
+        let refused = ScriptUpdate::new("hello", change).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Invalid);
+    }
+
     #[tokio::test]
     async fn scripts_are_saved_replaced_shown_and_removed_and_recorded() {
         let (_dir, ops) = fixture();

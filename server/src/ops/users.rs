@@ -447,6 +447,25 @@ mod tests {
 
     use crate::model::RunLevel;
 
+    #[test]
+    fn a_key_to_make_is_sent_with_its_lifetime_in_seconds() {
+        let create = CreateApiKey {
+            user: Some("bob".into()),
+            permissions: Some(reader(&[Permission::Hosts])),
+            expires_in: Some(Duration::from_secs(86_400)),
+        };
+        let sent = serde_json::to_value(&create).unwrap();
+        assert_eq!(sent["expires_in_secs"], 86_400, "{sent}");
+        let read: CreateApiKey = serde_json::from_value(sent).unwrap();
+        assert_eq!(
+            (read.user, read.permissions, read.expires_in),
+            (create.user, create.permissions, create.expires_in)
+        );
+        let never: CreateApiKey = serde_json::from_str("{}").unwrap();
+        assert_eq!(never.expires_in, None);
+        assert!(serde_json::from_str::<CreateApiKey>(r#"{"expires_in": 5}"#).is_err());
+    }
+
     #[tokio::test]
     async fn a_key_authenticates_its_user_within_their_permissions_until_revoked() {
         let (_dir, ops) = fixture();
