@@ -7,11 +7,12 @@ use clap::{Args, Subcommand};
 
 use crate::model::{EnvVar, Scope};
 use crate::names::HostName;
-use crate::ops::{Ops, SetEnv};
+use crate::ops::SetEnv;
 use crate::print::Printer;
 use crate::sanitize;
 
 use super::CliError;
+use super::api::env::EnvApi;
 
 /// Where a variable applies (global when none is given).
 #[derive(Args, Clone, Default)]
@@ -77,7 +78,12 @@ pub enum EnvCommand {
     },
 }
 
-pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<(), CliError> {
+/// `env …`, in process or through `serve`.
+pub async fn execute(
+    api: &impl EnvApi,
+    out: &Printer,
+    command: EnvCommand,
+) -> Result<(), CliError> {
     match command {
         EnvCommand::Set {
             name,
@@ -87,29 +93,28 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
         } => {
             let value = read_value(&name, value, secret).await?;
             let scope = scope.scope().unwrap_or(Scope::Global);
+            let said = format!(
+                "{name} set ({scope}{})",
+                if secret { ", secret" } else { "" }
+            );
             let set = SetEnv {
                 scope,
                 name,
                 value,
                 secret: secret.then_some(true),
             };
-            ops.set_env(&set).await?;
-            out.say(&format!(
-                "{} set ({}{})",
-                set.name,
-                set.scope,
-                if secret { ", secret" } else { "" }
-            ));
+            api.set_env(set).await?;
+            out.say(&said);
         }
         EnvCommand::Unset { name, scope } => {
             let scope = scope.scope().unwrap_or(Scope::Global);
-            ops.unset_env(&scope, &name).await?;
+            api.unset_env(&scope, &name).await?;
             out.say(&format!("{name} removed ({scope})"));
         }
-        EnvCommand::Show { host } => out.host_env(&ops.host_env(&host).await?),
+        EnvCommand::Show { host } => out.host_env(&api.host_env(&host).await?),
         EnvCommand::List { scope, all } => {
             let scope = if all { None } else { scope.scope() };
-            out.env(&ops.env(scope.as_ref()).await?);
+            out.env(&api.env(scope.as_ref()).await?);
         }
     }
     Ok(())
@@ -117,11 +122,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: EnvCommand) -> Result<()
 
 /// The value of variable `name`: `value` if given, else standard input (typed without being
 /// shown when `secret` and on a terminal).
-pub(super) async fn read_value(
-    name: &str,
-    value: Option<String>,
-    secret: bool,
-) -> Result<String, CliError> {
+async fn read_value(name: &str, value: Option<String>, secret: bool) -> Result<String, CliError> {
     Ok(match value {
         Some(v) => v,
         None if secret && std::io::stdin().is_terminal() => {
@@ -202,11 +203,15 @@ impl Drop for EchoOff {
 /// Before removing what owns `scope` (a host, group or script), says which variables go with it and
 /// asks: a yes on a terminal, or `force`. Without variables there is nothing to ask; with
 /// `force` nothing is read (so a lost secrets key does not stand in the way).
-pub(super) async fn confirm_removal(ops: &Ops, scope: &Scope, force: bool) -> Result<(), CliError> {
+pub(super) async fn confirm_removal(
+    api: &impl EnvApi,
+    scope: &Scope,
+    force: bool,
+) -> Result<(), CliError> {
     if force {
         return Ok(());
     }
-    let vars = ops.env(Some(scope)).await?;
+    let vars = api.env(Some(scope)).await?;
     if vars.is_empty() {
         return Ok(());
     }

@@ -18,6 +18,7 @@ use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
+mod api;
 mod docs;
 mod env;
 mod groups;
@@ -653,15 +654,15 @@ impl Cli {
             return match self.command {
                 Command::Host(c) => remote.host(&out, c).await,
                 Command::Group(c) => remote.group(&out, c).await,
-                Command::Script(c) => remote.script(&out, c).await,
-                Command::Attachment(c) => remote.attachment(&out, c).await,
-                Command::Env(c) => remote.env(&out, c).await,
-                Command::User(c) => remote.user(&out, c).await,
-                Command::ApiKey(c) => remote.api_key(&out, c).await,
+                Command::Script(c) => scripts::script(&remote, &out, c).await,
+                Command::Attachment(c) => scripts::attachment(&remote, &out, c).await,
+                Command::Env(c) => env::execute(&remote, &out, c).await,
+                Command::User(c) => users::user(&remote, &out, c).await,
+                Command::ApiKey(c) => users::api_key(&remote, &out, c).await,
                 Command::Ping(t) => remote.ping(&out, t).await,
                 Command::Run(args) => remote.run(&out, args, shutdown).await,
                 Command::Cancel { run } => remote.cancel(&out, run).await,
-                Command::Check => remote.check(&out).await,
+                Command::Check => check(&remote, &out).await,
                 Command::Upload(args) => remote.upload(&out, args, shutdown).await,
                 Command::Reload(a) => remote.control(&out, a, Some(Control::Reload)).await,
                 Command::ExitAgent(a) => remote.control(&out, a, Some(Control::Exit)).await,
@@ -711,7 +712,7 @@ impl Cli {
             Command::Ping(t) => runs::ping(&ops, &out, t).await,
             Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
-            Command::Check => check(&out, ops.check_names().await?),
+            Command::Check => check(&ops, &out).await,
             Command::Upload(args) => runs::upload(&ops, &out, args, shutdown).await,
             Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
             Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
@@ -748,8 +749,9 @@ impl Cli {
     }
 }
 
-/// Prints what `check` found; `Broken` if anything.
-fn check(out: &Printer, findings: Vec<crate::ops::Finding>) -> Result<(), CliError> {
+/// `check`, in process or through `serve`: prints what it found; `Broken` if anything.
+async fn check(api: &impl api::check::CheckApi, out: &Printer) -> Result<(), CliError> {
+    let findings = api.check_names().await?;
     out.findings(&findings);
     match findings.len() {
         0 => Ok(()),

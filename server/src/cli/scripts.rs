@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope};
-use crate::ops::{NewAttachment, Ops, ScriptChange};
+use crate::ops::{AttachFile, ScriptChange};
 use crate::print::Printer;
 
 use super::CliError;
+use super::api::env::EnvApi;
+use super::api::scripts::ScriptsApi;
 use super::parse::{parse_absolute, parse_ids, parse_mode, parse_timeout_secs};
 
 /// A local file and how it is to be written on the hosts.
@@ -116,7 +118,8 @@ fn parse_script_level(text: &str) -> Result<RunLevel, String> {
     }
 }
 
-pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+/// The bytes of the file at `path` (`-`: standard input).
+fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     let io = |e| CliError::File(path.clone(), e);
     if path.as_os_str() == "-" {
         let mut data = Vec::new();
@@ -127,7 +130,7 @@ pub fn read_file(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 }
 
 /// What `attachment add` says of `file`, attached as `a`.
-pub(super) fn attached(file: &std::path::Path, a: &Attachment) -> String {
+fn attached(file: &std::path::Path, a: &Attachment) -> String {
     let phase = match a.phase {
         Phase::Before => "before",
         Phase::After => "after",
@@ -142,7 +145,12 @@ pub(super) fn attached(file: &std::path::Path, a: &Attachment) -> String {
     )
 }
 
-pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<(), CliError> {
+/// `script …`, in process or through `serve`.
+pub async fn script(
+    api: &(impl ScriptsApi + EnvApi),
+    out: &Printer,
+    command: ScriptCommand,
+) -> Result<(), CliError> {
     match command {
         ScriptCommand::Add {
             name,
@@ -170,31 +178,32 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
                 run_level,
             };
             if replace {
-                ops.change_script(&name, change).await?;
+                api.change_script(&name, change).await?;
             } else {
                 let script = change
                     .new_script(&name)
                     .ok_or_else(|| CliError::Usage("give --file or --body".into()))?;
-                ops.save_script(&script, false).await?;
+                api.add_script(script).await?;
             }
             out.say(&format!("script {name} saved"));
         }
-        ScriptCommand::List => out.scripts(&ops.scripts().await?),
+        ScriptCommand::List => out.scripts(&api.scripts().await?),
         ScriptCommand::Show { name } => {
-            let detail = ops.script(&name).await?;
+            let detail = api.script(&name).await?;
             out.script_detail(&detail.script, &detail.attachments);
         }
         ScriptCommand::Remove { name, force } => {
-            super::env::confirm_removal(ops, &Scope::Script(name.clone()), force).await?;
-            ops.remove_script(&name).await?;
+            super::env::confirm_removal(api, &Scope::Script(name.clone()), force).await?;
+            api.remove_script(&name).await?;
             out.say(&format!("script {name} removed"));
         }
     }
     Ok(())
 }
 
+/// `attachment …`, in process or through `serve`: the file streamed, never read whole.
 pub async fn attachment(
-    ops: &Ops,
+    api: &impl ScriptsApi,
     out: &Printer,
     command: AttachmentCommand,
 ) -> Result<(), CliError> {
@@ -210,24 +219,23 @@ pub async fn attachment(
                 },
             phase,
         } => {
-            let content = read_file(&file)?;
-            let a = ops
-                .add_attachment(NewAttachment {
-                    script: script.clone(),
-                    path: path.clone(),
-                    content,
+            let a = api
+                .attach_file(AttachFile {
+                    script,
+                    path,
+                    source: file.clone(),
                     owner,
-                    mode,
-                    phase,
+                    mode: Some(mode),
+                    phase: Some(phase),
                 })
                 .await?;
             out.say(&attached(&file, &a));
         }
         AttachmentCommand::List { script } => {
-            out.attachments(&ops.attachments(script.as_deref()).await?)
+            out.attachments(&api.attachments(script.as_deref()).await?)
         }
         AttachmentCommand::Remove { script, path } => {
-            ops.remove_attachment(&script, &path).await?;
+            api.remove_attachment(&script, &path).await?;
             out.say(&format!("attachment {path} removed from {script}"));
         }
     }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::model::{Permission, Permissions, RunLevel};
-use crate::ops::{AddUser, CreateApiKey, Ops};
+use crate::ops::{AddUser, CreateApiKey};
 use crate::print::Printer;
 
 use super::CliError;
+use super::api::users::UsersApi;
 use super::env::read_hidden;
 use super::parse::parse_nonzero_duration;
 
@@ -34,7 +35,7 @@ pub struct PermissionArgs {
 
 impl PermissionArgs {
     /// The permissions given, if any were.
-    pub(super) fn given(&self) -> Option<Permissions> {
+    fn given(&self) -> Option<Permissions> {
         if self.admin {
             return Some(Permissions::admin());
         }
@@ -106,11 +107,16 @@ pub enum ApiKeyCommand {
     },
 }
 
-pub async fn user(ops: &Ops, out: &Printer, command: UserCommand) -> Result<(), CliError> {
+/// `user …`, in process or through `serve`.
+pub async fn user(
+    api: &impl UsersApi,
+    out: &Printer,
+    command: UserCommand,
+) -> Result<(), CliError> {
     match command {
         UserCommand::Add { name, permissions } => {
             let password = read_password(&name).await?;
-            let user = ops
+            let user = api
                 .add_user(AddUser {
                     name,
                     password,
@@ -119,32 +125,38 @@ pub async fn user(ops: &Ops, out: &Printer, command: UserCommand) -> Result<(), 
                 .await?;
             out.say(&format!("user {} added ({})", user.name, user.permissions));
         }
-        UserCommand::List => out.users(&ops.users().await?),
+        UserCommand::List => out.users(&api.users().await?),
         UserCommand::Passwd { name } => {
             let password = read_password(&name).await?;
-            ops.change_password(&name, password).await?;
+            api.change_password(&name, password).await?;
             out.say(&format!("password of {name} changed"));
         }
         UserCommand::Disable { name } => {
-            ops.set_user_disabled(&name, true).await?;
+            api.set_user_disabled(&name, true).await?;
             out.say(&format!("user {name} disabled"));
         }
         UserCommand::Enable { name } => {
-            ops.set_user_disabled(&name, false).await?;
+            api.set_user_disabled(&name, false).await?;
             out.say(&format!("user {name} enabled"));
         }
     }
     Ok(())
 }
 
-pub async fn api_key(ops: &Ops, out: &Printer, command: ApiKeyCommand) -> Result<(), CliError> {
+/// `apikey …`, in process or through `serve`: a new key's secret printed once, as
+/// [`Printer::api_key_created`] prints it.
+pub async fn api_key(
+    api: &impl UsersApi,
+    out: &Printer,
+    command: ApiKeyCommand,
+) -> Result<(), CliError> {
     match command {
         ApiKeyCommand::Create {
             user,
             expires,
             permissions,
         } => {
-            let created = ops
+            let created = api
                 .create_api_key(CreateApiKey {
                     user,
                     permissions: permissions.given(),
@@ -153,9 +165,9 @@ pub async fn api_key(ops: &Ops, out: &Printer, command: ApiKeyCommand) -> Result
                 .await?;
             out.api_key_created(&created);
         }
-        ApiKeyCommand::List { user } => out.api_keys(&ops.api_keys(user.as_deref()).await?),
+        ApiKeyCommand::List { user } => out.api_keys(&api.api_keys(user.as_deref()).await?),
         ApiKeyCommand::Revoke { id } => {
-            let key = ops.revoke_api_key(id).await?;
+            let key = api.revoke_api_key(id).await?;
             out.say(&format!("API key {id} of {} revoked", key.user));
         }
     }
@@ -164,7 +176,7 @@ pub async fn api_key(ops: &Ops, out: &Printer, command: ApiKeyCommand) -> Result
 
 /// A new password for `user`: typed twice on a terminal without being shown, else the first
 /// line of standard input.
-pub(super) async fn read_password(user: &str) -> Result<String, CliError> {
+async fn read_password(user: &str) -> Result<String, CliError> {
     if std::io::stdin().is_terminal() {
         let first = read_hidden(&format!("password for {user} (not shown)")).await?;
         let again = read_hidden("again").await?;

@@ -2,40 +2,12 @@
 //! `users` for another), listed without their secrets, revoked. The operations decide who may
 //! touch which key (their own, or any with `users`), so these routes need only a user.
 
-use std::time::Duration;
-
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{ApiKey, Permissions};
-use crate::ops::{CreateApiKey, CreatedApiKey};
-
-/// Whose keys to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct KeyQuery {
-    /// Only this user's (another user's needs the permission `users`); without it, one's own,
-    /// or every key with `users`.
-    user: Option<String>,
-}
-
-/// An API key to make.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewApiKey {
-    /// For this user (default: oneself; another needs the permission `users`).
-    pub user: Option<String>,
-    /// What it may do, within its user's permissions and the key making it (default: all of
-    /// that).
-    pub permissions: Option<Permissions>,
-    /// It stops working this many seconds from now, at most 100 years (default: never).
-    #[schema(maximum = 3_155_760_000_u64)]
-    pub expires_in_secs: Option<u64>,
-}
+use crate::model::ApiKey;
+use crate::ops::{CreateApiKey, CreatedApiKey, KeyQuery};
 
 /// API keys, without their secrets.
 #[utoipa::path(
@@ -63,7 +35,7 @@ pub async fn list(
     post,
     path = "/api/v1/apikeys",
     tag = "apikeys",
-    request_body = NewApiKey,
+    request_body = CreateApiKey,
     responses(
         (status = 201, description = "Made", body = CreatedApiKey),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -80,16 +52,9 @@ pub async fn list(
 )]
 pub async fn create(
     auth: Auth,
-    Json(new): Json<NewApiKey>,
+    Json(new): Json<CreateApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
-    let created = auth
-        .ops()
-        .create_api_key(CreateApiKey {
-            user: new.user,
-            permissions: new.permissions,
-            expires_in: new.expires_in_secs.map(Duration::from_secs),
-        })
-        .await?;
+    let created = auth.ops().create_api_key(new).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 

@@ -4,107 +4,14 @@
 //! listed as set, without its value).
 
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{EnvVar, Scope};
+use crate::model::Scope;
 use crate::names::HostName;
-use crate::ops::{HostVar, Ops, OpsError, SetEnv};
-
-/// Where variables apply: at most one of these; none is global (for a list: every scope).
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ScopeQuery {
-    /// The global scope (only for a list, where no scope means every one).
-    #[serde(default)]
-    global: bool,
-    /// This group's.
-    group: Option<String>,
-    /// This host's.
-    host: Option<String>,
-    /// This script's.
-    script: Option<String>,
-}
-
-impl ScopeQuery {
-    /// The one scope named, if any: `Invalid` for more than one.
-    fn scope(self) -> Result<Option<Scope>, OpsError> {
-        let named = [
-            self.global.then_some(Scope::Global),
-            self.group.map(Scope::Group),
-            self.host.map(Scope::Host),
-            self.script.map(Scope::Script),
-        ];
-        let mut named = named.into_iter().flatten();
-        let scope = named.next();
-        match named.next() {
-            Some(_) => Err(OpsError::Invalid(
-                "name at most one of global, group, host and script".into(),
-            )),
-            None => Ok(scope),
-        }
-    }
-}
-
-/// A variable as listed: a secret's value is never shown.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Variable {
-    /// `global`, `group`, `host` or `script`.
-    pub scope: &'static str,
-    /// The group, host or script it belongs to (none when global).
-    pub owner: Option<String>,
-    /// Its name.
-    pub name: String,
-    /// Its value; none when secret.
-    pub value: Option<String>,
-    /// Whether it is secret: set, and never shown.
-    pub secret: bool,
-}
-
-impl From<EnvVar> for Variable {
-    fn from(var: EnvVar) -> Variable {
-        let (scope, owner) = var.scope.parts();
-        Variable {
-            scope,
-            owner: (!owner.is_empty()).then(|| owner.to_string()),
-            name: var.name,
-            value: (!var.value.secret).then_some(var.value.value),
-            secret: var.value.secret,
-        }
-    }
-}
-
-/// A variable a host's runs get, with the scope it comes from.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HostVariable {
-    /// The variable, with its scope: `global`, `group` (`owner`: which) or `host`.
-    #[serde(flatten)]
-    pub variable: Variable,
-    /// A later scope sets the same name: runs get that one's value instead.
-    pub overridden: bool,
-}
-
-impl From<HostVar> for HostVariable {
-    fn from(var: HostVar) -> HostVariable {
-        HostVariable {
-            variable: Variable::from(var.var),
-            overridden: var.overridden,
-        }
-    }
-}
-
-/// A value to set.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewValue {
-    /// The value.
-    pub value: String,
-    /// Never show it again. Left out: a secret variable stays secret, a new one is not.
-    pub secret: Option<bool>,
-}
+use crate::ops::{HostVariable, NewValue, Ops, OpsError, ScopeQuery, SetEnv, Variable};
 
 /// Whether to remove a group, host or script that has variables, with them.
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -2,166 +2,22 @@
 //! removed (with their variables only when asked to); and their attachments, each uploaded as
 //! the raw request body, streamed to disk and into the store, never whole in memory.
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
-
 use super::Api;
 use super::auth::{Auth, need};
 use super::environment::{Removal, refuse_losing_variables};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
-use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope, Script};
-use crate::ops::{AttachFile, OpsError, ScriptChange};
+use crate::model::{Attachment, Ids, Scope, Script};
+use crate::ops::{
+    AttachFile, AttachmentQuery, NewScript, OpsError, PathQuery, ScriptChange, ScriptDetail,
+    ScriptUpdate,
+};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 
 /// The largest attachment taken: runs upload attachments from memory.
 pub const ATTACHMENT_LIMIT: u64 = 64 * 1024 * 1024;
-
-/// A script to save.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewScript {
-    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
-    #[schema(
-        min_length = 1,
-        max_length = 63,
-        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
-    )]
-    pub name: String,
-    /// The script text.
-    pub body: String,
-    /// The program that runs it (default `/bin/sh`).
-    #[serde(default = "default_interpreter")]
-    pub interpreter: String,
-    /// Run as this user and group (the agent must be root).
-    pub run_as: Option<Ids>,
-    /// Working directory on the host.
-    pub working_dir: Option<String>,
-    /// Timeout in seconds (default an hour; 0: none).
-    pub timeout_secs: Option<u32>,
-    /// What to do after a successful run (default `none`).
-    #[serde(default = "default_after_run")]
-    pub after_run: AfterRun,
-    /// Who may run it: `read-only` (users of that run level may) or `read-write` (the
-    /// default: only users of that level).
-    #[serde(default = "default_run_level")]
-    pub run_level: RunLevel,
-}
-
-fn default_interpreter() -> String {
-    "/bin/sh".into()
-}
-
-fn default_after_run() -> AfterRun {
-    AfterRun::None
-}
-
-fn default_run_level() -> RunLevel {
-    RunLevel::ReadWrite
-}
-
-impl From<NewScript> for Script {
-    fn from(new: NewScript) -> Script {
-        Script {
-            name: new.name,
-            interpreter: new.interpreter,
-            body: new.body.into_bytes(),
-            run_as: new.run_as,
-            working_dir: new.working_dir,
-            timeout_secs: new.timeout_secs,
-            after_run: new.after_run,
-            run_level: new.run_level,
-        }
-    }
-}
-
-/// A script's new settings: the fields given replace the stored ones, the fields left out are
-/// kept (`null` clears `run_as`, `working_dir` and `timeout_secs`). A script that does not exist
-/// yet is made, with the defaults of [`NewScript`] for what is left out; it needs `body`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptUpdate {
-    /// The path's name, if given.
-    pub name: Option<String>,
-    /// The script text.
-    pub body: Option<String>,
-    /// The program that runs it.
-    pub interpreter: Option<String>,
-    /// Run as this user and group (`null`: as the agent).
-    #[serde(default, deserialize_with = "given")]
-    #[schema(value_type = Option<Ids>)]
-    pub run_as: Option<Option<Ids>>,
-    /// Working directory on the host (`null`: none).
-    #[serde(default, deserialize_with = "given")]
-    #[schema(value_type = Option<String>)]
-    pub working_dir: Option<Option<String>>,
-    /// Timeout in seconds (`null`: the default hour; 0: none).
-    #[serde(default, deserialize_with = "given")]
-    #[schema(value_type = Option<u32>)]
-    pub timeout_secs: Option<Option<u32>>,
-    /// What to do after a successful run.
-    pub after_run: Option<AfterRun>,
-    /// Who may run it: `read-only` or `read-write`.
-    pub run_level: Option<RunLevel>,
-}
-
-/// A field that is present, even as `null` (`Some(None)`), told from one left out (`None`,
-/// through `#[serde(default)]`).
-fn given<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-impl From<ScriptUpdate> for ScriptChange {
-    fn from(update: ScriptUpdate) -> ScriptChange {
-        ScriptChange {
-            body: update.body.map(String::into_bytes),
-            interpreter: update.interpreter,
-            run_as: update.run_as,
-            working_dir: update.working_dir,
-            timeout_secs: update.timeout_secs,
-            after_run: update.after_run,
-            run_level: update.run_level,
-        }
-    }
-}
-
-/// A script with its attachments.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScriptView {
-    /// The script.
-    #[serde(flatten)]
-    pub script: Script,
-    /// Its attachments, by path (without their content).
-    pub attachments: Vec<Attachment>,
-}
-
-/// A file's place and metadata on the hosts, as query parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AttachmentQuery {
-    /// Absolute path on the hosts.
-    path: String,
-    /// Mode, octal (default: the replaced attachment's, else 644).
-    mode: Option<String>,
-    /// Owner on the hosts, `UID:GID` (default: the replaced attachment's, else the agent's
-    /// user).
-    owner: Option<String>,
-    /// Uploaded `before` or `after` the script (default: as the replaced attachment, else
-    /// `before`).
-    phase: Option<Phase>,
-}
-
-/// An attachment to remove.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PathQuery {
-    /// Its path on the hosts.
-    path: String,
-}
 
 /// A mode given as octal text (`644`, `0o600`), at most 7777; 644 when none is.
 pub(super) fn file_mode(text: Option<&str>) -> Result<u32, OpsError> {
@@ -213,7 +69,7 @@ pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Script>>, ApiError> {
     tag = "scripts",
     params(("name" = String, Path, description = "The script")),
     responses(
-        (status = 200, description = "The script", body = ScriptView),
+        (status = 200, description = "The script", body = ScriptDetail),
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 404, description = "No such script", body = ErrorBody),
     ),
@@ -222,12 +78,8 @@ pub async fn list(auth: Auth) -> Result<axum::Json<Vec<Script>>, ApiError> {
 pub async fn show(
     auth: Auth,
     Path(name): Path<String>,
-) -> Result<axum::Json<ScriptView>, ApiError> {
-    let detail = auth.ops().script(&name).await?;
-    Ok(axum::Json(ScriptView {
-        script: detail.script,
-        attachments: detail.attachments,
-    }))
+) -> Result<axum::Json<ScriptDetail>, ApiError> {
+    Ok(axum::Json(auth.ops().script(&name).await?))
 }
 
 /// Adds a script.

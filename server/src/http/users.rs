@@ -3,33 +3,11 @@
 //! set. A user changes their own password at `/api/v1/users/me/password` (`session.rs`).
 
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path};
 use crate::model::{Permissions, User};
-use crate::ops::AddUser;
-
-/// A user to add.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`, `-`
-    /// or `@`.
-    #[schema(
-        min_length = 1,
-        max_length = 63,
-        pattern = "^[A-Za-z0-9_][A-Za-z0-9._@-]*$"
-    )]
-    pub name: String,
-    /// Their password (8 to 1024 characters).
-    #[schema(min_length = 8, max_length = 1024)]
-    pub password: String,
-    /// What they may do (default: read only).
-    #[serde(default)]
-    pub permissions: Permissions,
-}
+use crate::ops::{AddUser, NewPassword};
 
 /// Every user, by name.
 #[utoipa::path(
@@ -52,7 +30,7 @@ pub async fn list(auth: Auth<need::Users>) -> Result<axum::Json<Vec<User>>, ApiE
     post,
     path = "/api/v1/users",
     tag = "users",
-    request_body = NewUser,
+    request_body = AddUser,
     responses(
         (status = 201, description = "Added", body = User),
         (status = 400, description = "A bad name, or a password too short", body = ErrorBody),
@@ -65,16 +43,9 @@ pub async fn list(auth: Auth<need::Users>) -> Result<axum::Json<Vec<User>>, ApiE
 )]
 pub async fn add(
     auth: Auth<need::Users>,
-    Json(new): Json<NewUser>,
+    Json(new): Json<AddUser>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
-    let ops = auth.ops();
-    let user = ops
-        .add_user(AddUser {
-            name: new.name,
-            password: new.password,
-            permissions: new.permissions,
-        })
-        .await?;
+    let user = auth.ops().add_user(new).await?;
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
@@ -148,15 +119,6 @@ pub async fn set_permissions(
     let ops = auth.ops();
     ops.set_user_permissions(&name, &permissions).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A password to set.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPassword {
-    /// The new password (8 to 1024 characters).
-    #[schema(min_length = 8, max_length = 1024)]
-    pub password: String,
 }
 
 /// Sets a user's password (an administrator's reset: one's own, with the current one, is

@@ -1,12 +1,12 @@
 //! Environment variables: global, or for a group, a host or a script.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::environment::layers;
-use crate::model::{EnvVar, EventKind, Scope};
+use crate::model::{EnvVar, EventKind, Scope, Secretish};
 use crate::names::{HostName, Kind};
 
-use super::{Ops, Result};
+use super::{Ops, OpsError, Result};
 
 /// A variable to set.
 #[derive(Debug, Clone)]
@@ -31,6 +31,144 @@ pub struct HostVar {
     pub var: EnvVar,
     /// A later scope sets the same name: runs get that one's value instead.
     pub overridden: bool,
+}
+
+/// Where variables apply, as the API's query names it (`?global=true`, `?group=`, `?host=`,
+/// `?script=`): at most one of these; none is global (for a list: every scope).
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScopeQuery {
+    /// The global scope (only for a list, where no scope means every one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    global: bool,
+    /// This group's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+    /// This host's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// This script's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: Option<String>,
+}
+
+impl ScopeQuery {
+    /// The one scope named, if any: `Invalid` for more than one.
+    pub fn scope(self) -> Result<Option<Scope>> {
+        let named = [
+            self.global.then_some(Scope::Global),
+            self.group.map(Scope::Group),
+            self.host.map(Scope::Host),
+            self.script.map(Scope::Script),
+        ];
+        let mut named = named.into_iter().flatten();
+        let scope = named.next();
+        match named.next() {
+            Some(_) => Err(OpsError::Invalid(
+                "name at most one of global, group, host and script".into(),
+            )),
+            None => Ok(scope),
+        }
+    }
+}
+
+impl From<Option<&Scope>> for ScopeQuery {
+    /// The query naming `scope` (none: every scope).
+    fn from(scope: Option<&Scope>) -> ScopeQuery {
+        let mut query = ScopeQuery::default();
+        match scope.cloned() {
+            None => {}
+            Some(Scope::Global) => query.global = true,
+            Some(Scope::Group(group)) => query.group = Some(group),
+            Some(Scope::Host(host)) => query.host = Some(host),
+            Some(Scope::Script(script)) => query.script = Some(script),
+        }
+        query
+    }
+}
+
+/// A variable as listed: a secret's value is never shown.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Variable {
+    /// `global`, `group`, `host` or `script`.
+    pub scope: String,
+    /// The group, host or script it belongs to (none when global).
+    pub owner: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its value; none when secret.
+    pub value: Option<String>,
+    /// Whether it is secret: set, and never shown.
+    pub secret: bool,
+}
+
+impl From<EnvVar> for Variable {
+    fn from(var: EnvVar) -> Variable {
+        let (scope, owner) = var.scope.parts();
+        Variable {
+            scope: scope.to_string(),
+            owner: (!owner.is_empty()).then(|| owner.to_string()),
+            name: var.name,
+            value: (!var.value.secret).then_some(var.value.value),
+            secret: var.value.secret,
+        }
+    }
+}
+
+impl Variable {
+    /// The variable as listed (a secret's value empty: it is never shown); `None` when its
+    /// scope is none of the four.
+    pub fn into_var(self) -> Option<EnvVar> {
+        Some(EnvVar {
+            scope: Scope::from_parts(&self.scope, self.owner.unwrap_or_default())?,
+            name: self.name,
+            value: Secretish {
+                value: self.value.unwrap_or_default(),
+                secret: self.secret,
+            },
+        })
+    }
+}
+
+/// A variable a host's runs get, with the scope it comes from.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HostVariable {
+    /// The variable, with its scope: `global`, `group` (`owner`: which) or `host`.
+    #[serde(flatten)]
+    pub variable: Variable,
+    /// A later scope sets the same name: runs get that one's value instead.
+    pub overridden: bool,
+}
+
+impl From<HostVar> for HostVariable {
+    fn from(var: HostVar) -> HostVariable {
+        HostVariable {
+            variable: Variable::from(var.var),
+            overridden: var.overridden,
+        }
+    }
+}
+
+impl HostVariable {
+    /// The variable as listed (see [`Variable::into_var`]).
+    pub fn into_host_var(self) -> Option<HostVar> {
+        Some(HostVar {
+            var: self.variable.into_var()?,
+            overridden: self.overridden,
+        })
+    }
+}
+
+/// A value to set.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewValue {
+    /// The value.
+    pub value: String,
+    /// Never show it again. Left out: a secret variable stays secret, a new one is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<bool>,
 }
 
 /// The host a scope's change concerns, for the event log.
@@ -104,6 +242,44 @@ mod tests {
     use super::*;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, logged, new_r1};
+
+    #[test]
+    fn the_apis_variable_types_carry_scopes_and_hide_secrets() {
+        // Each scope, and none (every scope), as the query names it and back.
+        let scopes = [
+            None,
+            Some(Scope::Global),
+            Some(Scope::Group("lab".into())),
+            Some(Scope::Host("r1".into())),
+            Some(Scope::Script("hello".into())),
+        ];
+        for scope in scopes {
+            let query = serde_json::to_value(ScopeQuery::from(scope.as_ref())).unwrap();
+            let read: ScopeQuery = serde_json::from_value(query).unwrap();
+            assert_eq!(read.scope().unwrap(), scope);
+        }
+        // A variable as listed reads back as itself; a secret without its value.
+        let var = |secret| EnvVar {
+            scope: Scope::Group("lab".into()),
+            name: "TOKEN".into(),
+            value: Secretish {
+                value: "s3cret".into(),
+                secret,
+            },
+        };
+        let plain = Variable::from(var(false));
+        assert_eq!(plain.into_var(), Some(var(false)));
+        let secret = serde_json::to_string(&Variable::from(var(true))).unwrap();
+        assert!(!secret.contains("s3cret"), "{secret}");
+        let read: Variable = serde_json::from_str(&secret).unwrap();
+        let read = read.into_var().unwrap();
+        assert_eq!((read.value.secret, read.value.value.as_str()), (true, ""));
+        let unknown = Variable {
+            scope: "galaxy".into(),
+            ..Variable::from(var(false))
+        };
+        assert_eq!(unknown.into_var(), None);
+    }
 
     #[tokio::test]
     async fn a_hosts_variables_come_from_global_its_groups_and_itself_marked_when_overridden() {

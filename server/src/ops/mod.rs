@@ -31,7 +31,7 @@ mod users;
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::Control;
-pub use environment::{HostVar, SetEnv};
+pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
     pending_fingerprint,
@@ -43,12 +43,18 @@ pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
-pub use scripts::{AttachFile, NewAttachment, ScriptChange, ScriptDetail};
+pub use scripts::{
+    AttachFile, AttachmentQuery, NewAttachment, NewScript, PathQuery, ScriptChange, ScriptDetail,
+    ScriptUpdate,
+};
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{Heartbeat, Summary};
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
-pub use users::{AddUser, Authenticated, CreateApiKey, CreatedApiKey, MAX_KEY_LIFETIME_SECS};
+pub use users::{
+    AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,
+    NewPassword,
+};
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 use crate::model::{AfterRun, Attachment, EventKind, Ids, Phase, RunLevel, Script};
 use crate::names::Kind;
 use crate::store::StoreError;
@@ -10,12 +12,228 @@ use super::uploads::{hash_file, sha256_hex};
 use super::{Ops, OpsError, Result};
 
 /// A script with its attachments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ScriptView)]
 pub struct ScriptDetail {
     /// The script.
+    #[serde(flatten)]
     pub script: Script,
-    /// Its attachments, by path.
+    /// Its attachments, by path (without their content).
     pub attachments: Vec<Attachment>,
+}
+
+/// A script to save.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewScript {
+    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
+    pub name: String,
+    /// The script text.
+    pub body: String,
+    /// The program that runs it (default `/bin/sh`).
+    #[serde(default = "default_interpreter")]
+    pub interpreter: String,
+    /// Run as this user and group (the agent must be root).
+    pub run_as: Option<Ids>,
+    /// Working directory on the host.
+    pub working_dir: Option<String>,
+    /// Timeout in seconds (default an hour; 0: none).
+    pub timeout_secs: Option<u32>,
+    /// What to do after a successful run (default `none`).
+    #[serde(default = "default_after_run")]
+    pub after_run: AfterRun,
+    /// Who may run it: `read-only` (users of that run level may) or `read-write` (the
+    /// default: only users of that level).
+    #[serde(default = "default_run_level")]
+    pub run_level: RunLevel,
+}
+
+fn default_interpreter() -> String {
+    "/bin/sh".into()
+}
+
+fn default_after_run() -> AfterRun {
+    AfterRun::None
+}
+
+fn default_run_level() -> RunLevel {
+    RunLevel::ReadWrite
+}
+
+impl From<NewScript> for Script {
+    fn from(new: NewScript) -> Script {
+        Script {
+            name: new.name,
+            interpreter: new.interpreter,
+            body: new.body.into_bytes(),
+            run_as: new.run_as,
+            working_dir: new.working_dir,
+            timeout_secs: new.timeout_secs,
+            after_run: new.after_run,
+            run_level: new.run_level,
+        }
+    }
+}
+
+impl TryFrom<Script> for NewScript {
+    type Error = OpsError;
+
+    /// `Invalid` when the script's text is not UTF-8: the API takes text.
+    fn try_from(script: Script) -> Result<NewScript> {
+        Ok(NewScript {
+            body: text_of(&script.name, script.body)?,
+            name: script.name,
+            interpreter: script.interpreter,
+            run_as: script.run_as,
+            working_dir: script.working_dir,
+            timeout_secs: script.timeout_secs,
+            after_run: script.after_run,
+            run_level: script.run_level,
+        })
+    }
+}
+
+/// The text of script `name`'s `body`: `Invalid` when it is not UTF-8, which the API cannot
+/// carry.
+fn text_of(name: &str, body: Vec<u8>) -> Result<String> {
+    String::from_utf8(body).map_err(|_| {
+        OpsError::Invalid(format!(
+            "script {name}: its text is not UTF-8, which the HTTP API cannot carry"
+        ))
+    })
+}
+
+/// A script's new settings: the fields given replace the stored ones, the fields left out are
+/// kept (`null` clears `run_as`, `working_dir` and `timeout_secs`). A script that does not exist
+/// yet is made, with the defaults of [`NewScript`] for what is left out; it needs `body`.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptUpdate {
+    /// The path's name, if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The script text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The program that runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// Run as this user and group (`null`: as the agent).
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Ids>)]
+    pub run_as: Option<Option<Ids>>,
+    /// Working directory on the host (`null`: none).
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub working_dir: Option<Option<String>>,
+    /// Timeout in seconds (`null`: the default hour; 0: none).
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u32>)]
+    pub timeout_secs: Option<Option<u32>>,
+    /// What to do after a successful run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_run: Option<AfterRun>,
+    /// Who may run it: `read-only` or `read-write`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_level: Option<RunLevel>,
+}
+
+/// A field that is present, even as `null` (`Some(None)`), told from one left out (`None`,
+/// through `#[serde(default)]`).
+fn given<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl From<ScriptUpdate> for ScriptChange {
+    fn from(update: ScriptUpdate) -> ScriptChange {
+        ScriptChange {
+            body: update.body.map(String::into_bytes),
+            interpreter: update.interpreter,
+            run_as: update.run_as,
+            working_dir: update.working_dir,
+            timeout_secs: update.timeout_secs,
+            after_run: update.after_run,
+            run_level: update.run_level,
+        }
+    }
+}
+
+impl ScriptUpdate {
+    /// `change` to script `name` as the API takes it: `Invalid` when its text is not UTF-8.
+    pub fn new(name: &str, change: ScriptChange) -> Result<ScriptUpdate> {
+        Ok(ScriptUpdate {
+            name: Some(name.to_string()),
+            body: change.body.map(|b| text_of(name, b)).transpose()?,
+            interpreter: change.interpreter,
+            run_as: change.run_as,
+            working_dir: change.working_dir,
+            timeout_secs: change.timeout_secs,
+            after_run: change.after_run,
+            run_level: change.run_level,
+        })
+    }
+}
+
+/// Where to attach a file and how, as the query of `PUT /api/v1/scripts/{name}/attachments`
+/// (the file itself is the request's body): what is left out is kept from the attachment
+/// replaced.
+#[derive(Debug, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AttachmentQuery {
+    /// Absolute path on the hosts.
+    pub path: String,
+    /// Mode, octal (default: the replaced attachment's, else 644).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Owner on the hosts, `UID:GID` (default: the replaced attachment's, else the agent's
+    /// user).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Uploaded `before` or `after` the script (default: as the replaced attachment, else
+    /// `before`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+}
+
+impl From<&AttachFile> for AttachmentQuery {
+    fn from(file: &AttachFile) -> AttachmentQuery {
+        AttachmentQuery {
+            path: file.path.clone(),
+            mode: file.mode.map(|m| format!("{m:o}")),
+            owner: file.owner.map(|o| format!("{}:{}", o.uid, o.gid)),
+            phase: file.phase,
+        }
+    }
+}
+
+/// An attachment, by its path on the hosts (the query of `DELETE
+/// /api/v1/scripts/{name}/attachments`).
+#[derive(Debug, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PathQuery {
+    /// Its path on the hosts.
+    pub path: String,
 }
 
 /// A file to attach to a script.
@@ -276,6 +494,44 @@ mod tests {
             after_run: AfterRun::None,
             run_level: crate::model::RunLevel::ReadWrite,
         }
+    }
+
+    #[test]
+    fn the_apis_script_types_carry_what_the_client_sends() {
+        // A change as the client sends it reads back as the same change: what is left out is
+        // not sent (kept), a cleared field is sent as null (cleared).
+        let change = ScriptChange {
+            body: Some(b"echo 1".to_vec()),
+            run_as: Some(None),
+            timeout_secs: Some(Some(90)),
+            run_level: Some(RunLevel::ReadOnly),
+            ..ScriptChange::default()
+        };
+        let sent = serde_json::to_value(ScriptUpdate::new("hello", change.clone()).unwrap());
+        assert_eq!(
+            sent.as_ref().unwrap(),
+            &serde_json::json!({"name": "hello", "body": "echo 1", "run_as": null,
+                "timeout_secs": 90, "run_level": "read-only"})
+        );
+        let read: ScriptUpdate = serde_json::from_value(sent.unwrap()).unwrap();
+        assert_eq!(ScriptChange::from(read), change);
+        // A new script reads back as itself; one whose text is not UTF-8 cannot be sent.
+        let new = script("echo 2");
+        let sent = serde_json::to_value(NewScript::try_from(new.clone()).unwrap()).unwrap();
+        let read: NewScript = serde_json::from_value(sent).unwrap();
+        assert_eq!(Script::from(read), new);
+        let binary = Script {
+            body: vec![0xff, 0xfe],
+            ..new
+        };
+        let refused = NewScript::try_from(binary).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Invalid);
+        let change = ScriptChange {
+            body: Some(vec![0xff]),
+            ..ScriptChange::default()
+        };
+        let refused = ScriptUpdate::new("hello", change).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::Invalid);
     }
 
     #[tokio::test]

@@ -30,27 +30,77 @@ const MAX_PASSWORD: usize = 1024;
 pub const MAX_KEY_LIFETIME_SECS: u64 = 3_155_760_000;
 
 /// A user to add.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewUser)]
 pub struct AddUser {
-    /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`,
-    /// `-` or `@` (see [`crate::names`]).
+    /// Their name: 1 to 63 letters, digits, `.`, `_`, `-` and `@`, not starting with `.`, `-`
+    /// or `@`.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._@-]*$"
+    )]
     pub name: String,
     /// Their password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
-    /// What they may do.
+    /// What they may do (default: read only).
+    #[serde(default)]
     pub permissions: Permissions,
 }
 
+/// A password to set.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The new password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+}
+
 /// An API key to make.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewApiKey)]
 pub struct CreateApiKey {
-    /// For whom: by default the actor themself (on the command line: the user named as the
-    /// login). Making one for another user needs the permission `users`.
+    /// For this user (default: oneself; another needs the permission `users`).
     pub user: Option<String>,
-    /// What it may do (within its user's permissions); by default all its user may.
+    /// What it may do, within its user's permissions and the key making it (default: all of
+    /// that).
     pub permissions: Option<Permissions>,
-    /// How long it works (at most [`MAX_KEY_LIFETIME_SECS`]); by default until revoked.
+    /// It stops working this many seconds from now, at most 100 years (default: never).
+    #[serde(default, rename = "expires_in_secs", with = "seconds")]
+    #[schema(value_type = Option<u64>, maximum = 3_155_760_000_u64)]
     pub expires_in: Option<Duration>,
+}
+
+/// A duration as whole seconds, if any.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// `d` as seconds.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| d.as_secs()).serialize(s)
+    }
+
+    /// Seconds as a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+/// Whose API keys to list (the query of `GET /api/v1/apikeys`).
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// Only this user's (another user's needs the permission `users`); without it, one's own,
+    /// or every key with `users`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// An API key just made, with its secret: the only time the secret is seen.
@@ -396,6 +446,25 @@ mod tests {
     }
 
     use crate::model::RunLevel;
+
+    #[test]
+    fn a_key_to_make_is_sent_with_its_lifetime_in_seconds() {
+        let create = CreateApiKey {
+            user: Some("bob".into()),
+            permissions: Some(reader(&[Permission::Hosts])),
+            expires_in: Some(Duration::from_secs(86_400)),
+        };
+        let sent = serde_json::to_value(&create).unwrap();
+        assert_eq!(sent["expires_in_secs"], 86_400, "{sent}");
+        let read: CreateApiKey = serde_json::from_value(sent).unwrap();
+        assert_eq!(
+            (read.user, read.permissions, read.expires_in),
+            (create.user, create.permissions, create.expires_in)
+        );
+        let never: CreateApiKey = serde_json::from_str("{}").unwrap();
+        assert_eq!(never.expires_in, None);
+        assert!(serde_json::from_str::<CreateApiKey>(r#"{"expires_in": 5}"#).is_err());
+    }
 
     #[tokio::test]
     async fn a_key_authenticates_its_user_within_their_permissions_until_revoked() {

@@ -137,11 +137,6 @@ impl Remote {
         Ok(())
     }
 
-    /// `check`.
-    pub async fn check(&self, out: &Printer) -> Result<(), CliError> {
-        super::super::check(out, self.get("/api/v1/check", &[]).await?)
-    }
-
     /// `group …`.
     pub async fn group(&self, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
         let group_path = |name: &str| format!("/api/v1/groups/{}", segment(name));

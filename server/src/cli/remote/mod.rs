@@ -4,22 +4,19 @@
 //! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
 //!
 //! This module is the client (its key, its certificate, requests and their errors); the
-//! commands are by subject: `hosts` (hosts and groups), `scripts` (scripts, attachments,
-//! variables), `runs` (runs, uploads, heartbeats, control, history, events), `users` (users
-//! and API keys).
+//! commands are by subject: `hosts` (hosts and groups), `runs` (runs, uploads, heartbeats,
+//! control, history, events); those of `cli::api` are written once for both ways.
 
 mod hosts;
 mod runs;
-mod scripts;
-mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
@@ -28,6 +25,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use crate::model::Scope;
 
 use super::CliError;
+use super::api::env::EnvApi;
 
 /// The environment variable holding the API key.
 pub const API_KEY_VAR: &str = "OTTO_API_KEY";
@@ -148,7 +146,7 @@ impl Remote {
 
     /// Sends `method path` with `body` as JSON (none when it serializes to null: `&()` or
     /// `&None`); the answer, or the server's reason.
-    async fn send<B: Serialize + ?Sized>(
+    pub(super) async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -159,25 +157,27 @@ impl Remote {
             Value::Null => Payload::Empty,
             body => Payload::Json(body),
         };
-        self.request(method, path, &[], payload).await
+        self.request(method, path, &(), payload).await
     }
 
-    /// Sends `method path?query` with `payload`; the answer, or the server's reason.
-    async fn request(
+    /// Sends `method path?query` with `payload` (`query` as a form: pairs, or a struct whose
+    /// fields are the parameters); the answer, or the server's reason.
+    pub(super) async fn request<Q: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        query: &[(&str, String)],
+        query: &Q,
         payload: Payload<'_>,
     ) -> Result<reqwest::Response, RemoteError> {
-        let mut url = self
+        let url = self
             .base
             .join(path)
             .map_err(|e| RemoteError::Url(self.base.to_string(), e.to_string()))?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        let mut request = self.client.request(method, url).bearer_auth(&self.key);
+        let mut request = self
+            .client
+            .request(method, url)
+            .query(query)
+            .bearer_auth(&self.key);
         request = match payload {
             Payload::Empty => request,
             Payload::Json(body) => request.json(body),
@@ -211,7 +211,7 @@ impl Remote {
     }
 
     /// `method path` with `body` (as for [`Remote::send`]), its JSON answer read as `T`.
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub(super) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -233,22 +233,17 @@ impl Remote {
         .await
     }
 
-    /// The names of the variables of `scope` (`GET /api/v1/env`).
-    async fn variables(&self, scope: &Scope) -> Result<Vec<String>, RemoteError> {
-        let vars: Vec<Variable> = self.get("/api/v1/env", &scope_query(scope)).await?;
-        Ok(vars.into_iter().map(|v| v.name).collect())
-    }
-
     /// Before removing what owns `scope`: refused, as locally without a terminal, when it has
     /// variables and `force` is not given.
     async fn refuse_losing_variables(&self, scope: &Scope, force: bool) -> Result<(), CliError> {
         if force {
             return Ok(());
         }
-        let names = self.variables(scope).await?;
-        if names.is_empty() {
+        let vars = EnvApi::env(self, Some(scope)).await?;
+        if vars.is_empty() {
             return Ok(());
         }
+        let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
         Err(CliError::Usage(format!(
             "{scope} has variables ({}); give --force to remove them too",
             names.join(", ")
@@ -257,7 +252,7 @@ impl Remote {
 }
 
 /// What a request carries.
-enum Payload<'a> {
+pub(super) enum Payload<'a> {
     /// Nothing.
     Empty,
     /// A JSON body.
@@ -267,29 +262,17 @@ enum Payload<'a> {
 }
 
 /// The JSON answer of `response` read as `T`.
-async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, RemoteError> {
+pub(super) async fn read<T: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, RemoteError> {
     response
         .json()
         .await
         .map_err(|e| RemoteError::Answer(chain(&e)))
 }
 
-/// A variable of `GET /api/v1/env`, by name.
-#[derive(Deserialize)]
-struct Variable {
-    name: String,
-}
-
-/// The query naming `scope` for `/api/v1/env`.
-fn scope_query(scope: &Scope) -> Vec<(&'static str, String)> {
-    match scope.parts() {
-        ("global", _) => vec![("global", "true".into())],
-        (kind, owner) => vec![(kind, owner.to_string())],
-    }
-}
-
 /// `name` as one segment of a path: every byte but letters, digits and `-._~` escaped.
-fn segment(name: &str) -> String {
+pub(super) fn segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
