@@ -18,6 +18,7 @@ use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
+mod api;
 mod docs;
 mod env;
 mod groups;
@@ -25,6 +26,7 @@ mod history;
 mod hosts;
 mod parse;
 mod remote;
+mod removal;
 mod runs;
 mod scripts;
 mod targets;
@@ -345,7 +347,7 @@ pub enum CliError {
     Unreached(usize),
     /// Working through a running `serve` (`--server`).
     #[error(transparent)]
-    Remote(#[from] remote::RemoteError),
+    Remote(remote::RemoteError),
     /// `check` found names, addresses or ports that break the rules (already listed).
     #[error("{0} things in the database break the rules (listed above)")]
     Broken(usize),
@@ -424,6 +426,16 @@ fn by_flags(missing: &Missing) -> String {
 impl From<OpsError> for CliError {
     fn from(e: OpsError) -> CliError {
         CliError::Ops(Box::new(e))
+    }
+}
+
+impl From<remote::RemoteError> for CliError {
+    /// A refusal the server gives as data is the operation's own error, as locally.
+    fn from(e: remote::RemoteError) -> CliError {
+        match e {
+            remote::RemoteError::ForceNeeded(needed) => OpsError::ForceNeeded(needed).into(),
+            e => CliError::Remote(e),
+        }
     }
 }
 
@@ -651,8 +663,8 @@ impl Cli {
             )?;
             let out = Printer::stdout(self.json);
             return match self.command {
-                Command::Host(c) => remote.host(&out, c).await,
-                Command::Group(c) => remote.group(&out, c).await,
+                Command::Host(c) => hosts::execute(&remote, &out, c).await,
+                Command::Group(c) => groups::execute(&remote, &out, c).await,
                 Command::Script(c) => remote.script(&out, c).await,
                 Command::Attachment(c) => remote.attachment(&out, c).await,
                 Command::Env(c) => remote.env(&out, c).await,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel};
 use crate::ops::{NewAttachment, Ops, ScriptChange};
 use crate::print::Printer;
 
@@ -185,8 +185,8 @@ pub async fn script(ops: &Ops, out: &Printer, command: ScriptCommand) -> Result<
             out.script_detail(&detail.script, &detail.attachments);
         }
         ScriptCommand::Remove { name, force } => {
-            super::env::confirm_removal(ops, &Scope::Script(name.clone()), force).await?;
-            ops.remove_script(&name).await?;
+            let removed = async |force| Ok(ops.remove_script(&name, force).await?);
+            super::removal::confirmed(force, removed).await?;
             out.say(&format!("script {name} removed"));
         }
     }

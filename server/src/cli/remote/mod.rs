@@ -4,11 +4,10 @@
 //! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
 //!
 //! This module is the client (its key, its certificate, requests and their errors); the
-//! commands are by subject: `hosts` (hosts and groups), `scripts` (scripts, attachments,
-//! variables), `runs` (runs, uploads, heartbeats, control, history, events), `users` (users
-//! and API keys).
+//! commands are by subject: `hosts` and `groups` are `cli::api`'s, `scripts` (scripts,
+//! attachments, variables), `runs` (runs, uploads, heartbeats, control, history, events),
+//! `users` (users and API keys).
 
-mod hosts;
 mod runs;
 mod scripts;
 mod users;
@@ -18,14 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 use crate::model::Scope;
+use crate::ops::{Detail, ForceNeeded};
+use crate::print::Printer;
 
 use super::CliError;
 
@@ -64,6 +65,10 @@ pub enum RemoteError {
         /// The server's message.
         message: String,
     },
+    /// The server refused a removal that would take variables with it, without force (as
+    /// the same removal is refused locally).
+    #[error("{0}")]
+    ForceNeeded(ForceNeeded),
     /// An answer that is not what the API promises.
     #[error("the server's answer cannot be read: {0}")]
     Answer(String),
@@ -82,6 +87,7 @@ impl RemoteError {
             RemoteError::Url(..) => 2,
             RemoteError::Unreachable(..) => 3,
             RemoteError::Refused { status, .. } => exit_code_of(*status),
+            RemoteError::ForceNeeded(_) => 5,
             RemoteError::Answer(_) | RemoteError::Request(_) => 7,
         }
     }
@@ -148,7 +154,7 @@ impl Remote {
 
     /// Sends `method path` with `body` as JSON (none when it serializes to null: `&()` or
     /// `&None`); the answer, or the server's reason.
-    async fn send<B: Serialize + ?Sized>(
+    pub(crate) async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -191,6 +197,9 @@ impl Remote {
             return Ok(response);
         }
         let text = response.text().await.unwrap_or_default();
+        if let Some(Detail::ForceNeeded(needed)) = error_detail(&text) {
+            return Err(RemoteError::ForceNeeded(needed));
+        }
         Err(RemoteError::Refused {
             status,
             message: error_message(&text),
@@ -211,7 +220,7 @@ impl Remote {
     }
 
     /// `method path` with `body` (as for [`Remote::send`]), its JSON answer read as `T`.
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub(crate) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -221,7 +230,7 @@ impl Remote {
     }
 
     /// `GET path?query`, its JSON answer read as `T`.
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -233,26 +242,9 @@ impl Remote {
         .await
     }
 
-    /// The names of the variables of `scope` (`GET /api/v1/env`).
-    async fn variables(&self, scope: &Scope) -> Result<Vec<String>, RemoteError> {
-        let vars: Vec<Variable> = self.get("/api/v1/env", &scope_query(scope)).await?;
-        Ok(vars.into_iter().map(|v| v.name).collect())
-    }
-
-    /// Before removing what owns `scope`: refused, as locally without a terminal, when it has
-    /// variables and `force` is not given.
-    async fn refuse_losing_variables(&self, scope: &Scope, force: bool) -> Result<(), CliError> {
-        if force {
-            return Ok(());
-        }
-        let names = self.variables(scope).await?;
-        if names.is_empty() {
-            return Ok(());
-        }
-        Err(CliError::Usage(format!(
-            "{scope} has variables ({}); give --force to remove them too",
-            names.join(", ")
-        )))
+    /// `check`.
+    pub async fn check(&self, out: &Printer) -> Result<(), CliError> {
+        super::check(out, self.get("/api/v1/check", &[]).await?)
     }
 }
 
@@ -274,12 +266,6 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Rem
         .map_err(|e| RemoteError::Answer(chain(&e)))
 }
 
-/// A variable of `GET /api/v1/env`, by name.
-#[derive(Deserialize)]
-struct Variable {
-    name: String,
-}
-
 /// The query naming `scope` for `/api/v1/env`.
 fn scope_query(scope: &Scope) -> Vec<(&'static str, String)> {
     match scope.parts() {
@@ -289,7 +275,7 @@ fn scope_query(scope: &Scope) -> Vec<(&'static str, String)> {
 }
 
 /// `name` as one segment of a path: every byte but letters, digits and `-._~` escaped.
-fn segment(name: &str) -> String {
+pub(crate) fn segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -375,6 +361,12 @@ fn error_message(body: &str) -> String {
     field("/error/message")
         .and_then(|m| m.as_str().map(str::to_owned))
         .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// What an API error body carries as data (`error.detail`), if anything.
+fn error_detail(body: &str) -> Option<Detail> {
+    let json = serde_json::from_str::<Value>(body).ok()?;
+    serde_json::from_value(json.pointer("/error/detail")?.clone()).ok()
 }
 
 /// Whether `e` or one of its causes is rustls refusing a certificate signed by no authority

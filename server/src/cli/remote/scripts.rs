@@ -76,10 +76,13 @@ impl Remote {
                 out.say(&format!("script {name} saved"));
             }
             ScriptCommand::Remove { name, force } => {
-                self.refuse_losing_variables(&Scope::Script(name.clone()), force)
-                    .await?;
-                let path = format!("{}?force=true", script_path(&name));
-                self.send(Method::DELETE, &path, &Value::Null).await?;
+                let removed = async |force| {
+                    let forced = if force { "?force=true" } else { "" };
+                    let path = format!("{}{forced}", script_path(&name));
+                    self.send(Method::DELETE, &path, &Value::Null).await?;
+                    Ok(())
+                };
+                super::super::removal::confirmed(force, removed).await?;
                 out.say(&format!("script {name} removed"));
             }
         }
