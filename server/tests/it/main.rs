@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod both_ways_hosts;
 mod browser;
 mod cli;
 mod client;
