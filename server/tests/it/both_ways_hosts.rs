@@ -10,10 +10,12 @@ use std::path::Path;
 use std::process::Output;
 
 use regex::Regex;
+use serde_json::Value;
 
 use crate::harness::{Server, text};
 use crate::http::{Daemon, key_of};
 use crate::remote::{client, finish};
+use crate::secrets::typed_on_a_terminal;
 use crate::users::add_user;
 
 /// What differs between two fleets by nature: their server keys, and the times things were
@@ -276,4 +278,52 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
             .next()
             .is_none()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_locally() {
+    let (local, remote) = (Server::new(), Server::new());
+    fleet(&local);
+    fleet(&remote);
+    add_user(&remote, "root", &["--admin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key_of(&remote, "root")).unwrap();
+    let daemon = Daemon::start(&remote, &[]);
+    let cert = remote.data().join("http.crt");
+    let through = |args: &[&'static str]| -> Vec<String> {
+        let mut all = vec![
+            "--server".to_string(),
+            daemon.base().to_string(),
+            "--ca-cert".into(),
+            cert.display().to_string(),
+            "--api-key-file".into(),
+            key_file.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all
+    };
+    let ask = "Remove? [y/N] ";
+    let question = "removing host r2 also removes its 2 variables: MODE, TOKEN (secret). Remove?";
+    for (answer, done) in [(&b"n\n"[..], "host r2 not removed"), (b"y\n", "removed r2")] {
+        let args = ["host", "remove", "r2"];
+        let here = typed_on_a_terminal(&local, &args, ask, answer).await;
+        let there = through(&args);
+        let there: Vec<&str> = there.iter().map(String::as_str).collect();
+        let there = typed_on_a_terminal(&remote, &there, ask, answer).await;
+        for shown in [&here, &there] {
+            assert!(shown.contains(question) && shown.contains(done), "{shown}");
+        }
+    }
+    for server in [&local, &remote] {
+        let names: Vec<Value> = server
+            .json(&["host", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].clone())
+            .collect();
+        assert_eq!(names, ["r1"]);
+        assert_eq!(server.json(&["env", "list"]), serde_json::json!([]));
+    }
 }
