@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{EnvVar, Scope};
+use crate::model::Scope;
 use crate::names::HostName;
 use crate::ops::SetEnv;
 use crate::print::Printer;
-use crate::sanitize;
 
 use super::CliError;
-use super::api::env::EnvApi;
+use super::api::EnvApi;
 
 /// Where a variable applies (global when none is given).
 #[derive(Args, Clone, Default)]
@@ -197,91 +196,5 @@ impl Drop for EchoOff {
     fn drop(&mut self) {
         // SAFETY: restores the settings read in `new`, from a termios we own.
         unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved) };
-    }
-}
-
-/// Before removing what owns `scope` (a host, group or script), says which variables go with it and
-/// asks: a yes on a terminal, or `force`. Without variables there is nothing to ask; with
-/// `force` nothing is read (so a lost secrets key does not stand in the way).
-pub(super) async fn confirm_removal(
-    api: &impl EnvApi,
-    scope: &Scope,
-    force: bool,
-) -> Result<(), CliError> {
-    if force {
-        return Ok(());
-    }
-    let vars = api.env(Some(scope)).await?;
-    if vars.is_empty() {
-        return Ok(());
-    }
-    let notice = removal_notice(scope, &vars);
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "{notice}; give --force to remove them too"
-        )));
-    }
-    eprint!("{}. Remove? [y/N] ", sanitize::text(&notice));
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::File(PathBuf::from("<terminal>"), e))?;
-    match answer.trim() {
-        "y" | "Y" | "yes" | "YES" | "Yes" => Ok(()),
-        _ => Err(CliError::Usage(format!("{scope} not removed"))),
-    }
-}
-
-/// What removing `scope`'s owner takes with it: its variables by name, secrets marked.
-fn removal_notice(scope: &Scope, vars: &[EnvVar]) -> String {
-    let names: Vec<String> = vars
-        .iter()
-        .map(|v| {
-            if v.value.secret {
-                format!("{} (secret)", v.name)
-            } else {
-                v.name.clone()
-            }
-        })
-        .collect();
-    let which = match names.len() {
-        1 => "its variable".to_string(),
-        n => format!("its {n} variables"),
-    };
-    format!(
-        "removing {scope} also removes {which}: {}",
-        names.join(", ")
-    )
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::model::Secretish;
-
-    fn var(name: &str, secret: bool) -> EnvVar {
-        EnvVar {
-            scope: Scope::Group("lab".into()),
-            name: name.into(),
-            value: Secretish {
-                value: "v".into(),
-                secret,
-            },
-        }
-    }
-
-    #[test]
-    fn the_notice_names_each_variable_and_marks_secrets() {
-        let lab = Scope::Group("lab".into());
-        assert_eq!(
-            removal_notice(&lab, &[var("API_TOKEN", true), var("MODE", false)]),
-            "removing group lab also removes its 2 variables: API_TOKEN (secret), MODE"
-        );
-        assert_eq!(
-            removal_notice(&lab, &[var("MODE", false)]),
-            "removing group lab also removes its variable: MODE"
-        );
     }
 }

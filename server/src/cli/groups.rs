@@ -2,12 +2,13 @@
 
 use clap::Subcommand;
 
-use crate::model::Scope;
 use crate::names::HostName;
-use crate::ops::Ops;
+use crate::ops::NewGroup;
 use crate::print::Printer;
 
 use super::CliError;
+use super::api::GroupsApi;
+use super::removal::confirmed;
 
 #[derive(Subcommand)]
 pub enum GroupCommand {
@@ -59,41 +60,44 @@ pub enum GroupCommand {
     },
 }
 
-pub async fn execute(ops: &Ops, out: &Printer, command: GroupCommand) -> Result<(), CliError> {
+/// Runs `group …` over `api`.
+pub async fn execute(
+    api: &impl GroupsApi,
+    out: &Printer,
+    command: GroupCommand,
+) -> Result<(), CliError> {
     match command {
         GroupCommand::Add { name } => {
-            ops.add_group(&name).await?;
+            api.add_group(NewGroup { name: name.clone() }).await?;
             out.say(&format!("group {name} added"));
         }
         GroupCommand::Remove { name, force } => {
-            super::env::confirm_removal(ops, &Scope::Group(name.clone()), force).await?;
-            ops.remove_group(&name).await?;
+            confirmed(force, async |force| api.remove_group(&name, force).await).await?;
             out.say(&format!("group {name} removed"));
         }
-        GroupCommand::List => out.groups(&ops.groups().await?),
+        GroupCommand::List => out.groups(&api.groups().await?),
         GroupCommand::AddHost { group, hosts } => {
-            ops.set_membership(&group, &hosts, true).await?;
+            api.set_membership(&group, &hosts, true).await?;
             out.say(&format!("{} added to {group}", names(&hosts)));
         }
         GroupCommand::RemoveHost { group, hosts } => {
-            ops.set_membership(&group, &hosts, false).await?;
+            api.set_membership(&group, &hosts, false).await?;
             out.say(&format!("{} taken out of {group}", names(&hosts)));
         }
         GroupCommand::AddScript { group, script } => {
-            ops.set_group_script(&group, &script, true).await?;
+            api.set_group_script(&group, &script, true).await?;
             out.say(&format!("{script} assigned to {group}"));
         }
         GroupCommand::RemoveScript { group, script } => {
-            ops.set_group_script(&group, &script, false).await?;
+            api.set_group_script(&group, &script, false).await?;
             out.say(&format!("{script} taken from {group}"));
         }
     }
     Ok(())
 }
 
-/// Host names as a list for people.
 /// The names of `hosts`, as a comma list.
-pub(super) fn names(hosts: &[HostName]) -> String {
+fn names(hosts: &[HostName]) -> String {
     hosts
         .iter()
         .map(HostName::as_str)

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use crate::model::Scope;
 use crate::names::HostName;
-use crate::ops::{AddHost, DeployHost, Format, ImportHosts, Ops, Removal, Service, Status};
+use crate::ops::{AddHost, AgentKey, DeployHost, Format, HostChange, ImportHosts, Removal};
+use crate::ops::{Service, Status};
 use crate::print::Printer;
 use crate::sanitize;
 
 use super::CliError;
+use super::api::HostsApi;
+use super::removal::confirmed;
 use super::targets::failures;
 
 #[derive(Subcommand)]
@@ -163,7 +165,7 @@ pub struct DeployArgs {
     pub groups: Vec<String>,
 }
 
-pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), CliError> {
+async fn deploy(api: &impl HostsApi, out: &Printer, args: DeployArgs) -> Result<(), CliError> {
     let mut ssh_args: Vec<String> = args
         .ssh_options
         .iter()
@@ -172,7 +174,7 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
     if let Some(identity) = &args.identity {
         ssh_args.extend(["-i".to_string(), identity.display().to_string()]);
     }
-    let done = ops
+    let done = api
         .deploy_host(DeployHost {
             name: args.name,
             destination: args.destination,
@@ -193,10 +195,7 @@ pub async fn deploy(ops: &Ops, out: &Printer, args: DeployArgs) -> Result<(), Cl
 
 /// The text of an inventory file (`-`: standard input) and its format, given or from the
 /// file's extension.
-pub(super) fn read_inventory(
-    file: &Path,
-    format: Option<Format>,
-) -> Result<(String, Format), CliError> {
+fn read_inventory(file: &Path, format: Option<Format>) -> Result<(String, Format), CliError> {
     let stdin = file == Path::new("-");
     let format = format.or_else(|| Format::from_path(file)).ok_or_else(|| {
         CliError::Usage(if stdin {
@@ -218,9 +217,14 @@ pub(super) fn read_inventory(
     Ok((text, format))
 }
 
-pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(), CliError> {
+/// Runs `host …` over `api`.
+pub async fn execute(
+    api: &impl HostsApi,
+    out: &Printer,
+    command: HostCommand,
+) -> Result<(), CliError> {
     match command {
-        HostCommand::Deploy(args) => return deploy(ops, out, args).await,
+        HostCommand::Deploy(args) => return deploy(api, out, args).await,
         HostCommand::Add {
             name,
             address,
@@ -230,9 +234,9 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             groups,
             force,
         } => {
-            let added = ops
+            let added = api
                 .add_host(AddHost {
-                    name,
+                    name: name.to_string(),
                     address,
                     port,
                     agent_key,
@@ -250,7 +254,7 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             pin_on_first_contact,
         } => {
             let (text, format) = read_inventory(&file, format)?;
-            let imported = ops
+            let imported = api
                 .import_hosts(ImportHosts {
                     text,
                     format,
@@ -260,15 +264,15 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
                 .await?;
             out.imported(&imported);
         }
-        HostCommand::List => out.hosts(&ops.hosts().await?),
+        HostCommand::List => out.hosts(&api.hosts().await?),
         HostCommand::Show { name } => {
-            let detail = ops.host(&name).await?;
+            let detail = api.host(&name).await?;
             out.host_detail(&detail.host, &detail.server_key);
         }
         HostCommand::Remove { names, force } => {
             for name in names {
-                super::env::confirm_removal(ops, &Scope::Host(name.clone()), force).await?;
-                match ops.remove_host(&name).await? {
+                let removed = async |force| api.remove_host(&name, force).await;
+                match confirmed(force, removed).await? {
                     Removal::Host => out.say(&format!("removed {name}")),
                     Removal::RowOnly => out.say(&format!(
                         "removed {} from the database; its name breaks the rule, so no key file \
@@ -284,32 +288,38 @@ pub async fn execute(ops: &Ops, out: &Printer, command: HostCommand) -> Result<(
             port,
             force,
         } => {
-            let host = ops.set_address(&name, address, port, force).await?;
+            let change = HostChange {
+                address,
+                port,
+                force,
+            };
+            let host = api.set_address(&name, change).await?;
             out.say(&format!("{name} is at {}:{}", host.address, host.port));
         }
         HostCommand::Enable { name } => {
-            ops.set_enabled(&name, true).await?;
+            api.set_enabled(&name, true).await?;
             out.say(&format!("{name} enabled"));
         }
         HostCommand::Disable { name } => {
-            ops.set_enabled(&name, false).await?;
+            api.set_enabled(&name, false).await?;
             out.say(&format!("{name} disabled"));
         }
         HostCommand::Trust { name, key } => {
-            let fingerprint = ops.trust(&name, &key).await?;
-            out.say(&format!("{name}: agent key {fingerprint} pinned"));
+            let pinned = api.trust(&name, AgentKey { key }).await?;
+            out.say(&format!("{name}: agent key {} pinned", pinned.fingerprint));
         }
         HostCommand::Approve { name } => {
-            let fingerprint = ops.approve(&name).await?;
-            out.say(&format!("{name}: agent key {fingerprint} pinned"));
+            let pinned = api.approve(&name).await?;
+            out.say(&format!("{name}: agent key {} pinned", pinned.fingerprint));
         }
         HostCommand::Deny { name } => {
-            let fingerprint = ops.deny(&name).await?;
+            let denied = api.deny(&name).await?;
+            let fingerprint = denied.fingerprint;
             out.say(&format!("{name}: pending agent key {fingerprint} denied"));
         }
         HostCommand::Key { name } => {
-            let key = ops.server_key(&name).await?;
-            out.server_key(name.as_str(), &key);
+            let key = api.server_key(&name).await?;
+            out.server_key(name.as_str(), &key.server_key);
         }
     }
     Ok(())

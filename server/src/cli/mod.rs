@@ -26,6 +26,7 @@ mod history;
 mod hosts;
 mod parse;
 mod remote;
+mod removal;
 mod runs;
 mod scripts;
 mod targets;
@@ -346,7 +347,7 @@ pub enum CliError {
     Unreached(usize),
     /// Working through a running `serve` (`--server`).
     #[error(transparent)]
-    Remote(#[from] remote::RemoteError),
+    Remote(remote::RemoteError),
     /// `check` found names, addresses or ports that break the rules (already listed).
     #[error("{0} things in the database break the rules (listed above)")]
     Broken(usize),
@@ -425,6 +426,16 @@ fn by_flags(missing: &Missing) -> String {
 impl From<OpsError> for CliError {
     fn from(e: OpsError) -> CliError {
         CliError::Ops(Box::new(e))
+    }
+}
+
+impl From<remote::RemoteError> for CliError {
+    /// A refusal the server gives as data is the operation's own error, as locally.
+    fn from(e: remote::RemoteError) -> CliError {
+        match e {
+            remote::RemoteError::ForceNeeded(needed) => OpsError::ForceNeeded(needed).into(),
+            e => CliError::Remote(e),
+        }
     }
 }
 
@@ -652,8 +663,8 @@ impl Cli {
             )?;
             let out = Printer::stdout(self.json);
             return match self.command {
-                Command::Host(c) => remote.host(&out, c).await,
-                Command::Group(c) => remote.group(&out, c).await,
+                Command::Host(c) => hosts::execute(&remote, &out, c).await,
+                Command::Group(c) => groups::execute(&remote, &out, c).await,
                 Command::Script(c) => scripts::script(&remote, &out, c).await,
                 Command::Attachment(c) => scripts::attachment(&remote, &out, c).await,
                 Command::Env(c) => env::execute(&remote, &out, c).await,
@@ -750,7 +761,7 @@ impl Cli {
 }
 
 /// `check`, in process or through `serve`: prints what it found; `Broken` if anything.
-async fn check(api: &impl api::check::CheckApi, out: &Printer) -> Result<(), CliError> {
+async fn check(api: &impl api::CheckApi, out: &Printer) -> Result<(), CliError> {
     let findings = api.check_names().await?;
     out.findings(&findings);
     match findings.len() {

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel, Scope};
+use crate::model::{AfterRun, Attachment, Ids, Phase, RunLevel};
 use crate::ops::{AttachFile, ScriptChange};
 use crate::print::Printer;
 
 use super::CliError;
-use super::api::env::EnvApi;
-use super::api::scripts::ScriptsApi;
+use super::api::EnvApi;
+use super::api::ScriptsApi;
 use super::parse::{parse_absolute, parse_ids, parse_mode, parse_timeout_secs};
 
 /// A local file and how it is to be written on the hosts.
@@ -193,8 +193,8 @@ pub async fn script(
             out.script_detail(&detail.script, &detail.attachments);
         }
         ScriptCommand::Remove { name, force } => {
-            super::env::confirm_removal(api, &Scope::Script(name.clone()), force).await?;
-            api.remove_script(&name).await?;
+            let removed = async |force| api.remove_script(&name, force).await;
+            super::removal::confirmed(force, removed).await?;
             out.say(&format!("script {name} removed"));
         }
     }

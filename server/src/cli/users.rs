@@ -10,7 +10,7 @@ use crate::ops::{AddUser, CreateApiKey};
 use crate::print::Printer;
 
 use super::CliError;
-use super::api::users::UsersApi;
+use super::api::UsersApi;
 use super::env::read_hidden;
 use super::parse::parse_nonzero_duration;
 

@@ -18,32 +18,10 @@ use crate::ops::{HostVariable, NewValue, Ops, OpsError, ScopeQuery, SetEnv, Vari
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Removal {
-    /// Remove its variables too (without it, a group or script with variables is not removed).
+    /// Remove its variables too (without it, a host, group or script with variables is not
+    /// removed: 409, naming them).
     #[serde(default)]
-    force: bool,
-}
-
-/// `Conflict` when what owns `scope` has variables and `removal` does not say to remove them
-/// too: the API's form of the CLI's question (with `force`, nothing is read, so a lost secrets
-/// key does not stand in the way).
-pub async fn refuse_losing_variables(
-    ops: &Ops,
-    scope: &Scope,
-    removal: &Removal,
-) -> Result<(), ApiError> {
-    if removal.force {
-        return Ok(());
-    }
-    let vars = ops.env(Some(scope)).await?;
-    if vars.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
-    let message = format!(
-        "{scope} has variables ({}); give force=true to remove them too",
-        names.join(", ")
-    );
-    Err(OpsError::Conflict(message).into())
+    pub force: bool,
 }
 
 /// Variables of one scope, or of all, by scope and name; secrets without their values.

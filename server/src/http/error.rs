@@ -1,6 +1,7 @@
 //! Errors as the API answers them: a status from the operation's [`ErrorKind`] and a JSON body
 //! `{"error": {"kind": …, "message": …}}` (with `detail` when the request left out what it
-//! must name: [`Missing`], which a client phrases in its own words); and the extractors (`Json`, `Query`, `Path`) whose
+//! must name, [`Missing`], or a removal needs force, [`ForceNeeded`]: data a client phrases in
+//! its own words); and the extractors (`Json`, `Query`, `Path`) whose
 //! rejections (malformed JSON, an unknown field, a wrong type, a body too large) answer the same
 //! way, never with a 500 or plain text.
 
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ops::{ErrorKind, Missing, OpsError};
+use crate::ops::{Detail, ErrorKind, ForceNeeded, Missing, OpsError};
 
 /// An error answer.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
-    detail: Option<Missing>,
+    detail: Option<Detail>,
 }
 
 /// The body of an error answer.
@@ -40,9 +41,11 @@ pub struct ErrorDetail {
     /// In words (the API's: the fields of its requests).
     pub message: String,
     /// What the request left out that it must name, for a client to ask for in its own words:
-    /// `{"code": "no-hosts", "script": …}` or `{"code": "no-key-user"}`. Only on such errors.
+    /// `{"code": "no-hosts", "script": …}` or `{"code": "no-key-user"}`; or what a removal
+    /// would take with it unless forced: `{"code": "has-variables", "scope", "owner",
+    /// "variables"}`. Only on such errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<Missing>,
+    pub detail: Option<Detail>,
 }
 
 impl ApiError {
@@ -85,13 +88,14 @@ impl From<OpsError> for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %e, "API request failed");
         }
-        match e {
-            OpsError::Missing(missing) => ApiError {
-                message: by_fields(&missing),
-                detail: Some(missing),
-                ..ApiError::new(status, name, "")
-            },
-            e => ApiError::new(status, name, e.to_string()),
+        let message = match &e {
+            OpsError::Missing(missing) => by_fields(missing),
+            OpsError::ForceNeeded(needed) => by_force(needed),
+            e => e.to_string(),
+        };
+        ApiError {
+            detail: e.detail(),
+            ..ApiError::new(status, name, message)
         }
     }
 }
@@ -106,6 +110,11 @@ fn by_fields(missing: &Missing) -> String {
         } => format!("{hosts} (script {script} is assigned to no group)"),
         Missing::NoKeyUser => "name the user the key is for (`user`)".into(),
     }
+}
+
+/// A removal refused without force, with the parameter that forces it.
+fn by_force(needed: &ForceNeeded) -> String {
+    format!("{needed}; give force=true to remove them too")
 }
 
 impl IntoResponse for ApiError {

@@ -3,29 +3,13 @@
 //! and scripts put in and taken out.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::auth::{Auth, need};
-use super::environment::{Removal, refuse_losing_variables};
+use super::environment::Removal;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{Group, Scope};
+use crate::model::Group;
 use crate::names::HostName;
-use crate::ops::OpsError;
-
-/// A group to add.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewGroup {
-    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`; not one that
-    /// differs from another group's only in letter case.
-    #[schema(
-        min_length = 1,
-        max_length = 63,
-        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
-    )]
-    pub name: String,
-}
+use crate::ops::{NewGroup, OpsError};
 
 /// Every group with its hosts and scripts, by name.
 #[utoipa::path(
@@ -77,7 +61,7 @@ pub async fn add(
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 403, description = "Without the permission `groups`", body = ErrorBody),
         (status = 404, description = "No such group", body = ErrorBody),
-        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given: `detail` names them (code `has-variables`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -86,9 +70,7 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.ops();
-    refuse_losing_variables(ops, &Scope::Group(name.clone()), &removal).await?;
-    ops.remove_group(&name).await?;
+    auth.ops().remove_group(&name, removal.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

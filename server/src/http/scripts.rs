@@ -4,10 +4,10 @@
 
 use super::Api;
 use super::auth::{Auth, need};
-use super::environment::{Removal, refuse_losing_variables};
+use super::environment::Removal;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
-use crate::model::{Attachment, Ids, Scope, Script};
+use crate::model::{Attachment, Ids, Script};
 use crate::ops::{
     AttachFile, AttachmentQuery, NewScript, OpsError, PathQuery, ScriptChange, ScriptDetail,
     ScriptUpdate,
@@ -149,7 +149,7 @@ pub async fn replace(
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 403, description = "Without the permission `scripts`", body = ErrorBody),
         (status = 404, description = "No such script", body = ErrorBody),
-        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given: `detail` names them (code `has-variables`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -158,9 +158,7 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
-    let ops = auth.ops();
-    refuse_losing_variables(ops, &Scope::Script(name.clone()), &removal).await?;
-    ops.remove_script(&name).await?;
+    auth.ops().remove_script(&name, removal.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

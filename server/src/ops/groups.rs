@@ -1,9 +1,23 @@
 //! Groups of hosts, with the scripts assigned to them.
 
-use crate::model::{EventKind, Group};
+use crate::model::{EventKind, Group, Scope};
 use crate::names::{HostName, Kind};
 
 use super::{Ops, Result};
+
+/// A group to add.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`; not one that
+    /// differs from another group's only in letter case.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
+    pub name: String,
+}
 
 impl Ops {
     /// Adds a group; its name follows the rule ([`crate::names`]) and differs from no other
@@ -19,8 +33,11 @@ impl Ops {
         .await
     }
 
-    /// Removes a group (its hosts stay) with the variables of its scope.
-    pub async fn remove_group(&self, name: &str) -> Result<()> {
+    /// Removes a group (its hosts stay) with the variables of its scope: with variables, only
+    /// when `force` says to remove them too (else [`super::OpsError::ForceNeeded`]).
+    pub async fn remove_group(&self, name: &str, force: bool) -> Result<()> {
+        self.refuse_losing_variables(&Scope::Group(name.to_string()), force)
+            .await?;
         self.fleet.store().remove_group(name).await?;
         self.record(
             None,
@@ -139,13 +156,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
 
-        ops.remove_group("lab").await.unwrap();
+        ops.remove_group("lab", false).await.unwrap();
         assert_eq!(
             last(&ops).await,
             ev("", "group-changed", "group lab removed")
         );
         assert!(ops.groups().await.unwrap().is_empty());
-        let gone = ops.remove_group("lab").await.unwrap_err();
+        let gone = ops.remove_group("lab", false).await.unwrap_err();
         assert_eq!(gone.kind(), ErrorKind::NotFound);
     }
 }

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::deploy::{self, DeployOptions};
 use crate::keys;
-use crate::model::{EventKind, Host, NewHost};
+use crate::model::{EventKind, Host, NewHost, Scope};
 use crate::names::{self, HostName, Kind};
 use crate::store::StoreError;
 
@@ -17,41 +18,114 @@ use super::names::{case_clash, same_address};
 use super::{Ops, OpsError, Result};
 use super::{Ping, Targets};
 
-/// A host to add by hand.
-#[derive(Debug, Clone)]
+/// A host to add by hand (the API's `NewHost`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewHost)]
 pub struct AddHost {
-    /// Its name.
-    pub name: HostName,
-    /// Address or DNS name.
+    /// A unique name: 1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`.
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+    )]
+    pub name: String,
+    /// An IP address or a DNS name.
     pub address: String,
-    /// The agent's SSH port.
+    /// The agent's port, 1 to 65535 (default 12444).
+    #[serde(default = "default_port")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The agent's key (`ssh-ed25519 …`), if known.
     pub agent_key: Option<String>,
-    /// Whether to trust the key the agent presents first.
+    /// Trust whatever key the agent presents first (only on a network you trust).
+    #[serde(default)]
     pub pin_on_first_contact: bool,
     /// Groups to put it in (created if missing).
+    #[serde(default)]
     pub groups: Vec<String>,
     /// Add it even if another host is at the same address and port.
+    #[serde(default)]
     pub force: bool,
 }
 
+/// The agent's port when none is given.
+fn default_port() -> u16 {
+    12444
+}
+
 /// A host just added.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = AddedHost)]
 pub struct HostAdded {
     /// Its name.
     pub host: String,
+    /// The server key its agent must trust (`otto-agent trust …`), in OpenSSH form.
+    pub server_key: String,
+}
+
+/// One host in full, with its server key (the API's `HostView`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HostView)]
+pub struct HostDetail {
+    /// The host.
+    #[serde(flatten)]
+    pub host: Host,
+    /// The fingerprint (`SHA256:…`) of the key its agent presented that is not the pinned
+    /// one, waiting to be approved or denied; none without one.
+    pub pending_fingerprint: Option<String>,
     /// The server key its agent must trust, in OpenSSH form.
     pub server_key: String,
 }
 
-/// One host in full, with its server key.
-#[derive(Debug, Clone)]
-pub struct HostDetail {
+/// A key pinned or dropped: its host and fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyFingerprint {
     /// The host.
-    pub host: Host,
-    /// Its server key, in OpenSSH form.
+    pub host: String,
+    /// The key's fingerprint, `SHA256:…`.
+    pub fingerprint: String,
+}
+
+impl KeyFingerprint {
+    /// The key of `host` whose fingerprint is `fingerprint`.
+    fn of(host: &HostName, fingerprint: String) -> KeyFingerprint {
+        KeyFingerprint {
+            host: host.to_string(),
+            fingerprint,
+        }
+    }
+}
+
+/// The server key a host's agent must trust.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServerKey {
+    /// The host.
+    pub host: String,
+    /// The key, in OpenSSH form (`otto-agent trust '…'`).
     pub server_key: String,
+}
+
+/// Where a host is reached, changed: what is given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostChange {
+    /// New IP address or DNS name.
+    pub address: Option<String>,
+    /// New agent port, 1 to 65535.
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: Option<u16>,
+    /// Move it even if another host is at the same address and port.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// An agent key to pin.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentKey {
+    /// The agent's key, `ssh-ed25519 AAAA…` (from `otto-agent pubkey`).
+    pub key: String,
 }
 
 /// What removing a host removed.
@@ -61,6 +135,17 @@ pub enum Removal {
     Host,
     /// Only the row of a name that breaks the rule (from an older database); no file touched.
     RowOnly,
+}
+
+impl Removal {
+    /// What removing the host `name`, once done, removed: a name that breaks the rule can only
+    /// have been a row of an older database.
+    pub fn of(name: &str) -> Removal {
+        match HostName::parse(name) {
+            Ok(_) => Removal::Host,
+            Err(_) => Removal::RowOnly,
+        }
+    }
 }
 
 /// A device to install the agent on, and the host it becomes.
@@ -100,6 +185,7 @@ pub struct DeployOutcome {
 impl Ops {
     /// Adds a host with a new server key (removed again if the store refuses the host).
     pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
+        HostName::parse(&add.name)?;
         let agent_key = add
             .agent_key
             .as_deref()
@@ -119,31 +205,32 @@ impl Ops {
         self.make_host(add, agent_key).await
     }
 
-    /// Adds a host checked already (its agent key parsed), with a new server key (removed
-    /// again if the store refuses the host).
+    /// Adds a host checked already (its name, its agent key parsed), with a new server key
+    /// (removed again if the store refuses the host).
     pub(super) async fn make_host(
         &self,
         add: AddHost,
         agent_key: Option<String>,
     ) -> Result<HostAdded> {
         let store = self.fleet.store();
-        let server_key = self.fleet.create_host_key(&add.name)?;
+        let name = HostName::parse(&add.name)?;
+        let server_key = self.fleet.create_host_key(&name)?;
         let host = NewHost {
-            name: add.name.to_string(),
+            name: add.name.clone(),
             address: add.address,
             port: add.port,
             agent_key,
             pin_on_first_contact: add.pin_on_first_contact,
         };
         if let Err(e) = store.add_host(&host).await {
-            self.fleet.remove_host_key(&add.name);
+            self.fleet.remove_host_key(&name);
             return Err(e.into());
         }
-        self.record(Some(&add.name), EventKind::HostAdded, &added_detail(&host))
+        self.record(Some(&name), EventKind::HostAdded, &added_detail(&host))
             .await?;
-        self.join_groups(&add.name, &add.groups).await?;
+        self.join_groups(&name, &add.groups).await?;
         Ok(HostAdded {
-            host: add.name.to_string(),
+            host: add.name,
             server_key: keys::to_openssh(&server_key),
         })
     }
@@ -223,14 +310,19 @@ impl Ops {
         let host = self.fleet.store().host(name).await?;
         let key = self.fleet.host_key(name)?;
         Ok(HostDetail {
+            pending_fingerprint: host.trust.pending_key.as_deref().map(pending_fingerprint),
             host,
             server_key: keys::to_openssh(key.public_key()),
         })
     }
 
-    /// Removes a host with its server key and its variables (its history stays). A name that breaks the rule can
-    /// only be a row of an older database: the row goes, no file is touched.
-    pub async fn remove_host(&self, name: &str) -> Result<Removal> {
+    /// Removes a host with its server key and its variables (its history stays); with
+    /// variables, only when `force` says to remove them too (else [`OpsError::ForceNeeded`]).
+    /// A name that breaks the rule can only be a row of an older database: the row goes, no
+    /// file is touched.
+    pub async fn remove_host(&self, name: &str, force: bool) -> Result<Removal> {
+        self.refuse_losing_variables(&Scope::Host(name.to_string()), force)
+            .await?;
         let store = self.fleet.store();
         let removal = match HostName::parse(name) {
             Ok(checked) => {
@@ -305,7 +397,7 @@ impl Ops {
     }
 
     /// Pins an agent key given by hand; returns its fingerprint.
-    pub async fn trust(&self, name: &HostName, key: &str) -> Result<String> {
+    pub async fn trust(&self, name: &HostName, key: &str) -> Result<KeyFingerprint> {
         let key = keys::parse_public(key)?;
         let fingerprint = keys::fingerprint(&key);
         self.fleet
@@ -316,11 +408,11 @@ impl Ops {
         let detail = format!("agent key {fingerprint} set by hand");
         self.record(Some(name), EventKind::TrustChanged, &detail)
             .await?;
-        Ok(fingerprint)
+        Ok(KeyFingerprint::of(name, fingerprint))
     }
 
     /// Pins the key the agent presented and was refused; returns its fingerprint.
-    pub async fn approve(&self, name: &HostName) -> Result<String> {
+    pub async fn approve(&self, name: &HostName) -> Result<KeyFingerprint> {
         let store = self.fleet.store();
         let pending = store
             .host(name)
@@ -334,13 +426,13 @@ impl Ops {
         let detail = format!("pending agent key {fingerprint} approved");
         self.record(Some(name), EventKind::TrustChanged, &detail)
             .await?;
-        Ok(fingerprint)
+        Ok(KeyFingerprint::of(name, fingerprint))
     }
 
     /// Drops the key the agent presented and was refused, leaving the host as it was (its
     /// pinned key, if any, stays); returns the dropped key's fingerprint. The agent is refused
     /// again, and its key held anew, the next time it presents it.
-    pub async fn deny(&self, name: &HostName) -> Result<String> {
+    pub async fn deny(&self, name: &HostName) -> Result<KeyFingerprint> {
         let store = self.fleet.store();
         let no_pending = || OpsError::Conflict(format!("{name} has no pending key"));
         let pending = store
@@ -359,14 +451,130 @@ impl Ops {
         let detail = format!("pending agent key {fingerprint} denied");
         self.record(Some(name), EventKind::TrustChanged, &detail)
             .await?;
-        Ok(fingerprint)
+        Ok(KeyFingerprint::of(name, fingerprint))
     }
 
     /// The server key a host's agent must trust, in OpenSSH form.
-    pub async fn server_key(&self, name: &HostName) -> Result<String> {
+    pub async fn server_key(&self, name: &HostName) -> Result<ServerKey> {
         self.fleet.store().host(name).await?;
-        Ok(keys::to_openssh(self.fleet.host_key(name)?.public_key()))
+        Ok(ServerKey {
+            host: name.to_string(),
+            server_key: keys::to_openssh(self.fleet.host_key(name)?.public_key()),
+        })
     }
+}
+
+/// Hosts on one page when the request says no `limit`.
+const DEFAULT_PAGE: usize = 100;
+/// Most hosts on one page.
+pub const MAX_PAGE: usize = 1000;
+
+/// Which hosts to list, a page at a time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HostQuery {
+    /// At most this many (1 to 1000; default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Those whose name comes after this one: the `next` of the page before.
+    pub after: Option<String>,
+    /// Only those whose name contains this.
+    pub name: Option<String>,
+    /// Only the members of this group.
+    pub group: Option<String>,
+    /// Only the hosts in this state.
+    pub state: Option<HostState>,
+}
+
+/// What can be said of a host at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    /// Enabled, and its last heartbeat was answered.
+    Reachable,
+    /// Enabled, and its last heartbeat failed.
+    Unreachable,
+    /// Enabled, and never tried yet.
+    Unknown,
+    /// Its agent presented a key waiting for approval.
+    Pending,
+    /// Left out of every action.
+    Disabled,
+}
+
+impl HostState {
+    /// Whether `host` is in this state.
+    fn holds(self, host: &Host) -> bool {
+        match self {
+            HostState::Pending => host.trust.pending_key.is_some(),
+            HostState::Disabled => !host.enabled,
+            HostState::Reachable => host.enabled && host.status.reachable == Some(true),
+            HostState::Unreachable => host.enabled && host.status.reachable == Some(false),
+            HostState::Unknown => host.enabled && host.status.reachable.is_none(),
+        }
+    }
+}
+
+/// A host as listed: with the fingerprint of its pending key, if any.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostEntry {
+    /// The host.
+    #[serde(flatten)]
+    pub host: Host,
+    /// The fingerprint (`SHA256:…`) of the key its agent presented that is not the pinned
+    /// one, waiting to be approved or denied; none without one.
+    pub pending_fingerprint: Option<String>,
+}
+
+impl From<Host> for HostEntry {
+    fn from(host: Host) -> HostEntry {
+        let pending_fingerprint = host.trust.pending_key.as_deref().map(pending_fingerprint);
+        HostEntry {
+            host,
+            pending_fingerprint,
+        }
+    }
+}
+
+/// One page of hosts, by name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostPage {
+    /// The hosts.
+    pub hosts: Vec<HostEntry>,
+    /// The `after` of the next page; none on the last.
+    pub next: Option<String>,
+}
+
+impl Ops {
+    /// The page of hosts (by name) that `query` asks for: `Invalid` for a limit outside 1 to
+    /// [`MAX_PAGE`].
+    pub async fn host_page(&self, query: &HostQuery) -> Result<HostPage> {
+        page(self.hosts().await?, query)
+    }
+}
+
+/// The page of `hosts` (sorted by name) that `query` asks for.
+fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(OpsError::Invalid(format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let mut chosen = hosts.into_iter().filter(|h| {
+        query.after.as_ref().is_none_or(|after| h.name > *after)
+            && query
+                .name
+                .as_ref()
+                .is_none_or(|n| h.name.contains(n.as_str()))
+            && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
+            && query.state.is_none_or(|s| s.holds(h))
+    });
+    let hosts: Vec<HostEntry> = chosen.by_ref().take(limit).map(HostEntry::from).collect();
+    let next = match chosen.next() {
+        Some(_) => hosts.last().map(|h| h.host.name.clone()),
+        None => None,
+    };
+    Ok(HostPage { hosts, next })
 }
 
 /// The fingerprint of a pending key as stored (it was parsed when the agent presented it; a
@@ -457,6 +665,64 @@ mod tests {
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, logged, new_r1};
 
+    fn listed() -> Vec<Host> {
+        let mut hosts: Vec<Host> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| Host::example(n, "192.0.2.1", 12444, &["lab"]))
+            .collect();
+        hosts[1].status.reachable = Some(true);
+        hosts[2].enabled = false;
+        hosts[3].groups.clear();
+        hosts
+    }
+
+    fn names(page: &HostPage) -> Vec<&str> {
+        page.hosts.iter().map(|h| h.host.name.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_follow_each_other_by_name_and_filters_apply_before_the_limit() {
+        let two = |after: Option<&str>| HostQuery {
+            limit: Some(2),
+            after: after.map(str::to_owned),
+            ..HostQuery::default()
+        };
+        let first = page(listed(), &two(None)).unwrap();
+        assert_eq!(
+            (names(&first), first.next.as_deref()),
+            (vec!["a", "b"], Some("b"))
+        );
+        let second = page(listed(), &two(first.next.as_deref())).unwrap();
+        assert_eq!(
+            (names(&second), second.next.as_deref()),
+            (vec!["c", "d"], None)
+        );
+
+        let lab = HostQuery {
+            group: Some("lab".into()),
+            state: Some(HostState::Unknown),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(listed(), &lab).unwrap()), ["a"]);
+        let disabled = HostQuery {
+            state: Some(HostState::Disabled),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(listed(), &disabled).unwrap()), ["c"]);
+        let named = HostQuery {
+            name: Some("b".into()),
+            ..HostQuery::default()
+        };
+        assert_eq!(names(&page(listed(), &named).unwrap()), ["b"]);
+        for limit in [0, MAX_PAGE + 1] {
+            let bad = HostQuery {
+                limit: Some(limit),
+                ..HostQuery::default()
+            };
+            assert_eq!(page(listed(), &bad).unwrap_err().kind(), ErrorKind::Invalid);
+        }
+    }
+
     fn agent_key() -> String {
         keys::to_openssh(keys::generate().unwrap().public_key())
     }
@@ -477,7 +743,10 @@ mod tests {
         let detail = ops.host(&r1).await.unwrap();
         assert_eq!(detail.server_key, added.server_key);
         assert_eq!(detail.host.groups, ["lab"]);
-        assert_eq!(ops.server_key(&r1).await.unwrap(), added.server_key);
+        assert_eq!(
+            ops.server_key(&r1).await.unwrap().server_key,
+            added.server_key
+        );
         assert_eq!(
             logged(&ops).await,
             [
@@ -494,11 +763,14 @@ mod tests {
         // Taken: refused, and the first host's key is kept.
         let again = ops.add_host(new_r1()).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::Conflict);
-        assert_eq!(ops.server_key(&r1).await.unwrap(), added.server_key);
+        assert_eq!(
+            ops.server_key(&r1).await.unwrap().server_key,
+            added.server_key
+        );
         // A key that does not parse: refused before anything is made.
         let bad = ops
             .add_host(AddHost {
-                name: HostName::parse("r2").unwrap(),
+                name: "r2".into(),
                 agent_key: Some("ssh-ed25519 nonsense".into()),
                 ..new_r1()
             })
@@ -525,7 +797,7 @@ mod tests {
             .map(|i| {
                 let ops = ops.clone();
                 tokio::spawn(async move {
-                    let name = HostName::parse(&format!("r{i}")).unwrap();
+                    let name = format!("r{i}");
                     let address = format!("192.0.2.{i}");
                     let add = AddHost {
                         name,
@@ -568,7 +840,7 @@ mod tests {
         assert_eq!(last(&ops).await, ev("r1", "host-changed", "enabled"));
 
         let key = agent_key();
-        let fingerprint = ops.trust(&r1, &key).await.unwrap();
+        let fingerprint = ops.trust(&r1, &key).await.unwrap().fingerprint;
         assert_eq!(
             ops.host(&r1).await.unwrap().host.trust.agent_key.as_deref(),
             Some(key.as_str())
@@ -595,7 +867,7 @@ mod tests {
             .unwrap();
         // Denied: dropped, the pinned key kept, recorded; then nothing is left to deny.
         let pinned = ops.host(&r1).await.unwrap().host.trust.agent_key;
-        let denied = ops.deny(&r1).await.unwrap();
+        let denied = ops.deny(&r1).await.unwrap().fingerprint;
         assert_eq!(denied, pending_fingerprint(&presented));
         let trust = ops.host(&r1).await.unwrap().host.trust;
         assert_eq!((trust.pending_key, trust.agent_key), (None, pinned));
@@ -613,7 +885,7 @@ mod tests {
             .set_pending_key("r1", &presented, "SHA256:x")
             .await
             .unwrap();
-        let fingerprint = ops.approve(&r1).await.unwrap();
+        let fingerprint = ops.approve(&r1).await.unwrap().fingerprint;
         let trust = ops.host(&r1).await.unwrap().host.trust;
         assert_eq!(trust.agent_key.as_deref(), Some(presented.as_str()));
         assert_eq!(trust.pending_key, None);
@@ -644,11 +916,11 @@ mod tests {
             Some(ErrorKind::NotFound)
         );
 
-        assert_eq!(ops.remove_host("r1").await.unwrap(), Removal::Host);
+        assert_eq!(ops.remove_host("r1", false).await.unwrap(), Removal::Host);
         assert!(!dir.path().join("keys/r1.key").exists());
         assert_eq!(last(&ops).await, ev("r1", "host-removed", "removed"));
         assert_eq!(
-            ops.remove_host("r1").await.unwrap_err().kind(),
+            ops.remove_host("r1", false).await.unwrap_err().kind(),
             ErrorKind::NotFound
         );
     }
@@ -679,7 +951,10 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert_eq!(ops.remove_host("../x").await.unwrap(), Removal::RowOnly);
+        assert_eq!(
+            ops.remove_host("../x", false).await.unwrap(),
+            Removal::RowOnly
+        );
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
         assert!(ops.hosts().await.unwrap().is_empty());
         assert_eq!(
@@ -691,7 +966,7 @@ mod tests {
             )
         );
         // Gone now: the name is refused as a name.
-        let again = ops.remove_host("../x").await.unwrap_err();
+        let again = ops.remove_host("../x", false).await.unwrap_err();
         assert_eq!(again.kind(), ErrorKind::Invalid);
     }
 }

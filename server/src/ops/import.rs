@@ -18,16 +18,21 @@ use super::hosts::shared_place;
 use super::names::case_clash;
 use super::{AddHost, Ops, Result};
 
-/// An inventory to import.
-#[derive(Debug, Clone)]
+/// An inventory to import (the API's `Inventory`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Inventory)]
 pub struct ImportHosts {
+    /// Its format: `ini` or `yaml` (Ansible's), `csv` (header `name,address,port,groups`,
+    /// groups `;`-separated) or `json` (a list of objects with those fields).
+    pub format: Format,
     /// Its text.
     pub text: String,
-    /// Its format.
-    pub format: Format,
-    /// Only make the plan; change nothing.
+    /// Only answer the plan; change nothing.
+    #[serde(default)]
     pub dry_run: bool,
-    /// New hosts trust the key their agent presents first.
+    /// New hosts trust whatever key their agent presents first (only on a network you trust).
+    #[serde(default)]
     pub pin_on_first_contact: bool,
 }
 
@@ -76,7 +81,7 @@ impl Ops {
         match step.change {
             Change::Add => {
                 let add = AddHost {
-                    name,
+                    name: name.to_string(),
                     address: step.address.clone(),
                     port: step.port,
                     agent_key: None,

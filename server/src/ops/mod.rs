@@ -17,6 +17,7 @@ mod live;
 mod names;
 mod options;
 mod ping;
+mod removal;
 mod rollout;
 mod runs;
 mod scripts;
@@ -32,15 +33,18 @@ pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::Control;
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
+pub use groups::NewGroup;
 pub use hosts::{
-    AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
-    pending_fingerprint,
+    AddHost, AgentKey, DeployHost, DeployOutcome, Deployed, HostAdded, HostChange, HostDetail,
+    HostEntry, HostPage, HostQuery, HostState, KeyFingerprint, MAX_PAGE, Removal, ServerKey,
+    Service, pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
 pub use names::Finding;
 pub use options::{HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
+pub use removal::{ForceNeeded, LostVariable};
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{
@@ -227,6 +231,28 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// What an error carries as data, for each front end to phrase in its own words (the API's
+/// `error.detail`, told apart by its `code`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// What the request left out.
+    Missing(Missing),
+    /// What a removal would take with it without force.
+    ForceNeeded(ForceNeeded),
+}
+
+impl OpsError {
+    /// What this error carries as data, if anything.
+    pub fn detail(&self) -> Option<Detail> {
+        match self {
+            OpsError::Missing(missing) => Some(Detail::Missing(missing.clone())),
+            OpsError::ForceNeeded(needed) => Some(Detail::ForceNeeded(needed.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -236,6 +262,9 @@ pub enum OpsError {
     /// The request leaves out what it must name.
     #[error("{0}")]
     Missing(Missing),
+    /// A removal that would take more with it (variables) than it may without force.
+    #[error("{0}")]
+    ForceNeeded(ForceNeeded),
     /// It clashes with the fleet's state.
     #[error("{0}")]
     Conflict(String),
@@ -289,7 +318,7 @@ impl OpsError {
             | OpsError::Address(_)
             | OpsError::Missing(_)
             | OpsError::Inventory(_) => ErrorKind::Invalid,
-            OpsError::Conflict(_) => ErrorKind::Conflict,
+            OpsError::Conflict(_) | OpsError::ForceNeeded(_) => ErrorKind::Conflict,
             OpsError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             OpsError::Forbidden(_) => ErrorKind::Forbidden,
             OpsError::NoMatch(_) | OpsError::NoGroupMatch(_) => ErrorKind::NotFound,

@@ -181,11 +181,11 @@ mod tests {
         script.name = "c/d".into();
         let refused = ops.save_script(&script, true).await.unwrap_err();
         assert_eq!(refused.kind(), crate::ops::ErrorKind::Invalid);
-        ops.remove_script("a/b").await.unwrap();
-        ops.remove_group("").await.unwrap();
+        ops.remove_script("a/b", false).await.unwrap();
+        ops.remove_group("", false).await.unwrap();
         assert!(ops.add_group("").await.is_err());
         assert_eq!(
-            ops.remove_host("../x").await.unwrap(),
+            ops.remove_host("../x", false).await.unwrap(),
             super::super::Removal::RowOnly
         );
         assert_eq!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::{AfterRun, Attachment, EventKind, Ids, Phase, RunLevel, Script};
+use crate::model::{AfterRun, Attachment, EventKind, Ids, Phase, RunLevel, Scope, Script};
 use crate::names::Kind;
 use crate::store::StoreError;
 
@@ -402,8 +402,11 @@ impl Ops {
         })
     }
 
-    /// Removes a script with its attachments and the variables of its scope.
-    pub async fn remove_script(&self, name: &str) -> Result<()> {
+    /// Removes a script with its attachments and the variables of its scope: with variables,
+    /// only when `force` says to remove them too (else [`OpsError::ForceNeeded`]).
+    pub async fn remove_script(&self, name: &str, force: bool) -> Result<()> {
+        self.refuse_losing_variables(&Scope::Script(name.to_string()), force)
+            .await?;
         self.fleet.store().remove_script(name).await?;
         self.record(
             None,
@@ -620,7 +623,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(gone.kind(), ErrorKind::NotFound);
 
-        ops.remove_script("hello").await.unwrap();
+        ops.remove_script("hello", false).await.unwrap();
         assert_eq!(
             last(&ops).await,
             ev("", "script-changed", "script hello removed")

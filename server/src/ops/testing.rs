@@ -6,7 +6,6 @@ use std::sync::Arc;
 use super::{Actor, AddHost, Ops};
 use crate::fleet::{Fleet, FleetOptions};
 use crate::model::{Event, NewHost};
-use crate::names::HostName;
 
 /// Operations by `cli:alice` on a new fleet with these hosts (enabled, no agent behind them).
 pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
@@ -80,7 +79,7 @@ pub fn ev(host: &str, kind: &str, detail: &str) -> (String, String, String, Stri
 pub fn new_r1() -> AddHost {
     AddHost {
         force: false,
-        name: HostName::parse("r1").unwrap(),
+        name: "r1".into(),
         address: "192.0.2.1".into(),
         port: 12444,
         agent_key: None,

@@ -1379,3 +1379,55 @@ async fn a_hosts_page_shows_the_variables_it_inherits_marked_by_where_they_come_
     browser.screenshot("host-environment").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_group_with_variables_names_them_and_asks_before_taking_them_along() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &[]).await;
+    server.ok(&["group", "add", "lab"]);
+    server.ok(&["env", "set", "TOKEN", "x", "--secret", "--group", "lab"]);
+    let browser = Browser::start().await;
+    browser
+        .sign_in(&format!("{}/", daemon.base()), "admin")
+        .await;
+    let page = format!("{}/#/groups/lab", daemon.base());
+    browser.client.goto(&page).await.unwrap();
+
+    // Asked twice: the group, then its variable, named; a no keeps both.
+    let asked = async || {
+        browser.click("#group-remove").await;
+        browser.client.accept_alert().await.unwrap();
+        // The second question comes once the server has refused.
+        let question = tokio::time::timeout(crate::harness::BOUND, async {
+            loop {
+                match browser.client.get_alert_text().await {
+                    Ok(text) => return text,
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            question,
+            "Removing the group lab also removes its variable: TOKEN (secret). Remove them too?"
+        );
+    };
+    asked().await;
+    browser.client.dismiss_alert().await.unwrap();
+    browser.find("#group-remove").await;
+    assert!(server.ok(&["group", "list"]).contains("lab"));
+    assert!(server.ok(&["env", "list"]).contains("TOKEN"));
+    // A yes removes it with its variable.
+    asked().await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .text_of("main", |t| !t.contains("Remove group"))
+        .await;
+    assert_eq!(server.json(&["group", "list"]), serde_json::json!([]));
+    assert_eq!(server.json(&["env", "list"]), serde_json::json!([]));
+    browser.close().await;
+}

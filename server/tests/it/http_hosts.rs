@@ -221,3 +221,48 @@ async fn hosts_are_changed_trusted_denied_approved_and_imported_naming_the_user(
         );
     }
 }
+
+/// Regression: `DELETE /api/v1/hosts/{name}` removed a host with its variables without being
+/// told to, where the CLI asks and the group and script routes need `force`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_with_variables_is_removed_only_with_force() {
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    server.ok(&["host", "add", "r2", "192.0.2.2"]);
+    server.ok(&["env", "set", "MODE", "fast", "--host", "r1"]);
+    server.ok(&["env", "set", "TOKEN", "x", "--secret", "--host", "r1"]);
+    add_user(&server, "hank", &["--permission", "hosts"]);
+    let hank = key_of(&server, "hank");
+    let daemon = Daemon::start(&server, &[]);
+    let delete = async |path: &str| {
+        daemon
+            .call(Method::DELETE, path, Some(&hank), &Value::Null)
+            .await
+    };
+
+    // Refused, naming its variables (secrets marked) as data and in words; nothing removed.
+    let (status, answer) = delete("/api/v1/hosts/r1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(
+        answer["error"]["detail"],
+        json!({"code": "has-variables", "scope": "host", "owner": "r1", "variables": [
+            {"name": "MODE", "secret": false}, {"name": "TOKEN", "secret": true},
+        ]}),
+        "{answer}"
+    );
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("MODE, TOKEN (secret)") && message.contains("force=true"),
+        "{answer}"
+    );
+    assert_eq!(server.json(&["host", "list"]).as_array().unwrap().len(), 2);
+    assert!(server.ok(&["env", "list", "--host", "r1"]).contains("MODE"));
+
+    // Forced: gone with its variables. A host without variables needs no force.
+    let (status, answer) = delete("/api/v1/hosts/r1?force=true").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let (status, answer) = delete("/api/v1/hosts/r2").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    assert_eq!(server.json(&["host", "list"]), json!([]));
+    assert_eq!(server.json(&["env", "list"]), json!([]));
+}

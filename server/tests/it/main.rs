@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod both_ways_hosts;
 mod both_ways_scripts;
 mod browser;
 mod cli;

@@ -111,7 +111,12 @@ async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
 
 /// `otto-server ARGS; stty -a` on a pseudo-terminal (util-linux's `script`): once `prompt`
 /// has shown, `typed` is typed; returns what the terminal showed.
-async fn typed_on_a_terminal(server: &Server, args: &[&str], prompt: &str, typed: &[u8]) -> String {
+pub async fn typed_on_a_terminal(
+    server: &Server,
+    args: &[&str],
+    prompt: &str,
+    typed: &[u8],
+) -> String {
     // The shell ignores Ctrl-C so that `stty` still runs after it (otto-server takes it).
     let mut line = format!(
         "trap '' INT; '{}' --data-dir '{}'",

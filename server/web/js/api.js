@@ -10,12 +10,14 @@ export function setCsrf(token) {
   csrfToken = token;
 }
 
-/** A failed request: `message` is a sentence for the page, `status` the HTTP status (0: none). */
+/** A failed request: `message` is a sentence for the page, `status` the HTTP status (0: none),
+ * `detail` what the API gave as data (its `error.detail`), if anything. */
 export class ApiError extends Error {
-  constructor(status, kind, message) {
+  constructor(status, kind, message, detail = null) {
     super(message);
     this.status = status;
     this.kind = kind;
+    this.detail = detail;
   }
 }
 
@@ -52,13 +54,28 @@ export async function api(method, path, body) {
     const message = asked || (error && error.message
       ? sentence(error.message)
       : `The server answered ${response.status} ${response.statusText}.`);
-    throw new ApiError(response.status, error ? error.kind : 'http', message);
+    throw new ApiError(response.status, error ? error.kind : 'http', message, (error && error.detail) || null);
   }
   return json;
 }
 
+/** `DELETE path`, for what may have variables of its own (a host, group or script): the server
+ * refuses to take them along unless forced, naming them; this asks, and removes them too only
+ * when told to. False when not. */
+export async function removeAsking(path) {
+  try {
+    await api('DELETE', path);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.detail && e.detail.code === 'has-variables')) throw e;
+    if (!confirm(`${e.message} Remove them too?`)) return false;
+    await api('DELETE', query(path, { force: true }));
+  }
+  return true;
+}
+
 /** What a request left out (the API's `error.detail`), asked for in the page's words rather
- * than the API's fields; null for a code this page does not know (its message is shown). */
+ * than the API's fields, or what a removal would take along; null for a code this page does not
+ * know (its message is shown). */
 function missing(detail) {
   switch (detail.code) {
     case 'no-hosts': {
@@ -67,6 +84,11 @@ function missing(detail) {
     }
     case 'no-key-user':
       return 'Choose the user the key is for.';
+    case 'has-variables': {
+      const names = detail.variables.map((v) => (v.secret ? `${v.name} (secret)` : v.name)).join(', ');
+      const which = detail.variables.length === 1 ? 'its variable' : `its ${detail.variables.length} variables`;
+      return `Removing the ${detail.scope} ${detail.owner} also removes ${which}: ${names}.`;
+    }
     default:
       return null;
   }

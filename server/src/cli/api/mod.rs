@@ -5,7 +5,16 @@
 //! [`Ops`]: crate::ops::Ops
 //! [`Remote`]: super::remote::Remote
 
-pub(crate) mod check;
-pub(crate) mod env;
-pub(crate) mod scripts;
-pub(crate) mod users;
+mod check;
+mod env;
+mod groups;
+mod hosts;
+mod scripts;
+mod users;
+
+pub(crate) use check::CheckApi;
+pub(crate) use env::EnvApi;
+pub(crate) use groups::GroupsApi;
+pub(crate) use hosts::HostsApi;
+pub(crate) use scripts::ScriptsApi;
+pub(crate) use users::UsersApi;

@@ -24,9 +24,9 @@ pub(crate) trait ScriptsApi {
     /// Changes a script as `change` says, making it if there is none (`PUT
     /// /api/v1/scripts/{name}`).
     async fn change_script(&self, name: &str, change: ScriptChange) -> Result<(), CliError>;
-    /// Removes a script with its attachments and variables, the variables confirmed already
+    /// Removes a script with its attachments, and its variables only with `force`
     /// (`DELETE /api/v1/scripts/{name}?force=true`).
-    async fn remove_script(&self, name: &str) -> Result<(), CliError>;
+    async fn remove_script(&self, name: &str, force: bool) -> Result<(), CliError>;
     /// Attaches a local file to a script, streamed (`PUT /api/v1/scripts/{name}/attachments`).
     async fn attach_file(&self, file: AttachFile) -> Result<Attachment, CliError>;
     /// A script's attachments, or every script's.
@@ -53,8 +53,8 @@ impl ScriptsApi for Ops {
         Ok(())
     }
 
-    async fn remove_script(&self, name: &str) -> Result<(), CliError> {
-        Ok(Ops::remove_script(self, name).await?)
+    async fn remove_script(&self, name: &str, force: bool) -> Result<(), CliError> {
+        Ok(Ops::remove_script(self, name, force).await?)
     }
 
     async fn attach_file(&self, file: AttachFile) -> Result<Attachment, CliError> {
@@ -97,9 +97,10 @@ impl ScriptsApi for Remote {
         Ok(())
     }
 
-    async fn remove_script(&self, name: &str) -> Result<(), CliError> {
-        let path = format!("{}?force=true", script_path(name, ""));
-        self.send(Method::DELETE, &path, &()).await?;
+    async fn remove_script(&self, name: &str, force: bool) -> Result<(), CliError> {
+        let forced = if force { "?force=true" } else { "" };
+        self.send(Method::DELETE, &script_path(name, forced), &())
+            .await?;
         Ok(())
     }
 

@@ -4,10 +4,9 @@
 //! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
 //!
 //! This module is the client (its key, its certificate, requests and their errors); the
-//! commands are by subject: `hosts` (hosts and groups), `runs` (runs, uploads, heartbeats,
-//! control, history, events); those of `cli::api` are written once for both ways.
+//! commands are by subject: `runs` (runs, uploads, heartbeats, control, history, events); the
+//! others are `cli::api`'s, written once for both ways.
 
-mod hosts;
 mod runs;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +22,11 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 use crate::model::Scope;
+use crate::ops::{Detail, ForceNeeded};
+use crate::print::Printer;
 
 use super::CliError;
-use super::api::env::EnvApi;
+use super::api::EnvApi;
 
 /// The environment variable holding the API key.
 pub const API_KEY_VAR: &str = "OTTO_API_KEY";
@@ -62,6 +63,10 @@ pub enum RemoteError {
         /// The server's message.
         message: String,
     },
+    /// The server refused a removal that would take variables with it, without force (as
+    /// the same removal is refused locally).
+    #[error("{0}")]
+    ForceNeeded(ForceNeeded),
     /// An answer that is not what the API promises.
     #[error("the server's answer cannot be read: {0}")]
     Answer(String),
@@ -80,6 +85,7 @@ impl RemoteError {
             RemoteError::Url(..) => 2,
             RemoteError::Unreachable(..) => 3,
             RemoteError::Refused { status, .. } => exit_code_of(*status),
+            RemoteError::ForceNeeded(_) => 5,
             RemoteError::Answer(_) | RemoteError::Request(_) => 7,
         }
     }
@@ -191,6 +197,9 @@ impl Remote {
             return Ok(response);
         }
         let text = response.text().await.unwrap_or_default();
+        if let Some(Detail::ForceNeeded(needed)) = error_detail(&text) {
+            return Err(RemoteError::ForceNeeded(needed));
+        }
         Err(RemoteError::Refused {
             status,
             message: error_message(&text),
@@ -221,7 +230,7 @@ impl Remote {
     }
 
     /// `GET path?query`, its JSON answer read as `T`.
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -233,21 +242,6 @@ impl Remote {
         .await
     }
 
-    /// Before removing what owns `scope`: refused, as locally without a terminal, when it has
-    /// variables and `force` is not given.
-    async fn refuse_losing_variables(&self, scope: &Scope, force: bool) -> Result<(), CliError> {
-        if force {
-            return Ok(());
-        }
-        let vars = EnvApi::env(self, Some(scope)).await?;
-        if vars.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
-        Err(CliError::Usage(format!(
-            "{scope} has variables ({}); give --force to remove them too",
-            names.join(", ")
-        )))
     }
 }
 
@@ -358,6 +352,12 @@ fn error_message(body: &str) -> String {
     field("/error/message")
         .and_then(|m| m.as_str().map(str::to_owned))
         .unwrap_or_else(|| body.trim().to_string())
+}
+
+/// What an API error body carries as data (`error.detail`), if anything.
+fn error_detail(body: &str) -> Option<Detail> {
+    let json = serde_json::from_str::<Value>(body).ok()?;
+    serde_json::from_value(json.pointer("/error/detail")?.clone()).ok()
 }
 
 /// Whether `e` or one of its causes is rustls refusing a certificate signed by no authority

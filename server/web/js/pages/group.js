@@ -3,7 +3,7 @@
 // and …/scripts/…), and the group removed (its hosts stay), by those with the permission
 // `groups`.
 
-import { api, query, ApiError } from '../api.js';
+import { api, query, removeAsking } from '../api.js';
 import { h, field, replace } from '../dom.js';
 
 export default async function group(section, ctx, { args: [name] }) {
@@ -59,11 +59,9 @@ export default async function group(section, ctx, { args: [name] }) {
     if (!confirm(`Remove the group ${name}? Its hosts stay.`)) return;
     remove.disabled = true;
     try {
-      try {
-        await api('DELETE', path);
-      } catch (e) {
-        if (!(e instanceof ApiError && e.status === 409) || !confirm(`${e.message} Remove them too?`)) throw e;
-        await api('DELETE', query(path, { force: true }));
+      if (!(await removeAsking(path))) {
+        remove.disabled = false;
+        return;
       }
       location.hash = '#/groups';
     } catch (e) {

@@ -5,7 +5,7 @@
 // PUT …/attachments, and removed; and its environment variables. Without the permission
 // `scripts` all of it is shown read-only, nothing offered to change.
 
-import { api, query, ApiError } from '../api.js';
+import { api, query, removeAsking } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { variables } from './env.js';
 
@@ -81,12 +81,9 @@ export default async function script(section, ctx, { args: [name] }) {
     if (!confirm(`Remove the script ${name} and its attachments?`)) return;
     remove.disabled = true;
     try {
-      try {
-        await api('DELETE', path);
-      } catch (e) {
-        // It has variables: say which, and remove them too only if told to.
-        if (!(e instanceof ApiError && e.status === 409) || !confirm(`${e.message} Remove them too?`)) throw e;
-        await api('DELETE', query(path, { force: true }));
+      if (!(await removeAsking(path))) {
+        remove.disabled = false;
+        return;
       }
       location.hash = '#/scripts';
     } catch (e) {

@@ -1,0 +1,329 @@
+//! `host …` and `group …` both ways: one table of commands (successes and failures: not found,
+//! conflict, bad usage, a removal that needs --force), each run locally on one fleet's data
+//! directory and through `--server` against a real `serve` of a second, identical fleet, row
+//! by row, so that changes are compared too: the same standard output (server keys and times
+//! masked, the two fleets' own), the same message on standard error (through the server after
+//! the status it came with), the same exit code. Both fleets
+//! have tried their hosts once (`serve` beats at once), which are not there.
+
+use std::path::Path;
+use std::process::Output;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::harness::{Server, text};
+use crate::http::{Daemon, key_of};
+use crate::remote::{client, finish};
+use crate::secrets::typed_on_a_terminal;
+use crate::users::add_user;
+
+/// What differs between two fleets by nature: their server keys, and the times things were
+/// made.
+fn masked(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let key = Regex::new(r"ssh-ed25519 [A-Za-z0-9+/=]+").unwrap();
+    let time = Regex::new(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?Z?").unwrap();
+    // Through the server an error says the status it came with (the message is the same).
+    let status = Regex::new(r"the server answered \d{3} [A-Za-z ]+: ").unwrap();
+    let text = key.replace_all(&text, "ssh-ed25519 KEY");
+    let text = time.replace_all(&text, "TIME");
+    status.replace_all(&text, "").into_owned()
+}
+
+/// The same fleet made on `server`: hosts r1 (group lab) and r2, a script, variables of r2.
+fn fleet(server: &Server) {
+    server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
+    server.ok(&["host", "add", "r2", "192.0.2.2"]);
+    server.ok(&["script", "add", "hello", "--body", "echo hello"]);
+    server.ok(&["env", "set", "MODE", "fast", "--host", "r2"]);
+    server.ok(&["env", "set", "TOKEN", "x", "--secret", "--host", "r2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the_server() {
+    let (local, remote) = (Server::new(), Server::new());
+    fleet(&local);
+    fleet(&remote);
+    add_user(&remote, "root", &["--admin"]);
+    add_user(&remote, "viewer", &[]);
+    let (root, viewer) = (key_of(&remote, "root"), key_of(&remote, "viewer"));
+    let daemon = Daemon::start(&remote, &[]);
+    // `serve` beats at once: the local fleet tries its hosts too (they are not there).
+    tokio::time::timeout(crate::harness::BOUND, async {
+        while remote
+            .json(&["host", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["status"]["reachable"].is_null())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(local.output(&["ping"]).status.code(), Some(3));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let through = async |key: &str, args: &[&str]| -> Output {
+        finish(client(
+            elsewhere.path(),
+            &remote,
+            daemon.base(),
+            Some(key),
+            args,
+        ))
+        .await
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = |name: &str, text: &str| -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let csv = inventory(
+        "fleet.csv",
+        "name,address,port,groups\nr7,192.0.2.7,12444,lab\n",
+    );
+    let bad_csv = inventory("bad.csv", "name,address\n-r8,192.0.2.8\n");
+    let agent_key =
+        otto_server::keys::to_openssh(otto_server::keys::generate().unwrap().public_key());
+
+    // (arguments, exit code), in order: each row sees what the rows before it did.
+    let table: &[(&[&str], u8)] = &[
+        (&["host", "list"], 0),
+        (&["--json", "host", "list"], 0),
+        (&["host", "add", "r3", "192.0.2.3", "-g", "edge,lab"], 0),
+        (&["host", "add", "r3", "192.0.2.9"], 5),
+        (&["host", "add", "R3", "192.0.2.9"], 5),
+        (&["host", "add", "r4", "192.0.2.3"], 5),
+        (
+            &[
+                "host",
+                "add",
+                "r4",
+                "192.0.2.3",
+                "--force",
+                "--port",
+                "2222",
+            ],
+            0,
+        ),
+        (&["host", "add", "r5", "not an address"], 2),
+        (&["host", "add", "a/b", "192.0.2.5"], 2),
+        (
+            &["host", "add", "r5", "192.0.2.5", "--agent-key", "nonsense"],
+            2,
+        ),
+        (
+            &[
+                "--json",
+                "host",
+                "add",
+                "r6",
+                "192.0.2.6",
+                "--pin-on-first-contact",
+            ],
+            0,
+        ),
+        (&["host", "show", "r3"], 0),
+        (&["--json", "host", "show", "r3"], 0),
+        (&["host", "show", "r9"], 4),
+        (&["host", "set", "r4", "--port", "2223"], 0),
+        (
+            &[
+                "host",
+                "set",
+                "r4",
+                "--address",
+                "192.0.2.1",
+                "--port",
+                "12444",
+            ],
+            5,
+        ),
+        (&["host", "set", "r9", "--port", "1"], 4),
+        (&["host", "disable", "r4"], 0),
+        (&["host", "enable", "r4"], 0),
+        (&["host", "enable", "r9"], 4),
+        (&["host", "trust", "r4", "ssh-ed25519 nonsense"], 2),
+        (&["host", "trust", "r4", &agent_key], 0),
+        (&["host", "trust", "r9", &agent_key], 4),
+        (&["host", "approve", "r4"], 5),
+        (&["host", "deny", "r4"], 5),
+        (&["host", "approve", "r9"], 4),
+        (&["host", "key", "r3"], 0),
+        (&["--json", "host", "key", "r3"], 0),
+        (&["host", "key", "r9"], 4),
+        (&["host", "import", &csv, "--dry-run"], 0),
+        (&["--json", "host", "import", &csv], 0),
+        (&["host", "import", &csv], 0),
+        (&["host", "import", &bad_csv], 2),
+        (&["--json", "host", "list"], 0),
+        (&["group", "add", "g1"], 0),
+        (&["group", "add", "g1"], 5),
+        (&["group", "add", "LAB"], 5),
+        (&["group", "add", "a/b"], 2),
+        (&["group", "add-host", "g1", "r1", "r2"], 0),
+        (&["group", "add-host", "g1", "r9"], 4),
+        (&["group", "add-host", "nope", "r1"], 4),
+        (&["group", "add-script", "g1", "hello"], 0),
+        (&["group", "add-script", "g1", "nope"], 4),
+        (&["group", "list"], 0),
+        (&["--json", "group", "list"], 0),
+        (&["group", "remove-script", "g1", "hello"], 0),
+        (&["group", "remove-host", "g1", "r2"], 0),
+        (&["group", "remove", "nope"], 4),
+        (&["group", "remove", "edge"], 0),
+        (&["--json", "group", "list"], 0),
+        // Removals that would take variables along: refused without a terminal, naming them.
+        (&["host", "remove", "r2"], 2),
+        (&["host", "list"], 0),
+        (&["host", "remove", "r2", "--force"], 0),
+        (&["host", "remove", "r9"], 4),
+        (&["host", "remove", "r3,r4"], 0),
+        (&["host", "list"], 0),
+    ];
+    for (args, code) in table {
+        let here = local.output(args);
+        let there = through(&root, args).await;
+        assert_eq!(
+            here.status.code(),
+            Some(i32::from(*code)),
+            "{args:?} locally: {}",
+            text(&here)
+        );
+        assert_eq!(
+            (
+                here.status.code(),
+                masked(&here.stdout),
+                masked(&here.stderr)
+            ),
+            (
+                there.status.code(),
+                masked(&there.stdout),
+                masked(&there.stderr)
+            ),
+            "{args:?}: locally, then through the server"
+        );
+    }
+
+    // A group with variables, both ways alike.
+    for server in [&local, &remote] {
+        server.ok(&["env", "set", "LEVEL", "3", "--group", "g1"]);
+    }
+    for (args, code) in [
+        (&["group", "remove", "g1"][..], 2),
+        (&["group", "list"], 0),
+        (&["group", "remove", "g1", "--force"], 0),
+        (&["--json", "group", "list"], 0),
+    ] {
+        let here = local.output(args);
+        let there = through(&root, args).await;
+        assert_eq!(
+            here.status.code(),
+            Some(code),
+            "{args:?} locally: {}",
+            text(&here)
+        );
+        assert_eq!(
+            (
+                here.status.code(),
+                masked(&here.stdout),
+                masked(&here.stderr)
+            ),
+            (
+                there.status.code(),
+                masked(&there.stdout),
+                masked(&there.stderr)
+            ),
+            "{args:?}: locally, then through the server"
+        );
+    }
+    let listed = local.ok(&["env", "list"]);
+    assert!(
+        !listed.contains("LEVEL") && !listed.contains("MODE"),
+        "{listed}"
+    );
+    assert_eq!(listed, remote.ok(&["env", "list"]));
+
+    // Through the server only: a key without the permission is refused (exit 8), nothing
+    // changed; deploying is local by nature (exit 2).
+    for args in [
+        &["host", "add", "r9", "192.0.2.99"][..],
+        &["host", "remove", "r1", "--force"],
+        &["group", "add", "g9"],
+    ] {
+        let refused = through(&viewer, args).await;
+        assert_eq!(
+            refused.status.code(),
+            Some(8),
+            "{args:?}: {}",
+            text(&refused)
+        );
+    }
+    assert_eq!(local.ok(&["host", "list"]), remote.ok(&["host", "list"]));
+    let deploy = ["host", "deploy", "r9", "root@192.0.2.99"];
+    let refused = through(&root, &deploy).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("does not work through --server"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        Path::new(elsewhere.path())
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_locally() {
+    let (local, remote) = (Server::new(), Server::new());
+    fleet(&local);
+    fleet(&remote);
+    add_user(&remote, "root", &["--admin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key_of(&remote, "root")).unwrap();
+    let daemon = Daemon::start(&remote, &[]);
+    let cert = remote.data().join("http.crt");
+    let through = |args: &[&'static str]| -> Vec<String> {
+        let mut all = vec![
+            "--server".to_string(),
+            daemon.base().to_string(),
+            "--ca-cert".into(),
+            cert.display().to_string(),
+            "--api-key-file".into(),
+            key_file.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all
+    };
+    let ask = "Remove? [y/N] ";
+    let question = "removing host r2 also removes its 2 variables: MODE, TOKEN (secret). Remove?";
+    for (answer, done) in [(&b"n\n"[..], "host r2 not removed"), (b"y\n", "removed r2")] {
+        let args = ["host", "remove", "r2"];
+        let here = typed_on_a_terminal(&local, &args, ask, answer).await;
+        let there = through(&args);
+        let there: Vec<&str> = there.iter().map(String::as_str).collect();
+        let there = typed_on_a_terminal(&remote, &there, ask, answer).await;
+        for shown in [&here, &there] {
+            assert!(shown.contains(question) && shown.contains(done), "{shown}");
+        }
+    }
+    for server in [&local, &remote] {
+        let names: Vec<Value> = server
+            .json(&["host", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].clone())
+            .collect();
+        assert_eq!(names, ["r1"]);
+        assert_eq!(server.json(&["env", "list"]), serde_json::json!([]));
+    }
+}
