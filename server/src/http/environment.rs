@@ -11,7 +11,7 @@ use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Scope;
 use crate::names::HostName;
-use crate::ops::{HostVariable, NewValue, Ops, OpsError, ScopeQuery, SetEnv, Variable};
+use crate::ops::{HostVariable, NewValue, OpsError, ScopeQuery, SetEnv, Variable};
 
 /// Whether to remove a group, host or script that has variables, with them.
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -26,9 +26,9 @@ use crate::model::{
 use crate::ops::{
     AddHost, AddUser, AgentKey, CreateApiKey, CreatedApiKey, Detail, Done, Finding, ForceNeeded,
     Format, Heartbeat, HostAdded, HostChange, HostDetail, HostEntry, HostPage, HostState,
-    HostVariable, ImportHosts, Imported, KeyFingerprint, Launched, LostVariable, Missing,
-    NewGroup, NewPassword, NewScript, NewValue, Ping, ScriptDetail, ScriptUpdate, ServerKey,
-    ServerOptions, ShareInput, Summary, Variable,
+    HostVariable, ImportHosts, Imported, KeyFingerprint, Launched, LostVariable, Missing, NewGroup,
+    NewPassword, NewScript, NewValue, Ping, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions,
+    ShareInput, Summary, Variable,
 };
 
 /// The API's description.

@@ -21,12 +21,9 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
-use crate::model::Scope;
 use crate::ops::{Detail, ForceNeeded};
-use crate::print::Printer;
 
 use super::CliError;
-use super::api::EnvApi;
 
 /// The environment variable holding the API key.
 pub const API_KEY_VAR: &str = "OTTO_API_KEY";
@@ -230,7 +227,7 @@ impl Remote {
     }
 
     /// `GET path?query`, its JSON answer read as `T`.
-    pub(crate) async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -240,8 +237,6 @@ impl Remote {
                 .await?,
         )
         .await
-    }
-
     }
 }
 
