@@ -136,7 +136,7 @@ pub struct NewHost {
 }
 
 fn default_port() -> u16 {
-    12444
+    otto_proto::DEFAULT_PORT
 }
 
 /// A host just added.
