@@ -56,7 +56,7 @@ use error::ApiError;
 
 pub use listen::ConnectionLimits;
 pub use tls::{CERT_FILE, KEY_FILE, TlsError};
-pub use web::{ASSETS, Asset, CSP};
+pub use web::CSP;
 
 /// The largest request body a JSON route takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
