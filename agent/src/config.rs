@@ -57,7 +57,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            listen: SocketAddr::from(([0, 0, 0, 0], 12444)),
+            listen: SocketAddr::from(([0, 0, 0, 0], otto_proto::DEFAULT_PORT)),
             key_path: PathBuf::from("/etc/otto/agent.key"),
             server_key: None,
             server_key_previous: None,

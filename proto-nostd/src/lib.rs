@@ -83,6 +83,10 @@ pub use writer::FrameWriter;
 /// streamed additional data) is not wire-compatible with it, so it has its own number.
 pub const PROTOCOL_VERSION: u32 = 6;
 
+/// The TCP port an agent listens on unless its configuration says otherwise, and the port the
+/// server dials when a host is added without one.
+pub const DEFAULT_PORT: u16 = 12444;
+
 /// The body size every receiver must accept: senders keep each frame's body at or below it
 /// (an [`ActionOutput`] chunk carries at most [`MAX_OUTPUT_CHUNK`] bytes of output to fit).
 pub const MAX_BODY_LEN: usize = 16 * 1024;

@@ -19,12 +19,13 @@ use tokio::process::{Child, Command};
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::keys::{self, KeyError};
-use crate::model::{AfterRun, NewHost, Phase, Scope, Script};
+use crate::model::{AfterRun, Phase, Scope, Script};
+use crate::names::HostName;
 use crate::ops::{
-    Actor, Job, NewAttachment, Ops, OpsError, Ping, RunEvent, RunSink, SetEnv, Targets, Upload,
+    Actor, AddHost, Job, NewAttachment, Ops, OpsError, Ping, RunEvent, RunSink, SetEnv, Targets,
+    Upload,
 };
 use crate::print::{Table, units};
-use crate::store::StoreError;
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +44,6 @@ pub enum DemoError {
     /// The fleet (named with its host: see [`FleetError::named`]).
     #[error("{}", .0.named())]
     Fleet(#[from] FleetError),
-    /// The demo's database.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// A key could not be made or stored.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -243,21 +241,22 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         "  otto-agent trust 'ssh-ed25519 …'   done; the agent listens on {}:{}",
         agent.address, agent.port
     );
-    fleet
-        .store()
-        .add_host(&NewHost {
-            name: HOST.into(),
-            address: agent.address.clone(),
-            port: agent.port,
-            agent_key: Some(keys::to_openssh(&agent.agent_key)),
-            pin_on_first_contact: false,
-        })
-        .await?;
+    let ops = Ops::new(fleet.clone(), Actor::local_user());
+    let host = HostName::parse(HOST).map_err(OpsError::from)?;
+    ops.add_keyed_host(AddHost {
+        name: host.to_string(),
+        address: agent.address.clone(),
+        port: agent.port,
+        agent_key: Some(keys::to_openssh(&agent.agent_key)),
+        pin_on_first_contact: false,
+        groups: Vec::new(),
+        force: false,
+    })
+    .await?;
     println!(
         "  agent key pinned                  {}",
         keys::fingerprint(&agent.agent_key)
     );
-    let ops = Ops::new(fleet.clone(), Actor::local_user());
     let everyone = Targets::all();
 
     section(2, "Heartbeat");
@@ -466,10 +465,9 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         &format!("rotation failed: {}", rotated.detail),
     )?;
     agent.agent_key = keys::parse_public(
-        fleet
-            .store()
-            .host(HOST)
+        ops.host(&host)
             .await?
+            .host
             .trust
             .agent_key
             .as_deref()

@@ -7,7 +7,8 @@
 //! matching static agent from `dist/`, copy it over (streamed through SSH, written to a temporary
 //! name and renamed), write the agent's configuration, make it trust this host's new server key,
 //! install and start a service (procd init script on OpenWrt, systemd unit elsewhere; both are
-//! the files in `packaging/`), read the agent's public key and pin it.
+//! the files in `packaging/`), read the agent's public key. `Ops::deploy_host` makes the server
+//! key before and adds the host, its agent key pinned, after.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,10 +16,9 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::fleet::{Fleet, FleetError};
+use russh::keys::PublicKey;
+
 use crate::keys::{self, KeyError};
-use crate::model::NewHost;
-use crate::store::StoreError;
 
 /// The procd init script, as kept in the repository.
 const PROCD_INIT: &str = include_str!("../../packaging/openwrt/otto-agent.init");
@@ -52,12 +52,6 @@ pub enum DeployError {
         "the device has neither procd nor systemd; use --service none to start the agent without a service manager"
     )]
     NoServiceManager,
-    /// The fleet (named with its host: see [`FleetError::named`]).
-    #[error("{}", .0.named())]
-    Fleet(#[from] FleetError),
-    /// The store.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// A key.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -263,11 +257,12 @@ pub fn dial_address(destination: &str, address: Option<&str>) -> String {
         .to_string()
 }
 
-/// Deploys an agent to a device and adds it to the fleet as `options.name`.
-pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, DeployError> {
-    if fleet.store().host(&options.name).await.is_ok() {
-        return Err(StoreError::Exists("host", options.name.clone()).into());
-    }
+/// Deploys an agent to a device, trusting `server_key` (the host's, made by the caller, who
+/// adds the host to the fleet: `Ops::deploy_host`).
+pub async fn deploy(
+    options: &DeployOptions,
+    server_key: &PublicKey,
+) -> Result<Deployed, DeployError> {
     let control_dir = tempfile::tempdir().map_err(|e| DeployError::Ssh("tempdir".into(), e))?;
     let remote = Remote {
         options,
@@ -314,37 +309,11 @@ pub async fn deploy(fleet: &Fleet, options: &DeployOptions) -> Result<Deployed, 
         )
         .await?;
 
-    // The host's server key is made now and removed again if anything below fails.
-    let server_key = fleet.create_host_key(&options.name)?;
-    let result = configure(
-        &remote,
-        service,
-        &bin,
-        &conf,
-        &key,
-        prefix,
-        options,
-        &server_key,
+    let agent_key = configure(
+        &remote, service, &bin, &conf, &key, prefix, options, server_key,
     )
-    .await;
-    let agent_key = match result {
-        Ok(k) => k,
-        Err(e) => {
-            fleet.remove_host_key(&options.name);
-            return Err(e);
-        }
-    };
+    .await?;
     let address = dial_address(&options.destination, options.address.as_deref());
-    fleet
-        .store()
-        .add_host(&NewHost {
-            name: options.name.clone(),
-            address: address.clone(),
-            port: options.agent_port,
-            agent_key: Some(keys::to_openssh(&agent_key)),
-            pin_on_first_contact: false,
-        })
-        .await?;
     Ok(Deployed {
         host: options.name.clone(),
         cpu: format!("{} ({endian}-endian)", probe.machine),
@@ -365,8 +334,8 @@ async fn configure(
     key: &str,
     prefix: &str,
     options: &DeployOptions,
-    server_key: &russh::keys::PublicKey,
-) -> Result<russh::keys::PublicKey, DeployError> {
+    server_key: &PublicKey,
+) -> Result<PublicKey, DeployError> {
     // A configuration that is already there is kept (a re-deploy keeps local changes); the
     // trusted server key is always replaced by the new host key.
     let config = format!(

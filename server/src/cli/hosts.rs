@@ -25,7 +25,7 @@ pub enum HostCommand {
         /// An IP address or a DNS name.
         address: String,
         /// The agent's SSH port (1 to 65535).
-        #[arg(long, default_value_t = 12444)]
+        #[arg(long, default_value_t = otto_proto::DEFAULT_PORT)]
         port: u16,
         /// The agent's key, from `otto-agent pubkey`.
         #[arg(long, conflicts_with = "pin_on_first_contact")]
@@ -149,7 +149,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub address: Option<String>,
     /// The agent's port on the device.
-    #[arg(long, default_value_t = 12444)]
+    #[arg(long, default_value_t = otto_proto::DEFAULT_PORT)]
     pub agent_port: u16,
     /// The directory of static agents, `otto-agent-<target>` (from `ci/build-agents.sh`).
     #[arg(long)]

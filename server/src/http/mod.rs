@@ -3,8 +3,8 @@
 //!
 //! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
 //!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`, `options`), its handlers annotated for
-//!   the OpenAPI document (`openapi`); a new route is a handler there, a line in [`router`] and
-//!   one in the document's list.
+//!   the OpenAPI document (`openapi`); a new route is a handler there and a line in
+//!   `api_routes`, which serves it and documents it from the same annotation.
 //! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
 //!   session), and a handler gets the operations only by naming the permission it needs in
 //!   its type (`Auth<need::Hosts>`: 403 without it, before the request is read).
@@ -43,12 +43,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::fleet::Fleet;
 use crate::ops::{HttpSecurity, Launches, ServeSettings};
@@ -56,7 +59,7 @@ use error::ApiError;
 
 pub use listen::ConnectionLimits;
 pub use tls::{CERT_FILE, KEY_FILE, TlsError};
-pub use web::{ASSETS, Asset, CSP};
+pub use web::CSP;
 
 /// The largest request body a JSON route takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -122,81 +125,65 @@ pub fn router(fleet: Arc<Fleet>, settings: ServeSettings) -> Router {
     })
 }
 
-/// The API's routes over `api`.
+/// Every route of the API, each with its documentation: `routes!` reads the path and the
+/// methods from each handler's `#[utoipa::path]` and both registers the handler there and adds
+/// its operation to the OpenAPI document. Only these are the API's routes ([`routes`] adds
+/// nothing under `/api`), so a route cannot be served undocumented nor documented and not
+/// served. Each `routes!` names the handlers of one path: given several, utoipa-axum would
+/// serve each handler on every one of them (`each_route_group_is_one_path` holds this).
+fn api_routes() -> Vec<UtoipaMethodRouter<Api>> {
+    vec![
+        routes!(hosts::list, hosts::add),
+        routes!(hosts::show, hosts::change, hosts::remove),
+        routes!(hosts::enable),
+        routes!(hosts::disable),
+        routes!(hosts::trust),
+        routes!(hosts::approve),
+        routes!(hosts::deny),
+        routes!(hosts::server_key),
+        routes!(environment::host),
+        routes!(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
+        routes!(events::list),
+        routes!(apikeys::list, apikeys::create),
+        routes!(apikeys::revoke),
+        routes!(groups::list, groups::add),
+        routes!(groups::remove),
+        routes!(groups::add_host, groups::remove_host),
+        routes!(groups::add_script, groups::remove_script),
+        routes!(scripts::list, scripts::add),
+        routes!(scripts::show, scripts::replace, scripts::remove),
+        routes!(scripts::attach, scripts::detach),
+        routes!(environment::list),
+        routes!(environment::set, environment::unset),
+        routes!(uploads::upload),
+        routes!(users::list, users::add),
+        routes!(users::disable),
+        routes!(users::enable),
+        routes!(users::set_permissions),
+        routes!(users::set_password),
+        routes!(session::change_password),
+        routes!(session::show, session::sign_in, session::sign_out),
+        routes!(runs::list, runs::start),
+        routes!(runs::show),
+        routes!(runs::cancel),
+        routes!(runs::events),
+        routes!(runs::cancel_launch),
+        routes!(control::control),
+        routes!(control::ping),
+        routes!(summary::show),
+        routes!(summary::check),
+        routes!(options::show),
+        routes!(openapi::document),
+    ]
+}
+
+/// The API's routes over `api`, the web UI's, and the API's document (for `openapi.json`).
 fn routes(api: Api) -> Router {
-    Router::new()
-        .route("/api/v1/hosts", get(hosts::list).post(hosts::add))
-        .route(
-            "/api/v1/hosts/{name}",
-            get(hosts::show).patch(hosts::change).delete(hosts::remove),
-        )
-        .route("/api/v1/hosts/{name}/enable", post(hosts::enable))
-        .route("/api/v1/hosts/{name}/disable", post(hosts::disable))
-        .route("/api/v1/hosts/{name}/trust", post(hosts::trust))
-        .route("/api/v1/hosts/{name}/approve", post(hosts::approve))
-        .route("/api/v1/hosts/{name}/deny", post(hosts::deny))
-        .route("/api/v1/hosts/{name}/key", get(hosts::server_key))
-        .route("/api/v1/hosts/{name}/env", get(environment::host))
-        .route(
-            "/api/v1/imports",
-            post(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
-        )
-        .route("/api/v1/events", get(events::list))
-        .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
-        .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
-        .route("/api/v1/groups", get(groups::list).post(groups::add))
-        .route("/api/v1/groups/{name}", delete(groups::remove))
-        .route(
-            "/api/v1/groups/{name}/hosts/{host}",
-            put(groups::add_host).delete(groups::remove_host),
-        )
-        .route(
-            "/api/v1/groups/{name}/scripts/{script}",
-            put(groups::add_script).delete(groups::remove_script),
-        )
-        .route("/api/v1/scripts", get(scripts::list).post(scripts::add))
-        .route(
-            "/api/v1/scripts/{name}",
-            get(scripts::show)
-                .put(scripts::replace)
-                .delete(scripts::remove),
-        )
-        .route(
-            "/api/v1/scripts/{name}/attachments",
-            put(scripts::attach).delete(scripts::detach),
-        )
-        .route("/api/v1/env", get(environment::list))
-        .route(
-            "/api/v1/env/{name}",
-            put(environment::set).delete(environment::unset),
-        )
-        .route("/api/v1/uploads", post(uploads::upload))
-        .route("/api/v1/users", get(users::list).post(users::add))
-        .route("/api/v1/users/{name}/disable", post(users::disable))
-        .route("/api/v1/users/{name}/enable", post(users::enable))
-        .route(
-            "/api/v1/users/{name}/permissions",
-            put(users::set_permissions),
-        )
-        .route("/api/v1/users/{name}/password", put(users::set_password))
-        .route("/api/v1/users/me/password", post(session::change_password))
-        .route(
-            "/api/v1/session",
-            get(session::show)
-                .post(session::sign_in)
-                .delete(session::sign_out),
-        )
-        .route("/api/v1/runs", get(runs::list).post(runs::start))
-        .route("/api/v1/runs/{id}", get(runs::show))
-        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
-        .route("/api/v1/launches/{id}/events", get(runs::events))
-        .route("/api/v1/launches/{id}/cancel", post(runs::cancel_launch))
-        .route("/api/v1/control", post(control::control))
-        .route("/api/v1/ping", post(control::ping))
-        .route("/api/v1/summary", get(summary::show))
-        .route("/api/v1/check", get(summary::check))
-        .route("/api/v1/options", get(options::show))
-        .route("/api/v1/openapi.json", get(openapi::document))
+    let (router, document) = api_routes()
+        .into_iter()
+        .fold(openapi::base(), OpenApiRouter::routes)
+        .split_for_parts();
+    router
         .route("/", get(web::index))
         .route("/ui/{*path}", get(web::file))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
@@ -208,6 +195,7 @@ fn routes(api: Api) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(Extension(Arc::new(openapi::complete(document))))
         .with_state(api)
 }
 
@@ -285,5 +273,20 @@ impl Bound {
             launches.close();
         };
         listen::serve(self.tcp, self.tls, app, self.limits, shutdown).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `routes!` of handlers of two paths would serve each handler on both paths, on one of
+    /// them undocumented.
+    #[test]
+    fn each_route_group_is_one_path() {
+        for (_, paths, _) in api_routes() {
+            let paths: Vec<&String> = paths.paths.keys().collect();
+            assert_eq!(paths.len(), 1, "{paths:?}");
+        }
     }
 }

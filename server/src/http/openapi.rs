@@ -1,8 +1,12 @@
 //! `/api/v1/openapi.json`: the API described as OpenAPI 3, made from the handlers' own
-//! annotations, so it lists what the router serves (a test holds the two together), with the
+//! annotations by the router as it registers them (`super::api_routes`), so it lists what the
+//! router serves, with the
 //! answers every route can give whatever its handler (those of the extractors) added to each
 //! operation in one place, so that no operation leaves one out.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use utoipa::Number;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
@@ -11,13 +15,11 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{
-    apikeys, control, environment, events, groups, hosts, options, runs, scripts, session, summary,
-    uploads, users,
-};
+use super::{control, runs, session};
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
@@ -31,7 +33,7 @@ use crate::ops::{
     ShareInput, Summary, Variable,
 };
 
-/// The API's description.
+/// The API's description but its paths, which [`super::api_routes`] adds from the handlers.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -39,65 +41,6 @@ use crate::ops::{
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
                        environment variables, uploads, runs with live output, control, \
                        heartbeats, a summary, events, users, sessions, API keys, the server's options."
-    ),
-    paths(
-        hosts::list,
-        hosts::show,
-        hosts::add,
-        hosts::remove,
-        hosts::change,
-        hosts::enable,
-        hosts::disable,
-        hosts::trust,
-        hosts::approve,
-        hosts::deny,
-        hosts::server_key,
-        hosts::import,
-        events::list,
-        apikeys::list,
-        apikeys::create,
-        apikeys::revoke,
-        groups::list,
-        groups::add,
-        groups::remove,
-        groups::add_host,
-        groups::remove_host,
-        groups::add_script,
-        groups::remove_script,
-        scripts::list,
-        scripts::show,
-        scripts::add,
-        scripts::replace,
-        scripts::remove,
-        scripts::attach,
-        scripts::detach,
-        environment::list,
-        environment::host,
-        environment::set,
-        environment::unset,
-        uploads::upload,
-        users::list,
-        users::add,
-        users::disable,
-        users::enable,
-        users::set_permissions,
-        users::set_password,
-        session::show,
-        session::sign_in,
-        session::sign_out,
-        session::change_password,
-        runs::start,
-        runs::events,
-        runs::cancel_launch,
-        runs::list,
-        runs::show,
-        runs::cancel,
-        control::control,
-        control::ping,
-        summary::show,
-        summary::check,
-        options::show,
-        document
     ),
     components(schemas(
         Host,
@@ -166,10 +109,23 @@ use crate::ops::{
         ForceNeeded,
         LostVariable,
     )),
-    modifiers(&BearerKey, &ExtractorAnswers, &IntegerRanges),
+    modifiers(&BearerKey),
     security(("api_key" = []))
 )]
 pub struct ApiDoc;
+
+/// The router the API's routes are added to, with the document they are added to.
+pub(super) fn base<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+}
+
+/// `document`, with its paths, finished: the answers of the extractors added to every operation
+/// and the integers given their ranges.
+pub(super) fn complete(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    ExtractorAnswers.modify(&mut document);
+    IntegerRanges.modify(&mut document);
+    document
+}
 
 /// Declares the schemes the routes name: `api_key`, `Authorization: Bearer <API key>`; and
 /// `session`, the cookie of a browser signed in (with `X-CSRF-Token` on changes).
@@ -381,6 +337,9 @@ fn integer_ranges(schema: &mut RefOr<Schema>) {
     ),
     security(("api_key" = []))
 )]
-pub async fn document(_auth: Auth) -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+pub async fn document(
+    _auth: Auth,
+    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(utoipa::openapi::OpenApi::clone(&document))
 }

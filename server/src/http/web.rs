@@ -1,7 +1,8 @@
 //! The web UI's files, served with the API by `serve`: `GET /` is the app's page and `/ui/…`
 //! its script modules and style sheet, all built into the binary from `server/web/` (no
-//! front-end toolchain: plain HTML, CSS and JavaScript modules). Every answer carries the same
-//! strict headers: a Content-Security-Policy that allows only this origin's files (no inline
+//! front-end toolchain: plain HTML, CSS and JavaScript modules). The build script walks that
+//! directory, so every file in it is served, with its type from its extension. Every answer
+//! carries the same strict headers: a Content-Security-Policy that allows only this origin's files (no inline
 //! script or style), no sniffing, no referrer, no framing; an ETag with `no-cache`, so a
 //! browser asks again but a file that has not changed is not sent twice.
 
@@ -21,18 +22,18 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     form-action 'self'; frame-ancestors 'none'";
 
 /// One file of the UI.
-pub struct Asset {
+struct Asset {
     /// Its path under `/ui/` (the page itself is also `/`).
-    pub path: &'static str,
-    /// Its `Content-Type`.
-    pub content_type: &'static str,
+    path: &'static str,
+    /// Its `Content-Type`, from its extension.
+    content_type: &'static str,
     /// Its bytes, as built in.
-    pub bytes: &'static [u8],
+    bytes: &'static [u8],
 }
 
 /// `Asset { path, content_type, bytes }` of `server/web/<path>`.
 macro_rules! asset {
-    ($path:literal, $type:expr) => {
+    ($path:literal, $type:literal) => {
         Asset {
             path: $path,
             content_type: $type,
@@ -41,35 +42,8 @@ macro_rules! asset {
     };
 }
 
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-/// Every file of the UI.
-pub const ASSETS: &[Asset] = &[
-    asset!("index.html", HTML),
-    asset!("app.css", CSS),
-    asset!("js/app.js", JS),
-    asset!("js/api.js", JS),
-    asset!("js/dom.js", JS),
-    asset!("js/time.js", JS),
-    asset!("js/pages/signin.js", JS),
-    asset!("js/pages/dashboard.js", JS),
-    asset!("js/pages/hosts.js", JS),
-    asset!("js/pages/host.js", JS),
-    asset!("js/pages/run.js", JS),
-    asset!("js/pages/scripts.js", JS),
-    asset!("js/pages/script.js", JS),
-    asset!("js/pages/env.js", JS),
-    asset!("js/pages/groups.js", JS),
-    asset!("js/pages/group.js", JS),
-    asset!("js/pages/history.js", JS),
-    asset!("js/pages/pastrun.js", JS),
-    asset!("js/pages/events.js", JS),
-    asset!("js/pages/users.js", JS),
-    asset!("js/pages/account.js", JS),
-    asset!("js/pages/options.js", JS),
-];
+/// Every file under `server/web/`, found by the build script (`server/build.rs`).
+const ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 /// `GET /`: the app's page.
 pub async fn index(headers: HeaderMap) -> Response {

@@ -23,9 +23,6 @@ use crate::names::{self, HostName, Kind};
 
 pub use plan::{Change, Step, plan};
 
-/// The agent's port when an inventory gives none.
-pub const DEFAULT_PORT: u16 = 12444;
-
 /// The format of an inventory.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
@@ -263,7 +260,7 @@ pub fn check(entries: &[Entry]) -> (Vec<Wanted>, Vec<Problem>) {
                 place: m.first.place.clone(),
                 address: m.address.unwrap_or(m.name.as_str()).to_string(),
                 name: m.name,
-                port: m.port.unwrap_or(DEFAULT_PORT),
+                port: m.port.unwrap_or(otto_proto::DEFAULT_PORT),
                 groups: m.groups,
             }
         })
@@ -300,7 +297,8 @@ fn ansible_port_note(places: &[String]) -> Option<String> {
     };
     Some(format!(
         "{first}{also}: ansible_port ignored: it is the device's SSH port; the agent's is \
-         otto_port (default 12444)"
+         otto_port (default {})",
+        otto_proto::DEFAULT_PORT
     ))
 }
 

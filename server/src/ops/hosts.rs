@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use russh::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -51,7 +52,7 @@ pub struct AddHost {
 
 /// The agent's port when none is given.
 fn default_port() -> u16 {
-    12444
+    otto_proto::DEFAULT_PORT
 }
 
 /// A host just added.
@@ -185,14 +186,29 @@ pub struct DeployOutcome {
 impl Ops {
     /// Adds a host with a new server key (removed again if the store refuses the host).
     pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
+        let agent_key = self.check_new(&add).await?;
+        self.make_host(add, agent_key).await
+    }
+
+    /// Adds a host, checked as [`Ops::add_host`] checks, whose server key the fleet has made
+    /// already (`Fleet::create_host_key`): its agent had to trust the key before it could
+    /// listen (the demo's agent). The key is removed again if the store refuses the host.
+    pub async fn add_keyed_host(&self, add: AddHost) -> Result<HostAdded> {
+        let agent_key = self.check_new(&add).await?;
+        let server_key = self.fleet.host_key(&add.name)?;
+        self.keep_host(add, agent_key, server_key.public_key())
+            .await
+    }
+
+    /// Checks a host to add against the rules and the fleet; its agent key in OpenSSH form.
+    async fn check_new(&self, add: &AddHost) -> Result<Option<String>> {
         HostName::parse(&add.name)?;
         let agent_key = add
             .agent_key
             .as_deref()
             .map(|k| keys::parse_public(k).map(|k| keys::to_openssh(&k)))
             .transpose()?;
-        let store = self.fleet.store();
-        let hosts = store.hosts().await?;
+        let hosts = self.fleet.store().hosts().await?;
         check_new_host(&add.name, &hosts)?;
         check_place(
             &add.name,
@@ -202,7 +218,7 @@ impl Ops {
             hosts_at(&hosts),
         )?;
         check_new_groups(&add.groups, &self.group_names().await?)?;
-        self.make_host(add, agent_key).await
+        Ok(agent_key)
     }
 
     /// Adds a host checked already (its name, its agent key parsed), with a new server key
@@ -212,9 +228,17 @@ impl Ops {
         add: AddHost,
         agent_key: Option<String>,
     ) -> Result<HostAdded> {
-        let store = self.fleet.store();
-        let name = HostName::parse(&add.name)?;
-        let server_key = self.fleet.create_host_key(&name)?;
+        let server_key = self.fleet.create_host_key(&add.name)?;
+        self.keep_host(add, agent_key, &server_key).await
+    }
+
+    /// Adds a host checked already whose server key is made, in its groups.
+    async fn keep_host(
+        &self,
+        add: AddHost,
+        agent_key: Option<String>,
+        server_key: &PublicKey,
+    ) -> Result<HostAdded> {
         let host = NewHost {
             name: add.name.clone(),
             address: add.address,
@@ -222,17 +246,24 @@ impl Ops {
             agent_key,
             pin_on_first_contact: add.pin_on_first_contact,
         };
-        if let Err(e) = store.add_host(&host).await {
-            self.fleet.remove_host_key(&name);
-            return Err(e.into());
-        }
-        self.record(Some(&name), EventKind::HostAdded, &added_detail(&host))
+        self.store_host(&host, &added_detail(&host)).await?;
+        self.join_groups(&HostName::parse(&add.name)?, &add.groups)
             .await?;
-        self.join_groups(&name, &add.groups).await?;
         Ok(HostAdded {
             host: add.name,
-            server_key: keys::to_openssh(&server_key),
+            server_key: keys::to_openssh(server_key),
         })
+    }
+
+    /// Stores `host`, whose server key is made, and records its addition (`detail`); the key
+    /// is removed again if the store refuses the host.
+    async fn store_host(&self, host: &NewHost, detail: &str) -> Result<()> {
+        if let Err(e) = self.fleet.store().add_host(host).await {
+            self.fleet.remove_host_key(&host.name);
+            return Err(e.into());
+        }
+        self.record(Some(&host.name), EventKind::HostAdded, detail)
+            .await
     }
 
     /// Installs the agent on a device over its own SSH server and adds it as a host, in
@@ -256,13 +287,27 @@ impl Ops {
             ssh: "ssh".into(),
             ssh_args: d.ssh_args,
         };
-        let deployed = deploy::deploy(&self.fleet, &options).await?;
+        // The agent is given the host's server key to trust as it is installed.
+        let server_key = self.fleet.create_host_key(&d.name)?;
+        let deployed = match deploy::deploy(&options, &server_key).await {
+            Ok(deployed) => deployed,
+            Err(e) => {
+                self.fleet.remove_host_key(&d.name);
+                return Err(e.into());
+            }
+        };
+        let host = NewHost {
+            name: d.name.to_string(),
+            address: deployed.address.clone(),
+            port: options.agent_port,
+            agent_key: Some(deployed.agent_key.clone()),
+            pin_on_first_contact: false,
+        };
         let detail = format!(
             "{}:{}, agent key given (deployed: {})",
             deployed.address, options.agent_port, deployed.target
         );
-        self.record(Some(&d.name), EventKind::HostAdded, &detail)
-            .await?;
+        self.store_host(&host, &detail).await?;
         self.join_groups(&d.name, &d.groups).await?;
         let heartbeat = self.ping(&Targets::hosts([d.name.to_string()])).await?;
         Ok(DeployOutcome {
@@ -788,6 +833,46 @@ mod tests {
             ops.server_key(&missing).await.unwrap_err().kind(),
             ErrorKind::NotFound
         );
+    }
+
+    /// A host whose agent was given its server key before the host was added (the demo's):
+    /// the key made is the one kept, and the addition is recorded as any other.
+    #[tokio::test]
+    async fn a_host_whose_server_key_is_made_first_is_added_and_recorded() {
+        let (dir, ops) = fixture();
+        let made = ops.fleet.create_host_key("r1").unwrap();
+        let added = ops
+            .add_keyed_host(AddHost {
+                agent_key: Some(agent_key()),
+                pin_on_first_contact: false,
+                groups: vec!["lab".into()],
+                ..new_r1()
+            })
+            .await
+            .unwrap();
+        assert_eq!(added.server_key, keys::to_openssh(&made));
+        assert_eq!(
+            logged(&ops).await,
+            [
+                ev("r1", "host-added", "192.0.2.1:12444, agent key given"),
+                ev("", "group-changed", "group lab added"),
+                ev("r1", "group-changed", "r1 added to lab"),
+            ]
+        );
+        // No key made: a mistake of the caller's, refused; nothing added or recorded.
+        let r2 = HostName::parse("r2").unwrap();
+        let unkeyed = ops
+            .add_keyed_host(AddHost {
+                name: r2.to_string(),
+                address: "192.0.2.2".into(),
+                ..new_r1()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unkeyed.kind(), ErrorKind::Internal, "{unkeyed}");
+        assert_eq!(ops.host(&r2).await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(!dir.path().join("keys/r2.key").exists());
+        assert_eq!(logged(&ops).await.len(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,6 +8,7 @@
 
 mod cancellation;
 mod control;
+mod daemon;
 mod environment;
 mod groups;
 mod history;

@@ -81,7 +81,7 @@ pub fn new_r1() -> AddHost {
         force: false,
         name: "r1".into(),
         address: "192.0.2.1".into(),
-        port: 12444,
+        port: otto_proto::DEFAULT_PORT,
         agent_key: None,
         pin_on_first_contact: true,
         groups: Vec::new(),

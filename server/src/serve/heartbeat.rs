@@ -1,13 +1,11 @@
 //! The heartbeat job: asks each host for its version and facts, which the store records with
 //! whether it answered.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::scheduler::{Job, JobError, Work};
-use crate::fleet::Fleet;
 use crate::model::Host;
-use crate::ops::{Actor, Ops, Targets};
+use crate::ops::{Ops, Targets};
 
 /// A heartbeat of every host, every `every`.
 pub struct Heartbeat {
@@ -28,10 +26,10 @@ impl Job for Heartbeat {
         true
     }
 
-    fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a> {
+    fn run<'a>(&'a self, ops: &'a Ops, host: Host) -> Work<'a> {
         Box::pin(async move {
             let name = host.name;
-            let pings = Ops::new(fleet.clone(), Actor::Server)
+            let pings = ops
                 .ping(&Targets::hosts([name.clone()]))
                 .await
                 .map_err(|e| JobError::Failed(format!("heartbeat: {e}")))?;

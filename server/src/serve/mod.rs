@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::fleet::Fleet;
 use crate::http::{self, HttpError, HttpOptions};
-use crate::ops::ServeSettings;
+use crate::ops::{Actor, Ops, ServeSettings};
 use crate::store::StoreError;
 
 use scheduler::Job;
@@ -97,7 +97,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     };
-    tokio::join!(scheduler::run(fleet, jobs, stopped()), signal);
+    let ops = Ops::new(fleet, Actor::Server);
+    tokio::join!(scheduler::run(ops, jobs, stopped()), signal);
     if let Some(mut api) = api
         && tokio::time::timeout(HTTP_GRACE, &mut api).await.is_err()
     {

@@ -1,13 +1,11 @@
 //! The key rotation job: gives a host new keys (server and agent) once its keys are older than
 //! the rotation period, if the host answered its last heartbeat.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::scheduler::{Job, JobError, Work};
-use crate::fleet::Fleet;
 use crate::model::Host;
-use crate::ops::{Actor, Ops, Targets};
+use crate::ops::{Ops, Targets};
 
 /// Rotation of keys older than `every`, looked for every `check_every`.
 pub struct Rotation {
@@ -38,10 +36,10 @@ impl Job for Rotation {
             && rotation_due(host.trust.last_rotation, self.every, now)
     }
 
-    fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a> {
+    fn run<'a>(&'a self, ops: &'a Ops, host: Host) -> Work<'a> {
         Box::pin(async move {
             let mut failed = None;
-            let rotated = Ops::new(fleet.clone(), Actor::Server)
+            let rotated = ops
                 .rotate(&Targets::hosts([host.name]))
                 .await
                 .map_err(|e| JobError::Failed(format!("key rotation failed: {e}")))?;

@@ -21,8 +21,9 @@ use std::time::Duration;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
-use crate::fleet::Fleet;
-use crate::model::{EventKind, Host, NewEvent, now_ms};
+use crate::model::{Host, now_ms};
+use crate::names::HostName;
+use crate::ops::Ops;
 
 /// A job's work on one host.
 pub type Work<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
@@ -47,8 +48,8 @@ pub trait Job: Send + Sync {
     /// says of the host after the jobs before it in the turn.
     fn due(&self, host: &Host, now: i64) -> bool;
 
-    /// Its work on `host`.
-    fn run<'a>(&'a self, fleet: &'a Arc<Fleet>, host: Host) -> Work<'a>;
+    /// Its work on `host`, through `ops` (the server's own).
+    fn run<'a>(&'a self, ops: &'a Ops, host: Host) -> Work<'a>;
 
     /// In words, what stopping the daemon cut short when it was working on `host`.
     fn cut_short(&self, host: &str) -> String;
@@ -109,8 +110,9 @@ struct Turn {
     doing: Arc<AtomicUsize>,
 }
 
-/// Runs `jobs` on every enabled host until `shutdown` completes.
-pub async fn run(fleet: Arc<Fleet>, jobs: Vec<Arc<dyn Job>>, shutdown: impl Future<Output = ()>) {
+/// Runs `jobs` on every enabled host, through `ops` (the server's own), until `shutdown`
+/// completes.
+pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Job>>, shutdown: impl Future<Output = ()>) {
     let mut timetable = Timetable::new(jobs.iter().map(|j| j.period()), Instant::now());
     let mut work = JoinSet::new();
     let mut turns: HashMap<Id, Turn> = HashMap::new();
@@ -126,7 +128,7 @@ pub async fn run(fleet: Arc<Fleet>, jobs: Vec<Arc<dyn Job>>, shutdown: impl Futu
                     .into_iter()
                     .filter_map(|i| jobs.get(i).map(|job| (i, job.clone())))
                     .collect();
-                let hosts = match fleet.store().hosts().await {
+                let hosts = match ops.hosts().await {
                     Ok(hosts) => hosts,
                     Err(e) => {
                         tracing::error!("cannot read the hosts: {e}");
@@ -141,7 +143,7 @@ pub async fn run(fleet: Arc<Fleet>, jobs: Vec<Arc<dyn Job>>, shutdown: impl Futu
                     busy.insert(host.name.clone());
                     let doing = Arc::new(AtomicUsize::new(IDLE));
                     let name = host.name.clone();
-                    let task = work.spawn(turn(fleet.clone(), host, due.clone(), doing.clone()));
+                    let task = work.spawn(turn(ops.clone(), host, due.clone(), doing.clone()));
                     turns.insert(task.id(), Turn { host: name, doing });
                 }
             }
@@ -180,13 +182,7 @@ pub async fn run(fleet: Arc<Fleet>, jobs: Vec<Arc<dyn Job>>, shutdown: impl Futu
     cut.sort();
     for (host, detail) in cut {
         tracing::warn!(host = %host, "{detail}");
-        let event = NewEvent {
-            actor: None,
-            host: Some(host.clone()),
-            kind: EventKind::CutShort,
-            detail: detail.clone(),
-        };
-        if let Err(e) = fleet.store().log(&event).await {
+        if let Err(e) = ops.cut_short(&host, &detail).await {
             tracing::error!(host = %host, "cannot record what was cut short: {e}");
         }
     }
@@ -202,31 +198,32 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// One host's turn: each job in `due` that has work on it, one after the other; `doing` says
 /// which is working.
-async fn turn(
-    fleet: Arc<Fleet>,
-    host: Host,
-    due: Vec<(usize, Arc<dyn Job>)>,
-    doing: Arc<AtomicUsize>,
-) {
+async fn turn(ops: Ops, host: Host, due: Vec<(usize, Arc<dyn Job>)>, doing: Arc<AtomicUsize>) {
     let name = host.name.clone();
     let mut fresh = Some(host);
     for (i, job) in due {
         // The first job sees the host as listed; each next one, as the store has it now.
         let host = match fresh.take() {
             Some(host) => host,
-            None => match fleet.store().host(&name).await {
-                Ok(host) => host,
-                Err(e) => {
-                    tracing::error!(host = %name, "cannot read the host: {e}");
-                    return;
+            None => {
+                let now = match HostName::parse(&name) {
+                    Ok(checked) => ops.host(&checked).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match now {
+                    Ok(now) => now.host,
+                    Err(e) => {
+                        tracing::error!(host = %name, "cannot read the host: {e}");
+                        return;
+                    }
                 }
-            },
+            }
         };
         if !job.due(&host, now_ms()) {
             continue;
         }
         doing.store(i, Ordering::Relaxed);
-        if let Err(e) = job.run(&fleet, host).await {
+        if let Err(e) = job.run(&ops, host).await {
             tracing::error!(host = %name, job = job.name(), "{e}");
         }
         doing.store(IDLE, Ordering::Relaxed);

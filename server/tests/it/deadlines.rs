@@ -408,7 +408,7 @@ async fn stop_serve(serve: &mut Child, log: &Path) -> String {
     log
 }
 
-/// The details of the `cut-short` events recorded for `host`.
+/// The details of the `cut-short` events recorded for `host`, each the server's own doing.
 async fn cut_short(server: &Server, host: &str) -> Vec<String> {
     let events = server.bounded_json(&["events", "--host", host]).await;
     events
@@ -416,6 +416,9 @@ async fn cut_short(server: &Server, host: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|e| e["kind"] == "cut-short")
-        .filter_map(|e| e["detail"].as_str().map(String::from))
+        .map(|e| {
+            assert_eq!(e["actor"], "server", "{e}");
+            e["detail"].as_str().unwrap().to_string()
+        })
         .collect()
 }

@@ -42,6 +42,13 @@ fn the_demo_runs_every_step_against_a_real_agent() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    // The host was added as any other: recorded, its agent's key given.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("host-added      127.0.0.1:") && l.ends_with(", agent key given")),
+        "no host-added event in:\n{stdout}"
+    );
     // Its working directory is gone.
     let dir = stdout
         .lines()

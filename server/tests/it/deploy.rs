@@ -213,6 +213,28 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     assert!(device.join("usr/local/bin/otto-agent").is_file());
     assert_eq!(host["groups"], serde_json::json!(["lab"]));
     assert!(host["trust"]["agent_key"].is_string());
+    // Its addition is recorded as any other host's, with what was deployed.
+    let events = server(&data, &["events", "--host", "router", "--json"]);
+    let events: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&(
+            "host-added",
+            &*format!(
+                "127.0.0.1:{agent_port}, agent key given (deployed: x86_64-unknown-linux-musl)"
+            )
+        )),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("group-changed", "router added to lab")),
+        "{kinds:?}"
+    );
 
     // It is a managed host now.
     let out = server(

@@ -1,6 +1,8 @@
-//! The web UI's files as `serve` sends them, over real loopback HTTP: each file of the table
-//! built into the binary, with its type and the strict headers; a wrong path is 404; and
+//! The web UI's files as `serve` sends them, over real loopback HTTP: each file under
+//! `server/web/`, with its type and the strict headers; a wrong path is 404; and
 //! `GET /api/v1/session`, which the UI reads on every load, with the CSRF token that works.
+
+use std::path::{Path, PathBuf};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -14,13 +16,31 @@ use crate::users::add_user;
 async fn every_file_of_the_ui_is_served_with_its_type_and_the_strict_headers() {
     let server = Server::new();
     let daemon = Daemon::start(&server, &["--http-plain"]);
-    let mut paths: Vec<(String, &str, &[u8])> = otto_server::http::ASSETS
+    // Every file under server/web/, read from the disk (not from the server's table), with the
+    // type its extension calls for.
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let mut files = Vec::new();
+    walk(&web, &mut files);
+    assert!(files.len() >= 20, "{files:?}");
+    let mut paths: Vec<(String, &str, Vec<u8>)> = files
         .iter()
-        .map(|a| (format!("/ui/{}", a.path), a.content_type, a.bytes))
+        .map(|file| {
+            let name = file.strip_prefix(&web).unwrap().to_str().unwrap();
+            let content_type = match file.extension().unwrap().to_str().unwrap() {
+                "html" => "text/html; charset=utf-8",
+                "css" => "text/css; charset=utf-8",
+                "js" => "text/javascript; charset=utf-8",
+                other => panic!("{name}: which type for .{other}?"),
+            };
+            (
+                format!("/ui/{name}"),
+                content_type,
+                std::fs::read(file).unwrap(),
+            )
+        })
         .collect();
-    let index = &otto_server::http::ASSETS[0];
-    assert_eq!(index.path, "index.html");
-    paths.push(("/".into(), index.content_type, index.bytes));
+    let index = std::fs::read(web.join("index.html")).unwrap();
+    paths.push(("/".into(), "text/html; charset=utf-8", index));
     for (path, content_type, bytes) in paths {
         let response = daemon
             .request(Method::GET, &path, None)
@@ -114,4 +134,19 @@ async fn the_session_says_who_is_signed_in_and_gives_the_csrf_token_again() {
         (&me["user"], &me["csrf_token"]),
         (&json!("alice"), &Value::Null)
     );
+}
+
+/// Pushes every file under `dir` (but `.`-files, which the build leaves out) onto `files`.
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            walk(&entry.path(), files);
+        } else {
+            files.push(entry.path());
+        }
+    }
 }
