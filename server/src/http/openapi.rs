@@ -5,7 +5,10 @@
 
 use utoipa::Number;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType,
+    Type,
+};
 use utoipa::openapi::security::{
     ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
 };
@@ -24,8 +27,9 @@ use crate::model::{
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, Launched, Missing, Ping,
-    ServerOptions, ShareInput, Summary,
+    Action, ControlRequest, CreatedApiKey, Done, Finding, Format, Heartbeat, Imported, LaunchEvent,
+    Launched, Missing, NewRun, Ping, PingRequest, RunResult, ServerOptions, ShareInput, Summary,
+    Targets,
 };
 
 /// The API's description.
@@ -146,12 +150,15 @@ use crate::ops::{
         session::Started,
         session::Current,
         session::PasswordChange,
-        runs::NewRun,
+        NewRun,
+        LaunchEvent,
+        RunResult,
         Launched,
         Run,
-        control::ControlRequest,
-        control::PingRequest,
-        control::Action,
+        ControlRequest,
+        PingRequest,
+        Action,
+        Targets,
         Ping,
         Summary,
         Heartbeat,
@@ -160,10 +167,54 @@ use crate::ops::{
         ErrorDetail,
         Missing,
     )),
-    modifiers(&BearerKey, &ExtractorAnswers, &IntegerRanges),
+    modifiers(&Flattened, &BearerKey, &ExtractorAnswers, &IntegerRanges),
     security(("api_key" = []))
 )]
 pub struct ApiDoc;
+
+/// The request bodies that take the fields of another type among their own (`#[serde(flatten)]`:
+/// the hosts, [`Targets`]), and refuse unknown fields.
+const FLATTENED: [&str; 3] = ["NewRun", "ControlRequest", "PingRequest"];
+
+/// Writes each of [`FLATTENED`] as the one object its JSON is (utoipa makes an `allOf` of the
+/// flattened type and the rest, which could not refuse unknown fields), with every field,
+/// those required, and no others.
+struct Flattened;
+
+impl Modify for Flattened {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in FLATTENED {
+            let Some(RefOr::T(Schema::AllOf(all_of))) = components.schemas.get(name) else {
+                continue;
+            };
+            let mut merged = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(all_of.description.clone())
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .build();
+            for part in &all_of.items {
+                let part = match part {
+                    RefOr::Ref(reference) => reference
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .and_then(|name| components.schemas.get(name)),
+                    part => Some(part),
+                };
+                if let Some(RefOr::T(Schema::Object(object))) = part {
+                    merged.properties.extend(object.properties.clone());
+                    merged.required.extend(object.required.iter().cloned());
+                }
+            }
+            components
+                .schemas
+                .insert(name.to_owned(), RefOr::T(Schema::Object(merged)));
+        }
+    }
+}
 
 /// Declares the schemes the routes name: `api_key`, `Authorization: Bearer <API key>`; and
 /// `session`, the cookie of a browser signed in (with `X-CSRF-Token` on changes).

@@ -30,17 +30,17 @@ mod users;
 
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
-pub use control::Control;
+pub use control::{Action, Control, ControlRequest};
 pub use environment::{HostVar, SetEnv};
 pub use hosts::{
     AddHost, DeployHost, DeployOutcome, Deployed, HostAdded, HostDetail, Removal, Service,
     pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported};
-pub use live::{Follower, Launched, Launches};
+pub use live::{DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun};
 pub use names::Finding;
 pub use options::{HttpSecurity, ServeSettings, ServerOptions};
-pub use ping::Ping;
+pub use ping::{Ping, PingRequest};
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{AttachFile, NewAttachment, ScriptChange, ScriptDetail};

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod both_ways_runs;
 mod browser;
 mod cli;
 mod client;

@@ -5,11 +5,10 @@
 //!
 //! This module is the client (its key, its certificate, requests and their errors); the
 //! commands are by subject: `hosts` (hosts and groups), `scripts` (scripts, attachments,
-//! variables), `runs` (runs, uploads, heartbeats, control, history, events), `users` (users
-//! and API keys).
+//! variables), `users` (users and API keys); those on hosts (runs, uploads, heartbeats,
+//! control, history, events) are written once over `cli::api::runs::RunsApi`.
 
 mod hosts;
-mod runs;
 mod scripts;
 mod users;
 
@@ -100,6 +99,7 @@ fn exit_code_of(status: StatusCode) -> u8 {
 }
 
 /// A client of one `serve`'s API, with its key.
+#[derive(Clone)]
 pub struct Remote {
     client: reqwest::Client,
     base: Url,
@@ -148,7 +148,7 @@ impl Remote {
 
     /// Sends `method path` with `body` as JSON (none when it serializes to null: `&()` or
     /// `&None`); the answer, or the server's reason.
-    async fn send<B: Serialize + ?Sized>(
+    pub(crate) async fn send<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -163,7 +163,7 @@ impl Remote {
     }
 
     /// Sends `method path?query` with `payload`; the answer, or the server's reason.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         method: Method,
         path: &str,
@@ -197,6 +197,11 @@ impl Remote {
         })
     }
 
+    /// The server's URL.
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
     /// The server could not be reached: why, and for a certificate that no authority this
     /// client trusts vouches for (serve's self-signed one), how to trust it.
     fn unreachable(&self, e: &reqwest::Error) -> RemoteError {
@@ -211,7 +216,7 @@ impl Remote {
     }
 
     /// `method path` with `body` (as for [`Remote::send`]), its JSON answer read as `T`.
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub(crate) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -221,7 +226,7 @@ impl Remote {
     }
 
     /// `GET path?query`, its JSON answer read as `T`.
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -257,7 +262,7 @@ impl Remote {
 }
 
 /// What a request carries.
-enum Payload<'a> {
+pub(crate) enum Payload<'a> {
     /// Nothing.
     Empty,
     /// A JSON body.
@@ -267,7 +272,9 @@ enum Payload<'a> {
 }
 
 /// The JSON answer of `response` read as `T`.
-async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, RemoteError> {
+pub(crate) async fn read<T: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, RemoteError> {
     response
         .json()
         .await
@@ -402,7 +409,7 @@ fn unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// An error with its causes: reqwest's own message alone rarely says what went wrong.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
