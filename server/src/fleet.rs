@@ -261,6 +261,21 @@ impl Fleet {
         unreached
     }
 
+    /// Whether this fleet failed to connect to `host` at its last try (as for
+    /// [`Fleet::unreached`]), and has not reached it since.
+    pub async fn is_unreached(&self, host: &str) -> bool {
+        let link = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned();
+        match link {
+            Some(link) => link.lock().await.failures > 0,
+            None => false,
+        }
+    }
+
     /// After `error` on `conn`: if the agent missed a deadline, drops the kept connection to
     /// `host` (when it is still `conn`), so the next use dials again instead of waiting on it.
     pub async fn failed(&self, host: &str, conn: &Connection, error: &ClientError) {

@@ -1,34 +1,34 @@
-//! `history` and `events`: what was run, and what happened.
+//! `history` and `events`: what was run, and what happened; written once over [`RunsApi`].
 
 use crate::model::EventKind;
-use crate::ops::Ops;
 use crate::print::Printer;
 
 use super::CliError;
+use super::api::RunsApi;
 
 /// `history`: past runs, or one run in full.
 pub async fn runs(
-    ops: &Ops,
+    api: &impl RunsApi,
     out: &Printer,
-    host: Option<&str>,
+    host: Option<String>,
     run: Option<i64>,
     limit: u32,
 ) -> Result<(), CliError> {
     match run {
-        Some(id) => out.run_detail(&ops.past_run(id).await?),
-        None => out.history(&ops.history(host, limit).await?),
+        Some(id) => out.run_detail(&api.past_run(id).await?),
+        None => out.history(&api.history(host, limit).await?),
     }
     Ok(())
 }
 
 /// `events`: the event log.
 pub async fn events(
-    ops: &Ops,
+    api: &impl RunsApi,
     out: &Printer,
-    host: Option<&str>,
+    host: Option<String>,
     kind: Option<EventKind>,
     limit: u32,
 ) -> Result<(), CliError> {
-    out.events(&ops.events(host, kind, limit).await?);
+    out.events(&api.events(host, kind, limit).await?);
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::client::Limits;
 use crate::config::{self, Config, ConfigError};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
 use crate::http::{ConnectionLimits, HttpOptions, Tls};
-use crate::ops::{Actor, Control, Missing, Ops, OpsError};
+use crate::ops::{Action, Actor, Missing, Ops, OpsError};
 use crate::print::Printer;
 use crate::sanitize;
 use crate::serve::{self, ServeOptions};
@@ -181,9 +181,11 @@ enum Command {
     RotateKeys(ActionArgs),
     /// Make agents exit (their service manager restarts them).
     ExitAgent(ActionArgs),
-    /// Reboot hosts (more than one only with --yes or confirmed on the terminal).
+    /// Reboot hosts (unless one is named plainly, only with --yes or confirmed on the
+    /// terminal).
     Reboot(PowerArgs),
-    /// Shut hosts down (more than one only with --yes or confirmed on the terminal).
+    /// Shut hosts down (unless one is named plainly, only with --yes or confirmed on the
+    /// terminal).
     Shutdown(PowerArgs),
     /// Past runs, or one run with its output.
     History {
@@ -670,21 +672,21 @@ impl Cli {
                 Command::Env(c) => env::execute(&remote, &out, c).await,
                 Command::User(c) => users::user(&remote, &out, c).await,
                 Command::ApiKey(c) => users::api_key(&remote, &out, c).await,
-                Command::Ping(t) => remote.ping(&out, t).await,
-                Command::Run(args) => remote.run(&out, args, shutdown).await,
-                Command::Cancel { run } => remote.cancel(&out, run).await,
+                Command::Ping(t) => runs::ping(&remote, &out, t).await,
+                Command::Run(args) => runs::run(&remote, &out, args, shutdown).await,
+                Command::Cancel { run } => runs::cancel(&remote, &out, run).await,
                 Command::Check => check(&remote, &out).await,
-                Command::Upload(args) => remote.upload(&out, args, shutdown).await,
-                Command::Reload(a) => remote.control(&out, a, Some(Control::Reload)).await,
-                Command::ExitAgent(a) => remote.control(&out, a, Some(Control::Exit)).await,
-                Command::RotateKeys(a) => remote.control(&out, a, None).await,
-                Command::Reboot(a) => remote.power(&out, a, Control::Reboot).await,
-                Command::Shutdown(a) => remote.power(&out, a, Control::Shutdown).await,
+                Command::Upload(args) => runs::upload(&remote, &out, args, shutdown).await,
+                Command::Reload(a) => runs::act(&remote, &out, a, Action::Reload).await,
+                Command::ExitAgent(a) => runs::act(&remote, &out, a, Action::Exit).await,
+                Command::RotateKeys(a) => runs::act(&remote, &out, a, Action::RotateKey).await,
+                Command::Reboot(a) => runs::power(&remote, &out, a, Action::Reboot).await,
+                Command::Shutdown(a) => runs::power(&remote, &out, a, Action::Shutdown).await,
                 Command::History { host, run, limit } => {
-                    remote.history(&out, host, run, limit).await
+                    history::runs(&remote, &out, host, run, limit).await
                 }
                 Command::Events { host, kind, limit } => {
-                    remote.events(&out, host, kind, limit).await
+                    history::events(&remote, &out, host, kind, limit).await
                 }
                 Command::Serve(_) => Err(remote::local_only(
                     "`serve`",
@@ -725,16 +727,16 @@ impl Cli {
             Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
             Command::Check => check(&ops, &out).await,
             Command::Upload(args) => runs::upload(&ops, &out, args, shutdown).await,
-            Command::Reload(t) => runs::control(&ops, &out, t, Control::Reload).await,
-            Command::ExitAgent(t) => runs::control(&ops, &out, t, Control::Exit).await,
-            Command::Reboot(a) => runs::power(&ops, &out, a, Control::Reboot).await,
-            Command::Shutdown(a) => runs::power(&ops, &out, a, Control::Shutdown).await,
-            Command::RotateKeys(t) => runs::rotate(&ops, &out, t).await,
+            Command::Reload(a) => runs::act(&ops, &out, a, Action::Reload).await,
+            Command::ExitAgent(a) => runs::act(&ops, &out, a, Action::Exit).await,
+            Command::Reboot(a) => runs::power(&ops, &out, a, Action::Reboot).await,
+            Command::Shutdown(a) => runs::power(&ops, &out, a, Action::Shutdown).await,
+            Command::RotateKeys(a) => runs::act(&ops, &out, a, Action::RotateKey).await,
             Command::History { host, run, limit } => {
-                history::runs(&ops, &out, host.as_deref(), run, limit).await
+                history::runs(&ops, &out, host, run, limit).await
             }
             Command::Events { host, kind, limit } => {
-                history::events(&ops, &out, host.as_deref(), kind, limit).await
+                history::events(&ops, &out, host, kind, limit).await
             }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,

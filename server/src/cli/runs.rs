@@ -1,4 +1,5 @@
-//! `run`, `upload` and the control commands: work on hosts, with live output.
+//! `ping`, `run`, `cancel`, `upload` and the control commands: work on hosts, with live
+//! output; written once over [`RunsApi`], so each works alike in process and through `serve`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -6,11 +7,15 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::ops::{Cancellation, Control, Job, Ops, Status, Upload};
+use crate::ops::{
+    Action, ControlRequest, DEFAULT_OUTPUT_CAP, NewRun, OpsError, PingRequest, RunSink, Status,
+    Upload,
+};
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
 use super::CliError;
+use super::api::{LiveRun, RunsApi, Started};
 use super::parse::parse_timeout_secs;
 use super::scripts::FileArgs;
 use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
@@ -32,7 +37,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
     /// Bytes of each stream's output kept in the history per run.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = DEFAULT_OUTPUT_CAP)]
     pub output_cap: usize,
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -50,70 +55,87 @@ pub struct UploadArgs {
     pub rollout: RolloutArgs,
 }
 
-/// `reboot` and `shutdown`: an action that asks first when it takes down several hosts.
+/// `reboot` and `shutdown`: an action that asks first unless it names one host plainly.
 #[derive(Args)]
 pub struct PowerArgs {
     #[command(flatten)]
     pub action: ActionArgs,
-    /// Do not ask for confirmation (required for more than one host when standard input is
-    /// not a terminal).
+    /// Do not ask for confirmation (required, unless one host is named plainly, when standard
+    /// input is not a terminal).
     #[arg(short, long)]
     pub yes: bool,
 }
 
 /// `run`; `interrupt` completing (Ctrl-C) cancels the runs on their hosts.
 pub async fn run(
-    ops: &Ops,
+    api: &impl RunsApi,
     out: &Printer,
     args: RunArgs,
     interrupt: impl Future<Output = ()>,
 ) -> Result<(), CliError> {
-    let cancellation = Cancellation::new();
-    let ops = &ops
-        .clone()
-        .rolling(args.rollout.rollout())
-        .cancellable(cancellation.clone());
-    let targets = args.targets.targets();
-    let job = match (args.script, args.command) {
-        (Some(name), _) => Job::Script {
-            name,
-            timeout_secs: args.timeout,
-        },
-        (None, Some(command)) => Job::Command {
-            command,
-            timeout_secs: args.timeout,
-        },
-        (None, None) => return Err(CliError::Usage("give a script or --command".into())),
+    if args.script.is_none() && args.command.is_none() {
+        return Err(CliError::Usage("give a script or --command".into()));
+    }
+    let new = NewRun {
+        script: args.script,
+        command: args.command,
+        timeout_secs: args.timeout,
+        targets: args.targets.targets(),
+        batch: args.rollout.batch,
+        max_failures: args.rollout.max_failures,
+        output_cap: Some(args.output_cap),
     };
-    // The hosts' names, to line their output up.
-    let hosts = ops.run_hosts(&targets, &job).await?;
-    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
-    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
     let files = match &args.output_dir {
         Some(dir) => Some(OutputFiles::create(dir).map_err(|e| CliError::File(dir.clone(), e))?),
         None => None,
     };
-    out.started(&names, serde_json::json!({ "job": job.label() }));
-    let live = out.live_run(width, hosts.len());
-    let sink: crate::ops::RunSink = match files {
+    let Started {
+        job,
+        hosts,
+        live,
+        cancel,
+    } = api.launch(new).await?;
+    // The hosts' names, to line their output up.
+    let width = hosts.iter().map(String::len).max().unwrap_or(0);
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    out.started(&names, serde_json::json!({ "job": job }));
+    let live_output = out.live_run(width, hosts.len());
+    let bytes = files.is_some();
+    let sink: RunSink = match files {
         Some(files) => {
             let files = files.sink();
             Arc::new(move |event| {
-                live(event);
+                live_output(event);
                 files(event);
             })
         }
-        None => live,
+        None => live_output,
     };
-    let results = until_interrupted(
-        ops.run(&targets, &job, args.output_cap, sink),
-        interrupt,
-        &cancellation,
-        "cancelling the runs on their hosts",
-    )
-    .await?;
+    let follow = live.follow(sink, bytes);
+    tokio::pin!(follow, interrupt);
+    let mut interrupted = false;
+    let results = tokio::select! {
+        results = &mut follow => results?,
+        () = &mut interrupt => {
+            interrupted = true;
+            eprintln!(
+                "otto-server: interrupted: cancelling the runs on their hosts \
+                 (interrupt again to exit at once)"
+            );
+            cancel.cancel().await?;
+            follow.await?
+        }
+    };
+    let Some(results) = results else {
+        return Err(OpsError::Internal(
+            "the live output ended before the run's summary (the server stopping?); \
+             `history` will have how each host ended"
+                .into(),
+        )
+        .into());
+    };
     out.run_summary(&results);
-    if cancellation.is_cancelled() {
+    if interrupted {
         let cancelled = results
             .iter()
             .filter(|r| r.status == Status::Cancelled)
@@ -123,31 +145,24 @@ pub async fn run(
             results.len()
         )));
     }
+    unreached(results.iter().map(|r| r.unreached))?;
     failures(results.iter().map(|r| r.status))
 }
 
-/// Awaits `work`; if `interrupt` completes first, says so, sets `cancellation` (which `work`
-/// follows) and awaits the rest of `work`.
-async fn until_interrupted<T>(
-    work: impl Future<Output = T>,
-    interrupt: impl Future<Output = ()>,
-    cancellation: &Cancellation,
-    what: &str,
-) -> T {
-    tokio::pin!(work, interrupt);
-    tokio::select! {
-        done = &mut work => return done,
-        () = &mut interrupt => {}
+/// [`CliError::Unreached`] if no host could be connected to (each result says whether its
+/// host was), as the results already printed say.
+fn unreached(mut each: impl ExactSizeIterator<Item = bool>) -> Result<(), CliError> {
+    let total = each.len();
+    if total > 0 && each.all(|unreached| unreached) {
+        return Err(CliError::Unreached(total));
     }
-    eprintln!("otto-server: interrupted: {what} (interrupt again to exit at once)");
-    cancellation.cancel();
-    work.await
+    Ok(())
 }
 
 /// `upload`; `interrupt` completing (Ctrl-C) stops the uploads (an agent keeps no partial
 /// file).
 pub async fn upload(
-    ops: &Ops,
+    api: &impl RunsApi,
     out: &Printer,
     args: UploadArgs,
     interrupt: impl Future<Output = ()>,
@@ -157,77 +172,90 @@ pub async fn upload(
         targets,
         rollout,
     } = args;
-    let cancellation = Cancellation::new();
-    let ops = &ops
-        .clone()
-        .rolling(rollout.rollout())
-        .cancellable(cancellation.clone());
-    let targets = targets.targets();
-    let hosts = ops.resolve(&targets).await?;
+    let rollout = rollout.rollout()?;
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();
-    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-    out.started(
-        &names,
-        serde_json::json!({ "file": file.file, "path": file.path, "bytes": size }),
-    );
-    let width = hosts.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let fields = serde_json::json!({ "file": file.file, "path": file.path, "bytes": size });
     let upload = Upload {
         source: file.file,
         path: file.path,
         owner: file.owner,
         mode: file.mode,
     };
-    let results = until_interrupted(
-        ops.upload(&targets, upload, out.upload_progress(width)),
-        interrupt,
-        &cancellation,
-        "stopping the uploads",
-    )
-    .await?;
+    let started = |names: &[&str]| {
+        out.started(names, fields);
+        let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        out.upload_progress(width)
+    };
+    let (results, stopped) = api
+        .upload(upload, targets.targets(), rollout, started, interrupt)
+        .await?;
     out.uploaded(&results);
-    if cancellation.is_cancelled() {
+    if stopped {
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(
             "the upload was stopped; {done} of {} hosts had it already",
             results.len()
         )));
     }
+    unreached(results.iter().map(|d| d.unreached))?;
     failures(results.iter().map(|d| d.status))
 }
 
-pub async fn control(
-    ops: &Ops,
+/// `reload`, `exit-agent` and `rotate-keys`: `action` on the hosts named.
+pub async fn act(
+    api: &impl RunsApi,
     out: &Printer,
     args: ActionArgs,
-    request: Control,
+    action: Action,
 ) -> Result<(), CliError> {
-    let ops = ops.clone().rolling(args.rollout.rollout());
-    let results = ops.control(&args.targets.targets(), request).await?;
+    let request = ControlRequest {
+        action,
+        targets: args.targets.targets(),
+        batch: args.rollout.batch,
+        max_failures: args.rollout.max_failures,
+    };
+    let results = api.act(request).await?;
     out.done(&results);
+    unreached(results.iter().map(|d| d.unreached))?;
     failures(results.iter().map(|d| d.status))
 }
 
-/// `reboot` or `shutdown` (`request`): of more than one host only once confirmed, by `--yes`
-/// or on the terminal.
+/// `reboot` or `shutdown` (`action`): asked first unless `--yes` or one host is named plainly
+/// (by its name, not a glob, a group or `--all`).
 pub async fn power(
-    ops: &Ops,
+    api: &impl RunsApi,
     out: &Printer,
     args: PowerArgs,
-    request: Control,
+    action: Action,
 ) -> Result<(), CliError> {
-    let hosts = ops.resolve(&args.action.targets.targets()).await?;
-    if hosts.len() > 1 && !args.yes {
-        let what = match request {
-            Control::Shutdown => "shut down",
+    let t = &args.action.targets;
+    let one = t.hosts.len() == 1
+        && t.groups.is_empty()
+        && !t.all
+        && !t.hosts.iter().any(|h| crate::patterns::is_glob(h));
+    if !one && !args.yes {
+        let what = match action {
+            Action::Shutdown => "shut down",
             _ => "reboot",
         };
-        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-        let question = format!("{what} {} hosts ({})?", hosts.len(), names.join(", "));
-        confirm(&question)?;
+        confirm(&format!("{what} the hosts named ({})?", described(t)))?;
     }
-    control(ops, out, args.action, request).await
+    act(api, out, args.action, action).await
+}
+
+/// What `t` names, in words.
+fn described(t: &TargetArgs) -> String {
+    let mut parts = Vec::new();
+    if t.all {
+        parts.push("all".to_string());
+    }
+    parts.extend(t.hosts.iter().cloned());
+    parts.extend(t.groups.iter().map(|g| format!("group {g}")));
+    parts.extend(t.exclude.iter().map(|h| format!("not {h}")));
+    parts.extend(t.exclude_group.iter().map(|g| format!("not group {g}")));
+    parts.join(", ")
 }
 
 /// Asks `question` on the terminal (a usage error without one, or unless answered yes).
@@ -249,24 +277,21 @@ pub(super) fn confirm(question: &str) -> Result<(), CliError> {
 }
 
 /// `ping`: a heartbeat to the hosts named, or to all.
-pub async fn ping(ops: &Ops, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
-    let results = ops.ping(&t.targets()).await?;
+pub async fn ping(api: &impl RunsApi, out: &Printer, t: TargetArgs) -> Result<(), CliError> {
+    let results = api
+        .ping(PingRequest {
+            targets: t.targets(),
+        })
+        .await?;
     out.ping(&results);
+    unreached(results.iter().map(|p| !p.reachable))?;
     failures(results.iter().map(|p| Status::of(p.reachable)))
 }
 
 /// `cancel`: stops a running run.
-pub async fn cancel(ops: &Ops, out: &Printer, run: i64) -> Result<(), CliError> {
-    let result = ops.cancel(run).await?;
+pub async fn cancel(api: &impl RunsApi, out: &Printer, run: i64) -> Result<(), CliError> {
+    let result = api.cancel(run).await?;
     let status = result.status;
     out.done(&[result]);
     failures([status].into_iter())
-}
-
-/// `rotate-keys`: new server and agent keys.
-pub async fn rotate(ops: &Ops, out: &Printer, args: ActionArgs) -> Result<(), CliError> {
-    let ops = ops.clone().rolling(args.rollout.rollout());
-    let results = ops.rotate(&args.targets.targets()).await?;
-    out.done(&results);
-    failures(results.iter().map(|d| d.status))
 }

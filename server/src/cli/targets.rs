@@ -63,11 +63,9 @@ pub struct RolloutArgs {
 }
 
 impl RolloutArgs {
-    pub fn rollout(&self) -> Rollout {
-        Rollout {
-            batch: self.batch,
-            max_failures: self.max_failures,
-        }
+    /// The rollout these flags ask for (held to its rules by [`Rollout::new`]).
+    pub fn rollout(&self) -> Result<Rollout, CliError> {
+        Ok(Rollout::new(self.batch, self.max_failures)?)
     }
 }
 
@@ -80,12 +78,9 @@ pub struct ActionArgs {
     pub rollout: RolloutArgs,
 }
 
-/// [`Share::parse`], but not none.
+/// [`Share::parse`], held to [`Rollout::batch`]'s rule.
 fn parse_batch(text: &str) -> Result<Share, String> {
-    match Share::parse(text)? {
-        share if share.is_zero() => Err(format!("`{text}`: a batch has hosts")),
-        share => Ok(share),
-    }
+    Rollout::batch(Share::parse(text)?).map_err(|e| e.to_string())
 }
 
 /// Ok if every host succeeded, else how many failed, were cancelled and were skipped.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use axum::Extension;
 use utoipa::Number;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType,
+    Type,
+};
 use utoipa::openapi::security::{
     ApiKey as ApiKeyIn, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
 };
@@ -19,18 +22,19 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
-use super::{control, runs, session};
+use super::session;
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
     Phase, Run, RunLevel, Script, Status, Trust, User,
 };
 use crate::ops::{
-    AddHost, AddUser, AgentKey, CreateApiKey, CreatedApiKey, Detail, Done, Finding, ForceNeeded,
-    Format, Heartbeat, HostAdded, HostChange, HostDetail, HostEntry, HostPage, HostState,
-    HostVariable, ImportHosts, Imported, KeyFingerprint, Launched, LostVariable, Missing, NewGroup,
-    NewPassword, NewScript, NewValue, Ping, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions,
-    ShareInput, Summary, Variable,
+    Action, AddHost, AddUser, AgentKey, ControlRequest, CreateApiKey, CreatedApiKey, Detail, Done,
+    Finding, ForceNeeded, Format, Heartbeat, HostAdded, HostChange, HostDetail, HostEntry,
+    HostPage, HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent,
+    Launched, LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping,
+    PingRequest, RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput,
+    Summary, Targets, Variable,
 };
 
 /// The API's description but its paths, which [`super::api_routes`] adds from the handlers.
@@ -92,12 +96,15 @@ use crate::ops::{
         session::Started,
         session::Current,
         session::PasswordChange,
-        runs::NewRun,
+        NewRun,
+        LaunchEvent,
+        RunResult,
         Launched,
         Run,
-        control::ControlRequest,
-        control::PingRequest,
-        control::Action,
+        ControlRequest,
+        PingRequest,
+        Action,
+        Targets,
         Ping,
         Summary,
         Heartbeat,
@@ -119,12 +126,57 @@ pub(super) fn base<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
 }
 
-/// `document`, with its paths, finished: the answers of the extractors added to every operation
-/// and the integers given their ranges.
+/// `document`, with its paths, finished: the flattened request bodies written as one object,
+/// the answers of the extractors added to every operation and the integers given their ranges.
 pub(super) fn complete(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    Flattened.modify(&mut document);
     ExtractorAnswers.modify(&mut document);
     IntegerRanges.modify(&mut document);
     document
+}
+
+/// The request bodies that take the fields of another type among their own (`#[serde(flatten)]`:
+/// the hosts, [`Targets`]), and refuse unknown fields.
+const FLATTENED: [&str; 3] = ["NewRun", "ControlRequest", "PingRequest"];
+
+/// Writes each of [`FLATTENED`] as the one object its JSON is (utoipa makes an `allOf` of the
+/// flattened type and the rest, which could not refuse unknown fields), with every field,
+/// those required, and no others.
+struct Flattened;
+
+impl Modify for Flattened {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in FLATTENED {
+            let Some(RefOr::T(Schema::AllOf(all_of))) = components.schemas.get(name) else {
+                continue;
+            };
+            let mut merged = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(all_of.description.clone())
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .build();
+            for part in &all_of.items {
+                let part = match part {
+                    RefOr::Ref(reference) => reference
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .and_then(|name| components.schemas.get(name)),
+                    part => Some(part),
+                };
+                if let Some(RefOr::T(Schema::Object(object))) = part {
+                    merged.properties.extend(object.properties.clone());
+                    merged.required.extend(object.required.iter().cloned());
+                }
+            }
+            components
+                .schemas
+                .insert(name.to_owned(), RefOr::T(Schema::Object(merged)));
+        }
+    }
 }
 
 /// Declares the schemes the routes name: `api_key`, `Authorization: Bearer <API key>`; and

@@ -11,95 +11,16 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::Api;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Run;
-use crate::ops::{Done, Job, Launched, OpsError, Rollout, Share, ShareInput, Targets};
+use crate::ops::{Done, Launched, NewRun, OpsError};
 
 /// Most runs in one answer.
 const MAX_LIMIT: u32 = 10_000;
-/// Output kept in the history per stream when the request says none: 1 MiB, as `run`'s.
-const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
-
-/// What to run, and where.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRun {
-    /// A stored script, by name (or give `command`).
-    pub script: Option<String>,
-    /// An ad-hoc command for `/bin/sh` (or give `script`).
-    pub command: Option<String>,
-    /// This run's timeout in whole seconds (0: none): for a script instead of its own; without
-    /// one, the script's own, else 1 hour.
-    pub timeout_secs: Option<u32>,
-    /// Every enabled host.
-    #[serde(default)]
-    pub all: bool,
-    /// These hosts: names or globs (`ap-*`).
-    #[serde(default)]
-    pub hosts: Vec<String>,
-    /// The members of these groups: names or globs.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// But not these hosts: names or globs.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Nor the members of these groups.
-    #[serde(default)]
-    pub exclude_groups: Vec<String>,
-    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
-    /// down, at least 1), a batch once the previous one is done.
-    #[schema(value_type = Option<ShareInput>)]
-    pub batch: Option<Share>,
-    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
-    /// further batch starts.
-    #[schema(value_type = Option<ShareInput>)]
-    pub max_failures: Option<Share>,
-    /// Bytes of each stream kept in the history per host (default 1 MiB).
-    pub output_cap: Option<usize>,
-}
-
-impl NewRun {
-    /// The operation's input: targets, job, rollout, output cap.
-    fn parts(self) -> Result<(Targets, Job, Rollout, usize), OpsError> {
-        let timeout_secs = self.timeout_secs;
-        let job = match (self.script, self.command) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(OpsError::Invalid("give `script` or `command`".into()));
-            }
-            (Some(name), None) => Job::Script { name, timeout_secs },
-            (None, Some(command)) => Job::Command {
-                command,
-                timeout_secs,
-            },
-        };
-        if self.batch.is_some_and(Share::is_zero) {
-            return Err(OpsError::Invalid(
-                "`batch` must be at least 1 (or 1%)".into(),
-            ));
-        }
-        let targets = Targets {
-            all: self.all,
-            hosts: self.hosts,
-            groups: self.groups,
-            exclude: self.exclude,
-            exclude_groups: self.exclude_groups,
-        };
-        let rollout = Rollout {
-            batch: self.batch,
-            max_failures: self.max_failures,
-        };
-        Ok((
-            targets,
-            job,
-            rollout,
-            self.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP),
-        ))
-    }
-}
 
 /// Starts a stored script or a command on hosts, in the background: answers at once with the
 /// launch's id. Each host's run is in the history (its id in the host's `done` event).
@@ -125,11 +46,7 @@ pub async fn start(
     Json(new): Json<NewRun>,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
     // Any run needs `read-only`; the operation checks the run level its job needs.
-    let ops = auth.ops();
-    let (targets, job, rollout, cap) = new.parts()?;
-    let launched = ops
-        .launch(&api.launches, targets, job, rollout, cap)
-        .await?;
+    let launched = auth.ops().launch(&api.launches, new).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(launched)))
 }
 
@@ -158,13 +75,8 @@ pub async fn events(
     let follower = auth.ops().follow(&api.launches, id).await?;
     let stream = futures_util::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
-        let kind = event
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or("message")
-            .to_owned();
-        let event = Event::default().event(kind).data(event.to_string());
-        Some((Ok(event), follower))
+        let sent = Event::default().event(event.kind()).json_data(&event);
+        Some((Ok(sent.unwrap_or_default()), follower))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -206,17 +118,20 @@ pub struct RunQuery {
     limit: Option<u32>,
     /// Only those older than this run: the first `id` of the page after, for the page before.
     before: Option<i64>,
+    /// With each run's kept output, as `GET /api/v1/runs/{id}` has it (default: without).
+    #[serde(default)]
+    output: bool,
 }
 
-/// The newest runs, oldest first, without their output (`GET /api/v1/runs/{id}` has it); the
-/// page before with `before`, the first id of this one.
+/// The newest runs, oldest first, without their output unless `output=true`
+/// (`GET /api/v1/runs/{id}` has it); the page before with `before`, the first id of this one.
 #[utoipa::path(
     get,
     path = "/api/v1/runs",
     tag = "runs",
     params(RunQuery),
     responses(
-        (status = 200, description = "Runs, oldest first, `stdout` and `stderr` left empty", body = Vec<Run>),
+        (status = 200, description = "Runs, oldest first, `stdout` and `stderr` left empty unless `output=true`", body = Vec<Run>),
         (status = 400, description = "A bad query", body = ErrorBody),
         (status = 401, description = "No API key that works", body = ErrorBody),
     ),
@@ -236,9 +151,11 @@ pub async fn list(
         Some(before) => ops.history_before(host, before, limit).await?,
         None => ops.history(host, limit).await?,
     };
-    for run in &mut runs {
-        run.stdout = Vec::new();
-        run.stderr = Vec::new();
+    if !query.output {
+        for run in &mut runs {
+            run.stdout = Vec::new();
+            run.stderr = Vec::new();
+        }
     }
     Ok(axum::Json(runs))
 }
@@ -280,51 +197,4 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Done>, ApiError> {
     Ok(axum::Json(auth.ops().cancel(id).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn new(json: serde_json::Value) -> NewRun {
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn a_run_names_a_script_or_a_command_and_sane_batches() {
-        let (targets, job, rollout, cap) =
-            new(serde_json::json!({"command": "true", "hosts": ["a"], "batch": 2}))
-                .parts()
-                .unwrap();
-        assert_eq!(targets, Targets::hosts(["a"]));
-        assert_eq!(job.label(), "command: true");
-        assert_eq!(rollout.batch, Some(Share::Count(2)));
-        let (_, _, rollout, _) =
-            new(serde_json::json!({"command": "true", "batch": "25%", "max_failures": "10%"}))
-                .parts()
-                .unwrap();
-        assert_eq!(rollout.batch, Some(Share::Percent(25)));
-        assert_eq!(rollout.max_failures, Some(Share::Percent(10)));
-        assert_eq!(cap, DEFAULT_OUTPUT_CAP);
-        // A script's run may have its own timeout, as a command's.
-        let (_, job, _, _) = new(serde_json::json!({"script": "s", "timeout_secs": 5}))
-            .parts()
-            .unwrap();
-        let timeout_secs = Some(5);
-        assert_eq!(
-            job,
-            Job::Script {
-                name: "s".into(),
-                timeout_secs
-            }
-        );
-        for bad in [
-            serde_json::json!({"all": true}),
-            serde_json::json!({"script": "s", "command": "true"}),
-            serde_json::json!({"command": "true", "batch": 0}),
-            serde_json::json!({"command": "true", "batch": "0%"}),
-        ] {
-            assert!(new(bad.clone()).parts().is_err(), "{bad}");
-        }
-    }
 }

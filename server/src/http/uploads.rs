@@ -97,14 +97,10 @@ pub async fn upload(
             .transpose()
             .map_err(OpsError::Invalid)
     };
-    let batch = share(query.batch.as_deref())?;
-    if batch.is_some_and(Share::is_zero) {
-        return Err(OpsError::Invalid("`batch` must be at least 1 (or 1%)".into()).into());
-    }
-    let ops = ops.clone().rolling(Rollout {
-        batch,
-        max_failures: share(query.max_failures.as_deref())?,
-    });
+    let ops = ops.clone().rolling(Rollout::new(
+        share(query.batch.as_deref())?,
+        share(query.max_failures.as_deref())?,
+    )?);
     if targets.is_empty() {
         let message = "name hosts, groups, or all=true";
         return Err(OpsError::Invalid(message.into()).into());

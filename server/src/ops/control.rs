@@ -2,11 +2,63 @@
 
 pub use otto_proto::Control;
 
-use super::{Done, Ops, Result, Targets};
+use serde::{Deserialize, Serialize};
+
+use super::{Done, Ops, Result, Rollout, Share, ShareInput, Targets};
 use crate::keys;
 use crate::model::EventKind;
 
+/// A request to the agents, as `POST /api/v1/control` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Reload the agent's configuration.
+    Reload,
+    /// Stop the agent (its service manager restarts it).
+    Exit,
+    /// Reboot the device.
+    Reboot,
+    /// Power the device off.
+    Shutdown,
+    /// Give the host new keys, the server's and the agent's.
+    RotateKey,
+}
+
+/// A request to the agents of hosts named as a run names them: `all`, names or globs, groups,
+/// and exclusions; in batches, if asked. The body of `POST /api/v1/control`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRequest {
+    /// What to do.
+    pub action: Action,
+    /// The hosts.
+    #[serde(flatten)]
+    pub targets: Targets,
+    /// Hosts in batches of this many, or this share of them (`"25%"`).
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts, or this share of them (`"10%"`), have failed, no
+    /// further batch starts.
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
+}
+
 impl Ops {
+    /// Does what `request` asks of the hosts it names ([`Ops::control`], or [`Ops::rotate`]
+    /// for new keys), as its rollout goes (held to its rules): each host's result.
+    pub async fn act(&self, request: ControlRequest) -> Result<Vec<Done>> {
+        let rollout = Rollout::new(request.batch, request.max_failures)?;
+        let ops = self.clone().rolling(rollout);
+        let targets = &request.targets;
+        match request.action {
+            Action::RotateKey => ops.rotate(targets).await,
+            Action::Reload => ops.control(targets, Control::Reload).await,
+            Action::Exit => ops.control(targets, Control::Exit).await,
+            Action::Reboot => ops.control(targets, Control::Reboot).await,
+            Action::Shutdown => ops.control(targets, Control::Shutdown).await,
+        }
+    }
+
     /// Sends `request` to the enabled hosts `targets` names, as the rollout goes; records
     /// `control-sent` for each host that did what was asked.
     pub async fn control(&self, targets: &Targets, request: Control) -> Result<Vec<Done>> {
@@ -72,9 +124,12 @@ mod tests {
         let (_dir, ops) = fleet(&["a"]).await;
         let done = ops.control(&Targets::all(), Control::Reload).await.unwrap();
         assert!(done.len() == 1 && !done[0].success, "{done:?}");
+        // Each result says the host could not be connected to (exit 3, both ways).
+        assert!(done[0].unreached, "{done:?}");
         assert!(events(&ops, "control-sent").await.is_empty());
         let done = ops.rotate(&Targets::hosts(["a"])).await.unwrap();
         assert!(done.len() == 1 && !done[0].success, "{done:?}");
+        assert!(done[0].unreached, "{done:?}");
         assert!(events(&ops, "key-rotated").await.is_empty());
         let err = ops.rotate(&Targets::default()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);

@@ -12,13 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use otto_proto::Stream;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::watch;
 
 use super::{
-    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Status,
-    Targets,
+    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Share,
+    ShareInput, Status, Targets,
 };
 use crate::model::{EventKind, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
@@ -54,14 +53,178 @@ impl Default for Launches {
     }
 }
 
+/// Output kept in the history per stream when a run says none: 1 MiB.
+pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+
+/// What to run, and where: the body of `POST /api/v1/runs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// A stored script, by name (or give `command`).
+    pub script: Option<String>,
+    /// An ad-hoc command for `/bin/sh` (or give `script`).
+    pub command: Option<String>,
+    /// This run's timeout in whole seconds (0: none): for a script instead of its own; without
+    /// one, the script's own, else 1 hour.
+    pub timeout_secs: Option<u32>,
+    /// The hosts (none: for a stored script, the members of its groups).
+    #[serde(flatten)]
+    pub targets: Targets,
+    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
+    /// down, at least 1), a batch once the previous one is done.
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
+    /// further batch starts.
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
+    /// Bytes of each stream kept in the history per host (default 1 MiB).
+    pub output_cap: Option<usize>,
+}
+
+impl NewRun {
+    /// The operation's input: targets, job, rollout (held to its rules), output cap; a
+    /// request that names both a script and a command, or neither, is `Invalid`.
+    pub fn parts(self) -> Result<(Targets, Job, Rollout, usize)> {
+        let timeout_secs = self.timeout_secs;
+        let job = match (self.script, self.command) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(OpsError::Invalid("give `script` or `command`".into()));
+            }
+            (Some(name), None) => Job::Script { name, timeout_secs },
+            (None, Some(command)) => Job::Command {
+                command,
+                timeout_secs,
+            },
+        };
+        let rollout = Rollout::new(self.batch, self.max_failures)?;
+        let cap = self.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
+        Ok((self.targets, job, rollout, cap))
+    }
+}
+
+/// One event of a launch, as `GET /api/v1/launches/{id}/events` sends it: the data of a
+/// Server-Sent Event named by its `type` ([`LaunchEvent::kind`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum LaunchEvent {
+    /// The launch has started: what it runs where.
+    Started {
+        /// Its id.
+        launch: u64,
+        /// The hosts it addresses, by name.
+        hosts: Vec<String>,
+        /// The script's name or `command: …`.
+        job: String,
+    },
+    /// A line of a host's output (secrets redacted), without its newline.
+    Output {
+        /// The host.
+        host: String,
+        /// `stdout` or `stderr`.
+        #[serde(serialize_with = "stream_name", deserialize_with = "named_stream")]
+        #[schema(value_type = String, pattern = "^(stdout|stderr)$")]
+        stream: Stream,
+        /// The line.
+        text: String,
+    },
+    /// A host's run has ended (or it was skipped).
+    Done(RunResult),
+    /// This many events were dropped here, beyond what the server keeps (the history keeps
+    /// the output).
+    Gap {
+        /// How many.
+        dropped: u64,
+    },
+    /// The launch has ended: how many hosts succeeded, failed, were cancelled or skipped, and
+    /// each one's result. The last event.
+    Summary {
+        /// Hosts that succeeded.
+        succeeded: usize,
+        /// Hosts that failed.
+        failed: usize,
+        /// Hosts whose run a cancel stopped.
+        cancelled: usize,
+        /// Hosts not started.
+        skipped: usize,
+        /// Each host's result.
+        results: Vec<RunResult>,
+    },
+    /// The launch failed as a whole (or its server stopped while it ran). The last event.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+impl LaunchEvent {
+    /// Its `type`, which names its Server-Sent Event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LaunchEvent::Started { .. } => "started",
+            LaunchEvent::Output { .. } => "output",
+            LaunchEvent::Done(_) => "done",
+            LaunchEvent::Gap { .. } => "gap",
+            LaunchEvent::Summary { .. } => "summary",
+            LaunchEvent::Error { .. } => "error",
+        }
+    }
+
+    /// The summary of a launch whose hosts ended as `results` say.
+    pub fn summary(results: Vec<RunResult>) -> LaunchEvent {
+        let count = |status| results.iter().filter(|r| r.status == status).count();
+        LaunchEvent::Summary {
+            succeeded: count(Status::Ok),
+            failed: count(Status::Failed),
+            cancelled: count(Status::Cancelled),
+            skipped: count(Status::Skipped),
+            results,
+        }
+    }
+
+    /// A line of output, as a run reports it.
+    fn output(host: &str, stream: Stream, text: &str) -> LaunchEvent {
+        LaunchEvent::Output {
+            host: host.to_owned(),
+            stream,
+            text: text.to_owned(),
+        }
+    }
+}
+
+/// `stdout` or `stderr`.
+fn stream_name<S: Serializer>(
+    stream: &Stream,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    })
+}
+
+/// The stream `stdout` or `stderr` names.
+fn named_stream<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Stream, D::Error> {
+    match String::deserialize(deserializer)?.as_str() {
+        "stdout" => Ok(Stream::Stdout),
+        "stderr" => Ok(Stream::Stderr),
+        other => Err(serde::de::Error::unknown_variant(
+            other,
+            &["stdout", "stderr"],
+        )),
+    }
+}
+
 /// A finished launch, as told again from the store.
 struct Gone {
     /// Its `started` event.
-    started: Value,
+    started: LaunchEvent,
     /// Each host's result (with its run's id, if it has one).
     results: Vec<RunResult>,
     /// Its last event: the summary, or why it failed.
-    last: Value,
+    last: LaunchEvent,
 }
 
 impl Launches {
@@ -146,7 +309,7 @@ struct Launch {
 /// A launch's events, each with its number and size, the oldest output dropped first.
 #[derive(Default)]
 struct Log {
-    events: VecDeque<(u64, usize, Value)>,
+    events: VecDeque<(u64, usize, LaunchEvent)>,
     produced: u64,
     bytes: usize,
 }
@@ -161,8 +324,8 @@ impl Launch {
         })
     }
 
-    fn push(&self, event: Value) {
-        let size = event.to_string().len();
+    fn push(&self, event: LaunchEvent) {
+        let size = serde_json::to_string(&event).map_or(0, |text| text.len());
         let mut log = lock(&self.log);
         let seq = log.produced;
         log.produced += 1;
@@ -182,20 +345,22 @@ impl Launch {
     }
 
     /// Ends the launch with its last event.
-    fn finish(&self, last: Value) {
+    fn finish(&self, last: LaunchEvent) {
         self.push(last);
         self.end();
     }
 
     /// The events from number `next` on (a `gap` event first for those dropped); moves
     /// `next` past them.
-    fn read(&self, next: &mut u64) -> VecDeque<Value> {
+    fn read(&self, next: &mut u64) -> VecDeque<LaunchEvent> {
         let log = lock(&self.log);
         let mut out = VecDeque::new();
         let from = *next;
         for (seq, _, event) in log.events.iter().filter(|(s, _, _)| *s >= from) {
             if *seq > *next {
-                out.push_back(json!({ "type": "gap", "dropped": seq - *next }));
+                out.push_back(LaunchEvent::Gap {
+                    dropped: seq - *next,
+                });
             }
             out.push_back(event.clone());
             *next = seq + 1;
@@ -207,35 +372,22 @@ impl Launch {
     fn sink(self: &Arc<Launch>) -> RunSink {
         let launch = self.clone();
         Arc::new(move |event| match event {
-            RunEvent::Line { host, stream, text } => launch.push(json!({
-                "type": "output",
-                "host": host,
-                "stream": match stream {
-                    Stream::Stdout => "stdout",
-                    Stream::Stderr => "stderr",
-                },
-                "text": text,
-            })),
-            RunEvent::Done(result) => launch.push(tagged("done", result)),
+            RunEvent::Line { host, stream, text } => {
+                launch.push(LaunchEvent::output(host, stream, text));
+            }
+            RunEvent::Done(result) => launch.push(LaunchEvent::Done(result.clone())),
             RunEvent::Data { .. } => {}
         })
     }
 }
 
-/// `value`'s fields with `"type": kind`.
-fn tagged(kind: &str, value: &impl Serialize) -> Value {
-    let mut tagged = json!({ "type": kind });
-    if let (Some(t), Ok(Value::Object(fields))) =
-        (tagged.as_object_mut(), serde_json::to_value(value))
-    {
-        t.extend(fields);
-    }
-    tagged
-}
-
 /// The event that starts launch `id`.
-fn started(id: u64, job: &str, hosts: &[String]) -> Value {
-    json!({ "type": "started", "launch": id, "hosts": hosts, "job": job })
+fn started(id: u64, job: &str, hosts: &[String]) -> LaunchEvent {
+    LaunchEvent::Started {
+        launch: id,
+        hosts: hosts.to_vec(),
+        job: job.to_owned(),
+    }
 }
 
 impl Gone {
@@ -244,19 +396,17 @@ impl Gone {
     fn kept(id: u64, kept: &crate::model::Launch) -> Result<Gone> {
         let corrupt = |text: &str| StoreError::Corrupt("launch", text.to_owned());
         let last = match &kept.last_event {
-            Some(text) => serde_json::from_str::<Value>(text).map_err(|_| corrupt(text))?,
-            None => json!({
-                "type": "error",
-                "message": format!(
+            Some(text) => serde_json::from_str::<LaunchEvent>(text).map_err(|_| corrupt(text))?,
+            None => LaunchEvent::Error {
+                message: format!(
                     "launch {id} did not end: the server stopped while it ran \
                      (its runs are in the history, as interrupted)"
                 ),
-            }),
+            },
         };
-        let results = match last.get("results") {
-            Some(results) => serde_json::from_value(results.clone())
-                .map_err(|_| corrupt(&results.to_string()))?,
-            None => Vec::new(),
+        let results = match &last {
+            LaunchEvent::Summary { results, .. } => results.clone(),
+            _ => Vec::new(),
         };
         Ok(Gone {
             started: started(id, &kept.job, &kept.hosts),
@@ -269,24 +419,20 @@ impl Gone {
 /// The events of a finished launch told again from its runs in the history (`runs`, by id):
 /// its start, each run's kept lines (standard output, then error) and end, its last event.
 /// Lines of different hosts are no longer interleaved as they came.
-fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<Value> {
+fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<LaunchEvent> {
     let mut events = vec![gone.started.clone()];
     for result in &gone.results {
         let Some(run) = result.run.and_then(|id| runs.get(&id)) else {
             continue;
         };
-        for (stream, data) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        for (stream, data) in [(Stream::Stdout, &run.stdout), (Stream::Stderr, &run.stderr)] {
             for line in data.split_inclusive(|b| *b == b'\n') {
                 let line = line.strip_suffix(b"\n").unwrap_or(line);
-                events.push(json!({
-                    "type": "output",
-                    "host": result.host,
-                    "stream": stream,
-                    "text": String::from_utf8_lossy(line),
-                }));
+                let text = String::from_utf8_lossy(line);
+                events.push(LaunchEvent::output(&result.host, stream, &text));
             }
         }
-        events.push(tagged("done", result));
+        events.push(LaunchEvent::Done(result.clone()));
     }
     events.push(gone.last.clone());
     events
@@ -300,15 +446,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Follower {
     launch: Arc<Launch>,
     next: u64,
-    pending: VecDeque<Value>,
+    pending: VecDeque<LaunchEvent>,
     progress: watch::Receiver<(u64, bool)>,
     closed: Cancellation,
 }
 
 impl Follower {
-    /// The next event (JSON with its `type`), or None once the launch has ended and every
-    /// event was read, or the server is stopping.
-    pub async fn next(&mut self) -> Option<Value> {
+    /// The next event, or None once the launch has ended and every event was read, or the
+    /// server is stopping.
+    pub async fn next(&mut self) -> Option<LaunchEvent> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
@@ -344,17 +490,11 @@ pub struct Launched {
 }
 
 impl Ops {
-    /// Starts `job` on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but in the
-    /// background, as the rollout says, and answers at once: its events are followed with
-    /// [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
-    pub async fn launch(
-        &self,
-        launches: &Launches,
-        targets: Targets,
-        job: Job,
-        rollout: Rollout,
-        output_cap: usize,
-    ) -> Result<Launched> {
+    /// Starts what `new` asks on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but
+    /// in the background, as its rollout says, and answers at once: its events are followed
+    /// with [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
+    pub async fn launch(&self, launches: &Launches, new: NewRun) -> Result<Launched> {
+        let (targets, job, rollout, output_cap) = new.parts()?;
         let level = self.require_job(&job).await?;
         let hosts: Vec<String> = self
             .run_hosts(&targets, &job)
@@ -377,21 +517,22 @@ impl Ops {
         let launches = launches.clone();
         tokio::spawn(async move {
             let last = match ops.run(&targets, &job, output_cap, launch.sink()).await {
-                Ok(results) => {
-                    let count = |status| results.iter().filter(|r| r.status == status).count();
-                    json!({
-                        "type": "summary",
-                        "succeeded": count(Status::Ok),
-                        "failed": count(Status::Failed),
-                        "cancelled": count(Status::Cancelled),
-                        "skipped": count(Status::Skipped),
-                        "results": results,
-                    })
-                }
-                Err(e) => json!({ "type": "error", "message": e.to_string() }),
+                Ok(results) => LaunchEvent::summary(results),
+                Err(e) => LaunchEvent::Error {
+                    message: e.to_string(),
+                },
             };
             // Kept before it is told, so that whoever reads the end finds it in the store.
-            if let Err(e) = ops.fleet.store().finish_launch(id, &last.to_string()).await {
+            let recorded = match serde_json::to_string(&last) {
+                Ok(text) => ops
+                    .fleet
+                    .store()
+                    .finish_launch(id, &text)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = recorded {
                 tracing::error!(launch = id, "cannot record the launch's end: {e}");
             }
             launch.finish(last);
@@ -478,8 +619,16 @@ mod tests {
             .await
     }
 
-    fn line(n: usize) -> Value {
-        json!({ "type": "output", "text": "x".repeat(n) })
+    fn line(n: usize) -> LaunchEvent {
+        LaunchEvent::output("a", Stream::Stdout, &"x".repeat(n))
+    }
+
+    fn begun() -> LaunchEvent {
+        started(1, "command: true", &[])
+    }
+
+    fn summary() -> LaunchEvent {
+        LaunchEvent::summary(Vec::new())
     }
 
     #[tokio::test]
@@ -487,10 +636,10 @@ mod tests {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
         let (id, launch) = add(&ops, &launches).await.unwrap();
-        launch.push(json!({ "type": "started" }));
+        launch.push(begun());
         launch.push(line(1));
         let mut early = ops.follow(&launches, id).await.unwrap();
-        assert_eq!(early.next().await.unwrap()["type"], "started");
+        assert_eq!(early.next().await.unwrap(), begun());
         assert_eq!(early.next().await.unwrap(), line(1));
         // More than the buffer holds: the oldest output leaves, the start stays.
         for _ in 0..5 {
@@ -498,9 +647,9 @@ mod tests {
         }
         launch.end();
         let mut late = ops.follow(&launches, id).await.unwrap();
-        assert_eq!(late.next().await.unwrap()["type"], "started");
+        assert_eq!(late.next().await.unwrap(), begun());
         let gap = late.next().await.unwrap();
-        assert_eq!(gap, json!({ "type": "gap", "dropped": 3 }));
+        assert_eq!(gap, LaunchEvent::Gap { dropped: 3 });
         let mut rest = 0;
         while let Some(event) = late.next().await {
             assert_eq!(event, line(BUFFER_BYTES / 4));
@@ -508,7 +657,7 @@ mod tests {
         }
         assert_eq!(rest, 3);
         // The early follower, behind, is told of the gap too, then ends with the launch.
-        assert_eq!(early.next().await.unwrap()["type"], "gap");
+        assert_eq!(early.next().await.unwrap().kind(), "gap");
         let mut count = 0;
         while early.next().await.is_some() {
             count += 1;
@@ -524,14 +673,13 @@ mod tests {
     async fn a_launch_whose_events_have_left_is_told_again_from_the_store_even_by_a_new_process() {
         let (_dir, ops) = super::super::testing::fleet(&["a"]).await;
         let launches = Launches::keeping(Duration::ZERO);
-        let job = Job::Command {
-            command: "true".into(),
-            timeout_secs: None,
+        let new = NewRun {
+            command: Some("true".into()),
+            targets: Targets::all(),
+            output_cap: Some(1024),
+            ..NewRun::default()
         };
-        let launched = ops
-            .launch(&launches, Targets::all(), job, Rollout::default(), 1024)
-            .await
-            .unwrap();
+        let launched = ops.launch(&launches, new).await.unwrap();
         let id = launched.launch;
         let mut live = Vec::new();
         let mut follower = ops.follow(&launches, id).await.unwrap();
@@ -550,7 +698,7 @@ mod tests {
             events
         };
         let again = all(ops.follow(&launches, id).await.unwrap()).await;
-        let kinds: Vec<&str> = again.iter().filter_map(|e| e["type"].as_str()).collect();
+        let kinds: Vec<&str> = again.iter().map(LaunchEvent::kind).collect();
         assert_eq!(kinds, ["started", "done", "summary"]);
         assert_eq!(again, live);
         // A new process (a restarted serve) tells it from the store alike.
@@ -567,7 +715,7 @@ mod tests {
         assert!(cut > id);
         let events = all(ops.follow(&restarted, cut).await.unwrap()).await;
         assert_eq!(events[0], started(cut, "command: sleep 9", &new.hosts));
-        assert_eq!(events[1]["type"], "error", "{events:?}");
+        assert_eq!(events[1].kind(), "error", "{events:?}");
         assert_eq!(events.len(), 2, "{events:?}");
         let refused = ops.cancel_launch(&restarted, cut).await.unwrap_err();
         assert_eq!(refused.kind(), super::super::ErrorKind::Conflict);
@@ -583,11 +731,12 @@ mod tests {
             outcome: "exit 0".into(),
             exit_code: Some(0),
             elapsed_ms: Some(1),
+            unreached: false,
         };
         let gone = Gone {
-            started: json!({ "type": "started" }),
+            started: begun(),
             results: vec![result("a", Some(7)), result("b", None)],
-            last: json!({ "type": "summary" }),
+            last: summary(),
         };
         let run = Run {
             id: 7,
@@ -606,16 +755,16 @@ mod tests {
             truncated: false,
         };
         let events = replay(&gone, &HashMap::from([(7, run)]));
-        let output = |stream: &str, text: &str| json!({ "type": "output", "host": "a", "stream": stream, "text": text });
+        let output = |stream, text| LaunchEvent::output("a", stream, text);
         assert_eq!(
             events,
             [
-                json!({ "type": "started" }),
-                output("stdout", "one"),
-                output("stdout", "two"),
-                output("stderr", "oops"),
-                tagged("done", &result("a", Some(7))),
-                json!({ "type": "summary" }),
+                begun(),
+                output(Stream::Stdout, "one"),
+                output(Stream::Stdout, "two"),
+                output(Stream::Stderr, "oops"),
+                LaunchEvent::Done(result("a", Some(7))),
+                summary(),
             ]
         );
     }
@@ -631,7 +780,7 @@ mod tests {
         let (second, _) = add(&ops, &launches).await.unwrap();
         let err = add(&ops, &launches).await.err().map(|e| e.kind());
         assert_eq!(err, Some(super::super::ErrorKind::Conflict));
-        one.finish(json!({ "type": "summary" }));
+        one.finish(summary());
         let (third, _) = add(&ops, &launches).await.unwrap();
         let mut live: Vec<u64> = lock(&launches.live).keys().copied().collect();
         live.sort_unstable();
@@ -639,12 +788,137 @@ mod tests {
         assert!(first < second && second < third);
     }
 
+    fn new(json: serde_json::Value) -> NewRun {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_run_names_a_script_or_a_command_and_sane_batches() {
+        use serde_json::json;
+        let (targets, job, rollout, cap) =
+            new(json!({"command": "true", "hosts": ["a"], "batch": 2}))
+                .parts()
+                .unwrap();
+        assert_eq!(targets, Targets::hosts(["a"]));
+        assert_eq!(job.label(), "command: true");
+        assert_eq!(rollout.batch_size(), Some(Share::Count(2)));
+        let (_, _, rollout, _) =
+            new(json!({"command": "true", "batch": "25%", "max_failures": "10%"}))
+                .parts()
+                .unwrap();
+        assert_eq!(rollout.batch_size(), Some(Share::Percent(25)));
+        assert_eq!(rollout.max_failures(), Some(Share::Percent(10)));
+        assert_eq!(cap, DEFAULT_OUTPUT_CAP);
+        // A script's run may have its own timeout, as a command's.
+        let (_, job, _, _) = new(json!({"script": "s", "timeout_secs": 5}))
+            .parts()
+            .unwrap();
+        let timeout_secs = Some(5);
+        assert_eq!(
+            job,
+            Job::Script {
+                name: "s".into(),
+                timeout_secs
+            }
+        );
+        for bad in [
+            json!({"all": true}),
+            json!({"script": "s", "command": "true"}),
+            json!({"command": "true", "batch": 0}),
+            json!({"command": "true", "batch": "0%"}),
+        ] {
+            assert!(new(bad.clone()).parts().is_err(), "{bad}");
+        }
+        // The hosts' fields are the request's own: an unknown one is refused, as before.
+        let all = new(json!({"command": "true", "all": true, "exclude_groups": ["g"]}));
+        assert!(all.targets.all && all.targets.exclude_groups == ["g"]);
+        let unknown =
+            serde_json::from_value::<NewRun>(json!({"command": "true", "everyone": true}));
+        assert!(unknown.unwrap_err().to_string().contains("unknown field"));
+        // What the client sends is what the server reads.
+        let sent = new(json!({"command": "true", "hosts": ["a"], "batch": "50%"}));
+        let read: NewRun = serde_json::from_value(serde_json::to_value(&sent).unwrap()).unwrap();
+        assert_eq!(read.targets, sent.targets);
+        assert_eq!(read.batch, Some(Share::Percent(50)));
+    }
+
+    #[test]
+    fn events_are_json_with_their_type_as_the_web_ui_reads_them() {
+        use serde_json::json;
+        let json = |event: &LaunchEvent| serde_json::to_value(event).unwrap();
+        let output = LaunchEvent::output("a", Stream::Stderr, "oops");
+        assert_eq!(
+            json(&output),
+            json!({ "type": "output", "host": "a", "stream": "stderr", "text": "oops" })
+        );
+        assert_eq!(
+            json(&started(3, "s", &["a".into()])),
+            json!({ "type": "started", "launch": 3, "hosts": ["a"], "job": "s" })
+        );
+        assert_eq!(
+            json(&LaunchEvent::Gap { dropped: 2 }),
+            json!({ "type": "gap", "dropped": 2 })
+        );
+        let result = RunResult {
+            host: "a".into(),
+            run: Some(7),
+            success: false,
+            status: Status::Failed,
+            outcome: "exit 1".into(),
+            exit_code: Some(1),
+            elapsed_ms: Some(5),
+            unreached: false,
+        };
+        let done = json(&LaunchEvent::Done(result.clone()));
+        assert_eq!(
+            (&done["type"], &done["host"], &done["run"]),
+            (&json!("done"), &json!("a"), &json!(7))
+        );
+        assert_eq!(
+            (&done["status"], &done["outcome"]),
+            (&json!("failed"), &json!("exit 1"))
+        );
+        let summary = json(&LaunchEvent::summary(vec![result]));
+        assert_eq!(
+            (
+                &summary["type"],
+                &summary["succeeded"],
+                &summary["failed"],
+                &summary["cancelled"],
+                &summary["skipped"]
+            ),
+            (
+                &json!("summary"),
+                &json!(0),
+                &json!(1),
+                &json!(0),
+                &json!(0)
+            )
+        );
+        for event in [
+            output,
+            LaunchEvent::Error {
+                message: "no".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<LaunchEvent>(&text).unwrap(), event);
+            assert_eq!(json(&event)["type"], event.kind());
+        }
+        assert!(
+            serde_json::from_value::<LaunchEvent>(
+                json!({ "type": "output", "host": "a", "stream": "x", "text": "" })
+            )
+            .is_err()
+        );
+    }
+
     #[tokio::test]
     async fn closing_ends_a_follower_waiting_for_more() {
         let (_dir, ops) = fixture();
         let launches = Launches::default();
         let (id, launch) = add(&ops, &launches).await.unwrap();
-        launch.push(json!({ "type": "started" }));
+        launch.push(begun());
         let mut follower = ops.follow(&launches, id).await.unwrap();
         assert!(follower.next().await.is_some());
         let waiting = tokio::spawn(async move { follower.next().await });

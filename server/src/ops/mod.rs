@@ -32,7 +32,7 @@ mod users;
 
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
-pub use control::Control;
+pub use control::{Action, Control, ControlRequest};
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
 pub use groups::NewGroup;
 pub use hosts::{
@@ -41,10 +41,10 @@ pub use hosts::{
     Service, pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported};
-pub use live::{Follower, Launched, Launches};
+pub use live::{DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun};
 pub use names::Finding;
 pub use options::{HttpSecurity, ServeSettings, ServerOptions};
-pub use ping::Ping;
+pub use ping::{Ping, PingRequest};
 pub use removal::{ForceNeeded, LostVariable};
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};

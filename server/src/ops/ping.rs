@@ -25,6 +25,16 @@ pub struct Ping {
     pub error: Option<String>,
 }
 
+/// The hosts a heartbeat goes to, as a run names them (every enabled host when none is): the
+/// body of `POST /api/v1/ping`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingRequest {
+    /// The hosts.
+    #[serde(flatten)]
+    pub targets: Targets,
+}
+
 impl Ops {
     /// Sends a heartbeat to the enabled hosts `targets` names (all but those it excludes when
     /// it names none) at once, and has the store keep the answers. Heartbeats change no setting: nothing is

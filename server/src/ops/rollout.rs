@@ -2,8 +2,10 @@
 //! go in batches, the next once the previous one is done, and no batch starts once the
 //! failures so far exceed the limit. Pure planning; [`Ops::for_each`](super::Ops) follows it.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::openapi::RefOr;
+
+use super::OpsError;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 /// A number of hosts, or a share of all the hosts addressed. In JSON a [`ShareInput`].
@@ -33,6 +35,23 @@ impl Share {
     /// Whether it is no host at all (0 or 0%): no batch is that small.
     pub fn is_zero(self) -> bool {
         matches!(self, Share::Count(0) | Share::Percent(0))
+    }
+}
+
+/// As [`Share::parse`] takes it: `2`, `25%`.
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Share::Count(n) => write!(f, "{n}"),
+            Share::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// As text, which the API takes ([`ShareInput::Text`]).
+impl Serialize for Share {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -82,17 +101,49 @@ impl TryFrom<ShareInput> for Share {
     }
 }
 
-/// How a fan-out proceeds. The default: every host in one batch, whatever fails.
+/// How a fan-out proceeds. The default: every host in one batch, whatever fails. Made by
+/// [`Rollout::new`], which holds it to the rule: a batch has hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rollout {
     /// Hosts per batch (at least one; a percentage is rounded down, but is at least one).
-    pub batch: Option<Share>,
+    batch: Option<Share>,
     /// The failures allowed: once more than this many (or this share of all the hosts) have
     /// failed, no further batch starts.
-    pub max_failures: Option<Share>,
+    max_failures: Option<Share>,
 }
 
 impl Rollout {
+    /// Batches of `batch` hosts (without: all at once), none started once more than
+    /// `max_failures` have failed (without: whatever fails). A batch of no host (0 or 0%) is
+    /// [`OpsError::Invalid`] ([`Rollout::batch`]).
+    pub fn new(batch: Option<Share>, max_failures: Option<Share>) -> Result<Rollout, OpsError> {
+        Ok(Rollout {
+            batch: batch.map(Rollout::batch).transpose()?,
+            max_failures,
+        })
+    }
+
+    /// `share` if a batch can be that size: the one rule for a batch, which has hosts (a
+    /// share of 0 or 0% is [`OpsError::Invalid`]).
+    pub fn batch(share: Share) -> Result<Share, OpsError> {
+        if share.is_zero() {
+            return Err(OpsError::Invalid(format!(
+                "a batch of `{share}` has no host: give at least 1 (or 1%)"
+            )));
+        }
+        Ok(share)
+    }
+
+    /// Hosts per batch, if not all at once.
+    pub fn batch_size(&self) -> Option<Share> {
+        self.batch
+    }
+
+    /// The failures allowed, if limited.
+    pub fn max_failures(&self) -> Option<Share> {
+        self.max_failures
+    }
+
     /// The sizes of the batches for `total` hosts, in order (none for none).
     pub fn batches(&self, total: usize) -> Vec<usize> {
         let size = match self.batch {
@@ -154,10 +205,23 @@ mod tests {
         assert_eq!(by(Some(Share::Count(1))).batches(3), [1, 1, 1]);
         assert_eq!(by(Some(Share::Count(2))).batches(5), [2, 2, 1]);
         assert_eq!(by(Some(Share::Count(9))).batches(3), [3]);
-        assert_eq!(by(Some(Share::Count(0))).batches(2), [1, 1]);
         assert_eq!(by(Some(Share::Percent(50))).batches(5), [2, 2, 1]);
         assert_eq!(by(Some(Share::Percent(10))).batches(3), [1, 1, 1]);
         assert_eq!(by(Some(Share::Percent(100))).batches(4), [4]);
+    }
+
+    #[test]
+    fn a_batch_has_hosts() {
+        for zero in [Share::Count(0), Share::Percent(0)] {
+            let refused = Rollout::new(Some(zero), None).unwrap_err();
+            assert_eq!(refused.kind(), super::super::ErrorKind::Invalid);
+            assert!(refused.to_string().contains("has no host"), "{refused}");
+        }
+        let rollout = Rollout::new(Some(Share::Percent(1)), Some(Share::Count(0))).unwrap();
+        assert_eq!(rollout.batch_size(), Some(Share::Percent(1)));
+        assert_eq!(rollout.max_failures(), Some(Share::Count(0)));
+        assert_eq!(Share::Percent(25).to_string(), "25%");
+        assert_eq!(serde_json::to_value(Share::Count(2)).unwrap(), "2");
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn timeout(secs: Option<u32>) -> ScriptTimeout {
 }
 
 /// How one host's run ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunResult {
     /// The host.
     pub host: String,
@@ -181,6 +181,10 @@ pub struct RunResult {
     pub exit_code: Option<i32>,
     /// Time on the agent.
     pub elapsed_ms: Option<u64>,
+    /// It could not be connected to (unreachable, refused, a wrong or no agent key); only
+    /// said when so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreached: bool,
 }
 
 impl Ops {
@@ -275,6 +279,7 @@ impl Ops {
                         outcome: format!("failed: {e}"),
                         exit_code: None,
                         elapsed_ms: None,
+                        unreached: false,
                     })
                     .collect();
                 for result in &results {
@@ -327,6 +332,7 @@ impl Ops {
                     outcome: end.outcome,
                     exit_code: end.exit_code,
                     elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
+                    unreached: false,
                 }
             }
         };

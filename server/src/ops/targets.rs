@@ -14,12 +14,14 @@ use crate::model::{EventKind, Host};
 use crate::patterns::{self, Glob};
 
 /// Which hosts an operation addresses. A host or a group is named by its name or by a glob
-/// over names (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// over names (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]). The API's requests take its
+/// fields among their own (`#[serde(flatten)]`), each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct Targets {
     /// Every enabled host.
     pub all: bool,
-    /// These hosts: names or globs.
+    /// These hosts: names or globs (`ap-*`).
     pub hosts: Vec<String>,
     /// The members of these groups: names or globs (one that matches no group is an error).
     pub groups: Vec<String>,
@@ -252,13 +254,18 @@ impl Ops {
             let name = host.name.clone();
             let fut = f(self.clone(), host);
             let (slots, cancellation) = (slots.clone(), self.cancellation.clone());
+            let fleet = self.fleet.clone();
             tasks.spawn(async move {
                 // The semaphore is never closed, so a permit always comes.
                 let _slot = slots.acquire_owned().await;
                 if cancellation.is_cancelled() {
                     return (i, T::skipped(name, NOT_STARTED));
                 }
-                (i, fut.await)
+                let mut result = fut.await;
+                if !result.succeeded() && fleet.is_unreached(&name).await {
+                    result.mark_unreached();
+                }
+                (i, result)
             });
             count += 1;
         }
@@ -287,11 +294,17 @@ pub trait Outcome {
     fn succeeded(&self) -> bool;
     /// The result of a host that was not started, and why.
     fn skipped(host: String, why: &str) -> Self;
+    /// Says that the host, which failed, could not be connected to.
+    fn mark_unreached(&mut self);
 }
 
 impl Outcome for Done {
     fn succeeded(&self) -> bool {
         self.success
+    }
+
+    fn mark_unreached(&mut self) {
+        self.unreached = true;
     }
 
     fn skipped(host: String, why: &str) -> Done {
@@ -316,7 +329,12 @@ impl Outcome for RunResult {
             outcome: why.to_string(),
             exit_code: None,
             elapsed_ms: None,
+            unreached: false,
         }
+    }
+
+    fn mark_unreached(&mut self) {
+        self.unreached = true;
     }
 }
 
@@ -335,6 +353,9 @@ impl Outcome for Ping {
             error: Some(why.to_string()),
         }
     }
+
+    /// A heartbeat that failed says so already (`reachable`).
+    fn mark_unreached(&mut self) {}
 }
 
 /// How a host's part of an operation ended.
@@ -369,6 +390,10 @@ pub struct Done {
     pub status: Status,
     /// What happened, in words.
     pub detail: String,
+    /// It could not be connected to (unreachable, refused, a wrong or no agent key); only
+    /// said when so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreached: bool,
 }
 
 impl Done {
@@ -380,12 +405,14 @@ impl Done {
                 success: true,
                 status: Status::Ok,
                 detail,
+                unreached: false,
             },
             Err(detail) => Done {
                 host,
                 success: false,
                 status: Status::Failed,
                 detail,
+                unreached: false,
             },
         }
     }
@@ -510,10 +537,8 @@ mod tests {
     async fn too_many_failures_skip_the_batches_not_started() {
         use super::super::{Control, Rollout, Share};
         let (_dir, ops) = fleet(&["a", "b", "c"]).await;
-        let ops = ops.rolling(Rollout {
-            batch: Some(Share::Count(2)),
-            max_failures: Some(Share::Count(1)),
-        });
+        let rollout = Rollout::new(Some(Share::Count(2)), Some(Share::Count(1))).unwrap();
+        let ops = ops.rolling(rollout);
         let done = ops.control(&Targets::all(), Control::Reload).await.unwrap();
         let hosts: Vec<_> = done.iter().map(|d| d.host.as_str()).collect();
         assert_eq!(hosts, ["a", "b", "c"]);

@@ -242,6 +242,7 @@ mod tests {
             success: true,
             status: Status::Ok,
             detail: "3 bytes".into(),
+            unreached: false,
         };
         sink(ops::UploadEvent::Done(&done));
         let line: serde_json::Value =

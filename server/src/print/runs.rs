@@ -199,12 +199,14 @@ mod tests {
                 success: true,
                 status: Status::Ok,
                 detail: "reloaded".into(),
+                unreached: false,
             },
             Done {
                 host: "router-2".into(),
                 success: false,
                 status: Status::Failed,
                 detail: "no answer".into(),
+                unreached: false,
             },
         ]
     }
@@ -261,6 +263,7 @@ mod tests {
             outcome: outcome.into(),
             exit_code: None,
             elapsed_ms: None,
+            unreached: false,
         };
         let results = [
             result("r1", Status::Failed, "exit 1"),
@@ -295,6 +298,7 @@ mod tests {
             outcome: "exit 1".into(),
             exit_code: Some(1),
             elapsed_ms: Some(12),
+            unreached: false,
         };
         sink(ops::RunEvent::Done(&result));
         p.run_summary(std::slice::from_ref(&result));

@@ -1060,6 +1060,22 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
             .contains(&json!("action"))
     );
     assert!(schemas["PingRequest"]["properties"]["action"].is_null());
+    // The hosts' fields, declared once (`Targets`) and flattened into each request that names
+    // hosts, are the request's own, and no other field is taken.
+    for name in ["NewRun", "ControlRequest", "PingRequest"] {
+        let schema = &schemas[name];
+        assert_eq!(
+            schema["additionalProperties"],
+            json!(false),
+            "{name}: {schema}"
+        );
+        for field in ["all", "hosts", "groups", "exclude", "exclude_groups"] {
+            assert!(
+                schema["properties"][field].is_object(),
+                "{name}.{field}: {schema}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

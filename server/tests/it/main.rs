@@ -11,6 +11,7 @@
 )]
 
 mod both_ways_hosts;
+mod both_ways_runs;
 mod both_ways_scripts;
 mod browser;
 mod cli;

@@ -286,7 +286,7 @@ async fn reboot_of_several_hosts_asks_on_a_terminal() {
     let (code, shown) = on_a_terminal(&server, "shutdown --all", b"n\n");
     assert_eq!(code, Some(2), "{shown}");
     assert!(
-        shown.contains("shut down 2 hosts (r1, r2)? [y/N]"),
+        shown.contains("shut down the hosts named (all)? [y/N]"),
         "{shown}"
     );
     let events = server.json(&["events"]);
@@ -294,7 +294,10 @@ async fn reboot_of_several_hosts_asks_on_a_terminal() {
 
     let (code, shown) = on_a_terminal(&server, "reboot --all", b"y\n");
     assert_eq!(code, Some(0), "{shown}");
-    assert!(shown.contains("reboot 2 hosts (r1, r2)? [y/N]"), "{shown}");
+    assert!(
+        shown.contains("reboot the hosts named (all)? [y/N]"),
+        "{shown}"
+    );
     let events = server.json(&["events"]);
     assert_eq!(
         events.to_string().matches("control-sent").count(),

@@ -9,6 +9,7 @@ mod check;
 mod env;
 mod groups;
 mod hosts;
+mod runs;
 mod scripts;
 mod users;
 
@@ -16,5 +17,6 @@ pub(crate) use check::CheckApi;
 pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
+pub(crate) use runs::{LiveRun, RunsApi, Started};
 pub(crate) use scripts::ScriptsApi;
 pub(crate) use users::UsersApi;

@@ -4,10 +4,7 @@
 //! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
 //!
 //! This module is the client (its key, its certificate, requests and their errors); the
-//! commands are by subject: `runs` (runs, uploads, heartbeats, control, history, events); the
-//! others are `cli::api`'s, written once for both ways.
-
-mod runs;
+//! commands are written once over `cli::api`'s traits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,6 +98,7 @@ fn exit_code_of(status: StatusCode) -> u8 {
 }
 
 /// A client of one `serve`'s API, with its key.
+#[derive(Clone)]
 pub struct Remote {
     client: reqwest::Client,
     base: Url,
@@ -201,6 +199,11 @@ impl Remote {
             status,
             message: error_message(&text),
         })
+    }
+
+    /// The server's URL.
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
     }
 
     /// The server could not be reached: why, and for a certificate that no authority this
@@ -380,7 +383,7 @@ fn unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// An error with its causes: reqwest's own message alone rarely says what went wrong.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -1,0 +1,433 @@
+//! What `ping`, `run`, `cancel`, `upload`, the control commands, `history` and `events` need,
+//! as one interface with two implementations: [`Ops`] in process, and [`Remote`], the HTTP API
+//! of a running `serve`. The commands themselves (`cli/runs.rs`, `cli/history.rs`) are written
+//! once over it.
+
+use reqwest::{Method, StatusCode};
+
+use crate::cli::CliError;
+use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
+use crate::model::{Event, EventKind, Run};
+use crate::ops::{
+    Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, Ping, PingRequest,
+    Rollout, RunEvent, RunResult, RunSink, Targets, Upload, UploadEvent, UploadSink,
+};
+
+/// A run started: what it runs where, the run to follow, and its cancel.
+pub(crate) struct Started<L> {
+    /// The script's name or `command: …`.
+    pub job: String,
+    /// The hosts it addresses, by name.
+    pub hosts: Vec<String>,
+    /// The run, to follow.
+    pub live: L,
+    /// Its cancel.
+    pub cancel: Cancel,
+}
+
+/// A run started, wherever it runs.
+pub(crate) trait LiveRun {
+    /// Follows the run to its end: its events as they come to `sink` (in process, as the run
+    /// reports them: its pace is the sink's), with the output's bytes ([`RunEvent::Data`]) if
+    /// `bytes` (through `serve`, as the history keeps them, before each host's end); each
+    /// host's result, or None if the events ended before the summary (the server stopping).
+    /// A run that failed as a whole is the error.
+    async fn follow(self, sink: RunSink, bytes: bool) -> Result<Option<Vec<RunResult>>, CliError>;
+}
+
+/// How a run is cancelled on its hosts (as `cancel` does; the hosts not started are skipped).
+pub(crate) enum Cancel {
+    /// In process: the run's cancellation.
+    Local(Cancellation),
+    /// Through `serve`: the launch's cancel (`POST /api/v1/launches/{id}/cancel`).
+    Remote(Remote, u64),
+}
+
+impl Cancel {
+    /// Cancels the run.
+    pub async fn cancel(&self) -> Result<(), CliError> {
+        match self {
+            Cancel::Local(cancellation) => cancellation.cancel(),
+            Cancel::Remote(remote, launch) => {
+                let path = format!("/api/v1/launches/{launch}/cancel");
+                remote.send(Method::POST, &path, &()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the commands on hosts need, wherever the work runs: [`Ops`] in process, the HTTP API
+/// through `serve`.
+pub(crate) trait RunsApi {
+    /// A run under way.
+    type Live: LiveRun;
+
+    /// Heartbeats to the hosts named, or to all (`POST /api/v1/ping`).
+    async fn ping(&self, request: PingRequest) -> Result<Vec<Ping>, CliError>;
+
+    /// Starts a run (`POST /api/v1/runs`; its events from `GET /api/v1/launches/{id}/events`).
+    async fn launch(&self, new: NewRun) -> Result<Started<Self::Live>, CliError>;
+
+    /// Cancels a run by its id (`POST /api/v1/runs/{id}/cancel`).
+    async fn cancel(&self, run: i64) -> Result<Done, CliError>;
+
+    /// A control request or new keys (`POST /api/v1/control`).
+    async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError>;
+
+    /// Uploads `upload` to the hosts `targets` names (`POST /api/v1/uploads`); `started`
+    /// hears the hosts' names once they are known (before the uploads in process, after them
+    /// through the API, which answers once all are done), and gives the sink of their
+    /// progress. `interrupt` completing stops the uploads: each host's result and `true` if
+    /// they are known (in process), else [`CliError::Interrupted`].
+    async fn upload(
+        &self,
+        upload: Upload,
+        targets: Targets,
+        rollout: Rollout,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError>;
+
+    /// The newest runs, with their kept output (`GET /api/v1/runs?output=true`).
+    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError>;
+
+    /// One run with its output (`GET /api/v1/runs/{id}`).
+    async fn past_run(&self, id: i64) -> Result<Run, CliError>;
+
+    /// The newest events (`GET /api/v1/events`).
+    async fn events(
+        &self,
+        host: Option<String>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>, CliError>;
+}
+
+/// A run in this process, started when followed.
+pub(crate) struct LocalRun {
+    ops: Ops,
+    targets: Targets,
+    job: Job,
+    cap: usize,
+}
+
+impl LiveRun for LocalRun {
+    async fn follow(self, sink: RunSink, _bytes: bool) -> Result<Option<Vec<RunResult>>, CliError> {
+        let LocalRun {
+            ops,
+            targets,
+            job,
+            cap,
+        } = self;
+        Ok(Some(ops.run(&targets, &job, cap, sink).await?))
+    }
+}
+
+impl RunsApi for Ops {
+    type Live = LocalRun;
+
+    async fn ping(&self, request: PingRequest) -> Result<Vec<Ping>, CliError> {
+        Ok(Ops::ping(self, &request.targets).await?)
+    }
+
+    async fn launch(&self, new: NewRun) -> Result<Started<LocalRun>, CliError> {
+        let (targets, job, rollout, cap) = new.parts()?;
+        self.require_job(&job).await?;
+        let hosts = self.run_hosts(&targets, &job).await?;
+        let cancellation = Cancellation::new();
+        let ops = self
+            .clone()
+            .rolling(rollout)
+            .cancellable(cancellation.clone());
+        Ok(Started {
+            job: job.label(),
+            hosts: hosts.into_iter().map(|h| h.name).collect(),
+            live: LocalRun {
+                ops,
+                targets,
+                job,
+                cap,
+            },
+            cancel: Cancel::Local(cancellation),
+        })
+    }
+
+    async fn cancel(&self, run: i64) -> Result<Done, CliError> {
+        Ok(Ops::cancel(self, run).await?)
+    }
+
+    async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {
+        Ok(Ops::act(self, request).await?)
+    }
+
+    async fn upload(
+        &self,
+        upload: Upload,
+        targets: Targets,
+        rollout: Rollout,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError> {
+        let cancellation = Cancellation::new();
+        let ops = &self
+            .clone()
+            .rolling(rollout)
+            .cancellable(cancellation.clone());
+        let hosts = ops.resolve(&targets).await?;
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let progress = started(&names);
+        let results = until_interrupted(
+            ops.upload(&targets, upload, progress),
+            interrupt,
+            &cancellation,
+            "stopping the uploads",
+        )
+        .await?;
+        Ok((results, cancellation.is_cancelled()))
+    }
+
+    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
+        Ok(Ops::history(self, host.as_deref(), limit).await?)
+    }
+
+    async fn past_run(&self, id: i64) -> Result<Run, CliError> {
+        Ok(Ops::past_run(self, id).await?)
+    }
+
+    async fn events(
+        &self,
+        host: Option<String>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>, CliError> {
+        Ok(Ops::events(self, host.as_deref(), kind, limit).await?)
+    }
+}
+
+/// Awaits `work`; if `interrupt` completes first, says so, sets `cancellation` (which `work`
+/// follows) and awaits the rest of `work`.
+async fn until_interrupted<T>(
+    work: impl Future<Output = T>,
+    interrupt: impl Future<Output = ()>,
+    cancellation: &Cancellation,
+    what: &str,
+) -> T {
+    tokio::pin!(work, interrupt);
+    tokio::select! {
+        done = &mut work => return done,
+        () = &mut interrupt => {}
+    }
+    eprintln!("otto-server: interrupted: {what} (interrupt again to exit at once)");
+    cancellation.cancel();
+    work.await
+}
+
+/// A launch of `serve` followed through its event stream.
+pub(crate) struct RemoteRun {
+    remote: Remote,
+    response: reqwest::Response,
+}
+
+impl LiveRun for RemoteRun {
+    async fn follow(self, sink: RunSink, bytes: bool) -> Result<Option<Vec<RunResult>>, CliError> {
+        let RemoteRun {
+            remote,
+            mut response,
+        } = self;
+        let mut buffer = Vec::new();
+        loop {
+            while let Some(data) = next_event(&mut buffer) {
+                let event = serde_json::from_str::<LaunchEvent>(&data)
+                    .map_err(|e| RemoteError::Answer(e.to_string()))?;
+                match event {
+                    LaunchEvent::Output { host, stream, text } => sink(RunEvent::Line {
+                        host: &host,
+                        stream,
+                        text: &text,
+                    }),
+                    LaunchEvent::Done(result) => {
+                        // The output as the history keeps it, for whoever keeps the bytes.
+                        if let (true, Some(id)) = (bytes, result.run) {
+                            let run: Run = remote.get(&format!("/api/v1/runs/{id}"), &[]).await?;
+                            for (stream, data) in [
+                                (otto_proto::Stream::Stdout, &run.stdout),
+                                (otto_proto::Stream::Stderr, &run.stderr),
+                            ] {
+                                sink(RunEvent::Data {
+                                    host: &result.host,
+                                    stream,
+                                    data,
+                                });
+                            }
+                        }
+                        sink(RunEvent::Done(&result));
+                    }
+                    LaunchEvent::Gap { dropped } => eprintln!(
+                        "otto-server: {dropped} events of output were dropped by the server \
+                         (`history` keeps the output)"
+                    ),
+                    LaunchEvent::Summary { results, .. } => return Ok(Some(results)),
+                    LaunchEvent::Error { message } => {
+                        return Err(RemoteError::Refused {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            message,
+                        }
+                        .into());
+                    }
+                    LaunchEvent::Started { .. } => {}
+                }
+            }
+            match response.chunk().await {
+                Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    let url = remote.base().to_string();
+                    return Err(RemoteError::Unreachable(url, chain(&e)).into());
+                }
+            }
+        }
+    }
+}
+
+impl RunsApi for Remote {
+    type Live = RemoteRun;
+
+    async fn ping(&self, request: PingRequest) -> Result<Vec<Ping>, CliError> {
+        Ok(self.call(Method::POST, "/api/v1/ping", &request).await?)
+    }
+
+    async fn launch(&self, new: NewRun) -> Result<Started<RemoteRun>, CliError> {
+        let launched: Launched = self.call(Method::POST, "/api/v1/runs", &new).await?;
+        let path = format!("/api/v1/launches/{}/events", launched.launch);
+        let response = self.send(Method::GET, &path, &()).await?;
+        Ok(Started {
+            job: launched.job,
+            hosts: launched.hosts,
+            live: RemoteRun {
+                remote: self.clone(),
+                response,
+            },
+            cancel: Cancel::Remote(self.clone(), launched.launch),
+        })
+    }
+
+    async fn cancel(&self, run: i64) -> Result<Done, CliError> {
+        let path = format!("/api/v1/runs/{run}/cancel");
+        Ok(self.call(Method::POST, &path, &()).await?)
+    }
+
+    async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {
+        Ok(self.call(Method::POST, "/api/v1/control", &request).await?)
+    }
+
+    async fn upload(
+        &self,
+        upload: Upload,
+        targets: Targets,
+        rollout: Rollout,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError> {
+        let source = tokio::fs::File::open(&upload.source)
+            .await
+            .map_err(|e| CliError::File(upload.source.clone(), e))?;
+        let list = |items: &[String]| items.join(",");
+        let mut query = vec![
+            ("path", upload.path.clone()),
+            ("mode", format!("{:o}", upload.mode)),
+            ("hosts", list(&targets.hosts)),
+            ("groups", list(&targets.groups)),
+            ("exclude", list(&targets.exclude)),
+            ("exclude_groups", list(&targets.exclude_groups)),
+            ("all", targets.all.to_string()),
+        ];
+        query.extend(
+            upload
+                .owner
+                .map(|o| ("owner", format!("{}:{}", o.uid, o.gid))),
+        );
+        query.extend(rollout.batch_size().map(|n| ("batch", n.to_string())));
+        query.extend(
+            rollout
+                .max_failures()
+                .map(|n| ("max_failures", n.to_string())),
+        );
+        query.retain(|(_, v)| !v.is_empty());
+        let payload = Payload::Stream(reqwest::Body::from(source));
+        let sent = self.request(Method::POST, "/api/v1/uploads", &query, payload);
+        let results: Vec<Done> = tokio::select! {
+            response = sent => read(response?).await?,
+            () = interrupt => {
+                eprintln!("otto-server: interrupted: stopping the uploads");
+                return Err(CliError::Interrupted(
+                    "the upload was stopped; `events` says which hosts had it already".into(),
+                ));
+            }
+        };
+        // The server answers once every host is done: each one's end, as it would have come.
+        let names: Vec<&str> = results.iter().map(|d| d.host.as_str()).collect();
+        let progress = started(&names);
+        for result in &results {
+            progress(UploadEvent::Done(result));
+        }
+        Ok((results, false))
+    }
+
+    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
+        let mut query = vec![("limit", limit.to_string()), ("output", "true".into())];
+        query.extend(host.map(|h| ("host", h)));
+        Ok(self.get("/api/v1/runs", &query).await?)
+    }
+
+    async fn past_run(&self, id: i64) -> Result<Run, CliError> {
+        Ok(self.get(&format!("/api/v1/runs/{id}"), &[]).await?)
+    }
+
+    async fn events(
+        &self,
+        host: Option<String>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>, CliError> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(host.map(|h| ("host", h)));
+        query.extend(kind.map(|k| ("kind", k.as_str().to_owned())));
+        Ok(self.get("/api/v1/events", &query).await?)
+    }
+}
+
+/// The data of the next complete Server-Sent Event in `buffer` (removed from it), skipping
+/// comments (keep-alives); None until one is complete.
+fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        let end = buffer.windows(2).position(|w| w == b"\n\n")?;
+        let block: Vec<u8> = buffer.drain(..end + 2).collect();
+        let block = String::from_utf8_lossy(&block);
+        let data: Vec<&str> = block
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if !data.is_empty() {
+            return Some(data.join("\n"));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_read_whole_keep_alives_skipped() {
+        let mut buffer = b": keep-alive\n\nevent: output\ndata: {\"a\":".to_vec();
+        assert_eq!(next_event(&mut buffer), None);
+        buffer.extend_from_slice(b"1}\n\nevent: done\ndata: 2\n\n");
+        assert_eq!(next_event(&mut buffer).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(next_event(&mut buffer).as_deref(), Some("2"));
+        assert_eq!(next_event(&mut buffer), None);
+        assert!(buffer.is_empty());
+    }
+}

@@ -1,0 +1,326 @@
+//! The commands on hosts (`ping`, `run`, `cancel`, the control commands, `history`, `events`)
+//! both ways: two identical fleets, each with a real agent (`r1`, in group `lab`), a host whose
+//! agent is down (`gone`) and a stored script; one driven on its data directory, the other
+//! through a real `serve` (`--server`), row by row, comparing what each prints and how it
+//! exits. Times, durations, ids of actions and the actor (a login, or an API user) are masked.
+
+use std::path::Path;
+use std::process::Output;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use otto_server::demo::LocalAgent;
+
+use crate::harness::{Server, text};
+use crate::http::{Daemon, key_of};
+use crate::remote::{client, finish};
+use crate::users::add_user;
+
+/// One fleet: its server, its agent, and how a command reaches it.
+struct Fleet {
+    server: Server,
+    _agent: LocalAgent,
+    _dir: tempfile::TempDir,
+    /// Through `serve`: the daemon, the client's own empty data directory, the key.
+    remote: Option<(Daemon, tempfile::TempDir, String)>,
+}
+
+impl Fleet {
+    /// A fleet of `r1` (a real agent, in `lab`), `gone` (no agent where it points) and the
+    /// script `hello`, with the administrator `root`; served by `serve` if `served`.
+    async fn new(served: bool) -> Fleet {
+        let server = Server::new();
+        let dir = tempfile::tempdir().unwrap();
+        let agent = server.agent("r1", dir.path(), &["lab"], "").await;
+        let key = server.add("gone", &[]).await;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        // Any agent key: nothing listens there.
+        server.point("gone", port, &key).await;
+        server.ok(&[
+            "script",
+            "add",
+            "hello",
+            "--body",
+            "echo hello from $OTTO_HOST_NAME",
+        ]);
+        add_user(&server, "root", &["--admin"]);
+        let key = key_of(&server, "root");
+        let remote = served.then(|| {
+            let daemon = Daemon::start(&server, &[]);
+            (daemon, tempfile::tempdir().unwrap(), key)
+        });
+        Fleet {
+            server,
+            _agent: agent,
+            _dir: dir,
+            remote,
+        }
+    }
+
+    /// `args` on this fleet, to its end.
+    async fn out(&self, args: &[&str]) -> Output {
+        match &self.remote {
+            Some((daemon, elsewhere, key)) => {
+                finish(client(
+                    elsewhere.path(),
+                    &self.server,
+                    daemon.base(),
+                    Some(key),
+                    args,
+                ))
+                .await
+            }
+            None => self.server.bounded(args).await.0,
+        }
+    }
+}
+
+/// What `out` printed, with what differs between two fleets or two moments masked: in JSON
+/// (each line, for `run`'s), times, durations, action ids, actors, facts; in text, nothing.
+fn masked(args: &[&str], out: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(out);
+    if !args.contains(&"--json") {
+        // Words, durations masked (a table's columns are as wide as their widest value).
+        let line = |l: &str| {
+            let mut words: Vec<&str> = l.split_whitespace().collect();
+            for i in 1..words.len() {
+                let number = words[i - 1].chars().all(|c| c.is_ascii_digit() || c == '.');
+                if number && ["ms", "s", "min", "h"].contains(&words[i]) {
+                    words[i - 1] = "*";
+                }
+            }
+            json!(words.join(" "))
+        };
+        return text.lines().map(line).collect();
+    }
+    if let Ok(mut whole) = serde_json::from_str::<Value>(&text) {
+        mask(&mut whole);
+        return vec![whole];
+    }
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|line| {
+            let mut value: Value = serde_json::from_str(line).unwrap_or(json!(line));
+            mask(&mut value);
+            value
+        })
+        .collect();
+    // Hosts end in the order they end: each host's events in order, the start first, the
+    // summary last.
+    let rank = |v: &Value| match v["type"].as_str() {
+        Some("started") => 0,
+        Some("summary") => 2,
+        _ => 1,
+    };
+    lines.sort_by_key(|v| (rank(v), v["host"].as_str().unwrap_or_default().to_owned()));
+    lines
+}
+
+/// `text` without its parts that tell a moment: `(action 0123…)` and, where `serve` holds a
+/// host's last failure, `(next try in 1s)`.
+fn timeless(text: &str) -> String {
+    let mut text = text.to_owned();
+    for opening in [" (action ", " (next try in "] {
+        while let Some(start) = text.find(opening) {
+            let end = text[start..]
+                .find(')')
+                .map_or(text.len(), |e| start + e + 1);
+            text.replace_range(start..end, "");
+        }
+    }
+    text
+}
+
+fn mask(value: &mut Value) {
+    const VOLATILE: [&str; 10] = [
+        "id",
+        "elapsed_ms",
+        "round_trip_ms",
+        "facts",
+        "action",
+        "started",
+        "finished",
+        "at",
+        "actor",
+        "agent_version",
+    ];
+    match value {
+        Value::String(text) => *text = timeless(text),
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if VOLATILE.contains(&key.as_str()) && !v.is_null() {
+                    *v = json!("*");
+                } else {
+                    mask(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+/// Runs `args` on both fleets; asserts the same exit code (`code`) and the same output, and
+/// that the error says what it says locally (through `serve`, after the server's status).
+async fn both(local: &Fleet, remote: &Fleet, args: &[&str], code: i32) -> Output {
+    let (here, there) = (local.out(args).await, remote.out(args).await);
+    assert_eq!(
+        here.status.code(),
+        Some(code),
+        "{args:?} locally: {}",
+        text(&here)
+    );
+    assert_eq!(
+        there.status.code(),
+        Some(code),
+        "{args:?} through serve: {}",
+        text(&there)
+    );
+    assert_eq!(
+        masked(args, &here.stdout),
+        masked(args, &there.stdout),
+        "{args:?}: locally\n{}\nthrough serve\n{}",
+        text(&here),
+        text(&there)
+    );
+    let said = String::from_utf8_lossy(&here.stderr);
+    let said = said.trim().trim_start_matches("otto-server: ");
+    let there_said = String::from_utf8_lossy(&there.stderr);
+    assert!(
+        there_said.contains(said),
+        "{args:?}: {said:?} locally, {there_said:?}"
+    );
+    here
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_commands_on_hosts_print_and_exit_alike_locally_and_through_serve() {
+    let (local, remote) = (Fleet::new(false).await, Fleet::new(true).await);
+    // (arguments, exit code): success, some hosts failed (1), usage (2), none reached (3),
+    // not found (4).
+    let table: &[(&[&str], i32)] = &[
+        (&["--json", "ping", "-H", "r1"], 0),
+        (&["--json", "ping", "-H", "gone"], 3),
+        (&["--json", "ping", "-H", "r1,gone"], 1),
+        (&["run", "-H", "r1", "-c", "echo one; echo two"], 0),
+        (
+            &["--json", "run", "-H", "r1", "-c", "echo one; echo two"],
+            0,
+        ),
+        (&["--json", "run", "hello", "--group", "lab"], 0),
+        (&["--json", "run", "-H", "r1", "-c", "exit 3"], 1),
+        (&["--json", "run", "-H", "r1,gone", "-c", "true"], 1),
+        (&["--json", "run", "-H", "gone", "-c", "true"], 3),
+        (
+            &["--json", "run", "-H", "r1", "-c", "true", "--batch", "0"],
+            2,
+        ),
+        (&["--json", "run", "-H", "r1", "-c", "   "], 2),
+        (&["--json", "run", "-H", "nosuch", "-c", "true"], 4),
+        (&["--json", "run", "nosuch", "-H", "r1"], 4),
+        (
+            &[
+                "--json",
+                "run",
+                "-g",
+                "lab*",
+                "--exclude",
+                "r1",
+                "-c",
+                "true",
+            ],
+            2,
+        ),
+        (&["--json", "reload", "-H", "gone"], 3),
+        (&["--json", "reload", "-H", "nosuch"], 4),
+        (&["--json", "reboot", "-g", "lab"], 2),
+        (&["--json", "cancel", "999"], 4),
+        (&["--json", "history", "--limit", "3"], 0),
+        (&["--json", "history", "--run", "1"], 0),
+        (&["--json", "history", "--run", "999"], 4),
+        (
+            &["--json", "events", "--kind", "run-started", "--limit", "4"],
+            0,
+        ),
+    ];
+    for (args, code) in table {
+        both(&local, &remote, args, *code).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_files_are_written_both_ways() {
+    let (local, remote) = (Fleet::new(false).await, Fleet::new(true).await);
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |dir: &Path| {
+        let dir = dir.to_str().unwrap().to_owned();
+        move || {
+            vec![
+                "run".to_owned(),
+                "-H".into(),
+                "r1".into(),
+                "-c".into(),
+                "printf 'a\\nb'; echo err >&2".into(),
+                "--output-dir".into(),
+                dir.clone(),
+            ]
+        }
+    };
+    for (fleet, dir) in [(&local, dirs.0.path()), (&remote, dirs.1.path())] {
+        let args = run(dir)();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = fleet.out(&args).await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read(dir.join("r1.stdout")).unwrap(), b"a\nb");
+        assert_eq!(std::fs::read(dir.join("r1.stderr")).unwrap(), b"err\n");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_no_host_is_refused_with_one_message_by_the_cli_and_the_api() {
+    let fleet = Fleet::new(true).await;
+    let (daemon, _, key) = fleet.remote.as_ref().unwrap();
+    let body = json!({"command": "true", "hosts": ["r1"], "batch": 0});
+    let (status, refused) = daemon
+        .call(Method::POST, "/api/v1/runs", Some(key), &body)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("has no host"), "{message}");
+    let control = json!({"action": "reload", "hosts": ["r1"], "batch": "0%"});
+    let (status, refused) = daemon
+        .call(Method::POST, "/api/v1/control", Some(key), &control)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no host")
+    );
+    // The command line says the same, both ways (clap refuses it as it parses, by ops' rule).
+    for args in [
+        &["run", "-H", "r1", "-c", "true", "--batch", "0"][..],
+        &[
+            "upload",
+            "/etc/hostname",
+            "--path",
+            "/tmp/x",
+            "-H",
+            "r1",
+            "--batch",
+            "0",
+        ],
+    ] {
+        let here = fleet.server.bounded(args).await.0;
+        assert_eq!(here.status.code(), Some(2), "{}", text(&here));
+        assert!(text(&here).contains(message), "{}", text(&here));
+    }
+    let there = fleet
+        .out(&["run", "-H", "r1", "-c", "true", "--batch", "0"])
+        .await;
+    assert!(text(&there).contains(message), "{}", text(&there));
+}
