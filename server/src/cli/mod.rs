@@ -663,37 +663,14 @@ impl Cli {
                 self.ca_cert.as_deref(),
                 self.dial_timeout,
             )?;
-            let out = Printer::stdout(self.json);
-            return match self.command {
-                Command::Host(c) => hosts::execute(&remote, &out, c).await,
-                Command::Group(c) => groups::execute(&remote, &out, c).await,
-                Command::Script(c) => scripts::script(&remote, &out, c).await,
-                Command::Attachment(c) => scripts::attachment(&remote, &out, c).await,
-                Command::Env(c) => env::execute(&remote, &out, c).await,
-                Command::User(c) => users::user(&remote, &out, c).await,
-                Command::ApiKey(c) => users::api_key(&remote, &out, c).await,
-                Command::Ping(t) => runs::ping(&remote, &out, t).await,
-                Command::Run(args) => runs::run(&remote, &out, args, shutdown).await,
-                Command::Cancel { run } => runs::cancel(&remote, &out, run).await,
-                Command::Check => check(&remote, &out).await,
-                Command::Upload(args) => runs::upload(&remote, &out, args, shutdown).await,
-                Command::Reload(a) => runs::act(&remote, &out, a, Action::Reload).await,
-                Command::ExitAgent(a) => runs::act(&remote, &out, a, Action::Exit).await,
-                Command::RotateKeys(a) => runs::act(&remote, &out, a, Action::RotateKey).await,
-                Command::Reboot(a) => runs::power(&remote, &out, a, Action::Reboot).await,
-                Command::Shutdown(a) => runs::power(&remote, &out, a, Action::Shutdown).await,
-                Command::History { host, run, limit } => {
-                    history::runs(&remote, &out, host, run, limit).await
-                }
-                Command::Events { host, kind, limit } => {
-                    history::events(&remote, &out, host, kind, limit).await
-                }
-                Command::Serve(_) => Err(remote::local_only(
+            if let Command::Serve(_) = self.command {
+                return Err(remote::local_only(
                     "`serve`",
                     "it is the server, over its own data directory",
-                )),
-                Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
-            };
+                ));
+            }
+            let out = Printer::stdout(self.json);
+            return dispatch(&remote, &out, self.command, shutdown).await;
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         let fleet = Arc::new(
@@ -715,29 +692,6 @@ impl Cli {
         let out = Printer::stdout(self.json);
         let ops = Ops::new(fleet.clone(), Actor::local_user());
         let result = match self.command {
-            Command::Host(c) => hosts::execute(&ops, &out, c).await,
-            Command::Group(c) => groups::execute(&ops, &out, c).await,
-            Command::Script(c) => scripts::script(&ops, &out, c).await,
-            Command::Attachment(c) => scripts::attachment(&ops, &out, c).await,
-            Command::Env(c) => env::execute(&ops, &out, c).await,
-            Command::User(c) => users::user(&ops, &out, c).await,
-            Command::ApiKey(c) => users::api_key(&ops, &out, c).await,
-            Command::Ping(t) => runs::ping(&ops, &out, t).await,
-            Command::Run(args) => runs::run(&ops, &out, args, shutdown).await,
-            Command::Cancel { run } => runs::cancel(&ops, &out, run).await,
-            Command::Check => check(&ops, &out).await,
-            Command::Upload(args) => runs::upload(&ops, &out, args, shutdown).await,
-            Command::Reload(a) => runs::act(&ops, &out, a, Action::Reload).await,
-            Command::ExitAgent(a) => runs::act(&ops, &out, a, Action::Exit).await,
-            Command::Reboot(a) => runs::power(&ops, &out, a, Action::Reboot).await,
-            Command::Shutdown(a) => runs::power(&ops, &out, a, Action::Shutdown).await,
-            Command::RotateKeys(a) => runs::act(&ops, &out, a, Action::RotateKey).await,
-            Command::History { host, run, limit } => {
-                history::runs(&ops, &out, host, run, limit).await
-            }
-            Command::Events { host, kind, limit } => {
-                history::events(&ops, &out, host, kind, limit).await
-            }
             Command::Serve(args) => Ok(serve::serve(
                 fleet,
                 ServeOptions {
@@ -749,7 +703,7 @@ impl Cli {
                 shutdown,
             )
             .await?),
-            Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => Ok(()),
+            command => dispatch(&ops, &out, command, shutdown).await,
         };
         match result {
             Err(CliError::HostsFailed { failed, total, .. })
@@ -758,6 +712,41 @@ impl Cli {
                 Err(CliError::Unreached(total))
             }
             result => result,
+        }
+    }
+}
+
+/// Runs `command` over `api`, in process ([`Ops`]) or through `serve` ([`remote::Remote`]):
+/// each command is written once. `shutdown` cancels what `run` and `upload` are doing; `serve`,
+/// `demo`, `completions` and `man` are the caller's.
+async fn dispatch(
+    api: &impl api::Api,
+    out: &Printer,
+    command: Command,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), CliError> {
+    match command {
+        Command::Host(c) => hosts::execute(api, out, c).await,
+        Command::Group(c) => groups::execute(api, out, c).await,
+        Command::Script(c) => scripts::script(api, out, c).await,
+        Command::Attachment(c) => scripts::attachment(api, out, c).await,
+        Command::Env(c) => env::execute(api, out, c).await,
+        Command::User(c) => users::user(api, out, c).await,
+        Command::ApiKey(c) => users::api_key(api, out, c).await,
+        Command::Ping(t) => runs::ping(api, out, t).await,
+        Command::Run(args) => runs::run(api, out, args, shutdown).await,
+        Command::Cancel { run } => runs::cancel(api, out, run).await,
+        Command::Check => check(api, out).await,
+        Command::Upload(args) => runs::upload(api, out, args, shutdown).await,
+        Command::Reload(a) => runs::act(api, out, a, Action::Reload).await,
+        Command::ExitAgent(a) => runs::act(api, out, a, Action::Exit).await,
+        Command::RotateKeys(a) => runs::act(api, out, a, Action::RotateKey).await,
+        Command::Reboot(a) => runs::power(api, out, a, Action::Reboot).await,
+        Command::Shutdown(a) => runs::power(api, out, a, Action::Shutdown).await,
+        Command::History { host, run, limit } => history::runs(api, out, host, run, limit).await,
+        Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
+        Command::Serve(_) | Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => {
+            Ok(())
         }
     }
 }

@@ -20,3 +20,12 @@ pub(crate) use hosts::HostsApi;
 pub(crate) use runs::{LiveRun, RunsApi, Started};
 pub(crate) use scripts::ScriptsApi;
 pub(crate) use users::UsersApi;
+
+/// Every command's needs: what [`super::dispatch`] runs a command over.
+pub(crate) trait Api:
+    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
+{
+}
+
+impl<A> Api for A where A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
+{}

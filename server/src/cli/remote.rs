@@ -1,10 +1,9 @@
-//! The command line as a client of a running `serve` (`--server URL`): a command sends the
-//! same typed input to its route of the HTTP API and reads the same typed result, so what it
-//! prints (`print/`) is as when it works on the data directory. The API key comes from the
-//! file `--api-key-file` names or the environment's `OTTO_API_KEY`, never from an argument.
-//!
-//! This module is the client (its key, its certificate, requests and their errors); the
-//! commands are written once over `cli::api`'s traits.
+//! The HTTP client of a running `serve` (`--server URL`): its key, its certificate, requests
+//! and their errors. Each command is written once, over `cli::api`'s traits, which this client
+//! implements by sending the command's typed input to its route and reading the same typed
+//! result back, so what a command prints (`print/`) is as when it works on the data directory.
+//! The API key comes from the file `--api-key-file` names or the environment's
+//! `OTTO_API_KEY`, never from an argument.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
