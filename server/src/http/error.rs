@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::fleet::Untrusted;
 use crate::ops::{ErrorKind, Missing, OpsError};
 
 /// An error answer.
@@ -21,7 +22,7 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
-    detail: Option<Missing>,
+    detail: Option<Detail>,
 }
 
 /// The body of an error answer.
@@ -39,10 +40,22 @@ pub struct ErrorDetail {
     pub kind: &'static str,
     /// In words (the API's: the fields of its requests).
     pub message: String,
-    /// What the request left out that it must name, for a client to ask for in its own words:
-    /// `{"code": "no-hosts", "script": …}` or `{"code": "no-key-user"}`. Only on such errors.
+    /// What a client needs to phrase the error in its own words: what the request left out
+    /// that it must name (`{"code": "no-hosts", "script": …}`, `{"code": "no-key-user"}`), or
+    /// why a host's agent is not trusted (`{"code": "no-agent-key", "host": …}`,
+    /// `{"code": "key-pending", "host": …, "fingerprint": …}`). Only on such errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<Missing>,
+    pub detail: Option<Detail>,
+}
+
+/// An error's `detail`: the facts a client phrases in its own words, told apart by `code`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// What the request left out.
+    Missing(Missing),
+    /// Why a host's agent is not trusted.
+    Untrusted(Untrusted),
 }
 
 impl ApiError {
@@ -88,8 +101,12 @@ impl From<OpsError> for ApiError {
         match e {
             OpsError::Missing(missing) => ApiError {
                 message: by_fields(&missing),
-                detail: Some(missing),
+                detail: Some(Detail::Missing(missing)),
                 ..ApiError::new(status, name, "")
+            },
+            OpsError::Fleet(fleet) => ApiError {
+                detail: fleet.untrusted().map(Detail::Untrusted),
+                ..ApiError::new(status, name, OpsError::Fleet(fleet).to_string())
             },
             e => ApiError::new(status, name, e.to_string()),
         }
@@ -225,5 +242,32 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .await
             .map(|axum::extract::Path(value)| Path(value))
             .map_err(|e: PathRejection| ApiError::rejected(e.status(), e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::FleetError;
+
+    #[tokio::test]
+    async fn an_untrusted_agent_is_answered_with_its_code_and_no_command_line() {
+        let refused = FleetError::KeyRefused {
+            host: "r1".into(),
+            presented: "SHA256:x".into(),
+        };
+        let response = ApiError::from(OpsError::Fleet(refused)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["error"]["detail"],
+            serde_json::json!({"code": "key-pending", "host": "r1", "fingerprint": "SHA256:x"})
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("r1: "), "{message}");
+        assert!(!message.contains("otto-server"), "{message}");
     }
 }

@@ -13,11 +13,12 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::Auth;
-use super::error::{ErrorBody, ErrorDetail};
+use super::error::{Detail, ErrorBody, ErrorDetail};
 use super::{
     apikeys, control, environment, events, groups, hosts, options, runs, scripts, session, summary,
     uploads, users,
 };
+use crate::fleet::Untrusted;
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
@@ -158,7 +159,9 @@ use crate::ops::{
         ServerOptions,
         ErrorBody,
         ErrorDetail,
+        Detail,
         Missing,
+        Untrusted,
     )),
     modifiers(&BearerKey, &ExtractorAnswers, &IntegerRanges),
     security(("api_key" = []))

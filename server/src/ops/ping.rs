@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Ops, Result, Targets};
-use crate::fleet::FleetError;
+use crate::fleet::{FleetError, Untrusted};
 use crate::model::{Facts, Host};
 
 /// One host's answer to a heartbeat.
@@ -23,6 +23,9 @@ pub struct Ping {
     pub round_trip_ms: Option<f64>,
     /// Why not.
     pub error: Option<String>,
+    /// Why not, when it is that its agent is not trusted: for a front end to offer its remedy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<Untrusted>,
 }
 
 impl Ops {
@@ -72,6 +75,7 @@ impl Ops {
                     facts: Some(facts),
                     round_trip_ms: Some(round_trip_ms),
                     error: stored.err().map(|e| e.to_string()),
+                    untrusted: None,
                 }
             }
             Err(e) => {
@@ -86,6 +90,7 @@ impl Ops {
                     facts: None,
                     round_trip_ms: None,
                     error: Some(error),
+                    untrusted: e.untrusted(),
                 }
             }
         }

@@ -333,6 +333,7 @@ impl Outcome for Ping {
             facts: None,
             round_trip_ms: None,
             error: Some(why.to_string()),
+            untrusted: None,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use super::{Printer, units, yes_no};
 use crate::deploy::Deployed;
+use crate::fleet::Untrusted;
 use crate::keys;
 use crate::ops;
 use crate::sanitize;
@@ -11,6 +12,18 @@ use crate::sanitize;
 /// A key's fingerprint, or a word saying it cannot be read.
 fn fingerprint_of(key: &str) -> String {
     keys::parse_public(key).map_or_else(|_| "(unreadable key)".into(), |k| keys::fingerprint(&k))
+}
+
+/// What to do about a host whose agent is not trusted, by the command that does it.
+pub fn remedy(untrusted: &Untrusted) -> String {
+    match untrusted {
+        Untrusted::NoAgentKey { host } => format!(
+            "give it with `otto-server host trust {host} 'ssh-ed25519 …'` (from `otto-agent pubkey`)"
+        ),
+        Untrusted::KeyPending { host, .. } => {
+            format!("approve with `otto-server host approve {host}`")
+        }
+    }
 }
 
 impl<W: Write + Send + 'static> Printer<W> {
@@ -230,7 +243,14 @@ impl<W: Write + Send + 'static> Printer<W> {
                     p.host.clone(),
                     "NO".into(),
                     "-".into(),
-                    error.clone().unwrap_or_default(),
+                    match &p.untrusted {
+                        Some(untrusted) => format!(
+                            "{} ({})",
+                            error.as_deref().unwrap_or_default(),
+                            remedy(untrusted)
+                        ),
+                        None => error.clone().unwrap_or_default(),
+                    },
                 ],
             },
         );

@@ -454,6 +454,12 @@ async fn a_pending_key_is_approved_from_the_host_page() {
         shown, fingerprint,
         "the page shows the pending key's fingerprint"
     );
+    // The last error says what to do in the page's words, not the command line's.
+    let said = browser
+        .text_of("#host-last-error", |t| t.contains("under Trust"))
+        .await;
+    assert!(said.contains("approve or deny"), "{said}");
+    assert!(!said.contains("otto-server"), "{said}");
     browser.screenshot("host-pending").await;
     browser.click("#host-approve").await;
     browser.text_of("#agent-key", |t| t == fingerprint).await;
@@ -467,6 +473,51 @@ async fn a_pending_key_is_approved_from_the_host_page() {
     );
     assert_eq!(host["trust"]["pending_key"], Value::Null);
     let pings = server.bounded_json(&["ping", "--host", "p1"]).await;
+    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    browser.close().await;
+}
+
+/// Issue 21: a host with no agent key pinned is told on its page by the page's own means (its
+/// Trust form), and the key given there is pinned.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_key_is_given_from_the_host_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let server_key = server.add("k1", &[]).await;
+    let agent = LocalAgent::start(&agent_bin(), &dir.path().join("k1"), &server_key, "")
+        .await
+        .unwrap();
+    server
+        .bounded_json(&["host", "set", "k1", "--port", &agent.port.to_string()])
+        .await;
+    let (out, _) = server.bounded(&["ping", "--host", "k1"]).await;
+    assert!(!out.status.success());
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/k1"))
+        .await
+        .unwrap();
+    let said = browser
+        .text_of("#host-last-error", |t| t.contains("under Trust"))
+        .await;
+    assert!(said.contains("give its agent key"), "{said}");
+    assert!(!said.contains("otto-server"), "{said}");
+    browser
+        .fill("#trust-key", &keys::to_openssh(&agent.agent_key))
+        .await;
+    browser.click("#host-trust-submit").await;
+    let fingerprint = keys::fingerprint(&agent.agent_key);
+    browser.text_of("#agent-key", |t| t == fingerprint).await;
+    assert!(!browser.present("#host-trust").await);
+    let pings = server.bounded_json(&["ping", "--host", "k1"]).await;
     assert_eq!(pings[0]["reachable"], true, "{pings:#}");
     browser.close().await;
 }

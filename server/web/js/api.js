@@ -48,7 +48,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const error = json && json.error;
-    const asked = error && error.detail && missing(error.detail);
+    const asked = error && error.detail && (missing(error.detail) || untrusted(error.detail));
     const message = asked || (error && error.message
       ? sentence(error.message)
       : `The server answered ${response.status} ${response.statusText}.`);
@@ -67,6 +67,19 @@ function missing(detail) {
     }
     case 'no-key-user':
       return 'Choose the user the key is for.';
+    default:
+      return null;
+  }
+}
+
+/** Why a host's agent is not trusted (the API's `error.detail`), with what to do about it in
+ * this site's words; null for a code this page does not know. */
+function untrusted(detail) {
+  switch (detail.code) {
+    case 'no-agent-key':
+      return `${detail.host} has no agent key pinned: give it under Trust on the host's page.`;
+    case 'key-pending':
+      return `The agent of ${detail.host} presented another key (${detail.fingerprint}), held for approval: approve or deny it under Trust on the host's page.`;
     default:
       return null;
   }

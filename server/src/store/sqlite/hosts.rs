@@ -166,9 +166,7 @@ pub fn set_pending_key(db: &Connection, name: &str, key: &str, fingerprint: &str
             db,
             Some(name),
             EventKind::KeyPending,
-            &format!(
-                "the agent presented an unknown key {fingerprint}; refused, pending approval (`otto-server host approve {name}`)"
-            ),
+            &format!("the agent presented an unknown key {fingerprint}; refused, pending approval"),
         )?;
     }
     Ok(())
