@@ -113,7 +113,7 @@ pub struct NewValue {
 pub struct Removal {
     /// Remove its variables too (without it, a group or script with variables is not removed).
     #[serde(default)]
-    force: bool,
+    pub(super) force: bool,
 }
 
 /// `Conflict` when what owns `scope` has variables and `removal` does not say to remove them

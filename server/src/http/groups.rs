@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Auth, need};
 use super::environment::{Removal, refuse_losing_variables};
@@ -86,9 +86,54 @@ pub async fn remove(
     Path(name): Path<String>,
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
+    remove_group(&auth, &name, &removal).await
+}
+
+/// The group to remove, by a name given in the query: one a path cannot carry (the empty
+/// name an older database may hold, see `otto-server check`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ByName {
+    /// The group's name (perhaps empty).
+    name: String,
+    /// Remove its variables too (without it, a group with variables is not removed).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Removes the group named in the query, as `DELETE /api/v1/groups/{name}` does: for a name
+/// that no path can carry, such as the empty one an older database may hold.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups",
+    tag = "groups",
+    params(ByName),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove_named(
+    auth: Auth<need::Groups>,
+    Query(by): Query<ByName>,
+) -> Result<StatusCode, ApiError> {
+    let removal = Removal { force: by.force };
+    remove_group(&auth, &by.name, &removal).await
+}
+
+async fn remove_group(
+    auth: &Auth<need::Groups>,
+    name: &str,
+    removal: &Removal,
+) -> Result<StatusCode, ApiError> {
     let ops = auth.ops();
-    refuse_losing_variables(ops, &Scope::Group(name.clone()), &removal).await?;
-    ops.remove_group(&name).await?;
+    refuse_losing_variables(ops, &Scope::Group(name.to_owned()), removal).await?;
+    ops.remove_group(name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -144,7 +144,12 @@ fn routes(api: Api) -> Router {
         .route("/api/v1/events", get(events::list))
         .route("/api/v1/apikeys", get(apikeys::list).post(apikeys::create))
         .route("/api/v1/apikeys/{id}", delete(apikeys::revoke))
-        .route("/api/v1/groups", get(groups::list).post(groups::add))
+        .route(
+            "/api/v1/groups",
+            get(groups::list)
+                .post(groups::add)
+                .delete(groups::remove_named),
+        )
         .route("/api/v1/groups/{name}", delete(groups::remove))
         .route(
             "/api/v1/groups/{name}/hosts/{host}",

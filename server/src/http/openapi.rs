@@ -58,6 +58,7 @@ use crate::ops::{
         groups::list,
         groups::add,
         groups::remove,
+        groups::remove_named,
         groups::add_host,
         groups::remove_host,
         groups::add_script,

@@ -522,6 +522,41 @@ async fn an_agent_key_is_given_from_the_host_page() {
     browser.close().await;
 }
 
+/// Issue 21: a group with the empty name an older database may hold has a page, and its
+/// Remove button removes it (through `DELETE /api/v1/groups?name=`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_with_an_empty_name_is_removed_from_its_page() {
+    if !available() {
+        return;
+    }
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    server.ok(&["group", "add", "office"]);
+    rusqlite::Connection::open(server.data().join("otto.db"))
+        .unwrap()
+        .execute("INSERT INTO groups (name) VALUES ('')", [])
+        .unwrap();
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/groups/"))
+        .await
+        .unwrap();
+    browser.click("#group-remove").await;
+    browser.client.accept_alert().await.unwrap();
+    let groups = || server.json(&["group", "list"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while groups().as_array().unwrap().len() != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(groups()[0]["name"], "office", "{}", groups());
+    assert_eq!(groups().as_array().unwrap().len(), 1, "{}", groups());
+    browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_its_runs() {
     if !available() {
