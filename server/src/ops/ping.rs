@@ -14,6 +14,10 @@ pub struct Ping {
     pub host: String,
     /// Whether it answered.
     pub reachable: bool,
+    /// Whether it answered but was busy: its agent authenticated this server and refused the
+    /// heartbeat's channel, serving as many at once as it may (`error` says how).
+    #[serde(default)]
+    pub busy: bool,
     /// Agent version.
     pub agent_version: Option<String>,
     /// Its facts.
@@ -71,10 +75,27 @@ impl Ops {
                 Ping {
                     host: host.name,
                     reachable: true,
+                    busy: false,
                     agent_version: Some(hb.agent_version),
                     facts: Some(facts),
                     round_trip_ms: Some(round_trip_ms),
                     error: stored.err().map(|e| e.to_string()),
+                    untrusted: None,
+                }
+            }
+            Err(FleetError::Client(_, e)) if e.busy() => {
+                let error = e.to_string();
+                if let Err(e) = fleet.store().heartbeat_busy(&host.name, &error).await {
+                    tracing::error!(host = %host.name, "cannot record heartbeat: {e}");
+                }
+                Ping {
+                    host: host.name,
+                    reachable: true,
+                    busy: true,
+                    agent_version: None,
+                    facts: None,
+                    round_trip_ms: None,
+                    error: Some(error),
                     untrusted: None,
                 }
             }
@@ -86,6 +107,7 @@ impl Ops {
                 Ping {
                     host: host.name,
                     reachable: false,
+                    busy: false,
                     agent_version: None,
                     facts: None,
                     round_trip_ms: None,

@@ -329,6 +329,7 @@ impl Outcome for Ping {
         Ping {
             host,
             reachable: false,
+            busy: false,
             agent_version: None,
             facts: None,
             round_trip_ms: None,

@@ -14,6 +14,12 @@ fn fingerprint_of(key: &str) -> String {
     keys::parse_public(key).map_or_else(|_| "(unreadable key)".into(), |k| keys::fingerprint(&k))
 }
 
+/// How a reached host is said to be: `yes`, or `busy` when its agent refused a channel for
+/// serving as many at once as it may.
+fn reached(busy: bool) -> &'static str {
+    if busy { "busy" } else { "yes" }
+}
+
 /// What to do about a host whose agent is not trusted, by the command that does it.
 pub fn remedy(untrusted: &Untrusted) -> String {
     match untrusted {
@@ -58,7 +64,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     if h.enabled { "yes" } else { "no" }.into(),
                     h.groups.join(", "),
                     trust,
-                    yes_no(h.status.reachable, "yes", "NO"),
+                    yes_no(h.status.reachable, reached(h.status.busy), "NO"),
                     self.time_or_dash(h.status.last_seen),
                     h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
                 ]
@@ -121,7 +127,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             writeln!(
                 out,
                 "  reachable      {}",
-                yes_no(h.status.reachable, "yes", "no")
+                yes_no(h.status.reachable, reached(h.status.busy), "no")
             )?;
             writeln!(
                 out,
@@ -241,7 +247,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                 ],
                 (None, error) => vec![
                     p.host.clone(),
-                    "NO".into(),
+                    if p.reachable { reached(p.busy) } else { "NO" }.into(),
                     "-".into(),
                     match &p.untrusted {
                         Some(untrusted) => format!(

@@ -7,7 +7,7 @@
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
-import { stateOf } from './hosts.js';
+import { stateOf, stateText } from './hosts.js';
 import { runTable } from './dashboard.js';
 
 /** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
@@ -89,7 +89,7 @@ export default async function host(section, ctx, { args: [name], params }) {
   replace(section,
     h('h1', {}, name),
     h('dl', { class: 'facts', id: 'host-status' },
-      h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, state),
+      h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, stateText(found)),
       h('dt', {}, 'Address'), h('dd', {}, `${found.address}:${found.port}`),
       h('dt', {}, 'Last heartbeat'), h('dd', {}, when(found.status.last_seen)),
       h('dt', {}, 'Round trip'), h('dd', { id: 'host-round-trip' },
