@@ -51,7 +51,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::fleet::Fleet;
-use crate::ops::{HttpSecurity, Launches, ServeSettings};
+use crate::ops::{HttpConnections, HttpSecurity, Launches, ServeSettings};
 use error::ApiError;
 
 pub use listen::ConnectionLimits;
@@ -240,6 +240,10 @@ pub async fn bind(
         .local_addr()
         .map_err(|e| HttpError::Listen(options.listen, e))?;
     settings.http_listen = Some(local);
+    settings.http_connections = Some(HttpConnections {
+        total: options.limits.connections,
+        per_source: options.limits.per_source,
+    });
     let given = match &options.tls {
         Tls::Plain => {
             tracing::info!(address = %local, "HTTP API listening (plain HTTP)");

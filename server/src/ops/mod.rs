@@ -39,7 +39,7 @@ pub use hosts::{
 pub use import::{ImportHosts, Imported};
 pub use live::{Follower, Launched, Launches};
 pub use names::Finding;
-pub use options::{HttpSecurity, ServeSettings, ServerOptions};
+pub use options::{HttpConnections, HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::Ping;
 pub use rollout::{Rollout, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};

@@ -1088,6 +1088,13 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .text_of("[data-option=http_listen]", |t| t.ends_with(&listen))
         .await;
     browser.text_of("main", |t| t.contains("server.toml")).await;
+    // The HTTP API's connection limits, as serve was started with.
+    browser
+        .text_of("[data-option=http_connections]", |t| t == "1024")
+        .await;
+    browser
+        .text_of("[data-option=http_connections_per_source]", |t| t == "64")
+        .await;
     browser.screenshot("options").await;
 
     // An API key: its secret shown once, then listed without it, and revoked.
