@@ -557,6 +557,47 @@ async fn a_group_with_an_empty_name_is_removed_from_its_page() {
     browser.close().await;
 }
 
+/// Issue 21: a host whose agent was busy at its last heartbeat (every channel it serves at
+/// once in use) is shown reachable and busy, on its page and in the list.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_agent_is_shown_reachable_and_busy() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let agent = server.agent("b1", dir.path(), &[], "").await;
+    // serve first: its heartbeat at start (the next is an hour away) finds the agent idle.
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.json(&["host", "show", "b1"])["status"]["last_seen"].is_null() {
+        assert!(Instant::now() < deadline, "serve sent no heartbeat");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let runs = crate::fleet::hold_every_channel(&server, "b1", &agent, 5).await;
+    server.bounded_json(&["ping", "--host", "b1"]).await;
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/b1"))
+        .await
+        .unwrap();
+    browser
+        .text_of("#host-state", |t| t == "reachable, busy")
+        .await;
+    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser
+        .text_of("main table", |t| t.contains("reachable, busy"))
+        .await;
+    browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_its_runs() {
     if !available() {

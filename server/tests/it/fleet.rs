@@ -780,26 +780,28 @@ async fn a_non_canonical_agent_key_is_refused_from_the_operator_and_from_a_rotat
     assert_eq!(host["trust"]["agent_key"], pinned, "{host:#}");
 }
 
-/// Issue 21: an agent serving all the channels it may at once (32: here held by runs of
-/// another server connection) refuses the heartbeat's channel: it answered and authenticated,
-/// so it is recorded and reported as reachable but busy, never as unreachable.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_heartbeat_to_an_agent_with_every_channel_busy_finds_it_reachable_and_busy() {
-    let server = Server::new();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = server.agent("r1", dir.path(), &[], "").await;
-    server.ok(&["ping", "--host", "r1"]);
-    // Another connection with the host's own server key holds the agent's 32 channels.
-    let key = Arc::new(keys::load(&server.data().join("keys/r1.key")).unwrap());
+/// The runs of [`hold_every_channel`], each ending with its outcome.
+pub type Holding = Vec<tokio::task::JoinHandle<Result<otto_server::client::Outcome, ClientError>>>;
+
+/// Holds all the channels `agent` (host `name` of `server`) serves at once, 32, with runs of
+/// `sleep secs` on another connection with the host's own server key; returns once all run.
+pub async fn hold_every_channel(
+    server: &Server,
+    name: &str,
+    agent: &LocalAgent,
+    secs: u64,
+) -> Holding {
+    let key = Arc::new(keys::load(&server.data().join(format!("keys/{name}.key"))).unwrap());
     let conn = Connection::connect(&agent.dial(key)).await.unwrap();
     let started = tempfile::tempdir().unwrap();
-    let runs: Vec<_> = (0..32)
+    let runs: Holding = (0..32)
         .map(|i| {
             let conn = conn.clone();
             let script = otto_server::client::Script {
                 name: "hold".into(),
                 interpreter: "/bin/sh".into(),
-                body: format!("touch {}/{i}; sleep 10\n", started.path().display()).into_bytes(),
+                body: format!("touch {}/{i}; sleep {secs}\n", started.path().display())
+                    .into_bytes(),
                 env: Vec::new(),
                 run_as: otto_proto::Credentials::Inherit,
                 working_dir: None,
@@ -821,6 +823,19 @@ async fn a_heartbeat_to_an_agent_with_every_channel_busy_finds_it_reachable_and_
         assert!(Instant::now() < deadline, "the runs never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    runs
+}
+
+/// Issue 21: an agent serving all the channels it may at once (32: here held by runs of
+/// another server connection) refuses the heartbeat's channel: it answered and authenticated,
+/// so it is recorded and reported as reachable but busy, never as unreachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_to_an_agent_with_every_channel_busy_finds_it_reachable_and_busy() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&["ping", "--host", "r1"]);
+    let runs = hold_every_channel(&server, "r1", &agent, 10).await;
 
     let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
