@@ -15,7 +15,9 @@
 //! handshake it can displace the server's; the server tries again, and that is the limit of what
 //! an agent can tell apart before authentication.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+use otto_proto::Source;
 
 /// How many connections of each kind may be open at once.
 #[derive(Debug, Clone, Copy)]
@@ -35,24 +37,6 @@ pub const LIMITS: Limits = Limits {
     per_source: 4,
     authenticated: 8,
 };
-
-/// Where a connection comes from, as far as the per-source limit is concerned: an IPv4 address
-/// (IPv4-mapped IPv6 included), or an IPv6 /64, the smallest network one host is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Source(IpAddr);
-
-impl Source {
-    /// The source of a connection from `ip`.
-    pub fn of(ip: IpAddr) -> Source {
-        match ip.to_canonical() {
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !(u128::MAX >> 64);
-                Source(IpAddr::V6(Ipv6Addr::from(prefix)))
-            }
-            v4 => Source(v4),
-        }
-    }
-}
 
 /// An open connection.
 #[derive(Debug)]

@@ -56,6 +56,7 @@ mod header;
 mod message;
 pub mod profile;
 mod reader;
+mod source;
 #[cfg(feature = "alloc")]
 mod writer;
 
@@ -73,6 +74,7 @@ pub use message::{
     RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
 };
 pub use reader::FrameReader;
+pub use source::Source;
 #[cfg(feature = "alloc")]
 pub use writer::FrameWriter;
 

@@ -175,6 +175,18 @@ impl ClientError {
                 | ClientError::RunSilent { .. }
         )
     }
+
+    /// Whether the agent answered, authenticated this server, and refused a channel for lack
+    /// of resources (after the one retry on a new connection): it is reachable but serves as
+    /// many channels at once as it may.
+    pub fn busy(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Ssh(russh::Error::ChannelOpenFailure(
+                russh::ChannelOpenFailure::ResourceShortage
+            ))
+        )
+    }
 }
 
 /// Whether `e` says the peer closed the connection (not that it refused it, was unreachable,

@@ -37,13 +37,11 @@ pub enum FleetError {
     #[error("data directory {0}: {1}")]
     DataDir(PathBuf, std::io::Error),
     /// No agent key is known and pinning on first contact was not asked for.
-    #[error(
-        "{0} has no agent key: give it with `otto-server host trust {0} 'ssh-ed25519 …'` (from `otto-agent pubkey`)"
-    )]
+    #[error("the host has no agent key pinned, and pinning on first contact was not asked for")]
     NoAgentKey(String),
     /// The agent presented another key than the pinned one.
     #[error(
-        "the agent presented key {presented}, not the pinned one; refused and recorded as pending (approve with `otto-server host approve {host}`)"
+        "the agent presented key {presented}, not the pinned one; refused and held pending approval"
     )]
     KeyRefused {
         /// The host.
@@ -61,6 +59,8 @@ pub enum FleetError {
         host: String,
         /// Why the last dial failed.
         last_error: String,
+        /// Why, when it was that the agent is not trusted.
+        untrusted: Option<Box<Untrusted>>,
         /// When the next dial is allowed.
         retry_in: Duration,
     },
@@ -68,9 +68,7 @@ pub enum FleetError {
     #[error("{1}")]
     Client(String, ClientError),
     /// A host name that may not name a key file (from a database older than the rule).
-    #[error(
-        "{0}; no key file is read or written for it (remove it with `otto-server host remove`)"
-    )]
+    #[error("{0}; no key file is read or written for it (remove the host)")]
     BadName(#[from] NameError),
 }
 
@@ -80,11 +78,49 @@ impl FleetError {
     pub fn named(&self) -> String {
         match self {
             FleetError::KeyRefused { host, .. }
+            | FleetError::NoAgentKey(host)
             | FleetError::BackingOff { host, .. }
             | FleetError::Client(host, _) => format!("{host}: {self}"),
             _ => self.to_string(),
         }
     }
+
+    /// Why the host's agent is not trusted, when that is what failed: the fact a front end
+    /// offers its own remedy for.
+    pub fn untrusted(&self) -> Option<Untrusted> {
+        match self {
+            FleetError::NoAgentKey(host) => Some(Untrusted::NoAgentKey { host: host.clone() }),
+            FleetError::KeyRefused { host, presented } => Some(Untrusted::KeyPending {
+                host: host.clone(),
+                fingerprint: presented.clone(),
+            }),
+            FleetError::BackingOff { untrusted, .. } => untrusted.as_deref().cloned(),
+            _ => None,
+        }
+    }
+}
+
+/// Why a host's agent cannot be used until an administrator acts: a fact that names no front
+/// end's means, which each phrases as its own remedy (the command line by its command, the
+/// web UI by its button on the host's page). The API gives it as an error's `detail` and a
+/// heartbeat's `untrusted`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Untrusted {
+    /// No agent key is pinned, and pinning on first contact was not asked for: give the key
+    /// (from `otto-agent pubkey` on the device).
+    NoAgentKey {
+        /// The host.
+        host: String,
+    },
+    /// The agent presented another key than the pinned one; it is held pending approval
+    /// (approve or deny it).
+    KeyPending {
+        /// The host.
+        host: String,
+        /// The presented key's fingerprint.
+        fingerprint: String,
+    },
 }
 
 /// How the fleet dials.
@@ -116,7 +152,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 struct Link {
     connection: Option<Connection>,
     failures: u32,
-    retry_at: Option<(Instant, String)>,
+    /// When the next dial is allowed, and why the last one failed.
+    retry_at: Option<(Instant, String, Option<Box<Untrusted>>)>,
 }
 
 /// The fleet's state and its connections.
@@ -218,12 +255,13 @@ impl Fleet {
             return Ok(conn.clone());
         }
         link.connection = None;
-        if let Some((at, why)) = &link.retry_at {
+        if let Some((at, why, untrusted)) = &link.retry_at {
             let now = Instant::now();
             if *at > now {
                 return Err(FleetError::BackingOff {
                     host: host.name.clone(),
                     last_error: why.clone(),
+                    untrusted: untrusted.clone(),
                     retry_in: *at - now,
                 });
             }
@@ -238,7 +276,11 @@ impl Fleet {
             Err(e) => {
                 link.failures = link.failures.saturating_add(1);
                 let backoff = Duration::from_secs(1 << link.failures.min(9)).min(MAX_BACKOFF);
-                link.retry_at = Some((Instant::now() + backoff, e.to_string()));
+                link.retry_at = Some((
+                    Instant::now() + backoff,
+                    e.to_string(),
+                    e.untrusted().map(Box::new),
+                ));
                 Err(e)
             }
         }

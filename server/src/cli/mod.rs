@@ -405,6 +405,10 @@ impl CliError {
 fn in_cli_words(e: &OpsError) -> String {
     match e {
         OpsError::Missing(missing) => by_flags(missing),
+        OpsError::Fleet(fleet) => match fleet.untrusted() {
+            Some(untrusted) => format!("{e} ({})", crate::print::remedy(&untrusted)),
+            None => e.to_string(),
+        },
         e => e.to_string(),
     }
 }

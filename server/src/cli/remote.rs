@@ -339,16 +339,20 @@ fn system_roots() -> rustls::RootCertStore {
 }
 
 /// The message of an API error body, or the body itself; what a request left out
-/// (`error.detail`) is asked for by the command line's flags, as without `--server`.
+/// (`error.detail`) is asked for by the command line's flags, and an untrusted agent's remedy
+/// named by its command, as without `--server`.
 fn error_message(body: &str) -> String {
-    let json = serde_json::from_str::<Value>(body).ok();
-    let field = |name| json.as_ref()?.pointer(name).cloned();
-    if let Some(missing) = field("/error/detail").and_then(|d| serde_json::from_value(d).ok()) {
-        return super::by_flags(&missing);
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|json| json.pointer("/error/message")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_string());
+    match error_detail(body) {
+        Some(Detail::Missing(missing)) => super::by_flags(&missing),
+        Some(Detail::Untrusted(untrusted)) => {
+            format!("{message} ({})", crate::print::remedy(&untrusted))
+        }
+        _ => message,
     }
-    field("/error/message")
-        .and_then(|m| m.as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.trim().to_string())
 }
 
 /// What an API error body carries as data (`error.detail`), if anything.
@@ -439,6 +443,13 @@ mod tests {
         assert_eq!(
             error_message(missing),
             "name the hosts: --host HOST, --group GROUP or --all"
+        );
+        // An untrusted agent: the API's fact, its remedy by the command line's command.
+        let pending = r#"{"error":{"kind":"unavailable","message":"r1: refused",
+            "detail":{"code":"key-pending","host":"r1","fingerprint":"SHA256:x"}}}"#;
+        assert_eq!(
+            error_message(pending),
+            "r1: refused (approve with `otto-server host approve r1`)"
         );
     }
 }

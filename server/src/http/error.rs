@@ -236,3 +236,30 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .map_err(|e: PathRejection| ApiError::rejected(e.status(), e.body_text()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::FleetError;
+
+    #[tokio::test]
+    async fn an_untrusted_agent_is_answered_with_its_code_and_no_command_line() {
+        let refused = FleetError::KeyRefused {
+            host: "r1".into(),
+            presented: "SHA256:x".into(),
+        };
+        let response = ApiError::from(OpsError::Fleet(refused)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["error"]["detail"],
+            serde_json::json!({"code": "key-pending", "host": "r1", "fingerprint": "SHA256:x"})
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("r1: "), "{message}");
+        assert!(!message.contains("otto-server"), "{message}");
+    }
+}

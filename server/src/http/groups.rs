@@ -3,6 +3,8 @@
 //! and scripts put in and taken out.
 
 use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::{Auth, need};
 use super::environment::Removal;
@@ -71,6 +73,43 @@ pub async fn remove(
     Query(removal): Query<Removal>,
 ) -> Result<StatusCode, ApiError> {
     auth.ops().remove_group(&name, removal.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The group to remove, by a name given in the query: one a path cannot carry (the empty
+/// name an older database may hold, see `otto-server check`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ByName {
+    /// The group's name (perhaps empty).
+    name: String,
+    /// Remove its variables too (without it, a group with variables is not removed).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Removes the group named in the query, as `DELETE /api/v1/groups/{name}` does: for a name
+/// that no path can carry, such as the empty one an older database may hold.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/groups",
+    tag = "groups",
+    params(ByName),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Without the permission `groups`", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+        (status = 409, description = "It has variables, and `force` was not given", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove_named(
+    auth: Auth<need::Groups>,
+    Query(by): Query<ByName>,
+) -> Result<StatusCode, ApiError> {
+    auth.ops().remove_group(&by.name, by.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

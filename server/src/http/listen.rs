@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
@@ -35,6 +35,7 @@ use hyper::body::{Bytes, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use otto_proto::Source;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
@@ -69,24 +70,6 @@ pub const LINGER: Duration = Duration::from_secs(30);
 
 /// How long a lingering connection may stay silent before it is closed.
 pub const LINGER_QUIET: Duration = Duration::from_secs(2);
-
-/// Where a connection comes from, as far as the per-source limit is concerned: an IPv4 address
-/// (IPv4-mapped IPv6 included), or an IPv6 /64, the smallest network one host is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Source(IpAddr);
-
-impl Source {
-    /// The source of a connection from `ip`.
-    fn of(ip: IpAddr) -> Source {
-        match ip.to_canonical() {
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & !(u128::MAX >> 64);
-                Source(IpAddr::V6(Ipv6Addr::from(prefix)))
-            }
-            v4 => Source(v4),
-        }
-    }
-}
 
 /// An open connection.
 #[derive(Debug)]

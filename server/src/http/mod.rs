@@ -54,7 +54,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 use utoipa_axum::routes;
 
 use crate::fleet::Fleet;
-use crate::ops::{HttpSecurity, Launches, ServeSettings};
+use crate::ops::{HttpConnections, HttpSecurity, Launches, ServeSettings};
 use error::ApiError;
 
 pub use listen::ConnectionLimits;
@@ -146,7 +146,7 @@ fn api_routes() -> Vec<UtoipaMethodRouter<Api>> {
         routes!(events::list),
         routes!(apikeys::list, apikeys::create),
         routes!(apikeys::revoke),
-        routes!(groups::list, groups::add),
+        routes!(groups::list, groups::add, groups::remove_named),
         routes!(groups::remove),
         routes!(groups::add_host, groups::remove_host),
         routes!(groups::add_script, groups::remove_script),
@@ -223,6 +223,10 @@ pub async fn bind(
         .local_addr()
         .map_err(|e| HttpError::Listen(options.listen, e))?;
     settings.http_listen = Some(local);
+    settings.http_connections = Some(HttpConnections {
+        total: options.limits.connections,
+        per_source: options.limits.per_source,
+    });
     let given = match &options.tls {
         Tls::Plain => {
             tracing::info!(address = %local, "HTTP API listening (plain HTTP)");

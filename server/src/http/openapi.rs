@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::auth::Auth;
 use super::error::{ErrorBody, ErrorDetail};
 use super::session;
+use crate::fleet::Untrusted;
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
@@ -115,6 +116,7 @@ use crate::ops::{
         Detail,
         ForceNeeded,
         LostVariable,
+        Untrusted,
     )),
     modifiers(&BearerKey),
     security(("api_key" = []))

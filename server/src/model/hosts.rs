@@ -27,6 +27,10 @@ pub struct Trust {
 pub struct Status {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
+    /// Whether the last attempt found the agent reachable but busy: it authenticated this
+    /// server and refused a channel, serving as many at once as it may (`reachable` is true).
+    #[serde(default)]
+    pub busy: bool,
     /// The last successful heartbeat (ms since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -43,7 +43,7 @@ pub use hosts::{
 pub use import::{ImportHosts, Imported};
 pub use live::{DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun};
 pub use names::Finding;
-pub use options::{HttpSecurity, ServeSettings, ServerOptions};
+pub use options::{HttpConnections, HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::{Ping, PingRequest};
 pub use removal::{ForceNeeded, LostVariable};
 pub use rollout::{Rollout, Share, ShareInput};
@@ -241,6 +241,8 @@ pub enum Detail {
     Missing(Missing),
     /// What a removal would take with it without force.
     ForceNeeded(ForceNeeded),
+    /// Why a host's agent is not trusted.
+    Untrusted(crate::fleet::Untrusted),
 }
 
 impl OpsError {
@@ -249,6 +251,7 @@ impl OpsError {
         match self {
             OpsError::Missing(missing) => Some(Detail::Missing(missing.clone())),
             OpsError::ForceNeeded(needed) => Some(Detail::ForceNeeded(needed.clone())),
+            OpsError::Fleet(fleet) => fleet.untrusted().map(Detail::Untrusted),
             _ => None,
         }
     }

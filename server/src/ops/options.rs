@@ -27,6 +27,18 @@ pub struct ServeSettings {
     pub http_listen: Option<SocketAddr>,
     /// How its connections are secured.
     pub http_security: HttpSecurity,
+    /// Most connections to the HTTP API at once, and from one source (an IPv4 address, or an
+    /// IPv6 /64).
+    pub http_connections: Option<HttpConnections>,
+}
+
+/// How many connections the HTTP API takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConnections {
+    /// At once.
+    pub total: usize,
+    /// At once from one source.
+    pub per_source: usize,
 }
 
 /// How the HTTP API's connections are secured.
@@ -71,6 +83,11 @@ pub struct ServerOptions {
     pub answer_timeout_secs: u64,
     /// Seconds an upload or a run may go without progress or a sign of life.
     pub stall_timeout_secs: u64,
+    /// Most connections to the HTTP API at once (`--http-connections`).
+    pub http_connections: Option<usize>,
+    /// Most of them from one source, an IPv4 address or an IPv6 /64
+    /// (`--http-connections-per-source`).
+    pub http_connections_per_source: Option<usize>,
 }
 
 impl Ops {
@@ -99,6 +116,8 @@ impl Ops {
             dial_limit: self.fleet.dial_limit(),
             answer_timeout_secs: fleet.limits.answer.as_secs(),
             stall_timeout_secs: fleet.limits.stall.as_secs(),
+            http_connections: serve.http_connections.map(|c| c.total),
+            http_connections_per_source: serve.http_connections.map(|c| c.per_source),
         })
     }
 }
@@ -122,6 +141,10 @@ mod tests {
                 certificate: "/c.pem".into(),
                 fingerprint: "AB:CD".into(),
             },
+            http_connections: Some(HttpConnections {
+                total: 1024,
+                per_source: 64,
+            }),
         };
         let options = ops.server_options(&serve).unwrap();
         assert_eq!(options.data_dir, dir.path().display().to_string());
@@ -135,6 +158,13 @@ mod tests {
         assert_eq!(options.rotate_every_secs, None);
         assert_eq!(options.dial_timeout_secs, 15);
         assert_eq!(options.answer_timeout_secs, 10);
+        assert_eq!(
+            (
+                options.http_connections,
+                options.http_connections_per_source
+            ),
+            (Some(1024), Some(64))
+        );
 
         let reader = ops.clone().limited_to(Permissions {
             admin: false,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Ops, Result, Targets};
-use crate::fleet::FleetError;
+use crate::fleet::{FleetError, Untrusted};
 use crate::model::{Facts, Host};
 
 /// One host's answer to a heartbeat.
@@ -14,6 +14,10 @@ pub struct Ping {
     pub host: String,
     /// Whether it answered.
     pub reachable: bool,
+    /// Whether it answered but was busy: its agent authenticated this server and refused the
+    /// heartbeat's channel, serving as many at once as it may (`error` says how).
+    #[serde(default)]
+    pub busy: bool,
     /// Agent version.
     pub agent_version: Option<String>,
     /// Its facts.
@@ -23,6 +27,9 @@ pub struct Ping {
     pub round_trip_ms: Option<f64>,
     /// Why not.
     pub error: Option<String>,
+    /// Why not, when it is that its agent is not trusted: for a front end to offer its remedy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<Untrusted>,
 }
 
 /// The hosts a heartbeat goes to, as a run names them (every enabled host when none is): the
@@ -78,10 +85,28 @@ impl Ops {
                 Ping {
                     host: host.name,
                     reachable: true,
+                    busy: false,
                     agent_version: Some(hb.agent_version),
                     facts: Some(facts),
                     round_trip_ms: Some(round_trip_ms),
                     error: stored.err().map(|e| e.to_string()),
+                    untrusted: None,
+                }
+            }
+            Err(FleetError::Client(_, e)) if e.busy() => {
+                let error = e.to_string();
+                if let Err(e) = fleet.store().heartbeat_busy(&host.name, &error).await {
+                    tracing::error!(host = %host.name, "cannot record heartbeat: {e}");
+                }
+                Ping {
+                    host: host.name,
+                    reachable: true,
+                    busy: true,
+                    agent_version: None,
+                    facts: None,
+                    round_trip_ms: None,
+                    error: Some(error),
+                    untrusted: None,
                 }
             }
             Err(e) => {
@@ -92,10 +117,12 @@ impl Ops {
                 Ping {
                     host: host.name,
                     reachable: false,
+                    busy: false,
                     agent_version: None,
                     facts: None,
                     round_trip_ms: None,
                     error: Some(error),
+                    untrusted: e.untrusted(),
                 }
             }
         }

@@ -347,10 +347,12 @@ impl Outcome for Ping {
         Ping {
             host,
             reachable: false,
+            busy: false,
             agent_version: None,
             facts: None,
             round_trip_ms: None,
             error: Some(why.to_string()),
+            untrusted: None,
         }
     }
 

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use super::{Printer, units, yes_no};
 use crate::deploy::Deployed;
+use crate::fleet::Untrusted;
 use crate::keys;
 use crate::ops;
 use crate::sanitize;
@@ -11,6 +12,24 @@ use crate::sanitize;
 /// A key's fingerprint, or a word saying it cannot be read.
 fn fingerprint_of(key: &str) -> String {
     keys::parse_public(key).map_or_else(|_| "(unreadable key)".into(), |k| keys::fingerprint(&k))
+}
+
+/// How a reached host is said to be: `yes`, or `busy` when its agent refused a channel for
+/// serving as many at once as it may.
+fn reached(busy: bool) -> &'static str {
+    if busy { "busy" } else { "yes" }
+}
+
+/// What to do about a host whose agent is not trusted, by the command that does it.
+pub fn remedy(untrusted: &Untrusted) -> String {
+    match untrusted {
+        Untrusted::NoAgentKey { host } => format!(
+            "give it with `otto-server host trust {host} 'ssh-ed25519 …'` (from `otto-agent pubkey`)"
+        ),
+        Untrusted::KeyPending { host, .. } => {
+            format!("approve with `otto-server host approve {host}`")
+        }
+    }
 }
 
 impl<W: Write + Send + 'static> Printer<W> {
@@ -45,7 +64,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     if h.enabled { "yes" } else { "no" }.into(),
                     h.groups.join(", "),
                     trust,
-                    yes_no(h.status.reachable, "yes", "NO"),
+                    yes_no(h.status.reachable, reached(h.status.busy), "NO"),
                     self.time_or_dash(h.status.last_seen),
                     h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
                 ]
@@ -108,7 +127,7 @@ impl<W: Write + Send + 'static> Printer<W> {
             writeln!(
                 out,
                 "  reachable      {}",
-                yes_no(h.status.reachable, "yes", "no")
+                yes_no(h.status.reachable, reached(h.status.busy), "no")
             )?;
             writeln!(
                 out,
@@ -228,9 +247,16 @@ impl<W: Write + Send + 'static> Printer<W> {
                 ],
                 (None, error) => vec![
                     p.host.clone(),
-                    "NO".into(),
+                    if p.reachable { reached(p.busy) } else { "NO" }.into(),
                     "-".into(),
-                    error.clone().unwrap_or_default(),
+                    match &p.untrusted {
+                        Some(untrusted) => format!(
+                            "{} ({})",
+                            error.as_deref().unwrap_or_default(),
+                            remedy(untrusted)
+                        ),
+                        None => error.clone().unwrap_or_default(),
+                    },
                 ],
             },
         );

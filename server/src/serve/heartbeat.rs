@@ -35,6 +35,7 @@ impl Job for Heartbeat {
                 .map_err(|e| JobError::Failed(format!("heartbeat: {e}")))?;
             for p in pings {
                 match p.error {
+                    Some(e) if p.busy => tracing::info!(host = %name, "reachable, busy: {e}"),
                     // Reached, though the answer could not be stored.
                     Some(e) if p.reachable => {
                         tracing::error!(host = %name, "cannot record the heartbeat: {e}")

@@ -117,6 +117,9 @@ pub trait HostStore: Send + Sync {
     ) -> Result<()>;
     /// Records a failed attempt to reach the host; logs a reachability change.
     async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()>;
+    /// Records an attempt that reached the host, whose agent refused the heartbeat's channel
+    /// as busy (`error` says how): reachable, busy; logs a change from unreachable.
+    async fn heartbeat_busy(&self, name: &str, error: &str) -> Result<()>;
 }
 
 /// Groups, their members and their scripts.

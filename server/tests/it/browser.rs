@@ -453,6 +453,12 @@ async fn a_pending_key_is_approved_from_the_host_page() {
         shown, fingerprint,
         "the page shows the pending key's fingerprint"
     );
+    // The last error says what to do in the page's words, not the command line's.
+    let said = browser
+        .text_of("#host-last-error", |t| t.contains("under Trust"))
+        .await;
+    assert!(said.contains("approve or deny"), "{said}");
+    assert!(!said.contains("otto-server"), "{said}");
     browser.screenshot("host-pending").await;
     browser.click("#host-approve").await;
     browser.text_of("#agent-key", |t| t == fingerprint).await;
@@ -467,6 +473,127 @@ async fn a_pending_key_is_approved_from_the_host_page() {
     assert_eq!(host["trust"]["pending_key"], Value::Null);
     let pings = server.bounded_json(&["ping", "--host", "p1"]).await;
     assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    browser.close().await;
+}
+
+/// Issue 21: a host with no agent key pinned is told on its page by the page's own means (its
+/// Trust form), and the key given there is pinned.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_key_is_given_from_the_host_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let server_key = server.add("k1", &[]).await;
+    let agent = LocalAgent::start(&agent_bin(), &dir.path().join("k1"), &server_key, "")
+        .await
+        .unwrap();
+    server
+        .bounded_json(&["host", "set", "k1", "--port", &agent.port.to_string()])
+        .await;
+    let (out, _) = server.bounded(&["ping", "--host", "k1"]).await;
+    assert!(!out.status.success());
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/k1"))
+        .await
+        .unwrap();
+    let said = browser
+        .text_of("#host-last-error", |t| t.contains("under Trust"))
+        .await;
+    assert!(said.contains("give its agent key"), "{said}");
+    assert!(!said.contains("otto-server"), "{said}");
+    browser
+        .fill("#trust-key", &keys::to_openssh(&agent.agent_key))
+        .await;
+    browser.click("#host-trust-submit").await;
+    let fingerprint = keys::fingerprint(&agent.agent_key);
+    browser.text_of("#agent-key", |t| t == fingerprint).await;
+    assert!(!browser.present("#host-trust").await);
+    let pings = server.bounded_json(&["ping", "--host", "k1"]).await;
+    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    browser.close().await;
+}
+
+/// Issue 21: a group with the empty name an older database may hold has a page, and its
+/// Remove button removes it (through `DELETE /api/v1/groups?name=`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_with_an_empty_name_is_removed_from_its_page() {
+    if !available() {
+        return;
+    }
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    server.ok(&["group", "add", "office"]);
+    rusqlite::Connection::open(server.data().join("otto.db"))
+        .unwrap()
+        .execute("INSERT INTO groups (name) VALUES ('')", [])
+        .unwrap();
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/groups/"))
+        .await
+        .unwrap();
+    browser.click("#group-remove").await;
+    browser.client.accept_alert().await.unwrap();
+    let groups = || server.json(&["group", "list"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while groups().as_array().unwrap().len() != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(groups()[0]["name"], "office", "{}", groups());
+    assert_eq!(groups().as_array().unwrap().len(), 1, "{}", groups());
+    browser.close().await;
+}
+
+/// Issue 21: a host whose agent was busy at its last heartbeat (every channel it serves at
+/// once in use) is shown reachable and busy, on its page and in the list.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_agent_is_shown_reachable_and_busy() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let agent = server.agent("b1", dir.path(), &[], "").await;
+    // serve first: its heartbeat at start (the next is an hour away) finds the agent idle.
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.json(&["host", "show", "b1"])["status"]["last_seen"].is_null() {
+        assert!(Instant::now() < deadline, "serve sent no heartbeat");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let runs = crate::fleet::hold_every_channel(&server, "b1", &agent, 5).await;
+    server.bounded_json(&["ping", "--host", "b1"]).await;
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    let browser = Browser::start().await;
+    let url = format!("{}/", daemon.base());
+    browser.sign_in(&url, "admin").await;
+    browser
+        .client
+        .goto(&format!("{url}#/hosts/b1"))
+        .await
+        .unwrap();
+    browser
+        .text_of("#host-state", |t| t == "reachable, busy")
+        .await;
+    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser
+        .text_of("main table", |t| t.contains("reachable, busy"))
+        .await;
     browser.close().await;
 }
 
@@ -1001,6 +1128,13 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .text_of("[data-option=http_listen]", |t| t.ends_with(&listen))
         .await;
     browser.text_of("main", |t| t.contains("server.toml")).await;
+    // The HTTP API's connection limits, as serve was started with.
+    browser
+        .text_of("[data-option=http_connections]", |t| t == "1024")
+        .await;
+    browser
+        .text_of("[data-option=http_connections_per_source]", |t| t == "64")
+        .await;
     browser.screenshot("options").await;
 
     // An API key: its secret shown once, then listed without it, and revoked.

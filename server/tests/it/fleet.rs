@@ -779,3 +779,105 @@ async fn a_non_canonical_agent_key_is_refused_from_the_operator_and_from_a_rotat
     let host = server.json(&["host", "show", "r1"]);
     assert_eq!(host["trust"]["agent_key"], pinned, "{host:#}");
 }
+
+/// The runs of [`hold_every_channel`], each ending with its outcome.
+pub type Holding = Vec<tokio::task::JoinHandle<Result<otto_server::client::Outcome, ClientError>>>;
+
+/// Holds all the channels `agent` (host `name` of `server`) serves at once, 32, with runs of
+/// `sleep secs` on another connection with the host's own server key; returns once all run.
+pub async fn hold_every_channel(
+    server: &Server,
+    name: &str,
+    agent: &LocalAgent,
+    secs: u64,
+) -> Holding {
+    let key = Arc::new(keys::load(&server.data().join(format!("keys/{name}.key"))).unwrap());
+    let conn = Connection::connect(&agent.dial(key)).await.unwrap();
+    let started = tempfile::tempdir().unwrap();
+    let runs: Holding = (0..32)
+        .map(|i| {
+            let conn = conn.clone();
+            let script = otto_server::client::Script {
+                name: "hold".into(),
+                interpreter: "/bin/sh".into(),
+                body: format!("touch {}/{i}; sleep {secs}\n", started.path().display())
+                    .into_bytes(),
+                env: Vec::new(),
+                run_as: otto_proto::Credentials::Inherit,
+                working_dir: None,
+                timeout: otto_proto::ScriptTimeout::Seconds(60),
+            };
+            tokio::spawn(async move {
+                let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                let report = conn
+                    .run_script(&script, otto_server::client::new_action_id(), tx)
+                    .await;
+                drain.await.unwrap();
+                report.map(|r| r.outcome)
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + BOUND;
+    while std::fs::read_dir(started.path()).unwrap().count() < 32 {
+        assert!(Instant::now() < deadline, "the runs never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runs
+}
+
+/// Issue 21: an agent serving all the channels it may at once (32: here held by runs of
+/// another server connection) refuses the heartbeat's channel: it answered and authenticated,
+/// so it is recorded and reported as reachable but busy, never as unreachable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_to_an_agent_with_every_channel_busy_finds_it_reachable_and_busy() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path(), &[], "").await;
+    server.ok(&["ping", "--host", "r1"]);
+    let runs = hold_every_channel(&server, "r1", &agent, 10).await;
+
+    let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("busy"), "{}", text(&out));
+    let status = &server.json(&["host", "show", "r1"])["status"];
+    assert_eq!(status["reachable"], true, "{status:#}");
+    assert_eq!(status["busy"], true, "{status:#}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("ResourceShortage"),
+        "{status:#}"
+    );
+    let pings = server.bounded_json(&["ping", "--host", "r1"]).await;
+    assert_eq!(
+        (&pings[0]["reachable"], &pings[0]["busy"]),
+        (&Value::Bool(true), &Value::Bool(true)),
+        "{pings:#}"
+    );
+    assert!(text(&server.output(&["host", "list"])).contains("busy"));
+    let events = server.json(&["events", "--limit", "100"]);
+    assert!(
+        !events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().starts_with("unreachable")),
+        "{events:#}"
+    );
+
+    // The runs end well; the next heartbeat finds it reachable and no longer busy.
+    for run in runs {
+        assert_eq!(
+            run.await.unwrap().unwrap(),
+            otto_server::client::Outcome::Exited(0)
+        );
+    }
+    let pings = server.bounded_json(&["ping", "--host", "r1"]).await;
+    assert_eq!(pings[0]["busy"], false, "{pings:#}");
+    assert_eq!(
+        server.json(&["host", "show", "r1"])["status"]["busy"],
+        false
+    );
+}

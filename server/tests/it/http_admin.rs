@@ -37,6 +37,8 @@ async fn the_options_are_those_serve_runs_with_for_the_permission_options() {
             "dial_limit": 64,
             "answer_timeout_secs": 10,
             "stall_timeout_secs": 35,
+            "http_connections": 1024,
+            "http_connections_per_source": 64,
         })
     );
     let (status, refused) = daemon
@@ -45,8 +47,19 @@ async fn the_options_are_those_serve_runs_with_for_the_permission_options() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     assert!(daemon.terminate());
 
-    // Plain HTTP: no certificate to show; the rotation as set.
-    let daemon = Daemon::start(&server, &["--http-plain", "--rotate-every", "2d"]);
+    // Plain HTTP: no certificate to show; the rotation and the connection limits as set.
+    let daemon = Daemon::start(
+        &server,
+        &[
+            "--http-plain",
+            "--rotate-every",
+            "2d",
+            "--http-connections",
+            "100",
+            "--http-connections-per-source",
+            "7",
+        ],
+    );
     let (_, options) = daemon
         .call(Method::GET, "/api/v1/options", Some(&ops), &Value::Null)
         .await;
@@ -54,6 +67,8 @@ async fn the_options_are_those_serve_runs_with_for_the_permission_options() {
     assert_eq!(options["tls_certificate"], Value::Null);
     assert_eq!(options["tls_fingerprint"], Value::Null);
     assert_eq!(options["rotate_every_secs"], 172_800);
+    assert_eq!(options["http_connections"], 100);
+    assert_eq!(options["http_connections_per_source"], 7);
 }
 
 #[tokio::test(flavor = "multi_thread")]

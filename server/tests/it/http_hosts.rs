@@ -266,3 +266,72 @@ async fn a_host_with_variables_is_removed_only_with_force() {
     assert_eq!(server.json(&["host", "list"]), json!([]));
     assert_eq!(server.json(&["env", "list"]), json!([]));
 }
+
+/// Issue 21: an agent that is not trusted yet (no key pinned, or another key presented) is
+/// told by the API as a fact with a `code`, and in the host's status, without the command
+/// line's commands, which the command line adds itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_agent_is_told_by_the_api_as_a_fact_and_by_the_cli_with_its_command() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path(), &[], "").await;
+    let other = keys::to_openssh(keys::generate().unwrap().public_key());
+    server.ok(&["host", "trust", "r1", &other]);
+    let port = agent.port.to_string();
+    server.ok(&["host", "add", "r2", "127.0.0.1", "--port", &port, "--force"]);
+    add_user(&server, "hank", &["--permission", "hosts,audit"]);
+    let hank = key_of(&server, "hank");
+    let daemon = Daemon::start(&server, &[]);
+    let presented = keys::fingerprint(&agent.agent_key);
+
+    let (status, pinged) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/ping",
+            Some(&hank),
+            &json!({"hosts": ["r1", "r2"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pinged}");
+    assert!(!pinged.to_string().contains("otto-server"), "{pinged}");
+    assert_eq!(
+        pinged[0]["untrusted"],
+        json!({"code": "key-pending", "host": "r1", "fingerprint": presented}),
+        "{pinged}"
+    );
+    assert_eq!(
+        pinged[1]["untrusted"],
+        json!({"code": "no-agent-key", "host": "r2"}),
+        "{pinged}"
+    );
+    for name in ["r1", "r2"] {
+        let (_, shown) = daemon
+            .call(
+                Method::GET,
+                &format!("/api/v1/hosts/{name}"),
+                Some(&hank),
+                &Value::Null,
+            )
+            .await;
+        assert!(shown["status"]["last_error"].is_string(), "{shown}");
+        assert!(!shown.to_string().contains("otto-server"), "{shown}");
+    }
+    let (_, events) = daemon
+        .call(Method::GET, "/api/v1/events", Some(&hank), &Value::Null)
+        .await;
+    assert!(events.to_string().contains("key-pending"), "{events}");
+    assert!(!events.to_string().contains("otto-server"), "{events}");
+
+    // The command line names its commands, locally and through the API.
+    let local = server.output(&["ping", "--host", "r1", "--host", "r2"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let args = ["ping", "--host", "r1", "--host", "r2"];
+    let remote =
+        crate::remote::client(elsewhere.path(), &server, daemon.base(), Some(&hank), &args);
+    let remote = crate::remote::finish(remote).await;
+    for out in [local, remote] {
+        let said = crate::harness::text(&out);
+        assert!(said.contains("`otto-server host approve r1`"), "{said}");
+        assert!(said.contains("`otto-server host trust r2 "), "{said}");
+    }
+}

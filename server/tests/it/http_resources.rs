@@ -32,6 +32,12 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Some("groups"),
         ),
         (
+            Method::DELETE,
+            "/api/v1/groups?name=r1",
+            null.clone(),
+            Some("groups"),
+        ),
+        (
             Method::PUT,
             "/api/v1/groups/r1/hosts/r1",
             null.clone(),

@@ -326,8 +326,27 @@ async fn an_older_database_is_reported_by_check_and_its_names_can_still_be_remov
     assert_eq!((status, &answer), (StatusCode::OK, &findings));
     // Nothing was rewritten; each can be removed, and then all is well.
     assert_eq!(server.json(&["group", "list"]).as_array().unwrap().len(), 2);
-    server.ok(&["group", "remove", ""]);
-    server.ok(&["group", "remove", "a/b"]);
+    // The groups through the API: the empty name, which no path can carry, by the query of
+    // `DELETE /api/v1/groups`; `a/b` by its path, percent-encoded.
+    add_user(&server, "gus", &["--permission", "groups"]);
+    let gus = key_of(&server, "gus");
+    let remove = |path: &'static str| {
+        let (daemon, gus) = (&daemon, gus.as_str());
+        async move {
+            daemon
+                .call(Method::DELETE, path, Some(gus), &Value::Null)
+                .await
+        }
+    };
+    let (status, answer) = remove("/api/v1/groups/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, answer) = remove("/api/v1/groups?name=").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let (status, answer) = remove("/api/v1/groups?name=").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, answer) = remove("/api/v1/groups/a%2Fb").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    assert_eq!(server.json(&["group", "list"]), json!([]));
     server.ok(&["host", "remove", "../x", "R1"]);
     server.ok(&["env", "unset", "A.B"]);
     assert_eq!(

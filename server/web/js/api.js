@@ -50,7 +50,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const error = json && json.error;
-    const asked = error && error.detail && missing(error.detail);
+    const asked = error && error.detail && (missing(error.detail) || untrusted(error.detail));
     const message = asked || (error && error.message
       ? sentence(error.message)
       : `The server answered ${response.status} ${response.statusText}.`);
@@ -94,6 +94,19 @@ function missing(detail) {
   }
 }
 
+/** Why a host's agent is not trusted (the API's `error.detail`), with what to do about it in
+ * this site's words; null for a code this page does not know. */
+function untrusted(detail) {
+  switch (detail.code) {
+    case 'no-agent-key':
+      return `${detail.host} has no agent key pinned: give it under Trust on the host's page.`;
+    case 'key-pending':
+      return `The agent of ${detail.host} presented another key (${detail.fingerprint}), held for approval: approve or deny it under Trust on the host's page.`;
+    default:
+      return null;
+  }
+}
+
 /** `text` with a capital first letter and a full stop. */
 function sentence(text) {
   const s = text.charAt(0).toUpperCase() + text.slice(1);
@@ -107,5 +120,6 @@ export function query(path, params) {
     if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   }
   const s = q.toString();
-  return s ? `${path}?${s}` : path;
+  if (!s) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}${s}`;
 }

@@ -39,7 +39,8 @@ const routes = [
   { path: /^\/scripts\/([^/]+)$/, page: script, title: 'Script' },
   { path: /^\/env$/, page: env, title: 'Environment' },
   { path: /^\/groups$/, page: groups, title: 'Groups' },
-  { path: /^\/groups\/([^/]+)$/, page: group, title: 'Group' },
+  // A group's name may be empty (from an older database): `#/groups/` is its page.
+  { path: /^\/groups\/([^/]*)$/, page: group, title: 'Group' },
   { path: /^\/history$/, page: historyPage, title: 'History' },
   { path: /^\/history\/(\d+)$/, page: pastRun, title: 'Run' },
   { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit'), needs: 'the permission “audit”' },

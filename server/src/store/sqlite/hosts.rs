@@ -122,7 +122,8 @@ fn hosts_where(
                         .map(|g| g.lines().map(str::to_string).collect())
                         .unwrap_or_default(),
                     status: Status {
-                        reachable: r.get(8)?,
+                        reachable: r.get::<_, Option<i64>>(8)?.map(|r| r != REACHABLE_NOT),
+                        busy: r.get::<_, Option<i64>>(8)? == Some(REACHABLE_BUSY),
                         last_seen: r.get(9)?,
                         round_trip_ms: r.get(13)?,
                         agent_version: r.get(10)?,
@@ -166,9 +167,7 @@ pub fn set_pending_key(db: &Connection, name: &str, key: &str, fingerprint: &str
             db,
             Some(name),
             EventKind::KeyPending,
-            &format!(
-                "the agent presented an unknown key {fingerprint}; refused, pending approval (`otto-server host approve {name}`)"
-            ),
+            &format!("the agent presented an unknown key {fingerprint}; refused, pending approval"),
         )?;
     }
     Ok(())
@@ -220,6 +219,32 @@ pub fn heartbeat_ok(
     )?;
     if before != Some(true) {
         events::log(db, Some(name), EventKind::Reachability, "reachable")?;
+    }
+    Ok(())
+}
+
+/// The column `reachable`: 0 not, 1 yes, 2 yes but busy (read as reachable by a reader that
+/// takes it for a boolean).
+const REACHABLE_NOT: i64 = 0;
+const REACHABLE_BUSY: i64 = 2;
+
+/// Records an attempt that reached the host and found its agent busy; logs a change from
+/// unreachable (or never reached).
+pub fn heartbeat_busy(db: &Connection, name: &str, error: &str) -> Result<()> {
+    let before = reachable(db, name)?;
+    update_host(
+        db,
+        name,
+        "UPDATE hosts SET reachable = ?2, last_error = ?3 WHERE name = ?1",
+        params![name, REACHABLE_BUSY, error],
+    )?;
+    if before != Some(true) {
+        events::log(
+            db,
+            Some(name),
+            EventKind::Reachability,
+            &format!("reachable, busy: {error}"),
+        )?;
     }
     Ok(())
 }
@@ -327,6 +352,11 @@ impl HostStore for Sqlite {
         let (name, version, facts) = (name.to_owned(), version.to_owned(), facts.clone());
         self.call(move |db| heartbeat_ok(db, &name, &version, &facts, round_trip_ms))
             .await
+    }
+
+    async fn heartbeat_busy(&self, name: &str, error: &str) -> Result<()> {
+        let (name, error) = (name.to_owned(), error.to_owned());
+        self.call(move |db| heartbeat_busy(db, &name, &error)).await
     }
 
     async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()> {

@@ -184,6 +184,30 @@ fn reachability_changes_are_logged_once() {
 }
 
 #[test]
+fn a_busy_agent_is_recorded_reachable_and_busy_until_it_answers() {
+    let (_dir, db) = store();
+    hosts::add_host(&db, &host("r1")).unwrap();
+    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
+    hosts::heartbeat_busy(&db, "r1", "refused a channel").unwrap();
+    hosts::heartbeat_busy(&db, "r1", "refused a channel").unwrap();
+    let r1 = hosts::host(&db, "r1").unwrap();
+    assert_eq!((r1.status.reachable, r1.status.busy), (Some(true), true));
+    assert_eq!(r1.status.last_error.as_deref(), Some("refused a channel"));
+    let details: Vec<_> = events::events(&db, &EventFilter::newest(Some("r1"), 10))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        details,
+        ["unreachable: timeout", "reachable, busy: refused a channel"]
+    );
+    hosts::heartbeat_ok(&db, "r1", "0.1.0", &Facts::default(), 1.0).unwrap();
+    let r1 = hosts::host(&db, "r1").unwrap();
+    assert_eq!((r1.status.reachable, r1.status.busy), (Some(true), false));
+}
+
+#[test]
 fn secrets_are_masked_when_shown_and_stored_encrypted() {
     let (dir, db) = store();
     let keys = Keyring::new(dir.path().join(KEY_FILE));

@@ -1,7 +1,7 @@
 // One group: its hosts and its scripts (a script assigned to a group runs on its hosts when
 // no hosts are named), each put in or taken out (PUT, DELETE /api/v1/groups/{name}/hosts/…
-// and …/scripts/…), and the group removed (its hosts stay), by those with the permission
-// `groups`.
+// and …/scripts/…), and the group removed (its hosts stay; DELETE /api/v1/groups?name=…, which
+// takes the empty name an older database may hold), by those with the permission `groups`.
 
 import { api, query, removeAsking } from '../api.js';
 import { h, field, replace } from '../dom.js';
@@ -59,7 +59,8 @@ export default async function group(section, ctx, { args: [name] }) {
     if (!confirm(`Remove the group ${name}? Its hosts stay.`)) return;
     remove.disabled = true;
     try {
-      if (!(await removeAsking(path))) {
+      // By the query's name, which carries any name (an older database may hold an empty one).
+      if (!(await removeAsking(`/api/v1/groups?name=${encodeURIComponent(name)}`))) {
         remove.disabled = false;
         return;
       }

@@ -7,7 +7,7 @@
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
-import { stateOf } from './hosts.js';
+import { stateOf, stateText } from './hosts.js';
 import { runTable } from './dashboard.js';
 
 /** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
@@ -53,6 +53,11 @@ export default async function host(section, ctx, { args: [name], params }) {
   const pinned = found.trust.agent_key;
   trust.push(h('p', {}, 'Agent key: ',
     pinned ? h('code', { class: 'key', id: 'agent-key' }, await fingerprint(pinned)) : h('span', { class: 'muted' }, 'none pinned yet')));
+  if (!pinned && !found.trust.pending_key && !found.trust.pin_on_first_contact) {
+    trust.push(ctx.may('hosts')
+      ? trustForm(found, path, rerender, ctx)
+      : h('p', { class: 'muted', id: 'trust-needed' }, 'Giving its agent key needs the permission “hosts”.'));
+  }
   if (found.trust.pending_key) {
     trust.push(h('div', { class: 'card', id: 'pending' },
       h('p', { class: 'warn' }, 'Its agent presented a key that waits for approval:'),
@@ -84,13 +89,14 @@ export default async function host(section, ctx, { args: [name], params }) {
   replace(section,
     h('h1', {}, name),
     h('dl', { class: 'facts', id: 'host-status' },
-      h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, state),
+      h('dt', {}, 'State'), h('dd', { class: `state-${state}`, id: 'host-state' }, stateText(found)),
       h('dt', {}, 'Address'), h('dd', {}, `${found.address}:${found.port}`),
       h('dt', {}, 'Last heartbeat'), h('dd', {}, when(found.status.last_seen)),
       h('dt', {}, 'Round trip'), h('dd', { id: 'host-round-trip' },
         found.status.round_trip_ms == null ? '—' : `${found.status.round_trip_ms.toFixed(1)} ms`),
       h('dt', {}, 'Agent'), h('dd', {}, found.status.agent_version || '—'),
-      found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad' }, found.status.last_error)] : null,
+      found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad', id: 'host-last-error' }, found.status.last_error,
+        remedy(found) ? h('span', { class: 'muted' }, ` — ${remedy(found)}`) : null)] : null,
       h('dt', {}, 'Groups'), h('dd', {}, found.groups.length
         ? found.groups.map((g, i) => [i ? ', ' : '', h('a', { href: query('#/hosts', { group: g }) }, g)])
         : '—')),
@@ -120,6 +126,33 @@ export default async function host(section, ctx, { args: [name], params }) {
         ? h('a', { class: 'button', id: 'host-runs-older', href: query(`#/hosts/${encodeURIComponent(name)}`, { before: runs[0].id }) }, 'Older runs')
         : null),
     ctx.mayRun('read-only') ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
+}
+
+/** What to do on this page about a host whose agent is not trusted yet, or null. */
+function remedy(found) {
+  if (found.trust.pending_key) return 'approve or deny the key it presented under Trust.';
+  if (!found.trust.agent_key && !found.trust.pin_on_first_contact) return 'give its agent key under Trust.';
+  return null;
+}
+
+/** The form that pins the agent's key given by hand (POST …/trust), for a host with none. */
+function trustForm(found, path, rerender, ctx) {
+  const key = h('input', { name: 'key', id: 'trust-key', required: true, autocomplete: 'off', placeholder: 'ssh-ed25519 AAAA…' });
+  const form = h('form', { class: 'card', id: 'host-trust', 'aria-label': 'Its agent key' },
+    h('p', {}, 'Paste the key that “otto-agent pubkey” prints on the device:'),
+    h('div', { class: 'row' }, field('Agent key', key),
+      h('div', {}, h('button', { type: 'submit', class: 'primary', id: 'host-trust-submit' }, 'Trust'))));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await api('POST', `${path}/trust`, { key: key.value.trim() });
+      await rerender();
+      ctx.info(`The agent key of ${found.name} is pinned.`);
+    } catch (e) {
+      ctx.alert(e);
+    }
+  });
+  return form;
 }
 
 /** The form that changes where the host is reached (PATCH, the fields changed only). */

@@ -16,6 +16,13 @@ export function stateOf(host) {
   return 'unknown';
 }
 
+/** A host's state as the page says it: a reached host whose agent was busy (it refused a
+ * channel, serving as many at once as it may) is “reachable, busy”. */
+export function stateText(host) {
+  const state = stateOf(host);
+  return state === 'reachable' && host.status.busy ? 'reachable, busy' : state;
+}
+
 export default async function hosts(section, ctx, { params }) {
   const filters = {
     name: params.get('name') || '',
@@ -43,7 +50,7 @@ export default async function hosts(section, ctx, { params }) {
     const facts = host.status.facts;
     return h('tr', { 'data-host': host.name },
       h('td', { 'data-label': 'Name' }, h('a', { href: `#/hosts/${encodeURIComponent(host.name)}` }, host.name)),
-      h('td', { 'data-label': 'State', class: `state-${s}` }, s),
+      h('td', { 'data-label': 'State', class: `state-${s}` }, stateText(host)),
       h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
       h('td', { 'data-label': 'Last heartbeat' }, when(host.status.last_seen)),
       h('td', { 'data-label': 'System', class: 'hide-narrow' },

@@ -22,6 +22,8 @@ export default async function options(section) {
     ['HTTP API', o.http_listen ? `${o.http_scheme}://${o.http_listen}` : 'not served', 'http_listen'],
     ['Certificate', o.tls_certificate ? code(o.tls_certificate) : 'none: plain HTTP, behind a TLS proxy', 'tls_cert'],
     ['Certificate fingerprint (SHA-256)', o.tls_fingerprint ? code(o.tls_fingerprint) : '—', 'fingerprint'],
+    ['HTTP connections at once', o.http_connections == null ? '—' : String(o.http_connections), 'http_connections'],
+    ['… of them from one address (an IPv6 /64)', o.http_connections_per_source == null ? '—' : String(o.http_connections_per_source), 'http_connections_per_source'],
     ['Heartbeat interval', seconds(o.heartbeat_interval_secs), 'heartbeat_interval'],
     ['Key rotation', o.rotate_every_secs ? `every ${seconds(o.rotate_every_secs)}` : 'off', 'rotate_every'],
     ['Dial timeout', seconds(o.dial_timeout_secs), 'dial_timeout'],
