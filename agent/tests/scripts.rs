@@ -256,7 +256,7 @@ async fn a_running_action_id_cannot_be_reused() {
     };
     // Running: it has spoken.
     assert!(events.recv().await.is_some());
-    let dup = otto_server::client::Script {
+    let dup = otto_server::client::ScriptRequest {
         name: "dup".into(),
         ..script("x", &[], ScriptTimeout::AgentDefault)
     };
@@ -352,7 +352,7 @@ async fn a_script_runs_as_the_given_user_only_when_the_agent_is_root() {
     )
     .unwrap();
     let conn = agent.client().await;
-    let as_user = otto_server::client::Script {
+    let as_user = otto_server::client::ScriptRequest {
         name: "as-user".into(),
         run_as: otto_proto::Credentials::Ids {
             uid: 65534,

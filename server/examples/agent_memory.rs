@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use otto_proto::{Credentials, ScriptTimeout};
-use otto_server::client::{Connection, Script, ScriptEvent, new_action_id};
+use otto_server::client::{Connection, ScriptEvent, ScriptRequest, new_action_id};
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
 
@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64() * 10.0
     );
 
-    let script = Script {
+    let script = ScriptRequest {
         name: "10MB".into(),
         interpreter: "/bin/sh".into(),
         body: b"head -c 10485760 /dev/zero | tr '\\0' x\n".to_vec(),
@@ -100,7 +100,7 @@ async fn soak_test(
     server_key: &Arc<russh::keys::PrivateKey>,
     pid: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let script = Script {
+    let script = ScriptRequest {
         name: "short".into(),
         interpreter: "/bin/sh".into(),
         body: b"echo out; echo err >&2\n".to_vec(),

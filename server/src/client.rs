@@ -227,7 +227,7 @@ fn bytes(n: u64) -> String {
 
 /// An agent's answer to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heartbeat {
+pub struct HeartbeatAnswer {
     /// The agent's version.
     pub agent_version: String,
     /// The facts it reported about its host.
@@ -236,15 +236,22 @@ pub struct Heartbeat {
     pub round_trip: Duration,
 }
 
-/// A script to run.
+/// A script for an agent to run (a stored script's text, or a command).
 #[derive(Debug, Clone)]
-pub struct Script {
+pub struct ScriptRequest {
+    /// Its name, for the agent's log.
     pub name: String,
+    /// What runs it (`/bin/sh`, or a script's own interpreter).
     pub interpreter: String,
+    /// Its text.
     pub body: Vec<u8>,
+    /// Its environment, beside the agent's `PATH`.
     pub env: Vec<(String, String)>,
+    /// Who it runs as.
     pub run_as: Credentials,
+    /// Where it runs (the agent's default when none).
     pub working_dir: Option<String>,
+    /// When the agent kills it.
     pub timeout: ScriptTimeout,
 }
 
@@ -614,7 +621,7 @@ impl Connection {
     }
 
     /// Asks for the agent's version and facts.
-    pub async fn heartbeat(&self) -> Result<Heartbeat, ClientError> {
+    pub async fn heartbeat(&self) -> Result<HeartbeatAnswer, ClientError> {
         let started = Instant::now();
         let nonce = new_action_id();
         let mut ch = self.channel().await?;
@@ -628,7 +635,7 @@ impl Connection {
                 nonce: n,
                 agent_version,
                 facts,
-            } if n == nonce => Ok(Heartbeat {
+            } if n == nonce => Ok(HeartbeatAnswer {
                 agent_version,
                 facts,
                 round_trip: started.elapsed(),
@@ -642,7 +649,7 @@ impl Connection {
     /// has been silent (no output, no keepalive) for the silence limit.
     pub async fn run_script(
         &self,
-        script: &Script,
+        script: &ScriptRequest,
         action: ActionId,
         events: mpsc::Sender<ScriptEvent>,
     ) -> Result<ActionReport, ClientError> {
@@ -657,7 +664,7 @@ impl Connection {
     /// the script starts), and the run goes on to the agent's answer.
     pub async fn run_script_until(
         &self,
-        script: &Script,
+        script: &ScriptRequest,
         action: ActionId,
         events: mpsc::Sender<ScriptEvent>,
         stop: impl Future<Output = ()>,
@@ -729,7 +736,7 @@ impl Connection {
     async fn follow_script(
         &self,
         ch: &mut Channel,
-        script: &Script,
+        script: &ScriptRequest,
         action: ActionId,
         events: mpsc::Sender<ScriptEvent>,
     ) -> Result<ActionReport, ClientError> {

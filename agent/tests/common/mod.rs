@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use otto_proto::{FrameReader, HEADER_LEN, Item, MAX_BODY_LEN, Message, ScriptTimeout, Stream};
 use otto_server::client::{
-    ActionReport, AgentKeyCheck, ClientError, Dial, Limits, Script, ScriptEvent,
+    ActionReport, AgentKeyCheck, ClientError, Dial, Limits, ScriptEvent, ScriptRequest,
 };
 use russh::client;
 use russh::keys::ssh_key::private::Ed25519Keypair;
@@ -288,8 +288,8 @@ pub async fn dial(
 }
 
 /// A script for `/bin/sh` with environment `env`, run as the agent's own user.
-pub fn script(body: &str, env: &[(&str, &str)], timeout: ScriptTimeout) -> Script {
-    Script {
+pub fn script(body: &str, env: &[(&str, &str)], timeout: ScriptTimeout) -> ScriptRequest {
+    ScriptRequest {
         name: "test".into(),
         interpreter: "/bin/sh".into(),
         body: body.as_bytes().to_vec(),
@@ -312,7 +312,11 @@ pub struct Run {
 }
 
 /// Runs `script` as `action` through the server's client and collects what it produced.
-pub async fn run(conn: &otto_server::client::Connection, action: u64, script: &Script) -> Run {
+pub async fn run(
+    conn: &otto_server::client::Connection,
+    action: u64,
+    script: &ScriptRequest,
+) -> Run {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let (report, (stdout, stderr, keepalives)) =
         tokio::join!(conn.run_script(script, action, tx), collect(rx));

@@ -15,7 +15,7 @@ use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
 use super::CliError;
-use super::api::{LiveRun, RunsApi, Started};
+use super::api::{LiveRun, RunStarted, RunsApi};
 use super::parse::parse_timeout_secs;
 use super::scripts::FileArgs;
 use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
@@ -89,7 +89,7 @@ pub async fn run(
         Some(dir) => Some(OutputFiles::create(dir).map_err(|e| CliError::File(dir.clone(), e))?),
         None => None,
     };
-    let Started {
+    let RunStarted {
         job,
         hosts,
         live,

@@ -16,7 +16,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 
-use super::Api;
+use super::ApiState;
 use super::error::ApiError;
 use super::session::{CSRF_HEADER, SESSION_COOKIE};
 use crate::ops::{Actor, Ops, OpsError};
@@ -98,10 +98,10 @@ pub mod need {
     }
 }
 
-impl<N: Need> FromRequestParts<Api> for Auth<N> {
+impl<N: Need> FromRequestParts<ApiState> for Auth<N> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Auth<N>, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, api: &ApiState) -> Result<Auth<N>, ApiError> {
         let ops = authenticate(parts, api).await?;
         N::check(&ops)?;
         Ok(Auth {
@@ -112,7 +112,7 @@ impl<N: Need> FromRequestParts<Api> for Auth<N> {
 }
 
 /// The operations of the request's API key or session: 401 without one that works.
-async fn authenticate(parts: &Parts, api: &Api) -> Result<Ops, ApiError> {
+async fn authenticate(parts: &Parts, api: &ApiState) -> Result<Ops, ApiError> {
     let address = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

@@ -17,7 +17,7 @@ use crate::ops::{HostVariable, NewValue, OpsError, ScopeQuery, SetEnv, Variable}
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct Removal {
+pub struct RemovalQuery {
     /// Remove its variables too (without it, a host, group or script with variables is not
     /// removed: 409, naming them).
     #[serde(default)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::{Auth, need};
-use super::environment::Removal;
+use super::environment::RemovalQuery;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Group;
 use crate::names::HostName;
@@ -57,7 +57,7 @@ pub async fn add(
     delete,
     path = "/api/v1/groups/{name}",
     tag = "groups",
-    params(("name" = String, Path, description = "The group"), Removal),
+    params(("name" = String, Path, description = "The group"), RemovalQuery),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No credentials that work", body = ErrorBody),
@@ -70,7 +70,7 @@ pub async fn add(
 pub async fn remove(
     auth: Auth<need::Groups>,
     Path(name): Path<String>,
-    Query(removal): Query<Removal>,
+    Query(removal): Query<RemovalQuery>,
 ) -> Result<StatusCode, ApiError> {
     auth.ops().remove_group(&name, removal.force).await?;
     Ok(StatusCode::NO_CONTENT)

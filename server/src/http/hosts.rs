@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 
 use super::auth::{Auth, need};
-use super::environment::Removal;
+use super::environment::RemovalQuery;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::names::HostName;
 use crate::ops::{
@@ -93,7 +93,7 @@ pub async fn add(
     delete,
     path = "/api/v1/hosts/{name}",
     tag = "hosts",
-    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name"), Removal),
+    params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]*$", description = "The host's name"), RemovalQuery),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No API key that works", body = ErrorBody),
@@ -106,7 +106,7 @@ pub async fn add(
 pub async fn remove(
     auth: Auth<need::Hosts>,
     Path(name): Path<String>,
-    Query(removal): Query<Removal>,
+    Query(removal): Query<RemovalQuery>,
 ) -> Result<StatusCode, ApiError> {
     auth.ops().remove_host(&name, removal.force).await?;
     Ok(StatusCode::NO_CONTENT)

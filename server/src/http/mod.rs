@@ -105,7 +105,7 @@ pub enum HttpError {
 
 /// The state every handler shares.
 #[derive(Clone)]
-pub struct Api {
+pub struct ApiState {
     fleet: Arc<Fleet>,
     /// Recent failed sign-ins.
     limiter: Arc<session::Limiter>,
@@ -117,7 +117,7 @@ pub struct Api {
 
 /// The API's routes over `fleet`, for a `serve` started with `settings`.
 pub fn router(fleet: Arc<Fleet>, settings: ServeSettings) -> Router {
-    routes(Api {
+    routes(ApiState {
         fleet,
         limiter: Arc::default(),
         launches: Launches::default(),
@@ -131,7 +131,7 @@ pub fn router(fleet: Arc<Fleet>, settings: ServeSettings) -> Router {
 /// nothing under `/api`), so a route cannot be served undocumented nor documented and not
 /// served. Each `routes!` names the handlers of one path: given several, utoipa-axum would
 /// serve each handler on every one of them (`each_route_group_is_one_path` holds this).
-fn api_routes() -> Vec<UtoipaMethodRouter<Api>> {
+fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
     vec![
         routes!(hosts::list, hosts::add),
         routes!(hosts::show, hosts::change, hosts::remove),
@@ -178,7 +178,7 @@ fn api_routes() -> Vec<UtoipaMethodRouter<Api>> {
 }
 
 /// The API's routes over `api`, the web UI's, and the API's document (for `openapi.json`).
-fn routes(api: Api) -> Router {
+fn routes(api: ApiState) -> Router {
     let (router, document) = api_routes()
         .into_iter()
         .fold(openapi::base(), OpenApiRouter::routes)
@@ -266,7 +266,7 @@ impl Bound {
     /// following a run live end at once; the run goes on).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let launches = Launches::default();
-        let app = routes(Api {
+        let app = routes(ApiState {
             fleet: self.fleet,
             limiter: Arc::default(),
             launches: launches.clone(),

@@ -26,15 +26,15 @@ use super::session;
 use crate::fleet::Untrusted;
 use crate::inventory::{Change, Step};
 use crate::model::{
-    AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, Ids, Permission, Permissions,
-    Phase, Run, RunLevel, Script, Status, Trust, User,
+    AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, HostStatus, Ids, Permission,
+    Permissions, Phase, Run, RunLevel, Script, Trust, User,
 };
 use crate::ops::{
     Action, AddHost, AddUser, AgentKey, ControlRequest, CreateApiKey, CreatedApiKey, Detail, Done,
-    Finding, ForceNeeded, Format, Heartbeat, HostAdded, HostChange, HostDetail, HostEntry,
-    HostPage, HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent,
-    Launched, LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping,
-    PingRequest, RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput,
+    Finding, ForceNeeded, Format, HostAdded, HostChange, HostDetail, HostEntry, HostPage,
+    HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent, Launched,
+    LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping, PingRequest,
+    RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput, SlowHeartbeat,
     Summary, Targets, Variable,
 };
 
@@ -50,7 +50,7 @@ use crate::ops::{
     components(schemas(
         Host,
         Trust,
-        Status,
+        HostStatus,
         Event,
         EventKind,
         ShareInput,
@@ -108,7 +108,7 @@ use crate::ops::{
         Targets,
         Ping,
         Summary,
-        Heartbeat,
+        SlowHeartbeat,
         ServerOptions,
         ErrorBody,
         ErrorDetail,

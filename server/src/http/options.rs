@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 
-use super::Api;
+use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody};
 use crate::ops::ServerOptions;
@@ -23,7 +23,7 @@ use crate::ops::ServerOptions;
 )]
 pub async fn show(
     auth: Auth<need::Options>,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
 ) -> Result<axum::Json<ServerOptions>, ApiError> {
     let ops = auth.ops();
     Ok(axum::Json(ops.server_options(&api.settings)?))

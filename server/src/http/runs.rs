@@ -13,7 +13,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::Api;
+use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::Run;
@@ -42,7 +42,7 @@ const MAX_LIMIT: u32 = 10_000;
 )]
 pub async fn start(
     auth: Auth<need::RunReadOnly>,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     Json(new): Json<NewRun>,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
     // Any run needs `read-only`; the operation checks the run level its job needs.
@@ -69,7 +69,7 @@ pub async fn start(
 )]
 pub async fn events(
     auth: Auth,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     Path(id): Path<u64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let follower = auth.ops().follow(&api.launches, id).await?;
@@ -98,7 +98,7 @@ pub async fn events(
 )]
 pub async fn cancel_launch(
     auth: Auth<need::RunReadOnly>,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
     // Any launch needed `read-only`; the operation checks the level its job needed.

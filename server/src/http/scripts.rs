@@ -2,9 +2,9 @@
 //! removed (with their variables only when asked to); and their attachments, each uploaded as
 //! the raw request body, streamed to disk and into the store, never whole in memory.
 
-use super::Api;
+use super::ApiState;
 use super::auth::{Auth, need};
-use super::environment::Removal;
+use super::environment::RemovalQuery;
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use super::spool::spool;
 use crate::model::{Attachment, Ids, Script};
@@ -143,7 +143,7 @@ pub async fn replace(
     delete,
     path = "/api/v1/scripts/{name}",
     tag = "scripts",
-    params(("name" = String, Path, description = "The script"), Removal),
+    params(("name" = String, Path, description = "The script"), RemovalQuery),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No credentials that work", body = ErrorBody),
@@ -156,7 +156,7 @@ pub async fn replace(
 pub async fn remove(
     auth: Auth<need::Scripts>,
     Path(name): Path<String>,
-    Query(removal): Query<Removal>,
+    Query(removal): Query<RemovalQuery>,
 ) -> Result<StatusCode, ApiError> {
     auth.ops().remove_script(&name, removal.force).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -182,7 +182,7 @@ pub async fn remove(
 )]
 pub async fn attach(
     auth: Auth<need::Scripts>,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     Path(name): Path<String>,
     Query(query): Query<AttachmentQuery>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Api;
+use super::ApiState;
 use super::auth::{Auth, cookie};
 use super::error::{ApiError, ErrorBody, Json};
 use crate::model::{Permissions, User, instant};
@@ -180,7 +180,7 @@ fn session_cookie(token: &str, max_age: Duration) -> Result<HeaderValue, ApiErro
     security(())
 )]
 pub async fn sign_in(
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(credentials): Json<Credentials>,
 ) -> Result<Response, ApiError> {

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::Api;
+use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
@@ -79,7 +79,7 @@ fn items(list: Option<&str>) -> Vec<String> {
 )]
 pub async fn upload(
     auth: Auth<need::RunReadWrite>,
-    State(api): State<Api>,
+    State(api): State<ApiState>,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,

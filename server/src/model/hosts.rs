@@ -23,8 +23,7 @@ pub struct Trust {
 /// What the last heartbeat said, persisted (in the API's document, `HostStatus`: apart from
 /// the outcome of an operation on a host).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(as = HostStatus)]
-pub struct Status {
+pub struct HostStatus {
     /// Whether the last attempt reached the agent; None before the first.
     pub reachable: Option<bool>,
     /// Whether the last attempt found the agent reachable but busy: it authenticated this
@@ -85,7 +84,7 @@ pub struct Host {
     /// The groups it belongs to.
     pub groups: Vec<String>,
     /// Heartbeat state.
-    pub status: Status,
+    pub status: HostStatus,
 }
 
 #[cfg(test)]
@@ -99,7 +98,7 @@ impl Host {
             enabled: true,
             trust: Trust::default(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
-            status: Status::default(),
+            status: HostStatus::default(),
         }
     }
 }
@@ -137,10 +136,10 @@ mod tests {
     #[test]
     fn times_serialize_as_rfc3339_in_utc_to_the_millisecond() {
         let at = |ms: Option<i64>| {
-            let status = Status {
+            let status = HostStatus {
                 reachable: None,
                 last_seen: ms,
-                ..Status::default()
+                ..HostStatus::default()
             };
             serde_json::to_value(&status).unwrap()["last_seen"].clone()
         };

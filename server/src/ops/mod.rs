@@ -53,7 +53,7 @@ pub use scripts::{
     ScriptUpdate,
 };
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
-pub use summary::{Heartbeat, Summary};
+pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Status, Targets};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{

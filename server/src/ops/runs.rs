@@ -474,7 +474,7 @@ async fn execute(
     let conn = &conn;
     // The script, then, if it succeeded, its after-run attachments and action.
     let end = async {
-        let script = client::Script {
+        let script = client::ScriptRequest {
             name: job.label.clone(),
             interpreter: job.interpreter.clone(),
             body: job.body.clone(),

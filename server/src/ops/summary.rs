@@ -15,7 +15,7 @@ const MAX_SLOWEST: usize = 5;
 
 /// A reachable host's last heartbeat.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Heartbeat {
+pub struct SlowHeartbeat {
     /// The host.
     pub host: String,
     /// Its round trip (ms), connection set-up excluded.
@@ -46,17 +46,17 @@ pub struct Summary {
     pub recent_failures: Vec<Run>,
     /// The enabled, reachable hosts whose last heartbeat took longest (at most 5, slowest
     /// first).
-    pub slowest_heartbeats: Vec<Heartbeat>,
+    pub slowest_heartbeats: Vec<SlowHeartbeat>,
 }
 
 impl Summary {
     /// The summary of `hosts` and `runs` (oldest first).
     fn of(hosts: &[Host], runs: Vec<Run>) -> Summary {
-        let mut slowest: Vec<Heartbeat> = hosts
+        let mut slowest: Vec<SlowHeartbeat> = hosts
             .iter()
             .filter(|h| h.enabled && h.status.reachable == Some(true))
             .filter_map(|h| {
-                Some(Heartbeat {
+                Some(SlowHeartbeat {
                     host: h.name.clone(),
                     round_trip_ms: h.status.round_trip_ms?,
                     at: h.status.last_seen,

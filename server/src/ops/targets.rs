@@ -182,10 +182,10 @@ impl Ops {
     /// Runs `f` for every host, each with its own handle on these operations: at most the
     /// fleet's dial limit at once, batch after batch as the rollout says; once more hosts have
     /// failed than it allows, or once the operation is cancelled, the hosts not started are
-    /// [`Outcome::skipped`]. Results in the hosts' order.
+    /// [`HostResult::skipped`]. Results in the hosts' order.
     pub(super) async fn for_each<T, F, Fut>(&self, hosts: Vec<Host>, f: F) -> Vec<T>
     where
-        T: Outcome + Send + 'static,
+        T: HostResult + Send + 'static,
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
@@ -201,7 +201,7 @@ impl Ops {
         ended: impl Fn(&T),
     ) -> Vec<T>
     where
-        T: Outcome + Send + 'static,
+        T: HostResult + Send + 'static,
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
@@ -244,7 +244,7 @@ impl Ops {
         ended: &impl Fn(&T),
     ) -> Vec<T>
     where
-        T: Outcome + Send + 'static,
+        T: HostResult + Send + 'static,
         F: Fn(Ops, Host) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
     {
@@ -289,7 +289,7 @@ impl Ops {
 const NOT_STARTED: &str = "not started: cancelled";
 
 /// What a fan-out needs of one host's result.
-pub trait Outcome {
+pub trait HostResult {
     /// Whether the host did what was asked.
     fn succeeded(&self) -> bool;
     /// The result of a host that was not started, and why.
@@ -298,7 +298,7 @@ pub trait Outcome {
     fn mark_unreached(&mut self);
 }
 
-impl Outcome for Done {
+impl HostResult for Done {
     fn succeeded(&self) -> bool {
         self.success
     }
@@ -315,7 +315,7 @@ impl Outcome for Done {
     }
 }
 
-impl Outcome for RunResult {
+impl HostResult for RunResult {
     fn succeeded(&self) -> bool {
         self.success
     }
@@ -338,7 +338,7 @@ impl Outcome for RunResult {
     }
 }
 
-impl Outcome for Ping {
+impl HostResult for Ping {
     fn succeeded(&self) -> bool {
         self.reachable
     }

@@ -3,17 +3,17 @@
 
 use std::time::Duration;
 
-use super::scheduler::{Job, JobError, Work};
+use super::scheduler::{JobError, Periodic, Work};
 use crate::model::Host;
 use crate::ops::{Ops, Targets};
 
 /// A heartbeat of every host, every `every`.
-pub struct Heartbeat {
+pub struct HeartbeatJob {
     /// Time between two heartbeats of a host.
     pub every: Duration,
 }
 
-impl Job for Heartbeat {
+impl Periodic for HeartbeatJob {
     fn name(&self) -> &'static str {
         "heartbeat"
     }

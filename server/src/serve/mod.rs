@@ -3,7 +3,7 @@
 //! backoff when lost) and, if asked, key rotation of hosts whose keys are older than the
 //! rotation period.
 //!
-//! A job is a module with a type implementing `scheduler::Job`; adding one is one line in
+//! A job is a module with a type implementing `scheduler::Periodic`; adding one is one line in
 //! [`serve`]. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
 //! fleet, so API requests use the connections the daemon keeps.
 
@@ -20,7 +20,7 @@ use crate::http::{self, HttpError, HttpOptions};
 use crate::ops::{Actor, Ops, ServeSettings};
 use crate::store::StoreError;
 
-use scheduler::Job;
+use scheduler::Periodic;
 
 /// The daemon's schedule.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub async fn serve(
     );
     // In the order they work on a host when due together: the heartbeat first, so that a
     // rotation sees whether the host has just answered.
-    let mut jobs: Vec<Arc<dyn Job>> = vec![Arc::new(heartbeat::Heartbeat {
+    let mut jobs: Vec<Arc<dyn Periodic>> = vec![Arc::new(heartbeat::HeartbeatJob {
         every: options.heartbeat_interval,
     })];
     if let Some(every) = options.rotate_every {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::scheduler::{Job, JobError, Work};
+use super::scheduler::{JobError, Periodic, Work};
 use crate::model::Host;
 use crate::ops::{Ops, Targets};
 
@@ -22,7 +22,7 @@ fn rotation_due(last_rotation: Option<i64>, every: Duration, now: i64) -> bool {
     last_rotation.is_none_or(|at| at <= due_before)
 }
 
-impl Job for Rotation {
+impl Periodic for Rotation {
     fn name(&self) -> &'static str {
         "key rotation"
     }

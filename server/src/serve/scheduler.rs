@@ -37,7 +37,7 @@ pub enum JobError {
 }
 
 /// Periodic work on every enabled host.
-pub trait Job: Send + Sync {
+pub trait Periodic: Send + Sync {
     /// Its name, in logs.
     fn name(&self) -> &'static str;
 
@@ -112,7 +112,7 @@ struct Turn {
 
 /// Runs `jobs` on every enabled host, through `ops` (the server's own), until `shutdown`
 /// completes.
-pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Job>>, shutdown: impl Future<Output = ()>) {
+pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Periodic>>, shutdown: impl Future<Output = ()>) {
     let mut timetable = Timetable::new(jobs.iter().map(|j| j.period()), Instant::now());
     let mut work = JoinSet::new();
     let mut turns: HashMap<Id, Turn> = HashMap::new();
@@ -123,7 +123,7 @@ pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Job>>, shutdown: impl Future<Output
         tokio::select! {
             _ = &mut shutdown => break,
             _ = sleep_until(wake) => {
-                let due: Vec<(usize, Arc<dyn Job>)> = timetable
+                let due: Vec<(usize, Arc<dyn Periodic>)> = timetable
                     .take_due(Instant::now())
                     .into_iter()
                     .filter_map(|i| jobs.get(i).map(|job| (i, job.clone())))
@@ -198,7 +198,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// One host's turn: each job in `due` that has work on it, one after the other; `doing` says
 /// which is working.
-async fn turn(ops: Ops, host: Host, due: Vec<(usize, Arc<dyn Job>)>, doing: Arc<AtomicUsize>) {
+async fn turn(ops: Ops, host: Host, due: Vec<(usize, Arc<dyn Periodic>)>, doing: Arc<AtomicUsize>) {
     let name = host.name.clone();
     let mut fresh = Some(host);
     for (i, job) in due {

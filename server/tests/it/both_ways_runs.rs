@@ -98,6 +98,11 @@ fn masked(args: &[&str], out: &[u8]) -> Vec<Value> {
     }
     if let Ok(mut whole) = serde_json::from_str::<Value>(&text) {
         mask(&mut whole);
+        // A list of runs is by id, and hosts worked on at once get theirs in the order they
+        // start: compared as a set.
+        if let Value::Array(items) = &mut whole {
+            items.sort_by_key(|item| item.to_string());
+        }
         return vec![whole];
     }
     let mut lines: Vec<Value> = text

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use otto_proto::{Credentials, ScriptTimeout};
 use otto_server::client::{
-    AgentKeyCheck, ClientError, Connection, Outcome, Script, UploadSpec, new_action_id,
+    AgentKeyCheck, ClientError, Connection, Outcome, ScriptRequest, UploadSpec, new_action_id,
 };
 use otto_server::demo::LocalAgent;
 use otto_server::keys;
@@ -56,7 +56,7 @@ async fn operations_share_one_connection() {
         .await
         .unwrap();
     let conn = Connection::connect(&agent.dial(server_key)).await.unwrap();
-    let script = Script {
+    let script = ScriptRequest {
         name: "t".into(),
         interpreter: "/bin/sh".into(),
         body: b"echo $GREETING; exit 4\n".to_vec(),

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use otto_proto::{ActionId, Credentials, ScriptTimeout, Stream};
 use otto_server::client::{
-    ActionReport, ClientError, Connection, Outcome, Script, ScriptEvent, UploadSpec, new_action_id,
+    ActionReport, ClientError, Connection, Outcome, ScriptEvent, ScriptRequest, UploadSpec,
+    new_action_id,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -25,8 +26,8 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
 }
 
 /// A `/bin/sh` script with no limit on its run time.
-fn shell(body: String) -> Script {
-    Script {
+fn shell(body: String) -> ScriptRequest {
+    ScriptRequest {
         name: "e2e".into(),
         interpreter: "/bin/sh".into(),
         body: body.into_bytes(),

@@ -797,7 +797,7 @@ pub async fn hold_every_channel(
     let runs: Holding = (0..32)
         .map(|i| {
             let conn = conn.clone();
-            let script = otto_server::client::Script {
+            let script = otto_server::client::ScriptRequest {
                 name: "hold".into(),
                 interpreter: "/bin/sh".into(),
                 body: format!("touch {}/{i}; sleep {secs}\n", started.path().display())

@@ -17,7 +17,7 @@ pub(crate) use check::CheckApi;
 pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
-pub(crate) use runs::{LiveRun, RunsApi, Started};
+pub(crate) use runs::{LiveRun, RunStarted, RunsApi};
 pub(crate) use scripts::ScriptsApi;
 pub(crate) use users::UsersApi;
 

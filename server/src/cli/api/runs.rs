@@ -14,7 +14,7 @@ use crate::ops::{
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
-pub(crate) struct Started<L> {
+pub(crate) struct RunStarted<L> {
     /// The script's name or `command: …`.
     pub job: String,
     /// The hosts it addresses, by name.
@@ -67,7 +67,7 @@ pub(crate) trait RunsApi {
     async fn ping(&self, request: PingRequest) -> Result<Vec<Ping>, CliError>;
 
     /// Starts a run (`POST /api/v1/runs`; its events from `GET /api/v1/launches/{id}/events`).
-    async fn launch(&self, new: NewRun) -> Result<Started<Self::Live>, CliError>;
+    async fn launch(&self, new: NewRun) -> Result<RunStarted<Self::Live>, CliError>;
 
     /// Cancels a run by its id (`POST /api/v1/runs/{id}/cancel`).
     async fn cancel(&self, run: i64) -> Result<Done, CliError>;
@@ -131,7 +131,7 @@ impl RunsApi for Ops {
         Ok(Ops::ping(self, &request.targets).await?)
     }
 
-    async fn launch(&self, new: NewRun) -> Result<Started<LocalRun>, CliError> {
+    async fn launch(&self, new: NewRun) -> Result<RunStarted<LocalRun>, CliError> {
         let (targets, job, rollout, cap) = new.parts()?;
         self.require_job(&job).await?;
         let hosts = self.run_hosts(&targets, &job).await?;
@@ -140,7 +140,7 @@ impl RunsApi for Ops {
             .clone()
             .rolling(rollout)
             .cancellable(cancellation.clone());
-        Ok(Started {
+        Ok(RunStarted {
             job: job.label(),
             hosts: hosts.into_iter().map(|h| h.name).collect(),
             live: LocalRun {
@@ -297,11 +297,11 @@ impl RunsApi for Remote {
         Ok(self.call(Method::POST, "/api/v1/ping", &request).await?)
     }
 
-    async fn launch(&self, new: NewRun) -> Result<Started<RemoteRun>, CliError> {
+    async fn launch(&self, new: NewRun) -> Result<RunStarted<RemoteRun>, CliError> {
         let launched: Launched = self.call(Method::POST, "/api/v1/runs", &new).await?;
         let path = format!("/api/v1/launches/{}/events", launched.launch);
         let response = self.send(Method::GET, &path, &()).await?;
-        Ok(Started {
+        Ok(RunStarted {
             job: launched.job,
             hosts: launched.hosts,
             live: RemoteRun {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Sqlite, environment, events, exists, groups};
-use crate::model::{EventKind, Facts, Host, NewHost, Status, Trust, now_ms};
+use crate::model::{EventKind, Facts, Host, HostStatus, NewHost, Trust, now_ms};
 use crate::store::{HostStore, Result, StoreError};
 
 /// Adds a host; its name must follow the rule of [`crate::names`].
@@ -121,7 +121,7 @@ fn hosts_where(
                         .get::<_, Option<String>>(14)?
                         .map(|g| g.lines().map(str::to_string).collect())
                         .unwrap_or_default(),
-                    status: Status {
+                    status: HostStatus {
                         reachable: r.get::<_, Option<i64>>(8)?.map(|r| r != REACHABLE_NOT),
                         busy: r.get::<_, Option<i64>>(8)? == Some(REACHABLE_BUSY),
                         last_seen: r.get(9)?,
