@@ -48,12 +48,13 @@ pub enum RemoteError {
     /// The server could not be reached, or the connection failed.
     #[error("cannot reach the server at {0}: {1}")]
     Unreachable(String, String),
-    /// The server refused the request, with its reason.
-    #[error("the server answered {status}: {message}")]
+    /// The server refused the request, with its reason: the API's message, said as the same
+    /// refusal is said locally (its exit code from the status).
+    #[error("{message}")]
     Refused {
         /// The HTTP status.
         status: StatusCode,
-        /// The server's message.
+        /// The server's message (with the status, for an answer that is not the API's error).
         message: String,
     },
     /// The server refused a removal that would take variables with it, without force (as
@@ -194,10 +195,9 @@ impl Remote {
         if let Some(Detail::ForceNeeded(needed)) = error_detail(&text) {
             return Err(RemoteError::ForceNeeded(needed));
         }
-        Err(RemoteError::Refused {
-            status,
-            message: error_message(&text),
-        })
+        let message = error_message(&text)
+            .unwrap_or_else(|| format!("the server answered {status}: {}", text.trim()));
+        Err(RemoteError::Refused { status, message })
     }
 
     /// The server's URL.
@@ -338,21 +338,22 @@ fn system_roots() -> rustls::RootCertStore {
     roots
 }
 
-/// The message of an API error body, or the body itself; what a request left out
-/// (`error.detail`) is asked for by the command line's flags, and an untrusted agent's remedy
-/// named by its command, as without `--server`.
-fn error_message(body: &str) -> String {
+/// The message of an API error body, if it is one; what a request left out (`error.detail`)
+/// is asked for by the command line's flags, and an untrusted agent's remedy named by its
+/// command, as without `--server`.
+fn error_message(body: &str) -> Option<String> {
     let message = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|json| json.pointer("/error/message")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.trim().to_string());
-    match error_detail(body) {
+        .ok()?
+        .pointer("/error/message")?
+        .as_str()?
+        .to_owned();
+    Some(match error_detail(body) {
         Some(Detail::Missing(missing)) => super::by_flags(&missing),
         Some(Detail::Untrusted(untrusted)) => {
             format!("{message} ({})", crate::print::remedy(&untrusted))
         }
         _ => message,
-    }
+    })
 }
 
 /// What an API error body carries as data (`error.detail`), if anything.
@@ -435,21 +436,22 @@ mod tests {
         }
         assert_eq!(exit_code_of(StatusCode::INTERNAL_SERVER_ERROR), 7);
         assert_eq!(
-            error_message(r#"{"error":{"kind":"forbidden","message":"no"}}"#),
-            "no"
+            error_message(r#"{"error":{"kind":"forbidden","message":"no"}}"#).as_deref(),
+            Some("no")
         );
+        assert_eq!(error_message("<html>Bad Gateway</html>"), None);
         let missing = r#"{"error":{"kind":"invalid","message":"name the hosts: `hosts`, `groups` or `all`",
             "detail":{"code":"no-hosts","script":null}}}"#;
         assert_eq!(
-            error_message(missing),
-            "name the hosts: --host HOST, --group GROUP or --all"
+            error_message(missing).as_deref(),
+            Some("name the hosts: --host HOST, --group GROUP or --all")
         );
         // An untrusted agent: the API's fact, its remedy by the command line's command.
         let pending = r#"{"error":{"kind":"unavailable","message":"r1: refused",
             "detail":{"code":"key-pending","host":"r1","fingerprint":"SHA256:x"}}}"#;
         assert_eq!(
-            error_message(pending),
-            "r1: refused (approve with `otto-server host approve r1`)"
+            error_message(pending).as_deref(),
+            Some("r1: refused (approve with `otto-server host approve r1`)")
         );
     }
 }

@@ -247,12 +247,12 @@ async fn each_way_of_failing_through_the_server_says_why_with_its_exit_code() {
     check(out, 2, "is not one");
     // A key the server does not know: its message.
     let out = finish(client(e, &server, url, Some("otto_nonsense"), &run)).await;
-    check(out, 8, "401");
-    // A user below the run level read-write.
+    check(out, 8, "unknown API key");
+    // A user below the run level read-write: the server's words, as a local refusal's.
     check(
         finish(client(e, &server, url, Some(&rita), &run)).await,
         8,
-        "403",
+        "a command needs the run level `read-write`; yours is `read-only`",
     );
     // A host that does not exist.
     let nohost = ["run", "-H", "r9", "--command", "true"];
