@@ -304,18 +304,21 @@ impl Fleet {
     }
 
     /// Whether this fleet failed to connect to `host` at its last try (as for
-    /// [`Fleet::unreached`]), and has not reached it since.
-    pub async fn is_unreached(&self, host: &str) -> bool {
+    /// [`Fleet::unreached`]), and has not reached it since: `Some`, with why its agent is not
+    /// trusted when that was why.
+    pub async fn unreached_as(&self, host: &str) -> Option<Option<Untrusted>> {
         let link = self
             .links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(host)
-            .cloned();
-        match link {
-            Some(link) => link.lock().await.failures > 0,
-            None => false,
-        }
+            .cloned()?;
+        let link = link.lock().await;
+        (link.failures > 0).then(|| {
+            link.retry_at
+                .as_ref()
+                .and_then(|(_, _, untrusted)| untrusted.as_deref().cloned())
+        })
     }
 
     /// After `error` on `conn`: if the agent missed a deadline, drops the kept connection to

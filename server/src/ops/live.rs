@@ -732,6 +732,7 @@ mod tests {
             exit_code: Some(0),
             elapsed_ms: Some(1),
             unreached: false,
+            untrusted: None,
         };
         let gone = Gone {
             started: begun(),
@@ -868,6 +869,7 @@ mod tests {
             exit_code: Some(1),
             elapsed_ms: Some(5),
             unreached: false,
+            untrusted: None,
         };
         let done = json(&LaunchEvent::Done(result.clone()));
         assert_eq!(

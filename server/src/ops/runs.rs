@@ -12,7 +12,7 @@ use super::uploads::{credentials, upload_attachment};
 use super::{Done, Missing, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
 use crate::environment::{self, Assembled, Redactor};
-use crate::fleet::{Fleet, FleetError};
+use crate::fleet::{Fleet, FleetError, Untrusted};
 use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd, RunLevel};
 use crate::output::{Line, LineSplitter, MAX_LINE};
 use crate::store::StoreError;
@@ -185,6 +185,10 @@ pub struct RunResult {
     /// said when so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unreached: bool,
+    /// Why its agent is not trusted, when that is why it could not be connected to; only said
+    /// when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<Untrusted>,
 }
 
 impl Ops {
@@ -280,6 +284,7 @@ impl Ops {
                         exit_code: None,
                         elapsed_ms: None,
                         unreached: false,
+                        untrusted: None,
                     })
                     .collect();
                 for result in &results {
@@ -333,6 +338,7 @@ impl Ops {
                     exit_code: end.exit_code,
                     elapsed_ms: end.elapsed.map(|d| d.as_millis() as u64),
                     unreached: false,
+                    untrusted: None,
                 }
             }
         };

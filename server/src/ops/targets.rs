@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Missing, Ops, OpsError, Ping, Result, RunResult};
+use crate::fleet::Untrusted;
 use crate::model::{EventKind, Host};
 use crate::patterns::{self, Glob};
 
@@ -262,8 +263,10 @@ impl Ops {
                     return (i, T::skipped(name, NOT_STARTED));
                 }
                 let mut result = fut.await;
-                if !result.succeeded() && fleet.is_unreached(&name).await {
-                    result.mark_unreached();
+                if !result.succeeded() {
+                    if let Some(untrusted) = fleet.unreached_as(&name).await {
+                        result.mark_unreached(untrusted);
+                    }
                 }
                 (i, result)
             });
@@ -294,8 +297,9 @@ pub trait HostResult {
     fn succeeded(&self) -> bool;
     /// The result of a host that was not started, and why.
     fn skipped(host: String, why: &str) -> Self;
-    /// Says that the host, which failed, could not be connected to.
-    fn mark_unreached(&mut self);
+    /// Says that the host, which failed, could not be connected to, and whether because its
+    /// agent is not trusted.
+    fn mark_unreached(&mut self, untrusted: Option<Untrusted>);
 }
 
 impl HostResult for Done {
@@ -303,8 +307,9 @@ impl HostResult for Done {
         self.success
     }
 
-    fn mark_unreached(&mut self) {
+    fn mark_unreached(&mut self, untrusted: Option<Untrusted>) {
         self.unreached = true;
+        self.untrusted = untrusted;
     }
 
     fn skipped(host: String, why: &str) -> Done {
@@ -330,11 +335,13 @@ impl HostResult for RunResult {
             exit_code: None,
             elapsed_ms: None,
             unreached: false,
+            untrusted: None,
         }
     }
 
-    fn mark_unreached(&mut self) {
+    fn mark_unreached(&mut self, untrusted: Option<Untrusted>) {
         self.unreached = true;
+        self.untrusted = untrusted;
     }
 }
 
@@ -356,8 +363,8 @@ impl HostResult for Ping {
         }
     }
 
-    /// A heartbeat that failed says so already (`reachable`).
-    fn mark_unreached(&mut self) {}
+    /// A heartbeat that failed says so already (`reachable`, `untrusted`).
+    fn mark_unreached(&mut self, _: Option<Untrusted>) {}
 }
 
 /// How a host's part of an operation ended.
@@ -396,6 +403,10 @@ pub struct Done {
     /// said when so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unreached: bool,
+    /// Why its agent is not trusted, when that is why it could not be connected to; only said
+    /// when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<Untrusted>,
 }
 
 impl Done {
@@ -408,6 +419,7 @@ impl Done {
                 status: Status::Ok,
                 detail,
                 unreached: false,
+                untrusted: None,
             },
             Err(detail) => Done {
                 host,
@@ -415,6 +427,7 @@ impl Done {
                 status: Status::Failed,
                 detail,
                 unreached: false,
+                untrusted: None,
             },
         }
     }

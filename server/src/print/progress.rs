@@ -243,6 +243,7 @@ mod tests {
             status: Status::Ok,
             detail: "3 bytes".into(),
             unreached: false,
+            untrusted: None,
         };
         sink(ops::UploadEvent::Done(&done));
         let line: serde_json::Value =

@@ -8,6 +8,7 @@ use otto_proto::Stream;
 use serde::Serialize;
 
 use super::{Printer, units};
+use crate::fleet::Untrusted;
 use crate::ops::{self, Done, Status};
 use crate::sanitize;
 
@@ -110,7 +111,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                 vec![
                     r.host.clone(),
                     word(r.status).into(),
-                    r.outcome.clone(),
+                    with_remedy(&r.outcome, r.untrusted.as_ref()),
                     r.elapsed_ms.map_or("-".into(), units::millis),
                     r.run.map_or("-".into(), |id| id.to_string()),
                 ]
@@ -137,8 +138,21 @@ impl<W: Write + Send + 'static> Printer<W> {
     /// The results of an action (upload, control, rotation, cancel), one row per host.
     pub fn done(&self, results: &[Done]) {
         self.list(results, &["host", "result", "detail"], |d| {
-            vec![d.host.clone(), word(d.status).into(), d.detail.clone()]
+            vec![
+                d.host.clone(),
+                word(d.status).into(),
+                with_remedy(&d.detail, d.untrusted.as_ref()),
+            ]
         });
+    }
+}
+
+/// How a host's part ended, with the command that trusts its agent when that is why it
+/// failed.
+fn with_remedy(said: &str, untrusted: Option<&Untrusted>) -> String {
+    match untrusted {
+        Some(untrusted) => format!("{said} ({})", super::remedy(untrusted)),
+        None => said.to_string(),
     }
 }
 
@@ -200,6 +214,7 @@ mod tests {
                 status: Status::Ok,
                 detail: "reloaded".into(),
                 unreached: false,
+                untrusted: None,
             },
             Done {
                 host: "router-2".into(),
@@ -207,6 +222,7 @@ mod tests {
                 status: Status::Failed,
                 detail: "no answer".into(),
                 unreached: false,
+                untrusted: None,
             },
         ]
     }
@@ -264,6 +280,7 @@ mod tests {
             exit_code: None,
             elapsed_ms: None,
             unreached: false,
+            untrusted: None,
         };
         let results = [
             result("r1", Status::Failed, "exit 1"),
@@ -299,6 +316,7 @@ mod tests {
             exit_code: Some(1),
             elapsed_ms: Some(12),
             unreached: false,
+            untrusted: None,
         };
         sink(ops::RunEvent::Done(&result));
         p.run_summary(std::slice::from_ref(&result));

@@ -334,4 +334,30 @@ async fn an_untrusted_agent_is_told_by_the_api_as_a_fact_and_by_the_cli_with_its
         assert!(said.contains("`otto-server host approve r1`"), "{said}");
         assert!(said.contains("`otto-server host trust r2 "), "{said}");
     }
+
+    // So do an action's results: the API's as a fact, the command line's with its command,
+    // locally and through the API.
+    let (status, done) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/control",
+            Some(&hank),
+            &json!({"action": "reload", "hosts": ["r1", "r2"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(!done.to_string().contains("otto-server"), "{done}");
+    assert_eq!(done[0]["untrusted"]["code"], "key-pending", "{done}");
+    assert_eq!(done[1]["untrusted"]["code"], "no-agent-key", "{done}");
+    let args = ["reload", "--host", "r1", "--host", "r2"];
+    let local = server.output(&args);
+    let remote =
+        crate::remote::client(elsewhere.path(), &server, daemon.base(), Some(&hank), &args);
+    let remote = crate::remote::finish(remote).await;
+    for out in [local, remote] {
+        assert_eq!(out.status.code(), Some(3), "{}", crate::harness::text(&out));
+        let said = crate::harness::text(&out);
+        assert!(said.contains("`otto-server host approve r1`"), "{said}");
+        assert!(said.contains("`otto-server host trust r2 "), "{said}");
+    }
 }
