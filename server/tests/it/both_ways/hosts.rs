@@ -44,16 +44,7 @@ fn masked(text: &[u8]) -> String {
     status.replace_all(&text, "").into_owned()
 }
 
-/// The same fleet made twice: hosts r1 (group lab) and r2, a script, variables of r2.
-fn fleets() -> Both {
-    let (local, remote) = (Server::new(), Server::new());
-    for server in [&local, &remote] {
-        fleet(server);
-    }
-    Both::new(local, remote)
-}
-
-/// The fleet made on `server`.
+/// The same fleet made on `server`: hosts r1 (group lab) and r2, a script, variables of r2.
 fn fleet(server: &Server) {
     server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
     server.ok(&["host", "add", "r2", "192.0.2.2"]);
@@ -64,7 +55,7 @@ fn fleet(server: &Server) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the_server() {
-    let both = fleets();
+    let both = Both::alike(fleet);
     let (local, remote) = (&both.local, &both.remote);
     // `serve` beats at once: the local fleet tries its hosts too (they are not there).
     tokio::time::timeout(crate::harness::BOUND, async {
@@ -242,7 +233,7 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
 
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_locally() {
-    let both = fleets();
+    let both = Both::alike(fleet);
     let (local, remote) = (&both.local, &both.remote);
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("key");

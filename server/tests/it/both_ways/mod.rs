@@ -116,6 +116,14 @@ impl Both {
         }
     }
 
+    /// Two fleets, each made by `make`, as [`Both::new`] takes them.
+    pub fn alike(make: impl Fn(&Server)) -> Both {
+        let (local, remote) = (Server::new(), Server::new());
+        make(&local);
+        make(&remote);
+        Both::new(local, remote)
+    }
+
     /// `args` (with `input`) on the local fleet's data directory.
     pub async fn here(&self, args: &[&str], input: Option<&'static str>) -> Output {
         output(self.local.command(args), input).await

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::{Both, Masks, fed, row};
-use crate::harness::{Server, text};
+use crate::harness::text;
 
 /// The table's masks: standard output compared, masked.
 struct Scripts;
@@ -32,18 +32,12 @@ fn masked(out: &[u8]) -> String {
     millis.replace_all(&stdout, "<ms>").into_owned()
 }
 
-/// Two fleets of their own, alike: host r1 in group lab.
-fn fleets() -> Both {
-    let (local, remote) = (Server::new(), Server::new());
-    for server in [&local, &remote] {
-        server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
-    }
-    Both::new(local, remote)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_command_prints_and_exits_the_same_locally_and_through_the_server() {
-    let both = fleets();
+    // Two fleets of their own, alike: host r1 in group lab.
+    let both = Both::alike(|server| {
+        server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
+    });
     let remote = &both.remote;
     let files = tempfile::tempdir().unwrap();
     let conf = files.path().join("app.conf");
@@ -55,6 +49,17 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
     std::fs::write(&script_file, "echo from a file\n").unwrap();
     let script_file = script_file.to_str().unwrap();
 
+    // `conf` attached to `hello` at `path`, with `more`.
+    let attach = |path: &str, more: &[&str]| {
+        row(
+            &[
+                &["attachment", "add", "hello", conf, "--path", path][..],
+                more,
+            ]
+            .concat(),
+            0,
+        )
+    };
     let table = [
         // Scripts: added, changed keeping what is not given, listed, shown; a name taken, one
         // that breaks the rule, one that does not exist.
@@ -79,39 +84,13 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
         row(&["script", "show", "nope"], 4),
         // Attachments: a file attached (streamed), listed, removed; a missing file, a missing
         // script, a missing attachment.
-        row(
-            &[
-                "attachment",
-                "add",
-                "hello",
-                conf,
-                "--path",
-                "/etc/app.conf",
-                "--mode",
-                "600",
-            ],
-            0,
-        ),
+        attach("/etc/app.conf", &["--mode", "600"]),
         row(
             &["attachment", "add", "hello", missing, "--path", "/etc/x"],
             4,
         ),
         row(&["attachment", "add", "nope", conf, "--path", "/etc/x"], 4),
-        row(
-            &[
-                "attachment",
-                "add",
-                "hello",
-                conf,
-                "--path",
-                "/etc/after.conf",
-                "--owner",
-                "0:0",
-                "--phase",
-                "after",
-            ],
-            0,
-        ),
+        attach("/etc/after.conf", &["--owner", "0:0", "--phase", "after"]),
         row(&["attachment", "list"], 0),
         row(&["--json", "attachment", "list", "hello"], 0),
         row(&["--json", "script", "show", "hello"], 0),
