@@ -112,7 +112,8 @@ fn masked(args: &[&str], out: &[u8]) -> Vec<Value> {
 }
 
 /// `text` without its parts that tell a moment: `(action 0123…)` and, where `serve` holds a
-/// host's last failure, `(next try in 1s)`.
+/// host's last failure, `(next try in 1s)`; and the run's id an event's detail opens with
+/// (`run 12: …`), which hosts worked on at once get in the order they start.
 fn timeless(text: &str) -> String {
     let mut text = text.to_owned();
     for opening in [" (action ", " (next try in "] {
@@ -122,6 +123,15 @@ fn timeless(text: &str) -> String {
                 .map_or(text.len(), |e| start + e + 1);
             text.replace_range(start..end, "");
         }
+    }
+    let run = text
+        .strip_prefix("run ")
+        .and_then(|rest| rest.split_once(": "));
+    if let Some((id, rest)) = run
+        && !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_digit())
+    {
+        text = format!("run *: {rest}");
     }
     text
 }
