@@ -113,9 +113,32 @@ impl Browser {
         }
     }
 
+    /// A browser signed in as `user` at `daemon`'s web UI; and the UI's address (`…/`).
+    async fn signed_in(daemon: &Daemon, user: &str) -> (Browser, String) {
+        let browser = Browser::start().await;
+        let url = format!("{}/", daemon.base());
+        browser.sign_in(&url, user).await;
+        (browser, url)
+    }
+
+    /// Opens `url`.
+    async fn visit(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The host page's last error, once it says what to do under Trust, in the page's words
+    /// (not the command line's).
+    async fn told_under_trust(&self) -> String {
+        let said = self
+            .text_of("#host-last-error", |t| t.contains("under Trust"))
+            .await;
+        assert!(!said.contains("otto-server"), "{said}");
+        said
+    }
+
     /// Opens `url` and signs in as `user`, once the dashboard shows.
     async fn sign_in(&self, url: &str, user: &str) {
-        self.client.goto(url).await.unwrap();
+        self.visit(url).await;
         self.fill("#signin-name", user).await;
         // Submitted from the keyboard: Enter in the password field.
         self.fill("#signin-password", &format!("{PASSWORD}\u{e007}"))
@@ -234,6 +257,12 @@ fn target_dir() -> PathBuf {
     exe.ancestors().nth(3).unwrap().to_path_buf()
 }
 
+/// Asserts that `host` of `server` answers a ping.
+async fn answers(server: &Server, host: &str) {
+    let pings = server.bounded_json(&["ping", "--host", host]).await;
+    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+}
+
 /// A server with the administrator `admin` and agents `names` (pinged, so their state is
 /// known), and its `serve` over plain HTTP.
 async fn fleet(dir: &Path, names: &[&str]) -> (Server, Vec<LocalAgent>, Daemon) {
@@ -292,7 +321,7 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     let url = format!("{}/", daemon.base());
 
     // A wrong password: said on the page, and still the sign-in form.
-    browser.client.goto(&url).await.unwrap();
+    browser.visit(&url).await;
     browser.fill("#signin-name", "admin").await;
     browser.fill("#signin-password", "not the password").await;
     browser.screenshot("signin").await;
@@ -348,7 +377,7 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
     browser
         .text_of("#hosts", |t| t.contains("r1") && !t.contains("r2"))
         .await;
-    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.visit(&format!("{url}#/hosts")).await;
     browser.text_of("#hosts", |t| t.contains("gone")).await;
     browser.screenshot("hosts").await;
 
@@ -361,7 +390,7 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
 
     // At a phone's width: one column, nothing wider than the screen.
     browser.client.set_window_size(390, 844).await.unwrap();
-    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.visit(&format!("{url}#/hosts")).await;
     browser.text_of("#hosts", |t| t.contains("gone")).await;
     let overflow = browser
         .client
@@ -435,16 +464,10 @@ async fn a_pending_key_is_approved_from_the_host_page() {
     add_user(&server, "admin", &["--admin"]);
     let agent = pending_host(&server, dir.path(), "p1").await;
     let daemon = Daemon::start(&server, &["--http-plain"]);
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
     assert_eq!(browser.text_of("[data-count=pending]", |_| true).await, "1");
 
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/p1"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/hosts/p1")).await;
     let fingerprint = keys::fingerprint(&agent.agent_key);
     let shown = browser
         .text_of("#pending-fingerprint", |t| !t.is_empty())
@@ -454,11 +477,8 @@ async fn a_pending_key_is_approved_from_the_host_page() {
         "the page shows the pending key's fingerprint"
     );
     // The last error says what to do in the page's words, not the command line's.
-    let said = browser
-        .text_of("#host-last-error", |t| t.contains("under Trust"))
-        .await;
+    let said = browser.told_under_trust().await;
     assert!(said.contains("approve or deny"), "{said}");
-    assert!(!said.contains("otto-server"), "{said}");
     browser.screenshot("host-pending").await;
     browser.click("#host-approve").await;
     browser.text_of("#agent-key", |t| t == fingerprint).await;
@@ -471,8 +491,7 @@ async fn a_pending_key_is_approved_from_the_host_page() {
         keys::to_openssh(&agent.agent_key)
     );
     assert_eq!(host["trust"]["pending_key"], Value::Null);
-    let pings = server.bounded_json(&["ping", "--host", "p1"]).await;
-    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    answers(&server, "p1").await;
     browser.close().await;
 }
 
@@ -496,19 +515,10 @@ async fn an_agent_key_is_given_from_the_host_page() {
     let (out, _) = server.bounded(&["ping", "--host", "k1"]).await;
     assert!(!out.status.success());
     let daemon = Daemon::start(&server, &["--http-plain"]);
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/k1"))
-        .await
-        .unwrap();
-    let said = browser
-        .text_of("#host-last-error", |t| t.contains("under Trust"))
-        .await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts/k1")).await;
+    let said = browser.told_under_trust().await;
     assert!(said.contains("give its agent key"), "{said}");
-    assert!(!said.contains("otto-server"), "{said}");
     browser
         .fill("#trust-key", &keys::to_openssh(&agent.agent_key))
         .await;
@@ -516,8 +526,7 @@ async fn an_agent_key_is_given_from_the_host_page() {
     let fingerprint = keys::fingerprint(&agent.agent_key);
     browser.text_of("#agent-key", |t| t == fingerprint).await;
     assert!(!browser.present("#host-trust").await);
-    let pings = server.bounded_json(&["ping", "--host", "k1"]).await;
-    assert_eq!(pings[0]["reachable"], true, "{pings:#}");
+    answers(&server, "k1").await;
     browser.close().await;
 }
 
@@ -536,14 +545,8 @@ async fn a_group_with_an_empty_name_is_removed_from_its_page() {
         .execute("INSERT INTO groups (name) VALUES ('')", [])
         .unwrap();
     let daemon = Daemon::start(&server, &["--http-plain"]);
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
-    browser
-        .client
-        .goto(&format!("{url}#/groups/"))
-        .await
-        .unwrap();
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/groups/")).await;
     browser.click("#group-remove").await;
     browser.client.accept_alert().await.unwrap();
     let groups = || server.json(&["group", "list"]);
@@ -579,18 +582,12 @@ async fn a_busy_agent_is_shown_reachable_and_busy() {
     for run in runs {
         run.await.unwrap().unwrap();
     }
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/b1"))
-        .await
-        .unwrap();
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts/b1")).await;
     browser
         .text_of("#host-state", |t| t == "reachable, busy")
         .await;
-    browser.client.goto(&format!("{url}#/hosts")).await.unwrap();
+    browser.visit(&format!("{url}#/hosts")).await;
     browser
         .text_of("main table", |t| t.contains("reachable, busy"))
         .await;
@@ -613,16 +610,10 @@ async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_it
             .await;
         assert!(out.status.success());
     }
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
     // Deny: the pending key is dropped, the host keeps the key it had, an event names admin.
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/p1"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/hosts/p1")).await;
     browser.find("#pending").await;
     browser.click("#host-deny").await;
     browser.text_of("#alert", |t| t.contains("denied")).await;
@@ -670,11 +661,7 @@ async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_it
     browser.screenshot("host-actions").await;
 
     // Its runs a page at a time: the 20 newest, then the one before them.
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/r1"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/hosts/r1")).await;
     browser
         .text_of("#host-runs", |t| t.contains("run 21"))
         .await;
@@ -707,9 +694,7 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
     browser.click("nav a[href='#/run']").await;
     // The second line comes only after a sleep far longer than the test: seeing the first
@@ -805,7 +790,7 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
         "--body",
         "echo hello from $(hostname)",
     ]);
-    browser.client.goto(&format!("{url}#/run")).await.unwrap();
+    browser.visit(&format!("{url}#/run")).await;
     browser.run_script_on_one("hello", "r1").await;
     browser
         .text_of("pre[data-output=r1]", |t| t.contains("hello from"))
@@ -844,9 +829,7 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
     ]
     .concat());
     server.ok(&["script", "add", "change", "--body", "echo changed"]);
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "viewer").await;
+    let (browser, url) = Browser::signed_in(&daemon, "viewer").await;
 
     // The run page offers the read-only scripts only, and no command; one runs.
     browser.text_of("nav", |t| t.contains("viewer")).await;
@@ -861,11 +844,7 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
     browser.screenshot("run-read-only").await;
 
     // Not offered: no Approve.
-    browser
-        .client
-        .goto(&format!("{url}#/hosts/p1"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/hosts/p1")).await;
     browser
         .text_of("#pending", |t| t.contains("needs the permission"))
         .await;
@@ -967,9 +946,7 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         ])
         .await;
     assert!(out.status.success());
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
     // A new script, its text edited and saved.
     browser.click("nav a[href='#/scripts']").await;
@@ -1183,11 +1160,7 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         ("options", "#options"),
     ];
     for (page, shown) in pages {
-        browser
-            .client
-            .goto(&format!("{url}#/{page}"))
-            .await
-            .unwrap();
+        browser.visit(&format!("{url}#/{page}")).await;
         browser.find(shown).await;
         let overflow = browser
             .client
@@ -1199,11 +1172,7 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
             .unwrap();
         assert!(overflow.as_i64().unwrap() <= 0, "{page}: {overflow}");
     }
-    browser
-        .client
-        .goto(&format!("{url}#/scripts/backup"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/scripts/backup")).await;
     browser.find("#script-form").await;
     browser.screenshot("script-phone").await;
     browser.close().await;
@@ -1218,9 +1187,7 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
     let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
     server.ok(&["script", "add", "backup", "--body", "echo hi"]);
     add_user(&server, "helper", &["--permission", "hosts"]);
-    let browser = Browser::start().await;
-    let url = format!("{}/", daemon.base());
-    browser.sign_in(&url, "admin").await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
     // The administrator adds a user who runs read-only scripts and may read the event log,
     // nothing more.
@@ -1291,11 +1258,7 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
             !browser.present(&format!("nav a[href='#/{page}']")).await,
             "{page}"
         );
-        browser
-            .client
-            .goto(&format!("{url}#/{page}"))
-            .await
-            .unwrap();
+        browser.visit(&format!("{url}#/{page}")).await;
         browser.text_of("main h1", |t| t == "Not allowed").await;
         let said = browser.text_of("#not-allowed", |t| !t.is_empty()).await;
         assert!(
@@ -1303,11 +1266,7 @@ async fn a_user_made_with_fewer_permissions_finds_what_they_may_not_do_absent_an
             "{said}"
         );
     }
-    browser
-        .client
-        .goto(&format!("{url}#/no-such-page"))
-        .await
-        .unwrap();
+    browser.visit(&format!("{url}#/no-such-page")).await;
     browser.text_of("main h1", |t| t == "Not found").await;
     browser.click("nav a[href='#/groups']").await;
     browser.text_of("main h1", |t| t == "Groups").await;
@@ -1401,10 +1360,7 @@ async fn saving_a_script_unchanged_keeps_its_run_level_and_the_editor_changes_it
     ];
     server.ok(&[&add[..], &["--run-level", "read-only"]].concat());
     let level = || server.json(&["script", "list"])[0]["run_level"].clone();
-    let browser = Browser::start().await;
-    browser
-        .sign_in(&format!("{}/", daemon.base()), "admin")
-        .await;
+    let (browser, _) = Browser::signed_in(&daemon, "admin").await;
 
     // The table shows the run level; the editor too, and saving unchanged keeps it (and what
     // the editor does not show: run as).
@@ -1476,15 +1432,8 @@ async fn a_hosts_page_shows_the_variables_it_inherits_marked_by_where_they_come_
         "lab",
     ]);
     server.ok(&["env", "set", "MODE", "careful", "--host", "r1"]);
-    let browser = Browser::start().await;
-    browser
-        .sign_in(&format!("{}/", daemon.base()), "admin")
-        .await;
-    browser
-        .client
-        .goto(&format!("{}/#/hosts/r1", daemon.base()))
-        .await
-        .unwrap();
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts/r1")).await;
     let table = browser
         .text_of("#environment", |t| t.contains("TOKEN"))
         .await;
@@ -1523,12 +1472,8 @@ async fn removing_a_group_with_variables_names_them_and_asks_before_taking_them_
     let (server, _agents, daemon) = fleet(dir.path(), &[]).await;
     server.ok(&["group", "add", "lab"]);
     server.ok(&["env", "set", "TOKEN", "x", "--secret", "--group", "lab"]);
-    let browser = Browser::start().await;
-    browser
-        .sign_in(&format!("{}/", daemon.base()), "admin")
-        .await;
-    let page = format!("{}/#/groups/lab", daemon.base());
-    browser.client.goto(&page).await.unwrap();
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/groups/lab")).await;
 
     // Asked twice: the group, then its variable, named; a no keeps both.
     let asked = async || {

@@ -10,9 +10,7 @@
     clippy::indexing_slicing
 )]
 
-mod both_ways_hosts;
-mod both_ways_runs;
-mod both_ways_scripts;
+mod both_ways;
 mod browser;
 mod cli;
 mod client;

@@ -5,77 +5,64 @@
 //! exits. Times, durations, ids of actions and the actor (a login, or an API user) are masked.
 
 use std::path::Path;
-use std::process::Output;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use otto_server::demo::LocalAgent;
 
+use super::{Both, Masks, row};
 use crate::harness::{Server, text};
-use crate::http::{Daemon, key_of};
-use crate::remote::{client, finish};
-use crate::users::add_user;
 
-/// One fleet: its server, its agent, and how a command reaches it.
-struct Fleet {
-    server: Server,
-    _agent: LocalAgent,
-    _dir: tempfile::TempDir,
-    /// Through `serve`: the daemon, the client's own empty data directory, the key.
-    remote: Option<(Daemon, tempfile::TempDir, String)>,
+/// The table's masks: output compared masked, and the error said through `serve` as locally.
+struct Runs;
+
+impl Masks for Runs {
+    fn stdout(args: &[&str], out: &[u8]) -> Value {
+        Value::Array(masked(args, out))
+    }
+
+    /// The error says what it says locally (through `serve`, after the server's status).
+    fn stderr(args: &[&str], here: &[u8], there: &[u8]) {
+        let said = String::from_utf8_lossy(here);
+        let said = said.trim().trim_start_matches("otto-server: ");
+        let there_said = String::from_utf8_lossy(there);
+        assert!(
+            there_said.contains(said),
+            "{args:?}: {said:?} locally, {there_said:?}"
+        );
+    }
 }
 
-impl Fleet {
-    /// A fleet of `r1` (a real agent, in `lab`), `gone` (no agent where it points) and the
-    /// script `hello`, with the administrator `root`; served by `serve` if `served`.
-    async fn new(served: bool) -> Fleet {
-        let server = Server::new();
-        let dir = tempfile::tempdir().unwrap();
-        let agent = server.agent("r1", dir.path(), &["lab"], "").await;
-        let key = server.add("gone", &[]).await;
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed);
-        // Any agent key: nothing listens there.
-        server.point("gone", port, &key).await;
-        server.ok(&[
-            "script",
-            "add",
-            "hello",
-            "--body",
-            "echo hello from $OTTO_HOST_NAME",
-        ]);
-        add_user(&server, "root", &["--admin"]);
-        let key = key_of(&server, "root");
-        let remote = served.then(|| {
-            let daemon = Daemon::start(&server, &[]);
-            (daemon, tempfile::tempdir().unwrap(), key)
-        });
-        Fleet {
-            server,
-            _agent: agent,
-            _dir: dir,
-            remote,
-        }
-    }
+/// A fleet's real agent and its directory, kept while the fleet is used.
+type Agent = (LocalAgent, tempfile::TempDir);
 
-    /// `args` on this fleet, to its end.
-    async fn out(&self, args: &[&str]) -> Output {
-        match &self.remote {
-            Some((daemon, elsewhere, key)) => {
-                finish(client(
-                    elsewhere.path(),
-                    &self.server,
-                    daemon.base(),
-                    Some(key),
-                    args,
-                ))
-                .await
-            }
-            None => self.server.bounded(args).await.0,
-        }
-    }
+/// Two alike fleets of `r1` (a real agent, in `lab`), `gone` (no agent where it points) and the
+/// script `hello`; and their agents.
+async fn fleets() -> (Both, [Agent; 2]) {
+    let (local, remote) = (Server::new(), Server::new());
+    let agents = [fleet(&local).await, fleet(&remote).await];
+    (Both::new(local, remote), agents)
+}
+
+/// Makes the fleet on `server`; returns its agent.
+async fn fleet(server: &Server) -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = server.agent("r1", dir.path(), &["lab"], "").await;
+    let key = server.add("gone", &[]).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // Any agent key: nothing listens there.
+    server.point("gone", port, &key).await;
+    server.ok(&[
+        "script",
+        "add",
+        "hello",
+        "--body",
+        "echo hello from $OTTO_HOST_NAME",
+    ]);
+    (agent, dir)
 }
 
 /// What `out` printed, with what differs between two fleets or two moments masked: in JSON
@@ -125,7 +112,8 @@ fn masked(args: &[&str], out: &[u8]) -> Vec<Value> {
 }
 
 /// `text` without its parts that tell a moment: `(action 0123…)` and, where `serve` holds a
-/// host's last failure, `(next try in 1s)`.
+/// host's last failure, `(next try in 1s)`; and the run's id an event's detail opens with
+/// (`run 12: …`), which hosts worked on at once get in the order they start.
 fn timeless(text: &str) -> String {
     let mut text = text.to_owned();
     for opening in [" (action ", " (next try in "] {
@@ -136,9 +124,19 @@ fn timeless(text: &str) -> String {
             text.replace_range(start..end, "");
         }
     }
+    let run = text
+        .strip_prefix("run ")
+        .and_then(|rest| rest.split_once(": "));
+    if let Some((id, rest)) = run
+        && !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_digit())
+    {
+        text = format!("run *: {rest}");
+    }
     text
 }
 
+/// `value` with its volatile fields (by key) starred and its strings made [`timeless`].
 fn mask(value: &mut Value) {
     // A run's id too: hosts worked on at once get theirs in the order they start.
     const VOLATILE: [&str; 11] = [
@@ -170,42 +168,9 @@ fn mask(value: &mut Value) {
     }
 }
 
-/// Runs `args` on both fleets; asserts the same exit code (`code`) and the same output, and
-/// that the error says what it says locally (through `serve`, after the server's status).
-async fn both(local: &Fleet, remote: &Fleet, args: &[&str], code: i32) -> Output {
-    let (here, there) = (local.out(args).await, remote.out(args).await);
-    assert_eq!(
-        here.status.code(),
-        Some(code),
-        "{args:?} locally: {}",
-        text(&here)
-    );
-    assert_eq!(
-        there.status.code(),
-        Some(code),
-        "{args:?} through serve: {}",
-        text(&there)
-    );
-    assert_eq!(
-        masked(args, &here.stdout),
-        masked(args, &there.stdout),
-        "{args:?}: locally\n{}\nthrough serve\n{}",
-        text(&here),
-        text(&there)
-    );
-    let said = String::from_utf8_lossy(&here.stderr);
-    let said = said.trim().trim_start_matches("otto-server: ");
-    let there_said = String::from_utf8_lossy(&there.stderr);
-    assert!(
-        there_said.contains(said),
-        "{args:?}: {said:?} locally, {there_said:?}"
-    );
-    here
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_commands_on_hosts_print_and_exit_alike_locally_and_through_serve() {
-    let (local, remote) = (Fleet::new(false).await, Fleet::new(true).await);
+    let (both, _agents) = fleets().await;
     // (arguments, exit code): success, some hosts failed (1), usage (2), none reached (3),
     // not found (4).
     let table: &[(&[&str], i32)] = &[
@@ -254,13 +219,13 @@ async fn the_commands_on_hosts_print_and_exit_alike_locally_and_through_serve() 
         ),
     ];
     for (args, code) in table {
-        both(&local, &remote, args, *code).await;
+        both.check::<Runs>(&row(args, *code)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn output_files_are_written_both_ways() {
-    let (local, remote) = (Fleet::new(false).await, Fleet::new(true).await);
+    let (both, _agents) = fleets().await;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = |dir: &Path| {
         let dir = dir.to_str().unwrap().to_owned();
@@ -276,10 +241,14 @@ async fn output_files_are_written_both_ways() {
             ]
         }
     };
-    for (fleet, dir) in [(&local, dirs.0.path()), (&remote, dirs.1.path())] {
+    for (through, dir) in [(false, dirs.0.path()), (true, dirs.1.path())] {
         let args = run(dir)();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = fleet.out(&args).await;
+        let out = if through {
+            both.there(&both.root, &args, None).await
+        } else {
+            both.here(&args, None).await
+        };
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(std::fs::read(dir.join("r1.stdout")).unwrap(), b"a\nb");
         assert_eq!(std::fs::read(dir.join("r1.stderr")).unwrap(), b"err\n");
@@ -288,8 +257,8 @@ async fn output_files_are_written_both_ways() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_of_no_host_is_refused_with_one_message_by_the_cli_and_the_api() {
-    let fleet = Fleet::new(true).await;
-    let (daemon, _, key) = fleet.remote.as_ref().unwrap();
+    let (both, _agents) = fleets().await;
+    let (daemon, key) = (&both.daemon, &both.root);
     let body = json!({"command": "true", "hosts": ["r1"], "batch": 0});
     let (status, refused) = daemon
         .call(Method::POST, "/api/v1/runs", Some(key), &body)
@@ -322,12 +291,16 @@ async fn a_batch_of_no_host_is_refused_with_one_message_by_the_cli_and_the_api()
             "0",
         ],
     ] {
-        let here = fleet.server.bounded(args).await.0;
+        let here = both.remote.bounded(args).await.0;
         assert_eq!(here.status.code(), Some(2), "{}", text(&here));
         assert!(text(&here).contains(message), "{}", text(&here));
     }
-    let there = fleet
-        .out(&["run", "-H", "r1", "-c", "true", "--batch", "0"])
+    let there = both
+        .there(
+            key,
+            &["run", "-H", "r1", "-c", "true", "--batch", "0"],
+            None,
+        )
         .await;
     assert!(text(&there).contains(message), "{}", text(&there));
 }

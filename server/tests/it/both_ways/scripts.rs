@@ -5,61 +5,25 @@
 //! exit code, which is the one the row expects. A permission the key lacks is refused through
 //! the server (exit 8), changing nothing.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use regex::Regex;
+use serde_json::{Value, json};
 
-use crate::harness::{Server, text};
-use crate::http::{Daemon, key_of};
-use crate::remote::client;
-use crate::users::add_user;
+use super::{Both, Masks, fed, row};
+use crate::harness::text;
 
-/// One command of the table: its arguments, what it reads on standard input, its exit code.
-struct Row {
-    args: Vec<String>,
-    input: Option<&'static str>,
-    code: i32,
-}
+/// The table's masks: standard output compared, masked.
+struct Scripts;
 
-/// `args`, to exit with `code`.
-fn row(args: &[&str], code: i32) -> Row {
-    Row {
-        args: args.iter().map(|a| a.to_string()).collect(),
-        input: None,
-        code,
+impl Masks for Scripts {
+    fn stdout(_args: &[&str], out: &[u8]) -> Value {
+        json!(masked(out))
     }
 }
 
-/// `args` with `input` on standard input, to exit with `code`.
-fn fed(args: &[&str], input: &'static str, code: i32) -> Row {
-    Row {
-        input: Some(input),
-        ..row(args, code)
-    }
-}
-
-/// Runs `cmd` with `input` (if any) on standard input, to its end.
-fn output(mut cmd: Command, input: Option<&str>) -> Output {
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// `out`'s standard output with what differs between two fleets by nature masked: API keys'
+/// Standard output `out` with what differs between two fleets by nature masked: API keys'
 /// secrets and times (as text and as milliseconds).
-fn masked(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn masked(out: &[u8]) -> String {
+    let stdout = String::from_utf8_lossy(out);
     let secret = Regex::new("otto_[0-9a-f]{64}").unwrap();
     let time = Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
     let millis = Regex::new(r"\b\d{12,}\b").unwrap();
@@ -68,23 +32,13 @@ fn masked(out: &Output) -> String {
     millis.replace_all(&stdout, "<ms>").into_owned()
 }
 
-/// A fleet of its own: host r1 in group lab, an administrator root and a reader rita, each with
-/// a key (the same ids in both fleets).
-fn fleet() -> (Server, String, String) {
-    let server = Server::new();
-    server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
-    add_user(&server, "root", &["--admin"]);
-    add_user(&server, "rita", &[]);
-    let (root, rita) = (key_of(&server, "root"), key_of(&server, "rita"));
-    (server, root, rita)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn each_command_prints_and_exits_the_same_locally_and_through_the_server() {
-    let (local, _, _) = fleet();
-    let (remote, root, rita) = fleet();
-    let daemon = Daemon::start(&remote, &[]);
-    let elsewhere = tempfile::tempdir().unwrap();
+    // Two fleets of their own, alike: host r1 in group lab.
+    let both = Both::alike(|server| {
+        server.ok(&["host", "add", "r1", "192.0.2.1", "-g", "lab"]);
+    });
+    let remote = &both.remote;
     let files = tempfile::tempdir().unwrap();
     let conf = files.path().join("app.conf");
     std::fs::write(&conf, "setting=1\n").unwrap();
@@ -95,6 +49,17 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
     std::fs::write(&script_file, "echo from a file\n").unwrap();
     let script_file = script_file.to_str().unwrap();
 
+    // `conf` attached to `hello` at `path`, with `more`.
+    let attach = |path: &str, more: &[&str]| {
+        row(
+            &[
+                &["attachment", "add", "hello", conf, "--path", path][..],
+                more,
+            ]
+            .concat(),
+            0,
+        )
+    };
     let table = [
         // Scripts: added, changed keeping what is not given, listed, shown; a name taken, one
         // that breaks the rule, one that does not exist.
@@ -119,39 +84,13 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
         row(&["script", "show", "nope"], 4),
         // Attachments: a file attached (streamed), listed, removed; a missing file, a missing
         // script, a missing attachment.
-        row(
-            &[
-                "attachment",
-                "add",
-                "hello",
-                conf,
-                "--path",
-                "/etc/app.conf",
-                "--mode",
-                "600",
-            ],
-            0,
-        ),
+        attach("/etc/app.conf", &["--mode", "600"]),
         row(
             &["attachment", "add", "hello", missing, "--path", "/etc/x"],
             4,
         ),
         row(&["attachment", "add", "nope", conf, "--path", "/etc/x"], 4),
-        row(
-            &[
-                "attachment",
-                "add",
-                "hello",
-                conf,
-                "--path",
-                "/etc/after.conf",
-                "--owner",
-                "0:0",
-                "--phase",
-                "after",
-            ],
-            0,
-        ),
+        attach("/etc/after.conf", &["--owner", "0:0", "--phase", "after"]),
         row(&["attachment", "list"], 0),
         row(&["--json", "attachment", "list", "hello"], 0),
         row(&["--json", "script", "show", "hello"], 0),
@@ -225,27 +164,9 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
         row(&["--json", "check"], 0),
     ];
 
-    let url = daemon.base();
-    for Row { args, input, code } in &table {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let here = output(local.command(&args), *input);
-        let there = output(
-            client(elsewhere.path(), &remote, url, Some(&root), &args),
-            *input,
-        );
-        assert_eq!(
-            here.status.code(),
-            Some(*code),
-            "{args:?} locally: {}",
-            text(&here)
-        );
-        assert_eq!(
-            there.status.code(),
-            Some(*code),
-            "{args:?} through the server: {}",
-            text(&there)
-        );
-        assert_eq!(masked(&here), masked(&there), "{args:?}");
+    for row in &table {
+        let (here, there) = both.check::<Scripts>(row).await;
+        let args = &row.args;
         assert!(!text(&here).contains("s3cret"), "{args:?}: {}", text(&here));
         assert!(
             !text(&there).contains("s3cret"),
@@ -258,11 +179,8 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
     let made = ["apikey", "create", "--user", "bob"];
     let secret = Regex::new("^otto_[0-9a-f]{64}$").unwrap();
     for out in [
-        output(local.command(&made), None),
-        output(
-            client(elsewhere.path(), &remote, url, Some(&root), &made),
-            None,
-        ),
+        both.here(&made, None).await,
+        both.there(&both.root, &made, None).await,
     ] {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("otto_")).collect();
@@ -290,10 +208,7 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
         &["apikey", "list", "--user", "bob"],
         &["apikey", "revoke", "1"],
     ] {
-        let out = output(
-            client(elsewhere.path(), &remote, url, Some(&rita), args),
-            None,
-        );
+        let out = both.there(&both.rita, args, None).await;
         assert_eq!(out.status.code(), Some(8), "{args:?}: {}", text(&out));
         assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out));
     }
@@ -304,7 +219,7 @@ async fn each_command_prints_and_exits_the_same_locally_and_through_the_server()
     );
     assert_eq!(before, after);
     assert!(
-        crate::remote::empty(elsewhere.path()),
+        crate::remote::empty(both.elsewhere.path()),
         "the client opened its own data directory"
     );
 }

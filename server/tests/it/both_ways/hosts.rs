@@ -6,17 +6,30 @@
 //! the status it came with), the same exit code. Both fleets
 //! have tried their hosts once (`serve` beats at once), which are not there.
 
-use std::path::Path;
-use std::process::Output;
-
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::{Both, Masks, row};
 use crate::harness::{Server, text};
-use crate::http::{Daemon, key_of};
-use crate::remote::{client, finish};
+use crate::remote::empty;
 use crate::secrets::typed_on_a_terminal;
-use crate::users::add_user;
+
+/// The table's masks: output and errors compared, masked alike.
+struct Hosts;
+
+impl Masks for Hosts {
+    fn stdout(_args: &[&str], out: &[u8]) -> Value {
+        json!(masked(out))
+    }
+
+    fn stderr(args: &[&str], here: &[u8], there: &[u8]) {
+        assert_eq!(
+            masked(here),
+            masked(there),
+            "{args:?}: locally, then through the server"
+        );
+    }
+}
 
 /// What differs between two fleets by nature: their server keys, and the times things were
 /// made.
@@ -42,13 +55,8 @@ fn fleet(server: &Server) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the_server() {
-    let (local, remote) = (Server::new(), Server::new());
-    fleet(&local);
-    fleet(&remote);
-    add_user(&remote, "root", &["--admin"]);
-    add_user(&remote, "viewer", &[]);
-    let (root, viewer) = (key_of(&remote, "root"), key_of(&remote, "viewer"));
-    let daemon = Daemon::start(&remote, &[]);
+    let both = Both::alike(fleet);
+    let (local, remote) = (&both.local, &both.remote);
     // `serve` beats at once: the local fleet tries its hosts too (they are not there).
     tokio::time::timeout(crate::harness::BOUND, async {
         while remote
@@ -64,17 +72,6 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
     .await
     .unwrap();
     assert_eq!(local.output(&["ping"]).status.code(), Some(3));
-    let elsewhere = tempfile::tempdir().unwrap();
-    let through = async |key: &str, args: &[&str]| -> Output {
-        finish(client(
-            elsewhere.path(),
-            &remote,
-            daemon.base(),
-            Some(key),
-            args,
-        ))
-        .await
-    };
     let dir = tempfile::tempdir().unwrap();
     let inventory = |name: &str, text: &str| -> String {
         let path = dir.path().join(name);
@@ -90,7 +87,7 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         otto_server::keys::to_openssh(otto_server::keys::generate().unwrap().public_key());
 
     // (arguments, exit code), in order: each row sees what the rows before it did.
-    let table: &[(&[&str], u8)] = &[
+    let table: &[(&[&str], i32)] = &[
         (&["host", "list"], 0),
         (&["--json", "host", "list"], 0),
         (&["host", "add", "r3", "192.0.2.3", "-g", "edge,lab"], 0),
@@ -185,31 +182,11 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         (&["host", "list"], 0),
     ];
     for (args, code) in table {
-        let here = local.output(args);
-        let there = through(&root, args).await;
-        assert_eq!(
-            here.status.code(),
-            Some(i32::from(*code)),
-            "{args:?} locally: {}",
-            text(&here)
-        );
-        assert_eq!(
-            (
-                here.status.code(),
-                masked(&here.stdout),
-                masked(&here.stderr)
-            ),
-            (
-                there.status.code(),
-                masked(&there.stdout),
-                masked(&there.stderr)
-            ),
-            "{args:?}: locally, then through the server"
-        );
+        both.check::<Hosts>(&row(args, *code)).await;
     }
 
     // A group with variables, both ways alike.
-    for server in [&local, &remote] {
+    for server in [local, remote] {
         server.ok(&["env", "set", "LEVEL", "3", "--group", "g1"]);
     }
     for (args, code) in [
@@ -218,27 +195,7 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         (&["group", "remove", "g1", "--force"], 0),
         (&["--json", "group", "list"], 0),
     ] {
-        let here = local.output(args);
-        let there = through(&root, args).await;
-        assert_eq!(
-            here.status.code(),
-            Some(code),
-            "{args:?} locally: {}",
-            text(&here)
-        );
-        assert_eq!(
-            (
-                here.status.code(),
-                masked(&here.stdout),
-                masked(&here.stderr)
-            ),
-            (
-                there.status.code(),
-                masked(&there.stdout),
-                masked(&there.stderr)
-            ),
-            "{args:?}: locally, then through the server"
-        );
+        both.check::<Hosts>(&row(args, code)).await;
     }
     let listed = local.ok(&["env", "list"]);
     assert!(
@@ -254,7 +211,7 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         &["host", "remove", "r1", "--force"],
         &["group", "add", "g9"],
     ] {
-        let refused = through(&viewer, args).await;
+        let refused = both.there(&both.rita, args, None).await;
         assert_eq!(
             refused.status.code(),
             Some(8),
@@ -264,37 +221,28 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
     }
     assert_eq!(local.ok(&["host", "list"]), remote.ok(&["host", "list"]));
     let deploy = ["host", "deploy", "r9", "root@192.0.2.99"];
-    let refused = through(&root, &deploy).await;
+    let refused = both.there(&both.root, &deploy, None).await;
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
     assert!(
         text(&refused).contains("does not work through --server"),
         "{}",
         text(&refused)
     );
-    assert!(
-        Path::new(elsewhere.path())
-            .read_dir()
-            .unwrap()
-            .next()
-            .is_none()
-    );
+    assert!(empty(both.elsewhere.path()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_locally() {
-    let (local, remote) = (Server::new(), Server::new());
-    fleet(&local);
-    fleet(&remote);
-    add_user(&remote, "root", &["--admin"]);
+    let both = Both::alike(fleet);
+    let (local, remote) = (&both.local, &both.remote);
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("key");
-    std::fs::write(&key_file, key_of(&remote, "root")).unwrap();
-    let daemon = Daemon::start(&remote, &[]);
+    std::fs::write(&key_file, &both.root).unwrap();
     let cert = remote.data().join("http.crt");
     let through = |args: &[&'static str]| -> Vec<String> {
         let mut all = vec![
             "--server".to_string(),
-            daemon.base().to_string(),
+            both.daemon.base().to_string(),
             "--ca-cert".into(),
             cert.display().to_string(),
             "--api-key-file".into(),
@@ -307,15 +255,15 @@ async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_lo
     let question = "removing host r2 also removes its 2 variables: MODE, TOKEN (secret). Remove?";
     for (answer, done) in [(&b"n\n"[..], "host r2 not removed"), (b"y\n", "removed r2")] {
         let args = ["host", "remove", "r2"];
-        let here = typed_on_a_terminal(&local, &args, ask, answer).await;
+        let here = typed_on_a_terminal(local, &args, ask, answer).await;
         let there = through(&args);
         let there: Vec<&str> = there.iter().map(String::as_str).collect();
-        let there = typed_on_a_terminal(&remote, &there, ask, answer).await;
+        let there = typed_on_a_terminal(remote, &there, ask, answer).await;
         for shown in [&here, &there] {
             assert!(shown.contains(question) && shown.contains(done), "{shown}");
         }
     }
-    for server in [&local, &remote] {
+    for server in [local, remote] {
         let names: Vec<Value> = server
             .json(&["host", "list"])
             .as_array()
