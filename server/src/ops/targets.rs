@@ -263,10 +263,10 @@ impl Ops {
                     return (i, T::skipped(name, NOT_STARTED));
                 }
                 let mut result = fut.await;
-                if !result.succeeded() {
-                    if let Some(untrusted) = fleet.unreached_as(&name).await {
-                        result.mark_unreached(untrusted);
-                    }
+                if !result.succeeded()
+                    && let Some(untrusted) = fleet.unreached_as(&name).await
+                {
+                    result.mark_unreached(untrusted);
                 }
                 (i, result)
             });
