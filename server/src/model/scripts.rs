@@ -95,6 +95,24 @@ pub struct Script {
     pub run_level: RunLevel,
 }
 
+#[cfg(test)]
+impl Script {
+    /// A read-write `/bin/sh` script with `body`, run as the agent's user, where it likes,
+    /// with the default timeout and nothing after it.
+    pub fn example(name: &str, body: &[u8]) -> Script {
+        Script {
+            name: name.into(),
+            interpreter: "/bin/sh".into(),
+            body: body.to_vec(),
+            run_as: None,
+            working_dir: None,
+            timeout_secs: None,
+            after_run: AfterRun::None,
+            run_level: RunLevel::ReadWrite,
+        }
+    }
+}
+
 /// The run level of a script that does not say: read-write.
 fn read_write() -> RunLevel {
     RunLevel::ReadWrite

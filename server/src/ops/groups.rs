@@ -93,7 +93,7 @@ impl Ops {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{AfterRun, Script};
+    use crate::model::Script;
     use crate::names::HostName;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, last, new_r1};
@@ -103,16 +103,7 @@ mod tests {
         let (_dir, ops) = fixture();
         let r1 = HostName::parse("r1").unwrap();
         ops.add_host(new_r1()).await.unwrap();
-        let script = Script {
-            name: "hello".into(),
-            interpreter: "/bin/sh".into(),
-            body: b"echo hi".to_vec(),
-            run_as: None,
-            working_dir: None,
-            timeout_secs: None,
-            after_run: AfterRun::None,
-            run_level: crate::model::RunLevel::ReadWrite,
-        };
+        let script = Script::example("hello", b"echo hi");
         ops.save_script(&script, false).await.unwrap();
 
         ops.add_group("lab").await.unwrap();

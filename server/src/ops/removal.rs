@@ -89,7 +89,7 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AfterRun, RunLevel, Script};
+    use crate::model::Script;
     use crate::ops::testing::{fixture, new_r1};
     use crate::ops::{ErrorKind, SetEnv};
 
@@ -122,16 +122,7 @@ mod tests {
         let (_dir, ops) = fixture();
         ops.add_host(new_r1()).await.unwrap();
         ops.add_group("lab").await.unwrap();
-        let script = Script {
-            name: "job".into(),
-            interpreter: "/bin/sh".into(),
-            body: b"true".to_vec(),
-            run_as: None,
-            working_dir: None,
-            timeout_secs: None,
-            after_run: AfterRun::None,
-            run_level: RunLevel::ReadWrite,
-        };
+        let script = Script::example("job", b"true");
         ops.save_script(&script, false).await.unwrap();
         for (scope, secret) in [
             (Scope::Host("r1".into()), true),

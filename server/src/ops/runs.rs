@@ -719,16 +719,7 @@ mod tests {
     #[tokio::test]
     async fn a_script_named_alone_addresses_the_enabled_members_of_its_groups() {
         let (_dir, ops) = fleet(&["a", "b", "c", "off"]).await;
-        let script = crate::model::Script {
-            name: "s".into(),
-            interpreter: "/bin/sh".into(),
-            body: b"true".to_vec(),
-            run_as: None,
-            working_dir: None,
-            timeout_secs: None,
-            after_run: AfterRun::None,
-            run_level: crate::model::RunLevel::ReadWrite,
-        };
+        let script = crate::model::Script::example("s", b"true");
         ops.save_script(&script, false).await.unwrap();
         let job = Job::script("s");
         let none = ops.run_hosts(&Targets::default(), &job).await.unwrap_err();

@@ -308,16 +308,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
 #[test]
 fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_content() {
     let (dir, db) = store();
-    let script = Script {
-        name: "s".into(),
-        interpreter: "/bin/sh".into(),
-        body: b"true".to_vec(),
-        run_as: None,
-        working_dir: None,
-        timeout_secs: None,
-        after_run: AfterRun::None,
-        run_level: crate::model::RunLevel::ReadWrite,
-    };
+    let script = Script::example("s", b"true");
     scripts::put_script(&db, &script, false).unwrap();
     let attachment = Attachment {
         script: "s".into(),
