@@ -81,8 +81,7 @@ pub async fn run(
         command: args.command,
         timeout_secs: args.timeout,
         targets: args.targets.targets(),
-        batch: args.rollout.batch,
-        max_failures: args.rollout.max_failures,
+        rollout: args.rollout.options(),
         output_cap: Some(args.output_cap),
     };
     let files = match &args.output_dir {
@@ -213,8 +212,7 @@ pub async fn act(
     let request = ControlRequest {
         action,
         targets: args.targets.targets(),
-        batch: args.rollout.batch,
-        max_failures: args.rollout.max_failures,
+        rollout: args.rollout.options(),
     };
     let results = api.act(request).await?;
     out.done(&results);

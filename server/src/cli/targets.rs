@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::ops::{Rollout, Share, Status, Targets};
+use crate::ops::{Rollout, RolloutOptions, Share, Status, Targets};
 use crate::patterns;
 
 use super::CliError;
@@ -63,9 +63,17 @@ pub struct RolloutArgs {
 }
 
 impl RolloutArgs {
+    /// The request's options these flags give.
+    pub fn options(&self) -> RolloutOptions {
+        RolloutOptions {
+            batch: self.batch,
+            max_failures: self.max_failures,
+        }
+    }
+
     /// The rollout these flags ask for (held to its rules by [`Rollout::new`]).
     pub fn rollout(&self) -> Result<Rollout, CliError> {
-        Ok(Rollout::new(self.batch, self.max_failures)?)
+        Ok(self.options().rollout()?)
     }
 }
 

@@ -34,8 +34,8 @@ use crate::ops::{
     Finding, ForceNeeded, Format, HostAdded, HostChange, HostDetail, HostEntry, HostPage,
     HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent, Launched,
     LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping, PingRequest,
-    RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput, SlowHeartbeat,
-    Summary, Targets, Variable,
+    RolloutOptions, RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput,
+    SlowHeartbeat, Summary, Targets, Variable,
 };
 
 /// The API's description but its paths, which [`super::api_routes`] adds from the handlers.
@@ -103,6 +103,7 @@ use crate::ops::{
         Launched,
         Run,
         ControlRequest,
+        RolloutOptions,
         PingRequest,
         Action,
         Targets,
@@ -137,13 +138,14 @@ pub(super) fn complete(mut document: utoipa::openapi::OpenApi) -> utoipa::openap
     document
 }
 
-/// The request bodies that take the fields of another type among their own (`#[serde(flatten)]`:
-/// the hosts, [`Targets`]), and refuse unknown fields.
+/// The request bodies that take the fields of other types among their own (`#[serde(flatten)]`:
+/// the hosts, [`Targets`]; how they go, [`RolloutOptions`]), and refuse unknown fields.
 const FLATTENED: [&str; 3] = ["NewRun", "ControlRequest", "PingRequest"];
 
 /// Writes each of [`FLATTENED`] as the one object its JSON is (utoipa makes an `allOf` of the
-/// flattened type and the rest, which could not refuse unknown fields), with every field,
-/// those required, and no others.
+/// flattened types and the rest, which could not refuse unknown fields), with every field,
+/// those required, and no others: the fields of a flattened type that itself flattens another
+/// (an `allOf` within the `allOf`) too, at any depth.
 struct Flattened;
 
 impl Modify for Flattened {
@@ -160,23 +162,50 @@ impl Modify for Flattened {
                 .description(all_of.description.clone())
                 .additional_properties(Some(AdditionalProperties::FreeForm(false)))
                 .build();
-            for part in &all_of.items {
-                let part = match part {
-                    RefOr::Ref(reference) => reference
-                        .ref_location
-                        .rsplit('/')
-                        .next()
-                        .and_then(|name| components.schemas.get(name)),
-                    part => Some(part),
-                };
-                if let Some(RefOr::T(Schema::Object(object))) = part {
-                    merged.properties.extend(object.properties.clone());
-                    merged.required.extend(object.required.iter().cloned());
-                }
-            }
+            merge(
+                &mut merged,
+                &all_of.items,
+                &components.schemas,
+                FLATTEN_DEPTH,
+            );
             components
                 .schemas
                 .insert(name.to_owned(), RefOr::T(Schema::Object(merged)));
+        }
+    }
+}
+
+/// How deep flattened types may be nested in one another (more is a mistake: a type that
+/// flattens itself).
+const FLATTEN_DEPTH: usize = 8;
+
+/// Adds to `merged` the properties (and those required) of each of `parts`: an object, a
+/// reference to a component, or an `allOf` of them (merged in turn, up to `depth` levels).
+fn merge(
+    merged: &mut utoipa::openapi::schema::Object,
+    parts: &[RefOr<Schema>],
+    schemas: &std::collections::BTreeMap<String, RefOr<Schema>>,
+    depth: usize,
+) {
+    let Some(depth) = depth.checked_sub(1) else {
+        return;
+    };
+    for part in parts {
+        let part = match part {
+            RefOr::Ref(reference) => reference
+                .ref_location
+                .rsplit('/')
+                .next()
+                .and_then(|name| schemas.get(name)),
+            part => Some(part),
+        };
+        match part {
+            Some(RefOr::T(Schema::Object(object))) => {
+                merged.properties.extend(object.properties.clone());
+                merged.required.extend(object.required.iter().cloned());
+            }
+            Some(RefOr::T(Schema::AllOf(all_of))) => merge(merged, &all_of.items, schemas, depth),
+            _ => {}
         }
     }
 }
@@ -396,4 +425,106 @@ pub async fn document(
     Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
 ) -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(utoipa::openapi::OpenApi::clone(&document))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use utoipa::openapi::schema::AllOfBuilder;
+    use utoipa::openapi::{ComponentsBuilder, OpenApiBuilder};
+
+    use super::*;
+
+    /// The document as `serve` serves it.
+    fn served() -> Value {
+        let (_, document) = super::super::api_routes()
+            .into_iter()
+            .fold(base::<super::super::ApiState>(), OpenApiRouter::routes)
+            .split_for_parts();
+        serde_json::to_value(complete(document)).unwrap()
+    }
+
+    #[test]
+    fn the_rollout_is_declared_once_and_each_request_has_its_fields_with_their_docs_and_limits() {
+        let doc = served();
+        let schemas = &doc["components"]["schemas"];
+        for name in ["NewRun", "ControlRequest"] {
+            let schema = &schemas[name];
+            assert_eq!(schema["additionalProperties"], json!(false), "{schema:#}");
+            assert!(schema["allOf"].is_null(), "{schema:#}");
+            for (field, said) in [("batch", "batches of"), ("max_failures", "have failed")] {
+                let property = &schema["properties"][field];
+                let share = &property["oneOf"][0];
+                assert_eq!(
+                    share["$ref"], "#/components/schemas/ShareInput",
+                    "{name}.{field}: {property:#}"
+                );
+                let description = share["description"].as_str().unwrap_or_default();
+                assert!(description.contains(said), "{name}.{field}: {property:#}");
+            }
+            // The hosts' fields, flattened too, and what the request itself declares.
+            assert!(
+                schema["properties"]["exclude_groups"].is_object(),
+                "{schema:#}"
+            );
+        }
+        assert!(schemas["NewRun"]["properties"]["output_cap"].is_object());
+        assert_eq!(schemas["ControlRequest"]["required"], json!(["action"]));
+        // The limit is the share's: a count, or text as the flags take it.
+        let one_of = schemas["ShareInput"]["oneOf"].as_array().unwrap();
+        assert!(
+            one_of.iter().any(|s| s["minimum"] == json!(0)),
+            "{one_of:?}"
+        );
+        assert!(
+            one_of.iter().any(|s| s["pattern"].is_string()),
+            "{one_of:?}"
+        );
+    }
+
+    #[test]
+    fn a_flattened_type_that_flattens_another_gives_its_fields_at_every_depth() {
+        let object = |field: &str, required: bool| {
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(field, ObjectBuilder::new().schema_type(Type::String));
+            if required {
+                object = object.required(field);
+            }
+            RefOr::T(Schema::Object(object.build()))
+        };
+        let all_of = |parts: Vec<RefOr<Schema>>| {
+            let mut all_of = AllOfBuilder::new();
+            for part in parts {
+                all_of = all_of.item(part);
+            }
+            RefOr::T(Schema::AllOf(all_of.build()))
+        };
+        let components = ComponentsBuilder::new()
+            .schema("Deep", object("deep", true))
+            .schema(
+                "Middle",
+                all_of(vec![
+                    Ref::from_schema_name("Deep").into(),
+                    object("middle", false),
+                ]),
+            )
+            .schema(
+                "NewRun",
+                all_of(vec![
+                    Ref::from_schema_name("Middle").into(),
+                    object("own", true),
+                ]),
+            )
+            .build();
+        let mut document = OpenApiBuilder::new().components(Some(components)).build();
+        Flattened.modify(&mut document);
+        let merged = serde_json::to_value(&document).unwrap();
+        let merged = &merged["components"]["schemas"]["NewRun"];
+        let mut fields: Vec<&String> = merged["properties"].as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(fields, ["deep", "middle", "own"], "{merged:#}");
+        assert_eq!(merged["required"], json!(["deep", "own"]), "{merged:#}");
+        assert_eq!(merged["additionalProperties"], json!(false));
+    }
 }

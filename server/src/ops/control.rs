@@ -4,7 +4,7 @@ pub use otto_proto::Control;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Done, Ops, Result, Rollout, Share, ShareInput, Targets};
+use super::{Done, Ops, Result, RolloutOptions, Targets};
 use crate::keys;
 use crate::model::EventKind;
 
@@ -34,20 +34,16 @@ pub struct ControlRequest {
     /// The hosts.
     #[serde(flatten)]
     pub targets: Targets,
-    /// Hosts in batches of this many, or this share of them (`"25%"`).
-    #[schema(value_type = Option<ShareInput>)]
-    pub batch: Option<Share>,
-    /// Once more than this many hosts, or this share of them (`"10%"`), have failed, no
-    /// further batch starts.
-    #[schema(value_type = Option<ShareInput>)]
-    pub max_failures: Option<Share>,
+    /// How the hosts go: in batches, up to a number of failures.
+    #[serde(flatten)]
+    pub rollout: RolloutOptions,
 }
 
 impl Ops {
     /// Does what `request` asks of the hosts it names ([`Ops::control`], or [`Ops::rotate`]
     /// for new keys), as its rollout goes (held to its rules): each host's result.
     pub async fn act(&self, request: ControlRequest) -> Result<Vec<Done>> {
-        let rollout = Rollout::new(request.batch, request.max_failures)?;
+        let rollout = request.rollout.rollout()?;
         let ops = self.clone().rolling(rollout);
         let targets = &request.targets;
         match request.action {
@@ -115,9 +111,28 @@ impl Ops {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ErrorKind;
     use super::super::testing::{events, fleet};
+    use super::super::{ErrorKind, Share};
     use super::*;
+
+    #[test]
+    fn a_control_request_takes_the_rollout_fields_as_its_own_and_no_other() {
+        use serde_json::json;
+        let read = |body| serde_json::from_value::<ControlRequest>(body);
+        let request =
+            read(json!({"action": "reload", "all": true, "batch": "25%", "max_failures": 0}))
+                .unwrap();
+        assert!(request.targets.all);
+        assert_eq!(request.rollout.batch, Some(Share::Percent(25)));
+        assert_eq!(request.rollout.max_failures, Some(Share::Count(0)));
+        let unknown = read(json!({"action": "reload", "all": true, "batches": 2})).unwrap_err();
+        assert!(unknown.to_string().contains("unknown field"), "{unknown}");
+        let zero = read(json!({"action": "reload", "all": true, "batch": "0%"})).unwrap();
+        assert_eq!(
+            zero.rollout.rollout().unwrap_err().kind(),
+            ErrorKind::Invalid
+        );
+    }
 
     #[tokio::test]
     async fn control_and_rotation_record_nothing_when_the_host_is_down() {

@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::watch;
 
 use super::{
-    Cancellation, Job, Ops, OpsError, Result, Rollout, RunEvent, RunResult, RunSink, Share,
-    ShareInput, Status, Targets,
+    Cancellation, Job, Ops, OpsError, Result, Rollout, RolloutOptions, RunEvent, RunResult,
+    RunSink, Status, Targets,
 };
 use crate::model::{EventKind, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
@@ -70,14 +70,9 @@ pub struct NewRun {
     /// The hosts (none: for a stored script, the members of its groups).
     #[serde(flatten)]
     pub targets: Targets,
-    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
-    /// down, at least 1), a batch once the previous one is done.
-    #[schema(value_type = Option<ShareInput>)]
-    pub batch: Option<Share>,
-    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
-    /// further batch starts.
-    #[schema(value_type = Option<ShareInput>)]
-    pub max_failures: Option<Share>,
+    /// How the hosts go: in batches, up to a number of failures.
+    #[serde(flatten)]
+    pub rollout: RolloutOptions,
     /// Bytes of each stream kept in the history per host (default 1 MiB).
     pub output_cap: Option<usize>,
 }
@@ -97,7 +92,7 @@ impl NewRun {
                 timeout_secs,
             },
         };
-        let rollout = Rollout::new(self.batch, self.max_failures)?;
+        let rollout = self.rollout.rollout()?;
         let cap = self.output_cap.unwrap_or(DEFAULT_OUTPUT_CAP);
         Ok((self.targets, job, rollout, cap))
     }
@@ -604,6 +599,7 @@ impl Ops {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Share;
     use super::super::testing::fixture;
     use super::*;
 
@@ -840,7 +836,7 @@ mod tests {
         let sent = new(json!({"command": "true", "hosts": ["a"], "batch": "50%"}));
         let read: NewRun = serde_json::from_value(serde_json::to_value(&sent).unwrap()).unwrap();
         assert_eq!(read.targets, sent.targets);
-        assert_eq!(read.batch, Some(Share::Percent(50)));
+        assert_eq!(read.rollout.batch, Some(Share::Percent(50)));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub use names::Finding;
 pub use options::{HttpConnections, HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::{Ping, PingRequest};
 pub use removal::{ForceNeeded, LostVariable};
-pub use rollout::{Rollout, Share, ShareInput};
+pub use rollout::{Rollout, RolloutOptions, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
 pub use scripts::{
     AttachFile, AttachmentQuery, NewAttachment, NewScript, PathQuery, ScriptChange, ScriptDetail,

@@ -101,6 +101,28 @@ impl TryFrom<ShareInput> for Share {
     }
 }
 
+/// How a request that works on many hosts goes through them, as it gives it: its `batch` and
+/// `max_failures` fields, declared here once and flattened (`#[serde(flatten)]`) into each such
+/// request (a run, a control request). [`RolloutOptions::rollout`] holds them to their rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolloutOptions {
+    /// Hosts in batches of this many (`2`, `"2"`), or this share of them (`"25%"`, rounded
+    /// down, at least 1), a batch once the previous one is done.
+    #[schema(value_type = Option<ShareInput>)]
+    pub batch: Option<Share>,
+    /// Once more than this many hosts (`0`), or this share of them (`"10%"`), have failed, no
+    /// further batch starts (the hosts not started are skipped).
+    #[schema(value_type = Option<ShareInput>)]
+    pub max_failures: Option<Share>,
+}
+
+impl RolloutOptions {
+    /// The rollout these options ask for, held to its rules ([`Rollout::new`]).
+    pub fn rollout(self) -> Result<Rollout, OpsError> {
+        Rollout::new(self.batch, self.max_failures)
+    }
+}
+
 /// How a fan-out proceeds. The default: every host in one batch, whatever fails. Made by
 /// [`Rollout::new`], which holds it to the rule: a batch has hosts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
