@@ -171,7 +171,7 @@ pub async fn upload(
         targets,
         rollout,
     } = args;
-    let rollout = rollout.rollout()?;
+    let rollout = rollout.options();
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
         .len();

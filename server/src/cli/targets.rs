@@ -70,11 +70,6 @@ impl RolloutArgs {
             max_failures: self.max_failures,
         }
     }
-
-    /// The rollout these flags ask for (held to its rules by [`Rollout::new`]).
-    pub fn rollout(&self) -> Result<Rollout, CliError> {
-        Ok(self.options().rollout()?)
-    }
 }
 
 /// Hosts and how they go, for an action on many hosts.

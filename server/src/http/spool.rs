@@ -14,6 +14,25 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use crate::ops::OpsError;
 
+/// The refusal (413) of a body larger than `limit` bytes.
+fn too_large(limit: u64) -> ApiError {
+    let message = format!("the body is larger than the limit of {limit} bytes");
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", message)
+}
+
+/// Refuses (413) a body whose `Content-Length` says it is larger than `limit` bytes, before
+/// anything else is asked of the request.
+pub fn within(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    Ok(())
+}
+
 /// Writes `body` to a new temporary file in `dir`, refusing (413) one that says or turns out
 /// to be larger than `limit` bytes.
 pub async fn spool(
@@ -22,17 +41,7 @@ pub async fn spool(
     limit: u64,
     dir: &Path,
 ) -> Result<NamedTempFile, ApiError> {
-    let too_large = || {
-        let message = format!("the body is larger than the limit of {limit} bytes");
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", message)
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
+    within(headers, limit)?;
     let internal = |e: std::io::Error| ApiError::from(OpsError::File(dir.to_path_buf(), e));
     let temp = tempfile::Builder::new()
         .prefix(".body-")
@@ -51,7 +60,7 @@ pub async fn spool(
         };
         written += data.len() as u64;
         if written > limit {
-            return Err(too_large());
+            return Err(too_large(limit));
         }
         file.write_all(&data).await.map_err(internal)?;
     }

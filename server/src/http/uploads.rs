@@ -1,12 +1,12 @@
 //! `/api/v1/uploads`: a file, the raw request body, copied to hosts, groups or every host; it
 //! is streamed to a temporary file in the data directory first, then to each host from there
-//! (checked by the agents against its SHA-256), and the answer is each host's result.
-
-use std::sync::Arc;
+//! (checked by the agents against its SHA-256) in the background, as a *launch*: the answer
+//! says its id at once, and its events (`/api/v1/launches/{id}/events`) tell each host's
+//! progress and end, then the summary.
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -14,8 +14,8 @@ use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
-use super::spool::spool;
-use crate::ops::{Done, OpsError, Rollout, Share, Targets, Upload};
+use super::spool::{spool, within};
+use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, Upload};
 
 /// The largest file taken.
 pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
@@ -60,7 +60,11 @@ fn items(list: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Copies the body (at most 1 GiB) to the hosts named, as `path`: each host's result.
+/// Copies the body (at most 1 GiB) to the hosts named, as `path`, in the background: answers
+/// once it has the body, with the launch's id. Its events (`GET /api/v1/launches/{id}/events`)
+/// are `started`, `progress` of each host (`host`, `sent`, `bytes`), `uploaded` as each host
+/// ends (its result), and `upload-summary` last (`succeeded`, `failed`, `cancelled`, `skipped`,
+/// `results`); `POST /api/v1/launches/{id}/cancel` stops it.
 #[utoipa::path(
     post,
     path = "/api/v1/uploads",
@@ -68,11 +72,12 @@ fn items(list: Option<&str>) -> Vec<String> {
     params(UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
-        (status = 200, description = "Each host's result", body = Vec<Done>),
-        (status = 400, description = "No hosts named, or a bad path, mode or owner", body = ErrorBody),
+        (status = 202, description = "Started", body = Launched),
+        (status = 400, description = "No hosts named, or a bad path, mode, owner or batch", body = ErrorBody),
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 403, description = "Below the run level `read-write`", body = ErrorBody),
         (status = 404, description = "A name or glob that matches no host or group", body = ErrorBody),
+        (status = 409, description = "64 launches are still running", body = ErrorBody),
         (status = 413, description = "Larger than 1 GiB", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -83,7 +88,7 @@ pub async fn upload(
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<axum::Json<Vec<Done>>, ApiError> {
+) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
     let ops = auth.ops();
     let targets = Targets {
         all: query.all,
@@ -97,20 +102,21 @@ pub async fn upload(
             .transpose()
             .map_err(OpsError::Invalid)
     };
-    let ops = ops.clone().rolling(Rollout::new(
-        share(query.batch.as_deref())?,
-        share(query.max_failures.as_deref())?,
-    )?);
-    if targets.is_empty() {
-        let message = "name hosts, groups, or all=true";
-        return Err(OpsError::Invalid(message.into()).into());
-    }
+    let rollout = RolloutOptions {
+        batch: share(query.batch.as_deref())?,
+        max_failures: share(query.max_failures.as_deref())?,
+    };
+    rollout.rollout()?;
     if !query.path.starts_with('/') {
         let message = format!("{}: the path on the hosts must be absolute", query.path);
         return Err(OpsError::Invalid(message).into());
     }
     let owner = file_owner(query.owner.as_deref())?;
     let mode = file_mode(query.mode.as_deref())?;
+    // A body said to be too large, or hosts that are not there, are refused before the body
+    // is read.
+    within(&headers, UPLOAD_LIMIT)?;
+    ops.resolve(&targets).await?;
     let file = spool(&headers, body, UPLOAD_LIMIT, api.fleet.data_dir()).await?;
     let upload = Upload {
         source: file.path().to_path_buf(),
@@ -118,7 +124,8 @@ pub async fn upload(
         owner,
         mode,
     };
-    Ok(axum::Json(
-        ops.upload(&targets, upload, Arc::new(|_| {})).await?,
-    ))
+    let launched = ops
+        .launch_upload(&api.launches, targets, rollout, upload, file)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(launched)))
 }

@@ -1,7 +1,7 @@
-//! Runs started in the background, as the HTTP API starts them. A *launch* is one start of a
-//! job on many hosts (each host's part is a run of the history); it goes on in the daemon
-//! whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
-//! output, each host's end, the summary) in a bounded buffer, so that a follower who comes
+//! Runs and uploads started in the background, as the HTTP API starts them. A *launch* is one
+//! start of a job on many hosts (each host's part of a run is a run of the history), or of an
+//! upload of a file to many hosts; it goes on in the daemon whoever follows it. [`Launches`] keeps each launch's events (its start, each line of
+//! output or an upload's progress, each host's end, the summary) in a bounded buffer, so that a follower who comes
 //! late first gets what was already produced. Each launch is recorded in the store (who, what,
 //! when, and at its end its summary with each host's run id), so that once it has left the
 //! buffer ([`KEEP`] after its end), or `serve` has restarted, it is told again from the store
@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::watch;
 
 use super::{
-    Cancellation, Job, Ops, OpsError, Result, Rollout, RolloutOptions, RunEvent, RunResult,
-    RunSink, Status, Targets,
+    Cancellation, Done, Job, Ops, OpsError, Result, Rollout, RolloutOptions, RunEvent, RunResult,
+    RunSink, Status, Targets, Upload, UploadEvent, UploadSink,
 };
 use crate::model::{EventKind, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
@@ -145,6 +145,33 @@ pub enum LaunchEvent {
         /// Each host's result.
         results: Vec<RunResult>,
     },
+    /// A host's upload has begun (`sent` 0) or got further: `sent` of its `bytes` so far, told
+    /// at most once per hundredth of the file.
+    Progress {
+        /// The host.
+        host: String,
+        /// Bytes sent to it so far.
+        sent: u64,
+        /// The size of the file.
+        bytes: u64,
+    },
+    /// A host's upload has ended (or it was skipped).
+    Uploaded(Done),
+    /// The upload has ended: how many hosts have the file, failed, were cancelled or skipped,
+    /// and each one's result. The last event of an upload.
+    #[serde(rename = "upload-summary")]
+    UploadSummary {
+        /// Hosts that have the file.
+        succeeded: usize,
+        /// Hosts that failed.
+        failed: usize,
+        /// Hosts whose upload a cancel stopped.
+        cancelled: usize,
+        /// Hosts not started.
+        skipped: usize,
+        /// Each host's result.
+        results: Vec<Done>,
+    },
     /// The launch failed as a whole (or its server stopped while it ran). The last event.
     Error {
         /// Why.
@@ -161,7 +188,22 @@ impl LaunchEvent {
             LaunchEvent::Done(_) => "done",
             LaunchEvent::Gap { .. } => "gap",
             LaunchEvent::Summary { .. } => "summary",
+            LaunchEvent::Progress { .. } => "progress",
+            LaunchEvent::Uploaded(_) => "uploaded",
+            LaunchEvent::UploadSummary { .. } => "upload-summary",
             LaunchEvent::Error { .. } => "error",
+        }
+    }
+
+    /// The summary of an upload whose hosts ended as `results` say.
+    pub fn upload_summary(results: Vec<Done>) -> LaunchEvent {
+        let count = |status| results.iter().filter(|r| r.status == status).count();
+        LaunchEvent::UploadSummary {
+            succeeded: count(Status::Ok),
+            failed: count(Status::Failed),
+            cancelled: count(Status::Cancelled),
+            skipped: count(Status::Skipped),
+            results,
         }
     }
 
@@ -216,8 +258,10 @@ fn named_stream<'de, D: Deserializer<'de>>(
 struct Gone {
     /// Its `started` event.
     started: LaunchEvent,
-    /// Each host's result (with its run's id, if it has one).
+    /// Each host's result (with its run's id, if it has one), for a run.
     results: Vec<RunResult>,
+    /// Each host's result, for an upload.
+    uploads: Vec<Done>,
     /// Its last event: the summary, or why it failed.
     last: LaunchEvent,
 }
@@ -269,7 +313,8 @@ impl Launches {
         }
         if live.len() >= self.room {
             return Err(OpsError::Conflict(format!(
-                "{} runs started through the API are still going: try again when one has ended",
+                "{} runs and uploads started through the API are still going: try again when \
+                 one has ended",
                 live.len()
             )));
         }
@@ -376,6 +421,49 @@ impl Launch {
     }
 }
 
+/// An upload's progress as a launch tells it: for each host, the hundredths of the file told
+/// so far, and the file's size.
+type Told = Mutex<HashMap<String, (u64, u64)>>;
+
+impl Launch {
+    /// What an upload reports, as events of this launch: a host's progress at its start and
+    /// once per hundredth of the file more (a large file is sent in many pieces, and the buffer
+    /// is to keep every host's end), its end.
+    fn upload_sink(self: &Arc<Launch>) -> UploadSink {
+        let launch = self.clone();
+        let told = Told::default();
+        Arc::new(move |event| {
+            let progress = |host: &str, sent, bytes| LaunchEvent::Progress {
+                host: host.to_owned(),
+                sent,
+                bytes,
+            };
+            match event {
+                UploadEvent::Started { host, bytes } => {
+                    lock(&told).insert(host.to_owned(), (0, bytes));
+                    launch.push(progress(host, 0, bytes));
+                }
+                UploadEvent::Sent { host, sent } => {
+                    let fresh = lock(&told).get_mut(host).and_then(|(hundredths, bytes)| {
+                        let now = sent.saturating_mul(100) / (*bytes).max(1);
+                        (now > *hundredths).then(|| {
+                            *hundredths = now;
+                            *bytes
+                        })
+                    });
+                    if let Some(bytes) = fresh {
+                        launch.push(progress(host, sent, bytes));
+                    }
+                }
+                UploadEvent::Done(done) => {
+                    lock(&told).remove(&done.host);
+                    launch.push(LaunchEvent::Uploaded(done.clone()));
+                }
+            }
+        })
+    }
+}
+
 /// The event that starts launch `id`.
 fn started(id: u64, job: &str, hosts: &[String]) -> LaunchEvent {
     LaunchEvent::Started {
@@ -399,21 +487,24 @@ impl Gone {
                 ),
             },
         };
-        let results = match &last {
-            LaunchEvent::Summary { results, .. } => results.clone(),
-            _ => Vec::new(),
+        let (results, uploads) = match &last {
+            LaunchEvent::Summary { results, .. } => (results.clone(), Vec::new()),
+            LaunchEvent::UploadSummary { results, .. } => (Vec::new(), results.clone()),
+            _ => (Vec::new(), Vec::new()),
         };
         Ok(Gone {
             started: started(id, &kept.job, &kept.hosts),
             results,
+            uploads,
             last,
         })
     }
 }
 
 /// The events of a finished launch told again from its runs in the history (`runs`, by id):
-/// its start, each run's kept lines (standard output, then error) and end, its last event.
-/// Lines of different hosts are no longer interleaved as they came.
+/// its start, each run's kept lines (standard output, then error) and end (or each host's end
+/// of an upload, without its progress), its last event. Lines of different hosts are no longer
+/// interleaved as they came.
 fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<LaunchEvent> {
     let mut events = vec![gone.started.clone()];
     for result in &gone.results {
@@ -429,6 +520,7 @@ fn replay(gone: &Gone, runs: &HashMap<i64, Run>) -> Vec<LaunchEvent> {
         }
         events.push(LaunchEvent::Done(result.clone()));
     }
+    events.extend(gone.uploads.iter().cloned().map(LaunchEvent::Uploaded));
     events.push(gone.last.clone());
     events
 }
@@ -517,28 +609,88 @@ impl Ops {
                     message: e.to_string(),
                 },
             };
-            // Kept before it is told, so that whoever reads the end finds it in the store.
-            let recorded = match serde_json::to_string(&last) {
-                Ok(text) => ops
-                    .fleet
-                    .store()
-                    .finish_launch(id, &text)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = recorded {
-                tracing::error!(launch = id, "cannot record the launch's end: {e}");
-            }
-            launch.finish(last);
-            tokio::time::sleep(launches.keep).await;
-            launches.retire(id);
+            ops.conclude(&launches, id, &launch, last).await;
         });
         Ok(Launched {
             launch: id,
             job: label,
             hosts,
         })
+    }
+
+    /// Starts uploading `upload` to the enabled hosts `targets` names, as [`Ops::upload`] does
+    /// but in the background, as `rollout` says (held to its rules), and answers at once: its
+    /// events (each host's progress and end, then the summary) are followed with
+    /// [`Ops::follow`], and it is cancelled with [`Ops::cancel_launch`]. Needs the run level
+    /// `read-write`. `keep` is held until the upload has ended (the file it reads, removed
+    /// when dropped).
+    pub async fn launch_upload(
+        &self,
+        launches: &Launches,
+        targets: Targets,
+        rollout: RolloutOptions,
+        upload: Upload,
+        keep: impl Send + 'static,
+    ) -> Result<Launched> {
+        self.require_run(RunLevel::ReadWrite)?;
+        let rollout = rollout.rollout()?;
+        let hosts: Vec<String> = self
+            .resolve(&targets)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        let label = format!("upload: {}", upload.path);
+        let new = NewLaunch {
+            actor: self.actor.to_string(),
+            job: label.clone(),
+            hosts: hosts.clone(),
+        };
+        let (id, launch) = launches
+            .add(self.fleet.store(), &new, RunLevel::ReadWrite)
+            .await?;
+        launch.push(started(id, &label, &hosts));
+        let ops = self
+            .clone()
+            .rolling(rollout)
+            .cancellable(launch.cancellation.clone());
+        let launches = launches.clone();
+        tokio::spawn(async move {
+            let last = match ops.upload(&targets, upload, launch.upload_sink()).await {
+                Ok(results) => LaunchEvent::upload_summary(results),
+                Err(e) => LaunchEvent::Error {
+                    message: e.to_string(),
+                },
+            };
+            drop(keep);
+            ops.conclude(&launches, id, &launch, last).await;
+        });
+        Ok(Launched {
+            launch: id,
+            job: label,
+            hosts,
+        })
+    }
+
+    /// Ends launch `id` with `last`: recorded in the store, then told; its events let go
+    /// once they have been kept long enough.
+    async fn conclude(&self, launches: &Launches, id: u64, launch: &Launch, last: LaunchEvent) {
+        // Kept before it is told, so that whoever reads the end finds it in the store.
+        let recorded = match serde_json::to_string(&last) {
+            Ok(text) => self
+                .fleet
+                .store()
+                .finish_launch(id, &text)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(launch = id, "cannot record the launch's end: {e}");
+        }
+        launch.finish(last);
+        tokio::time::sleep(launches.keep).await;
+        launches.retire(id);
     }
 
     /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
@@ -733,6 +885,7 @@ mod tests {
         let gone = Gone {
             started: begun(),
             results: vec![result("a", Some(7)), result("b", None)],
+            uploads: Vec::new(),
             last: summary(),
         };
         let run = Run {
@@ -893,22 +1046,139 @@ mod tests {
                 &json!(0)
             )
         );
+        let uploaded = Done::new("a".into(), Err("refused".into()));
         for event in [
             output,
             LaunchEvent::Error {
                 message: "no".into(),
             },
+            LaunchEvent::Progress {
+                host: "a".into(),
+                sent: 1,
+                bytes: 2,
+            },
+            LaunchEvent::Uploaded(uploaded.clone()),
+            LaunchEvent::upload_summary(vec![uploaded]),
         ] {
             let text = serde_json::to_string(&event).unwrap();
             assert_eq!(serde_json::from_str::<LaunchEvent>(&text).unwrap(), event);
             assert_eq!(json(&event)["type"], event.kind());
         }
+        assert_eq!(
+            json(&LaunchEvent::upload_summary(Vec::new()))["type"],
+            "upload-summary"
+        );
         assert!(
             serde_json::from_value::<LaunchEvent>(
                 json!({ "type": "output", "host": "a", "stream": "x", "text": "" })
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_uploads_progress_is_told_once_a_hundredth_and_each_host_ends() {
+        let launch = Launch::new(RunLevel::ReadWrite);
+        let sink = launch.upload_sink();
+        sink(UploadEvent::Started {
+            host: "a",
+            bytes: 1000,
+        });
+        for sent in 1..=1000 {
+            sink(UploadEvent::Sent { host: "a", sent });
+        }
+        // A host not started is not told (nor is an empty file's progress beyond its start).
+        sink(UploadEvent::Sent { host: "b", sent: 5 });
+        sink(UploadEvent::Started {
+            host: "c",
+            bytes: 0,
+        });
+        sink(UploadEvent::Sent { host: "c", sent: 0 });
+        let done = Done::new("a".into(), Ok("1000 bytes".into()));
+        sink(UploadEvent::Done(&done));
+        let events = launch.read(&mut 0);
+        let sent: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                LaunchEvent::Progress { host, sent, .. } if host == "a" => Some(*sent),
+                _ => None,
+            })
+            .collect();
+        let hundredths: Vec<u64> = (0..=100).map(|n| n * 10).collect();
+        assert_eq!(sent, hundredths);
+        assert_eq!(events.len(), 101 + 1 + 1, "{events:?}");
+        assert_eq!(events.back(), Some(&LaunchEvent::Uploaded(done)));
+    }
+
+    #[tokio::test]
+    async fn an_upload_launch_is_followed_to_its_summary_and_told_again_from_the_store() {
+        let (dir, ops) = super::super::testing::fleet(&["a"]).await;
+        let launches = Launches::keeping(Duration::ZERO);
+        let file = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        std::fs::write(file.path(), b"abc").unwrap();
+        let kept = file.path().to_path_buf();
+        let upload = Upload {
+            source: kept.clone(),
+            path: "/tmp/x".into(),
+            owner: None,
+            mode: 0o644,
+        };
+        let launched = ops
+            .launch_upload(
+                &launches,
+                Targets::all(),
+                RolloutOptions::default(),
+                upload.clone(),
+                file,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (launched.job.as_str(), &launched.hosts[..]),
+            ("upload: /tmp/x", &["a".to_owned()][..])
+        );
+        let all = |mut follower: Follower| async move {
+            let mut events = Vec::new();
+            while let Some(event) = follower.next().await {
+                events.push(event);
+            }
+            events
+        };
+        let live = all(ops.follow(&launches, launched.launch).await.unwrap()).await;
+        let kinds: Vec<&str> = live.iter().map(LaunchEvent::kind).collect();
+        // The host is down: it starts and fails.
+        assert_eq!(kinds, ["started", "progress", "uploaded", "upload-summary"]);
+        let LaunchEvent::UploadSummary {
+            failed, results, ..
+        } = &live[3]
+        else {
+            panic!("{live:?}");
+        };
+        assert_eq!((*failed, results.len()), (1, 1));
+        // What it was given to keep went with its end.
+        assert!(!kept.exists());
+        // Told again from the store: without the progress.
+        let again = all(ops
+            .follow(&Launches::default(), launched.launch)
+            .await
+            .unwrap())
+        .await;
+        assert_eq!(again, [live[0].clone(), live[2].clone(), live[3].clone()]);
+        // A batch of no host, or no host named, is refused before anything starts.
+        let zero = RolloutOptions {
+            batch: Some(Share::Count(0)),
+            max_failures: None,
+        };
+        for (targets, rollout) in [
+            (Targets::all(), zero),
+            (Targets::default(), RolloutOptions::default()),
+        ] {
+            let refused = ops
+                .launch_upload(&launches, targets, rollout, upload.clone(), ())
+                .await
+                .unwrap_err();
+            assert_eq!(refused.kind(), super::super::ErrorKind::Invalid);
+        }
     }
 
     #[tokio::test]

@@ -389,7 +389,7 @@ impl Status {
 }
 
 /// The result of a simple operation on one host.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Done {
     /// The host.
     pub host: String,

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::harness::Server;
 use crate::http::{Daemon, key_of};
+use crate::http_runs::Events;
 use crate::users::add_user;
 
 /// This module's routes for `http::routes`: method, path (a query after `?`), a body, and the
@@ -401,23 +402,52 @@ async fn a_file_uploaded_through_the_api_reaches_the_hosts_named() {
         let request = daemon
             .request(Method::POST, &path, Some(&key))
             .body(content.clone());
-        let (status, done) = Daemon::send(request).await;
-        assert_eq!(status, StatusCode::OK, "{done}");
-        assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
+        // Answered once the server has the file: a launch, followed by its events.
+        let (status, launched) = Daemon::send(request).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{launched}");
+        assert_eq!(launched["hosts"], json!([host]), "{launched}");
+        let id = launched["launch"].as_u64().unwrap();
+        let events = Events::follow(&daemon, &key, id).await.rest().await;
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
         assert_eq!(
-            (done[0]["host"].as_str(), done[0]["success"].as_bool()),
+            kinds[kinds.len() - 2..],
+            ["uploaded", "upload-summary"],
+            "{kinds:?}"
+        );
+        // The host's progress, from its start to the whole file, at most once a hundredth.
+        let progress: Vec<&Value> = events.iter().filter(|e| e["type"] == "progress").collect();
+        assert!((2..=101).contains(&progress.len()), "{kinds:?}");
+        let sent = |e: &Value| e["sent"].as_u64().unwrap();
+        assert_eq!(sent(progress[0]), 0);
+        assert_eq!(sent(progress[progress.len() - 1]), content.len() as u64);
+        assert!(progress.windows(2).all(|w| sent(w[0]) < sent(w[1])));
+        assert!(
+            progress
+                .iter()
+                .all(|e| e["host"] == host && e["bytes"] == 1 << 20)
+        );
+        let summary = &events[events.len() - 1];
+        assert_eq!(summary["succeeded"], 1, "{summary}");
+        assert_eq!(
+            (
+                summary["results"][0]["host"].as_str(),
+                summary["results"][0]["success"].as_bool()
+            ),
             (Some(host), Some(true)),
-            "{done}"
+            "{summary}"
         );
         assert_eq!(std::fs::read(&target).unwrap(), content);
         let mode = std::fs::metadata(&target).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
+        // The file taken is gone once the upload has ended.
+        assert!(spooled(&server).is_empty(), "{:?}", spooled(&server));
     }
-    assert!(spooled(&server).is_empty(), "{:?}", spooled(&server));
 
     for (query, code) in [
         ("path=/tmp/x", 400),
         ("path=relative&all=true", 400),
+        ("path=/tmp/x&all=true&batch=0", 400),
         ("path=/tmp/x&hosts=r9", 404),
     ] {
         let path = format!("/api/v1/uploads?{query}");

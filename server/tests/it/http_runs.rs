@@ -15,14 +15,14 @@ use crate::http::{Daemon, key_of};
 use crate::users::add_user;
 
 /// A launch's Server-Sent Events, read as they come.
-struct Events {
+pub struct Events {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Events {
     /// Follows launch `id`.
-    async fn follow(daemon: &Daemon, key: &str, id: u64) -> Events {
+    pub async fn follow(daemon: &Daemon, key: &str, id: u64) -> Events {
         let path = format!("/api/v1/launches/{id}/events");
         let response = daemon
             .request(Method::GET, &path, Some(key))
@@ -69,7 +69,7 @@ impl Events {
     }
 
     /// Every event up to the end of the stream.
-    async fn rest(mut self) -> Vec<Value> {
+    pub async fn rest(mut self) -> Vec<Value> {
         let mut events = Vec::new();
         while let Some(event) = self.next().await {
             events.push(event);

@@ -1,5 +1,5 @@
-//! Ctrl-C (SIGINT) or SIGTERM during `run`: the runs are cancelled on every host and recorded
-//! so, and the command exits 130.
+//! Ctrl-C (SIGINT) or SIGTERM during `run` or `upload`: the runs are cancelled on every host
+//! and recorded so (the uploads stopped), and the command exits 130.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use crate::deadlines::upload_under_way;
 use crate::harness::{BOUND, Server, read_until, results, text};
+use crate::http::{Daemon, key_of};
+use crate::users::add_user;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_a_run_cancels_it_on_every_host() {
@@ -137,33 +139,54 @@ async fn a_second_ctrl_c_exits_at_once() {
 }
 
 /// Ctrl-C during `upload` stops it (here while the agent is stopped, so the upload cannot end
-/// by itself): exit 130, the host's result says so, and the file is not there.
+/// by itself), locally and through a running serve (which cancels it there): exit 130, the
+/// host's result says so, the command says how many hosts had the file, and it is not there.
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_during_an_upload_stops_it() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let agent = server.agent("r1", dir.path(), &[], "").await;
-    let target = dir.path().join("up/big");
-    let upload = upload_under_way(&server, &agent, &target, &[]).await;
-    let agent_pid = agent.pid().unwrap() as i32;
-    // SAFETY: kill(2) on our own children's pids.
-    assert_eq!(unsafe { libc::kill(agent_pid, libc::SIGSTOP) }, 0);
-    let pid = upload.id().unwrap() as i32;
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = tokio::time::timeout(BOUND, upload.wait_with_output())
-        .await
-        .expect("the upload did not end after SIGINT")
-        .unwrap();
-    assert_eq!(unsafe { libc::kill(agent_pid, libc::SIGCONT) }, 0);
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    let done = results(&out.stdout);
-    assert_eq!(done[0]["success"], false, "{done:#}");
-    assert!(
-        done[0]["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("cancelled before the agent confirmed it"),
-        "{done:#}"
-    );
-    assert!(!target.exists());
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key_of(&server, "ann")).unwrap();
+    let daemon = Daemon::start(&server, &[]);
+    let cert = server.data().join("http.crt");
+    let through = [
+        "--server",
+        daemon.base(),
+        "--ca-cert",
+        cert.to_str().unwrap(),
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+    ];
+    for (extra, target) in [(&[][..], "up/big"), (&through[..], "there/big")] {
+        let target = dir.path().join(target);
+        let upload = upload_under_way(&server, &agent, &target, extra).await;
+        let agent_pid = agent.pid().unwrap() as i32;
+        // SAFETY: kill(2) on our own children's pids.
+        assert_eq!(unsafe { libc::kill(agent_pid, libc::SIGSTOP) }, 0);
+        let pid = upload.id().unwrap() as i32;
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let out = tokio::time::timeout(BOUND, upload.wait_with_output())
+            .await
+            .expect("the upload did not end after SIGINT")
+            .unwrap();
+        assert_eq!(unsafe { libc::kill(agent_pid, libc::SIGCONT) }, 0);
+        assert_eq!(out.status.code(), Some(130), "{extra:?}: {}", text(&out));
+        let done = results(&out.stdout);
+        assert_eq!(done[0]["success"], false, "{done:#}");
+        assert!(
+            done[0]["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("cancelled before the agent confirmed it"),
+            "{done:#}"
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("the upload was stopped; 0 of 1 hosts had it already"),
+            "{extra:?}: {said}"
+        );
+        assert!(!target.exists());
+    }
 }

@@ -1,12 +1,15 @@
 //! Progress on a terminal (a pseudo-terminal from util-linux's `script`): one bar per host
-//! during an upload, and a live count of the hosts done, failed and running during a run; none
-//! of it when the output is piped. The real binary and two real agents.
+//! during an upload (locally and through `serve`), and a live count of the hosts done, failed
+//! and running during a run; none of it when the output is piped. The real binary and two real
+//! agents.
 
 use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
 
 use crate::harness::{BOUND, Server, text};
+use crate::http::{Daemon, key_of};
+use crate::users::add_user;
 
 /// `script` running `otto-server ARGS` on a pseudo-terminal, its stdout (what the terminal
 /// shows) piped.
@@ -92,35 +95,52 @@ async fn an_upload_draws_one_bar_per_host_on_a_terminal_and_none_when_piped() {
     let local = dir.path().join("blob");
     std::fs::write(&local, vec![7u8; 1 << 20]).unwrap();
     let target = dir.path().join("uploaded");
-    let args = [
+    let upload = [
         "upload",
         local.to_str().unwrap(),
         "--path",
         target.to_str().unwrap(),
         "--all",
     ];
-    let mut upload = on_a_terminal(&server, &args);
-    let shown = read_until(&mut upload, |_| false).await;
-    let status = tokio::time::timeout(BOUND, upload.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let lines = shown_lines(&shown);
-    assert!(status.success(), "{lines:#?}");
-    // Each host's bar is left with its name, its own bytes (not the sum) and how it ended.
-    // (A bar's line is padded to the terminal's width: it may run on into the next.)
-    let plain = lines.join("\n");
-    for host in ["r1      ", "router-2"] {
-        let bar = format!("{host} {} 1.00 MiB/1.00 MiB ok", "█".repeat(30));
-        assert!(plain.contains(&bar), "no {bar:?} in {lines:#?}");
-    }
-    assert!(!shown.contains("2.00 MiB"), "{lines:#?}");
+    // Locally, and through a running serve (its API's events bring each host's progress).
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key_of(&server, "ann")).unwrap();
+    let daemon = Daemon::start(&server, &[]);
+    let cert = server.data().join("http.crt");
+    let through = [
+        "--server",
+        daemon.base(),
+        "--ca-cert",
+        cert.to_str().unwrap(),
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+    ];
+    let remote: Vec<&str> = through.iter().chain(&upload).copied().collect();
+    for args in [&upload[..], &remote] {
+        let mut shown_upload = on_a_terminal(&server, args);
+        let shown = read_until(&mut shown_upload, |_| false).await;
+        let status = tokio::time::timeout(BOUND, shown_upload.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        let lines = shown_lines(&shown);
+        assert!(status.success(), "{args:?}: {lines:#?}");
+        // Each host's bar is left with its name, its own bytes (not the sum) and how it ended.
+        // (A bar's line is padded to the terminal's width: it may run on into the next.)
+        let plain = lines.join("\n");
+        for host in ["r1      ", "router-2"] {
+            let bar = format!("{host} {} 1.00 MiB/1.00 MiB ok", "█".repeat(30));
+            assert!(plain.contains(&bar), "{args:?}: no {bar:?} in {lines:#?}");
+        }
+        assert!(!shown.contains("2.00 MiB"), "{args:?}: {lines:#?}");
 
-    // Piped, nothing is drawn: the table alone.
-    let piped = server.output(&args);
-    assert!(piped.status.success(), "{}", text(&piped));
-    assert!(piped.stderr.is_empty(), "{}", text(&piped));
-    assert!(!text(&piped).contains("MiB"), "{}", text(&piped));
+        // Piped, nothing is drawn: the table alone.
+        let piped = server.output(args);
+        assert!(piped.status.success(), "{args:?}: {}", text(&piped));
+        assert!(piped.stderr.is_empty(), "{args:?}: {}", text(&piped));
+        assert!(!text(&piped).contains("MiB"), "{args:?}: {}", text(&piped));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,14 +3,17 @@
 //! of a running `serve`. The commands themselves (`cli/runs.rs`, `cli/history.rs`) are written
 //! once over it.
 
+use std::collections::HashSet;
+
 use reqwest::{Method, StatusCode};
 
 use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
 use crate::model::{Event, EventKind, Run};
 use crate::ops::{
-    Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, Ping, PingRequest,
-    Rollout, RunEvent, RunResult, RunSink, Targets, Upload, UploadEvent, UploadSink,
+    Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
+    PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, Upload, UploadEvent,
+    UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -75,16 +78,17 @@ pub(crate) trait RunsApi {
     /// A control request or new keys (`POST /api/v1/control`).
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError>;
 
-    /// Uploads `upload` to the hosts `targets` names (`POST /api/v1/uploads`); `started`
-    /// hears the hosts' names once they are known (before the uploads in process, after them
-    /// through the API, which answers once all are done), and gives the sink of their
-    /// progress. `interrupt` completing stops the uploads: each host's result and `true` if
-    /// they are known (in process), else [`CliError::Interrupted`].
+    /// Uploads `upload` to the hosts `targets` names, as `rollout` says (`POST
+    /// /api/v1/uploads`, which answers once it has the file, and starts a launch whose events
+    /// tell each host's progress and end); `started` hears the hosts' names before the
+    /// uploads begin, and gives the sink of their progress. `interrupt` completing stops the
+    /// uploads: each host's result, and `true` if they were stopped so. Interrupted while the
+    /// file is still on its way to `serve`, nothing has started: [`CliError::Interrupted`].
     async fn upload(
         &self,
         upload: Upload,
         targets: Targets,
-        rollout: Rollout,
+        rollout: RolloutOptions,
         started: impl FnOnce(&[&str]) -> UploadSink,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError>;
@@ -165,14 +169,14 @@ impl RunsApi for Ops {
         &self,
         upload: Upload,
         targets: Targets,
-        rollout: Rollout,
+        rollout: RolloutOptions,
         started: impl FnOnce(&[&str]) -> UploadSink,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError> {
         let cancellation = Cancellation::new();
         let ops = &self
             .clone()
-            .rolling(rollout)
+            .rolling(rollout.rollout()?)
             .cancellable(cancellation.clone());
         let hosts = ops.resolve(&targets).await?;
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
@@ -223,70 +227,100 @@ async fn until_interrupted<T>(
     work.await
 }
 
-/// A launch of `serve` followed through its event stream.
-pub(crate) struct RemoteRun {
+/// The events of a launch of `serve`, as its event stream brings them.
+pub(crate) struct LaunchEvents {
     remote: Remote,
     response: reqwest::Response,
+    buffer: Vec<u8>,
 }
 
-impl LiveRun for RemoteRun {
-    async fn follow(self, sink: RunSink, bytes: bool) -> Result<Option<Vec<RunResult>>, CliError> {
-        let RemoteRun {
-            remote,
-            mut response,
-        } = self;
-        let mut buffer = Vec::new();
+impl LaunchEvents {
+    /// The events of launch `id`, from its start (`GET /api/v1/launches/{id}/events`).
+    async fn of(remote: &Remote, id: u64) -> Result<LaunchEvents, CliError> {
+        let path = format!("/api/v1/launches/{id}/events");
+        Ok(LaunchEvents {
+            remote: remote.clone(),
+            response: remote.send(Method::GET, &path, &()).await?,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// The next event, or None once the stream has ended.
+    async fn next(&mut self) -> Result<Option<LaunchEvent>, CliError> {
         loop {
-            while let Some(data) = next_event(&mut buffer) {
+            if let Some(data) = next_event(&mut self.buffer) {
                 let event = serde_json::from_str::<LaunchEvent>(&data)
                     .map_err(|e| RemoteError::Answer(e.to_string()))?;
-                match event {
-                    LaunchEvent::Output { host, stream, text } => sink(RunEvent::Line {
-                        host: &host,
-                        stream,
-                        text: &text,
-                    }),
-                    LaunchEvent::Done(result) => {
-                        // The output as the history keeps it, for whoever keeps the bytes.
-                        if let (true, Some(id)) = (bytes, result.run) {
-                            let run: Run = remote.get(&format!("/api/v1/runs/{id}"), &[]).await?;
-                            for (stream, data) in [
-                                (otto_proto::Stream::Stdout, &run.stdout),
-                                (otto_proto::Stream::Stderr, &run.stderr),
-                            ] {
-                                sink(RunEvent::Data {
-                                    host: &result.host,
-                                    stream,
-                                    data,
-                                });
-                            }
-                        }
-                        sink(RunEvent::Done(&result));
-                    }
-                    LaunchEvent::Gap { dropped } => eprintln!(
-                        "otto-server: {dropped} events of output were dropped by the server \
-                         (`history` keeps the output)"
-                    ),
-                    LaunchEvent::Summary { results, .. } => return Ok(Some(results)),
-                    LaunchEvent::Error { message } => {
-                        return Err(RemoteError::Refused {
-                            status: StatusCode::INTERNAL_SERVER_ERROR,
-                            message,
-                        }
-                        .into());
-                    }
-                    LaunchEvent::Started { .. } => {}
-                }
+                return Ok(Some(event));
             }
-            match response.chunk().await {
-                Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
                 Ok(None) => return Ok(None),
                 Err(e) => {
-                    let url = remote.base().to_string();
+                    let url = self.remote.base().to_string();
                     return Err(RemoteError::Unreachable(url, chain(&e)).into());
                 }
             }
         }
+    }
+}
+
+/// A launch that failed as a whole, as the error of the command that followed it.
+fn failed(message: String) -> CliError {
+    RemoteError::Refused {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message,
+    }
+    .into()
+}
+
+/// A launch of `serve` followed through its event stream.
+pub(crate) struct RemoteRun {
+    events: LaunchEvents,
+}
+
+impl LiveRun for RemoteRun {
+    async fn follow(self, sink: RunSink, bytes: bool) -> Result<Option<Vec<RunResult>>, CliError> {
+        let RemoteRun { mut events } = self;
+        while let Some(event) = events.next().await? {
+            match event {
+                LaunchEvent::Output { host, stream, text } => sink(RunEvent::Line {
+                    host: &host,
+                    stream,
+                    text: &text,
+                }),
+                LaunchEvent::Done(result) => {
+                    // The output as the history keeps it, for whoever keeps the bytes.
+                    if let (true, Some(id)) = (bytes, result.run) {
+                        let path = format!("/api/v1/runs/{id}");
+                        let run: Run = events.remote.get(&path, &[]).await?;
+                        for (stream, data) in [
+                            (otto_proto::Stream::Stdout, &run.stdout),
+                            (otto_proto::Stream::Stderr, &run.stderr),
+                        ] {
+                            sink(RunEvent::Data {
+                                host: &result.host,
+                                stream,
+                                data,
+                            });
+                        }
+                    }
+                    sink(RunEvent::Done(&result));
+                }
+                LaunchEvent::Gap { dropped } => eprintln!(
+                    "otto-server: {dropped} events of output were dropped by the server \
+                     (`history` keeps the output)"
+                ),
+                LaunchEvent::Summary { results, .. } => return Ok(Some(results)),
+                LaunchEvent::Error { message } => return Err(failed(message)),
+                // Not a run's.
+                LaunchEvent::Started { .. }
+                | LaunchEvent::Progress { .. }
+                | LaunchEvent::Uploaded(_)
+                | LaunchEvent::UploadSummary { .. } => {}
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -299,15 +333,11 @@ impl RunsApi for Remote {
 
     async fn launch(&self, new: NewRun) -> Result<RunStarted<RemoteRun>, CliError> {
         let launched: Launched = self.call(Method::POST, "/api/v1/runs", &new).await?;
-        let path = format!("/api/v1/launches/{}/events", launched.launch);
-        let response = self.send(Method::GET, &path, &()).await?;
+        let events = LaunchEvents::of(self, launched.launch).await?;
         Ok(RunStarted {
             job: launched.job,
             hosts: launched.hosts,
-            live: RemoteRun {
-                remote: self.clone(),
-                response,
-            },
+            live: RemoteRun { events },
             cancel: Cancel::Remote(self.clone(), launched.launch),
         })
     }
@@ -325,7 +355,7 @@ impl RunsApi for Remote {
         &self,
         upload: Upload,
         targets: Targets,
-        rollout: Rollout,
+        rollout: RolloutOptions,
         started: impl FnOnce(&[&str]) -> UploadSink,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError> {
@@ -347,31 +377,91 @@ impl RunsApi for Remote {
                 .owner
                 .map(|o| ("owner", format!("{}:{}", o.uid, o.gid))),
         );
-        query.extend(rollout.batch_size().map(|n| ("batch", n.to_string())));
+        query.extend(rollout.batch.map(|n| ("batch", n.to_string())));
         query.extend(
             rollout
-                .max_failures()
+                .max_failures
                 .map(|n| ("max_failures", n.to_string())),
         );
         query.retain(|(_, v)| !v.is_empty());
         let payload = Payload::Stream(reqwest::Body::from(source));
         let sent = self.request(Method::POST, "/api/v1/uploads", &query, payload);
-        let results: Vec<Done> = tokio::select! {
+        tokio::pin!(interrupt);
+        let launched: Launched = tokio::select! {
             response = sent => read(response?).await?,
-            () = interrupt => {
+            () = &mut interrupt => {
                 eprintln!("otto-server: interrupted: stopping the uploads");
                 return Err(CliError::Interrupted(
-                    "the upload was stopped; `events` says which hosts had it already".into(),
+                    "the upload was stopped before the server had the whole file; no host has it"
+                        .into(),
                 ));
             }
         };
-        // The server answers once every host is done: each one's end, as it would have come.
-        let names: Vec<&str> = results.iter().map(|d| d.host.as_str()).collect();
+        let mut events = LaunchEvents::of(self, launched.launch).await?;
+        let names: Vec<&str> = launched.hosts.iter().map(String::as_str).collect();
         let progress = started(&names);
-        for result in &results {
-            progress(UploadEvent::Done(result));
+        let (mut begun, mut ended) = (HashSet::new(), HashSet::new());
+        let mut stopped = false;
+        loop {
+            let event = tokio::select! {
+                event = events.next() => event?,
+                () = &mut interrupt, if !stopped => {
+                    stopped = true;
+                    eprintln!(
+                        "otto-server: interrupted: stopping the uploads \
+                         (interrupt again to exit at once)"
+                    );
+                    match Cancel::Remote(self.clone(), launched.launch).cancel().await {
+                        // Ended meanwhile: its summary follows.
+                        Err(CliError::Remote(RemoteError::Refused { status, .. }))
+                            if status == StatusCode::CONFLICT => {}
+                        other => other?,
+                    }
+                    continue;
+                }
+            };
+            match event {
+                Some(LaunchEvent::Progress { host, sent, bytes }) => {
+                    if begun.insert(host.clone()) {
+                        progress(UploadEvent::Started { host: &host, bytes });
+                    }
+                    if sent > 0 {
+                        progress(UploadEvent::Sent { host: &host, sent });
+                    }
+                }
+                Some(LaunchEvent::Uploaded(done)) => {
+                    progress(UploadEvent::Done(&done));
+                    ended.insert(done.host);
+                }
+                Some(LaunchEvent::UploadSummary { results, .. }) => {
+                    // A host whose end was dropped with other events ends here.
+                    for done in results.iter().filter(|d| !ended.contains(&d.host)) {
+                        progress(UploadEvent::Done(done));
+                    }
+                    return Ok((results, stopped));
+                }
+                Some(LaunchEvent::Gap { dropped }) => eprintln!(
+                    "otto-server: {dropped} events of the upload's progress were dropped by the \
+                     server"
+                ),
+                Some(LaunchEvent::Error { message }) => return Err(failed(message)),
+                // Not an upload's.
+                Some(
+                    LaunchEvent::Started { .. }
+                    | LaunchEvent::Output { .. }
+                    | LaunchEvent::Done(_)
+                    | LaunchEvent::Summary { .. },
+                ) => {}
+                None => {
+                    return Err(OpsError::Internal(
+                        "the upload's events ended before its summary (the server stopping?); \
+                         `events` will say which hosts have the file"
+                            .into(),
+                    )
+                    .into());
+                }
+            }
         }
-        Ok((results, false))
     }
 
     async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {

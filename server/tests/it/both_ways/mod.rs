@@ -5,8 +5,8 @@
 //!
 //! - [`hosts`]: `host …` and `group …`;
 //! - [`scripts`]: `script …`, `attachment …`, `env …`, `user …`, `apikey …` and `check`;
-//! - [`runs`]: the commands on hosts (`ping`, `run`, `cancel`, the control commands, `history`,
-//!   `events`).
+//! - [`runs`]: the commands on hosts (`ping`, `run`, `cancel`, `upload`, the control commands,
+//!   `history`, `events`).
 
 mod hosts;
 mod runs;

@@ -1,7 +1,7 @@
-//! The commands on hosts (`ping`, `run`, `cancel`, the control commands, `history`, `events`)
-//! both ways: two identical fleets, each with a real agent (`r1`, in group `lab`), a host whose
-//! agent is down (`gone`) and a stored script; one driven on its data directory, the other
-//! through a real `serve` (`--server`), row by row, comparing what each prints and how it
+//! The commands on hosts (`ping`, `run`, `cancel`, `upload`, the control commands, `history`,
+//! `events`) both ways: two identical fleets, each with a real agent (`r1`, in group `lab`), a
+//! host whose agent is down (`gone`) and a stored script; one driven on its data directory, the
+//! other through a real `serve` (`--server`), row by row, comparing what each prints and how it
 //! exits. Times, durations, ids of actions and the actor (a login, or an API user) are masked.
 
 use std::path::Path;
@@ -217,6 +217,51 @@ async fn the_commands_on_hosts_print_and_exit_alike_locally_and_through_serve() 
     for (args, code) in table {
         both.check::<Runs>(&row(args, *code)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_print_and_exit_alike_locally_and_through_serve() {
+    let (both, _agents) = fleets().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, vec![7u8; 300 << 10]).unwrap();
+    let (file, target) = (file.to_str().unwrap(), dir.path().join("up"));
+    let target = target.to_str().unwrap();
+    let missing = dir.path().join("missing");
+    let upload = |rest: &[&'static str]| {
+        let mut args = vec!["upload", file, "--path", target];
+        args.extend_from_slice(rest);
+        args
+    };
+    // (arguments, exit code): success, some hosts failed (1), none reached (3), not found (4);
+    // in batches of one, stopping at the first failure (`gone` first: the rest skipped).
+    let mut table: Vec<(Vec<&str>, i32)> = vec![
+        (upload(&["-H", "r1"]), 0),
+        (upload(&["-H", "r1", "--mode", "600", "--json"]), 0),
+        (upload(&["-H", "r1,gone", "--json"]), 1),
+        (upload(&["-g", "lab", "--all", "--json"]), 1),
+        (upload(&["-H", "gone", "--json"]), 3),
+        (upload(&["-H", "nosuch", "--json"]), 4),
+        (
+            upload(&["--all", "--batch", "1", "--max-failures", "0", "--json"]),
+            1,
+        ),
+    ];
+    let missing = [
+        "upload",
+        missing.to_str().unwrap(),
+        "--path",
+        target,
+        "-H",
+        "r1",
+    ];
+    table.push((missing.to_vec(), 4));
+    let relative = ["upload", file, "--path", "relative", "-H", "r1"];
+    table.push((relative.to_vec(), 2));
+    for (args, code) in &table {
+        both.check::<Runs>(&row(args, *code)).await;
+    }
+    assert_eq!(std::fs::read(target).unwrap().len(), 300 << 10);
 }
 
 #[tokio::test(flavor = "multi_thread")]
