@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use crate::names::HostName;
-use crate::ops::{AddHost, AgentKey, DeployHost, Format, HostChange, ImportHosts, Removal};
+use crate::ops::{
+    AddHost, AgentKey, DeployHost, Format, HostAdded, HostChange, ImportHosts, Removal,
+};
 use crate::ops::{Service, Status};
-use crate::print::Printer;
+use crate::print::{Printer, trust_line};
 use crate::sanitize;
 
 use super::CliError;
@@ -39,6 +41,10 @@ pub enum HostCommand {
         /// Add it even if another host is at the same address and port.
         #[arg(long)]
         force: bool,
+        /// Also append its trust line to FILE (made if missing, mode 644): its name and the
+        /// `otto-agent trust '…'` command to run on its device.
+        #[arg(long, value_name = "FILE")]
+        trust_lines: Option<PathBuf>,
     },
     /// Add many hosts at once, with their groups, from an inventory: Ansible's (INI or YAML;
     /// the address is `ansible_host`, the agent's port `otto_port`, default 12444), a CSV with
@@ -58,6 +64,10 @@ pub enum HostCommand {
         /// trust).
         #[arg(long)]
         pin_on_first_contact: bool,
+        /// Append each new host's trust line to FILE (made if missing, mode 644) instead of
+        /// printing them: its name and the `otto-agent trust '…'` command to run on its device.
+        #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+        trust_lines: Option<PathBuf>,
     },
     /// Install the agent on a device over its own SSH server (dropbear or OpenSSH) and add
     /// it: CPU detected, static binary copied, configuration written, service installed and
@@ -217,6 +227,22 @@ fn read_inventory(file: &Path, format: Option<Format>) -> Result<(String, Format
     Ok((text, format))
 }
 
+/// Appends the trust lines of the hosts `added` to `file` (made if missing, mode 644: server
+/// keys are public, and only its owner may change it), all in one write, so that commands
+/// writing to one file at once do not mix their lines.
+fn append_trust_lines(file: &Path, added: &[HostAdded]) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let lines: String = added.iter().map(|a| trust_line(a) + "\n").collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(file)
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(|e| CliError::File(file.to_path_buf(), e))
+}
+
 /// Runs `host …` over `api`.
 pub async fn execute(
     api: &impl HostsApi,
@@ -233,6 +259,7 @@ pub async fn execute(
             pin_on_first_contact,
             groups,
             force,
+            trust_lines,
         } => {
             let added = api
                 .add_host(AddHost {
@@ -246,12 +273,16 @@ pub async fn execute(
                 })
                 .await?;
             out.host_added(&added.host, &added.server_key);
+            if let Some(file) = &trust_lines {
+                append_trust_lines(file, std::slice::from_ref(&added))?;
+            }
         }
         HostCommand::Import {
             file,
             format,
             dry_run,
             pin_on_first_contact,
+            trust_lines,
         } => {
             let (text, format) = read_inventory(&file, format)?;
             let imported = api
@@ -262,7 +293,14 @@ pub async fn execute(
                     pin_on_first_contact,
                 })
                 .await?;
-            out.imported(&imported);
+            // Lines that cannot be written are printed: the hosts are added.
+            let written = match &trust_lines {
+                Some(file) => append_trust_lines(file, &imported.added).map(|()| Some(file)),
+                None => Ok(None),
+            };
+            let shown = written.as_ref().ok().copied().flatten();
+            out.imported(&imported, shown.map(PathBuf::as_path));
+            written?;
         }
         HostCommand::List => out.hosts(&api.hosts().await?),
         HostCommand::Show { name } => {

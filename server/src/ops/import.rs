@@ -16,7 +16,7 @@ use crate::names::{self, HostName, Kind};
 
 use super::hosts::shared_place;
 use super::names::case_clash;
-use super::{AddHost, Ops, Result};
+use super::{AddHost, HostAdded, Ops, Result};
 
 /// An inventory to import (the API's `Inventory`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,6 +45,9 @@ pub struct Imported {
     pub notes: Vec<String>,
     /// Whether the steps were applied (false for a dry run).
     pub applied: bool,
+    /// Each host added, with the server key its agent must trust (`otto-agent trust …`); none
+    /// for a dry run.
+    pub added: Vec<HostAdded>,
 }
 
 impl Ops {
@@ -63,20 +66,23 @@ impl Ops {
             return Err(InventoryError::Invalid(problems).into());
         }
         let notes = read.notes;
+        let mut added = Vec::new();
         if !import.dry_run {
             for step in &steps {
-                self.apply(step, import.pin_on_first_contact).await?;
+                added.extend(self.apply(step, import.pin_on_first_contact).await?);
             }
         }
         Ok(Imported {
             steps,
             notes,
             applied: !import.dry_run,
+            added,
         })
     }
 
-    /// Applies a step the import has checked (as `add_host` and `set_address` would).
-    async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<()> {
+    /// Applies a step the import has checked (as `add_host` and `set_address` would): the
+    /// host added, if it is new.
+    async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<Option<HostAdded>> {
         let name = HostName::parse(&step.host)?;
         match step.change {
             Change::Add => {
@@ -89,7 +95,7 @@ impl Ops {
                     groups: step.join.clone(),
                     force: false,
                 };
-                self.make_host(add, None).await?;
+                return Ok(Some(self.make_host(add, None).await?));
             }
             Change::Update | Change::Join => {
                 if step.change == Change::Update {
@@ -100,7 +106,7 @@ impl Ops {
             }
             Change::Unchanged => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -206,10 +212,18 @@ mod tests {
         let changes: Vec<_> = dry.steps.iter().map(|s| s.change).collect();
         assert_eq!(changes, [Change::Update, Change::Add]);
         assert_eq!(dry.steps[0].was.as_deref(), Some("192.0.2.1:12444"));
-        assert!(!dry.applied);
+        assert!(!dry.applied && dry.added.is_empty());
         assert_eq!(logged(&ops).await.len(), before);
 
-        ops.import_hosts(ini(INVENTORY, false)).await.unwrap();
+        // The new host comes with the server key its agent must trust; the moved one without.
+        let done = ops.import_hosts(ini(INVENTORY, false)).await.unwrap();
+        assert_eq!(done.added.len(), 1, "{:?}", done.added);
+        assert_eq!(done.added[0].host, "r2");
+        let key = ops
+            .server_key(&HostName::parse("r2").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(done.added[0].server_key, key.server_key);
         let hosts = ops.hosts().await.unwrap();
         let got: Vec<_> = hosts
             .iter()
@@ -227,6 +241,7 @@ mod tests {
 
         let again = ops.import_hosts(ini(INVENTORY, false)).await.unwrap();
         assert!(again.steps.iter().all(|s| s.change == Change::Unchanged));
+        assert!(again.added.is_empty());
         assert_eq!(ops.hosts().await.unwrap(), hosts);
         assert_eq!(logged(&ops).await.len(), events);
     }

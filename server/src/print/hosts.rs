@@ -16,6 +16,16 @@ fn fingerprint_of(key: &str) -> String {
 
 /// How a reached host is said to be: `yes`, or `busy` when its agent refused a channel for
 /// serving as many at once as it may.
+/// The command that makes a host's agent trust `server_key`, ready to run on its device.
+pub fn trust_command(server_key: &str) -> String {
+    format!("otto-agent trust '{server_key}'")
+}
+
+/// A host's trust line, as `--trust-lines` writes it: its name, then its agent's command.
+pub fn trust_line(added: &ops::HostAdded) -> String {
+    format!("{} {}", added.host, trust_command(&added.server_key))
+}
+
 fn reached(busy: bool) -> &'static str {
     if busy { "busy" } else { "yes" }
 }
@@ -177,7 +187,8 @@ impl<W: Write + Send + 'static> Printer<W> {
             self.print(|out| {
                 writeln!(
                     out,
-                    "added {name}; on its agent run:\n  otto-agent trust '{server_key}'"
+                    "added {name}; on its agent run:\n  {}",
+                    trust_command(server_key)
                 )
             });
         }

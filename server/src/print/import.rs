@@ -2,15 +2,18 @@
 //! what `check` found in the database.
 
 use std::io::Write;
+use std::path::Path;
 
+use super::hosts::trust_command;
 use super::{Printer, Table};
 use crate::inventory::Change;
 use crate::ops::{Finding, Imported};
 
 impl<W: Write + Send + 'static> Printer<W> {
-    /// The plan of an import (done or not), the notes on what was left out, and how to give
-    /// each new host's agent its server key.
-    pub fn imported(&self, imported: &Imported) {
+    /// The plan of an import (done or not), the notes on what was left out, and the command
+    /// that gives each new host's agent its server key (or, when they were written to the file
+    /// `trust_lines`, where they are).
+    pub fn imported(&self, imported: &Imported, trust_lines: Option<&Path>) {
         if self.json {
             return self.json(imported);
         }
@@ -36,12 +39,6 @@ impl<W: Write + Send + 'static> Printer<W> {
             ]);
         }
         let count = |c: Change| imported.steps.iter().filter(|s| s.change == c).count();
-        let added: Vec<&str> = imported
-            .steps
-            .iter()
-            .filter(|s| s.change == Change::Add)
-            .map(|s| s.host.as_str())
-            .collect();
         self.print(|out| {
             write!(out, "{t}")?;
             for note in &imported.notes {
@@ -51,12 +48,21 @@ impl<W: Write + Send + 'static> Printer<W> {
             let unchanged = count(Change::Unchanged);
             if imported.applied {
                 writeln!(out, "{add} added, {update} updated, {join} joined groups, {unchanged} unchanged")?;
-                if !added.is_empty() {
-                    writeln!(
+                let added = &imported.added;
+                match trust_lines {
+                    _ if added.is_empty() => {}
+                    Some(file) => writeln!(
                         out,
-                        "each new host's agent must trust its server key: `otto-server host key NAME` prints it ({})",
-                        added.join(", ")
-                    )?;
+                        "each new host's agent must trust its server key: {} lines to run on them are in {}",
+                        added.len(),
+                        file.display()
+                    )?,
+                    None => {
+                        writeln!(out, "each new host's agent must trust its server key; on each, run:")?;
+                        for a in added {
+                            writeln!(out, "  {:<width$}  {}", a.host, trust_command(&a.server_key), width = added.iter().map(|a| a.host.len()).max().unwrap_or(0))?;
+                        }
+                    }
                 }
             } else {
                 writeln!(out, "dry run, nothing changed: {add} to add, {update} to update, {join} to join groups, {unchanged} unchanged")?;

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::sanitize;
 
 pub use files::OutputFiles;
-pub use hosts::remedy;
+pub use hosts::{remedy, trust_line};
 pub use table::Table;
 
 /// Prints results as tables for people or JSON for programs, to `W`.

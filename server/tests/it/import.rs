@@ -110,7 +110,12 @@ async fn an_ansible_inventory_is_imported_once() {
     // The import: the hosts, their ports (otto_port, else 12444) and groups.
     let done = server.ok(&["host", "import", file, "--pin-on-first-contact"]);
     assert!(done.contains("3 added, 0 updated"), "{done}");
-    assert!(done.contains("`otto-server host key NAME`"), "{done}");
+    // Each new host's ready trust line, with its own server key.
+    for host in ["r1", "r2", "ap1"] {
+        let key = server.ok(&["host", "key", host]);
+        let line = format!("  {host:<3}  otto-agent trust '{}'", key.trim());
+        assert!(done.lines().any(|l| l == line), "{line:?} in {done}");
+    }
     let listed = server.json(&["host", "list"]);
     let hosts: Vec<_> = listed
         .as_array()

@@ -6,6 +6,8 @@
 //! the status it came with), the same exit code. Both fleets
 //! have tried their hosts once (`serve` beats at once), which are not there.
 
+use std::os::unix::fs::PermissionsExt;
+
 use regex::Regex;
 use serde_json::{Value, json};
 
@@ -80,6 +82,10 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         "name,address,port,groups\nr7,192.0.2.7,12444,lab\n",
     );
     let bad_csv = inventory("bad.csv", "name,address\n-r8,192.0.2.8\n");
+    let two = inventory(
+        "two.csv",
+        "name,address\nr1,192.0.2.1\nrouter-10,192.0.2.10\nr11,192.0.2.11\n",
+    );
     let agent_key =
         otto_server::keys::to_openssh(otto_server::keys::generate().unwrap().public_key());
 
@@ -153,6 +159,11 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         (&["--json", "host", "import", &csv], 0),
         (&["host", "import", &csv], 0),
         (&["host", "import", &bad_csv], 2),
+        (&["host", "import", &two], 0),
+        (
+            &["host", "import", &two, "--dry-run", "--trust-lines", "x"],
+            2,
+        ),
         (&["--json", "host", "list"], 0),
         (&["group", "add", "g1"], 0),
         (&["group", "add", "g1"], 5),
@@ -175,7 +186,7 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         (&["host", "list"], 0),
         (&["host", "remove", "r2", "--force"], 0),
         (&["host", "remove", "r9"], 4),
-        (&["host", "remove", "r3,r4"], 0),
+        (&["host", "remove", "r3,r4,router-10,r11"], 0),
         (&["host", "list"], 0),
     ];
     for (args, code) in table {
@@ -226,6 +237,55 @@ async fn host_and_group_commands_print_and_exit_the_same_locally_and_through_the
         text(&refused)
     );
     assert!(empty(both.elsewhere.path()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_lines_of_new_hosts_are_appended_to_a_file_alike_both_ways() {
+    let both = Both::alike(fleet);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    std::fs::write(
+        &csv,
+        "name,address\nr1,192.0.2.1\nr7,192.0.2.7\nr8,192.0.2.8\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    for (server, name) in [(&both.local, "here"), (&both.remote, "there")] {
+        let file = dir.path().join(name);
+        let lines = file.to_str().unwrap();
+        let add = ["host", "add", "r5", "192.0.2.5", "--trust-lines", lines];
+        let import = ["host", "import", csv, "--trust-lines", lines];
+        let mut said = Vec::new();
+        for args in [&add[..], &import] {
+            let out = if name == "here" {
+                both.here(args, None).await
+            } else {
+                both.there(&both.root, args, None).await
+            };
+            assert!(out.status.success(), "{name} {args:?}: {}", text(&out));
+            said.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        // `host add` still says the line; the import says where its lines are.
+        assert!(
+            said[0].contains("  otto-agent trust 'ssh-ed25519 "),
+            "{}",
+            said[0]
+        );
+        let whereabouts = format!("2 lines to run on them are in {lines}");
+        assert!(said[1].contains(&whereabouts), "{}", said[1]);
+        assert!(!said[1].contains("otto-agent trust"), "{}", said[1]);
+        // One line per new host, appended: its name, then the command with its own key.
+        let key = |host: &str| server.ok(&["host", "key", host]).trim().to_owned();
+        let expected: Vec<String> = ["r5", "r7", "r8"]
+            .iter()
+            .map(|h| format!("{h} otto-agent trust '{}'", key(h)))
+            .collect();
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(written.lines().collect::<Vec<_>>(), expected, "{name}");
+        // Public keys: no secret, but no one else may change which key an agent trusts.
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{mode:o}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
