@@ -354,3 +354,167 @@ impl Ops {
         Ok(earliest)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::{NewLaunch, Permissions, RunLevel};
+    use crate::ops::ErrorKind;
+    use crate::ops::testing::{events, fleet};
+
+    fn every(name: &str, cron: &str) -> AddSchedule {
+        AddSchedule {
+            name: name.into(),
+            cron: cron.into(),
+            time_zone: None,
+            disabled: false,
+            run: NewRun {
+                command: Some("true".into()),
+                targets: super::super::Targets::hosts(["r1"]),
+                ..NewRun::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn adding_checks_pattern_zone_job_hosts_and_name() {
+        let (_dir, ops) = fleet(&["r1"]).await;
+        let kind = |r: Result<ScheduleEntry>| r.map(|_| ()).unwrap_err().kind();
+        assert_eq!(
+            kind(ops.add_schedule(every("a", "61 * * * *")).await),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            kind(ops.add_schedule(every("a", "0 0 30 2 *")).await),
+            ErrorKind::Invalid
+        );
+        let zoned = AddSchedule {
+            time_zone: Some("Mars/Olympus".into()),
+            ..every("a", "@daily")
+        };
+        assert_eq!(kind(ops.add_schedule(zoned).await), ErrorKind::Invalid);
+        let mut scripted = every("a", "@daily");
+        scripted.run.command = None;
+        scripted.run.script = Some("nope".into());
+        assert_eq!(kind(ops.add_schedule(scripted).await), ErrorKind::NotFound);
+        let mut nowhere = every("a", "@daily");
+        nowhere.run.targets = super::super::Targets::hosts(["r9"]);
+        assert_eq!(kind(ops.add_schedule(nowhere).await), ErrorKind::NotFound);
+        let mut both = every("a", "@daily");
+        both.run.script = Some("x".into());
+        assert_eq!(kind(ops.add_schedule(both).await), ErrorKind::Invalid);
+        assert_eq!(
+            kind(ops.add_schedule(every("a/b", "@daily")).await),
+            ErrorKind::Invalid
+        );
+        let added = ops.add_schedule(every("a", "@daily")).await.unwrap();
+        assert_eq!(added.time_zone, "UTC");
+        assert_eq!(added.next.len(), NEXT_TIMES);
+        assert_eq!(
+            kind(ops.add_schedule(every("A", "@daily")).await),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind(ops.add_schedule(every("a", "@daily")).await),
+            ErrorKind::Conflict
+        );
+        assert!(events(&ops, "schedule-changed").await.len() == 1);
+    }
+
+    #[tokio::test]
+    async fn changes_need_the_permission_and_the_jobs_run_level() {
+        let (_dir, ops) = fleet(&["r1"]).await;
+        ops.add_schedule(every("a", "@daily")).await.unwrap();
+        let limited = |modify: &[Permission], run| {
+            ops.clone().limited_to(Permissions {
+                admin: false,
+                run,
+                modify: modify.iter().copied().collect::<BTreeSet<_>>(),
+            })
+        };
+        let reader = limited(&[], RunLevel::ReadWrite);
+        assert_eq!(reader.schedules().await.unwrap().len(), 1);
+        for refused in [
+            reader.add_schedule(every("b", "@daily")).await.map(|_| ()),
+            reader.set_schedule_enabled("a", false).await.map(|_| ()),
+            reader.remove_schedule("a").await,
+        ] {
+            assert_eq!(refused.unwrap_err().kind(), ErrorKind::Forbidden);
+        }
+        // `schedules`, but only read-only scripts: a command is refused.
+        let scheduler = limited(&[Permission::Schedules], RunLevel::ReadOnly);
+        let refused = scheduler.add_schedule(every("b", "@daily")).await;
+        assert_eq!(
+            refused.map(|_| ()).unwrap_err().kind(),
+            ErrorKind::Forbidden
+        );
+        let allowed = limited(&[Permission::Schedules], RunLevel::ReadWrite);
+        allowed.set_schedule_enabled("a", false).await.unwrap();
+        assert!(ops.schedule("a").await.unwrap().next.is_empty());
+        allowed.set_schedule_enabled("a", true).await.unwrap();
+        allowed.remove_schedule("a").await.unwrap();
+        assert_eq!(events(&ops, "schedule-changed").await.len(), 4);
+    }
+
+    /// More launches than a schedule shows: the newest [`LAST_LAUNCHES`] alone, one in a list.
+    #[tokio::test]
+    async fn a_schedule_shows_its_newest_launches() {
+        let (_dir, ops) = fleet(&["r1"]).await;
+        ops.add_schedule(every("a", "@daily")).await.unwrap();
+        let store = ops.fleet.store();
+        let id = store.schedule("a").await.unwrap().id;
+        let mut ids = Vec::new();
+        for _ in 0..LAST_LAUNCHES + 2 {
+            let new = NewLaunch {
+                actor: "server".into(),
+                job: "command: true".into(),
+                hosts: vec!["r1".into()],
+            };
+            let launch = store.start_launch(&new).await.unwrap();
+            store.link_launch(launch, id).await.unwrap();
+            ids.push(launch);
+        }
+        let shown = ops.schedule("a").await.unwrap();
+        let newest: Vec<u64> = ids.iter().rev().take(10).copied().collect();
+        assert_eq!(
+            shown.launches.iter().map(|l| l.launch).collect::<Vec<_>>(),
+            newest
+        );
+        assert_eq!(
+            shown.launches[0].outcome,
+            "running (or cut short by a stop of the server)"
+        );
+        let listed = ops.schedules().await.unwrap();
+        assert_eq!(listed[0].launches.len(), 1);
+    }
+
+    /// A due time long past (the server was down over several) starts one launch, and the next
+    /// due time is counted from now.
+    #[tokio::test]
+    async fn times_missed_start_one_launch_and_the_next_is_from_now() {
+        let (_dir, ops) = fleet(&["r1"]).await;
+        ops.add_schedule(every("a", "@hourly")).await.unwrap();
+        let store = ops.fleet.store();
+        let s = store.schedule("a").await.unwrap();
+        let long_ago = now_ms() - 5 * 3_600_000;
+        assert!(
+            store
+                .claim_schedule(s.id, s.next_due.unwrap(), Some(long_ago))
+                .await
+                .unwrap()
+        );
+        let launches = Launches::default();
+        let mut last = HashMap::new();
+        let earliest = ops.start_due_schedules(&launches, &mut last).await.unwrap();
+        let next = store.schedule("a").await.unwrap().next_due.unwrap();
+        assert_eq!(earliest, Some(next));
+        assert!(next > now_ms() && next <= now_ms() + 3_600_000);
+        assert_eq!(store.schedule_launches(s.id, 10).await.unwrap().len(), 1);
+        assert_eq!(last.len(), 1);
+        // Nothing more is due.
+        ops.start_due_schedules(&launches, &mut last).await.unwrap();
+        assert_eq!(store.schedule_launches(s.id, 10).await.unwrap().len(), 1);
+    }
+}
