@@ -219,7 +219,7 @@ enum Command {
     /// and port. Exit 1 if there is any. Such a host, group, script, user or variable can still
     /// be removed (`host remove`, `group remove`, …).
     Check,
-    /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
+    /// The daemon: heartbeats, key rotation and the schedules' runs, until SIGTERM.
     Serve(ServeArgs),
     /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
     ///
