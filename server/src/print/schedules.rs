@@ -61,7 +61,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     yes_no(Some(s.enabled), "yes", "no"),
                     s.cron.clone(),
                     sanitize::field(&s.job, 40),
-                    hosts(s),
+                    sanitize::field(&hosts(s), 60),
                     next.map_or_else(|| "-".into(), |n| super::units::utc(n.at)),
                     next.map_or_else(|| "-".into(), |n| n.local.clone()),
                     self.last_launch(s.launches.first()),
@@ -81,7 +81,7 @@ impl<W: Write + Send + 'static> Printer<W> {
         t.row(vec!["cron".into(), s.cron.clone()]);
         t.row(vec!["time zone".into(), s.time_zone.clone()]);
         t.row(vec!["job".into(), sanitize::field(&s.job, 200)]);
-        t.row(vec!["hosts".into(), hosts(s)]);
+        t.row(vec!["hosts".into(), sanitize::field(&hosts(s), 200)]);
         if let Some(batch) = s.run.batch {
             t.row(vec!["batch".into(), batch.to_string()]);
         }
