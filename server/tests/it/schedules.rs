@@ -141,18 +141,6 @@ async fn serve_starts_a_schedule_every_few_seconds_and_skips_a_time_while_its_la
     let launches = slow["launches"].as_array().unwrap();
     let going = launches.iter().filter(|l| l["finished"].is_null()).count();
     assert!(going <= 1, "two launches of one schedule at once: {slow}");
-    // `tick` never overlaps itself: it was never skipped.
-    let skipped = server
-        .bounded_json(&["events", "--kind", "schedule-skipped"])
-        .await;
-    assert!(
-        skipped
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| !e["detail"].as_str().unwrap().contains("tick")),
-        "{skipped}"
-    );
     drop(daemon);
 }
 
