@@ -39,6 +39,8 @@ pub enum Kind {
     User,
     /// An environment variable.
     Variable,
+    /// A schedule.
+    Schedule,
 }
 
 impl Kind {
@@ -50,13 +52,14 @@ impl Kind {
             Kind::Script => "script",
             Kind::User => "user",
             Kind::Variable => "variable",
+            Kind::Schedule => "schedule",
         }
     }
 
     /// The rule, in words.
     pub fn rule(self) -> &'static str {
         match self {
-            Kind::Host | Kind::Group | Kind::Script => {
+            Kind::Host | Kind::Group | Kind::Script | Kind::Schedule => {
                 "1 to 63 letters, digits, `.`, `_` and `-`, not starting with `.` or `-`"
             }
             Kind::User => {
@@ -72,7 +75,9 @@ impl Kind {
     fn allows(self, b: u8, first: bool) -> bool {
         let word = b.is_ascii_alphanumeric() || b == b'_';
         match self {
-            Kind::Host | Kind::Group | Kind::Script => word || (!first && matches!(b, b'.' | b'-')),
+            Kind::Host | Kind::Group | Kind::Script | Kind::Schedule => {
+                word || (!first && matches!(b, b'.' | b'-'))
+            }
             Kind::User => word || (!first && matches!(b, b'.' | b'-' | b'@')),
             Kind::Variable => word && !(first && b.is_ascii_digit()),
         }

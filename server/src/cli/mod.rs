@@ -28,6 +28,7 @@ mod parse;
 mod remote;
 mod removal;
 mod runs;
+mod schedules;
 mod scripts;
 mod targets;
 mod users;
@@ -40,6 +41,7 @@ use env::EnvCommand;
 use groups::GroupCommand;
 use hosts::HostCommand;
 use runs::{PowerArgs, RunArgs, UploadArgs};
+use schedules::ScheduleCommand;
 use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
 use users::{ApiKeyCommand, UserCommand};
@@ -217,7 +219,7 @@ enum Command {
     /// and port. Exit 1 if there is any. Such a host, group, script, user or variable can still
     /// be removed (`host remove`, `group remove`, …).
     Check,
-    /// The daemon: heartbeats and key rotation on schedule, until SIGTERM.
+    /// The daemon: heartbeats, key rotation and the schedules' runs, until SIGTERM.
     Serve(ServeArgs),
     /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
     ///
@@ -232,6 +234,9 @@ enum Command {
         #[arg(long)]
         agent_bin: Option<PathBuf>,
     },
+    /// Schedules: runs that `serve` starts at the times of a cron pattern, in a time zone.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 }
 
 #[derive(Args)]
@@ -749,6 +754,7 @@ async fn dispatch(
         Command::Shutdown(a) => runs::power(api, out, a, Action::Shutdown).await,
         Command::History { host, run, limit } => history::runs(api, out, host, run, limit).await,
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
+        Command::Schedule(c) => schedules::execute(api, out, c).await,
         Command::Serve(_) | Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => {
             Ok(())
         }

@@ -29,6 +29,7 @@ mod listen;
 mod openapi;
 mod options;
 mod runs;
+mod schedules;
 mod scripts;
 mod session;
 mod spool;
@@ -174,6 +175,8 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(summary::check),
         routes!(options::show),
         routes!(openapi::document),
+        routes!(schedules::list, schedules::add),
+        routes!(schedules::show, schedules::change, schedules::remove),
     ]
 }
 
@@ -263,9 +266,9 @@ pub async fn bind(
 
 impl Bound {
     /// Serves until `shutdown` completes, then lets requests in flight finish (those
-    /// following a run live end at once; the run goes on).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let launches = Launches::default();
+    /// following a run live end at once; the run goes on). `launches` are the runs started
+    /// in the background (through the API, or by a schedule).
+    pub async fn run(self, launches: Launches, shutdown: impl Future<Output = ()>) {
         let app = routes(ApiState {
             fleet: self.fleet,
             limiter: Arc::default(),

@@ -57,6 +57,10 @@ pub enum EventKind {
     PasswordChanged,
     /// An API key that exists was refused: revoked, expired, or of a disabled user.
     ApiKeyRefused,
+    /// A schedule was added, enabled, disabled or removed.
+    ScheduleChanged,
+    /// A schedule's due time came while its previous launch was still going: none started.
+    ScheduleSkipped,
 }
 
 impl EventKind {
@@ -86,6 +90,8 @@ impl EventKind {
             EventKind::SignedOut => "signed-out",
             EventKind::PasswordChanged => "password-changed",
             EventKind::ApiKeyRefused => "api-key-refused",
+            EventKind::ScheduleChanged => "schedule-changed",
+            EventKind::ScheduleSkipped => "schedule-skipped",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod events;
 mod hosts;
 mod runs;
+mod schedules;
 mod scripts;
 mod users;
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub use events::*;
 pub use hosts::*;
 pub use runs::*;
+pub use schedules::*;
 pub use scripts::*;
 pub use users::*;
 

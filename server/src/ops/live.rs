@@ -111,6 +111,9 @@ pub enum LaunchEvent {
         hosts: Vec<String>,
         /// The script's name or `command: …`.
         job: String,
+        /// The schedule that started it, if one did (and still exists).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<String>,
     },
     /// A line of a host's output (secrets redacted), without its newline.
     Output {
@@ -330,6 +333,11 @@ impl Launches {
         lock(&self.live).remove(&id);
     }
 
+    /// Whether launch `id` of this process is still going.
+    pub fn running(&self, id: u64) -> bool {
+        self.get(id).is_some_and(|l| !l.progress.borrow().1)
+    }
+
     /// Ends every follower (the server is stopping); the launches themselves go on.
     pub fn close(&self) {
         self.closed.cancel();
@@ -464,19 +472,26 @@ impl Launch {
     }
 }
 
-/// The event that starts launch `id`.
+/// The event that starts launch `id`, started by no schedule.
+#[cfg(test)]
 fn started(id: u64, job: &str, hosts: &[String]) -> LaunchEvent {
+    scheduled(id, job, hosts, None)
+}
+
+/// The event that starts launch `id`, started by `schedule` if one did.
+fn scheduled(id: u64, job: &str, hosts: &[String], schedule: Option<&str>) -> LaunchEvent {
     LaunchEvent::Started {
         launch: id,
         hosts: hosts.to_vec(),
         job: job.to_owned(),
+        schedule: schedule.map(str::to_owned),
     }
 }
 
 impl Gone {
     /// Launch `kept` as the store has it. One that has no end was cut short by a stop of the
     /// server that ran it: an `error` event says so.
-    fn kept(id: u64, kept: &crate::model::Launch) -> Result<Gone> {
+    fn kept(id: u64, kept: &crate::model::Launch, schedule: Option<&str>) -> Result<Gone> {
         let corrupt = |text: &str| StoreError::Corrupt("launch", text.to_owned());
         let last = match &kept.last_event {
             Some(text) => serde_json::from_str::<LaunchEvent>(text).map_err(|_| corrupt(text))?,
@@ -493,7 +508,7 @@ impl Gone {
             _ => (Vec::new(), Vec::new()),
         };
         Ok(Gone {
-            started: started(id, &kept.job, &kept.hosts),
+            started: scheduled(id, &kept.job, &kept.hosts, schedule),
             results,
             uploads,
             last,
@@ -581,6 +596,17 @@ impl Ops {
     /// in the background, as its rollout says, and answers at once: its events are followed
     /// with [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
     pub async fn launch(&self, launches: &Launches, new: NewRun) -> Result<Launched> {
+        self.launch_for(launches, new, None).await
+    }
+
+    /// [`Ops::launch`], for `schedule` (its id and name) if one starts it: the launch is
+    /// linked to it in the store and its `started` event names it.
+    pub(super) async fn launch_for(
+        &self,
+        launches: &Launches,
+        new: NewRun,
+        schedule: Option<(i64, &str)>,
+    ) -> Result<Launched> {
         let (targets, job, rollout, output_cap) = new.parts()?;
         let level = self.require_job(&job).await?;
         let hosts: Vec<String> = self
@@ -596,7 +622,15 @@ impl Ops {
             hosts: hosts.clone(),
         };
         let (id, launch) = launches.add(self.fleet.store(), &new, level).await?;
-        launch.push(started(id, &label, &hosts));
+        if let Some((schedule, _)) = schedule {
+            self.fleet.store().link_launch(id, schedule).await?;
+        }
+        launch.push(scheduled(
+            id,
+            &label,
+            &hosts,
+            schedule.map(|(_, name)| name),
+        ));
         let ops = self
             .clone()
             .rolling(rollout)
@@ -649,7 +683,7 @@ impl Ops {
         let (id, launch) = launches
             .add(self.fleet.store(), &new, RunLevel::ReadWrite)
             .await?;
-        launch.push(started(id, &label, &hosts));
+        launch.push(scheduled(id, &label, &hosts, None));
         let ops = self
             .clone()
             .rolling(rollout)
@@ -726,7 +760,9 @@ impl Ops {
         let launch = match launches.get(id) {
             Some(launch) => launch,
             None => {
-                let gone = Gone::kept(id, &self.kept_launch(id).await?)?;
+                let kept = self.kept_launch(id).await?;
+                let schedule = self.fleet.store().launch_schedule(id).await?;
+                let gone = Gone::kept(id, &kept, schedule.as_deref())?;
                 let mut runs = HashMap::new();
                 for id in gone.results.iter().filter_map(|r| r.run) {
                     runs.insert(id, self.fleet.store().run(id).await?);

@@ -21,6 +21,7 @@ mod ping;
 mod removal;
 mod rollout;
 mod runs;
+mod schedules;
 mod scripts;
 mod sessions;
 mod summary;
@@ -48,6 +49,7 @@ pub use ping::{Ping, PingRequest};
 pub use removal::{ForceNeeded, LostVariable};
 pub use rollout::{Rollout, RolloutOptions, Share, ShareInput};
 pub use runs::{Job, RunEvent, RunResult, RunSink};
+pub use schedules::{AddSchedule, DueTime, ScheduleEntry, ScheduledLaunch};
 pub use scripts::{
     AttachFile, AttachmentQuery, NewAttachment, NewScript, PathQuery, ScriptChange, ScriptDetail,
     ScriptUpdate,

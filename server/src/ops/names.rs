@@ -31,6 +31,12 @@ impl Ops {
             Kind::Group => store.groups().await?.into_iter().map(|g| g.name).collect(),
             Kind::Script => store.scripts().await?.into_iter().map(|s| s.name).collect(),
             Kind::User => store.users().await?.into_iter().map(|u| u.name).collect(),
+            Kind::Schedule => store
+                .schedules()
+                .await?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
             Kind::Variable => return Ok(()),
         };
         match names::case_clash(name, existing.iter().map(String::as_str)) {

@@ -14,6 +14,7 @@ mod hosts;
 mod import;
 mod progress;
 mod runs;
+mod schedules;
 mod scripts;
 mod table;
 pub mod units;

@@ -4,12 +4,13 @@
 //! rotation period.
 //!
 //! A job is a module with a type implementing `scheduler::Periodic`; adding one is one line in
-//! [`serve`]. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
+//! [`serve`]. The schedules (`schedules.rs`) are a task of their own beside them. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
 //! fleet, so API requests use the connections the daemon keeps.
 
 mod heartbeat;
 mod rotation;
 mod scheduler;
+mod schedules;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use crate::fleet::Fleet;
 use crate::http::{self, HttpError, HttpOptions};
-use crate::ops::{Actor, Ops, ServeSettings};
+use crate::ops::{Actor, Launches, Ops, ServeSettings};
 use crate::store::StoreError;
 
 use scheduler::Periodic;
@@ -92,13 +93,19 @@ pub async fn serve(
             let _ = stopping.wait_for(|stop| *stop).await;
         }
     };
-    let api = api.map(|api| tokio::spawn(api.run(stopped())));
+    // The launches of the API and of the schedules, followed alike.
+    let launches = Launches::default();
+    let api = api.map(|api| tokio::spawn(api.run(launches.clone(), stopped())));
     let signal = async {
         shutdown.await;
         let _ = stop.send(true);
     };
     let ops = Ops::new(fleet, Actor::Server);
-    tokio::join!(scheduler::run(ops, jobs, stopped()), signal);
+    tokio::join!(
+        scheduler::run(ops.clone(), jobs, stopped()),
+        schedules::run(ops, launches, stopped()),
+        signal
+    );
     if let Some(mut api) = api
         && tokio::time::timeout(HTTP_GRACE, &mut api).await.is_err()
     {

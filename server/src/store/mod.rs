@@ -16,8 +16,8 @@ use async_trait::async_trait;
 
 use crate::model::{
     ApiKey, Attachment, EnvVar, Event, EventFilter, Facts, Group, Host, Launch, NewApiKey,
-    NewEvent, NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script,
-    Session, User,
+    NewEvent, NewHost, NewLaunch, NewSchedule, NewSession, NewUser, Permissions, Run, RunEnd,
+    Schedule, Scope, Script, Session, User,
 };
 
 mod owner;
@@ -258,6 +258,35 @@ pub trait SessionStore: Send + Sync {
     async fn end_session(&self, id: i64) -> Result<()>;
 }
 
+/// Schedules, the claim of their due times, and the launches they started.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Adds a schedule (its name must be free); returns its id.
+    async fn add_schedule(&self, new: &NewSchedule) -> Result<i64>;
+    /// Every schedule, by name.
+    async fn schedules(&self) -> Result<Vec<Schedule>>;
+    /// One schedule.
+    async fn schedule(&self, name: &str) -> Result<Schedule>;
+    /// Enables or disables a schedule, with its next due time (None while disabled).
+    async fn set_schedule_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        next_due: Option<i64>,
+    ) -> Result<()>;
+    /// Removes a schedule; its launches stay, unlinked.
+    async fn remove_schedule(&self, name: &str) -> Result<()>;
+    /// Claims due time `due` of enabled schedule `id`, moving its next due time to `next`:
+    /// true for exactly one caller, whatever number of servers share the store.
+    async fn claim_schedule(&self, id: i64, due: i64, next: Option<i64>) -> Result<bool>;
+    /// Links launch `launch` to the schedule that started it.
+    async fn link_launch(&self, launch: u64, schedule: i64) -> Result<()>;
+    /// The newest `limit` launches of schedule `id`, newest first.
+    async fn schedule_launches(&self, id: i64, limit: u32) -> Result<Vec<Launch>>;
+    /// The name of the schedule that started a launch, if one did and still exists.
+    async fn launch_schedule(&self, launch: u64) -> Result<Option<String>>;
+}
+
 /// Everything a store backend does.
 pub trait Backend:
     HostStore
@@ -269,6 +298,7 @@ pub trait Backend:
     + EventStore
     + UserStore
     + SessionStore
+    + ScheduleStore
 {
 }
 
@@ -281,7 +311,8 @@ impl<
         + LaunchStore
         + EventStore
         + UserStore
-        + SessionStore,
+        + SessionStore
+        + ScheduleStore,
 > Backend for T
 {
 }

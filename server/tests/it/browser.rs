@@ -1510,3 +1510,77 @@ async fn removing_a_group_with_variables_names_them_and_asks_before_taking_them_
     assert_eq!(server.json(&["env", "list"]), serde_json::json!([]));
     browser.close().await;
 }
+
+/// The Schedules page: a schedule added from its form runs on a real agent (its last launch
+/// and outcome in the list, the launch's page naming the schedule), then is disabled and
+/// removed from the page; a user without `schedules` sees the list but no form nor buttons.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_is_added_followed_disabled_and_removed_from_its_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["b1"]).await;
+    add_user(&server, "reader", &[]);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.click("nav a[href='#/schedules']").await;
+    browser.fill("#new-schedule-name", "tick").await;
+    browser.fill("#new-schedule-cron", "*/2 * * * * *").await;
+    browser.fill("#new-schedule-command", "echo tick").await;
+    browser.fill("#new-schedule-hosts", "b1").await;
+    browser.click("#new-schedule button[type=submit]").await;
+    browser
+        .text_of("tr[data-schedule=tick]", |t| {
+            t.contains("*/2 * * * * * (UTC)")
+        })
+        .await;
+    // Once serve has started it, the list shows its last launch and how it went.
+    let deadline = Instant::now() + BOUND;
+    while server.json(&["schedule", "show", "tick"])["launches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["finished"].is_null())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.visit(&format!("{url}#/")).await;
+    browser.visit(&format!("{url}#/schedules")).await;
+    browser
+        .text_of("[data-outcome=tick]", |t| t.contains("succeeded on 1"))
+        .await;
+    browser.screenshot("schedules").await;
+    browser
+        .click("tr[data-schedule=tick] a[href^='#/run?launch=']")
+        .await;
+    browser
+        .text_of("#run-schedule", |t| {
+            t.contains("Started by the schedule tick")
+        })
+        .await;
+    browser
+        .text_of("#run-summary", |t| t.contains("1 succeeded"))
+        .await;
+
+    browser.visit(&format!("{url}#/schedules")).await;
+    browser.click("[data-disable=tick]").await;
+    browser.find("[data-enable=tick]").await;
+    assert_eq!(server.json(&["schedule", "show", "tick"])["enabled"], false);
+
+    // A reader sees it, and is offered no change.
+    let (reader, _) = Browser::signed_in(&daemon, "reader").await;
+    reader.visit(&format!("{url}#/schedules")).await;
+    reader.find("tr[data-schedule=tick]").await;
+    assert!(!reader.present("#new-schedule").await);
+    assert!(!reader.present("[data-enable=tick]").await);
+    assert!(!reader.present("[data-remove=tick]").await);
+    reader.close().await;
+
+    browser.click("[data-remove=tick]").await;
+    browser
+        .text_of("#main", |t| t.contains("No schedules yet."))
+        .await;
+    assert_eq!(server.json(&["schedule", "list"]), serde_json::json!([]));
+    browser.close().await;
+}

@@ -265,6 +265,26 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         (Method::GET, "/api/v1/summary", Value::Null, None),
         (Method::GET, "/api/v1/check", Value::Null, None),
         (Method::GET, "/api/v1/session", Value::Null, None),
+        (Method::GET, "/api/v1/schedules", Value::Null, None),
+        (Method::GET, "/api/v1/schedules/r1", Value::Null, None),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"name": "s9", "cron": "@daily", "run": {"command": "true", "all": true}}),
+            Some("schedules"),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/r1",
+            json!({"enabled": false}),
+            Some("schedules"),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/schedules/r1",
+            Value::Null,
+            Some("schedules"),
+        ),
     ]);
     routes
 }
@@ -274,6 +294,17 @@ async fn every_route_needs_a_working_key_and_its_permission() {
     let server = Server::new();
     server.ok(&["host", "add", "r1", "192.0.2.1"]);
     server.ok(&["script", "add", "r1", "--body", "true"]);
+    server.ok(&[
+        "schedule",
+        "add",
+        "r1",
+        "--cron",
+        "@yearly",
+        "--command",
+        "true",
+        "-H",
+        "r1",
+    ]);
     add_user(&server, "reader", &[]);
     let reader = key_of(&server, "reader");
     let daemon = Daemon::start(&server, &[]);

@@ -39,6 +39,7 @@ mod qemu_system;
 mod remote;
 mod remote_commands;
 mod rolling;
+mod schedules;
 mod secrets;
 mod times;
 mod users;

@@ -20,6 +20,7 @@ import events from './pages/events.js';
 import users from './pages/users.js';
 import account from './pages/account.js';
 import options from './pages/options.js';
+import schedules from './pages/schedules.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -50,6 +51,7 @@ const routes = [
     allowed: (c) => Boolean(c.me.user), needs: 'signing in with a user’s name and password, not an API key',
   },
   { path: /^\/options$/, page: options, title: 'Options', allowed: (c) => c.may('options'), needs: 'the permission “options”' },
+  { path: /^\/schedules$/, page: schedules, title: 'Schedules' },
 ];
 
 /** What every page is given: who is signed in, what they may do, the alert region. */
@@ -120,6 +122,7 @@ function renderNav() {
     link('#/groups', 'Groups'),
     link('#/scripts', 'Scripts'),
     link('#/history', 'History'),
+    link('#/schedules', 'Schedules'),
     ctx.may('audit') ? link('#/events', 'Events') : null,
     ctx.may('users') ? link('#/users', 'Users') : null,
     ctx.may('options') ? link('#/options', 'Options') : null,

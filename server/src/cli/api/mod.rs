@@ -10,6 +10,7 @@ mod env;
 mod groups;
 mod hosts;
 mod runs;
+mod schedules;
 mod scripts;
 mod users;
 
@@ -18,14 +19,17 @@ pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
 pub(crate) use runs::{LiveRun, RunStarted, RunsApi};
+pub(crate) use schedules::SchedulesApi;
 pub(crate) use scripts::ScriptsApi;
 pub(crate) use users::UsersApi;
 
 /// Every command's needs: what [`super::dispatch`] runs a command over.
 pub(crate) trait Api:
-    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
+    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + SchedulesApi
 {
 }
 
-impl<A> Api for A where A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
-{}
+impl<A> Api for A where
+    A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + SchedulesApi
+{
+}

@@ -24,6 +24,7 @@ mod groups;
 mod hosts;
 mod launches;
 mod runs;
+mod schedules;
 mod schema;
 mod scripts;
 mod sessions;

@@ -213,6 +213,25 @@ ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
 UPDATE runs SET cancelled = 1
     WHERE outcome IN ('cancelled', 'cancelled before the script started');
 "#,
+    r#"
+-- Schedules (`model::Schedule`): `run` is what they run where, as the body of a run
+-- (`ops::NewRun`) in JSON; `next_due` the next due time (ms), which the server that starts
+-- it claims by a conditional update from the value it read (so on several servers sharing
+-- the database one claims it), NULL while disabled. A launch names the schedule that
+-- started it (unlinked when the schedule is removed). AUTOINCREMENT: a removed schedule's id is not reused by another.
+CREATE TABLE schedules (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    name      TEXT NOT NULL UNIQUE,
+    cron      TEXT NOT NULL,
+    time_zone TEXT NOT NULL,
+    enabled   INTEGER NOT NULL,
+    run       TEXT NOT NULL,
+    next_due  INTEGER,
+    created   INTEGER NOT NULL
+);
+ALTER TABLE launches ADD COLUMN schedule INTEGER;
+CREATE INDEX launches_by_schedule ON launches (schedule, id);
+"#,
 ];
 
 /// The newest schema version this program knows.

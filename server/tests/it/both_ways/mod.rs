@@ -6,10 +6,12 @@
 //! - [`hosts`]: `host …` and `group …`;
 //! - [`scripts`]: `script …`, `attachment …`, `env …`, `user …`, `apikey …` and `check`;
 //! - [`runs`]: the commands on hosts (`ping`, `run`, `cancel`, `upload`, the control commands,
-//!   `history`, `events`).
+//!   `history`, `events`);
+//! - [`schedules`]: `schedule …`.
 
 mod hosts;
 mod runs;
+mod schedules;
 mod scripts;
 
 use std::io::Write;

@@ -139,6 +139,10 @@ function follow(section, ctx, id, launched) {
     job = e.job;
     replace(title, `Run ${id}: ${e.job}`);
     replace(section.querySelector('#run-job'), `On ${e.hosts.length} host${e.hosts.length === 1 ? '' : 's'}: ${e.hosts.join(', ')}`);
+    if (e.schedule) {
+      section.querySelector('#run-job').after(h('p', { id: 'run-schedule' }, 'Started by the schedule ',
+        h('a', { href: '#/schedules' }, e.schedule), '.'));
+    }
     e.hosts.forEach(hostPart);
   });
   on('output', (e) => {
