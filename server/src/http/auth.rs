@@ -70,7 +70,7 @@ pub mod need {
             }
         )*};
     }
-    permissions!(Hosts, Groups, Scripts, Users, Options, Audit);
+    permissions!(Hosts, Groups, Scripts, Users, Options, Audit, Enrollment);
 
     /// The run level `read-only` at least: any run or launch (the operation checks the level
     /// its job needs).

@@ -20,6 +20,7 @@
 mod apikeys;
 mod auth;
 mod control;
+mod enrollment;
 mod environment;
 mod error;
 mod events;
@@ -174,6 +175,13 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(summary::check),
         routes!(options::show),
         routes!(openapi::document),
+        routes!(enrollment::tokens, enrollment::add_token),
+        routes!(enrollment::revoke_token),
+        routes!(enrollment::rules, enrollment::add_rule),
+        routes!(enrollment::remove_rule),
+        routes!(enrollment::fingerprint),
+        routes!(enrollment::approve),
+        routes!(enrollment::deny),
     ]
 }
 

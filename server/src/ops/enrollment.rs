@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::hosts::{check_new_groups, check_new_host, check_place, hosts_at};
 use super::users::{random_hex, secret_hash};
-use super::{Ops, OpsError, Result};
+use super::{MAX_PAGE, Ops, OpsError, Result};
 use crate::keys;
 use crate::model::{
     Clause, EnrollHost, EventKind, NewRule, NewToken, Permission, Rule, Token, now_ms,
@@ -24,6 +24,7 @@ use crate::model::{
 use crate::names::HostName;
 use crate::private_file::{self, Existing};
 use crate::sanitize;
+use crate::store::StoreError;
 
 /// The prefix of a token's secret, which is followed by 64 hex digits (256 random bits).
 pub const TOKEN_PREFIX: &str = "otto-enroll-";
@@ -188,7 +189,7 @@ fn compile(clause: &Clause) -> Result<regex::Regex> {
 
 /// What the rules decide for an agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Decision {
+struct Placement {
     /// The rule that matched (its id and position), or none: the default rule.
     rule: Option<(i64, u32)>,
     /// Pin at once.
@@ -197,7 +198,7 @@ struct Decision {
     groups: Vec<String>,
 }
 
-impl Decision {
+impl Placement {
     /// The rule, in words.
     fn rule_text(&self) -> String {
         match self.rule {
@@ -209,7 +210,7 @@ impl Decision {
 
 /// The first of `rules` whose clauses all match `properties` (a property not reported matches
 /// nothing), or the default rule: hold for approval, no group.
-fn decide(rules: &[Rule], properties: &BTreeMap<String, String>) -> Decision {
+fn decide(rules: &[Rule], properties: &BTreeMap<String, String>) -> Placement {
     let matches = |c: &Clause| {
         let value = properties.get(&c.property);
         // A stored rule was compiled when it was added; one that no longer compiles matches
@@ -219,12 +220,12 @@ fn decide(rules: &[Rule], properties: &BTreeMap<String, String>) -> Decision {
     rules
         .iter()
         .find(|r| r.clauses.iter().all(matches))
-        .map(|r| Decision {
+        .map(|r| Placement {
             rule: Some((r.id, r.position)),
             trust: r.trust,
             groups: r.groups.clone(),
         })
-        .unwrap_or(Decision {
+        .unwrap_or(Placement {
             rule: None,
             trust: false,
             groups: Vec::new(),
@@ -288,7 +289,7 @@ impl Ops {
     async fn admit(
         &self,
         e: &Enrollment,
-        decision: &Decision,
+        decision: &Placement,
     ) -> std::result::Result<Enrolled, (Option<i64>, OpsError)> {
         let early = |error: OpsError| (None, error);
         let agent_key = keys::parse_public(&e.agent_key).map_err(|k| early(k.into()))?;
@@ -462,10 +463,22 @@ impl Ops {
         Ok(self.fleet.store().tokens().await?)
     }
 
-    /// Revokes a token (needs `enrollment`); the token as it is now.
+    /// Revokes a token (needs `enrollment`): no agent enrolls with it from now on; the token
+    /// as it is now. One revoked already is a `Conflict`, and nothing is recorded.
     pub async fn revoke_token(&self, id: i64) -> Result<Token> {
         self.require(Permission::Enrollment)?;
-        let token = self.fleet.store().revoke_token(id).await?;
+        let store = self.fleet.store();
+        let known = store.tokens().await?.into_iter().find(|t| t.id == id);
+        match known {
+            None => return Err(StoreError::NotFound("enrollment token", id.to_string()).into()),
+            Some(t) if t.revoked => {
+                return Err(OpsError::Conflict(format!(
+                    "enrollment token {id} is revoked already"
+                )));
+            }
+            Some(_) => {}
+        }
+        let token = store.revoke_token(id).await?;
         let detail = format!("enrollment token {id} revoked");
         self.record(None, EventKind::EnrollmentChanged, &detail)
             .await?;
@@ -523,6 +536,63 @@ impl Ops {
         self.record(None, EventKind::EnrollmentChanged, &detail)
             .await?;
         Ok(rule)
+    }
+}
+
+/// Hosts whose pending agent keys to approve or deny at once (the API's `PendingHosts`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingHosts {
+    /// The hosts, 1 to 1000.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub hosts: Vec<String>,
+}
+
+/// What approving or denying one host's pending key did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PendingDecided {
+    /// The host.
+    pub host: String,
+    /// The fingerprint of the key pinned or dropped; none when it failed.
+    pub fingerprint: Option<String>,
+    /// Why it failed (no such host, no pending key); none when done.
+    pub error: Option<String>,
+}
+
+impl Ops {
+    /// Approves (pins) or denies (drops) the pending agent keys of several hosts, each as
+    /// `host approve` or `host deny` would (needs `hosts`): one failing does not stop the
+    /// others; what each did, in order.
+    pub async fn decide_pending(
+        &self,
+        hosts: &[String],
+        approve: bool,
+    ) -> Result<Vec<PendingDecided>> {
+        self.require(Permission::Hosts)?;
+        if hosts.is_empty() || hosts.len() > MAX_PAGE {
+            return Err(OpsError::Invalid(format!("name 1 to {MAX_PAGE} hosts")));
+        }
+        let mut done = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            let result = match HostName::parse(host) {
+                Ok(name) if approve => self.approve(&name).await,
+                Ok(name) => self.deny(&name).await,
+                Err(e) => Err(e.into()),
+            };
+            done.push(match result {
+                Ok(key) => PendingDecided {
+                    host: host.clone(),
+                    fingerprint: Some(key.fingerprint),
+                    error: None,
+                },
+                Err(e) => PendingDecided {
+                    host: host.clone(),
+                    fingerprint: None,
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+        Ok(done)
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`Remote`]: super::remote::Remote
 
 mod check;
+mod enrollment;
 mod env;
 mod groups;
 mod hosts;
@@ -14,6 +15,7 @@ mod scripts;
 mod users;
 
 pub(crate) use check::CheckApi;
+pub(crate) use enrollment::EnrollmentApi;
 pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
@@ -23,9 +25,11 @@ pub(crate) use users::UsersApi;
 
 /// Every command's needs: what [`super::dispatch`] runs a command over.
 pub(crate) trait Api:
-    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
+    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + EnrollmentApi
 {
 }
 
-impl<A> Api for A where A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi
-{}
+impl<A> Api for A where
+    A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + EnrollmentApi
+{
+}

@@ -6,8 +6,10 @@
 //! - [`hosts`]: `host …` and `group …`;
 //! - [`scripts`]: `script …`, `attachment …`, `env …`, `user …`, `apikey …` and `check`;
 //! - [`runs`]: the commands on hosts (`ping`, `run`, `cancel`, the control commands, `history`,
-//!   `events`).
+//!   `events`);
+//! - [`enrollment`]: `enrollment …`.
 
+mod enrollment;
 mod hosts;
 mod runs;
 mod scripts;
