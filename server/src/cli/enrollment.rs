@@ -23,6 +23,8 @@ pub enum EnrollmentCommand {
     Rule(RuleCommand),
     /// The server's enrollment fingerprint, which `otto-agent enroll --fingerprint` pins.
     Fingerprint,
+    /// List the hosts whose agent keys wait for approval, with what their agents reported.
+    Pending,
     /// Approve the pending agent keys of hosts (enrolled and held, or changed keys): pinned.
     Approve {
         /// The hosts.
@@ -155,6 +157,7 @@ pub async fn execute(
         EnrollmentCommand::Fingerprint => {
             out.say(&api.fingerprint().await?.fingerprint);
         }
+        EnrollmentCommand::Pending => out.pending_hosts(&api.pending_hosts().await?),
         EnrollmentCommand::Approve { hosts } => return decide(api, out, hosts, true).await,
         EnrollmentCommand::Deny { hosts } => return decide(api, out, hosts, false).await,
     }

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path};
 use crate::model::{Rule, Token};
-use crate::ops::{AddRule, AddToken, CreatedToken, Fingerprint, PendingDecided, PendingHosts};
+use crate::ops::{
+    AddRule, AddToken, CreatedToken, Fingerprint, PendingDecided, PendingHost, PendingHosts,
+};
 
 /// Every enrollment token, without its secret.
 #[utoipa::path(
@@ -152,6 +154,22 @@ pub async fn fingerprint(
     auth: Auth<need::Enrollment>,
 ) -> Result<axum::Json<Fingerprint>, ApiError> {
     Ok(axum::Json(auth.ops().fingerprint()?))
+}
+
+/// Every host whose agent key waits for approval (new enrollments held by their rule, and
+/// agents that present a key other than the pinned one), with what its agent reported.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrollment/pending",
+    tag = "enrollment",
+    responses(
+        (status = 200, description = "Hosts waiting, by name", body = Vec<PendingHost>),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn pending(auth: Auth) -> Result<axum::Json<Vec<PendingHost>>, ApiError> {
+    Ok(axum::Json(auth.ops().pending_hosts().await?))
 }
 
 /// Approves the pending agent keys of several hosts, each as `POST

@@ -180,6 +180,7 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(enrollment::rules, enrollment::add_rule),
         routes!(enrollment::remove_rule),
         routes!(enrollment::fingerprint),
+        routes!(enrollment::pending),
         routes!(enrollment::approve),
         routes!(enrollment::deny),
     ]

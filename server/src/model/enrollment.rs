@@ -119,6 +119,8 @@ pub struct EnrollHost {
     pub trust: bool,
     /// The groups its rule gives (the token's are added).
     pub groups: Vec<String>,
+    /// What its agent reported, kept beside it.
+    pub properties: std::collections::BTreeMap<String, String>,
     /// Who enrolls it, for the event log.
     pub actor: String,
     /// The event recorded with it (the groups it joined are appended).

@@ -40,6 +40,8 @@ pub const MAX_NOTE: usize = 200;
 pub const MAX_CLAUSES: usize = 16;
 /// The longest regular expression of a clause, in bytes.
 pub const MAX_REGEX: usize = 512;
+/// The most properties of an enrolling agent kept (the first, by name).
+pub const MAX_PROPERTIES: usize = 64;
 /// The file of the enrollment key, in the data directory.
 pub const ENROLLMENT_KEY_FILE: &str = "enrollment.key";
 
@@ -261,7 +263,19 @@ impl Ops {
     /// does. The token's use and the host are stored in one transaction. Every enrollment,
     /// accepted or refused, is an event; a refusal's `Display` is its reason, for the agent
     /// to print.
-    pub async fn enroll(&self, e: Enrollment) -> Result<Enrolled> {
+    pub async fn enroll(&self, mut e: Enrollment) -> Result<Enrolled> {
+        // What the agent reports is kept and shown: bounded and made safe first.
+        e.properties = e
+            .properties
+            .iter()
+            .take(MAX_PROPERTIES)
+            .map(|(k, v)| {
+                (
+                    sanitize::field(k, 63),
+                    sanitize::field(v, sanitize::FIELD_MAX),
+                )
+            })
+            .collect();
         let mut properties = e.properties.clone();
         properties.insert("name".into(), e.name.clone());
         properties.insert("address".into(), e.address.clone());
@@ -332,6 +346,7 @@ impl Ops {
             agent_key: agent_key.clone(),
             trust: decision.trust,
             groups: decision.groups.clone(),
+            properties: e.properties.clone(),
             actor: self.actor.to_string(),
             detail: format!(
                 "{}:{} by {}, agent key {} {}",
@@ -536,6 +551,55 @@ impl Ops {
         self.record(None, EventKind::EnrollmentChanged, &detail)
             .await?;
         Ok(rule)
+    }
+}
+
+/// A host whose agent presented a key waiting for approval: a new enrollment held by its
+/// rule, or a pinned key the agent no longer has.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingHost {
+    /// The host.
+    pub name: String,
+    /// Where it is dialled.
+    pub address: String,
+    /// Its agent's port.
+    pub port: u16,
+    /// The fingerprint of the key waiting, `SHA256:…`.
+    pub fingerprint: String,
+    /// The fingerprint of the key pinned now; none for a new enrollment.
+    pub pinned_fingerprint: Option<String>,
+    /// What its agent reported when it enrolled (none if it was added otherwise).
+    pub properties: Option<BTreeMap<String, String>>,
+    /// Its facts from its last heartbeat, if any.
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<crate::model::Facts>,
+}
+
+impl Ops {
+    /// Every host whose agent key waits for approval, by name.
+    pub async fn pending_hosts(&self) -> Result<Vec<PendingHost>> {
+        let store = self.fleet.store();
+        let mut properties = store.enrolled_properties().await?;
+        let hosts = store.hosts().await?;
+        Ok(hosts
+            .into_iter()
+            .filter_map(|h| {
+                let pending = h.trust.pending_key.as_deref()?;
+                Some(PendingHost {
+                    fingerprint: super::pending_fingerprint(pending),
+                    pinned_fingerprint: h
+                        .trust
+                        .agent_key
+                        .as_deref()
+                        .map(super::pending_fingerprint),
+                    properties: properties.remove(&h.name),
+                    facts: h.status.facts,
+                    name: h.name,
+                    address: h.address,
+                    port: h.port,
+                })
+            })
+            .collect())
     }
 }
 
@@ -744,7 +808,16 @@ mod tests {
             host.trust.pending_key.as_deref(),
             Some(e2.agent_key.as_str())
         );
+        // Listed as waiting, new, with what its agent reported.
+        let pending = ops.pending_hosts().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].name, "r2");
+        assert_eq!(pending[0].pinned_fingerprint, None);
+        let fingerprint = keys::fingerprint(&keys::parse_public(&e2.agent_key).unwrap());
+        assert_eq!(pending[0].fingerprint, fingerprint);
+        assert_eq!(pending[0].properties, Some(e2.properties.clone()));
         ops.approve(&r2).await.unwrap();
+        assert!(ops.pending_hosts().await.unwrap().is_empty());
         let host = ops.host(&r2).await.unwrap().host;
         assert_eq!(host.trust.agent_key.as_deref(), Some(e2.agent_key.as_str()));
 
@@ -839,6 +912,32 @@ mod tests {
             );
         }
         assert_eq!(ops.tokens().await.unwrap()[0].used, 0);
+    }
+
+    #[tokio::test]
+    async fn what_an_agent_reports_is_kept_bounded_and_safe() {
+        let (_dir, ops) = fixture();
+        let secret = token(&ops, 1, &[]).await;
+        let mut e = enrollment(&secret, "r1", 1, "x");
+        e.properties = (0..MAX_PROPERTIES + 10)
+            .map(|i| {
+                (
+                    format!("p{i:03}"),
+                    format!("v\u{1b}[31m{}", "x".repeat(1000)),
+                )
+            })
+            .collect();
+        ops.enroll(e).await.unwrap();
+        let pending = ops.pending_hosts().await.unwrap();
+        let kept = pending[0].properties.as_ref().unwrap();
+        assert_eq!(kept.len(), MAX_PROPERTIES);
+        for value in kept.values() {
+            assert!(!value.contains('\u{1b}'), "{value}");
+            assert!(
+                value.chars().count() <= crate::sanitize::FIELD_MAX + 1,
+                "{value}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -36,7 +36,7 @@ pub use cancellation::Cancellation;
 pub use control::{Action, Control, ControlRequest};
 pub use enrollment::{
     AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,
-    PendingDecided, PendingHosts, TOKEN_PREFIX, describe, parse_clause,
+    PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,
 };
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
 pub use groups::NewGroup;

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::Printer;
 use crate::model::{Rule, Token, now_ms};
-use crate::ops::{CreatedToken, PendingDecided, describe};
+use crate::ops::{CreatedToken, PendingDecided, PendingHost, describe};
 use crate::sanitize;
 
 impl<W: Write + Send + 'static> Printer<W> {
@@ -74,6 +74,34 @@ impl<W: Write + Send + 'static> Printer<W> {
             vec![r.position.to_string(), r.id.to_string(), describe(r)]
         });
         self.print(|out| writeln!(out, "then: every agent → hold, no group (the default)"));
+    }
+
+    /// Hosts whose agent keys wait for approval, one row each.
+    pub fn pending_hosts(&self, hosts: &[PendingHost]) {
+        self.list(
+            hosts,
+            &["host", "address", "waiting key", "pinned key", "reported"],
+            |p| {
+                let reported = match (&p.properties, &p.facts) {
+                    (Some(properties), _) => properties
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    (None, Some(f)) => format!("{} {} {}", f.hostname, f.distribution_name, f.arch),
+                    (None, None) => "-".into(),
+                };
+                vec![
+                    p.name.clone(),
+                    format!("{}:{}", p.address, p.port),
+                    p.fingerprint.clone(),
+                    p.pinned_fingerprint
+                        .clone()
+                        .unwrap_or_else(|| "- (new)".into()),
+                    reported,
+                ]
+            },
+        );
     }
 
     /// What approving or denying each host's pending key did.

@@ -281,7 +281,13 @@ pub trait EnrollStore: Send + Sync {
         &self,
         host: &EnrollHost,
     ) -> Result<std::result::Result<TokenUse, TokenRefusal>>;
+    /// What the agent of each enrolled host reported, by host.
+    async fn enrolled_properties(&self) -> Result<Properties>;
 }
+
+/// What enrolled agents reported, by host: property → value.
+pub type Properties =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
 
 /// Everything a store backend does.
 pub trait Backend:

@@ -55,6 +55,7 @@ pub fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             null,
             Some("enrollment"),
         ),
+        (Method::GET, "/api/v1/enrollment/pending", Value::Null, None),
         (
             Method::POST,
             "/api/v1/enrollment/pending/approve",

@@ -3,7 +3,9 @@
 use reqwest::Method;
 
 use crate::model::{Rule, Token};
-use crate::ops::{AddRule, AddToken, CreatedToken, Fingerprint, Ops, PendingDecided, PendingHosts};
+use crate::ops::{
+    AddRule, AddToken, CreatedToken, Fingerprint, Ops, PendingDecided, PendingHost, PendingHosts,
+};
 
 use super::super::CliError;
 use super::super::remote::Remote;
@@ -25,6 +27,8 @@ pub(crate) trait EnrollmentApi {
     async fn remove_rule(&self, id: i64) -> Result<Rule, CliError>;
     /// The enrollment fingerprint (`GET /api/v1/enrollment/fingerprint`).
     async fn fingerprint(&self) -> Result<Fingerprint, CliError>;
+    /// The hosts whose agent keys wait for approval (`GET /api/v1/enrollment/pending`).
+    async fn pending_hosts(&self) -> Result<Vec<PendingHost>, CliError>;
     /// Approves or denies the pending keys of hosts (`POST
     /// /api/v1/enrollment/pending/approve` or `…/deny`).
     async fn decide_pending(
@@ -61,6 +65,10 @@ impl EnrollmentApi for Ops {
 
     async fn fingerprint(&self) -> Result<Fingerprint, CliError> {
         Ok(Ops::fingerprint(self)?)
+    }
+
+    async fn pending_hosts(&self) -> Result<Vec<PendingHost>, CliError> {
+        Ok(Ops::pending_hosts(self).await?)
     }
 
     async fn decide_pending(
@@ -105,6 +113,10 @@ impl EnrollmentApi for Remote {
 
     async fn fingerprint(&self) -> Result<Fingerprint, CliError> {
         Ok(self.get("/api/v1/enrollment/fingerprint", &[]).await?)
+    }
+
+    async fn pending_hosts(&self) -> Result<Vec<PendingHost>, CliError> {
+        Ok(self.get("/api/v1/enrollment/pending", &[]).await?)
     }
 
     async fn decide_pending(

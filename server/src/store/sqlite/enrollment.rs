@@ -9,7 +9,7 @@ use crate::model::{
     Clause, EnrollHost, EventKind, NewHost, NewRule, NewToken, Rule, Token, TokenRefusal, TokenUse,
     now_ms,
 };
-use crate::store::{EnrollStore, Result, StoreError};
+use crate::store::{EnrollStore, Properties, Result, StoreError};
 
 /// A list as stored: a JSON array.
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -229,6 +229,10 @@ pub fn enroll(
             params![host.name, host.agent_key],
         )?;
     }
+    tx.execute(
+        "INSERT OR REPLACE INTO enrollments (host, properties, at) VALUES (?1, ?2, ?3)",
+        params![host.name, to_json(&host.properties)?, now],
+    )?;
     let mut groups: Vec<String> = Vec::new();
     let token_groups: Vec<String> = from_json("token groups", &token_groups)?;
     for g in host.groups.iter().chain(&token_groups) {
@@ -265,8 +269,23 @@ pub fn enroll(
     Ok(Ok(TokenUse { token: id, groups }))
 }
 
+/// What the agent of each enrolled host reported, by host.
+pub fn enrolled_properties(db: &Connection) -> Result<Properties> {
+    let mut stmt = db.prepare("SELECT host, properties FROM enrollments")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(host, properties)| Ok((host, from_json("enrolled properties", &properties)?)))
+        .collect()
+}
+
 #[async_trait]
 impl EnrollStore for Sqlite {
+    async fn enrolled_properties(&self) -> Result<Properties> {
+        self.call(enrolled_properties).await
+    }
+
     async fn add_token(&self, token: &NewToken) -> Result<i64> {
         let token = token.clone();
         self.call(move |db| add_token(db, &token)).await

@@ -240,6 +240,12 @@ CREATE TABLE IF NOT EXISTS enrollment_rules (
     created_by TEXT NOT NULL,
     created    INTEGER NOT NULL
 );
+-- What each enrolled host's agent reported (a JSON object), shown while it waits for approval.
+CREATE TABLE IF NOT EXISTS enrollments (
+    host       TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
+    properties TEXT NOT NULL,
+    at         INTEGER NOT NULL
+);
 "#,
 ];
 

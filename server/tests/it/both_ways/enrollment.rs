@@ -134,6 +134,7 @@ async fn each_enrollment_command_prints_and_exits_the_same_locally_and_through_t
         row(&["--json", "enrollment", "token", "list"], 0),
         row(&["enrollment", "fingerprint"], 0),
         // Pending keys: r1 has none, and no host is named `nope`: each says so, exit 1.
+        row(&["enrollment", "pending"], 0),
         row(&["enrollment", "approve", "r1", "nope"], 1),
         row(&["enrollment", "deny", "r1"], 1),
         row(&["--json", "enrollment", "deny", "r1"], 1),
