@@ -58,6 +58,10 @@ pub enum HostCommand {
         /// trust).
         #[arg(long)]
         pin_on_first_contact: bool,
+        /// Also write each new host's `otto-agent trust '…'` line to this file, one a line
+        /// after the host's name (`NAME: otto-agent trust '…'`).
+        #[arg(long, value_name = "FILE")]
+        trust_file: Option<PathBuf>,
     },
     /// Install the agent on a device over its own SSH server (dropbear or OpenSSH) and add
     /// it: CPU detected, static binary copied, configuration written, service installed and
@@ -252,6 +256,7 @@ pub async fn execute(
             format,
             dry_run,
             pin_on_first_contact,
+            trust_file,
         } => {
             let (text, format) = read_inventory(&file, format)?;
             let imported = api
@@ -263,6 +268,13 @@ pub async fn execute(
                 })
                 .await?;
             out.imported(&imported);
+            if let Some(path) = trust_file {
+                let lines: String = crate::print::trust_lines(&imported)
+                    .into_iter()
+                    .map(|line| line + "\n")
+                    .collect();
+                std::fs::write(&path, lines).map_err(|e| CliError::File(path, e))?;
+            }
         }
         HostCommand::List => out.hosts(&api.hosts().await?),
         HostCommand::Show { name } => {

@@ -16,7 +16,7 @@ use crate::names::{self, HostName, Kind};
 
 use super::hosts::shared_place;
 use super::names::case_clash;
-use super::{AddHost, Ops, Result};
+use super::{AddHost, HostAdded, Ops, Result, ServerKey};
 
 /// An inventory to import (the API's `Inventory`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,6 +45,10 @@ pub struct Imported {
     pub notes: Vec<String>,
     /// Whether the steps were applied (false for a dry run).
     pub applied: bool,
+    /// The server key each new host's agent must trust (`otto-agent trust '…'`), in the
+    /// inventory's order.
+    #[serde(default)]
+    pub trust: Vec<ServerKey>,
 }
 
 impl Ops {
@@ -63,20 +67,28 @@ impl Ops {
             return Err(InventoryError::Invalid(problems).into());
         }
         let notes = read.notes;
+        let mut trust = Vec::new();
         if !import.dry_run {
             for step in &steps {
-                self.apply(step, import.pin_on_first_contact).await?;
+                if let Some(added) = self.apply(step, import.pin_on_first_contact).await? {
+                    trust.push(ServerKey {
+                        host: added.host,
+                        server_key: added.server_key,
+                    });
+                }
             }
         }
         Ok(Imported {
             steps,
             notes,
             applied: !import.dry_run,
+            trust,
         })
     }
 
-    /// Applies a step the import has checked (as `add_host` and `set_address` would).
-    async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<()> {
+    /// Applies a step the import has checked (as `add_host` and `set_address` would); the host
+    /// it added, if any.
+    async fn apply(&self, step: &Step, pin_on_first_contact: bool) -> Result<Option<HostAdded>> {
         let name = HostName::parse(&step.host)?;
         match step.change {
             Change::Add => {
@@ -89,7 +101,7 @@ impl Ops {
                     groups: step.join.clone(),
                     force: false,
                 };
-                self.make_host(add, None).await?;
+                return Ok(Some(self.make_host(add, None).await?));
             }
             Change::Update | Change::Join => {
                 if step.change == Change::Update {
@@ -100,7 +112,7 @@ impl Ops {
             }
             Change::Unchanged => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 

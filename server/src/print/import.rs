@@ -36,12 +36,6 @@ impl<W: Write + Send + 'static> Printer<W> {
             ]);
         }
         let count = |c: Change| imported.steps.iter().filter(|s| s.change == c).count();
-        let added: Vec<&str> = imported
-            .steps
-            .iter()
-            .filter(|s| s.change == Change::Add)
-            .map(|s| s.host.as_str())
-            .collect();
         self.print(|out| {
             write!(out, "{t}")?;
             for note in &imported.notes {
@@ -51,12 +45,11 @@ impl<W: Write + Send + 'static> Printer<W> {
             let unchanged = count(Change::Unchanged);
             if imported.applied {
                 writeln!(out, "{add} added, {update} updated, {join} joined groups, {unchanged} unchanged")?;
-                if !added.is_empty() {
-                    writeln!(
-                        out,
-                        "each new host's agent must trust its server key: `otto-server host key NAME` prints it ({})",
-                        added.join(", ")
-                    )?;
+                if !imported.trust.is_empty() {
+                    writeln!(out, "each new host's agent must trust its server key; on each:")?;
+                    for line in trust_lines(imported) {
+                        writeln!(out, "  {line}")?;
+                    }
                 }
             } else {
                 writeln!(out, "dry run, nothing changed: {add} to add, {update} to update, {join} to join groups, {unchanged} unchanged")?;
@@ -80,4 +73,14 @@ impl<W: Write + Send + 'static> Printer<W> {
         }
         self.print(|out| write!(out, "{t}"));
     }
+}
+
+/// The `otto-agent trust '…'` line of each host an import added, after its name:
+/// `NAME: otto-agent trust 'KEY'`.
+pub fn trust_lines(imported: &Imported) -> Vec<String> {
+    imported
+        .trust
+        .iter()
+        .map(|k| format!("{}: otto-agent trust '{}'", k.host, k.server_key))
+        .collect()
 }

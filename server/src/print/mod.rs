@@ -29,6 +29,7 @@ use crate::sanitize;
 
 pub use files::OutputFiles;
 pub use hosts::remedy;
+pub use import::trust_lines;
 pub use table::Table;
 
 /// Prints results as tables for people or JSON for programs, to `W`.

@@ -108,9 +108,25 @@ async fn an_ansible_inventory_is_imported_once() {
     assert_eq!(state(server.data()), empty);
 
     // The import: the hosts, their ports (otto_port, else 12444) and groups.
-    let done = server.ok(&["host", "import", file, "--pin-on-first-contact"]);
+    let trust_file = dir.path().join("trust.txt");
+    let done = server.ok(&[
+        "host",
+        "import",
+        file,
+        "--pin-on-first-contact",
+        "--trust-file",
+        trust_file.to_str().unwrap(),
+    ]);
     assert!(done.contains("3 added, 0 updated"), "{done}");
-    assert!(done.contains("`otto-server host key NAME`"), "{done}");
+    // Each new host's ready trust line, printed and written to the file, with its own key.
+    let written = std::fs::read_to_string(&trust_file).unwrap();
+    assert_eq!(written.lines().count(), 3, "{written}");
+    for name in ["r1", "r2", "ap1"] {
+        let key = server.ok(&["host", "key", name]);
+        let line = format!("{name}: otto-agent trust '{}'", key.trim());
+        assert!(done.contains(&format!("  {line}\n")), "{done}");
+        assert!(written.contains(&format!("{line}\n")), "{written}");
+    }
     let listed = server.json(&["host", "list"]);
     let hosts: Vec<_> = listed
         .as_array()
