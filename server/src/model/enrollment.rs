@@ -57,7 +57,9 @@ pub struct NewToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Clause {
-    /// The property (`hostname`, `arch`, `kernel`, …), as the agent reports it.
+    /// The property (`hostname`, `arch`, `kernel`, …), as the agent reports it: 1 to 63
+    /// letters, digits, `.`, `_` and `-`.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9._-]+$")]
     pub property: String,
     /// A regular expression (Rust's `regex` syntax) it must match somewhere; anchor it with
     /// `^` and `$` to match it whole.

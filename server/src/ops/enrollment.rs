@@ -90,8 +90,10 @@ pub struct AddToken {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 31_622_400_u64)]
     pub expires_in_secs: Option<u64>,
-    /// Groups every host enrolled with it joins (created if missing), beside its rule's.
+    /// Groups every host enrolled with it joins (created if missing), beside its rule's; at
+    /// most 16.
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub groups: Vec<String>,
     /// What it is for (at most 200 characters).
     #[serde(default)]
@@ -125,9 +127,11 @@ pub struct CreatedToken {
 pub struct AddRule {
     /// What must all match (none: every agent), at most 16.
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub clauses: Vec<Clause>,
     /// The groups a matching host joins (created if missing), at most 16.
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub groups: Vec<String>,
     /// Pin a matching host's agent key at once (else it waits for approval).
     pub trust: bool,
