@@ -820,6 +820,13 @@ mod tests {
         let fingerprint = keys::fingerprint(&keys::parse_public(&e2.agent_key).unwrap());
         assert_eq!(pending[0].fingerprint, fingerprint);
         assert_eq!(pending[0].properties, Some(e2.properties.clone()));
+        // Held, it can do nothing: the server does not even dial it.
+        let ping = ops
+            .ping(&crate::ops::Targets::hosts(["r2".to_string()]))
+            .await;
+        let ping = &ping.unwrap()[0];
+        assert!(!ping.reachable);
+        assert!(ping.untrusted.is_some(), "{ping:?}");
         ops.approve(&r2).await.unwrap();
         assert!(ops.pending_hosts().await.unwrap().is_empty());
         let host = ops.host(&r2).await.unwrap().host;
@@ -828,6 +835,16 @@ mod tests {
         let token = &ops.tokens().await.unwrap()[0];
         assert_eq!(token.used, 2);
         assert!(token.last_used.is_some());
+        let added = events(&ops, "host-added").await;
+        assert_eq!(added.len(), 2);
+        assert_eq!(
+            added[0].detail,
+            "192.0.2.1:12444, agent key given (enrolled)"
+        );
+        assert_eq!(
+            added[1].detail,
+            "192.0.2.2:12444, agent key pending approval (enrolled)"
+        );
         let enrolled = events(&ops, "enrolled").await;
         assert_eq!(enrolled.len(), 2);
         assert_eq!(enrolled[0].host.as_deref(), Some("r1"));

@@ -258,6 +258,18 @@ pub fn enroll(
         true => format!("{}, token {id}; no group", host.detail),
         false => format!("{}, token {id}; groups {}", host.detail, groups.join(", ")),
     };
+    let trust = match host.trust {
+        true => "agent key given",
+        false => "agent key pending approval",
+    };
+    let added = format!("{}:{}, {trust} (enrolled)", host.address, host.port);
+    events::log_by(
+        &tx,
+        &host.actor,
+        Some(&host.name),
+        EventKind::HostAdded,
+        &added,
+    )?;
     events::log_by(
         &tx,
         &host.actor,
