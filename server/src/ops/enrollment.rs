@@ -312,6 +312,18 @@ impl Ops {
         let early = |error: OpsError| (None, error);
         let agent_key = keys::parse_public(&e.agent_key).map_err(|k| early(k.into()))?;
         let agent_key = keys::to_openssh(&agent_key);
+        // The token first: who has none learns nothing of the fleet's names, places or keys.
+        let token_hash = secret_hash(e.token.trim());
+        let checked = self.fleet.store().check_token(&token_hash).await;
+        match checked.map_err(|s| early(s.into()))? {
+            Ok(_) => {}
+            Err(refusal) => {
+                return Err((
+                    refusal.token(),
+                    OpsError::Unauthenticated(refusal.to_string()),
+                ));
+            }
+        }
         let name = HostName::parse(&e.name).map_err(|n| early(n.into()))?;
         let _claim = Claim::take(self.fleet.key_path(&name)).ok_or_else(|| {
             early(OpsError::Conflict(format!(
@@ -343,7 +355,7 @@ impl Ops {
             .create_host_key(&e.name)
             .map_err(|f| early(f.into()))?;
         let host = EnrollHost {
-            token_hash: secret_hash(e.token.trim()),
+            token_hash,
             name: e.name.clone(),
             address: e.address.clone(),
             port: e.port,
@@ -933,6 +945,22 @@ mod tests {
             );
         }
         assert_eq!(ops.tokens().await.unwrap()[0].used, 0);
+
+        // Without a good token nothing of the fleet is told: not that r1 exists.
+        let mut probe = enrollment("otto-enroll-wrong", "r1", 1, "x");
+        let e = ops.enroll(probe.clone()).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the enrollment token is not known"),
+            "{e}"
+        );
+        probe.token = expired.clone();
+        let e = ops.enroll(probe).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the enrollment token has expired"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -1102,6 +1130,37 @@ mod tests {
         // Only the winner's server key is left.
         let keys = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
         assert_eq!(keys, 1);
+
+        // The store's transaction alone decides, past the early check: two connections take
+        // a new one-use token's use at once, and one gets it.
+        let secret = token(&ops, 1, &[]).await;
+        let stores = [ops.fleet.store().clone(), other.fleet.store().clone()];
+        let tries = stores.iter().enumerate().map(|(n, store)| {
+            let host = EnrollHost {
+                token_hash: secret_hash(&secret),
+                name: format!("s{n}"),
+                address: format!("198.51.100.{n}"),
+                port: 12444,
+                agent_key: agent_key(),
+                trust: true,
+                groups: Vec::new(),
+                properties: BTreeMap::new(),
+                actor: "test".into(),
+                detail: "raced".into(),
+            };
+            let store = store.clone();
+            tokio::spawn(async move { store.enroll(&host).await.unwrap() })
+        });
+        let mut outcomes = Vec::new();
+        for t in tries.collect::<Vec<_>>() {
+            outcomes.push(t.await.unwrap());
+        }
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_ok()).count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(outcomes.contains(&Err(crate::model::TokenRefusal::UsedUp(2))));
     }
 
     #[tokio::test]

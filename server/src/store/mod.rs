@@ -283,6 +283,9 @@ pub trait EnrollStore: Send + Sync {
     ) -> Result<std::result::Result<TokenUse, TokenRefusal>>;
     /// What the agent of each enrolled host reported, by host.
     async fn enrolled_properties(&self) -> Result<Properties>;
+    /// Whether the token whose secret's hash is `hash` may be used now (its id), or why not;
+    /// [`EnrollStore::enroll`] checks again as it takes the use.
+    async fn check_token(&self, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>>;
 }
 
 /// What enrolled agents reported, by host: property → value.

@@ -171,19 +171,17 @@ pub fn remove_rule(db: &Connection, id: i64) -> Result<Rule> {
     Ok(rule)
 }
 
-/// Takes one use of the token and adds the host, in one IMMEDIATE transaction: of two
-/// enrollments racing for a token's last use (in this process or another on the same file,
-/// waiting for each other within the busy timeout), exactly one gets it.
-pub fn enroll(
+/// The token whose hash is `hash`, if it may be used now: its id and groups (as stored), or
+/// why not.
+fn usable_token(
     db: &Connection,
-    host: &EnrollHost,
-) -> Result<std::result::Result<TokenUse, TokenRefusal>> {
-    let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
-    let token = tx
+    hash: &str,
+) -> Result<std::result::Result<(i64, String), TokenRefusal>> {
+    let token = db
         .query_row(
             "SELECT id, revoked, expires, uses, used, groups FROM enrollment_tokens
              WHERE hash = ?1",
-            params![host.token_hash],
+            params![hash],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -196,19 +194,38 @@ pub fn enroll(
             },
         )
         .optional()?;
-    let Some((id, revoked, expires, uses, used, token_groups)) = token else {
+    let Some((id, revoked, expires, uses, used, groups)) = token else {
         return Ok(Err(TokenRefusal::Unknown));
     };
+    Ok(if revoked {
+        Err(TokenRefusal::Revoked(id))
+    } else if expires <= now_ms() {
+        Err(TokenRefusal::Expired(id))
+    } else if used >= uses {
+        Err(TokenRefusal::UsedUp(id))
+    } else {
+        Ok((id, groups))
+    })
+}
+
+/// Whether the token whose hash is `hash` may be used now: its id, or why not.
+pub fn check_token(db: &Connection, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>> {
+    Ok(usable_token(db, hash)?.map(|(id, _)| id))
+}
+
+/// Takes one use of the token and adds the host, in one IMMEDIATE transaction: of two
+/// enrollments racing for a token's last use (in this process or another on the same file,
+/// waiting for each other within the busy timeout), exactly one gets it.
+pub fn enroll(
+    db: &Connection,
+    host: &EnrollHost,
+) -> Result<std::result::Result<TokenUse, TokenRefusal>> {
+    let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
+    let (id, token_groups) = match usable_token(&tx, &host.token_hash)? {
+        Ok(usable) => usable,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let now = now_ms();
-    if revoked {
-        return Ok(Err(TokenRefusal::Revoked(id)));
-    }
-    if expires <= now {
-        return Ok(Err(TokenRefusal::Expired(id)));
-    }
-    if used >= uses {
-        return Ok(Err(TokenRefusal::UsedUp(id)));
-    }
     tx.execute(
         "UPDATE enrollment_tokens SET used = used + 1, last_used = ?2 WHERE id = ?1",
         params![id, now],
@@ -296,6 +313,11 @@ pub fn enrolled_properties(db: &Connection) -> Result<Properties> {
 impl EnrollStore for Sqlite {
     async fn enrolled_properties(&self) -> Result<Properties> {
         self.call(enrolled_properties).await
+    }
+
+    async fn check_token(&self, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>> {
+        let hash = hash.to_owned();
+        self.call(move |db| check_token(db, &hash)).await
     }
 
     async fn add_token(&self, token: &NewToken) -> Result<i64> {
