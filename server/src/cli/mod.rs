@@ -20,6 +20,7 @@ use crate::serve::{self, ServeOptions};
 
 mod api;
 mod docs;
+mod enrollment;
 mod env;
 mod groups;
 mod history;
@@ -37,6 +38,7 @@ pub use docs::agent_command;
 pub use parse::parse_duration;
 use parse::parse_nonzero_duration;
 
+use enrollment::EnrollmentCommand;
 use env::EnvCommand;
 use groups::GroupCommand;
 use hosts::HostCommand;
@@ -149,6 +151,9 @@ enum Command {
     /// API keys: the HTTP API's credentials, each acting for one user.
     #[command(subcommand, name = "apikey")]
     ApiKey(ApiKeyCommand),
+    /// Enrollment: tokens and rules for agents that join by themselves, and approving them.
+    #[command(subcommand)]
+    Enrollment(EnrollmentCommand),
     /// Heartbeat: version and facts of hosts (all when none are named).
     Ping(TargetArgs),
     /// Run a stored script or a command on hosts, with live output (and on a terminal a count
@@ -742,6 +747,7 @@ async fn dispatch(
         Command::Env(c) => env::execute(api, out, c).await,
         Command::User(c) => users::user(api, out, c).await,
         Command::ApiKey(c) => users::api_key(api, out, c).await,
+        Command::Enrollment(c) => enrollment::execute(api, out, c).await,
         Command::Ping(t) => runs::ping(api, out, t).await,
         Command::Run(args) => runs::run(api, out, args, shutdown).await,
         Command::Cancel { run } => runs::cancel(api, out, run).await,

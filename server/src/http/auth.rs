@@ -70,7 +70,9 @@ pub mod need {
             }
         )*};
     }
-    permissions!(Hosts, Groups, Scripts, Users, Options, Audit, Schedules);
+    permissions!(
+        Hosts, Groups, Scripts, Users, Options, Audit, Schedules, Enrollment
+    );
 
     /// The run level `read-only` at least: any run or launch (the operation checks the level
     /// its job needs).

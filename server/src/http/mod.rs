@@ -20,6 +20,7 @@
 mod apikeys;
 mod auth;
 mod control;
+mod enrollment;
 mod environment;
 mod error;
 mod events;
@@ -177,6 +178,14 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(openapi::document),
         routes!(schedules::list, schedules::add),
         routes!(schedules::show, schedules::change, schedules::remove),
+        routes!(enrollment::tokens, enrollment::add_token),
+        routes!(enrollment::revoke_token),
+        routes!(enrollment::rules, enrollment::add_rule),
+        routes!(enrollment::remove_rule),
+        routes!(enrollment::fingerprint),
+        routes!(enrollment::pending),
+        routes!(enrollment::approve),
+        routes!(enrollment::deny),
     ]
 }
 

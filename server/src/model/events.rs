@@ -61,6 +61,12 @@ pub enum EventKind {
     ScheduleChanged,
     /// A schedule's due time came while its previous launch was still going: none started.
     ScheduleSkipped,
+    /// An agent enrolled: a host was added with its key pinned or pending approval.
+    Enrolled,
+    /// An enrollment was refused (its reason, token and address are recorded).
+    EnrollmentRefused,
+    /// An enrollment token or rule was made, revoked or removed.
+    EnrollmentChanged,
 }
 
 impl EventKind {
@@ -92,6 +98,9 @@ impl EventKind {
             EventKind::ApiKeyRefused => "api-key-refused",
             EventKind::ScheduleChanged => "schedule-changed",
             EventKind::ScheduleSkipped => "schedule-skipped",
+            EventKind::Enrolled => "enrolled",
+            EventKind::EnrollmentRefused => "enrollment-refused",
+            EventKind::EnrollmentChanged => "enrollment-changed",
         }
     }
 }

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, EventFilter, Facts, Group, Host, Launch, NewApiKey,
-    NewEvent, NewHost, NewLaunch, NewSchedule, NewSession, NewUser, Permissions, Run, RunEnd,
-    Schedule, Scope, Script, Session, User,
+    ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
+    NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser,
+    Permissions, Rule, Run, RunEnd, Schedule, Scope, Script, Session, Token, TokenRefusal,
+    TokenUse, User,
 };
 
 mod owner;
@@ -287,6 +288,40 @@ pub trait ScheduleStore: Send + Sync {
     async fn launch_schedule(&self, launch: u64) -> Result<Option<String>>;
 }
 
+/// Enrollment: tokens, rules, and the enrollment itself.
+#[async_trait]
+pub trait EnrollStore: Send + Sync {
+    /// Stores a token; its id.
+    async fn add_token(&self, token: &NewToken) -> Result<i64>;
+    /// Every token, by id.
+    async fn tokens(&self) -> Result<Vec<Token>>;
+    /// Revokes a token; the token as it is now (`NotFound` for none).
+    async fn revoke_token(&self, id: i64) -> Result<Token>;
+    /// Stores a rule where it says (the rules from there on move down one); its id.
+    async fn add_rule(&self, rule: &NewRule) -> Result<i64>;
+    /// Every rule, in the order they are tried.
+    async fn rules(&self) -> Result<Vec<Rule>>;
+    /// Removes a rule (the rules after it move up one); the rule removed.
+    async fn remove_rule(&self, id: i64) -> Result<Rule>;
+    /// In one transaction: takes one use of the token whose hash `host` names (refused, with
+    /// the reason, unless it exists, is not revoked, has not expired and has uses left), adds
+    /// the host with its agent key pinned or pending, puts it in its groups and the token's
+    /// (creating those missing), and records the enrollment. Nothing is changed on a refusal.
+    async fn enroll(
+        &self,
+        host: &EnrollHost,
+    ) -> Result<std::result::Result<TokenUse, TokenRefusal>>;
+    /// What the agent of each enrolled host reported, by host.
+    async fn enrolled_properties(&self) -> Result<Properties>;
+    /// Whether the token whose secret's hash is `hash` may be used now (its id), or why not;
+    /// [`EnrollStore::enroll`] checks again as it takes the use.
+    async fn check_token(&self, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>>;
+}
+
+/// What enrolled agents reported, by host: property → value.
+pub type Properties =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
 /// Everything a store backend does.
 pub trait Backend:
     HostStore
@@ -299,6 +334,7 @@ pub trait Backend:
     + UserStore
     + SessionStore
     + ScheduleStore
+    + EnrollStore
 {
 }
 
@@ -312,7 +348,8 @@ impl<
         + EventStore
         + UserStore
         + SessionStore
-        + ScheduleStore,
+        + ScheduleStore
+        + EnrollStore,
 > Backend for T
 {
 }

@@ -1584,3 +1584,151 @@ async fn a_schedule_is_added_followed_disabled_and_removed_from_its_page() {
     assert_eq!(server.json(&["schedule", "list"]), serde_json::json!([]));
     browser.close().await;
 }
+
+/// Issue 23: tokens are made (the secret and the agent command shown once) and revoked, rules
+/// added in order and removed, and several hosts waiting for approval approved or denied at
+/// once, from their pages; a user with `enrollment` but not `hosts` is offered the first two
+/// only.
+#[tokio::test(flavor = "multi_thread")]
+async fn enrollment_tokens_rules_and_pending_hosts_are_managed_from_their_pages() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    add_user(&server, "erin", &["--permission", "enrollment"]);
+    let mut agents = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        agents.push(pending_host(&server, dir.path(), name).await);
+    }
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+
+    // A token: made with the form, its secret and command shown once, then revoked.
+    browser.click("nav a[href='#/enrollment']").await;
+    let fingerprint = browser
+        .text_of("#enrollment-fingerprint", |t| t.starts_with("SHA256:"))
+        .await;
+    browser.fill("#token-uses", "2").await;
+    browser.fill("#token-groups", "lab, mips").await;
+    browser.fill("#token-note", "the lab").await;
+    browser.fill("#token-call-home", "otto.example:12445").await;
+    browser.click("#token-add").await;
+    let secret = browser
+        .text_of("#token-secret", |t| t.starts_with("otto-enroll-"))
+        .await;
+    let command = browser.text_of("#token-command", |t| !t.is_empty()).await;
+    assert_eq!(
+        command,
+        format!(
+            "otto-agent enroll --server otto.example:12445 --fingerprint {fingerprint} --token {secret}"
+        )
+    );
+    let row = browser
+        .text_of("[data-token='1']", |t| t.contains("0/2"))
+        .await;
+    assert!(row.contains("lab, mips") && row.contains("active"), "{row}");
+    browser.screenshot("enrollment-tokens").await;
+    let listed = server.json(&["enrollment", "token", "list"]);
+    assert_eq!(listed[0]["note"], "the lab");
+    assert_eq!(listed[0]["groups"], json!(["lab", "mips"]));
+    browser.click("[data-revoke='1']").await;
+    browser
+        .text_of("[data-token='1']", |t| t.contains("revoked"))
+        .await;
+    assert!(
+        !browser.present("#token-secret").await,
+        "the secret is shown once"
+    );
+    assert_eq!(
+        server.json(&["enrollment", "token", "list"])[0]["revoked"],
+        true
+    );
+
+    // Rules: added (the second first), a bad regex refused, removed.
+    browser.visit(&format!("{url}#/enrollment/rules")).await;
+    browser
+        .text_of("#rule-default", |t| t.contains("hold"))
+        .await;
+    browser.fill("#rule-clauses", "arch~^mips").await;
+    browser.fill("#rule-groups", "mips").await;
+    browser
+        .find("#rule-decision")
+        .await
+        .select_by_value("trust")
+        .await
+        .unwrap();
+    browser.click("#rule-add").await;
+    browser
+        .text_of("[data-rule='1']", |t| t.contains("arch ~ ^mips"))
+        .await;
+    browser
+        .fill("#rule-clauses", "hostname~^lab-\nkernel~^5")
+        .await;
+    browser.fill("#rule-position", "1").await;
+    browser.click("#rule-add").await;
+    browser
+        .text_of("[data-rule='2']", |t| t.starts_with('1'))
+        .await;
+    assert_eq!(
+        browser.texts("#rules tbody tr td:first-child").await,
+        ["1", "2", "–"]
+    );
+    browser.screenshot("enrollment-rules").await;
+    browser.fill("#rule-clauses", "arch~(").await;
+    browser.click("#rule-add").await;
+    let alert = browser
+        .text_of("#alert", |t| t.contains("not a regular expression"))
+        .await;
+    assert!(!alert.is_empty());
+    browser.click("[data-remove='2']").await;
+    browser
+        .text_of("#rules tbody", |t| !t.contains("hostname"))
+        .await;
+    let rules = server.json(&["enrollment", "rule", "list"]);
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+
+    // Pending: three hosts waiting; two approved at once, then the third denied.
+    browser.click("nav a[href='#/pending']").await;
+    for (name, agent) in ["p1", "p2", "p3"].iter().zip(&agents) {
+        let row = browser
+            .text_of(&format!("[data-host='{name}']"), |t| !t.is_empty())
+            .await;
+        assert!(row.contains(&keys::fingerprint(&agent.agent_key)), "{row}");
+    }
+    browser.screenshot("pending-approval").await;
+    browser.click("[data-pick='p1']").await;
+    browser.click("[data-pick='p2']").await;
+    browser.click("#pending-approve").await;
+    browser
+        .text_of("#alert", |t| t.contains("2 keys approved"))
+        .await;
+    assert!(!browser.present("[data-host='p1']").await);
+    browser.click("[data-pick='p3']").await;
+    browser.click("#pending-deny").await;
+    browser.text_of("#pending-none", |t| !t.is_empty()).await;
+    for (name, agent) in ["p1", "p2"].iter().zip(&agents) {
+        let host = server.json(&["host", "show", name]);
+        assert_eq!(
+            host["trust"]["agent_key"],
+            keys::to_openssh(&agent.agent_key)
+        );
+        answers(&server, name).await;
+    }
+    assert_eq!(
+        server.json(&["host", "show", "p3"])["trust"]["pending_key"],
+        Value::Null
+    );
+    browser.close().await;
+
+    // Enrollment without hosts: tokens and rules offered, pending approval not.
+    let (browser, url) = Browser::signed_in(&daemon, "erin").await;
+    assert!(browser.present("nav a[href='#/enrollment']").await);
+    assert!(!browser.present("nav a[href='#/pending']").await);
+    browser.visit(&format!("{url}#/pending")).await;
+    browser
+        .text_of("#not-allowed", |t| t.contains("hosts"))
+        .await;
+    browser.close().await;
+}

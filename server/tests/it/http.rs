@@ -194,6 +194,7 @@ pub fn key_of(server: &Server, user: &str) -> String {
 fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
     let mut routes = crate::http_resources::routes();
     routes.extend(crate::http_hosts::routes());
+    routes.extend(crate::http_enrollment::routes());
     routes.extend([
         (Method::GET, "/api/v1/hosts", Value::Null, None),
         (Method::GET, "/api/v1/hosts/r1", Value::Null, None),

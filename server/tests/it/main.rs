@@ -24,6 +24,7 @@ mod exit_codes;
 mod fleet;
 mod http;
 mod http_admin;
+mod http_enrollment;
 mod http_hosts;
 mod http_resources;
 mod http_runs;

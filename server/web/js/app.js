@@ -21,6 +21,9 @@ import users from './pages/users.js';
 import account from './pages/account.js';
 import options from './pages/options.js';
 import schedules from './pages/schedules.js';
+import tokens from './pages/tokens.js';
+import rules from './pages/rules.js';
+import pending from './pages/pending.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -52,6 +55,9 @@ const routes = [
   },
   { path: /^\/options$/, page: options, title: 'Options', allowed: (c) => c.may('options'), needs: 'the permission “options”' },
   { path: /^\/schedules$/, page: schedules, title: 'Schedules' },
+  { path: /^\/enrollment$/, page: tokens, title: 'Enrollment tokens', allowed: (c) => c.may('enrollment'), needs: 'the permission “enrollment”' },
+  { path: /^\/enrollment\/rules$/, page: rules, title: 'Enrollment rules', allowed: (c) => c.may('enrollment'), needs: 'the permission “enrollment”' },
+  { path: /^\/pending$/, page: pending, title: 'Pending approval', allowed: (c) => c.may('hosts'), needs: 'the permission “hosts”' },
 ];
 
 /** What every page is given: who is signed in, what they may do, the alert region. */
@@ -126,6 +132,8 @@ function renderNav() {
     ctx.may('audit') ? link('#/events', 'Events') : null,
     ctx.may('users') ? link('#/users', 'Users') : null,
     ctx.may('options') ? link('#/options', 'Options') : null,
+    ctx.may('enrollment') ? link('#/enrollment', 'Enrollment') : null,
+    ctx.may('hosts') ? link('#/pending', 'Pending') : null,
     h('span', { class: 'who' }, ctx.me.user ? link('#/account', `Signed in as ${ctx.me.user}`) : 'Signed in with an API key'),
     h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'),
   );

@@ -6,6 +6,7 @@
 //! [`Remote`]: super::remote::Remote
 
 mod check;
+mod enrollment;
 mod env;
 mod groups;
 mod hosts;
@@ -15,6 +16,7 @@ mod scripts;
 mod users;
 
 pub(crate) use check::CheckApi;
+pub(crate) use enrollment::EnrollmentApi;
 pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
@@ -25,11 +27,27 @@ pub(crate) use users::UsersApi;
 
 /// Every command's needs: what [`super::dispatch`] runs a command over.
 pub(crate) trait Api:
-    CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + SchedulesApi
+    CheckApi
+    + EnvApi
+    + GroupsApi
+    + HostsApi
+    + RunsApi
+    + ScriptsApi
+    + UsersApi
+    + SchedulesApi
+    + EnrollmentApi
 {
 }
 
 impl<A> Api for A where
-    A: CheckApi + EnvApi + GroupsApi + HostsApi + RunsApi + ScriptsApi + UsersApi + SchedulesApi
+    A: CheckApi
+        + EnvApi
+        + GroupsApi
+        + HostsApi
+        + RunsApi
+        + ScriptsApi
+        + UsersApi
+        + SchedulesApi
+        + EnrollmentApi
 {
 }

@@ -232,6 +232,40 @@ CREATE TABLE schedules (
 ALTER TABLE launches ADD COLUMN schedule INTEGER;
 CREATE INDEX launches_by_schedule ON launches (schedule, id);
 "#,
+    r#"
+-- Enrollment (`model::Token`, `model::Rule`): tokens stored as the SHA-256 of their secret,
+-- rules in the order they are tried (`position`, 1 first). Groups and clauses as JSON arrays.
+-- IF NOT EXISTS: the tests make an older file from a new one by undoing later migrations, and
+-- new tables need not be undone for that.
+CREATE TABLE IF NOT EXISTS enrollment_tokens (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash       TEXT NOT NULL UNIQUE,
+    note       TEXT NOT NULL,
+    uses       INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0,
+    expires    INTEGER NOT NULL,
+    groups     TEXT NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created    INTEGER NOT NULL,
+    last_used  INTEGER
+);
+CREATE TABLE IF NOT EXISTS enrollment_rules (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    position   INTEGER NOT NULL,
+    clauses    TEXT NOT NULL,
+    groups     TEXT NOT NULL,
+    trust      INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created    INTEGER NOT NULL
+);
+-- What each enrolled host's agent reported (a JSON object), shown while it waits for approval.
+CREATE TABLE IF NOT EXISTS enrollments (
+    host       TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
+    properties TEXT NOT NULL,
+    at         INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -8,7 +8,9 @@
 //! - [`runs`]: the commands on hosts (`ping`, `run`, `cancel`, `upload`, the control commands,
 //!   `history`, `events`);
 //! - [`schedules`]: `schedule …`.
+//! - [`enrollment`]: `enrollment …`.
 
+mod enrollment;
 mod hosts;
 mod runs;
 mod schedules;
