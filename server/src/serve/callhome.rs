@@ -3,7 +3,7 @@
 //! on the other end is known only after the SSH key exchange (the agent's host key): the host
 //! whose pinned agent key it is. The server then authenticates with that host's server key
 //! and hands the connection to the fleet ([`Fleet::called_home`]), where every operation finds
-//! it. A key pinned to no host is not served (enrollment will take it: [`unknown`]).
+//! it. A key pinned to no host goes to [`unknown`] (where enrollment will take it).
 //!
 //! Until a connection is handed over it is bounded: in number, from one source (an IPv6 /64
 //! counts as one) and in all ([`Admission`]), and in time (key exchange and authentication
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::client::{self, Call, Connection};
 use crate::fleet::Fleet;
+use crate::ops::Ops;
 
 /// The bounds on call-home connections not handed over yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +105,10 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(listen).await
 }
 
-/// Accepts call-home connections on `listener` until `stopped` completes.
+/// Accepts call-home connections on `listener` until `stopped` completes; `ops` acts for the
+/// server on connections no host is known for.
 pub async fn run(
+    ops: Ops,
     fleet: Arc<Fleet>,
     listener: TcpListener,
     limits: CallLimits,
@@ -136,9 +139,9 @@ pub async fn run(
             admission: admission.clone(),
             source,
         };
-        let (fleet, unknown_seen) = (fleet.clone(), unknown_seen.clone());
+        let (ops, fleet, unknown_seen) = (ops.clone(), fleet.clone(), unknown_seen.clone());
         tokio::spawn(async move {
-            let answer = answer(&fleet, stream, peer, &unknown_seen);
+            let answer = answer(&ops, &fleet, stream, peer, &unknown_seen);
             match tokio::time::timeout(limits.handshake, answer).await {
                 Err(_) => tracing::debug!(%peer, "call-home handshake not done in time: dropped"),
                 Ok(Err(e)) => tracing::debug!(%peer, "call-home connection dropped: {e}"),
@@ -151,6 +154,7 @@ pub async fn run(
 
 /// Runs the handshake on one accepted socket and hands the connection to the fleet.
 async fn answer(
+    ops: &Ops,
     fleet: &Fleet,
     stream: TcpStream,
     peer: SocketAddr,
@@ -166,7 +170,7 @@ async fn answer(
         .await
         .map_err(|e| e.to_string())?;
     let Some(host) = host else {
-        unknown(call, peer, unknown_seen).await;
+        unknown(ops, call, peer, unknown_seen).await;
         return Ok(());
     };
     if !host.enabled {
@@ -181,9 +185,12 @@ async fn answer(
     Ok(())
 }
 
-/// An agent whose key is pinned to no host: it is not served. (Enrollment will take such a
-/// connection here.) Logged at most once a minute per source.
-async fn unknown(call: Call, peer: SocketAddr, seen: &Mutex<Quiet>) {
+/// An agent whose key is pinned to no host (new, or changed: a pending key is not trusted): it
+/// is not served, and the connection is closed at once; logged at most once a minute per
+/// source. This is where enrollment will take such a connection over
+/// (`crate::serve::enroll::enroll_session(ops, call.handle, &call.agent_key, peer)`); until then
+/// `ops` is unused.
+async fn unknown(_ops: &Ops, call: Call, peer: SocketAddr, seen: &Mutex<Quiet>) {
     if lock(seen).speak(Source::of(peer.ip()), Instant::now()) {
         tracing::warn!(
             %peer,

@@ -112,7 +112,14 @@ pub async fn serve(
     let api = api.map(|api| tokio::spawn(api.run(stopped())));
     let calls = calls.map(|listener| {
         let limits = callhome::CallLimits::default();
-        tokio::spawn(callhome::run(fleet.clone(), listener, limits, stopped()))
+        let ops = Ops::new(fleet.clone(), Actor::Server);
+        tokio::spawn(callhome::run(
+            ops,
+            fleet.clone(),
+            listener,
+            limits,
+            stopped(),
+        ))
     });
     let signal = async {
         shutdown.await;
