@@ -396,15 +396,13 @@ impl Fleet {
         self.calls.notify_waiters();
     }
 
-    /// The host whose pinned agent key is `key`, if any.
+    /// The host whose pinned agent key is `key`, if any (a pending key is not pinned).
     pub async fn host_by_agent_key(&self, key: &PublicKey) -> Result<Option<Host>, FleetError> {
-        Ok(self.store.hosts().await?.into_iter().find(|host| {
-            host.trust
-                .agent_key
-                .as_deref()
-                .and_then(|pinned| keys::parse_public(pinned).ok())
-                .is_some_and(|pinned| pinned.key_data() == key.key_data())
-        }))
+        // Keys are pinned in the one OpenSSH form `keys::to_openssh` gives.
+        match self.store.host_by_agent_key(&keys::to_openssh(key)).await? {
+            Some(name) => Ok(Some(self.store.host(&name).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn dial(&self, host: &Host) -> Result<Connection, FleetError> {

@@ -120,6 +120,8 @@ pub trait HostStore: Send + Sync {
     /// Records an attempt that reached the host, whose agent refused the heartbeat's channel
     /// as busy (`error` says how): reachable, busy; logs a change from unreachable.
     async fn heartbeat_busy(&self, name: &str, error: &str) -> Result<()>;
+    /// The name of the host whose pinned agent key is `key` (OpenSSH form, as pinned), if any.
+    async fn host_by_agent_key(&self, key: &str) -> Result<Option<String>>;
 }
 
 /// Groups, their members and their scripts.

@@ -277,6 +277,15 @@ fn reachable(db: &Connection, name: &str) -> Result<Option<bool>> {
     .ok_or_else(|| StoreError::NotFound("host", name.into()))
 }
 
+/// The name of the host whose pinned agent key is `key`, if any.
+pub fn host_by_agent_key(db: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(db
+        .query_row("SELECT name FROM hosts WHERE agent_key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
 #[async_trait]
 impl HostStore for Sqlite {
     async fn add_host(&self, host: &NewHost) -> Result<()> {
@@ -363,5 +372,10 @@ impl HostStore for Sqlite {
         let (name, error) = (name.to_owned(), error.to_owned());
         self.call(move |db| heartbeat_failed(db, &name, &error))
             .await
+    }
+
+    async fn host_by_agent_key(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.call(move |db| host_by_agent_key(db, &key)).await
     }
 }

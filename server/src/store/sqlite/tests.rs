@@ -659,3 +659,24 @@ fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time() {
     assert_eq!(ids(page(Some(4))), [2, 3]);
     assert_eq!(ids(page(Some(2))), [1]);
 }
+
+#[test]
+fn a_host_is_found_by_its_pinned_agent_key_never_by_a_pending_one() {
+    let (_dir, db) = store();
+    hosts::add_host(&db, &host("r1")).unwrap();
+    hosts::add_host(&db, &host("r2")).unwrap();
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
+        None
+    );
+    hosts::pin_agent_key(&db, "r2", "ssh-ed25519 AAAA1").unwrap();
+    hosts::set_pending_key(&db, "r1", "ssh-ed25519 AAAA2", "SHA256:2").unwrap();
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
+        Some("r2".into())
+    );
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA2").unwrap(),
+        None
+    );
+}
