@@ -158,8 +158,6 @@ const CALL_WAIT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct Link {
     connection: Option<Connection>,
-    /// The agent has called home since this server started: it is not dialled.
-    calls_home: bool,
     failures: u32,
     /// When the next dial is allowed, and why the last one failed.
     retry_at: Option<(Instant, String, Option<Box<Untrusted>>)>,
@@ -274,7 +272,7 @@ impl Fleet {
                 if let Some(conn) = link.connection.as_ref().filter(|c| !c.is_closed()) {
                     return Ok(conn.clone());
                 }
-                if !link.calls_home {
+                if !host.status.calls_home {
                     break;
                 }
                 link.connection = None;
@@ -374,26 +372,26 @@ impl Fleet {
     pub async fn forget(&self, host: &str) {
         let link = self.link(host);
         let mut link = link.lock().await;
-        *link = Link {
-            calls_home: link.calls_home,
-            ..Link::default()
-        };
+        *link = Link::default();
     }
 
     /// Keeps `conn`, a connection the agent of `host` made by calling home (authenticated,
     /// its key the pinned one), as the host's connection, replacing any other; from now on
-    /// the host is not dialled.
-    pub async fn called_home(&self, host: &str, conn: Connection) {
-        let link = self.link(host);
+    /// the host is not dialled (recorded in the store).
+    pub async fn called_home(&self, host: &Host, conn: Connection) -> Result<(), FleetError> {
+        if !host.status.calls_home {
+            self.store.set_calls_home(&host.name).await?;
+        }
+        let link = self.link(&host.name);
         let mut link = link.lock().await;
         if let Some(old) = link.connection.replace(conn) {
             old.close().await;
         }
-        link.calls_home = true;
         link.failures = 0;
         link.retry_at = None;
         drop(link);
         self.calls.notify_waiters();
+        Ok(())
     }
 
     /// The host whose pinned agent key is `key`, if any (a pending key is not pinned).

@@ -181,8 +181,10 @@ async fn answer(
         .await
         .map_err(|e| format!("{}: {e}", host.name))?;
     tracing::info!(host = %host.name, %peer, "called home");
-    fleet.called_home(&host.name, conn).await;
-    Ok(())
+    fleet
+        .called_home(&host, conn)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// An agent whose key is pinned to no host (new, or changed: a pending key is not trusted): it

@@ -24,14 +24,14 @@ use crate::users::add_user;
 use otto_server::demo::LocalAgent;
 
 /// A loopback port nothing listens on (bound and let go).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// Adds host `name` and starts its agent in `dir/name`, calling home to `port`; the host's
 /// address is a port nothing listens on, so a dial cannot reach the agent.
-async fn calling_agent(server: &Server, dir: &Path, name: &str, port: u16) -> LocalAgent {
+pub async fn calling_agent(server: &Server, dir: &Path, name: &str, port: u16) -> LocalAgent {
     let server_key = server.add(name, &[]).await;
     let call_home = format!("call_home = 127.0.0.1:{port}");
     let agent = LocalAgent::start(&agent_bin(), &dir.join(name), &server_key, &call_home)
@@ -168,6 +168,27 @@ async fn an_agent_that_calls_home_is_driven_over_its_connection_and_comes_back_a
     let ann = key_of(&server, "ann");
 
     drive(&server, &daemon, &ann, dir.path()).await;
+
+    // The host is known to call home, and says so (kept in the store, with its event).
+    let shown = server.json(&["host", "show", "r1"]);
+    assert_eq!(shown["status"]["calls_home"], true, "{shown}");
+    let listed = server.ok(&["host", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("r1") && l.contains("calls home")),
+        "{listed}"
+    );
+    let events = server.json(&["events", "--host", "r1"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "host-changed"
+                && e["detail"].as_str().unwrap().contains("calls home")),
+        "{events}"
+    );
 
     // serve restarted on the same port: the agent calls again by itself.
     drop(daemon);

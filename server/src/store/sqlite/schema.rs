@@ -213,6 +213,10 @@ ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
 UPDATE runs SET cancelled = 1
     WHERE outcome IN ('cancelled', 'cancelled before the script started');
 "#,
+    r#"
+-- Whether the host's agent calls home (`model::HostStatus::calls_home`): it is not dialled.
+ALTER TABLE hosts ADD COLUMN calls_home INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The newest schema version this program knows.

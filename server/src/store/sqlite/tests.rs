@@ -242,7 +242,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "ALTER TABLE runs DROP COLUMN cancelled;
+        "ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
@@ -294,7 +294,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 5;",
@@ -343,7 +343,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // Brought again from schema 6 to the newest: the attachment stays as it was, and the
     // script, older than run levels, is read-write.
     db.execute_batch(
-        "ALTER TABLE runs DROP COLUMN cancelled;
+        "ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 6;",
@@ -415,9 +415,10 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
     };
     assert_eq!(cancelled(&db), [true, false, false]);
     // A database from before the column: its cancelled runs are told by their outcome.
-    let before = schema::SCHEMA_VERSION - 1;
+    let before = schema::SCHEMA_VERSION - 2;
     db.execute_batch(&format!(
-        "ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};"
+        "ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
+         PRAGMA user_version = {before};"
     ))
     .unwrap();
     drop(db);
@@ -591,7 +592,7 @@ fn session_ids_are_never_reused() {
          INSERT INTO sessions VALUES (3, 'carol', 'old', 'old', 0, 9999999999999);
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 41)');
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 9)');
-         ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
          PRAGMA user_version = 11;",
     )
     .unwrap();
