@@ -154,6 +154,22 @@ async fn drive(server: &Server, daemon: &Daemon, ann: &str, dir: &Path) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // A control request and a key rotation; the agent then calls with its new key and is
+    // logged in to with the new server key.
+    for args in [["reload", "-H", "r1"], ["rotate-keys", "-H", "r1"]] {
+        let cmd = client(elsewhere.path(), server, daemon.base(), Some(ann), &args);
+        let out = finish(cmd).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let events = server.json(&["events", "--host", "r1"]);
+    let rotated = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "key-rotated");
+    assert!(rotated, "{events}");
+    ping_until_answered(daemon, ann).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,7 +180,11 @@ async fn an_agent_that_calls_home_is_driven_over_its_connection_and_comes_back_a
     let listen = format!("127.0.0.1:{port}");
     let daemon = Daemon::start(&server, &["--call-home-listen", &listen]);
     let _agent = calling_agent(&server, dir.path(), "r1", port).await;
-    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(
+        &server,
+        "ann",
+        &["--run-level", "read-write", "--permission", "hosts"],
+    );
     let ann = key_of(&server, "ann");
 
     drive(&server, &daemon, &ann, dir.path()).await;
@@ -510,7 +530,11 @@ async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_it
     let port = free_port();
     let listen = format!("{}:{port}", nat.server);
     let daemon = Daemon::start(&server, &["--call-home-listen", &listen]);
-    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(
+        &server,
+        "ann",
+        &["--run-level", "read-write", "--permission", "hosts"],
+    );
     let ann = key_of(&server, "ann");
 
     // The agent on the device listens too, and calls home through the NAT.
