@@ -160,11 +160,15 @@ pub async fn keep(agent: Arc<Agent>, shared: Arc<Shared>) {
 }
 
 /// Connects to `target` (the first address its name resolves to that answers) with TCP
-/// keepalive on, so that a NAT mapping that vanished is noticed.
+/// keepalive on, so that a NAT mapping that vanished is noticed. A name is resolved by the C
+/// library, blocking the agent's one thread while it does (an address is not looked up): tokio's
+/// asynchronous lookup would cost about 40 KB more on MIPS for its pool of blocking threads.
 async fn connect(target: &CallHome) -> io::Result<(TcpStream, std::net::SocketAddr)> {
     let attempt = async {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
-        for address in tokio::net::lookup_host((target.host.as_str(), target.port)).await? {
+        let addresses =
+            std::net::ToSocketAddrs::to_socket_addrs(&(target.host.as_str(), target.port))?;
+        for address in addresses {
             match TcpStream::connect(address).await {
                 Ok(stream) => return Ok((stream, address)),
                 Err(e) => last = e,

@@ -33,7 +33,8 @@ pub fn free_port() -> u16 {
 /// address is a port nothing listens on, so a dial cannot reach the agent.
 pub async fn calling_agent(server: &Server, dir: &Path, name: &str, port: u16) -> LocalAgent {
     let server_key = server.add(name, &[]).await;
-    let call_home = format!("call_home = 127.0.0.1:{port}");
+    // A name, which the agent resolves at each call.
+    let call_home = format!("call_home = localhost:{port}");
     let agent = LocalAgent::start(&agent_bin(), &dir.join(name), &server_key, &call_home)
         .await
         .unwrap();
