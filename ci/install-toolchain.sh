@@ -4,7 +4,8 @@
 # musl for every target), cargo-zigbuild, and llvm-objcopy (drops MIPS's `.pdr` section, which
 # zig's linker keeps: see ci/lib.sh); and, for the web UI's tests in a real browser
 # (server/tests/it/browser.rs), Debian's Chromium and its WebDriver, with a font; dropbear,
-# OpenWrt's SSH server, for the deploy test (server/tests/it/deploy.rs); and for the API's
+# OpenWrt's SSH server, for the deploy test (server/tests/it/deploy.rs); iproute2 and nftables for
+# the call-home test behind NAT in network namespaces (server/tests/it/callhome.rs); and for the API's
 # contract test (ci/contract-test.sh), schemathesis, pinned, in a virtualenv. Safe to run
 # any number of times: each step is skipped when what it installs is already there. Needs
 # rustup's cargo in PATH; uses sudo unless root.
@@ -30,6 +31,8 @@ command -v qemu-mips-static >/dev/null || need_apt+=(qemu-user-static)
 command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium chromium-driver fonts-liberation)
 [ -x /usr/sbin/dropbear ] || need_apt+=(dropbear-bin)
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v nft >/dev/null || need_apt+=(nftables)
 if { ! have_zig || ! have_st; } && ! python3 -c 'import ensurepip' 2>/dev/null; then
     need_apt+=(python3-venv)
 fi

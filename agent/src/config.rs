@@ -13,6 +13,7 @@ use std::time::Duration;
 use otto_proto::ScriptTimeout;
 use russh::keys::PublicKey;
 
+use crate::callhome::{AddressError, CallHome};
 use crate::cidr::{Cidr, CidrError};
 use crate::identity::RawKeyError;
 use crate::log::Level;
@@ -24,8 +25,9 @@ pub const DEFAULT_PATH: &str = "/etc/otto/agent.conf";
 /// The agent's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `listen`: the address the SSH server listens on.
-    pub listen: SocketAddr,
+    /// `listen`: the address the SSH server listens on; `none`: it does not listen (it only
+    /// calls home).
+    pub listen: Option<SocketAddr>,
     /// `key`: the agent's private key file.
     pub key_path: PathBuf,
     /// `server_key`: the server public key the agent accepts (OpenSSH form).
@@ -52,12 +54,14 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// `login_grace_time`: seconds a connection may take from its TCP accept to authentication.
     pub login_grace_time: Duration,
+    /// `call_home`: the server the agent keeps a connection open to (and serves SSH on).
+    pub call_home: Option<CallHome>,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
-            listen: SocketAddr::from(([0, 0, 0, 0], otto_proto::DEFAULT_PORT)),
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], otto_proto::DEFAULT_PORT))),
             key_path: PathBuf::from("/etc/otto/agent.key"),
             server_key: None,
             server_key_previous: None,
@@ -70,6 +74,7 @@ impl Default for Config {
             temp_dir: PathBuf::from("/tmp"),
             idle_timeout: Duration::from_secs(30),
             login_grace_time: Duration::from_secs(20),
+            call_home: None,
         }
     }
 }
@@ -114,6 +119,8 @@ pub enum ConfigError {
     Range(CidrError),
     /// A server key setting is unusable.
     ServerKey(ServerKeyError),
+    /// The `call_home` value is not an address.
+    CallHome(AddressError),
 }
 
 impl fmt::Display for ConfigError {
@@ -134,6 +141,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Zero(key) => write!(f, "{key} must be at least 1 second"),
             ConfigError::Range(e) => e.fmt(f),
             ConfigError::ServerKey(e) => e.fmt(f),
+            ConfigError::CallHome(e) => e.fmt(f),
         }
     }
 }
@@ -220,10 +228,17 @@ impl Config {
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         match key {
+            "listen" if value == "none" => self.listen = None,
             "listen" => {
-                self.listen = value
-                    .parse()
-                    .map_err(|_| ConfigError::Address(value.into()))?
+                self.listen = Some(
+                    value
+                        .parse()
+                        .map_err(|_| ConfigError::Address(value.into()))?,
+                )
+            }
+            "call_home" if value.is_empty() => self.call_home = None,
+            "call_home" => {
+                self.call_home = Some(CallHome::parse(value).map_err(ConfigError::CallHome)?)
             }
             "key" => self.key_path = PathBuf::from(value),
             "server_key" => self.server_key = optional_server_key(value)?,
@@ -319,7 +334,8 @@ mod tests {
     #[test]
     fn empty_text_gives_the_defaults() {
         let c = Config::parse("").unwrap();
-        assert_eq!(c.listen, "0.0.0.0:12444".parse().unwrap());
+        assert_eq!(c.listen, Some("0.0.0.0:12444".parse().unwrap()));
+        assert_eq!(c.call_home, None);
         assert!(c.server_key.is_none());
         assert_eq!(c.script_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(c.login_grace_time, Duration::from_secs(20));
@@ -332,10 +348,14 @@ mod tests {
              allow_from = 10.0.0.0/8, fd00::/8\npath = /bin\nscript_timeout = 0\n\
              reboot_command = /sbin/reboot -f\nshutdown_command = halt\nlog_level = debug\n\
              temp_dir = /var/tmp\nidle_timeout = 5\nserver_key_previous = {KEY}\n\
-             login_grace_time = 7\n"
+             login_grace_time = 7\ncall_home = otto.example.net:2000\n"
         );
         let c = Config::parse(&text).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(c.listen, Some("127.0.0.1:2222".parse().unwrap()));
+        assert_eq!(c.call_home.unwrap().to_string(), "otto.example.net:2000");
+        let only_calls = Config::parse("listen = none\ncall_home = 192.0.2.1").unwrap();
+        assert_eq!(only_calls.listen, None);
+        assert_eq!(only_calls.call_home.unwrap().to_string(), "192.0.2.1:12445");
         assert_eq!(c.key_path, PathBuf::from("/data/k"));
         // The key, without its comment.
         let key = KEY.strip_suffix(" otto").unwrap();
@@ -397,6 +417,10 @@ mod tests {
             (
                 "login_grace_time = 0",
                 "line 1: login_grace_time must be at least 1 second",
+            ),
+            (
+                "call_home = otto:0",
+                "line 1: `otto:0` is not a host or address with an optional :port",
             ),
         ];
         for (text, message) in cases {

@@ -14,6 +14,7 @@
 //! configuration or key is unusable (restarting will not help).
 
 mod admission;
+mod callhome;
 mod cidr;
 mod config;
 mod facts;
@@ -127,6 +128,8 @@ enum Failure {
     Start(io::Error),
     /// The listening socket cannot be opened on the address (given).
     Listen(SocketAddr, io::Error),
+    /// The configuration (in the file given) neither listens nor calls home.
+    Unreachable(PathBuf),
     /// The listening socket failed for good.
     Listener(io::Error),
     /// The signal handlers cannot be installed.
@@ -139,9 +142,10 @@ impl Failure {
     /// The exit code: whether restarting can help (see the exit codes at the top).
     fn code(&self) -> u8 {
         match self {
-            Failure::ConfigRead(..) | Failure::ConfigParse(..) | Failure::NoServerKey(_) => {
-                EXIT_CONFIG
-            }
+            Failure::ConfigRead(..)
+            | Failure::ConfigParse(..)
+            | Failure::NoServerKey(_)
+            | Failure::Unreachable(_) => EXIT_CONFIG,
             Failure::Key(identity::KeyError::Io(..)) => EXIT_RUNTIME,
             Failure::Key(_) => EXIT_CONFIG,
             Failure::ServerKey(_) => EXIT_USAGE,
@@ -171,6 +175,11 @@ impl fmt::Display for Failure {
             Failure::ServerKey(e) => e.fmt(f),
             Failure::Start(e) => write!(f, "cannot start: {e}"),
             Failure::Listen(listen, e) => write!(f, "cannot listen on {listen}: {e}"),
+            Failure::Unreachable(path) => write!(
+                f,
+                "{}: `listen = none` and no `call_home`: no server could reach the agent",
+                path.display()
+            ),
             Failure::Listener(e) => write!(f, "listener failed: {e}"),
             Failure::Signals(e) => e.fmt(f),
             Failure::ExitRequested => f.write_str("exiting at the server's request"),
@@ -230,19 +239,41 @@ fn run(config_path: &Path) -> Result<(), Failure> {
     runtime.block_on(async {
         // Before the agent says it listens, so that no signal sent from then on kills it.
         let signals = Signals::install().map_err(Failure::Signals)?;
-        let listen = config.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Failure::Listen(listen, e))?;
+        let listener = match config.listen {
+            Some(listen) => Some(
+                tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| Failure::Listen(listen, e))?,
+            ),
+            None => None,
+        };
+        let listening = match (&listener, &config.call_home) {
+            (Some(listener), _) => listener
+                .local_addr()
+                .map_or_else(|_| "listening".into(), |a| format!("listening on {a}")),
+            (None, Some(_)) => "not listening".into(),
+            (None, None) => return Err(Failure::Unreachable(config_path.into())),
+        };
+        let calling = match &config.call_home {
+            Some(home) => format!(", calling home to {home}"),
+            None => String::new(),
+        };
         info!(
-            "otto-agent {} listening on {}, agent key {}",
+            "otto-agent {} {listening}{calling}, agent key {}",
             env!("CARGO_PKG_VERSION"),
-            listener.local_addr().unwrap_or(listen),
             key.public_key().fingerprint(Default::default())
         );
         let agent = state::Agent::new(config_path.to_path_buf(), config, key);
+        let shared = server::shared();
+        let accepting = async {
+            match listener {
+                Some(listener) => server::serve(agent.clone(), shared.clone(), listener).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            result = server::serve(agent.clone(), listener) => result.map_err(Failure::Listener),
+            result = accepting => result.map_err(Failure::Listener),
+            () = callhome::keep(agent.clone(), shared.clone()) => Ok(()),
             () = agent.exit_requested.notified() => Err(Failure::ExitRequested),
             () = signals.serve(&agent) => {
                 info!("stopping");

@@ -51,6 +51,9 @@ fn replace(agent: &Agent) -> Result<(), ReloadError> {
     if new.listen != old.listen || new.key_path != old.key_path {
         warning!("new listen address or key path take effect at the next start");
     }
+    if new.call_home != old.call_home {
+        info!("call_home changes at the next call");
+    }
     agent.set_config(new);
     Ok(())
 }

@@ -44,7 +44,7 @@ const CHANNELS_PER_CONNECTION_EVER: usize = otto_proto::MAX_CHANNELS_PER_CONNECT
 const CHANNELS: usize = 32;
 
 /// What the connections share: the admission bookkeeping and the channel slots.
-struct Shared {
+pub struct Shared {
     admissions: Mutex<Admissions<RawFd>>,
     channels: Arc<Semaphore>,
 }
@@ -136,12 +136,20 @@ impl AsyncWrite for Tracked {
     }
 }
 
-/// Accepts connections until the listener fails for good.
-pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
-    let shared = Arc::new(Shared {
+/// The admissions and channel slots that every connection shares, accepted or called home.
+pub fn shared() -> Arc<Shared> {
+    Arc::new(Shared {
         admissions: Mutex::new(Admissions::new(admission::LIMITS)),
         channels: Arc::new(Semaphore::new(CHANNELS)),
-    });
+    })
+}
+
+/// Accepts connections until the listener fails for good.
+pub async fn serve(
+    agent: Arc<Agent>,
+    shared: Arc<Shared>,
+    listener: TcpListener,
+) -> io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -156,52 +164,65 @@ pub async fn serve(agent: Arc<Agent>, listener: TcpListener) -> io::Result<()> {
             info!("{peer}: refused, not in allow_from");
             continue;
         }
-        let _ = stream.set_nodelay(true);
-        let id = shared.admit(peer, &stream);
-        let stream = Tracked {
+        tokio::spawn(serve_connection(
+            agent.clone(),
+            shared.clone(),
             stream,
-            id,
-            shared: shared.clone(),
-        };
-        let handler = Connection {
-            agent: agent.clone(),
             peer,
-            id,
-            shared: shared.clone(),
-            channels: Arc::new(Channels {
-                slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
-                opened: AtomicUsize::new(0),
-                ended: Notify::new(),
-            }),
-            starting: HashMap::new(),
-        };
-        let channels = handler.channels.clone();
-        let config = agent.ssh();
-        let grace = agent.config().login_grace_time;
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            debug!("{peer}: connected");
-            let session = async move {
-                russh::server::run_stream(config, stream, handler)
-                    .await?
-                    .await
-            };
-            tokio::pin!(session);
-            let result = tokio::select! {
-                result = &mut session => result,
-                () = tokio::time::sleep(grace) => {
-                    if shared.expire(id) {
-                        info!("{peer}: dropped, not authenticated within {} s", grace.as_secs());
-                    }
-                    session.await
-                }
-            };
-            channels.ended.notify_one();
-            match result {
-                Ok(()) => debug!("{peer}: disconnected"),
-                Err(e) => debug!("{peer}: connection ended: {e}"),
+        ));
+    }
+}
+
+/// Serves SSH on one TCP connection (accepted, or made by calling home) until it ends, under
+/// the admissions and limits every connection is under.
+pub async fn serve_connection(
+    agent: Arc<Agent>,
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    let id = shared.admit(peer, &stream);
+    let stream = Tracked {
+        stream,
+        id,
+        shared: shared.clone(),
+    };
+    let handler = Connection {
+        agent: agent.clone(),
+        peer,
+        id,
+        shared: shared.clone(),
+        channels: Arc::new(Channels {
+            slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+            opened: AtomicUsize::new(0),
+            ended: Notify::new(),
+        }),
+        starting: HashMap::new(),
+    };
+    let channels = handler.channels.clone();
+    let config = agent.ssh();
+    let grace = agent.config().login_grace_time;
+    debug!("{peer}: connected");
+    let session = async move {
+        russh::server::run_stream(config, stream, handler)
+            .await?
+            .await
+    };
+    tokio::pin!(session);
+    let result = tokio::select! {
+        result = &mut session => result,
+        () = tokio::time::sleep(grace) => {
+            if shared.expire(id) {
+                info!("{peer}: dropped, not authenticated within {} s", grace.as_secs());
             }
-        });
+            session.await
+        }
+    };
+    channels.ended.notify_one();
+    match result {
+        Ok(()) => debug!("{peer}: disconnected"),
+        Err(e) => debug!("{peer}: connection ended: {e}"),
     }
 }
 

@@ -88,6 +88,8 @@ pub const PROTOCOL_VERSION: u32 = 6;
 /// The TCP port an agent listens on unless its configuration says otherwise, and the port the
 /// server dials when a host is added without one.
 pub const DEFAULT_PORT: u16 = 12444;
+/// The port a server listens on for agents that call home (and enroll).
+pub const CALL_HOME_PORT: u16 = 12445;
 
 /// The body size every receiver must accept: senders keep each frame's body at or below it
 /// (an [`ActionOutput`] chunk carries at most [`MAX_OUTPUT_CHUNK`] bytes of output to fit).

@@ -160,6 +160,10 @@ pub enum ClientError {
     /// Reading the local data to send failed.
     #[error("reading local data: {0}")]
     Io(#[from] std::io::Error),
+    /// A connection the agent made by calling home has had all the channels it may carry;
+    /// the server cannot dial a new one: it is closed, and the agent calls again.
+    #[error("the agent's call-home connection is used up; it calls again shortly")]
+    CallHomeUsedUp,
 }
 
 impl ClientError {
@@ -347,7 +351,7 @@ pub fn preferred() -> Preferred {
 }
 
 /// Checks the agent's host key during the handshake and remembers what it presented.
-struct Verifier {
+pub struct Verifier {
     check: AgentKeyCheck,
     presented: Arc<Mutex<Option<PublicKey>>>,
 }
@@ -373,6 +377,55 @@ impl client::Handler for Verifier {
     }
 }
 
+/// The SSH client's settings, for dialled and call-home connections alike.
+fn ssh_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        preferred: preferred(),
+        nodelay: true,
+        keepalive_interval: Some(Duration::from_secs(60)),
+        inactivity_timeout: None,
+        ..Default::default()
+    })
+}
+
+/// A connection an agent made by calling home, after the SSH key exchange: the agent has
+/// proved it holds `agent_key`, and no one has authenticated yet.
+pub struct Call {
+    /// The SSH session (russh's client side).
+    pub handle: client::Handle<Verifier>,
+    /// The key the agent presented (and proved it holds).
+    pub agent_key: PublicKey,
+}
+
+/// Runs the SSH key exchange over `stream`, a connection an agent made by calling home,
+/// within `timeout`: any usable agent key is accepted here, and the caller decides from it
+/// whom the agent is (and refuses it if no one) before authenticating.
+pub async fn answer_call<S>(stream: S, timeout: Duration) -> Result<Call, ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let presented = Arc::new(Mutex::new(None));
+    let verifier = Verifier {
+        check: AgentKeyCheck::PinOnFirstContact,
+        presented: presented.clone(),
+    };
+    let handle = match tokio::time::timeout(
+        timeout,
+        client::connect_stream(ssh_config(), stream, verifier),
+    )
+    .await
+    {
+        Err(_) => return Err(ClientError::Timeout(timeout)),
+        Ok(result) => result?,
+    };
+    let agent_key = presented
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or(ClientError::Protocol("no host key was presented".into()))?;
+    Ok(Call { handle, agent_key })
+}
+
 /// Dials, checks the agent's key, authenticates; returns the session and the key the agent
 /// presented.
 async fn handshake(dial: &Dial) -> Result<(client::Handle<Verifier>, PublicKey), ClientError> {
@@ -381,13 +434,7 @@ async fn handshake(dial: &Dial) -> Result<(client::Handle<Verifier>, PublicKey),
         check: dial.agent_key.clone(),
         presented: presented.clone(),
     };
-    let config = Arc::new(client::Config {
-        preferred: preferred(),
-        nodelay: true,
-        keepalive_interval: Some(Duration::from_secs(60)),
-        inactivity_timeout: None,
-        ..Default::default()
-    });
+    let config = ssh_config();
     let attempt = async {
         let mut handle =
             client::connect(config, (dial.address.as_str(), dial.port), verifier).await?;
@@ -441,8 +488,11 @@ pub struct Connection {
 
 /// What the clones of a [`Connection`] share.
 struct Shared {
-    /// How to dial the agent again: as at first, its key now pinned.
-    dial: Dial,
+    /// How to dial the agent again: as at first, its key now pinned; None for a connection
+    /// the agent made by calling home (it cannot be dialled).
+    dial: Option<Dial>,
+    /// The agent's address, for the logs.
+    address: String,
     /// The SSH connection new channels go on.
     current: Mutex<Current>,
     /// Held while a new SSH connection is dialled: one caller dials, the others wait for it.
@@ -472,7 +522,8 @@ impl Connection {
         Ok(Connection {
             limits: dial.limits,
             shared: Arc::new(Shared {
-                dial,
+                address: dial.address.clone(),
+                dial: Some(dial),
                 current: Mutex::new(Current {
                     handle: Arc::new(handle),
                     opened: 0,
@@ -482,6 +533,58 @@ impl Connection {
             }),
             agent_key,
         })
+    }
+
+    /// Authenticates with `server_key` on a connection the agent made by calling home
+    /// (`call`, from `peer`), within `timeout`; `limits` for every later wait.
+    pub async fn called(
+        call: Call,
+        peer: std::net::SocketAddr,
+        server_key: Arc<PrivateKey>,
+        timeout: Duration,
+        limits: Limits,
+    ) -> Result<Connection, ClientError> {
+        let Call {
+            mut handle,
+            agent_key,
+        } = call;
+        let auth =
+            handle.authenticate_publickey("otto", PrivateKeyWithHashAlg::new(server_key, None));
+        match tokio::time::timeout(timeout, auth).await {
+            Err(_) => return Err(ClientError::Timeout(timeout)),
+            Ok(result) => {
+                if !result?.success() {
+                    return Err(ClientError::AuthRejected);
+                }
+            }
+        }
+        Ok(Connection {
+            limits,
+            shared: Arc::new(Shared {
+                dial: None,
+                address: peer.to_string(),
+                current: Mutex::new(Current {
+                    handle: Arc::new(handle),
+                    opened: 0,
+                    proven: true,
+                }),
+                renewing: tokio::sync::Mutex::new(()),
+            }),
+            agent_key,
+        })
+    }
+
+    /// Closes the SSH connection new channels would go on (channels open on it end with it).
+    pub async fn close(&self) {
+        let handle = self.current().handle.clone();
+        let _ = handle
+            .disconnect(russh::Disconnect::ByApplication, "replaced", "")
+            .await;
+    }
+
+    /// Whether the agent made this connection by calling home.
+    pub fn called_home(&self) -> bool {
+        self.shared.dial.is_none()
     }
 
     /// The host key the agent presented.
@@ -531,7 +634,14 @@ impl Connection {
                 return Ok(current.handle.clone());
             }
         }
-        let (handle, _) = handshake(&self.shared.dial).await?;
+        let Some(dial) = &self.shared.dial else {
+            // Closing it makes the agent call again (on a new SSH connection).
+            let _ = old
+                .disconnect(russh::Disconnect::ByApplication, "used up", "")
+                .await;
+            return Err(ClientError::CallHomeUsedUp);
+        };
+        let (handle, _) = handshake(dial).await?;
         let handle = Arc::new(handle);
         let new = Current {
             handle: handle.clone(),
@@ -540,7 +650,7 @@ impl Connection {
         };
         let opened = std::mem::replace(&mut *self.current(), new).opened;
         tracing::debug!(
-            address = %self.shared.dial.address,
+            address = %self.shared.address,
             "new connection after {opened} channels on the last one"
         );
         Ok(handle)
@@ -561,7 +671,7 @@ impl Connection {
                     || handle.is_closed())
                     && self.may_renew(&handle) =>
             {
-                let address = &self.shared.dial.address;
+                let address = &self.shared.address;
                 tracing::debug!(%address, "channel refused ({e}); asked again on a new connection");
                 let handle = self.renew(&handle, false).await?;
                 (self.open(&handle).await, handle)

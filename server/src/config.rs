@@ -19,6 +19,7 @@
 //! tls_cert = "/etc/otto/cert.pem"   # and tls_key; without them a self-signed certificate
 //! http_connections = 1024             # the API's connections at once
 //! http_connections_per_source = 64    # of them from one address
+//! call_home_listen = "0.0.0.0:12445"  # agents that call home
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct ServeConfig {
     pub http_connections: Option<usize>,
     /// `serve --http-connections-per-source`.
     pub http_connections_per_source: Option<usize>,
+    /// `serve --call-home-listen`.
+    pub call_home_listen: Option<std::net::SocketAddr>,
 }
 
 /// A duration as written in the file: `"1h30m"`, or a number of seconds. Kept as the flags'

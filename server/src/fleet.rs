@@ -70,6 +70,9 @@ pub enum FleetError {
     /// A host name that may not name a key file (from a database older than the rule).
     #[error("{0}; no key file is read or written for it (remove the host)")]
     BadName(#[from] NameError),
+    /// The host's agent calls home (it is not dialled) and has no connection open now.
+    #[error("the agent calls home and is not connected now (it is not dialled)")]
+    NotCalledHome(String),
 }
 
 impl FleetError {
@@ -80,6 +83,7 @@ impl FleetError {
             FleetError::KeyRefused { host, .. }
             | FleetError::NoAgentKey(host)
             | FleetError::BackingOff { host, .. }
+            | FleetError::NotCalledHome(host)
             | FleetError::Client(host, _) => format!("{host}: {self}"),
             _ => self.to_string(),
         }
@@ -147,6 +151,9 @@ impl Default for FleetOptions {
 
 /// The longest wait between two dials of an unreachable host.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest wait for an agent that calls home and is not connected to call (as it does
+/// within a second or two of losing its connection).
+const CALL_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Link {
@@ -163,6 +170,8 @@ pub struct Fleet {
     options: FleetOptions,
     dials: Semaphore,
     links: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Link>>>>,
+    /// Notified whenever an agent has called home.
+    calls: tokio::sync::Notify,
 }
 
 impl Fleet {
@@ -182,6 +191,7 @@ impl Fleet {
             dials: Semaphore::new(options.dial_limit.max(1)),
             options,
             links: Mutex::new(HashMap::new()),
+            calls: tokio::sync::Notify::new(),
         })
     }
 
@@ -244,12 +254,35 @@ impl Fleet {
             .clone()
     }
 
-    /// The live connection to `host`, dialled if there is none (or it was lost).
+    /// The live connection to `host`: the one its agent made by calling home, or one dialled
+    /// if there is none (or it was lost). An agent that calls home is not dialled: without a
+    /// connection, it is waited for a little ([`CALL_WAIT`]), then reported not connected.
     pub async fn connect(&self, host: &Host) -> Result<Connection, FleetError> {
         if !host.enabled {
             return Err(FleetError::Disabled(host.name.clone()));
         }
         let link = self.link(&host.name);
+        let deadline = tokio::time::Instant::now() + CALL_WAIT.min(self.options.dial_timeout);
+        loop {
+            let call = self.calls.notified();
+            tokio::pin!(call);
+            call.as_mut().enable();
+            {
+                let mut link = link.lock().await;
+                if let Some(conn) = link.connection.as_ref().filter(|c| !c.is_closed()) {
+                    return Ok(conn.clone());
+                }
+                if !host.status.calls_home {
+                    break;
+                }
+                link.connection = None;
+            }
+            if tokio::time::timeout_at(deadline, call).await.is_err() {
+                let mut link = link.lock().await;
+                link.failures = link.failures.saturating_add(1);
+                return Err(FleetError::NotCalledHome(host.name.clone()));
+            }
+        }
         let mut link = link.lock().await;
         if let Some(conn) = link.connection.as_ref().filter(|c| !c.is_closed()) {
             return Ok(conn.clone());
@@ -340,6 +373,34 @@ impl Fleet {
         let link = self.link(host);
         let mut link = link.lock().await;
         *link = Link::default();
+    }
+
+    /// Keeps `conn`, a connection the agent of `host` made by calling home (authenticated,
+    /// its key the pinned one), as the host's connection, replacing any other; from now on
+    /// the host is not dialled (recorded in the store).
+    pub async fn called_home(&self, host: &Host, conn: Connection) -> Result<(), FleetError> {
+        if !host.status.calls_home {
+            self.store.set_calls_home(&host.name).await?;
+        }
+        let link = self.link(&host.name);
+        let mut link = link.lock().await;
+        if let Some(old) = link.connection.replace(conn) {
+            old.close().await;
+        }
+        link.failures = 0;
+        link.retry_at = None;
+        drop(link);
+        self.calls.notify_waiters();
+        Ok(())
+    }
+
+    /// The host whose pinned agent key is `key`, if any (a pending key is not pinned).
+    pub async fn host_by_agent_key(&self, key: &PublicKey) -> Result<Option<Host>, FleetError> {
+        // Keys are pinned in the one OpenSSH form `keys::to_openssh` gives.
+        match self.store.host_by_agent_key(&keys::to_openssh(key)).await? {
+            Some(name) => Ok(Some(self.store.host(&name).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn dial(&self, host: &Host) -> Result<Connection, FleetError> {
@@ -440,6 +501,10 @@ impl Fleet {
             )
             .await?;
         self.forget(&host.name).await;
+        // An agent that called home calls again once its connection is closed.
+        if conn.called_home() {
+            conn.close().await;
+        }
         // The agent keeps accepting the old server key until the new one has logged in: log
         // in with it now, so the old key stops working at once rather than at the next use.
         if let Err(e) = self.connect(host).await {

@@ -277,6 +277,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = ConnectionLimits::default().per_source, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     http_connections_per_source: usize,
+    /// Listen for agents that call home (`call_home` in their configuration) on this address
+    /// and port (e.g. 0.0.0.0:12445); off unless given.
+    #[arg(long, value_name = "ADDR:PORT")]
+    call_home_listen: Option<std::net::SocketAddr>,
 }
 
 impl ServeArgs {
@@ -580,6 +584,12 @@ impl Cli {
             if let Some(listen) = serve.http_listen.filter(|_| defaulted(m, "http_listen")) {
                 args.http_listen = Some(listen);
             }
+            if let Some(listen) = serve
+                .call_home_listen
+                .filter(|_| defaulted(m, "call_home_listen"))
+            {
+                args.call_home_listen = Some(listen);
+            }
             if let Some(plain) = serve.http_plain.filter(|_| defaulted(m, "http_plain")) {
                 args.http_plain = plain;
             }
@@ -713,6 +723,7 @@ impl Cli {
                     rotate_every: (!args.rotate_every.is_zero()).then_some(args.rotate_every),
                     http: args.http()?,
                     config_file: self.config.clone(),
+                    call_home: args.call_home_listen,
                 },
                 shutdown,
             )

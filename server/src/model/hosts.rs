@@ -45,6 +45,10 @@ pub struct HostStatus {
     pub facts: Option<Facts>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// Whether its agent calls home (`serve --call-home-listen`): it is reached over the
+    /// connection the agent makes, never dialled (until its address is set again).
+    #[serde(default)]
+    pub calls_home: bool,
 }
 
 /// A host's facts from its heartbeat: the protocol's owned form.

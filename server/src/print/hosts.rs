@@ -70,7 +70,11 @@ impl<W: Write + Send + 'static> Printer<W> {
                 };
                 vec![
                     h.name.clone(),
-                    format!("{}:{}", h.address, h.port),
+                    if h.status.calls_home {
+                        "calls home".into()
+                    } else {
+                        format!("{}:{}", h.address, h.port)
+                    },
                     if h.enabled { "yes" } else { "no" }.into(),
                     h.groups.join(", "),
                     trust,
@@ -109,6 +113,9 @@ impl<W: Write + Send + 'static> Printer<W> {
                     h.groups.join(", ")
                 }
             )?;
+            if h.status.calls_home {
+                writeln!(out, "  reached by     its call home (not dialled)")?;
+            }
             writeln!(out, "  server key     {server_key}")?;
             match &h.trust.agent_key {
                 Some(k) => writeln!(out, "  agent key      {}", fingerprint_of(k))?,

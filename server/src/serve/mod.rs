@@ -7,6 +7,7 @@
 //! [`serve`]. The schedules (`schedules.rs`) are a task of their own beside them. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
 //! fleet, so API requests use the connections the daemon keeps.
 
+pub mod callhome;
 mod heartbeat;
 mod rotation;
 mod scheduler;
@@ -34,6 +35,8 @@ pub struct ServeOptions {
     pub http: Option<HttpOptions>,
     /// The configuration file read, if any (the API shows it with the options).
     pub config_file: Option<std::path::PathBuf>,
+    /// Where to listen for agents that call home; None: nowhere.
+    pub call_home: Option<std::net::SocketAddr>,
 }
 
 /// Time requests in flight have to finish once the daemon is told to stop.
@@ -48,6 +51,9 @@ pub enum ServeError {
     /// The HTTP API cannot be served.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// The call-home listener cannot be opened on the address (given).
+    #[error("cannot listen for call-home agents on {0}: {1}")]
+    CallHome(std::net::SocketAddr, std::io::Error),
 }
 
 /// Runs until `shutdown` completes.
@@ -74,6 +80,17 @@ pub async fn serve(
         }));
     }
     // Listening (and the certificate) first: a daemon that cannot serve says so at once.
+    // The call-home listener before the API's: once the API says it listens, so does it.
+    let calls = match options.call_home {
+        Some(listen) => {
+            let listener = callhome::bind(listen)
+                .await
+                .map_err(|e| ServeError::CallHome(listen, e))?;
+            tracing::info!(listen = %listener.local_addr().unwrap_or(listen), "listening for call-home agents");
+            Some(listener)
+        }
+        None => None,
+    };
     let api = match &options.http {
         Some(http) => {
             let settings = ServeSettings {
@@ -96,6 +113,17 @@ pub async fn serve(
     // The launches of the API and of the schedules, followed alike.
     let launches = Launches::default();
     let api = api.map(|api| tokio::spawn(api.run(launches.clone(), stopped())));
+    let calls = calls.map(|listener| {
+        let limits = callhome::CallLimits::default();
+        let ops = Ops::new(fleet.clone(), Actor::Server);
+        tokio::spawn(callhome::run(
+            ops,
+            fleet.clone(),
+            listener,
+            limits,
+            stopped(),
+        ))
+    });
     let signal = async {
         shutdown.await;
         let _ = stop.send(true);
@@ -111,6 +139,9 @@ pub async fn serve(
     {
         tracing::info!("HTTP requests still in flight after {HTTP_GRACE:?}: cut short");
         api.abort();
+    }
+    if let Some(calls) = calls {
+        let _ = calls.await;
     }
     tracing::info!("stopped");
     Ok(())

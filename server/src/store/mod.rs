@@ -121,6 +121,11 @@ pub trait HostStore: Send + Sync {
     /// Records an attempt that reached the host, whose agent refused the heartbeat's channel
     /// as busy (`error` says how): reachable, busy; logs a change from unreachable.
     async fn heartbeat_busy(&self, name: &str, error: &str) -> Result<()>;
+    /// The name of the host whose pinned agent key is `key` (OpenSSH form, as pinned), if any.
+    async fn host_by_agent_key(&self, key: &str) -> Result<Option<String>>;
+    /// Records that the host's agent calls home (it is not dialled until its address is set
+    /// again); logs it when that is new.
+    async fn set_calls_home(&self, name: &str) -> Result<()>;
 }
 
 /// Groups, their members and their scripts.

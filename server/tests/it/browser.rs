@@ -1732,3 +1732,34 @@ async fn enrollment_tokens_rules_and_pending_hosts_are_managed_from_their_pages(
         .await;
     browser.close().await;
 }
+
+/// A host whose agent calls home (behind NAT) says so after its state, in the list and on its
+/// page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_whose_agent_calls_home_says_so() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let port = crate::callhome::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start(&server, &["--http-plain", "--call-home-listen", &listen]);
+    let _agent = crate::callhome::calling_agent(&server, dir.path(), "c1", port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.json(&["host", "show", "c1"])["status"]["calls_home"] != true {
+        assert!(Instant::now() < deadline, "the agent did not call home");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser
+        .text_of("main table", |t| t.contains("calls home"))
+        .await;
+    browser.visit(&format!("{url}#/hosts/c1")).await;
+    browser
+        .text_of("#host-state", |t| t.ends_with(", calls home"))
+        .await;
+    browser.close().await;
+}

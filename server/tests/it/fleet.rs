@@ -680,6 +680,7 @@ async fn kept_connections_are_renewed_before_the_agents_channel_limit() {
         rotate_every: None,
         http: None,
         config_file: None,
+        call_home: None,
     };
     let daemon = tokio::spawn(serve(fleet.clone(), options, async {
         let _ = stopped.await;

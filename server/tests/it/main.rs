@@ -12,6 +12,7 @@
 
 mod both_ways;
 mod browser;
+mod callhome;
 mod cli;
 mod client;
 mod completions;

@@ -41,7 +41,9 @@ pub fn set_address(
     update_host(
         db,
         name,
-        "UPDATE hosts SET address = coalesce(?2, address), port = coalesce(?3, port) WHERE name = ?1",
+        // A place to dial: the host is dialled again, even if its agent called home.
+        "UPDATE hosts SET address = coalesce(?2, address), port = coalesce(?3, port),
+                          calls_home = 0 WHERE name = ?1",
         params![name, address, port],
     )
 }
@@ -98,7 +100,7 @@ fn hosts_where(
     let sql = format!(
         "SELECT name, address, port, enabled, agent_key, pin_first, pending_key, last_rotation,
                 reachable, last_seen, agent_version, facts, last_error, round_trip_ms,
-                (SELECT group_concat(grp, char(10)) FROM
+                calls_home, (SELECT group_concat(grp, char(10)) FROM
                     (SELECT grp FROM host_groups WHERE host = name ORDER BY grp))
          FROM hosts {filter} ORDER BY name"
     );
@@ -118,7 +120,7 @@ fn hosts_where(
                         last_rotation: r.get(7)?,
                     },
                     groups: r
-                        .get::<_, Option<String>>(14)?
+                        .get::<_, Option<String>>(15)?
                         .map(|g| g.lines().map(str::to_string).collect())
                         .unwrap_or_default(),
                     status: HostStatus {
@@ -129,6 +131,7 @@ fn hosts_where(
                         agent_version: r.get(10)?,
                         facts: None,
                         last_error: r.get(12)?,
+                        calls_home: r.get(14)?,
                     },
                 },
                 r.get::<_, Option<String>>(11)?,
@@ -277,6 +280,33 @@ fn reachable(db: &Connection, name: &str) -> Result<Option<bool>> {
     .ok_or_else(|| StoreError::NotFound("host", name.into()))
 }
 
+/// Marks the host as one whose agent calls home (it is not dialled from now on); logs it when
+/// that is new.
+pub fn set_calls_home(db: &Connection, name: &str) -> Result<()> {
+    let changed = db.execute(
+        "UPDATE hosts SET calls_home = 1 WHERE name = ?1 AND calls_home = 0",
+        [name],
+    )?;
+    if changed > 0 {
+        events::log(
+            db,
+            Some(name),
+            EventKind::HostChanged,
+            "its agent calls home: reached over the connection it makes, not dialled",
+        )?;
+    }
+    Ok(())
+}
+
+/// The name of the host whose pinned agent key is `key`, if any.
+pub fn host_by_agent_key(db: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(db
+        .query_row("SELECT name FROM hosts WHERE agent_key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
 #[async_trait]
 impl HostStore for Sqlite {
     async fn add_host(&self, host: &NewHost) -> Result<()> {
@@ -363,5 +393,15 @@ impl HostStore for Sqlite {
         let (name, error) = (name.to_owned(), error.to_owned());
         self.call(move |db| heartbeat_failed(db, &name, &error))
             .await
+    }
+
+    async fn host_by_agent_key(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_owned();
+        self.call(move |db| host_by_agent_key(db, &key)).await
+    }
+
+    async fn set_calls_home(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |db| set_calls_home(db, &name)).await
     }
 }

@@ -266,6 +266,10 @@ CREATE TABLE IF NOT EXISTS enrollments (
     at         INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Whether the host's agent calls home (`model::HostStatus::calls_home`): it is not dialled.
+ALTER TABLE hosts ADD COLUMN calls_home INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The newest schema version this program knows.

@@ -246,7 +246,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     let (dir, db) = store();
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
-        "DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
+        "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
          ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
@@ -299,7 +299,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
     // An older version removed the host alone: its variables are dropped on the upgrade.
     db.execute_batch(
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
-         DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
+         ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
          DROP TABLE schedules; ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
@@ -349,7 +349,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // Brought again from schema 6 to the newest: the attachment stays as it was, and the
     // script, older than run levels, is read-write.
     db.execute_batch(
-        "DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
+        "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
          ALTER TABLE runs DROP COLUMN cancelled;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
@@ -425,7 +425,7 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
     // by their outcome.
     let before = 12;
     db.execute_batch(&format!(
-        "{UNDO_SCHEDULES} ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};"
+        "ALTER TABLE hosts DROP COLUMN calls_home; {UNDO_SCHEDULES} ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};"
     ))
     .unwrap();
     drop(db);
@@ -599,7 +599,7 @@ fn session_ids_are_never_reused() {
          INSERT INTO sessions VALUES (3, 'carol', 'old', 'old', 0, 9999999999999);
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 41)');
          INSERT INTO events (at, kind, detail) VALUES (0, 'signed-in', 'carol signed in (session 9)');
-         ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE hosts DROP COLUMN calls_home; ALTER TABLE runs DROP COLUMN cancelled;
          DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
          DROP TABLE schedules; PRAGMA user_version = 11;",
     )
@@ -667,4 +667,25 @@ fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time() {
     assert_eq!(ids(page(None)), [4, 5]);
     assert_eq!(ids(page(Some(4))), [2, 3]);
     assert_eq!(ids(page(Some(2))), [1]);
+}
+
+#[test]
+fn a_host_is_found_by_its_pinned_agent_key_never_by_a_pending_one() {
+    let (_dir, db) = store();
+    hosts::add_host(&db, &host("r1")).unwrap();
+    hosts::add_host(&db, &host("r2")).unwrap();
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
+        None
+    );
+    hosts::pin_agent_key(&db, "r2", "ssh-ed25519 AAAA1").unwrap();
+    hosts::set_pending_key(&db, "r1", "ssh-ed25519 AAAA2", "SHA256:2").unwrap();
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
+        Some("r2".into())
+    );
+    assert_eq!(
+        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA2").unwrap(),
+        None
+    );
 }

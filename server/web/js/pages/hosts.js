@@ -17,10 +17,12 @@ export function stateOf(host) {
 }
 
 /** A host's state as the page says it: a reached host whose agent was busy (it refused a
- * channel, serving as many at once as it may) is “reachable, busy”. */
+ * channel, serving as many at once as it may) is “reachable, busy”; one whose agent calls home
+ * (it is not dialled) says so after its state. */
 export function stateText(host) {
   const state = stateOf(host);
-  return state === 'reachable' && host.status.busy ? 'reachable, busy' : state;
+  const text = state === 'reachable' && host.status.busy ? 'reachable, busy' : state;
+  return host.status.calls_home ? `${text}, calls home` : text;
 }
 
 export default async function hosts(section, ctx, { params }) {
