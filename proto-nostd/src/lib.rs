@@ -69,9 +69,10 @@ pub use error::Error;
 pub use facts::Facts;
 pub use header::{HEADER_LEN, Header};
 pub use message::{
-    ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, GeneralFailure,
-    HeartbeatRequest, HeartbeatResponse, HostFacts, Message, MessageType, Outcome,
-    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+    ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, EnrollRequest,
+    EnrollResponse, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Message,
+    MessageType, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
+    Stream, UploadFile,
 };
 pub use reader::FrameReader;
 pub use source::Source;
@@ -89,6 +90,9 @@ pub const PROTOCOL_VERSION: u32 = 6;
 /// server dials when a host is added without one.
 pub const DEFAULT_PORT: u16 = 12444;
 
+/// The port a server listens on for agents that call home (and enroll).
+pub const CALL_HOME_PORT: u16 = 12445;
+
 /// The body size every receiver must accept: senders keep each frame's body at or below it
 /// (an [`ActionOutput`] chunk carries at most [`MAX_OUTPUT_CHUNK`] bytes of output to fit).
 pub const MAX_BODY_LEN: usize = 16 * 1024;
@@ -100,3 +104,7 @@ pub const MAX_OUTPUT_CHUNK: usize = 8 * 1024;
 /// remember each until the connection ends); the server goes on with a new connection before
 /// it has asked for more.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 512;
+
+/// The SSH subsystem of the one channel of an enrolling connection: the agent, serving SSH on a
+/// connection it dialled, sends an [`EnrollRequest`] on it and reads an [`EnrollResponse`].
+pub const ENROLL_SUBSYSTEM: &str = "otto-enroll";
