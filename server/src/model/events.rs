@@ -57,6 +57,12 @@ pub enum EventKind {
     PasswordChanged,
     /// An API key that exists was refused: revoked, expired, or of a disabled user.
     ApiKeyRefused,
+    /// An agent enrolled: a host was added with its key pinned or pending approval.
+    Enrolled,
+    /// An enrollment was refused (its reason, token and address are recorded).
+    EnrollmentRefused,
+    /// An enrollment token or rule was made, revoked or removed.
+    EnrollmentChanged,
 }
 
 impl EventKind {
@@ -86,6 +92,9 @@ impl EventKind {
             EventKind::SignedOut => "signed-out",
             EventKind::PasswordChanged => "password-changed",
             EventKind::ApiKeyRefused => "api-key-refused",
+            EventKind::Enrolled => "enrolled",
+            EventKind::EnrollmentRefused => "enrollment-refused",
+            EventKind::EnrollmentChanged => "enrollment-changed",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the command line prints them (their serde form is its JSON output, where every time is
 //! RFC 3339 in UTC: [`utc`]).
 
+mod enrollment;
 mod events;
 mod hosts;
 mod runs;
@@ -13,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+pub use enrollment::*;
 pub use events::*;
 pub use hosts::*;
 pub use runs::*;

@@ -631,7 +631,7 @@ pub fn pending_fingerprint(key: &str) -> String {
 }
 
 /// Where each of `hosts` is: (name, address, port).
-fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
+pub(super) fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
     hosts
         .iter()
         .map(|h| (h.name.as_str(), h.address.as_str(), h.port))
@@ -639,7 +639,7 @@ fn hosts_at(hosts: &[Host]) -> impl Iterator<Item = (&str, &str, u16)> {
 
 /// `Exists` if a host of the fleet (`hosts`) is named `name`, `Conflict` if one's name differs
 /// from it only in letter case.
-fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
+pub(super) fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
     if hosts.iter().any(|h| h.name == name) {
         return Err(StoreError::Exists("host", name.to_string()).into());
     }
@@ -651,7 +651,7 @@ fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
 
 /// Checks where the host `name` is to be reached: an address and port that can be dialled,
 /// and, unless `force`, that no other host of `hosts` (name, address, port) is there.
-fn check_place<'a>(
+pub(super) fn check_place<'a>(
     name: &str,
     address: &str,
     port: u16,
@@ -679,7 +679,7 @@ pub(super) fn shared_place(other: &str, address: &str, port: u16) -> OpsError {
 
 /// Checks the groups of `groups` that `existing` lacks, to be made: each name follows the
 /// rule and differs from no other group's (nor from one made before it) only in letter case.
-fn check_new_groups(groups: &[String], existing: &[String]) -> Result<()> {
+pub(super) fn check_new_groups(groups: &[String], existing: &[String]) -> Result<()> {
     let mut known: Vec<&str> = existing.iter().map(String::as_str).collect();
     for g in groups {
         if known.contains(&g.as_str()) {

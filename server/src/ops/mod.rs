@@ -9,6 +9,7 @@
 mod cancellation;
 mod control;
 mod daemon;
+mod enrollment;
 mod environment;
 mod groups;
 mod history;
@@ -33,6 +34,10 @@ mod users;
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use control::{Action, Control, ControlRequest};
+pub use enrollment::{
+    AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,
+    TOKEN_PREFIX, parse_clause,
+};
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
 pub use groups::NewGroup;
 pub use hosts::{

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnvVar, Event, EventFilter, Facts, Group, Host, Launch, NewApiKey,
-    NewEvent, NewHost, NewLaunch, NewSession, NewUser, Permissions, Run, RunEnd, Scope, Script,
-    Session, User,
+    ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
+    NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSession, NewToken, NewUser, Permissions,
+    Rule, Run, RunEnd, Scope, Script, Session, Token, TokenRefusal, TokenUse, User,
 };
 
 mod owner;
@@ -258,6 +258,31 @@ pub trait SessionStore: Send + Sync {
     async fn end_session(&self, id: i64) -> Result<()>;
 }
 
+/// Enrollment: tokens, rules, and the enrollment itself.
+#[async_trait]
+pub trait EnrollStore: Send + Sync {
+    /// Stores a token; its id.
+    async fn add_token(&self, token: &NewToken) -> Result<i64>;
+    /// Every token, by id.
+    async fn tokens(&self) -> Result<Vec<Token>>;
+    /// Revokes a token; the token as it is now (`NotFound` for none).
+    async fn revoke_token(&self, id: i64) -> Result<Token>;
+    /// Stores a rule where it says (the rules from there on move down one); its id.
+    async fn add_rule(&self, rule: &NewRule) -> Result<i64>;
+    /// Every rule, in the order they are tried.
+    async fn rules(&self) -> Result<Vec<Rule>>;
+    /// Removes a rule (the rules after it move up one); the rule removed.
+    async fn remove_rule(&self, id: i64) -> Result<Rule>;
+    /// In one transaction: takes one use of the token whose hash `host` names (refused, with
+    /// the reason, unless it exists, is not revoked, has not expired and has uses left), adds
+    /// the host with its agent key pinned or pending, puts it in its groups and the token's
+    /// (creating those missing), and records the enrollment. Nothing is changed on a refusal.
+    async fn enroll(
+        &self,
+        host: &EnrollHost,
+    ) -> Result<std::result::Result<TokenUse, TokenRefusal>>;
+}
+
 /// Everything a store backend does.
 pub trait Backend:
     HostStore
@@ -269,6 +294,7 @@ pub trait Backend:
     + EventStore
     + UserStore
     + SessionStore
+    + EnrollStore
 {
 }
 
@@ -281,7 +307,8 @@ impl<
         + LaunchStore
         + EventStore
         + UserStore
-        + SessionStore,
+        + SessionStore
+        + EnrollStore,
 > Backend for T
 {
 }

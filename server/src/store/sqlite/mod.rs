@@ -17,6 +17,7 @@ use rusqlite::{Connection, ErrorCode};
 use crate::store::secrets::{KEY_FILE, Keyring};
 use crate::store::{Result, StoreError};
 
+mod enrollment;
 mod environment;
 mod events;
 mod group;

@@ -213,6 +213,34 @@ ALTER TABLE runs ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
 UPDATE runs SET cancelled = 1
     WHERE outcome IN ('cancelled', 'cancelled before the script started');
 "#,
+    r#"
+-- Enrollment (`model::Token`, `model::Rule`): tokens stored as the SHA-256 of their secret,
+-- rules in the order they are tried (`position`, 1 first). Groups and clauses as JSON arrays.
+-- IF NOT EXISTS: the tests make an older file from a new one by undoing later migrations, and
+-- new tables need not be undone for that.
+CREATE TABLE IF NOT EXISTS enrollment_tokens (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash       TEXT NOT NULL UNIQUE,
+    note       TEXT NOT NULL,
+    uses       INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0,
+    expires    INTEGER NOT NULL,
+    groups     TEXT NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created    INTEGER NOT NULL,
+    last_used  INTEGER
+);
+CREATE TABLE IF NOT EXISTS enrollment_rules (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    position   INTEGER NOT NULL,
+    clauses    TEXT NOT NULL,
+    groups     TEXT NOT NULL,
+    trust      INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created    INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The newest schema version this program knows.
