@@ -340,11 +340,14 @@ async fn converse(
             None => return Err(EnrollError::Protocol("the connection ended".into())),
         },
     };
+    let exchange = exchange(channel, request);
+    tokio::pin!(exchange);
     tokio::select! {
-        answer = exchange(channel, request) => answer,
-        _ = &mut session => Err(EnrollError::Protocol(
-            "the server closed the connection before answering".into(),
-        )),
+        biased;
+        answer = &mut exchange => answer,
+        // The server closes the connection right after its answer: what it sent is still
+        // queued on the channel, which ends after it.
+        _ = &mut session => exchange.await,
     }
 }
 
