@@ -7,6 +7,7 @@
 //! [`serve`]. Beside them, when asked, it serves the HTTP API ([`crate::http`]) over the same
 //! fleet, so API requests use the connections the daemon keeps.
 
+pub mod enroll;
 mod heartbeat;
 mod rotation;
 mod scheduler;
