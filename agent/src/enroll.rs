@@ -206,7 +206,9 @@ enum Event {
     Channel(Channel<Msg>),
 }
 
-/// The SSH server of an enrolling connection: one client key, one channel, one subsystem.
+/// The SSH server of an enrolling connection: one client key, one channel, one subsystem; any
+/// other channel is refused, and so are exec and shell requests (russh's own defaults do
+/// nothing for pty or env requests and refuse forwarding channels).
 struct Enrolling {
     fingerprint: String,
     /// The one session channel, until its subsystem request.
@@ -282,6 +284,23 @@ impl russh::server::Handler for Enrolling {
             }
             None => session.channel_failure(id),
         }
+    }
+
+    async fn exec_request(
+        &mut self,
+        id: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(id)
+    }
+
+    async fn shell_request(
+        &mut self,
+        id: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(id)
     }
 }
 

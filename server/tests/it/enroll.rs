@@ -530,3 +530,183 @@ async fn a_name_taken_is_refused_and_of_two_agents_racing_for_a_one_use_token_on
         "{hosts}"
     );
 }
+
+/// A fake enrolling agent: serves SSH on a connection to the enroller's listener, lets any
+/// client key in, and on the `otto-enroll` channel sends `payload` instead of a request; sends
+/// what came back once the channel closes.
+struct FakeEnrollee {
+    payload: Vec<u8>,
+    answer: mpsc::UnboundedSender<Vec<u8>>,
+    channel: Option<russh::Channel<russh::server::Msg>>,
+}
+
+impl russh::server::Handler for FakeEnrollee {
+    type Error = russh::Error;
+
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        _key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<russh::server::Auth, Self::Error> {
+        Ok(russh::server::Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: russh::Channel<russh::server::Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut russh::server::Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        self.channel = Some(channel);
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        id: russh::ChannelId,
+        _name: &str,
+        session: &mut russh::server::Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(id)?;
+        let channel = self.channel.take().unwrap();
+        let (payload, answer) = (self.payload.clone(), self.answer.clone());
+        tokio::spawn(async move {
+            let (mut read, write) = channel.split();
+            write.data(&payload[..]).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(msg) = read.wait().await {
+                match msg {
+                    russh::ChannelMsg::Data { data } => got.extend_from_slice(&data),
+                    russh::ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            let _ = answer.send(got);
+        });
+        Ok(())
+    }
+}
+
+/// The reason of the one `EnrollResponse::Refused` frame in `bytes`.
+fn refusal(bytes: &[u8]) -> String {
+    let mut frames = otto_proto::FrameReader::<{ otto_proto::MAX_BODY_LEN }>::new();
+    match frames.next(bytes).unwrap() {
+        Some(otto_proto::Item::Frame(otto_proto::Message::EnrollResponse(
+            otto_proto::EnrollResponse::Refused { reason },
+        ))) => reason.to_string(),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_wrong_requests_are_refused_cleanly() {
+    let mut enroller = Enroller::start().await;
+    let (token, _) = enroller.token(3, 3600).await;
+    // A header (version 6, EnrollRequest) declaring a body of 1 MiB.
+    let oversized = [0, 0, 0, 6, 0, 0, 0, 16, 0, 0x10, 0, 0].to_vec();
+    let mut garbage = [0, 0, 0, 6, 0, 0, 0, 16, 0, 0, 0, 4].to_vec();
+    garbage.extend_from_slice(&[0xff; 4]);
+    let heartbeat = {
+        let mut buf = vec![0u8; 256];
+        let message = otto_proto::Message::HeartbeatRequest(otto_proto::HeartbeatRequest {
+            server_version: &token,
+            nonce: 1,
+        });
+        let n = otto_proto::encode(&message, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    for (payload, said) in [
+        (oversized, "malformed enrollment request: "),
+        (garbage, "malformed enrollment request: "),
+        (heartbeat, "expected an EnrollRequest, not HeartbeatRequest"),
+    ] {
+        let (answer, mut answers) = mpsc::unbounded_channel();
+        let stream = tokio::net::TcpStream::connect(enroller.addr).await.unwrap();
+        let config = Arc::new(russh::server::Config {
+            keys: vec![keys::generate().unwrap()],
+            ..Default::default()
+        });
+        let fake = FakeEnrollee {
+            payload: payload.clone(),
+            answer,
+            channel: None,
+        };
+        let session = russh::server::run_stream(config, stream, fake)
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(BOUND, answers.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let reason = refusal(&got);
+        assert!(reason.starts_with(said), "{reason}");
+        let Ok(EnrollOutcome::Malformed(malformed)) = enroller.outcome().await else {
+            panic!("{said}: not refused as malformed");
+        };
+        assert_eq!(malformed, reason);
+        let _ = tokio::time::timeout(BOUND, session).await.unwrap();
+    }
+    // Nothing was enrolled and the token was not used.
+    let tokens = enroller.ops.tokens().await.unwrap();
+    assert_eq!(tokens[0].used, 0);
+    assert_eq!(
+        enroller.server.json(&["host", "list"]),
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolling_agent_serves_only_the_one_otto_enroll_channel() {
+    let enroller = Enroller::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let device = Device::new();
+    let fingerprint = enroller.fingerprint();
+    let args = ["--fingerprint", &fingerprint, "--token", "t", "--name", "x"];
+    let agent = device.enroll(addr, &args);
+    let server = async {
+        let (stream, _) = listener.accept().await.unwrap();
+        let config = Arc::new(client::Config {
+            preferred: otto_server::client::preferred(),
+            ..Default::default()
+        });
+        let learnt = Arc::new(Mutex::new(None));
+        let mut handle = client::connect_stream(config, stream, Learner(learnt))
+            .await
+            .unwrap();
+        let key = enroller.ops.enrollment_key().unwrap();
+        let auth = handle
+            .authenticate_publickey(
+                "otto",
+                russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), None),
+            )
+            .await
+            .unwrap();
+        assert!(auth.success());
+        // The Otto subsystem, exec and shell: refused on the one channel.
+        let channel = handle.channel_open_session().await.unwrap();
+        let (mut read, write) = channel.split();
+        write.request_subsystem(true, "otto").await.unwrap();
+        write.exec(true, "id").await.unwrap();
+        write.request_shell(true).await.unwrap();
+        let mut failures = 0;
+        while failures < 3 {
+            match read.wait().await.unwrap() {
+                russh::ChannelMsg::Failure => failures += 1,
+                russh::ChannelMsg::Success => panic!("a request was granted"),
+                _ => {}
+            }
+        }
+        // A second channel, even for otto-enroll: refused.
+        assert!(handle.channel_open_session().await.is_err());
+        handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await
+            .unwrap();
+    };
+    let (out, ()) = tokio::join!(agent, server);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(device.trusted(), None);
+}
