@@ -710,3 +710,30 @@ async fn an_enrolling_agent_serves_only_the_one_otto_enroll_channel() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(device.trusted(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_never_sends_its_request_is_dropped_after_the_session_time() {
+    let mut enroller = Enroller::start().await;
+    let (answer, mut answers) = mpsc::unbounded_channel();
+    let stream = tokio::net::TcpStream::connect(enroller.addr).await.unwrap();
+    let config = Arc::new(russh::server::Config {
+        keys: vec![keys::generate().unwrap()],
+        ..Default::default()
+    });
+    let silent = FakeEnrollee {
+        payload: Vec::new(),
+        answer,
+        channel: None,
+    };
+    let session = russh::server::run_stream(config, stream, silent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        enroller.outcome().await,
+        Err(EnrollError::Timeout)
+    ));
+    // The server closed the connection without an answer.
+    let got = tokio::time::timeout(BOUND, answers.recv()).await.unwrap();
+    assert!(got.is_none_or(|bytes| bytes.is_empty()));
+    let _ = tokio::time::timeout(BOUND, session).await.unwrap();
+}
