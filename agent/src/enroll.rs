@@ -7,17 +7,19 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use otto_proto::{
     ENROLL_SUBSYSTEM, EnrollRequest, EnrollResponse, FrameReader, Item, MAX_BODY_LEN, Message,
 };
-use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure};
 use tokio::sync::mpsc;
 
 use crate::link::Writer;
+use crate::state::Agent;
 
 /// The environment variable that may hold the token, so that it is not on the command line.
 pub const TOKEN_VAR: &str = "OTTO_ENROLL_TOKEN";
@@ -199,17 +201,18 @@ impl fmt::Display for EnrollError {
 }
 
 /// What the connection's handler tells the enrollment.
-enum Event {
+pub enum Event {
     /// A client key other than the expected one tried to authenticate (its fingerprint).
     WrongServer(String),
     /// The server opened the enrollment channel.
     Channel(Channel<Msg>),
 }
 
-/// The SSH server of an enrolling connection: one client key, one channel, one subsystem; any
-/// other channel is refused, and so are exec and shell requests (russh's own defaults do
-/// nothing for pty or env requests and refuse forwarding channels).
-struct Enrolling {
+/// What makes a connection of the agent's SSH server ([`crate::server`]) an enrolling one: it
+/// lets in only the client key of one fingerprint, and serves one session channel, only for the
+/// `otto-enroll` subsystem, handing it to the enrollment. Any other channel is refused, and so
+/// are the Otto subsystem and every other request (as on every connection of the agent).
+pub struct Door {
     fingerprint: String,
     /// The one session channel, until its subsystem request.
     channel: Option<Channel<Msg>>,
@@ -218,8 +221,9 @@ struct Enrolling {
     events: mpsc::UnboundedSender<Event>,
 }
 
-impl Enrolling {
-    fn check(&self, key: &russh::keys::PublicKey) -> Auth {
+impl Door {
+    /// Whether `key` is the server's enrollment key; tells the enrollment of any other.
+    pub fn check(&self, key: &russh::keys::PublicKey) -> Auth {
         let presented = key.fingerprint(Default::default()).to_string();
         if presented == self.fingerprint {
             Auth::Accept
@@ -228,33 +232,9 @@ impl Enrolling {
             Auth::reject()
         }
     }
-}
 
-impl russh::server::Handler for Enrolling {
-    type Error = russh::Error;
-
-    async fn auth_publickey_offered(
-        &mut self,
-        _user: &str,
-        offer: PublicKeyOffer<'_>,
-    ) -> Result<Auth, Self::Error> {
-        Ok(self.check(offer.public_key))
-    }
-
-    async fn auth_publickey(
-        &mut self,
-        _user: &str,
-        key: VerifiedPublicKey<'_>,
-    ) -> Result<Auth, Self::Error> {
-        Ok(self.check(key.public_key))
-    }
-
-    async fn channel_open_session(
-        &mut self,
-        channel: Channel<Msg>,
-        reply: ChannelOpenHandle,
-        _session: &mut Session,
-    ) -> Result<(), Self::Error> {
+    /// Accepts the first session channel, refuses any other.
+    pub async fn open(&mut self, channel: Channel<Msg>, reply: ChannelOpenHandle) {
         if self.opened {
             reply
                 .reject(ChannelOpenFailure::AdministrativelyProhibited)
@@ -264,15 +244,15 @@ impl russh::server::Handler for Enrolling {
             reply.accept().await;
             self.channel = Some(channel);
         }
-        Ok(())
     }
 
-    async fn subsystem_request(
+    /// Grants `otto-enroll` on the one channel and hands the channel over; refuses the rest.
+    pub fn subsystem(
         &mut self,
         id: ChannelId,
         name: &str,
         session: &mut Session,
-    ) -> Result<(), Self::Error> {
+    ) -> Result<(), russh::Error> {
         let channel = self
             .channel
             .take_if(|c| c.id() == id && name == ENROLL_SUBSYSTEM);
@@ -285,40 +265,23 @@ impl russh::server::Handler for Enrolling {
             None => session.channel_failure(id),
         }
     }
-
-    async fn exec_request(
-        &mut self,
-        id: ChannelId,
-        _data: &[u8],
-        session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        session.channel_failure(id)
-    }
-
-    async fn shell_request(
-        &mut self,
-        id: ChannelId,
-        session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        session.channel_failure(id)
-    }
 }
 
-/// Enrolls: dials the server, serves SSH to it with `host_key`, sends `request` on the
+/// Enrolls: dials the server, serves SSH to it as `agent` (its key and settings), sends `request` on the
 /// enrollment channel and returns the server's answer, all within [`TIME_LIMIT`].
 pub async fn enroll(
     options: &Options,
-    host_key: russh::keys::PrivateKey,
+    agent: Arc<Agent>,
     request: &EnrollRequest<'_>,
 ) -> Result<Answer, EnrollError> {
-    tokio::time::timeout(TIME_LIMIT, converse(options, host_key, request))
+    tokio::time::timeout(TIME_LIMIT, converse(options, agent, request))
         .await
         .unwrap_or(Err(EnrollError::Timeout))
 }
 
 async fn converse(
     options: &Options,
-    host_key: russh::keys::PrivateKey,
+    agent: Arc<Agent>,
     request: &EnrollRequest<'_>,
 ) -> Result<Answer, EnrollError> {
     let server = format!("{}:{}", options.host, options.port);
@@ -327,16 +290,13 @@ async fn converse(
         .map_err(|e| EnrollError::Connect(server, e))?;
     let _ = stream.set_nodelay(true);
     let (events, mut incoming) = mpsc::unbounded_channel();
-    let handler = Enrolling {
+    let door = Door {
         fingerprint: options.fingerprint.clone(),
         channel: None,
         opened: false,
         events,
     };
-    let config = std::sync::Arc::new(crate::state::ssh_config(host_key));
-    let session = russh::server::run_stream(config, stream, handler)
-        .await
-        .map_err(EnrollError::Ssh)?;
+    let session = crate::server::enrolling(agent, stream, door);
     tokio::pin!(session);
     let wrong = |presented| EnrollError::WrongServer {
         presented,

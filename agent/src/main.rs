@@ -274,8 +274,9 @@ fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> 
         .enable_all()
         .build()
         .map_err(Failure::Start)?;
+    let agent = state::Agent::new(config_path.to_path_buf(), config, key);
     let answer = runtime
-        .block_on(enroll::enroll(options, key, &request))
+        .block_on(enroll::enroll(options, agent, &request))
         .map_err(Failure::Enroll)?;
     match answer {
         enroll::Answer::Accepted {

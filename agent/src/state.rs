@@ -72,7 +72,7 @@ impl Agent {
 }
 
 /// The SSH server's settings: the Otto algorithm set only, public-key authentication only.
-pub fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
+fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
         methods: MethodSet::from(&[MethodKind::PublicKey][..]),
         keys: vec![host_key],
