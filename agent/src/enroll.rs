@@ -6,6 +6,7 @@
 //! The option parsing and the answer's text are pure; [`enroll`] does the network.
 
 use std::fmt;
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -285,9 +286,23 @@ async fn converse(
     request: &EnrollRequest<'_>,
 ) -> Result<Answer, EnrollError> {
     let server = format!("{}:{}", options.host, options.port);
-    let stream = tokio::net::TcpStream::connect((options.host.as_str(), options.port))
-        .await
-        .map_err(|e| EnrollError::Connect(server, e))?;
+    // The name is looked up blocking (the runtime has nothing else to do yet): tokio's lookup
+    // would bring its pool of blocking threads into the agent.
+    let addresses = (options.host.as_str(), options.port)
+        .to_socket_addrs()
+        .map_err(|e| EnrollError::Connect(server.clone(), e))?;
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address");
+    let mut connected = None;
+    for address in addresses {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(stream) => {
+                connected = Some(stream);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let stream = connected.ok_or(EnrollError::Connect(server, last))?;
     let _ = stream.set_nodelay(true);
     let (events, mut incoming) = mpsc::unbounded_channel();
     let door = Door {
