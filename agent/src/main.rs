@@ -242,6 +242,16 @@ fn trust_key(config_path: &Path, key: &russh::keys::PublicKey) -> Result<(), Fai
     Ok(())
 }
 
+/// The agent's one thread of async work (`run` and `enroll`): made in one place, so that its
+/// code is in the agent once.
+#[inline(never)]
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::Start)
+}
+
 /// `otto-agent enroll`: asks the server to make this agent a host, and trusts the server key
 /// it answers with.
 fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> {
@@ -270,10 +280,7 @@ fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> 
         facts: facts.as_message(),
         model: &model,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Failure::Start)?;
+    let runtime = runtime()?;
     let agent = state::Agent::new(config_path.to_path_buf(), config, key);
     let answer = runtime
         .block_on(enroll::enroll(options, agent, &request))
@@ -309,10 +316,7 @@ fn run(config_path: &Path) -> Result<(), Failure> {
     }
     let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
     remove_leftovers(config_path, &config);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Failure::Start)?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         // Before the agent says it listens, so that no signal sent from then on kills it.
         let signals = Signals::install().map_err(Failure::Signals)?;
