@@ -29,6 +29,22 @@ pub fn gather() -> Facts {
     }
 }
 
+/// The board's model, for enrollment: OpenWrt's `/tmp/sysinfo/model`, else the device tree's;
+/// empty when neither exists.
+pub fn model() -> String {
+    ["/tmp/sysinfo/model", "/proc/device-tree/model"]
+        .into_iter()
+        .find_map(|path| std::fs::read(path).ok())
+        .map(|bytes| model_text(&bytes))
+        .unwrap_or_default()
+}
+
+/// A model file's text: up to its first NUL (the device tree's ends with one), trimmed.
+pub fn model_text(bytes: &[u8]) -> String {
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(text).trim().to_string()
+}
+
 /// `(sysname, nodename, release, machine)` from uname(2).
 fn uname() -> (String, String, String, String) {
     // SAFETY: `utsname` is plain data, so all-zero is a valid value; uname only writes into it.
@@ -142,6 +158,19 @@ mod tests {
         let mem = "MemTotal:         124000 kB\nMemFree:           20000 kB\nMemAvailable:      80000 kB\n";
         assert_eq!(meminfo(mem), (124000, 80000));
         assert_eq!(meminfo("MemTotal: 64 kB\nMemFree: 8 kB\n"), (64, 8));
+    }
+
+    #[test]
+    fn reads_board_models_of_both_kinds() {
+        assert_eq!(
+            model_text(b"TP-Link Archer C7 v5\n"),
+            "TP-Link Archer C7 v5"
+        );
+        assert_eq!(
+            model_text(b"Raspberry Pi 4 Model B Rev 1.4\0"),
+            "Raspberry Pi 4 Model B Rev 1.4"
+        );
+        assert_eq!(model_text(b""), "");
     }
 
     #[test]

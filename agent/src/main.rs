@@ -4,6 +4,8 @@
 //! otto-agent [--config FILE] run          serve (the service)
 //! otto-agent [--config FILE] pubkey       print the agent's public key (made on first use)
 //! otto-agent [--config FILE] trust KEY    trust this server key, replacing any other
+//! otto-agent [--config FILE] enroll --server ADDR[:PORT] --fingerprint SHA256:… --token TOKEN
+//!                                         join a fleet by itself (enroll.rs)
 //! otto-agent --version | --help
 //! ```
 //!
@@ -17,6 +19,7 @@ mod admission;
 mod callhome;
 mod cidr;
 mod config;
+mod enroll;
 mod facts;
 mod fsutil;
 mod identity;
@@ -40,11 +43,11 @@ use std::process::ExitCode;
 use config::{Config, ParseError, ServerKeyError};
 use log::{error, info};
 
-const USAGE: &str =
-    "usage: otto-agent [--config FILE] run | pubkey | trust 'ssh-ed25519 AAAA…' | --version
+const USAGE: &str = "usage: otto-agent [--config FILE] run | pubkey | trust 'ssh-ed25519 AAAA…' | enroll … | --version
   run      serve the Otto protocol (the service)
   pubkey   print this agent's public key, making the key on first use
   trust    trust this server public key, replacing any other
+  enroll   join a server's fleet and trust the key it answers with: --server ADDR[:PORT] --fingerprint SHA256:… --token TOKEN (or --token-file FILE, or OTTO_ENROLL_TOKEN) [--name NAME]
   --config FILE   the configuration file (default /etc/otto/agent.conf)";
 
 const EXIT_RUNTIME: u8 = 1;
@@ -58,6 +61,7 @@ enum Command {
     Run,
     Pubkey,
     Trust(String),
+    Enroll(enroll::Options),
     Version,
     Help,
 }
@@ -71,6 +75,8 @@ enum UsageError {
     NoCommand,
     /// The arguments (given) are no command.
     Unknown(String),
+    /// The options of `enroll` are wrong (how).
+    Enroll(String),
 }
 
 impl fmt::Display for UsageError {
@@ -79,6 +85,7 @@ impl fmt::Display for UsageError {
             UsageError::NoConfigFile => f.write_str("--config needs a file"),
             UsageError::NoCommand => f.write_str("no command given"),
             UsageError::Unknown(command) => write!(f, "unknown command `{command}`"),
+            UsageError::Enroll(e) => write!(f, "enroll: {e}"),
         }
     }
 }
@@ -101,6 +108,10 @@ fn parse_args(args: &[String]) -> Result<(PathBuf, Command), UsageError> {
         [c] if c == "run" => Command::Run,
         [c] if c == "pubkey" => Command::Pubkey,
         [c, key] if c == "trust" => Command::Trust(key.clone()),
+        [c, options @ ..] if c == "enroll" => {
+            let env_token = std::env::var_os(enroll::TOKEN_VAR).is_some();
+            Command::Enroll(enroll::parse(options, env_token).map_err(UsageError::Enroll)?)
+        }
         [c] if c == "--version" || c == "version" => Command::Version,
         [c] if c == "--help" || c == "-h" || c == "help" => Command::Help,
         [] => return Err(UsageError::NoCommand),
@@ -136,6 +147,12 @@ enum Failure {
     Signals(io::Error),
     /// The server asked the agent to exit (to be restarted).
     ExitRequested,
+    /// The enrollment token cannot be had (why).
+    Token(String),
+    /// Enrolling got no answer.
+    Enroll(enroll::EnrollError),
+    /// The server refused the enrollment (its reason).
+    Refused(String),
 }
 
 impl Failure {
@@ -148,7 +165,8 @@ impl Failure {
             | Failure::Unreachable(_) => EXIT_CONFIG,
             Failure::Key(identity::KeyError::Io(..)) => EXIT_RUNTIME,
             Failure::Key(_) => EXIT_CONFIG,
-            Failure::ServerKey(_) => EXIT_USAGE,
+            Failure::ServerKey(_) | Failure::Token(_) => EXIT_USAGE,
+            Failure::Enroll(_) | Failure::Refused(_) => EXIT_RUNTIME,
             Failure::Write(..)
             | Failure::Start(_)
             | Failure::Listen(..)
@@ -183,6 +201,9 @@ impl fmt::Display for Failure {
             Failure::Listener(e) => write!(f, "listener failed: {e}"),
             Failure::Signals(e) => e.fmt(f),
             Failure::ExitRequested => f.write_str("exiting at the server's request"),
+            Failure::Token(e) => write!(f, "the enrollment token: {e}"),
+            Failure::Enroll(e) => e.fmt(f),
+            Failure::Refused(reason) => write!(f, "the server refused the enrollment: {reason}"),
         }
     }
 }
@@ -206,9 +227,15 @@ fn pubkey(config_path: &Path) -> Result<(), Failure> {
 }
 
 fn trust(config_path: &Path, key_text: &str) -> Result<(), Failure> {
-    let (_, text) = load_config(config_path)?;
     let key = config::parse_server_key(key_text).map_err(Failure::ServerKey)?;
-    let text = config::with_setting(&text, "server_key", &identity::openssh_public(&key));
+    trust_key(config_path, &key)
+}
+
+/// Trusts `key` as the server key, replacing any other: the configuration file rewritten
+/// atomically, mode 0600 (`trust` and `enroll`).
+fn trust_key(config_path: &Path, key: &russh::keys::PublicKey) -> Result<(), Failure> {
+    let (_, text) = load_config(config_path)?;
+    let text = config::with_setting(&text, "server_key", &identity::openssh_public(key));
     // The administrator's choice replaces any key a rotation kept.
     let text = config::without_setting(&text, "server_key_previous");
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -224,6 +251,72 @@ fn trust(config_path: &Path, key_text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The agent's one thread of async work (`run` and `enroll`): made in one place, so that its
+/// code is in the agent once.
+#[inline(never)]
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::Start)
+}
+
+/// `otto-agent enroll`: asks the server to make this agent a host, and trusts the server key
+/// it answers with.
+fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> {
+    let (config, _) = load_config(config_path)?;
+    let token = match &options.token {
+        enroll::Token::Given(token) => token.clone(),
+        enroll::Token::File(path) => match std::fs::read_to_string(path) {
+            Ok(text) => enroll::token_of_file(&text).to_string(),
+            Err(e) => return Err(Failure::Token(format!("{}: {e}", path.display()))),
+        },
+        enroll::Token::Environment => std::env::var(enroll::TOKEN_VAR)
+            .map_err(|e| Failure::Token(format!("{}: {e}", enroll::TOKEN_VAR)))?,
+    };
+    if token.is_empty() {
+        return Err(Failure::Token("it is empty".into()));
+    }
+    let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
+    let facts = facts::gather();
+    let model = facts::model();
+    let request = otto_proto::EnrollRequest {
+        token: &token,
+        name: options.name.as_deref(),
+        // The port the server dials, if the agent listens; whether it calls home instead.
+        port: config.listen.map_or(otto_proto::DEFAULT_PORT, |l| l.port()),
+        call_home: config.call_home.is_some(),
+        facts: facts.as_message(),
+        model: &model,
+    };
+    let runtime = runtime()?;
+    let agent = state::Agent::new(config_path.to_path_buf(), config, key);
+    let answer = runtime
+        .block_on(enroll::enroll(options, agent, &request))
+        .map_err(Failure::Enroll)?;
+    match answer {
+        enroll::Answer::Accepted {
+            host,
+            server_key,
+            pending,
+        } => {
+            let key = identity::public_from_raw(server_key).map_err(|e| {
+                Failure::Enroll(enroll::EnrollError::Protocol(format!(
+                    "the server key it answered with is refused: {e}"
+                )))
+            })?;
+            trust_key(config_path, &key)?;
+            if pending {
+                println!("enrolled as {host}, waiting for an administrator's approval");
+            } else {
+                println!("enrolled as {host}");
+            }
+            Ok(())
+        }
+        enroll::Answer::Refused(reason) => Err(Failure::Refused(reason)),
+    }
+}
+
 fn run(config_path: &Path) -> Result<(), Failure> {
     let (config, _) = load_config(config_path)?;
     log::set_level(config.log_level);
@@ -232,10 +325,7 @@ fn run(config_path: &Path) -> Result<(), Failure> {
     }
     let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
     remove_leftovers(config_path, &config);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Failure::Start)?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         // Before the agent says it listens, so that no signal sent from then on kills it.
         let signals = Signals::install().map_err(Failure::Signals)?;
@@ -358,6 +448,7 @@ fn main() -> ExitCode {
         Command::Run => run(&config_path),
         Command::Pubkey => pubkey(&config_path),
         Command::Trust(key) => trust(&config_path, &key),
+        Command::Enroll(options) => enroll(&config_path, &options),
         Command::Version => {
             println!(
                 "otto-agent {} (Otto protocol {})",
@@ -418,6 +509,28 @@ mod tests {
             Err(UsageError::NoConfigFile)
         );
         assert!(parse_args(&args(&["trust"])).is_err());
+        let enroll = [
+            "enroll",
+            "--server",
+            "s",
+            "--fingerprint",
+            "SHA256:x",
+            "--token",
+            "t",
+        ];
+        assert!(matches!(
+            parse_args(&args(&enroll)).unwrap().1,
+            Command::Enroll(enroll::Options {
+                port: otto_proto::CALL_HOME_PORT,
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_args(&args(&["enroll", "--server", "s"]))
+                .unwrap_err()
+                .to_string(),
+            "enroll: --fingerprint SHA256:… is needed"
+        );
         let unknown = parse_args(&args(&["frobnicate", "now"])).unwrap_err();
         assert_eq!(unknown.to_string(), "unknown command `frobnicate now`");
     }

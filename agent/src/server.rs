@@ -24,6 +24,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::admission::{self, Admissions};
 use crate::cidr::allowed;
+use crate::enroll::Door;
 use crate::log::{debug, info, warning};
 use crate::session;
 use crate::state::Agent;
@@ -188,18 +189,7 @@ pub async fn serve_connection(
         id,
         shared: shared.clone(),
     };
-    let handler = Connection {
-        agent: agent.clone(),
-        peer,
-        id,
-        shared: shared.clone(),
-        channels: Arc::new(Channels {
-            slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
-            opened: AtomicUsize::new(0),
-            ended: Notify::new(),
-        }),
-        starting: HashMap::new(),
-    };
+    let handler = Connection::new(agent.clone(), peer, id, shared.clone(), None);
     let channels = handler.channels.clone();
     let config = agent.ssh();
     let grace = agent.config().login_grace_time;
@@ -226,6 +216,28 @@ pub async fn serve_connection(
     }
 }
 
+/// Serves SSH on `stream`, a connection the agent made to enroll, with the same handler and
+/// limits as every connection, opened by `door` (see [`crate::enroll`]); ends with the
+/// connection.
+pub async fn enrolling(
+    agent: Arc<Agent>,
+    stream: TcpStream,
+    door: Door,
+) -> Result<(), russh::Error> {
+    let shared = shared();
+    let peer = stream.peer_addr()?;
+    let id = shared.admit(peer, &stream);
+    let stream = Tracked {
+        stream,
+        id,
+        shared: shared.clone(),
+    };
+    let handler = Connection::new(agent.clone(), peer, id, shared, Some(door));
+    russh::server::run_stream(agent.ssh(), stream, handler)
+        .await?
+        .await
+}
+
 /// One SSH connection.
 struct Connection {
     agent: Arc<Agent>,
@@ -237,6 +249,8 @@ struct Connection {
     channels: Arc<Channels>,
     /// What starts each channel waiting for its subsystem request.
     starting: HashMap<ChannelId, oneshot::Sender<()>>,
+    /// Set on a connection made to enroll: it serves nothing but that.
+    door: Option<Door>,
 }
 
 /// A connection's channels, shared with its recycler.
@@ -279,6 +293,27 @@ async fn recycle(handle: russh::server::Handle, channels: Arc<Channels>, quiet: 
 }
 
 impl Connection {
+    fn new(
+        agent: Arc<Agent>,
+        peer: SocketAddr,
+        id: u64,
+        shared: Arc<Shared>,
+        door: Option<Door>,
+    ) -> Connection {
+        Connection {
+            agent,
+            peer,
+            id,
+            shared,
+            channels: Arc::new(Channels {
+                slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+                opened: AtomicUsize::new(0),
+                ended: Notify::new(),
+            }),
+            starting: HashMap::new(),
+            door,
+        }
+    }
     /// A slot for a new channel of this connection and one of the agent's, if both are free.
     fn take_slots(&self) -> Option<[OwnedSemaphorePermit; 2]> {
         let own = self.channels.slots.clone().try_acquire_owned().ok()?;
@@ -287,6 +322,9 @@ impl Connection {
     }
 
     fn check_key(&self, key: &russh::keys::PublicKey) -> Auth {
+        if let Some(door) = &self.door {
+            return door.check(key);
+        }
         if self.agent.trusts(key) {
             Auth::Accept
         } else {
@@ -340,7 +378,7 @@ impl russh::server::Handler for Connection {
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         let auth = self.check_key(key.public_key);
-        if auth != Auth::Accept {
+        if auth != Auth::Accept || self.door.is_some() {
             return Ok(auth);
         }
         match self.shared.authenticate(self.id) {
@@ -363,6 +401,10 @@ impl russh::server::Handler for Connection {
         reply: ChannelOpenHandle,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(door) = &mut self.door {
+            door.open(channel, reply).await;
+            return Ok(());
+        }
         // Starters of channels that gave up waiting.
         self.starting.retain(|_, start| !start.is_closed());
         let opened = self.channels.opened.load(Ordering::Relaxed);
@@ -394,6 +436,9 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(door) = &mut self.door {
+            return door.subsystem(id, name, session);
+        }
         // Taking the starter away refuses the channel for good: its task closes it.
         let start = self.starting.remove(&id);
         // The send fails if the channel's task has given up waiting and closed it.

@@ -69,9 +69,10 @@ pub use error::Error;
 pub use facts::Facts;
 pub use header::{HEADER_LEN, Header};
 pub use message::{
-    ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, GeneralFailure,
-    HeartbeatRequest, HeartbeatResponse, HostFacts, Message, MessageType, Outcome,
-    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+    ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, EnrollRequest,
+    EnrollResponse, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Message,
+    MessageType, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
+    Stream, UploadFile,
 };
 pub use reader::FrameReader;
 pub use source::Source;
@@ -102,3 +103,7 @@ pub const MAX_OUTPUT_CHUNK: usize = 8 * 1024;
 /// remember each until the connection ends); the server goes on with a new connection before
 /// it has asked for more.
 pub const MAX_CHANNELS_PER_CONNECTION: usize = 512;
+
+/// The SSH subsystem of the one channel of an enrolling connection: the agent, serving SSH on a
+/// connection it dialled, sends an [`EnrollRequest`] on it and reads an [`EnrollResponse`].
+pub const ENROLL_SUBSYSTEM: &str = "otto-enroll";

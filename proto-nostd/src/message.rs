@@ -1,4 +1,4 @@
-//! The 16 Otto message types and their bodies.
+//! The 18 Otto message types and their bodies.
 //!
 //! Bodies are postcard-encoded structs whose text and byte fields borrow from the frame they were
 //! decoded from. Every request that starts work on the agent carries an [`ActionId`] chosen by the
@@ -50,11 +50,15 @@ pub enum MessageType {
     ActionResult = 14,
     /// Agent → server: the agent is ready for an action's additional data.
     ReadyForData = 15,
+    /// Agent → server, on an `otto-enroll` channel: enroll me.
+    EnrollRequest = 16,
+    /// Server → agent, on an `otto-enroll` channel: the host it became, or why not.
+    EnrollResponse = 17,
 }
 
 impl MessageType {
     /// Every message type, in wire-number order.
-    pub const ALL: [MessageType; 16] = [
+    pub const ALL: [MessageType; 18] = [
         MessageType::GeneralFailure,
         MessageType::Keepalive,
         MessageType::HeartbeatRequest,
@@ -71,6 +75,8 @@ impl MessageType {
         MessageType::ActionOutput,
         MessageType::ActionResult,
         MessageType::ReadyForData,
+        MessageType::EnrollRequest,
+        MessageType::EnrollResponse,
     ];
 
     /// The message type with this wire number, if there is one.
@@ -97,6 +103,8 @@ impl MessageType {
             MessageType::ActionOutput => "ActionOutput",
             MessageType::ActionResult => "ActionResult",
             MessageType::ReadyForData => "ReadyForData",
+            MessageType::EnrollRequest => "EnrollRequest",
+            MessageType::EnrollResponse => "EnrollResponse",
         }
     }
 }
@@ -336,6 +344,47 @@ pub struct ActionResult<'a> {
     pub stderr_len: u64,
 }
 
+/// Body of `EnrollRequest`: an agent that is not a host yet asks to become one (the only
+/// message an agent sends first, on the `otto-enroll` subsystem's channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest<'a> {
+    /// The enrollment token the agent was given.
+    pub token: &'a str,
+    /// The host name the agent asks for; `None`: the server chooses (from its facts).
+    #[serde(borrow)]
+    pub name: Option<&'a str>,
+    /// The TCP port the agent listens on, for the server to dial.
+    pub port: u16,
+    /// Whether the agent connects out to the server (call-home) rather than waiting to be
+    /// dialled.
+    pub call_home: bool,
+    /// What the agent knows about its host, as a heartbeat reports it.
+    #[serde(borrow)]
+    pub facts: HostFacts<'a>,
+    /// The board's model (OpenWrt's `/tmp/sysinfo/model`, or `/proc/device-tree/model`);
+    /// empty when unknown.
+    pub model: &'a str,
+}
+
+/// Body of `EnrollResponse`: the server's answer to an [`EnrollRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnrollResponse<'a> {
+    /// The agent is a host now (or waits for an administrator's approval as one).
+    Accepted {
+        /// The host's name.
+        host: &'a str,
+        /// The Ed25519 server key the agent trusts from now on (its host's own key).
+        server_public_key: [u8; 32],
+        /// Whether the host waits for an administrator's approval before the server uses it.
+        pending: bool,
+    },
+    /// The server refused; nothing changed.
+    Refused {
+        /// Why, for a person to read.
+        reason: &'a str,
+    },
+}
+
 /// A decoded message: its type and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each variant is documented on its MessageType
@@ -356,6 +405,8 @@ pub enum Message<'a> {
     ActionOutput(ActionOutput<'a>),
     ActionResult(ActionResult<'a>),
     ReadyForData(ActionRef),
+    EnrollRequest(EnrollRequest<'a>),
+    EnrollResponse(EnrollResponse<'a>),
 }
 
 impl<'a> Message<'a> {
@@ -378,6 +429,8 @@ impl<'a> Message<'a> {
             Message::ActionOutput(_) => MessageType::ActionOutput,
             Message::ActionResult(_) => MessageType::ActionResult,
             Message::ReadyForData(_) => MessageType::ReadyForData,
+            Message::EnrollRequest(_) => MessageType::EnrollRequest,
+            Message::EnrollResponse(_) => MessageType::EnrollResponse,
         }
     }
 
@@ -399,7 +452,9 @@ impl<'a> Message<'a> {
             | Message::HeartbeatRequest(_)
             | Message::HeartbeatResponse(_)
             | Message::RotateIdentityRequest(_)
-            | Message::RotateIdentityResponse(_) => None,
+            | Message::RotateIdentityResponse(_)
+            | Message::EnrollRequest(_)
+            | Message::EnrollResponse(_) => None,
         }
     }
 
@@ -431,6 +486,8 @@ impl<'a> Message<'a> {
             Message::CancelAction(b) => postcard::to_slice(b, out),
             Message::ActionOutput(b) => postcard::to_slice(b, out),
             Message::ActionResult(b) => postcard::to_slice(b, out),
+            Message::EnrollRequest(b) => postcard::to_slice(b, out),
+            Message::EnrollResponse(b) => postcard::to_slice(b, out),
         };
         // Running out of room is the only way serializing these types can fail.
         written
@@ -459,6 +516,8 @@ impl<'a> Message<'a> {
             MessageType::ActionOutput => Message::ActionOutput(parse(ty, body)?),
             MessageType::ActionResult => Message::ActionResult(parse(ty, body)?),
             MessageType::ReadyForData => Message::ReadyForData(parse(ty, body)?),
+            MessageType::EnrollRequest => Message::EnrollRequest(parse(ty, body)?),
+            MessageType::EnrollResponse => Message::EnrollResponse(parse(ty, body)?),
         })
     }
 }

@@ -105,7 +105,7 @@ fn other_protocol_versions_are_refused_with_their_own_error() {
 
 #[test]
 fn unknown_message_types_are_refused() {
-    for ty in [16, 17, 255, u32::MAX] {
+    for ty in [18, 19, 255, u32::MAX] {
         let mut decoder = Decoder::<CAP>::new();
         assert_eq!(
             decoder.decode(&header(PROTOCOL_VERSION, ty, 0)),

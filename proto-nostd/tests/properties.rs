@@ -14,10 +14,10 @@ mod common;
 
 use common::{Decoded, decode_pieces, frame, read_pieces};
 use otto_proto::{
-    ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
-    EnvironmentBuilder, Error, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts,
-    Item, MAX_BODY_LEN, Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript,
-    ScriptTimeout, Stream, UploadFile,
+    ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
+    EnrollResponse, Environment, EnvironmentBuilder, Error, GeneralFailure, HeartbeatRequest,
+    HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message, Outcome, RotateIdentityRequest,
+    RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
 };
 use proptest::prelude::*;
 
@@ -37,7 +37,7 @@ struct Seed {
 fn seed() -> impl Strategy<Value = Seed> {
     let text = || "\\PC{0,24}";
     (
-        0u8..16,
+        0u8..18,
         any::<[u64; 4]>(),
         any::<[u32; 4]>(),
         [text(), text(), text(), text(), text(), text()],
@@ -160,7 +160,32 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
             stdout_len: c,
             stderr_len: d,
         }),
-        _ => Message::ReadyForData(ActionRef { action: a }),
+        15 => Message::ReadyForData(ActionRef { action: a }),
+        16 => Message::EnrollRequest(EnrollRequest {
+            token: &t[0],
+            name: x.is_multiple_of(2).then_some(t[1].as_str()),
+            port: z as u16,
+            call_home: y.is_multiple_of(2),
+            facts: HostFacts {
+                hostname: &t[2],
+                kernel_name: &t[3],
+                kernel_version: &t[4],
+                arch: &t[5],
+                distribution_name: &t[0],
+                distribution_version: &t[1],
+                uptime_secs: a,
+                load_centi: [w, x, y],
+                mem_total_kib: b,
+                mem_available_kib: c,
+            },
+            model: &t[2],
+        }),
+        _ if w.is_multiple_of(2) => Message::EnrollResponse(EnrollResponse::Accepted {
+            host: &t[0],
+            server_public_key: s.key,
+            pending: x.is_multiple_of(2),
+        }),
+        _ => Message::EnrollResponse(EnrollResponse::Refused { reason: &t[1] }),
     }
 }
 

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use otto_proto::{
-    ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, Environment,
-    FrameReader, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message,
-    Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, Stream,
-    UploadFile,
+    ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
+    EnrollResponse, Environment, FrameReader, GeneralFailure, HeartbeatRequest, HeartbeatResponse,
+    HostFacts, Item, Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript,
+    ScriptTimeout, Stream, UploadFile,
 };
 
 /// One message of every type, named for its golden vector file.
@@ -121,6 +121,36 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
             "ready_for_data",
             Message::ReadyForData(ActionRef { action: 1 }),
         ),
+        (
+            "enroll_request",
+            Message::EnrollRequest(EnrollRequest {
+                token: "otto-tok-3q2+",
+                name: Some("gw-lab-01"),
+                port: 12444,
+                call_home: true,
+                facts: HostFacts {
+                    hostname: "OpenWrt",
+                    kernel_name: "Linux",
+                    kernel_version: "6.6.73",
+                    arch: "mips",
+                    distribution_name: "OpenWrt",
+                    distribution_version: "24.10.0",
+                    uptime_secs: 61,
+                    load_centi: [3, 1, 0],
+                    mem_total_kib: 59_224,
+                    mem_available_kib: 31_000,
+                },
+                model: "TP-Link Archer C7 v5",
+            }),
+        ),
+        (
+            "enroll_response",
+            Message::EnrollResponse(EnrollResponse::Accepted {
+                host: "gw-lab-01",
+                server_public_key: [0x22; 32],
+                pending: true,
+            }),
+        ),
     ]
 }
 
@@ -145,6 +175,28 @@ pub fn more_samples() -> Vec<Message<'static>> {
         }),
         result(Outcome::Exited { code: i32::MIN }),
         Message::RotateIdentityResponse(RotateIdentityResponse::Failed { error: "" }),
+        Message::EnrollResponse(EnrollResponse::Refused {
+            reason: "the token has expired",
+        }),
+        Message::EnrollRequest(EnrollRequest {
+            token: "",
+            name: None,
+            port: 0,
+            call_home: false,
+            facts: HostFacts {
+                hostname: "",
+                kernel_name: "",
+                kernel_version: "",
+                arch: "",
+                distribution_name: "",
+                distribution_version: "",
+                uptime_secs: u64::MAX,
+                load_centi: [u32::MAX; 3],
+                mem_total_kib: 0,
+                mem_available_kib: u64::MAX,
+            },
+            model: "",
+        }),
         Message::ActionOutput(ActionOutput {
             action: 0,
             stream: Stream::Stdout,

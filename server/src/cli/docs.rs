@@ -107,6 +107,47 @@ pub fn agent_command() -> Command {
                         .help("the server's public key, 'ssh-ed25519 AAAA…'"),
                 ),
         )
+        .subcommand(
+            Command::new("enroll")
+                .about(
+                    "join a server's fleet and trust the key it answers with: --server \
+                     ADDR[:PORT] --fingerprint SHA256:… --token TOKEN (or --token-file FILE, or \
+                     OTTO_ENROLL_TOKEN) [--name NAME]",
+                )
+                .arg(
+                    Arg::new("server")
+                        .long("server")
+                        .required(true)
+                        .value_name("ADDR[:PORT]")
+                        .help("the server's call-home address (port 12445 unless given)"),
+                )
+                .arg(
+                    Arg::new("fingerprint")
+                        .long("fingerprint")
+                        .required(true)
+                        .value_name("SHA256:…")
+                        .help("the fingerprint of the server's enrollment key"),
+                )
+                .arg(
+                    Arg::new("token")
+                        .long("token")
+                        .value_name("TOKEN")
+                        .help("the enrollment token (or OTTO_ENROLL_TOKEN, kept out of ps)"),
+                )
+                .arg(
+                    Arg::new("token-file")
+                        .long("token-file")
+                        .value_name("FILE")
+                        .conflicts_with("token")
+                        .help("read the token from the first line of FILE"),
+                )
+                .arg(
+                    Arg::new("name")
+                        .long("name")
+                        .value_name("NAME")
+                        .help("the host name to ask for (the server chooses otherwise)"),
+                ),
+        )
         .after_help(AGENT_NOTES)
 }
 

@@ -3,7 +3,7 @@
 //! on the other end is known only after the SSH key exchange (the agent's host key): the host
 //! whose pinned agent key it is. The server then authenticates with that host's server key
 //! and hands the connection to the fleet ([`Fleet::called_home`]), where every operation finds
-//! it. A key pinned to no host goes to [`unknown`] (where enrollment will take it).
+//! it. A key pinned to no host goes to [`unknown`], which offers it enrollment.
 //!
 //! Until a connection is handed over it is bounded: in number, from one source (an IPv6 /64
 //! counts as one) and in all ([`Admission`]), and in time (key exchange and authentication
@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::client::{self, Call, Connection};
 use crate::fleet::Fleet;
 use crate::ops::Ops;
+use crate::serve::enroll;
 
 /// The bounds on call-home connections not handed over yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,23 +188,23 @@ async fn answer(
         .map_err(|e| e.to_string())
 }
 
-/// An agent whose key is pinned to no host (new, or changed: a pending key is not trusted): it
-/// is not served, and the connection is closed at once; logged at most once a minute per
-/// source. This is where enrollment will take such a connection over
-/// (`crate::serve::enroll::enroll_session(ops, call.handle, &call.agent_key, peer)`); until then
-/// `ops` is unused.
-async fn unknown(_ops: &Ops, call: Call, peer: SocketAddr, seen: &Mutex<Quiet>) {
-    if lock(seen).speak(Source::of(peer.ip()), Instant::now()) {
+/// An agent whose key is pinned to no host (new, or changed: a pending key is not trusted) is
+/// offered enrollment: the server logs in with its enrollment key, which only an agent running
+/// `otto-agent enroll` with that key's fingerprint accepts ([`enroll::enroll_session`]); any
+/// other agent refuses it and is never served. Within the handshake's time, as an
+/// unauthenticated socket. A refusal is logged at most once a minute per source.
+async fn unknown(ops: &Ops, call: Call, peer: SocketAddr, seen: &Mutex<Quiet>) {
+    let agent_key = call.agent_key.clone();
+    let outcome = enroll::enroll_session(ops, call.handle, &agent_key, peer).await;
+    if let Err(enroll::EnrollError::KeyRefused) = outcome
+        && lock(seen).speak(Source::of(peer.ip()), Instant::now())
+    {
         tracing::warn!(
             %peer,
-            key = %crate::keys::fingerprint(&call.agent_key),
-            "call-home agent with a key no host has pinned: dropped"
+            key = %crate::keys::fingerprint(&agent_key),
+            "call-home agent with a key no host has pinned, not enrolling: dropped"
         );
     }
-    let _ = call
-        .handle
-        .disconnect(russh::Disconnect::ByApplication, "unknown agent key", "")
-        .await;
 }
 
 /// Which sources were logged when, so that one source cannot flood the log (pure).

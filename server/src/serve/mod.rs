@@ -8,6 +8,7 @@
 //! fleet, so API requests use the connections the daemon keeps.
 
 pub mod callhome;
+pub mod enroll;
 mod heartbeat;
 mod rotation;
 mod scheduler;

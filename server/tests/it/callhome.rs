@@ -6,8 +6,7 @@
 //! connection and back by itself after its link was cut.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -246,9 +245,9 @@ async fn a_host_that_called_home_is_not_dialled_when_its_agent_is_gone() {
 }
 
 /// An SSH server (the agent's role) with a key no host has pinned, over one connection to the
-/// call-home listener; records whether the server tried to authenticate.
+/// call-home listener; records the fingerprints of the keys the server tried to log in with.
 struct Stranger {
-    tried: Arc<AtomicBool>,
+    tried: Arc<Mutex<Vec<String>>>,
 }
 
 impl russh::server::Handler for Stranger {
@@ -257,24 +256,35 @@ impl russh::server::Handler for Stranger {
     async fn auth_publickey_offered(
         &mut self,
         _user: &str,
-        _offer: russh::server::PublicKeyOffer<'_>,
+        offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<russh::server::Auth, Self::Error> {
-        self.tried.store(true, Ordering::SeqCst);
+        let fingerprint = offer
+            .public_key
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        self.tried.lock().unwrap().push(fingerprint);
         Ok(russh::server::Auth::reject())
     }
 
     async fn auth_publickey(
         &mut self,
         _user: &str,
-        _key: russh::server::VerifiedPublicKey<'_>,
+        key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<russh::server::Auth, Self::Error> {
-        self.tried.store(true, Ordering::SeqCst);
+        let fingerprint = key
+            .public_key
+            .fingerprint(russh::keys::HashAlg::Sha256)
+            .to_string();
+        self.tried.lock().unwrap().push(fingerprint);
         Ok(russh::server::Auth::reject())
     }
 }
 
+/// An agent whose key no host has pinned is offered enrollment and nothing else: the server
+/// logs in with its enrollment key only (never a host's key), and drops the connection once
+/// the agent refuses it.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unknown_agent_key_is_dropped_after_the_key_exchange_without_authenticating() {
+async fn an_unknown_agent_key_is_offered_enrollment_only_and_dropped_when_it_refuses() {
     let server = Server::new();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -287,7 +297,7 @@ async fn an_unknown_agent_key_is_dropped_after_the_key_exchange_without_authenti
         inactivity_timeout: None,
         ..Default::default()
     });
-    let tried = Arc::new(AtomicBool::new(false));
+    let tried = Arc::new(Mutex::new(Vec::new()));
     let handler = Stranger {
         tried: tried.clone(),
     };
@@ -302,7 +312,15 @@ async fn an_unknown_agent_key_is_dropped_after_the_key_exchange_without_authenti
         ended.is_ok(),
         "the server kept an unknown agent's connection"
     );
-    assert!(!tried.load(Ordering::SeqCst), "the server tried to log in");
+    let enrollment = server.ok(&["enrollment", "fingerprint"]);
+    let tried = tried.lock().unwrap().clone();
+    assert!(!tried.is_empty(), "the server did not offer enrollment");
+    for fingerprint in &tried {
+        assert!(
+            enrollment.contains(fingerprint.as_str()),
+            "the server logged in with {fingerprint}, not its enrollment key ({enrollment})"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -598,4 +616,111 @@ async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_it
     assert_eq!(answer[0]["reachable"], false, "{answer}");
     nat.device_link(true);
     ping_until_answered(&daemon, &ann).await;
+}
+
+/// A device that was never added enrolls through serve's call-home listener, the door its
+/// calls use (the only connection is the device's own, outbound), held by nothing but a token
+/// and the enrollment fingerprint; then it calls home with the key it was given and is driven
+/// over its own connection, in the group its rule gave.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_enrolls_through_the_call_home_door_and_is_then_driven_over_its_own_call() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start(&server, &["--call-home-listen", &listen]);
+    add_user(
+        &server,
+        "ann",
+        &["--run-level", "read-write", "--permission", "hosts"],
+    );
+    let ann = key_of(&server, "ann");
+    server.ok(&["enrollment", "rule", "add", "--trust", "--group", "field"]);
+    let token = server.json(&["enrollment", "token", "add"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fingerprint = server.ok(&["enrollment", "fingerprint"]).trim().to_owned();
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+
+    // The device: no listening socket, only its call home; no server key yet.
+    let device = dir.path().join("r1");
+    std::fs::create_dir_all(device.join("tmp")).unwrap();
+    let config = device.join("agent.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = none\ncall_home = {listen}\nkey = {}\ntemp_dir = {}\n",
+            device.join("agent.key").display(),
+            device.join("tmp").display()
+        ),
+    )
+    .unwrap();
+    let conf = config.to_str().unwrap();
+    let enroll = tokio::process::Command::new(agent_bin())
+        .args(["--config", conf, "enroll", "--server", &listen])
+        .args([
+            "--fingerprint",
+            &fingerprint,
+            "--token",
+            &token,
+            "--name",
+            "r1",
+        ])
+        .env_remove("OTTO_ENROLL_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(BOUND, enroll).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("enrolled as r1"),
+        "{}",
+        text(&out)
+    );
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(host["groups"], json!(["field"]), "{host}");
+    assert!(host["trust"]["agent_key"].is_string(), "{host}");
+
+    // The token is used up: another device is refused, and told why.
+    let other = dir.path().join("r2");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_config = other.join("agent.conf");
+    std::fs::write(
+        &other_config,
+        format!(
+            "listen = none\ncall_home = {listen}\nkey = {}\n",
+            other.join("agent.key").display()
+        ),
+    )
+    .unwrap();
+    let again = tokio::process::Command::new(agent_bin())
+        .args(["--config", other_config.to_str().unwrap(), "enroll"])
+        .args(["--server", &listen])
+        .args([
+            "--fingerprint",
+            &fingerprint,
+            "--token",
+            &token,
+            "--name",
+            "r2",
+        ])
+        .env_remove("OTTO_ENROLL_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(BOUND, again).await.unwrap().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("used up"), "{}", text(&out));
+
+    // Now an ordinary agent that calls home with the key it was given.
+    let _agent = tokio::process::Command::new(agent_bin())
+        .args(["--config", conf, "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drive(&server, &daemon, &ann, dir.path()).await;
+    let host = server.json(&["host", "show", "r1"]);
+    assert_eq!(host["status"]["calls_home"], true, "{host}");
 }

@@ -21,6 +21,7 @@ mod deadlines;
 mod defaults;
 mod demo;
 mod deploy;
+mod enroll;
 mod exit_codes;
 mod fleet;
 mod http;
