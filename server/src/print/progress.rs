@@ -120,6 +120,11 @@ impl Bars {
                 bar.set_style(style(UPLOADED));
                 let message = ended(done);
                 if done.success {
+                    // All of it arrived, whatever progress was told (a remote upload's progress
+                    // events may have been dropped on the way).
+                    if let Some(length) = bar.length() {
+                        bar.set_position(length);
+                    }
                     bar.finish_with_message(message);
                 } else {
                     bar.abandon_with_message(message);
