@@ -1,9 +1,10 @@
 //! Agents that call home (`call_home` in their configuration) to `serve --call-home-listen`:
 //! driven over the connection they made, with no address the server can dial (heartbeat,
 //! streamed run, upload, cancel); back by themselves after `serve` restarts; an unknown agent
-//! key dropped at once; unauthenticated sockets bounded per source; and an agent in a network
-//! namespace of its own behind NAT, which the server cannot dial, driven over its outbound
-//! connection and back by itself after its link was cut.
+//! key offered enrollment only; a device enrolled through the same door; unauthenticated
+//! sockets bounded per source; and an agent in a network namespace of its own behind NAT, which
+//! the server cannot dial, enrolled and driven over its outbound connections and back by itself
+//! after its link was cut.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -530,6 +531,8 @@ impl Drop for Nat {
     }
 }
 
+/// A device behind NAT that the server cannot dial enrolls, calls home, is driven over its own
+/// connection, and comes back by itself after its link was cut.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_its_link_was_cut() {
     // Only root may make namespaces.
@@ -556,8 +559,14 @@ async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_it
     );
     let ann = key_of(&server, "ann");
 
-    // The agent on the device listens too, and calls home through the NAT.
-    let server_key = server.add("r1", &[]).await;
+    // The device was never added: it enrolls through the NAT, over the connection it makes to
+    // the door it then calls home through. Its agent listens too (nobody can reach it).
+    server.ok(&["enrollment", "rule", "add", "--trust"]);
+    let token = server.json(&["enrollment", "token", "add"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fingerprint = server.ok(&["enrollment", "fingerprint"]).trim().to_owned();
     let home = dir.path().join("r1");
     std::fs::create_dir_all(home.join("tmp")).unwrap();
     let conf = home.join("agent.conf");
@@ -572,19 +581,26 @@ async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_it
     .unwrap();
     let agent = agent_bin();
     let conf_arg = conf.to_str().unwrap();
-    let key = otto_server::keys::to_openssh(&server_key);
-    let trusted = std::process::Command::new(&agent)
-        .args(["--config", conf_arg, "trust", &key])
+    let enrolled = std::process::Command::new("ip")
+        .args(["netns", "exec", &nat.device])
+        .arg(&agent)
+        .args(["--config", conf_arg, "enroll", "--server", &listen])
+        .args([
+            "--fingerprint",
+            &fingerprint,
+            "--token",
+            &token,
+            "--name",
+            "r1",
+        ])
+        .env_remove("OTTO_ENROLL_TOKEN")
         .output()
         .unwrap();
-    assert!(trusted.status.success(), "{}", text(&trusted));
-    let pubkey = std::process::Command::new(&agent)
-        .args(["--config", conf_arg, "pubkey"])
-        .output()
-        .unwrap();
-    let agent_key = String::from_utf8(pubkey.stdout).unwrap();
-    server.ok(&["host", "set", "r1", "--address", &nat.device_address]);
-    server.ok(&["host", "trust", "r1", agent_key.trim()]);
+    assert!(enrolled.status.success(), "{}", text(&enrolled));
+    let host = server.json(&["host", "show", "r1"]);
+    assert!(host["trust"]["agent_key"].is_string(), "{host}");
+    // The address the server saw is the NAT's, not the device's.
+    assert_ne!(host["address"], nat.device_address.as_str(), "{host}");
     let _agent = tokio::process::Command::new("ip")
         .args(["netns", "exec", &nat.device])
         .arg(&agent)
