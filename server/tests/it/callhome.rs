@@ -29,6 +29,56 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A new one-use enrollment token's secret and the server's enrollment fingerprint.
+fn enrollment_offer(server: &Server) -> (String, String) {
+    let token = server.json(&["enrollment", "token", "add"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fingerprint = server.ok(&["enrollment", "fingerprint"]).trim().to_owned();
+    (token, fingerprint)
+}
+
+/// A device's agent configuration in `home` (made), listening on `listen` (or `none`) and
+/// calling home to `call_home`; no server key yet. Its path.
+fn device_config(home: &Path, listen: &str, call_home: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(home.join("tmp")).unwrap();
+    let conf = home.join("agent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = {listen}\ncall_home = {call_home}\nkey = {}\ntemp_dir = {}\n",
+            home.join("agent.key").display(),
+            home.join("tmp").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+/// The arguments of `otto-agent enroll` as `name`, with configuration `conf`, at `server`.
+fn enroll_args<'a>(
+    conf: &'a str,
+    server: &'a str,
+    fingerprint: &'a str,
+    token: &'a str,
+    name: &'a str,
+) -> [&'a str; 11] {
+    [
+        "--config",
+        conf,
+        "enroll",
+        "--server",
+        server,
+        "--fingerprint",
+        fingerprint,
+        "--token",
+        token,
+        "--name",
+        name,
+    ]
+}
+
 /// Adds host `name` and starts its agent in `dir/name`, calling home to `port`; the host's
 /// address is a port nothing listens on, so a dial cannot reach the agent.
 pub async fn calling_agent(server: &Server, dir: &Path, name: &str, port: u16) -> LocalAgent {
@@ -562,37 +612,14 @@ async fn an_agent_behind_nat_is_driven_over_its_own_connection_and_back_after_it
     // The device was never added: it enrolls through the NAT, over the connection it makes to
     // the door it then calls home through. Its agent listens too (nobody can reach it).
     server.ok(&["enrollment", "rule", "add", "--trust"]);
-    let token = server.json(&["enrollment", "token", "add"])["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let fingerprint = server.ok(&["enrollment", "fingerprint"]).trim().to_owned();
-    let home = dir.path().join("r1");
-    std::fs::create_dir_all(home.join("tmp")).unwrap();
-    let conf = home.join("agent.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listen = 0.0.0.0:12444\ncall_home = {listen}\nkey = {}\ntemp_dir = {}\n",
-            home.join("agent.key").display(),
-            home.join("tmp").display()
-        ),
-    )
-    .unwrap();
+    let (token, fingerprint) = enrollment_offer(&server);
+    let conf = device_config(&dir.path().join("r1"), "0.0.0.0:12444", &listen);
     let agent = agent_bin();
     let conf_arg = conf.to_str().unwrap();
     let enrolled = std::process::Command::new("ip")
         .args(["netns", "exec", &nat.device])
         .arg(&agent)
-        .args(["--config", conf_arg, "enroll", "--server", &listen])
-        .args([
-            "--fingerprint",
-            &fingerprint,
-            "--token",
-            &token,
-            "--name",
-            "r1",
-        ])
+        .args(enroll_args(conf_arg, &listen, &fingerprint, &token, "r1"))
         .env_remove("OTTO_ENROLL_TOKEN")
         .output()
         .unwrap();
@@ -652,37 +679,14 @@ async fn a_device_enrolls_through_the_call_home_door_and_is_then_driven_over_its
     );
     let ann = key_of(&server, "ann");
     server.ok(&["enrollment", "rule", "add", "--trust", "--group", "field"]);
-    let token = server.json(&["enrollment", "token", "add"])["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let fingerprint = server.ok(&["enrollment", "fingerprint"]).trim().to_owned();
+    let (token, fingerprint) = enrollment_offer(&server);
     assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
 
     // The device: no listening socket, only its call home; no server key yet.
-    let device = dir.path().join("r1");
-    std::fs::create_dir_all(device.join("tmp")).unwrap();
-    let config = device.join("agent.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = none\ncall_home = {listen}\nkey = {}\ntemp_dir = {}\n",
-            device.join("agent.key").display(),
-            device.join("tmp").display()
-        ),
-    )
-    .unwrap();
+    let config = device_config(&dir.path().join("r1"), "none", &listen);
     let conf = config.to_str().unwrap();
     let enroll = tokio::process::Command::new(agent_bin())
-        .args(["--config", conf, "enroll", "--server", &listen])
-        .args([
-            "--fingerprint",
-            &fingerprint,
-            "--token",
-            &token,
-            "--name",
-            "r1",
-        ])
+        .args(enroll_args(conf, &listen, &fingerprint, &token, "r1"))
         .env_remove("OTTO_ENROLL_TOKEN")
         .kill_on_drop(true)
         .output();
@@ -698,28 +702,15 @@ async fn a_device_enrolls_through_the_call_home_door_and_is_then_driven_over_its
     assert!(host["trust"]["agent_key"].is_string(), "{host}");
 
     // The token is used up: another device is refused, and told why.
-    let other = dir.path().join("r2");
-    std::fs::create_dir_all(&other).unwrap();
-    let other_config = other.join("agent.conf");
-    std::fs::write(
-        &other_config,
-        format!(
-            "listen = none\ncall_home = {listen}\nkey = {}\n",
-            other.join("agent.key").display()
-        ),
-    )
-    .unwrap();
+    let other = device_config(&dir.path().join("r2"), "none", &listen);
     let again = tokio::process::Command::new(agent_bin())
-        .args(["--config", other_config.to_str().unwrap(), "enroll"])
-        .args(["--server", &listen])
-        .args([
-            "--fingerprint",
+        .args(enroll_args(
+            other.to_str().unwrap(),
+            &listen,
             &fingerprint,
-            "--token",
             &token,
-            "--name",
             "r2",
-        ])
+        ))
         .env_remove("OTTO_ENROLL_TOKEN")
         .kill_on_drop(true)
         .output();
