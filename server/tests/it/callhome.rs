@@ -301,6 +301,15 @@ struct Stranger {
     tried: Arc<Mutex<Vec<String>>>,
 }
 
+impl Stranger {
+    /// Records that the server tried `key`, and refuses it.
+    fn refuse(&self, key: &russh::keys::PublicKey) -> russh::server::Auth {
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        self.tried.lock().unwrap().push(fingerprint);
+        russh::server::Auth::reject()
+    }
+}
+
 impl russh::server::Handler for Stranger {
     type Error = russh::Error;
 
@@ -309,12 +318,7 @@ impl russh::server::Handler for Stranger {
         _user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<russh::server::Auth, Self::Error> {
-        let fingerprint = offer
-            .public_key
-            .fingerprint(russh::keys::HashAlg::Sha256)
-            .to_string();
-        self.tried.lock().unwrap().push(fingerprint);
-        Ok(russh::server::Auth::reject())
+        Ok(self.refuse(offer.public_key))
     }
 
     async fn auth_publickey(
@@ -322,12 +326,7 @@ impl russh::server::Handler for Stranger {
         _user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<russh::server::Auth, Self::Error> {
-        let fingerprint = key
-            .public_key
-            .fingerprint(russh::keys::HashAlg::Sha256)
-            .to_string();
-        self.tried.lock().unwrap().push(fingerprint);
-        Ok(russh::server::Auth::reject())
+        Ok(self.refuse(key.public_key))
     }
 }
 
