@@ -1,5 +1,6 @@
 //! Facts about the host for heartbeats: the kernel from `uname`, the distribution from
-//! `/etc/openwrt_release` or `/etc/os-release`, and uptime, load and memory from `/proc`. The
+//! `/etc/openwrt_release` or `/etc/os-release`, uptime, load and memory from `/proc`, the board's
+//! model, and the size and free space of the writable flash from statvfs(3). The
 //! parsers are pure; [`gather`] does the reading. A file that is missing or odd gives an empty or
 //! zero fact, never an error: a heartbeat must always be answered.
 
@@ -15,6 +16,7 @@ pub fn gather() -> Facts {
             Err(_) => os_release(&read("/etc/os-release")),
         };
     let (mem_total_kib, mem_available_kib) = meminfo(&read("/proc/meminfo"));
+    let (flash_total_kib, flash_free_kib) = flash();
     Facts {
         hostname,
         kernel_name,
@@ -26,12 +28,35 @@ pub fn gather() -> Facts {
         load_centi: loadavg(&read("/proc/loadavg")),
         mem_total_kib,
         mem_available_kib,
+        model: model(),
+        big_endian: cfg!(target_endian = "big"),
+        flash_total_kib,
+        flash_free_kib,
     }
 }
 
-/// The board's model, for enrollment: OpenWrt's `/tmp/sysinfo/model`, else the device tree's;
+/// `(size, free)` in KiB of the writable flash: OpenWrt's `/overlay` where it exists, else the
+/// file system of `/`; zeros if statvfs fails.
+fn flash() -> (u64, u64) {
+    let path: &std::ffi::CStr = if std::path::Path::new("/overlay").is_dir() {
+        c"/overlay"
+    } else {
+        c"/"
+    };
+    // SAFETY: `statvfs` is plain data, so all-zero is a valid value; statvfs only writes into it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a valid, writable statvfs.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return (0, 0);
+    }
+    let kib = |blocks: u64| blocks.saturating_mul(st.f_frsize as u64) / 1024;
+    #[allow(clippy::useless_conversion)] // fsblkcnt_t is u32 on some 32-bit targets
+    (kib(st.f_blocks.into()), kib(st.f_bavail.into()))
+}
+
+/// The board's model: OpenWrt's `/tmp/sysinfo/model`, else the device tree's;
 /// empty when neither exists.
-pub fn model() -> String {
+fn model() -> String {
     ["/tmp/sysinfo/model", "/proc/device-tree/model"]
         .into_iter()
         .find_map(|path| std::fs::read(path).ok())
@@ -184,6 +209,8 @@ mod tests {
             std::env::consts::ARCH
         );
         assert!(facts.mem_total_kib > 0 && facts.uptime_secs > 0);
+        assert!(facts.flash_total_kib > 0 && facts.flash_free_kib <= facts.flash_total_kib);
+        assert_eq!(facts.big_endian, cfg!(target_endian = "big"));
         assert!(!facts.hostname.is_empty());
     }
 }

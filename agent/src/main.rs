@@ -279,7 +279,6 @@ fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> 
     }
     let key = identity::load_or_create(&config.key_path).map_err(Failure::Key)?;
     let facts = facts::gather();
-    let model = facts::model();
     let request = otto_proto::EnrollRequest {
         token: &token,
         name: options.name.as_deref(),
@@ -287,7 +286,6 @@ fn enroll(config_path: &Path, options: &enroll::Options) -> Result<(), Failure> 
         port: config.listen.map_or(otto_proto::DEFAULT_PORT, |l| l.port()),
         call_home: config.call_home.is_some(),
         facts: facts.as_message(),
-        model: &model,
     };
     let runtime = runtime()?;
     let agent = state::Agent::new(config_path.to_path_buf(), config, key);

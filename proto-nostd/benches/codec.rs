@@ -31,6 +31,10 @@ fn heartbeat() -> Message<'static> {
             load_centi: [12, 8, 5],
             mem_total_kib: 124_000,
             mem_available_kib: 80_000,
+            model: "TP-Link Archer C7 v5",
+            big_endian: true,
+            flash_total_kib: 7_680,
+            flash_free_kib: 5_120,
         },
     })
 }

@@ -31,6 +31,18 @@ pub struct Facts {
     pub mem_total_kib: u64,
     /// Memory available for new work in KiB.
     pub mem_available_kib: u64,
+    /// The board's model; empty when unknown.
+    #[cfg_attr(feature = "alloc-serde", serde(default))]
+    pub model: String,
+    /// Whether the CPU runs big-endian.
+    #[cfg_attr(feature = "alloc-serde", serde(default))]
+    pub big_endian: bool,
+    /// Size of the writable flash in KiB.
+    #[cfg_attr(feature = "alloc-serde", serde(default))]
+    pub flash_total_kib: u64,
+    /// Free space on the writable flash in KiB.
+    #[cfg_attr(feature = "alloc-serde", serde(default))]
+    pub flash_free_kib: u64,
 }
 
 impl Facts {
@@ -47,6 +59,10 @@ impl Facts {
             load_centi: self.load_centi,
             mem_total_kib: self.mem_total_kib,
             mem_available_kib: self.mem_available_kib,
+            model: &self.model,
+            big_endian: self.big_endian,
+            flash_total_kib: self.flash_total_kib,
+            flash_free_kib: self.flash_free_kib,
         }
     }
 }
@@ -66,6 +82,10 @@ impl From<&HostFacts<'_>> for Facts {
             load_centi: f.load_centi,
             mem_total_kib: f.mem_total_kib,
             mem_available_kib: f.mem_available_kib,
+            model: f.model.into(),
+            big_endian: f.big_endian,
+            flash_total_kib: f.flash_total_kib,
+            flash_free_kib: f.flash_free_kib,
         }
     }
 }
@@ -87,6 +107,10 @@ mod tests {
             load_centi: [1, 2, 3],
             mem_total_kib: 4,
             mem_available_kib: 5,
+            model: "TP-Link Archer C7 v5",
+            big_endian: true,
+            flash_total_kib: 6,
+            flash_free_kib: 7,
         };
         let owned = Facts::from(&wire);
         assert_eq!(owned.distribution_name, "OpenWrt");

@@ -72,7 +72,7 @@ pub use message::{
     ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, EnrollRequest,
     EnrollResponse, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Message,
     MessageType, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
-    Stream, UploadFile,
+    Stream, UpdateAgent, UploadFile,
 };
 pub use reader::FrameReader;
 pub use source::Source;
@@ -83,8 +83,14 @@ pub use writer::FrameWriter;
 /// [`Error::UnsupportedVersion`].
 ///
 /// The Go Otto speaks version 5 with `gob` bodies; this protocol (postcard bodies, action ids,
-/// streamed additional data) is not wire-compatible with it, so it has its own number.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// streamed additional data) is not wire-compatible with it, so it has its own number. Version 7
+/// added `UpdateAgent` and the board's model, byte order and flash space to the host facts.
+pub const PROTOCOL_VERSION: u32 = 7;
+
+/// What precedes the version text in an agent binary: `\0otto-agent-version:` then the version
+/// (as its heartbeats report it) then `\0`. The server reads a binary's version from it without
+/// running the binary (it is for another CPU).
+pub const AGENT_VERSION_TAG: &str = "\0otto-agent-version:";
 
 /// The TCP port an agent listens on unless its configuration says otherwise, and the port the
 /// server dials when a host is added without one.

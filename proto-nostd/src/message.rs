@@ -1,4 +1,4 @@
-//! The 18 Otto message types and their bodies.
+//! The 19 Otto message types and their bodies.
 //!
 //! Bodies are postcard-encoded structs whose text and byte fields borrow from the frame they were
 //! decoded from. Every request that starts work on the agent carries an [`ActionId`] chosen by the
@@ -54,11 +54,13 @@ pub enum MessageType {
     EnrollRequest = 16,
     /// Server → agent, on an `otto-enroll` channel: the host it became, or why not.
     EnrollResponse = 17,
+    /// Server → agent: replace yourself with this binary; its bytes follow as additional data.
+    UpdateAgent = 18,
 }
 
 impl MessageType {
     /// Every message type, in wire-number order.
-    pub const ALL: [MessageType; 18] = [
+    pub const ALL: [MessageType; 19] = [
         MessageType::GeneralFailure,
         MessageType::Keepalive,
         MessageType::HeartbeatRequest,
@@ -77,6 +79,7 @@ impl MessageType {
         MessageType::ReadyForData,
         MessageType::EnrollRequest,
         MessageType::EnrollResponse,
+        MessageType::UpdateAgent,
     ];
 
     /// The message type with this wire number, if there is one.
@@ -105,6 +108,7 @@ impl MessageType {
             MessageType::ReadyForData => "ReadyForData",
             MessageType::EnrollRequest => "EnrollRequest",
             MessageType::EnrollResponse => "EnrollResponse",
+            MessageType::UpdateAgent => "UpdateAgent",
         }
     }
 }
@@ -168,6 +172,16 @@ pub struct HostFacts<'a> {
     pub mem_total_kib: u64,
     /// Memory available for new work in KiB.
     pub mem_available_kib: u64,
+    /// The board's model (OpenWrt's `/tmp/sysinfo/model`, or `/proc/device-tree/model`);
+    /// empty when unknown.
+    pub model: &'a str,
+    /// Whether the CPU runs big-endian (with `arch`, which agent binary the host needs: `uname -m`
+    /// says `mips` for both byte orders).
+    pub big_endian: bool,
+    /// Size of the writable flash in KiB: the file system of OpenWrt's `/overlay`, else of `/`.
+    pub flash_total_kib: u64,
+    /// Free space on the writable flash in KiB (what an unprivileged process may use).
+    pub flash_free_kib: u64,
 }
 
 /// Body of `RotateIdentityRequest`.
@@ -265,6 +279,27 @@ pub struct UploadFile<'a> {
     pub len: u64,
 }
 
+/// Body of `UpdateAgent`. The agent checks what it can before the data (that there is room for
+/// `len` bytes beside its own binary), answers `ReadyForData`, receives `len` bytes of executable
+/// as additional data, and checks them: the SHA-256, and that they are an ELF executable for its
+/// own machine (class, byte order, machine). Only then does it keep its current binary as the
+/// previous one, put the new one in its place atomically, answer `ActionResult` (`Completed`),
+/// and restart into it. Until the new agent has answered a heartbeat of its trusted server,
+/// within `confirm_secs`, the update is on trial: if the new binary crashes, exits or is not
+/// heard from in time, the device goes back to the previous binary by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAgent {
+    /// The action this update is.
+    pub action: ActionId,
+    /// SHA-256 of the new binary.
+    pub sha256: [u8; 32],
+    /// Length of the new binary, which follows as additional data.
+    pub len: u64,
+    /// Seconds the new agent has, from its start, to answer a heartbeat of the trusted server
+    /// before the device goes back to the previous binary.
+    pub confirm_secs: u32,
+}
+
 /// Body of `CancelAction`, answered by an `ActionResult` for `action` (whether the target was
 /// found); the target's own channel then ends with `Outcome::Cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -358,12 +393,10 @@ pub struct EnrollRequest<'a> {
     /// Whether the agent connects out to the server (call-home) rather than waiting to be
     /// dialled.
     pub call_home: bool,
-    /// What the agent knows about its host, as a heartbeat reports it.
+    /// What the agent knows about its host, as a heartbeat reports it (the board's model
+    /// among it).
     #[serde(borrow)]
     pub facts: HostFacts<'a>,
-    /// The board's model (OpenWrt's `/tmp/sysinfo/model`, or `/proc/device-tree/model`);
-    /// empty when unknown.
-    pub model: &'a str,
 }
 
 /// Body of `EnrollResponse`: the server's answer to an [`EnrollRequest`].
@@ -407,6 +440,7 @@ pub enum Message<'a> {
     ReadyForData(ActionRef),
     EnrollRequest(EnrollRequest<'a>),
     EnrollResponse(EnrollResponse<'a>),
+    UpdateAgent(UpdateAgent),
 }
 
 impl<'a> Message<'a> {
@@ -431,6 +465,7 @@ impl<'a> Message<'a> {
             Message::ReadyForData(_) => MessageType::ReadyForData,
             Message::EnrollRequest(_) => MessageType::EnrollRequest,
             Message::EnrollResponse(_) => MessageType::EnrollResponse,
+            Message::UpdateAgent(_) => MessageType::UpdateAgent,
         }
     }
 
@@ -445,6 +480,7 @@ impl<'a> Message<'a> {
             | Message::ReadyForData(r) => Some(r.action),
             Message::RunScript(m) => Some(m.action),
             Message::UploadFile(m) => Some(m.action),
+            Message::UpdateAgent(m) => Some(m.action),
             Message::CancelAction(m) => Some(m.action),
             Message::ActionOutput(m) => Some(m.action),
             Message::ActionResult(m) => Some(m.action),
@@ -463,6 +499,7 @@ impl<'a> Message<'a> {
         match self {
             Message::RunScript(m) => m.script_len,
             Message::UploadFile(m) => m.len,
+            Message::UpdateAgent(m) => m.len,
             _ => 0,
         }
     }
@@ -488,6 +525,7 @@ impl<'a> Message<'a> {
             Message::ActionResult(b) => postcard::to_slice(b, out),
             Message::EnrollRequest(b) => postcard::to_slice(b, out),
             Message::EnrollResponse(b) => postcard::to_slice(b, out),
+            Message::UpdateAgent(b) => postcard::to_slice(b, out),
         };
         // Running out of room is the only way serializing these types can fail.
         written
@@ -518,6 +556,7 @@ impl<'a> Message<'a> {
             MessageType::ReadyForData => Message::ReadyForData(parse(ty, body)?),
             MessageType::EnrollRequest => Message::EnrollRequest(parse(ty, body)?),
             MessageType::EnrollResponse => Message::EnrollResponse(parse(ty, body)?),
+            MessageType::UpdateAgent => Message::UpdateAgent(parse(ty, body)?),
         })
     }
 }

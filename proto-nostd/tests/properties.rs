@@ -17,7 +17,7 @@ use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
     EnrollResponse, Environment, EnvironmentBuilder, Error, GeneralFailure, HeartbeatRequest,
     HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message, Outcome, RotateIdentityRequest,
-    RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UploadFile,
+    RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UpdateAgent, UploadFile,
 };
 use proptest::prelude::*;
 
@@ -37,7 +37,7 @@ struct Seed {
 fn seed() -> impl Strategy<Value = Seed> {
     let text = || "\\PC{0,24}";
     (
-        0u8..18,
+        0u8..19,
         any::<[u64; 4]>(),
         any::<[u32; 4]>(),
         [text(), text(), text(), text(), text(), text()],
@@ -96,6 +96,10 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
                 load_centi: [w, x, y],
                 mem_total_kib: c,
                 mem_available_kib: d,
+                model: &t[3],
+                big_endian: z.is_multiple_of(2),
+                flash_total_kib: b,
+                flash_free_kib: a,
             },
         }),
         4 => Message::RotateIdentityRequest(RotateIdentityRequest {
@@ -177,8 +181,17 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
                 load_centi: [w, x, y],
                 mem_total_kib: b,
                 mem_available_kib: c,
+                model: &t[2],
+                big_endian: w.is_multiple_of(3),
+                flash_total_kib: d,
+                flash_free_kib: a,
             },
-            model: &t[2],
+        }),
+        17 => Message::UpdateAgent(UpdateAgent {
+            action: a,
+            sha256: s.key,
+            len: s.data_len,
+            confirm_secs: w,
         }),
         _ if w.is_multiple_of(2) => Message::EnrollResponse(EnrollResponse::Accepted {
             host: &t[0],
@@ -250,7 +263,7 @@ proptest! {
         if plausible_header && bytes.len() >= 12 {
             // Give the garbage a real version and a small length now and then, so bodies get parsed.
             bytes[..4].copy_from_slice(&otto_proto::PROTOCOL_VERSION.to_be_bytes());
-            let (ty, len) = (u32::from(bytes[4] % 17), u32::from(bytes[8] % 64));
+            let (ty, len) = (u32::from(bytes[4] % 19), u32::from(bytes[8] % 64));
             bytes[4..8].copy_from_slice(&ty.to_be_bytes());
             bytes[8..12].copy_from_slice(&len.to_be_bytes());
         }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use otto_proto::{
     ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, FrameWriter,
     HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
-    Stream, UploadFile,
+    Stream, UpdateAgent, UploadFile,
 };
 use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -935,6 +935,34 @@ impl Connection {
         // (shorter) answer limit.
         let within = self.limits.stall.max(self.limits.answer);
         ch.result(action, "completed upload", within).await
+    }
+
+    /// Sends the agent a new binary of itself (`UpdateAgent`): `update.len` bytes from `source`,
+    /// calling `progress` with the bytes sent so far. A `Completed` report means the agent
+    /// checked the binary and put it in place, and is restarting into it on trial (it has
+    /// `update.confirm_secs` to answer a heartbeat, or the device goes back to the old binary);
+    /// the connection ends soon after.
+    pub async fn update_agent(
+        &self,
+        update: &UpdateAgent,
+        source: impl AsyncRead + Unpin,
+        progress: impl FnMut(u64),
+    ) -> Result<ActionReport, ClientError> {
+        let action = update.action;
+        let mut ch = self.channel().await?;
+        ch.send(&Message::UpdateAgent(*update)).await?;
+        if let Some(report) = ch.ready_or_result(action, "update request").await? {
+            return Ok(report);
+        }
+        if let Some(report) = ch
+            .send_data("update", action, source, update.len, progress)
+            .await?
+        {
+            return Ok(report);
+        }
+        // Checking and syncing a binary on slow flash takes time, as for an upload.
+        let within = self.limits.stall.max(self.limits.answer);
+        ch.result(action, "update", within).await
     }
 
     /// Cancels a running action; false if the agent had no such action running.

@@ -7,7 +7,7 @@ use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
     EnrollResponse, Environment, FrameReader, GeneralFailure, HeartbeatRequest, HeartbeatResponse,
     HostFacts, Item, Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript,
-    ScriptTimeout, Stream, UploadFile,
+    ScriptTimeout, Stream, UpdateAgent, UploadFile,
 };
 
 /// One message of every type, named for its golden vector file.
@@ -43,6 +43,10 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
                     load_centi: [12, 8, 500],
                     mem_total_kib: 124_000,
                     mem_available_kib: 0,
+                    model: "TP-Link Archer C7 v5",
+                    big_endian: true,
+                    flash_total_kib: 7_680,
+                    flash_free_kib: 5_120,
                 },
             }),
         ),
@@ -87,6 +91,15 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
                 mode: 0o644,
                 sha256: [0xab; 32],
                 len: 1 << 20,
+            }),
+        ),
+        (
+            "update_agent",
+            Message::UpdateAgent(UpdateAgent {
+                action: 7,
+                sha256: [0xcd; 32],
+                len: 957_624,
+                confirm_secs: 120,
             }),
         ),
         ("exit_agent", Message::ExitAgent(ActionRef { action: 4 })),
@@ -139,8 +152,11 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
                     load_centi: [3, 1, 0],
                     mem_total_kib: 59_224,
                     mem_available_kib: 31_000,
+                    model: "TP-Link Archer C7 v5",
+                    big_endian: true,
+                    flash_total_kib: 7_680,
+                    flash_free_kib: 6_000,
                 },
-                model: "TP-Link Archer C7 v5",
             }),
         ),
         (
@@ -194,8 +210,11 @@ pub fn more_samples() -> Vec<Message<'static>> {
                 load_centi: [u32::MAX; 3],
                 mem_total_kib: 0,
                 mem_available_kib: u64::MAX,
+                model: "",
+                big_endian: false,
+                flash_total_kib: u64::MAX,
+                flash_free_kib: 0,
             },
-            model: "",
         }),
         Message::ActionOutput(ActionOutput {
             action: 0,

@@ -340,6 +340,10 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
                 load_centi: u.arbitrary()?,
                 mem_total_kib: u.arbitrary()?,
                 mem_available_kib: u.arbitrary()?,
+                model: u.arbitrary()?,
+                big_endian: u.arbitrary()?,
+                flash_total_kib: u.arbitrary()?,
+                flash_free_kib: u.arbitrary()?,
             };
             let r = p::HeartbeatResponse {
                 agent_version: u.arbitrary()?,

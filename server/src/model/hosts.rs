@@ -69,6 +69,10 @@ pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
         load_centi: f.load_centi,
         mem_total_kib: f.mem_total_kib,
         mem_available_kib: f.mem_available_kib,
+        model: safe(f.model),
+        big_endian: f.big_endian,
+        flash_total_kib: f.flash_total_kib,
+        flash_free_kib: f.flash_free_kib,
     }
 }
 

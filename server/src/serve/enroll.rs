@@ -186,7 +186,7 @@ async fn read_request(
 /// asks for or else its host name, the properties rules match.
 fn enrollment(request: &EnrollRequest<'_>, agent_key: &PublicKey, peer: SocketAddr) -> Enrollment {
     let facts = safe_facts(&request.facts);
-    let model = sanitize::field(request.model, FIELD_MAX);
+    let model = facts.model.clone();
     let name = match request.name {
         Some(name) => sanitize::field(name, FIELD_MAX),
         None => facts.hostname.clone(),

@@ -196,6 +196,10 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                         load_centi: [0; 3],
                         mem_total_kib: 1024,
                         mem_available_kib: 512,
+                        model: "",
+                        big_endian: false,
+                        flash_total_kib: 0,
+                        flash_free_kib: 0,
                     },
                 });
                 let n = encode(&answer, &mut buf).unwrap();

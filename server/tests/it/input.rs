@@ -334,6 +334,10 @@ impl HostileAgent {
             load_centi: [0; 3],
             mem_total_kib: 1,
             mem_available_kib: 1,
+            model: HOSTILE,
+            big_endian: false,
+            flash_total_kib: 1,
+            flash_free_kib: 1,
         };
         let answer = match otto_proto::decode_frame(request, MAX_BODY_LEN) {
             Ok((Message::HeartbeatRequest(r), _)) => {

@@ -168,6 +168,10 @@ fn reachability_changes_are_logged_once() {
         load_centi: [1, 2, 3],
         mem_total_kib: 1,
         mem_available_kib: 1,
+        model: "TP-Link Archer C7 v5".into(),
+        big_endian: true,
+        flash_total_kib: 7_680,
+        flash_free_kib: 5_120,
     };
     hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 2.5).unwrap();
     hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 1.5).unwrap();
