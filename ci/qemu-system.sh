@@ -3,11 +3,13 @@
 # server/tests/it/qemu_system.rs):
 #   ci/qemu-system.sh [BOARD...]      boards: mipsel (Malta), armhf (virt); default: both
 # For each board: Debian 12's kernel and busybox for that architecture (downloaded with apt from
-# Debian's archive into target/qemu-system/apt, once), and an initramfs holding busybox, the
-# network driver's modules, the device files of ci/qemu-device/ and the static agent from dist/
-# (ci/build-agents.sh) as the device's only service. Leaves target/qemu-system/BOARD/vmlinuz,
-# initrd.gz and kernel-release. Installs the qemu-system package it needs (root or sudo). Safe to
-# run again: downloads are kept, the initramfs is rebuilt (the agent may have changed).
+# Debian's archive into target/qemu-system/apt, once), an initramfs holding busybox, the network,
+# disk and ext4 modules and the device files of ci/qemu-device/etc, and the device's writable
+# flash: an ext4 image (mounted on /overlay, as on OpenWrt) holding ci/qemu-device/flash and the
+# static agent from dist/ (ci/build-agents.sh), the device's only service. Leaves
+# target/qemu-system/BOARD/vmlinuz, initrd.gz, flash.img (each test boots a copy) and
+# kernel-release. Installs the packages it needs (root or sudo). Safe to run again: downloads are
+# kept, the images are rebuilt (the agent may have changed).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -16,12 +18,15 @@ sudo=
 out=$ROOT/target/qemu-system
 apt_dir=$out/apt
 
-# board -> Debian architecture, kernel flavour, agent target, qemu package, network modules in
-# load order.
+# The modules of the flash (a virtio disk holding ext4), after the bus's own, in load order.
+flash_modules="virtio_blk crc16 mbcache jbd2 crc32c_generic ext4"
+
+# board -> Debian architecture, kernel flavour, agent target, qemu package, network and disk
+# modules in load order.
 board_info() {
     case $1 in
-    mipsel) echo "mipsel 4kc-malta mipsel-unknown-linux-musl qemu-system-mips mii pcnet32" ;;
-    armhf) echo "armhf armmp armv7-unknown-linux-musleabihf qemu-system-arm failover net_failover virtio_mmio virtio_net" ;;
+    mipsel) echo "mipsel 4kc-malta mipsel-unknown-linux-musl qemu-system-mips mii pcnet32 virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci $flash_modules" ;;
+    armhf) echo "armhf armmp armv7-unknown-linux-musleabihf qemu-system-arm failover net_failover virtio_mmio virtio_net $flash_modules" ;;
     *) fail "unknown board $1 (mipsel or armhf)" ;;
     esac
 }
@@ -44,6 +49,8 @@ for b in "${boards[@]}"; do
     read -r _ _ _ pkg _ <<<"$(board_info "$b")"
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# mke2fs, for the flash image.
+command -v mke2fs >/dev/null || need_apt+=(e2fsprogs)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get install -y -q --no-install-recommends "${need_apt[@]}" ||
@@ -91,8 +98,6 @@ for b in "${boards[@]}"; do
     cp "$dir/unpacked/bin/busybox" "$root/bin/busybox"
     ln -s busybox "$root/bin/sh"
     ln -s bin/busybox "$root/init"
-    cp "$agent" "$root/usr/bin/otto-agent"
-    chmod 755 "$root/usr/bin/otto-agent"
     : >"$root/etc/modules"
     for m in $modules; do
         ko=$(find "$dir/unpacked/lib/modules/$release" -name "$m.ko" | head -n1)
@@ -101,6 +106,15 @@ for b in "${boards[@]}"; do
         echo "$m" >>"$root/etc/modules"
     done
     python3 "$ROOT/ci/initramfs.py" "$root" "$dir/initrd.gz" || fail "initramfs for $b"
-    rm -rf "$dir/unpacked"
-    echo "kernel $release, initramfs $(stat -c %s "$dir/initrd.gz") bytes, in $(elapsed "$start")"
+
+    # The flash: 16 MiB of ext4, as small as a router's, with the agent and its configuration.
+    flash=$dir/flash
+    mkdir -p "$flash/usr/bin"
+    cp -r "$ROOT/ci/qemu-device/flash/." "$flash/"
+    cp "$agent" "$flash/usr/bin/otto-agent"
+    chmod 755 "$flash/usr/bin/otto-agent"
+    rm -f "$dir/flash.img"
+    mke2fs -q -t ext4 -L flash -d "$flash" "$dir/flash.img" 16M || fail "flash image for $b"
+    rm -rf "$dir/unpacked" "$flash"
+    echo "kernel $release, initramfs $(stat -c %s "$dir/initrd.gz") bytes, flash 16 MiB, in $(elapsed "$start")"
 done

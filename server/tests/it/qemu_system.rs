@@ -1,9 +1,12 @@
 //! A whole emulated device: QEMU's full-system emulator boots Debian 12's kernel for a little-endian
-//! MIPS board (Malta) and for a 32-bit ARM board (virt), each with 64 MiB of RAM and an initramfs
-//! whose only service is the cross-built agent (`ci/qemu-system.sh` makes both). The server
-//! library reaches the agent through QEMU's user-mode network (a port forwarded from loopback)
-//! and checks: the agent's key printed on the console on first boot is the one it presents; the
-//! heartbeat reports the emulated kernel, architecture, host name and distribution; output streams
+//! MIPS board (Malta) and for a 32-bit ARM board (virt), each with 64 MiB of RAM, an initramfs
+//! and 16 MiB of writable flash (a virtio disk holding ext4, mounted on /overlay as OpenWrt's is)
+//! where the cross-built agent, the device's only service, lives with its configuration and key
+//! (`ci/qemu-system.sh` makes them; each test boots a copy of the flash). The server library
+//! reaches the agent through QEMU's user-mode network (a port forwarded from loopback) and checks:
+//! the agent's key printed on the console on first boot is the one it presents; the heartbeat
+//! reports the emulated kernel, architecture, byte order, host name, distribution, board model
+//! and the flash's size and free space; output streams
 //! back while a script runs; an upload's checksum matches on the device; a cancel kills the script
 //! and its child; a key rotation takes effect; and a Shutdown powers the device off. Each test
 //! prints the boot time and the agent's own peak RSS as the device's kernel counts it (no
@@ -41,6 +44,8 @@ struct Board {
     machine: &'static [&'static str],
     /// The network device, given `netdev=n0`.
     nic: &'static str,
+    /// The flash's disk device, given `drive=flash`.
+    disk: &'static str,
     /// The serial console's name in the guest.
     console: &'static str,
     /// What `uname -m` says there.
@@ -53,6 +58,7 @@ const MALTA: Board = Board {
     machine: &["-M", "malta", "-vga", "none"],
     // The PCnet card Malta boards have; no option ROM: nothing boots from the network.
     nic: "pcnet,netdev=n0,romfile=",
+    disk: "virtio-blk-pci,drive=flash",
     console: "ttyS0",
     arch: "mips",
 };
@@ -62,6 +68,7 @@ const ARM_VIRT: Board = Board {
     qemu: "qemu-system-arm",
     machine: &["-M", "virt,highmem=off"],
     nic: "virtio-net-device,netdev=n0",
+    disk: "virtio-blk-device,drive=flash",
     console: "ttyAMA0",
     arch: "armv7l",
 };
@@ -198,6 +205,10 @@ async fn device(board: &Board) {
         );
     };
     let release = std::fs::read_to_string(dir.join("kernel-release")).unwrap();
+    // The device's own flash, fresh from the image: it is written to.
+    let scratch = tempfile::tempdir().unwrap();
+    let flash = scratch.path().join("flash.img");
+    std::fs::copy(dir.join("flash.img"), &flash).unwrap();
     let server_key = Arc::new(keys::generate().unwrap());
     // The server key's base64 part, for the device's rcS to trust.
     let trusted = keys::to_openssh(server_key.public_key());
@@ -222,6 +233,13 @@ async fn device(board: &Board) {
         .arg(format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:12444"))
         .arg("-device")
         .arg(board.nic)
+        .arg("-drive")
+        .arg(format!(
+            "file={},format=raw,if=none,id=flash",
+            flash.display()
+        ))
+        .arg("-device")
+        .arg(board.disk)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -266,6 +284,18 @@ async fn device(board: &Board) {
         beat.facts.mem_total_kib > 0 && beat.facts.mem_total_kib <= 64 * 1024,
         "memory {} KiB on a 64 MiB device",
         beat.facts.mem_total_kib
+    );
+    // The flash mounted on /overlay: 16 MiB less what ext4 keeps for itself, mostly free.
+    let flash_facts = (beat.facts.flash_total_kib, beat.facts.flash_free_kib);
+    assert!(
+        (8 * 1024..=16 * 1024).contains(&flash_facts.0)
+            && (1024..flash_facts.0).contains(&flash_facts.1),
+        "flash (total, free) {flash_facts:?} KiB on a 16 MiB /overlay"
+    );
+    assert!(!beat.facts.big_endian, "both boards are little-endian");
+    assert!(
+        !beat.facts.model.is_empty(),
+        "no board model (Malta's from /proc/cpuinfo via /tmp/sysinfo/model, virt's from its device tree)"
     );
 
     // Output streams back while the script runs: its second line waits for a file that a second
