@@ -282,8 +282,10 @@ mod tests {
     #[test]
     fn garbage_and_oversized_frames_are_typed_errors_and_stay_errors() {
         let mut frames = Frames::new();
-        // Version 6, type Keepalive, body length 1 MiB: refused from the header alone.
-        frames.push(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0x10, 0, 0]);
+        // This version, type Keepalive, body length 1 MiB: refused from the header alone.
+        let mut header = otto_proto::PROTOCOL_VERSION.to_be_bytes().to_vec();
+        header.extend_from_slice(&[0, 0, 0, 1, 0, 0x10, 0, 0]);
+        frames.push(&header);
         assert!(matches!(
             frames.next_reply(),
             Err(FrameError::Codec(otto_proto::Error::BodyTooLong { .. }))

@@ -603,9 +603,19 @@ fn refusal(bytes: &[u8]) -> String {
 async fn malformed_oversized_and_wrong_requests_are_refused_cleanly() {
     let mut enroller = Enroller::start().await;
     let (token, _) = enroller.token(3, 3600).await;
-    // A header (version 6, EnrollRequest) declaring a body of 1 MiB.
-    let oversized = [0, 0, 0, 6, 0, 0, 0, 16, 0, 0x10, 0, 0].to_vec();
-    let mut garbage = [0, 0, 0, 6, 0, 0, 0, 16, 0, 0, 0, 4].to_vec();
+    // A header (this version, EnrollRequest) declaring a body of 1 MiB, and one of 4 bytes of
+    // garbage.
+    let header = |body_len| {
+        otto_proto::Header {
+            version: otto_proto::PROTOCOL_VERSION,
+            message_type: otto_proto::MessageType::EnrollRequest as u32,
+            body_len,
+        }
+        .emit()
+        .to_vec()
+    };
+    let oversized = header(1 << 20);
+    let mut garbage = header(4);
     garbage.extend_from_slice(&[0xff; 4]);
     let heartbeat = {
         let mut buf = vec![0u8; 256];

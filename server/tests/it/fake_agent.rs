@@ -214,8 +214,13 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
             let _ = write.data(&buf[..n]).await;
         }
         Behaviour::Trickle => {
-            // Version 6, HeartbeatResponse, a 16 KiB body: then one byte a second.
-            let header = [0, 0, 0, 6, 0, 0, 0, 3, 0, 0, 0x40, 0];
+            // This version, HeartbeatResponse, a 16 KiB body: then one byte a second.
+            let header = otto_proto::Header {
+                version: otto_proto::PROTOCOL_VERSION,
+                message_type: otto_proto::MessageType::HeartbeatResponse as u32,
+                body_len: 16 * 1024,
+            }
+            .emit();
             for byte in header.into_iter().chain(std::iter::repeat(1)) {
                 if write.data(&[byte][..]).await.is_err() {
                     return;
