@@ -259,3 +259,67 @@ async fn times_read_as_how_long_ago_on_a_terminal_and_in_rfc3339_when_piped() {
     let json = server.ok(&["events", "--json"]);
     assert!(!json.contains(" ago"), "{json}");
 }
+
+/// A real agent's heartbeat: `host show` and `host list --wide` show the model, release and
+/// flash it reported (this machine may have no model, or no flash size: then the dash), as the
+/// heartbeat stored them.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_show_and_list_show_what_a_real_agent_reported() {
+    use otto_server::print::units;
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    let (out, _) = server.bounded(&["ping"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let facts = server.json(&["host", "show", "r1"])["status"]["facts"].clone();
+    let said = |field: &str| facts[field].as_str().unwrap().to_string();
+    let number = |field: &str| facts[field].as_u64().unwrap();
+    let or_dash = |text: String| if text.is_empty() { "-".into() } else { text };
+    let release = format!(
+        "{} {}",
+        said("distribution_name"),
+        said("distribution_version")
+    );
+    let release = or_dash(release.trim().to_string());
+    let order = if facts["big_endian"] == true {
+        "big"
+    } else {
+        "little"
+    };
+    assert_eq!(
+        order,
+        if cfg!(target_endian = "big") {
+            "big"
+        } else {
+            "little"
+        }
+    );
+    let flash = (number("flash_free_kib"), number("flash_total_kib"));
+    let shown = server.ok(&["host", "show", "r1"]);
+    for line in [
+        format!("  model          {}\n", or_dash(said("model"))),
+        format!("  release        {release}\n"),
+        format!("  architecture   {} ({order}-endian)\n", said("arch")),
+        format!("  flash          {}\n", units::flash(flash.0, flash.1)),
+    ] {
+        assert!(shown.contains(&line), "{line:?} not in\n{shown}");
+    }
+    let listed = server.ok(&["host", "list", "--wide"]);
+    let row = listed.lines().find(|l| l.starts_with("r1 ")).unwrap();
+    for cell in [
+        or_dash(said("model")),
+        release,
+        units::flash_short(flash.0, flash.1),
+    ] {
+        assert!(
+            row.contains(&format!("  {cell}")),
+            "{cell:?} not in\n{listed}"
+        );
+    }
+    eprintln!(
+        "this machine's agent reported model {:?}, flash {} of {} KiB free",
+        said("model"),
+        flash.0,
+        flash.1
+    );
+}
