@@ -323,3 +323,73 @@ async fn host_show_and_list_show_what_a_real_agent_reported() {
         flash.1
     );
 }
+
+/// Facts an older server kept, before agents reported their board's model, byte order and
+/// flash: the row still shows, with the defaults (no model, no flash size), on the command
+/// line and through the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn facts_an_older_server_kept_still_show() {
+    use reqwest::{Method, StatusCode};
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    let old = r#"{"hostname":"gw","kernel_name":"Linux","kernel_version":"5.15.167",
+        "arch":"mips","distribution_name":"OpenWrt","distribution_version":"23.05.5",
+        "uptime_secs":266700,"load_centi":[15,10,5],"mem_total_kib":125000,
+        "mem_available_kib":60000}"#;
+    let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
+    let set = db
+        .execute(
+            "UPDATE hosts SET reachable = 1, agent_version = '0.1.0', facts = ?1",
+            [old],
+        )
+        .unwrap();
+    assert_eq!(set, 1);
+    drop(db);
+
+    let shown = server.ok(&["host", "show", "r1"]);
+    for line in [
+        "  model          -\n",
+        "  release        OpenWrt 23.05.5\n",
+        "  uptime         3d 2h 5m\n",
+        "  load           0.15 0.10 0.05\n",
+        "  flash          -\n",
+    ] {
+        assert!(shown.contains(line), "{line:?} not in\n{shown}");
+    }
+    let listed = server.ok(&["host", "list", "--wide"]);
+    assert!(
+        listed.contains("  OpenWrt 23.05.5  3d 2h   0.15  -"),
+        "{listed}"
+    );
+    let facts = &server.json(&["host", "show", "r1"])["status"]["facts"];
+    assert_eq!(facts["model"], "", "{facts}");
+    assert_eq!(facts["flash_total_kib"], 0, "{facts}");
+
+    crate::users::add_user(&server, "reader", &[]);
+    let key = crate::http::key_of(&server, "reader");
+    let daemon = crate::http::Daemon::start(&server, &[]);
+    let (status, host) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r1",
+            Some(&key),
+            &serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{host}");
+    let facts = &host["status"]["facts"];
+    assert_eq!(facts["distribution_version"], "23.05.5", "{host}");
+    assert_eq!(
+        (
+            &facts["model"],
+            &facts["big_endian"],
+            &facts["flash_free_kib"]
+        ),
+        (
+            &serde_json::json!(""),
+            &serde_json::json!(false),
+            &serde_json::json!(0)
+        ),
+        "{host}"
+    );
+}
