@@ -305,8 +305,8 @@ impl<W: Write + Send + 'static> Printer<W> {
                         "{} {} {} {}",
                         f.distribution_name, f.distribution_version, f.kernel_name, f.arch
                     ),
-                    format!("{}h{:02}m", f.uptime_secs / 3600, f.uptime_secs % 3600 / 60),
-                    format!("{}.{:02}", f.load_centi[0] / 100, f.load_centi[0] % 100),
+                    units::uptime(f.uptime_secs, 2),
+                    units::load(f.load_centi[0]),
                     format!(
                         "{} of {}",
                         units::kib(f.mem_available_kib),
