@@ -92,7 +92,8 @@ pub enum RuleCommand {
 #[derive(Args)]
 pub struct RuleArgs {
     /// A clause PROPERTY~REGEX (e.g. 'arch~^mips'): the property the agent reports (hostname,
-    /// name, address, kernel, distribution, arch, model, …) must match; repeat for several.
+    /// name, address, kernel, kernel_version, distribution, distribution_version, arch, endian
+    /// (big or little), model, call_home) must match; repeat for several.
     #[arg(long = "match", value_name = "PROPERTY~REGEX")]
     clauses: Vec<String>,
     /// A group a matching host joins (created if missing); repeat for several.

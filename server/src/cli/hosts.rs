@@ -74,7 +74,12 @@ pub enum HostCommand {
     /// started, keys exchanged.
     Deploy(DeployArgs),
     /// List hosts.
-    List,
+    List {
+        /// Also what each host reported: its board's model, release, uptime, load and free
+        /// flash (`LOW` under 10 % or 1 MiB).
+        #[arg(long)]
+        wide: bool,
+    },
     /// One host in full.
     Show {
         /// The host.
@@ -302,7 +307,7 @@ pub async fn execute(
             out.imported(&imported, shown.map(PathBuf::as_path));
             written?;
         }
-        HostCommand::List => out.hosts(&api.hosts().await?),
+        HostCommand::List { wide } => out.hosts(&api.hosts().await?, wide),
         HostCommand::Show { name } => {
             let detail = api.host(&name).await?;
             out.host_detail(&detail.host, &detail.server_key);

@@ -57,8 +57,10 @@ pub struct NewToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Clause {
-    /// The property (`hostname`, `arch`, `kernel`, …), as the agent reports it: 1 to 63
-    /// letters, digits, `.`, `_` and `-`.
+    /// The property, as the agent reports it (`hostname`, `kernel`, `kernel_version`,
+    /// `distribution`, `distribution_version`, `arch`, `endian`: `big` or `little`, `model`,
+    /// `call_home`) or as the server sees it (`name`, `address`): 1 to 63 letters, digits, `.`,
+    /// `_` and `-`.
     #[schema(min_length = 1, max_length = 63, pattern = "^[A-Za-z0-9._-]+$")]
     pub property: String,
     /// A regular expression (Rust's `regex` syntax) it must match somewhere; anchor it with

@@ -39,9 +39,9 @@ pub struct HostStatus {
     pub round_trip_ms: Option<f64>,
     /// The agent's version.
     pub agent_version: Option<String>,
-    /// The host's facts (`otto_proto::Facts`: names and versions of its system, uptime, load
-    /// and memory).
-    #[schema(value_type = Option<Object>)]
+    /// The host's facts (`otto_proto::Facts`: its board, system and release, uptime, load,
+    /// memory and flash).
+    #[schema(value_type = Option<FactsSchema>)]
     pub facts: Option<Facts>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
@@ -53,6 +53,47 @@ pub struct HostStatus {
 
 /// A host's facts from its heartbeat: the protocol's owned form.
 pub use otto_proto::Facts;
+
+/// The API document's schema of [`Facts`] (named `Facts` there), which the protocol's crate
+/// defines without one: the same fields, with their types and meanings. Only a schema: the
+/// values are `Facts`. A test holds the two to the same fields.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Facts)]
+pub struct FactsSchema {
+    /// The host name.
+    pub hostname: String,
+    /// Kernel name (`uname -s`: `Linux`).
+    pub kernel_name: String,
+    /// Kernel version (`uname -r`: `6.6.73`).
+    pub kernel_version: String,
+    /// Machine architecture (`uname -m`: `mips`, `armv7l`, `aarch64`, `x86_64`); its byte order
+    /// is `big_endian`.
+    pub arch: String,
+    /// Firmware or distribution name (`OpenWrt`, `Debian GNU/Linux`): with
+    /// `distribution_version`, the host's release.
+    pub distribution_name: String,
+    /// Firmware or distribution version (`24.10.0`).
+    pub distribution_version: String,
+    /// Seconds since boot.
+    pub uptime_secs: u64,
+    /// The 1, 5 and 15 minute load averages, times 100 (`15` is a load of 0.15).
+    #[schema(min_items = 3, max_items = 3)]
+    pub load_centi: [u32; 3],
+    /// Total memory in KiB.
+    pub mem_total_kib: u64,
+    /// Memory available for new work in KiB.
+    pub mem_available_kib: u64,
+    /// The board's model (`/tmp/sysinfo/model` or the device tree: `TP-Link Archer C7 v5`);
+    /// empty when unknown (and in facts an older server kept).
+    pub model: String,
+    /// Whether the CPU runs big-endian (false in facts an older server kept).
+    pub big_endian: bool,
+    /// Size of the writable flash (the overlay on OpenWrt) in KiB; 0 when unknown (and in facts
+    /// an older server kept).
+    pub flash_total_kib: u64,
+    /// Free space on the writable flash in KiB.
+    pub flash_free_kib: u64,
+}
 
 /// Facts as an agent reported them, made safe: control characters escaped and each text cut
 /// to [`sanitize::FIELD_MAX`](crate::sanitize::FIELD_MAX) characters.
@@ -140,6 +181,39 @@ pub struct Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_facts_are_the_fields_of_the_facts_with_their_types() {
+        let facts = serde_json::to_value(Facts {
+            load_centi: [1, 2, 3],
+            ..Facts::default()
+        })
+        .unwrap();
+        let schema =
+            serde_json::to_value(<FactsSchema as utoipa::PartialSchema>::schema()).unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        let fields = facts.as_object().unwrap();
+        let mut documented: Vec<&String> = properties.keys().collect();
+        let mut served: Vec<&String> = fields.keys().collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+        for (name, value) in fields {
+            let kind = match value {
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Number(_) => "integer",
+                serde_json::Value::Bool(_) => "boolean",
+                serde_json::Value::Array(_) => "array",
+                other => panic!("{name}: {other}"),
+            };
+            let property = &properties[name];
+            assert_eq!(property["type"], kind, "{name}: {property}");
+            assert!(property["description"].is_string(), "{name}: {property}");
+        }
+        // Every field is in every answer.
+        assert_eq!(schema["required"].as_array().unwrap().len(), fields.len());
+        assert_eq!(properties["load_centi"]["items"]["type"], "integer");
+    }
 
     #[test]
     fn times_serialize_as_rfc3339_in_utc_to_the_millisecond() {

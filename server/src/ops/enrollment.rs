@@ -587,7 +587,7 @@ pub struct PendingHost {
     /// What its agent reported when it enrolled (none if it was added otherwise).
     pub properties: Option<BTreeMap<String, String>>,
     /// Its facts from its last heartbeat, if any.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::model::FactsSchema>)]
     pub facts: Option<crate::model::Facts>,
 }
 

@@ -21,7 +21,7 @@ pub struct Ping {
     /// Agent version.
     pub agent_version: Option<String>,
     /// Its facts.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::model::FactsSchema>)]
     pub facts: Option<Facts>,
     /// Round trip of the heartbeat itself (connection set-up excluded).
     pub round_trip_ms: Option<f64>,

@@ -6,6 +6,7 @@ use super::{Printer, units, yes_no};
 use crate::deploy::Deployed;
 use crate::fleet::Untrusted;
 use crate::keys;
+use crate::model::Facts;
 use crate::ops;
 use crate::sanitize;
 
@@ -26,6 +27,24 @@ pub fn trust_line(added: &ops::HostAdded) -> String {
     format!("{} {}", added.host, trust_command(&added.server_key))
 }
 
+/// A host's firmware or distribution release: its name and version (`OpenWrt 24.10.0`).
+fn release(f: &Facts) -> String {
+    format!("{} {}", f.distribution_name, f.distribution_version)
+        .trim()
+        .to_string()
+}
+
+/// Its architecture with its byte order: `mips (big-endian)`.
+fn architecture(f: &Facts) -> String {
+    let order = if f.big_endian { "big" } else { "little" };
+    format!("{} ({order}-endian)", f.arch)
+}
+
+/// `text`, or `-` when it is empty.
+fn or_dash(text: String) -> String {
+    if text.is_empty() { "-".into() } else { text }
+}
+
 fn reached(busy: bool) -> &'static str {
     if busy { "busy" } else { "yes" }
 }
@@ -42,9 +61,27 @@ pub fn remedy(untrusted: &Untrusted) -> String {
     }
 }
 
+/// The columns `host list --wide` adds: what each host reported.
+const FACTS_COLUMNS: [&str; 5] = ["model", "release", "uptime", "load", "flash free"];
+
+/// The cells of [`FACTS_COLUMNS`] from a host's facts: model, release, uptime, the last
+/// minute's load and free flash; dashes before its first heartbeat.
+fn facts_cells(facts: Option<&Facts>) -> [String; 5] {
+    match facts {
+        Some(f) => [
+            or_dash(f.model.clone()),
+            or_dash(release(f)),
+            units::uptime(f.uptime_secs, 2),
+            units::load(f.load_centi[0]),
+            units::flash_short(f.flash_free_kib, f.flash_total_kib),
+        ],
+        None => ["-", "-", "-", "-", "-"].map(String::from),
+    }
+}
+
 impl<W: Write + Send + 'static> Printer<W> {
-    /// Hosts, one row each.
-    pub fn hosts(&self, hosts: &[crate::model::Host]) {
+    /// Hosts, one row each; `wide`, with what each reported ([`FACTS_COLUMNS`]).
+    pub fn hosts(&self, hosts: &[crate::model::Host], wide: bool) {
         self.list(
             hosts,
             &[
@@ -56,7 +93,10 @@ impl<W: Write + Send + 'static> Printer<W> {
                 "reachable",
                 "last seen",
                 "version",
-            ],
+            ]
+            .into_iter()
+            .chain(wide.then_some(FACTS_COLUMNS).into_iter().flatten())
+            .collect::<Vec<_>>(),
             |h| {
                 let trust = match (
                     &h.trust.agent_key,
@@ -68,7 +108,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     (None, None, true) => "pin on first contact".into(),
                     (None, None, false) => "no agent key".into(),
                 };
-                vec![
+                let mut row = vec![
                     h.name.clone(),
                     if h.status.calls_home {
                         "calls home".into()
@@ -81,7 +121,11 @@ impl<W: Write + Send + 'static> Printer<W> {
                     yes_no(h.status.reachable, reached(h.status.busy), "NO"),
                     self.time_or_dash(h.status.last_seen),
                     h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
-                ]
+                ];
+                if wide {
+                    row.extend(facts_cells(h.status.facts.as_ref()));
+                }
+                row
             },
         );
     }
@@ -165,21 +209,29 @@ impl<W: Write + Send + 'static> Printer<W> {
                     "  agent          otto-agent {}",
                     shown(h.status.agent_version.as_deref().unwrap_or("?"))
                 )?;
+                writeln!(out, "  model          {}", or_dash(shown(&f.model)))?;
+                writeln!(out, "  release        {}", or_dash(shown(&release(f))))?;
                 writeln!(
                     out,
-                    "  system         {} {} {}, {} {}",
+                    "  kernel         {} {}",
                     shown(&f.kernel_name),
-                    shown(&f.kernel_version),
-                    shown(&f.arch),
-                    shown(&f.distribution_name),
-                    shown(&f.distribution_version)
+                    shown(&f.kernel_version)
                 )?;
+                writeln!(out, "  architecture   {}", shown(&architecture(f)))?;
                 writeln!(out, "  hostname       {}", shown(&f.hostname))?;
+                writeln!(out, "  uptime         {}", units::uptime(f.uptime_secs, 3))?;
+                let [one, five, fifteen] = f.load_centi.map(units::load);
+                writeln!(out, "  load           {one} {five} {fifteen}")?;
                 writeln!(
                     out,
                     "  memory         {} free of {}",
                     units::kib(f.mem_available_kib),
                     units::kib(f.mem_total_kib)
+                )?;
+                writeln!(
+                    out,
+                    "  flash          {}",
+                    units::flash(f.flash_free_kib, f.flash_total_kib)
                 )?;
             }
             Ok(())
@@ -253,8 +305,8 @@ impl<W: Write + Send + 'static> Printer<W> {
                         "{} {} {} {}",
                         f.distribution_name, f.distribution_version, f.kernel_name, f.arch
                     ),
-                    format!("{}h{:02}m", f.uptime_secs / 3600, f.uptime_secs % 3600 / 60),
-                    format!("{}.{:02}", f.load_centi[0] / 100, f.load_centi[0] % 100),
+                    units::uptime(f.uptime_secs, 2),
+                    units::load(f.load_centi[0]),
                     format!(
                         "{} of {}",
                         units::kib(f.mem_available_kib),
@@ -285,5 +337,146 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.list(groups, &["group", "hosts", "scripts"], |g| {
             vec![g.name.clone(), g.hosts.join(", "), g.scripts.join(", ")]
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::printed;
+    use super::*;
+    use crate::model::{Host, HostStatus};
+
+    /// A TP-Link router's facts: 3 days 4 hours 5 minutes up, 5 of 7.5 MiB flash free.
+    fn archer() -> Facts {
+        Facts {
+            hostname: "gw".into(),
+            kernel_name: "Linux".into(),
+            kernel_version: "6.6.73".into(),
+            arch: "mips".into(),
+            distribution_name: "OpenWrt".into(),
+            distribution_version: "24.10.0".into(),
+            uptime_secs: 3 * 86_400 + 4 * 3600 + 5 * 60 + 6,
+            load_centi: [15, 10, 5],
+            mem_total_kib: 128 * 1024,
+            mem_available_kib: 64 * 1024,
+            model: "TP-Link Archer C7 v5".into(),
+            big_endian: true,
+            flash_total_kib: 7680,
+            flash_free_kib: 5120,
+        }
+    }
+
+    fn reported(facts: Option<Facts>) -> Host {
+        Host {
+            status: HostStatus {
+                reachable: Some(true),
+                agent_version: Some("0.1.0".into()),
+                facts,
+                ..HostStatus::default()
+            },
+            ..Host::example("r1", "192.0.2.1", 12444, &["lab"])
+        }
+    }
+
+    #[test]
+    fn a_host_in_full_says_what_its_agent_reported() {
+        let p = Printer::new(false, Vec::new());
+        p.host_detail(&reported(Some(archer())), "ssh-ed25519 KEY");
+        let text = printed(&p);
+        for line in [
+            "  model          TP-Link Archer C7 v5\n",
+            "  release        OpenWrt 24.10.0\n",
+            "  kernel         Linux 6.6.73\n",
+            "  architecture   mips (big-endian)\n",
+            "  uptime         3d 4h 5m\n",
+            "  load           0.15 0.10 0.05\n",
+            "  memory         64 MiB free of 128 MiB\n",
+            "  flash          5.0 MiB of 7.5 MiB free (67%)\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn facts_of_an_older_row_show_with_dashes_for_what_it_lacks() {
+        // A row stored before the board's model and flash were reported: serde's defaults.
+        let stored = r#"{"hostname":"gw","kernel_name":"Linux","kernel_version":"5.15",
+            "arch":"x86_64","distribution_name":"Debian GNU/Linux","distribution_version":"12",
+            "uptime_secs":45,"load_centi":[0,0,0],"mem_total_kib":1024,"mem_available_kib":512}"#;
+        let facts: Facts = serde_json::from_str(stored).unwrap();
+        let p = Printer::new(false, Vec::new());
+        p.host_detail(&reported(Some(facts.clone())), "ssh-ed25519 KEY");
+        let text = printed(&p);
+        for line in [
+            "  model          -\n",
+            "  release        Debian GNU/Linux 12\n",
+            "  uptime         45s\n",
+            "  flash          -\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in\n{text}");
+        }
+        let p = Printer::new(false, Vec::new());
+        p.hosts(&[reported(Some(facts))], true);
+        let row = cells(&printed(&p), 1);
+        assert_eq!(row["model"], "-");
+        assert_eq!(row["release"], "Debian GNU/Linux 12");
+        assert_eq!(row["uptime"], "45s");
+        assert_eq!(row["load"], "0.00");
+        assert_eq!(row["flash free"], "-");
+    }
+
+    /// Row `n` of a table printed for scripts, by column title (cells are apart by two spaces
+    /// or more; none of these holds two spaces).
+    fn cells(text: &str, n: usize) -> std::collections::HashMap<String, String> {
+        let split = |line: &str| -> Vec<String> {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let row = split(lines[n]);
+        assert_eq!(split(lines[0]).len(), row.len(), "{text}");
+        split(lines[0]).into_iter().zip(row).collect()
+    }
+
+    #[test]
+    fn the_list_has_the_model_release_uptime_load_and_free_flash() {
+        let mut low = archer();
+        low.flash_free_kib = 600;
+        low.model = String::new();
+        let p = Printer::new(false, Vec::new());
+        p.hosts(
+            &[
+                reported(Some(archer())),
+                reported(Some(low)),
+                reported(None),
+            ],
+            true,
+        );
+        let text = printed(&p);
+        let row = cells(&text, 1);
+        assert_eq!(row["model"], "TP-Link Archer C7 v5", "{text}");
+        assert_eq!(row["release"], "OpenWrt 24.10.0", "{text}");
+        assert_eq!(row["uptime"], "3d 4h", "{text}");
+        assert_eq!(row["load"], "0.15", "{text}");
+        assert_eq!(row["flash free"], "5.0 MiB (67%)", "{text}");
+        // Low flash is said in words; an unknown model is a dash.
+        let row = cells(&text, 2);
+        assert_eq!(row["flash free"], "LOW 600 KiB (8%)", "{text}");
+        assert_eq!(row["model"], "-", "{text}");
+        // Before its first heartbeat, nothing is known.
+        let row = cells(&text, 3);
+        for title in FACTS_COLUMNS {
+            assert_eq!(row[title], "-", "{text}");
+        }
+        // Without --wide, the list is as narrow as before.
+        let p = Printer::new(false, Vec::new());
+        p.hosts(&[reported(Some(archer()))], false);
+        let text = printed(&p);
+        let row = cells(&text, 1);
+        assert_eq!(row.len(), 8, "{text}");
+        assert!(!text.contains("Archer"), "{text}");
     }
 }

@@ -202,6 +202,10 @@ fn enrollment(request: &EnrollRequest<'_>, agent_key: &PublicKey, peer: SocketAd
             facts.distribution_version,
         ),
         ("model".to_string(), model),
+        (
+            "endian".to_string(),
+            if facts.big_endian { "big" } else { "little" }.to_string(),
+        ),
         ("call_home".to_string(), request.call_home.to_string()),
     ]);
     Enrollment {

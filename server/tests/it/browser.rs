@@ -17,6 +17,7 @@ use otto_server::keys;
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use crate::fake_agent::{Behaviour, Board};
 use crate::harness::{BOUND, Server, agent_bin, tool_missing};
 use crate::http::Daemon;
 use crate::users::add_user;
@@ -591,6 +592,76 @@ async fn a_busy_agent_is_shown_reachable_and_busy() {
     browser
         .text_of("main table", |t| t.contains("reachable, busy"))
         .await;
+    browser.close().await;
+}
+
+/// Issue 24: the hosts list shows each host's board, release, uptime and free flash (low flash
+/// said in words, not by colour alone), a host's page all its facts, as its heartbeat brought
+/// them (fake agents reporting boards of the test's choosing).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_list_and_a_hosts_page_show_its_board_release_and_free_flash() {
+    if !available() {
+        return;
+    }
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let archer = Board {
+        model: "TP-Link Archer C7 v5",
+        big_endian: true,
+        flash_total_kib: 7680,
+        flash_free_kib: 600,
+    };
+    let pi = Board {
+        model: "Raspberry Pi 4 Model B Rev 1.4",
+        big_endian: false,
+        flash_total_kib: 30 * 1024 * 1024,
+        flash_free_kib: 20 * 1024 * 1024,
+    };
+    let _agents = [
+        server.fake("f1", Behaviour::Reports(archer)).await,
+        server.fake("f2", Behaviour::Reports(pi)).await,
+    ];
+    let (out, _) = server.bounded(&["ping"]).await;
+    assert!(out.status.success(), "{}", crate::harness::text(&out));
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+
+    browser.visit(&format!("{url}#/hosts")).await;
+    let low = browser
+        .text_of("tr[data-host=f1]", |t| t.contains("Archer"))
+        .await;
+    for said in ["TP-Link Archer C7 v5", "Fake 1", "1s", "Low: 600 KiB (8%)"] {
+        assert!(low.contains(said), "{said}: {low}");
+    }
+    assert!(browser.present("tr[data-host=f1] .flash.low").await);
+    let roomy = browser
+        .text_of("tr[data-host=f2]", |t| t.contains("Raspberry"))
+        .await;
+    assert!(roomy.contains("20.0 GiB (67%)"), "{roomy}");
+    assert!(!roomy.contains("Low"), "{roomy}");
+    assert!(!browser.present("tr[data-host=f2] .flash.low").await);
+    browser.screenshot("hosts-facts").await;
+
+    browser.visit(&format!("{url}#/hosts/f1")).await;
+    let facts = browser.text_of("#facts", |t| t.contains("Archer")).await;
+    for said in [
+        "TP-Link Archer C7 v5",
+        "Fake 1",
+        "Linux 6.1",
+        "x86_64 (big-endian)",
+        "1s",
+        "0.00 0.00 0.00",
+        "512 KiB free of 1.0 MiB",
+        "Low: 600 KiB of 7.5 MiB free (8%)",
+    ] {
+        assert!(facts.contains(said), "{said}: {facts}");
+    }
+    browser.visit(&format!("{url}#/hosts/f2")).await;
+    let facts = browser.text_of("#facts", |t| t.contains("Raspberry")).await;
+    assert!(facts.contains("x86_64 (little-endian)"), "{facts}");
+    assert!(facts.contains("20.0 GiB of 30.0 GiB free (67%)"), "{facts}");
+    assert!(!facts.contains("Low"), "{facts}");
+    browser.screenshot("host-facts").await;
     browser.close().await;
 }
 

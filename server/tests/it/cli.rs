@@ -259,3 +259,137 @@ async fn times_read_as_how_long_ago_on_a_terminal_and_in_rfc3339_when_piped() {
     let json = server.ok(&["events", "--json"]);
     assert!(!json.contains(" ago"), "{json}");
 }
+
+/// A real agent's heartbeat: `host show` and `host list --wide` show the model, release and
+/// flash it reported (this machine may have no model, or no flash size: then the dash), as the
+/// heartbeat stored them.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_show_and_list_show_what_a_real_agent_reported() {
+    use otto_server::print::units;
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    let (out, _) = server.bounded(&["ping"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let facts = server.json(&["host", "show", "r1"])["status"]["facts"].clone();
+    let said = |field: &str| facts[field].as_str().unwrap().to_string();
+    let number = |field: &str| facts[field].as_u64().unwrap();
+    let or_dash = |text: String| if text.is_empty() { "-".into() } else { text };
+    let release = format!(
+        "{} {}",
+        said("distribution_name"),
+        said("distribution_version")
+    );
+    let release = or_dash(release.trim().to_string());
+    let order = if facts["big_endian"] == true {
+        "big"
+    } else {
+        "little"
+    };
+    assert_eq!(
+        order,
+        if cfg!(target_endian = "big") {
+            "big"
+        } else {
+            "little"
+        }
+    );
+    let flash = (number("flash_free_kib"), number("flash_total_kib"));
+    let shown = server.ok(&["host", "show", "r1"]);
+    for line in [
+        format!("  model          {}\n", or_dash(said("model"))),
+        format!("  release        {release}\n"),
+        format!("  architecture   {} ({order}-endian)\n", said("arch")),
+        format!("  flash          {}\n", units::flash(flash.0, flash.1)),
+    ] {
+        assert!(shown.contains(&line), "{line:?} not in\n{shown}");
+    }
+    let listed = server.ok(&["host", "list", "--wide"]);
+    let row = listed.lines().find(|l| l.starts_with("r1 ")).unwrap();
+    for cell in [
+        or_dash(said("model")),
+        release,
+        units::flash_short(flash.0, flash.1),
+    ] {
+        assert!(
+            row.contains(&format!("  {cell}")),
+            "{cell:?} not in\n{listed}"
+        );
+    }
+    eprintln!(
+        "this machine's agent reported model {:?}, flash {} of {} KiB free",
+        said("model"),
+        flash.0,
+        flash.1
+    );
+}
+
+/// Facts an older server kept, before agents reported their board's model, byte order and
+/// flash: the row still shows, with the defaults (no model, no flash size), on the command
+/// line and through the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn facts_an_older_server_kept_still_show() {
+    use reqwest::{Method, StatusCode};
+    let server = Server::new();
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    let old = r#"{"hostname":"gw","kernel_name":"Linux","kernel_version":"5.15.167",
+        "arch":"mips","distribution_name":"OpenWrt","distribution_version":"23.05.5",
+        "uptime_secs":266700,"load_centi":[15,10,5],"mem_total_kib":125000,
+        "mem_available_kib":60000}"#;
+    let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
+    let set = db
+        .execute(
+            "UPDATE hosts SET reachable = 1, agent_version = '0.1.0', facts = ?1",
+            [old],
+        )
+        .unwrap();
+    assert_eq!(set, 1);
+    drop(db);
+
+    let shown = server.ok(&["host", "show", "r1"]);
+    for line in [
+        "  model          -\n",
+        "  release        OpenWrt 23.05.5\n",
+        "  uptime         3d 2h 5m\n",
+        "  load           0.15 0.10 0.05\n",
+        "  flash          -\n",
+    ] {
+        assert!(shown.contains(line), "{line:?} not in\n{shown}");
+    }
+    let listed = server.ok(&["host", "list", "--wide"]);
+    assert!(
+        listed.contains("  OpenWrt 23.05.5  3d 2h   0.15  -"),
+        "{listed}"
+    );
+    let facts = &server.json(&["host", "show", "r1"])["status"]["facts"];
+    assert_eq!(facts["model"], "", "{facts}");
+    assert_eq!(facts["flash_total_kib"], 0, "{facts}");
+
+    crate::users::add_user(&server, "reader", &[]);
+    let key = crate::http::key_of(&server, "reader");
+    let daemon = crate::http::Daemon::start(&server, &[]);
+    let (status, host) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/hosts/r1",
+            Some(&key),
+            &serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{host}");
+    let facts = &host["status"]["facts"];
+    assert_eq!(facts["distribution_version"], "23.05.5", "{host}");
+    assert_eq!(
+        (
+            &facts["model"],
+            &facts["big_endian"],
+            &facts["flash_free_kib"]
+        ),
+        (
+            &serde_json::json!(""),
+            &serde_json::json!(false),
+            &serde_json::json!(0)
+        ),
+        "{host}"
+    );
+}

@@ -307,7 +307,22 @@ async fn wait_listening(port: u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_held_for_approval_trusts_the_key_and_the_server_holds_it_pending() {
     let mut enroller = Enroller::start().await;
-    // No rule: the default holds every agent for approval.
+    // A rule for the other byte order only: the default holds this agent for approval.
+    let (this, other) = if cfg!(target_endian = "big") {
+        ("big", "little")
+    } else {
+        ("little", "big")
+    };
+    enroller
+        .ops
+        .add_rule(AddRule {
+            clauses: vec![otto_server::ops::parse_clause(&format!("endian~^{other}$")).unwrap()],
+            groups: vec!["other".into()],
+            trust: true,
+            position: None,
+        })
+        .await
+        .unwrap();
     let (token, _) = enroller.token(5, 3600).await;
     let device = Device::new();
     let fingerprint = enroller.fingerprint();
@@ -345,6 +360,18 @@ async fn an_agent_held_for_approval_trusts_the_key_and_the_server_holds_it_pendi
         serde_json::Value::Null,
         "{host}"
     );
+    assert_eq!(host["groups"], serde_json::json!([]), "{host}");
+    // What rules match, as the agent reported it: its byte order, architecture, model, release.
+    let pending = enroller.ops.pending_hosts().await.unwrap();
+    let properties = pending[0].properties.clone().unwrap();
+    assert_eq!(properties["endian"], this, "{properties:?}");
+    assert_eq!(properties["arch"], std::env::consts::ARCH, "{properties:?}");
+    for reported in ["model", "distribution", "distribution_version", "kernel"] {
+        assert!(
+            properties.contains_key(reported),
+            "{reported}: {properties:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

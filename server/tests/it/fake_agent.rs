@@ -28,9 +28,25 @@ pub enum Behaviour {
     KeepalivesOnly,
     /// Answers a heartbeat; anything else (a key rotation) gets no answer.
     HeartbeatsOnly,
+    /// Answers a heartbeat as [`Behaviour::HeartbeatsOnly`], reporting this board.
+    Reports(Board),
     /// Answers a key rotation with this new agent key (without changing its own); anything
     /// else gets no answer.
     RotatesTo([u8; 32]),
+}
+
+/// What a fake agent reports of its board in a heartbeat's facts (the rest is fixed: an
+/// x86_64 `Fake 1` with Linux 6.1, up 1 s, no load, 512 of 1024 KiB memory free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Board {
+    /// The board's model.
+    pub model: &'static str,
+    /// Whether its CPU runs big-endian.
+    pub big_endian: bool,
+    /// Size of its writable flash in KiB.
+    pub flash_total_kib: u64,
+    /// Free space on it in KiB.
+    pub flash_free_kib: u64,
 }
 
 /// A running fake agent; stops when dropped.
@@ -180,7 +196,11 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
     }
     match behaviour {
         Behaviour::Silent => {}
-        Behaviour::HeartbeatsOnly => {
+        Behaviour::HeartbeatsOnly | Behaviour::Reports(_) => {
+            let board = match behaviour {
+                Behaviour::Reports(board) => board,
+                _ => Board::default(),
+            };
             if let Some(nonce) = heartbeat {
                 let answer = Message::HeartbeatResponse(HeartbeatResponse {
                     agent_version: "fake",
@@ -196,10 +216,10 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                         load_centi: [0; 3],
                         mem_total_kib: 1024,
                         mem_available_kib: 512,
-                        model: "",
-                        big_endian: false,
-                        flash_total_kib: 0,
-                        flash_free_kib: 0,
+                        model: board.model,
+                        big_endian: board.big_endian,
+                        flash_total_kib: board.flash_total_kib,
+                        flash_free_kib: board.flash_free_kib,
                     },
                 });
                 let n = encode(&answer, &mut buf).unwrap();

@@ -866,6 +866,36 @@ async fn the_openapi_document_describes_the_answers_and_the_limits() {
     for field in host_status["required"].as_array().into_iter().flatten() {
         assert!(answered.contains_key(field.as_str().unwrap()), "{field}");
     }
+    // A host's facts, field by field, with what each means: in a host, a heartbeat's answer
+    // and a pending host alike.
+    for (schema, field) in [
+        ("HostStatus", "facts"),
+        ("Ping", "facts"),
+        ("PendingHost", "facts"),
+    ] {
+        let property = schemas[schema]["properties"][field].to_string();
+        assert!(
+            property.contains("\"#/components/schemas/Facts\""),
+            "{schema}: {property}"
+        );
+    }
+    let facts = &schemas["Facts"];
+    for (field, kind) in [
+        ("model", "string"),
+        ("distribution_name", "string"),
+        ("distribution_version", "string"),
+        ("arch", "string"),
+        ("big_endian", "boolean"),
+        ("uptime_secs", "integer"),
+        ("load_centi", "array"),
+        ("mem_available_kib", "integer"),
+        ("flash_total_kib", "integer"),
+        ("flash_free_kib", "integer"),
+    ] {
+        let property = &facts["properties"][field];
+        assert_eq!(property["type"], kind, "{field}: {facts}");
+        assert!(property["description"].is_string(), "{field}: {facts}");
+    }
     let outcome = resolve(&schemas["Done"]["properties"]["status"]);
     assert_eq!(
         outcome["enum"],

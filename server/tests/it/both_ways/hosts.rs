@@ -12,6 +12,7 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::{Both, Masks, row};
+use crate::fake_agent::{Behaviour, Board};
 use crate::harness::{Server, text};
 use crate::remote::empty;
 use crate::secrets::typed_on_a_terminal;
@@ -331,4 +332,84 @@ async fn removing_what_has_variables_asks_on_a_terminal_through_the_server_as_lo
         assert_eq!(names, ["r1"]);
         assert_eq!(server.json(&["env", "list"]), serde_json::json!([]));
     }
+}
+
+/// The table's masks for hosts that answered, each fleet's own agent: its port, key and
+/// fingerprint, and the heartbeat's round trip, beside [`masked`]'s.
+struct Reported;
+
+impl Masks for Reported {
+    fn stdout(_args: &[&str], out: &[u8]) -> Value {
+        let text = masked(out);
+        let masks = [
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+            (r#""port": \d+"#, r#""port": PORT"#),
+            (r"SHA256:[A-Za-z0-9+/]+", "SHA256:FP"),
+            (r#""round_trip_ms": [0-9.e-]+"#, r#""round_trip_ms": MS"#),
+            (r"[0-9.]+ ms", "MS ms"),
+        ];
+        let text = masks.iter().fold(text, |text, (pattern, with)| {
+            Regex::new(pattern)
+                .unwrap()
+                .replace_all(&text, *with)
+                .into_owned()
+        });
+        json!(text)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_host_reported_is_listed_and_shown_alike_both_ways() {
+    // A big-endian board with 600 KiB of its 7.5 MiB flash free, on both fleets.
+    let board = Board {
+        model: "TP-Link Archer C7 v5",
+        big_endian: true,
+        flash_total_kib: 7680,
+        flash_free_kib: 600,
+    };
+    let (local, remote) = (Server::new(), Server::new());
+    let mut agents = Vec::new();
+    for server in [&local, &remote] {
+        agents.push(server.fake("r1", Behaviour::Reports(board)).await);
+        let (out, _) = server.bounded(&["ping"]).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let both = Both::new(local, remote);
+    for args in [
+        &["host", "list"][..],
+        &["host", "list", "--wide"],
+        &["--json", "host", "list"],
+        &["host", "show", "r1"],
+        &["--json", "host", "show", "r1"],
+    ] {
+        both.check::<Reported>(&row(args, 0)).await;
+    }
+    // What the heartbeat stored is what is shown.
+    let wide = both.local.ok(&["host", "list", "--wide"]);
+    for said in [
+        "TP-Link Archer C7 v5",
+        "Fake 1",
+        "1s",
+        "0.00",
+        "LOW 600 KiB (8%)",
+    ] {
+        assert!(wide.contains(said), "{said}: {wide}");
+    }
+    let shown = both.local.ok(&["host", "show", "r1"]);
+    for said in [
+        "  model          TP-Link Archer C7 v5\n",
+        "  release        Fake 1\n",
+        "  architecture   x86_64 (big-endian)\n",
+        "  flash          LOW: 600 KiB of 7.5 MiB free (8%)\n",
+    ] {
+        assert!(shown.contains(said), "{said:?}: {shown}");
+    }
+    let facts = &both.local.json(&["host", "show", "r1"])["status"]["facts"];
+    assert_eq!(facts["model"], "TP-Link Archer C7 v5", "{facts}");
+    assert_eq!(
+        (&facts["flash_total_kib"], &facts["flash_free_kib"]),
+        (&json!(7680), &json!(600)),
+        "{facts}"
+    );
+    assert_eq!(facts["big_endian"], true, "{facts}");
 }

@@ -9,6 +9,7 @@ import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
 import { stateOf, stateText } from './hosts.js';
 import { runTable } from './dashboard.js';
+import { architecture, flash, release, size, uptime } from '../facts.js';
 
 /** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
  * shows it: `SHA256:` and the unpadded base64 of the digest of the key's blob. */
@@ -77,13 +78,15 @@ export default async function host(section, ctx, { args: [name], params }) {
 
   const facts = found.status.facts;
   const factRows = facts ? [
-    ['Host name', facts.hostname],
-    ['System', `${facts.distribution_name} ${facts.distribution_version}`.trim()],
+    ['Model', facts.model || '—'],
+    ['Release', release(facts) || '—'],
     ['Kernel', `${facts.kernel_name} ${facts.kernel_version}`.trim()],
-    ['Architecture', facts.arch],
-    ['Up', `${Math.floor(facts.uptime_secs / 3600)} h ${Math.floor((facts.uptime_secs % 3600) / 60)} min`],
-    ['Load', facts.load_centi.map((l) => (l / 100).toFixed(2)).join(' ')],
-    ['Memory', `${Math.round(facts.mem_available_kib / 1024)} MiB free of ${Math.round(facts.mem_total_kib / 1024)} MiB`],
+    ['Architecture', architecture(facts)],
+    ['Host name', facts.hostname],
+    ['Up', uptime(facts.uptime_secs, 3)],
+    ['Load (1, 5, 15 min)', facts.load_centi.map((l) => (l / 100).toFixed(2)).join(' ')],
+    ['Memory', `${size(facts.mem_available_kib)} free of ${size(facts.mem_total_kib)}`],
+    ['Flash', flash(facts, true)],
   ] : [];
 
   replace(section,

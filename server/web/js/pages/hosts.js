@@ -4,6 +4,7 @@
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
+import { flash, release, uptime } from '../facts.js';
 
 const PAGE = 50;
 
@@ -55,8 +56,10 @@ export default async function hosts(section, ctx, { params }) {
       h('td', { 'data-label': 'State', class: `state-${s}` }, stateText(host)),
       h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
       h('td', { 'data-label': 'Last heartbeat' }, when(host.status.last_seen)),
-      h('td', { 'data-label': 'System', class: 'hide-narrow' },
-        facts ? [facts.hostname, facts.distribution_name, facts.arch].filter(Boolean).join(' · ') : '—'));
+      h('td', { 'data-label': 'Model', class: 'hide-narrow model' }, (facts && facts.model) || '—'),
+      h('td', { 'data-label': 'Release', class: 'hide-narrow release' }, (facts && release(facts)) || '—'),
+      h('td', { 'data-label': 'Up', class: 'hide-narrow uptime' }, facts ? uptime(facts.uptime_secs, 2) : '—'),
+      h('td', { 'data-label': 'Free flash' }, facts ? flash(facts) : '—'));
   });
   const next = page.next
     ? h('a', { class: 'button', href: query('#/hosts', { ...filters, after: page.next }) }, 'Next page')
@@ -65,8 +68,8 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'), form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'System'].map((t, i) =>
-          h('th', { scope: 'col', class: i === 4 ? 'hide-narrow' : null }, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'Model', 'Release', 'Up', 'Free flash'].map((t, i) =>
+          h('th', { scope: 'col', class: i >= 4 && i <= 6 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No host matches.'),
     h('div', { class: 'actions' }, first, next));

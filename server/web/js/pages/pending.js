@@ -9,7 +9,7 @@ import { h, replace } from '../dom.js';
 /** What a waiting host's agent reported, in words. */
 function reported(p) {
   if (p.properties) return Object.entries(p.properties).map(([k, v]) => `${k}=${v}`).join(' ');
-  if (p.facts) return [p.facts.hostname, p.facts.distribution_name, p.facts.distribution_version, p.facts.arch].join(' ');
+  if (p.facts) return [p.facts.hostname, p.facts.model, p.facts.distribution_name, p.facts.distribution_version, p.facts.arch].filter(Boolean).join(' ');
   return '–';
 }
 
