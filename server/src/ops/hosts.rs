@@ -320,7 +320,8 @@ impl Ops {
         );
         self.store_host(&host, &detail).await?;
         self.join_groups(&d.name, &d.groups).await?;
-        self.after_deploy(&d, deployed).await
+        self.after_deploy(&d.name, d.call_home.is_some(), deployed)
+            .await
     }
 
     /// Upgrades the agent of `host` in place over the device's SSH: the agent's key must be
@@ -366,7 +367,9 @@ impl Ops {
         let options = deploy_options(&d, agent_port, settings, Some(pinned));
         let server_key = self.fleet.host_key(&d.name)?;
         let deployed = deploy::deploy(&options, server_key.public_key()).await?;
-        if d.address.is_some() || d.agent_port.is_some_and(|p| p != host.port) {
+        // A move makes the host one the server dials again (`Ops::set_address`).
+        let moved = d.address.is_some() || d.agent_port.is_some_and(|p| p != host.port);
+        if moved {
             self.move_host(&d.name, d.address.clone(), d.agent_port)
                 .await?;
         }
@@ -383,20 +386,26 @@ impl Ops {
         self.record(Some(&d.name), EventKind::HostRedeployed, &detail)
             .await?;
         self.join_groups(&d.name, &new_groups).await?;
-        self.after_deploy(&d, deployed).await
+        let calls_home = d.call_home.is_some() || (host.status.calls_home && !moved);
+        self.after_deploy(&d.name, calls_home, deployed).await
     }
 
     /// After a deployment: a host whose agent calls home is marked so (and not asked for a
     /// heartbeat: its agent calls the daemon, `serve`); any other is asked for one.
-    async fn after_deploy(&self, d: &DeployHost, deployed: Deployed) -> Result<DeployOutcome> {
-        if d.call_home.is_some() {
-            self.fleet.store().set_calls_home(&d.name).await?;
+    async fn after_deploy(
+        &self,
+        name: &HostName,
+        calls_home: bool,
+        deployed: Deployed,
+    ) -> Result<DeployOutcome> {
+        if calls_home {
+            self.fleet.store().set_calls_home(name).await?;
             return Ok(DeployOutcome {
                 deployed,
                 heartbeat: Vec::new(),
             });
         }
-        let heartbeat = self.ping(&Targets::hosts([d.name.to_string()])).await?;
+        let heartbeat = self.ping(&Targets::hosts([name.to_string()])).await?;
         Ok(DeployOutcome {
             deployed,
             heartbeat,

@@ -378,6 +378,22 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     let shown = server(&data, &["host", "show", "nat-router", "--json"]);
     let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(host["status"]["calls_home"], true, "{host:#}");
+    // Upgraded with nothing given, it still calls home: no heartbeat is waited for, its
+    // configuration is the same.
+    let out = deploy("nat-router", &nat, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the agent calls home"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(nat.join("etc/otto/agent.conf")).unwrap(),
+        conf
+    );
+    let shown = server(&data, &["host", "show", "nat-router", "--json"]);
+    let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(host["status"]["calls_home"], true, "{host:#}");
     // Not listening needs somewhere to call.
     let out = server(
         &data,

@@ -169,6 +169,16 @@ fn every_ipk_is_openwrts_format_with_the_agent_for_its_architecture() {
         }
         let postinst = std::fs::read_to_string(here.join("control/postinst")).unwrap();
         assert!(postinst.contains("otto-agent trust"), "{postinst}");
+        // Building a firmware image (IPKG_INSTROOT set), the scripts touch nothing.
+        for script in ["postinst", "prerm"] {
+            let out = Command::new("sh")
+                .arg(here.join("control").join(script))
+                .env("IPKG_INSTROOT", here.join("image"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{script}");
+            assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{script}");
+        }
 
         // The data: the agent for this architecture, the repository's init script, a
         // configuration only root reads.
