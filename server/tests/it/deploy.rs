@@ -312,6 +312,7 @@ fn deploy_over_dropbear_makes_a_managed_host() {
 
     // Deploying the same name again upgrades it in place: the key and trust are kept, the
     // settings given change, every other line stays.
+    let new_port = free_port().to_string();
     let out = deploy(
         "router",
         &device,
@@ -320,6 +321,8 @@ fn deploy_over_dropbear_makes_a_managed_host() {
             "127.0.0.0/8,::1",
             "--allow-from",
             "192.0.2.0/24",
+            "--agent-port",
+            &new_port,
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -327,12 +330,16 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     let upgraded = std::fs::read_to_string(device.join("etc/otto/agent.conf")).unwrap();
     assert_eq!(
         upgraded,
-        format!("{conf}allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24\n")
+        format!("{conf}allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24\n").replace(
+            &format!("listen = 0.0.0.0:{agent_port}\n"),
+            &format!("listen = 0.0.0.0:{new_port}\n")
+        )
     );
     let shown = server(&data, &["host", "show", "router", "--json"]);
     let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(host["trust"]["agent_key"], agent_key.as_str());
     assert_eq!(host["server_key"], server_key);
+    assert_eq!(host["port"], new_port.parse::<u16>().unwrap());
     let listed = std::fs::read_to_string(device.join("etc/sysupgrade.conf")).unwrap();
     for line in kept {
         assert_eq!(listed.lines().filter(|l| *l == line).count(), 1, "{listed}");
@@ -343,9 +350,17 @@ fn deploy_over_dropbear_makes_a_managed_host() {
             &kinds,
             "host-redeployed",
             &format!(
-                "upgraded to x86_64-unknown-linux-musl, {} bytes; set allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24",
+                "upgraded to x86_64-unknown-linux-musl, {} bytes; set listen = 0.0.0.0:{new_port}, allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24",
                 std::fs::metadata(agent_bin()).unwrap().len()
             )
+        ),
+        "{kinds:?}"
+    );
+    assert!(
+        has(
+            &kinds,
+            "host-changed",
+            &format!("address 127.0.0.1:{new_port}")
         ),
         "{kinds:?}"
     );
