@@ -5,6 +5,8 @@
 # executable, copied to dist/otto-agent-<target>, and read back from its ELF headers. Prints a
 # table of target, stripped size, linkage and build time; exits non-zero if any build failed or
 # any binary is not a static executable. Needs the cross toolchain (ci/install-toolchain.sh).
+# Then packages what is in dist/ (ci/packages.py): dist/packages/otto-agent_<version>_<arch>.ipk
+# for each OpenWrt architecture and .deb for armhf/arm64/amd64, and prints each one's size.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -33,6 +35,16 @@ done
 section "agents in dist/"
 printf '%-32s %12s  %-10s %10s\n' target "stripped B" linkage "build time"
 printf '%s\n' "${rows[@]}"
+
+section "packages in dist/packages/"
+printf '%-48s %12s\n' package bytes
+if packages=$(python3 "$ROOT/ci/packages.py" "$ROOT/dist"); then
+    printf '%s\n' "$packages" | while read -r file size; do
+        printf '%-48s %12s\n' "${file#packages/}" "$size"
+    done
+else
+    bad+=("packaging failed")
+fi
 if [ ${#bad[@]} -gt 0 ]; then
     printf 'FAILED: %s\n' "${bad[@]}" >&2
     exit 1

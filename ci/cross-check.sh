@@ -5,7 +5,9 @@
 #   3. the agent's own tests pass on MIPS and ARMv7 under QEMU (the test binary under cargo's
 #      runner, the agent it starts under $OTTO_AGENT_RUNNER: no binfmt_misc needed);
 #   4. the agent builds as a static executable for all five router targets (sizes printed), and
-#      each stays within its size budget (1 MiB for MIPS, the others in proportion);
+#      each stays within its size budget (1 MiB for MIPS, the others in proportion); its packages
+#      (.ipk for OpenWrt, .deb) are unpacked and checked, the .deb installed, upgraded and purged
+#      (server/tests/it/packages.rs);
 #   5. end to end: the host's server library drives each cross-built agent under its emulator
 #      (server/tests/it/qemu.rs);
 #   6. whole devices: Debian's kernel boots in qemu-system-mipsel (Malta) and qemu-system-arm
@@ -54,6 +56,12 @@ for t in "${AGENT_TARGETS[@]}"; do
     [ "$size" -le "$budget" ] || fail "otto-agent for $t is $size bytes, over its budget of $budget"
     echo "otto-agent for $t: $size bytes of a $budget-byte budget"
 done
+
+section "the agent's packages: every .ipk unpacked and checked, the .deb installed and purged"
+start=$(now)
+cargo test -p otto-server --test it packages:: -- --nocapture ||
+    fail "the agent's packages (server/tests/it/packages.rs)"
+echo "took $(elapsed "$start")"
 
 section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)

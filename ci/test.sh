@@ -12,7 +12,8 @@
 # dropbear…) fail instead of skipping (server/tests/it/harness.rs, `tool_missing`), and
 # OTTO_DEPLOY_E2E=1 lets the deploy test add its key to ~/.ssh/authorized_keys while it runs
 # (it removes it after). The QEMU tests need the agents and device images the cross checks build
-# first: the host step leaves them out by name, and ci/cross-check.sh runs them.
+# first, and so do the package tests (dist/packages/): the host step leaves them out by name,
+# and ci/cross-check.sh runs them.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -32,7 +33,7 @@ step() {
 step "cross toolchain (ci/install-toolchain.sh)" "$ROOT/ci/install-toolchain.sh"
 step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy -D warnings)" cargo clippy --workspace --all-targets -- -D warnings
-step "host tests (cargo test --workspace)" cargo test --workspace -- --skip qemu:: --skip qemu_system::
+step "host tests (cargo test --workspace)" cargo test --workspace -- --skip qemu:: --skip qemu_system:: --skip packages::
 step "API contract (ci/contract-test.sh)" "$ROOT/ci/contract-test.sh"
 step "cross checks (ci/cross-check.sh)" "$ROOT/ci/cross-check.sh"
 

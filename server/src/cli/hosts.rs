@@ -163,9 +163,20 @@ pub struct DeployArgs {
     /// The address the server dials (default: the device part of DESTINATION).
     #[arg(long)]
     pub address: Option<String>,
-    /// The agent's port on the device.
-    #[arg(long, default_value_t = otto_proto::DEFAULT_PORT)]
-    pub agent_port: u16,
+    /// The agent's port on the device (default 12444; on a re-deploy, the host's).
+    #[arg(long)]
+    pub agent_port: Option<u16>,
+    /// Address ranges the agent accepts connections from, ADDRESS[/PREFIX] (repeatable, or a
+    /// comma list): the agent's `allow_from`.
+    #[arg(long, value_name = "CIDR")]
+    pub allow_from: Vec<String>,
+    /// The server the agent calls home to, ADDRESS[:PORT] (port default 12445; the server's
+    /// `serve --call-home-listen`): the host is reached over that connection, never dialled.
+    #[arg(long, value_name = "ADDRESS[:PORT]")]
+    pub call_home: Option<String>,
+    /// The agent does not listen (`listen = none`): a device behind NAT; needs --call-home.
+    #[arg(long, requires = "call_home")]
+    pub no_listen: bool,
     /// The directory of static agents, `otto-agent-<target>` (from `ci/build-agents.sh`).
     #[arg(long)]
     pub dist: Option<PathBuf>,
@@ -197,6 +208,9 @@ async fn deploy(api: &impl HostsApi, out: &Printer, args: DeployArgs) -> Result<
             ssh_args,
             address: args.address,
             agent_port: args.agent_port,
+            allow_from: args.allow_from,
+            call_home: args.call_home,
+            no_listen: args.no_listen,
             dist: args.dist,
             service: args.service,
             prefix: args.prefix,

@@ -67,6 +67,8 @@ pub enum EventKind {
     EnrollmentRefused,
     /// An enrollment token or rule was made, revoked or removed.
     EnrollmentChanged,
+    /// A host's agent was upgraded in place by `host deploy` (its key and trust kept).
+    HostRedeployed,
 }
 
 impl EventKind {
@@ -101,6 +103,7 @@ impl EventKind {
             EventKind::Enrolled => "enrolled",
             EventKind::EnrollmentRefused => "enrollment-refused",
             EventKind::EnrollmentChanged => "enrollment-changed",
+            EventKind::HostRedeployed => "host-redeployed",
         }
     }
 }

@@ -162,8 +162,15 @@ pub struct DeployHost {
     pub ssh_args: Vec<String>,
     /// The address the server dials (default: the device part of `destination`).
     pub address: Option<String>,
-    /// The agent's port on the device.
-    pub agent_port: u16,
+    /// The agent's port on the device (default: the host's on a re-deploy, else 12444).
+    pub agent_port: Option<u16>,
+    /// `allow_from` address ranges for the agent (`ADDRESS[/PREFIX]`, comma lists too).
+    pub allow_from: Vec<String>,
+    /// Where the agent calls home, `ADDRESS[:PORT]`: the host is then reached over the
+    /// connection its agent makes (`serve --call-home-listen`), never dialled.
+    pub call_home: Option<String>,
+    /// The agent does not listen (`listen = none`): a device behind NAT that calls home.
+    pub no_listen: bool,
     /// The directory of static agents (default: `dist` here or beside this program).
     pub dist: Option<PathBuf>,
     /// The service manager on the device.
@@ -267,26 +274,30 @@ impl Ops {
     }
 
     /// Installs the agent on a device over its own SSH server and adds it as a host, in
-    /// `groups`; then asks it for a heartbeat.
+    /// `groups`; then asks it for a heartbeat (unless it calls home). A host of that name is
+    /// upgraded in place: see [`Ops::redeploy_host`].
     pub async fn deploy_host(&self, d: DeployHost) -> Result<DeployOutcome> {
         let store = self.fleet.store();
         let hosts = store.hosts().await?;
+        let settings = deploy_settings(&d)?;
+        if let Some(host) = hosts.iter().find(|h| h.name == d.name.as_str()) {
+            return self.redeploy_host(d, host, &hosts, settings).await;
+        }
+        if d.no_listen && d.call_home.is_none() {
+            return Err(OpsError::Invalid(
+                "an agent that does not listen must call home: give --call-home".into(),
+            ));
+        }
         check_new_host(&d.name, &hosts)?;
+        let agent_port = d.agent_port.unwrap_or(otto_proto::DEFAULT_PORT);
         let address = deploy::dial_address(&d.destination, d.address.as_deref());
-        check_place(&d.name, &address, d.agent_port, false, hosts_at(&hosts))?;
+        check_place(&d.name, &address, agent_port, false, hosts_at(&hosts))?;
         check_new_groups(&d.groups, &self.group_names().await?)?;
-        let options = DeployOptions {
-            name: d.name.to_string(),
-            destination: d.destination,
-            ssh_port: d.ssh_port,
-            address: d.address,
-            agent_port: d.agent_port,
-            dist: d.dist.unwrap_or_else(deploy::default_dist),
-            service: d.service,
-            prefix: d.prefix,
-            ssh: "ssh".into(),
-            ssh_args: d.ssh_args,
+        let settings = deploy::Settings {
+            listen: Some((!d.no_listen).then_some(agent_port)),
+            ..settings
         };
+        let options = deploy_options(&d, agent_port, settings, None);
         // The agent is given the host's server key to trust as it is installed.
         let server_key = self.fleet.create_host_key(&d.name)?;
         let deployed = match deploy::deploy(&options, &server_key).await {
@@ -299,17 +310,102 @@ impl Ops {
         let host = NewHost {
             name: d.name.to_string(),
             address: deployed.address.clone(),
-            port: options.agent_port,
+            port: agent_port,
             agent_key: Some(deployed.agent_key.clone()),
             pin_on_first_contact: false,
         };
         let detail = format!(
             "{}:{}, agent key given (deployed: {})",
-            deployed.address, options.agent_port, deployed.target
+            deployed.address, agent_port, deployed.target
         );
         self.store_host(&host, &detail).await?;
         self.join_groups(&d.name, &d.groups).await?;
-        let heartbeat = self.ping(&Targets::hosts([d.name.to_string()])).await?;
+        self.after_deploy(&d.name, d.call_home.is_some(), deployed)
+            .await
+    }
+
+    /// Upgrades the agent of `host` in place over the device's SSH: the agent's key must be
+    /// the pinned one (else nothing changes, on the device nor here); its trust and every
+    /// setting not given stay; the host's address and port change if given.
+    async fn redeploy_host(
+        &self,
+        d: DeployHost,
+        host: &Host,
+        hosts: &[Host],
+        settings: deploy::Settings,
+    ) -> Result<DeployOutcome> {
+        let pinned = host
+            .trust
+            .agent_key
+            .as_deref()
+            .ok_or_else(|| {
+                OpsError::Conflict(format!(
+                    "{} has no pinned agent key to check the device's against: pin it (`host trust`) or remove the host first",
+                    d.name
+                ))
+            })
+            .and_then(|k| Ok(keys::parse_public(k)?))?;
+        let address = d.address.clone().unwrap_or_else(|| host.address.clone());
+        let agent_port = d.agent_port.unwrap_or(host.port);
+        check_place(&d.name, &address, agent_port, false, hosts_at(hosts))?;
+        let member: Vec<String> = host.groups.clone();
+        let new_groups: Vec<String> = d
+            .groups
+            .iter()
+            .filter(|g| !member.contains(g))
+            .cloned()
+            .collect();
+        check_new_groups(&new_groups, &self.group_names().await?)?;
+        let settings = deploy::Settings {
+            listen: match (d.no_listen, d.agent_port) {
+                (true, _) => Some(None),
+                (false, Some(port)) => Some(Some(port)),
+                (false, None) => None,
+            },
+            ..settings
+        };
+        let options = deploy_options(&d, agent_port, settings, Some(pinned));
+        let server_key = self.fleet.host_key(&d.name)?;
+        let deployed = deploy::deploy(&options, server_key.public_key()).await?;
+        // A move makes the host one the server dials again (`Ops::set_address`).
+        let moved = d.address.is_some() || d.agent_port.is_some_and(|p| p != host.port);
+        if moved {
+            self.move_host(&d.name, d.address.clone(), d.agent_port)
+                .await?;
+        }
+        let mut detail = format!("upgraded to {}, {} bytes", deployed.target, deployed.bytes);
+        if !deployed.settings.is_empty() {
+            detail.push_str(&format!("; set {}", deployed.settings.join(", ")));
+        }
+        if !deployed.sysupgrade_lines.is_empty() {
+            detail.push_str(&format!(
+                "; {} line(s) added to /etc/sysupgrade.conf",
+                deployed.sysupgrade_lines.len()
+            ));
+        }
+        self.record(Some(&d.name), EventKind::HostRedeployed, &detail)
+            .await?;
+        self.join_groups(&d.name, &new_groups).await?;
+        let calls_home = d.call_home.is_some() || (host.status.calls_home && !moved);
+        self.after_deploy(&d.name, calls_home, deployed).await
+    }
+
+    /// After a deployment: a host whose agent calls home is marked so (and not asked for a
+    /// heartbeat: its agent calls the daemon, `serve`); any other is asked for one.
+    async fn after_deploy(
+        &self,
+        name: &HostName,
+        calls_home: bool,
+        deployed: Deployed,
+    ) -> Result<DeployOutcome> {
+        if calls_home {
+            self.fleet.store().set_calls_home(name).await?;
+            return Ok(DeployOutcome {
+                deployed,
+                heartbeat: Vec::new(),
+            });
+        }
+        let heartbeat = self.ping(&Targets::hosts([name.to_string()])).await?;
         Ok(DeployOutcome {
             deployed,
             heartbeat,
@@ -646,6 +742,45 @@ pub(super) fn check_new_host(name: &str, hosts: &[Host]) -> Result<()> {
     match names::case_clash(name, hosts.iter().map(|h| h.name.as_str())) {
         Some(other) => Err(case_clash(Kind::Host, name, other)),
         None => Ok(()),
+    }
+}
+
+/// The configuration settings given to `host deploy`, checked (all but `listen`).
+fn deploy_settings(d: &DeployHost) -> Result<deploy::Settings> {
+    Ok(deploy::Settings {
+        listen: None,
+        allow_from: match d.allow_from.is_empty() {
+            true => None,
+            false => Some(deploy::check_allow_from(&d.allow_from)?),
+        },
+        call_home: d
+            .call_home
+            .as_deref()
+            .map(deploy::check_call_home)
+            .transpose()?,
+    })
+}
+
+/// What `deploy::deploy` is given for `d`.
+fn deploy_options(
+    d: &DeployHost,
+    agent_port: u16,
+    settings: deploy::Settings,
+    pinned: Option<PublicKey>,
+) -> DeployOptions {
+    DeployOptions {
+        name: d.name.to_string(),
+        destination: d.destination.clone(),
+        ssh_port: d.ssh_port,
+        address: d.address.clone(),
+        agent_port,
+        settings,
+        pinned,
+        dist: d.dist.clone().unwrap_or_else(deploy::default_dist),
+        service: d.service,
+        prefix: d.prefix.clone(),
+        ssh: "ssh".into(),
+        ssh_args: d.ssh_args.clone(),
     }
 }
 

@@ -343,8 +343,13 @@ impl OpsError {
                 | FleetError::NoAgentKey(_)
                 | FleetError::Disabled(_),
             ) => ErrorKind::Unavailable,
-            OpsError::Deploy(DeployError::NoBinary(..) | DeployError::UnknownCpu { .. }) => {
-                ErrorKind::Invalid
+            OpsError::Deploy(
+                DeployError::NoBinary(..)
+                | DeployError::UnknownCpu { .. }
+                | DeployError::Setting(_),
+            ) => ErrorKind::Invalid,
+            OpsError::Deploy(DeployError::KeyMismatch { .. } | DeployError::NoAgent(_)) => {
+                ErrorKind::Conflict
             }
             OpsError::Deploy(DeployError::Remote { .. }) => ErrorKind::Unavailable,
             OpsError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,

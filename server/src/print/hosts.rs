@@ -270,16 +270,40 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.print(|out| {
             writeln!(
                 out,
-                "{}: {} → otto-agent for {} ({} bytes), {} service, agent key {} pinned",
+                "{}: {} → otto-agent for {} ({} bytes), {} service, agent key {} {}",
                 deployed.host,
                 sanitize::field(&deployed.cpu, usize::MAX),
                 deployed.target,
                 deployed.bytes,
                 deployed.service,
-                fingerprint_of(&deployed.agent_key)
-            )
+                fingerprint_of(&deployed.agent_key),
+                if deployed.upgraded {
+                    "checked and kept (upgraded in place)"
+                } else {
+                    "pinned"
+                }
+            )?;
+            for setting in &deployed.settings {
+                writeln!(out, "  set {}", sanitize::field(setting, usize::MAX))?;
+            }
+            for line in &deployed.sysupgrade_lines {
+                writeln!(
+                    out,
+                    "  kept by sysupgrade: {}",
+                    sanitize::field(line, usize::MAX)
+                )?;
+            }
+            if ping.is_empty() {
+                writeln!(
+                    out,
+                    "  the agent calls home: `serve --call-home-listen` takes its call"
+                )?;
+            }
+            Ok(())
         });
-        self.ping(ping);
+        if !ping.is_empty() {
+            self.ping(ping);
+        }
     }
 
     /// Heartbeats: each host's version and facts, or why it did not answer.

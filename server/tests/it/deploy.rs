@@ -162,37 +162,48 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     )
     .unwrap();
     let device = dir.path().join("device");
+    // An OpenWrt-like device: its list of files a firmware upgrade keeps.
+    std::fs::create_dir_all(device.join("etc")).unwrap();
+    let stock = "## This file contains files and directories that should\n## be preserved during an upgrade.\n";
+    std::fs::write(device.join("etc/sysupgrade.conf"), stock).unwrap();
     let data = dir.path().join("server");
     let agent_port = free_port().to_string();
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    let out = server(
-        &data,
-        &[
+    let destination = format!("{user}@127.0.0.1");
+    let ssh_port = ssh_port.to_string();
+    let identity = identity.to_string_lossy().into_owned();
+    let dist = dist.to_string_lossy().into_owned();
+    let deploy = |name: &str, prefix: &Path, more: &[&str]| {
+        let prefix = prefix.to_string_lossy();
+        let mut args = vec![
             "host",
             "deploy",
-            "router",
-            &format!("{user}@127.0.0.1"),
+            name,
+            &destination,
             "--ssh-port",
-            &ssh_port.to_string(),
+            &ssh_port,
             "-i",
-            &identity.to_string_lossy(),
+            &identity,
             "-o",
             "StrictHostKeyChecking=no",
             "-o",
             "UserKnownHostsFile=/dev/null",
             "-o",
             "BatchMode=yes",
-            "--agent-port",
-            &agent_port,
             "--dist",
-            &dist.to_string_lossy(),
+            &dist,
             "--service",
             "none",
             "--prefix",
-            &device.to_string_lossy(),
-            "--group",
-            "lab",
-        ],
+            &prefix,
+        ];
+        args.extend_from_slice(more);
+        server(&data, &args)
+    };
+    let out = deploy(
+        "router",
+        &device,
+        &["--agent-port", &agent_port, "--group", "lab"],
     );
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
@@ -211,28 +222,52 @@ fn deploy_over_dropbear_makes_a_managed_host() {
         "{conf}"
     );
     assert!(device.join("usr/local/bin/otto-agent").is_file());
+    assert!(!device.join("usr/local/bin/otto-agent.new").exists());
     assert_eq!(host["groups"], serde_json::json!(["lab"]));
-    assert!(host["trust"]["agent_key"].is_string());
+    let agent_key = host["trust"]["agent_key"].as_str().unwrap().to_string();
+    // Its files are listed for sysupgrade, after the stock lines.
+    let kept = [
+        "/usr/local/bin/otto-agent",
+        "/usr/local/bin/otto-agent.previous",
+        "/etc/otto/",
+    ];
+    let listed = std::fs::read_to_string(device.join("etc/sysupgrade.conf")).unwrap();
+    assert!(listed.starts_with(stock), "{listed}");
+    for line in kept {
+        assert_eq!(listed.lines().filter(|l| *l == line).count(), 1, "{listed}");
+    }
     // Its addition is recorded as any other host's, with what was deployed.
-    let events = server(&data, &["events", "--host", "router", "--json"]);
-    let events: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
-    let kinds: Vec<(&str, &str)> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
-        .collect();
+    let events = || {
+        let out = server(&data, &["events", "--host", "router", "--json"]);
+        let events: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["detail"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let kinds = events();
+    let has = |kinds: &[(String, String)], kind: &str, detail: &str| {
+        kinds.iter().any(|(k, d)| k == kind && d == detail)
+    };
     assert!(
-        kinds.contains(&(
+        has(
+            &kinds,
             "host-added",
-            &*format!(
+            &format!(
                 "127.0.0.1:{agent_port}, agent key given (deployed: x86_64-unknown-linux-musl)"
             )
-        )),
+        ),
         "{kinds:?}"
     );
     assert!(
-        kinds.contains(&("group-changed", "router added to lab")),
+        has(&kinds, "group-changed", "router added to lab"),
         "{kinds:?}"
     );
 
@@ -249,13 +284,160 @@ fn deploy_over_dropbear_makes_a_managed_host() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("router | deployed-and-running"));
-    // Deploying the same name again is refused before touching the device.
-    let again = server(&data, &["host", "deploy", "router", "nobody@192.0.2.1"]);
-    assert!(!again.status.success());
-    assert!(text(&again).contains("already exists"), "{}", text(&again));
-    // Stop the agent (no service manager restarts it).
+    // Stop the agent (no service manager restarts it) before it is upgraded.
     let out = server(&data, &["exit-agent", "--host", "router"]);
     assert!(out.status.success(), "{}", text(&out));
+
+    // A device whose agent key is not the pinned one is refused, and nothing changes.
+    let key_file = device.join("etc/otto/agent.key");
+    let saved = dir.path().join("agent.key.saved");
+    std::fs::rename(&key_file, &saved).unwrap();
+    let made = Command::new(device.join("usr/local/bin/otto-agent"))
+        .arg("--config")
+        .arg(device.join("etc/otto/agent.conf"))
+        .arg("pubkey")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let out = deploy("router", &device, &["--allow-from", "10.0.0.0/8"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not the pinned"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(device.join("etc/otto/agent.conf")).unwrap(),
+        conf
+    );
+    assert!(!device.join("usr/local/bin/otto-agent.new").exists());
+    assert!(!events().iter().any(|(k, _)| k == "host-redeployed"));
+    std::fs::rename(&saved, &key_file).unwrap();
+
+    // Deploying the same name again upgrades it in place: the key and trust are kept, the
+    // settings given change, every other line stays.
+    let new_port = free_port().to_string();
+    let out = deploy(
+        "router",
+        &device,
+        &[
+            "--allow-from",
+            "127.0.0.0/8,::1",
+            "--allow-from",
+            "192.0.2.0/24",
+            "--agent-port",
+            &new_port,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("checked and kept"), "{}", text(&out));
+    let upgraded = std::fs::read_to_string(device.join("etc/otto/agent.conf")).unwrap();
+    assert_eq!(
+        upgraded,
+        format!("{conf}allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24\n").replace(
+            &format!("listen = 0.0.0.0:{agent_port}\n"),
+            &format!("listen = 0.0.0.0:{new_port}\n")
+        )
+    );
+    let shown = server(&data, &["host", "show", "router", "--json"]);
+    let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(host["trust"]["agent_key"], agent_key.as_str());
+    assert_eq!(host["server_key"], server_key);
+    assert_eq!(host["port"], new_port.parse::<u16>().unwrap());
+    let listed = std::fs::read_to_string(device.join("etc/sysupgrade.conf")).unwrap();
+    for line in kept {
+        assert_eq!(listed.lines().filter(|l| *l == line).count(), 1, "{listed}");
+    }
+    let kinds = events();
+    assert!(
+        has(
+            &kinds,
+            "host-redeployed",
+            &format!(
+                "upgraded to x86_64-unknown-linux-musl, {} bytes; set listen = 0.0.0.0:{new_port}, allow_from = 127.0.0.0/8, ::1, 192.0.2.0/24",
+                std::fs::metadata(agent_bin()).unwrap().len()
+            )
+        ),
+        "{kinds:?}"
+    );
+    assert!(
+        has(
+            &kinds,
+            "host-changed",
+            &format!("address 127.0.0.1:{new_port}")
+        ),
+        "{kinds:?}"
+    );
+    let out = server(
+        &data,
+        &["run", "--host", "router", "--command", "echo upgraded"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("router | upgraded"));
+    let out = server(&data, &["exit-agent", "--host", "router"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // An agent behind NAT: it calls home and does not listen; the host is marked so.
+    let nat = dir.path().join("nat-device");
+    let out = deploy(
+        "nat-router",
+        &nat,
+        &["--call-home", "127.0.0.1:1", "--no-listen"],
+    );
+    let _stop = StopAgent(nat.join("etc/otto/agent.conf"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the agent calls home"),
+        "{}",
+        text(&out)
+    );
+    let conf = std::fs::read_to_string(nat.join("etc/otto/agent.conf")).unwrap();
+    assert!(conf.contains("\nlisten = none\n"), "{conf}");
+    assert!(conf.contains("\ncall_home = 127.0.0.1:1\n"), "{conf}");
+    let shown = server(&data, &["host", "show", "nat-router", "--json"]);
+    let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(host["status"]["calls_home"], true, "{host:#}");
+    // Upgraded with nothing given, it still calls home: no heartbeat is waited for, its
+    // configuration is the same.
+    let out = deploy("nat-router", &nat, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the agent calls home"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(nat.join("etc/otto/agent.conf")).unwrap(),
+        conf
+    );
+    let shown = server(&data, &["host", "show", "nat-router", "--json"]);
+    let host: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(host["status"]["calls_home"], true, "{host:#}");
+    // Not listening needs somewhere to call.
+    let out = server(
+        &data,
+        &["host", "deploy", "x", "nobody@192.0.2.1", "--no-listen"],
+    );
+    assert!(!out.status.success());
+}
+
+/// Ends the agents (started by a deploy without a service manager) whose command line names
+/// this configuration file, by their process ids.
+struct StopAgent(PathBuf);
+
+impl Drop for StopAgent {
+    fn drop(&mut self) {
+        let conf = self.0.to_string_lossy().into_owned();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if words.contains(&conf.as_bytes()) && words.contains(&&b"run"[..]) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        }
+    }
 }
 
 /// The switch for tests that need a tool: without `OTTO_REQUIRE_TOOLS` a test that lacks what it

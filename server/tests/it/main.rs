@@ -36,6 +36,7 @@ mod interrupt;
 mod jsonl;
 mod manual;
 mod names;
+mod packages;
 mod progress;
 mod qemu;
 mod qemu_system;

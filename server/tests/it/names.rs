@@ -212,6 +212,16 @@ async fn addresses_ports_and_names_in_other_letter_case_are_checked_and_a_shared
             vec!["-g", "a/b"],
             "not a valid group name",
         ),
+        (
+            "root@192.0.2.30",
+            vec!["--allow-from", "10.0.0.0/8,10.0.0.0/33"],
+            "`10.0.0.0/33` is not an address range",
+        ),
+        (
+            "root@192.0.2.30",
+            vec!["--call-home", "a b"],
+            "`a b` is not ADDRESS[:PORT]",
+        ),
     ] {
         let mut args = vec!["host", "deploy", "d1", destination, "--ssh-port", "1"];
         args.extend(more);
@@ -224,6 +234,10 @@ async fn addresses_ports_and_names_in_other_letter_case_are_checked_and_a_shared
         assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
     }
     assert!(!server.data().join("keys/d1.key").exists());
+    // A re-deploy needs the pinned agent key to check the device's against.
+    let out = server.output(&["host", "deploy", "r1", "root@192.0.2.31", "--ssh-port", "1"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("no pinned agent key"), "{}", text(&out));
     server.ok(&["script", "add", "Hello", "--body", "true"]);
     let out = server.output(&["script", "add", "hello", "--body", "true"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
