@@ -12,14 +12,14 @@
 //! `P.trial` without being on trial (a power cut, a killed watchdog) rolls back too
 //! ([`at_start`]).
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::ops::RangeInclusive;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, fchown};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Mutex;
@@ -417,7 +417,11 @@ impl fmt::Display for TrialFailure {
         match self {
             TrialFailure::TrialFile => f.write_str("the trial file is missing or unreadable"),
             TrialFailure::Spawn(e) => write!(f, "the new agent cannot be started: {e}"),
-            TrialFailure::Exited(status) => write!(f, "the new agent exited ({status})"),
+            TrialFailure::Exited(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => write!(f, "the new agent exited with code {code}"),
+                (None, Some(signal)) => write!(f, "the new agent was killed by signal {signal}"),
+                (None, None) => f.write_str("the new agent ended"),
+            },
             TrialFailure::Timeout(secs) => {
                 write!(f, "the new agent was not confirmed within {secs} s")
             }
@@ -529,16 +533,25 @@ fn roll_back(files: &Files) -> io::Result<()> {
     removed
 }
 
-/// Replaces this process with `exe`, with the arguments it was started with and without
-/// [`TRIAL_VAR`]; returns only if that fails.
+/// Replaces this process with `exe`, with the arguments it was started with (and its
+/// environment, which never has [`TRIAL_VAR`]: only a trial's child does); returns only if that
+/// fails.
 fn exec(exe: &Path) -> io::Error {
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_else(|| OsString::from("otto-agent"));
-    Command::new(exe)
-        .arg0(arg0)
-        .args(args)
-        .env_remove(TRIAL_VAR)
-        .exec()
+    let c_string = |s: &std::ffi::OsStr| CString::new(s.as_bytes());
+    let path = match c_string(exe.as_os_str()) {
+        Ok(path) => path,
+        Err(e) => return e.into(),
+    };
+    let args: Vec<CString> = match std::env::args_os().map(|a| c_string(&a)).collect() {
+        Ok(args) => args,
+        Err(e) => return io::Error::from(e),
+    };
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: `path` and every argument are NUL-terminated, `argv` ends with a null pointer, and
+    // all of them outlive the call.
+    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    io::Error::last_os_error()
 }
 
 /// At the start of `run`: a trial file without being on trial means that a trial was cut short

@@ -210,7 +210,7 @@ async fn a_new_binary_that_exits_is_rolled_back() {
     }
     // An executable for this machine that exits 1 whatever its arguments.
     let exits = std::fs::read("/bin/false").unwrap();
-    rolls_back(&exits, "the new agent exited (exit status: 1)").await;
+    rolls_back(&exits, "the new agent exited with code 1").await;
 }
 
 #[tokio::test]
