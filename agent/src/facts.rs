@@ -43,15 +43,21 @@ fn flash() -> (u64, u64) {
     } else {
         c"/"
     };
+    space_kib(path).unwrap_or((0, 0))
+}
+
+/// `(size, free)` in KiB of the file system of `path` (free: what an unprivileged process may
+/// use), from statvfs(3); `None` if it fails.
+pub fn space_kib(path: &std::ffi::CStr) -> Option<(u64, u64)> {
     // SAFETY: `statvfs` is plain data, so all-zero is a valid value; statvfs only writes into it.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is NUL-terminated and `st` is a valid, writable statvfs.
     if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-        return (0, 0);
+        return None;
     }
     let kib = |blocks: u64| blocks.saturating_mul(st.f_frsize as u64) / 1024;
     #[allow(clippy::useless_conversion)] // fsblkcnt_t is u32 on some 32-bit targets
-    (kib(st.f_blocks.into()), kib(st.f_bavail.into()))
+    Some((kib(st.f_blocks.into()), kib(st.f_bavail.into())))
 }
 
 /// The board's model: OpenWrt's `/tmp/sysinfo/model`, else the device tree's;

@@ -284,7 +284,7 @@ fn link(source: &Path, dest: &Path) -> io::Result<()> {
 
 /// Flushes the directory entry of `path`. Not every file system lets a directory be opened for
 /// syncing; the file is in place either way.
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub fn sync_dir(path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         let _ = File::open(dir).and_then(|d| d.sync_all());
     }

@@ -22,6 +22,8 @@ pub enum Request {
     RunScript(Script),
     /// UploadFile; the file follows as data.
     Upload(Upload),
+    /// UpdateAgent; the new binary follows as data.
+    Update(otto_proto::UpdateAgent),
     /// CancelAction.
     Cancel { action: u64, target: u64 },
     /// ReloadConfig, ExitAgent, Reboot, Shutdown.
@@ -81,6 +83,7 @@ impl Request {
                 sha256: m.sha256,
                 len: m.len,
             }),
+            Message::UpdateAgent(m) => Request::Update(m),
             Message::CancelAction(m) => Request::Cancel {
                 action: m.action,
                 target: m.target,

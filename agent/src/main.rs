@@ -32,7 +32,9 @@ mod server;
 mod session;
 mod state;
 mod trust;
+mod update;
 mod upload;
+mod version;
 
 use std::fmt;
 use std::io;
@@ -147,6 +149,8 @@ enum Failure {
     Signals(io::Error),
     /// The server asked the agent to exit (to be restarted).
     ExitRequested,
+    /// Restarting into a new binary (or back into the previous one) failed.
+    Restart(io::Error),
     /// The enrollment token cannot be had (why).
     Token(String),
     /// Enrolling got no answer.
@@ -172,7 +176,7 @@ impl Failure {
             | Failure::Listen(..)
             | Failure::Listener(_)
             | Failure::Signals(_) => EXIT_RUNTIME,
-            Failure::ExitRequested => EXIT_RESTART,
+            Failure::ExitRequested | Failure::Restart(_) => EXIT_RESTART,
         }
     }
 }
@@ -201,6 +205,7 @@ impl fmt::Display for Failure {
             Failure::Listener(e) => write!(f, "listener failed: {e}"),
             Failure::Signals(e) => e.fmt(f),
             Failure::ExitRequested => f.write_str("exiting at the server's request"),
+            Failure::Restart(e) => write!(f, "cannot restart into the agent binary: {e}"),
             Failure::Token(e) => write!(f, "the enrollment token: {e}"),
             Failure::Enroll(e) => e.fmt(f),
             Failure::Refused(reason) => write!(f, "the server refused the enrollment: {reason}"),
@@ -348,7 +353,7 @@ fn run(config_path: &Path) -> Result<(), Failure> {
         };
         info!(
             "otto-agent {} {listening}{calling}, agent key {}",
-            env!("CARGO_PKG_VERSION"),
+            version::version(),
             key.public_key().fingerprint(Default::default())
         );
         let agent = state::Agent::new(config_path.to_path_buf(), config, key);
@@ -443,14 +448,22 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Run => run(&config_path),
+        Command::Run => {
+            update::at_start();
+            let result = run(&config_path);
+            match update::swapped() {
+                // The runtime is gone: the trial of the new binary, then an exec.
+                Some(exe) => Err(Failure::Restart(update::trial(exe))),
+                None => result,
+            }
+        }
         Command::Pubkey => pubkey(&config_path),
         Command::Trust(key) => trust(&config_path, &key),
         Command::Enroll(options) => enroll(&config_path, &options),
         Command::Version => {
             println!(
                 "otto-agent {} (Otto protocol {})",
-                env!("CARGO_PKG_VERSION"),
+                version::version(),
                 otto_proto::PROTOCOL_VERSION
             );
             Ok(())

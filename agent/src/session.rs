@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionRef, Control, GeneralFailure, HeartbeatResponse, Message, Outcome, RotateIdentityResponse,
+    ActionRef, Control, GeneralFailure, HeartbeatResponse, Message, Outcome,
+    RotateIdentityResponse, UpdateAgent,
 };
 use russh::Channel;
 use russh::server::Msg;
@@ -14,7 +15,7 @@ use russh::server::Msg;
 use crate::link::{Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
-use crate::{facts, reload, script, trust, upload};
+use crate::{facts, reload, script, trust, update, upload, version};
 
 /// How long a new channel may take to send its request.
 const FIRST_REQUEST: Duration = Duration::from_secs(30);
@@ -45,11 +46,18 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
         Request::Heartbeat { nonce } => {
             let facts = facts::gather();
             let response = HeartbeatResponse {
-                agent_version: env!("CARGO_PKG_VERSION"),
+                agent_version: version::version(),
                 nonce,
                 facts: facts.as_message(),
             };
-            let _ = writer.send(&Message::HeartbeatResponse(response)).await;
+            if writer
+                .send(&Message::HeartbeatResponse(response))
+                .await
+                .is_ok()
+            {
+                // The trusted server is served: a new agent on trial is confirmed.
+                update::confirm();
+            }
         }
         Request::RotateIdentity { server_public_key } => {
             let response = match trust::rotate(agent, server_public_key) {
@@ -73,6 +81,7 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
         }
         Request::RunScript(script) => run_script(script, reader, writer, agent).await,
         Request::Upload(upload) => run_upload(upload, reader, writer, agent).await,
+        Request::Update(update) => run_update(update, reader, writer, agent).await,
         Request::Cancel { action, target } => {
             let failure: Option<&Words<'_>> = if agent.actions.cancel(target) {
                 None
@@ -187,6 +196,47 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
             finish(writer, action, Some(&e), started).await;
         }
     }
+}
+
+async fn run_update(
+    request: UpdateAgent,
+    reader: &mut Reader,
+    writer: &mut Writer,
+    agent: &Arc<Agent>,
+) {
+    let started = Instant::now();
+    let action = request.action;
+    let Some(_registration) = register(agent, writer, action, started).await else {
+        return;
+    };
+    let prepared = match update::prepare(&request, &agent.config_path) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            warning!("action {action}: update refused: {e}");
+            return finish(writer, action, Some(&e), started).await;
+        }
+    };
+    info!(
+        "action {action}: receiving a new agent binary ({} bytes)",
+        request.len
+    );
+    if writer
+        .send(&Message::ReadyForData(ActionRef { action }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if let Err(e) = update::receive(reader, &request, prepared).await {
+        warning!("action {action}: update refused: {e}");
+        return finish(writer, action, Some(&e), started).await;
+    }
+    finish(writer, action, None, started).await;
+    writer.close().await;
+    // Let the answer reach the server before the agent goes away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    info!("restarting into the new agent binary, on trial");
+    agent.exit_requested.notify_one();
 }
 
 async fn control(action: u64, kind: Control, writer: &mut Writer, agent: &Arc<Agent>) {

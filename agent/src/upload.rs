@@ -131,6 +131,39 @@ pub fn prepare<'a>(upload: &'a Upload, config_path: &Path) -> Result<TempFile, U
         .map_err(|e| UploadError::Directory(dir.into(), e))
 }
 
+/// Streams `len` bytes of data into `file` (never held whole in memory) and checks that their
+/// SHA-256 is `sha256`; `what` names the file in errors.
+pub async fn receive_checked<'a>(
+    reader: &mut Reader,
+    file: &mut std::fs::File,
+    len: u64,
+    sha256: [u8; 32],
+    what: &'a str,
+) -> Result<(), UploadError<'a>> {
+    let mut hasher = Sha256::new();
+    let mut received = 0u64;
+    while received < len {
+        match reader.next(Duration::MAX).await {
+            Ok(Incoming::Data(chunk)) => {
+                received += chunk.len() as u64;
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .map_err(|e| UploadError::Write(what, e))?;
+            }
+            Ok(_) => return Err(UploadError::EndedEarly),
+            Err(e) => return Err(UploadError::Link(e)),
+        }
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    if digest != sha256 {
+        return Err(UploadError::Checksum {
+            expected: sha256,
+            received: digest,
+        });
+    }
+    Ok(())
+}
+
 /// Receives the data into `temp` and puts it in place. Errors leave the target as it was (the
 /// temporary file is removed when `temp` is dropped).
 pub async fn receive<'a>(
@@ -138,28 +171,7 @@ pub async fn receive<'a>(
     upload: &'a Upload,
     mut temp: TempFile,
 ) -> Result<(), UploadError<'a>> {
-    let mut hasher = Sha256::new();
-    let mut received = 0u64;
-    while received < upload.len {
-        match reader.next(Duration::MAX).await {
-            Ok(Incoming::Data(chunk)) => {
-                received += chunk.len() as u64;
-                hasher.update(&chunk);
-                temp.file()
-                    .write_all(&chunk)
-                    .map_err(|e| UploadError::Write(&upload.path, e))?;
-            }
-            Ok(_) => return Err(UploadError::EndedEarly),
-            Err(e) => return Err(UploadError::Link(e)),
-        }
-    }
-    let digest: [u8; 32] = hasher.finalize().into();
-    if digest != upload.sha256 {
-        return Err(UploadError::Checksum {
-            expected: upload.sha256,
-            received: digest,
-        });
-    }
+    receive_checked(reader, temp.file(), upload.len, upload.sha256, &upload.path).await?;
     let file = temp.file();
     if let Credentials::Ids { uid, gid } = upload.owner {
         fchown(&*file, Some(uid), Some(gid)).map_err(|e| UploadError::Chown(&upload.path, e))?;

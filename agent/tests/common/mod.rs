@@ -40,13 +40,19 @@ pub struct Agent {
     pub server_key: PrivateKey,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    /// The copy of the binary it runs ([`Agent::start_copy`]); `None`: the one cargo built.
+    pub exe: Option<PathBuf>,
 }
 
 /// A command that runs the `otto-agent` under test. Cross-built agents run under QEMU user-mode
 /// emulation: `OTTO_AGENT_RUNNER=qemu-mips-static` makes it `qemu-mips-static otto-agent …`
 /// (cargo's `runner` only wraps the test binary itself, and binfmt_misc may not be set up).
 pub fn agent_command() -> Command {
-    let agent = env!("CARGO_BIN_EXE_otto-agent");
+    agent_command_of(Path::new(env!("CARGO_BIN_EXE_otto-agent")))
+}
+
+/// [`agent_command`] for the agent binary `agent`.
+pub fn agent_command_of(agent: &Path) -> Command {
     match std::env::var("OTTO_AGENT_RUNNER") {
         Ok(runner) if emulated() => {
             let mut command = Command::new(runner);
@@ -109,13 +115,37 @@ impl Agent {
         Self::spawn(dir, config_path, agent_key, server_key)
     }
 
+    /// Like [`Agent::start`], but runs a copy of the agent's binary, `bin/otto-agent` in the
+    /// agent's directory (an update replaces its own binary). Under an emulator, the emulator
+    /// runs the copy; the agent's own restarts (an `exec`) would need binfmt_misc.
+    pub fn start_copy(extra: &str) -> Agent {
+        Agent::start_copy_with(extra, |_| {})
+    }
+
+    /// [`Agent::start_copy`], calling `before` with the directory of the copy before it is
+    /// copied there (to mount a file system on it).
+    pub fn start_copy_with(extra: &str, before: impl FnOnce(&Path)) -> Agent {
+        let mut agent = Agent::start(extra);
+        let _ = agent.child.kill();
+        let _ = agent.child.wait();
+        let bin = agent.dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        before(&bin);
+        let exe = bin.join("otto-agent");
+        std::fs::copy(env!("CARGO_BIN_EXE_otto-agent"), &exe).unwrap();
+        agent.exe = Some(exe);
+        let (child, addr, log) = Self::run(&agent.config_path, agent.exe.as_deref());
+        (agent.child, agent.addr, agent.log) = (child, addr, log);
+        agent
+    }
+
     fn spawn(
         dir: tempfile::TempDir,
         config_path: PathBuf,
         agent_key: PublicKey,
         server_key: PrivateKey,
     ) -> Agent {
-        let (child, addr, log) = Self::run(&config_path);
+        let (child, addr, log) = Self::run(&config_path, None);
         Agent {
             dir,
             config_path,
@@ -124,13 +154,15 @@ impl Agent {
             server_key,
             child,
             log,
+            exe: None,
         }
     }
 
-    /// Starts `otto-agent run` and waits for it to listen; returns the process, its address and
-    /// its log.
-    fn run(config_path: &Path) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
-        let mut child = agent_command()
+    /// Starts `otto-agent run` (`exe`, else the one cargo built) and waits for it to listen;
+    /// returns the process, its address and its log.
+    fn run(config_path: &Path, exe: Option<&Path>) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let mut child = exe
+            .map_or_else(agent_command, agent_command_of)
             .args(["--config", config_path.to_str().unwrap(), "run"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -170,8 +202,24 @@ impl Agent {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr, log) = Self::run(&self.config_path);
+        let (child, addr, log) = Self::run(&self.config_path, self.exe.as_deref());
         (self.child, self.addr, self.log) = (child, addr, log);
+    }
+
+    /// The addresses the agent (and the agents it restarted into, which log to the same stderr)
+    /// listened on, in order.
+    pub fn listened(&self) -> Vec<SocketAddr> {
+        self.log()
+            .iter()
+            .filter_map(|l| {
+                l.split("listening on ")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
     }
 
     /// Everything the agent logged so far.
