@@ -497,3 +497,35 @@ async fn an_interrupted_transfer_leaves_the_old_binary_and_no_temporary_file() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_transfer_leaves_the_old_binary_and_no_temporary_file() {
+    let agent = Agent::start_copy("");
+    let exe = agent.exe.clone().unwrap();
+    let old = std::fs::read(&exe).unwrap();
+    let (new, _) = other_build(&old);
+    let conn = agent.raw().await;
+    let mut ch = conn.channel().await;
+    ch.send(&Message::UpdateAgent(UpdateAgent {
+        action: 6,
+        sha256: sha(&new),
+        len: new.len() as u64,
+        confirm_secs: 30,
+    }))
+    .await;
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
+    ch.send_raw(&new[..500_000]).await;
+    assert!(agent.client().await.cancel(6).await.unwrap());
+    let frame = ch.frame().await;
+    let Message::ActionResult(result) = frame.message() else {
+        panic!("{frame:?}")
+    };
+    assert_eq!(result.outcome, otto_proto::Outcome::Cancelled);
+    drop(ch);
+    drop(conn);
+    assert!(agent.logged("update cancelled; nothing replaced").await);
+    nothing_replaced(&agent, &old).await;
+}
