@@ -206,7 +206,7 @@ async fn run_update(
 ) {
     let started = Instant::now();
     let action = request.action;
-    let Some(_registration) = register(agent, writer, action, started).await else {
+    let Some(registration) = register(agent, writer, action, started).await else {
         return;
     };
     let prepared = match update::prepare(&request, &agent.config_path) {
@@ -227,7 +227,18 @@ async fn run_update(
     {
         return;
     }
-    if let Err(e) = update::receive(reader, &request, prepared).await {
+    // A cancel stops the transfer (the swap itself is never interrupted: it does not wait).
+    let received = tokio::select! {
+        received = update::receive(reader, &request, prepared) => received,
+        () = registration.cancelled.notified() => {
+            warning!("action {action}: update cancelled; nothing replaced");
+            let report = script::Report::default();
+            let cancelled = script::result(action, Outcome::Cancelled, &report, started);
+            let _ = writer.send(&cancelled).await;
+            return;
+        }
+    };
+    if let Err(e) = received {
         warning!("action {action}: update refused: {e}");
         return finish(writer, action, Some(&e), started).await;
     }

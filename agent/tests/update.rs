@@ -153,6 +153,25 @@ async fn an_update_restarts_into_the_new_binary_under_the_same_pid() {
     assert_eq!(std::fs::read(&exe).unwrap(), new);
     assert_eq!(std::fs::read(&previous).unwrap(), old);
     assert_eq!(std::fs::read_to_string(&trial).unwrap(), "30\n");
+    // An agent on trial takes no update of its own.
+    let trial_conn = dial(on_trial, &agent.agent_key, &agent.server_key)
+        .await
+        .unwrap();
+    let request = UpdateAgent {
+        action: 8,
+        sha256: sha(&old),
+        len: old.len() as u64,
+        confirm_secs: 30,
+    };
+    let report = trial_conn
+        .update_agent(&request, &b""[..], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        failure(&report),
+        "another update is in progress or on trial"
+    );
+    assert!(trial.exists(), "an update request confirms nothing");
     assert_eq!(version_at(&agent, on_trial).await, version);
     // Confirmed: the watchdog execs the new binary; it serves under the PID the test started.
     let addr = listening(&agent, 2).await;
@@ -455,6 +474,12 @@ async fn an_interrupted_transfer_leaves_the_old_binary_and_no_temporary_file() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(writing(), "a temporary file beside the binary");
+    // One update at a time.
+    let report = update(&agent, b"x", sha(b"x"), 30).await;
+    assert_eq!(
+        failure(&report),
+        "another update is in progress or on trial"
+    );
     drop(ch);
     drop(conn);
     for _ in 0..200 {
@@ -471,4 +496,36 @@ async fn an_interrupted_transfer_leaves_the_old_binary_and_no_temporary_file() {
         failure(&report).starts_with("checksum mismatch"),
         "{report:?}"
     );
+}
+
+#[tokio::test]
+async fn a_cancelled_transfer_leaves_the_old_binary_and_no_temporary_file() {
+    let agent = Agent::start_copy("");
+    let exe = agent.exe.clone().unwrap();
+    let old = std::fs::read(&exe).unwrap();
+    let (new, _) = other_build(&old);
+    let conn = agent.raw().await;
+    let mut ch = conn.channel().await;
+    ch.send(&Message::UpdateAgent(UpdateAgent {
+        action: 6,
+        sha256: sha(&new),
+        len: new.len() as u64,
+        confirm_secs: 30,
+    }))
+    .await;
+    assert!(matches!(
+        ch.frame().await.message(),
+        Message::ReadyForData(_)
+    ));
+    ch.send_raw(&new[..500_000]).await;
+    assert!(agent.client().await.cancel(6).await.unwrap());
+    let frame = ch.frame().await;
+    let Message::ActionResult(result) = frame.message() else {
+        panic!("{frame:?}")
+    };
+    assert_eq!(result.outcome, otto_proto::Outcome::Cancelled);
+    drop(ch);
+    drop(conn);
+    assert!(agent.logged("update cancelled; nothing replaced").await);
+    nothing_replaced(&agent, &old).await;
 }
