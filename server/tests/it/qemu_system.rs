@@ -188,21 +188,111 @@ fn dial(port: u16, server_key: Arc<PrivateKey>, agent_key: &PublicKey) -> Dial {
     }
 }
 
-/// Boots `board` and drives its agent.
-async fn device(board: &Board) {
+/// A booted device: its emulator, its console, the loopback port forwarded to its agent, and the
+/// agent key it printed on its console.
+struct Device {
+    vm: Child,
+    console: Console,
+    _print: PrintOnFailure,
+    port: u16,
+    agent_key: PublicKey,
+}
+
+/// Where `board`'s images are (`ci/qemu-system.sh`), or None after reporting what is missing.
+fn images(board: &Board) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     let dir = workspace().join("target/qemu-system").join(board.name);
-    let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initrd.gz"));
-    if !initrd.is_file() || !kernel.is_file() {
-        return tool_missing(
-            &format!("no {}", initrd.display()),
-            &format!("make it with ci/qemu-system.sh {}", board.name),
+    if !dir.join("initrd.gz").is_file() || !dir.join("flash.img").is_file() {
+        tool_missing(
+            &format!("no images in {}", dir.display()),
+            &format!("make them with ci/qemu-system.sh {}", board.name),
         );
+        return None;
     }
     let Some(qemu) = find_in_path(board.qemu) else {
-        return tool_missing(
+        tool_missing(
             &format!("no {} in PATH", board.qemu),
             "ci/qemu-system.sh installs it",
         );
+        return None;
+    };
+    Some((dir, qemu))
+}
+
+impl Device {
+    /// Boots `board` from the images in `dir` on the flash image `flash`, trusting
+    /// `server_key`, and waits until its agent listens.
+    async fn boot(
+        board: &Board,
+        qemu: &std::path::Path,
+        dir: &std::path::Path,
+        flash: &std::path::Path,
+        server_key: &PrivateKey,
+    ) -> Device {
+        // The server key's base64 part, for the device's rcS to trust.
+        let trusted = keys::to_openssh(server_key.public_key());
+        let trusted = trusted.split(' ').nth(1).unwrap().to_string();
+        let port = free_port();
+        let mut vm = Command::new(qemu)
+            .args(board.machine)
+            .args(["-m", "64", "-display", "none", "-monitor", "none"])
+            .args(["-serial", "stdio", "-no-reboot"])
+            .arg("-kernel")
+            .arg(dir.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(dir.join("initrd.gz"))
+            .arg("-append")
+            .arg(format!(
+                "console={} quiet otto_server_key={trusted}",
+                board.console
+            ))
+            .arg("-netdev")
+            .arg(format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:12444"))
+            .arg("-device")
+            .arg(board.nic)
+            .arg("-drive")
+            .arg(format!(
+                "file={},format=raw,if=none,id=flash",
+                flash.display()
+            ))
+            .arg("-device")
+            .arg(board.disk)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut console = Console::follow(&mut vm);
+        let print = PrintOnFailure(console.log.clone());
+        // rcS prints the agent's key (made on first boot), as a person would read it off the
+        // device's console. Then init starts the agent.
+        let line = console
+            .wait_for("otto-device: agent key ", Duration::from_secs(300))
+            .await;
+        let agent_key = keys::parse_public(line.split("agent key ").nth(1).unwrap()).unwrap();
+        console
+            .wait_for("listening on 0.0.0.0:12444", Duration::from_secs(120))
+            .await;
+        Device {
+            vm,
+            console,
+            _print: print,
+            port,
+            agent_key,
+        }
+    }
+
+    /// A new connection to the agent.
+    async fn connect(&self, server_key: &Arc<PrivateKey>) -> Connection {
+        Connection::connect(&dial(self.port, server_key.clone(), &self.agent_key))
+            .await
+            .unwrap()
+    }
+}
+
+/// Boots `board` and drives its agent.
+async fn device(board: &Board) {
+    let Some((dir, qemu)) = images(board) else {
+        return;
     };
     let release = std::fs::read_to_string(dir.join("kernel-release")).unwrap();
     // The device's own flash, fresh from the image: it is written to.
@@ -210,53 +300,14 @@ async fn device(board: &Board) {
     let flash = scratch.path().join("flash.img");
     std::fs::copy(dir.join("flash.img"), &flash).unwrap();
     let server_key = Arc::new(keys::generate().unwrap());
-    // The server key's base64 part, for the device's rcS to trust.
-    let trusted = keys::to_openssh(server_key.public_key());
-    let trusted = trusted.split(' ').nth(1).unwrap();
-    let port = free_port();
-
     let booted = Instant::now();
-    let mut vm = Command::new(&qemu)
-        .args(board.machine)
-        .args(["-m", "64", "-display", "none", "-monitor", "none"])
-        .args(["-serial", "stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(&kernel)
-        .arg("-initrd")
-        .arg(&initrd)
-        .arg("-append")
-        .arg(format!(
-            "console={} quiet otto_server_key={trusted}",
-            board.console
-        ))
-        .arg("-netdev")
-        .arg(format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:12444"))
-        .arg("-device")
-        .arg(board.nic)
-        .arg("-drive")
-        .arg(format!(
-            "file={},format=raw,if=none,id=flash",
-            flash.display()
-        ))
-        .arg("-device")
-        .arg(board.disk)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut console = Console::follow(&mut vm);
-    let _print = PrintOnFailure(console.log.clone());
-
-    // First boot: the agent makes its key; rcS prints it, as a person would read it off the
-    // device's console. Then init starts the agent.
-    let line = console
-        .wait_for("otto-device: agent key ", Duration::from_secs(300))
-        .await;
-    let agent_key = keys::parse_public(line.split("agent key ").nth(1).unwrap()).unwrap();
-    console
-        .wait_for("listening on 0.0.0.0:12444", Duration::from_secs(120))
-        .await;
+    let Device {
+        mut vm,
+        console: _console,
+        _print,
+        port,
+        agent_key,
+    } = Device::boot(board, &qemu, &dir, &flash, &server_key).await;
     let boot_time = booted.elapsed();
     let conn = Connection::connect(&dial(port, server_key.clone(), &agent_key))
         .await
@@ -389,5 +440,165 @@ async fn device(board: &Board) {
         release.trim(),
         boot_time.as_secs_f64(),
         hwm.trim()
+    );
+}
+
+/// "Another build" of the agent: `binary` with the version after its tag rewritten to one of the
+/// same length that ends in `last` (the agent reports what its binary says: part of the design,
+/// docs/agent.md). Returns the binary and its version.
+fn another_build(binary: &[u8], last: char) -> (Vec<u8>, String) {
+    let tag = otto_proto::AGENT_VERSION_TAG.as_bytes();
+    let start = binary
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .expect("the agent binary has its version tag")
+        + tag.len();
+    let len = binary[start..].iter().position(|&b| b == 0).unwrap();
+    let old = std::str::from_utf8(&binary[start..start + len]).unwrap();
+    let version = format!("{}{last}", &old[..len - 1]);
+    assert_ne!(version, old);
+    let mut copy = binary.to_vec();
+    copy[start..start + len].copy_from_slice(version.as_bytes());
+    (copy, version)
+}
+
+/// Sends `binary` to the device's agent as its update, with `confirm_secs` to confirm it.
+async fn send_update(conn: &Connection, binary: &[u8], confirm_secs: u32) -> Outcome {
+    use sha2::Digest;
+    let update = otto_proto::UpdateAgent {
+        action: new_action_id(),
+        sha256: sha2::Sha256::digest(binary).into(),
+        len: binary.len() as u64,
+        confirm_secs,
+    };
+    conn.update_agent(&update, binary, |_| {})
+        .await
+        .unwrap()
+        .outcome
+}
+
+/// The version the device's agent reports, over a new connection, retried (the agent restarts)
+/// for up to `limit`; None if it never answered.
+async fn version_within(
+    device: &Device,
+    server_key: &Arc<PrivateKey>,
+    limit: Duration,
+) -> Option<String> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let dial = dial(device.port, server_key.clone(), &device.agent_key);
+        if let Ok(conn) = Connection::connect(&dial).await
+            && let Ok(beat) = conn.heartbeat().await
+        {
+            return Some(beat.agent_version);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    None
+}
+
+/// The agent of a whole emulated device updates itself (issue 24): to another build (the
+/// heartbeat shows its version once it has confirmed itself), then to a broken binary (the
+/// device goes back to the previous one by itself, and the server sees the old version again),
+/// then a power cut while an update is on trial (the device boots into a working agent: the one
+/// it had before the unconfirmed update). Prints how long each step took.
+#[tokio::test]
+async fn mipsel_malta_board_updates_its_agent() {
+    let board = &MALTA;
+    let Some((dir, qemu)) = images(board) else {
+        return;
+    };
+    let agent = workspace().join("dist/otto-agent-mipsel-unknown-linux-musl");
+    let Ok(current) = std::fs::read(&agent) else {
+        return tool_missing(
+            &format!("no {}", agent.display()),
+            "build it with ci/build-agents.sh mipsel-unknown-linux-musl",
+        );
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let flash = scratch.path().join("flash.img");
+    std::fs::copy(dir.join("flash.img"), &flash).unwrap();
+    let server_key = Arc::new(keys::generate().unwrap());
+    let mut device = Device::boot(board, &qemu, &dir, &flash, &server_key).await;
+    let first = version_within(&device, &server_key, Duration::from_secs(120))
+        .await
+        .expect("the device's agent answers");
+
+    // An update to another build: confirmed by the heartbeat that reports it.
+    let started = Instant::now();
+    let (second, second_version) = another_build(&current, '7');
+    let conn = device.connect(&server_key).await;
+    assert_eq!(send_update(&conn, &second, 600).await, Outcome::Completed);
+    drop(conn);
+    let mut seen = None;
+    let until = Instant::now() + Duration::from_secs(600);
+    // The first heartbeat of the new agent confirms it; the agent then restarts once more into
+    // it, and answers as itself from then on.
+    while Instant::now() < until && seen.as_deref() != Some(second_version.as_str()) {
+        seen = version_within(&device, &server_key, Duration::from_secs(300)).await;
+    }
+    assert_eq!(seen.as_deref(), Some(second_version.as_str()));
+    device
+        .console
+        .wait_for("the new agent is confirmed", Duration::from_secs(120))
+        .await;
+    assert_eq!(
+        version_within(&device, &server_key, Duration::from_secs(300)).await,
+        Some(second_version.clone())
+    );
+    let updated = started.elapsed();
+
+    // A broken binary (an ELF header for this machine, then garbage): accepted, swapped in, and
+    // rolled back by the device itself when it cannot run.
+    let started = Instant::now();
+    let mut broken = current.clone();
+    for byte in broken.iter_mut().skip(4096) {
+        *byte = 0xa5;
+    }
+    let conn = device.connect(&server_key).await;
+    assert_eq!(send_update(&conn, &broken, 600).await, Outcome::Completed);
+    drop(conn);
+    device
+        .console
+        .wait_for(
+            "rolled back to the previous agent binary",
+            Duration::from_secs(300),
+        )
+        .await;
+    assert_eq!(
+        version_within(&device, &server_key, Duration::from_secs(300)).await,
+        Some(second_version.clone()),
+        "the server sees the previous version again"
+    );
+    let rolled_back = started.elapsed();
+
+    // A power cut while an update is on trial (sent, swapped in, never confirmed: nobody asks
+    // the new agent for a heartbeat): the device boots into a working agent, the one it had.
+    let started = Instant::now();
+    let (third, _) = another_build(&current, '3');
+    let conn = device.connect(&server_key).await;
+    assert_eq!(send_update(&conn, &third, 3600).await, Outcome::Completed);
+    drop(conn);
+    device
+        .console
+        .wait_for("trial started", Duration::from_secs(120))
+        .await;
+    device.vm.kill().await.unwrap();
+    drop(device);
+    let device = Device::boot(board, &qemu, &dir, &flash, &server_key).await;
+    assert_eq!(
+        version_within(&device, &server_key, Duration::from_secs(300)).await,
+        Some(second_version.clone()),
+        "after the power cut the device runs the agent it had before the unconfirmed update"
+    );
+    let recovered = started.elapsed();
+    println!(
+        "{} update on the device: {first} -> {second_version} confirmed in {:.1} s; a broken \
+         binary rolled back in {:.1} s; after a power cut during a trial, back on \
+         {second_version} in {:.1} s (reboot included)",
+        board.name,
+        updated.as_secs_f64(),
+        rolled_back.as_secs_f64(),
+        recovered.as_secs_f64()
     );
 }
