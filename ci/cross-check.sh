@@ -55,6 +55,11 @@ for t in "${AGENT_TARGETS[@]}"; do
     echo "otto-agent for $t: $size bytes of a $budget-byte budget"
 done
 
+section "the server with the agents built in (feature bundled-agents, over dist/)"
+# A check, not a release build: it proves build.rs finds dist/'s binaries and the feature's code
+# compiles; `cargo build --release -p otto-server --features bundled-agents` makes the binary.
+cargo check -p otto-server --features bundled-agents || fail "otto-server --features bundled-agents"
+
 section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)
 # Host build (rustup's toolchain, the host target dir); prints each emulated agent's peak RSS.
