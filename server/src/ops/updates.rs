@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::targets::HostResult;
 use super::{Done, Ops, OpsError, Result, RolloutOptions, Targets, UploadEvent, UploadSink};
+use crate::agents::Agents;
 use crate::client::new_action_id;
 use crate::model::{EventKind, Host, Permission, RunLevel};
 
@@ -58,6 +59,29 @@ impl UpdateAgents {
 }
 
 impl Ops {
+    /// The agent binaries the server sends: each target's version, size and checksum, and the
+    /// newest version (hosts with another are behind).
+    pub async fn agents(&self) -> Agents {
+        let fleet = self.fleet.clone();
+        // Reading and hashing a few MiB of files: off the runtime's threads.
+        tokio::task::spawn_blocking(move || fleet.catalogue().versions())
+            .await
+            .unwrap_or_else(|e| Agents {
+                source: self.fleet.catalogue().describe(),
+                binaries: Vec::new(),
+                missing: vec![format!("the catalogue could not be read: {e}")],
+                newest: None,
+            })
+    }
+
+    /// Takes the agent binaries from `dir` (`--agents`) for the rest of this process, unless a
+    /// folder was given already.
+    pub fn use_agents(&self, dir: std::path::PathBuf) {
+        if !self.fleet.use_agents(dir) {
+            tracing::warn!("agent binaries: a folder was given already; it stays");
+        }
+    }
+
     /// What updating agents needs: the permission `hosts` and the run level `read-write` (a
     /// new binary runs as the agent does, as root).
     pub fn require_update(&self) -> Result<()> {
