@@ -137,8 +137,29 @@ impl Catalogue {
         }
     }
 
+    /// The newest version among the binaries there are (hosts with an older one are behind).
+    pub fn newest(&self) -> Option<String> {
+        TARGETS
+            .into_iter()
+            .filter_map(|t| self.read(t).ok().map(|(_, version)| version))
+            .max_by(|a, b| compare_versions(a, b))
+    }
+
     /// The binary for `target` (one of [`TARGETS`]), read and checked for its version.
     pub fn binary(&self, target: &str) -> Result<AgentBinary, AgentsError> {
+        let (bytes, version) = self.read(target)?;
+        let sha256 = Sha256::digest(&bytes).into();
+        let target = TARGETS.into_iter().find(|t| *t == target).unwrap_or("");
+        Ok(AgentBinary {
+            target,
+            bytes,
+            version,
+            sha256,
+        })
+    }
+
+    /// The bytes and version of the binary for `target`.
+    fn read(&self, target: &str) -> Result<(Cow<'static, [u8]>, String), AgentsError> {
         let target =
             TARGETS
                 .into_iter()
@@ -173,13 +194,7 @@ impl Catalogue {
         let version = version_of(&bytes)
             .ok_or(AgentsError::NoVersion(name))?
             .to_owned();
-        let sha256 = Sha256::digest(&bytes).into();
-        Ok(AgentBinary {
-            target,
-            bytes,
-            version,
-            sha256,
-        })
+        Ok((bytes, version))
     }
 
     /// The binary for a host with `facts`: its CPU (`uname -m`) and byte order, as
@@ -238,6 +253,16 @@ pub fn version_of(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(version).ok()
 }
 
+/// Whether an agent of `version` is behind `newest` (older; unknown versions are not).
+pub fn behind(version: Option<&str>, newest: Option<&str>) -> bool {
+    match (version, newest) {
+        (Some(version), Some(newest)) => {
+            compare_versions(version, newest) == std::cmp::Ordering::Less
+        }
+        _ => false,
+    }
+}
+
 /// Orders versions by their dot-separated numbers (`0.10.0` after `0.9.1`), text where a part
 /// is not a number.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
@@ -281,6 +306,10 @@ mod tests {
         assert_eq!(compare_versions("0.10.0", "0.9.1"), Greater);
         assert_eq!(compare_versions("0.1.0", "0.1.0"), Equal);
         assert_eq!(compare_versions("0.1.0", "0.2.0"), Less);
+        assert!(behind(Some("0.1.0"), Some("0.2.0")));
+        assert!(!behind(Some("0.2.0"), Some("0.2.0")));
+        assert!(!behind(Some("0.3.0"), Some("0.2.0")));
+        assert!(!behind(None, Some("0.2.0")) && !behind(Some("0.1.0"), None));
     }
 
     #[test]
@@ -335,5 +364,6 @@ mod tests {
         assert_eq!(listed.binaries.len(), 2);
         assert_eq!(listed.missing.len(), 3);
         assert_eq!(listed.newest.as_deref(), Some("0.2.0"));
+        assert_eq!(catalogue.newest().as_deref(), Some("0.2.0"));
     }
 }

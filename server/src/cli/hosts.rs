@@ -305,7 +305,11 @@ pub async fn execute(
         HostCommand::List => out.hosts(&api.hosts().await?),
         HostCommand::Show { name } => {
             let detail = api.host(&name).await?;
-            out.host_detail(&detail.host, &detail.server_key);
+            out.host_detail(
+                &detail.host,
+                &detail.server_key,
+                detail.newest_agent.as_deref(),
+            );
         }
         HostCommand::Remove { names, force } => {
             for name in names {

@@ -74,6 +74,16 @@ impl Ops {
             })
     }
 
+    /// The newest agent version the server has (none without binaries): hosts with an older
+    /// one are behind.
+    pub async fn newest_agent(&self) -> Option<String> {
+        let fleet = self.fleet.clone();
+        tokio::task::spawn_blocking(move || fleet.catalogue().newest())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// Takes the agent binaries from `dir` (`--agents`) for the rest of this process, unless a
     /// folder was given already.
     pub fn use_agents(&self, dir: std::path::PathBuf) {
@@ -128,8 +138,8 @@ impl Ops {
                 };
                 let old = host.status.agent_version.clone().unwrap_or_default();
                 if old == binary.version && !force {
-                    let why = format!("up to date ({old})");
-                    return Done::skipped(host.name, &why);
+                    // Nothing to do: it has what it would get (a success, not a host skipped).
+                    return Done::new(host.name, Ok(format!("up to date ({old})")));
                 }
                 let work = ops.update_one(&host, &binary, &old, confirm_secs, &events);
                 let result = tokio::select! {

@@ -44,7 +44,7 @@ pub fn remedy(untrusted: &Untrusted) -> String {
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// Hosts, one row each.
-    pub fn hosts(&self, hosts: &[crate::model::Host]) {
+    pub fn hosts(&self, hosts: &[crate::ops::HostEntry]) {
         self.list(
             hosts,
             &[
@@ -57,7 +57,8 @@ impl<W: Write + Send + 'static> Printer<W> {
                 "last seen",
                 "version",
             ],
-            |h| {
+            |entry| {
+                let h = &entry.host;
                 let trust = match (
                     &h.trust.agent_key,
                     &h.trust.pending_key,
@@ -80,18 +81,24 @@ impl<W: Write + Send + 'static> Printer<W> {
                     trust,
                     yes_no(h.status.reachable, reached(h.status.busy), "NO"),
                     self.time_or_dash(h.status.last_seen),
-                    h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
+                    agent_version(&h.status.agent_version, entry),
                 ]
             },
         );
     }
 
-    /// One host in full, with the server key its agent trusts.
-    pub fn host_detail(&self, h: &crate::model::Host, server_key: &str) {
+    /// One host in full, with the server key its agent trusts; `newest` is the newest agent
+    /// version the server has (the host's is behind if older).
+    pub fn host_detail(&self, h: &crate::model::Host, server_key: &str, newest: Option<&str>) {
+        let behind = crate::agents::behind(h.status.agent_version.as_deref(), newest);
         if self.json {
             let mut value = serde_json::to_value(h).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
                 map.insert("server_key".into(), server_key.into());
+                map.insert("behind".into(), behind.into());
+                if let Some(newest) = newest {
+                    map.insert("newest_agent".into(), newest.into());
+                }
             }
             return self.json(&value);
         }
@@ -162,8 +169,13 @@ impl<W: Write + Send + 'static> Printer<W> {
             if let Some(f) = &h.status.facts {
                 writeln!(
                     out,
-                    "  agent          otto-agent {}",
-                    shown(h.status.agent_version.as_deref().unwrap_or("?"))
+                    "  agent          otto-agent {}{}",
+                    shown(h.status.agent_version.as_deref().unwrap_or("?")),
+                    match newest {
+                        Some(newest) if behind =>
+                            format!(" (behind {}: update-agents)", shown(newest)),
+                        _ => String::new(),
+                    }
                 )?;
                 writeln!(
                     out,
@@ -285,5 +297,15 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.list(groups, &["group", "hosts", "scripts"], |g| {
             vec![g.name.clone(), g.hosts.join(", "), g.scripts.join(", ")]
         });
+    }
+}
+
+/// A host's agent version as `host list` shows it: `-` when unknown, with the newest the
+/// server has when it is behind (`0.1.0 (behind 0.2.0)`).
+fn agent_version(version: &Option<String>, entry: &crate::ops::HostEntry) -> String {
+    match (version, &entry.newest_agent) {
+        (None, _) => "-".into(),
+        (Some(v), Some(newest)) if entry.behind => format!("{v} (behind {newest})"),
+        (Some(v), _) => v.clone(),
     }
 }
