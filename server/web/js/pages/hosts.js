@@ -4,6 +4,7 @@
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
+import { agentVersion, mayUpdate, updateButton } from './run.js';
 
 const PAGE = 50;
 
@@ -55,6 +56,7 @@ export default async function hosts(section, ctx, { params }) {
       h('td', { 'data-label': 'State', class: `state-${s}` }, stateText(host)),
       h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
       h('td', { 'data-label': 'Last heartbeat' }, when(host.status.last_seen)),
+      h('td', { 'data-label': 'Agent', class: 'agent' }, agentVersion(host)),
       h('td', { 'data-label': 'System', class: 'hide-narrow' },
         facts ? [facts.hostname, facts.distribution_name, facts.arch].filter(Boolean).join(' · ') : '—'));
   });
@@ -65,9 +67,10 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'), form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'System'].map((t, i) =>
-          h('th', { scope: 'col', class: i === 4 ? 'hide-narrow' : null }, t)))),
+        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'System'].map((t, i) =>
+          h('th', { scope: 'col', class: i === 5 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No host matches.'),
-    h('div', { class: 'actions' }, first, next));
+    h('div', { class: 'actions' }, first, next,
+      mayUpdate(ctx) ? updateButton(ctx, 'Update agents', 'update-agents', { all: true }, 'every host') : null));
 }
