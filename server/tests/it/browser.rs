@@ -1777,8 +1777,11 @@ async fn agents_behind_are_marked_and_updated_from_the_hosts_page() {
     let server = Server::new();
     add_user(&server, "admin", &["--admin"]);
     add_user(&server, "rita", &[]);
-    let _agent = server.agent("r1", dir.path(), &[], "").await;
-    answers(&server, "r1").await;
+    let _agents = [
+        server.agent("r1", dir.path(), &[], "").await,
+        server.agent("r2", dir.path(), &[], "").await,
+    ];
+    server.bounded(&["ping", "--all"]).await;
     let (binaries, version) = crate::updates::catalogue();
     let daemon = Daemon::start(
         &server,
@@ -1801,19 +1804,25 @@ async fn agents_behind_are_marked_and_updated_from_the_hosts_page() {
         .await;
     assert!(agent.contains(&version), "{agent}");
     assert!(browser.present("#update-agent").await);
+    // r2 chosen on the hosts page: its agent only.
     browser.visit(&format!("{url}#/hosts")).await;
+    browser.click("[data-select=\"r2\"]").await;
     browser.click("#update-agents").await;
+    let asked = browser.client.get_alert_text().await.unwrap();
+    assert!(asked.contains("r2") && !asked.contains("r1"), "{asked}");
     browser.client.accept_alert().await.unwrap();
-    // The launch, followed on the run page: r1 ends one way or the other (confirmed once
+    let job = browser.text_of("#run-job", |t| t.starts_with("On")).await;
+    assert_eq!(job, "On 1 host: r2");
+    // The launch, followed on the run page: r2 ends one way or the other (confirmed once
     // agents take updates, refused by agents that do not), then the summary.
     let summary = browser.text_of("#run-summary", |t| t.ends_with('.')).await;
     assert!(summary.contains("succeeded"), "{summary}");
     let status = browser
-        .text_of("[data-status=\"r1\"]", |t| t != "running")
+        .text_of("[data-status=\"r2\"]", |t| t != "running")
         .await;
     assert!(!status.is_empty());
     browser.screenshot("update-agents").await;
-    let events = server.json(&["events", "--host", "r1", "--limit", "100"]);
+    let events = server.json(&["events", "--host", "r2", "--limit", "100"]);
     assert!(
         events.to_string().contains("update-") || status.contains("UpdateAgent"),
         "{status}: {events}"

@@ -96,7 +96,7 @@ export default async function host(section, ctx, { args: [name], params }) {
       h('dt', {}, 'Round trip'), h('dd', { id: 'host-round-trip' },
         found.status.round_trip_ms == null ? '—' : `${found.status.round_trip_ms.toFixed(1)} ms`),
       h('dt', {}, 'Agent'), h('dd', { id: 'host-agent' }, agentVersion(found),
-        mayUpdate(ctx) ? [' ', updateButton(ctx, 'Update agent', 'update-agent', { hosts: [name] }, name)] : null),
+        mayUpdate(ctx) ? [' ', updateButton(ctx, 'Update agent', 'update-agent', () => ({ targets: { hosts: [name] }, what: name }))] : null),
       found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad', id: 'host-last-error' }, found.status.last_error,
         remedy(found) ? h('span', { class: 'muted' }, ` — ${remedy(found)}`) : null)] : null,
       h('dt', {}, 'Groups'), h('dd', {}, found.groups.length

@@ -48,10 +48,15 @@ export default async function hosts(section, ctx, { params }) {
 
   const after = params.get('after') || '';
   const page = await api('GET', query('/api/v1/hosts', { ...filters, after, limit: PAGE }));
+  const updating = mayUpdate(ctx);
   const rows = page.hosts.map((host) => {
     const s = stateOf(host);
     const facts = host.status.facts;
     return h('tr', { 'data-host': host.name },
+      updating
+        ? h('td', { 'data-label': 'Select' },
+          h('input', { type: 'checkbox', 'data-select': host.name, 'aria-label': `Select ${host.name}` }))
+        : null,
       h('td', { 'data-label': 'Name' }, h('a', { href: `#/hosts/${encodeURIComponent(host.name)}` }, host.name)),
       h('td', { 'data-label': 'State', class: `state-${s}` }, stateText(host)),
       h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
@@ -67,10 +72,17 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'), form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'System'].map((t, i) =>
-          h('th', { scope: 'col', class: i === 5 ? 'hide-narrow' : null }, t)))),
+        h('thead', {}, h('tr', {}, updating ? h('th', { scope: 'col' }, h('span', { class: 'muted' }, '✓')) : null,
+          ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'System'].map((t, i) =>
+            h('th', { scope: 'col', class: i === 5 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No host matches.'),
     h('div', { class: 'actions' }, first, next,
-      mayUpdate(ctx) ? updateButton(ctx, 'Update agents', 'update-agents', { all: true }, 'every host') : null));
+      updating ? updateButton(ctx, 'Update agents', 'update-agents', () => {
+        // The hosts chosen on this page, or else every host.
+        const chosen = [...section.querySelectorAll('input[data-select]:checked')].map((c) => c.dataset.select);
+        return chosen.length
+          ? { targets: { hosts: chosen }, what: chosen.join(', ') }
+          : { targets: { all: true }, what: 'every host' };
+      }) : null));
 }

@@ -66,11 +66,13 @@ export function mayUpdate(ctx) {
   return ctx.may('hosts') && ctx.mayRun('read-write');
 }
 
-/** A button that updates the agents `targets` names (POST /api/v1/updates) and follows the
- * launch on this page, as a run's; after asking, since new agents restart. */
-export function updateButton(ctx, label, id, targets, what) {
+/** A button that updates the agents of the hosts `choose()` names (`{ targets, what }`: the
+ * request's hosts, and them in words) with POST /api/v1/updates, and follows the launch on this
+ * page, as a run's; after asking, since new agents restart. */
+export function updateButton(ctx, label, id, choose) {
   const button = h('button', { type: 'button', id }, label);
   button.addEventListener('click', async () => {
+    const { targets, what } = choose();
     if (!confirm(`Update the agents of ${what}? Each restarts into its new binary.`)) return;
     button.disabled = true;
     try {
