@@ -200,13 +200,7 @@ impl Catalogue {
     /// The binary for a host with `facts`: its CPU (`uname -m`) and byte order, as
     /// [`deploy::target_for`] maps them.
     pub fn for_facts(&self, facts: &Facts) -> Result<AgentBinary, AgentsError> {
-        let target = deploy::target_for(&facts.arch, !facts.big_endian).ok_or_else(|| {
-            AgentsError::UnknownCpu {
-                machine: facts.arch.clone(),
-                endian: if facts.big_endian { "big" } else { "little" },
-            }
-        })?;
-        self.binary(target)
+        self.binary(target_of(facts)?)
     }
 
     /// What the catalogue holds: each binary there is, why each other target has none, and
@@ -237,6 +231,15 @@ impl Catalogue {
             newest,
         }
     }
+}
+
+/// The target of a host with `facts`: its CPU (`uname -m`) and byte order, as
+/// [`deploy::target_for`] maps them.
+pub fn target_of(facts: &Facts) -> Result<&'static str, AgentsError> {
+    deploy::target_for(&facts.arch, !facts.big_endian).ok_or_else(|| AgentsError::UnknownCpu {
+        machine: facts.arch.clone(),
+        endian: if facts.big_endian { "big" } else { "little" },
+    })
 }
 
 /// The version in an agent binary: the text after [`otto_proto::AGENT_VERSION_TAG`] up to the

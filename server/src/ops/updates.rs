@@ -4,6 +4,7 @@
 //! confirms the new version by a heartbeat. A new agent not heard from in time is replaced by
 //! the old one on the device itself.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::targets::HostResult;
 use super::{Done, Ops, OpsError, Result, RolloutOptions, Targets, UploadEvent, UploadSink};
-use crate::agents::Agents;
+use crate::agents::{AgentBinary, Agents, Catalogue};
 use crate::client::new_action_id;
-use crate::model::{EventKind, Host, Permission, RunLevel};
+use crate::model::{EventKind, Facts, Host, Permission, RunLevel};
 
 /// The time a new agent has to be heard from unless asked otherwise (`--confirm-within`).
 pub const DEFAULT_CONFIRM_SECS: u32 = 120;
@@ -55,6 +56,31 @@ impl UpdateAgents {
                 "a new agent is given {secs} s to be heard from: give 1 s to {MAX_CONFIRM_SECS} s"
             ))),
         }
+    }
+}
+
+/// The binaries of one update, each target's read (and hashed) once, off the runtime's
+/// threads, for all the hosts that need it.
+struct Binaries {
+    catalogue: Catalogue,
+    read: tokio::sync::Mutex<HashMap<&'static str, std::result::Result<Arc<AgentBinary>, String>>>,
+}
+
+impl Binaries {
+    /// The binary for a host with `facts`, or why there is none.
+    async fn for_facts(&self, facts: &Facts) -> std::result::Result<Arc<AgentBinary>, String> {
+        let target = crate::agents::target_of(facts).map_err(|e| e.to_string())?;
+        let mut read = self.read.lock().await;
+        if let Some(binary) = read.get(target) {
+            return binary.clone();
+        }
+        let catalogue = self.catalogue.clone();
+        let binary = tokio::task::spawn_blocking(move || catalogue.binary(target))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.map(Arc::new).map_err(|e| e.to_string()));
+        read.insert(target, binary.clone());
+        binary
     }
 }
 
@@ -120,11 +146,14 @@ impl Ops {
             self.clone().rolling(request.rollout.rollout()?)
         };
         let hosts = ops.resolve(&request.targets).await?;
-        let catalogue = Arc::new(self.fleet.catalogue());
+        let binaries = Arc::new(Binaries {
+            catalogue: self.fleet.catalogue(),
+            read: tokio::sync::Mutex::new(HashMap::new()),
+        });
         let force = request.force;
         let ended = events.clone();
         let update_one = move |ops: Ops, host: Host| {
-            let (catalogue, events) = (catalogue.clone(), events.clone());
+            let (binaries, events) = (binaries.clone(), events.clone());
             async move {
                 let Some(facts) = host.status.facts.clone() else {
                     return Done::skipped(
@@ -132,9 +161,9 @@ impl Ops {
                         "never heard from: no facts to pick its binary by (ping it first)",
                     );
                 };
-                let binary = match catalogue.for_facts(&facts) {
+                let binary = match binaries.for_facts(&facts).await {
                     Ok(binary) => binary,
-                    Err(e) => return Done::new(host.name, Err(e.to_string())),
+                    Err(e) => return Done::new(host.name, Err(e)),
                 };
                 let old = host.status.agent_version.clone().unwrap_or_default();
                 if old == binary.version && !force {
@@ -162,7 +191,7 @@ impl Ops {
     async fn update_one(
         &self,
         host: &Host,
-        binary: &crate::agents::AgentBinary,
+        binary: &AgentBinary,
         old: &str,
         confirm_secs: u32,
         events: &UploadSink,
