@@ -329,22 +329,36 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Forbidden);
-        // Facts for a CPU without an agent: that host fails with its reason.
-        let facts = Facts {
-            arch: "sparc64".into(),
-            big_endian: true,
-            ..Facts::default()
-        };
-        ops.fleet
-            .store()
-            .heartbeat_ok("a", "0.1.0", &facts, 1.0)
-            .await
-            .unwrap();
+        // Facts for a CPU without an agent: that host fails with its reason, and the rollout
+        // goes on to the next (whose binary is missing here: it says how to build it).
+        let (_dir, ops) = fleet(&["a", "b"]).await;
+        for (host, arch) in [("a", "sparc64"), ("b", "x86_64")] {
+            let facts = Facts {
+                arch: arch.into(),
+                big_endian: arch == "sparc64",
+                ..Facts::default()
+            };
+            let store = ops.fleet.store();
+            store
+                .heartbeat_ok(host, "0.1.0", &facts, 1.0)
+                .await
+                .unwrap();
+        }
+        let empty = tempfile::tempdir().unwrap();
+        ops.use_agents(empty.path().to_path_buf());
         let done = ops
             .update_agents(&request, Arc::new(|_: UploadEvent<'_>| {}))
             .await
             .unwrap();
-        assert!(!done[0].success);
-        assert!(done[0].detail.contains("sparc64"), "{done:?}");
+        assert_eq!(done.len(), 2);
+        assert!(!done[0].success && !done[1].success);
+        assert!(
+            done[0].detail.contains("no Otto agent for a sparc64 CPU"),
+            "{done:?}"
+        );
+        assert!(
+            done[1].detail.contains("ci/build-agents.sh x86_64"),
+            "{done:?}"
+        );
     }
 }
