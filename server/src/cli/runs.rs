@@ -68,7 +68,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "DIR")]
     pub agents: Option<PathBuf>,
     /// Time each new agent has to answer a heartbeat before its device goes back to the old
-    /// binary (1s to 1h).
+    /// binary (10s to 1h).
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_confirm_secs)]
     pub confirm_within: u32,
     /// Send the binary even to hosts whose agent already has its version.
@@ -76,14 +76,14 @@ pub struct UpdateArgs {
     pub force: bool,
 }
 
-/// `--confirm-within`: a duration ([`parse_duration`]) in whole seconds, 1 s to 1 h.
+/// `--confirm-within`: a duration ([`parse_duration`]) in whole seconds, 10 s to 1 h.
 fn parse_confirm_secs(text: &str) -> Result<u32, String> {
+    use crate::ops::{MAX_CONFIRM_SECS, MIN_CONFIRM_SECS};
     let duration = parse_duration(text)?;
     match u32::try_from(duration.as_secs()) {
-        Ok(secs @ 1..=crate::ops::MAX_CONFIRM_SECS) if duration.subsec_nanos() == 0 => Ok(secs),
+        Ok(secs @ MIN_CONFIRM_SECS..=MAX_CONFIRM_SECS) if duration.subsec_nanos() == 0 => Ok(secs),
         _ => Err(format!(
-            "whole seconds from 1s to {}s",
-            crate::ops::MAX_CONFIRM_SECS
+            "whole seconds from {MIN_CONFIRM_SECS}s to {MAX_CONFIRM_SECS}s"
         )),
     }
 }

@@ -63,7 +63,7 @@ pub use scripts::{
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Status, Targets};
-pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, UpdateAgents};
+pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, MIN_CONFIRM_SECS, UpdateAgents};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{
     AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,

@@ -19,6 +19,8 @@ use crate::model::{EventKind, Facts, Host, Permission, RunLevel};
 
 /// The time a new agent has to be heard from unless asked otherwise (`--confirm-within`).
 pub const DEFAULT_CONFIRM_SECS: u32 = 120;
+/// The shortest time a new agent may be given (the agent's own limit).
+pub const MIN_CONFIRM_SECS: u32 = 10;
 /// The longest time a new agent may be given.
 pub const MAX_CONFIRM_SECS: u32 = 3600;
 /// How much longer than its trial the server listens for a host after an update: the device
@@ -38,9 +40,9 @@ pub struct UpdateAgents {
     #[serde(flatten)]
     pub rollout: RolloutOptions,
     /// Seconds each new agent has to answer a heartbeat before its device goes back to the
-    /// old binary (1 to 3600; default 120).
+    /// old binary (10 to 3600; default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 3600)]
+    #[schema(minimum = 10, maximum = 3600)]
     pub confirm_secs: Option<u32>,
     /// Send the binary even to hosts whose agent already has its version.
     #[serde(default)]
@@ -51,9 +53,10 @@ impl UpdateAgents {
     /// The trial's length, held to its limits.
     pub fn confirm_secs(&self) -> Result<u32> {
         match self.confirm_secs.unwrap_or(DEFAULT_CONFIRM_SECS) {
-            secs @ 1..=MAX_CONFIRM_SECS => Ok(secs),
+            secs @ MIN_CONFIRM_SECS..=MAX_CONFIRM_SECS => Ok(secs),
             secs => Err(OpsError::Invalid(format!(
-                "a new agent is given {secs} s to be heard from: give 1 s to {MAX_CONFIRM_SECS} s"
+                "a new agent is given {secs} s to be heard from: give {MIN_CONFIRM_SECS} s to \
+                 {MAX_CONFIRM_SECS} s"
             ))),
         }
     }
@@ -312,7 +315,7 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].status, super::super::Status::Skipped);
         assert!(done[0].detail.contains("ping it first"), "{done:?}");
-        for secs in [0, MAX_CONFIRM_SECS + 1] {
+        for secs in [0, MIN_CONFIRM_SECS - 1, MAX_CONFIRM_SECS + 1] {
             let request = UpdateAgents {
                 confirm_secs: Some(secs),
                 ..request.clone()

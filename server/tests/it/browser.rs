@@ -1777,9 +1777,10 @@ async fn agents_behind_are_marked_and_updated_from_the_hosts_page() {
     let server = Server::new();
     add_user(&server, "admin", &["--admin"]);
     add_user(&server, "rita", &[]);
+    // Each runs its own binary, which an update replaces (never this build's).
     let _agents = [
-        server.agent("r1", dir.path(), &[], "").await,
-        server.agent("r2", dir.path(), &[], "").await,
+        crate::updates::own_agent(&server, "r1", dir.path()).await,
+        crate::updates::own_agent(&server, "r2", dir.path()).await,
     ];
     server.bounded(&["ping", "--all"]).await;
     let (binaries, version) = crate::updates::catalogue();
