@@ -245,13 +245,17 @@ impl Ops {
                 EventKind::UpdateConfirmed,
                 Ok(format!("confirmed: {from} -> {new}")),
             ),
-            Some(version) => (
-                EventKind::UpdateRolledBack,
-                Err(format!(
-                    "rolled back: the device went back to {version} (the new agent {new} was \
+            Some(version) => {
+                // It was heard from: a dial that failed while it went back is no unreachable host.
+                self.fleet.forget(name).await;
+                (
+                    EventKind::UpdateRolledBack,
+                    Err(format!(
+                        "rolled back: the device went back to {version} (the new agent {new} was \
                      not heard from within {confirm_secs} s)"
-                )),
-            ),
+                    )),
+                )
+            }
             None => (
                 EventKind::UpdateLost,
                 Err(format!(

@@ -184,7 +184,14 @@ async fn an_update_is_confirmed_by_a_heartbeat_with_the_new_version() {
     let _agents = agents(&server, dir.path(), 2).await;
     let (binaries, version) = catalogue();
     let binaries = binaries.path().to_str().unwrap();
-    let update = ["update-agents", "--all", "--agents", binaries];
+    let update = [
+        "update-agents",
+        "--all",
+        "--agents",
+        binaries,
+        "--confirm-within",
+        "20s",
+    ];
     let results = server.bounded_results(&update).await;
     for result in results.as_array().unwrap() {
         assert_eq!(result["status"], "ok", "{result}");
