@@ -54,7 +54,8 @@ pub fn catalogue() -> (tempfile::TempDir, String) {
 }
 
 /// Adds host `name` with a real agent in `dir/name` that runs its own binary there (a hard
-/// link to this build's agent): an update replaces that file only, as on a device.
+/// link to this build's agent): an update replaces that file only, as on a device; and that
+/// listens on the same port once restarted.
 pub async fn own_agent(server: &Server, name: &str, dir: &Path) -> LocalAgent {
     let home = dir.join(name);
     std::fs::create_dir_all(&home).unwrap();
@@ -66,6 +67,11 @@ pub async fn own_agent(server: &Server, name: &str, dir: &Path) -> LocalAgent {
     let agent = LocalAgent::start(&binary, &home, &server_key, "")
         .await
         .unwrap();
+    // The port it was given, kept: the agent it restarts into listens where the host points.
+    let conf = home.join("agent.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let kept = format!("listen = 127.0.0.1:{}", agent.port);
+    std::fs::write(&conf, text.replace("listen = 127.0.0.1:0", &kept)).unwrap();
     server.point(name, agent.port, &agent.agent_key).await;
     agent
 }
@@ -198,7 +204,9 @@ async fn an_update_is_confirmed_by_a_heartbeat_with_the_new_version() {
         let detail = result["detail"].as_str().unwrap();
         assert!(detail.starts_with("confirmed") && detail.contains(&version));
     }
-    assert_eq!(event_hosts(&server, "update-confirmed"), ["h00", "h01"]);
+    let mut confirmed = event_hosts(&server, "update-confirmed");
+    confirmed.sort();
+    assert_eq!(confirmed, ["h00", "h01"]);
     let hosts = server.json(&["host", "list"]);
     for host in hosts.as_array().unwrap() {
         assert_eq!(host["status"]["agent_version"], version.as_str(), "{host}");
