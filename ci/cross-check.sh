@@ -62,6 +62,10 @@ start=$(now)
 cargo test -p otto-server --test it packages:: -- --nocapture ||
     fail "the agent's packages (server/tests/it/packages.rs)"
 echo "took $(elapsed "$start")"
+section "the server with the agents built in (feature bundled-agents, over dist/)"
+# A check, not a release build: it proves build.rs finds dist/'s binaries and the feature's code
+# compiles; `cargo build --release -p otto-server --features bundled-agents` makes the binary.
+cargo check -p otto-server --features bundled-agents || fail "otto-server --features bundled-agents"
 
 section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)

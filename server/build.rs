@@ -2,7 +2,8 @@
 //! that `http::web` serves (each file's path under `web/`, its content type from its extension,
 //! its bytes through `include_bytes!`). A new file is in the next build by itself; a file whose
 //! extension has no known type fails the build rather than being served with the wrong one.
-//! Files whose names start with `.` (an editor's swap files) are left out.
+//! Files whose names start with `.` (an editor's swap files) are left out. With the feature
+//! `bundled-agents`, it also writes the table of the agent binaries to carry (`bundle_agents`).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,55 @@ fn main() -> Result<(), Box<dyn Error>> {
     table.push_str("]\n");
     fs::write(
         PathBuf::from(env::var("OUT_DIR")?).join("web_assets.rs"),
+        table,
+    )?;
+    if env::var_os("CARGO_FEATURE_BUNDLED_AGENTS").is_some() {
+        bundle_agents()?;
+    }
+    Ok(())
+}
+
+/// For the feature `bundled-agents`: writes `$OUT_DIR/bundled_agents.rs`, the table of the
+/// agent binaries `otto-agent-TARGET` in `$OTTO_AGENTS_DIR` (default the workspace's `dist/`)
+/// that `agents::Catalogue` carries, each through `include_bytes!`. A folder with none fails
+/// the build, saying how to make them.
+fn bundle_agents() -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-env-changed=OTTO_AGENTS_DIR");
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let dir = match env::var_os("OTTO_AGENTS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => manifest.join("..").join("dist"),
+    };
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut table = String::from("&[\n");
+    let mut found = 0;
+    for target in [
+        "mips-unknown-linux-musl",
+        "mipsel-unknown-linux-musl",
+        "armv7-unknown-linux-musleabihf",
+        "aarch64-unknown-linux-musl",
+        "x86_64-unknown-linux-musl",
+    ] {
+        let file = dir.join(format!("otto-agent-{target}"));
+        if file.is_file() {
+            let file = fs::canonicalize(&file)?;
+            println!("cargo:rerun-if-changed={}", file.display());
+            table.push_str(&format!("    ({target:?}, include_bytes!({file:?})),\n"));
+            found += 1;
+        }
+    }
+    if found == 0 {
+        return Err(format!(
+            "the feature `bundled-agents` needs the agent binaries: {} holds no otto-agent-TARGET; \
+             build them with `ci/build-agents.sh` (it writes dist/), or set OTTO_AGENTS_DIR to \
+             a folder that holds them",
+            dir.display()
+        )
+        .into());
+    }
+    table.push_str("]\n");
+    fs::write(
+        PathBuf::from(env::var("OUT_DIR")?).join("bundled_agents.rs"),
         table,
     )?;
     Ok(())

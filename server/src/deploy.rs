@@ -4,8 +4,9 @@
 //! steps, so a password is asked at most once).
 //!
 //! Steps: detect the CPU (`uname -m` and the endianness of the device's own `/bin/sh`), pick the
-//! matching static agent from `dist/`, copy it over (streamed through SSH, written to a temporary
-//! name and renamed), write the agent's configuration, make it trust this host's new server key,
+//! matching static agent from the server's catalogue (`agents.rs`: `--agents DIR`, the agents
+//! built in, or `dist/`), copy it over (streamed through SSH, written to a temporary name and
+//! renamed), write the agent's configuration, make it trust this host's new server key,
 //! install and start a service (procd init script on OpenWrt, systemd unit elsewhere; both are
 //! the files in `packaging/`), read the agent's public key. `Ops::deploy_host` makes the server
 //! key before and adds the host, its agent key pinned, after.
@@ -51,8 +52,8 @@ pub enum DeployError {
         endian: &'static str,
     },
     /// The binary for the device's CPU is missing.
-    #[error("{0} is missing: build it with `ci/build-agents.sh {1}` or pass --dist")]
-    NoBinary(PathBuf, &'static str),
+    #[error(transparent)]
+    Agents(#[from] crate::agents::AgentsError),
     /// Neither procd nor systemd, and no `--service none`.
     #[error(
         "the device has neither procd nor systemd; use --service none to start the agent without a service manager"
@@ -114,8 +115,9 @@ pub struct DeployOptions {
     pub settings: Settings,
     /// The pinned agent key of the host re-deployed; none for a new host.
     pub pinned: Option<PublicKey>,
-    /// Where the static agents are (`dist/otto-agent-<target>`).
-    pub dist: PathBuf,
+    /// Where the static agents are (`DIR/otto-agent-<target>`); None: the server's catalogue
+    /// (the agents built into it, else `dist/`).
+    pub dist: Option<PathBuf>,
     /// The service manager.
     pub service: Service,
     /// Install everything under this directory instead of `/` (staging a firmware image, tests).
@@ -485,10 +487,13 @@ pub fn dial_address(destination: &str, address: Option<&str>) -> String {
         .to_string()
 }
 
-/// The agent binary for `target`, from the directory of static agents.
-pub fn agent_binary(dist: &std::path::Path, target: &'static str) -> Result<Vec<u8>, DeployError> {
-    let path = dist.join(format!("otto-agent-{target}"));
-    std::fs::read(&path).map_err(|_| DeployError::NoBinary(path, target))
+/// The agent binary for `target`: from `dir` if given, else from the server's catalogue (the
+/// agents built into it, or `dist/`), as `update-agents` has them.
+pub fn agent_binary(
+    dir: Option<&std::path::Path>,
+    target: &'static str,
+) -> Result<std::borrow::Cow<'static, [u8]>, DeployError> {
+    Ok(crate::agents::Catalogue::open(dir).binary(target)?.bytes)
 }
 
 /// Deploys an agent to a device: a new one trusting `server_key` (the host's, made by the
@@ -523,7 +528,7 @@ pub async fn deploy(
         Service::Auto => return Err(DeployError::NoServiceManager),
         other => other,
     };
-    let binary = agent_binary(&options.dist, target)?;
+    let binary = agent_binary(options.dist.as_deref(), target)?;
 
     let prefix = options.prefix.trim_end_matches('/');
     let device_bin = match service {

@@ -172,6 +172,8 @@ pub struct Fleet {
     links: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Link>>>>,
     /// Notified whenever an agent has called home.
     calls: tokio::sync::Notify,
+    /// The folder of agent binaries given (`--agents`), if one was.
+    agents: std::sync::OnceLock<PathBuf>,
 }
 
 impl Fleet {
@@ -192,7 +194,20 @@ impl Fleet {
             options,
             links: Mutex::new(HashMap::new()),
             calls: tokio::sync::Notify::new(),
+            agents: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Takes the agent binaries from `dir` from now on (`--agents`); false if a folder was
+    /// given already (the first one stays).
+    pub fn use_agents(&self, dir: PathBuf) -> bool {
+        self.agents.set(dir).is_ok()
+    }
+
+    /// The agent binaries this fleet sends: those of the folder given ([`Fleet::use_agents`]),
+    /// else as [`Catalogue::open`](crate::agents::Catalogue::open) finds them.
+    pub fn catalogue(&self) -> crate::agents::Catalogue {
+        crate::agents::Catalogue::open(self.agents.get().map(PathBuf::as_path))
     }
 
     /// How many hosts one operation works on at once ([`FleetOptions::dial_limit`], at least 1).

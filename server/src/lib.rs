@@ -21,6 +21,7 @@
 //!   [`sanitize`]: text from agents made safe to show.
 //! - [`demo`]: a real agent on this machine, driven end to end.
 
+pub mod agents;
 pub mod cli;
 pub mod client;
 pub mod config;

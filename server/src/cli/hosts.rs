@@ -177,8 +177,9 @@ pub struct DeployArgs {
     /// The agent does not listen (`listen = none`): a device behind NAT; needs --call-home.
     #[arg(long, requires = "call_home")]
     pub no_listen: bool,
-    /// The directory of static agents, `otto-agent-<target>` (from `ci/build-agents.sh`).
-    #[arg(long)]
+    /// The directory of static agents, `otto-agent-<target>` (from `ci/build-agents.sh`);
+    /// default: the agents built into this server, else `dist/`.
+    #[arg(long = "agents", visible_alias = "dist", value_name = "DIR")]
     pub dist: Option<PathBuf>,
     /// The service manager on the device.
     #[arg(long, value_enum, default_value = "auto")]
@@ -324,7 +325,11 @@ pub async fn execute(
         HostCommand::List { wide } => out.hosts(&api.hosts().await?, wide),
         HostCommand::Show { name } => {
             let detail = api.host(&name).await?;
-            out.host_detail(&detail.host, &detail.server_key);
+            out.host_detail(
+                &detail.host,
+                &detail.server_key,
+                detail.newest_agent.as_deref(),
+            );
         }
         HostCommand::Remove { names, force } => {
             for name in names {

@@ -42,7 +42,7 @@ use enrollment::EnrollmentCommand;
 use env::EnvCommand;
 use groups::GroupCommand;
 use hosts::HostCommand;
-use runs::{PowerArgs, RunArgs, UploadArgs};
+use runs::{PowerArgs, RunArgs, UpdateArgs, UploadArgs};
 use schedules::ScheduleCommand;
 use scripts::{AttachmentCommand, ScriptCommand};
 use targets::{ActionArgs, TargetArgs};
@@ -242,6 +242,17 @@ enum Command {
     /// Schedules: runs that `serve` starts at the times of a cron pattern, in a time zone.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Update the agents of hosts to the server's binaries, with a progress bar per host.
+    ///
+    /// Each host gets the binary of its CPU and byte order (from its last heartbeat's facts;
+    /// a host never heard from is skipped: ping it first), unless its agent already has that
+    /// version (--force sends it anyway). Its agent checks it, keeps the old one and restarts
+    /// into the new one on trial; the update is confirmed once the host answers a heartbeat
+    /// with the new version. A new agent not heard from within --confirm-within is replaced
+    /// by the old one on the device itself (rolled back: a failure). Needs the permission
+    /// `hosts` and the run level `read-write`. Ctrl-C (or SIGTERM) stops the updates and
+    /// exits 130.
+    UpdateAgents(UpdateArgs),
 }
 
 #[derive(Args)]
@@ -281,6 +292,11 @@ struct ServeArgs {
     /// and port (e.g. 0.0.0.0:12445); off unless given.
     #[arg(long, value_name = "ADDR:PORT")]
     call_home_listen: Option<std::net::SocketAddr>,
+    /// The folder of agent binaries `update-agents` sends (`otto-agent-TARGET`, as
+    /// ci/build-agents.sh writes them to dist/); default: those built into the server, else
+    /// dist/.
+    #[arg(long, value_name = "DIR")]
+    agents: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -640,7 +656,10 @@ impl Cli {
 
     /// Whether the command stops cleanly on an interrupt (see [`Cli::run`]): `run` and `upload`.
     pub fn is_interruptible(&self) -> bool {
-        matches!(self.command, Command::Run(_) | Command::Upload(_))
+        matches!(
+            self.command,
+            Command::Run(_) | Command::Upload(_) | Command::UpdateAgents(_)
+        )
     }
 
     /// Runs the command; `shutdown` completing stops the daemon (`serve`), cancels what `run`
@@ -715,6 +734,12 @@ impl Cli {
         );
         let out = Printer::stdout(self.json);
         let ops = Ops::new(fleet.clone(), Actor::local_user());
+        if let Command::Serve(ServeArgs {
+            agents: Some(dir), ..
+        }) = &self.command
+        {
+            ops.use_agents(dir.clone());
+        }
         let result = match self.command {
             Command::Serve(args) => Ok(serve::serve(
                 fleet,
@@ -772,6 +797,7 @@ async fn dispatch(
         Command::History { host, run, limit } => history::runs(api, out, host, run, limit).await,
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
         Command::Schedule(c) => schedules::execute(api, out, c).await,
+        Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,
         Command::Serve(_) | Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => {
             Ok(())
         }

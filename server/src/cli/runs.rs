@@ -1,4 +1,4 @@
-//! `ping`, `run`, `cancel`, `upload` and the control commands: work on hosts, with live
+//! `ping`, `run`, `cancel`, `upload`, `update-agents` and the control commands: work on hosts, with live
 //! output; written once over [`RunsApi`], so each works alike in process and through `serve`.
 
 use std::io::IsTerminal;
@@ -9,14 +9,14 @@ use clap::Args;
 
 use crate::ops::{
     Action, ControlRequest, DEFAULT_OUTPUT_CAP, NewRun, OpsError, PingRequest, RunSink, Status,
-    Upload,
+    UpdateAgents, Upload,
 };
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
 use super::CliError;
 use super::api::{LiveRun, RunStarted, RunsApi};
-use super::parse::parse_timeout_secs;
+use super::parse::{parse_duration, parse_timeout_secs};
 use super::scripts::FileArgs;
 use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
 
@@ -53,6 +53,39 @@ pub struct UploadArgs {
     pub targets: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+}
+
+/// `update-agents`: the hosts, the rollout, and where the binaries come from.
+#[derive(Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// The folder of agent binaries (`otto-agent-TARGET`, as ci/build-agents.sh writes them
+    /// to dist/); default: those built into the server, else dist/. Not with --server (the
+    /// server sends its own).
+    #[arg(long, value_name = "DIR")]
+    pub agents: Option<PathBuf>,
+    /// Time each new agent has to answer a heartbeat before its device goes back to the old
+    /// binary (10s to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_confirm_secs)]
+    pub confirm_within: u32,
+    /// Send the binary even to hosts whose agent already has its version.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--confirm-within`: a duration ([`parse_duration`]) in whole seconds, 10 s to 1 h.
+fn parse_confirm_secs(text: &str) -> Result<u32, String> {
+    use crate::ops::{MAX_CONFIRM_SECS, MIN_CONFIRM_SECS};
+    let duration = parse_duration(text)?;
+    match u32::try_from(duration.as_secs()) {
+        Ok(secs @ MIN_CONFIRM_SECS..=MAX_CONFIRM_SECS) if duration.subsec_nanos() == 0 => Ok(secs),
+        _ => Err(format!(
+            "whole seconds from {MIN_CONFIRM_SECS}s to {MAX_CONFIRM_SECS}s"
+        )),
+    }
 }
 
 /// `reboot` and `shutdown`: an action that asks first unless it names one host plainly.
@@ -195,6 +228,42 @@ pub async fn upload(
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(
             "the upload was stopped; {done} of {} hosts had it already",
+            results.len()
+        )));
+    }
+    unreached(results.iter().map(|d| d.unreached))?;
+    failures(results.iter().map(|d| d.status))
+}
+
+/// `update-agents`: each host's binary sent and confirmed, with a progress bar per host;
+/// `interrupt` completing (Ctrl-C) stops the updates (an agent that has its new binary goes on
+/// with its trial).
+pub async fn update_agents(
+    api: &impl RunsApi,
+    out: &Printer,
+    args: UpdateArgs,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), CliError> {
+    let request = UpdateAgents {
+        targets: args.targets.targets(),
+        rollout: args.rollout.options(),
+        confirm_secs: Some(args.confirm_within),
+        force: args.force,
+    };
+    let fields = serde_json::json!({ "job": "update-agents" });
+    let started = |names: &[&str]| {
+        out.started(names, fields);
+        let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        out.upload_progress(width)
+    };
+    let (results, stopped) = api
+        .update_agents(request, args.agents, started, interrupt)
+        .await?;
+    out.uploaded(&results);
+    if stopped {
+        let done = results.iter().filter(|d| d.success).count();
+        return Err(CliError::Interrupted(format!(
+            "the update was stopped; {done} of {} hosts were updated",
             results.len()
         )));
     }

@@ -36,6 +36,7 @@ mod session;
 mod spool;
 mod summary;
 mod tls;
+mod updates;
 mod uploads;
 mod users;
 mod web;
@@ -186,6 +187,8 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(enrollment::pending),
         routes!(enrollment::approve),
         routes!(enrollment::deny),
+        routes!(updates::start),
+        routes!(updates::agents),
     ]
 }
 

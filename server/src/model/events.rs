@@ -69,6 +69,16 @@ pub enum EventKind {
     EnrollmentChanged,
     /// A host's agent was upgraded in place by `host deploy` (its key and trust kept).
     HostRedeployed,
+    /// A new agent binary was sent to a host, and put in place there on trial.
+    UpdateSent,
+    /// A host's agent refused a new binary (its reason recorded); nothing was replaced.
+    UpdateRefused,
+    /// A host's new agent answered a heartbeat with the new version: it stays.
+    UpdateConfirmed,
+    /// A host answered with its old version after an update: the device went back to it.
+    UpdateRolledBack,
+    /// A host was not heard from after an update, within the time its trial had.
+    UpdateLost,
 }
 
 impl EventKind {
@@ -104,6 +114,11 @@ impl EventKind {
             EventKind::EnrollmentRefused => "enrollment-refused",
             EventKind::EnrollmentChanged => "enrollment-changed",
             EventKind::HostRedeployed => "host-redeployed",
+            EventKind::UpdateSent => "update-sent",
+            EventKind::UpdateRefused => "update-refused",
+            EventKind::UpdateConfirmed => "update-confirmed",
+            EventKind::UpdateRolledBack => "update-rolled-back",
+            EventKind::UpdateLost => "update-lost",
         }
     }
 }

@@ -77,6 +77,12 @@ pub struct HostDetail {
     pub pending_fingerprint: Option<String>,
     /// The server key its agent must trust, in OpenSSH form.
     pub server_key: String,
+    /// Whether its agent is older than the newest the server has (`newest_agent`).
+    #[serde(default)]
+    pub behind: bool,
+    /// The newest agent version the server has, if it has binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_agent: Option<String>,
 }
 
 /// A key pinned or dropped: its host and fingerprint.
@@ -171,7 +177,7 @@ pub struct DeployHost {
     pub call_home: Option<String>,
     /// The agent does not listen (`listen = none`): a device behind NAT that calls home.
     pub no_listen: bool,
-    /// The directory of static agents (default: `dist` here or beside this program).
+    /// The directory of static agents (default: the server's catalogue: built in, else `dist/`).
     pub dist: Option<PathBuf>,
     /// The service manager on the device.
     pub service: Service,
@@ -450,8 +456,14 @@ impl Ops {
     pub async fn host(&self, name: &HostName) -> Result<HostDetail> {
         let host = self.fleet.store().host(name).await?;
         let key = self.fleet.host_key(name)?;
+        let newest_agent = self.newest_agent().await;
         Ok(HostDetail {
             pending_fingerprint: host.trust.pending_key.as_deref().map(pending_fingerprint),
+            behind: crate::agents::behind(
+                host.status.agent_version.as_deref(),
+                newest_agent.as_deref(),
+            ),
+            newest_agent,
             host,
             server_key: keys::to_openssh(key.public_key()),
         })
@@ -666,6 +678,12 @@ pub struct HostEntry {
     /// The fingerprint (`SHA256:…`) of the key its agent presented that is not the pinned
     /// one, waiting to be approved or denied; none without one.
     pub pending_fingerprint: Option<String>,
+    /// Whether its agent is older than the newest the server has (`newest_agent`).
+    #[serde(default)]
+    pub behind: bool,
+    /// The newest agent version the server has, if it has binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_agent: Option<String>,
 }
 
 impl From<Host> for HostEntry {
@@ -674,7 +692,18 @@ impl From<Host> for HostEntry {
         HostEntry {
             host,
             pending_fingerprint,
+            behind: false,
+            newest_agent: None,
         }
+    }
+}
+
+impl HostEntry {
+    /// This entry, saying whether its agent is behind `newest`, the newest the server has.
+    pub fn against(mut self, newest: Option<&str>) -> HostEntry {
+        self.behind = crate::agents::behind(self.host.status.agent_version.as_deref(), newest);
+        self.newest_agent = newest.map(str::to_owned);
+        self
     }
 }
 
@@ -691,7 +720,26 @@ impl Ops {
     /// The page of hosts (by name) that `query` asks for: `Invalid` for a limit outside 1 to
     /// [`MAX_PAGE`].
     pub async fn host_page(&self, query: &HostQuery) -> Result<HostPage> {
-        page(self.hosts().await?, query)
+        let mut page = page(self.hosts().await?, query)?;
+        let newest = self.newest_agent().await;
+        page.hosts = page
+            .hosts
+            .into_iter()
+            .map(|e| e.against(newest.as_deref()))
+            .collect();
+        Ok(page)
+    }
+
+    /// Every host, by name, each saying whether its agent is behind the newest the server
+    /// has.
+    pub async fn host_entries(&self) -> Result<Vec<HostEntry>> {
+        let newest = self.newest_agent().await;
+        Ok(self
+            .hosts()
+            .await?
+            .into_iter()
+            .map(|h| HostEntry::from(h).against(newest.as_deref()))
+            .collect())
     }
 }
 
@@ -776,7 +824,7 @@ fn deploy_options(
         agent_port,
         settings,
         pinned,
-        dist: d.dist.clone().unwrap_or_else(deploy::default_dist),
+        dist: d.dist.clone(),
         service: d.service,
         prefix: d.prefix.clone(),
         ssh: "ssh".into(),

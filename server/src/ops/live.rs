@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::{
     Cancellation, Done, Job, Ops, OpsError, Result, Rollout, RolloutOptions, RunEvent, RunResult,
-    RunSink, Status, Targets, Upload, UploadEvent, UploadSink,
+    RunSink, Status, Targets, UpdateAgents, Upload, UploadEvent, UploadSink,
 };
 use crate::model::{EventKind, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
@@ -697,6 +697,52 @@ impl Ops {
                 },
             };
             drop(keep);
+            ops.conclude(&launches, id, &launch, last).await;
+        });
+        Ok(Launched {
+            launch: id,
+            job: label,
+            hosts,
+        })
+    }
+
+    /// Starts updating the agents `request` names, as [`Ops::update_agents`] does but in the
+    /// background, and answers at once: its events are an upload's (each host's progress and
+    /// end, then the summary), followed with [`Ops::follow`] and cancelled with
+    /// [`Ops::cancel_launch`]. Needs what [`Ops::require_update`] says.
+    pub async fn launch_update(
+        &self,
+        launches: &Launches,
+        request: UpdateAgents,
+    ) -> Result<Launched> {
+        self.require_update()?;
+        request.confirm_secs()?;
+        request.rollout.rollout()?;
+        let hosts: Vec<String> = self
+            .resolve(&request.targets)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        let label = "update-agents".to_owned();
+        let new = NewLaunch {
+            actor: self.actor.to_string(),
+            job: label.clone(),
+            hosts: hosts.clone(),
+        };
+        let (id, launch) = launches
+            .add(self.fleet.store(), &new, RunLevel::ReadWrite)
+            .await?;
+        launch.push(scheduled(id, &label, &hosts, None));
+        let ops = self.clone().cancellable(launch.cancellation.clone());
+        let launches = launches.clone();
+        tokio::spawn(async move {
+            let last = match ops.update_agents(&request, launch.upload_sink()).await {
+                Ok(results) => LaunchEvent::upload_summary(results),
+                Err(e) => LaunchEvent::Error {
+                    message: e.to_string(),
+                },
+            };
             ops.conclude(&launches, id, &launch, last).await;
         });
         Ok(Launched {

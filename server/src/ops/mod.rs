@@ -29,6 +29,7 @@ mod summary;
 mod targets;
 #[cfg(test)]
 mod testing;
+mod updates;
 mod uploads;
 mod users;
 
@@ -62,6 +63,7 @@ pub use scripts::{
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Status, Targets};
+pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, MIN_CONFIRM_SECS, UpdateAgents};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{
     AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,
@@ -344,9 +346,7 @@ impl OpsError {
                 | FleetError::Disabled(_),
             ) => ErrorKind::Unavailable,
             OpsError::Deploy(
-                DeployError::NoBinary(..)
-                | DeployError::UnknownCpu { .. }
-                | DeployError::Setting(_),
+                DeployError::Agents(_) | DeployError::UnknownCpu { .. } | DeployError::Setting(_),
             ) => ErrorKind::Invalid,
             OpsError::Deploy(DeployError::KeyMismatch { .. } | DeployError::NoAgent(_)) => {
                 ErrorKind::Conflict

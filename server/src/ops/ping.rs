@@ -61,7 +61,7 @@ impl Ops {
             .await)
     }
 
-    async fn ping_one(&self, host: Host) -> Ping {
+    pub(super) async fn ping_one(&self, host: Host) -> Ping {
         let fleet = &self.fleet;
         let answer = async {
             let conn = fleet.connect(&host).await?;

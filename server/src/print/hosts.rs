@@ -81,7 +81,7 @@ fn facts_cells(facts: Option<&Facts>) -> [String; 5] {
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// Hosts, one row each; `wide`, with what each reported ([`FACTS_COLUMNS`]).
-    pub fn hosts(&self, hosts: &[crate::model::Host], wide: bool) {
+    pub fn hosts(&self, hosts: &[crate::ops::HostEntry], wide: bool) {
         self.list(
             hosts,
             &[
@@ -97,7 +97,8 @@ impl<W: Write + Send + 'static> Printer<W> {
             .into_iter()
             .chain(wide.then_some(FACTS_COLUMNS).into_iter().flatten())
             .collect::<Vec<_>>(),
-            |h| {
+            |entry| {
+                let h = &entry.host;
                 let trust = match (
                     &h.trust.agent_key,
                     &h.trust.pending_key,
@@ -120,7 +121,7 @@ impl<W: Write + Send + 'static> Printer<W> {
                     trust,
                     yes_no(h.status.reachable, reached(h.status.busy), "NO"),
                     self.time_or_dash(h.status.last_seen),
-                    h.status.agent_version.clone().unwrap_or_else(|| "-".into()),
+                    agent_version(&h.status.agent_version, entry),
                 ];
                 if wide {
                     row.extend(facts_cells(h.status.facts.as_ref()));
@@ -130,12 +131,18 @@ impl<W: Write + Send + 'static> Printer<W> {
         );
     }
 
-    /// One host in full, with the server key its agent trusts.
-    pub fn host_detail(&self, h: &crate::model::Host, server_key: &str) {
+    /// One host in full, with the server key its agent trusts; `newest` is the newest agent
+    /// version the server has (the host's is behind if older).
+    pub fn host_detail(&self, h: &crate::model::Host, server_key: &str, newest: Option<&str>) {
+        let behind = crate::agents::behind(h.status.agent_version.as_deref(), newest);
         if self.json {
             let mut value = serde_json::to_value(h).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
                 map.insert("server_key".into(), server_key.into());
+                map.insert("behind".into(), behind.into());
+                if let Some(newest) = newest {
+                    map.insert("newest_agent".into(), newest.into());
+                }
             }
             return self.json(&value);
         }
@@ -206,8 +213,13 @@ impl<W: Write + Send + 'static> Printer<W> {
             if let Some(f) = &h.status.facts {
                 writeln!(
                     out,
-                    "  agent          otto-agent {}",
-                    shown(h.status.agent_version.as_deref().unwrap_or("?"))
+                    "  agent          otto-agent {}{}",
+                    shown(h.status.agent_version.as_deref().unwrap_or("?")),
+                    match newest {
+                        Some(newest) if behind =>
+                            format!(" (behind {}: update-agents)", shown(newest)),
+                        _ => String::new(),
+                    }
                 )?;
                 writeln!(out, "  model          {}", or_dash(shown(&f.model)))?;
                 writeln!(out, "  release        {}", or_dash(shown(&release(f))))?;
@@ -364,6 +376,16 @@ impl<W: Write + Send + 'static> Printer<W> {
     }
 }
 
+/// A host's agent version as `host list` shows it: `-` when unknown, with the newest the
+/// server has when it is behind (`0.1.0 (behind 0.2.0)`).
+fn agent_version(version: &Option<String>, entry: &crate::ops::HostEntry) -> String {
+    match (version, &entry.newest_agent) {
+        (None, _) => "-".into(),
+        (Some(v), Some(newest)) if entry.behind => format!("{v} (behind {newest})"),
+        (Some(v), _) => v.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::printed;
@@ -405,7 +427,7 @@ mod tests {
     #[test]
     fn a_host_in_full_says_what_its_agent_reported() {
         let p = Printer::new(false, Vec::new());
-        p.host_detail(&reported(Some(archer())), "ssh-ed25519 KEY");
+        p.host_detail(&reported(Some(archer())), "ssh-ed25519 KEY", None);
         let text = printed(&p);
         for line in [
             "  model          TP-Link Archer C7 v5\n",
@@ -429,7 +451,7 @@ mod tests {
             "uptime_secs":45,"load_centi":[0,0,0],"mem_total_kib":1024,"mem_available_kib":512}"#;
         let facts: Facts = serde_json::from_str(stored).unwrap();
         let p = Printer::new(false, Vec::new());
-        p.host_detail(&reported(Some(facts.clone())), "ssh-ed25519 KEY");
+        p.host_detail(&reported(Some(facts.clone())), "ssh-ed25519 KEY", None);
         let text = printed(&p);
         for line in [
             "  model          -\n",
@@ -440,7 +462,7 @@ mod tests {
             assert!(text.contains(line), "{line:?} not in\n{text}");
         }
         let p = Printer::new(false, Vec::new());
-        p.hosts(&[reported(Some(facts))], true);
+        p.hosts(&[reported(Some(facts)).into()], true);
         let row = cells(&printed(&p), 1);
         assert_eq!(row["model"], "-");
         assert_eq!(row["release"], "Debian GNU/Linux 12");
@@ -473,9 +495,9 @@ mod tests {
         let p = Printer::new(false, Vec::new());
         p.hosts(
             &[
-                reported(Some(archer())),
-                reported(Some(low)),
-                reported(None),
+                reported(Some(archer())).into(),
+                reported(Some(low)).into(),
+                reported(None).into(),
             ],
             true,
         );
@@ -497,7 +519,7 @@ mod tests {
         }
         // Without --wide, the list is as narrow as before.
         let p = Printer::new(false, Vec::new());
-        p.hosts(&[reported(Some(archer()))], false);
+        p.hosts(&[reported(Some(archer())).into()], false);
         let text = printed(&p);
         let row = cells(&text, 1);
         assert_eq!(row.len(), 8, "{text}");

@@ -1834,3 +1834,81 @@ async fn a_host_whose_agent_calls_home_says_so() {
         .await;
     browser.close().await;
 }
+
+/// Issue 24: the hosts page shows each agent's version, marked when it is behind the server's
+/// newest binary, and offers to update the agents (there and on a host's page) to whoever may
+/// (`hosts` and the run level read-write), following the launch as a run's page does; a user
+/// without them is not offered it.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_behind_are_marked_and_updated_from_the_hosts_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    add_user(&server, "rita", &[]);
+    // Each runs its own binary, which an update replaces (never this build's).
+    let _agents = [
+        crate::updates::own_agent(&server, "r1", dir.path()).await,
+        crate::updates::own_agent(&server, "r2", dir.path()).await,
+    ];
+    server.bounded(&["ping", "--all"]).await;
+    let (binaries, version) = crate::updates::catalogue();
+    let daemon = Daemon::start(
+        &server,
+        &[
+            "--http-plain",
+            "--agents",
+            binaries.path().to_str().unwrap(),
+        ],
+    );
+
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    let behind = browser
+        .text_of("[data-behind=\"r1\"]", |t| !t.is_empty())
+        .await;
+    assert_eq!(behind, format!("(behind {version})"));
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    let agent = browser
+        .text_of("#host-agent", |t| t.contains("behind"))
+        .await;
+    assert!(agent.contains(&version), "{agent}");
+    assert!(browser.present("#update-agent").await);
+    // r2 chosen on the hosts page: its agent only.
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser.click("[data-select=\"r2\"]").await;
+    browser.click("#update-agents").await;
+    let asked = browser.client.get_alert_text().await.unwrap();
+    assert!(asked.contains("r2") && !asked.contains("r1"), "{asked}");
+    browser.client.accept_alert().await.unwrap();
+    let job = browser.text_of("#run-job", |t| t.starts_with("On")).await;
+    assert_eq!(job, "On 1 host: r2");
+    // The launch, followed on the run page: r2 ends one way or the other (confirmed once
+    // agents take updates, refused by agents that do not), then the summary.
+    let summary = browser.text_of("#run-summary", |t| t.ends_with('.')).await;
+    assert!(summary.contains("succeeded"), "{summary}");
+    let status = browser
+        .text_of("[data-status=\"r2\"]", |t| t != "running")
+        .await;
+    assert!(!status.is_empty());
+    browser.screenshot("update-agents").await;
+    let events = server.json(&["events", "--host", "r2", "--limit", "100"]);
+    assert!(
+        events.to_string().contains("update-") || status.contains("UpdateAgent"),
+        "{status}: {events}"
+    );
+    browser.close().await;
+
+    let (browser, url) = Browser::signed_in(&daemon, "rita").await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser
+        .text_of("[data-behind=\"r1\"]", |t| !t.is_empty())
+        .await;
+    assert!(!browser.present("#update-agents").await);
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.text_of("#host-agent", |t| !t.is_empty()).await;
+    assert!(!browser.present("#update-agent").await);
+    browser.close().await;
+}

@@ -286,6 +286,14 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("schedules"),
         ),
+        // Updating agents needs `hosts` (and the run level read-write); the catalogue, nothing.
+        (
+            Method::POST,
+            "/api/v1/updates",
+            json!({"all": true}),
+            Some("hosts"),
+        ),
+        (Method::GET, "/api/v1/agents", Value::Null, None),
     ]);
     routes
 }

@@ -46,6 +46,7 @@ mod rolling;
 mod schedules;
 mod secrets;
 mod times;
+mod updates;
 mod users;
 mod web;
 

@@ -23,7 +23,7 @@ pub(crate) trait HostsApi {
     /// from this machine, with the key in its data directory).
     async fn deploy_host(&self, deploy: DeployHost) -> Result<DeployOutcome, CliError>;
     /// Every host, by name (`GET /api/v1/hosts`, page after page).
-    async fn hosts(&self) -> Result<Vec<Host>, CliError>;
+    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError>;
     /// One host in full (`GET /api/v1/hosts/{name}`).
     async fn host(&self, name: &HostName) -> Result<HostDetail, CliError>;
     /// Removes a host; with variables only when `force` (`DELETE /api/v1/hosts/{name}`).
@@ -55,8 +55,8 @@ impl HostsApi for Ops {
         Ok(Ops::deploy_host(self, deploy).await?)
     }
 
-    async fn hosts(&self) -> Result<Vec<Host>, CliError> {
-        Ok(Ops::hosts(self).await?)
+    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError> {
+        Ok(Ops::host_entries(self).await?)
     }
 
     async fn host(&self, name: &HostName) -> Result<HostDetail, CliError> {
@@ -119,14 +119,14 @@ impl HostsApi for Remote {
         ))
     }
 
-    async fn hosts(&self) -> Result<Vec<Host>, CliError> {
+    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError> {
         let mut hosts = Vec::new();
         let mut after = None;
         loop {
             let mut query = vec![("limit", MAX_PAGE.to_string())];
             query.extend(after.map(|a| ("after", a)));
             let page: HostPage = self.get("/api/v1/hosts", &query).await?;
-            hosts.extend(page.hosts.into_iter().map(|e| e.host));
+            hosts.extend(page.hosts);
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(hosts),

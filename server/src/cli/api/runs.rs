@@ -4,6 +4,8 @@
 //! once over it.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+use std::pin::Pin;
 
 use reqwest::{Method, StatusCode};
 
@@ -12,8 +14,8 @@ use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
 use crate::model::{Event, EventKind, Run};
 use crate::ops::{
     Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
-    PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, Upload, UploadEvent,
-    UploadSink,
+    PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, UpdateAgents, Upload,
+    UploadEvent, UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -89,6 +91,17 @@ pub(crate) trait RunsApi {
         upload: Upload,
         targets: Targets,
         rollout: RolloutOptions,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError>;
+
+    /// Updates the agents `request` names (`POST /api/v1/updates`, a launch whose events are
+    /// an upload's), with the binaries of `agents` (in process only: through `serve`, its
+    /// own); `started` and `interrupt` as for [`RunsApi::upload`].
+    async fn update_agents(
+        &self,
+        request: UpdateAgents,
+        agents: Option<PathBuf>,
         started: impl FnOnce(&[&str]) -> UploadSink,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError>;
@@ -186,6 +199,34 @@ impl RunsApi for Ops {
             interrupt,
             &cancellation,
             "stopping the uploads",
+        )
+        .await?;
+        Ok((results, cancellation.is_cancelled()))
+    }
+
+    async fn update_agents(
+        &self,
+        request: UpdateAgents,
+        agents: Option<PathBuf>,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError> {
+        self.require_update()?;
+        request.confirm_secs()?;
+        request.rollout.rollout()?;
+        if let Some(dir) = agents {
+            self.use_agents(dir);
+        }
+        let cancellation = Cancellation::new();
+        let ops = &self.clone().cancellable(cancellation.clone());
+        let hosts = ops.resolve(&request.targets).await?;
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let progress = started(&names);
+        let results = until_interrupted(
+            ops.update_agents(&request, progress),
+            interrupt,
+            &cancellation,
+            "stopping the updates",
         )
         .await?;
         Ok((results, cancellation.is_cancelled()))
@@ -397,6 +438,65 @@ impl RunsApi for Remote {
                 ));
             }
         };
+        self.follow_uploads(launched, started, interrupt, "upload")
+            .await
+    }
+
+    async fn update_agents(
+        &self,
+        request: UpdateAgents,
+        agents: Option<PathBuf>,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<(Vec<Done>, bool), CliError> {
+        if agents.is_some() {
+            return Err(CliError::Usage(
+                "--agents names a folder on this machine: with --server, the server sends the \
+                 binaries it has (`serve --agents DIR`, or built in); see GET /api/v1/agents"
+                    .into(),
+            ));
+        }
+        let launched: Launched = self.call(Method::POST, "/api/v1/updates", &request).await?;
+        tokio::pin!(interrupt);
+        self.follow_uploads(launched, started, interrupt, "update")
+            .await
+    }
+
+    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
+        let mut query = vec![("limit", limit.to_string()), ("output", "true".into())];
+        query.extend(host.map(|h| ("host", h)));
+        Ok(self.get("/api/v1/runs", &query).await?)
+    }
+
+    async fn past_run(&self, id: i64) -> Result<Run, CliError> {
+        Ok(self.get(&format!("/api/v1/runs/{id}"), &[]).await?)
+    }
+
+    async fn events(
+        &self,
+        host: Option<String>,
+        kind: Option<EventKind>,
+        limit: u32,
+    ) -> Result<Vec<Event>, CliError> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(host.map(|h| ("host", h)));
+        query.extend(kind.map(|k| ("kind", k.as_str().to_owned())));
+        Ok(self.get("/api/v1/events", &query).await?)
+    }
+}
+
+impl Remote {
+    /// Follows `launched`, a launch whose events are an upload's (an upload, an update of
+    /// agents: `what`), to its summary: `started` hears the hosts' names and gives the sink of
+    /// their progress; `interrupt` completing cancels the launch. Each host's result, and
+    /// `true` if the launch was stopped so.
+    async fn follow_uploads(
+        &self,
+        launched: Launched,
+        started: impl FnOnce(&[&str]) -> UploadSink,
+        mut interrupt: Pin<&mut impl Future<Output = ()>>,
+        what: &str,
+    ) -> Result<(Vec<Done>, bool), CliError> {
         let mut events = LaunchEvents::of(self, launched.launch).await?;
         let names: Vec<&str> = launched.hosts.iter().map(String::as_str).collect();
         let progress = started(&names);
@@ -408,8 +508,7 @@ impl RunsApi for Remote {
                 () = &mut interrupt, if !stopped => {
                     stopped = true;
                     eprintln!(
-                        "otto-server: interrupted: stopping the uploads \
-                         (interrupt again to exit at once)"
+                        "otto-server: interrupted: stopping the {what}s (interrupt again to exit at once)"
                     );
                     match Cancel::Remote(self.clone(), launched.launch).cancel().await {
                         // Ended meanwhile: its summary follows.
@@ -441,7 +540,7 @@ impl RunsApi for Remote {
                     return Ok((results, stopped));
                 }
                 Some(LaunchEvent::Gap { dropped }) => eprintln!(
-                    "otto-server: {dropped} events of the upload's progress were dropped by the \
+                    "otto-server: {dropped} events of the {what}'s progress were dropped by the \
                      server"
                 ),
                 Some(LaunchEvent::Error { message }) => return Err(failed(message)),
@@ -453,37 +552,14 @@ impl RunsApi for Remote {
                     | LaunchEvent::Summary { .. },
                 ) => {}
                 None => {
-                    return Err(OpsError::Internal(
-                        "the upload's events ended before its summary (the server stopping?); \
-                         `events` will say which hosts have the file"
-                            .into(),
-                    )
+                    return Err(OpsError::Internal(format!(
+                        "the {what}'s events ended before its summary (the server \
+                             stopping?); `events` will say how each host ended"
+                    ))
                     .into());
                 }
             }
         }
-    }
-
-    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
-        let mut query = vec![("limit", limit.to_string()), ("output", "true".into())];
-        query.extend(host.map(|h| ("host", h)));
-        Ok(self.get("/api/v1/runs", &query).await?)
-    }
-
-    async fn past_run(&self, id: i64) -> Result<Run, CliError> {
-        Ok(self.get(&format!("/api/v1/runs/{id}"), &[]).await?)
-    }
-
-    async fn events(
-        &self,
-        host: Option<String>,
-        kind: Option<EventKind>,
-        limit: u32,
-    ) -> Result<Vec<Event>, CliError> {
-        let mut query = vec![("limit", limit.to_string())];
-        query.extend(host.map(|h| ("host", h)));
-        query.extend(kind.map(|k| ("kind", k.as_str().to_owned())));
-        Ok(self.get("/api/v1/events", &query).await?)
     }
 }
 

@@ -1,8 +1,9 @@
-//! The commands on hosts (`ping`, `run`, `cancel`, `upload`, the control commands, `history`,
-//! `events`) both ways: two identical fleets, each with a real agent (`r1`, in group `lab`), a
-//! host whose agent is down (`gone`) and a stored script; one driven on its data directory, the
-//! other through a real `serve` (`--server`), row by row, comparing what each prints and how it
-//! exits. Times, durations, ids of actions and the actor (a login, or an API user) are masked.
+//! The commands on hosts (`ping`, `run`, `cancel`, `upload`, `update-agents`, the control
+//! commands, `history`, `events`) both ways: two identical fleets, each with a real agent (`r1`,
+//! in group `lab`), a host whose agent is down (`gone`) and a stored script; one driven on its
+//! data directory, the other through a real `serve` (`--server`), row by row, comparing what
+//! each prints and how it exits. Times, durations, ids of actions and the actor (a login, or an
+//! API user) are masked.
 
 use std::path::Path;
 
@@ -262,6 +263,34 @@ async fn uploads_print_and_exit_alike_locally_and_through_serve() {
         both.check::<Runs>(&row(args, *code)).await;
     }
     assert_eq!(std::fs::read(target).unwrap().len(), 300 << 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_of_agents_print_and_exit_alike_locally_and_through_serve() {
+    let (both, _agents) = fleets().await;
+    // (arguments, exit code): r1 heard from (`serve` pings its hosts as it starts), its binary
+    // is missing from both catalogues (none: the same `dist/` that is not there) and it fails
+    // saying how to build it (1); not found (4), a bad trial or batch (2).
+    let table: &[(&[&str], i32)] = &[
+        (&["--json", "ping", "-H", "r1"], 0),
+        (&["--json", "update-agents", "-H", "r1"], 1),
+        (&["update-agents", "-g", "lab"], 1),
+        (&["--json", "update-agents", "-H", "nosuch"], 4),
+        (&["--json", "update-agents", "--all", "--batch", "0"], 2),
+        (
+            &["--json", "update-agents", "--all", "--confirm-within", "0s"],
+            2,
+        ),
+    ];
+    for (args, code) in table {
+        both.check::<Runs>(&row(args, *code)).await;
+    }
+    // Who may not change hosts may not update them.
+    let refused = both
+        .there(&both.rita, &["update-agents", "-H", "r1"], None)
+        .await;
+    assert_eq!(refused.status.code(), Some(8), "{}", text(&refused));
+    assert!(text(&refused).contains("hosts"), "{}", text(&refused));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,6 +11,7 @@ const KINDS = [
   'host-added', 'host-removed', 'host-changed', 'trust-changed', 'key-pending', 'key-rotated',
   'reachability', 'run-started', 'run-finished', 'run-cancelled', 'cut-short', 'group-changed',
   'script-changed', 'env-changed', 'uploaded', 'control-sent', 'user-changed', 'api-key-changed',
+  'update-sent', 'update-refused', 'update-confirmed', 'update-rolled-back', 'update-lost',
 ];
 
 export default async function events(section, ctx, { params }) {

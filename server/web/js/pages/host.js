@@ -10,6 +10,7 @@ import { when } from '../time.js';
 import { stateOf, stateText } from './hosts.js';
 import { runTable } from './dashboard.js';
 import { architecture, flash, release, size, uptime } from '../facts.js';
+import { agentVersion, mayUpdate, updateButton } from './run.js';
 
 /** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
  * shows it: `SHA256:` and the unpadded base64 of the digest of the key's blob. */
@@ -97,7 +98,8 @@ export default async function host(section, ctx, { args: [name], params }) {
       h('dt', {}, 'Last heartbeat'), h('dd', {}, when(found.status.last_seen)),
       h('dt', {}, 'Round trip'), h('dd', { id: 'host-round-trip' },
         found.status.round_trip_ms == null ? '—' : `${found.status.round_trip_ms.toFixed(1)} ms`),
-      h('dt', {}, 'Agent'), h('dd', {}, found.status.agent_version || '—'),
+      h('dt', {}, 'Agent'), h('dd', { id: 'host-agent' }, agentVersion(found),
+        mayUpdate(ctx) ? [' ', updateButton(ctx, 'Update agent', 'update-agent', () => ({ targets: { hosts: [name] }, what: name }))] : null),
       found.status.last_error ? [h('dt', {}, 'Last error'), h('dd', { class: 'bad', id: 'host-last-error' }, found.status.last_error,
         remedy(found) ? h('span', { class: 'muted' }, ` — ${remedy(found)}`) : null)] : null,
       h('dt', {}, 'Groups'), h('dd', {}, found.groups.length

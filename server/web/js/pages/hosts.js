@@ -5,6 +5,7 @@ import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
 import { flash, release, uptime } from '../facts.js';
+import { agentVersion, mayUpdate, updateButton } from './run.js';
 
 const PAGE = 50;
 
@@ -48,14 +49,20 @@ export default async function hosts(section, ctx, { params }) {
 
   const after = params.get('after') || '';
   const page = await api('GET', query('/api/v1/hosts', { ...filters, after, limit: PAGE }));
+  const updating = mayUpdate(ctx);
   const rows = page.hosts.map((host) => {
     const s = stateOf(host);
     const facts = host.status.facts;
     return h('tr', { 'data-host': host.name },
+      updating
+        ? h('td', { 'data-label': 'Select' },
+          h('input', { type: 'checkbox', 'data-select': host.name, 'aria-label': `Select ${host.name}` }))
+        : null,
       h('td', { 'data-label': 'Name' }, h('a', { href: `#/hosts/${encodeURIComponent(host.name)}` }, host.name)),
       h('td', { 'data-label': 'State', class: `state-${s}` }, stateText(host)),
       h('td', { 'data-label': 'Groups' }, host.groups.join(', ') || '—'),
       h('td', { 'data-label': 'Last heartbeat' }, when(host.status.last_seen)),
+      h('td', { 'data-label': 'Agent', class: 'agent' }, agentVersion(host)),
       h('td', { 'data-label': 'Model', class: 'hide-narrow model' }, (facts && facts.model) || '—'),
       h('td', { 'data-label': 'Release', class: 'hide-narrow release' }, (facts && release(facts)) || '—'),
       h('td', { 'data-label': 'Up', class: 'hide-narrow uptime' }, facts ? uptime(facts.uptime_secs, 2) : '—'),
@@ -68,9 +75,17 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'), form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, ['Name', 'State', 'Groups', 'Last heartbeat', 'Model', 'Release', 'Up', 'Free flash'].map((t, i) =>
-          h('th', { scope: 'col', class: i >= 4 && i <= 6 ? 'hide-narrow' : null }, t)))),
+        h('thead', {}, h('tr', {}, updating ? h('th', { scope: 'col' }, h('span', { class: 'muted' }, '✓')) : null,
+          ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'Model', 'Release', 'Up', 'Free flash'].map((t, i) =>
+            h('th', { scope: 'col', class: i >= 5 && i <= 7 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No host matches.'),
-    h('div', { class: 'actions' }, first, next));
+    h('div', { class: 'actions' }, first, next,
+      updating ? updateButton(ctx, 'Update agents', 'update-agents', () => {
+        // The hosts chosen on this page, or else every host.
+        const chosen = [...section.querySelectorAll('input[data-select]:checked')].map((c) => c.dataset.select);
+        return chosen.length
+          ? { targets: { hosts: chosen }, what: chosen.join(', ') }
+          : { targets: { all: true }, what: 'every host' };
+      }) : null));
 }

@@ -61,6 +61,39 @@ export default async function run(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Run'), form);
 }
 
+/** Whether this user may update agents: the permission `hosts` and the run level read-write. */
+export function mayUpdate(ctx) {
+  return ctx.may('hosts') && ctx.mayRun('read-write');
+}
+
+/** A button that updates the agents of the hosts `choose()` names (`{ targets, what }`: the
+ * request's hosts, and them in words) with POST /api/v1/updates, and follows the launch on this
+ * page, as a run's; after asking, since new agents restart. */
+export function updateButton(ctx, label, id, choose) {
+  const button = h('button', { type: 'button', id }, label);
+  button.addEventListener('click', async () => {
+    const { targets, what } = choose();
+    if (!confirm(`Update the agents of ${what}? Each restarts into its new binary.`)) return;
+    button.disabled = true;
+    try {
+      const launched = await api('POST', '/api/v1/updates', targets);
+      location.hash = `#/run?launch=${launched.launch}`;
+    } catch (e) {
+      button.disabled = false;
+      ctx.alert(e);
+    }
+  });
+  return button;
+}
+
+/** A host's agent version, marked when it is behind the newest the server has. */
+export function agentVersion(entry) {
+  const version = entry.status.agent_version || '—';
+  return entry.behind
+    ? [version, ' ', h('span', { class: 'warn', 'data-behind': entry.name }, `(behind ${entry.newest_agent})`)]
+    : version;
+}
+
 /** Shows launch `id` live, from its start; `launched` is what starting it answered, if known. */
 function follow(section, ctx, id, launched) {
   const hostsBox = h('div', { id: 'run-hosts-output' });
@@ -162,6 +195,28 @@ function follow(section, ctx, id, launched) {
     part.cancel.disabled = true;
     part.status.className = { ok: 'ok', cancelled: 'warn', skipped: 'muted' }[e.status] || 'bad';
     part.status.textContent = e.outcome;
+  });
+  // An update of agents (or an upload): each host's bytes sent, then how it ended.
+  on('progress', (e) => {
+    const part = hostPart(e.host);
+    part.status.textContent = e.sent >= e.bytes
+      ? `sent ${e.bytes} bytes, waiting for it`
+      : `sending: ${Math.floor((e.sent * 100) / Math.max(e.bytes, 1))}%`;
+  });
+  on('uploaded', (e) => {
+    const part = hostPart(e.host);
+    part.done = true;
+    part.cancel.disabled = true;
+    part.status.className = { ok: 'ok', cancelled: 'warn', skipped: 'muted' }[e.status] || 'bad';
+    part.status.textContent = e.detail;
+  });
+  on('upload-summary', (e) => {
+    const counts = [`${e.succeeded} succeeded`, `${e.failed} failed`];
+    if (e.cancelled) counts.push(`${e.cancelled} cancelled`);
+    if (e.skipped) counts.push(`${e.skipped} skipped`);
+    summary.textContent = `${counts.join(', ')}.`;
+    summary.className = e.failed ? 'bad' : e.cancelled || e.skipped ? 'warn' : 'ok';
+    end();
   });
   on('summary', (e) => {
     // Cancelled and skipped hosts are their own counts, never failures.
