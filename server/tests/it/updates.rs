@@ -1,10 +1,8 @@
 //! `update-agents` end to end: the real `otto-server` binary (in process and through `serve`)
 //! and real `otto-agent` processes on loopback, with a folder of agent binaries whose x86_64
 //! binary is this build's agent with its version text rewritten (same length), so that the
-//! agents see a new version.
-//!
-//! The tests marked `#[ignore = "needs the agent's self-update …"]` need agents that take an
-//! update (issue 24, part A): until then the agents refuse `UpdateAgent`.
+//! agents see a new version; each agent runs from its own copy (a hard link), which the update
+//! replaces as on a device.
 
 use std::path::Path;
 use std::time::Instant;
@@ -183,7 +181,6 @@ async fn fifty_agents_in_batches_of_ten_stop_after_the_broken_host() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the agent's self-update (issue 24, part A)"]
 async fn an_update_is_confirmed_by_a_heartbeat_with_the_new_version() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +228,6 @@ async fn an_update_is_confirmed_by_a_heartbeat_with_the_new_version() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the agent's self-update (issue 24, part A)"]
 async fn a_binary_that_does_not_come_up_is_rolled_back_by_the_device() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
