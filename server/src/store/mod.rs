@@ -22,8 +22,12 @@ use crate::model::{
 };
 
 mod owner;
+pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
+#[cfg(test)]
+#[macro_use]
+mod suite;
 
 /// A backend's own error, kept as the cause.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
@@ -374,6 +378,12 @@ impl Store {
     /// encrypted with the key [`secrets::KEY_FILE`] beside it.
     pub fn open_sqlite(path: &Path) -> Result<Store> {
         Ok(Store::new(sqlite::Sqlite::open(path)?))
+    }
+
+    /// Connects to (and migrates) the PostgreSQL database at `url`; secret variables are
+    /// encrypted with the key at `key_file`.
+    pub async fn open_postgres(url: &str, key_file: std::path::PathBuf) -> Result<Store> {
+        Ok(Store::new(postgres::Postgres::open(url, key_file).await?))
     }
 }
 

@@ -1,0 +1,167 @@
+//! The PostgreSQL backend, for several `serve` processes sharing one fleet: a pool of
+//! connections to one database named by its URL, whose transactions and row locks keep what
+//! they write consistent across servers as SQLite's single writer does for one.
+//!
+//! The queries are async functions over a [`GenericClient`] (a pooled connection or a
+//! transaction), one module per subject, as in [`super::sqlite`]; their SQL is that backend's in
+//! PostgreSQL's dialect, over the same tables ([`schema`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+
+use crate::store::secrets::Keyring;
+use crate::store::{Result, StoreError};
+
+mod enrollment;
+mod environment;
+mod events;
+mod groups;
+mod hosts;
+mod launches;
+pub mod local;
+mod runs;
+mod schedules;
+mod schema;
+mod scripts;
+mod sessions;
+mod users;
+
+pub use schema::SCHEMA_VERSION;
+
+/// How many connections one server keeps to the database at most.
+const POOL_SIZE: usize = 16;
+/// The longest wait for a connection: to make one, or for one of the pool's to be free.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The fleet's state in one PostgreSQL database.
+pub struct Postgres {
+    pool: Pool,
+    keys: Arc<Keyring>,
+}
+
+impl Postgres {
+    /// Connects to the database at `url` (a `postgres://` URL or `key=value` pairs) and brings
+    /// its schema to [`SCHEMA_VERSION`]. Secret variables are encrypted with the key at
+    /// `key_file`. An unreachable database, or one whose schema is newer, is refused with an
+    /// error that names the URL without its password.
+    pub async fn open(url: &str, key_file: PathBuf) -> Result<Postgres> {
+        let open = |source: BackendError| StoreError::Open {
+            path: redact(url),
+            source,
+        };
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| open(e.into()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("otto-server");
+        }
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| open(e.into()))?;
+        let mut client = pool.get().await.map_err(|e| open(e.into()))?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+        Ok(Postgres {
+            pool,
+            keys: Arc::new(Keyring::new(key_file)),
+        })
+    }
+
+    /// A connection of the pool.
+    async fn client(&self) -> Result<Object> {
+        self.pool.get().await.map_err(unavailable)
+    }
+}
+
+use crate::store::BackendError;
+
+/// The database could not be reached for a request.
+fn unavailable(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(match e {
+        deadpool_postgres::PoolError::Backend(e) => e.to_string(),
+        e => e.to_string(),
+    })
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Sql(e.into())
+    }
+}
+
+/// Maps a unique constraint's violation to "already exists".
+fn exists(what: &'static str, name: &str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    let name = name.to_string();
+    move |e| match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Exists(what, name),
+        _ => StoreError::from(e),
+    }
+}
+
+/// A stored integer that does not fit the type the model gives it.
+fn corrupt(what: &'static str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what, value.to_string())
+}
+
+/// `url` with its password (URL userinfo or `password=`) replaced by `***`, to be shown.
+pub fn redact(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            if let Some(colon) = authority[..at].find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &authority[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+        return url.to_string();
+    }
+    let password =
+        regex::Regex::new(r#"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"#).expect("a valid pattern");
+    password.replace_all(url, "password=***").into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_hidden_in_both_forms() {
+        assert_eq!(
+            redact("postgres://otto:s3cret@db.example:5432/otto?sslmode=disable"),
+            "postgres://otto:***@db.example:5432/otto?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql://otto@db.example/otto"),
+            "postgresql://otto@db.example/otto"
+        );
+        assert_eq!(
+            redact("host=db user=otto password='a b' dbname=otto"),
+            "host=db user=otto password=*** dbname=otto"
+        );
+        assert_eq!(redact("host=db password=x"), "host=db password=***");
+    }
+}

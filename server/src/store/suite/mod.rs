@@ -1,0 +1,96 @@
+//! One suite of store tests, run against both backends: each test is an async function of a
+//! fresh, empty [`Store`], and [`on_both!`] runs it on an SQLite file and on a database of a
+//! private PostgreSQL cluster ([`postgres::local`]), one cluster for the whole test process.
+//!
+//! The tests are in one module per subject.
+//!
+//! Without PostgreSQL on the machine the PostgreSQL half says so and passes, unless
+//! `OTTO_REQUIRE_TOOLS=1` (CI) makes that a failure.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::postgres::local::LocalCluster;
+use super::secrets::KEY_FILE;
+use super::{Store, StoreError};
+use crate::model::NewHost;
+
+/// What a test's store lives in, kept until the test ends.
+pub struct Held {
+    _dir: tempfile::TempDir,
+}
+
+/// A store on a new SQLite file.
+pub async fn sqlite() -> (Held, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("otto.db")).unwrap();
+    (Held { _dir: dir }, store)
+}
+
+/// The process's cluster, started on first use; None (the test is skipped) when PostgreSQL is
+/// not installed and `OTTO_REQUIRE_TOOLS` is unset.
+pub fn cluster() -> Option<&'static LocalCluster> {
+    static CLUSTER: OnceLock<Result<LocalCluster, String>> = OnceLock::new();
+    match CLUSTER.get_or_init(|| LocalCluster::start().map_err(|e| e.to_string())) {
+        Ok(cluster) => Some(cluster),
+        Err(e) if std::env::var_os("OTTO_REQUIRE_TOOLS").is_some_and(|v| v == "1") => {
+            panic!("PostgreSQL is required (OTTO_REQUIRE_TOOLS=1): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped on PostgreSQL: {e}");
+            None
+        }
+    }
+}
+
+/// The URL of a new, empty database of the process's cluster (see [`cluster`]).
+pub async fn postgres_url() -> Option<String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let cluster = cluster()?;
+    let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    Some(cluster.create_database(&name).await.unwrap())
+}
+
+/// A store on a new, empty PostgreSQL database (see [`cluster`]).
+pub async fn postgres() -> Option<(Held, Store)> {
+    let url = postgres_url().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(&url, dir.path().join(KEY_FILE))
+        .await
+        .unwrap();
+    Some((Held { _dir: dir }, store))
+}
+
+/// Runs each named `async fn(Store)` as two tests, `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (_held, store) = crate::store::suite::sqlite().await;
+                super::$name(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some((_held, store)) = crate::store::suite::postgres().await {
+                    super::$name(store).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// A host at a documentation address, its key pinned on first contact.
+pub fn host(name: &str) -> NewHost {
+    NewHost {
+        name: name.into(),
+        address: "192.0.2.1".into(),
+        port: 12444,
+        agent_key: None,
+        pin_on_first_contact: true,
+    }
+}
+
+mod hosts;
+mod schema;
