@@ -33,6 +33,9 @@ command -v llvm-objcopy >/dev/null || need_apt+=(llvm)
 [ -x /usr/sbin/dropbear ] || need_apt+=(dropbear-bin)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v nft >/dev/null || need_apt+=(nftables)
+# PostgreSQL's server programs: the store's tests and the multi-server tests start private
+# clusters with them (server/src/store/postgres/local.rs); no cluster of Debian's is used.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if { ! have_zig || ! have_st; } && ! python3 -c 'import ensurepip' 2>/dev/null; then
     need_apt+=(python3-venv)
 fi

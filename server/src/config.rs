@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! data_dir = "/srv/otto"
+//! database = "postgres://otto@db.example/otto"   # the fleet on PostgreSQL (--database)
 //! dial_timeout = "15s"      # durations as the flags take them, or plain seconds
 //! dial_limit = 32
 //! answer_timeout = "10s"
@@ -32,6 +33,8 @@ use serde::Deserialize;
 pub struct Config {
     /// Where the fleet's database and keys live.
     pub data_dir: Option<PathBuf>,
+    /// `--database`: the PostgreSQL database holding the fleet's state.
+    pub database: Option<String>,
     /// `--dial-timeout`.
     pub dial_timeout: Option<Duration>,
     /// `--dial-limit`.

@@ -179,15 +179,41 @@ pub struct Fleet {
 impl Fleet {
     /// Opens the fleet kept in `data_dir` (created, mode 0700, if missing).
     pub fn open(data_dir: &Path, options: FleetOptions) -> Result<Fleet, FleetError> {
+        Self::make_data_dir(data_dir)?;
+        let store = Store::open_sqlite(&data_dir.join("otto.db"))?;
+        Ok(Self::with_store(data_dir, store, options))
+    }
+
+    /// Opens the fleet whose state is in the PostgreSQL database at `database`, if given (its
+    /// keys in `data_dir`, with the key of its secret variables), else in `data_dir` as
+    /// [`Fleet::open`] does.
+    pub async fn open_with(
+        data_dir: &Path,
+        database: Option<&str>,
+        options: FleetOptions,
+    ) -> Result<Fleet, FleetError> {
+        let Some(url) = database else {
+            return Self::open(data_dir, options);
+        };
+        Self::make_data_dir(data_dir)?;
+        let key_file = data_dir.join(crate::store::secrets::KEY_FILE);
+        let store = Store::open_postgres(url, key_file).await?;
+        Ok(Self::with_store(data_dir, store, options))
+    }
+
+    /// Makes the data directory and its `keys` (mode 0700) if missing.
+    fn make_data_dir(data_dir: &Path) -> Result<(), FleetError> {
         use std::os::unix::fs::DirBuilderExt;
-        let io = |e| FleetError::DataDir(data_dir.to_path_buf(), e);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(data_dir.join("keys"))
-            .map_err(io)?;
-        let store = Store::open_sqlite(&data_dir.join("otto.db"))?;
-        Ok(Fleet {
+            .map_err(|e| FleetError::DataDir(data_dir.to_path_buf(), e))
+    }
+
+    /// The fleet of `store`, its keys in `data_dir`.
+    fn with_store(data_dir: &Path, store: Store, options: FleetOptions) -> Fleet {
+        Fleet {
             data_dir: data_dir.to_path_buf(),
             store,
             dials: Semaphore::new(options.dial_limit.max(1)),
@@ -195,7 +221,7 @@ impl Fleet {
             links: Mutex::new(HashMap::new()),
             calls: tokio::sync::Notify::new(),
             agents: std::sync::OnceLock::new(),
-        })
+        }
     }
 
     /// Takes the agent binaries from `dir` from now on (`--agents`); false if a folder was

@@ -87,6 +87,11 @@ pub struct Cli {
     /// ~/.local/share/otto-server).
     #[arg(long, global = true, env = "OTTO_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the fleet's state in this PostgreSQL database (postgres://USER:PASSWORD@HOST/DB,
+    /// or key=value pairs) instead of the data directory's SQLite file, so that several
+    /// servers can share it; the data directory still holds the keys.
+    #[arg(long, global = true, env = "OTTO_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
     /// Print listings and results as JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -552,6 +557,7 @@ impl Cli {
         };
         let Config {
             data_dir,
+            database,
             dial_timeout,
             dial_limit,
             answer_timeout,
@@ -572,6 +578,9 @@ impl Cli {
         }
         if let Some(dir) = data_dir.filter(|_| defaulted(matches, "data_dir")) {
             self.data_dir = Some(dir);
+        }
+        if let Some(url) = database.filter(|_| defaulted(matches, "database")) {
+            self.database = Some(url);
         }
         if let Some(v) = dial_timeout.filter(|_| defaulted(matches, "dial_timeout")) {
             self.dial_timeout = duration("dial_timeout", &v, false)?;
@@ -717,8 +726,9 @@ impl Cli {
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         let fleet = Arc::new(
-            Fleet::open(
+            Fleet::open_with(
                 &data_dir,
+                self.database.as_deref(),
                 FleetOptions {
                     dial_timeout: self.dial_timeout,
                     dial_limit: self.dial_limit,
@@ -730,6 +740,7 @@ impl Cli {
                     },
                 },
             )
+            .await
             .map_err(CliError::DataDir)?,
         );
         let out = Printer::stdout(self.json);
