@@ -73,6 +73,8 @@ pub struct Server {
     data: PathBuf,
     /// The temporary directory that is `data`, removed with the server (none when given one).
     _temp: Option<tempfile::TempDir>,
+    /// The PostgreSQL database holding the fleet (`--database`), if not the data directory.
+    database: Option<String>,
 }
 
 impl Server {
@@ -82,6 +84,16 @@ impl Server {
         Server {
             data: temp.path().to_path_buf(),
             _temp: Some(temp),
+            database: None,
+        }
+    }
+
+    /// A server on a new temporary data directory whose fleet is in the PostgreSQL database
+    /// at `url`.
+    pub fn on_postgres(url: &str) -> Server {
+        Server {
+            database: Some(url.to_string()),
+            ..Server::new()
         }
     }
 
@@ -90,6 +102,7 @@ impl Server {
         Server {
             data: data.to_path_buf(),
             _temp: None,
+            database: None,
         }
     }
 
@@ -109,6 +122,10 @@ impl Server {
             .env_remove("OTTO_SERVER")
             // No configuration file of this machine's: an empty one.
             .env("OTTO_CONFIG", "/dev/null");
+        match &self.database {
+            Some(url) => cmd.env("OTTO_DATABASE_URL", url),
+            None => cmd.env_remove("OTTO_DATABASE_URL"),
+        };
         cmd
     }
 

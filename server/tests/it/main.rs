@@ -36,6 +36,7 @@ mod interrupt;
 mod jsonl;
 mod manual;
 mod names;
+mod postgres;
 mod packages;
 mod progress;
 mod qemu;
