@@ -9,6 +9,7 @@ mod hosts;
 mod runs;
 mod schedules;
 mod scripts;
+mod servers;
 mod users;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +22,7 @@ pub use hosts::*;
 pub use runs::*;
 pub use schedules::*;
 pub use scripts::*;
+pub use servers::*;
 pub use users::*;
 
 /// Milliseconds since the Unix epoch, the unit of every time in the store.

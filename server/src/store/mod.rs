@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::model::{
     ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
     NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser,
-    Permissions, Rule, Run, RunEnd, Schedule, Scope, Script, Session, Token, TokenRefusal,
-    TokenUse, User,
+    Permissions, Rule, Run, RunEnd, Schedule, Scope, Script, ServerLease, Session, Token,
+    TokenRefusal, TokenUse, User,
 };
 
 mod owner;
@@ -327,6 +327,33 @@ pub trait EnrollStore: Send + Sync {
     async fn check_token(&self, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>>;
 }
 
+/// The servers sharing the store, and which of them owns each host: its heartbeats, kept
+/// connection and key rotations. Each process that opens a store holds a lease on it, renewed
+/// by the backend while the process lives; a host belongs to at most one server whose lease is
+/// live, and the hosts of a server whose lease ran out go to the others. An SQLite file is one
+/// server's: its process owns every host.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// The id of this process's lease (None on SQLite, whose one server has none).
+    fn lease_id(&self) -> Option<&str>;
+    /// Whether this process's lease is live as far as it knows: renewed within its time. A
+    /// server that cannot renew (the database is unreachable) must stop acting for its hosts
+    /// once this is false, as the others may have taken them.
+    fn lease_live(&self) -> bool;
+    /// Balances the enabled hosts among the servers whose lease is live and returns those this
+    /// process owns now: it keeps its own up to a fair share, gives back those above it, and
+    /// takes free ones (no owner, or an owner whose lease ran out) up to it.
+    async fn claim_hosts(&self) -> Result<Vec<String>>;
+    /// Takes `host` for this process, whoever owns it (its agent called home here).
+    async fn take_host(&self, host: &str) -> Result<()>;
+    /// Ends this process's lease and frees its hosts, for the others to take at once (a clean
+    /// stop).
+    async fn end_lease(&self) -> Result<()>;
+    /// The servers (processes that claimed hosts) whose lease is live or ran out within the
+    /// hour, by name.
+    async fn servers(&self) -> Result<Vec<ServerLease>>;
+}
+
 /// What enrolled agents reported, by host: property → value.
 pub type Properties =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
@@ -344,6 +371,7 @@ pub trait Backend:
     + SessionStore
     + ScheduleStore
     + EnrollStore
+    + LeaseStore
 {
 }
 
@@ -358,7 +386,8 @@ impl<
         + UserStore
         + SessionStore
         + ScheduleStore
-        + EnrollStore,
+        + EnrollStore
+        + LeaseStore,
 > Backend for T
 {
 }

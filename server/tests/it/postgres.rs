@@ -49,7 +49,14 @@ async fn servers_on_one_database_share_hosts_keys_variables_and_history() {
     let a = Server::on_postgres(&url);
     let _r1 = a.agent("r1", dir.path(), &["lab"], "").await;
     let _r2 = a.agent("r2", dir.path(), &["lab"], "").await;
-    a.ok(&["env", "set", "GREETING", "hello-from-postgres", "--group", "lab"]);
+    a.ok(&[
+        "env",
+        "set",
+        "GREETING",
+        "hello-from-postgres",
+        "--group",
+        "lab",
+    ]);
     a.set_secret("TOKEN", "r1", "s3cr3t-value");
 
     // Another server, another data directory, the same database and key-encryption key.
@@ -105,7 +112,10 @@ async fn serve_keeps_its_hosts_heartbeats_in_the_database() {
             assert!(shown["status"]["agent_version"].is_string(), "{shown:#}");
             break;
         }
-        assert!(Instant::now() < deadline, "no heartbeat recorded: {shown:#}");
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat recorded: {shown:#}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     serve.kill().await.unwrap();

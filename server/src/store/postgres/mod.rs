@@ -22,6 +22,7 @@ mod events;
 mod groups;
 mod hosts;
 mod launches;
+pub mod leases;
 pub mod local;
 mod runs;
 mod schedules;
@@ -41,6 +42,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Postgres {
     pool: Pool,
     keys: Arc<Keyring>,
+    /// This process's lease, renewed while the backend lives ([`leases`]).
+    lease: Arc<leases::Lease>,
 }
 
 impl Postgres {
@@ -79,9 +82,13 @@ impl Postgres {
         let mut client = pool.get().await.map_err(|e| open(e.into()))?;
         schema::migrate(&mut client).await?;
         drop(client);
+        let lease = Arc::new(leases::Lease::new()?);
+        lease.renew(&pool).await?;
+        leases::keep(&lease, pool.clone());
         Ok(Postgres {
             pool,
             keys: Arc::new(Keyring::new(key_file)),
+            lease,
         })
     }
 

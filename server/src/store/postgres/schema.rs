@@ -12,9 +12,10 @@ use crate::store::{Result, StoreError};
 
 /// Migrations by version: entry `(v, sql)` brings the database from the previous entry's
 /// version to `v`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    16,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        16,
+        r#"
 CREATE TABLE hosts (
     name          TEXT PRIMARY KEY,
     address       TEXT NOT NULL,
@@ -189,7 +190,33 @@ CREATE TABLE enrollments (
     at         BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        18,
+        r#"
+-- The database's clock in ms, which every server's leases are measured by.
+CREATE FUNCTION otto_now() RETURNS BIGINT LANGUAGE SQL VOLATILE
+    AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT $$;
+-- Processes using the database (`store::postgres::leases`), each live while `expires` is
+-- ahead; `serving` for those that own hosts (`serve`), not a command's.
+CREATE TABLE servers (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    started BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    serving BOOLEAN NOT NULL DEFAULT FALSE
+);
+-- Which server owns each host; `pinned` when its agent called that server.
+CREATE TABLE host_owners (
+    host   TEXT PRIMARY KEY REFERENCES hosts(name) ON DELETE CASCADE,
+    server TEXT NOT NULL,
+    since  BIGINT NOT NULL,
+    pinned BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX host_owners_by_server ON host_owners (server, host);
+"#,
+    ),
+];
 
 /// The newest schema version this program knows (the same as SQLite's).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -24,6 +24,7 @@ mod group;
 mod groups;
 mod hosts;
 mod launches;
+mod leases;
 mod runs;
 mod schedules;
 mod schema;

@@ -93,4 +93,5 @@ pub fn host(name: &str) -> NewHost {
 }
 
 mod hosts;
+mod leases;
 mod schema;

@@ -1,0 +1,20 @@
+//! The servers sharing one store, each with a lease it renews while it lives.
+
+use serde::Serialize;
+
+/// A server process holding a lease on the store, as the store last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ServerLease {
+    /// Its lease's id, new at each start.
+    pub id: String,
+    /// What it said of itself: its machine's name and its process id.
+    pub name: String,
+    /// When it started (ms since the epoch, the database's clock).
+    pub started: i64,
+    /// When its lease runs out unless renewed (ms since the epoch, the database's clock).
+    pub expires: i64,
+    /// Whether its lease was live when read.
+    pub live: bool,
+    /// How many hosts it owns (their heartbeats, kept connections and key rotations).
+    pub hosts: u64,
+}
