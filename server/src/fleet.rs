@@ -423,6 +423,8 @@ impl Fleet {
         if !host.status.calls_home {
             self.store.set_calls_home(&host.name).await?;
         }
+        // The server its agent called looks after it (with several servers on one database).
+        self.store.take_host(&host.name).await?;
         let link = self.link(&host.name);
         let mut link = link.lock().await;
         if let Some(old) = link.connection.replace(conn) {

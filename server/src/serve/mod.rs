@@ -10,6 +10,7 @@
 pub mod callhome;
 pub mod enroll;
 mod heartbeat;
+pub mod ownership;
 mod rotation;
 mod scheduler;
 mod schedules;
@@ -129,10 +130,14 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     };
+    let ownership = Arc::new(ownership::Ownership::default());
+    let (gained, gains) = tokio::sync::mpsc::unbounded_channel();
+    let claims = ownership::run(fleet.clone(), ownership.clone(), gained, stopped());
     let ops = Ops::new(fleet, Actor::Server);
     tokio::join!(
-        scheduler::run(ops.clone(), jobs, stopped()),
+        scheduler::run(ops.clone(), jobs, ownership, gains, stopped()),
         schedules::run(ops, launches, stopped()),
+        claims,
         signal
     );
     if let Some(mut api) = api

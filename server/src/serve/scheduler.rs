@@ -18,12 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::model::{Host, now_ms};
 use crate::names::HostName;
 use crate::ops::Ops;
+
+use super::ownership::Ownership;
 
 /// A job's work on one host.
 pub type Work<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
@@ -110,9 +113,15 @@ struct Turn {
     doing: Arc<AtomicUsize>,
 }
 
-/// Runs `jobs` on every enabled host, through `ops` (the server's own), until `shutdown`
-/// completes.
-pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Periodic>>, shutdown: impl Future<Output = ()>) {
+/// Runs `jobs` on every enabled host this server owns, through `ops` (the server's own), until
+/// `shutdown` completes; a turn of every job at once for each host in a list `gained` sends.
+pub async fn run(
+    ops: Ops,
+    jobs: Vec<Arc<dyn Periodic>>,
+    ownership: Arc<Ownership>,
+    mut gained: UnboundedReceiver<Vec<String>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut timetable = Timetable::new(jobs.iter().map(|j| j.period()), Instant::now());
     let mut work = JoinSet::new();
     let mut turns: HashMap<Id, Turn> = HashMap::new();
@@ -135,7 +144,7 @@ pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Periodic>>, shutdown: impl Future<O
                         continue;
                     }
                 };
-                for host in hosts.into_iter().filter(|h| h.enabled) {
+                for host in hosts.into_iter().filter(|h| h.enabled && ownership.owns(&h.name)) {
                     if busy.contains(&host.name) {
                         tracing::debug!(host = %host.name, "still busy; skipping this tick");
                         continue;
@@ -144,6 +153,30 @@ pub async fn run(ops: Ops, jobs: Vec<Arc<dyn Periodic>>, shutdown: impl Future<O
                     let doing = Arc::new(AtomicUsize::new(IDLE));
                     let name = host.name.clone();
                     let task = work.spawn(turn(ops.clone(), host, due.clone(), doing.clone()));
+                    turns.insert(task.id(), Turn { host: name, doing });
+                }
+            }
+            Some(names) = gained.recv() => {
+                // Hosts just taken over: every job, now (each says whether it has work).
+                let all: Vec<(usize, Arc<dyn Periodic>)> = jobs.iter().cloned().enumerate().collect();
+                for name in names {
+                    if busy.contains(&name) || !ownership.owns(&name) {
+                        continue;
+                    }
+                    let Ok(checked) = HostName::parse(&name) else {
+                        continue;
+                    };
+                    let host = match ops.host(&checked).await {
+                        Ok(shown) if shown.host.enabled => shown.host,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::error!(host = %name, "cannot read the host: {e}");
+                            continue;
+                        }
+                    };
+                    busy.insert(name.clone());
+                    let doing = Arc::new(AtomicUsize::new(IDLE));
+                    let task = work.spawn(turn(ops.clone(), host, all.clone(), doing.clone()));
                     turns.insert(task.id(), Turn { host: name, doing });
                 }
             }
