@@ -20,6 +20,14 @@ use crate::fleet::Fleet;
 /// How often the hosts are claimed again.
 pub const CLAIM_EVERY: Duration = Duration::from_secs(5);
 
+/// Hosts this server has just come to own.
+pub struct Gained {
+    /// Their names.
+    pub hosts: Vec<String>,
+    /// Whether from its first claim, when it started.
+    pub first: bool,
+}
+
 /// The hosts this server owns now.
 #[derive(Default)]
 pub struct Ownership {
@@ -50,11 +58,12 @@ impl Ownership {
 pub async fn run(
     fleet: Arc<Fleet>,
     ownership: Arc<Ownership>,
-    gained: UnboundedSender<Vec<String>>,
+    gained: UnboundedSender<Gained>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let mut unreachable = false;
+    let mut first = true;
     loop {
         let claimed = fleet.store().claim_hosts().await;
         let now = match claimed {
@@ -88,8 +97,9 @@ pub async fn run(
                 fleet.forget(host).await;
             }
             if !won.is_empty() {
-                let _ = gained.send(won);
+                let _ = gained.send(Gained { hosts: won, first });
             }
+            first = false;
         }
         tokio::select! {
             _ = &mut shutdown => break,

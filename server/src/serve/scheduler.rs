@@ -26,7 +26,7 @@ use crate::model::{Host, now_ms};
 use crate::names::HostName;
 use crate::ops::Ops;
 
-use super::ownership::Ownership;
+use super::ownership::{Gained, Ownership};
 
 /// A job's work on one host.
 pub type Work<'a> = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'a>>;
@@ -119,7 +119,7 @@ pub async fn run(
     ops: Ops,
     jobs: Vec<Arc<dyn Periodic>>,
     ownership: Arc<Ownership>,
-    mut gained: UnboundedReceiver<Vec<String>>,
+    mut gained: UnboundedReceiver<Gained>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut timetable = Timetable::new(jobs.iter().map(|j| j.period()), Instant::now());
@@ -156,8 +156,10 @@ pub async fn run(
                     turns.insert(task.id(), Turn { host: name, doing });
                 }
             }
-            Some(names) = gained.recv() => {
-                // Hosts just taken over: every job, now (each says whether it has work).
+            Some(Gained { hosts: names, first }) = gained.recv() => {
+                // Hosts owned from the start, or taken over from another server: every job,
+                // now (each says whether it has work). A host never looked after yet (just
+                // added) waits for the next round, as it would on one server.
                 let all: Vec<(usize, Arc<dyn Periodic>)> = jobs.iter().cloned().enumerate().collect();
                 for name in names {
                     if busy.contains(&name) || !ownership.owns(&name) {
@@ -167,7 +169,9 @@ pub async fn run(
                         continue;
                     };
                     let host = match ops.host(&checked).await {
-                        Ok(shown) if shown.host.enabled => shown.host,
+                        Ok(shown) if shown.host.enabled && (first || looked_after(&shown.host)) => {
+                            shown.host
+                        }
                         Ok(_) => continue,
                         Err(e) => {
                             tracing::error!(host = %name, "cannot read the host: {e}");
@@ -219,6 +223,11 @@ pub async fn run(
             tracing::error!(host = %host, "cannot record what was cut short: {e}");
         }
     }
+}
+
+/// Whether a server has looked after `host` before: it has a heartbeat's outcome.
+fn looked_after(host: &Host) -> bool {
+    host.status.reachable.is_some() || host.status.last_error.is_some()
 }
 
 /// Sleeps until `at`, or for ever.
