@@ -92,5 +92,12 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+#[macro_use]
+mod database;
 mod hosts;
+mod launches;
+mod runs;
 mod schema;
+mod scripts;
+mod sessions;
+mod users;
