@@ -135,6 +135,17 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
         ))
         .await;
 
+    // Read by two servers at once, and by each task many times.
+    let other = database.open().await;
+    let reads: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move { store.runs(None, 10).await.unwrap() })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap();
+    }
     let runs = store.runs(None, 10).await.unwrap();
     assert_eq!(runs[0].outcome, None, "this process's run is still going");
     assert_eq!(runs[1].outcome.as_deref(), Some(INTERRUPTED));
