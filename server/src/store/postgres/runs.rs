@@ -1,28 +1,222 @@
-//! TODO(postgres): RunStore on PostgreSQL.
-
-#![allow(unused_variables)]
+//! The run history, and the settling of runs whose server process ended first.
+//!
+//! A run records the process that owns it ([`Owner`]); reading runs marks those whose owner is
+//! gone as [`INTERRUPTED`], each by one conditional update, so that of several servers reading
+//! at once only one marks it and logs it.
 
 use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Object};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
-use super::Postgres;
-use crate::model::*;
-use crate::store::*;
+use super::{Postgres, corrupt, events};
+use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
+use crate::store::owner::{Liveness, Owner};
+use crate::store::{Result, RunStore, StoreError};
+
+/// Records the start of a run by this process, asked for by `actor`, with its `run-started`
+/// event, in one transaction; returns its id.
+pub async fn start_run(
+    db: &Postgres,
+    host: &str,
+    what: &str,
+    action: &str,
+    actor: &str,
+) -> Result<i64> {
+    let owner = Owner::current().map(|o| o.to_string());
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO runs (host, what, action, started, owner) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+            &[&host, &what, &action, &now_ms(), &owner],
+        )
+        .await?
+        .get(0);
+    events::log_by(
+        &tx,
+        actor,
+        Some(host),
+        EventKind::RunStarted,
+        &format!("run {id}: {what} (action {action})"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
+/// gone, logging each once. Its owner, if it was alive after all, still records the real end
+/// with [`finish_run`].
+async fn settle_interrupted(client: &mut Object) -> Result<()> {
+    let open = client
+        .query(
+            "SELECT id, host, owner FROM runs
+             WHERE finished IS NULL AND outcome IS NULL AND owner IS NOT NULL",
+            &[],
+        )
+        .await?;
+    for row in open {
+        let (id, host, owner): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        let gone = Owner::parse(&owner).is_some_and(|o| o.liveness() == Liveness::Gone);
+        if !gone {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        // Only if still open: another server may have settled it, or its end arrived.
+        let changed = tx
+            .execute(
+                "UPDATE runs SET success = FALSE, outcome = $2
+                 WHERE id = $1 AND finished IS NULL AND outcome IS NULL",
+                &[&id, &INTERRUPTED],
+            )
+            .await?;
+        if changed > 0 {
+            events::log(
+                &tx,
+                Some(&host),
+                EventKind::RunFinished,
+                &format!("run {id}: {INTERRUPTED} (its server process ended first)"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Records how a run ended (also over an [`INTERRUPTED`] mark), with its event, in one
+/// transaction.
+pub async fn finish_run(db: &Postgres, id: i64, end: &RunEnd) -> Result<()> {
+    let elapsed_ms = end
+        .elapsed
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    let host: String = tx
+        .query_opt(
+            "UPDATE runs SET finished = $2, success = $3, outcome = $4, exit_code = $5,
+                 elapsed_ms = $6, stdout = $7, stderr = $8, truncated = $9, cancelled = $10
+             WHERE id = $1 RETURNING host",
+            &[
+                &id,
+                &now_ms(),
+                &end.success,
+                &end.outcome,
+                &end.exit_code,
+                &elapsed_ms,
+                &end.stdout,
+                &end.stderr,
+                &end.truncated,
+                &end.cancelled,
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?
+        .get(0);
+    events::log(
+        &tx,
+        Some(&host),
+        EventKind::RunFinished,
+        &format!("run {id}: {}", end.outcome),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One run.
+pub async fn run(db: &Postgres, id: i64) -> Result<Run> {
+    let mut client = db.client().await?;
+    settle_interrupted(&mut client).await?;
+    runs_where(&client, "WHERE id = $1", &[&id])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound("run", id.to_string()))
+}
+
+/// The newest `limit` runs with ids below `before`, oldest first, optionally of one host.
+pub async fn runs_before(
+    db: &Postgres,
+    host: Option<&str>,
+    before: i64,
+    limit: u32,
+) -> Result<Vec<Run>> {
+    let mut client = db.client().await?;
+    settle_interrupted(&mut client).await?;
+    let mut runs = runs_where(
+        &client,
+        "WHERE ($1::TEXT IS NULL OR host = $1) AND id < $3 ORDER BY id DESC LIMIT $2",
+        &[&host, &i64::from(limit), &before],
+    )
+    .await?;
+    runs.reverse();
+    Ok(runs)
+}
+
+/// The runs `filter` (a `WHERE` clause and what follows, over `params`) selects.
+async fn runs_where(
+    db: &impl GenericClient,
+    filter: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Run>> {
+    db.query(
+        &format!(
+            "SELECT id, host, what, action, started, finished, success, outcome, exit_code,
+                    elapsed_ms, stdout, stderr, truncated, cancelled FROM runs {filter}"
+        ),
+        params,
+    )
+    .await?
+    .iter()
+    .map(run_row)
+    .collect()
+}
+
+/// A run from the columns [`runs_where`] selects.
+fn run_row(r: &Row) -> Result<Run> {
+    let elapsed_ms = r
+        .get::<_, Option<i64>>(9)
+        .map(|ms| u64::try_from(ms).map_err(|_| corrupt("run's elapsed time", ms)))
+        .transpose()?;
+    Ok(Run {
+        id: r.get(0),
+        host: r.get(1),
+        what: r.get(2),
+        action: r.get(3),
+        started: r.get(4),
+        finished: r.get(5),
+        success: r.get(6),
+        cancelled: r.get(13),
+        outcome: r.get(7),
+        exit_code: r.get(8),
+        elapsed_ms,
+        stdout: r.get(10),
+        stderr: r.get(11),
+        truncated: r.get(12),
+    })
+}
 
 #[async_trait]
 impl RunStore for Postgres {
     async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64> {
-        unimplemented!("postgres")
+        start_run(self, host, what, action, actor).await
     }
+
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {
-        unimplemented!("postgres")
+        finish_run(self, id, end).await
     }
+
     async fn run(&self, id: i64) -> Result<Run> {
-        unimplemented!("postgres")
+        run(self, id).await
     }
+
     async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
-        unimplemented!("postgres")
+        runs_before(self, host, i64::MAX, limit).await
     }
+
     async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>> {
-        unimplemented!("postgres")
+        runs_before(self, host, before, limit).await
     }
 }

@@ -92,6 +92,13 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+#[macro_use]
+mod database;
 mod hosts;
+mod launches;
 mod leases;
+mod runs;
 mod schema;
+mod scripts;
+mod sessions;
+mod users;
