@@ -92,5 +92,8 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+mod environment;
+mod events;
+mod groups;
 mod hosts;
 mod schema;
