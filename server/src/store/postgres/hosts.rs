@@ -291,7 +291,9 @@ pub async fn heartbeat_failed(db: &Postgres, name: &str, error: &str) -> Result<
 
 /// Runs `update` (a heartbeat's, of host `name`) in a transaction that holds the host's row
 /// from before it is read, and logs `detail` unless the host was already `now` reachable (or
-/// not): of several servers recording one change, one logs it.
+/// not): of several servers recording one change, one logs it. The lock is `FOR NO KEY
+/// UPDATE`, the update's own, so that writes which only need the host to stay (a membership,
+/// a variable: [`environment::hold`]) do not wait for a heartbeat.
 async fn reach(
     db: &Postgres,
     name: &str,
@@ -304,7 +306,7 @@ async fn reach(
     let tx = client.transaction().await?;
     let before: Option<i16> = tx
         .query_opt(
-            "SELECT reachable FROM hosts WHERE name = $1 FOR UPDATE",
+            "SELECT reachable FROM hosts WHERE name = $1 FOR NO KEY UPDATE",
             &[&name],
         )
         .await?
