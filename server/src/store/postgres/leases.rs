@@ -7,6 +7,7 @@
 //! upsert, re-checked against the row's newest version by PostgreSQL), a server keeps at most
 //! its fair share, and the hosts of a server whose lease ran out are free for the others.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,8 @@ pub struct Lease {
     name: String,
     /// When it was last renewed (this process's clock).
     renewed: Mutex<Option<Instant>>,
+    /// Whether it was ended ([`LeaseStore::end_lease`]): never renewed again.
+    ended: AtomicBool,
 }
 
 impl Lease {
@@ -52,6 +55,7 @@ impl Lease {
             id,
             name: format!("{machine}:{}", std::process::id()),
             renewed: Mutex::new(None),
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -63,6 +67,11 @@ impl Lease {
 
     /// Takes or renews the lease for [`LEASE_TTL`].
     pub async fn renew(&self, pool: &Pool) -> Result<()> {
+        if self.ended.load(Ordering::Relaxed) {
+            return Err(crate::store::StoreError::Unavailable(
+                "this process's lease was ended".into(),
+            ));
+        }
         let started = Instant::now();
         let client = pool.get().await.map_err(super::unavailable)?;
         let ttl = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
@@ -85,7 +94,7 @@ impl Lease {
         let mut failing = false;
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            let Some(lease) = lease.upgrade() else {
+            let Some(lease) = lease.upgrade().filter(|l| !l.ended.load(Ordering::Relaxed)) else {
                 return;
             };
             match lease.renew(&pool).await {
@@ -202,6 +211,7 @@ impl LeaseStore for Postgres {
     }
 
     async fn end_lease(&self) -> Result<()> {
+        self.lease.ended.store(true, Ordering::Relaxed);
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         tx.execute(

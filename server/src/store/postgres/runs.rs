@@ -1,8 +1,8 @@
 //! The run history, and the settling of runs whose server process ended first.
 //!
-//! A run records the process that owns it ([`Owner`]); reading runs marks those whose owner is
-//! gone as [`INTERRUPTED`], each by one conditional update, so that of several servers reading
-//! at once only one marks it and logs it.
+//! A run records the lease of the process that owns it ([`super::leases`]); reading runs marks
+//! those whose owner's lease is not live as [`INTERRUPTED`], by one conditional update, so that
+//! of several servers reading at once only one marks each and logs it.
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Object};
@@ -11,7 +11,6 @@ use tokio_postgres::types::ToSql;
 
 use super::{Postgres, corrupt, events};
 use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
-use crate::store::owner::{Liveness, Owner};
 use crate::store::{Result, RunStore, StoreError};
 
 /// Records the start of a run by this process, asked for by `actor`, with its `run-started`
@@ -23,7 +22,8 @@ pub async fn start_run(
     action: &str,
     actor: &str,
 ) -> Result<i64> {
-    let owner = Owner::current().map(|o| o.to_string());
+    // The process's lease: the run is open while it is live, on whichever machine.
+    let owner = format!("lease:{}", db.lease.id);
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let id: i64 = tx
@@ -46,43 +46,33 @@ pub async fn start_run(
     Ok(id)
 }
 
-/// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
-/// gone, logging each once. Its owner, if it was alive after all, still records the real end
-/// with [`finish_run`].
+/// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner's lease is not
+/// live (the process ended, was killed, or lost the database for longer than its lease), logging
+/// each once, in one transaction: of several servers reading at once, one marks each. Its
+/// owner, if it was alive after all, still records the real end with [`finish_run`].
 async fn settle_interrupted(client: &mut Object) -> Result<()> {
-    let open = client
+    let tx = client.transaction().await?;
+    let settled = tx
         .query(
-            "SELECT id, host, owner FROM runs
-             WHERE finished IS NULL AND outcome IS NULL AND owner IS NOT NULL",
-            &[],
+            "UPDATE runs SET success = FALSE, outcome = $1
+             WHERE finished IS NULL AND outcome IS NULL AND owner IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM servers s
+                               WHERE runs.owner = 'lease:' || s.id AND s.expires > otto_now())
+             RETURNING id, host",
+            &[&INTERRUPTED],
         )
         .await?;
-    for row in open {
-        let (id, host, owner): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-        let gone = Owner::parse(&owner).is_some_and(|o| o.liveness() == Liveness::Gone);
-        if !gone {
-            continue;
-        }
-        let tx = client.transaction().await?;
-        // Only if still open: another server may have settled it, or its end arrived.
-        let changed = tx
-            .execute(
-                "UPDATE runs SET success = FALSE, outcome = $2
-                 WHERE id = $1 AND finished IS NULL AND outcome IS NULL",
-                &[&id, &INTERRUPTED],
-            )
-            .await?;
-        if changed > 0 {
-            events::log(
-                &tx,
-                Some(&host),
-                EventKind::RunFinished,
-                &format!("run {id}: {INTERRUPTED} (its server process ended first)"),
-            )
-            .await?;
-        }
-        tx.commit().await?;
+    for row in settled {
+        let (id, host): (i64, String) = (row.get(0), row.get(1));
+        events::log(
+            &tx,
+            Some(&host),
+            EventKind::RunFinished,
+            &format!("run {id}: {INTERRUPTED} (its server process ended first)"),
+        )
+        .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -3,11 +3,8 @@
 
 use rusqlite::Connection;
 
-use super::{connect, environment, events, groups, hosts, runs, schema, scripts, sessions, users};
-use crate::model::{
-    Attachment, EventFilter, EventKind, Facts, NewHost, NewSession, Phase, RunEnd, Scope, Script,
-    now_ms,
-};
+use super::{connect, environment, hosts, runs, schema, scripts, sessions, users};
+use crate::model::{Attachment, NewHost, NewSession, Phase, RunEnd, Scope, Script, now_ms};
 use crate::store::secrets::{KEY_FILE, Keyring, SecretError};
 use crate::store::{Store, StoreError};
 
@@ -58,110 +55,10 @@ fn a_newer_schema_is_refused() {
     ));
 }
 
+/// The file holds a secret encrypted, and it does not open without the key (the suite checks
+/// how secrets are shown, and PostgreSQL's rows).
 #[test]
-fn hosts_groups_and_duplicates() {
-    let (_dir, db) = store();
-    hosts::add_host(&db, &host("r1")).unwrap();
-    hosts::add_host(&db, &host("r2")).unwrap();
-    assert!(matches!(
-        hosts::add_host(&db, &host("r1")),
-        Err(StoreError::Exists("host", _))
-    ));
-    groups::add_group(&db, "lab").unwrap();
-    groups::set_membership(&db, "lab", "r2", true).unwrap();
-    assert_eq!(hosts::host(&db, "r2").unwrap().groups, ["lab"]);
-    assert_eq!(
-        hosts::group_hosts(&db, "lab")
-            .unwrap()
-            .iter()
-            .map(|h| h.name.as_str())
-            .collect::<Vec<_>>(),
-        ["r2"]
-    );
-    assert!(matches!(
-        groups::set_membership(&db, "nope", "r1", true),
-        Err(StoreError::NotFound("group", _))
-    ));
-    hosts::remove_host(&db, "r2").unwrap();
-    assert!(hosts::group_hosts(&db, "lab").unwrap().is_empty());
-}
-
-#[test]
-fn a_host_name_outside_the_rule_is_refused() {
-    let (_dir, db) = store();
-    for name in ["../x", "a/b", "", "a\u{1b}b"] {
-        assert!(
-            matches!(hosts::add_host(&db, &host(name)), Err(StoreError::Name(_))),
-            "{name:?}"
-        );
-    }
-    assert!(hosts::hosts(&db).unwrap().is_empty());
-}
-
-#[test]
-fn reachability_changes_are_logged_once() {
-    let (_dir, db) = store();
-    hosts::add_host(&db, &host("r1")).unwrap();
-    let facts = Facts {
-        hostname: "r1".into(),
-        kernel_name: "Linux".into(),
-        kernel_version: "6.1".into(),
-        arch: "mips".into(),
-        distribution_name: "OpenWrt".into(),
-        distribution_version: "23.05".into(),
-        uptime_secs: 5,
-        load_centi: [1, 2, 3],
-        mem_total_kib: 1,
-        mem_available_kib: 1,
-        model: "TP-Link Archer C7 v5".into(),
-        big_endian: true,
-        flash_total_kib: 7_680,
-        flash_free_kib: 5_120,
-    };
-    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 2.5).unwrap();
-    hosts::heartbeat_ok(&db, "r1", "0.1.0", &facts, 1.5).unwrap();
-    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    let kinds: Vec<_> = events::events(&db, &EventFilter::newest(Some("r1"), 10))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.detail)
-        .collect();
-    assert_eq!(kinds, ["reachable", "unreachable: timeout"]);
-    let r1 = hosts::host(&db, "r1").unwrap();
-    assert_eq!(r1.status.facts, Some(facts));
-    assert_eq!(r1.status.reachable, Some(false));
-    // The round trip of the last answered heartbeat stays, with when it was.
-    assert_eq!(r1.status.round_trip_ms, Some(1.5));
-    assert!(r1.status.last_seen.is_some());
-}
-
-#[test]
-fn a_busy_agent_is_recorded_reachable_and_busy_until_it_answers() {
-    let (_dir, db) = store();
-    hosts::add_host(&db, &host("r1")).unwrap();
-    hosts::heartbeat_failed(&db, "r1", "timeout").unwrap();
-    hosts::heartbeat_busy(&db, "r1", "refused a channel").unwrap();
-    hosts::heartbeat_busy(&db, "r1", "refused a channel").unwrap();
-    let r1 = hosts::host(&db, "r1").unwrap();
-    assert_eq!((r1.status.reachable, r1.status.busy), (Some(true), true));
-    assert_eq!(r1.status.last_error.as_deref(), Some("refused a channel"));
-    let details: Vec<_> = events::events(&db, &EventFilter::newest(Some("r1"), 10))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.detail)
-        .collect();
-    assert_eq!(
-        details,
-        ["unreachable: timeout", "reachable, busy: refused a channel"]
-    );
-    hosts::heartbeat_ok(&db, "r1", "0.1.0", &Facts::default(), 1.0).unwrap();
-    let r1 = hosts::host(&db, "r1").unwrap();
-    assert_eq!((r1.status.reachable, r1.status.busy), (Some(true), false));
-}
-
-#[test]
-fn secrets_are_masked_when_shown_and_stored_encrypted() {
+fn secrets_are_stored_encrypted() {
     let (dir, db) = store();
     let keys = Keyring::new(dir.path().join(KEY_FILE));
     environment::set_env(&db, &keys, &Scope::Global, "TOKEN", "hunter2", true).unwrap();
@@ -175,12 +72,10 @@ fn secrets_are_masked_when_shown_and_stored_encrypted() {
         .unwrap();
     assert_eq!(stored[0], "fast");
     assert!(!stored[1].contains("hunter2"), "{stored:?}");
-    let vars = environment::env(&db, &keys, None).unwrap();
-    let json = serde_json::to_string(&vars).unwrap();
-    assert!(!json.contains("hunter2"), "{json}");
-    assert!(json.contains("fast"));
-    assert!(!format!("{vars:?}").contains("hunter2"));
-    assert_eq!(vars[1].value.value, "hunter2");
+    assert_eq!(
+        environment::env(&db, &keys, None).unwrap()[1].value.value,
+        "hunter2"
+    );
 
     std::fs::remove_file(dir.path().join(KEY_FILE)).unwrap();
     let lost = environment::env(&db, &keys, None).unwrap_err();
@@ -349,26 +244,6 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
     assert_eq!(cancelled(&db), [true, false, true]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_handle_serves_many_tasks_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("otto.db")).unwrap();
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store.add_host(&host(&format!("r{i}"))).await.unwrap();
-                store.hosts().await.unwrap().len()
-            })
-        })
-        .collect();
-    for task in tasks {
-        let seen = task.await.unwrap();
-        assert!((1..=50).contains(&seen), "{seen}");
-    }
-    assert_eq!(store.hosts().await.unwrap().len(), 50);
-}
-
 #[test]
 fn session_ids_of_an_older_database_skip_those_it_used() {
     let (dir, db) = store();
@@ -411,83 +286,4 @@ fn session_ids_of_an_older_database_skip_those_it_used() {
     let found = sessions::session_by_hash(&db, "old").unwrap().unwrap().0;
     assert_eq!(found.id, 3, "kept");
     assert_eq!(add(&db, 2), 42);
-}
-
-#[test]
-fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time() {
-    let (_dir, db) = store();
-    let log = |actor: Option<&str>, host: &str, kind: EventKind| match actor {
-        Some(actor) => events::log_by(&db, actor, Some(host), kind, "x").unwrap(),
-        None => events::log(&db, Some(host), kind, "x").unwrap(),
-    };
-    log(
-        Some("user:al (session 1 from 127.0.0.1)"),
-        "r1",
-        EventKind::HostAdded,
-    );
-    log(Some("cli:al"), "r2", EventKind::HostAdded);
-    // A name that begins like hers, and one whose `_` a LIKE would take for any character.
-    log(
-        Some("user:alice (API key 2 from ::1)"),
-        "r1",
-        EventKind::HostAdded,
-    );
-    log(
-        Some("user:a_ (API key 3 from ::1)"),
-        "r1",
-        EventKind::ScriptChanged,
-    );
-    log(None, "r1", EventKind::Reachability);
-    let ids = |filter: EventFilter| -> Vec<i64> {
-        events::events(&db, &filter)
-            .unwrap()
-            .iter()
-            .map(|e| e.id)
-            .collect()
-    };
-    let all = EventFilter::newest(None, 10);
-    assert_eq!(ids(all.clone()), [1, 2, 3, 4, 5]);
-    let user = |name: &str| EventFilter {
-        user: Some(name.into()),
-        ..all.clone()
-    };
-    assert_eq!(ids(user("al")), [1, 2]);
-    assert_eq!(ids(user("a_")), [4]);
-    assert_eq!(ids(user("ax")), Vec::<i64>::new());
-    let kind = EventFilter {
-        kind: Some(EventKind::HostAdded),
-        host: Some("r1".into()),
-        ..all.clone()
-    };
-    assert_eq!(ids(kind), [1, 3]);
-    // Pages: the newest two, then the two before the first of them.
-    let page = |before: Option<i64>| EventFilter {
-        before,
-        limit: 2,
-        ..all.clone()
-    };
-    assert_eq!(ids(page(None)), [4, 5]);
-    assert_eq!(ids(page(Some(4))), [2, 3]);
-    assert_eq!(ids(page(Some(2))), [1]);
-}
-
-#[test]
-fn a_host_is_found_by_its_pinned_agent_key_never_by_a_pending_one() {
-    let (_dir, db) = store();
-    hosts::add_host(&db, &host("r1")).unwrap();
-    hosts::add_host(&db, &host("r2")).unwrap();
-    assert_eq!(
-        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
-        None
-    );
-    hosts::pin_agent_key(&db, "r2", "ssh-ed25519 AAAA1").unwrap();
-    hosts::set_pending_key(&db, "r1", "ssh-ed25519 AAAA2", "SHA256:2").unwrap();
-    assert_eq!(
-        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA1").unwrap(),
-        Some("r2".into())
-    );
-    assert_eq!(
-        hosts::host_by_agent_key(&db, "ssh-ed25519 AAAA2").unwrap(),
-        None
-    );
 }

@@ -10,9 +10,9 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::Store;
 use super::postgres::local::LocalCluster;
 use super::secrets::KEY_FILE;
-use super::{Store, StoreError};
 use crate::model::NewHost;
 
 /// What a test's store lives in, kept until the test ends.
@@ -94,6 +94,9 @@ pub fn host(name: &str) -> NewHost {
 
 #[macro_use]
 mod database;
+mod environment;
+mod events;
+mod groups;
 mod hosts;
 mod launches;
 mod leases;

@@ -111,29 +111,44 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
     database: Database,
 ) {
     let mine = store.start_run("r1", "mine", "01", "server").await.unwrap();
-    let orphan = store
-        .start_run("r1", "orphan", "02", "server")
-        .await
-        .unwrap();
-    // The orphan's owner: a process that has ended.
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    child.wait().unwrap();
-    let me = Owner::current().unwrap().to_string();
-    let (_, boot) = me.split_at(me.rfind(':').unwrap());
-    let start = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(19)
-        .unwrap();
-    database
-        .execute(&format!(
-            "UPDATE runs SET owner = '{pid}:{start}{boot}' WHERE id = {orphan}"
-        ))
-        .await;
+    let orphan = match &database {
+        // On PostgreSQL a run is its process's lease's: one of another process, since ended.
+        Database::Postgres(..) => {
+            let gone = database.open().await;
+            let orphan = gone
+                .start_run("r1", "orphan", "02", "server")
+                .await
+                .unwrap();
+            gone.end_lease().await.unwrap();
+            orphan
+        }
+        // On SQLite, its process's: one that has ended.
+        Database::Sqlite(_) => {
+            let orphan = store
+                .start_run("r1", "orphan", "02", "server")
+                .await
+                .unwrap();
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            child.wait().unwrap();
+            let me = Owner::current().unwrap().to_string();
+            let (_, boot) = me.split_at(me.rfind(':').unwrap());
+            let start = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .nth(19)
+                .unwrap();
+            database
+                .execute(&format!(
+                    "UPDATE runs SET owner = '{pid}:{start}{boot}' WHERE id = {orphan}"
+                ))
+                .await;
+            orphan
+        }
+    };
 
     // Read by two servers at once, and by each task many times.
     let other = database.open().await;
@@ -170,7 +185,8 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
         1
     );
 
-    // Its owner was alive after all (another pid namespace, say): the real end wins.
+    // Its owner was alive after all (another pid namespace, say; a server cut off from the
+    // database for longer than its lease): the real end wins.
     store
         .finish_run(orphan, &end(true, "exit 0", b""))
         .await
