@@ -92,5 +92,7 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+mod enrollment;
 mod hosts;
+mod schedules;
 mod schema;
