@@ -92,6 +92,7 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+mod copy;
 mod enrollment;
 mod hosts;
 mod schedules;
