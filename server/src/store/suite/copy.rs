@@ -490,31 +490,56 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
     assert!(again.unwrap_err().to_string().contains("not empty"));
 }
 
-/// An SQLite database of a newer schema than this program's is refused, untouched.
+/// An SQLite database of an older schema is migrated first, then copied; one newer than this
+/// program's is refused, untouched; a missing one is not made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_newer_sqlite_database_is_refused() {
+async fn an_older_sqlite_database_is_migrated_and_a_newer_one_refused() {
     let Some(url) = super::postgres_url().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("otto.db");
-    drop(Store::open_sqlite(&db).unwrap());
+    let key = dir.path().join(KEY_FILE);
+    let store = Store::open_sqlite(&db).unwrap();
+    store.add_host(&super::host("r1")).await.unwrap();
+    drop(store);
+    // Version 15: before hosts had `calls_home`.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("ALTER TABLE hosts DROP COLUMN calls_home; PRAGMA user_version = 15;")
+        .unwrap();
+    drop(conn);
+    let report = copy_sqlite_to_postgres(&db, &url, key.clone())
+        .await
+        .unwrap();
+    assert_eq!(report.migrated_from, Some(15));
+    assert_eq!(report.rows("hosts"), 1);
+    assert!(report.to_string().contains("from schema version 15"));
+    let client = connect(&url).await;
+    let calls_home: bool = client
+        .query_one("SELECT calls_home FROM hosts WHERE name = 'r1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!calls_home);
+
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let copied = copy_sqlite_to_postgres(&db, &url, dir.path().join(KEY_FILE)).await;
+    let url = super::postgres_url().await.unwrap();
+    let copied = copy_sqlite_to_postgres(&db, &url, key.clone()).await;
     assert!(
         matches!(copied, Err(CopyError::TooNew { found: 99, .. })),
         "{copied:?}"
-    );
-    let missing =
-        copy_sqlite_to_postgres(&dir.path().join("none.db"), &url, dir.path().join(KEY_FILE)).await;
-    assert!(
-        matches!(missing, Err(CopyError::Sqlite { .. })),
-        "{missing:?}"
     );
     assert!(matches!(
         Store::open_sqlite(&db).map(drop),
         Err(StoreError::TooNew { found: 99, .. })
     ));
+    let missing = dir.path().join("none.db");
+    let copied = copy_sqlite_to_postgres(&missing, &url, key).await;
+    assert!(
+        matches!(copied, Err(CopyError::Sqlite { .. })),
+        "{copied:?}"
+    );
+    assert!(!missing.exists());
 }
