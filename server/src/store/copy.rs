@@ -472,13 +472,13 @@ pub async fn copy_sqlite_to_postgres(
     ))
     .await
     .map_err(pg)?;
-    for name in &names {
+    for &name in &names {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {name})");
         let full: bool = tx.query_one(&sql, &[]).await.map_err(pg)?.get(0);
         if full {
             return Err(CopyError::NotEmpty {
                 url: shown.clone(),
-                table: *name,
+                table: name,
             });
         }
     }
