@@ -21,6 +21,7 @@ use crate::model::{
     TokenRefusal, TokenUse, User,
 };
 
+pub mod copy;
 mod owner;
 pub mod postgres;
 pub mod secrets;

@@ -94,6 +94,8 @@ pub fn host(name: &str) -> NewHost {
 
 #[macro_use]
 mod database;
+mod copy;
+mod enrollment;
 mod environment;
 mod events;
 mod groups;
@@ -101,6 +103,7 @@ mod hosts;
 mod launches;
 mod leases;
 mod runs;
+mod schedules;
 mod schema;
 mod scripts;
 mod sessions;
