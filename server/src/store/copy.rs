@@ -22,8 +22,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use super::StoreError;
-use super::postgres::{self, Postgres, SCHEMA_VERSION};
+use super::postgres::{self, Postgres};
 use super::secrets::{self, Keyring, SecretError};
+use super::sqlite::SCHEMA_VERSION;
 use super::sqlite::Sqlite;
 
 /// The size of an attachment's pieces in PostgreSQL (the last one may be shorter).

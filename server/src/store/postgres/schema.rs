@@ -252,19 +252,3 @@ pub async fn migrate(client: &mut Object) -> Result<()> {
     tx.commit().await?;
     Ok(())
 }
-
-/// The schema version of the database (0 for an empty one).
-pub async fn schema_version(client: &Object) -> Result<i64> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('otto_schema') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
-        return Ok(0);
-    }
-    Ok(client
-        .query_opt("SELECT version FROM otto_schema", &[])
-        .await?
-        .map(|r| r.get(0))
-        .unwrap_or(0))
-}

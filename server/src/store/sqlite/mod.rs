@@ -35,6 +35,8 @@ mod users;
 #[cfg(test)]
 mod tests;
 
+pub use schema::SCHEMA_VERSION;
+
 /// The fleet's state in one SQLite file.
 pub struct Sqlite {
     db: Arc<Mutex<Connection>>,
