@@ -19,6 +19,7 @@ use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
 mod api;
+mod database;
 mod docs;
 mod enrollment;
 mod env;
@@ -59,7 +60,8 @@ Exit codes:
     4  not found: a host, group, script, run, variable or file named does not exist
     5  conflict: a name is taken (or one differing only in case, or an address and port),
        no pending key to approve
-    6  the data directory is unusable (cannot be made, or its database opened)
+    6  the data directory is unusable (cannot be made, or its database opened), or the
+       PostgreSQL database (--database) unreachable, refused or not empty for a copy
     7  internal error
     8  not allowed: the API key is unknown, expired or revoked, or lacks the permission
   130  interrupted (Ctrl-C or SIGTERM) during run or upload: the runs were cancelled on the
@@ -231,6 +233,9 @@ enum Command {
     Check,
     /// The daemon: heartbeats, key rotation and the schedules' runs, until SIGTERM.
     Serve(ServeArgs),
+    /// The fleet's database: copy an SQLite data directory into PostgreSQL.
+    #[command(subcommand)]
+    Database(database::DatabaseCommand),
     /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
     ///
     /// For example `otto-server completions bash > /etc/bash_completion.d/otto-server`, or
@@ -391,6 +396,9 @@ pub enum CliError {
     /// Interrupted (Ctrl-C): the work on the hosts cancelled, as said.
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// Copying a fleet into PostgreSQL failed (nothing was written).
+    #[error(transparent)]
+    Copy(#[from] crate::store::copy::CopyError),
 }
 
 /// `N of M hosts failed, K cancelled, J skipped` (those there are), or, when none failed,
@@ -426,7 +434,7 @@ impl CliError {
             CliError::HostsFailed { .. } | CliError::Broken(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Unreached(_) => 3,
-            CliError::DataDir(_) => 6,
+            CliError::DataDir(_) | CliError::Copy(_) => 6,
             CliError::Ops(e) => e.kind().exit_code(),
             CliError::Remote(e) => e.exit_code(),
             CliError::File(_, e) if e.kind() == std::io::ErrorKind::NotFound => 4,
@@ -721,8 +729,18 @@ impl Cli {
                     "it is the server, over its own data directory",
                 ));
             }
+            if let Command::Database(_) = self.command {
+                return Err(remote::local_only(
+                    "`database`",
+                    "it works on the databases themselves",
+                ));
+            }
             let out = Printer::stdout(self.json);
             return dispatch(&remote, &out, self.command, shutdown).await;
+        }
+        if let Command::Database(command) = self.command {
+            let out = Printer::stdout(self.json);
+            return database::execute(command, self.database.as_deref(), &out).await;
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
         let fleet = Arc::new(
@@ -809,9 +827,11 @@ async fn dispatch(
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
         Command::Schedule(c) => schedules::execute(api, out, c).await,
         Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,
-        Command::Serve(_) | Command::Demo { .. } | Command::Completions(_) | Command::Man(_) => {
-            Ok(())
-        }
+        Command::Serve(_)
+        | Command::Database(_)
+        | Command::Demo { .. }
+        | Command::Completions(_)
+        | Command::Man(_) => Ok(()),
     }
 }
 

@@ -8,6 +8,7 @@
 //! A printer writes to any [`Write`] (ripgrep's printers do the same): standard output for the
 //! command line, a buffer in tests.
 
+mod database;
 mod enrollment;
 mod files;
 mod history;
