@@ -138,3 +138,45 @@ async fn an_unreachable_database_is_named_without_its_password_and_the_exit_is_n
     );
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sqlite_fleet_copied_into_postgres_is_driven_from_there() {
+    let Some(url) = database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = Server::new();
+    let _r1 = old.agent("r1", dir.path(), &["lab"], "").await;
+    old.ok(&["run", "--host", "r1", "--command", "echo before"]);
+    old.set_secret("TOKEN", "r1", "s3cr3t-value");
+    let data = old.data().to_str().unwrap();
+
+    let copy = ["database", "copy", "--from", data, "--database", &url, "--json"];
+    let copied = old.json(&copy);
+    assert_eq!(copied["tables"]["hosts"], 1, "{copied:#}");
+    assert_eq!(copied["tables"]["runs"], 1, "{copied:#}");
+    assert_eq!(copied["tables"]["env"], 1, "{copied:#}");
+    assert_eq!(copied["sealed_secrets"], 1, "{copied:#}");
+    assert!(!copied["to"].as_str().unwrap().contains("otto-local"), "{copied:#}");
+
+    // A server on PostgreSQL with the data directory's key drives the same agent.
+    let new = Server::on_postgres(&url);
+    std::fs::create_dir_all(new.data()).unwrap();
+    share_key(&old, &new);
+    let out = new.output(&[
+        "run",
+        "--host",
+        "r1",
+        "--command",
+        "test \"$TOKEN\" = s3cr3t-value && echo after",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = new.runs();
+    let said: Vec<&str> = runs.iter().map(|r| r["stdout"].as_str().unwrap()).collect();
+    assert_eq!(said, ["before\n", "after\n"], "{runs:#?}");
+
+    // Once copied, never again over it.
+    let again = old.output(&copy);
+    assert_eq!(again.status.code(), Some(6), "{}", text(&again));
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+}
