@@ -28,16 +28,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// `serve --http-listen 127.0.0.1:0` (`extra` after it) on `server`'s data directory, once
-    /// it says where it listens.
+    /// `serve --http-listen 127.0.0.1:0` (`extra` after it; heartbeats every hour unless it
+    /// says otherwise) on `server`'s data directory, once it says where it listens.
     pub fn start(server: &Server, extra: &[&str]) -> Daemon {
-        let mut args = vec![
-            "serve",
-            "--heartbeat-interval",
-            "1h",
-            "--http-listen",
-            "127.0.0.1:0",
-        ];
+        let mut args = vec!["serve", "--http-listen", "127.0.0.1:0"];
+        if !extra.contains(&"--heartbeat-interval") {
+            args.extend(["--heartbeat-interval", "1h"]);
+        }
         args.extend(extra);
         let mut child = server
             .command(&args)

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 use otto_server::store::postgres::local::LocalCluster;
 
-use crate::harness::{Server, all_succeeded, text, tool_missing};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{BOUND, Server, all_succeeded, text, tool_missing};
+use crate::http::{Daemon, key_of};
+use crate::users::add_user;
 
 /// A new database on the process's cluster; None when PostgreSQL is missing (the test skips,
 /// or fails under `OTTO_REQUIRE_TOOLS`).
@@ -151,13 +156,24 @@ async fn an_sqlite_fleet_copied_into_postgres_is_driven_from_there() {
     old.set_secret("TOKEN", "r1", "s3cr3t-value");
     let data = old.data().to_str().unwrap();
 
-    let copy = ["database", "copy", "--from", data, "--database", &url, "--json"];
+    let copy = [
+        "database",
+        "copy",
+        "--from",
+        data,
+        "--database",
+        &url,
+        "--json",
+    ];
     let copied = old.json(&copy);
     assert_eq!(copied["tables"]["hosts"], 1, "{copied:#}");
     assert_eq!(copied["tables"]["runs"], 1, "{copied:#}");
     assert_eq!(copied["tables"]["env"], 1, "{copied:#}");
     assert_eq!(copied["sealed_secrets"], 1, "{copied:#}");
-    assert!(!copied["to"].as_str().unwrap().contains("otto-local"), "{copied:#}");
+    assert!(
+        !copied["to"].as_str().unwrap().contains("otto-local"),
+        "{copied:#}"
+    );
 
     // A server on PostgreSQL with the data directory's key drives the same agent.
     let new = Server::on_postgres(&url);
@@ -179,4 +195,136 @@ async fn an_sqlite_fleet_copied_into_postgres_is_driven_from_there() {
     let again = old.output(&copy);
     assert_eq!(again.status.code(), Some(6), "{}", text(&again));
     assert!(text(&again).contains("not empty"), "{}", text(&again));
+}
+
+/// How long after a server dies its hosts are looked after again, at most: its lease runs out
+/// (15 s), a survivor's next claim (every 5 s) takes them and heartbeats them at once. The
+/// README states it.
+const TAKEOVER: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_servers_hosts_are_taken_over_its_run_interrupted_and_schedules_fire_once() {
+    let Some(url) = database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Server::on_postgres(&url);
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        agents.push(admin.agent(&format!("r{i}"), dir.path(), &[], "").await);
+    }
+    add_user(&admin, "root", &["--admin"]);
+    let key = key_of(&admin, "root");
+    admin.ok(&[
+        "schedule",
+        "add",
+        "tick",
+        "--cron",
+        "*/2 * * * * *",
+        "--command",
+        "echo tick",
+        "-H",
+        "r0",
+    ]);
+    let servers: Vec<Server> = (0..3)
+        .map(|_| {
+            let server = Server::on_postgres(&url);
+            std::fs::create_dir_all(server.data()).unwrap();
+            share_key(&admin, &server);
+            server
+        })
+        .collect();
+    let daemons: Vec<Daemon> = servers
+        .iter()
+        .map(|s| Daemon::start(s, &["--heartbeat-interval", "1s"]))
+        .collect();
+
+    // Every host heartbeats, each from one of the servers.
+    let seen_after = |since: i64| {
+        let hosts = admin.json(&["host", "list"]);
+        hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| {
+                h["status"]["last_seen"]
+                    .as_str()
+                    .is_some_and(|t| ms(t) > since)
+            })
+            .count()
+    };
+    wait_for(BOUND, || seen_after(0) == 6).await;
+
+    // A run in flight through the first server, on a host it may or may not own.
+    let (status, answer) = daemons[0]
+        .call(
+            Method::POST,
+            "/api/v1/runs",
+            Some(&key),
+            &json!({"command": "sleep 100", "hosts": ["r1"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    wait_for(BOUND, || {
+        admin
+            .runs()
+            .iter()
+            .any(|r| r["what"] == "command: sleep 100")
+    })
+    .await;
+
+    // SIGKILL the first server: nothing of it runs on.
+    // SAFETY: a signal to our own child, still unreaped.
+    unsafe { libc::kill(daemons[0].pid() as i32, libc::SIGKILL) };
+    let killed = jiff::Timestamp::now().as_millisecond();
+    let started = Instant::now();
+    wait_for(TAKEOVER + Duration::from_secs(15), || {
+        seen_after(killed + 500) == 6
+    })
+    .await;
+    let took = started.elapsed();
+    eprintln!("every host heartbeated again {took:?} after the kill");
+    assert!(
+        took <= TAKEOVER,
+        "hosts looked after again only after {took:?}"
+    );
+
+    // Its run is interrupted, not left running.
+    wait_for(BOUND, || {
+        admin.runs().iter().any(|r| {
+            r["what"] == "command: sleep 100"
+                && r["outcome"] == "interrupted"
+                && r["success"] == false
+        })
+    })
+    .await;
+
+    // The schedule went on, each of its times started once across the servers.
+    let ticks: Vec<i64> = admin
+        .runs()
+        .iter()
+        .filter(|r| r["what"] == "command: echo tick")
+        .map(|r| ms(r["started"].as_str().unwrap()))
+        .collect();
+    assert!(
+        ticks.iter().filter(|&&t| t > killed).count() >= 2,
+        "{ticks:?}"
+    );
+    for pair in ticks.windows(2) {
+        assert!(pair[1] - pair[0] >= 1000, "a time started twice: {ticks:?}");
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn ms(rfc3339: &str) -> i64 {
+    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// Waits until `done`, checking every 200 ms, for at most `bound`.
+async fn wait_for(bound: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !done() {
+        assert!(Instant::now() < deadline, "not done within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
