@@ -50,6 +50,21 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Makes and starts a cluster (a few seconds).
     pub fn start() -> Result<LocalCluster, LocalClusterError> {
+        Self::start_with(false)
+    }
+
+    /// Makes and starts a cluster that also takes TLS, with a self-signed certificate for
+    /// `127.0.0.1`: [`LocalCluster::certificate`].
+    pub fn start_with_tls() -> Result<LocalCluster, LocalClusterError> {
+        Self::start_with(true)
+    }
+
+    /// The certificate (PEM) of a cluster started with TLS.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    fn start_with(tls: bool) -> Result<LocalCluster, LocalClusterError> {
         let bin = bin_dir().ok_or(LocalClusterError::NotInstalled)?;
         let as_root = euid() == 0;
         let dir = tempfile::Builder::new()
@@ -85,12 +100,33 @@ impl LocalCluster {
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
+        let mut settings = String::new();
+        if tls {
+            let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+                .map_err(|e| LocalClusterError::Start(format!("a certificate: {e}")))?;
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert, made.cert.pem()).map_err(io("the certificate"))?;
+            std::fs::write(&key, made.signing_key.serialize_pem()).map_err(io("its key"))?;
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(io("its key"))?;
+            if as_root {
+                for path in [&cert, &key] {
+                    std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY))
+                        .map_err(io("giving the certificate to nobody"))?;
+                }
+            }
+            settings = format!(
+                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            );
+        }
         let port = free_port().map_err(io("finding a free port"))?;
         // The server stops (fast shutdown) and the directory goes when stdin closes.
         let script = r#"
 "$1/postgres" -D "$2/data" -k "$2" -h 127.0.0.1 -p "$3" \
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-    -c max_connections=500 -c shared_buffers=64MB >"$2/log" 2>&1 &
+    -c max_connections=500 -c shared_buffers=64MB $4 >"$2/log" 2>&1 &
 pg=$!
 read -r _
 kill -INT "$pg" 2>/dev/null
@@ -102,6 +138,7 @@ rm -rf "$2"
             .arg(&bin)
             .arg(&dir)
             .arg(port.to_string())
+            .arg(settings)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

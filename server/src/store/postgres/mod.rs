@@ -4,7 +4,8 @@
 //!
 //! The queries are async functions over a [`GenericClient`] (a pooled connection or a
 //! transaction), one module per subject, as in [`super::sqlite`]; their SQL is that backend's in
-//! PostgreSQL's dialect, over the same tables ([`schema`]).
+//! PostgreSQL's dialect, over the same tables ([`schema`]). Connections use TLS as the URL's
+//! `sslmode` says ([`tls`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ mod schedules;
 mod schema;
 mod scripts;
 mod sessions;
+pub mod tls;
 mod users;
 
 pub use schema::SCHEMA_VERSION;
@@ -52,13 +54,16 @@ impl Postgres {
     /// `key_file`. An unreachable database, or one whose schema is newer, is refused with an
     /// error that names the URL without its password.
     pub async fn open(url: &str, key_file: PathBuf) -> Result<Postgres> {
+        // Every cause in the message: "TLS handshake" alone does not say what to fix.
         let open = |source: BackendError| StoreError::Open {
             path: redact(url),
-            source,
+            source: with_causes(&*source).into(),
         };
-        let mut config: tokio_postgres::Config = url
+        let (plain, root_cert) = tls::split_root_cert(url);
+        let mut config: tokio_postgres::Config = plain
             .parse()
             .map_err(|e: tokio_postgres::Error| open(e.into()))?;
+        let tls = tls::connector(root_cert.as_deref()).map_err(|e| open(e.into()))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -67,7 +72,7 @@ impl Postgres {
         }
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -100,12 +105,23 @@ impl Postgres {
 
 use crate::store::BackendError;
 
+/// `e` and its causes, `: `-separated, each said once.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !said.contains(&text) {
+            said = format!("{said}: {text}");
+        }
+        cause = c.source();
+    }
+    said
+}
+
 /// The database could not be reached for a request.
 fn unavailable(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(match e {
-        deadpool_postgres::PoolError::Backend(e) => e.to_string(),
-        e => e.to_string(),
-    })
+    StoreError::Unavailable(with_causes(&e))
 }
 
 impl From<tokio_postgres::Error> for StoreError {

@@ -107,4 +107,5 @@ mod schedules;
 mod schema;
 mod scripts;
 mod sessions;
+mod tls;
 mod users;
