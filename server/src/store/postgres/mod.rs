@@ -21,6 +21,7 @@ mod environment;
 mod events;
 mod groups;
 mod hosts;
+mod keys;
 mod launches;
 pub mod local;
 mod runs;

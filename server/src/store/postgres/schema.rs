@@ -12,8 +12,9 @@ use crate::store::{Result, StoreError};
 
 /// Migrations by version: entry `(v, sql)` brings the database from the previous entry's
 /// version to `v`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    16,
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        16,
     r#"
 CREATE TABLE hosts (
     name          TEXT PRIMARY KEY,
@@ -189,7 +190,21 @@ CREATE TABLE enrollments (
     at         BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        17,
+        r#"
+-- Each host's server key (OpenSSH private-key text), sealed with the data directory's
+-- secrets.key: the current one, and the next one while a rotation waits for the agent.
+CREATE TABLE server_keys (
+    host   TEXT NOT NULL,
+    slot   TEXT NOT NULL CHECK (slot IN ('current', 'next')),
+    sealed TEXT NOT NULL,
+    PRIMARY KEY (host, slot)
+);
+"#,
+    ),
+];
 
 /// The newest schema version this program knows (the same as SQLite's).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
