@@ -6,7 +6,7 @@
 //! calls [`Ops::enroll`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -238,19 +238,21 @@ fn decide(rules: &[Rule], properties: &BTreeMap<String, String>) -> Placement {
         })
 }
 
-/// The server key files of the hosts being enrolled in this process: each is claimed from its
-/// checks until its host is stored or refused, so two enrollments of one name never share a
-/// key file.
-static ENROLLING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// The names being enrolled in this process, each with its fleet's data directory: a name is
+/// claimed from its checks until its host is stored or refused, so a second agent enrolling
+/// as the same name at the same moment is told so at once. Across servers the store's unique
+/// host name decides, and the server key is stored only once the host is.
+static ENROLLING: Mutex<BTreeSet<(PathBuf, String)>> = Mutex::new(BTreeSet::new());
 
-/// A claim on a key file in [`ENROLLING`], given up when dropped.
-struct Claim(PathBuf);
+/// A claim on a name in [`ENROLLING`], given up when dropped.
+struct Claim((PathBuf, String));
 
 impl Claim {
-    /// Claims `key_file`, unless another enrollment holds it.
-    fn take(key_file: PathBuf) -> Option<Claim> {
+    /// Claims `name` in the fleet of `data_dir`, unless another enrollment holds it.
+    fn take(data_dir: &Path, name: &HostName) -> Option<Claim> {
+        let claim = (data_dir.to_path_buf(), name.to_string());
         let mut names = ENROLLING.lock().unwrap_or_else(|e| e.into_inner());
-        names.insert(key_file.clone()).then(|| Claim(key_file))
+        names.insert(claim.clone()).then(|| Claim(claim))
     }
 }
 
@@ -325,7 +327,7 @@ impl Ops {
             }
         }
         let name = HostName::parse(&e.name).map_err(|n| early(n.into()))?;
-        let _claim = Claim::take(self.fleet.key_path(&name)).ok_or_else(|| {
+        let _claim = Claim::take(self.fleet.data_dir(), &name).ok_or_else(|| {
             early(OpsError::Conflict(format!(
                 "another agent is enrolling as `{name}` now"
             )))
@@ -350,10 +352,9 @@ impl Ops {
         }
         let groups = self.group_names().await.map_err(early)?;
         check_new_groups(&decision.groups, &groups).map_err(early)?;
-        let server_key = self
-            .fleet
-            .create_host_key(&e.name)
-            .map_err(|f| early(f.into()))?;
+        // Stored once the host is: a refusal (or another server enrolling the name first)
+        // leaves nothing behind.
+        let server_key = keys::generate().map_err(|k| early(k.into()))?;
         let host = EnrollHost {
             token_hash,
             name: e.name.clone(),
@@ -381,20 +382,23 @@ impl Ops {
         let groups = match stored {
             Ok(Ok(used)) => used.groups,
             Ok(Err(refusal)) => {
-                self.fleet.remove_host_key(&e.name);
                 return Err((
                     refusal.token(),
                     OpsError::Unauthenticated(refusal.to_string()),
                 ));
             }
-            Err(store) => {
-                self.fleet.remove_host_key(&e.name);
-                return Err(early(store.into()));
-            }
+            Err(store) => return Err(early(store.into())),
         };
+        if let Err(kept) = self.fleet.keep_host_key(&e.name, &server_key).await {
+            // A host without its server key cannot be reached: not enrolled after all.
+            if let Err(removed) = self.fleet.store().remove_host(&e.name).await {
+                tracing::warn!(host = %e.name, "enrolled without its server key, not removed: {removed}");
+            }
+            return Err(early(kept.into()));
+        }
         Ok(Enrolled {
             host: e.name.clone(),
-            server_key: keys::to_openssh(&server_key),
+            server_key: keys::to_openssh(server_key.public_key()),
             pending: !decision.trust,
             groups,
         })

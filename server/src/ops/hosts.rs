@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use russh::keys::PublicKey;
+use russh::keys::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -197,7 +197,7 @@ pub struct DeployOutcome {
 }
 
 impl Ops {
-    /// Adds a host with a new server key (removed again if the store refuses the host).
+    /// Adds a host with a new server key (stored once the host is).
     pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
         let agent_key = self.check_new(&add).await?;
         self.make_host(add, agent_key).await
@@ -208,9 +208,13 @@ impl Ops {
     /// listen (the demo's agent). The key is removed again if the store refuses the host.
     pub async fn add_keyed_host(&self, add: AddHost) -> Result<HostAdded> {
         let agent_key = self.check_new(&add).await?;
-        let server_key = self.fleet.host_key(&add.name)?;
-        self.keep_host(add, agent_key, server_key.public_key())
-            .await
+        let server_key = self.fleet.host_key(&add.name).await?;
+        let name = add.name.clone();
+        let added = self.keep_host(add, agent_key, &server_key, false).await;
+        if added.is_err() {
+            self.fleet.remove_host_key(&name).await;
+        }
+        added
     }
 
     /// Checks a host to add against the rules and the fleet; its agent key in OpenSSH form.
@@ -235,22 +239,24 @@ impl Ops {
     }
 
     /// Adds a host checked already (its name, its agent key parsed), with a new server key
-    /// (removed again if the store refuses the host).
+    /// (stored once the host is).
     pub(super) async fn make_host(
         &self,
         add: AddHost,
         agent_key: Option<String>,
     ) -> Result<HostAdded> {
-        let server_key = self.fleet.create_host_key(&add.name)?;
-        self.keep_host(add, agent_key, &server_key).await
+        let server_key = keys::generate()?;
+        self.keep_host(add, agent_key, &server_key, true).await
     }
 
-    /// Adds a host checked already whose server key is made, in its groups.
+    /// Adds a host checked already whose server key is made (and stored once the host is,
+    /// when `store_key`), in its groups.
     async fn keep_host(
         &self,
         add: AddHost,
         agent_key: Option<String>,
-        server_key: &PublicKey,
+        server_key: &PrivateKey,
+        store_key: bool,
     ) -> Result<HostAdded> {
         let host = NewHost {
             name: add.name.clone(),
@@ -259,20 +265,28 @@ impl Ops {
             agent_key,
             pin_on_first_contact: add.pin_on_first_contact,
         };
-        self.store_host(&host, &added_detail(&host)).await?;
+        self.store_host(&host, &added_detail(&host), store_key.then_some(server_key))
+            .await?;
         self.join_groups(&HostName::parse(&add.name)?, &add.groups)
             .await?;
         Ok(HostAdded {
             host: add.name,
-            server_key: keys::to_openssh(server_key),
+            server_key: keys::to_openssh(server_key.public_key()),
         })
     }
 
-    /// Stores `host`, whose server key is made, and records its addition (`detail`); the key
-    /// is removed again if the store refuses the host.
-    async fn store_host(&self, host: &NewHost, detail: &str) -> Result<()> {
-        if let Err(e) = self.fleet.store().add_host(host).await {
-            self.fleet.remove_host_key(&host.name);
+    /// Stores `host`, then its server key `key` if given (the host is removed again if the key
+    /// cannot be stored: of two servers adding one name, only the one whose host the store
+    /// took stores its key), and records its addition (`detail`).
+    async fn store_host(&self, host: &NewHost, detail: &str, key: Option<&PrivateKey>) -> Result<()> {
+        let store = self.fleet.store();
+        store.add_host(host).await?;
+        if let Some(key) = key
+            && let Err(e) = self.fleet.keep_host_key(&host.name, key).await
+        {
+            if let Err(removed) = store.remove_host(&host.name).await {
+                tracing::warn!(host = %host.name, "added without its server key, not removed: {removed}");
+            }
             return Err(e.into());
         }
         self.record(Some(&host.name), EventKind::HostAdded, detail)
@@ -305,14 +319,9 @@ impl Ops {
         };
         let options = deploy_options(&d, agent_port, settings, None);
         // The agent is given the host's server key to trust as it is installed.
-        let server_key = self.fleet.create_host_key(&d.name)?;
-        let deployed = match deploy::deploy(&options, &server_key).await {
-            Ok(deployed) => deployed,
-            Err(e) => {
-                self.fleet.remove_host_key(&d.name);
-                return Err(e.into());
-            }
-        };
+        // (Stored once the host is.)
+        let server_key = keys::generate()?;
+        let deployed = deploy::deploy(&options, server_key.public_key()).await?;
         let host = NewHost {
             name: d.name.to_string(),
             address: deployed.address.clone(),
@@ -324,7 +333,7 @@ impl Ops {
             "{}:{}, agent key given (deployed: {})",
             deployed.address, agent_port, deployed.target
         );
-        self.store_host(&host, &detail).await?;
+        self.store_host(&host, &detail, Some(&server_key)).await?;
         self.join_groups(&d.name, &d.groups).await?;
         self.after_deploy(&d.name, d.call_home.is_some(), deployed)
             .await
@@ -371,7 +380,7 @@ impl Ops {
             ..settings
         };
         let options = deploy_options(&d, agent_port, settings, Some(pinned));
-        let server_key = self.fleet.host_key(&d.name)?;
+        let server_key = self.fleet.host_key(&d.name).await?;
         let deployed = deploy::deploy(&options, server_key.public_key()).await?;
         // A move makes the host one the server dials again (`Ops::set_address`).
         let moved = d.address.is_some() || d.agent_port.is_some_and(|p| p != host.port);
@@ -455,7 +464,7 @@ impl Ops {
     /// One host, with its server key.
     pub async fn host(&self, name: &HostName) -> Result<HostDetail> {
         let host = self.fleet.store().host(name).await?;
-        let key = self.fleet.host_key(name)?;
+        let key = self.fleet.host_key(name).await?;
         let newest_agent = self.newest_agent().await;
         Ok(HostDetail {
             pending_fingerprint: host.trust.pending_key.as_deref().map(pending_fingerprint),
@@ -480,7 +489,7 @@ impl Ops {
         let removal = match HostName::parse(name) {
             Ok(checked) => {
                 store.remove_host(&checked).await?;
-                self.fleet.remove_host_key(&checked);
+                self.fleet.remove_host_key(&checked).await;
                 Removal::Host
             }
             Err(bad) => match store.remove_host(name).await {
@@ -612,7 +621,7 @@ impl Ops {
         self.fleet.store().host(name).await?;
         Ok(ServerKey {
             host: name.to_string(),
-            server_key: keys::to_openssh(self.fleet.host_key(name)?.public_key()),
+            server_key: keys::to_openssh(self.fleet.host_key(name).await?.public_key()),
         })
     }
 }
