@@ -691,41 +691,88 @@ mod tests {
     use super::*;
     use crate::model::NewHost;
 
-    #[test]
-    fn no_key_file_is_made_read_or_removed_for_a_name_outside_the_rule() {
+    #[tokio::test]
+    async fn no_server_key_is_made_read_or_removed_for_a_name_outside_the_rule() {
         let top = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default()).unwrap();
-        let outside = top.path().join("x.key");
-        std::fs::write(&outside, "precious").unwrap();
+        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default())
+            .await
+            .unwrap();
         assert!(matches!(
-            fleet.create_host_key("../../x"),
+            fleet.create_host_key("../../x").await,
             Err(FleetError::BadName(_))
         ));
         assert!(matches!(
-            fleet.host_key("../../x"),
+            fleet.host_key("../../x").await,
             Err(FleetError::BadName(_))
         ));
-        fleet.remove_host_key("../../x");
-        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        fleet.remove_host_key("../../x").await;
+        assert!(fleet.store().server_key_hosts().await.unwrap().is_empty());
+        // No file is made for keys any more.
+        assert!(!top.path().join("data/keys").exists());
+    }
+
+    #[tokio::test]
+    async fn key_files_of_an_older_data_directory_are_moved_into_the_store_once() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (current, next) = (keys::generate().unwrap(), keys::generate().unwrap());
+        keys::save(&dir.path().join("keys/r1.key"), &current).unwrap();
+        keys::save(&dir.path().join("keys/r1.key.next"), &next).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
+        assert!(!dir.path().join("keys").exists(), "the files are removed");
+        let stored = fleet.host_key("r1").await.unwrap();
+        assert_eq!(stored.public_key(), current.public_key());
+        let stored_next = fleet.stored_key("r1", KeySlot::Next).await.unwrap().unwrap();
+        assert_eq!(stored_next.public_key(), next.public_key());
+        // Sealed: the key's text is nowhere in the database file.
+        drop(fleet);
+        let db = std::fs::read(dir.path().join("otto.db")).unwrap();
+        let text = keys::to_text(&current).unwrap();
+        let marker = text.lines().nth(1).unwrap().as_bytes();
+        assert!(!db.windows(marker.len()).any(|w| w == marker));
+
+        // A file that group or others can read is refused, and left where it is.
+        let loose = dir.path().join("keys/r2.key");
+        keys::save(&loose, &keys::generate().unwrap()).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Fleet::open(dir.path(), FleetOptions::default()).await,
+            Err(FleetError::Key(KeyError::NotPrivate(..)))
+        ));
+        assert!(loose.exists());
+        // One whose slot holds another key already (another server's) is left, with a warning.
+        keys::save(&loose, &keys::generate().unwrap()).unwrap();
+        let again = keys::generate().unwrap();
+        keys::save(&dir.path().join("keys/r1.key"), &again).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
+        assert!(dir.path().join("keys/r1.key").exists());
+        assert!(!loose.exists());
         assert_eq!(
-            std::fs::read_dir(top.path().join("data/keys"))
-                .unwrap()
-                .count(),
-            0
+            fleet.host_key("r1").await.unwrap().public_key(),
+            current.public_key()
+        );
+        assert_eq!(
+            fleet.store().server_key_hosts().await.unwrap(),
+            ["r1", "r2"]
         );
     }
 
     #[tokio::test]
     async fn an_unreachable_host_is_retried_only_after_its_backoff() {
         let dir = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default()).await.unwrap();
         // A port nothing listens on: bind, learn the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        fleet.create_host_key("gone").unwrap();
+        fleet.create_host_key("gone").await.unwrap();
         fleet
             .store()
             .add_host(&NewHost {

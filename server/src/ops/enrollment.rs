@@ -744,7 +744,7 @@ mod tests {
     use crate::fleet::{Fleet, FleetOptions};
     use crate::model::{Permissions, RunLevel};
     use crate::names::HostName;
-    use crate::ops::testing::{events, fixture};
+    use crate::ops::testing::{events, fixture, has_server_key};
     use crate::ops::{Actor, ErrorKind};
 
     /// A new agent key, OpenSSH text.
@@ -787,7 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_enrolled_host_is_added_as_host_add_would_with_its_key_pinned_or_held() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_rule(rule(&["arch~^mips"], &["mips"], true))
             .await
             .unwrap();
@@ -890,7 +890,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_expired_used_up_revoked_or_unknown_is_refused_each_for_its_reason() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let store = ops.fleet.store();
         let expired = format!("{TOKEN_PREFIX}{}", "0".repeat(64));
         store
@@ -940,13 +940,9 @@ mod tests {
             let last = &refused.last().unwrap().detail;
             assert!(last.contains(reason) && last.contains(token), "{last}");
             assert!(last.contains(&format!("192.0.2.{}", 10 + n)), "{last}");
-            // Nothing was added, and the key made for it is gone again.
+            // Nothing was added, and no key was stored for it.
             assert!(ops.host(&HostName::parse(&name).unwrap()).await.is_err());
-            assert!(
-                !ops.fleet
-                    .key_path(&HostName::parse(&name).unwrap())
-                    .exists()
-            );
+            assert!(!has_server_key(&ops, &name).await);
         }
         assert_eq!(ops.tokens().await.unwrap()[0].used, 0);
 
@@ -969,7 +965,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_an_agent_reports_is_kept_bounded_and_safe() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let secret = token(&ops, 1, &[]).await;
         let mut e = enrollment(&secret, "r1", 1, "x");
         e.properties = (0..MAX_PROPERTIES + 10)
@@ -995,7 +991,7 @@ mod tests {
 
     #[tokio::test]
     async fn rules_are_tried_in_order_and_the_default_holds() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_rule(rule(&["arch~^mips", "kernel~^5\\."], &["old"], false))
             .await
             .unwrap();
@@ -1054,7 +1050,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_duplicate_name_address_or_key_is_refused_and_uses_no_token() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let secret = token(&ops, 10, &[]).await;
         let first = enrollment(&secret, "r1", 1, "x");
         ops.enroll(first.clone()).await.unwrap();
@@ -1099,16 +1095,15 @@ mod tests {
         assert_eq!(ops.tokens().await.unwrap()[0].used, 1);
         assert_eq!(events(&ops, "enrollment-refused").await.len(), 6);
         // The first host's server key is untouched by the refusals.
-        let r1 = HostName::parse("r1").unwrap();
-        assert!(ops.fleet.key_path(&r1).exists());
+        assert!(has_server_key(&ops, "r1").await);
     }
 
     #[tokio::test]
     async fn of_agents_racing_for_a_one_use_token_exactly_one_wins() {
         // Two fleets on one data directory: two connections to one SQLite file, as two
         // processes would have, each enrolling at once.
-        let (dir, ops) = fixture();
-        let other = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+        let (dir, ops) = fixture().await;
+        let other = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).await.unwrap());
         let other = Ops::new(other, Actor::Server);
         let secret = token(&ops, 1, &[]).await;
         let mut tasks = Vec::new();
@@ -1132,8 +1127,8 @@ mod tests {
         assert_eq!(ops.hosts().await.unwrap().len(), 1);
         assert_eq!(ops.tokens().await.unwrap()[0].used, 1);
         // Only the winner's server key is left.
-        let keys = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
-        assert_eq!(keys, 1);
+        let keys = ops.fleet.store().server_key_hosts().await.unwrap();
+        assert_eq!(keys.len(), 1);
 
         // The store's transaction alone decides, past the early check: two connections take
         // a new one-use token's use at once, and one gets it.
@@ -1169,7 +1164,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_enrollment_key_is_made_once_private_and_kept() {
-        let (dir, ops) = fixture();
+        let (dir, ops) = fixture().await;
         let first = ops.enrollment_fingerprint().unwrap();
         assert!(first.starts_with("SHA256:"));
         assert_eq!(ops.enrollment_fingerprint().unwrap(), first);
@@ -1180,7 +1175,7 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Ops::new(
-            Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap()),
+            Arc::new(Fleet::open(dir.path(), FleetOptions::default()).await.unwrap()),
             Actor::Server,
         );
         assert_eq!(again.enrollment_fingerprint().unwrap(), first);
@@ -1197,7 +1192,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_and_rules_past_their_limits_are_refused() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let refused = |add: AddToken| {
             let ops = ops.clone();
             async move { ops.add_token(add).await.unwrap_err().to_string() }
@@ -1321,7 +1316,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_and_rules_need_the_enrollment_permission() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let without = Permissions {
             admin: false,
             run: RunLevel::ReadWrite,

@@ -900,7 +900,7 @@ fn added_detail(host: &NewHost) -> String {
 mod tests {
     use super::*;
     use crate::ops::ErrorKind;
-    use crate::ops::testing::{ev, fixture, last, logged, new_r1};
+    use crate::ops::testing::{ev, fixture, has_server_key, last, logged, new_r1};
 
     fn listed() -> Vec<Host> {
         let mut hosts: Vec<Host> = ["a", "b", "c", "d"]
@@ -966,7 +966,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_is_added_with_its_key_and_groups_and_recorded() {
-        let (dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let added = ops
             .add_host(AddHost {
                 groups: vec!["lab".into()],
@@ -975,7 +975,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(added.host, "r1");
-        assert!(dir.path().join("keys/r1.key").exists());
+        assert!(has_server_key(&ops, "r1").await);
         let r1 = HostName::parse("r1").unwrap();
         let detail = ops.host(&r1).await.unwrap();
         assert_eq!(detail.server_key, added.server_key);
@@ -1014,7 +1014,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(bad.kind(), ErrorKind::Invalid);
-        assert!(!dir.path().join("keys/r2.key").exists());
+        assert!(!has_server_key(&ops, "r2").await);
         assert_eq!(logged(&ops).await.len(), 3);
         let missing = HostName::parse("r9").unwrap();
         assert_eq!(
@@ -1031,8 +1031,8 @@ mod tests {
     /// the key made is the one kept, and the addition is recorded as any other.
     #[tokio::test]
     async fn a_host_whose_server_key_is_made_first_is_added_and_recorded() {
-        let (dir, ops) = fixture();
-        let made = ops.fleet.create_host_key("r1").unwrap();
+        let (_dir, ops) = fixture().await;
+        let made = ops.fleet.create_host_key("r1").await.unwrap();
         let added = ops
             .add_keyed_host(AddHost {
                 agent_key: Some(agent_key()),
@@ -1063,13 +1063,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(unkeyed.kind(), ErrorKind::Internal, "{unkeyed}");
         assert_eq!(ops.host(&r2).await.unwrap_err().kind(), ErrorKind::NotFound);
-        assert!(!dir.path().join("keys/r2.key").exists());
+        assert!(!has_server_key(&ops, "r2").await);
         assert_eq!(logged(&ops).await.len(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn adds_from_many_tasks_are_each_recorded() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let ops = ops.clone();
@@ -1100,7 +1100,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_is_changed_trusted_and_removed_and_each_is_recorded() {
-        let (dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         let r1 = HostName::parse("r1").unwrap();
 
@@ -1194,7 +1194,7 @@ mod tests {
         );
 
         assert_eq!(ops.remove_host("r1", false).await.unwrap(), Removal::Host);
-        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(!has_server_key(&ops, "r1").await);
         assert_eq!(last(&ops).await, ev("r1", "host-removed", "removed"));
         assert_eq!(
             ops.remove_host("r1", false).await.unwrap_err().kind(),
@@ -1203,8 +1203,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_the_store_refuses_leaves_no_key_file() {
-        let (dir, ops) = fixture();
+    async fn a_host_the_store_refuses_leaves_no_server_key() {
+        let (dir, ops) = fixture().await;
         rusqlite::Connection::open(dir.path().join("otto.db"))
             .unwrap()
             .execute_batch(
@@ -1212,13 +1212,13 @@ mod tests {
             )
             .unwrap();
         assert!(ops.add_host(new_r1()).await.is_err());
-        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(!has_server_key(&ops, "r1").await);
         assert!(logged(&ops).await.is_empty());
     }
 
     #[tokio::test]
     async fn a_row_whose_name_breaks_the_rule_is_removed_without_touching_a_file() {
-        let (dir, ops) = fixture();
+        let (dir, ops) = fixture().await;
         let outside = dir.path().join("x.key");
         std::fs::write(&outside, "precious").unwrap();
         rusqlite::Connection::open(dir.path().join("otto.db"))
