@@ -87,9 +87,11 @@ impl Keyring {
     }
 
     /// Encrypts `value` of the variable `label` (scope, owner and name) with the key, making
-    /// the key if there is none yet.
+    /// the key if there is none yet (and no next or old key either: then it is missing, in the
+    /// midst of a rotation).
     pub fn seal(&self, label: &str, value: &str) -> Result<String, SecretError> {
-        let cipher = cipher(&self.path, true)?;
+        let rotating = !self.alone && (self.next_path().exists() || self.old_path().exists());
+        let cipher = cipher(&self.path, !rotating)?;
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(SecretError::Random)?;
         let sealed = cipher
