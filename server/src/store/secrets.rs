@@ -300,4 +300,42 @@ mod tests {
             "no temp file"
         );
     }
+
+    #[test]
+    fn values_open_with_the_key_else_the_next_else_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keyring::new(dir.path().join(KEY_FILE));
+        let sealed_old = keys.seal("a", "old").unwrap();
+        new_key_file(&keys.next_path()).unwrap();
+        assert!(new_key_file(&keys.next_path()).is_err());
+        let next = Keyring::only(keys.next_path());
+        let sealed_next = next.seal("a", "next").unwrap();
+        // Both files there: each value opens; only the old one with the key itself.
+        assert_eq!(keys.open("a", &sealed_old).unwrap(), "old");
+        assert_eq!(keys.open("a", &sealed_next).unwrap(), "next");
+        assert!(keys.opens_with_key("a", &sealed_old).unwrap());
+        assert!(!keys.opens_with_key("a", &sealed_next).unwrap());
+        assert!(next.open("a", &sealed_old).is_err(), "alone, no fallback");
+        // Switched: the old key is .old.
+        std::fs::rename(keys.path(), keys.old_path()).unwrap();
+        // No key, but a rotation under way: none is made.
+        assert!(matches!(keys.seal("a", "x"), Err(SecretError::Missing(_))));
+        std::fs::rename(keys.next_path(), keys.path()).unwrap();
+        assert_eq!(keys.open("a", &sealed_old).unwrap(), "old");
+        assert_eq!(keys.open("a", &sealed_next).unwrap(), "next");
+        assert!(!keys.opens_with_key("a", &sealed_old).unwrap());
+        // Each file is checked as it is read.
+        std::fs::set_permissions(keys.old_path(), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        assert_eq!(keys.open("a", &sealed_next).unwrap(), "next");
+        assert!(matches!(
+            keys.open("a", &sealed_old),
+            Err(SecretError::NotPrivate(_, 0o644))
+        ));
+        std::fs::remove_file(keys.old_path()).unwrap();
+        assert!(matches!(
+            keys.open("a", &sealed_old),
+            Err(SecretError::Undecryptable(..))
+        ));
+    }
 }
