@@ -361,7 +361,11 @@ impl Fleet {
     }
 
     /// The server key of `host` in `slot`, if the store has one.
-    async fn stored_key(&self, host: &str, slot: KeySlot) -> Result<Option<PrivateKey>, FleetError> {
+    async fn stored_key(
+        &self,
+        host: &str,
+        slot: KeySlot,
+    ) -> Result<Option<PrivateKey>, FleetError> {
         let host = HostName::parse(host)?;
         match self.store.server_key(&host, slot).await? {
             Some(text) => Ok(Some(keys::from_text(&host, &text)?)),
@@ -725,7 +729,11 @@ mod tests {
         assert!(!dir.path().join("keys").exists(), "the files are removed");
         let stored = fleet.host_key("r1").await.unwrap();
         assert_eq!(stored.public_key(), current.public_key());
-        let stored_next = fleet.stored_key("r1", KeySlot::Next).await.unwrap().unwrap();
+        let stored_next = fleet
+            .stored_key("r1", KeySlot::Next)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored_next.public_key(), next.public_key());
         // Sealed: the key's text is nowhere in the database file.
         drop(fleet);
@@ -765,7 +773,9 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_host_is_retried_only_after_its_backoff() {
         let dir = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(dir.path(), FleetOptions::default()).await.unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
         // A port nothing listens on: bind, learn the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

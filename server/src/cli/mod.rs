@@ -743,9 +743,10 @@ impl Cli {
             if !secrets::needs_store(&c) {
                 return secrets::execute(&data_dir, None, &out, c).await;
             }
-            let fleet = Fleet::open_with(&data_dir, self.database.as_deref(), FleetOptions::default())
-                .await
-                .map_err(CliError::DataDir)?;
+            let fleet =
+                Fleet::open_with(&data_dir, self.database.as_deref(), FleetOptions::default())
+                    .await
+                    .map_err(CliError::DataDir)?;
             return secrets::execute(&data_dir, Some(fleet.store()), &out, c).await;
         }
         let fleet = Arc::new(

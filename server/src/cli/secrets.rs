@@ -39,8 +39,7 @@ pub enum SecretsCommand {
 pub(super) fn needs_store(command: &SecretsCommand) -> bool {
     !matches!(
         command,
-        SecretsCommand::NewKey
-            | SecretsCommand::RotateKey { files_only: true }
+        SecretsCommand::NewKey | SecretsCommand::RotateKey { files_only: true }
     )
 }
 
@@ -137,9 +136,8 @@ pub(super) async fn execute(
 
 /// `N secret variables and M server keys`.
 fn counted(done: Resealed) -> String {
-    let plural = |n: usize, one: &str, many: &str| {
-        format!("{n} {}", if n == 1 { one } else { many })
-    };
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
         "{} and {}",
         plural(done.variables, "secret variable", "secret variables"),

@@ -1103,7 +1103,11 @@ mod tests {
         // Two fleets on one data directory: two connections to one SQLite file, as two
         // processes would have, each enrolling at once.
         let (dir, ops) = fixture().await;
-        let other = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).await.unwrap());
+        let other = Arc::new(
+            Fleet::open(dir.path(), FleetOptions::default())
+                .await
+                .unwrap(),
+        );
         let other = Ops::new(other, Actor::Server);
         let secret = token(&ops, 1, &[]).await;
         let mut tasks = Vec::new();
@@ -1175,7 +1179,11 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Ops::new(
-            Arc::new(Fleet::open(dir.path(), FleetOptions::default()).await.unwrap()),
+            Arc::new(
+                Fleet::open(dir.path(), FleetOptions::default())
+                    .await
+                    .unwrap(),
+            ),
             Actor::Server,
         );
         assert_eq!(again.enrollment_fingerprint().unwrap(), first);

@@ -278,7 +278,12 @@ impl Ops {
     /// Stores `host`, then its server key `key` if given (the host is removed again if the key
     /// cannot be stored: of two servers adding one name, only the one whose host the store
     /// took stores its key), and records its addition (`detail`).
-    async fn store_host(&self, host: &NewHost, detail: &str, key: Option<&PrivateKey>) -> Result<()> {
+    async fn store_host(
+        &self,
+        host: &NewHost,
+        detail: &str,
+        key: Option<&PrivateKey>,
+    ) -> Result<()> {
         let store = self.fleet.store();
         store.add_host(host).await?;
         if let Some(key) = key

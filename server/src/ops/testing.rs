@@ -10,7 +10,11 @@ use crate::model::{Event, NewHost};
 /// Operations by `cli:alice` on a new fleet with these hosts (enabled, no agent behind them).
 pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).await.unwrap());
+    let fleet = Arc::new(
+        Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap(),
+    );
     // A port nothing listens on: bind, learn the port, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -50,7 +54,9 @@ pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
 /// server keys in it).
 pub async fn fixture() -> (tempfile::TempDir, Ops) {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = Fleet::open(dir.path(), FleetOptions::default()).await.unwrap();
+    let fleet = Fleet::open(dir.path(), FleetOptions::default())
+        .await
+        .unwrap();
     (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
 }
 

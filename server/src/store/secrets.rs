@@ -325,8 +325,7 @@ mod tests {
         assert_eq!(keys.open("a", &sealed_next).unwrap(), "next");
         assert!(!keys.opens_with_key("a", &sealed_old).unwrap());
         // Each file is checked as it is read.
-        std::fs::set_permissions(keys.old_path(), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(keys.old_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(keys.open("a", &sealed_next).unwrap(), "next");
         assert!(matches!(
             keys.open("a", &sealed_old),

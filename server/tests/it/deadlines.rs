@@ -204,7 +204,11 @@ async fn serve_records_a_key_rotation_it_cut_short() {
     let cut = cut_short(&server, "r1").await;
     assert_eq!(cut.len(), 1, "{cut:?}\n{log}");
     assert!(cut[0].contains("key rotation"), "{cut:?}");
-    assert_eq!(server.server_keys(), both, "the new key is kept, as the event says");
+    assert_eq!(
+        server.server_keys(),
+        both,
+        "the new key is kept, as the event says"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -206,9 +206,7 @@ fn otto_env() -> &'static str {
 
 /// The server key of host `name`, OpenSSH text.
 async fn server_key(data: &Path, name: &str) -> String {
-    let fleet = Fleet::open(data, FleetOptions::default())
-        .await
-        .unwrap();
+    let fleet = Fleet::open(data, FleetOptions::default()).await.unwrap();
     keys::to_openssh(fleet.host_key(name).await.unwrap().public_key())
 }
 

@@ -36,10 +36,7 @@ async fn a_server_key_file_of_an_older_data_directory_is_moved_into_the_store() 
     assert!(!file.exists(), "the file is removed once moved");
     assert!(!server.data().join("keys").exists());
     assert_eq!(server.server_keys(), ["r1/current"]);
-    assert_eq!(
-        server.server_key("r1").await.public_key(),
-        key.public_key()
-    );
+    assert_eq!(server.server_key("r1").await.public_key(), key.public_key());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("count=1") || log.is_empty(), "{log}");
     // Sealed: the key's text is nowhere in the database.
@@ -709,7 +706,11 @@ async fn kept_connections_are_renewed_before_the_agents_channel_limit() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agent = server.agent("r1", dir.path(), &[], "").await;
-    let fleet = Arc::new(Fleet::open(server.data(), FleetOptions::default()).await.unwrap());
+    let fleet = Arc::new(
+        Fleet::open(server.data(), FleetOptions::default())
+            .await
+            .unwrap(),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = ServeOptions {
         heartbeat_interval: Duration::from_secs(1),

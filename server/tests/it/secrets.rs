@@ -148,7 +148,10 @@ async fn the_key_encryption_key_is_rotated_with_secrets_and_server_keys() {
         std::fs::read(other.path().join("secrets.key.old")).unwrap(),
         first
     );
-    assert!(!other.path().join("otto.db").exists(), "no store for the renames");
+    assert!(
+        !other.path().join("otto.db").exists(),
+        "no store for the renames"
+    );
 
     // A value sealed meanwhile by a server still on the old key: opened with .old, then
     // sealed again by `reseal`.

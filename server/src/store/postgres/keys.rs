@@ -83,14 +83,11 @@ pub async fn remove_server_key(
 
 /// The hosts with a server key, by name.
 pub async fn server_key_hosts(db: &impl GenericClient) -> Result<Vec<String>> {
-    db.query(
-        "SELECT DISTINCT host FROM server_keys ORDER BY host",
-        &[],
-    )
-    .await?
-    .iter()
-    .map(|r| Ok(r.try_get(0)?))
-    .collect()
+    db.query("SELECT DISTINCT host FROM server_keys ORDER BY host", &[])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
 }
 
 /// The value sealed for `label`, sealed again as `what` says; None when it is to stay.
@@ -119,8 +116,12 @@ pub async fn reseal(db: &Postgres, what: &Reseal) -> Result<Resealed> {
         )
         .await?;
     for row in variables {
-        let (scope, owner, name, value): (String, String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (scope, owner, name, value): (String, String, String, String) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
         let label = variable_label(&scope, &owner, &name);
         if let Some(sealed) = resealed(&db.keys, what, &label, &value)? {
             tx.execute(
@@ -137,8 +138,7 @@ pub async fn reseal(db: &Postgres, what: &Reseal) -> Result<Resealed> {
     for row in server_keys {
         let (host, slot, value): (String, String, String) =
             (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        if let Some(sealed) = resealed(&db.keys, what, &server_key_label(&host, &slot), &value)?
-        {
+        if let Some(sealed) = resealed(&db.keys, what, &server_key_label(&host, &slot), &value)? {
             tx.execute(
                 "UPDATE server_keys SET sealed = $3 WHERE host = $1 AND slot = $2",
                 &[&host, &slot, &sealed],

@@ -15,7 +15,7 @@ use crate::store::{Result, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         16,
-    r#"
+        r#"
 CREATE TABLE hosts (
     name          TEXT PRIMARY KEY,
     address       TEXT NOT NULL,

@@ -154,7 +154,8 @@ impl KeyStore for Sqlite {
     async fn server_key(&self, host: &str, slot: KeySlot) -> Result<Option<String>> {
         let host = host.to_owned();
         let keys = Arc::clone(&self.keys);
-        self.call(move |db| server_key(db, &keys, &host, slot)).await
+        self.call(move |db| server_key(db, &keys, &host, slot))
+            .await
     }
 
     async fn promote_server_key(&self, host: &str) -> Result<()> {
@@ -166,7 +167,8 @@ impl KeyStore for Sqlite {
 
     async fn remove_server_key(&self, host: &str, slot: Option<KeySlot>) -> Result<()> {
         let host = host.to_owned();
-        self.call(move |db| remove_server_key(db, &host, slot)).await
+        self.call(move |db| remove_server_key(db, &host, slot))
+            .await
     }
 
     async fn server_key_hosts(&self) -> Result<Vec<String>> {

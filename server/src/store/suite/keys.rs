@@ -12,7 +12,10 @@ use crate::store::{KeySlot, Reseal, Resealed, Store, StoreError};
 on_both!(server_keys_in_their_slots);
 
 async fn server_keys_in_their_slots(store: Store) {
-    assert_eq!(store.server_key("r1", KeySlot::Current).await.unwrap(), None);
+    assert_eq!(
+        store.server_key("r1", KeySlot::Current).await.unwrap(),
+        None
+    );
     store
         .put_server_key("r1", KeySlot::Current, "one")
         .await
@@ -25,8 +28,14 @@ async fn server_keys_in_their_slots(store: Store) {
         store.promote_server_key("r1").await,
         Err(StoreError::NotFound(..))
     ));
-    store.put_server_key("r1", KeySlot::Next, "three").await.unwrap();
-    store.put_server_key("r1", KeySlot::Next, "four").await.unwrap();
+    store
+        .put_server_key("r1", KeySlot::Next, "three")
+        .await
+        .unwrap();
+    store
+        .put_server_key("r1", KeySlot::Next, "four")
+        .await
+        .unwrap();
     let r1 = |slot| {
         let store = store.clone();
         async move { store.server_key("r1", slot).await.unwrap() }
@@ -42,7 +51,10 @@ async fn server_keys_in_their_slots(store: Store) {
         .await
         .unwrap();
     assert_eq!(r1(KeySlot::Current).await.as_deref(), Some("four"));
-    store.put_server_key("r1", KeySlot::Next, "five").await.unwrap();
+    store
+        .put_server_key("r1", KeySlot::Next, "five")
+        .await
+        .unwrap();
     store.remove_server_key("r1", None).await.unwrap();
     assert_eq!(store.server_key_hosts().await.unwrap(), ["r2"]);
     // Nothing to seal again: every value is sealed with the key.
@@ -122,10 +134,7 @@ async fn rotation(held: &Held, store: &Store, variables: bool) {
 
     // Sealed again with the next key, in one go; the key itself no longer opens them, the
     // next one does.
-    let resealed = store
-        .reseal(&Reseal::AllWith(next.clone()))
-        .await
-        .unwrap();
+    let resealed = store.reseal(&Reseal::AllWith(next.clone())).await.unwrap();
     assert_eq!(
         resealed,
         Resealed {
