@@ -279,7 +279,8 @@ impl Fleet {
                 Some(_) => {
                     tracing::warn!(
                         file = %path.display(),
-                        "the store holds another server key for {host} ({}): this file is left                          as it is; remove it once you know which key the agent trusts",
+                        "the store holds another server key for {host} ({}): this file is left \
+                         as it is; remove it once you know which key the agent trusts",
                         slot.as_str()
                     );
                     continue;
