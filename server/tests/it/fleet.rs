@@ -48,6 +48,48 @@ async fn a_server_key_file_of_an_older_data_directory_is_moved_into_the_store() 
     server.ok(&["ping", "--host", "r1"]);
 }
 
+/// A rotation left unanswered keeps the new server key as the host's next one; an agent that
+/// took it (and accepts only it) is reached with it, and it becomes the current key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_key_of_an_unanswered_rotation_is_taken_into_use_when_only_it_works() {
+    use otto_server::fleet::{Fleet, FleetOptions};
+    use otto_server::store::KeySlot;
+
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    server.add("r1", &[]).await;
+    let next = keys::generate().unwrap();
+    {
+        let fleet = Fleet::open(server.data(), FleetOptions::default())
+            .await
+            .unwrap();
+        fleet
+            .store()
+            .put_server_key("r1", KeySlot::Next, &keys::to_text(&next).unwrap())
+            .await
+            .unwrap();
+    }
+    // The agent trusts the next key only.
+    let agent = LocalAgent::start(&agent_bin(), &dir.path().join("r1"), next.public_key(), "")
+        .await
+        .unwrap();
+    server.point("r1", agent.port, &agent.agent_key).await;
+
+    let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.server_keys(), ["r1/current"]);
+    assert_eq!(
+        server.server_key("r1").await.public_key(),
+        next.public_key()
+    );
+    let events = server.ok(&["events", "--host", "r1"]);
+    assert!(
+        events.contains("of an unanswered rotation taken into use"),
+        "{events}"
+    );
+    server.ok(&["ping", "--host", "r1"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_run_with_one_agent_killed_midway() {
     let server = Server::new();
