@@ -229,8 +229,8 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
         1,
         "Keys: the host gets its own server key; the agent trusts it, the server pins the agent's",
     );
-    let fleet = Arc::new(Fleet::open(&data_dir, FleetOptions::default())?);
-    let server_key = fleet.create_host_key(HOST)?;
+    let fleet = Arc::new(Fleet::open(&data_dir, FleetOptions::default()).await?);
+    let server_key = fleet.create_host_key(HOST).await?;
     println!(
         "  otto-server host add {HOST} …   server key {} (0600)",
         keys::fingerprint(&server_key)
@@ -455,7 +455,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     check(outcome == "cancelled", "the script was not cancelled")?;
 
     section(6, "Rotate keys");
-    let old_key = Arc::new(fleet.host_key(HOST)?);
+    let old_key = Arc::new(fleet.host_key(HOST).await?);
     let rotated = ops.rotate(&everyone).await?;
     let rotated = rotated
         .first()
@@ -478,7 +478,7 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     let refused = Connection::connect(&agent.dial(old_key)).await.is_err();
     println!(
         "  new server key {}, {}",
-        keys::fingerprint(fleet.host_key(HOST)?.public_key()),
+        keys::fingerprint(fleet.host_key(HOST).await?.public_key()),
         rotated.detail
     );
     println!(

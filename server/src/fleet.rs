@@ -1,5 +1,10 @@
 //! The fleet: the store, each host's server key, and one live SSH connection per agent.
 //!
+//! Server keys are kept in the store, sealed with the data directory's `secrets.key`
+//! ([`crate::store::KeyStore`]), so every server sharing a database authenticates to every
+//! agent with the same key; an older data directory's key files (`keys/<host>.key`) are moved
+//! into the store when the fleet is opened ([`Fleet::open_with`]).
+//!
 //! A connection is dialled on first use and reused for every later operation (one channel
 //! each; the client goes on over a new SSH connection before the agent's limit of channels per
 //! connection, see [`Connection`]); a lost one is dialled again, after a failure only once its backoff has passed (1 s,
@@ -20,7 +25,7 @@ use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::keys::{self, KeyError};
 use crate::model::{EventKind, Host, NewEvent};
 use crate::names::{HostName, NameError};
-use crate::store::{Store, StoreError};
+use crate::store::{KeySlot, Store, StoreError};
 
 /// What went wrong reaching a host. Each such error is shown beside its host's name (a row of
 /// results, a host's outcome in a run), so a message names the host only where a sentence
@@ -67,9 +72,12 @@ pub enum FleetError {
     /// Talking to the agent (named) failed.
     #[error("{1}")]
     Client(String, ClientError),
-    /// A host name that may not name a key file (from a database older than the rule).
-    #[error("{0}; no key file is read or written for it (remove the host)")]
+    /// A host name that breaks the rule (from a database older than the rule).
+    #[error("{0}; no server key is made or read for it (remove the host)")]
     BadName(#[from] NameError),
+    /// The store has no server key for the host.
+    #[error("no server key is stored for {0} (remove the host and add it again)")]
+    NoServerKey(String),
     /// The host's agent calls home (it is not dialled) and has no connection open now.
     #[error("the agent calls home and is not connected now (it is not dialled)")]
     NotCalledHome(String),
@@ -177,43 +185,50 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Opens the fleet kept in `data_dir` (created, mode 0700, if missing).
-    pub fn open(data_dir: &Path, options: FleetOptions) -> Result<Fleet, FleetError> {
+    /// Opens the fleet kept in `data_dir` (created, mode 0700, if missing), moving the key
+    /// files of an older data directory into its store ([`Fleet::import_key_files`]).
+    pub async fn open(data_dir: &Path, options: FleetOptions) -> Result<Fleet, FleetError> {
         Self::make_data_dir(data_dir)?;
         let store = Store::open_sqlite(&data_dir.join("otto.db"))?;
-        Ok(Self::with_store(data_dir, store, options))
+        Self::with_store(data_dir, store, options).await
     }
 
-    /// Opens the fleet whose state is in the PostgreSQL database at `database`, if given (its
-    /// keys in `data_dir`, with the key of its secret variables), else in `data_dir` as
-    /// [`Fleet::open`] does.
+    /// Opens the fleet whose state is in the PostgreSQL database at `database`, if given (the
+    /// key that seals its secret variables and server keys in `data_dir`), else in `data_dir`
+    /// as [`Fleet::open`] does; either way the key files of an older data directory are moved
+    /// into the store ([`Fleet::import_key_files`]).
     pub async fn open_with(
         data_dir: &Path,
         database: Option<&str>,
         options: FleetOptions,
     ) -> Result<Fleet, FleetError> {
         let Some(url) = database else {
-            return Self::open(data_dir, options);
+            return Self::open(data_dir, options).await;
         };
         Self::make_data_dir(data_dir)?;
         let key_file = data_dir.join(crate::store::secrets::KEY_FILE);
         let store = Store::open_postgres(url, key_file).await?;
-        Ok(Self::with_store(data_dir, store, options))
+        Self::with_store(data_dir, store, options).await
     }
 
-    /// Makes the data directory and its `keys` (mode 0700) if missing.
+    /// Makes the data directory (mode 0700) if missing.
     fn make_data_dir(data_dir: &Path) -> Result<(), FleetError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(data_dir.join("keys"))
+            .create(data_dir)
             .map_err(|e| FleetError::DataDir(data_dir.to_path_buf(), e))
     }
 
-    /// The fleet of `store`, its keys in `data_dir`.
-    fn with_store(data_dir: &Path, store: Store, options: FleetOptions) -> Fleet {
-        Fleet {
+    /// The fleet of `store`, its data directory `data_dir`, once the key files there are in
+    /// the store.
+    async fn with_store(
+        data_dir: &Path,
+        store: Store,
+        options: FleetOptions,
+    ) -> Result<Fleet, FleetError> {
+        let fleet = Fleet {
             data_dir: data_dir.to_path_buf(),
             store,
             dials: Semaphore::new(options.dial_limit.max(1)),
@@ -221,7 +236,71 @@ impl Fleet {
             links: Mutex::new(HashMap::new()),
             calls: tokio::sync::Notify::new(),
             agents: std::sync::OnceLock::new(),
+        };
+        fleet.import_key_files().await?;
+        Ok(fleet)
+    }
+
+    /// Moves the server keys an older version kept as files into the store, sealed: each
+    /// `keys/<host>.key` into the host's `current` slot and each `keys/<host>.key.next` (of a
+    /// rotation left unanswered) into its `next` one. The files are removed once every one of
+    /// them is in the store (then `keys/` too, when empty); a file whose slot in the store
+    /// holds another key already (another server sharing the database moved its own first)
+    /// is left where it is, with a warning. Returns how many keys were moved.
+    pub async fn import_key_files(&self) -> Result<usize, FleetError> {
+        let dir = self.data_dir.join("keys");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(KeyError::Io(dir, e).into()),
+        };
+        let mut moved = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| KeyError::Io(dir.clone(), e))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let (host, slot) = if let Some(host) = name.strip_suffix(".key.next") {
+                (host, KeySlot::Next)
+            } else if let Some(host) = name.strip_suffix(".key") {
+                (host, KeySlot::Current)
+            } else {
+                continue;
+            };
+            let Ok(host) = HostName::parse(host) else {
+                tracing::warn!(file = %path.display(), "not a host's key file: left as it is");
+                continue;
+            };
+            let key = keys::load(&path)?;
+            let text = keys::to_text(&key)?;
+            match self.store.server_key(&host, slot).await? {
+                None => self.store.put_server_key(&host, slot, &text).await?,
+                Some(stored) if stored == *text => {}
+                Some(_) => {
+                    tracing::warn!(
+                        file = %path.display(),
+                        "the store holds another server key for {host} ({}): this file is left \
+                         as it is; remove it once you know which key the agent trusts",
+                        slot.as_str()
+                    );
+                    continue;
+                }
+            }
+            moved.push(path);
         }
+        for path in &moved {
+            std::fs::remove_file(path).map_err(|e| KeyError::Io(path.clone(), e))?;
+        }
+        if !moved.is_empty() {
+            let _ = std::fs::remove_dir(&dir);
+            tracing::info!(
+                count = moved.len(),
+                "server key files moved from {} into the store (sealed with {})",
+                dir.display(),
+                crate::store::secrets::KEY_FILE
+            );
+        }
+        Ok(moved.len())
     }
 
     /// Takes the agent binaries from `dir` from now on (`--agents`); false if a folder was
@@ -256,33 +335,53 @@ impl Fleet {
         &self.store
     }
 
-    /// Where a host's server key lives: `keys/<host>.key`, always inside the data directory.
-    pub fn key_path(&self, host: &HostName) -> PathBuf {
-        self.data_dir.join("keys").join(format!("{host}.key"))
-    }
-
-    /// [`Fleet::key_path`] of a name not checked yet; a name that breaks the rule is refused.
-    fn checked_key_path(&self, host: &str) -> Result<PathBuf, FleetError> {
-        Ok(self.key_path(&HostName::parse(host)?))
-    }
-
-    /// Makes and saves a new server key for `host`; returns its public half.
-    pub fn create_host_key(&self, host: &str) -> Result<PublicKey, FleetError> {
-        let path = self.checked_key_path(host)?;
+    /// Makes a new server key for `host` and keeps it in the store (replacing any); returns
+    /// its public half. A name that breaks the rule is refused.
+    pub async fn create_host_key(&self, host: &str) -> Result<PublicKey, FleetError> {
         let key = keys::generate()?;
-        keys::save(&path, &key)?;
+        self.keep_host_key(host, &key).await?;
         Ok(key.public_key().clone())
     }
 
-    /// The server key of `host`.
-    pub fn host_key(&self, host: &str) -> Result<PrivateKey, FleetError> {
-        Ok(keys::load(&self.checked_key_path(host)?)?)
+    /// Keeps `key` as the server key of `host` in the store (replacing any), once the host is
+    /// stored: of two servers adding one name, only the one whose host the store took keeps
+    /// its key. A name that breaks the rule is refused.
+    pub async fn keep_host_key(&self, host: &str, key: &PrivateKey) -> Result<(), FleetError> {
+        let host = HostName::parse(host)?;
+        self.store
+            .put_server_key(&host, KeySlot::Current, &keys::to_text(key)?)
+            .await?;
+        Ok(())
     }
 
-    /// Removes a host's server key (nothing, for a name that breaks the rule).
-    pub fn remove_host_key(&self, host: &str) {
-        if let Ok(path) = self.checked_key_path(host) {
-            let _ = std::fs::remove_file(path);
+    /// The server key of `host`.
+    pub async fn host_key(&self, host: &str) -> Result<PrivateKey, FleetError> {
+        self.stored_key(host, KeySlot::Current)
+            .await?
+            .ok_or_else(|| FleetError::NoServerKey(host.to_string()))
+    }
+
+    /// The server key of `host` in `slot`, if the store has one.
+    async fn stored_key(
+        &self,
+        host: &str,
+        slot: KeySlot,
+    ) -> Result<Option<PrivateKey>, FleetError> {
+        let host = HostName::parse(host)?;
+        match self.store.server_key(&host, slot).await? {
+            Some(text) => Ok(Some(keys::from_text(&host, &text)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a host's server keys, current and next (nothing, for a name that breaks the
+    /// rule); a failure is logged.
+    pub async fn remove_host_key(&self, host: &str) {
+        if HostName::parse(host).is_err() {
+            return;
+        }
+        if let Err(e) = self.store.remove_server_key(host, None).await {
+            tracing::warn!(host, "its server key was not removed: {e}");
         }
     }
 
@@ -446,6 +545,9 @@ impl Fleet {
         }
     }
 
+    /// Dials `host` with its server key; when the agent refuses that key and a rotation left
+    /// a next one unanswered (the agent took it, its answer was lost), with the next key, which
+    /// becomes the current one if the agent accepts it.
     async fn dial(&self, host: &Host) -> Result<Connection, FleetError> {
         // The caller's copy may predate a rotation or an approval: trust what is stored now.
         let host = &self.store.host(&host.name).await?;
@@ -454,18 +556,43 @@ impl Fleet {
             (None, true) => AgentKeyCheck::PinOnFirstContact,
             (None, false) => return Err(FleetError::NoAgentKey(host.name.clone())),
         };
-        let dial = Dial {
+        let mut dial = Dial {
             address: host.address.clone(),
             port: host.port,
-            server_key: Arc::new(self.host_key(&host.name)?),
+            server_key: Arc::new(self.host_key(&host.name).await?),
             agent_key: check.clone(),
             timeout: self.options.dial_timeout,
             limits: self.options.limits,
         };
-        let result = {
+        let mut result = {
             let _permit = self.dials.acquire().await;
             Connection::connect(&dial).await
         };
+        if let Err(ClientError::AuthRejected) = result
+            && let Some(next) = self.stored_key(&host.name, KeySlot::Next).await?
+        {
+            let fingerprint = keys::fingerprint(next.public_key());
+            dial.server_key = Arc::new(next);
+            result = {
+                let _permit = self.dials.acquire().await;
+                Connection::connect(&dial).await
+            };
+            if result.is_ok() {
+                self.store.promote_server_key(&host.name).await?;
+                self.store
+                    .log(&NewEvent {
+                        actor: None,
+                        host: Some(host.name.clone()),
+                        kind: EventKind::TrustChanged,
+                        detail: format!(
+                            "server key {fingerprint} of an unanswered rotation taken into use: \
+                             the agent accepts only it"
+                        ),
+                    })
+                    .await?;
+                tracing::warn!(host = %host.name, "the server key of an unanswered rotation is now the current one");
+            }
+        }
         match result {
             Ok(conn) => {
                 if let AgentKeyCheck::PinOnFirstContact = check {
@@ -503,34 +630,39 @@ impl Fleet {
     }
 
     /// Rotates the keys of `host`: a new server key goes to the agent, which answers with its own
-    /// new key; both are then stored (the new server key on disk with mode 0600, the agent key
+    /// new key; both are then stored (the new server key sealed in the store, the agent key
     /// pinned, the event naming `actor`) and the old connection is dropped. Returns the new
     /// agent key.
     ///
-    /// The new server key is written beside the old one before the agent is asked and renamed
-    /// into place after it answered, so an interrupted rotation leaves both on disk
-    /// (`<host>.key` and `<host>.key.next`) for an administrator to pick from.
+    /// The new server key is stored in the host's `next` slot before the agent is asked and
+    /// made the current one after it answered, so an interrupted or unanswered rotation keeps
+    /// both. Which one is used is then picked at the next dial: the current key while the agent
+    /// accepts it, else the next one (then made current, and logged), so nothing is left for an
+    /// administrator to do; the next rotation replaces a next key left over.
     pub async fn rotate(&self, host: &Host, actor: &str) -> Result<PublicKey, FleetError> {
         let conn = self.connect(host).await?;
+        let name = HostName::parse(&host.name)?;
         let new_key = keys::generate()?;
-        let current = self.checked_key_path(&host.name)?;
-        let next = current.with_extension("key.next");
-        keys::save(&next, &new_key)?;
+        self.store
+            .put_server_key(&name, KeySlot::Next, &keys::to_text(&new_key)?)
+            .await?;
         let agent_key = match conn.rotate_identity(new_key.public_key()).await {
             Ok(key) => key,
             Err(e) if e.missed_deadline() => {
                 // The agent may have rotated without its answer arriving: keep the new key
                 // beside the old one, as after an interruption.
-                tracing::warn!(host = %host.name, "rotation unanswered; {} kept", next.display());
+                tracing::warn!(host = %host.name, "rotation unanswered; the new server key is kept as the next one");
                 self.failed(&host.name, &conn, &e).await;
                 return Err(FleetError::Client(host.name.clone(), e));
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&next);
+                self.store
+                    .remove_server_key(&name, Some(KeySlot::Next))
+                    .await?;
                 return Err(FleetError::Client(host.name.clone(), e));
             }
         };
-        std::fs::rename(&next, &current).map_err(|e| KeyError::Io(current.clone(), e))?;
+        self.store.promote_server_key(&name).await?;
         self.store
             .rotated(
                 &host.name,
@@ -566,41 +698,94 @@ mod tests {
     use super::*;
     use crate::model::NewHost;
 
-    #[test]
-    fn no_key_file_is_made_read_or_removed_for_a_name_outside_the_rule() {
+    #[tokio::test]
+    async fn no_server_key_is_made_read_or_removed_for_a_name_outside_the_rule() {
         let top = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default()).unwrap();
-        let outside = top.path().join("x.key");
-        std::fs::write(&outside, "precious").unwrap();
+        let fleet = Fleet::open(&top.path().join("data"), FleetOptions::default())
+            .await
+            .unwrap();
         assert!(matches!(
-            fleet.create_host_key("../../x"),
+            fleet.create_host_key("../../x").await,
             Err(FleetError::BadName(_))
         ));
         assert!(matches!(
-            fleet.host_key("../../x"),
+            fleet.host_key("../../x").await,
             Err(FleetError::BadName(_))
         ));
-        fleet.remove_host_key("../../x");
-        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        fleet.remove_host_key("../../x").await;
+        assert!(fleet.store().server_key_hosts().await.unwrap().is_empty());
+        // No file is made for keys any more.
+        assert!(!top.path().join("data/keys").exists());
+    }
+
+    #[tokio::test]
+    async fn key_files_of_an_older_data_directory_are_moved_into_the_store_once() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (current, next) = (keys::generate().unwrap(), keys::generate().unwrap());
+        keys::save(&dir.path().join("keys/r1.key"), &current).unwrap();
+        keys::save(&dir.path().join("keys/r1.key.next"), &next).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
+        assert!(!dir.path().join("keys").exists(), "the files are removed");
+        let stored = fleet.host_key("r1").await.unwrap();
+        assert_eq!(stored.public_key(), current.public_key());
+        let stored_next = fleet
+            .stored_key("r1", KeySlot::Next)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored_next.public_key(), next.public_key());
+        // Sealed: the key's text is nowhere in the database file.
+        drop(fleet);
+        let db = std::fs::read(dir.path().join("otto.db")).unwrap();
+        let text = keys::to_text(&current).unwrap();
+        let marker = text.lines().nth(1).unwrap().as_bytes();
+        assert!(!db.windows(marker.len()).any(|w| w == marker));
+
+        // A file that group or others can read is refused, and left where it is.
+        let loose = dir.path().join("keys/r2.key");
+        keys::save(&loose, &keys::generate().unwrap()).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Fleet::open(dir.path(), FleetOptions::default()).await,
+            Err(FleetError::Key(KeyError::NotPrivate(..)))
+        ));
+        assert!(loose.exists());
+        // One whose slot holds another key already (another server's) is left, with a warning.
+        keys::save(&loose, &keys::generate().unwrap()).unwrap();
+        let again = keys::generate().unwrap();
+        keys::save(&dir.path().join("keys/r1.key"), &again).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
+        assert!(dir.path().join("keys/r1.key").exists());
+        assert!(!loose.exists());
         assert_eq!(
-            std::fs::read_dir(top.path().join("data/keys"))
-                .unwrap()
-                .count(),
-            0
+            fleet.host_key("r1").await.unwrap().public_key(),
+            current.public_key()
+        );
+        assert_eq!(
+            fleet.store().server_key_hosts().await.unwrap(),
+            ["r1", "r2"]
         );
     }
 
     #[tokio::test]
     async fn an_unreachable_host_is_retried_only_after_its_backoff() {
         let dir = tempfile::tempdir().unwrap();
-        let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+        let fleet = Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap();
         // A port nothing listens on: bind, learn the port, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        fleet.create_host_key("gone").unwrap();
+        fleet.create_host_key("gone").await.unwrap();
         fleet
             .store()
             .add_host(&NewHost {

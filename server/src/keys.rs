@@ -1,5 +1,5 @@
-//! Server keys: one Ed25519 key pair per host, kept in OpenSSH's format with mode 0600 and
-//! written atomically; OpenSSH public-key text in and out.
+//! Server keys: one Ed25519 key pair per host, in OpenSSH's format (as text for the store, or a
+//! file with mode 0600 written atomically); OpenSSH public-key text in and out.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,18 @@ pub fn load(path: &Path) -> Result<PrivateKey, KeyError> {
     })?;
     PrivateKey::from_openssh(text)
         .map_err(|e| KeyError::Format(path.display().to_string(), e.to_string()))
+}
+
+/// `key` as OpenSSH private-key text, as the store keeps it (zeroed when dropped).
+pub fn to_text(key: &PrivateKey) -> Result<impl std::ops::Deref<Target = String>, KeyError> {
+    key.to_openssh(LineEnding::LF)
+        .map_err(|e| KeyError::Format("a server key".into(), e.to_string()))
+}
+
+/// The key of OpenSSH private-key `text`, the server key of `host`.
+pub fn from_text(host: &str, text: &str) -> Result<PrivateKey, KeyError> {
+    PrivateKey::from_openssh(text)
+        .map_err(|e| KeyError::Format(format!("the server key of {host}"), e.to_string()))
 }
 
 /// A public key as OpenSSH text, `ssh-ed25519 AAAA…`.

@@ -1,4 +1,4 @@
-//! Files only their owner may read (the per-host server keys, the secrets key): written whole
+//! Files only their owner may read (the secrets key, the enrollment key): written whole
 //! or not at all with mode 0600, and refused on reading when group or others can reach them.
 
 use std::io::Write;

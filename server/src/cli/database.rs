@@ -48,7 +48,11 @@ pub async fn execute(
                 ));
             }
             // Opened as a fleet first: brought to this version's schema.
-            drop(Fleet::open(&from, FleetOptions::default()).map_err(CliError::DataDir)?);
+            drop(
+                Fleet::open(&from, FleetOptions::default())
+                    .await
+                    .map_err(CliError::DataDir)?,
+            );
             let report = copy_sqlite_to_postgres(&db, url, from.join(KEY_FILE)).await?;
             out.copied(&report, &crate::store::postgres::redact(url));
             Ok(())

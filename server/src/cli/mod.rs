@@ -32,6 +32,7 @@ mod removal;
 mod runs;
 mod schedules;
 mod scripts;
+mod secrets;
 mod targets;
 mod users;
 
@@ -46,6 +47,7 @@ use hosts::HostCommand;
 use runs::{PowerArgs, RunArgs, UpdateArgs, UploadArgs};
 use schedules::ScheduleCommand;
 use scripts::{AttachmentCommand, ScriptCommand};
+use secrets::SecretsCommand;
 use targets::{ActionArgs, TargetArgs};
 use users::{ApiKeyCommand, UserCommand};
 
@@ -252,6 +254,11 @@ enum Command {
     /// Schedules: runs that `serve` starts at the times of a cron pattern, in a time zone.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// The key that seals the secret variables and the hosts' server keys in the database
+    /// (secrets.key in the data directory, which every server sharing a database must have):
+    /// make a new one, rotate to it, seal again what an older one sealed. Local only.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Update the agents of hosts to the server's binaries, with a progress bar per host.
     ///
     /// Each host gets the binary of its CPU and byte order (from its last heartbeat's facts;
@@ -735,6 +742,12 @@ impl Cli {
                     "it works on the databases themselves",
                 ));
             }
+            if let Command::Secrets(_) = self.command {
+                return Err(remote::local_only(
+                    "`secrets`",
+                    "the key files are in each server's own data directory",
+                ));
+            }
             let out = Printer::stdout(self.json);
             return dispatch(&remote, &out, self.command, shutdown).await;
         }
@@ -743,6 +756,17 @@ impl Cli {
             return database::execute(command, self.database.as_deref(), &out).await;
         }
         let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        if let Command::Secrets(c) = self.command {
+            let out = Printer::stdout(self.json);
+            if !secrets::needs_store(&c) {
+                return secrets::execute(&data_dir, None, &out, c).await;
+            }
+            let fleet =
+                Fleet::open_with(&data_dir, self.database.as_deref(), FleetOptions::default())
+                    .await
+                    .map_err(CliError::DataDir)?;
+            return secrets::execute(&data_dir, Some(fleet.store()), &out, c).await;
+        }
         let fleet = Arc::new(
             Fleet::open_with(
                 &data_dir,
@@ -831,7 +855,8 @@ async fn dispatch(
         | Command::Database(_)
         | Command::Demo { .. }
         | Command::Completions(_)
-        | Command::Man(_) => Ok(()),
+        | Command::Man(_)
+        | Command::Secrets(_) => Ok(()),
     }
 }
 

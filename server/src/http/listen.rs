@@ -458,7 +458,11 @@ mod tests {
     /// API key.
     async fn start(limits: ConnectionLimits) -> (tempfile::TempDir, SocketAddr, String) {
         let dir = tempfile::tempdir().unwrap();
-        let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+        let fleet = Arc::new(
+            Fleet::open(dir.path(), FleetOptions::default())
+                .await
+                .unwrap(),
+        );
         let ops = Ops::new(fleet.clone(), Actor::local_user());
         let admin = AddUser {
             name: "admin".into(),

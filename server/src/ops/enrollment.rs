@@ -6,7 +6,7 @@
 //! calls [`Ops::enroll`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -238,19 +238,21 @@ fn decide(rules: &[Rule], properties: &BTreeMap<String, String>) -> Placement {
         })
 }
 
-/// The server key files of the hosts being enrolled in this process: each is claimed from its
-/// checks until its host is stored or refused, so two enrollments of one name never share a
-/// key file.
-static ENROLLING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// The names being enrolled in this process, each with its fleet's data directory: a name is
+/// claimed from its checks until its host is stored or refused, so a second agent enrolling
+/// as the same name at the same moment is told so at once. Across servers the store's unique
+/// host name decides, and the server key is stored only once the host is.
+static ENROLLING: Mutex<BTreeSet<(PathBuf, String)>> = Mutex::new(BTreeSet::new());
 
-/// A claim on a key file in [`ENROLLING`], given up when dropped.
-struct Claim(PathBuf);
+/// A claim on a name in [`ENROLLING`], given up when dropped.
+struct Claim((PathBuf, String));
 
 impl Claim {
-    /// Claims `key_file`, unless another enrollment holds it.
-    fn take(key_file: PathBuf) -> Option<Claim> {
+    /// Claims `name` in the fleet of `data_dir`, unless another enrollment holds it.
+    fn take(data_dir: &Path, name: &HostName) -> Option<Claim> {
+        let claim = (data_dir.to_path_buf(), name.to_string());
         let mut names = ENROLLING.lock().unwrap_or_else(|e| e.into_inner());
-        names.insert(key_file.clone()).then(|| Claim(key_file))
+        names.insert(claim.clone()).then(|| Claim(claim))
     }
 }
 
@@ -325,7 +327,7 @@ impl Ops {
             }
         }
         let name = HostName::parse(&e.name).map_err(|n| early(n.into()))?;
-        let _claim = Claim::take(self.fleet.key_path(&name)).ok_or_else(|| {
+        let _claim = Claim::take(self.fleet.data_dir(), &name).ok_or_else(|| {
             early(OpsError::Conflict(format!(
                 "another agent is enrolling as `{name}` now"
             )))
@@ -350,10 +352,9 @@ impl Ops {
         }
         let groups = self.group_names().await.map_err(early)?;
         check_new_groups(&decision.groups, &groups).map_err(early)?;
-        let server_key = self
-            .fleet
-            .create_host_key(&e.name)
-            .map_err(|f| early(f.into()))?;
+        // Stored once the host is: a refusal (or another server enrolling the name first)
+        // leaves nothing behind.
+        let server_key = keys::generate().map_err(|k| early(k.into()))?;
         let host = EnrollHost {
             token_hash,
             name: e.name.clone(),
@@ -381,20 +382,23 @@ impl Ops {
         let groups = match stored {
             Ok(Ok(used)) => used.groups,
             Ok(Err(refusal)) => {
-                self.fleet.remove_host_key(&e.name);
                 return Err((
                     refusal.token(),
                     OpsError::Unauthenticated(refusal.to_string()),
                 ));
             }
-            Err(store) => {
-                self.fleet.remove_host_key(&e.name);
-                return Err(early(store.into()));
-            }
+            Err(store) => return Err(early(store.into())),
         };
+        if let Err(kept) = self.fleet.keep_host_key(&e.name, &server_key).await {
+            // A host without its server key cannot be reached: not enrolled after all.
+            if let Err(removed) = self.fleet.store().remove_host(&e.name).await {
+                tracing::warn!(host = %e.name, "enrolled without its server key, not removed: {removed}");
+            }
+            return Err(early(kept.into()));
+        }
         Ok(Enrolled {
             host: e.name.clone(),
-            server_key: keys::to_openssh(&server_key),
+            server_key: keys::to_openssh(server_key.public_key()),
             pending: !decision.trust,
             groups,
         })
@@ -740,7 +744,7 @@ mod tests {
     use crate::fleet::{Fleet, FleetOptions};
     use crate::model::{Permissions, RunLevel};
     use crate::names::HostName;
-    use crate::ops::testing::{events, fixture};
+    use crate::ops::testing::{events, fixture, has_server_key};
     use crate::ops::{Actor, ErrorKind};
 
     /// A new agent key, OpenSSH text.
@@ -783,7 +787,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_enrolled_host_is_added_as_host_add_would_with_its_key_pinned_or_held() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_rule(rule(&["arch~^mips"], &["mips"], true))
             .await
             .unwrap();
@@ -886,7 +890,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_expired_used_up_revoked_or_unknown_is_refused_each_for_its_reason() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let store = ops.fleet.store();
         let expired = format!("{TOKEN_PREFIX}{}", "0".repeat(64));
         store
@@ -936,13 +940,9 @@ mod tests {
             let last = &refused.last().unwrap().detail;
             assert!(last.contains(reason) && last.contains(token), "{last}");
             assert!(last.contains(&format!("192.0.2.{}", 10 + n)), "{last}");
-            // Nothing was added, and the key made for it is gone again.
+            // Nothing was added, and no key was stored for it.
             assert!(ops.host(&HostName::parse(&name).unwrap()).await.is_err());
-            assert!(
-                !ops.fleet
-                    .key_path(&HostName::parse(&name).unwrap())
-                    .exists()
-            );
+            assert!(!has_server_key(&ops, &name).await);
         }
         assert_eq!(ops.tokens().await.unwrap()[0].used, 0);
 
@@ -965,7 +965,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_an_agent_reports_is_kept_bounded_and_safe() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let secret = token(&ops, 1, &[]).await;
         let mut e = enrollment(&secret, "r1", 1, "x");
         e.properties = (0..MAX_PROPERTIES + 10)
@@ -991,7 +991,7 @@ mod tests {
 
     #[tokio::test]
     async fn rules_are_tried_in_order_and_the_default_holds() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_rule(rule(&["arch~^mips", "kernel~^5\\."], &["old"], false))
             .await
             .unwrap();
@@ -1050,7 +1050,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_duplicate_name_address_or_key_is_refused_and_uses_no_token() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let secret = token(&ops, 10, &[]).await;
         let first = enrollment(&secret, "r1", 1, "x");
         ops.enroll(first.clone()).await.unwrap();
@@ -1095,16 +1095,19 @@ mod tests {
         assert_eq!(ops.tokens().await.unwrap()[0].used, 1);
         assert_eq!(events(&ops, "enrollment-refused").await.len(), 6);
         // The first host's server key is untouched by the refusals.
-        let r1 = HostName::parse("r1").unwrap();
-        assert!(ops.fleet.key_path(&r1).exists());
+        assert!(has_server_key(&ops, "r1").await);
     }
 
     #[tokio::test]
     async fn of_agents_racing_for_a_one_use_token_exactly_one_wins() {
         // Two fleets on one data directory: two connections to one SQLite file, as two
         // processes would have, each enrolling at once.
-        let (dir, ops) = fixture();
-        let other = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+        let (dir, ops) = fixture().await;
+        let other = Arc::new(
+            Fleet::open(dir.path(), FleetOptions::default())
+                .await
+                .unwrap(),
+        );
         let other = Ops::new(other, Actor::Server);
         let secret = token(&ops, 1, &[]).await;
         let mut tasks = Vec::new();
@@ -1128,8 +1131,8 @@ mod tests {
         assert_eq!(ops.hosts().await.unwrap().len(), 1);
         assert_eq!(ops.tokens().await.unwrap()[0].used, 1);
         // Only the winner's server key is left.
-        let keys = std::fs::read_dir(dir.path().join("keys")).unwrap().count();
-        assert_eq!(keys, 1);
+        let keys = ops.fleet.store().server_key_hosts().await.unwrap();
+        assert_eq!(keys.len(), 1);
 
         // The store's transaction alone decides, past the early check: two connections take
         // a new one-use token's use at once, and one gets it.
@@ -1165,7 +1168,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_enrollment_key_is_made_once_private_and_kept() {
-        let (dir, ops) = fixture();
+        let (dir, ops) = fixture().await;
         let first = ops.enrollment_fingerprint().unwrap();
         assert!(first.starts_with("SHA256:"));
         assert_eq!(ops.enrollment_fingerprint().unwrap(), first);
@@ -1176,7 +1179,11 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Ops::new(
-            Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap()),
+            Arc::new(
+                Fleet::open(dir.path(), FleetOptions::default())
+                    .await
+                    .unwrap(),
+            ),
             Actor::Server,
         );
         assert_eq!(again.enrollment_fingerprint().unwrap(), first);
@@ -1193,7 +1200,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_and_rules_past_their_limits_are_refused() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let refused = |add: AddToken| {
             let ops = ops.clone();
             async move { ops.add_token(add).await.unwrap_err().to_string() }
@@ -1317,7 +1324,7 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_and_rules_need_the_enrollment_permission() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let without = Permissions {
             admin: false,
             run: RunLevel::ReadWrite,

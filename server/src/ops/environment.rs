@@ -283,7 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hosts_variables_come_from_global_its_groups_and_itself_marked_when_overridden() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         for group in ["a", "b", "other"] {
             ops.add_group(group).await.unwrap();
@@ -338,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn variables_are_set_and_unset_and_recorded_without_their_value() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         let host = Scope::Host("r1".into());
         ops.set_env(&SetEnv {
@@ -393,7 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_set_again_without_saying_stays_secret() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let set = |value: &str, secret| SetEnv {
             scope: Scope::Global,
             name: "TOKEN".into(),

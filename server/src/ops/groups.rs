@@ -100,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_get_hosts_and_scripts_and_each_change_is_recorded() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let r1 = HostName::parse("r1").unwrap();
         ops.add_host(new_r1()).await.unwrap();
         let script = Script::example("hello", b"echo hi");

@@ -53,7 +53,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_and_events_are_read_and_reading_records_nothing() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let id = ops
             .fleet
             .store()

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use russh::keys::PublicKey;
+use russh::keys::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -197,7 +197,7 @@ pub struct DeployOutcome {
 }
 
 impl Ops {
-    /// Adds a host with a new server key (removed again if the store refuses the host).
+    /// Adds a host with a new server key (stored once the host is).
     pub async fn add_host(&self, add: AddHost) -> Result<HostAdded> {
         let agent_key = self.check_new(&add).await?;
         self.make_host(add, agent_key).await
@@ -208,9 +208,13 @@ impl Ops {
     /// listen (the demo's agent). The key is removed again if the store refuses the host.
     pub async fn add_keyed_host(&self, add: AddHost) -> Result<HostAdded> {
         let agent_key = self.check_new(&add).await?;
-        let server_key = self.fleet.host_key(&add.name)?;
-        self.keep_host(add, agent_key, server_key.public_key())
-            .await
+        let server_key = self.fleet.host_key(&add.name).await?;
+        let name = add.name.clone();
+        let added = self.keep_host(add, agent_key, &server_key, false).await;
+        if added.is_err() {
+            self.fleet.remove_host_key(&name).await;
+        }
+        added
     }
 
     /// Checks a host to add against the rules and the fleet; its agent key in OpenSSH form.
@@ -235,22 +239,24 @@ impl Ops {
     }
 
     /// Adds a host checked already (its name, its agent key parsed), with a new server key
-    /// (removed again if the store refuses the host).
+    /// (stored once the host is).
     pub(super) async fn make_host(
         &self,
         add: AddHost,
         agent_key: Option<String>,
     ) -> Result<HostAdded> {
-        let server_key = self.fleet.create_host_key(&add.name)?;
-        self.keep_host(add, agent_key, &server_key).await
+        let server_key = keys::generate()?;
+        self.keep_host(add, agent_key, &server_key, true).await
     }
 
-    /// Adds a host checked already whose server key is made, in its groups.
+    /// Adds a host checked already whose server key is made (and stored once the host is,
+    /// when `store_key`), in its groups.
     async fn keep_host(
         &self,
         add: AddHost,
         agent_key: Option<String>,
-        server_key: &PublicKey,
+        server_key: &PrivateKey,
+        store_key: bool,
     ) -> Result<HostAdded> {
         let host = NewHost {
             name: add.name.clone(),
@@ -259,20 +265,33 @@ impl Ops {
             agent_key,
             pin_on_first_contact: add.pin_on_first_contact,
         };
-        self.store_host(&host, &added_detail(&host)).await?;
+        self.store_host(&host, &added_detail(&host), store_key.then_some(server_key))
+            .await?;
         self.join_groups(&HostName::parse(&add.name)?, &add.groups)
             .await?;
         Ok(HostAdded {
             host: add.name,
-            server_key: keys::to_openssh(server_key),
+            server_key: keys::to_openssh(server_key.public_key()),
         })
     }
 
-    /// Stores `host`, whose server key is made, and records its addition (`detail`); the key
-    /// is removed again if the store refuses the host.
-    async fn store_host(&self, host: &NewHost, detail: &str) -> Result<()> {
-        if let Err(e) = self.fleet.store().add_host(host).await {
-            self.fleet.remove_host_key(&host.name);
+    /// Stores `host`, then its server key `key` if given (the host is removed again if the key
+    /// cannot be stored: of two servers adding one name, only the one whose host the store
+    /// took stores its key), and records its addition (`detail`).
+    async fn store_host(
+        &self,
+        host: &NewHost,
+        detail: &str,
+        key: Option<&PrivateKey>,
+    ) -> Result<()> {
+        let store = self.fleet.store();
+        store.add_host(host).await?;
+        if let Some(key) = key
+            && let Err(e) = self.fleet.keep_host_key(&host.name, key).await
+        {
+            if let Err(removed) = store.remove_host(&host.name).await {
+                tracing::warn!(host = %host.name, "added without its server key, not removed: {removed}");
+            }
             return Err(e.into());
         }
         self.record(Some(&host.name), EventKind::HostAdded, detail)
@@ -305,14 +324,9 @@ impl Ops {
         };
         let options = deploy_options(&d, agent_port, settings, None);
         // The agent is given the host's server key to trust as it is installed.
-        let server_key = self.fleet.create_host_key(&d.name)?;
-        let deployed = match deploy::deploy(&options, &server_key).await {
-            Ok(deployed) => deployed,
-            Err(e) => {
-                self.fleet.remove_host_key(&d.name);
-                return Err(e.into());
-            }
-        };
+        // (Stored once the host is.)
+        let server_key = keys::generate()?;
+        let deployed = deploy::deploy(&options, server_key.public_key()).await?;
         let host = NewHost {
             name: d.name.to_string(),
             address: deployed.address.clone(),
@@ -324,7 +338,7 @@ impl Ops {
             "{}:{}, agent key given (deployed: {})",
             deployed.address, agent_port, deployed.target
         );
-        self.store_host(&host, &detail).await?;
+        self.store_host(&host, &detail, Some(&server_key)).await?;
         self.join_groups(&d.name, &d.groups).await?;
         self.after_deploy(&d.name, d.call_home.is_some(), deployed)
             .await
@@ -371,7 +385,7 @@ impl Ops {
             ..settings
         };
         let options = deploy_options(&d, agent_port, settings, Some(pinned));
-        let server_key = self.fleet.host_key(&d.name)?;
+        let server_key = self.fleet.host_key(&d.name).await?;
         let deployed = deploy::deploy(&options, server_key.public_key()).await?;
         // A move makes the host one the server dials again (`Ops::set_address`).
         let moved = d.address.is_some() || d.agent_port.is_some_and(|p| p != host.port);
@@ -455,7 +469,7 @@ impl Ops {
     /// One host, with its server key.
     pub async fn host(&self, name: &HostName) -> Result<HostDetail> {
         let host = self.fleet.store().host(name).await?;
-        let key = self.fleet.host_key(name)?;
+        let key = self.fleet.host_key(name).await?;
         let newest_agent = self.newest_agent().await;
         Ok(HostDetail {
             pending_fingerprint: host.trust.pending_key.as_deref().map(pending_fingerprint),
@@ -480,7 +494,7 @@ impl Ops {
         let removal = match HostName::parse(name) {
             Ok(checked) => {
                 store.remove_host(&checked).await?;
-                self.fleet.remove_host_key(&checked);
+                self.fleet.remove_host_key(&checked).await;
                 Removal::Host
             }
             Err(bad) => match store.remove_host(name).await {
@@ -612,7 +626,7 @@ impl Ops {
         self.fleet.store().host(name).await?;
         Ok(ServerKey {
             host: name.to_string(),
-            server_key: keys::to_openssh(self.fleet.host_key(name)?.public_key()),
+            server_key: keys::to_openssh(self.fleet.host_key(name).await?.public_key()),
         })
     }
 }
@@ -891,7 +905,7 @@ fn added_detail(host: &NewHost) -> String {
 mod tests {
     use super::*;
     use crate::ops::ErrorKind;
-    use crate::ops::testing::{ev, fixture, last, logged, new_r1};
+    use crate::ops::testing::{ev, fixture, has_server_key, last, logged, new_r1};
 
     fn listed() -> Vec<Host> {
         let mut hosts: Vec<Host> = ["a", "b", "c", "d"]
@@ -957,7 +971,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_is_added_with_its_key_and_groups_and_recorded() {
-        let (dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let added = ops
             .add_host(AddHost {
                 groups: vec!["lab".into()],
@@ -966,7 +980,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(added.host, "r1");
-        assert!(dir.path().join("keys/r1.key").exists());
+        assert!(has_server_key(&ops, "r1").await);
         let r1 = HostName::parse("r1").unwrap();
         let detail = ops.host(&r1).await.unwrap();
         assert_eq!(detail.server_key, added.server_key);
@@ -1005,7 +1019,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(bad.kind(), ErrorKind::Invalid);
-        assert!(!dir.path().join("keys/r2.key").exists());
+        assert!(!has_server_key(&ops, "r2").await);
         assert_eq!(logged(&ops).await.len(), 3);
         let missing = HostName::parse("r9").unwrap();
         assert_eq!(
@@ -1022,8 +1036,8 @@ mod tests {
     /// the key made is the one kept, and the addition is recorded as any other.
     #[tokio::test]
     async fn a_host_whose_server_key_is_made_first_is_added_and_recorded() {
-        let (dir, ops) = fixture();
-        let made = ops.fleet.create_host_key("r1").unwrap();
+        let (_dir, ops) = fixture().await;
+        let made = ops.fleet.create_host_key("r1").await.unwrap();
         let added = ops
             .add_keyed_host(AddHost {
                 agent_key: Some(agent_key()),
@@ -1054,13 +1068,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(unkeyed.kind(), ErrorKind::Internal, "{unkeyed}");
         assert_eq!(ops.host(&r2).await.unwrap_err().kind(), ErrorKind::NotFound);
-        assert!(!dir.path().join("keys/r2.key").exists());
+        assert!(!has_server_key(&ops, "r2").await);
         assert_eq!(logged(&ops).await.len(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn adds_from_many_tasks_are_each_recorded() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let ops = ops.clone();
@@ -1091,7 +1105,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_is_changed_trusted_and_removed_and_each_is_recorded() {
-        let (dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         let r1 = HostName::parse("r1").unwrap();
 
@@ -1185,7 +1199,7 @@ mod tests {
         );
 
         assert_eq!(ops.remove_host("r1", false).await.unwrap(), Removal::Host);
-        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(!has_server_key(&ops, "r1").await);
         assert_eq!(last(&ops).await, ev("r1", "host-removed", "removed"));
         assert_eq!(
             ops.remove_host("r1", false).await.unwrap_err().kind(),
@@ -1194,8 +1208,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_the_store_refuses_leaves_no_key_file() {
-        let (dir, ops) = fixture();
+    async fn a_host_the_store_refuses_leaves_no_server_key() {
+        let (dir, ops) = fixture().await;
         rusqlite::Connection::open(dir.path().join("otto.db"))
             .unwrap()
             .execute_batch(
@@ -1203,13 +1217,13 @@ mod tests {
             )
             .unwrap();
         assert!(ops.add_host(new_r1()).await.is_err());
-        assert!(!dir.path().join("keys/r1.key").exists());
+        assert!(!has_server_key(&ops, "r1").await);
         assert!(logged(&ops).await.is_empty());
     }
 
     #[tokio::test]
     async fn a_row_whose_name_breaks_the_rule_is_removed_without_touching_a_file() {
-        let (dir, ops) = fixture();
+        let (dir, ops) = fixture().await;
         let outside = dir.path().join("x.key");
         std::fs::write(&outside, "precious").unwrap();
         rusqlite::Connection::open(dir.path().join("otto.db"))

@@ -204,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_import_is_planned_applied_and_then_changes_nothing() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         let before = logged(&ops).await.len();
 
@@ -248,7 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_line_changes_nothing() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let err = ops
             .import_hosts(ini("[g]\nr1\n../x\nr2\n", false))
             .await

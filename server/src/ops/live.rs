@@ -863,7 +863,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let launches = Launches::default();
         let (id, launch) = add(&ops, &launches).await.unwrap();
         launch.push(begun());
@@ -1003,7 +1003,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_launch_makes_room_by_letting_finished_ones_go_and_is_refused_without() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let launches = Launches {
             room: 2,
             ..Launches::default()
@@ -1265,7 +1265,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_ends_a_follower_waiting_for_more() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let launches = Launches::default();
         let (id, launch) = add(&ops, &launches).await.unwrap();
         launch.push(begun());

@@ -3,7 +3,7 @@
 //!
 //! An operation is an async method of [`Ops`]: typed input, a typed result or an [`OpsError`],
 //! and a record in the event log of every change it made, naming its [`Actor`]. Callers never
-//! reach below this layer (the store, the fleet's connections, the key files); printing and
+//! reach below this layer (the store, the fleet's connections, the server keys); printing and
 //! reading local files are theirs.
 
 mod cancellation;

@@ -140,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_older_database_is_reported_not_rewritten() {
-        let (dir, ops) = fixture();
+        let (dir, ops) = fixture().await;
         rusqlite::Connection::open(dir.path().join("otto.db"))
             .unwrap()
             .execute_batch(

@@ -129,9 +129,9 @@ mod tests {
     use crate::ops::ErrorKind;
     use crate::ops::testing::fixture;
 
-    #[test]
-    fn the_options_are_the_fleets_and_serves_and_need_the_permission() {
-        let (dir, ops) = fixture();
+    #[tokio::test]
+    async fn the_options_are_the_fleets_and_serves_and_need_the_permission() {
+        let (dir, ops) = fixture().await;
         let serve = ServeSettings {
             config_file: Some("/etc/otto/server.toml".into()),
             heartbeat_interval: Duration::from_secs(300),

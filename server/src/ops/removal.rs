@@ -119,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn hosts_groups_and_scripts_with_variables_go_only_when_forced() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.add_host(new_r1()).await.unwrap();
         ops.add_group("lab").await.unwrap();
         let script = Script::example("job", b"true");

@@ -539,7 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn scripts_are_saved_replaced_shown_and_removed_and_recorded() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         ops.save_script(&script("echo 1"), false).await.unwrap();
         assert_eq!(
             last(&ops).await,
@@ -634,7 +634,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_change_keeps_what_it_does_not_name() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let missing = ops
             .change_script("hello", ScriptChange::default())
             .await

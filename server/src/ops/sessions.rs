@@ -231,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_works_until_it_expires_or_its_user_is_disabled() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let add = AddUser {
             name: "bob".into(),
             password: PASSWORD.into(),

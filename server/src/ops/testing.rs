@@ -1,4 +1,4 @@
-//! What the ops tests share: a real fleet (SQLite file, key files) in a temporary directory,
+//! What the ops tests share: a real fleet (SQLite file, server keys in it) in a temporary directory,
 //! whose hosts point at a port nothing listens on, and its event log.
 
 use std::sync::Arc;
@@ -10,7 +10,11 @@ use crate::model::{Event, NewHost};
 /// Operations by `cli:alice` on a new fleet with these hosts (enabled, no agent behind them).
 pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = Arc::new(Fleet::open(dir.path(), FleetOptions::default()).unwrap());
+    let fleet = Arc::new(
+        Fleet::open(dir.path(), FleetOptions::default())
+            .await
+            .unwrap(),
+    );
     // A port nothing listens on: bind, learn the port, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -18,7 +22,7 @@ pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
         .unwrap()
         .port();
     for name in hosts {
-        fleet.create_host_key(name).unwrap();
+        fleet.create_host_key(name).await.unwrap();
         fleet
             .store()
             .add_host(&NewHost {
@@ -34,6 +38,12 @@ pub async fn fleet(hosts: &[&str]) -> (tempfile::TempDir, Ops) {
     (dir, Ops::new(fleet, Actor::Cli("alice".into())))
 }
 
+/// Whether the store holds a server key for `host` (current or next).
+pub async fn has_server_key(ops: &Ops, host: &str) -> bool {
+    let hosts = ops.fleet.store().server_key_hosts().await.unwrap();
+    hosts.iter().any(|h| h == host)
+}
+
 /// The events of `kind` in the log.
 pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
     let all = ops.events(None, None, 100).await.unwrap();
@@ -41,10 +51,12 @@ pub async fn events(ops: &Ops, kind: &str) -> Vec<Event> {
 }
 
 /// Operations by `cli:alice` on a new fleet in a temporary directory (real SQLite file,
-/// real key files).
-pub fn fixture() -> (tempfile::TempDir, Ops) {
+/// server keys in it).
+pub async fn fixture() -> (tempfile::TempDir, Ops) {
     let dir = tempfile::tempdir().unwrap();
-    let fleet = Fleet::open(dir.path(), FleetOptions::default()).unwrap();
+    let fleet = Fleet::open(dir.path(), FleetOptions::default())
+        .await
+        .unwrap();
     (dir, Ops::new(Arc::new(fleet), Actor::Cli("alice".into())))
 }
 

@@ -468,7 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_authenticates_its_user_within_their_permissions_until_revoked() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         add(&ops, "bob", reader(&[Permission::Hosts, Permission::Audit])).await;
         let stored = ops.fleet.store().password_hash("bob").await.unwrap();
         assert!(stored.starts_with("$argon2id$"), "{stored}");
@@ -546,7 +546,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_key_is_refused() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         add(&ops, "bob", Permissions::default()).await;
         let secret = new_secret().unwrap();
         let key = NewApiKey {
@@ -562,7 +562,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_names_and_short_passwords_are_refused_before_anything_is_stored() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         let too_long = "é".repeat(MAX_PASSWORD + 1);
         for (name, password) in [
             ("-x", "long enough"),
@@ -592,7 +592,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_lasts_a_hundred_years_at_most() {
-        let (_dir, ops) = fixture();
+        let (_dir, ops) = fixture().await;
         add(&ops, "bob", Permissions::default()).await;
         let key = |secs| CreateApiKey {
             user: Some("bob".into()),

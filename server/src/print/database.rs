@@ -8,7 +8,7 @@ use crate::store::copy::CopyReport;
 
 impl Printer {
     /// The rows copied by table, the attachments' bytes and the key to give the servers; as
-    /// JSON, `{"to", "tables": {table: rows}, "attachment_bytes", "sealed_secrets", "key_file",
+    /// JSON, `{"to", "tables": {table: rows}, "attachment_bytes", "sealed_secrets", "server_keys", "key_file",
     /// "migrated_from"}`.
     pub fn copied(&self, report: &CopyReport, to: &str) {
         if self.json {
@@ -22,6 +22,7 @@ impl Printer {
                 "tables": tables,
                 "attachment_bytes": report.attachment_bytes,
                 "sealed_secrets": report.sealed_secrets,
+                "server_keys": report.server_keys,
                 "key_file": report.key_file,
                 "migrated_from": report.migrated_from,
             }));

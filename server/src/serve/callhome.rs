@@ -177,7 +177,12 @@ async fn answer(
     if !host.enabled {
         return Err(format!("{} is disabled", host.name));
     }
-    let server_key = Arc::new(fleet.host_key(&host.name).map_err(|e| e.to_string())?);
+    let server_key = Arc::new(
+        fleet
+            .host_key(&host.name)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let conn = Connection::called(call, peer, server_key, timeout, fleet.options().limits)
         .await
         .map_err(|e| format!("{}: {e}", host.name))?;

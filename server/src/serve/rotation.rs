@@ -59,8 +59,9 @@ impl Periodic for Rotation {
 
     fn cut_short(&self, host: &str) -> String {
         format!(
-            "serve stopped: cut short the key rotation in flight (the agent may have rotated; \
-             a new server key may be kept beside the old as keys/{host}.key.next)"
+            "serve stopped: cut short the key rotation in flight of {host} (the agent may have \
+             rotated; the new server key is kept beside the old in the store, and taken into \
+             use at the next connection if the agent accepts only it)"
         )
     }
 }

@@ -23,7 +23,7 @@ use tokio_postgres::types::ToSql;
 
 use super::StoreError;
 use super::postgres::{self, Postgres};
-use super::secrets::{self, Keyring, SecretError};
+use super::secrets::{self, Keyring, SecretError, server_key_label, variable_label};
 use super::sqlite::SCHEMA_VERSION;
 use super::sqlite::Sqlite;
 
@@ -111,6 +111,8 @@ pub struct CopyReport {
     pub attachment_bytes: u64,
     /// How many secret variables were copied sealed.
     pub sealed_secrets: u64,
+    /// How many server keys were copied sealed (each slot counts).
+    pub server_keys: u64,
     /// The secrets key file they open with, which the PostgreSQL server must use.
     pub key_file: PathBuf,
     /// The schema version the SQLite database was migrated from before the copy, if it was
@@ -140,11 +142,12 @@ impl fmt::Display for CopyReport {
             writeln!(f, "{table:<18} {rows:>10} rows")?;
         }
         writeln!(f, "Attachments' content: {} bytes.", self.attachment_bytes)?;
-        if self.sealed_secrets > 0 {
+        if self.sealed_secrets + self.server_keys > 0 {
             writeln!(
                 f,
-                "{} secret variables were copied encrypted: the PostgreSQL server must use the secrets key {}.",
+                "{} secret variables and {} server keys were copied encrypted: every server on the PostgreSQL database must use the secrets key {} (copy it into each one's data directory, mode 0600).",
                 self.sealed_secrets,
+                self.server_keys,
                 self.key_file.display()
             )?;
         }
@@ -398,6 +401,15 @@ const TABLES: &[Table] = &[
         ],
         identity: false,
     },
+    Table {
+        name: "server_keys",
+        columns: &[
+            ("host", "host", Text),
+            ("slot", "slot", Text),
+            ("sealed", "sealed", Text),
+        ],
+        identity: false,
+    },
 ];
 
 /// A value ready to be bound to a PostgreSQL statement.
@@ -425,6 +437,8 @@ struct Read {
     sequences: Vec<(String, i64)>,
     /// How many sealed secrets there are (each opened with the key file).
     sealed: u64,
+    /// How many server keys there are (each opened with the key file).
+    server_keys: u64,
 }
 
 /// Copies the fleet's state from the SQLite database `sqlite_db` (normally `otto.db` of a
@@ -564,6 +578,7 @@ pub async fn copy_sqlite_to_postgres(
         tables: TABLES.iter().map(|t| t.name).zip(rows).collect(),
         attachment_bytes,
         sealed_secrets: read.sealed,
+        server_keys: read.server_keys,
         key_file,
         migrated_from: read.migrated_from,
     })
@@ -609,7 +624,7 @@ fn read(path: &Path, key_file: &Path, send: &mpsc::Sender<Item>) -> Result<Read>
     }
     let tx = db.unchecked_transaction().map_err(sql)?;
     let keys = Keyring::new(key_file.to_path_buf());
-    let mut sealed = 0;
+    let (mut sealed, mut server_keys) = (0, 0);
     for (index, table) in TABLES.iter().enumerate() {
         let columns: Vec<&str> = table.columns.iter().map(|c| c.1).collect();
         let query = format!(
@@ -632,10 +647,19 @@ fn read(path: &Path, key_file: &Path, send: &mpsc::Sender<Item>) -> Result<Read>
                     row.get("name").map_err(sql)?,
                     row.get("value").map_err(sql)?,
                 );
-                // The label the env modules seal a variable's value with.
-                let label = format!("{scope}\0{owner}\0{name}");
-                keys.open(&label, &value).map_err(CopyError::Key)?;
+                keys.open(&variable_label(&scope, &owner, &name), &value)
+                    .map_err(CopyError::Key)?;
                 sealed += 1;
+            }
+            if table.name == "server_keys" {
+                let (host, slot, value): (String, String, String) = (
+                    row.get("host").map_err(sql)?,
+                    row.get("slot").map_err(sql)?,
+                    row.get("sealed").map_err(sql)?,
+                );
+                keys.open(&server_key_label(&host, &slot), &value)
+                    .map_err(CopyError::Key)?;
+                server_keys += 1;
             }
             if send.blocking_send(Item::Row(index, values)).is_err() {
                 return Ok(Read::gone());
@@ -684,6 +708,7 @@ fn read(path: &Path, key_file: &Path, send: &mpsc::Sender<Item>) -> Result<Read>
         migrated_from,
         sequences,
         sealed,
+        server_keys,
     })
 }
 
@@ -694,6 +719,7 @@ impl Read {
             migrated_from: None,
             sequences: Vec::new(),
             sealed: 0,
+            server_keys: 0,
         }
     }
 }

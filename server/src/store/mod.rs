@@ -4,7 +4,7 @@
 //!
 //! Callers hold a [`Store`], a cheap cloneable handle on a [`Backend`]. Its methods are async
 //! and grouped by subject ([`HostStore`], [`GroupStore`], [`ScriptStore`], [`EnvStore`],
-//! [`RunStore`], [`LaunchStore`], [`EventStore`], [`UserStore`], [`SessionStore`]); no database type appears in them, so no lock is held across
+//! [`RunStore`], [`LaunchStore`], [`EventStore`], [`UserStore`], [`SessionStore`], [`KeyStore`]…); no database type appears in them, so no lock is held across
 //! an `.await` and a PostgreSQL backend, for several servers sharing one fleet, can join the
 //! [`sqlite`] one without touching a caller. Nothing outside a backend writes SQL.
 
@@ -80,6 +80,9 @@ pub enum StoreError {
     #[error("reading what was to be stored: {0}")]
     Read(#[source] std::io::Error),
 }
+
+// One schema version for both dialects: a change is a migration of the same number in each.
+const _: () = assert!(sqlite::SCHEMA_VERSION == postgres::SCHEMA_VERSION);
 
 /// Shorthand for this module's results.
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -355,6 +358,67 @@ pub trait LeaseStore: Send + Sync {
     async fn servers(&self) -> Result<Vec<ServerLease>>;
 }
 
+/// Which of a host's two server keys: the one in use, or the one a rotation is handing to the
+/// agent until the agent has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySlot {
+    /// The key the server authenticates with.
+    Current,
+    /// The key of a rotation not answered yet ([`KeyStore::promote_server_key`] makes it
+    /// current).
+    Next,
+}
+
+impl KeySlot {
+    /// Its name in the store (`current`, `next`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySlot::Current => "current",
+            KeySlot::Next => "next",
+        }
+    }
+}
+
+/// What [`KeyStore::reseal`] seals again.
+#[derive(Debug, Clone)]
+pub enum Reseal {
+    /// Only the values the store's key file does not open (sealed by a server still on the
+    /// previous or next key), sealed again with it.
+    Stale,
+    /// Every value, sealed with the key file at this path (a `secrets.key.next` about to
+    /// become the key).
+    AllWith(std::path::PathBuf),
+}
+
+/// How many values [`KeyStore::reseal`] sealed again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Secret variables.
+    pub variables: usize,
+    /// Server keys (each slot counts).
+    pub server_keys: usize,
+}
+
+/// The hosts' server keys (OpenSSH private-key text), sealed at rest with the store's
+/// [`secrets::Keyring`] (the host and the slot as associated data), and the re-sealing of every
+/// sealed value when that key changes. Logs nothing.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores `key` as the server key of `host` in `slot`, replacing one there.
+    async fn put_server_key(&self, host: &str, slot: KeySlot, key: &str) -> Result<()>;
+    /// The server key of `host` in `slot`, if there is one.
+    async fn server_key(&self, host: &str, slot: KeySlot) -> Result<Option<String>>;
+    /// Makes the `next` key of `host` its `current` one, in one transaction (`NotFound` when
+    /// there is no `next` key).
+    async fn promote_server_key(&self, host: &str) -> Result<()>;
+    /// Removes the server key of `host` in `slot`, or both when `None` (none: nothing to do).
+    async fn remove_server_key(&self, host: &str, slot: Option<KeySlot>) -> Result<()>;
+    /// The hosts that have a server key in either slot, by name.
+    async fn server_key_hosts(&self) -> Result<Vec<String>>;
+    /// Seals again, in one transaction, the secret variables and server keys `what` says.
+    async fn reseal(&self, what: &Reseal) -> Result<Resealed>;
+}
+
 /// What enrolled agents reported, by host: property → value.
 pub type Properties =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
@@ -373,6 +437,7 @@ pub trait Backend:
     + ScheduleStore
     + EnrollStore
     + LeaseStore
+    + KeyStore
 {
 }
 
@@ -388,7 +453,8 @@ impl<
         + SessionStore
         + ScheduleStore
         + EnrollStore
-        + LeaseStore,
+        + LeaseStore
+        + KeyStore,
 > Backend for T
 {
 }

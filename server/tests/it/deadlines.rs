@@ -184,21 +184,31 @@ async fn serve_records_a_key_rotation_it_cut_short() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    // The rotation keeps the new server key beside the old before it asks the agent, which
-    // never answers: wait for the key, then give the request time to go out.
-    let next = server.data().join("keys/r1.key.next");
+    // The rotation keeps the new server key beside the old (in the store's `next` slot) before
+    // it asks the agent, which never answers: wait for the key, then give the request time to
+    // go out.
+    let both = ["r1/current", "r1/next"];
     let started = Instant::now();
-    while !next.exists() && started.elapsed() < Duration::from_secs(30) {
+    while server.server_keys() != both && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(next.exists(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(
+        server.server_keys(),
+        both,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let log = stop_serve(&mut serve, &log).await;
     let cut = cut_short(&server, "r1").await;
     assert_eq!(cut.len(), 1, "{cut:?}\n{log}");
     assert!(cut[0].contains("key rotation"), "{cut:?}");
-    assert!(next.exists(), "the new key is kept, as the event says");
+    assert_eq!(
+        server.server_keys(),
+        both,
+        "the new key is kept, as the event says"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -234,8 +244,8 @@ async fn a_missed_deadline_drops_the_kept_connection() {
         },
         ..FleetOptions::default()
     };
-    let fleet = Arc::new(Fleet::open(dir.path(), options).unwrap());
-    let server_key = fleet.create_host_key("silent").unwrap();
+    let fleet = Arc::new(Fleet::open(dir.path(), options).await.unwrap());
+    let server_key = fleet.create_host_key("silent").await.unwrap();
     let fake = FakeAgent::start(server_key, Behaviour::Silent).await;
     fleet
         .store()

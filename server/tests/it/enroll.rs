@@ -51,7 +51,9 @@ struct Enroller {
 impl Enroller {
     async fn start() -> Enroller {
         let server = Server::new();
-        let fleet = Fleet::open(server.data(), FleetOptions::default()).unwrap();
+        let fleet = Fleet::open(server.data(), FleetOptions::default())
+            .await
+            .unwrap();
         let ops = Ops::new(Arc::new(fleet), Actor::Server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -203,9 +205,9 @@ fn otto_env() -> &'static str {
 }
 
 /// The server key of host `name`, OpenSSH text.
-fn server_key(data: &Path, name: &str) -> String {
-    let fleet = Fleet::open(data, FleetOptions::default()).unwrap();
-    keys::to_openssh(fleet.host_key(name).unwrap().public_key())
+async fn server_key(data: &Path, name: &str) -> String {
+    let fleet = Fleet::open(data, FleetOptions::default()).await.unwrap();
+    keys::to_openssh(fleet.host_key(name).await.unwrap().public_key())
 }
 
 fn stdout(out: &Output) -> String {
@@ -255,7 +257,7 @@ async fn a_good_token_enrolls_the_agent_both_sides_trust_and_the_server_drives_i
     let data = enroller.server.data();
     assert_eq!(
         device.trusted().as_deref(),
-        Some(server_key(data, "gw-enrolled").as_str())
+        Some(server_key(data, "gw-enrolled").await.as_str())
     );
     let mode = std::fs::metadata(&device.config)
         .unwrap()
@@ -348,7 +350,7 @@ async fn an_agent_held_for_approval_trusts_the_key_and_the_server_holds_it_pendi
         Ok(EnrollOutcome::Enrolled(e)) if e.pending
     ));
     let data = enroller.server.data();
-    assert_eq!(device.trusted(), Some(server_key(data, "held")));
+    assert_eq!(device.trusted(), Some(server_key(data, "held").await));
     let host = enroller.server.json(&["host", "show", "held"]);
     assert_eq!(
         host["trust"]["pending_key"],

@@ -15,6 +15,81 @@ use serde_json::Value;
 
 use crate::harness::{BOUND, Server, agent_bin, read_until, text};
 
+/// A data directory of an older version keeps each host's server key in a file: opening it
+/// moves the key into the store (sealed), removes the file, and the host is reached with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_key_file_of_an_older_data_directory_is_moved_into_the_store() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    // As an older version left it: the key in keys/r1.key (0600), none in the store.
+    let key = server.server_key("r1").await;
+    rusqlite::Connection::open(server.data().join("otto.db"))
+        .unwrap()
+        .execute("DELETE FROM server_keys", [])
+        .unwrap();
+    let file = server.data().join("keys/r1.key");
+    keys::save(&file, &key).unwrap();
+
+    let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!file.exists(), "the file is removed once moved");
+    assert!(!server.data().join("keys").exists());
+    assert_eq!(server.server_keys(), ["r1/current"]);
+    assert_eq!(server.server_key("r1").await.public_key(), key.public_key());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("count=1") || log.is_empty(), "{log}");
+    // Sealed: the key's text is nowhere in the database.
+    let db = std::fs::read(server.data().join("otto.db")).unwrap();
+    let text = keys::to_text(&key).unwrap();
+    let line = text.lines().nth(1).unwrap().as_bytes();
+    assert!(!db.windows(line.len()).any(|w| w == line));
+    // And again, now from the store.
+    server.ok(&["ping", "--host", "r1"]);
+}
+
+/// A rotation left unanswered keeps the new server key as the host's next one; an agent that
+/// took it (and accepts only it) is reached with it, and it becomes the current key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_key_of_an_unanswered_rotation_is_taken_into_use_when_only_it_works() {
+    use otto_server::fleet::{Fleet, FleetOptions};
+    use otto_server::store::KeySlot;
+
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    server.add("r1", &[]).await;
+    let next = keys::generate().unwrap();
+    {
+        let fleet = Fleet::open(server.data(), FleetOptions::default())
+            .await
+            .unwrap();
+        fleet
+            .store()
+            .put_server_key("r1", KeySlot::Next, &keys::to_text(&next).unwrap())
+            .await
+            .unwrap();
+    }
+    // The agent trusts the next key only.
+    let agent = LocalAgent::start(&agent_bin(), &dir.path().join("r1"), next.public_key(), "")
+        .await
+        .unwrap();
+    server.point("r1", agent.port, &agent.agent_key).await;
+
+    let (out, _) = server.bounded(&["ping", "--host", "r1"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.server_keys(), ["r1/current"]);
+    assert_eq!(
+        server.server_key("r1").await.public_key(),
+        next.public_key()
+    );
+    let events = server.ok(&["events", "--host", "r1"]);
+    assert!(
+        events.contains("of an unanswered rotation taken into use"),
+        "{events}"
+    );
+    server.ok(&["ping", "--host", "r1"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_group_run_with_one_agent_killed_midway() {
     let server = Server::new();
@@ -442,7 +517,7 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
     assert!(server.json(&["reload", "--all"])[0]["success"] == true);
 
     let before = server.json(&["host", "show", "r1"])["trust"]["agent_key"].clone();
-    let old_key = keys::load(&server.data().join("keys/r1.key")).unwrap();
+    let old_key = server.server_key("r1").await;
     let rotated = server.json(&["rotate-keys", "--all"]);
     assert!(
         rotated
@@ -673,7 +748,11 @@ async fn kept_connections_are_renewed_before_the_agents_channel_limit() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agent = server.agent("r1", dir.path(), &[], "").await;
-    let fleet = Arc::new(Fleet::open(server.data(), FleetOptions::default()).unwrap());
+    let fleet = Arc::new(
+        Fleet::open(server.data(), FleetOptions::default())
+            .await
+            .unwrap(),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = ServeOptions {
         heartbeat_interval: Duration::from_secs(1),
@@ -792,7 +871,7 @@ pub async fn hold_every_channel(
     agent: &LocalAgent,
     secs: u64,
 ) -> Holding {
-    let key = Arc::new(keys::load(&server.data().join(format!("keys/{name}.key"))).unwrap());
+    let key = Arc::new(server.server_key(name).await);
     let conn = Connection::connect(&agent.dial(key)).await.unwrap();
     let started = tempfile::tempdir().unwrap();
     let runs: Holding = (0..32)

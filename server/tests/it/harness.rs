@@ -9,8 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use otto_server::demo::LocalAgent;
+use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
-use russh::keys::PublicKey;
+use russh::keys::{PrivateKey, PublicKey};
 use serde_json::Value;
 
 use crate::fake_agent::{Behaviour, FakeAgent};
@@ -138,6 +139,30 @@ impl Server {
             .unwrap();
         std::io::Write::write_all(&mut set.stdin.take().unwrap(), value.as_bytes()).unwrap();
         assert!(set.wait().unwrap().success());
+    }
+
+    /// The server key of host `name`, as the store keeps it (sealed with the data directory's
+    /// `secrets.key`).
+    pub async fn server_key(&self, name: &str) -> PrivateKey {
+        let fleet = Fleet::open(&self.data, FleetOptions::default())
+            .await
+            .unwrap();
+        fleet.host_key(name).await.unwrap()
+    }
+
+    /// The hosts the store holds a server key for (`current` or `next`), with the slot:
+    /// `host/slot`, sorted.
+    pub fn server_keys(&self) -> Vec<String> {
+        let db = rusqlite::Connection::open(self.data.join("otto.db")).unwrap();
+        let mut found: Vec<String> = db
+            .prepare("SELECT host || '/' || slot FROM server_keys ORDER BY host, slot")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        found.sort();
+        found
     }
 
     /// Runs a command; returns its output whatever the exit status.

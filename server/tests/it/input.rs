@@ -40,7 +40,8 @@ fn tree(dir: &Path) -> Vec<String> {
 fn host_names_outside_the_safe_set_are_refused_and_touch_no_file() {
     let top = tempfile::tempdir().unwrap();
     let data = top.path().join("data");
-    // Where `keys/<name>.key` of `../../x` and `../x` would land.
+    // Where `keys/<name>.key` of `../../x` and `../x` would have landed (an older version
+    // kept server keys there).
     let outside = top.path().join("x.key");
     let inside = data.join("x.key");
     let server = Server::at(&data);
@@ -90,13 +91,13 @@ fn host_names_outside_the_safe_set_are_refused_and_touch_no_file() {
     assert_eq!(std::fs::read_to_string(&inside).unwrap(), "precious too");
     let mut files = tree(top.path());
     files.retain(|f| !f.starts_with("data/otto.db"));
-    assert_eq!(files, ["data", "data/keys", "data/x.key", "x.key"]);
+    assert_eq!(files, ["data", "data/x.key", "x.key"]);
     assert_eq!(server.json(&["host", "list"]), Value::Array(vec![]));
     // The rule's edges are accepted.
     let longest = "r".repeat(63);
     for (i, name) in ["r1", "ap-2.lab", "_x", &longest].iter().enumerate() {
         server.ok(&["host", "add", name, &format!("127.0.0.{}", i + 1)]);
-        assert!(data.join(format!("keys/{name}.key")).is_file());
+        assert!(server.server_keys().contains(&format!("{name}/current")));
     }
 }
 

@@ -107,7 +107,7 @@ async fn names_that_break_the_rule_are_refused_through_the_api_and_nothing_is_ma
         assert_eq!(server.json(&list), json!([]), "{list:?}");
     }
     assert_eq!(server.json(&["user", "list"]).as_array().unwrap().len(), 1);
-    assert!(!server.data().join("keys/r1.key").exists());
+    assert!(server.server_keys().is_empty());
 }
 
 #[test]
@@ -233,7 +233,7 @@ async fn addresses_ports_and_names_in_other_letter_case_are_checked_and_a_shared
         );
         assert!(text(&out).contains(said), "{args:?}: {}", text(&out));
     }
-    assert!(!server.data().join("keys/d1.key").exists());
+    assert!(!server.server_keys().contains(&"d1/current".to_string()));
     // A re-deploy needs the pinned agent key to check the device's against.
     let out = server.output(&["host", "deploy", "r1", "root@192.0.2.31", "--ssh-port", "1"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));

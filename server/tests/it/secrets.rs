@@ -84,6 +84,118 @@ async fn a_secret_is_stored_encrypted_and_runs_get_it_in_clear() {
     run_sees(&server, dir.path(), "r1", "API_TOKEN", SECRET);
 }
 
+/// The key-encryption key rotated with the commands an administrator runs: a real agent is
+/// reached with its server key and runs get the secret before, during, after, and after
+/// `reseal` with the old key deleted; a second server's data directory switches with
+/// `--files-only`; through `--server` the commands are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_encryption_key_is_rotated_with_secrets_and_server_keys() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = server.agent("r1", dir.path(), &[], "").await;
+    server.set_secret("API_TOKEN", "r1", SECRET);
+    let data = server.data();
+    let (key, next, old) = (
+        data.join("secrets.key"),
+        data.join("secrets.key.next"),
+        data.join("secrets.key.old"),
+    );
+    let first = std::fs::read(&key).unwrap();
+    let works = || {
+        server.ok(&["ping", "--host", "r1"]);
+        run_sees(&server, dir.path(), "r1", "API_TOKEN", SECRET);
+    };
+    works();
+
+    let out = server.ok(&["secrets", "new-key"]);
+    assert!(out.contains("Copy it"), "{out}");
+    assert_eq!(
+        std::fs::metadata(&next).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = server.output(&["secrets", "new-key"]);
+    assert_eq!(out.status.code(), Some(6), "refused: {}", text(&out));
+    // Reseal before switching would seal with the key being replaced.
+    let out = server.output(&["secrets", "reseal"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    works();
+
+    // Another server's data directory, given the same keys.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(&key, other.path().join("secrets.key")).unwrap();
+    std::fs::copy(&next, other.path().join("secrets.key.next")).unwrap();
+
+    let out = server.ok(&["secrets", "rotate-key"]);
+    assert!(
+        out.contains("1 secret variable and 1 server key sealed again")
+            && out.contains("--files-only"),
+        "{out}"
+    );
+    assert!(!next.exists());
+    assert_eq!(std::fs::read(&old).unwrap(), first);
+    assert_ne!(std::fs::read(&key).unwrap(), first);
+    assert!(!database_holds(data, SECRET));
+    works();
+
+    let second = Server::at(other.path());
+    let out = second.ok(&["secrets", "rotate-key", "--files-only"]);
+    assert!(out.contains("reseal"), "{out}");
+    assert_eq!(
+        std::fs::read(other.path().join("secrets.key")).unwrap(),
+        std::fs::read(&key).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(other.path().join("secrets.key.old")).unwrap(),
+        first
+    );
+    assert!(
+        !other.path().join("otto.db").exists(),
+        "no store for the renames"
+    );
+
+    // A value sealed meanwhile by a server still on the old key: opened with .old, then
+    // sealed again by `reseal`.
+    std::fs::rename(&key, data.join("new.key")).unwrap();
+    std::fs::rename(&old, &key).unwrap();
+    server.set_secret("LATE", "r1", SECRET);
+    std::fs::rename(&key, &old).unwrap();
+    std::fs::rename(data.join("new.key"), &key).unwrap();
+    run_sees(&server, dir.path(), "r1", "LATE", SECRET);
+    let out = server.ok(&["secrets", "reseal"]);
+    assert!(
+        out.contains("1 secret variable and 0 server keys sealed again")
+            && out.contains("may be deleted"),
+        "{out}"
+    );
+    // A new rotation is refused while the old key of this one is there.
+    server.ok(&["secrets", "new-key"]);
+    let out = server.output(&["secrets", "rotate-key"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    std::fs::remove_file(&next).unwrap();
+    std::fs::remove_file(&old).unwrap();
+    works();
+    run_sees(&server, dir.path(), "r1", "LATE", SECRET);
+
+    // Local only.
+    for args in [
+        &["secrets", "new-key"][..],
+        &["secrets", "rotate-key"],
+        &["secrets", "reseal"],
+    ] {
+        let mut cmd = server.command(&[]);
+        cmd.args(["--server", "https://127.0.0.1:9"])
+            .args(args)
+            .env("OTTO_API_KEY", "otto_0000");
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("does not work through --server"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
     let server = Server::new();

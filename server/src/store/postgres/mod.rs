@@ -22,6 +22,7 @@ mod environment;
 mod events;
 mod groups;
 mod hosts;
+mod keys;
 mod launches;
 pub mod leases;
 pub mod local;

@@ -192,6 +192,19 @@ CREATE TABLE enrollments (
 "#,
     ),
     (
+        17,
+        r#"
+-- Each host's server key (OpenSSH private-key text), sealed with the data directory's
+-- secrets.key: the current one, and the next one while a rotation waits for the agent.
+CREATE TABLE server_keys (
+    host   TEXT NOT NULL,
+    slot   TEXT NOT NULL CHECK (slot IN ('current', 'next')),
+    sealed TEXT NOT NULL,
+    PRIMARY KEY (host, slot)
+);
+"#,
+    ),
+    (
         18,
         r#"
 -- The database's clock in ms, which every server's leases are measured by.

@@ -7,13 +7,8 @@ use rusqlite::{Connection, params};
 
 use super::{Sqlite, groups, hosts, scripts};
 use crate::model::{EnvVar, Scope, Secretish};
-use crate::store::secrets::Keyring;
+use crate::store::secrets::{Keyring, variable_label as label};
 use crate::store::{EnvStore, Result, StoreError};
-
-/// What a sealed value is bound to: the variable's scope, owner and name.
-fn label(scope: &str, owner: &str, name: &str) -> String {
-    format!("{scope}\0{owner}\0{name}")
-}
 
 /// Encrypts the secrets an older version stored in plain text (none: nothing is read), in one
 /// transaction.

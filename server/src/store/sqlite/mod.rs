@@ -23,6 +23,7 @@ mod events;
 mod group;
 mod groups;
 mod hosts;
+mod keys;
 mod launches;
 mod leases;
 mod runs;

@@ -270,6 +270,22 @@ CREATE TABLE IF NOT EXISTS enrollments (
 -- Whether the host's agent calls home (`model::HostStatus::calls_home`): it is not dialled.
 ALTER TABLE hosts ADD COLUMN calls_home INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Each host's server key (OpenSSH private-key text), sealed with the data directory's
+-- secrets.key: the current one, and the next one while a rotation waits for the agent.
+CREATE TABLE IF NOT EXISTS server_keys (
+    host   TEXT NOT NULL,
+    slot   TEXT NOT NULL CHECK (slot IN ('current', 'next')),
+    sealed TEXT NOT NULL,
+    PRIMARY KEY (host, slot)
+);
+"#,
+    r#"
+-- Leases of servers sharing one database, and the hosts each owns, are PostgreSQL's
+-- (`store::postgres::leases`, its migration 18): an SQLite file is one server's. Nothing
+-- changes here; the number keeps both dialects' versions the same.
+SELECT 1;
+"#,
 ];
 
 /// The newest schema version this program knows.

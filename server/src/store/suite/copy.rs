@@ -17,9 +17,13 @@ use crate::model::{
 };
 use crate::store::copy::{CopyError, copy_sqlite_to_postgres};
 use crate::store::secrets::{KEY_FILE, Keyring};
-use crate::store::{Store, StoreError};
+use crate::store::{KeySlot, Store, StoreError};
 
 /// A 3 MiB attachment's content: not one piece, and not a whole number of them.
+/// A server key as the store keeps it (its text only matters to the fleet).
+const SERVER_KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nfor the copy test\n-----END OPENSSH PRIVATE KEY-----\n";
+
 fn content() -> Vec<u8> {
     (0..3 * 1024 * 1024 + 123)
         .map(|i: u32| (i % 251) as u8)
@@ -70,6 +74,10 @@ async fn fill(store: &Store) -> i64 {
         .unwrap();
     store
         .set_env(&Scope::Global, "REGION", "eu", false)
+        .await
+        .unwrap();
+    store
+        .put_server_key("r1", KeySlot::Current, SERVER_KEY)
         .await
         .unwrap();
     let run = store
@@ -246,7 +254,8 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
     for (table, rows) in expected {
         assert_eq!(report.rows(table), rows, "{table}");
     }
-    assert_eq!(report.tables.len(), 17);
+    assert_eq!(report.tables.len(), 18);
+    assert_eq!(report.server_keys, 1);
     assert_eq!(report.attachment_bytes, content().len() as u64);
     assert_eq!((report.sealed_secrets, &report.key_file), (1, &key));
     assert_eq!(report.migrated_from, None);
@@ -254,6 +263,14 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
 
     let pg = Store::open_postgres(&url, key.clone()).await.unwrap();
     let client = connect(&url).await;
+    assert_eq!(
+        pg.server_key("r1", KeySlot::Current)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(SERVER_KEY),
+        "the server key opens with the same key file"
+    );
 
     // Through the store: schedules, their launches, enrollment, events.
     assert_eq!(

@@ -20,6 +20,13 @@ pub struct Held {
     _dir: tempfile::TempDir,
 }
 
+impl Held {
+    /// The directory of the store's key files (`secrets.key`), and of its SQLite file.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
 /// A store on a new SQLite file.
 pub async fn sqlite() -> (Held, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -100,6 +107,7 @@ mod environment;
 mod events;
 mod groups;
 mod hosts;
+mod keys;
 mod launches;
 mod leases;
 mod runs;
