@@ -110,6 +110,8 @@ async fn serve_keeps_its_hosts_heartbeats_in_the_database() {
         .unwrap();
     // Another process reads what serve recorded.
     let b = Server::on_postgres(&url);
+    std::fs::create_dir_all(b.data()).unwrap();
+    share_key(&a, &b);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let shown = b.json(&["host", "show", "r1"]);
@@ -156,15 +158,7 @@ async fn an_sqlite_fleet_copied_into_postgres_is_driven_from_there() {
     old.set_secret("TOKEN", "r1", "s3cr3t-value");
     let data = old.data().to_str().unwrap();
 
-    let copy = [
-        "database",
-        "copy",
-        "--from",
-        data,
-        "--database",
-        &url,
-        "--json",
-    ];
+    let copy = ["database", "copy", "--from", data, "--database", &url];
     let copied = old.json(&copy);
     assert_eq!(copied["tables"]["hosts"], 1, "{copied:#}");
     assert_eq!(copied["tables"]["runs"], 1, "{copied:#}");
