@@ -470,7 +470,7 @@ async fn main() -> Result<(), Error> {
     }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
-    let fleet = Fleet::open(&data, FleetOptions::default())?;
+    let fleet = Fleet::open(&data, FleetOptions::default()).await?;
 
     let started = Instant::now();
     let mut agents = common::start_agents(

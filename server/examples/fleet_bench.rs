@@ -64,8 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
     let empty = dir.path().join("empty");
-    let fleet = Fleet::open(&data, FleetOptions::default())?;
-    Fleet::open(&empty, FleetOptions::default())?;
+    let fleet = Fleet::open(&data, FleetOptions::default()).await?;
+    Fleet::open(&empty, FleetOptions::default()).await?;
 
     let started = Instant::now();
     let agents = common::start_agents(

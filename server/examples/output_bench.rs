@@ -30,8 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
-    let fleet = Fleet::open(&data, FleetOptions::default())?;
-    let server_key = fleet.create_host_key("r1")?;
+    let fleet = Fleet::open(&data, FleetOptions::default()).await?;
+    let server_key = fleet.create_host_key("r1").await?;
     let mut agent = LocalAgent::start(
         &agent_bin,
         &dir.path().join("agent"),

@@ -229,8 +229,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dest = dir.path().join("received");
 
     let data = dir.path().join("server");
-    let fleet = Fleet::open(&data, FleetOptions::default())?;
-    let server_key = fleet.create_host_key("bench")?;
+    let fleet = Fleet::open(&data, FleetOptions::default()).await?;
+    let server_key = fleet.create_host_key("bench").await?;
     let mut agent =
         LocalAgent::start(&agent_bin, &dir.path().join("agent"), &server_key, "").await?;
     fleet

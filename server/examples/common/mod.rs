@@ -62,7 +62,7 @@ pub async fn start_agents(
 ) -> Result<Vec<LocalAgent>, Box<dyn std::error::Error + Send + Sync>> {
     let mut agents = Vec::new();
     for name in names {
-        let server_key = fleet.create_host_key(&name)?;
+        let server_key = fleet.create_host_key(&name).await?;
         let agent = LocalAgent::start(agent_bin, &dir.join(&name), &server_key, "").await?;
         fleet
             .store()

@@ -151,21 +151,60 @@ pub fn redact(url: &str) -> String {
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            if let Some(colon) = authority[..at].find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &authority[..colon],
-                    &rest[at..]
-                );
-            }
+        if let Some(at) = authority.rfind('@')
+            && let Some(colon) = authority[..at].find(':')
+        {
+            return format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &authority[..colon],
+                &rest[at..]
+            );
         }
         return url.to_string();
     }
-    let password =
-        regex::Regex::new(r#"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"#).expect("a valid pattern");
-    password.replace_all(url, "password=***").into_owned()
+    match setting(url, "password") {
+        Some((span, _)) => format!("{}password=***{}", &url[..span.start], &url[span.end..]),
+        None => url.to_string(),
+    }
+}
+
+/// Where `key`'s setting is in libpq's `key=value` form (the bytes of `key = value`), and its
+/// value, unquoted.
+pub(super) fn setting(text: &str, key: &str) -> Option<(std::ops::Range<usize>, String)> {
+    let mut from = 0;
+    while let Some(found) = text.get(from..).and_then(|rest| rest.find(key)) {
+        let start = from + found;
+        from = start + key.len();
+        // A whole key: at the start, or after a space.
+        if !text[..start].is_empty() && !text[..start].ends_with(char::is_whitespace) {
+            continue;
+        }
+        let Some(value) = text[from..].trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let value_start = text.len() - value.len();
+        let Some(quoted) = value.strip_prefix('\'') else {
+            let len = value.find(char::is_whitespace).unwrap_or(value.len());
+            return Some((start..value_start + len, value[..len].to_string()));
+        };
+        let mut unquoted = String::new();
+        let mut chars = quoted.char_indices();
+        let mut end = text.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => unquoted.extend(chars.next().map(|(_, c)| c)),
+                '\'' => {
+                    end = value_start + 1 + i + 1;
+                    break;
+                }
+                c => unquoted.push(c),
+            }
+        }
+        return Some((start..end, unquoted));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -232,7 +232,10 @@ CREATE INDEX host_owners_by_server ON host_owners (server, host);
 ];
 
 /// The newest schema version this program knows (the same as SQLite's).
-pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+pub const SCHEMA_VERSION: i64 = match MIGRATIONS.last() {
+    Some((version, _)) => *version,
+    None => 0,
+};
 
 /// A number all servers lock on while one of them migrates (`pg_advisory_xact_lock`): "otto".
 const MIGRATION_LOCK: i64 = 0x6f74_746f;

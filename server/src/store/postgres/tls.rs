@@ -42,13 +42,15 @@ pub fn split_root_cert(url: &str) -> (String, Option<PathBuf>) {
         };
         return (url, cert);
     }
-    let pattern =
-        regex::Regex::new(r#"sslrootcert\s*=\s*('(?:[^'\\]|\\.)*'|\S+)"#).expect("a valid pattern");
-    let cert = pattern.captures(url).map(|c| {
-        let value = &c[1];
-        PathBuf::from(value.trim_matches('\''))
-    });
-    (pattern.replace_all(url, "").trim().to_string(), cert)
+    match super::setting(url, "sslrootcert") {
+        Some((span, path)) => (
+            format!("{}{}", &url[..span.start], &url[span.end..])
+                .trim()
+                .to_string(),
+            Some(PathBuf::from(path)),
+        ),
+        None => (url.to_string(), None),
+    }
 }
 
 /// `%XX` escapes of a URL's query value decoded (others left as they are).
@@ -56,14 +58,14 @@ fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
+    while let Some(&byte) = bytes.get(i) {
         let hex = bytes
             .get(i + 1..i + 3)
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
+        match (byte, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
                 i += 3;
             }
             (byte, _) => {
