@@ -233,6 +233,10 @@ enum Command {
     /// and port. Exit 1 if there is any. Such a host, group, script, user or variable can still
     /// be removed (`host remove`, `group remove`, …).
     Check,
+    /// The servers sharing the fleet: every `serve` on one PostgreSQL database (--database),
+    /// with its lease (live, or ended within the hour) and how many hosts it owns; through
+    /// --server, `(this)` marks the one that answered. On SQLite there is one server.
+    Servers,
     /// The daemon: heartbeats, key rotation and the schedules' runs, until SIGTERM.
     Serve(ServeArgs),
     /// The fleet's database: copy an SQLite data directory into PostgreSQL.
@@ -841,6 +845,7 @@ async fn dispatch(
         Command::Run(args) => runs::run(api, out, args, shutdown).await,
         Command::Cancel { run } => runs::cancel(api, out, run).await,
         Command::Check => check(api, out).await,
+        Command::Servers => servers(api, out).await,
         Command::Upload(args) => runs::upload(api, out, args, shutdown).await,
         Command::Reload(a) => runs::act(api, out, a, Action::Reload).await,
         Command::ExitAgent(a) => runs::act(api, out, a, Action::Exit).await,
@@ -858,6 +863,12 @@ async fn dispatch(
         | Command::Man(_)
         | Command::Secrets(_) => Ok(()),
     }
+}
+
+/// `servers`, in process or through `serve`: the servers sharing the store.
+async fn servers(api: &impl api::ServersApi, out: &Printer) -> Result<(), CliError> {
+    out.servers(&api.servers().await?);
+    Ok(())
 }
 
 /// `check`, in process or through `serve`: prints what it found; `Broken` if anything.

@@ -2,9 +2,9 @@
 //! when asked for), each route a few lines over the service layer ([`crate::ops`]).
 //!
 //! - One module per resource (`hosts`, `groups`, `scripts`, `environment`, `uploads`, `users`,
-//!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`, `options`), its handlers annotated for
-//!   the OpenAPI document (`openapi`); a new route is a handler there and a line in
-//!   `api_routes`, which serves it and documents it from the same annotation.
+//!   `session`, `events`, `apikeys`, `runs`, `control`, `summary`, `servers`, `options`), its
+//!   handlers annotated for the OpenAPI document (`openapi`); a new route is a handler there
+//!   and a line in `api_routes`, which serves it and documents it from the same annotation.
 //! - `auth`: every route but sign-in takes an `Auth` (401 without a working API key or
 //!   session), and a handler gets the operations only by naming the permission it needs in
 //!   its type (`Auth<need::Hosts>`: 403 without it, before the request is read).
@@ -32,6 +32,7 @@ mod options;
 mod runs;
 mod schedules;
 mod scripts;
+mod servers;
 mod session;
 mod spool;
 mod summary;
@@ -175,6 +176,7 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(control::ping),
         routes!(summary::show),
         routes!(summary::check),
+        routes!(servers::list),
         routes!(options::show),
         routes!(openapi::document),
         routes!(schedules::list, schedules::add),

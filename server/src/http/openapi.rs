@@ -27,15 +27,15 @@ use crate::fleet::Untrusted;
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, HostStatus, Ids, Permission,
-    Permissions, Phase, Run, RunLevel, Script, Trust, User,
+    Permissions, Phase, Run, RunLevel, Script, ServerLease, Trust, User,
 };
 use crate::ops::{
     Action, AddHost, AddUser, AgentKey, ControlRequest, CreateApiKey, CreatedApiKey, Detail, Done,
     Finding, ForceNeeded, Format, HostAdded, HostChange, HostDetail, HostEntry, HostPage,
     HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent, Launched,
     LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping, PingRequest,
-    RolloutOptions, RunResult, ScriptDetail, ScriptUpdate, ServerKey, ServerOptions, ShareInput,
-    SlowHeartbeat, Summary, Targets, Variable,
+    RolloutOptions, RunResult, ScriptDetail, ScriptUpdate, ServerEntry, ServerKey, ServerOptions,
+    ShareInput, SlowHeartbeat, Summary, Targets, Variable,
 };
 
 /// The API's description but its paths, which [`super::api_routes`] adds from the handlers.
@@ -45,7 +45,7 @@ use crate::ops::{
         title = "Otto server API",
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
                        environment variables, uploads, runs with live output, control, \
-                       heartbeats, a summary, events, users, sessions, API keys, the server's options."
+                       heartbeats, a summary, the servers sharing the store, events, users, sessions, API keys, the server's options."
     ),
     components(schemas(
         Host,
@@ -110,6 +110,8 @@ use crate::ops::{
         Ping,
         Summary,
         SlowHeartbeat,
+        ServerEntry,
+        ServerLease,
         ServerOptions,
         ErrorBody,
         ErrorDetail,

@@ -1,17 +1,24 @@
 //! The servers sharing one store, each with a lease it renews while it lives.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::{from_utc, utc};
 
 /// A server process holding a lease on the store, as the store last saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServerLease {
     /// Its lease's id, new at each start.
     pub id: String,
     /// What it said of itself: its machine's name and its process id.
     pub name: String,
-    /// When it started (ms since the epoch, the database's clock).
+    /// When it started (ms since the epoch, the database's clock; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub started: i64,
-    /// When its lease runs out unless renewed (ms since the epoch, the database's clock).
+    /// When its lease runs out unless renewed, or ran out (ms since the epoch, the database's
+    /// clock; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires: i64,
     /// Whether its lease was live when read.
     pub live: bool,

@@ -24,6 +24,7 @@ mod rollout;
 mod runs;
 mod schedules;
 mod scripts;
+mod servers;
 mod sessions;
 mod summary;
 mod targets;
@@ -60,6 +61,7 @@ pub use scripts::{
     AttachFile, AttachmentQuery, NewAttachment, NewScript, PathQuery, ScriptChange, ScriptDetail,
     ScriptUpdate,
 };
+pub use servers::ServerEntry;
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Status, Targets};

@@ -18,6 +18,7 @@ mod progress;
 mod runs;
 mod schedules;
 mod scripts;
+mod servers;
 mod table;
 pub mod units;
 mod users;

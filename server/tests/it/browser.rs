@@ -360,6 +360,8 @@ async fn signing_in_shows_the_real_agents_on_the_dashboard_and_hosts() {
             .unwrap_or_else(|| panic!("no round trip in {row:?}"));
         assert!((shown - ms).abs() <= 0.05 + 1e-9, "{row} ({ms})");
     }
+    // One server (SQLite): no panel of the servers sharing the fleet.
+    assert!(!browser.present("#servers-panel").await);
     browser.screenshot("dashboard").await;
 
     // The hosts, filtered by state through the API.
@@ -1910,5 +1912,38 @@ async fn agents_behind_are_marked_and_updated_from_the_hosts_page() {
     browser.visit(&format!("{url}#/hosts/r1")).await;
     browser.text_of("#host-agent", |t| !t.is_empty()).await;
     assert!(!browser.present("#update-agent").await);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgres_the_dashboard_lists_the_servers_sharing_the_fleet() {
+    if !available() {
+        return;
+    }
+    let Some(url) = crate::postgres::database().await else {
+        return;
+    };
+    let server = Server::on_postgres(&url);
+    server.ok(&["host", "add", "r1", "192.0.2.1"]);
+    add_user(&server, "reader", &[]);
+    let daemon = Daemon::start(&server, &["--http-plain"]);
+    let name_end = format!(":{}", daemon.pid());
+    // Once the serve has claimed the host (within a claim's round).
+    let start = Instant::now();
+    while server.json(&["servers"])[0]["hosts"] != 1 {
+        assert!(start.elapsed() < BOUND, "the host was never claimed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (browser, _) = Browser::signed_in(&daemon, "reader").await;
+    let title = browser.text_of("#servers-title", |_| true).await;
+    assert_eq!(title, "Servers");
+    let row = browser
+        .text_of("#servers tbody tr", |t| t.contains(&name_end))
+        .await;
+    assert!(row.contains("(this one)"), "{row}");
+    assert!(row.contains("live until"), "{row}");
+    let hosts = browser.text_of("#servers td[data-hosts]", |_| true).await;
+    assert_eq!(hosts, "1");
+    browser.screenshot("dashboard-servers").await;
     browser.close().await;
 }

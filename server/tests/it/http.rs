@@ -262,6 +262,7 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (Method::GET, "/api/v1/summary", Value::Null, None),
         (Method::GET, "/api/v1/check", Value::Null, None),
+        (Method::GET, "/api/v1/servers", Value::Null, None),
         (Method::GET, "/api/v1/session", Value::Null, None),
         (Method::GET, "/api/v1/schedules", Value::Null, None),
         (Method::GET, "/api/v1/schedules/r1", Value::Null, None),

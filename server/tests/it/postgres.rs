@@ -11,15 +11,16 @@ use std::time::{Duration, Instant};
 use otto_server::store::postgres::local::LocalCluster;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{BOUND, Server, all_succeeded, text, tool_missing};
 use crate::http::{Daemon, key_of};
+use crate::remote::{client, finish};
 use crate::users::add_user;
 
 /// A new database on the process's cluster; None when PostgreSQL is missing (the test skips,
 /// or fails under `OTTO_REQUIRE_TOOLS`).
-async fn database() -> Option<String> {
+pub(crate) async fn database() -> Option<String> {
     static CLUSTER: OnceLock<Result<LocalCluster, String>> = OnceLock::new();
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let cluster = match CLUSTER.get_or_init(|| LocalCluster::start().map_err(|e| e.to_string())) {
@@ -321,4 +322,87 @@ async fn wait_for(bound: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "not done within {bound:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_lists_the_serving_process_with_its_hosts_everywhere() {
+    let Some(url) = database().await else {
+        return;
+    };
+    let a = Server::on_postgres(&url);
+    a.ok(&["host", "add", "r1", "192.0.2.1"]);
+    a.ok(&["host", "add", "r2", "192.0.2.2"]);
+    add_user(&a, "reader", &[]);
+    let reader = key_of(&a, "reader");
+    // Before any serve: no server shares the fleet (the command's own process serves nothing).
+    assert_eq!(a.json(&["servers"]), json!([]));
+    let daemon = Daemon::start(&a, &[]);
+    let name_end = format!(":{}", daemon.pid());
+
+    // In process: the serve, once it has claimed both hosts; not this process.
+    let mut listed = Value::Null;
+    wait_for(BOUND, || {
+        listed = a.json(&["servers"]);
+        listed[0]["hosts"] == 2
+    })
+    .await;
+    let servers = listed.as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{listed:#}");
+    let serve = &servers[0];
+    assert!(
+        serve["name"].as_str().unwrap().ends_with(&name_end),
+        "{listed:#}"
+    );
+    assert_eq!(serve["live"], true, "{listed:#}");
+    assert_eq!(serve["this"], false, "{listed:#}");
+    assert!(ms(serve["expires"].as_str().unwrap()) > ms(serve["started"].as_str().unwrap()));
+    let id = serve["id"].as_str().unwrap().to_string();
+    let table = a.ok(&["servers"]);
+    assert!(table.contains("live until"), "{table}");
+    assert!(table.contains(&id) && table.contains(&name_end), "{table}");
+
+    // The API, for a user with no permission: the same server, and it is the one answering.
+    let (status, answer) = daemon
+        .call(Method::GET, "/api/v1/servers", Some(&reader), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer[0]["id"], id.as_str(), "{answer:#}");
+    assert_eq!(answer[0]["hosts"], 2, "{answer:#}");
+    assert_eq!(answer[0]["this"], true, "{answer:#}");
+
+    // Through --server: the same, from a client with no data directory of its own.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = finish(client(
+        elsewhere.path(),
+        &a,
+        daemon.base(),
+        Some(&reader),
+        &["--json", "servers"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let remote: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(remote[0]["id"], id.as_str(), "{remote:#}");
+    assert_eq!(remote[0]["hosts"], 2, "{remote:#}");
+    assert_eq!(remote[0]["this"], true, "{remote:#}");
+    let out = finish(client(
+        elsewhere.path(),
+        &a,
+        daemon.base(),
+        Some(&reader),
+        &["servers"],
+    ))
+    .await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(table.contains(&format!("{name_end} (this)")), "{table}");
+    assert!(table.contains("live until"), "{table}");
+}
+
+#[test]
+fn on_sqlite_servers_says_there_is_one() {
+    let server = Server::new();
+    assert_eq!(server.json(&["servers"]), json!([]));
+    let said = server.ok(&["servers"]);
+    assert!(said.starts_with("one server (SQLite)"), "{said}");
 }

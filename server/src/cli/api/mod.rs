@@ -13,6 +13,7 @@ mod hosts;
 mod runs;
 mod schedules;
 mod scripts;
+mod servers;
 mod users;
 
 pub(crate) use check::CheckApi;
@@ -23,6 +24,7 @@ pub(crate) use hosts::HostsApi;
 pub(crate) use runs::{LiveRun, RunStarted, RunsApi};
 pub(crate) use schedules::SchedulesApi;
 pub(crate) use scripts::ScriptsApi;
+pub(crate) use servers::ServersApi;
 pub(crate) use users::UsersApi;
 
 /// Every command's needs: what [`super::dispatch`] runs a command over.
@@ -36,6 +38,7 @@ pub(crate) trait Api:
     + UsersApi
     + SchedulesApi
     + EnrollmentApi
+    + ServersApi
 {
 }
 
@@ -49,5 +52,6 @@ impl<A> Api for A where
         + UsersApi
         + SchedulesApi
         + EnrollmentApi
+        + ServersApi
 {
 }
