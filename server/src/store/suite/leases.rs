@@ -124,3 +124,92 @@ async fn an_sqlite_file_is_one_servers_and_it_owns_every_enabled_host() {
     assert!(store.lease_live());
     assert!(store.servers().await.unwrap().is_empty());
 }
+
+/// A TCP relay on loopback to the cluster, which the test can cut (every connection dropped,
+/// none taken) and restore on the same port: the database lost and back.
+struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+    to: u16,
+}
+
+impl Relay {
+    async fn start(to: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        Relay {
+            port,
+            task: Some(tokio::spawn(Relay::serve(listener, to))),
+            to,
+        }
+    }
+
+    async fn serve(listener: tokio::net::TcpListener, to: u16) {
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            links.spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    }
+
+    /// Drops every connection and takes none.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Takes connections again, on the same port.
+    async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.task = Some(tokio::spawn(Relay::serve(listener, self.to)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_loses_the_database_stops_acting_for_hosts_and_resumes_when_it_is_back() {
+    let Some(cluster) = super::cluster() else {
+        return;
+    };
+    let url = super::postgres_url().await.unwrap();
+    let mut relay = Relay::start(cluster.port()).await;
+    let relayed = url.replace(&format!(":{}/", cluster.port()), &format!(":{}/", relay.port));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(&relayed, dir.path().join(KEY_FILE))
+        .await
+        .unwrap();
+    store.add_host(&host("r1")).await.unwrap();
+    assert_eq!(store.claim_hosts().await.unwrap(), ["r1"]);
+    assert!(store.lease_live());
+
+    // The database is gone: claims fail, and once the lease may have run out (12 s of the
+    // 15) the server knows it must not act for its hosts.
+    relay.cut();
+    let cut = std::time::Instant::now();
+    assert!(store.claim_hosts().await.is_err());
+    while store.lease_live() {
+        assert!(cut.elapsed() < std::time::Duration::from_secs(20), "still live");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(cut.elapsed() >= std::time::Duration::from_secs(10), "{:?}", cut.elapsed());
+
+    // Back: the next claim renews the lease and the host is this server's again.
+    relay.restore().await;
+    let back = std::time::Instant::now();
+    let owned = loop {
+        match store.claim_hosts().await {
+            Ok(owned) => break owned,
+            Err(_) if back.elapsed() < std::time::Duration::from_secs(30) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the database is back but claims fail: {e}"),
+        }
+    };
+    assert_eq!(owned, ["r1"]);
+    assert!(store.lease_live());
+}
