@@ -178,7 +178,10 @@ async fn a_server_that_loses_the_database_stops_acting_for_hosts_and_resumes_whe
     };
     let url = super::postgres_url().await.unwrap();
     let mut relay = Relay::start(cluster.port()).await;
-    let relayed = url.replace(&format!(":{}/", cluster.port()), &format!(":{}/", relay.port));
+    let relayed = url.replace(
+        &format!(":{}/", cluster.port()),
+        &format!(":{}/", relay.port),
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_postgres(&relayed, dir.path().join(KEY_FILE))
         .await
@@ -193,10 +196,17 @@ async fn a_server_that_loses_the_database_stops_acting_for_hosts_and_resumes_whe
     let cut = std::time::Instant::now();
     assert!(store.claim_hosts().await.is_err());
     while store.lease_live() {
-        assert!(cut.elapsed() < std::time::Duration::from_secs(20), "still live");
+        assert!(
+            cut.elapsed() < std::time::Duration::from_secs(20),
+            "still live"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(cut.elapsed() >= std::time::Duration::from_secs(10), "{:?}", cut.elapsed());
+    assert!(
+        cut.elapsed() >= std::time::Duration::from_secs(10),
+        "{:?}",
+        cut.elapsed()
+    );
 
     // Back: the next claim renews the lease and the host is this server's again.
     relay.restore().await;
