@@ -26,7 +26,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -447,12 +447,7 @@ async fn floor(count: usize, at_once: usize) -> Result<Duration, Error> {
 async fn main() -> Result<(), Error> {
     let options = Options::parse()?;
     let count = options.count;
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no binary directory")?
-        .to_path_buf();
-    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let (agent_bin, server_bin) = common::binaries()?;
     println!("open files: soft limit raised to {}", raise_open_files()?);
     println!("the floor: `sh -c true` {count} times, no server nor agent:");
     println!("| try | 64 at a time | all at once | CPU of the `sh` (both) |");

@@ -12,7 +12,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,12 +55,7 @@ fn serve_rss(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let count: usize = std::env::args().nth(1).map_or(Ok(200), |a| a.parse())?;
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no binary directory")?
-        .to_path_buf();
-    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let (agent_bin, server_bin) = common::binaries()?;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
     let empty = dir.path().join("empty");

@@ -10,8 +10,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use otto_server::demo::LocalAgent;
 use otto_server::fleet::{Fleet, FleetOptions};
 use otto_server::keys;
@@ -22,12 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes: u64 = std::env::args()
         .nth(1)
         .map_or(Ok(20_000_000), |a| a.parse())?;
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no binary directory")?
-        .to_path_buf();
-    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let (agent_bin, server_bin) = common::binaries()?;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;

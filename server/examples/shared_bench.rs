@@ -18,7 +18,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,12 +101,7 @@ fn now_ms() -> i64 {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let count: usize = std::env::args().nth(1).map_or(Ok(300), |a| a.parse())?;
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no binary directory")?
-        .to_path_buf();
-    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let (agent_bin, server_bin) = common::binaries()?;
     let dir = tempfile::tempdir()?;
     let sqlite = dir.path().join("sqlite");
     let fleet = Fleet::open(&sqlite, FleetOptions::default()).await?;

@@ -217,12 +217,7 @@ impl Drop for Sshd {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mib: usize = std::env::args().nth(1).map_or(Ok(256), |a| a.parse())?;
-    let bin_dir: PathBuf = std::env::current_exe()?
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no binary directory")?
-        .to_path_buf();
-    let (agent_bin, server_bin) = (bin_dir.join("otto-agent"), bin_dir.join("otto-server"));
+    let (agent_bin, server_bin) = common::binaries()?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("payload");
     let want = make_file(&file, mib)?;

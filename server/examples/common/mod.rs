@@ -12,6 +12,17 @@ use otto_server::model::NewHost;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `otto-agent` and `otto-server` binaries beside the example's directory (the build's
+/// profile directory: `target/release/examples/..`).
+pub fn binaries() -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| std::io::Error::other("no binary directory"))?;
+    Ok((dir.join("otto-agent"), dir.join("otto-server")))
+}
+
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), or 0 when it cannot be read.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
