@@ -467,20 +467,7 @@ async fn main() -> Result<(), Error> {
     let data = dir.path().join("server");
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;
 
-    let started = Instant::now();
-    let mut agents = common::start_agents(
-        &fleet,
-        &agent_bin,
-        dir.path(),
-        (0..count).map(|i| format!("agent-{i:04}")),
-    )
-    .await?;
-    drop(fleet);
-    println!(
-        "{count} agents started in {:.1} s ({})",
-        started.elapsed().as_secs_f64(),
-        agent_bin.display()
-    );
+    let mut agents = common::start_counted(fleet, &agent_bin, dir.path(), count).await?;
     let pids: Vec<u32> = agents.iter().filter_map(|a| a.pid()).collect();
     let result = bench(&server_bin, &data, &options, &pids).await;
     let stopping = Instant::now();

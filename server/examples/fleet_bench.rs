@@ -14,7 +14,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otto_server::fleet::{Fleet, FleetOptions};
 
@@ -62,20 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;
     Fleet::open(&empty, FleetOptions::default()).await?;
 
-    let started = Instant::now();
-    let agents = common::start_agents(
-        &fleet,
-        &agent_bin,
-        dir.path(),
-        (0..count).map(|i| format!("agent-{i:03}")),
-    )
-    .await?;
-    drop(fleet);
-    println!(
-        "{count} agents started in {:.1} s ({})",
-        started.elapsed().as_secs_f64(),
-        agent_bin.display()
-    );
+    let agents = common::start_counted(fleet, &agent_bin, dir.path(), count).await?;
 
     for round in 1..=3 {
         let (took, peak, ok) =

@@ -105,19 +105,7 @@ async fn main() -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let sqlite = dir.path().join("sqlite");
     let fleet = Fleet::open(&sqlite, FleetOptions::default()).await?;
-    let started = Instant::now();
-    let agents = common::start_agents(
-        &fleet,
-        &agent_bin,
-        dir.path(),
-        (0..count).map(|i| format!("agent-{i:04}")),
-    )
-    .await?;
-    drop(fleet);
-    println!(
-        "{count} agents started in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let agents = common::start_counted(fleet, &agent_bin, dir.path(), count).await?;
 
     let cluster = LocalCluster::start()?;
     let database = cluster.create_database("bench").await?;

@@ -23,6 +23,26 @@ pub fn binaries() -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
     Ok((dir.join("otto-agent"), dir.join("otto-server")))
 }
 
+/// [`start_agents`] of `count` agents named `agent-0000`…, into `fleet` (then closed), saying
+/// how long they took to start.
+pub async fn start_counted(
+    fleet: Fleet,
+    agent_bin: &Path,
+    dir: &Path,
+    count: usize,
+) -> Result<Vec<LocalAgent>, Box<dyn std::error::Error + Send + Sync>> {
+    let started = Instant::now();
+    let names = (0..count).map(|i| format!("agent-{i:04}"));
+    let agents = start_agents(&fleet, agent_bin, dir, names).await?;
+    drop(fleet);
+    println!(
+        "{count} agents started in {:.1} s ({})",
+        started.elapsed().as_secs_f64(),
+        agent_bin.display()
+    );
+    Ok(agents)
+}
+
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), or 0 when it cannot be read.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -131,6 +131,38 @@ pub struct EnrollHost {
     pub detail: String,
 }
 
+impl EnrollHost {
+    /// Every group the host joins: its rule's, then its token's, without repeats.
+    pub fn all_groups(&self, token_groups: &[String]) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for g in self.groups.iter().chain(token_groups) {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
+
+    /// The details of the two events its enrollment with token `token` into `groups` records:
+    /// `host-added`'s and `enrolled`'s (the same words whichever backend stores them).
+    pub fn event_details(&self, token: i64, groups: &[String]) -> (String, String) {
+        let trust = match self.trust {
+            true => "agent key given",
+            false => "agent key pending approval",
+        };
+        let added = format!("{}:{}, {trust} (enrolled)", self.address, self.port);
+        let enrolled = match groups.is_empty() {
+            true => format!("{}, token {token}; no group", self.detail),
+            false => format!(
+                "{}, token {token}; groups {}",
+                self.detail,
+                groups.join(", ")
+            ),
+        };
+        (added, enrolled)
+    }
+}
+
 /// What an enrollment took from its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenUse {

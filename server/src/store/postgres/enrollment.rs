@@ -277,13 +277,8 @@ pub async fn enroll(
         &[&host.name, &to_json(&host.properties)?, &now],
     )
     .await?;
-    let mut groups: Vec<String> = Vec::new();
     let token_groups: Vec<String> = from_json("token groups", &token_groups)?;
-    for g in host.groups.iter().chain(&token_groups) {
-        if !groups.contains(g) {
-            groups.push(g.clone());
-        }
-    }
+    let groups = host.all_groups(&token_groups);
     for g in &groups {
         let made = tx
             .execute(
@@ -301,15 +296,7 @@ pub async fn enroll(
         )
         .await?;
     }
-    let detail = match groups.is_empty() {
-        true => format!("{}, token {id}; no group", host.detail),
-        false => format!("{}, token {id}; groups {}", host.detail, groups.join(", ")),
-    };
-    let trust = match host.trust {
-        true => "agent key given",
-        false => "agent key pending approval",
-    };
-    let added = format!("{}:{}, {trust} (enrolled)", host.address, host.port);
+    let (added, detail) = host.event_details(id, &groups);
     events::log_by(
         &tx,
         &host.actor,

@@ -14,17 +14,7 @@ use crate::store::{EnvStore, Result, StoreError};
 /// transaction.
 pub(super) fn seal_plain_secrets(db: &Connection, keys: &Keyring) -> Result<()> {
     let tx = db.unchecked_transaction()?;
-    let plain = tx
-        .prepare("SELECT scope, owner, name, value FROM env WHERE secret AND NOT sealed")?
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let plain = variables_where(&tx, "secret AND NOT sealed")?;
     if plain.is_empty() {
         return Ok(());
     }
@@ -37,6 +27,20 @@ pub(super) fn seal_plain_secrets(db: &Connection, keys: &Keyring) -> Result<()> 
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The scope, owner, name and stored value of each variable `filter` (SQL over `env`'s
+/// columns) selects.
+pub(super) fn variables_where(
+    db: &Connection,
+    filter: &str,
+) -> Result<Vec<(String, String, String, String)>> {
+    Ok(db
+        .prepare(&format!(
+            "SELECT scope, owner, name, value FROM env WHERE {filter}"
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Deletes row `name` of `table` with the variables of its scope (`what`), in one

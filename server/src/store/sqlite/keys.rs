@@ -95,17 +95,7 @@ fn resealed(keys: &Keyring, what: &Reseal, label: &str, sealed: &str) -> Result<
 pub fn reseal(db: &Connection, keys: &Keyring, what: &Reseal) -> Result<Resealed> {
     let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
     let mut done = Resealed::default();
-    let variables = tx
-        .prepare("SELECT scope, owner, name, value FROM env WHERE sealed")?
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let variables = super::environment::variables_where(&tx, "sealed")?;
     for (scope, owner, name, value) in variables {
         if let Some(sealed) = resealed(keys, what, &variable_label(&scope, &owner, &name), &value)?
         {

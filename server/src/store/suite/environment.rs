@@ -12,14 +12,7 @@ on_both!(
 );
 
 async fn secrets_are_masked_when_shown(store: Store) {
-    store
-        .set_env(&Scope::Global, "TOKEN", "hunter2", true)
-        .await
-        .unwrap();
-    store
-        .set_env(&Scope::Global, "MODE", "fast", false)
-        .await
-        .unwrap();
+    set_token_and_mode(&store).await;
     let vars = store.env(None).await.unwrap();
     let json = serde_json::to_string(&vars).unwrap();
     assert!(!json.contains("hunter2"), "{json}");
@@ -112,14 +105,7 @@ async fn secrets_are_stored_encrypted_on_postgres() {
     let store = Store::open_postgres(&url, dir.path().join(KEY_FILE))
         .await
         .unwrap();
-    store
-        .set_env(&Scope::Global, "TOKEN", "hunter2", true)
-        .await
-        .unwrap();
-    store
-        .set_env(&Scope::Global, "MODE", "fast", false)
-        .await
-        .unwrap();
+    set_token_and_mode(&store).await;
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -143,4 +129,16 @@ async fn secrets_are_stored_encrypted_on_postgres() {
         matches!(lost, StoreError::Secret(SecretError::Missing(_))),
         "{lost}"
     );
+}
+
+/// Sets the global secret `TOKEN=hunter2` and the plain `MODE=fast`.
+async fn set_token_and_mode(store: &Store) {
+    store
+        .set_env(&Scope::Global, "TOKEN", "hunter2", true)
+        .await
+        .unwrap();
+    store
+        .set_env(&Scope::Global, "MODE", "fast", false)
+        .await
+        .unwrap();
 }
