@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{from_utc, lossy_text, text_bytes, utc};
+use super::{RunLevel, from_utc, lossy_text, text_bytes, utc};
 
 /// The outcome recorded for a run whose server process ended before the run did.
 pub const INTERRUPTED: &str = "interrupted";
@@ -72,6 +72,12 @@ pub struct Launch {
     /// Its last event as JSON text: the summary, with each host's result and run id, or why
     /// it failed. None while it runs, or if the server stopped first.
     pub last_event: Option<String>,
+    /// The run level its job needs, and so its cancel.
+    pub level: RunLevel,
+    /// Whether the server running it is known to live (with several servers on PostgreSQL,
+    /// its lease): it relays its events for followers on other servers and heeds a cancel
+    /// asked for there. Always false on SQLite, whose one server keeps its launches itself.
+    pub owner_live: bool,
 }
 
 /// A launch to record.
@@ -83,6 +89,8 @@ pub struct NewLaunch {
     pub job: String,
     /// The hosts it addresses, by name.
     pub hosts: Vec<String>,
+    /// The run level its job needs.
+    pub level: RunLevel,
 }
 
 /// How a run ended, as recorded.

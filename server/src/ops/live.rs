@@ -282,18 +282,17 @@ impl Launches {
     }
 
     /// A new launch, recorded in `store`, and its events' record, room made for it; a
-    /// conflict when every launch kept is still running.
-    async fn add(
-        &self,
-        store: &Store,
-        new: &NewLaunch,
-        level: RunLevel,
-    ) -> Result<(u64, Arc<Launch>)> {
+    /// conflict when every launch kept is still running. With several servers on one
+    /// database, its events are relayed there for followers on the others ([`relay`]).
+    async fn add(&self, store: &Store, new: &NewLaunch) -> Result<(u64, Arc<Launch>)> {
         let _adding = self.adding.lock().await;
         self.make_room()?;
         let id = store.start_launch(new).await?;
-        let launch = Launch::new(level);
+        let launch = Launch::new(new.level);
         lock(&self.live).insert(id, launch.clone());
+        if store.lease_id().is_some() {
+            tokio::spawn(relay(store.clone(), id, launch.clone(), self.keep));
+        }
         Ok((id, launch))
     }
 
@@ -429,6 +428,165 @@ impl Launch {
     }
 }
 
+/// How often a running launch's new events are relayed to the database (and a cancel asked
+/// for on another server is heard), and how often a follower on another server reads them.
+const RELAY_EVERY: Duration = Duration::from_millis(250);
+
+/// Most bytes of a launch's output relayed to the database: beyond them its lines are not
+/// (followers on other servers are told how many events they missed; the history keeps the
+/// output), while every host's end and the launch's end still are.
+const RELAY_BYTES: usize = BUFFER_BYTES;
+
+/// How long a follower on another server waits for a launch's last events to be relayed once
+/// its end is recorded, before it tells the end as recorded.
+const RELAY_GRACE: Duration = Duration::from_secs(5);
+
+/// Relayed events read at once by a follower on another server.
+const RELAY_READ: u32 = 256;
+
+impl Launch {
+    /// The events from number `next` on that are still kept, as JSON text, moving `next`
+    /// past them; lines of output once `relayed` bytes of them have reached [`RELAY_BYTES`]
+    /// are passed over.
+    fn unrelayed(&self, next: &mut u64, relayed: &mut usize) -> Vec<(u64, String)> {
+        let log = lock(&self.log);
+        let mut out = Vec::new();
+        let from = *next;
+        for (seq, size, event) in log.events.iter().filter(|(s, _, _)| *s >= from) {
+            *next = seq + 1;
+            if matches!(event, LaunchEvent::Output { .. }) {
+                if *relayed + size > RELAY_BYTES {
+                    continue;
+                }
+                *relayed += size;
+            }
+            if let Ok(text) = serde_json::to_string(event) {
+                out.push((*seq, text));
+            }
+        }
+        out
+    }
+
+    /// Whether `event` is a launch's last.
+    fn last(event: &LaunchEvent) -> bool {
+        matches!(
+            event,
+            LaunchEvent::Summary { .. }
+                | LaunchEvent::UploadSummary { .. }
+                | LaunchEvent::Error { .. }
+        )
+    }
+}
+
+/// Relays the events of launch `id` to `store` as they come, for followers on other servers,
+/// and cancels it when one of them asks; ends once its last event is relayed (or, the
+/// database unreachable, `keep` after the launch ended).
+async fn relay(store: Store, id: u64, launch: Arc<Launch>, keep: Duration) {
+    let mut progress = launch.progress.subscribe();
+    let (mut next, mut relayed) = (0, 0);
+    let mut ended_at = None;
+    loop {
+        let ended = progress.borrow_and_update().1;
+        if ended {
+            ended_at.get_or_insert_with(tokio::time::Instant::now);
+        }
+        let from = next;
+        let batch = launch.unrelayed(&mut next, &mut relayed);
+        match store.relay_launch_events(id, &batch).await {
+            Ok(asked) => {
+                if asked && !launch.cancellation.is_cancelled() {
+                    tracing::info!(launch = id, "cancelled from another server");
+                    launch.cancellation.cancel();
+                }
+                if ended && next >= launch.progress.borrow().0 {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    launch = id,
+                    "its events are not relayed to the database: {e}"
+                );
+                next = from;
+                if ended_at.is_some_and(|at| at.elapsed() > keep) {
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            _ = progress.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        tokio::time::sleep(RELAY_EVERY).await;
+    }
+}
+
+/// Tells `launch` (a follower's copy) the events of launch `id`, which another server runs,
+/// as that server relays them to `store`: with a `gap` for those it did not relay, until its
+/// last event, or an `error` if that server stops first. Ends early once no one follows.
+async fn follow_relayed(store: Store, id: u64, launch: Arc<Launch>, closed: Cancellation) {
+    let mut next = 0;
+    let mut finished_seen = None;
+    let end = |event: LaunchEvent| launch.finish(event);
+    loop {
+        if closed.is_cancelled() || launch.progress.receiver_count() == 0 {
+            return;
+        }
+        let events = match store.launch_events(id, next, RELAY_READ).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(launch = id, "its relayed events cannot be read: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if !events.is_empty() {
+            for (seq, text) in events {
+                if seq > next {
+                    launch.push(LaunchEvent::Gap {
+                        dropped: seq - next,
+                    });
+                }
+                next = seq + 1;
+                let Ok(event) = serde_json::from_str::<LaunchEvent>(&text) else {
+                    return end(LaunchEvent::Error {
+                        message: format!("launch {id}: an unreadable event was relayed: {text}"),
+                    });
+                };
+                if Launch::last(&event) {
+                    return end(event);
+                }
+                launch.push(event);
+            }
+            continue;
+        }
+        match store.launch(id).await {
+            // Its end was recorded before it was relayed: it is told as recorded if it is
+            // not relayed in time after all (its server cut off from the database, or gone).
+            Ok(kept) if kept.last_event.is_some() => {
+                let at = *finished_seen.get_or_insert_with(tokio::time::Instant::now);
+                if at.elapsed() > RELAY_GRACE || !kept.owner_live {
+                    let text = kept.last_event.unwrap_or_default();
+                    return end(serde_json::from_str(&text).unwrap_or(LaunchEvent::Error {
+                        message: format!("launch {id} ended, its end unreadable: {text}"),
+                    }));
+                }
+            }
+            Ok(kept) if !kept.owner_live => {
+                return end(LaunchEvent::Error {
+                    message: format!(
+                        "launch {id} did not end: the server running it stopped \
+                         (its runs are in the history, as interrupted)"
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(launch = id, "cannot be read: {e}"),
+        }
+        tokio::time::sleep(RELAY_EVERY).await;
+    }
+}
+
 /// An upload's progress as a launch tells it: for each host, the hundredths of the file told
 /// so far, and the file's size.
 type Told = Mutex<HashMap<String, (u64, u64)>>;
@@ -554,6 +712,17 @@ pub struct Follower {
 }
 
 impl Follower {
+    /// A reader of `launch` from its start, ended early when `closed`.
+    fn of(launch: Arc<Launch>, closed: Cancellation) -> Follower {
+        Follower {
+            progress: launch.progress.subscribe(),
+            launch,
+            next: 0,
+            pending: VecDeque::new(),
+            closed,
+        }
+    }
+
     /// The next event, or None once the launch has ended and every event was read, or the
     /// server is stopping.
     pub async fn next(&mut self) -> Option<LaunchEvent> {
@@ -620,8 +789,9 @@ impl Ops {
             actor: self.actor.to_string(),
             job: label.clone(),
             hosts: hosts.clone(),
+            level,
         };
-        let (id, launch) = launches.add(self.fleet.store(), &new, level).await?;
+        let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         if let Some((schedule, _)) = schedule {
             self.fleet.store().link_launch(id, schedule).await?;
         }
@@ -679,10 +849,9 @@ impl Ops {
             actor: self.actor.to_string(),
             job: label.clone(),
             hosts: hosts.clone(),
+            level: RunLevel::ReadWrite,
         };
-        let (id, launch) = launches
-            .add(self.fleet.store(), &new, RunLevel::ReadWrite)
-            .await?;
+        let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         launch.push(scheduled(id, &label, &hosts, None));
         let ops = self
             .clone()
@@ -729,10 +898,9 @@ impl Ops {
             actor: self.actor.to_string(),
             job: label.clone(),
             hosts: hosts.clone(),
+            level: RunLevel::ReadWrite,
         };
-        let (id, launch) = launches
-            .add(self.fleet.store(), &new, RunLevel::ReadWrite)
-            .await?;
+        let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         launch.push(scheduled(id, &label, &hosts, None));
         let ops = self.clone().cancellable(launch.cancellation.clone());
         let launches = launches.clone();
@@ -771,6 +939,10 @@ impl Ops {
         launch.finish(last);
         tokio::time::sleep(launches.keep).await;
         launches.retire(id);
+        let before = crate::model::now_ms() - i64::try_from(launches.keep.as_millis()).unwrap_or(0);
+        if let Err(e) = self.fleet.store().prune_launch_events(before).await {
+            tracing::warn!("relayed events of ended launches not forgotten: {e}");
+        }
     }
 
     /// Cancels launch `id` as Ctrl-C cancels `run`: its scripts are stopped on their hosts
@@ -781,7 +953,16 @@ impl Ops {
         // Who may run nothing may cancel nothing, whether the launch exists or not.
         self.require_run(RunLevel::ReadOnly)?;
         let Some(launch) = launches.get(id) else {
-            self.kept_launch(id).await?;
+            // Another server may run it: it is asked through the database.
+            let kept = self.kept_launch(id).await?;
+            if kept.last_event.is_none() && kept.owner_live {
+                self.require_run(kept.level)?;
+                if self.fleet.store().ask_cancel(id).await? {
+                    return self
+                        .record(None, EventKind::RunCancelled, &format!("launch {id}"))
+                        .await;
+                }
+            }
             let message = format!("launch {id} has already finished");
             return Err(OpsError::Conflict(message));
         };
@@ -801,12 +982,20 @@ impl Ops {
     }
 
     /// The events of launch `id`, from its start (told again from the store and the history
-    /// once they have left the buffer, or after a restart).
+    /// once they have left the buffer, or after a restart; read as another server relays
+    /// them while it runs there).
     pub async fn follow(&self, launches: &Launches, id: u64) -> Result<Follower> {
         let launch = match launches.get(id) {
             Some(launch) => launch,
             None => {
                 let kept = self.kept_launch(id).await?;
+                if kept.last_event.is_none() && kept.owner_live {
+                    let launch = Launch::new(kept.level);
+                    let follower = Follower::of(launch.clone(), launches.closed.clone());
+                    let store = self.fleet.store().clone();
+                    tokio::spawn(follow_relayed(store, id, launch, launches.closed.clone()));
+                    return Ok(follower);
+                }
                 let schedule = self.fleet.store().launch_schedule(id).await?;
                 let gone = Gone::kept(id, &kept, schedule.as_deref())?;
                 let mut runs = HashMap::new();
@@ -821,13 +1010,7 @@ impl Ops {
                 launch
             }
         };
-        Ok(Follower {
-            progress: launch.progress.subscribe(),
-            launch,
-            next: 0,
-            pending: VecDeque::new(),
-            closed: launches.closed.clone(),
-        })
+        Ok(Follower::of(launch, launches.closed.clone()))
     }
 }
 
@@ -843,10 +1026,9 @@ mod tests {
             actor: ops.actor.to_string(),
             job: "command: true".into(),
             hosts: Vec::new(),
+            level: RunLevel::ReadWrite,
         };
-        launches
-            .add(ops.fleet.store(), &new, RunLevel::ReadWrite)
-            .await
+        launches.add(ops.fleet.store(), &new).await
     }
 
     fn line(n: usize) -> LaunchEvent {
@@ -940,6 +1122,7 @@ mod tests {
             actor: "user:ann".into(),
             job: "command: sleep 9".into(),
             hosts: vec!["a".into()],
+            level: RunLevel::ReadWrite,
         };
         let cut = ops.fleet.store().start_launch(&new).await.unwrap();
         assert!(cut > id);
@@ -949,6 +1132,60 @@ mod tests {
         assert_eq!(events.len(), 2, "{events:?}");
         let refused = ops.cancel_launch(&restarted, cut).await.unwrap_err();
         assert_eq!(refused.kind(), super::super::ErrorKind::Conflict);
+    }
+
+    #[tokio::test]
+    async fn output_past_the_relay_budget_reaches_other_servers_as_a_gap_and_every_end_still_does()
+    {
+        let (_dir, ops) = fixture().await;
+        let store = ops.fleet.store().clone();
+        let (id, launch) = add(&ops, &Launches::default()).await.unwrap();
+        let done = LaunchEvent::Done(RunResult {
+            host: "a".into(),
+            run: Some(1),
+            success: true,
+            status: crate::ops::Status::Ok,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+            unreached: false,
+            untrusted: None,
+        });
+        // Relayed as its server does, a batch at a time: the lines past the budget are not.
+        let (mut next, mut relayed) = (0, 0);
+        let mut relay = async |launch: &Launch| {
+            let batch = launch.unrelayed(&mut next, &mut relayed);
+            store.relay_launch_events(id, &batch).await.unwrap();
+        };
+        launch.push(begun());
+        let size = serde_json::to_string(&line(1000)).unwrap().len();
+        let fit = RELAY_BYTES / size;
+        for _ in 0..fit {
+            launch.push(line(1000));
+        }
+        relay(&launch).await;
+        for _ in 0..10 {
+            launch.push(line(1000));
+        }
+        launch.push(done.clone());
+        launch.finish(summary());
+        relay(&launch).await;
+
+        // A follower on another server reads what was relayed.
+        let copy = Launch::new(RunLevel::ReadWrite);
+        let mut follower = Follower::of(copy.clone(), Cancellation::new());
+        tokio::spawn(follow_relayed(store, id, copy, Cancellation::new()));
+        let mut told = Vec::new();
+        while let Some(event) = follower.next().await {
+            told.push(event);
+        }
+        assert_eq!(told.len(), 1 + fit + 3, "{:?}", &told[fit..]);
+        assert_eq!(told[0], begun());
+        assert!(told[1..=fit].iter().all(|e| *e == line(1000)));
+        assert_eq!(
+            told[fit + 1..],
+            [LaunchEvent::Gap { dropped: 10 }, done, summary()]
+        );
     }
 
     #[test]

@@ -471,6 +471,7 @@ mod tests {
                 actor: "server".into(),
                 job: "command: true".into(),
                 hosts: vec!["r1".into()],
+                level: crate::model::RunLevel::ReadWrite,
             };
             let launch = store.start_launch(&new).await.unwrap();
             store.link_launch(launch, id).await.unwrap();

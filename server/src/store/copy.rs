@@ -345,6 +345,7 @@ const TABLES: &[Table] = &[
             ("finished", "finished", BigInt),
             ("last_event", "last_event", Text),
             ("schedule", "schedule", BigInt),
+            ("level", "level", Text),
         ],
         identity: true,
     },

@@ -218,6 +218,18 @@ pub trait LaunchStore: Send + Sync {
     async fn finish_launch(&self, id: u64, last_event: &str) -> Result<()>;
     /// One launch.
     async fn launch(&self, id: u64) -> Result<Launch>;
+    /// Adds events of running launch `id`, each with its number as its server produced it
+    /// and its JSON text (a number already kept is left as it is), for followers on other
+    /// servers; returns whether a cancel of it was asked for ([`LaunchStore::ask_cancel`]).
+    async fn relay_launch_events(&self, id: u64, events: &[(u64, String)]) -> Result<bool>;
+    /// The relayed events of launch `id` numbered `from` or more, at most `limit`, in order.
+    async fn launch_events(&self, id: u64, from: u64, limit: u32) -> Result<Vec<(u64, String)>>;
+    /// Asks the server running launch `id` to cancel it; false if it has already ended.
+    async fn ask_cancel(&self, id: u64) -> Result<bool>;
+    /// Forgets the relayed events of the launches that ended before `before` (ms since the
+    /// epoch) and, with several servers, of those whose server's lease ran out; returns how
+    /// many events.
+    async fn prune_launch_events(&self, before: i64) -> Result<u64>;
 }
 
 /// The event log.

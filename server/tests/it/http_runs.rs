@@ -78,17 +78,20 @@ impl Events {
     }
 
     /// The events until `done` holds for those read so far.
-    async fn until(&mut self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+    pub(crate) async fn until(&mut self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
         let mut events = Vec::new();
         while !done(&events) {
-            events.push(self.next().await.expect("the stream ended"));
+            let Some(event) = self.next().await else {
+                panic!("the stream ended after {events:?}");
+            };
+            events.push(event);
         }
         events
     }
 }
 
 /// The output lines of `host` among `events`.
-fn lines<'a>(events: &'a [Value], host: &str) -> Vec<&'a str> {
+pub(crate) fn lines<'a>(events: &'a [Value], host: &str) -> Vec<&'a str> {
     events
         .iter()
         .filter(|e| e["type"] == "output" && e["host"] == host)
@@ -97,7 +100,7 @@ fn lines<'a>(events: &'a [Value], host: &str) -> Vec<&'a str> {
 }
 
 /// A command that prints `first`, waits for the file `go`, then prints `second`.
-fn gated(go: &Path) -> String {
+pub(crate) fn gated(go: &Path) -> String {
     format!(
         "echo $OTTO_HOST_NAME first; until [ -e {} ]; do sleep 0.05; done; echo $OTTO_HOST_NAME second",
         go.display()
@@ -105,7 +108,7 @@ fn gated(go: &Path) -> String {
 }
 
 /// Starts `body` as a launch; returns its answer.
-async fn start(daemon: &Daemon, key: &str, body: Value) -> Value {
+pub(crate) async fn start(daemon: &Daemon, key: &str, body: Value) -> Value {
     let (status, answer) = daemon
         .call(Method::POST, "/api/v1/runs", Some(key), &body)
         .await;

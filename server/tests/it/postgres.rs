@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{BOUND, Server, all_succeeded, text, tool_missing};
 use crate::http::{Daemon, key_of};
+use crate::http_runs::{Events, gated, lines, start};
 use crate::remote::{client, finish};
 use crate::users::add_user;
 
@@ -268,6 +269,10 @@ async fn a_killed_servers_hosts_are_taken_over_its_run_interrupted_and_schedules
     })
     .await;
 
+    // Followed from another server while it runs.
+    let launch = answer["launch"].as_u64().unwrap();
+    let follower = Events::follow(&daemons[1], &key, launch).await;
+
     // SIGKILL the first server: nothing of it runs on.
     // SAFETY: a signal to our own child, still unreaped.
     unsafe { libc::kill(daemons[0].pid() as i32, libc::SIGKILL) };
@@ -294,6 +299,16 @@ async fn a_killed_servers_hosts_are_taken_over_its_run_interrupted_and_schedules
     })
     .await;
 
+    // Its follower on another server is told it did not end.
+    let told = follower.rest().await;
+    assert_eq!(told[0]["type"], "started", "{told:?}");
+    let last = told.last().unwrap();
+    assert_eq!(last["type"], "error", "{told:?}");
+    assert!(
+        last["message"].as_str().unwrap().contains("did not end"),
+        "{last}"
+    );
+
     // The schedule went on, each of its times started once across the servers.
     let ticks: Vec<i64> = admin
         .runs()
@@ -307,6 +322,90 @@ async fn a_killed_servers_hosts_are_taken_over_its_run_interrupted_and_schedules
     );
     for pair in ticks.windows(2) {
         assert!(pair[1] - pair[0] >= 1000, "a time started twice: {ticks:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_is_followed_live_and_cancelled_from_another_server() {
+    let Some(url) = database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Server::on_postgres(&url);
+    let _r1 = admin.agent("r1", dir.path(), &[], "").await;
+    let _r2 = admin.agent("r2", dir.path(), &[], "").await;
+    add_user(&admin, "ann", &["--run-level", "read-write"]);
+    add_user(&admin, "rita", &["--run-level", "read-only"]);
+    let (ann, rita) = (key_of(&admin, "ann"), key_of(&admin, "rita"));
+    let servers: Vec<Server> = (0..2)
+        .map(|_| {
+            let server = Server::on_postgres(&url);
+            std::fs::create_dir_all(server.data()).unwrap();
+            share_key(&admin, &server);
+            server
+        })
+        .collect();
+    let daemons: Vec<Daemon> = servers.iter().map(|s| Daemon::start(s, &[])).collect();
+
+    // Started on the first server, followed on the second: each host's first line comes
+    // while the launch waits for the file.
+    let go = dir.path().join("go");
+    let started = start(
+        &daemons[0],
+        &ann,
+        json!({"command": gated(&go), "all": true}),
+    )
+    .await;
+    let id = started["launch"].as_u64().unwrap();
+    let mut events = Events::follow(&daemons[1], &ann, id).await;
+    let early = events
+        .until(|e| lines(e, "r1").len() == 1 && lines(e, "r2").len() == 1)
+        .await;
+    assert_eq!(early[0]["type"], "started", "{early:?}");
+    assert_eq!(early[0]["launch"], id, "{early:?}");
+    assert!(early.iter().all(|e| e["type"] != "summary"), "{early:?}");
+    std::fs::write(&go, "").unwrap();
+    let rest = events.rest().await;
+    assert_eq!(lines(&rest, "r1"), ["r1 second"], "{rest:?}");
+    assert_eq!(lines(&rest, "r2"), ["r2 second"], "{rest:?}");
+    let summary = rest.last().unwrap();
+    assert_eq!(summary["type"], "summary", "{rest:?}");
+    assert_eq!(summary["succeeded"], 2, "{summary}");
+    // Each host's end came before the summary, with its run of the shared history.
+    let ends = rest.iter().filter(|e| e["type"] == "done").count();
+    assert_eq!(ends, 2, "{rest:?}");
+
+    // Cancelled from the second server: by who may run it, not below its run level.
+    let never = dir.path().join("never");
+    let started = start(
+        &daemons[0],
+        &ann,
+        json!({"command": gated(&never), "hosts": ["r1"]}),
+    )
+    .await;
+    let id = started["launch"].as_u64().unwrap();
+    let mut events = Events::follow(&daemons[1], &ann, id).await;
+    events.until(|e| !lines(e, "r1").is_empty()).await;
+    let cancel = format!("/api/v1/launches/{id}/cancel");
+    let (status, _) = daemons[1]
+        .call(Method::POST, &cancel, Some(&rita), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = daemons[1]
+        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let rest = events.rest().await;
+    let summary = rest.last().unwrap();
+    assert_eq!(summary["type"], "summary", "{rest:?}");
+    assert_eq!(summary["cancelled"], 1, "{summary}");
+    assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    // Ended: another cancel is a conflict on either server.
+    for daemon in &daemons {
+        let (status, answer) = daemon
+            .call(Method::POST, &cancel, Some(&ann), &Value::Null)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     }
 }
 

@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{Postgres, corrupt, exists};
-use crate::model::{Launch, NewSchedule, Schedule, now_ms};
+use crate::model::{Launch, NewSchedule, RunLevel, Schedule, now_ms};
 use crate::store::{Result, ScheduleStore, StoreError};
 
 /// The columns [`schedule_of`] reads, in its order.
@@ -154,8 +154,10 @@ pub async fn schedule_launches(
 ) -> Result<Vec<Launch>> {
     let rows = db
         .query(
-            "SELECT id, actor, job, hosts, started, finished, last_event FROM launches
-             WHERE schedule = $1 ORDER BY id DESC LIMIT $2",
+            "SELECT id, actor, job, hosts, started, finished, last_event, level,
+                    EXISTS (SELECT 1 FROM servers s
+                            WHERE s.id = launches.owner AND s.expires > otto_now())
+             FROM launches WHERE schedule = $1 ORDER BY id DESC LIMIT $2",
             &[&id, &i64::from(limit)],
         )
         .await?;
@@ -163,6 +165,7 @@ pub async fn schedule_launches(
         .map(|r| {
             let id: i64 = r.get(0);
             let hosts: String = r.get(3);
+            let level: String = r.get(7);
             Ok(Launch {
                 id: u64::try_from(id).map_err(|_| corrupt("launch id", id))?,
                 actor: r.get(1),
@@ -172,6 +175,8 @@ pub async fn schedule_launches(
                 started: r.get(4),
                 finished: r.get(5),
                 last_event: r.get(6),
+                level: RunLevel::parse(&level).ok_or_else(|| corrupt("launch level", &level))?,
+                owner_live: r.get(8),
             })
         })
         .collect()

@@ -229,6 +229,24 @@ CREATE TABLE host_owners (
 CREATE INDEX host_owners_by_server ON host_owners (server, host);
 "#,
     ),
+    (
+        19,
+        r#"
+-- A launch's run level (for its cancel), the lease of the server running it, and whether a
+-- cancel was asked for on another server.
+ALTER TABLE launches ADD COLUMN level TEXT NOT NULL DEFAULT 'read-write';
+ALTER TABLE launches ADD COLUMN owner TEXT;
+ALTER TABLE launches ADD COLUMN cancel_asked BOOLEAN NOT NULL DEFAULT FALSE;
+-- A running launch's events (JSON text, numbered as its server produced them), relayed for
+-- the servers whose clients follow it; forgotten a while after it ends.
+CREATE TABLE launch_events (
+    launch BIGINT NOT NULL REFERENCES launches(id) ON DELETE CASCADE,
+    seq    BIGINT NOT NULL,
+    event  TEXT NOT NULL,
+    PRIMARY KEY (launch, seq)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this program knows (the same as SQLite's).

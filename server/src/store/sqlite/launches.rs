@@ -4,15 +4,21 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Sqlite;
-use crate::model::{Launch, NewLaunch, now_ms};
+use crate::model::{Launch, NewLaunch, RunLevel, now_ms};
 use crate::store::{LaunchStore, Result, StoreError};
 
 /// Records a launch starting now; returns its id.
 pub fn start_launch(db: &Connection, launch: &NewLaunch) -> Result<u64> {
     let hosts = serde_json::to_string(&launch.hosts).map_err(|e| StoreError::Sql(Box::new(e)))?;
     db.execute(
-        "INSERT INTO launches (actor, job, hosts, started) VALUES (?1, ?2, ?3, ?4)",
-        params![launch.actor, launch.job, hosts, now_ms()],
+        "INSERT INTO launches (actor, job, hosts, started, level) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            launch.actor,
+            launch.job,
+            hosts,
+            now_ms(),
+            launch.level.as_str()
+        ],
     )?;
     let id = db.last_insert_rowid();
     u64::try_from(id).map_err(|_| StoreError::Corrupt("launch id", id.to_string()))
@@ -39,7 +45,8 @@ pub fn finish_launch(db: &Connection, id: u64, last_event: &str) -> Result<()> {
 pub fn launch(db: &Connection, id: u64) -> Result<Launch> {
     let row = db
         .query_row(
-            "SELECT actor, job, hosts, started, finished, last_event FROM launches WHERE id = ?1",
+            "SELECT actor, job, hosts, started, finished, last_event, level FROM launches
+             WHERE id = ?1",
             [key(id)?],
             |r| {
                 Ok((
@@ -51,16 +58,97 @@ pub fn launch(db: &Connection, id: u64) -> Result<Launch> {
                         started: r.get(3)?,
                         finished: r.get(4)?,
                         last_event: r.get(5)?,
+                        level: RunLevel::ReadWrite,
+                        owner_live: false,
                     },
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()?;
-    let (mut launch, hosts) = row.ok_or_else(|| StoreError::NotFound("launch", id.to_string()))?;
+    let (mut launch, hosts, level) =
+        row.ok_or_else(|| StoreError::NotFound("launch", id.to_string()))?;
+    launch.level = RunLevel::parse(&level).ok_or(StoreError::Corrupt("launch level", level))?;
     launch.hosts =
         serde_json::from_str(&hosts).map_err(|_| StoreError::Corrupt("launch hosts", hosts))?;
     Ok(launch)
+}
+
+/// Adds relayed events of launch `id`; whether a cancel of it was asked for.
+pub fn relay_launch_events(db: &Connection, id: u64, events: &[(u64, String)]) -> Result<bool> {
+    let launch = key(id)?;
+    let tx = db.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO launch_events (launch, seq, event) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?;
+        for (seq, text) in events {
+            let seq = i64::try_from(*seq)
+                .map_err(|_| StoreError::Corrupt("launch event number", seq.to_string()))?;
+            insert.execute(params![launch, seq, text])?;
+        }
+    }
+    let asked: Option<bool> = tx
+        .query_row(
+            "SELECT cancel_asked FROM launches WHERE id = ?1",
+            [launch],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let asked = asked.ok_or_else(|| StoreError::NotFound("launch", id.to_string()))?;
+    tx.commit()?;
+    Ok(asked)
+}
+
+/// The relayed events of launch `id` from number `from` on, at most `limit`.
+pub fn launch_events(
+    db: &Connection,
+    id: u64,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<(u64, String)>> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let mut query = db.prepare_cached(
+        "SELECT seq, event FROM launch_events WHERE launch = ?1 AND seq >= ?2
+         ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = query.query_map(params![key(id)?, from, limit], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (seq, text) = row?;
+        let seq = u64::try_from(seq)
+            .map_err(|_| StoreError::Corrupt("launch event number", seq.to_string()))?;
+        events.push((seq, text));
+    }
+    Ok(events)
+}
+
+/// Asks for launch `id` to be cancelled; false if it has ended.
+pub fn ask_cancel(db: &Connection, id: u64) -> Result<bool> {
+    let running: Option<bool> = db
+        .query_row(
+            "UPDATE launches SET cancel_asked = (finished IS NULL) WHERE id = ?1
+             RETURNING finished IS NULL",
+            [key(id)?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    running.ok_or_else(|| StoreError::NotFound("launch", id.to_string()))
+}
+
+/// Forgets the relayed events of launches that ended before `before` (one server keeps its
+/// launches itself: none runs elsewhere).
+pub fn prune_launch_events(db: &Connection, before: i64) -> Result<u64> {
+    let gone = db.execute(
+        "DELETE FROM launch_events
+         WHERE launch IN (SELECT id FROM launches WHERE finished < ?1)",
+        [before],
+    )?;
+    Ok(gone as u64)
 }
 
 #[async_trait]
@@ -78,5 +166,24 @@ impl LaunchStore for Sqlite {
 
     async fn launch(&self, id: u64) -> Result<Launch> {
         self.call(move |db| launch(db, id)).await
+    }
+
+    async fn relay_launch_events(&self, id: u64, events: &[(u64, String)]) -> Result<bool> {
+        let events = events.to_vec();
+        self.call(move |db| relay_launch_events(db, id, &events))
+            .await
+    }
+
+    async fn launch_events(&self, id: u64, from: u64, limit: u32) -> Result<Vec<(u64, String)>> {
+        self.call(move |db| launch_events(db, id, from, limit))
+            .await
+    }
+
+    async fn ask_cancel(&self, id: u64) -> Result<bool> {
+        self.call(move |db| ask_cancel(db, id)).await
+    }
+
+    async fn prune_launch_events(&self, before: i64) -> Result<u64> {
+        self.call(move |db| prune_launch_events(db, before)).await
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Sqlite, exists};
-use crate::model::{Launch, NewSchedule, Schedule, now_ms};
+use crate::model::{Launch, NewSchedule, RunLevel, Schedule, now_ms};
 use crate::store::{Result, ScheduleStore, StoreError};
 
 const COLUMNS: &str = "id, name, cron, time_zone, enabled, run, next_due, created";
@@ -120,7 +120,7 @@ pub fn link_launch(db: &Connection, launch: u64, schedule: i64) -> Result<()> {
 /// The newest `limit` launches schedule `id` started, newest first.
 pub fn schedule_launches(db: &Connection, id: i64, limit: u32) -> Result<Vec<Launch>> {
     let mut stmt = db.prepare(
-        "SELECT id, actor, job, hosts, started, finished, last_event FROM launches
+        "SELECT id, actor, job, hosts, started, finished, last_event, level FROM launches
          WHERE schedule = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![id, limit], |r| {
@@ -132,11 +132,12 @@ pub fn schedule_launches(db: &Connection, id: i64, limit: u32) -> Result<Vec<Lau
             r.get::<_, i64>(4)?,
             r.get::<_, Option<i64>>(5)?,
             r.get::<_, Option<String>>(6)?,
+            r.get::<_, String>(7)?,
         ))
     })?;
     let mut launches = Vec::new();
     for row in rows {
-        let (id, actor, job, hosts, started, finished, last_event) = row?;
+        let (id, actor, job, hosts, started, finished, last_event, level) = row?;
         launches.push(Launch {
             id: u64::try_from(id).map_err(|_| StoreError::Corrupt("launch id", id.to_string()))?,
             actor,
@@ -146,6 +147,8 @@ pub fn schedule_launches(db: &Connection, id: i64, limit: u32) -> Result<Vec<Lau
             started,
             finished,
             last_event,
+            level: RunLevel::parse(&level).ok_or(StoreError::Corrupt("launch level", level))?,
+            owner_live: false,
         });
     }
     Ok(launches)

@@ -286,6 +286,21 @@ CREATE TABLE IF NOT EXISTS server_keys (
 -- changes here; the number keeps both dialects' versions the same.
 SELECT 1;
 "#,
+    r#"
+-- A launch's run level (for its cancel), the lease of the server running it (PostgreSQL's:
+-- none here), and whether a cancel was asked for on another server.
+ALTER TABLE launches ADD COLUMN level TEXT NOT NULL DEFAULT 'read-write';
+ALTER TABLE launches ADD COLUMN owner TEXT;
+ALTER TABLE launches ADD COLUMN cancel_asked INTEGER NOT NULL DEFAULT 0;
+-- A running launch's events (JSON text, numbered as its server produced them), relayed for
+-- followers on other servers; forgotten a while after it ends.
+CREATE TABLE IF NOT EXISTS launch_events (
+    launch INTEGER NOT NULL REFERENCES launches(id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    event  TEXT NOT NULL,
+    PRIMARY KEY (launch, seq)
+);
+"#,
 ];
 
 /// The newest schema version this program knows.

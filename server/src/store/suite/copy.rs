@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::model::{
     Attachment, Clause, EnrollHost, EventFilter, EventKind, NewApiKey, NewEvent, NewHost,
     NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser, Permissions, Phase, RunEnd,
-    Scope, Script, now_ms,
+    RunLevel, Scope, Script, now_ms,
 };
 use crate::store::copy::{CopyError, copy_sqlite_to_postgres};
 use crate::store::secrets::{KEY_FILE, Keyring};
@@ -149,6 +149,7 @@ async fn fill(store: &Store) -> i64 {
             actor: "schedule:nightly".into(),
             job: "deploy".into(),
             hosts: vec!["r1".into()],
+            level: RunLevel::ReadOnly,
         })
         .await
         .unwrap();
@@ -522,8 +523,15 @@ async fn an_older_sqlite_database_is_migrated_and_a_newer_one_refused() {
     drop(store);
     // Version 15: before hosts had `calls_home`.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("ALTER TABLE hosts DROP COLUMN calls_home; PRAGMA user_version = 15;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE hosts DROP COLUMN calls_home;
+         ALTER TABLE launches DROP COLUMN level;
+         ALTER TABLE launches DROP COLUMN owner;
+         ALTER TABLE launches DROP COLUMN cancel_asked;
+         DROP TABLE launch_events;
+         PRAGMA user_version = 15;",
+    )
+    .unwrap();
     drop(conn);
     let report = copy_sqlite_to_postgres(&db, &url, key.clone())
         .await

@@ -1,7 +1,7 @@
 //! Schedules: unique names, the claim of a due time by exactly one caller, and the launches
 //! they started.
 
-use crate::model::{NewLaunch, NewSchedule};
+use crate::model::{NewLaunch, NewSchedule, RunLevel};
 use crate::store::{Store, StoreError};
 
 on_both!(
@@ -118,6 +118,7 @@ async fn schedules_link_their_launches(store: Store) {
         actor: "server".into(),
         job: "command: true".into(),
         hosts: vec!["r1".into()],
+        level: RunLevel::ReadWrite,
     };
     let first = store.start_launch(&launch).await.unwrap();
     let other = store.start_launch(&launch).await.unwrap();
