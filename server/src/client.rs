@@ -21,7 +21,7 @@ use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Preferred, cipher, client};
 use russh::{compression, kex, mac};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::model::Facts;
@@ -164,6 +164,14 @@ pub enum ClientError {
     /// the server cannot dial a new one: it is closed, and the agent calls again.
     #[error("the agent's call-home connection is used up; it calls again shortly")]
     CallHomeUsedUp,
+    /// The server the agent called home to did not relay a channel to it.
+    #[error("through server {server}, which its agent called: {reason}")]
+    Relay {
+        /// That server's name.
+        server: String,
+        /// Why, as it said or as the connection to it failed.
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -481,10 +489,32 @@ type Handle = Arc<client::Handle<Verifier>>;
 /// channels have (russh keeps a connection while a channel of it is open).
 #[derive(Clone)]
 pub struct Connection {
-    shared: Arc<Shared>,
+    route: Route,
     agent_key: PublicKey,
     limits: Limits,
 }
+
+/// How a [`Connection`]'s channels reach the agent.
+#[derive(Clone)]
+enum Route {
+    /// On an SSH connection of this process.
+    Ssh(Arc<Shared>),
+    /// Through another server, on its connection (the agent called home to it).
+    Relay(Arc<dyn Relay>),
+}
+
+/// A way to an agent through another server, the one its agent called home to: each
+/// [`Relay::open`] is a new otto channel there, relayed as a byte stream.
+#[async_trait::async_trait]
+pub trait Relay: Send + Sync {
+    /// A new otto channel on the agent (the other server has opened it), as a byte stream.
+    async fn open(&self) -> Result<Box<dyn RelayIo>, ClientError>;
+}
+
+/// A relayed channel's byte stream.
+pub trait RelayIo: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> RelayIo for T {}
 
 /// What the clones of a [`Connection`] share.
 struct Shared {
@@ -511,6 +541,56 @@ struct Current {
     proven: bool,
 }
 
+/// An otto channel on an agent, opened for another server ([`Connection::open_for_relay`]).
+pub struct OpenChannel {
+    read: ChannelReadHalf,
+    write: ChannelWriteHalf<client::Msg>,
+}
+
+impl OpenChannel {
+    /// Relays the channel to and from `stream` until either side ends it; the bytes are the
+    /// protocol's frames, which the other server reads and checks.
+    pub async fn relay<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) {
+        let OpenChannel { mut read, write } = self;
+        let (mut from, mut to) = tokio::io::split(stream);
+        let mut buffer = vec![0; DATA_CHUNK];
+        loop {
+            tokio::select! {
+                n = from.read(&mut buffer) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if write.data(buffer.get(..n).unwrap_or_default()).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                message = read.wait() => match message {
+                    Some(ChannelMsg::Data { data }) => {
+                        if to.write_all(&data).await.is_err() || to.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        let _ = write.close().await;
+        let _ = to.shutdown().await;
+    }
+}
+
+/// The SSH connection new channels of `shared` go on.
+fn current(shared: &Shared) -> std::sync::MutexGuard<'_, Current> {
+    shared.current.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether a channel refused on `handle` may be asked for on a new connection.
+fn may_renew(shared: &Shared, handle: &Handle) -> bool {
+    let current = current(shared);
+    current.proven || !Arc::ptr_eq(&current.handle, handle)
+}
+
 impl Connection {
     /// Dials, checks the agent's key, authenticates.
     pub async fn connect(dial: &Dial) -> Result<Connection, ClientError> {
@@ -521,7 +601,7 @@ impl Connection {
         };
         Ok(Connection {
             limits: dial.limits,
-            shared: Arc::new(Shared {
+            route: Route::Ssh(Arc::new(Shared {
                 address: dial.address.clone(),
                 dial: Some(dial),
                 current: Mutex::new(Current {
@@ -530,9 +610,19 @@ impl Connection {
                     proven: true,
                 }),
                 renewing: tokio::sync::Mutex::new(()),
-            }),
+            })),
             agent_key,
         })
+    }
+
+    /// A connection to the agent whose key is `agent_key` (pinned, and checked by the other
+    /// server) whose channels go through `relay`.
+    pub fn relayed(relay: Arc<dyn Relay>, agent_key: PublicKey, limits: Limits) -> Connection {
+        Connection {
+            route: Route::Relay(relay),
+            agent_key,
+            limits,
+        }
     }
 
     /// Authenticates with `server_key` on a connection the agent made by calling home
@@ -560,7 +650,7 @@ impl Connection {
         }
         Ok(Connection {
             limits,
-            shared: Arc::new(Shared {
+            route: Route::Ssh(Arc::new(Shared {
                 dial: None,
                 address: peer.to_string(),
                 current: Mutex::new(Current {
@@ -569,22 +659,30 @@ impl Connection {
                     proven: true,
                 }),
                 renewing: tokio::sync::Mutex::new(()),
-            }),
+            })),
             agent_key,
         })
     }
 
-    /// Closes the SSH connection new channels would go on (channels open on it end with it).
+    /// Closes the SSH connection new channels would go on (channels open on it end with it);
+    /// nothing for a relayed one.
     pub async fn close(&self) {
-        let handle = self.current().handle.clone();
+        let Route::Ssh(shared) = &self.route else {
+            return;
+        };
+        let handle = current(shared).handle.clone();
         let _ = handle
             .disconnect(russh::Disconnect::ByApplication, "replaced", "")
             .await;
     }
 
-    /// Whether the agent made this connection by calling home.
+    /// Whether the agent made this connection by calling home (here or, relayed, to another
+    /// server).
     pub fn called_home(&self) -> bool {
-        self.shared.dial.is_none()
+        match &self.route {
+            Route::Ssh(shared) => shared.dial.is_none(),
+            Route::Relay(_) => true,
+        }
     }
 
     /// The host key the agent presented.
@@ -592,49 +690,54 @@ impl Connection {
         &self.agent_key
     }
 
-    /// Whether the connection has gone.
+    /// Whether the connection has gone (a relayed one is asked for each channel).
     pub fn is_closed(&self) -> bool {
-        self.current().handle.is_closed()
+        match &self.route {
+            Route::Ssh(shared) => current(shared).handle.is_closed(),
+            Route::Relay(_) => false,
+        }
     }
 
     /// Whether `other` is this very connection (not merely one to the same agent).
     pub fn same(&self, other: &Connection) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
-
-    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
-        self.shared
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        match (&self.route, &other.route) {
+            (Route::Ssh(a), Route::Ssh(b)) => Arc::ptr_eq(a, b),
+            (Route::Relay(a), Route::Relay(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     /// The SSH connection for one more channel, counted: a new one once the agent would
     /// accept no more on the current one.
-    async fn handle(&self) -> Result<Handle, ClientError> {
+    async fn handle(&self, shared: &Shared) -> Result<Handle, ClientError> {
         let worn = {
-            let mut current = self.current();
+            let mut current = current(shared);
             if current.opened < otto_proto::MAX_CHANNELS_PER_CONNECTION {
                 current.opened += 1;
                 return Ok(current.handle.clone());
             }
             current.handle.clone()
         };
-        self.renew(&worn, true).await
+        self.renew(shared, &worn, true).await
     }
 
     /// Dials a new SSH connection to replace `old` (unless another caller has just done so)
     /// and counts one channel on it; `proven`: see [`Current::proven`].
-    async fn renew(&self, old: &Handle, proven: bool) -> Result<Handle, ClientError> {
-        let _one = self.shared.renewing.lock().await;
+    async fn renew(
+        &self,
+        shared: &Shared,
+        old: &Handle,
+        proven: bool,
+    ) -> Result<Handle, ClientError> {
+        let _one = shared.renewing.lock().await;
         {
-            let mut current = self.current();
+            let mut current = current(shared);
             if !Arc::ptr_eq(&current.handle, old) && !current.handle.is_closed() {
                 current.opened += 1;
                 return Ok(current.handle.clone());
             }
         }
-        let Some(dial) = &self.shared.dial else {
+        let Some(dial) = &shared.dial else {
             // Closing it makes the agent call again (on a new SSH connection).
             let _ = old
                 .disconnect(russh::Disconnect::ByApplication, "used up", "")
@@ -648,9 +751,9 @@ impl Connection {
             opened: 1,
             proven,
         };
-        let opened = std::mem::replace(&mut *self.current(), new).opened;
+        let opened = std::mem::replace(&mut *current(shared), new).opened;
         tracing::debug!(
-            address = %self.shared.address,
+            address = %shared.address,
             "new connection after {opened} channels on the last one"
         );
         Ok(handle)
@@ -662,24 +765,45 @@ impl Connection {
     /// no request yet: it is asked for again, once, on a new connection (not if the agent
     /// has accepted no channel on a connection dialled after a refusal: see
     /// [`Current::proven`]).
+    ///
+    /// A relayed connection asks the other server for a channel each time, within the answer
+    /// limit.
     async fn channel(&self) -> Result<Channel, ClientError> {
-        let handle = self.handle().await?;
+        let shared = match &self.route {
+            Route::Ssh(shared) => shared,
+            Route::Relay(relay) => {
+                let within = self.limits.answer;
+                let stream = tokio::time::timeout(within, relay.open())
+                    .await
+                    .map_err(|_| ClientError::NoAnswer {
+                        what: "request for an otto channel through another server",
+                        within,
+                    })??;
+                let (read, write) = tokio::io::split(stream);
+                return Ok(Channel::new(
+                    ChannelRead::Relayed(read, vec![0; DATA_CHUNK]),
+                    ChannelWrite::Relayed(write),
+                    self.limits,
+                ));
+            }
+        };
+        let handle = self.handle(shared).await?;
         let channel = match self.open(&handle).await {
             Err(ClientError::Ssh(e))
                 if (matches!(e, russh::Error::ChannelOpenFailure(_))
                     || closed_by_peer(&e)
                     || handle.is_closed())
-                    && self.may_renew(&handle) =>
+                    && may_renew(shared, &handle) =>
             {
-                let address = &self.shared.address;
+                let address = &shared.address;
                 tracing::debug!(%address, "channel refused ({e}); asked again on a new connection");
-                let handle = self.renew(&handle, false).await?;
+                let handle = self.renew(shared, &handle, false).await?;
                 (self.open(&handle).await, handle)
             }
             opened => (opened, handle),
         };
         if let (Ok(_), handle) = &channel {
-            let mut current = self.current();
+            let mut current = current(shared);
             if Arc::ptr_eq(&current.handle, handle) {
                 current.proven = true;
             }
@@ -687,10 +811,16 @@ impl Connection {
         channel.0
     }
 
-    /// Whether a channel refused on `handle` may be asked for on a new connection.
-    fn may_renew(&self, handle: &Handle) -> bool {
-        let current = self.current();
-        current.proven || !Arc::ptr_eq(&current.handle, handle)
+    /// A new otto channel on the agent, for another server to use through this one (the agent
+    /// called home here): see [`OpenChannel::relay`].
+    pub async fn open_for_relay(&self) -> Result<OpenChannel, ClientError> {
+        let Channel { read, write, .. } = self.channel().await?;
+        match (read, write) {
+            (ChannelRead::Ssh(read), ChannelWrite::Ssh(write)) => Ok(OpenChannel { read, write }),
+            _ => Err(ClientError::Protocol(
+                "a relayed channel is not relayed again".into(),
+            )),
+        }
     }
 
     /// Opens a channel on `handle` and asks for the otto subsystem, within the answer limit.
@@ -720,14 +850,11 @@ impl Connection {
                 what: "request for an otto channel",
                 within: self.limits.answer,
             })??;
-        Ok(Channel {
-            read,
-            write,
-            frames: Frames::new(),
-            out: FrameWriter::new(),
-            chunk: vec![0; DATA_CHUNK],
-            limits: self.limits,
-        })
+        Ok(Channel::new(
+            ChannelRead::Ssh(read),
+            ChannelWrite::Ssh(write),
+            self.limits,
+        ))
     }
 
     /// Asks for the agent's version and facts.
@@ -1051,8 +1178,8 @@ const DATA_CHUNK: usize = 32 * 1024;
 /// russh has it; no allocation per frame), additional data from one reused buffer, replies in
 /// through [`Frames`].
 struct Channel {
-    read: ChannelReadHalf,
-    write: ChannelWriteHalf<client::Msg>,
+    read: ChannelRead,
+    write: ChannelWrite,
     frames: Frames,
     out: FrameWriter,
     /// Where additional data is read from its source.
@@ -1060,7 +1187,71 @@ struct Channel {
     limits: Limits,
 }
 
+/// Where a channel's bytes come from: an SSH channel, or another server relaying one.
+enum ChannelRead {
+    Ssh(ChannelReadHalf),
+    /// With a buffer to read into.
+    Relayed(tokio::io::ReadHalf<Box<dyn RelayIo>>, Vec<u8>),
+}
+
+impl ChannelRead {
+    /// Adds the next bytes the agent sent to `frames`; false once the channel has ended.
+    /// Cancel-safe: nothing read is lost if the wait is dropped.
+    async fn read_into(&mut self, frames: &mut Frames) -> bool {
+        match self {
+            ChannelRead::Ssh(read) => loop {
+                match read.wait().await {
+                    Some(ChannelMsg::Data { data }) => {
+                        frames.push(&data);
+                        return true;
+                    }
+                    Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return false,
+                    Some(_) => {}
+                }
+            },
+            ChannelRead::Relayed(read, buffer) => match read.read(buffer).await {
+                Ok(0) | Err(_) => false,
+                Ok(n) => {
+                    frames.push(buffer.get(..n).unwrap_or_default());
+                    true
+                }
+            },
+        }
+    }
+}
+
+/// Where a channel's bytes go.
+enum ChannelWrite {
+    Ssh(ChannelWriteHalf<client::Msg>),
+    Relayed(tokio::io::WriteHalf<Box<dyn RelayIo>>),
+}
+
+impl ChannelWrite {
+    /// Sends `bytes` (through russh's stream writer, which cuts them to the agent's window
+    /// and packet size).
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        match self {
+            ChannelWrite::Ssh(write) => Ok(write.data(bytes).await?),
+            ChannelWrite::Relayed(write) => {
+                write.write_all(bytes).await?;
+                Ok(write.flush().await?)
+            }
+        }
+    }
+}
+
 impl Channel {
+    fn new(read: ChannelRead, write: ChannelWrite, limits: Limits) -> Channel {
+        Channel {
+            read,
+            write,
+            frames: Frames::new(),
+            out: FrameWriter::new(),
+            chunk: vec![0; DATA_CHUNK],
+            limits,
+        }
+    }
+
     /// Sends one frame; the agent must take it within the stall limit.
     async fn send(&mut self, message: &Message<'_>) -> Result<(), ClientError> {
         let name = message.message_type().name();
@@ -1068,7 +1259,7 @@ impl Channel {
             .out
             .frame(message)
             .map_err(|_| ClientError::TooLarge(format!("{name} exceeds {MAX_BODY_LEN} bytes")))?;
-        tokio::time::timeout(self.limits.stall, self.write.data_bytes(frame))
+        tokio::time::timeout(self.limits.stall, self.write.send(&frame))
             .await
             .map_err(|_| ClientError::Stalled {
                 what: "sending the request",
@@ -1108,7 +1299,7 @@ impl Channel {
             // Through russh's stream writer, which cuts it to the agent's window and packet size:
             // handed over as one 32 KiB piece, the agent's peak memory on a slow device grew by
             // about 650 kB (`it qemu_system::`).
-            let write = self.write.data(self.chunk.get(..n).unwrap_or_default());
+            let write = self.write.send(self.chunk.get(..n).unwrap_or_default());
             let deadline = tokio::time::sleep(stall);
             tokio::pin!(write, deadline);
             loop {
@@ -1120,22 +1311,18 @@ impl Channel {
                     _ = &mut deadline => {
                         return Err(ClientError::Stalled { what, sent, within: stall });
                     }
-                    message = self.read.wait() => match message {
-                        Some(ChannelMsg::Data { data }) => {
-                            self.frames.push(&data);
-                            match self.frames.next_reply()? {
-                                None => {}
-                                Some(Reply::Result { action: a, report }) if a == action => {
-                                    return Ok(Some(report));
-                                }
-                                Some(other) => return Err(unexpected(&other)),
-                            }
-                        }
-                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                    more = self.read.read_into(&mut self.frames) => {
+                        if !more {
                             return Err(ClientError::ChannelClosed);
                         }
-                        Some(_) => {}
-                    },
+                        match self.frames.next_reply()? {
+                            None => {}
+                            Some(Reply::Result { action: a, report }) if a == action => {
+                                return Ok(Some(report));
+                            }
+                            Some(other) => return Err(unexpected(&other)),
+                        }
+                    }
                 }
             }
             sent += n as u64;
@@ -1150,13 +1337,11 @@ impl Channel {
             if let Some(reply) = self.frames.next_reply()? {
                 return Ok(Some(reply));
             }
-            match tokio::time::timeout_at(deadline.into(), self.read.wait()).await {
+            let more = self.read.read_into(&mut self.frames);
+            match tokio::time::timeout_at(deadline.into(), more).await {
                 Err(_) => return Ok(None),
-                Ok(Some(ChannelMsg::Data { data })) => self.frames.push(&data),
-                Ok(Some(ChannelMsg::Eof | ChannelMsg::Close) | None) => {
-                    return Err(ClientError::ChannelClosed);
-                }
-                Ok(Some(_)) => {}
+                Ok(true) => {}
+                Ok(false) => return Err(ClientError::ChannelClosed),
             }
         }
     }

@@ -76,6 +76,8 @@ pub struct ServeConfig {
     pub http_connections_per_source: Option<usize>,
     /// `serve --call-home-listen`.
     pub call_home_listen: Option<std::net::SocketAddr>,
+    /// `serve --relay-address`.
+    pub relay_address: Option<String>,
 }
 
 /// A duration as written in the file: `"1h30m"`, or a number of seconds. Kept as the flags'

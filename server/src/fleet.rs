@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 use russh::keys::{PrivateKey, PublicKey};
 use tokio::sync::Semaphore;
 
-use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
+use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits, OpenChannel};
 use crate::keys::{self, KeyError};
 use crate::model::{EventKind, Host, NewEvent};
 use crate::names::{HostName, NameError};
+use crate::relay;
+use crate::store::secrets::Keyring;
 use crate::store::{KeySlot, Store, StoreError};
 
 /// What went wrong reaching a host. Each such error is shown beside its host's name (a row of
@@ -81,6 +83,9 @@ pub enum FleetError {
     /// The host's agent calls home (it is not dialled) and has no connection open now.
     #[error("the agent calls home and is not connected now (it is not dialled)")]
     NotCalledHome(String),
+    /// The way through the server the agent called home to could not be set up.
+    #[error(transparent)]
+    Relay(#[from] relay::RelayError),
 }
 
 impl FleetError {
@@ -417,6 +422,10 @@ impl Fleet {
                 }
                 link.connection = None;
             }
+            // With several servers, the agent may have called another one.
+            if let Some(relayed) = self.relayed(host).await? {
+                return Ok(relayed);
+            }
             if tokio::time::timeout_at(deadline, call).await.is_err() {
                 let mut link = link.lock().await;
                 link.failures = link.failures.saturating_add(1);
@@ -457,6 +466,47 @@ impl Fleet {
                 Err(e)
             }
         }
+    }
+
+    /// A connection to `host` through the other live server its agent called home to, if
+    /// one holds its call.
+    async fn relayed(&self, host: &Host) -> Result<Option<Connection>, FleetError> {
+        let Some(server) = self.store.host_relay(&host.name).await? else {
+            return Ok(None);
+        };
+        let Some(key) = &host.trust.agent_key else {
+            return Err(FleetError::NoAgentKey(host.name.clone()));
+        };
+        let keyring = Keyring::new(self.data_dir.join(crate::store::secrets::KEY_FILE));
+        let via = relay::Via::new(server, &host.name, keyring)?;
+        Ok(Some(Connection::relayed(
+            Arc::new(via),
+            keys::parse_public(key)?,
+            self.options.limits,
+        )))
+    }
+
+    /// A new otto channel on `host`'s agent for another server, on the connection the agent
+    /// made by calling home here: `NotCalledHome` when there is none now (nothing is dialled
+    /// for another server).
+    pub async fn channel_for_relay(&self, host: &str) -> Result<OpenChannel, FleetError> {
+        let link = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
+            .ok_or_else(|| FleetError::NotCalledHome(host.to_owned()))?;
+        let conn = link
+            .lock()
+            .await
+            .connection
+            .clone()
+            .filter(|c| c.called_home() && !c.is_closed())
+            .ok_or_else(|| FleetError::NotCalledHome(host.to_owned()))?;
+        conn.open_for_relay()
+            .await
+            .map_err(|e| FleetError::Client(host.to_owned(), e))
     }
 
     /// How many hosts this fleet failed to connect to at its last try (unreachable, refused,

@@ -9,6 +9,7 @@
 //!   owner may read).
 //! - [`client`]: one SSH connection to one agent, many operations at once, one channel each.
 //! - [`fleet`]: the store, the keys and the live connections together; trust is enforced here.
+//! - [`relay`]: agents reached through the server they called home to (several servers).
 //! - [`environment`]: a run's environment with the original precedence, and secret redaction.
 //! - [`ops`]: the service layer, every operation the server offers (hosts, runs, uploads…).
 //! - [`inventory`]: inventories of other tools (Ansible's INI and YAML, CSV, JSON) read, and
@@ -39,6 +40,7 @@ pub mod output;
 pub mod patterns;
 pub mod print;
 pub mod private_file;
+pub mod relay;
 pub mod sanitize;
 pub mod serve;
 pub mod store;

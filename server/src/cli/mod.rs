@@ -27,7 +27,7 @@ mod groups;
 mod history;
 mod hosts;
 mod parse;
-mod remote;
+pub(crate) mod remote;
 mod removal;
 mod runs;
 mod schedules;
@@ -313,6 +313,11 @@ struct ServeArgs {
     /// and port (e.g. 0.0.0.0:12445); off unless given.
     #[arg(long, value_name = "ADDR:PORT")]
     call_home_listen: Option<std::net::SocketAddr>,
+    /// With several servers on one database: the address (HOST:PORT) where the others reach
+    /// this one's HTTPS listener, to use the agents that called home here (default: the
+    /// --http-listen address, or this machine's name and its port when that is 0.0.0.0/[::]).
+    #[arg(long, value_name = "HOST:PORT", requires = "http_listen")]
+    relay_address: Option<String>,
     /// The folder of agent binaries `update-agents` sends (`otto-agent-TARGET`, as
     /// ci/build-agents.sh writes them to dist/); default: those built into the server, else
     /// dist/.
@@ -356,6 +361,7 @@ impl ServeArgs {
             listen,
             tls,
             limits,
+            relay_address: self.relay_address.clone(),
         }))
     }
 }
@@ -633,6 +639,12 @@ impl Cli {
                 .filter(|_| defaulted(m, "call_home_listen"))
             {
                 args.call_home_listen = Some(listen);
+            }
+            if let Some(address) = serve
+                .relay_address
+                .filter(|_| defaulted(m, "relay_address"))
+            {
+                args.relay_address = Some(address);
             }
             if let Some(plain) = serve.http_plain.filter(|_| defaulted(m, "http_plain")) {
                 args.http_plain = plain;
@@ -929,6 +941,7 @@ mod tests {
             listen,
             tls,
             limits,
+            ..
         }) = serve.http().unwrap()
         else {
             panic!("no HTTP")

@@ -29,11 +29,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use crate::ops::Cancellation;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::{Bytes, Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use otto_proto::Source;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -350,7 +350,10 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Each connection's task holds a clone of `running`; once told to stop, they end their
+    // connections gracefully, and the last one to end closes `ended`.
+    let stopping = Cancellation::new();
+    let (running, mut ended) = tokio::sync::mpsc::channel::<()>(1);
     let table: Shared = Arc::new(Mutex::new(Table {
         admissions: Admissions::new(limits),
         tasks: HashMap::new(),
@@ -406,10 +409,11 @@ pub async fn serve(
                 Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
             }
         });
-        let watcher = graceful.watcher();
+        let (stopping, running) = (stopping.clone(), running.clone());
         let tls = tls.clone();
         let task = tokio::spawn(async move {
             let _place = place;
+            let _running = running;
             let stream = Lingering::new(stream);
             let stream: Box<dyn Stream> = match tls {
                 None => Box::new(stream),
@@ -426,8 +430,18 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(connection).await {
+                .serve_connection(TokioIo::new(stream), service)
+                // For the relay of a channel to an agent that called home here (`relay`).
+                .with_upgrades();
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stopping.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
             }
         });
@@ -438,7 +452,9 @@ pub async fn serve(
         }
     }
     drop(tcp);
-    graceful.shutdown().await;
+    stopping.cancel();
+    drop(running);
+    let _ = ended.recv().await;
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //!   source, a newcomer displacing a stalled one) and in the time a client may take to say
 //!   what it wants.
 //! - `web`: the web UI's files (`/`, `/ui/…`), built into the binary.
+//! - `relay`: `/relay/v1/…`, a channel to an agent that called home here, for another server
+//!   of the fleet (not part of the API).
 
 mod apikeys;
 mod auth;
@@ -29,6 +31,7 @@ mod hosts;
 mod listen;
 mod openapi;
 mod options;
+mod relay;
 mod runs;
 mod schedules;
 mod scripts;
@@ -77,6 +80,9 @@ pub struct HttpOptions {
     pub tls: Tls,
     /// What its connections may take.
     pub limits: ConnectionLimits,
+    /// Where the other servers on the database reach it, to use the agents that called home
+    /// here ([`crate::relay`]); default: derived from `listen`.
+    pub relay_address: Option<String>,
 }
 
 /// How connections are secured.
@@ -203,6 +209,7 @@ fn routes(api: ApiState) -> Router {
     router
         .route("/", get(web::index))
         .route("/ui/{*path}", get(web::file))
+        .route(crate::relay::ROUTE, get(relay::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -260,11 +267,12 @@ pub async fn bind(
         Tls::Given { cert, key } => Some((cert.as_path(), key.as_path())),
     };
     let (config, fingerprint) = tls::server_config(given, fleet.data_dir(), local)?;
-    tracing::info!(address = %local, %fingerprint, "HTTPS API listening");
     let certificate = match given {
         Some((cert, _)) => cert.to_path_buf(),
         None => fleet.data_dir().join(CERT_FILE),
     };
+    advertise_relay(&fleet, options, local, &certificate).await;
+    tracing::info!(address = %local, %fingerprint, "HTTPS API listening");
     settings.http_security = HttpSecurity::Tls {
         certificate,
         fingerprint,
@@ -276,6 +284,47 @@ pub async fn bind(
         fleet,
         settings,
     })
+}
+
+/// With several servers on one database, says where this one relays channels to the agents
+/// that called home here ([`crate::relay`]): `options.relay_address`, else the address it
+/// listens on (`local`), else this machine's name when that is any address; and the
+/// certificate it answers with (the PEM file `certificate`). Logged, not fatal, when it fails:
+/// only those agents are then out of the others' reach.
+async fn advertise_relay(
+    fleet: &Fleet,
+    options: &HttpOptions,
+    local: SocketAddr,
+    certificate: &std::path::Path,
+) {
+    if fleet.store().lease_id().is_none() {
+        return;
+    }
+    let address = options.relay_address.clone().unwrap_or_else(|| {
+        if local.ip().is_unspecified() {
+            let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            format!("{machine}:{}", local.port())
+        } else {
+            local.to_string()
+        }
+    });
+    let advertised = match std::fs::read_to_string(certificate) {
+        Ok(pem) => fleet
+            .store()
+            .advertise_relay(&address, &pem)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("{}: {e}", certificate.display())),
+    };
+    match advertised {
+        Ok(()) => tracing::info!(%address, "relaying to the agents that call home here"),
+        Err(e) => tracing::warn!(
+            %address,
+            "the other servers cannot reach the agents that call home here: {e}"
+        ),
+    }
 }
 
 impl Bound {

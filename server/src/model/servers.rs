@@ -25,3 +25,14 @@ pub struct ServerLease {
     /// How many hosts it owns (their heartbeats, kept connections and key rotations).
     pub hosts: u64,
 }
+
+/// Another live server through which a host is reached: the one its agent called home to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayServer {
+    /// Its name ([`ServerLease::name`]).
+    pub name: String,
+    /// The HTTPS address (`host:port`) where it relays channels to the agents that called it.
+    pub address: String,
+    /// The certificate it answers there with (PEM): the only one trusted there.
+    pub certificate: String,
+}

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::model::{
     ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
     NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser,
-    Permissions, Rule, Run, RunEnd, Schedule, Scope, Script, ServerLease, Session, Token,
-    TokenRefusal, TokenUse, User,
+    Permissions, RelayServer, Rule, Run, RunEnd, Schedule, Scope, Script, ServerLease, Session,
+    Token, TokenRefusal, TokenUse, User,
 };
 
 pub mod copy;
@@ -368,6 +368,13 @@ pub trait LeaseStore: Send + Sync {
     /// The servers (processes that claimed hosts) whose lease is live or ran out within the
     /// hour, by name.
     async fn servers(&self) -> Result<Vec<ServerLease>>;
+    /// Says where this process relays channels to the agents that called it home (its HTTPS
+    /// `address`) and the `certificate` it answers there with, for the other servers; nothing
+    /// on SQLite, whose one server has every agent's call.
+    async fn advertise_relay(&self, address: &str, certificate: &str) -> Result<()>;
+    /// The other live server that holds `host`'s call-home connection, if one does and says
+    /// where it relays ([`LeaseStore::advertise_relay`]).
+    async fn host_relay(&self, host: &str) -> Result<Option<RelayServer>>;
 }
 
 /// Which of a host's two server keys: the one in use, or the one a rotation is handing to the

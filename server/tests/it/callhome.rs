@@ -121,7 +121,7 @@ async fn ping_until_answered(daemon: &Daemon, key: &str) -> Value {
 /// Drives host r1 through `daemon` (with `ann`'s key), whose agent is reachable only over
 /// the connection it made: heartbeat, a streamed run and an upload through the CLI with
 /// `--server`, and a run cancelled through the API; `dir` for the files.
-async fn drive(server: &Server, daemon: &Daemon, ann: &str, dir: &Path) {
+pub(crate) async fn drive(server: &Server, daemon: &Daemon, ann: &str, dir: &Path) {
     // Heartbeat: over the agent's own connection (the host's address has nothing).
     let pinged = ping_until_answered(daemon, ann).await;
     assert_eq!(pinged[0]["host"], "r1", "{pinged}");

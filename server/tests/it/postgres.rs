@@ -13,6 +13,7 @@ use otto_server::store::postgres::local::LocalCluster;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::callhome::{calling_agent, drive, free_port};
 use crate::harness::{BOUND, Server, all_succeeded, text, tool_missing};
 use crate::http::{Daemon, key_of};
 use crate::http_runs::{Events, gated, lines, start};
@@ -407,6 +408,81 @@ async fn a_launch_is_followed_live_and_cancelled_from_another_server() {
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_called_one_server_is_driven_through_another() {
+    let Some(url) = database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = Server::on_postgres(&url);
+    std::fs::create_dir_all(admin.data()).unwrap();
+    add_user(
+        &admin,
+        "ann",
+        &["--run-level", "read-write", "--permission", "hosts"],
+    );
+    let ann = key_of(&admin, "ann");
+    // The agent calls the first server; the second has no call-home listener at all, and the
+    // host's address is a port nothing listens on.
+    let port = free_port();
+    let _agent = calling_agent(&admin, dir.path(), "r1", port).await;
+    let servers: Vec<Server> = (0..2)
+        .map(|_| {
+            let server = Server::on_postgres(&url);
+            std::fs::create_dir_all(server.data()).unwrap();
+            share_key(&admin, &server);
+            server
+        })
+        .collect();
+    let listen = format!("127.0.0.1:{port}");
+    let called = Daemon::start(&servers[0], &["--call-home-listen", &listen]);
+    let other = Daemon::start(&servers[1], &[]);
+
+    // Everything, through the server it did not call: heartbeat, a streamed run and an
+    // upload with --server, a launch cancelled, a control request and a key rotation.
+    drive(&servers[1], &other, &ann, dir.path()).await;
+    // And a command on this machine, on the database, with no server of its own.
+    let out = admin.output(&["run", "-H", "r1", "--command", "echo relayed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("r1 | relayed"), "{}", text(&out));
+
+    // Only the fleet's servers are relayed to: a token sealed with the fleet's key, for
+    // that host, is needed; a host that did not call is not found.
+    for (token, host, expected) in [
+        (None, "r1", StatusCode::FORBIDDEN),
+        (Some("00ff"), "r1", StatusCode::FORBIDDEN),
+        (Some("good"), "nope", StatusCode::FORBIDDEN),
+    ] {
+        let mut request = called
+            .request(Method::GET, &format!("/relay/v1/hosts/{host}"), None)
+            .header("connection", "upgrade")
+            .header("upgrade", "otto-relay");
+        if let Some(token) = token {
+            let token = if token == "good" {
+                let keyring =
+                    otto_server::store::secrets::Keyring::new(admin.data().join("secrets.key"));
+                otto_server::relay::token(&keyring, "r1").unwrap()
+            } else {
+                token.to_owned()
+            };
+            request = request.header("otto-relay-token", token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), expected, "{host} {token:?}");
+    }
+    let keyring = otto_server::store::secrets::Keyring::new(admin.data().join("secrets.key"));
+    let token = otto_server::relay::token(&keyring, "r2").unwrap();
+    let response = called
+        .request(Method::GET, "/relay/v1/hosts/r2", None)
+        .header("connection", "upgrade")
+        .header("upgrade", "otto-relay")
+        .header("otto-relay-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time.

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 
 use super::Postgres;
-use crate::model::ServerLease;
+use crate::model::{RelayServer, ServerLease};
 use crate::store::{LeaseStore, Result};
 
 /// How long a lease lasts unless renewed.
@@ -227,6 +227,36 @@ impl LeaseStore for Postgres {
         tx.commit().await?;
         *self.lease.renewed.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
+    }
+
+    async fn advertise_relay(&self, address: &str, certificate: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE servers SET relay = $2, certificate = $3 WHERE id = $1",
+                &[&self.lease.id, &address, &certificate],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn host_relay(&self, host: &str) -> Result<Option<RelayServer>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT s.name, s.relay, s.certificate FROM host_owners o
+                 JOIN servers s ON s.id = o.server
+                 WHERE o.host = $1 AND o.pinned AND s.id <> $2 AND s.expires > otto_now()
+                   AND s.relay IS NOT NULL AND s.certificate IS NOT NULL",
+                &[&host, &self.lease.id],
+            )
+            .await?;
+        Ok(row.map(|r| RelayServer {
+            name: r.get(0),
+            address: r.get(1),
+            certificate: r.get(2),
+        }))
     }
 
     async fn servers(&self) -> Result<Vec<ServerLease>> {

@@ -239,6 +239,10 @@ ALTER TABLE launches ADD COLUMN owner TEXT;
 ALTER TABLE launches ADD COLUMN cancel_asked BOOLEAN NOT NULL DEFAULT FALSE;
 -- A running launch's events (JSON text, numbered as its server produced them), relayed for
 -- the servers whose clients follow it; forgotten a while after it ends.
+-- Where a server that holds agents' call-home connections relays channels to them for the
+-- others (its HTTPS address), and the certificate it answers there with (PEM).
+ALTER TABLE servers ADD COLUMN relay TEXT;
+ALTER TABLE servers ADD COLUMN certificate TEXT;
 CREATE TABLE launch_events (
     launch BIGINT NOT NULL REFERENCES launches(id) ON DELETE CASCADE,
     seq    BIGINT NOT NULL,

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::Sqlite;
-use crate::model::ServerLease;
+use crate::model::{RelayServer, ServerLease};
 use crate::store::{LeaseStore, Result};
 
 #[async_trait]
@@ -38,5 +38,13 @@ impl LeaseStore for Sqlite {
 
     async fn servers(&self) -> Result<Vec<ServerLease>> {
         Ok(Vec::new())
+    }
+
+    async fn advertise_relay(&self, _address: &str, _certificate: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn host_relay(&self, _host: &str) -> Result<Option<RelayServer>> {
+        Ok(None)
     }
 }

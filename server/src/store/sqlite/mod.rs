@@ -28,7 +28,7 @@ mod launches;
 mod leases;
 mod runs;
 mod schedules;
-mod schema;
+pub(crate) mod schema;
 mod scripts;
 mod sessions;
 mod users;

@@ -306,6 +306,13 @@ CREATE TABLE IF NOT EXISTS launch_events (
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// What undoes migration 19 (a launch's level, owner and relayed events), for tests that make
+/// a database of an older schema.
+#[cfg(test)]
+pub const UNDO_LAUNCH_RELAY: &str = "ALTER TABLE launches DROP COLUMN level;
+    ALTER TABLE launches DROP COLUMN owner; ALTER TABLE launches DROP COLUMN cancel_asked;
+    DROP TABLE launch_events;";
+
 /// Brings the file to [`SCHEMA_VERSION`], one transaction per migration; a file of a newer
 /// version is refused.
 ///

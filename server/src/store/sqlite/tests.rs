@@ -236,7 +236,8 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
     // by their outcome.
     let before = 12;
     db.execute_batch(&format!(
-        "ALTER TABLE hosts DROP COLUMN calls_home; {UNDO_SCHEDULES} ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};"
+        "{} ALTER TABLE hosts DROP COLUMN calls_home; {UNDO_SCHEDULES} ALTER TABLE runs DROP COLUMN cancelled; PRAGMA user_version = {before};",
+        schema::UNDO_LAUNCH_RELAY
     ))
     .unwrap();
     drop(db);
@@ -265,6 +266,7 @@ fn session_ids_of_an_older_database_skip_those_it_used() {
     add(&db, 1);
     // A database of schema 11, whose sessions reused ids: upgraded, it skips the ids its
     // table and its event log hold.
+    db.execute_batch(schema::UNDO_LAUNCH_RELAY).unwrap();
     db.execute_batch(
         "DROP TABLE sessions;
          CREATE TABLE sessions (

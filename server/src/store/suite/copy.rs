@@ -523,15 +523,10 @@ async fn an_older_sqlite_database_is_migrated_and_a_newer_one_refused() {
     drop(store);
     // Version 15: before hosts had `calls_home`.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "ALTER TABLE hosts DROP COLUMN calls_home;
-         ALTER TABLE launches DROP COLUMN level;
-         ALTER TABLE launches DROP COLUMN owner;
-         ALTER TABLE launches DROP COLUMN cancel_asked;
-         DROP TABLE launch_events;
-         PRAGMA user_version = 15;",
-    )
-    .unwrap();
+    conn.execute_batch(crate::store::sqlite::schema::UNDO_LAUNCH_RELAY)
+        .unwrap();
+    conn.execute_batch("ALTER TABLE hosts DROP COLUMN calls_home; PRAGMA user_version = 15;")
+        .unwrap();
     drop(conn);
     let report = copy_sqlite_to_postgres(&db, &url, key.clone())
         .await

@@ -34,13 +34,16 @@ impl Masks for Hosts {
     }
 }
 
-/// What differs between two fleets by nature: their server keys, and the times things were
-/// made.
+/// What differs between two fleets by nature: their server keys, the times things were
+/// made, and when the server tries a host it failed to reach again (a serve that has tried
+/// says when; a command's own process has not).
 fn masked(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     let key = Regex::new(r"ssh-ed25519 [A-Za-z0-9+/=]+").unwrap();
     let time = Regex::new(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?Z?").unwrap();
+    let retry = Regex::new(r" \(next try in \d+s\)").unwrap();
     let text = key.replace_all(&text, "ssh-ed25519 KEY");
+    let text = retry.replace_all(&text, "");
     time.replace_all(&text, "TIME").into_owned()
 }
 
