@@ -1947,3 +1947,105 @@ async fn on_postgres_the_dashboard_lists_the_servers_sharing_the_fleet() {
     browser.screenshot("dashboard-servers").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_follows_a_dark_system_sorts_its_tables_and_folds_its_menu_on_a_phone() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _agents, daemon) = fleet(dir.path(), &["r2", "r10", "r1"]).await;
+    let url = format!("{}/", daemon.base());
+
+    // A system in dark mode: the page is dark, its text light.
+    let browser = Browser::launch(&["--force-dark-mode"]).await;
+    browser.sign_in(&url, "admin").await;
+    let colours = browser
+        .client
+        .execute(
+            "const root = getComputedStyle(document.documentElement); \
+             return [root.backgroundColor, getComputedStyle(document.body).color];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let luminance = |css: &Value| -> u32 {
+        let digits: Vec<u32> = css
+            .as_str()
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|d| d.parse().ok())
+            .take(3)
+            .collect();
+        digits.iter().sum()
+    };
+    let (ground, ink) = (luminance(&colours[0]), luminance(&colours[1]));
+    assert!(
+        colours[0].as_str().unwrap().starts_with("rgb(") && ground < 150 && ink > 500,
+        "{colours}"
+    );
+    browser.screenshot("dashboard-dark").await;
+
+    // The hosts' table sorts by a column, numbers as numbers, and back.
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser.text_of("#hosts", |t| t.contains("r10")).await;
+    let names = || async { browser.texts("#hosts tbody tr td[data-label=Name]").await };
+    let header = "#hosts thead th:nth-child(2) button.sort";
+    browser.click(header).await;
+    assert_eq!(names().await, ["r1", "r2", "r10"]);
+    let sorted = browser
+        .find("#hosts thead th:nth-child(2)")
+        .await
+        .attr("aria-sort")
+        .await
+        .unwrap();
+    assert_eq!(sorted.as_deref(), Some("ascending"));
+    browser.click(header).await;
+    assert_eq!(names().await, ["r10", "r2", "r1"]);
+    // The column of checkboxes is not a sort.
+    assert!(!browser.present("#hosts thead th:nth-child(1) button").await);
+
+    // On a phone, the menu is behind one button: the bar is one line until it is opened,
+    // and a page chosen closes it.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.visit(&format!("{url}#/")).await;
+    browser
+        .text_of("#counts", |t| t.contains("Reachable"))
+        .await;
+    let bar_height = || async {
+        browser
+            .client
+            .execute(
+                "return document.querySelector('header.bar').getBoundingClientRect().height;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    let folded = bar_height().await;
+    assert!(folded < 60.0, "the bar is {folded}px high");
+    assert!(
+        !browser
+            .find("#nav a[href='#/hosts']")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    browser.click("#menu").await;
+    let expanded = browser
+        .find("#menu")
+        .await
+        .attr("aria-expanded")
+        .await
+        .unwrap();
+    assert_eq!(expanded.as_deref(), Some("true"));
+    assert!(bar_height().await > folded);
+    browser.screenshot("menu-phone").await;
+    browser.click("#nav a[href='#/hosts']").await;
+    browser.text_of("#hosts", |t| t.contains("r10")).await;
+    assert_eq!(bar_height().await, folded);
+    browser.close().await;
+}

@@ -3,7 +3,7 @@
 // module in pages/ whose default export renders into a fresh <section> of <main>.
 
 import { api, setCsrf, ApiError } from './api.js';
-import { h, replace } from './dom.js';
+import { h, replace, sortable } from './dom.js';
 import signin from './pages/signin.js';
 import dashboard from './pages/dashboard.js';
 import hosts from './pages/hosts.js';
@@ -27,6 +27,8 @@ import pending from './pages/pending.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
+const menu = document.getElementById('menu');
+const bar = nav.parentElement;
 const alertBox = document.getElementById('alert');
 
 /** Pages by the path of `location.hash`. Some only for those `allowed`: to others, the page
@@ -111,10 +113,19 @@ const ctx = {
   },
 };
 
+/** Opens or closes the menu (on a phone's width the navigation is behind it). */
+function openMenu(open) {
+  bar.classList.toggle('open', open);
+  menu.setAttribute('aria-expanded', String(open));
+}
+menu.addEventListener('click', () => openMenu(!bar.classList.contains('open')));
+
 /** The navigation for the user signed in. */
 function renderNav() {
+  openMenu(false);
   if (!ctx.me) {
     nav.hidden = true;
+    menu.hidden = true;
     replace(nav);
     return;
   }
@@ -138,6 +149,7 @@ function renderNav() {
     h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'),
   );
   nav.hidden = false;
+  menu.hidden = false;
 }
 
 async function signOut() {
@@ -204,6 +216,18 @@ async function start(message) {
   await route();
   if (message) ctx.info(message);
 }
+
+// Every table with headers is sortable by them, whenever a page shows one.
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      if (node.matches('table')) sortable(node);
+      else if (node.matches('thead')) sortable(node.parentElement);
+      else node.querySelectorAll('table').forEach(sortable);
+    }
+  }
+}).observe(main, { childList: true, subtree: true });
 
 window.addEventListener('hashchange', () => route(true));
 start();

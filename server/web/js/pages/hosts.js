@@ -75,7 +75,7 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'), form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, updating ? h('th', { scope: 'col' }, h('span', { class: 'muted' }, '✓')) : null,
+        h('thead', {}, h('tr', {}, updating ? h('th', { scope: 'col', 'data-unsorted': true }, h('span', { class: 'muted' }, '✓')) : null,
           ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'Model', 'Release', 'Up', 'Free flash'].map((t, i) =>
             h('th', { scope: 'col', class: i >= 5 && i <= 7 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
