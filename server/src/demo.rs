@@ -18,14 +18,17 @@ use tokio::process::{Child, Command};
 
 use crate::client::{AgentKeyCheck, ClientError, Connection, Dial, Limits};
 use crate::fleet::{Fleet, FleetError, FleetOptions};
+use crate::http::{ConnectionLimits, HttpOptions, Tls};
 use crate::keys::{self, KeyError};
+use crate::model::Permissions;
 use crate::model::{AfterRun, Phase, Scope, Script};
 use crate::names::HostName;
 use crate::ops::{
-    Actor, AddHost, Job, NewAttachment, Ops, OpsError, Ping, RunEvent, RunSink, SetEnv, Targets,
-    Upload,
+    Actor, AddHost, AddUser, Job, NewAttachment, Ops, OpsError, Ping, RunEvent, RunSink, SetEnv,
+    Targets, Upload,
 };
 use crate::print::{Table, units};
+use crate::serve::ServeOptions;
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,41 @@ pub enum DemoError {
     /// Something the demo checks was not so.
     #[error("check failed: {0}")]
     Check(String),
+    /// The web UI could not be served.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+}
+
+/// Whether the demo ends by offering the web UI on its agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Web {
+    /// Yes (`--web`).
+    Offer,
+    /// No (`--no-web`).
+    Skip,
+    /// As the user answers, when it runs on a terminal; else no.
+    Ask,
+}
+
+impl Web {
+    /// Whether to serve the web UI: asked on a terminal when `Ask`.
+    fn wanted(self) -> Result<bool, DemoError> {
+        use std::io::{BufRead, IsTerminal, Write};
+        match self {
+            Web::Offer => Ok(true),
+            Web::Skip => Ok(false),
+            Web::Ask if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) => {
+                Ok(false)
+            }
+            Web::Ask => {
+                print!("\nSee the web UI on this agent now? [Y/n] ");
+                std::io::stdout().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                Ok(!answer.trim().to_ascii_lowercase().starts_with('n'))
+            }
+        }
+    }
 }
 
 impl From<OpsError> for DemoError {
@@ -209,8 +247,9 @@ fn printed() -> RunSink {
     })
 }
 
-/// Runs the demo with the agent binary at `agent_bin`.
-pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
+/// Runs the demo with the agent binary at `agent_bin`; then, as `web` says, serves the web UI
+/// on the same agent until Ctrl-C.
+pub async fn run(agent_bin: &Path, web: Web) -> Result<(), DemoError> {
     let dir = tempfile::Builder::new().prefix("otto-demo-").tempdir()?;
     let data_dir = dir.path().join("server");
     let device = dir.path().join("device");
@@ -524,6 +563,10 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
     }
     print!("{}", t.render("  "));
 
+    if web.wanted()? {
+        section(9, "The web UI, on the same agent (Ctrl-C ends it)");
+        serve_web(fleet, &ops).await?;
+    }
     agent.stop().await;
     println!(
         "\nAll steps succeeded; the agent was stopped and {} is removed.",
@@ -533,6 +576,42 @@ pub async fn run(agent_bin: &Path) -> Result<(), DemoError> {
 }
 
 /// How long a step took, for people.
+/// Serves the web UI (and the API) over plain HTTP on a free loopback port, to an
+/// administrator `admin` with a new random password, both printed, until Ctrl-C. The user
+/// lives in the demo's data directory, removed at the end: the password is good once.
+async fn serve_web(fleet: Arc<Fleet>, ops: &Ops) -> Result<(), DemoError> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| DemoError::Check(format!("no randomness: {e}")))?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    ops.add_user(AddUser {
+        name: "admin".into(),
+        password: password.clone(),
+        permissions: Permissions::admin(),
+    })
+    .await?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let options = ServeOptions {
+        heartbeat_interval: Duration::from_secs(10),
+        rotate_every: None,
+        http: Some(HttpOptions {
+            listen,
+            tls: Tls::Plain,
+            limits: ConnectionLimits::default(),
+            relay_address: None,
+        }),
+        config_file: None,
+        call_home: None,
+    };
+    println!("  open      http://{listen}/");
+    println!("  sign in   admin, password {password} (this demo's only; gone with it)");
+    println!("  Ctrl-C ends it: the server, the agent and the demo's files go.");
+    crate::serve::serve(fleet, options, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
 fn human_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())

@@ -249,11 +249,19 @@ enum Command {
     Completions(docs::CompletionsArgs),
     /// The man page (roff), to standard output: `otto-server man | man -l -`.
     Man(docs::ManArgs),
-    /// Start a real otto-agent on this machine and drive it end to end.
+    /// Start a real otto-agent on this machine and drive it end to end; then offer the web UI
+    /// on it (asked on a terminal).
     Demo {
         /// The otto-agent binary (default: beside this executable).
         #[arg(long)]
         agent_bin: Option<PathBuf>,
+        /// End by serving the web UI on the same agent, with a one-time administrator's
+        /// password, until Ctrl-C (without --web or --no-web: asked on a terminal).
+        #[arg(long, conflicts_with = "no_web")]
+        web: bool,
+        /// End without the web UI, without asking.
+        #[arg(long)]
+        no_web: bool,
     },
     /// Schedules: runs that `serve` starts at the times of a cron pattern, in a time zone.
     #[command(subcommand)]
@@ -730,14 +738,24 @@ impl Cli {
             Command::Man(args) => return docs::man(args),
             _ => {}
         }
-        if let Command::Demo { agent_bin } = &self.command {
+        if let Command::Demo {
+            agent_bin,
+            web,
+            no_web,
+        } = &self.command
+        {
+            let web = match (web, no_web) {
+                (true, _) => crate::demo::Web::Offer,
+                (_, true) => crate::demo::Web::Skip,
+                _ => crate::demo::Web::Ask,
+            };
             let agent_bin = agent_bin.clone().unwrap_or_else(|| {
                 std::env::current_exe()
                     .ok()
                     .and_then(|exe| exe.parent().map(|dir| dir.join("otto-agent")))
                     .unwrap_or_else(|| PathBuf::from("otto-agent"))
             });
-            return Ok(crate::demo::run(&agent_bin).await?);
+            return Ok(crate::demo::run(&agent_bin, web).await?);
         }
         if let Some(url) = &self.server {
             let remote = remote::Remote::new(

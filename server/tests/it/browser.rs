@@ -139,10 +139,15 @@ impl Browser {
 
     /// Opens `url` and signs in as `user`, once the dashboard shows.
     async fn sign_in(&self, url: &str, user: &str) {
+        self.sign_in_with(url, user, PASSWORD).await;
+    }
+
+    /// Opens `url` and signs in as `user` with `password`, once the dashboard shows.
+    async fn sign_in_with(&self, url: &str, user: &str, password: &str) {
         self.visit(url).await;
         self.fill("#signin-name", user).await;
         // Submitted from the keyboard: Enter in the password field.
-        self.fill("#signin-password", &format!("{PASSWORD}\u{e007}"))
+        self.fill("#signin-password", &format!("{password}\u{e007}"))
             .await;
         self.text_of("#counts", |t| t.contains("Reachable")).await;
     }
@@ -2048,4 +2053,62 @@ async fn the_console_follows_a_dark_system_sorts_its_tables_and_folds_its_menu_o
     browser.text_of("#hosts", |t| t.contains("r10")).await;
     assert_eq!(bar_height().await, folded);
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_ends_with_the_web_ui_on_its_agent_until_ctrl_c() {
+    if !available() {
+        return;
+    }
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_otto-server"))
+        .args(["demo", "--web", "--agent-bin"])
+        .arg(agent_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // What it prints: where to open, and the one-time password.
+    let mut out = BufReader::new(demo.stdout.take().unwrap());
+    let (mut url, mut password, mut dir) = (None, None, None);
+    let mut line = String::new();
+    while password.is_none() {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the demo ended");
+        if let Some(d) = line.strip_prefix("  working directory  ") {
+            dir = d.split(" (").next().map(PathBuf::from);
+        } else if let Some(u) = line.trim().strip_prefix("open") {
+            url = Some(u.trim().to_owned());
+        } else if let Some(p) = line.trim().strip_prefix("sign in   admin, password ") {
+            password = p.split_whitespace().next().map(str::to_owned);
+        }
+    }
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        rest
+    });
+    let (url, password, dir) = (url.unwrap(), password.unwrap(), dir.unwrap());
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    // A newcomer signs in with it and sees the demo's agent, reachable.
+    let browser = Browser::start().await;
+    browser.sign_in_with(&url, "admin", &password).await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser
+        .text_of("#hosts", |t| {
+            t.contains("demo-router") && t.contains("reachable")
+        })
+        .await;
+    browser.screenshot("demo-web").await;
+    browser.close().await;
+
+    // Ctrl-C: the server, the agent and the demo's files go.
+    // SAFETY: a signal to our own child, still unreaped.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGINT) };
+    let status = demo.wait().unwrap();
+    let rest = rest.join().unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("All steps succeeded"), "{rest}");
+    assert!(!dir.exists(), "{} is left", dir.display());
 }
