@@ -154,6 +154,7 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(environment::host),
         routes!(hosts::import).layer(DefaultBodyLimit::max(hosts::INVENTORY_LIMIT)),
         routes!(events::list),
+        routes!(events::changes),
         routes!(apikeys::list, apikeys::create),
         routes!(apikeys::revoke),
         routes!(groups::list, groups::add, groups::remove_named),

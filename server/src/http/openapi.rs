@@ -31,11 +31,11 @@ use crate::model::{
 };
 use crate::ops::{
     Action, AddHost, AddUser, AgentKey, ControlRequest, CreateApiKey, CreatedApiKey, Detail, Done,
-    Finding, ForceNeeded, Format, HostAdded, HostChange, HostDetail, HostEntry, HostPage,
-    HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent, Launched,
-    LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping, PingRequest,
-    RolloutOptions, RunResult, ScriptDetail, ScriptUpdate, ServerEntry, ServerKey, ServerOptions,
-    ShareInput, SlowHeartbeat, Summary, Targets, Variable,
+    Finding, FleetChange, ForceNeeded, Format, HostAdded, HostChange, HostDetail, HostEntry,
+    HostPage, HostState, HostVariable, ImportHosts, Imported, KeyFingerprint, LaunchEvent,
+    Launched, LostVariable, Missing, NewGroup, NewPassword, NewRun, NewScript, NewValue, Ping,
+    PingRequest, RolloutOptions, RunResult, ScriptDetail, ScriptUpdate, ServerEntry, ServerKey,
+    ServerOptions, ShareInput, SlowHeartbeat, Summary, Targets, Variable,
 };
 
 /// The API's description but its paths, which [`super::api_routes`] adds from the handlers.
@@ -45,7 +45,7 @@ use crate::ops::{
         title = "Otto server API",
         description = "The fleet of an Otto server: hosts, groups, scripts and their attachments, \
                        environment variables, uploads, runs with live output, control, \
-                       heartbeats, a summary, the servers sharing the store, events, users, sessions, API keys, the server's options."
+                       heartbeats, a summary, the servers sharing the store, events and the fleet's changes live, users, sessions, API keys, the server's options."
     ),
     components(schemas(
         Host,
@@ -64,6 +64,7 @@ use crate::ops::{
         HostState,
         HostEntry,
         HostChange,
+        FleetChange,
         AgentKey,
         KeyFingerprint,
         ServerKey,

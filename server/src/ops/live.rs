@@ -341,6 +341,11 @@ impl Launches {
     pub fn close(&self) {
         self.closed.cancel();
     }
+
+    /// What [`Launches::close`] cancels: the server is stopping (long-lived answers end).
+    pub fn closing(&self) -> Cancellation {
+        self.closed.clone()
+    }
 }
 
 /// One launch: its events so far, and its cancel.

@@ -7,6 +7,7 @@
 //! reading local files are theirs.
 
 mod cancellation;
+mod changes;
 mod control;
 mod daemon;
 mod enrollment;
@@ -36,6 +37,7 @@ mod users;
 
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
+pub use changes::{ChangeFeed, FleetChange};
 pub use control::{Action, Control, ControlRequest};
 pub use enrollment::{
     AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,

@@ -239,6 +239,11 @@ pub trait EventStore: Send + Sync {
     async fn log(&self, event: &NewEvent) -> Result<()>;
     /// The newest events `filter` matches, oldest first.
     async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+    /// The first `limit` events after event `after` (by id), oldest first: what happened
+    /// since, for a stream of changes.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>>;
+    /// The id of the newest event (0 when there is none).
+    async fn last_event_id(&self) -> Result<i64>;
 }
 
 /// The API's users and their API keys. Logs nothing: the operation that asked logs it.

@@ -182,8 +182,17 @@ impl Browser {
         input.send_keys(text).await.unwrap();
     }
 
+    /// Clicks `css`; found again if the page replaced it in between (a live page shown
+    /// again after a change), a few times.
     async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        for _ in 0..3 {
+            match self.find(css).await.click().await {
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+                clicked => return clicked.unwrap(),
+            }
+        }
+        panic!("{css} was replaced each time it was clicked");
     }
 
     /// The text of `css` once `ready` holds for it (polled, within the harness's bound).
@@ -2111,4 +2120,74 @@ async fn the_demo_ends_with_the_web_ui_on_its_agent_until_ctrl_c() {
     assert!(status.success(), "{status}: {rest}");
     assert!(rest.contains("All steps succeeded"), "{rest}");
     assert!(!dir.exists(), "{} is left", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_hosts_and_a_hosts_page_change_by_themselves_as_hosts_go_down() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::new();
+    add_user(&server, "admin", &["--admin"]);
+    let mut agents = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        agents.push(server.agent(name, dir.path(), &["lab"], "").await);
+    }
+    server.bounded(&["ping", "--all"]).await;
+    let daemon = Daemon::start(&server, &["--http-plain", "--heartbeat-interval", "1s"]);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser
+        .text_of("[data-count=reachable]", |t| t == "3")
+        .await;
+    // A mark on the page: gone if it were loaded again.
+    let marked = || async {
+        browser
+            .client
+            .execute("return window.ottoMark === 1;", vec![])
+            .await
+            .unwrap()
+    };
+    browser
+        .client
+        .execute("window.ottoMark = 1;", vec![])
+        .await
+        .unwrap();
+
+    // The dashboard, open: a host goes down, and its counts change.
+    agents[2].stop().await;
+    browser
+        .text_of("[data-count=unreachable]", |t| t == "1")
+        .await;
+    browser
+        .text_of("[data-count=reachable]", |t| t == "2")
+        .await;
+
+    // The hosts, sorted by name backwards: another goes down, the list says so, still sorted.
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser.text_of("#hosts", |t| t.contains("r3")).await;
+    let name = "#hosts thead th:nth-child(2) button.sort";
+    browser.click(name).await;
+    browser.click(name).await;
+    let names = || async { browser.texts("#hosts tbody td[data-label=Name]").await };
+    assert_eq!(names().await, ["r3", "r2", "r1"]);
+    agents[1].stop().await;
+    browser
+        .text_of("#hosts tr[data-host=r2] td[data-label=State]", |t| {
+            t.contains("unreachable")
+        })
+        .await;
+    assert_eq!(names().await, ["r3", "r2", "r1"]);
+
+    // A host's page: its state changes as it goes down.
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.text_of("#host-state", |t| t == "reachable").await;
+    agents[0].stop().await;
+    browser.text_of("#host-state", |t| t == "unreachable").await;
+    assert_eq!(
+        marked().await,
+        Value::Bool(true),
+        "the page was loaded again"
+    );
+    browser.close().await;
 }

@@ -13,6 +13,7 @@
 mod both_ways;
 mod browser;
 mod callhome;
+mod changes;
 mod cli;
 mod client;
 mod completions;

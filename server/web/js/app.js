@@ -32,11 +32,11 @@ const bar = nav.parentElement;
 const alertBox = document.getElementById('alert');
 
 /** Pages by the path of `location.hash`. Some only for those `allowed`: to others, the page
- * says what it `needs`. */
+ * says what it `needs`. Those `live` are shown again when a change they show happens. */
 const routes = [
-  { path: /^\/$/, page: dashboard, title: 'Dashboard' },
-  { path: /^\/hosts$/, page: hosts, title: 'Hosts' },
-  { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host' },
+  { path: /^\/$/, page: dashboard, title: 'Dashboard', live: () => true },
+  { path: /^\/hosts$/, page: hosts, title: 'Hosts', live: (change) => Boolean(change.host) },
+  { path: /^\/hosts\/([^/]+)$/, page: host, title: 'Host', live: (change, [name]) => change.host === name },
   {
     path: /^\/run$/, page: run, title: 'Run',
     allowed: (c) => c.mayRun('read-only'), needs: 'the run level “read-only” or “read-write”',
@@ -113,6 +113,75 @@ const ctx = {
   },
 };
 
+/** The fleet's changes (GET /api/v1/changes): one stream while a user is signed in, told to
+ * the `listeners` (the page shown). The browser reconnects by itself, naming the last change
+ * it had, and the server catches it up. */
+let changes = null;
+const listeners = new Set();
+
+function followChanges() {
+  if (changes || !ctx.me || !ctx.me.user) return;
+  changes = new EventSource('/api/v1/changes');
+  changes.addEventListener('change', (event) => {
+    const change = JSON.parse(event.data);
+    for (const listener of listeners) listener(change);
+  });
+}
+
+function stopChanges() {
+  if (changes) changes.close();
+  changes = null;
+}
+
+/** Shows the page in `section` again (`render` into a fresh section, swapped in whole, its
+ * tables sorted as they were) when a change `wanted` happens: at most every 300 ms, and not
+ * while the user is typing in it. */
+function live(section, wanted, render) {
+  let current = section;
+  let timer = null;
+  let busy = false;
+  const refresh = async () => {
+    timer = null;
+    const active = document.activeElement;
+    if (busy || (current.contains(active) && active.matches('input, textarea, select'))) {
+      timer = setTimeout(refresh, 1000);
+      return;
+    }
+    busy = true;
+    try {
+      const fresh = h('section');
+      await render(fresh);
+      if (!current.isConnected) return;
+      const sorted = [...current.querySelectorAll('table')].map((t) => {
+        const th = t.querySelector('th[aria-sort]');
+        return th && [th.cellIndex, th.getAttribute('aria-sort')];
+      });
+      current.replaceWith(fresh);
+      current = fresh;
+      fresh.querySelectorAll('table').forEach((table, i) => {
+        sortable(table);
+        const [column, order] = sorted[i] || [];
+        const button = column !== undefined && table.tHead.rows[0].cells[column].querySelector('button.sort');
+        if (!button) return;
+        button.click();
+        if (order === 'descending') button.click();
+      });
+    } catch (e) {
+      ctx.alert(e);
+    } finally {
+      busy = false;
+    }
+  };
+  const listener = (change) => {
+    if (wanted(change) && !timer) timer = setTimeout(refresh, 300);
+  };
+  listeners.add(listener);
+  ctx.onLeave(() => {
+    listeners.delete(listener);
+    clearTimeout(timer);
+  });
+}
+
 /** Opens or closes the menu (on a phone's width the navigation is behind it). */
 function openMenu(open) {
   bar.classList.toggle('open', open);
@@ -127,8 +196,10 @@ function renderNav() {
     nav.hidden = true;
     menu.hidden = true;
     replace(nav);
+    stopChanges();
     return;
   }
+  followChanges();
   const here = location.hash.replace(/\?.*$/, '') || '#/';
   const link = (href, text) => h('a', { href, 'aria-current': here === href ? 'page' : null }, text);
   replace(
@@ -190,8 +261,10 @@ async function route(navigated = false) {
       return;
     }
     document.title = `${r.title} · Otto`;
+    const args = match.slice(1).map(decodeURIComponent);
     try {
-      await r.page(section, ctx, { params, args: match.slice(1).map(decodeURIComponent) });
+      await r.page(section, ctx, { params, args });
+      if (r.live) live(section, (change) => r.live(change, args), (fresh) => r.page(fresh, ctx, { params, args }));
     } catch (e) {
       ctx.alert(e);
     }

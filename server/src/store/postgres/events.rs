@@ -64,19 +64,33 @@ pub async fn events(db: &impl GenericClient, filter: &EventFilter) -> Result<Vec
             ],
         )
         .await?;
-    let mut events = rows
-        .iter()
-        .map(|r| Event {
-            id: r.get(0),
-            at: r.get(1),
-            host: r.get(2),
-            kind: r.get(3),
-            detail: r.get(4),
-            actor: r.get(5),
-        })
-        .collect::<Vec<_>>();
+    let mut events = rows.iter().map(event).collect::<Vec<_>>();
     events.reverse();
     Ok(events)
+}
+
+/// The first `limit` events after event `after`, oldest first.
+pub async fn events_after(db: &impl GenericClient, after: i64, limit: u32) -> Result<Vec<Event>> {
+    let rows = db
+        .query(
+            "SELECT id, at, host, kind, detail, actor FROM events WHERE id > $1
+             ORDER BY id LIMIT $2",
+            &[&after, &i64::from(limit)],
+        )
+        .await?;
+    Ok(rows.iter().map(event).collect())
+}
+
+/// An event as its row has it (id, at, host, kind, detail, actor).
+fn event(r: &tokio_postgres::Row) -> Event {
+    Event {
+        id: r.get(0),
+        at: r.get(1),
+        host: r.get(2),
+        kind: r.get(3),
+        detail: r.get(4),
+        actor: r.get(5),
+    }
 }
 
 #[async_trait]
@@ -94,5 +108,18 @@ impl EventStore for Postgres {
 
     async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         events(&self.client().await?, filter).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        events_after(&self.client().await?, after, limit).await
+    }
+
+    async fn last_event_id(&self) -> Result<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT coalesce(max(id), 0) FROM events", &[])
+            .await?;
+        Ok(row.get(0))
     }
 }

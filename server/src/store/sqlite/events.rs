@@ -56,19 +56,34 @@ pub fn events(db: &Connection, filter: &EventFilter) -> Result<Vec<Event>> {
         filter.limit
     ];
     let mut events = stmt
-        .query_map(query, |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                host: r.get(2)?,
-                kind: r.get(3)?,
-                detail: r.get(4)?,
-                actor: r.get(5)?,
-            })
-        })?
+        .query_map(query, event)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     events.reverse();
     Ok(events)
+}
+
+/// The first `limit` events after event `after`, oldest first.
+pub fn events_after(db: &Connection, after: i64, limit: u32) -> Result<Vec<Event>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT id, at, host, kind, detail, actor FROM events WHERE id > ?1
+         ORDER BY id LIMIT ?2",
+    )?;
+    let events = stmt
+        .query_map(params![after, limit], event)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(events)
+}
+
+/// An event as its row has it (id, at, host, kind, detail, actor).
+fn event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        host: r.get(2)?,
+        kind: r.get(3)?,
+        detail: r.get(4)?,
+        actor: r.get(5)?,
+    })
 }
 
 #[async_trait]
@@ -90,5 +105,16 @@ impl EventStore for Sqlite {
     async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         let filter = filter.clone();
         self.call(move |db| events(db, &filter)).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
+        self.call(move |db| events_after(db, after, limit)).await
+    }
+
+    async fn last_event_id(&self) -> Result<i64> {
+        self.call(|db| {
+            Ok(db.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?)
+        })
+        .await
     }
 }

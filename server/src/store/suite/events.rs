@@ -3,7 +3,10 @@
 use crate::model::{EventFilter, EventKind, NewEvent};
 use crate::store::Store;
 
-on_both!(events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time);
+on_both!(
+    events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time,
+    events_after_one_are_read_in_order_a_batch_at_a_time,
+);
 
 async fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time(store: Store) {
     let log = |actor: Option<&str>, host: &str, kind: EventKind| {
@@ -86,4 +89,35 @@ async fn events_are_filtered_by_kind_and_user_and_read_a_page_at_a_time(store: S
             Some("r1")
         )
     );
+}
+
+async fn events_after_one_are_read_in_order_a_batch_at_a_time(store: Store) {
+    assert_eq!(store.last_event_id().await.unwrap(), 0);
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    for host in ["r1", "r2", "r3", "r4"] {
+        let event = NewEvent {
+            actor: None,
+            host: Some(host.into()),
+            kind: EventKind::Reachability,
+            detail: "unreachable".into(),
+        };
+        store.log(&event).await.unwrap();
+    }
+    let last = store.last_event_id().await.unwrap();
+    assert_eq!(last, 4);
+    let hosts = |after: i64, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .events_after(after, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.id, e.host.unwrap()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(hosts(1, 2).await, [(2, "r2".into()), (3, "r3".into())]);
+    assert_eq!(hosts(3, 10).await, [(4, "r4".to_string())]);
+    assert!(hosts(last, 10).await.is_empty());
 }
