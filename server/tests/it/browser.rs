@@ -2191,3 +2191,135 @@ async fn the_dashboard_hosts_and_a_hosts_page_change_by_themselves_as_hosts_go_d
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_are_added_imported_acted_on_and_removed_from_the_pages() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    add_user(&server, "rita", &[]);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser.text_of("#hosts", |t| t.contains("r1")).await;
+
+    // One host added: the page says what its agent must trust.
+    browser.click("#add-host summary").await;
+    browser.fill("#add-name", "r9").await;
+    browser.fill("#add-address", "192.0.2.9").await;
+    browser.fill("#add-groups", "lab, edge").await;
+    browser.click("#add-submit").await;
+    let said = browser
+        .text_of("#alert", |t| t.contains("r9 is added"))
+        .await;
+    assert!(said.contains("otto-agent trust 'ssh-ed25519 "), "{said}");
+    browser.text_of("#hosts", |t| t.contains("r9")).await;
+    let shown = server.json(&["host", "show", "r9"]);
+    assert_eq!(shown["groups"], json!(["edge", "lab"]), "{shown}");
+
+    // An inventory previewed, then imported as previewed.
+    browser.click("#import-hosts summary").await;
+    browser
+        .find("#import-format")
+        .await
+        .select_by_value("csv")
+        .await
+        .unwrap();
+    browser
+        .fill(
+            "#import-text",
+            "name,address,port,groups\nr7,192.0.2.7,12444,lab\nr9,192.0.2.99,12444,lab\n",
+        )
+        .await;
+    browser.click("#import-preview").await;
+    browser.text_of("#import-steps", |t| t.contains("r7")).await;
+    let changes = browser.texts("#import-steps td.change").await;
+    assert_eq!(changes, ["add", "update"]);
+    // A preview changes nothing.
+    assert!(!server.output(&["host", "show", "r7"]).status.success());
+    browser.click("#import-apply").await;
+    browser
+        .text_of("#alert", |t| t.contains("Imported: 1 add, 1 update"))
+        .await;
+    browser.text_of("#hosts", |t| t.contains("r7")).await;
+    assert_eq!(
+        server.json(&["host", "show", "r9"])["address"],
+        "192.0.2.99"
+    );
+
+    // A control action for the chosen hosts; a reboot is asked for again, and not sent when
+    // the answer is no.
+    browser.click("input[data-select=r1]").await;
+    browser.click("#hosts-control-reload").await;
+    browser
+        .text_of("#alert", |t| t.starts_with("Reload configuration: r1"))
+        .await;
+    browser.click("#hosts-control-reboot").await;
+    browser.client.dismiss_alert().await.unwrap();
+    let events = server.json(&["events", "--host", "r1"]);
+    let sent: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "control-sent")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("reload"), "{sent:?}");
+
+    // Several disabled at once, one removed after the question.
+    browser.click("input[data-select=r1]").await;
+    browser.click("input[data-select=r7]").await;
+    browser.click("input[data-select=r9]").await;
+    browser.click("#hosts-disable").await;
+    browser
+        .text_of("#hosts tr[data-host=r7] td[data-label=State]", |t| {
+            t == "disabled"
+        })
+        .await;
+    browser
+        .text_of("#hosts tr[data-host=r9] td[data-label=State]", |t| {
+            t == "disabled"
+        })
+        .await;
+    browser.click("input[data-select=r7]").await;
+    browser.click("#hosts-remove").await;
+    browser.client.accept_alert().await.unwrap();
+    browser.text_of("#hosts", |t| !t.contains("r7")).await;
+
+    // A host's page: its agent sent an action, the host removed from there.
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.click("#host-control-rotate-key").await;
+    browser
+        .text_of("#alert", |t| t.starts_with("Rotate keys: r1"))
+        .await;
+    browser.visit(&format!("{url}#/hosts/r9")).await;
+    browser.click("#host-remove").await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .text_of("#alert", |t| t.contains("r9 is removed"))
+        .await;
+    browser.text_of("#hosts", |t| !t.contains("r9")).await;
+    assert!(!server.output(&["host", "show", "r9"]).status.success());
+    browser.close().await;
+
+    // Who may not change hosts is offered none of it.
+    let (browser, _) = Browser::signed_in(&daemon, "rita").await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser.text_of("#hosts", |t| t.contains("r1")).await;
+    for css in [
+        "#add-host",
+        "#import-hosts",
+        "#hosts-act",
+        "input[data-select]",
+    ] {
+        assert!(!browser.present(css).await, "{css} is offered");
+    }
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.text_of("#host-state", |_| true).await;
+    for css in ["#host-remove", "#host-control"] {
+        assert!(!browser.present(css).await, "{css} is offered");
+    }
+    browser.close().await;
+}

@@ -66,6 +66,8 @@ const routes = [
 const ctx = {
   me: null,
   leaving: [],
+  /** What to say on the page the user goes to next ([`go`]). */
+  arriving: null,
   /** Whether the user has the permission `name` (hosts, groups, scripts…). */
   may(name) {
     const p = this.me && this.me.permissions;
@@ -98,6 +100,11 @@ const ctx = {
   clear() {
     alertBox.hidden = true;
     alertBox.textContent = '';
+  },
+  /** Goes to the page `hash`, and says `text` there (not an error). */
+  go(hash, text) {
+    this.arriving = text;
+    location.hash = hash;
   },
   /** Runs `fn` when the user leaves the page (e.g. to stop following a run). */
   onLeave(fn) {
@@ -135,7 +142,7 @@ function stopChanges() {
 
 /** Shows the page in `section` again (`render` into a fresh section, swapped in whole, its
  * tables sorted as they were) when a change `wanted` happens: at most every 300 ms, and not
- * while the user is typing in it. */
+ * while the user is typing in it, has a form of it open or has chosen hosts there. */
 function live(section, wanted, render) {
   let current = section;
   let timer = null;
@@ -143,7 +150,10 @@ function live(section, wanted, render) {
   const refresh = async () => {
     timer = null;
     const active = document.activeElement;
-    if (busy || (current.contains(active) && active.matches('input, textarea, select'))) {
+    const typing = current.contains(active) && active.matches('input, textarea, select');
+    // Nor while a form is open in it, or hosts are chosen there.
+    const working = current.querySelector('details[open], input[type=checkbox]:checked');
+    if (busy || typing || working) {
       timer = setTimeout(refresh, 1000);
       return;
     }
@@ -267,6 +277,10 @@ async function route(navigated = false) {
       if (r.live) live(section, (change) => r.live(change, args), (fresh) => r.page(fresh, ctx, { params, args }));
     } catch (e) {
       ctx.alert(e);
+    }
+    if (ctx.arriving) {
+      ctx.info(ctx.arriving);
+      ctx.arriving = null;
     }
     // Keyboard and screen reader users start at the new page's content.
     if (navigated && !section.contains(document.activeElement)) main.focus({ preventScroll: true });

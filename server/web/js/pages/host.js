@@ -11,6 +11,7 @@ import { stateOf, stateText } from './hosts.js';
 import { runTable } from './dashboard.js';
 import { architecture, flash, release, size, uptime } from '../facts.js';
 import { agentVersion, mayUpdate, updateButton } from './run.js';
+import { controlButtons, removeHost } from './admin.js';
 
 /** The SHA-256 fingerprint of an OpenSSH public key (`ssh-ed25519 AAAA…`), as `ssh-keygen -l`
  * shows it: `SHA256:` and the unpadded base64 of the digest of the key's blob. */
@@ -70,10 +71,24 @@ export default async function host(section, ctx, { args: [name], params }) {
           action('Deny', 'deny', `The key of ${name} is denied.`, 'danger'))
         : h('p', { class: 'muted' }, 'Approving it needs the permission “hosts”.')));
   }
+  const remove = h('button', { type: 'button', class: 'danger', id: 'host-remove', onclick: async (event) => {
+    event.target.disabled = true;
+    try {
+      if (await removeHost(name)) {
+        ctx.go('#/hosts', `${name} is removed.`);
+        return;
+      }
+    } catch (e) {
+      ctx.alert(e);
+    }
+    event.target.disabled = false;
+  } }, 'Remove host');
   const controls = ctx.may('hosts')
     ? [h('div', { class: 'actions' }, found.enabled
       ? action('Disable', 'disable', `${name} is disabled.`)
-      : action('Enable', 'enable', `${name} is enabled.`)),
+      : action('Enable', 'enable', `${name} is enabled.`), remove),
+    h('div', { class: 'actions', id: 'host-control', role: 'group', 'aria-label': 'Its agent' },
+      controlButtons(ctx, () => ({ hosts: [name], what: name }), 'host-control')),
     addressForm(found, path, rerender, ctx)]
     : null;
 

@@ -1,11 +1,14 @@
 // The hosts, a page at a time (GET /api/v1/hosts: `limit`, `after`), filtered by name, group and
 // state; the filters and the page are in the address, so a page can be reloaded or shared.
+// With the permission `hosts`: a host added, an inventory imported, and the hosts chosen
+// enabled, disabled, removed or sent a control action (admin.js).
 
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
 import { flash, release, uptime } from '../facts.js';
 import { agentVersion, mayUpdate, updateButton } from './run.js';
+import { addHostForm, bulkButtons, controlButtons, importForm } from './admin.js';
 
 const PAGE = 50;
 
@@ -50,11 +53,13 @@ export default async function hosts(section, ctx, { params }) {
   const after = params.get('after') || '';
   const page = await api('GET', query('/api/v1/hosts', { ...filters, after, limit: PAGE }));
   const updating = mayUpdate(ctx);
+  // Hosts are chosen to be updated, or acted on by who may change them.
+  const choosing = updating || ctx.may('hosts');
   const rows = page.hosts.map((host) => {
     const s = stateOf(host);
     const facts = host.status.facts;
     return h('tr', { 'data-host': host.name },
-      updating
+      choosing
         ? h('td', { 'data-label': 'Select' },
           h('input', { type: 'checkbox', 'data-select': host.name, 'aria-label': `Select ${host.name}` }))
         : null,
@@ -72,10 +77,19 @@ export default async function hosts(section, ctx, { params }) {
     ? h('a', { class: 'button', href: query('#/hosts', { ...filters, after: page.next }) }, 'Next page')
     : null;
   const first = after ? h('a', { class: 'button', href: query('#/hosts', filters) }, 'First page') : null;
-  replace(section, h('h1', {}, 'Hosts'), form,
+  // The hosts chosen on this page, or null.
+  const chosen = () => {
+    const hosts = [...section.querySelectorAll('input[data-select]:checked')].map((c) => c.dataset.select);
+    return hosts.length ? { hosts, what: hosts.join(', ') } : null;
+  };
+  const again = () => hosts(section, ctx, { params });
+  const admin = ctx.may('hosts');
+  replace(section, h('h1', {}, 'Hosts'),
+    admin ? [addHostForm(ctx, again), importForm(ctx, again)] : null,
+    form,
     rows.length
       ? h('table', { id: 'hosts' },
-        h('thead', {}, h('tr', {}, updating ? h('th', { scope: 'col', 'data-unsorted': true }, h('span', { class: 'muted' }, '✓')) : null,
+        h('thead', {}, h('tr', {}, choosing ? h('th', { scope: 'col', 'data-unsorted': true }, h('span', { class: 'muted' }, '✓')) : null,
           ['Name', 'State', 'Groups', 'Last heartbeat', 'Agent', 'Model', 'Release', 'Up', 'Free flash'].map((t, i) =>
             h('th', { scope: 'col', class: i >= 5 && i <= 7 ? 'hide-narrow' : null }, t)))),
         h('tbody', {}, rows))
@@ -87,5 +101,11 @@ export default async function hosts(section, ctx, { params }) {
         return chosen.length
           ? { targets: { hosts: chosen }, what: chosen.join(', ') }
           : { targets: { all: true }, what: 'every host' };
-      }) : null));
+      }) : null),
+    admin && rows.length
+      ? h('div', { class: 'actions', id: 'hosts-act', role: 'group', 'aria-label': 'The chosen hosts' },
+        h('span', { class: 'muted' }, 'The chosen hosts:'),
+        bulkButtons(ctx, chosen, again),
+        controlButtons(ctx, chosen, 'hosts-control'))
+      : null);
 }
