@@ -45,7 +45,7 @@ fn available() -> bool {
 struct Browser {
     client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -94,9 +94,18 @@ impl Browser {
             &profile_dir,
         ];
         args.extend_from_slice(extra);
+        // Downloads go to the profile's `downloads`, unasked.
+        let downloads = profile.path().join("downloads");
         let capabilities = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": args,
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
+            },
         });
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
@@ -110,8 +119,19 @@ impl Browser {
         Browser {
             client,
             driver,
-            _profile: profile,
+            profile,
         }
+    }
+
+    /// The file `name` the browser downloaded, once it is whole.
+    async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.profile.path().join("downloads").join(name);
+        let start = Instant::now();
+        while !path.exists() {
+            assert!(start.elapsed() < BOUND, "{name} was not downloaded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        std::fs::read(path).unwrap()
     }
 
     /// A browser signed in as `user` at `daemon`'s web UI; and the UI's address (`…/`).
@@ -2321,5 +2341,58 @@ async fn hosts_are_added_imported_acted_on_and_removed_from_the_pages() {
     for css in ["#host-remove", "#host-control"] {
         assert!(!browser.present(css).await, "{css} is offered");
     }
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runs_output_is_searched_and_downloaded_from_its_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    server
+        .bounded(&[
+            "run",
+            "-H",
+            "r1",
+            "--command",
+            "printf 'alpha\\nbeta\\ngamma ALPHA\\n'; echo oops >&2",
+        ])
+        .await;
+    let id = server.runs().last().unwrap()["id"].as_i64().unwrap();
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/history/{id}")).await;
+    browser
+        .text_of("#pastrun-stdout", |t| t.contains("gamma"))
+        .await;
+
+    // A search shows the lines that match, whatever their case, in both streams.
+    browser.fill("#pastrun-search", "alpha").await;
+    browser
+        .text_of("#pastrun-matches", |t| t == "2 of 4 lines")
+        .await;
+    let shown = browser.text_of("#pastrun-stdout", |_| true).await;
+    assert_eq!(shown, "alpha\ngamma ALPHA", "{shown}");
+    browser.fill("#pastrun-search", "oops").await;
+    browser
+        .text_of("#pastrun-matches", |t| t == "1 of 4 lines")
+        .await;
+    browser.fill("#pastrun-search", "").await;
+    browser.text_of("#pastrun-matches", |t| t.is_empty()).await;
+
+    // The download is the whole output as a file named for the run.
+    let link = browser.find("#pastrun-download").await;
+    let name = link.attr("download").await.unwrap();
+    assert_eq!(
+        name.as_deref(),
+        Some(format!("otto-run-{id}-r1.txt").as_str())
+    );
+    link.click().await.unwrap();
+    let file = browser.downloaded(&format!("otto-run-{id}-r1.txt")).await;
+    assert_eq!(
+        String::from_utf8(file).unwrap(),
+        "alpha\nbeta\ngamma ALPHA\n\n--- standard error ---\noops\n"
+    );
     browser.close().await;
 }
