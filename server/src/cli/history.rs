@@ -1,22 +1,21 @@
 //! `history` and `events`: what was run, and what happened; written once over [`RunsApi`].
 
-use crate::model::EventKind;
+use crate::model::{EventKind, RunFilter};
 use crate::print::Printer;
 
 use super::CliError;
 use super::api::RunsApi;
 
-/// `history`: past runs, or one run in full.
+/// `history`: the past runs `filter` finds, or one run in full.
 pub async fn runs(
     api: &impl RunsApi,
     out: &Printer,
-    host: Option<String>,
+    filter: RunFilter,
     run: Option<i64>,
-    limit: u32,
 ) -> Result<(), CliError> {
     match run {
         Some(id) => out.run_detail(&api.past_run(id).await?),
-        None => out.history(&api.history(host, limit).await?),
+        None => out.history(&api.history(filter).await?),
     }
     Ok(())
 }

@@ -208,8 +208,27 @@ enum Command {
         /// Only this host.
         #[arg(long)]
         host: Option<String>,
+        /// Only runs of this stored script.
+        #[arg(long, value_name = "NAME", conflicts_with = "command")]
+        script: Option<String>,
+        /// Only runs of this ad-hoc command (exactly as it was given).
+        #[arg(long, value_name = "TEXT")]
+        command: Option<String>,
+        /// Only runs this user started (through the API, or here as that login).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only runs that ended so.
+        #[arg(long, value_enum)]
+        outcome: Option<crate::model::RunOutcome>,
+        /// Only runs started at or after this time: RFC 3339 (2026-12-01T08:00:00Z), or a
+        /// while ago (90m, 2d).
+        #[arg(long, value_name = "TIME", value_parser = parse::time_or_ago)]
+        since: Option<i64>,
+        /// Only runs started before this time (as for --since).
+        #[arg(long, value_name = "TIME", value_parser = parse::time_or_ago)]
+        until: Option<i64>,
         /// Show this run in full, with its output.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["host", "script", "command", "user", "outcome", "since", "until"])]
         run: Option<i64>,
         /// How many of the newest.
         #[arg(long, default_value_t = 50)]
@@ -882,7 +901,29 @@ async fn dispatch(
         Command::RotateKeys(a) => runs::act(api, out, a, Action::RotateKey).await,
         Command::Reboot(a) => runs::power(api, out, a, Action::Reboot).await,
         Command::Shutdown(a) => runs::power(api, out, a, Action::Shutdown).await,
-        Command::History { host, run, limit } => history::runs(api, out, host, run, limit).await,
+        Command::History {
+            host,
+            script,
+            command,
+            user,
+            outcome,
+            since,
+            until,
+            run,
+            limit,
+        } => {
+            let filter = crate::model::RunFilter {
+                host,
+                what: script.or(command.map(|c| format!("command: {c}"))),
+                user,
+                outcome,
+                since,
+                until,
+                before: None,
+                limit,
+            };
+            history::runs(api, out, filter, run).await
+        }
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
         Command::Schedule(c) => schedules::execute(api, out, c).await,
         Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,

@@ -42,6 +42,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e} (e.g. 90s, 5m, 1h30m, 7d, or plain seconds)"))
 }
 
+/// A moment, in ms since the epoch: an RFC 3339 time (`2026-12-01T08:00:00Z`), or a while
+/// before now ([`parse_duration`]: `90m`, `2d`).
+pub fn time_or_ago(text: &str) -> Result<i64, String> {
+    if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        return Ok(time.as_millisecond());
+    }
+    let ago = parse_duration(text)
+        .map_err(|e| format!("neither an RFC 3339 time nor a while ago: {e}"))?;
+    let ago = i64::try_from(ago.as_millis()).map_err(|_| "too long ago".to_string())?;
+    Ok(jiff::Timestamp::now().as_millisecond().saturating_sub(ago))
+}
+
 /// [`parse_duration`] for a wait or an interval, where zero has no meaning.
 pub fn parse_nonzero_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;

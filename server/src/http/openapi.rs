@@ -27,7 +27,7 @@ use crate::fleet::Untrusted;
 use crate::inventory::{Change, Step};
 use crate::model::{
     AfterRun, ApiKey, Attachment, Event, EventKind, Group, Host, HostStatus, Ids, Permission,
-    Permissions, Phase, Run, RunLevel, Script, ServerLease, Trust, User,
+    Permissions, Phase, Run, RunLevel, RunOutcome, Script, ServerLease, Trust, User,
 };
 use crate::ops::{
     Action, AddHost, AddUser, AgentKey, ControlRequest, CreateApiKey, CreatedApiKey, Detail, Done,
@@ -48,6 +48,7 @@ use crate::ops::{
                        heartbeats, a summary, the servers sharing the store, events and the fleet's changes live, users, sessions, API keys, the server's options."
     ),
     components(schemas(
+        RunOutcome,
         Host,
         Trust,
         HostStatus,

@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::Run;
+use crate::model::{Run, RunFilter, RunOutcome};
 use crate::ops::{Done, Launched, NewRun, OpsError};
 
 /// Most runs in one answer.
@@ -113,6 +113,19 @@ pub async fn cancel_launch(
 pub struct RunQuery {
     /// Only those of this host.
     host: Option<String>,
+    /// Only those of this job: a script's name, or `command: …`, exactly as `what` says.
+    what: Option<String>,
+    /// Only those this user started (through the API, or the command line as that login).
+    user: Option<String>,
+    /// Only those that ended so: `succeeded`, `failed` (not by a cancel), `cancelled`, or
+    /// `running`.
+    outcome: Option<RunOutcome>,
+    /// Only those started at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Only those started before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
     /// The newest this many (1 to 10000; default 100), oldest first.
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
@@ -124,7 +137,8 @@ pub struct RunQuery {
 }
 
 /// The newest runs, oldest first, without their output unless `output=true`
-/// (`GET /api/v1/runs/{id}` has it); the page before with `before`, the first id of this one.
+/// (`GET /api/v1/runs/{id}` has it); found by host, job, user, outcome and when they started;
+/// the page before with `before`, the first id of this one.
 #[utoipa::path(
     get,
     path = "/api/v1/runs",
@@ -146,11 +160,27 @@ pub async fn list(
         let message = format!("limit must be 1 to {MAX_LIMIT}");
         return Err(OpsError::Invalid(message).into());
     }
-    let (ops, host) = (auth.ops(), query.host.as_deref());
-    let mut runs = match query.before {
-        Some(before) => ops.history_before(host, before, limit).await?,
-        None => ops.history(host, limit).await?,
+    let time = |name: &str, text: Option<String>| -> Result<Option<i64>, ApiError> {
+        text.map(|t| {
+            t.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .map_err(|e| {
+                    OpsError::Invalid(format!("{name} is not an RFC 3339 time: {e}")).into()
+                })
+        })
+        .transpose()
     };
+    let filter = RunFilter {
+        host: query.host,
+        what: query.what,
+        user: query.user,
+        outcome: query.outcome,
+        since: time("since", query.since)?,
+        until: time("until", query.until)?,
+        before: query.before,
+        limit,
+    };
+    let mut runs = auth.ops().find_history(&filter).await?;
     if !query.output {
         for run in &mut runs {
             run.stdout = Vec::new();

@@ -29,6 +29,10 @@ pub struct Run {
     #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished: Option<i64>,
+    /// Who started it ([`crate::ops::Actor`] as text); none for runs older than the record
+    /// of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// Whether it succeeded.
     pub success: Option<bool>,
     /// Whether a cancel stopped it (before or while its script ran): it did not succeed, and
@@ -112,4 +116,64 @@ pub struct RunEnd {
     pub stderr: Vec<u8>,
     /// Whether output was dropped at the cap.
     pub truncated: bool,
+}
+
+/// How a run of the history ended, to find runs by.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    /// It succeeded.
+    Succeeded,
+    /// It failed (or was interrupted), not by a cancel.
+    Failed,
+    /// A cancel stopped it.
+    Cancelled,
+    /// It has not ended.
+    Running,
+}
+
+impl RunOutcome {
+    /// Its name, as the API and the command line write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Running => "running",
+        }
+    }
+}
+
+/// Which runs of the history to read: the newest `limit` that match, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only those of this host.
+    pub host: Option<String>,
+    /// Only those of this job: a script's name, or `command: …`, exactly.
+    pub what: Option<String>,
+    /// Only those this user started (through the API, or the command line as that login).
+    pub user: Option<String>,
+    /// Only those that ended so (or have not).
+    pub outcome: Option<RunOutcome>,
+    /// Only those started at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Only those started before this time (ms since the epoch).
+    pub until: Option<i64>,
+    /// Only those older than this run (the first id of the page after).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl RunFilter {
+    /// The newest `limit` runs, optionally of one host.
+    pub fn newest(host: Option<&str>, limit: u32) -> RunFilter {
+        RunFilter {
+            host: host.map(str::to_owned),
+            limit,
+            ..RunFilter::default()
+        }
+    }
 }

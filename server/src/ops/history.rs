@@ -1,6 +1,6 @@
 //! What was run, and what happened: the run history and the event log.
 
-use crate::model::{Event, EventFilter, EventKind, Run};
+use crate::model::{Event, EventFilter, EventKind, Run, RunFilter};
 
 use super::{Ops, Result};
 
@@ -10,15 +10,10 @@ impl Ops {
         Ok(self.fleet.store().runs(host, limit).await?)
     }
 
-    /// The page of the history before run `before`: the newest `limit` runs older than it,
-    /// oldest first, optionally of one host.
-    pub async fn history_before(
-        &self,
-        host: Option<&str>,
-        before: i64,
-        limit: u32,
-    ) -> Result<Vec<Run>> {
-        Ok(self.fleet.store().runs_before(host, before, limit).await?)
+    /// The newest runs `filter` matches, oldest first: by host, job, user, outcome and time,
+    /// a page at a time (`before`).
+    pub async fn find_history(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        Ok(self.fleet.store().find_runs(filter).await?)
     }
 
     /// One past (or running) run, with its kept output.
@@ -48,6 +43,7 @@ impl Ops {
 
 #[cfg(test)]
 mod tests {
+    use crate::model::RunFilter;
     use crate::ops::ErrorKind;
     use crate::ops::testing::fixture;
 
@@ -72,19 +68,20 @@ mod tests {
         let store = ops.fleet.store();
         let second = store.start_run("r2", "x", "01", "cli:alice").await.unwrap();
         let third = store.start_run("r1", "x", "02", "cli:alice").await.unwrap();
-        let ids = |runs: Vec<crate::model::Run>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(ops.history_before(None, third, 1).await.unwrap()),
-            [second]
-        );
-        assert_eq!(
-            ids(ops.history_before(None, third, 5).await.unwrap()),
-            [id, second]
-        );
-        assert_eq!(
-            ids(ops.history_before(Some("r1"), third, 5).await.unwrap()),
-            [id]
-        );
-        assert!(ops.history_before(None, id, 5).await.unwrap().is_empty());
+        let page = |host: Option<&str>, before, limit| {
+            let filter = RunFilter {
+                before: Some(before),
+                ..RunFilter::newest(host, limit)
+            };
+            let ops = ops.clone();
+            async move {
+                let runs = ops.find_history(&filter).await.unwrap();
+                runs.iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(None, third, 1).await, [second]);
+        assert_eq!(page(None, third, 5).await, [id, second]);
+        assert_eq!(page(Some("r1"), third, 5).await, [id]);
+        assert!(page(None, id, 5).await.is_empty());
     }
 }

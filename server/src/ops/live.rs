@@ -1220,6 +1220,7 @@ mod tests {
             started: 0,
             finished: Some(1),
             success: Some(true),
+            actor: None,
             cancelled: false,
             outcome: Some("exit 0".into()),
             exit_code: Some(0),

@@ -120,6 +120,7 @@ mod tests {
             started: 0,
             finished: success.map(|_| 1),
             success,
+            actor: None,
             cancelled: false,
             outcome: None,
             exit_code: None,

@@ -283,6 +283,7 @@ const TABLES: &[Table] = &[
             ("truncated", "truncated", Bool),
             ("owner", "owner", Text),
             ("cancelled", "cancelled", Bool),
+            ("actor", "actor", Text),
         ],
         identity: true,
     },

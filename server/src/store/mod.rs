@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::model::{
     ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
     NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser,
-    Permissions, RelayServer, Rule, Run, RunEnd, Schedule, Scope, Script, ServerLease, Session,
-    Token, TokenRefusal, TokenUse, User,
+    Permissions, RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope, Script, ServerLease,
+    Session, Token, TokenRefusal, TokenUse, User,
 };
 
 pub mod copy;
@@ -201,11 +201,22 @@ pub trait RunStore: Send + Sync {
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()>;
     /// One run. Runs whose server process is gone read as interrupted.
     async fn run(&self, id: i64) -> Result<Run>;
+    /// The newest runs `filter` matches, oldest first. Runs whose server process is gone
+    /// read as interrupted.
+    async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
     /// The newest `limit` runs, oldest first, optionally of one host.
-    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>>;
+    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
+        self.find_runs(&RunFilter::newest(host, limit)).await
+    }
     /// The newest `limit` runs older than run `before` (ids below it), oldest first,
     /// optionally of one host: the page before.
-    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>>;
+    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>> {
+        let filter = RunFilter {
+            before: Some(before),
+            ..RunFilter::newest(host, limit)
+        };
+        self.find_runs(&filter).await
+    }
 }
 
 /// The HTTP API's launches: a start of a job on many hosts, kept so that it can be told again

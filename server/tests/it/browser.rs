@@ -2396,3 +2396,70 @@ async fn a_runs_output_is_searched_and_downloaded_from_its_page() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_history_is_found_by_job_user_outcome_and_time() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    server.ok(&["script", "add", "hello", "--body", "echo hello"]);
+    for args in [
+        &["run", "hello", "-H", "r1"][..],
+        &["run", "-H", "r1", "--command", "exit 3"],
+        &["run", "-H", "r1", "--command", "true"],
+    ] {
+        server.bounded(args).await;
+    }
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    // One more, started by the admin through the API (the web UI's run page).
+    browser.visit(&format!("{url}#/run?host=r1")).await;
+    browser.run_script_on_one("hello", "r1").await;
+    browser.visit(&format!("{url}#/history")).await;
+    browser.text_of("#history", |t| t.contains("exit 3")).await;
+    let rows = || async { browser.texts("#history tbody tr").await.len() };
+    assert_eq!(rows().await, 4);
+    let filter = |css: &'static str, value: &'static str| {
+        let browser = &browser;
+        async move {
+            browser.fill(css, value).await;
+            browser.click("#history-filter").await;
+        }
+    };
+
+    // By job: the script's runs, whoever started them; each says who.
+    filter("#history-what", "hello").await;
+    browser.text_of("#history", |t| !t.contains("exit 3")).await;
+    assert_eq!(rows().await, 2);
+    let who = browser.texts("#history td.who").await;
+    assert!(who.contains(&"admin".to_string()), "{who:?}");
+    assert!(who.iter().any(|w| w.ends_with("(command line)")), "{who:?}");
+    // And by user: the admin's only.
+    filter("#history-user", "admin").await;
+    browser.text_of("#history", |t| t.contains("hello")).await;
+    assert_eq!(rows().await, 1);
+
+    // By outcome (the other filters cleared).
+    browser
+        .visit(&format!("{url}#/history?outcome=failed"))
+        .await;
+    browser.text_of("#history", |t| t.contains("exit 3")).await;
+    assert_eq!(rows().await, 1);
+    let chosen = browser
+        .find("#history-outcome")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(chosen.as_deref(), Some("failed"));
+
+    // By time: none started before 2000.
+    browser
+        .visit(&format!("{url}#/history?until=2000-01-01T00:00:00.000Z"))
+        .await;
+    browser
+        .text_of("#history-none", |t| t == "No run matches.")
+        .await;
+    browser.close().await;
+}

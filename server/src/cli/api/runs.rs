@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
-use crate::model::{Event, EventKind, Run};
+use crate::model::{Event, EventKind, Run, RunFilter};
 use crate::ops::{
     Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
     PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, UpdateAgents, Upload,
@@ -107,7 +107,7 @@ pub(crate) trait RunsApi {
     ) -> Result<(Vec<Done>, bool), CliError>;
 
     /// The newest runs, with their kept output (`GET /api/v1/runs?output=true`).
-    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError>;
+    async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError>;
 
     /// One run with its output (`GET /api/v1/runs/{id}`).
     async fn past_run(&self, id: i64) -> Result<Run, CliError>;
@@ -232,8 +232,8 @@ impl RunsApi for Ops {
         Ok((results, cancellation.is_cancelled()))
     }
 
-    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
-        Ok(Ops::history(self, host.as_deref(), limit).await?)
+    async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError> {
+        Ok(Ops::find_history(self, &filter).await?)
     }
 
     async fn past_run(&self, id: i64) -> Result<Run, CliError> {
@@ -462,9 +462,20 @@ impl RunsApi for Remote {
             .await
     }
 
-    async fn history(&self, host: Option<String>, limit: u32) -> Result<Vec<Run>, CliError> {
-        let mut query = vec![("limit", limit.to_string()), ("output", "true".into())];
-        query.extend(host.map(|h| ("host", h)));
+    async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError> {
+        let time = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+        };
+        let mut query = vec![
+            ("limit", filter.limit.to_string()),
+            ("output", "true".into()),
+        ];
+        query.extend(filter.host.map(|h| ("host", h)));
+        query.extend(filter.what.map(|w| ("what", w)));
+        query.extend(filter.user.map(|u| ("user", u)));
+        query.extend(filter.outcome.map(|o| ("outcome", o.as_str().to_owned())));
+        query.extend(filter.since.map(|t| ("since", time(t))));
+        query.extend(filter.until.map(|t| ("until", time(t))));
         Ok(self.get("/api/v1/runs", &query).await?)
     }
 

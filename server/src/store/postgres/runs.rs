@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Postgres, corrupt, events};
-use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
+use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, RunFilter, RunOutcome, now_ms};
 use crate::store::{Result, RunStore, StoreError};
 
 /// Records the start of a run by this process, asked for by `actor`, with its `run-started`
@@ -28,9 +28,9 @@ pub async fn start_run(
     let tx = client.transaction().await?;
     let id: i64 = tx
         .query_one(
-            "INSERT INTO runs (host, what, action, started, owner) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
-            &[&host, &what, &action, &now_ms(), &owner],
+            "INSERT INTO runs (host, what, action, started, owner, actor)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[&host, &what, &action, &now_ms(), &owner, &actor],
         )
         .await?
         .get(0);
@@ -126,19 +126,33 @@ pub async fn run(db: &Postgres, id: i64) -> Result<Run> {
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))
 }
 
-/// The newest `limit` runs with ids below `before`, oldest first, optionally of one host.
-pub async fn runs_before(
-    db: &Postgres,
-    host: Option<&str>,
-    before: i64,
-    limit: u32,
-) -> Result<Vec<Run>> {
+/// The newest runs `filter` matches, oldest first.
+pub async fn find_runs(db: &Postgres, filter: &RunFilter) -> Result<Vec<Run>> {
     let mut client = db.client().await?;
     settle_interrupted(&mut client).await?;
+    let outcome = filter.outcome.map(RunOutcome::as_str);
     let mut runs = runs_where(
         &client,
-        "WHERE ($1::TEXT IS NULL OR host = $1) AND id < $3 ORDER BY id DESC LIMIT $2",
-        &[&host, &i64::from(limit), &before],
+        "WHERE ($1::TEXT IS NULL OR host = $1) AND id < $3 AND ($4::TEXT IS NULL OR what = $4)
+           AND ($5::TEXT IS NULL OR actor = 'cli:' || $5
+                OR left(actor, length($5) + 6) = 'user:' || $5 || ' ')
+           AND ($6::TEXT IS NULL
+                OR ($6 = 'succeeded' AND success)
+                OR ($6 = 'failed' AND NOT success AND NOT cancelled)
+                OR ($6 = 'cancelled' AND cancelled)
+                OR ($6 = 'running' AND finished IS NULL AND outcome IS NULL))
+           AND ($7::BIGINT IS NULL OR started >= $7) AND ($8::BIGINT IS NULL OR started < $8)
+         ORDER BY id DESC LIMIT $2",
+        &[
+            &filter.host,
+            &i64::from(filter.limit),
+            &filter.before.unwrap_or(i64::MAX),
+            &filter.what,
+            &filter.user,
+            &outcome,
+            &filter.since,
+            &filter.until,
+        ],
     )
     .await?;
     runs.reverse();
@@ -154,7 +168,7 @@ async fn runs_where(
     db.query(
         &format!(
             "SELECT id, host, what, action, started, finished, success, outcome, exit_code,
-                    elapsed_ms, stdout, stderr, truncated, cancelled FROM runs {filter}"
+                    elapsed_ms, stdout, stderr, truncated, cancelled, actor FROM runs {filter}"
         ),
         params,
     )
@@ -177,6 +191,7 @@ fn run_row(r: &Row) -> Result<Run> {
         action: r.get(3),
         started: r.get(4),
         finished: r.get(5),
+        actor: r.get(14),
         success: r.get(6),
         cancelled: r.get(13),
         outcome: r.get(7),
@@ -202,11 +217,7 @@ impl RunStore for Postgres {
         run(self, id).await
     }
 
-    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
-        runs_before(self, host, i64::MAX, limit).await
-    }
-
-    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>> {
-        runs_before(self, host, before, limit).await
+    async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        find_runs(self, filter).await
     }
 }

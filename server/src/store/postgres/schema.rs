@@ -251,6 +251,13 @@ CREATE TABLE launch_events (
 );
 "#,
     ),
+    (
+        20,
+        r#"
+-- Who started each run (`ops::Actor` as text), to find runs by user.
+ALTER TABLE runs ADD COLUMN actor TEXT;
+"#,
+    ),
 ];
 
 /// The newest schema version this program knows (the same as SQLite's).

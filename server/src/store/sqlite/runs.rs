@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Sqlite, events};
-use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, now_ms};
+use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, RunFilter, RunOutcome, now_ms};
 use crate::store::owner::{Liveness, Owner};
 use crate::store::{Result, RunStore, StoreError};
 
@@ -18,8 +18,9 @@ pub fn start_run(
 ) -> Result<i64> {
     let owner = Owner::current().map(|o| o.to_string());
     db.execute(
-        "INSERT INTO runs (host, what, action, started, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![host, what, action, now_ms(), owner],
+        "INSERT INTO runs (host, what, action, started, owner, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![host, what, action, now_ms(), owner, actor],
     )?;
     let id = db.last_insert_rowid();
     events::log_by(
@@ -103,23 +104,32 @@ pub fn run(db: &Connection, id: i64) -> Result<Run> {
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))
 }
 
-/// The newest `limit` runs, oldest first, optionally of one host.
-pub fn runs(db: &Connection, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
-    runs_before(db, host, i64::MAX, limit)
-}
-
-/// The newest `limit` runs with ids below `before`, oldest first, optionally of one host.
-pub fn runs_before(
-    db: &Connection,
-    host: Option<&str>,
-    before: i64,
-    limit: u32,
-) -> Result<Vec<Run>> {
+/// The newest runs `filter` matches, oldest first.
+pub fn find_runs(db: &Connection, filter: &RunFilter) -> Result<Vec<Run>> {
     settle_interrupted(db)?;
+    let outcome = filter.outcome.map(RunOutcome::as_str);
     let mut runs = runs_where(
         db,
-        "WHERE (?1 IS NULL OR host = ?1) AND id < ?3 ORDER BY id DESC LIMIT ?2",
-        params![host, limit, before],
+        "WHERE (?1 IS NULL OR host = ?1) AND id < ?3 AND (?4 IS NULL OR what = ?4)
+           AND (?5 IS NULL OR actor = 'cli:' || ?5
+                OR substr(actor, 1, length(?5) + 6) = 'user:' || ?5 || ' ')
+           AND (?6 IS NULL
+                OR (?6 = 'succeeded' AND success = 1)
+                OR (?6 = 'failed' AND success = 0 AND NOT cancelled)
+                OR (?6 = 'cancelled' AND cancelled)
+                OR (?6 = 'running' AND finished IS NULL AND outcome IS NULL))
+           AND (?7 IS NULL OR started >= ?7) AND (?8 IS NULL OR started < ?8)
+         ORDER BY id DESC LIMIT ?2",
+        params![
+            filter.host,
+            filter.limit,
+            filter.before.unwrap_or(i64::MAX),
+            filter.what,
+            filter.user,
+            outcome,
+            filter.since,
+            filter.until
+        ],
     )?;
     runs.reverse();
     Ok(runs)
@@ -128,7 +138,7 @@ pub fn runs_before(
 fn runs_where(db: &Connection, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Run>> {
     let mut stmt = db.prepare(&format!(
         "SELECT id, host, what, action, started, finished, success, outcome, exit_code, elapsed_ms,
-                stdout, stderr, truncated, cancelled FROM runs {filter}"
+                stdout, stderr, truncated, cancelled, actor FROM runs {filter}"
     ))?;
     let runs = stmt
         .query_map(params, run_row)?
@@ -144,6 +154,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         action: r.get(3)?,
         started: r.get(4)?,
         finished: r.get(5)?,
+        actor: r.get(14)?,
         success: r.get(6)?,
         cancelled: r.get(13)?,
         outcome: r.get(7)?,
@@ -178,14 +189,8 @@ impl RunStore for Sqlite {
         self.call(move |db| run(db, id)).await
     }
 
-    async fn runs(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
-        let host = host.map(str::to_owned);
-        self.call(move |db| runs(db, host.as_deref(), limit)).await
-    }
-
-    async fn runs_before(&self, host: Option<&str>, before: i64, limit: u32) -> Result<Vec<Run>> {
-        let host = host.map(str::to_owned);
-        self.call(move |db| runs_before(db, host.as_deref(), before, limit))
-            .await
+    async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let filter = filter.clone();
+        self.call(move |db| find_runs(db, &filter)).await
     }
 }

@@ -301,15 +301,20 @@ CREATE TABLE IF NOT EXISTS launch_events (
     PRIMARY KEY (launch, seq)
 );
 "#,
+    r#"
+-- Who started each run (`ops::Actor` as text), to find runs by user.
+ALTER TABLE runs ADD COLUMN actor TEXT;
+"#,
 ];
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// What undoes migration 19 (a launch's level, owner and relayed events), for tests that make
-/// a database of an older schema.
+/// What undoes migrations 19 (a launch's level, owner and relayed events) and 20 (a run's
+/// actor), for tests that make a database of an older schema.
 #[cfg(test)]
-pub const UNDO_LAUNCH_RELAY: &str = "ALTER TABLE launches DROP COLUMN level;
+pub const UNDO_LAUNCH_RELAY: &str = "ALTER TABLE runs DROP COLUMN actor;
+    ALTER TABLE launches DROP COLUMN level;
     ALTER TABLE launches DROP COLUMN owner; ALTER TABLE launches DROP COLUMN cancel_asked;
     DROP TABLE launch_events;";
 

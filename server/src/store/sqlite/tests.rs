@@ -228,7 +228,7 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
         runs::finish_run(&db, id, &end(outcome, cancelled)).unwrap();
     }
     let cancelled = |db: &Connection| -> Vec<bool> {
-        let runs = runs::runs(db, None, 10).unwrap();
+        let runs = runs::find_runs(db, &crate::model::RunFilter::newest(None, 10)).unwrap();
         runs.iter().map(|r| r.cancelled).collect()
     };
     assert_eq!(cancelled(&db), [true, false, false]);

@@ -3,11 +3,15 @@
 use std::time::Duration;
 
 use super::database::Database;
-use crate::model::{EventFilter, INTERRUPTED, RunEnd};
+use crate::model::{EventFilter, INTERRUPTED, RunEnd, RunFilter, RunOutcome, now_ms};
 use crate::store::owner::Owner;
 use crate::store::{Store, StoreError};
 
-on_both!(runs_are_recorded, runs_are_read_a_page_at_a_time);
+on_both!(
+    runs_are_recorded,
+    runs_are_read_a_page_at_a_time,
+    runs_are_found_by_job_user_outcome_and_time,
+);
 on_both_with_database!(a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives);
 
 /// A run's end: `outcome`, successful or not, with `stdout`.
@@ -196,4 +200,75 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
     assert_eq!(run.success, Some(true));
     assert!(run.finished.is_some());
     assert_eq!(store.run(mine).await.unwrap().outcome, None);
+}
+
+async fn runs_are_found_by_job_user_outcome_and_time(store: Store) {
+    let start = now_ms();
+    let mut ids = Vec::new();
+    for (what, actor) in [
+        ("hello", "user:ann (API key 2 from ::1)"),
+        ("command: true", "cli:ann"),
+        ("hello", "user:annie (session 3 from ::1)"),
+        ("command: false", "server"),
+    ] {
+        ids.push(store.start_run("r1", what, "01", actor).await.unwrap());
+    }
+    store
+        .finish_run(ids[0], &end(true, "exit 0", b""))
+        .await
+        .unwrap();
+    store
+        .finish_run(ids[2], &end(false, "exit 1", b""))
+        .await
+        .unwrap();
+    let cancelled = RunEnd {
+        cancelled: true,
+        ..end(false, "cancelled", b"")
+    };
+    store.finish_run(ids[3], &cancelled).await.unwrap();
+    let found = |filter: RunFilter| {
+        let store = store.clone();
+        async move {
+            let runs = store.find_runs(&filter).await.unwrap();
+            runs.iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    let all = RunFilter::newest(None, 10);
+    // Who started each is kept.
+    let runs = store.find_runs(&all).await.unwrap();
+    assert_eq!(runs[1].actor.as_deref(), Some("cli:ann"));
+    let by = |f: &dyn Fn(&mut RunFilter)| {
+        let mut filter = all.clone();
+        f(&mut filter);
+        filter
+    };
+    assert_eq!(
+        found(by(&|f| f.what = Some("hello".into()))).await,
+        [ids[0], ids[2]]
+    );
+    // A user by name, through the API or the command line; not one whose name begins so.
+    assert_eq!(
+        found(by(&|f| f.user = Some("ann".into()))).await,
+        [ids[0], ids[1]]
+    );
+    assert_eq!(
+        found(by(&|f| f.user = Some("annie".into()))).await,
+        [ids[2]]
+    );
+    let outcome = |o| {
+        let mut filter = all.clone();
+        filter.outcome = Some(o);
+        filter
+    };
+    assert_eq!(found(outcome(RunOutcome::Succeeded)).await, [ids[0]]);
+    assert_eq!(found(outcome(RunOutcome::Failed)).await, [ids[2]]);
+    assert_eq!(found(outcome(RunOutcome::Cancelled)).await, [ids[3]]);
+    assert_eq!(found(outcome(RunOutcome::Running)).await, [ids[1]]);
+    // By when they started, with the rest and a page at a time.
+    assert_eq!(found(by(&|f| f.since = Some(0))).await, ids);
+    assert!(found(by(&|f| f.until = Some(start))).await.is_empty());
+    let mut filter = by(&|f| f.since = Some(start));
+    filter.what = Some("hello".into());
+    filter.before = Some(ids[2]);
+    assert_eq!(found(filter).await, [ids[0]]);
 }

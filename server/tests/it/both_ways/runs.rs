@@ -210,6 +210,19 @@ async fn the_commands_on_hosts_print_and_exit_alike_locally_and_through_serve() 
         (&["--json", "history", "--limit", "3"], 0),
         (&["--json", "history", "--run", "1"], 0),
         (&["--json", "history", "--run", "999"], 4),
+        // Found by script, outcome, time and user (nobody here: none).
+        (&["--json", "history", "--script", "hello"], 0),
+        (
+            &["--json", "history", "--outcome", "failed", "--host", "r1"],
+            0,
+        ),
+        (
+            &["--json", "history", "--command", "exit 3", "--since", "1h"],
+            0,
+        ),
+        (&["--json", "history", "--until", "2000-01-01T00:00:00Z"], 0),
+        (&["--json", "history", "--user", "nobody"], 0),
+        (&["--json", "history", "--since", "last tuesday"], 2),
         (
             &["--json", "events", "--kind", "run-started", "--limit", "4"],
             0,
