@@ -1048,6 +1048,21 @@ mod tests {
         LaunchEvent::summary(Vec::new())
     }
 
+    /// The result of `host`'s run `run`, which succeeded.
+    fn succeeded(host: &str, run: Option<i64>) -> RunResult {
+        RunResult {
+            host: host.into(),
+            run,
+            success: true,
+            status: crate::ops::Status::Ok,
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            elapsed_ms: Some(1),
+            unreached: false,
+            untrusted: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_late_follower_reads_from_the_start_with_a_gap_where_output_was_dropped() {
         let (_dir, ops) = fixture().await;
@@ -1145,17 +1160,7 @@ mod tests {
         let (_dir, ops) = fixture().await;
         let store = ops.fleet.store().clone();
         let (id, launch) = add(&ops, &Launches::default()).await.unwrap();
-        let done = LaunchEvent::Done(RunResult {
-            host: "a".into(),
-            run: Some(1),
-            success: true,
-            status: crate::ops::Status::Ok,
-            outcome: "exit 0".into(),
-            exit_code: Some(0),
-            elapsed_ms: Some(1),
-            unreached: false,
-            untrusted: None,
-        });
+        let done = LaunchEvent::Done(succeeded("a", Some(1)));
         // Relayed as its server does, a batch at a time: the lines past the budget are not.
         let (mut next, mut relayed) = (0, 0);
         let mut relay = async |launch: &Launch| {
@@ -1195,20 +1200,9 @@ mod tests {
 
     #[test]
     fn a_replay_has_each_runs_kept_lines_then_its_end() {
-        let result = |host: &str, run| RunResult {
-            host: host.into(),
-            run,
-            success: true,
-            status: crate::ops::Status::Ok,
-            outcome: "exit 0".into(),
-            exit_code: Some(0),
-            elapsed_ms: Some(1),
-            unreached: false,
-            untrusted: None,
-        };
         let gone = Gone {
             started: begun(),
-            results: vec![result("a", Some(7)), result("b", None)],
+            results: vec![succeeded("a", Some(7)), succeeded("b", None)],
             uploads: Vec::new(),
             last: summary(),
         };
@@ -1238,7 +1232,7 @@ mod tests {
                 output(Stream::Stdout, "one"),
                 output(Stream::Stdout, "two"),
                 output(Stream::Stderr, "oops"),
-                LaunchEvent::Done(result("a", Some(7))),
+                LaunchEvent::Done(succeeded("a", Some(7))),
                 summary(),
             ]
         );

@@ -36,8 +36,11 @@ pub(crate) async fn database() -> Option<String> {
     Some(cluster.create_database(&name).await.unwrap())
 }
 
-/// Gives `to` the key-encryption key of `from`, as an administrator copies it between servers.
-fn share_key(from: &Server, to: &Server) {
+/// Another server on the database at `url`, with its own data directory and the
+/// key-encryption key of `from`, copied as an administrator copies it between servers.
+fn sharing(url: &str, from: &Server) -> Server {
+    let to = Server::on_postgres(url);
+    std::fs::create_dir_all(to.data()).unwrap();
     let key = from.data().join("secrets.key");
     let copy = to.data().join("secrets.key");
     std::fs::copy(&key, &copy).unwrap();
@@ -46,6 +49,7 @@ fn share_key(from: &Server, to: &Server) {
             & 0o777,
         0o600
     );
+    to
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,9 +72,7 @@ async fn servers_on_one_database_share_hosts_keys_variables_and_history() {
     a.set_secret("TOKEN", "r1", "s3cr3t-value");
 
     // Another server, another data directory, the same database and key-encryption key.
-    let b = Server::on_postgres(&url);
-    std::fs::create_dir_all(b.data()).unwrap();
-    share_key(&a, &b);
+    let b = sharing(&url, &a);
     let results = b
         .bounded_results(&["run", "--group", "lab", "--command", "echo \"$GREETING\""])
         .await;
@@ -112,9 +114,7 @@ async fn serve_keeps_its_hosts_heartbeats_in_the_database() {
         .spawn()
         .unwrap();
     // Another process reads what serve recorded.
-    let b = Server::on_postgres(&url);
-    std::fs::create_dir_all(b.data()).unwrap();
-    share_key(&a, &b);
+    let b = sharing(&url, &a);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let shown = b.json(&["host", "show", "r1"]);
@@ -173,9 +173,7 @@ async fn an_sqlite_fleet_copied_into_postgres_is_driven_from_there() {
     );
 
     // A server on PostgreSQL with the data directory's key drives the same agent.
-    let new = Server::on_postgres(&url);
-    std::fs::create_dir_all(new.data()).unwrap();
-    share_key(&old, &new);
+    let new = sharing(&url, &old);
     let out = new.output(&[
         "run",
         "--host",
@@ -223,14 +221,7 @@ async fn a_killed_servers_hosts_are_taken_over_its_run_interrupted_and_schedules
         "-H",
         "r0",
     ]);
-    let servers: Vec<Server> = (0..3)
-        .map(|_| {
-            let server = Server::on_postgres(&url);
-            std::fs::create_dir_all(server.data()).unwrap();
-            share_key(&admin, &server);
-            server
-        })
-        .collect();
+    let servers: Vec<Server> = (0..3).map(|_| sharing(&url, &admin)).collect();
     let daemons: Vec<Daemon> = servers
         .iter()
         .map(|s| Daemon::start(s, &["--heartbeat-interval", "1s"]))
@@ -338,14 +329,7 @@ async fn a_launch_is_followed_live_and_cancelled_from_another_server() {
     add_user(&admin, "ann", &["--run-level", "read-write"]);
     add_user(&admin, "rita", &["--run-level", "read-only"]);
     let (ann, rita) = (key_of(&admin, "ann"), key_of(&admin, "rita"));
-    let servers: Vec<Server> = (0..2)
-        .map(|_| {
-            let server = Server::on_postgres(&url);
-            std::fs::create_dir_all(server.data()).unwrap();
-            share_key(&admin, &server);
-            server
-        })
-        .collect();
+    let servers: Vec<Server> = (0..2).map(|_| sharing(&url, &admin)).collect();
     let daemons: Vec<Daemon> = servers.iter().map(|s| Daemon::start(s, &[])).collect();
 
     // Started on the first server, followed on the second: each host's first line comes
@@ -428,14 +412,7 @@ async fn an_agent_that_called_one_server_is_driven_through_another() {
     // host's address is a port nothing listens on.
     let port = free_port();
     let _agent = calling_agent(&admin, dir.path(), "r1", port).await;
-    let servers: Vec<Server> = (0..2)
-        .map(|_| {
-            let server = Server::on_postgres(&url);
-            std::fs::create_dir_all(server.data()).unwrap();
-            share_key(&admin, &server);
-            server
-        })
-        .collect();
+    let servers: Vec<Server> = (0..2).map(|_| sharing(&url, &admin)).collect();
     let listen = format!("127.0.0.1:{port}");
     let called = Daemon::start(&servers[0], &["--call-home-listen", &listen]);
     let other = Daemon::start(&servers[1], &[]);
