@@ -91,7 +91,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
-         ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE runs DROP COLUMN cancelled; ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
@@ -145,6 +145,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
          ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
          DROP TABLE schedules; ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 5;",
@@ -194,7 +195,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // script, older than run levels, is read-write.
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
-         ALTER TABLE runs DROP COLUMN cancelled;
+         ALTER TABLE runs DROP COLUMN cancelled; ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 6;",
