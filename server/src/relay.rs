@@ -58,8 +58,8 @@ fn label(host: &str) -> String {
 }
 
 /// A token that lets its bearer have a channel on `host`'s agent relayed, for
-/// [`TOKEN_TTL_MS`] from now; None when this server has no key-encryption key (it is not one
-/// of the fleet's servers, or lost its key).
+/// [`TOKEN_TTL_MS`] from now; `Missing` when this server has no key-encryption key (it is not
+/// one of the fleet's servers, or lost its key): none is made then.
 pub fn token(keyring: &Keyring, host: &str) -> Result<String, SecretError> {
     if !keyring.path().exists() {
         return Err(SecretError::Missing(keyring.path().to_path_buf()));
