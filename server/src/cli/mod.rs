@@ -227,8 +227,8 @@ enum Command {
         /// Only runs started before this time (as for --since).
         #[arg(long, value_name = "TIME", value_parser = parse::time_or_ago)]
         until: Option<i64>,
-        /// Show this run in full, with its output.
-        #[arg(long, conflicts_with_all = ["host", "script", "command", "user", "outcome", "since", "until"])]
+        /// Show this run in full, with its output (the filters then say nothing).
+        #[arg(long)]
         run: Option<i64>,
         /// How many of the newest.
         #[arg(long, default_value_t = 50)]
