@@ -147,21 +147,34 @@ function live(section, wanted, render) {
   let current = section;
   let timer = null;
   let busy = false;
+  /** Whether its user is typing in it, has a form of it open or hosts chosen there. */
+  const working = () => {
+    const active = document.activeElement;
+    return (current.contains(active) && active.matches('input, textarea, select'))
+      || Boolean(current.querySelector('details[open], input[type=checkbox]:checked'));
+  };
   const refresh = async () => {
     timer = null;
-    const active = document.activeElement;
-    const typing = current.contains(active) && active.matches('input, textarea, select');
-    // Nor while a form is open in it, or hosts are chosen there.
-    const working = current.querySelector('details[open], input[type=checkbox]:checked');
-    if (busy || typing || working) {
+    if (busy || working()) {
       timer = setTimeout(refresh, 1000);
       return;
     }
     busy = true;
+    // The page showing itself again meanwhile (after an action of its user) makes what was
+    // read here older than what it shows: read again instead of swapping it in.
+    let changed = false;
+    const watching = new MutationObserver(() => { changed = true; });
+    watching.observe(current, { childList: true, subtree: true, characterData: true });
     try {
       const fresh = h('section');
       await render(fresh);
+      watching.disconnect();
       if (!current.isConnected) return;
+      // Its user may have begun something while it was read.
+      if (changed || working()) {
+        timer = setTimeout(refresh, changed ? 300 : 1000);
+        return;
+      }
       const sorted = [...current.querySelectorAll('table')].map((t) => {
         const th = t.querySelector('th[aria-sort]');
         return th && [th.cellIndex, th.getAttribute('aria-sort')];
@@ -179,6 +192,7 @@ function live(section, wanted, render) {
     } catch (e) {
       ctx.alert(e);
     } finally {
+      watching.disconnect();
       busy = false;
     }
   };
