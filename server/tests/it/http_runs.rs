@@ -107,6 +107,28 @@ pub(crate) fn gated(go: &Path) -> String {
     )
 }
 
+/// Follows launch `id` through `daemon` until r1's first line, cancels it there (refused with
+/// `refused`'s key, below the run level it needs; done with `key`'s) and returns its summary,
+/// which says r1's run was cancelled.
+pub(crate) async fn cancelled_on_r1(daemon: &Daemon, id: u64, refused: &str, key: &str) -> Value {
+    let mut events = Events::follow(daemon, key, id).await;
+    events.until(|e| !lines(e, "r1").is_empty()).await;
+    let cancel = format!("/api/v1/launches/{id}/cancel");
+    let (status, _) = daemon
+        .call(Method::POST, &cancel, Some(refused), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = daemon
+        .call(Method::POST, &cancel, Some(key), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let rest = events.rest().await;
+    let summary = rest.last().unwrap().clone();
+    assert_eq!(summary["type"], "summary", "{rest:?}");
+    assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    summary
+}
+
 /// Starts `body` as a launch; returns its answer.
 pub(crate) async fn start(daemon: &Daemon, key: &str, body: Value) -> Value {
     let (status, answer) = daemon
@@ -343,21 +365,8 @@ async fn a_launch_cancelled_through_the_api_stops_its_script() {
     )
     .await;
     let id = started["launch"].as_u64().unwrap();
-    let mut events = Events::follow(&daemon, &ann, id).await;
-    events.until(|e| !lines(e, "r1").is_empty()).await;
+    let summary = cancelled_on_r1(&daemon, id, &rita, &ann).await;
     let cancel = format!("/api/v1/launches/{id}/cancel");
-    let (status, _) = daemon
-        .call(Method::POST, &cancel, Some(&rita), &Value::Null)
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, answer) = daemon
-        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
-    let rest = events.rest().await;
-    let summary = rest.last().unwrap();
-    assert_eq!(summary["type"], "summary", "{rest:?}");
-    assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
     // Cancelled is its own outcome, not a failure (issue 21): in the summary, the history and
     // the fleet's summary.
     assert_eq!(summary["results"][0]["status"], "cancelled", "{summary}");

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::callhome::{calling_agent, drive, free_port};
 use crate::harness::{BOUND, Server, all_succeeded, text, tool_missing};
 use crate::http::{Daemon, key_of};
-use crate::http_runs::{Events, gated, lines, start};
+use crate::http_runs::{Events, cancelled_on_r1, gated, lines, start};
 use crate::remote::{client, finish};
 use crate::users::add_user;
 
@@ -369,22 +369,9 @@ async fn a_launch_is_followed_live_and_cancelled_from_another_server() {
     )
     .await;
     let id = started["launch"].as_u64().unwrap();
-    let mut events = Events::follow(&daemons[1], &ann, id).await;
-    events.until(|e| !lines(e, "r1").is_empty()).await;
-    let cancel = format!("/api/v1/launches/{id}/cancel");
-    let (status, _) = daemons[1]
-        .call(Method::POST, &cancel, Some(&rita), &Value::Null)
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, answer) = daemons[1]
-        .call(Method::POST, &cancel, Some(&ann), &Value::Null)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
-    let rest = events.rest().await;
-    let summary = rest.last().unwrap();
-    assert_eq!(summary["type"], "summary", "{rest:?}");
+    let summary = cancelled_on_r1(&daemons[1], id, &rita, &ann).await;
     assert_eq!(summary["cancelled"], 1, "{summary}");
-    assert_eq!(summary["results"][0]["outcome"], "cancelled", "{summary}");
+    let cancel = format!("/api/v1/launches/{id}/cancel");
     // Ended: another cancel is a conflict on either server.
     for daemon in &daemons {
         let (status, answer) = daemon
