@@ -1,6 +1,7 @@
-//! `history` and `events`: what was run, and what happened; written once over [`RunsApi`].
+//! `history` and `events`: what was run (runs and launches), and what happened; written once
+//! over [`RunsApi`].
 
-use crate::model::{EventKind, RunFilter};
+use crate::model::{EventKind, LaunchFilter, RunFilter};
 use crate::print::Printer;
 
 use super::CliError;
@@ -17,6 +18,16 @@ pub async fn runs(
         Some(id) => out.run_detail(&api.past_run(id).await?),
         None => out.history(&api.history(filter).await?),
     }
+    Ok(())
+}
+
+/// `history --launches`: the past launches `filter` finds.
+pub async fn launches(
+    api: &impl RunsApi,
+    out: &Printer,
+    filter: LaunchFilter,
+) -> Result<(), CliError> {
+    out.launches(&api.launches(filter).await?);
     Ok(())
 }
 

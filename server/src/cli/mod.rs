@@ -35,6 +35,7 @@ mod scripts;
 mod secrets;
 mod targets;
 mod users;
+mod webhooks;
 
 pub use docs::agent_command;
 pub use parse::parse_duration;
@@ -182,6 +183,10 @@ enum Command {
     /// as cancelled, prints the summary and exits 130; a second Ctrl-C exits at once, leaving
     /// runs that had not answered unfinished.
     Run(RunArgs),
+    /// Start a launch again (`history --launches` lists them): the same script or command on
+    /// the hosts its targets choose now, or with --failed only on its hosts that did not
+    /// succeed; followed as `run` follows its run (same output, Ctrl-C and exit codes).
+    Relaunch(runs::RelaunchArgs),
     /// Cancel a running run by its id (as `run` and `history` print it).
     Cancel {
         /// The run's id.
@@ -230,6 +235,13 @@ enum Command {
         /// Show this run in full, with its output (the filters then say nothing).
         #[arg(long)]
         run: Option<i64>,
+        /// Only the hosts' runs of this launch.
+        #[arg(long, value_name = "ID", conflicts_with = "launches")]
+        launch: Option<u64>,
+        /// List launches (a job started on many hosts, with how their runs stand) instead of
+        /// runs; the filters but --host apply to them.
+        #[arg(long, conflicts_with_all = ["host", "run"])]
+        launches: bool,
         /// How many of the newest.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -285,6 +297,11 @@ enum Command {
     /// Schedules: runs that `serve` starts at the times of a cron pattern, in a time zone.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Webhooks: where `serve` tells of the events chosen (a run failed, a host became
+    /// unreachable, a key is pending, a schedule was skipped), signed with HMAC-SHA256; each
+    /// delivery recorded.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// The key that seals the secret variables and the hosts' server keys in the database
     /// (secrets.key in the data directory, which every server sharing a database must have):
     /// make a new one, rotate to it, seal again what an older one sealed. Local only.
@@ -725,7 +742,7 @@ impl Cli {
     pub fn is_interruptible(&self) -> bool {
         matches!(
             self.command,
-            Command::Run(_) | Command::Upload(_) | Command::UpdateAgents(_)
+            Command::Run(_) | Command::Relaunch(_) | Command::Upload(_) | Command::UpdateAgents(_)
         )
     }
 
@@ -892,6 +909,7 @@ async fn dispatch(
         Command::Enrollment(c) => enrollment::execute(api, out, c).await,
         Command::Ping(t) => runs::ping(api, out, t).await,
         Command::Run(args) => runs::run(api, out, args, shutdown).await,
+        Command::Relaunch(args) => runs::relaunch(api, out, args, shutdown).await,
         Command::Cancel { run } => runs::cancel(api, out, run).await,
         Command::Check => check(api, out).await,
         Command::Servers => servers(api, out).await,
@@ -910,22 +928,39 @@ async fn dispatch(
             since,
             until,
             run,
+            launch,
+            launches,
             limit,
         } => {
+            let what = script.or(command.map(|c| format!("command: {c}")));
+            if launches {
+                let filter = crate::model::LaunchFilter {
+                    what,
+                    user,
+                    outcome,
+                    since,
+                    until,
+                    before: None,
+                    limit,
+                };
+                return history::launches(api, out, filter).await;
+            }
             let filter = crate::model::RunFilter {
                 host,
-                what: script.or(command.map(|c| format!("command: {c}"))),
+                what,
                 user,
                 outcome,
                 since,
                 until,
                 before: None,
+                launch,
                 limit,
             };
             history::runs(api, out, filter, run).await
         }
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
         Command::Schedule(c) => schedules::execute(api, out, c).await,
+        Command::Webhook(c) => webhooks::execute(api, out, c).await,
         Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,
         Command::Serve(_)
         | Command::Database(_)

@@ -328,7 +328,7 @@ fn pinned(path: &Path) -> Result<rustls::RootCertStore, RemoteError> {
 }
 
 /// The system's root certificates (those it cannot read are left out, as a browser does).
-fn system_roots() -> rustls::RootCertStore {
+pub(crate) fn system_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {

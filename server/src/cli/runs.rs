@@ -117,16 +117,57 @@ pub async fn run(
         rollout: args.rollout.options(),
         output_cap: Some(args.output_cap),
     };
-    let files = match &args.output_dir {
-        Some(dir) => Some(OutputFiles::create(dir).map_err(|e| CliError::File(dir.clone(), e))?),
-        None => None,
-    };
+    let files = output_files(args.output_dir.as_deref())?;
+    follow(out, api.launch(new).await?, files, interrupt).await
+}
+
+/// `relaunch`: a launch started again, all of it or only on its hosts that did not succeed,
+/// followed as `run` follows its run.
+#[derive(Args)]
+pub struct RelaunchArgs {
+    /// The launch (`history --launches` lists them).
+    pub launch: u64,
+    /// Only on its hosts that did not succeed (failed, cancelled, not reached or skipped).
+    #[arg(long)]
+    pub failed: bool,
+    /// As for `run`.
+    #[arg(short, long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+/// `relaunch`; `interrupt` as for [`run`].
+pub async fn relaunch(
+    api: &impl RunsApi,
+    out: &Printer,
+    args: RelaunchArgs,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), CliError> {
+    let files = output_files(args.output_dir.as_deref())?;
+    let started = api.relaunch(args.launch, args.failed).await?;
+    follow(out, started, files, interrupt).await
+}
+
+/// The files of each host's output in `dir`, if given.
+fn output_files(dir: Option<&std::path::Path>) -> Result<Option<OutputFiles>, CliError> {
+    dir.map(|dir| OutputFiles::create(dir).map_err(|e| CliError::File(dir.to_owned(), e)))
+        .transpose()
+}
+
+/// Follows a run just started to its end, printing its output (and writing it to `files`),
+/// then its summary; `interrupt` completing cancels it on its hosts. The command's error says
+/// how it went as the exit codes document.
+async fn follow(
+    out: &Printer,
+    started: RunStarted<impl LiveRun>,
+    files: Option<OutputFiles>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), CliError> {
     let RunStarted {
         job,
         hosts,
         live,
         cancel,
-    } = api.launch(new).await?;
+    } = started;
     // The hosts' names, to line their output up.
     let width = hosts.iter().map(String::len).max().unwrap_or(0);
     let names: Vec<&str> = hosts.iter().map(String::as_str).collect();

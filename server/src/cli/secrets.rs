@@ -134,15 +134,19 @@ pub(super) async fn execute(
     }
 }
 
-/// `N secret variables and M server keys`.
+/// `N secret variables and M server keys`, and `K webhook secrets` if there are any.
 fn counted(done: Resealed) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    format!(
-        "{} and {}",
-        plural(done.variables, "secret variable", "secret variables"),
-        plural(done.server_keys, "server key", "server keys")
-    )
+    let variables = plural(done.variables, "secret variable", "secret variables");
+    let keys = plural(done.server_keys, "server key", "server keys");
+    match done.webhooks {
+        0 => format!("{variables} and {keys}"),
+        n => format!(
+            "{variables}, {keys} and {}",
+            plural(n, "webhook secret", "webhook secrets")
+        ),
+    }
 }
 
 /// Makes the next key the key: `secrets.key` is linked as `secrets.key.old` (refused if an

@@ -44,6 +44,7 @@ mod updates;
 mod uploads;
 mod users;
 mod web;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -179,6 +180,12 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(runs::cancel),
         routes!(runs::events),
         routes!(runs::cancel_launch),
+        routes!(runs::launches),
+        routes!(runs::launch),
+        routes!(runs::relaunch),
+        routes!(webhooks::list, webhooks::add),
+        routes!(webhooks::remove),
+        routes!(webhooks::deliveries),
         routes!(control::control),
         routes!(control::ping),
         routes!(summary::show),

@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
-use crate::model::{Run, RunFilter, RunOutcome};
+use crate::model::{LaunchFilter, PastLaunch, Run, RunFilter, RunOutcome};
 use crate::ops::{Done, Launched, NewRun, OpsError};
 
 /// Most runs in one answer.
@@ -131,6 +131,9 @@ pub struct RunQuery {
     limit: Option<u32>,
     /// Only those older than this run: the first `id` of the page after, for the page before.
     before: Option<i64>,
+    /// Only the hosts' runs of this launch.
+    #[param(minimum = 1)]
+    launch: Option<u64>,
     /// With each run's kept output, as `GET /api/v1/runs/{id}` has it (default: without).
     #[serde(default)]
     output: bool,
@@ -155,21 +158,6 @@ pub async fn list(
     auth: Auth,
     Query(query): Query<RunQuery>,
 ) -> Result<axum::Json<Vec<Run>>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        let message = format!("limit must be 1 to {MAX_LIMIT}");
-        return Err(OpsError::Invalid(message).into());
-    }
-    let time = |name: &str, text: Option<String>| -> Result<Option<i64>, ApiError> {
-        text.map(|t| {
-            t.parse::<jiff::Timestamp>()
-                .map(|t| t.as_millisecond())
-                .map_err(|e| {
-                    OpsError::Invalid(format!("{name} is not an RFC 3339 time: {e}")).into()
-                })
-        })
-        .transpose()
-    };
     let filter = RunFilter {
         host: query.host,
         what: query.what,
@@ -178,7 +166,8 @@ pub async fn list(
         since: time("since", query.since)?,
         until: time("until", query.until)?,
         before: query.before,
-        limit,
+        launch: query.launch,
+        limit: limit(query.limit)?,
     };
     let mut runs = auth.ops().find_history(&filter).await?;
     if !query.output {
@@ -188,6 +177,144 @@ pub async fn list(
         }
     }
     Ok(axum::Json(runs))
+}
+
+/// A page's size: 1 to [`MAX_LIMIT`], 100 if not given.
+fn limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        let message = format!("limit must be 1 to {MAX_LIMIT}");
+        return Err(OpsError::Invalid(message).into());
+    }
+    Ok(limit)
+}
+
+/// A query's time `name` (RFC 3339), as ms since the epoch.
+fn time(name: &str, text: Option<String>) -> Result<Option<i64>, ApiError> {
+    text.map(|t| {
+        t.parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|e| OpsError::Invalid(format!("{name} is not an RFC 3339 time: {e}")).into())
+    })
+    .transpose()
+}
+
+/// Which launches to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LaunchQuery {
+    /// Only those of this job: a script's name, `command: …`, `upload: PATH` or
+    /// `update-agents`, exactly.
+    what: Option<String>,
+    /// Only those this user started (through the API, or the command line as that login).
+    user: Option<String>,
+    /// Only those with a host's run that ended so: `succeeded`, `failed` (not by a cancel),
+    /// `cancelled`, or `running`.
+    outcome: Option<RunOutcome>,
+    /// Only those started at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Only those started before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
+    /// The newest this many (1 to 10000; default 100), oldest first.
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<u32>,
+    /// Only those older than this launch: the first `id` of the page after, for the page
+    /// before.
+    before: Option<u64>,
+}
+
+/// The newest launches (a job started on many hosts: by the API, the command line or a
+/// schedule), oldest first, with how their hosts' runs stand (`GET /api/v1/runs?launch=ID`
+/// lists them); found by job, user, outcome and when they started; the page before with
+/// `before`, the first id of this one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/launches",
+    tag = "runs",
+    params(LaunchQuery),
+    responses(
+        (status = 200, description = "Launches, oldest first", body = Vec<PastLaunch>),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn launches(
+    auth: Auth,
+    Query(query): Query<LaunchQuery>,
+) -> Result<axum::Json<Vec<PastLaunch>>, ApiError> {
+    let filter = LaunchFilter {
+        what: query.what,
+        user: query.user,
+        outcome: query.outcome,
+        since: time("since", query.since)?,
+        until: time("until", query.until)?,
+        before: query.before,
+        limit: limit(query.limit)?,
+    };
+    Ok(axum::Json(auth.ops().find_launches(&filter).await?))
+}
+
+/// One launch, with how its hosts' runs stand (`GET /api/v1/runs?launch=ID` lists them).
+#[utoipa::path(
+    get,
+    path = "/api/v1/launches/{id}",
+    tag = "runs",
+    params(("id" = u64, Path, minimum = 1, description = "The launch's id")),
+    responses(
+        (status = 200, description = "The launch", body = PastLaunch),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such launch", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn launch(auth: Auth, Path(id): Path<u64>) -> Result<axum::Json<PastLaunch>, ApiError> {
+    Ok(axum::Json(auth.ops().past_launch(id).await?))
+}
+
+/// How to start a launch again.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Relaunch {
+    /// Only on its hosts that did not succeed (failed, cancelled, not reached or skipped),
+    /// once it has ended; default: all of it again, its targets chosen anew.
+    #[serde(default)]
+    pub failed_only: bool,
+}
+
+/// Starts a launch of a script or command again, as `POST /api/v1/runs` does (by the caller,
+/// who needs its run level): all of it, or only on the hosts that did not succeed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/launches/{id}/relaunch",
+    tag = "runs",
+    params(("id" = u64, Path, minimum = 1, description = "The launch's id")),
+    request_body = Relaunch,
+    responses(
+        (status = 202, description = "Started", body = Launched),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the run level its job needs", body = ErrorBody),
+        (status = 404, description = "No such launch, or its script or a host is gone", body = ErrorBody),
+        (status = 409, description = "An upload or update (its file is not kept); with `failed_only`, not ended or no host failed; 64 launches are running", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn relaunch(
+    auth: Auth<need::RunReadOnly>,
+    State(api): State<ApiState>,
+    Path(id): Path<u64>,
+    Json(relaunch): Json<Relaunch>,
+) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {
+    let launched = auth
+        .ops()
+        .relaunch(&api.launches, id, relaunch.failed_only)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(launched)))
 }
 
 /// One run (of one host), with its kept output.

@@ -79,6 +79,8 @@ pub enum EventKind {
     UpdateRolledBack,
     /// A host was not heard from after an update, within the time its trial had.
     UpdateLost,
+    /// A webhook was added or removed.
+    WebhookChanged,
 }
 
 impl EventKind {
@@ -119,6 +121,7 @@ impl EventKind {
             EventKind::UpdateConfirmed => "update-confirmed",
             EventKind::UpdateRolledBack => "update-rolled-back",
             EventKind::UpdateLost => "update-lost",
+            EventKind::WebhookChanged => "webhook-changed",
         }
     }
 }

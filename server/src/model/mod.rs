@@ -11,6 +11,7 @@ mod schedules;
 mod scripts;
 mod servers;
 mod users;
+mod webhooks;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,7 @@ pub use schedules::*;
 pub use scripts::*;
 pub use servers::*;
 pub use users::*;
+pub use webhooks::*;
 
 /// Milliseconds since the Unix epoch, the unit of every time in the store.
 pub fn now_ms() -> i64 {

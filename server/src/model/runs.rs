@@ -33,6 +33,10 @@ pub struct Run {
     /// of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The launch it is part of (a job on many hosts: `GET /api/v1/launches/{id}`); none for
+    /// runs older than the record of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<u64>,
     /// Whether it succeeded.
     pub success: Option<bool>,
     /// Whether a cancel stopped it (before or while its script ran): it did not succeed, and
@@ -95,6 +99,24 @@ pub struct NewLaunch {
     pub hosts: Vec<String>,
     /// The run level its job needs.
     pub level: RunLevel,
+    /// What was asked, to start it again (`ops::NewRun` as JSON); none for uploads and updates,
+    /// whose files are not kept.
+    pub request: Option<String>,
+}
+
+/// A run to record as started.
+#[derive(Debug, Clone)]
+pub struct NewRunRecord {
+    /// The host.
+    pub host: String,
+    /// The script's name, or `command: …`.
+    pub what: String,
+    /// The action id on the agent (hex).
+    pub action: String,
+    /// Who asked ([`crate::ops::Actor`] as text).
+    pub actor: String,
+    /// The launch it is part of, if one.
+    pub launch: Option<u64>,
 }
 
 /// How a run ended, as recorded.
@@ -163,6 +185,8 @@ pub struct RunFilter {
     pub until: Option<i64>,
     /// Only those older than this run (the first id of the page after).
     pub before: Option<i64>,
+    /// Only the hosts' runs of this launch.
+    pub launch: Option<u64>,
     /// At most this many.
     pub limit: u32,
 }
@@ -176,4 +200,68 @@ impl RunFilter {
             ..RunFilter::default()
         }
     }
+}
+
+/// Which launches to read: the newest `limit` that match, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchFilter {
+    /// Only those of this job: a script's name, `command: …`, `upload: PATH` or
+    /// `update-agents`, exactly.
+    pub what: Option<String>,
+    /// Only those this user started (through the API, or the command line as that login).
+    pub user: Option<String>,
+    /// Only those with a host's run that ended so (or has not).
+    pub outcome: Option<RunOutcome>,
+    /// Only those started at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Only those started before this time (ms since the epoch).
+    pub until: Option<i64>,
+    /// Only those older than this launch (the first id of the page after).
+    pub before: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// How the hosts' runs of a launch stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LaunchCounts {
+    /// Runs that succeeded.
+    pub succeeded: u32,
+    /// Runs that failed (or were interrupted), not by a cancel.
+    pub failed: u32,
+    /// Runs a cancel stopped.
+    pub cancelled: u32,
+    /// Runs not ended.
+    pub running: u32,
+}
+
+/// A launch as the history lists it: who started what, when, on which hosts, and how its
+/// hosts' runs stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PastLaunch {
+    /// Its id.
+    pub id: u64,
+    /// Who started it ([`crate::ops::Actor`] as text).
+    pub actor: String,
+    /// The script's name, `command: …`, `upload: PATH` or `update-agents`.
+    pub job: String,
+    /// The hosts it addressed, by name.
+    pub hosts: Vec<String>,
+    /// When it started (ms since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
+    #[schema(value_type = String, format = DateTime)]
+    pub started: i64,
+    /// When it ended; None while it runs, or if its server stopped first.
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished: Option<i64>,
+    /// The schedule that started it, if one did (and still exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Its hosts' runs (uploads and updates have none: their summary says how each host
+    /// ended).
+    pub runs: LaunchCounts,
+    /// Whether it can be started again (`POST /api/v1/launches/{id}/relaunch`): a script or
+    /// command, not an upload or update.
+    pub relaunchable: bool,
 }

@@ -1,10 +1,71 @@
 //! What was run, and what happened: the run history and the event log.
 
-use crate::model::{Event, EventFilter, EventKind, Run, RunFilter};
+use std::collections::HashSet;
 
-use super::{Ops, Result};
+use crate::model::{Event, EventFilter, EventKind, LaunchFilter, PastLaunch, Run, RunFilter};
+
+use super::{NewRun, Ops, OpsError, Result, Targets};
 
 impl Ops {
+    /// The newest launches `filter` matches, oldest first, with how their hosts' runs stand:
+    /// by job, user, outcome (of any of its runs) and time, a page at a time (`before`).
+    pub async fn find_launches(&self, filter: &LaunchFilter) -> Result<Vec<PastLaunch>> {
+        Ok(self.fleet.store().find_launches(filter).await?)
+    }
+
+    /// One launch as the history lists it (its runs: [`Ops::find_history`] with its id).
+    pub async fn past_launch(&self, id: u64) -> Result<PastLaunch> {
+        Ok(self.fleet.store().past_launch(id).await?)
+    }
+
+    /// What to start to run launch `id` again: what it asked for (its targets chosen anew), or
+    /// with `failed_only` on the hosts of it that did not succeed (failed, cancelled, not
+    /// reached, or skipped), by name. An upload or update cannot be started again (its file is
+    /// not kept), nor `failed_only` a launch still running or where every host succeeded:
+    /// `Conflict`.
+    pub async fn relaunch_request(&self, id: u64, failed_only: bool) -> Result<NewRun> {
+        let store = self.fleet.store();
+        let Some(text) = store.launch_request(id).await? else {
+            return Err(OpsError::Conflict(format!(
+                "launch {id} is an upload or an update, whose file is not kept: start it anew"
+            )));
+        };
+        let mut request: NewRun = serde_json::from_str(&text)
+            .map_err(|e| OpsError::Conflict(format!("launch {id}'s request is unreadable: {e}")))?;
+        if failed_only {
+            let launch = store.past_launch(id).await?;
+            if launch.finished.is_none() {
+                return Err(OpsError::Conflict(format!(
+                    "launch {id} has not ended: its failed hosts are not known yet"
+                )));
+            }
+            let filter = RunFilter {
+                launch: Some(id),
+                limit: u32::try_from(launch.hosts.len()).unwrap_or(u32::MAX).max(1),
+                ..RunFilter::default()
+            };
+            let succeeded: HashSet<String> = store
+                .find_runs(&filter)
+                .await?
+                .into_iter()
+                .filter(|r| r.success == Some(true))
+                .map(|r| r.host)
+                .collect();
+            let failed: Vec<String> = launch
+                .hosts
+                .into_iter()
+                .filter(|h| !succeeded.contains(h))
+                .collect();
+            if failed.is_empty() {
+                return Err(OpsError::Conflict(format!(
+                    "every host of launch {id} succeeded: none to run again"
+                )));
+            }
+            request.targets = Targets::hosts(failed);
+        }
+        Ok(request)
+    }
+
     /// The run history: the newest `limit` runs, oldest first, optionally of one host.
     pub async fn history(&self, host: Option<&str>, limit: u32) -> Result<Vec<Run>> {
         Ok(self.fleet.store().runs(host, limit).await?)
@@ -53,7 +114,12 @@ mod tests {
         let id = ops
             .fleet
             .store()
-            .start_run("r1", "hello", "00ff", "cli:alice")
+            .start_run(&crate::store::suite::run_record(
+                "r1",
+                "hello",
+                "00ff",
+                "cli:alice",
+            ))
             .await
             .unwrap();
         assert_eq!(ops.past_run(id).await.unwrap().id, id);
@@ -66,8 +132,24 @@ mod tests {
         assert_eq!(ops.events(None, None, 100).await.unwrap(), before);
         // Pages go back from a run's id.
         let store = ops.fleet.store();
-        let second = store.start_run("r2", "x", "01", "cli:alice").await.unwrap();
-        let third = store.start_run("r1", "x", "02", "cli:alice").await.unwrap();
+        let second = store
+            .start_run(&crate::store::suite::run_record(
+                "r2",
+                "x",
+                "01",
+                "cli:alice",
+            ))
+            .await
+            .unwrap();
+        let third = store
+            .start_run(&crate::store::suite::run_record(
+                "r1",
+                "x",
+                "02",
+                "cli:alice",
+            ))
+            .await
+            .unwrap();
         let page = |host: Option<&str>, before, limit| {
             let filter = RunFilter {
                 before: Some(before),

@@ -773,6 +773,53 @@ impl Ops {
         self.launch_for(launches, new, None).await
     }
 
+    /// [`Ops::run`] in the foreground, recorded as a launch (the command line's `run` in
+    /// process), so that the history lists it with its runs, and it can be started again:
+    /// its end is recorded as a launch's summary, or the error.
+    pub async fn run_as_launch(
+        &self,
+        launch: &NewLaunch,
+        targets: &Targets,
+        job: &Job,
+        output_cap: usize,
+        sink: RunSink,
+    ) -> Result<Vec<RunResult>> {
+        let store = self.fleet.store();
+        let id = store.start_launch(launch).await?;
+        let ops = self.clone().in_launch(id);
+        let results = ops.run(targets, job, output_cap, sink).await;
+        let last = match &results {
+            Ok(results) => LaunchEvent::summary(results.clone()),
+            Err(e) => LaunchEvent::Error {
+                message: e.to_string(),
+            },
+        };
+        let recorded = match serde_json::to_string(&last) {
+            Ok(text) => store
+                .finish_launch(id, &text)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(launch = id, "cannot record the launch's end: {e}");
+        }
+        results
+    }
+
+    /// Starts launch `id` again, as [`Ops::relaunch_request`] says (all of it, or with
+    /// `failed_only` the hosts that did not succeed), as [`Ops::launch`] does: by this actor,
+    /// who needs the run level its job needs.
+    pub async fn relaunch(
+        &self,
+        launches: &Launches,
+        id: u64,
+        failed_only: bool,
+    ) -> Result<Launched> {
+        let request = self.relaunch_request(id, failed_only).await?;
+        self.launch(launches, request).await
+    }
+
     /// [`Ops::launch`], for `schedule` (its id and name) if one starts it: the launch is
     /// linked to it in the store and its `started` event names it.
     pub(super) async fn launch_for(
@@ -781,6 +828,7 @@ impl Ops {
         new: NewRun,
         schedule: Option<(i64, &str)>,
     ) -> Result<Launched> {
+        let request = serde_json::to_string(&new).ok();
         let (targets, job, rollout, output_cap) = new.parts()?;
         let level = self.require_job(&job).await?;
         let hosts: Vec<String> = self
@@ -795,6 +843,7 @@ impl Ops {
             job: label.clone(),
             hosts: hosts.clone(),
             level,
+            request,
         };
         let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         if let Some((schedule, _)) = schedule {
@@ -809,7 +858,8 @@ impl Ops {
         let ops = self
             .clone()
             .rolling(rollout)
-            .cancellable(launch.cancellation.clone());
+            .cancellable(launch.cancellation.clone())
+            .in_launch(id);
         let launches = launches.clone();
         tokio::spawn(async move {
             let last = match ops.run(&targets, &job, output_cap, launch.sink()).await {
@@ -855,6 +905,7 @@ impl Ops {
             job: label.clone(),
             hosts: hosts.clone(),
             level: RunLevel::ReadWrite,
+            request: None,
         };
         let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         launch.push(scheduled(id, &label, &hosts, None));
@@ -904,6 +955,7 @@ impl Ops {
             job: label.clone(),
             hosts: hosts.clone(),
             level: RunLevel::ReadWrite,
+            request: None,
         };
         let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         launch.push(scheduled(id, &label, &hosts, None));
@@ -1032,6 +1084,7 @@ mod tests {
             job: "command: true".into(),
             hosts: Vec::new(),
             level: RunLevel::ReadWrite,
+            request: None,
         };
         launches.add(ops.fleet.store(), &new).await
     }
@@ -1143,6 +1196,7 @@ mod tests {
             job: "command: sleep 9".into(),
             hosts: vec!["a".into()],
             level: RunLevel::ReadWrite,
+            request: None,
         };
         let cut = ops.fleet.store().start_launch(&new).await.unwrap();
         assert!(cut > id);
@@ -1215,6 +1269,7 @@ mod tests {
             finished: Some(1),
             success: Some(true),
             actor: None,
+            launch: None,
             cancelled: false,
             outcome: Some("exit 0".into()),
             exit_code: Some(0),

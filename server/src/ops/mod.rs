@@ -34,6 +34,7 @@ mod testing;
 mod updates;
 mod uploads;
 mod users;
+mod webhooks;
 
 pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
@@ -73,6 +74,7 @@ pub use users::{
     AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,
     NewPassword,
 };
+pub use webhooks::{AddedWebhook, MAX_ATTEMPTS, NewWebhook, signature};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -388,6 +390,8 @@ pub struct Ops {
     permissions: Option<Permissions>,
     rollout: Rollout,
     cancellation: Cancellation,
+    /// The launch its runs are part of, if one.
+    launch: Option<u64>,
 }
 
 impl Ops {
@@ -399,7 +403,14 @@ impl Ops {
             permissions: None,
             rollout: Rollout::default(),
             cancellation: Cancellation::new(),
+            launch: None,
         }
+    }
+
+    /// These operations, their runs recorded as parts of launch `id`.
+    pub fn in_launch(mut self, id: u64) -> Ops {
+        self.launch = Some(id);
+        self
     }
 
     /// These operations, working on many hosts in batches as `rollout` says.

@@ -13,7 +13,9 @@ use super::{Done, Missing, Ops, OpsError, Result, Status, Targets};
 use crate::client::{self, Outcome, ScriptEvent, new_action_id};
 use crate::environment::{self, Assembled, Redactor};
 use crate::fleet::{Fleet, FleetError, Untrusted};
-use crate::model::{AfterRun, Attachment, EventKind, Host, Ids, Phase, RunEnd, RunLevel};
+use crate::model::{
+    AfterRun, Attachment, EventKind, Host, Ids, NewRunRecord, Phase, RunEnd, RunLevel,
+};
 use crate::output::{Line, LineSplitter, MAX_LINE};
 use crate::store::StoreError;
 
@@ -302,10 +304,14 @@ impl Ops {
                 let fleet = &ops.fleet;
                 let env = environment::assemble(&all_env, job.script.as_deref(), &host);
                 let action = new_action_id();
-                let recorded = fleet
-                    .store()
-                    .start_run(&host.name, &job.label, &format!("{action:016x}"), &actor)
-                    .await;
+                let record = NewRunRecord {
+                    host: host.name.clone(),
+                    what: job.label.clone(),
+                    action: format!("{action:016x}"),
+                    actor: actor.clone(),
+                    launch: ops.launch,
+                };
+                let recorded = fleet.store().start_run(&record).await;
                 let (end, cancelled) =
                     execute(&ops, &host, &job, &env, action, output_cap, &sink).await;
                 if let (Ok(id), true) = (&recorded, cancelled) {

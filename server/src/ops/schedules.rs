@@ -472,6 +472,7 @@ mod tests {
                 job: "command: true".into(),
                 hosts: vec!["r1".into()],
                 level: crate::model::RunLevel::ReadWrite,
+                request: None,
             };
             let launch = store.start_launch(&new).await.unwrap();
             store.link_launch(launch, id).await.unwrap();

@@ -121,6 +121,7 @@ mod tests {
             finished: success.map(|_| 1),
             success,
             actor: None,
+            launch: None,
             cancelled: false,
             outcome: None,
             exit_code: None,

@@ -27,6 +27,42 @@ impl<W: Write + Send + 'static> Printer<W> {
         );
     }
 
+    /// Launches, one row each: who started what, when, on how many hosts, and how their runs
+    /// stand.
+    pub fn launches(&self, launches: &[crate::model::PastLaunch]) {
+        self.list(
+            launches,
+            &[
+                "launch",
+                "started",
+                "by",
+                "what",
+                "hosts",
+                "ok",
+                "failed",
+                "cancelled",
+                "running",
+            ],
+            |l| {
+                vec![
+                    l.id.to_string(),
+                    self.time(l.started),
+                    l.actor.chars().take(30).collect(),
+                    l.job.chars().take(40).collect(),
+                    l.hosts.len().to_string(),
+                    l.runs.succeeded.to_string(),
+                    l.runs.failed.to_string(),
+                    l.runs.cancelled.to_string(),
+                    if l.finished.is_some() {
+                        l.runs.running.to_string()
+                    } else {
+                        format!("{} (not ended)", l.runs.running)
+                    },
+                ]
+            },
+        );
+    }
+
     /// One run in full, with its kept output.
     pub fn run_detail(&self, r: &crate::model::Run) {
         if self.json {

@@ -22,6 +22,7 @@ mod servers;
 mod table;
 pub mod units;
 mod users;
+mod webhooks;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -14,6 +14,7 @@ pub mod ownership;
 mod rotation;
 mod scheduler;
 mod schedules;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -136,6 +137,7 @@ pub async fn serve(
     let ops = Ops::new(fleet, Actor::Server);
     tokio::join!(
         scheduler::run(ops.clone(), jobs, ownership, gains, stopped()),
+        webhooks::run(ops.clone(), stopped()),
         schedules::run(ops, launches, stopped()),
         claims,
         signal

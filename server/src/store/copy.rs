@@ -284,6 +284,7 @@ const TABLES: &[Table] = &[
             ("owner", "owner", Text),
             ("cancelled", "cancelled", Bool),
             ("actor", "actor", Text),
+            ("launch", "launch", BigInt),
         ],
         identity: true,
     },
@@ -347,6 +348,7 @@ const TABLES: &[Table] = &[
             ("last_event", "last_event", Text),
             ("schedule", "schedule", BigInt),
             ("level", "level", Text),
+            ("request", "request", Text),
         ],
         identity: true,
     },
@@ -411,6 +413,34 @@ const TABLES: &[Table] = &[
             ("sealed", "sealed", Text),
         ],
         identity: false,
+    },
+    Table {
+        name: "webhooks",
+        columns: &[
+            ("id", "id", BigInt),
+            ("url", "url", Text),
+            ("events", "events", Text),
+            ("secret", "secret", Text),
+            ("created", "created", BigInt),
+        ],
+        identity: true,
+    },
+    Table {
+        name: "webhook_deliveries",
+        columns: &[
+            ("id", "id", BigInt),
+            ("webhook", "webhook", BigInt),
+            ("event", "event", BigInt),
+            ("kind", "kind", Text),
+            ("body", "body", Text),
+            ("status", "status", Text),
+            ("attempts", "attempts", Int),
+            ("code", "code", Int),
+            ("error", "error", Text),
+            ("created", "created", BigInt),
+            ("next", "next", BigInt),
+        ],
+        identity: true,
     },
 ];
 
@@ -573,6 +603,13 @@ pub async fn copy_sqlite_to_postgres(
             .map_err(pg)?;
         }
     }
+    // The events copied have been matched against the webhooks already (or came before them).
+    tx.execute(
+        "UPDATE webhook_cursor SET last_event = (SELECT coalesce(max(id), 0) FROM events)",
+        &[],
+    )
+    .await
+    .map_err(pg)?;
     tx.commit().await.map_err(pg)?;
     drop(client);
     let _ = connection.await;

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, Attachment, EnrollHost, EnvVar, Event, EventFilter, Facts, Group, Host, Launch,
-    NewApiKey, NewEvent, NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser,
-    Permissions, RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope, Script, ServerLease,
-    Session, Token, TokenRefusal, TokenUse, User,
+    ApiKey, Attachment, Attempt, Delivery, DueDelivery, EnrollHost, EnvVar, Event, EventFilter,
+    Facts, Group, Host, Launch, LaunchFilter, NewApiKey, NewDelivery, NewEvent, NewHost, NewLaunch,
+    NewRule, NewRunRecord, NewSchedule, NewSession, NewToken, NewUser, PastLaunch, Permissions,
+    RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope, Script, ServerLease, Session,
+    Token, TokenRefusal, TokenUse, User, Webhook, WebhookEvent,
 };
 
 pub mod copy;
@@ -28,7 +29,7 @@ pub mod secrets;
 pub mod sqlite;
 #[cfg(test)]
 #[macro_use]
-mod suite;
+pub(crate) mod suite;
 
 /// A backend's own error, kept as the cause.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
@@ -194,9 +195,9 @@ pub trait EnvStore: Send + Sync {
 /// The run history.
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    /// Records the start of a run by this process, asked for by `actor` (logged with its
-    /// `run-started` event); returns its id.
-    async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64>;
+    /// Records the start of a run by this process (logged with its `run-started` event, by its
+    /// actor); returns its id.
+    async fn start_run(&self, run: &NewRunRecord) -> Result<i64>;
     /// Records how a run ended (also over an [`INTERRUPTED`](crate::model::INTERRUPTED) mark).
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()>;
     /// One run. Runs whose server process is gone read as interrupted.
@@ -241,6 +242,16 @@ pub trait LaunchStore: Send + Sync {
     /// epoch) and, with several servers, of those whose server's lease ran out; returns how
     /// many events.
     async fn prune_launch_events(&self, before: i64) -> Result<u64>;
+
+    /// The newest launches `filter` matches, oldest first, with how their runs stand.
+    async fn find_launches(&self, filter: &LaunchFilter) -> Result<Vec<PastLaunch>>;
+
+    /// Launch `id` as the history lists it.
+    async fn past_launch(&self, id: u64) -> Result<PastLaunch>;
+
+    /// What launch `id` asked for, to start it again (`ops::NewRun` as JSON); None for an
+    /// upload or update.
+    async fn launch_request(&self, id: u64) -> Result<Option<String>>;
 }
 
 /// The event log.
@@ -432,6 +443,8 @@ pub struct Resealed {
     pub variables: usize,
     /// Server keys (each slot counts).
     pub server_keys: usize,
+    /// Webhooks' secrets.
+    pub webhooks: usize,
 }
 
 /// The hosts' server keys (OpenSSH private-key text), sealed at rest with the store's
@@ -458,6 +471,42 @@ pub trait KeyStore: Send + Sync {
 pub type Properties =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
 
+/// Webhooks and their deliveries: queued once per webhook and event of the log, whichever
+/// server sees the event first; claimed for an attempt by one server at a time; each attempt
+/// recorded. A webhook's secret is sealed at rest with the store's [`secrets::Keyring`].
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds a webhook told of `events` at `url`, signing with `secret`; returns it.
+    async fn add_webhook(
+        &self,
+        url: &str,
+        events: &[WebhookEvent],
+        secret: &str,
+    ) -> Result<Webhook>;
+    /// Every webhook, oldest first.
+    async fn webhooks(&self) -> Result<Vec<Webhook>>;
+    /// Removes webhook `id` with its deliveries.
+    async fn remove_webhook(&self, id: i64) -> Result<()>;
+    /// The id of the newest event of the log matched against the webhooks (at first, the
+    /// newest when they came to be: older events are not told).
+    async fn webhook_cursor(&self) -> Result<i64>;
+    /// Queues `deliveries` (one per webhook and event: again, ignored) and moves the cursor on
+    /// to `upto` (never back), in one transaction.
+    async fn queue_deliveries(&self, deliveries: &[NewDelivery], upto: i64) -> Result<()>;
+    /// Claims at most `limit` pending deliveries due at `now`, oldest first: each is not due
+    /// again for `lease_ms`, so that no other server attempts it meanwhile.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>>;
+    /// Records how an attempt at delivery `id` went.
+    async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<()>;
+    /// The newest `limit` deliveries, of one webhook or all, newest first.
+    async fn deliveries(&self, webhook: Option<i64>, limit: u32) -> Result<Vec<Delivery>>;
+}
+
 /// Everything a store backend does.
 pub trait Backend:
     HostStore
@@ -473,6 +522,7 @@ pub trait Backend:
     + EnrollStore
     + LeaseStore
     + KeyStore
+    + WebhookStore
 {
 }
 
@@ -489,7 +539,8 @@ impl<
         + ScheduleStore
         + EnrollStore
         + LeaseStore
-        + KeyStore,
+        + KeyStore
+        + WebhookStore,
 > Backend for T
 {
 }

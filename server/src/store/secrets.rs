@@ -230,6 +230,11 @@ pub fn server_key_label(host: &str, slot: &str) -> String {
     format!("server-key\0{host}\0{slot}")
 }
 
+/// The associated data a webhook's secret is sealed with: its id.
+pub fn webhook_label(id: i64) -> String {
+    format!("webhook\0{id}")
+}
+
 /// Lower-case hex.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -2463,3 +2463,65 @@ async fn the_history_is_found_by_job_user_outcome_and_time() {
         .await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_is_listed_with_its_runs_and_started_again_on_its_failed_host() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    // r2 fails until the flag is there.
+    let flag = dir.path().join("flag");
+    let command = format!("[ $OTTO_HOST_NAME != r2 ] || [ -e {} ]", flag.display());
+    let out = server
+        .bounded(&["run", "--group", "lab", "--command", &command])
+        .await;
+    assert_eq!(out.0.status.code(), Some(1), "r2 failed");
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+
+    // Jobs in the history: who, what, how many hosts, how their runs stand.
+    browser.visit(&format!("{url}#/history")).await;
+    browser.click("#history-jobs").await;
+    let row = browser
+        .text_of("#jobs tbody tr", |t| t.contains("1 failed"))
+        .await;
+    assert!(
+        row.contains("1 ok") && row.contains("(command line)"),
+        "{row}"
+    );
+    browser.click("#jobs tbody tr a").await;
+
+    // Its page: each host's run, linked; started again on the failed host only.
+    let runs = browser.text_of("#job-hosts", |t| t.contains("r2")).await;
+    assert!(runs.contains("r1") && runs.contains("exit 1"), "{runs}");
+    let standing = browser.text_of("#job-runs", |_| true).await;
+    assert_eq!(standing, "1 ok · 1 failed");
+    std::fs::write(&flag, "").unwrap();
+    let again = browser.text_of("#job-again-failed", |_| true).await;
+    assert_eq!(again, "Run again on the 1 host that did not succeed");
+    browser.click("#job-again-failed").await;
+    browser
+        .text_of("#run-summary", |t| t == "1 succeeded, 0 failed.")
+        .await;
+    assert_eq!(
+        browser.texts("#run-hosts-output [data-host]").await.len(),
+        1
+    );
+    // The new job is listed first; a run's page leads back to its job.
+    browser.visit(&format!("{url}#/history?view=jobs")).await;
+    let rows = browser.texts("#jobs tbody tr").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].contains("1 ok") && rows[0].contains("admin"),
+        "{rows:?}"
+    );
+    let runs = server.runs();
+    let last = runs.last().unwrap();
+    browser
+        .visit(&format!("{url}#/history/{}", last["id"]))
+        .await;
+    let link = browser.text_of("#pastrun-job", |_| true).await;
+    assert_eq!(link, format!("Job {}", last["launch"]));
+    browser.close().await;
+}

@@ -247,6 +247,33 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Value::Null,
             Some("read-only"),
         ),
+        (Method::GET, "/api/v1/launches", Value::Null, None),
+        (Method::GET, "/api/v1/webhooks", Value::Null, Some("audit")),
+        (
+            Method::POST,
+            "/api/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/", "events": ["run-failed"]}),
+            Some("options"),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/webhooks/999",
+            Value::Null,
+            Some("options"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/webhooks/deliveries",
+            Value::Null,
+            Some("audit"),
+        ),
+        (Method::GET, "/api/v1/launches/999", Value::Null, None),
+        (
+            Method::POST,
+            "/api/v1/launches/999/relaunch",
+            json!({}),
+            Some("read-only"),
+        ),
         (
             Method::POST,
             "/api/v1/control",

@@ -849,3 +849,164 @@ async fn a_run_naming_no_hosts_is_refused_in_the_apis_words_with_its_detail() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert_eq!(answer["error"].get("detail"), None, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_is_a_job_in_the_history_and_is_started_again_whole_or_on_its_failed_hosts() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &[], "").await;
+    let _b = server.agent("r2", dir.path(), &[], "").await;
+    let _c = server.agent("r3", dir.path(), &[], "").await;
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    add_user(&server, "vic", &[]);
+    let (ann, vic) = (key_of(&server, "ann"), key_of(&server, "vic"));
+    let daemon = Daemon::start(&server, &[]);
+    // r2 fails until the flag is there.
+    let flag = dir.path().join("flag");
+    let command = format!("[ $OTTO_HOST_NAME != r2 ] || [ -e {} ]", flag.display());
+    let started = start(&daemon, &ann, json!({"command": command, "all": true})).await;
+    let id = started["launch"].as_u64().unwrap();
+    Events::follow(&daemon, &ann, id).await.rest().await;
+
+    // Listed as a job, with who, what, which hosts and how its runs ended; its runs under it.
+    let (status, listed) = daemon
+        .call(Method::GET, "/api/v1/launches", Some(&vic), &Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let job = &listed[0];
+    assert_eq!(job["id"], id, "{listed}");
+    assert!(
+        job["actor"].as_str().unwrap().starts_with("user:ann"),
+        "{job}"
+    );
+    assert_eq!(job["job"], format!("command: {command}"), "{job}");
+    assert_eq!(job["hosts"], json!(["r1", "r2", "r3"]), "{job}");
+    assert_eq!(
+        job["runs"],
+        json!({"succeeded": 2, "failed": 1, "cancelled": 0, "running": 0}),
+        "{job}"
+    );
+    assert!(
+        job["finished"].is_string() && job["relaunchable"] == true,
+        "{job}"
+    );
+    let path = format!("/api/v1/runs?launch={id}");
+    let (_, runs) = daemon
+        .call(Method::GET, &path, Some(&vic), &Value::Null)
+        .await;
+    let mut hosts: Vec<_> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["r1", "r2", "r3"], "{runs}");
+    assert!(
+        runs.as_array().unwrap().iter().all(|r| r["launch"] == id),
+        "{runs}"
+    );
+    let (status, shown) = daemon
+        .call(
+            Method::GET,
+            &format!("/api/v1/launches/{id}"),
+            Some(&vic),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!((status, &shown), (StatusCode::OK, job));
+    let (status, _) = daemon
+        .call(
+            Method::GET,
+            "/api/v1/launches?outcome=failed",
+            Some(&vic),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Again on its failed host only: refused without the run level its command needs.
+    let relaunch = format!("/api/v1/launches/{id}/relaunch");
+    let failed_only = json!({"failed_only": true});
+    let (status, answer) = daemon
+        .call(Method::POST, &relaunch, Some(&vic), &failed_only)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    std::fs::write(&flag, "").unwrap();
+    let (status, again) = daemon
+        .call(Method::POST, &relaunch, Some(&ann), &failed_only)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(again["hosts"], json!(["r2"]), "{again}");
+    let second = again["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, second).await.rest().await;
+    assert_eq!(events.last().unwrap()["succeeded"], 1, "{events:?}");
+    // Where every host succeeded, none is left to run again; all of it runs again.
+    let path = format!("/api/v1/launches/{second}/relaunch");
+    let (status, answer) = daemon
+        .call(Method::POST, &path, Some(&ann), &failed_only)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (status, whole) = daemon
+        .call(Method::POST, &relaunch, Some(&ann), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{whole}");
+    assert_eq!(whole["hosts"], json!(["r1", "r2", "r3"]), "{whole}");
+    let third = whole["launch"].as_u64().unwrap();
+    let events = Events::follow(&daemon, &ann, third).await.rest().await;
+    assert_eq!(events.last().unwrap()["succeeded"], 3, "{events:?}");
+    let (status, _) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/launches/999999/relaunch",
+            Some(&ann),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The command line, through serve and in process: the launches listed, one started again
+    // and followed; a run in process is a launch of its own, listed and started again too.
+    std::fs::remove_file(&flag).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let through = |args: &[&str]| {
+        crate::remote::client(elsewhere.path(), &server, daemon.base(), Some(&ann), args)
+    };
+    let out = crate::remote::finish(through(&["--json", "history", "--launches"])).await;
+    assert!(out.status.success(), "{}", crate::harness::text(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [id, second, third], "{listed:?}");
+    let out = crate::remote::finish(through(&["relaunch", &id.to_string(), "--failed"])).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "r2 fails again: {}",
+        crate::harness::text(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("r2"));
+    server.ok(&["run", "--command", "true", "--host", "r1", "--host", "r3"]);
+    let mine = &server.json(&["history", "--launches", "--limit", "1"])[0];
+    assert!(
+        mine["actor"].as_str().unwrap().starts_with("cli:"),
+        "{mine}"
+    );
+    assert_eq!(mine["hosts"], json!(["r1", "r3"]), "{mine}");
+    assert_eq!(mine["runs"]["succeeded"], 2, "{mine}");
+    let theirs = mine["id"].as_u64().unwrap().to_string();
+    let results = server.results(&["relaunch", &theirs]);
+    assert!(crate::harness::all_succeeded(&results), "{results}");
+    let runs = server.json(&["history", "--launch", &theirs]);
+    let launches: Vec<_> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["launch"])
+        .collect();
+    assert_eq!(launches, [&mine["id"], &mine["id"]], "{runs}");
+}

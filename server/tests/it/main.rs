@@ -51,6 +51,7 @@ mod times;
 mod updates;
 mod users;
 mod web;
+mod webhooks;
 
 mod emulated;
 mod fake_agent;

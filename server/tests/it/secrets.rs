@@ -206,7 +206,9 @@ async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
         let db = rusqlite::Connection::open(server.data().join("otto.db")).unwrap();
         db.execute_batch(&format!(
             "ALTER TABLE hosts DROP COLUMN calls_home; DROP TABLE schedules;
-             ALTER TABLE runs DROP COLUMN cancelled; ALTER TABLE runs DROP COLUMN actor;
+             ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
+         ALTER TABLE runs DROP COLUMN actor;
              ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
              ALTER TABLE scripts DROP COLUMN run_level;
              DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;

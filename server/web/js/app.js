@@ -15,6 +15,7 @@ import env from './pages/env.js';
 import groups from './pages/groups.js';
 import group from './pages/group.js';
 import historyPage from './pages/history.js';
+import job from './pages/job.js';
 import pastRun from './pages/pastrun.js';
 import events from './pages/events.js';
 import users from './pages/users.js';
@@ -49,6 +50,7 @@ const routes = [
   { path: /^\/groups\/([^/]*)$/, page: group, title: 'Group' },
   { path: /^\/history$/, page: historyPage, title: 'History' },
   { path: /^\/history\/(\d+)$/, page: pastRun, title: 'Run' },
+  { path: /^\/jobs\/(\d+)$/, page: job, title: 'Job', live: (change) => change.kind && change.kind.startsWith('run') },
   { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit'), needs: 'the permission “audit”' },
   { path: /^\/users$/, page: users, title: 'Users', allowed: (c) => c.may('users'), needs: 'the permission “users”' },
   {

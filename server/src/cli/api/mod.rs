@@ -15,6 +15,7 @@ mod schedules;
 mod scripts;
 mod servers;
 mod users;
+mod webhooks;
 
 pub(crate) use check::CheckApi;
 pub(crate) use enrollment::EnrollmentApi;
@@ -26,6 +27,7 @@ pub(crate) use schedules::SchedulesApi;
 pub(crate) use scripts::ScriptsApi;
 pub(crate) use servers::ServersApi;
 pub(crate) use users::UsersApi;
+pub(crate) use webhooks::WebhooksApi;
 
 /// Every command's needs: what [`super::dispatch`] runs a command over.
 pub(crate) trait Api:
@@ -39,6 +41,7 @@ pub(crate) trait Api:
     + SchedulesApi
     + EnrollmentApi
     + ServersApi
+    + WebhooksApi
 {
 }
 
@@ -53,5 +56,6 @@ impl<A> Api for A where
         + SchedulesApi
         + EnrollmentApi
         + ServersApi
+        + WebhooksApi
 {
 }

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
-use crate::model::{Event, EventKind, Run, RunFilter};
+use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
 use crate::ops::{
     Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
     PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, UpdateAgents, Upload,
@@ -106,8 +106,19 @@ pub(crate) trait RunsApi {
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError>;
 
+    /// Starts launch `id` again, all of it or only its hosts that did not succeed (`POST
+    /// /api/v1/launches/{id}/relaunch`), as [`RunsApi::launch`] does.
+    async fn relaunch(
+        &self,
+        id: u64,
+        failed_only: bool,
+    ) -> Result<RunStarted<Self::Live>, CliError>;
+
     /// The newest runs, with their kept output (`GET /api/v1/runs?output=true`).
     async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError>;
+
+    /// The newest launches (`GET /api/v1/launches`).
+    async fn launches(&self, filter: LaunchFilter) -> Result<Vec<PastLaunch>, CliError>;
 
     /// One run with its output (`GET /api/v1/runs/{id}`).
     async fn past_run(&self, id: i64) -> Result<Run, CliError>;
@@ -121,9 +132,10 @@ pub(crate) trait RunsApi {
     ) -> Result<Vec<Event>, CliError>;
 }
 
-/// A run in this process, started when followed.
+/// A run in this process, started (and recorded as a launch) when followed.
 pub(crate) struct LocalRun {
     ops: Ops,
+    launch: NewLaunch,
     targets: Targets,
     job: Job,
     cap: usize,
@@ -133,11 +145,15 @@ impl LiveRun for LocalRun {
     async fn follow(self, sink: RunSink, _bytes: bool) -> Result<Option<Vec<RunResult>>, CliError> {
         let LocalRun {
             ops,
+            launch,
             targets,
             job,
             cap,
         } = self;
-        Ok(Some(ops.run(&targets, &job, cap, sink).await?))
+        Ok(Some(
+            ops.run_as_launch(&launch, &targets, &job, cap, sink)
+                .await?,
+        ))
     }
 }
 
@@ -149,25 +165,44 @@ impl RunsApi for Ops {
     }
 
     async fn launch(&self, new: NewRun) -> Result<RunStarted<LocalRun>, CliError> {
+        let request = serde_json::to_string(&new).ok();
         let (targets, job, rollout, cap) = new.parts()?;
-        self.require_job(&job).await?;
-        let hosts = self.run_hosts(&targets, &job).await?;
+        let level = self.require_job(&job).await?;
+        let hosts: Vec<String> = self
+            .run_hosts(&targets, &job)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
         let cancellation = Cancellation::new();
         let ops = self
             .clone()
             .rolling(rollout)
             .cancellable(cancellation.clone());
+        let launch = NewLaunch {
+            actor: self.actor().to_string(),
+            job: job.label(),
+            hosts: hosts.clone(),
+            level,
+            request,
+        };
         Ok(RunStarted {
             job: job.label(),
-            hosts: hosts.into_iter().map(|h| h.name).collect(),
+            hosts,
             live: LocalRun {
                 ops,
+                launch,
                 targets,
                 job,
                 cap,
             },
             cancel: Cancel::Local(cancellation),
         })
+    }
+
+    async fn relaunch(&self, id: u64, failed_only: bool) -> Result<RunStarted<LocalRun>, CliError> {
+        let request = self.relaunch_request(id, failed_only).await?;
+        RunsApi::launch(self, request).await
     }
 
     async fn cancel(&self, run: i64) -> Result<Done, CliError> {
@@ -234,6 +269,10 @@ impl RunsApi for Ops {
 
     async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError> {
         Ok(Ops::find_history(self, &filter).await?)
+    }
+
+    async fn launches(&self, filter: LaunchFilter) -> Result<Vec<PastLaunch>, CliError> {
+        Ok(Ops::find_launches(self, &filter).await?)
     }
 
     async fn past_run(&self, id: i64) -> Result<Run, CliError> {
@@ -365,6 +404,24 @@ impl LiveRun for RemoteRun {
     }
 }
 
+/// `ms` since the epoch as RFC 3339, as the API's queries take times.
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+impl Remote {
+    /// The launch just started, followed from its start.
+    async fn follow_launch(&self, launched: Launched) -> Result<RunStarted<RemoteRun>, CliError> {
+        let events = LaunchEvents::of(self, launched.launch).await?;
+        Ok(RunStarted {
+            job: launched.job,
+            hosts: launched.hosts,
+            live: RemoteRun { events },
+            cancel: Cancel::Remote(self.clone(), launched.launch),
+        })
+    }
+}
+
 impl RunsApi for Remote {
     type Live = RemoteRun;
 
@@ -374,13 +431,18 @@ impl RunsApi for Remote {
 
     async fn launch(&self, new: NewRun) -> Result<RunStarted<RemoteRun>, CliError> {
         let launched: Launched = self.call(Method::POST, "/api/v1/runs", &new).await?;
-        let events = LaunchEvents::of(self, launched.launch).await?;
-        Ok(RunStarted {
-            job: launched.job,
-            hosts: launched.hosts,
-            live: RemoteRun { events },
-            cancel: Cancel::Remote(self.clone(), launched.launch),
-        })
+        self.follow_launch(launched).await
+    }
+
+    async fn relaunch(
+        &self,
+        id: u64,
+        failed_only: bool,
+    ) -> Result<RunStarted<RemoteRun>, CliError> {
+        let path = format!("/api/v1/launches/{id}/relaunch");
+        let body = serde_json::json!({ "failed_only": failed_only });
+        let launched: Launched = self.call(Method::POST, &path, &body).await?;
+        self.follow_launch(launched).await
     }
 
     async fn cancel(&self, run: i64) -> Result<Done, CliError> {
@@ -463,9 +525,7 @@ impl RunsApi for Remote {
     }
 
     async fn history(&self, filter: RunFilter) -> Result<Vec<Run>, CliError> {
-        let time = |ms: i64| {
-            jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
-        };
+        let time = rfc3339;
         let mut query = vec![
             ("limit", filter.limit.to_string()),
             ("output", "true".into()),
@@ -476,7 +536,18 @@ impl RunsApi for Remote {
         query.extend(filter.outcome.map(|o| ("outcome", o.as_str().to_owned())));
         query.extend(filter.since.map(|t| ("since", time(t))));
         query.extend(filter.until.map(|t| ("until", time(t))));
+        query.extend(filter.launch.map(|l| ("launch", l.to_string())));
         Ok(self.get("/api/v1/runs", &query).await?)
+    }
+
+    async fn launches(&self, filter: LaunchFilter) -> Result<Vec<PastLaunch>, CliError> {
+        let mut query = vec![("limit", filter.limit.to_string())];
+        query.extend(filter.what.map(|w| ("what", w)));
+        query.extend(filter.user.map(|u| ("user", u)));
+        query.extend(filter.outcome.map(|o| ("outcome", o.as_str().to_owned())));
+        query.extend(filter.since.map(|t| ("since", rfc3339(t))));
+        query.extend(filter.until.map(|t| ("until", rfc3339(t))));
+        Ok(self.get("/api/v1/launches", &query).await?)
     }
 
     async fn past_run(&self, id: i64) -> Result<Run, CliError> {

@@ -65,7 +65,7 @@ pub(super) async fn hold(
 }
 
 /// Runs `work` with the keyring on a blocking thread (it reads the key file).
-async fn with_keys<T: Send + 'static>(
+pub(super) async fn with_keys<T: Send + 'static>(
     keys: &Arc<Keyring>,
     work: impl FnOnce(&Keyring) -> std::result::Result<T, SecretError> + Send + 'static,
 ) -> Result<T> {

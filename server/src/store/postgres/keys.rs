@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::Postgres;
-use crate::store::secrets::{Keyring, server_key_label, variable_label};
+use crate::store::secrets::{Keyring, server_key_label, variable_label, webhook_label};
 use crate::store::{KeySlot, KeyStore, Reseal, Resealed, Result, StoreError};
 
 /// Stores `key` as the server key of `host` in `slot`, sealed.
@@ -145,6 +145,20 @@ pub async fn reseal(db: &Postgres, what: &Reseal) -> Result<Resealed> {
             )
             .await?;
             done.server_keys += 1;
+        }
+    }
+    let webhooks = tx
+        .query("SELECT id, secret FROM webhooks FOR UPDATE", &[])
+        .await?;
+    for row in webhooks {
+        let (id, value): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+        if let Some(sealed) = resealed(&db.keys, what, &webhook_label(id), &value)? {
+            tx.execute(
+                "UPDATE webhooks SET secret = $2 WHERE id = $1",
+                &[&id, &sealed],
+            )
+            .await?;
+            done.webhooks += 1;
         }
     }
     tx.commit().await?;

@@ -5,7 +5,11 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::{Postgres, corrupt};
-use crate::model::{Launch, NewLaunch, RunLevel, now_ms};
+use tokio_postgres::types::ToSql;
+
+use crate::model::{
+    Launch, LaunchCounts, LaunchFilter, NewLaunch, PastLaunch, RunLevel, RunOutcome, now_ms,
+};
 use crate::store::{LaunchStore, Result, StoreError};
 
 /// Records a launch starting now, run by the server whose lease is `owner`; returns its id.
@@ -13,8 +17,8 @@ pub async fn start_launch(db: &impl GenericClient, launch: &NewLaunch, owner: &s
     let hosts = serde_json::to_string(&launch.hosts).map_err(|e| StoreError::Sql(Box::new(e)))?;
     let id: i64 = db
         .query_one(
-            "INSERT INTO launches (actor, job, hosts, started, level, owner)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO launches (actor, job, hosts, started, level, owner, request)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             &[
                 &launch.actor,
                 &launch.job,
@@ -22,6 +26,7 @@ pub async fn start_launch(db: &impl GenericClient, launch: &NewLaunch, owner: &s
                 &now_ms(),
                 &launch.level.as_str(),
                 &owner,
+                &launch.request,
             ],
         )
         .await?
@@ -160,6 +165,110 @@ pub async fn prune_launch_events(db: &impl GenericClient, before: i64) -> Result
         .await?)
 }
 
+/// The launches `condition` (a `WHERE` clause and what follows, over `params`) selects, as
+/// the history lists them, with how their runs stand.
+async fn launches_where(
+    db: &impl GenericClient,
+    condition: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<PastLaunch>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT l.id, l.actor, l.job, l.hosts, l.started, l.finished,
+                        l.request IS NOT NULL,
+                        (SELECT name FROM schedules s WHERE s.id = l.schedule),
+                        count(*) FILTER (WHERE r.success),
+                        count(*) FILTER (WHERE NOT r.success AND NOT r.cancelled),
+                        count(*) FILTER (WHERE r.cancelled),
+                        count(*) FILTER (WHERE r.id IS NOT NULL AND r.finished IS NULL
+                                           AND r.outcome IS NULL)
+                 FROM launches l LEFT JOIN runs r ON r.launch = l.id {condition}"
+            ),
+            params,
+        )
+        .await?;
+    let count = |row: &tokio_postgres::Row, i: usize| -> Result<u32> {
+        let n: i64 = row.get(i);
+        u32::try_from(n).map_err(|_| corrupt("launch's run count", n))
+    };
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.get(0);
+            let hosts: String = row.get(3);
+            Ok(PastLaunch {
+                id: u64::try_from(id).map_err(|_| corrupt("launch id", id))?,
+                actor: row.get(1),
+                job: row.get(2),
+                hosts: serde_json::from_str(&hosts).map_err(|_| corrupt("launch hosts", &hosts))?,
+                started: row.get(4),
+                finished: row.get(5),
+                relaunchable: row.get(6),
+                schedule: row.get(7),
+                runs: LaunchCounts {
+                    succeeded: count(row, 8)?,
+                    failed: count(row, 9)?,
+                    cancelled: count(row, 10)?,
+                    running: count(row, 11)?,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The newest launches `filter` matches, oldest first (runs of ended servers settled first).
+pub async fn find_launches(db: &Postgres, filter: &LaunchFilter) -> Result<Vec<PastLaunch>> {
+    let mut client = db.client().await?;
+    super::runs::settle_interrupted(&mut client).await?;
+    let before = filter
+        .before
+        .map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+    let mut launches = launches_where(
+        &client,
+        "WHERE l.id < $2 AND ($3::TEXT IS NULL OR l.job = $3)
+           AND ($4::TEXT IS NULL OR l.actor = 'cli:' || $4
+                OR left(l.actor, length($4) + 6) = 'user:' || $4 || ' ')
+           AND ($5::TEXT IS NULL OR EXISTS (SELECT 1 FROM runs o WHERE o.launch = l.id AND (
+                   ($5 = 'succeeded' AND o.success)
+                OR ($5 = 'failed' AND NOT o.success AND NOT o.cancelled)
+                OR ($5 = 'cancelled' AND o.cancelled)
+                OR ($5 = 'running' AND o.finished IS NULL AND o.outcome IS NULL))))
+           AND ($6::BIGINT IS NULL OR l.started >= $6) AND ($7::BIGINT IS NULL OR l.started < $7)
+         GROUP BY l.id ORDER BY l.id DESC LIMIT $1",
+        &[
+            &i64::from(filter.limit),
+            &before,
+            &filter.what,
+            &filter.user,
+            &filter.outcome.map(RunOutcome::as_str),
+            &filter.since,
+            &filter.until,
+        ],
+    )
+    .await?;
+    launches.reverse();
+    Ok(launches)
+}
+
+/// Launch `id` as the history lists it (runs of ended servers settled first).
+pub async fn past_launch(db: &Postgres, id: u64) -> Result<PastLaunch> {
+    let mut client = db.client().await?;
+    super::runs::settle_interrupted(&mut client).await?;
+    launches_where(&client, "WHERE l.id = $1 GROUP BY l.id", &[&key(id)?])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound("launch", id.to_string()))
+}
+
+/// What launch `id` asked for, if it can be started again.
+pub async fn launch_request(db: &impl GenericClient, id: u64) -> Result<Option<String>> {
+    Ok(db
+        .query_opt("SELECT request FROM launches WHERE id = $1", &[&key(id)?])
+        .await?
+        .ok_or_else(|| StoreError::NotFound("launch", id.to_string()))?
+        .get(0))
+}
+
 #[async_trait]
 impl LaunchStore for Postgres {
     async fn start_launch(&self, launch: &NewLaunch) -> Result<u64> {
@@ -188,5 +297,17 @@ impl LaunchStore for Postgres {
 
     async fn prune_launch_events(&self, before: i64) -> Result<u64> {
         prune_launch_events(&self.client().await?, before).await
+    }
+
+    async fn find_launches(&self, filter: &LaunchFilter) -> Result<Vec<PastLaunch>> {
+        find_launches(self, filter).await
+    }
+
+    async fn past_launch(&self, id: u64) -> Result<PastLaunch> {
+        past_launch(self, id).await
+    }
+
+    async fn launch_request(&self, id: u64) -> Result<Option<String>> {
+        launch_request(&self.client().await?, id).await
     }
 }

@@ -33,6 +33,7 @@ mod scripts;
 mod sessions;
 pub mod tls;
 mod users;
+mod webhooks;
 
 pub use schema::SCHEMA_VERSION;
 

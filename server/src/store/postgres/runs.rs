@@ -10,27 +10,31 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Postgres, corrupt, events};
-use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, RunFilter, RunOutcome, now_ms};
+use crate::model::{
+    EventKind, INTERRUPTED, NewRunRecord, Run, RunEnd, RunFilter, RunOutcome, now_ms,
+};
 use crate::store::{Result, RunStore, StoreError};
 
-/// Records the start of a run by this process, asked for by `actor`, with its `run-started`
-/// event, in one transaction; returns its id.
-pub async fn start_run(
-    db: &Postgres,
-    host: &str,
-    what: &str,
-    action: &str,
-    actor: &str,
-) -> Result<i64> {
+/// Records the start of a run by this process, with its `run-started` event, in one
+/// transaction; returns its id.
+pub async fn start_run(db: &Postgres, run: &NewRunRecord) -> Result<i64> {
+    let NewRunRecord {
+        host,
+        what,
+        action,
+        actor,
+        launch,
+    } = run;
+    let launch = launch.and_then(|l| i64::try_from(l).ok());
     // The process's lease: the run is open while it is live, on whichever machine.
     let owner = format!("lease:{}", db.lease.id);
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let id: i64 = tx
         .query_one(
-            "INSERT INTO runs (host, what, action, started, owner, actor)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            &[&host, &what, &action, &now_ms(), &owner, &actor],
+            "INSERT INTO runs (host, what, action, started, owner, actor, launch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[host, what, action, &now_ms(), &owner, actor, &launch],
         )
         .await?
         .get(0);
@@ -50,7 +54,7 @@ pub async fn start_run(
 /// live (the process ended, was killed, or lost the database for longer than its lease), logging
 /// each once, in one transaction: of several servers reading at once, one marks each. Its
 /// owner, if it was alive after all, still records the real end with [`finish_run`].
-async fn settle_interrupted(client: &mut Object) -> Result<()> {
+pub(super) async fn settle_interrupted(client: &mut Object) -> Result<()> {
     let tx = client.transaction().await?;
     let settled = tx
         .query(
@@ -142,6 +146,7 @@ pub async fn find_runs(db: &Postgres, filter: &RunFilter) -> Result<Vec<Run>> {
                 OR ($6 = 'cancelled' AND cancelled)
                 OR ($6 = 'running' AND finished IS NULL AND outcome IS NULL))
            AND ($7::BIGINT IS NULL OR started >= $7) AND ($8::BIGINT IS NULL OR started < $8)
+           AND ($9::BIGINT IS NULL OR launch = $9)
          ORDER BY id DESC LIMIT $2",
         &[
             &filter.host,
@@ -152,6 +157,7 @@ pub async fn find_runs(db: &Postgres, filter: &RunFilter) -> Result<Vec<Run>> {
             &outcome,
             &filter.since,
             &filter.until,
+            &filter.launch.map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
         ],
     )
     .await?;
@@ -168,7 +174,7 @@ async fn runs_where(
     db.query(
         &format!(
             "SELECT id, host, what, action, started, finished, success, outcome, exit_code,
-                    elapsed_ms, stdout, stderr, truncated, cancelled, actor FROM runs {filter}"
+                    elapsed_ms, stdout, stderr, truncated, cancelled, actor, launch FROM runs {filter}"
         ),
         params,
     )
@@ -192,6 +198,10 @@ fn run_row(r: &Row) -> Result<Run> {
         started: r.get(4),
         finished: r.get(5),
         actor: r.get(14),
+        launch: r
+            .get::<_, Option<i64>>(15)
+            .map(|l| u64::try_from(l).map_err(|_| corrupt("run's launch", l)))
+            .transpose()?,
         success: r.get(6),
         cancelled: r.get(13),
         outcome: r.get(7),
@@ -205,8 +215,8 @@ fn run_row(r: &Row) -> Result<Run> {
 
 #[async_trait]
 impl RunStore for Postgres {
-    async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64> {
-        start_run(self, host, what, action, actor).await
+    async fn start_run(&self, run: &NewRunRecord) -> Result<i64> {
+        start_run(self, run).await
     }
 
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {

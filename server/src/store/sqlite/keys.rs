@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::Sqlite;
-use crate::store::secrets::{Keyring, server_key_label, variable_label};
+use crate::store::secrets::{Keyring, server_key_label, variable_label, webhook_label};
 use crate::store::{KeySlot, KeyStore, Reseal, Resealed, Result, StoreError};
 
 /// Stores `key` as the server key of `host` in `slot`, sealed.
@@ -90,7 +90,7 @@ fn resealed(keys: &Keyring, what: &Reseal, label: &str, sealed: &str) -> Result<
     }
 }
 
-/// Seals again the secret variables and server keys `what` says, in one transaction; nothing
+/// Seals again the secret variables, server keys and webhooks' secrets `what` says, in one transaction; nothing
 /// is changed if any value does not open.
 pub fn reseal(db: &Connection, keys: &Keyring, what: &Reseal) -> Result<Resealed> {
     let tx = Transaction::new_unchecked(db, TransactionBehavior::Immediate)?;
@@ -123,6 +123,19 @@ pub fn reseal(db: &Connection, keys: &Keyring, what: &Reseal) -> Result<Resealed
                 params![host, slot, sealed],
             )?;
             done.server_keys += 1;
+        }
+    }
+    let webhooks = tx
+        .prepare("SELECT id, secret FROM webhooks")?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, value) in webhooks {
+        if let Some(sealed) = resealed(keys, what, &webhook_label(id), &value)? {
+            tx.execute(
+                "UPDATE webhooks SET secret = ?2 WHERE id = ?1",
+                params![id, sealed],
+            )?;
+            done.webhooks += 1;
         }
     }
     tx.commit()?;

@@ -32,6 +32,7 @@ pub(crate) mod schema;
 mod scripts;
 mod sessions;
 mod users;
+pub(crate) mod webhooks;
 
 #[cfg(test)]
 mod tests;

@@ -4,23 +4,28 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Sqlite, events};
-use crate::model::{EventKind, INTERRUPTED, Run, RunEnd, RunFilter, RunOutcome, now_ms};
+use crate::model::{
+    EventKind, INTERRUPTED, NewRunRecord, Run, RunEnd, RunFilter, RunOutcome, now_ms,
+};
 use crate::store::owner::{Liveness, Owner};
 use crate::store::{Result, RunStore, StoreError};
 
-/// Records the start of a run by this process, asked for by `actor`; returns its id.
-pub fn start_run(
-    db: &Connection,
-    host: &str,
-    what: &str,
-    action: &str,
-    actor: &str,
-) -> Result<i64> {
+/// Records the start of a run by this process, asked for by `actor`, part of `launch` if
+/// given; returns its id.
+pub fn start_run(db: &Connection, run: &NewRunRecord) -> Result<i64> {
+    let NewRunRecord {
+        host,
+        what,
+        action,
+        actor,
+        launch,
+    } = run;
     let owner = Owner::current().map(|o| o.to_string());
+    let launch = launch.and_then(|l| i64::try_from(l).ok());
     db.execute(
-        "INSERT INTO runs (host, what, action, started, owner, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![host, what, action, now_ms(), owner, actor],
+        "INSERT INTO runs (host, what, action, started, owner, actor, launch)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![host, what, action, now_ms(), owner, actor, launch],
     )?;
     let id = db.last_insert_rowid();
     events::log_by(
@@ -36,7 +41,7 @@ pub fn start_run(
 /// Marks as [`INTERRUPTED`] (failed, not finished) every open run whose owner process is
 /// gone. Its owner, if it was alive after all, still records the real end with
 /// [`finish_run`].
-fn settle_interrupted(db: &Connection) -> Result<()> {
+pub(super) fn settle_interrupted(db: &Connection) -> Result<()> {
     let open: Vec<(i64, String, String)> = db
         .prepare(
             "SELECT id, host, owner FROM runs
@@ -119,6 +124,7 @@ pub fn find_runs(db: &Connection, filter: &RunFilter) -> Result<Vec<Run>> {
                 OR (?6 = 'cancelled' AND cancelled)
                 OR (?6 = 'running' AND finished IS NULL AND outcome IS NULL))
            AND (?7 IS NULL OR started >= ?7) AND (?8 IS NULL OR started < ?8)
+           AND (?9 IS NULL OR launch = ?9)
          ORDER BY id DESC LIMIT ?2",
         params![
             filter.host,
@@ -128,7 +134,8 @@ pub fn find_runs(db: &Connection, filter: &RunFilter) -> Result<Vec<Run>> {
             filter.user,
             outcome,
             filter.since,
-            filter.until
+            filter.until,
+            filter.launch.map(|l| i64::try_from(l).unwrap_or(i64::MAX))
         ],
     )?;
     runs.reverse();
@@ -138,7 +145,7 @@ pub fn find_runs(db: &Connection, filter: &RunFilter) -> Result<Vec<Run>> {
 fn runs_where(db: &Connection, filter: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Run>> {
     let mut stmt = db.prepare(&format!(
         "SELECT id, host, what, action, started, finished, success, outcome, exit_code, elapsed_ms,
-                stdout, stderr, truncated, cancelled, actor FROM runs {filter}"
+                stdout, stderr, truncated, cancelled, actor, launch FROM runs {filter}"
     ))?;
     let runs = stmt
         .query_map(params, run_row)?
@@ -155,6 +162,9 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
         started: r.get(4)?,
         finished: r.get(5)?,
         actor: r.get(14)?,
+        launch: r
+            .get::<_, Option<i64>>(15)?
+            .and_then(|l| u64::try_from(l).ok()),
         success: r.get(6)?,
         cancelled: r.get(13)?,
         outcome: r.get(7)?,
@@ -168,16 +178,10 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
 
 #[async_trait]
 impl RunStore for Sqlite {
-    async fn start_run(&self, host: &str, what: &str, action: &str, actor: &str) -> Result<i64> {
-        let (host, what, action, actor) = (
-            host.to_owned(),
-            what.to_owned(),
-            action.to_owned(),
-            actor.to_owned(),
-        );
+    async fn start_run(&self, run: &NewRunRecord) -> Result<i64> {
+        let run = run.clone();
         // With its event, one write committed with the other hosts' ([`Sqlite::write`]).
-        self.write(move |db| start_run(db, &host, &what, &action, &actor))
-            .await
+        self.write(move |db| start_run(db, &run)).await
     }
 
     async fn finish_run(&self, id: i64, end: &RunEnd) -> Result<()> {

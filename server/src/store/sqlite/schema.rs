@@ -305,15 +305,54 @@ CREATE TABLE IF NOT EXISTS launch_events (
 -- Who started each run (`ops::Actor` as text), to find runs by user.
 ALTER TABLE runs ADD COLUMN actor TEXT;
 "#,
+    r#"
+-- The launch each run is part of, and what each launch of a script or command asked for (the
+-- JSON of `ops::NewRun`), to start it again.
+ALTER TABLE runs ADD COLUMN launch INTEGER;
+CREATE INDEX runs_by_launch ON runs (launch) WHERE launch IS NOT NULL;
+ALTER TABLE launches ADD COLUMN request TEXT;
+"#,
+    r#"
+-- Webhooks (`events` their kinds, comma-separated; `secret` sealed), the deliveries of events
+-- of the log to them (one per webhook and event), and how far the log has been matched
+-- (from the newest event when this came to be: older ones are not told).
+CREATE TABLE webhooks (
+    id      INTEGER PRIMARY KEY,
+    url     TEXT NOT NULL,
+    events  TEXT NOT NULL,
+    secret  TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    id       INTEGER PRIMARY KEY,
+    webhook  INTEGER NOT NULL,
+    event    INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    status   TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    code     INTEGER,
+    error    TEXT,
+    created  INTEGER NOT NULL,
+    next     INTEGER NOT NULL,
+    UNIQUE (webhook, event)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next) WHERE status = 'pending';
+CREATE TABLE webhook_cursor (last_event INTEGER NOT NULL);
+INSERT INTO webhook_cursor SELECT coalesce(max(id), 0) FROM events;
+"#,
 ];
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// What undoes migrations 19 (a launch's level, owner and relayed events) and 20 (a run's
-/// actor), for tests that make a database of an older schema.
+/// What undoes migrations 19 (a launch's level, owner and relayed events), 20 (a run's actor),
+/// 21 (a run's launch, a launch's request) and 22 (webhooks), for tests that make a database
+/// of an older schema.
 #[cfg(test)]
-pub const UNDO_LAUNCH_RELAY: &str = "ALTER TABLE runs DROP COLUMN actor;
+pub const UNDO_LAUNCH_RELAY: &str = "DROP TABLE webhooks; DROP TABLE webhook_deliveries;
+    DROP TABLE webhook_cursor; DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
+    ALTER TABLE launches DROP COLUMN request; ALTER TABLE runs DROP COLUMN actor;
     ALTER TABLE launches DROP COLUMN level;
     ALTER TABLE launches DROP COLUMN owner; ALTER TABLE launches DROP COLUMN cancel_asked;
     DROP TABLE launch_events;";

@@ -91,7 +91,9 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     // A database of schema version 3, before secrets were encrypted.
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
-         ALTER TABLE runs DROP COLUMN cancelled; ALTER TABLE runs DROP COLUMN actor;
+         ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
+         ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; DROP TABLE api_keys; DROP TABLE users;
@@ -145,6 +147,8 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
         "INSERT INTO env (scope, owner, name, value, secret) VALUES ('host', 'gone', 'X', '1', 0);
          ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
          DROP TABLE schedules; ALTER TABLE runs DROP COLUMN cancelled;
+         DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
          ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
@@ -195,7 +199,9 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     // script, older than run levels, is read-write.
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
-         ALTER TABLE runs DROP COLUMN cancelled; ALTER TABLE runs DROP COLUMN actor;
+         ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
+         ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
          ALTER TABLE scripts DROP COLUMN run_level;
          DROP TABLE sessions; PRAGMA user_version = 6;",
@@ -225,7 +231,11 @@ fn a_cancelled_run_is_kept_as_such_and_those_of_an_older_database_are_found() {
         ("exit 1", false),
         ("cancelled before the script started", false),
     ] {
-        let id = runs::start_run(&db, "r1", "job", "01", "server").unwrap();
+        let id = runs::start_run(
+            &db,
+            &crate::store::suite::run_record("r1", "job", "01", "server"),
+        )
+        .unwrap();
         runs::finish_run(&db, id, &end(outcome, cancelled)).unwrap();
     }
     let cancelled = |db: &Connection| -> Vec<bool> {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    Attachment, Clause, EnrollHost, EventFilter, EventKind, NewApiKey, NewEvent, NewHost,
-    NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser, Permissions, Phase, RunEnd,
-    RunLevel, Scope, Script, now_ms,
+    Attachment, Clause, EnrollHost, EventFilter, EventKind, NewApiKey, NewDelivery, NewEvent,
+    NewHost, NewLaunch, NewRule, NewSchedule, NewSession, NewToken, NewUser, Permissions, Phase,
+    RunEnd, RunLevel, Scope, Script, WebhookEvent, now_ms,
 };
 use crate::store::copy::{CopyError, copy_sqlite_to_postgres};
 use crate::store::secrets::{KEY_FILE, Keyring};
@@ -81,7 +81,7 @@ async fn fill(store: &Store) -> i64 {
         .await
         .unwrap();
     let run = store
-        .start_run("r1", "deploy", "script", "cli:admin")
+        .start_run(&super::run_record("r1", "deploy", "script", "cli:admin"))
         .await
         .unwrap();
     store
@@ -150,6 +150,7 @@ async fn fill(store: &Store) -> i64 {
             job: "deploy".into(),
             hosts: vec!["r1".into()],
             level: RunLevel::ReadOnly,
+            request: None,
         })
         .await
         .unwrap();
@@ -158,6 +159,21 @@ async fn fill(store: &Store) -> i64 {
         .await
         .unwrap();
     store.link_launch(launch, nightly).await.unwrap();
+    let hook = store
+        .add_webhook(
+            "http://127.0.0.1:9/",
+            &[WebhookEvent::RunFailed],
+            "hook secret",
+        )
+        .await
+        .unwrap();
+    let delivery = NewDelivery {
+        webhook: hook.id,
+        event: 1,
+        kind: WebhookEvent::RunFailed,
+        body: "{}".into(),
+    };
+    store.queue_deliveries(&[delivery], 1).await.unwrap();
     // The largest schedule id is removed: SQLite's AUTOINCREMENT still never hands it out.
     let gone = store.add_schedule(&schedule("gone")).await.unwrap();
     store.remove_schedule("gone").await.unwrap();
@@ -251,11 +267,13 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
         ("enrollment_tokens", 1),
         ("enrollment_rules", 1),
         ("enrollments", 1),
+        ("webhooks", 1),
+        ("webhook_deliveries", 1),
     ];
     for (table, rows) in expected {
         assert_eq!(report.rows(table), rows, "{table}");
     }
-    assert_eq!(report.tables.len(), 18);
+    assert_eq!(report.tables.len(), 20);
     assert_eq!(report.server_keys, 1);
     assert_eq!(report.attachment_bytes, content().len() as u64);
     assert_eq!((report.sealed_secrets, &report.key_file), (1, &key));
@@ -272,6 +290,20 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
         Some(SERVER_KEY),
         "the server key opens with the same key file"
     );
+    // The webhook, its delivery due with its secret opened; the events copied are not told
+    // again.
+    assert_eq!(
+        pg.webhooks().await.unwrap(),
+        sqlite.webhooks().await.unwrap()
+    );
+    let due = pg.claim_deliveries(now_ms(), 1000, 10).await.unwrap();
+    assert_eq!((due.len(), due[0].secret.as_str()), (1, "hook secret"));
+    let copied: i64 = client
+        .query_one("SELECT max(id) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pg.webhook_cursor().await.unwrap(), copied);
 
     // Through the store: schedules, their launches, enrollment, events.
     assert_eq!(

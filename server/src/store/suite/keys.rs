@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Held;
-use crate::model::Scope;
+use crate::model::{NewDelivery, Scope, WebhookEvent, now_ms};
 use crate::store::secrets::{self, KEY_FILE};
 use crate::store::{KeySlot, Reseal, Resealed, Store, StoreError};
 
@@ -122,6 +122,14 @@ async fn rotation(held: &Held, store: &Store, variables: bool) {
         .put_server_key("r1", KeySlot::Next, "next key of r1")
         .await
         .unwrap();
+    let hook = store
+        .add_webhook(
+            "http://127.0.0.1:9/",
+            &[WebhookEvent::KeyPending],
+            "hook secret",
+        )
+        .await
+        .unwrap();
     let before = readable(store, variables).await;
     let old_key = std::fs::read(dir.join(KEY_FILE)).unwrap();
 
@@ -138,7 +146,8 @@ async fn rotation(held: &Held, store: &Store, variables: bool) {
         resealed,
         Resealed {
             variables: usize::from(variables),
-            server_keys: 2
+            server_keys: 2,
+            webhooks: 1,
         }
     );
     assert_eq!(readable(store, variables).await, before);
@@ -170,9 +179,20 @@ async fn rotation(held: &Held, store: &Store, variables: bool) {
         resealed,
         Resealed {
             variables: usize::from(variables),
-            server_keys: 1
+            server_keys: 1,
+            webhooks: 0,
         }
     );
+    // The webhook's secret, sealed with the new key, still signs.
+    let delivery = NewDelivery {
+        webhook: hook.id,
+        event: 1,
+        kind: WebhookEvent::KeyPending,
+        body: "{}".into(),
+    };
+    store.queue_deliveries(&[delivery], 1).await.unwrap();
+    let due = store.claim_deliveries(now_ms(), 1000, 1).await.unwrap();
+    assert_eq!(due[0].secret, "hook secret");
     assert_eq!(
         store.reseal(&Reseal::Stale).await.unwrap(),
         Resealed::default()

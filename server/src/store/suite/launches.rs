@@ -1,7 +1,7 @@
 //! The HTTP API's launches, kept with their end, whose ids are never used twice.
 
 use super::database::Database;
-use crate::model::{NewLaunch, RunLevel, now_ms};
+use crate::model::{LaunchFilter, NewLaunch, RunFilter, RunLevel, RunOutcome, now_ms};
 use crate::store::{Store, StoreError};
 
 on_both_with_database!(
@@ -9,6 +9,7 @@ on_both_with_database!(
     relayed_events_are_read_in_order_kept_once_and_forgotten_after_the_end,
     a_cancel_is_asked_of_a_running_launch_only,
 );
+on_both!(launches_are_listed_with_their_runs_counted_and_found_by_job_user_outcome_and_time);
 
 async fn launches_are_kept_with_their_end_and_their_ids_never_reused(
     store: Store,
@@ -19,6 +20,7 @@ async fn launches_are_kept_with_their_end_and_their_ids_never_reused(
         job: "command: true".into(),
         hosts: vec!["r1".into(), "r2".into()],
         level: RunLevel::ReadOnly,
+        request: None,
     };
     let first = store.start_launch(&new).await.unwrap();
     let kept = store.launch(first).await.unwrap();
@@ -65,6 +67,7 @@ fn launch() -> NewLaunch {
         job: "command: true".into(),
         hosts: Vec::new(),
         level: RunLevel::ReadWrite,
+        request: None,
     }
 }
 
@@ -132,4 +135,134 @@ async fn a_cancel_is_asked_of_a_running_launch_only(store: Store, database: Data
         Err(StoreError::NotFound("launch", _))
     ));
     drop(database);
+}
+
+async fn launches_are_listed_with_their_runs_counted_and_found_by_job_user_outcome_and_time(
+    store: Store,
+) {
+    let request = r#"{"command":"true","hosts":["r1","r2","r3"]}"#;
+    let ann = NewLaunch {
+        actor: "user:ann (key 1)".into(),
+        hosts: vec!["r1".into(), "r2".into(), "r3".into()],
+        request: Some(request.into()),
+        ..launch()
+    };
+    let first = store.start_launch(&ann).await.unwrap();
+    let upload = NewLaunch {
+        actor: "cli:bob".into(),
+        job: "upload: /etc/x".into(),
+        ..launch()
+    };
+    let second = store.start_launch(&upload).await.unwrap();
+    // r1 succeeds, r2 fails, r3 is cancelled; a run of no launch is not counted.
+    let mut runs = Vec::new();
+    for host in ["r1", "r2", "r3"] {
+        let record = crate::model::NewRunRecord {
+            launch: Some(first),
+            ..super::run_record(host, "command: true", "01", "user:ann (key 1)")
+        };
+        runs.push(store.start_run(&record).await.unwrap());
+    }
+    let loose = super::run_record("r1", "command: true", "02", "cli:bob");
+    store.start_run(&loose).await.unwrap();
+    let all = LaunchFilter {
+        limit: 10,
+        ..LaunchFilter::default()
+    };
+    let listed = store.find_launches(&all).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.id).collect::<Vec<_>>(),
+        [first, second],
+        "oldest first"
+    );
+    assert_eq!(listed[0].runs.running, 3);
+    assert!(listed[0].relaunchable && !listed[1].relaunchable);
+    assert_eq!(listed[0].hosts, ann.hosts);
+    store
+        .finish_run(runs[0], &super::runs::end(true, "exit 0", b""))
+        .await
+        .unwrap();
+    store
+        .finish_run(runs[1], &super::runs::end(false, "exit 1", b""))
+        .await
+        .unwrap();
+    let cancelled = crate::model::RunEnd {
+        cancelled: true,
+        ..super::runs::end(false, "cancelled", b"")
+    };
+    store.finish_run(runs[2], &cancelled).await.unwrap();
+    store.finish_launch(first, "{}").await.unwrap();
+    let shown = store.past_launch(first).await.unwrap();
+    assert_eq!(
+        (
+            shown.runs.succeeded,
+            shown.runs.failed,
+            shown.runs.cancelled,
+            shown.runs.running
+        ),
+        (1, 1, 1, 0)
+    );
+    assert!(shown.finished.is_some());
+    assert_eq!(shown.actor, "user:ann (key 1)");
+    // Found by job, user, an outcome of one of its runs, and time; a page at a time.
+    let find = |filter: LaunchFilter| {
+        let store = store.clone();
+        async move {
+            let found = store.find_launches(&filter).await.unwrap();
+            found.iter().map(|l| l.id).collect::<Vec<_>>()
+        }
+    };
+    let by = |f: fn(&mut LaunchFilter)| {
+        let mut filter = all.clone();
+        f(&mut filter);
+        filter
+    };
+    assert_eq!(
+        find(by(|f| f.what = Some("upload: /etc/x".into()))).await,
+        [second]
+    );
+    assert_eq!(find(by(|f| f.user = Some("bob".into()))).await, [second]);
+    assert_eq!(find(by(|f| f.user = Some("ann".into()))).await, [first]);
+    assert_eq!(
+        find(by(|f| f.outcome = Some(RunOutcome::Failed))).await,
+        [first]
+    );
+    assert_eq!(
+        find(by(|f| f.outcome = Some(RunOutcome::Running))).await,
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        find(by(|f| f.since = Some(now_ms() + 60_000))).await,
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        find(by(|f| f.until = Some(now_ms() + 60_000))).await,
+        [first, second]
+    );
+    let mut page = by(|f| f.limit = 1);
+    assert_eq!(find(page.clone()).await, [second]);
+    page.before = Some(second);
+    assert_eq!(find(page).await, [first]);
+    // Its runs, and what it asked for.
+    let filter = RunFilter {
+        launch: Some(first),
+        limit: 10,
+        ..RunFilter::default()
+    };
+    let its_runs = store.find_runs(&filter).await.unwrap();
+    assert_eq!(its_runs.iter().map(|r| r.id).collect::<Vec<_>>(), runs);
+    assert!(its_runs.iter().all(|r| r.launch == Some(first)));
+    assert_eq!(
+        store.launch_request(first).await.unwrap().as_deref(),
+        Some(request)
+    );
+    assert_eq!(store.launch_request(second).await.unwrap(), None);
+    assert!(matches!(
+        store.launch_request(second + 1).await,
+        Err(StoreError::NotFound("launch", _))
+    ));
+    assert!(matches!(
+        store.past_launch(u64::MAX).await,
+        Err(StoreError::NotFound("launch", _))
+    ));
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::Store;
 use super::postgres::local::LocalCluster;
 use super::secrets::KEY_FILE;
-use crate::model::NewHost;
+use crate::model::{NewHost, NewRunRecord};
 
 /// What a test's store lives in, kept until the test ends.
 pub struct Held {
@@ -99,6 +99,17 @@ pub fn host(name: &str) -> NewHost {
     }
 }
 
+/// A run of `what` on `host` by `actor` to record, in no launch.
+pub fn run_record(host: &str, what: &str, action: &str, actor: &str) -> NewRunRecord {
+    NewRunRecord {
+        host: host.into(),
+        what: what.into(),
+        action: action.into(),
+        actor: actor.into(),
+        launch: None,
+    }
+}
+
 #[macro_use]
 mod database;
 mod copy;
@@ -117,3 +128,4 @@ mod scripts;
 mod sessions;
 mod tls;
 mod users;
+mod webhooks;

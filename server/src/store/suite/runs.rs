@@ -15,7 +15,7 @@ on_both!(
 on_both_with_database!(a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives);
 
 /// A run's end: `outcome`, successful or not, with `stdout`.
-fn end(success: bool, outcome: &str, stdout: &[u8]) -> RunEnd {
+pub(super) fn end(success: bool, outcome: &str, stdout: &[u8]) -> RunEnd {
     RunEnd {
         success,
         cancelled: false,
@@ -30,7 +30,7 @@ fn end(success: bool, outcome: &str, stdout: &[u8]) -> RunEnd {
 
 async fn runs_are_recorded(store: Store) {
     let id = store
-        .start_run("r1", "hello", "00ff", "cli:alice")
+        .start_run(&super::run_record("r1", "hello", "00ff", "cli:alice"))
         .await
         .unwrap();
     let started = store.run(id).await.unwrap();
@@ -83,7 +83,12 @@ async fn runs_are_read_a_page_at_a_time(store: Store) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let host = if i % 2 == 0 { "r1" } else { "r2" };
-        ids.push(store.start_run(host, "job", "01", "server").await.unwrap());
+        ids.push(
+            store
+                .start_run(&super::run_record(host, "job", "01", "server"))
+                .await
+                .unwrap(),
+        );
     }
     // A cancelled run is kept as such.
     let cancelled = RunEnd {
@@ -114,13 +119,16 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
     store: Store,
     database: Database,
 ) {
-    let mine = store.start_run("r1", "mine", "01", "server").await.unwrap();
+    let mine = store
+        .start_run(&super::run_record("r1", "mine", "01", "server"))
+        .await
+        .unwrap();
     let orphan = match &database {
         // On PostgreSQL a run is its process's lease's: one of another process, since ended.
         Database::Postgres(..) => {
             let gone = database.open().await;
             let orphan = gone
-                .start_run("r1", "orphan", "02", "server")
+                .start_run(&super::run_record("r1", "orphan", "02", "server"))
                 .await
                 .unwrap();
             gone.end_lease().await.unwrap();
@@ -129,7 +137,7 @@ async fn a_run_whose_process_is_gone_is_interrupted_until_its_real_end_arrives(
         // On SQLite, its process's: one that has ended.
         Database::Sqlite(_) => {
             let orphan = store
-                .start_run("r1", "orphan", "02", "server")
+                .start_run(&super::run_record("r1", "orphan", "02", "server"))
                 .await
                 .unwrap();
             let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -211,7 +219,12 @@ async fn runs_are_found_by_job_user_outcome_and_time(store: Store) {
         ("hello", "user:annie (session 3 from ::1)"),
         ("command: false", "server"),
     ] {
-        ids.push(store.start_run("r1", what, "01", actor).await.unwrap());
+        ids.push(
+            store
+                .start_run(&super::run_record("r1", what, "01", actor))
+                .await
+                .unwrap(),
+        );
     }
     store
         .finish_run(ids[0], &end(true, "exit 0", b""))

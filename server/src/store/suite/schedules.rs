@@ -119,6 +119,7 @@ async fn schedules_link_their_launches(store: Store) {
         job: "command: true".into(),
         hosts: vec!["r1".into()],
         level: RunLevel::ReadWrite,
+        request: None,
     };
     let first = store.start_launch(&launch).await.unwrap();
     let other = store.start_launch(&launch).await.unwrap();

@@ -1,7 +1,9 @@
-// The run history, one run per host, newest first, a page at a time (GET /api/v1/runs:
-// `limit`, `before` the oldest id shown for the page before), found by host, job (a script's
-// name or `command: …`), user, outcome and when it started; the filters and the page are in
-// the address. Each run links to its page with its kept output.
+// The history, newest first, a page at a time (`limit`, `before` the oldest id shown for the
+// page before), in two views: runs, one per host (GET /api/v1/runs), found by host, job (a
+// script's name or `command: …`), user, outcome and when it started; and jobs (`view=jobs`:
+// GET /api/v1/launches), each a launch on many hosts with how its runs stand, found alike but
+// by host. The view, the filters and the page are in the address. Each run links to its page
+// with its kept output, each job to its page with its runs.
 
 import { api, query } from '../api.js';
 import { h, field, replace } from '../dom.js';
@@ -57,11 +59,27 @@ function nothing(filters) {
 
 const OUTCOMES = [['', 'any'], ['succeeded', 'succeeded'], ['failed', 'failed'], ['cancelled', 'cancelled'], ['running', 'running']];
 
+/** How a job's runs stand, in words, and its class. */
+export function standing(job) {
+  const { succeeded, failed, cancelled, running } = job.runs;
+  const parts = [];
+  if (succeeded) parts.push(`${succeeded} ok`);
+  if (failed) parts.push(`${failed} failed`);
+  if (cancelled) parts.push(`${cancelled} cancelled`);
+  if (running) parts.push(`${running} running`);
+  if (!job.finished && !running) parts.push('not ended');
+  const cls = failed ? 'bad' : cancelled || running || !job.finished ? 'warn' : 'ok';
+  return [parts.join(' · ') || (job.relaunchable ? 'no runs' : 'see its page'), cls];
+}
+
 export default async function historyPage(section, ctx, { params }) {
+  const jobs = params.get('view') === 'jobs';
   const filters = {};
   for (const name of ['host', 'what', 'user', 'outcome', 'since', 'until']) filters[name] = params.get(name) || '';
+  if (jobs) delete filters.host;
   const before = params.get('before') || '';
-  const input = h('input', { name: 'host', id: 'history-host', value: filters.host, type: 'search' });
+  const view = jobs ? { view: 'jobs' } : {};
+  const input = h('input', { name: 'host', id: 'history-host', value: filters.host || '', type: 'search' });
   const what = h('input', { name: 'what', id: 'history-what', value: filters.what, type: 'search', placeholder: 'backup, or command: uptime' });
   const user = h('input', { name: 'user', id: 'history-user', value: filters.user, type: 'search' });
   const outcome = h('select', { name: 'outcome', id: 'history-outcome' },
@@ -69,17 +87,46 @@ export default async function historyPage(section, ctx, { params }) {
   const since = h('input', { name: 'since', id: 'history-since', type: 'datetime-local', value: filters.since ? local(filters.since) : '' });
   const until = h('input', { name: 'until', id: 'history-until', type: 'datetime-local', value: filters.until ? local(filters.until) : '' });
   const form = h('form', { class: 'card', role: 'search', id: 'history-filters' },
-    h('div', { class: 'row' }, field('Host', input), field('Script or command', what), field('User', user)),
-    h('div', { class: 'row' }, field('Outcome', outcome), field('Started from', since), field('Started before', until),
+    h('div', { class: 'row' }, jobs ? null : field('Host', input), field('Script or command', what), field('User', user)),
+    h('div', { class: 'row' }, field(jobs ? 'With a run that' : 'Outcome', outcome), field('Started from', since), field('Started before', until),
       h('div', {}, h('button', { type: 'submit', class: 'primary', id: 'history-filter' }, 'Filter'))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     location.hash = query('#/history', {
-      host: input.value.trim(), what: what.value.trim(), user: user.value.trim(),
+      ...view, host: jobs ? '' : input.value.trim(), what: what.value.trim(), user: user.value.trim(),
       outcome: outcome.value, since: utc(since.value), until: utc(until.value),
     });
   });
-  replace(section, h('h1', {}, 'History'), form, h('p', { class: 'muted' }, 'Loading…'));
+  const tab = (label, on, href, id) => h('a', { href, id, class: on ? 'button primary' : 'button', 'aria-current': on ? 'page' : null }, label);
+  const tabs = h('nav', { class: 'actions', 'aria-label': 'History views' },
+    tab('Runs', !jobs, '#/history', 'history-runs'), tab('Jobs', jobs, '#/history?view=jobs', 'history-jobs'));
+  replace(section, h('h1', {}, 'History'), tabs, form, h('p', { class: 'muted' }, 'Loading…'));
+
+  if (jobs) {
+    const found = await api('GET', query('/api/v1/launches', { ...filters, before, limit: PAGE }));
+    const rows = found.slice().reverse().map((j) => {
+      const [text, cls] = standing(j);
+      return h('tr', { 'data-job': j.id },
+        h('td', { 'data-label': 'Job' }, h('a', { href: `#/jobs/${j.id}` }, `#${j.id}`)),
+        h('td', { 'data-label': 'What' }, j.job),
+        h('td', { 'data-label': 'Who', class: 'who' }, j.schedule ? `schedule ${j.schedule}` : who(j.actor)),
+        h('td', { 'data-label': 'Hosts' }, String(j.hosts.length)),
+        h('td', { 'data-label': 'Started' }, when(j.started)),
+        h('td', { 'data-label': 'Runs', class: cls }, text));
+    });
+    const older = found.length === PAGE
+      ? h('a', { class: 'button', id: 'history-older', href: query('#/history', { ...view, ...filters, before: found[0].id }) }, 'Older jobs')
+      : null;
+    const newest = before ? h('a', { class: 'button', href: query('#/history', { ...view, ...filters }) }, 'Newest jobs') : null;
+    replace(section, h('h1', {}, 'History'), tabs, form,
+      rows.length
+        ? h('table', { id: 'jobs' },
+          h('thead', {}, h('tr', {}, ['Job', 'What', 'Who', 'Hosts', 'Started', 'Runs'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, rows))
+        : h('p', { class: 'muted', id: 'history-none' }, Object.values(filters).some(Boolean) ? 'No job matches.' : 'Nothing has run yet.'),
+      h('div', { class: 'actions' }, newest, older));
+    return;
+  }
 
   const runs = await api('GET', query('/api/v1/runs', { ...filters, before, limit: PAGE }));
   const rows = runs.slice().reverse().map((r) => {
@@ -98,7 +145,7 @@ export default async function historyPage(section, ctx, { params }) {
     ? h('a', { class: 'button', id: 'history-older', href: query('#/history', { ...filters, before: runs[0].id }) }, 'Older runs')
     : null;
   const newest = before ? h('a', { class: 'button', href: query('#/history', filters) }, 'Newest runs') : null;
-  replace(section, h('h1', {}, 'History'), form,
+  replace(section, h('h1', {}, 'History'), tabs, form,
     rows.length
       ? h('table', { id: 'history' },
         h('thead', {}, h('tr', {}, ['Run', 'Host', 'What', 'Who', 'Started', 'Took', 'Result'].map((t) =>

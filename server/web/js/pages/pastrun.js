@@ -69,6 +69,7 @@ export default async function pastRun(section, ctx, { args: [id] }) {
       h('dt', {}, 'Finished'), h('dd', {}, run.finished ? when(run.finished) : '—'),
       h('dt', {}, 'Took'), h('dd', {}, elapsed(run.elapsed_ms)),
       h('dt', {}, 'Result'), h('dd', { class: cls, id: 'pastrun-result' }, text),
+      run.launch ? [h('dt', {}, 'Job'), h('dd', {}, h('a', { href: `#/jobs/${run.launch}`, id: 'pastrun-job' }, `Job ${run.launch}`))] : null,
       run.exit_code !== null && run.exit_code !== undefined ? [h('dt', {}, 'Exit code'), h('dd', {}, String(run.exit_code))] : null),
     cancel ? h('div', { class: 'actions' }, cancel) : null,
     run.stdout || run.stderr
