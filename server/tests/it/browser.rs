@@ -2525,3 +2525,65 @@ async fn a_job_is_listed_with_its_runs_and_started_again_on_its_failed_host() {
     assert_eq!(link, format!("Job {}", last["launch"]));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_is_added_its_deliveries_shown_and_removed_from_its_page() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    add_user(&server, "aud", &["--permission", "audit"]);
+    let (url, mut told) = crate::webhooks::receiver().await;
+    let (browser, base) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{base}#/webhooks")).await;
+    browser
+        .text_of("#webhooks-none", |t| t.starts_with("No webhooks"))
+        .await;
+
+    // Added: its secret shown once, it listed.
+    browser.fill("#webhook-url", &url).await;
+    browser.click("[data-event=host-unreachable]").await;
+    browser.click("#webhook-add").await;
+    let secret = browser.text_of("#webhook-secret", |t| !t.is_empty()).await;
+    assert_eq!(secret.len(), 64, "{secret}");
+    let row = browser.text_of("#webhooks tbody tr", |_| true).await;
+    assert!(
+        row.contains("A run failed") && row.contains("unreachable"),
+        "{row}"
+    );
+
+    // A failed run is told: the receiver gets it, and the page lists the delivery.
+    server
+        .bounded(&["run", "-H", "r1", "--command", "exit 2"])
+        .await;
+    let received = crate::webhooks::next(&mut told).await;
+    let body: Value = serde_json::from_slice(&received.body).unwrap();
+    assert_eq!(body["event"], "run-failed", "{body}");
+    browser.visit(&format!("{base}#/")).await;
+    browser.visit(&format!("{base}#/webhooks")).await;
+    let delivery = browser
+        .text_of("#deliveries tbody tr", |t| t.contains("A run failed"))
+        .await;
+    assert!(
+        delivery.contains("500") || delivery.contains("delivered"),
+        "{delivery}"
+    );
+
+    // A user with `audit` only sees them, and is offered no change.
+    let (viewer, _) = Browser::signed_in(&daemon, "aud").await;
+    viewer.visit(&format!("{base}#/webhooks")).await;
+    viewer.text_of("#webhooks tbody tr", |_| true).await;
+    assert!(!viewer.present("#new-webhook").await);
+    assert!(!viewer.present("[data-remove]").await);
+    viewer.close().await;
+
+    // Removed, after asking.
+    browser.click("[data-remove]").await;
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .text_of("#webhooks-none", |t| t.starts_with("No webhooks"))
+        .await;
+    assert_eq!(server.json(&["webhook", "list"]), json!([]));
+    browser.close().await;
+}

@@ -17,9 +17,9 @@ use crate::http::{Daemon, key_of};
 use crate::users::add_user;
 
 /// A request the receiver got: its headers (names in lower case) and body.
-struct Received {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Received {
@@ -33,7 +33,7 @@ impl Received {
 
 /// A receiver on loopback: answers its first request 500 and the others 204, handing each to
 /// the channel returned with its URL.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
+pub(crate) async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tell, told) = mpsc::unbounded_channel();
@@ -83,7 +83,7 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Received>) {
 }
 
 /// The next request the receiver got, within the harness's bound.
-async fn next(told: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+pub(crate) async fn next(told: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(BOUND, told.recv())
         .await
         .expect("no delivery within the bound")

@@ -16,6 +16,7 @@ import groups from './pages/groups.js';
 import group from './pages/group.js';
 import historyPage from './pages/history.js';
 import job from './pages/job.js';
+import webhooks from './pages/webhooks.js';
 import pastRun from './pages/pastrun.js';
 import events from './pages/events.js';
 import users from './pages/users.js';
@@ -52,6 +53,10 @@ const routes = [
   { path: /^\/history\/(\d+)$/, page: pastRun, title: 'Run' },
   { path: /^\/jobs\/(\d+)$/, page: job, title: 'Job', live: (change) => change.kind && change.kind.startsWith('run') },
   { path: /^\/events$/, page: events, title: 'Events', allowed: (c) => c.may('audit'), needs: 'the permission “audit”' },
+  {
+    path: /^\/webhooks$/, page: webhooks, title: 'Webhooks',
+    allowed: (c) => c.may('audit'), needs: 'the permission “audit”', live: (change) => change.kind === 'webhook-changed',
+  },
   { path: /^\/users$/, page: users, title: 'Users', allowed: (c) => c.may('users'), needs: 'the permission “users”' },
   {
     path: /^\/account$/, page: account, title: 'Your account',
@@ -238,6 +243,7 @@ function renderNav() {
     link('#/history', 'History'),
     link('#/schedules', 'Schedules'),
     ctx.may('audit') ? link('#/events', 'Events') : null,
+    ctx.may('audit') ? link('#/webhooks', 'Webhooks') : null,
     ctx.may('users') ? link('#/users', 'Users') : null,
     ctx.may('options') ? link('#/options', 'Options') : null,
     ctx.may('enrollment') ? link('#/enrollment', 'Enrollment') : null,
