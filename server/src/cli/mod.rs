@@ -302,6 +302,17 @@ enum Command {
     /// delivery recorded.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
+    /// The fleet over time (each hour's enabled and reachable hosts, runs by outcome), or one
+    /// host's heartbeats (round trip, load, free flash): by the hour for the last 8 days, by
+    /// the day before; kept while `serve` runs.
+    Metrics {
+        /// One host's heartbeats instead of the fleet.
+        #[arg(long)]
+        host: Option<String>,
+        /// The last this many days (1 to 400).
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+    },
     /// The key that seals the secret variables and the hosts' server keys in the database
     /// (secrets.key in the data directory, which every server sharing a database must have):
     /// make a new one, rotate to it, seal again what an older one sealed. Local only.
@@ -961,6 +972,7 @@ async fn dispatch(
         Command::Events { host, kind, limit } => history::events(api, out, host, kind, limit).await,
         Command::Schedule(c) => schedules::execute(api, out, c).await,
         Command::Webhook(c) => webhooks::execute(api, out, c).await,
+        Command::Metrics { host, days } => metrics(api, out, host, days).await,
         Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,
         Command::Serve(_)
         | Command::Database(_)
@@ -969,6 +981,20 @@ async fn dispatch(
         | Command::Man(_)
         | Command::Secrets(_) => Ok(()),
     }
+}
+
+/// `metrics`, in process or through `serve`: the fleet or a host over time.
+async fn metrics(
+    api: &impl api::MetricsApi,
+    out: &Printer,
+    host: Option<String>,
+    days: u32,
+) -> Result<(), CliError> {
+    match host {
+        Some(name) => out.host_metrics(&api.host_metrics(&name, days).await?),
+        None => out.fleet_metrics(&api.fleet_metrics(days).await?),
+    }
+    Ok(())
 }
 
 /// `servers`, in process or through `serve`: the servers sharing the store.

@@ -29,6 +29,7 @@ mod events;
 mod groups;
 mod hosts;
 mod listen;
+mod metrics;
 mod openapi;
 mod options;
 mod relay;
@@ -186,6 +187,8 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(webhooks::list, webhooks::add),
         routes!(webhooks::remove),
         routes!(webhooks::deliveries),
+        routes!(metrics::fleet),
+        routes!(metrics::host),
         routes!(control::control),
         routes!(control::ping),
         routes!(summary::show),

@@ -6,6 +6,7 @@
 mod enrollment;
 mod events;
 mod hosts;
+mod metrics;
 mod runs;
 mod schedules;
 mod scripts;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub use enrollment::*;
 pub use events::*;
 pub use hosts::*;
+pub use metrics::*;
 pub use runs::*;
 pub use schedules::*;
 pub use scripts::*;

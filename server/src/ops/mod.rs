@@ -17,6 +17,7 @@ mod history;
 mod hosts;
 mod import;
 mod live;
+mod metrics;
 mod names;
 mod options;
 mod ping;

@@ -14,6 +14,7 @@ mod files;
 mod history;
 mod hosts;
 mod import;
+mod metrics;
 mod progress;
 mod runs;
 mod schedules;

@@ -10,6 +10,7 @@
 pub mod callhome;
 pub mod enroll;
 mod heartbeat;
+mod metrics;
 pub mod ownership;
 mod rotation;
 mod scheduler;
@@ -138,6 +139,7 @@ pub async fn serve(
     tokio::join!(
         scheduler::run(ops.clone(), jobs, ownership, gains, stopped()),
         webhooks::run(ops.clone(), stopped()),
+        metrics::run(ops.clone(), stopped()),
         schedules::run(ops, launches, stopped()),
         claims,
         signal

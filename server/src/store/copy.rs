@@ -442,6 +442,34 @@ const TABLES: &[Table] = &[
         ],
         identity: true,
     },
+    Table {
+        name: "host_metrics",
+        columns: &[
+            ("host", "host", Text),
+            ("at", "at", BigInt),
+            ("span", "span", BigInt),
+            ("samples", "samples", BigInt),
+            ("rtt_sum", "rtt_sum", Real),
+            ("rtt_max", "rtt_max", Real),
+            ("load_sum", "load_sum", BigInt),
+            ("flash_free_min", "flash_free_min", BigInt),
+        ],
+        identity: false,
+    },
+    Table {
+        name: "fleet_metrics",
+        columns: &[
+            ("at", "at", BigInt),
+            ("span", "span", BigInt),
+            ("hosts", "hosts", BigInt),
+            ("reachable_min", "reachable_min", BigInt),
+            ("reachable_max", "reachable_max", BigInt),
+            ("succeeded", "succeeded", BigInt),
+            ("failed", "failed", BigInt),
+            ("cancelled", "cancelled", BigInt),
+        ],
+        identity: false,
+    },
 ];
 
 /// A value ready to be bound to a PostgreSQL statement.

@@ -16,10 +16,10 @@ use async_trait::async_trait;
 
 use crate::model::{
     ApiKey, Attachment, Attempt, Delivery, DueDelivery, EnrollHost, EnvVar, Event, EventFilter,
-    Facts, Group, Host, Launch, LaunchFilter, NewApiKey, NewDelivery, NewEvent, NewHost, NewLaunch,
-    NewRule, NewRunRecord, NewSchedule, NewSession, NewToken, NewUser, PastLaunch, Permissions,
-    RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope, Script, ServerLease, Session,
-    Token, TokenRefusal, TokenUse, User, Webhook, WebhookEvent,
+    Facts, FleetPoint, Group, Host, HostPoint, Launch, LaunchFilter, NewApiKey, NewDelivery,
+    NewEvent, NewHost, NewLaunch, NewRule, NewRunRecord, NewSchedule, NewSession, NewToken,
+    NewUser, PastLaunch, Permissions, RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope,
+    Script, ServerLease, Session, Token, TokenRefusal, TokenUse, User, Webhook, WebhookEvent,
 };
 
 pub mod copy;
@@ -507,6 +507,23 @@ pub trait WebhookStore: Send + Sync {
     async fn deliveries(&self, webhook: Option<i64>, limit: u32) -> Result<Vec<Delivery>>;
 }
 
+/// Metrics for charts ([`crate::model::metrics`]): a host's heartbeats are counted as they are
+/// recorded ([`HostStore::heartbeat_ok`]), runs by outcome as they end
+/// ([`RunStore::finish_run`]); the fleet's reachable hosts are sampled, and old hours merged
+/// into days, by the daemon.
+#[async_trait]
+pub trait MetricStore: Send + Sync {
+    /// Counts the enabled and the reachable hosts now, into the hour of `at`.
+    async fn sample_fleet(&self, at: i64) -> Result<()>;
+    /// Merges the hours older than [`crate::model::HOURLY_DAYS`] before `now` into days, and
+    /// forgets what is older than [`crate::model::KEPT_DAYS`].
+    async fn roll_up(&self, now: i64) -> Result<()>;
+    /// The fleet's hours and days from `since` on, oldest first.
+    async fn fleet_metrics(&self, since: i64) -> Result<Vec<FleetPoint>>;
+    /// Host `host`'s hours and days from `since` on, oldest first.
+    async fn host_metrics(&self, host: &str, since: i64) -> Result<Vec<HostPoint>>;
+}
+
 /// Everything a store backend does.
 pub trait Backend:
     HostStore
@@ -523,6 +540,7 @@ pub trait Backend:
     + LeaseStore
     + KeyStore
     + WebhookStore
+    + MetricStore
 {
 }
 
@@ -540,7 +558,8 @@ impl<
         + EnrollStore
         + LeaseStore
         + KeyStore
-        + WebhookStore,
+        + WebhookStore
+        + MetricStore,
 > Backend for T
 {
 }

@@ -2587,3 +2587,62 @@ async fn a_webhook_is_added_its_deliveries_shown_and_removed_from_its_page() {
     assert_eq!(server.json(&["webhook", "list"]), json!([]));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_and_a_hosts_page_chart_the_fleet_and_its_heartbeats() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    server
+        .bounded(&["run", "-H", "r1", "--command", "true"])
+        .await;
+    server
+        .bounded(&["run", "-H", "r2", "--command", "exit 1"])
+        .await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+
+    // The dashboard: hosts reachable (serve sampled them as it started), runs by outcome.
+    browser.visit(&format!("{url}#/")).await;
+    let runs = browser
+        .text_of("#chart-runs-caption", |t| t.starts_with("Runs:"))
+        .await;
+    assert_eq!(runs, "Runs: 1 succeeded, 1 failed, 0 cancelled.");
+    let reachable = browser
+        .text_of("#chart-reachable-caption", |t| t.contains("between"))
+        .await;
+    assert_eq!(reachable, "Reachable hosts: between 2 and 2 of 2.");
+    assert!(browser.present("#chart-runs canvas").await, "drawn");
+    assert!(browser.present("#chart-reachable canvas").await, "drawn");
+    browser.click("#range-week").await;
+    browser
+        .text_of("#charts-title", |t| t == "The last week")
+        .await;
+    assert!(browser.present("#chart-runs canvas").await, "drawn again");
+    browser.screenshot("charts-dashboard").await;
+
+    // A host's page: its heartbeats' round trip, load and free flash.
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    let rtt = browser
+        .text_of("#chart-round-trip-caption", |t| {
+            t.starts_with("Round trip:")
+        })
+        .await;
+    // As many heartbeats as the command line counts.
+    let points = server.json(&["metrics", "--host", "r1"]);
+    let beats = points[0]["heartbeats"].as_u64().unwrap();
+    assert!(beats >= 1, "{points}");
+    assert!(rtt.ends_with(&format!("over {beats} heartbeats.")), "{rtt}");
+    let load = browser.text_of("#chart-load-caption", |_| true).await;
+    assert!(load.starts_with("Load: "), "{load}");
+    assert!(browser.present("#chart-round-trip canvas").await, "drawn");
+    browser.screenshot("charts-host").await;
+    let fleet = server.json(&["metrics", "--days", "7"]);
+    assert_eq!(
+        (&fleet[0]["succeeded"], &fleet[0]["failed"]),
+        (&json!(1), &json!(1)),
+        "{fleet}"
+    );
+    browser.close().await;
+}

@@ -248,6 +248,8 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             Some("read-only"),
         ),
         (Method::GET, "/api/v1/launches", Value::Null, None),
+        (Method::GET, "/api/v1/metrics", Value::Null, None),
+        (Method::GET, "/api/v1/hosts/r1/metrics", Value::Null, None),
         (Method::GET, "/api/v1/webhooks", Value::Null, Some("audit")),
         (
             Method::POST,

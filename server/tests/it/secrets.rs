@@ -207,6 +207,7 @@ async fn a_plain_secret_of_an_older_database_still_works_and_is_encrypted() {
         db.execute_batch(&format!(
             "ALTER TABLE hosts DROP COLUMN calls_home; DROP TABLE schedules;
              ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP TABLE host_metrics; DROP TABLE fleet_metrics;
          DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
          ALTER TABLE runs DROP COLUMN actor;
              ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;

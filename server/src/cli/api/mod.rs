@@ -10,6 +10,7 @@ mod enrollment;
 mod env;
 mod groups;
 mod hosts;
+mod metrics;
 mod runs;
 mod schedules;
 mod scripts;
@@ -22,6 +23,7 @@ pub(crate) use enrollment::EnrollmentApi;
 pub(crate) use env::EnvApi;
 pub(crate) use groups::GroupsApi;
 pub(crate) use hosts::HostsApi;
+pub(crate) use metrics::MetricsApi;
 pub(crate) use runs::{LiveRun, RunStarted, RunsApi};
 pub(crate) use schedules::SchedulesApi;
 pub(crate) use scripts::ScriptsApi;
@@ -42,6 +44,7 @@ pub(crate) trait Api:
     + EnrollmentApi
     + ServersApi
     + WebhooksApi
+    + MetricsApi
 {
 }
 
@@ -57,5 +60,6 @@ impl<A> Api for A where
         + EnrollmentApi
         + ServersApi
         + WebhooksApi
+        + MetricsApi
 {
 }

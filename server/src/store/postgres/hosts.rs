@@ -242,24 +242,19 @@ pub async fn heartbeat_ok(
     facts: &Facts,
     round_trip_ms: f64,
 ) -> Result<()> {
-    let facts = serde_json::to_string(facts).map_err(|e| corrupt("host facts", e))?;
+    let text = serde_json::to_string(facts).map_err(|e| corrupt("host facts", e))?;
+    let now = now_ms();
     reach(
         db,
         name,
         "UPDATE hosts SET reachable = $2, last_seen = $3, agent_version = $4, facts = $5,
              last_error = NULL, round_trip_ms = $6 WHERE name = $1",
-        &[
-            &name,
-            &REACHABLE_YES,
-            &now_ms(),
-            &version,
-            &facts,
-            &round_trip_ms,
-        ],
+        &[&name, &REACHABLE_YES, &now, &version, &text, &round_trip_ms],
         true,
         "reachable",
     )
-    .await
+    .await?;
+    super::metrics::heartbeat(&db.client().await?, name, now, round_trip_ms, facts).await
 }
 
 /// Records an attempt that reached the host and found its agent busy; logs a change from

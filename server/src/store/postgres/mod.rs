@@ -26,6 +26,7 @@ mod keys;
 mod launches;
 pub mod leases;
 pub mod local;
+mod metrics;
 mod runs;
 mod schedules;
 mod schema;

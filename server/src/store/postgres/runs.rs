@@ -109,6 +109,7 @@ pub async fn finish_run(db: &Postgres, id: i64, end: &RunEnd) -> Result<()> {
         .await?
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?
         .get(0);
+    super::metrics::run_ended(&tx, now_ms(), end).await?;
     events::log(
         &tx,
         Some(&host),

@@ -300,6 +300,36 @@ CREATE TABLE webhook_cursor (last_event BIGINT NOT NULL);
 INSERT INTO webhook_cursor SELECT coalesce(max(id), 0) FROM events;
 "#,
     ),
+    (
+        23,
+        r#"
+-- Metrics for charts: each host's heartbeats, and the fleet's reachable hosts (the fewest and
+-- most seen) and runs by outcome, by the hour (`span` 3600000 ms) for 8 days, then by the day
+-- (86400000) for 400 days.
+CREATE TABLE host_metrics (
+    host           TEXT NOT NULL,
+    at             BIGINT NOT NULL,
+    span           BIGINT NOT NULL,
+    samples        BIGINT NOT NULL,
+    rtt_sum        DOUBLE PRECISION NOT NULL,
+    rtt_max        DOUBLE PRECISION NOT NULL,
+    load_sum       BIGINT NOT NULL,
+    flash_free_min BIGINT,
+    PRIMARY KEY (host, span, at)
+);
+CREATE TABLE fleet_metrics (
+    at            BIGINT NOT NULL,
+    span          BIGINT NOT NULL,
+    hosts         BIGINT NOT NULL DEFAULT 0,
+    reachable_min BIGINT,
+    reachable_max BIGINT,
+    succeeded     BIGINT NOT NULL DEFAULT 0,
+    failed        BIGINT NOT NULL DEFAULT 0,
+    cancelled     BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (span, at)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this program knows (the same as SQLite's).

@@ -210,16 +210,18 @@ pub fn heartbeat_ok(
     facts: &Facts,
     round_trip_ms: f64,
 ) -> Result<()> {
-    let facts = serde_json::to_string(facts)
+    let text = serde_json::to_string(facts)
         .map_err(|e| StoreError::Corrupt("host facts", e.to_string()))?;
     let before = reachable(db, name)?;
+    let now = now_ms();
     update_host(
         db,
         name,
         "UPDATE hosts SET reachable = 1, last_seen = ?2, agent_version = ?3, facts = ?4,
              last_error = NULL, round_trip_ms = ?5 WHERE name = ?1",
-        params![name, now_ms(), version, facts, round_trip_ms],
+        params![name, now, version, text, round_trip_ms],
     )?;
+    super::metrics::heartbeat(db, name, now, round_trip_ms, facts)?;
     if before != Some(true) {
         events::log(db, Some(name), EventKind::Reachability, "reachable")?;
     }

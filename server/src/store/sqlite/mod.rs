@@ -26,6 +26,7 @@ mod hosts;
 mod keys;
 mod launches;
 mod leases;
+mod metrics;
 mod runs;
 mod schedules;
 pub(crate) mod schema;

@@ -77,12 +77,14 @@ pub fn finish_run(db: &Connection, id: i64, end: &RunEnd) -> Result<()> {
         .query_row("SELECT host FROM runs WHERE id = ?1", [id], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound("run", id.to_string()))?;
+    let now = now_ms();
+    super::metrics::run_ended(db, now, end)?;
     db.execute(
         "UPDATE runs SET finished = ?2, success = ?3, outcome = ?4, exit_code = ?5, elapsed_ms = ?6,
              stdout = ?7, stderr = ?8, truncated = ?9, cancelled = ?10 WHERE id = ?1",
         params![
             id,
-            now_ms(),
+            now,
             end.success,
             end.outcome,
             end.exit_code,

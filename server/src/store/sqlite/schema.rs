@@ -341,16 +341,44 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next) WHERE status = 
 CREATE TABLE webhook_cursor (last_event INTEGER NOT NULL);
 INSERT INTO webhook_cursor SELECT coalesce(max(id), 0) FROM events;
 "#,
+    r#"
+-- Metrics for charts: each host's heartbeats, and the fleet's reachable hosts (the fewest and
+-- most seen) and runs by outcome, by the hour (`span` 3600000 ms) for 8 days, then by the day
+-- (86400000) for 400 days.
+CREATE TABLE host_metrics (
+    host           TEXT NOT NULL,
+    at             INTEGER NOT NULL,
+    span           INTEGER NOT NULL,
+    samples        INTEGER NOT NULL,
+    rtt_sum        REAL NOT NULL,
+    rtt_max        REAL NOT NULL,
+    load_sum       INTEGER NOT NULL,
+    flash_free_min INTEGER,
+    PRIMARY KEY (host, span, at)
+);
+CREATE TABLE fleet_metrics (
+    at            INTEGER NOT NULL,
+    span          INTEGER NOT NULL,
+    hosts         INTEGER NOT NULL DEFAULT 0,
+    reachable_min INTEGER,
+    reachable_max INTEGER,
+    succeeded     INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    cancelled     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (span, at)
+);
+"#,
 ];
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// What undoes migrations 19 (a launch's level, owner and relayed events), 20 (a run's actor),
-/// 21 (a run's launch, a launch's request) and 22 (webhooks), for tests that make a database
-/// of an older schema.
+/// 21 (a run's launch, a launch's request), 22 (webhooks) and 23 (metrics), for tests that
+/// make a database of an older schema.
 #[cfg(test)]
-pub const UNDO_LAUNCH_RELAY: &str = "DROP TABLE webhooks; DROP TABLE webhook_deliveries;
+pub const UNDO_LAUNCH_RELAY: &str = "DROP TABLE host_metrics; DROP TABLE fleet_metrics;
+    DROP TABLE webhooks; DROP TABLE webhook_deliveries;
     DROP TABLE webhook_cursor; DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
     ALTER TABLE launches DROP COLUMN request; ALTER TABLE runs DROP COLUMN actor;
     ALTER TABLE launches DROP COLUMN level;

@@ -92,6 +92,7 @@ async fn plain_secrets_of_an_older_database_are_encrypted_when_it_is_opened() {
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
          ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP TABLE host_metrics; DROP TABLE fleet_metrics;
          DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
          ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
@@ -148,6 +149,7 @@ fn a_removed_host_leaves_no_variables_even_from_an_older_database() {
          ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule;
          DROP TABLE schedules; ALTER TABLE runs DROP COLUMN cancelled;
          DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP TABLE host_metrics; DROP TABLE fleet_metrics;
          DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
          ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;
@@ -200,6 +202,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
     db.execute_batch(
         "ALTER TABLE hosts DROP COLUMN calls_home; DROP INDEX launches_by_schedule; ALTER TABLE launches DROP COLUMN schedule; DROP TABLE schedules;
          ALTER TABLE runs DROP COLUMN cancelled; DROP TABLE webhooks; DROP TABLE webhook_deliveries; DROP TABLE webhook_cursor;
+         DROP TABLE host_metrics; DROP TABLE fleet_metrics;
          DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
          ALTER TABLE runs DROP COLUMN actor;
          ALTER TABLE hosts DROP COLUMN round_trip_ms; DROP TABLE launches;

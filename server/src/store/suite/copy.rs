@@ -273,7 +273,7 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
     for (table, rows) in expected {
         assert_eq!(report.rows(table), rows, "{table}");
     }
-    assert_eq!(report.tables.len(), 20);
+    assert_eq!(report.tables.len(), 22);
     assert_eq!(report.server_keys, 1);
     assert_eq!(report.attachment_bytes, content().len() as u64);
     assert_eq!((report.sealed_secrets, &report.key_file), (1, &key));

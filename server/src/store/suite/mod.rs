@@ -121,6 +121,7 @@ mod hosts;
 mod keys;
 mod launches;
 mod leases;
+mod metrics;
 mod runs;
 mod schedules;
 mod schema;

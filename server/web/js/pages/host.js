@@ -5,6 +5,7 @@
 // address: the oldest run id of the page after).
 
 import { api, query } from '../api.js';
+import { chart, seconds } from '../charts.js';
 import { h, field, replace } from '../dom.js';
 import { when } from '../time.js';
 import { stateOf, stateText } from './hosts.js';
@@ -21,6 +22,39 @@ export async function fingerprint(openssh) {
   return `SHA256:${btoa(String.fromCharCode(...digest)).replace(/=+$/, '')}`;
 }
 
+/** Charts of a host's last week of heartbeats: round trip, load, free flash; each with a
+ * caption in words. */
+function hostCharts(points, ctx) {
+  const box = (id) => h('div', { class: 'chart', id });
+  const [rtt, load, free] = [box('chart-round-trip'), box('chart-load'), box('chart-flash')];
+  const xs = points.map((p) => seconds(p.at));
+  const beats = points.reduce((n, p) => n + p.heartbeats, 0);
+  const average = (key) => points.reduce((n, p) => n + p[key] * p.heartbeats, 0) / Math.max(beats, 1);
+  const flashed = points.filter((p) => p.flash_free_kib !== null && p.flash_free_kib !== undefined);
+  const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+  const captions = beats
+    ? [`Round trip: ${average('round_trip_ms').toFixed(1)} ms on average, ${Math.max(...points.map((p) => p.round_trip_max_ms)).toFixed(1)} ms at most, over ${beats} heartbeats.`,
+      `Load: ${average('load').toFixed(2)} on average.`,
+      flashed.length ? `Free flash: ${mib(Math.min(...flashed.map((p) => p.flash_free_kib)))} at least.` : 'Free flash: not reported.']
+    : ['No heartbeat recorded in the last week.', '', ''];
+  const draw = async () => {
+    await chart(rtt, xs, [
+      { label: 'Average', values: points.map((p) => p.round_trip_ms), colour: 'accent' },
+      { label: 'Longest', values: points.map((p) => p.round_trip_max_ms), colour: 'warn' },
+    ], 'ms', 7);
+    await chart(load, beats ? xs : [], [{ label: 'Load (1 min)', values: points.map((p) => p.load), colour: 'accent' }], 'load', 7);
+    await chart(free, flashed.map((p) => seconds(p.at)),
+      [{ label: 'Free flash (MiB)', values: flashed.map((p) => p.flash_free_kib / 1024), colour: 'ok' }], 'MiB', 7);
+  };
+  draw().catch((e) => ctx.alert(e));
+  return h('section', { id: 'host-charts', 'aria-labelledby': 'host-charts-title' },
+    h('h2', { id: 'host-charts-title' }, 'The last week'),
+    h('div', { class: 'charts' },
+      h('figure', {}, h('figcaption', { id: 'chart-round-trip-caption' }, captions[0]), rtt),
+      h('figure', {}, h('figcaption', { id: 'chart-load-caption' }, captions[1]), load),
+      h('figure', {}, h('figcaption', { id: 'chart-flash-caption' }, captions[2]), free)));
+}
+
 /** Runs listed on a page. */
 const PAGE = 20;
 
@@ -28,10 +62,11 @@ export default async function host(section, ctx, { args: [name], params }) {
   const path = `/api/v1/hosts/${encodeURIComponent(name)}`;
   const before = (params && params.get('before')) || '';
   replace(section, h('h1', {}, name), h('p', { class: 'muted' }, 'Loading…'));
-  const [found, env, runs] = await Promise.all([
+  const [found, env, runs, metrics] = await Promise.all([
     api('GET', path),
     api('GET', `${path}/env`),
     api('GET', query('/api/v1/runs', { host: name, before, limit: PAGE })),
+    api('GET', query(`${path}/metrics`, { days: 7 })),
   ]);
   const state = stateOf(found);
   const rerender = () => host(section, ctx, { args: [name], params });
@@ -122,6 +157,7 @@ export default async function host(section, ctx, { args: [name], params }) {
         : '—')),
     controls,
     trust,
+    hostCharts(metrics, ctx),
     h('h2', {}, 'Facts'),
     factRows.length
       ? h('dl', { class: 'facts', id: 'facts' }, factRows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
