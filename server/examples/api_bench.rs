@@ -15,8 +15,12 @@
 //! Before them, **the floor**: `true` run by `sh` 1000 times with no server nor agent (64 at a
 //! time, as serve runs hosts, and all at once), three times: what the processes alone cost.
 //!
+//! With `--ui`, last, **the web console** ([`common::console`]): time to the dashboard's and the
+//! host list's content in headless Chromium, and with the dashboard open during warm runs, the
+//! change stream's events per second and Chromium's CPU.
+//!
 //! `cargo build --release -p otto-agent -p otto-server --examples &&
-//!  target/release/examples/api_bench [AGENTS] [--warm-only] [--tries N] [--pause SECS]`
+//!  target/release/examples/api_bench [AGENTS] [--warm-only] [--ui] [--tries N] [--pause SECS]`
 //! (binaries are taken from beside the example's directory). `--warm-only` leaves out the cold
 //! runs and the load test, `--tries` repeats each figure N times (3), `--pause` waits that long
 //! once serve holds every connection, so that a profiler can be attached to serve's pid
@@ -382,6 +386,8 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 struct Options {
     count: usize,
     warm_only: bool,
+    /// The web console's figures too (`--ui`).
+    ui: bool,
     tries: usize,
     pause: Duration,
     /// More arguments for serve (`--serve-arg --dial-limit=256`).
@@ -393,6 +399,7 @@ impl Options {
         let mut options = Options {
             count: 1000,
             warm_only: false,
+            ui: false,
             tries: 3,
             pause: Duration::ZERO,
             serve_args: Vec::new(),
@@ -401,6 +408,7 @@ impl Options {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--warm-only" => options.warm_only = true,
+                "--ui" => options.ui = true,
                 "--tries" => options.tries = args.next().ok_or("--tries N")?.parse()?,
                 "--pause" => {
                     let secs: u64 = args.next().ok_or("--pause SECS")?.parse()?;
@@ -522,9 +530,70 @@ async fn bench(server: &Path, data: &Path, options: &Options, agents: &[u32]) ->
         waiting.elapsed().as_secs_f64()
     );
     std::thread::sleep(options.pause);
-    let result = measure(&daemon, &key, &cold, options, agents).await;
+    let mut result = measure(&daemon, &key, &cold, options, agents).await;
+    if result.is_ok() && options.ui {
+        result = console(&daemon, &key, options).await;
+    }
     daemon.stop()?;
     result
+}
+
+/// The web console's figures ([`common::console`]): time to the dashboard's and the host list's
+/// content, then warm runs with the dashboard open: the change stream's events per second and
+/// Chromium's CPU.
+async fn console(daemon: &Daemon, key: &str, options: &Options) -> Result<(), Error> {
+    use common::console::{Browser, chromium_cpu_secs, count_changes};
+    let count = options.count;
+    let browser = Browser::start().await?;
+    let base = format!("{}/", daemon.base);
+    browser.sign_in(&base, "bench", "bench password").await?;
+    println!();
+    println!("the web console, {count} hosts (headless Chromium on loopback):");
+    println!("| try | dashboard: to its counts | host list: to its rows |");
+    println!("|-:|-:|-:|");
+    for i in 0..options.tries {
+        let dashboard = browser.time_to(&format!("{base}#/"), "#counts").await?;
+        let hosts = browser
+            .time_to(&format!("{base}#/hosts"), "#hosts tbody tr")
+            .await?;
+        println!(
+            "| {} | {:.0} ms | {:.0} ms |",
+            i + 1,
+            dashboard.as_secs_f64() * 1000.0,
+            hosts.as_secs_f64() * 1000.0
+        );
+    }
+    browser.client.goto(&base).await?;
+    browser.wait_for("#counts").await?;
+    println!();
+    println!(
+        "`true` on {count} hosts with the dashboard open (its live refresh following the change stream):"
+    );
+    println!(
+        "| try | change events | run took | events/s | Chromium CPU (the run and 2 s after) |"
+    );
+    println!("|-:|-:|-:|-:|-:|");
+    for i in 0..options.tries {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let response = daemon
+            .request(reqwest::Method::GET, "/api/v1/changes", key)
+            .send()
+            .await?;
+        let counter = tokio::spawn(count_changes(response, stopped));
+        let cpu = chromium_cpu_secs();
+        let run = warm_run(daemon, key).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cpu = chromium_cpu_secs() - cpu;
+        stop.send(true)?;
+        let events = counter.await?;
+        println!(
+            "| {} | {events} | {:.2} s | {:.0} | {cpu:.2} s |",
+            i + 1,
+            run.took.as_secs_f64(),
+            events as f64 / run.took.as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Warm runs beside `cold`, then the load test, on `daemon`.

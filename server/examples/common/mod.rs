@@ -3,6 +3,8 @@
 // Each example is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+pub mod console;
+
 use std::path::Path;
 
 use otto_server::demo::LocalAgent;
