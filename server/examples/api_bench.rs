@@ -542,7 +542,7 @@ async fn bench(server: &Path, data: &Path, options: &Options, agents: &[u32]) ->
 /// content, then warm runs with the dashboard open: the change stream's events per second and
 /// Chromium's CPU.
 async fn console(daemon: &Daemon, key: &str, options: &Options) -> Result<(), Error> {
-    use common::console::{Browser, chromium_cpu_secs, count_changes};
+    use common::console::{Browser, chromium_cpu_secs, chromium_ticks, count_changes};
     let count = options.count;
     let browser = Browser::start().await?;
     let base = format!("{}/", daemon.base);
@@ -580,10 +580,10 @@ async fn console(daemon: &Daemon, key: &str, options: &Options) -> Result<(), Er
             .send()
             .await?;
         let counter = tokio::spawn(count_changes(response, stopped));
-        let cpu = chromium_cpu_secs();
+        let before = chromium_ticks();
         let run = warm_run(daemon, key).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let cpu = chromium_cpu_secs() - cpu;
+        let cpu = chromium_cpu_secs(&before, &chromium_ticks());
         stop.send(true)?;
         let events = counter.await?;
         println!(

@@ -40,22 +40,27 @@ pub async fn count_changes(
     }
 }
 
-/// CPU seconds used so far by every process whose command line names Chromium.
-pub fn chromium_cpu_secs() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+/// CPU ticks used so far by each process whose command line names Chromium, by pid.
+pub fn chromium_ticks() -> std::collections::HashMap<u32, u64> {
+    let mut ticks = std::collections::HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return ticks;
     };
-    let mut ticks = 0u64;
     for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         let path = entry.path();
         let cmdline = std::fs::read(path.join("cmdline")).unwrap_or_default();
         if !cmdline.windows(8).any(|w| w == b"chromium") {
             continue;
         }
         let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        ticks += stat
+        let used = stat
             .rsplit_once(')')
             .map(|(_, rest)| rest)
             .unwrap_or_default()
@@ -64,8 +69,25 @@ pub fn chromium_cpu_secs() -> f64 {
             .take(2)
             .map(|f| f.parse::<u64>().unwrap_or(0))
             .sum::<u64>();
+        ticks.insert(pid, used);
     }
-    ticks as f64 / per_sec
+    ticks
+}
+
+/// CPU seconds Chromium's processes used between `before` and `after` ([`chromium_ticks`]):
+/// what each process alive at the end used since the start (all of it, if it is new); the
+/// last moments of a process that ended meanwhile are not counted.
+pub fn chromium_cpu_secs(
+    before: &std::collections::HashMap<u32, u64>,
+    after: &std::collections::HashMap<u32, u64>,
+) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let used: u64 = after
+        .iter()
+        .map(|(pid, now)| now.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum();
+    used as f64 / per_sec
 }
 
 /// Headless Chromium through chromedriver, killed when dropped.

@@ -302,6 +302,16 @@ enum Command {
     /// delivery recorded.
     #[command(subcommand)]
     Webhook(webhooks::WebhookCommand),
+    /// Follow the fleet's changes as they happen (as the web UI's live pages do): each entry
+    /// of the event log about hosts, their keys, runs and schedules, as a line (its time, kind
+    /// and host; with --json, a JSON object per line), until Ctrl-C. Users, sessions and API
+    /// keys are left out; `events` has each entry's detail.
+    Changes {
+        /// Those after this entry of the event log (its id, as `events --json` gives it);
+        /// without it, from now on.
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+    },
     /// The fleet over time (each hour's enabled and reachable hosts, runs by outcome), or one
     /// host's heartbeats (round trip, load, free flash): by the hour for the last 8 days, by
     /// the day before; kept while `serve` runs.
@@ -973,6 +983,10 @@ async fn dispatch(
         Command::Schedule(c) => schedules::execute(api, out, c).await,
         Command::Webhook(c) => webhooks::execute(api, out, c).await,
         Command::Metrics { host, days } => metrics(api, out, host, days).await,
+        Command::Changes { after } => {
+            api.follow_changes(after, &mut |change| out.change(change))
+                .await
+        }
         Command::UpdateAgents(args) => runs::update_agents(api, out, args, shutdown).await,
         Command::Serve(_)
         | Command::Database(_)

@@ -1,5 +1,5 @@
 //! Serving the API's connections: each accepted connection in a task of its own, through TLS
-//! when asked, then HTTP/1.1 by hyper, until the daemon stops.
+//! when asked, then HTTP/2 (as TLS's ALPN chose) or HTTP/1.1 by hyper, until the daemon stops.
 //!
 //! No client can hold more than its share, nor keep others out: at most
 //! [`ConnectionLimits::connections`] connections are open at once, and at most
@@ -33,7 +33,7 @@ use crate::ops::Cancellation;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::{Bytes, Frame, SizeHint};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use otto_proto::Source;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -427,12 +427,15 @@ pub async fn serve(
                     }
                 }
             };
-            let connection = hyper::server::conn::http1::Builder::new()
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                // For the relay of a channel to an agent that called home here (`relay`).
-                .with_upgrades();
+                .header_read_timeout(limits.header_timeout);
+            builder.http2().timer(TokioTimer::new());
+            // With upgrades, for the relay of a channel to an agent that called home here
+            // (`relay`, over HTTP/1.1).
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,

@@ -8,10 +8,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Cancellation, Ops, Result};
-use crate::model::{Event, EventKind, utc};
+use crate::model::{Event, EventKind, from_utc, utc};
 use crate::store::Store;
 
 /// How often a follower reads the log.
@@ -21,18 +21,18 @@ pub const POLL: Duration = Duration::from_secs(1);
 const BATCH: u32 = 500;
 
 /// One change: an entry of the event log, without its detail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FleetChange {
     /// The entry's id: a client that reconnects names the last it had (`Last-Event-ID`).
     pub id: i64,
     /// When (RFC 3339).
-    #[serde(serialize_with = "utc")]
+    #[serde(serialize_with = "utc", deserialize_with = "from_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// What kind (`reachability`, `run-finished`, `key-pending`, `host-added`…).
     pub kind: String,
     /// The host it concerns, if one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
 }
 

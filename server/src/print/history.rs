@@ -123,3 +123,19 @@ fn result(r: &crate::model::Run, failed: &str) -> String {
         yes_no(r.success, "ok", failed)
     }
 }
+
+impl Printer {
+    /// One change of the fleet, as it happens: a line, or a JSON object on a line.
+    pub fn change(&self, change: &crate::ops::FleetChange) {
+        if self.json {
+            match serde_json::to_string(change) {
+                Ok(text) => self.print(|out| writeln!(out, "{text}")),
+                Err(e) => eprintln!("otto-server: cannot write JSON: {e}"),
+            }
+            return;
+        }
+        let host = change.host.as_deref().unwrap_or("-");
+        let line = format!("{}  {}  {}", self.time(change.at), change.kind, host);
+        self.print(|out| writeln!(out, "{}", sanitize::text(&line)));
+    }
+}

@@ -488,6 +488,31 @@ async fn signing_in_over_serves_default_https_keeps_a_secure_session() {
         .await;
     assert!(!browser.present("#signin").await);
     browser.screenshot("dashboard-https").await;
+
+    // Over HTTP/2: the live pages' event streams of many tabs or reloads share a connection,
+    // where HTTP/1.1's six per server would be taken up by them. Ten reloads in a row each show
+    // the page.
+    let protocol = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(protocol, json!("h2"));
+    for _ in 0..10 {
+        browser.visit("about:blank").await;
+        let started = Instant::now();
+        browser.visit(&url).await;
+        browser
+            .text_of("#counts", |t| t.contains("Reachable"))
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a reload waited for a connection"
+        );
+    }
     browser.close().await;
 }
 

@@ -123,3 +123,74 @@ async fn changes_are_told_live_to_any_user_and_again_after_a_reconnect() {
     let (status, _) = Daemon::send(daemon.request(Method::GET, "/api/v1/changes", None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// The lines of `child`'s standard output as they come, read on a thread of their own.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (tell, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tell.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    told
+}
+
+/// The next change `lines` brings (a JSON line), within the harness's bound.
+fn next_change(lines: &std::sync::mpsc::Receiver<String>) -> Value {
+    let line = lines
+        .recv_timeout(BOUND)
+        .expect("no change within the bound");
+    serde_json::from_str(&line).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_follows_the_changes_in_process_and_through_serve() {
+    let server = Server::new();
+    add_user(&server, "vic", &[]);
+    let vic = key_of(&server, "vic");
+    let daemon = Daemon::start(&server, &[]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut local = server
+        .command(&["--json", "changes"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut remote = crate::remote::client(
+        elsewhere.path(),
+        &server,
+        daemon.base(),
+        Some(&vic),
+        &["--json", "changes"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (here, there) = (lines_of(&mut local), lines_of(&mut remote));
+    // Both follow from now on: give them time to be following before the change is made.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    server.ok(&["host", "add", "r9", "127.0.0.1"]);
+    for lines in [&here, &there] {
+        let change = next_change(lines);
+        assert_eq!(
+            (&change["kind"], &change["host"]),
+            (&Value::from("host-added"), &Value::from("r9")),
+            "{change}"
+        );
+        assert!(change["id"].as_i64().unwrap() > 0, "{change}");
+    }
+    // A user's change is not told; the next host's is.
+    add_user(&server, "ann", &[]);
+    server.ok(&["host", "disable", "r9"]);
+    for lines in [&here, &there] {
+        assert_eq!(next_change(lines)["kind"], "host-changed");
+    }
+    for mut child in [local, remote] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

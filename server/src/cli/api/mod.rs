@@ -5,6 +5,7 @@
 //! [`Ops`]: crate::ops::Ops
 //! [`Remote`]: super::remote::Remote
 
+mod changes;
 mod check;
 mod enrollment;
 mod env;
@@ -18,6 +19,7 @@ mod servers;
 mod users;
 mod webhooks;
 
+pub(crate) use changes::ChangesApi;
 pub(crate) use check::CheckApi;
 pub(crate) use enrollment::EnrollmentApi;
 pub(crate) use env::EnvApi;
@@ -45,6 +47,7 @@ pub(crate) trait Api:
     + ServersApi
     + WebhooksApi
     + MetricsApi
+    + ChangesApi
 {
 }
 
@@ -61,5 +64,6 @@ impl<A> Api for A where
         + ServersApi
         + WebhooksApi
         + MetricsApi
+        + ChangesApi
 {
 }

@@ -647,7 +647,7 @@ impl Remote {
 
 /// The data of the next complete Server-Sent Event in `buffer` (removed from it), skipping
 /// comments (keep-alives); None until one is complete.
-fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
+pub(super) fn next_event(buffer: &mut Vec<u8>) -> Option<String> {
     loop {
         let end = buffer.windows(2).position(|w| w == b"\n\n")?;
         let block: Vec<u8> = buffer.drain(..end + 2).collect();
