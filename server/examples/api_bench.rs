@@ -225,24 +225,10 @@ fn client(cert: &Path) -> Result<reqwest::Client, Error> {
         .build()?)
 }
 
-/// CPU time in seconds used so far by process `pid` (all its threads, user and system), from
-/// `/proc/PID/stat` in clock ticks; 0 when it cannot be read.
+/// CPU time in seconds used so far by process `pid` (all its threads, user and system); 0
+/// when it cannot be read.
 fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command's `(name)`, from the third (state) on: utime and stime are
-    // the 14th and 15th, so the 12th and 13th here.
-    let ticks: u64 = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|f| f.parse::<u64>().unwrap_or(0))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    ticks as f64 / per_sec as f64
+    common::stat_ticks(pid) as f64 / common::ticks_per_sec()
 }
 
 /// CPU time in seconds used so far by the main thread of `pid`, in nanoseconds from

@@ -59,16 +59,7 @@ pub fn chromium_ticks() -> std::collections::HashMap<u32, u64> {
         if !cmdline.windows(8).any(|w| w == b"chromium") {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        let used = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|f| f.parse::<u64>().unwrap_or(0))
-            .sum::<u64>();
+        let used = super::stat_ticks(pid);
         ticks.insert(pid, used);
     }
     ticks
@@ -81,13 +72,11 @@ pub fn chromium_cpu_secs(
     before: &std::collections::HashMap<u32, u64>,
     after: &std::collections::HashMap<u32, u64>,
 ) -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let used: u64 = after
         .iter()
         .map(|(pid, now)| now.saturating_sub(before.get(pid).copied().unwrap_or(0)))
         .sum();
-    used as f64 / per_sec
+    used as f64 / super::ticks_per_sec()
 }
 
 /// Headless Chromium through chromedriver, killed when dropped.

@@ -45,6 +45,28 @@ pub async fn start_counted(
     Ok(agents)
 }
 
+/// CPU time used so far by process `pid` (all its threads, user and system), in clock ticks,
+/// from `/proc/PID/stat`; 0 when it cannot be read.
+pub fn stat_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's `(name)`, from the third (state) on: utime and stime are
+    // the 14th and 15th, so the 12th and 13th here.
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .sum()
+}
+
+/// Clock ticks per second, as [`stat_ticks`] counts them.
+pub fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+}
+
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), or 0 when it cannot be read.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -415,11 +415,15 @@ pub async fn serve(
             let _place = place;
             let _running = running;
             let stream = Lingering::new(stream);
-            let stream: Box<dyn Stream> = match tls {
-                None => Box::new(stream),
+            // HTTP/2 where TLS's ALPN chose it, else HTTP/1.1.
+            let (stream, h2): (Box<dyn Stream>, bool) = match tls {
+                None => (Box::new(stream), false),
                 Some(tls) => {
                     match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Ok(stream)) => {
+                            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            (Box::new(stream), h2)
+                        }
                         Ok(Err(e)) => {
                             return tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         }
@@ -427,22 +431,36 @@ pub async fn serve(
                     }
                 }
             };
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            builder.http2().timer(TokioTimer::new());
-            // With upgrades, for the relay of a channel to an agent that called home here
-            // (`relay`, over HTTP/1.1).
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
+            // Served until it ends, or (then gracefully) until the daemon stops.
+            macro_rules! until_stopped {
+                ($connection:expr) => {{
+                    let connection = $connection;
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        ended = connection.as_mut() => ended,
+                        () = stopping.cancelled() => {
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    }
+                }};
+            }
+            let ended = if h2 {
+                until_stopped!(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .timer(TokioTimer::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                )
+            } else {
+                until_stopped!(
+                    hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
+                        .serve_connection(TokioIo::new(stream), service)
+                        // For the relay of a channel to an agent that called home here
+                        // (`relay`, over HTTP/1.1).
+                        .with_upgrades()
+                )
             };
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");

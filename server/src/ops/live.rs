@@ -765,7 +765,49 @@ pub struct Launched {
     pub hosts: Vec<String>,
 }
 
+/// A launch of a script or command ready to start: its parts, and its record.
+pub struct PreparedLaunch {
+    /// The hosts as asked.
+    pub targets: Targets,
+    /// What runs.
+    pub job: Job,
+    /// How the hosts go.
+    pub rollout: Rollout,
+    /// Bytes of each stream kept per host.
+    pub output_cap: usize,
+    /// The launch to record: by this actor, on the hosts found, with the request kept.
+    pub record: NewLaunch,
+}
+
 impl Ops {
+    /// What `new` asks, checked (the run level its job needs) and its hosts found
+    /// ([`Ops::run_hosts`]): ready to start, in the background or in the foreground.
+    pub async fn prepare_launch(&self, new: NewRun) -> Result<PreparedLaunch> {
+        let request = serde_json::to_string(&new).ok();
+        let (targets, job, rollout, output_cap) = new.parts()?;
+        let level = self.require_job(&job).await?;
+        let hosts: Vec<String> = self
+            .run_hosts(&targets, &job)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        let record = NewLaunch {
+            actor: self.actor.to_string(),
+            job: job.label(),
+            hosts,
+            level,
+            request,
+        };
+        Ok(PreparedLaunch {
+            targets,
+            job,
+            rollout,
+            output_cap,
+            record,
+        })
+    }
+
     /// Starts what `new` asks on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but
     /// in the background, as its rollout says, and answers at once: its events are followed
     /// with [`Ops::follow`]. Needs the run level the job needs ([`Ops::require_job`]).
@@ -828,23 +870,14 @@ impl Ops {
         new: NewRun,
         schedule: Option<(i64, &str)>,
     ) -> Result<Launched> {
-        let request = serde_json::to_string(&new).ok();
-        let (targets, job, rollout, output_cap) = new.parts()?;
-        let level = self.require_job(&job).await?;
-        let hosts: Vec<String> = self
-            .run_hosts(&targets, &job)
-            .await?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
-        let label = job.label();
-        let new = NewLaunch {
-            actor: self.actor.to_string(),
-            job: label.clone(),
-            hosts: hosts.clone(),
-            level,
-            request,
-        };
+        let PreparedLaunch {
+            targets,
+            job,
+            rollout,
+            output_cap,
+            record: new,
+        } = self.prepare_launch(new).await?;
+        let (label, hosts) = (new.job.clone(), new.hosts.clone());
         let (id, launch) = launches.add(self.fleet.store(), &new).await?;
         if let Some((schedule, _)) = schedule {
             self.fleet.store().link_launch(id, schedule).await?;

@@ -53,7 +53,9 @@ pub use hosts::{
     Service, pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported};
-pub use live::{DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun};
+pub use live::{
+    DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun, PreparedLaunch,
+};
 pub use names::Finding;
 pub use options::{HttpConnections, HttpSecurity, ServeSettings, ServerOptions};
 pub use ping::{Ping, PingRequest};

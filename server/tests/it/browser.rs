@@ -196,10 +196,25 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
+    /// Types `text` into `css`, emptied first; found again if the page replaced it in
+    /// between (a live page shown again after a change), a few times.
     async fn fill(&self, css: &str, text: &str) {
-        let input = self.find(css).await;
-        input.clear().await.unwrap();
-        input.send_keys(text).await.unwrap();
+        let stale = |e: &fantoccini::error::CmdError| {
+            matches!(e, fantoccini::error::CmdError::Standard(e)
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference)
+        };
+        for _ in 0..3 {
+            let input = self.find(css).await;
+            match input.clear().await {
+                Err(e) if stale(&e) => continue,
+                cleared => cleared.unwrap(),
+            }
+            match input.send_keys(text).await {
+                Err(e) if stale(&e) => continue,
+                typed => return typed.unwrap(),
+            }
+        }
+        panic!("{css} was replaced each time it was filled");
     }
 
     /// Clicks `css`; found again if the page replaced it in between (a live page shown

@@ -14,8 +14,8 @@ use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
 use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
 use crate::ops::{
     Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
-    PingRequest, RolloutOptions, RunEvent, RunResult, RunSink, Targets, UpdateAgents, Upload,
-    UploadEvent, UploadSink,
+    PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink, Targets,
+    UpdateAgents, Upload, UploadEvent, UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -165,30 +165,21 @@ impl RunsApi for Ops {
     }
 
     async fn launch(&self, new: NewRun) -> Result<RunStarted<LocalRun>, CliError> {
-        let request = serde_json::to_string(&new).ok();
-        let (targets, job, rollout, cap) = new.parts()?;
-        let level = self.require_job(&job).await?;
-        let hosts: Vec<String> = self
-            .run_hosts(&targets, &job)
-            .await?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
+        let PreparedLaunch {
+            targets,
+            job,
+            rollout,
+            output_cap: cap,
+            record: launch,
+        } = self.prepare_launch(new).await?;
         let cancellation = Cancellation::new();
         let ops = self
             .clone()
             .rolling(rollout)
             .cancellable(cancellation.clone());
-        let launch = NewLaunch {
-            actor: self.actor().to_string(),
-            job: job.label(),
-            hosts: hosts.clone(),
-            level,
-            request,
-        };
         Ok(RunStarted {
-            job: job.label(),
-            hosts,
+            job: launch.job.clone(),
+            hosts: launch.hosts.clone(),
             live: LocalRun {
                 ops,
                 launch,
