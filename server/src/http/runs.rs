@@ -132,8 +132,7 @@ pub struct RunQuery {
     /// Only those older than this run: the first `id` of the page after, for the page before.
     before: Option<i64>,
     /// Only the hosts' runs of this launch.
-    #[param(minimum = 1)]
-    launch: Option<u64>,
+    launch: Option<i64>,
     /// With each run's kept output, as `GET /api/v1/runs/{id}` has it (default: without).
     #[serde(default)]
     output: bool,
@@ -166,7 +165,8 @@ pub async fn list(
         since: time("since", query.since)?,
         until: time("until", query.until)?,
         before: query.before,
-        launch: query.launch,
+        // No launch's id is 0 or below.
+        launch: query.launch.map(|l| u64::try_from(l).unwrap_or(0)),
         limit: limit(query.limit)?,
     };
     let mut runs = auth.ops().find_history(&filter).await?;
@@ -223,7 +223,7 @@ pub struct LaunchQuery {
     limit: Option<u32>,
     /// Only those older than this launch: the first `id` of the page after, for the page
     /// before.
-    before: Option<u64>,
+    before: Option<i64>,
 }
 
 /// The newest launches (a job started on many hosts: by the API, the command line or a
@@ -252,7 +252,8 @@ pub async fn launches(
         outcome: query.outcome,
         since: time("since", query.since)?,
         until: time("until", query.until)?,
-        before: query.before,
+        // None older than a launch 0 or below.
+        before: query.before.map(|b| u64::try_from(b).unwrap_or(0)),
         limit: limit(query.limit)?,
     };
     Ok(axum::Json(auth.ops().find_launches(&filter).await?))

@@ -45,6 +45,7 @@ pub struct NewWebhook {
     /// Where to POST: an `http` or `https` URL.
     pub url: String,
     /// What to tell of (at least one).
+    #[schema(min_items = 1)]
     pub events: Vec<WebhookEvent>,
 }
 
