@@ -274,7 +274,128 @@ async fn attempt(client: &reqwest::Client, delivery: &DueDelivery) -> Attempt {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::fixture;
     use super::*;
+    use crate::model::NewEvent;
+
+    async fn log(ops: &Ops, kind: EventKind, host: Option<&str>, detail: &str) {
+        let event = NewEvent {
+            actor: None,
+            host: host.map(str::to_owned),
+            kind,
+            detail: detail.into(),
+        };
+        ops.fleet.store().log(&event).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn each_event_chosen_is_queued_once_for_each_webhook_that_chose_it() {
+        let (_dir, ops) = fixture().await;
+        let add = |events: Vec<WebhookEvent>| {
+            let ops = ops.clone();
+            async move {
+                let new = NewWebhook {
+                    url: "http://127.0.0.1:9/".into(),
+                    events,
+                };
+                ops.add_webhook(&new).await.unwrap().webhook.id
+            }
+        };
+        let keys = add(vec![
+            WebhookEvent::KeyPending,
+            WebhookEvent::ScheduleSkipped,
+        ])
+        .await;
+        let reach = add(vec![WebhookEvent::HostUnreachable]).await;
+        log(
+            &ops,
+            EventKind::KeyPending,
+            Some("r1"),
+            "agent key SHA256:x waits",
+        )
+        .await;
+        log(
+            &ops,
+            EventKind::ScheduleSkipped,
+            None,
+            "schedule nightly skipped",
+        )
+        .await;
+        log(&ops, EventKind::Reachability, Some("r1"), "reachable").await;
+        log(
+            &ops,
+            EventKind::Reachability,
+            Some("r1"),
+            "unreachable: refused",
+        )
+        .await;
+        log(&ops, EventKind::HostAdded, Some("r2"), "host r2 added").await;
+        assert!(!ops.queue_webhooks().await.unwrap(), "all matched at once");
+        assert!(!ops.queue_webhooks().await.unwrap());
+        let kinds = |id: i64| {
+            let ops = ops.clone();
+            async move {
+                let mut kinds: Vec<(WebhookEvent, i64)> = ops
+                    .webhook_deliveries(Some(id), 10)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|d| (d.kind, d.webhook))
+                    .collect();
+                kinds.sort_by_key(|(k, _)| k.as_str());
+                kinds
+            }
+        };
+        assert_eq!(
+            kinds(keys).await,
+            [
+                (WebhookEvent::KeyPending, keys),
+                (WebhookEvent::ScheduleSkipped, keys)
+            ]
+        );
+        assert_eq!(kinds(reach).await, [(WebhookEvent::HostUnreachable, reach)]);
+        // The body says what happened, where.
+        let due = ops
+            .fleet
+            .store()
+            .claim_deliveries(now_ms(), 1000, 10)
+            .await
+            .unwrap();
+        let pending = due
+            .iter()
+            .find(|d| d.kind == WebhookEvent::KeyPending)
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&pending.body).unwrap();
+        assert_eq!(
+            (&body["event"], &body["host"], &body["detail"]),
+            (
+                &serde_json::json!("key-pending"),
+                &serde_json::json!("r1"),
+                &serde_json::json!("agent key SHA256:x waits")
+            )
+        );
+        assert_eq!(pending.secret.len(), 64);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_needs_an_http_url_and_an_event() {
+        let (_dir, ops) = fixture().await;
+        for (url, events) in [
+            ("ftp://example.com/", vec![WebhookEvent::RunFailed]),
+            ("not a url", vec![WebhookEvent::RunFailed]),
+            ("https://example.com/", vec![]),
+        ] {
+            let new = NewWebhook {
+                url: url.into(),
+                events,
+            };
+            assert!(
+                matches!(ops.add_webhook(&new).await, Err(OpsError::Invalid(_))),
+                "{url}"
+            );
+        }
+        assert!(ops.webhooks().await.unwrap().is_empty());
+    }
 
     #[test]
     fn retries_wait_longer_each_time_up_to_an_hour() {
