@@ -175,3 +175,14 @@ pub struct Attempt {
     /// When to try again; None: never (delivered, or out of attempts).
     pub retry_at: Option<i64>,
 }
+
+impl Attempt {
+    /// How its delivery stands after it.
+    pub fn status(&self) -> DeliveryStatus {
+        match (self.delivered, self.retry_at) {
+            (true, _) => DeliveryStatus::Delivered,
+            (false, Some(_)) => DeliveryStatus::Pending,
+            (false, None) => DeliveryStatus::Failed,
+        }
+    }
+}

@@ -150,11 +150,7 @@ async fn claim_deliveries(
 
 /// Records an attempt.
 async fn record_attempt(db: &impl GenericClient, id: i64, attempt: &Attempt) -> Result<()> {
-    let status = match (attempt.delivered, attempt.retry_at) {
-        (true, _) => DeliveryStatus::Delivered,
-        (false, Some(_)) => DeliveryStatus::Pending,
-        (false, None) => DeliveryStatus::Failed,
-    };
+    let status = attempt.status();
     let code = attempt.code.map(i32::from);
     db.execute(
         "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, code = $3,

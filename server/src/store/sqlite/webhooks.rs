@@ -174,11 +174,7 @@ pub fn claim_deliveries(
 
 /// Records an attempt.
 pub fn record_attempt(db: &Connection, id: i64, attempt: &Attempt) -> Result<()> {
-    let status = match (attempt.delivered, attempt.retry_at) {
-        (true, _) => DeliveryStatus::Delivered,
-        (false, Some(_)) => DeliveryStatus::Pending,
-        (false, None) => DeliveryStatus::Failed,
-    };
+    let status = attempt.status();
     db.execute(
         "UPDATE webhook_deliveries SET status = ?2, attempts = attempts + 1, code = ?3,
              error = ?4, next = ?5 WHERE id = ?1",

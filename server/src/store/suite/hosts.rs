@@ -114,22 +114,7 @@ async fn a_host_is_changed_and_its_address_makes_it_dialled_again(store: Store) 
 
 async fn reachability_changes_are_logged_once(store: Store) {
     store.add_host(&host("r1")).await.unwrap();
-    let facts = Facts {
-        hostname: "r1".into(),
-        kernel_name: "Linux".into(),
-        kernel_version: "6.1".into(),
-        arch: "mips".into(),
-        distribution_name: "OpenWrt".into(),
-        distribution_version: "23.05".into(),
-        uptime_secs: 5,
-        load_centi: [1, 2, 3],
-        mem_total_kib: 1,
-        mem_available_kib: 1,
-        model: "TP-Link Archer C7 v5".into(),
-        big_endian: true,
-        flash_total_kib: 7_680,
-        flash_free_kib: 5_120,
-    };
+    let facts = super::facts("r1", 1, 5_120);
     store
         .heartbeat_ok("r1", "0.1.0", &facts, 2.5)
         .await

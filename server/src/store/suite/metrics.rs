@@ -10,22 +10,7 @@ use crate::store::Store;
 on_both_with_database!(heartbeats_runs_and_samples_are_counted_by_the_hour_then_the_day);
 
 fn facts(load: u32, flash_free_kib: u64) -> Facts {
-    Facts {
-        hostname: "r1".into(),
-        kernel_name: "Linux".into(),
-        kernel_version: "6.1".into(),
-        arch: "mips".into(),
-        distribution_name: "OpenWrt".into(),
-        distribution_version: "23.05".into(),
-        uptime_secs: 5,
-        load_centi: [load, 0, 0],
-        mem_total_kib: 1,
-        mem_available_kib: 1,
-        model: String::new(),
-        big_endian: true,
-        flash_total_kib: 7_680,
-        flash_free_kib,
-    }
+    super::facts("r1", load, flash_free_kib)
 }
 
 fn end(success: bool, cancelled: bool) -> RunEnd {

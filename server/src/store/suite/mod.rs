@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::Store;
 use super::postgres::local::LocalCluster;
 use super::secrets::KEY_FILE;
-use crate::model::{NewHost, NewRunRecord};
+use crate::model::{Facts, NewHost, NewRunRecord};
 
 /// What a test's store lives in, kept until the test ends.
 pub struct Held {
@@ -96,6 +96,26 @@ pub fn host(name: &str) -> NewHost {
         port: 12444,
         agent_key: None,
         pin_on_first_contact: true,
+    }
+}
+
+/// Facts of an OpenWrt router `hostname`, with its 1-minute load (×100) and free flash (KiB).
+pub fn facts(hostname: &str, load_centi: u32, flash_free_kib: u64) -> Facts {
+    Facts {
+        hostname: hostname.into(),
+        kernel_name: "Linux".into(),
+        kernel_version: "6.1".into(),
+        arch: "mips".into(),
+        distribution_name: "OpenWrt".into(),
+        distribution_version: "23.05".into(),
+        uptime_secs: 5,
+        load_centi: [load_centi, 2, 3],
+        mem_total_kib: 1,
+        mem_available_kib: 1,
+        model: "TP-Link Archer C7 v5".into(),
+        big_endian: true,
+        flash_total_kib: 7_680,
+        flash_free_kib,
     }
 }
 
