@@ -42,5 +42,6 @@ pub mod print;
 pub mod private_file;
 pub mod relay;
 pub mod sanitize;
+pub mod selectors;
 pub mod serve;
 pub mod store;

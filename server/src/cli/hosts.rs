@@ -9,7 +9,7 @@ use crate::names::HostName;
 use crate::ops::{
     AddHost, AgentKey, DeployHost, Format, HostAdded, HostChange, ImportHosts, Removal,
 };
-use crate::ops::{Service, Status};
+use crate::ops::{Selection, Service, Status};
 use crate::print::{Printer, trust_line};
 use crate::sanitize;
 
@@ -79,6 +79,10 @@ pub enum HostCommand {
         /// flash (`LOW` under 10 % or 1 MiB).
         #[arg(long)]
         wide: bool,
+        /// Only the hosts whose last reported facts match FACT OP VALUE (repeatable: all must
+        /// match), as for `run --where`; those without facts yet are left out, and said so.
+        #[arg(long = "where", value_name = "FACT OP VALUE", value_parser = super::targets::parse_selector)]
+        selectors: Vec<String>,
     },
     /// One host in full.
     Show {
@@ -322,7 +326,17 @@ pub async fn execute(
             out.imported(&imported, shown.map(PathBuf::as_path));
             written?;
         }
-        HostCommand::List { wide } => out.hosts(&api.hosts().await?, wide),
+        HostCommand::List { wide, selectors } => {
+            let page = api.hosts(&selectors).await?;
+            out.hosts(&page.hosts, wide);
+            let left_out = Selection {
+                hosts: Vec::new(),
+                left_out: page.left_out,
+            };
+            if let Some(note) = left_out.note() {
+                out.note(&note);
+            }
+        }
         HostCommand::Show { name } => {
             let detail = api.host(&name).await?;
             out.host_detail(

@@ -341,6 +341,21 @@ enum Command {
     UpdateAgents(UpdateArgs),
 }
 
+impl Command {
+    /// The hosts it acts on, if it takes the target flags (`--host`, `--where`, …).
+    fn targets(&self) -> Option<&TargetArgs> {
+        match self {
+            Command::Ping(t) => Some(t),
+            Command::Run(a) => Some(&a.targets),
+            Command::Upload(a) => Some(&a.targets),
+            Command::UpdateAgents(a) => Some(&a.targets),
+            Command::Reload(a) | Command::RotateKeys(a) | Command::ExitAgent(a) => Some(&a.targets),
+            Command::Reboot(p) | Command::Shutdown(p) => Some(&p.action.targets),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Args)]
 struct ServeArgs {
     /// Time between heartbeats to every host (e.g. 30s, 5m, 1h; plain numbers are seconds).
@@ -919,6 +934,14 @@ async fn dispatch(
     command: Command,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), CliError> {
+    if let Some(targets) = command.targets()
+        && !targets.selectors.is_empty()
+    {
+        let selection = api.selection(&targets.targets()).await?;
+        if let Some(note) = selection.note() {
+            out.note(&note);
+        }
+    }
     match command {
         Command::Host(c) => hosts::execute(api, out, c).await,
         Command::Group(c) => groups::execute(api, out, c).await,

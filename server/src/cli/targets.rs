@@ -4,6 +4,7 @@ use clap::Args;
 
 use crate::ops::{Rollout, RolloutOptions, Share, Status, Targets};
 use crate::patterns;
+use crate::selectors::Selector;
 
 use super::CliError;
 
@@ -29,6 +30,15 @@ pub struct TargetArgs {
     /// a glob that matches nothing is no error).
     #[arg(long, value_name = "GROUP", value_delimiter = ',')]
     pub exclude_group: Vec<String>,
+    /// Only the hosts whose last reported facts match FACT OP VALUE (repeatable: all must
+    /// match): `arch=mips`, `kernel~^5\.`, `model~Archer`, `flash_free<2MiB`,
+    /// `version!=0.3.1`. Facts: arch, model, hostname, kernel_name, os, version, kernel,
+    /// release, mem_total, mem_available, flash_total, flash_free, load, uptime, big_endian;
+    /// operators = != ~ (regex) !~ < <= > >=. Alone, it chooses among every enabled host;
+    /// hosts without facts yet are left out, and said so.
+    #[arg(short = 'w', long = "where", value_name = "FACT OP VALUE",
+          value_parser = parse_selector)]
+    pub selectors: Vec<String>,
 }
 
 impl TargetArgs {
@@ -39,8 +49,16 @@ impl TargetArgs {
             groups: self.groups.clone(),
             exclude: self.exclude.clone(),
             exclude_groups: self.exclude_group.clone(),
+            selectors: self.selectors.clone(),
         }
     }
+}
+
+/// A fact selector, checked.
+pub(super) fn parse_selector(text: &str) -> Result<String, String> {
+    Selector::parse(text)
+        .map(|s| s.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// A host's name or a glob, checked.

@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::names::HostName;
 use crate::ops::{
     AddHost, AgentKey, HostAdded, HostChange, HostDetail, HostEntry, HostPage, HostQuery,
-    ImportHosts, Imported, KeyFingerprint, OpsError, ServerKey,
+    ImportHosts, Imported, KeyFingerprint, OpsError, Selection, ServerKey, Targets,
 };
 
 /// The largest inventory taken (its text in a JSON body).
@@ -40,6 +40,30 @@ pub async fn list(
     Query(query): Query<HostQuery>,
 ) -> Result<axum::Json<HostPage>, ApiError> {
     Ok(axum::Json(auth.ops().host_page(&query).await?))
+}
+
+/// The enabled hosts a choice of hosts (as an action's request gives it: names, groups,
+/// exclusions, `where` selectors) makes now, and those its selectors left out because their
+/// agent has not reported the fact yet. Changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/selection",
+    tag = "hosts",
+    request_body = Targets,
+    responses(
+        (status = 200, description = "The hosts chosen, and those left out", body = Selection),
+        (status = 400, description = "A bad pattern or selector", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 404, description = "No such host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn selection(
+    auth: Auth,
+    Json(targets): Json<Targets>,
+) -> Result<axum::Json<Selection>, ApiError> {
+    Ok(axum::Json(auth.ops().selection(&targets).await?))
 }
 
 /// One host in full, with its server key.

@@ -146,6 +146,7 @@ pub fn router(fleet: Arc<Fleet>, settings: ServeSettings) -> Router {
 fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
     vec![
         routes!(hosts::list, hosts::add),
+        routes!(hosts::selection),
         routes!(hosts::show, hosts::change, hosts::remove),
         routes!(hosts::enable),
         routes!(hosts::disable),

@@ -42,6 +42,11 @@ pub struct UploadQuery {
     exclude: Option<String>,
     /// Nor the members of these groups: names or globs, comma-separated.
     exclude_groups: Option<String>,
+    /// Only the hosts whose facts match this selector (`arch=mips`, `flash_free<2MiB`),
+    /// repeated for each (all must match); alone, among every enabled host.
+    #[serde(default, rename = "where")]
+    #[param(rename = "where", max_items = 16)]
+    selectors: Vec<String>,
     /// Upload to this many hosts at a time (`2`), or this share of them (`25%`), the next
     /// batch once one is done.
     batch: Option<String>,
@@ -96,6 +101,7 @@ pub async fn upload(
         groups: items(query.groups.as_deref()),
         exclude: items(query.exclude.as_deref()),
         exclude_groups: items(query.exclude_groups.as_deref()),
+        selectors: query.selectors,
     };
     let share = |text: Option<&str>| {
         text.map(Share::parse)

@@ -11,6 +11,7 @@ use crate::deploy::{self, DeployOptions};
 use crate::keys;
 use crate::model::{EventKind, Host, NewHost, Scope};
 use crate::names::{self, HostName, Kind};
+use crate::selectors::Selector;
 use crate::store::StoreError;
 
 pub use crate::deploy::{Deployed, Service};
@@ -652,6 +653,12 @@ pub struct HostQuery {
     pub group: Option<String>,
     /// Only the hosts in this state.
     pub state: Option<HostState>,
+    /// Only the hosts whose facts match this selector (`arch=mips`, `flash_free<2MiB`),
+    /// repeated for each (all must match); hosts without facts yet are left out
+    /// (`left_out`).
+    #[serde(default, rename = "where")]
+    #[param(rename = "where", max_items = 16)]
+    pub selectors: Vec<String>,
 }
 
 /// What can be said of a host at a glance.
@@ -728,6 +735,10 @@ pub struct HostPage {
     pub hosts: Vec<HostEntry>,
     /// The `after` of the next page; none on the last.
     pub next: Option<String>,
+    /// The hosts (on any page) the other filters chose that the `where` selectors left out
+    /// because their agent has not reported the fact yet.
+    #[serde(default)]
+    pub left_out: Vec<String>,
 }
 
 impl Ops {
@@ -744,16 +755,22 @@ impl Ops {
         Ok(page)
     }
 
-    /// Every host, by name, each saying whether its agent is behind the newest the server
-    /// has.
-    pub async fn host_entries(&self) -> Result<Vec<HostEntry>> {
+    /// Every host whose facts match `selectors` (all when there are none), by name, each
+    /// saying whether its agent is behind the newest the server has; and those the selectors
+    /// left out (no facts yet).
+    pub async fn host_entries(&self, selectors: &[String]) -> Result<HostPage> {
+        let query = HostQuery {
+            selectors: selectors.to_vec(),
+            ..HostQuery::default()
+        };
+        let mut all = choose(self.hosts().await?, &query, usize::MAX)?;
         let newest = self.newest_agent().await;
-        Ok(self
-            .hosts()
-            .await?
+        all.hosts = all
+            .hosts
             .into_iter()
-            .map(|h| HostEntry::from(h).against(newest.as_deref()))
-            .collect())
+            .map(|e| e.against(newest.as_deref()))
+            .collect();
+        Ok(all)
     }
 }
 
@@ -763,21 +780,46 @@ fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage> {
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(OpsError::Invalid(format!("limit must be 1 to {MAX_PAGE}")));
     }
+    choose(hosts, query, limit)
+}
+
+/// At most `limit` of `hosts` (sorted by name) that `query` chooses, with those its selectors
+/// left out.
+fn choose(hosts: Vec<Host>, query: &HostQuery, limit: usize) -> Result<HostPage> {
+    let selectors =
+        Selector::parse_all(&query.selectors).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let mut left_out = Vec::new();
     let mut chosen = hosts.into_iter().filter(|h| {
-        query.after.as_ref().is_none_or(|after| h.name > *after)
-            && query
-                .name
-                .as_ref()
-                .is_none_or(|n| h.name.contains(n.as_str()))
+        let filtered = query
+            .name
+            .as_ref()
+            .is_none_or(|n| h.name.contains(n.as_str()))
             && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
-            && query.state.is_none_or(|s| s.holds(h))
+            && query.state.is_none_or(|s| s.holds(h));
+        if !filtered {
+            return false;
+        }
+        let judged: Option<Vec<bool>> = selectors.iter().map(|s| s.judge(&h.status)).collect();
+        match judged {
+            Some(all) => all.iter().all(|&b| b) && query.after.as_ref().is_none_or(|a| h.name > *a),
+            None => {
+                left_out.push(h.name.clone());
+                false
+            }
+        }
     });
     let hosts: Vec<HostEntry> = chosen.by_ref().take(limit).map(HostEntry::from).collect();
     let next = match chosen.next() {
         Some(_) => hosts.last().map(|h| h.host.name.clone()),
         None => None,
     };
-    Ok(HostPage { hosts, next })
+    // Those left out on every page, not only up to this one.
+    chosen.for_each(drop);
+    Ok(HostPage {
+        hosts,
+        next,
+        left_out,
+    })
 }
 
 /// The fingerprint of a pending key as stored (it was parsed when the agent presented it; a

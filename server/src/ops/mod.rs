@@ -70,7 +70,7 @@ pub use scripts::{
 pub use servers::ServerEntry;
 pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
-pub use targets::{Done, Status, Targets};
+pub use targets::{Done, Selection, Status, Targets};
 pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, MIN_CONFIRM_SECS, UpdateAgents};
 pub use uploads::{Upload, UploadEvent, UploadSink};
 pub use users::{

@@ -13,6 +13,7 @@ use super::{Missing, Ops, OpsError, Ping, Result, RunResult};
 use crate::fleet::Untrusted;
 use crate::model::{EventKind, Host};
 use crate::patterns::{self, Glob};
+use crate::selectors::Selector;
 
 /// Which hosts an operation addresses. A host or a group is named by its name or by a glob
 /// over names (`ap-*`, `r?`, `[ab]*`: see [`crate::patterns`]). The API's requests take its
@@ -30,6 +31,13 @@ pub struct Targets {
     pub exclude: Vec<String>,
     /// Nor the members of these groups: names or globs (one that matches nothing is no error).
     pub exclude_groups: Vec<String>,
+    /// Only those whose facts match every one of these selectors (`arch=mips`,
+    /// `kernel~^5\.`, `flash_free<2MiB`, `version!=0.3.1`: see [`crate::selectors`]); given
+    /// alone, they choose among every enabled host. A host without facts yet is left out,
+    /// and [`Ops::selection`] says which.
+    #[serde(rename = "where")]
+    #[schema(max_items = 16)]
+    pub selectors: Vec<String>,
 }
 
 impl Targets {
@@ -49,9 +57,41 @@ impl Targets {
         }
     }
 
-    /// Whether nothing was named (exclusions alone name nothing).
+    /// Whether nothing was named (exclusions alone name nothing; selectors alone choose among
+    /// every enabled host).
     pub fn is_empty(&self) -> bool {
-        !self.all && self.hosts.is_empty() && self.groups.is_empty()
+        !self.all && self.hosts.is_empty() && self.groups.is_empty() && self.selectors.is_empty()
+    }
+}
+
+/// The hosts a choice of [`Targets`] makes, and those its fact selectors could not judge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Selection {
+    /// The enabled hosts chosen, by name.
+    pub hosts: Vec<String>,
+    /// The hosts the names and groups chose that the `where` selectors left out because their
+    /// agent has not reported the fact yet (never answered a heartbeat, or no version): they
+    /// are neither chosen nor refused.
+    pub left_out: Vec<String>,
+}
+
+impl Selection {
+    /// What to tell of the hosts left out, if any: how many and which.
+    pub fn note(&self) -> Option<String> {
+        const SHOWN: usize = 10;
+        let n = self.left_out.len();
+        if n == 0 {
+            return None;
+        }
+        let shown: Vec<&str> = self.left_out.iter().take(SHOWN).map(String::as_str).collect();
+        let mut names = shown.join(", ");
+        if n > SHOWN {
+            names.push_str(&format!(" and {} more", n - SHOWN));
+        }
+        let hosts = if n == 1 { "host" } else { "hosts" };
+        Some(format!(
+            "{n} {hosts} left out: no facts reported yet for the --where selectors: {names}"
+        ))
     }
 }
 
@@ -87,15 +127,71 @@ impl Ops {
         if targets.is_empty() {
             return Err(OpsError::Missing(Missing::NoHosts { script: None }));
         }
-        let hosts = self.enabled(targets).await?;
+        let (hosts, left_out) = self.select(targets).await?;
         if hosts.is_empty() {
-            return Err(OpsError::Invalid("no enabled host matches".into()));
+            let selection = Selection {
+                hosts: Vec::new(),
+                left_out: left_out.into_iter().map(|h| h.name).collect(),
+            };
+            let why = match selection.note() {
+                Some(note) => format!("no enabled host matches; {note}"),
+                None => "no enabled host matches".into(),
+            };
+            return Err(OpsError::Invalid(why));
         }
         Ok(hosts)
     }
 
     /// The enabled hosts `targets` names, each once, by name (perhaps none).
     pub(super) async fn enabled(&self, targets: &Targets) -> Result<Vec<Host>> {
+        Ok(self.select(targets).await?.0)
+    }
+
+    /// The hosts `targets` chooses, and those its fact selectors could not judge; naming
+    /// nothing chooses nothing. Recorded nowhere: what is then done with them is.
+    pub async fn selection(&self, targets: &Targets) -> Result<Selection> {
+        let (hosts, left_out) = if targets.is_empty() {
+            Default::default()
+        } else {
+            self.select(targets).await?
+        };
+        Ok(Selection {
+            hosts: hosts.into_iter().map(|h| h.name).collect(),
+            left_out: left_out.into_iter().map(|h| h.name).collect(),
+        })
+    }
+
+    /// The enabled hosts `targets` names whose facts its selectors match, each once, by name;
+    /// and the enabled hosts named that the selectors could not judge (no facts yet).
+    async fn select(&self, targets: &Targets) -> Result<(Vec<Host>, Vec<Host>)> {
+        let selectors = Selector::parse_all(&targets.selectors)
+            .map_err(|e| OpsError::Invalid(e.to_string()))?;
+        let mut hosts = self.named(targets).await?;
+        let mut left_out = Vec::new();
+        if !selectors.is_empty() {
+            let mut chosen = Vec::with_capacity(hosts.len());
+            for host in hosts {
+                let judged: Option<Vec<bool>> =
+                    selectors.iter().map(|s| s.judge(&host.status)).collect();
+                match judged {
+                    Some(all) if all.iter().all(|&b| b) => chosen.push(host),
+                    Some(_) => {}
+                    None => left_out.push(host),
+                }
+            }
+            hosts = chosen;
+        }
+        Ok((hosts, left_out))
+    }
+
+    /// The enabled hosts `targets` names (every one when only selectors are given), each once,
+    /// by name.
+    async fn named(&self, targets: &Targets) -> Result<Vec<Host>> {
+        let only_selectors = !targets.selectors.is_empty()
+            && !targets.all
+            && targets.hosts.is_empty()
+            && targets.groups.is_empty();
+        let all = targets.all || only_selectors;
         let store = self.fleet.store();
         let named = targets
             .hosts
@@ -107,16 +203,12 @@ impl Ops {
             .iter()
             .map(|t| Pattern::parse(t))
             .collect::<Result<Vec<_>>>()?;
-        let every = if targets.all || named.iter().any(|p| matches!(p, Pattern::Glob(..))) {
+        let every = if all || named.iter().any(|p| matches!(p, Pattern::Glob(..))) {
             store.hosts().await?
         } else {
             Vec::new()
         };
-        let mut hosts = if targets.all {
-            every.clone()
-        } else {
-            Vec::new()
-        };
+        let mut hosts = if all { every.clone() } else { Vec::new() };
         for pattern in &named {
             match pattern {
                 Pattern::Name(name) => hosts.push(store.host(name).await?),
@@ -480,6 +572,76 @@ mod tests {
         assert_eq!(disabled.to_string(), "no enabled host matches");
         let missing = ops.resolve(&Targets::hosts(["nope"])).await.unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn fact_selectors_choose_by_facts_and_hosts_without_facts_are_left_out_and_told() {
+        let (_dir, ops) = fleet(&["arm", "mips1", "mips2", "new", "off"]).await;
+        let store = ops.fleet.store();
+        for (host, arch, kernel) in [
+            ("arm", "armv7l", "5.15.1"),
+            ("mips1", "mips", "5.10.176"),
+            ("mips2", "mips", "6.6.73"),
+            ("off", "mips", "5.10.176"),
+        ] {
+            let facts = crate::model::Facts {
+                arch: arch.into(),
+                kernel_version: kernel.into(),
+                flash_free_kib: 1_000,
+                ..crate::model::Facts::default()
+            };
+            store
+                .heartbeat_ok(host, "0.3.1", &facts, 1.0)
+                .await
+                .unwrap();
+        }
+        store.set_enabled("off", false).await.unwrap();
+        let chosen = |selectors: &[&str]| Targets {
+            selectors: selectors.iter().map(|s| s.to_string()).collect(),
+            ..Targets::default()
+        };
+
+        // Alone, among every enabled host; the one without facts is left out, and said so.
+        let mips = ops.selection(&chosen(&["arch=mips"])).await.unwrap();
+        assert_eq!(mips.hosts, ["mips1", "mips2"]);
+        assert_eq!(mips.left_out, ["new"]);
+        assert_eq!(
+            mips.note().unwrap(),
+            "1 host left out: no facts reported yet for the --where selectors: new"
+        );
+        let names = |hosts: Vec<Host>| hosts.into_iter().map(|h| h.name).collect::<Vec<_>>();
+        let five = chosen(&["arch=mips", "kernel~^5\\.", "flash_free<2MiB"]);
+        assert_eq!(names(ops.resolve(&five).await.unwrap()), ["mips1"]);
+
+        // With names, groups and exclusions: the selectors narrow what those chose.
+        let named = Targets {
+            hosts: vec!["mips*".into(), "arm".into()],
+            exclude: vec!["mips2".into()],
+            ..chosen(&["kernel>5.4"])
+        };
+        assert_eq!(names(ops.resolve(&named).await.unwrap()), ["arm", "mips1"]);
+
+        // Nothing matches: the error says which hosts were left out for lack of facts.
+        let none = Targets {
+            hosts: vec!["arm".into(), "new".into()],
+            ..chosen(&["arch=mips"])
+        };
+        let error = ops.resolve(&none).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            error.to_string(),
+            "no enabled host matches; 1 host left out: no facts reported yet for the --where \
+             selectors: new"
+        );
+        // A selector that does not parse is refused before anything is chosen.
+        let bad = ops.resolve(&chosen(&["cpu=mips"])).await.unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Invalid);
+        assert!(bad.to_string().contains("no fact is called"), "{bad}");
+        // Naming nothing chooses nothing.
+        assert_eq!(
+            ops.selection(&Targets::default()).await.unwrap(),
+            Selection::default()
+        );
     }
 
     #[tokio::test]

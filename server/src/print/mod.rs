@@ -94,6 +94,12 @@ impl<W: Write + Send + 'static> Printer<W> {
         }
     }
 
+    /// A note beside the output, to standard error (so JSON on standard output stays whole):
+    /// `otto-server: note: …`.
+    pub fn note(&self, message: &str) {
+        eprintln!("otto-server: note: {}", sanitize::text(message));
+    }
+
     /// Any value as pretty JSON.
     fn json(&self, value: &impl Serialize) {
         match serde_json::to_string_pretty(value) {

@@ -289,6 +289,12 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
             json!({"exclude": ["*"]}),
             None,
         ),
+        (
+            Method::POST,
+            "/api/v1/selection",
+            json!({"where": ["arch=mips"]}),
+            None,
+        ),
         (Method::GET, "/api/v1/summary", Value::Null, None),
         (Method::GET, "/api/v1/check", Value::Null, None),
         (Method::GET, "/api/v1/servers", Value::Null, None),

@@ -47,6 +47,7 @@ mod remote_commands;
 mod rolling;
 mod schedules;
 mod secrets;
+mod selectors;
 mod times;
 mod updates;
 mod users;

@@ -6,7 +6,8 @@ use crate::model::Host;
 use crate::names::HostName;
 use crate::ops::{
     AddHost, AgentKey, DeployHost, DeployOutcome, HostAdded, HostChange, HostDetail, HostEntry,
-    HostPage, ImportHosts, Imported, KeyFingerprint, MAX_PAGE, Ops, Removal, ServerKey,
+    HostPage, ImportHosts, Imported, KeyFingerprint, MAX_PAGE, Ops, Removal, Selection, ServerKey,
+    Targets,
 };
 
 use super::super::CliError;
@@ -22,8 +23,12 @@ pub(crate) trait HostsApi {
     /// Installs the agent on a device and adds it (only in process: over the device's own SSH
     /// from this machine, with the key in its data directory).
     async fn deploy_host(&self, deploy: DeployHost) -> Result<DeployOutcome, CliError>;
-    /// Every host, by name (`GET /api/v1/hosts`, page after page).
-    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError>;
+    /// Every host whose facts match `selectors` (all when none), by name, and those they left
+    /// out (`GET /api/v1/hosts?where=…`, page after page).
+    async fn hosts(&self, selectors: &[String]) -> Result<HostPage, CliError>;
+    /// The hosts `targets` chooses, and those its selectors left out (`POST
+    /// /api/v1/selection`).
+    async fn selection(&self, targets: &Targets) -> Result<Selection, CliError>;
     /// One host in full (`GET /api/v1/hosts/{name}`).
     async fn host(&self, name: &HostName) -> Result<HostDetail, CliError>;
     /// Removes a host; with variables only when `force` (`DELETE /api/v1/hosts/{name}`).
@@ -55,8 +60,12 @@ impl HostsApi for Ops {
         Ok(Ops::deploy_host(self, deploy).await?)
     }
 
-    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError> {
-        Ok(Ops::host_entries(self).await?)
+    async fn hosts(&self, selectors: &[String]) -> Result<HostPage, CliError> {
+        Ok(Ops::host_entries(self, selectors).await?)
+    }
+
+    async fn selection(&self, targets: &Targets) -> Result<Selection, CliError> {
+        Ok(Ops::selection(self, targets).await?)
     }
 
     async fn host(&self, name: &HostName) -> Result<HostDetail, CliError> {
@@ -119,19 +128,32 @@ impl HostsApi for Remote {
         ))
     }
 
-    async fn hosts(&self) -> Result<Vec<HostEntry>, CliError> {
+    async fn hosts(&self, selectors: &[String]) -> Result<HostPage, CliError> {
         let mut hosts = Vec::new();
         let mut after = None;
         loop {
             let mut query = vec![("limit", MAX_PAGE.to_string())];
             query.extend(after.map(|a| ("after", a)));
+            query.extend(selectors.iter().map(|s| ("where", s.clone())));
             let page: HostPage = self.get("/api/v1/hosts", &query).await?;
             hosts.extend(page.hosts);
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(hosts),
+                None => {
+                    return Ok(HostPage {
+                        hosts,
+                        next: None,
+                        left_out: page.left_out,
+                    });
+                }
             }
         }
+    }
+
+    async fn selection(&self, targets: &Targets) -> Result<Selection, CliError> {
+        Ok(self
+            .call(Method::POST, "/api/v1/selection", targets)
+            .await?)
     }
 
     async fn host(&self, name: &HostName) -> Result<HostDetail, CliError> {
