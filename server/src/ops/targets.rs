@@ -83,7 +83,12 @@ impl Selection {
         if n == 0 {
             return None;
         }
-        let shown: Vec<&str> = self.left_out.iter().take(SHOWN).map(String::as_str).collect();
+        let shown: Vec<&str> = self
+            .left_out
+            .iter()
+            .take(SHOWN)
+            .map(String::as_str)
+            .collect();
         let mut names = shown.join(", ");
         if n > SHOWN {
             names.push_str(&format!(" and {} more", n - SHOWN));

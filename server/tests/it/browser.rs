@@ -738,6 +738,31 @@ async fn the_hosts_list_and_a_hosts_page_show_its_board_release_and_free_flash()
     assert!(facts.contains("20.0 GiB of 30.0 GiB free (67%)"), "{facts}");
     assert!(!facts.contains("Low"), "{facts}");
     browser.screenshot("host-facts").await;
+
+    // Chosen by facts: f3 never reported any, and is said to be left out.
+    server.add("f3", &[]).await;
+    browser.visit(&format!("{url}#/hosts")).await;
+    browser
+        .fill("#host-where", "model~Archer and flash_free<1MiB")
+        .await;
+    browser.click("#host-filters button[type=submit]").await;
+    let note = browser
+        .text_of("#hosts-left-out", |t| t.contains("f3"))
+        .await;
+    assert_eq!(note, "1 host left out: no facts reported yet: f3");
+    assert!(browser.present("tr[data-host=f1]").await);
+    assert!(!browser.present("tr[data-host=f2]").await);
+    assert!(!browser.present("tr[data-host=f3]").await);
+    // The run form says what a choice makes as it is typed.
+    browser.visit(&format!("{url}#/run")).await;
+    browser.fill("#run-where", "big_endian=false").await;
+    let chosen = browser
+        .text_of("#run-chosen", |t| t.contains("chosen"))
+        .await;
+    assert_eq!(
+        chosen,
+        "1 host chosen; 1 host left out: no facts reported yet: f3"
+    );
     browser.close().await;
 }
 

@@ -117,7 +117,9 @@ function sentence(text) {
 export function query(path, params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    // A list is its key given again for each item (`where=a&where=b`).
+    if (Array.isArray(v)) v.forEach((item) => q.append(k, String(item)));
+    else if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   }
   const s = q.toString();
   if (!s) return path;

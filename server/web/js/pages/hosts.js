@@ -1,5 +1,5 @@
-// The hosts, a page at a time (GET /api/v1/hosts: `limit`, `after`), filtered by name, group and
-// state; the filters and the page are in the address, so a page can be reloaded or shared.
+// The hosts, a page at a time (GET /api/v1/hosts: `limit`, `after`), filtered by name, group,
+// state and facts (`where`: those without facts yet are said to be left out); the filters and the page are in the address, so a page can be reloaded or shared.
 // With the permission `hosts`: a host added, an inventory imported, and the hosts chosen
 // enabled, disabled, removed or sent a control action (admin.js).
 
@@ -9,6 +9,7 @@ import { when } from '../time.js';
 import { flash, release, uptime } from '../facts.js';
 import { agentVersion, mayUpdate, updateButton } from './run.js';
 import { addHostForm, bulkButtons, controlButtons, importForm } from './admin.js';
+import { leftOutNote, selectors } from '../selectors.js';
 
 const PAGE = 50;
 
@@ -35,18 +36,25 @@ export default async function hosts(section, ctx, { params }) {
     name: params.get('name') || '',
     group: params.get('group') || '',
     state: params.get('state') || '',
+    where: params.getAll('where'),
   };
   const name = h('input', { name: 'name', value: filters.name, type: 'search' });
+  const facts = h('input', {
+    name: 'where', id: 'host-where', value: filters.where.join(' and '), placeholder: 'arch=mips and flash_free<2MiB',
+  });
   const group = h('input', { name: 'group', value: filters.group });
   const state = h('select', { name: 'state' },
     ['', 'reachable', 'unreachable', 'pending', 'unknown', 'disabled'].map((s) =>
       h('option', { value: s, selected: s === filters.state }, s || 'any')));
   const form = h('form', { class: 'card', role: 'search', id: 'host-filters' },
     h('div', { class: 'row' }, field('Name contains', name), field('Group', group), field('State', state),
+      field('Facts', facts),
       h('div', {}, h('button', { type: 'submit', class: 'primary' }, 'Filter'))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    location.hash = query('#/hosts', { name: name.value.trim(), group: group.value.trim(), state: state.value });
+    location.hash = query('#/hosts', {
+      name: name.value.trim(), group: group.value.trim(), state: state.value, where: selectors(facts.value),
+    });
   });
   replace(section, h('h1', {}, 'Hosts'), form, h('p', { class: 'muted' }, 'Loading…'));
 
@@ -87,6 +95,7 @@ export default async function hosts(section, ctx, { params }) {
   replace(section, h('h1', {}, 'Hosts'),
     admin ? [addHostForm(ctx, again), importForm(ctx, again)] : null,
     form,
+    page.left_out.length ? h('p', { class: 'muted', id: 'hosts-left-out' }, leftOutNote(page.left_out)) : null,
     rows.length
       ? h('table', { id: 'hosts' },
         h('thead', {}, h('tr', {}, choosing ? h('th', { scope: 'col', 'data-unsorted': true }, h('span', { class: 'muted' }, '✓')) : null,

@@ -8,6 +8,7 @@
 
 import { api, query } from '../api.js';
 import { h, field, replace, append } from '../dom.js';
+import { leftOutNote, selectors } from '../selectors.js';
 
 /** Names from a comma- or space-separated list. */
 function names(text) {
@@ -31,6 +32,34 @@ export default async function run(section, ctx, { params }) {
   const all = h('input', { type: 'checkbox', name: 'all', id: 'run-all' });
   const hosts = h('input', { name: 'hosts', id: 'run-hosts', value: params.get('host') || '', placeholder: 'ap-1, ap-*' });
   const groups = h('input', { name: 'groups', id: 'run-groups', placeholder: 'lab' });
+  const facts = h('input', { name: 'where', id: 'run-where', placeholder: 'arch=mips and kernel~^5\\.' });
+  // Which hosts the choice makes now (POST /api/v1/selection), said as it is typed.
+  const chosen = h('p', { class: 'muted', id: 'run-chosen', 'aria-live': 'polite' });
+  const targets = () => ({
+    all: all.checked, hosts: names(hosts.value), groups: names(groups.value), where: selectors(facts.value),
+  });
+  let asked = 0;
+  const preview = async () => {
+    const mine = ++asked;
+    const t = targets();
+    if (!t.all && !t.hosts.length && !t.groups.length && !t.where.length) {
+      chosen.textContent = '';
+      return;
+    }
+    try {
+      const s = await api('POST', '/api/v1/selection', t);
+      if (mine !== asked) return;
+      const count = `${s.hosts.length} ${s.hosts.length === 1 ? 'host' : 'hosts'} chosen`;
+      const note = leftOutNote(s.left_out);
+      chosen.textContent = note ? `${count}; ${note}` : count;
+    } catch (e) {
+      if (mine === asked) chosen.textContent = e.message;
+    }
+  };
+  let pause;
+  for (const input of [all, hosts, groups, facts]) {
+    input.addEventListener('input', () => { clearTimeout(pause); pause = setTimeout(preview, 300); });
+  }
   const submit = h('button', { type: 'submit', class: 'primary', id: 'run-start' }, 'Start');
   const form = h('form', { class: 'card', id: 'run-form' },
     h('fieldset', {}, h('legend', {}, 'What'),
@@ -40,11 +69,13 @@ export default async function run(section, ctx, { params }) {
       h('label', { class: 'inline' }, all, 'Every enabled host'),
       h('div', { class: 'row' },
         field('Hosts (names or globs)', hosts),
-        field('Groups', groups))),
+        field('Groups', groups),
+        field('Facts (arch=mips and …)', facts)),
+      chosen),
     h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const body = { all: all.checked, hosts: names(hosts.value), groups: names(groups.value) };
+    const body = targets();
     if (script.value) body.script = script.value;
     else if (command) body.command = command.value;
     submit.disabled = true;
