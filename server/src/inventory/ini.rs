@@ -1,17 +1,73 @@
 //! Ansible's INI inventory: hosts under `[group]` sections (before any, in no group), each
 //! `name key=value…`; `[group:children]` lists groups whose hosts are in `group` too;
-//! `[group:vars]` sections are left out with a note. The address is `ansible_host` (else the
-//! name), the agent's port `otto_port`. A host's name may hold ranges (`web[01:50]`: see
-//! [`ranges`]), one entry per host it makes.
+//! `[group:vars]` (and `[all:vars]`) sections give variables, `key=value` a line, as a host's
+//! line does after its name. The address is `ansible_host` (else the name), the agent's port
+//! `otto_port`. A host's name may hold ranges (`web[01:50]`: see [`ranges`]), one entry per
+//! host it makes.
 
 use std::collections::BTreeMap;
 
-use super::{Entry, Inventory, Problem, ansible_port_note, ranges, unquote};
+use super::{Entry, Inventory, Problem, Var, ansible_port_note, is_connection, ranges, unquote};
+use crate::model::Scope;
 
 enum Section {
     Hosts(Option<String>),
     Children(String),
-    Vars,
+    /// Variables of this scope (none: of no group Otto has, `[ungrouped:vars]`, or a section
+    /// that could not be read).
+    Vars(Option<Scope>),
+}
+
+/// `text` up to a comment: `#` or `;` after a space, outside quotes.
+fn uncommented(text: &str) -> &str {
+    let mut quote = None;
+    let mut after_space = false;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if after_space && (c == '#' || c == ';') => {
+                return text.get(..i).unwrap_or(text);
+            }
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
+        }
+        after_space = quote.is_none() && c.is_whitespace();
+    }
+    text
+}
+
+/// The words of a line, up to a comment (a word starting with `#` or `;`); a quoted part
+/// (`motd="hello world"`) stays in its word.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+                word.push(c);
+            }
+            Some(_) => word.push(c),
+            None if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            None if word.is_empty() && (c == '#' || c == ';') => return words,
+            None => {
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+                word.push(c);
+            }
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 /// `all` and `ungrouped` are Ansible's own, not groups of hosts.
@@ -40,26 +96,37 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
             section = match head.split_once(':') {
                 None => Section::Hosts(real_group(head.trim())),
                 Some((g, "children")) => Section::Children(g.trim().to_string()),
-                Some((_, "vars")) => {
-                    inventory
-                        .notes
-                        .push(format!("{place}: [{head}] ignored (Ansible's variables)"));
-                    Section::Vars
+                Some(("all", "vars")) => Section::Vars(Some(Scope::Global)),
+                Some(("ungrouped", "vars")) => {
+                    inventory.notes.push(format!(
+                        "{place}: [{head}] ignored: Otto has no group of the hosts in none"
+                    ));
+                    Section::Vars(None)
                 }
+                Some((g, "vars")) => Section::Vars(Some(Scope::Group(g.trim().to_string()))),
                 Some(_) => {
                     problems.push(problem(format!("unknown section [{head}]")));
-                    Section::Vars
+                    Section::Vars(None)
                 }
             };
             continue;
         }
         // A comment may follow the host.
-        let mut words = line
-            .split_whitespace()
-            .take_while(|w| !w.starts_with('#') && !w.starts_with(';'));
+        let line_words = words(line);
+        let mut words = line_words.iter().map(String::as_str);
         let Some(name) = words.next() else { continue };
         match &section {
-            Section::Vars => {}
+            Section::Vars(None) => {}
+            Section::Vars(Some(scope)) => match line.split_once('=') {
+                Some((k, v)) if !is_connection(k.trim()) => inventory.vars.push(Var {
+                    place: place.clone(),
+                    scope: scope.clone(),
+                    name: k.trim().to_string(),
+                    value: unquote(uncommented(v).trim()).to_string(),
+                }),
+                Some(_) => {}
+                None => problems.push(problem(format!("`{line}` is not key=value"))),
+            },
             Section::Children(parent) => {
                 if let Some(child) = real_group(name) {
                     parents.entry(child).or_default().push(parent.clone());
@@ -73,6 +140,7 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
                     port: None,
                     groups: group.iter().cloned().collect(),
                 };
+                let mut vars = Vec::new();
                 for word in words {
                     match word.split_once('=').map(|(k, v)| (k, unquote(v))) {
                         Some(("ansible_host", v)) => entry.address = Some(v.to_string()),
@@ -81,17 +149,26 @@ pub fn parse(text: &str) -> Result<Inventory, Vec<Problem>> {
                             _ => problems.push(problem(format!("otto_port {v} is not a port"))),
                         },
                         Some(("ansible_port", _)) => ansible_ports.push(place.clone()),
+                        Some((k, v)) if !is_connection(k) => vars.push((k, v)),
                         Some(_) => {}
                         None => problems.push(problem(format!("`{word}` is not key=value"))),
                     }
                 }
                 match ranges::expand(name) {
-                    Ok(names) => inventory
-                        .entries
-                        .extend(names.into_iter().map(|name| Entry {
-                            name,
-                            ..entry.clone()
-                        })),
+                    Ok(names) => {
+                        for name in names {
+                            inventory.vars.extend(vars.iter().map(|(k, v)| Var {
+                                place: place.clone(),
+                                scope: Scope::Host(name.clone()),
+                                name: k.to_string(),
+                                value: v.to_string(),
+                            }));
+                            inventory.entries.push(Entry {
+                                name,
+                                ..entry.clone()
+                            });
+                        }
+                    }
                     Err(e) => problems.push(problem(e.to_string())),
                 }
             }
@@ -147,6 +224,14 @@ routers
 
 [all:vars]
 ansible_user=root
+ntp_server = 192.0.2.123
+
+[routers:vars]
+uplink=wan   ; the default
+motd=\"hello world\"
+
+[ungrouped:vars]
+x=1
 ";
 
     #[test]
@@ -183,9 +268,48 @@ ansible_user=root
         assert_eq!(inv.notes.len(), 2);
         assert_eq!(
             inv.notes[0],
-            "line 18: [all:vars] ignored (Ansible's variables)"
+            "line 26: [ungrouped:vars] ignored: Otto has no group of the hosts in none"
         );
         assert!(inv.notes[1].starts_with("line 5: ansible_port ignored"));
+        let vars: Vec<_> = inv
+            .vars
+            .iter()
+            .map(|v| {
+                (
+                    v.place.as_str(),
+                    v.scope.to_string(),
+                    v.name.as_str(),
+                    v.value.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("line 20", "global".into(), "ntp_server", "192.0.2.123"),
+                ("line 23", "group routers".into(), "uplink", "wan"),
+                ("line 24", "group routers".into(), "motd", "hello world"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hosts_own_variables_are_its_own_on_each_host_a_range_makes() {
+        let inv = parse("[g]\nap[1:2] site=\"lab 2\" ansible_user=root # spare\n").unwrap();
+        let vars: Vec<_> = inv
+            .vars
+            .iter()
+            .map(|v| (v.scope.to_string(), v.name.as_str(), v.value.as_str()))
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                ("host ap1".into(), "site", "lab 2"),
+                ("host ap2".into(), "site", "lab 2")
+            ]
+        );
+        let problems = parse("[g:vars]\njust-a-word\n").unwrap().problems;
+        assert_eq!(problems[0].message, "`just-a-word` is not key=value");
     }
 
     #[test]

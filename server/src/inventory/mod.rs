@@ -1,6 +1,8 @@
 //! Inventories from other tools, read into the hosts Otto should have: one parser per format
 //! (`ini` and `yaml` for Ansible's, `csv`, `json`), a check that merges a host named twice and
-//! validates every name, address and port, and a [`plan`] of what importing them changes. All
+//! validates every name, address and port, and a [`plan`] of what importing them changes.
+//! Ansible's variables (`[all:vars]`, `[group:vars]`, `vars:`, a host's own) are kept as
+//! [`Var`]s, to become the environment at the same level. All
 //! of it is pure: the text comes in, values go out, with every problem found (not only the
 //! first); `ops` reads the fleet, adds the problems only it can see, and applies the plan.
 //!
@@ -19,6 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Scope;
 use crate::names::{self, HostName, Kind};
 
 pub use plan::{Change, Step, plan};
@@ -68,12 +71,36 @@ pub struct Entry {
     pub groups: Vec<String>,
 }
 
-/// An inventory as read: its hosts, place by place, and notes on what was left out.
+/// A variable an inventory gives (Ansible's `[group:vars]` and `vars:`, a host's `key=value`),
+/// at its level: every host (`all`), a group's members, or one host. Ansible's own
+/// (`ansible_*`) and `otto_port` are not variables here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Var {
+    /// Where it is given.
+    pub place: String,
+    /// Where it applies.
+    pub scope: Scope,
+    /// Its name, unchecked.
+    pub name: String,
+    /// Its value as text (YAML's lists and maps as JSON).
+    pub value: String,
+}
+
+/// Whether a host's `key` is one the import reads or leaves (`ansible_host`, `ansible_port`,
+/// `ansible_user`, …, `otto_port`), not a variable for its runs.
+fn is_connection(key: &str) -> bool {
+    key.starts_with("ansible_") || key == "otto_port"
+}
+
+/// An inventory as read: its hosts, place by place, its variables, and notes on what was left
+/// out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     /// The hosts, in the order of the file (a host may come more than once).
     pub entries: Vec<Entry>,
-    /// What was read but not used (variables, `ansible_port`).
+    /// The variables, in the order of the file.
+    pub vars: Vec<Var>,
+    /// What was read but not used (`ansible_port`, variables of no group).
     pub notes: Vec<String>,
     /// What could not be read, by place.
     pub problems: Vec<Problem>,
@@ -139,6 +166,8 @@ pub enum InventoryError {
 pub struct Checked {
     /// The hosts it wants.
     pub wanted: Vec<Wanted>,
+    /// The variables it sets, each scope and name once (the last given wins, as in Ansible).
+    pub vars: Vec<Var>,
     /// What it held that was not used.
     pub notes: Vec<String>,
     /// Every problem found in it, by place.
@@ -165,11 +194,59 @@ pub fn read(format: Format, text: &str) -> Result<Checked, InventoryError> {
     let (wanted, more) = check(&inventory.entries);
     let mut problems = inventory.problems;
     problems.extend(more);
+    let mut notes = inventory.notes;
+    let vars = check_vars(inventory.vars, &wanted, &mut problems, &mut notes);
     Ok(Checked {
         wanted,
-        notes: inventory.notes,
+        vars,
+        notes,
         problems,
     })
+}
+
+/// The variables of `vars` to set, each scope and name once (the last given wins): a name
+/// that breaks the variables' rule, or a group's that breaks the groups', is a problem; the
+/// variables of a group that no host of the inventory is in are left out with a note (a group
+/// of the fleet gets them only from an inventory that names its members).
+fn check_vars(
+    vars: Vec<Var>,
+    wanted: &[Wanted],
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) -> Vec<Var> {
+    let mut kept: Vec<Var> = Vec::new();
+    let mut noted: Vec<String> = Vec::new();
+    for var in vars {
+        if let Err(bad) = Kind::Variable.check(&var.name) {
+            problems.push(Problem {
+                place: var.place,
+                message: bad.to_string(),
+            });
+            continue;
+        }
+        if let Scope::Group(group) = &var.scope {
+            if let Err(bad) = Kind::Group.check(group) {
+                problems.push(Problem {
+                    place: var.place,
+                    message: bad.to_string(),
+                });
+                continue;
+            }
+            if !wanted.iter().any(|w| w.groups.contains(group)) {
+                if !noted.contains(group) {
+                    notes.push(format!(
+                        "{}: the variables of {group} ignored: no host of the inventory is in it",
+                        var.place
+                    ));
+                    noted.push(group.clone());
+                }
+                continue;
+            }
+        }
+        kept.retain(|k| !(k.scope == var.scope && k.name == var.name));
+        kept.push(var);
+    }
+    kept
 }
 
 /// `problems` in the order of their places in the file (`line 3` before `line 12`, `item 2`

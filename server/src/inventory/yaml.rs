@@ -1,12 +1,14 @@
 //! Ansible's YAML inventory: groups at the top (usually only `all`), each with `hosts` (a map of
-//! name to its variables, or nothing), `children` (groups in it) and `vars` (left out with a
-//! note). A host of a child group is in its parents too. The address is `ansible_host` (else
-//! the name), the agent's port `otto_port`. A host's name may hold ranges (`web[01:50]`: see
-//! [`ranges`]), one entry per host it makes.
+//! name to its variables, or nothing), `children` (groups in it) and `vars` (the group's
+//! variables; `all`'s are every host's). A host of a child group is in its parents too. The
+//! address is `ansible_host` (else the name), the agent's port `otto_port`; a host's other
+//! variables are its own. A host's name may hold ranges (`web[01:50]`: see [`ranges`]), one
+//! entry per host it makes.
 
 use serde_norway::{Mapping, Value};
 
-use super::{Entry, Inventory, Problem, ansible_port_note, ranges};
+use super::{Entry, Inventory, Problem, Var, ansible_port_note, is_connection, ranges};
+use crate::model::Scope;
 
 /// Reads a YAML inventory; a part that cannot be used is a problem of the inventory, a text
 /// that is no YAML an error.
@@ -76,10 +78,19 @@ impl Reader {
                     Value::Null => {}
                     _ => self.problem(&place, "children is not a map of groups"),
                 },
-                "vars" => self
-                    .inventory
-                    .notes
-                    .push(format!("{place}: vars ignored (Ansible's variables)")),
+                "vars" => {
+                    let scope = match name {
+                        "all" if outer.is_empty() => Some(Scope::Global),
+                        "all" | "ungrouped" => None,
+                        group => Some(Scope::Group(group.to_string())),
+                    };
+                    match scope {
+                        Some(scope) => self.vars(&format!("{place}.vars"), &scope, v),
+                        None => self.inventory.notes.push(format!(
+                            "{place}: vars ignored: Otto has no group of the hosts in none"
+                        )),
+                    }
+                }
                 other => self.problem(&place, &format!("unknown key `{other}`")),
             }
         }
@@ -116,6 +127,7 @@ impl Reader {
                     continue;
                 }
             };
+            let mut own = Mapping::new();
             for (k, v) in vars {
                 match key(k).as_str() {
                     "ansible_host" => entry.address = Some(key(v)),
@@ -124,19 +136,69 @@ impl Reader {
                         _ => self.problem(&here, &format!("otto_port {} is not a port", key(v))),
                     },
                     "ansible_port" => self.ansible_ports.push(here.clone()),
-                    _ => {}
+                    _ => {
+                        own.insert(k.clone(), v.clone());
+                    }
                 }
             }
             match ranges::expand(&entry.name) {
                 Ok(names) => {
-                    let entries = names.into_iter().map(|name| Entry {
-                        name,
-                        ..entry.clone()
-                    });
-                    self.inventory.entries.extend(entries);
+                    for name in names {
+                        let own = Value::Mapping(own.clone());
+                        self.vars(&here, &Scope::Host(name.clone()), &own);
+                        self.inventory.entries.push(Entry {
+                            name,
+                            ..entry.clone()
+                        });
+                    }
                 }
                 Err(e) => self.problem(&here, &e.to_string()),
             }
+        }
+    }
+}
+
+impl Reader {
+    /// The variables of `scope` that `node` (a map of name to value) gives at `place`; the
+    /// connection's (`ansible_*`, `otto_port`) are left alone.
+    fn vars(&mut self, place: &str, scope: &Scope, node: &Value) {
+        let vars = match node {
+            Value::Mapping(m) => m,
+            Value::Null => return,
+            _ => return self.problem(place, "vars is not a map of names to values"),
+        };
+        for (k, v) in vars {
+            let name = key(k);
+            if is_connection(&name) {
+                continue;
+            }
+            let here = format!("{place}.{name}");
+            let value = match v {
+                Value::Null => String::new(),
+                Value::String(_) | Value::Number(_) | Value::Bool(_) => key(v),
+                Value::Sequence(_) | Value::Mapping(_) => match serde_json::to_string(v) {
+                    Ok(json) => json,
+                    Err(e) => {
+                        self.problem(&here, &format!("cannot be written as JSON: {e}"));
+                        continue;
+                    }
+                },
+                Value::Tagged(t) => {
+                    let message = format!(
+                        "a {} value cannot be read here (an encrypted one is set with \
+                         `env set --secret`)",
+                        t.tag
+                    );
+                    self.problem(&here, &message);
+                    continue;
+                }
+            };
+            self.inventory.vars.push(Var {
+                place: here,
+                scope: scope.clone(),
+                name,
+                value,
+            });
         }
     }
 }
@@ -163,6 +225,7 @@ all:
       ansible_host: 192.0.2.1
   vars:
     ansible_user: root
+    ntp_server: 192.0.2.123
   children:
     routers:
       hosts:
@@ -170,7 +233,11 @@ all:
           ansible_host: 10.0.0.5
           ansible_port: 22
           otto_port: 2222
+          uplink: wan
         r2: {ansible_host: 10.0.0.6}
+      vars:
+        vlans: [10, 20]
+        dhcp: true
     site:
       children:
         wifi:
@@ -196,9 +263,60 @@ all:
             ]
         );
         assert_eq!(inv.entries[1].place, "all.routers.hosts.r1");
-        assert_eq!(inv.notes.len(), 2);
-        assert_eq!(inv.notes[0], "all: vars ignored (Ansible's variables)");
-        assert!(inv.notes[1].contains("ansible_port ignored"));
+        assert_eq!(inv.notes.len(), 1);
+        assert!(inv.notes[0].contains("ansible_port ignored"));
+        let vars: Vec<_> = inv
+            .vars
+            .iter()
+            .map(|v| {
+                (
+                    v.place.as_str(),
+                    v.scope.to_string(),
+                    v.name.as_str(),
+                    v.value.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                (
+                    "all.vars.ntp_server",
+                    "global".into(),
+                    "ntp_server",
+                    "192.0.2.123"
+                ),
+                (
+                    "all.routers.hosts.r1.uplink",
+                    "host r1".into(),
+                    "uplink",
+                    "wan"
+                ),
+                (
+                    "all.routers.vars.vlans",
+                    "group routers".into(),
+                    "vlans",
+                    "[10,20]"
+                ),
+                (
+                    "all.routers.vars.dhcp",
+                    "group routers".into(),
+                    "dhcp",
+                    "true"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_encrypted_value_is_a_problem_naming_its_place() {
+        let text = "all:\n  vars:\n    key: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n";
+        let problems = parse(text).unwrap().problems;
+        assert_eq!(problems[0].place, "all.vars.key");
+        assert!(
+            problems[0].message.contains("env set --secret"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::names::{self, HostName, Kind};
 
 use super::hosts::shared_place;
 use super::names::case_clash;
-use super::{AddHost, HostAdded, Ops, Result};
+use super::{AddHost, HostAdded, Ops, Result, SetEnv};
 
 /// An inventory to import (the API's `Inventory`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -36,11 +36,39 @@ pub struct ImportHosts {
     pub pin_on_first_contact: bool,
 }
 
+/// What an import does to one of the inventory's variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VarChange {
+    /// It is new at its scope.
+    Add,
+    /// It had another value there (or a secret one, which is not compared).
+    Update,
+    /// It has this value there already.
+    Unchanged,
+}
+
+/// A variable an import sets in the environment, at the level the inventory gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VarStep {
+    /// Where it applies: `global`, `group NAME` or `host NAME`.
+    pub scope: String,
+    /// Its name.
+    pub name: String,
+    /// What happens to it.
+    pub change: VarChange,
+}
+
 /// What an import did, or would do.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Imported {
     /// One step per host of the inventory.
     pub steps: Vec<Step>,
+    /// One step per variable of the inventory (Ansible's `[all:vars]`, `[group:vars]`,
+    /// `vars:` and a host's own, but `ansible_*` and `otto_port`), set in the environment at
+    /// the same level: global, the group's, the host's. Values are not shown.
+    #[serde(default)]
+    pub variables: Vec<VarStep>,
     /// What the inventory held that was not used.
     pub notes: Vec<String>,
     /// Whether the steps were applied (false for a dry run).
@@ -66,18 +94,56 @@ impl Ops {
             return Err(InventoryError::Invalid(problems).into());
         }
         let notes = read.notes;
+        let variables = self.var_steps(&read.vars).await?;
         let mut added = Vec::new();
         if !import.dry_run {
             for step in &steps {
                 added.extend(self.apply(step, import.pin_on_first_contact).await?);
             }
+            for (var, step) in read.vars.iter().zip(&variables) {
+                if step.change != VarChange::Unchanged {
+                    let set = SetEnv {
+                        scope: var.scope.clone(),
+                        name: var.name.clone(),
+                        value: var.value.clone(),
+                        secret: None,
+                    };
+                    self.set_env(&set).await?;
+                }
+            }
         }
         Ok(Imported {
             steps,
+            variables,
             notes,
             applied: !import.dry_run,
             added,
         })
+    }
+
+    /// What setting each of `vars` changes in the environment as it is.
+    async fn var_steps(&self, vars: &[inventory::Var]) -> Result<Vec<VarStep>> {
+        let now = self.fleet.store().env(None).await?;
+        Ok(vars
+            .iter()
+            .map(|var| {
+                let was = now
+                    .iter()
+                    .find(|e| e.scope == var.scope && e.name == var.name);
+                let change = match was {
+                    None => VarChange::Add,
+                    Some(e) if !e.value.secret && e.value.value == var.value => {
+                        VarChange::Unchanged
+                    }
+                    Some(_) => VarChange::Update,
+                };
+                VarStep {
+                    scope: var.scope.to_string(),
+                    name: var.name.clone(),
+                    change,
+                }
+            })
+            .collect())
     }
 
     /// Applies a step the import has checked (as `add_host` and `set_address` would): the
@@ -188,6 +254,7 @@ fn fleet_problems<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Scope;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{fixture, logged, new_r1};
 
@@ -201,6 +268,90 @@ mod tests {
     }
 
     const INVENTORY: &str = "[routers]\nr1 ansible_host=10.0.0.5\nr2 ansible_host=10.0.0.6\n";
+
+    #[tokio::test]
+    async fn ansibles_variables_become_the_environment_at_their_level_and_are_told() {
+        let (_dir, ops) = fixture().await;
+        let text = "[routers]\nr1 ansible_host=10.0.0.5 ansible_user=root uplink=wan\n\
+                    r2 ansible_host=10.0.0.6\n\
+                    [all:vars]\nntp_server=192.0.2.123\nansible_python_interpreter=/usr/bin/python3\n\
+                    [routers:vars]\nmtu=1500\n\
+                    [empty:vars]\nx=1\n";
+        let before = logged(&ops).await.len();
+        let dry = ops.import_hosts(ini(text, true)).await.unwrap();
+        let planned: Vec<_> = dry
+            .variables
+            .iter()
+            .map(|v| (v.scope.as_str(), v.name.as_str(), v.change))
+            .collect();
+        assert_eq!(
+            planned,
+            [
+                ("host r1", "uplink", VarChange::Add),
+                ("global", "ntp_server", VarChange::Add),
+                ("group routers", "mtu", VarChange::Add),
+            ]
+        );
+        assert!(
+            dry.notes
+                .iter()
+                .any(|n| n.contains("variables of empty ignored")),
+            "{:?}",
+            dry.notes
+        );
+        assert_eq!(
+            logged(&ops).await.len(),
+            before,
+            "a dry run records nothing"
+        );
+        assert!(ops.env(None).await.unwrap().is_empty());
+
+        ops.import_hosts(ini(text, false)).await.unwrap();
+        let env: Vec<_> = ops
+            .env(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.scope.to_string(), v.name, v.value.value))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("global".into(), "ntp_server".into(), "192.0.2.123".into()),
+                ("group routers".into(), "mtu".into(), "1500".into()),
+                ("host r1".into(), "uplink".into(), "wan".into()),
+            ]
+        );
+        let events = logged(&ops).await;
+        assert!(
+            events.iter().any(|e| e.3 == "ntp_server set (global)"),
+            "{events:?}"
+        );
+        // Again: nothing changes; a value changed in the file is changed, a secret kept secret.
+        let again = ops.import_hosts(ini(text, true)).await.unwrap();
+        assert!(
+            again
+                .variables
+                .iter()
+                .all(|v| v.change == VarChange::Unchanged)
+        );
+        let set = SetEnv {
+            scope: Scope::Group("routers".into()),
+            name: "mtu".into(),
+            value: "9000".into(),
+            secret: Some(true),
+        };
+        ops.set_env(&set).await.unwrap();
+        let changed = ops
+            .import_hosts(ini(&text.replace("1500", "1492"), false))
+            .await
+            .unwrap();
+        let mtu = changed.variables.iter().find(|v| v.name == "mtu").unwrap();
+        assert_eq!(mtu.change, VarChange::Update);
+        let routers = ops.env(Some(&set.scope)).await.unwrap();
+        assert_eq!(routers[0].value.value, "1492");
+        assert!(routers[0].value.secret, "a secret stays secret");
+    }
 
     #[tokio::test]
     async fn an_import_is_planned_applied_and_then_changes_nothing() {

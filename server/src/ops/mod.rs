@@ -52,7 +52,7 @@ pub use hosts::{
     HostEntry, HostPage, HostQuery, HostState, KeyFingerprint, MAX_PAGE, Removal, ServerKey,
     Service, pending_fingerprint,
 };
-pub use import::{ImportHosts, Imported};
+pub use import::{ImportHosts, Imported, VarChange, VarStep};
 pub use live::{
     DEFAULT_OUTPUT_CAP, Follower, LaunchEvent, Launched, Launches, NewRun, PreparedLaunch,
 };

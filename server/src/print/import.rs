@@ -7,7 +7,7 @@ use std::path::Path;
 use super::hosts::trust_command;
 use super::{Printer, Table};
 use crate::inventory::Change;
-use crate::ops::{Finding, Imported};
+use crate::ops::{Finding, Imported, VarChange};
 
 impl<W: Write + Send + 'static> Printer<W> {
     /// The plan of an import (done or not), the notes on what was left out, and the command
@@ -41,13 +41,23 @@ impl<W: Write + Send + 'static> Printer<W> {
         let count = |c: Change| imported.steps.iter().filter(|s| s.change == c).count();
         self.print(|out| {
             write!(out, "{t}")?;
+            for v in imported.variables.iter().filter(|v| v.change != VarChange::Unchanged) {
+                let verb = match (imported.applied, v.change) {
+                    (true, VarChange::Add) => "set",
+                    (true, _) => "changed",
+                    (false, VarChange::Add) => "would set",
+                    (false, _) => "would change",
+                };
+                let line = format!("{verb} {} ({})", v.name, v.scope);
+                writeln!(out, "{}", crate::sanitize::text(&line))?;
+            }
             for note in &imported.notes {
                 writeln!(out, "note: {}", crate::sanitize::text(note))?;
             }
             let (add, update, join) = (count(Change::Add), count(Change::Update), count(Change::Join));
             let unchanged = count(Change::Unchanged);
             if imported.applied {
-                writeln!(out, "{add} added, {update} updated, {join} joined groups, {unchanged} unchanged")?;
+                writeln!(out, "{add} added, {update} updated, {join} joined groups, {unchanged} unchanged; {}", variables(imported))?;
                 let added = &imported.added;
                 match trust_lines {
                     _ if added.is_empty() => {}
@@ -65,12 +75,23 @@ impl<W: Write + Send + 'static> Printer<W> {
                     }
                 }
             } else {
-                writeln!(out, "dry run, nothing changed: {add} to add, {update} to update, {join} to join groups, {unchanged} unchanged")?;
+                writeln!(out, "dry run, nothing changed: {add} to add, {update} to update, {join} to join groups, {unchanged} unchanged; {}", variables(imported))?;
             }
             Ok(())
         });
     }
 }
+/// How many of an import's variables are set or changed, and unchanged.
+fn variables(imported: &Imported) -> String {
+    let count = |c: VarChange| imported.variables.iter().filter(|v| v.change == c).count();
+    let set = count(VarChange::Add) + count(VarChange::Update);
+    let vars = if set == 1 { "variable" } else { "variables" };
+    format!(
+        "{set} {vars} set, {} unchanged",
+        count(VarChange::Unchanged)
+    )
+}
+
 impl<W: Write + Send + 'static> Printer<W> {
     /// What `check` found: one row each (names shown escaped), or a line saying all is well.
     pub fn findings(&self, findings: &[Finding]) {

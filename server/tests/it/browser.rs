@@ -2308,25 +2308,38 @@ async fn hosts_are_added_imported_acted_on_and_removed_from_the_pages() {
     browser
         .find("#import-format")
         .await
-        .select_by_value("csv")
+        .select_by_value("ini")
         .await
         .unwrap();
     browser
         .fill(
             "#import-text",
-            "name,address,port,groups\nr7,192.0.2.7,12444,lab\nr9,192.0.2.99,12444,lab\n",
+            "[lab]\nr7 ansible_host=192.0.2.7\nr9 ansible_host=192.0.2.99\n\
+             [lab:vars]\nntp_server=192.0.2.123\n",
         )
         .await;
     browser.click("#import-preview").await;
     browser.text_of("#import-steps", |t| t.contains("r7")).await;
     let changes = browser.texts("#import-steps td.change").await;
     assert_eq!(changes, ["add", "update"]);
+    let variables = browser.text_of("#import-variables", |_| true).await;
+    assert!(
+        variables.contains("ntp_server") && variables.contains("group lab"),
+        "{variables}"
+    );
     // A preview changes nothing.
     assert!(!server.output(&["host", "show", "r7"]).status.success());
     browser.click("#import-apply").await;
     browser
-        .text_of("#alert", |t| t.contains("Imported: 1 add, 1 update"))
+        .text_of("#alert", |t| {
+            t.contains("Imported: 1 add, 1 update, 1 variable set")
+        })
         .await;
+    let env = server.json(&["env", "list", "--all"]).to_string();
+    assert!(
+        env.contains("ntp_server") && env.contains("192.0.2.123"),
+        "{env}"
+    );
     browser.text_of("#hosts", |t| t.contains("r7")).await;
     assert_eq!(
         server.json(&["host", "show", "r9"])["address"],

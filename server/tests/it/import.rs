@@ -68,7 +68,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 const INVENTORY: &str = "\
 # Ansible's inventory of the lab
 [routers]
-r1 ansible_host=127.0.0.1 ansible_port=22 otto_port=1
+r1 ansible_host=127.0.0.1 ansible_port=22 otto_port=1 uplink=wan
 r2 ansible_host=127.0.0.2
 
 [aps]
@@ -77,6 +77,10 @@ r2
 
 [all:vars]
 ansible_user=root
+ntp_server=192.0.2.123
+
+[routers:vars]
+mtu=1500
 ";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,12 +108,34 @@ async fn an_ansible_inventory_is_imported_once() {
     assert_eq!(dry["applied"], false);
     let notes = dry["notes"].to_string();
     assert!(notes.contains("line 3: ansible_port ignored"), "{notes}");
-    assert!(notes.contains("[all:vars] ignored"), "{notes}");
+    // Ansible's variables (but its own, ansible_*) are to be set at their level.
+    let planned: Vec<_> = dry["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{} {} {}", v["change"], v["scope"], v["name"]))
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            r#""add" "host r1" "uplink""#,
+            r#""add" "global" "ntp_server""#,
+            r#""add" "group routers" "mtu""#
+        ]
+    );
     assert_eq!(state(server.data()), empty);
 
     // The import: the hosts, their ports (otto_port, else 12444) and groups.
     let done = server.ok(&["host", "import", file, "--pin-on-first-contact"]);
     assert!(done.contains("3 added, 0 updated"), "{done}");
+    for line in [
+        "set uplink (host r1)",
+        "set ntp_server (global)",
+        "set mtu (group routers)",
+    ] {
+        assert!(done.lines().any(|l| l == line), "{line:?} in {done}");
+    }
+    assert!(done.contains("; 3 variables set, 0 unchanged"), "{done}");
     // Each new host's ready trust line, with its own server key.
     for host in ["r1", "r2", "ap1"] {
         let key = server.ok(&["host", "key", host]);
@@ -179,7 +205,7 @@ async fn an_ansible_inventory_is_imported_once() {
     let agent = LocalAgent::start(&agent_bin(), &dir.path().join("r1"), &key, "")
         .await
         .unwrap();
-    let moved = INVENTORY.replace("otto_port=1\n", &format!("otto_port={}\n", agent.port));
+    let moved = INVENTORY.replace("otto_port=1 ", &format!("otto_port={} ", agent.port));
     let mut import = server.command(&["host", "import", "-", "--format", "ini", "--json"]);
     import
         .stdin(std::process::Stdio::piped())
@@ -196,6 +222,13 @@ async fn an_ansible_inventory_is_imported_once() {
     assert_eq!(update["steps"][0]["was"], "127.0.0.1:1");
     let pings = server.bounded_json(&["ping", "--host", "r1"]).await;
     assert_eq!(pings[0]["reachable"], true, "{pings}");
+    // Its runs get the inventory's variables of every level.
+    let (out, _) = server
+        .bounded(&["run", "-H", "r1", "-c", "echo $ntp_server $mtu $uplink"])
+        .await;
+    assert!(out.status.success(), "{}", crate::harness::text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("r1 | 192.0.2.123 1500 wan"), "{said}");
 }
 
 #[test]

@@ -161,8 +161,17 @@ export function importForm(ctx, done) {
             h('td', { 'data-label': 'Address' }, `${s.address}:${s.port}`, s.was ? h('span', { class: 'muted' }, ` (was ${s.was})`) : null),
             h('td', { 'data-label': 'Change', class: 'change' }, s.change),
             h('td', { 'data-label': 'Groups' }, s.join.join(', ') || '—'))))),
+        imported.variables.length
+          ? h('table', { id: 'import-variables' },
+            h('thead', {}, h('tr', {}, ['Variable', 'Where', 'Change'].map((t) => h('th', { scope: 'col' }, t)))),
+            h('tbody', {}, imported.variables.map((v) => h('tr', {},
+              h('td', { 'data-label': 'Variable' }, v.name),
+              h('td', { 'data-label': 'Where' }, v.scope),
+              h('td', { 'data-label': 'Change', class: 'change' }, v.change)))))
+          : null,
         imported.notes.map((n) => h('p', { class: 'muted' }, n)));
-      apply.disabled = !imported.steps.some((s) => s.change !== 'unchanged');
+      apply.disabled = !imported.steps.some((s) => s.change !== 'unchanged')
+        && !imported.variables.some((v) => v.change !== 'unchanged');
     } catch (e) {
       ctx.alert(e);
     }
@@ -173,6 +182,8 @@ export function importForm(ctx, done) {
       const imported = await api('POST', '/api/v1/imports', body(false));
       const counts = {};
       for (const s of imported.steps) counts[s.change] = (counts[s.change] || 0) + 1;
+      const variables = imported.variables.filter((v) => v.change !== 'unchanged').length;
+      if (variables) counts[variables === 1 ? 'variable set' : 'variables set'] = variables;
       apply.closest('details').open = false;
       changed();
       await done();
