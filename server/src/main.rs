@@ -7,6 +7,10 @@ use otto_server::cli::Cli;
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
+    // The shell asking for completions (`COMPLETE=bash otto-server -- …`): answered, then exit.
+    clap_complete::CompleteEnv::with_factory(otto_server::cli::complete::command)
+        .var(otto_server::cli::complete::VAR)
+        .complete();
     let cli = match Cli::parse_with_config() {
         Ok(cli) => cli,
         Err(e) => {

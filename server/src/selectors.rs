@@ -54,6 +54,11 @@ pub enum SelectorError {
 const FACTS: &str = "arch, model, hostname, kernel_name, os, version, kernel, release, \
                      mem_total, mem_available, flash_total, flash_free, load, uptime, big_endian";
 
+/// The names of the facts a selector can name.
+pub fn fact_names() -> impl Iterator<Item = &'static str> {
+    Fact::ALL.iter().map(|(name, _)| *name)
+}
+
 /// A fact a selector names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fact {

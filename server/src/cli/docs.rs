@@ -42,12 +42,36 @@ fn program(agent: bool) -> Command {
     }
 }
 
-/// `completions`: the completion script for a shell, to standard output.
+/// `completions`: the completion script for a shell, to standard output. The server's
+/// registers its dynamic completion (the shell asks `otto-server` itself, found on the PATH,
+/// which completes host, group, script and schedule names too: see [`super::complete`]); the
+/// agent's is generated whole (it has no clap to ask).
 pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
-    let mut cmd = program(args.agent);
-    let name = cmd.get_name().to_owned();
-    clap_complete::generate(args.shell, &mut cmd, name, &mut std::io::stdout().lock());
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    if args.agent {
+        let mut cmd = agent_command();
+        let name = cmd.get_name().to_owned();
+        clap_complete::generate(args.shell, &mut cmd, name, &mut out);
+        return Ok(());
+    }
+    let shell = args.shell.to_string();
+    let registered = clap_complete::env::Shells::builtins()
+        .completer(&shell)
+        .map(|shell| {
+            let name = "otto-server";
+            shell.write_registration(super::complete::VAR, name, name, name, &mut out)
+        });
+    match registered {
+        Some(written) => written
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::File("standard output".into(), e)),
+        // Every shell clap_complete generates for can register the dynamic completion.
+        None => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "otto-server", &mut out);
+            Ok(())
+        }
+    }
 }
 
 /// `man`: the program's man page (roff) to standard output, or every page into a directory.

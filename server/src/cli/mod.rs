@@ -19,6 +19,7 @@ use crate::sanitize;
 use crate::serve::{self, ServeOptions};
 
 mod api;
+pub mod complete;
 mod database;
 mod docs;
 mod enrollment;
@@ -273,7 +274,9 @@ enum Command {
     /// The fleet's database: copy an SQLite data directory into PostgreSQL.
     #[command(subcommand)]
     Database(database::DatabaseCommand),
-    /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output.
+    /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output: they ask
+    /// otto-server (on the PATH) as you type, which also completes host, group, script and
+    /// schedule names from the data directory.
     ///
     /// For example `otto-server completions bash > /etc/bash_completion.d/otto-server`, or
     /// `otto-server completions fish > ~/.config/fish/completions/otto-server.fish`.

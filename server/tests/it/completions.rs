@@ -37,27 +37,161 @@ fn parses(shell: &str, script: &str) {
     assert!(out.status.success(), "{shell} -n: {}", text(&out));
 }
 
+/// What bash completes for the command line `words` (the last being the word under the
+/// cursor), with `server`'s registration script sourced and its otto-server first on the PATH,
+/// in `env`: bash's own completion function, run as bash runs it.
+fn bash_completes(server: &Server, words: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_otto-server"));
+    let path = format!(
+        "{}:{}",
+        exe.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "source <(otto-server completions bash)\n\
+         COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_TYPE=9\n\
+         _clap_complete_otto_server otto-server {current} {previous}\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        current = quoted.last().unwrap(),
+        previous = quoted
+            .get(words.len().wrapping_sub(2))
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(script)
+        .env("PATH", path)
+        .env("OTTO_DATA_DIR", server.data())
+        .env("OTTO_CONFIG", "/dev/null")
+        .env_remove("OTTO_SERVER")
+        .env_remove("OTTO_DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
-fn completions_name_every_subcommand_and_parse() {
+fn completions_are_registered_for_each_shell_and_name_every_subcommand() {
     let server = Server::new();
     let bash = server.ok(&["completions", "bash"]);
-    assert!(bash.contains("-o default otto-server"), "{bash}");
+    assert!(bash.contains("COMPLETE=\"bash\""), "{bash}");
+    assert!(
+        bash.contains("-F _clap_complete_otto_server otto-server"),
+        "{bash}"
+    );
+    parses("bash", &bash);
+    let completed = bash_completes(&server, &["otto-server", ""], &[]);
     for name in subcommands() {
-        assert!(bash.contains(&name), "{name} is not completed");
+        assert!(
+            completed.contains(&name),
+            "{name} is not completed: {completed:?}"
+        );
     }
     // A subcommand's own options too.
-    assert!(bash.contains("--heartbeat-interval"));
-    parses("bash", &bash);
+    let serve = bash_completes(&server, &["otto-server", "serve", "--heart"], &[]);
+    assert_eq!(serve, ["--heartbeat-interval"]);
     for shell in ["zsh", "fish"] {
         let script = server.ok(&["completions", shell]);
-        assert!(script.contains("rotate-keys"), "{shell}: {script}");
-        assert!(script.contains("data-dir"), "{shell}: {script}");
+        assert!(
+            script.contains(&format!("COMPLETE={shell}"))
+                || script.contains(&format!("COMPLETE=\"{shell}\"")),
+            "{shell}: {script}"
+        );
         if shell == "zsh" {
             parses(shell, &script);
         }
     }
     let out = server.output(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_group_script_and_fact_names_are_completed_where_they_are_taken() {
+    let server = Server::new();
+    server.add("r1", &["lab"]).await;
+    server.add("r2", &["lab"]).await;
+    server.add("core", &["backbone"]).await;
+    server.ok(&["script", "add", "hello", "--body", "echo hi"]);
+    // The names completed (an empty word is offered the options too).
+    let completes = |words: &[&str]| {
+        let mut all = bash_completes(&server, words, &[]);
+        all.retain(|w| !w.starts_with('-'));
+        all
+    };
+    assert_eq!(completes(&["otto-server", "run", "-H", "r"]), ["r1", "r2"]);
+    assert_eq!(
+        completes(&["otto-server", "run", "--host", "r1,"]),
+        ["r1,core", "r1,r1", "r1,r2"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "ping", "--exclude", "c"]),
+        ["core"]
+    );
+    assert_eq!(completes(&["otto-server", "upload", "-g", "l"]), ["lab"]);
+    assert_eq!(
+        completes(&["otto-server", "host", "show", ""]),
+        ["core", "r1", "r2"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "group", "remove", "b"]),
+        ["backbone"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "group", "add-host", "lab", "c"]),
+        ["core"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "run", "--script", "h"]),
+        ["hello"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "history", "--host", "co"]),
+        ["core"]
+    );
+    assert_eq!(
+        completes(&["otto-server", "run", "--where", "flash"]),
+        ["flash_total", "flash_free"]
+    );
+    // A data directory typed on the line is the one read; one without a database completes
+    // nothing and is not made.
+    let other = tempfile::tempdir().unwrap();
+    let missing = other.path().join("none");
+    let typed = [
+        "otto-server",
+        "--data-dir",
+        missing.to_str().unwrap(),
+        "host",
+        "show",
+        "",
+    ];
+    assert!(completes(&typed).is_empty());
+    assert!(!missing.exists());
+    // With PostgreSQL there is no local list.
+    let postgres = [("OTTO_DATABASE_URL", "postgres://localhost/otto")];
+    let mut names = bash_completes(&server, &["otto-server", "host", "show", ""], &postgres);
+    names.retain(|w| !w.starts_with('-'));
+    assert!(names.is_empty(), "{names:?}");
+    // fish asks the same way, and gets a line per name.
+    let out = server
+        .command(&[])
+        .env("COMPLETE", "fish")
+        .env("OTTO_DATA_DIR", server.data())
+        .args(["--", "otto-server", "run", "-H", "r"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "r1\nr2\n");
 }
 
 /// Checks that `page` is a man page in roff: a title, the sections a man page has, only
