@@ -43,6 +43,10 @@ pub struct RunArgs {
     pub targets: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Print which hosts it would run on, with the script's name and SHA-256 and its
+    /// attachments' checksums, and run nothing (no run is recorded).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args)]
@@ -117,6 +121,10 @@ pub async fn run(
         rollout: args.rollout.options(),
         output_cap: Some(args.output_cap),
     };
+    if args.dry_run {
+        out.dry_run(&api.dry_run(new).await?);
+        return Ok(());
+    }
     let files = output_files(args.output_dir.as_deref())?;
     follow(out, api.launch(new).await?, files, interrupt).await
 }
@@ -324,6 +332,10 @@ pub async fn act(
         targets: args.targets.targets(),
         rollout: args.rollout.options(),
     };
+    if args.dry_run {
+        out.dry_run(&api.dry_run_control(request).await?);
+        return Ok(());
+    }
     let results = api.act(request).await?;
     out.done(&results);
     unreached(results.iter().map(|d| d.unreached))?;
@@ -343,7 +355,7 @@ pub async fn power(
         && t.groups.is_empty()
         && !t.all
         && !t.hosts.iter().any(|h| crate::patterns::is_glob(h));
-    if !one && !args.yes {
+    if !one && !args.yes && !args.action.dry_run {
         let what = match action {
             Action::Shutdown => "shut down",
             _ => "reboot",

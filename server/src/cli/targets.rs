@@ -97,6 +97,9 @@ pub struct ActionArgs {
     pub targets: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Print which hosts it would act on, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// [`Share::parse`], held to [`Rollout::batch`]'s rule.

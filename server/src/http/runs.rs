@@ -17,7 +17,7 @@ use super::ApiState;
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path, Query};
 use crate::model::{LaunchFilter, PastLaunch, Run, RunFilter, RunOutcome};
-use crate::ops::{Done, Launched, NewRun, OpsError};
+use crate::ops::{Done, DryRun, Launched, NewRun, OpsError};
 
 /// Most runs in one answer.
 const MAX_LIMIT: u32 = 10_000;
@@ -48,6 +48,31 @@ pub async fn start(
     // Any run needs `read-only`; the operation checks the run level its job needs.
     let launched = auth.ops().launch(&api.launches, new).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(launched)))
+}
+
+/// What a run would do, found and checked as `POST /api/v1/runs` does (the run level the job
+/// needs, its hosts): the hosts it would touch, the script's name and SHA-256, its attachments'
+/// checksums. Nothing is started or recorded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dry-run/runs",
+    tag = "runs",
+    request_body = NewRun,
+    responses(
+        (status = 200, description = "What it would do", body = DryRun),
+        (status = 400, description = "Malformed JSON, no hosts or job named, a bad pattern", body = ErrorBody),
+        (status = 401, description = "No API key that works", body = ErrorBody),
+        (status = 403, description = "Without the run level the job needs", body = ErrorBody),
+        (status = 404, description = "No such script, host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn dry_run(
+    auth: Auth<need::RunReadOnly>,
+    Json(new): Json<NewRun>,
+) -> Result<axum::Json<DryRun>, ApiError> {
+    Ok(axum::Json(auth.ops().dry_run(new).await?))
 }
 
 /// A launch's events as Server-Sent Events, from its start (so a late client first gets what

@@ -24,6 +24,19 @@ pub enum Action {
     RotateKey,
 }
 
+impl Action {
+    /// Its name, as the API's requests give it (`reload`, `rotate-key`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reload => "reload",
+            Action::Exit => "exit",
+            Action::Reboot => "reboot",
+            Action::Shutdown => "shutdown",
+            Action::RotateKey => "rotate-key",
+        }
+    }
+}
+
 /// A request to the agents of hosts named as a run names them: `all`, names or globs, groups,
 /// and exclusions; in batches, if asked. The body of `POST /api/v1/control`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -10,6 +10,7 @@ mod cancellation;
 mod changes;
 mod control;
 mod daemon;
+mod dry_run;
 mod enrollment;
 mod environment;
 mod groups;
@@ -41,6 +42,7 @@ pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use changes::{ChangeFeed, FleetChange};
 pub use control::{Action, Control, ControlRequest};
+pub use dry_run::{DryRun, PlannedFile};
 pub use enrollment::{
     AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,
     PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,

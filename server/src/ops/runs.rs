@@ -143,7 +143,7 @@ impl Prepared {
             label: command_label(command),
             script: None,
             interpreter: "/bin/sh".into(),
-            body: format!("{command}\n").into_bytes(),
+            body: command_body(command),
             run_as: None,
             working_dir: None,
             timeout: timeout(timeout_secs),
@@ -151,6 +151,11 @@ impl Prepared {
             attachments: Vec::new(),
         }
     }
+}
+
+/// The script an ad-hoc command is sent as: the command and a newline, for `/bin/sh`.
+pub(super) fn command_body(command: &str) -> Vec<u8> {
+    format!("{command}\n").into_bytes()
 }
 
 /// The one rule for a run's timeout, as the protocol says it: whole seconds, `0` for none,

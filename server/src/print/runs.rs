@@ -13,6 +13,43 @@ use crate::ops::{self, Done, Status};
 use crate::sanitize;
 
 impl<W: Write + Send + 'static> Printer<W> {
+    /// What a dry run found: what would be done, with its checksums, on which hosts; then
+    /// that nothing was (or the JSON object).
+    pub fn dry_run(&self, plan: &ops::DryRun) {
+        if self.json {
+            return self.json(plan);
+        }
+        let n = plan.hosts.len();
+        let hosts = if n == 1 { "host" } else { "hosts" };
+        let checksum = plan
+            .sha256
+            .as_ref()
+            .map(|s| format!(" (SHA-256 {s})"))
+            .unwrap_or_default();
+        let mut lines = vec![format!(
+            "would do {}{checksum} on {n} {hosts}: {}",
+            plan.what,
+            plan.hosts.join(", ")
+        )];
+        for f in &plan.files {
+            let when = match f.phase {
+                Some(phase) => format!(" {} it", phase.as_str()),
+                None => String::new(),
+            };
+            lines.push(format!(
+                "  with {}{when} ({} bytes, SHA-256 {})",
+                f.path, f.size, f.sha256
+            ));
+        }
+        lines.push("dry run: nothing was done".into());
+        self.print(|out| {
+            for line in &lines {
+                writeln!(out, "{}", sanitize::text(line))?;
+            }
+            Ok(())
+        });
+    }
+
     /// Where a run's events go as they happen: with JSON, each output line and each host's
     /// end as a JSON line (see [`Printer::event`]); else each output line as `HOST | line`
     /// (`!` for standard error), host names padded to `width`.

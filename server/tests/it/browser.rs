@@ -897,6 +897,13 @@ async fn a_run_shows_its_output_live_and_is_cancelled_host_by_host_or_all() {
             "echo first line; sleep 600; echo second line",
         )
         .await;
+    // A dry run says where it would run, and runs nothing.
+    browser.click("#run-dry").await;
+    let plan = browser
+        .text_of("#run-plan", |t| t.contains("nothing was done"))
+        .await;
+    assert!(plan.contains("on 2 hosts: r1, r2"), "{plan}");
+    assert!(server.runs().is_empty());
     browser.click("#run-start").await;
     for host in ["r1", "r2"] {
         let output = browser

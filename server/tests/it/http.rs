@@ -291,6 +291,18 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (
             Method::POST,
+            "/api/v1/dry-run/runs",
+            json!({"command": "true", "all": true}),
+            Some("read-write"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/dry-run/control",
+            json!({"action": "reload", "all": true}),
+            Some("hosts"),
+        ),
+        (
+            Method::POST,
             "/api/v1/selection",
             json!({"where": ["arch=mips"]}),
             None,

@@ -22,6 +22,7 @@ mod deadlines;
 mod defaults;
 mod demo;
 mod deploy;
+mod dry_run;
 mod enroll;
 mod exit_codes;
 mod fleet;

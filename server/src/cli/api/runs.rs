@@ -13,8 +13,8 @@ use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
 use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
 use crate::ops::{
-    Cancellation, ControlRequest, Done, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping,
-    PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink, Targets,
+    Cancellation, ControlRequest, Done, DryRun, Job, LaunchEvent, Launched, NewRun, Ops, OpsError,
+    Ping, PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink, Targets,
     UpdateAgents, Upload, UploadEvent, UploadSink,
 };
 
@@ -79,6 +79,12 @@ pub(crate) trait RunsApi {
 
     /// A control request or new keys (`POST /api/v1/control`).
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError>;
+
+    /// What a run would do (`POST /api/v1/dry-run/runs`).
+    async fn dry_run(&self, new: NewRun) -> Result<DryRun, CliError>;
+
+    /// Which hosts a control request would act on (`POST /api/v1/dry-run/control`).
+    async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError>;
 
     /// Uploads `upload` to the hosts `targets` names, as `rollout` says (`POST
     /// /api/v1/uploads`, which answers once it has the file, and starts a launch whose events
@@ -198,6 +204,14 @@ impl RunsApi for Ops {
 
     async fn cancel(&self, run: i64) -> Result<Done, CliError> {
         Ok(Ops::cancel(self, run).await?)
+    }
+
+    async fn dry_run(&self, new: NewRun) -> Result<DryRun, CliError> {
+        Ok(Ops::dry_run(self, new).await?)
+    }
+
+    async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError> {
+        Ok(Ops::dry_run_control(self, &request).await?)
     }
 
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {
@@ -439,6 +453,18 @@ impl RunsApi for Remote {
     async fn cancel(&self, run: i64) -> Result<Done, CliError> {
         let path = format!("/api/v1/runs/{run}/cancel");
         Ok(self.call(Method::POST, &path, &()).await?)
+    }
+
+    async fn dry_run(&self, new: NewRun) -> Result<DryRun, CliError> {
+        Ok(self
+            .call(Method::POST, "/api/v1/dry-run/runs", &new)
+            .await?)
+    }
+
+    async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError> {
+        Ok(self
+            .call(Method::POST, "/api/v1/dry-run/control", &request)
+            .await?)
     }
 
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {

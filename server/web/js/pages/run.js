@@ -61,6 +61,9 @@ export default async function run(section, ctx, { params }) {
     input.addEventListener('input', () => { clearTimeout(pause); pause = setTimeout(preview, 300); });
   }
   const submit = h('button', { type: 'submit', class: 'primary', id: 'run-start' }, 'Start');
+  // What it would do, without doing it (POST /api/v1/dry-run/runs).
+  const plan = h('div', { id: 'run-plan', 'aria-live': 'polite' });
+  const dry = h('button', { type: 'button', id: 'run-dry' }, 'Dry run');
   const form = h('form', { class: 'card', id: 'run-form' },
     h('fieldset', {}, h('legend', {}, 'What'),
       field('Stored script', script),
@@ -72,7 +75,26 @@ export default async function run(section, ctx, { params }) {
         field('Groups', groups),
         field('Facts (arch=mips and …)', facts)),
       chosen),
-    h('div', { class: 'actions' }, submit));
+    h('div', { class: 'actions' }, submit, dry),
+    plan);
+  dry.addEventListener('click', async () => {
+    const body = targets();
+    if (script.value) body.script = script.value;
+    else if (command) body.command = command.value;
+    ctx.clear();
+    try {
+      const p = await api('POST', '/api/v1/dry-run/runs', body);
+      replace(plan,
+        h('p', {}, `Would run ${p.what} (SHA-256 ${p.sha256}) on ${p.hosts.length} `
+          + `${p.hosts.length === 1 ? 'host' : 'hosts'}: ${p.hosts.join(', ')}`),
+        p.files.map((f) => h('p', { class: 'muted' },
+          `with ${f.path} ${f.phase ? `${f.phase} it ` : ''}(${f.size} bytes, SHA-256 ${f.sha256})`)),
+        p.left_out.length ? h('p', { class: 'muted' }, leftOutNote(p.left_out)) : null,
+        h('p', { class: 'muted' }, 'Dry run: nothing was done.'));
+    } catch (e) {
+      ctx.alert(e);
+    }
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const body = targets();
