@@ -166,6 +166,35 @@ async fn hosts_are_chosen_by_their_facts_and_those_without_facts_are_left_out_an
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("2 of 2 hosts succeeded"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains(note));
+    // An upload through serve chooses by facts too.
+    let file = dir.path().join("motd");
+    std::fs::write(&file, "hello\n").unwrap();
+    let dest = dir.path().join("motd-copy");
+    let upload = [
+        "upload",
+        file.to_str().unwrap(),
+        "--path",
+        dest.to_str().unwrap(),
+        "--where",
+        &not_arch,
+        "-H",
+        "r1",
+    ];
+    let out = finish(client(
+        elsewhere.path(),
+        &server,
+        daemon.base(),
+        Some(&ann),
+        &upload,
+    ))
+    .await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no enabled host matches"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dest.exists());
     let list = ["host", "list", "--where", &is_arch];
     let out = finish(client(
         elsewhere.path(),

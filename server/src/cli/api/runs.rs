@@ -492,6 +492,7 @@ impl RunsApi for Remote {
             ("exclude_groups", list(&targets.exclude_groups)),
             ("all", targets.all.to_string()),
         ];
+        query.extend(targets.selectors.iter().map(|s| ("where", s.clone())));
         query.extend(
             upload
                 .owner
