@@ -421,6 +421,7 @@ pub async fn run(agent_bin: &Path, web: Web) -> Result<(), DemoError> {
                 path: target.to_string_lossy().into_owned(),
                 owner: None,
                 mode: 0o640,
+                force: false,
             },
             Arc::new(|_| {}),
         )

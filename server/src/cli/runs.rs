@@ -53,6 +53,10 @@ pub struct UploadArgs {
     pub targets: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Send the file even to hosts whose file already has its checksum and mode (and owner,
+    /// with --owner): without it, those are sent nothing and said `unchanged`.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `update-agents`: the hosts, the rollout, and where the binaries come from.
@@ -244,6 +248,7 @@ pub async fn upload(
         file,
         targets,
         rollout,
+        force,
     } = args;
     let rollout = rollout.options();
     let size = std::fs::metadata(&file.file)
@@ -255,6 +260,7 @@ pub async fn upload(
         path: file.path,
         owner: file.owner,
         mode: file.mode,
+        force,
     };
     let started = |names: &[&str]| {
         out.started(names, fields);
@@ -264,7 +270,7 @@ pub async fn upload(
     let (results, stopped) = api
         .upload(upload, targets.targets(), rollout, started, interrupt)
         .await?;
-    out.uploaded(&results);
+    out.upload_summary(&results);
     if stopped {
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(

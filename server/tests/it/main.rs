@@ -24,6 +24,7 @@ mod demo;
 mod deploy;
 mod enroll;
 mod exit_codes;
+mod files;
 mod fleet;
 mod http;
 mod http_admin;

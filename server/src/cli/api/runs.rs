@@ -466,6 +466,7 @@ impl RunsApi for Remote {
             ("exclude_groups", list(&targets.exclude_groups)),
             ("all", targets.all.to_string()),
         ];
+        query.extend(upload.force.then(|| ("force", "true".to_string())));
         query.extend(
             upload
                 .owner

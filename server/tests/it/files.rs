@@ -1,0 +1,118 @@
+//! Files between the server and real agents: an upload skips hosts whose file is already as
+//! asked (`--force` sends anyway), and `fetch` brings files back, one folder per host.
+
+use std::os::unix::fs::MetadataExt;
+
+use serde_json::Value;
+
+use super::harness::{Server, results, text};
+
+/// Bytes the process `pid` has written (`wchar` of /proc/PID/io: files and sockets alike).
+fn written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Each host's `changed`, in the hosts' order.
+fn changed(results: &Value) -> Vec<Value> {
+    results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["changed"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_run_twice_sends_nothing_the_second_time_unless_forced() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        agents.push(server.agent(name, dir.path(), &[], "").await);
+    }
+    let pids: Vec<u32> = agents.iter().map(|a| a.pid().unwrap()).collect();
+    let local = dir.path().join("blob");
+    let len = 3 << 20;
+    let data: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    // The three agents share this machine, so the one path is each host's file.
+    let target = dir.path().join("etc/blob");
+    let (local, path) = (local.to_str().unwrap(), target.to_str().unwrap());
+    let upload = ["upload", local, "--path", path, "--mode", "640", "--all"];
+    let with = |extra: &[&'static str]| [&upload[..], extra].concat();
+
+    // The first host to finish may leave the others nothing to do (the hosts share the file).
+    let first = |results: &Value| {
+        let changed = changed(results);
+        assert!(changed.iter().all(Value::is_boolean), "{results:#}");
+        assert!(changed.contains(&Value::Bool(true)), "{results:#}");
+    };
+    let out = server.output(&with(&["--json"]));
+    assert!(out.status.success(), "{}", text(&out));
+    first(&results(&out.stdout));
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    let inode = std::fs::metadata(&target).unwrap().ino();
+
+    // Again: every host already has it. Each agent writes less than a file body (it writes
+    // the body to a temporary file, and its socket, when it receives one).
+    let before: Vec<u64> = pids.iter().map(|&p| written(p)).collect();
+    let out = server.output(&upload);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for host in ["r1", "r2", "r3"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(host) && l.contains(" unchanged ")),
+            "{said}"
+        );
+    }
+    assert!(said.contains("0 changed, 3 unchanged, 0 failed"), "{said}");
+    let out = server.output(&with(&["--json"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&summary["changed"], &summary["unchanged"]),
+        (&0.into(), &3.into())
+    );
+    assert_eq!(changed(&summary["results"]), [false, false, false]);
+    for (pid, before) in pids.iter().zip(&before) {
+        let wrote = written(*pid) - before;
+        assert!(wrote < len as u64 / 8, "agent {pid} wrote {wrote} bytes");
+    }
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().ino(),
+        inode,
+        "not replaced"
+    );
+
+    // Another mode is a change.
+    let out = server.output(&[
+        "upload", local, "--path", path, "--mode", "600", "--all", "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    first(&results(&out.stdout));
+    let meta = std::fs::metadata(&target).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    let inode = meta.ino();
+
+    // Forced, it is sent again: each agent writes at least the body.
+    let before: Vec<u64> = pids.iter().map(|&p| written(p)).collect();
+    let forced = [
+        "upload", local, "--path", path, "--mode", "600", "--all", "--force",
+    ];
+    let out = server.output(&[&forced[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(changed(&results(&out.stdout)), [true, true, true]);
+    for (pid, before) in pids.iter().zip(&before) {
+        let wrote = written(*pid) - before;
+        assert!(wrote >= len as u64, "agent {pid} wrote {wrote} bytes");
+    }
+    assert_ne!(std::fs::metadata(&target).unwrap().ino(), inode, "replaced");
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}
