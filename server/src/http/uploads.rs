@@ -15,10 +15,7 @@ use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
 use super::spool::{spool, within};
-use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, Upload};
-
-/// The largest file taken.
-pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
+use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, UPLOAD_LIMIT, Upload};
 
 /// Where the file goes, and how it is written there.
 #[derive(Debug, Deserialize, IntoParams)]

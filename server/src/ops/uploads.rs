@@ -13,6 +13,9 @@ use crate::client::{self, ClientError, UploadSpec, new_action_id};
 use crate::fleet::Fleet;
 use crate::model::{Attachment, EventKind, Host, Ids};
 
+/// The largest file the API takes for an upload, and the largest fetched from a host.
+pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
+
 /// A file to upload to many hosts.
 #[derive(Debug, Clone)]
 pub struct Upload {

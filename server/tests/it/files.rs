@@ -1,9 +1,10 @@
 //! Files between the server and real agents: an upload skips hosts whose file is already as
 //! asked (`--force` sends anyway), and `fetch` brings files back, one folder per host.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::harness::{Server, results, text};
 
@@ -115,4 +116,102 @@ async fn an_upload_run_twice_sends_nothing_the_second_time_unless_forced() {
     }
     assert_ne!(std::fs::metadata(&target).unwrap().ino(), inode, "replaced");
     assert_eq!(std::fs::read(&target).unwrap(), data);
+}
+
+/// The files of a folder, sorted.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetch_of_a_file_missing_on_one_of_three_hosts_fails_that_host_alone() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    for name in ["r1", "r2", "r3"] {
+        agents.push(server.agent(name, dir.path(), &["lab"], "").await);
+    }
+    // The agents share this machine; each runs in its own folder, which `/proc/self/cwd` is
+    // to it: one path, a file per host. r1 and r2 have theirs (r2's setuid and executable, which
+    // its copy does not keep), r3 has none.
+    let file = |host: &str| dir.path().join(host).join("current.log");
+    let data = |host: &str| -> Vec<u8> {
+        let seed = host.len() as u32 + u32::from(host.as_bytes()[1]);
+        (0..700_001u32).map(|i| (i * seed % 251) as u8).collect()
+    };
+    for host in ["r1", "r2"] {
+        std::fs::write(file(host), data(host)).unwrap();
+    }
+    std::fs::set_permissions(file("r1"), PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(file("r2"), PermissionsExt::from_mode(0o4755)).unwrap();
+    let path = "/proc/self/cwd/current.log";
+    let into = dir.path().join("fetched");
+    let into_text = into.to_str().unwrap();
+
+    let out = server.output(&["fetch", path, "-g", "lab", "--into", into_text, "--json"]);
+    // One host failed: the exit code of any action with a failed host.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_host = |host: &str| {
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap()
+            .clone()
+    };
+    for host in ["r1", "r2"] {
+        let result = by_host(host);
+        assert_eq!(result["success"], true, "{results:#}");
+        let copy = into.join(host).join("current.log");
+        let bytes = std::fs::read(&copy).unwrap();
+        assert!(bytes == data(host), "{host}: {} bytes", bytes.len());
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let detail = result["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("700001 bytes, sha256 {sha}")),
+            "{detail}"
+        );
+        let mode = std::fs::metadata(&copy).unwrap().mode() & 0o7777;
+        let expected = if host == "r2" { 0o644 } else { 0o640 };
+        assert_eq!(mode, expected, "{host}: no setuid or execute bit is kept");
+        // No temporary file beside it.
+        assert_eq!(names(&into.join(host)), ["current.log"], "{host}");
+    }
+    let r3 = by_host("r3");
+    assert_eq!(r3["success"], false, "{results:#}");
+    assert_eq!(r3["detail"], format!("no such file: {path}"), "{results:#}");
+    // Nothing of r3's: no folder, no temporary file.
+    assert_eq!(names(&into), ["r1", "r2"]);
+
+    // The people's table says the same; a limit below the file's length fails every host
+    // that has one, before any byte comes.
+    let out = server.output(&[
+        "fetch",
+        path,
+        "-H",
+        "r1",
+        "--into",
+        into_text,
+        "--max-bytes",
+        "700000",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("current.log is 700001 bytes, over the limit of 700000"),
+        "{said}"
+    );
+    // r1's copy from before is untouched.
+    assert!(std::fs::read(into.join("r1/current.log")).unwrap() == data("r1"));
+    assert_eq!(names(&into.join("r1")), ["current.log"]);
 }
