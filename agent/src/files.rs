@@ -202,6 +202,15 @@ mod tests {
             open(dir_text).await,
             Err(FileError::NotRegular(_))
         ));
+        // A FIFO with no writer: refused at once, not waited on.
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo reads nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            open(fifo.to_str().unwrap()).await,
+            Err(FileError::NotRegular(_))
+        ));
         assert!(matches!(
             open("relative/f").await,
             Err(FileError::NotAbsolute(_))
