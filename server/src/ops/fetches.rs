@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::{Done, Ops, OpsError, Result, Targets, UPLOAD_LIMIT};
 use crate::fleet::Fleet;
-use crate::model::Host;
+use crate::model::{EventKind, Host};
 
 /// The longest file fetched unless told otherwise: the longest an upload takes.
 pub const FETCH_LIMIT: u64 = UPLOAD_LIMIT;
@@ -57,10 +57,15 @@ impl Ops {
                         Err("cancelled (nothing kept)".to_string())
                     }
                 };
-                if result.is_err() {
+                match &result {
+                    Ok((_, len)) => {
+                        let detail = format!("{}, {len} bytes", fetch.path);
+                        ops.note(&host.name, EventKind::Fetched, &detail).await;
+                    }
                     // The host's folder, if empty: the fetch made it, or it had nothing anyway.
-                    let _ = std::fs::remove_dir(fetch.into.join(&host.name));
+                    Err(_) => drop(std::fs::remove_dir(fetch.into.join(&host.name))),
                 }
+                let result = result.map(|(said, _)| said);
                 Done::new(host.name.clone(), result)
             }
         };
@@ -83,14 +88,14 @@ fn file_name(path: &str) -> Result<String> {
         .ok_or_else(|| OpsError::Invalid(format!("{path}: names no file")))
 }
 
-/// Fetches `fetch.path` from `host` into `fetch.into/HOST/name`; what was kept, or why
-/// nothing was, in words.
+/// Fetches `fetch.path` from `host` into `fetch.into/HOST/name`; what was kept, in words, and
+/// its length; or why nothing was.
 async fn fetch_to(
     fleet: &Fleet,
     host: &Host,
     fetch: &Fetch,
     name: &str,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<(String, u64), String> {
     let dir = fetch.into.join(&host.name);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // Removed when dropped: whatever goes wrong, no temporary file stays.
@@ -125,11 +130,12 @@ async fn fetch_to(
     temp.persist(&place)
         .map_err(|e| format!("{}: {}", place.display(), e.error))?;
     let sha256: String = fetched.sha256.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
+    let said = format!(
         "{}: {} bytes, sha256 {sha256}",
         place.display(),
         fetched.len
-    ))
+    );
+    Ok((said, fetched.len))
 }
 
 #[cfg(test)]

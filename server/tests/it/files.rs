@@ -192,6 +192,16 @@ async fn a_fetch_of_a_file_missing_on_one_of_three_hosts_fails_that_host_alone()
     assert_eq!(r3["detail"], format!("no such file: {path}"), "{results:#}");
     // Nothing of r3's: no folder, no temporary file.
     assert_eq!(names(&into), ["r1", "r2"]);
+    // Each copy kept is in the event log.
+    let logged = server.json(&["events", "--kind", "fetched"]);
+    let mut hosts: Vec<&str> = logged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["r1", "r2"], "{logged:#}");
 
     // The people's table says the same; a limit below the file's length fails every host
     // that has one, before any byte comes.
