@@ -7,9 +7,9 @@
 //! A frame is a 12-byte [`Header`] (three big-endian `u32`: protocol version, message type, body
 //! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the messages that
 //! move bulk bytes, [`RunScript`], [`UploadFile`], [`UpdateAgent`] and [`FileHeader`] —
-//! *additional data* whose length the body declares. The additional data is raw bytes, never buffered by the codec: the [`Decoder`] hands it
-//! to the receiver in chunks as they arrive, so a script or a file of any size moves through a
-//! fixed amount of memory. A [`FrameReader`] is the decoder with its loop: it yields the items of
+//! *additional data* whose length the body declares. The additional data is raw bytes, never
+//! buffered by the codec: the [`Decoder`] hands it to the receiver in chunks as they arrive, so
+//! a script or a file of any size moves through a fixed amount of memory. A [`FrameReader`] is the decoder with its loop: it yields the items of
 //! each chunk that arrives, one at a time.
 //!
 //! ```
