@@ -385,6 +385,24 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
         "{table}"
     );
     assert_ne!(ino(), inode);
+    // A fetch writes on this machine: not through the server (a usage error, exit 2).
+    let into = dir.path().join("fetched");
+    let fetch = [
+        "fetch",
+        target,
+        "-H",
+        "r1",
+        "--into",
+        into.to_str().unwrap(),
+    ];
+    let refused = c.out(&fetch).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("not with --server"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!into.exists());
     let cancel = c.out(&["cancel", "999"]).await;
     assert_eq!(cancel.status.code(), Some(4), "{}", text(&cancel));
 
