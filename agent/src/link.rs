@@ -24,6 +24,14 @@ pub enum Request {
     Upload(Upload),
     /// UpdateAgent; the new binary follows as data.
     Update(otto_proto::UpdateAgent),
+    /// StatFile.
+    Stat { action: u64, path: String },
+    /// FetchFile.
+    Fetch {
+        action: u64,
+        path: String,
+        max_len: u64,
+    },
     /// CancelAction.
     Cancel { action: u64, target: u64 },
     /// ReloadConfig, ExitAgent, Reboot, Shutdown.
@@ -84,6 +92,15 @@ impl Request {
                 len: m.len,
             }),
             Message::UpdateAgent(m) => Request::Update(m),
+            Message::StatFile(m) => Request::Stat {
+                action: m.action,
+                path: m.path.into(),
+            },
+            Message::FetchFile(m) => Request::Fetch {
+                action: m.action,
+                path: m.path.into(),
+                max_len: m.max_len,
+            },
             Message::CancelAction(m) => Request::Cancel {
                 action: m.action,
                 target: m.target,
@@ -223,6 +240,21 @@ impl Writer {
         }
         let frame = self.out.frame(message).map_err(LinkError::Protocol)?;
         match tokio::time::timeout(self.idle, self.tx.data_bytes(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.closed = true;
+                Err(LinkError::Closed)
+            }
+        }
+    }
+
+    /// Sends a chunk of additional data (after a frame that announced it), waiting for the
+    /// peer's window.
+    pub async fn send_data(&mut self, data: Bytes) -> Result<(), LinkError> {
+        if self.closed {
+            return Err(LinkError::Closed);
+        }
+        match tokio::time::timeout(self.idle, self.tx.data_bytes(data)).await {
             Ok(Ok(())) => Ok(()),
             _ => {
                 self.closed = true;

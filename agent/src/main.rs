@@ -21,6 +21,7 @@ mod cidr;
 mod config;
 mod enroll;
 mod facts;
+mod files;
 mod fsutil;
 mod identity;
 mod link;

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionRef, Control, GeneralFailure, HeartbeatResponse, Message, Outcome,
+    ActionRef, Control, FileHeader, FileStat, GeneralFailure, HeartbeatResponse, Message, Outcome,
     RotateIdentityResponse, UpdateAgent,
 };
 use russh::Channel;
 use russh::server::Msg;
 
+use crate::files::FileError;
 use crate::link::{Incoming, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
-use crate::{facts, reload, script, trust, update, upload, version};
+use crate::{facts, files, reload, script, trust, update, upload, version};
 
 /// How long a new channel may take to send its request.
 const FIRST_REQUEST: Duration = Duration::from_secs(30);
@@ -82,6 +83,12 @@ async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agen
         Request::RunScript(script) => run_script(script, reader, writer, agent).await,
         Request::Upload(upload) => run_upload(upload, reader, writer, agent).await,
         Request::Update(update) => run_update(update, reader, writer, agent).await,
+        Request::Stat { action, path } => stat_file(action, &path, writer).await,
+        Request::Fetch {
+            action,
+            path,
+            max_len,
+        } => fetch_file(action, &path, max_len, writer, agent).await,
         Request::Cancel { action, target } => {
             let failure: Option<&Words<'_>> = if agent.actions.cancel(target) {
                 None
@@ -196,6 +203,80 @@ async fn run_upload(request: Upload, reader: &mut Reader, writer: &mut Writer, a
             finish(writer, action, Some(&e), started).await;
         }
     }
+}
+
+/// Answers a `StatFile`: the file's checksum, mode, length and owner, `None` if nothing is
+/// there, or `Failed` with why it cannot say.
+async fn stat_file(action: u64, path: &str, writer: &mut Writer) {
+    let started = Instant::now();
+    match files::open(path).await {
+        Ok(opened) => {
+            let stat = opened.map(|o| o.info);
+            let _ = writer
+                .send(&Message::FileStat(FileStat { action, stat }))
+                .await;
+        }
+        Err(e) => {
+            debug!("action {action}: stat of {path} refused: {e}");
+            finish(writer, action, Some(&e), started).await;
+        }
+    }
+}
+
+/// Answers a `FetchFile`: the header, the file's bytes in bounded chunks, then `Completed`; or,
+/// before any data, `Failed` with why not. A file that ends sooner than it did when it was
+/// hashed ends the channel early (no frame can follow announced data that never came).
+async fn fetch_file(action: u64, path: &str, max_len: u64, writer: &mut Writer, agent: &Agent) {
+    let started = Instant::now();
+    let Some(_registration) = register(agent, writer, action, started).await else {
+        return;
+    };
+    let mut opened = match files::open(path).await {
+        Ok(Some(opened)) if opened.info.len > max_len => {
+            let e = FileError::TooLong(path, opened.info.len, max_len);
+            return finish(writer, action, Some(&e), started).await;
+        }
+        Ok(Some(opened)) => opened,
+        Ok(None) => {
+            let e = FileError::Missing(path);
+            return finish(writer, action, Some(&e), started).await;
+        }
+        Err(e) => return finish(writer, action, Some(&e), started).await,
+    };
+    if let Err(e) = opened.rewind() {
+        let e = FileError::Read(path, e);
+        return finish(writer, action, Some(&e), started).await;
+    }
+    let info = opened.info;
+    let header = FileHeader {
+        action,
+        len: info.len,
+        mode: info.mode,
+        sha256: info.sha256,
+    };
+    if writer.send(&Message::FileHeader(header)).await.is_err() {
+        return;
+    }
+    let mut left = info.len;
+    while left > 0 {
+        let chunk = match opened.chunk(left) {
+            Ok(chunk) if !chunk.is_empty() => chunk,
+            Ok(_) => {
+                warning!("action {action}: {path} ended early while it was sent");
+                return;
+            }
+            Err(e) => {
+                warning!("action {action}: reading {path}: {e}");
+                return;
+            }
+        };
+        left = left.saturating_sub(chunk.len() as u64);
+        if writer.send_data(chunk).await.is_err() {
+            return;
+        }
+    }
+    info!("action {action}: sent {path} ({} bytes)", info.len);
+    finish(writer, action, None, started).await;
 }
 
 async fn run_update(

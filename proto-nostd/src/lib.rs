@@ -5,11 +5,11 @@
 //! owned `Bytes` an SSH channel takes.
 //!
 //! A frame is a 12-byte [`Header`] (three big-endian `u32`: protocol version, message type, body
-//! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the two messages that
-//! move bulk bytes, [`RunScript`] and [`UploadFile`] — *additional data* whose length the body
-//! declares. The additional data is raw bytes, never buffered by the codec: the [`Decoder`] hands it
-//! to the receiver in chunks as they arrive, so a script or a file of any size moves through a
-//! fixed amount of memory. A [`FrameReader`] is the decoder with its loop: it yields the items of
+//! length), a [postcard](https://docs.rs/postcard)-encoded body, and — for the messages that
+//! move bulk bytes, [`RunScript`], [`UploadFile`], [`UpdateAgent`] and [`FileHeader`] —
+//! *additional data* whose length the body declares. The additional data is raw bytes, never
+//! buffered by the codec: the [`Decoder`] hands it to the receiver in chunks as they arrive, so
+//! a script or a file of any size moves through a fixed amount of memory. A [`FrameReader`] is the decoder with its loop: it yields the items of
 //! each chunk that arrives, one at a time.
 //!
 //! ```
@@ -70,9 +70,9 @@ pub use facts::Facts;
 pub use header::{HEADER_LEN, Header};
 pub use message::{
     ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, EnrollRequest,
-    EnrollResponse, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Message,
-    MessageType, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
-    Stream, UpdateAgent, UploadFile,
+    EnrollResponse, FetchFile, FileHeader, FileInfo, FileStat, GeneralFailure, HeartbeatRequest,
+    HeartbeatResponse, HostFacts, Message, MessageType, Outcome, RotateIdentityRequest,
+    RotateIdentityResponse, RunScript, ScriptTimeout, StatFile, Stream, UpdateAgent, UploadFile,
 };
 pub use reader::FrameReader;
 pub use source::Source;
@@ -84,8 +84,10 @@ pub use writer::FrameWriter;
 ///
 /// The Go Otto speaks version 5 with `gob` bodies; this protocol (postcard bodies, action ids,
 /// streamed additional data) is not wire-compatible with it, so it has its own number. Version 7
-/// added `UpdateAgent` and the board's model, byte order and flash space to the host facts.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// added `UpdateAgent` and the board's model, byte order and flash space to the host facts;
+/// version 8 added `StatFile`/`FileStat` and `FetchFile`/`FileHeader` (files read back from the
+/// agent).
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// What precedes the version text in an agent binary: `\0otto-agent-version:` then the version
 /// (as its heartbeats report it) then `\0`. The server reads a binary's version from it without

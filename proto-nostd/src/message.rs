@@ -1,4 +1,4 @@
-//! The 19 Otto message types and their bodies.
+//! The 23 Otto message types and their bodies.
 //!
 //! Bodies are postcard-encoded structs whose text and byte fields borrow from the frame they were
 //! decoded from. Every request that starts work on the agent carries an [`ActionId`] chosen by the
@@ -56,11 +56,19 @@ pub enum MessageType {
     EnrollResponse = 17,
     /// Server → agent: replace yourself with this binary; its bytes follow as additional data.
     UpdateAgent = 18,
+    /// Server → agent: what is at this path (checksum, mode, length, owner)?
+    StatFile = 19,
+    /// Agent → server: what is at the path of a `StatFile` (`None`: nothing).
+    FileStat = 20,
+    /// Server → agent: send me this file.
+    FetchFile = 21,
+    /// Agent → server: the file a `FetchFile` asked for; its bytes follow as additional data.
+    FileHeader = 22,
 }
 
 impl MessageType {
     /// Every message type, in wire-number order.
-    pub const ALL: [MessageType; 19] = [
+    pub const ALL: [MessageType; 23] = [
         MessageType::GeneralFailure,
         MessageType::Keepalive,
         MessageType::HeartbeatRequest,
@@ -80,6 +88,10 @@ impl MessageType {
         MessageType::EnrollRequest,
         MessageType::EnrollResponse,
         MessageType::UpdateAgent,
+        MessageType::StatFile,
+        MessageType::FileStat,
+        MessageType::FetchFile,
+        MessageType::FileHeader,
     ];
 
     /// The message type with this wire number, if there is one.
@@ -109,6 +121,10 @@ impl MessageType {
             MessageType::EnrollRequest => "EnrollRequest",
             MessageType::EnrollResponse => "EnrollResponse",
             MessageType::UpdateAgent => "UpdateAgent",
+            MessageType::StatFile => "StatFile",
+            MessageType::FileStat => "FileStat",
+            MessageType::FetchFile => "FetchFile",
+            MessageType::FileHeader => "FileHeader",
         }
     }
 }
@@ -300,6 +316,70 @@ pub struct UpdateAgent {
     pub confirm_secs: u32,
 }
 
+/// Body of `StatFile`: the agent answers [`FileStat`], or an `ActionResult` with
+/// `Outcome::Failed` when the path is not absolute, is not a regular file or cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatFile<'a> {
+    /// The action this question is.
+    pub action: ActionId,
+    /// Absolute path of the file on the agent's host.
+    pub path: &'a str,
+}
+
+/// What a regular file is: its contents' checksum, its permission bits, length and owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// SHA-256 of the file's contents.
+    pub sha256: [u8; 32],
+    /// Permission bits of the file (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Length of the file in bytes.
+    pub len: u64,
+    /// The owner's user id.
+    pub uid: u32,
+    /// The owner's group id.
+    pub gid: u32,
+}
+
+/// Body of `FileStat`: the answer to a [`StatFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    /// The action this answers.
+    pub action: ActionId,
+    /// The file; `None` when nothing exists at the path.
+    pub stat: Option<FileInfo>,
+}
+
+/// Body of `FetchFile`: the agent answers [`FileHeader`] and the file's bytes, then an
+/// `ActionResult` (`Completed`); or, before any data, an `ActionResult` with `Outcome::Failed`
+/// when the file does not exist, is not a regular file, cannot be read or is longer than
+/// `max_len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFile<'a> {
+    /// The action this fetch is.
+    pub action: ActionId,
+    /// Absolute path of the file on the agent's host.
+    pub path: &'a str,
+    /// The longest file the server takes.
+    pub max_len: u64,
+}
+
+/// Body of `FileHeader`: the file a [`FetchFile`] asked for, whose `len` bytes follow as
+/// additional data. `len` and `sha256` are what the agent found before it sent the bytes: a file
+/// that changes while it is read arrives with another checksum (or the channel ends early), and
+/// the server refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileHeader {
+    /// The action this answers.
+    pub action: ActionId,
+    /// Length of the file, which follows as additional data.
+    pub len: u64,
+    /// Permission bits of the file (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// SHA-256 of the file's contents.
+    pub sha256: [u8; 32],
+}
+
 /// Body of `CancelAction`, answered by an `ActionResult` for `action` (whether the target was
 /// found); the target's own channel then ends with `Outcome::Cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -441,6 +521,10 @@ pub enum Message<'a> {
     EnrollRequest(EnrollRequest<'a>),
     EnrollResponse(EnrollResponse<'a>),
     UpdateAgent(UpdateAgent),
+    StatFile(StatFile<'a>),
+    FileStat(FileStat),
+    FetchFile(FetchFile<'a>),
+    FileHeader(FileHeader),
 }
 
 impl<'a> Message<'a> {
@@ -466,6 +550,10 @@ impl<'a> Message<'a> {
             Message::EnrollRequest(_) => MessageType::EnrollRequest,
             Message::EnrollResponse(_) => MessageType::EnrollResponse,
             Message::UpdateAgent(_) => MessageType::UpdateAgent,
+            Message::StatFile(_) => MessageType::StatFile,
+            Message::FileStat(_) => MessageType::FileStat,
+            Message::FetchFile(_) => MessageType::FetchFile,
+            Message::FileHeader(_) => MessageType::FileHeader,
         }
     }
 
@@ -481,6 +569,10 @@ impl<'a> Message<'a> {
             Message::RunScript(m) => Some(m.action),
             Message::UploadFile(m) => Some(m.action),
             Message::UpdateAgent(m) => Some(m.action),
+            Message::StatFile(m) => Some(m.action),
+            Message::FileStat(m) => Some(m.action),
+            Message::FetchFile(m) => Some(m.action),
+            Message::FileHeader(m) => Some(m.action),
             Message::CancelAction(m) => Some(m.action),
             Message::ActionOutput(m) => Some(m.action),
             Message::ActionResult(m) => Some(m.action),
@@ -500,6 +592,7 @@ impl<'a> Message<'a> {
             Message::RunScript(m) => m.script_len,
             Message::UploadFile(m) => m.len,
             Message::UpdateAgent(m) => m.len,
+            Message::FileHeader(m) => m.len,
             _ => 0,
         }
     }
@@ -526,6 +619,10 @@ impl<'a> Message<'a> {
             Message::EnrollRequest(b) => postcard::to_slice(b, out),
             Message::EnrollResponse(b) => postcard::to_slice(b, out),
             Message::UpdateAgent(b) => postcard::to_slice(b, out),
+            Message::StatFile(b) => postcard::to_slice(b, out),
+            Message::FileStat(b) => postcard::to_slice(b, out),
+            Message::FetchFile(b) => postcard::to_slice(b, out),
+            Message::FileHeader(b) => postcard::to_slice(b, out),
         };
         // Running out of room is the only way serializing these types can fail.
         written
@@ -557,6 +654,10 @@ impl<'a> Message<'a> {
             MessageType::EnrollRequest => Message::EnrollRequest(parse(ty, body)?),
             MessageType::EnrollResponse => Message::EnrollResponse(parse(ty, body)?),
             MessageType::UpdateAgent => Message::UpdateAgent(parse(ty, body)?),
+            MessageType::StatFile => Message::StatFile(parse(ty, body)?),
+            MessageType::FileStat => Message::FileStat(parse(ty, body)?),
+            MessageType::FetchFile => Message::FetchFile(parse(ty, body)?),
+            MessageType::FileHeader => Message::FileHeader(parse(ty, body)?),
         })
     }
 }

@@ -15,9 +15,10 @@ mod common;
 use common::{Decoded, decode_pieces, frame, read_pieces};
 use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
-    EnrollResponse, Environment, EnvironmentBuilder, Error, GeneralFailure, HeartbeatRequest,
-    HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN, Message, Outcome, RotateIdentityRequest,
-    RotateIdentityResponse, RunScript, ScriptTimeout, Stream, UpdateAgent, UploadFile,
+    EnrollResponse, Environment, EnvironmentBuilder, Error, FetchFile, FileHeader, FileInfo,
+    FileStat, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN,
+    Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
+    StatFile, Stream, UpdateAgent, UploadFile,
 };
 use proptest::prelude::*;
 
@@ -37,7 +38,7 @@ struct Seed {
 fn seed() -> impl Strategy<Value = Seed> {
     let text = || "\\PC{0,24}";
     (
-        0u8..19,
+        0u8..23,
         any::<[u64; 4]>(),
         any::<[u32; 4]>(),
         [text(), text(), text(), text(), text(), text()],
@@ -193,6 +194,31 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
             len: s.data_len,
             confirm_secs: w,
         }),
+        18 => Message::StatFile(StatFile {
+            action: a,
+            path: &t[0],
+        }),
+        19 => Message::FileStat(FileStat {
+            action: a,
+            stat: w.is_multiple_of(2).then_some(FileInfo {
+                sha256: s.key,
+                mode: x,
+                len: b,
+                uid: y,
+                gid: z,
+            }),
+        }),
+        20 => Message::FetchFile(FetchFile {
+            action: a,
+            path: &t[1],
+            max_len: b,
+        }),
+        21 => Message::FileHeader(FileHeader {
+            action: a,
+            len: s.data_len,
+            mode: w,
+            sha256: s.key,
+        }),
         _ if w.is_multiple_of(2) => Message::EnrollResponse(EnrollResponse::Accepted {
             host: &t[0],
             server_public_key: s.key,
@@ -263,7 +289,7 @@ proptest! {
         if plausible_header && bytes.len() >= 12 {
             // Give the garbage a real version and a small length now and then, so bodies get parsed.
             bytes[..4].copy_from_slice(&otto_proto::PROTOCOL_VERSION.to_be_bytes());
-            let (ty, len) = (u32::from(bytes[4] % 19), u32::from(bytes[8] % 64));
+            let (ty, len) = (u32::from(bytes[4] % 23), u32::from(bytes[8] % 64));
             bytes[4..8].copy_from_slice(&ty.to_be_bytes());
             bytes[8..12].copy_from_slice(&len.to_be_bytes());
         }

@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otto_proto::{
-    ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, FrameWriter,
-    HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript, ScriptTimeout,
-    Stream, UpdateAgent, UploadFile,
+    ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, FetchFile, FileInfo,
+    FrameWriter, HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript,
+    ScriptTimeout, StatFile, Stream, UpdateAgent, UploadFile,
 };
 use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Preferred, cipher, client};
 use russh::{compression, kex, mac};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -164,6 +165,21 @@ pub enum ClientError {
     /// the server cannot dial a new one: it is closed, and the agent calls again.
     #[error("the agent's call-home connection is used up; it calls again shortly")]
     CallHomeUsedUp,
+    /// The agent refused to stat or send a file (e.g. "no such file: /etc/x"), its words made
+    /// safe to show.
+    #[error("{0}")]
+    FileRefused(String),
+    /// A fetched file arrived other than announced: it changed while the agent read it.
+    #[error("{path} changed while read ({detail}); nothing was kept")]
+    ChangedWhileRead {
+        /// The file on the agent.
+        path: String,
+        /// What differed.
+        detail: String,
+    },
+    /// Writing a fetched file where it goes failed.
+    #[error("writing the fetched file: {0}")]
+    Write(std::io::Error),
     /// The server the agent called home to did not relay a channel to it.
     #[error("through server {server}, which its agent called: {reason}")]
     Relay {
@@ -284,6 +300,17 @@ pub struct UploadSpec {
     pub mode: u32,
     pub sha256: [u8; 32],
     pub len: u64,
+}
+
+/// A file fetched from an agent: what the agent announced, and what arrived matched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchedFile {
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its permission bits on the agent's host.
+    pub mode: u32,
+    /// Its SHA-256.
+    pub sha256: [u8; 32],
 }
 
 /// How an action ended, owned.
@@ -1064,6 +1091,108 @@ impl Connection {
         ch.result(action, "completed upload", within).await
     }
 
+    /// What is at `path` on the agent's host: the regular file's checksum, mode, length and
+    /// owner, or `None` when nothing is there. A path that is not absolute, not a regular file
+    /// or not readable is [`ClientError::FileRefused`], with the agent's reason.
+    pub async fn stat_file(&self, path: &str) -> Result<Option<FileInfo>, ClientError> {
+        let action = new_action_id();
+        let mut ch = self.channel().await?;
+        ch.send(&Message::StatFile(StatFile { action, path }))
+            .await?;
+        // The agent reads the whole file for its checksum: as long as checking an upload.
+        let within = self.limits.stall.max(self.limits.answer);
+        match ch.answer_within("stat request", within).await? {
+            Reply::Stat { action: a, stat } if a == action => Ok(stat),
+            Reply::Result { action: a, report } if a == action => Err(refused(report)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Fetches the file at `path` from the agent's host into `into`, calling `progress` with the
+    /// bytes received so far; refused by the agent (with its reason) when it is missing, not a
+    /// regular file, or longer than `max_len`. The agent must send more within the stall limit.
+    /// What arrived is checked against the length and SHA-256 the agent announced: a file that
+    /// changed while the agent read it is [`ClientError::ChangedWhileRead`], and `into` then
+    /// holds bytes the caller must throw away.
+    pub async fn fetch_file(
+        &self,
+        path: &str,
+        max_len: u64,
+        mut into: impl AsyncWrite + Unpin,
+        mut progress: impl FnMut(u64),
+    ) -> Result<FetchedFile, ClientError> {
+        let action = new_action_id();
+        let mut ch = self.channel().await?;
+        ch.send(&Message::FetchFile(FetchFile {
+            action,
+            path,
+            max_len,
+        }))
+        .await?;
+        let stall = self.limits.stall.max(self.limits.answer);
+        let fetched = match ch.answer_within("fetch request", stall).await? {
+            Reply::FileHeader {
+                action: a,
+                len,
+                mode,
+                sha256,
+            } if a == action => FetchedFile { len, mode, sha256 },
+            Reply::Result { action: a, report } if a == action => return Err(refused(report)),
+            other => return Err(unexpected(&other)),
+        };
+        if fetched.len > max_len {
+            return Err(ClientError::Protocol(format!(
+                "the agent announced {} bytes of {path}, over the limit of {max_len}",
+                fetched.len
+            )));
+        }
+        let mut hasher = Sha256::new();
+        let mut received = 0u64;
+        while received < fetched.len {
+            let chunk = match ch.reply(Instant::now() + stall).await {
+                Ok(Some(Reply::Data(chunk))) => chunk,
+                Ok(Some(other)) => return Err(unexpected(&other)),
+                Ok(None) => {
+                    return Err(ClientError::Stalled {
+                        what: "fetch",
+                        sent: received,
+                        within: stall,
+                    });
+                }
+                // The agent ends the channel when the file ended sooner than announced.
+                Err(ClientError::ChannelClosed) => {
+                    return Err(ClientError::ChangedWhileRead {
+                        path: path.into(),
+                        detail: format!(
+                            "the agent stopped after {received} of {} bytes",
+                            fetched.len
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            received += chunk.len() as u64;
+            hasher.update(&chunk);
+            into.write_all(&chunk).await.map_err(ClientError::Write)?;
+            progress(received);
+        }
+        into.flush().await.map_err(ClientError::Write)?;
+        let sha256: [u8; 32] = hasher.finalize().into();
+        if sha256 != fetched.sha256 {
+            return Err(ClientError::ChangedWhileRead {
+                path: path.into(),
+                detail: "its SHA-256 is not the one announced".into(),
+            });
+        }
+        let report = ch
+            .result(action, "end of the fetch", self.limits.answer)
+            .await?;
+        match report.outcome {
+            Outcome::Completed => Ok(fetched),
+            _ => Err(refused(report)),
+        }
+    }
+
     /// Sends the agent a new binary of itself (`UpdateAgent`): `update.len` bytes from `source`,
     /// calling `progress` with the bytes sent so far. A `Completed` report means the agent
     /// checked the binary and put it in place, and is restarting into it on trial (it has
@@ -1151,6 +1280,14 @@ fn unexpected(reply: &Reply) -> ClientError {
     match reply {
         Reply::Failure { message } => ClientError::AgentFailure(message.clone()),
         other => ClientError::Protocol(format!("unexpected {} from the agent", other.name())),
+    }
+}
+
+/// A file request the agent answered with an ActionResult instead of the file or its stat.
+fn refused(report: ActionReport) -> ClientError {
+    match report.outcome {
+        Outcome::Failed(why) => ClientError::FileRefused(why),
+        other => ClientError::Protocol(format!("the agent answered {other} instead of a file")),
     }
 }
 

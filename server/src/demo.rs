@@ -117,7 +117,7 @@ pub struct LocalAgent {
 
 impl LocalAgent {
     /// Configures an agent in `dir` (loopback, a free port), makes it trust `server_key`, reads its
-    /// key, and starts it. `extra` is appended to its configuration.
+    /// key, and starts it there (its working directory). `extra` is appended to its configuration.
     pub async fn start(
         binary: &Path,
         dir: &Path,
@@ -145,7 +145,13 @@ impl LocalAgent {
         )
         .await?;
         let agent_key = keys::parse_public(&cli(binary, &["--config", &conf, "pubkey"]).await?)?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // In its own folder, so that `/proc/self/cwd/NAME` is a path that differs between
+        // agents on one machine (only when nothing given relative to this one's would move).
+        if dir.is_absolute() && binary.is_absolute() {
+            command.current_dir(dir);
+        }
+        let mut child = command
             .args(["--config", &conf, "run"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -421,6 +427,7 @@ pub async fn run(agent_bin: &Path, web: Web) -> Result<(), DemoError> {
                 path: target.to_string_lossy().into_owned(),
                 owner: None,
                 mode: 0o640,
+                force: false,
             },
             Arc::new(|_| {}),
         )

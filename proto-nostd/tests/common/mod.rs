@@ -5,9 +5,10 @@
 
 use otto_proto::{
     ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, Decoder, EnrollRequest,
-    EnrollResponse, Environment, FrameReader, GeneralFailure, HeartbeatRequest, HeartbeatResponse,
-    HostFacts, Item, Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript,
-    ScriptTimeout, Stream, UpdateAgent, UploadFile,
+    EnrollResponse, Environment, FetchFile, FileHeader, FileInfo, FileStat, FrameReader,
+    GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message, Outcome,
+    RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, StatFile, Stream,
+    UpdateAgent, UploadFile,
 };
 
 /// One message of every type, named for its golden vector file.
@@ -167,6 +168,43 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
                 pending: true,
             }),
         ),
+        (
+            "stat_file",
+            Message::StatFile(StatFile {
+                action: 8,
+                path: "/etc/config/network",
+            }),
+        ),
+        (
+            "file_stat",
+            Message::FileStat(FileStat {
+                action: 8,
+                stat: Some(FileInfo {
+                    sha256: [0x5a; 32],
+                    mode: 0o644,
+                    len: 1_318,
+                    uid: 0,
+                    gid: 1000,
+                }),
+            }),
+        ),
+        (
+            "fetch_file",
+            Message::FetchFile(FetchFile {
+                action: 9,
+                path: "/etc/dropbear/authorized_keys",
+                max_len: 64 << 20,
+            }),
+        ),
+        (
+            "file_header",
+            Message::FileHeader(FileHeader {
+                action: 9,
+                len: 402,
+                mode: 0o600,
+                sha256: [0x3c; 32],
+            }),
+        ),
     ]
 }
 
@@ -222,6 +260,31 @@ pub fn more_samples() -> Vec<Message<'static>> {
             data: b"",
         }),
         Message::GeneralFailure(GeneralFailure { message: "" }),
+        Message::FileStat(FileStat {
+            action: 0,
+            stat: None,
+        }),
+        Message::FileStat(FileStat {
+            action: u64::MAX,
+            stat: Some(FileInfo {
+                sha256: [0; 32],
+                mode: u32::MAX,
+                len: u64::MAX,
+                uid: u32::MAX,
+                gid: u32::MAX,
+            }),
+        }),
+        Message::FetchFile(FetchFile {
+            action: 0,
+            path: "",
+            max_len: 0,
+        }),
+        Message::FileHeader(FileHeader {
+            action: 1,
+            len: 0,
+            mode: 0,
+            sha256: [0xff; 32],
+        }),
         Message::RunScript(RunScript {
             action: 0,
             name: "",

@@ -6,7 +6,8 @@
 //!   outcome, arbitrary text and output on both streams), server-only messages (some declaring
 //!   additional data, which follows) and corrupt bytes, encoded with `otto_proto::encode`.
 //!
-//! Invariants: no panic; the replies and the error do not depend on how the stream is cut;
+//! Invariants: no panic; the replies (a `FileHeader`'s additional data joined) and the error do
+//! not depend on how the stream is cut;
 //! after an error every call errors; the reader holds at most the piece just pushed (pushing
 //! only after `Ok(None)`, as the client does); an output chunk is at most `MAX_BODY_LEN` bytes,
 //! and the line splitter makes of it lines without a newline, one per newline. In structured
@@ -113,8 +114,17 @@ struct Read {
 }
 
 impl Read {
-    fn replies(&self) -> Vec<&Reply> {
-        self.replies.iter().map(|(_, r)| r).collect()
+    /// The replies, the additional data after a `FileHeader` joined: how it is cut into
+    /// [`Reply::Data`] chunks depends on how it arrived, the bytes do not.
+    fn replies(&self) -> Vec<Reply> {
+        let mut joined: Vec<Reply> = Vec::new();
+        for (_, reply) in &self.replies {
+            match (joined.last_mut(), reply) {
+                (Some(Reply::Data(data)), Reply::Data(more)) => data.extend_from_slice(more),
+                _ => joined.push(reply.clone()),
+            }
+        }
+        joined
     }
 }
 
@@ -327,7 +337,7 @@ fn output(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
 /// A valid agent message encoded into `buf`, with the reply it must give; None if it is too
 /// long for a frame.
 fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usize, Reply)>> {
-    let (message, reply) = match u.int_in_range(0..=6u8)? {
+    let (message, reply) = match u.int_in_range(0..=7u8)? {
         0 => {
             let facts = p::HostFacts {
                 hostname: u.arbitrary()?,
@@ -448,6 +458,24 @@ fn agent_message(u: &mut Unstructured<'_>, buf: &mut [u8]) -> Result<Option<(usi
                     },
                 )
             }
+        }
+        6 => {
+            let stat = if u.arbitrary()? {
+                Some(p::FileInfo {
+                    sha256: u.arbitrary()?,
+                    mode: u.arbitrary()?,
+                    len: u.arbitrary()?,
+                    uid: u.arbitrary()?,
+                    gid: u.arbitrary()?,
+                })
+            } else {
+                None
+            };
+            let action = u.arbitrary()?;
+            (
+                Message::FileStat(p::FileStat { action, stat }),
+                Reply::Stat { action, stat },
+            )
         }
         _ => {
             let message: &str = u.arbitrary()?;

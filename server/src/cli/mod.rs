@@ -46,7 +46,7 @@ use enrollment::EnrollmentCommand;
 use env::EnvCommand;
 use groups::GroupCommand;
 use hosts::HostCommand;
-use runs::{PowerArgs, RunArgs, UpdateArgs, UploadArgs};
+use runs::{FetchArgs, PowerArgs, RunArgs, UpdateArgs, UploadArgs};
 use schedules::ScheduleCommand;
 use scripts::{AttachmentCommand, ScriptCommand};
 use secrets::SecretsCommand;
@@ -197,6 +197,12 @@ enum Command {
     ///
     /// Ctrl-C (or SIGTERM) stops the uploads (an agent keeps no file cut short) and exits 130.
     Upload(UploadArgs),
+    /// Fetch a file from hosts: each host's copy in a folder of its own (DIR/HOST/NAME),
+    /// checked against its checksum and written atomically (mode at most 644).
+    ///
+    /// A host whose file is missing, too long or unreadable fails alone; the others keep their
+    /// copies. In process only (not with --server).
+    Fetch(FetchArgs),
     /// Make agents reload their configuration.
     Reload(ActionArgs),
     /// Give hosts new keys (server and agent).
@@ -961,6 +967,7 @@ async fn dispatch(
         Command::Check => check(api, out).await,
         Command::Servers => servers(api, out).await,
         Command::Upload(args) => runs::upload(api, out, args, shutdown).await,
+        Command::Fetch(args) => runs::fetch(api, out, args).await,
         Command::Reload(a) => runs::act(api, out, a, Action::Reload).await,
         Command::ExitAgent(a) => runs::act(api, out, a, Action::Exit).await,
         Command::RotateKeys(a) => runs::act(api, out, a, Action::RotateKey).await,

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::ops::{
-    Action, ControlRequest, DEFAULT_OUTPUT_CAP, NewRun, OpsError, PingRequest, RunSink, Status,
-    UpdateAgents, Upload,
+    Action, ControlRequest, DEFAULT_OUTPUT_CAP, FETCH_LIMIT, Fetch, NewRun, OpsError, PingRequest,
+    RunSink, Status, UpdateAgents, Upload,
 };
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
 
 use super::CliError;
 use super::api::{LiveRun, RunStarted, RunsApi};
-use super::parse::{parse_duration, parse_timeout_secs};
+use super::parse::{parse_absolute, parse_duration, parse_timeout_secs};
 use super::scripts::FileArgs;
 use super::targets::{ActionArgs, RolloutArgs, TargetArgs, failures};
 
@@ -57,6 +57,30 @@ pub struct UploadArgs {
     pub targets: TargetArgs,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+    /// Send the file even to hosts whose file already has its checksum and mode (and owner,
+    /// with --owner): without it, those are sent nothing and said `unchanged`.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `fetch`: the file, the hosts, and the folder its copies go to.
+#[derive(Args)]
+pub struct FetchArgs {
+    /// Absolute path of the file on the hosts.
+    #[arg(value_parser = parse_absolute)]
+    pub path: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+    /// The local folder: each host's copy goes to DIR/HOST/NAME, NAME being the file name of
+    /// PATH (made if missing).
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
+    /// The longest file taken from a host, in bytes (at most the default, 1 GiB, as for an
+    /// upload); a longer one is that host's failure.
+    #[arg(long, value_name = "BYTES", default_value_t = FETCH_LIMIT)]
+    pub max_bytes: u64,
 }
 
 /// `update-agents`: the hosts, the rollout, and where the binaries come from.
@@ -252,6 +276,7 @@ pub async fn upload(
         file,
         targets,
         rollout,
+        force,
     } = args;
     let rollout = rollout.options();
     let size = std::fs::metadata(&file.file)
@@ -263,6 +288,7 @@ pub async fn upload(
         path: file.path,
         owner: file.owner,
         mode: file.mode,
+        force,
     };
     let started = |names: &[&str]| {
         out.started(names, fields);
@@ -272,7 +298,7 @@ pub async fn upload(
     let (results, stopped) = api
         .upload(upload, targets.targets(), rollout, started, interrupt)
         .await?;
-    out.uploaded(&results);
+    out.upload_summary(&results);
     if stopped {
         let done = results.iter().filter(|d| d.success).count();
         return Err(CliError::Interrupted(format!(
@@ -280,6 +306,22 @@ pub async fn upload(
             results.len()
         )));
     }
+    unreached(results.iter().map(|d| d.unreached))?;
+    failures(results.iter().map(|d| d.status))
+}
+
+/// `fetch`: the file from each host into its own folder; a host whose file is missing (or too
+/// long, or that cannot be reached) fails alone, the others keep their copies.
+pub async fn fetch(api: &impl RunsApi, out: &Printer, args: FetchArgs) -> Result<(), CliError> {
+    let fetch = Fetch {
+        path: args.path,
+        into: args.into,
+        max_len: args.max_bytes,
+    };
+    let results = api
+        .fetch(fetch, args.targets.targets(), args.rollout.options())
+        .await?;
+    out.done(&results);
     unreached(results.iter().map(|d| d.unreached))?;
     failures(results.iter().map(|d| d.status))
 }

@@ -7,7 +7,7 @@
 //! [`Frames::next_reply`] answered `Ok(None)`.
 
 use otto_proto::{
-    ActionId, FrameReader, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream,
+    ActionId, FileInfo, FrameReader, Item, MAX_BODY_LEN, Message, RotateIdentityResponse, Stream,
 };
 
 use super::{ActionReport, report};
@@ -67,6 +67,26 @@ pub enum Reply {
         /// What the agent said.
         message: String,
     },
+    /// FileStat: what is at the path of a `StatFile`.
+    Stat {
+        /// The action.
+        action: ActionId,
+        /// The file; `None` when nothing is there.
+        stat: Option<FileInfo>,
+    },
+    /// FileHeader: the file a `FetchFile` asked for; its bytes follow as [`Reply::Data`].
+    FileHeader {
+        /// The action.
+        action: ActionId,
+        /// Its length: the bytes that follow.
+        len: u64,
+        /// Its permission bits.
+        mode: u32,
+        /// The SHA-256 the agent found.
+        sha256: [u8; 32],
+    },
+    /// A chunk of the additional data that follows a `FileHeader`.
+    Data(Vec<u8>),
 }
 
 impl Reply {
@@ -80,6 +100,9 @@ impl Reply {
             Reply::Keepalive { .. } => "Keepalive",
             Reply::Result { .. } => "ActionResult",
             Reply::Failure { .. } => "GeneralFailure",
+            Reply::Stat { .. } => "FileStat",
+            Reply::FileHeader { .. } => "FileHeader",
+            Reply::Data(_) => "additional data",
         }
     }
 }
@@ -90,7 +113,7 @@ pub enum FrameError {
     /// The codec refused the input.
     #[error("{0}")]
     Codec(#[from] otto_proto::Error),
-    /// A message only a server sends (or its additional data) came from the agent.
+    /// A message only a server sends came from the agent.
     #[error("unexpected {0} from the agent")]
     Unexpected(&'static str),
 }
@@ -151,7 +174,8 @@ impl Frames {
                 Ok(None)
             }
             Some(Item::Frame(message)) => Ok(Some(reply(message)?)),
-            Some(Item::Data { .. }) => Err(FrameError::Unexpected("additional data")),
+            // Only a FileHeader (all other messages with data are refused above) announces it.
+            Some(Item::Data { chunk, .. }) => Ok(Some(Reply::Data(chunk.to_vec()))),
         }
     }
 
@@ -195,6 +219,16 @@ fn reply(message: Message<'_>) -> Result<Reply, FrameError> {
         },
         Message::GeneralFailure(f) => Reply::Failure {
             message: sanitize::field(f.message, MESSAGE_MAX),
+        },
+        Message::FileStat(f) => Reply::Stat {
+            action: f.action,
+            stat: f.stat,
+        },
+        Message::FileHeader(h) => Reply::FileHeader {
+            action: h.action,
+            len: h.len,
+            mode: h.mode,
+            sha256: h.sha256,
         },
         other => return Err(FrameError::Unexpected(other.message_type().name())),
     })
@@ -277,6 +311,45 @@ mod tests {
             frames.next_reply(),
             Err(FrameError::Unexpected("HeartbeatRequest"))
         );
+    }
+
+    #[test]
+    fn a_file_header_is_followed_by_its_data_and_then_frames_again() {
+        let header = otto_proto::FileHeader {
+            action: 4,
+            len: 5,
+            mode: 0o600,
+            sha256: [1; 32],
+        };
+        let mut bytes = wire(&[Message::FileHeader(header)]);
+        bytes.extend_from_slice(b"hello");
+        bytes.extend(wire(&[Message::Keepalive(ActionRef { action: 4 })]));
+        let mut frames = Frames::new();
+        let mut got = Vec::new();
+        for chunk in bytes.chunks(3) {
+            frames.push(chunk);
+            got.extend(read_all(&mut frames));
+        }
+        let data: Vec<u8> = got
+            .iter()
+            .filter_map(|r| match r {
+                Reply::Data(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data, b"hello");
+        assert_eq!(
+            got.first(),
+            Some(&Reply::FileHeader {
+                action: 4,
+                len: 5,
+                mode: 0o600,
+                sha256: [1; 32]
+            })
+        );
+        assert_eq!(got.last(), Some(&Reply::Keepalive { action: 4 }));
+        assert!(frames.is_idle());
     }
 
     #[test]

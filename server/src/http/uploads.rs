@@ -15,10 +15,7 @@ use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Query};
 use super::scripts::{file_mode, file_owner};
 use super::spool::{spool, within};
-use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, Upload};
-
-/// The largest file taken.
-pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
+use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, UPLOAD_LIMIT, Upload};
 
 /// Where the file goes, and how it is written there.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -53,6 +50,11 @@ pub struct UploadQuery {
     /// Start no further batch once more than this many hosts (`0`), or this share of them
     /// (`10%`), have failed (those not started are skipped).
     max_failures: Option<String>,
+    /// Send the file even to hosts whose file already has its checksum and mode (and owner,
+    /// when one is given); without it, those are sent nothing and their result says
+    /// `"changed": false`.
+    #[serde(default)]
+    force: bool,
 }
 
 /// The items of a comma-separated list.
@@ -68,7 +70,8 @@ fn items(list: Option<&str>) -> Vec<String> {
 /// Copies the body (at most 1 GiB) to the hosts named, as `path`, in the background: answers
 /// once it has the body, with the launch's id. Its events (`GET /api/v1/launches/{id}/events`)
 /// are `started`, `progress` of each host (`host`, `sent`, `bytes`), `uploaded` as each host
-/// ends (its result), and `upload-summary` last (`succeeded`, `failed`, `cancelled`, `skipped`,
+/// ends (its result, with `changed`: false when the host already had the file and was sent
+/// nothing), and `upload-summary` last (`succeeded`, `failed`, `cancelled`, `skipped`,
 /// `results`); `POST /api/v1/launches/{id}/cancel` stops it.
 #[utoipa::path(
     post,
@@ -129,6 +132,7 @@ pub async fn upload(
         path: query.path,
         owner,
         mode,
+        force: query.force,
     };
     let launched = ops
         .launch_upload(&api.launches, targets, rollout, upload, file)

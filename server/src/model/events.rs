@@ -38,6 +38,8 @@ pub enum EventKind {
     EnvChanged,
     /// A file was uploaded to a host.
     Uploaded,
+    /// A file was fetched from a host.
+    Fetched,
     /// A control request (reload, exit, reboot, shutdown) was sent to a host.
     ControlSent,
     /// A running action was asked to stop.
@@ -101,6 +103,7 @@ impl EventKind {
             EventKind::ScriptChanged => "script-changed",
             EventKind::EnvChanged => "env-changed",
             EventKind::Uploaded => "uploaded",
+            EventKind::Fetched => "fetched",
             EventKind::ControlSent => "control-sent",
             EventKind::RunCancelled => "run-cancelled",
             EventKind::UserChanged => "user-changed",

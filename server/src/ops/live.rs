@@ -1529,6 +1529,7 @@ mod tests {
             path: "/tmp/x".into(),
             owner: None,
             mode: 0o644,
+            force: false,
         };
         let launched = ops
             .launch_upload(

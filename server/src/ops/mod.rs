@@ -13,6 +13,7 @@ mod daemon;
 mod dry_run;
 mod enrollment;
 mod environment;
+mod fetches;
 mod groups;
 mod history;
 mod hosts;
@@ -48,6 +49,7 @@ pub use enrollment::{
     PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,
 };
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
+pub use fetches::{FETCH_LIMIT, Fetch};
 pub use groups::NewGroup;
 pub use hosts::{
     AddHost, AgentKey, DeployHost, DeployOutcome, Deployed, HostAdded, HostChange, HostDetail,
@@ -74,7 +76,7 @@ pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Selection, Status, Targets};
 pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, MIN_CONFIRM_SECS, UpdateAgents};
-pub use uploads::{Upload, UploadEvent, UploadSink};
+pub use uploads::{UPLOAD_LIMIT, Upload, UploadEvent, UploadSink};
 pub use users::{
     AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,
     NewPassword,

@@ -504,6 +504,11 @@ pub struct Done {
     /// when so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untrusted: Option<Untrusted>,
+    /// Whether an upload changed the host's file: `false` when the file already had the
+    /// content, mode (and owner, when one was asked) and nothing was sent. Only uploads say it,
+    /// and only when they succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
 }
 
 impl Done {
@@ -517,6 +522,7 @@ impl Done {
                 detail,
                 unreached: false,
                 untrusted: None,
+                changed: None,
             },
             Err(detail) => Done {
                 host,
@@ -525,6 +531,7 @@ impl Done {
                 detail,
                 unreached: false,
                 untrusted: None,
+                changed: None,
             },
         }
     }

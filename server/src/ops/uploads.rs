@@ -9,9 +9,12 @@ use otto_proto::Credentials;
 use sha2::{Digest, Sha256};
 
 use super::{Done, Ops, OpsError, Result, Targets};
-use crate::client::{self, UploadSpec, new_action_id};
+use crate::client::{self, ClientError, UploadSpec, new_action_id};
 use crate::fleet::Fleet;
 use crate::model::{Attachment, EventKind, Host, Ids};
+
+/// The largest file the API takes for an upload, and the largest fetched from a host.
+pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
 
 /// A file to upload to many hosts.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct Upload {
     pub owner: Option<Ids>,
     /// Mode.
     pub mode: u32,
+    /// Send the file even to hosts that already have it (same checksum, mode and owner).
+    pub force: bool,
 }
 
 /// What an upload reports as it goes, host by host, to whoever follows it live.
@@ -52,11 +57,12 @@ pub type UploadSink = Arc<dyn Fn(UploadEvent<'_>) + Send + Sync>;
 
 impl Ops {
     /// Uploads a local file to the enabled hosts `targets` names, as the rollout goes, streaming it
-    /// from disk; `events` hears each host start, the bytes sent to it so far, and its end (a
-    /// host skipped too) as it comes. Records
-    /// `uploaded` (path and size) for each host that has the file. Once these operations'
-    /// [`Cancellation`](super::Cancellation) is set, the uploads still going stop (an agent
-    /// keeps no file cut short) and the hosts not started are skipped.
+    /// from disk; a host whose file already has the checksum, mode (and owner, when one is asked)
+    /// is sent nothing and its result says `changed: false`, unless `upload.force`. `events`
+    /// hears each host start, the bytes sent to it so far, and its end (a host skipped too) as
+    /// it comes. Records `uploaded` (path and size) for each host the file was sent to. Once
+    /// these operations' [`Cancellation`](super::Cancellation) is set, the uploads still going
+    /// stop (an agent keeps no file cut short) and the hosts not started are skipped.
     pub async fn upload(
         &self,
         targets: &Targets,
@@ -75,6 +81,7 @@ impl Ops {
             len,
         });
         let source = Arc::new(upload.source);
+        let force = upload.force;
         let ended = events.clone();
         let upload_one = move |ops: Ops, host: Host| {
             let (spec, source, events) = (spec.clone(), source.clone(), events.clone());
@@ -87,6 +94,16 @@ impl Ops {
                 });
                 let result = async {
                     let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
+                    if !force {
+                        match already_there(&conn, &spec).await {
+                            Ok(false) => {}
+                            Ok(true) => return Ok(None),
+                            Err(e) => {
+                                fleet.failed(&host.name, &conn, &e).await;
+                                return Err(e.to_string());
+                            }
+                        }
+                    }
                     let file = tokio::fs::File::open(&*source)
                         .await
                         .map_err(|e| format!("{}: {e}", source.display()))?;
@@ -103,7 +120,7 @@ impl Ops {
                         }
                     };
                     if report.outcome.is_success() {
-                        Ok(format!("{} bytes, sha256 verified", spec.len))
+                        Ok(Some(format!("{} bytes, sha256 verified", spec.len)))
                     } else {
                         Err(report.outcome.to_string())
                     }
@@ -115,11 +132,21 @@ impl Ops {
                             .to_string(),
                     ),
                 };
-                if result.is_ok() {
+                if let Ok(Some(_)) = result {
                     let detail = format!("{}, {} bytes", spec.path, spec.len);
                     ops.note(&host.name, EventKind::Uploaded, &detail).await;
                 }
-                Done::new(host.name.clone(), result)
+                let changed = result.as_ref().ok().map(Option::is_some);
+                let result = result.map(|sent| {
+                    sent.unwrap_or_else(|| {
+                        "unchanged: the host's file has this sha256 and mode; nothing sent"
+                            .to_string()
+                    })
+                });
+                Done {
+                    changed,
+                    ..Done::new(host.name.clone(), result)
+                }
             }
         };
         Ok(self
@@ -144,7 +171,27 @@ pub(super) fn credentials(ids: Option<Ids>) -> Credentials {
     })
 }
 
-/// Uploads attachment `a` over `conn`; why not, in words.
+/// Whether the file at `spec.path` on the host already is what the upload would make it: the
+/// same SHA-256 and mode, and the same owner when one is asked. Not when nothing is there, nor
+/// when the agent cannot say (a directory, an unreadable file): the upload then says why it fails.
+async fn already_there(
+    conn: &client::Connection,
+    spec: &UploadSpec,
+) -> std::result::Result<bool, ClientError> {
+    match conn.stat_file(&spec.path).await {
+        Ok(Some(info)) => Ok(info.sha256 == spec.sha256
+            && info.mode == spec.mode
+            && match spec.owner {
+                Credentials::Inherit => true,
+                Credentials::Ids { uid, gid } => info.uid == uid && info.gid == gid,
+            }),
+        Ok(None) | Err(ClientError::FileRefused(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Uploads attachment `a` over `conn`, unless the host's file already is as `a` would make it;
+/// why not, in words.
 pub(super) async fn upload_attachment(
     fleet: &Fleet,
     host: &str,
@@ -159,6 +206,17 @@ pub(super) async fn upload_attachment(
         sha256,
         len: a.content.len() as u64,
     };
+    match already_there(conn, &spec).await {
+        Ok(true) => {
+            tracing::debug!(host, path = a.path, "attachment unchanged; not sent");
+            return Ok(());
+        }
+        Ok(false) => {}
+        Err(e) => {
+            fleet.failed(host, conn, &e).await;
+            return Err(e.to_string());
+        }
+    }
     let report = match conn
         .upload(&spec, new_action_id(), &a.content[..], |_| {})
         .await
@@ -221,6 +279,7 @@ mod tests {
             path: "/tmp/x".into(),
             owner: None,
             mode: 0o644,
+            force: false,
         }
     }
 

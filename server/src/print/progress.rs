@@ -145,7 +145,7 @@ impl Bars {
 /// How a host's upload ended, for its bar.
 fn ended(done: &Done) -> String {
     match done.status {
-        Status::Ok => "ok".into(),
+        Status::Ok => super::runs::result_word(done).into(),
         Status::Failed => format!("FAILED: {}", sanitize::text(&done.detail)),
         Status::Skipped => sanitize::text(&done.detail).into_owned(),
         Status::Cancelled => "cancelled".into(),
@@ -249,6 +249,7 @@ mod tests {
             detail: "3 bytes".into(),
             unreached: false,
             untrusted: None,
+            changed: Some(true),
         };
         sink(ops::UploadEvent::Done(&done));
         let line: serde_json::Value =
@@ -257,7 +258,7 @@ mod tests {
             line,
             serde_json::json!({
                 "type": "done", "host": "r1", "success": true, "status": "ok",
-                "detail": "3 bytes",
+                "detail": "3 bytes", "changed": true,
             })
         );
     }

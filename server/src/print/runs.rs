@@ -134,6 +134,46 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.json_summary(results, results.iter().map(|d| d.status));
     }
 
+    /// A file upload's results: the table, then how many hosts' files changed, were unchanged
+    /// (already as asked: nothing sent) and failed; with JSON, the summary with `changed` and
+    /// `unchanged` among its counts (each host's `done` line came as it ended).
+    pub fn upload_summary(&self, results: &[Done]) {
+        let unchanged = results
+            .iter()
+            .filter(|d| d.success && d.changed == Some(false))
+            .count();
+        let count = Count::of(results.iter().map(|d| d.status));
+        let changed = count.ok - unchanged;
+        if self.json {
+            return self.event(&serde_json::json!({
+                "type": "summary",
+                "succeeded": count.ok,
+                "changed": changed,
+                "unchanged": unchanged,
+                "failed": count.failed,
+                "cancelled": count.cancelled,
+                "skipped": count.skipped,
+                "results": results,
+            }));
+        }
+        self.done(results);
+        let and = |n: usize, what: &str| match n {
+            0 => String::new(),
+            n => format!(", {n} {what}"),
+        };
+        let (cancelled, skipped) = (
+            and(count.cancelled, "cancelled"),
+            and(count.skipped, "skipped"),
+        );
+        self.print(|out| {
+            writeln!(
+                out,
+                "{changed} changed, {unchanged} unchanged, {} failed{cancelled}{skipped}",
+                count.failed
+            )
+        });
+    }
+
     /// How a run ended on each host, and how many succeeded.
     pub fn run_summary(&self, results: &[ops::RunResult]) {
         if self.json {
@@ -177,7 +217,7 @@ impl<W: Write + Send + 'static> Printer<W> {
         self.list(results, &["host", "result", "detail"], |d| {
             vec![
                 d.host.clone(),
-                word(d.status).into(),
+                result_word(d).into(),
                 with_remedy(&d.detail, d.untrusted.as_ref()),
             ]
         });
@@ -190,6 +230,15 @@ fn with_remedy(said: &str, untrusted: Option<&Untrusted>) -> String {
     match untrusted {
         Some(untrusted) => format!("{said} ({})", super::remedy(untrusted)),
         None => said.to_string(),
+    }
+}
+
+/// A host's result in a table: as [`word`] says, but `unchanged` for an upload that found the
+/// host's file already as asked.
+pub(super) fn result_word(done: &Done) -> &'static str {
+    match (done.status, done.changed) {
+        (Status::Ok, Some(false)) => "unchanged",
+        (status, _) => word(status),
     }
 }
 
@@ -252,6 +301,7 @@ mod tests {
                 detail: "reloaded".into(),
                 unreached: false,
                 untrusted: None,
+                changed: None,
             },
             Done {
                 host: "router-2".into(),
@@ -260,8 +310,44 @@ mod tests {
                 detail: "no answer".into(),
                 unreached: false,
                 untrusted: None,
+                changed: None,
             },
         ]
+    }
+
+    #[test]
+    fn an_upload_says_which_hosts_changed_and_counts_them() {
+        let mut results = results();
+        results[0].changed = Some(false);
+        results[0].detail = "unchanged".into();
+        results.push(Done {
+            host: "r3".into(),
+            changed: Some(true),
+            detail: "3 bytes, sha256 verified".into(),
+            ..results[0].clone()
+        });
+        let p = Printer::new(false, Vec::new());
+        p.upload_summary(&results);
+        assert_eq!(
+            printed(&p),
+            "host      result     detail\n\
+             r1        unchanged  unchanged\n\
+             router-2  FAILED     no answer\n\
+             r3        ok         3 bytes, sha256 verified\n\
+             1 changed, 1 unchanged, 1 failed\n"
+        );
+        let p = Printer::new(true, Vec::new());
+        p.upload_summary(&results);
+        let summary: serde_json::Value = serde_json::from_str(&printed(&p)).unwrap();
+        assert_eq!(
+            (
+                &summary["changed"],
+                &summary["unchanged"],
+                &summary["failed"]
+            ),
+            (&1.into(), &1.into(), &1.into())
+        );
+        assert_eq!(summary["results"][0]["changed"], false);
     }
 
     #[test]

@@ -427,7 +427,12 @@ async fn attachments_go_before_and_after_the_script() {
         0o600
     );
 
-    // An after-run action runs after a successful script.
+    // An after-run action runs after a successful script. The attachment the host has as it
+    // is (checksum, mode) is not sent again (its file is not replaced); the one changed on the
+    // host is.
+    let inode = |p: &PathBuf| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let (before_inode, after_inode) = (inode(&before), inode(&after));
+    std::fs::write(&after, b"changed on the host\n").unwrap();
     server.ok(&[
         "script",
         "add",
@@ -441,6 +446,9 @@ async fn attachments_go_before_and_after_the_script() {
     server.ok(&["run", "deploy", "--host", "r1"]);
     let last = server.runs().pop().unwrap();
     assert_eq!(last["outcome"], "exit 0, then reload", "{last}");
+    assert_eq!(inode(&before), before_inode, "unchanged: not sent");
+    assert_ne!(inode(&after), after_inode, "changed on the host: sent");
+    assert_eq!(std::fs::read(&after).unwrap(), b"deployed\n");
 
     // A failing script does not get its after-attachments.
     std::fs::remove_file(&after).unwrap();
@@ -504,6 +512,9 @@ async fn control_upload_rotation_and_cancel_from_the_command_line() {
         "640",
         "--group",
         "g",
+        // r1 and r2 share this machine, so the first done would leave the other unchanged
+        // (nothing sent, nothing logged): sent to both.
+        "--force",
     ]);
     assert!(
         done.as_array()

@@ -25,6 +25,7 @@ mod deploy;
 mod dry_run;
 mod enroll;
 mod exit_codes;
+mod files;
 mod fleet;
 mod http;
 mod http_admin;

@@ -101,6 +101,9 @@ async fn an_upload_draws_one_bar_per_host_on_a_terminal_and_none_when_piped() {
         "--path",
         target.to_str().unwrap(),
         "--all",
+        // Sent each time (the hosts share the file: without it, all but the first would find
+        // it there).
+        "--force",
     ];
     // Locally, and through a running serve (its API's events bring each host's progress).
     add_user(&server, "ann", &["--run-level", "read-write"]);

@@ -363,6 +363,46 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
             .any(|l| l.starts_with("r1") && l.contains("ok")),
         "{table}"
     );
+    // The same again: the host has it, nothing is sent; with --force it is sent anyway.
+    let ino = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(target).unwrap());
+    let inode = ino();
+    let table = c.ok(&["upload", file, "--path", target, "-H", "r1"]).await;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("r1") && l.contains(" unchanged ")),
+        "{table}"
+    );
+    assert!(
+        table.contains("0 changed, 1 unchanged, 0 failed"),
+        "{table}"
+    );
+    assert_eq!(ino(), inode);
+    let forced = ["upload", file, "--path", target, "-H", "r1", "--force"];
+    let table = c.ok(&forced).await;
+    assert!(
+        table.contains("1 changed, 0 unchanged, 0 failed"),
+        "{table}"
+    );
+    assert_ne!(ino(), inode);
+    // A fetch writes on this machine: not through the server (a usage error, exit 2).
+    let into = dir.path().join("fetched");
+    let fetch = [
+        "fetch",
+        target,
+        "-H",
+        "r1",
+        "--into",
+        into.to_str().unwrap(),
+    ];
+    let refused = c.out(&fetch).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("not with --server"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!into.exists());
     let cancel = c.out(&["cancel", "999"]).await;
     assert_eq!(cancel.status.code(), Some(4), "{}", text(&cancel));
 

@@ -13,9 +13,9 @@ use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
 use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
 use crate::ops::{
-    Cancellation, ControlRequest, Done, DryRun, Job, LaunchEvent, Launched, NewRun, Ops, OpsError,
-    Ping, PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink, Targets,
-    UpdateAgents, Upload, UploadEvent, UploadSink,
+    Cancellation, ControlRequest, Done, DryRun, Fetch, Job, LaunchEvent, Launched, NewRun, Ops,
+    OpsError, Ping, PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink,
+    Targets, UpdateAgents, Upload, UploadEvent, UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -100,6 +100,15 @@ pub(crate) trait RunsApi {
         started: impl FnOnce(&[&str]) -> UploadSink,
         interrupt: impl Future<Output = ()>,
     ) -> Result<(Vec<Done>, bool), CliError>;
+
+    /// Fetches `fetch.path` from the hosts `targets` names into `fetch.into`, as `rollout`
+    /// says: each host's result. In process only: through `serve`, [`CliError::Usage`].
+    async fn fetch(
+        &self,
+        fetch: Fetch,
+        targets: Targets,
+        rollout: RolloutOptions,
+    ) -> Result<Vec<Done>, CliError>;
 
     /// Updates the agents `request` names (`POST /api/v1/updates`, a launch whose events are
     /// an upload's), with the binaries of `agents` (in process only: through `serve`, its
@@ -242,6 +251,16 @@ impl RunsApi for Ops {
         )
         .await?;
         Ok((results, cancellation.is_cancelled()))
+    }
+
+    async fn fetch(
+        &self,
+        fetch: Fetch,
+        targets: Targets,
+        rollout: RolloutOptions,
+    ) -> Result<Vec<Done>, CliError> {
+        let ops = self.clone().rolling(rollout.rollout()?);
+        Ok(ops.fetch(&targets, fetch).await?)
     }
 
     async fn update_agents(
@@ -493,6 +512,7 @@ impl RunsApi for Remote {
             ("all", targets.all.to_string()),
         ];
         query.extend(targets.selectors.iter().map(|s| ("where", s.clone())));
+        query.extend(upload.force.then(|| ("force", "true".to_string())));
         query.extend(
             upload
                 .owner
@@ -520,6 +540,14 @@ impl RunsApi for Remote {
         };
         self.follow_uploads(launched, started, interrupt, "upload")
             .await
+    }
+
+    async fn fetch(&self, _: Fetch, _: Targets, _: RolloutOptions) -> Result<Vec<Done>, CliError> {
+        Err(CliError::Usage(
+            "fetch writes the hosts' files on this machine: it runs in process only, not with \
+             --server"
+                .into(),
+        ))
     }
 
     async fn update_agents(

@@ -242,8 +242,10 @@ async fn uploads_print_and_exit_alike_locally_and_through_serve() {
     let (file, target) = (file.to_str().unwrap(), dir.path().join("up"));
     let target = target.to_str().unwrap();
     let missing = dir.path().join("missing");
+    // Forced: each row runs twice (locally, then through the server), and the second would
+    // otherwise find the file as the first left it (the last row shows that, both ways alike).
     let upload = |rest: &[&'static str]| {
-        let mut args = vec!["upload", file, "--path", target];
+        let mut args = vec!["upload", file, "--path", target, "--force"];
         args.extend_from_slice(rest);
         args
     };
@@ -272,6 +274,9 @@ async fn uploads_print_and_exit_alike_locally_and_through_serve() {
     table.push((missing.to_vec(), 4));
     let relative = ["upload", file, "--path", "relative", "-H", "r1"];
     table.push((relative.to_vec(), 2));
+    // Unforced, the file as the rows left it (mode 644): unchanged, nothing sent.
+    let unchanged = ["upload", file, "--path", target, "-H", "r1"];
+    table.push((unchanged.to_vec(), 0));
     for (args, code) in &table {
         both.check::<Runs>(&row(args, *code)).await;
     }

@@ -10,7 +10,7 @@ const PAGE = 100;
 const KINDS = [
   'host-added', 'host-removed', 'host-changed', 'trust-changed', 'key-pending', 'key-rotated',
   'reachability', 'run-started', 'run-finished', 'run-cancelled', 'cut-short', 'group-changed',
-  'script-changed', 'env-changed', 'uploaded', 'control-sent', 'user-changed', 'api-key-changed',
+  'script-changed', 'env-changed', 'uploaded', 'fetched', 'control-sent', 'user-changed', 'api-key-changed',
   'update-sent', 'update-refused', 'update-confirmed', 'update-rolled-back', 'update-lost',
 ];
 
