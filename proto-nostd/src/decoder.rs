@@ -218,14 +218,16 @@ impl<const MAX_BODY: usize> Decoder<MAX_BODY> {
     }
 }
 
-/// Validates a header: version first, then type, then length against `max_body`.
+/// Validates a header: version first (one this side speaks), then type (one of that version),
+/// then length against `max_body`.
 fn check_header(header: &Header, max_body: usize) -> Result<(MessageType, usize), Error> {
-    if header.version != crate::PROTOCOL_VERSION {
+    if !(crate::OLDEST_VERSION..=crate::PROTOCOL_VERSION).contains(&header.version) {
         return Err(Error::UnsupportedVersion {
             found: header.version,
         });
     }
     let message_type = MessageType::from_u32(header.message_type)
+        .filter(|t| t.since() <= header.version)
         .ok_or(Error::UnknownMessageType(header.message_type))?;
     match usize::try_from(header.body_len) {
         Ok(len) if len <= max_body => Ok((message_type, len)),

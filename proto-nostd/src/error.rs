@@ -10,12 +10,13 @@ use crate::message::MessageType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The frame's protocol version is not [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
+    /// The frame's protocol version is outside
+    /// [`OLDEST_VERSION`](crate::OLDEST_VERSION)`..=`[`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
     UnsupportedVersion {
         /// The version the frame declared.
         found: u32,
     },
-    /// The frame's message type is not one of the 16 the protocol defines.
+    /// The frame's message type is not one its version defines.
     UnknownMessageType(u32),
     /// The frame declared a body longer than the receiver's buffer.
     BodyTooLong {
@@ -43,7 +44,8 @@ impl fmt::Display for Error {
         match self {
             Error::UnsupportedVersion { found } => write!(
                 f,
-                "unsupported protocol version {found} (this side speaks {})",
+                "unsupported protocol version {found} (this side speaks {} to {})",
+                crate::OLDEST_VERSION,
                 crate::PROTOCOL_VERSION
             ),
             Error::UnknownMessageType(t) => write!(f, "unknown message type {t}"),

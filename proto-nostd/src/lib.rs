@@ -79,8 +79,13 @@ pub use source::Source;
 #[cfg(feature = "alloc")]
 pub use writer::FrameWriter;
 
-/// The protocol version this crate speaks. Frames of any other version are refused with
-/// [`Error::UnsupportedVersion`].
+/// The newest protocol version this crate speaks. Each frame carries the version that brought
+/// its message ([`MessageType::since`]): a message of version 7 goes as version 7 still, so an
+/// agent of version 7 understands every conversation it knows (the heartbeat, `UpdateAgent`:
+/// a fleet updates itself past a new version) and refuses only what it cannot answer. Frames
+/// of a version outside [`OLDEST_VERSION`]`..=PROTOCOL_VERSION`, or with a message newer than
+/// their version, are refused with [`Error::UnsupportedVersion`] and
+/// [`Error::UnknownMessageType`].
 ///
 /// The Go Otto speaks version 5 with `gob` bodies; this protocol (postcard bodies, action ids,
 /// streamed additional data) is not wire-compatible with it, so it has its own number. Version 7
@@ -88,6 +93,9 @@ pub use writer::FrameWriter;
 /// version 8 added `StatFile`/`FileStat` and `FetchFile`/`FileHeader` (files read back from the
 /// agent).
 pub const PROTOCOL_VERSION: u32 = 8;
+
+/// The oldest protocol version spoken: that of the messages before version 8.
+pub const OLDEST_VERSION: u32 = 7;
 
 /// What precedes the version text in an agent binary: `\0otto-agent-version:` then the version
 /// (as its heartbeats report it) then `\0`. The server reads a binary's version from it without

@@ -94,6 +94,18 @@ impl MessageType {
         MessageType::FileHeader,
     ];
 
+    /// The protocol version that brought this message, which its frames carry: 8 for the
+    /// stat and fetch conversations, [`OLDEST_VERSION`](crate::OLDEST_VERSION) for the rest.
+    pub const fn since(self) -> u32 {
+        match self {
+            MessageType::StatFile
+            | MessageType::FileStat
+            | MessageType::FetchFile
+            | MessageType::FileHeader => 8,
+            _ => crate::OLDEST_VERSION,
+        }
+    }
+
     /// The message type with this wire number, if there is one.
     pub fn from_u32(value: u32) -> Option<MessageType> {
         Self::ALL.into_iter().find(|t| *t as u32 == value)

@@ -12,8 +12,8 @@ mod common;
 
 use common::frame;
 use otto_proto::{
-    ActionOutput, ActionRef, Decoder, Error, HEADER_LEN, Header, Item, Message, MessageType,
-    PROTOCOL_VERSION, Stream, UploadFile,
+    ActionOutput, ActionRef, Decoder, Error, HEADER_LEN, Header, HeartbeatRequest, Item, Message,
+    MessageType, OLDEST_VERSION, PROTOCOL_VERSION, StatFile, Stream, UploadFile,
 };
 
 const CAP: usize = 64;
@@ -94,11 +94,41 @@ fn a_body_of_exactly_the_capacity_is_accepted() {
 
 #[test]
 fn other_protocol_versions_are_refused_with_their_own_error() {
-    for version in [0, 5, 6, 7, 9, u32::MAX] {
+    for version in [0, 5, 6, 9, u32::MAX] {
         let mut decoder = Decoder::<CAP>::new();
         assert_eq!(
             decoder.decode(&header(version, 1, 1)),
             Err(Error::UnsupportedVersion { found: version })
+        );
+    }
+}
+
+#[test]
+fn each_frame_carries_the_version_of_its_message_and_both_versions_are_read() {
+    // A heartbeat goes as version 7, which an agent of version 7 reads; a stat as version 8.
+    let heartbeat = frame(&Message::HeartbeatRequest(HeartbeatRequest {
+        server_version: "1.0",
+        nonce: 1,
+    }));
+    assert_eq!(&heartbeat[..4], &OLDEST_VERSION.to_be_bytes());
+    let stat = frame(&Message::StatFile(StatFile {
+        action: 1,
+        path: "/etc/x",
+    }));
+    assert_eq!(&stat[..4], &8u32.to_be_bytes());
+    for bytes in [&heartbeat, &stat] {
+        let (message, used) = otto_proto::decode_frame(bytes, CAP).unwrap();
+        assert_eq!((frame(&message), used), (bytes.clone(), bytes.len()));
+    }
+    // An old message in a frame of version 8 is read too (a later version may carry it).
+    let mut decoder = Decoder::<CAP>::new();
+    assert!(decoder.decode(&header(PROTOCOL_VERSION, 1, 1)).is_ok());
+    // A message of version 8 in a frame of version 7 is no message of that version.
+    for ty in [19, 20, 21, 22] {
+        let mut decoder = Decoder::<CAP>::new();
+        assert_eq!(
+            decoder.decode(&header(OLDEST_VERSION, ty, 1)),
+            Err(Error::UnknownMessageType(ty))
         );
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Done, Ops, OpsError, Result, Targets, UPLOAD_LIMIT};
+use crate::client::ClientError;
 use crate::fleet::Fleet;
 use crate::model::{EventKind, Host};
 
@@ -116,6 +117,13 @@ async fn fetch_to(
         .await
     {
         Ok(fetched) => fetched,
+        // An agent of protocol 7 refuses the frame of version 8 as a whole.
+        Err(ClientError::AgentFailure(why)) if why.contains("unsupported protocol version") => {
+            return Err(format!(
+                "its agent is older than fetch (protocol 8): update it (update-agents); it \
+                 said: {why}"
+            ));
+        }
         Err(e) => {
             fleet.failed(&host.name, &conn, &e).await;
             return Err(e.to_string());

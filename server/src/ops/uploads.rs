@@ -185,7 +185,9 @@ async fn already_there(
                 Credentials::Inherit => true,
                 Credentials::Ids { uid, gid } => info.uid == uid && info.gid == gid,
             }),
-        Ok(None) | Err(ClientError::FileRefused(_)) => Ok(false),
+        // Nothing there, nothing comparable, or an agent of protocol 7 (it refuses the stat's
+        // frame of version 8 as a whole): the file is sent.
+        Ok(None) | Err(ClientError::FileRefused(_) | ClientError::AgentFailure(_)) => Ok(false),
         Err(e) => Err(e),
     }
 }

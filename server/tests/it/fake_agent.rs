@@ -33,6 +33,10 @@ pub enum Behaviour {
     /// Answers a key rotation with this new agent key (without changing its own); anything
     /// else gets no answer.
     RotatesTo([u8; 32]),
+    /// Speaks protocol 7 as an agent of that version does: answers a heartbeat and takes an
+    /// upload in frames of version 7, and refuses a frame of version 8 (a stat, a fetch) with
+    /// `GeneralFailure`, closing the channel.
+    Version7,
 }
 
 /// What a fake agent reports of its board in a heartbeat's facts (the rest is fixed: an
@@ -152,10 +156,88 @@ impl russh::server::Handler for Conn {
         match self.pending.remove(&id) {
             Some(channel) if name == "otto" => {
                 session.channel_success(id)?;
-                tokio::spawn(misbehave(channel, self.behaviour));
+                match self.behaviour {
+                    Behaviour::Version7 => tokio::spawn(version_7(channel)),
+                    behaviour => tokio::spawn(misbehave(channel, behaviour)),
+                };
                 Ok(())
             }
             _ => session.channel_failure(id),
+        }
+    }
+}
+
+/// A heartbeat's answer, reporting `board`.
+fn heartbeat_answer(nonce: u64, board: Board) -> Message<'static> {
+    Message::HeartbeatResponse(HeartbeatResponse {
+        agent_version: "fake",
+        nonce,
+        facts: HostFacts {
+            hostname: "fake",
+            kernel_name: "Linux",
+            kernel_version: "6.1",
+            arch: "x86_64",
+            distribution_name: "Fake",
+            distribution_version: "1",
+            uptime_secs: 1,
+            load_centi: [0; 3],
+            mem_total_kib: 1024,
+            mem_available_kib: 512,
+            model: board.model,
+            big_endian: board.big_endian,
+            flash_total_kib: board.flash_total_kib,
+            flash_free_kib: board.flash_free_kib,
+        },
+    })
+}
+
+/// Serves one channel as an agent of protocol 7: a request in a frame of another version is
+/// answered with `GeneralFailure` (its frame of version 7) and the channel closed; a heartbeat
+/// is answered; an upload is read whole and reported completed (its bytes thrown away).
+async fn version_7(channel: Channel<Msg>) {
+    let (mut read, write) = channel.split();
+    let mut reader = FrameReader::<MAX_BODY_LEN>::new();
+    let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
+    let mut first = true;
+    let mut upload = None;
+    while let Some(msg) = read.wait().await {
+        let ChannelMsg::Data { data } = msg else {
+            continue;
+        };
+        if std::mem::take(&mut first) && data.get(..4) != Some(&7u32.to_be_bytes()[..]) {
+            let refusal = Message::GeneralFailure(otto_proto::GeneralFailure {
+                message: "unsupported protocol version 8 (this side speaks 7)",
+            });
+            let n = encode(&refusal, &mut buf).unwrap();
+            let _ = write.data(&buf[..n]).await;
+            let _ = write.eof().await;
+            return;
+        }
+        while let Some(item) = reader.next(&data).unwrap() {
+            let answer = match item {
+                Item::Frame(Message::HeartbeatRequest(h)) => {
+                    heartbeat_answer(h.nonce, Board::default())
+                }
+                Item::Frame(Message::UploadFile(u)) => {
+                    upload = Some(u.action);
+                    Message::ReadyForData(ActionRef { action: u.action })
+                }
+                Item::Data { remaining: 0, .. } => {
+                    let Some(action) = upload else { return };
+                    Message::ActionResult(otto_proto::ActionResult {
+                        action,
+                        outcome: otto_proto::Outcome::Completed,
+                        elapsed_ms: 1,
+                        stdout_len: 0,
+                        stderr_len: 0,
+                    })
+                }
+                _ => continue,
+            };
+            let n = encode(&answer, &mut buf).unwrap();
+            if write.data(&buf[..n]).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -202,27 +284,7 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                 _ => Board::default(),
             };
             if let Some(nonce) = heartbeat {
-                let answer = Message::HeartbeatResponse(HeartbeatResponse {
-                    agent_version: "fake",
-                    nonce,
-                    facts: HostFacts {
-                        hostname: "fake",
-                        kernel_name: "Linux",
-                        kernel_version: "6.1",
-                        arch: "x86_64",
-                        distribution_name: "Fake",
-                        distribution_version: "1",
-                        uptime_secs: 1,
-                        load_centi: [0; 3],
-                        mem_total_kib: 1024,
-                        mem_available_kib: 512,
-                        model: board.model,
-                        big_endian: board.big_endian,
-                        flash_total_kib: board.flash_total_kib,
-                        flash_free_kib: board.flash_free_kib,
-                    },
-                });
-                let n = encode(&answer, &mut buf).unwrap();
+                let n = encode(&heartbeat_answer(nonce, board), &mut buf).unwrap();
                 let _ = write.data(&buf[..n]).await;
             }
         }
@@ -248,6 +310,7 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+        Behaviour::Version7 => {}
         Behaviour::KeepalivesOnly => {
             if let Some((action, _)) = action {
                 let n = encode(&Message::Keepalive(ActionRef { action }), &mut buf).unwrap();

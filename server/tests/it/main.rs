@@ -53,6 +53,7 @@ mod selectors;
 mod times;
 mod updates;
 mod users;
+mod versions;
 mod web;
 mod webhooks;
 
