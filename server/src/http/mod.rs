@@ -26,6 +26,7 @@ mod enrollment;
 mod environment;
 mod error;
 mod events;
+mod fetches;
 mod groups;
 mod hosts;
 mod listen;
@@ -192,6 +193,8 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(metrics::fleet),
         routes!(metrics::host),
         routes!(control::control),
+        routes!(fetches::fetch),
+        routes!(fetches::copy),
         routes!(control::dry_run),
         routes!(control::ping),
         routes!(summary::show),

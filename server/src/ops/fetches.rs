@@ -8,10 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Done, Ops, OpsError, Result, Targets, UPLOAD_LIMIT};
+use serde::{Deserialize, Serialize};
+
+use super::{Done, Ops, OpsError, Result, RolloutOptions, Targets, UPLOAD_LIMIT};
 use crate::client::ClientError;
 use crate::fleet::Fleet;
 use crate::model::{EventKind, Host};
+use crate::store::StoreError;
 
 /// The longest file fetched unless told otherwise: the longest an upload takes.
 pub const FETCH_LIMIT: u64 = UPLOAD_LIMIT;
@@ -71,6 +74,146 @@ impl Ops {
             }
         };
         Ok(self.for_each_reporting(hosts, fetch_one, |_| {}).await)
+    }
+}
+
+/// Where the HTTP API keeps what it fetched, in the data directory: a folder per fetch (named
+/// by its id), each host's copy in it as [`Ops::fetch`] writes it.
+const SPOOL: &str = "fetches";
+
+/// How long the API keeps a fetch's copies to be downloaded.
+pub const KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The longest file the API fetches unless asked for more (files of configuration are small;
+/// every host's copy waits in the data directory until downloaded or an hour has passed).
+pub const API_DEFAULT_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// What to fetch through the API: the body of `POST /api/v1/fetches`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchRequest {
+    /// Absolute path of the file on the hosts.
+    pub path: String,
+    /// The longest file taken (default 16 MiB, at most 1 GiB); a longer one fails its host.
+    #[schema(minimum = 1, maximum = 1073741824)]
+    pub max_bytes: Option<u64>,
+    /// The hosts.
+    #[serde(flatten)]
+    pub targets: Targets,
+    /// How the hosts go: in batches, up to a number of failures.
+    #[serde(flatten)]
+    pub rollout: RolloutOptions,
+}
+
+/// What a fetch through the API brought: each host's result, and where its copy is.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Fetched {
+    /// The fetch's id: each host's copy is at `GET /api/v1/fetches/{id}/{host}` for an hour.
+    pub id: String,
+    /// The file name each copy has (the last part of the path).
+    pub name: String,
+    /// Each host's result.
+    pub results: Vec<FetchedCopy>,
+}
+
+/// One host's part of a fetch through the API.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FetchedCopy {
+    /// The result, as every action's.
+    #[serde(flatten)]
+    pub done: Done,
+    /// The copy's length in bytes, when there is one.
+    pub size: Option<u64>,
+    /// Its SHA-256 (hex), checked against what the agent announced.
+    pub sha256: Option<String>,
+    /// Its mode as kept (the host's, masked to 0644).
+    pub mode: Option<u32>,
+}
+
+impl Ops {
+    /// [`Ops::fetch`] for the HTTP API: the copies kept in the data directory for
+    /// [`KEPT_FOR`] under a new unguessable id, to be downloaded with [`Ops::fetched_copy`].
+    /// Copies kept longer are removed first.
+    pub async fn fetch_for_api(&self, request: FetchRequest) -> Result<Fetched> {
+        let spool = self.fleet.data_dir().join(SPOOL);
+        sweep(&spool);
+        let id = super::users::random_hex()?;
+        let name = file_name(&request.path)?;
+        let into = spool.join(&id);
+        let fetch = Fetch {
+            path: request.path,
+            into: into.clone(),
+            max_len: request.max_bytes.unwrap_or(API_DEFAULT_LIMIT),
+        };
+        if fetch.max_len == 0 {
+            return Err(OpsError::Invalid("max_bytes must be 1 or more".into()));
+        }
+        let ops = self.clone().rolling(request.rollout.rollout()?);
+        let done = ops.fetch(&request.targets, fetch).await?;
+        let mut results = Vec::with_capacity(done.len());
+        for done in done {
+            let copy = into.join(&done.host).join(&name);
+            let (size, sha256, mode) = if done.success {
+                match super::uploads::hash_file(&copy).await {
+                    Ok((sha256, size)) => {
+                        let mode = std::fs::metadata(&copy)
+                            .ok()
+                            .map(|m| m.permissions().mode() & 0o7777);
+                        let hex = sha256.iter().map(|b| format!("{b:02x}")).collect();
+                        (Some(size), Some(hex), mode)
+                    }
+                    Err(_) => (None, None, None),
+                }
+            } else {
+                (None, None, None)
+            };
+            results.push(FetchedCopy {
+                done,
+                size,
+                sha256,
+                mode,
+            });
+        }
+        Ok(Fetched { id, name, results })
+    }
+
+    /// Where host `host`'s copy of fetch `id` is, and its length, while it is kept: NotFound
+    /// for an id or host that has none (or no longer).
+    pub async fn fetched_copy(&self, id: &str, host: &str) -> Result<(PathBuf, u64)> {
+        let missing =
+            || OpsError::from(StoreError::NotFound("fetched copy", format!("{id}/{host}")));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(missing());
+        }
+        crate::names::HostName::parse(host).map_err(|_| missing())?;
+        let spool = self.fleet.data_dir().join(SPOOL);
+        sweep(&spool);
+        let dir = spool.join(id).join(host);
+        let mut entries = std::fs::read_dir(&dir).map_err(|_| missing())?;
+        let copy = entries
+            .find_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .ok_or_else(missing)?;
+        let size = std::fs::metadata(&copy).map_err(|_| missing())?.len();
+        Ok((copy, size))
+    }
+}
+
+/// Removes the fetches in `spool` kept longer than [`KEPT_FOR`] (by their folder's time).
+fn sweep(spool: &Path) {
+    let Ok(entries) = std::fs::read_dir(spool) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEPT_FOR);
+        if old && let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::warn!("cannot remove {}: {e}", entry.path().display());
+        }
     }
 }
 
@@ -158,6 +301,33 @@ mod tests {
         for bad in ["etc/x", "/", "/etc/..", ""] {
             assert!(file_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_copy_is_kept_for_an_hour_and_only_a_hex_id_and_a_host_name_find_one() {
+        let (_dir, ops) = fleet(&["a"]).await;
+        let spool = ops.fleet.data_dir().join(SPOOL);
+        for id in ["00aa", "00bb"] {
+            std::fs::create_dir_all(spool.join(id).join("a")).unwrap();
+            std::fs::write(spool.join(id).join("a").join("hostname"), b"a\n").unwrap();
+        }
+        let (path, size) = ops.fetched_copy("00aa", "a").await.unwrap();
+        assert_eq!((path.file_name().unwrap().to_str().unwrap(), size), ("hostname", 2));
+        for (id, host) in [("../00aa", "a"), ("00aa", "../a"), ("00aa", "b"), ("", "a")] {
+            let err = ops.fetched_copy(id, host).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{id} {host}");
+        }
+        // A fetch kept past the hour is gone, and its folder with it.
+        let old = std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(spool.join("00bb"))
+            .status()
+            .unwrap();
+        assert!(old.success());
+        let err = ops.fetched_copy("00bb", "a").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(!spool.join("00bb").exists());
+        assert!(spool.join("00aa").exists());
     }
 
     #[tokio::test]

@@ -49,7 +49,9 @@ pub use enrollment::{
     PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,
 };
 pub use environment::{HostVar, HostVariable, NewValue, ScopeQuery, SetEnv, Variable};
-pub use fetches::{FETCH_LIMIT, Fetch};
+pub use fetches::{
+    API_DEFAULT_LIMIT, FETCH_LIMIT, Fetch, FetchRequest, Fetched, FetchedCopy, KEPT_FOR,
+};
 pub use groups::NewGroup;
 pub use hosts::{
     AddHost, AgentKey, DeployHost, DeployOutcome, Deployed, HostAdded, HostChange, HostDetail,

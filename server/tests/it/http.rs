@@ -303,6 +303,18 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (
             Method::POST,
+            "/api/v1/fetches",
+            json!({"path": "/etc/hostname", "hosts": ["r1"]}),
+            Some("read-write"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/fetches/999/r1",
+            Value::Null,
+            Some("read-write"),
+        ),
+        (
+            Method::POST,
             "/api/v1/selection",
             json!({"where": ["arch=mips"]}),
             None,

@@ -385,7 +385,8 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
         "{table}"
     );
     assert_ne!(ino(), inode);
-    // A fetch writes on this machine: not through the server (a usage error, exit 2).
+    // A fetch through the server: the server fetches, this machine downloads each copy,
+    // checks it and writes it where it is asked.
     let into = dir.path().join("fetched");
     let fetch = [
         "fetch",
@@ -395,14 +396,32 @@ async fn every_command_works_through_the_server_as_it_does_locally() {
         "--into",
         into.to_str().unwrap(),
     ];
-    let refused = c.out(&fetch).await;
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
-    assert!(
-        text(&refused).contains("not with --server"),
-        "{}",
-        text(&refused)
+    let fetched = c.ok(&fetch).await;
+    let copy = into
+        .join("r1")
+        .join(std::path::Path::new(target).file_name().unwrap());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(file).unwrap(),
+        "{fetched}"
     );
-    assert!(!into.exists());
+    let names: Vec<_> = std::fs::read_dir(into.join("r1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    // A file the host does not have fails that host, and leaves nothing.
+    let missing = [
+        "fetch",
+        "/nonexistent/file",
+        "-H",
+        "r1",
+        "--into",
+        into.to_str().unwrap(),
+    ];
+    let out = c.out(&missing).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no such file"), "{}", text(&out));
     let cancel = c.out(&["cancel", "999"]).await;
     assert_eq!(cancel.status.code(), Some(4), "{}", text(&cancel));
 

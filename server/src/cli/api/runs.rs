@@ -10,12 +10,13 @@ use std::pin::Pin;
 use reqwest::{Method, StatusCode};
 
 use crate::cli::CliError;
-use crate::cli::remote::{Payload, Remote, RemoteError, chain, read};
+use crate::cli::remote::{Payload, Remote, RemoteError, chain, read, segment};
 use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
 use crate::ops::{
-    Cancellation, ControlRequest, Done, DryRun, Fetch, Job, LaunchEvent, Launched, NewRun, Ops,
-    OpsError, Ping, PingRequest, PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink,
-    Targets, UpdateAgents, Upload, UploadEvent, UploadSink,
+    Cancellation, ControlRequest, Done, DryRun, Fetch, FetchRequest, Fetched, FetchedCopy, Job,
+    LaunchEvent, Launched, NewRun, Ops, OpsError, Ping, PingRequest, PreparedLaunch,
+    RolloutOptions, RunEvent, RunResult, RunSink, Status, Targets, UpdateAgents, Upload,
+    UploadEvent, UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -102,7 +103,8 @@ pub(crate) trait RunsApi {
     ) -> Result<(Vec<Done>, bool), CliError>;
 
     /// Fetches `fetch.path` from the hosts `targets` names into `fetch.into`, as `rollout`
-    /// says: each host's result. In process only: through `serve`, [`CliError::Usage`].
+    /// says: each host's result (through `serve`: `POST /api/v1/fetches`, then each copy
+    /// downloaded and checked).
     async fn fetch(
         &self,
         fetch: Fetch,
@@ -446,6 +448,61 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// Downloads the copy at `path` (`GET /api/v1/fetches/{id}/{host}`) into `dir/name`:
+    /// written to a temporary file beside it and renamed there once its length and SHA-256
+    /// are those the server announced (its mode as the server kept it). What was kept, in
+    /// words; or why nothing was.
+    async fn download(
+        &self,
+        path: &str,
+        dir: &std::path::Path,
+        name: &str,
+        copy: &FetchedCopy,
+    ) -> Result<String, String> {
+        use sha2::{Digest, Sha256};
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempfile_in(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut response = self
+            .request(Method::GET, path, &(), Payload::Empty)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| chain(&e))? {
+            hasher.update(&chunk);
+            len += chunk.len() as u64;
+            temp.write_all(&chunk)
+                .map_err(|e| format!("{}: {e}", temp.path().display()))?;
+        }
+        let sha256: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if Some(len) != copy.size || Some(&sha256) != copy.sha256.as_ref() {
+            return Err(format!(
+                "the copy downloaded ({len} bytes, sha256 {sha256}) is not the one the server \
+                 fetched"
+            ));
+        }
+        let mode = copy.mode.unwrap_or(0o600) & 0o644;
+        let file = temp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("{}: {e}", temp.path().display()))?;
+        let place = dir.join(name);
+        temp.persist(&place)
+            .map_err(|e| format!("{}: {}", place.display(), e.error))?;
+        Ok(format!("{}: {len} bytes, sha256 {sha256}", place.display()))
+    }
+}
+
 impl RunsApi for Remote {
     type Live = RemoteRun;
 
@@ -542,12 +599,45 @@ impl RunsApi for Remote {
             .await
     }
 
-    async fn fetch(&self, _: Fetch, _: Targets, _: RolloutOptions) -> Result<Vec<Done>, CliError> {
-        Err(CliError::Usage(
-            "fetch writes the hosts' files on this machine: it runs in process only, not with \
-             --server"
-                .into(),
-        ))
+    async fn fetch(
+        &self,
+        fetch: Fetch,
+        targets: Targets,
+        rollout: RolloutOptions,
+    ) -> Result<Vec<Done>, CliError> {
+        let request = FetchRequest {
+            path: fetch.path.clone(),
+            max_bytes: Some(fetch.max_len),
+            targets,
+            rollout,
+        };
+        let fetched: Fetched = self.call(Method::POST, "/api/v1/fetches", &request).await?;
+        std::fs::create_dir_all(&fetch.into).map_err(|e| CliError::File(fetch.into.clone(), e))?;
+        let mut results = Vec::with_capacity(fetched.results.len());
+        for copy in fetched.results {
+            let done = copy.done.clone();
+            if !done.success {
+                results.push(done);
+                continue;
+            }
+            let dir = fetch.into.join(&done.host);
+            let path = format!("/api/v1/fetches/{}/{}", fetched.id, segment(&done.host));
+            let result = self.download(&path, &dir, &fetched.name, &copy).await;
+            if result.is_err() {
+                // The host's folder, if the download made it and left nothing.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            results.push(match result {
+                Ok(detail) => Done { detail, ..done },
+                Err(why) => Done {
+                    success: false,
+                    status: Status::Failed,
+                    detail: why,
+                    ..done
+                },
+            });
+        }
+        Ok(results)
     }
 
     async fn update_agents(
