@@ -8,8 +8,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::ops::{
-    Action, ControlRequest, DEFAULT_OUTPUT_CAP, FETCH_LIMIT, Fetch, NewRun, OpsError, PingRequest,
-    RunSink, Status, UpdateAgents, Upload,
+    Action, ControlRequest, DEFAULT_OUTPUT_CAP, FETCH_LIMIT, Fetch, FetchCheck, NewRun, OpsError,
+    PingRequest, RunSink, Status, UpdateAgents, Upload, UploadCheck,
 };
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
@@ -61,6 +61,10 @@ pub struct UploadArgs {
     /// with --owner): without it, those are sent nothing and said `unchanged`.
     #[arg(long)]
     pub force: bool,
+    /// Print which hosts it would go to, with the file's SHA-256, and which of them already
+    /// have it (asked of their agents); send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `fetch`: the file, the hosts, and the folder its copies go to.
@@ -81,6 +85,10 @@ pub struct FetchArgs {
     /// upload); a longer one is that host's failure.
     #[arg(long, value_name = "BYTES", default_value_t = FETCH_LIMIT)]
     pub max_bytes: u64,
+    /// Print which hosts it would copy from, and what each has at PATH (its size and
+    /// SHA-256); copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `update-agents`: the hosts, the rollout, and where the binaries come from.
@@ -277,7 +285,22 @@ pub async fn upload(
         targets,
         rollout,
         force,
+        dry_run,
     } = args;
+    if dry_run {
+        let (sha256, size) = hash_local(&file.file)?;
+        let check = UploadCheck {
+            path: file.path,
+            sha256,
+            size,
+            mode: file.mode,
+            owner: file.owner,
+            force,
+            targets: targets.targets(),
+        };
+        out.dry_run(&api.dry_run_upload(check).await?);
+        return Ok(());
+    }
     let rollout = rollout.options();
     let size = std::fs::metadata(&file.file)
         .map_err(|e| CliError::File(file.file.clone(), e))?
@@ -313,6 +336,14 @@ pub async fn upload(
 /// `fetch`: the file from each host into its own folder; a host whose file is missing (or too
 /// long, or that cannot be reached) fails alone, the others keep their copies.
 pub async fn fetch(api: &impl RunsApi, out: &Printer, args: FetchArgs) -> Result<(), CliError> {
+    if args.dry_run {
+        let check = FetchCheck {
+            path: args.path,
+            targets: args.targets.targets(),
+        };
+        out.dry_run(&api.dry_run_fetch(check).await?);
+        return Ok(());
+    }
     let fetch = Fetch {
         path: args.path,
         into: args.into,
@@ -324,6 +355,29 @@ pub async fn fetch(api: &impl RunsApi, out: &Printer, args: FetchArgs) -> Result
     out.done(&results);
     unreached(results.iter().map(|d| d.unreached))?;
     failures(results.iter().map(|d| d.status))
+}
+
+/// The SHA-256 (hex) and length of the local file at `path`, read a piece at a time.
+fn hash_local(path: &std::path::Path) -> Result<(String, u64), CliError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let unreadable = |e| CliError::File(path.to_path_buf(), e);
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let (mut hasher, mut len, mut buf) = (Sha256::new(), 0u64, vec![0u8; 64 * 1024]);
+    loop {
+        let n = file.read(&mut buf).map_err(unreadable)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        len += n as u64;
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, len))
 }
 
 /// `update-agents`: each host's binary sent and confirmed, with a progress bar per host;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::{Auth, need};
 use super::error::{ApiError, ErrorBody, Json, Path};
-use crate::ops::{FetchRequest, Fetched};
+use crate::ops::{DryRun, FetchCheck, FetchRequest, Fetched, UploadCheck};
 
 /// Fetches a file from the hosts named, as the rollout goes: each host's result, with its
 /// copy's size, SHA-256 and mode. A host whose file is missing, longer than `max_bytes` or
@@ -34,6 +34,54 @@ pub async fn fetch(
     Json(request): Json<FetchRequest>,
 ) -> Result<axum::Json<Fetched>, ApiError> {
     Ok(axum::Json(auth.ops().fetch_for_api(request).await?))
+}
+
+/// Which hosts a fetch would copy from, and what each has at the path (asked of its agent,
+/// which changes nothing); nothing is copied.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dry-run/fetches",
+    tag = "uploads",
+    request_body = FetchCheck,
+    responses(
+        (status = 200, description = "What it would do", body = DryRun),
+        (status = 400, description = "No hosts named, a relative path, a bad pattern", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Below the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "A name or glob that matches no host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn dry_run(
+    auth: Auth<need::RunReadWrite>,
+    Json(check): Json<FetchCheck>,
+) -> Result<axum::Json<DryRun>, ApiError> {
+    Ok(axum::Json(auth.ops().dry_run_fetch(check).await?))
+}
+
+/// Which hosts an upload (the file named by its checksum and length, not sent) would go to,
+/// and which of them already have it as it would be written; nothing is sent.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dry-run/uploads",
+    tag = "uploads",
+    request_body = UploadCheck,
+    responses(
+        (status = 200, description = "What it would do", body = DryRun),
+        (status = 400, description = "No hosts named, a relative path, a bad checksum or pattern", body = ErrorBody),
+        (status = 401, description = "No credentials that work", body = ErrorBody),
+        (status = 403, description = "Below the run level `read-write`", body = ErrorBody),
+        (status = 404, description = "A name or glob that matches no host or group", body = ErrorBody),
+        (status = 422, description = "An unknown field or a wrong type", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn dry_run_upload(
+    auth: Auth<need::RunReadWrite>,
+    Json(check): Json<UploadCheck>,
+) -> Result<axum::Json<DryRun>, ApiError> {
+    Ok(axum::Json(auth.ops().dry_run_upload(check).await?))
 }
 
 /// One host's copy of a fetch, as its bytes, while it is kept (an hour).

@@ -195,6 +195,8 @@ fn api_routes() -> Vec<UtoipaMethodRouter<ApiState>> {
         routes!(control::control),
         routes!(fetches::fetch),
         routes!(fetches::copy),
+        routes!(fetches::dry_run),
+        routes!(fetches::dry_run_upload),
         routes!(control::dry_run),
         routes!(control::ping),
         routes!(summary::show),

@@ -8,8 +8,73 @@ use super::control::ControlRequest;
 use super::live::NewRun;
 use super::runs::{Job, command_body};
 use super::uploads::sha256_hex;
-use super::{Ops, Result};
-use crate::model::{Attachment, Phase};
+use std::sync::Arc;
+
+use super::targets::HostResult;
+use super::{Ops, OpsError, Result, Targets};
+use crate::client::UploadSpec;
+use crate::fleet::Untrusted;
+use crate::model::{Attachment, Host, Ids, Phase};
+
+/// What a host has at the path of an upload or a fetch, as its agent said when a dry run asked
+/// (the only thing a dry run asks of agents: it reads, and changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HostFile {
+    /// The host.
+    pub host: String,
+    /// The file's length, if there is one.
+    pub size: Option<u64>,
+    /// Its SHA-256 (hex).
+    pub sha256: Option<String>,
+    /// Its permission bits.
+    pub mode: Option<u32>,
+    /// For an upload: whether the host's file already is the one it would make (the same
+    /// checksum, mode and owner asked), so nothing would be sent.
+    pub unchanged: Option<bool>,
+    /// Why the host could not say (unreachable, or its agent refused the question).
+    pub error: Option<String>,
+}
+
+/// An upload a dry run looks at: the file by its checksum and length (it is not sent), where
+/// it would go, and to which hosts. The body of `POST /api/v1/dry-run/uploads`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadCheck {
+    /// Absolute path on the hosts.
+    pub path: String,
+    /// The file's SHA-256, hex.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its mode (default 0o644).
+    #[serde(default = "default_mode")]
+    #[schema(maximum = 4095)]
+    pub mode: u32,
+    /// Its owner on the hosts (default: the agent's user).
+    pub owner: Option<Ids>,
+    /// Whether it would be sent even where it is unchanged.
+    #[serde(default)]
+    pub force: bool,
+    /// The hosts.
+    #[serde(flatten)]
+    pub targets: Targets,
+}
+
+fn default_mode() -> u32 {
+    0o644
+}
+
+/// A fetch a dry run looks at: the body of `POST /api/v1/dry-run/fetches`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchCheck {
+    /// Absolute path of the file on the hosts.
+    pub path: String,
+    /// The hosts.
+    #[serde(flatten)]
+    pub targets: Targets,
+}
 
 /// What an action would do, and where; nothing was done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -25,6 +90,9 @@ pub struct DryRun {
     pub hosts: Vec<String>,
     /// The hosts the `where` selectors left out (no facts yet).
     pub left_out: Vec<String>,
+    /// For an upload or a fetch: what each host has at the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_hosts: Vec<HostFile>,
 }
 
 /// A file a dry run would send.
@@ -38,6 +106,26 @@ pub struct PlannedFile {
     pub sha256: String,
     /// When it would be sent: `before` or `after` the script (none for an upload).
     pub phase: Option<Phase>,
+}
+
+impl HostResult for HostFile {
+    fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn skipped(host: String, why: &str) -> HostFile {
+        HostFile {
+            host,
+            size: None,
+            sha256: None,
+            mode: None,
+            unchanged: None,
+            error: Some(why.to_owned()),
+        }
+    }
+
+    /// A host that could not be asked says why (`error`).
+    fn mark_unreached(&mut self, _: Option<Untrusted>) {}
 }
 
 impl PlannedFile {
@@ -82,6 +170,7 @@ impl Ops {
             files,
             hosts,
             left_out,
+            on_hosts: Vec::new(),
         })
     }
 
@@ -95,7 +184,101 @@ impl Ops {
             files: Vec::new(),
             hosts: hosts.into_iter().map(|h| h.name).collect(),
             left_out: self.selection(&request.targets).await?.left_out,
+            on_hosts: Vec::new(),
         })
+    }
+
+    /// Which hosts `check` would upload to, and for each whether its file is already the one
+    /// it would make (asked of its agent, which changes nothing): nothing is sent.
+    pub async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun> {
+        if !check.path.starts_with('/') {
+            let message = format!("{}: the path on the hosts must be absolute", check.path);
+            return Err(OpsError::Invalid(message));
+        }
+        let sha256 = super::uploads::parse_sha256(&check.sha256).map_err(OpsError::Invalid)?;
+        let spec = UploadSpec {
+            path: check.path.clone(),
+            owner: super::uploads::credentials(check.owner),
+            mode: check.mode,
+            sha256,
+            len: check.size,
+        };
+        let hosts = self.resolve(&check.targets).await?;
+        let names = hosts.iter().map(|h| h.name.clone()).collect();
+        let spec = Arc::new(spec);
+        let force = check.force;
+        let asked = self
+            .for_each(hosts, move |ops, host| {
+                let spec = spec.clone();
+                async move {
+                    ops.host_file(&host, &spec.path, (!force).then_some(&*spec))
+                        .await
+                }
+            })
+            .await;
+        Ok(DryRun {
+            what: format!("upload to {} ({} bytes)", check.path, check.size),
+            sha256: Some(check.sha256.to_ascii_lowercase()),
+            files: Vec::new(),
+            hosts: names,
+            left_out: self.selection(&check.targets).await?.left_out,
+            on_hosts: asked,
+        })
+    }
+
+    /// Which hosts `check` would fetch from, and what each has at the path (asked of its
+    /// agent): nothing is copied.
+    pub async fn dry_run_fetch(&self, check: FetchCheck) -> Result<DryRun> {
+        if !check.path.starts_with('/') {
+            let message = format!("{}: the path on the hosts must be absolute", check.path);
+            return Err(OpsError::Invalid(message));
+        }
+        let hosts = self.resolve(&check.targets).await?;
+        let names = hosts.iter().map(|h| h.name.clone()).collect();
+        let path = Arc::new(check.path.clone());
+        let asked = self
+            .for_each(hosts, move |ops, host| {
+                let path = path.clone();
+                async move { ops.host_file(&host, &path, None).await }
+            })
+            .await;
+        Ok(DryRun {
+            what: format!("fetch {}", check.path),
+            sha256: None,
+            files: Vec::new(),
+            hosts: names,
+            left_out: self.selection(&check.targets).await?.left_out,
+            on_hosts: asked,
+        })
+    }
+
+    /// What `host` has at `path`, and, against `upload`, whether it already is that file.
+    async fn host_file(&self, host: &Host, path: &str, upload: Option<&UploadSpec>) -> HostFile {
+        let mut file = HostFile {
+            host: host.name.clone(),
+            size: None,
+            sha256: None,
+            mode: None,
+            unchanged: None,
+            error: None,
+        };
+        let asked = match self.fleet.connect(host).await {
+            Ok(conn) => conn.stat_file(path).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match asked {
+            Ok(info) => {
+                if let Some(info) = info {
+                    file.size = Some(info.len);
+                    file.sha256 = Some(info.sha256.iter().map(|b| format!("{b:02x}")).collect());
+                    file.mode = Some(info.mode);
+                }
+                file.unchanged = upload
+                    .map(|spec| info.is_some_and(|info| super::uploads::same_file(&info, spec)));
+            }
+            Err(why) => file.error = Some(why),
+        }
+        file
     }
 }
 

@@ -312,7 +312,10 @@ mod tests {
             std::fs::write(spool.join(id).join("a").join("hostname"), b"a\n").unwrap();
         }
         let (path, size) = ops.fetched_copy("00aa", "a").await.unwrap();
-        assert_eq!((path.file_name().unwrap().to_str().unwrap(), size), ("hostname", 2));
+        assert_eq!(
+            (path.file_name().unwrap().to_str().unwrap(), size),
+            ("hostname", 2)
+        );
         for (id, host) in [("../00aa", "a"), ("00aa", "../a"), ("00aa", "b"), ("", "a")] {
             let err = ops.fetched_copy(id, host).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotFound, "{id} {host}");

@@ -43,7 +43,7 @@ pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use changes::{ChangeFeed, FleetChange};
 pub use control::{Action, Control, ControlRequest};
-pub use dry_run::{DryRun, PlannedFile};
+pub use dry_run::{DryRun, FetchCheck, HostFile, PlannedFile, UploadCheck};
 pub use enrollment::{
     AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,
     PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,

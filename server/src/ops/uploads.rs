@@ -179,17 +179,23 @@ async fn already_there(
     spec: &UploadSpec,
 ) -> std::result::Result<bool, ClientError> {
     match conn.stat_file(&spec.path).await {
-        Ok(Some(info)) => Ok(info.sha256 == spec.sha256
-            && info.mode == spec.mode
-            && match spec.owner {
-                Credentials::Inherit => true,
-                Credentials::Ids { uid, gid } => info.uid == uid && info.gid == gid,
-            }),
+        Ok(Some(info)) => Ok(same_file(&info, spec)),
         // Nothing there, nothing comparable, or an agent of protocol 7 (it refuses the stat's
         // frame of version 8 as a whole): the file is sent.
         Ok(None) | Err(ClientError::FileRefused(_) | ClientError::AgentFailure(_)) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Whether a host's file as `info` says it is already what `spec` would make it: the same
+/// SHA-256 and mode, and the same owner when one is asked.
+pub(super) fn same_file(info: &otto_proto::FileInfo, spec: &UploadSpec) -> bool {
+    info.sha256 == spec.sha256
+        && info.mode == spec.mode
+        && match spec.owner {
+            Credentials::Inherit => true,
+            Credentials::Ids { uid, gid } => info.uid == uid && info.gid == gid,
+        }
 }
 
 /// Uploads attachment `a` over `conn`, unless the host's file already is as `a` would make it;
@@ -236,7 +242,7 @@ pub(super) async fn upload_attachment(
     }
 }
 
-fn parse_sha256(hex: &str) -> std::result::Result<[u8; 32], String> {
+pub(super) fn parse_sha256(hex: &str) -> std::result::Result<[u8; 32], String> {
     let mut out = [0u8; 32];
     if hex.len() != 64 {
         return Err(format!("bad stored checksum {hex}"));

@@ -41,6 +41,19 @@ impl<W: Write + Send + 'static> Printer<W> {
                 f.path, f.size, f.sha256
             ));
         }
+        for f in &plan.on_hosts {
+            let there = match (&f.error, f.size, &f.sha256) {
+                (Some(why), _, _) => format!("cannot tell: {why}"),
+                (None, Some(size), Some(sha256)) => format!("has {size} bytes, SHA-256 {sha256}"),
+                _ => "has no such file".into(),
+            };
+            let verdict = match f.unchanged {
+                Some(true) => "unchanged (nothing would be sent); ",
+                Some(false) => "would change; ",
+                None => "",
+            };
+            lines.push(format!("  {}: {verdict}{there}", f.host));
+        }
         lines.push("dry run: nothing was done".into());
         self.print(|out| {
             for line in &lines {

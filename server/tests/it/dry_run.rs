@@ -49,6 +49,49 @@ async fn a_dry_run_says_what_would_be_done_and_leaves_no_trace() {
     let reboot = server.output(&["reboot", "-g", "lab", "--dry-run"]);
     assert!(reboot.status.success(), "{}", text(&reboot));
 
+    // An upload and a fetch: each host is asked what it has (each agent runs in its own
+    // folder, /proc/self/cwd to it), nothing is sent or copied. r1 has the file already.
+    let file = dir.path().join("motd");
+    std::fs::write(&file, "hello\n").unwrap();
+    std::fs::write(dir.path().join("r1").join("motd"), "hello\n").unwrap();
+    let upload = [
+        "upload",
+        file.to_str().unwrap(),
+        "--path",
+        "/proc/self/cwd/motd",
+        "-g",
+        "lab",
+        "--dry-run",
+    ];
+    let said = server.ok(&upload);
+    assert!(
+        said.contains("  r1: unchanged (nothing would be sent); has 6 bytes"),
+        "{said}"
+    );
+    assert!(
+        said.contains("  r2: would change; has no such file"),
+        "{said}"
+    );
+    assert!(!dir.path().join("r2").join("motd").exists());
+    let into = dir.path().join("fetched");
+    let fetch = [
+        "fetch",
+        "/proc/self/cwd/motd",
+        "-g",
+        "lab",
+        "--into",
+        into.to_str().unwrap(),
+        "--dry-run",
+    ];
+    let said = server.ok(&fetch);
+    assert!(
+        said.starts_with("would do fetch /proc/self/cwd/motd on 2 hosts"),
+        "{said}"
+    );
+    assert!(said.contains("  r1: has 6 bytes, SHA-256 "), "{said}");
+    assert!(said.contains("  r2: has no such file"), "{said}");
+    assert!(!into.exists());
+
     // Through serve, and from the API.
     add_user(
         &server,
@@ -69,6 +112,20 @@ async fn a_dry_run_says_what_would_be_done_and_leaves_no_trace() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("on 2 hosts: r1, r2"));
+    let out = finish(client(
+        elsewhere.path(),
+        &server,
+        daemon.base(),
+        Some(&ann),
+        &upload,
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("  r2: would change; has no such file"),
+        "{said}"
+    );
     let body = json!({"command": command, "hosts": ["r1"]});
     let (status, plan) = daemon
         .call(Method::POST, "/api/v1/dry-run/runs", Some(&ann), &body)

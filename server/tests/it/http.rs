@@ -315,6 +315,18 @@ fn routes() -> Vec<(Method, &'static str, Value, Option<&'static str>)> {
         ),
         (
             Method::POST,
+            "/api/v1/dry-run/fetches",
+            json!({"path": "/etc/hostname", "hosts": ["r1"]}),
+            Some("read-write"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/dry-run/uploads",
+            json!({"path": "/etc/x", "sha256": "00".repeat(32), "size": 0, "hosts": ["r1"]}),
+            Some("read-write"),
+        ),
+        (
+            Method::POST,
             "/api/v1/selection",
             json!({"where": ["arch=mips"]}),
             None,

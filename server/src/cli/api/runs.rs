@@ -12,11 +12,12 @@ use reqwest::{Method, StatusCode};
 use crate::cli::CliError;
 use crate::cli::remote::{Payload, Remote, RemoteError, chain, read, segment};
 use crate::model::{Event, EventKind, LaunchFilter, NewLaunch, PastLaunch, Run, RunFilter};
+use crate::ops::UploadCheck;
 use crate::ops::{
-    Cancellation, ControlRequest, Done, DryRun, Fetch, FetchRequest, Fetched, FetchedCopy, Job,
-    LaunchEvent, Launched, NewRun, Ops, OpsError, Ping, PingRequest, PreparedLaunch,
-    RolloutOptions, RunEvent, RunResult, RunSink, Status, Targets, UpdateAgents, Upload,
-    UploadEvent, UploadSink,
+    Cancellation, ControlRequest, Done, DryRun, Fetch, FetchCheck, FetchRequest, Fetched,
+    FetchedCopy, Job, LaunchEvent, Launched, NewRun, Ops, OpsError, Ping, PingRequest,
+    PreparedLaunch, RolloutOptions, RunEvent, RunResult, RunSink, Status, Targets, UpdateAgents,
+    Upload, UploadEvent, UploadSink,
 };
 
 /// A run started: what it runs where, the run to follow, and its cancel.
@@ -86,6 +87,14 @@ pub(crate) trait RunsApi {
 
     /// Which hosts a control request would act on (`POST /api/v1/dry-run/control`).
     async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError>;
+
+    /// Which hosts an upload would go to, and which have the file already (`POST
+    /// /api/v1/dry-run/uploads`).
+    async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun, CliError>;
+
+    /// Which hosts a fetch would copy from, and what each has (`POST
+    /// /api/v1/dry-run/fetches`).
+    async fn dry_run_fetch(&self, check: FetchCheck) -> Result<DryRun, CliError>;
 
     /// Uploads `upload` to the hosts `targets` names, as `rollout` says (`POST
     /// /api/v1/uploads`, which answers once it has the file, and starts a launch whose events
@@ -223,6 +232,14 @@ impl RunsApi for Ops {
 
     async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError> {
         Ok(Ops::dry_run_control(self, &request).await?)
+    }
+
+    async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun, CliError> {
+        Ok(Ops::dry_run_upload(self, check).await?)
+    }
+
+    async fn dry_run_fetch(&self, check: FetchCheck) -> Result<DryRun, CliError> {
+        Ok(Ops::dry_run_fetch(self, check).await?)
     }
 
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {
@@ -540,6 +557,18 @@ impl RunsApi for Remote {
     async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError> {
         Ok(self
             .call(Method::POST, "/api/v1/dry-run/control", &request)
+            .await?)
+    }
+
+    async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun, CliError> {
+        Ok(self
+            .call(Method::POST, "/api/v1/dry-run/uploads", &check)
+            .await?)
+    }
+
+    async fn dry_run_fetch(&self, check: FetchCheck) -> Result<DryRun, CliError> {
+        Ok(self
+            .call(Method::POST, "/api/v1/dry-run/fetches", &check)
             .await?)
     }
 
