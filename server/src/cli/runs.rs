@@ -61,6 +61,11 @@ pub struct UploadArgs {
     /// with --owner): without it, those are sent nothing and said `unchanged`.
     #[arg(long)]
     pub force: bool,
+    /// FILE is a template (Jinja2's syntax): rendered for each host with its environment
+    /// (global, its groups', its own; secrets included), `host` and `facts`, and the rendering
+    /// sent; an error is that host's failure, naming the line.
+    #[arg(long)]
+    pub template: bool,
 }
 
 /// `fetch`: the file, the hosts, and the folder its copies go to.
@@ -277,6 +282,7 @@ pub async fn upload(
         targets,
         rollout,
         force,
+        template,
     } = args;
     let rollout = rollout.options();
     let size = std::fs::metadata(&file.file)
@@ -289,6 +295,7 @@ pub async fn upload(
         owner: file.owner,
         mode: file.mode,
         force,
+        template,
     };
     let started = |names: &[&str]| {
         out.started(names, fields);
