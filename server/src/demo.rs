@@ -428,6 +428,7 @@ pub async fn run(agent_bin: &Path, web: Web) -> Result<(), DemoError> {
                 owner: None,
                 mode: 0o640,
                 force: false,
+                template: false,
             },
             Arc::new(|_| {}),
         )

@@ -45,3 +45,4 @@ pub mod sanitize;
 pub mod selectors;
 pub mod serve;
 pub mod store;
+pub mod templates;

@@ -61,9 +61,14 @@ pub struct UploadArgs {
     /// with --owner): without it, those are sent nothing and said `unchanged`.
     #[arg(long)]
     pub force: bool,
-    /// Print which hosts it would go to, with the file's SHA-256, and which of them already
-    /// have it (asked of their agents); send nothing.
+    /// FILE is a template (Jinja2's syntax): rendered for each host with its environment
+    /// (global, its groups', its own; secrets included), `host` and `facts`, and the rendering
+    /// sent; an error is that host's failure, naming the line.
     #[arg(long)]
+    pub template: bool,
+    /// Print which hosts it would go to, with the file's SHA-256, and which of them already
+    /// have it (asked of their agents); send nothing. Not with --template.
+    #[arg(long, conflicts_with = "template")]
     pub dry_run: bool,
 }
 
@@ -285,6 +290,7 @@ pub async fn upload(
         targets,
         rollout,
         force,
+        template,
         dry_run,
     } = args;
     if dry_run {
@@ -312,6 +318,7 @@ pub async fn upload(
         owner: file.owner,
         mode: file.mode,
         force,
+        template,
     };
     let started = |names: &[&str]| {
         out.started(names, fields);

@@ -55,6 +55,11 @@ pub struct UploadQuery {
     /// `"changed": false`.
     #[serde(default)]
     force: bool,
+    /// The body is a template (Jinja2's syntax, UTF-8, at most 64 MiB): rendered for each host
+    /// with its environment (secrets included), `host` and `facts`, and the rendering sent; an
+    /// error is that host's failure, naming the line.
+    #[serde(default)]
+    template: bool,
 }
 
 /// The items of a comma-separated list.
@@ -81,7 +86,7 @@ fn items(list: Option<&str>) -> Vec<String> {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(
         (status = 202, description = "Started", body = Launched),
-        (status = 400, description = "No hosts named, or a bad path, mode, owner or batch", body = ErrorBody),
+        (status = 400, description = "No hosts named, a bad path, mode, owner or batch, or a template larger than 64 MiB or not UTF-8", body = ErrorBody),
         (status = 401, description = "No credentials that work", body = ErrorBody),
         (status = 403, description = "Below the run level `read-write`", body = ErrorBody),
         (status = 404, description = "A name or glob that matches no host or group", body = ErrorBody),
@@ -133,6 +138,7 @@ pub async fn upload(
         owner,
         mode,
         force: query.force,
+        template: query.template,
     };
     let launched = ops
         .launch_upload(&api.launches, targets, rollout, upload, file)

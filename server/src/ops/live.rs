@@ -932,6 +932,10 @@ impl Ops {
             .into_iter()
             .map(|h| h.name)
             .collect();
+        if upload.template {
+            // Too large or not text: refused now, not in the launch's events.
+            super::uploads::read_template(&upload.source).await?;
+        }
         let label = format!("upload: {}", upload.path);
         let new = NewLaunch {
             actor: self.actor.to_string(),
@@ -1530,6 +1534,7 @@ mod tests {
             owner: None,
             mode: 0o644,
             force: false,
+            template: false,
         };
         let launched = ops
             .launch_upload(

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use super::{Done, Ops, OpsError, Result, Targets};
 use crate::client::{self, ClientError, UploadSpec, new_action_id};
 use crate::fleet::Fleet;
-use crate::model::{Attachment, EventKind, Host, Ids};
+use crate::model::{Attachment, EnvVar, EventKind, Host, Ids};
+use crate::{environment, templates};
 
 /// The largest file the API takes for an upload, and the largest fetched from a host.
 pub const UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
@@ -29,6 +30,18 @@ pub struct Upload {
     pub mode: u32,
     /// Send the file even to hosts that already have it (same checksum, mode and owner).
     pub force: bool,
+    /// The file is a template, rendered for each host (see [`crate::templates`]) and the
+    /// rendering sent: each host's own checksum and size.
+    pub template: bool,
+}
+
+/// What goes to each host: the file as it is, or a template's rendering for the host.
+enum Source {
+    /// The file, streamed from disk, the same for all.
+    File(PathBuf, Arc<UploadSpec>),
+    /// A template (UTF-8 text, at most [`templates::MAX_RENDERED`] bytes) and every stored
+    /// variable, each host's environment assembled from them.
+    Template(Arc<str>, Arc<Vec<EnvVar>>),
 }
 
 /// What an upload reports as it goes, host by host, to whoever follows it live.
@@ -70,29 +83,56 @@ impl Ops {
         events: UploadSink,
     ) -> Result<Vec<Done>> {
         let hosts = self.resolve(targets).await?;
-        let (sha256, len) = hash_file(&upload.source)
-            .await
-            .map_err(|e| OpsError::File(upload.source.clone(), e))?;
-        let spec = Arc::new(UploadSpec {
-            path: upload.path.clone(),
-            owner: credentials(upload.owner),
-            mode: upload.mode,
-            sha256,
-            len,
-        });
-        let source = Arc::new(upload.source);
+        let source = if upload.template {
+            let text = read_template(&upload.source).await?;
+            let all_env = self.fleet.store().env(None).await?;
+            Arc::new(Source::Template(text.into(), Arc::new(all_env)))
+        } else {
+            let (sha256, len) = hash_file(&upload.source)
+                .await
+                .map_err(|e| OpsError::File(upload.source.clone(), e))?;
+            let spec = Arc::new(UploadSpec {
+                path: upload.path.clone(),
+                owner: credentials(upload.owner),
+                mode: upload.mode,
+                sha256,
+                len,
+            });
+            Arc::new(Source::File(upload.source, spec))
+        };
+        let (path, owner, mode) = (upload.path, upload.owner, upload.mode);
         let force = upload.force;
         let ended = events.clone();
         let upload_one = move |ops: Ops, host: Host| {
-            let (spec, source, events) = (spec.clone(), source.clone(), events.clone());
+            let (source, events, path) = (source.clone(), events.clone(), path.clone());
             async move {
                 let fleet = &ops.fleet;
                 let name = host.name.as_str();
+                // The file's spec and, for a template, its rendering for this host.
+                let prepared = match &*source {
+                    Source::File(_, spec) => Ok((spec.clone(), None)),
+                    Source::Template(text, all_env) => {
+                        let env = environment::assemble(all_env, None, &host);
+                        templates::render(&path, text.as_bytes(), &host, &env)
+                            .map(|rendered| {
+                                let spec = UploadSpec {
+                                    path: path.clone(),
+                                    owner: credentials(owner),
+                                    mode,
+                                    sha256: Sha256::digest(&rendered).into(),
+                                    len: rendered.len() as u64,
+                                };
+                                (Arc::new(spec), Some(rendered))
+                            })
+                            .map_err(|e| e.to_string())
+                    }
+                };
                 events(UploadEvent::Started {
                     host: name,
-                    bytes: spec.len,
+                    bytes: prepared.as_ref().map_or(0, |(spec, _)| spec.len),
                 });
                 let result = async {
+                    let (spec, rendered) = prepared?;
                     let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
                     if !force {
                         match already_there(&conn, &spec).await {
@@ -104,14 +144,19 @@ impl Ops {
                             }
                         }
                     }
-                    let file = tokio::fs::File::open(&*source)
-                        .await
-                        .map_err(|e| format!("{}: {e}", source.display()))?;
-                    let uploaded = conn
-                        .upload(&spec, new_action_id(), file, |sent| {
-                            events(UploadEvent::Sent { host: name, sent });
-                        })
-                        .await;
+                    let progress = |sent| events(UploadEvent::Sent { host: name, sent });
+                    let uploaded = match (&*source, &rendered) {
+                        (Source::File(file, _), _) => {
+                            let reader = tokio::fs::File::open(file)
+                                .await
+                                .map_err(|e| format!("{}: {e}", file.display()))?;
+                            conn.upload(&spec, new_action_id(), reader, progress).await
+                        }
+                        (Source::Template(..), rendered) => {
+                            let bytes = rendered.as_deref().unwrap_or_default();
+                            conn.upload(&spec, new_action_id(), bytes, progress).await
+                        }
+                    };
                     let report = match uploaded {
                         Ok(report) => report,
                         Err(e) => {
@@ -120,7 +165,7 @@ impl Ops {
                         }
                     };
                     if report.outcome.is_success() {
-                        Ok(Some(format!("{} bytes, sha256 verified", spec.len)))
+                        Ok(Some(spec.len))
                     } else {
                         Err(report.outcome.to_string())
                     }
@@ -132,16 +177,15 @@ impl Ops {
                             .to_string(),
                     ),
                 };
-                if let Ok(Some(_)) = result {
-                    let detail = format!("{}, {} bytes", spec.path, spec.len);
+                if let Ok(Some(len)) = result {
+                    let detail = format!("{path}, {len} bytes");
                     ops.note(&host.name, EventKind::Uploaded, &detail).await;
                 }
                 let changed = result.as_ref().ok().map(Option::is_some);
-                let result = result.map(|sent| {
-                    sent.unwrap_or_else(|| {
-                        "unchanged: the host's file has this sha256 and mode; nothing sent"
-                            .to_string()
-                    })
+                let result = result.map(|sent| match sent {
+                    Some(len) => format!("{len} bytes, sha256 verified"),
+                    None => "unchanged: the host's file has this sha256 and mode; nothing sent"
+                        .to_string(),
                 });
                 Done {
                     changed,
@@ -153,6 +197,29 @@ impl Ops {
             .for_each_reporting(hosts, upload_one, |done| ended(UploadEvent::Done(done)))
             .await)
     }
+}
+
+/// The template at `path`: refused before any host is reached if it is larger than
+/// [`templates::MAX_RENDERED`] or not UTF-8 text.
+pub(super) async fn read_template(path: &Path) -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| OpsError::File(path.to_path_buf(), e))?;
+    let mut bytes = Vec::new();
+    file.take(templates::MAX_RENDERED as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| OpsError::File(path.to_path_buf(), e))?;
+    if bytes.len() > templates::MAX_RENDERED {
+        return Err(OpsError::Invalid(format!(
+            "template {}: larger than {} bytes",
+            path.display(),
+            templates::MAX_RENDERED
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| OpsError::Invalid(format!("template {}: not UTF-8 text", path.display())))
 }
 
 /// SHA-256 of `data`, hex.
@@ -288,6 +355,7 @@ mod tests {
             owner: None,
             mode: 0o644,
             force: false,
+            template: false,
         }
     }
 
@@ -337,6 +405,34 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_template_not_text_is_refused_before_any_host_and_a_wrong_one_fails_each() {
+        let (dir, ops) = fleet(&["a"]).await;
+        let quiet = || -> UploadSink { Arc::new(|_: UploadEvent<'_>| {}) };
+        let local = dir.path().join("t");
+        std::fs::write(&local, b"\xff\xfe").unwrap();
+        let template = Upload {
+            template: true,
+            ..upload(local.clone())
+        };
+        let err = ops
+            .upload(&Targets::all(), template.clone(), quiet())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid);
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+
+        // Rendered before the host is reached: its failure names the line.
+        std::fs::write(&local, "ok\n{{ nowhere }}\n").unwrap();
+        let done = ops
+            .upload(&Targets::all(), template, quiet())
+            .await
+            .unwrap();
+        assert!(!done[0].success);
+        assert!(format!("{done:?}").contains("line 2"), "{done:?}");
+        assert!(events(&ops, "uploaded").await.is_empty());
     }
 
     #[test]

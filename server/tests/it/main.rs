@@ -50,6 +50,7 @@ mod rolling;
 mod schedules;
 mod secrets;
 mod selectors;
+mod templates;
 mod times;
 mod updates;
 mod users;

@@ -599,6 +599,7 @@ impl RunsApi for Remote {
         ];
         query.extend(targets.selectors.iter().map(|s| ("where", s.clone())));
         query.extend(upload.force.then(|| ("force", "true".to_string())));
+        query.extend(upload.template.then(|| ("template", "true".to_string())));
         query.extend(
             upload
                 .owner

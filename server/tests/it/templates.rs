@@ -1,0 +1,158 @@
+//! Uploads as templates (`upload --template`): rendered for each real agent with its group's
+//! variable, its own secret, its name and its facts; the secret in no output nor event; an
+//! error is each host's failure naming the line, nothing written; a second identical upload
+//! sends nothing; and the same through `--server`.
+
+use std::process::Stdio;
+
+use reqwest::{Method, StatusCode};
+
+use crate::harness::{Server, text};
+use crate::http::{Daemon, key_of};
+use crate::remote::{client, finish};
+use crate::users::add_user;
+
+const TEMPLATE: &str =
+    "server {{ ntp_server }}\nkey={{ API_TOKEN }}\nhost={{ host.name }} arch={{ facts.arch }}\n";
+
+/// Each host's secret.
+fn secret(host: &str) -> String {
+    format!("t0ken-{host}-XYZZY")
+}
+
+/// What the template renders to on `host`.
+fn expected(host: &str) -> String {
+    format!(
+        "server ntp.lab.example\nkey={}\nhost={host} arch={}\n",
+        secret(host),
+        std::env::consts::ARCH
+    )
+}
+
+/// `env set NAME --group GROUP` with the value on standard input.
+fn set_group_var(server: &Server, name: &str, group: &str, value: &str) {
+    let mut set = server
+        .command(&["env", "set", name, "--group", group])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut set.stdin.take().unwrap(), value.as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_gets_its_hosts_group_variable_secret_and_facts_and_never_shows_the_secret() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = server.agent("r1", dir.path(), &["lab"], "").await;
+    let _b = server.agent("r2", dir.path(), &["lab"], "").await;
+    set_group_var(&server, "ntp_server", "lab", "ntp.lab.example");
+    for host in ["r1", "r2"] {
+        server.set_secret("API_TOKEN", host, &secret(host));
+    }
+    // The agents report their facts.
+    server.ok(&["ping", "--group", "lab"]);
+    let local = dir.path().join("ntp.conf.j2");
+    std::fs::write(&local, TEMPLATE).unwrap();
+    let local = local.to_str().unwrap();
+    // The agents share this machine: each host's file goes to a path of its own.
+    let target = |host: &str| dir.path().join(format!("{host}.conf"));
+    let mut said = String::new();
+    for host in ["r1", "r2"] {
+        let path = target(host);
+        let upload = [
+            "upload",
+            local,
+            "--path",
+            path.to_str().unwrap(),
+            "--host",
+            host,
+            "--template",
+        ];
+        let out = server.output(&upload);
+        said += &text(&out);
+        assert!(out.status.success(), "{said}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), expected(host));
+
+        // Again: the host's file already is this rendering; nothing is sent.
+        let out = server.output(&upload);
+        let again = text(&out);
+        assert!(out.status.success(), "{again}");
+        assert!(
+            again
+                .lines()
+                .any(|l| l.starts_with(host) && l.contains(" unchanged ")),
+            "{again}"
+        );
+        said += &again;
+    }
+
+    // A name not defined on line 2: each host fails naming it, and nothing is written.
+    let broken = dir.path().join("broken.j2");
+    std::fs::write(&broken, "server {{ ntp_server }}\nkey={{ NO_SUCH }}\n").unwrap();
+    let nowhere = dir.path().join("broken.conf");
+    let out = server.output(&[
+        "upload",
+        broken.to_str().unwrap(),
+        "--path",
+        nowhere.to_str().unwrap(),
+        "--group",
+        "lab",
+        "--template",
+        "--json",
+    ]);
+    said += &text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let failed = crate::harness::results(&out.stdout);
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{said}");
+    for result in failed {
+        assert_eq!(result["success"], false, "{result}");
+        assert!(result["detail"].to_string().contains("line 2"), "{result}");
+    }
+    assert!(!nowhere.exists());
+
+    // Through a running serve, as a client of its API: the same rendering, unchanged.
+    add_user(&server, "ann", &["--run-level", "read-write"]);
+    let ann = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+    let (status, pinged) = daemon
+        .call(
+            Method::POST,
+            "/api/v1/ping",
+            Some(&ann),
+            &serde_json::json!({"all": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pinged}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let remote = |args: &[&str]| client(elsewhere.path(), &server, daemon.base(), Some(&ann), args);
+    let path = target("r1");
+    std::fs::remove_file(&path).unwrap();
+    let upload = [
+        "upload",
+        local,
+        "--path",
+        path.to_str().unwrap(),
+        "--host",
+        "r1",
+        "--template",
+    ];
+    let out = finish(remote(&upload)).await;
+    said += &text(&out);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected("r1"));
+    let out = finish(remote(&upload)).await;
+    let again = text(&out);
+    assert!(out.status.success(), "{again}");
+    assert!(again.contains(" unchanged "), "{again}");
+    said += &again;
+
+    // The secrets appear in no output, nor in any event, local or through the API.
+    said += &server.ok(&["events", "--json"]);
+    said += &text(&finish(remote(&["events", "--json"])).await);
+    assert!(said.contains("uploaded"), "{said}");
+    for host in ["r1", "r2"] {
+        assert!(!said.contains(&secret(host)), "{said}");
+    }
+}
