@@ -6,7 +6,7 @@
 //! way, never with a 500 or plain text.
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -209,20 +209,41 @@ fn json_content_type(headers: &HeaderMap) -> bool {
             .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
-/// A query string, refused as an [`ApiError`] (400) when it does not parse as `T`; a key
-/// given again is a list's next item (`?where=a&where=b`).
+/// A query string, refused as an [`ApiError`] when it does not parse as `T`.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|e: QueryRejection| ApiError::rejected(e.status(), e.body_text()))
+    }
+}
+
+/// A query string with lists, a key given again for each item (`?where=a&where=b`), refused as
+/// an [`ApiError`] (400) when it does not parse as `T` or gives a parameter empty (which is
+/// no value, not an absent one: `?state=` names no state).
+pub struct ListQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ListQuery<T> {
+    type Rejection = ApiError;
+
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        serde_html_form::from_str(parts.uri.query().unwrap_or_default())
-            .map(Query)
-            .map_err(|e| {
-                let text = format!("Failed to deserialize query string: {e}");
-                ApiError::rejected(StatusCode::BAD_REQUEST, text)
-            })
+        let query = parts.uri.query().unwrap_or_default();
+        let refused = |why: String| {
+            let text = format!("Failed to deserialize query string: {why}");
+            ApiError::rejected(StatusCode::BAD_REQUEST, text)
+        };
+        let mut pairs = form_urlencoded::parse(query.as_bytes());
+        if let Some((key, _)) = pairs.find(|(_, v)| v.is_empty()) {
+            return Err(refused(format!("`{key}` is empty")));
+        }
+        serde_html_form::from_str(query)
+            .map(ListQuery)
+            .map_err(|e| refused(e.to_string()))
     }
 }
 

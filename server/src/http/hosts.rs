@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 
 use super::auth::{Auth, need};
 use super::environment::RemovalQuery;
-use super::error::{ApiError, ErrorBody, Json, Path, Query};
+use super::error::{ApiError, ErrorBody, Json, ListQuery, Path, Query};
 use crate::names::HostName;
 use crate::ops::{
     AddHost, AgentKey, HostAdded, HostChange, HostDetail, HostEntry, HostPage, HostQuery,
@@ -37,7 +37,7 @@ fn host_name(name: &str) -> Result<HostName, ApiError> {
 )]
 pub async fn list(
     auth: Auth,
-    Query(query): Query<HostQuery>,
+    ListQuery(query): ListQuery<HostQuery>,
 ) -> Result<axum::Json<HostPage>, ApiError> {
     Ok(axum::Json(auth.ops().host_page(&query).await?))
 }

@@ -144,7 +144,15 @@ pub(super) fn complete(mut document: utoipa::openapi::OpenApi) -> utoipa::openap
 
 /// The request bodies that take the fields of other types among their own (`#[serde(flatten)]`:
 /// the hosts, [`Targets`]; how they go, [`RolloutOptions`]), and refuse unknown fields.
-const FLATTENED: [&str; 4] = ["NewRun", "ControlRequest", "PingRequest", "UpdateAgents"];
+const FLATTENED: [&str; 7] = [
+    "NewRun",
+    "ControlRequest",
+    "PingRequest",
+    "UpdateAgents",
+    "FetchRequest",
+    "FetchCheck",
+    "UploadCheck",
+];
 
 /// Writes each of [`FLATTENED`] as the one object its JSON is (utoipa makes an `allOf` of the
 /// flattened types and the rest, which could not refuse unknown fields), with every field,

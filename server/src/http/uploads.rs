@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::ApiState;
 use super::auth::{Auth, need};
-use super::error::{ApiError, ErrorBody, Query};
+use super::error::{ApiError, ErrorBody, ListQuery};
 use super::scripts::{file_mode, file_owner};
 use super::spool::{spool, within};
 use crate::ops::{Launched, OpsError, RolloutOptions, Share, Targets, UPLOAD_LIMIT, Upload};
@@ -98,7 +98,7 @@ fn items(list: Option<&str>) -> Vec<String> {
 pub async fn upload(
     auth: Auth<need::RunReadWrite>,
     State(api): State<ApiState>,
-    Query(query): Query<UploadQuery>,
+    ListQuery(query): ListQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Launched>), ApiError> {

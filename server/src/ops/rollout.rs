@@ -76,6 +76,7 @@ impl utoipa::PartialSchema for ShareInput {
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)
                     .minimum(Some(0))
+                    .maximum(Some(999_999_999))
                     .description(Some("This many hosts.")),
             )
             .item(
