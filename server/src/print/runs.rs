@@ -170,18 +170,11 @@ impl<W: Write + Send + 'static> Printer<W> {
             }));
         }
         self.done(results);
-        let and = |n: usize, what: &str| match n {
-            0 => String::new(),
-            n => format!(", {n} {what}"),
-        };
-        let (cancelled, skipped) = (
-            and(count.cancelled, "cancelled"),
-            and(count.skipped, "skipped"),
-        );
+        let also = count.cancelled_and_skipped();
         self.print(|out| {
             writeln!(
                 out,
-                "{changed} changed, {unchanged} unchanged, {} failed{cancelled}{skipped}",
+                "{changed} changed, {unchanged} unchanged, {} failed{also}",
                 count.failed
             )
         });
@@ -207,18 +200,11 @@ impl<W: Write + Send + 'static> Printer<W> {
                 ]
             },
         );
-        let and = |n: usize, what: &str| match n {
-            0 => String::new(),
-            n => format!(", {n} {what}"),
-        };
-        let (cancelled, skipped) = (
-            and(count.cancelled, "cancelled"),
-            and(count.skipped, "skipped"),
-        );
+        let also = count.cancelled_and_skipped();
         self.print(|out| {
             writeln!(
                 out,
-                "{} of {} hosts succeeded{cancelled}{skipped}",
+                "{} of {} hosts succeeded{also}",
                 count.ok,
                 results.len()
             )
@@ -286,6 +272,20 @@ impl Count {
             }
         }
         count
+    }
+
+    /// `, N cancelled, M skipped`, each only when there are any: what a summary says after
+    /// its main count.
+    fn cancelled_and_skipped(&self) -> String {
+        let and = |n: usize, what: &str| match n {
+            0 => String::new(),
+            n => format!(", {n} {what}"),
+        };
+        format!(
+            "{}{}",
+            and(self.cancelled, "cancelled"),
+            and(self.skipped, "skipped")
+        )
     }
 }
 
