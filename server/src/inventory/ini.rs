@@ -271,18 +271,7 @@ x=1
             "line 26: [ungrouped:vars] ignored: Otto has no group of the hosts in none"
         );
         assert!(inv.notes[1].starts_with("line 5: ansible_port ignored"));
-        let vars: Vec<_> = inv
-            .vars
-            .iter()
-            .map(|v| {
-                (
-                    v.place.as_str(),
-                    v.scope.to_string(),
-                    v.name.as_str(),
-                    v.value.as_str(),
-                )
-            })
-            .collect();
+        let vars = inv.var_rows();
         assert_eq!(
             vars,
             [

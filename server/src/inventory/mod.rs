@@ -129,6 +129,28 @@ impl Inventory {
     }
 }
 
+/// A variable as (place, scope as said, name, value).
+#[cfg(test)]
+pub type VarRow<'a> = (&'a str, String, &'a str, &'a str);
+
+#[cfg(test)]
+impl Inventory {
+    /// Each variable as a [`VarRow`]: what the parsers' tests compare.
+    pub fn var_rows(&self) -> Vec<VarRow<'_>> {
+        self.vars
+            .iter()
+            .map(|v| {
+                (
+                    v.place.as_str(),
+                    v.scope.to_string(),
+                    v.name.as_str(),
+                    v.value.as_str(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A host the inventory wants, checked and merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {

@@ -265,18 +265,7 @@ all:
         assert_eq!(inv.entries[1].place, "all.routers.hosts.r1");
         assert_eq!(inv.notes.len(), 1);
         assert!(inv.notes[0].contains("ansible_port ignored"));
-        let vars: Vec<_> = inv
-            .vars
-            .iter()
-            .map(|v| {
-                (
-                    v.place.as_str(),
-                    v.scope.to_string(),
-                    v.name.as_str(),
-                    v.value.as_str(),
-                )
-            })
-            .collect();
+        let vars = inv.var_rows();
         assert_eq!(
             vars,
             [

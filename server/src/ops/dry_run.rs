@@ -144,13 +144,7 @@ impl Ops {
     /// hosts); nothing is started or recorded.
     pub async fn dry_run(&self, new: NewRun) -> Result<DryRun> {
         let (targets, job, _, _) = new.parts()?;
-        self.require_job(&job).await?;
-        let hosts: Vec<String> = self
-            .run_hosts(&targets, &job)
-            .await?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
+        let (_, hosts) = self.checked_job(&targets, &job).await?;
         let left_out = self.selection(&targets).await?.left_out;
         let store = self.fleet.store();
         let (sha256, files) = match &job {

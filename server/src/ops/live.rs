@@ -785,13 +785,7 @@ impl Ops {
     pub async fn prepare_launch(&self, new: NewRun) -> Result<PreparedLaunch> {
         let request = serde_json::to_string(&new).ok();
         let (targets, job, rollout, output_cap) = new.parts()?;
-        let level = self.require_job(&job).await?;
-        let hosts: Vec<String> = self
-            .run_hosts(&targets, &job)
-            .await?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
+        let (level, hosts) = self.checked_job(&targets, &job).await?;
         let record = NewLaunch {
             actor: self.actor.to_string(),
             job: job.label(),
@@ -806,6 +800,18 @@ impl Ops {
             output_cap,
             record,
         })
+    }
+
+    /// The run level `job` needs (refused if the actor's is lower: [`Ops::require_job`]) and
+    /// the hosts a run of it on `targets` addresses ([`Ops::run_hosts`]), by name.
+    pub(super) async fn checked_job(
+        &self,
+        targets: &Targets,
+        job: &Job,
+    ) -> Result<(RunLevel, Vec<String>)> {
+        let level = self.require_job(job).await?;
+        let hosts = self.run_hosts(targets, job).await?;
+        Ok((level, hosts.into_iter().map(|h| h.name).collect()))
     }
 
     /// Starts what `new` asks on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but
