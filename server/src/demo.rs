@@ -375,6 +375,7 @@ pub async fn run(agent_bin: &Path, web: Web) -> Result<(), DemoError> {
         owner: None,
         mode: 0o600,
         phase: Phase::Before,
+        template: false,
     })
     .await?;
     ops.set_env(&SetEnv {

@@ -57,11 +57,7 @@ pub fn render(
     env: &Assembled,
 ) -> Result<Vec<u8>, TemplateError> {
     let text = std::str::from_utf8(source).map_err(|_| TemplateError::NotText(path.into()))?;
-    let mut jinja = Environment::new();
-    jinja.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Files are written as they are, not escaped for HTML.
-    jinja.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    jinja.set_keep_trailing_newline(true);
+    let mut jinja = engine();
     let failed = |e: minijinja::Error| TemplateError::Render {
         path: path.into(),
         line: e.line(),
@@ -89,6 +85,33 @@ pub fn render(
         return Err(TemplateError::TooLarge(path.into()));
     }
     Ok(rendered.into_bytes())
+}
+
+/// Checks `source`, the template of the file `path`, before it is kept: UTF-8 text of at most
+/// [`MAX_RENDERED`] bytes, in a syntax the engine reads. What it names is checked when it is
+/// rendered for a host.
+pub fn check(path: &str, source: &[u8]) -> Result<(), TemplateError> {
+    if source.len() > MAX_RENDERED {
+        return Err(TemplateError::TooLarge(path.into()));
+    }
+    let text = std::str::from_utf8(source).map_err(|_| TemplateError::NotText(path.into()))?;
+    engine()
+        .add_template(path, text)
+        .map_err(|e| TemplateError::Render {
+            path: path.into(),
+            line: e.line(),
+            message: detail(&e),
+        })
+}
+
+/// The template engine as every template uses it: a name not defined is an error, files are
+/// written as they are (not escaped for HTML), a last newline is kept.
+fn engine<'source>() -> Environment<'source> {
+    let mut jinja = Environment::new();
+    jinja.set_undefined_behavior(UndefinedBehavior::Strict);
+    jinja.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    jinja.set_keep_trailing_newline(true);
+    jinja
 }
 
 /// What is wrong, without the template's name and line (said apart).
@@ -162,6 +185,17 @@ mod tests {
         assert!(!secret.to_string().contains("s3cret"), "{secret}");
         let binary = render("/etc/x", &[0xff, 0xfe], &router(), &vars).unwrap_err();
         assert_eq!(binary, TemplateError::NotText("/etc/x".into()));
+        // Checked before it is kept: the syntax, not the names.
+        assert!(check("/etc/x", b"{{ anything }}\n").is_ok());
+        let checked = check("/etc/x", b"a\n{% if %}").unwrap_err();
+        assert!(
+            checked.to_string().starts_with("template /etc/x, line 2: "),
+            "{checked}"
+        );
+        assert_eq!(
+            check("/etc/x", &[0xff]),
+            Err(TemplateError::NotText("/etc/x".into()))
+        );
         // Facts are undefined before a heartbeat.
         let mut new = router();
         new.status.facts = None;

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::ops::{
     Action, ControlRequest, DEFAULT_OUTPUT_CAP, FETCH_LIMIT, Fetch, FetchCheck, NewRun, OpsError,
-    PingRequest, RunSink, Status, UpdateAgents, Upload, UploadCheck,
+    PingRequest, RunSink, Status, UpdateAgents, Upload, UploadCheck, read_template,
 };
 use crate::print::{OutputFiles, Printer};
 use crate::sanitize;
@@ -66,9 +66,10 @@ pub struct UploadArgs {
     /// sent; an error is that host's failure, naming the line.
     #[arg(long)]
     pub template: bool,
-    /// Print which hosts it would go to, with the file's SHA-256, and which of them already
-    /// have it (asked of their agents); send nothing. Not with --template.
-    #[arg(long, conflicts_with = "template")]
+    /// Print which hosts it would go to, with the file's SHA-256 (a template's rendering for
+    /// each host, and its errors), and which of them already have it (asked of their agents);
+    /// send nothing.
+    #[arg(long)]
     pub dry_run: bool,
 }
 
@@ -294,11 +295,18 @@ pub async fn upload(
         dry_run,
     } = args;
     if dry_run {
-        let (sha256, size) = hash_local(&file.file)?;
+        let (sha256, size, template) = match template {
+            true => (None, None, Some(read_template(&file.file).await?)),
+            false => {
+                let (sha256, size) = hash_local(&file.file)?;
+                (Some(sha256), Some(size), None)
+            }
+        };
         let check = UploadCheck {
             path: file.path,
             sha256,
             size,
+            template,
             mode: file.mode,
             owner: file.owner,
             force,

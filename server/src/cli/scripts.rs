@@ -94,6 +94,10 @@ pub enum AttachmentCommand {
         /// Upload it before or after the script.
         #[arg(long, value_enum, default_value = "before")]
         phase: Phase,
+        /// FILE is a template (Jinja2's syntax, UTF-8 text): rendered for each host with its
+        /// environment (secrets included) and facts before it is sent.
+        #[arg(long)]
+        template: bool,
     },
     /// List attachments.
     List {
@@ -136,12 +140,13 @@ fn attached(file: &std::path::Path, a: &Attachment) -> String {
         Phase::After => "after",
     };
     format!(
-        "{} ({} bytes, sha256 {}) attached to {} as {}, {phase} the script",
+        "{} ({} bytes, sha256 {}) attached to {} as {}{}, {phase} the script",
         file.display(),
         a.size,
         a.sha256.get(..16).unwrap_or(&a.sha256),
         a.script,
         a.path,
+        if a.template { " (a template)" } else { "" },
     )
 }
 
@@ -218,6 +223,7 @@ pub async fn attachment(
                     mode,
                 },
             phase,
+            template,
         } => {
             let a = api
                 .attach_file(AttachFile {
@@ -227,6 +233,7 @@ pub async fn attachment(
                     owner,
                     mode: Some(mode),
                     phase: Some(phase),
+                    template: Some(template),
                 })
                 .await?;
             out.say(&attached(&file, &a));

@@ -200,6 +200,7 @@ pub async fn attach(
             owner,
             mode,
             phase: query.phase,
+            template: query.template,
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(attachment)))

@@ -160,6 +160,10 @@ pub struct Attachment {
     pub mode: u32,
     /// Before or after the script.
     pub phase: Phase,
+    /// A template, rendered for each host before it is sent (see [`crate::templates`]);
+    /// `sha256` and `size` are the template's.
+    #[serde(default)]
+    pub template: bool,
 }
 
 /// Where an environment variable applies. Later scopes win: global, script, group, host.

@@ -8,13 +8,16 @@ use super::control::ControlRequest;
 use super::live::NewRun;
 use super::runs::{Job, command_body};
 use super::uploads::sha256_hex;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::targets::HostResult;
 use super::{Ops, OpsError, Result, Targets};
 use crate::client::UploadSpec;
 use crate::fleet::Untrusted;
-use crate::model::{Attachment, Host, Ids, Phase};
+use crate::model::{Attachment, EnvVar, Host, Ids, Phase};
+use crate::{environment, templates};
 
 /// What a host has at the path of an upload or a fetch, as its agent said when a dry run asked
 /// (the only thing a dry run asks of agents: it reads, and changes nothing).
@@ -35,18 +38,22 @@ pub struct HostFile {
     pub error: Option<String>,
 }
 
-/// An upload a dry run looks at: the file by its checksum and length (it is not sent), where
-/// it would go, and to which hosts. The body of `POST /api/v1/dry-run/uploads`.
+/// An upload a dry run looks at: the file by its checksum and length (it is not sent), or a
+/// template by its text (rendered for each host, as the upload would), where it would go, and
+/// to which hosts. The body of `POST /api/v1/dry-run/uploads`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadCheck {
     /// Absolute path on the hosts.
     pub path: String,
-    /// The file's SHA-256, hex.
+    /// The file's SHA-256, hex (with `size`; not with `template`).
     #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
-    pub sha256: String,
-    /// Its length in bytes.
-    pub size: u64,
+    pub sha256: Option<String>,
+    /// Its length in bytes (with `sha256`; not with `template`).
+    pub size: Option<u64>,
+    /// Instead of `sha256` and `size`: the text of a template (Jinja2's syntax), rendered for
+    /// each host with its environment and facts.
+    pub template: Option<String>,
     /// Its mode (default 0o644).
     #[serde(default = "default_mode")]
     #[schema(maximum = 4095)]
@@ -106,6 +113,58 @@ pub struct PlannedFile {
     pub sha256: String,
     /// When it would be sent: `before` or `after` the script (none for an upload).
     pub phase: Option<Phase>,
+    /// Whether it is a template: `size` and `sha256` are then the template's, and `rendered`
+    /// says what each host would get.
+    #[serde(default)]
+    pub template: bool,
+    /// For a template: its rendering for each host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rendered: Vec<Rendered>,
+}
+
+/// A template rendered for one host by a dry run (never sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Rendered {
+    /// The host.
+    pub host: String,
+    /// The rendering's size in bytes.
+    pub size: Option<u64>,
+    /// Its SHA-256, hex.
+    pub sha256: Option<String>,
+    /// Why it could not be rendered (the line named; no secret shown).
+    pub error: Option<String>,
+}
+
+impl Rendered {
+    /// `path`'s template `source` rendered for `host` with `env`; the rendering too, if it
+    /// could be.
+    fn of(
+        path: &str,
+        source: &[u8],
+        host: &Host,
+        env: &environment::Assembled,
+    ) -> (Rendered, Option<Vec<u8>>) {
+        match templates::render(path, source, host, env) {
+            Ok(bytes) => (
+                Rendered {
+                    host: host.name.clone(),
+                    size: Some(bytes.len() as u64),
+                    sha256: Some(sha256_hex(&bytes)),
+                    error: None,
+                },
+                Some(bytes),
+            ),
+            Err(e) => (
+                Rendered {
+                    host: host.name.clone(),
+                    size: None,
+                    sha256: None,
+                    error: Some(e.to_string()),
+                },
+                None,
+            ),
+        }
+    }
 }
 
 impl HostResult for HostFile {
@@ -129,12 +188,26 @@ impl HostResult for HostFile {
 }
 
 impl PlannedFile {
-    fn of(a: &Attachment) -> PlannedFile {
+    /// Attachment `a` as a run of its script on `hosts` would send it: a template rendered for
+    /// each of them with its environment among `all_env`.
+    fn of(a: &Attachment, hosts: &[Host], all_env: &[EnvVar]) -> PlannedFile {
+        let rendered = match a.template {
+            true => hosts
+                .iter()
+                .map(|host| {
+                    let env = environment::assemble(all_env, Some(&a.script), host);
+                    Rendered::of(&a.path, &a.content, host, &env).0
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         PlannedFile {
             path: a.path.clone(),
             size: a.size,
             sha256: a.sha256.clone(),
             phase: Some(a.phase),
+            template: a.template,
+            rendered,
         }
     }
 }
@@ -151,9 +224,16 @@ impl Ops {
             Job::Script { name, .. } => {
                 let script = store.script(name).await?;
                 let files = store.attachments(Some(name)).await?;
+                let all_env = match files.iter().any(|a| a.template) {
+                    true => store.env(None).await?,
+                    false => Vec::new(),
+                };
                 (
                     sha256_hex(&script.body),
-                    files.iter().map(PlannedFile::of).collect(),
+                    files
+                        .iter()
+                        .map(|a| PlannedFile::of(a, &hosts, &all_env))
+                        .collect(),
                 )
             }
             Job::Command { command, .. } => (sha256_hex(&command_body(command)), Vec::new()),
@@ -162,7 +242,7 @@ impl Ops {
             what: job.label(),
             sha256: Some(sha256),
             files,
-            hosts,
+            hosts: hosts.into_iter().map(|h| h.name).collect(),
             left_out,
             on_hosts: Vec::new(),
         })
@@ -183,37 +263,86 @@ impl Ops {
     }
 
     /// Which hosts `check` would upload to, and for each whether its file is already the one
-    /// it would make (asked of its agent, which changes nothing): nothing is sent.
+    /// it would make (asked of its agent, which changes nothing): nothing is sent. A template
+    /// is rendered for each host, as the upload would, and each host's file compared with its
+    /// own rendering.
     pub async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun> {
         if !check.path.starts_with('/') {
             let message = format!("{}: the path on the hosts must be absolute", check.path);
             return Err(OpsError::Invalid(message));
         }
-        let sha256 = super::uploads::parse_sha256(&check.sha256).map_err(OpsError::Invalid)?;
-        let spec = UploadSpec {
+        let hosts = self.resolve(&check.targets).await?;
+        let names = hosts.iter().map(|h| h.name.clone()).collect();
+        let spec = |sha256, len| UploadSpec {
             path: check.path.clone(),
             owner: super::uploads::credentials(check.owner),
             mode: check.mode,
             sha256,
-            len: check.size,
+            len,
         };
-        let hosts = self.resolve(&check.targets).await?;
-        let names = hosts.iter().map(|h| h.name.clone()).collect();
-        let spec = Arc::new(spec);
+        // What each host would be sent, or why nothing could be.
+        let mut specs = HashMap::new();
+        let (what, sha256, files) = match (&check.template, &check.sha256, check.size) {
+            (Some(text), None, None) => {
+                templates::check(&check.path, text.as_bytes())
+                    .map_err(|e| OpsError::Invalid(e.to_string()))?;
+                let all_env = self.fleet.store().env(None).await?;
+                let mut rendered = Vec::new();
+                for host in &hosts {
+                    let env = environment::assemble(&all_env, None, host);
+                    let (one, bytes) = Rendered::of(&check.path, text.as_bytes(), host, &env);
+                    let planned = match bytes {
+                        Some(bytes) => Ok(spec(Sha256::digest(&bytes).into(), bytes.len() as u64)),
+                        None => Err(one.error.clone().unwrap_or_default()),
+                    };
+                    specs.insert(host.name.clone(), planned);
+                    rendered.push(one);
+                }
+                let file = PlannedFile {
+                    path: check.path.clone(),
+                    size: text.len() as u64,
+                    sha256: sha256_hex(text.as_bytes()),
+                    phase: None,
+                    template: true,
+                    rendered,
+                };
+                let what = format!("upload of a template to {}", check.path);
+                (what, None, vec![file])
+            }
+            (None, Some(sha256), Some(size)) => {
+                let parsed = super::uploads::parse_sha256(sha256).map_err(OpsError::Invalid)?;
+                for host in &hosts {
+                    specs.insert(host.name.clone(), Ok(spec(parsed, size)));
+                }
+                let what = format!("upload to {} ({size} bytes)", check.path);
+                (what, Some(sha256.to_ascii_lowercase()), Vec::new())
+            }
+            _ => {
+                let message = "give the file's sha256 and size, or a template (not both)";
+                return Err(OpsError::Invalid(message.into()));
+            }
+        };
+        let specs = Arc::new(specs);
         let force = check.force;
         let asked = self
             .for_each(hosts, move |ops, host| {
-                let spec = spec.clone();
+                let specs = specs.clone();
                 async move {
-                    ops.host_file(&host, &spec.path, (!force).then_some(&*spec))
-                        .await
+                    match specs.get(&host.name) {
+                        Some(Ok(spec)) => {
+                            ops.host_file(&host, &spec.path, (!force).then_some(spec))
+                                .await
+                        }
+                        Some(Err(why)) => HostFile::skipped(host.name, why),
+                        None => HostFile::skipped(host.name, "not rendered"),
+                    }
                 }
             })
             .await;
         Ok(DryRun {
-            what: format!("upload to {} ({} bytes)", check.path, check.size),
-            sha256: Some(check.sha256.to_ascii_lowercase()),
-            files: Vec::new(),
+            what,
+            sha256,
+            files,
             hosts: names,
             left_out: self.selection(&check.targets).await?.left_out,
             on_hosts: asked,
@@ -297,6 +426,7 @@ mod tests {
             owner: None,
             mode: 0o644,
             phase: Phase::Before,
+            template: false,
         };
         ops.add_attachment(attachment).await.unwrap();
         let before = logged(&ops).await.len();
@@ -323,6 +453,8 @@ mod tests {
                 size: 10,
                 sha256: sha256_hex(b"dest=/tmp\n"),
                 phase: Some(Phase::Before),
+                template: false,
+                rendered: Vec::new(),
             }]
         );
         let command = NewRun {

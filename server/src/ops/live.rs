@@ -19,7 +19,7 @@ use super::{
     Cancellation, Done, Job, Ops, OpsError, Result, Rollout, RolloutOptions, RunEvent, RunResult,
     RunSink, Status, Targets, UpdateAgents, Upload, UploadEvent, UploadSink,
 };
-use crate::model::{EventKind, NewLaunch, Run, RunLevel};
+use crate::model::{EventKind, Host, NewLaunch, Run, RunLevel};
 use crate::store::{Store, StoreError};
 
 /// How long a finished launch's events stay as they were produced.
@@ -789,7 +789,7 @@ impl Ops {
         let record = NewLaunch {
             actor: self.actor.to_string(),
             job: job.label(),
-            hosts,
+            hosts: hosts.into_iter().map(|h| h.name).collect(),
             level,
             request,
         };
@@ -803,15 +803,15 @@ impl Ops {
     }
 
     /// The run level `job` needs (refused if the actor's is lower: [`Ops::require_job`]) and
-    /// the hosts a run of it on `targets` addresses ([`Ops::run_hosts`]), by name.
+    /// the hosts a run of it on `targets` addresses ([`Ops::run_hosts`]).
     pub(super) async fn checked_job(
         &self,
         targets: &Targets,
         job: &Job,
-    ) -> Result<(RunLevel, Vec<String>)> {
+    ) -> Result<(RunLevel, Vec<Host>)> {
         let level = self.require_job(job).await?;
         let hosts = self.run_hosts(targets, job).await?;
-        Ok((level, hosts.into_iter().map(|h| h.name).collect()))
+        Ok((level, hosts))
     }
 
     /// Starts what `new` asks on the hosts [`Ops::run_hosts`] finds, as [`Ops::run`] does but

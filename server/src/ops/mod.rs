@@ -43,7 +43,7 @@ pub use crate::inventory::Format;
 pub use cancellation::Cancellation;
 pub use changes::{ChangeFeed, FleetChange};
 pub use control::{Action, Control, ControlRequest};
-pub use dry_run::{DryRun, FetchCheck, HostFile, PlannedFile, UploadCheck};
+pub use dry_run::{DryRun, FetchCheck, HostFile, PlannedFile, Rendered, UploadCheck};
 pub use enrollment::{
     AddRule, AddToken, CreatedToken, ENROLLMENT_KEY_FILE, Enrolled, Enrollment, Fingerprint,
     PendingDecided, PendingHost, PendingHosts, TOKEN_PREFIX, describe, parse_clause,
@@ -78,7 +78,7 @@ pub use sessions::{Me, SESSION_LIFETIME, SessionUser, SignedIn, csrf_token_of};
 pub use summary::{SlowHeartbeat, Summary};
 pub use targets::{Done, Selection, Status, Targets};
 pub use updates::{DEFAULT_CONFIRM_SECS, MAX_CONFIRM_SECS, MIN_CONFIRM_SECS, UpdateAgents};
-pub use uploads::{UPLOAD_LIMIT, Upload, UploadEvent, UploadSink};
+pub use uploads::{UPLOAD_LIMIT, Upload, UploadEvent, UploadSink, read_template};
 pub use users::{
     AddUser, Authenticated, CreateApiKey, CreatedApiKey, KeyQuery, MAX_KEY_LIFETIME_SECS,
     NewPassword,

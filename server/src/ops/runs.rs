@@ -475,7 +475,7 @@ async fn execute(
             .await
             .map_err(|e| failed(e, &env.secrets))?;
         for a in job.attachments.iter().filter(|a| a.phase == Phase::Before) {
-            if let Err(e) = upload_attachment(fleet, &host.name, &conn, a).await {
+            if let Err(e) = upload_attachment(fleet, host, env, &conn, a).await {
                 return Err(failed(format!("attachment {}: {e}", a.path), &env.secrets));
             }
         }
@@ -581,7 +581,7 @@ async fn execute(
             return end;
         }
         for a in job.attachments.iter().filter(|a| a.phase == Phase::After) {
-            if let Err(e) = upload_attachment(fleet, &host.name, conn, a).await {
+            if let Err(e) = upload_attachment(fleet, host, env, conn, a).await {
                 end.success = false;
                 end.outcome = format!("{}, then attachment {} failed: {e}", end.outcome, a.path);
                 return end;

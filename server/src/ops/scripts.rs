@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::model::{AfterRun, Attachment, EventKind, Ids, Phase, RunLevel, Scope, Script};
 use crate::names::Kind;
 use crate::store::StoreError;
+use crate::templates;
 
 use super::uploads::{hash_file, sha256_hex};
 use super::{Ops, OpsError, Result};
@@ -213,6 +214,10 @@ pub struct AttachmentQuery {
     /// `before`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+    /// Whether the file is a template, rendered for each host (default: as the replaced
+    /// attachment, else not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<bool>,
 }
 
 impl From<&AttachFile> for AttachmentQuery {
@@ -222,6 +227,7 @@ impl From<&AttachFile> for AttachmentQuery {
             mode: file.mode.map(|m| format!("{m:o}")),
             owner: file.owner.map(|o| format!("{}:{}", o.uid, o.gid)),
             phase: file.phase,
+            template: file.template,
         }
     }
 }
@@ -251,6 +257,8 @@ pub struct NewAttachment {
     pub mode: u32,
     /// Uploaded before or after the script.
     pub phase: Phase,
+    /// A template, rendered for each host before it is sent.
+    pub template: bool,
 }
 
 /// A local file to attach to a script: read as it is stored, never whole in memory.
@@ -268,6 +276,8 @@ pub struct AttachFile {
     pub mode: Option<u32>,
     /// Uploaded before or after the script (`None`: as the replaced attachment, else before).
     pub phase: Option<Phase>,
+    /// A template, rendered for each host (`None`: as the replaced attachment, else not).
+    pub template: Option<bool>,
 }
 
 /// A change to a stored script: what it names replaces the stored value, what it leaves out
@@ -337,6 +347,7 @@ impl NewAttachment {
             owner: self.owner,
             mode: self.mode,
             phase: self.phase,
+            template: self.template,
         }
     }
 }
@@ -418,6 +429,9 @@ impl Ops {
 
     /// Attaches a file to a script (replacing one with the same path); returns it as stored.
     pub async fn add_attachment(&self, new: NewAttachment) -> Result<Attachment> {
+        if new.template {
+            check_template(&new.path, &new.content)?;
+        }
         let attachment = new.into_attachment();
         self.fleet.store().put_attachment(&attachment).await?;
         self.record(None, EventKind::ScriptChanged, &attached(&attachment))
@@ -447,12 +461,20 @@ impl Ops {
             phase: (file.phase)
                 .or(replaced.as_ref().map(|a| a.phase))
                 .unwrap_or(Phase::Before),
+            template: (file.template)
+                .or(replaced.as_ref().map(|a| a.template))
+                .unwrap_or(false),
             script: file.script,
             path: file.path,
             content: Vec::new(),
             size,
             sha256: sha256.iter().map(|b| format!("{b:02x}")).collect(),
         };
+        if attachment.template {
+            // A template is read whole when it is rendered: it must be text of a bounded size.
+            let text = super::uploads::read_template(&file.source).await?;
+            check_template(&attachment.path, text.as_bytes())?;
+        }
         store.put_attachment_file(&attachment, source).await?;
         self.record(None, EventKind::ScriptChanged, &attached(&attachment))
             .await?;
@@ -475,9 +497,22 @@ impl Ops {
 /// The event of an attachment stored.
 fn attached(a: &Attachment) -> String {
     format!(
-        "{} attached to script {} ({} bytes, sha256 {}, mode {:o}, {:?})",
-        a.path, a.script, a.size, a.sha256, a.mode, a.phase
+        "{} attached to script {} ({} bytes, sha256 {}, mode {:o}, {:?}{})",
+        a.path,
+        a.script,
+        a.size,
+        a.sha256,
+        a.mode,
+        a.phase,
+        if a.template { ", a template" } else { "" }
     )
+}
+
+/// Refuses `content`, the template of the attachment at `path`, if it is not UTF-8 text of at
+/// most [`templates::MAX_RENDERED`] bytes or not a template minijinja can read (its syntax is
+/// checked once here; what it names is checked per host, when it is rendered).
+fn check_template(path: &str, content: &[u8]) -> Result<()> {
+    templates::check(path, content).map_err(|e| OpsError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -575,6 +610,7 @@ mod tests {
                 owner: None,
                 mode: 0o600,
                 phase: Phase::Before,
+                template: false,
             })
             .await
             .unwrap();
@@ -602,6 +638,7 @@ mod tests {
                 owner: None,
                 mode: 0o644,
                 phase: Phase::After,
+                template: false,
             })
             .await
             .unwrap_err();

@@ -201,7 +201,7 @@ impl Ops {
 
 /// The template at `path`: refused before any host is reached if it is larger than
 /// [`templates::MAX_RENDERED`] or not UTF-8 text.
-pub(super) async fn read_template(path: &Path) -> Result<String> {
+pub async fn read_template(path: &Path) -> Result<String> {
     use tokio::io::AsyncReadExt;
     let file = tokio::fs::File::open(path)
         .await
@@ -265,21 +265,30 @@ pub(super) fn same_file(info: &otto_proto::FileInfo, spec: &UploadSpec) -> bool 
         }
 }
 
-/// Uploads attachment `a` over `conn`, unless the host's file already is as `a` would make it;
-/// why not, in words.
+/// Uploads attachment `a` to `host` over `conn` (a template rendered for it with `env`, its
+/// environment for this run), unless the host's file already is as `a` would make it; why
+/// not, in words (a template's error names its line; no secret of `env` in it).
 pub(super) async fn upload_attachment(
     fleet: &Fleet,
-    host: &str,
+    host: &Host,
+    env: &environment::Assembled,
     conn: &client::Connection,
     a: &Attachment,
 ) -> std::result::Result<(), String> {
-    let sha256 = parse_sha256(&a.sha256)?;
+    let rendered;
+    let (content, sha256) = if a.template {
+        rendered = templates::render(&a.path, &a.content, host, env).map_err(|e| e.to_string())?;
+        (&rendered[..], Sha256::digest(&rendered).into())
+    } else {
+        (&a.content[..], parse_sha256(&a.sha256)?)
+    };
+    let host = host.name.as_str();
     let spec = UploadSpec {
         path: a.path.clone(),
         owner: credentials(a.owner),
         mode: a.mode,
         sha256,
-        len: a.content.len() as u64,
+        len: content.len() as u64,
     };
     match already_there(conn, &spec).await {
         Ok(true) => {
@@ -292,10 +301,7 @@ pub(super) async fn upload_attachment(
             return Err(e.to_string());
         }
     }
-    let report = match conn
-        .upload(&spec, new_action_id(), &a.content[..], |_| {})
-        .await
-    {
+    let report = match conn.upload(&spec, new_action_id(), content, |_| {}).await {
         Ok(report) => report,
         Err(e) => {
             fleet.failed(host, conn, &e).await;
@@ -444,6 +450,7 @@ mod tests {
             owner: None,
             mode: 0o600,
             phase: Phase::Before,
+            template: false,
         }
         .into_attachment();
         assert_eq!(a.size, 3);

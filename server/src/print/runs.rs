@@ -36,10 +36,21 @@ impl<W: Write + Send + 'static> Printer<W> {
                 Some(phase) => format!(" {} it", phase.as_str()),
                 None => String::new(),
             };
+            let kind = if f.template { ", a template" } else { "" };
             lines.push(format!(
-                "  with {}{when} ({} bytes, SHA-256 {})",
+                "  with {}{when} ({} bytes, SHA-256 {}{kind})",
                 f.path, f.size, f.sha256
             ));
+            for r in &f.rendered {
+                let rendered = match (&r.error, r.size, &r.sha256) {
+                    (Some(why), _, _) => format!("cannot be rendered: {why}"),
+                    (None, Some(size), Some(sha256)) => {
+                        format!("rendered to {size} bytes, SHA-256 {sha256}")
+                    }
+                    _ => "not rendered".into(),
+                };
+                lines.push(format!("    {}: {rendered}", r.host));
+            }
         }
         for f in &plan.on_hosts {
             let there = match (&f.error, f.size, &f.sha256) {

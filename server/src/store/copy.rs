@@ -250,6 +250,7 @@ const TABLES: &[Table] = &[
             ("owner_gid", "owner_gid", BigInt),
             ("mode", "mode", BigInt),
             ("phase", "phase", Text),
+            ("template", "template", Bool),
         ],
         identity: false,
     },

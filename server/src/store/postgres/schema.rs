@@ -330,6 +330,13 @@ CREATE TABLE fleet_metrics (
 );
 "#,
     ),
+    (
+        24,
+        r#"
+-- An attachment may be a template, rendered for each host before it is sent.
+ALTER TABLE attachments ADD COLUMN template BOOLEAN NOT NULL DEFAULT false;
+"#,
+    ),
 ];
 
 /// The newest schema version this program knows (the same as SQLite's).

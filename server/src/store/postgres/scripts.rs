@@ -121,11 +121,13 @@ async fn put_attachment_row(tx: &impl GenericClient, a: &Attachment, size: u64) 
     let size = i64::try_from(size)
         .map_err(|_| StoreError::Read(std::io::Error::other("the file is too large")))?;
     tx.execute(
-        "INSERT INTO attachments (script, path, sha256, size, owner_uid, owner_gid, mode, phase)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO attachments (script, path, sha256, size, owner_uid, owner_gid, mode, phase,
+             template)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (script, path) DO UPDATE SET sha256 = excluded.sha256,
              size = excluded.size, owner_uid = excluded.owner_uid,
-             owner_gid = excluded.owner_gid, mode = excluded.mode, phase = excluded.phase",
+             owner_gid = excluded.owner_gid, mode = excluded.mode, phase = excluded.phase,
+             template = excluded.template",
         &[
             &a.script,
             &a.path,
@@ -135,6 +137,7 @@ async fn put_attachment_row(tx: &impl GenericClient, a: &Attachment, size: u64) 
             &a.owner.map(|i| i64::from(i.gid)),
             &i64::from(a.mode),
             &a.phase.as_str(),
+            &a.template,
         ],
     )
     .await?;
@@ -235,7 +238,7 @@ pub async fn attachments(db: &impl GenericClient, script: Option<&str>) -> Resul
     let rows = db
         .query_raw(
             "SELECT a.script, a.path, a.sha256, a.size, a.owner_uid, a.owner_gid, a.mode,
-                    a.phase, p.data
+                    a.phase, a.template, p.data
              FROM attachments a
              LEFT JOIN attachment_pieces p ON p.script = a.script AND p.path = a.path
              WHERE $1::TEXT IS NULL OR a.script = $1
@@ -247,7 +250,7 @@ pub async fn attachments(db: &impl GenericClient, script: Option<&str>) -> Resul
     let mut found: Vec<Attachment> = Vec::new();
     while let Some(row) = rows.next().await {
         let row = row?;
-        let piece: Option<&[u8]> = row.get(8);
+        let piece: Option<&[u8]> = row.get(9);
         let (script, path): (&str, &str) = (row.get(0), row.get(1));
         let same = found
             .last()
@@ -275,7 +278,7 @@ pub async fn attachments(db: &impl GenericClient, script: Option<&str>) -> Resul
 }
 
 /// An attachment without its content from the columns `script, path, sha256, size,
-/// owner_uid, owner_gid, mode, phase`.
+/// owner_uid, owner_gid, mode, phase, template`.
 fn attachment_row(r: &Row) -> Result<Attachment> {
     let size: i64 = r.get(3);
     let mode: i64 = r.get(6);
@@ -288,6 +291,7 @@ fn attachment_row(r: &Row) -> Result<Attachment> {
         owner: ids(r.get(4), r.get(5))?,
         mode: u32::try_from(mode).map_err(|_| corrupt("attachment mode", mode))?,
         phase: phase(r.get(7)),
+        template: r.get(8),
     })
 }
 
@@ -307,7 +311,8 @@ pub async fn attachment(
     path: &str,
 ) -> Result<Option<Attachment>> {
     db.query_opt(
-        "SELECT script, path, sha256, size, owner_uid, owner_gid, mode, phase FROM attachments
+        "SELECT script, path, sha256, size, owner_uid, owner_gid, mode, phase, template
+         FROM attachments
          WHERE script = $1 AND path = $2",
         &[&script, &path],
     )

@@ -368,16 +368,21 @@ CREATE TABLE fleet_metrics (
     PRIMARY KEY (span, at)
 );
 "#,
+    r#"
+-- An attachment may be a template, rendered for each host before it is sent.
+ALTER TABLE attachments ADD COLUMN template INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// What undoes migrations 19 (a launch's level, owner and relayed events), 20 (a run's actor),
-/// 21 (a run's launch, a launch's request), 22 (webhooks) and 23 (metrics), for tests that
-/// make a database of an older schema.
+/// 21 (a run's launch, a launch's request), 22 (webhooks), 23 (metrics) and 24 (templates
+/// among attachments), for tests that make a database of an older schema.
 #[cfg(test)]
-pub const UNDO_LAUNCH_RELAY: &str = "DROP TABLE host_metrics; DROP TABLE fleet_metrics;
+pub const UNDO_LAUNCH_RELAY: &str = "ALTER TABLE attachments DROP COLUMN template;
+    DROP TABLE host_metrics; DROP TABLE fleet_metrics;
     DROP TABLE webhooks; DROP TABLE webhook_deliveries;
     DROP TABLE webhook_cursor; DROP INDEX runs_by_launch; ALTER TABLE runs DROP COLUMN launch;
     ALTER TABLE launches DROP COLUMN request; ALTER TABLE runs DROP COLUMN actor;

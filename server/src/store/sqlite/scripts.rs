@@ -101,8 +101,8 @@ fn scripts_where(
 pub fn put_attachment(db: &Connection, a: &Attachment) -> Result<()> {
     script(db, &a.script)?;
     db.execute(
-        "INSERT OR REPLACE INTO attachments (script, path, content, sha256, owner_uid, owner_gid, mode, phase)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO attachments (script, path, content, sha256, owner_uid, owner_gid, mode, phase, template)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             a.script,
             a.path,
@@ -111,7 +111,8 @@ pub fn put_attachment(db: &Connection, a: &Attachment) -> Result<()> {
             a.owner.map(|i| i.uid),
             a.owner.map(|i| i.gid),
             a.mode,
-            a.phase.as_str()
+            a.phase.as_str(),
+            a.template
         ],
     )?;
     Ok(())
@@ -125,8 +126,8 @@ pub fn put_attachment_file(db: &Connection, a: &Attachment, mut source: impl Rea
         .map_err(|_| StoreError::Read(std::io::Error::other("the file is too large")))?;
     let tx = db.unchecked_transaction()?;
     tx.execute(
-        "INSERT OR REPLACE INTO attachments (script, path, sha256, owner_uid, owner_gid, mode, phase, content)
-         VALUES (?1, ?2, ?4, ?5, ?6, ?7, ?8, zeroblob(?3))",
+        "INSERT OR REPLACE INTO attachments (script, path, sha256, owner_uid, owner_gid, mode, phase, template, content)
+         VALUES (?1, ?2, ?4, ?5, ?6, ?7, ?8, ?9, zeroblob(?3))",
         params![
             a.script,
             a.path,
@@ -135,7 +136,8 @@ pub fn put_attachment_file(db: &Connection, a: &Attachment, mut source: impl Rea
             a.owner.map(|i| i.uid),
             a.owner.map(|i| i.gid),
             a.mode,
-            a.phase.as_str()
+            a.phase.as_str(),
+            a.template
         ],
     )?;
     let row = tx.last_insert_rowid();
@@ -169,7 +171,7 @@ pub fn remove_attachment(db: &Connection, script: &str, path: &str) -> Result<()
 /// A script's attachments (with their content), by path; or every attachment.
 pub fn attachments(db: &Connection, script: Option<&str>) -> Result<Vec<Attachment>> {
     let mut stmt = db.prepare(
-        "SELECT script, path, content, sha256, owner_uid, owner_gid, mode, phase FROM attachments
+        "SELECT script, path, content, sha256, owner_uid, owner_gid, mode, phase, template FROM attachments
          WHERE ?1 IS NULL OR script = ?1 ORDER BY script, path",
     )?;
     let rows = stmt
@@ -184,6 +186,7 @@ pub fn attachments(db: &Connection, script: Option<&str>) -> Result<Vec<Attachme
                 owner: ids(r.get(4)?, r.get(5)?),
                 mode: r.get(6)?,
                 phase: phase(&r.get::<_, String>(7)?),
+                template: r.get(8)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -203,7 +206,7 @@ fn phase(text: &str) -> Phase {
 pub fn attachment(db: &Connection, script: &str, path: &str) -> Result<Option<Attachment>> {
     let found = db
         .query_row(
-            "SELECT length(content), sha256, owner_uid, owner_gid, mode, phase FROM attachments
+            "SELECT length(content), sha256, owner_uid, owner_gid, mode, phase, template FROM attachments
              WHERE script = ?1 AND path = ?2",
             params![script, path],
             |r| {
@@ -216,6 +219,7 @@ pub fn attachment(db: &Connection, script: &str, path: &str) -> Result<Option<At
                     owner: ids(r.get(2)?, r.get(3)?),
                     mode: r.get(4)?,
                     phase: phase(&r.get::<_, String>(5)?),
+                    template: r.get(6)?,
                 })
             },
         )

@@ -176,6 +176,7 @@ fn an_attachment_is_written_from_a_file_and_kept_by_the_upgrade_that_moves_its_c
         owner: None,
         mode: 0o600,
         phase: Phase::After,
+        template: false,
     };
     // The first `size` bytes of the file; a file too short is refused and leaves nothing.
     scripts::put_attachment_file(&db, &attachment, &b"hello, and more"[..]).unwrap();

@@ -65,6 +65,7 @@ async fn fill(store: &Store) -> i64 {
             owner: None,
             mode: 0o755,
             phase: Phase::Before,
+            template: true,
         })
         .await
         .unwrap();

@@ -38,6 +38,7 @@ async fn a_script_is_added_once_and_replaced_in_place(store: Store) {
             owner: None,
             mode: 0o644,
             phase: Phase::Before,
+            template: false,
         })
         .await
         .unwrap();
@@ -89,6 +90,7 @@ fn attachment(script: &str, path: &str, size: u64) -> Attachment {
         }),
         mode: 0o4755,
         phase: Phase::After,
+        template: true,
     }
 }
 

@@ -122,7 +122,8 @@ function attachments(ctx, name, path, list, rerender) {
       h('thead', {}, h('tr', {}, ['Path on the hosts', 'Size', 'SHA-256', 'Mode', 'Owner', 'When', editable ? 'Action' : null]
         .filter(Boolean).map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.map((a) => h('tr', { 'data-attachment': a.path },
-        h('td', { 'data-label': 'Path' }, h('code', {}, a.path)),
+        h('td', { 'data-label': 'Path' }, h('code', {}, a.path),
+          a.template ? h('span', { class: 'muted', 'data-template': a.path }, ' (a template)') : null),
         h('td', { 'data-label': 'Size' }, bytes(a.size)),
         h('td', { 'data-label': 'SHA-256', class: 'key', title: a.sha256 }, `${a.sha256.slice(0, 16)}…`),
         h('td', { 'data-label': 'Mode' }, a.mode.toString(8).padStart(3, '0')),
@@ -141,6 +142,7 @@ function attachments(ctx, name, path, list, rerender) {
   const phase = h('select', { name: 'phase', id: 'attach-phase' },
     h('option', { value: 'before' }, 'before the script'),
     h('option', { value: 'after' }, 'after it succeeded'));
+  const template = h('input', { type: 'checkbox', name: 'template', id: 'attach-template' });
   const submit = h('button', { type: 'submit', class: 'primary', id: 'attach-upload' }, 'Upload');
   const status = h('span', { class: 'muted', 'aria-live': 'polite' });
   // The chosen file's name suggests the path, until one is typed.
@@ -155,6 +157,8 @@ function attachments(ctx, name, path, list, rerender) {
       field('Mode (octal)', mode),
       field('Owner', owner),
       field('Upload it', phase)),
+    h('label', { class: 'inline' }, template,
+      'A template: rendered for each host with its environment and facts (Jinja2’s syntax)'),
     h('div', { class: 'actions' }, submit, status));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -166,7 +170,7 @@ function attachments(ctx, name, path, list, rerender) {
     submit.disabled = true;
     status.textContent = `Uploading ${bytes(chosen.size)}…`;
     try {
-      const params = { path: target.value.trim(), mode: mode.value.trim(), owner: owner.value.trim(), phase: phase.value };
+      const params = { path: target.value.trim(), mode: mode.value.trim(), owner: owner.value.trim(), phase: phase.value, template: String(template.checked) };
       const attached = await api('PUT', query(`${path}/attachments`, params), chosen);
       await rerender();
       ctx.info(`${attached.path} is attached (${bytes(attached.size)}).`);
