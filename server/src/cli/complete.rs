@@ -1,19 +1,30 @@
 //! Completion of names in the shell: clap_complete's dynamic completion (the shell runs
 //! `COMPLETE=bash otto-server -- WORDS…` as the user types; `completions SHELL` prints the
 //! script that registers it). Host, group, script and schedule names are completed after the
-//! options and arguments that take them, read from the data directory's database (read-only,
-//! never created); with PostgreSQL (`--database`) or through `--server` there is no local list,
-//! and names are not completed. `--where` completes the names of the facts.
+//! options and arguments that take them, read from where the command line being completed
+//! would work, as its global options typed so far, the environment and the configuration file
+//! say: through `--server`, the API's lists (with the key and certificate `--server` commands
+//! use); with PostgreSQL (`--database`), the database's tables over one connection; else the
+//! data directory's SQLite database (read-only, never created). A server or database that does
+//! not answer within 1.5 s, or any failure, completes nothing: the shell never hangs, and no
+//! error is printed among the candidates. `--where` completes the names of the facts.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Command, CommandFactory};
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
-use super::{Cli, default_data_dir, is_root};
+use super::api::{GroupsApi, HostsApi, SchedulesApi, ScriptsApi};
+use super::remote::Remote;
+use super::{Cli, CliError, default_data_dir, is_root};
 use crate::config;
+
+/// The longest a completion waits for a server or a PostgreSQL database (connecting included)
+/// before completing nothing.
+const WAIT: Duration = Duration::from_millis(1500);
 
 /// The environment variable that asks for completions (`COMPLETE=bash`).
 pub const VAR: &str = "COMPLETE";
@@ -49,7 +60,7 @@ impl Names {
         })
     }
 
-    /// The names there are now.
+    /// The names there are now, sorted; none when they cannot be read.
     fn known(self) -> Vec<String> {
         let table = match self {
             Names::Hosts => "hosts",
@@ -60,7 +71,55 @@ impl Names {
                 return crate::selectors::fact_names().map(str::to_owned).collect();
             }
         };
-        stored(table)
+        let mut names = match Source::of_line() {
+            None => Vec::new(),
+            Some(Source::Sqlite(file)) => stored(&file, table),
+            Some(Source::Postgres(url)) => waited(async move {
+                crate::store::postgres::names(&url, table, WAIT)
+                    .await
+                    .unwrap_or_default()
+            }),
+            Some(Source::Server {
+                url,
+                key_file,
+                ca_cert,
+            }) => waited(async move {
+                let Ok(remote) = Remote::new(&url, key_file.as_deref(), ca_cert.as_deref(), WAIT)
+                else {
+                    return Vec::new();
+                };
+                self.served(&remote).await.unwrap_or_default()
+            }),
+        };
+        names.sort();
+        names
+    }
+
+    /// The names the server behind `remote` lists.
+    async fn served(self, remote: &Remote) -> Result<Vec<String>, CliError> {
+        Ok(match self {
+            Names::Hosts => HostsApi::hosts(remote, &[])
+                .await?
+                .hosts
+                .into_iter()
+                .map(|entry| entry.host.name)
+                .collect(),
+            Names::Groups => remote.groups().await?.into_iter().map(|g| g.name).collect(),
+            Names::Scripts => remote
+                .scripts()
+                .await?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+            Names::Schedules => remote
+                .schedules()
+                .await?
+                .into_iter()
+                .map(|s| s.name)
+                .collect(),
+            // The facts' names are this program's own: `known` gives them.
+            Names::Facts => Vec::new(),
+        })
     }
 
     /// The candidates for `current`, the word typed so far: a comma list's last item is
@@ -111,12 +170,78 @@ fn with_completers(mut cmd: Command, path: &[&str]) -> Command {
     cmd
 }
 
-/// The names in `table` of the data directory's database, sorted; none when there is no such
-/// database here (not made yet, PostgreSQL, or through a server), or it cannot be read.
-fn stored(table: &str) -> Vec<String> {
-    let Some(file) = database_file() else {
+/// Where the command line being completed would read the fleet's names.
+enum Source {
+    /// The data directory's SQLite database, which is there.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its URL.
+    Postgres(String),
+    /// A running `serve`, with what `--server` commands reach it with.
+    Server {
+        /// Its URL.
+        url: String,
+        /// The file holding the API key (else the environment's).
+        key_file: Option<PathBuf>,
+        /// The certificate to trust (else the system's roots).
+        ca_cert: Option<PathBuf>,
+    },
+}
+
+impl Source {
+    /// Where the command line being completed works, as its global options typed so far, the
+    /// environment and the configuration file say (in that order, as when it runs): a server
+    /// before PostgreSQL before the data directory; none when that directory has no database.
+    fn of_line() -> Option<Source> {
+        let file = set("config", "OTTO_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| config::default_path(is_root()))
+            .filter(|path| path.exists())
+            .and_then(|path| config::load(&path).ok())
+            .unwrap_or_default();
+        let text = |value: std::ffi::OsString| value.to_string_lossy().into_owned();
+        if let Some(url) = set("server", "OTTO_SERVER").map(text).or(file.server) {
+            return Some(Source::Server {
+                url,
+                key_file: set("api-key-file", "OTTO_API_KEY_FILE")
+                    .map(PathBuf::from)
+                    .or(file.api_key_file),
+                ca_cert: set("ca-cert", "OTTO_CA_CERT")
+                    .map(PathBuf::from)
+                    .or(file.ca_cert),
+            });
+        }
+        if let Some(url) = set("database", "OTTO_DATABASE_URL")
+            .map(text)
+            .or(file.database)
+        {
+            return Some(Source::Postgres(url));
+        }
+        let dir = set("data-dir", "OTTO_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let db = dir.join("otto.db");
+        db.exists().then_some(Source::Sqlite(db))
+    }
+}
+
+/// What `future` gives within [`WAIT`] on a runtime of its own, else nothing. The runtime is
+/// left behind at once, with whatever is still blocked (a name being resolved).
+fn waited(future: impl Future<Output = Vec<String>>) -> Vec<String> {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return Vec::new();
     };
+    let names =
+        runtime.block_on(async { tokio::time::timeout(WAIT, future).await.unwrap_or_default() });
+    runtime.shutdown_background();
+    names
+}
+
+/// The names in `table` of the SQLite database `file`, sorted; none when it cannot be read.
+fn stored(file: &std::path::Path, table: &str) -> Vec<String> {
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let Ok(db) = rusqlite::Connection::open_with_flags(file, flags) else {
@@ -132,6 +257,12 @@ fn stored(table: &str) -> Vec<String> {
         .query_map([], |row| row.get::<_, String>(0))
         .map(|rows| rows.flatten().collect())
         .unwrap_or_default()
+}
+
+/// The value of the global option `--flag` typed on the line, else the environment variable
+/// `name`'s (one set to nothing counts as unset, as when the command runs).
+fn set(flag: &str, name: &str) -> Option<std::ffi::OsString> {
+    typed(flag).or_else(|| std::env::var_os(name).filter(|v| !v.is_empty()))
 }
 
 /// The value of the global option `--flag` as typed on the line being completed (which the
@@ -151,34 +282,6 @@ fn typed(flag: &str) -> Option<std::ffi::OsString> {
         }
     }
     None
-}
-
-/// The SQLite database the command line being completed would use, as its global options
-/// typed so far, the environment and the configuration file say: none if it uses PostgreSQL
-/// or a server, or the file is not there.
-fn database_file() -> Option<PathBuf> {
-    let set = |flag: &str, name: &str| {
-        typed(flag).or_else(|| std::env::var_os(name).filter(|v| !v.is_empty()))
-    };
-    if set("database", "OTTO_DATABASE_URL").is_some() || set("server", "OTTO_SERVER").is_some() {
-        return None;
-    }
-    let file = set("config", "OTTO_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| config::default_path(is_root()))
-        .filter(|path| path.exists())
-        .and_then(|path| config::load(&path).ok());
-    if file
-        .as_ref()
-        .is_some_and(|f| f.database.is_some() || f.server.is_some())
-    {
-        return None;
-    }
-    let dir = set("data-dir", "OTTO_DATA_DIR")
-        .map(PathBuf::from)
-        .or_else(|| file.and_then(|f| f.data_dir))
-        .unwrap_or_else(default_data_dir);
-    Some(dir.join("otto.db")).filter(|db| db.exists())
 }
 
 #[cfg(test)]

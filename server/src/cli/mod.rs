@@ -282,7 +282,7 @@ enum Command {
     Database(database::DatabaseCommand),
     /// Shell completions (bash, zsh, fish, elvish, powershell), to standard output: they ask
     /// otto-server (on the PATH) as you type, which also completes host, group, script and
-    /// schedule names from the data directory.
+    /// schedule names from the data directory, PostgreSQL or --server, as the line says.
     ///
     /// For example `otto-server completions bash > /etc/bash_completion.d/otto-server`, or
     /// `otto-server completions fish > ~/.config/fish/completions/otto-server.fish`.

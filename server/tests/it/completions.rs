@@ -2,12 +2,17 @@
 //! the server and (`--agent`) for the agent, whose description must match `otto-agent --help`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
 use otto_server::cli::{Cli, agent_command};
 
+use crate::callhome::free_port;
 use crate::harness::{Server, agent_bin, text};
+use crate::http::{Daemon, key_of};
+use crate::remote::empty;
+use crate::users::add_user;
 
 /// The names of the server's subcommands, from its clap definitions.
 fn subcommands() -> Vec<String> {
@@ -68,7 +73,10 @@ fn bash_completes(server: &Server, words: &[&str], env: &[(&str, &str)]) -> Vec<
         .env("OTTO_DATA_DIR", server.data())
         .env("OTTO_CONFIG", "/dev/null")
         .env_remove("OTTO_SERVER")
-        .env_remove("OTTO_DATABASE_URL");
+        .env_remove("OTTO_DATABASE_URL")
+        .env_remove("OTTO_API_KEY")
+        .env_remove("OTTO_API_KEY_FILE")
+        .env_remove("OTTO_CA_CERT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -178,8 +186,12 @@ async fn host_group_script_and_fact_names_are_completed_where_they_are_taken() {
     ];
     assert!(completes(&typed).is_empty());
     assert!(!missing.exists());
-    // With PostgreSQL there is no local list.
-    let postgres = [("OTTO_DATABASE_URL", "postgres://localhost/otto")];
+    // A PostgreSQL database that cannot be reached completes nothing, the local list unread.
+    let refused = format!(
+        "postgres://otto@127.0.0.1:{}/otto?sslmode=disable",
+        free_port()
+    );
+    let postgres = [("OTTO_DATABASE_URL", refused.as_str())];
     let mut names = bash_completes(&server, &["otto-server", "host", "show", ""], &postgres);
     names.retain(|w| !w.starts_with('-'));
     assert!(names.is_empty(), "{names:?}");
@@ -192,6 +204,206 @@ async fn host_group_script_and_fact_names_are_completed_where_they_are_taken() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "r1\nr2\n");
+}
+
+/// `COMPLETE=fish otto-server -- WORDS…` in `env` (no configuration file, no server or
+/// database but those `env` names), as fish runs it: its output (a line per candidate), and
+/// how long it took.
+fn fish_completes(words: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otto-server"));
+    cmd.arg("--")
+        .args(words)
+        .env("COMPLETE", "fish")
+        .env("OTTO_CONFIG", "/dev/null");
+    for var in [
+        "OTTO_SERVER",
+        "OTTO_DATABASE_URL",
+        "OTTO_API_KEY",
+        "OTTO_API_KEY_FILE",
+        "OTTO_CA_CERT",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    (out, started.elapsed())
+}
+
+/// The candidates of `out` that are not options.
+fn names(out: &Output) -> Vec<String> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('-'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Well under the harness's bound, and past the completion's own wait (1.5 s) with room for
+/// a debug binary's start on a loaded machine: an answer this late would be a hang.
+const QUICK: Duration = Duration::from_secs(6);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_completed_through_a_server_with_the_key_and_certificate_of_server_commands() {
+    let server = Server::new();
+    server.add("r1", &["lab"]).await;
+    server.add("r2", &["lab"]).await;
+    server.add("core", &["backbone"]).await;
+    server.ok(&["script", "add", "hello", "--body", "echo hi"]);
+    server.ok(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "@daily",
+        "--command",
+        "true",
+        "-H",
+        "r1",
+    ]);
+    add_user(&server, "ann", &[]);
+    let key = key_of(&server, "ann");
+    let daemon = Daemon::start(&server, &[]);
+    let url = daemon.base();
+    let cert = server.data().join("http.crt");
+    let cert = cert.to_str().unwrap();
+    // The client's own data directory is empty: every name is the server's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let client = elsewhere.path().to_str().unwrap();
+    let env = [
+        ("OTTO_DATA_DIR", client),
+        ("OTTO_API_KEY", key.as_str()),
+        ("OTTO_CA_CERT", cert),
+    ];
+    let completes = |words: &[&str]| {
+        let mut line = vec!["otto-server", "--server", url];
+        line.extend(words);
+        let mut all = bash_completes(&server, &line, &env);
+        all.retain(|w| !w.starts_with('-'));
+        all
+    };
+    assert_eq!(completes(&["run", "-H", "r"]), ["r1", "r2"]);
+    assert_eq!(
+        completes(&["run", "--host", "r1,"]),
+        ["r1,core", "r1,r1", "r1,r2"]
+    );
+    assert_eq!(completes(&["host", "show", ""]), ["core", "r1", "r2"]);
+    assert_eq!(completes(&["upload", "-g", "l"]), ["lab"]);
+    assert_eq!(completes(&["group", "remove", ""]), ["backbone", "lab"]);
+    assert_eq!(completes(&["run", "--script", "h"]), ["hello"]);
+    assert_eq!(completes(&["schedule", "show", ""]), ["nightly"]);
+    assert!(
+        empty(elsewhere.path()),
+        "the client opened its data directory"
+    );
+
+    // The server from the environment, the key from the file typed on the line, the
+    // certificate typed too.
+    let key_file = elsewhere.path().join("key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let (out, _) = fish_completes(
+        &[
+            "otto-server",
+            "--api-key-file",
+            key_file.to_str().unwrap(),
+            "--ca-cert",
+            cert,
+            "run",
+            "-H",
+            "c",
+        ],
+        &[("OTTO_SERVER", url), ("OTTO_DATA_DIR", client)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "core\n");
+
+    // Without the certificate, or with a key the server refuses, nothing, and not a word of
+    // why on either output.
+    let refused = [
+        vec![("OTTO_API_KEY", key.as_str())],
+        vec![("OTTO_API_KEY", "otto_0000"), ("OTTO_CA_CERT", cert)],
+        vec![("OTTO_CA_CERT", cert)],
+    ];
+    for mut env in refused {
+        env.extend([("OTTO_SERVER", url), ("OTTO_DATA_DIR", client)]);
+        let (out, took) = fish_completes(&["otto-server", "host", "show", "r"], &env);
+        assert!(out.status.success(), "{env:?}: {}", text(&out));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{env:?}: {}",
+            text(&out)
+        );
+        assert!(took < QUICK, "{env:?}: {took:?}");
+    }
+}
+
+#[test]
+fn an_unreachable_or_silent_server_completes_no_names_quickly_and_quietly() {
+    let server = Server::new();
+    // Nothing listens on one port; on the other, connections are taken into the backlog and
+    // never answered (the TLS handshake waits forever).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let urls = [
+        format!("https://127.0.0.1:{}", free_port()),
+        format!("https://127.0.0.1:{}", silent.local_addr().unwrap().port()),
+    ];
+    let elsewhere = tempfile::tempdir().unwrap();
+    let client = elsewhere.path().to_str().unwrap();
+    for url in &urls {
+        let env = [
+            ("OTTO_SERVER", url.as_str()),
+            ("OTTO_API_KEY", "otto_0000"),
+            ("OTTO_DATA_DIR", client),
+        ];
+        let (out, took) = fish_completes(&["otto-server", "run", "-H", ""], &env);
+        assert!(out.status.success(), "{url}: {}", text(&out));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{url}: {}",
+            text(&out)
+        );
+        assert!(took < QUICK, "{url}: {took:?}");
+        // Through bash's completion function too; the options are still completed.
+        let started = Instant::now();
+        let all = bash_completes(&server, &["otto-server", "run", "--h"], &env);
+        assert!(all.contains(&"--host".to_string()), "{url}: {all:?}");
+        assert!(started.elapsed() < QUICK, "{url}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_are_completed_from_postgresql() {
+    let Some(url) = crate::postgres::database().await else {
+        return;
+    };
+    let server = Server::on_postgres(&url);
+    server.add("r1", &["lab"]).await;
+    server.add("r2", &["lab"]).await;
+    server.ok(&["script", "add", "hello", "--body", "echo hi"]);
+    // The client's data directory has no database: the names are PostgreSQL's.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let client = elsewhere.path().to_str().unwrap();
+    let from_env = [
+        ("OTTO_DATABASE_URL", url.as_str()),
+        ("OTTO_DATA_DIR", client),
+    ];
+    let (out, _) = fish_completes(&["otto-server", "run", "-H", "r"], &from_env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "r1\nr2\n");
+    let typed = ["otto-server", "--database", &url, "group", "remove", ""];
+    let (out, _) = fish_completes(&typed, &[("OTTO_DATA_DIR", client)]);
+    assert_eq!(names(&out), ["lab"], "{}", text(&out));
+    let line = ["otto-server", "--database", &url, "run", "--script", ""];
+    let mut all = bash_completes(&server, &line, &[("OTTO_DATA_DIR", client)]);
+    all.retain(|w| !w.starts_with('-'));
+    assert_eq!(all, ["hello"]);
+    assert!(
+        empty(elsewhere.path()),
+        "the client opened its data directory"
+    );
 }
 
 /// Checks that `page` is a man page in roff: a title, the sections a man page has, only

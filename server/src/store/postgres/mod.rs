@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::store::secrets::Keyring;
 use crate::store::{Result, StoreError};
@@ -62,16 +63,9 @@ impl Postgres {
             path: redact(url),
             source: with_causes(&*source).into(),
         };
-        let (plain, root_cert) = tls::split_root_cert(url);
-        let mut config: tokio_postgres::Config = plain
-            .parse()
-            .map_err(|e: tokio_postgres::Error| open(e.into()))?;
-        let tls = tls::connector(root_cert.as_deref()).map_err(|e| open(e.into()))?;
+        let (mut config, tls) = settings(url).map_err(open)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("otto-server");
         }
         let manager = Manager::from_config(
             config,
@@ -107,6 +101,40 @@ impl Postgres {
 }
 
 use crate::store::BackendError;
+
+/// How to connect to the database at `url`: the driver's settings (named `otto-server` unless
+/// the URL names it) and the TLS its `sslmode` and `sslrootcert` ask for.
+fn settings(
+    url: &str,
+) -> std::result::Result<(tokio_postgres::Config, MakeRustlsConnect), BackendError> {
+    let (plain, root_cert) = tls::split_root_cert(url);
+    let mut config: tokio_postgres::Config = plain.parse()?;
+    let tls = tls::connector(root_cert.as_deref())?;
+    if config.get_application_name().is_none() {
+        config.application_name("otto-server");
+    }
+    Ok((config, tls))
+}
+
+/// The names in `table` (one of the fleet's tables with a `name` column: `hosts`, `groups`,
+/// `scripts`, `schedules`) of the database at `url`, sorted, read over one connection made
+/// within `connect` and closed after: no pool, no lease, the schema left as it is (for the
+/// shell's completion of names, which reads and must not wait).
+pub async fn names(url: &str, table: &'static str, connect: Duration) -> Result<Vec<String>> {
+    let (mut config, tls) = settings(url).map_err(|source| StoreError::Open {
+        path: redact(url),
+        source,
+    })?;
+    config.connect_timeout(connect);
+    let (client, connection) = config.connect(tls).await?;
+    let driver = tokio::spawn(connection);
+    let sql = format!(r#"SELECT name FROM {table} ORDER BY name COLLATE "C""#);
+    let rows = client.query(&sql, &[]).await;
+    // Closed cleanly: the server sees the session end, not a lost connection.
+    drop(client);
+    let _ = driver.await;
+    rows?.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
 
 /// `e` and its causes, `: `-separated, each said once.
 fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
