@@ -1016,6 +1016,15 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
     let offered = browser.text_of("#run-script", |t| t.contains("look")).await;
     assert!(!offered.contains("change"), "{offered}");
     assert!(!browser.present("#run-command").await);
+    // Nor a file to upload or fetch (the run level read-write's), nor their dry runs.
+    for form in [
+        "#upload-form",
+        "#upload-dry-run",
+        "#fetch-form",
+        "#fetch-path",
+    ] {
+        assert!(!browser.present(form).await, "{form} offered");
+    }
     browser.run_script_on_one("look", "r1").await;
     browser
         .text_of("[data-output=r1]", |t| t.contains("looked"))
@@ -1050,6 +1059,7 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
                 await post('/api/v1/hosts', { name: 'x', address: '192.0.2.1' }),
                 await post('/api/v1/hosts/p1/deny', {}),
                 await post('/api/v1/hosts/r1/disable', {}),
+                await post('/api/v1/fetches', { path: '/etc/motd', hosts: ['r1'] }),
                 await fetch('/api/v1/hosts/r1', {
                   method: 'PATCH',
                   headers: { 'X-CSRF-Token': me.csrf_token, 'Content-Type': 'application/json' },
@@ -1061,7 +1071,7 @@ async fn a_user_with_fewer_permissions_is_not_offered_what_they_may_not_do() {
         )
         .await
         .unwrap();
-    assert_eq!(statuses, json!([403, 403, 403, 403, 403, 403]));
+    assert_eq!(statuses, json!([403, 403, 403, 403, 403, 403, 403]));
     // And the CSRF token is what makes the session's requests work: without it, 403 too.
     let without = browser
         .client
@@ -2729,5 +2739,197 @@ async fn the_dashboard_and_a_hosts_page_chart_the_fleet_and_its_heartbeats() {
         (&json!(1), &json!(1)),
         "{fleet}"
     );
+    browser.close().await;
+}
+
+/// The SHA-256 of `bytes`, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The kinds of the events `server` logged.
+fn event_kinds(server: &Server) -> Vec<String> {
+    let events = server.json(&["events", "--limit", "1000"]);
+    let events = events.as_array().unwrap().iter();
+    events
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_is_fetched_from_the_run_page_and_a_host_without_it_fails_alone() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    // Each agent runs in its own folder, /proc/self/cwd to it: r1 has the file, r2 has not.
+    let content = b"hostname=r1\nchannel=stable\n";
+    std::fs::write(dir.path().join("r1").join("settings"), content).unwrap();
+    let sha256 = sha256_hex(content);
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.click("#host-run").await;
+    // The host page's link chose the host; the second is added.
+    browser.fill("#run-hosts", "r1, r2").await;
+    browser.fill("#fetch-path", "/proc/self/cwd/settings").await;
+
+    // Its dry run says what each host has, and copies nothing.
+    browser.click("#fetch-dry-run").await;
+    browser
+        .text_of("#fetch-results", |t| {
+            t.contains("Dry run: nothing was done.")
+        })
+        .await;
+    let r1 = browser
+        .text_of("#fetch-plan-hosts li[data-host=r1]", |_| true)
+        .await;
+    assert_eq!(r1, format!("r1: it has 27 B, SHA-256 {sha256}"));
+    let r2 = browser
+        .text_of("#fetch-plan-hosts li[data-host=r2]", |_| true)
+        .await;
+    assert_eq!(r2, "r2: it has no such file");
+
+    browser.click("#fetch-go").await;
+    let summary = browser
+        .text_of("#fetch-summary", |t| t.contains("of 2 hosts"))
+        .await;
+    assert!(
+        summary.starts_with("1 of 2 hosts sent their copy of settings"),
+        "{summary}"
+    );
+    let r1 = browser
+        .text_of("#fetch-table tr[data-host=r1]", |_| true)
+        .await;
+    assert!(r1.contains("27 B") && r1.contains(&sha256), "{r1}");
+    let r2 = browser
+        .text_of("#fetch-table tr[data-host=r2]", |_| true)
+        .await;
+    assert!(r2.contains("no such file: /proc/self/cwd/settings"), "{r2}");
+    assert!(!r2.contains("Download"), "{r2}");
+    assert!(!browser.present("[data-download=r2]").await);
+    browser.screenshot("fetch").await;
+
+    // r1's link downloads its copy, byte for byte.
+    let link = browser.find("[data-download=r1]").await;
+    assert_eq!(
+        link.attr("download").await.unwrap().as_deref(),
+        Some("r1-settings")
+    );
+    link.click().await.unwrap();
+    assert_eq!(browser.downloaded("r1-settings").await, content);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and_sends_nothing() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1", "r2"]).await;
+    // r1 has the file already, as the upload would write it (mode 644); r2 has none.
+    let content = b"welcome to the lab\n";
+    let file = dir.path().join("motd");
+    std::fs::write(&file, content).unwrap();
+    let on_r1 = dir.path().join("r1").join("motd");
+    std::fs::write(&on_r1, content).unwrap();
+    std::fs::set_permissions(&on_r1, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let modified = std::fs::metadata(&on_r1).unwrap().modified().unwrap();
+    let on_r2 = dir.path().join("r2").join("motd");
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/run")).await;
+    browser.fill("#run-hosts", "r1 r2").await;
+    let input = browser.find("#upload-file").await;
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    browser.fill("#upload-path", "/proc/self/cwd/motd").await;
+
+    browser.click("#upload-dry-run").await;
+    let plan = browser
+        .text_of("#upload-plan", |t| t.contains("Dry run: nothing was done."))
+        .await;
+    // The SHA-256 computed in the browser is the file's.
+    assert!(
+        plan.starts_with(&format!(
+            "Would upload to /proc/self/cwd/motd (19 bytes) (SHA-256 {}) on 2 hosts: r1, r2",
+            sha256_hex(content)
+        )),
+        "{plan}"
+    );
+    let r1 = browser
+        .text_of("#upload-plan li[data-host=r1]", |_| true)
+        .await;
+    assert_eq!(r1, "r1: unchanged, nothing would be sent");
+    let r2 = browser
+        .text_of("#upload-plan li[data-host=r2]", |_| true)
+        .await;
+    assert_eq!(r2, "r2: would be sent; it has no such file");
+    browser.screenshot("upload-dry-run").await;
+    // Nothing was sent: r1's file untouched, none on r2, no upload logged, no run, no job.
+    assert_eq!(
+        std::fs::metadata(&on_r1).unwrap().modified().unwrap(),
+        modified
+    );
+    assert!(!on_r2.exists());
+    assert!(!event_kinds(&server).iter().any(|k| k == "uploaded"));
+    assert!(server.runs().is_empty());
+    assert_eq!(server.json(&["history", "--launches"]), json!([]));
+
+    // The upload itself, followed as a launch: r2 gets the file, r1 is sent nothing.
+    browser.click("#upload-go").await;
+    browser
+        .text_of("#run-summary", |t| t.contains("2 succeeded, 0 failed"))
+        .await;
+    let r1 = browser.text_of("[data-status=r1]", |_| true).await;
+    assert!(r1.starts_with("unchanged"), "{r1}");
+    assert_eq!(std::fs::read(&on_r2).unwrap(), content);
+    assert_eq!(
+        std::fs::metadata(&on_r1).unwrap().modified().unwrap(),
+        modified
+    );
+    let uploaded = event_kinds(&server)
+        .iter()
+        .filter(|k| *k == "uploaded")
+        .count();
+    assert_eq!(uploaded, 1);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_control_actions_dry_run_from_a_hosts_page_leaves_its_agent_running() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _agents, daemon) = fleet(dir.path(), &["r1"]).await;
+    let (browser, url) = Browser::signed_in(&daemon, "admin").await;
+    browser.visit(&format!("{url}#/hosts/r1")).await;
+    browser.click("#host-control-dry-run").await;
+    assert!(
+        browser
+            .find("#host-control-dry-run")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    browser.click("#host-control-exit").await;
+    browser
+        .text_of("#alert", |t| {
+            t == "Restart agent would go to 1 host: r1. Dry run: nothing was done."
+        })
+        .await;
+    // A dry run of a reboot asks nothing first (a question would be an open prompt here).
+    browser.click("#host-control-reboot").await;
+    browser
+        .text_of("#alert", |t| {
+            t == "Reboot would go to 1 host: r1. Dry run: nothing was done."
+        })
+        .await;
+    answers(&server, "r1").await;
+    assert!(!event_kinds(&server).iter().any(|k| k == "control-sent"));
     browser.close().await;
 }

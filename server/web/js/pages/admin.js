@@ -1,8 +1,8 @@
 // What an operator with the permission `hosts` does to hosts, shared by the hosts list and a
 // host's page: add one (POST /api/v1/hosts), import an inventory with a preview first
-// (POST /api/v1/imports, `dry_run`), send the agents a control action (POST /api/v1/control),
-// and enable, disable or remove several at once. What cannot be undone (remove, reboot,
-// shutdown) is asked for again first.
+// (POST /api/v1/imports, `dry_run`), send the agents a control action (POST /api/v1/control, or
+// a dry run of it: POST /api/v1/dry-run/control), and enable, disable or remove several at
+// once. What cannot be undone (remove, reboot, shutdown) is asked for again first.
 
 import { api, removeAsking } from '../api.js';
 import { h, field, replace } from '../dom.js';
@@ -28,9 +28,11 @@ function told(ctx, label, done) {
 }
 
 /** Buttons that send each control action to the hosts `chosen()` gives (`{ hosts, what }`, or
- * null when none is chosen: then it says so). */
+ * null when none is chosen: then it says so), and a checkbox that makes them a dry run
+ * instead (POST /api/v1/dry-run/control): which hosts the action would go to, nothing sent. */
 export function controlButtons(ctx, chosen, idPrefix) {
-  return ACTIONS.map(([action, label, question]) => h('button', {
+  const dry = h('input', { type: 'checkbox', id: `${idPrefix}-dry-run` });
+  const buttons = ACTIONS.map(([action, label, question]) => h('button', {
     type: 'button', id: `${idPrefix}-${action}`, class: question ? 'danger' : null,
     onclick: async (event) => {
       const target = chosen();
@@ -38,10 +40,18 @@ export function controlButtons(ctx, chosen, idPrefix) {
         ctx.alert('Choose the hosts first.');
         return;
       }
-      if (question && !confirm(question(target.what))) return;
+      const body = { action, hosts: target.hosts };
+      // Nothing to ask before a dry run: nothing is done.
+      if (!dry.checked && question && !confirm(question(target.what))) return;
       event.target.disabled = true;
       try {
-        told(ctx, label, await api('POST', '/api/v1/control', { action, hosts: target.hosts }));
+        if (dry.checked) {
+          const p = await api('POST', '/api/v1/dry-run/control', body);
+          const hosts = `${p.hosts.length} ${p.hosts.length === 1 ? 'host' : 'hosts'}: ${p.hosts.join(', ')}`;
+          ctx.info(`${label} would go to ${hosts}. Dry run: nothing was done.`);
+        } else {
+          told(ctx, label, await api('POST', '/api/v1/control', body));
+        }
       } catch (e) {
         ctx.alert(e);
       } finally {
@@ -49,6 +59,7 @@ export function controlButtons(ctx, chosen, idPrefix) {
       }
     },
   }, label));
+  return [buttons, h('label', { class: 'inline' }, dry, 'Dry run')];
 }
 
 /** Removes the host `name` after asking (and again if its variables would go too); whether

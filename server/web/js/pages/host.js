@@ -181,7 +181,11 @@ export default async function host(section, ctx, { args: [name], params }) {
       runs.length === PAGE
         ? h('a', { class: 'button', id: 'host-runs-older', href: query(`#/hosts/${encodeURIComponent(name)}`, { before: runs[0].id }) }, 'Older runs')
         : null),
-    ctx.mayRun('read-only') ? h('p', {}, h('a', { href: query('#/run', { host: name }) }, `Run something on ${name}`)) : null);
+    ctx.mayRun('read-only')
+      ? h('p', {}, h('a', { href: query('#/run', { host: name }), id: 'host-run' }, ctx.mayRun()
+        ? `Run something on ${name}, or upload or fetch a file`
+        : `Run something on ${name}`))
+      : null);
 }
 
 /** What to do on this page about a host whose agent is not trusted yet, or null. */

@@ -4,11 +4,13 @@
 // (POST /api/v1/launches/{id}/cancel) or one host (POST /api/v1/runs/{id}/cancel). The launch is
 // kept in the address (#/run?launch=ID): reloading the page follows it again from its start.
 // Only what the user's run level allows is offered: a read-only user picks among the
-// read-only scripts, and types no command.
+// read-only scripts, and types no command; a read-write user also uploads a file to the hosts
+// chosen, or fetches one from them (files.js).
 
 import { api, query } from '../api.js';
 import { h, field, replace, append } from '../dom.js';
 import { leftOutNote, selectors } from '../selectors.js';
+import { fetchForm, uploadForm } from './files.js';
 
 /** Names from a comma- or space-separated list. */
 function names(text) {
@@ -95,6 +97,11 @@ export default async function run(section, ctx, { params }) {
       ctx.alert(e);
     }
   });
+  /** Follows what was just launched here, kept in the address. */
+  const started = (launched) => {
+    history.replaceState(null, '', `#/run?launch=${launched.launch}`);
+    follow(section, ctx, launched.launch, launched);
+  };
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const body = targets();
@@ -103,15 +110,15 @@ export default async function run(section, ctx, { params }) {
     submit.disabled = true;
     ctx.clear();
     try {
-      const launched = await api('POST', '/api/v1/runs', body);
-      history.replaceState(null, '', `#/run?launch=${launched.launch}`);
-      follow(section, ctx, launched.launch, launched);
+      started(await api('POST', '/api/v1/runs', body));
     } catch (e) {
       submit.disabled = false;
       ctx.alert(e);
     }
   });
-  replace(section, h('h1', {}, 'Run'), form);
+  // Files to and from the same hosts: the run level read-write only, as the API asks.
+  replace(section, h('h1', {}, 'Run'), form,
+    commands ? [uploadForm(ctx, targets, started), fetchForm(ctx, targets)] : null);
 }
 
 /** Whether this user may update agents: the permission `hosts` and the run level read-write. */

@@ -17,7 +17,7 @@ const RUN_LEVELS = [
 ];
 
 /** A byte count in words: 512 B, 1.5 KiB, 3.2 MiB. */
-function bytes(n) {
+export function bytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
