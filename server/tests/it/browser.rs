@@ -1178,6 +1178,21 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
         .collect();
     assert_eq!(attachments[0]["sha256"], sha256, "{attachments:#}");
     assert_eq!(attachments[0]["size"], 200_000);
+    assert_eq!(attachments[0]["template"], false);
+    // Another, as a template: listed as one.
+    let template = dir.path().join("motd.j2");
+    std::fs::write(&template, "welcome to {{ host.name }}\n").unwrap();
+    let input = browser.find("#attach-file").await;
+    input.send_keys(template.to_str().unwrap()).await.unwrap();
+    browser.fill("#attach-path", "/etc/motd").await;
+    browser.click("#attach-template").await;
+    browser.click("#attach-upload").await;
+    browser
+        .text_of("[data-template='/etc/motd']", |t| t.contains("a template"))
+        .await;
+    let attachments = server.json(&["attachment", "list", "backup"]);
+    assert_eq!(attachments[1]["path"], "/etc/motd", "{attachments:#}");
+    assert_eq!(attachments[1]["template"], true, "{attachments:#}");
 
     // A secret variable of the script: listed as set, its value nowhere on the page.
     browser
@@ -1195,6 +1210,12 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
     browser.screenshot("script").await;
     // The attachment removed.
     browser.click("[data-detach='/etc/backup.conf']").await;
+    browser
+        .text_of("#alert", |t| {
+            t.contains("/etc/backup.conf is no longer attached")
+        })
+        .await;
+    browser.click("[data-detach='/etc/motd']").await;
     browser
         .text_of("main", |t| t.contains("No attachments."))
         .await;
@@ -2895,6 +2916,33 @@ async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and
         .filter(|k| *k == "uploaded")
         .count();
     assert_eq!(uploaded, 1);
+
+    // A template: its dry run shows each host's own rendering, and the upload sends it.
+    let template = dir.path().join("motd.j2");
+    std::fs::write(&template, "welcome to {{ host.name }}\n").unwrap();
+    browser.visit(&format!("{url}#/run")).await;
+    browser.fill("#run-hosts", "r1 r2").await;
+    let input = browser.find("#upload-file").await;
+    input.send_keys(template.to_str().unwrap()).await.unwrap();
+    browser.fill("#upload-path", "/proc/self/cwd/motd").await;
+    browser.click("#upload-template").await;
+    browser.click("#upload-dry-run").await;
+    let r2 = browser
+        .text_of("#upload-plan li[data-host=r2]", |t| t.contains("rendering"))
+        .await;
+    let rendered = sha256_hex(b"welcome to r2\n");
+    assert!(
+        r2.starts_with(&format!(
+            "r2: would be sent its rendering of 14 B, SHA-256 {rendered}"
+        )),
+        "{r2}"
+    );
+    browser.click("#upload-go").await;
+    browser
+        .text_of("#run-summary", |t| t.contains("2 succeeded, 0 failed"))
+        .await;
+    assert_eq!(std::fs::read(&on_r1).unwrap(), b"welcome to r1\n");
+    assert_eq!(std::fs::read(&on_r2).unwrap(), b"welcome to r2\n");
     browser.close().await;
 }
 

@@ -48,6 +48,7 @@ export function uploadForm(ctx, targets, started) {
   const mode = h('input', { name: 'mode', id: 'upload-mode', value: '644', required: true, pattern: '[0-7]{3,4}' });
   const owner = h('input', { name: 'owner', id: 'upload-owner', placeholder: 'UID:GID (default: the agent’s user)' });
   const force = h('input', { type: 'checkbox', name: 'force', id: 'upload-force' });
+  const template = h('input', { type: 'checkbox', name: 'template', id: 'upload-template' });
   const submit = h('button', { type: 'submit', class: 'primary', id: 'upload-go' }, 'Upload');
   const dry = h('button', { type: 'button', id: 'upload-dry-run' }, 'Dry run');
   const status = h('span', { class: 'muted', id: 'upload-status', 'aria-live': 'polite' });
@@ -65,6 +66,8 @@ export function uploadForm(ctx, targets, started) {
       field('Mode (octal)', mode),
       field('Owner', owner)),
     h('label', { class: 'inline' }, force, 'Send it even where it is unchanged'),
+    h('label', { class: 'inline' }, template,
+      'A template: rendered for each host with its environment and facts (Jinja2’s syntax, up to 64 MiB)'),
     h('div', { class: 'actions' }, submit, dry, status),
     plan);
   dry.addEventListener('click', async () => {
@@ -73,28 +76,38 @@ export function uploadForm(ctx, targets, started) {
     ctx.clear();
     replace(plan);
     dry.disabled = true;
-    status.textContent = `Computing the SHA-256 of ${bytes(chosen.size)}…`;
     try {
-      const sum = await sha256(chosen);
-      if (!sum) {
-        ctx.alert('A dry run of an upload needs the file’s SHA-256, which this browser computes only on a page served over https (or from this machine): none was made.');
-        return;
+      const body = {
+        ...targets(), path: target.value.trim(), mode: parseInt(mode.value.trim(), 8), force: force.checked,
+      };
+      if (template.checked) {
+        // The server renders it for each host, as the upload would.
+        body.template = await chosen.text();
+      } else {
+        status.textContent = `Computing the SHA-256 of ${bytes(chosen.size)}…`;
+        const sum = await sha256(chosen);
+        if (!sum) {
+          ctx.alert('A dry run of an upload needs the file’s SHA-256, which this browser computes only on a page served over https (or from this machine): none was made.');
+          return;
+        }
+        Object.assign(body, { sha256: sum, size: chosen.size });
       }
       status.textContent = 'Asking the hosts…';
-      const body = {
-        ...targets(), path: target.value.trim(), sha256: sum, size: chosen.size,
-        mode: parseInt(mode.value.trim(), 8), force: force.checked,
-      };
       const owned = ids(owner.value.trim());
       if (owned) body.owner = owned;
       const p = await api('POST', '/api/v1/dry-run/uploads', body);
+      const rendered = new Map((p.files[0]?.rendered ?? []).map((r) => [r.host, r]));
+      const sent = (f) => {
+        const r = rendered.get(f.host);
+        return r ? ` its rendering of ${bytes(r.size)}, SHA-256 ${r.sha256}` : '';
+      };
       replace(plan,
-        h('p', {}, `Would ${p.what} (SHA-256 ${p.sha256}) on ${counted(p.hosts)}`),
+        h('p', {}, `Would ${p.what}${p.sha256 ? ` (SHA-256 ${p.sha256})` : ''} on ${counted(p.hosts)}`),
         h('ul', { id: 'upload-plan-hosts' }, p.on_hosts.map((f) => {
           if (f.error) return h('li', { 'data-host': f.host, class: 'bad' }, `${f.host}: could not say: ${f.error}`);
           return f.unchanged
             ? h('li', { 'data-host': f.host, class: 'ok' }, `${f.host}: unchanged, nothing would be sent`)
-            : h('li', { 'data-host': f.host }, `${f.host}: would be sent; ${has(f)}`);
+            : h('li', { 'data-host': f.host }, `${f.host}: would be sent${sent(f)}; ${has(f)}`);
         })),
         p.left_out.length ? h('p', { class: 'muted' }, leftOutNote(p.left_out)) : null,
         h('p', { class: 'muted' }, 'Dry run: nothing was done.'));
@@ -116,7 +129,7 @@ export function uploadForm(ctx, targets, started) {
       const params = {
         path: target.value.trim(), mode: mode.value.trim(), owner: owner.value.trim(),
         hosts: t.hosts.join(','), groups: t.groups.join(','), all: t.all || null, where: t.where,
-        force: force.checked || null,
+        force: force.checked || null, template: template.checked || null,
       };
       started(await api('POST', query('/api/v1/uploads', params), chosen));
     } catch (e) {
