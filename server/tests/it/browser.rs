@@ -2626,6 +2626,10 @@ async fn a_job_is_listed_with_its_runs_and_started_again_on_its_failed_host() {
     );
     // The new job is listed first; a run's page leads back to its job.
     browser.visit(&format!("{url}#/history?view=jobs")).await;
+    // Once the page has listed them.
+    browser
+        .text_of("#jobs tbody tr:nth-child(2)", |_| true)
+        .await;
     let rows = browser.texts("#jobs tbody tr").await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
