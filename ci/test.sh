@@ -2,7 +2,8 @@
 # THE test command: everything CI checks, in order, stopping at the first failure.
 #   ci/test.sh
 # 1. installs the cross toolchain if anything is missing (ci/install-toolchain.sh; a no-op after);
-# 2. host checks with the rustup toolchain: rustfmt, clippy (warnings are errors), cargo test;
+# 2. host checks with the rustup toolchain: rustfmt, clippy (warnings are errors), cargo test
+#    (and the fleet simulator, the agent built with the feature `sim`);
 # 3. the API held to its OpenAPI document by schemathesis (ci/contract-test.sh), against a real
 #    serve and real agents;
 # 4. the cross checks of ci/cross-check.sh (no_std build, codec and agent tests under QEMU, the
@@ -33,7 +34,9 @@ step() {
 step "cross toolchain (ci/install-toolchain.sh)" "$ROOT/ci/install-toolchain.sh"
 step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy -D warnings)" cargo clippy --workspace --all-targets -- -D warnings
+step "lint of the fleet simulator (feature sim)" cargo clippy -p otto-agent --features sim --all-targets -- -D warnings
 step "host tests (cargo test --workspace)" cargo test --workspace -- --skip qemu:: --skip qemu_system:: --skip packages::
+step "fleet simulator (otto-agent --features sim)" cargo test -p otto-agent --features sim --test simulate
 step "API contract (ci/contract-test.sh)" "$ROOT/ci/contract-test.sh"
 step "cross checks (ci/cross-check.sh)" "$ROOT/ci/cross-check.sh"
 

@@ -31,6 +31,8 @@ mod reload;
 mod script;
 mod server;
 mod session;
+#[cfg(feature = "sim")]
+mod simulate;
 mod state;
 mod trust;
 mod update;
@@ -65,6 +67,9 @@ enum Command {
     Pubkey,
     Trust(String),
     Enroll(enroll::Options),
+    /// Many agents in one process, as a plan file says (the feature `sim` only).
+    #[cfg(feature = "sim")]
+    Simulate(PathBuf),
     Version,
     Help,
 }
@@ -115,6 +120,8 @@ fn parse_args(args: &[String]) -> Result<(PathBuf, Command), UsageError> {
             let env_token = std::env::var_os(enroll::TOKEN_VAR).is_some();
             Command::Enroll(enroll::parse(options, env_token).map_err(UsageError::Enroll)?)
         }
+        #[cfg(feature = "sim")]
+        [c, plan] if c == "simulate" => Command::Simulate(PathBuf::from(plan)),
         [c] if c == "--version" || c == "version" => Command::Version,
         [c] if c == "--help" || c == "-h" || c == "help" => Command::Help,
         [] => return Err(UsageError::NoCommand),
@@ -158,6 +165,9 @@ enum Failure {
     Enroll(enroll::EnrollError),
     /// The server refused the enrollment (its reason).
     Refused(String),
+    /// A simulation cannot run (why).
+    #[cfg(feature = "sim")]
+    Simulate(simulate::SimulateError),
 }
 
 impl Failure {
@@ -178,6 +188,8 @@ impl Failure {
             | Failure::Listener(_)
             | Failure::Signals(_) => EXIT_RUNTIME,
             Failure::ExitRequested | Failure::Restart(_) => EXIT_RESTART,
+            #[cfg(feature = "sim")]
+            Failure::Simulate(_) => EXIT_RUNTIME,
         }
     }
 }
@@ -210,6 +222,8 @@ impl fmt::Display for Failure {
             Failure::Token(e) => write!(f, "the enrollment token: {e}"),
             Failure::Enroll(e) => e.fmt(f),
             Failure::Refused(reason) => write!(f, "the server refused the enrollment: {reason}"),
+            #[cfg(feature = "sim")]
+            Failure::Simulate(e) => e.fmt(f),
         }
     }
 }
@@ -461,6 +475,10 @@ fn main() -> ExitCode {
         Command::Pubkey => pubkey(&config_path),
         Command::Trust(key) => trust(&config_path, &key),
         Command::Enroll(options) => enroll(&config_path, &options),
+        #[cfg(feature = "sim")]
+        Command::Simulate(plan) => {
+            runtime().and_then(|rt| simulate::run(&plan, &rt).map_err(Failure::Simulate))
+        }
         Command::Version => {
             println!(
                 "otto-agent {} (Otto protocol {})",

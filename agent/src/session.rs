@@ -148,6 +148,10 @@ async fn run_script(request: Script, reader: &mut Reader, writer: &mut Writer, a
     {
         return;
     }
+    #[cfg(feature = "sim")]
+    if agent.simulated {
+        return crate::simulate::answer(reader, &request, writer, started).await;
+    }
     let file = match script::receive(reader, &request, &config.temp_dir).await {
         Ok(file) => file,
         Err(e) => {

@@ -24,6 +24,9 @@ pub struct Agent {
     pub actions: Registry,
     /// Signalled when the server asked the agent to exit.
     pub exit_requested: Notify,
+    /// One of many agents of `otto-agent simulate`: its scripts are answered by a built-in.
+    #[cfg(feature = "sim")]
+    pub simulated: bool,
 }
 
 impl Agent {
@@ -35,6 +38,22 @@ impl Agent {
             ssh: Mutex::new(Arc::new(ssh_config(host_key))),
             actions: Registry::default(),
             exit_requested: Notify::new(),
+            #[cfg(feature = "sim")]
+            simulated: false,
+        })
+    }
+
+    /// An agent of `otto-agent simulate`: as [`Agent::new`], its scripts answered by a
+    /// built-in (see `simulate.rs`).
+    #[cfg(feature = "sim")]
+    pub fn simulated(config_path: PathBuf, config: Config, host_key: PrivateKey) -> Arc<Agent> {
+        Arc::new(Agent {
+            config_path,
+            config: Mutex::new(config),
+            ssh: Mutex::new(Arc::new(ssh_config(host_key))),
+            actions: Registry::default(),
+            exit_requested: Notify::new(),
+            simulated: true,
         })
     }
 

@@ -19,6 +19,12 @@
 //! host list's content in headless Chromium, and with the dashboard open during warm runs, the
 //! change stream's events per second and Chromium's CPU.
 //!
+//! With `--simulated AGENT`, the agents are not processes of their own but one `otto-agent
+//! simulate` of AGENT, an agent built with the feature `sim` (the agent's code serving every
+//! host on one thread, scripts answered by a built-in: see `agent/src/simulate.rs`), so that
+//! ten thousand fit on one machine; serve's memory per held connection (against serve with no
+//! hosts) and its threads are printed once it holds them all.
+//!
 //! `cargo build --release -p otto-agent -p otto-server --examples &&
 //!  target/release/examples/api_bench [AGENTS] [--warm-only] [--ui] [--tries N] [--pause SECS]`
 //! (binaries are taken from beside the example's directory). `--warm-only` leaves out the cold
@@ -378,6 +384,8 @@ struct Options {
     pause: Duration,
     /// More arguments for serve (`--serve-arg --dial-limit=256`).
     serve_args: Vec<String>,
+    /// An agent built with the feature `sim`: every agent simulated in one process of it.
+    simulated: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -389,6 +397,7 @@ impl Options {
             tries: 3,
             pause: Duration::ZERO,
             serve_args: Vec::new(),
+            simulated: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -399,6 +408,9 @@ impl Options {
                 "--pause" => {
                     let secs: u64 = args.next().ok_or("--pause SECS")?.parse()?;
                     options.pause = Duration::from_secs(secs);
+                }
+                "--simulated" => {
+                    options.simulated = Some(args.next().ok_or("--simulated AGENT")?.into());
                 }
                 "--serve-arg" => options
                     .serve_args
@@ -460,10 +472,18 @@ async fn main() -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("server");
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;
+    if let Some(simulator) = &options.simulated {
+        let idle = serve_rss_idle(&server_bin, &dir.path().join("empty"), &options)?;
+        let mut simulated = simulate(fleet, simulator, dir.path(), count).await?;
+        let result = bench(&server_bin, &data, &options, &[simulated.id()], idle).await;
+        let _ = simulated.kill();
+        let _ = simulated.wait();
+        return result;
+    }
 
     let mut agents = common::start_counted(fleet, &agent_bin, dir.path(), count).await?;
     let pids: Vec<u32> = agents.iter().filter_map(|a| a.pid()).collect();
-    let result = bench(&server_bin, &data, &options, &pids).await;
+    let result = bench(&server_bin, &data, &options, &pids, None).await;
     let stopping = Instant::now();
     for agent in &mut agents {
         if tokio::time::timeout(Duration::from_secs(5), agent.stop())
@@ -480,8 +500,81 @@ async fn main() -> Result<(), Error> {
     result
 }
 
-/// The figures, on the data directory `data` of `options.count` hosts.
-async fn bench(server: &Path, data: &Path, options: &Options, agents: &[u32]) -> Result<(), Error> {
+/// VmRSS (KiB) of serve on an empty data directory `data` once it listens: the base that held
+/// connections add to.
+fn serve_rss_idle(server: &Path, data: &Path, options: &Options) -> Result<u64, Error> {
+    let mut daemon = Daemon::start(server, data, &options.serve_args)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = common::status_kib(daemon.child.id(), "VmRSS");
+    daemon.stop()?;
+    Ok(rss)
+}
+
+/// Adds `count` hosts to `fleet` (then closed), each with a server key of its own and trusting
+/// the key its agent presents first, and starts `otto-agent simulate` of `simulator` serving
+/// them all (on 127.0.0.1, ports from 20000); returns once it says it does.
+async fn simulate(
+    fleet: Fleet,
+    simulator: &Path,
+    dir: &Path,
+    count: usize,
+) -> Result<Child, Error> {
+    let started = Instant::now();
+    let mut plan = String::new();
+    for i in 0..count {
+        let name = format!("sim-{i:05}");
+        let port = u16::try_from(20000 + i)?;
+        let server_key = fleet.create_host_key(&name).await?;
+        fleet
+            .store()
+            .add_host(&otto_server::model::NewHost {
+                name,
+                address: "127.0.0.1".into(),
+                port,
+                agent_key: None,
+                pin_on_first_contact: true,
+            })
+            .await?;
+        plan += &format!(
+            "127.0.0.1:{port} {}\n",
+            otto_server::keys::to_openssh(&server_key)
+        );
+    }
+    drop(fleet);
+    let plan_file = dir.join("plan");
+    std::fs::write(&plan_file, plan)?;
+    let mut child = Command::new(simulator)
+        .arg("simulate")
+        .arg(&plan_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    match lines.next() {
+        Some(Ok(line)) if line.starts_with("simulating") => {}
+        other => {
+            let _ = child.kill();
+            return Err(format!("otto-agent simulate: {other:?}").into());
+        }
+    }
+    println!(
+        "{count} simulated agents (one process, pid {}) ready in {:.1} s",
+        child.id(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(child)
+}
+
+/// The figures, on the data directory `data` of `options.count` hosts; with `idle` (serve's
+/// VmRSS with no hosts), its memory per held connection.
+async fn bench(
+    server: &Path,
+    data: &Path,
+    options: &Options,
+    agents: &[u32],
+    idle: Option<u64>,
+) -> Result<(), Error> {
     let count = options.count;
     cli(
         server,
@@ -515,6 +608,17 @@ async fn bench(server: &Path, data: &Path, options: &Options, agents: &[u32]) ->
         daemon.child.id(),
         waiting.elapsed().as_secs_f64()
     );
+    if let Some(idle) = idle {
+        std::thread::sleep(Duration::from_secs(2));
+        let pid = daemon.child.id();
+        let rss = common::status_kib(pid, "VmRSS");
+        println!(
+            "serve holding {count} connections: VmRSS {rss} KiB, {} threads; with no hosts: \
+             {idle} KiB; per connection: {:.1} KiB",
+            common::status_kib(pid, "Threads"),
+            rss.saturating_sub(idle) as f64 / count as f64
+        );
+    }
     std::thread::sleep(options.pause);
     let mut result = measure(&daemon, &key, &cold, options, agents).await;
     if result.is_ok() && options.ui {
