@@ -475,7 +475,7 @@ async fn main() -> Result<(), Error> {
     if let Some(simulator) = &options.simulated {
         let idle = serve_rss_idle(&server_bin, &dir.path().join("empty"), &options)?;
         let mut simulated = simulate(fleet, simulator, dir.path(), count).await?;
-        let result = bench(&server_bin, &data, &options, &[simulated.id()], idle).await;
+        let result = bench(&server_bin, &data, &options, &[simulated.id()], Some(idle)).await;
         let _ = simulated.kill();
         let _ = simulated.wait();
         return result;

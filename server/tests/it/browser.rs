@@ -182,6 +182,8 @@ impl Browser {
             .await
             .unwrap();
         self.fill("#run-hosts", hosts).await;
+        // Once the choice is said above the button: it does not move while it is clicked.
+        self.text_of("#run-chosen", |t| !t.is_empty()).await;
         self.click("#run-start").await;
         self.text_of("#run-summary", |t| t.contains("1 succeeded, 0 failed"))
             .await;
@@ -2800,6 +2802,10 @@ async fn a_file_is_fetched_from_the_run_page_and_a_host_without_it_fails_alone()
     browser.click("#host-run").await;
     // The host page's link chose the host; the second is added.
     browser.fill("#run-hosts", "r1, r2").await;
+    // Once the choice is said above the forms: nothing below moves while it is clicked.
+    browser
+        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
+        .await;
     browser.fill("#fetch-path", "/proc/self/cwd/settings").await;
 
     // Its dry run says what each host has, and copies nothing.
@@ -2868,6 +2874,10 @@ async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and
     let (browser, url) = Browser::signed_in(&daemon, "admin").await;
     browser.visit(&format!("{url}#/run")).await;
     browser.fill("#run-hosts", "r1 r2").await;
+    // Once the choice is said above the forms: nothing below moves while it is clicked.
+    browser
+        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
+        .await;
     let input = browser.find("#upload-file").await;
     input.send_keys(file.to_str().unwrap()).await.unwrap();
     browser.fill("#upload-path", "/proc/self/cwd/motd").await;
@@ -2926,6 +2936,10 @@ async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and
     std::fs::write(&template, "welcome to {{ host.name }}\n").unwrap();
     browser.visit(&format!("{url}#/run")).await;
     browser.fill("#run-hosts", "r1 r2").await;
+    // Once the choice is said above the forms: nothing below moves while it is clicked.
+    browser
+        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
+        .await;
     let input = browser.find("#upload-file").await;
     input.send_keys(template.to_str().unwrap()).await.unwrap();
     browser.fill("#upload-path", "/proc/self/cwd/motd").await;
