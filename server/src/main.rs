@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use otto_server::cli::Cli;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// The most threads for blocking work at once.
+const BLOCKING_THREADS: usize = 16;
+
 fn main() -> ExitCode {
     // The shell asking for completions (`COMPLETE=bash otto-server -- …`): answered, then exit.
     clap_complete::CompleteEnv::with_factory(otto_server::cli::complete::command)
@@ -35,7 +38,14 @@ fn main() -> ExitCode {
             std::io::stderr().is_terminal(),
         ))
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One worker per core; blocking work (SQLite reads, which take one connection in turn, and
+    // file I/O) on a few threads, however many hosts are at work: a pool of the default 512
+    // grew a thread per host in flight.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("otto-server: cannot start: {e}");

@@ -61,7 +61,9 @@ impl Ops {
             .await)
     }
 
-    pub(super) async fn ping_one(&self, host: Host) -> Ping {
+    /// Sends a heartbeat to `host`, as found already (serve's heartbeat job has it: no need to
+    /// read it again), and has the store keep the answer.
+    pub async fn ping_one(&self, host: Host) -> Ping {
         let fleet = &self.fleet;
         let answer = async {
             let conn = fleet.connect(&host).await?;

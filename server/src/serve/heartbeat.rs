@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::scheduler::{JobError, Periodic, Work};
+use super::scheduler::{Periodic, Work};
 use crate::model::Host;
-use crate::ops::{Ops, Targets};
+use crate::ops::Ops;
 
 /// A heartbeat of every host, every `every`.
 pub struct HeartbeatJob {
@@ -28,21 +28,16 @@ impl Periodic for HeartbeatJob {
 
     fn run<'a>(&'a self, ops: &'a Ops, host: Host) -> Work<'a> {
         Box::pin(async move {
-            let name = host.name;
-            let pings = ops
-                .ping(&Targets::hosts([name.clone()]))
-                .await
-                .map_err(|e| JobError::Failed(format!("heartbeat: {e}")))?;
-            for p in pings {
-                match p.error {
-                    Some(e) if p.busy => tracing::info!(host = %name, "reachable, busy: {e}"),
-                    // Reached, though the answer could not be stored.
-                    Some(e) if p.reachable => {
-                        tracing::error!(host = %name, "cannot record the heartbeat: {e}")
-                    }
-                    Some(e) => tracing::warn!(host = %name, "unreachable: {e}"),
-                    None => tracing::debug!(host = %name, "heartbeat answered"),
+            let name = host.name.clone();
+            let p = ops.ping_one(host).await;
+            match p.error {
+                Some(e) if p.busy => tracing::info!(host = %name, "reachable, busy: {e}"),
+                // Reached, though the answer could not be stored.
+                Some(e) if p.reachable => {
+                    tracing::error!(host = %name, "cannot record the heartbeat: {e}")
                 }
+                Some(e) => tracing::warn!(host = %name, "unreachable: {e}"),
+                None => tracing::debug!(host = %name, "heartbeat answered"),
             }
             Ok(())
         })

@@ -382,18 +382,19 @@ impl HostStore for Sqlite {
         round_trip_ms: f64,
     ) -> Result<()> {
         let (name, version, facts) = (name.to_owned(), version.to_owned(), facts.clone());
-        self.call(move |db| heartbeat_ok(db, &name, &version, &facts, round_trip_ms))
+        self.write(move |db| heartbeat_ok(db, &name, &version, &facts, round_trip_ms))
             .await
     }
 
     async fn heartbeat_busy(&self, name: &str, error: &str) -> Result<()> {
         let (name, error) = (name.to_owned(), error.to_owned());
-        self.call(move |db| heartbeat_busy(db, &name, &error)).await
+        self.write(move |db| heartbeat_busy(db, &name, &error))
+            .await
     }
 
     async fn heartbeat_failed(&self, name: &str, error: &str) -> Result<()> {
         let (name, error) = (name.to_owned(), error.to_owned());
-        self.call(move |db| heartbeat_failed(db, &name, &error))
+        self.write(move |db| heartbeat_failed(db, &name, &error))
             .await
     }
 

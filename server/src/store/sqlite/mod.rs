@@ -85,7 +85,8 @@ impl Sqlite {
 
     /// Runs the write `query` on the committing thread, committed together with the other
     /// writes waiting for the connection at the same time ([`group`]); answers once committed.
-    /// For the frequent small writes that many hosts make at once (a run's start and end).
+    /// For the frequent small writes that many hosts make at once (a run's start and end, a
+    /// heartbeat's answer).
     async fn write<T, F>(&self, query: F) -> Result<T>
     where
         T: Send + 'static,
