@@ -474,10 +474,13 @@ async fn main() -> Result<(), Error> {
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;
     if let Some(simulator) = &options.simulated {
         let idle = serve_rss_idle(&server_bin, &dir.path().join("empty"), &options)?;
-        let mut simulated = simulate(fleet, simulator, dir.path(), count).await?;
-        let result = bench(&server_bin, &data, &options, &[simulated.id()], Some(idle)).await;
-        let _ = simulated.kill();
-        let _ = simulated.wait();
+        let simulated = simulate(fleet, simulator, dir.path(), count).await?;
+        let pids: Vec<u32> = simulated.iter().map(Child::id).collect();
+        let result = bench(&server_bin, &data, &options, &pids, Some(idle)).await;
+        for mut child in simulated {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         return result;
     }
 
@@ -510,17 +513,22 @@ fn serve_rss_idle(server: &Path, data: &Path, options: &Options) -> Result<u64, 
     Ok(rss)
 }
 
+/// The most agents one `otto-agent simulate` serves: each takes a descriptor for its listener
+/// and one for its connection, and the hard limit of open files may be 20000.
+const PER_SIMULATOR: usize = 4000;
+
 /// Adds `count` hosts to `fleet` (then closed), each with a server key of its own and trusting
 /// the key its agent presents first, and starts `otto-agent simulate` of `simulator` serving
-/// them all (on 127.0.0.1, ports from 20000); returns once it says it does.
+/// them all (on 127.0.0.1, ports from 20000; [`PER_SIMULATOR`] to a process); returns once
+/// each says it does.
 async fn simulate(
     fleet: Fleet,
     simulator: &Path,
     dir: &Path,
     count: usize,
-) -> Result<Child, Error> {
+) -> Result<Vec<Child>, Error> {
     let started = Instant::now();
-    let mut plan = String::new();
+    let mut plans = vec![String::new(); count.div_ceil(PER_SIMULATOR)];
     for i in 0..count {
         let name = format!("sim-{i:05}");
         let port = u16::try_from(20000 + i)?;
@@ -535,35 +543,45 @@ async fn simulate(
                 pin_on_first_contact: true,
             })
             .await?;
-        plan += &format!(
-            "127.0.0.1:{port} {}\n",
-            otto_server::keys::to_openssh(&server_key)
-        );
+        if let Some(plan) = plans.get_mut(i / PER_SIMULATOR) {
+            *plan += &format!(
+                "127.0.0.1:{port} {}\n",
+                otto_server::keys::to_openssh(&server_key)
+            );
+        }
     }
     drop(fleet);
-    let plan_file = dir.join("plan");
-    std::fs::write(&plan_file, plan)?;
-    let mut child = Command::new(simulator)
-        .arg("simulate")
-        .arg(&plan_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    match lines.next() {
-        Some(Ok(line)) if line.starts_with("simulating") => {}
-        other => {
-            let _ = child.kill();
-            return Err(format!("otto-agent simulate: {other:?}").into());
+    println!(
+        "{count} hosts added in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut children = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let plan_file = dir.join(format!("plan-{i}"));
+        std::fs::write(&plan_file, plan)?;
+        let mut child = Command::new(simulator)
+            .arg("simulate")
+            .arg(&plan_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("simulating") => children.push(child),
+            other => {
+                let _ = child.kill();
+                return Err(format!("otto-agent simulate: {other:?}").into());
+            }
         }
     }
     println!(
-        "{count} simulated agents (one process, pid {}) ready in {:.1} s",
-        child.id(),
+        "{count} simulated agents ({} processes, pids {:?}) ready in {:.1} s",
+        children.len(),
+        children.iter().map(Child::id).collect::<Vec<_>>(),
         started.elapsed().as_secs_f64()
     );
-    Ok(child)
+    Ok(children)
 }
 
 /// The figures, on the data directory `data` of `options.count` hosts; with `idle` (serve's
