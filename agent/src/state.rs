@@ -32,15 +32,7 @@ pub struct Agent {
 impl Agent {
     /// Shared state for `config`, serving with `host_key`.
     pub fn new(config_path: PathBuf, config: Config, host_key: PrivateKey) -> Arc<Agent> {
-        Arc::new(Agent {
-            config_path,
-            config: Mutex::new(config),
-            ssh: Mutex::new(Arc::new(ssh_config(host_key))),
-            actions: Registry::default(),
-            exit_requested: Notify::new(),
-            #[cfg(feature = "sim")]
-            simulated: false,
-        })
+        Arc::new(Agent::made(config_path, config, host_key))
     }
 
     /// An agent of `otto-agent simulate`: as [`Agent::new`], its scripts answered by a
@@ -48,13 +40,21 @@ impl Agent {
     #[cfg(feature = "sim")]
     pub fn simulated(config_path: PathBuf, config: Config, host_key: PrivateKey) -> Arc<Agent> {
         Arc::new(Agent {
+            simulated: true,
+            ..Agent::made(config_path, config, host_key)
+        })
+    }
+
+    fn made(config_path: PathBuf, config: Config, host_key: PrivateKey) -> Agent {
+        Agent {
             config_path,
             config: Mutex::new(config),
             ssh: Mutex::new(Arc::new(ssh_config(host_key))),
             actions: Registry::default(),
             exit_requested: Notify::new(),
-            simulated: true,
-        })
+            #[cfg(feature = "sim")]
+            simulated: false,
+        }
     }
 
     /// The configuration in force.

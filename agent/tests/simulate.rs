@@ -13,31 +13,17 @@
 
 mod common;
 
+use common::{agent_command, dial_checking, new_key, run, script};
+use otto_proto::ScriptTimeout;
+use otto_server::client::{AgentKeyCheck, Connection, Outcome};
+use russh::keys::PrivateKey;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::Arc;
-
-use common::{PATIENCE, agent_command, new_key, run, script};
-use otto_proto::ScriptTimeout;
-use otto_server::client::{AgentKeyCheck, Connection, Dial, Limits, Outcome};
-use russh::keys::PrivateKey;
 
 /// Connects to the agent on `port` with `key`, taking whatever key it presents.
 async fn dial(port: u16, key: &PrivateKey) -> Result<Connection, otto_server::client::ClientError> {
-    Connection::connect(&Dial {
-        address: "127.0.0.1".into(),
-        port,
-        server_key: Arc::new(key.clone()),
-        agent_key: AgentKeyCheck::PinOnFirstContact,
-        timeout: PATIENCE,
-        limits: Limits {
-            answer: PATIENCE,
-            stall: PATIENCE,
-            grace: PATIENCE,
-            silence: PATIENCE,
-        },
-    })
-    .await
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    dial_checking(addr, AgentKeyCheck::PinOnFirstContact, key).await
 }
 
 #[tokio::test]

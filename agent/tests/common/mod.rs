@@ -319,11 +319,20 @@ pub async fn dial(
     agent_key: &PublicKey,
     key: &PrivateKey,
 ) -> Result<otto_server::client::Connection, ClientError> {
+    dial_checking(addr, AgentKeyCheck::Pinned(agent_key.clone()), key).await
+}
+
+/// [`dial`], the agent's host key held to `check`.
+pub async fn dial_checking(
+    addr: SocketAddr,
+    check: AgentKeyCheck,
+    key: &PrivateKey,
+) -> Result<otto_server::client::Connection, ClientError> {
     otto_server::client::Connection::connect(&Dial {
         address: addr.ip().to_string(),
         port: addr.port(),
         server_key: Arc::new(key.clone()),
-        agent_key: AgentKeyCheck::Pinned(agent_key.clone()),
+        agent_key: check,
         timeout: PATIENCE,
         limits: Limits {
             answer: PATIENCE,

@@ -42,16 +42,25 @@ fn set_group_var(server: &Server, name: &str, group: &str, value: &str) {
     assert!(set.wait().unwrap().success());
 }
 
+/// Agents r1 and r2 (in `dir`) in the group lab, whose `ntp_server` is set, each with a secret
+/// `API_TOKEN` of its own.
+async fn lab(server: &Server, dir: &std::path::Path) -> [otto_server::demo::LocalAgent; 2] {
+    let agents = [
+        server.agent("r1", dir, &["lab"], "").await,
+        server.agent("r2", dir, &["lab"], "").await,
+    ];
+    set_group_var(server, "ntp_server", "lab", "ntp.lab.example");
+    for host in ["r1", "r2"] {
+        server.set_secret("API_TOKEN", host, &secret(host));
+    }
+    agents
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_gets_its_hosts_group_variable_secret_and_facts_and_never_shows_the_secret() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _a = server.agent("r1", dir.path(), &["lab"], "").await;
-    let _b = server.agent("r2", dir.path(), &["lab"], "").await;
-    set_group_var(&server, "ntp_server", "lab", "ntp.lab.example");
-    for host in ["r1", "r2"] {
-        server.set_secret("API_TOKEN", host, &secret(host));
-    }
+    let _agents = lab(&server, dir.path()).await;
     // The agents report their facts.
     server.ok(&["ping", "--group", "lab"]);
     let local = dir.path().join("ntp.conf.j2");
@@ -186,12 +195,7 @@ fn sha256_hex(text: &str) -> String {
 async fn an_attachment_template_is_rendered_for_each_host_of_a_run_and_its_dry_run() {
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
-    let _a = server.agent("r1", dir.path(), &["lab"], "").await;
-    let _b = server.agent("r2", dir.path(), &["lab"], "").await;
-    set_group_var(&server, "ntp_server", "lab", "ntp.lab.example");
-    for host in ["r1", "r2"] {
-        server.set_secret("API_TOKEN", host, &secret(host));
-    }
+    let _agents = lab(&server, dir.path()).await;
     server.ok(&["ping", "--group", "lab"]);
     // The script shows the checksum of the file its run was given (the agents share this
     // machine: one host at a time).
