@@ -1452,7 +1452,10 @@ impl Session {
                         } else {
                             self.common.received_data = true;
                             let kex_was_active = self.kex.active();
-                            reply(self, handler, kex_done_signal, &mut pkt).await?;
+                            // Boxed: the handling of a packet (key exchange, the handler's
+                            // callbacks) is a large future, which would otherwise be part of
+                            // this session's task for as long as the connection lives.
+                            Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
