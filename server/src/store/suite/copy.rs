@@ -402,7 +402,7 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
     let stored = sqlite.attachments(Some("deploy")).await.unwrap().remove(0);
     let attachment = client
         .query_one(
-            "SELECT a.size, a.sha256, a.mode, a.phase, a.owner_uid,
+            "SELECT a.size, a.sha256, a.mode, a.phase, a.owner_uid, a.template,
                     (SELECT count(*) FROM attachment_pieces p
                      WHERE p.script = a.script AND p.path = a.path),
                     (SELECT string_agg(p.data, ''::BYTEA ORDER BY p.seq) FROM attachment_pieces p
@@ -417,8 +417,9 @@ async fn an_sqlite_database_is_copied_whole_and_once() {
     assert_eq!(attachment.get::<_, i64>(2), 0o755);
     assert_eq!(attachment.get::<_, String>(3), "before");
     assert_eq!(attachment.get::<_, Option<i64>>(4), None);
-    assert_eq!(attachment.get::<_, i64>(5), 4);
-    assert!(attachment.get::<_, Vec<u8>>(6) == stored.content);
+    assert!(stored.template && attachment.get::<_, bool>(5));
+    assert_eq!(attachment.get::<_, i64>(6), 4);
+    assert!(attachment.get::<_, Vec<u8>>(7) == stored.content);
     let env = client
         .query(
             "SELECT scope, owner, name, value, secret, sealed FROM env ORDER BY scope",
