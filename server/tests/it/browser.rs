@@ -2855,6 +2855,19 @@ async fn a_file_is_fetched_from_the_run_page_and_a_host_without_it_fails_alone()
     browser.close().await;
 }
 
+/// The Run page of `url` with r1 and r2 chosen (once it says so above its forms: nothing below
+/// moves while it is clicked) and `file` in its upload form, for `motd` in each agent's folder.
+async fn upload_to_both(browser: &Browser, url: &str, file: &Path) {
+    browser.visit(&format!("{url}#/run")).await;
+    browser.fill("#run-hosts", "r1 r2").await;
+    browser
+        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
+        .await;
+    let input = browser.find("#upload-file").await;
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    browser.fill("#upload-path", "/proc/self/cwd/motd").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and_sends_nothing() {
     if !available() {
@@ -2872,15 +2885,7 @@ async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and
     let modified = std::fs::metadata(&on_r1).unwrap().modified().unwrap();
     let on_r2 = dir.path().join("r2").join("motd");
     let (browser, url) = Browser::signed_in(&daemon, "admin").await;
-    browser.visit(&format!("{url}#/run")).await;
-    browser.fill("#run-hosts", "r1 r2").await;
-    // Once the choice is said above the forms: nothing below moves while it is clicked.
-    browser
-        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
-        .await;
-    let input = browser.find("#upload-file").await;
-    input.send_keys(file.to_str().unwrap()).await.unwrap();
-    browser.fill("#upload-path", "/proc/self/cwd/motd").await;
+    upload_to_both(&browser, &url, &file).await;
 
     browser.click("#upload-dry-run").await;
     let plan = browser
@@ -2934,15 +2939,7 @@ async fn an_uploads_dry_run_from_the_run_page_says_which_hosts_have_the_file_and
     // A template: its dry run shows each host's own rendering, and the upload sends it.
     let template = dir.path().join("motd.j2");
     std::fs::write(&template, "welcome to {{ host.name }}\n").unwrap();
-    browser.visit(&format!("{url}#/run")).await;
-    browser.fill("#run-hosts", "r1 r2").await;
-    // Once the choice is said above the forms: nothing below moves while it is clicked.
-    browser
-        .text_of("#run-chosen", |t| t.starts_with("2 hosts chosen"))
-        .await;
-    let input = browser.find("#upload-file").await;
-    input.send_keys(template.to_str().unwrap()).await.unwrap();
-    browser.fill("#upload-path", "/proc/self/cwd/motd").await;
+    upload_to_both(&browser, &url, &template).await;
     browser.click("#upload-template").await;
     browser.click("#upload-dry-run").await;
     let r2 = browser
