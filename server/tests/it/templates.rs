@@ -43,7 +43,7 @@ fn set_group_var(server: &Server, name: &str, group: &str, value: &str) {
 }
 
 /// Agents r1 and r2 (in `dir`) in the group lab, whose `ntp_server` is set, each with a secret
-/// `API_TOKEN` of its own.
+/// `API_TOKEN` of its own, their facts reported.
 async fn lab(server: &Server, dir: &std::path::Path) -> [otto_server::demo::LocalAgent; 2] {
     let agents = [
         server.agent("r1", dir, &["lab"], "").await,
@@ -53,6 +53,7 @@ async fn lab(server: &Server, dir: &std::path::Path) -> [otto_server::demo::Loca
     for host in ["r1", "r2"] {
         server.set_secret("API_TOKEN", host, &secret(host));
     }
+    server.ok(&["ping", "--group", "lab"]);
     agents
 }
 
@@ -61,8 +62,6 @@ async fn a_template_gets_its_hosts_group_variable_secret_and_facts_and_never_sho
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agents = lab(&server, dir.path()).await;
-    // The agents report their facts.
-    server.ok(&["ping", "--group", "lab"]);
     let local = dir.path().join("ntp.conf.j2");
     std::fs::write(&local, TEMPLATE).unwrap();
     let local = local.to_str().unwrap();
@@ -172,6 +171,16 @@ async fn a_template_gets_its_hosts_group_variable_secret_and_facts_and_never_sho
     assert!(out.status.success(), "{again}");
     assert!(again.contains(" unchanged "), "{again}");
     said += &again;
+    // Its dry run through serve renders it there and finds it unchanged.
+    let out = finish(remote(&[&upload[..], &["--dry-run", "--json"]].concat())).await;
+    said += &text(&out);
+    assert!(out.status.success(), "{said}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["files"][0]["rendered"][0]["sha256"],
+        sha256_hex(&expected("r1"))
+    );
+    assert_eq!(plan["on_hosts"][0]["unchanged"], true, "{plan}");
 
     // The secrets appear in no output, nor in any event, local or through the API.
     said += &server.ok(&["events", "--json"]);
@@ -196,7 +205,6 @@ async fn an_attachment_template_is_rendered_for_each_host_of_a_run_and_its_dry_r
     let server = Server::new();
     let dir = tempfile::tempdir().unwrap();
     let _agents = lab(&server, dir.path()).await;
-    server.ok(&["ping", "--group", "lab"]);
     // The script shows the checksum of the file its run was given (the agents share this
     // machine: one host at a time).
     let conf = dir.path().join("ntp.conf");

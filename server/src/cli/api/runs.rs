@@ -463,6 +463,12 @@ impl Remote {
             cancel: Cancel::Remote(self.clone(), launched.launch),
         })
     }
+
+    /// What the server's dry run of `what` (`POST /api/v1/dry-run/{what}`) says of `body`.
+    async fn dry(&self, what: &str, body: &impl serde::Serialize) -> Result<DryRun, CliError> {
+        let path = format!("/api/v1/dry-run/{what}");
+        Ok(self.call(Method::POST, &path, body).await?)
+    }
 }
 
 impl Remote {
@@ -549,27 +555,19 @@ impl RunsApi for Remote {
     }
 
     async fn dry_run(&self, new: NewRun) -> Result<DryRun, CliError> {
-        Ok(self
-            .call(Method::POST, "/api/v1/dry-run/runs", &new)
-            .await?)
+        self.dry("runs", &new).await
     }
 
     async fn dry_run_control(&self, request: ControlRequest) -> Result<DryRun, CliError> {
-        Ok(self
-            .call(Method::POST, "/api/v1/dry-run/control", &request)
-            .await?)
+        self.dry("control", &request).await
     }
 
     async fn dry_run_upload(&self, check: UploadCheck) -> Result<DryRun, CliError> {
-        Ok(self
-            .call(Method::POST, "/api/v1/dry-run/uploads", &check)
-            .await?)
+        self.dry("uploads", &check).await
     }
 
     async fn dry_run_fetch(&self, check: FetchCheck) -> Result<DryRun, CliError> {
-        Ok(self
-            .call(Method::POST, "/api/v1/dry-run/fetches", &check)
-            .await?)
+        self.dry("fetches", &check).await
     }
 
     async fn act(&self, request: ControlRequest) -> Result<Vec<Done>, CliError> {

@@ -23,6 +23,19 @@ function has(f) {
     : `it has ${bytes(f.size)}, SHA-256 ${f.sha256}`;
 }
 
+/** A host's line of a dry run when it could not say what it has. */
+function couldNotSay(f) {
+  return h('li', { 'data-host': f.host, class: 'bad' }, `${f.host}: could not say: ${f.error}`);
+}
+
+/** What ends a dry run's plan `p`: the hosts its selectors left out, and that nothing was done. */
+function planEnd(p) {
+  return [
+    p.left_out.length ? h('p', { class: 'muted' }, leftOutNote(p.left_out)) : null,
+    h('p', { class: 'muted' }, 'Dry run: nothing was done.'),
+  ];
+}
+
 /** The SHA-256 (hex) of `file`, read whole; null where the browser offers no Web Crypto (it
  * does on pages served over https or from this machine only). */
 async function sha256(file) {
@@ -104,13 +117,12 @@ export function uploadForm(ctx, targets, started) {
       replace(plan,
         h('p', {}, `Would ${p.what}${p.sha256 ? ` (SHA-256 ${p.sha256})` : ''} on ${counted(p.hosts)}`),
         h('ul', { id: 'upload-plan-hosts' }, p.on_hosts.map((f) => {
-          if (f.error) return h('li', { 'data-host': f.host, class: 'bad' }, `${f.host}: could not say: ${f.error}`);
+          if (f.error) return couldNotSay(f);
           return f.unchanged
             ? h('li', { 'data-host': f.host, class: 'ok' }, `${f.host}: unchanged, nothing would be sent`)
             : h('li', { 'data-host': f.host }, `${f.host}: would be sent${sent(f)}; ${has(f)}`);
         })),
-        p.left_out.length ? h('p', { class: 'muted' }, leftOutNote(p.left_out)) : null,
-        h('p', { class: 'muted' }, 'Dry run: nothing was done.'));
+        planEnd(p));
     } catch (e) {
       ctx.alert(e);
     } finally {
@@ -165,10 +177,9 @@ export function fetchForm(ctx, targets) {
       replace(results,
         h('p', {}, `Would ${p.what} from ${counted(p.hosts)}`),
         h('ul', { id: 'fetch-plan-hosts' }, p.on_hosts.map((f) => (f.error
-          ? h('li', { 'data-host': f.host, class: 'bad' }, `${f.host}: could not say: ${f.error}`)
+          ? couldNotSay(f)
           : h('li', { 'data-host': f.host }, `${f.host}: ${has(f)}`)))),
-        p.left_out.length ? h('p', { class: 'muted' }, leftOutNote(p.left_out)) : null,
-        h('p', { class: 'muted' }, 'Dry run: nothing was done.'));
+        planEnd(p));
     } catch (e) {
       ctx.alert(e);
     } finally {
