@@ -820,17 +820,32 @@ async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_it
     browser.text_of("#host-state", |t| t != "disabled").await;
     assert_eq!(server.json(&["host", "show", "p1"])["enabled"], true);
 
-    // Where it is reached, changed from its form.
+    // Where it is reached, changed from its form. While what was typed there is not sent,
+    // a change of the host elsewhere does not show the page again (it would lose it).
     browser.fill("#host-address", "127.0.0.2").await;
     browser.fill("#host-port", "2222").await;
+    browser
+        .client
+        .execute("document.activeElement.blur()", vec![])
+        .await
+        .unwrap();
+    server.ok(&["host", "disable", "p1"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let address = browser.find("#host-address").await;
+    assert_eq!(
+        address.prop("value").await.unwrap().as_deref(),
+        Some("127.0.0.2")
+    );
+    assert_ne!(browser.text_of("#host-state", |_| true).await, "disabled");
     browser.click("#host-edit button[type=submit]").await;
     browser
         .text_of("#host-status", |t| t.contains("127.0.0.2:2222"))
         .await;
+    browser.text_of("#host-state", |t| t == "disabled").await;
     let host = server.json(&["host", "show", "p1"]);
     assert_eq!(
-        (&host["address"], &host["port"]),
-        (&json!("127.0.0.2"), &json!(2222))
+        (&host["address"], &host["port"], &host["enabled"]),
+        (&json!("127.0.0.2"), &json!(2222), &json!(false))
     );
     browser.screenshot("host-actions").await;
 

@@ -149,15 +149,20 @@ function stopChanges() {
 
 /** Shows the page in `section` again (`render` into a fresh section, swapped in whole, its
  * tables sorted as they were) when a change `wanted` happens: at most every 300 ms, and not
- * while the user is typing in it, has a form of it open or has chosen hosts there. */
+ * while the user is typing in it, has typed in a field of it, has a form of it open or has
+ * chosen hosts there. */
 function live(section, wanted, render) {
   let current = section;
   let timer = null;
   let busy = false;
-  /** Whether its user is typing in it, has a form of it open or hosts chosen there. */
+  /** Whether its user is typing in it, has typed in a field of it (and gone on to the next:
+   * swapping the page in would lose it), has a form of it open or hosts chosen there. */
   const working = () => {
     const active = document.activeElement;
+    const typed = [...current.querySelectorAll('input, textarea')]
+      .some((field) => field.type !== 'checkbox' && field.value !== field.defaultValue);
     return (current.contains(active) && active.matches('input, textarea, select'))
+      || typed
       || Boolean(current.querySelector('details[open], input[type=checkbox]:checked'));
   };
   const refresh = async () => {
