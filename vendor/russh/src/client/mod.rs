@@ -121,11 +121,11 @@ enum Reply {
     },
     ChannelOpenFailure,
     SignRequest {
-        key: ssh_key::PublicKey,
+        key: Box<ssh_key::PublicKey>,
         data: Vec<u8>,
     },
     SignRequestCert {
-        cert: Certificate,
+        cert: Box<Certificate>,
         hash_alg: Option<HashAlg>,
         data: Vec<u8>,
     },
@@ -152,7 +152,7 @@ enum Reply {
 pub enum Msg {
     Authenticate {
         user: String,
-        method: auth::Method,
+        method: Box<auth::Method>,
     },
     AuthInfoResponse {
         responses: Vec<String>,
@@ -351,7 +351,7 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::None,
+                method: Box::new(auth::Method::None),
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -368,9 +368,9 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::Password {
+                method: Box::new(auth::Method::Password {
                     password: password.into(),
-                },
+                }),
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -391,9 +391,9 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user: user.into(),
-                method: auth::Method::KeyboardInteractive {
+                method: Box::new(auth::Method::KeyboardInteractive {
                     submethods: submethods.into().unwrap_or_else(|| "".to_owned()),
-                },
+                }),
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -499,7 +499,7 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::PublicKey { key },
+                method: Box::new(auth::Method::PublicKey { key }),
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -517,7 +517,7 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::OpenSshCertificate { key, cert },
+                method: Box::new(auth::Method::OpenSshCertificate { key, cert }),
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -544,7 +544,7 @@ impl<H: Handler> Handle<H> {
             .sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::FuturePublicKey { key, hash_alg },
+                method: Box::new(auth::Method::FuturePublicKey { key, hash_alg }),
             })
             .await
             .is_err()
@@ -565,7 +565,7 @@ impl<H: Handler> Handle<H> {
                     });
                 }
                 Some(Reply::SignRequest { key, data }) => {
-                    let data = signer.auth_sign(&key.into(), hash_alg, data).await;
+                    let data = signer.auth_sign(&(*key).into(), hash_alg, data).await;
                     let data = match data {
                         Ok(data) => data,
                         Err(e) => {
@@ -605,7 +605,7 @@ impl<H: Handler> Handle<H> {
             .sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::GssapiWithMic { mechanism_oids },
+                method: Box::new(auth::Method::GssapiWithMic { mechanism_oids }),
             })
             .await
             .is_err()
@@ -689,7 +689,7 @@ impl<H: Handler> Handle<H> {
             .sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::FutureCertificate { cert, hash_alg },
+                method: Box::new(auth::Method::FutureCertificate { cert, hash_alg }),
             })
             .await
             .is_err()
@@ -714,7 +714,7 @@ impl<H: Handler> Handle<H> {
                     hash_alg,
                     data,
                 }) => {
-                    let data = signer.auth_sign(&cert.into(), hash_alg, data).await;
+                    let data = signer.auth_sign(&(*cert).into(), hash_alg, data).await;
                     let data = match data {
                         Ok(data) => data,
                         Err(e) => {
@@ -1626,7 +1626,7 @@ impl Session {
     fn handle_msg(&mut self, msg: Msg) -> Result<(), crate::Error> {
         match msg {
             Msg::Authenticate { user, method } => {
-                self.write_auth_request_if_needed(&user, method)?;
+                self.write_auth_request_if_needed(&user, *method)?;
             }
             Msg::Signed { .. } | Msg::SignFailed => {}
             Msg::AuthInfoResponse { .. } => {}
