@@ -3,8 +3,11 @@
 //! shared by the frames still in flight, so each holds only its own bytes however long the
 //! transport keeps it, and the arena's memory is reused, not allocated per frame, once the
 //! transport has let go of what was in it.
+//!
+//! Both start small and grow only as far as the frames written need: a channel that carries
+//! a heartbeat and its answer (a server holds thousands at once) takes a few hundred bytes,
+//! not the largest frame's size twice.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
@@ -15,8 +18,16 @@ use crate::error::Error;
 use crate::header::HEADER_LEN;
 use crate::message::Message;
 
-/// The arena grows a block of this size at a time: the largest frame fits one.
+/// The largest frame: the scratch buffer never grows past it, and the arena's blocks are at
+/// most this size (or one piece of additional data).
 const BLOCK: usize = HEADER_LEN + MAX_BODY_LEN;
+
+/// The scratch buffer's and the arena's first size, each multiplied by [`GROWTH`] when a frame
+/// does not fit, up to [`BLOCK`].
+const FIRST: usize = 256;
+
+/// How much larger each next size is.
+const GROWTH: usize = 4;
 
 /// Frames and additional data as `Bytes`, out of one reused arena.
 ///
@@ -32,6 +43,8 @@ const BLOCK: usize = HEADER_LEN + MAX_BODY_LEN;
 pub struct FrameWriter {
     scratch: Vec<u8>,
     arena: BytesMut,
+    /// The size of the arena's next block: the largest that was needed so far.
+    block: usize,
 }
 
 impl Default for FrameWriter {
@@ -41,28 +54,45 @@ impl Default for FrameWriter {
 }
 
 impl FrameWriter {
-    /// A writer; its scratch buffer holds the largest frame.
+    /// A writer, holding no memory until its first frame.
     pub fn new() -> FrameWriter {
         FrameWriter {
-            scratch: vec![0; BLOCK],
+            scratch: Vec::new(),
             arena: BytesMut::new(),
+            block: FIRST,
         }
     }
 
     /// `message` as one frame.
     pub fn frame(&mut self, message: &Message<'_>) -> Result<Bytes, Error> {
-        let n = encode(message, &mut self.scratch)?;
-        let FrameWriter { scratch, arena } = self;
-        Ok(take(arena, scratch.get(..n).unwrap_or_default()))
+        let n = loop {
+            match encode(message, &mut self.scratch) {
+                Err(Error::BufferTooSmall) if self.scratch.len() < BLOCK => {
+                    let len = (self.scratch.len() * GROWTH).clamp(FIRST, BLOCK);
+                    self.scratch.resize(len, 0);
+                }
+                written => break written?,
+            }
+        };
+        let FrameWriter {
+            scratch,
+            arena,
+            block,
+        } = self;
+        Ok(take(arena, block, scratch.get(..n).unwrap_or_default()))
     }
 }
 
 /// `bytes` copied into `arena` and split off it. Only when the arena's block cannot hold them
-/// does it take another: the same block again if every piece of it has been let go, else a
-/// new one.
-fn take(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
+/// does it take another: the same block again if every piece of it has been let go, else a new
+/// one of `block` bytes, first made larger (up to [`BLOCK`]) if `bytes` would not fit it.
+fn take(arena: &mut BytesMut, block: &mut usize, bytes: &[u8]) -> Bytes {
     if arena.capacity() < bytes.len() {
-        arena.reserve(BLOCK.max(bytes.len()));
+        while *block < bytes.len().min(BLOCK) {
+            *block = block.saturating_mul(GROWTH);
+        }
+        *block = (*block).min(BLOCK);
+        arena.reserve((*block).max(bytes.len()));
     }
     arena.extend_from_slice(bytes);
     arena.split().freeze()
@@ -73,6 +103,7 @@ fn take(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
 mod tests {
     use super::*;
     use crate::decode_frame;
+    use alloc::vec;
     use crate::message::ActionRef;
 
     fn keepalive(action: u64) -> Message<'static> {
@@ -93,11 +124,40 @@ mod tests {
         let bytes: usize = frames.iter().map(Bytes::len).sum();
         let mut starts: Vec<usize> = frames.iter().map(|f| f.as_ptr() as usize).collect();
         starts.sort_unstable();
-        let blocks = 1 + starts.windows(2).filter(|w| w[1] - w[0] > BLOCK).count();
+        let blocks = 1 + starts.windows(2).filter(|w| w[1] - w[0] > FIRST).count();
         assert!(
-            blocks <= bytes / BLOCK + 2,
+            blocks <= bytes / FIRST + 2,
             "{blocks} blocks for {bytes} bytes"
         );
+    }
+
+    #[test]
+    fn small_frames_take_small_buffers_and_the_largest_still_fits() {
+        let mut out = FrameWriter::new();
+        drop(out.frame(&keepalive(0)).unwrap());
+        assert!(out.scratch.len() <= FIRST, "scratch {}", out.scratch.len());
+        assert!(out.arena.capacity() < FIRST, "arena {}", out.arena.capacity());
+        // The largest frame: as much output as fits a body (its other fields take a few bytes).
+        let data = vec![b'x'; MAX_BODY_LEN];
+        let output = |len: usize| {
+            Message::ActionOutput(crate::message::ActionOutput {
+                action: 1,
+                stream: crate::message::Stream::Stdout,
+                data: data.get(..len).unwrap(),
+            })
+        };
+        assert_eq!(
+            out.frame(&output(MAX_BODY_LEN)).unwrap_err(),
+            Error::BufferTooSmall,
+            "more than a body holds is refused, not grown for"
+        );
+        let largest = (0..MAX_BODY_LEN)
+            .rev()
+            .find_map(|len| out.frame(&output(len)).ok())
+            .unwrap();
+        assert!(largest.len() > BLOCK - 8, "{} of {BLOCK}", largest.len());
+        assert_eq!(decode_frame(&largest, MAX_BODY_LEN).unwrap().1, largest.len());
+        assert_eq!(out.scratch.len(), BLOCK);
     }
 
     #[test]

@@ -1312,15 +1312,13 @@ fn report(r: &otto_proto::ActionResult<'_>) -> ActionReport {
 const DATA_CHUNK: usize = 32 * 1024;
 
 /// One Otto channel: frames out through a [`FrameWriter`] (each holds only its own bytes while
-/// russh has it; no allocation per frame), additional data from one reused buffer, replies in
-/// through [`Frames`].
+/// russh has it; no allocation per frame), additional data through one buffer per transfer
+/// (none for a channel that sends no data: a heartbeat's), replies in through [`Frames`].
 struct Channel {
     read: ChannelRead,
     write: ChannelWrite,
     frames: Frames,
     out: FrameWriter,
-    /// Where additional data is read from its source.
-    chunk: Vec<u8>,
     limits: Limits,
 }
 
@@ -1384,7 +1382,6 @@ impl Channel {
             write,
             frames: Frames::new(),
             out: FrameWriter::new(),
-            chunk: vec![0; DATA_CHUNK],
             limits,
         }
     }
@@ -1418,13 +1415,14 @@ impl Channel {
         mut progress: impl FnMut(u64),
     ) -> Result<Option<ActionReport>, ClientError> {
         let stall = self.limits.stall;
+        let mut chunk = vec![0; usize::try_from(len).unwrap_or(usize::MAX).min(DATA_CHUNK)];
         let mut sent = 0u64;
         while sent < len {
             let want = usize::try_from(len - sent)
                 .unwrap_or(usize::MAX)
                 .min(DATA_CHUNK);
             let n = source
-                .read(self.chunk.get_mut(..want).unwrap_or_default())
+                .read(chunk.get_mut(..want).unwrap_or_default())
                 .await?;
             if n == 0 {
                 // The agent sees a short transfer, removes its temporary file, keeps the old one.
@@ -1436,7 +1434,7 @@ impl Channel {
             // Through russh's stream writer, which cuts it to the agent's window and packet size:
             // handed over as one 32 KiB piece, the agent's peak memory on a slow device grew by
             // about 650 kB (`it qemu_system::`).
-            let write = self.write.send(self.chunk.get(..n).unwrap_or_default());
+            let write = self.write.send(chunk.get(..n).unwrap_or_default());
             let deadline = tokio::time::sleep(stall);
             tokio::pin!(write, deadline);
             loop {
