@@ -10,6 +10,7 @@
 pub mod callhome;
 pub mod enroll;
 mod heartbeat;
+mod memory;
 mod metrics;
 pub mod ownership;
 mod rotation;

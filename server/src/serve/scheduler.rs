@@ -3,7 +3,10 @@
 //! the order they were given. Hosts are independent: a host whose last turn is still going
 //! skips this one (so no job runs twice at once on a host), and every wait in a turn has a
 //! deadline, so a slow or silent host only skips its own turns and never delays the others.
-//! A job that fails is logged, and comes round again at its next due time.
+//! A job that fails is logged, and comes round again at its next due time. At most
+//! [`TURNS_AT_ONCE`] turns are in flight; the others wait their turn in order, so that a round
+//! over ten thousand hosts holds the memory of a thousand turns, not of ten thousand; once a
+//! round is over, the memory its turns freed is given back to the system ([`memory`]).
 //!
 //! When the shutdown future completes, the scheduler aborts the turns in flight, records for
 //! each host what it cut short (a `cut-short` event, in the words of the job that was working),
@@ -11,7 +14,7 @@
 //!
 //! When jobs are due is kept apart from the clock in [`Timetable`], tested without one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use crate::model::{Host, now_ms};
 use crate::names::HostName;
 use crate::ops::Ops;
 
+use super::memory;
 use super::ownership::{Gained, Ownership};
 
 /// A job's work on one host.
@@ -107,6 +111,14 @@ fn next_due(due: Instant, period: Duration, now: Instant) -> Instant {
 /// No job in flight in a turn.
 const IDLE: usize = usize::MAX;
 
+/// The most turns in flight at once. A turn waiting for a dial (at most `dial_limit` of them
+/// run at once, and a silent host holds one until its timeout) holds a place, so there are
+/// many more places than dials: heartbeats of connected hosts go on beside them.
+pub const TURNS_AT_ONCE: usize = 1024;
+
+/// The jobs of a turn: each job's position, and the job.
+type Due = Vec<(usize, Arc<dyn Periodic>)>;
+
 /// A turn in flight: the host, and which job is working on it (its position, or [`IDLE`]).
 struct Turn {
     host: String,
@@ -126,13 +138,23 @@ pub async fn run(
     let mut work = JoinSet::new();
     let mut turns: HashMap<Id, Turn> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
+    // Turns not started yet, their hosts already in `busy`.
+    let mut waiting: VecDeque<(Host, Due)> = VecDeque::new();
     tokio::pin!(shutdown);
     loop {
+        while work.len() < TURNS_AT_ONCE
+            && let Some((host, due)) = waiting.pop_front()
+        {
+            let doing = Arc::new(AtomicUsize::new(IDLE));
+            let name = host.name.clone();
+            let task = work.spawn(turn(ops.clone(), host, due, doing.clone()));
+            turns.insert(task.id(), Turn { host: name, doing });
+        }
         let wake = timetable.earliest();
         tokio::select! {
             _ = &mut shutdown => break,
             _ = sleep_until(wake) => {
-                let due: Vec<(usize, Arc<dyn Periodic>)> = timetable
+                let due: Due = timetable
                     .take_due(Instant::now())
                     .into_iter()
                     .filter_map(|i| jobs.get(i).map(|job| (i, job.clone())))
@@ -150,17 +172,14 @@ pub async fn run(
                         continue;
                     }
                     busy.insert(host.name.clone());
-                    let doing = Arc::new(AtomicUsize::new(IDLE));
-                    let name = host.name.clone();
-                    let task = work.spawn(turn(ops.clone(), host, due.clone(), doing.clone()));
-                    turns.insert(task.id(), Turn { host: name, doing });
+                    waiting.push_back((host, due.clone()));
                 }
             }
             Some(Gained { hosts: names, first }) = gained.recv() => {
                 // Hosts owned from the start, or taken over from another server: every job,
                 // now (each says whether it has work). A host never looked after yet (just
                 // added) waits for the next round, as it would on one server.
-                let all: Vec<(usize, Arc<dyn Periodic>)> = jobs.iter().cloned().enumerate().collect();
+                let all: Due = jobs.iter().cloned().enumerate().collect();
                 for name in names {
                     if busy.contains(&name) || !ownership.owns(&name) {
                         continue;
@@ -178,10 +197,8 @@ pub async fn run(
                             continue;
                         }
                     };
-                    busy.insert(name.clone());
-                    let doing = Arc::new(AtomicUsize::new(IDLE));
-                    let task = work.spawn(turn(ops.clone(), host, all.clone(), doing.clone()));
-                    turns.insert(task.id(), Turn { host: name, doing });
+                    busy.insert(name);
+                    waiting.push_back((host, all.clone()));
                 }
             }
             Some(done) = work.join_next_with_id(), if !work.is_empty() => {
@@ -194,6 +211,10 @@ pub async fn run(
                 };
                 if let Some(turn) = turns.remove(&id) {
                     busy.remove(&turn.host);
+                }
+                if work.is_empty() && waiting.is_empty() {
+                    // A round's end: what its turns allocated is free again.
+                    tokio::task::spawn_blocking(memory::release_free);
                 }
             }
         }
@@ -240,7 +261,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// One host's turn: each job in `due` that has work on it, one after the other; `doing` says
 /// which is working.
-async fn turn(ops: Ops, host: Host, due: Vec<(usize, Arc<dyn Periodic>)>, doing: Arc<AtomicUsize>) {
+async fn turn(ops: Ops, host: Host, due: Due, doing: Arc<AtomicUsize>) {
     let name = host.name.clone();
     let mut fresh = Some(host);
     for (i, job) in due {
