@@ -119,6 +119,58 @@ pub const TURNS_AT_ONCE: usize = 1024;
 /// The jobs of a turn: each job's position, and the job.
 type Due = Vec<(usize, Arc<dyn Periodic>)>;
 
+/// The turns to take, by host: at most `at_once` in flight, the others waiting in the order
+/// they came, and never two for one host. Pure: the caller starts and ends the turns.
+struct Queue<T> {
+    at_once: usize,
+    /// Hosts with a turn waiting or in flight.
+    busy: HashSet<String>,
+    waiting: VecDeque<T>,
+    in_flight: usize,
+}
+
+impl<T> Queue<T> {
+    fn new(at_once: usize) -> Queue<T> {
+        Queue {
+            at_once: at_once.max(1),
+            busy: HashSet::new(),
+            waiting: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// Whether `host` has a turn waiting or in flight.
+    fn is_busy(&self, host: &str) -> bool {
+        self.busy.contains(host)
+    }
+
+    /// Queues `turn` for `host`; false, and nothing queued, if `host` is busy.
+    fn offer(&mut self, host: &str, turn: T) -> bool {
+        if !self.busy.insert(host.to_owned()) {
+            return false;
+        }
+        self.waiting.push_back(turn);
+        true
+    }
+
+    /// The next turn to start, if there is one and a place for it (then counted in flight).
+    fn start(&mut self) -> Option<T> {
+        if self.in_flight >= self.at_once {
+            return None;
+        }
+        let turn = self.waiting.pop_front()?;
+        self.in_flight += 1;
+        Some(turn)
+    }
+
+    /// `host`'s turn in flight ended; true if none is left in flight or waiting: a round's end.
+    fn ended(&mut self, host: &str) -> bool {
+        self.busy.remove(host);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.in_flight == 0 && self.waiting.is_empty()
+    }
+}
+
 /// A turn in flight: the host, and which job is working on it (its position, or [`IDLE`]).
 struct Turn {
     host: String,
@@ -137,14 +189,10 @@ pub async fn run(
     let mut timetable = Timetable::new(jobs.iter().map(|j| j.period()), Instant::now());
     let mut work = JoinSet::new();
     let mut turns: HashMap<Id, Turn> = HashMap::new();
-    let mut busy: HashSet<String> = HashSet::new();
-    // Turns not started yet, their hosts already in `busy`.
-    let mut waiting: VecDeque<(Host, Due)> = VecDeque::new();
+    let mut queue: Queue<(Host, Due)> = Queue::new(TURNS_AT_ONCE);
     tokio::pin!(shutdown);
     loop {
-        while work.len() < TURNS_AT_ONCE
-            && let Some((host, due)) = waiting.pop_front()
-        {
+        while let Some((host, due)) = queue.start() {
             let doing = Arc::new(AtomicUsize::new(IDLE));
             let name = host.name.clone();
             let task = work.spawn(turn(ops.clone(), host, due, doing.clone()));
@@ -167,12 +215,10 @@ pub async fn run(
                     }
                 };
                 for host in hosts.into_iter().filter(|h| h.enabled && ownership.owns(&h.name)) {
-                    if busy.contains(&host.name) {
-                        tracing::debug!(host = %host.name, "still busy; skipping this tick");
-                        continue;
+                    let name = host.name.clone();
+                    if !queue.offer(&name, (host, due.clone())) {
+                        tracing::debug!(host = %name, "still busy; skipping this tick");
                     }
-                    busy.insert(host.name.clone());
-                    waiting.push_back((host, due.clone()));
                 }
             }
             Some(Gained { hosts: names, first }) = gained.recv() => {
@@ -181,7 +227,7 @@ pub async fn run(
                 // added) waits for the next round, as it would on one server.
                 let all: Due = jobs.iter().cloned().enumerate().collect();
                 for name in names {
-                    if busy.contains(&name) || !ownership.owns(&name) {
+                    if queue.is_busy(&name) || !ownership.owns(&name) {
                         continue;
                     }
                     let Ok(checked) = HostName::parse(&name) else {
@@ -197,8 +243,7 @@ pub async fn run(
                             continue;
                         }
                     };
-                    busy.insert(name);
-                    waiting.push_back((host, all.clone()));
+                    queue.offer(&name, (host, all.clone()));
                 }
             }
             Some(done) = work.join_next_with_id(), if !work.is_empty() => {
@@ -209,10 +254,9 @@ pub async fn run(
                         e.id()
                     }
                 };
-                if let Some(turn) = turns.remove(&id) {
-                    busy.remove(&turn.host);
-                }
-                if work.is_empty() && waiting.is_empty() {
+                if let Some(turn) = turns.remove(&id)
+                    && queue.ended(&turn.host)
+                {
                     // A round's end: what its turns allocated is free again.
                     tokio::task::spawn_blocking(memory::release_free);
                 }
@@ -312,6 +356,32 @@ mod tests {
         assert_eq!(t.take_due(start + 2 * S), [0]);
         assert_eq!(t.take_due(start + 3 * S), [0, 1]);
         assert_eq!(t.earliest(), Some(start + 4 * S));
+    }
+
+    #[test]
+    fn at_most_so_many_turns_are_in_flight_and_the_rest_wait_in_order() {
+        let mut queue = Queue::new(2);
+        for host in ["a", "b", "c", "d"] {
+            assert!(queue.offer(host, host));
+        }
+        // A host with a turn waiting or in flight gets no second one.
+        assert!(!queue.offer("c", "c again"));
+        assert_eq!((queue.start(), queue.start()), (Some("a"), Some("b")));
+        assert_eq!(queue.start(), None, "two places, both taken");
+        assert!(!queue.offer("a", "a again"), "in flight");
+        assert!(!queue.ended("a"), "b in flight, c and d waiting");
+        assert_eq!((queue.start(), queue.start()), (Some("c"), None));
+        // Once its turn ended, a host can be queued again, behind those waiting.
+        assert!(queue.offer("a", "a later"));
+        assert!(!queue.ended("b"));
+        assert!(!queue.ended("c"));
+        assert_eq!((queue.start(), queue.start()), (Some("d"), Some("a later")));
+        assert!(!queue.ended("d"));
+        assert!(
+            queue.ended("a"),
+            "nothing in flight or waiting: the round is over"
+        );
+        assert_eq!(queue.start(), None);
     }
 
     #[test]
