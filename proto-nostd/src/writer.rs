@@ -103,8 +103,8 @@ fn take(arena: &mut BytesMut, block: &mut usize, bytes: &[u8]) -> Bytes {
 mod tests {
     use super::*;
     use crate::decode_frame;
-    use alloc::vec;
     use crate::message::ActionRef;
+    use alloc::vec;
 
     fn keepalive(action: u64) -> Message<'static> {
         Message::Keepalive(ActionRef { action })
@@ -136,7 +136,11 @@ mod tests {
         let mut out = FrameWriter::new();
         drop(out.frame(&keepalive(0)).unwrap());
         assert!(out.scratch.len() <= FIRST, "scratch {}", out.scratch.len());
-        assert!(out.arena.capacity() < FIRST, "arena {}", out.arena.capacity());
+        assert!(
+            out.arena.capacity() < FIRST,
+            "arena {}",
+            out.arena.capacity()
+        );
         // The largest frame: as much output as fits a body (its other fields take a few bytes).
         let data = vec![b'x'; MAX_BODY_LEN];
         let output = |len: usize| {
@@ -156,7 +160,10 @@ mod tests {
             .find_map(|len| out.frame(&output(len)).ok())
             .unwrap();
         assert!(largest.len() > BLOCK - 8, "{} of {BLOCK}", largest.len());
-        assert_eq!(decode_frame(&largest, MAX_BODY_LEN).unwrap().1, largest.len());
+        assert_eq!(
+            decode_frame(&largest, MAX_BODY_LEN).unwrap().1,
+            largest.len()
+        );
         assert_eq!(out.scratch.len(), BLOCK);
     }
 
