@@ -131,13 +131,17 @@ impl Backoff {
 /// Keeps calling home for as long as the agent runs: connects, serves SSH on the connection
 /// until it ends, waits, and again. Reads `call_home` afresh each time, so a reload takes effect
 /// at the next call; with no `call_home`, checks again every [`LONGEST_WAIT`].
-pub async fn keep(agent: Arc<Agent>, shared: Arc<Shared>) {
+///
+/// `from` is the address to call from: always None on a device (the system chooses); the fleet
+/// simulator gives each of its agents a loopback address of its own, as devices have each their
+/// own address.
+pub async fn keep(agent: Arc<Agent>, shared: Arc<Shared>, from: Option<std::net::IpAddr>) {
     let mut backoff = Backoff::default();
     loop {
         let target = agent.config().call_home.clone();
         if let Some(target) = target {
             let began = tokio::time::Instant::now();
-            match connect(&target).await {
+            match connect(&target, from).await {
                 Ok((stream, peer)) => {
                     info!("{target}: called home ({peer})");
                     crate::server::serve_connection(agent.clone(), shared.clone(), stream, peer)
@@ -163,13 +167,21 @@ pub async fn keep(agent: Arc<Agent>, shared: Arc<Shared>) {
 /// keepalive on, so that a NAT mapping that vanished is noticed. A name is resolved by the C
 /// library, blocking the agent's one thread while it does (an address is not looked up): tokio's
 /// asynchronous lookup would cost about 40 KB more on MIPS for its pool of blocking threads.
-async fn connect(target: &CallHome) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+async fn connect(
+    target: &CallHome,
+    from: Option<std::net::IpAddr>,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
     let attempt = async {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
         let addresses =
             std::net::ToSocketAddrs::to_socket_addrs(&(target.host.as_str(), target.port))?;
         for address in addresses {
-            match TcpStream::connect(address).await {
+            let stream = match from {
+                #[cfg(feature = "sim")]
+                Some(from) => connect_from(from, address).await,
+                _ => TcpStream::connect(address).await,
+            };
+            match stream {
                 Ok(stream) => return Ok((stream, address)),
                 Err(e) => last = e,
             }
@@ -183,6 +195,20 @@ async fn connect(target: &CallHome) -> io::Result<(TcpStream, std::net::SocketAd
         warning!("{target}: TCP keepalive: {e}");
     }
     Ok((stream, peer))
+}
+
+/// A connection to `address` from the address `from` (the simulator's agents).
+#[cfg(feature = "sim")]
+async fn connect_from(
+    from: std::net::IpAddr,
+    address: std::net::SocketAddr,
+) -> io::Result<TcpStream> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(std::net::SocketAddr::new(from, 0))?;
+    socket.connect(address).await
 }
 
 /// TCP keepalive: probes after 60 s of silence, every 15 s, given up after 4 unanswered.

@@ -79,7 +79,7 @@ pub fn generate() -> Result<PrivateKey, KeyError> {
 }
 
 /// The key pair of a 32-byte Ed25519 seed.
-fn from_seed(seed: &[u8; 32]) -> PrivateKey {
+pub(crate) fn from_seed(seed: &[u8; 32]) -> PrivateKey {
     let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
     PrivateKey::from(Ed25519Keypair {
         public: Ed25519PublicKey(public),

@@ -381,7 +381,7 @@ fn run(config_path: &Path) -> Result<(), Failure> {
         };
         tokio::select! {
             result = accepting => result.map_err(Failure::Listener),
-            () = callhome::keep(agent.clone(), shared.clone()) => Ok(()),
+            () = callhome::keep(agent.clone(), shared.clone(), None) => Ok(()),
             () = agent.exit_requested.notified() => Err(Failure::ExitRequested),
             () = signals.serve(&agent) => {
                 info!("stopping");

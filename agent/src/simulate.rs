@@ -6,16 +6,21 @@
 //! are answered by a built-in (each succeeds at once, with no output) instead of a process, so
 //! that ten thousand of them cost what the server spends on them, not `sh`.
 //!
-//! The plan is a text file, one agent per line: `ADDRESS:PORT SERVER_KEY`, the address it
-//! listens on and the server key it trusts (OpenSSH form); `#` starts a comment. The agents run
-//! until SIGTERM or SIGINT; each prints nothing below warnings.
+//! The plan is a text file, one agent per line, either `ADDRESS:PORT SERVER_KEY`, an agent
+//! that listens on that address and trusts that server key (OpenSSH form), or `call
+//! ADDRESS:PORT FROM SEED SERVER_KEY`, an agent that calls home to that address from the
+//! address FROM (each its own, as devices have: a server bounds the handshakes from one
+//! source), its key made from SEED (64 hex digits: the server pins its public key beforehand);
+//! `#` starts a comment. The agents run until SIGTERM or SIGINT; each prints nothing below
+//! warnings.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use russh::keys::PublicKey;
 
+use crate::callhome::{self, CallHome};
 use crate::config::{self, Config};
 use crate::link::{Incoming, Reader, Script, Writer};
 use crate::log::{self, Level};
@@ -24,10 +29,26 @@ use crate::{identity, script, server, state};
 /// One agent of a plan.
 #[derive(Debug)]
 pub struct Planned {
-    /// Where it listens.
-    pub listen: SocketAddr,
+    /// How the server reaches it.
+    pub reached: Reached,
     /// The server key it trusts.
     pub server_key: PublicKey,
+}
+
+/// How the server reaches a simulated agent.
+#[derive(Debug)]
+pub enum Reached {
+    /// It dials the agent here.
+    Listening(SocketAddr),
+    /// The agent calls home.
+    Calling {
+        /// The server's call-home address.
+        home: CallHome,
+        /// The address the agent calls from.
+        from: IpAddr,
+        /// The seed of the agent's key.
+        seed: [u8; 32],
+    },
 }
 
 /// Why a plan cannot be simulated.
@@ -63,16 +84,50 @@ pub fn parse(text: &str) -> Result<Vec<Planned>, SimulateError> {
             continue;
         }
         let wrong = |e: String| SimulateError::Plan(i + 1, e);
-        let (listen, key) = line
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| wrong("expected `ADDRESS:PORT SERVER_KEY`".into()))?;
-        let listen = listen
-            .parse()
-            .map_err(|_| wrong(format!("`{listen}` is no ADDRESS:PORT")))?;
+        let (reached, key) = match line.strip_prefix("call ") {
+            Some(call) => calling(call).map_err(wrong)?,
+            None => {
+                let (listen, key) = line
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| wrong("expected `ADDRESS:PORT SERVER_KEY`".into()))?;
+                let listen = listen
+                    .parse()
+                    .map_err(|_| wrong(format!("`{listen}` is no ADDRESS:PORT")))?;
+                (Reached::Listening(listen), key)
+            }
+        };
         let server_key = config::parse_server_key(key.trim()).map_err(|e| wrong(e.to_string()))?;
-        planned.push(Planned { listen, server_key });
+        planned.push(Planned {
+            reached,
+            server_key,
+        });
     }
     Ok(planned)
+}
+
+/// `ADDRESS:PORT FROM SEED SERVER_KEY` of a `call` line: how the agent is reached, and the
+/// rest (the server key).
+fn calling(line: &str) -> Result<(Reached, &str), String> {
+    let mut words = line.trim().splitn(4, char::is_whitespace);
+    let (Some(home), Some(from), Some(seed), Some(key)) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err("expected `call ADDRESS:PORT FROM SEED SERVER_KEY`".into());
+    };
+    let home = CallHome::parse(home).map_err(|e| e.to_string())?;
+    let from = from
+        .parse()
+        .map_err(|_| format!("`{from}` is no address to call from"))?;
+    let mut bytes = [0u8; 32];
+    if seed.len() != 64 {
+        return Err("the seed is not 64 hex digits".into());
+    }
+    for (byte, pair) in bytes.iter_mut().zip(seed.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).unwrap_or_default();
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| "the seed is not 64 hex digits")?;
+    }
+    let seed = bytes;
+    Ok((Reached::Calling { home, from, seed }, key))
 }
 
 /// Serves every agent of the plan at `plan` on `runtime` until SIGTERM or SIGINT.
@@ -87,19 +142,36 @@ pub fn run(plan: &Path, runtime: &tokio::runtime::Runtime) -> Result<(), Simulat
             signal(SignalKind::terminate()).map_err(|e| SimulateError::Read(plan.into(), e))?;
         let count = planned.len();
         for one in planned {
-            let key = identity::generate().map_err(SimulateError::Key)?;
             let config = Config {
-                listen: Some(one.listen),
                 server_key: Some(one.server_key),
                 log_level: Level::Warn,
                 temp_dir: std::env::temp_dir(),
                 ..Config::default()
             };
-            let listener = tokio::net::TcpListener::bind(one.listen)
-                .await
-                .map_err(|e| SimulateError::Listen(one.listen, e))?;
-            let agent = state::Agent::simulated(plan.to_path_buf(), config, key);
-            tokio::spawn(server::serve(agent, server::shared(), listener));
+            match one.reached {
+                Reached::Listening(listen) => {
+                    let key = identity::generate().map_err(SimulateError::Key)?;
+                    let config = Config {
+                        listen: Some(listen),
+                        ..config
+                    };
+                    let listener = tokio::net::TcpListener::bind(listen)
+                        .await
+                        .map_err(|e| SimulateError::Listen(listen, e))?;
+                    let agent = state::Agent::simulated(plan.to_path_buf(), config, key);
+                    tokio::spawn(server::serve(agent, server::shared(), listener));
+                }
+                Reached::Calling { home, from, seed } => {
+                    let config = Config {
+                        listen: None,
+                        call_home: Some(home),
+                        ..config
+                    };
+                    let key = identity::from_seed(&seed);
+                    let agent = state::Agent::simulated(plan.to_path_buf(), config, key);
+                    tokio::spawn(callhome::keep(agent, server::shared(), Some(from)));
+                }
+            }
         }
         println!("simulating {count} agents");
         tokio::select! {
@@ -159,7 +231,27 @@ mod tests {
         let text = format!("# two agents\n127.0.0.1:20001 {key}\n\n127.0.0.2:20002 {key} # b\n");
         let planned = parse(&text).unwrap();
         assert_eq!(planned.len(), 2);
-        assert_eq!(planned[1].listen, "127.0.0.2:20002".parse().unwrap());
+        assert!(
+            matches!(planned[1].reached, Reached::Listening(a) if a == "127.0.0.2:20002".parse().unwrap())
+        );
+        let seed = "0f".repeat(32);
+        let call = format!("call 127.0.0.1:12445 127.0.3.4 {seed} {key}\n");
+        let planned = parse(&call).unwrap();
+        let Reached::Calling { home, from, seed } = &planned[0].reached else {
+            panic!("{:?}", planned[0]);
+        };
+        assert_eq!(home.to_string(), "127.0.0.1:12445");
+        assert_eq!(*from, "127.0.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(*seed, [0x0f; 32]);
+        for bad in [
+            format!("call 127.0.0.1:12445 127.0.3.4 {key}"),
+            format!("call 127.0.0.1:12445 nowhere {} {key}", "0f".repeat(32)),
+            format!("call 127.0.0.1:12445 127.0.3.4 {} {key}", "0g".repeat(32)),
+            format!("call 127.0.0.1:12445 127.0.3.4 {} {key}", "0f".repeat(31)),
+        ] {
+            let wrong = parse(&bad).unwrap_err();
+            assert!(matches!(wrong, SimulateError::Plan(1, _)), "{bad}: {wrong}");
+        }
         let wrong = parse("127.0.0.1 ssh-ed25519 AAAA\n").unwrap_err();
         assert!(matches!(wrong, SimulateError::Plan(1, _)), "{wrong}");
         let wrong = parse(&format!("a\n127.0.0.1:1 {key}\n127.0.0.1:2 nokey")).unwrap_err();
