@@ -7,7 +7,10 @@
 //!    request's start to the last result), three times;
 //! 3. **latency under load**: 1000 concurrent `GET /api/v1/hosts?limit=100` from one client,
 //!    over HTTPS with serve's self-signed certificate pinned: p50, p99, max and the total time,
-//!    with serve's VmRSS before and after.
+//!    with serve's VmRSS before and after; then `wrk -c100` (`apt-get install wrk`) on the same
+//!    request for 10 s, idle and while warm runs on every host follow one another (with
+//!    `--heartbeat 5`, heartbeats too). serve is started with a limit of 1024 connections per
+//!    source: every client here is 127.0.0.1.
 //!
 //! Everything is on loopback and stopped at the end (serve by SIGTERM, then SIGKILL if it has
 //! not gone within 10 s; the agents killed).
@@ -23,7 +26,14 @@
 //! simulate` of AGENT, an agent built with the feature `sim` (the agent's code serving every
 //! host on one thread, scripts answered by a built-in: see `agent/src/simulate.rs`), so that
 //! ten thousand fit on one machine; serve's memory per held connection (against serve with no
-//! hosts) and its threads are printed once it holds them all.
+//! hosts) and its threads are printed once it holds them all. `--first-port PORT` (20000)
+//! moves their listeners, so that two benchmarks can run side by side. With `--call-home` they
+//! call home instead (to serve's `--call-home-listen` on port PORT - 1), each from a loopback
+//! address of its own and with a key pinned beforehand.
+//!
+//! With `--soak MINUTES` (and `--heartbeat SECS`, serve's interval, an hour otherwise), serve is
+//! watched that long once it holds every connection, before the runs: its VmRSS, threads and
+//! share of a core at each interval, and each heartbeat round's length.
 //!
 //! `cargo build --release -p otto-agent -p otto-server --examples &&
 //!  target/release/examples/api_bench [AGENTS] [--warm-only] [--ui] [--tries N] [--pause SECS]`
@@ -106,12 +116,27 @@ struct Daemon {
 impl Daemon {
     /// Starts `serve` on `data` with the API on a free loopback port (its self-signed
     /// certificate pinned by the client); returns once it listens.
-    fn start(server: &Path, data: &Path, more: &[String]) -> Result<Daemon, Error> {
+    fn start(server: &Path, data: &Path, options: &Options) -> Result<Daemon, Error> {
+        let heartbeat = format!("{}s", options.heartbeat.as_secs());
         let mut child = Command::new(server)
             .arg("--data-dir")
             .arg(data)
-            .args(["serve", "--heartbeat-interval", "1h", "--rotate-every", "0"])
-            .args(more)
+            .args([
+                "serve",
+                "--heartbeat-interval",
+                &heartbeat,
+                "--rotate-every",
+                "0",
+            ])
+            // The load tests stand for many clients, all from 127.0.0.1 here: serve's limit
+            // per source (64) would otherwise close the handshakes beyond it.
+            .args(["--http-connections-per-source", "1024"])
+            .args(if options.call_home {
+                vec!["--call-home-listen".to_owned(), options.home()]
+            } else {
+                Vec::new()
+            })
+            .args(&options.serve_args)
             .args(["--http-listen", "127.0.0.1:0"])
             .env("OTTO_CONFIG", "/dev/null")
             // The heartbeat's per-host lines tell when serve holds every connection.
@@ -165,6 +190,16 @@ impl Daemon {
             seen == count
         })?;
         Ok(answered)
+    }
+
+    /// Waits until `count` agents have called home.
+    fn wait_for_calls(&self, count: usize) -> Result<(), Error> {
+        let mut called = 0;
+        wait_for(&self.log, |line| {
+            called += usize::from(line.contains("called home"));
+            called == count
+        })?;
+        Ok(())
     }
 
     /// A request to `path` with the API key `key`.
@@ -386,6 +421,21 @@ struct Options {
     serve_args: Vec<String>,
     /// An agent built with the feature `sim`: every agent simulated in one process of it.
     simulated: Option<std::path::PathBuf>,
+    /// The simulated agents' first port (`--first-port`, 20000): two benchmarks side by side.
+    first_port: u16,
+    /// serve's heartbeat interval (`--heartbeat SECS`; an hour unless soaking).
+    heartbeat: Duration,
+    /// How long to watch serve's heartbeats, memory and CPU before the runs (`--soak MINUTES`).
+    soak: Duration,
+    /// The simulated agents call home (`--call-home`), to port `first_port - 1`.
+    call_home: bool,
+}
+
+impl Options {
+    /// Where serve listens for agents that call home.
+    fn home(&self) -> String {
+        format!("127.0.0.1:{}", self.first_port.saturating_sub(1))
+    }
 }
 
 impl Options {
@@ -398,6 +448,10 @@ impl Options {
             pause: Duration::ZERO,
             serve_args: Vec::new(),
             simulated: None,
+            first_port: 20000,
+            heartbeat: Duration::from_secs(3600),
+            soak: Duration::ZERO,
+            call_home: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -412,6 +466,18 @@ impl Options {
                 "--simulated" => {
                     options.simulated = Some(args.next().ok_or("--simulated AGENT")?.into());
                 }
+                "--first-port" => {
+                    options.first_port = args.next().ok_or("--first-port PORT")?.parse()?;
+                }
+                "--heartbeat" => {
+                    let secs: u64 = args.next().ok_or("--heartbeat SECS")?.parse()?;
+                    options.heartbeat = Duration::from_secs(secs);
+                }
+                "--soak" => {
+                    let minutes: u64 = args.next().ok_or("--soak MINUTES")?.parse()?;
+                    options.soak = Duration::from_secs(60 * minutes);
+                }
+                "--call-home" => options.call_home = true,
                 "--serve-arg" => options
                     .serve_args
                     .push(args.next().ok_or("--serve-arg ARG")?),
@@ -474,7 +540,7 @@ async fn main() -> Result<(), Error> {
     let fleet = Fleet::open(&data, FleetOptions::default()).await?;
     if let Some(simulator) = &options.simulated {
         let idle = serve_rss_idle(&server_bin, &dir.path().join("empty"), &options)?;
-        let simulated = simulate(fleet, simulator, dir.path(), count).await?;
+        let simulated = simulate(fleet, simulator, dir.path(), &options).await?;
         let pids: Vec<u32> = simulated.iter().map(Child::id).collect();
         let result = bench(&server_bin, &data, &options, &pids, Some(idle)).await;
         for mut child in simulated {
@@ -506,7 +572,7 @@ async fn main() -> Result<(), Error> {
 /// VmRSS (KiB) of serve on an empty data directory `data` once it listens: the base that held
 /// connections add to.
 fn serve_rss_idle(server: &Path, data: &Path, options: &Options) -> Result<u64, Error> {
-    let mut daemon = Daemon::start(server, data, &options.serve_args)?;
+    let mut daemon = Daemon::start(server, data, options)?;
     std::thread::sleep(Duration::from_secs(1));
     let rss = common::status_kib(daemon.child.id(), "VmRSS");
     daemon.stop()?;
@@ -519,35 +585,54 @@ const PER_SIMULATOR: usize = 4000;
 
 /// Adds `count` hosts to `fleet` (then closed), each with a server key of its own and trusting
 /// the key its agent presents first, and starts `otto-agent simulate` of `simulator` serving
-/// them all (on 127.0.0.1, ports from 20000; [`PER_SIMULATOR`] to a process); returns once
-/// each says it does.
+/// them all (on 127.0.0.1, ports from `first_port`; [`PER_SIMULATOR`] to a process); returns
+/// once each says it does.
 async fn simulate(
     fleet: Fleet,
     simulator: &Path,
     dir: &Path,
-    count: usize,
+    options: &Options,
 ) -> Result<Vec<Child>, Error> {
+    let (count, first_port) = (options.count, options.first_port);
     let started = Instant::now();
     let mut plans = vec![String::new(); count.div_ceil(PER_SIMULATOR)];
     for i in 0..count {
         let name = format!("sim-{i:05}");
-        let port = u16::try_from(20000 + i)?;
-        let server_key = fleet.create_host_key(&name).await?;
+        let port = u16::try_from(usize::from(first_port) + i)?;
+        let server_key = otto_server::keys::to_openssh(&fleet.create_host_key(&name).await?);
+        let (line, agent_key) = if options.call_home {
+            // A key of its own from a seed, pinned now; a loopback address of its own to
+            // call from (serve bounds the handshakes from one source).
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+            let key = russh::keys::PrivateKey::from(
+                russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed),
+            );
+            let from = format!(
+                "127.{}.{}.{}",
+                1 + i / 62500,
+                (i / 250) % 250 + 1,
+                i % 250 + 1
+            );
+            let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+            let line = format!("call {} {from} {hex} {server_key}\n", options.home());
+            (line, Some(key.public_key().to_openssh()?))
+        } else {
+            (format!("127.0.0.1:{port} {server_key}\n"), None)
+        };
         fleet
             .store()
             .add_host(&otto_server::model::NewHost {
                 name,
                 address: "127.0.0.1".into(),
-                port,
-                agent_key: None,
-                pin_on_first_contact: true,
+                // Nothing listens there for an agent that calls home.
+                port: if options.call_home { 1 } else { port },
+                pin_on_first_contact: agent_key.is_none(),
+                agent_key,
             })
             .await?;
         if let Some(plan) = plans.get_mut(i / PER_SIMULATOR) {
-            *plan += &format!(
-                "127.0.0.1:{port} {}\n",
-                otto_server::keys::to_openssh(&server_key)
-            );
+            *plan += &line;
         }
     }
     drop(fleet);
@@ -618,14 +703,23 @@ async fn bench(
         cold.push((took, peak, ok));
     }
 
-    let mut daemon = Daemon::start(server, data, &options.serve_args)?;
+    let mut daemon = Daemon::start(server, data, options)?;
     let waiting = Instant::now();
-    let answered = daemon.wait_for_heartbeats(count)?;
-    println!(
-        "serve (pid {}): first heartbeat round in {:.1} s, {answered} of {count} hosts reachable",
-        daemon.child.id(),
-        waiting.elapsed().as_secs_f64()
-    );
+    if options.call_home {
+        daemon.wait_for_calls(count)?;
+        println!(
+            "serve (pid {}): every agent called home in {:.1} s",
+            daemon.child.id(),
+            waiting.elapsed().as_secs_f64()
+        );
+    } else {
+        let answered = daemon.wait_for_heartbeats(count)?;
+        println!(
+            "serve (pid {}): first heartbeat round in {:.1} s, {answered} of {count} hosts reachable",
+            daemon.child.id(),
+            waiting.elapsed().as_secs_f64()
+        );
+    }
     if let Some(idle) = idle {
         std::thread::sleep(Duration::from_secs(2));
         let pid = daemon.child.id();
@@ -637,6 +731,9 @@ async fn bench(
             rss.saturating_sub(idle) as f64 / count as f64
         );
     }
+    if !options.soak.is_zero() {
+        soak(&daemon, options)?;
+    }
     std::thread::sleep(options.pause);
     let mut result = measure(&daemon, &key, &cold, options, agents).await;
     if result.is_ok() && options.ui {
@@ -644,6 +741,75 @@ async fn bench(
     }
     daemon.stop()?;
     result
+}
+
+/// Watches serve for `options.soak` once it holds every connection: at each heartbeat interval,
+/// its VmRSS, threads, the CPU it used since the last sample (as a share of one core) and the
+/// heartbeats answered; then each round's length (from its first answer to its last, as the
+/// log lines arrive).
+fn soak(daemon: &Daemon, options: &Options) -> Result<(), Error> {
+    let pid = daemon.child.id();
+    let interval = options.heartbeat;
+    println!();
+    println!(
+        "serve holding {} connections, heartbeats every {} s, for {} min:",
+        options.count,
+        interval.as_secs(),
+        options.soak.as_secs() / 60
+    );
+    println!(
+        "| after | VmRSS | threads | CPU of serve (share of one core) | heartbeats answered |"
+    );
+    println!("|-:|-:|-:|-:|-:|");
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    let (mut cpu, mut sampled) = (cpu_secs(pid), Instant::now());
+    while started.elapsed() < options.soak {
+        let next = sampled + interval;
+        let mut answered = 0;
+        loop {
+            let left = next.saturating_duration_since(Instant::now());
+            match daemon.log.recv_timeout(left) {
+                Ok(line) if line.contains("heartbeat answered") => {
+                    answered += 1;
+                    answers.push(Instant::now());
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Err("serve ended".into()),
+            }
+        }
+        let now_cpu = cpu_secs(pid);
+        let share = (now_cpu - cpu) / sampled.elapsed().as_secs_f64();
+        (cpu, sampled) = (now_cpu, Instant::now());
+        println!(
+            "| {:.0} s | {} KiB | {} | {:.1} % | {answered} |",
+            started.elapsed().as_secs_f64(),
+            common::status_kib(pid, "VmRSS"),
+            common::status_kib(pid, "Threads"),
+            share * 100.0
+        );
+    }
+    let mut rounds: Vec<(Instant, Instant, usize)> = Vec::new();
+    for at in answers {
+        match rounds.last_mut() {
+            Some((_, last, n)) if at.duration_since(*last) < interval / 2 => {
+                (*last, *n) = (at, *n + 1);
+            }
+            _ => rounds.push((at, at, 1)),
+        }
+    }
+    let lengths: Vec<String> = rounds
+        .iter()
+        .map(|(first, last, n)| {
+            format!("{n} in {:.2} s", last.duration_since(*first).as_secs_f64())
+        })
+        .collect();
+    println!(
+        "heartbeat rounds (answers, first to last): {}",
+        lengths.join(", ")
+    );
+    Ok(())
 }
 
 /// The web console's figures ([`common::console`]): time to the dashboard's and the host list's
@@ -773,5 +939,89 @@ async fn measure(
         after / 1024,
         peak / 1024
     );
+
+    println!();
+    println!(
+        "`wrk -c{WRK_CONNECTIONS} -t2 -d{}s` on `GET /api/v1/hosts?limit=100` (HTTPS, keep-alive):",
+        WRK_TIME.as_secs()
+    );
+    println!("| while | requests/s | p50 | p99 | errors | warm runs meanwhile |");
+    println!("|-|-:|-:|-:|-|-:|");
+    let idle = wrk(daemon, key).await?;
+    println!("| idle | {} | 0 |", idle.row());
+    // Warm runs of `true` on every host, one after the other, for as long as wrk runs.
+    let busy = async {
+        let mut runs = 0;
+        let deadline = Instant::now() + WRK_TIME;
+        while Instant::now() < deadline {
+            warm_run(daemon, key).await?;
+            runs += 1;
+        }
+        Ok::<_, Error>(runs)
+    };
+    let (loaded, runs) = tokio::join!(wrk(daemon, key), busy);
+    println!(
+        "| a run on all {count} hosts at a time | {} | {} |",
+        loaded?.row(),
+        runs?
+    );
     Ok(())
+}
+
+/// Connections wrk keeps open.
+const WRK_CONNECTIONS: usize = 100;
+/// How long wrk runs.
+const WRK_TIME: Duration = Duration::from_secs(10);
+
+/// What wrk said: requests per second, two latency quantiles and its errors, as printed.
+struct Wrk {
+    rate: String,
+    p50: String,
+    p99: String,
+    errors: String,
+}
+
+impl Wrk {
+    fn row(&self) -> String {
+        format!(
+            "{} | {} | {} | {}",
+            self.rate, self.p50, self.p99, self.errors
+        )
+    }
+}
+
+/// `wrk` (from PATH) against the host list for [`WRK_TIME`] with [`WRK_CONNECTIONS`]
+/// keep-alive connections; its figures, parsed from its `--latency` report.
+async fn wrk(daemon: &Daemon, key: &str) -> Result<Wrk, Error> {
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t2", &format!("-c{WRK_CONNECTIONS}")])
+        .arg(format!("-d{}s", WRK_TIME.as_secs()))
+        .args(["--latency", "-H", &format!("Authorization: Bearer {key}")])
+        .arg(format!("{}/api/v1/hosts?limit=100", daemon.base))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("wrk (apt-get install wrk): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!("wrk: {}{}", text, String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    let errors = [field("Socket errors:"), field("Non-2xx or 3xx responses:")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    Ok(Wrk {
+        rate: field("Requests/sec:").ok_or("wrk printed no rate")?,
+        p50: field("50%").ok_or("wrk printed no latency")?,
+        p99: field("99%").ok_or("wrk printed no latency")?,
+        errors: if errors.is_empty() {
+            "none".into()
+        } else {
+            errors.join("; ")
+        },
+    })
 }
