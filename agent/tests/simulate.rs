@@ -28,6 +28,21 @@ async fn dial(port: u16, key: &PrivateKey) -> Result<Connection, otto_server::cl
     dial_checking(addr, AgentKeyCheck::PinOnFirstContact, key).await
 }
 
+/// `otto-agent simulate PLAN_FILE` started, and the first line it printed.
+fn simulate(plan_file: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = agent_command()
+        .arg("simulate")
+        .arg(plan_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    (child, said)
+}
+
 #[tokio::test]
 async fn simulated_agents_have_their_own_keys_trust_their_own_server_and_run_no_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,16 +65,7 @@ async fn simulated_agents_have_their_own_keys_trust_their_own_server_and_run_no_
         .collect();
     let plan_file = dir.path().join("plan");
     std::fs::write(&plan_file, format!("# three agents\n{plan}")).unwrap();
-    let mut child = agent_command()
-        .arg("simulate")
-        .arg(&plan_file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
+    let (mut child, said) = simulate(&plan_file);
     assert_eq!(said, "simulating 3 agents\n");
 
     let marker = dir.path().join("ran");
@@ -113,16 +119,7 @@ async fn a_simulated_agent_calls_home_from_its_own_address_with_the_key_of_its_s
         ),
     )
     .unwrap();
-    let mut child = agent_command()
-        .arg("simulate")
-        .arg(&plan_file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
+    let (mut child, said) = simulate(&plan_file);
     assert_eq!(said, "simulating 1 agents\n");
 
     let (stream, peer) = tokio::time::timeout(PATIENCE, home.accept())
