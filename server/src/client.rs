@@ -1528,6 +1528,15 @@ impl Channel {
 mod tests {
     use super::*;
 
+    /// Each held connection has three queues of russh's `client::Msg`, and tokio gives each a
+    /// block of 32 at once: the vendored russh boxes its large variants (`vendor/README.md`),
+    /// without which a message is 552 bytes and the queues 53 KB per connection.
+    #[test]
+    fn russh_client_messages_stay_small() {
+        let size = std::mem::size_of::<russh::client::Msg>();
+        assert!(size <= 160, "russh::client::Msg is {size} bytes");
+    }
+
     /// russh's constants are the profile's names, in its order.
     #[test]
     fn preferred_offers_exactly_the_profile() {
