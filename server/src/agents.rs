@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -45,6 +47,38 @@ enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
     source: Source,
+}
+
+/// What a catalogue's files are: each target's (device, inode, length, modified), none where
+/// it has no file. Equal stamps mean the same binaries (a file replaced, even by one of the
+/// same length, is a new inode or a new time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    source: Source,
+    files: Vec<Option<(u64, u64, u64, SystemTime)>>,
+}
+
+/// The newest version of a catalogue, remembered while its files stay as they were: each
+/// hosts list says which agents are behind, and reading every binary for it costs megabytes
+/// per request.
+#[derive(Debug, Default)]
+pub struct NewestVersion(Mutex<Option<(Stamp, Option<String>)>>);
+
+impl NewestVersion {
+    /// `catalogue`'s newest version ([`Catalogue::newest`]), read again only when its files
+    /// changed since the last call.
+    pub fn of(&self, catalogue: &Catalogue) -> Option<String> {
+        let stamp = catalogue.stamp();
+        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((was, newest)) = &*known
+            && *was == stamp
+        {
+            return newest.clone();
+        }
+        let newest = catalogue.newest();
+        *known = Some((stamp, newest.clone()));
+        newest
+    }
 }
 
 /// One agent binary, read and checked.
@@ -143,6 +177,27 @@ impl Catalogue {
             .into_iter()
             .filter_map(|t| self.read(t).ok().map(|(_, version)| version))
             .max_by(|a, b| compare_versions(a, b))
+    }
+
+    /// What its files are now, without reading them.
+    pub fn stamp(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let files = match &self.source {
+            Source::Dir(dir) => TARGETS
+                .into_iter()
+                .map(|t| {
+                    let meta = std::fs::metadata(dir.join(format!("otto-agent-{t}"))).ok()?;
+                    let modified = meta.modified().ok()?;
+                    Some((meta.dev(), meta.ino(), meta.len(), modified))
+                })
+                .collect(),
+            #[cfg(feature = "bundled-agents")]
+            Source::Bundled => Vec::new(),
+        };
+        Stamp {
+            source: self.source.clone(),
+            files,
+        }
     }
 
     /// The binary for `target` (one of [`TARGETS`]), read and checked for its version.
@@ -301,6 +356,34 @@ mod tests {
         let mut open = otto_proto::AGENT_VERSION_TAG.as_bytes().to_vec();
         open.extend_from_slice(b"0.1.0");
         assert_eq!(version_of(&open), None);
+    }
+
+    #[test]
+    fn the_newest_version_is_read_again_only_when_a_binary_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalogue = Catalogue::open(Some(dir.path()));
+        let newest = NewestVersion::default();
+        assert_eq!(newest.of(&catalogue), None);
+        let write = |target: &str, version: &str| {
+            let path = dir.path().join(format!("otto-agent-{target}"));
+            let new = path.with_extension("new");
+            std::fs::write(&new, tagged(version)).unwrap();
+            std::fs::rename(new, path).unwrap();
+        };
+        write(TARGETS[0], "0.2.0");
+        write(TARGETS[1], "0.3.0");
+        assert_eq!(newest.of(&catalogue).as_deref(), Some("0.3.0"));
+        let stamp = catalogue.stamp();
+        assert_eq!(catalogue.stamp(), stamp, "unchanged files, the same stamp");
+        // Replaced by one of the same length: a new version.
+        write(TARGETS[1], "0.1.0");
+        assert_ne!(catalogue.stamp(), stamp);
+        assert_eq!(newest.of(&catalogue).as_deref(), Some("0.2.0"));
+        std::fs::remove_file(dir.path().join(format!("otto-agent-{}", TARGETS[0]))).unwrap();
+        assert_eq!(newest.of(&catalogue).as_deref(), Some("0.1.0"));
+        // Another folder is another catalogue.
+        let other = tempfile::tempdir().unwrap();
+        assert_eq!(newest.of(&Catalogue::open(Some(other.path()))), None);
     }
 
     #[test]

@@ -187,6 +187,8 @@ pub struct Fleet {
     calls: tokio::sync::Notify,
     /// The folder of agent binaries given (`--agents`), if one was.
     agents: std::sync::OnceLock<PathBuf>,
+    /// The newest version among those binaries, remembered while they stay the same.
+    newest_agent: crate::agents::NewestVersion,
 }
 
 impl Fleet {
@@ -241,6 +243,7 @@ impl Fleet {
             links: Mutex::new(HashMap::new()),
             calls: tokio::sync::Notify::new(),
             agents: std::sync::OnceLock::new(),
+            newest_agent: crate::agents::NewestVersion::default(),
         };
         fleet.import_key_files().await?;
         Ok(fleet)
@@ -318,6 +321,12 @@ impl Fleet {
     /// else as [`Catalogue::open`](crate::agents::Catalogue::open) finds them.
     pub fn catalogue(&self) -> crate::agents::Catalogue {
         crate::agents::Catalogue::open(self.agents.get().map(PathBuf::as_path))
+    }
+
+    /// The newest version among the agent binaries of [`Fleet::catalogue`] (the files are
+    /// looked at, and read again only when they changed). Blocking.
+    pub fn newest_agent(&self) -> Option<String> {
+        self.newest_agent.of(&self.catalogue())
     }
 
     /// How many hosts one operation works on at once ([`FleetOptions::dial_limit`], at least 1).

@@ -117,6 +117,36 @@ pub fn safe_facts(f: &otto_proto::HostFacts<'_>) -> Facts {
     }
 }
 
+/// What can be said of a host at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    /// Enabled, and its last heartbeat was answered.
+    Reachable,
+    /// Enabled, and its last heartbeat failed.
+    Unreachable,
+    /// Enabled, and never tried yet.
+    Unknown,
+    /// Its agent presented a key waiting for approval.
+    Pending,
+    /// Left out of every action.
+    Disabled,
+}
+
+/// Which hosts a page of the store holds ([`crate::store::HostStore::host_page`]); each
+/// filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFilter {
+    /// Those whose name comes after this one (bytewise).
+    pub after: Option<String>,
+    /// Those whose name contains this (letter case counts).
+    pub name: Option<String>,
+    /// The members of this group.
+    pub group: Option<String>,
+    /// Those in this state.
+    pub state: Option<HostState>,
+}
+
 /// One managed host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Host {

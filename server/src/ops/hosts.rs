@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::deploy::{self, DeployOptions};
 use crate::keys;
-use crate::model::{EventKind, Host, NewHost, Scope};
+use crate::model::{EventKind, Host, HostFilter, HostState, NewHost, Scope};
 use crate::names::{self, HostName, Kind};
 use crate::selectors::Selector;
 use crate::store::StoreError;
@@ -661,35 +661,6 @@ pub struct HostQuery {
     pub selectors: Vec<String>,
 }
 
-/// What can be said of a host at a glance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostState {
-    /// Enabled, and its last heartbeat was answered.
-    Reachable,
-    /// Enabled, and its last heartbeat failed.
-    Unreachable,
-    /// Enabled, and never tried yet.
-    Unknown,
-    /// Its agent presented a key waiting for approval.
-    Pending,
-    /// Left out of every action.
-    Disabled,
-}
-
-impl HostState {
-    /// Whether `host` is in this state.
-    fn holds(self, host: &Host) -> bool {
-        match self {
-            HostState::Pending => host.trust.pending_key.is_some(),
-            HostState::Disabled => !host.enabled,
-            HostState::Reachable => host.enabled && host.status.reachable == Some(true),
-            HostState::Unreachable => host.enabled && host.status.reachable == Some(false),
-            HostState::Unknown => host.enabled && host.status.reachable.is_none(),
-        }
-    }
-}
-
 /// A host as listed: with the fingerprint of its pending key, if any.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HostEntry {
@@ -745,14 +716,11 @@ impl Ops {
     /// The page of hosts (by name) that `query` asks for: `Invalid` for a limit outside 1 to
     /// [`MAX_PAGE`].
     pub async fn host_page(&self, query: &HostQuery) -> Result<HostPage> {
-        let mut page = page(self.hosts().await?, query)?;
-        let newest = self.newest_agent().await;
-        page.hosts = page
-            .hosts
-            .into_iter()
-            .map(|e| e.against(newest.as_deref()))
-            .collect();
-        Ok(page)
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(OpsError::Invalid(format!("limit must be 1 to {MAX_PAGE}")));
+        }
+        self.choose(query, limit).await
     }
 
     /// Every host whose facts match `selectors` (all when there are none), by name, each
@@ -763,64 +731,77 @@ impl Ops {
             selectors: selectors.to_vec(),
             ..HostQuery::default()
         };
-        let mut all = choose(self.hosts().await?, &query, usize::MAX)?;
+        self.choose(&query, usize::MAX).await
+    }
+
+    /// At most `limit` of the hosts (by name) that `query` chooses, each saying whether its
+    /// agent is behind the newest the server has, with those its selectors left out. The
+    /// store applies the name, group, state and `after` filters and the limit; `where`
+    /// selectors judge facts, so with them every host the store's filters keep is read, a
+    /// batch at a time, and those left out are named on every page, not only up to this one.
+    async fn choose(&self, query: &HostQuery, limit: usize) -> Result<HostPage> {
+        self.choose_in(query, limit, SELECTED_BATCH).await
+    }
+
+    /// [`Ops::choose`], reading `batch` hosts at a time while selectors choose among them.
+    async fn choose_in(&self, query: &HostQuery, limit: usize, batch: usize) -> Result<HostPage> {
+        let selectors =
+            Selector::parse_all(&query.selectors).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        let mut filter = HostFilter {
+            after: None,
+            name: query.name.clone(),
+            group: query.group.clone(),
+            state: query.state,
+        };
+        let batch = match selectors.is_empty() {
+            true => {
+                filter.after = query.after.clone();
+                limit.saturating_add(1)
+            }
+            false => batch,
+        };
+        let (mut hosts, mut left_out, mut more) = (Vec::new(), Vec::new(), false);
+        loop {
+            let read = self.fleet.store().host_page(&filter, batch).await?;
+            let last = match read.len() < batch {
+                true => None,
+                false => read.last().map(|h| h.name.clone()),
+            };
+            for host in read {
+                let judged: Option<Vec<bool>> =
+                    selectors.iter().map(|s| s.judge(&host.status)).collect();
+                match judged {
+                    None => left_out.push(host.name),
+                    Some(all) if !all.iter().all(|&b| b) => {}
+                    Some(_) if query.after.as_ref().is_some_and(|a| host.name <= *a) => {}
+                    Some(_) if hosts.len() < limit => hosts.push(HostEntry::from(host)),
+                    Some(_) => more = true,
+                }
+            }
+            match last {
+                Some(last) if !(more && selectors.is_empty()) => filter.after = Some(last),
+                _ => break,
+            }
+        }
+        let next = match more {
+            true => hosts.last().map(|h| h.host.name.clone()),
+            false => None,
+        };
         let newest = self.newest_agent().await;
-        all.hosts = all
-            .hosts
+        let hosts = hosts
             .into_iter()
             .map(|e| e.against(newest.as_deref()))
             .collect();
-        Ok(all)
+        Ok(HostPage {
+            hosts,
+            next,
+            left_out,
+        })
     }
 }
 
-/// The page of `hosts` (sorted by name) that `query` asks for.
-fn page(hosts: Vec<Host>, query: &HostQuery) -> Result<HostPage> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(OpsError::Invalid(format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    choose(hosts, query, limit)
-}
-
-/// At most `limit` of `hosts` (sorted by name) that `query` chooses, with those its selectors
-/// left out.
-fn choose(hosts: Vec<Host>, query: &HostQuery, limit: usize) -> Result<HostPage> {
-    let selectors =
-        Selector::parse_all(&query.selectors).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let mut left_out = Vec::new();
-    let mut chosen = hosts.into_iter().filter(|h| {
-        let filtered = query
-            .name
-            .as_ref()
-            .is_none_or(|n| h.name.contains(n.as_str()))
-            && query.group.as_ref().is_none_or(|g| h.groups.contains(g))
-            && query.state.is_none_or(|s| s.holds(h));
-        if !filtered {
-            return false;
-        }
-        let judged: Option<Vec<bool>> = selectors.iter().map(|s| s.judge(&h.status)).collect();
-        match judged {
-            Some(all) => all.iter().all(|&b| b) && query.after.as_ref().is_none_or(|a| h.name > *a),
-            None => {
-                left_out.push(h.name.clone());
-                false
-            }
-        }
-    });
-    let hosts: Vec<HostEntry> = chosen.by_ref().take(limit).map(HostEntry::from).collect();
-    let next = match chosen.next() {
-        Some(_) => hosts.last().map(|h| h.host.name.clone()),
-        None => None,
-    };
-    // Those left out on every page, not only up to this one.
-    chosen.for_each(drop);
-    Ok(HostPage {
-        hosts,
-        next,
-        left_out,
-    })
-}
+/// Hosts read from the store at once while `where` selectors choose among them.
+const SELECTED_BATCH: usize = 1000;
 
 /// The fingerprint of a pending key as stored (it was parsed when the agent presented it; a
 /// row that does not parse says so instead).
@@ -946,65 +927,81 @@ fn added_detail(host: &NewHost) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Facts;
     use crate::ops::ErrorKind;
     use crate::ops::testing::{ev, fixture, has_server_key, last, logged, new_r1};
-
-    fn listed() -> Vec<Host> {
-        let mut hosts: Vec<Host> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|n| Host::example(n, "192.0.2.1", 12444, &["lab"]))
-            .collect();
-        hosts[1].status.reachable = Some(true);
-        hosts[2].enabled = false;
-        hosts[3].groups.clear();
-        hosts
-    }
 
     fn names(page: &HostPage) -> Vec<&str> {
         page.hosts.iter().map(|h| h.host.name.as_str()).collect()
     }
 
-    #[test]
-    fn pages_follow_each_other_by_name_and_filters_apply_before_the_limit() {
-        let two = |after: Option<&str>| HostQuery {
-            limit: Some(2),
+    #[tokio::test]
+    async fn pages_follow_each_other_and_selectors_name_those_left_out_on_every_page() {
+        let (_dir, ops) = fixture().await;
+        let store = ops.fleet.store();
+        for name in ["r1", "r2", "r3", "r4", "r5", "r6"] {
+            store
+                .add_host(&crate::store::suite::host(name))
+                .await
+                .unwrap();
+        }
+        for (name, arch) in [
+            ("r1", "mips"),
+            ("r2", "mips"),
+            ("r3", "arm"),
+            ("r4", "mips"),
+        ] {
+            let facts = Facts {
+                arch: arch.into(),
+                ..crate::store::suite::facts(name, 1, 5_120)
+            };
+            store
+                .heartbeat_ok(name, "0.1.0", &facts, 1.0)
+                .await
+                .unwrap();
+        }
+        let query = |limit: usize, after: Option<&str>, selectors: &[&str]| HostQuery {
+            limit: Some(limit),
             after: after.map(str::to_owned),
+            selectors: selectors.iter().map(|s| s.to_string()).collect(),
             ..HostQuery::default()
         };
-        let first = page(listed(), &two(None)).unwrap();
-        assert_eq!(
-            (names(&first), first.next.as_deref()),
-            (vec!["a", "b"], Some("b"))
-        );
-        let second = page(listed(), &two(first.next.as_deref())).unwrap();
+        // Without selectors the store's pages follow each other.
+        let first = ops.host_page(&query(4, None, &[])).await.unwrap();
+        assert_eq!(names(&first), ["r1", "r2", "r3", "r4"]);
+        assert_eq!(first.next.as_deref(), Some("r4"));
+        let second = ops
+            .host_page(&query(4, first.next.as_deref(), &[]))
+            .await
+            .unwrap();
         assert_eq!(
             (names(&second), second.next.as_deref()),
-            (vec!["c", "d"], None)
+            (vec!["r5", "r6"], None)
         );
-
-        let lab = HostQuery {
-            group: Some("lab".into()),
-            state: Some(HostState::Unknown),
-            ..HostQuery::default()
-        };
-        assert_eq!(names(&page(listed(), &lab).unwrap()), ["a"]);
-        let disabled = HostQuery {
-            state: Some(HostState::Disabled),
-            ..HostQuery::default()
-        };
-        assert_eq!(names(&page(listed(), &disabled).unwrap()), ["c"]);
-        let named = HostQuery {
-            name: Some("b".into()),
-            ..HostQuery::default()
-        };
-        assert_eq!(names(&page(listed(), &named).unwrap()), ["b"]);
-        for limit in [0, MAX_PAGE + 1] {
-            let bad = HostQuery {
-                limit: Some(limit),
-                ..HostQuery::default()
-            };
-            assert_eq!(page(listed(), &bad).unwrap_err().kind(), ErrorKind::Invalid);
+        // With them, read two at a time: r5 and r6 have no facts yet, on every page.
+        for batch in [2, SELECTED_BATCH] {
+            let mips = ops
+                .choose_in(&query(2, None, &["arch=mips"]), 2, batch)
+                .await
+                .unwrap();
+            assert_eq!(names(&mips), ["r1", "r2"], "batch {batch}");
+            assert_eq!(mips.next.as_deref(), Some("r2"));
+            assert_eq!(mips.left_out, ["r5", "r6"]);
+            let rest = ops
+                .choose_in(&query(2, Some("r2"), &["arch=mips"]), 2, batch)
+                .await
+                .unwrap();
+            assert_eq!((names(&rest), rest.next.as_deref()), (vec!["r4"], None));
+            assert_eq!(rest.left_out, ["r5", "r6"]);
         }
+        let all = ops.host_entries(&["arch=mips".into()]).await.unwrap();
+        assert_eq!(names(&all), ["r1", "r2", "r4"]);
+        for limit in [0, MAX_PAGE + 1] {
+            let bad = ops.host_page(&query(limit, None, &[])).await;
+            assert_eq!(bad.unwrap_err().kind(), ErrorKind::Invalid);
+        }
+        let bad = ops.host_page(&query(1, None, &["no_such_fact=1"])).await;
+        assert_eq!(bad.unwrap_err().kind(), ErrorKind::Invalid);
     }
 
     fn agent_key() -> String {

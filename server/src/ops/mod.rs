@@ -40,6 +40,7 @@ mod users;
 mod webhooks;
 
 pub use crate::inventory::Format;
+pub use crate::model::HostState;
 pub use cancellation::Cancellation;
 pub use changes::{ChangeFeed, FleetChange};
 pub use control::{Action, Control, ControlRequest};
@@ -55,8 +56,8 @@ pub use fetches::{
 pub use groups::NewGroup;
 pub use hosts::{
     AddHost, AgentKey, DeployHost, DeployOutcome, Deployed, HostAdded, HostChange, HostDetail,
-    HostEntry, HostPage, HostQuery, HostState, KeyFingerprint, MAX_PAGE, Removal, ServerKey,
-    Service, pending_fingerprint,
+    HostEntry, HostPage, HostQuery, KeyFingerprint, MAX_PAGE, Removal, ServerKey, Service,
+    pending_fingerprint,
 };
 pub use import::{ImportHosts, Imported, VarChange, VarStep};
 pub use live::{

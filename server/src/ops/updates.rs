@@ -107,7 +107,7 @@ impl Ops {
     /// one are behind.
     pub async fn newest_agent(&self) -> Option<String> {
         let fleet = self.fleet.clone();
-        tokio::task::spawn_blocking(move || fleet.catalogue().newest())
+        tokio::task::spawn_blocking(move || fleet.newest_agent())
             .await
             .ok()
             .flatten()

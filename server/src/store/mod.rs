@@ -16,10 +16,11 @@ use async_trait::async_trait;
 
 use crate::model::{
     ApiKey, Attachment, Attempt, Delivery, DueDelivery, EnrollHost, EnvVar, Event, EventFilter,
-    Facts, FleetPoint, Group, Host, HostPoint, Launch, LaunchFilter, NewApiKey, NewDelivery,
-    NewEvent, NewHost, NewLaunch, NewRule, NewRunRecord, NewSchedule, NewSession, NewToken,
-    NewUser, PastLaunch, Permissions, RelayServer, Rule, Run, RunEnd, RunFilter, Schedule, Scope,
-    Script, ServerLease, Session, Token, TokenRefusal, TokenUse, User, Webhook, WebhookEvent,
+    Facts, FleetPoint, Group, Host, HostFilter, HostPoint, Launch, LaunchFilter, NewApiKey,
+    NewDelivery, NewEvent, NewHost, NewLaunch, NewRule, NewRunRecord, NewSchedule, NewSession,
+    NewToken, NewUser, PastLaunch, Permissions, RelayServer, Rule, Run, RunEnd, RunFilter,
+    Schedule, Scope, Script, ServerLease, Session, Token, TokenRefusal, TokenUse, User, Webhook,
+    WebhookEvent,
 };
 
 pub mod copy;
@@ -106,6 +107,8 @@ pub trait HostStore: Send + Sync {
     async fn host(&self, name: &str) -> Result<Host>;
     /// Every host, by name.
     async fn hosts(&self) -> Result<Vec<Host>>;
+    /// At most `limit` of the hosts `filter` keeps, by name.
+    async fn host_page(&self, filter: &HostFilter, limit: usize) -> Result<Vec<Host>>;
     /// The members of a group.
     async fn group_hosts(&self, group: &str) -> Result<Vec<Host>>;
     /// Pins `key` as the host's agent key (clearing any pending key). Who pinned it and why is

@@ -9,7 +9,9 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::{Postgres, corrupt, environment, events, exists, groups};
-use crate::model::{EventKind, Facts, Host, HostStatus, NewHost, Trust, now_ms};
+use crate::model::{
+    EventKind, Facts, Host, HostFilter, HostState, HostStatus, NewHost, Trust, now_ms,
+};
 use crate::store::{HostStore, Result, StoreError};
 
 /// The column `reachable`: 0 not, 1 yes, 2 yes but busy (NULL: never tried).
@@ -91,7 +93,58 @@ pub async fn host(db: &impl GenericClient, name: &str) -> Result<Host> {
 
 /// Every host, by name.
 pub async fn hosts(db: &impl GenericClient) -> Result<Vec<Host>> {
-    hosts_where(db, "", &[]).await
+    hosts_where(db, BY_NAME, &[]).await
+}
+
+/// Hosts in order of their names' bytes, as SQLite orders them.
+const BY_NAME: &str = r#"ORDER BY name COLLATE "C""#;
+
+/// At most `limit` of the hosts `filter` keeps, by name: only the filters given are in the
+/// query.
+pub async fn host_page(
+    db: &impl GenericClient,
+    filter: &HostFilter,
+    limit: usize,
+) -> Result<Vec<Host>> {
+    let mut clauses = Vec::new();
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(after) = &filter.after {
+        params.push(after);
+        clauses.push(format!(r#"name COLLATE "C" > ${}"#, params.len()));
+    }
+    if let Some(name) = &filter.name {
+        params.push(name);
+        clauses.push(format!("strpos(name, ${}) > 0", params.len()));
+    }
+    if let Some(group) = &filter.group {
+        params.push(group);
+        clauses.push(format!(
+            "name IN (SELECT host FROM host_groups WHERE grp = ${})",
+            params.len()
+        ));
+    }
+    if let Some(state) = filter.state {
+        clauses.push(state_clause(state));
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    params.push(&limit);
+    let filter = match clauses.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", clauses.join(" AND ")),
+    };
+    let tail = format!("{filter} {BY_NAME} LIMIT ${}", params.len());
+    hosts_where(db, &tail, &params).await
+}
+
+/// The condition on a row of `hosts` that it is in `state`.
+fn state_clause(state: HostState) -> String {
+    match state {
+        HostState::Pending => "pending_key IS NOT NULL".into(),
+        HostState::Disabled => "NOT enabled".into(),
+        HostState::Reachable => format!("enabled AND reachable <> {REACHABLE_NOT}"),
+        HostState::Unreachable => format!("enabled AND reachable = {REACHABLE_NOT}"),
+        HostState::Unknown => "enabled AND reachable IS NULL".into(),
+    }
 }
 
 /// The members of a group.
@@ -99,17 +152,17 @@ pub async fn group_hosts(db: &impl GenericClient, group: &str) -> Result<Vec<Hos
     groups::group_exists(db, group).await?;
     hosts_where(
         db,
-        "WHERE name IN (SELECT host FROM host_groups WHERE grp = $1)",
+        &format!("WHERE name IN (SELECT host FROM host_groups WHERE grp = $1) {BY_NAME}"),
         &[&group],
     )
     .await
 }
 
-/// The hosts `filter` (a `WHERE` clause over `hosts`, or nothing) keeps, by name, each with
-/// its groups.
+/// The hosts `tail` (a `WHERE` clause over `hosts`, its order and limit; or nothing) keeps,
+/// each with its groups.
 async fn hosts_where(
     db: &impl GenericClient,
-    filter: &str,
+    tail: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Host>> {
     let sql = format!(
@@ -117,7 +170,7 @@ async fn hosts_where(
                 reachable, last_seen, agent_version, facts, last_error, round_trip_ms,
                 calls_home,
                 ARRAY(SELECT grp FROM host_groups WHERE host = hosts.name ORDER BY grp COLLATE "C")
-         FROM hosts {filter} ORDER BY name COLLATE "C""#
+         FROM hosts {tail}"#
     );
     db.query(&sql, params)
         .await?
@@ -381,6 +434,10 @@ impl HostStore for Postgres {
 
     async fn hosts(&self) -> Result<Vec<Host>> {
         hosts(&self.client().await?).await
+    }
+
+    async fn host_page(&self, filter: &HostFilter, limit: usize) -> Result<Vec<Host>> {
+        host_page(&self.client().await?, filter, limit).await
     }
 
     async fn group_hosts(&self, group: &str) -> Result<Vec<Host>> {

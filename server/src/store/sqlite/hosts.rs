@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Sqlite, environment, events, exists, groups};
-use crate::model::{EventKind, Facts, Host, HostStatus, NewHost, Trust, now_ms};
+use crate::model::{
+    EventKind, Facts, Host, HostFilter, HostState, HostStatus, NewHost, Trust, now_ms,
+};
 use crate::store::{HostStore, Result, StoreError};
 
 /// Adds a host; its name must follow the rule of [`crate::names`].
@@ -79,7 +81,54 @@ pub fn host(db: &Connection, name: &str) -> Result<Host> {
 
 /// Every host, by name.
 pub fn hosts(db: &Connection) -> Result<Vec<Host>> {
-    hosts_where(db, "", params![])
+    hosts_where(db, "ORDER BY name", params![])
+}
+
+/// At most `limit` of the hosts `filter` keeps, by name: only the filters given are in the
+/// query, so that SQLite walks the names' index and stops at the limit.
+pub fn host_page(db: &Connection, filter: &HostFilter, limit: usize) -> Result<Vec<Host>> {
+    let mut clauses = Vec::new();
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::new();
+    if let Some(after) = &filter.after {
+        params.push(after);
+        clauses.push(format!("name > ?{}", params.len()));
+    }
+    if let Some(name) = &filter.name {
+        params.push(name);
+        clauses.push(format!("instr(name, ?{}) > 0", params.len()));
+    }
+    if let Some(group) = &filter.group {
+        params.push(group);
+        clauses.push(format!(
+            "name IN (SELECT host FROM host_groups WHERE grp = ?{})",
+            params.len()
+        ));
+    }
+    if let Some(state) = filter.state {
+        clauses.push(state_clause(state));
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    params.push(&limit);
+    let filter = match clauses.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", clauses.join(" AND ")),
+    };
+    hosts_where(
+        db,
+        &format!("{filter} ORDER BY name LIMIT ?{}", params.len()),
+        &params,
+    )
+}
+
+/// The condition on a row of `hosts` that it is in `state`.
+fn state_clause(state: HostState) -> String {
+    match state {
+        HostState::Pending => "pending_key IS NOT NULL".into(),
+        HostState::Disabled => "NOT enabled".into(),
+        HostState::Reachable => format!("enabled AND reachable <> {REACHABLE_NOT}"),
+        HostState::Unreachable => format!("enabled AND reachable = {REACHABLE_NOT}"),
+        HostState::Unknown => "enabled AND reachable IS NULL".into(),
+    }
 }
 
 /// The members of a group.
@@ -87,22 +136,20 @@ pub fn group_hosts(db: &Connection, group: &str) -> Result<Vec<Host>> {
     groups::group_exists(db, group)?;
     hosts_where(
         db,
-        "WHERE name IN (SELECT host FROM host_groups WHERE grp = ?1)",
+        "WHERE name IN (SELECT host FROM host_groups WHERE grp = ?1) ORDER BY name",
         params![group],
     )
 }
 
-fn hosts_where(
-    db: &Connection,
-    filter: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<Host>> {
+/// The hosts `tail` (a `WHERE` clause over `hosts`, its order and limit; or nothing) keeps,
+/// each with its groups.
+fn hosts_where(db: &Connection, tail: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Host>> {
     let sql = format!(
         "SELECT name, address, port, enabled, agent_key, pin_first, pending_key, last_rotation,
                 reachable, last_seen, agent_version, facts, last_error, round_trip_ms,
                 calls_home, (SELECT group_concat(grp, char(10)) FROM
                     (SELECT grp FROM host_groups WHERE host = name ORDER BY grp))
-         FROM hosts {filter} ORDER BY name"
+         FROM hosts {tail}"
     );
     let mut stmt = db.prepare(&sql)?;
     let rows = stmt
@@ -344,6 +391,11 @@ impl HostStore for Sqlite {
 
     async fn hosts(&self) -> Result<Vec<Host>> {
         self.call(hosts).await
+    }
+
+    async fn host_page(&self, filter: &HostFilter, limit: usize) -> Result<Vec<Host>> {
+        let filter = filter.clone();
+        self.call(move |db| host_page(db, &filter, limit)).await
     }
 
     async fn group_hosts(&self, group: &str) -> Result<Vec<Host>> {

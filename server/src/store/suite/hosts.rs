@@ -1,7 +1,7 @@
 //! Hosts, their groups, their trust and heartbeat state, and many callers at once.
 
 use super::host;
-use crate::model::{EventFilter, Facts};
+use crate::model::{EventFilter, Facts, HostFilter, HostState};
 use crate::store::{Store, StoreError};
 
 on_both!(
@@ -15,6 +15,7 @@ on_both!(
     a_host_is_found_by_its_pinned_agent_key_never_by_a_pending_one,
     a_pending_key_is_logged_when_new_and_dropped_only_if_still_pending,
     a_rotation_pins_the_new_key_and_is_logged_with_its_actor,
+    a_page_of_hosts_is_chosen_by_its_filters_in_the_order_of_the_names_bytes,
 );
 
 /// The details of the events of host `name`, oldest first.
@@ -298,4 +299,75 @@ async fn a_rotation_pins_the_new_key_and_is_logged_with_its_actor(store: Store) 
             .is_empty(),
         "nothing logged for no host"
     );
+}
+
+async fn a_page_of_hosts_is_chosen_by_its_filters_in_the_order_of_the_names_bytes(store: Store) {
+    for name in ["d", "b-2", "a", "B", "c_", "e"] {
+        store.add_host(&host(name)).await.unwrap();
+    }
+    store.add_group("lab").await.unwrap();
+    for name in ["a", "b-2", "c_"] {
+        store.set_membership("lab", name, true).await.unwrap();
+    }
+    let facts = super::facts("a", 1, 5_120);
+    store.heartbeat_ok("a", "0.1.0", &facts, 1.0).await.unwrap();
+    store.heartbeat_busy("B", "busy").await.unwrap();
+    store.heartbeat_failed("b-2", "timeout").await.unwrap();
+    store.set_enabled("c_", false).await.unwrap();
+    store
+        .set_pending_key("d", "ssh-ed25519 AAAA", "SHA256:x")
+        .await
+        .unwrap();
+    let page = |filter: HostFilter, limit: usize| {
+        let store = store.clone();
+        async move {
+            let hosts = store.host_page(&filter, limit).await.unwrap();
+            hosts.into_iter().map(|h| h.name).collect::<Vec<_>>()
+        }
+    };
+    let after = |name: &str| HostFilter {
+        after: Some(name.into()),
+        ..HostFilter::default()
+    };
+    let all = HostFilter::default;
+    assert_eq!(page(all(), 10).await, ["B", "a", "b-2", "c_", "d", "e"]);
+    assert_eq!(page(all(), 2).await, ["B", "a"]);
+    assert_eq!(page(after("a"), 2).await, ["b-2", "c_"]);
+    assert_eq!(page(after("e"), 2).await, Vec::<String>::new());
+    assert_eq!(page(all(), usize::MAX).await.len(), 6);
+    // A name contains the text, letter case counting.
+    let named = |text: &str| HostFilter {
+        name: Some(text.into()),
+        ..HostFilter::default()
+    };
+    assert_eq!(page(named("b"), 10).await, ["b-2"]);
+    assert_eq!(page(named("_"), 10).await, ["c_"]);
+    assert_eq!(page(named("%"), 10).await, Vec::<String>::new());
+    let in_group = |group: &str| HostFilter {
+        group: Some(group.into()),
+        ..HostFilter::default()
+    };
+    assert_eq!(page(in_group("lab"), 10).await, ["a", "b-2", "c_"]);
+    assert_eq!(page(in_group("nope"), 10).await, Vec::<String>::new());
+    let in_state = |state: HostState| HostFilter {
+        state: Some(state),
+        ..HostFilter::default()
+    };
+    assert_eq!(page(in_state(HostState::Reachable), 10).await, ["B", "a"]);
+    assert_eq!(page(in_state(HostState::Unreachable), 10).await, ["b-2"]);
+    assert_eq!(page(in_state(HostState::Disabled), 10).await, ["c_"]);
+    assert_eq!(page(in_state(HostState::Pending), 10).await, ["d"]);
+    assert_eq!(page(in_state(HostState::Unknown), 10).await, ["d", "e"]);
+    // All filters at once.
+    let every = HostFilter {
+        after: Some("a".into()),
+        name: Some("-".into()),
+        group: Some("lab".into()),
+        state: Some(HostState::Unreachable),
+    };
+    assert_eq!(page(every, 1).await, ["b-2"]);
+    // Facts and groups come with each host.
+    let a = store.host_page(&after("B"), 1).await.unwrap();
+    assert_eq!(a[0].status.facts, Some(facts));
+    assert_eq!(a[0].groups, ["lab"]);
 }
