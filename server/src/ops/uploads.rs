@@ -147,7 +147,7 @@ impl Ops {
                     let progress = |sent| events(UploadEvent::Sent { host: name, sent });
                     let uploaded = match (&*source, &rendered) {
                         (Source::File(file, _), _) => {
-                            let reader = tokio::fs::File::open(file)
+                            let reader = open_to_send(file)
                                 .await
                                 .map_err(|e| format!("{}: {e}", file.display()))?;
                             conn.upload(&spec, new_action_id(), reader, progress).await
@@ -329,21 +329,40 @@ pub(super) fn parse_sha256(hex: &str) -> std::result::Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// The SHA-256 and length of the file at `path`, read a piece at a time.
+/// How much of a file one read takes: a read of a `tokio::fs::File` is a hop to the blocking
+/// pool, and made 32 KiB at a time (an SSH packet) those hops were a fifth of an upload's time.
+const READ_BLOCK: usize = 1 << 20;
+
+/// The file at `path`, opened to be sent: read [`READ_BLOCK`] at a time.
+async fn open_to_send(path: &Path) -> std::io::Result<tokio::io::BufReader<tokio::fs::File>> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(tokio::io::BufReader::with_capacity(READ_BLOCK, file))
+}
+
+/// The SHA-256 and length of the file at `path`, read [`READ_BLOCK`] at a time on one blocking
+/// thread.
 pub(super) async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    use tokio::io::AsyncReadExt;
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            return Ok((hasher.finalize().into(), len));
+    let path = path.to_path_buf();
+    let hashed = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; READ_BLOCK];
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok((hasher.finalize().into(), len));
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+            len += n as u64;
         }
-        hasher.update(buf.get(..n).unwrap_or_default());
-        len += n as u64;
-    }
+    });
+    hashed.await.map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

@@ -610,7 +610,9 @@ impl RunsApi for Remote {
                 .map(|n| ("max_failures", n.to_string())),
         );
         query.retain(|(_, v)| !v.is_empty());
-        let payload = Payload::Stream(reqwest::Body::from(source));
+        // A megabyte a read (reqwest's own way reads 8 KiB, a hop to the blocking pool each).
+        let stream = tokio_util::io::ReaderStream::with_capacity(source, 1 << 20);
+        let payload = Payload::Stream(reqwest::Body::wrap_stream(stream));
         let sent = self.request(Method::POST, "/api/v1/uploads", &query, payload);
         tokio::pin!(interrupt);
         let launched: Launched = tokio::select! {
