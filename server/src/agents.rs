@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -60,23 +60,60 @@ pub struct Stamp {
 
 /// The newest version of a catalogue, remembered while its files stay as they were: each
 /// hosts list says which agents are behind, and reading every binary for it costs megabytes
-/// per request.
-#[derive(Debug, Default)]
-pub struct NewestVersion(Mutex<Option<(Stamp, Option<String>)>>);
+/// per request. The files are looked at again at most once per `fresh_for`.
+#[derive(Debug)]
+pub struct NewestVersion {
+    known: Mutex<Option<Known>>,
+    fresh_for: Duration,
+}
+
+/// What [`NewestVersion`] last found.
+#[derive(Debug)]
+struct Known {
+    stamp: Stamp,
+    newest: Option<String>,
+    at: Instant,
+}
+
+impl Default for NewestVersion {
+    /// Files looked at again at most once a second.
+    fn default() -> NewestVersion {
+        NewestVersion::fresh_for(Duration::from_secs(1))
+    }
+}
 
 impl NewestVersion {
+    /// One that looks at the files again at most once per `fresh_for`.
+    pub fn fresh_for(fresh_for: Duration) -> NewestVersion {
+        NewestVersion {
+            known: Mutex::new(None),
+            fresh_for,
+        }
+    }
+
+    /// The newest version found less than `fresh_for` ago, if one was: no file is looked at.
+    pub fn recent(&self) -> Option<Option<String>> {
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known
+            .as_ref()
+            .filter(|k| k.at.elapsed() < self.fresh_for)
+            .map(|k| k.newest.clone())
+    }
+
     /// `catalogue`'s newest version ([`Catalogue::newest`]), read again only when its files
-    /// changed since the last call.
+    /// changed since the last call. Blocking (the files are looked at).
     pub fn of(&self, catalogue: &Catalogue) -> Option<String> {
         let stamp = catalogue.stamp();
-        let mut known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((was, newest)) = &*known
-            && *was == stamp
-        {
-            return newest.clone();
-        }
-        let newest = catalogue.newest();
-        *known = Some((stamp, newest.clone()));
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let newest = match known.take() {
+            Some(k) if k.stamp == stamp => k.newest,
+            _ => catalogue.newest(),
+        };
+        *known = Some(Known {
+            stamp,
+            newest: newest.clone(),
+            at: Instant::now(),
+        });
         newest
     }
 }
@@ -362,7 +399,7 @@ mod tests {
     fn the_newest_version_is_read_again_only_when_a_binary_changed() {
         let dir = tempfile::tempdir().unwrap();
         let catalogue = Catalogue::open(Some(dir.path()));
-        let newest = NewestVersion::default();
+        let newest = NewestVersion::fresh_for(Duration::ZERO);
         assert_eq!(newest.of(&catalogue), None);
         let write = |target: &str, version: &str| {
             let path = dir.path().join(format!("otto-agent-{target}"));
@@ -384,6 +421,14 @@ mod tests {
         // Another folder is another catalogue.
         let other = tempfile::tempdir().unwrap();
         assert_eq!(newest.of(&Catalogue::open(Some(other.path()))), None);
+        assert_eq!(newest.recent(), None, "nothing is recent for no time");
+        // Within its time, what was found last is answered without looking.
+        let newest = NewestVersion::fresh_for(Duration::from_secs(3600));
+        assert_eq!(newest.recent(), None, "nothing found yet");
+        assert_eq!(newest.of(&catalogue).as_deref(), Some("0.1.0"));
+        write(TARGETS[2], "0.9.0");
+        assert_eq!(newest.recent(), Some(Some("0.1.0".into())));
+        assert_eq!(newest.of(&catalogue).as_deref(), Some("0.9.0"));
     }
 
     #[test]

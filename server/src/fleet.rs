@@ -329,6 +329,11 @@ impl Fleet {
         self.newest_agent.of(&self.catalogue())
     }
 
+    /// [`Fleet::newest_agent`] as found within the last second, if it was: not blocking.
+    pub fn recent_newest_agent(&self) -> Option<Option<String>> {
+        self.newest_agent.recent()
+    }
+
     /// How many hosts one operation works on at once ([`FleetOptions::dial_limit`], at least 1).
     pub fn dial_limit(&self) -> usize {
         self.options.dial_limit.max(1)

@@ -106,6 +106,9 @@ impl Ops {
     /// The newest agent version the server has (none without binaries): hosts with an older
     /// one are behind.
     pub async fn newest_agent(&self) -> Option<String> {
+        if let Some(recent) = self.fleet.recent_newest_agent() {
+            return recent;
+        }
         let fleet = self.fleet.clone();
         tokio::task::spawn_blocking(move || fleet.newest_agent())
             .await
