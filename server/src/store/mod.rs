@@ -24,6 +24,7 @@ use crate::model::{
 };
 
 pub mod copy;
+mod host_page;
 mod owner;
 pub mod postgres;
 pub mod secrets;

@@ -9,10 +9,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::{Postgres, corrupt, environment, events, exists, groups};
-use crate::model::{
-    EventKind, Facts, Host, HostFilter, HostState, HostStatus, NewHost, Trust, now_ms,
-};
-use crate::store::{HostStore, Result, StoreError};
+use crate::model::{EventKind, Facts, Host, HostFilter, HostStatus, NewHost, Trust, now_ms};
+use crate::store::{HostStore, Result, StoreError, host_page};
 
 /// The column `reachable`: 0 not, 1 yes, 2 yes but busy (NULL: never tried).
 const REACHABLE_NOT: i16 = 0;
@@ -99,53 +97,25 @@ pub async fn hosts(db: &impl GenericClient) -> Result<Vec<Host>> {
 /// Hosts in order of their names' bytes, as SQLite orders them.
 const BY_NAME: &str = r#"ORDER BY name COLLATE "C""#;
 
-/// At most `limit` of the hosts `filter` keeps, by name: only the filters given are in the
-/// query.
+/// At most `limit` of the hosts `filter` keeps, by name.
 pub async fn host_page(
     db: &impl GenericClient,
     filter: &HostFilter,
     limit: usize,
 ) -> Result<Vec<Host>> {
-    let mut clauses = Vec::new();
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    if let Some(after) = &filter.after {
-        params.push(after);
-        clauses.push(format!(r#"name COLLATE "C" > ${}"#, params.len()));
-    }
-    if let Some(name) = &filter.name {
-        params.push(name);
-        clauses.push(format!("strpos(name, ${}) > 0", params.len()));
-    }
-    if let Some(group) = &filter.group {
-        params.push(group);
-        clauses.push(format!(
-            "name IN (SELECT host FROM host_groups WHERE grp = ${})",
-            params.len()
-        ));
-    }
-    if let Some(state) = filter.state {
-        clauses.push(state_clause(state));
-    }
+    let (tail, texts) = host_page::tail(filter, &DIALECT);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut params: Vec<&(dyn ToSql + Sync)> = texts.iter().map(|t| *t as _).collect();
     params.push(&limit);
-    let filter = match clauses.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", clauses.join(" AND ")),
-    };
-    let tail = format!("{filter} {BY_NAME} LIMIT ${}", params.len());
     hosts_where(db, &tail, &params).await
 }
 
-/// The condition on a row of `hosts` that it is in `state`.
-fn state_clause(state: HostState) -> String {
-    match state {
-        HostState::Pending => "pending_key IS NOT NULL".into(),
-        HostState::Disabled => "NOT enabled".into(),
-        HostState::Reachable => format!("enabled AND reachable <> {REACHABLE_NOT}"),
-        HostState::Unreachable => format!("enabled AND reachable = {REACHABLE_NOT}"),
-        HostState::Unknown => "enabled AND reachable IS NULL".into(),
-    }
-}
+/// How PostgreSQL writes a page of hosts: names compared by their bytes, as SQLite does.
+const DIALECT: host_page::Dialect = host_page::Dialect {
+    placeholder: '$',
+    name_bytes: r#"name COLLATE "C""#,
+    find: "strpos",
+};
 
 /// The members of a group.
 pub async fn group_hosts(db: &impl GenericClient, group: &str) -> Result<Vec<Host>> {

@@ -4,10 +4,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Sqlite, environment, events, exists, groups};
-use crate::model::{
-    EventKind, Facts, Host, HostFilter, HostState, HostStatus, NewHost, Trust, now_ms,
-};
-use crate::store::{HostStore, Result, StoreError};
+use crate::model::{EventKind, Facts, Host, HostFilter, HostStatus, NewHost, Trust, now_ms};
+use crate::store::{HostStore, Result, StoreError, host_page};
 
 /// Adds a host; its name must follow the rule of [`crate::names`].
 pub fn add_host(db: &Connection, host: &NewHost) -> Result<()> {
@@ -84,52 +82,21 @@ pub fn hosts(db: &Connection) -> Result<Vec<Host>> {
     hosts_where(db, "ORDER BY name", params![])
 }
 
-/// At most `limit` of the hosts `filter` keeps, by name: only the filters given are in the
-/// query, so that SQLite walks the names' index and stops at the limit.
+/// At most `limit` of the hosts `filter` keeps, by name.
 pub fn host_page(db: &Connection, filter: &HostFilter, limit: usize) -> Result<Vec<Host>> {
-    let mut clauses = Vec::new();
-    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::new();
-    if let Some(after) = &filter.after {
-        params.push(after);
-        clauses.push(format!("name > ?{}", params.len()));
-    }
-    if let Some(name) = &filter.name {
-        params.push(name);
-        clauses.push(format!("instr(name, ?{}) > 0", params.len()));
-    }
-    if let Some(group) = &filter.group {
-        params.push(group);
-        clauses.push(format!(
-            "name IN (SELECT host FROM host_groups WHERE grp = ?{})",
-            params.len()
-        ));
-    }
-    if let Some(state) = filter.state {
-        clauses.push(state_clause(state));
-    }
+    let (tail, texts) = host_page::tail(filter, &DIALECT);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut params: Vec<&dyn rusqlite::ToSql> = texts.iter().map(|t| *t as _).collect();
     params.push(&limit);
-    let filter = match clauses.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", clauses.join(" AND ")),
-    };
-    hosts_where(
-        db,
-        &format!("{filter} ORDER BY name LIMIT ?{}", params.len()),
-        &params,
-    )
+    hosts_where(db, &tail, &params)
 }
 
-/// The condition on a row of `hosts` that it is in `state`.
-fn state_clause(state: HostState) -> String {
-    match state {
-        HostState::Pending => "pending_key IS NOT NULL".into(),
-        HostState::Disabled => "NOT enabled".into(),
-        HostState::Reachable => format!("enabled AND reachable <> {REACHABLE_NOT}"),
-        HostState::Unreachable => format!("enabled AND reachable = {REACHABLE_NOT}"),
-        HostState::Unknown => "enabled AND reachable IS NULL".into(),
-    }
-}
+/// How SQLite writes a page of hosts (names compare by their bytes as they are).
+const DIALECT: host_page::Dialect = host_page::Dialect {
+    placeholder: '?',
+    name_bytes: "name",
+    find: "instr",
+};
 
 /// The members of a group.
 pub fn group_hosts(db: &Connection, group: &str) -> Result<Vec<Host>> {
