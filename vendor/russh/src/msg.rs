@@ -43,6 +43,7 @@ pub const KEX_DH_GEX_REPLY: u8 = 33;
 
 // PQ/T Hybrid Key Exchange with ML-KEM
 // https://datatracker.ietf.org/doc/draft-ietf-sshm-mlkem-hybrid-kex/
+#[cfg(feature = "mlkem")]
 pub const KEX_HYBRID_INIT: u8 = 30;
 #[allow(dead_code)]
 pub const KEX_HYBRID_REPLY: u8 = 31;

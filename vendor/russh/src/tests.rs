@@ -1054,8 +1054,8 @@ pub(crate) mod raw_no_crypto {
         payload.extend_from_slice(&[0; 16]);
         encode_name_list(&mut payload, kex_names);
         encode_name_list(&mut payload, &["ssh-ed25519"]);
-        encode_name_list(&mut payload, &["aes256-ctr"]);
-        encode_name_list(&mut payload, &["aes256-ctr"]);
+        encode_name_list(&mut payload, &["chacha20-poly1305@openssh.com"]);
+        encode_name_list(&mut payload, &["chacha20-poly1305@openssh.com"]);
         encode_name_list(&mut payload, &["hmac-sha2-256"]);
         encode_name_list(&mut payload, &["hmac-sha2-256"]);
         encode_name_list(&mut payload, &["none"]);

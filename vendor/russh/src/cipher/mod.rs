@@ -18,37 +18,47 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::convert::TryFrom;
 use std::fmt::Debug;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use std::marker::PhantomData;
 use std::num::Wrapping;
 use std::sync::LazyLock;
 
+#[cfg(feature = "aes-ciphers")]
 use aes::{Aes128, Aes192, Aes256};
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(all(feature = "aes-ciphers", feature = "aws-lc-rs"))]
 use aws_lc_rs::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use byteorder::{BigEndian, ByteOrder};
+#[cfg(feature = "aes-ciphers")]
 use block::CtrWrapper;
+#[cfg(feature = "aes-ciphers")]
 use ctr::Ctr128BE;
 use delegate::delegate;
 use log::trace;
-#[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
+#[cfg(all(feature = "aes-ciphers", not(feature = "aws-lc-rs"), feature = "ring"))]
 use ring::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use ssh_encoding::Encode;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use self::cbc::CbcWrapper;
 use crate::Error;
 use crate::mac::MacAlgorithm;
 use crate::sshbuffer::SSHBuffer;
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 pub(crate) mod block;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 pub(crate) mod cbc;
 pub(crate) mod chacha20poly1305;
 pub(crate) mod clear;
+#[cfg(feature = "aes-ciphers")]
 pub(crate) mod gcm;
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use block::SshBlockCipher;
 use chacha20poly1305::SshChacha20Poly1305Cipher;
 use clear::Clear;
+#[cfg(feature = "aes-ciphers")]
 use gcm::GcmCipher;
 
 pub(crate) trait Cipher {
@@ -81,20 +91,28 @@ pub const CLEAR: Name = Name("clear");
 #[cfg(feature = "des")]
 pub const TRIPLE_DES_CBC: Name = Name("3des-cbc");
 /// `aes128-ctr`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_128_CTR: Name = Name("aes128-ctr");
 /// `aes192-ctr`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_192_CTR: Name = Name("aes192-ctr");
 /// `aes128-cbc`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_128_CBC: Name = Name("aes128-cbc");
 /// `aes192-cbc`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_192_CBC: Name = Name("aes192-cbc");
 /// `aes256-cbc`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_256_CBC: Name = Name("aes256-cbc");
 /// `aes256-ctr`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_256_CTR: Name = Name("aes256-ctr");
 /// `aes128-gcm@openssh.com`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_128_GCM: Name = Name("aes128-gcm@openssh.com");
 /// `aes256-gcm@openssh.com`
+#[cfg(feature = "aes-ciphers")]
 pub const AES_256_GCM: Name = Name("aes256-gcm@openssh.com");
 /// `chacha20-poly1305@openssh.com`
 pub const CHACHA20_POLY1305: Name = Name("chacha20-poly1305@openssh.com");
@@ -104,13 +122,21 @@ pub const NONE: Name = Name("none");
 pub(crate) static _CLEAR: Clear = Clear {};
 #[cfg(feature = "des")]
 static _3DES_CBC: SshBlockCipher<CbcWrapper<des::TdesEde3>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_128_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes128>>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_192_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes192>>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_256_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes256>>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_128_GCM: GcmCipher = GcmCipher(&ALGORITHM_AES_128_GCM);
+#[cfg(feature = "aes-ciphers")]
 static _AES_256_GCM: GcmCipher = GcmCipher(&ALGORITHM_AES_256_GCM);
+#[cfg(feature = "aes-ciphers")]
 static _AES_128_CBC: SshBlockCipher<CbcWrapper<Aes128>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_192_CBC: SshBlockCipher<CbcWrapper<Aes192>> = SshBlockCipher(PhantomData);
+#[cfg(feature = "aes-ciphers")]
 static _AES_256_CBC: SshBlockCipher<CbcWrapper<Aes256>> = SshBlockCipher(PhantomData);
 static _CHACHA20_POLY1305: SshChacha20Poly1305Cipher = SshChacha20Poly1305Cipher {};
 
@@ -119,13 +145,21 @@ pub static ALL_CIPHERS: &[&Name] = &[
     &NONE,
     #[cfg(feature = "des")]
     &TRIPLE_DES_CBC,
+    #[cfg(feature = "aes-ciphers")]
     &AES_128_CTR,
+    #[cfg(feature = "aes-ciphers")]
     &AES_192_CTR,
+    #[cfg(feature = "aes-ciphers")]
     &AES_256_CTR,
+    #[cfg(feature = "aes-ciphers")]
     &AES_128_GCM,
+    #[cfg(feature = "aes-ciphers")]
     &AES_256_GCM,
+    #[cfg(feature = "aes-ciphers")]
     &AES_128_CBC,
+    #[cfg(feature = "aes-ciphers")]
     &AES_192_CBC,
+    #[cfg(feature = "aes-ciphers")]
     &AES_256_CBC,
     &CHACHA20_POLY1305,
 ];
@@ -137,13 +171,21 @@ pub(crate) static CIPHERS: LazyLock<HashMap<&'static Name, &(dyn Cipher + Send +
         h.insert(&NONE, &_CLEAR);
         #[cfg(feature = "des")]
         h.insert(&TRIPLE_DES_CBC, &_3DES_CBC);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_128_CTR, &_AES_128_CTR);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_192_CTR, &_AES_192_CTR);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_256_CTR, &_AES_256_CTR);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_128_GCM, &_AES_128_GCM);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_256_GCM, &_AES_256_GCM);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_128_CBC, &_AES_128_CBC);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_192_CBC, &_AES_192_CBC);
+        #[cfg(feature = "aes-ciphers")]
         h.insert(&AES_256_CBC, &_AES_256_CBC);
         h.insert(&CHACHA20_POLY1305, &_CHACHA20_POLY1305);
         assert_eq!(h.len(), ALL_CIPHERS.len());

@@ -19,6 +19,7 @@ mod curve25519;
 pub mod dh;
 #[cfg(feature = "ecdsa")]
 mod ecdh_nistp;
+#[cfg(feature = "mlkem")]
 mod hybrid_mlkem;
 mod none;
 use std::cell::RefCell;
@@ -30,6 +31,7 @@ use std::sync::LazyLock;
 use curve25519::Curve25519KexType;
 use delegate::delegate;
 use dh::groups::DhGroup;
+#[cfg(feature = "dh")]
 use dh::{
     DhGexSha1KexType, DhGexSha256KexType, DhGroup1Sha1KexType, DhGroup14Sha1KexType,
     DhGroup14Sha256KexType, DhGroup15Sha512KexType, DhGroup16Sha512KexType, DhGroup17Sha512KexType,
@@ -39,6 +41,7 @@ use digest::Digest;
 #[cfg(feature = "ecdsa")]
 use ecdh_nistp::{EcdhNistP256KexType, EcdhNistP384KexType, EcdhNistP521KexType};
 use enum_dispatch::enum_dispatch;
+#[cfg(feature = "mlkem")]
 use hybrid_mlkem::MlKem768X25519KexType;
 #[cfg(feature = "ecdsa")]
 use p256::NistP256;
@@ -46,9 +49,11 @@ use p256::NistP256;
 use p384::NistP384;
 #[cfg(feature = "ecdsa")]
 use p521::NistP521;
+#[cfg(feature = "dh")]
 use sha1::Sha1;
 #[cfg(feature = "ecdsa")]
 use sha2::Sha384;
+#[cfg(any(feature = "dh", feature = "ecdsa"))]
 use sha2::{Sha256, Sha512};
 use ssh_encoding::{Encode, Writer};
 use ssh_key::{Certificate, PublicKey};
@@ -145,8 +150,11 @@ pub(crate) enum KexProgress<T> {
 
 #[enum_dispatch(KexAlgorithmImplementor)]
 pub(crate) enum KexAlgorithm {
+    #[cfg(feature = "dh")]
     DhGroupKexSha1(dh::DhGroupKex<Sha1>),
+    #[cfg(feature = "dh")]
     DhGroupKexSha256(dh::DhGroupKex<Sha256>),
+    #[cfg(feature = "dh")]
     DhGroupKexSha512(dh::DhGroupKex<Sha512>),
     Curve25519Kex(curve25519::Curve25519Kex),
     #[cfg(feature = "ecdsa")]
@@ -155,6 +163,7 @@ pub(crate) enum KexAlgorithm {
     EcdhNistP384Kex(ecdh_nistp::EcdhNistPKex<NistP384, Sha384>),
     #[cfg(feature = "ecdsa")]
     EcdhNistP521Kex(ecdh_nistp::EcdhNistPKex<NistP521, Sha512>),
+    #[cfg(feature = "mlkem")]
     MlKem768X25519Kex(hybrid_mlkem::MlKem768X25519Kex),
     None(none::NoneKexAlgorithm),
 }
@@ -254,24 +263,34 @@ pub const CURVE25519: Name = Name("curve25519-sha256");
 /// `curve25519-sha256@libssh.org`
 pub const CURVE25519_PRE_RFC_8731: Name = Name("curve25519-sha256@libssh.org");
 /// `mlkem768x25519-sha256`
+#[cfg(feature = "mlkem")]
 pub const MLKEM768X25519_SHA256: Name = Name("mlkem768x25519-sha256");
 /// `diffie-hellman-group-exchange-sha1`.
+#[cfg(feature = "dh")]
 pub const DH_GEX_SHA1: Name = Name("diffie-hellman-group-exchange-sha1");
 /// `diffie-hellman-group-exchange-sha256`.
+#[cfg(feature = "dh")]
 pub const DH_GEX_SHA256: Name = Name("diffie-hellman-group-exchange-sha256");
 /// `diffie-hellman-group1-sha1`
+#[cfg(feature = "dh")]
 pub const DH_G1_SHA1: Name = Name("diffie-hellman-group1-sha1");
 /// `diffie-hellman-group14-sha1`
+#[cfg(feature = "dh")]
 pub const DH_G14_SHA1: Name = Name("diffie-hellman-group14-sha1");
 /// `diffie-hellman-group14-sha256`
+#[cfg(feature = "dh")]
 pub const DH_G14_SHA256: Name = Name("diffie-hellman-group14-sha256");
 /// `diffie-hellman-group15-sha512`
+#[cfg(feature = "dh")]
 pub const DH_G15_SHA512: Name = Name("diffie-hellman-group15-sha512");
 /// `diffie-hellman-group16-sha512`
+#[cfg(feature = "dh")]
 pub const DH_G16_SHA512: Name = Name("diffie-hellman-group16-sha512");
 /// `diffie-hellman-group17-sha512`
+#[cfg(feature = "dh")]
 pub const DH_G17_SHA512: Name = Name("diffie-hellman-group17-sha512");
 /// `diffie-hellman-group18-sha512`
+#[cfg(feature = "dh")]
 pub const DH_G18_SHA512: Name = Name("diffie-hellman-group18-sha512");
 /// `ecdh-sha2-nistp256`
 #[cfg(feature = "ecdsa")]
@@ -294,14 +313,23 @@ pub const EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT: Name = Name("kex-strict-c-v00@
 pub const EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER: Name = Name("kex-strict-s-v00@openssh.com");
 
 const _CURVE25519: Curve25519KexType = Curve25519KexType {};
+#[cfg(feature = "dh")]
 const _DH_GEX_SHA1: DhGexSha1KexType = DhGexSha1KexType {};
+#[cfg(feature = "dh")]
 const _DH_GEX_SHA256: DhGexSha256KexType = DhGexSha256KexType {};
+#[cfg(feature = "dh")]
 const _DH_G1_SHA1: DhGroup1Sha1KexType = DhGroup1Sha1KexType {};
+#[cfg(feature = "dh")]
 const _DH_G14_SHA1: DhGroup14Sha1KexType = DhGroup14Sha1KexType {};
+#[cfg(feature = "dh")]
 const _DH_G14_SHA256: DhGroup14Sha256KexType = DhGroup14Sha256KexType {};
+#[cfg(feature = "dh")]
 const _DH_G15_SHA512: DhGroup15Sha512KexType = DhGroup15Sha512KexType {};
+#[cfg(feature = "dh")]
 const _DH_G16_SHA512: DhGroup16Sha512KexType = DhGroup16Sha512KexType {};
+#[cfg(feature = "dh")]
 const _DH_G17_SHA512: DhGroup17Sha512KexType = DhGroup17Sha512KexType {};
+#[cfg(feature = "dh")]
 const _DH_G18_SHA512: DhGroup18Sha512KexType = DhGroup18Sha512KexType {};
 #[cfg(feature = "ecdsa")]
 const _ECDH_SHA2_NISTP256: EcdhNistP256KexType = EcdhNistP256KexType {};
@@ -309,21 +337,32 @@ const _ECDH_SHA2_NISTP256: EcdhNistP256KexType = EcdhNistP256KexType {};
 const _ECDH_SHA2_NISTP384: EcdhNistP384KexType = EcdhNistP384KexType {};
 #[cfg(feature = "ecdsa")]
 const _ECDH_SHA2_NISTP521: EcdhNistP521KexType = EcdhNistP521KexType {};
+#[cfg(feature = "mlkem")]
 const _MLKEM768X25519_SHA256: MlKem768X25519KexType = MlKem768X25519KexType {};
 const _NONE: none::NoneKexType = none::NoneKexType {};
 
 pub const ALL_KEX_ALGORITHMS: &[&Name] = &[
+    #[cfg(feature = "mlkem")]
     &MLKEM768X25519_SHA256,
     &CURVE25519,
     &CURVE25519_PRE_RFC_8731,
+    #[cfg(feature = "dh")]
     &DH_GEX_SHA1,
+    #[cfg(feature = "dh")]
     &DH_GEX_SHA256,
+    #[cfg(feature = "dh")]
     &DH_G1_SHA1,
+    #[cfg(feature = "dh")]
     &DH_G14_SHA1,
+    #[cfg(feature = "dh")]
     &DH_G14_SHA256,
+    #[cfg(feature = "dh")]
     &DH_G15_SHA512,
+    #[cfg(feature = "dh")]
     &DH_G16_SHA512,
+    #[cfg(feature = "dh")]
     &DH_G17_SHA512,
+    #[cfg(feature = "dh")]
     &DH_G18_SHA512,
     #[cfg(feature = "ecdsa")]
     &ECDH_SHA2_NISTP256,
@@ -337,17 +376,27 @@ pub const ALL_KEX_ALGORITHMS: &[&Name] = &[
 pub(crate) static KEXES: LazyLock<HashMap<&'static Name, &(dyn KexType + Send + Sync)>> =
     LazyLock::new(|| {
         let mut h: HashMap<&'static Name, &(dyn KexType + Send + Sync)> = HashMap::new();
+        #[cfg(feature = "mlkem")]
         h.insert(&MLKEM768X25519_SHA256, &_MLKEM768X25519_SHA256);
         h.insert(&CURVE25519, &_CURVE25519);
         h.insert(&CURVE25519_PRE_RFC_8731, &_CURVE25519);
+        #[cfg(feature = "dh")]
         h.insert(&DH_GEX_SHA1, &_DH_GEX_SHA1);
+        #[cfg(feature = "dh")]
         h.insert(&DH_GEX_SHA256, &_DH_GEX_SHA256);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G18_SHA512, &_DH_G18_SHA512);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G17_SHA512, &_DH_G17_SHA512);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G16_SHA512, &_DH_G16_SHA512);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G15_SHA512, &_DH_G15_SHA512);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G14_SHA256, &_DH_G14_SHA256);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G14_SHA1, &_DH_G14_SHA1);
+        #[cfg(feature = "dh")]
         h.insert(&DH_G1_SHA1, &_DH_G1_SHA1);
         #[cfg(feature = "ecdsa")]
         h.insert(&ECDH_SHA2_NISTP256, &_ECDH_SHA2_NISTP256);
@@ -369,6 +418,7 @@ thread_local! {
 
 pub(crate) enum SharedSecret {
     Mpint(CryptoVec),
+    #[cfg_attr(not(feature = "mlkem"), allow(dead_code))]
     String(CryptoVec),
 }
 
@@ -379,6 +429,7 @@ impl SharedSecret {
         Ok(SharedSecret::Mpint(encoded))
     }
 
+    #[cfg_attr(not(feature = "mlkem"), allow(dead_code))]
     pub fn from_string(bytes: &[u8]) -> Result<Self, Error> {
         let mut encoded = CryptoVec::new();
         bytes.encode(&mut encoded)?;

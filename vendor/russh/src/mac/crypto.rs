@@ -1,18 +1,26 @@
 use std::marker::PhantomData;
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use byteorder::{BigEndian, ByteOrder};
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use digest::typenum::Unsigned;
 use digest::{KeyInit, OutputSizeUser};
-use generic_array::{ArrayLength, GenericArray};
+use generic_array::ArrayLength;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use generic_array::GenericArray;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 use subtle::ConstantTimeEq;
 
-use super::{Mac, MacAlgorithm};
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use super::Mac;
+use super::MacAlgorithm;
 
 pub struct CryptoMacAlgorithm<
     M: digest::Mac + KeyInit + Send + 'static,
     KL: ArrayLength + 'static,
 >(pub PhantomData<M>, pub PhantomData<KL>);
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 pub struct CryptoMac<M: digest::Mac + KeyInit + Send + 'static, KL: ArrayLength + 'static> {
     pub(crate) key: GenericArray<u8, KL>,
     pub(crate) p: PhantomData<M>,
@@ -27,6 +35,7 @@ where
         KL::to_usize()
     }
 
+    #[cfg(any(feature = "aes-ciphers", feature = "des"))]
     fn make_mac(&self, mac_key: &[u8]) -> Box<dyn Mac + Send> {
         let mut key = GenericArray::<u8, KL>::default();
         key.copy_from_slice(mac_key);
@@ -37,6 +46,7 @@ where
     }
 }
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 impl<M: digest::Mac + KeyInit + Send + 'static, KL: ArrayLength + 'static> Mac for CryptoMac<M, KL>
 where
     <M as OutputSizeUser>::OutputSize: ArrayLength,

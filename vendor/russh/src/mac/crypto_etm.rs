@@ -1,10 +1,16 @@
 use std::marker::PhantomData;
 
 use digest::{KeyInit, OutputSizeUser};
-use generic_array::{ArrayLength, GenericArray};
+use generic_array::ArrayLength;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use generic_array::GenericArray;
 
-use super::crypto::{CryptoMac, CryptoMacAlgorithm};
-use super::{Mac, MacAlgorithm};
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use super::crypto::CryptoMac;
+use super::crypto::CryptoMacAlgorithm;
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use super::Mac;
+use super::MacAlgorithm;
 
 pub struct CryptoEtmMacAlgorithm<
     M: digest::Mac + KeyInit + Send + 'static,
@@ -20,6 +26,7 @@ where
         CryptoMacAlgorithm::<M, KL>(self.0, self.1).key_len()
     }
 
+    #[cfg(any(feature = "aes-ciphers", feature = "des"))]
     fn make_mac(&self, mac_key: &[u8]) -> Box<dyn Mac + Send> {
         let mut key = GenericArray::<u8, KL>::default();
         key.copy_from_slice(mac_key);
@@ -30,10 +37,12 @@ where
     }
 }
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 pub struct CryptoEtmMac<M: digest::Mac + KeyInit + Send + 'static, KL: ArrayLength + 'static>(
     CryptoMac<M, KL>,
 );
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 impl<M: digest::Mac + KeyInit + Send + 'static, KL: ArrayLength + 'static> Mac
     for CryptoEtmMac<M, KL>
 where

@@ -1,7 +1,10 @@
-use super::{Mac, MacAlgorithm};
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
+use super::Mac;
+use super::MacAlgorithm;
 
 pub struct NoMacAlgorithm {}
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 pub struct NoMac {}
 
 impl MacAlgorithm for NoMacAlgorithm {
@@ -9,11 +12,13 @@ impl MacAlgorithm for NoMacAlgorithm {
         0
     }
 
+    #[cfg(any(feature = "aes-ciphers", feature = "des"))]
     fn make_mac(&self, _: &[u8]) -> Box<dyn Mac + Send> {
         Box::new(NoMac {})
     }
 }
 
+#[cfg(any(feature = "aes-ciphers", feature = "des"))]
 impl Mac for NoMac {
     fn mac_len(&self) -> usize {
         0
