@@ -43,7 +43,7 @@ AGENT_SIZE_RUSTFLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Cforce
 # .cargo/config.toml. On MIPS, the `.pdr` section (procedure descriptors for debuggers, ~9% of
 # the file) is removed afterwards: GNU ld drops it, but zig's linker (lld) keeps it.
 build_agent() {
-    cross cargo zigbuild -p otto-agent --profile size \
+    cross cargo zigbuild -p otto-agent --features quiet-deps --profile size \
         -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target "$1" \
         --config "target.$1.rustflags=$AGENT_SIZE_RUSTFLAGS" || return
     case $1 in
