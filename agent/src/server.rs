@@ -40,8 +40,9 @@ const CHANNELS_PER_CONNECTION: usize = 16;
 const RECYCLE_AFTER: usize = 128;
 /// ... and one that has had this many accepts no more until then: under 2 MiB each.
 const CHANNELS_PER_CONNECTION_EVER: usize = otto_proto::MAX_CHANNELS_PER_CONNECTION;
-/// Channels being served at once, on all connections. Each holds up to the SSH window
-/// (256 KiB) of unread data and about 40 KiB of its own: 32 of them stay under 10 MiB.
+/// Channels being served at once, on all connections. Each holds up to its queue
+/// ([`crate::state::CHANNEL_QUEUE`] packets, 256 KiB) of unread data and about 40 KiB of its own:
+/// 32 of them stay under 10 MiB.
 const CHANNELS: usize = 32;
 
 /// What the connections share: the admission bookkeeping and the channel slots.

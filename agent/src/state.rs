@@ -90,6 +90,9 @@ impl Agent {
     }
 }
 
+/// Packets of data one channel may hold unread (each at most russh's 32 KiB).
+pub const CHANNEL_QUEUE: usize = 8;
+
 /// The SSH server's settings: the Otto algorithm set only, public-key authentication only.
 fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
     russh::server::Config {
@@ -106,10 +109,16 @@ fn ssh_config(host_key: PrivateKey) -> russh::server::Config {
         inactivity_timeout: None,
         nodelay: true,
         // OpenSSH's window (2 MiB): 256 KiB held uploads to about 0.8x scp's speed
-        // (`server/examples/upload_bench.rs`). It bounds what one channel can make the agent
-        // hold: up to 2 MiB queued, but only while a file is written slower than it arrives
-        // (a 256 MiB upload to a fast disk left the peak memory as it was).
+        // (`server/examples/upload_bench.rs`). russh opens the window again as packets arrive,
+        // not as the channel reads them, so it does not bound what the agent holds...
         window_size: 2048 * 1024,
+        // ... the channel's queue does: once it holds this many packets (32 KiB each at most)
+        // that the channel has not read, the session reads nothing more from the socket until it
+        // has, and the server's sending waits in TCP. 256 KiB a channel, while a file is written
+        // slower than it arrives (russh's default, 100, let a slow device queue 3.2 MiB; 8 or 16
+        // instead of 100 cost uploads on loopback about 4 %, within this machine's noise:
+        // `server/examples/upload_bench.rs`, docs/size.md).
+        channel_buffer_size: CHANNEL_QUEUE,
         ..Default::default()
     }
 }
