@@ -399,10 +399,12 @@ async fn device(board: &Board) {
         "the script's child {child} survived the cancel"
     );
 
-    // The agent's own peak memory, as the device's kernel counts it.
+    // The agent's own peak memory, as the device's kernel counts it, and what it holds now: the
+    // executable's pages (`Pss_File`) and its own (`Anonymous`), from `smaps_rollup`.
     let (outcome, hwm) = on_device(
         &conn,
-        "grep VmHWM /proc/$(pidof otto-agent)/status | tr -s ' \t' ' '",
+        "pid=$(pidof otto-agent); grep VmHWM /proc/$pid/status; \
+         grep -E '^(Rss|Pss_File|Anonymous):' /proc/$pid/smaps_rollup",
     )
     .await;
     assert_eq!(outcome, Outcome::Exited(0));
@@ -439,7 +441,7 @@ async fn device(board: &Board) {
         board.qemu,
         release.trim(),
         boot_time.as_secs_f64(),
-        hwm.trim()
+        hwm.split_whitespace().collect::<Vec<_>>().join(" ")
     );
 }
 
