@@ -24,7 +24,7 @@ use ssh_key::{Algorithm, PublicKey, Signature};
 use super::IncomingSshPacket;
 use crate::auth::AuthRequest;
 use crate::cert::PublicKeyOrCertificate;
-use crate::client::{ChannelOpenHandle, Handler, Msg, Prompt, Reply, Session};
+use crate::client::{ChannelOpenHandle, Handler, Prompt, Reply, Request, Session};
 use crate::helpers::{AlgorithmExt, EncodedExt, NameList, sign_with_hash_alg};
 use crate::keys::key::parse_public_key;
 use crate::parsing::{ChannelOpenConfirmation, ChannelType, OpenChannelMessage, ensure_end};
@@ -238,8 +238,8 @@ impl Session {
 
                                 // wait for response from handler
                                 let responses = loop {
-                                    match self.receiver.recv().await {
-                                        Some(Msg::AuthInfoResponse { responses }) => {
+                                    match self.receiver.recv().await.map(|msg| *msg.0) {
+                                        Some(Request::AuthInfoResponse { responses }) => {
                                             break responses;
                                         }
                                         None => return Err(crate::Error::RecvError.into()),
@@ -291,15 +291,15 @@ impl Session {
                                         })
                                         .map_err(|_| crate::Error::SendError)?;
                                     self.common.buffer = loop {
-                                        match self.receiver.recv().await {
-                                            Some(Msg::Signed { data }) => break data[..].to_vec(),
+                                        match self.receiver.recv().await.map(|msg| *msg.0) {
+                                            Some(Request::Signed { data }) => break data[..].to_vec(),
                                             // The signer could not sign. Leave the PK_OK
                                             // unanswered, as OpenSSH does when it cannot
                                             // sign: the server keeps waiting for a userauth
                                             // request and the next one (any method) replaces
                                             // this attempt. Going back to the main loop is
                                             // what lets that next request through.
-                                            Some(Msg::SignFailed) => {
+                                            Some(Request::SignFailed) => {
                                                 debug!("signer failed, abandoning the request");
                                                 return Ok(());
                                             }
@@ -335,10 +335,10 @@ impl Session {
                                         })
                                         .map_err(|_| crate::Error::SendError)?;
                                     self.common.buffer = loop {
-                                        match self.receiver.recv().await {
-                                            Some(Msg::Signed { data }) => break data,
+                                        match self.receiver.recv().await.map(|msg| *msg.0) {
+                                            Some(Request::Signed { data }) => break data,
                                             // See the public key case above.
-                                            Some(Msg::SignFailed) => {
+                                            Some(Request::SignFailed) => {
                                                 debug!("signer failed, abandoning the request");
                                                 return Ok(());
                                             }
@@ -880,7 +880,7 @@ impl Session {
                 let reply = ChannelOpenHandle::new(
                     self.priority_sender.clone(),
                     pending,
-                    |pending, result| Msg::ServerChannelOpenReply { pending, result },
+                    |pending, result| Request::ServerChannelOpenReply { pending, result }.into(),
                 );
 
                 match &msg.typ {

@@ -147,9 +147,24 @@ enum Reply {
     },
 }
 
+/// A request to a connection's session task, from its [`Handle`] or one of its channels.
+///
+/// Boxed: tokio gives each of a connection's queues a block of 32 messages when it is made and
+/// a second one once 32 have passed through, so the size of a message is paid 64 times over
+/// for every connection a client holds (`Request` is 136 bytes, `Msg` 8).
+#[derive(Debug)]
+pub struct Msg(Box<Request>);
+
+impl From<Request> for Msg {
+    fn from(request: Request) -> Self {
+        Msg(Box::new(request))
+    }
+}
+
+/// What a [`Msg`] asks of the session task.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum Msg {
+pub(crate) enum Request {
     Authenticate {
         user: String,
         method: Box<auth::Method>,
@@ -216,9 +231,6 @@ pub enum Msg {
         reply_channel: Option<oneshot::Sender<bool>>,
         socket_path: String,
     },
-    Close {
-        id: ChannelId,
-    },
     Disconnect {
         reason: Disconnect,
         description: String,
@@ -262,7 +274,7 @@ pub enum Msg {
 
 impl From<(ChannelId, ChannelMsg)> for Msg {
     fn from((id, msg): (ChannelId, ChannelMsg)) -> Self {
-        Msg::Channel(id, msg)
+        Request::Channel(id, msg).into()
     }
 }
 
@@ -349,10 +361,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<AuthResult, crate::Error> {
         let user = user.into();
         self.sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::None),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_reply().await
@@ -366,12 +378,12 @@ impl<H: Handler> Handle<H> {
     ) -> Result<AuthResult, crate::Error> {
         let user = user.into();
         self.sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::Password {
                     password: password.into(),
                 }),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_reply().await
@@ -389,12 +401,12 @@ impl<H: Handler> Handle<H> {
         submethods: S,
     ) -> Result<KeyboardInteractiveAuthResponse, crate::Error> {
         self.sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user: user.into(),
                 method: Box::new(auth::Method::KeyboardInteractive {
                     submethods: submethods.into().unwrap_or_else(|| "".to_owned()),
                 }),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_keyboard_interactive_reply().await
@@ -411,7 +423,7 @@ impl<H: Handler> Handle<H> {
         responses: Vec<String>,
     ) -> Result<KeyboardInteractiveAuthResponse, crate::Error> {
         self.sender
-            .send(Msg::AuthInfoResponse { responses })
+            .send(Msg::from(Request::AuthInfoResponse { responses }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_keyboard_interactive_reply().await
@@ -451,12 +463,12 @@ impl<H: Handler> Handle<H> {
 
     /// Tells the session that the [`Signer`][auth::Signer] could not produce
     /// the signature it is waiting for. Without this the session keeps waiting
-    /// for `Msg::Signed` and ignores everything else sent to it, so no later
+    /// for `Request::Signed` and ignores everything else sent to it, so no later
     /// authentication attempt on this handle would get through.
     async fn abandon_sign_request(&mut self) {
         // A send error means the session is gone; the signer's error is still
         // the one the caller needs.
-        let _ = self.sender.send(Msg::SignFailed).await;
+        let _ = self.sender.send(Msg::from(Request::SignFailed)).await;
     }
 
     async fn wait_recv_reply(&mut self) -> Result<AuthResult, crate::Error> {
@@ -497,10 +509,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<AuthResult, crate::Error> {
         let user = user.into();
         self.sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::PublicKey { key }),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_reply().await
@@ -515,10 +527,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<AuthResult, crate::Error> {
         let user = user.into();
         self.sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::OpenSshCertificate { key, cert }),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_recv_reply().await
@@ -542,10 +554,10 @@ impl<H: Handler> Handle<H> {
         let user = user.into();
         if self
             .sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::FuturePublicKey { key, hash_alg }),
-            })
+            }))
             .await
             .is_err()
         {
@@ -573,7 +585,7 @@ impl<H: Handler> Handle<H> {
                             return Err(e);
                         }
                     };
-                    if self.sender.send(Msg::Signed { data }).await.is_err() {
+                    if self.sender.send(Msg::from(Request::Signed { data })).await.is_err() {
                         return Err((crate::SendError {}).into());
                     }
                 }
@@ -603,10 +615,10 @@ impl<H: Handler> Handle<H> {
         let user = user.into();
         if self
             .sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::GssapiWithMic { mechanism_oids }),
-            })
+            }))
             .await
             .is_err()
         {
@@ -656,16 +668,16 @@ impl<H: Handler> Handle<H> {
 
     async fn send_gssapi_step(&mut self, step: auth::GssapiStep) -> Result<(), crate::SendError> {
         let msg = match step {
-            auth::GssapiStep::Continue { token } => Msg::AuthGssapiToken { token },
+            auth::GssapiStep::Continue { token } => Request::AuthGssapiToken { token },
             auth::GssapiStep::Complete {
                 token,
                 mic: Some(mic),
-            } => Msg::AuthGssapiMic { token, mic },
+            } => Request::AuthGssapiMic { token, mic },
             auth::GssapiStep::Complete { token, mic: None } => {
-                Msg::AuthGssapiExchangeComplete { token }
+                Request::AuthGssapiExchangeComplete { token }
             }
         };
-        self.sender.send(msg).await.map_err(|_| crate::SendError {})
+        self.sender.send(msg.into()).await.map_err(|_| crate::SendError {})
     }
 
     /// Authenticate using a certificate with a custom signer that implements the
@@ -687,10 +699,10 @@ impl<H: Handler> Handle<H> {
         let user = user.into();
         if self
             .sender
-            .send(Msg::Authenticate {
+            .send(Msg::from(Request::Authenticate {
                 user,
                 method: Box::new(auth::Method::FutureCertificate { cert, hash_alg }),
-            })
+            }))
             .await
             .is_err()
         {
@@ -722,7 +734,7 @@ impl<H: Handler> Handle<H> {
                             return Err(e);
                         }
                     };
-                    if self.sender.send(Msg::Signed { data }).await.is_err() {
+                    if self.sender.send(Msg::from(Request::Signed { data })).await.is_err() {
                         return Err((crate::SendError {}).into());
                     }
                 }
@@ -781,10 +793,10 @@ impl<H: Handler> Handle<H> {
     async fn await_extension_info(&self, extension_name: String) -> Result<(), crate::Error> {
         let (sender, receiver) = oneshot::channel();
         self.sender
-            .send(Msg::AwaitExtensionInfo {
+            .send(Msg::from(Request::AwaitExtensionInfo {
                 extension_name,
                 reply_channel: sender,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         let _ = tokio::time::timeout(Duration::from_secs(1), receiver).await;
@@ -814,9 +826,9 @@ impl<H: Handler> Handle<H> {
         let (sender, receiver) = oneshot::channel();
 
         self.sender
-            .send(Msg::GetServerSigAlgs {
+            .send(Msg::from(Request::GetServerSigAlgs {
                 reply_channel: sender,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
 
@@ -847,7 +859,7 @@ impl<H: Handler> Handle<H> {
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
-            .send(Msg::ChannelOpenSession { channel_ref })
+            .send(Msg::from(Request::ChannelOpenSession { channel_ref }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_channel_confirmation(receiver, window_size_ref)
@@ -865,11 +877,11 @@ impl<H: Handler> Handle<H> {
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
-            .send(Msg::ChannelOpenX11 {
+            .send(Msg::from(Request::ChannelOpenX11 {
                 originator_address: originator_address.into(),
                 originator_port,
                 channel_ref,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_channel_confirmation(receiver, window_size_ref)
@@ -896,13 +908,13 @@ impl<H: Handler> Handle<H> {
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
-            .send(Msg::ChannelOpenDirectTcpIp {
+            .send(Msg::from(Request::ChannelOpenDirectTcpIp {
                 host_to_connect: host_to_connect.into(),
                 port_to_connect,
                 originator_address: originator_address.into(),
                 originator_port,
                 channel_ref,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_channel_confirmation(receiver, window_size_ref)
@@ -918,10 +930,10 @@ impl<H: Handler> Handle<H> {
         let window_size_ref = channel_ref.window_size().clone();
 
         self.sender
-            .send(Msg::ChannelOpenDirectStreamLocal {
+            .send(Msg::from(Request::ChannelOpenDirectStreamLocal {
                 socket_path: socket_path.into(),
                 channel_ref,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         self.wait_channel_confirmation(receiver, window_size_ref)
@@ -938,11 +950,11 @@ impl<H: Handler> Handle<H> {
     ) -> Result<u32, crate::Error> {
         let (reply_send, reply_recv) = oneshot::channel();
         self.sender
-            .send(Msg::TcpIpForward {
+            .send(Msg::from(Request::TcpIpForward {
                 reply_channel: Some(reply_send),
                 address: address.into(),
                 port,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
 
@@ -964,11 +976,11 @@ impl<H: Handler> Handle<H> {
     ) -> Result<(), crate::Error> {
         let (reply_send, reply_recv) = oneshot::channel();
         self.sender
-            .send(Msg::CancelTcpIpForward {
+            .send(Msg::from(Request::CancelTcpIpForward {
                 reply_channel: Some(reply_send),
                 address: address.into(),
                 port,
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
 
@@ -989,10 +1001,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<(), crate::Error> {
         let (reply_send, reply_recv) = oneshot::channel();
         self.sender
-            .send(Msg::StreamLocalForward {
+            .send(Msg::from(Request::StreamLocalForward {
                 reply_channel: Some(reply_send),
                 socket_path: socket_path.into(),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
 
@@ -1013,10 +1025,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<(), crate::Error> {
         let (reply_send, reply_recv) = oneshot::channel();
         self.sender
-            .send(Msg::CancelStreamLocalForward {
+            .send(Msg::from(Request::CancelStreamLocalForward {
                 reply_channel: Some(reply_send),
                 socket_path: socket_path.into(),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
 
@@ -1038,11 +1050,11 @@ impl<H: Handler> Handle<H> {
         language_tag: &str,
     ) -> Result<(), crate::Error> {
         self.sender
-            .send(Msg::Disconnect {
+            .send(Msg::from(Request::Disconnect {
                 reason,
                 description: description.into(),
                 language_tag: language_tag.into(),
-            })
+            }))
             .await
             .map_err(|_| crate::Error::SendError)?;
         Ok(())
@@ -1059,10 +1071,10 @@ impl<H: Handler> Handle<H> {
     ) -> Result<(), bytes::Bytes> {
         let data = data.into();
         self.sender
-            .send(Msg::Channel(id, ChannelMsg::Data { data }))
+            .send(Msg::from(Request::Channel(id, ChannelMsg::Data { data })))
             .await
-            .map_err(|e| match e.0 {
-                Msg::Channel(_, ChannelMsg::Data { data, .. }) => data,
+            .map_err(|e| match *(e.0).0 {
+                Request::Channel(_, ChannelMsg::Data { data, .. }) => data,
                 _ => unreachable!(),
             })
     }
@@ -1070,7 +1082,7 @@ impl<H: Handler> Handle<H> {
     /// Asynchronously perform a session re-key at the next opportunity
     pub async fn rekey_soon(&self) -> Result<(), Error> {
         self.sender
-            .send(Msg::Rekey)
+            .send(Msg::from(Request::Rekey))
             .await
             .map_err(|_| Error::SendError)?;
 
@@ -1080,7 +1092,7 @@ impl<H: Handler> Handle<H> {
     /// Send a keepalive package to the remote peer.
     pub async fn send_keepalive(&self, want_reply: bool) -> Result<(), Error> {
         self.sender
-            .send(Msg::Keepalive { want_reply })
+            .send(Msg::from(Request::Keepalive { want_reply }))
             .await
             .map_err(|_| Error::SendError)
     }
@@ -1089,9 +1101,9 @@ impl<H: Handler> Handle<H> {
     pub async fn send_ping(&self) -> Result<(), Error> {
         let (sender, receiver) = oneshot::channel();
         self.sender
-            .send(Msg::Ping {
+            .send(Msg::from(Request::Ping {
                 reply_channel: sender,
-            })
+            }))
             .await
             .map_err(|_| Error::SendError)?;
         let _ = receiver.await;
@@ -1101,7 +1113,7 @@ impl<H: Handler> Handle<H> {
     /// Send a no-more-sessions request to the remote peer.
     pub async fn no_more_sessions(&self, want_reply: bool) -> Result<(), Error> {
         self.sender
-            .send(Msg::NoMoreSessions { want_reply })
+            .send(Msg::from(Request::NoMoreSessions { want_reply }))
             .await
             .map_err(|_| Error::SendError)
     }
@@ -1112,10 +1124,10 @@ impl<H: Handler> Handle<H> {
     pub async fn hostkeys_prove(&self, keys: Vec<PublicKey>) -> Result<(), Error> {
         let (reply_channel, reply_recv) = oneshot::channel();
         self.sender
-            .send(Msg::HostKeysProve {
+            .send(Msg::from(Request::HostKeysProve {
                 reply_channel,
                 keys,
-            })
+            }))
             .await
             .map_err(|_| Error::SendError)?;
         reply_recv.await.unwrap_or(Err(Error::Disconnect))
@@ -1141,11 +1153,11 @@ impl<H: Handler> Handle<H> {
             (None, None)
         };
         self.sender
-            .send(Msg::SendGlobalRequest {
+            .send(Msg::from(Request::SendGlobalRequest {
                 name: name.into(),
                 data: CryptoVec::from_slice(data),
                 reply_channel,
-            })
+            }))
             .await
             .map_err(|_| Error::SendError)?;
 
@@ -1624,32 +1636,33 @@ impl Session {
     }
 
     fn handle_msg(&mut self, msg: Msg) -> Result<(), crate::Error> {
-        match msg {
-            Msg::Authenticate { user, method } => {
+        let Msg(msg) = msg;
+        match *msg {
+            Request::Authenticate { user, method } => {
                 self.write_auth_request_if_needed(&user, *method)?;
             }
-            Msg::Signed { .. } | Msg::SignFailed => {}
-            Msg::AuthInfoResponse { .. } => {}
-            Msg::AuthGssapiToken { token } => {
+            Request::Signed { .. } | Request::SignFailed => {}
+            Request::AuthInfoResponse { .. } => {}
+            Request::AuthGssapiToken { token } => {
                 if let Some(ref mut enc) = self.common.encrypted {
                     enc.client_send_gssapi_token(&token)?;
                 }
             }
-            Msg::AuthGssapiMic { token, mic } => {
+            Request::AuthGssapiMic { token, mic } => {
                 if let Some(ref mut enc) = self.common.encrypted {
                     enc.client_send_gssapi_mic(token.as_deref(), &mic)?;
                 }
             }
-            Msg::AuthGssapiExchangeComplete { token } => {
+            Request::AuthGssapiExchangeComplete { token } => {
                 if let Some(ref mut enc) = self.common.encrypted {
                     enc.client_send_gssapi_exchange_complete(token.as_deref())?;
                 }
             }
-            Msg::ChannelOpenSession { channel_ref } => {
+            Request::ChannelOpenSession { channel_ref } => {
                 let id = self.channel_open_session()?;
                 self.channels.insert(id, channel_ref);
             }
-            Msg::ChannelOpenX11 {
+            Request::ChannelOpenX11 {
                 originator_address,
                 originator_port,
                 channel_ref,
@@ -1657,7 +1670,7 @@ impl Session {
                 let id = self.channel_open_x11(&originator_address, originator_port)?;
                 self.channels.insert(id, channel_ref);
             }
-            Msg::ChannelOpenDirectTcpIp {
+            Request::ChannelOpenDirectTcpIp {
                 host_to_connect,
                 port_to_connect,
                 originator_address,
@@ -1672,44 +1685,44 @@ impl Session {
                 )?;
                 self.channels.insert(id, channel_ref);
             }
-            Msg::ChannelOpenDirectStreamLocal {
+            Request::ChannelOpenDirectStreamLocal {
                 socket_path,
                 channel_ref,
             } => {
                 let id = self.channel_open_direct_streamlocal(&socket_path)?;
                 self.channels.insert(id, channel_ref);
             }
-            Msg::TcpIpForward {
+            Request::TcpIpForward {
                 reply_channel,
                 address,
                 port,
             } => self.tcpip_forward(reply_channel, &address, port)?,
-            Msg::CancelTcpIpForward {
+            Request::CancelTcpIpForward {
                 reply_channel,
                 address,
                 port,
             } => self.cancel_tcpip_forward(reply_channel, &address, port)?,
-            Msg::StreamLocalForward {
+            Request::StreamLocalForward {
                 reply_channel,
                 socket_path,
             } => self.streamlocal_forward(reply_channel, &socket_path)?,
-            Msg::CancelStreamLocalForward {
+            Request::CancelStreamLocalForward {
                 reply_channel,
                 socket_path,
             } => self.cancel_streamlocal_forward(reply_channel, &socket_path)?,
-            Msg::Disconnect {
+            Request::Disconnect {
                 reason,
                 description,
                 language_tag,
             } => self.disconnect(reason, &description, &language_tag)?,
-            Msg::Channel(id, ChannelMsg::Data { data }) => self.data(id, data)?,
-            Msg::Channel(id, ChannelMsg::Eof) => {
+            Request::Channel(id, ChannelMsg::Data { data }) => self.data(id, data)?,
+            Request::Channel(id, ChannelMsg::Eof) => {
                 self.eof(id)?;
             }
-            Msg::Channel(id, ChannelMsg::ExtendedData { data, ext }) => {
+            Request::Channel(id, ChannelMsg::ExtendedData { data, ext }) => {
                 self.extended_data(id, ext, data)?;
             }
-            Msg::Channel(
+            Request::Channel(
                 id,
                 ChannelMsg::RequestPty {
                     want_reply,
@@ -1730,7 +1743,7 @@ impl Session {
                 pix_height,
                 &terminal_modes,
             )?,
-            Msg::Channel(
+            Request::Channel(
                 id,
                 ChannelMsg::WindowChange {
                     col_width,
@@ -1739,7 +1752,7 @@ impl Session {
                     pix_height,
                 },
             ) => self.window_change(id, col_width, row_height, pix_width, pix_height)?,
-            Msg::Channel(
+            Request::Channel(
                 id,
                 ChannelMsg::RequestX11 {
                     want_reply,
@@ -1756,7 +1769,7 @@ impl Session {
                 &x11_authentication_cookie,
                 x11_screen_number,
             )?,
-            Msg::Channel(
+            Request::Channel(
                 id,
                 ChannelMsg::SetEnv {
                     want_reply,
@@ -1764,26 +1777,26 @@ impl Session {
                     variable_value,
                 },
             ) => self.set_env(id, want_reply, &variable_name, &variable_value)?,
-            Msg::Channel(id, ChannelMsg::RequestShell { want_reply }) => {
+            Request::Channel(id, ChannelMsg::RequestShell { want_reply }) => {
                 self.request_shell(want_reply, id)?
             }
-            Msg::Channel(
+            Request::Channel(
                 id,
                 ChannelMsg::Exec {
                     want_reply,
                     command,
                 },
             ) => self.exec(id, want_reply, &command)?,
-            Msg::Channel(id, ChannelMsg::Signal { signal }) => self.signal(id, signal)?,
-            Msg::Channel(id, ChannelMsg::RequestSubsystem { want_reply, name }) => {
+            Request::Channel(id, ChannelMsg::Signal { signal }) => self.signal(id, signal)?,
+            Request::Channel(id, ChannelMsg::RequestSubsystem { want_reply, name }) => {
                 self.request_subsystem(want_reply, id, &name)?
             }
-            Msg::Channel(id, ChannelMsg::AgentForward { want_reply }) => {
+            Request::Channel(id, ChannelMsg::AgentForward { want_reply }) => {
                 self.agent_forward(id, want_reply)?
             }
-            Msg::Channel(id, ChannelMsg::Close) => self.close(id)?,
-            Msg::Rekey => self.initiate_rekey()?,
-            Msg::AwaitExtensionInfo {
+            Request::Channel(id, ChannelMsg::Close) => self.close(id)?,
+            Request::Rekey => self.initiate_rekey()?,
+            Request::AwaitExtensionInfo {
                 extension_name,
                 reply_channel,
             } => {
@@ -1801,32 +1814,32 @@ impl Session {
                     }
                 }
             }
-            Msg::GetServerSigAlgs { reply_channel } => {
+            Request::GetServerSigAlgs { reply_channel } => {
                 let _ = reply_channel.send(self.server_sig_algs.clone());
             }
-            Msg::Keepalive { want_reply } => {
+            Request::Keepalive { want_reply } => {
                 let _ = self.send_keepalive(want_reply);
             }
-            Msg::Ping { reply_channel } => {
+            Request::Ping { reply_channel } => {
                 let _ = self.send_ping(reply_channel);
             }
-            Msg::NoMoreSessions { want_reply } => {
+            Request::NoMoreSessions { want_reply } => {
                 let _ = self.no_more_sessions(want_reply);
             }
-            Msg::HostKeysProve {
+            Request::HostKeysProve {
                 reply_channel,
                 keys,
             } => {
                 self.request_hostkeys_prove(reply_channel, keys)?;
             }
-            Msg::SendGlobalRequest {
+            Request::SendGlobalRequest {
                 name,
                 data,
                 reply_channel,
             } => {
                 let _ = self.send_global_request(reply_channel, &name, &data);
             }
-            Msg::ServerChannelOpenReply { pending, result } => {
+            Request::ServerChannelOpenReply { pending, result } => {
                 self.finalize_server_channel_open_reply(pending, result)?;
             }
             msg => {
