@@ -63,6 +63,25 @@ pub fn agent_command_of(agent: &Path) -> Command {
     }
 }
 
+/// Spawns `command`, whose program may be a copy made just now. While a test thread copies a
+/// binary, another thread's fork may inherit the copy's open descriptor until its `exec`; the
+/// kernel then refuses to run the copy ("Text file busy") for that instant: tried again, for
+/// at most five seconds.
+fn spawn_fresh_copy(command: &mut Command) -> Child {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match command.spawn() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+}
+
 /// Whether the agent runs under an emulator (`OTTO_AGENT_RUNNER`), whose own memory (its code
 /// cache grows as it translates more of the agent) is then part of the agent's figures.
 pub fn emulated() -> bool {
@@ -161,14 +180,13 @@ impl Agent {
     /// Starts `otto-agent run` (`exe`, else the one cargo built) and waits for it to listen;
     /// returns the process, its address and its log.
     fn run(config_path: &Path, exe: Option<&Path>) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
-        let mut child = exe
-            .map_or_else(agent_command, agent_command_of)
+        let mut command = exe.map_or_else(agent_command, agent_command_of);
+        command
             .args(["--config", config_path.to_str().unwrap(), "run"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        let mut child = spawn_fresh_copy(&mut command);
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
