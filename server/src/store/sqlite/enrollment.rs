@@ -299,12 +299,12 @@ pub fn enrolled_properties(db: &Connection) -> Result<Properties> {
 #[async_trait]
 impl EnrollStore for Sqlite {
     async fn enrolled_properties(&self) -> Result<Properties> {
-        self.call(enrolled_properties).await
+        self.read(enrolled_properties).await
     }
 
     async fn check_token(&self, hash: &str) -> Result<std::result::Result<i64, TokenRefusal>> {
         let hash = hash.to_owned();
-        self.call(move |db| check_token(db, &hash)).await
+        self.read(move |db| check_token(db, &hash)).await
     }
 
     async fn add_token(&self, token: &NewToken) -> Result<i64> {
@@ -313,7 +313,7 @@ impl EnrollStore for Sqlite {
     }
 
     async fn tokens(&self) -> Result<Vec<Token>> {
-        self.call(tokens).await
+        self.read(tokens).await
     }
 
     async fn revoke_token(&self, id: i64) -> Result<Token> {
@@ -326,7 +326,7 @@ impl EnrollStore for Sqlite {
     }
 
     async fn rules(&self) -> Result<Vec<Rule>> {
-        self.call(rules).await
+        self.read(rules).await
     }
 
     async fn remove_rule(&self, id: i64) -> Result<Rule> {

@@ -165,6 +165,6 @@ impl EnvStore for Sqlite {
     async fn env(&self, scope: Option<&Scope>) -> Result<Vec<EnvVar>> {
         let scope = scope.cloned();
         let keys = Arc::clone(&self.keys);
-        self.call(move |db| env(db, &keys, scope.as_ref())).await
+        self.read(move |db| env(db, &keys, scope.as_ref())).await
     }
 }

@@ -104,15 +104,15 @@ impl EventStore for Sqlite {
 
     async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         let filter = filter.clone();
-        self.call(move |db| events(db, &filter)).await
+        self.read(move |db| events(db, &filter)).await
     }
 
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>> {
-        self.call(move |db| events_after(db, after, limit)).await
+        self.read(move |db| events_after(db, after, limit)).await
     }
 
     async fn last_event_id(&self) -> Result<i64> {
-        self.call(|db| {
+        self.read(|db| {
             Ok(db.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?)
         })
         .await

@@ -99,7 +99,7 @@ impl GroupStore for Sqlite {
     }
 
     async fn groups(&self) -> Result<Vec<Group>> {
-        self.call(groups).await
+        self.read(groups).await
     }
 
     async fn set_membership(&self, group: &str, host: &str, member: bool) -> Result<()> {

@@ -354,21 +354,21 @@ impl HostStore for Sqlite {
 
     async fn host(&self, name: &str) -> Result<Host> {
         let name = name.to_owned();
-        self.call(move |db| host(db, &name)).await
+        self.read(move |db| host(db, &name)).await
     }
 
     async fn hosts(&self) -> Result<Vec<Host>> {
-        self.call(hosts).await
+        self.read(hosts).await
     }
 
     async fn host_page(&self, filter: &HostFilter, limit: usize) -> Result<Vec<Host>> {
         let filter = filter.clone();
-        self.call(move |db| host_page(db, &filter, limit)).await
+        self.read(move |db| host_page(db, &filter, limit)).await
     }
 
     async fn group_hosts(&self, group: &str) -> Result<Vec<Host>> {
         let group = group.to_owned();
-        self.call(move |db| group_hosts(db, &group)).await
+        self.read(move |db| group_hosts(db, &group)).await
     }
 
     async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()> {
@@ -420,7 +420,7 @@ impl HostStore for Sqlite {
 
     async fn host_by_agent_key(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_owned();
-        self.call(move |db| host_by_agent_key(db, &key)).await
+        self.read(move |db| host_by_agent_key(db, &key)).await
     }
 
     async fn set_calls_home(&self, name: &str) -> Result<()> {

@@ -157,7 +157,7 @@ impl KeyStore for Sqlite {
     async fn server_key(&self, host: &str, slot: KeySlot) -> Result<Option<String>> {
         let host = host.to_owned();
         let keys = Arc::clone(&self.keys);
-        self.call(move |db| server_key(db, &keys, &host, slot))
+        self.read(move |db| server_key(db, &keys, &host, slot))
             .await
     }
 
@@ -175,7 +175,7 @@ impl KeyStore for Sqlite {
     }
 
     async fn server_key_hosts(&self) -> Result<Vec<String>> {
-        self.call(server_key_hosts).await
+        self.read(server_key_hosts).await
     }
 
     async fn reseal(&self, what: &Reseal) -> Result<Resealed> {

@@ -270,7 +270,7 @@ impl LaunchStore for Sqlite {
     }
 
     async fn launch(&self, id: u64) -> Result<Launch> {
-        self.call(move |db| launch(db, id)).await
+        self.read(move |db| launch(db, id)).await
     }
 
     async fn relay_launch_events(&self, id: u64, events: &[(u64, String)]) -> Result<bool> {
@@ -280,7 +280,7 @@ impl LaunchStore for Sqlite {
     }
 
     async fn launch_events(&self, id: u64, from: u64, limit: u32) -> Result<Vec<(u64, String)>> {
-        self.call(move |db| launch_events(db, id, from, limit))
+        self.read(move |db| launch_events(db, id, from, limit))
             .await
     }
 
@@ -302,6 +302,6 @@ impl LaunchStore for Sqlite {
     }
 
     async fn launch_request(&self, id: u64) -> Result<Option<String>> {
-        self.call(move |db| launch_request(db, id)).await
+        self.read(move |db| launch_request(db, id)).await
     }
 }

@@ -177,11 +177,11 @@ impl MetricStore for Sqlite {
     }
 
     async fn fleet_metrics(&self, since: i64) -> Result<Vec<FleetPoint>> {
-        self.call(move |db| fleet_metrics(db, since)).await
+        self.read(move |db| fleet_metrics(db, since)).await
     }
 
     async fn host_metrics(&self, host: &str, since: i64) -> Result<Vec<HostPoint>> {
         let host = host.to_owned();
-        self.call(move |db| host_metrics(db, &host, since)).await
+        self.read(move |db| host_metrics(db, &host, since)).await
     }
 }

@@ -176,12 +176,12 @@ impl ScheduleStore for Sqlite {
     }
 
     async fn schedules(&self) -> Result<Vec<Schedule>> {
-        self.call(schedules).await
+        self.read(schedules).await
     }
 
     async fn schedule(&self, name: &str) -> Result<Schedule> {
         let name = name.to_owned();
-        self.call(move |db| schedule(db, &name)).await
+        self.read(move |db| schedule(db, &name)).await
     }
 
     async fn set_schedule_enabled(
@@ -209,10 +209,10 @@ impl ScheduleStore for Sqlite {
     }
 
     async fn schedule_launches(&self, id: i64, limit: u32) -> Result<Vec<Launch>> {
-        self.call(move |db| schedule_launches(db, id, limit)).await
+        self.read(move |db| schedule_launches(db, id, limit)).await
     }
 
     async fn launch_schedule(&self, launch: u64) -> Result<Option<String>> {
-        self.call(move |db| launch_schedule(db, launch)).await
+        self.read(move |db| launch_schedule(db, launch)).await
     }
 }

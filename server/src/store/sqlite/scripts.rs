@@ -248,11 +248,11 @@ impl ScriptStore for Sqlite {
 
     async fn script(&self, name: &str) -> Result<Script> {
         let name = name.to_owned();
-        self.call(move |db| script(db, &name)).await
+        self.read(move |db| script(db, &name)).await
     }
 
     async fn scripts(&self) -> Result<Vec<Script>> {
-        self.call(scripts).await
+        self.read(scripts).await
     }
 
     async fn put_attachment(&self, attachment: &Attachment) -> Result<()> {
@@ -274,12 +274,12 @@ impl ScriptStore for Sqlite {
 
     async fn attachments(&self, script: Option<&str>) -> Result<Vec<Attachment>> {
         let script = script.map(str::to_owned);
-        self.call(move |db| attachments(db, script.as_deref()))
+        self.read(move |db| attachments(db, script.as_deref()))
             .await
     }
 
     async fn attachment(&self, script: &str, path: &str) -> Result<Option<Attachment>> {
         let (script, path) = (script.to_owned(), path.to_owned());
-        self.call(move |db| attachment(db, &script, &path)).await
+        self.read(move |db| attachment(db, &script, &path)).await
     }
 }

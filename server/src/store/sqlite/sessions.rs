@@ -68,7 +68,7 @@ impl SessionStore for Sqlite {
 
     async fn session_by_hash(&self, hash: &str) -> Result<Option<(Session, User)>> {
         let hash = hash.to_owned();
-        self.call(move |db| session_by_hash(db, &hash)).await
+        self.read(move |db| session_by_hash(db, &hash)).await
     }
 
     async fn end_sessions(&self, user: &str, except: Option<i64>) -> Result<usize> {

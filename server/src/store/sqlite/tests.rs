@@ -304,3 +304,50 @@ fn session_ids_of_an_older_database_skip_those_it_used() {
     assert_eq!(found.id, 3, "kept");
     assert_eq!(add(&db, 2), 42);
 }
+
+/// Reads go to the read-only connections: one answers while the writer's connection is held
+/// in the middle of a transaction (as during a commit's flush), from the last commit; more
+/// reads at once than there are connections all answer; a write answered before a read is
+/// in what it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_while_the_writer_is_busy() {
+    use crate::store::HostStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = std::sync::Arc::new(super::Sqlite::open(&dir.path().join("otto.db")).unwrap());
+    sqlite.add_host(&host("r1")).await.unwrap();
+
+    let writer = std::sync::Arc::clone(&sqlite.db);
+    let (held, holding) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let busy = std::thread::spawn(move || {
+        let db = writer.lock().unwrap();
+        db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        hosts::add_host(&db, &host("uncommitted")).unwrap();
+        held.send(()).unwrap();
+        released.recv().unwrap();
+        db.execute_batch("ROLLBACK").unwrap();
+    });
+    holding.recv().unwrap();
+    let reads: Vec<_> = (0..3 * super::READERS)
+        .map(|_| {
+            let sqlite = std::sync::Arc::clone(&sqlite);
+            tokio::spawn(async move { sqlite.hosts().await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for read in reads {
+        answers.push(tokio::time::timeout(std::time::Duration::from_secs(10), read).await);
+    }
+    release.send(()).unwrap();
+    busy.join().unwrap();
+    for answer in answers {
+        let read = answer.expect("a read waited for the writer");
+        let names: Vec<_> = read.unwrap().unwrap().into_iter().map(|h| h.name).collect();
+        assert_eq!(names, ["r1"]);
+    }
+
+    sqlite.add_host(&host("r2")).await.unwrap();
+    assert_eq!(sqlite.hosts().await.unwrap().len(), 2);
+    assert_eq!(sqlite.host("r2").await.unwrap().name, "r2");
+}

@@ -185,16 +185,16 @@ impl UserStore for Sqlite {
 
     async fn user(&self, name: &str) -> Result<User> {
         let name = name.to_owned();
-        self.call(move |db| user(db, &name)).await
+        self.read(move |db| user(db, &name)).await
     }
 
     async fn users(&self) -> Result<Vec<User>> {
-        self.call(users).await
+        self.read(users).await
     }
 
     async fn password_hash(&self, name: &str) -> Result<String> {
         let name = name.to_owned();
-        self.call(move |db| password_hash(db, &name)).await
+        self.read(move |db| password_hash(db, &name)).await
     }
 
     async fn set_password(&self, name: &str, hash: &str) -> Result<()> {
@@ -230,7 +230,7 @@ impl UserStore for Sqlite {
 
     async fn api_keys(&self, user: Option<&str>) -> Result<Vec<ApiKey>> {
         let user = user.map(str::to_owned);
-        self.call(move |db| api_keys(db, user.as_deref())).await
+        self.read(move |db| api_keys(db, user.as_deref())).await
     }
 
     async fn revoke_api_key(&self, id: i64) -> Result<Option<ApiKey>> {
@@ -239,7 +239,7 @@ impl UserStore for Sqlite {
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKey, User)>> {
         let hash = hash.to_owned();
-        self.call(move |db| api_key_by_hash(db, &hash)).await
+        self.read(move |db| api_key_by_hash(db, &hash)).await
     }
 
     async fn set_permissions(&self, name: &str, permissions: &Permissions) -> Result<()> {

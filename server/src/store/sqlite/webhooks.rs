@@ -242,7 +242,7 @@ impl WebhookStore for Sqlite {
     }
 
     async fn webhooks(&self) -> Result<Vec<Webhook>> {
-        self.call(webhooks).await
+        self.read(webhooks).await
     }
 
     async fn remove_webhook(&self, id: i64) -> Result<()> {
@@ -250,7 +250,7 @@ impl WebhookStore for Sqlite {
     }
 
     async fn webhook_cursor(&self) -> Result<i64> {
-        self.call(webhook_cursor).await
+        self.read(webhook_cursor).await
     }
 
     async fn queue_deliveries(&self, deliveries: &[NewDelivery], upto: i64) -> Result<()> {
@@ -276,6 +276,6 @@ impl WebhookStore for Sqlite {
     }
 
     async fn deliveries(&self, webhook: Option<i64>, limit: u32) -> Result<Vec<Delivery>> {
-        self.call(move |db| deliveries(db, webhook, limit)).await
+        self.read(move |db| deliveries(db, webhook, limit)).await
     }
 }
