@@ -6,6 +6,21 @@ use std::process::ExitCode;
 use otto_server::cli::Cli;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// The allocator: jemalloc, whose freed pages go back to the system whichever thread freed
+/// them, where glibc's arenas kept a heartbeat round's garbage for good (`docs/api-bench.md`,
+/// "The allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings, read before `main`: two arenas (tokio's workers and its blocking
+/// threads share them; each thread keeps its own small cache), and freed pages returned to the
+/// system within a second (`dirty_decay_ms`) rather than kept as "muzzy" pages. The environment
+/// variable `_RJEM_MALLOC_CONF` overrides them.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static ALLOCATOR_SETTINGS: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a static C string, valid for the whole program.
+    Some(unsafe { &*c"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr() });
+
 /// The most threads for blocking work at once.
 const BLOCKING_THREADS: usize = 16;
 

@@ -1,10 +1,10 @@
 //! Giving the memory a burst of work freed back to the system.
 //!
-//! glibc's allocator keeps what is freed in the arena of the thread that allocated it, and
-//! gives the system back only the free space at the top of each arena. A heartbeat round over
-//! ten thousand hosts allocates and frees a few tens of megabytes spread over every worker
-//! thread's arena; without help, serve's resident size creeps towards the sum of its arenas'
-//! peaks over the hours, although the memory in use stays flat (`docs/api-bench.md`).
+//! The binary's own allocations go to jemalloc (main.rs), which returns freed pages by itself
+//! within a second. The C code linked in (SQLite, above all) allocates from the C library's
+//! `malloc`: glibc's keeps what is freed in the arena of the thread that allocated it and
+//! gives the system back only the free space at the top of each arena, so a heartbeat round's
+//! queries, spread over the blocking threads, would leave their pages behind in each.
 //! `malloc_trim` returns every free page of every arena.
 
 /// Returns the free pages the allocator holds to the system, where the allocator can (glibc);

@@ -393,3 +393,23 @@ async fn facts_an_older_server_kept_still_show() {
         "{host}"
     );
 }
+
+/// The binary allocates with jemalloc, set to two arenas and to give freed pages back within a
+/// second (main.rs): what its own statistics, asked for through the environment, say.
+#[test]
+fn the_binary_allocates_with_jemalloc_giving_pages_back_within_a_second() {
+    let out = Server::new()
+        .command(&["--version"])
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for setting in [
+        "opt.narenas: 2\n",
+        "opt.dirty_decay_ms: 1000 ",
+        "opt.muzzy_decay_ms: 0 ",
+    ] {
+        assert!(stats.contains(setting), "no {setting:?} in:\n{stats}");
+    }
+}
