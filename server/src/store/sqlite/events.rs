@@ -90,7 +90,9 @@ fn event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 impl EventStore for Sqlite {
     async fn log(&self, event: &NewEvent) -> Result<()> {
         let event = event.clone();
-        self.call(move |db| {
+        // Through the committer: hosts log their events many at once (a first contact, a
+        // run's end), and those waiting together share one commit.
+        self.write(move |db| {
             insert(
                 db,
                 event.actor.as_deref(),

@@ -373,7 +373,8 @@ impl HostStore for Sqlite {
 
     async fn pin_agent_key(&self, name: &str, key: &str) -> Result<()> {
         let (name, key) = (name.to_owned(), key.to_owned());
-        self.call(move |db| pin_agent_key(db, &name, &key)).await
+        // Through the committer: a fleet's first contact pins many hosts' keys at once.
+        self.write(move |db| pin_agent_key(db, &name, &key)).await
     }
 
     async fn set_pending_key(&self, name: &str, key: &str, fingerprint: &str) -> Result<()> {
