@@ -7,7 +7,8 @@
 # disk and ext4 modules and the device files of ci/qemu-device/etc, and the device's writable
 # flash: an ext4 image (mounted on /overlay, as on OpenWrt) holding ci/qemu-device/flash and the
 # static agent from dist/ (ci/build-agents.sh), the device's only service. Leaves
-# target/qemu-system/BOARD/vmlinuz, initrd.gz, flash.img (each test boots a copy) and
+# target/qemu-system/BOARD/vmlinuz, initrd.gz, flash.img (each test boots a copy),
+# agent.sha256 (the agent in the flash, as `sha256sum` names it) and
 # kernel-release. Installs the packages it needs (root or sudo). Safe to run again: downloads are
 # kept, the images are rebuilt (the agent may have changed).
 set -euo pipefail
@@ -113,6 +114,8 @@ for b in "${boards[@]}"; do
     cp -r "$ROOT/ci/qemu-device/flash/." "$flash/"
     cp "$agent" "$flash/usr/bin/otto-agent"
     chmod 755 "$flash/usr/bin/otto-agent"
+    # Which agent the image holds, so that the test can refuse an image older than dist/.
+    (cd "$ROOT" && sha256sum "dist/otto-agent-$target") >"$dir/agent.sha256"
     rm -f "$dir/flash.img"
     mke2fs -q -t ext4 -L flash -d "$flash" "$dir/flash.img" 16M || fail "flash image for $b"
     rm -rf "$dir/unpacked" "$flash"

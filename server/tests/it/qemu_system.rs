@@ -208,6 +208,7 @@ fn images(board: &Board) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
         );
         return None;
     }
+    stale_agent_refused(&dir);
     let Some(qemu) = find_in_path(board.qemu) else {
         tool_missing(
             &format!("no {} in PATH", board.qemu),
@@ -216,6 +217,32 @@ fn images(board: &Board) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
         return None;
     };
     Some((dir, qemu))
+}
+
+/// Panics if the flash image in `dir` holds an agent other than the one in dist/ now (the
+/// images were made before the agents were built again): a test of that image would measure
+/// an old agent.
+fn stale_agent_refused(dir: &std::path::Path) {
+    use sha2::Digest;
+    let stamp = std::fs::read_to_string(dir.join("agent.sha256")).unwrap_or_default();
+    let Some((sha256, path)) = stamp.trim_end().split_once("  ") else {
+        panic!(
+            "{} says nothing of its agent: make the images again with ci/qemu-system.sh",
+            dir.display()
+        );
+    };
+    let now = std::fs::read(workspace().join(path)).unwrap_or_default();
+    let now = sha2::Sha256::digest(&now)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert_eq!(
+        sha256,
+        now,
+        "the image in {} holds another agent than {path}: make the images again with \
+         ci/qemu-system.sh",
+        dir.display()
+    );
 }
 
 impl Device {
