@@ -20,7 +20,7 @@ pub enum Request {
     RotateIdentity { server_public_key: [u8; 32] },
     /// RunScript; the script follows as data.
     RunScript(Script),
-    /// UploadFile; the file follows as data.
+    /// UploadFile or UploadStream; the file follows as data (and, for a stream, its digest).
     Upload(Upload),
     /// UpdateAgent; the new binary follows as data.
     Update(otto_proto::UpdateAgent),
@@ -51,14 +51,14 @@ pub struct Script {
     pub len: u64,
 }
 
-/// An UploadFile request.
+/// An UploadFile request, or an UploadStream (whose SHA-256, `None` here, follows the data).
 #[derive(Debug)]
 pub struct Upload {
     pub action: u64,
     pub path: String,
     pub owner: Credentials,
     pub mode: u32,
-    pub sha256: [u8; 32],
+    pub sha256: Option<[u8; 32]>,
     pub len: u64,
 }
 
@@ -88,7 +88,15 @@ impl Request {
                 path: m.path.into(),
                 owner: m.owner,
                 mode: m.mode,
-                sha256: m.sha256,
+                sha256: Some(m.sha256),
+                len: m.len,
+            }),
+            Message::UploadStream(m) => Request::Upload(Upload {
+                action: m.action,
+                path: m.path.into(),
+                owner: m.owner,
+                mode: m.mode,
+                sha256: None,
                 len: m.len,
             }),
             Message::UpdateAgent(m) => Request::Update(m),
@@ -120,6 +128,8 @@ pub enum Incoming {
     Request(Request),
     /// A chunk of the last request's additional data.
     Data(Bytes),
+    /// UploadDigest: the SHA-256 of the streamed upload `action`, after its data.
+    Digest { action: u64, sha256: [u8; 32] },
     /// The server ended the channel between frames.
     End,
 }
@@ -173,6 +183,11 @@ impl Reader {
         }
     }
 
+    /// How long the peer may pause inside a request.
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
     /// The next request or data chunk. Waits at most `wait` (between frames) or the idle timeout
     /// (inside one) for input.
     pub async fn next(&mut self, wait: Duration) -> Result<Incoming, LinkError> {
@@ -182,6 +197,12 @@ impl Reader {
                 .next(&self.pending)
                 .map_err(LinkError::Protocol)?
             {
+                Some(Item::Frame(Message::UploadDigest(d))) => {
+                    return Ok(Incoming::Digest {
+                        action: d.action,
+                        sha256: d.sha256,
+                    });
+                }
                 Some(Item::Frame(message)) => {
                     return Ok(Incoming::Request(Request::from_message(message)?));
                 }

@@ -13,7 +13,7 @@ use russh::Channel;
 use russh::server::Msg;
 
 use crate::files::FileError;
-use crate::link::{Incoming, Reader, Request, Script, Upload, Writer};
+use crate::link::{Incoming, LinkError, Reader, Request, Script, Upload, Writer};
 use crate::log::{debug, error, info, warning};
 use crate::state::{Agent, Registration};
 use crate::{facts, files, reload, script, trust, update, upload, version};
@@ -30,16 +30,22 @@ pub async fn serve(channel: Channel<Msg>, agent: Arc<Agent>) {
     match reader.next(FIRST_REQUEST).await {
         Ok(Incoming::Request(request)) => handle(request, &mut reader, &mut writer, &agent).await,
         Ok(Incoming::End | Incoming::Data(_)) => {}
-        Err(e) => {
-            warning!("channel refused: {e}");
-            let _ = writer
-                .send(&Message::GeneralFailure(GeneralFailure {
-                    message: &e.to_string(),
-                }))
-                .await;
+        Ok(Incoming::Digest { .. }) => {
+            refuse(&mut writer, LinkError::Unexpected("UploadDigest")).await
         }
+        Err(e) => refuse(&mut writer, e).await,
     }
     writer.close().await;
+}
+
+/// Answers a channel whose first frame is not a request with why, in a `GeneralFailure`.
+async fn refuse(writer: &mut Writer, e: LinkError) {
+    warning!("channel refused: {e}");
+    let _ = writer
+        .send(&Message::GeneralFailure(GeneralFailure {
+            message: &e.to_string(),
+        }))
+        .await;
 }
 
 async fn handle(request: Request, reader: &mut Reader, writer: &mut Writer, agent: &Arc<Agent>) {

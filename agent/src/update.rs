@@ -309,9 +309,16 @@ pub async fn receive(
     mut prepared: Prepared,
 ) -> Result<(), UpdateError> {
     let file = prepared.temp.file();
-    upload::receive_checked(reader, file, update.len, update.sha256, NEW_BINARY)
-        .await
-        .map_err(UpdateError::Receive)?;
+    upload::receive_checked(
+        reader,
+        file,
+        update.len,
+        Some(update.sha256),
+        update.action,
+        NEW_BINARY,
+    )
+    .await
+    .map_err(UpdateError::Receive)?;
     let mut header = [0u8; 64];
     let read = file
         .read_at(&mut header, 0)

@@ -36,6 +36,8 @@ pub enum UploadError<'a> {
     Write(&'a str, io::Error),
     /// The server sent a frame where the file's data was still due.
     EndedEarly,
+    /// A streamed upload's data was not followed by its SHA-256 (`UploadDigest` for the action).
+    NoDigest,
     /// The channel failed while the data came in.
     Link(LinkError),
     /// The data's SHA-256 is not the one announced.
@@ -68,6 +70,7 @@ impl fmt::Display for UploadError<'_> {
             UploadError::Directory(dir, e) => write!(f, "{}: {e}", dir.display()),
             UploadError::Write(path, e) => write!(f, "writing {path}: {e}"),
             UploadError::EndedEarly => f.write_str("the file's data ended early"),
+            UploadError::NoDigest => f.write_str("the file's checksum did not follow its data"),
             UploadError::Link(e) => e.fmt(f),
             UploadError::Checksum { expected, received } => {
                 f.write_str("checksum mismatch: expected ")?;
@@ -132,12 +135,14 @@ pub fn prepare<'a>(upload: &'a Upload, config_path: &Path) -> Result<TempFile, U
 }
 
 /// Streams `len` bytes of data into `file` (never held whole in memory) and checks that their
-/// SHA-256 is `sha256`; `what` names the file in errors.
+/// SHA-256 is `sha256`, or, when that is `None` (an `UploadStream`), the one of the
+/// `UploadDigest` of `action` that must follow the data; `what` names the file in errors.
 pub async fn receive_checked<'a>(
     reader: &mut Reader,
     file: &mut std::fs::File,
     len: u64,
-    sha256: [u8; 32],
+    sha256: Option<[u8; 32]>,
+    action: u64,
     what: &'a str,
 ) -> Result<(), UploadError<'a>> {
     let mut hasher = Sha256::new();
@@ -154,10 +159,19 @@ pub async fn receive_checked<'a>(
             Err(e) => return Err(UploadError::Link(e)),
         }
     }
+    let expected = match sha256 {
+        Some(sha256) => sha256,
+        // The digest is part of the request: the peer may pause before it as inside one.
+        None => match reader.next(reader.idle()).await {
+            Ok(Incoming::Digest { action: a, sha256 }) if a == action => sha256,
+            Ok(_) => return Err(UploadError::NoDigest),
+            Err(e) => return Err(UploadError::Link(e)),
+        },
+    };
     let digest: [u8; 32] = hasher.finalize().into();
-    if digest != sha256 {
+    if digest != expected {
         return Err(UploadError::Checksum {
-            expected: sha256,
+            expected,
             received: digest,
         });
     }
@@ -171,7 +185,8 @@ pub async fn receive<'a>(
     upload: &'a Upload,
     mut temp: TempFile,
 ) -> Result<(), UploadError<'a>> {
-    receive_checked(reader, temp.file(), upload.len, upload.sha256, &upload.path).await?;
+    let (len, sha256, action) = (upload.len, upload.sha256, upload.action);
+    receive_checked(reader, temp.file(), len, sha256, action, &upload.path).await?;
     let file = temp.file();
     if let Credentials::Ids { uid, gid } = upload.owner {
         fchown(&*file, Some(uid), Some(gid)).map_err(|e| UploadError::Chown(&upload.path, e))?;
@@ -219,6 +234,10 @@ mod tests {
             (
                 UploadError::EndedEarly,
                 "the file's data ended early".into(),
+            ),
+            (
+                UploadError::NoDigest,
+                "the file's checksum did not follow its data".into(),
             ),
             (
                 UploadError::Chown("/f", io()),

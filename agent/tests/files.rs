@@ -14,8 +14,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::{Agent, Received, list, new_key};
-use otto_proto::{Control, Credentials, Message, ScriptTimeout, UploadFile};
-use otto_server::client::{ActionReport, Connection, Outcome, UploadSpec};
+use otto_proto::{
+    Control, Credentials, HeartbeatRequest, Message, ScriptTimeout, UploadDigest, UploadFile,
+    UploadStream,
+};
+use otto_server::client::{ActionReport, ClientError, Connection, Outcome, StreamSpec, UploadSpec};
 use sha2::{Digest, Sha256};
 
 fn upload_message(action: u64, path: &str, data_len: u64, sha256: [u8; 32]) -> Message<'_> {
@@ -82,6 +85,140 @@ async fn a_bad_checksum_leaves_the_old_file_and_no_temp_file() {
     let error = failure(&report.outcome);
     assert!(error.contains("checksum mismatch"), "{error}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+    assert_eq!(
+        list(agent.dir.path())
+            .iter()
+            .filter(|n| n.ends_with(".tmp"))
+            .count(),
+        0
+    );
+}
+
+/// Uploads `data` to `path` (mode 0640) as an `UploadStream`, its checksum `sha256` after it.
+async fn upload_streamed(
+    conn: &Connection,
+    path: &str,
+    data: &[u8],
+    sha256: std::io::Result<[u8; 32]>,
+) -> Result<ActionReport, ClientError> {
+    let spec = StreamSpec {
+        path: path.into(),
+        owner: Credentials::Inherit,
+        mode: 0o640,
+        len: data.len() as u64,
+    };
+    conn.upload_streamed(&spec, 4, data, async { sha256 }, |_| {})
+        .await
+}
+
+/// The temporary files the agent has open in `dir`, once it has closed them (or after 10 s).
+async fn open_files_settled(agent: &Agent, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    for _ in 0..200 {
+        if common::open_files_under(agent.pid(), dir).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    common::open_files_under(agent.pid(), dir)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_upload_lands_with_its_checksum_after_the_data_and_a_wrong_one_changes_nothing()
+{
+    let agent = Agent::start("");
+    let conn = agent.client().await;
+    let target = agent.dir.path().join("streamed/file.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let sha: [u8; 32] = Sha256::digest(&data).into();
+    let path = target.to_str().unwrap();
+    let report = upload_streamed(&conn, path, &data, Ok(sha)).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Completed);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+
+    let other = vec![1u8; 1000];
+    let report = upload_streamed(&conn, path, &other, Ok(sha)).await.unwrap();
+    let error = failure(&report.outcome);
+    assert!(error.contains("checksum mismatch"), "{error}");
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(list(target.parent().unwrap()), ["file.bin"]);
+}
+
+#[tokio::test]
+async fn a_streamed_upload_whose_checksum_cannot_be_given_leaves_the_old_file() {
+    // The server could not work out the checksum (its file changed): it sends none and drops
+    // the channel; the agent keeps nothing and serves on.
+    let agent = Agent::start("");
+    let conn = agent.client().await;
+    let dir = agent.dir.path().join("target");
+    std::fs::create_dir(&dir).unwrap();
+    let target = dir.join("motd");
+    std::fs::write(&target, "old").unwrap();
+    let changed = std::io::Error::other("the file changed while it was sent");
+    let sent = upload_streamed(&conn, target.to_str().unwrap(), b"new text", Err(changed)).await;
+    assert!(
+        matches!(&sent, Err(ClientError::Io(e)) if e.to_string().contains("changed")),
+        "{sent:?}"
+    );
+    assert_eq!(
+        open_files_settled(&agent, &dir).await,
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(list(&dir), ["motd"]);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+    conn.heartbeat().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_streamed_upload_followed_by_anything_but_its_digest_fails() {
+    let agent = Agent::start("");
+    let conn = agent.raw().await;
+    let target = agent.dir.path().join("config");
+    std::fs::write(&target, "old").unwrap();
+    let data = b"new config";
+    let sha: [u8; 32] = Sha256::digest(data).into();
+    let heartbeat = Message::HeartbeatRequest(HeartbeatRequest {
+        server_version: "test",
+        nonce: 1,
+    });
+    let digest_of_another = Message::UploadDigest(UploadDigest {
+        action: 99,
+        sha256: sha,
+    });
+    for after in [heartbeat, digest_of_another] {
+        let mut ch = conn.channel().await;
+        ch.send(&Message::UploadStream(UploadStream {
+            action: 5,
+            path: target.to_str().unwrap(),
+            owner: Credentials::Inherit,
+            mode: 0o600,
+            len: data.len() as u64,
+        }))
+        .await;
+        assert!(matches!(
+            ch.frame().await.message(),
+            Message::ReadyForData(_)
+        ));
+        ch.send_raw(data).await;
+        ch.send(&after).await;
+        let answer = ch.frame().await;
+        let Message::ActionResult(result) = answer.message() else {
+            panic!("no result")
+        };
+        assert_eq!(result.action, 5);
+        assert!(
+            format!("{:?}", result.outcome).contains("the file's checksum did not follow its data"),
+            "{:?}",
+            result.outcome
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+    }
     assert_eq!(
         list(agent.dir.path())
             .iter()

@@ -14,7 +14,7 @@ mod common;
 use common::{Agent, Received, connect_offering, new_key};
 use otto_proto::{
     GeneralFailure, HEADER_LEN, Header, HeartbeatRequest, Message, MessageType, PROTOCOL_VERSION,
-    profile,
+    UploadDigest, profile,
 };
 use otto_server::client::preferred;
 use russh::{Preferred, cipher, kex};
@@ -195,6 +195,14 @@ async fn bad_frames_get_general_failure_and_the_agent_serves_on() {
     let mut keepalive = header(PROTOCOL_VERSION, MessageType::Keepalive as u32, 1).to_vec();
     keepalive.push(1);
     expect_general_failure(&agent, &keepalive, "unexpected Keepalive").await;
+    // A streamed upload's checksum with no upload before it.
+    let mut digest = [0u8; 64];
+    let digest_message = Message::UploadDigest(UploadDigest {
+        action: 1,
+        sha256: [0; 32],
+    });
+    let n = otto_proto::encode(&digest_message, &mut digest).unwrap();
+    expect_general_failure(&agent, &digest[..n], "unexpected UploadDigest").await;
 
     // And after all that, a heartbeat still works on a new connection (the client checks that
     // the answer echoes its nonce).

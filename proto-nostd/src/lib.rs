@@ -72,7 +72,8 @@ pub use message::{
     ActionId, ActionOutput, ActionRef, ActionResult, CancelAction, Credentials, EnrollRequest,
     EnrollResponse, FetchFile, FileHeader, FileInfo, FileStat, GeneralFailure, HeartbeatRequest,
     HeartbeatResponse, HostFacts, Message, MessageType, Outcome, RotateIdentityRequest,
-    RotateIdentityResponse, RunScript, ScriptTimeout, StatFile, Stream, UpdateAgent, UploadFile,
+    RotateIdentityResponse, RunScript, ScriptTimeout, StatFile, Stream, UpdateAgent, UploadDigest,
+    UploadFile, UploadStream,
 };
 pub use reader::FrameReader;
 pub use source::Source;
@@ -91,8 +92,9 @@ pub use writer::FrameWriter;
 /// streamed additional data) is not wire-compatible with it, so it has its own number. Version 7
 /// added `UpdateAgent` and the board's model, byte order and flash space to the host facts;
 /// version 8 added `StatFile`/`FileStat` and `FetchFile`/`FileHeader` (files read back from the
-/// agent).
-pub const PROTOCOL_VERSION: u32 = 8;
+/// agent); version 9 added `UploadStream`/`UploadDigest` (an upload whose checksum follows its
+/// data, so the server need not read a file twice).
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The oldest protocol version spoken: that of the messages before version 8.
 pub const OLDEST_VERSION: u32 = 7;

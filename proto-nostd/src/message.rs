@@ -1,4 +1,4 @@
-//! The 23 Otto message types and their bodies.
+//! The 25 Otto message types and their bodies.
 //!
 //! Bodies are postcard-encoded structs whose text and byte fields borrow from the frame they were
 //! decoded from. Every request that starts work on the agent carries an [`ActionId`] chosen by the
@@ -64,11 +64,15 @@ pub enum MessageType {
     FetchFile = 21,
     /// Agent → server: the file a `FetchFile` asked for; its bytes follow as additional data.
     FileHeader = 22,
+    /// Server → agent: write a file; its bytes follow as additional data, then `UploadDigest`.
+    UploadStream = 23,
+    /// Server → agent: the SHA-256 of the bytes an `UploadStream` just sent.
+    UploadDigest = 24,
 }
 
 impl MessageType {
     /// Every message type, in wire-number order.
-    pub const ALL: [MessageType; 23] = [
+    pub const ALL: [MessageType; 25] = [
         MessageType::GeneralFailure,
         MessageType::Keepalive,
         MessageType::HeartbeatRequest,
@@ -92,12 +96,16 @@ impl MessageType {
         MessageType::FileStat,
         MessageType::FetchFile,
         MessageType::FileHeader,
+        MessageType::UploadStream,
+        MessageType::UploadDigest,
     ];
 
-    /// The protocol version that brought this message, which its frames carry: 8 for the
-    /// stat and fetch conversations, [`OLDEST_VERSION`](crate::OLDEST_VERSION) for the rest.
+    /// The protocol version that brought this message, which its frames carry: 9 for the
+    /// streamed upload, 8 for the stat and fetch conversations,
+    /// [`OLDEST_VERSION`](crate::OLDEST_VERSION) for the rest.
     pub const fn since(self) -> u32 {
         match self {
+            MessageType::UploadStream | MessageType::UploadDigest => 9,
             MessageType::StatFile
             | MessageType::FileStat
             | MessageType::FetchFile
@@ -137,6 +145,8 @@ impl MessageType {
             MessageType::FileStat => "FileStat",
             MessageType::FetchFile => "FetchFile",
             MessageType::FileHeader => "FileHeader",
+            MessageType::UploadStream => "UploadStream",
+            MessageType::UploadDigest => "UploadDigest",
         }
     }
 }
@@ -305,6 +315,35 @@ pub struct UploadFile<'a> {
     pub sha256: [u8; 32],
     /// Length of the file, which follows as additional data.
     pub len: u64,
+}
+
+/// Body of `UploadStream`: an [`UploadFile`] whose checksum comes after its data, so that the
+/// server sends the first byte without reading the whole file first. The agent answers
+/// `ReadyForData`, receives `len` bytes of file as additional data, then an [`UploadDigest`] for
+/// the same action, and reports with `ActionResult`; any other frame in its place, or a
+/// different checksum, fails the upload (the target stays as it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStream<'a> {
+    /// The action this upload is.
+    pub action: ActionId,
+    /// Absolute path of the file on the agent's host.
+    pub path: &'a str,
+    /// Who owns the file.
+    pub owner: Credentials,
+    /// Permission bits of the file (e.g. `0o644`).
+    pub mode: u32,
+    /// Length of the file, which follows as additional data.
+    pub len: u64,
+}
+
+/// Body of `UploadDigest`: the SHA-256 of the bytes of the [`UploadStream`] `action`, which
+/// follows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadDigest {
+    /// The upload this checksum ends.
+    pub action: ActionId,
+    /// SHA-256 of the file's contents.
+    pub sha256: [u8; 32],
 }
 
 /// Body of `UpdateAgent`. The agent checks what it can before the data (that there is room for
@@ -537,6 +576,8 @@ pub enum Message<'a> {
     FileStat(FileStat),
     FetchFile(FetchFile<'a>),
     FileHeader(FileHeader),
+    UploadStream(UploadStream<'a>),
+    UploadDigest(UploadDigest),
 }
 
 impl<'a> Message<'a> {
@@ -566,6 +607,8 @@ impl<'a> Message<'a> {
             Message::FileStat(_) => MessageType::FileStat,
             Message::FetchFile(_) => MessageType::FetchFile,
             Message::FileHeader(_) => MessageType::FileHeader,
+            Message::UploadStream(_) => MessageType::UploadStream,
+            Message::UploadDigest(_) => MessageType::UploadDigest,
         }
     }
 
@@ -585,6 +628,8 @@ impl<'a> Message<'a> {
             Message::FileStat(m) => Some(m.action),
             Message::FetchFile(m) => Some(m.action),
             Message::FileHeader(m) => Some(m.action),
+            Message::UploadStream(m) => Some(m.action),
+            Message::UploadDigest(m) => Some(m.action),
             Message::CancelAction(m) => Some(m.action),
             Message::ActionOutput(m) => Some(m.action),
             Message::ActionResult(m) => Some(m.action),
@@ -603,6 +648,7 @@ impl<'a> Message<'a> {
         match self {
             Message::RunScript(m) => m.script_len,
             Message::UploadFile(m) => m.len,
+            Message::UploadStream(m) => m.len,
             Message::UpdateAgent(m) => m.len,
             Message::FileHeader(m) => m.len,
             _ => 0,
@@ -635,6 +681,8 @@ impl<'a> Message<'a> {
             Message::FileStat(b) => postcard::to_slice(b, out),
             Message::FetchFile(b) => postcard::to_slice(b, out),
             Message::FileHeader(b) => postcard::to_slice(b, out),
+            Message::UploadStream(b) => postcard::to_slice(b, out),
+            Message::UploadDigest(b) => postcard::to_slice(b, out),
         };
         // Running out of room is the only way serializing these types can fail.
         written
@@ -670,6 +718,8 @@ impl<'a> Message<'a> {
             MessageType::FileStat => Message::FileStat(parse(ty, body)?),
             MessageType::FetchFile => Message::FetchFile(parse(ty, body)?),
             MessageType::FileHeader => Message::FileHeader(parse(ty, body)?),
+            MessageType::UploadStream => Message::UploadStream(parse(ty, body)?),
+            MessageType::UploadDigest => Message::UploadDigest(parse(ty, body)?),
         })
     }
 }

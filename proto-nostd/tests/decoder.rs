@@ -94,7 +94,7 @@ fn a_body_of_exactly_the_capacity_is_accepted() {
 
 #[test]
 fn other_protocol_versions_are_refused_with_their_own_error() {
-    for version in [0, 5, 6, 9, u32::MAX] {
+    for version in [0, 5, 6, 10, u32::MAX] {
         let mut decoder = Decoder::<CAP>::new();
         assert_eq!(
             decoder.decode(&header(version, 1, 1)),
@@ -123,11 +123,19 @@ fn each_frame_carries_the_version_of_its_message_and_both_versions_are_read() {
     // An old message in a frame of version 8 is read too (a later version may carry it).
     let mut decoder = Decoder::<CAP>::new();
     assert!(decoder.decode(&header(PROTOCOL_VERSION, 1, 1)).is_ok());
-    // A message of version 8 in a frame of version 7 is no message of that version.
-    for ty in [19, 20, 21, 22] {
+    // A message of version 8 in a frame of version 7 is no message of that version, nor one of
+    // version 9 in a frame of version 8.
+    for ty in [19, 20, 21, 22, 23, 24] {
         let mut decoder = Decoder::<CAP>::new();
         assert_eq!(
             decoder.decode(&header(OLDEST_VERSION, ty, 1)),
+            Err(Error::UnknownMessageType(ty))
+        );
+    }
+    for ty in [23, 24] {
+        let mut decoder = Decoder::<CAP>::new();
+        assert_eq!(
+            decoder.decode(&header(8, ty, 1)),
             Err(Error::UnknownMessageType(ty))
         );
     }
@@ -135,7 +143,7 @@ fn each_frame_carries_the_version_of_its_message_and_both_versions_are_read() {
 
 #[test]
 fn unknown_message_types_are_refused() {
-    for ty in [23, 24, 255, u32::MAX] {
+    for ty in [25, 26, 255, u32::MAX] {
         let mut decoder = Decoder::<CAP>::new();
         assert_eq!(
             decoder.decode(&header(PROTOCOL_VERSION, ty, 0)),
@@ -187,7 +195,7 @@ fn malformed_and_overlong_bodies_are_refused() {
 #[test]
 fn after_an_error_only_desynchronized_until_reset() {
     let mut decoder = Decoder::<CAP>::new();
-    assert!(decoder.decode(&header(9, 1, 1)).is_err());
+    assert!(decoder.decode(&header(10, 1, 1)).is_err());
     let keepalive = frame(&Message::Keepalive(ActionRef { action: 1 }));
     assert_eq!(decoder.decode(&keepalive), Err(Error::Desynchronized));
     assert_eq!(decoder.decode(&[]), Err(Error::Desynchronized));

@@ -18,7 +18,7 @@ use otto_proto::{
     EnrollResponse, Environment, EnvironmentBuilder, Error, FetchFile, FileHeader, FileInfo,
     FileStat, GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, MAX_BODY_LEN,
     Message, Outcome, RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout,
-    StatFile, Stream, UpdateAgent, UploadFile,
+    StatFile, Stream, UpdateAgent, UploadDigest, UploadFile, UploadStream,
 };
 use proptest::prelude::*;
 
@@ -38,7 +38,7 @@ struct Seed {
 fn seed() -> impl Strategy<Value = Seed> {
     let text = || "\\PC{0,24}";
     (
-        0u8..23,
+        0u8..25,
         any::<[u64; 4]>(),
         any::<[u32; 4]>(),
         [text(), text(), text(), text(), text(), text()],
@@ -219,6 +219,17 @@ fn message<'a>(s: &'a Seed, env_buf: &'a mut [u8]) -> Message<'a> {
             mode: w,
             sha256: s.key,
         }),
+        22 => Message::UploadStream(UploadStream {
+            action: a,
+            path: &t[2],
+            owner: creds,
+            mode: w,
+            len: s.data_len,
+        }),
+        23 => Message::UploadDigest(UploadDigest {
+            action: a,
+            sha256: s.key,
+        }),
         _ if w.is_multiple_of(2) => Message::EnrollResponse(EnrollResponse::Accepted {
             host: &t[0],
             server_public_key: s.key,
@@ -289,7 +300,7 @@ proptest! {
         if plausible_header && bytes.len() >= 12 {
             // Give the garbage a real version and a small length now and then, so bodies get parsed.
             bytes[..4].copy_from_slice(&otto_proto::PROTOCOL_VERSION.to_be_bytes());
-            let (ty, len) = (u32::from(bytes[4] % 23), u32::from(bytes[8] % 64));
+            let (ty, len) = (u32::from(bytes[4] % 25), u32::from(bytes[8] % 64));
             bytes[4..8].copy_from_slice(&ty.to_be_bytes());
             bytes[8..12].copy_from_slice(&len.to_be_bytes());
         }

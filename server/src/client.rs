@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use otto_proto::{
     ActionId, CancelAction, Control, Credentials, EnvironmentBuilder, FetchFile, FileInfo,
     FrameWriter, HeartbeatRequest, MAX_BODY_LEN, Message, RotateIdentityRequest, RunScript,
-    ScriptTimeout, StatFile, Stream, UpdateAgent, UploadFile,
+    ScriptTimeout, StatFile, Stream, UpdateAgent, UploadDigest, UploadFile, UploadStream,
 };
 use russh::keys::Algorithm;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -191,6 +191,12 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the agent refused a request's frame for its protocol version: it is older than
+    /// the request (it answers `GeneralFailure` and closes the channel, nothing done).
+    pub fn older_protocol(&self) -> bool {
+        matches!(self, ClientError::AgentFailure(why) if why.contains("unsupported protocol version"))
+    }
+
     /// Whether a deadline was missed: the agent (or the way to it) stopped answering, so its
     /// connection should not be reused.
     pub fn missed_deadline(&self) -> bool {
@@ -299,6 +305,16 @@ pub struct UploadSpec {
     pub owner: Credentials,
     pub mode: u32,
     pub sha256: [u8; 32],
+    pub len: u64,
+}
+
+/// A file to upload whose SHA-256 follows its bytes (protocol 9): an [`UploadSpec`] without
+/// the checksum, which the sender need not know before the first byte.
+#[derive(Debug, Clone)]
+pub struct StreamSpec {
+    pub path: String,
+    pub owner: Credentials,
+    pub mode: u32,
     pub len: u64,
 }
 
@@ -1087,6 +1103,45 @@ impl Connection {
         }
         // Checking and syncing a large file on slow flash takes time: the stall limit, not the
         // (shorter) answer limit.
+        let within = self.limits.stall.max(self.limits.answer);
+        ch.result(action, "completed upload", within).await
+    }
+
+    /// Uploads `spec.len` bytes from `source` as [`upload`](Self::upload) does, then the SHA-256
+    /// that `digest` gives once they are sent (an `UploadStream`, protocol 9): the first byte
+    /// goes before the checksum is known. When `digest` fails (the file changed while it was
+    /// read) the channel is dropped without it and the agent keeps nothing. An agent older than
+    /// protocol 9 refuses the request before any data: [`ClientError::older_protocol`].
+    pub async fn upload_streamed(
+        &self,
+        spec: &StreamSpec,
+        action: ActionId,
+        source: impl AsyncRead + Unpin,
+        digest: impl Future<Output = std::io::Result<[u8; 32]>>,
+        progress: impl FnMut(u64),
+    ) -> Result<ActionReport, ClientError> {
+        let mut ch = self.channel().await?;
+        ch.send(&Message::UploadStream(UploadStream {
+            action,
+            path: &spec.path,
+            owner: spec.owner,
+            mode: spec.mode,
+            len: spec.len,
+        }))
+        .await?;
+        if let Some(report) = ch.ready_or_result(action, "upload request").await? {
+            return Ok(report);
+        }
+        if let Some(report) = ch
+            .send_data("upload", action, source, spec.len, progress)
+            .await?
+        {
+            return Ok(report);
+        }
+        let sha256 = digest.await?;
+        ch.send(&Message::UploadDigest(UploadDigest { action, sha256 }))
+            .await?;
+        // As for an upload: checking and syncing a large file takes time.
         let within = self.limits.stall.max(self.limits.answer);
         ch.result(action, "completed upload", within).await
     }

@@ -8,7 +8,7 @@ use otto_proto::{
     EnrollResponse, Environment, FetchFile, FileHeader, FileInfo, FileStat, FrameReader,
     GeneralFailure, HeartbeatRequest, HeartbeatResponse, HostFacts, Item, Message, Outcome,
     RotateIdentityRequest, RotateIdentityResponse, RunScript, ScriptTimeout, StatFile, Stream,
-    UpdateAgent, UploadFile,
+    UpdateAgent, UploadDigest, UploadFile, UploadStream,
 };
 
 /// One message of every type, named for its golden vector file.
@@ -203,6 +203,23 @@ pub fn samples() -> Vec<(&'static str, Message<'static>)> {
                 len: 402,
                 mode: 0o600,
                 sha256: [0x3c; 32],
+            }),
+        ),
+        (
+            "upload_stream",
+            Message::UploadStream(UploadStream {
+                action: 10,
+                path: "/etc/config/firewall",
+                owner: Credentials::Ids { uid: 0, gid: 65534 },
+                mode: 0o640,
+                len: 1 << 33,
+            }),
+        ),
+        (
+            "upload_digest",
+            Message::UploadDigest(UploadDigest {
+                action: 10,
+                sha256: [0xd4; 32],
             }),
         ),
     ]

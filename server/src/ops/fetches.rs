@@ -11,7 +11,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Done, Ops, OpsError, Result, RolloutOptions, Targets, UPLOAD_LIMIT};
-use crate::client::ClientError;
 use crate::fleet::Fleet;
 use crate::model::{EventKind, Host};
 use crate::store::StoreError;
@@ -261,10 +260,9 @@ async fn fetch_to(
     {
         Ok(fetched) => fetched,
         // An agent of protocol 7 refuses the frame of version 8 as a whole.
-        Err(ClientError::AgentFailure(why)) if why.contains("unsupported protocol version") => {
+        Err(e) if e.older_protocol() => {
             return Err(format!(
-                "its agent is older than fetch (protocol 8): update it (update-agents); it \
-                 said: {why}"
+                "its agent is older than fetch (protocol 8): update it (update-agents); {e}"
             ));
         }
         Err(e) => {

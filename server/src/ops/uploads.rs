@@ -1,15 +1,16 @@
 //! Uploads: a local file to many hosts at once, streamed from disk and checked by the agents
-//! against its SHA-256; a script's attachments, uploaded around its run; and attachments made
-//! from local bytes.
+//! against its SHA-256 (worked out once, beside the sending, and sent after the bytes); a
+//! script's attachments, uploaded around its run; and attachments made from local bytes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use otto_proto::Credentials;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use super::{Done, Ops, OpsError, Result, Targets};
-use crate::client::{self, ClientError, UploadSpec, new_action_id};
+use crate::client::{self, ClientError, StreamSpec, UploadSpec, new_action_id};
 use crate::fleet::Fleet;
 use crate::model::{Attachment, EnvVar, EventKind, Host, Ids};
 use crate::{environment, templates};
@@ -37,11 +38,149 @@ pub struct Upload {
 
 /// What goes to each host: the file as it is, or a template's rendering for the host.
 enum Source {
-    /// The file, streamed from disk, the same for all.
-    File(PathBuf, Arc<UploadSpec>),
+    /// The file of `len` bytes, streamed from disk, the same for all, and its checksum.
+    File {
+        path: PathBuf,
+        len: u64,
+        checksum: Checksum,
+    },
     /// A template (UTF-8 text, at most [`templates::MAX_RENDERED`] bytes) and every stored
     /// variable, each host's environment assembled from them.
     Template(Arc<str>, Arc<Vec<EnvVar>>),
+}
+
+/// A file's SHA-256 and length, worked out on a blocking thread from the moment an upload
+/// starts, beside the dialling and the sending (reading it first cost a sixth of a 256 MiB
+/// upload's time); each host that needs it waits for it: after its bytes (an `UploadStream`),
+/// before them (an older agent's `UploadFile`), or to compare with the host's file.
+#[derive(Clone)]
+struct Checksum(watch::Receiver<Option<Hashed>>);
+
+/// A file's SHA-256 and length as read, or why it could not be read.
+type Hashed = std::result::Result<([u8; 32], u64), String>;
+
+impl Checksum {
+    /// Starts reading the file at `path`.
+    fn start(path: PathBuf) -> Checksum {
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let hashed = hash_file(&path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()));
+            let _ = tx.send(Some(hashed));
+        });
+        Checksum(rx)
+    }
+
+    /// The SHA-256 of the file's `len` bytes; an error when it cannot be read or its length
+    /// is no longer `len` (it changed while the upload went on).
+    async fn of(&self, len: u64) -> std::result::Result<[u8; 32], String> {
+        let mut rx = self.0.clone();
+        let hashed = match rx.wait_for(Option::is_some).await {
+            Ok(hashed) => hashed.clone(),
+            Err(_) => None,
+        };
+        match hashed {
+            Some(Ok((sha256, read))) if read == len => Ok(sha256),
+            Some(Ok((_, read))) => Err(format!(
+                "the file changed while it was sent: {len} bytes, then {read}"
+            )),
+            Some(Err(e)) => Err(e),
+            None => Err("the file's checksum could not be worked out".into()),
+        }
+    }
+}
+
+/// What one host is sent.
+enum Prepared<'a> {
+    /// The file, streamed from disk (`file`), its checksum from `checksum`.
+    File {
+        spec: StreamSpec,
+        file: &'a Path,
+        checksum: &'a Checksum,
+    },
+    /// A template's rendering for the host.
+    Rendered(UploadSpec, Vec<u8>),
+}
+
+impl Prepared<'_> {
+    /// The host's path.
+    fn path(&self) -> &str {
+        match self {
+            Prepared::File { spec, .. } => &spec.path,
+            Prepared::Rendered(spec, _) => &spec.path,
+        }
+    }
+
+    /// The bytes to send.
+    fn len(&self) -> u64 {
+        match self {
+            Prepared::File { spec, .. } => spec.len,
+            Prepared::Rendered(spec, _) => spec.len,
+        }
+    }
+
+    /// What the host's file becomes, with its checksum (a file's waited for).
+    async fn spec(&self) -> std::result::Result<UploadSpec, String> {
+        match self {
+            Prepared::File { spec, checksum, .. } => with_checksum(spec, checksum).await,
+            Prepared::Rendered(spec, _) => Ok(spec.clone()),
+        }
+    }
+}
+
+/// `spec` with the file's checksum, once it is known.
+async fn with_checksum(
+    spec: &StreamSpec,
+    checksum: &Checksum,
+) -> std::result::Result<UploadSpec, String> {
+    Ok(UploadSpec {
+        path: spec.path.clone(),
+        owner: spec.owner,
+        mode: spec.mode,
+        sha256: checksum.of(spec.len).await?,
+        len: spec.len,
+    })
+}
+
+/// Sends `file` to `conn` as `spec` says, its checksum after its bytes; to an agent older
+/// than that (protocol 9) with its checksum first, once it is known. An error (`Err`) is
+/// local: the file could not be read or changed; the agent keeps nothing.
+async fn send_file(
+    conn: &client::Connection,
+    file: &Path,
+    spec: &StreamSpec,
+    checksum: &Checksum,
+    progress: impl Fn(u64),
+) -> std::result::Result<std::result::Result<client::ActionReport, ClientError>, String> {
+    let unreadable = |e: std::io::Error| format!("{}: {e}", file.display());
+    let reader = open_to_send(file).await.map_err(unreadable)?;
+    let digest = async { checksum.of(spec.len).await.map_err(std::io::Error::other) };
+    let sent = conn
+        .upload_streamed(spec, new_action_id(), reader, digest, &progress)
+        .await;
+    match sent {
+        Err(e) if e.older_protocol() => {
+            let spec = with_checksum(spec, checksum).await?;
+            let reader = open_to_send(file).await.map_err(unreadable)?;
+            Ok(conn.upload(&spec, new_action_id(), reader, &progress).await)
+        }
+        Err(ClientError::Io(e)) => Err(e.to_string()),
+        sent => Ok(sent),
+    }
+}
+
+/// The length of the regular file at `path`.
+async fn file_len(path: &Path) -> std::io::Result<u64> {
+    let meta = tokio::fs::metadata(path).await?;
+    if meta.is_file() {
+        Ok(meta.len())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
 }
 
 /// What an upload reports as it goes, host by host, to whoever follows it live.
@@ -88,17 +227,15 @@ impl Ops {
             let all_env = self.fleet.store().env(None).await?;
             Arc::new(Source::Template(text.into(), Arc::new(all_env)))
         } else {
-            let (sha256, len) = hash_file(&upload.source)
+            let len = file_len(&upload.source)
                 .await
                 .map_err(|e| OpsError::File(upload.source.clone(), e))?;
-            let spec = Arc::new(UploadSpec {
-                path: upload.path.clone(),
-                owner: credentials(upload.owner),
-                mode: upload.mode,
-                sha256,
+            let checksum = Checksum::start(upload.source.clone());
+            Arc::new(Source::File {
+                path: upload.source,
                 len,
-            });
-            Arc::new(Source::File(upload.source, spec))
+                checksum,
+            })
         };
         let (path, owner, mode) = (upload.path, upload.owner, upload.mode);
         let force = upload.force;
@@ -108,9 +245,22 @@ impl Ops {
             async move {
                 let fleet = &ops.fleet;
                 let name = host.name.as_str();
-                // The file's spec and, for a template, its rendering for this host.
+                // What the host's file becomes: for a template, its rendering for this host.
                 let prepared = match &*source {
-                    Source::File(_, spec) => Ok((spec.clone(), None)),
+                    Source::File {
+                        path: file,
+                        len,
+                        checksum,
+                    } => Ok(Prepared::File {
+                        spec: StreamSpec {
+                            path: path.clone(),
+                            owner: credentials(owner),
+                            mode,
+                            len: *len,
+                        },
+                        file,
+                        checksum,
+                    }),
                     Source::Template(text, all_env) => {
                         let env = environment::assemble(all_env, None, &host);
                         templates::render(&path, text.as_bytes(), &host, &env)
@@ -122,39 +272,44 @@ impl Ops {
                                     sha256: Sha256::digest(&rendered).into(),
                                     len: rendered.len() as u64,
                                 };
-                                (Arc::new(spec), Some(rendered))
+                                Prepared::Rendered(spec, rendered)
                             })
                             .map_err(|e| e.to_string())
                     }
                 };
                 events(UploadEvent::Started {
                     host: name,
-                    bytes: prepared.as_ref().map_or(0, |(spec, _)| spec.len),
+                    bytes: prepared.as_ref().map_or(0, Prepared::len),
                 });
                 let result = async {
-                    let (spec, rendered) = prepared?;
+                    let prepared = prepared?;
                     let conn = fleet.connect(&host).await.map_err(|e| e.to_string())?;
                     if !force {
-                        match already_there(&conn, &spec).await {
-                            Ok(false) => {}
-                            Ok(true) => return Ok(None),
+                        let there = match stat_there(&conn, prepared.path()).await {
+                            Ok(there) => there,
                             Err(e) => {
                                 fleet.failed(&host.name, &conn, &e).await;
                                 return Err(e.to_string());
                             }
+                        };
+                        // A file of another length differs without its checksum.
+                        if let Some(info) = there
+                            && info.len == prepared.len()
+                            && same_file(&info, &prepared.spec().await?)
+                        {
+                            return Ok(None);
                         }
                     }
                     let progress = |sent| events(UploadEvent::Sent { host: name, sent });
-                    let uploaded = match (&*source, &rendered) {
-                        (Source::File(file, _), _) => {
-                            let reader = open_to_send(file)
+                    let uploaded = match &prepared {
+                        Prepared::File {
+                            spec,
+                            file,
+                            checksum,
+                        } => send_file(&conn, file, spec, checksum, progress).await?,
+                        Prepared::Rendered(spec, bytes) => {
+                            conn.upload(spec, new_action_id(), &bytes[..], progress)
                                 .await
-                                .map_err(|e| format!("{}: {e}", file.display()))?;
-                            conn.upload(&spec, new_action_id(), reader, progress).await
-                        }
-                        (Source::Template(..), rendered) => {
-                            let bytes = rendered.as_deref().unwrap_or_default();
-                            conn.upload(&spec, new_action_id(), bytes, progress).await
                         }
                     };
                     let report = match uploaded {
@@ -165,7 +320,7 @@ impl Ops {
                         }
                     };
                     if report.outcome.is_success() {
-                        Ok(Some(spec.len))
+                        Ok(Some(prepared.len()))
                     } else {
                         Err(report.outcome.to_string())
                     }
@@ -238,20 +393,29 @@ pub(super) fn credentials(ids: Option<Ids>) -> Credentials {
     })
 }
 
-/// Whether the file at `spec.path` on the host already is what the upload would make it: the
-/// same SHA-256 and mode, and the same owner when one is asked. Not when nothing is there, nor
-/// when the agent cannot say (a directory, an unreadable file): the upload then says why it fails.
+/// What is at `path` on the host, to compare with what an upload would make it: `None` when
+/// nothing is there or the agent cannot say (a directory, an unreadable file: the upload then
+/// says why it fails) or is of protocol 7 (it refuses the stat's frame of version 8 as a whole).
+async fn stat_there(
+    conn: &client::Connection,
+    path: &str,
+) -> std::result::Result<Option<otto_proto::FileInfo>, ClientError> {
+    match conn.stat_file(path).await {
+        Ok(info) => Ok(info),
+        Err(ClientError::FileRefused(_) | ClientError::AgentFailure(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the file at `spec.path` on the host already is what the upload would make it (see
+/// [`same_file`]); not when [`stat_there`] finds nothing comparable.
 async fn already_there(
     conn: &client::Connection,
     spec: &UploadSpec,
 ) -> std::result::Result<bool, ClientError> {
-    match conn.stat_file(&spec.path).await {
-        Ok(Some(info)) => Ok(same_file(&info, spec)),
-        // Nothing there, nothing comparable, or an agent of protocol 7 (it refuses the stat's
-        // frame of version 8 as a whole): the file is sent.
-        Ok(None) | Err(ClientError::FileRefused(_) | ClientError::AgentFailure(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(stat_there(conn, &spec.path)
+        .await?
+        .is_some_and(|info| same_file(&info, spec)))
 }
 
 /// Whether a host's file as `info` says it is already what `spec` would make it: the same
@@ -382,6 +546,31 @@ mod tests {
             force: false,
             template: false,
         }
+    }
+
+    #[tokio::test]
+    async fn a_checksum_is_of_the_length_announced_or_says_the_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let checksum = Checksum::start(path.clone());
+        let sha: [u8; 32] = Sha256::digest(b"abc").into();
+        assert_eq!(checksum.of(3).await, Ok(sha));
+        let changed = checksum.of(2).await.unwrap_err();
+        assert_eq!(
+            changed,
+            "the file changed while it was sent: 2 bytes, then 3"
+        );
+        let gone = Checksum::start(dir.path().join("missing"));
+        let error = gone.of(3).await.unwrap_err();
+        assert!(
+            error.contains("missing") && error.contains("No such file"),
+            "{error}"
+        );
+        assert_eq!(
+            file_len(dir.path()).await.unwrap_err().to_string(),
+            "not a regular file"
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use otto_proto::{
 use russh::keys::{PrivateKey, PublicKey};
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -33,10 +34,11 @@ pub enum Behaviour {
     /// Answers a key rotation with this new agent key (without changing its own); anything
     /// else gets no answer.
     RotatesTo([u8; 32]),
-    /// Speaks protocol 7 as an agent of that version does: answers a heartbeat and takes an
-    /// upload in frames of version 7, and refuses a frame of version 8 (a stat, a fetch) with
-    /// `GeneralFailure`, closing the channel.
-    Version7,
+    /// Speaks an older protocol (7 or 8) as an agent of that version does: answers a heartbeat
+    /// (and, of 8, a stat: nothing there) and takes an `UploadFile` (checking its checksum), and
+    /// refuses a frame of a newer version (of 7: a stat, a fetch; of both: a streamed upload)
+    /// with `GeneralFailure`, closing the channel.
+    Protocol(u32),
 }
 
 /// What a fake agent reports of its board in a heartbeat's facts (the rest is fixed: an
@@ -157,7 +159,7 @@ impl russh::server::Handler for Conn {
             Some(channel) if name == "otto" => {
                 session.channel_success(id)?;
                 match self.behaviour {
-                    Behaviour::Version7 => tokio::spawn(version_7(channel)),
+                    Behaviour::Protocol(version) => tokio::spawn(old_protocol(channel, version)),
                     behaviour => tokio::spawn(misbehave(channel, behaviour)),
                 };
                 Ok(())
@@ -191,10 +193,11 @@ fn heartbeat_answer(nonce: u64, board: Board) -> Message<'static> {
     })
 }
 
-/// Serves one channel as an agent of protocol 7: a request in a frame of another version is
-/// answered with `GeneralFailure` (its frame of version 7) and the channel closed; a heartbeat
-/// is answered; an upload is read whole and reported completed (its bytes thrown away).
-async fn version_7(channel: Channel<Msg>) {
+/// Serves one channel as an agent of protocol `version`: a request in a frame of a newer
+/// version is answered with `GeneralFailure` (in a frame of `version`) and the channel closed; a
+/// heartbeat is answered, a stat (from version 8) finds nothing; an upload is read whole, its
+/// bytes hashed and thrown away, and reported completed when their checksum is the one named.
+async fn old_protocol(channel: Channel<Msg>, version: u32) {
     let (mut read, write) = channel.split();
     let mut reader = FrameReader::<MAX_BODY_LEN>::new();
     let mut buf = vec![0u8; HEADER_LEN + MAX_BODY_LEN];
@@ -204,11 +207,17 @@ async fn version_7(channel: Channel<Msg>) {
         let ChannelMsg::Data { data } = msg else {
             continue;
         };
-        if std::mem::take(&mut first) && data.get(..4) != Some(&7u32.to_be_bytes()[..]) {
-            let refusal = Message::GeneralFailure(otto_proto::GeneralFailure {
-                message: "unsupported protocol version 8 (this side speaks 7)",
-            });
+        let framed = data
+            .get(..4)
+            .map(|v| u32::from_be_bytes(v.try_into().unwrap()));
+        if std::mem::take(&mut first) && framed.is_none_or(|v| v > version) {
+            let message = format!(
+                "unsupported protocol version {} (this side speaks {version})",
+                framed.unwrap_or(0)
+            );
+            let refusal = Message::GeneralFailure(otto_proto::GeneralFailure { message: &message });
             let n = encode(&refusal, &mut buf).unwrap();
+            buf[..4].copy_from_slice(&version.to_be_bytes());
             let _ = write.data(&buf[..n]).await;
             let _ = write.eof().await;
             return;
@@ -218,15 +227,33 @@ async fn version_7(channel: Channel<Msg>) {
                 Item::Frame(Message::HeartbeatRequest(h)) => {
                     heartbeat_answer(h.nonce, Board::default())
                 }
+                Item::Frame(Message::StatFile(s)) => Message::FileStat(otto_proto::FileStat {
+                    action: s.action,
+                    stat: None,
+                }),
                 Item::Frame(Message::UploadFile(u)) => {
-                    upload = Some(u.action);
+                    upload = Some((u.action, u.sha256, Sha256::new()));
                     Message::ReadyForData(ActionRef { action: u.action })
                 }
-                Item::Data { remaining: 0, .. } => {
-                    let Some(action) = upload else { return };
+                Item::Data { chunk, remaining } => {
+                    let Some((action, sha256, hasher)) = &mut upload else {
+                        return;
+                    };
+                    hasher.update(chunk);
+                    if remaining > 0 {
+                        continue;
+                    }
+                    let received: [u8; 32] = hasher.clone().finalize().into();
+                    let outcome = if received == *sha256 {
+                        otto_proto::Outcome::Completed
+                    } else {
+                        otto_proto::Outcome::Failed {
+                            error: "checksum mismatch",
+                        }
+                    };
                     Message::ActionResult(otto_proto::ActionResult {
-                        action,
-                        outcome: otto_proto::Outcome::Completed,
+                        action: *action,
+                        outcome,
                         elapsed_ms: 1,
                         stdout_len: 0,
                         stderr_len: 0,
@@ -310,7 +337,7 @@ async fn misbehave(channel: Channel<Msg>, behaviour: Behaviour) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        Behaviour::Version7 => {}
+        Behaviour::Protocol(_) => {}
         Behaviour::KeepalivesOnly => {
             if let Some((action, _)) = action {
                 let n = encode(&Message::Keepalive(ActionRef { action }), &mut buf).unwrap();
