@@ -1,5 +1,5 @@
 //! Receiving a file: streamed into a temporary file in the target's directory while it is hashed
-//! (never held whole in memory), SHA-256 checked, fsynced, given its owner and mode, and only
+//! (never held whole in memory) and written out to the device, SHA-256 checked, fsynced, given its owner and mode, and only
 //! then put in place over the target. The temporary file has no name where the file system
 //! allows it (see `fsutil`), so not even a killed agent leaves it behind; on any other failure it
 //! is removed, and the old target is untouched.
@@ -13,7 +13,7 @@ use std::time::Duration;
 use otto_proto::Credentials;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::TempFile;
+use crate::fsutil::{TempFile, WriteBehind};
 use crate::link::{Incoming, LinkError, Reader, Upload};
 use crate::script::is_root;
 
@@ -147,6 +147,7 @@ pub async fn receive_checked<'a>(
 ) -> Result<(), UploadError<'a>> {
     let mut hasher = Sha256::new();
     let mut received = 0u64;
+    let mut behind = WriteBehind::default();
     while received < len {
         match reader.next(Duration::MAX).await {
             Ok(Incoming::Data(chunk)) => {
@@ -154,6 +155,7 @@ pub async fn receive_checked<'a>(
                 hasher.update(&chunk);
                 file.write_all(&chunk)
                     .map_err(|e| UploadError::Write(what, e))?;
+                behind.wrote(file, chunk.len());
             }
             Ok(_) => return Err(UploadError::EndedEarly),
             Err(e) => return Err(UploadError::Link(e)),
