@@ -67,12 +67,20 @@ async fn an_upload_lands_with_its_mode_and_checksum() {
     let sha: [u8; 32] = Sha256::digest(&data).into();
     let report = upload(&conn, 1, target.to_str().unwrap(), &data, sha).await;
     assert_eq!(report.outcome, Outcome::Completed);
-    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_landed(&target, &data);
+}
+
+/// `target` holds `data` with mode 0640, alone in its directory (no temporary file left).
+fn assert_landed(target: &std::path::Path, data: &[u8]) {
+    assert_eq!(std::fs::read(target).unwrap(), data);
     assert_eq!(
-        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(target).unwrap().permissions().mode() & 0o777,
         0o640
     );
-    assert_eq!(list(target.parent().unwrap()), ["file.bin"]);
+    assert_eq!(
+        list(target.parent().unwrap()),
+        [target.file_name().unwrap().to_str().unwrap()]
+    );
 }
 
 #[tokio::test]
@@ -136,18 +144,13 @@ async fn a_streamed_upload_lands_with_its_checksum_after_the_data_and_a_wrong_on
     let path = target.to_str().unwrap();
     let report = upload_streamed(&conn, path, &data, Ok(sha)).await.unwrap();
     assert_eq!(report.outcome, Outcome::Completed);
-    assert_eq!(std::fs::read(&target).unwrap(), data);
-    assert_eq!(
-        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
-        0o640
-    );
+    assert_landed(&target, &data);
 
     let other = vec![1u8; 1000];
     let report = upload_streamed(&conn, path, &other, Ok(sha)).await.unwrap();
     let error = failure(&report.outcome);
     assert!(error.contains("checksum mismatch"), "{error}");
-    assert_eq!(std::fs::read(&target).unwrap(), data);
-    assert_eq!(list(target.parent().unwrap()), ["file.bin"]);
+    assert_landed(&target, &data);
 }
 
 #[tokio::test]
@@ -166,10 +169,7 @@ async fn a_streamed_upload_whose_checksum_cannot_be_given_leaves_the_old_file() 
         matches!(&sent, Err(ClientError::Io(e)) if e.to_string().contains("changed")),
         "{sent:?}"
     );
-    assert_eq!(
-        open_files_settled(&agent, &dir).await,
-        Vec::<std::path::PathBuf>::new()
-    );
+    assert!(open_files_settled(&agent, &dir).await.is_empty());
     assert_eq!(list(&dir), ["motd"]);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
     conn.heartbeat().await.unwrap();
@@ -267,13 +267,7 @@ async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
     assert!(writing(), "a temporary file in the target's directory");
     drop(ch);
     drop(conn);
-    for _ in 0..200 {
-        if common::open_files_under(agent.pid(), &dir).is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(common::open_files_under(agent.pid(), &dir).is_empty());
+    assert!(open_files_settled(&agent, &dir).await.is_empty());
     assert_eq!(list(&dir), ["firmware.bin"]);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
 }

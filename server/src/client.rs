@@ -1082,29 +1082,16 @@ impl Connection {
         source: impl AsyncRead + Unpin,
         progress: impl FnMut(u64),
     ) -> Result<ActionReport, ClientError> {
-        let mut ch = self.channel().await?;
-        ch.send(&Message::UploadFile(UploadFile {
+        let request = Message::UploadFile(UploadFile {
             action,
             path: &spec.path,
             owner: spec.owner,
             mode: spec.mode,
             sha256: spec.sha256,
             len: spec.len,
-        }))
-        .await?;
-        if let Some(report) = ch.ready_or_result(action, "upload request").await? {
-            return Ok(report);
-        }
-        if let Some(report) = ch
-            .send_data("upload", action, source, spec.len, progress)
-            .await?
-        {
-            return Ok(report);
-        }
-        // Checking and syncing a large file on slow flash takes time: the stall limit, not the
-        // (shorter) answer limit.
-        let within = self.limits.stall.max(self.limits.answer);
-        ch.result(action, "completed upload", within).await
+        });
+        self.send_upload(&request, action, source, progress, async { Ok(None) })
+            .await
     }
 
     /// Uploads `spec.len` bytes from `source` as [`upload`](Self::upload) does, then the SHA-256
@@ -1120,28 +1107,45 @@ impl Connection {
         digest: impl Future<Output = std::io::Result<[u8; 32]>>,
         progress: impl FnMut(u64),
     ) -> Result<ActionReport, ClientError> {
-        let mut ch = self.channel().await?;
-        ch.send(&Message::UploadStream(UploadStream {
+        let request = Message::UploadStream(UploadStream {
             action,
             path: &spec.path,
             owner: spec.owner,
             mode: spec.mode,
             len: spec.len,
-        }))
-        .await?;
+        });
+        let digest = async { digest.await.map(Some) };
+        self.send_upload(&request, action, source, progress, digest)
+            .await
+    }
+
+    /// Sends the upload `request` of `action` on a channel of its own, its data from `source`,
+    /// then the `UploadDigest` when `digest` gives one, and waits for the agent's result.
+    async fn send_upload(
+        &self,
+        request: &Message<'_>,
+        action: ActionId,
+        source: impl AsyncRead + Unpin,
+        progress: impl FnMut(u64),
+        digest: impl Future<Output = std::io::Result<Option<[u8; 32]>>>,
+    ) -> Result<ActionReport, ClientError> {
+        let mut ch = self.channel().await?;
+        ch.send(request).await?;
         if let Some(report) = ch.ready_or_result(action, "upload request").await? {
             return Ok(report);
         }
         if let Some(report) = ch
-            .send_data("upload", action, source, spec.len, progress)
+            .send_data("upload", action, source, request.data_len(), progress)
             .await?
         {
             return Ok(report);
         }
-        let sha256 = digest.await?;
-        ch.send(&Message::UploadDigest(UploadDigest { action, sha256 }))
-            .await?;
-        // As for an upload: checking and syncing a large file takes time.
+        if let Some(sha256) = digest.await? {
+            ch.send(&Message::UploadDigest(UploadDigest { action, sha256 }))
+                .await?;
+        }
+        // Checking and syncing a large file on slow flash takes time: the stall limit, not the
+        // (shorter) answer limit.
         let within = self.limits.stall.max(self.limits.answer);
         ch.result(action, "completed upload", within).await
     }
