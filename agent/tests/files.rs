@@ -93,13 +93,7 @@ async fn a_bad_checksum_leaves_the_old_file_and_no_temp_file() {
     let error = failure(&report.outcome);
     assert!(error.contains("checksum mismatch"), "{error}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
-    assert_eq!(
-        list(agent.dir.path())
-            .iter()
-            .filter(|n| n.ends_with(".tmp"))
-            .count(),
-        0
-    );
+    assert_no_temporary_file(&agent);
 }
 
 /// Uploads `data` to `path` (mode 0640) as an `UploadStream`, its checksum `sha256` after it.
@@ -117,6 +111,25 @@ async fn upload_streamed(
     };
     conn.upload_streamed(&spec, 4, data, async { sha256 }, |_| {})
         .await
+}
+
+/// A directory of its own in the agent's, holding the file `name` with the text "old": the
+/// directory and the file.
+fn old_file(agent: &Agent, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = agent.dir.path().join("target");
+    std::fs::create_dir(&dir).unwrap();
+    let target = dir.join(name);
+    std::fs::write(&target, "old").unwrap();
+    (dir, target)
+}
+
+/// No named temporary file of an upload is left in the agent's directory.
+fn assert_no_temporary_file(agent: &Agent) {
+    let left: Vec<String> = list(agent.dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// The temporary files the agent has open in `dir`, once it has closed them (or after 10 s).
@@ -159,10 +172,7 @@ async fn a_streamed_upload_whose_checksum_cannot_be_given_leaves_the_old_file() 
     // the channel; the agent keeps nothing and serves on.
     let agent = Agent::start("");
     let conn = agent.client().await;
-    let dir = agent.dir.path().join("target");
-    std::fs::create_dir(&dir).unwrap();
-    let target = dir.join("motd");
-    std::fs::write(&target, "old").unwrap();
+    let (dir, target) = old_file(&agent, "motd");
     let changed = std::io::Error::other("the file changed while it was sent");
     let sent = upload_streamed(&conn, target.to_str().unwrap(), b"new text", Err(changed)).await;
     assert!(
@@ -219,23 +229,14 @@ async fn a_streamed_upload_followed_by_anything_but_its_digest_fails() {
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
     }
-    assert_eq!(
-        list(agent.dir.path())
-            .iter()
-            .filter(|n| n.ends_with(".tmp"))
-            .count(),
-        0
-    );
+    assert_no_temporary_file(&agent);
 }
 
 #[tokio::test]
 async fn an_upload_cut_off_midway_leaves_the_old_file_and_no_temp_file() {
     let agent = Agent::start("");
     let conn = agent.raw().await;
-    let dir = agent.dir.path().join("target");
-    std::fs::create_dir(&dir).unwrap();
-    let target = dir.join("firmware.bin");
-    std::fs::write(&target, "old").unwrap();
+    let (dir, target) = old_file(&agent, "firmware.bin");
     let data = vec![7u8; 200_000];
     let sha: [u8; 32] = Sha256::digest(&data).into();
     // Half a request's data, then gone: on the wire.
