@@ -70,7 +70,7 @@ done
 
 section "the agent's packages: every .ipk unpacked and checked, the .deb installed and purged"
 start=$(now)
-cargo test -p otto-server --test it packages:: -- --nocapture ||
+tests cargo test -p otto-server --test it packages:: -- --nocapture ||
     fail "the agent's packages (server/tests/it/packages.rs)"
 echo "took $(elapsed "$start")"
 section "the server with the agents built in (feature bundled-agents, over dist/)"
@@ -81,13 +81,13 @@ cargo check -p otto-server --features bundled-agents || fail "otto-server --feat
 section "end to end: the server library drives each agent under QEMU (server/tests/it/qemu.rs)"
 start=$(now)
 # Host build (rustup's toolchain, the host target dir); prints each emulated agent's peak RSS.
-cargo test -p otto-server --test it qemu:: -- --nocapture ||
+tests cargo test -p otto-server --test it qemu:: -- --nocapture ||
     fail "end-to-end tests of the cross-built agents under QEMU"
 echo "took $(elapsed "$start")"
 
 section "whole devices: Debian's kernel and the agent in qemu-system (tests/it/qemu_system.rs)"
 start=$(now)
 "$ROOT/ci/qemu-system.sh" || fail "ci/qemu-system.sh (kernels, busybox and initramfs images)"
-cargo test -p otto-server --test it qemu_system:: -- --nocapture ||
+tests cargo test -p otto-server --test it qemu_system:: -- --nocapture ||
     fail "end-to-end tests of the agent on emulated devices"
 echo "took $(elapsed "$start")"

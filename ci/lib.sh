@@ -71,3 +71,19 @@ stripped_size() {
         echo "${size:?could not strip $1}"
     fi
 }
+
+# tests CMD...: runs a test command, its output shown as it comes and kept; when it fails, the
+# message of each panic is repeated at the end, where the tail of a long log shows it (a test's
+# backtrace and the output of the tests beside it would otherwise push it out of sight).
+tests() {
+    local log status
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ]; then
+        section "why the tests failed (each panic's message again)"
+        grep -A 8 "panicked at" "$log" | grep -v "^note: run with" | head -n 120
+    fi
+    rm -f "$log"
+    return "$status"
+}

@@ -35,8 +35,8 @@ step "cross toolchain (ci/install-toolchain.sh)" "$ROOT/ci/install-toolchain.sh"
 step "format (cargo fmt --check)" cargo fmt --all -- --check
 step "lint (cargo clippy -D warnings)" cargo clippy --workspace --all-targets -- -D warnings
 step "lint of the fleet simulator (feature sim)" cargo clippy -p otto-agent --features sim --all-targets -- -D warnings
-step "host tests (cargo test --workspace)" cargo test --workspace -- --skip qemu:: --skip qemu_system:: --skip packages::
-step "fleet simulator (otto-agent --features sim)" cargo test -p otto-agent --features sim --test simulate
+step "host tests (cargo test --workspace)" tests cargo test --workspace -- --skip qemu:: --skip qemu_system:: --skip packages::
+step "fleet simulator (otto-agent --features sim)" tests cargo test -p otto-agent --features sim --test simulate
 step "API contract (ci/contract-test.sh)" "$ROOT/ci/contract-test.sh"
 step "cross checks (ci/cross-check.sh)" "$ROOT/ci/cross-check.sh"
 
