@@ -782,7 +782,7 @@ async fn the_host_page_denies_a_key_disables_enables_moves_the_host_and_pages_it
         let (out, _) = server
             .bounded(&["run", "-H", "r1", "-c", &format!("echo run {n}")])
             .await;
-        assert!(out.status.success());
+        assert!(out.status.success(), "{}", crate::harness::text(&out));
     }
     let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
@@ -1151,7 +1151,7 @@ async fn scripts_groups_history_options_and_keys_are_managed_from_their_pages() 
             "echo kept output; echo on stderr >&2",
         ])
         .await;
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", crate::harness::text(&out));
     let (browser, url) = Browser::signed_in(&daemon, "admin").await;
 
     // A new script, its text edited and saved.
